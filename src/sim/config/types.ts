@@ -1,0 +1,156 @@
+// The normalised mesh configuration: what `loadConfig` returns after every default
+// is applied. Durations are milliseconds, ratios 0..1, percents 0..100. The YAML
+// keys are documented in README.md; this file is the shape the code works with.
+
+export interface MeshConfig {
+  name: string
+  /** Absolute path of the mesh.yaml this came from. */
+  file: string
+  /** Directory of that file: the base for relative `cwd`s and `.mesh/`. */
+  dir: string
+  ingress?: IngressConfig
+  /** In file order. */
+  services: ServiceConfig[]
+  faults: {allowHeaders: boolean}
+}
+
+export interface IngressConfig {
+  /** 0 lets the OS choose (tests). */
+  port: number
+  routes: IngressRoute[]
+}
+
+export interface IngressRoute {
+  prefix: string
+  service: string
+}
+
+export interface ServiceConfig {
+  name: string
+  dependsOn: string[]
+  health: HealthConfig
+  policy: PolicyConfig
+  /** At least one; a service declared without `versions:` has exactly one, `v1`. */
+  versions: VersionConfig[]
+  /** SIGTERM → SIGKILL grace period. */
+  stopGracePeriodMs: number
+}
+
+export interface VersionConfig {
+  name: string
+  replicas: number
+  workload: Workload
+  /** Service env merged with version env (version wins). */
+  env: Record<string, string>
+  /** Fixed port the process must listen on (only with replicas: 1); otherwise the mesh picks one. */
+  port?: number
+}
+
+export type Workload =
+  | {kind: 'command'; command: string; cwd: string}
+  | {kind: 'simulate'; simulate: SimulateConfig}
+  | {kind: 'address'; host: string; port: number}
+
+export interface SimulateConfig {
+  latency: {p50Ms: number; p99Ms: number}
+  /** 0..1 */
+  errorRate: number
+  errorStatus: number
+  calls: SimulatedCall[]
+  callMode: 'sequential' | 'parallel'
+  responseBytes: number
+  /** Requests served at once; more wait in a queue, so latency grows under load. 0 = unbounded. */
+  concurrency: number
+  seed: number
+}
+
+export interface SimulatedCall {
+  service: string
+  /** 0..1 */
+  probability: number
+  path: string
+  method: string
+}
+
+export interface HealthConfig {
+  /** HTTP path to GET; without it the check is a TCP connect. */
+  path?: string
+  intervalMs: number
+  timeoutMs: number
+  healthyThreshold: number
+  unhealthyThreshold: number
+}
+
+export type LoadBalancerKind = 'round-robin' | 'random' | 'least-request' | 'ewma' | 'ring-hash'
+
+export interface LoadBalancerConfig {
+  kind: LoadBalancerKind
+  /** For ring-hash: what to hash on. */
+  hashOn?: {header: string} | {cookie: string}
+}
+
+export type RetryOn = '5xx' | 'gateway-error' | 'reset' | 'connect-failure' | 'retriable-status-codes' | number
+
+export interface RetryConfig {
+  attempts: number
+  perTryTimeoutMs?: number
+  on: RetryOn[]
+  backoff: {baseMs: number; maxMs: number}
+  budget: {ratio: number; minPerSecond: number}
+}
+
+export interface OutlierDetectionConfig {
+  consecutive5xxErrors: number
+  consecutiveGatewayErrors: number
+  intervalMs: number
+  baseEjectionTimeMs: number
+  maxEjectionPercent: number
+}
+
+export interface CircuitBreakerConfig {
+  maxConnections: number
+  maxPendingRequests: number
+  maxRequests: number
+  maxRetries: number
+}
+
+export type RateLimitAlgorithm = 'token-bucket' | 'leaky-bucket' | 'fixed-window' | 'sliding-log' | 'sliding-window'
+
+export interface RateLimitConfig {
+  algorithm: RateLimitAlgorithm
+  /** Requests allowed per `periodMs`. */
+  requests: number
+  periodMs: number
+  burst: number
+  perSource: boolean
+}
+
+export interface RouteRule {
+  match: {headers?: Record<string, string>; pathPrefix?: string}
+  version: string
+}
+
+export interface PolicyConfig {
+  loadBalancer: LoadBalancerConfig
+  timeoutMs?: number
+  retries?: RetryConfig
+  outlierDetection?: OutlierDetectionConfig
+  circuitBreaker?: CircuitBreakerConfig
+  rateLimit?: RateLimitConfig
+  /** Matched in order before weights apply. */
+  routes: RouteRule[]
+  /** version → percent; absent means all traffic to the first version. */
+  weights?: Record<string, number>
+  mirror?: {version: string; percent: number}
+}
+
+/** One problem found in mesh.yaml, with where it is. */
+export interface ConfigIssue {
+  file: string
+  line: number
+  column: number
+  /** Dotted path, e.g. services.catalog.replicas */
+  path: string
+  message: string
+  severity: 'error' | 'warning'
+}

@@ -1,0 +1,25 @@
+// Errors the library throws. Each has a stable code (as undici's UND_ERR_*), a
+// message that says what happened and what to do next, and keeps its cause.
+
+export class MeshError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    options?: {cause?: unknown; hints?: string[]},
+  ) {
+    super(message, options?.cause === undefined ? undefined : {cause: options.cause})
+    this.name = 'MeshError'
+    this.hints = options?.hints ?? []
+  }
+
+  readonly hints: string[]
+}
+
+/** Exit codes are part of the CLI contract (documented in README). */
+export const ExitCode = {
+  ok: 0,
+  failure: 1,
+  badInput: 2,
+  notRunning: 3,
+  rolledBack: 4,
+} as const

@@ -1,0 +1,179 @@
+// Time as policies see it. Nothing on the data path or in a controller calls
+// setTimeout, Date.now or performance.now directly: it is handed a Clock, so tests
+// run on VirtualClock and a 30-minute canary takes a millisecond.
+
+export interface Timer {
+  /** Idempotent. */
+  cancel(): void
+}
+
+export interface Clock {
+  /** Monotonic milliseconds. */
+  now(): number
+  /** Wall-clock milliseconds since the epoch (for spans and logs only). */
+  wallNow(): number
+  setTimer(ms: number, fn: () => void): Timer
+  sleep(ms: number, signal?: AbortSignal): Promise<void>
+}
+
+function abortError(signal: AbortSignal): Error {
+  const reason = signal.reason
+  return reason instanceof Error ? reason : new Error('aborted')
+}
+
+export class RealClock implements Clock {
+  now(): number {
+    return performance.now()
+  }
+
+  wallNow(): number {
+    return Date.now()
+  }
+
+  setTimer(ms: number, fn: () => void): Timer {
+    const handle = setTimeout(fn, Math.max(0, ms))
+    return {cancel: () => clearTimeout(handle)}
+  }
+
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return sleepOn(this, ms, signal)
+  }
+}
+
+/** One sleep implementation for every clock, so abort behaves the same in tests and production. */
+export function sleepOn(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal))
+    const onAbort = () => {
+      timer.cancel()
+      reject(abortError(signal!))
+    }
+    const timer = clock.setTimer(ms, () => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    })
+    signal?.addEventListener('abort', onAbort, {once: true})
+  })
+}
+
+interface Alarm {
+  due: number
+  seq: number
+  fn: () => void
+  cancelled: boolean
+}
+
+/**
+ * A clock that moves only when told. Alarms fire in (due, seq) order; the sequence
+ * number breaks ties so runs are deterministic.
+ */
+export class VirtualClock implements Clock {
+  private current: number
+  private seq = 0
+  private heap: Alarm[] = []
+
+  constructor(start = 0, private readonly epochMs = 1_700_000_000_000) {
+    this.current = start
+  }
+
+  now(): number {
+    return this.current
+  }
+
+  wallNow(): number {
+    return this.epochMs + this.current
+  }
+
+  setTimer(ms: number, fn: () => void): Timer {
+    const alarm: Alarm = {due: this.current + Math.max(0, ms), seq: this.seq++, fn, cancelled: false}
+    this.push(alarm)
+    return {cancel: () => { alarm.cancelled = true }}
+  }
+
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return sleepOn(this, ms, signal)
+  }
+
+  /** Number of alarms still waiting. */
+  pending(): number {
+    return this.heap.filter((a) => !a.cancelled).length
+  }
+
+  /** Fire every alarm due up to now+ms, in order, letting promise callbacks run between them. */
+  async advance(ms: number): Promise<void> {
+    const target = this.current + ms
+    await flushMicrotasks()
+    for (;;) {
+      const next = this.peek()
+      if (!next || next.due > target) break
+      this.pop()
+      if (next.cancelled) continue
+      this.current = Math.max(this.current, next.due)
+      next.fn()
+      await flushMicrotasks()
+    }
+    this.current = target
+    await flushMicrotasks()
+  }
+
+  /** Run until no alarm is left (bounded, so a periodic timer cannot hang a test). */
+  async runAll(maxAlarms = 100_000): Promise<void> {
+    for (let i = 0; i < maxAlarms; i++) {
+      await flushMicrotasks()
+      const next = this.pop()
+      if (!next) return
+      if (next.cancelled) continue
+      this.current = Math.max(this.current, next.due)
+      next.fn()
+    }
+    throw new Error(`VirtualClock.runAll: more than ${maxAlarms} alarms; is a timer re-arming itself forever?`)
+  }
+
+  private less(a: Alarm, b: Alarm): boolean {
+    return a.due < b.due || (a.due === b.due && a.seq < b.seq)
+  }
+
+  private push(alarm: Alarm): void {
+    const h = this.heap
+    h.push(alarm)
+    let i = h.length - 1
+    while (i > 0) {
+      const parent = (i - 1) >> 1
+      if (!this.less(h[i], h[parent])) break
+      ;[h[i], h[parent]] = [h[parent], h[i]]
+      i = parent
+    }
+  }
+
+  private peek(): Alarm | undefined {
+    return this.heap[0]
+  }
+
+  private pop(): Alarm | undefined {
+    const h = this.heap
+    if (h.length === 0) return undefined
+    const top = h[0]
+    const last = h.pop()!
+    if (h.length > 0) {
+      h[0] = last
+      let i = 0
+      for (;;) {
+        const l = 2 * i + 1
+        const r = l + 1
+        let m = i
+        if (l < h.length && this.less(h[l], h[m])) m = l
+        if (r < h.length && this.less(h[r], h[m])) m = r
+        if (m === i) break
+        ;[h[i], h[m]] = [h[m], h[i]]
+        i = m
+      }
+    }
+    return top
+  }
+}
+
+async function flushMicrotasks(): Promise<void> {
+  for (let i = 0; i < 10; i++) await Promise.resolve()
+}
+
+export const realClock: Clock = new RealClock()
