@@ -1,0 +1,58 @@
+// The base of every `mesh` command: where mesh.yaml is, how to reach the daemon,
+// and the one place library errors become CLI errors (message, hints, exit code).
+import path from 'node:path'
+import {Command, Flags} from '@oclif/core'
+import chalk from 'chalk'
+import {connect, type ControlClient} from '../sim/control/control-client.js'
+import {type MeshPaths, meshPaths} from '../sim/control/state-file.js'
+import {ExitCode, MeshError} from '../sim/errors.js'
+import {ConfigError, formatIssue} from '../sim/config/load-config.js'
+
+// NO_COLOR (https://no-color.org) wins over everything; chalk alone only checks the TTY.
+if (process.env.NO_COLOR) chalk.level = 0
+
+export const fileFlag = (char: 'f' | undefined = 'f') =>
+  Flags.string({
+    char,
+    description: 'path to mesh.yaml',
+    default: 'mesh.yaml',
+    env: 'MESH_FILE',
+  })
+
+const EXIT_BY_CODE: Record<string, number> = {
+  MESH_CONFIG_INVALID: ExitCode.badInput,
+  MESH_CONFIG_NOT_FOUND: ExitCode.badInput,
+  MESH_BAD_FLAG: ExitCode.badInput,
+  MESH_NOT_RUNNING: ExitCode.notRunning,
+}
+
+export abstract class MeshCommand extends Command {
+  /** Where `.mesh/` lives for the mesh.yaml at `file`. */
+  protected meshPaths(file: string): MeshPaths {
+    return meshPaths(path.dirname(path.resolve(file)))
+  }
+
+  /** The seam tests replace: a client for the running mesh. */
+  protected connect(file: string): ControlClient {
+    return connect(this.meshPaths(file))
+  }
+
+  protected override async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
+    // oclif's own exits (help, parse errors) keep their behaviour.
+    if (!(error instanceof MeshError)) return super.catch(error)
+    const exit = EXIT_BY_CODE[error.code] ?? ExitCode.failure
+    if (this.jsonEnabled()) {
+      const body: Record<string, unknown> = {code: error.code, message: error.message}
+      if (error instanceof ConfigError) body.issues = error.issues
+      process.stdout.write(`${JSON.stringify({error: body}, null, 2)}\n`)
+    } else {
+      const lines =
+        error instanceof ConfigError
+          ? error.issues.map((i) => (i.severity === 'error' ? chalk.red(formatIssue(i)) : chalk.yellow(formatIssue(i))))
+          : [`${chalk.red('Error:')} ${error.message}`]
+      for (const hint of error.hints) lines.push(`  ${hint}`)
+      process.stderr.write(`${lines.join('\n')}\n`)
+    }
+    this.exit(exit)
+  }
+}

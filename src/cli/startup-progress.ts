@@ -1,0 +1,35 @@
+// Progress while a mesh starts: one listr2 task per service, done when all its
+// instances pass their health checks. The same view for foreground and `-d`.
+import {Listr} from 'listr2'
+import type {DaemonEvent} from '../sim/control/daemon.js'
+import type {MeshConfig} from '../sim/config/types.js'
+
+export async function showStartup(
+  config: MeshConfig,
+  subscribe: (fn: (event: DaemonEvent) => void) => void,
+  started: Promise<unknown>,
+  opts: {silent: boolean},
+): Promise<void> {
+  const healthy = new Map<string, () => void>()
+  const waits = new Map(
+    config.services.map((s) => [s.name, new Promise<void>((resolve) => healthy.set(s.name, resolve))] as const),
+  )
+  subscribe((event) => {
+    if (event.kind === 'service-healthy') healthy.get(event.service)?.()
+  })
+  const list = new Listr(
+    config.services.map((s) => {
+      const count = s.versions.reduce((n, v) => n + v.replicas, 0)
+      return {
+        title: `${s.name} (${count} instance${count === 1 ? '' : 's'})`,
+        task: async (_: unknown, task: {title: string}) => {
+          await Promise.race([waits.get(s.name), started.then(() => undefined)])
+          task.title = `${s.name}: ${count} healthy`
+        },
+      }
+    }),
+    {concurrent: true, exitOnError: true, renderer: opts.silent ? 'silent' : 'default', fallbackRenderer: 'simple'},
+  )
+  // The daemon's own failure is the error worth showing; listr only mirrors it.
+  await Promise.all([list.run().catch(() => undefined), started])
+}

@@ -1,0 +1,31 @@
+import {Flags} from '@oclif/core'
+import chalk from 'chalk'
+import {MeshCommand} from '../cli/mesh-command.js'
+import {listTemplates, writeTemplate} from '../sim/templates/templates.js'
+
+export default class Init extends MeshCommand {
+  static override description = 'Write a starter mesh.yaml (and sample services) from a template.'
+  static override enableJsonFlag = true
+  static override examples = ['<%= config.bin %> init', '<%= config.bin %> init --template shop', '<%= config.bin %> init --list']
+  static override flags = {
+    template: Flags.string({char: 't', description: 'template to use (see --list)', default: 'minimal'}),
+    list: Flags.boolean({description: 'list the templates'}),
+    force: Flags.boolean({description: 'overwrite existing files'}),
+    dir: Flags.string({description: 'directory to write into', default: '.'}),
+  }
+
+  async run(): Promise<unknown> {
+    const {flags} = await this.parse(Init)
+    if (flags.list) {
+      const templates = await listTemplates()
+      if (!this.jsonEnabled()) for (const t of templates) this.log(`${chalk.bold(t.name.padEnd(10))} ${t.description}`)
+      return templates
+    }
+    const written = await writeTemplate(flags.template, flags.dir, {force: flags.force})
+    if (!this.jsonEnabled()) {
+      for (const f of written) this.log(`${chalk.green('created')} ${f}`)
+      this.log(`\nNext: ${chalk.bold('mesh up')} (or ${chalk.bold('mesh up -d')} to run it in the background).`)
+    }
+    return {template: flags.template, written}
+  }
+}

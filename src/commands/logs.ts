@@ -1,0 +1,53 @@
+import {Args, Flags} from '@oclif/core'
+import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import {followLogs} from '../cli/follow-logs.js'
+import {prefixed} from '../cli/instance-colours.js'
+import {instanceLogFiles, tailLines} from '../sim/control/log-files.js'
+import {readState} from '../sim/control/state-file.js'
+import {MeshError} from '../sim/errors.js'
+import {loadConfig} from '../sim/config/load-config.js'
+import path from 'node:path'
+
+export default class Logs extends MeshCommand {
+  static override description = 'Show instance logs, prefixed and coloured per instance; -f follows them.'
+  static override examples = ['<%= config.bin %> logs', '<%= config.bin %> logs catalog -f', '<%= config.bin %> logs --tail 20']
+  static override args = {service: Args.string({description: 'only this service'})}
+  static override flags = {
+    file: fileFlag(undefined),
+    follow: Flags.boolean({char: 'f', description: 'keep printing new lines until Ctrl-C'}),
+    tail: Flags.integer({char: 'n', description: 'lines to show from the end of each log', default: 100}),
+  }
+
+  async run(): Promise<void> {
+    const {args, flags} = await this.parse(Logs)
+    const paths = this.meshPaths(flags.file)
+    const services = await knownServices(flags.file, paths)
+    if (args.service && !services.includes(args.service)) {
+      throw new MeshError('MESH_SERVICE_NOT_FOUND', `service "${args.service}" is not in the mesh.`, {
+        hints: [`Known services: ${services.join(', ')}`],
+      })
+    }
+    const files = instanceLogFiles(paths, services, args.service)
+    if (files.size === 0) {
+      throw new MeshError('MESH_NO_LOGS', 'no logs yet.', {hints: ['Start the mesh with `mesh up -d` first.']})
+    }
+    const width = Math.max(...[...files.keys()].map((k) => k.length))
+    for (const [instance, file] of files) {
+      for (const line of tailLines(file, flags.tail)) this.log(prefixed(instance, width, line))
+    }
+    if (!flags.follow) return
+    const stop = followLogs(paths, services, args.service, {fromEnd: true}, (line) => this.log(line))
+    await new Promise<void>((resolve) => process.once('SIGINT', resolve))
+    stop()
+  }
+}
+
+/** From mesh.yaml when it parses; from the running mesh's state otherwise; or from the log names. */
+async function knownServices(file: string, paths: ReturnType<MeshCommand['meshPaths']>): Promise<string[]> {
+  try {
+    return (await loadConfig(path.resolve(file))).services.map((s) => s.name)
+  } catch {
+    const state = readState(paths)
+    return [...new Set(state?.children.map((c) => c.service) ?? [])]
+  }
+}

@@ -1,0 +1,39 @@
+import chalk from 'chalk'
+import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import {renderTable} from '../cli/table.js'
+import type {InstanceStatus, MeshStatus} from '../sim/control/status.js'
+
+export default class Status extends MeshCommand {
+  static override description = 'Show services, versions, instances (pid, ports, health, restarts) and the ingress address.'
+  static override enableJsonFlag = true
+  static override flags = {file: fileFlag()}
+
+  async run(): Promise<MeshStatus> {
+    const {flags} = await this.parse(Status)
+    const status = await this.connect(flags.file).status()
+    if (!this.jsonEnabled()) this.log(renderStatus(status))
+    return status
+  }
+}
+
+function health(i: InstanceStatus): string {
+  if (i.state === 'backoff' || i.state === 'crash-loop') {
+    return chalk.red(i.state === 'crash-loop' ? 'crash-loop' : 'crashed, restarting')
+  }
+  if (i.health === 'healthy') return chalk.green('healthy')
+  if (i.health === 'unhealthy') return chalk.red('unhealthy')
+  return chalk.yellow('starting')
+}
+
+export function renderStatus(s: MeshStatus): string {
+  const head = `mesh ${chalk.bold(s.name)} — ${s.phase}` + (s.ingress ? `, ingress ${chalk.cyan(s.ingress.url)}` : '')
+  const rows: string[][] = []
+  for (const svc of s.services) {
+    for (const i of svc.instances) {
+      const version = svc.versions.length > 1 ? `${i.version} (${svc.versions.find((v) => v.name === i.version)?.weight ?? 0}%)` : i.version
+      const exit = i.lastExit ? ` (last exit ${i.lastExit.code ?? i.lastExit.signal})` : ''
+      rows.push([svc.name, version, i.instance, String(i.pid ?? '-'), i.address, i.inboundAddress, health(i), `${i.restarts}${exit}`])
+    }
+  }
+  return `${head}\n${renderTable(['SERVICE', 'VERSION', 'INSTANCE', 'PID', 'ADDRESS', 'SIDECAR', 'HEALTH', 'RESTARTS'], rows)}`
+}

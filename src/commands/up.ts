@@ -1,0 +1,78 @@
+import path from 'node:path'
+import {Flags} from '@oclif/core'
+import chalk from 'chalk'
+import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import {showStartup} from '../cli/startup-progress.js'
+import {followLogs} from '../cli/follow-logs.js'
+import {loadConfig} from '../sim/config/load-config.js'
+import {MeshDaemon, type DaemonEvent} from '../sim/control/daemon.js'
+import {ensureNotRunning, startDetached} from '../sim/control/lifecycle.js'
+import {removeState} from '../sim/control/state-file.js'
+import {signalGroup} from '../sim/supervisor/process-group.js'
+import type {MeshStatus} from '../sim/control/status.js'
+import {renderStatus} from './status.js'
+
+export default class Up extends MeshCommand {
+  static override description =
+    'Start the mesh: every service behind its sidecar. In the foreground it streams logs until Ctrl-C; with -d it returns once every instance is healthy.'
+  static override enableJsonFlag = true
+  static override examples = ['<%= config.bin %> up', '<%= config.bin %> up -d', '<%= config.bin %> up -d -f demo/mesh.yaml --json']
+  static override flags = {
+    file: fileFlag(),
+    detach: Flags.boolean({char: 'd', description: 'run in the background; return when every instance is healthy'}),
+  }
+
+  async run(): Promise<MeshStatus> {
+    const {flags} = await this.parse(Up)
+    const file = path.resolve(flags.file)
+    // Nothing starts when the file is wrong.
+    const config = await loadConfig(file)
+    const paths = this.meshPaths(file)
+    const {cleaned} = await ensureNotRunning(paths)
+    if (cleaned.length) this.logToStderr(`Cleaned up after a mesh daemon that died: ${cleaned.join(', ')}`)
+    const silent = this.jsonEnabled()
+
+    if (flags.detach) {
+      const listeners: Array<(e: DaemonEvent) => void> = []
+      const started = startDetached(file, paths, (e) => listeners.forEach((l) => l(e)))
+      await showStartup(config, (fn) => listeners.push(fn), started, {silent})
+      const status = await started
+      if (!silent) this.log(`\n${renderStatus(status)}\n\nStop it with ${chalk.bold('mesh down')}.`)
+      return status
+    }
+
+    const daemon = new MeshDaemon(config)
+    let interrupts = 0
+    const stopped = new Promise<number>((resolve) => {
+      daemon.once('stopped', () => resolve(0))
+      const onSigint = () => {
+        interrupts++
+        if (interrupts === 1) {
+          this.logToStderr(chalk.yellow('\nStopping gracefully… (Ctrl-C again to kill now)'))
+          void daemon.stop().then(() => resolve(130))
+        } else {
+          // Second Ctrl-C: no more grace. Kill every group and leave no state behind.
+          for (const r of daemon.supervisor.records()) signalGroup(r.pgid, 'SIGKILL')
+          removeState(paths)
+          process.exit(130)
+        }
+      }
+      process.on('SIGINT', onSigint)
+      process.on('SIGTERM', () => void daemon.stop().then(() => resolve(143)))
+    })
+    const started = daemon.start()
+    try {
+      await showStartup(config, (fn) => daemon.on('event', fn), started, {silent})
+    } catch (error) {
+      await daemon.stop()
+      throw error
+    }
+    const status = daemon.status()
+    if (!silent) this.log(`\n${renderStatus(status)}\n`)
+    const stopFollowing = followLogs(paths, config.services.map((s) => s.name), undefined, {fromEnd: false}, (line) => this.log(line))
+    const code = await stopped
+    stopFollowing()
+    if (code !== 0) this.exit(code)
+    return status
+  }
+}

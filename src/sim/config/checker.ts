@@ -1,0 +1,401 @@
+// Small declarative checkers over the YAML AST. Each checker looks at one node,
+// reports every problem it finds (with the node's line:column) and returns the
+// converted value, or undefined when the node is invalid. Composites never stop
+// at the first problem, so one run reports everything.
+//
+//   obj({replicas: def(int({min: 1}), 1)})  ──at(node)──▶  {replicas: 3}  or  issue
+//                                                          "services.catalog.replicas: expected a positive integer, got "three""
+
+import {isAlias, isMap, isPair, isScalar, isSeq, type Document, type LineCounter} from 'yaml'
+import {suggestion} from './did-you-mean.js'
+import {parseDuration} from './duration.js'
+import type {ConfigIssue} from './types.js'
+
+export type Path = Array<string | number>
+
+/** ['services', 'catalog', 'dependsOn', 1] → 'services.catalog.dependsOn[1]' */
+export function formatPath(path: Path): string {
+  let out = ''
+  for (const seg of path) out += typeof seg === 'number' ? `[${seg}]` : out === '' ? seg : `.${seg}`
+  return out
+}
+
+export interface Position {
+  line: number
+  column: number
+}
+
+interface Ranged {
+  range?: [number, number, number] | null
+}
+
+/** Collects the issues of one file and turns AST nodes into 1-based line:column. */
+export class Report {
+  readonly issues: ConfigIssue[] = []
+
+  constructor(
+    readonly file: string,
+    readonly doc: Document,
+    readonly lineCounter: LineCounter,
+  ) {}
+
+  position(node: unknown): Position {
+    const offset = (node as Ranged | null)?.range?.[0]
+    if (offset === undefined) return {line: 1, column: 1}
+    const {line, col} = this.lineCounter.linePos(offset)
+    return {line, column: col}
+  }
+
+  positionOfOffset(offset: number): Position {
+    const {line, col} = this.lineCounter.linePos(offset)
+    return {line, column: col}
+  }
+
+  add(severity: ConfigIssue['severity'], node: unknown, path: Path | string, message: string): void {
+    this.issues.push({file: this.file, ...this.position(node), path: typeof path === 'string' ? path : formatPath(path), message, severity})
+  }
+
+  get errorCount(): number {
+    return this.issues.filter((i) => i.severity === 'error').length
+  }
+
+  /** The whole document as an At. */
+  root(): At {
+    return new At(this, [], this.resolve(this.doc.contents), this.doc.contents ?? undefined)
+  }
+
+  /** The At for a path, or the deepest existing ancestor when part of it is absent. */
+  locate(path: Path): At {
+    let at = this.root()
+    for (const seg of path) {
+      const next = at.child(seg)
+      if (!next) return at
+      at = next
+    }
+    return at
+  }
+
+  /** Report at a path: the value node, or the key node with `atKey` (unknown names, whole entries). */
+  at(severity: ConfigIssue['severity'], path: Path, message: string, options: {atKey?: boolean} = {}): void {
+    const at = this.locate(path)
+    this.add(severity, options.atKey && at.keyNode ? at.keyNode : at.positionNode, path, message)
+  }
+
+  resolve(node: unknown): unknown {
+    // An alias (*name) is checked as the node it points at.
+    return isAlias(node) ? node.resolve(this.doc) : node
+  }
+}
+
+/** A cursor: one node of the document, its path, and where to point when it is wrong. */
+export class At {
+  constructor(
+    readonly report: Report,
+    readonly path: Path,
+    /** The node (aliases resolved); null/undefined when the key has no value. */
+    readonly node: unknown,
+    /** Where to point: the node itself, or its key when the value is absent. */
+    readonly positionNode: unknown,
+    readonly keyNode?: unknown,
+  ) {}
+
+  get kind(): 'map' | 'seq' | 'scalar' | 'nothing' {
+    if (isMap(this.node)) return 'map'
+    if (isSeq(this.node)) return 'seq'
+    if (isScalar(this.node) && this.node.value !== null) return 'scalar'
+    return 'nothing'
+  }
+
+  /** The scalar's value (undefined for collections). */
+  get value(): unknown {
+    return isScalar(this.node) ? this.node.value : undefined
+  }
+
+  /** The child at a map key or sequence index, or undefined when it is not there. */
+  child(seg: string | number): At | undefined {
+    const path = [...this.path, seg]
+    if (isMap(this.node)) {
+      for (const pair of this.node.items) {
+        if (!isPair(pair) || keyString(pair.key) !== String(seg)) continue
+        const value = this.report.resolve(pair.value)
+        return new At(this.report, path, value, pair.value ?? pair.key, pair.key)
+      }
+      return undefined
+    }
+    if (isSeq(this.node) && typeof seg === 'number' && seg < this.node.items.length) {
+      const item = this.node.items[seg]
+      return new At(this.report, path, this.report.resolve(item), item ?? this.positionNode)
+    }
+    return undefined
+  }
+
+  /** The children of a mapping in file order, with their key text. */
+  entries(): Array<{key: string; at: At}> {
+    if (!isMap(this.node)) return []
+    const out: Array<{key: string; at: At}> = []
+    for (const pair of this.node.items) {
+      const key = keyString(pair.key)
+      if (key === undefined) {
+        this.report.add('error', pair.key, this.path, `expected a plain key, got ${describe(pair.key)}`)
+        continue
+      }
+      out.push({key, at: new At(this.report, [...this.path, key], this.report.resolve(pair.value), pair.value ?? pair.key, pair.key)})
+    }
+    return out
+  }
+
+  /** This entry's key as an At (path unchanged), for issues about the name itself. */
+  keyAt(): At {
+    return new At(this.report, this.path, this.keyNode, this.keyNode ?? this.positionNode)
+  }
+
+  error(message: string): undefined {
+    this.report.add('error', this.positionNode, this.path, message)
+    return undefined
+  }
+
+  warn(message: string): void {
+    this.report.add('warning', this.positionNode, this.path, message)
+  }
+
+  errorAtKey(message: string): undefined {
+    this.report.add('error', this.keyNode ?? this.positionNode, this.path, message)
+    return undefined
+  }
+
+  /** `expected a positive integer, got "three"`; always returns undefined so checkers can `return at.expected(...)`. */
+  expected(what: string): undefined {
+    return this.error(`expected ${what}, got ${describe(this.node)}`)
+  }
+}
+
+function keyString(key: unknown): string | undefined {
+  if (isScalar(key) && key.value !== null && typeof key.value !== 'object') return String(key.value)
+  return undefined
+}
+
+/** How a node reads in "got ...": '"three"', '3.5', 'true', 'a mapping', 'a list', 'nothing'. */
+export function describe(node: unknown): string {
+  if (isMap(node)) return 'a mapping'
+  if (isSeq(node)) return 'a list'
+  if (isScalar(node)) {
+    const v = node.value
+    if (v === null) return node.source === '' || node.source === undefined ? 'nothing' : 'null'
+    if (typeof v === 'string') return JSON.stringify(v)
+    if (typeof v === 'number' && node.source) return node.source
+    return String(v)
+  }
+  if (node === null || node === undefined) return 'nothing'
+  return String(node)
+}
+
+// ---------------------------------------------------------------------------------
+// Checkers
+
+export interface Checker<T> {
+  (at: At): T | undefined
+  /** What a valid node looks like, for "expected ..." messages. */
+  readonly expected: string
+}
+
+export function checker<T>(expected: string, fn: (at: At) => T | undefined): Checker<T> {
+  return Object.assign((at: At) => fn(at), {expected})
+}
+
+/** A non-null scalar, converted by `parse`; undefined from parse means "expected ..., got ...". */
+export function scalar<T>(expected: string, parse: (value: unknown, at: At) => T | undefined): Checker<T> {
+  return checker(expected, (at) => {
+    if (at.kind !== 'scalar') return at.expected(expected)
+    const out = parse(at.value, at)
+    return out === undefined ? at.expected(expected) : out
+  })
+}
+
+export function str(options: {pattern?: RegExp; expected?: string; nonEmpty?: boolean} = {}): Checker<string> {
+  const expected = options.expected ?? (options.nonEmpty ? 'a non-empty string' : 'a string')
+  return scalar(expected, (v) => {
+    if (typeof v !== 'string') return undefined
+    if (options.nonEmpty && v.trim() === '') return undefined
+    if (options.pattern && !options.pattern.test(v)) return undefined
+    return v
+  })
+}
+
+/** Any scalar as text: env values, header values (`true` and `8080` become "true" and "8080"). */
+export function text(): Checker<string> {
+  return scalar('a string, number or boolean', (v, at) => {
+    if (typeof v === 'string') return v
+    const source = (at.node as {source?: string}).source
+    // Keep what was written ('1.0', '0x10') rather than its number.
+    return typeof v === 'number' && source ? source : typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined
+  })
+}
+
+function rangeWords(kind: 'integer' | 'number', min?: number, max?: number): string {
+  const a = kind === 'integer' ? 'an integer' : 'a number'
+  if (min !== undefined && max !== undefined) return `${a} between ${min} and ${max}`
+  if (kind === 'integer' && min === 1) return 'a positive integer'
+  if (min === 0) return `a non-negative ${kind}`
+  if (min !== undefined) return `${a} >= ${min}`
+  if (max !== undefined) return `${a} <= ${max}`
+  return a
+}
+
+export function int(options: {min?: number; max?: number; expected?: string} = {}): Checker<number> {
+  const {min, max} = options
+  return scalar(options.expected ?? rangeWords('integer', min, max), (v) =>
+    typeof v === 'number' && Number.isInteger(v) && (min === undefined || v >= min) && (max === undefined || v <= max) ? v : undefined,
+  )
+}
+
+export function num(options: {min?: number; max?: number; expected?: string} = {}): Checker<number> {
+  const {min, max} = options
+  return scalar(options.expected ?? rangeWords('number', min, max), (v) =>
+    typeof v === 'number' && Number.isFinite(v) && (min === undefined || v >= min) && (max === undefined || v <= max) ? v : undefined,
+  )
+}
+
+export function bool(): Checker<boolean> {
+  return scalar('true or false', (v) => (typeof v === 'boolean' ? v : undefined))
+}
+
+export function enumOf<const V extends string>(values: readonly V[]): Checker<V> {
+  return scalar(`one of ${values.join(', ')}`, (v) => (typeof v === 'string' && (values as readonly string[]).includes(v) ? (v as V) : undefined))
+}
+
+/** '300ms' '1s' '2m' or a bare number of ms → ms. */
+export function duration(options: {min?: number} = {}): Checker<number> {
+  const expected = options.min && options.min > 0 ? 'a positive duration like 300ms, 1s or 2m' : 'a duration like 300ms, 1s or 2m'
+  return scalar(expected, (v) => {
+    if (typeof v !== 'string' && typeof v !== 'number') return undefined
+    const ms = parseDuration(v)
+    return ms !== undefined && (options.min === undefined || ms >= options.min) ? ms : undefined
+  })
+}
+
+export function array<T>(item: Checker<T>, options: {min?: number} = {}): Checker<T[]> {
+  const expected = options.min ? 'a non-empty list' : 'a list'
+  return checker(expected, (at) => {
+    if (!isSeq(at.node)) return at.expected(expected)
+    if (options.min && at.node.items.length < options.min) return at.expected(expected)
+    const out: T[] = []
+    let ok = true
+    for (let i = 0; i < at.node.items.length; i++) {
+      const v = item(at.child(i)!)
+      if (v === undefined) ok = false
+      else out.push(v)
+    }
+    return ok ? out : undefined
+  })
+}
+
+/** A mapping of names you choose (services, versions, env) → ordered [name, value] pairs. */
+export function entries<T>(value: Checker<T>, options: {key?: Checker<string>; min?: number; expected?: string} = {}): Checker<Array<[string, T]>> {
+  const expected = options.expected ?? (options.min ? 'a non-empty mapping' : 'a mapping')
+  return checker(expected, (at) => {
+    if (!isMap(at.node) || (options.min && at.node.items.length < options.min)) return at.expected(expected)
+    const out: Array<[string, T]> = []
+    let ok = true
+    for (const {key, at: child} of at.entries()) {
+      if (options.key && options.key(child.keyAt()) === undefined) ok = false
+      const v = value(child)
+      if (v === undefined) ok = false
+      else out.push([key, v])
+    }
+    return ok && out.length === at.node.items.length ? out : undefined
+  })
+}
+
+export function record<T>(value: Checker<T>, options: {key?: Checker<string>; min?: number} = {}): Checker<Record<string, T>> {
+  return map(entries(value, options), (pairs) => Object.fromEntries(pairs))
+}
+
+// Fields of a fixed-shape mapping.
+export interface Field<O> {
+  readonly mode: 'required' | 'optional' | 'default'
+  readonly checker: Checker<unknown>
+  readonly fallback?: () => unknown
+  /** Carries the output type only. */
+  readonly _out?: O
+}
+
+export function req<T>(c: Checker<T>): Field<T> {
+  return {mode: 'required', checker: c}
+}
+
+export function opt<T>(c: Checker<T>): Field<T | undefined> {
+  return {mode: 'optional', checker: c}
+}
+
+/** A field with a default; a function default is called each time (fresh objects). */
+export function def<T>(c: Checker<T>, fallback: T | (() => T)): Field<T> {
+  return {mode: 'default', checker: c, fallback: typeof fallback === 'function' ? (fallback as () => T) : () => fallback}
+}
+
+export type Shape = Record<string, Field<unknown>>
+export type ShapeOut<S extends Shape> = {[K in keyof S]: S[K] extends Field<infer O> ? O : never}
+
+/**
+ * A mapping with known keys. Unknown keys are errors at the key (with did-you-mean),
+ * missing required keys are errors at the mapping. An empty value (`simulate:`) is an empty mapping.
+ */
+export function obj<S extends Shape>(shape: S, options: {expected?: string} = {}): Checker<ShapeOut<S>> {
+  const expected = options.expected ?? 'a mapping'
+  const known = Object.keys(shape)
+  return checker(expected, (at) => {
+    if (at.kind !== 'map' && at.kind !== 'nothing') return at.expected(expected)
+    if (at.kind === 'nothing' && isScalar(at.node) && at.node.source !== '' && at.node.source !== undefined) return at.expected(expected)
+    let ok = true
+    const present = new Map<string, At>()
+    for (const {key, at: child} of at.entries()) {
+      if (Object.hasOwn(shape, key)) present.set(key, child)
+      else {
+        const hint = suggestion(key, known) || `; expected one of ${known.join(', ')}`
+        child.errorAtKey(`unknown key "${key}"${hint}`)
+        ok = false
+      }
+    }
+    const out: Record<string, unknown> = {}
+    for (const key of known) {
+      const field = shape[key]
+      const child = present.get(key)
+      if (child) {
+        const v = field.checker(child)
+        if (v === undefined) ok = false
+        out[key] = v
+      } else if (field.mode === 'required') {
+        at.error(`missing required key "${key}"`)
+        ok = false
+      } else if (field.mode === 'default') {
+        out[key] = field.fallback!()
+      } else {
+        out[key] = undefined
+      }
+    }
+    return ok ? (out as ShapeOut<S>) : undefined
+  })
+}
+
+/** Different shapes for different node kinds: `latency: 20ms` or `latency: {p50: 20ms, p99: 120ms}`. */
+export function oneOf<T>(expected: string, branches: {scalar?: Checker<T>; map?: Checker<T>; seq?: Checker<T>}): Checker<T> {
+  return checker(expected, (at) => {
+    const kind = at.kind
+    const branch = kind === 'map' ? branches.map : kind === 'seq' ? branches.seq : kind === 'scalar' ? branches.scalar : undefined
+    return branch ? branch(at) : at.expected(expected)
+  })
+}
+
+export function map<T, U>(c: Checker<T>, fn: (value: T) => U): Checker<U> {
+  return checker(c.expected, (at) => {
+    const v = c(at)
+    return v === undefined ? undefined : fn(v)
+  })
+}
+
+/** A further check with access to the node, for rules a shape cannot say ("p99 >= p50"). Report, then return undefined to reject. */
+export function refine<T, U = T>(c: Checker<T>, fn: (value: T, at: At) => U | undefined): Checker<U> {
+  return checker(c.expected, (at) => {
+    const v = c(at)
+    return v === undefined ? undefined : fn(v, at)
+  })
+}

@@ -1,0 +1,167 @@
+// Checks that need the whole file at once: references between services and versions,
+// dependency cycles, port clashes, weights. They run on the normalised services that
+// passed the schema, and point at the node that was written (origins from mesh-schema.ts).
+
+import {formatPath, type Path, type Position, type Report} from './checker.js'
+import {suggestion} from './did-you-mean.js'
+import type {CheckedMesh} from './mesh-schema.js'
+import type {ServiceConfig} from './types.js'
+
+export function crossCheck(checked: CheckedMesh, report: Report): void {
+  unknownServices(checked, report)
+  dependencyCycles(checked, report)
+  portClashes(checked, report)
+  singleReplicaWorkloads(checked, report)
+  versionReferences(checked, report)
+  unreachedServices(checked, report)
+}
+
+function unknownName(kind: 'service' | 'version', name: string, known: string[], of?: string): string {
+  const where = of ? ` of service "${of}"` : ''
+  const hint = suggestion(name, known) || (known.length ? `; known ${kind}s: ${known.join(', ')}` : '')
+  return `unknown ${kind} "${name}"${where}${hint}`
+}
+
+function unknownServices({config, origins, declared}: CheckedMesh, report: Report): void {
+  const known = new Set(declared)
+  config.ingress?.routes.forEach((route, i) => {
+    if (!known.has(route.service)) report.at('error', ['ingress', 'routes', i, 'service'], unknownName('service', route.service, declared))
+  })
+  // dependsOn includes the services simulate calls name, each with where it was written.
+  for (const s of config.services) {
+    for (const dep of s.dependsOn) {
+      if (!known.has(dep)) report.at('error', origins.get(s.name)!.dependsOn.get(dep)!, unknownName('service', dep, declared))
+    }
+  }
+}
+
+/** `dependency cycle: a → b → a`, once per cycle, at the edge leaving its first service in file order. */
+function dependencyCycles({config, origins}: CheckedMesh, report: Report): void {
+  const byName = new Map(config.services.map((s, i) => [s.name, {service: s, order: i}]))
+  const state = new Map<string, 'visiting' | 'done'>()
+  const stack: string[] = []
+  const seen = new Set<string>()
+
+  const visit = (name: string): void => {
+    state.set(name, 'visiting')
+    stack.push(name)
+    for (const dep of byName.get(name)!.service.dependsOn) {
+      if (!byName.has(dep)) continue
+      if (state.get(dep) === 'visiting') {
+        const cycle = stack.slice(stack.indexOf(dep))
+        // Start the cycle at its earliest service so the same cycle reads the same however it was found.
+        const first = cycle.reduce((a, b) => (byName.get(a)!.order <= byName.get(b)!.order ? a : b))
+        const at = cycle.indexOf(first)
+        const ordered = [...cycle.slice(at), ...cycle.slice(0, at)]
+        const key = ordered.join('\u0000')
+        if (seen.has(key)) continue
+        seen.add(key)
+        const next = ordered[1] ?? first
+        report.at('error', origins.get(first)!.dependsOn.get(next)!, `dependency cycle: ${[...ordered, first].join(' → ')}`)
+      } else if (!state.has(dep)) {
+        visit(dep)
+      }
+    }
+    stack.pop()
+    state.set(name, 'done')
+  }
+  for (const s of config.services) if (!state.has(s.name)) visit(s.name)
+}
+
+const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '0.0.0.0'])
+
+/** A port bound twice on this machine: ingress, fixed ports, and addresses on localhost. */
+function portClashes({config, origins}: CheckedMesh, report: Report): void {
+  interface Use {
+    port: number
+    path: Path
+    position: Position
+  }
+  const uses: Use[] = []
+  const add = (port: number, path: Path) => uses.push({port, path, position: report.position(report.locate(path).positionNode)})
+
+  if (config.ingress && config.ingress.port !== 0) add(config.ingress.port, ['ingress', 'port'])
+  for (const s of config.services) {
+    const sharedPort = new Map<string, string[]>()
+    for (const v of s.versions) {
+      const o = origins.get(s.name)!.versions.get(v.name)!
+      if (v.port !== undefined && o.port) {
+        const key = formatPath(o.port)
+        // A service-level port inherited by several versions: each version's instance would bind it.
+        const versions = sharedPort.get(key)
+        if (versions) versions.push(v.name)
+        else {
+          sharedPort.set(key, [v.name])
+          add(v.port, o.port)
+        }
+      }
+      if (v.workload.kind === 'address' && LOCAL_HOSTS.has(v.workload.host) && o.address) {
+        if (!uses.some((u) => formatPath(u.path) === formatPath(o.address!))) add(v.workload.port, o.address)
+      }
+    }
+    for (const [key, versions] of sharedPort) {
+      if (versions.length > 1) {
+        const path = origins.get(s.name)!.versions.get(versions[0])!.port!
+        report.at('error', path, `port is shared by versions ${versions.join(' and ')}, which would all bind it; set port per version (${key})`)
+      }
+    }
+  }
+
+  uses.sort((a, b) => a.position.line - b.position.line || a.position.column - b.position.column)
+  const first = new Map<number, Use>()
+  for (const use of uses) {
+    const earlier = first.get(use.port)
+    if (earlier) report.at('error', use.path, `port ${use.port} is already used by ${formatPath(earlier.path)}`)
+    else first.set(use.port, use)
+  }
+}
+
+/** A fixed port or an external address is one instance, so replicas must be 1. */
+function singleReplicaWorkloads({config, origins}: CheckedMesh, report: Report): void {
+  const reported = new Set<string>()
+  for (const s of config.services) {
+    for (const v of s.versions) {
+      if (v.replicas <= 1) continue
+      const o = origins.get(s.name)!.versions.get(v.name)!
+      const once = (path: Path, message: string) => {
+        const key = formatPath(path)
+        if (reported.has(key)) return
+        reported.add(key)
+        report.at('error', path, message)
+      }
+      if (o.port) once(o.port, `a fixed port allows only one instance, but replicas is ${v.replicas}; remove port or set replicas: 1`)
+      if (o.address) once(o.address, `an address is one instance the mesh does not start, but replicas is ${v.replicas}; set replicas: 1`)
+    }
+  }
+}
+
+/** routes, weights and mirror name versions of their own service; weights sum to 100. */
+function versionReferences({config}: CheckedMesh, report: Report): void {
+  for (const s of config.services) {
+    const path: Path = ['services', s.name, 'policy']
+    const known = s.versions.map((v) => v.name)
+    const check = (name: string, at: Path, atKey = false) => {
+      if (!known.includes(name)) report.at('error', at, unknownName('version', name, known, s.name), {atKey})
+    }
+    s.policy.routes.forEach((route, i) => check(route.version, [...path, 'routes', i, 'version']))
+    if (s.policy.mirror) check(s.policy.mirror.version, [...path, 'mirror', 'version'])
+    if (s.policy.weights) {
+      for (const v of Object.keys(s.policy.weights)) check(v, [...path, 'weights', v], true)
+      const sum = Object.values(s.policy.weights).reduce((a, b) => a + b, 0)
+      // Weights are written as percents; a little float slack for 33.3 + 33.3 + 33.4.
+      if (Math.abs(sum - 100) > 1e-9) report.at('error', [...path, 'weights'], `weights must sum to 100, got ${Math.round(sum * 1000) / 1000}`)
+    }
+  }
+}
+
+/** With an ingress, a service that nothing reaches is probably a mistake (a typo in dependsOn, a forgotten route). */
+function unreachedServices({config, hasIngress}: CheckedMesh, report: Report): void {
+  if (!hasIngress) return
+  const reached = new Set<string>(config.ingress?.routes.map((r) => r.service) ?? [])
+  for (const s of config.services) for (const dep of s.dependsOn) reached.add(dep)
+  for (const s of config.services as ServiceConfig[]) {
+    if (!reached.has(s.name)) {
+      report.at('warning', ['services', s.name], `service "${s.name}" is not reached: no ingress route leads to it and no service depends on it`, {atKey: true})
+    }
+  }
+}

@@ -1,0 +1,68 @@
+// Durations, rates and sizes as people write them in mesh.yaml ('300ms', '200/s',
+// '1kb'), turned into the numbers the code works with (ms, requests per period, bytes).
+
+const UNIT_MS: Record<string, number> = {ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000}
+
+// One or more number+unit parts, Go style: '1.5s', '1m30s'. Longest unit names first
+// so 'ms' and 'min' are not read as 'm' followed by garbage.
+const PART = /(\d+(?:\.\d+)?|\.\d+)(ms|min|s|m|h)/y
+const BARE = /^(\d+(?:\.\d+)?|\.\d+)$/
+
+/** '300ms' '1s' '1.5s' '2m' '1h' '1m30s' → ms; a bare number (or numeric string) is ms; undefined if invalid. */
+export function parseDuration(v: string | number): number | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? v : undefined
+  if (typeof v !== 'string') return undefined
+  const text = v.trim()
+  if (text === '') return undefined
+  if (BARE.test(text)) return Number(text)
+  let total = 0
+  PART.lastIndex = 0
+  while (PART.lastIndex < text.length) {
+    const at = PART.lastIndex
+    const m = PART.exec(text)
+    if (!m || m.index !== at) return undefined
+    total += Number(m[1]) * UNIT_MS[m[2]]
+  }
+  // Float error from '1.1s' and friends: durations are never finer than a microsecond.
+  return Math.round(total * 1000) / 1000
+}
+
+/** 1500 → '1.5s', 300 → '300ms', 120000 → '2m', 3600000 → '1h'. parseDuration(formatDuration(ms)) === ms. */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms)) return String(ms)
+  if (ms < 0) return `-${formatDuration(-ms)}`
+  if (ms >= 3_600_000 && ms % 3_600_000 === 0) return `${ms / 3_600_000}h`
+  if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000}m`
+  if (ms >= 1000 && Number.isInteger(ms)) return `${trim(ms / 1000)}s`
+  return `${trim(ms)}ms`
+}
+
+function trim(n: number): string {
+  return String(Math.round(n * 1000) / 1000)
+}
+
+/** '200/s' '5/m' '5/min' '10/h' '20/100ms' → {requests, periodMs}; undefined if invalid. */
+export function parseRate(v: string | number): {requests: number; periodMs: number} | undefined {
+  if (typeof v !== 'string') return undefined
+  const m = /^\s*(\d+(?:\.\d+)?)\s*\/\s*(\S+)\s*$/.exec(v)
+  if (!m) return undefined
+  const requests = Number(m[1])
+  // '/s' is shorthand for '/1s'.
+  const period = /^\d/.test(m[2]) || m[2].startsWith('.') ? m[2] : `1${m[2]}`
+  const periodMs = parseDuration(period)
+  if (requests <= 0 || periodMs === undefined || periodMs <= 0 || BARE.test(period)) return undefined
+  return {requests, periodMs}
+}
+
+const SIZE_UNIT: Record<string, number> = {b: 1, kb: 1024, k: 1024, mb: 1024 ** 2, m: 1024 ** 2, gb: 1024 ** 3, g: 1024 ** 3}
+
+/** 512 → 512, '512b' → 512, '1kb' → 1024, '2mb' → 2097152 (1024-based); undefined if invalid. */
+export function parseSize(v: string | number): number | undefined {
+  if (typeof v === 'number') return Number.isInteger(v) && v >= 0 ? v : undefined
+  if (typeof v !== 'string') return undefined
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(v)
+  if (!m) return undefined
+  const unit = m[2].toLowerCase() || 'b'
+  if (!(unit in SIZE_UNIT)) return undefined
+  return Math.round(Number(m[1]) * SIZE_UNIT[unit])
+}

@@ -1,0 +1,477 @@
+// The mesh.yaml schema, written with the checkers, and the normalisation that turns
+// what was written into a MeshConfig with every default applied:
+//
+//   YAML AST ──shapes (checker.ts)──▶ raw service ──merge versions, defaults──▶ ServiceConfig
+//                                                   └─ origins: where each port/dependency was written, for cross-checks.ts
+
+import {resolve} from 'node:path'
+import {seedFrom} from '../time/random.js'
+import {
+  array,
+  At,
+  bool,
+  def,
+  duration,
+  entries,
+  enumOf,
+  int,
+  map,
+  num,
+  obj,
+  oneOf,
+  opt,
+  record,
+  refine,
+  Report,
+  req,
+  scalar,
+  str,
+  text,
+  type Checker,
+  type Path,
+} from './checker.js'
+import {suggestion} from './did-you-mean.js'
+import {formatDuration, parseRate, parseSize} from './duration.js'
+import type {
+  CircuitBreakerConfig,
+  HealthConfig,
+  IngressConfig,
+  LoadBalancerConfig,
+  LoadBalancerKind,
+  MeshConfig,
+  OutlierDetectionConfig,
+  PolicyConfig,
+  RateLimitAlgorithm,
+  RateLimitConfig,
+  RetryConfig,
+  RetryOn,
+  RouteRule,
+  ServiceConfig,
+  SimulateConfig,
+  VersionConfig,
+  Workload,
+} from './types.js'
+
+// ---------------------------------------------------------------------------------
+// Names and small values
+
+const SERVICE_NAME = /^[a-z][a-z0-9-]*$/
+export const serviceName = str({pattern: SERVICE_NAME, expected: 'a service name of lowercase letters, digits and dashes, starting with a letter'})
+export const meshName = str({pattern: /^[a-z0-9][a-z0-9-]*$/, expected: 'a name of lowercase letters, digits and dashes'})
+export const versionName = str({pattern: /^[a-z0-9][a-z0-9._-]*$/, expected: 'a version name of lowercase letters, digits, dots and dashes'})
+const envName = str({pattern: /^[A-Za-z_][A-Za-z0-9_]*$/, expected: 'an environment variable name (letters, digits and _)'})
+/** A reference by name; whether it exists is checked across the file (cross-checks.ts). */
+const ref = str({nonEmpty: true})
+const httpPath = str({pattern: /^\//, expected: 'a path starting with /'})
+const httpStatus = int({min: 100, max: 599, expected: 'an HTTP status between 100 and 599'})
+const fixedPort = int({min: 1, max: 65535})
+
+const method = scalar('an HTTP method like GET', (v) => (typeof v === 'string' && /^[A-Za-z]+$/.test(v) ? v.toUpperCase() : undefined))
+
+/** 0.01 or '1%' → 0.01 */
+const ratioOrPercent = scalar('a number between 0 and 1 or a percent like 1%', (v) => {
+  if (typeof v === 'number') return v >= 0 && v <= 1 ? v : undefined
+  const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(v) : null
+  const percent = m ? Number(m[1]) : NaN
+  return percent >= 0 && percent <= 100 ? percent / 100 : undefined
+})
+
+const size = scalar('a size in bytes like 512, 512b, 1kb or 2mb', (v) => (typeof v === 'string' || typeof v === 'number' ? parseSize(v) : undefined))
+
+const address = scalar('host:port like 127.0.0.1:5432', (v) => {
+  const m = typeof v === 'string' ? /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):(\d+)$/.exec(v.trim()) : null
+  const port = m ? Number(m[2]) : NaN
+  return m && port >= 1 && port <= 65535 ? {host: m[1].replace(/^\[|\]$/g, ''), port} : undefined
+})
+
+const rate = scalar('a rate like 200/s, 10/m, 5/h or 20/100ms', (v) => (typeof v === 'string' ? parseRate(v) : undefined))
+
+// ---------------------------------------------------------------------------------
+// simulate:
+
+const latency = oneOf<SimulateConfig['latency']>('a duration like 20ms or {p50, p99}', {
+  scalar: map(duration(), (ms) => ({p50Ms: ms, p99Ms: ms})),
+  map: refine(obj({p50: req(duration()), p99: req(duration())}), ({p50, p99}, at) =>
+    p99 >= p50 ? {p50Ms: p50, p99Ms: p99} : at.child('p99')!.expected(`a duration >= p50 (${formatDuration(p50)})`),
+  ),
+})
+
+const simulatedCall = obj({
+  service: req(ref),
+  probability: def(num({min: 0, max: 1}), 1),
+  path: def(httpPath, '/'),
+  method: def(method, 'GET'),
+})
+
+/** SimulateConfig, except the seed, whose default needs the service and version names. */
+const simulate = obj({
+  latency: def(latency, () => ({p50Ms: 10, p99Ms: 50})),
+  errorRate: def(ratioOrPercent, 0),
+  errorStatus: def(httpStatus, 500),
+  calls: def(array(simulatedCall), () => []),
+  callMode: def(enumOf(['sequential', 'parallel']), 'sequential'),
+  responseSize: def(size, 256),
+  concurrency: def(int({min: 0}), 0),
+  seed: opt(int()),
+})
+type RawSimulate = NonNullable<ReturnType<typeof simulate>>
+
+// ---------------------------------------------------------------------------------
+// policy:
+
+const LOAD_BALANCERS = ['round-robin', 'random', 'least-request', 'ewma', 'ring-hash'] as const satisfies readonly LoadBalancerKind[]
+
+const hashOn = refine(obj({header: opt(str({nonEmpty: true})), cookie: opt(str({nonEmpty: true}))}), (v, at) => {
+  if (v.header !== undefined && v.cookie === undefined) return {header: v.header}
+  if (v.cookie !== undefined && v.header === undefined) return {cookie: v.cookie}
+  return at.error('expected exactly one of header or cookie')
+})
+
+const loadBalancer = oneOf<LoadBalancerConfig>(`one of ${LOAD_BALANCERS.join(', ')} or {type, hashOn}`, {
+  scalar: refine(enumOf(LOAD_BALANCERS), (kind, at) =>
+    kind === 'ring-hash' ? at.error('ring-hash needs hashOn; write {type: ring-hash, hashOn: {header: x-user}}') : {kind},
+  ),
+  map: refine(obj({type: req(enumOf(LOAD_BALANCERS)), hashOn: opt(hashOn)}), (v, at) => {
+    if (v.type === 'ring-hash' && !v.hashOn) return at.error('missing required key "hashOn" (ring-hash hashes on a header or a cookie)')
+    if (v.type !== 'ring-hash' && v.hashOn) return at.child('hashOn')!.errorAtKey(`hashOn only applies to ring-hash, not ${v.type}`)
+    return v.hashOn ? {kind: v.type, hashOn: v.hashOn} : {kind: v.type}
+  }),
+})
+
+const RETRY_ON = ['5xx', 'gateway-error', 'reset', 'connect-failure', 'retriable-status-codes'] as const
+const retryOn = scalar<RetryOn>(`one of ${RETRY_ON.join(', ')} or an HTTP status`, (v) => {
+  if (typeof v === 'string' && (RETRY_ON as readonly string[]).includes(v)) return v as RetryOn
+  return typeof v === 'number' && Number.isInteger(v) && v >= 100 && v <= 599 ? v : undefined
+})
+
+const retries = map(
+  obj({
+    attempts: req(int({min: 0})),
+    perTryTimeout: opt(duration({min: 1})),
+    on: def(array(retryOn, {min: 1}), () => ['5xx', 'reset', 'connect-failure'] as RetryOn[]),
+    backoff: def(
+      refine(obj({base: def(duration(), 25), max: def(duration(), 250)}), (v, at) =>
+        v.max >= v.base ? {baseMs: v.base, maxMs: v.max} : (at.child('max') ?? at).expected(`a duration >= base (${formatDuration(v.base)})`),
+      ),
+      () => ({baseMs: 25, maxMs: 250}),
+    ),
+    budget: def(
+      map(obj({ratio: def(num({min: 0, max: 1}), 0.2), minPerSecond: def(num({min: 0}), 10)}), (b) => b),
+      () => ({ratio: 0.2, minPerSecond: 10}),
+    ),
+  }),
+  (r): RetryConfig => compact({attempts: r.attempts, perTryTimeoutMs: r.perTryTimeout, on: r.on, backoff: r.backoff, budget: r.budget}),
+)
+
+const outlierDetection = map(
+  obj({
+    consecutive5xxErrors: def(int({min: 0}), 5),
+    consecutiveGatewayErrors: def(int({min: 0}), 0),
+    interval: def(duration({min: 1}), 10_000),
+    baseEjectionTime: def(duration(), 30_000),
+    maxEjectionPercent: def(num({min: 0, max: 100}), 10),
+  }),
+  (o): OutlierDetectionConfig => ({
+    consecutive5xxErrors: o.consecutive5xxErrors,
+    consecutiveGatewayErrors: o.consecutiveGatewayErrors,
+    intervalMs: o.interval,
+    baseEjectionTimeMs: o.baseEjectionTime,
+    maxEjectionPercent: o.maxEjectionPercent,
+  }),
+)
+
+const circuitBreaker: Checker<CircuitBreakerConfig> = obj({
+  maxConnections: def(int({min: 1}), 1024),
+  maxPendingRequests: def(int({min: 0}), 1024),
+  maxRequests: def(int({min: 1}), 1024),
+  maxRetries: def(int({min: 0}), 3),
+})
+
+const RATE_LIMITS = ['token-bucket', 'leaky-bucket', 'fixed-window', 'sliding-log', 'sliding-window'] as const satisfies readonly RateLimitAlgorithm[]
+
+const rateLimit = map(
+  obj({algorithm: def(enumOf(RATE_LIMITS), 'token-bucket'), rate: req(rate), burst: opt(int({min: 1})), perSource: def(bool(), false)}),
+  (r): RateLimitConfig => ({
+    algorithm: r.algorithm,
+    requests: r.rate.requests,
+    periodMs: r.rate.periodMs,
+    // One period's worth of requests may arrive at once unless told otherwise.
+    burst: r.burst ?? Math.max(1, Math.ceil(r.rate.requests)),
+    perSource: r.perSource,
+  }),
+)
+
+const routeMatch = refine(obj({headers: opt(record(text())), pathPrefix: opt(httpPath)}), (m, at) =>
+  m.headers === undefined && m.pathPrefix === undefined ? at.error('expected at least one of headers or pathPrefix') : compact(m),
+)
+
+const routeRule: Checker<RouteRule> = obj({match: req(routeMatch), version: req(ref)})
+
+const policy = map(
+  obj({
+    loadBalancer: def(loadBalancer, () => ({kind: 'round-robin'}) as LoadBalancerConfig),
+    timeout: opt(duration({min: 1})),
+    retries: opt(retries),
+    outlierDetection: opt(outlierDetection),
+    circuitBreaker: opt(circuitBreaker),
+    rateLimit: opt(rateLimit),
+    routes: def(array(routeRule), () => []),
+    weights: opt(record(num({min: 0}), {key: ref})),
+    mirror: opt(obj({version: req(ref), percent: def(num({min: 0, max: 100}), 100)})),
+  }),
+  (p): PolicyConfig =>
+    compact({
+      loadBalancer: p.loadBalancer,
+      timeoutMs: p.timeout,
+      retries: p.retries,
+      outlierDetection: p.outlierDetection,
+      circuitBreaker: p.circuitBreaker,
+      rateLimit: p.rateLimit,
+      routes: p.routes,
+      weights: p.weights,
+      mirror: p.mirror,
+    }),
+)
+
+export function defaultPolicy(): PolicyConfig {
+  return {loadBalancer: {kind: 'round-robin'}, routes: []}
+}
+
+// ---------------------------------------------------------------------------------
+// services:
+
+const health = obj({
+  path: opt(httpPath),
+  interval: def(duration({min: 1}), 1000),
+  timeout: def(duration({min: 1}), 1000),
+  healthyThreshold: def(int({min: 1}), 1),
+  unhealthyThreshold: def(int({min: 1}), 3),
+})
+
+/** The keys a version may set; at service level they are the defaults for every version. */
+const versionKeys = {
+  command: opt(str({nonEmpty: true})),
+  cwd: opt(str({nonEmpty: true})),
+  env: opt(record(text(), {key: envName})),
+  simulate: opt(simulate),
+  address: opt(address),
+  port: opt(fixedPort),
+  replicas: opt(int({min: 1})),
+}
+const version = obj(versionKeys)
+type RawVersion = NonNullable<ReturnType<typeof version>>
+
+const service = obj({
+  ...versionKeys,
+  versions: opt(entries(version, {key: versionName, min: 1})),
+  dependsOn: def(array(ref), () => []),
+  health: opt(health),
+  stopGracePeriod: def(duration(), 10_000),
+  policy: def(policy, defaultPolicy),
+})
+type RawService = NonNullable<ReturnType<typeof service>>
+
+const WORKLOAD_KEYS = ['command', 'simulate', 'address'] as const
+
+/** Where the values cross-checks care about were written, so their issues point there. */
+export interface ServiceOrigins {
+  /** dependency → where it is first named: a dependsOn entry or a simulate call's service. */
+  dependsOn: Map<string, Path>
+  /** version → where its fixed port and address were written (service or version level). */
+  versions: Map<string, {port?: Path; address?: Path}>
+}
+
+export interface CheckedMesh {
+  /** Valid parts only: services with errors are left out (their issues are already reported). */
+  config: MeshConfig
+  origins: Map<string, ServiceOrigins>
+  /** Every service key in the file, valid or not: what a reference may name. */
+  declared: string[]
+  /** Whether the file has an `ingress:` key (even an invalid one). */
+  hasIngress: boolean
+}
+
+const ingress: Checker<IngressConfig> = obj({
+  port: req(int({min: 0, max: 65535})),
+  routes: def(array(obj({prefix: req(httpPath), service: req(ref)})), () => []),
+})
+
+const faults = obj({allowHeaders: def(bool(), false)})
+
+const TOP_KEYS = ['name', 'ingress', 'faults', 'services']
+
+/** Check the whole document against the schema; every issue goes to `report`. */
+export function checkMesh(report: Report, file: string, dir: string): CheckedMesh {
+  const root = report.root()
+  const checked: CheckedMesh = {
+    config: {name: '', file, dir, services: [], faults: {allowHeaders: false}},
+    origins: new Map(),
+    declared: [],
+    hasIngress: false,
+  }
+  if (root.kind !== 'map') {
+    root.expected('a mapping with name and services (run `mesh init` for a starter mesh.yaml)')
+    return checked
+  }
+  for (const {key, at} of root.entries()) {
+    if (!TOP_KEYS.includes(key)) at.errorAtKey(`unknown key "${key}"${suggestion(key, TOP_KEYS) || `; expected one of ${TOP_KEYS.join(', ')}`}`)
+  }
+
+  const nameAt = root.child('name')
+  if (nameAt) checked.config.name = meshName(nameAt) ?? ''
+  else root.error('missing required key "name"')
+
+  const ingressAt = root.child('ingress')
+  if (ingressAt) {
+    checked.hasIngress = true
+    const value = ingress(ingressAt)
+    if (value) checked.config.ingress = value
+  }
+
+  const faultsAt = root.child('faults')
+  if (faultsAt) checked.config.faults = faults(faultsAt) ?? {allowHeaders: false}
+
+  const servicesAt = root.child('services')
+  if (!servicesAt) {
+    root.error('missing required key "services"')
+    return checked
+  }
+  if (servicesAt.kind !== 'map' || servicesAt.entries().length === 0) {
+    servicesAt.expected('a non-empty mapping of services')
+    return checked
+  }
+  // Each service is checked on its own, so one broken service does not hide the others' problems.
+  for (const {key, at} of servicesAt.entries()) {
+    checked.declared.push(key)
+    const nameOk = serviceName(at.keyAt()) !== undefined
+    const raw = service(at)
+    if (!raw || !nameOk) continue
+    const normalised = normaliseService(key, raw, at, {meshName: checked.config.name, dir})
+    if (!normalised) continue
+    checked.config.services.push(normalised.service)
+    checked.origins.set(key, normalised.origins)
+  }
+  return checked
+}
+
+/**
+ * One service as the code sees it: versions merged over the service-level keys
+ * (version keys win, env merged), exactly one workload each, calls added to dependsOn.
+ */
+function normaliseService(
+  name: string,
+  raw: RawService,
+  at: At,
+  mesh: {meshName: string; dir: string},
+): {service: ServiceConfig; origins: ServiceOrigins} | undefined {
+  const servicePath = at.path
+  let ok = exclusiveWorkload(raw, at)
+
+  // Without `versions:` the service is its own single version, v1.
+  const declared: Array<{name: string; raw: RawVersion; at: At | undefined; path: Path}> = raw.versions
+    ? raw.versions.map(([v, rawVersion]) => ({name: v, raw: rawVersion, at: at.child('versions')!.child(v), path: [...servicePath, 'versions', v]}))
+    : [{name: 'v1', raw: {} as RawVersion, at: undefined, path: servicePath}]
+
+  const origins: ServiceOrigins = {dependsOn: new Map(), versions: new Map()}
+  raw.dependsOn.forEach((dep, i) => {
+    if (!origins.dependsOn.has(dep)) origins.dependsOn.set(dep, [...servicePath, 'dependsOn', i])
+  })
+
+  const versions: VersionConfig[] = []
+  for (const v of declared) {
+    if (v.at && !exclusiveWorkload(v.raw, v.at)) {
+      ok = false
+      continue
+    }
+    // A version that names its own workload replaces the service's, whatever kind it is.
+    const fromVersion = WORKLOAD_KEYS.some((k) => v.raw[k] !== undefined)
+    const source = fromVersion ? v.raw : raw
+    const sourcePath = fromVersion ? v.path : servicePath
+    const kind = WORKLOAD_KEYS.find((k) => source[k] !== undefined)
+    if (!kind) {
+      ;(v.at ?? at).error('expected one of command, simulate or address')
+      ok = false
+      continue
+    }
+    let workload: Workload
+    if (kind === 'command') {
+      workload = {kind, command: source.command!, cwd: resolve(mesh.dir, v.raw.cwd ?? raw.cwd ?? '.')}
+    } else if (kind === 'simulate') {
+      workload = {kind, simulate: withSeed(source.simulate!, seedFrom(mesh.meshName, name, v.name))}
+      source.simulate!.calls.forEach((call, i) => {
+        if (!origins.dependsOn.has(call.service)) origins.dependsOn.set(call.service, [...sourcePath, 'simulate', 'calls', i, 'service'])
+      })
+    } else {
+      workload = {kind, host: source.address!.host, port: source.address!.port}
+    }
+    const port = v.raw.port ?? raw.port
+    origins.versions.set(
+      v.name,
+      compact({
+        port: port === undefined ? undefined : [...(v.raw.port !== undefined ? v.path : servicePath), 'port'],
+        address: kind === 'address' ? [...sourcePath, 'address'] : undefined,
+      }),
+    )
+    versions.push(
+      compact({
+        name: v.name,
+        replicas: v.raw.replicas ?? raw.replicas ?? 1,
+        workload,
+        env: {...raw.env, ...v.raw.env},
+        port,
+      }),
+    )
+  }
+  if (!ok) return undefined
+
+  // Real processes get a TCP check unless they name a path; simulated ones always serve /healthz.
+  const allSimulated = versions.every((v) => v.workload.kind === 'simulate')
+  const h = raw.health
+  const healthConfig: HealthConfig = compact({
+    path: h?.path ?? (allSimulated ? '/healthz' : undefined),
+    intervalMs: h?.interval ?? 1000,
+    timeoutMs: h?.timeout ?? 1000,
+    healthyThreshold: h?.healthyThreshold ?? 1,
+    unhealthyThreshold: h?.unhealthyThreshold ?? 3,
+  })
+
+  return {
+    service: {
+      name,
+      // A simulated service can only call through a dependency URL, so its calls are dependencies.
+      dependsOn: [...origins.dependsOn.keys()],
+      health: healthConfig,
+      policy: raw.policy,
+      versions,
+      stopGracePeriodMs: raw.stopGracePeriod,
+    },
+    origins,
+  }
+}
+
+/** One mapping may name at most one of command, simulate, address. */
+function exclusiveWorkload(raw: Partial<Record<(typeof WORKLOAD_KEYS)[number], unknown>>, at: At): boolean {
+  const given = WORKLOAD_KEYS.filter((k) => raw[k] !== undefined)
+  if (given.length <= 1) return true
+  at.child(given[1])!.errorAtKey(`expected only one of command, simulate or address, got ${given.join(' and ')}`)
+  return false
+}
+
+function withSeed(raw: RawSimulate, fallbackSeed: number): SimulateConfig {
+  return {
+    latency: raw.latency,
+    errorRate: raw.errorRate,
+    errorStatus: raw.errorStatus,
+    calls: raw.calls.map((c) => ({service: c.service, probability: c.probability, path: c.path, method: c.method})),
+    callMode: raw.callMode,
+    responseBytes: raw.responseSize,
+    concurrency: raw.concurrency,
+    seed: raw.seed ?? fallbackSeed,
+  }
+}
+
+/** Drop keys whose value is undefined, so optional fields are absent rather than present-and-undefined. */
+function compact<T extends object>(value: T): T {
+  for (const key of Object.keys(value) as Array<keyof T>) if (value[key] === undefined) delete value[key]
+  return value
+}

@@ -1,0 +1,59 @@
+// The CLI's side of the control API.
+import {request} from 'undici'
+import {MeshError} from '../errors.js'
+import type {MeshStatus} from './status.js'
+import {type MeshPaths, type MeshState, readState, readToken} from './state-file.js'
+import {isSameProcess} from '../supervisor/process-identity.js'
+
+export class ControlClient {
+  constructor(
+    readonly state: MeshState,
+    private readonly token: string,
+  ) {}
+
+  status(): Promise<MeshStatus> {
+    return this.call('GET', '/v1/status') as Promise<MeshStatus>
+  }
+
+  down(): Promise<void> {
+    return this.call('POST', '/v1/down').then(() => undefined)
+  }
+
+  async call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+    let res
+    try {
+      res = await request(this.state.controlUrl + path, {
+        method,
+        headers: {authorization: `Bearer ${this.token}`, 'content-type': 'application/json'},
+        body: body === undefined ? undefined : JSON.stringify(body),
+        headersTimeout: 30_000,
+      })
+    } catch (error) {
+      throw new MeshError('MESH_DAEMON_UNREACHABLE', `the mesh daemon at ${this.state.controlUrl} did not answer.`, {
+        cause: error,
+        hints: ['Run `mesh down` to clean up, then `mesh up` again.'],
+      })
+    }
+    const json = (await res.body.json()) as {error?: {code: string; message: string; hints?: string[]}}
+    if (res.statusCode >= 400) {
+      throw new MeshError(json.error?.code ?? 'MESH_CONTROL_ERROR', json.error?.message ?? `control API answered ${res.statusCode}`, {
+        hints: json.error?.hints,
+      })
+    }
+    return json
+  }
+}
+
+export function daemonAlive(state: MeshState): boolean {
+  return isSameProcess({instance: 'daemon', pid: state.daemon.pid, pgid: state.daemon.pid, startTime: state.daemon.startTime})
+}
+
+/** A client for the running mesh, or an error that says there is none. */
+export function connect(paths: MeshPaths): ControlClient {
+  const state = readState(paths)
+  const token = readToken(paths)
+  if (!state || !token || !daemonAlive(state)) {
+    throw new MeshError('MESH_NOT_RUNNING', 'no mesh is running here.', {hints: ['Start one with `mesh up -d`.']})
+  }
+  return new ControlClient(state, token)
+}

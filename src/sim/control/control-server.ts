@@ -1,0 +1,66 @@
+// The daemon's control API: JSON over HTTP on 127.0.0.1, guarded by a bearer token
+// that only the user can read. The CLI is its only client.
+import http, {type IncomingMessage, type ServerResponse} from 'node:http'
+import type {AddressInfo} from 'node:net'
+import {timingSafeEqual} from 'node:crypto'
+import {MeshError} from '../errors.js'
+
+export type Handler = (body: unknown, url: URL) => Promise<unknown> | unknown
+
+export class ControlServer {
+  private readonly server: http.Server
+  private readonly routes = new Map<string, Handler>()
+
+  constructor(private readonly token: string) {
+    this.server = http.createServer((req, res) => void this.handle(req, res))
+  }
+
+  on(method: 'GET' | 'POST', path: string, handler: Handler): this {
+    this.routes.set(`${method} ${path}`, handler)
+    return this
+  }
+
+  async listen(): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject)
+      this.server.listen(0, '127.0.0.1', () => resolve())
+    })
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections()
+    await new Promise((resolve) => this.server.close(resolve))
+  }
+
+  private authorised(req: IncomingMessage): boolean {
+    const given = Buffer.from(req.headers.authorization ?? '')
+    const wanted = Buffer.from(`Bearer ${this.token}`)
+    return given.length === wanted.length && timingSafeEqual(given, wanted)
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://control')
+    if (!this.authorised(req)) return reply(res, 401, {error: {code: 'MESH_UNAUTHORISED', message: 'missing or wrong bearer token'}})
+    const handler = this.routes.get(`${req.method} ${url.pathname}`)
+    if (!handler) return reply(res, 404, {error: {code: 'MESH_NOT_FOUND', message: `no control endpoint ${req.method} ${url.pathname}`}})
+    try {
+      const chunks: Buffer[] = []
+      for await (const chunk of req) chunks.push(chunk as Buffer)
+      const text = Buffer.concat(chunks).toString('utf8')
+      const result = await handler(text ? JSON.parse(text) : undefined, url)
+      reply(res, 200, result ?? {})
+    } catch (error) {
+      const e = error as MeshError
+      reply(res, e instanceof MeshError ? 400 : 500, {
+        error: {code: e.code ?? 'MESH_INTERNAL', message: e.message, hints: e.hints ?? []},
+      })
+    }
+  }
+}
+
+function reply(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body)
+  res.writeHead(status, {'content-type': 'application/json', 'content-length': Buffer.byteLength(text)})
+  res.end(text)
+}

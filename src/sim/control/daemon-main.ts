@@ -1,0 +1,46 @@
+// Entry point of a detached daemon (`mesh up -d`). It reports progress to the CLI
+// that forked it over IPC, then cuts the cord and lives on its own.
+import {loadConfig} from '../config/load-config.js'
+import {MeshError} from '../errors.js'
+import {MeshDaemon} from './daemon.js'
+
+export type DaemonMessage =
+  | {type: 'event'; event: import('./daemon.js').DaemonEvent}
+  | {type: 'ready'; status: import('./status.js').MeshStatus}
+  | {type: 'failed'; error: {code: string; message: string; hints: string[]}}
+
+const send = (message: DaemonMessage) => {
+  if (process.connected) process.send?.(message)
+}
+
+const configFile = process.argv[2]
+let daemon: MeshDaemon | undefined
+
+// A dev tool's daemon should outlive a bug in one request path; the log says what happened.
+process.on('uncaughtException', (error) => console.error(`[daemon] uncaught: ${error.stack ?? error}`))
+process.on('unhandledRejection', (error) => console.error(`[daemon] unhandled rejection: ${(error as Error)?.stack ?? error}`))
+
+try {
+  const config = await loadConfig(configFile)
+  daemon = new MeshDaemon(config)
+  const d = daemon
+  const shutdown = () => void d.stop().then(() => process.exit(0))
+  process.on('SIGTERM', shutdown)
+  process.on('SIGINT', shutdown)
+  process.on('SIGHUP', () => undefined)
+  d.on('stopped', () => process.exit(0))
+  d.on('event', (event) => {
+    console.log(`[daemon] ${JSON.stringify(event)}`)
+    send({type: 'event', event})
+  })
+  await d.start()
+  console.log(`[daemon] mesh ${config.name} running; control API ${d.status().controlUrl}`)
+  send({type: 'ready', status: d.status()})
+  if (process.connected) process.disconnect()
+} catch (error) {
+  const e = error as MeshError
+  console.error(`[daemon] failed to start: ${e.stack ?? e}`)
+  send({type: 'failed', error: {code: e.code ?? 'MESH_STARTUP_FAILED', message: e.message, hints: e.hints ?? []}})
+  await daemon?.stop().catch(() => undefined)
+  process.exit(1)
+}

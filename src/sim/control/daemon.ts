@@ -1,0 +1,338 @@
+// One daemon per mesh: it owns the registry, every sidecar listener (the data
+// plane), the supervisor of every process, and the control API.
+//
+//   mesh.yaml ─▶ MeshDaemon.start()
+//                 ├─ ingress + sidecar listeners (DataPlane)
+//                 ├─ processes (Supervisor) ─▶ health checks ─▶ Registry ─▶ sidecars' EndpointSets
+//                 └─ control API (status, down) + .mesh/state.json
+import {EventEmitter} from 'node:events'
+import {mkdirSync} from 'node:fs'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+import type {MeshConfig, ServiceConfig, VersionConfig} from '../config/types.js'
+import {dependencyEnvName, EnvNames, instanceName} from '../config/env-names.js'
+import {MeshError} from '../errors.js'
+import {DataPlane} from '../proxy/data-plane.js'
+import {HealthChecker, probeHttp, probeTcp} from '../supervisor/health-check.js'
+import {readStartTime} from '../supervisor/process-identity.js'
+import {type ProcessStatus, Supervisor} from '../supervisor/supervisor.js'
+import {type Clock, realClock} from '../time/clock.js'
+import {ControlServer} from './control-server.js'
+import {tailLines} from './log-files.js'
+import {assertPortFree, freePort} from './ports.js'
+import {type Endpoint, Registry} from './registry.js'
+import {createToken, type MeshPaths, meshPaths, removeState, writeState} from './state-file.js'
+import type {InstanceHealth, InstanceStatus, MeshStatus} from './status.js'
+
+const SIMULATED_RUNNER = fileURLToPath(new URL('../model/simulated-service-main.js', import.meta.url))
+
+export type DaemonEvent =
+  | {kind: 'instance-healthy'; instance: string; service: string}
+  | {kind: 'instance-unhealthy'; instance: string; service: string; detail: string}
+  | {kind: 'instance-exited'; instance: string; service: string; code: number | null; signal: string | null}
+  | {kind: 'service-healthy'; service: string}
+
+export interface DaemonOptions {
+  clock?: Clock
+  /** Give up starting after this long and name what is not healthy. */
+  startupTimeoutMs?: number
+  /** Restart backoff; shorter in tests. */
+  backoff?: {initialMs: number; maxMs: number; resetAfterMs: number}
+}
+
+interface Instance {
+  name: string
+  service: ServiceConfig
+  version: VersionConfig
+  endpoint: Endpoint
+  logFile?: string
+  health: InstanceHealth
+  healthDetail?: string
+  checker?: HealthChecker
+}
+
+export class MeshDaemon extends EventEmitter {
+  readonly paths: MeshPaths
+  readonly registry: Registry
+  readonly dataPlane: DataPlane
+  readonly supervisor: Supervisor
+  private readonly clock: Clock
+  private readonly instances = new Map<string, Instance>()
+  private control?: ControlServer
+  private controlUrl = ''
+  private ingressUrl?: string
+  private phase: MeshStatus['phase'] = 'starting'
+  private readonly startedAt = new Date()
+  private stopping?: Promise<void>
+
+  constructor(
+    readonly config: MeshConfig,
+    private readonly opts: DaemonOptions = {},
+  ) {
+    super()
+    this.clock = opts.clock ?? realClock
+    this.paths = meshPaths(config.dir)
+    this.registry = new Registry(config.services.map((s) => s.name))
+    this.dataPlane = new DataPlane(this.registry)
+    this.supervisor = new Supervisor({clock: this.clock, backoff: opts.backoff})
+    this.supervisor.on('spawn', () => this.saveState())
+    this.supervisor.on('exit', (status: ProcessStatus, exit: {code: number | null; signal: string | null}) =>
+      this.onExit(status, exit),
+    )
+  }
+
+  /** Binds every listener, starts every process, resolves when every instance is healthy. */
+  async start(): Promise<void> {
+    mkdirSync(this.paths.logs, {recursive: true})
+    const token = createToken(this.paths)
+    await this.checkFixedPorts()
+
+    if (this.config.ingress) {
+      const l = await this.dataPlane.listen(
+        {kind: 'ingress', routes: this.config.ingress.routes},
+        this.config.ingress.port,
+        'the ingress (ingress.port)',
+      )
+      this.ingressUrl = `http://127.0.0.1:${l.port}`
+    }
+
+    this.control = new ControlServer(token)
+      .on('GET', '/v1/status', () => this.status())
+      .on('POST', '/v1/down', () => {
+        // Answer first, then stop: the caller waits for our pid to go away.
+        setImmediate(() => void this.stop().then(() => this.emit('stopped')))
+        return {stopping: true}
+      })
+    this.controlUrl = await this.control.listen()
+    this.saveState()
+
+    for (const service of this.config.services) {
+      for (const version of service.versions) {
+        for (let i = 0; i < version.replicas; i++) await this.createInstance(service, version, i)
+      }
+    }
+    for (const inst of this.instances.values()) this.launch(inst)
+    await this.waitHealthy()
+    this.phase = 'running'
+  }
+
+  status(): MeshStatus {
+    return {
+      name: this.config.name,
+      configFile: this.config.file,
+      phase: this.phase,
+      daemonPid: process.pid,
+      controlUrl: this.controlUrl,
+      ingress: this.ingressUrl && this.config.ingress ? {url: this.ingressUrl, routes: this.config.ingress.routes} : undefined,
+      startedAt: this.startedAt.toISOString(),
+      services: this.config.services.map((s) => ({
+        name: s.name,
+        dependsOn: s.dependsOn,
+        versions: s.versions.map((v, i) => ({
+          name: v.name,
+          replicas: v.replicas,
+          weight: s.policy.weights ? (s.policy.weights[v.name] ?? 0) : i === 0 ? 100 : 0,
+        })),
+        instances: [...this.instances.values()].filter((i) => i.service === s).map((i) => this.instanceStatus(i)),
+      })),
+    }
+  }
+
+  /** Drain traffic, stop processes (SIGTERM, then SIGKILL after the grace period), remove state. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.phase = 'stopping'
+      const graceMs = Math.max(...this.config.services.map((s) => s.stopGracePeriodMs), 1000)
+      for (const inst of this.instances.values()) inst.checker?.stop()
+      await this.dataPlane.drain(graceMs)
+      await this.supervisor.stopAll()
+      await this.control?.close()
+      removeState(this.paths)
+    })()
+    return this.stopping
+  }
+
+  private async checkFixedPorts(): Promise<void> {
+    for (const s of this.config.services) {
+      for (const v of s.versions) {
+        if (v.port !== undefined && v.workload.kind !== 'address') {
+          await assertPortFree(v.port, `service "${s.name}" (version ${v.name}, port:)`)
+        }
+      }
+    }
+  }
+
+  private async createInstance(service: ServiceConfig, version: VersionConfig, index: number): Promise<void> {
+    const name = instanceName(service.name, version.name, index)
+    const w = version.workload
+    const host = w.kind === 'address' ? w.host : '127.0.0.1'
+    const port = w.kind === 'address' ? w.port : (version.port ?? (await freePort()))
+    const inbound = await this.dataPlane.listen({kind: 'inbound', instance: name, service: service.name})
+    const endpoint: Endpoint = {instance: name, service: service.name, version: version.name, host, port, inboundPort: inbound.port}
+    this.dataPlane.setInstance(endpoint)
+    const inst: Instance = {name, service, version, endpoint, health: 'starting'}
+    this.instances.set(name, inst)
+    if (w.kind === 'address') return
+
+    const env: Record<string, string> = {
+      ...version.env,
+      [EnvNames.port]: String(port),
+      [EnvNames.service]: service.name,
+      [EnvNames.version]: version.name,
+      [EnvNames.instance]: name,
+    }
+    for (const dep of service.dependsOn) {
+      const l = await this.dataPlane.listen({kind: 'outbound', source: service.name, sourceInstance: name, destination: dep})
+      env[dependencyEnvName(dep)] = `http://127.0.0.1:${l.port}`
+    }
+    const proxy = await this.dataPlane.listen({kind: 'forward-proxy', source: service.name, sourceInstance: name})
+    const proxyUrl = `http://127.0.0.1:${proxy.port}`
+    // Clients that honour proxy variables reach services by name; the <DEP>_URL listeners are loopback and bypass it.
+    Object.assign(env, {HTTP_PROXY: proxyUrl, http_proxy: proxyUrl, NO_PROXY: '127.0.0.1,localhost,::1', no_proxy: '127.0.0.1,localhost,::1'})
+    if (w.kind === 'simulate') env[EnvNames.simulate] = JSON.stringify(w.simulate)
+    inst.logFile = path.join(this.paths.logs, `${name}.log`)
+    this.pendingSpecs.set(name, {
+      instance: name,
+      service: service.name,
+      version: version.name,
+      command: w.kind === 'simulate' ? `${shellQuote(process.execPath)} ${shellQuote(SIMULATED_RUNNER)}` : w.command,
+      cwd: w.kind === 'command' ? w.cwd : this.config.dir,
+      env,
+      logFile: inst.logFile,
+      graceMs: service.stopGracePeriodMs,
+    })
+  }
+
+  private readonly pendingSpecs = new Map<string, Parameters<Supervisor['start']>[0]>()
+
+  private launch(inst: Instance): void {
+    const spec = this.pendingSpecs.get(inst.name)
+    if (spec) this.supervisor.start(spec)
+    this.startHealthChecks(inst)
+  }
+
+  private startHealthChecks(inst: Instance): void {
+    inst.checker?.stop()
+    const h = inst.service.health
+    const {host, port} = inst.endpoint
+    const checker = new HealthChecker({
+      probe: () => (h.path ? probeHttp(host, port, h.path, h.timeoutMs) : probeTcp(host, port, h.timeoutMs)),
+      intervalMs: h.intervalMs,
+      thresholds: {healthyThreshold: h.healthyThreshold, unhealthyThreshold: h.unhealthyThreshold},
+      clock: this.clock,
+    })
+    checker.on('probe', (r: {detail: string}) => (inst.healthDetail = r.detail))
+    checker.on('healthy', () => {
+      inst.health = 'healthy'
+      this.registry.add(inst.endpoint)
+      this.emitEvent({kind: 'instance-healthy', instance: inst.name, service: inst.service.name})
+      const all = [...this.instances.values()].filter((i) => i.service === inst.service)
+      if (all.every((i) => i.health === 'healthy')) this.emitEvent({kind: 'service-healthy', service: inst.service.name})
+    })
+    checker.on('unhealthy', (detail: string) => {
+      inst.health = 'unhealthy'
+      this.registry.remove(inst.service.name, inst.name)
+      this.emitEvent({kind: 'instance-unhealthy', instance: inst.name, service: inst.service.name, detail})
+    })
+    inst.checker = checker
+    checker.start()
+  }
+
+  private onExit(status: ProcessStatus, exit: {code: number | null; signal: string | null}): void {
+    const inst = this.instances.get(status.instance)
+    this.saveState()
+    if (!inst || this.phase === 'stopping') return
+    // A dead process gets no traffic, whatever its last probe said; it earns its way back after restart.
+    this.registry.remove(inst.service.name, inst.name)
+    inst.health = 'starting'
+    this.startHealthChecks(inst)
+    this.emitEvent({kind: 'instance-exited', instance: inst.name, service: inst.service.name, ...exit})
+  }
+
+  private emitEvent(event: DaemonEvent): void {
+    this.emit('event', event)
+  }
+
+  private waitHealthy(): Promise<void> {
+    const timeoutMs = this.opts.startupTimeoutMs ?? 60_000
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if ([...this.instances.values()].every((i) => i.health === 'healthy')) return finish()
+        for (const inst of this.instances.values()) {
+          const s = this.supervisor.status(inst.name)
+          if (s?.state === 'crash-loop') {
+            const exit = s.lastExit ? `exit code ${s.lastExit.code ?? s.lastExit.signal}` : (s.lastError ?? 'no exit status')
+            return finish(this.startupError(inst, `crashed ${s.restarts + 1} times while starting (${exit})`))
+          }
+        }
+      }
+      // Events cover health changes; the supervisor's crash-loop state is read on every exit too.
+      const onEvent = () => check()
+      const deadline = this.clock.setTimer(timeoutMs, () => {
+        const waiting = [...this.instances.values()].find((i) => i.health !== 'healthy')!
+        const detail = waiting.healthDetail ?? 'no probe answered'
+        finish(this.startupError(waiting, `did not become healthy within ${Math.round(timeoutMs / 1000)}s (${detail})`))
+      })
+      const finish = (error?: Error) => {
+        this.off('event', onEvent)
+        this.supervisor.off('restart-scheduled', onEvent)
+        deadline.cancel()
+        if (error) reject(error)
+        else resolve()
+      }
+      this.on('event', onEvent)
+      this.supervisor.on('restart-scheduled', onEvent)
+      check()
+    })
+  }
+
+  private startupError(inst: Instance, why: string): MeshError {
+    const tail = inst.logFile ? tailLines(inst.logFile, 15) : []
+    return new MeshError('MESH_STARTUP_FAILED', `instance ${inst.name} ${why}.`, {
+      hints: [
+        ...(tail.length ? [`Last lines of ${path.relative(process.cwd(), inst.logFile ?? '')}:`, ...tail.map((l) => `  ${l}`)] : []),
+        `See all of it with \`mesh logs ${inst.service.name}\`.`,
+      ],
+    })
+  }
+
+  private instanceStatus(inst: Instance): InstanceStatus {
+    const p = this.supervisor.status(inst.name)
+    const toIso = (ms?: number) => (ms === undefined ? undefined : new Date(this.clock.wallNow() - (this.clock.now() - ms)).toISOString())
+    return {
+      instance: inst.name,
+      service: inst.service.name,
+      version: inst.version.name,
+      kind: inst.version.workload.kind,
+      address: `${inst.endpoint.host}:${inst.endpoint.port}`,
+      inboundAddress: `127.0.0.1:${inst.endpoint.inboundPort}`,
+      pid: p?.pid,
+      state: p?.state ?? 'external',
+      health: inst.health,
+      healthDetail: inst.healthDetail,
+      registered: this.registry.isRegistered(inst.name, inst.service.name),
+      restarts: p?.restarts ?? 0,
+      lastExit: p?.lastExit && {code: p.lastExit.code, signal: p.lastExit.signal, at: toIso(p.lastExit.atMs)!},
+      nextRestartAt: toIso(p?.nextRestartAtMs),
+    }
+  }
+
+  private saveState(): void {
+    if (!this.controlUrl || this.stopping) return
+    writeState(this.paths, {
+      version: 1,
+      name: this.config.name,
+      configFile: this.config.file,
+      daemon: {pid: process.pid, startTime: readStartTime(process.pid) ?? ''},
+      controlUrl: this.controlUrl,
+      tokenFile: this.paths.token,
+      ingressUrl: this.ingressUrl,
+      startedAt: this.startedAt.toISOString(),
+      children: this.supervisor.records().map((r) => ({...r, service: this.instances.get(r.instance)?.service.name ?? ''})),
+    })
+  }
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`
+}

@@ -1,0 +1,42 @@
+// What `mesh status` shows: the shape the control API returns and `--json` prints.
+
+export type InstanceHealth = 'starting' | 'healthy' | 'unhealthy'
+
+export interface InstanceStatus {
+  instance: string
+  service: string
+  version: string
+  kind: 'command' | 'simulate' | 'address'
+  /** The app's own address. */
+  address: string
+  /** The inbound sidecar: the address the registry publishes. */
+  inboundAddress: string
+  pid?: number
+  /** Process state from the supervisor; 'external' for `address:` instances. */
+  state: string
+  health: InstanceHealth
+  healthDetail?: string
+  /** In the registry, i.e. receiving traffic. */
+  registered: boolean
+  restarts: number
+  lastExit?: {code: number | null; signal: string | null; at: string}
+  nextRestartAt?: string
+}
+
+export interface ServiceStatus {
+  name: string
+  dependsOn: string[]
+  versions: Array<{name: string; replicas: number; weight: number}>
+  instances: InstanceStatus[]
+}
+
+export interface MeshStatus {
+  name: string
+  configFile: string
+  phase: 'starting' | 'running' | 'stopping'
+  daemonPid: number
+  controlUrl: string
+  ingress?: {url: string; routes: Array<{prefix: string; service: string}>}
+  startedAt: string
+  services: ServiceStatus[]
+}

@@ -1,0 +1,57 @@
+// Entry point of a simulated service's child process:
+//   node <repo>/dist/sim/model/simulated-service-main.js
+// The supervisor sets PORT, MESH_SERVICE, MESH_VERSION, MESH_INSTANCE, MESH_SIMULATE
+// and one <DEP>_URL per dependency; see readSimulatedServiceEnv.
+
+import {realClock} from '../time/clock.js'
+import {SeededRandom, seedFrom} from '../time/random.js'
+import {MeshError} from '../errors.js'
+import {createSimulatedService, readSimulatedServiceEnv, type SimulatedServiceEnv} from './simulated-service.js'
+import {dependencyEnvName} from '../config/env-names.js'
+
+function fail(message: string, hints: string[], exitCode: number): never {
+  process.stderr.write(`simulated service: ${message}\n${hints.map((h) => `  ${h}\n`).join('')}`)
+  process.exit(exitCode)
+}
+
+let env: SimulatedServiceEnv
+try {
+  env = readSimulatedServiceEnv(process.env)
+} catch (error) {
+  if (error instanceof MeshError) fail(error.message, error.hints, 2)
+  throw error
+}
+
+const {port, service, version, instance, config, dependencyUrls, missingUrls} = env
+const label = `simulated ${service}@${version} (${instance})`
+for (const dep of missingUrls) {
+  process.stderr.write(`${label}: ${dependencyEnvName(dep)} is not set; calls to ${dep} will answer 500. Add ${dep} to dependsOn.\n`)
+}
+
+// Each instance draws its own stream: same seed, different replicas, different dice.
+const random = new SeededRandom(config.seed ^ seedFrom(instance))
+const sim = createSimulatedService({config, service, version, instance, dependencyUrls, clock: realClock, random})
+
+sim.server.on('error', (error: NodeJS.ErrnoException) => {
+  fail(`${label} cannot listen on 127.0.0.1:${port}: ${error.code ?? error.message}`, [], 1)
+})
+
+sim.server.listen(port, '127.0.0.1', () => {
+  const address = sim.server.address()
+  const actual = typeof address === 'object' && address ? address.port : port
+  process.stdout.write(`${label} listening on 127.0.0.1:${actual}\n`)
+})
+
+let stopping = false
+function stop(signal: NodeJS.Signals): void {
+  // A second signal means "now": the supervisor escalates to SIGKILL anyway.
+  if (stopping) process.exit(1)
+  stopping = true
+  process.stdout.write(`${label} received ${signal}; finishing in-flight requests\n`)
+  sim.close().then(
+    () => process.exit(0),
+    (error: unknown) => fail(`${label} failed to close: ${String(error)}`, [], 1),
+  )
+}
+process.on('SIGTERM', stop)
+process.on('SIGINT', stop)

@@ -1,0 +1,72 @@
+// The one place where the data path turns a failure into an HTTP reply. Every reply
+// the mesh makes itself carries Envoy's response-flag code and a plain-English
+// reason, so a user can tell a mesh 503 from their own service's 503.
+import type {ServerResponse} from 'node:http'
+import {REASON_HEADER, RESPONSE_FLAGS_HEADER} from './headers.js'
+
+/** Envoy's response flags (a subset grows with the policies). */
+export type ResponseFlag = 'UH' | 'UF' | 'UO' | 'NR' | 'URX' | 'UT' | 'UC' | 'LR' | 'DI' | 'FI' | 'RL' | 'DC'
+
+export class ProxyError extends Error {
+  constructor(
+    readonly status: number,
+    readonly flag: ResponseFlag,
+    message: string,
+    options?: {cause?: unknown},
+  ) {
+    super(message, options)
+    this.name = 'ProxyError'
+  }
+}
+
+export const noHealthyUpstream = (service: string, known: number) =>
+  new ProxyError(
+    503,
+    'UH',
+    known === 0
+      ? `no healthy upstream: service "${service}" has no healthy instance right now`
+      : `no healthy upstream: none of the ${known} instances of "${service}" is healthy`,
+  )
+
+export const noRoute = (name: string, known: string[]) =>
+  new ProxyError(
+    404,
+    'NR',
+    `no route: "${name}" is not a service in this mesh` + (known.length ? ` (known: ${known.join(', ')})` : ''),
+  )
+
+export const connectFailure = (instance: string, address: string, cause: unknown) =>
+  new ProxyError(
+    502,
+    'UF',
+    `upstream connect error: ${instance} at ${address} refused or dropped the connection (${errorCode(cause)})`,
+    {cause},
+  )
+
+export const upstreamReset = (instance: string, cause: unknown) =>
+  new ProxyError(502, 'UC', `upstream reset: ${instance} closed the connection before responding (${errorCode(cause)})`, {
+    cause,
+  })
+
+export function errorCode(error: unknown): string {
+  const e = error as {code?: string; cause?: {code?: string}; message?: string}
+  return e?.code ?? e?.cause?.code ?? e?.message ?? String(error)
+}
+
+/** Write a mesh-made reply, unless headers already went out (then the only honest signal is a reset). */
+export function sendProxyError(res: ServerResponse, error: ProxyError, extraHeaders?: Record<string, string>): void {
+  if (res.headersSent) {
+    res.destroy(error)
+    return
+  }
+  const body = `${error.message}\n`
+  res.writeHead(error.status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    [RESPONSE_FLAGS_HEADER]: error.flag,
+    // Header values must be Latin-1; the reason is plain ASCII by construction.
+    [REASON_HEADER]: error.message.replace(/[^\x20-\x7e]/g, '?'),
+    ...extraHeaders,
+  })
+  res.end(body)
+}

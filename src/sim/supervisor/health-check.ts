@@ -1,0 +1,151 @@
+// Is an instance ready for traffic? A probe (HTTP GET or TCP connect) runs every
+// intervalMs; HealthState turns its results into transitions with thresholds, so
+// one slow answer neither admits nor ejects an instance.
+//
+//   clock ─▶ probe() ─▶ HealthState.record(ok) ─▶ 'healthy' | 'unhealthy' (on change only)
+
+import {EventEmitter} from 'node:events'
+import http from 'node:http'
+import net from 'node:net'
+import type {Clock, Timer} from '../time/clock.js'
+
+export interface HealthThresholds {
+  /** Successes in a row that make an unhealthy instance healthy. */
+  healthyThreshold: number
+  /** Failures in a row that make a healthy instance unhealthy. */
+  unhealthyThreshold: number
+}
+
+export interface ProbeResult {
+  ok: boolean
+  detail: string
+}
+
+export type Probe = () => Promise<ProbeResult>
+
+/** Starts unhealthy: an instance earns traffic by passing healthyThreshold probes. */
+export class HealthState {
+  healthy = false
+  private streak = 0
+
+  constructor(private readonly thresholds: HealthThresholds) {}
+
+  record(ok: boolean): 'became-healthy' | 'became-unhealthy' | undefined {
+    // The streak counts results that disagree with the current state.
+    if (ok === this.healthy) {
+      this.streak = 0
+      return undefined
+    }
+    this.streak++
+    const needed = ok ? this.thresholds.healthyThreshold : this.thresholds.unhealthyThreshold
+    if (this.streak < Math.max(1, needed)) return undefined
+    this.healthy = ok
+    this.streak = 0
+    return ok ? 'became-healthy' : 'became-unhealthy'
+  }
+}
+
+/** GET http://host:port/path; ok on 2xx and 3xx. Never rejects. */
+export function probeHttp(host: string, port: number, path: string, timeoutMs: number): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    let settled = false
+    const done = (result: ProbeResult) => {
+      if (settled) return
+      settled = true
+      resolve(result)
+    }
+    // agent:false: a fresh connection per probe, so a pooled socket cannot hide a dead listener.
+    const req = http.get({host, port, path, agent: false, timeout: timeoutMs}, (res) => {
+      const status = res.statusCode ?? 0
+      res.resume()
+      res.on('error', () => {})
+      done({ok: status >= 200 && status < 400, detail: `GET ${path}: HTTP ${status}`})
+    })
+    req.on('timeout', () => {
+      done({ok: false, detail: `GET ${path}: no answer within ${timeoutMs}ms`})
+      req.destroy()
+    })
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      done({ok: false, detail: `GET ${path}: ${error.code ?? error.message}`})
+    })
+  })
+}
+
+/** Connects to host:port; ok once the connection is accepted. Never rejects. */
+export function probeTcp(host: string, port: number, timeoutMs: number): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    let settled = false
+    const socket = net.connect({host, port})
+    const done = (result: ProbeResult) => {
+      if (settled) return
+      settled = true
+      socket.destroy()
+      resolve(result)
+    }
+    socket.setTimeout(timeoutMs, () => done({ok: false, detail: `tcp ${host}:${port}: no answer within ${timeoutMs}ms`}))
+    socket.once('connect', () => done({ok: true, detail: `tcp ${host}:${port}: connected`}))
+    socket.once('error', (error: NodeJS.ErrnoException) => done({ok: false, detail: `tcp ${host}:${port}: ${error.code ?? error.message}`}))
+  })
+}
+
+export interface HealthCheckerOptions {
+  probe: Probe
+  intervalMs: number
+  thresholds: HealthThresholds
+  clock: Clock
+}
+
+/**
+ * Runs a probe every intervalMs on the clock (the next one is scheduled when the
+ * last has answered, so slow probes never pile up). Emits 'healthy' (detail) and
+ * 'unhealthy' (detail) on transitions, and 'probe' (result) after every probe.
+ */
+export class HealthChecker extends EventEmitter {
+  lastDetail: string | undefined
+  private readonly state: HealthState
+  private timer: Timer | undefined
+  private running = false
+  private generation = 0
+
+  constructor(private readonly opts: HealthCheckerOptions) {
+    super()
+    this.state = new HealthState(opts.thresholds)
+  }
+
+  get healthy(): boolean {
+    return this.state.healthy
+  }
+
+  /** Probes at once, then every intervalMs. Idempotent. */
+  start(): void {
+    if (this.running) return
+    this.running = true
+    const generation = ++this.generation
+    void this.tick(generation)
+  }
+
+  stop(): void {
+    this.running = false
+    this.generation++
+    this.timer?.cancel()
+    this.timer = undefined
+  }
+
+  private async tick(generation: number): Promise<void> {
+    let result: ProbeResult
+    try {
+      result = await this.opts.probe()
+    } catch (error) {
+      result = {ok: false, detail: `probe failed: ${(error as Error).message}`}
+    }
+    // A stop() (or a stop() and start()) while the probe was in flight discards its answer.
+    if (generation !== this.generation) return
+    this.lastDetail = result.detail
+    this.emit('probe', result)
+    const transition = this.state.record(result.ok)
+    if (transition === 'became-healthy') this.emit('healthy', result.detail)
+    else if (transition === 'became-unhealthy') this.emit('unhealthy', result.detail)
+    if (generation !== this.generation) return // a listener stopped us
+    this.timer = this.opts.clock.setTimer(this.opts.intervalMs, () => void this.tick(generation))
+  }
+}

@@ -1,0 +1,317 @@
+// The supervisor owns every service process of a mesh: it starts each one in its
+// own process group, restarts it with backoff when it dies, and stops it
+// gracefully. Health checks and the registry sit above it and only listen.
+//
+//   start ─▶ starting ─▶ running ──exit──▶ backoff | crash-loop ──timer──▶ starting …
+//                           └──stop()──▶ stopping ──▶ stopped   (never restarted)
+
+import {EventEmitter} from 'node:events'
+import {appendFileSync, closeSync, mkdirSync, openSync} from 'node:fs'
+import {dirname} from 'node:path'
+import {execa, type ResultPromise} from 'execa'
+import {MeshError} from '../errors.js'
+import {realClock, type Clock, type Timer} from '../time/clock.js'
+import {RestartBackoff, type RestartBackoffOptions} from './backoff.js'
+import {groupAlive, signalGroup, stopGroup} from './process-group.js'
+import {readStartTime, type ProcessRecord} from './process-identity.js'
+
+export interface InstanceSpec {
+  instance: string
+  service: string
+  version: string
+  /** Run via a shell, so `npm start` and `PORT=1 node x.js` work as typed in mesh.yaml. */
+  command: string
+  cwd: string
+  /** Merged over process.env. */
+  env: Record<string, string>
+  /** The child's stdout and stderr, and the supervisor's own `[mesh] ` lines. */
+  logFile: string
+  /** How long a stopped process gets between SIGTERM and SIGKILL. */
+  graceMs: number
+}
+
+export type ProcessState = 'starting' | 'running' | 'backoff' | 'crash-loop' | 'stopping' | 'stopped'
+
+export interface ProcessStatus {
+  instance: string
+  service: string
+  version: string
+  pid?: number
+  pgid?: number
+  startTime?: string
+  state: ProcessState
+  /** Restarts after unexpected exits (not counting the first start). */
+  restarts: number
+  lastExit?: {code: number | null; signal: string | null; atMs: number}
+  /** Why the last start failed before the process ran (cwd missing, log file unwritable). */
+  lastError?: string
+  nextRestartAtMs?: number
+}
+
+export interface SupervisorOptions {
+  clock?: Clock
+  backoff?: RestartBackoffOptions
+}
+
+interface Entry {
+  spec: InstanceSpec
+  status: ProcessStatus
+  backoff: RestartBackoff
+  startedAtMs: number
+  /** False once stop() is called: from then on an exit is final. */
+  wanted: boolean
+  restartTimer?: Timer
+  /** Settles when the current process's exit (or failed start) has been handled. */
+  exited: Promise<void>
+  stopping?: Promise<void>
+}
+
+/**
+ * Events: 'spawn' (status), 'exit' (status, {code, signal}),
+ * 'restart-scheduled' (status, delayMs), 'stopped' (status, 'exited' | 'killed' | 'not-running').
+ * Every status handed out is a copy.
+ */
+export class Supervisor extends EventEmitter {
+  private readonly clock: Clock
+  private readonly backoffOptions: RestartBackoffOptions | undefined
+  private readonly entries = new Map<string, Entry>()
+
+  constructor(opts: SupervisorOptions = {}) {
+    super()
+    this.clock = opts.clock ?? realClock
+    this.backoffOptions = opts.backoff
+  }
+
+  /** Spawns the instance now. An instance already known and not stopped is an error. */
+  start(spec: InstanceSpec): ProcessStatus {
+    const existing = this.entries.get(spec.instance)
+    if (existing && existing.status.state !== 'stopped') {
+      throw new MeshError('MESH_INSTANCE_ALREADY_STARTED', `instance "${spec.instance}" is already ${existing.status.state}.`, {
+        hints: ['Stop it first, or give the new instance another name.'],
+      })
+    }
+    const entry: Entry = {
+      spec,
+      status: {instance: spec.instance, service: spec.service, version: spec.version, state: 'starting', restarts: 0},
+      backoff: new RestartBackoff(this.backoffOptions),
+      startedAtMs: this.clock.now(),
+      wanted: true,
+      exited: Promise.resolve(),
+    }
+    this.entries.set(spec.instance, entry)
+    this.spawn(entry)
+    return copy(entry.status)
+  }
+
+  status(instance: string): ProcessStatus | undefined {
+    const entry = this.entries.get(instance)
+    return entry && copy(entry.status)
+  }
+
+  list(): ProcessStatus[] {
+    return [...this.entries.values()].map((entry) => copy(entry.status))
+  }
+
+  /** Live process groups, for .mesh/state.json: what `mesh down` kills if the daemon is gone. */
+  records(): ProcessRecord[] {
+    const records: ProcessRecord[] = []
+    for (const {status} of this.entries.values()) {
+      if (status.pid === undefined || status.pgid === undefined || status.startTime === undefined) continue
+      records.push({instance: status.instance, pid: status.pid, pgid: status.pgid, startTime: status.startTime})
+    }
+    return records
+  }
+
+  /** Stops the instance for good: SIGTERM to its group, SIGKILL after spec.graceMs. */
+  stop(instance: string): Promise<void> {
+    const entry = this.entry(instance)
+    entry.stopping ??= this.stopEntry(entry)
+    return entry.stopping
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.entries.keys()].map((instance) => this.stop(instance)))
+  }
+
+  /**
+   * A fault and test hook: signals the group without marking it stopped, so a
+   * fatal signal counts as a crash and the instance restarts with backoff.
+   */
+  async kill(instance: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const entry = this.entry(instance)
+    const {pgid} = entry.status
+    if (pgid === undefined || !entry.wanted) return
+    this.log(entry, `sending ${signal} to group ${pgid}`)
+    signalGroup(pgid, signal)
+  }
+
+  /** Drops a stopped instance from list() and status(). */
+  forget(instance: string): void {
+    const entry = this.entries.get(instance)
+    if (entry && entry.status.state !== 'stopped') {
+      throw new MeshError('MESH_INSTANCE_NOT_STOPPED', `instance "${instance}" is ${entry.status.state}; stop it before forgetting it.`)
+    }
+    this.entries.delete(instance)
+  }
+
+  private entry(instance: string): Entry {
+    const entry = this.entries.get(instance)
+    if (!entry) {
+      const known = [...this.entries.keys()]
+      throw new MeshError('MESH_INSTANCE_NOT_FOUND', `instance "${instance}" is not supervised.`, {
+        hints: [known.length > 0 ? `Known instances: ${known.join(', ')}` : 'No instance has been started.', 'Run `mesh status` to see instances.'],
+      })
+    }
+    return entry
+  }
+
+  private spawn(entry: Entry): void {
+    const {spec, status} = entry
+    entry.startedAtMs = this.clock.now()
+    status.state = 'starting'
+    status.nextRestartAtMs = undefined
+    status.lastError = undefined
+
+    let fd: number
+    try {
+      mkdirSync(dirname(spec.logFile), {recursive: true})
+      fd = openSync(spec.logFile, 'a')
+    } catch (error) {
+      this.failedStart(entry, `cannot open log file ${spec.logFile}: ${(error as Error).message}`)
+      return
+    }
+
+    let subprocess: ResultPromise
+    try {
+      subprocess = execa(spec.command, {
+        shell: true,
+        cwd: spec.cwd,
+        env: spec.env,
+        // Its own process group (pgid = pid), so one signal reaches the grandchildren.
+        detached: true,
+        stdin: 'ignore',
+        // The log file itself, not a pipe through us: the child keeps logging if the
+        // daemon dies, and never gets EPIPE.
+        stdout: fd as LogFd,
+        stderr: fd as LogFd,
+        reject: false,
+        buffer: false,
+        // Children outlive a killed daemon; `mesh down` finds them in .mesh/state.json.
+        cleanup: false,
+      })
+    } catch (error) {
+      closeSync(fd)
+      this.failedStart(entry, (error as Error).message)
+      return
+    }
+    // spawn() has duplicated the descriptor into the child already.
+    closeSync(fd)
+
+    const pid = subprocess.pid
+    if (pid === undefined) {
+      // The spawn failed (cwd missing, no shell); execa's result says why.
+      entry.exited = subprocess.then(
+        (result) => this.failedStart(entry, result.shortMessage ?? 'the process did not start'),
+        (error: Error) => this.failedStart(entry, error.message),
+      )
+      return
+    }
+
+    status.pid = pid
+    status.pgid = pid
+    status.startTime = readStartTime(pid)
+    status.state = 'running'
+    this.log(entry, `started pid ${pid}${status.restarts > 0 ? ` (restart ${status.restarts})` : ''}: ${spec.command}`)
+    this.emit('spawn', copy(status))
+    entry.exited = subprocess.then(
+      (result) => this.onExit(entry, pid, result.exitCode ?? null, result.signal ?? null),
+      () => this.onExit(entry, pid, null, null),
+    )
+  }
+
+  private onExit(entry: Entry, pgid: number, code: number | null, signal: string | null): void {
+    const {status} = entry
+    status.lastExit = {code, signal, atMs: this.clock.now()}
+    status.pid = undefined
+    status.pgid = undefined
+    status.startTime = undefined
+    this.log(entry, `exited code ${code ?? '-'} signal ${signal ?? '-'}`)
+    if (entry.wanted && groupAlive(pgid)) {
+      // The leader died but left children: they would hold its port against the restart.
+      this.log(entry, `killing what is left of group ${pgid}`)
+      signalGroup(pgid, 'SIGKILL')
+    }
+    this.emit('exit', copy(status), {code, signal})
+    if (entry.wanted) this.scheduleRestart(entry)
+  }
+
+  private failedStart(entry: Entry, message: string): void {
+    const {status} = entry
+    status.lastError = message
+    status.lastExit = {code: null, signal: null, atMs: this.clock.now()}
+    this.log(entry, `failed to start: ${message}`)
+    this.emit('exit', copy(status), {code: null, signal: null})
+    if (entry.wanted) this.scheduleRestart(entry)
+  }
+
+  private scheduleRestart(entry: Entry): void {
+    const {status, backoff} = entry
+    const now = this.clock.now()
+    const delayMs = backoff.onExit(now, entry.startedAtMs)
+    status.nextRestartAtMs = now + delayMs
+    if (backoff.crashLoop) {
+      status.state = 'crash-loop'
+      this.log(entry, `crash loop: ${backoff.crashes} crashes in a row`)
+    } else {
+      status.state = 'backoff'
+    }
+    this.log(entry, `restarting in ${formatMs(delayMs)} (restart ${status.restarts + 1})`)
+    entry.restartTimer = this.clock.setTimer(delayMs, () => {
+      entry.restartTimer = undefined
+      if (!entry.wanted) return
+      status.restarts++
+      this.spawn(entry)
+    })
+    this.emit('restart-scheduled', copy(status), delayMs)
+  }
+
+  private async stopEntry(entry: Entry): Promise<void> {
+    const {status, spec} = entry
+    entry.wanted = false
+    entry.restartTimer?.cancel()
+    entry.restartTimer = undefined
+    status.nextRestartAtMs = undefined
+    const pgid = status.pgid
+    let outcome: 'exited' | 'killed' | 'not-running' = 'not-running'
+    if (pgid !== undefined) {
+      status.state = 'stopping'
+      this.log(entry, `stopping: SIGTERM to group ${pgid}, SIGKILL after ${formatMs(spec.graceMs)}`)
+      outcome = await stopGroup(pgid, {graceMs: spec.graceMs, clock: this.clock})
+      if (outcome === 'killed') this.log(entry, `still running after ${formatMs(spec.graceMs)}: sent SIGKILL to group ${pgid}`)
+    }
+    await entry.exited
+    status.state = 'stopped'
+    this.log(entry, 'stopped')
+    this.emit('stopped', copy(status), outcome)
+  }
+
+  private log(entry: Entry, line: string): void {
+    try {
+      appendFileSync(entry.spec.logFile, `[mesh] ${line}\n`)
+    } catch {
+      // The log is for the developer; an unwritable one must not take the supervisor down.
+    }
+  }
+}
+
+// execa accepts any descriptor at runtime, but its types reject a plain `number`.
+type LogFd = 3
+
+function copy(status: ProcessStatus): ProcessStatus {
+  return {...status, lastExit: status.lastExit && {...status.lastExit}}
+}
+
+function formatMs(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`
+  return `${Number((ms / 1000).toFixed(1))}s`
+}

@@ -1,0 +1,99 @@
+// Starter meshes for `mesh init`: each folder of <package>/templates holds a mesh.yaml,
+// its sample services, and a template.json ({description}) that is not copied.
+//
+//   templates/<name>/{mesh.yaml, frontend/server.js, ...}  ──writeTemplate──▶  <targetDir>/...
+
+import {existsSync} from 'node:fs'
+import {copyFile, mkdir, readdir, readFile} from 'node:fs/promises'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {MeshError} from '../errors.js'
+
+/** Metadata file of a template; describes it and is never copied. */
+const META_FILE = 'template.json'
+
+export interface TemplateInfo {
+  name: string
+  description: string
+}
+
+/**
+ * `<package root>/templates`, found by walking up from this module to the nearest
+ * package.json, so it works from src/ (tests) and dist/ (the installed CLI) alike.
+ */
+export function templatesDir(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url))
+  for (;;) {
+    if (existsSync(path.join(dir, 'package.json'))) return path.join(dir, 'templates')
+    const parent = path.dirname(dir)
+    if (parent === dir) throw new MeshError('MESH_TEMPLATES_MISSING', `cannot find the package root above ${fileURLToPath(import.meta.url)}.`)
+    dir = parent
+  }
+}
+
+/** Every template, by name. A folder without a template.json is still listed, with an empty description. */
+export async function listTemplates(): Promise<TemplateInfo[]> {
+  const root = templatesDir()
+  const entries = await readdir(root, {withFileTypes: true}).catch(() => [])
+  const templates: TemplateInfo[] = []
+  for (const entry of entries) {
+    if (!entry.isDirectory() || entry.name.startsWith('.')) continue
+    templates.push({name: entry.name, description: await describe(path.join(root, entry.name))})
+  }
+  return templates.sort((a, b) => a.name.localeCompare(b.name))
+}
+
+/**
+ * Copies template `name` into targetDir (created if absent) and returns the written
+ * files, relative to targetDir with `/` separators. Without force, writes nothing if
+ * any of them already exists.
+ */
+export async function writeTemplate(name: string, targetDir: string, {force = false}: {force?: boolean} = {}): Promise<string[]> {
+  const known = await listTemplates()
+  if (!known.some((t) => t.name === name)) {
+    const names = known.map((t) => t.name).join(', ') || '(none)'
+    throw new MeshError('MESH_TEMPLATE_NOT_FOUND', `template "${name}" does not exist. Known templates: ${names}`, {
+      hints: ['Run `mesh init --template NAME` with one of them.'],
+    })
+  }
+  const source = path.join(templatesDir(), name)
+  const files = (await filesUnder(source)).filter((file) => file !== META_FILE)
+
+  if (!force) {
+    const existing = files.filter((file) => existsSync(path.join(targetDir, file)))
+    if (existing.length > 0) {
+      const others = existing.length > 1 ? ` (and ${existing.length - 1} more: ${existing.slice(1).join(', ')})` : ''
+      throw new MeshError('MESH_FILE_EXISTS', `${path.join(targetDir, existing[0])} already exists${others}; nothing was written. Use --force to overwrite.`, {
+        hints: ['Run `mesh init --force` to overwrite, or run `mesh init` in an empty directory.'],
+      })
+    }
+  }
+
+  for (const file of files) {
+    const to = path.join(targetDir, file)
+    await mkdir(path.dirname(to), {recursive: true})
+    await copyFile(path.join(source, file), to)
+  }
+  return files
+}
+
+async function describe(dir: string): Promise<string> {
+  try {
+    const meta = JSON.parse(await readFile(path.join(dir, META_FILE), 'utf8')) as {description?: unknown}
+    return typeof meta.description === 'string' ? meta.description : ''
+  } catch {
+    return ''
+  }
+}
+
+/** Files below dir, relative, `/`-separated, sorted; skips what a user's tree leaves behind. */
+async function filesUnder(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = []
+  for (const entry of await readdir(dir, {withFileTypes: true})) {
+    if (entry.name === 'node_modules' || entry.name === '.mesh') continue
+    const rel = prefix ? `${prefix}/${entry.name}` : entry.name
+    if (entry.isDirectory()) out.push(...(await filesUnder(path.join(dir, entry.name), rel)))
+    else if (entry.isFile()) out.push(rel)
+  }
+  return out.sort()
+}

@@ -1,0 +1,118 @@
+import {once} from 'node:events'
+import http from 'node:http'
+import net, {type AddressInfo} from 'node:net'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {VirtualClock} from '../../src/sim/time/clock.js'
+import {HealthChecker, HealthState, probeHttp, probeTcp, type ProbeResult} from '../../src/sim/supervisor/health-check.js'
+
+describe('HealthState', () => {
+  it('starts unhealthy and needs healthyThreshold successes in a row', () => {
+    const state = new HealthState({healthyThreshold: 2, unhealthyThreshold: 3})
+    expect(state.healthy).toBe(false)
+    expect(state.record(true)).toBeUndefined()
+    expect(state.record(false)).toBeUndefined() // breaks the streak
+    expect(state.record(true)).toBeUndefined()
+    expect(state.record(true)).toBe('became-healthy')
+    expect(state.healthy).toBe(true)
+    expect(state.record(true)).toBeUndefined()
+  })
+
+  it('needs unhealthyThreshold failures in a row to turn unhealthy', () => {
+    const state = new HealthState({healthyThreshold: 1, unhealthyThreshold: 3})
+    expect(state.record(true)).toBe('became-healthy')
+    expect([false, false, true, false, false].map((ok) => state.record(ok))).toEqual([undefined, undefined, undefined, undefined, undefined])
+    expect(state.record(false)).toBe('became-unhealthy')
+    expect(state.healthy).toBe(false)
+  })
+})
+
+describe('probes', () => {
+  let server: http.Server
+  let port: number
+  let closedPort: number
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      if (req.url === '/healthz') res.end('ok')
+      else if (req.url === '/moved') res.writeHead(302, {location: '/healthz'}).end()
+      else if (req.url === '/hang') return // never answers
+      else res.writeHead(500).end('broken')
+    })
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    port = (server.address() as AddressInfo).port
+
+    const spare = net.createServer().listen(0, '127.0.0.1')
+    await once(spare, 'listening')
+    closedPort = (spare.address() as AddressInfo).port
+    await new Promise((resolve) => spare.close(resolve))
+  })
+
+  afterAll(async () => {
+    server.closeAllConnections()
+    await new Promise((resolve) => server.close(resolve))
+  })
+
+  it('probeHttp: 2xx and 3xx are ok, 5xx is not', async () => {
+    expect(await probeHttp('127.0.0.1', port, '/healthz', 1000)).toEqual({ok: true, detail: 'GET /healthz: HTTP 200'})
+    expect((await probeHttp('127.0.0.1', port, '/moved', 1000)).ok).toBe(true)
+    expect(await probeHttp('127.0.0.1', port, '/other', 1000)).toEqual({ok: false, detail: 'GET /other: HTTP 500'})
+  })
+
+  it('probeHttp: a closed port and a hung handler fail with a reason', async () => {
+    expect(await probeHttp('127.0.0.1', closedPort, '/healthz', 1000)).toEqual({ok: false, detail: 'GET /healthz: ECONNREFUSED'})
+    const hung = await probeHttp('127.0.0.1', port, '/hang', 100)
+    expect(hung).toEqual({ok: false, detail: 'GET /hang: no answer within 100ms'})
+  })
+
+  it('probeTcp: ok against a listener, not against a closed port', async () => {
+    expect(await probeTcp('127.0.0.1', port, 1000)).toEqual({ok: true, detail: `tcp 127.0.0.1:${port}: connected`})
+    expect(await probeTcp('127.0.0.1', closedPort, 1000)).toEqual({ok: false, detail: `tcp 127.0.0.1:${closedPort}: ECONNREFUSED`})
+  })
+})
+
+describe('HealthChecker', () => {
+  it('probes every intervalMs on the clock and emits only transitions', async () => {
+    const clock = new VirtualClock()
+    const script = [false, true, true, true, false, false, true]
+    const probeTimes: number[] = []
+    const probe = async (): Promise<ProbeResult> => {
+      probeTimes.push(clock.now())
+      const ok = script.shift() ?? true
+      return {ok, detail: ok ? 'HTTP 200' : 'HTTP 503'}
+    }
+    const checker = new HealthChecker({probe, intervalMs: 100, thresholds: {healthyThreshold: 2, unhealthyThreshold: 2}, clock})
+    const events: string[] = []
+    checker.on('healthy', (detail) => events.push(`${clock.now()} healthy ${detail}`))
+    checker.on('unhealthy', (detail) => events.push(`${clock.now()} unhealthy ${detail}`))
+
+    checker.start()
+    await clock.advance(600)
+    checker.stop()
+    await clock.advance(1000)
+
+    expect(probeTimes).toEqual([0, 100, 200, 300, 400, 500, 600])
+    expect(events).toEqual(['200 healthy HTTP 200', '500 unhealthy HTTP 503'])
+    expect(checker.lastDetail).toBe('HTTP 200')
+    expect(checker.healthy).toBe(false)
+    expect(clock.pending()).toBe(0)
+  })
+
+  it('counts a probe that throws as a failure', async () => {
+    const clock = new VirtualClock()
+    let calls = 0
+    const probe = async (): Promise<ProbeResult> => {
+      calls++
+      if (calls === 1) return {ok: true, detail: 'fine'}
+      throw new Error('socket exploded')
+    }
+    const checker = new HealthChecker({probe, intervalMs: 10, thresholds: {healthyThreshold: 1, unhealthyThreshold: 1}, clock})
+    const events: string[] = []
+    checker.on('healthy', () => events.push('healthy'))
+    checker.on('unhealthy', (detail) => events.push(`unhealthy: ${detail}`))
+    checker.start()
+    await clock.advance(10)
+    checker.stop()
+    expect(events).toEqual(['healthy', 'unhealthy: probe failed: socket exploded'])
+  })
+})
