@@ -79,7 +79,7 @@ async function get(url: string, headers: Record<string, string> = {}, method = '
 
 /** Waits (without wall-clock sleeps) until the service has armed a timer on the virtual clock. */
 async function untilPending(clock: VirtualClock, n: number): Promise<void> {
-  for (let i = 0; i < 10_000; i++) {
+  for (let i = 0; i < 200_000; i++) {
     if (clock.pending() >= n) return
     await new Promise((resolve) => setImmediate(resolve))
   }

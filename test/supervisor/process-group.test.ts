@@ -2,6 +2,7 @@ import {spawn} from 'node:child_process'
 import {afterEach, describe, expect, it} from 'vitest'
 import {groupAlive, groupMembers, killRecorded, signalGroup, stopGroup} from '../../src/sim/supervisor/process-group.js'
 import {isRunning, recordFor} from '../../src/sim/supervisor/process-identity.js'
+import {VirtualClock} from '../../src/sim/time/clock.js'
 import {waitUntil} from './wait-until.js'
 
 const started: number[] = []
@@ -27,7 +28,7 @@ describe('signalGroup / groupAlive', () => {
   })
 })
 
-describe('stopGroup', () => {
+describe('stopGroup', {timeout: 20_000}, () => {
   it('SIGTERMs the whole group, grandchildren included', async () => {
     const pgid = startGroup('sleep 30 & sleep 30 & wait')
     const members = await waitUntil('three processes in the group', () => {
@@ -47,7 +48,7 @@ describe('stopGroup', () => {
   })
 })
 
-describe('killRecorded', () => {
+describe('killRecorded', {timeout: 20_000}, () => {
   it('kills a group whose leader has the recorded start time and skips one whose does not', async () => {
     const pgid = startGroup('sleep 30')
     const rec = recordFor(pgid, 'catalog-v1-0')!
@@ -66,11 +67,16 @@ describe('killRecorded', () => {
   it('stops several groups in parallel', async () => {
     const records = ['a', 'b', 'c'].map((name) => recordFor(startGroup("trap '' TERM; sleep 30 & wait"), name)!)
     await waitUntil('every trap set', () => records.every((rec) => groupMembers(rec.pgid)!.length === 2))
-    const t0 = performance.now()
-    const result = await killRecorded(records, {graceMs: 300})
+    // On a virtual clock, so "in parallel" is checked without timing the wall clock.
+    const clock = new VirtualClock()
+    let settled = false
+    const done = killRecorded(records, {graceMs: 300, clock}).finally(() => { settled = true })
+    await clock.advance(300)
+    // In series, only the first group would have had its SIGKILL by now.
+    await waitUntil('every group gone after one grace period', () => records.every((rec) => !groupAlive(rec.pgid)))
+    for (let i = 0; i < 100 && !settled; i++) await clock.advance(50)
+    const result = await done
     expect(result.killed.sort()).toEqual(['a', 'b', 'c'])
-    // In series this would take 3 × 300ms at least.
-    expect(performance.now() - t0).toBeLessThan(900)
     expect(records.filter((rec) => groupAlive(rec.pgid))).toEqual([])
   })
 })

@@ -5,7 +5,6 @@
 import {formatPath, type Path, type Position, type Report} from './checker.js'
 import {suggestion} from './did-you-mean.js'
 import type {CheckedMesh} from './mesh-schema.js'
-import type {ServiceConfig} from './types.js'
 
 export function crossCheck(checked: CheckedMesh, report: Report): void {
   unknownServices(checked, report)
@@ -82,16 +81,16 @@ function portClashes({config, origins}: CheckedMesh, report: Report): void {
 
   if (config.ingress && config.ingress.port !== 0) add(config.ingress.port, ['ingress', 'port'])
   for (const s of config.services) {
-    const sharedPort = new Map<string, string[]>()
+    const sharedPort = new Map<string, {port: number; versions: string[]}>()
     for (const v of s.versions) {
       const o = origins.get(s.name)!.versions.get(v.name)!
       if (v.port !== undefined && o.port) {
         const key = formatPath(o.port)
         // A service-level port inherited by several versions: each version's instance would bind it.
-        const versions = sharedPort.get(key)
-        if (versions) versions.push(v.name)
+        const shared = sharedPort.get(key)
+        if (shared) shared.versions.push(v.name)
         else {
-          sharedPort.set(key, [v.name])
+          sharedPort.set(key, {port: v.port, versions: [v.name]})
           add(v.port, o.port)
         }
       }
@@ -99,10 +98,10 @@ function portClashes({config, origins}: CheckedMesh, report: Report): void {
         if (!uses.some((u) => formatPath(u.path) === formatPath(o.address!))) add(v.workload.port, o.address)
       }
     }
-    for (const [key, versions] of sharedPort) {
+    for (const {port, versions} of sharedPort.values()) {
       if (versions.length > 1) {
         const path = origins.get(s.name)!.versions.get(versions[0])!.port!
-        report.at('error', path, `port is shared by versions ${versions.join(' and ')}, which would all bind it; set port per version (${key})`)
+        report.at('error', path, `port ${port} would be bound by each of versions ${versions.join(', ')}; set port per version`)
       }
     }
   }
@@ -155,11 +154,12 @@ function versionReferences({config}: CheckedMesh, report: Report): void {
 }
 
 /** With an ingress, a service that nothing reaches is probably a mistake (a typo in dependsOn, a forgotten route). */
-function unreachedServices({config, hasIngress}: CheckedMesh, report: Report): void {
-  if (!hasIngress) return
-  const reached = new Set<string>(config.ingress?.routes.map((r) => r.service) ?? [])
+function unreachedServices({config, declared}: CheckedMesh, report: Report): void {
+  // With a broken service left out, its dependencies would look unreached: say nothing rather than mislead.
+  if (!config.ingress || config.services.length !== declared.length) return
+  const reached = new Set<string>(config.ingress.routes.map((r) => r.service))
   for (const s of config.services) for (const dep of s.dependsOn) reached.add(dep)
-  for (const s of config.services as ServiceConfig[]) {
+  for (const s of config.services) {
     if (!reached.has(s.name)) {
       report.at('warning', ['services', s.name], `service "${s.name}" is not reached: no ingress route leads to it and no service depends on it`, {atKey: true})
     }

@@ -49,6 +49,7 @@ interface Instance {
   health: InstanceHealth
   healthDetail?: string
   checker?: HealthChecker
+  outbound?: {proxy: string; dependencies: Record<string, string>}
 }
 
 export class MeshDaemon extends EventEmitter {
@@ -181,11 +182,14 @@ export class MeshDaemon extends EventEmitter {
       [EnvNames.version]: version.name,
       [EnvNames.instance]: name,
     }
+    const dependencies: Record<string, string> = {}
     for (const dep of service.dependsOn) {
       const l = await this.dataPlane.listen({kind: 'outbound', source: service.name, sourceInstance: name, destination: dep})
       env[dependencyEnvName(dep)] = `http://127.0.0.1:${l.port}`
+      dependencies[dep] = `127.0.0.1:${l.port}`
     }
     const proxy = await this.dataPlane.listen({kind: 'forward-proxy', source: service.name, sourceInstance: name})
+    inst.outbound = {proxy: `127.0.0.1:${proxy.port}`, dependencies}
     const proxyUrl = `http://127.0.0.1:${proxy.port}`
     // Clients that honour proxy variables reach services by name; the <DEP>_URL listeners are loopback and bypass it.
     Object.assign(env, {HTTP_PROXY: proxyUrl, http_proxy: proxyUrl, NO_PROXY: '127.0.0.1,localhost,::1', no_proxy: '127.0.0.1,localhost,::1'})
@@ -306,6 +310,7 @@ export class MeshDaemon extends EventEmitter {
       kind: inst.version.workload.kind,
       address: `${inst.endpoint.host}:${inst.endpoint.port}`,
       inboundAddress: `127.0.0.1:${inst.endpoint.inboundPort}`,
+      outbound: inst.outbound,
       pid: p?.pid,
       state: p?.state ?? 'external',
       health: inst.health,

@@ -11,6 +11,8 @@ export interface InstanceStatus {
   address: string
   /** The inbound sidecar: the address the registry publishes. */
   inboundAddress: string
+  /** The instance's outbound sidecar: its HTTP_PROXY and one listener per dependency (<DEP>_URL). */
+  outbound?: {proxy: string; dependencies: Record<string, string>}
   pid?: number
   /** Process state from the supervisor; 'external' for `address:` instances. */
   state: string

@@ -123,7 +123,7 @@ export class Supervisor extends EventEmitter {
   }
 
   /** Stops the instance for good: SIGTERM to its group, SIGKILL after spec.graceMs. */
-  stop(instance: string): Promise<void> {
+  async stop(instance: string): Promise<void> {
     const entry = this.entry(instance)
     entry.stopping ??= this.stopEntry(entry)
     return entry.stopping
@@ -297,7 +297,8 @@ export class Supervisor extends EventEmitter {
 
   private log(entry: Entry, line: string): void {
     try {
-      appendFileSync(entry.spec.logFile, `[mesh] ${line}\n`)
+      // Every line prefixed, so `mesh logs` can tell ours from the child's (execa's errors span lines).
+      appendFileSync(entry.spec.logFile, line.split('\n').map((part) => `[mesh] ${part}\n`).join(''))
     } catch {
       // The log is for the developer; an unwritable one must not take the supervisor down.
     }

@@ -1,0 +1,101 @@
+// Reading mesh.yaml: YAML syntax, then the schema, then the checks across the file.
+// Every problem is collected with its line:column before anything is rejected.
+//
+//   source ──parseDocument──▶ AST ──checkMesh──▶ services ──crossCheck──▶ MeshConfig | issues
+
+import {readFile} from 'node:fs/promises'
+import {basename, dirname, relative, resolve} from 'node:path'
+import {LineCounter, parseDocument} from 'yaml'
+import {MeshError} from '../errors.js'
+import {Report} from './checker.js'
+import {crossCheck} from './cross-checks.js'
+import {checkMesh} from './mesh-schema.js'
+import type {ConfigIssue, MeshConfig} from './types.js'
+
+/** mesh.yaml has errors; `issues` holds every one (and any warnings), the message one line each. */
+export class ConfigError extends MeshError {
+  readonly issues: ConfigIssue[]
+
+  constructor(issues: ConfigIssue[], cwd?: string) {
+    const errors = issues.filter((i) => i.severity === 'error')
+    super('MESH_CONFIG_INVALID', errors.map((i) => formatIssue(i, cwd)).join('\n'), {
+      hints: ['Fix these in mesh.yaml; `mesh validate` checks it without starting anything.'],
+    })
+    this.name = 'ConfigError'
+    this.issues = issues
+  }
+}
+
+/** Check a mesh.yaml's text. `config` only when no issue is an error; `file` should be absolute. */
+export function parseConfig(source: string, file: string): {config?: MeshConfig; issues: ConfigIssue[]} {
+  const absolute = resolve(file)
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(source, {lineCounter, prettyErrors: false})
+  const report = new Report(absolute, doc, lineCounter)
+
+  for (const e of doc.errors) report.issues.push(yamlIssue(report, e, 'error'))
+  for (const w of doc.warnings) report.issues.push(yamlIssue(report, w, 'warning'))
+  // A broken document parses into a guess; checking the guess would only add noise.
+  if (doc.errors.length > 0) return {issues: sorted(report.issues)}
+
+  const checked = checkMesh(report, absolute, dirname(absolute))
+  crossCheck(checked, report)
+  const issues = sorted(report.issues)
+  return report.errorCount === 0 ? {config: checked.config, issues} : {issues}
+}
+
+/** Read and check mesh.yaml; throws MESH_CONFIG_NOT_FOUND or ConfigError (MESH_CONFIG_INVALID). */
+export async function loadConfig(file: string): Promise<MeshConfig> {
+  return (await loadConfigWithWarnings(file)).config
+}
+
+/** As loadConfig, also returning the warnings (which never block), for `mesh validate`. */
+export async function loadConfigWithWarnings(file: string): Promise<{config: MeshConfig; warnings: ConfigIssue[]}> {
+  const absolute = resolve(file)
+  let source: string
+  try {
+    source = await readFile(absolute, 'utf8')
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      throw new MeshError('MESH_CONFIG_NOT_FOUND', `no mesh file at ${absolute}`, {
+        cause: error,
+        hints: ['Run `mesh init` to write a starter mesh.yaml, or point at yours with --file.'],
+      })
+    }
+    throw new MeshError('MESH_CONFIG_UNREADABLE', `cannot read ${absolute}: ${(error as Error).message}`, {cause: error})
+  }
+  const {config, issues} = parseConfig(source, absolute)
+  if (!config) throw new ConfigError(issues)
+  return {config, warnings: issues.filter((i) => i.severity === 'warning')}
+}
+
+/** 'mesh.yaml:14:7 services.catalog.replicas: expected a positive integer, got "three"' (file relative to cwd). */
+export function formatIssue(issue: ConfigIssue, cwd: string = process.cwd()): string {
+  const file = relative(cwd, issue.file) || basename(issue.file)
+  const where = issue.path ? `${issue.path}: ` : ''
+  const severity = issue.severity === 'warning' ? 'warning: ' : ''
+  return `${file}:${issue.line}:${issue.column} ${where}${severity}${issue.message}`
+}
+
+interface YamlProblem {
+  message: string
+  pos: [number, number]
+}
+
+function yamlIssue(report: Report, e: YamlProblem, severity: ConfigIssue['severity']): ConfigIssue {
+  // yaml's messages sometimes carry their own position; ours is in line:column already.
+  const message = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')
+  return {file: report.file, ...report.positionOfOffset(e.pos[0]), path: '', message: lowerFirst(message), severity}
+}
+
+function lowerFirst(s: string): string {
+  return /^[A-Z][a-z]/.test(s) ? s[0].toLowerCase() + s.slice(1) : s
+}
+
+function sorted(issues: ConfigIssue[]): ConfigIssue[] {
+  return issues
+    .map((issue, i) => ({issue, i}))
+    .sort((a, b) => a.issue.line - b.issue.line || a.issue.column - b.issue.column || a.i - b.i)
+    .map(({issue}) => issue)
+}

@@ -1,0 +1,21 @@
+// Shared by the config tests: check a mesh.yaml text and read its issues the way a user does.
+import {parseConfig, formatIssue} from '../../src/sim/config/load-config.js'
+
+export const DIR = '/work/demo'
+export const FILE = `${DIR}/mesh.yaml`
+
+/** Lines joined with \n, so a test can count lines exactly. */
+export function yaml(...lines: string[]): string {
+  return lines.join('\n') + '\n'
+}
+
+/** Every issue as `mesh.yaml:L:C path: message`. */
+export function problems(source: string): string[] {
+  return parseConfig(source, FILE).issues.map((i) => formatIssue(i, DIR))
+}
+
+export function parsed(source: string) {
+  const result = parseConfig(source, FILE)
+  expect(result.issues.filter((i) => i.severity === 'error').map((i) => formatIssue(i, DIR))).toEqual([])
+  return result.config!
+}

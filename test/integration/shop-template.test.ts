@@ -1,0 +1,78 @@
+// The path a new user walks: init the shop template, up -d, send traffic through
+// the ingress, check status, down — and nothing of the mesh is left running.
+import {readFileSync, writeFileSync, mkdtempSync, existsSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {afterAll, beforeAll, describe, expect, test} from 'vitest'
+import type {MeshStatus} from '../../src/sim/control/status.js'
+import {eventually, freePort, get, mesh, pidAlive} from '../helpers/mesh.js'
+
+describe('shop template end to end', () => {
+  let dir: string
+  let ingress: string
+  let status: MeshStatus
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'meshsim-shop-'))
+    const init = await mesh(dir, ['init', '--template', 'shop'])
+    expect(init.exitCode, init.stderr).toBe(0)
+    const file = path.join(dir, 'mesh.yaml')
+    const port = await freePort()
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/port: 8000/, `port: ${port}`))
+    ingress = `http://127.0.0.1:${port}`
+    const up = await mesh(dir, ['up', '-d'], {timeoutMs: 90_000})
+    expect(up.exitCode, up.stderr + up.stdout).toBe(0)
+    const st = await mesh(dir, ['status', '--json'])
+    status = JSON.parse(st.stdout)
+  })
+
+  afterAll(async () => {
+    await mesh(dir, ['down'])
+  })
+
+  test('status lists every instance healthy and registered, with pids and the ingress', () => {
+    expect(status.ingress?.url).toBe(ingress)
+    expect(status.services.length).toBeGreaterThanOrEqual(5)
+    const instances = status.services.flatMap((s) => s.instances)
+    for (const i of instances) {
+      expect(i.health, i.instance).toBe('healthy')
+      expect(i.registered, i.instance).toBe(true)
+      expect(i.pid, i.instance).toBeGreaterThan(0)
+    }
+  })
+
+  test('200 requests through the ingress are all answered 200 by the frontend, which reached catalog and cart', async () => {
+    const statuses = new Map<number, number>()
+    const servedBy = new Set<string>()
+    for (let batch = 0; batch < 10; batch++) {
+      const results = await Promise.all(Array.from({length: 20}, () => get(`${ingress}/`)))
+      for (const r of results) {
+        statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1)
+        const body = JSON.parse(r.text)
+        expect(body.service).toBe('frontend')
+        expect(body.catalog.service).toBe('catalog')
+        expect(body.cart.service).toBe('cart')
+        servedBy.add(body.catalog.instance)
+      }
+    }
+    expect(Object.fromEntries(statuses)).toEqual({200: 200})
+    // catalog has more than one replica: round-robin reaches each of them.
+    const catalog = status.services.find((s) => s.name === 'catalog')!
+    expect(servedBy.size).toBe(catalog.instances.length)
+  })
+
+  test('a trace is started at the ingress and each hop gets its own span id', async () => {
+    const r = await get(`${ingress}/`)
+    expect(r.status).toBe(200)
+    const r2 = await get(`${ingress}/`, {traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'})
+    expect(r2.status).toBe(200)
+  })
+
+  test('mesh down stops every process, including after the daemon was SIGKILLed', async () => {
+    const pids = status.services.flatMap((s) => s.instances.map((i) => i.pid!))
+    const down = await mesh(dir, ['down'])
+    expect(down.exitCode, down.stderr).toBe(0)
+    expect(await eventually(() => pids.every((p) => !pidAlive(p)), 10_000)).toBe(true)
+    expect(existsSync(path.join(dir, '.mesh/state.json'))).toBe(false)
+  })
+})

@@ -1,0 +1,126 @@
+// What a proxy must get right: malformed requests stop at the ingress, hop-by-hop
+// headers never cross a hop, outsiders cannot forge mesh headers, and both
+// outbound modes (<DEP>_URL and HTTP_PROXY) reach the dependency.
+import net from 'node:net'
+import {afterAll, beforeAll, describe, expect, test} from 'vitest'
+import type {MeshStatus} from '../../src/sim/control/status.js'
+import {freePort, get, mesh, meshDir} from '../helpers/mesh.js'
+
+function raw(port: number, text: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1')
+    let data = ''
+    socket.setTimeout(5_000, () => socket.destroy())
+    socket.on('data', (d) => (data += d.toString('latin1')))
+    socket.on('close', () => resolve(data))
+    socket.on('error', () => resolve(data))
+    socket.write(text)
+  })
+}
+
+const statusOf = (response: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(response)?.[1] ?? 0)
+
+describe('sidecar hardening', () => {
+  let dir: string
+  let port: number
+  let status: MeshStatus
+
+  beforeAll(async () => {
+    port = await freePort()
+    dir = meshDir(`
+name: hardening
+ingress:
+  port: ${port}
+  routes: [{prefix: /, service: echo}]
+services:
+  echo:
+    command: node fixtures/echo-server.js
+    health: {path: /healthz, interval: 200ms}
+    stopGracePeriod: 5s
+  caller:
+    command: node fixtures/echo-server.js
+    dependsOn: [echo]
+    health: {path: /healthz, interval: 200ms}
+`)
+    const up = await mesh(dir, ['up', '-d'])
+    expect(up.exitCode, up.stderr + up.stdout).toBe(0)
+    status = JSON.parse((await mesh(dir, ['status', '--json'])).stdout)
+  })
+
+  afterAll(async () => {
+    await mesh(dir, ['down'])
+  })
+
+  const count = async () => JSON.parse((await get(`http://127.0.0.1:${port}/count`)).text).count as number
+
+  test('malformed requests get 4xx from the ingress and never reach the service', async () => {
+    const before = await count()
+    const cases: Array<[string, string]> = [
+      ['CL+TE', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
+      ['duplicate CL', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab'],
+      ['bare CR', 'GET / HTTP/1.1\r\nHost: x\rX-Evil: 1\r\n\r\n'],
+      ['20 KB header', `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`],
+      ['bad chunk size', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n'],
+    ]
+    for (const [name, text] of cases) {
+      const code = statusOf(await raw(port, text))
+      expect(code, name).toBeGreaterThanOrEqual(400)
+      expect(code, name).toBeLessThan(500)
+    }
+    expect(statusOf(await raw(port, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`))).toBe(431)
+    expect(await count()).toBe(before)
+  })
+
+  test('hop-by-hop headers, and those named in Connection, do not reach the service', async () => {
+    const response = await raw(
+      port,
+      'GET /hop HTTP/1.1\r\nHost: x\r\nConnection: close, X-Foo\r\nX-Foo: secret\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nProxy-Connection: keep-alive\r\nX-Kept: yes\r\n\r\n',
+    )
+    expect(statusOf(response)).toBe(200)
+    const body = JSON.parse(response.slice(response.indexOf('\r\n\r\n') + 4))
+    const names = Object.keys(body.headers)
+    for (const h of ['x-foo', 'keep-alive', 'te', 'proxy-connection']) expect(names, h).not.toContain(h)
+    expect(body.headers['x-kept']).toBe('yes')
+    expect(body.headers['traceparent']).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/)
+  })
+
+  test('x-forwarded-* and x-mesh-* from outside are overwritten at the ingress', async () => {
+    const r = await get(`http://127.0.0.1:${port}/fwd`, {'x-forwarded-for': '6.6.6.6', 'x-mesh-response-flags': 'UH', 'x-forwarded-host': 'evil'})
+    const body = JSON.parse(r.text)
+    expect(body.headers['x-forwarded-for']).toBe('127.0.0.1')
+    expect(body.headers['x-forwarded-host']).not.toBe('evil')
+    expect(body.headers['x-mesh-response-flags']).toBeUndefined()
+    expect(body.headers['x-request-id']).toMatch(/[0-9a-f-]{36}/)
+  })
+
+  test('a valid incoming traceparent keeps its trace id; the span id is new', async () => {
+    const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'
+    const body = JSON.parse((await get(`http://127.0.0.1:${port}/t`, {traceparent: tp})).text)
+    expect(body.headers.traceparent).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/)
+    expect(body.headers.traceparent).not.toBe(tp)
+  })
+
+  test('the inbound sidecar address the registry publishes serves the instance', async () => {
+    const echo = status.services.find((s) => s.name === 'echo')!.instances[0]
+    const r = await get(`http://${echo.inboundAddress}/inbound`)
+    expect(r.status).toBe(200)
+    expect(JSON.parse(r.text).instance).toBe(echo.instance)
+  })
+
+  test('the outbound side routes by listener (<DEP>_URL) and, as a forward proxy, by host name', async () => {
+    const caller = status.services.find((s) => s.name === 'caller')!.instances[0]
+    const echo = status.services.find((s) => s.name === 'echo')!.instances[0]
+    const viaDep = await get(`http://${caller.outbound!.dependencies.echo}/dep?x=1`)
+    expect(viaDep.status).toBe(200)
+    expect(JSON.parse(viaDep.text)).toMatchObject({instance: echo.instance, url: '/dep?x=1'})
+    const [host, proxyPort] = caller.outbound!.proxy.split(':')
+    const viaProxy = await raw(Number(proxyPort), 'GET http://echo:9080/proxied?y=2 HTTP/1.1\r\nHost: echo:9080\r\nConnection: close\r\n\r\n')
+    expect(statusOf(viaProxy)).toBe(200)
+    expect(JSON.parse(viaProxy.slice(viaProxy.indexOf('\r\n\r\n') + 4))).toMatchObject({instance: echo.instance, url: '/proxied?y=2'})
+    expect(host).toBe('127.0.0.1')
+    const unknown = await raw(Number(proxyPort), 'GET http://ehco/x HTTP/1.1\r\nHost: ehco\r\nConnection: close\r\n\r\n')
+    expect(statusOf(unknown)).toBe(404)
+    expect(unknown).toMatch(/x-mesh-response-flags: NR/i)
+    expect(unknown).toContain('"ehco" is not a service in this mesh')
+  })
+})

@@ -1,0 +1,217 @@
+import {once} from 'node:events'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+import {MeshError} from '../../src/sim/errors.js'
+import {VirtualClock} from '../../src/sim/time/clock.js'
+import {groupAlive, groupMembers, signalGroup} from '../../src/sim/supervisor/process-group.js'
+import {isRunning, readStartTime, readStat} from '../../src/sim/supervisor/process-identity.js'
+import {Supervisor, type InstanceSpec, type ProcessStatus} from '../../src/sim/supervisor/supervisor.js'
+import {waitUntil} from './wait-until.js'
+
+let dir: string
+let supervisors: Supervisor[]
+let pgids: Set<number>
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'meshsim-supervisor-'))
+  supervisors = []
+  pgids = new Set()
+})
+
+afterEach(async () => {
+  await Promise.all(supervisors.map((s) => s.stopAll()))
+  // Belt and braces: no test leaves a process behind, even one that failed halfway.
+  for (const pgid of pgids) signalGroup(pgid, 'SIGKILL')
+  rmSync(dir, {recursive: true, force: true})
+})
+
+function supervisor(opts?: ConstructorParameters<typeof Supervisor>[0]): Supervisor {
+  const s = new Supervisor(opts)
+  s.on('spawn', (status: ProcessStatus) => pgids.add(status.pgid!))
+  supervisors.push(s)
+  return s
+}
+
+function spec(command: string, overrides: Partial<InstanceSpec> = {}): InstanceSpec {
+  return {
+    instance: 'catalog-v1-0',
+    service: 'catalog',
+    version: 'v1',
+    command,
+    cwd: dir,
+    env: {},
+    logFile: join(dir, 'logs', 'catalog-v1-0.log'),
+    graceMs: 2000,
+    ...overrides,
+  }
+}
+
+function log(s: InstanceSpec): string {
+  try {
+    return readFileSync(s.logFile, 'utf8')
+  } catch {
+    return ''
+  }
+}
+
+// Real processes: generous bounds for a loaded CI machine; every wait is on an event or a polled condition.
+describe('Supervisor', {timeout: 20_000}, () => {
+  it('starts a process in its own group, records it, and sends its output to the log file', async () => {
+    const sup = supervisor()
+    const s = spec('echo "to stdout $GREETING"; echo to stderr >&2; exec sleep 30', {env: {GREETING: 'hello'}})
+    const status = sup.start(s)
+
+    expect(status.state).toBe('running')
+    expect(status.pgid).toBe(status.pid)
+    expect(readStat(status.pid!)?.pgrp).toBe(status.pid)
+    expect(sup.records()).toEqual([{instance: 'catalog-v1-0', pid: status.pid, pgid: status.pid, startTime: readStartTime(status.pid!)}])
+    await waitUntil('both streams in the log', () => log(s).includes('to stdout hello') && log(s).includes('to stderr'))
+    expect(log(s)).toContain(`[mesh] started pid ${status.pid}`)
+
+    await sup.stop('catalog-v1-0')
+    expect(sup.status('catalog-v1-0')?.state).toBe('stopped')
+    expect(sup.records()).toEqual([])
+    expect(log(s)).toMatch(/\[mesh\] stopping.*\n(.*\n)*\[mesh\] exited code - signal SIGTERM\n(.*\n)*\[mesh\] stopped\n$/)
+  })
+
+  it('restarts a child that exits 1 with doubling delays, counts restarts and calls it a crash loop', async () => {
+    const sup = supervisor({backoff: {initialMs: 50, maxMs: 200, resetAfterMs: 10_000}})
+    const delays: number[] = []
+    const states: string[] = []
+    sup.on('restart-scheduled', (status: ProcessStatus, delayMs: number) => {
+      delays.push(delayMs)
+      states.push(status.state)
+    })
+    const exits: unknown[] = []
+    sup.on('exit', (_status, exit) => exits.push(exit))
+    const s = spec('exit 1')
+    sup.start(s)
+
+    await waitUntil('four restarts', () => (sup.status('catalog-v1-0')!.restarts >= 4 ? true : undefined))
+    await sup.stop('catalog-v1-0')
+
+    const status = sup.status('catalog-v1-0')!
+    expect(status.state).toBe('stopped')
+    expect(status.lastExit).toMatchObject({code: 1, signal: null})
+    expect(delays.slice(0, 5)).toEqual([50, 100, 200, 200, 200])
+    expect(states.slice(0, 4)).toEqual(['backoff', 'backoff', 'crash-loop', 'crash-loop'])
+    expect(exits[0]).toEqual({code: 1, signal: null})
+    const text = log(s)
+    expect(text).toContain('[mesh] exited code 1 signal -\n')
+    expect(text).toContain('[mesh] restarting in 50ms (restart 1)\n')
+    expect(text).toContain('[mesh] restarting in 100ms (restart 2)\n')
+    expect(text).toContain('[mesh] crash loop: 3 crashes in a row\n')
+  })
+
+  it('waits for the backoff on the injected clock before restarting', async () => {
+    const clock = new VirtualClock()
+    const sup = supervisor({clock})
+    const spawned: number[] = []
+    sup.on('spawn', () => spawned.push(clock.now()))
+    const scheduled = once(sup, 'restart-scheduled')
+    sup.start(spec('exit 3'))
+    const [status, delayMs] = (await scheduled) as [ProcessStatus, number]
+
+    expect(delayMs).toBe(1000)
+    expect(status).toMatchObject({state: 'backoff', restarts: 0, nextRestartAtMs: 1000, lastExit: {code: 3}})
+    await clock.advance(999)
+    expect(spawned).toEqual([0])
+    const second = once(sup, 'restart-scheduled')
+    await clock.advance(1)
+    expect(spawned).toEqual([0, 1000])
+    expect(sup.status('catalog-v1-0')!.restarts).toBe(1)
+    const [, secondDelay] = (await second) as [ProcessStatus, number]
+    expect(secondDelay).toBe(2000)
+
+    await sup.stop('catalog-v1-0') // in backoff: nothing to signal, the timer is cancelled
+    expect(clock.pending()).toBe(0)
+    expect(sup.status('catalog-v1-0')!.state).toBe('stopped')
+  })
+
+  it('stop() takes the whole group down, grandchildren included', async () => {
+    const sup = supervisor()
+    const status = sup.start(spec("sh -c 'sleep 30 & sleep 30'"))
+    const sleeps = await waitUntil('two sleeps in the group', () => {
+      const pids = groupMembers(status.pgid!)!.filter((pid) => readStat(pid)?.comm === 'sleep')
+      return pids.length === 2 && pids
+    })
+
+    await sup.stop('catalog-v1-0')
+
+    expect(sleeps.filter(isRunning)).toEqual([])
+    expect(groupAlive(status.pgid!)).toBe(false)
+    expect(sup.status('catalog-v1-0')!.restarts).toBe(0)
+  })
+
+  it('SIGKILLs a child that ignores SIGTERM once graceMs has passed, and does not restart it', async () => {
+    const sup = supervisor()
+    const s = spec(`node -e "process.on('SIGTERM',()=>{}); console.log('ready'); setInterval(()=>{},1000)"`, {graceMs: 300})
+    const status = sup.start(s)
+    // On a line of its own: the `[mesh] started` line quotes the command, 'ready' included.
+    await waitUntil('the SIGTERM handler installed', () => /^ready$/m.test(log(s)))
+    const node = groupMembers(status.pgid!)!.find((pid) => readStat(pid)?.comm === 'node')!
+    expect(node).toBeDefined()
+
+    const stopped = once(sup, 'stopped')
+    await sup.stop('catalog-v1-0')
+    const [, outcome] = await stopped
+
+    expect(outcome).toBe('killed')
+    expect(isRunning(node)).toBe(false)
+    expect(sup.status('catalog-v1-0')).toMatchObject({state: 'stopped', restarts: 0})
+    expect(log(s)).toContain('[mesh] still running after 300ms: sent SIGKILL')
+  })
+
+  it('kill() is a crash, not a stop: the instance comes back with backoff', async () => {
+    const sup = supervisor({backoff: {initialMs: 50, maxMs: 50, resetAfterMs: 10_000}})
+    const first = sup.start(spec('exec sleep 30'))
+    const respawned = once(sup, 'spawn')
+    await sup.kill('catalog-v1-0')
+    const [status] = (await respawned) as [ProcessStatus]
+
+    expect(status.restarts).toBe(1)
+    expect(status.pid).not.toBe(first.pid)
+    expect(status.lastExit).toMatchObject({code: null, signal: 'SIGKILL'})
+    expect(isRunning(first.pid!)).toBe(false)
+  })
+
+  it('treats a start that fails (cwd missing) as a crash and logs why', async () => {
+    const sup = supervisor({backoff: {initialMs: 50, maxMs: 50, resetAfterMs: 10_000}})
+    const s = spec('echo never', {cwd: join(dir, 'no-such-dir')})
+    const scheduled = once(sup, 'restart-scheduled')
+    const started = sup.start(s)
+    expect(started.pid).toBeUndefined()
+    const [status] = (await scheduled) as [ProcessStatus]
+
+    expect(status.state).toBe('backoff')
+    expect(status.lastError).toMatch(/no-such-dir/)
+    expect(log(s)).toMatch(/^\[mesh\] failed to start: /m)
+    expect(log(s)).toMatch(/^\[mesh\] .*cwd.*no-such-dir/m)
+    await waitUntil('a retried start', () => (sup.status('catalog-v1-0')!.restarts >= 1 ? true : undefined))
+  })
+
+  it('signals each group once when stop() is called twice, and stops all instances in parallel', async () => {
+    const sup = supervisor()
+    const a = spec('exec sleep 30', {instance: 'a', logFile: join(dir, 'a.log')})
+    const b = spec('exec sleep 30', {instance: 'b', logFile: join(dir, 'b.log')})
+    sup.start(a)
+    sup.start(b)
+    await Promise.all([sup.stop('a'), sup.stop('a'), sup.stopAll()])
+    expect(sup.list().map((st) => st.state)).toEqual(['stopped', 'stopped'])
+    expect(log(a).match(/\[mesh\] stopping/g)).toHaveLength(1)
+    expect(log(b).match(/\[mesh\] stopping/g)).toHaveLength(1)
+  })
+
+  it('refuses to start an instance twice and names unknown instances', async () => {
+    const sup = supervisor()
+    sup.start(spec('exec sleep 30'))
+    expect(() => sup.start(spec('exec sleep 30'))).toThrow(expect.objectContaining({code: 'MESH_INSTANCE_ALREADY_STARTED'}))
+    await expect(sup.stop('nope')).rejects.toBeInstanceOf(MeshError)
+    expect(() => sup.forget('catalog-v1-0')).toThrow(expect.objectContaining({code: 'MESH_INSTANCE_NOT_STOPPED'}))
+    await sup.stop('catalog-v1-0')
+    sup.forget('catalog-v1-0')
+    expect(sup.list()).toEqual([])
+  })
+})
