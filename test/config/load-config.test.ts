@@ -3,7 +3,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 import {ConfigError, formatIssue, loadConfig, loadConfigWithWarnings, parseConfig} from '../../src/sim/config/load-config.js'
-import type {MeshConfig} from '../../src/sim/config/types.js'
+import type {SimulateConfig} from '../../src/sim/config/types.js'
 import {MeshError} from '../../src/sim/errors.js'
 import {seedFrom} from '../../src/sim/time/random.js'
 import {DIR, FILE, parsed, problems, yaml} from './helpers.js'
@@ -37,7 +37,7 @@ const SKETCH = yaml(
   '    simulate: {}',
 )
 
-const simulated = (over: Partial<MeshConfig['services'][number]['versions'][number]['workload'] & {kind: 'simulate'}>['simulate'] = {}, seed: number) => ({
+const simulated = (over: Partial<SimulateConfig>, seed: number) => ({
   kind: 'simulate' as const,
   simulate: {
     latency: {p50Ms: 10, p99Ms: 50},
@@ -259,7 +259,7 @@ describe('loadConfig', () => {
     expect((error as ConfigError).issues).toHaveLength(2)
     expect((error as ConfigError).message.split('\n')).toEqual([
       expect.stringMatching(/mesh\.yaml:4:15 services\.catalog\.replicas: expected a positive integer, got "three"$/),
-      expect.stringMatching(/mesh\.yaml:5:26 services\.catalog\.simulate\.errorRate: expected a number between 0 and 1 or a percent like 1%, got 5$/),
+      expect.stringMatching(/mesh\.yaml:5:27 services\.catalog\.simulate\.errorRate: expected a number between 0 and 1 or a percent like 1%, got 5$/),
     ])
   })
 

@@ -136,7 +136,7 @@ export class At {
     for (const pair of this.node.items) {
       const key = keyString(pair.key)
       if (key === undefined) {
-        this.report.add('error', pair.key, this.path, `expected a plain key, got ${describe(pair.key)}`)
+        this.report.add('error', pair.key, this.path, `expected a plain key, got ${describeNode(pair.key)}`)
         continue
       }
       out.push({key, at: new At(this.report, [...this.path, key], this.report.resolve(pair.value), pair.value ?? pair.key, pair.key)})
@@ -165,7 +165,7 @@ export class At {
 
   /** `expected a positive integer, got "three"`; always returns undefined so checkers can `return at.expected(...)`. */
   expected(what: string): undefined {
-    return this.error(`expected ${what}, got ${describe(this.node)}`)
+    return this.error(`expected ${what}, got ${describeNode(this.node)}`)
   }
 }
 
@@ -175,7 +175,7 @@ function keyString(key: unknown): string | undefined {
 }
 
 /** How a node reads in "got ...": '"three"', '3.5', 'true', 'a mapping', 'a list', 'nothing'. */
-export function describe(node: unknown): string {
+export function describeNode(node: unknown): string {
   if (isMap(node)) return 'a mapping'
   if (isSeq(node)) return 'a list'
   if (isScalar(node)) {

@@ -154,9 +154,9 @@ function versionReferences({config}: CheckedMesh, report: Report): void {
 }
 
 /** With an ingress, a service that nothing reaches is probably a mistake (a typo in dependsOn, a forgotten route). */
-function unreachedServices({config, declared}: CheckedMesh, report: Report): void {
-  // With a broken service left out, its dependencies would look unreached: say nothing rather than mislead.
-  if (!config.ingress || config.services.length !== declared.length) return
+function unreachedServices({config}: CheckedMesh, report: Report): void {
+  // Next to errors (a typo in a route, a broken service left out) this would mostly repeat them: say nothing.
+  if (!config.ingress || report.errorCount > 0) return
   const reached = new Set<string>(config.ingress.routes.map((r) => r.service))
   for (const s of config.services) for (const dep of s.dependsOn) reached.add(dep)
   for (const s of config.services) {

@@ -351,6 +351,9 @@ export function checkMesh(report: Report, file: string, dir: string): CheckedMes
     checked.config.services.push(normalised.service)
     checked.origins.set(key, normalised.origins)
   }
+  // Same key order as MeshConfig declares, so dumps read like the file.
+  const {name, ingress: ingressConfig, services, faults: faultsConfig} = checked.config
+  checked.config = {name, file, dir, ...(ingressConfig ? {ingress: ingressConfig} : {}), services, faults: faultsConfig}
   return checked
 }
 

@@ -74,7 +74,7 @@ export class MeshDaemon extends EventEmitter {
     this.clock = opts.clock ?? realClock
     this.paths = meshPaths(config.dir)
     this.registry = new Registry(config.services.map((s) => s.name))
-    this.dataPlane = new DataPlane(this.registry)
+    this.dataPlane = new DataPlane(this.registry, new Map(config.services.map((s) => [s.name, versionWeights(s)])))
     this.supervisor = new Supervisor({clock: this.clock, backoff: opts.backoff})
     this.supervisor.on('spawn', () => this.saveState())
     this.supervisor.on('exit', (status: ProcessStatus, exit: {code: number | null; signal: string | null}) =>
@@ -129,10 +129,10 @@ export class MeshDaemon extends EventEmitter {
       services: this.config.services.map((s) => ({
         name: s.name,
         dependsOn: s.dependsOn,
-        versions: s.versions.map((v, i) => ({
+        versions: s.versions.map((v) => ({
           name: v.name,
           replicas: v.replicas,
-          weight: s.policy.weights ? (s.policy.weights[v.name] ?? 0) : i === 0 ? 100 : 0,
+          weight: versionWeights(s).get(v.name) ?? 0,
         })),
         instances: [...this.instances.values()].filter((i) => i.service === s).map((i) => this.instanceStatus(i)),
       })),
@@ -336,6 +336,13 @@ export class MeshDaemon extends EventEmitter {
       children: this.supervisor.records().map((r) => ({...r, service: this.instances.get(r.instance)?.service.name ?? ''})),
     })
   }
+}
+
+/** Traffic per version: `policy.weights`, or everything to the first version (as Istio's default subset). */
+export function versionWeights(service: ServiceConfig): Map<string, number> {
+  const w = service.policy.weights
+  if (w) return new Map(Object.entries(w))
+  return new Map([[service.versions[0].name, 100]])
 }
 
 function shellQuote(s: string): string {

@@ -51,9 +51,10 @@ export class DataPlane {
   private draining = false
   private drainWaiters: Array<() => void> = []
 
-  constructor(private readonly registry: Registry) {
+  /** `weights`: per service, version → percent of its traffic. */
+  constructor(registry: Registry, weights: Map<string, Map<string, number>>) {
     for (const service of registry.services()) {
-      this.destinations.set(service, new EndpointSet(service, registry))
+      this.destinations.set(service, new EndpointSet(service, registry, weights.get(service) ?? new Map()))
     }
   }
 

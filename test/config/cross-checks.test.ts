@@ -1,0 +1,189 @@
+import {describe, expect, it} from 'vitest'
+import {parsed, problems, yaml} from './helpers.js'
+
+describe('cross-checks: references to services', () => {
+  it('names an unknown service in dependsOn, calls and ingress routes, with did-you-mean', () => {
+    const source = yaml(
+      'name: shop',
+      'ingress:',
+      '  port: 8000',
+      '  routes: [{prefix: /, service: fronted}]',
+      'services:',
+      '  frontend:',
+      '    command: node server.js',
+      '    dependsOn: [catalog, payments]',
+      '  catalog:',
+      '    simulate:',
+      '      calls: [{service: inventroy}]',
+      '  inventory:',
+      '    simulate: {}',
+    )
+    expect(problems(source)).toEqual([
+      'mesh.yaml:4:33 ingress.routes[0].service: unknown service "fronted"; did you mean "frontend"?',
+      'mesh.yaml:8:26 services.frontend.dependsOn[1]: unknown service "payments"; known services: frontend, catalog, inventory',
+      'mesh.yaml:11:25 services.catalog.simulate.calls[0].service: unknown service "inventroy"; did you mean "inventory"?',
+    ])
+  })
+
+  it('finds a call written inside a version', () => {
+    const source = yaml(
+      'name: shop',
+      'services:',
+      '  catalog:',
+      '    versions:',
+      '      v1: {simulate: {}}',
+      '      v2: {simulate: {calls: [{service: invntory}]}}',
+      '  inventory: {simulate: {}}',
+    )
+    expect(problems(source)).toEqual(['mesh.yaml:6:41 services.catalog.versions.v2.simulate.calls[0].service: unknown service "invntory"; did you mean "inventory"?'])
+  })
+
+  it('treats a service with its own errors as known, so a typo is reported once', () => {
+    const source = yaml('name: shop', 'services:', '  web: {command: x, dependsOn: [api]}', '  api: {replicas: -1, command: y}')
+    expect(problems(source)).toEqual(['mesh.yaml:4:19 services.api.replicas: expected a positive integer, got -1'])
+  })
+})
+
+describe('cross-checks: dependency cycles', () => {
+  it('reports a cycle once, at the edge leaving its first service', () => {
+    const source = yaml(
+      'name: shop',
+      'services:',
+      '  a: {command: x, dependsOn: [b]}',
+      '  b: {command: x, dependsOn: [c]}',
+      '  c: {command: x, dependsOn: [a]}',
+    )
+    expect(problems(source)).toEqual(['mesh.yaml:3:31 services.a.dependsOn[0]: dependency cycle: a → b → c → a'])
+  })
+
+  it('starts the cycle at the first service in the file even when found from elsewhere', () => {
+    const source = yaml(
+      'name: shop',
+      'services:',
+      '  entry: {command: x, dependsOn: [b]}', // reaches the cycle through b
+      '  a: {command: x, dependsOn: [b]}',
+      '  b: {command: x, dependsOn: [a]}',
+    )
+    expect(problems(source)).toEqual(['mesh.yaml:4:31 services.a.dependsOn[0]: dependency cycle: a → b → a'])
+  })
+
+  it('counts simulated calls as edges, and a service calling itself', () => {
+    const source = yaml(
+      'name: shop',
+      'services:',
+      '  a: {simulate: {calls: [{service: b}]}}',
+      '  b: {simulate: {calls: [{service: a}]}}',
+      '  c: {command: x, dependsOn: [c]}',
+    )
+    expect(problems(source)).toEqual([
+      'mesh.yaml:3:36 services.a.simulate.calls[0].service: dependency cycle: a → b → a',
+      'mesh.yaml:5:31 services.c.dependsOn[0]: dependency cycle: c → c',
+    ])
+  })
+
+  it('accepts a diamond (shared dependencies are not cycles)', () => {
+    const config = parsed(
+      yaml(
+        'name: shop',
+        'services:',
+        '  a: {command: x, dependsOn: [b, c]}',
+        '  b: {command: x, dependsOn: [d]}',
+        '  c: {command: x, dependsOn: [d]}',
+        '  d: {command: x}',
+      ),
+    )
+    expect(config.services.map((s) => s.dependsOn)).toEqual([['b', 'c'], ['d'], ['d'], []])
+  })
+})
+
+describe('cross-checks: ports', () => {
+  it('reports the second use of a port, naming the first', () => {
+    const source = yaml(
+      'name: shop',
+      'ingress: {port: 8000}',
+      'services:',
+      '  web: {command: x, port: 8000}',
+      '  db: {address: 127.0.0.1:5432}',
+      '  api: {command: y, port: 5432}',
+      '  remote: {address: db.example.com:8000}', // not on this machine: no clash
+    )
+    expect(problems(source)).toEqual([
+      'mesh.yaml:4:27 services.web.port: port 8000 is already used by ingress.port',
+      'mesh.yaml:6:27 services.api.port: port 5432 is already used by services.db.address',
+    ])
+  })
+
+  it('ignores ingress port 0 (the OS picks)', () => {
+    parsed(yaml('name: shop', 'ingress: {port: 0}', 'services:', '  web: {command: x, port: 0}'.replace('port: 0}', 'port: 3000}')))
+  })
+
+  it('rejects a fixed port or an address with more than one replica', () => {
+    const source = yaml(
+      'name: shop',
+      'services:',
+      '  web:',
+      '    command: x',
+      '    port: 3000',
+      '    replicas: 2',
+      '  db:',
+      '    address: localhost:5432',
+      '    replicas: 3',
+    )
+    expect(problems(source)).toEqual([
+      'mesh.yaml:5:11 services.web.port: a fixed port allows only one instance, but replicas is 2; remove port or set replicas: 1',
+      'mesh.yaml:8:14 services.db.address: an address is one instance the mesh does not start, but replicas is 3; set replicas: 1',
+    ])
+  })
+
+  it('catches a service-level port that every version would bind', () => {
+    const source = yaml('name: shop', 'services:', '  web:', '    command: x', '    port: 3000', '    versions: {v1: {}, v2: {}}')
+    expect(problems(source)).toEqual(['mesh.yaml:5:11 services.web.port: port 3000 would be bound by each of versions v1, v2; set port per version'])
+  })
+
+  it('accepts a port per version', () => {
+    const config = parsed(yaml('name: shop', 'services:', '  web:', '    command: x', '    versions: {v1: {port: 3001}, v2: {port: 3002}}'))
+    expect(config.services[0].versions.map((v) => v.port)).toEqual([3001, 3002])
+  })
+})
+
+describe('cross-checks: versions, weights, routes, mirror', () => {
+  const catalog = (...policy: string[]) =>
+    yaml('name: shop', 'services:', '  catalog:', '    simulate: {}', '    versions: {v1: {}, v2: {}}', '    policy:', ...policy.map((l) => `      ${l}`))
+
+  it('wants weights to sum to 100, at the weights mapping', () => {
+    expect(problems(catalog('weights: {v1: 90, v2: 5}'))).toEqual(['mesh.yaml:7:16 services.catalog.policy.weights: weights must sum to 100, got 95'])
+    expect(parsed(catalog('weights: {v1: 90, v2: 10}')).services[0].policy.weights).toEqual({v1: 90, v2: 10})
+    expect(parsed(catalog('weights: {v1: 33.3, v2: 66.7}')).services[0].policy.weights).toEqual({v1: 33.3, v2: 66.7})
+  })
+
+  it('names an unknown version at its key in weights, and in routes and mirror', () => {
+    expect(
+      problems(
+        catalog(
+          'weights: {v1: 90, v3: 10}', // line 7
+          'routes: [{match: {headers: {x-canary: "true"}}, version: v4}]', // line 8
+          'mirror: {version: blue}', // line 9
+        ),
+      ),
+    ).toEqual([
+      'mesh.yaml:7:25 services.catalog.policy.weights.v3: unknown version "v3" of service "catalog"; did you mean "v1"?',
+      'mesh.yaml:8:64 services.catalog.policy.routes[0].version: unknown version "v4" of service "catalog"; did you mean "v1"?',
+      'mesh.yaml:9:25 services.catalog.policy.mirror.version: unknown version "blue" of service "catalog"; known versions: v1, v2',
+    ])
+  })
+
+  it('knows the implicit v1 of a service without versions', () => {
+    const config = parsed(yaml('name: shop', 'services:', '  catalog:', '    simulate: {}', '    policy: {weights: {v1: 100}, mirror: {version: v1, percent: 5}}'))
+    expect(config.services[0].policy).toMatchObject({weights: {v1: 100}, mirror: {version: 'v1', percent: 5}})
+  })
+})
+
+describe('cross-checks: warnings', () => {
+  it('warns about a service nothing reaches, only when the mesh has an ingress', () => {
+    const body = ['services:', '  web: {simulate: {calls: [{service: api}]}}', '  api: {simulate: {}}', '  batch: {command: x}']
+    expect(problems(yaml('name: shop', 'ingress: {port: 0, routes: [{prefix: /, service: web}]}', ...body))).toEqual([
+      'mesh.yaml:6:3 services.batch: warning: service "batch" is not reached: no ingress route leads to it and no service depends on it',
+    ])
+    expect(problems(yaml('name: shop', ...body))).toEqual([])
+  })
+})

@@ -1,0 +1,155 @@
+// The mesh's lifecycle as a user meets it: crashes are restarted and rejoin,
+// a dead daemon still cleans up, bad input starts nothing, and down drains.
+import {existsSync} from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+import {describe, expect, test} from 'vitest'
+import type {MeshStatus} from '../../src/sim/control/status.js'
+import {eventually, freePort, get, mesh, meshDir, pidAlive} from '../helpers/mesh.js'
+
+const echoMesh = (port: number, extra = '') => `
+name: life
+ingress:
+  port: ${port}
+  routes: [{prefix: /, service: echo}]
+services:
+  echo:
+    command: node fixtures/echo-server.js
+    replicas: 2
+    health: {path: /healthz, interval: 100ms}
+    stopGracePeriod: 5s
+${extra}`
+
+async function status(dir: string): Promise<MeshStatus> {
+  const r = await mesh(dir, ['status', '--json'])
+  expect(r.exitCode, r.stderr).toBe(0)
+  return JSON.parse(r.stdout)
+}
+
+describe('lifecycle', () => {
+  test('an instance killed with SIGKILL is restarted, rejoins the registry, and traffic recovers', async () => {
+    const port = await freePort()
+    const dir = meshDir(echoMesh(port))
+    try {
+      expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
+      const before = (await status(dir)).services[0].instances
+      const victim = before[0]
+      process.kill(victim.pid!, 'SIGKILL')
+      const after = await eventually(async () => {
+        const i = (await status(dir)).services[0].instances.find((x) => x.instance === victim.instance)!
+        return i.restarts >= 1 && i.health === 'healthy' && i.registered && i.pid !== victim.pid ? i : undefined
+      })
+      expect(after).toBeDefined()
+      expect(after!.lastExit?.signal).toBe('SIGKILL')
+      const served = new Set<string>()
+      for (let i = 0; i < 20; i++) {
+        const r = await get(`http://127.0.0.1:${port}/`)
+        expect(r.status).toBe(200)
+        served.add(JSON.parse(r.text).instance)
+      }
+      expect(served).toEqual(new Set(before.map((i) => i.instance)))
+      const text = await mesh(dir, ['status'])
+      expect(text.stdout).toMatch(/last exit SIGKILL/)
+    } finally {
+      await mesh(dir, ['down'])
+    }
+  })
+
+  test('mesh down after the daemon was SIGKILLed kills every recorded process group', async () => {
+    const port = await freePort()
+    const dir = meshDir(echoMesh(port))
+    expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
+    const st = await status(dir)
+    const pids = st.services[0].instances.map((i) => i.pid!)
+    process.kill(st.daemonPid, 'SIGKILL')
+    await eventually(() => !pidAlive(st.daemonPid), 5_000)
+    expect(pids.every(pidAlive)).toBe(true)
+    const down = await mesh(dir, ['down'])
+    expect(down.exitCode, down.stderr).toBe(0)
+    expect(down.stdout).toMatch(/was not running/)
+    expect(await eventually(() => pids.every((p) => !pidAlive(p)), 10_000)).toBe(true)
+    expect(existsSync(path.join(dir, '.mesh/state.json'))).toBe(false)
+    // And a second down has nothing left to do.
+    expect((await mesh(dir, ['down'])).stdout).toMatch(/nothing to stop/)
+  })
+
+  test('a second mesh up on a running mesh says so and starts nothing', async () => {
+    const dir = meshDir(echoMesh(await freePort()))
+    try {
+      expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
+      const again = await mesh(dir, ['up', '-d'])
+      expect(again.exitCode).not.toBe(0)
+      expect(again.stderr).toMatch(/mesh "life" is already running \(daemon pid \d+\)/)
+    } finally {
+      await mesh(dir, ['down'])
+    }
+  })
+
+  test('a broken mesh.yaml gives file:line:column errors and starts nothing', async () => {
+    const dir = meshDir(`name: broken
+services:
+  echo:
+    command: node fixtures/echo-server.js
+    replicas: three
+    dependsOn: [ecko]
+`)
+    const up = await mesh(dir, ['up', '-d'])
+    expect(up.exitCode).toBe(2)
+    expect(up.stderr).toContain('mesh.yaml:5:15 services.echo.replicas: expected a positive integer, got "three"')
+    expect(up.stderr).toMatch(/mesh\.yaml:6:\d+ services\.echo\.dependsOn\.0: .*"ecko"/)
+    expect(existsSync(path.join(dir, '.mesh/state.json'))).toBe(false)
+    const validate = await mesh(dir, ['validate', '--json'])
+    expect(validate.exitCode).toBe(2)
+    expect(JSON.parse(validate.stdout).error.issues.length).toBeGreaterThanOrEqual(2)
+  })
+
+  test('a port already in use is reported with the port and who wanted it; nothing is left running', async () => {
+    const blocker = net.createServer()
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()))
+    const busy = (blocker.address() as net.AddressInfo).port
+    try {
+      const dir = meshDir(echoMesh(busy))
+      const up = await mesh(dir, ['up', '-d'])
+      expect(up.exitCode).toBe(1)
+      expect(up.stderr).toContain(`port ${busy} is already in use; the ingress (ingress.port) wants it.`)
+      expect(existsSync(path.join(dir, '.mesh/state.json'))).toBe(false)
+
+      const dir2 = meshDir(`name: fixed
+services:
+  api:
+    command: node fixtures/echo-server.js
+    port: ${busy}
+`)
+      const up2 = await mesh(dir2, ['up', '-d'])
+      expect(up2.exitCode).toBe(1)
+      expect(up2.stderr).toContain(`port ${busy} is already in use; service "api"`)
+    } finally {
+      blocker.close()
+    }
+  })
+
+  test('an instance that never gets healthy fails up -d, naming it and showing its last log lines', async () => {
+    const dir = meshDir(`name: crashy
+services:
+  bad:
+    command: node -e "console.log('booting'); console.error('cannot open database'); process.exit(3)"
+`)
+    const up = await mesh(dir, ['up', '-d'], {timeoutMs: 90_000})
+    expect(up.exitCode).toBe(1)
+    expect(up.stderr).toMatch(/instance bad-v1-0 crashed \d+ times while starting \(exit code 3\)/)
+    expect(up.stderr).toContain('cannot open database')
+    expect(existsSync(path.join(dir, '.mesh/state.json'))).toBe(false)
+  })
+
+  test('mesh down lets in-flight requests finish before stopping processes', async () => {
+    const port = await freePort()
+    const dir = meshDir(echoMesh(port))
+    expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
+    const slow = Promise.all([get(`http://127.0.0.1:${port}/?delay=1500`), get(`http://127.0.0.1:${port}/?delay=1000`)])
+    await new Promise((r) => setTimeout(r, 300))
+    const down = await mesh(dir, ['down'])
+    expect(down.exitCode).toBe(0)
+    const results = await slow
+    expect(results.map((r) => r.status)).toEqual([200, 200])
+  })
+})

@@ -1,0 +1,33 @@
+import {describe, expect, test} from 'vitest'
+import {endToEndHeaders, stripHopByHop} from '../../src/sim/proxy/headers.js'
+
+describe('hop-by-hop headers (RFC 9110 §7.6.1)', () => {
+  test('drops the fixed hop-by-hop set and every header Connection names, keeps the rest', () => {
+    const raw = [
+      'Host', 'x',
+      'Connection', 'close, X-Foo',
+      'X-Foo', 'secret',
+      'Keep-Alive', 'timeout=5',
+      'TE', 'trailers',
+      'Transfer-Encoding', 'chunked',
+      'Proxy-Connection', 'keep-alive',
+      'Upgrade', 'h2c',
+      'Trailer', 'X-Sum',
+      'X-Kept', 'yes',
+    ]
+    expect(endToEndHeaders(raw)).toEqual({host: 'x', 'x-kept': 'yes'})
+  })
+
+  test('repeated headers stay in order as an array', () => {
+    expect(endToEndHeaders(['Set-Cookie', 'a=1', 'set-cookie', 'b=2', 'Accept', '*/*'])).toEqual({
+      'set-cookie': ['a=1', 'b=2'],
+      accept: '*/*',
+    })
+  })
+
+  test('response headers: the same filter on an object', () => {
+    expect(
+      stripHopByHop({connection: 'X-Internal', 'x-internal': '1', 'keep-alive': 'timeout=4', 'content-type': 'text/plain', 'transfer-encoding': 'chunked'}),
+    ).toEqual({'content-type': 'text/plain'})
+  })
+})
