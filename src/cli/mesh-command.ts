@@ -11,9 +11,10 @@ import {ConfigError, formatIssue} from '../sim/config/load-config.js'
 // NO_COLOR (https://no-color.org) wins over everything; chalk alone only checks the TTY.
 if (process.env.NO_COLOR) chalk.level = 0
 
-export const fileFlag = (char: 'f' | undefined = 'f') =>
+/** `-f FILE` everywhere except where `-f` means follow (`mesh logs -f`, as docker compose). */
+export const fileFlag = (short = true) =>
   Flags.string({
-    char,
+    char: short ? 'f' : undefined,
     description: 'path to mesh.yaml',
     default: 'mesh.yaml',
     env: 'MESH_FILE',

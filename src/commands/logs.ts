@@ -13,7 +13,7 @@ export default class Logs extends MeshCommand {
   static override examples = ['<%= config.bin %> logs', '<%= config.bin %> logs catalog -f', '<%= config.bin %> logs --tail 20']
   static override args = {service: Args.string({description: 'only this service'})}
   static override flags = {
-    file: fileFlag(undefined),
+    file: fileFlag(false),
     follow: Flags.boolean({char: 'f', description: 'keep printing new lines until Ctrl-C'}),
     tail: Flags.integer({char: 'n', description: 'lines to show from the end of each log', default: 100}),
   }

@@ -91,12 +91,14 @@ services:
   echo:
     command: node fixtures/echo-server.js
     replicas: three
+  caller:
+    command: node fixtures/echo-server.js
     dependsOn: [ecko]
 `)
     const up = await mesh(dir, ['up', '-d'])
     expect(up.exitCode).toBe(2)
     expect(up.stderr).toContain('mesh.yaml:5:15 services.echo.replicas: expected a positive integer, got "three"')
-    expect(up.stderr).toMatch(/mesh\.yaml:6:\d+ services\.echo\.dependsOn\.0: .*"ecko"/)
+    expect(up.stderr).toMatch(/mesh\.yaml:8:\d+ services\.caller\.dependsOn\[0\]: .*"ecko".*did you mean "echo"/)
     expect(existsSync(path.join(dir, '.mesh/state.json'))).toBe(false)
     const validate = await mesh(dir, ['validate', '--json'])
     expect(validate.exitCode).toBe(2)

@@ -95,7 +95,8 @@ describe('Supervisor', {timeout: 20_000}, () => {
     const status = sup.status('catalog-v1-0')!
     expect(status.state).toBe('stopped')
     expect(status.lastExit).toMatchObject({code: 1, signal: null})
-    expect(delays.slice(0, 5)).toEqual([50, 100, 200, 200, 200])
+    // Four restarts happened before stop(); whether a fifth was scheduled by then is a race, so only four are checked.
+    expect(delays.slice(0, 4)).toEqual([50, 100, 200, 200])
     expect(states.slice(0, 4)).toEqual(['backoff', 'backoff', 'crash-loop', 'crash-loop'])
     expect(exits[0]).toEqual({code: 1, signal: null})
     const text = log(s)
