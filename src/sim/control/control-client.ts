@@ -3,7 +3,7 @@ import {request} from 'undici'
 import {MeshError} from '../errors.js'
 import type {MeshStatus} from './status.js'
 import {type MeshPaths, type MeshState, readState, readToken} from './state-file.js'
-import {isSameProcess} from '../supervisor/process-identity.js'
+import {isRunning, isSameProcess} from '../supervisor/process-identity.js'
 
 export class ControlClient {
   constructor(
@@ -44,8 +44,12 @@ export class ControlClient {
   }
 }
 
+/** The recorded daemon still runs (a zombie has exited: it no longer serves, whatever `kill -0` says). */
 export function daemonAlive(state: MeshState): boolean {
-  return isSameProcess({instance: 'daemon', pid: state.daemon.pid, pgid: state.daemon.pid, startTime: state.daemon.startTime})
+  return (
+    isRunning(state.daemon.pid) &&
+    isSameProcess({instance: 'daemon', pid: state.daemon.pid, pgid: state.daemon.pid, startTime: state.daemon.startTime})
+  )
 }
 
 /** A client for the running mesh, or an error that says there is none. */

@@ -222,6 +222,7 @@ export class MeshDaemon extends EventEmitter {
     const checker = new HealthChecker({
       probe: () => (h.path ? probeHttp(host, port, h.path, h.timeoutMs) : probeTcp(host, port, h.timeoutMs)),
       intervalMs: h.intervalMs,
+      startIntervalMs: 100,
       thresholds: {healthyThreshold: h.healthyThreshold, unhealthyThreshold: h.unhealthyThreshold},
       clock: this.clock,
     })

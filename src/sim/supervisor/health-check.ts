@@ -91,6 +91,8 @@ export function probeTcp(host: string, port: number, timeoutMs: number): Promise
 export interface HealthCheckerOptions {
   probe: Probe
   intervalMs: number
+  /** Probe interval until the first time the instance is healthy (default: intervalMs). */
+  startIntervalMs?: number
   thresholds: HealthThresholds
   clock: Clock
 }
@@ -106,6 +108,7 @@ export class HealthChecker extends EventEmitter {
   private timer: Timer | undefined
   private running = false
   private generation = 0
+  private everHealthy = false
 
   constructor(private readonly opts: HealthCheckerOptions) {
     super()
@@ -146,6 +149,10 @@ export class HealthChecker extends EventEmitter {
     if (transition === 'became-healthy') this.emit('healthy', result.detail)
     else if (transition === 'became-unhealthy') this.emit('unhealthy', result.detail)
     if (generation !== this.generation) return // a listener stopped us
-    this.timer = this.opts.clock.setTimer(this.opts.intervalMs, () => void this.tick(generation))
+    if (transition === 'became-healthy') this.everHealthy = true
+    // Until the first pass, probe fast (a Kubernetes startup probe): a new instance
+    // joins the registry within ~100 ms of listening instead of one interval later.
+    const delay = this.everHealthy ? this.opts.intervalMs : Math.min(this.opts.intervalMs, this.opts.startIntervalMs ?? this.opts.intervalMs)
+    this.timer = this.opts.clock.setTimer(delay, () => void this.tick(generation))
   }
 }

@@ -1,0 +1,59 @@
+// A load balancer picks one endpoint of a destination for one attempt. It sits below
+// the retry layer (a retry may pick another endpoint) and sees only candidates the
+// caller already filtered: ejected and unhealthy endpoints are gone, or, in panic
+// mode, everything is back (see panic.ts).
+//
+//   retry ─▶ availableEndpoints() ─▶ balancer.pick(candidates, {hashKey, exclude}) ─▶ attempt
+//                                         ▲ onStart(t)            onEnd(t, ms, ok) ┘
+//
+// Generic over the endpoint type: the data plane hands its own `Endpoint` objects
+// and a `key` function (`(e) => e.instance`), so nothing is wrapped per request.
+// State that outlives a pick (in-flight counts, latency estimates) is keyed by that
+// string, so a balancer survives the candidate list being rebuilt.
+import type {LoadBalancerConfig} from '../../config/types.js'
+import type {Clock} from '../../time/clock.js'
+import type {Random} from '../../time/random.js'
+import {EwmaBalancer} from './ewma.js'
+import {LeastRequestBalancer} from './least-request.js'
+import {RandomBalancer} from './random.js'
+import {RingHashBalancer} from './ring-hash.js'
+import {RoundRobinBalancer} from './round-robin.js'
+
+export interface PickContext {
+  /** ring-hash: the value of the configured header or cookie; without it ring-hash picks at random. */
+  hashKey?: string
+  /** Keys of endpoints tried already by this request: avoided whenever any other candidate exists. */
+  exclude?: ReadonlySet<string>
+}
+
+export interface Balancer<T> {
+  /** `candidates` are already filtered to available endpoints; undefined only when it is empty. */
+  pick(candidates: readonly T[], ctx?: PickContext): T | undefined
+  /** An attempt was sent to `t` (least-request and ewma count in-flight requests). */
+  onStart?(t: T): void
+  /** The attempt to `t` ended after `latencyMs`; `ok` is false for errors and timeouts. */
+  onEnd?(t: T, latencyMs: number, ok: boolean): void
+  /** Drop any state kept for this key (the endpoint left the destination). */
+  forget?(key: string): void
+}
+
+export interface BalancerDeps<T> {
+  clock: Clock
+  random: Random
+  key: (t: T) => string
+}
+
+export function createBalancer<T>(config: LoadBalancerConfig, deps: BalancerDeps<T>): Balancer<T> {
+  switch (config.kind) {
+    case 'round-robin':
+      return new RoundRobinBalancer(deps.key)
+    case 'random':
+      return new RandomBalancer(deps.random, deps.key)
+    case 'least-request':
+      return new LeastRequestBalancer(deps.random, deps.key)
+    case 'ewma':
+      return new EwmaBalancer(deps.clock, deps.random, deps.key)
+    case 'ring-hash':
+      return new RingHashBalancer(deps.random, deps.key)
+  }
+}

@@ -1,0 +1,24 @@
+// Leaky bucket as a meter (GCRA, the ATM cell-rate algorithm): no queue, just a
+// "theoretical arrival time" that advances by one emission interval T per admitted
+// request. A request is admitted unless it arrives more than the burst tolerance
+// τ = (burst - 1)·T ahead of schedule — a steady rate with `burst` slack, in one number.
+import {ALLOWED, EPSILON, type RateDecision, type RateLimiter, denied} from './decision.js'
+
+export class LeakyBucket implements RateLimiter {
+  private tat = -Infinity
+  private readonly intervalMs: number
+  private readonly toleranceMs: number
+
+  constructor(requests: number, periodMs: number, burst: number) {
+    this.intervalMs = periodMs / requests
+    this.toleranceMs = (Math.max(1, burst) - 1) * this.intervalMs
+  }
+
+  tryAcquire(nowMs: number): RateDecision {
+    const tat = Math.max(this.tat, nowMs)
+    const early = tat - this.toleranceMs - nowMs
+    if (early > EPSILON) return denied(early)
+    this.tat = tat + this.intervalMs
+    return ALLOWED
+  }
+}

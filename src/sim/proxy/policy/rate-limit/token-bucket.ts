@@ -1,0 +1,30 @@
+// Token bucket: `burst` tokens at most, refilled at requests/period; a request takes
+// one token. Admits a burst at once, then the steady rate.
+import {ALLOWED, EPSILON, type RateDecision, type RateLimiter, denied} from './decision.js'
+
+export class TokenBucket implements RateLimiter {
+  private tokens: number
+  private lastMs: number
+  private readonly perMs: number
+  private readonly capacity: number
+
+  constructor(requests: number, periodMs: number, burst: number, nowMs: number) {
+    this.perMs = requests / periodMs
+    this.capacity = Math.max(1, burst)
+    // Starts full, as Envoy's local rate limit does.
+    this.tokens = this.capacity
+    this.lastMs = nowMs
+  }
+
+  tryAcquire(nowMs: number): RateDecision {
+    if (nowMs > this.lastMs) {
+      this.tokens = Math.min(this.capacity, this.tokens + (nowMs - this.lastMs) * this.perMs)
+      this.lastMs = nowMs
+    }
+    if (this.tokens >= 1 - EPSILON) {
+      this.tokens -= 1
+      return ALLOWED
+    }
+    return denied((1 - this.tokens) / this.perMs)
+  }
+}

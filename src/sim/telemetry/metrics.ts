@@ -1,0 +1,346 @@
+// Golden metrics: requests, success rate and latency percentiles per service,
+// version, instance and edge, over a sliding window, plus Istio-style cumulative
+// series for Prometheus that never reset.
+//
+//   data plane ──observe(o, now)──▶ one fine series per (reporter, source, destination, versions, instance)
+//                                   └─ 1-second slots: counts + sparse log-linear histogram
+//   `mesh stat` ──stat({windowMs, by}, now)──▶ merge the slots in the window, grouped by `by`
+//   /metrics    ──promSeries()──▶ cumulative counters and Istio-bucket histograms
+//
+// Observing costs one key string, two map lookups and a few additions; grouping and
+// percentiles are computed only when someone asks.
+import {LatencyHistogram} from './histogram.js'
+import {isSuccessStatus} from './span.js'
+
+export type Reporter = 'source' | 'destination'
+
+/**
+ * One request as one side saw it. The caller's sidecar reports `source` once per
+ * call with the final outcome (after retries); the callee's sidecar reports
+ * `destination` once per attempt that reached it.
+ */
+export interface Observation {
+  source: string
+  sourceVersion?: string
+  destination: string
+  destinationVersion?: string
+  destinationInstance?: string
+  status: number
+  durationMs: number
+  responseFlags?: string
+  reporter: Reporter
+  attempt?: number
+  requestBytes?: number
+  responseBytes?: number
+}
+
+export type StatBy = 'service' | 'version' | 'instance' | 'edge'
+
+export interface StatQuery {
+  windowMs: number
+  by: StatBy
+}
+
+export interface StatRow {
+  /** Destination service (every `by` except `edge`, where it is `destination`). */
+  service?: string
+  version?: string
+  instance?: string
+  source?: string
+  destination?: string
+  /** Calls as callers saw them (source-reported); attempts when nothing reported as source. */
+  requests: number
+  rps: number
+  /** Effective: what callers saw, after retries (source-reported final outcomes). */
+  successRate: number
+  /** Attempts that reached the destination (destination-reported). */
+  actualRequests: number
+  /** Actual: every attempt, as the destination saw it. */
+  actualSuccessRate: number
+  /** Latency percentiles (ms) of the same reports `requests` counts. */
+  p50: number
+  p95: number
+  p99: number
+}
+
+/** Istio's default `istio_request_duration_milliseconds` buckets. */
+export const ISTIO_DURATION_BUCKETS_MS = [
+  0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000,
+] as const
+/** Istio's default `istio_request_bytes` / `istio_response_bytes` buckets (exponential, 1 × 10^n). */
+export const ISTIO_BYTES_BUCKETS = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000] as const
+
+export interface PromLabels {
+  reporter: Reporter
+  source_workload: string
+  source_version: string
+  destination_workload: string
+  destination_service: string
+  destination_version: string
+  response_code: string
+  response_flags: string
+}
+
+export interface PromHistogram {
+  /** Per-bucket counts, NOT cumulative; one more than the bounds (the last is +Inf only). */
+  buckets: number[]
+  sum: number
+  count: number
+}
+
+export interface PromSeries {
+  labels: PromLabels
+  requests: number
+  duration: PromHistogram
+  requestBytes?: PromHistogram
+  responseBytes?: PromHistogram
+}
+
+export interface MetricsOptions {
+  /** The longest window `stat` can be asked for; older slots are dropped. */
+  retentionMs?: number
+}
+
+interface Slot {
+  second: number
+  requests: number
+  successes: number
+  latency: LatencyHistogram
+}
+
+interface Series {
+  reporter: Reporter
+  source: string
+  sourceVersion: string
+  destination: string
+  destinationVersion: string
+  destinationInstance: string
+  slots: Slot[]
+}
+
+interface Group {
+  row: Pick<StatRow, 'service' | 'version' | 'instance' | 'source' | 'destination'>
+  effRequests: number
+  effSuccesses: number
+  effLatency: LatencyHistogram
+  actRequests: number
+  actSuccesses: number
+  actLatency: LatencyHistogram
+}
+
+const SLOT_MS = 1000
+const SEP = '\u0001'
+
+export class MetricsRecorder {
+  private readonly series = new Map<string, Series>()
+  private readonly cumulative = new Map<string, PromSeries>()
+  private readonly retentionMs: number
+  private firstObservedMs: number | undefined
+  private lastSweepSecond = -Infinity
+
+  constructor(options: MetricsOptions = {}) {
+    this.retentionMs = options.retentionMs ?? 15 * 60_000
+  }
+
+  observe(o: Observation, nowMs: number): void {
+    this.firstObservedMs ??= nowMs
+    this.recordWindow(o, nowMs)
+    this.recordCumulative(o)
+  }
+
+  /** Rows for every group seen in the window, busiest first. */
+  stat(query: StatQuery, nowMs: number): StatRow[] {
+    this.sweep(nowMs)
+    const windowMs = Math.max(SLOT_MS, query.windowMs)
+    // A slot counts when any part of it overlaps (now - window, now].
+    const fromSecond = Math.floor((nowMs - windowMs) / SLOT_MS) + 1
+    const groups = new Map<string, Group>()
+    for (const s of this.series.values()) {
+      let g: Group | undefined
+      for (let i = s.slots.length - 1; i >= 0; i--) {
+        const slot = s.slots[i]
+        if (slot.second < fromSecond) break
+        if (slot.second * SLOT_MS > nowMs) continue
+        g ??= this.group(groups, s, query.by)
+        if (s.reporter === 'source') {
+          g.effRequests += slot.requests
+          g.effSuccesses += slot.successes
+          g.effLatency.merge(slot.latency)
+        } else {
+          g.actRequests += slot.requests
+          g.actSuccesses += slot.successes
+          g.actLatency.merge(slot.latency)
+        }
+      }
+    }
+    const elapsed = this.firstObservedMs === undefined ? windowMs : nowMs - this.firstObservedMs
+    const seconds = Math.max(SLOT_MS, Math.min(windowMs, elapsed)) / 1000
+    const rows: StatRow[] = []
+    for (const g of groups.values()) {
+      const effective = g.effRequests > 0
+      const requests = effective ? g.effRequests : g.actRequests
+      const latency = effective ? g.effLatency : g.actLatency
+      const [p50, p95, p99] = latency.percentiles([0.5, 0.95, 0.99])
+      const actualSuccessRate = g.actRequests > 0 ? g.actSuccesses / g.actRequests : effective ? g.effSuccesses / g.effRequests : 0
+      rows.push({
+        ...g.row,
+        requests,
+        rps: requests / seconds,
+        successRate: effective ? g.effSuccesses / g.effRequests : actualSuccessRate,
+        actualRequests: g.actRequests,
+        actualSuccessRate,
+        p50,
+        p95,
+        p99,
+      })
+    }
+    rows.sort((a, b) => b.requests - a.requests || keyOf(a).localeCompare(keyOf(b)))
+    return rows
+  }
+
+  /** Cumulative series for Prometheus, in first-seen order. */
+  promSeries(): PromSeries[] {
+    return [...this.cumulative.values()]
+  }
+
+  private recordWindow(o: Observation, nowMs: number): void {
+    const key =
+      o.reporter + SEP + o.source + SEP + (o.sourceVersion ?? '') + SEP + o.destination + SEP +
+      (o.destinationVersion ?? '') + SEP + (o.destinationInstance ?? '')
+    let s = this.series.get(key)
+    if (!s) {
+      s = {
+        reporter: o.reporter,
+        source: o.source,
+        sourceVersion: o.sourceVersion ?? '',
+        destination: o.destination,
+        destinationVersion: o.destinationVersion ?? '',
+        destinationInstance: o.destinationInstance ?? '',
+        slots: [],
+      }
+      this.series.set(key, s)
+    }
+    const second = Math.floor(nowMs / SLOT_MS)
+    let slot = s.slots[s.slots.length - 1]
+    if (!slot || slot.second < second) {
+      slot = {second, requests: 0, successes: 0, latency: new LatencyHistogram()}
+      s.slots.push(slot)
+      this.prune(s, second)
+    } else if (slot.second > second) {
+      // A late report (clock moved back): file it in its own second when still kept.
+      slot = s.slots.find((x) => x.second === second) ?? slot
+    }
+    slot.requests++
+    if (isSuccessStatus(o.status)) slot.successes++
+    slot.latency.record(o.durationMs)
+  }
+
+  private recordCumulative(o: Observation): void {
+    const code = o.status > 0 ? String(o.status) : '0'
+    const flags = o.responseFlags || '-'
+    const key =
+      o.reporter + SEP + o.source + SEP + (o.sourceVersion ?? '') + SEP + o.destination + SEP +
+      (o.destinationVersion ?? '') + SEP + code + SEP + flags
+    let p = this.cumulative.get(key)
+    if (!p) {
+      p = {
+        labels: {
+          reporter: o.reporter,
+          source_workload: o.source,
+          source_version: o.sourceVersion ?? 'unknown',
+          destination_workload: o.destination,
+          destination_service: o.destination,
+          destination_version: o.destinationVersion ?? 'unknown',
+          response_code: code,
+          response_flags: flags,
+        },
+        requests: 0,
+        duration: emptyHistogram(ISTIO_DURATION_BUCKETS_MS.length),
+      }
+      this.cumulative.set(key, p)
+    }
+    p.requests++
+    observeInto(p.duration, ISTIO_DURATION_BUCKETS_MS, o.durationMs > 0 ? o.durationMs : 0)
+    if (o.requestBytes !== undefined) {
+      observeInto((p.requestBytes ??= emptyHistogram(ISTIO_BYTES_BUCKETS.length)), ISTIO_BYTES_BUCKETS, o.requestBytes)
+    }
+    if (o.responseBytes !== undefined) {
+      observeInto((p.responseBytes ??= emptyHistogram(ISTIO_BYTES_BUCKETS.length)), ISTIO_BYTES_BUCKETS, o.responseBytes)
+    }
+  }
+
+  private prune(s: Series, second: number): void {
+    const oldest = second - Math.ceil(this.retentionMs / SLOT_MS)
+    let n = 0
+    while (n < s.slots.length && s.slots[n].second < oldest) n++
+    if (n > 0) s.slots.splice(0, n)
+  }
+
+  /** Drop series nobody has reported for a whole retention period (an instance long gone). */
+  private sweep(nowMs: number): void {
+    const second = Math.floor(nowMs / SLOT_MS)
+    if (second - this.lastSweepSecond < 10) return
+    this.lastSweepSecond = second
+    for (const [key, s] of this.series) {
+      this.prune(s, second)
+      if (s.slots.length === 0) this.series.delete(key)
+    }
+  }
+
+  private group(groups: Map<string, Group>, s: Series, by: StatBy): Group {
+    let key: string
+    let row: Group['row']
+    switch (by) {
+      case 'service':
+        key = s.destination
+        row = {service: s.destination}
+        break
+      case 'version':
+        key = s.destination + SEP + s.destinationVersion
+        row = {service: s.destination, version: s.destinationVersion || undefined}
+        break
+      case 'instance':
+        key = s.destination + SEP + s.destinationVersion + SEP + s.destinationInstance
+        row = {
+          service: s.destination,
+          version: s.destinationVersion || undefined,
+          instance: s.destinationInstance || undefined,
+        }
+        break
+      case 'edge':
+        key = s.source + SEP + s.destination
+        row = {source: s.source, destination: s.destination}
+        break
+    }
+    let g = groups.get(key)
+    if (!g) {
+      g = {
+        row,
+        effRequests: 0,
+        effSuccesses: 0,
+        effLatency: new LatencyHistogram(),
+        actRequests: 0,
+        actSuccesses: 0,
+        actLatency: new LatencyHistogram(),
+      }
+      groups.set(key, g)
+    }
+    return g
+  }
+}
+
+function emptyHistogram(bounds: number): PromHistogram {
+  return {buckets: new Array<number>(bounds + 1).fill(0), sum: 0, count: 0}
+}
+
+function observeInto(h: PromHistogram, bounds: readonly number[], value: number): void {
+  let i = 0
+  while (i < bounds.length && value > bounds[i]) i++
+  h.buckets[i]++
+  h.sum += value
+  h.count++
+}
+
+function keyOf(r: StatRow): string {
+  return [r.source, r.destination, r.service, r.version, r.instance].join(SEP)
+}

@@ -1,0 +1,93 @@
+// Prometheus text exposition (format 0.0.4) of the mesh's cumulative metrics, with
+// Istio's metric and label names so existing dashboards and `promtool check metrics`
+// accept it. Served at /metrics on the control address.
+import {
+  ISTIO_BYTES_BUCKETS,
+  ISTIO_DURATION_BUCKETS_MS,
+  type PromHistogram,
+  type PromLabels,
+  type PromSeries,
+} from './metrics.js'
+
+export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
+
+const LABEL_ORDER: Array<keyof PromLabels> = [
+  'reporter',
+  'source_workload',
+  'source_version',
+  'destination_workload',
+  'destination_service',
+  'destination_version',
+  'response_code',
+  'response_flags',
+]
+
+/** A label value as the text format wants it: backslash, double quote and newline escaped. */
+export function escapeLabelValue(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
+}
+
+/** HELP text escapes only backslash and newline. */
+export function escapeHelp(text: string): string {
+  return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')
+}
+
+export function formatValue(v: number): string {
+  if (Number.isNaN(v)) return 'NaN'
+  if (v === Infinity) return '+Inf'
+  if (v === -Infinity) return '-Inf'
+  return String(v)
+}
+
+function labelText(labels: PromLabels, extra?: string): string {
+  const parts = LABEL_ORDER.map((k) => `${k}="${escapeLabelValue(labels[k])}"`)
+  if (extra) parts.push(extra)
+  return `{${parts.join(',')}}`
+}
+
+function header(out: string[], name: string, type: 'counter' | 'histogram', help: string): void {
+  out.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} ${type}`)
+}
+
+function histogramLines(
+  out: string[],
+  name: string,
+  labels: PromLabels,
+  h: PromHistogram,
+  bounds: readonly number[],
+): void {
+  let cumulative = 0
+  for (let i = 0; i < bounds.length; i++) {
+    cumulative += h.buckets[i]
+    out.push(`${name}_bucket${labelText(labels, `le="${formatValue(bounds[i])}"`)} ${cumulative}`)
+  }
+  cumulative += h.buckets[bounds.length]
+  out.push(`${name}_bucket${labelText(labels, 'le="+Inf"')} ${cumulative}`)
+  out.push(`${name}_sum${labelText(labels)} ${formatValue(h.sum)}`)
+  out.push(`${name}_count${labelText(labels)} ${h.count}`)
+}
+
+/** The whole exposition, ending with a newline. */
+export function renderPrometheus(series: PromSeries[]): string {
+  const out: string[] = []
+  header(out, 'istio_requests_total', 'counter', 'Requests seen by a sidecar, by reporter, source, destination and response.')
+  for (const s of series) out.push(`istio_requests_total${labelText(s.labels)} ${s.requests}`)
+
+  const duration = 'istio_request_duration_milliseconds'
+  header(out, duration, 'histogram', 'Request duration in milliseconds, as the reporting sidecar measured it.')
+  for (const s of series) histogramLines(out, duration, s.labels, s.duration, ISTIO_DURATION_BUCKETS_MS)
+
+  if (series.some((s) => s.requestBytes)) {
+    header(out, 'istio_request_bytes', 'histogram', 'Request body size in bytes.')
+    for (const s of series) {
+      if (s.requestBytes) histogramLines(out, 'istio_request_bytes', s.labels, s.requestBytes, ISTIO_BYTES_BUCKETS)
+    }
+  }
+  if (series.some((s) => s.responseBytes)) {
+    header(out, 'istio_response_bytes', 'histogram', 'Response body size in bytes.')
+    for (const s of series) {
+      if (s.responseBytes) histogramLines(out, 'istio_response_bytes', s.labels, s.responseBytes, ISTIO_BYTES_BUCKETS)
+    }
+  }
+  return out.join('\n') + '\n'
+}

@@ -1,0 +1,70 @@
+// A span is one hop of one request as one side of the hop saw it: the caller's
+// outbound sidecar records a CLIENT span, the callee's inbound sidecar a SERVER span.
+// Spans are plain objects so the data path can record them without formatting;
+// everything that turns them into text or JSON happens later, off the hot path.
+
+/** Why a hop went where it went (shown by `mesh trace ID --why`). */
+export interface RoutingDecision {
+  /** Instances the balancer could pick from. */
+  candidates: string[]
+  chosen?: string
+  /** Instances skipped because outlier detection ejected them. */
+  ejected: string[]
+  /** True when every candidate was ejected and the balancer ignored ejections. */
+  panic?: boolean
+  retryBudgetLeft?: number
+  timeoutFired?: 'overall' | 'per-try'
+  /** Faults applied to this hop, e.g. 'delay 200ms', 'abort 503'. */
+  faults?: string[]
+}
+
+export type SpanKind = 'client' | 'server'
+
+export interface Span {
+  /** 32 lowercase hex digits. */
+  traceId: string
+  /** 16 lowercase hex digits. */
+  spanId: string
+  parentId?: string
+  kind: SpanKind
+  /** e.g. 'GET /items' */
+  name: string
+  /** The span's own service: the caller for client spans, the callee for server spans. */
+  service: string
+  version?: string
+  instance?: string
+  /** The other side of the hop. */
+  peerService?: string
+  method: string
+  path: string
+  /** HTTP status; 0 when there was none (reset, connect failure). */
+  status: number
+  /** Wall-clock epoch milliseconds (float). */
+  startMs: number
+  durationMs: number
+  /** Retry number; 1 is the first attempt. */
+  attempt?: number
+  /** Envoy response flags, e.g. 'UT' or 'URX,UF'. */
+  responseFlags?: string
+  /** Plain-English reason when the mesh answered itself. */
+  cause?: string
+  fault?: string
+  decision?: RoutingDecision
+  attributes?: Record<string, string | number | boolean>
+}
+
+/** Success as Linkerd and Istio dashboards count it: any response below 500. */
+export function isSuccessStatus(status: number): boolean {
+  return status > 0 && status < 500
+}
+
+/** A span failed when the callee answered 5xx, nothing answered, or the mesh answered with a flag. */
+export function isErrorSpan(span: Span): boolean {
+  if (!isSuccessStatus(span.status)) return true
+  // A mesh-made 4xx (NR no route, RL rate limited) is an error of the mesh, not of the app.
+  return span.cause !== undefined && span.status >= 400
+}
+
+export function spanEndMs(span: Span): number {
+  return span.startMs + (Number.isFinite(span.durationMs) && span.durationMs > 0 ? span.durationMs : 0)
+}

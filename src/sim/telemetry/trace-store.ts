@@ -1,0 +1,252 @@
+// The daemon's memory of recent traces: spans grouped by trace id, bounded by span
+// count and by approximate bytes. When over either bound, whole traces leave oldest
+// first (by when their first span arrived), so a kept trace is never half a trace.
+//
+//   data plane ──add(span)──▶ TraceStore ──list(query)──▶ `mesh traces`
+//                                        └──get(id)─────▶ `mesh trace ID`
+import {isErrorSpan, type Span, spanEndMs} from './span.js'
+
+export interface TraceStoreOptions {
+  /** Total spans kept across all traces. */
+  maxSpans?: number
+  /** Approximate bytes kept across all traces (estimated from string lengths). */
+  maxBytes?: number
+  /** A runaway trace (a retry storm, a loop) stops growing here; later spans are dropped and counted. */
+  maxSpansPerTrace?: number
+}
+
+export interface TraceQuery {
+  /** Traces that touched this service (any span's own service). */
+  service?: string
+  /** Traces whose root failed or that contain any failed span. */
+  errorsOnly?: boolean
+  minDurationMs?: number
+  limit?: number
+}
+
+export interface TraceSummary {
+  traceId: string
+  root: {service: string; method: string; path: string}
+  startMs: number
+  durationMs: number
+  spanCount: number
+  /** Every service the trace touched, in order of first appearance by start time. */
+  services: string[]
+  /** The root span's status; the worst status when the root span is missing. */
+  status: number
+  /** The request failed as its first caller saw it (root span failed, or worst span when no root). */
+  error: boolean
+  /** Failed spans anywhere in the trace (a retried-and-recovered call counts here). */
+  errorSpans: number
+}
+
+export interface TraceStoreStats {
+  traces: number
+  spans: number
+  bytes: number
+  evictedTraces: number
+  droppedSpans: number
+}
+
+interface Entry {
+  spans: Span[]
+  ids: Set<string>
+  bytes: number
+  summary?: TraceSummary
+}
+
+const DEFAULTS = {maxSpans: 50_000, maxBytes: 32 * 1024 * 1024, maxSpansPerTrace: 2_000}
+// A span object's fixed cost in V8 (header, ~20 slots, two numbers) before its strings.
+const SPAN_OVERHEAD_BYTES = 200
+
+export class TraceStore {
+  // Map keeps insertion order: the first key is the oldest trace.
+  private readonly traces = new Map<string, Entry>()
+  private readonly maxSpans: number
+  private readonly maxBytes: number
+  private readonly maxSpansPerTrace: number
+  private spanCount = 0
+  private byteCount = 0
+  private evicted = 0
+  private dropped = 0
+
+  constructor(options: TraceStoreOptions = {}) {
+    this.maxSpans = Math.max(1, options.maxSpans ?? DEFAULTS.maxSpans)
+    this.maxBytes = Math.max(1, options.maxBytes ?? DEFAULTS.maxBytes)
+    this.maxSpansPerTrace = Math.max(1, options.maxSpansPerTrace ?? DEFAULTS.maxSpansPerTrace)
+  }
+
+  add(span: Span): void {
+    let entry = this.traces.get(span.traceId)
+    if (!entry) {
+      entry = {spans: [], ids: new Set(), bytes: 0}
+      this.traces.set(span.traceId, entry)
+    }
+    // The same span reported twice (a replayed export, a test) is kept once.
+    const id = span.kind + span.spanId
+    if (entry.ids.has(id)) return
+    if (entry.spans.length >= this.maxSpansPerTrace) {
+      this.dropped++
+      return
+    }
+    const bytes = estimateBytes(span)
+    entry.ids.add(id)
+    entry.spans.push(span)
+    entry.bytes += bytes
+    entry.summary = undefined
+    this.spanCount++
+    this.byteCount += bytes
+    this.evict(span.traceId)
+  }
+
+  /** The trace's spans in arrival order; empty when unknown or evicted. */
+  get(traceId: string): Span[] {
+    return this.traces.get(traceId.toLowerCase())?.spans.slice() ?? []
+  }
+
+  has(traceId: string): boolean {
+    return this.traces.has(traceId.toLowerCase())
+  }
+
+  /** Trace ids that start with `prefix` (so users can type the short id `mesh traces` shows). */
+  findByPrefix(prefix: string): string[] {
+    const p = prefix.toLowerCase()
+    const out: string[] = []
+    for (const id of this.traces.keys()) if (id.startsWith(p)) out.push(id)
+    return out
+  }
+
+  /** Failed first, then slowest first. */
+  list(query: TraceQuery = {}): TraceSummary[] {
+    const out: TraceSummary[] = []
+    for (const [traceId, entry] of this.traces) {
+      const s = (entry.summary ??= summarise(traceId, entry.spans))
+      if (query.service !== undefined && !s.services.includes(query.service)) continue
+      if (query.errorsOnly && !s.error && s.errorSpans === 0) continue
+      if (query.minDurationMs !== undefined && s.durationMs < query.minDurationMs) continue
+      out.push(s)
+    }
+    out.sort(
+      (a, b) =>
+        Number(b.error) - Number(a.error) ||
+        Number(b.errorSpans > 0) - Number(a.errorSpans > 0) ||
+        b.durationMs - a.durationMs ||
+        b.startMs - a.startMs,
+    )
+    return query.limit !== undefined ? out.slice(0, Math.max(0, query.limit)) : out
+  }
+
+  stats(): TraceStoreStats {
+    return {
+      traces: this.traces.size,
+      spans: this.spanCount,
+      bytes: this.byteCount,
+      evictedTraces: this.evicted,
+      droppedSpans: this.dropped,
+    }
+  }
+
+  clear(): void {
+    this.traces.clear()
+    this.spanCount = 0
+    this.byteCount = 0
+  }
+
+  private evict(keep: string): void {
+    while (this.spanCount > this.maxSpans || this.byteCount > this.maxBytes) {
+      const oldest = this.traces.keys().next()
+      if (oldest.done) return
+      // The trace being written is the only one left and alone exceeds a bound: keep it.
+      if (oldest.value === keep && this.traces.size === 1) return
+      const id = oldest.value === keep ? this.secondKey() : oldest.value
+      if (id === undefined) return
+      const entry = this.traces.get(id)!
+      this.traces.delete(id)
+      this.spanCount -= entry.spans.length
+      this.byteCount -= entry.bytes
+      this.evicted++
+    }
+  }
+
+  private secondKey(): string | undefined {
+    const it = this.traces.keys()
+    it.next()
+    const second = it.next()
+    return second.done ? undefined : second.value
+  }
+}
+
+function estimateBytes(span: Span): number {
+  let n = SPAN_OVERHEAD_BYTES + span.traceId.length + span.spanId.length + (span.parentId?.length ?? 0)
+  n += span.name.length + span.service.length + span.method.length + span.path.length
+  n += (span.version?.length ?? 0) + (span.instance?.length ?? 0) + (span.peerService?.length ?? 0)
+  n += (span.responseFlags?.length ?? 0) + (span.cause?.length ?? 0) + (span.fault?.length ?? 0)
+  const d = span.decision
+  if (d) {
+    n += 64
+    for (const c of d.candidates) n += c.length + 8
+    for (const e of d.ejected) n += e.length + 8
+    for (const f of d.faults ?? []) n += f.length + 8
+    n += d.chosen?.length ?? 0
+  }
+  if (span.attributes) {
+    for (const k in span.attributes) n += k.length + String(span.attributes[k]).length + 16
+  }
+  return n
+}
+
+/** The root is the span with no parent (the earliest if several), else the earliest orphan. */
+export function findRoot(spans: Span[]): Span | undefined {
+  const ids = new Set<string>()
+  for (const s of spans) ids.add(s.spanId)
+  let root: Span | undefined
+  let rootHasNoParent = false
+  for (const s of spans) {
+    const noParent = !s.parentId
+    const orphan = noParent || !ids.has(s.parentId!)
+    if (!orphan) continue
+    if (
+      !root ||
+      (noParent && !rootHasNoParent) ||
+      (noParent === rootHasNoParent && s.startMs < root.startMs)
+    ) {
+      root = s
+      rootHasNoParent = noParent
+    }
+  }
+  return root ?? spans[0]
+}
+
+// 0 (no response at all) is worse than any status.
+const severity = (status: number): number => (status === 0 ? 1000 : status)
+
+export function summarise(traceId: string, spans: Span[]): TraceSummary {
+  const root = findRoot(spans)
+  let start = Infinity
+  let end = -Infinity
+  let worst: Span | undefined
+  let errorSpans = 0
+  const byStart = spans.slice().sort((a, b) => a.startMs - b.startMs)
+  const services: string[] = []
+  for (const s of byStart) {
+    if (s.startMs < start) start = s.startMs
+    const e = spanEndMs(s)
+    if (e > end) end = e
+    if (!services.includes(s.service)) services.push(s.service)
+    if (isErrorSpan(s)) errorSpans++
+    if (!worst || severity(s.status) > severity(worst.status)) worst = s
+  }
+  const trueRoot = root !== undefined && !root.parentId
+  const statusSpan = trueRoot ? root : worst
+  return {
+    traceId,
+    root: {service: root?.service ?? '?', method: root?.method ?? '?', path: root?.path ?? '?'},
+    startMs: Number.isFinite(start) ? start : 0,
+    durationMs: Number.isFinite(end) && Number.isFinite(start) ? Math.max(0, end - start) : 0,
+    spanCount: spans.length,
+    services,
+    status: statusSpan?.status ?? 0,
+    error: statusSpan ? isErrorSpan(statusSpan) : false,
+    errorSpans,
+  }
+}

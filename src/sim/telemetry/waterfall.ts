@@ -1,0 +1,285 @@
+// A trace as a terminal waterfall (`mesh trace ID`): the span tree on the left, one
+// bar per span on a common time axis on the right, then duration, status and marks.
+// Spans arrive from many sidecars in any order, some twice, some without their
+// parent, some with skewed clocks: rendering never throws and shows what it got.
+//
+//   * frontend-v1-0 GET /checkout      │██████████████████████████│  120.0ms 200
+//   * └─frontend → catalog GET /items  │  ████████████████████████│  110.0ms 200
+//
+import {Chalk, type ChalkInstance} from 'chalk'
+import {isErrorSpan, type RoutingDecision, type Span, spanEndMs} from './span.js'
+
+export interface WaterfallOptions {
+  /** Total columns available (terminal width). */
+  width: number
+  /** ANSI colour; when false the output has no escape codes at all. */
+  colour: boolean
+  /** Add each hop's routing decision under it. */
+  why?: boolean
+  /** Wall-clock now (epoch ms): adds the trace's age to the header. */
+  now?: number
+}
+
+interface Node {
+  span: Span
+  children: Node[]
+  orphan: boolean
+  critical: boolean
+  start: number
+  end: number
+}
+
+const MIN_BAR = 10
+const INFO_WIDTH = 26
+
+export function renderWaterfall(spans: Span[], opts: WaterfallOptions): string {
+  const c = new Chalk({level: opts.colour ? 1 : 0})
+  const width = Math.max(40, Math.floor(Number.isFinite(opts.width) ? opts.width : 80))
+  const roots = buildTree(spans)
+  if (roots.length === 0) return 'No spans in this trace.\n'
+
+  const all: Node[] = []
+  walk(roots, (n) => all.push(n))
+  const t0 = Math.min(...all.map((n) => n.start))
+  const t1 = Math.max(...all.map((n) => n.end))
+  const total = t1 - t0
+  markCriticalPath(roots)
+
+  const retried = retriedParents(all)
+  const rows: Array<{node: Node; prefix: string; childPrefix: string; isRoot: boolean}> = []
+  const visit = (nodes: Node[], anc: string, depth: number) => {
+    nodes.forEach((node, i) => {
+      const last = i === nodes.length - 1
+      const prefix = depth === 0 ? '' : anc + (last ? '└─' : '├─')
+      const childPrefix = depth === 0 ? '' : anc + (last ? '  ' : '│ ')
+      rows.push({node, prefix, childPrefix, isRoot: depth === 0})
+      visit(node.children, childPrefix, depth + 1)
+    })
+  }
+  visit(roots, '', 0)
+
+  const labels = rows.map((r) => r.prefix + (r.node.orphan ? '? ' : '') + label(r.node.span))
+  const labelWidth = Math.max(12, Math.min(Math.max(...labels.map((l) => l.length)), Math.floor(width * 0.32)))
+  const barWidth = Math.max(MIN_BAR, width - 2 - labelWidth - 2 - INFO_WIDTH)
+  const scale = total > 0 ? barWidth / total : 0
+
+  const out: string[] = []
+  out.push(headerLine(all, roots, total, t0, opts.now, c))
+  const axisLeft = '0'
+  const axisRight = formatDuration(total)
+  const mid = total > 0 ? formatDuration(total / 2) : ''
+  let axis = axisLeft.padEnd(barWidth - axisRight.length) + axisRight
+  if (mid && barWidth >= 24) {
+    const at = Math.floor(barWidth / 2 - mid.length / 2)
+    axis = axis.slice(0, at) + mid + axis.slice(at + mid.length)
+  }
+  out.push(' '.repeat(2 + labelWidth + 1) + c.dim(` ${axis} `).trimEnd())
+
+  rows.forEach((row, i) => {
+    const {node} = row
+    const s = node.span
+    const crit = node.critical ? c.bold('*') : ' '
+    const lab = truncate(labels[i], labelWidth).padEnd(labelWidth)
+    const colour = statusColour(s, c)
+    const from = Math.min(barWidth - 1, Math.max(0, Math.floor((node.start - t0) * scale)))
+    const to = Math.min(barWidth, Math.max(from + 1, Math.ceil((node.end - t0) * scale)))
+    const bar = ' '.repeat(from) + colour('█'.repeat(to - from)) + ' '.repeat(barWidth - to)
+    const marks: string[] = []
+    if (s.attempt !== undefined && (s.attempt > 1 || retried.has(parentKey(s)))) marks.push(`(attempt ${s.attempt})`)
+    if (s.responseFlags) marks.push(`[${s.responseFlags}]`)
+    if (s.fault || s.decision?.faults?.length) marks.push('fault')
+    const status = s.status > 0 ? String(s.status) : '---'
+    const infoPlain = formatDuration(node.end - node.start).padStart(8) + ' ' + status.padStart(3)
+    const room = width - (2 + labelWidth + 2 + barWidth) - infoPlain.length - 1
+    const markText = marks.length && room > 1 ? ' ' + truncate(marks.join(' '), room) : ''
+    const labelText = node.critical ? c.bold(lab) : lab
+    out.push(`${crit} ${labelText}│${bar}│${infoPlain.slice(0, -3)}${colour(infoPlain.slice(-3))}${c.magenta(markText)}`)
+
+    const detailPrefix = '  ' + row.childPrefix + (node.children.length ? '│ ' : '  ') + '↳ '
+    const details: string[] = []
+    if (node.orphan) details.push(`orphan: parent ${s.parentId} is not in this trace`)
+    if (s.fault) details.push(`fault: ${s.fault}`)
+    if (s.cause) details.push(`cause: ${s.cause}`)
+    if (opts.why && s.decision) details.push(`why: ${describeDecision(s.decision)}`)
+    for (const d of details) {
+      for (const line of wrap(d, Math.max(20, width - detailPrefix.length))) {
+        out.push(c.dim(detailPrefix) + (d.startsWith('why') ? c.cyan(line) : c.dim(line)))
+      }
+    }
+  })
+
+  const legend = ['* critical path', 'bars on a common axis from the first start to the last end']
+  if (all.some((n) => n.orphan)) legend.splice(1, 0, '? orphan (parent span missing)')
+  out.push(c.dim(legend.join('   ')))
+  return out.join('\n') + '\n'
+}
+
+function headerLine(all: Node[], roots: Node[], total: number, t0: number, now: number | undefined, c: ChalkInstance): string {
+  const ids = [...new Set(all.map((n) => n.span.traceId))]
+  const services = new Set(all.map((n) => n.span.service))
+  const root = roots[0].span
+  const parts = [
+    ids.length === 1 ? `trace ${ids[0]}` : `${ids.length} traces`,
+    `${root.method} ${root.path}`,
+    formatDuration(total),
+    `${all.length} span${all.length === 1 ? '' : 's'}`,
+    `${services.size} service${services.size === 1 ? '' : 's'}`,
+  ]
+  if (now !== undefined && Number.isFinite(now) && now >= t0) parts.push(`started ${formatDuration(now - t0)} ago`)
+  return c.bold(parts.join('  '))
+}
+
+function label(s: Span): string {
+  if (s.kind === 'client') return `${s.service} → ${s.peerService ?? '?'} ${s.name}`
+  return `${s.instance ?? s.service} ${s.name}`
+}
+
+function statusColour(s: Span, c: ChalkInstance): (text: string) => string {
+  if (isErrorSpan(s)) return c.red
+  if (s.status >= 400) return c.yellow
+  return c.green
+}
+
+/** "chosen b of a, b, c; skipped ejected c; retry budget left 3; per-try timeout fired; faults: abort 503" */
+export function describeDecision(d: RoutingDecision): string {
+  const parts: string[] = []
+  const candidates = d.candidates.length ? d.candidates.join(', ') : 'none'
+  parts.push(d.chosen ? `chose ${d.chosen} of [${candidates}]` : `no instance chosen of [${candidates}]`)
+  if (d.ejected.length) parts.push(`skipped ejected ${d.ejected.join(', ')}`)
+  if (d.panic) parts.push('panic: every candidate ejected, ejections ignored')
+  if (d.retryBudgetLeft !== undefined) parts.push(`retry budget left ${d.retryBudgetLeft}`)
+  if (d.timeoutFired) parts.push(`${d.timeoutFired} timeout fired`)
+  if (d.faults?.length) parts.push(`faults: ${d.faults.join(', ')}`)
+  return parts.join('; ')
+}
+
+export function formatDuration(ms: number): string {
+  const v = Number.isFinite(ms) && ms > 0 ? ms : 0
+  if (v >= 1000) return `${(v / 1000).toFixed(v >= 10_000 ? 1 : 2)}s`
+  if (v >= 10) return `${v.toFixed(1)}ms`
+  return `${v.toFixed(2)}ms`
+}
+
+const finiteOr = (v: number, fallback: number) => (Number.isFinite(v) ? v : fallback)
+
+/**
+ * Parent/child tree by parentId. Duplicates (same kind and id) are kept once; a span
+ * whose parent is absent, or that sits in a parent cycle, becomes a marked top-level orphan.
+ */
+function buildTree(spans: Span[]): Node[] {
+  const seen = new Set<string>()
+  const nodes: Node[] = []
+  for (const span of spans) {
+    if (!span || typeof span.spanId !== 'string') continue
+    const key = `${span.kind}:${span.spanId}`
+    if (seen.has(key)) continue
+    seen.add(key)
+    nodes.push({span, children: [], orphan: false, critical: false, start: 0, end: 0})
+  }
+  const finiteStarts = nodes.map((n) => n.span.startMs).filter(Number.isFinite)
+  const fallback = finiteStarts.length ? Math.min(...finiteStarts) : 0
+  for (const n of nodes) {
+    n.start = finiteOr(n.span.startMs, fallback)
+    n.end = Math.max(n.start, finiteOr(spanEndMs(n.span), n.start))
+  }
+  const byId = new Map<string, Node>()
+  for (const n of nodes) if (!byId.has(n.span.spanId)) byId.set(n.span.spanId, n)
+
+  const roots: Node[] = []
+  const parentOf = new Map<Node, Node>()
+  for (const n of nodes) {
+    const pid = n.span.parentId
+    const parent = pid ? byId.get(pid) : undefined
+    if (!pid) roots.push(n)
+    else if (!parent || parent === n) {
+      n.orphan = true
+      roots.push(n)
+    } else parentOf.set(n, parent)
+  }
+  for (const [child, parent] of parentOf) parent.children.push(child)
+
+  // Nodes never reached from a root sit in a cycle: cut one edge per cycle and show it as an orphan.
+  const reached = new Set<Node>()
+  const reach = (list: Node[]) => walk(list, (n) => reached.add(n), reached)
+  reach(roots)
+  for (const n of nodes) {
+    if (reached.has(n)) continue
+    const parent = parentOf.get(n)!
+    parent.children = parent.children.filter((x) => x !== n)
+    n.orphan = true
+    roots.push(n)
+    reach([n])
+  }
+  const order = (a: Node, b: Node) =>
+    a.start - b.start || Number(a.span.kind === 'server') - Number(b.span.kind === 'server') ||
+    (a.span.spanId < b.span.spanId ? -1 : a.span.spanId > b.span.spanId ? 1 : 0)
+  const sortAll = (list: Node[]) => {
+    list.sort(order)
+    for (const n of list) sortAll(n.children)
+  }
+  // True roots first, then orphans, each group by start time.
+  roots.sort((a, b) => Number(a.orphan) - Number(b.orphan) || order(a, b))
+  for (const r of roots) sortAll(r.children)
+  return roots
+}
+
+function walk(nodes: Node[], fn: (n: Node) => void, seen = new Set<Node>()): void {
+  const stack = [...nodes].reverse()
+  while (stack.length) {
+    const n = stack.pop()!
+    if (seen.has(n) && fn !== undefined && stack.length >= 0 && seenGuard(seen, n)) continue
+    seen.add(n)
+    fn(n)
+    for (let i = n.children.length - 1; i >= 0; i--) if (!seen.has(n.children[i])) stack.push(n.children[i])
+  }
+}
+
+const seenGuard = (seen: Set<Node>, n: Node) => seen.has(n)
+
+/** The chain that decides the total: the top-level span ending last, then at each level the child ending last. */
+function markCriticalPath(roots: Node[]): void {
+  let level = roots
+  const guard = new Set<Node>()
+  while (level.length) {
+    let pick = level[0]
+    for (const n of level) if (n.end > pick.end) pick = n
+    if (guard.has(pick)) return
+    guard.add(pick)
+    pick.critical = true
+    level = pick.children
+  }
+}
+
+function parentKey(s: Span): string {
+  return `${s.parentId ?? ''}>${s.peerService ?? ''}`
+}
+
+/** Hops that were retried: their first attempt is marked too, so the user sees the pair. */
+function retriedParents(all: Node[]): Set<string> {
+  const out = new Set<string>()
+  for (const n of all) if ((n.span.attempt ?? 1) > 1) out.add(parentKey(n.span))
+  return out
+}
+
+function truncate(text: string, max: number): string {
+  if (max <= 0) return ''
+  return text.length <= max ? text : text.slice(0, Math.max(0, max - 1)) + '…'
+}
+
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = []
+  let line = ''
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line)
+      line = ''
+    }
+    line = line ? `${line} ${word}` : word
+    while (line.length > width) {
+      lines.push(line.slice(0, width))
+      line = line.slice(width)
+    }
+  }
+  if (line) lines.push(line)
+  return lines
+}
