@@ -218,4 +218,38 @@ describe('registry and control API', () => {
       await mesh(dir, ['down'])
     }
   })
+
+  test('an address: service the mesh does not start is health-checked and routed to like the others', async () => {
+    const http = await import('node:http')
+    const outside = http.createServer((req, res) => res.end(req.url === '/healthz' ? 'ok' : `outside saw ${req.url}`))
+    await new Promise<void>((r) => outside.listen(0, '127.0.0.1', () => r()))
+    const outsidePort = (outside.address() as net.AddressInfo).port
+    const port = await freePort()
+    const dir = meshDir(`
+name: ext
+ingress: {port: ${port}, routes: [{prefix: /, service: db}]}
+services:
+  db:
+    address: 127.0.0.1:${outsidePort}
+    health: {path: /healthz, interval: 100ms}
+`)
+    try {
+      expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
+      const inst = (await status(dir)).services[0].instances[0]
+      expect(inst).toMatchObject({kind: 'address', state: 'external', health: 'healthy', registered: true, address: `127.0.0.1:${outsidePort}`})
+      expect((await get(`http://127.0.0.1:${port}/q`)).text).toBe('outside saw /q')
+      // When it goes away the mesh answers 503 UH, saying so, instead of hanging.
+      outside.closeAllConnections()
+      await new Promise((r) => outside.close(r))
+      const down = await eventually(async () => {
+        const r = await get(`http://127.0.0.1:${port}/q`)
+        return r.status === 503 ? r : undefined
+      })
+      expect(down!.headers['x-mesh-response-flags']).toBe('UH')
+      expect(down!.text).toContain('no healthy upstream')
+    } finally {
+      await mesh(dir, ['down'])
+      outside.close()
+    }
+  })
 })

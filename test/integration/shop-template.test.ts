@@ -61,6 +61,23 @@ describe('shop template end to end', () => {
     expect(servedBy.size).toBe(catalog.instances.length)
   })
 
+  test('the real frontend reaches a dependency through <DEP>_URL and through HTTP_PROXY with a host-named URL', async () => {
+    const direct = await get(`${ingress}/direct/catalog/items`)
+    expect(direct.status, direct.text).toBe(200)
+    expect(direct.text).toContain('"service":"catalog"')
+    const proxied = await get(`${ingress}/proxy/payments/authorize`)
+    expect(proxied.status, proxied.text).toBe(200)
+    expect(proxied.text).toContain('"service":"payments"')
+    expect(proxied.text).toContain('"path":"/authorize"')
+  })
+
+  test('mesh init never overwrites an existing mesh.yaml without --force', async () => {
+    const again = await mesh(dir, ['init', '--template', 'shop'])
+    expect(again.exitCode).not.toBe(0)
+    expect(again.stderr).toMatch(/mesh\.yaml.*--force/s)
+    expect(readFileSync(path.join(dir, 'mesh.yaml'), 'utf8')).toContain(ingress.split(':').pop()!)
+  })
+
   test('a trace is started at the ingress and each hop gets its own span id', async () => {
     const r = await get(`${ingress}/`)
     expect(r.status).toBe(200)
@@ -68,7 +85,7 @@ describe('shop template end to end', () => {
     expect(r2.status).toBe(200)
   })
 
-  test('mesh down stops every process, including after the daemon was SIGKILLed', async () => {
+  test('mesh down stops every process and removes the state file', async () => {
     const pids = status.services.flatMap((s) => s.instances.map((i) => i.pid!))
     const down = await mesh(dir, ['down'])
     expect(down.exitCode, down.stderr).toBe(0)

@@ -123,4 +123,19 @@ services:
     expect(unknown).toMatch(/x-mesh-response-flags: NR/i)
     expect(unknown).toContain('"ehco" is not a service in this mesh')
   })
+
+  test('request and response bodies stream through both ways, chunked or with a length', async () => {
+    const body = 'x'.repeat(1024 * 1024)
+    const {request} = await import('undici')
+    const sized = await request(`http://127.0.0.1:${port}/upload`, {method: 'POST', body})
+    const echoed = (await sized.body.json()) as {body: string; headers: Record<string, string>}
+    expect(sized.statusCode).toBe(200)
+    expect(echoed.body.length).toBe(body.length)
+    expect(echoed.headers['content-length']).toBe(String(body.length))
+    const {Readable} = await import('node:stream')
+    const chunked = await request(`http://127.0.0.1:${port}/upload`, {method: 'PUT', body: Readable.from(['a'.repeat(70_000), 'b'.repeat(70_000)])})
+    const echoed2 = (await chunked.body.json()) as {body: string; method: string}
+    expect(echoed2.method).toBe('PUT')
+    expect(echoed2.body.length).toBe(140_000)
+  })
 })

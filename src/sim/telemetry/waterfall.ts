@@ -23,14 +23,21 @@ export interface WaterfallOptions {
 interface Node {
   span: Span
   children: Node[]
-  orphan: boolean
+  /** Why a span with a parentId is shown at the top level. */
+  orphan?: 'missing' | 'self' | 'cycle'
   critical: boolean
   start: number
   end: number
 }
 
 const MIN_BAR = 10
-const INFO_WIDTH = 26
+const ORPHAN_REASON = {
+  missing: (p: string) => `orphan: parent ${p} is not in this trace`,
+  self: (p: string) => `orphan: names itself (${p}) as its parent`,
+  cycle: (p: string) => `orphan: its parent chain (via ${p}) loops back to it`,
+}
+// duration (8) + status (4) + room for marks such as '(attempt 2) [UT]'
+const INFO_WIDTH = 32
 
 export function renderWaterfall(spans: Span[], opts: WaterfallOptions): string {
   const c = new Chalk({level: opts.colour ? 1 : 0})
@@ -58,13 +65,15 @@ export function renderWaterfall(spans: Span[], opts: WaterfallOptions): string {
   }
   visit(roots, '', 0)
 
-  const labels = rows.map((r) => r.prefix + (r.node.orphan ? '? ' : '') + label(r.node.span))
+  const parentOf = new Map<Node, Node>()
+  for (const n of all) for (const child of n.children) parentOf.set(child, n)
+  const labels = rows.map((r) => r.prefix + (r.node.orphan ? '? ' : '') + label(r.node.span, parentOf.get(r.node)?.span))
   const labelWidth = Math.max(12, Math.min(Math.max(...labels.map((l) => l.length)), Math.floor(width * 0.32)))
   const barWidth = Math.max(MIN_BAR, width - 2 - labelWidth - 2 - INFO_WIDTH)
   const scale = total > 0 ? barWidth / total : 0
 
   const out: string[] = []
-  out.push(headerLine(all, roots, total, t0, opts.now, c))
+  out.push(headerLine(all, roots, total, t0, opts.now, width, c))
   const axisLeft = '0'
   const axisRight = formatDuration(total)
   const mid = total > 0 ? formatDuration(total / 2) : ''
@@ -73,7 +82,7 @@ export function renderWaterfall(spans: Span[], opts: WaterfallOptions): string {
     const at = Math.floor(barWidth / 2 - mid.length / 2)
     axis = axis.slice(0, at) + mid + axis.slice(at + mid.length)
   }
-  out.push(' '.repeat(2 + labelWidth + 1) + c.dim(` ${axis} `).trimEnd())
+  out.push(' '.repeat(2 + labelWidth + 1) + c.dim(axis.trimEnd()))
 
   rows.forEach((row, i) => {
     const {node} = row
@@ -87,7 +96,8 @@ export function renderWaterfall(spans: Span[], opts: WaterfallOptions): string {
     const marks: string[] = []
     if (s.attempt !== undefined && (s.attempt > 1 || retried.has(parentKey(s)))) marks.push(`(attempt ${s.attempt})`)
     if (s.responseFlags) marks.push(`[${s.responseFlags}]`)
-    if (s.fault || s.decision?.faults?.length) marks.push('fault')
+    // DI/FI already say a fault was injected; otherwise say so in words.
+    if ((s.fault || s.decision?.faults?.length) && !/\b(DI|FI)\b/.test(s.responseFlags ?? '')) marks.push('fault')
     const status = s.status > 0 ? String(s.status) : '---'
     const infoPlain = formatDuration(node.end - node.start).padStart(8) + ' ' + status.padStart(3)
     const room = width - (2 + labelWidth + 2 + barWidth) - infoPlain.length - 1
@@ -95,26 +105,35 @@ export function renderWaterfall(spans: Span[], opts: WaterfallOptions): string {
     const labelText = node.critical ? c.bold(lab) : lab
     out.push(`${crit} ${labelText}│${bar}│${infoPlain.slice(0, -3)}${colour(infoPlain.slice(-3))}${c.magenta(markText)}`)
 
-    const detailPrefix = '  ' + row.childPrefix + (node.children.length ? '│ ' : '  ') + '↳ '
+    const detailPrefix = '  ' + row.childPrefix + (node.children.length ? '│ ' : '  ')
     const details: string[] = []
-    if (node.orphan) details.push(`orphan: parent ${s.parentId} is not in this trace`)
+    if (node.orphan) details.push(ORPHAN_REASON[node.orphan](s.parentId ?? ''))
     if (s.fault) details.push(`fault: ${s.fault}`)
     if (s.cause) details.push(`cause: ${s.cause}`)
     if (opts.why && s.decision) details.push(`why: ${describeDecision(s.decision)}`)
     for (const d of details) {
-      for (const line of wrap(d, Math.max(20, width - detailPrefix.length))) {
-        out.push(c.dim(detailPrefix) + (d.startsWith('why') ? c.cyan(line) : c.dim(line)))
-      }
+      wrap(d, Math.max(20, width - detailPrefix.length - 2)).forEach((line, j) => {
+        const lead = detailPrefix + (j === 0 ? '↳ ' : '  ')
+        out.push(c.dim(lead) + (d.startsWith('why') ? c.cyan(line) : c.dim(line)))
+      })
     }
   })
 
   const legend = ['* critical path', 'bars on a common axis from the first start to the last end']
   if (all.some((n) => n.orphan)) legend.splice(1, 0, '? orphan (parent span missing)')
-  out.push(c.dim(legend.join('   ')))
+  for (const line of wrap(legend.join('   '), width)) out.push(c.dim(line))
   return out.join('\n') + '\n'
 }
 
-function headerLine(all: Node[], roots: Node[], total: number, t0: number, now: number | undefined, c: ChalkInstance): string {
+function headerLine(
+  all: Node[],
+  roots: Node[],
+  total: number,
+  t0: number,
+  now: number | undefined,
+  width: number,
+  c: ChalkInstance,
+): string {
   const ids = [...new Set(all.map((n) => n.span.traceId))]
   const services = new Set(all.map((n) => n.span.service))
   const root = roots[0].span
@@ -126,11 +145,15 @@ function headerLine(all: Node[], roots: Node[], total: number, t0: number, now: 
     `${services.size} service${services.size === 1 ? '' : 's'}`,
   ]
   if (now !== undefined && Number.isFinite(now) && now >= t0) parts.push(`started ${formatDuration(now - t0)} ago`)
-  return c.bold(parts.join('  '))
+  return c.bold(truncate(parts.join('  '), width))
 }
 
-function label(s: Span): string {
-  if (s.kind === 'client') return `${s.service} → ${s.peerService ?? '?'} ${s.name}`
+/** A client span under its own service's server span needs no caller name: the tree shows it. */
+function label(s: Span, parent: Span | undefined): string {
+  if (s.kind === 'client') {
+    const from = parent && parent.service === s.service ? '' : `${s.service} `
+    return `${from}→ ${s.peerService ?? '?'} ${s.name}`
+  }
   return `${s.instance ?? s.service} ${s.name}`
 }
 
@@ -174,7 +197,7 @@ function buildTree(spans: Span[]): Node[] {
     const key = `${span.kind}:${span.spanId}`
     if (seen.has(key)) continue
     seen.add(key)
-    nodes.push({span, children: [], orphan: false, critical: false, start: 0, end: 0})
+    nodes.push({span, children: [], critical: false, start: 0, end: 0})
   }
   const finiteStarts = nodes.map((n) => n.span.startMs).filter(Number.isFinite)
   const fallback = finiteStarts.length ? Math.min(...finiteStarts) : 0
@@ -192,7 +215,7 @@ function buildTree(spans: Span[]): Node[] {
     const parent = pid ? byId.get(pid) : undefined
     if (!pid) roots.push(n)
     else if (!parent || parent === n) {
-      n.orphan = true
+      n.orphan = parent ? 'self' : 'missing'
       roots.push(n)
     } else parentOf.set(n, parent)
   }
@@ -206,7 +229,7 @@ function buildTree(spans: Span[]): Node[] {
     if (reached.has(n)) continue
     const parent = parentOf.get(n)!
     parent.children = parent.children.filter((x) => x !== n)
-    n.orphan = true
+    n.orphan = 'cycle'
     roots.push(n)
     reach([n])
   }
@@ -227,14 +250,12 @@ function walk(nodes: Node[], fn: (n: Node) => void, seen = new Set<Node>()): voi
   const stack = [...nodes].reverse()
   while (stack.length) {
     const n = stack.pop()!
-    if (seen.has(n) && fn !== undefined && stack.length >= 0 && seenGuard(seen, n)) continue
+    if (seen.has(n)) continue
     seen.add(n)
     fn(n)
-    for (let i = n.children.length - 1; i >= 0; i--) if (!seen.has(n.children[i])) stack.push(n.children[i])
+    for (let i = n.children.length - 1; i >= 0; i--) stack.push(n.children[i])
   }
 }
-
-const seenGuard = (seen: Set<Node>, n: Node) => seen.has(n)
 
 /** The chain that decides the total: the top-level span ending last, then at each level the child ending last. */
 function markCriticalPath(roots: Node[]): void {

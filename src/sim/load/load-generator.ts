@@ -1,0 +1,367 @@
+// The engine of `mesh load`: open-loop load at a fixed rate, as wrk2 does it.
+// Request i is due at t0 + i/rps whatever happened to earlier requests, and its
+// latency runs from that INTENDED time, so a server that stalls cannot hide the stall
+// by slowing the sender (coordinated omission). `concurrency` caps requests in flight;
+// a due request that cannot start waits in a queue, and the wait counts.
+//
+//   clock timer ──due(i)──▶ in flight < concurrency ? send(i) : queue.push(i)
+//   send(i) done ──▶ latency = now − intended(i) ──▶ HdrHistogram; queue.shift() → send
+import * as hdr from 'hdr-histogram-js'
+import {Pool} from 'undici'
+import {RESPONSE_FLAGS_HEADER} from '../proxy/headers.js'
+import {type Clock, realClock, type Timer} from '../time/clock.js'
+
+export interface SendRequest {
+  /** Path (and query) on the target, e.g. '/items'. */
+  path: string
+  method: string
+  headers: Record<string, string>
+}
+
+/** What one response looked like; a network failure is a thrown error with a `code`. */
+export interface SendResult {
+  status: number
+  /** The mesh's `x-mesh-response-flags` header, when it answered itself. */
+  responseFlags?: string
+}
+
+export type SendFn = (req: SendRequest, signal: AbortSignal) => Promise<SendResult>
+
+export interface LoadProgress {
+  sent: number
+  completed: number
+  errors: number
+  elapsedMs: number
+  /** Completions over the last progress interval, per second. */
+  currentRps: number
+}
+
+export interface RequestOutcome {
+  index: number
+  intendedMs: number
+  sentMs: number
+  endMs: number
+  latencyMs: number
+  status: number
+  /** Set when the request counts as an error: a response flag, 'HTTP 5xx', or a network error code. */
+  error?: string
+}
+
+export interface LoadOptions {
+  /** Base URL of the target (the ingress, or a sidecar's address). Needed by the default `send`. */
+  target?: string
+  rps: number
+  durationMs: number
+  path?: string
+  method?: string
+  headers?: Record<string, string>
+  /** Requests in flight at most; default max(16, rps) capped at 1000. */
+  concurrency?: number
+  /** A request taking longer is abandoned and counted as error 'timeout'. */
+  timeoutMs?: number
+  clock?: Clock
+  send?: SendFn
+  signal?: AbortSignal
+  onProgress?: (p: LoadProgress) => void
+  progressIntervalMs?: number
+  onResponse?: (o: RequestOutcome) => void
+}
+
+export interface LatencySummary {
+  p50: number
+  p75: number
+  p90: number
+  p95: number
+  p99: number
+  p999: number
+  max: number
+  mean: number
+}
+
+export interface LoadResult {
+  /** Requests completed (answered or failed). */
+  requests: number
+  /** Requests sent (started), including any cancelled by an abort. */
+  sent: number
+  /** Requests that were due but never completed because the run was aborted. */
+  cancelled: number
+  durationMs: number
+  throughputRps: number
+  /** Milliseconds, from intended send time to response. */
+  latency: LatencySummary
+  statuses: Record<string, number>
+  errors: Record<string, number>
+  successRate: number
+  aborted: boolean
+}
+
+export class LoadError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'LoadError'
+  }
+}
+
+const HIGHEST_US = 3_600_000_000
+
+/** How many requests a run of `durationMs` at `rps` sends: 200 rps × 5 s = 1000. */
+export function plannedRequests(rps: number, durationMs: number): number {
+  return Math.max(0, Math.floor((rps * durationMs) / 1000 + 1e-9))
+}
+
+export function defaultConcurrency(rps: number): number {
+  return Math.min(1000, Math.max(16, Math.ceil(rps)))
+}
+
+/** The error class of a response, or undefined when it succeeded. */
+export function classify(result: SendResult): string | undefined {
+  if (result.responseFlags) return result.responseFlags
+  if (result.status >= 500 || result.status <= 0) return `HTTP ${result.status}`
+  return undefined
+}
+
+export function networkErrorCode(error: unknown): string {
+  const e = error as {code?: string; name?: string; cause?: {code?: string}; message?: string}
+  return e?.code ?? e?.cause?.code ?? e?.name ?? e?.message ?? 'error'
+}
+
+export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+  if (!(options.rps > 0) || !Number.isFinite(options.rps)) throw new LoadError(`--rps must be a positive number, got ${options.rps}`)
+  if (!(options.durationMs > 0)) throw new LoadError(`--duration must be positive, got ${options.durationMs}ms`)
+  const clock = options.clock ?? realClock
+  const concurrency = Math.max(1, Math.floor(options.concurrency ?? defaultConcurrency(options.rps)))
+  let send = options.send
+  let pool: Pool | undefined
+  if (!send) {
+    if (!options.target) throw new LoadError('a target URL is needed when no send function is given')
+    const created = undiciSend(options.target, concurrency)
+    send = created.send
+    pool = created.pool
+  }
+  try {
+    return await new Run(options, clock, concurrency, send).result()
+  } finally {
+    await pool?.close().catch(() => undefined)
+  }
+}
+
+/** The default sender: one keep-alive pool sized to the concurrency cap. */
+export function undiciSend(target: string, connections: number): {send: SendFn; pool: Pool} {
+  const url = new URL(target)
+  const pool = new Pool(url.origin, {connections, keepAliveTimeout: 4_000, pipelining: 1})
+  const base = url.pathname.replace(/\/+$/, '')
+  const send: SendFn = async (req, signal) => {
+    const res = await pool.request({
+      path: base + req.path,
+      method: req.method as 'GET',
+      headers: req.headers,
+      signal,
+    })
+    await res.body.dump()
+    const flags = res.headers[RESPONSE_FLAGS_HEADER]
+    return {status: res.statusCode, responseFlags: Array.isArray(flags) ? flags.join(',') : flags || undefined}
+  }
+  return {send, pool}
+}
+
+class Run {
+  private readonly total: number
+  private readonly intervalMs: number
+  private readonly t0: number
+  private readonly histogram = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: HIGHEST_US,
+    numberOfSignificantValueDigits: 3,
+  })
+  private readonly statuses: Record<string, number> = {}
+  private readonly errors: Record<string, number> = {}
+  private readonly queue: number[] = []
+  private readonly controllers = new Set<AbortController>()
+  private next = 0
+  private sent = 0
+  private completed = 0
+  private errorCount = 0
+  private inFlight = 0
+  private lastEnd: number
+  private dueTimer: Timer | undefined
+  private progressTimer: Timer | undefined
+  private completedAtLastProgress = 0
+  private lastProgressAt: number
+  private aborted = false
+  private finished = false
+  private resolve!: (r: LoadResult) => void
+  private readonly done: Promise<LoadResult>
+
+  constructor(
+    private readonly options: LoadOptions,
+    private readonly clock: Clock,
+    private readonly concurrency: number,
+    private readonly send: SendFn,
+  ) {
+    this.total = plannedRequests(options.rps, options.durationMs)
+    this.intervalMs = 1000 / options.rps
+    this.t0 = clock.now()
+    this.lastEnd = this.t0
+    this.lastProgressAt = this.t0
+    this.done = new Promise((resolve) => (this.resolve = resolve))
+  }
+
+  result(): Promise<LoadResult> {
+    const signal = this.options.signal
+    if (signal?.aborted) {
+      this.abort()
+      return this.done
+    }
+    signal?.addEventListener('abort', () => this.abort(), {once: true})
+    if (this.options.onProgress) this.armProgress()
+    this.dispatch()
+    return this.done
+  }
+
+  private intended(i: number): number {
+    return this.t0 + i * this.intervalMs
+  }
+
+  /** Start (or queue) every request that is due, then sleep until the next one is. */
+  private dispatch(): void {
+    this.dueTimer = undefined
+    if (this.aborted) return
+    const now = this.clock.now()
+    // A hair of tolerance: i × (1000/rps) is not always exact in floating point.
+    while (this.next < this.total && this.intended(this.next) <= now + 1e-6) {
+      const i = this.next++
+      if (this.inFlight < this.concurrency) this.start(i)
+      else this.queue.push(i)
+    }
+    if (this.next < this.total) {
+      this.dueTimer = this.clock.setTimer(this.intended(this.next) - now, () => this.dispatch())
+    } else this.maybeFinish()
+  }
+
+  private start(i: number): void {
+    const intended = this.intended(i)
+    const sentMs = this.clock.now()
+    const controller = new AbortController()
+    this.controllers.add(controller)
+    this.inFlight++
+    this.sent++
+    const timeout = this.clock.setTimer(this.options.timeoutMs ?? 30_000, () =>
+      controller.abort(Object.assign(new Error('request timed out'), {code: 'timeout'})),
+    )
+    const req: SendRequest = {
+      path: this.options.path ?? '/',
+      method: this.options.method ?? 'GET',
+      headers: this.options.headers ?? {},
+    }
+    let promise: Promise<SendResult>
+    try {
+      promise = this.send(req, controller.signal)
+    } catch (error) {
+      promise = Promise.reject(error)
+    }
+    promise.then(
+      (result) => this.complete(i, intended, sentMs, controller, timeout, result, undefined),
+      (error) => this.complete(i, intended, sentMs, controller, timeout, undefined, error),
+    )
+  }
+
+  private complete(
+    index: number,
+    intendedMs: number,
+    sentMs: number,
+    controller: AbortController,
+    timeout: Timer,
+    result: SendResult | undefined,
+    error: unknown,
+  ): void {
+    timeout.cancel()
+    this.controllers.delete(controller)
+    this.inFlight--
+    if (this.aborted) return
+    const endMs = this.clock.now()
+    const latencyMs = Math.max(0, endMs - intendedMs)
+    this.completed++
+    this.lastEnd = Math.max(this.lastEnd, endMs)
+    this.histogram.recordValue(Math.min(HIGHEST_US, Math.max(1, Math.round(latencyMs * 1000))))
+    let cause: string | undefined
+    let status = 0
+    if (result) {
+      status = result.status
+      this.statuses[String(status)] = (this.statuses[String(status)] ?? 0) + 1
+      cause = classify(result)
+    } else {
+      cause = controller.signal.aborted ? networkErrorCode(controller.signal.reason) : networkErrorCode(error)
+    }
+    if (cause !== undefined) {
+      this.errorCount++
+      this.errors[cause] = (this.errors[cause] ?? 0) + 1
+    }
+    this.options.onResponse?.({index, intendedMs, sentMs, endMs, latencyMs, status, error: cause})
+    const queued = this.queue.shift()
+    if (queued !== undefined) this.start(queued)
+    this.maybeFinish()
+  }
+
+  private maybeFinish(): void {
+    if (this.finished || this.next < this.total || this.inFlight > 0 || this.queue.length > 0) return
+    this.finish()
+  }
+
+  private abort(): void {
+    if (this.finished) return
+    this.aborted = true
+    for (const c of this.controllers) c.abort(new Error('load run aborted'))
+    this.finish()
+  }
+
+  private finish(): void {
+    this.finished = true
+    this.dueTimer?.cancel()
+    this.progressTimer?.cancel()
+    const end = this.aborted ? this.clock.now() : this.lastEnd
+    const durationMs = Math.max(0, end - this.t0)
+    const h = this.histogram
+    const pct = (q: number) => (this.completed ? h.getValueAtPercentile(q) / 1000 : 0)
+    this.resolve({
+      requests: this.completed,
+      sent: this.sent,
+      cancelled: this.aborted ? this.next - this.completed : 0,
+      durationMs,
+      throughputRps: durationMs > 0 ? (this.completed * 1000) / durationMs : 0,
+      latency: {
+        p50: pct(50),
+        p75: pct(75),
+        p90: pct(90),
+        p95: pct(95),
+        p99: pct(99),
+        p999: pct(99.9),
+        max: this.completed ? h.maxValue / 1000 : 0,
+        mean: this.completed ? h.mean / 1000 : 0,
+      },
+      statuses: this.statuses,
+      errors: this.errors,
+      successRate: this.completed ? (this.completed - this.errorCount) / this.completed : 0,
+      aborted: this.aborted,
+    })
+  }
+
+  private armProgress(): void {
+    const every = this.options.progressIntervalMs ?? 1000
+    this.progressTimer = this.clock.setTimer(every, () => {
+      if (this.finished) return
+      const now = this.clock.now()
+      const span = Math.max(1, now - this.lastProgressAt)
+      const currentRps = ((this.completed - this.completedAtLastProgress) * 1000) / span
+      this.completedAtLastProgress = this.completed
+      this.lastProgressAt = now
+      this.options.onProgress!({
+        sent: this.sent,
+        completed: this.completed,
+        errors: this.errorCount,
+        elapsedMs: now - this.t0,
+        currentRps,
+      })
+      this.armProgress()
+    })
+  }
+}

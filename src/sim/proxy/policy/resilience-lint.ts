@@ -1,0 +1,160 @@
+// The resilience lint `mesh validate` prints: policy combinations that are valid
+// YAML but fail under stress — retries the overall timeout cuts short, retries
+// that multiply along a call path into a storm, retries on calls that cannot be
+// replayed, outlier detection allowed to eject every instance. Each warning shows
+// the numbers so the fix is obvious. Pure: config in, warnings out.
+import {formatDuration} from '../../config/duration.js'
+import type {MeshConfig, ServiceConfig} from '../../config/types.js'
+import {isIdempotent} from './retry-classify.js'
+
+export interface ResilienceWarning {
+  service: string
+  /** Dotted path into mesh.yaml, e.g. services.payments.policy.retries */
+  path: string
+  message: string
+}
+
+/** Worst-case calls to one service per user request above which we warn. */
+export const AMPLIFICATION_LIMIT = 10
+
+export function lintResilience(config: MeshConfig): ResilienceWarning[] {
+  const warnings: ResilienceWarning[] = []
+  for (const s of config.services) warnings.push(...timeoutWarnings(s))
+  warnings.push(...amplificationWarnings(config))
+  warnings.push(...idempotencyWarnings(config))
+  for (const s of config.services) warnings.push(...outlierWarnings(s))
+  return warnings
+}
+
+/** Tries per call to `s`: the first plus its retries. */
+function tries(s: ServiceConfig | undefined): number {
+  return 1 + (s?.policy.retries?.attempts ?? 0)
+}
+
+function timeoutWarnings(s: ServiceConfig): ResilienceWarning[] {
+  const retries = s.policy.retries
+  const timeoutMs = s.policy.timeoutMs
+  if (!retries?.perTryTimeoutMs || timeoutMs === undefined || retries.attempts === 0) return []
+  const n = tries(s)
+  const worst = retries.perTryTimeoutMs * n
+  if (worst <= timeoutMs) return []
+  const fit = Math.floor(timeoutMs / retries.perTryTimeoutMs)
+  return [
+    {
+      service: s.name,
+      path: `services.${s.name}.policy.retries`,
+      message:
+        `perTryTimeout ${formatDuration(retries.perTryTimeoutMs)} × ${n} tries (1 + ${retries.attempts} retries) = ${formatDuration(worst)} ` +
+        `exceeds timeout ${formatDuration(timeoutMs)}: only ${fit} full ${fit === 1 ? 'try fits' : 'tries fit'}, so the last retries are cut short. ` +
+        `Raise timeout to at least ${formatDuration(worst)} or lower attempts or perTryTimeout.`,
+    },
+  ]
+}
+
+/** Who calls whom: dependsOn plus the calls simulated services declare. */
+function callGraph(config: MeshConfig): Map<string, string[]> {
+  const graph = new Map<string, string[]>()
+  for (const s of config.services) {
+    const out = new Set(s.dependsOn)
+    for (const v of s.versions) {
+      if (v.workload.kind === 'simulate') for (const c of v.workload.simulate.calls) out.add(c.service)
+    }
+    graph.set(s.name, [...out])
+  }
+  return graph
+}
+
+function amplificationWarnings(config: MeshConfig): ResilienceWarning[] {
+  const byName = new Map(config.services.map((s) => [s.name, s]))
+  const graph = callGraph(config)
+  let roots = config.ingress?.routes.map((r) => r.service) ?? []
+  if (roots.length === 0) {
+    // No ingress: every service nobody calls is where user requests enter.
+    const called = new Set([...graph.values()].flat())
+    roots = config.services.map((s) => s.name).filter((n) => !called.has(n))
+  }
+  // Worst product of tries along any path from an entry point, found depth-first.
+  // Every factor is ≥ 1, so a path reaching a service with no more than its best
+  // product so far cannot lead anywhere worse and is cut off; on-path services are
+  // skipped so a dependency cycle cannot loop.
+  const best = new Map<string, {calls: number; path: string[]}>()
+  const onPath = new Set<string>()
+  const visit = (name: string, calls: number, path: string[]): void => {
+    if (!byName.has(name) || onPath.has(name)) return
+    const here = calls * tries(byName.get(name))
+    const prev = best.get(name)
+    if (prev !== undefined && prev.calls >= here) return
+    const route = [...path, name]
+    best.set(name, {calls: here, path: route})
+    onPath.add(name)
+    for (const next of graph.get(name) ?? []) visit(next, here, route)
+    onPath.delete(name)
+  }
+  for (const root of new Set(roots)) visit(root, 1, [])
+
+  const warnings: ResilienceWarning[] = []
+  for (const s of config.services) {
+    const worst = best.get(s.name)
+    if (worst === undefined || worst.calls <= AMPLIFICATION_LIMIT) continue
+    const factors = worst.path.map((n) => tries(byName.get(n))).join(' × ')
+    const withRetries = worst.path.filter((n) => (byName.get(n)?.policy.retries?.attempts ?? 0) > 0)
+    warnings.push({
+      service: s.name,
+      path: s.policy.retries ? `services.${s.name}.policy.retries` : `services.${withRetries.at(-1) ?? s.name}.policy.retries`,
+      message:
+        `${worst.path.join(' → ')}: up to ${worst.calls} calls to ${s.name} per user request (${factors} tries) when it fails. ` +
+        `Retry at one layer only (usually the edge), or lower attempts along this path; retry budgets cap it only after the fact.`,
+    })
+  }
+  return warnings
+}
+
+function idempotencyWarnings(config: MeshConfig): ResilienceWarning[] {
+  const byName = new Map(config.services.map((s) => [s.name, s]))
+  const warnings: ResilienceWarning[] = []
+  const seen = new Set<string>()
+  for (const caller of config.services) {
+    for (const v of caller.versions) {
+      if (v.workload.kind !== 'simulate') continue
+      for (const call of v.workload.simulate.calls) {
+        const target = byName.get(call.service)
+        const method = call.method.toUpperCase()
+        if (!target?.policy.retries || target.policy.retries.attempts === 0 || isIdempotent(method)) continue
+        const id = `${caller.name}\u0000${target.name}\u0000${method}\u0000${call.path}`
+        if (seen.has(id)) continue
+        seen.add(id)
+        warnings.push({
+          service: target.name,
+          path: `services.${target.name}.policy.retries`,
+          message:
+            `retries (attempts ${target.policy.retries.attempts}) are set for ${target.name}, but ${caller.name} calls it with ${method} ${call.path}; ` +
+            `${method} is not idempotent, so the mesh will not retry those calls (a replayed ${method} could apply twice). ` +
+            `Make the call idempotent (e.g. PUT with a request id) or expect no retries for it.`,
+        })
+      }
+    }
+  }
+  return warnings
+}
+
+function outlierWarnings(s: ServiceConfig): ResilienceWarning[] {
+  const od = s.policy.outlierDetection
+  if (!od || (od.consecutive5xxErrors === 0 && od.consecutiveGatewayErrors === 0)) return []
+  const instances = s.versions.reduce((n, v) => n + v.replicas, 0)
+  // One ejection is always allowed (see OutlierDetector), whatever the percentage.
+  const ejectable = Math.max(1, Math.floor((od.maxEjectionPercent * instances) / 100))
+  if (ejectable < instances) return []
+  const why =
+    instances === 1
+      ? `${s.name} has 1 instance and one ejection is always allowed, so one bad run ejects all of it`
+      : `maxEjectionPercent ${od.maxEjectionPercent} lets outlier detection eject all ${instances} instances of ${s.name}`
+  return [
+    {
+      service: s.name,
+      path: `services.${s.name}.policy.outlierDetection`,
+      message:
+        `${why} for at least ${formatDuration(od.baseEjectionTimeMs)}; panic mode then sends traffic to ejected instances anyway. ` +
+        (instances === 1 ? `Run 2 or more replicas, or drop outlierDetection for ${s.name}.` : `Lower maxEjectionPercent below 100.`),
+    },
+  ]
+}

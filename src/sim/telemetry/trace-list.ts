@@ -1,0 +1,46 @@
+// `mesh traces`: one line per trace, failed first then slowest (the store's order).
+import {Chalk} from 'chalk'
+import type {TraceSummary} from './trace-store.js'
+import {formatDuration} from './waterfall.js'
+
+export interface TraceListOptions {
+  colour: boolean
+  /** Print the column header line (default true). */
+  header?: boolean
+}
+
+/** Enough of the id to be unique among recent traces; `mesh trace` accepts a prefix. */
+export const SHORT_ID_LENGTH = 12
+
+export function renderTraceList(summaries: TraceSummary[], opts: TraceListOptions): string {
+  const c = new Chalk({level: opts.colour ? 1 : 0})
+  if (summaries.length === 0) return 'No traces yet. Send a request through the ingress, or run `mesh load`.\n'
+  const roots = summaries.map((s) => `${s.root.method} ${s.root.path}`)
+  const rootWidth = Math.min(40, Math.max(4, ...roots.map((r) => r.length)))
+  const lines: string[] = []
+  if (opts.header ?? true) {
+    lines.push(
+      c.dim(
+        ['TRACE'.padEnd(SHORT_ID_LENGTH), 'ROOT'.padEnd(rootWidth), 'DURATION'.padStart(9), 'SPANS'.padStart(5), 'STATUS', 'SERVICES'].join('  '),
+      ),
+    )
+  }
+  summaries.forEach((s, i) => {
+    const root = roots[i].length > rootWidth ? roots[i].slice(0, rootWidth - 1) + '…' : roots[i].padEnd(rootWidth)
+    const code = s.status > 0 ? String(s.status) : '---'
+    const colour = s.error ? c.red : s.errorSpans > 0 || s.status >= 400 ? c.yellow : c.green
+    const status = colour(code.padEnd(6))
+    const failed = !s.error && s.errorSpans > 0 ? c.yellow(` (${s.errorSpans} failed span${s.errorSpans === 1 ? '' : 's'})`) : ''
+    lines.push(
+      [
+        s.traceId.slice(0, SHORT_ID_LENGTH).padEnd(SHORT_ID_LENGTH),
+        root,
+        formatDuration(s.durationMs).padStart(9),
+        String(s.spanCount).padStart(5),
+        status,
+        s.services.join(',') + failed,
+      ].join('  '),
+    )
+  })
+  return lines.join('\n') + '\n'
+}

@@ -1,0 +1,128 @@
+import {describe, expect, test} from 'vitest'
+import {parseConfig} from '../../src/sim/config/load-config.js'
+import type {MeshConfig} from '../../src/sim/config/types.js'
+import {lintResilience} from '../../src/sim/proxy/policy/resilience-lint.js'
+
+function config(yaml: string): MeshConfig {
+  const {config, issues} = parseConfig(yaml, '/tmp/lint/mesh.yaml')
+  expect(issues.filter((i) => i.severity === 'error')).toEqual([])
+  return config!
+}
+
+describe('resilience lint', () => {
+  test('a calm mesh has no warnings', () => {
+    const mesh = config(`
+name: calm
+ingress: {port: 0, routes: [{prefix: /, service: web}]}
+services:
+  web:
+    dependsOn: [api]
+    simulate: {latency: {p50: 5ms, p99: 20ms}}
+    policy: {timeout: 1s, retries: {attempts: 2, perTryTimeout: 300ms}}
+  api:
+    replicas: 3
+    simulate: {latency: {p50: 5ms, p99: 20ms}}
+    policy: {outlierDetection: {maxEjectionPercent: 50}}
+`)
+    expect(lintResilience(mesh)).toEqual([])
+  })
+
+  test('perTryTimeout × tries beyond the overall timeout, with the numbers', () => {
+    const mesh = config(`
+name: t
+services:
+  payments:
+    simulate: {latency: {p50: 5ms, p99: 20ms}}
+    policy: {timeout: 1s, retries: {attempts: 3, perTryTimeout: 300ms}}
+`)
+    expect(lintResilience(mesh)).toEqual([
+      {
+        service: 'payments',
+        path: 'services.payments.policy.retries',
+        message:
+          'perTryTimeout 300ms × 4 tries (1 + 3 retries) = 1.2s exceeds timeout 1s: only 3 full tries fit, so the last retries are cut short. ' +
+          'Raise timeout to at least 1.2s or lower attempts or perTryTimeout.',
+      },
+    ])
+  })
+
+  test('retry amplification along the worst call path from the ingress', () => {
+    const retries = 'policy: {retries: {attempts: 2}}'
+    const mesh = config(`
+name: amp
+ingress: {port: 0, routes: [{prefix: /, service: frontend}]}
+services:
+  frontend:
+    dependsOn: [catalog, cart]
+    simulate: {latency: {p50: 5ms, p99: 20ms}}
+    ${retries}
+  catalog:
+    simulate: {latency: {p50: 5ms, p99: 20ms}, calls: [{service: db}]}
+    ${retries}
+  cart:
+    dependsOn: [db]
+    simulate: {latency: {p50: 5ms, p99: 20ms}}
+  db:
+    simulate: {latency: {p50: 5ms, p99: 20ms}}
+    ${retries}
+`)
+    const warnings = lintResilience(mesh)
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toMatchObject({service: 'db', path: 'services.db.policy.retries'})
+    expect(warnings[0].message).toMatch(/^frontend → catalog → db: up to 27 calls to db per user request \(3 × 3 × 3 tries\)/)
+  })
+
+  test('retries on a service a simulated caller calls with POST or PATCH', () => {
+    const mesh = config(`
+name: idem
+services:
+  checkout:
+    simulate:
+      latency: {p50: 5ms, p99: 20ms}
+      calls: [{service: payments, method: POST, path: /charge}, {service: payments, method: GET, path: /status}]
+  payments:
+    simulate: {latency: {p50: 5ms, p99: 20ms}}
+    policy: {retries: {attempts: 2}}
+`)
+    const warnings = lintResilience(mesh)
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toMatchObject({service: 'payments', path: 'services.payments.policy.retries'})
+    expect(warnings[0].message).toContain('retries (attempts 2) are set for payments, but checkout calls it with POST /charge')
+  })
+
+  test('outlier detection that can eject every instance', () => {
+    const mesh = config(`
+name: od
+services:
+  single:
+    simulate: {latency: {p50: 5ms, p99: 20ms}}
+    policy: {outlierDetection: {consecutive5xxErrors: 5}}
+  all:
+    replicas: 3
+    simulate: {latency: {p50: 5ms, p99: 20ms}}
+    policy: {outlierDetection: {maxEjectionPercent: 100, baseEjectionTime: 30s}}
+  fine:
+    replicas: 3
+    simulate: {latency: {p50: 5ms, p99: 20ms}}
+    policy: {outlierDetection: {maxEjectionPercent: 100, consecutive5xxErrors: 0}}
+`)
+    const warnings = lintResilience(mesh)
+    expect(warnings.map((w) => w.path)).toEqual(['services.single.policy.outlierDetection', 'services.all.policy.outlierDetection'])
+    expect(warnings[0].message).toContain('single has 1 instance and one ejection is always allowed')
+    expect(warnings[1].message).toContain('maxEjectionPercent 100 lets outlier detection eject all 3 instances of all for at least 30s')
+  })
+
+  test('a call cycle (the config checker rejects them, but the lint must not loop) ends the path', () => {
+    const mesh = config(`
+name: cyc
+ingress: {port: 0, routes: [{prefix: /, service: a}]}
+services:
+  a: {dependsOn: [b], simulate: {latency: {p50: 5ms, p99: 20ms}}, policy: {retries: {attempts: 3}}}
+  b: {simulate: {latency: {p50: 5ms, p99: 20ms}}, policy: {retries: {attempts: 3}}}
+`)
+    mesh.services[1].dependsOn = ['a']
+    const warnings = lintResilience(mesh)
+    expect(warnings.map((w) => w.message.split(':')[0])).toEqual(['a → b'])
+    expect(warnings[0].message).toContain('up to 16 calls to b')
+  })
+})
