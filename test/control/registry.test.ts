@@ -2,7 +2,15 @@ import {describe, expect, test} from 'vitest'
 import {type Endpoint, Registry, type RegistryUpdate} from '../../src/sim/control/registry.js'
 import {EndpointSet} from '../../src/sim/proxy/endpoint-set.js'
 
-const ep = (instance: string, service = 'catalog'): Endpoint => ({instance, service, version: 'v1', host: '127.0.0.1', port: 1, inboundPort: 2})
+const ep = (instance: string, service = 'catalog'): Endpoint => ({
+  instance,
+  service,
+  version: 'v1',
+  host: '127.0.0.1',
+  port: 1,
+  inboundPort: 2,
+  origin: 'http://127.0.0.1:1',
+})
 
 describe('registry watch stream', () => {
   test('a watcher gets a reset with what is there, then adds and removes as they happen', () => {
@@ -23,18 +31,17 @@ describe('registry watch stream', () => {
     ])
   })
 
-  test('an endpoint set follows the registry and round-robins over what is registered', () => {
+  test('an endpoint set follows the registry, grouped by version', () => {
     const registry = new Registry(['catalog'])
     const set = new EndpointSet('catalog', registry, new Map([['v1', 100]]))
-    expect(set.pick()).toBeUndefined()
+    expect(set.pickVersion()).toBeUndefined()
     registry.add(ep('a'))
     registry.add(ep('b'))
-    registry.add(ep('c'))
-    expect(Array.from({length: 6}, () => set.pick()!.instance)).toEqual(['a', 'b', 'c', 'a', 'b', 'c'])
+    registry.add({...ep('c'), version: 'v2'})
+    expect(set.ofVersion('v1').map((e) => e.instance)).toEqual(['a', 'b'])
+    expect(set.ofVersion('v2').map((e) => e.instance)).toEqual(['c'])
     registry.remove('catalog', 'b')
-    const picks = Array.from({length: 4}, () => set.pick()!.instance)
-    expect(picks).not.toContain('b')
-    expect(new Set(picks)).toEqual(new Set(['a', 'c']))
+    expect(set.ofVersion('v1').map((e) => e.instance)).toEqual(['a'])
     // Re-adding an instance (after a restart) replaces it rather than duplicating it.
     registry.add(ep('a'))
     expect(set.size).toBe(2)
@@ -42,23 +49,23 @@ describe('registry watch stream', () => {
 })
 
 describe('version weights', () => {
-  test('90/10 weights send exactly 9 of every 10 picks to v1; a version with no endpoints sits out', () => {
+  test('90/10 weights send exactly 9 of every 10 requests to v1; a version with no endpoints sits out', () => {
     const registry = new Registry(['catalog'])
     const set = new EndpointSet('catalog', registry, new Map([['v1', 90], ['v2', 10]]))
     registry.add(ep('v1-a'))
     registry.add({...ep('v2-a'), version: 'v2'})
-    const picks = Array.from({length: 1000}, () => set.pick()!.version)
+    const picks = Array.from({length: 1000}, () => set.pickVersion())
     expect(picks.filter((v) => v === 'v2').length).toBe(100)
     registry.remove('catalog', 'v1-a')
-    expect(Array.from({length: 10}, () => set.pick()!.version)).toEqual(Array(10).fill('v2'))
+    expect(Array.from({length: 10}, () => set.pickVersion())).toEqual(Array(10).fill('v2'))
   })
 
   test('a version without weight gets no traffic even when its instances are healthy', () => {
     const registry = new Registry(['catalog'])
     const set = new EndpointSet('catalog', registry, new Map([['v1', 100]]))
     registry.add({...ep('v2-a'), version: 'v2'})
-    expect(set.pick()).toBeUndefined()
+    expect(set.pickVersion()).toBeUndefined()
     registry.add(ep('v1-a'))
-    expect(set.pick()!.instance).toBe('v1-a')
+    expect(set.pickVersion()).toBe('v1')
   })
 })

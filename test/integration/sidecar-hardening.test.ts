@@ -119,7 +119,7 @@ services:
     expect(JSON.parse(viaProxy.slice(viaProxy.indexOf('\r\n\r\n') + 4))).toMatchObject({instance: echo.instance, url: '/proxied?y=2'})
     expect(host).toBe('127.0.0.1')
     const unknown = await raw(Number(proxyPort), 'GET http://ehco/x HTTP/1.1\r\nHost: ehco\r\nConnection: close\r\n\r\n')
-    expect(statusOf(unknown)).toBe(404)
+    expect(statusOf(unknown)).toBe(502)
     expect(unknown).toMatch(/x-mesh-response-flags: NR/i)
     expect(unknown).toContain('"ehco" is not a service in this mesh')
   })

@@ -77,7 +77,7 @@ describe('keyed limiter', () => {
     expect(limiter.size()).toBe(1)
   })
 
-  test('keeps at most maxKeys sources, dropping the least recently seen', () => {
+  test('keeps at most maxKeys sources, dropping one not seen lately (second chance)', () => {
     const limiter = createRateLimiter(fiftyPerSecond('fixed-window', {requests: 1, perSource: true}), new VirtualClock(), 3)
     for (const k of ['a', 'b', 'c']) expect(limiter.tryAcquire(k).allowed).toBe(true)
     expect(limiter.tryAcquire('a').allowed).toBe(false) // a is now the most recent

@@ -297,8 +297,11 @@ const ingress: Checker<IngressConfig> = obj({
 })
 
 const faults = obj({allowHeaders: def(bool(), false)})
+const telemetry = obj({
+  otlp: opt(obj({endpoint: req(str({pattern: /^https?:\/\/[^/\s]+/, expected: 'an http(s):// URL of an OTLP/HTTP collector'}))})),
+})
 
-const TOP_KEYS = ['name', 'ingress', 'faults', 'services']
+const TOP_KEYS = ['name', 'ingress', 'faults', 'telemetry', 'services']
 
 /** Check the whole document against the schema; every issue goes to `report`. */
 export function checkMesh(report: Report, file: string, dir: string): CheckedMesh {
@@ -331,6 +334,12 @@ export function checkMesh(report: Report, file: string, dir: string): CheckedMes
   const faultsAt = root.child('faults')
   if (faultsAt) checked.config.faults = faults(faultsAt) ?? {allowHeaders: false}
 
+  const telemetryAt = root.child('telemetry')
+  if (telemetryAt) {
+    const t = telemetry(telemetryAt)
+    if (t?.otlp) checked.config.telemetry = {otlpEndpoint: t.otlp.endpoint.replace(/\/+$/, '')}
+  }
+
   const servicesAt = root.child('services')
   if (!servicesAt) {
     root.error('missing required key "services"')
@@ -352,8 +361,16 @@ export function checkMesh(report: Report, file: string, dir: string): CheckedMes
     checked.origins.set(key, normalised.origins)
   }
   // Same key order as MeshConfig declares, so dumps read like the file.
-  const {name, ingress: ingressConfig, services, faults: faultsConfig} = checked.config
-  checked.config = {name, file, dir, ...(ingressConfig ? {ingress: ingressConfig} : {}), services, faults: faultsConfig}
+  const {name, ingress: ingressConfig, services, faults: faultsConfig, telemetry: telemetryConfig} = checked.config
+  checked.config = {
+    name,
+    file,
+    dir,
+    ...(ingressConfig ? {ingress: ingressConfig} : {}),
+    services,
+    faults: faultsConfig,
+    ...(telemetryConfig ? {telemetry: telemetryConfig} : {}),
+  }
   return checked
 }
 

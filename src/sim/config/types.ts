@@ -12,6 +12,8 @@ export interface MeshConfig {
   /** In file order. */
   services: ServiceConfig[]
   faults: {allowHeaders: boolean}
+  /** `telemetry.otlp.endpoint`: spans are pushed to <endpoint>/v1/traces as OTLP/JSON. */
+  telemetry?: {otlpEndpoint?: string}
 }
 
 export interface IngressConfig {

@@ -13,6 +13,8 @@ import type {MeshConfig, ServiceConfig, VersionConfig} from '../config/types.js'
 import {dependencyEnvName, EnvNames, instanceName} from '../config/env-names.js'
 import {MeshError} from '../errors.js'
 import {DataPlane} from '../proxy/data-plane.js'
+import {Telemetry} from '../telemetry/telemetry.js'
+import {seedFrom} from '../time/random.js'
 import {HealthChecker, probeHttp, probeTcp} from '../supervisor/health-check.js'
 import {readStartTime} from '../supervisor/process-identity.js'
 import {type ProcessStatus, Supervisor} from '../supervisor/supervisor.js'
@@ -31,6 +33,8 @@ export type DaemonEvent =
   | {kind: 'instance-unhealthy'; instance: string; service: string; detail: string}
   | {kind: 'instance-exited'; instance: string; service: string; code: number | null; signal: string | null}
   | {kind: 'service-healthy'; service: string}
+  | {kind: 'instance-ejected'; service: string; instance: string; reason: string}
+  | {kind: 'instance-returned'; service: string; instance: string}
 
 export interface DaemonOptions {
   clock?: Clock
@@ -56,6 +60,7 @@ export class MeshDaemon extends EventEmitter {
   readonly paths: MeshPaths
   readonly registry: Registry
   readonly dataPlane: DataPlane
+  readonly telemetry: Telemetry
   readonly supervisor: Supervisor
   private readonly clock: Clock
   private readonly instances = new Map<string, Instance>()
@@ -74,7 +79,18 @@ export class MeshDaemon extends EventEmitter {
     this.clock = opts.clock ?? realClock
     this.paths = meshPaths(config.dir)
     this.registry = new Registry(config.services.map((s) => s.name))
-    this.dataPlane = new DataPlane(this.registry, new Map(config.services.map((s) => [s.name, versionWeights(s)])))
+    this.telemetry = new Telemetry({clock: this.clock, accessLogDir: this.paths.access, otlpEndpoint: config.telemetry?.otlpEndpoint})
+    this.dataPlane = new DataPlane(this.registry, config.services, new Map(config.services.map((s) => [s.name, versionWeights(s)])), {
+      clock: this.clock,
+      sink: this.telemetry,
+      seed: seedFrom(config.name),
+      onOutlierEvent: (service, e) =>
+        this.emitEvent(
+          e.kind === 'ejected'
+            ? {kind: 'instance-ejected', service, instance: e.id, reason: e.reason ?? 'outlier'}
+            : {kind: 'instance-returned', service, instance: e.id},
+        ),
+    })
     this.supervisor = new Supervisor({clock: this.clock, backoff: opts.backoff})
     this.supervisor.on('spawn', () => this.saveState())
     this.supervisor.on('exit', (status: ProcessStatus, exit: {code: number | null; signal: string | null}) =>
@@ -147,6 +163,7 @@ export class MeshDaemon extends EventEmitter {
       for (const inst of this.instances.values()) inst.checker?.stop()
       await this.dataPlane.drain(graceMs)
       await this.supervisor.stopAll()
+      await this.telemetry.close()
       await this.control?.close()
       removeState(this.paths)
     })()
@@ -169,7 +186,15 @@ export class MeshDaemon extends EventEmitter {
     const host = w.kind === 'address' ? w.host : '127.0.0.1'
     const port = w.kind === 'address' ? w.port : (version.port ?? (await freePort()))
     const inbound = await this.dataPlane.listen({kind: 'inbound', instance: name, service: service.name})
-    const endpoint: Endpoint = {instance: name, service: service.name, version: version.name, host, port, inboundPort: inbound.port}
+    const endpoint: Endpoint = {
+      instance: name,
+      service: service.name,
+      version: version.name,
+      host,
+      port,
+      inboundPort: inbound.port,
+      origin: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    }
     this.dataPlane.setInstance(endpoint)
     const inst: Instance = {name, service, version, endpoint, health: 'starting'}
     this.instances.set(name, inst)
@@ -184,11 +209,11 @@ export class MeshDaemon extends EventEmitter {
     }
     const dependencies: Record<string, string> = {}
     for (const dep of service.dependsOn) {
-      const l = await this.dataPlane.listen({kind: 'outbound', source: service.name, sourceInstance: name, destination: dep})
+      const l = await this.dataPlane.listen({kind: 'outbound', source: service.name, sourceVersion: version.name, sourceInstance: name, destination: dep})
       env[dependencyEnvName(dep)] = `http://127.0.0.1:${l.port}`
       dependencies[dep] = `127.0.0.1:${l.port}`
     }
-    const proxy = await this.dataPlane.listen({kind: 'forward-proxy', source: service.name, sourceInstance: name})
+    const proxy = await this.dataPlane.listen({kind: 'forward-proxy', source: service.name, sourceVersion: version.name, sourceInstance: name})
     inst.outbound = {proxy: `127.0.0.1:${proxy.port}`, dependencies}
     const proxyUrl = `http://127.0.0.1:${proxy.port}`
     // Clients that honour proxy variables reach services by name; the <DEP>_URL listeners are loopback and bypass it.

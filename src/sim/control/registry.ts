@@ -12,6 +12,8 @@ export interface Endpoint {
   port: number
   /** The instance's inbound sidecar: the address the registry publishes. */
   inboundPort: number
+  /** `http://host:port` of the instance, precomputed for the request path. */
+  origin: string
 }
 
 export type RegistryUpdate =

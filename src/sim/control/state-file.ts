@@ -10,6 +10,7 @@ export interface MeshPaths {
   state: string
   token: string
   logs: string
+  access: string
   daemonLog: string
 }
 
@@ -20,6 +21,7 @@ export function meshPaths(meshDir: string): MeshPaths {
     state: path.join(root, 'state.json'),
     token: path.join(root, 'token'),
     logs: path.join(root, 'logs'),
+    access: path.join(root, 'access'),
     daemonLog: path.join(root, 'daemon.log'),
   }
 }

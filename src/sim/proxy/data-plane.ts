@@ -1,34 +1,35 @@
 // The data plane: every sidecar listener of the mesh lives in the daemon process.
 // A call from one instance to another takes ONE proxy pass: the caller's outbound
-// listener resolves the destination from the registry, applies the callee's
-// inbound side, and forwards straight to the chosen instance.
+// listener resolves the destination, runs the destination's policy stack (which
+// plays the callee's inbound side too, recording both spans) and forwards straight
+// to the chosen instance.
 //
 //   app ──▶ outbound listener (CATALOG_URL or HTTP_PROXY) ──┐
-//   client ──▶ ingress listener (path prefix → service) ────┼─▶ pick endpoint ─▶ undici ─▶ instance
-//   anyone ──▶ inbound listener (published address) ────────┘   (fixed endpoint)
+//   client ──▶ ingress listener (path prefix → service) ────┴─▶ Destination stack ─▶ undici ─▶ instance
+//   anyone ──▶ inbound listener (published address) ───────────▶ server span ─▶ undici ─▶ that instance
 import http, {type IncomingMessage, type ServerResponse} from 'node:http'
 import type {AddressInfo} from 'node:net'
-import {pipeline} from 'node:stream'
+import {PassThrough, pipeline, type Readable} from 'node:stream'
 import {Agent} from 'undici'
-import {MeshError} from '../errors.js'
+import type {ServiceConfig} from '../config/types.js'
 import type {Endpoint, Registry} from '../control/registry.js'
+import {MeshError} from '../errors.js'
 import {formatTraceparent, newSpanId, newTraceId, parseTraceparent} from '../telemetry/trace-context.js'
-import {EndpointSet} from './endpoint-set.js'
-import {
-  endToEndHeaders,
-  firstHeader,
-  type HeaderMap,
-  MESH_HEADER_PREFIX,
-  SERVED_BY_HEADER,
-  stripHopByHop,
-} from './headers.js'
-import {connectFailure, noHealthyUpstream, noRoute, ProxyError, sendProxyError, upstreamReset} from './respond.js'
+import type {Clock} from '../time/clock.js'
+import {Destination} from './destination.js'
+import {endToEndHeaders, firstHeader, type HeaderMap, MESH_HEADER_PREFIX, SERVED_BY_HEADER} from './headers.js'
+import type {OutlierEvent} from './outlier/outlier-detector.js'
+import {noHealthyUpstream, noRoute, ProxyError, sendProxyError} from './respond.js'
+import {type CallContext, type MeshRequest, type Service, stack} from './stack.js'
+import {serverSpan} from './layers/server-span.js'
+import {discardTelemetry, type TelemetrySink} from './telemetry-sink.js'
+import {upstream} from './upstream.js'
 
 /** How a listener decides where a request goes. */
 export type ListenerRole =
   | {kind: 'ingress'; routes: Array<{prefix: string; service: string}>}
-  | {kind: 'outbound'; source: string; sourceInstance: string; destination: string}
-  | {kind: 'forward-proxy'; source: string; sourceInstance: string}
+  | {kind: 'outbound'; source: string; sourceVersion: string; sourceInstance: string; destination: string}
+  | {kind: 'forward-proxy'; source: string; sourceVersion: string; sourceInstance: string}
   | {kind: 'inbound'; instance: string; service: string}
 
 export interface ListenerInfo {
@@ -37,25 +38,53 @@ export interface ListenerInfo {
   server: http.Server
 }
 
+export interface DataPlaneOptions {
+  clock: Clock
+  sink?: TelemetrySink
+  /** Seeds every destination's Random (balancers, jitter, mirroring). */
+  seed?: number
+  onOutlierEvent?: (service: string, event: OutlierEvent) => void
+}
+
 // Above undici's 4 s idle timeout so a pooled client never writes into a socket we just closed.
 const KEEP_ALIVE_TIMEOUT_MS = 5_000
 // Slow clients must send their headers promptly (slowloris → 408).
 const HEADERS_TIMEOUT_MS = 10_000
+/** Request bodies up to this size are held so a retry can replay them; larger ones stream and are never retried. */
+export const MAX_REPLAY_BYTES = 64 * 1024
 
 export class DataPlane {
-  private readonly destinations = new Map<string, EndpointSet>()
+  private readonly destinations = new Map<string, Destination>()
   private readonly endpointsByInstance = new Map<string, Endpoint>()
   private readonly listeners: ListenerInfo[] = []
   private readonly agent = new Agent({keepAliveTimeout: 4_000, connections: 512, connect: {timeout: 2_000}})
+  private readonly inbound: Service
+  private readonly clock: Clock
   private inflight = 0
   private draining = false
   private drainWaiters: Array<() => void> = []
 
-  /** `weights`: per service, version → percent of its traffic. */
-  constructor(registry: Registry, weights: Map<string, Map<string, number>>) {
-    for (const service of registry.services()) {
-      this.destinations.set(service, new EndpointSet(service, registry, weights.get(service) ?? new Map()))
+  constructor(registry: Registry, services: ServiceConfig[], weights: Map<string, Map<string, number>>, opts: DataPlaneOptions) {
+    this.clock = opts.clock
+    const sink = opts.sink ?? discardTelemetry
+    for (const service of services) {
+      this.destinations.set(
+        service.name,
+        new Destination(service, weights.get(service.name) ?? new Map(), {
+          registry,
+          clock: opts.clock,
+          agent: this.agent,
+          sink,
+          seed: opts.seed ?? 1,
+          onOutlierEvent: opts.onOutlierEvent,
+        }),
+      )
     }
+    this.inbound = stack(upstream(this.agent)).push(serverSpan(sink)).service()
+  }
+
+  destination(service: string): Destination | undefined {
+    return this.destinations.get(service)
   }
 
   /** Every instance's own address, also before it is healthy (the inbound listener needs it). */
@@ -112,29 +141,77 @@ export class DataPlane {
 
   private handle(role: ListenerRole, req: IncomingMessage, res: ServerResponse): void {
     this.inflight++
+    const abort = new AbortController()
     res.once('close', () => {
+      if (!res.writableFinished) abort.abort(new ProxyError(499, 'DC', 'the caller closed the connection'))
       if (--this.inflight === 0 && this.draining) for (const w of this.drainWaiters.splice(0)) w()
     })
     if (this.draining) res.setHeader('connection', 'close')
-    try {
-      const target = this.resolve(role, req)
-      this.forward(role, req, res, target.endpoint, target.path)
-    } catch (error) {
+    this.serve(role, req, res, abort.signal).catch((error) => {
       req.resume()
-      if (error instanceof ProxyError) sendProxyError(res, error)
-      else sendProxyError(res, new ProxyError(500, 'DC', `mesh internal error: ${(error as Error).message}`))
-    }
+      sendProxyError(res, error instanceof ProxyError ? error : new ProxyError(500, 'DC', `mesh internal error: ${(error as Error).message}`))
+    })
   }
 
-  /** Which instance gets this request, and with which origin-form path. */
-  private resolve(role: ListenerRole, req: IncomingMessage): {endpoint: Endpoint; path: string} {
+  private async serve(role: ListenerRole, req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {
+    const target = this.resolve(role, req)
+    const headers = endToEndHeaders(req.rawHeaders)
+    const client = req.socket.remoteAddress ?? '127.0.0.1'
+    if (role.kind === 'ingress') sanitiseAtIngress(headers, client, req)
+    else appendForwardedFor(headers, client)
+    const incoming = parseTraceparent(firstHeader(headers, 'traceparent'))
+    if (!incoming) delete headers['tracestate']
+
+    const destination = target.destination
+    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined
+    const {body, replayable} = hasBody
+      ? destination?.policy.retries
+        ? await holdBody(req, MAX_REPLAY_BYTES)
+        : {body: req as Readable, replayable: false}
+      : {body: null, replayable: true}
+    const source = role.kind === 'ingress' ? {source: 'ingress'} : role.kind === 'inbound' ? {source: 'unknown'} : role
+    const meshReq: MeshRequest = {
+      method: req.method ?? 'GET',
+      path: target.path,
+      headers,
+      body,
+      replayable,
+      destination: target.service,
+      source: source.source,
+      sourceVersion: 'sourceVersion' in source ? source.sourceVersion : undefined,
+      sourceInstance: 'sourceInstance' in source ? source.sourceInstance : undefined,
+    }
+    const ctx: CallContext = {
+      clock: this.clock,
+      signal,
+      traceId: incoming?.traceId ?? newTraceId(),
+      traceFlags: incoming?.flags ?? '01',
+      // An inbound call has no client side here; its server span hangs off the caller's span.
+      clientSpanId: role.kind === 'inbound' ? (incoming?.parentId ?? '') : newSpanId(),
+      parentSpanId: incoming?.parentId,
+      decision: {},
+      attempt: 1,
+      tried: new Set(),
+      endpoint: target.endpoint,
+    }
+    const response = await (destination ? destination.service(meshReq, ctx) : this.inbound(meshReq, ctx))
+    const out = response.headers
+    if (response.endpoint) out[SERVED_BY_HEADER] = response.endpoint.instance
+    if (this.draining) out['connection'] = 'close'
+    res.writeHead(response.status, out)
+    if (response.body) pipeline(response.body, res, () => undefined)
+    else res.end()
+  }
+
+  /** Which destination (or, for an inbound listener, which instance) gets this request, and its origin-form path. */
+  private resolve(role: ListenerRole, req: IncomingMessage): {service: string; path: string; destination?: Destination; endpoint?: Endpoint} {
     let path = req.url ?? '/'
     let service: string
     switch (role.kind) {
       case 'inbound': {
         const endpoint = this.endpointsByInstance.get(role.instance)
         if (!endpoint) throw noHealthyUpstream(role.service, 0)
-        return {endpoint, path}
+        return {service: role.service, path, endpoint}
       }
       case 'ingress': {
         const route = longestPrefix(role.routes, path)
@@ -167,49 +244,46 @@ export class DataPlane {
     }
     const destination = this.destinations.get(service)
     if (!destination) throw noRoute(service, [...this.destinations.keys()])
-    const endpoint = destination.pick()
-    if (!endpoint) throw noHealthyUpstream(service, 0)
-    return {endpoint, path}
+    return {service, path, destination}
   }
+}
 
-  private forward(role: ListenerRole, req: IncomingMessage, res: ServerResponse, endpoint: Endpoint, path: string): void {
-    const headers = endToEndHeaders(req.rawHeaders)
-    const client = req.socket.remoteAddress ?? '127.0.0.1'
-    if (role.kind === 'ingress') sanitiseAtIngress(headers, client, req)
-    else appendForwardedFor(headers, client)
-    propagateTrace(headers)
-
-    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined
-    const abort = new AbortController()
-    res.once('close', () => {
-      if (!res.writableFinished) abort.abort()
-    })
-    const address = `${endpoint.host}:${endpoint.port}`
-    this.agent
-      .request({
-        origin: `http://${address}`,
-        method: req.method as 'GET',
-        path,
-        headers,
-        body: hasBody ? req : undefined,
-        signal: abort.signal,
-      })
-      .then(
-        (upstream) => {
-          const out = stripHopByHop(upstream.headers as Record<string, string | string[]>)
-          out[SERVED_BY_HEADER] = endpoint.instance
-          if (this.draining) out['connection'] = 'close'
-          res.writeHead(upstream.statusCode, out)
-          pipeline(upstream.body, res, () => undefined)
-        },
-        (error: NodeJS.ErrnoException) => {
-          if (abort.signal.aborted) return
-          const code = (error.cause as NodeJS.ErrnoException | undefined)?.code ?? error.code
-          const refused = code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT'
-          sendProxyError(res, refused ? connectFailure(endpoint.instance, address, error) : upstreamReset(endpoint.instance, error))
-        },
-      )
-  }
+/**
+ * Reads a request body up to `limit` bytes so it can be replayed. A larger body is
+ * handed on as a stream (what was read first, then the rest) and marked not replayable.
+ */
+function holdBody(req: IncomingMessage, limit: number): Promise<{body: Buffer | Readable; replayable: boolean}> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const cleanup = () => {
+      req.off('data', onData)
+      req.off('end', onEnd)
+      req.off('error', onError)
+    }
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk)
+      size += chunk.length
+      if (size > limit) {
+        cleanup()
+        const rest = new PassThrough()
+        for (const c of chunks) rest.write(c)
+        req.pipe(rest)
+        resolve({body: rest, replayable: false})
+      }
+    }
+    const onEnd = () => {
+      cleanup()
+      resolve({body: Buffer.concat(chunks), replayable: true})
+    }
+    const onError = (error: Error) => {
+      cleanup()
+      reject(error)
+    }
+    req.on('data', onData)
+    req.once('end', onEnd)
+    req.once('error', onError)
+  })
 }
 
 function longestPrefix<T extends {prefix: string}>(routes: T[], path: string): T | undefined {
@@ -241,13 +315,3 @@ function sanitiseAtIngress(headers: HeaderMap, client: string, req: IncomingMess
   if (!headers['x-request-id']) headers['x-request-id'] = crypto.randomUUID()
 }
 
-/** Continue the caller's trace, or start one; each hop gets a fresh span id. */
-function propagateTrace(headers: HeaderMap): void {
-  const incoming = parseTraceparent(firstHeader(headers, 'traceparent'))
-  if (!incoming) delete headers['tracestate']
-  headers['traceparent'] = formatTraceparent({
-    traceId: incoming?.traceId ?? newTraceId(),
-    parentId: newSpanId(),
-    flags: incoming?.flags ?? '01',
-  })
-}

@@ -1,14 +1,22 @@
 // The endpoints of one destination service as a sidecar sees them, kept current by
-// the registry's watch stream. A pick first chooses a version by its traffic weight
-// (smooth weighted round-robin, so 90/10 is exact over every 10 picks and needs no
-// dice), then round-robins within that version. The policy stack (load balancers,
-// outlier ejection) replaces the second step in the traffic-policy work.
+// the registry's watch stream and grouped by version. The route layer picks a
+// version by traffic weight (smooth weighted round-robin, so 90/10 is exact over
+// every 10 picks and needs no dice); the balance layer picks within it.
 import type {Endpoint, Registry, RegistryUpdate} from '../control/registry.js'
+
+interface VersionGroup {
+  endpoints: Endpoint[]
+  /** Smooth-WRR running score. */
+  current: number
+}
+
+const EMPTY: readonly Endpoint[] = Object.freeze([])
 
 export class EndpointSet {
   private list: Endpoint[] = []
-  private readonly byVersion = new Map<string, {endpoints: Endpoint[]; next: number; current: number}>()
+  private readonly byVersion = new Map<string, VersionGroup>()
   private readonly unwatch: () => void
+  private readonly listeners: Array<(endpoints: readonly Endpoint[]) => void> = []
 
   /** `weights`: version → percent; versions missing from it get no traffic. */
   constructor(
@@ -23,6 +31,16 @@ export class EndpointSet {
     this.weights = weights
   }
 
+  currentWeights(): Map<string, number> {
+    return this.weights
+  }
+
+  /** Called with the full list after every change (outlier detection tracks membership). */
+  onChange(fn: (endpoints: readonly Endpoint[]) => void): void {
+    this.listeners.push(fn)
+    fn(this.list)
+  }
+
   get size(): number {
     return this.list.length
   }
@@ -31,23 +49,31 @@ export class EndpointSet {
     return this.list
   }
 
-  pick(): Endpoint | undefined {
-    // Smooth weighted round-robin (nginx): every version gains its weight, the
-    // richest is chosen and pays the total back. Versions without endpoints sit out.
+  ofVersion(version: string): readonly Endpoint[] {
+    return this.byVersion.get(version)?.endpoints ?? EMPTY
+  }
+
+  /**
+   * The version for the next request. Smooth weighted round-robin (nginx): every
+   * version gains its weight, the richest is chosen and pays the total back.
+   * Versions without endpoints sit out, so their share goes to the others.
+   */
+  pickVersion(): string | undefined {
     let total = 0
-    let best: {endpoints: Endpoint[]; next: number; current: number} | undefined
-    for (const [version, group] of this.byVersion) {
-      const weight = this.weights.get(version) ?? 0
-      if (weight <= 0 || group.endpoints.length === 0) continue
+    let best: VersionGroup | undefined
+    let bestName: string | undefined
+    for (const [version, weight] of this.weights) {
+      const group = this.byVersion.get(version)
+      if (weight <= 0 || !group || group.endpoints.length === 0) continue
       group.current += weight
       total += weight
-      if (!best || group.current > best.current) best = group
+      if (!best || group.current > best.current) {
+        best = group
+        bestName = version
+      }
     }
-    if (!best) return undefined
-    best.current -= total
-    const e = best.endpoints[best.next % best.endpoints.length]
-    best.next = (best.next + 1) % best.endpoints.length
-    return e
+    if (best) best.current -= total
+    return bestName
   }
 
   close(): void {
@@ -66,11 +92,13 @@ export class EndpointSet {
         this.list = this.list.filter((e) => e.instance !== update.instance)
         break
     }
+    // Rebuilt on change only: the request path reads these arrays without copying.
     for (const group of this.byVersion.values()) group.endpoints = []
     for (const e of this.list) {
       let group = this.byVersion.get(e.version)
-      if (!group) this.byVersion.set(e.version, (group = {endpoints: [], next: 0, current: 0}))
+      if (!group) this.byVersion.set(e.version, (group = {endpoints: [], current: 0}))
       group.endpoints.push(e)
     }
+    for (const fn of this.listeners) fn(this.list)
   }
 }

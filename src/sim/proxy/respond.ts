@@ -3,21 +3,54 @@
 // reason, so a user can tell a mesh 503 from their own service's 503.
 import type {ServerResponse} from 'node:http'
 import {REASON_HEADER, RESPONSE_FLAGS_HEADER} from './headers.js'
+import type {Outcome} from './policy/retry-classify.js'
 
 /** Envoy's response flags (a subset grows with the policies). */
 export type ResponseFlag = 'UH' | 'UF' | 'UO' | 'NR' | 'URX' | 'UT' | 'UC' | 'LR' | 'DI' | 'FI' | 'RL' | 'DC'
 
 export class ProxyError extends Error {
+  /** How the retry layer and outlier detection see this failure (undefined: not an upstream failure). */
+  readonly outcome?: Outcome
+  /** Extra reply headers (Retry-After). */
+  readonly headers?: Record<string, string>
+
   constructor(
     readonly status: number,
     readonly flag: ResponseFlag,
     message: string,
-    options?: {cause?: unknown},
+    options?: {cause?: unknown; outcome?: Outcome; headers?: Record<string, string>},
   ) {
-    super(message, options)
+    super(message, options?.cause === undefined ? undefined : {cause: options.cause})
     this.name = 'ProxyError'
+    this.outcome = options?.outcome
+    this.headers = options?.headers
   }
 }
+
+const CONNECT_FAILURE: Outcome = {kind: 'connect-failure'}
+const RESET: Outcome = {kind: 'reset'}
+const TIMEOUT: Outcome = {kind: 'timeout'}
+
+export const timeoutError = (service: string, which: 'overall' | 'per-try', ms: number) =>
+  new ProxyError(
+    504,
+    'UT',
+    which === 'overall'
+      ? `upstream request timeout: "${service}" did not answer within its ${ms} ms timeout (policy.timeout)`
+      : `upstream request timeout: one try to "${service}" took longer than its ${ms} ms per-try timeout (policy.retries.perTryTimeout)`,
+    {outcome: TIMEOUT},
+  )
+
+export const rateLimited = (service: string, retryAfterMs: number, source?: string) =>
+  new ProxyError(
+    429,
+    'RL',
+    `rate limited: "${service}" admits no more requests${source ? ` from "${source}"` : ''} right now (policy.rateLimit); retry after ${Math.ceil(retryAfterMs / 1000)} s`,
+    {headers: {'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000)))}},
+  )
+
+export const overflow = (service: string, limit: string, value: number) =>
+  new ProxyError(503, 'UO', `upstream overflow: "${service}" is at its circuit-breaker limit ${limit} = ${value} (policy.circuitBreaker)`)
 
 export const noHealthyUpstream = (service: string, known: number) =>
   new ProxyError(
@@ -28,9 +61,10 @@ export const noHealthyUpstream = (service: string, known: number) =>
       : `no healthy upstream: none of the ${known} instances of "${service}" is healthy`,
   )
 
+/** A host name that is no service: 502, as a forward proxy that cannot resolve a name answers. */
 export const noRoute = (name: string, known: string[]) =>
   new ProxyError(
-    404,
+    502,
     'NR',
     `no route: "${name}" is not a service in this mesh` + (known.length ? ` (known: ${known.join(', ')})` : ''),
   )
@@ -40,12 +74,13 @@ export const connectFailure = (instance: string, address: string, cause: unknown
     502,
     'UF',
     `upstream connect error: ${instance} at ${address} refused or dropped the connection (${errorCode(cause)})`,
-    {cause},
+    {cause, outcome: CONNECT_FAILURE},
   )
 
 export const upstreamReset = (instance: string, cause: unknown) =>
   new ProxyError(502, 'UC', `upstream reset: ${instance} closed the connection before responding (${errorCode(cause)})`, {
     cause,
+    outcome: RESET,
   })
 
 export function errorCode(error: unknown): string {
@@ -66,6 +101,7 @@ export function sendProxyError(res: ServerResponse, error: ProxyError, extraHead
     [RESPONSE_FLAGS_HEADER]: error.flag,
     // Header values must be Latin-1; the reason is plain ASCII by construction.
     [REASON_HEADER]: error.message.replace(/[^\x20-\x7e]/g, '?'),
+    ...error.headers,
     ...extraHeaders,
   })
   res.end(body)

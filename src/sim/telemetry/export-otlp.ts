@@ -70,9 +70,12 @@ export function toOtlpSpan(span: Span): OtlpSpan {
   if (span.cause) a.push(attr('mesh.cause', span.cause))
   const d = span.decision
   if (d) {
-    a.push(attr('mesh.decision.candidates', d.candidates.join(',')))
+    a.push(attr('mesh.decision.candidates', (d.candidates ?? []).join(',')))
     if (d.chosen) a.push(attr('mesh.decision.chosen', d.chosen))
-    if (d.ejected.length) a.push(attr('mesh.decision.ejected', d.ejected.join(',')))
+    if (d.version) a.push(attr('mesh.decision.version', d.version))
+    if (d.routeMatched) a.push(attr('mesh.decision.route', d.routeMatched))
+    if (d.attempts) a.push(attr('mesh.decision.attempts', d.attempts))
+    if (d.ejected?.length) a.push(attr('mesh.decision.ejected', d.ejected!.join(',')))
     if (d.panic) a.push(attr('mesh.decision.panic', true))
     if (d.retryBudgetLeft !== undefined) a.push(attr('mesh.decision.retry_budget_left', d.retryBudgetLeft))
     if (d.timeoutFired) a.push(attr('mesh.decision.timeout_fired', d.timeoutFired))

@@ -29,9 +29,12 @@ export function toZipkinSpan(span: Span): ZipkinSpan {
   if (span.cause) tags['mesh.cause'] = span.cause
   const d = span.decision
   if (d) {
-    tags['mesh.decision.candidates'] = d.candidates.join(',')
+    tags['mesh.decision.candidates'] = (d.candidates ?? []).join(',')
     if (d.chosen) tags['mesh.decision.chosen'] = d.chosen
-    if (d.ejected.length) tags['mesh.decision.ejected'] = d.ejected.join(',')
+    if (d.version) tags['mesh.decision.version'] = d.version
+    if (d.routeMatched) tags['mesh.decision.route'] = d.routeMatched
+    if (d.attempts) tags['mesh.decision.attempts'] = String(d.attempts)
+    if (d.ejected?.length) tags['mesh.decision.ejected'] = d.ejected!.join(',')
     if (d.retryBudgetLeft !== undefined) tags['mesh.decision.retry_budget_left'] = String(d.retryBudgetLeft)
     if (d.timeoutFired) tags['mesh.decision.timeout_fired'] = d.timeoutFired
     if (d.faults?.length) tags['mesh.decision.faults'] = d.faults.join(',')

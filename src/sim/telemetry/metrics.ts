@@ -152,8 +152,9 @@ export class MetricsRecorder {
   stat(query: StatQuery, nowMs: number): StatRow[] {
     this.sweep(nowMs)
     const windowMs = Math.max(SLOT_MS, query.windowMs)
-    // A slot counts when any part of it overlaps (now - window, now].
-    const fromSecond = Math.floor((nowMs - windowMs) / SLOT_MS) + 1
+    // A slot counts when any part of it overlaps (now - window, now]: the window is
+    // rounded out to whole seconds, which is as fine as `mesh stat` needs.
+    const fromSecond = Math.floor((nowMs - windowMs) / SLOT_MS)
     const groups = new Map<string, Group>()
     for (const s of this.series.values()) {
       let g: Group | undefined

@@ -5,11 +5,16 @@
 
 /** Why a hop went where it went (shown by `mesh trace ID --why`). */
 export interface RoutingDecision {
-  /** Instances the balancer could pick from. */
-  candidates: string[]
+  /** The version the route layer chose, and the header/path rule that chose it, if one did. */
+  version?: string
+  routeMatched?: string
+  /** Instances the balancer could pick from (of the last attempt). */
+  candidates?: string[]
   chosen?: string
   /** Instances skipped because outlier detection ejected them. */
-  ejected: string[]
+  ejected?: string[]
+  /** Tries made, retries included. */
+  attempts?: number
   /** True when every candidate was ejected and the balancer ignored ejections. */
   panic?: boolean
   retryBudgetLeft?: number

@@ -184,8 +184,8 @@ function estimateBytes(span: Span): number {
   const d = span.decision
   if (d) {
     n += 64
-    for (const c of d.candidates) n += c.length + 8
-    for (const e of d.ejected) n += e.length + 8
+    for (const c of d.candidates ?? []) n += c.length + 8
+    for (const e of d.ejected ?? []) n += e.length + 8
     for (const f of d.faults ?? []) n += f.length + 8
     n += d.chosen?.length ?? 0
   }
@@ -226,16 +226,17 @@ export function summarise(traceId: string, spans: Span[]): TraceSummary {
   let end = -Infinity
   let worst: Span | undefined
   let errorSpans = 0
-  const byStart = spans.slice().sort((a, b) => a.startMs - b.startMs)
-  const services: string[] = []
-  for (const s of byStart) {
+  const firstStart = new Map<string, number>()
+  for (const s of spans) {
     if (s.startMs < start) start = s.startMs
     const e = spanEndMs(s)
     if (e > end) end = e
-    if (!services.includes(s.service)) services.push(s.service)
+    const seen = firstStart.get(s.service)
+    if (seen === undefined || s.startMs < seen) firstStart.set(s.service, s.startMs)
     if (isErrorSpan(s)) errorSpans++
     if (!worst || severity(s.status) > severity(worst.status)) worst = s
   }
+  const services = [...firstStart.keys()].sort((a, b) => firstStart.get(a)! - firstStart.get(b)!)
   const trueRoot = root !== undefined && !root.parentId
   const statusSpan = trueRoot ? root : worst
   return {

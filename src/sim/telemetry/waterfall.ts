@@ -166,9 +166,12 @@ function statusColour(s: Span, c: ChalkInstance): (text: string) => string {
 /** "chosen b of a, b, c; skipped ejected c; retry budget left 3; per-try timeout fired; faults: abort 503" */
 export function describeDecision(d: RoutingDecision): string {
   const parts: string[] = []
-  const candidates = d.candidates.length ? d.candidates.join(', ') : 'none'
+  if (d.routeMatched) parts.push(`route ${d.routeMatched}`)
+  else if (d.version) parts.push(`version ${d.version} by weight`)
+  const candidates = d.candidates?.length ? d.candidates.join(', ') : 'none'
   parts.push(d.chosen ? `chose ${d.chosen} of [${candidates}]` : `no instance chosen of [${candidates}]`)
-  if (d.ejected.length) parts.push(`skipped ejected ${d.ejected.join(', ')}`)
+  if (d.ejected?.length) parts.push(`skipped ejected ${d.ejected.join(', ')}`)
+  if (d.attempts && d.attempts > 1) parts.push(`${d.attempts} tries`)
   if (d.panic) parts.push('panic: every candidate ejected, ejections ignored')
   if (d.retryBudgetLeft !== undefined) parts.push(`retry budget left ${d.retryBudgetLeft}`)
   if (d.timeoutFired) parts.push(`${d.timeoutFired} timeout fired`)

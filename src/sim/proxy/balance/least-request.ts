@@ -27,10 +27,9 @@ export class LeastRequestBalancer<T> implements Balancer<T> {
   onEnd(t: T): void {
     const k = this.key(t)
     const n = this.inFlight.get(k)
-    if (n === undefined) return
-    // Entries go when idle, so endpoints that left leave nothing behind.
-    if (n <= 1) this.inFlight.delete(k)
-    else this.inFlight.set(k, n - 1)
+    // Entries stay at 0 rather than being deleted: Map churn costs more than the
+    // pick itself. forget() drops endpoints that left.
+    if (n !== undefined && n > 0) this.inFlight.set(k, n - 1)
   }
 
   forget(key: string): void {

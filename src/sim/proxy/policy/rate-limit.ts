@@ -50,25 +50,37 @@ export function createRateLimiter(config: RateLimitConfig, clock: Clock, maxKeys
     const limiter = createLimiter(config, clock.now())
     return {algorithm: config.algorithm, tryAcquire: () => limiter.tryAcquire(clock.now()), size: () => 1}
   }
-  // A Map iterates in insertion order, so re-inserting on use makes it an LRU.
+  // Bounded with "second chance" (CLOCK), an O(1) approximation of LRU: a hit only
+  // sets a flag; when full, the oldest entry is evicted unless flagged, in which case
+  // it loses the flag and goes to the back. A hit thus costs no Map reordering.
   // A dropped source starts afresh if it comes back: the bound trades a little
   // leniency for memory that a spray of sources cannot grow.
-  const limiters = new Map<string, RateLimiter>()
+  const limiters = new Map<string, {limiter: RateLimiter; used: boolean}>()
   return {
     algorithm: config.algorithm,
     tryAcquire(key: string): RateDecision {
       const now = clock.now()
-      let limiter = limiters.get(key)
-      if (limiter === undefined) {
-        if (limiters.size >= maxKeys) limiters.delete(limiters.keys().next().value!)
-        limiter = createLimiter(config, now)
+      let entry = limiters.get(key)
+      if (entry === undefined) {
+        if (limiters.size >= maxKeys) evictOne(limiters)
+        entry = {limiter: createLimiter(config, now), used: false}
+        limiters.set(key, entry)
       } else {
-        limiters.delete(key)
+        entry.used = true
       }
-      limiters.set(key, limiter)
-      return limiter.tryAcquire(now)
+      return entry.limiter.tryAcquire(now)
     },
     size: () => limiters.size,
   }
 }
 
+function evictOne(limiters: Map<string, {limiter: RateLimiter; used: boolean}>): void {
+  // Terminates: each pass clears a flag, so within size + 1 steps an unflagged entry is oldest.
+  for (;;) {
+    const [key, entry] = limiters.entries().next().value!
+    limiters.delete(key)
+    if (!entry.used) return
+    entry.used = false
+    limiters.set(key, entry)
+  }
+}

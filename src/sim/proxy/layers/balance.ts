@@ -1,0 +1,53 @@
+// Picks the instance for one attempt among the chosen version's registered
+// endpoints, skipping those outlier detection ejected — unless so few are left that
+// Envoy's panic mode balances over all of them — and avoiding instances this request
+// already tried.
+import type {Endpoint} from '../../control/registry.js'
+import type {Balancer} from '../balance/balancer.js'
+import {availableEndpoints} from '../balance/panic.js'
+import type {EndpointSet} from '../endpoint-set.js'
+import {firstHeader} from '../headers.js'
+import type {OutlierDetector} from '../outlier/outlier-detector.js'
+import {noHealthyUpstream} from '../respond.js'
+import type {Layer, MeshRequest} from '../stack.js'
+
+export interface BalanceDeps {
+  service: string
+  endpoints: EndpointSet
+  balancer: () => Balancer<Endpoint>
+  outlier: () => OutlierDetector | undefined
+  /** ring-hash: where the key comes from. */
+  hashOn: () => {header: string} | {cookie: string} | undefined
+}
+
+export const balance =
+  (deps: BalanceDeps): Layer =>
+  (inner) =>
+    async function balance(req, ctx) {
+      const all = deps.endpoints.ofVersion(ctx.version!)
+      if (all.length === 0) throw noHealthyUpstream(deps.service, 0)
+      const outlier = deps.outlier()
+      const {candidates, panic} = outlier ? availableEndpoints(all, (e) => !outlier.isEjected(e.instance)) : {candidates: all, panic: false}
+      const endpoint = deps.balancer().pick(candidates, {hashKey: hashKey(req, deps.hashOn()), exclude: ctx.tried})
+      if (!endpoint) throw noHealthyUpstream(deps.service, all.length)
+      const d = ctx.decision
+      d.candidates = candidates.map((e) => e.instance)
+      d.chosen = endpoint.instance
+      if (panic) d.panic = true
+      if (candidates.length < all.length) d.ejected = all.filter((e) => outlier!.isEjected(e.instance)).map((e) => e.instance)
+      ctx.tried.add(endpoint.instance)
+      ctx.endpoint = endpoint
+      return inner(req, ctx)
+    }
+
+function hashKey(req: MeshRequest, on: {header: string} | {cookie: string} | undefined): string | undefined {
+  if (!on) return undefined
+  if ('header' in on) return firstHeader(req.headers, on.header.toLowerCase())
+  const cookies = firstHeader(req.headers, 'cookie')
+  if (!cookies) return undefined
+  for (const part of cookies.split(';')) {
+    const eq = part.indexOf('=')
+    if (eq > 0 && part.slice(0, eq).trim() === on.cookie) return part.slice(eq + 1).trim()
+  }
+  return undefined
+}

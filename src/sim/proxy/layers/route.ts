@@ -1,0 +1,78 @@
+// Chooses the version a request goes to: the first header / path-prefix rule that
+// matches (e.g. `x-canary: true` → v2), else the traffic weights. Optionally mirrors
+// a share of requests to another version: the copy's response is discarded and the
+// caller never waits for it.
+import type {RouteRule} from '../../config/types.js'
+import type {Random} from '../../time/random.js'
+import type {EndpointSet} from '../endpoint-set.js'
+import {firstHeader} from '../headers.js'
+import {noHealthyUpstream} from '../respond.js'
+import type {CallContext, Layer, MeshRequest, Service} from '../stack.js'
+
+export interface RouteDeps {
+  service: string
+  endpoints: EndpointSet
+  rules: () => RouteRule[]
+  mirror: () => {version: string; percent: number} | undefined
+  random: Random
+  /** The stack below route, used for mirrored copies (no retries: a shadow is best-effort). */
+  mirrorService: () => Service | undefined
+}
+
+export const route =
+  (deps: RouteDeps): Layer =>
+  (inner) =>
+    async function route(req, ctx) {
+      const rules = deps.rules()
+      let version: string | undefined
+      for (let i = 0; i < rules.length; i++) {
+        if (matches(rules[i], req)) {
+          version = rules[i].version
+          ctx.decision.routeMatched = describe(rules[i])
+          break
+        }
+      }
+      version ??= deps.endpoints.pickVersion()
+      if (!version) throw noHealthyUpstream(deps.service, deps.endpoints.size)
+      ctx.version = version
+      ctx.decision.version = version
+      const mirror = deps.mirror()
+      // Only bodies we hold can be copied; a streamed body goes to the primary alone.
+      if (mirror && mirror.version !== version && !isStream(req) && deps.random.next() * 100 < mirror.percent) {
+        shadow(deps, mirror.version, req, ctx)
+      }
+      return inner(req, ctx)
+    }
+
+function matches(rule: RouteRule, req: MeshRequest): boolean {
+  const {headers, pathPrefix} = rule.match
+  if (pathPrefix !== undefined && !req.path.startsWith(pathPrefix)) return false
+  if (headers) {
+    for (const name in headers) {
+      if (firstHeader(req.headers, name.toLowerCase()) !== headers[name]) return false
+    }
+  }
+  return true
+}
+
+function describe(rule: RouteRule): string {
+  const parts: string[] = []
+  if (rule.match.pathPrefix !== undefined) parts.push(`path ${rule.match.pathPrefix}*`)
+  for (const [k, v] of Object.entries(rule.match.headers ?? {})) parts.push(`${k}: ${v}`)
+  return `${parts.join(', ')} → ${rule.version}`
+}
+
+function isStream(req: MeshRequest): boolean {
+  return req.body !== null && !Buffer.isBuffer(req.body)
+}
+
+function shadow(deps: RouteDeps, version: string, req: MeshRequest, ctx: CallContext): void {
+  const service = deps.mirrorService()
+  if (!service) return
+  const copy: MeshRequest = {...req, headers: {...req.headers, 'x-mesh-mirror': 'true'}}
+  const shadowCtx: CallContext = {...ctx, version, attempt: 1, tried: new Set(), decision: {}}
+  service(copy, shadowCtx).then(
+    (r) => r.body?.resume(),
+    () => undefined,
+  )
+}

@@ -1,0 +1,48 @@
+// The callee's inbound side of one attempt: a server span from the moment the
+// attempt is sent until its response body is done (or it fails).
+import {newSpanId} from '../../telemetry/trace-context.js'
+import {ProxyError} from '../respond.js'
+import {type Layer, onBodyDone} from '../stack.js'
+import type {TelemetrySink} from '../telemetry-sink.js'
+
+export const serverSpan =
+  (sink: TelemetrySink): Layer =>
+  (inner) =>
+    async function serverSpan(req, ctx) {
+      const spanId = newSpanId()
+      // The instance continues the trace from this span.
+      req.headers['traceparent'] = `00-${ctx.traceId}-${spanId}-${ctx.traceFlags}`
+      const startWall = ctx.clock.wallNow()
+      const started = ctx.clock.now()
+      const endpoint = ctx.endpoint!
+      const record = (status: number, flags?: string, cause?: string) =>
+        sink.record({
+          kind: 'server',
+          traceId: ctx.traceId,
+          spanId,
+          parentId: ctx.clientSpanId,
+          source: req.source,
+          sourceVersion: req.sourceVersion,
+          sourceInstance: req.sourceInstance,
+          destination: endpoint.service,
+          destinationVersion: endpoint.version,
+          destinationInstance: endpoint.instance,
+          method: req.method,
+          path: req.path,
+          status,
+          startMs: startWall,
+          durationMs: ctx.clock.now() - started,
+          attempt: ctx.attempt,
+          flags,
+          cause,
+        })
+      try {
+        const response = await inner(req, ctx)
+        onBodyDone(response, () => record(response.status))
+        return response
+      } catch (error) {
+        if (error instanceof ProxyError) record(error.status, error.flag, error.message)
+        else record(0, 'DC', 'the caller went away')
+        throw error
+      }
+    }

@@ -1,0 +1,116 @@
+// The daemon's telemetry hub: the data path hands it one HopRecord per span; it
+// keeps the span in the trace store, feeds golden metrics, writes the access log
+// line of the sidecar that saw the hop, and queues the span for OTLP push.
+//
+//   data path ─record(hop)─▶ Telemetry ─┬─▶ TraceStore      (mesh traces / trace)
+//                                       ├─▶ MetricsRecorder (mesh stat, /metrics)
+//                                       ├─▶ access logs     (.mesh/access/<instance>.log)
+//                                       └─▶ OtlpPusher      (telemetry.otlp.endpoint)
+import {createWriteStream, mkdirSync, type WriteStream} from 'node:fs'
+import path from 'node:path'
+import type {HopRecord, TelemetrySink} from '../proxy/telemetry-sink.js'
+import type {Clock} from '../time/clock.js'
+import {MetricsRecorder} from './metrics.js'
+import {OtlpPusher} from './otlp-push.js'
+import type {Span} from './span.js'
+import {TraceStore} from './trace-store.js'
+
+export interface TelemetryOptions {
+  clock: Clock
+  /** Where access logs go; none when absent. */
+  accessLogDir?: string
+  /** OTLP/HTTP collector base URL (spans are POSTed to <endpoint>/v1/traces). */
+  otlpEndpoint?: string
+}
+
+export class Telemetry implements TelemetrySink {
+  readonly traces = new TraceStore()
+  readonly metrics = new MetricsRecorder()
+  readonly pusher?: OtlpPusher
+  private readonly accessLogs = new Map<string, WriteStream>()
+
+  constructor(private readonly opts: TelemetryOptions) {
+    if (opts.otlpEndpoint) this.pusher = new OtlpPusher({endpoint: opts.otlpEndpoint, clock: opts.clock})
+    if (opts.accessLogDir) mkdirSync(opts.accessLogDir, {recursive: true})
+  }
+
+  record(hop: HopRecord): void {
+    const span = toSpan(hop)
+    this.traces.add(span)
+    this.pusher?.push(span)
+    this.metrics.observe(
+      {
+        reporter: hop.kind === 'client' ? 'source' : 'destination',
+        source: hop.source,
+        sourceVersion: hop.sourceVersion,
+        destination: hop.destination,
+        destinationVersion: hop.destinationVersion,
+        destinationInstance: hop.destinationInstance,
+        status: hop.status,
+        durationMs: hop.durationMs,
+        responseFlags: hop.flags,
+        attempt: hop.attempt,
+      },
+      this.opts.clock.now(),
+    )
+    if (this.opts.accessLogDir) this.writeAccessLog(hop)
+  }
+
+  async close(): Promise<void> {
+    await this.pusher?.close()
+    await Promise.all([...this.accessLogs.values()].map((s) => new Promise((r) => s.end(r))))
+  }
+
+  private writeAccessLog(hop: HopRecord): void {
+    // Each sidecar logs what it saw: the caller's outbound side the call, the callee's inbound side each attempt.
+    const owner = hop.kind === 'client' ? (hop.sourceInstance ?? hop.source) : (hop.destinationInstance ?? hop.destination)
+    let stream = this.accessLogs.get(owner)
+    if (!stream) {
+      stream = createWriteStream(path.join(this.opts.accessLogDir!, `${owner}.log`), {flags: 'a'})
+      stream.on('error', () => undefined)
+      this.accessLogs.set(owner, stream)
+    }
+    stream.write(
+      `${JSON.stringify({
+        time: new Date(hop.startMs).toISOString(),
+        side: hop.kind === 'client' ? 'outbound' : 'inbound',
+        traceId: hop.traceId,
+        spanId: hop.spanId,
+        source: hop.sourceInstance ?? hop.source,
+        destination: hop.destinationInstance ?? hop.destination,
+        method: hop.method,
+        path: hop.path,
+        status: hop.status,
+        durationMs: Math.round(hop.durationMs * 100) / 100,
+        attempt: hop.attempt,
+        flags: hop.flags ?? '-',
+        cause: hop.cause,
+      })}\n`,
+    )
+  }
+}
+
+export function toSpan(hop: HopRecord): Span {
+  const client = hop.kind === 'client'
+  return {
+    traceId: hop.traceId,
+    spanId: hop.spanId,
+    parentId: hop.parentId || undefined,
+    kind: hop.kind,
+    name: `${hop.method} ${hop.path.split('?')[0]}`,
+    service: client ? hop.source : hop.destination,
+    version: client ? hop.sourceVersion : hop.destinationVersion,
+    instance: client ? hop.sourceInstance : hop.destinationInstance,
+    peerService: client ? hop.destination : hop.source,
+    method: hop.method,
+    path: hop.path,
+    status: hop.status,
+    startMs: hop.startMs,
+    durationMs: hop.durationMs,
+    attempt: hop.attempt,
+    responseFlags: hop.flags,
+    cause: hop.cause,
+    fault: hop.decision?.faults?.join(', ') || undefined,
+    decision: hop.decision,
+  }
+}

@@ -1,0 +1,219 @@
+import {execFileSync, spawnSync} from 'node:child_process'
+import {describe, expect, it} from 'vitest'
+import {MetricsRecorder, type Observation} from '../../src/sim/telemetry/metrics.js'
+import {escapeLabelValue, renderPrometheus} from '../../src/sim/telemetry/prometheus.js'
+
+interface Sample {
+  name: string
+  labels: Record<string, string>
+  value: number
+}
+interface Family {
+  name: string
+  type?: string
+  help?: string
+  samples: Sample[]
+}
+
+const METRIC = /^[a-zA-Z_:][a-zA-Z0-9_:]*/
+const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*/
+
+/** A strict parser for the Prometheus text format 0.0.4; throws on anything out of spec. */
+function parseExposition(text: string): Map<string, Family> {
+  if (!text.endsWith('\n')) throw new Error('exposition must end with a newline')
+  const families = new Map<string, Family>()
+  const closed = new Set<string>()
+  let current: string | undefined
+  const familyOf = (sample: string): string => {
+    for (const suffix of ['_bucket', '_sum', '_count']) {
+      const base = sample.slice(0, -suffix.length)
+      if (sample.endsWith(suffix) && families.get(base)?.type === 'histogram') return base
+    }
+    return sample
+  }
+  const enter = (name: string) => {
+    if (current !== name) {
+      if (current) closed.add(current)
+      if (closed.has(name)) throw new Error(`family ${name} is not contiguous`)
+      current = name
+    }
+    let f = families.get(name)
+    if (!f) families.set(name, (f = {name, samples: []}))
+    return f
+  }
+  text.slice(0, -1).split('\n').forEach((line, n) => {
+    const where = `line ${n + 1}: ${line}`
+    if (line === '') return
+    if (line.startsWith('#')) {
+      const m = /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)$/.exec(line)
+      if (!m) return
+      const f = enter(m[2])
+      if (m[1] === 'HELP') {
+        if (f.help !== undefined) throw new Error(`second HELP, ${where}`)
+        if (/\\[^\\n]/.test(m[3].replace(/\\\\/g, ''))) throw new Error(`bad escape in HELP, ${where}`)
+        f.help = m[3]
+      } else {
+        if (f.type !== undefined) throw new Error(`second TYPE, ${where}`)
+        if (f.samples.length) throw new Error(`TYPE after samples, ${where}`)
+        if (!['counter', 'gauge', 'histogram', 'summary', 'untyped'].includes(m[3])) throw new Error(`bad type, ${where}`)
+        f.type = m[3]
+      }
+      return
+    }
+    let rest = line
+    const name = METRIC.exec(rest)?.[0]
+    if (!name) throw new Error(`bad metric name, ${where}`)
+    rest = rest.slice(name.length)
+    const labels: Record<string, string> = {}
+    if (rest.startsWith('{')) {
+      rest = rest.slice(1)
+      while (!rest.startsWith('}')) {
+        const label = LABEL.exec(rest)?.[0]
+        if (!label) throw new Error(`bad label name, ${where}`)
+        rest = rest.slice(label.length)
+        if (!rest.startsWith('="')) throw new Error(`expected =", ${where}`)
+        rest = rest.slice(2)
+        let value = ''
+        for (;;) {
+          const ch = rest[0]
+          if (ch === undefined || ch === '\n') throw new Error(`unterminated label value, ${where}`)
+          if (ch === '"') break
+          if (ch === '\\') {
+            const esc = rest[1]
+            if (esc === '\\') value += '\\'
+            else if (esc === '"') value += '"'
+            else if (esc === 'n') value += '\n'
+            else throw new Error(`bad escape \\${esc}, ${where}`)
+            rest = rest.slice(2)
+          } else {
+            value += ch
+            rest = rest.slice(1)
+          }
+        }
+        rest = rest.slice(1)
+        if (label in labels) throw new Error(`duplicate label ${label}, ${where}`)
+        labels[label] = value
+        if (rest.startsWith(',')) rest = rest.slice(1)
+        else if (!rest.startsWith('}')) throw new Error(`expected , or }, ${where}`)
+      }
+      rest = rest.slice(1)
+    }
+    const m = /^ (\S+)( -?\d+)?$/.exec(rest)
+    if (!m) throw new Error(`bad value, ${where}`)
+    const raw = m[1]
+    const value = raw === '+Inf' ? Infinity : raw === '-Inf' ? -Infinity : raw === 'NaN' ? NaN : Number(raw)
+    if (raw !== 'NaN' && Number.isNaN(value)) throw new Error(`bad number ${raw}, ${where}`)
+    const f = enter(familyOf(name))
+    if (f.type === undefined) throw new Error(`sample before TYPE, ${where}`)
+    f.samples.push({name, labels, value})
+  })
+  for (const f of families.values()) if (f.type === 'histogram') checkHistogram(f)
+  return families
+}
+
+function checkHistogram(f: Family): void {
+  const groups = new Map<string, {buckets: Array<[number, number]>; sum?: number; count?: number}>()
+  for (const s of f.samples) {
+    const {le, ...rest} = s.labels
+    const key = JSON.stringify(rest)
+    let g = groups.get(key)
+    if (!g) groups.set(key, (g = {buckets: []}))
+    if (s.name === `${f.name}_bucket`) {
+      if (le === undefined) throw new Error(`${f.name}: bucket without le`)
+      g.buckets.push([le === '+Inf' ? Infinity : Number(le), s.value])
+    } else if (s.name === `${f.name}_sum`) g.sum = s.value
+    else if (s.name === `${f.name}_count`) g.count = s.value
+    else throw new Error(`${f.name}: unexpected sample ${s.name}`)
+  }
+  for (const [key, g] of groups) {
+    if (g.sum === undefined || g.count === undefined) throw new Error(`${f.name}${key}: _sum or _count missing`)
+    for (let i = 1; i < g.buckets.length; i++) {
+      if (!(g.buckets[i][0] > g.buckets[i - 1][0])) throw new Error(`${f.name}${key}: le not increasing`)
+      if (g.buckets[i][1] < g.buckets[i - 1][1]) throw new Error(`${f.name}${key}: buckets not cumulative`)
+    }
+    const inf = g.buckets.at(-1)
+    if (!inf || inf[0] !== Infinity) throw new Error(`${f.name}${key}: no +Inf bucket`)
+    if (inf[1] !== g.count) throw new Error(`${f.name}${key}: +Inf ${inf[1]} != _count ${g.count}`)
+  }
+}
+
+const obs = (o: Partial<Observation>): Observation => ({
+  source: 'frontend',
+  sourceVersion: 'v1',
+  destination: 'catalog',
+  destinationVersion: 'v2',
+  status: 200,
+  durationMs: 12,
+  reporter: 'source',
+  ...o,
+})
+
+function sampleExposition(): string {
+  const m = new MetricsRecorder()
+  for (let i = 0; i < 50; i++) m.observe(obs({durationMs: i * 7.3, requestBytes: i * 10, responseBytes: 100 * i}), i)
+  for (let i = 0; i < 5; i++) m.observe(obs({status: 504, responseFlags: 'UT', durationMs: 1000 + i}), i)
+  m.observe(obs({reporter: 'destination', status: 0, responseFlags: 'UC', durationMs: 0}), 1)
+  m.observe(obs({source: 'we"ird\\name\nline', destination: 'catalog'}), 2)
+  return renderPrometheus(m.promSeries())
+}
+
+describe('renderPrometheus', () => {
+  it('parses with a strict text-format parser: families, HELP/TYPE once, labels, buckets', () => {
+    const text = sampleExposition()
+    const families = parseExposition(text)
+    expect([...families.keys()]).toEqual([
+      'istio_requests_total',
+      'istio_request_duration_milliseconds',
+      'istio_request_bytes',
+      'istio_response_bytes',
+    ])
+    const requests = families.get('istio_requests_total')!
+    expect(requests.type).toBe('counter')
+    const ut = requests.samples.find((s) => s.labels.response_flags === 'UT')!
+    expect(ut.value).toBe(5)
+    expect(ut.labels).toEqual({
+      reporter: 'source',
+      source_workload: 'frontend',
+      source_version: 'v1',
+      destination_workload: 'catalog',
+      destination_service: 'catalog',
+      destination_version: 'v2',
+      response_code: '504',
+      response_flags: 'UT',
+    })
+    expect(requests.samples.filter((s) => s.labels.response_flags === '-').length).toBe(2)
+    // escaping round-trips
+    expect(requests.samples.some((s) => s.labels.source_workload === 'we"ird\\name\nline')).toBe(true)
+    const duration = families.get('istio_request_duration_milliseconds')!
+    expect(duration.type).toBe('histogram')
+    const les = duration.samples
+      .filter((s) => s.name.endsWith('_bucket') && s.labels.response_code === '200' && s.labels.source_workload === 'frontend')
+      .map((s) => s.labels.le)
+    expect(les).toEqual([
+      '0.5', '1', '5', '10', '25', '50', '100', '250', '500', '1000', '2500', '5000', '10000', '30000', '60000',
+      '300000', '600000', '1800000', '3600000', '+Inf',
+    ])
+  })
+
+  it('is accepted by the parser even with no traffic yet', () => {
+    const text = renderPrometheus([])
+    expect(parseExposition(text).get('istio_requests_total')!.samples).toEqual([])
+  })
+
+  it('escapes label values as the format requires', () => {
+    expect(escapeLabelValue('a"b\\c\nd')).toBe('a\\"b\\\\c\\nd')
+  })
+
+  it('the strict parser itself rejects broken input', () => {
+    expect(() => parseExposition('# TYPE x counter\nx{a="b} 1\n')).toThrow()
+    expect(() => parseExposition('x 1\n')).toThrow(/before TYPE/)
+    expect(() => parseExposition('# TYPE h histogram\nh_bucket{le="1"} 2\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n')).toThrow(/cumulative/)
+  })
+
+  const promtool = spawnSync('promtool', ['--version'], {encoding: 'utf8'})
+  it.skipIf(promtool.error !== undefined)('passes `promtool check metrics`', () => {
+    // promtool exits non-zero on parse errors; lint warnings (e.g. about units) go to stdout
+    const out = execFileSync('promtool', ['check', 'metrics'], {input: sampleExposition(), encoding: 'utf8'})
+    expect(out).not.toMatch(/error/i)
+  })
+})

@@ -1,0 +1,115 @@
+import {describe, expect, it} from 'vitest'
+import type {Span} from '../../src/sim/telemetry/span.js'
+import {TraceStore} from '../../src/sim/telemetry/trace-store.js'
+
+const tid = (n: number) => n.toString(16).padStart(32, '0')
+const sid = (n: number) => n.toString(16).padStart(16, '0')
+
+/** A two-span trace: frontend's server span (root) and its client call to `callee`. */
+function trace(n: number, opts: {start?: number; duration?: number; status?: number; callee?: string; calleeStatus?: number} = {}): Span[] {
+  const start = opts.start ?? n * 1000
+  const duration = opts.duration ?? 10
+  return [
+    {traceId: tid(n), spanId: sid(n * 10 + 1), kind: 'server', name: 'GET /home', service: 'frontend',
+      method: 'GET', path: '/home', status: opts.status ?? 200, startMs: start, durationMs: duration},
+    {traceId: tid(n), spanId: sid(n * 10 + 2), parentId: sid(n * 10 + 1), kind: 'client', name: 'GET /items',
+      service: 'frontend', peerService: opts.callee ?? 'catalog', method: 'GET', path: '/items',
+      status: opts.calleeStatus ?? 200, startMs: start + 1, durationMs: duration - 2},
+  ]
+}
+
+describe('TraceStore', () => {
+  it('groups spans by trace and summarises the root', () => {
+    const store = new TraceStore()
+    for (const s of trace(1, {duration: 40})) store.add(s)
+    expect(store.get(tid(1))).toHaveLength(2)
+    expect(store.list()).toEqual([
+      {traceId: tid(1), root: {service: 'frontend', method: 'GET', path: '/home'}, startMs: 1000, durationMs: 40,
+        spanCount: 2, services: ['frontend'], status: 200, error: false, errorSpans: 0},
+    ])
+  })
+
+  it('evicts whole traces, oldest first, when over the span count', () => {
+    const store = new TraceStore({maxSpans: 6})
+    for (let n = 1; n <= 5; n++) for (const s of trace(n)) store.add(s)
+    expect(store.stats()).toMatchObject({traces: 3, spans: 6, evictedTraces: 2})
+    expect(store.get(tid(1))).toEqual([])
+    expect(store.get(tid(2))).toEqual([])
+    expect(store.get(tid(3))).toHaveLength(2)
+    expect(store.get(tid(5))).toHaveLength(2)
+  })
+
+  it('evicts oldest traces when over the byte bound', () => {
+    const one = new TraceStore()
+    for (const s of trace(1)) one.add(s)
+    const perTrace = one.stats().bytes
+    const store = new TraceStore({maxBytes: perTrace * 3 + perTrace / 2})
+    for (let n = 1; n <= 10; n++) for (const s of trace(n)) store.add(s)
+    expect(store.stats().traces).toBe(3)
+    expect(store.stats().bytes).toBeLessThanOrEqual(perTrace * 3.5)
+    expect(store.list().map((s) => s.traceId).sort()).toEqual([tid(8), tid(9), tid(10)])
+  })
+
+  it('keeps a trace that is still growing when it is the only one', () => {
+    const store = new TraceStore({maxSpans: 2})
+    for (const s of trace(1)) store.add(s)
+    store.add({...trace(1)[1], spanId: sid(99)})
+    expect(store.get(tid(1))).toHaveLength(3)
+  })
+
+  it('caps spans per trace and counts the dropped ones; duplicates are kept once', () => {
+    const store = new TraceStore({maxSpansPerTrace: 3})
+    const [root, child] = trace(1)
+    store.add(root)
+    store.add(root)
+    store.add(child)
+    store.add({...child, spanId: sid(50)})
+    store.add({...child, spanId: sid(51)})
+    expect(store.get(tid(1))).toHaveLength(3)
+    expect(store.stats().droppedSpans).toBe(1)
+  })
+
+  it('lists failed traces first, then slowest first', () => {
+    const store = new TraceStore()
+    const add = (spans: Span[]) => spans.forEach((s) => store.add(s))
+    add(trace(1, {duration: 10}))
+    add(trace(2, {duration: 500}))
+    add(trace(3, {duration: 20, status: 503, calleeStatus: 503}))
+    add(trace(4, {duration: 100}))
+    add(trace(5, {duration: 5, calleeStatus: 502})) // a failed hop the caller recovered from
+    expect(store.list().map((s) => s.traceId)).toEqual([tid(3), tid(5), tid(2), tid(4), tid(1)])
+    expect(store.list()[0]).toMatchObject({error: true, status: 503})
+    expect(store.list()[1]).toMatchObject({error: false, errorSpans: 1, status: 200})
+  })
+
+  it('filters by service, errors, minimum duration and limit', () => {
+    const store = new TraceStore()
+    const add = (spans: Span[]) => spans.forEach((s) => store.add(s))
+    add(trace(1, {duration: 10}))
+    add(trace(2, {duration: 300}))
+    add(trace(3, {duration: 50, status: 500}))
+    // a trace that reaches cart's own sidecar
+    add([...trace(4, {duration: 120, callee: 'cart'}),
+      {traceId: tid(4), spanId: sid(43), parentId: sid(42), kind: 'server', name: 'GET /items', service: 'cart',
+        method: 'GET', path: '/items', status: 200, startMs: 4002, durationMs: 100}])
+    expect(store.list({service: 'cart'}).map((s) => s.traceId)).toEqual([tid(4)])
+    expect(store.list({service: 'nope'})).toEqual([])
+    expect(store.list({errorsOnly: true}).map((s) => s.traceId)).toEqual([tid(3)])
+    expect(store.list({minDurationMs: 100}).map((s) => s.traceId)).toEqual([tid(2), tid(4)])
+    expect(store.list({limit: 2}).map((s) => s.traceId)).toEqual([tid(3), tid(2)])
+  })
+
+  it('summarises a trace whose root is missing by its earliest orphan and worst status', () => {
+    const store = new TraceStore()
+    const [, child] = trace(1, {calleeStatus: 504})
+    store.add(child)
+    expect(store.list()[0]).toMatchObject({root: {path: '/items'}, status: 504, error: true, spanCount: 1})
+  })
+
+  it('finds traces by id prefix', () => {
+    const store = new TraceStore()
+    for (const s of trace(0xabc)) store.add(s)
+    expect(store.findByPrefix(tid(0xabc).slice(0, 30))).toEqual([tid(0xabc)])
+    expect(store.findByPrefix('ffff')).toEqual([])
+  })
+})
