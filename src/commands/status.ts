@@ -20,6 +20,7 @@ function health(i: InstanceStatus): string {
   if (i.state === 'backoff' || i.state === 'crash-loop') {
     return chalk.red(i.state === 'crash-loop' ? 'crash-loop' : 'crashed, restarting')
   }
+  if (i.health === 'healthy' && i.ejected) return chalk.red(`ejected (${i.ejected.reason})`)
   if (i.health === 'healthy') return chalk.green('healthy')
   if (i.health === 'unhealthy') return chalk.red('unhealthy')
   return chalk.yellow('starting')
@@ -28,12 +29,15 @@ function health(i: InstanceStatus): string {
 export function renderStatus(s: MeshStatus): string {
   const head = `mesh ${chalk.bold(s.name)} — ${s.phase}` + (s.ingress ? `, ingress ${chalk.cyan(s.ingress.url)}` : '')
   const rows: string[][] = []
+  const notes: string[] = []
   for (const svc of s.services) {
+    if (svc.panic) notes.push(chalk.yellow(`${svc.name}: panic mode — fewer than half its instances are available, so traffic goes to all of them`))
     for (const i of svc.instances) {
       const version = svc.versions.length > 1 ? `${i.version} (${svc.versions.find((v) => v.name === i.version)?.weight ?? 0}%)` : i.version
       const exit = i.lastExit ? ` (last exit ${i.lastExit.code ?? i.lastExit.signal})` : ''
       rows.push([svc.name, version, i.instance, String(i.pid ?? '-'), i.address, i.inboundAddress, health(i), `${i.restarts}${exit}`])
     }
   }
-  return `${head}\n${renderTable(['SERVICE', 'VERSION', 'INSTANCE', 'PID', 'ADDRESS', 'SIDECAR', 'HEALTH', 'RESTARTS'], rows)}`
+  const table = renderTable(['SERVICE', 'VERSION', 'INSTANCE', 'PID', 'ADDRESS', 'SIDECAR', 'HEALTH', 'RESTARTS'], rows)
+  return [head, table, ...notes].join('\n')
 }

@@ -2,6 +2,11 @@
 import {request} from 'undici'
 import {MeshError} from '../errors.js'
 import type {MeshStatus} from './status.js'
+import type {DaemonEvent} from './daemon.js'
+import type {Stamped} from './event-log.js'
+import type {Span} from '../telemetry/span.js'
+import type {StatBy, StatRow} from '../telemetry/metrics.js'
+import type {TraceQuery, TraceSummary} from '../telemetry/trace-store.js'
 import {type MeshPaths, type MeshState, readState, readToken} from './state-file.js'
 import {isRunning, isSameProcess} from '../supervisor/process-identity.js'
 
@@ -17,6 +22,31 @@ export class ControlClient {
 
   down(): Promise<void> {
     return this.call('POST', '/v1/down').then(() => undefined)
+  }
+
+  traces(query: TraceQuery = {}): Promise<TraceSummary[]> {
+    return this.call('GET', `/v1/traces?${traceParams(query)}`) as Promise<TraceSummary[]>
+  }
+
+  /** Every span of the traces `query` selects (for export). */
+  spans(query: TraceQuery = {}): Promise<Span[]> {
+    return this.call('GET', `/v1/spans?${traceParams(query)}`) as Promise<Span[]>
+  }
+
+  trace(id: string): Promise<Span[]> {
+    return this.call('GET', `/v1/trace?id=${encodeURIComponent(id)}`) as Promise<Span[]>
+  }
+
+  stat(by: StatBy, windowMs: number): Promise<StatRow[]> {
+    return this.call('GET', `/v1/stat?by=${by}&windowMs=${windowMs}`) as Promise<StatRow[]>
+  }
+
+  apply(): Promise<{changes: string[]; notApplied: string[]}> {
+    return this.call('POST', '/v1/apply') as Promise<{changes: string[]; notApplied: string[]}>
+  }
+
+  events(since = 0): Promise<Array<Stamped<DaemonEvent>>> {
+    return this.call('GET', `/v1/events?since=${since}`) as Promise<Array<Stamped<DaemonEvent>>>
   }
 
   async call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
@@ -60,4 +90,13 @@ export function connect(paths: MeshPaths): ControlClient {
     throw new MeshError('MESH_NOT_RUNNING', 'no mesh is running here.', {hints: ['Start one with `mesh up -d`.']})
   }
   return new ControlClient(state, token)
+}
+
+function traceParams(q: TraceQuery): string {
+  const p = new URLSearchParams()
+  if (q.service) p.set('service', q.service)
+  if (q.errorsOnly) p.set('errors', '1')
+  if (q.minDurationMs !== undefined) p.set('minDurationMs', String(q.minDurationMs))
+  if (q.limit !== undefined) p.set('limit', String(q.limit))
+  return p.toString()
 }

@@ -10,6 +10,7 @@ export type Handler = (body: unknown, url: URL) => Promise<unknown> | unknown
 export class ControlServer {
   private readonly server: http.Server
   private readonly routes = new Map<string, Handler>()
+  private readonly publicText = new Map<string, {contentType: string; handler: () => string}>()
 
   constructor(private readonly token: string) {
     this.server = http.createServer((req, res) => void this.handle(req, res))
@@ -17,6 +18,12 @@ export class ControlServer {
 
   on(method: 'GET' | 'POST', path: string, handler: Handler): this {
     this.routes.set(`${method} ${path}`, handler)
+    return this
+  }
+
+  /** A read-only text endpoint that needs no token (Prometheus scrapes /metrics; it is loopback-only). */
+  text(path: string, contentType: string, handler: () => string): this {
+    this.publicText.set(path, {contentType, handler})
     return this
   }
 
@@ -41,6 +48,13 @@ export class ControlServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://control')
+    const text = req.method === 'GET' ? this.publicText.get(url.pathname) : undefined
+    if (text) {
+      const body = text.handler()
+      res.writeHead(200, {'content-type': text.contentType, 'content-length': Buffer.byteLength(body)})
+      res.end(body)
+      return
+    }
     if (!this.authorised(req)) return reply(res, 401, {error: {code: 'MESH_UNAUTHORISED', message: 'missing or wrong bearer token'}})
     const handler = this.routes.get(`${req.method} ${url.pathname}`)
     if (!handler) return reply(res, 404, {error: {code: 'MESH_NOT_FOUND', message: `no control endpoint ${req.method} ${url.pathname}`}})

@@ -14,6 +14,13 @@ import {dependencyEnvName, EnvNames, instanceName} from '../config/env-names.js'
 import {MeshError} from '../errors.js'
 import {DataPlane} from '../proxy/data-plane.js'
 import {Telemetry} from '../telemetry/telemetry.js'
+import type {StatBy} from '../telemetry/metrics.js'
+import {PROMETHEUS_CONTENT_TYPE, renderPrometheus} from '../telemetry/prometheus.js'
+import type {Span} from '../telemetry/span.js'
+import type {TraceQuery} from '../telemetry/trace-store.js'
+import {loadConfig} from '../config/load-config.js'
+import {EventLog} from './event-log.js'
+import {diffPolicies} from './policy-diff.js'
 import {seedFrom} from '../time/random.js'
 import {HealthChecker, probeHttp, probeTcp} from '../supervisor/health-check.js'
 import {readStartTime} from '../supervisor/process-identity.js'
@@ -35,6 +42,7 @@ export type DaemonEvent =
   | {kind: 'service-healthy'; service: string}
   | {kind: 'instance-ejected'; service: string; instance: string; reason: string}
   | {kind: 'instance-returned'; service: string; instance: string}
+  | {kind: 'config-applied'; changes: string[]}
 
 export interface DaemonOptions {
   clock?: Clock
@@ -64,6 +72,7 @@ export class MeshDaemon extends EventEmitter {
   readonly supervisor: Supervisor
   private readonly clock: Clock
   private readonly instances = new Map<string, Instance>()
+  readonly events = new EventLog<DaemonEvent>(500)
   private control?: ControlServer
   private controlUrl = ''
   private ingressUrl?: string
@@ -115,6 +124,21 @@ export class MeshDaemon extends EventEmitter {
 
     this.control = new ControlServer(token)
       .on('GET', '/v1/status', () => this.status())
+      .on('GET', '/v1/events', (_, url) => this.events.since(Number(url.searchParams.get('since') ?? 0)))
+      .on('GET', '/v1/traces', (_, url) => this.telemetry.traces.list(traceQuery(url)))
+      .on('GET', '/v1/spans', (_, url) => {
+        const ids = this.telemetry.traces.list(traceQuery(url)).map((t) => t.traceId)
+        return ids.flatMap((id) => this.telemetry.traces.get(id))
+      })
+      .on('GET', '/v1/trace', (_, url) => this.trace(url.searchParams.get('id') ?? ''))
+      .on('GET', '/v1/stat', (_, url) =>
+        this.telemetry.metrics.stat(
+          {by: (url.searchParams.get('by') ?? 'service') as StatBy, windowMs: Number(url.searchParams.get('windowMs') ?? 30_000)},
+          this.clock.now(),
+        ),
+      )
+      .on('POST', '/v1/apply', () => this.apply())
+      .text('/metrics', PROMETHEUS_CONTENT_TYPE, () => renderPrometheus(this.telemetry.metrics.promSeries()))
       .on('POST', '/v1/down', () => {
         // Answer first, then stop: the caller waits for our pid to go away.
         setImmediate(() => void this.stop().then(() => this.emit('stopped')))
@@ -148,8 +172,9 @@ export class MeshDaemon extends EventEmitter {
         versions: s.versions.map((v) => ({
           name: v.name,
           replicas: v.replicas,
-          weight: versionWeights(s).get(v.name) ?? 0,
+          weight: this.dataPlane.destination(s.name)?.endpoints.currentWeights().get(v.name) ?? 0,
         })),
+        panic: this.dataPlane.destination(s.name)?.panic() ?? false,
         instances: [...this.instances.values()].filter((i) => i.service === s).map((i) => this.instanceStatus(i)),
       })),
     }
@@ -280,7 +305,41 @@ export class MeshDaemon extends EventEmitter {
   }
 
   private emitEvent(event: DaemonEvent): void {
+    this.events.push(event, this.clock.wallNow())
     this.emit('event', event)
+  }
+
+  /** One trace's spans, by full id or a unique prefix (as `mesh traces` prints them). */
+  trace(id: string): Span[] {
+    const ids = this.telemetry.traces.has(id) ? [id] : this.telemetry.traces.findByPrefix(id)
+    if (ids.length === 0) {
+      throw new MeshError('MESH_TRACE_NOT_FOUND', `no trace ${id} in the store.`, {
+        hints: ['List recent traces with `mesh traces`; the store keeps the newest ones only.'],
+      })
+    }
+    if (ids.length > 1) throw new MeshError('MESH_TRACE_AMBIGUOUS', `${ids.length} traces start with ${id}.`, {hints: ['Give more of the id.']})
+    return this.telemetry.traces.get(ids[0])
+  }
+
+  /**
+   * `mesh apply`: re-reads mesh.yaml and applies policy and weight changes to the
+   * running mesh without restarting anything; in-flight requests finish on the old
+   * stack, new ones take the new one. Changes that need processes restarted are
+   * reported, not applied.
+   */
+  async apply(): Promise<{changes: string[]; notApplied: string[]}> {
+    const next = await loadConfig(this.config.file)
+    const {changes, notApplied} = diffPolicies(this.config, next)
+    for (const service of next.services) {
+      const current = this.config.services.find((s) => s.name === service.name)
+      const destination = this.dataPlane.destination(service.name)
+      if (!current || !destination) continue
+      destination.apply(service.policy)
+      destination.endpoints.setWeights(versionWeights(service))
+      current.policy = service.policy
+    }
+    if (changes.length) this.emitEvent({kind: 'config-applied', changes})
+    return {changes, notApplied}
   }
 
   private waitHealthy(): Promise<void> {
@@ -342,10 +401,18 @@ export class MeshDaemon extends EventEmitter {
       health: inst.health,
       healthDetail: inst.healthDetail,
       registered: this.registry.isRegistered(inst.name, inst.service.name),
+      ejected: this.ejection(inst),
       restarts: p?.restarts ?? 0,
       lastExit: p?.lastExit && {code: p.lastExit.code, signal: p.lastExit.signal, at: toIso(p.lastExit.atMs)!},
       nextRestartAt: toIso(p?.nextRestartAtMs),
     }
+  }
+
+  private ejection(inst: Instance): InstanceStatus['ejected'] {
+    const e = this.dataPlane.destination(inst.service.name)?.outlier?.ejections().find((x) => x.id === inst.name)
+    if (!e) return undefined
+    const until = new Date(this.clock.wallNow() + (e.untilMs - this.clock.now())).toISOString()
+    return {until, times: e.times, reason: e.reason}
   }
 
   private saveState(): void {
@@ -369,6 +436,16 @@ export function versionWeights(service: ServiceConfig): Map<string, number> {
   const w = service.policy.weights
   if (w) return new Map(Object.entries(w))
   return new Map([[service.versions[0].name, 100]])
+}
+
+function traceQuery(url: URL): TraceQuery {
+  const p = url.searchParams
+  return {
+    service: p.get('service') ?? undefined,
+    errorsOnly: p.get('errors') === '1',
+    minDurationMs: p.has('minDurationMs') ? Number(p.get('minDurationMs')) : undefined,
+    limit: p.has('limit') ? Number(p.get('limit')) : undefined,
+  }
 }
 
 function shellQuote(s: string): string {

@@ -20,6 +20,8 @@ export interface InstanceStatus {
   healthDetail?: string
   /** In the registry, i.e. receiving traffic. */
   registered: boolean
+  /** Ejected by outlier detection: registered but skipped by the balancer until `until`. */
+  ejected?: {until: string; times: number; reason: string}
   restarts: number
   lastExit?: {code: number | null; signal: string | null; at: string}
   nextRestartAt?: string
@@ -29,6 +31,8 @@ export interface ServiceStatus {
   name: string
   dependsOn: string[]
   versions: Array<{name: string; replicas: number; weight: number}>
+  /** Fewer than half the instances are available: the balancer uses all of them (Envoy's panic mode). */
+  panic: boolean
   instances: InstanceStatus[]
 }
 
