@@ -88,7 +88,7 @@ describe('parseConfig: the DESIGN.md sketch', () => {
               budget: {ratio: 0.2, minPerSecond: 10},
             },
             outlierDetection: {consecutive5xxErrors: 5, consecutiveGatewayErrors: 0, intervalMs: 5000, baseEjectionTimeMs: 30_000, maxEjectionPercent: 50},
-            circuitBreaker: {maxConnections: 100, maxPendingRequests: 50, maxRequests: 1024, maxRetries: 3},
+            circuitBreaker: {maxConnections: 100, maxPendingRequests: 50, maxRequests: 1024, maxRetries: 1024},
             rateLimit: {algorithm: 'token-bucket', requests: 200, periodMs: 1000, burst: 50, perSource: false},
             routes: [],
           },

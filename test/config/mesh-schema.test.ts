@@ -192,7 +192,7 @@ describe('policy:', () => {
   it('fills outlier detection and circuit breaker defaults', () => {
     const p = policy('outlierDetection: {}', 'circuitBreaker: {maxRequests: 10}')
     expect(p.outlierDetection).toEqual({consecutive5xxErrors: 5, consecutiveGatewayErrors: 0, intervalMs: 10_000, baseEjectionTimeMs: 30_000, maxEjectionPercent: 10})
-    expect(p.circuitBreaker).toEqual({maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 10, maxRetries: 3})
+    expect(p.circuitBreaker).toEqual({maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 10, maxRetries: 1024})
   })
 
   it('reads rate limits: any period, burst defaulting to one period of requests', () => {

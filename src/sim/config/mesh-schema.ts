@@ -184,7 +184,7 @@ const circuitBreaker: Checker<CircuitBreakerConfig> = obj({
   maxConnections: def(int({min: 1}), 1024),
   maxPendingRequests: def(int({min: 0}), 1024),
   maxRequests: def(int({min: 1}), 1024),
-  maxRetries: def(int({min: 0}), 3),
+  maxRetries: def(int({min: 0}), 1024),
 })
 
 const RATE_LIMITS = ['token-bucket', 'leaky-bucket', 'fixed-window', 'sliding-log', 'sliding-window'] as const satisfies readonly RateLimitAlgorithm[]

@@ -28,12 +28,16 @@ import {type Service, stack} from './stack.js'
 import type {TelemetrySink} from './telemetry-sink.js'
 import {upstream} from './upstream.js'
 
-/** Envoy's defaults, used when `circuitBreaker:` is not set. */
+/**
+ * Envoy's defaults, used when `circuitBreaker:` is not set — except maxRetries:
+ * Envoy's 3 concurrent retries fails requests under any real concurrency, so (as
+ * Istio does) it is effectively unbounded and the retry budget limits retries.
+ */
 export const DEFAULT_CIRCUIT_BREAKER: CircuitBreakerConfig = {
   maxConnections: 1024,
   maxPendingRequests: 1024,
   maxRequests: 1024,
-  maxRetries: 3,
+  maxRetries: 1024,
 }
 
 export interface DestinationDeps {

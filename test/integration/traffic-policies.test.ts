@@ -1,0 +1,278 @@
+// The policies of mesh.yaml's `policy:` block, applied by real sidecars to real
+// traffic: outlier ejection with retries, retry budgets, timeouts, rate limits,
+// load balancing and version weights, and live `mesh apply`.
+import {writeFileSync, readFileSync} from 'node:fs'
+import path from 'node:path'
+import {Agent, request} from 'undici'
+import {afterAll, describe, expect, test} from 'vitest'
+import type {MeshStatus} from '../../src/sim/control/status.js'
+import {eventually, freePort, get, mesh, meshDir} from '../helpers/mesh.js'
+
+const agent = new Agent({connections: 32})
+afterAll(() => agent.close())
+
+async function status(dir: string): Promise<MeshStatus> {
+  return JSON.parse((await mesh(dir, ['status', '--json'])).stdout)
+}
+
+interface Sent {
+  status: number
+  instance?: string
+  flags?: string
+  retryAfter?: string
+  ms: number
+}
+
+/** `n` requests, `concurrency` at a time; returns what came back. */
+async function send(url: string, n: number, concurrency = 16, headers: (i: number) => Record<string, string> = () => ({})): Promise<Sent[]> {
+  const out: Sent[] = []
+  let next = 0
+  await Promise.all(
+    Array.from({length: concurrency}, async () => {
+      while (next < n) {
+        const i = next++
+        const t0 = performance.now()
+        const r = await request(url, {dispatcher: agent, headers: headers(i)})
+        await r.body.text()
+        out.push({
+          status: r.statusCode,
+          instance: r.headers['x-mesh-upstream'] as string | undefined,
+          flags: r.headers['x-mesh-response-flags'] as string | undefined,
+          retryAfter: r.headers['retry-after'] as string | undefined,
+          ms: performance.now() - t0,
+        })
+      }
+    }),
+  )
+  return out
+}
+
+const countBy = <T>(xs: T[], f: (x: T) => string | undefined) => {
+  const m: Record<string, number> = {}
+  for (const x of xs) {
+    const k = f(x) ?? '-'
+    m[k] = (m[k] ?? 0) + 1
+  }
+  return m
+}
+
+describe('traffic policies', () => {
+  test('one of three instances answering 500: retries and outlier ejection keep ≥ 99.9% success; it is ejected, then readmitted', async () => {
+    const port = await freePort()
+    const dir = meshDir(`
+name: outlier
+ingress: {port: ${port}, routes: [{prefix: /, service: api}]}
+services:
+  api:
+    command: node fixtures/echo-server.js
+    replicas: 3
+    health: {path: /healthz, interval: 200ms}
+    policy:
+      retries: {attempts: 2, on: [5xx], backoff: {base: 5ms, max: 20ms}}
+      outlierDetection: {consecutive5xxErrors: 3, interval: 500ms, baseEjectionTime: 6s, maxEjectionPercent: 50}
+`)
+    try {
+      expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
+      const sick = (await status(dir)).services[0].instances[0]
+      await get(`http://${sick.address}/toggle-fail`)
+      const results = await send(`http://127.0.0.1:${port}/`, 1000)
+      const ok = results.filter((r) => r.status === 200).length
+      expect(ok / results.length, JSON.stringify(results.filter((r) => r.status !== 200))).toBeGreaterThanOrEqual(0.999)
+      expect(results.filter((r) => r.instance === sick.instance && r.status === 200)).toEqual([])
+      const [text, json] = await Promise.all([mesh(dir, ['status']), status(dir)])
+      expect(text.stdout, text.stdout).toMatch(/api-v1-0 .*ejected \(consecutive-5xx\)/)
+      expect(json.services[0].instances.find((i) => i.instance === sick.instance)!.ejected?.reason).toBe('consecutive-5xx')
+      // It recovers; after its ejection time it is back in rotation and serves again.
+      await get(`http://${sick.address}/toggle-fail`)
+      const back = await eventually(async () => {
+        const i = (await status(dir)).services[0].instances.find((x) => x.instance === sick.instance)!
+        return i.ejected === undefined
+      }, 15_000)
+      expect(back).toBe(true)
+      const after = await send(`http://127.0.0.1:${port}/`, 60, 4)
+      expect(after.every((r) => r.status === 200)).toBe(true)
+      expect(after.some((r) => r.instance === sick.instance)).toBe(true)
+    } finally {
+      await mesh(dir, ['down'])
+    }
+  })
+
+  test('against a service failing 100%, retries stay within the retry budget; a slow one times out with 504 UT', async () => {
+    const port = await freePort()
+    const dir = meshDir(`
+name: budget
+ingress:
+  port: ${port}
+  routes: [{prefix: /broken, service: broken}, {prefix: /slow, service: slow}]
+services:
+  broken:
+    simulate: {latency: 1ms, errorRate: 1, errorStatus: 503, seed: 1}
+    policy:
+      retries: {attempts: 3, on: [5xx], backoff: {base: 1ms, max: 2ms}, budget: {ratio: 0.2, minPerSecond: 1}}
+  slow:
+    simulate: {latency: 1500ms}
+    policy:
+      timeout: 300ms
+`)
+    try {
+      expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
+      const n = 200
+      const results = await send(`http://127.0.0.1:${port}/broken`, n, 8)
+      expect(countBy(results, (r) => String(r.status))).toEqual({503: n})
+      // Every attempt reached the service, so its own request count is requests + retries.
+      const state = JSON.parse(readFileSync(path.join(dir, '.mesh/state.json'), 'utf8'))
+      const metrics = (await get(`${state.controlUrl}/metrics`)).text
+      const attempts = sumSeries(metrics, 'istio_requests_total', {reporter: 'destination', destination_service: 'broken'})
+      const retries = attempts - n
+      // Linkerd's rule over the 10 s window: retries ≤ ratio × requests + minPerSecond × 10.
+      expect(retries).toBeGreaterThan(0)
+      expect(retries).toBeLessThanOrEqual(0.2 * n + 1 * 10)
+      // Without the budget, 3 retries each would have made 800 attempts.
+      expect(attempts).toBeLessThan(n * 1.3)
+
+      const t0 = performance.now()
+      const slow = await get(`http://127.0.0.1:${port}/slow`)
+      const elapsed = performance.now() - t0
+      expect(slow.status).toBe(504)
+      expect(slow.headers['x-mesh-response-flags']).toBe('UT')
+      expect(slow.headers['x-mesh-reason']).toContain('300 ms timeout')
+      expect(elapsed).toBeGreaterThanOrEqual(290)
+      expect(elapsed).toBeLessThan(1400)
+    } finally {
+      await mesh(dir, ['down'])
+    }
+  })
+
+  test('a 50/s rate limit driven at 200/s for 3 s admits about 150 and answers the rest 429 with Retry-After', async () => {
+    const port = await freePort()
+    const dir = meshDir(`
+name: limited
+ingress: {port: ${port}, routes: [{prefix: /, service: api}]}
+services:
+  api:
+    simulate: {latency: 1ms}
+    policy:
+      rateLimit: {algorithm: token-bucket, rate: 50/s, burst: 5}
+`)
+    try {
+      expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
+      const {runLoad} = await import('../../dist/sim/load/load-generator.js')
+      const result = await runLoad({target: `http://127.0.0.1:${port}/`, rps: 200, durationMs: 3000})
+      const admitted = result.statuses['200'] ?? 0
+      expect(admitted).toBeGreaterThanOrEqual(135)
+      expect(admitted).toBeLessThanOrEqual(165)
+      const limited = await send(`http://127.0.0.1:${port}/`, 30, 30)
+      const rejected = limited.filter((r) => r.status === 429)
+      expect(rejected.length).toBeGreaterThan(0)
+      for (const r of rejected) {
+        expect(r.flags).toBe('RL')
+        expect(Number(r.retryAfter)).toBeGreaterThanOrEqual(1)
+      }
+    } finally {
+      await mesh(dir, ['down'])
+    }
+  })
+
+  test('round robin spreads evenly; weights 90/10 hold; ring-hash keeps keys and moves about 1/N when one leaves', async () => {
+    const port = await freePort()
+    const dir = meshDir(`
+name: balance
+ingress:
+  port: ${port}
+  routes: [{prefix: /rr, service: rr}, {prefix: /split, service: split}, {prefix: /hash, service: hash}]
+services:
+  rr:
+    command: node fixtures/echo-server.js
+    replicas: 3
+    health: {path: /healthz, interval: 200ms}
+  split:
+    versions:
+      v1: {simulate: {latency: 1ms}}
+      v2: {simulate: {latency: 1ms}}
+    policy:
+      weights: {v1: 90, v2: 10}
+  hash:
+    command: node fixtures/echo-server.js
+    replicas: 4
+    health: {path: /healthz, interval: 200ms, unhealthyThreshold: 1}
+    policy:
+      loadBalancer: {type: ring-hash, hashOn: {header: x-user}}
+`)
+    try {
+      expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
+      const rr = countBy(await send(`http://127.0.0.1:${port}/rr`, 3000, 24), (r) => r.instance)
+      expect(Object.keys(rr).sort()).toEqual(['rr-v1-0', 'rr-v1-1', 'rr-v1-2'])
+      for (const n of Object.values(rr)) expect(Math.abs(n - 1000)).toBeLessThanOrEqual(50)
+
+      const split = countBy(await send(`http://127.0.0.1:${port}/split`, 2000, 24), (r) => r.instance?.split('-')[1])
+      expect(Math.abs(split.v1 / 2000 - 0.9)).toBeLessThanOrEqual(0.03)
+      expect(Math.abs(split.v2 / 2000 - 0.1)).toBeLessThanOrEqual(0.03)
+
+      const keys = Array.from({length: 400}, (_, i) => `user-${i}`)
+      const owner = async () => {
+        const results = await Promise.all(keys.map(async (k) => (await get(`http://127.0.0.1:${port}/hash`, {'x-user': k})).headers['x-mesh-upstream'] as string))
+        return new Map(keys.map((k, i) => [k, results[i]]))
+      }
+      const first = await owner()
+      const again = await owner()
+      expect([...again]).toEqual([...first])
+      // One of four instances leaves (fails its health check): only its keys move.
+      const leaving = (await status(dir)).services.find((s) => s.name === 'hash')!.instances[0]
+      await get(`http://${leaving.address}/toggle-health`)
+      await eventually(async () => !(await status(dir)).services.find((s) => s.name === 'hash')!.instances[0].registered)
+      const after = await owner()
+      const moved = keys.filter((k) => after.get(k) !== first.get(k))
+      expect(moved.every((k) => first.get(k) === leaving.instance)).toBe(true)
+      expect(moved.length / keys.length).toBeGreaterThan(0.1)
+      expect(moved.length / keys.length).toBeLessThan(0.45)
+    } finally {
+      await mesh(dir, ['down'])
+    }
+  })
+
+  test('mesh apply changes a weight under load with no failed request, and says what changed', async () => {
+    const port = await freePort()
+    const yaml = (w1: number, w2: number) => `
+name: apply
+ingress: {port: ${port}, routes: [{prefix: /, service: split}]}
+services:
+  split:
+    versions:
+      v1: {simulate: {latency: 2ms}}
+      v2: {simulate: {latency: 2ms}}
+    policy:
+      weights: {v1: ${w1}, v2: ${w2}}
+`
+    const dir = meshDir(yaml(100, 0))
+    try {
+      expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
+      const before = countBy(await send(`http://127.0.0.1:${port}/`, 100, 8), (r) => r.instance?.split('-')[1])
+      expect(before).toEqual({v1: 100})
+      const load = send(`http://127.0.0.1:${port}/`, 1500, 8)
+      await new Promise((r) => setTimeout(r, 300))
+      writeFileSync(path.join(dir, 'mesh.yaml'), yaml(0, 100))
+      const applied = await mesh(dir, ['apply'])
+      expect(applied.exitCode, applied.stderr).toBe(0)
+      expect(applied.stdout).toMatch(/applied split: policy\.weights \{"v1":100,"v2":0\} → \{"v1":0,"v2":100\}/)
+      const during = await load
+      expect(during.filter((r) => r.status !== 200)).toEqual([])
+      const after = countBy(await send(`http://127.0.0.1:${port}/`, 100, 8), (r) => r.instance?.split('-')[1])
+      expect(after).toEqual({v2: 100})
+      const st = await status(dir)
+      expect(st.services[0].versions.map((v) => v.weight)).toEqual([0, 100])
+    } finally {
+      await mesh(dir, ['down'])
+    }
+  })
+})
+
+/** Sum of a Prometheus counter's samples whose labels include `match`. */
+function sumSeries(text: string, name: string, match: Record<string, string>): number {
+  let sum = 0
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue
+    const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]))
+    if (Object.entries(match).every(([k, v]) => labels[k] === v)) sum += Number(line.split(' ').pop())
+  }
+  return sum
+}
