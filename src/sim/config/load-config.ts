@@ -3,6 +3,7 @@
 //
 //   source ──parseDocument──▶ AST ──checkMesh──▶ services ──crossCheck──▶ MeshConfig | issues
 
+import {lintResilience} from '../proxy/policy/resilience-lint.js'
 import {readFile} from 'node:fs/promises'
 import {basename, dirname, relative, resolve} from 'node:path'
 import {LineCounter, parseDocument} from 'yaml'
@@ -40,6 +41,14 @@ export function parseConfig(source: string, file: string): {config?: MeshConfig;
 
   const checked = checkMesh(report, absolute, dirname(absolute))
   crossCheck(checked, report)
+  // Resilience lint: advice about the policies' numbers, only once the file is valid.
+  if (report.errorCount === 0) {
+    for (const w of lintResilience(checked.config)) {
+      const node = doc.getIn(w.path.split('.'), true) as {range?: [number, number]} | undefined
+      const at = report.positionOfOffset(node?.range?.[0] ?? 0)
+      report.issues.push({file: absolute, ...at, path: w.path, message: w.message, severity: 'warning'})
+    }
+  }
   const issues = sorted(report.issues)
   return report.errorCount === 0 ? {config: checked.config, issues} : {issues}
 }

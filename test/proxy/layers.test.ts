@@ -1,0 +1,216 @@
+// Each layer alone over a scripted inner service, on a virtual clock: what it
+// returns or throws, and when each inner call happened.
+import {Readable} from 'node:stream'
+import {describe, expect, test} from 'vitest'
+import {Registry} from '../../src/sim/control/registry.js'
+import {createBalancer} from '../../src/sim/proxy/balance/balancer.js'
+import {EndpointSet} from '../../src/sim/proxy/endpoint-set.js'
+import {balance} from '../../src/sim/proxy/layers/balance.js'
+import {circuitBreaker} from '../../src/sim/proxy/layers/circuit-breaker.js'
+import {retry} from '../../src/sim/proxy/layers/retry.js'
+import {route} from '../../src/sim/proxy/layers/route.js'
+import {timeout} from '../../src/sim/proxy/layers/timeout.js'
+import {CircuitBreaker} from '../../src/sim/proxy/policy/circuit-breaker.js'
+import {RetryBudget} from '../../src/sim/proxy/policy/retry-budget.js'
+import {connectFailure, ProxyError} from '../../src/sim/proxy/respond.js'
+import type {CallContext, MeshRequest, MeshResponse, Service} from '../../src/sim/proxy/stack.js'
+import {VirtualClock} from '../../src/sim/time/clock.js'
+import {SeededRandom} from '../../src/sim/time/random.js'
+import type {RetryConfig} from '../../src/sim/config/types.js'
+
+const request = (over: Partial<MeshRequest> = {}): MeshRequest => ({
+  method: 'GET',
+  path: '/',
+  headers: {},
+  body: null,
+  replayable: true,
+  destination: 'api',
+  source: 'test',
+  ...over,
+})
+
+const context = (clock: VirtualClock, signal = new AbortController().signal): CallContext => ({
+  clock,
+  signal,
+  traceId: '0af7651916cd43dd8448eb211c80319c',
+  traceFlags: '01',
+  clientSpanId: 'b7ad6b7169203331',
+  decision: {},
+  attempt: 1,
+  tried: new Set(),
+})
+
+const ok = (status = 200): MeshResponse => ({status, headers: {}, body: null})
+
+/** An inner service that answers from a script and records when and how it was called. */
+function scripted(clock: VirtualClock, script: Array<(ctx: CallContext) => Promise<MeshResponse>>) {
+  const calls: Array<{at: number; attempt: number; endpoint?: string}> = []
+  const service: Service = async (_req, ctx) => {
+    calls.push({at: clock.now(), attempt: ctx.attempt, endpoint: ctx.endpoint?.instance})
+    const step = script[Math.min(calls.length - 1, script.length - 1)]
+    return step(ctx)
+  }
+  return {service, calls}
+}
+
+const retries: RetryConfig = {attempts: 2, on: ['5xx'], backoff: {baseMs: 100, maxMs: 1000}, budget: {ratio: 0.2, minPerSecond: 10}}
+
+describe('timeout layer', () => {
+  test('answers 504 UT at the deadline and aborts the work below', async () => {
+    const clock = new VirtualClock()
+    let aborted: unknown
+    const inner: Service = (_req, ctx) =>
+      new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject((aborted = ctx.signal.reason))))
+    const svc = timeout({service: 'api', timeoutMs: 300, which: 'overall'})(inner)
+    const ctx = context(clock)
+    const result = svc(request(), ctx).catch((e: ProxyError) => e)
+    await clock.advance(299)
+    expect(aborted).toBeUndefined()
+    await clock.advance(1)
+    const error = (await result) as ProxyError
+    expect(error).toBeInstanceOf(ProxyError)
+    expect([error.status, error.flag]).toEqual([504, 'UT'])
+    expect(aborted).toBe(error)
+    expect(ctx.decision.timeoutFired).toBe('overall')
+  })
+
+  test('a fast answer cancels the timer', async () => {
+    const clock = new VirtualClock()
+    const svc = timeout({service: 'api', timeoutMs: 300, which: 'per-try'})(async () => ok())
+    expect((await svc(request(), context(clock))).status).toBe(200)
+    expect(clock.pending()).toBe(0)
+  })
+})
+
+describe('retry layer', () => {
+  const deps = (clock: VirtualClock) => ({budget: new RetryBudget(retries.budget, clock), random: new SeededRandom(3)})
+
+  test('retries a 5xx after a jittered backoff and returns the first success', async () => {
+    const clock = new VirtualClock()
+    const {service, calls} = scripted(clock, [async () => ok(503), async () => ok(503), async () => ok(200)])
+    const ctx = context(clock)
+    const result = retry(retries, deps(clock))(service)(request(), ctx)
+    await clock.runAll()
+    expect((await result).status).toBe(200)
+    expect(calls.map((c) => c.attempt)).toEqual([1, 2, 3])
+    // Full jitter: each wait within [0, base·2^(n-1)].
+    expect(calls[1].at - calls[0].at).toBeLessThanOrEqual(100)
+    expect(calls[2].at - calls[1].at).toBeLessThanOrEqual(200)
+    expect(ctx.decision.attempts).toBe(3)
+  })
+
+  test('gives up after `attempts` retries and returns the last answer', async () => {
+    const clock = new VirtualClock()
+    const {service, calls} = scripted(clock, [async () => ok(500)])
+    const result = retry(retries, deps(clock))(service)(request(), context(clock))
+    await clock.runAll()
+    expect((await result).status).toBe(500)
+    expect(calls).toHaveLength(3)
+  })
+
+  test('never retries a POST after a 5xx, nor a body too large to replay — but does retry a POST whose connection failed', async () => {
+    const clock = new VirtualClock()
+    const fail = scripted(clock, [async () => ok(503)])
+    const post = retry(retries, deps(clock))(fail.service)(request({method: 'POST', body: Buffer.from('x')}), context(clock))
+    await clock.runAll()
+    expect((await post).status).toBe(503)
+    expect(fail.calls).toHaveLength(1)
+
+    const streamed = scripted(clock, [async () => ok(503)])
+    const big = retry(retries, deps(clock))(streamed.service)(request({method: 'PUT', body: Readable.from(['x']), replayable: false}), context(clock))
+    await clock.runAll()
+    expect((await big).status).toBe(503)
+    expect(streamed.calls).toHaveLength(1)
+
+    const refused = scripted(clock, [
+      async () => {
+        throw connectFailure('api-v1-0', '127.0.0.1:1', Object.assign(new Error('refused'), {code: 'ECONNREFUSED'}))
+      },
+      async () => ok(201),
+    ])
+    const post2 = retry({...retries, on: ['connect-failure']}, deps(clock))(refused.service)(request({method: 'POST', body: Buffer.from('x')}), context(clock))
+    await clock.runAll()
+    expect((await post2).status).toBe(201)
+  })
+
+  test('a retry goes to another instance when one exists', async () => {
+    const clock = new VirtualClock()
+    const registry = new Registry(['api'])
+    for (const i of [0, 1, 2]) {
+      registry.add({instance: `api-v1-${i}`, service: 'api', version: 'v1', host: '127.0.0.1', port: i, inboundPort: i, origin: ''})
+    }
+    const endpoints = new EndpointSet('api', registry, new Map([['v1', 100]]))
+    const balancer = createBalancer({kind: 'round-robin'}, {clock, random: new SeededRandom(1), key: (e) => e.instance})
+    const {service, calls} = scripted(clock, [async () => ok(503)])
+    const stackOf = retry(retries, deps(clock))(
+      balance({service: 'api', endpoints, balancer: () => balancer, outlier: () => undefined, hashOn: () => undefined})(service),
+    )
+    const ctx = {...context(clock), version: 'v1'}
+    const result = stackOf(request(), ctx)
+    await clock.runAll()
+    await result
+    expect(new Set(calls.map((c) => c.endpoint)).size).toBe(3)
+  })
+})
+
+describe('circuit breaker layer', () => {
+  test('past maxPendingRequests the caller gets 503 UO at once; a waiting request proceeds when a slot frees', async () => {
+    const clock = new VirtualClock()
+    const config = {maxConnections: 1, maxPendingRequests: 1, maxRequests: 10, maxRetries: 3}
+    const breaker = new CircuitBreaker(config)
+    const releases: Array<() => void> = []
+    const inner: Service = async () => {
+      const body = new Readable({read() {}})
+      releases.push(() => body.push(null))
+      return {status: 200, headers: {}, body}
+    }
+    const svc = circuitBreaker('api', breaker, () => config)(inner)
+    const first = await svc(request(), context(clock))
+    first.body!.resume()
+    const second = svc(request(), context(clock)) // waits: the only connection is busy
+    const third = await svc(request(), context(clock)).catch((e: ProxyError) => e)
+    expect(third).toBeInstanceOf(ProxyError)
+    expect([(third as ProxyError).status, (third as ProxyError).flag]).toEqual([503, 'UO'])
+    expect((third as ProxyError).message).toContain('maxPendingRequests = 1')
+    releases[0]()
+    const s = await second
+    expect(s.status).toBe(200)
+  })
+})
+
+describe('route layer', () => {
+  test('a header rule picks its version first; otherwise weights; mirrored copies go to the mirror version', async () => {
+    const clock = new VirtualClock()
+    const registry = new Registry(['api'])
+    registry.add({instance: 'api-v1-0', service: 'api', version: 'v1', host: '', port: 1, inboundPort: 1, origin: ''})
+    registry.add({instance: 'api-v2-0', service: 'api', version: 'v2', host: '', port: 2, inboundPort: 2, origin: ''})
+    const endpoints = new EndpointSet('api', registry, new Map([['v1', 100]]))
+    const seen: string[] = []
+    const mirrored: string[] = []
+    const inner: Service = async (_req, ctx) => {
+      seen.push(ctx.version!)
+      return ok()
+    }
+    const svc = route({
+      service: 'api',
+      endpoints,
+      rules: () => [{match: {headers: {'x-canary': 'true'}}, version: 'v2'}],
+      mirror: () => ({version: 'v2', percent: 50}),
+      random: new SeededRandom(9),
+      mirrorService: () => async (req, ctx) => {
+        mirrored.push(`${ctx.version} ${req.headers['x-mesh-mirror']}`)
+        return ok()
+      },
+    })(inner)
+    const ctx = context(clock)
+    await svc(request({headers: {'x-canary': 'true'}}), ctx)
+    expect(ctx.decision.routeMatched).toBe('x-canary: true → v2')
+    for (let i = 0; i < 200; i++) await svc(request(), context(clock))
+    expect(seen[0]).toBe('v2')
+    expect(seen.slice(1).every((v) => v === 'v1')).toBe(true)
+    // About half the v1 requests were shadowed to v2, marked as mirror copies.
+    expect(mirrored.length).toBeGreaterThan(70)
+    expect(mirrored.length).toBeLessThan(130)
+    expect(new Set(mirrored)).toEqual(new Set(['v2 true']))
+  })
+})
