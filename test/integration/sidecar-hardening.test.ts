@@ -100,6 +100,14 @@ services:
     expect(body.headers.traceparent).not.toBe(tp)
   })
 
+  test('an app that speaks B3 keeps its trace: B3 is accepted and forwarded, traceparent joins it', async () => {
+    const body = JSON.parse((await get(`http://127.0.0.1:${port}/b3`, {'x-b3-traceid': '80f198ee56343ba864fe8b2a57d3eff7', 'x-b3-spanid': 'e457b5a2e4d86bd1', 'x-b3-sampled': '1'})).text)
+    expect(body.headers.traceparent).toMatch(/^00-80f198ee56343ba864fe8b2a57d3eff7-[0-9a-f]{16}-01$/)
+    expect(body.headers['x-b3-traceid']).toBe('80f198ee56343ba864fe8b2a57d3eff7')
+    expect(body.headers['x-b3-spanid']).toBe(body.headers.traceparent.split('-')[2])
+    expect(body.headers['x-b3-parentspanid']).toMatch(/^[0-9a-f]{16}$/)
+  })
+
   test('the inbound sidecar address the registry publishes serves the instance', async () => {
     const echo = status.services.find((s) => s.name === 'echo')!.instances[0]
     const r = await get(`http://${echo.inboundAddress}/inbound`)

@@ -33,3 +33,36 @@ describe('W3C traceparent', () => {
     expect(newTraceId()).toMatch(/^[0-9a-f]{32}$/)
   })
 })
+
+describe('B3', () => {
+  const h = (m: Record<string, string>) => (name: string) => m[name]
+
+  test('single and multi header forms are accepted; a 64-bit trace id is padded', async () => {
+    const {parseB3} = await import('../../src/sim/telemetry/trace-context.js')
+    expect(parseB3(h({b3: '80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1-05e3ac9a4f6e3b90'}))).toEqual({
+      traceId: '80f198ee56343ba864fe8b2a57d3eff7',
+      parentId: 'e457b5a2e4d86bd1',
+      flags: '01',
+    })
+    expect(parseB3(h({'x-b3-traceid': '64fe8b2a57d3eff7', 'x-b3-spanid': 'e457b5a2e4d86bd1', 'x-b3-sampled': '0'}))).toEqual({
+      traceId: '000000000000000064fe8b2a57d3eff7',
+      parentId: 'e457b5a2e4d86bd1',
+      flags: '00',
+    })
+    expect(parseB3(h({b3: '1'}))).toBeUndefined()
+    expect(parseB3(h({'x-b3-traceid': 'nothex', 'x-b3-spanid': 'e457b5a2e4d86bd1'}))).toBeUndefined()
+  })
+
+  test('forwarded B3 headers name the new span, keeping the app’s id width', async () => {
+    const {forwardB3} = await import('../../src/sim/telemetry/trace-context.js')
+    const headers: Record<string, string> = {'x-b3-traceid': '64fe8b2a57d3eff7', 'x-b3-spanid': 'old', b3: 'x'}
+    forwardB3(headers, '000000000000000064fe8b2a57d3eff7', '1111111111111111', '2222222222222222', '01')
+    expect(headers).toEqual({
+      b3: '000000000000000064fe8b2a57d3eff7-1111111111111111-1-2222222222222222',
+      'x-b3-traceid': '64fe8b2a57d3eff7',
+      'x-b3-spanid': '1111111111111111',
+      'x-b3-parentspanid': '2222222222222222',
+      'x-b3-sampled': '1',
+    })
+  })
+})

@@ -14,7 +14,7 @@ import {Agent} from 'undici'
 import type {ServiceConfig} from '../config/types.js'
 import type {Endpoint, Registry} from '../control/registry.js'
 import {MeshError} from '../errors.js'
-import {formatTraceparent, newSpanId, newTraceId, parseTraceparent} from '../telemetry/trace-context.js'
+import {newSpanId, newTraceId, parseB3, parseTraceparent} from '../telemetry/trace-context.js'
 import type {Clock} from '../time/clock.js'
 import {Destination} from './destination.js'
 import {endToEndHeaders, firstHeader, type HeaderMap, MESH_HEADER_PREFIX, SERVED_BY_HEADER} from './headers.js'
@@ -159,7 +159,7 @@ export class DataPlane {
     const client = req.socket.remoteAddress ?? '127.0.0.1'
     if (role.kind === 'ingress') sanitiseAtIngress(headers, client, req)
     else appendForwardedFor(headers, client)
-    const incoming = parseTraceparent(firstHeader(headers, 'traceparent'))
+    const incoming = parseTraceparent(firstHeader(headers, 'traceparent')) ?? parseB3((name) => firstHeader(headers, name))
     if (!incoming) delete headers['tracestate']
 
     const destination = target.destination

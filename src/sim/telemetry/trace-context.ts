@@ -43,3 +43,39 @@ function randomHex(bytes: number): string {
 
 export const newTraceId = (): string => randomHex(16)
 export const newSpanId = (): string => randomHex(8)
+
+/**
+ * B3 propagation (Zipkin), single (`b3: {trace}-{span}-{sampled}-{parent}`) or
+ * multi header (`x-b3-traceid`, …). Accepted when no valid traceparent arrives;
+ * a 64-bit trace id is left-padded to 128 bits, as OpenTelemetry does.
+ */
+export function parseB3(header: (name: string) => string | undefined): TraceContext | undefined {
+  const single = header('b3')
+  let traceId: string | undefined
+  let spanId: string | undefined
+  let sampled: string | undefined
+  if (single && single !== '0' && single !== '1' && single !== 'd') {
+    ;[traceId, spanId, sampled] = single.trim().split('-')
+  } else {
+    traceId = header('x-b3-traceid')
+    spanId = header('x-b3-spanid')
+    sampled = header('x-b3-flags') === '1' ? 'd' : header('x-b3-sampled')
+  }
+  if (!traceId || !spanId || !/^([0-9a-f]{16}|[0-9a-f]{32})$/.test(traceId) || !/^[0-9a-f]{16}$/.test(spanId)) return undefined
+  if (/^0+$/.test(traceId) || /^0+$/.test(spanId)) return undefined
+  return {traceId: traceId.padStart(32, '0'), parentId: spanId, flags: sampled === '0' ? '00' : '01'}
+}
+
+/** Rewrites B3 headers the app sent, so they name this hop's span as W3C traceparent does. */
+export function forwardB3(headers: Record<string, string | string[]>, traceId: string, spanId: string, parentId: string, flags: string): void {
+  const sampled = flags === '00' ? '0' : '1'
+  if (headers['b3'] !== undefined) headers['b3'] = `${traceId}-${spanId}-${sampled}-${parentId}`
+  if (headers['x-b3-traceid'] !== undefined) {
+    // Keep the app's id width: a 64-bit B3 trace id stays 64-bit.
+    const width = String(headers['x-b3-traceid']).length
+    headers['x-b3-traceid'] = width === 16 ? traceId.slice(16) : traceId
+    headers['x-b3-spanid'] = spanId
+    headers['x-b3-parentspanid'] = parentId
+    headers['x-b3-sampled'] = sampled
+  }
+}

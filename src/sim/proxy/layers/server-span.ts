@@ -1,6 +1,6 @@
 // The callee's inbound side of one attempt: a server span from the moment the
 // attempt is sent until its response body is done (or it fails).
-import {newSpanId} from '../../telemetry/trace-context.js'
+import {forwardB3, newSpanId} from '../../telemetry/trace-context.js'
 import {ProxyError} from '../respond.js'
 import {type Layer, onBodyDone} from '../stack.js'
 import type {TelemetrySink} from '../telemetry-sink.js'
@@ -12,6 +12,9 @@ export const serverSpan =
       const spanId = newSpanId()
       // The instance continues the trace from this span.
       req.headers['traceparent'] = `00-${ctx.traceId}-${spanId}-${ctx.traceFlags}`
+      if (req.headers['b3'] !== undefined || req.headers['x-b3-traceid'] !== undefined) {
+        forwardB3(req.headers, ctx.traceId, spanId, ctx.clientSpanId, ctx.traceFlags)
+      }
       const startWall = ctx.clock.wallNow()
       const started = ctx.clock.now()
       const endpoint = ctx.endpoint!
