@@ -5,6 +5,7 @@ import type {MeshStatus} from './status.js'
 import type {DaemonEvent} from './daemon.js'
 import type {Stamped} from './event-log.js'
 import type {Span} from '../telemetry/span.js'
+import type {FaultInfo, FaultSpec} from '../faults/fault.js'
 import type {StatBy, StatRow} from '../telemetry/metrics.js'
 import type {TraceQuery, TraceSummary} from '../telemetry/trace-store.js'
 import {type MeshPaths, type MeshState, readState, readToken} from './state-file.js'
@@ -43,6 +44,19 @@ export class ControlClient {
 
   apply(): Promise<{changes: string[]; notApplied: string[]}> {
     return this.call('POST', '/v1/apply') as Promise<{changes: string[]; notApplied: string[]}>
+  }
+
+  faults(): Promise<FaultInfo[]> {
+    return this.call('GET', '/v1/faults') as Promise<FaultInfo[]>
+  }
+
+  injectFault(spec: FaultSpec): Promise<FaultInfo> {
+    return this.call('POST', '/v1/faults', spec) as Promise<FaultInfo>
+  }
+
+  /** By id, by service, or all (no selector). */
+  clearFaults(selector: {id?: string; service?: string} = {}): Promise<FaultInfo[]> {
+    return this.call('POST', '/v1/faults/clear', selector) as Promise<FaultInfo[]>
   }
 
   events(since = 0): Promise<Array<Stamped<DaemonEvent>>> {

@@ -20,6 +20,8 @@ import type {Span} from '../telemetry/span.js'
 import type {TraceQuery} from '../telemetry/trace-store.js'
 import {loadConfig} from '../config/load-config.js'
 import {EventLog} from './event-log.js'
+import {describeFault, type FaultInfo, type FaultSpec} from '../faults/fault.js'
+import {FaultSet} from '../faults/fault-set.js'
 import {diffPolicies} from './policy-diff.js'
 import {seedFrom} from '../time/random.js'
 import {HealthChecker, probeHttp, probeTcp} from '../supervisor/health-check.js'
@@ -43,6 +45,7 @@ export type DaemonEvent =
   | {kind: 'instance-ejected'; service: string; instance: string; reason: string}
   | {kind: 'instance-returned'; service: string; instance: string}
   | {kind: 'config-applied'; changes: string[]}
+  | {kind: 'fault-added' | 'fault-removed' | 'fault-expired'; service: string; fault: string; id: string}
 
 export interface DaemonOptions {
   clock?: Clock
@@ -69,6 +72,7 @@ export class MeshDaemon extends EventEmitter {
   readonly registry: Registry
   readonly dataPlane: DataPlane
   readonly telemetry: Telemetry
+  readonly faults: FaultSet
   readonly supervisor: Supervisor
   private readonly clock: Clock
   private readonly instances = new Map<string, Instance>()
@@ -89,8 +93,11 @@ export class MeshDaemon extends EventEmitter {
     this.paths = meshPaths(config.dir)
     this.registry = new Registry(config.services.map((s) => s.name))
     this.telemetry = new Telemetry({clock: this.clock, accessLogDir: this.paths.access, otlpEndpoint: config.telemetry?.otlpEndpoint})
+    this.faults = new FaultSet(this.clock, (kind, f) => this.onFaultChange(kind, f))
     this.dataPlane = new DataPlane(this.registry, config.services, new Map(config.services.map((s) => [s.name, versionWeights(s)])), {
       clock: this.clock,
+      faults: this.faults,
+      allowFaultHeaders: config.faults.allowHeaders,
       sink: this.telemetry,
       seed: seedFrom(config.name),
       onOutlierEvent: (service, e) =>
@@ -138,6 +145,9 @@ export class MeshDaemon extends EventEmitter {
         ),
       )
       .on('POST', '/v1/apply', () => this.apply())
+      .on('GET', '/v1/faults', () => this.faults.list())
+      .on('POST', '/v1/faults', (spec) => this.injectFault(spec as FaultSpec))
+      .on('POST', '/v1/faults/clear', (sel) => this.faults.clear(sel as {id?: string; service?: string}))
       .text('/metrics', PROMETHEUS_CONTENT_TYPE, () => renderPrometheus(this.telemetry.metrics.promSeries()))
       .on('POST', '/v1/down', () => {
         // Answer first, then stop: the caller waits for our pid to go away.
@@ -175,6 +185,10 @@ export class MeshDaemon extends EventEmitter {
           weight: this.dataPlane.destination(s.name)?.endpoints.currentWeights().get(v.name) ?? 0,
         })),
         panic: this.dataPlane.destination(s.name)?.panic() ?? false,
+        faults: this.faults
+          .list()
+          .filter((f) => f.service === s.name)
+          .map((f) => `${f.id} ${describeFault(f)}${f.percent !== undefined && f.percent < 100 ? ` ${f.percent}%` : ''}${f.at === 'caller' ? ' at caller' : ''}`),
         instances: [...this.instances.values()].filter((i) => i.service === s).map((i) => this.instanceStatus(i)),
       })),
     }
@@ -187,6 +201,8 @@ export class MeshDaemon extends EventEmitter {
       const graceMs = Math.max(...this.config.services.map((s) => s.stopGracePeriodMs), 1000)
       for (const inst of this.instances.values()) inst.checker?.stop()
       await this.dataPlane.drain(graceMs)
+      for (const f of this.faults.list()) if (f.kind === 'pause') this.faults.remove(f.id)
+      this.faults.close()
       await this.supervisor.stopAll()
       await this.telemetry.close()
       await this.control?.close()
@@ -307,6 +323,54 @@ export class MeshDaemon extends EventEmitter {
   private emitEvent(event: DaemonEvent): void {
     this.events.push(event, this.clock.wallNow())
     this.emit('event', event)
+  }
+
+  /**
+   * Adds a fault. Per-request kinds go to the data path's FaultSet; kill and pause
+   * act on processes through the supervisor (kill is instant and only reported).
+   */
+  injectFault(spec: FaultSpec): FaultInfo {
+    const service = this.config.services.find((s) => s.name === spec.service)
+    if (!service) {
+      throw new MeshError('MESH_SERVICE_NOT_FOUND', `service "${spec.service}" is not in the mesh.`, {
+        hints: [`Known services: ${this.config.services.map((s) => s.name).join(', ')}`],
+      })
+    }
+    if (spec.version && !service.versions.some((v) => v.name === spec.version)) {
+      throw new MeshError('MESH_VERSION_NOT_FOUND', `service "${spec.service}" has no version "${spec.version}".`, {
+        hints: [`Its versions: ${service.versions.map((v) => v.name).join(', ')}`],
+      })
+    }
+    if (spec.from && !this.config.services.some((s) => s.name === spec.from) && spec.from !== 'ingress') {
+      throw new MeshError('MESH_SERVICE_NOT_FOUND', `--from "${spec.from}" is not a service in the mesh (or "ingress").`)
+    }
+    if (spec.kind !== 'kill' && spec.kind !== 'pause') return this.faults.add(spec)
+
+    const targets = [...this.instances.values()]
+      .filter((i) => i.service === service && (!spec.version || i.version.name === spec.version))
+      .filter((i) => this.supervisor.status(i.name)?.state === 'running')
+      .slice(0, spec.count ?? 1)
+      .map((i) => i.name)
+    if (targets.length === 0) {
+      throw new MeshError('MESH_NO_INSTANCE', `no running instance of "${spec.service}" to ${spec.kind}.`, {
+        hints: ['Instances the mesh does not start (address:) cannot be killed or paused.'],
+      })
+    }
+    if (spec.kind === 'kill') {
+      const info = this.faults.add({...spec, durationMs: 0})
+      for (const name of targets) void this.supervisor.kill(name, 'SIGKILL')
+      return {...info, instances: targets}
+    }
+    const info = this.faults.add({...spec, durationMs: spec.pauseMs ?? spec.durationMs ?? 10_000})
+    this.faults.update(info.id, {instances: targets})
+    for (const name of targets) void this.supervisor.kill(name, 'SIGSTOP')
+    return {...info, instances: targets}
+  }
+
+  private onFaultChange(kind: 'added' | 'removed' | 'expired', f: FaultInfo): void {
+    // A paused group runs again when its fault ends, however it ends.
+    if (f.kind === 'pause' && kind !== 'added') for (const name of f.instances ?? []) void this.supervisor.kill(name, 'SIGCONT')
+    this.emitEvent({kind: `fault-${kind}`, service: f.service, fault: describeFault(f), id: f.id})
   }
 
   /** One trace's spans, by full id or a unique prefix (as `mesh traces` prints them). */

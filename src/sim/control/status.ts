@@ -33,6 +33,8 @@ export interface ServiceStatus {
   versions: Array<{name: string; replicas: number; weight: number}>
   /** Fewer than half the instances are available: the balancer uses all of them (Envoy's panic mode). */
   panic: boolean
+  /** Active faults on this service, e.g. `f2 abort 503 30%`. */
+  faults: string[]
   instances: InstanceStatus[]
 }
 

@@ -22,6 +22,8 @@ import type {OutlierEvent} from './outlier/outlier-detector.js'
 import {noHealthyUpstream, noRoute, ProxyError, sendProxyError} from './respond.js'
 import {type CallContext, type MeshRequest, type Service, stack} from './stack.js'
 import {serverSpan} from './layers/server-span.js'
+import {fault} from './layers/fault.js'
+import type {FaultSet} from '../faults/fault-set.js'
 import {discardTelemetry, type TelemetrySink} from './telemetry-sink.js'
 import {upstream} from './upstream.js'
 
@@ -40,6 +42,9 @@ export interface ListenerInfo {
 
 export interface DataPlaneOptions {
   clock: Clock
+  faults: FaultSet
+  /** `faults.allowHeaders`: honour x-mesh-fault-* request headers (never by default). */
+  allowFaultHeaders?: boolean
   sink?: TelemetrySink
   /** Seeds every destination's Random (balancers, jitter, mirroring). */
   seed?: number
@@ -60,18 +65,22 @@ export class DataPlane {
   private readonly agent = new Agent({keepAliveTimeout: 4_000, connections: 512, connect: {timeout: 2_000}})
   private readonly inbound: Service
   private readonly clock: Clock
+  allowFaultHeaders: boolean
   private inflight = 0
   private draining = false
   private drainWaiters: Array<() => void> = []
 
   constructor(registry: Registry, services: ServiceConfig[], weights: Map<string, Map<string, number>>, opts: DataPlaneOptions) {
     this.clock = opts.clock
+    this.allowFaultHeaders = opts.allowFaultHeaders ?? false
     const sink = opts.sink ?? discardTelemetry
+    const faults = {faults: opts.faults, allowHeaders: () => this.allowFaultHeaders}
     for (const service of services) {
       this.destinations.set(
         service.name,
         new Destination(service, weights.get(service.name) ?? new Map(), {
           registry,
+          faults,
           clock: opts.clock,
           agent: this.agent,
           sink,
@@ -80,7 +89,7 @@ export class DataPlane {
         }),
       )
     }
-    this.inbound = stack(upstream(this.agent)).push(serverSpan(sink)).service()
+    this.inbound = stack(upstream(this.agent)).push(fault('callee', faults)).push(serverSpan(sink)).service()
   }
 
   destination(service: string): Destination | undefined {
@@ -157,7 +166,7 @@ export class DataPlane {
     const target = this.resolve(role, req)
     const headers = endToEndHeaders(req.rawHeaders)
     const client = req.socket.remoteAddress ?? '127.0.0.1'
-    if (role.kind === 'ingress') sanitiseAtIngress(headers, client, req)
+    if (role.kind === 'ingress') sanitiseAtIngress(headers, client, req, this.allowFaultHeaders)
     else appendForwardedFor(headers, client)
     const incoming = parseTraceparent(firstHeader(headers, 'traceparent')) ?? parseB3((name) => firstHeader(headers, name))
     if (!incoming) delete headers['tracestate']
@@ -305,8 +314,9 @@ function appendForwardedFor(headers: HeaderMap, client: string): void {
 }
 
 /** Nothing from outside may claim to be the mesh, or forge where it came from. */
-function sanitiseAtIngress(headers: HeaderMap, client: string, req: IncomingMessage): void {
+function sanitiseAtIngress(headers: HeaderMap, client: string, req: IncomingMessage, allowFaultHeaders: boolean): void {
   for (const name of Object.keys(headers)) {
+    if (allowFaultHeaders && name.startsWith('x-mesh-fault-')) continue
     if (name.startsWith(MESH_HEADER_PREFIX) || name.startsWith('x-forwarded-')) delete headers[name]
   }
   headers['x-forwarded-for'] = client

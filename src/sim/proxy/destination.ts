@@ -13,6 +13,7 @@ import {availableEndpoints} from './balance/panic.js'
 import {EndpointSet} from './endpoint-set.js'
 import {balance} from './layers/balance.js'
 import {circuitBreaker} from './layers/circuit-breaker.js'
+import {fault, type FaultLayerDeps} from './layers/fault.js'
 import {outcome} from './layers/outcome.js'
 import {rateLimit} from './layers/rate-limit.js'
 import {retry} from './layers/retry.js'
@@ -42,6 +43,7 @@ export const DEFAULT_CIRCUIT_BREAKER: CircuitBreakerConfig = {
 
 export interface DestinationDeps {
   registry: Registry
+  faults: FaultLayerDeps
   clock: Clock
   agent: Agent
   sink: TelemetrySink
@@ -102,6 +104,7 @@ export class Destination {
     // Below the version choice: one attempt to one instance.
     const attempt = () =>
       stack(upstream(agent))
+        .push(fault('callee', this.deps.faults)) // the callee's inbound side: the caller's retries and timeouts see it
         .push(serverSpan(sink)) // the callee's inbound side: one span per attempt
         .push(outcome(balancer, outlier)) // results feed outlier detection and latency-aware balancing
         .push(balance({service: this.name, endpoints: this.endpoints, balancer, outlier, hashOn})) // only endpoints not ejected
@@ -122,6 +125,7 @@ export class Destination {
           mirrorService: () => this.mirrorPath,
         }),
       )
+      .push(fault('caller', this.deps.faults)) // the caller's outbound side, before routing and retries (Envoy's fault filter)
       .push(limiter ? rateLimit(this.name, limiter, policy.rateLimit!.perSource) : undefined) // reject cheaply before any work
       .push(trace(sink)) // outermost: the client span covers everything below
       .service()

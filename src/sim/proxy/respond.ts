@@ -13,17 +13,20 @@ export class ProxyError extends Error {
   readonly outcome?: Outcome
   /** Extra reply headers (Retry-After). */
   readonly headers?: Record<string, string>
+  /** Reset the client's connection instead of replying (an injected reset on the caller's side). */
+  readonly resetClient: boolean
 
   constructor(
     readonly status: number,
     readonly flag: ResponseFlag,
     message: string,
-    options?: {cause?: unknown; outcome?: Outcome; headers?: Record<string, string>},
+    options?: {cause?: unknown; outcome?: Outcome; headers?: Record<string, string>; resetClient?: boolean},
   ) {
     super(message, options?.cause === undefined ? undefined : {cause: options.cause})
     this.name = 'ProxyError'
     this.outcome = options?.outcome
     this.headers = options?.headers
+    this.resetClient = options?.resetClient ?? false
   }
 }
 
@@ -90,6 +93,11 @@ export function errorCode(error: unknown): string {
 
 /** Write a mesh-made reply, unless headers already went out (then the only honest signal is a reset). */
 export function sendProxyError(res: ServerResponse, error: ProxyError, extraHeaders?: Record<string, string>): void {
+  if (error.resetClient) {
+    res.socket?.resetAndDestroy?.()
+    res.destroy()
+    return
+  }
   if (res.headersSent) {
     res.destroy(error)
     return

@@ -1,0 +1,78 @@
+// A fault: an injected failure with a target, a kind, selectors that choose which
+// requests it hits, and a lifetime. Per-request kinds act in the data path (the
+// fault layer); process kinds (kill, pause) act through the supervisor.
+
+export type FaultKind = 'delay' | 'abort' | 'reset' | 'partition' | 'bandwidth' | 'slow-close' | 'kill' | 'pause'
+
+/** Where a per-request fault acts: the callee's inbound side (default; the caller's retries and timeouts see it) or the caller's outbound side. */
+export type FaultSide = 'callee' | 'caller'
+
+export interface FaultSpec {
+  service: string
+  version?: string
+  kind: FaultKind
+  /** delay: fixed part; slow-close: how long the end of the response is held. */
+  delayMs?: number
+  /** delay: ± uniform jitter. */
+  jitterMs?: number
+  /** abort: the HTTP status answered. */
+  status?: number
+  /** reset: pass this many response bytes, then reset (mid-response). */
+  afterBytes?: number
+  /** partition: requests hang until the caller's timeout instead of being refused. */
+  blackhole?: boolean
+  /** bandwidth: response bytes per second. */
+  bytesPerSecond?: number
+  /** kill / pause: how many instances (default 1). */
+  count?: number
+  /** pause: SIGSTOP for this long, then SIGCONT. */
+  pauseMs?: number
+  /** 0..100 of matching requests (default 100). */
+  percent?: number
+  /** Hit only the first N matching requests, then pass (a client's retries can be tested). */
+  first?: number
+  /** Only requests from this source service (one edge). */
+  from?: string
+  header?: {name: string; value: string}
+  pathPrefix?: string
+  at?: FaultSide
+  /** Removed by itself after this long. */
+  durationMs?: number
+  /** Same seed, same requests hit in a rerun. */
+  seed?: number
+}
+
+export interface FaultInfo extends FaultSpec {
+  id: string
+  /** Matching requests seen, and how many the fault hit. */
+  seen: number
+  hits: number
+  createdAt: string
+  expiresAt?: string
+  /** For kill/pause: the instances it acted on. */
+  instances?: string[]
+}
+
+export const PER_REQUEST_KINDS: readonly FaultKind[] = ['delay', 'abort', 'reset', 'partition', 'bandwidth', 'slow-close']
+
+/** One line a person reads: `delay 300ms ±50ms`, `abort 503`, `reset after 100 bytes`. */
+export function describeFault(f: FaultSpec): string {
+  switch (f.kind) {
+    case 'delay':
+      return `delay ${f.delayMs ?? 0}ms${f.jitterMs ? ` ±${f.jitterMs}ms` : ''}`
+    case 'abort':
+      return `abort ${f.status ?? 503}`
+    case 'reset':
+      return f.afterBytes !== undefined ? `reset after ${f.afterBytes} bytes` : 'reset'
+    case 'partition':
+      return f.blackhole ? 'partition (blackhole)' : 'partition (refused)'
+    case 'bandwidth':
+      return `bandwidth ${f.bytesPerSecond ?? 0} B/s`
+    case 'slow-close':
+      return `slow close ${f.delayMs ?? 1000}ms`
+    case 'kill':
+      return `kill ${f.count ?? 1}`
+    case 'pause':
+      return `pause ${f.count ?? 1} for ${f.pauseMs ?? 0}ms`
+  }
+}
