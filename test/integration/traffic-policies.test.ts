@@ -79,9 +79,20 @@ services:
       const ok = results.filter((r) => r.status === 200).length
       expect(ok / results.length, JSON.stringify(results.filter((r) => r.status !== 200))).toBeGreaterThanOrEqual(0.999)
       expect(results.filter((r) => r.instance === sick.instance && r.status === 200)).toEqual([])
-      const [text, json] = await Promise.all([mesh(dir, ['status']), status(dir)])
-      expect(text.stdout, text.stdout).toMatch(/api-v1-0 .*ejected \(consecutive-5xx\)/)
-      expect(json.services[0].instances.find((i) => i.instance === sick.instance)!.ejected?.reason).toBe('consecutive-5xx')
+      // Keep traffic flowing while we look, so a slow machine cannot let the ejection lapse unseen.
+      let stop = false
+      const trickle = (async () => {
+        while (!stop) await send(`http://127.0.0.1:${port}/`, 20, 4)
+      })()
+      const seen = await eventually(async () => {
+        const [text, json] = await Promise.all([mesh(dir, ['status']), status(dir)])
+        const inst = json.services[0].instances.find((i) => i.instance === sick.instance)!
+        return inst.ejected?.reason === 'consecutive-5xx' && /api-v1-0 .*ejected \(consecutive-5xx\)/.test(text.stdout) ? text.stdout : undefined
+      }, 20_000)
+      stop = true
+      const trickled = (await trickle, results.length)
+      expect(seen, 'status never showed api-v1-0 ejected').toBeDefined()
+      expect(trickled).toBe(1000)
       // It recovers; after its ejection time it is back in rotation and serves again.
       await get(`http://${sick.address}/toggle-fail`)
       const back = await eventually(async () => {

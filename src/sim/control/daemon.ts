@@ -12,7 +12,7 @@ import {fileURLToPath} from 'node:url'
 import type {MeshConfig, ServiceConfig, VersionConfig} from '../config/types.js'
 import {dependencyEnvName, EnvNames, instanceName} from '../config/env-names.js'
 import {MeshError} from '../errors.js'
-import {DataPlane} from '../proxy/data-plane.js'
+import {DataPlane, type ListenerInfo} from '../proxy/data-plane.js'
 import {Telemetry} from '../telemetry/telemetry.js'
 import type {StatBy} from '../telemetry/metrics.js'
 import {PROMETHEUS_CONTENT_TYPE, renderPrometheus} from '../telemetry/prometheus.js'
@@ -65,6 +65,9 @@ interface Instance {
   healthDetail?: string
   checker?: HealthChecker
   outbound?: {proxy: string; dependencies: Record<string, string>}
+  listeners: ListenerInfo[]
+  /** Set once removal starts: no restart, no health checks, no traffic. */
+  leaving?: boolean
 }
 
 export class MeshDaemon extends EventEmitter {
@@ -159,11 +162,12 @@ export class MeshDaemon extends EventEmitter {
 
     for (const service of this.config.services) {
       for (const version of service.versions) {
-        for (let i = 0; i < version.replicas; i++) await this.createInstance(service, version, i)
+        if (!activeVersions(service).has(version.name)) continue
+        for (let i = 0; i < version.replicas; i++) await this.createInstance(service, version)
       }
     }
     for (const inst of this.instances.values()) this.launch(inst)
-    await this.waitHealthy()
+    await this.waitHealthy([...this.instances.keys()], this.opts.startupTimeoutMs ?? 60_000)
     this.phase = 'running'
   }
 
@@ -221,7 +225,56 @@ export class MeshDaemon extends EventEmitter {
     }
   }
 
-  private async createInstance(service: ServiceConfig, version: VersionConfig, index: number): Promise<void> {
+  /**
+   * Starts `count` new instances of a version (for deploys and scaling); resolves
+   * when all of them pass their health checks, rejects naming the first that does
+   * not (crash loop or timeout) — the caller decides whether to remove them.
+   */
+  async addInstances(service: ServiceConfig, version: VersionConfig, count: number, timeoutMs = 60_000): Promise<string[]> {
+    const created: Instance[] = []
+    for (let i = 0; i < count; i++) created.push(await this.createInstance(service, version))
+    for (const inst of created) this.launch(inst)
+    const names = created.map((i) => i.name)
+    await this.waitHealthy(names, timeoutMs)
+    return names
+  }
+
+  /**
+   * Takes an instance out of the mesh: out of the registry first (no new requests),
+   * then its in-flight requests finish (up to graceMs), then its process stops and
+   * its listeners close.
+   */
+  async removeInstance(name: string, graceMs?: number): Promise<void> {
+    const inst = this.instances.get(name)
+    if (!inst || inst.leaving) return
+    inst.leaving = true
+    inst.checker?.stop()
+    this.registry.remove(inst.service.name, name)
+    const deadline = this.clock.now() + (graceMs ?? inst.service.stopGracePeriodMs)
+    while (this.dataPlane.inflightTo(name) > 0 && this.clock.now() < deadline) await this.clock.sleep(20)
+    if (this.supervisor.status(name)) {
+      await this.supervisor.stop(name)
+      this.supervisor.forget(name)
+    }
+    for (const l of inst.listeners) await this.dataPlane.closeListener(l)
+    this.dataPlane.forgetInstance(name)
+    this.instances.delete(name)
+    this.saveState()
+  }
+
+  /** Instances of one service (optionally one version) that are not leaving. */
+  instancesOf(service: string, version?: string): string[] {
+    return [...this.instances.values()]
+      .filter((i) => i.service.name === service && !i.leaving && (!version || i.version.name === version))
+      .map((i) => i.name)
+  }
+
+  private readonly nextIndex = new Map<string, number>()
+
+  private async createInstance(service: ServiceConfig, version: VersionConfig): Promise<Instance> {
+    const key = `${service.name}\u0000${version.name}`
+    const index = this.nextIndex.get(key) ?? 0
+    this.nextIndex.set(key, index + 1)
     const name = instanceName(service.name, version.name, index)
     const w = version.workload
     const host = w.kind === 'address' ? w.host : '127.0.0.1'
@@ -237,9 +290,9 @@ export class MeshDaemon extends EventEmitter {
       origin: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     }
     this.dataPlane.setInstance(endpoint)
-    const inst: Instance = {name, service, version, endpoint, health: 'starting'}
+    const inst: Instance = {name, service, version, endpoint, health: 'starting', listeners: [inbound]}
     this.instances.set(name, inst)
-    if (w.kind === 'address') return
+    if (w.kind === 'address') return inst
 
     const env: Record<string, string> = {
       ...version.env,
@@ -253,9 +306,11 @@ export class MeshDaemon extends EventEmitter {
       const l = await this.dataPlane.listen({kind: 'outbound', source: service.name, sourceVersion: version.name, sourceInstance: name, destination: dep})
       env[dependencyEnvName(dep)] = `http://127.0.0.1:${l.port}`
       dependencies[dep] = `127.0.0.1:${l.port}`
+      inst.listeners.push(l)
     }
     const proxy = await this.dataPlane.listen({kind: 'forward-proxy', source: service.name, sourceVersion: version.name, sourceInstance: name})
     inst.outbound = {proxy: `127.0.0.1:${proxy.port}`, dependencies}
+    inst.listeners.push(proxy)
     const proxyUrl = `http://127.0.0.1:${proxy.port}`
     // Clients that honour proxy variables reach services by name; the <DEP>_URL listeners are loopback and bypass it.
     Object.assign(env, {HTTP_PROXY: proxyUrl, http_proxy: proxyUrl, NO_PROXY: '127.0.0.1,localhost,::1', no_proxy: '127.0.0.1,localhost,::1'})
@@ -271,6 +326,7 @@ export class MeshDaemon extends EventEmitter {
       logFile: inst.logFile,
       graceMs: service.stopGracePeriodMs,
     })
+    return inst
   }
 
   private readonly pendingSpecs = new Map<string, Parameters<Supervisor['start']>[0]>()
@@ -312,7 +368,7 @@ export class MeshDaemon extends EventEmitter {
   private onExit(status: ProcessStatus, exit: {code: number | null; signal: string | null}): void {
     const inst = this.instances.get(status.instance)
     this.saveState()
-    if (!inst || this.phase === 'stopping') return
+    if (!inst || inst.leaving || this.phase === 'stopping') return
     // A dead process gets no traffic, whatever its last probe said; it earns its way back after restart.
     this.registry.remove(inst.service.name, inst.name)
     inst.health = 'starting'
@@ -398,6 +454,14 @@ export class MeshDaemon extends EventEmitter {
       const current = this.config.services.find((s) => s.name === service.name)
       const destination = this.dataPlane.destination(service.name)
       if (!current || !destination) continue
+      // A version that gains traffic is started (and healthy) before any traffic moves to it.
+      for (const name of activeVersions(service)) {
+        const version = current.versions.find((v) => v.name === name)
+        if (version && this.instancesOf(service.name, name).length === 0) {
+          await this.addInstances(current, version, version.replicas)
+          changes.push(`${service.name}: started ${version.replicas} instance(s) of ${name}`)
+        }
+      }
       destination.apply(service.policy)
       destination.endpoints.setWeights(versionWeights(service))
       current.policy = service.policy
@@ -406,12 +470,12 @@ export class MeshDaemon extends EventEmitter {
     return {changes, notApplied}
   }
 
-  private waitHealthy(): Promise<void> {
-    const timeoutMs = this.opts.startupTimeoutMs ?? 60_000
+  private waitHealthy(names: string[], timeoutMs: number): Promise<void> {
+    const watched = () => names.map((n) => this.instances.get(n)).filter((i): i is Instance => i !== undefined)
     return new Promise((resolve, reject) => {
       const check = () => {
-        if ([...this.instances.values()].every((i) => i.health === 'healthy')) return finish()
-        for (const inst of this.instances.values()) {
+        if (watched().every((i) => i.health === 'healthy')) return finish()
+        for (const inst of watched()) {
           const s = this.supervisor.status(inst.name)
           if (s?.state === 'crash-loop') {
             const exit = s.lastExit ? `exit code ${s.lastExit.code ?? s.lastExit.signal}` : (s.lastError ?? 'no exit status')
@@ -422,7 +486,7 @@ export class MeshDaemon extends EventEmitter {
       // Events cover health changes; the supervisor's crash-loop state is read on every exit too.
       const onEvent = () => check()
       const deadline = this.clock.setTimer(timeoutMs, () => {
-        const waiting = [...this.instances.values()].find((i) => i.health !== 'healthy')!
+        const waiting = watched().find((i) => i.health !== 'healthy')!
         const detail = waiting.healthDetail ?? 'no probe answered'
         finish(this.startupError(waiting, `did not become healthy within ${Math.round(timeoutMs / 1000)}s (${detail})`))
       })
@@ -493,6 +557,18 @@ export class MeshDaemon extends EventEmitter {
       children: this.supervisor.records().map((r) => ({...r, service: this.instances.get(r.instance)?.service.name ?? ''})),
     })
   }
+}
+
+/**
+ * The versions `mesh up` starts: those with traffic weight, or named by a route or
+ * mirror. Other declared versions wait for a deploy (`mesh rollout`, `mesh canary`).
+ */
+export function activeVersions(service: ServiceConfig): Set<string> {
+  const active = new Set<string>()
+  for (const [version, weight] of versionWeights(service)) if (weight > 0) active.add(version)
+  for (const r of service.policy.routes) active.add(r.version)
+  if (service.policy.mirror) active.add(service.policy.mirror.version)
+  return active
 }
 
 /** Traffic per version: `policy.weights`, or everything to the first version (as Istio's default subset). */

@@ -64,6 +64,7 @@ export class DataPlane {
   private readonly listeners: ListenerInfo[] = []
   private readonly agent = new Agent({keepAliveTimeout: 4_000, connections: 512, connect: {timeout: 2_000}})
   private readonly inbound: Service
+  private readonly inflightByInstance = new Map<string, number>()
   private readonly clock: Clock
   allowFaultHeaders: boolean
   private inflight = 0
@@ -83,13 +84,14 @@ export class DataPlane {
           faults,
           clock: opts.clock,
           agent: this.agent,
+          inflight: this.inflightByInstance,
           sink,
           seed: opts.seed ?? 1,
           onOutlierEvent: opts.onOutlierEvent,
         }),
       )
     }
-    this.inbound = stack(upstream(this.agent)).push(fault('callee', faults)).push(serverSpan(sink)).service()
+    this.inbound = stack(upstream(this.agent, this.inflightByInstance)).push(fault('callee', faults)).push(serverSpan(sink)).service()
   }
 
   destination(service: string): Destination | undefined {
@@ -103,6 +105,23 @@ export class DataPlane {
 
   get inflightRequests(): number {
     return this.inflight
+  }
+
+  /** Requests under way to one instance (draining waits for 0). */
+  inflightTo(instance: string): number {
+    return this.inflightByInstance.get(instance) ?? 0
+  }
+
+  /** Stops one listener (an instance that left the mesh); in-flight requests on it finish. */
+  async closeListener(info: ListenerInfo): Promise<void> {
+    const i = this.listeners.indexOf(info)
+    if (i >= 0) this.listeners.splice(i, 1)
+    info.server.close()
+    info.server.closeIdleConnections()
+  }
+
+  forgetInstance(instance: string): void {
+    this.endpointsByInstance.delete(instance)
   }
 
   async listen(role: ListenerRole, port = 0, wantedBy?: string): Promise<ListenerInfo> {

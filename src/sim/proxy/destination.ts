@@ -44,6 +44,7 @@ export const DEFAULT_CIRCUIT_BREAKER: CircuitBreakerConfig = {
 export interface DestinationDeps {
   registry: Registry
   faults: FaultLayerDeps
+  inflight: Map<string, number>
   clock: Clock
   agent: Agent
   sink: TelemetrySink
@@ -103,7 +104,7 @@ export class Destination {
 
     // Below the version choice: one attempt to one instance.
     const attempt = () =>
-      stack(upstream(agent))
+      stack(upstream(agent, this.deps.inflight))
         .push(fault('callee', this.deps.faults)) // the callee's inbound side: the caller's retries and timeouts see it
         .push(serverSpan(sink)) // the callee's inbound side: one span per attempt
         .push(outcome(balancer, outlier)) // results feed outlier detection and latency-aware balancing
