@@ -1,0 +1,100 @@
+// The fastest bare Node reverse proxy we know how to write, as the yardstick for
+// the mesh: node:http in front, one undici Pool behind it driven with
+// `Pool.dispatch` and a raw (legacy, non-wrapped) handler, so no Readable, no
+// Promise, no header object is created per response on the undici side. No
+// policies, no tracing, no logging; the only header work is dropping the
+// hop-by-hop headers undici rejects or that must not cross a hop.
+//
+//   UPSTREAM=http://127.0.0.1:PORT PORT=0 node bench/bare-proxy.js   → prints `LISTENING <port>`
+import http from 'node:http'
+import {Pool} from 'undici'
+
+const upstream = process.env.UPSTREAM
+if (!upstream) {
+  console.error('bare-proxy: set UPSTREAM=http://host:port')
+  process.exit(2)
+}
+const pool = new Pool(upstream, {connections: 256, pipelining: 1, keepAliveTimeout: 4_000})
+
+// Hop-by-hop names (RFC 9110 §7.6.1); a length switch keeps the common case to one compare.
+function hopByHop(lower) {
+  switch (lower.length) {
+    case 2: return lower === 'te'
+    case 7: return lower === 'trailer' || lower === 'upgrade'
+    case 10: return lower === 'connection' || lower === 'keep-alive'
+    case 6: return lower === 'expect'
+    case 17: return lower === 'transfer-encoding'
+    case 16: return lower === 'proxy-connection'
+    default: return false
+  }
+}
+
+class Forward {
+  constructor(res) {
+    this.res = res
+    this.resume = null
+    this.onDrain = null
+  }
+  onConnect(abort) {
+    this.res.once('close', () => {
+      if (!this.res.writableFinished) abort(new Error('client went away'))
+    })
+  }
+  onHeaders(status, raw, resume) {
+    if (status < 200) return true // 1xx: wait for the final response
+    const headers = []
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i].toString('latin1')
+      if (hopByHop(name.toLowerCase())) continue
+      headers.push(name, raw[i + 1].toString('latin1'))
+    }
+    this.res.writeHead(status, headers)
+    this.resume = resume
+    return true
+  }
+  onData(chunk) {
+    const ok = this.res.write(chunk)
+    if (!ok && !this.onDrain) {
+      this.onDrain = () => {
+        this.onDrain = null
+        this.resume()
+      }
+      this.res.once('drain', this.onDrain)
+    }
+    return ok
+  }
+  onComplete() {
+    this.res.end()
+  }
+  onError(error) {
+    const res = this.res
+    if (res.headersSent) res.destroy(error)
+    else {
+      res.writeHead(502, {'content-type': 'text/plain', 'content-length': 12})
+      res.end('bad gateway\n')
+    }
+  }
+}
+
+const server = http.createServer((req, res) => {
+  const raw = req.rawHeaders
+  const headers = []
+  for (let i = 0; i < raw.length; i += 2) {
+    if (!hopByHop(raw[i].toLowerCase())) headers.push(raw[i], raw[i + 1])
+  }
+  const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined
+  pool.dispatch({path: req.url, method: req.method, headers, body: hasBody ? req : null}, new Forward(res))
+})
+server.keepAliveTimeout = 65_000
+server.headersTimeout = 66_000
+
+server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
+  console.log(`LISTENING ${server.address().port}`)
+})
+const stop = () => {
+  server.close()
+  server.closeAllConnections()
+  pool.close().finally(() => process.exit(0))
+}
+process.on('SIGTERM', stop)
+process.on('SIGINT', stop)

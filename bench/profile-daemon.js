@@ -1,0 +1,92 @@
+// Profiles the mesh daemon's data path under load. The CLI forks the daemon, which
+// makes `--cpu-prof` awkward, so this script runs a MeshDaemon in-process (the same
+// class daemon-main.js runs) on the benchmark's mesh.yaml, with the upstream and the
+// load generator as separate processes, then summarises the profile.
+//
+//   node bench/profile-daemon.js [--path /] [--seconds 8] [--connections 64] [--keep]
+//     → re-runs itself under `node --cpu-prof`, then prints bench/profile-summary.js's report
+//   node --cpu-prof bench/profile-daemon.js     (the child mode, if you want the raw profile only)
+//
+// --path /front profiles row (d) (two mesh calls through the front app) instead of row (c).
+import {execFileSync, spawn} from 'node:child_process'
+import {mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {BENCH_DIR, machine, meshYaml, pinned, runNodeClient, runWrk, startServer, stopChild, which} from './lib.js'
+
+const args = process.argv.slice(2)
+const opt = (name, dflt) => {
+  const i = args.indexOf(name)
+  return i >= 0 ? args[i + 1] : dflt
+}
+const SECONDS = Number(opt('--seconds', 8))
+const PATH = opt('--path', '/')
+const CONNECTIONS = Number(opt('--connections', 64))
+const PIN = process.env.BENCH_PIN !== '0' && machine().cores >= 2 && which('taskset') !== undefined
+const self = fileURLToPath(import.meta.url)
+
+if (!process.execArgv.some((a) => a.startsWith('--cpu-prof'))) {
+  // Parent: run the child under the profiler (pinned like the benchmark's proxies), then summarise.
+  const out = mkdtempSync(path.join(os.tmpdir(), 'meshsim-profile-'))
+  const [cmd, cmdArgs] = pinned(PIN ? 1 : undefined, process.execPath, [
+    '--cpu-prof',
+    '--cpu-prof-interval',
+    '250',
+    '--cpu-prof-dir',
+    out,
+    '--cpu-prof-name',
+    'daemon.cpuprofile',
+    self,
+    ...args,
+    '--result',
+    path.join(out, 'result.json'),
+  ])
+  execFileSync(cmd, cmdArgs, {stdio: 'inherit'})
+  const result = JSON.parse(readFileSync(path.join(out, 'result.json'), 'utf8'))
+  const {summarise} = await import('./profile-summary.js')
+  const profile = JSON.parse(readFileSync(path.join(out, 'daemon.cpuprofile'), 'utf8'))
+  console.log(`load: ${result.tool}, ${result.requests} requests in ${(result.durationMs / 1000).toFixed(1)} s (${Math.round(result.rps)} req/s), ${result.errors} errors, path ${PATH}`)
+  console.log(`daemon CPU under load: ${(result.daemonCpuUs / Math.max(1, result.requests)).toFixed(1)} µs/req (utime+stime, all threads, profiler overhead included)`)
+  console.log(summarise(profile, {requests: result.requests, top: 30}))
+  if (args.includes('--keep')) console.log(`\nprofile kept in ${out}/daemon.cpuprofile (open it in Chrome DevTools → Performance)`)
+  else rmSync(out, {recursive: true, force: true})
+} else {
+  const {loadConfig} = await import('../dist/sim/config/load-config.js')
+  const {MeshDaemon} = await import('../dist/sim/control/daemon.js')
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'meshsim-profile-mesh-'))
+  const upstream = await startServer('upstream.js', {PORT: '0'}, PIN ? 1 : undefined)
+  let daemon
+  try {
+    writeFileSync(path.join(dir, 'mesh.yaml'), meshYaml(upstream.port))
+    daemon = new MeshDaemon(await loadConfig(path.join(dir, 'mesh.yaml')))
+    await daemon.start()
+    const target = daemon.status().ingress.url + PATH
+    const clientCpu = PIN ? 0 : undefined
+    const cpu0 = process.cpuUsage()
+    let result
+    if (which('wrk') && process.env.BENCH_CLIENT !== 'node') {
+      // wrk runs synchronously in a child; the daemon must keep serving meanwhile, so run it async.
+      result = await new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, ['-e', `
+          import(${JSON.stringify(path.join(BENCH_DIR, 'lib.js'))}).then(({runWrk}) =>
+            console.log(JSON.stringify(runWrk(${JSON.stringify(target)}, {connections: ${CONNECTIONS}, durationS: ${SECONDS}, cpu: ${clientCpu ?? 'undefined'}}))))`], {stdio: ['ignore', 'pipe', 'inherit']})
+        let out = ''
+        child.stdout.on('data', (d) => (out += d))
+        child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`wrk exited ${code}`))))
+      })
+    } else {
+      result = await runNodeClient('closed-loop.js', {target, connections: CONNECTIONS, warmupMs: 0, durationMs: SECONDS * 1000}, clientCpu)
+    }
+    const cpu = process.cpuUsage(cpu0)
+    result.daemonCpuUs = cpu.user + cpu.system
+    const i = args.indexOf('--result')
+    if (i >= 0) writeFileSync(args[i + 1], JSON.stringify(result))
+    else console.log(JSON.stringify(result))
+  } finally {
+    await daemon?.stop().catch(() => undefined)
+    await stopChild(upstream.child)
+    rmSync(dir, {recursive: true, force: true})
+  }
+  process.exit(0)
+}

@@ -1,0 +1,128 @@
+// What the daemon's per-request CPU would be without parts of the telemetry: runs a
+// MeshDaemon in-process (as profile-daemon.js does) and, between closed-loop wrk (or
+// Node) runs against the ingress, switches parts off by patching the live objects —
+// no source is changed. Variants run interleaved, `--rounds` times; medians are shown.
+//
+//   node bench/what-if.js [--rounds 3] [--seconds 4] [--path /]
+//
+// full        everything on (as `mesh up`)
+// no-access   access log lines off (Telemetry.opts.accessLogDir unset)
+// no-telemetry the data path's sink does nothing (no spans, metrics, access logs)
+import {mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {spawn} from 'node:child_process'
+import {BENCH_DIR, CLK_TCK, machine, machineCpu, meshYaml, pinned, startServer, stopChild, table, which, fmt} from './lib.js'
+
+const args = process.argv.slice(2)
+const opt = (name, dflt) => {
+  const i = args.indexOf(name)
+  return i >= 0 ? args[i + 1] : dflt
+}
+const ROUNDS = Number(opt('--rounds', 3))
+const SECONDS = Number(opt('--seconds', 4))
+const PATH = opt('--path', '/')
+const PIN = process.env.BENCH_PIN !== '0' && machine().cores >= 2 && which('taskset') !== undefined
+if (PIN) {
+  // This process is the daemon: put it beside the upstream on CPU 1, like the benchmark.
+  try {
+    (await import('node:child_process')).execFileSync('taskset', ['-p', '-c', '1', String(process.pid)], {stdio: 'ignore'})
+  } catch {}
+}
+
+const {loadConfig} = await import('../dist/sim/config/load-config.js')
+const {MeshDaemon} = await import('../dist/sim/control/daemon.js')
+
+const threadsCpu = () => {
+  let us = 0
+  for (const t of readdirSync('/proc/self/task')) {
+    const s = readFileSync(`/proc/self/task/${t}/stat`, 'utf8')
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
+    us += ((Number(f[11]) + Number(f[12])) * 1e6) / CLK_TCK
+  }
+  return us
+}
+const mainCpu = () => {
+  const s = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8')
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
+  return ((Number(f[11]) + Number(f[12])) * 1e6) / CLK_TCK
+}
+
+function load(target) {
+  const useWrk = which('wrk') && process.env.BENCH_CLIENT !== 'node'
+  const [cmd, a] = useWrk
+    ? pinned(PIN ? 0 : undefined, 'wrk', ['-t1', '-c64', `-d${SECONDS}s`, target])
+    : pinned(PIN ? 0 : undefined, process.execPath, [path.join(BENCH_DIR, 'closed-loop.js'), JSON.stringify({target, connections: 64, warmupMs: 0, durationMs: SECONDS * 1000})])
+  return new Promise((resolve, reject) => {
+    let out = ''
+    const child = spawn(cmd, a, {stdio: ['ignore', 'pipe', 'inherit']})
+    child.stdout.on('data', (d) => (out += d))
+    child.once('exit', (code) => {
+      if (code !== 0) return reject(new Error(`load exited ${code}`))
+      const m = useWrk ? /(\d+) requests in/.exec(out) : /"requests":(\d+)/.exec(out)
+      resolve(Number(m[1]))
+    })
+  })
+}
+
+const upstream = await startServer('upstream.js', {PORT: '0'}, PIN ? 1 : undefined)
+const dir = mkdtempSync(path.join(os.tmpdir(), 'meshsim-whatif-'))
+let daemon
+try {
+  writeFileSync(path.join(dir, 'mesh.yaml'), meshYaml(upstream.port))
+  daemon = new MeshDaemon(await loadConfig(path.join(dir, 'mesh.yaml')))
+  await daemon.start()
+  const telemetry = daemon.telemetry
+  const record = telemetry.record
+  const accessLogDir = telemetry.opts.accessLogDir
+  const variants = {
+    full: () => {
+      telemetry.record = record
+      telemetry.opts.accessLogDir = accessLogDir
+    },
+    'no-access': () => {
+      telemetry.record = record
+      telemetry.opts.accessLogDir = undefined
+    },
+    'no-telemetry': () => {
+      telemetry.record = () => undefined
+    },
+  }
+  const target = daemon.status().ingress.url + PATH
+  variants.full()
+  await load(target) // warm-up
+  const results = Object.fromEntries(Object.keys(variants).map((k) => [k, []]))
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, apply] of Object.entries(variants)) {
+      apply()
+      const m0 = machineCpu()
+      const t0 = threadsCpu()
+      const main0 = mainCpu()
+      const n = await load(target)
+      const all = threadsCpu() - t0
+      const main = mainCpu() - main0
+      const m1 = machineCpu()
+      results[name].push({n, all: all / n, main: main / n, rps: n / SECONDS, busy: (m1.busy - m0.busy) / (m1.total - m0.total)})
+      process.stderr.write(`  round ${round + 1} ${name}: ${fmt.f(all / n, 1)} µs/req (main thread ${fmt.f(main / n, 1)}), ${fmt.int(n / SECONDS)} req/s\n`)
+    }
+  }
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+  console.log(
+    table(
+      ['variant', 'daemon CPU µs/req (all threads)', 'main thread µs/req', 'req/s', 'machine busy'],
+      Object.entries(results).map(([k, rs]) => [
+        k,
+        fmt.f(median(rs.map((r) => r.all)), 1),
+        fmt.f(median(rs.map((r) => r.main)), 1),
+        fmt.int(median(rs.map((r) => r.rps))),
+        `${fmt.f(100 * median(rs.map((r) => r.busy)), 0)}%`,
+      ]),
+    ),
+  )
+  console.log('machine busy: the whole machine (all cores = 100%), ours included; well above ~75% (wrk\'s core part-idle, the daemon\'s core full) means other processes were running too.')
+} finally {
+  await daemon?.stop().catch(() => undefined)
+  await stopChild(upstream.child)
+  rmSync(dir, {recursive: true, force: true})
+}
+process.exit(0)
