@@ -9,7 +9,7 @@
 //   anyone ──▶ inbound listener (published address) ───────────▶ server span ─▶ undici ─▶ that instance
 import http, {type IncomingMessage, type ServerResponse} from 'node:http'
 import type {AddressInfo} from 'node:net'
-import {PassThrough, pipeline, type Readable} from 'node:stream'
+import {PassThrough, type Readable} from 'node:stream'
 import {Agent} from 'undici'
 import type {ServiceConfig} from '../config/types.js'
 import type {Endpoint, Registry} from '../control/registry.js'
@@ -227,8 +227,14 @@ export class DataPlane {
     if (response.endpoint) out[SERVED_BY_HEADER] = response.endpoint.instance
     if (this.draining) out['connection'] = 'close'
     res.writeHead(response.status, out)
-    if (response.body) pipeline(response.body, res, () => undefined)
-    else res.end()
+    const upstreamBody = response.body
+    if (!upstreamBody) return void res.end()
+    // pipe() rather than pipeline(): pipeline builds an AbortController (and a DOMException) per call.
+    upstreamBody.once('error', () => res.destroy())
+    res.once('close', () => {
+      if (!upstreamBody.readableEnded) upstreamBody.destroy()
+    })
+    upstreamBody.pipe(res)
   }
 
   /** Which destination (or, for an inbound listener, which instance) gets this request, and its origin-form path. */

@@ -82,14 +82,10 @@ export function stack(base: Service): Stack {
 /** Runs `fn` once when the response body is fully consumed or destroyed (or at once if there is none). */
 export function onBodyDone(res: MeshResponse, fn: () => void): void {
   if (!res.body) return fn()
-  let done = false
-  const once = () => {
-    if (!done) {
-      done = true
-      fn()
-    }
-  }
-  res.body.once('close', once)
-  res.body.once('end', once)
-  res.body.once('error', once)
+  // Bodies here are autoDestroy streams: 'close' follows both 'end' and an error, exactly once.
+  res.body.once('close', fn)
+  // A body discarded (a retried attempt) or cut (a reset) errors; that must never crash the daemon.
+  res.body.on('error', ignore)
 }
+
+function ignore(): void {}

@@ -9,7 +9,7 @@
 import {createWriteStream, mkdirSync, type WriteStream} from 'node:fs'
 import path from 'node:path'
 import type {HopRecord, TelemetrySink} from '../proxy/telemetry-sink.js'
-import type {Clock} from '../time/clock.js'
+import type {Clock, Timer} from '../time/clock.js'
 import {MetricsRecorder} from './metrics.js'
 import {OtlpPusher} from './otlp-push.js'
 import type {Span} from './span.js'
@@ -27,7 +27,8 @@ export class Telemetry implements TelemetrySink {
   readonly traces = new TraceStore()
   readonly metrics = new MetricsRecorder()
   readonly pusher?: OtlpPusher
-  private readonly accessLogs = new Map<string, WriteStream>()
+  private readonly accessLogs = new Map<string, {stream: WriteStream; pending: string[]; bytes: number}>()
+  private flushTimer?: Timer
 
   constructor(private readonly opts: TelemetryOptions) {
     if (opts.otlpEndpoint) this.pusher = new OtlpPusher({endpoint: opts.otlpEndpoint, clock: opts.clock})
@@ -57,21 +58,33 @@ export class Telemetry implements TelemetrySink {
   }
 
   async close(): Promise<void> {
+    this.flushTimer?.cancel()
+    this.flushAccessLogs()
     await this.pusher?.close()
-    await Promise.all([...this.accessLogs.values()].map((s) => new Promise((r) => s.end(r))))
+    await Promise.all([...this.accessLogs.values()].map((s) => new Promise((r) => s.stream.end(r))))
+  }
+
+  /** Access-log lines are written in batches: one write per file per 100 ms instead of one per hop. */
+  flushAccessLogs(): void {
+    this.flushTimer = undefined
+    for (const log of this.accessLogs.values()) {
+      if (log.pending.length === 0) continue
+      log.stream.write(log.pending.join(''))
+      log.pending = []
+      log.bytes = 0
+    }
   }
 
   private writeAccessLog(hop: HopRecord): void {
     // Each sidecar logs what it saw: the caller's outbound side the call, the callee's inbound side each attempt.
     const owner = hop.kind === 'client' ? (hop.sourceInstance ?? hop.source) : (hop.destinationInstance ?? hop.destination)
-    let stream = this.accessLogs.get(owner)
-    if (!stream) {
-      stream = createWriteStream(path.join(this.opts.accessLogDir!, `${owner}.log`), {flags: 'a'})
+    let log = this.accessLogs.get(owner)
+    if (!log) {
+      const stream = createWriteStream(path.join(this.opts.accessLogDir!, `${owner}.log`), {flags: 'a'})
       stream.on('error', () => undefined)
-      this.accessLogs.set(owner, stream)
+      this.accessLogs.set(owner, (log = {stream, pending: [], bytes: 0}))
     }
-    stream.write(
-      `${JSON.stringify({
+    const line = `${JSON.stringify({
         time: new Date(hop.startMs).toISOString(),
         side: hop.kind === 'client' ? 'outbound' : 'inbound',
         traceId: hop.traceId,
@@ -85,8 +98,11 @@ export class Telemetry implements TelemetrySink {
         attempt: hop.attempt,
         flags: hop.flags ?? '-',
         cause: hop.cause,
-      })}\n`,
-    )
+      })}\n`
+    log.pending.push(line)
+    log.bytes += line.length
+    if (log.bytes > 64 * 1024) this.flushAccessLogs()
+    else this.flushTimer ??= this.opts.clock.setTimer(100, () => this.flushAccessLogs())
   }
 }
 
