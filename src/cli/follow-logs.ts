@@ -10,7 +10,7 @@ export function followLogs(
   paths: MeshPaths,
   services: string[],
   only: string | undefined,
-  opts: {fromEnd: boolean},
+  opts: {fromEnd: boolean; render?: (lines: string[]) => string[]},
   print: (line: string) => void,
 ): () => void {
   const files = instanceLogFiles(paths, services, only)
@@ -25,7 +25,9 @@ export function followLogs(
         width = Math.max(width, instance.length)
       }
     }
-    follower.poll((file, line) => print(prefixed(path.basename(file, '.log'), width, line)))
+    follower.poll((file, line) => {
+      for (const l of opts.render ? opts.render([line]) : [line]) print(prefixed(path.basename(file, '.log'), width, l))
+    })
   }
   tick()
   const timer = setInterval(tick, POLL_MS)

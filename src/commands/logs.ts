@@ -1,4 +1,6 @@
 import {Args, Flags} from '@oclif/core'
+import chalk from 'chalk'
+import {renderAccessLines} from '../cli/access-log.js'
 import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
 import {followLogs} from '../cli/follow-logs.js'
 import {prefixed} from '../cli/instance-colours.js'
@@ -9,19 +11,24 @@ import {loadConfig} from '../sim/config/load-config.js'
 import path from 'node:path'
 
 export default class Logs extends MeshCommand {
-  static override description = 'Show instance logs, prefixed and coloured per instance; -f follows them.'
+  static override description =
+    "Show instance logs, prefixed and coloured per instance; -f follows them; --access shows the sidecars' access logs."
   static override examples = ['<%= config.bin %> logs', '<%= config.bin %> logs catalog -f', '<%= config.bin %> logs --tail 20']
   static override args = {service: Args.string({description: 'only this service'})}
   static override flags = {
     file: fileFlag(false),
     follow: Flags.boolean({char: 'f', description: 'keep printing new lines until Ctrl-C'}),
     tail: Flags.integer({char: 'n', description: 'lines to show from the end of each log', default: 100}),
+    access: Flags.boolean({description: "the sidecars' access logs (one line per hop) instead of the instances' own logs"}),
   }
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Logs)
-    const paths = this.meshPaths(flags.file)
-    const services = await knownServices(flags.file, paths)
+    const meshPaths = this.meshPaths(flags.file)
+    // Access logs sit beside instance logs, one file per instance (and ingress.log): same layout, other folder.
+    const paths = flags.access ? {...meshPaths, logs: meshPaths.access} : meshPaths
+    const render = (lines: string[]) => (flags.access ? renderAccessLines(lines, chalk.level > 0) : lines)
+    const services = await knownServices(flags.file, meshPaths)
     if (args.service && !services.includes(args.service)) {
       throw new MeshError('MESH_SERVICE_NOT_FOUND', `service "${args.service}" is not in the mesh.`, {
         hints: [`Known services: ${services.join(', ')}`],
@@ -33,10 +40,10 @@ export default class Logs extends MeshCommand {
     }
     const width = Math.max(...[...files.keys()].map((k) => k.length))
     for (const [instance, file] of files) {
-      for (const line of tailLines(file, flags.tail)) this.log(prefixed(instance, width, line))
+      for (const line of render(tailLines(file, flags.tail))) this.log(prefixed(instance, width, line))
     }
     if (!flags.follow) return
-    const stop = followLogs(paths, services, args.service, {fromEnd: true}, (line) => this.log(line))
+    const stop = followLogs(paths, services, args.service, {fromEnd: true, render}, (line) => this.log(line))
     await new Promise<void>((resolve) => process.once('SIGINT', resolve))
     stop()
   }

@@ -66,6 +66,7 @@ export class DataPlane {
   private readonly inbound: Service
   private readonly inflightByInstance = new Map<string, number>()
   private readonly clock: Clock
+  private readonly sink: TelemetrySink
   allowFaultHeaders: boolean
   private inflight = 0
   private draining = false
@@ -74,7 +75,7 @@ export class DataPlane {
   constructor(registry: Registry, services: ServiceConfig[], weights: Map<string, Map<string, number>>, opts: DataPlaneOptions) {
     this.clock = opts.clock
     this.allowFaultHeaders = opts.allowFaultHeaders ?? false
-    const sink = opts.sink ?? discardTelemetry
+    const sink = (this.sink = opts.sink ?? discardTelemetry)
     const faults = {faults: opts.faults, allowHeaders: () => this.allowFaultHeaders}
     for (const service of services) {
       this.destinations.set(
@@ -182,13 +183,37 @@ export class DataPlane {
   }
 
   private async serve(role: ListenerRole, req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {
-    const target = this.resolve(role, req)
     const headers = endToEndHeaders(req.rawHeaders)
     const client = req.socket.remoteAddress ?? '127.0.0.1'
     if (role.kind === 'ingress') sanitiseAtIngress(headers, client, req, this.allowFaultHeaders)
     else appendForwardedFor(headers, client)
     const incoming = parseTraceparent(firstHeader(headers, 'traceparent')) ?? parseB3((name) => firstHeader(headers, name))
     if (!incoming) delete headers['tracestate']
+    let target: ReturnType<DataPlane['resolve']>
+    try {
+      target = this.resolve(role, req)
+    } catch (error) {
+      // No route, unknown host: the mesh answered itself before any stack, so record that hop here.
+      if (error instanceof ProxyError && role.kind !== 'inbound') {
+        this.sink.record({
+          kind: 'client',
+          traceId: incoming?.traceId ?? newTraceId(),
+          spanId: newSpanId(),
+          parentId: incoming?.parentId,
+          source: role.kind === 'ingress' ? 'ingress' : role.source,
+          sourceInstance: role.kind === 'ingress' ? undefined : role.sourceInstance,
+          destination: 'unknown',
+          method: req.method ?? 'GET',
+          path: req.url ?? '/',
+          status: error.status,
+          startMs: this.clock.wallNow(),
+          durationMs: 0,
+          flags: error.flag,
+          cause: error.message,
+        })
+      }
+      throw error
+    }
 
     const destination = target.destination
     const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined

@@ -1,0 +1,112 @@
+import {Args, Flags} from '@oclif/core'
+import chalk, {Chalk} from 'chalk'
+import {isUrlTarget, type LoadTarget, meshTarget, parseHeaders, urlTarget} from '../cli/load-target.js'
+import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import {formatDuration as formatSpan, parseDuration} from '../sim/config/duration.js'
+import {MeshError} from '../sim/errors.js'
+import {defaultConcurrency, LoadError, type LoadProgress, type LoadResult, plannedRequests, runLoad} from '../sim/load/load-generator.js'
+import {formatDuration} from '../sim/telemetry/waterfall.js'
+import {successColour} from './stat.js'
+
+export default class Load extends MeshCommand {
+  static override description =
+    'Send open-loop load at a fixed rate (latency counted from each request\'s intended send time, so stalls cannot hide), then print percentiles, throughput and errors.'
+  static override enableJsonFlag = true
+  static override examples = [
+    '<%= config.bin %> load ingress --rps 100 --duration 30s',
+    '<%= config.bin %> load frontend --rps 50 --duration 10s --path /checkout --method POST -H x-user=alice',
+    '<%= config.bin %> load http://127.0.0.1:8000/items --rps 200 --duration 5s --json',
+  ]
+  static override args = {
+    target: Args.string({required: true, description: 'a URL, `ingress`, or a service the ingress routes to'}),
+  }
+  static override flags = {
+    file: fileFlag(),
+    rps: Flags.string({required: true, description: 'requests per second, held whatever the target does'}),
+    duration: Flags.string({required: true, description: 'how long to send, e.g. 10s, 1m'}),
+    path: Flags.string({description: 'request path (default: the URL\'s path, or the service\'s ingress route)'}),
+    method: Flags.string({default: 'GET', description: 'HTTP method'}),
+    header: Flags.string({char: 'H', multiple: true, description: 'request header name=value (repeatable)'}),
+    concurrency: Flags.integer({min: 1, description: 'requests in flight at most (default: the rate, 16 to 1000); late ones queue and the wait counts'}),
+  }
+
+  async run(): Promise<LoadResult> {
+    const {args, flags} = await this.parse(Load)
+    const rps = Number(flags.rps)
+    if (!(rps > 0) || !Number.isFinite(rps)) throw badFlag(`--rps "${flags.rps}" is not a positive number.`, 'Example: --rps 200')
+    const durationMs = parseDuration(flags.duration)
+    if (durationMs === undefined || durationMs <= 0) throw badFlag(`--duration "${flags.duration}" is not a positive duration.`, 'Examples: 5s, 1m')
+    if (plannedRequests(rps, durationMs) === 0) throw badFlag(`--rps ${rps} for ${flags.duration} sends no request at all.`, 'Raise --rps or --duration.')
+    const headers = parseHeaders(flags.header)
+    const method = flags.method.toUpperCase()
+    const target: LoadTarget = isUrlTarget(args.target)
+      ? urlTarget(args.target, flags.path)
+      : meshTarget(args.target, await this.connect(flags.file).status(), flags.path)
+    const concurrency = flags.concurrency ?? defaultConcurrency(rps)
+
+    const quiet = this.jsonEnabled()
+    const live = !quiet && process.stderr.isTTY === true
+    if (!quiet) {
+      this.logToStderr(
+        `Sending ${method} ${target.origin}${target.path} at ${rps} rps for ${formatSpan(durationMs)} ` +
+          `(${plannedRequests(rps, durationMs)} requests, at most ${concurrency} in flight)…`,
+      )
+    }
+    const abort = new AbortController()
+    const onSigint = () => abort.abort()
+    process.once('SIGINT', onSigint)
+    let result: LoadResult
+    try {
+      result = await runLoad({
+        target: target.origin,
+        path: target.path,
+        method,
+        headers,
+        rps,
+        durationMs,
+        concurrency,
+        signal: abort.signal,
+        onProgress: live ? (p) => process.stderr.write(`\r\x1b[K${progressLine(p, plannedRequests(rps, durationMs))}`) : undefined,
+      })
+    } catch (error) {
+      if (error instanceof LoadError) throw badFlag(error.message)
+      throw error
+    } finally {
+      process.off('SIGINT', onSigint)
+      if (live) process.stderr.write('\r\x1b[K')
+    }
+    if (!quiet) this.log(renderLoadResult(result, chalk.level > 0))
+    return result
+  }
+}
+
+/** The live line: where the run is, once a second. */
+export function progressLine(p: LoadProgress, planned: number): string {
+  const errors = p.errors > 0 ? `, ${p.errors} errors` : ''
+  return `${formatDuration(p.elapsedMs)}  ${p.completed}/${planned} done (${p.sent} sent${errors}), ${p.currentRps.toFixed(0)} rps now`
+}
+
+export function renderLoadResult(r: LoadResult, colour: boolean): string {
+  const c = new Chalk({level: colour ? 1 : 0})
+  const l = r.latency
+  const count = (o: Record<string, number>) =>
+    Object.entries(o)
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+      .map(([k, n]) => `${k} × ${n}`)
+      .join(', ') || 'none'
+  const lines = [
+    `${c.bold('requests')}    ${r.requests} completed of ${r.sent} sent in ${formatDuration(r.durationMs)}` +
+      (r.aborted ? c.yellow(` (stopped early; ${r.cancelled} not completed)`) : ''),
+    `${c.bold('throughput')}  ${r.throughputRps.toFixed(1)} rps`,
+    `${c.bold('success')}     ${r.requests > 0 ? successColour(r.successRate, c)(`${(r.successRate * 100).toFixed(2)}%`) : '-'}`,
+    `${c.bold('latency')}     p50 ${formatDuration(l.p50)}  p90 ${formatDuration(l.p90)}  p95 ${formatDuration(l.p95)}  ` +
+      `p99 ${formatDuration(l.p99)}  p99.9 ${formatDuration(l.p999)}  max ${formatDuration(l.max)}`,
+    `${c.bold('statuses')}    ${count(r.statuses)}`,
+    `${c.bold('errors')}      ${Object.keys(r.errors).length ? c.red(count(r.errors)) : 'none'}`,
+  ]
+  return lines.join('\n')
+}
+
+function badFlag(message: string, hint?: string): MeshError {
+  return new MeshError('MESH_BAD_FLAG', message, {hints: hint ? [hint] : []})
+}

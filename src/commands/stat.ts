@@ -1,0 +1,72 @@
+import {Flags} from '@oclif/core'
+import chalk, {Chalk, type ChalkInstance} from 'chalk'
+import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import {renderTable} from '../cli/table.js'
+import {formatDuration as formatWindow, parseDuration} from '../sim/config/duration.js'
+import {MeshError} from '../sim/errors.js'
+import type {StatBy, StatRow} from '../sim/telemetry/metrics.js'
+import {formatDuration} from '../sim/telemetry/waterfall.js'
+
+export default class Stat extends MeshCommand {
+  static override description =
+    'Golden metrics over a sliding window, as `linkerd viz stat`: requests, rate, success (effective: what callers saw; actual: every attempt) and latency percentiles.'
+  static override enableJsonFlag = true
+  static override examples = ['<%= config.bin %> stat', '<%= config.bin %> stat --by instance --window 1m', '<%= config.bin %> stat --edges']
+  static override flags = {
+    file: fileFlag(),
+    by: Flags.option({options: ['service', 'version', 'instance'] as const, default: 'service' as const, description: 'one row per'})(),
+    edges: Flags.boolean({description: 'one row per caller → callee pair instead'}),
+    window: Flags.string({default: '30s', description: 'how far back to look, e.g. 30s, 5m'}),
+  }
+
+  async run(): Promise<StatRow[]> {
+    const {flags} = await this.parse(Stat)
+    const windowMs = parseDuration(flags.window)
+    if (windowMs === undefined || windowMs <= 0) {
+      throw new MeshError('MESH_BAD_FLAG', `--window "${flags.window}" is not a positive duration.`, {hints: ['Examples: 30s, 5m, 1h']})
+    }
+    const by: StatBy = flags.edges ? 'edge' : flags.by
+    const rows = await this.connect(flags.file).stat(by, windowMs)
+    if (!this.jsonEnabled()) this.log(renderStat(rows, {by, windowMs, colour: chalk.level > 0}))
+    return rows
+  }
+}
+
+export interface StatRenderOptions {
+  by: StatBy
+  windowMs: number
+  colour: boolean
+}
+
+/** Green at 99% and above, yellow from 95%, red below: Linkerd viz's thresholds. */
+export function successColour(ratio: number, c: ChalkInstance): ChalkInstance {
+  return ratio >= 0.99 ? c.green : ratio >= 0.95 ? c.yellow : c.red
+}
+
+export function renderStat(rows: StatRow[], opts: StatRenderOptions): string {
+  if (rows.length === 0) {
+    return `No requests in the last ${formatWindow(opts.windowMs)}. Send some with \`mesh load ingress --rps 50 --duration 10s\`.`
+  }
+  const c = new Chalk({level: opts.colour ? 1 : 0})
+  const rate = (ratio: number, n: number) => (n > 0 ? successColour(ratio, c)(`${(ratio * 100).toFixed(2)}%`) : '-')
+  const srcWidth = Math.max(3, ...rows.map((r) => (r.source ?? '?').length))
+  const name = (r: StatRow) =>
+    opts.by === 'edge' ? `${(r.source ?? '?').padEnd(srcWidth)} → ${r.destination ?? '?'}` : rowName(r, opts.by)
+  const body = rows.map((r) => [
+    name(r),
+    String(r.requests),
+    r.rps.toFixed(1),
+    rate(r.successRate, r.requests),
+    rate(r.actualSuccessRate, r.actualRequests || r.requests),
+    formatDuration(r.p50),
+    formatDuration(r.p95),
+    formatDuration(r.p99),
+  ])
+  return renderTable([opts.by === 'edge' ? `${'SRC'.padEnd(srcWidth)} → DST` : 'NAME', 'REQUESTS', 'RPS', 'SUCCESS', 'ACTUAL', 'P50', 'P95', 'P99'], body)
+}
+
+function rowName(r: StatRow, by: StatBy): string {
+  if (by === 'instance') return r.instance ?? `${r.service ?? '?'} (unknown instance)`
+  if (by === 'version') return `${r.service ?? '?'} ${r.version ?? '-'}`
+  return r.service ?? '?'
+}

@@ -1,0 +1,89 @@
+import {Flags} from '@oclif/core'
+import chalk from 'chalk'
+import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import {parseDuration} from '../sim/config/duration.js'
+import type {ControlClient} from '../sim/control/control-client.js'
+import {ExitCode, MeshError} from '../sim/errors.js'
+import {type AnyEvent, buildModel, renderFrame, type TopModel} from '../sim/ui/snapshot.js'
+
+// Long enough to smooth a second's noise, short enough that an injected fault shows within a refresh or two.
+const WINDOW_MS = 10_000
+// Traces asked for per list (failed, slow): the store sorts by duration, not age, so older slow ones take room.
+const TRACE_SAMPLE = 500
+const EVENTS_KEPT = 50
+// "Recent" in the traces pane: older traces leave it even if they were the slowest.
+const TRACE_HORIZON_MS = 60_000
+
+export default class Top extends MeshCommand {
+  static override description =
+    'A live full-screen view of the mesh, as k9s or `linkerd viz top`: topology with rps and success on every edge, services, slow or failed traces, events; inject and clear faults from it.'
+  static override examples = ['<%= config.bin %> top', '<%= config.bin %> top --once', '<%= config.bin %> top --interval 2s --no-color']
+  static override flags = {
+    file: fileFlag(),
+    once: Flags.boolean({description: 'print one frame as plain text and exit (for scripts, tests and bug reports)'}),
+    'no-color': Flags.boolean({description: 'no colour (NO_COLOR does the same)'}),
+    interval: Flags.string({default: '1s', description: 'how often to refresh, e.g. 500ms, 2s'}),
+  }
+
+  async run(): Promise<void> {
+    const {flags} = await this.parse(Top)
+    const intervalMs = parseDuration(flags.interval)
+    if (intervalMs === undefined || intervalMs < 100) {
+      throw new MeshError('MESH_BAD_FLAG', `--interval "${flags.interval}" is not a duration of at least 100ms.`, {hints: ['Examples: 500ms, 1s, 2s']})
+    }
+    if (!flags.once && !process.stdout.isTTY) {
+      // A full-screen UI into a pipe or file is escape-code garbage: say what to use instead.
+      this.logToStderr('mesh top draws a full screen and needs a terminal, but stdout is not one.')
+      this.logToStderr('  For one plain-text frame: `mesh top --once`')
+      this.logToStderr('  For metrics a script can read: `mesh stat --json`')
+      this.exit(ExitCode.badInput)
+    }
+    const client = this.connect(flags.file)
+    const source = controlSource(client, WINDOW_MS)
+    if (flags.once) {
+      const colour = !flags['no-color'] && chalk.level > 0
+      const model = await source.snapshot()
+      const width = process.stdout.columns || 120
+      const height = process.stdout.isTTY ? process.stdout.rows : undefined
+      this.log(renderFrame(model, {width, height, colour}))
+      return
+    }
+    const colour = !flags['no-color'] && !process.env.NO_COLOR
+    // Imported here so `--once` and the non-TTY message never load blessed.
+    const {runScreen} = await import('../sim/ui/screen.js')
+    await runScreen({source, intervalMs, colour})
+  }
+}
+
+/** The screen's data source over the control API: one snapshot is five calls in parallel. */
+export function controlSource(client: ControlClient, windowMs: number) {
+  let lastSeq = 0
+  let events: AnyEvent[] = []
+  return {
+    async snapshot(): Promise<TopModel> {
+      const [status, serviceStats, edgeStats, fresh] = await Promise.all([
+        client.status(),
+        client.stat('service', windowMs),
+        client.stat('edge', windowMs),
+        client.events(lastSeq) as Promise<AnyEvent[]>,
+      ])
+      // Slow means at least the p95 the ingress's services show in the window. The store
+      // lists failed then slowest first (not newest), so each list is asked for separately.
+      const roots = new Set((status.ingress?.routes ?? []).map((r) => r.service))
+      const slowMs = Math.max(0, ...serviceStats.filter((r) => r.service && roots.has(r.service) && r.requests > 0).map((r) => r.p95))
+      const [failed, slow] = await Promise.all([
+        client.traces({errorsOnly: true, limit: TRACE_SAMPLE}),
+        client.traces({minDurationMs: slowMs, limit: TRACE_SAMPLE}),
+      ])
+      // A restarted daemon numbers its events from 1 again.
+      if (fresh.length && fresh[0].seq <= lastSeq) events = []
+      events = [...events, ...fresh].slice(-EVENTS_KEPT)
+      if (fresh.length) lastSeq = fresh[fresh.length - 1].seq
+      const traces = [...failed, ...slow]
+      return buildModel({status, serviceStats, edgeStats, traces, events, windowMs, now: Date.now(), slowMs: slowMs || undefined, traceHorizonMs: TRACE_HORIZON_MS})
+    },
+    trace: (id: string) => client.trace(id),
+    injectFault: (spec: Parameters<ControlClient['injectFault']>[0]) => client.injectFault(spec),
+    clearFaults: (service: string) => client.clearFaults({service}),
+  }
+}

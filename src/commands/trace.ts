@@ -1,0 +1,27 @@
+import {Args, Flags} from '@oclif/core'
+import chalk from 'chalk'
+import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import type {Span} from '../sim/telemetry/span.js'
+import {renderWaterfall} from '../sim/telemetry/waterfall.js'
+
+export default class Trace extends MeshCommand {
+  static override description = 'Show one trace as a waterfall: the span tree on a common time axis, status, retries and faults; --why adds each hop\'s routing decision.'
+  static override enableJsonFlag = true
+  static override examples = ['<%= config.bin %> trace 4bf92f3577b3', '<%= config.bin %> trace 4bf92f3577b3 --why', '<%= config.bin %> trace 4bf92f3577b3 --json']
+  static override args = {id: Args.string({description: 'trace id, or a unique prefix of one (as `mesh traces` prints it)', required: true})}
+  static override flags = {
+    file: fileFlag(),
+    why: Flags.boolean({description: 'show why each hop went where it went (candidates, chosen instance, retries, timeouts, faults)'}),
+    width: Flags.integer({description: 'columns to fill (default: the terminal width, or 100 when piped)', min: 40}),
+  }
+
+  async run(): Promise<Span[]> {
+    const {args, flags} = await this.parse(Trace)
+    const spans = await this.connect(flags.file).trace(args.id)
+    if (!this.jsonEnabled()) {
+      const width = flags.width ?? process.stdout.columns ?? 100
+      process.stdout.write(renderWaterfall(spans, {width, colour: chalk.level > 0, why: flags.why, now: Date.now()}))
+    }
+    return spans
+  }
+}

@@ -1,0 +1,51 @@
+import {Flags} from '@oclif/core'
+import chalk from 'chalk'
+import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import {parseDuration} from '../sim/config/duration.js'
+import {MeshError} from '../sim/errors.js'
+import {toOtlp, type OtlpTracesRequest} from '../sim/telemetry/export-otlp.js'
+import {toZipkin, type ZipkinSpan} from '../sim/telemetry/export-zipkin.js'
+import {renderTraceList} from '../sim/telemetry/trace-list.js'
+import type {TraceQuery, TraceSummary} from '../sim/telemetry/trace-store.js'
+
+export default class Traces extends MeshCommand {
+  static override description = 'List recent traces, failed first then slowest, one line each; --export writes them as OTLP/JSON or Zipkin v2 JSON.'
+  static override enableJsonFlag = true
+  static override examples = [
+    '<%= config.bin %> traces',
+    '<%= config.bin %> traces --service payments --errors',
+    '<%= config.bin %> traces --min-duration 100ms --limit 5',
+    '<%= config.bin %> traces --export otlp > traces.json',
+  ]
+  static override flags = {
+    file: fileFlag(),
+    service: Flags.string({description: 'only traces that touched this service'}),
+    errors: Flags.boolean({description: 'only traces with a failed span'}),
+    'min-duration': Flags.string({description: 'only traces at least this long, e.g. 100ms'}),
+    limit: Flags.integer({description: 'traces to show (default 20; every matching trace with --export)', min: 1}),
+    export: Flags.option({options: ['otlp', 'zipkin'] as const, description: 'print the selected traces\' spans in this format'})(),
+  }
+
+  async run(): Promise<TraceSummary[] | OtlpTracesRequest | ZipkinSpan[]> {
+    const {flags} = await this.parse(Traces)
+    const query: TraceQuery = {service: flags.service, errorsOnly: flags.errors, limit: flags.limit ?? (flags.export ? undefined : 20)}
+    if (flags['min-duration'] !== undefined) {
+      const ms = parseDuration(flags['min-duration'])
+      if (ms === undefined) {
+        throw new MeshError('MESH_BAD_FLAG', `--min-duration "${flags['min-duration']}" is not a duration.`, {hints: ['Examples: 100ms, 1.5s']})
+      }
+      query.minDurationMs = ms
+    }
+    const client = this.connect(flags.file)
+    if (flags.export) {
+      const spans = await client.spans(query)
+      const out = flags.export === 'otlp' ? toOtlp(spans) : toZipkin(spans)
+      // Straight to stdout, so `> file.json` holds the document and nothing else.
+      if (!this.jsonEnabled()) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`)
+      return out
+    }
+    const summaries = await client.traces(query)
+    if (!this.jsonEnabled()) process.stdout.write(renderTraceList(summaries, {colour: chalk.level > 0}))
+    return summaries
+  }
+}
