@@ -24,6 +24,9 @@ const EXIT_BY_CODE: Record<string, number> = {
   MESH_CONFIG_INVALID: ExitCode.badInput,
   MESH_CONFIG_NOT_FOUND: ExitCode.badInput,
   MESH_BAD_FLAG: ExitCode.badInput,
+  MESH_FAULT_NOT_FOUND: ExitCode.badInput,
+  MESH_SERVICE_NOT_FOUND: ExitCode.badInput,
+  MESH_VERSION_NOT_FOUND: ExitCode.badInput,
   MESH_NOT_RUNNING: ExitCode.notRunning,
 }
 

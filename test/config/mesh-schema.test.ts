@@ -235,7 +235,7 @@ describe('top level', () => {
   it('reads ingress and faults', () => {
     const config = parsed(yaml('name: shop', 'ingress: {port: 8080, routes: [{prefix: /api, service: s}]}', 'faults: {allowHeaders: true}', 'services:', '  s: {simulate: {}}'))
     expect(config.ingress).toEqual({port: 8080, routes: [{prefix: '/api', service: 's'}]})
-    expect(config.faults).toEqual({allowHeaders: true})
+    expect(config.faults).toEqual({allowHeaders: true, inject: []})
   })
 
   it('checks ingress values', () => {

@@ -212,7 +212,7 @@ describe('registry and control API', () => {
       expect(one.stdout).toContain('echo other-v1-0 on')
       expect(one.stdout).not.toContain('echo-v1-0')
       const bad = await mesh(dir, ['logs', 'nope'])
-      expect(bad.exitCode).toBe(1)
+      expect(bad.exitCode).toBe(2)
       expect(bad.stderr).toContain('service "nope" is not in the mesh')
     } finally {
       await mesh(dir, ['down'])

@@ -10,6 +10,7 @@ import {
   array,
   At,
   bool,
+  checker,
   def,
   duration,
   entries,
@@ -31,6 +32,7 @@ import {
   type Path,
 } from './checker.js'
 import {suggestion} from './did-you-mean.js'
+import {checkFault} from '../faults/fault-config.js'
 import {formatDuration, parseRate, parseSize} from './duration.js'
 import type {
   CircuitBreakerConfig,
@@ -296,7 +298,9 @@ const ingress: Checker<IngressConfig> = obj({
   routes: def(array(obj({prefix: req(httpPath), service: req(ref)})), () => []),
 })
 
-const faults = obj({allowHeaders: def(bool(), false)})
+/** `faults.inject` is checked after the services (its entries name them); here it only has to be present. */
+const anyNode = checker('a list of faults', (at) => at)
+const faults = obj({allowHeaders: def(bool(), false), inject: opt(anyNode)})
 const telemetry = obj({
   otlp: opt(obj({endpoint: req(str({pattern: /^https?:\/\/[^/\s]+/, expected: 'an http(s):// URL of an OTLP/HTTP collector'}))})),
 })
@@ -307,7 +311,7 @@ const TOP_KEYS = ['name', 'ingress', 'faults', 'telemetry', 'services']
 export function checkMesh(report: Report, file: string, dir: string): CheckedMesh {
   const root = report.root()
   const checked: CheckedMesh = {
-    config: {name: '', file, dir, services: [], faults: {allowHeaders: false}},
+    config: {name: '', file, dir, services: [], faults: {allowHeaders: false, inject: []}},
     origins: new Map(),
     declared: [],
     hasIngress: false,
@@ -332,7 +336,7 @@ export function checkMesh(report: Report, file: string, dir: string): CheckedMes
   }
 
   const faultsAt = root.child('faults')
-  if (faultsAt) checked.config.faults = faults(faultsAt) ?? {allowHeaders: false}
+  if (faultsAt) checked.config.faults = {allowHeaders: faults(faultsAt)?.allowHeaders ?? false, inject: []}
 
   const telemetryAt = root.child('telemetry')
   if (telemetryAt) {
@@ -359,6 +363,21 @@ export function checkMesh(report: Report, file: string, dir: string): CheckedMes
     if (!normalised) continue
     checked.config.services.push(normalised.service)
     checked.origins.set(key, normalised.origins)
+  }
+  // Standing faults name services and versions, so they are checked once the services are known.
+  const injectAt = faultsAt?.child('inject')
+  if (injectAt) {
+    if (injectAt.kind !== 'seq') injectAt.expected('a list of faults such as - {service: payments, delay: 300ms}')
+    else {
+      const known = Object.fromEntries(checked.config.services.map((s) => [s.name, s.versions.map((v) => v.name)]))
+      for (let i = 0; injectAt.child(i); i++) {
+        const item = injectAt.child(i)!
+        const raw = (item.node as {toJSON?: () => unknown} | undefined)?.toJSON?.() ?? item.value
+        const {spec, problems} = checkFault(raw, {known, perRequestOnly: true})
+        for (const p of problems) ((p.path && item.child(p.path)) || item).error(p.message)
+        if (spec) checked.config.faults.inject.push(spec)
+      }
+    }
   }
   // Same key order as MeshConfig declares, so dumps read like the file.
   const {name, ingress: ingressConfig, services, faults: faultsConfig, telemetry: telemetryConfig} = checked.config

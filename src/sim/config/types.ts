@@ -1,3 +1,5 @@
+import type {FaultSpec} from '../faults/fault.js'
+
 // The normalised mesh configuration: what `loadConfig` returns after every default
 // is applied. Durations are milliseconds, ratios 0..1, percents 0..100. The YAML
 // keys are documented in README.md; this file is the shape the code works with.
@@ -11,7 +13,8 @@ export interface MeshConfig {
   ingress?: IngressConfig
   /** In file order. */
   services: ServiceConfig[]
-  faults: {allowHeaders: boolean}
+  /** `allowHeaders`: honour x-mesh-fault-* request headers; `inject`: faults active from `mesh up` on. */
+  faults: {allowHeaders: boolean; inject: FaultSpec[]}
   /** `telemetry.otlp.endpoint`: spans are pushed to <endpoint>/v1/traces as OTLP/JSON. */
   telemetry?: {otlpEndpoint?: string}
 }

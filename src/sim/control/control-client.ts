@@ -6,6 +6,7 @@ import type {DaemonEvent} from './daemon.js'
 import type {Stamped} from './event-log.js'
 import type {Span} from '../telemetry/span.js'
 import type {FaultInfo, FaultSpec} from '../faults/fault.js'
+import type {DeployPlan, DeployRecord} from '../deploy/deploy-types.js'
 import type {StatBy, StatRow} from '../telemetry/metrics.js'
 import type {TraceQuery, TraceSummary} from '../telemetry/trace-store.js'
 import {type MeshPaths, type MeshState, readState, readToken} from './state-file.js'
@@ -59,6 +60,22 @@ export class ControlClient {
     return this.call('POST', '/v1/faults/clear', selector) as Promise<FaultInfo[]>
   }
 
+  deploy(plan: DeployPlan): Promise<DeployRecord> {
+    return this.call('POST', '/v1/deploys', plan) as Promise<DeployRecord>
+  }
+
+  deployRecord(id: string): Promise<DeployRecord> {
+    return this.call('GET', `/v1/deploy?id=${encodeURIComponent(id)}`) as Promise<DeployRecord>
+  }
+
+  history(service?: string): Promise<DeployRecord[]> {
+    return this.call('GET', `/v1/deploys${service ? `?service=${encodeURIComponent(service)}` : ''}`) as Promise<DeployRecord[]>
+  }
+
+  rollback(service: string): Promise<DeployRecord> {
+    return this.call('POST', '/v1/rollback', {service}) as Promise<DeployRecord>
+  }
+
   events(since = 0): Promise<Array<Stamped<DaemonEvent>>> {
     return this.call('GET', `/v1/events?since=${since}`) as Promise<Array<Stamped<DaemonEvent>>>
   }
@@ -70,7 +87,8 @@ export class ControlClient {
         method,
         headers: {authorization: `Bearer ${this.token}`, 'content-type': 'application/json'},
         body: body === undefined ? undefined : JSON.stringify(body),
-        headersTimeout: 30_000,
+        // A rollback waits for a deploy to finish undoing itself.
+        headersTimeout: 120_000,
       })
     } catch (error) {
       throw new MeshError('MESH_DAEMON_UNREACHABLE', `the mesh daemon at ${this.state.controlUrl} did not answer.`, {

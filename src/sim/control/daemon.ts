@@ -22,6 +22,9 @@ import {loadConfig} from '../config/load-config.js'
 import {EventLog} from './event-log.js'
 import {describeFault, type FaultInfo, type FaultSpec} from '../faults/fault.js'
 import {FaultSet} from '../faults/fault-set.js'
+import {DeployController} from '../deploy/deploy-controller.js'
+import type {DeployPlan, DeployTarget} from '../deploy/deploy-types.js'
+import {request} from 'undici'
 import {diffPolicies} from './policy-diff.js'
 import {seedFrom} from '../time/random.js'
 import {HealthChecker, probeHttp, probeTcp} from '../supervisor/health-check.js'
@@ -45,6 +48,7 @@ export type DaemonEvent =
   | {kind: 'instance-ejected'; service: string; instance: string; reason: string}
   | {kind: 'instance-returned'; service: string; instance: string}
   | {kind: 'config-applied'; changes: string[]}
+  | {kind: 'deploy-step'; service: string; id: string; step: string; message: string}
   | {kind: 'fault-added' | 'fault-removed' | 'fault-expired'; service: string; fault: string; id: string}
 
 export interface DaemonOptions {
@@ -76,6 +80,7 @@ export class MeshDaemon extends EventEmitter {
   readonly dataPlane: DataPlane
   readonly telemetry: Telemetry
   readonly faults: FaultSet
+  readonly deploys: DeployController
   readonly supervisor: Supervisor
   private readonly clock: Clock
   private readonly instances = new Map<string, Instance>()
@@ -111,6 +116,14 @@ export class MeshDaemon extends EventEmitter {
         ),
     })
     this.supervisor = new Supervisor({clock: this.clock, backoff: opts.backoff})
+    this.deploys = new DeployController(
+      this.deployTarget(),
+      {
+        onStep: (record, step) =>
+          this.emitEvent({kind: 'deploy-step', service: record.plan.service, id: record.id, step: step.kind, message: step.message}),
+      },
+      this.paths.history,
+    )
     this.supervisor.on('spawn', () => this.saveState())
     this.supervisor.on('exit', (status: ProcessStatus, exit: {code: number | null; signal: string | null}) =>
       this.onExit(status, exit),
@@ -151,6 +164,10 @@ export class MeshDaemon extends EventEmitter {
       .on('GET', '/v1/faults', () => this.faults.list())
       .on('POST', '/v1/faults', (spec) => this.injectFault(spec as FaultSpec))
       .on('POST', '/v1/faults/clear', (sel) => this.faults.clear(sel as {id?: string; service?: string}))
+      .on('POST', '/v1/deploys', (plan) => this.deploys.start(plan as DeployPlan))
+      .on('GET', '/v1/deploys', (_, url) => this.deploys.history(url.searchParams.get('service') ?? undefined))
+      .on('GET', '/v1/deploy', (_, url) => this.deploys.get(url.searchParams.get('id') ?? ''))
+      .on('POST', '/v1/rollback', (body) => this.deploys.rollback((body as {service: string}).service))
       .text('/metrics', PROMETHEUS_CONTENT_TYPE, () => renderPrometheus(this.telemetry.metrics.promSeries()))
       .on('POST', '/v1/down', () => {
         // Answer first, then stop: the caller waits for our pid to go away.
@@ -166,6 +183,7 @@ export class MeshDaemon extends EventEmitter {
         for (let i = 0; i < version.replicas; i++) await this.createInstance(service, version)
       }
     }
+    for (const spec of this.config.faults.inject) this.injectFault(spec)
     for (const inst of this.instances.values()) this.launch(inst)
     await this.waitHealthy([...this.instances.keys()], this.opts.startupTimeoutMs ?? 60_000)
     this.phase = 'running'
@@ -189,6 +207,7 @@ export class MeshDaemon extends EventEmitter {
           weight: this.dataPlane.destination(s.name)?.endpoints.currentWeights().get(v.name) ?? 0,
         })),
         panic: this.dataPlane.destination(s.name)?.panic() ?? false,
+        deploy: this.deploys.inProgress(s.name),
         faults: this.faults
           .list()
           .filter((f) => f.service === s.name)
@@ -397,6 +416,11 @@ export class MeshDaemon extends EventEmitter {
         hints: [`Its versions: ${service.versions.map((v) => v.name).join(', ')}`],
       })
     }
+    if (spec.version && spec.at === 'caller') {
+      throw new MeshError('MESH_BAD_FLAG', 'a fault on the caller side acts before a version is chosen, so it cannot target one version.', {
+        hints: ['Drop @VERSION, or use --at callee.'],
+      })
+    }
     if (spec.from && !this.config.services.some((s) => s.name === spec.from) && spec.from !== 'ingress') {
       throw new MeshError('MESH_SERVICE_NOT_FOUND', `--from "${spec.from}" is not a service in the mesh (or "ingress").`)
     }
@@ -421,6 +445,58 @@ export class MeshDaemon extends EventEmitter {
     this.faults.update(info.id, {instances: targets})
     for (const name of targets) void this.supervisor.kill(name, 'SIGSTOP')
     return {...info, instances: targets}
+  }
+
+  /** The mesh as deploy strategies see it: instances, weights, routes, live signals. */
+  private deployTarget(): DeployTarget {
+    const destination = (service: string) => {
+      const d = this.dataPlane.destination(service)
+      if (!d) throw new MeshError('MESH_SERVICE_NOT_FOUND', `service "${service}" is not in the mesh.`)
+      return d
+    }
+    return {
+      clock: this.clock,
+      service: (name) => {
+        const s = this.config.services.find((x) => x.name === name)
+        if (!s) {
+          throw new MeshError('MESH_SERVICE_NOT_FOUND', `service "${name}" is not in the mesh.`, {
+            hints: [`Known services: ${this.config.services.map((x) => x.name).join(', ')}`],
+          })
+        }
+        return s
+      },
+      instancesOf: (service, version) => this.instancesOf(service, version),
+      addInstances: (service, version, count, timeoutMs) => this.addInstances(service, version, count, timeoutMs),
+      removeInstance: (name) => this.removeInstance(name),
+      weights: (service) => new Map(destination(service).endpoints.currentWeights()),
+      setWeights: (service, weights) => destination(service).endpoints.setWeights(new Map(weights)),
+      addRoute: (service, header, version) => {
+        const d = destination(service)
+        const rule = {match: {headers: {[header.name]: header.value}}, version}
+        d.policy = {...d.policy, routes: [rule, ...d.policy.routes]}
+        return () => {
+          d.policy = {...d.policy, routes: d.policy.routes.filter((r) => r !== rule)}
+        }
+      },
+      versionStats: (service, version, windowMs) => {
+        const row = this.telemetry.metrics
+          .stat({by: 'version', windowMs}, this.clock.now())
+          .find((r) => r.service === service && r.version === version)
+        // Every attempt the version served (reporter destination): retries must not hide a bad canary.
+        return {requests: row?.actualRequests ?? 0, successRate: row?.actualSuccessRate, p99Ms: row?.p99}
+      },
+      smoke: async (instance, method, path) => {
+        const inst = this.instances.get(instance)
+        if (!inst) return {ok: false, status: 0, detail: 'no such instance'}
+        try {
+          const r = await request(`${inst.endpoint.origin}${path}`, {method: method as 'GET', headersTimeout: 5_000, bodyTimeout: 5_000})
+          await r.body.dump()
+          return {ok: r.statusCode < 400, status: r.statusCode, detail: `HTTP ${r.statusCode}`}
+        } catch (error) {
+          return {ok: false, status: 0, detail: (error as Error).message}
+        }
+      },
+    }
   }
 
   private onFaultChange(kind: 'added' | 'removed' | 'expired', f: FaultInfo): void {

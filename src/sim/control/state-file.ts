@@ -11,6 +11,7 @@ export interface MeshPaths {
   token: string
   logs: string
   access: string
+  history: string
   daemonLog: string
 }
 
@@ -22,6 +23,7 @@ export function meshPaths(meshDir: string): MeshPaths {
     token: path.join(root, 'token'),
     logs: path.join(root, 'logs'),
     access: path.join(root, 'access'),
+    history: path.join(root, 'history.json'),
     daemonLog: path.join(root, 'daemon.log'),
   }
 }

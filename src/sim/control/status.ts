@@ -35,6 +35,8 @@ export interface ServiceStatus {
   panic: boolean
   /** Active faults on this service, e.g. `f2 abort 503 30%`. */
   faults: string[]
+  /** A deploy in progress, e.g. `canary → v2 at 25%: analysis`. */
+  deploy?: string
   instances: InstanceStatus[]
 }
 

@@ -1,0 +1,141 @@
+// Runs deploys in the control plane: one at a time per service, each a strategy's
+// steps drained in the background, recorded as a DeployRecord (history) and as
+// events. `rollback` aborts a running deploy, or undoes the last finished one by
+// rolling back to the version it replaced.
+import {writeFileSync} from 'node:fs'
+import {MeshError} from '../errors.js'
+import type {DeployOutcome, DeployPlan, DeployRecord, DeployStep, DeployTarget} from './deploy-types.js'
+import {currentVersions, DeployFailed, run} from './strategies.js'
+import {resolveVersion} from './version-overrides.js'
+
+export interface DeployEvents {
+  onStep(record: DeployRecord, step: DeployStep): void
+}
+
+interface Running {
+  record: DeployRecord
+  abort: AbortController
+  done: Promise<void>
+}
+
+export class DeployController {
+  private readonly records: DeployRecord[] = []
+  private readonly running = new Map<string, Running>()
+  private seq = 0
+
+  constructor(
+    private readonly target: DeployTarget,
+    private readonly events: DeployEvents,
+    private readonly historyFile?: string,
+  ) {}
+
+  start(plan: DeployPlan): DeployRecord {
+    const service = this.target.service(plan.service)
+    if (this.running.has(plan.service)) {
+      const r = this.running.get(plan.service)!.record
+      throw new MeshError('MESH_DEPLOY_IN_PROGRESS', `a ${r.plan.strategy} deploy of "${plan.service}" to ${r.plan.to} is in progress (${r.id}).`, {
+        hints: [`Wait for it, or stop it with \`mesh rollback ${plan.service}\`.`],
+      })
+    }
+    const from = currentVersions(this.target, plan.service, plan.to)
+    if (from.length === 0) {
+      throw new MeshError('MESH_DEPLOY_NOTHING_TO_REPLACE', `"${plan.service}" already sends all its traffic to ${plan.to}.`)
+    }
+    const version = resolveVersion(service, plan.to, from[0], plan.overrides)
+    const existing = service.versions.findIndex((v) => v.name === plan.to)
+    if (existing >= 0) service.versions[existing] = version
+    else service.versions.push(version)
+
+    const record: DeployRecord = {id: `d${++this.seq}`, plan, from, outcome: 'running', startedAt: this.now(), steps: []}
+    this.records.push(record)
+    const abort = new AbortController()
+    const done = this.drive(record, run(plan, this.target, version, abort.signal), abort.signal)
+    this.running.set(plan.service, {record, abort, done})
+    return record
+  }
+
+  get(id: string): DeployRecord {
+    const r = this.records.find((x) => x.id === id)
+    if (!r) throw new MeshError('MESH_DEPLOY_NOT_FOUND', `no deploy ${id}.`, {hints: ['List them with `mesh history SERVICE`.']})
+    return r
+  }
+
+  history(service?: string): DeployRecord[] {
+    return this.records.filter((r) => !service || r.plan.service === service)
+  }
+
+  /** A one-line summary for `mesh status`, while one runs. */
+  inProgress(service: string): string | undefined {
+    const r = this.running.get(service)?.record
+    if (!r) return undefined
+    const last = r.steps.at(-1)
+    const weight = [...r.steps].reverse().find((s) => s.weights)?.weights?.[r.plan.to]
+    return `${r.plan.strategy} → ${r.plan.to}${weight !== undefined ? ` at ${Math.round(weight)}%` : ''}${last ? `: ${last.kind}` : ''}`
+  }
+
+  /**
+   * During a deploy: stop it and put traffic back on the versions it replaced.
+   * After one: deploy back to the version the last promoted deploy replaced (rolling).
+   */
+  async rollback(service: string): Promise<DeployRecord> {
+    const running = this.running.get(service)
+    if (running) {
+      running.abort.abort(new Error('mesh rollback'))
+      await running.done
+      return running.record
+    }
+    const last = [...this.records].reverse().find((r) => r.plan.service === service && r.outcome === 'promoted')
+    if (!last) {
+      throw new MeshError('MESH_NOTHING_TO_ROLL_BACK', `no finished deploy of "${service}" to roll back.`, {
+        hints: ['`mesh history SERVICE` lists its deploys.'],
+      })
+    }
+    const record = this.start({...last.plan, to: last.from[0], strategy: 'rolling', overrides: undefined, rolling: {maxSurge: 1, maxUnavailable: 0}})
+    await this.running.get(service)?.done
+    return record
+  }
+
+  private async drive(record: DeployRecord, steps: AsyncGenerator<DeployStep, void, void>, signal: AbortSignal): Promise<void> {
+    let outcome: DeployOutcome = 'promoted'
+    try {
+      for await (const s of steps) this.add(record, s)
+    } catch (error) {
+      if (signal.aborted) {
+        outcome = 'rolled-back'
+        await this.undo(record)
+      } else outcome = error instanceof DeployFailed && error.rolledBack ? 'rolled-back' : 'failed'
+      if (outcome === 'failed') this.add(record, {kind: 'failed', message: (error as Error).message, at: this.now()})
+    }
+    record.outcome = outcome
+    record.endedAt = this.now()
+    this.running.delete(record.plan.service)
+    this.save()
+  }
+
+  /** `mesh rollback` mid-deploy: traffic back to the old versions at once, then the new instances go. */
+  private async undo(record: DeployRecord): Promise<void> {
+    const {service, to} = record.plan
+    const weights = new Map(record.from.map((v) => [v, 100 / record.from.length]))
+    this.target.setWeights(service, weights)
+    this.add(record, {kind: 'rollback', message: `rolled back by request: 100% on ${record.from.join(', ')}`, at: this.now(), weights: Object.fromEntries(weights)})
+    for (const name of this.target.instancesOf(service, to)) await this.target.removeInstance(name).catch(() => undefined)
+  }
+
+  private add(record: DeployRecord, step: DeployStep): void {
+    record.steps.push(step)
+    this.events.onStep(record, step)
+  }
+
+  private save(): void {
+    if (!this.historyFile) return
+    try {
+      writeFileSync(this.historyFile, JSON.stringify(this.records, null, 2))
+    } catch {
+      // History is a convenience; a full disk must not fail a deploy.
+    }
+  }
+
+  private now(): string {
+    return new Date(this.target.clock.wallNow()).toISOString()
+  }
+}

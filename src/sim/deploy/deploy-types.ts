@@ -1,0 +1,116 @@
+// Deploys move traffic from a service's current version to a new one, step by step,
+// against the registry and the live metrics. A strategy is an async generator of
+// steps: the controller in the daemon drains it, the CLI renders the steps, and a
+// test simply collects them.
+import type {ServiceConfig, VersionConfig} from '../config/types.js'
+import type {Clock} from '../time/clock.js'
+
+export type Strategy = 'rolling' | 'blue-green' | 'canary'
+
+export interface VersionOverrides {
+  command?: string
+  env?: Record<string, string>
+  /** `simulate.errorRate=0.2` style assignments on the new version's config. */
+  set?: Record<string, string>
+}
+
+export interface RollingOptions {
+  maxSurge: number
+  maxUnavailable: number
+}
+
+export interface BlueGreenOptions {
+  /** `GET /healthz` sent to every green instance alone before the switch. */
+  smoke?: {method: string; path: string}
+  /** How long blue is kept after the switch, so `mesh rollback` is instant. */
+  keepMs: number
+}
+
+export interface CanaryOptions {
+  /** Traffic percentages, ending at 100. */
+  steps: number[]
+  intervalMs: number
+  /** 0..1 */
+  maxErrorRate: number
+  maxP99Ms?: number
+  compareToPrimary: boolean
+  failureThreshold: number
+  /** Header-matched traffic first (`x-canary=true`), one interval, before any weight. */
+  match?: {name: string; value: string}
+  /** Analysis needs at least this many canary requests per interval, else it is inconclusive. */
+  minRequests: number
+  /** Drive this much load through the ingress during the analysis. */
+  loadRps?: number
+}
+
+export interface DeployPlan {
+  service: string
+  to: string
+  strategy: Strategy
+  overrides?: VersionOverrides
+  rolling?: RollingOptions
+  blueGreen?: BlueGreenOptions
+  canary?: CanaryOptions
+  /** Give up when a new instance is not healthy within this long. */
+  progressDeadlineMs: number
+}
+
+export type StepKind =
+  | 'start'
+  | 'scale-up'
+  | 'scale-down'
+  | 'weights'
+  | 'smoke'
+  | 'analysis'
+  | 'switch'
+  | 'keep'
+  | 'promote'
+  | 'rollback'
+  | 'done'
+  | 'failed'
+
+export interface Analysis {
+  verdict: 'pass' | 'fail' | 'inconclusive'
+  requests: number
+  successRate?: number
+  p99Ms?: number
+  primary?: {requests: number; successRate?: number; p99Ms?: number}
+  reasons: string[]
+}
+
+export interface DeployStep {
+  kind: StepKind
+  message: string
+  at: string
+  weights?: Record<string, number>
+  analysis?: Analysis
+}
+
+export type DeployOutcome = 'running' | 'promoted' | 'rolled-back' | 'failed'
+
+export interface DeployRecord {
+  id: string
+  plan: DeployPlan
+  from: string[]
+  outcome: DeployOutcome
+  startedAt: string
+  endedAt?: string
+  steps: DeployStep[]
+}
+
+/** What a strategy may do to the mesh: the daemon implements it; tests fake it. */
+export interface DeployTarget {
+  clock: Clock
+  service(name: string): ServiceConfig
+  instancesOf(service: string, version?: string): string[]
+  addInstances(service: ServiceConfig, version: VersionConfig, count: number, timeoutMs: number): Promise<string[]>
+  removeInstance(name: string): Promise<void>
+  weights(service: string): Map<string, number>
+  setWeights(service: string, weights: Map<string, number>): void
+  /** A temporary header route to a version; returns its removal. */
+  addRoute(service: string, header: {name: string; value: string}, version: string): () => void
+  /** The version's golden signals over the last `windowMs` (what the callee saw, every attempt). */
+  versionStats(service: string, version: string, windowMs: number): {requests: number; successRate?: number; p99Ms?: number}
+  /** One request to one instance alone (blue-green smoke check). */
+  smoke(instance: string, method: string, path: string): Promise<{ok: boolean; status: number; detail: string}>
+}

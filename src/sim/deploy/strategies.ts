@@ -1,0 +1,195 @@
+// The three deploy strategies as async generators of steps. Each only talks to a
+// DeployTarget, so the daemon runs them against real processes and tests run them
+// against a fake on a virtual clock.
+//
+//   rolling:    [+new ▶ healthy ▶ weights ▶ -old (drained)] × n       (Kubernetes RollingUpdate)
+//   blue-green: +all green ▶ healthy ▶ smoke ▶ switch 100% ▶ keep blue ▶ -blue   (Argo Rollouts)
+//   canary:     +canary ▶ [match-only] ▶ [weight ▶ interval ▶ analysis]* ▶ promote | roll back   (Flagger)
+import type {ServiceConfig, VersionConfig} from '../config/types.js'
+import {analyse} from './analysis.js'
+import type {DeployPlan, DeployStep, DeployTarget} from './deploy-types.js'
+
+export class DeployFailed extends Error {
+  constructor(
+    message: string,
+    readonly rolledBack: boolean,
+  ) {
+    super(message)
+  }
+}
+
+type Steps = AsyncGenerator<DeployStep, void, void>
+
+const step = (target: DeployTarget, kind: DeployStep['kind'], message: string, extra: Partial<DeployStep> = {}): DeployStep => ({
+  kind,
+  message,
+  at: new Date(target.clock.wallNow()).toISOString(),
+  ...extra,
+})
+
+const asRecord = (m: Map<string, number>) => Object.fromEntries(m)
+
+/** The versions serving now (weight > 0), other than the one being deployed. */
+export function currentVersions(target: DeployTarget, service: string, to: string): string[] {
+  return [...target.weights(service)].filter(([v, w]) => w > 0 && v !== to).map(([v]) => v)
+}
+
+/** `signal` aborts a deploy that is waiting (a `mesh rollback` during blue-green's keep or a canary interval). */
+export function run(plan: DeployPlan, target: DeployTarget, version: VersionConfig, signal: AbortSignal): Steps {
+  switch (plan.strategy) {
+    case 'rolling':
+      return rolling(plan, target, version)
+    case 'blue-green':
+      return blueGreen(plan, target, version, signal)
+    case 'canary':
+      return canary(plan, target, version, signal)
+  }
+}
+
+async function* rolling(plan: DeployPlan, target: DeployTarget, version: VersionConfig): Steps {
+  const service = target.service(plan.service)
+  const {maxSurge, maxUnavailable} = plan.rolling ?? {maxSurge: 1, maxUnavailable: 0}
+  const olds = currentVersions(target, plan.service, plan.to)
+  const old = () => olds.flatMap((v) => target.instancesOf(plan.service, v))
+  const desired = Math.max(1, old().length || version.replicas)
+  yield step(target, 'start', `rolling ${plan.service} from ${olds.join(', ') || '(nothing)'} to ${plan.to}: ${desired} instances, maxSurge ${maxSurge}, maxUnavailable ${maxUnavailable}`)
+  const added: string[] = []
+  const weigh = () => {
+    // Traffic follows instance counts, as a Kubernetes Service spreads over ready pods.
+    const fresh = target.instancesOf(plan.service, plan.to).length
+    const stale = new Map(olds.map((v) => [v, target.instancesOf(plan.service, v).length]))
+    const total = fresh + [...stale.values()].reduce((a, b) => a + b, 0)
+    const w = new Map<string, number>()
+    for (const [v, n] of stale) w.set(v, total ? (n / total) * 100 : 0)
+    w.set(plan.to, total ? (fresh / total) * 100 : 100)
+    target.setWeights(plan.service, w)
+    return w
+  }
+  try {
+    while (target.instancesOf(plan.service, plan.to).length < desired || old().length > 0) {
+      const fresh = target.instancesOf(plan.service, plan.to).length
+      const up = Math.min(Math.max(1, maxSurge), desired - fresh)
+      if (up > 0) {
+        const names = await target.addInstances(service, version, up, plan.progressDeadlineMs)
+        added.push(...names)
+        yield step(target, 'scale-up', `${names.join(', ')} healthy`, {weights: asRecord(weigh())})
+      }
+      const down = Math.min(old().length, Math.max(1, up + maxUnavailable))
+      for (const name of old().slice(0, down)) {
+        await target.removeInstance(name)
+        yield step(target, 'scale-down', `${name} drained and stopped`, {weights: asRecord(weigh())})
+      }
+    }
+  } catch (error) {
+    // A new instance that never got healthy stops the rollout: the new ones go, the old keep serving.
+    for (const name of added) await target.removeInstance(name).catch(() => undefined)
+    const restore = new Map(olds.map((v) => [v, 100 / Math.max(1, olds.length)]))
+    target.setWeights(plan.service, restore)
+    yield step(target, 'rollback', `rolled back: ${(error as Error).message}`, {weights: asRecord(restore)})
+    throw new DeployFailed((error as Error).message, true)
+  }
+  target.setWeights(plan.service, new Map([[plan.to, 100]]))
+  yield step(target, 'done', `${plan.service} runs ${plan.to} on ${desired} instances`, {weights: {[plan.to]: 100}})
+}
+
+async function* blueGreen(plan: DeployPlan, target: DeployTarget, version: VersionConfig, signal: AbortSignal): Steps {
+  const service = target.service(plan.service)
+  const opts = plan.blueGreen ?? {keepMs: 60_000}
+  const blue = currentVersions(target, plan.service, plan.to)
+  const blueWeights = target.weights(plan.service)
+  const count = Math.max(1, blue.flatMap((v) => target.instancesOf(plan.service, v)).length || version.replicas)
+  yield step(target, 'start', `blue-green ${plan.service}: blue ${blue.join(', ')}, green ${plan.to} × ${count}`)
+  let green: string[] = []
+  try {
+    green = await target.addInstances(service, version, count, plan.progressDeadlineMs)
+    yield step(target, 'scale-up', `green ${green.join(', ')} healthy`)
+    if (opts.smoke) {
+      for (const name of green) {
+        const r = await target.smoke(name, opts.smoke.method, opts.smoke.path)
+        if (!r.ok) throw new Error(`smoke check ${opts.smoke.method} ${opts.smoke.path} on ${name}: ${r.detail}`)
+      }
+      yield step(target, 'smoke', `smoke check ${opts.smoke.method} ${opts.smoke.path} passed on every green instance`)
+    }
+  } catch (error) {
+    for (const name of green) await target.removeInstance(name).catch(() => undefined)
+    target.setWeights(plan.service, blueWeights)
+    yield step(target, 'rollback', `aborted before the switch: ${(error as Error).message}; blue keeps serving`)
+    throw new DeployFailed((error as Error).message, true)
+  }
+  target.setWeights(plan.service, new Map([[plan.to, 100]]))
+  yield step(target, 'switch', `100% of traffic on green (${plan.to})`, {weights: {[plan.to]: 100}})
+  yield step(target, 'keep', `blue kept for ${Math.round(opts.keepMs / 1000)}s: \`mesh rollback ${plan.service}\` is instant until then`)
+  await target.clock.sleep(opts.keepMs, signal)
+  for (const v of blue) for (const name of target.instancesOf(plan.service, v)) await target.removeInstance(name)
+  yield step(target, 'done', `blue (${blue.join(', ')}) stopped; ${plan.service} runs ${plan.to}`)
+}
+
+async function* canary(plan: DeployPlan, target: DeployTarget, version: VersionConfig, signal: AbortSignal): Steps {
+  const service: ServiceConfig = target.service(plan.service)
+  const opts = plan.canary!
+  const primary = currentVersions(target, plan.service, plan.to)
+  const primaryWeights = target.weights(plan.service)
+  const primaryCount = primary.flatMap((v) => target.instancesOf(plan.service, v)).length
+  yield step(target, 'start', `canary ${plan.service}: ${plan.to} against ${primary.join(', ')}, steps ${opts.steps.join(', ')}%, every ${Math.round(opts.intervalMs / 1000)}s`)
+  let canaries: string[] = []
+  let removeRoute: (() => void) | undefined
+  const rollBack = async function* (why: string): Steps {
+    removeRoute?.()
+    target.setWeights(plan.service, primaryWeights)
+    for (const name of canaries) await target.removeInstance(name).catch(() => undefined)
+    yield step(target, 'rollback', `rolled back: ${why}; 100% on ${primary.join(', ')}`, {weights: asRecord(primaryWeights)})
+  }
+  try {
+    canaries = await target.addInstances(service, version, Math.max(1, version.replicas), plan.progressDeadlineMs)
+  } catch (error) {
+    yield* rollBack((error as Error).message)
+    throw new DeployFailed((error as Error).message, true)
+  }
+  yield step(target, 'scale-up', `canary ${canaries.join(', ')} healthy`)
+
+  let failures = 0
+  /** One interval of analysis; true when the step may go on. */
+  const check = async function* (label: string): AsyncGenerator<DeployStep, boolean, void> {
+    for (;;) {
+      await target.clock.sleep(opts.intervalMs, signal)
+      const signals = target.versionStats(plan.service, plan.to, opts.intervalMs)
+      const base = primary[0] ? target.versionStats(plan.service, primary[0], opts.intervalMs) : undefined
+      const analysis = analyse(signals, base, opts)
+      if (analysis.verdict === 'pass') {
+        failures = 0
+        yield step(target, 'analysis', `${label}: pass (${analysis.requests} requests)`, {analysis})
+        return true
+      }
+      failures++
+      yield step(target, 'analysis', `${label}: ${analysis.verdict} — ${analysis.reasons.join('; ')} (${failures}/${opts.failureThreshold})`, {analysis})
+      if (failures >= opts.failureThreshold) return false
+    }
+  }
+
+  if (opts.match) {
+    removeRoute = target.addRoute(plan.service, opts.match, plan.to)
+    yield step(target, 'weights', `only requests with ${opts.match.name}: ${opts.match.value} go to ${plan.to}`)
+    if (!(yield* check(`${opts.match.name}=${opts.match.value}`))) {
+      yield* rollBack(`analysis failed ${opts.failureThreshold} times`)
+      throw new DeployFailed('canary analysis failed', true)
+    }
+  }
+  for (const weight of opts.steps) {
+    const w = new Map<string, number>(primary.map((v) => [v, (100 - weight) / primary.length]))
+    w.set(plan.to, weight)
+    target.setWeights(plan.service, w)
+    yield step(target, 'weights', `${weight}% to ${plan.to}`, {weights: asRecord(w)})
+    if (weight >= 100) break
+    if (!(yield* check(`at ${weight}%`))) {
+      yield* rollBack(`analysis failed ${opts.failureThreshold} times`)
+      throw new DeployFailed('canary analysis failed', true)
+    }
+  }
+  removeRoute?.()
+  // Promote: the canary becomes the primary at the primary's size; the old primary is drained away.
+  target.setWeights(plan.service, new Map([[plan.to, 100]]))
+  const more = Math.max(0, primaryCount - canaries.length)
+  if (more > 0) await target.addInstances(service, version, more, plan.progressDeadlineMs)
+  for (const v of primary) for (const name of target.instancesOf(plan.service, v)) await target.removeInstance(name)
+  yield step(target, 'promote', `${plan.to} promoted: 100% of traffic, ${primary.join(', ')} stopped`, {weights: {[plan.to]: 100}})
+}

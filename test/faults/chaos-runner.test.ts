@@ -1,0 +1,268 @@
+// Chaos scenarios: the file's checks (with line:column), and the runner on a
+// VirtualClock with a fake control client and the real load generator sending
+// to a fake mesh that honours the faults the client holds.
+import {describe, expect, test} from 'vitest'
+import {parseScenario, phaseStarts} from '../../src/sim/faults/chaos-scenario.js'
+import {type ChaosClient, percentile, phaseOf, runChaos} from '../../src/sim/faults/chaos-runner.js'
+import type {FaultInfo, FaultSpec} from '../../src/sim/faults/fault.js'
+import {runLoad, type SendFn} from '../../src/sim/load/load-generator.js'
+import {VirtualClock} from '../../src/sim/time/clock.js'
+
+/** A control client that keeps faults in a list and records when each call happened. */
+function fakeClient(clock: VirtualClock, options: {refuse?: (spec: FaultSpec) => string | undefined} = {}) {
+  const active: FaultInfo[] = []
+  const calls: Array<{at: number; call: string}> = []
+  let next = 1
+  const client: ChaosClient = {
+    async injectFault(spec) {
+      calls.push({at: clock.now(), call: `inject ${spec.service} ${spec.kind}`})
+      const refused = options.refuse?.(spec)
+      if (refused) throw new Error(refused)
+      const info: FaultInfo = {...spec, id: `f${next++}`, seen: 0, hits: 0, createdAt: ''}
+      if (spec.kind === 'kill') return {...info, instances: [`${spec.service}-v1-0`]}
+      active.push(info)
+      return info
+    },
+    async clearFaults(sel) {
+      calls.push({at: clock.now(), call: `clear ${sel.id ?? sel.service ?? 'all'}`})
+      const gone = active.filter((f) => (!sel.id || f.id === sel.id) && (!sel.service || f.service === sel.service))
+      for (const f of gone) active.splice(active.indexOf(f), 1)
+      return gone
+    },
+  }
+  return {client, active, calls}
+}
+
+/** A mesh answering in 10 ms, or as its faults say (abort → the status with FI; delay → that much longer). */
+function fakeMesh(clock: VirtualClock, active: FaultInfo[]): SendFn {
+  return async (_req, signal) => {
+    const abort = active.find((f) => f.kind === 'abort')
+    if (abort) return {status: abort.status ?? 503, responseFlags: 'FI'}
+    const delay = active.find((f) => f.kind === 'delay')
+    await clock.sleep(10 + (delay?.delayMs ?? 0), signal)
+    return {status: 200}
+  }
+}
+
+const SCENARIO = `
+duration: 30s
+load: {target: ingress, path: /, rps: 20}
+timeline:
+  - at: 10s
+    name: slow
+    inject: {service: payments, delay: 500ms}
+  - at: 20s
+    clear: slow
+  - at: 20s
+    name: broken
+    inject: {service: payments, abort: 503, percent: 100}
+expect:
+  - successRate >= 99%
+  - {phase: 1, successRate: ">= 99%"}
+  - {phase: 2, p99: <= 800ms}
+  - {phase: broken, expect: errorRate >= 99%}
+  - {phase: 1, p50: < 100ms}
+  - requests == 600
+`
+
+function scenario(text = SCENARIO) {
+  const {scenario, issues} = parseScenario(text, '/tmp/chaos.yaml')
+  expect(issues).toEqual([])
+  return scenario!
+}
+
+async function play(text = SCENARIO, options: {refuse?: (spec: FaultSpec) => string | undefined} = {}) {
+  const clock = new VirtualClock()
+  const fake = fakeClient(clock, options)
+  const s = scenario(text)
+  const report = runChaos(s, {
+    client: fake.client,
+    clock,
+    target: {origin: 'http://mesh', path: '/'},
+    load: (o) => runLoad({...o, send: fakeMesh(clock, fake.active)}),
+  })
+  await clock.runAll()
+  return {report: await report, ...fake, clock}
+}
+
+describe('chaos runner', () => {
+  test('plays each step at its time and clears what it injected at the end', async () => {
+    const {report, calls, active} = await play()
+    expect(calls).toEqual([
+      {at: 10_000, call: 'inject payments delay'},
+      {at: 20_000, call: 'clear f1'},
+      {at: 20_000, call: 'inject payments abort'},
+      {at: 30_000, call: 'clear f1'},
+      {at: 30_000, call: 'clear f2'},
+    ])
+    expect(active).toEqual([])
+    expect(report.steps.map((s) => [s.atMs, s.action, s.ok, s.faultId ?? s.removed])).toEqual([
+      [10_000, 'inject', true, 'f1'],
+      [20_000, 'clear', true, ['f1']],
+      [20_000, 'inject', true, 'f2'],
+    ])
+  })
+
+  test('splits requests into phases by when they were due; the counts add up to the requests sent', async () => {
+    const {report} = await play()
+    expect(report.phases.map((p) => [p.index, p.startMs, p.endMs, p.label, p.requests])).toEqual([
+      [1, 0, 10_000, 'start', 200],
+      [2, 10_000, 20_000, 'slow', 200],
+      [3, 20_000, 30_000, 'clear slow + broken', 200],
+    ])
+    expect([report.sent, report.completed, report.overall.requests, report.transition]).toEqual([600, 600, 600, 0])
+    expect(report.phases[0]).toMatchObject({errors: 0, successRate: 1, errorsByCause: {}, statuses: {200: 200}})
+    expect(report.phases[0].latency.p50).toBe(10)
+    expect(report.phases[1].latency.p50).toBe(510)
+    expect(report.phases[2]).toMatchObject({errors: 200, successRate: 0, errorsByCause: {FI: 200}, statuses: {503: 200}})
+    expect(report.overall.errorsByCause).toEqual({FI: 200})
+  })
+
+  test('judges each expectation on its phase, and fails the run when one does not hold', async () => {
+    const {report} = await play()
+    expect(report.expectations.map((e) => [e.text, e.phase, e.held, e.reason])).toEqual([
+      ['successRate >= 99%', 'overall', false, 'successRate was 66.67%'],
+      ['successRate >= 99%', 1, true, undefined],
+      ['p99 <= 800ms', 2, true, undefined],
+      ['errorRate >= 99%', 3, true, undefined],
+      ['p50 < 100ms', 1, true, undefined],
+      ['requests == 600', 'overall', true, undefined],
+    ])
+    expect([report.stepsOk, report.passed]).toEqual([true, false])
+  })
+
+  test('every expectation holding passes; the same scenario twice gives the same report', async () => {
+    const text = SCENARIO.replace('  - successRate >= 99%\n', '')
+    const a = await play(text)
+    const b = await play(text)
+    expect(a.report.passed).toBe(true)
+    expect(b.report).toEqual(a.report)
+  })
+
+  test('a step the mesh refuses is reported, the rest still plays, and the run does not pass', async () => {
+    const text = `
+duration: 5s
+load: {rps: 10}
+timeline:
+  - {at: 1s, inject: {service: cart, kill: 1}}
+  - {at: 2s, inject: {service: payments, abort: 503}}
+expect: [requests >= 1]
+`
+    const {report} = await play(text, {refuse: (s) => (s.kind === 'kill' ? 'no running instance of "cart" to kill.' : undefined)})
+    expect(report.steps.map((s) => [s.ok, s.error])).toEqual([
+      [false, 'no running instance of "cart" to kill.'],
+      [true, undefined],
+    ])
+    expect(report.expectations.every((e) => e.held)).toBe(true)
+    expect([report.stepsOk, report.passed]).toEqual([false, false])
+  })
+
+  test('without load, the timeline plays for the whole duration; kill reports its instances', async () => {
+    const clock = new VirtualClock()
+    const fake = fakeClient(clock)
+    const s = scenario('duration: 8s\ntimeline:\n  - {at: 7s, inject: {service: cart, kill: 1}}\n')
+    const done = runChaos(s, {client: fake.client, clock})
+    await clock.runAll()
+    const report = await done
+    expect(clock.now()).toBe(8000)
+    expect(report.steps[0]).toMatchObject({atMs: 7000, ok: true, instances: ['cart-v1-0'], description: 'kill 1 on cart'})
+    expect([report.sent, report.phases.length, report.passed]).toEqual([0, 2, true])
+  })
+
+  test('a phase begins when its step took effect: requests due while the control call was on its way count before it', async () => {
+    const clock = new VirtualClock()
+    const fake = fakeClient(clock)
+    const slow: ChaosClient = {
+      injectFault: async (spec) => {
+        await clock.sleep(250)
+        return fake.client.injectFault(spec)
+      },
+      clearFaults: (sel) => fake.client.clearFaults(sel),
+    }
+    const s = scenario('duration: 2s\nload: {rps: 10}\ntimeline: [{at: 1s, inject: {service: a, abort: 503}}]\n')
+    const done = runChaos(s, {client: slow, clock, target: {origin: 'http://mesh', path: '/'}, load: (o) => runLoad({...o, send: fakeMesh(clock, fake.active)})})
+    await clock.runAll()
+    const report = await done
+    expect(report.steps[0]).toMatchObject({atMs: 1000, doneAtMs: 1250})
+    expect(report.phases.map((p) => [p.startMs, p.endMs, p.requests, p.errors])).toEqual([
+      [0, 1000, 10, 0],
+      [1250, 2000, 7, 7],
+    ])
+    // Due at 1000, 1100, 1200 ms: the mesh was mid-change. They count in the whole run only.
+    expect([report.transition, report.overall.requests]).toEqual([3, 20])
+  })
+
+  test('an expectation on a phase with no requests fails and says why', async () => {
+    const {report} = await play(`
+duration: 1s
+load: {rps: 2}
+timeline: [{at: 900ms, inject: {service: a, delay: 1ms}}]
+expect: [{phase: 2, p99: <= 1s}]
+`)
+    expect(report.expectations[0]).toMatchObject({held: false, reason: 'no request completed in phase 2, so p99 was not measured'})
+  })
+
+  test('helpers: phases start at 0 and each distinct step time; nearest-rank percentiles', () => {
+    expect(phaseStarts([{atMs: 0}, {atMs: 5}, {atMs: 5}, {atMs: 50}], 50)).toEqual([0, 5])
+    const starts = [0, 5, 9]
+    const ends = [5, 9, 20]
+    expect([4.9, 5, 100].map((ms) => phaseOf(starts, ends, ms))).toEqual([0, 1, 2])
+    expect(phaseOf([0, 6], [5, 20], 5.5)).toBe(-1)
+    const xs = Array.from({length: 100}, (_, i) => i + 1)
+    expect([percentile(xs, 50), percentile(xs, 99), percentile(xs, 100), percentile([], 50)]).toEqual([50, 99, 100, 0])
+  })
+})
+
+describe('chaos scenario file', () => {
+  test('every problem with its line:column and path', () => {
+    const {scenario, issues} = parseScenario(
+      `duration: 10s
+load: {rps: fast}
+timeline:
+  - at: 12s
+    inject: {service: payments, delay: soon}
+  - at: 1s
+    clear: nobody
+  - at: 2s
+expect:
+  - successRate >= lots
+  - {phase: 9, p99: <= 1s}
+`,
+      '/tmp/s.yaml',
+    )
+    expect(scenario).toBeUndefined()
+    expect(issues.map((i) => `${i.line}:${i.column} ${i.path}: ${i.message}`)).toEqual([
+      '2:13 load.rps: expected a positive number of requests per second, got "fast"',
+      '4:9 timeline[0].at: "12s" is not before the end of the run (duration "10s")',
+      '5:40 timeline[0].inject.delay: expected a positive duration such as 300ms or 2s, got "soon"',
+      '7:12 timeline[1].clear: no earlier step is named "nobody"; write clear: {service: NAME} or clear: all',
+      '8:5 timeline[2]: a step either injects a fault (inject: {…}) or clears faults (clear: NAME | {service: NAME} | all)',
+      '10:5 expect[0]: successRate compares with a percentage such as 99% (or a ratio 0..1), got "lots"',
+      // Steps with problems start no phase: there is one.
+      '11:13 expect[1].phase: expected a phase from 1 to 1, a step\'s name, or overall; got 9 (phases start at 0s)',
+    ])
+  })
+
+  test('names are checked against the mesh when it is known; expectations need load', () => {
+    const {issues} = parseScenario('duration: 5s\ntimeline:\n  - {at: 1s, inject: {service: paymnts, abort: 503}}\nexpect: [requests >= 1]\n', '/tmp/s.yaml', {payments: ['v1']})
+    expect(issues.map((i) => i.message)).toEqual([
+      'service "paymnts" is not in the mesh (known: payments)',
+      'expectations need load: to measure (add load: {target: ingress, rps: 50})',
+    ])
+  })
+
+  test('a value starting with > is not YAML: the message says how to write it', () => {
+    const {issues} = parseScenario('duration: 5s\nload: {rps: 1}\nexpect:\n  - {phase: 1, successRate: >= 99%}\n', '/tmp/s.yaml')
+    expect(issues[0].message).toMatch(/quote a value that starts with > \(">= 99%"\), or write \{phase: 2, expect: successRate >= 99%\}/)
+  })
+
+  test('defaults: load target ingress, GET, a 10 s request timeout; steps in time order', () => {
+    const s = scenario('duration: 5s\nload: {rps: 5}\ntimeline:\n  - {at: 3s, clear: all}\n  - {at: 1s, inject: {service: a, abort: 500}}\n')
+    expect(s.load).toEqual({target: 'ingress', path: undefined, rps: 5, method: 'GET', headers: {}, timeoutMs: 10_000, concurrency: undefined})
+    expect(s.timeline.map((t) => [t.atMs, t.action])).toEqual([
+      [1000, 'inject'],
+      [3000, 'clear'],
+    ])
+    expect(s.phaseStarts).toEqual([0, 1000, 3000])
+  })
+})
