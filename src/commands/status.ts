@@ -31,6 +31,7 @@ export function renderStatus(s: MeshStatus): string {
   const rows: string[][] = []
   const notes: string[] = []
   for (const svc of s.services) {
+    if (svc.deploy) notes.push(chalk.cyan(`${svc.name}: deploying — ${svc.deploy}`))
     if (svc.faults.length) notes.push(chalk.magenta(`${svc.name}: faults ${svc.faults.join('; ')}`))
     if (svc.panic) notes.push(chalk.yellow(`${svc.name}: panic mode — fewer than half its instances are available, so traffic goes to all of them`))
     for (const i of svc.instances) {

@@ -25,6 +25,7 @@ import {FaultSet} from '../faults/fault-set.js'
 import {DeployController} from '../deploy/deploy-controller.js'
 import type {DeployPlan, DeployTarget} from '../deploy/deploy-types.js'
 import {request} from 'undici'
+import {runLoad} from '../load/load-generator.js'
 import {diffPolicies} from './policy-diff.js'
 import {seedFrom} from '../time/random.js'
 import {HealthChecker, probeHttp, probeTcp} from '../supervisor/health-check.js'
@@ -121,6 +122,7 @@ export class MeshDaemon extends EventEmitter {
       {
         onStep: (record, step) =>
           this.emitEvent({kind: 'deploy-step', service: record.plan.service, id: record.id, step: step.kind, message: step.message}),
+        startLoad: (plan) => this.driveLoad(plan.service, plan.canary!.loadRps!),
       },
       this.paths.history,
     )
@@ -445,6 +447,19 @@ export class MeshDaemon extends EventEmitter {
     this.faults.update(info.id, {instances: targets})
     for (const name of targets) void this.supervisor.kill(name, 'SIGSTOP')
     return {...info, instances: targets}
+  }
+
+  /** Open-loop load through the ingress to one service, until stopped (canary `--load`). */
+  private driveLoad(service: string, rps: number): () => void {
+    const route = this.config.ingress?.routes.find((r) => r.service === service)
+    if (!route || !this.ingressUrl) {
+      throw new MeshError('MESH_BAD_FLAG', `--load needs an ingress route to "${service}", and mesh.yaml has none.`, {
+        hints: ['Add one under ingress.routes, or drive traffic yourself with `mesh load`.'],
+      })
+    }
+    const abort = new AbortController()
+    void runLoad({target: this.ingressUrl, path: route.prefix, rps, durationMs: 24 * 3_600_000, signal: abort.signal}).catch(() => undefined)
+    return () => abort.abort()
   }
 
   /** The mesh as deploy strategies see it: instances, weights, routes, live signals. */

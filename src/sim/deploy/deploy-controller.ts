@@ -10,6 +10,8 @@ import {resolveVersion} from './version-overrides.js'
 
 export interface DeployEvents {
   onStep(record: DeployRecord, step: DeployStep): void
+  /** Canary `--load`: drive traffic for the analysis; returns how to stop it. */
+  startLoad?(plan: DeployPlan): () => void
 }
 
 interface Running {
@@ -46,10 +48,11 @@ export class DeployController {
     if (existing >= 0) service.versions[existing] = version
     else service.versions.push(version)
 
+    const stopLoad = plan.canary?.loadRps ? this.events.startLoad?.(plan) : undefined
     const record: DeployRecord = {id: `d${++this.seq}`, plan, from, outcome: 'running', startedAt: this.now(), steps: []}
     this.records.push(record)
     const abort = new AbortController()
-    const done = this.drive(record, run(plan, this.target, version, abort.signal), abort.signal)
+    const done = this.drive(record, run(plan, this.target, version, abort.signal), abort.signal).finally(() => stopLoad?.())
     this.running.set(plan.service, {record, abort, done})
     return record
   }

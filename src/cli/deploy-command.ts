@@ -1,0 +1,33 @@
+// What `mesh rollout` and `mesh canary` share: the version flags, starting the
+// deploy in the daemon, following it, and the exit code of its outcome.
+import {Flags} from '@oclif/core'
+import {MeshCommand} from './mesh-command.js'
+import {followDeploy, outcomeLine} from './deploy-progress.js'
+import type {DeployPlan, DeployRecord} from '../sim/deploy/deploy-types.js'
+import {ExitCode} from '../sim/errors.js'
+
+export const versionFlags = {
+  to: Flags.string({description: 'the version to deploy (a versions: entry, or a new one made with the flags below)', required: true}),
+  command: Flags.string({description: 'run the new version with this command'}),
+  env: Flags.string({description: 'KEY=VALUE for the new version (repeatable)', multiple: true}),
+  set: Flags.string({description: 'change the new simulated version: simulate.errorRate=0.2, simulate.latency.p99=300ms (repeatable)', multiple: true}),
+  'progress-deadline': Flags.string({description: 'give up when a new instance is not healthy within this long', default: '60s'}),
+  detach: Flags.boolean({char: 'd', description: 'start the deploy and return; follow it with `mesh history SERVICE`'}),
+}
+
+export abstract class DeployCommand extends MeshCommand {
+  protected async deploy(file: string, plan: DeployPlan, detach: boolean): Promise<DeployRecord> {
+    const client = this.connect(file)
+    const started = await client.deploy(plan)
+    if (detach) {
+      if (!this.jsonEnabled()) this.log(`deploy ${started.id} started: ${plan.strategy} ${plan.service} → ${plan.to}`)
+      return started
+    }
+    const record = await followDeploy(client, started, (l) => this.log(l), this.jsonEnabled())
+    if (!this.jsonEnabled()) this.log(outcomeLine(record))
+    // The record is the --json output; the exit code still says how it ended.
+    if (record.outcome === 'rolled-back') process.exitCode = ExitCode.rolledBack
+    else if (record.outcome === 'failed') process.exitCode = ExitCode.failure
+    return record
+  }
+}
