@@ -20,10 +20,14 @@ export interface FaultLayerDeps {
 
 export const fault =
   (side: FaultSide, deps: FaultLayerDeps): Layer =>
-  (inner) =>
-    async function fault(req, ctx) {
+  (inner) => {
+    // Not async: a request no fault can match goes straight through, without an extra promise.
+    return function fault(req, ctx) {
       const headerFaults = side === 'callee' && deps.allowHeaders() ? fromHeaders(req) : undefined
       if (!headerFaults && !deps.faults.any(side, req.destination)) return inner(req, ctx)
+      return injected(req, ctx, headerFaults)
+    }
+    async function injected(req: MeshRequest, ctx: CallContext, headerFaults: FaultSpec[] | undefined): Promise<MeshResponse> {
       const version = side === 'callee' ? ctx.endpoint?.version : undefined
       const matched = deps.faults.match(side, req.destination, version, {
         source: req.source,
@@ -54,6 +58,7 @@ export const fault =
       for (const f of hits) response = shape(response, f, ctx.clock)
       return response
     }
+  }
 
 /** `x-mesh-fault-abort: 503`, `x-mesh-fault-delay: 200ms`: one request's own fault, for tests. */
 function fromHeaders(req: MeshRequest): FaultSpec[] | undefined {
