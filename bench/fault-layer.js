@@ -14,7 +14,7 @@ const clock = new RealClock()
 const response = {status: 200, headers: {}, body: null}
 const inner = async () => response
 const req = {method: 'GET', path: '/items', headers: {host: 'api'}, body: null, replayable: true, destination: 'api', source: 'ingress'}
-const ctx = {clock, signal: new AbortController().signal, traceId: '0af7651916cd43dd8448eb211c80319c', traceFlags: '01', clientSpanId: 'b7ad6b7169203331', decision: {}, attempt: 1, tried: new Set()}
+const ctx = {clock, signal: new AbortController().signal, cancel: () => undefined, traceId: '0af7651916cd43dd8448eb211c80319c', traceFlags: '01', clientSpanId: 'b7ad6b7169203331', decision: {}, attempt: 1, tried: new Set()}
 
 function layered(setup) {
   const faults = new FaultSet(clock)

@@ -23,6 +23,7 @@ const request = (over: Partial<MeshRequest> = {}): MeshRequest => ({
 const context = (clock: VirtualClock, signal = new AbortController().signal): CallContext => ({
   clock,
   signal,
+  cancel: () => undefined,
   traceId: '0af7651916cd43dd8448eb211c80319c',
   traceFlags: '01',
   clientSpanId: 'b7ad6b7169203331',

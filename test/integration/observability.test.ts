@@ -16,7 +16,7 @@ import type {LoadResult} from '../../src/sim/load/load-generator.js'
 import type {StatRow} from '../../src/sim/telemetry/metrics.js'
 import type {Span} from '../../src/sim/telemetry/span.js'
 import type {TraceSummary} from '../../src/sim/telemetry/trace-store.js'
-import {freePort, get, mesh, meshDir} from '../helpers/mesh.js'
+import {eventually, freePort, get, mesh, meshDir} from '../helpers/mesh.js'
 import {parseExposition} from '../helpers/prometheus-parser.js'
 
 // flaky's seed 6: its first 2000 draws fail 9.95% of the time and their p99 is 57.7 ms
@@ -212,8 +212,16 @@ describe('observability through the CLI', () => {
     }
   })
 
-  test('access logs: client hops in the caller\'s file (ingress.log), server hops in the callee instance\'s file', () => {
-    const read = (name: string) => readFileSync(path.join(dir, '.mesh', 'access', `${name}.log`), 'utf8').trimEnd().split('\n')
+  test('access logs: client hops in the caller\'s file (ingress.log), server hops in the callee instance\'s file', async () => {
+    const read = (name: string) => {
+      try {
+        return readFileSync(path.join(dir, '.mesh', 'access', `${name}.log`), 'utf8').trimEnd().split('\n')
+      } catch {
+        return []
+      }
+    }
+    // Access-log lines are written in batches (every 100 ms).
+    await eventually(() => read('leaf-v1-0').some((l) => l.includes(traceId)), 5_000)
     const ingressLines = read('ingress').filter((l) => l.includes(traceId))
     expect(ingressLines).toHaveLength(1)
     expect(JSON.parse(ingressLines[0])).toMatchObject({side: 'outbound', source: 'ingress', destination: 'front-v1-0', status: 200})

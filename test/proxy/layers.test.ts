@@ -29,9 +29,10 @@ const request = (over: Partial<MeshRequest> = {}): MeshRequest => ({
   ...over,
 })
 
-const context = (clock: VirtualClock, signal = new AbortController().signal): CallContext => ({
+const context = (clock: VirtualClock, controller = new AbortController()): CallContext => ({
   clock,
-  signal,
+  signal: controller.signal,
+  cancel: (reason) => controller.abort(reason),
   traceId: '0af7651916cd43dd8448eb211c80319c',
   traceFlags: '01',
   clientSpanId: 'b7ad6b7169203331',

@@ -24,7 +24,8 @@ export function analyse(canary: VersionSignals, primary: VersionSignals | undefi
     // Relative to the primary: the canary may be as bad as the primary plus the allowance.
     limit = 1 - primary.successRate + opts.maxErrorRate
   }
-  if (errorRate > limit) reasons.push(`error rate ${pct(errorRate)} > ${pct(limit)}`)
+  // A hair of slack: 1 - 0.99 is a little more than 0.01 in floating point.
+  if (errorRate > limit + 1e-9) reasons.push(`error rate ${pct(errorRate)} > ${pct(limit)}`)
   if (opts.maxP99Ms !== undefined && canary.p99Ms !== undefined && canary.p99Ms > opts.maxP99Ms) {
     reasons.push(`p99 ${Math.round(canary.p99Ms)}ms > ${opts.maxP99Ms}ms`)
   }

@@ -23,6 +23,8 @@ interface Running {
 export class DeployController {
   private readonly records: DeployRecord[] = []
   private readonly running = new Map<string, Running>()
+  /** Each deploy's traffic split before it began, which `mesh rollback` restores. */
+  private readonly weightsBefore = new Map<string, Map<string, number>>()
   private seq = 0
 
   constructor(
@@ -44,12 +46,13 @@ export class DeployController {
       throw new MeshError('MESH_DEPLOY_NOTHING_TO_REPLACE', `"${plan.service}" already sends all its traffic to ${plan.to}.`)
     }
     const version = resolveVersion(service, plan.to, from[0], plan.overrides)
+    // Load first: a refused --load must leave the config untouched.
+    const stopLoad = plan.canary?.loadRps ? this.events.startLoad?.(plan) : undefined
     const existing = service.versions.findIndex((v) => v.name === plan.to)
     if (existing >= 0) service.versions[existing] = version
     else service.versions.push(version)
-
-    const stopLoad = plan.canary?.loadRps ? this.events.startLoad?.(plan) : undefined
     const record: DeployRecord = {id: `d${++this.seq}`, plan, from, outcome: 'running', startedAt: this.now(), steps: []}
+    this.weightsBefore.set(record.id, new Map(this.target.weights(plan.service)))
     this.records.push(record)
     const abort = new AbortController()
     const done = this.drive(record, run(plan, this.target, version, abort.signal), abort.signal).finally(() => stopLoad?.())
@@ -118,7 +121,7 @@ export class DeployController {
   /** `mesh rollback` mid-deploy: traffic back to the old versions at once, then the new instances go. */
   private async undo(record: DeployRecord): Promise<void> {
     const {service, to} = record.plan
-    const weights = new Map(record.from.map((v) => [v, 100 / record.from.length]))
+    const weights = this.weightsBefore.get(record.id) ?? new Map(record.from.map((v) => [v, 100 / record.from.length]))
     this.target.setWeights(service, weights)
     this.add(record, {kind: 'rollback', message: `rolled back by request: 100% on ${record.from.join(', ')}`, at: this.now(), weights: Object.fromEntries(weights)})
     for (const name of this.target.instancesOf(service, to)) await this.target.removeInstance(name).catch(() => undefined)

@@ -38,7 +38,7 @@ export function currentVersions(target: DeployTarget, service: string, to: strin
 export function run(plan: DeployPlan, target: DeployTarget, version: VersionConfig, signal: AbortSignal): Steps {
   switch (plan.strategy) {
     case 'rolling':
-      return rolling(plan, target, version)
+      return rolling(plan, target, version, signal)
     case 'blue-green':
       return blueGreen(plan, target, version, signal)
     case 'canary':
@@ -46,14 +46,15 @@ export function run(plan: DeployPlan, target: DeployTarget, version: VersionConf
   }
 }
 
-async function* rolling(plan: DeployPlan, target: DeployTarget, version: VersionConfig): Steps {
+async function* rolling(plan: DeployPlan, target: DeployTarget, version: VersionConfig, signal: AbortSignal): Steps {
   const service = target.service(plan.service)
   const {maxSurge, maxUnavailable} = plan.rolling ?? {maxSurge: 1, maxUnavailable: 0}
   const olds = currentVersions(target, plan.service, plan.to)
+  const oldWeights = target.weights(plan.service)
+  const oldSizes = new Map(olds.map((v) => [v, target.instancesOf(plan.service, v).length]))
   const old = () => olds.flatMap((v) => target.instancesOf(plan.service, v))
   const desired = Math.max(1, old().length || version.replicas)
   yield step(target, 'start', `rolling ${plan.service} from ${olds.join(', ') || '(nothing)'} to ${plan.to}: ${desired} instances, maxSurge ${maxSurge}, maxUnavailable ${maxUnavailable}`)
-  const added: string[] = []
   const weigh = () => {
     // Traffic follows instance counts, as a Kubernetes Service spreads over ready pods.
     const fresh = target.instancesOf(plan.service, plan.to).length
@@ -67,25 +68,39 @@ async function* rolling(plan: DeployPlan, target: DeployTarget, version: Version
   }
   try {
     while (target.instancesOf(plan.service, plan.to).length < desired || old().length > 0) {
+      // `mesh rollback` mid-rollout: stop between steps and undo below.
+      signal.throwIfAborted()
+      // As Kubernetes counts them: at most desired + maxSurge instances up, at least
+      // desired − maxUnavailable of them healthy (every instance here is healthy:
+      // addInstances resolves only then).
       const fresh = target.instancesOf(plan.service, plan.to).length
-      const up = Math.min(Math.max(1, maxSurge), desired - fresh)
+      const up = Math.min(desired + maxSurge - fresh - old().length, desired - fresh)
       if (up > 0) {
         const names = await target.addInstances(service, version, up, plan.progressDeadlineMs)
-        added.push(...names)
         yield step(target, 'scale-up', `${names.join(', ')} healthy`, {weights: asRecord(weigh())})
+        signal.throwIfAborted()
       }
-      const down = Math.min(old().length, Math.max(1, up + maxUnavailable))
-      for (const name of old().slice(0, down)) {
+      const available = target.instancesOf(plan.service, plan.to).length + old().length
+      const down = Math.min(old().length, available - (desired - maxUnavailable))
+      if (up <= 0 && down <= 0) throw new Error(`maxSurge ${maxSurge} and maxUnavailable ${maxUnavailable} leave no room to make progress`)
+      for (const name of old().slice(0, Math.max(0, down))) {
         await target.removeInstance(name)
         yield step(target, 'scale-down', `${name} drained and stopped`, {weights: asRecord(weigh())})
       }
     }
   } catch (error) {
-    // A new instance that never got healthy stops the rollout: the new ones go, the old keep serving.
-    for (const name of added) await target.removeInstance(name).catch(() => undefined)
-    const restore = new Map(olds.map((v) => [v, 100 / Math.max(1, olds.length)]))
-    target.setWeights(plan.service, restore)
-    yield step(target, 'rollback', `rolled back: ${(error as Error).message}`, {weights: asRecord(restore)})
+    // A new instance that never got healthy (or a rollback) stops the rollout. The old
+    // versions are brought back to their size first, so capacity never dips; then
+    // traffic returns to them; then every new instance goes — the one that failed
+    // too (addInstances leaves it to the caller).
+    for (const [v, size] of oldSizes) {
+      const missing = size - target.instancesOf(plan.service, v).length
+      const config = service.versions.find((x) => x.name === v)
+      if (missing > 0 && config) await target.addInstances(service, config, missing, plan.progressDeadlineMs).catch(() => undefined)
+    }
+    target.setWeights(plan.service, oldWeights)
+    for (const name of target.instancesOf(plan.service, plan.to)) await target.removeInstance(name).catch(() => undefined)
+    yield step(target, 'rollback', `rolled back: ${(error as Error).message}`, {weights: asRecord(oldWeights)})
     throw new DeployFailed((error as Error).message, true)
   }
   target.setWeights(plan.service, new Map([[plan.to, 100]]))
@@ -111,11 +126,14 @@ async function* blueGreen(plan: DeployPlan, target: DeployTarget, version: Versi
       yield step(target, 'smoke', `smoke check ${opts.smoke.method} ${opts.smoke.path} passed on every green instance`)
     }
   } catch (error) {
-    for (const name of green) await target.removeInstance(name).catch(() => undefined)
+    // Every green instance, including any that failed to get healthy (addInstances leaves those to the caller).
+    for (const name of target.instancesOf(plan.service, plan.to)) await target.removeInstance(name).catch(() => undefined)
     target.setWeights(plan.service, blueWeights)
     yield step(target, 'rollback', `aborted before the switch: ${(error as Error).message}; blue keeps serving`)
     throw new DeployFailed((error as Error).message, true)
   }
+  // A `mesh rollback` while green was starting must not switch traffic to it first.
+  signal.throwIfAborted()
   target.setWeights(plan.service, new Map([[plan.to, 100]]))
   yield step(target, 'switch', `100% of traffic on green (${plan.to})`, {weights: {[plan.to]: 100}})
   yield step(target, 'keep', `blue kept for ${Math.round(opts.keepMs / 1000)}s: \`mesh rollback ${plan.service}\` is instant until then`)
@@ -133,10 +151,15 @@ async function* canary(plan: DeployPlan, target: DeployTarget, version: VersionC
   yield step(target, 'start', `canary ${plan.service}: ${plan.to} against ${primary.join(', ')}, steps ${opts.steps.join(', ')}%, every ${Math.round(opts.intervalMs / 1000)}s`)
   let canaries: string[] = []
   let removeRoute: (() => void) | undefined
-  const rollBack = async function* (why: string): Steps {
+  const dropRoute = () => {
     removeRoute?.()
+    removeRoute = undefined
+  }
+  const rollBack = async function* (why: string): Steps {
+    dropRoute()
     target.setWeights(plan.service, primaryWeights)
-    for (const name of canaries) await target.removeInstance(name).catch(() => undefined)
+    // Every canary instance, including one that failed to get healthy (addInstances leaves those to the caller).
+    for (const name of target.instancesOf(plan.service, plan.to)) await target.removeInstance(name).catch(() => undefined)
     yield step(target, 'rollback', `rolled back: ${why}; 100% on ${primary.join(', ')}`, {weights: asRecord(primaryWeights)})
   }
   try {
@@ -166,30 +189,45 @@ async function* canary(plan: DeployPlan, target: DeployTarget, version: VersionC
     }
   }
 
-  if (opts.match) {
-    removeRoute = target.addRoute(plan.service, opts.match, plan.to)
-    yield step(target, 'weights', `only requests with ${opts.match.name}: ${opts.match.value} go to ${plan.to}`)
-    if (!(yield* check(`${opts.match.name}=${opts.match.value}`))) {
-      yield* rollBack(`analysis failed ${opts.failureThreshold} times`)
-      throw new DeployFailed('canary analysis failed', true)
+  // However the deploy ends (a `mesh rollback` mid-interval included), the header route goes with it.
+  try {
+    if (opts.match) {
+      removeRoute = target.addRoute(plan.service, opts.match, plan.to)
+      yield step(target, 'weights', `only requests with ${opts.match.name}: ${opts.match.value} go to ${plan.to}`)
+      if (!(yield* check(`${opts.match.name}=${opts.match.value}`))) {
+        yield* rollBack(`analysis failed ${opts.failureThreshold} times`)
+        throw new DeployFailed('canary analysis failed', true)
+      }
     }
-  }
-  for (const weight of opts.steps) {
-    const w = new Map<string, number>(primary.map((v) => [v, (100 - weight) / primary.length]))
-    w.set(plan.to, weight)
-    target.setWeights(plan.service, w)
-    yield step(target, 'weights', `${weight}% to ${plan.to}`, {weights: asRecord(w)})
-    if (weight >= 100) break
-    if (!(yield* check(`at ${weight}%`))) {
-      yield* rollBack(`analysis failed ${opts.failureThreshold} times`)
-      throw new DeployFailed('canary analysis failed', true)
+    for (const weight of opts.steps) {
+      if (weight >= 100) {
+        // The canary takes all the traffic only once it has the primary's size, so capacity never dips.
+        const more = Math.max(0, primaryCount - target.instancesOf(plan.service, plan.to).length)
+        if (more > 0) {
+          try {
+            await target.addInstances(service, version, more, plan.progressDeadlineMs)
+          } catch (error) {
+            yield* rollBack(`scaling ${plan.to} to ${primaryCount} instances: ${(error as Error).message}`)
+            throw new DeployFailed((error as Error).message, true)
+          }
+          yield step(target, 'scale-up', `${plan.to} scaled to ${primaryCount} instances`)
+        }
+      }
+      const w = new Map<string, number>(primary.map((v) => [v, (100 - weight) / primary.length]))
+      w.set(plan.to, weight)
+      target.setWeights(plan.service, w)
+      yield step(target, 'weights', `${weight}% to ${plan.to}`, {weights: asRecord(w)})
+      if (weight >= 100) break
+      if (!(yield* check(`at ${weight}%`))) {
+        yield* rollBack(`analysis failed ${opts.failureThreshold} times`)
+        throw new DeployFailed('canary analysis failed', true)
+      }
     }
+  } finally {
+    dropRoute()
   }
-  removeRoute?.()
-  // Promote: the canary becomes the primary at the primary's size; the old primary is drained away.
+  // Promote: the canary is the primary now; the old primary is drained away.
   target.setWeights(plan.service, new Map([[plan.to, 100]]))
-  const more = Math.max(0, primaryCount - canaries.length)
-  if (more > 0) await target.addInstances(service, version, more, plan.progressDeadlineMs)
   for (const v of primary) for (const name of target.instancesOf(plan.service, v)) await target.removeInstance(name)
   yield step(target, 'promote', `${plan.to} promoted: 100% of traffic, ${primary.join(', ')} stopped`, {weights: {[plan.to]: 100}})
 }

@@ -176,13 +176,13 @@ export class DataPlane {
       if (--this.inflight === 0 && this.draining) for (const w of this.drainWaiters.splice(0)) w()
     })
     if (this.draining) res.setHeader('connection', 'close')
-    this.serve(role, req, res, abort.signal).catch((error) => {
+    this.serve(role, req, res, abort).catch((error) => {
       req.resume()
       sendProxyError(res, error instanceof ProxyError ? error : new ProxyError(500, 'DC', `mesh internal error: ${(error as Error).message}`))
     })
   }
 
-  private async serve(role: ListenerRole, req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {
+  private async serve(role: ListenerRole, req: IncomingMessage, res: ServerResponse, abort: AbortController): Promise<void> {
     const headers = endToEndHeaders(req.rawHeaders)
     const client = req.socket.remoteAddress ?? '127.0.0.1'
     if (role.kind === 'ingress') sanitiseAtIngress(headers, client, req, this.allowFaultHeaders)
@@ -236,7 +236,8 @@ export class DataPlane {
     }
     const ctx: CallContext = {
       clock: this.clock,
-      signal,
+      signal: abort.signal,
+      cancel: (reason) => abort.abort(reason),
       traceId: incoming?.traceId ?? newTraceId(),
       traceFlags: incoming?.flags ?? '01',
       // An inbound call has no client side here; its server span hangs off the caller's span.

@@ -42,6 +42,8 @@ export interface CallContext {
   readonly clock: Clock
   /** Aborts the work below: the client went away or a timeout fired. */
   signal: AbortSignal
+  /** Cancels the whole request (the overall timeout); `signal` then aborts with `reason`. */
+  readonly cancel: (reason: Error) => void
   readonly traceId: string
   readonly traceFlags: string
   /** The client span of this call (the caller's outbound side). */

@@ -75,6 +75,19 @@ export class Telemetry implements TelemetrySink {
     }
   }
 
+  private isoSecond = 0
+  private isoPrefix = ''
+
+  /** ISO-8601 with ms; the date-and-second part is formatted once per second. */
+  private isoTime(ms: number): string {
+    const second = Math.floor(ms / 1000)
+    if (second !== this.isoSecond) {
+      this.isoSecond = second
+      this.isoPrefix = new Date(second * 1000).toISOString().slice(0, 20)
+    }
+    return `${this.isoPrefix}${String(Math.floor(ms - second * 1000)).padStart(3, '0')}Z`
+  }
+
   private writeAccessLog(hop: HopRecord): void {
     // Each sidecar logs what it saw: the caller's outbound side the call, the callee's inbound side each attempt.
     const owner = hop.kind === 'client' ? (hop.sourceInstance ?? hop.source) : (hop.destinationInstance ?? hop.destination)
@@ -84,21 +97,14 @@ export class Telemetry implements TelemetrySink {
       stream.on('error', () => undefined)
       this.accessLogs.set(owner, (log = {stream, pending: [], bytes: 0}))
     }
-    const line = `${JSON.stringify({
-        time: new Date(hop.startMs).toISOString(),
-        side: hop.kind === 'client' ? 'outbound' : 'inbound',
-        traceId: hop.traceId,
-        spanId: hop.spanId,
-        source: hop.sourceInstance ?? hop.source,
-        destination: hop.destinationInstance ?? hop.destination,
-        method: hop.method,
-        path: hop.path,
-        status: hop.status,
-        durationMs: Math.round(hop.durationMs * 100) / 100,
-        attempt: hop.attempt,
-        flags: hop.flags ?? '-',
-        cause: hop.cause,
-      })}\n`
+    // Built by hand: only the path and the cause can hold characters JSON must escape.
+    const source = hop.sourceInstance ?? hop.source
+    const destination = hop.destinationInstance ?? hop.destination
+    const line =
+      `{"time":"${this.isoTime(hop.startMs)}","side":"${hop.kind === 'client' ? 'outbound' : 'inbound'}","traceId":"${hop.traceId}",` +
+      `"spanId":"${hop.spanId}","source":"${source}","destination":"${destination}","method":${JSON.stringify(hop.method)},` +
+      `"path":${JSON.stringify(hop.path)},"status":${hop.status},"durationMs":${Math.round(hop.durationMs * 100) / 100},` +
+      `"attempt":${hop.attempt ?? 1},"flags":"${hop.flags ?? '-'}"${hop.cause ? `,"cause":${JSON.stringify(hop.cause)}` : ''}}\n`
     log.pending.push(line)
     log.bytes += line.length
     if (log.bytes > 64 * 1024) this.flushAccessLogs()

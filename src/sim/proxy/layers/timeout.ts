@@ -2,8 +2,11 @@
 // retries included) and below it (each try its own deadline). When it fires, the
 // work below is aborted and the caller gets 504 UT. The deadline covers the wait
 // for response headers; a body already streaming is not cut.
+//
+// The overall deadline cancels the whole request (ctx.cancel) rather than making a
+// child AbortController: one controller per request is enough on the hot path.
 import {type ProxyError, timeoutError} from '../respond.js'
-import type {Layer} from '../stack.js'
+import type {CallContext, Layer, MeshResponse} from '../stack.js'
 
 export interface TimeoutConfig {
   service: string
@@ -14,25 +17,49 @@ export interface TimeoutConfig {
 export const timeout =
   ({service, timeoutMs, which}: TimeoutConfig): Layer =>
   (inner) =>
-    async function timeout(req, ctx) {
-      const controller = new AbortController()
-      const parent = ctx.signal
-      const forward = () => controller.abort(parent.reason)
-      if (parent.aborted) forward()
-      else parent.addEventListener('abort', forward, {once: true})
-      let timer: {cancel(): void} | undefined
-      const fired = new Promise<never>((_, reject) => {
-        timer = ctx.clock.setTimer(timeoutMs, () => {
-          const error: ProxyError = timeoutError(service, which, timeoutMs)
+    function timeout(req, ctx) {
+      let below: CallContext = ctx
+      let abortBelow: (e: ProxyError) => void = ctx.cancel
+      let unlink: (() => void) | undefined
+      if (which === 'per-try') {
+        // Only this try is cut; the request (and its retries) go on.
+        const controller = new AbortController()
+        const parent = ctx.signal
+        const forward = () => controller.abort(parent.reason)
+        if (parent.aborted) forward()
+        else {
+          parent.addEventListener('abort', forward, {once: true})
+          unlink = () => parent.removeEventListener('abort', forward)
+        }
+        below = {...ctx, signal: controller.signal}
+        abortBelow = (e) => controller.abort(e)
+      }
+      return new Promise<MeshResponse>((resolve, reject) => {
+        let settled = false
+        const timer = ctx.clock.setTimer(timeoutMs, () => {
+          if (settled) return
+          settled = true
+          unlink?.()
+          const error = timeoutError(service, which, timeoutMs)
           ctx.decision.timeoutFired = which
-          controller.abort(error)
+          abortBelow(error)
           reject(error)
         })
+        inner(req, below).then(
+          (response) => {
+            if (settled) return void response.body?.destroy()
+            settled = true
+            timer.cancel()
+            unlink?.()
+            resolve(response)
+          },
+          (error) => {
+            if (settled) return
+            settled = true
+            timer.cancel()
+            unlink?.()
+            reject(error)
+          },
+        )
       })
-      try {
-        return await Promise.race([inner(req, {...ctx, signal: controller.signal}), fired])
-      } finally {
-        timer!.cancel()
-        parent.removeEventListener('abort', forward)
-      }
     }

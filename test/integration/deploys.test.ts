@@ -1,0 +1,277 @@
+// Deploys on real processes with load through the ingress: `mesh rollout` (rolling,
+// blue-green), `mesh canary`, `mesh rollback`, `mesh history`, `mesh status`. One mesh
+// for the file; each test deploys its own service, so they do not depend on each other.
+import {afterAll, beforeAll, describe, expect, test} from 'vitest'
+import type {MeshStatus} from '../../src/sim/control/status.js'
+import {connect} from '../../src/sim/control/control-client.js'
+import {meshPaths} from '../../src/sim/control/state-file.js'
+import type {DeployRecord} from '../../src/sim/deploy/deploy-types.js'
+import {type RequestOutcome, runLoad} from '../../src/sim/load/load-generator.js'
+import {eventually, freePort, get, mesh, meshDir} from '../helpers/mesh.js'
+
+let dir: string
+let base: string
+
+const SERVICES = ['roll', 'bg', 'cbad', 'cgood', 'broken', 'bgrb']
+
+beforeAll(async () => {
+  const port = await freePort()
+  base = `http://127.0.0.1:${port}`
+  const ok = '{simulate: {latency: 2ms, seed: 1}}'
+  dir = meshDir(`
+name: deploys
+ingress:
+  port: ${port}
+  routes: [${SERVICES.map((s) => `{prefix: /${s}, service: ${s}}`).join(', ')}]
+services:
+  roll:
+    versions:
+      v1: {replicas: 3, simulate: {latency: 2ms, seed: 1}}
+      v2: {replicas: 3, simulate: {latency: 2ms, seed: 2}}
+  bg:
+    versions:
+      v1: {replicas: 2, simulate: {latency: 2ms, seed: 1}}
+      v2: {replicas: 2, simulate: {latency: 2ms, seed: 2}}
+  cbad:
+    versions:
+      v1: ${ok}
+      v2: {simulate: {latency: 2ms, errorRate: 0.2, seed: 3}}
+  cgood:
+    versions:
+      v1: ${ok}
+      v2: {simulate: {latency: 2ms, seed: 4}}
+  broken:
+    versions:
+      v1: ${ok}
+  bgrb:
+    versions:
+      v1: {replicas: 2, simulate: {latency: 2ms, seed: 1}}
+      v2: {replicas: 2, simulate: {latency: 2ms, seed: 2}}
+`)
+  const up = await mesh(dir, ['up', '-d'])
+  expect(up.exitCode, up.stdout + up.stderr).toBe(0)
+})
+
+afterAll(async () => {
+  if (dir) await mesh(dir, ['down'])
+})
+
+/** Open-loop load on one service's route until stopped; every outcome kept, with its wall-clock time. */
+function backgroundLoad(service: string, rps = 200) {
+  const abort = new AbortController()
+  const outcomes: Array<RequestOutcome & {wallMs: number}> = []
+  const done = runLoad({
+    target: base,
+    path: `/${service}`,
+    rps,
+    durationMs: 120_000,
+    timeoutMs: 10_000,
+    signal: abort.signal,
+    onResponse: (o) => outcomes.push({...o, wallMs: performance.timeOrigin + o.intendedMs}),
+  })
+  return {
+    outcomes,
+    failed: () => outcomes.filter((o) => o.error),
+    async stop() {
+      abort.abort()
+      return done
+    },
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** `mesh status --json` for one service; `viaCli: false` asks the control API directly (the same object, a CLI start cheaper). */
+async function status(service: string, viaCli: boolean) {
+  if (!viaCli) return (await control().status()).services.find((s) => s.name === service)!
+  const r = await mesh(dir, ['status', '--json'])
+  expect(r.exitCode, r.stderr).toBe(0)
+  return (JSON.parse(r.stdout) as MeshStatus).services.find((s) => s.name === service)!
+}
+
+/** Weights by version, the instances that are up, and the deploy in progress. */
+async function shape(service: string, viaCli = false) {
+  const s = await status(service, viaCli)
+  const weights = Object.fromEntries(s.versions.map((v) => [v.name, Math.round(v.weight)]))
+  const instances = s.instances.map((i) => i.instance).sort()
+  return {weights, instances, deploy: s.deploy}
+}
+
+async function deployCli(args: string[]): Promise<{exitCode: number; record: DeployRecord; stderr: string}> {
+  const r = await mesh(dir, [...args, '--json'], {timeoutMs: 60_000})
+  let record: DeployRecord
+  try {
+    record = JSON.parse(r.stdout) as DeployRecord
+  } catch {
+    throw new Error(`mesh ${args.join(' ')} printed no JSON record (exit ${r.exitCode}):\n${r.stdout}\n${r.stderr}`)
+  }
+  return {exitCode: r.exitCode, record, stderr: r.stderr}
+}
+
+const control = () => connect(meshPaths(dir))
+
+/** The instances that answered `n` requests to a service's route (x-mesh-upstream). */
+async function upstreams(service: string, n = 20): Promise<string[]> {
+  const seen = new Set<string>()
+  for (let i = 0; i < n; i++) {
+    const r = await get(`${base}/${service}`)
+    expect(r.status).toBe(200)
+    seen.add(String(r.headers['x-mesh-upstream']))
+  }
+  return [...seen].sort()
+}
+const summary = (r: DeployRecord) => r.steps.map((s) => s.kind)
+const failures = (o: Array<{error?: string}>) => o.filter((x) => x.error).map((x) => x.error)
+
+describe('deploys under load', () => {
+  test('rolling 3 → 3 under 200 requests/s: 0 failed requests, v2 serves everything, the v1 instances are gone', async () => {
+    const load = backgroundLoad('roll')
+    await sleep(500)
+    const {exitCode, record, stderr} = await deployCli(['rollout', 'roll', '--to', 'v2', '--max-surge', '1', '--max-unavailable', '0'])
+    await sleep(500)
+    const result = await load.stop()
+
+    expect(exitCode, stderr).toBe(0)
+    expect(record.outcome).toBe('promoted')
+    expect(summary(record)).toEqual(['start', 'scale-up', 'scale-down', 'scale-up', 'scale-down', 'scale-up', 'scale-down', 'done'])
+    expect(failures(load.outcomes)).toEqual([])
+    expect(result.requests).toBeGreaterThan(400)
+    expect(await shape('roll', true)).toEqual({weights: {v1: 0, v2: 100}, instances: ['roll-v2-0', 'roll-v2-1', 'roll-v2-2'], deploy: undefined})
+    expect(await upstreams('roll')).toEqual(['roll-v2-0', 'roll-v2-1', 'roll-v2-2'])
+  })
+
+  test('blue-green under 200 requests/s with a smoke check and --keep 1s: 0 failed requests, blue gone after keep', async () => {
+    const load = backgroundLoad('bg')
+    await sleep(500)
+    const {exitCode, record, stderr} = await deployCli(['rollout', 'bg', '--to', 'v2', '--strategy', 'blue-green', '--smoke', 'GET /healthz', '--keep', '1s'])
+    await sleep(300)
+    await load.stop()
+
+    expect(exitCode, stderr).toBe(0)
+    expect(record.outcome).toBe('promoted')
+    expect(summary(record)).toEqual(['start', 'scale-up', 'smoke', 'switch', 'keep', 'done'])
+    expect(record.steps.find((s) => s.kind === 'switch')!.weights).toEqual({v2: 100})
+    expect(failures(load.outcomes)).toEqual([])
+    expect(await shape('bg')).toEqual({weights: {v1: 0, v2: 100}, instances: ['bg-v2-0', 'bg-v2-1'], deploy: undefined})
+  })
+
+  test('a canary with a 20% error rate rolls back by itself: exit 4, v1 back at 100%, v2 gone, user-visible failures bounded by the step weight', async () => {
+    const load = backgroundLoad('cbad')
+    await sleep(500)
+    const {exitCode, record, stderr} = await deployCli([
+      'canary', 'cbad', '--to', 'v2', '--steps', '20,50,100', '--interval', '1s', '--max-error-rate', '5%', '--failure-threshold', '2',
+    ])
+    await sleep(500)
+    await load.stop()
+
+    expect(exitCode, stderr).toBe(4)
+    expect(record.outcome).toBe('rolled-back')
+    expect(summary(record)).toEqual(['start', 'scale-up', 'weights', 'analysis', 'analysis', 'rollback'])
+    // It never went past the first step.
+    expect(record.steps.filter((s) => s.weights).map((s) => s.weights)).toEqual([
+      {v1: 80, v2: 20},
+      {v1: 100},
+    ])
+    const analyses = record.steps.filter((s) => s.kind === 'analysis').map((s) => s.analysis!)
+    expect(analyses.map((a) => a.verdict)).toEqual(['fail', 'fail'])
+    // 20% of 200 requests/s over 1s: about 40 canary requests per interval, well over --min-requests 20.
+    for (const a of analyses) expect(a.requests).toBeGreaterThanOrEqual(20)
+
+    // Users only met v2's errors while v2 had 20% of the traffic: expected failures are
+    // 20% (weight) × 20% (error rate) = 4% of the requests in that window (~2 s × 200/s → ~16).
+    // The bound allows 2.5× that (the seeded error sequence and smooth-WRR make it near
+    // exact; the factor covers the window's edges) and nothing outside the window.
+    const from = Date.parse(record.steps.find((s) => s.kind === 'weights')!.at) - 50
+    const to = Date.parse(record.steps.find((s) => s.kind === 'rollback')!.at) + 50
+    const inWindow = load.outcomes.filter((o) => o.wallMs >= from && o.wallMs <= to)
+    const failedIn = load.failed().filter((o) => o.wallMs >= from && o.wallMs <= to)
+    expect(load.failed().filter((o) => o.wallMs < from || o.wallMs > to)).toEqual([])
+    expect(inWindow.length).toBeGreaterThan(300)
+    expect(failedIn.length).toBeGreaterThan(0)
+    expect(failedIn.length).toBeLessThanOrEqual(Math.ceil(0.2 * 0.2 * inWindow.length * 2.5))
+    expect(new Set(failedIn.map((o) => o.error))).toEqual(new Set(['HTTP 500']))
+
+    expect(await shape('cbad')).toEqual({weights: {v1: 100, v2: 0}, instances: ['cbad-v1-0'], deploy: undefined})
+    expect(await upstreams('cbad')).toEqual(['cbad-v1-0'])
+  })
+
+  test('a healthy canary with --load is promoted to 100% and the v1 instances are stopped', async () => {
+    const {exitCode, record, stderr} = await deployCli(['canary', 'cgood', '--to', 'v2', '--steps', '50,100', '--interval', '1s', '--max-error-rate', '1%', '--load', '100'])
+
+    expect(exitCode, stderr).toBe(0)
+    expect(record.outcome).toBe('promoted')
+    expect(summary(record)).toEqual(['start', 'scale-up', 'weights', 'analysis', 'weights', 'promote'])
+    const [analysis] = record.steps.filter((s) => s.kind === 'analysis').map((s) => s.analysis!)
+    expect(analysis).toMatchObject({verdict: 'pass', successRate: 1})
+    // --load 100 at 50%: about 50 canary requests in the interval.
+    expect(analysis.requests).toBeGreaterThanOrEqual(20)
+    expect(await shape('cgood')).toEqual({weights: {v1: 0, v2: 100}, instances: ['cgood-v2-0'], deploy: undefined})
+    expect(await upstreams('cgood')).toEqual(['cgood-v2-0'])
+  })
+
+  test('a v2 whose instances never get healthy aborts the rollout: v1 serves everything, 0 failed requests', async () => {
+    const load = backgroundLoad('broken')
+    await sleep(300)
+    const {exitCode, record, stderr} = await deployCli(['rollout', 'broken', '--to', 'v2', '--command', 'node -e "process.exit(1)"', '--progress-deadline', '5s'])
+    await sleep(300)
+    await load.stop()
+
+    expect(exitCode, stderr).toBe(4)
+    expect(record.outcome).toBe('rolled-back')
+    expect(summary(record)).toEqual(['start', 'rollback'])
+    expect(record.steps.at(-1)!.message).toMatch(/broken-v2-0/)
+    expect(failures(load.outcomes)).toEqual([])
+    expect(await shape('broken')).toEqual({weights: {v1: 100, v2: 0}, instances: ['broken-v1-0'], deploy: undefined})
+  })
+
+  test('mesh rollback during blue-green --keep restores blue with 0 failed requests; status shows the deploy while it runs', async () => {
+    const load = backgroundLoad('bgrb')
+    await sleep(300)
+    const started = await deployCli(['rollout', 'bgrb', '--to', 'v2', '--strategy', 'blue-green', '--keep', '60s', '-d'])
+    expect(started.exitCode, started.stderr).toBe(0)
+    expect(started.record.outcome).toBe('running')
+
+    const inKeep = await eventually(async () => (await control().deployRecord(started.record.id)).steps.some((s) => s.kind === 'keep'), 20_000, 100)
+    expect(inKeep).toBe(true)
+    const during = await shape('bgrb', true)
+    expect(during.deploy).toBe('blue-green → v2 at 100%: keep')
+    expect(during.weights).toEqual({v1: 0, v2: 100})
+    expect(during.instances).toEqual(['bgrb-v1-0', 'bgrb-v1-1', 'bgrb-v2-0', 'bgrb-v2-1'])
+    expect(await upstreams('bgrb')).toEqual(['bgrb-v2-0', 'bgrb-v2-1'])
+    await sleep(300)
+
+    const rb = await mesh(dir, ['rollback', 'bgrb', '--json'])
+    await sleep(300)
+    await load.stop()
+
+    expect(rb.exitCode, rb.stderr).toBe(0)
+    const record = JSON.parse(rb.stdout) as DeployRecord
+    expect(record.id).toBe(started.record.id)
+    expect(record.outcome).toBe('rolled-back')
+    expect(summary(record)).toEqual(['start', 'scale-up', 'switch', 'keep', 'rollback'])
+    expect(failures(load.outcomes)).toEqual([])
+    // Some requests reached green before the rollback, and blue after it.
+    expect(load.outcomes.length).toBeGreaterThan(200)
+    expect(await shape('bgrb')).toEqual({weights: {v1: 100, v2: 0}, instances: ['bgrb-v1-0', 'bgrb-v1-1'], deploy: undefined})
+    expect(await upstreams('bgrb')).toEqual(['bgrb-v1-0', 'bgrb-v1-1'])
+  })
+
+  // Reads the deploys the tests above made (run the file whole).
+  test('mesh history lists every deploy with its outcome', async () => {
+    const all = JSON.parse((await mesh(dir, ['history', '--json'])).stdout) as DeployRecord[]
+    expect(all.map((r) => [r.plan.service, r.plan.strategy, r.from.join(','), r.plan.to, r.outcome])).toEqual([
+      ['roll', 'rolling', 'v1', 'v2', 'promoted'],
+      ['bg', 'blue-green', 'v1', 'v2', 'promoted'],
+      ['cbad', 'canary', 'v1', 'v2', 'rolled-back'],
+      ['cgood', 'canary', 'v1', 'v2', 'promoted'],
+      ['broken', 'rolling', 'v1', 'v2', 'rolled-back'],
+      ['bgrb', 'blue-green', 'v1', 'v2', 'rolled-back'],
+    ])
+    const one = await mesh(dir, ['history', 'cbad', '--json'])
+    expect(one.exitCode, one.stderr).toBe(0)
+    const [cbad] = JSON.parse(one.stdout) as DeployRecord[]
+    expect(cbad.steps.filter((s) => s.analysis).map((s) => s.analysis!.verdict)).toEqual(['fail', 'fail'])
+    const text = await mesh(dir, ['history', 'cbad'])
+    expect(text.stdout).toMatch(/cbad\s+canary\s+v1\s+v2\s+rolled-back/)
+  })
+})
