@@ -549,7 +549,13 @@ export class MeshDaemon extends EventEmitter {
       for (const name of activeVersions(service)) {
         const version = current.versions.find((v) => v.name === name)
         if (version && this.instancesOf(service.name, name).length === 0) {
-          await this.addInstances(current, version, version.replicas)
+          try {
+            await this.addInstances(current, version, version.replicas)
+          } catch (error) {
+            // Nothing half-started stays behind, and no traffic moved.
+            for (const n of this.instancesOf(service.name, name)) await this.removeInstance(n)
+            throw error
+          }
           changes.push(`${service.name}: started ${version.replicas} instance(s) of ${name}`)
         }
       }

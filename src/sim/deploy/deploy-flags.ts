@@ -38,16 +38,17 @@ export function parseDeployPlan(service: string, strategy: Strategy, f: DeployFl
   if (strategy === 'rolling') {
     const maxSurge = f.maxSurge ?? 1
     const maxUnavailable = f.maxUnavailable ?? 0
-    if (maxSurge < 0 || maxUnavailable < 0 || maxSurge + maxUnavailable === 0) {
+    if (maxSurge < 0 || maxUnavailable < 0) throw bad('--max-surge and --max-unavailable must be 0 or more')
+    if (maxSurge + maxUnavailable === 0) {
       throw bad('--max-surge and --max-unavailable cannot both be 0 (the rollout could never make progress)')
     }
     plan.rolling = {maxSurge, maxUnavailable}
   } else if (strategy === 'blue-green') {
     let smoke: {method: string; path: string} | undefined
     if (f.smoke) {
-      const m = /^([A-Z]+)\s+(\/\S*)$/.exec(f.smoke.trim())
+      const m = /^([A-Za-z]+)\s+(\/\S*)$/.exec(f.smoke.trim())
       if (!m) throw bad(`--smoke: expected 'METHOD /path' like 'GET /healthz', got "${f.smoke}"`)
-      smoke = {method: m[1], path: m[2]}
+      smoke = {method: m[1].toUpperCase(), path: m[2]}
     }
     plan.blueGreen = {smoke, keepMs: duration('--keep', f.keep ?? '60s')}
   } else {
@@ -61,6 +62,13 @@ export function parseDeployPlan(service: string, strategy: Strategy, f: DeployFl
       const eq = f.match.indexOf('=')
       if (eq <= 0) throw bad(`--match: expected header=value like x-canary=true, got "${f.match}"`)
       match = {name: f.match.slice(0, eq).toLowerCase(), value: f.match.slice(eq + 1)}
+    }
+    for (const [flag, value, min] of [
+      ['--failure-threshold', f.failureThreshold, 1],
+      ['--min-requests', f.minRequests, 1],
+      ['--load', f.load, 1],
+    ] as const) {
+      if (value !== undefined && !(Number.isInteger(value) && value >= min)) throw bad(`${flag}: expected an integer >= ${min}, got ${value}`)
     }
     plan.canary = {
       steps,
