@@ -1,7 +1,7 @@
 // Fault injection through the ingress, on real processes: `mesh inject-fault`,
 // `mesh faults`, `mesh clear-faults`, `mesh status` and `mesh chaos`, driven
 // through the real CLI against one mesh started once for the file.
-import {writeFileSync} from 'node:fs'
+import {readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {Agent, request} from 'undici'
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
@@ -194,6 +194,23 @@ describe('fault injection through the ingress', () => {
     expect(restarted).toBe(true)
     const recovered = await eventually(async () => (await send(`${base}/b`, 5)).every((x) => x.status === 200), 10_000, 200)
     expect(recovered).toBe(true)
+  })
+
+  test('--pause: the process group is stopped (SIGSTOP) for the duration, then runs again (SIGCONT)', async () => {
+    const procState = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[0]
+    const before = (await control().status()).services.find((x) => x.name === 'api')!.instances[0]
+    const r = await cli(['inject-fault', 'api', '--pause', '1500ms'])
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/paused api-v1-0/)
+    expect(await eventually(() => procState(before.pid!) === 'T', 3_000, 20)).toBe(true)
+    expect((await control().status()).services.find((x) => x.name === 'api')!.faults.join()).toMatch(/pause/)
+    // Ended by itself: the process runs again, it was never restarted, and it serves.
+    expect(await eventually(() => procState(before.pid!) !== 'T', 10_000, 50)).toBe(true)
+    const recovered = await eventually(async () => (await send(`${base}/`, 3)).every((x) => x.status === 200), 10_000, 200)
+    expect(recovered).toBe(true)
+    const after = (await control().status()).services.find((x) => x.name === 'api')!.instances[0]
+    expect(after.pid).toBe(before.pid)
+    expect(after.restarts).toBe(before.restarts)
   })
 
   test('mesh chaos: a short timeline with load; exit 4 naming the expectation that failed, exit 0 when all hold', async () => {

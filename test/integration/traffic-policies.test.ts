@@ -241,6 +241,35 @@ services:
     }
   })
 
+  test('a circuit-breaker limit answers 503 UO at once instead of queueing; under the limit all pass', async () => {
+    const port = await freePort()
+    const dir = meshDir(`
+name: breaker
+ingress: {port: ${port}, routes: [{prefix: /, service: api}]}
+services:
+  api:
+    simulate: {latency: 400ms}
+    policy:
+      circuitBreaker: {maxConnections: 2, maxPendingRequests: 1, maxRequests: 10}
+`)
+    try {
+      expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
+      // 2 in service + 1 pending fit; the other 5 of 8 concurrent requests overflow.
+      const results = await send(`http://127.0.0.1:${port}/`, 8, 8)
+      const overflow = results.filter((r) => r.status === 503)
+      expect(overflow.length).toBe(5)
+      for (const r of overflow) {
+        expect(r.flags).toBe('UO')
+        // Answered at once, not after the 400 ms the service takes.
+        expect(r.ms).toBeLessThan(350)
+      }
+      expect(results.filter((r) => r.status === 200).length).toBe(3)
+      expect((await send(`http://127.0.0.1:${port}/`, 2, 2)).map((r) => r.status)).toEqual([200, 200])
+    } finally {
+      await mesh(dir, ['down'])
+    }
+  })
+
   test('mesh apply changes a weight under load with no failed request, and says what changed', async () => {
     const port = await freePort()
     const yaml = (w1: number, w2: number) => `
