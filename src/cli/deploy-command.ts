@@ -2,7 +2,9 @@
 // deploy in the daemon, following it, and the exit code of its outcome.
 import {Flags} from '@oclif/core'
 import {MeshCommand} from './mesh-command.js'
+import {Listr} from 'listr2'
 import {followDeploy, outcomeLine} from './deploy-progress.js'
+import type {ControlClient} from '../sim/control/control-client.js'
 import type {DeployPlan, DeployRecord} from '../sim/deploy/deploy-types.js'
 import {ExitCode} from '../sim/errors.js'
 
@@ -23,11 +25,36 @@ export abstract class DeployCommand extends MeshCommand {
       if (!this.jsonEnabled()) this.log(`deploy ${started.id} started: ${plan.strategy} ${plan.service} → ${plan.to}`)
       return started
     }
-    const record = await followDeploy(client, started, (l) => this.log(l), this.jsonEnabled())
+    const record = this.jsonEnabled() || !process.stdout.isTTY
+      ? await followDeploy(client, started, (l) => this.log(l), this.jsonEnabled())
+      : await followWithProgress(client, started)
     if (!this.jsonEnabled()) this.log(outcomeLine(record))
     // The record is the --json output; the exit code still says how it ended.
     if (record.outcome === 'rolled-back') process.exitCode = ExitCode.rolledBack
     else if (record.outcome === 'failed') process.exitCode = ExitCode.failure
     return record
   }
+}
+
+/** On a terminal: a listr2 task whose output lines are the steps, kept on screen. */
+async function followWithProgress(client: ControlClient, started: DeployRecord): Promise<DeployRecord> {
+  let record = started
+  const {plan} = started
+  await new Listr(
+    [
+      {
+        title: `${plan.strategy} ${plan.service} → ${plan.to} (${started.id})`,
+        task: async (_ctx, task) => {
+          record = await followDeploy(client, started, (line) => (task.output = line), false)
+          task.title = `${task.title}: ${record.outcome}`
+          if (record.outcome !== 'promoted') throw new Error(record.steps.at(-1)?.message ?? record.outcome)
+        },
+        rendererOptions: {persistentOutput: true, outputBar: Infinity},
+      },
+    ],
+    {exitOnError: false, rendererOptions: {collapseErrors: false}},
+  )
+    .run()
+    .catch(() => undefined)
+  return record
 }
