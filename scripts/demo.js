@@ -52,6 +52,35 @@ console.log('one response (frontend → catalog → inventory/recommendations, f
 console.log(JSON.stringify({...sample, catalog: {...sample.catalog, pad: undefined}, cart: {...sample.cart, pad: undefined}}, null, 2))
 console.log('\n$ mesh status')
 mesh('status')
+
+const capture = (...args) => execFileSync(process.execPath, [path.join(root, 'bin/run.js'), ...args], {cwd: dir, encoding: 'utf8'})
+const [first] = JSON.parse(capture('traces', '--limit', '1', '--json'))
+if (first) {
+  console.log(`\n$ mesh trace ${first.traceId.slice(0, 12)} --why`)
+  mesh('trace', first.traceId.slice(0, 12), '--why', '--width', '110')
+}
+
+console.log('\n$ mesh inject-fault payments --abort 503 --percent 30 --seed 1')
+mesh('inject-fault', 'payments', '--abort', '503', '--percent', '30', '--seed', '1')
+const faulted = {}
+for (let i = 0; i < 10; i++) {
+  await Promise.all(
+    Array.from({length: 10}, async () => {
+      const res = await fetch(url)
+      faulted[res.status] = (faulted[res.status] ?? 0) + 1
+      await res.arrayBuffer()
+    }),
+  )
+}
+console.log(`100 more requests with 30% of payments' answers aborted: ${JSON.stringify(faulted)}`)
+console.log("cart calls payments with POST, which is not idempotent, so the mesh does not retry it (mesh validate warns about it):")
+console.log('the failures reach the user through cart and frontend. `mesh stat` shows where they start:')
+console.log('\n$ mesh stat --by service --window 60s')
+mesh('stat', '--by', 'service', '--window', '60s')
+mesh('clear-faults', '--all')
+
+console.log('\n$ mesh rollout recommendations --to v2')
+mesh('rollout', 'recommendations', '--to', 'v2')
 if (keep) {
   console.log(`\nThe mesh keeps running: curl ${url} ; stop it with: cd .demo && npx mesh down`)
 } else {
