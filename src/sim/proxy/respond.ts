@@ -4,6 +4,7 @@
 import type {ServerResponse} from 'node:http'
 import {REASON_HEADER, RESPONSE_FLAGS_HEADER} from './headers.js'
 import type {Outcome} from './policy/retry-classify.js'
+import {type MeshResponse, onBodyDone} from './stack.js'
 
 /** Envoy's response flags (a subset grows with the policies). */
 export type ResponseFlag = 'UH' | 'UF' | 'UO' | 'NR' | 'URX' | 'UT' | 'UC' | 'LR' | 'DI' | 'FI' | 'RL' | 'DC'
@@ -113,4 +114,25 @@ export function sendProxyError(res: ServerResponse, error: ProxyError, extraHead
     ...extraHeaders,
   })
   res.end(body)
+}
+
+/**
+ * Calls `record` once the hop is over: with the status when the response body is
+ * done, or with the mesh's status, flag and reason when it failed (0 / DC when the
+ * caller went away). Spans use it on both sides of a hop.
+ */
+export async function recordWhenDone(
+  work: () => Promise<MeshResponse>,
+  record: (status: number, flags?: string, cause?: string) => void,
+): Promise<MeshResponse> {
+  try {
+    // A thunk, so even a layer that throws synchronously is recorded.
+    const response = await work()
+    onBodyDone(response, () => record(response.status))
+    return response
+  } catch (error) {
+    if (error instanceof ProxyError) record(error.status, error.flag, error.message)
+    else record(0, 'DC', `the caller went away (${(error as Error).message})`)
+    throw error
+  }
 }

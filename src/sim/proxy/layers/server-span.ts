@@ -1,8 +1,8 @@
 // The callee's inbound side of one attempt: a server span from the moment the
 // attempt is sent until its response body is done (or it fails).
 import {forwardB3, newSpanId} from '../../telemetry/trace-context.js'
-import {ProxyError} from '../respond.js'
-import {type Layer, onBodyDone} from '../stack.js'
+import {recordWhenDone} from '../respond.js'
+import type {Layer} from '../stack.js'
 import type {TelemetrySink} from '../telemetry-sink.js'
 
 export const serverSpan =
@@ -39,13 +39,5 @@ export const serverSpan =
           flags,
           cause,
         })
-      try {
-        const response = await inner(req, ctx)
-        onBodyDone(response, () => record(response.status))
-        return response
-      } catch (error) {
-        if (error instanceof ProxyError) record(error.status, error.flag, error.message)
-        else record(0, 'DC', 'the caller went away')
-        throw error
-      }
+      return recordWhenDone(() => inner(req, ctx), record)
     }

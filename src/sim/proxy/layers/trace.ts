@@ -1,8 +1,8 @@
 // Outermost: the client span of the call (the caller's outbound side) covers
 // everything below — rate limit, routing, every retry — until the response body is
 // done. It carries the routing decision for `mesh trace --why`.
-import {ProxyError} from '../respond.js'
-import {type Layer, onBodyDone} from '../stack.js'
+import {recordWhenDone} from '../respond.js'
+import type {Layer} from '../stack.js'
 import type {TelemetrySink} from '../telemetry-sink.js'
 
 export const trace =
@@ -33,13 +33,5 @@ export const trace =
           cause,
           decision: ctx.decision,
         })
-      try {
-        const response = await inner(req, ctx)
-        onBodyDone(response, () => record(response.status))
-        return response
-      } catch (error) {
-        if (error instanceof ProxyError) record(error.status, error.flag, error.message)
-        else record(0, 'DC', (error as Error).message)
-        throw error
-      }
+      return recordWhenDone(() => inner(req, ctx), record)
     }
