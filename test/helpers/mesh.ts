@@ -11,12 +11,22 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const BIN = path.join(ROOT, 'bin/run.js')
 export const FIXTURES = path.join(ROOT, 'test/fixtures')
 
+// Ports for ingresses, from below the kernel's ephemeral range (and below the mesh's
+// instance ports, 10000 up): a port from listen(0) could be taken as the local port of
+// some outgoing connection before the daemon binds it a second later.
+let cursor = 5000 + ((process.pid * 7919) % 4000)
+
 export async function freePort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
-  const {port} = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
+  for (let tries = 0; tries < 200; tries++) {
+    cursor = 5000 + ((cursor - 5000 + 1) % 4999)
+    const ok = await new Promise<boolean>((resolve) => {
+      const server = net.createServer()
+      server.once('error', () => resolve(false))
+      server.listen(cursor, '127.0.0.1', () => server.close(() => resolve(true)))
+    })
+    if (ok) return cursor
+  }
+  throw new Error('no free port between 5000 and 9999')
 }
 
 /** A fresh directory holding mesh.yaml (and the echo fixture, for `command:` services). */

@@ -48,6 +48,7 @@ describe('shop template end to end', () => {
       const results = await Promise.all(Array.from({length: 20}, () => get(`${ingress}/`)))
       for (const r of results) {
         statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1)
+        expect(r.status, r.text).toBe(200)
         const body = JSON.parse(r.text)
         expect(body.service).toBe('frontend')
         expect(body.catalog.service).toBe('catalog')

@@ -1,18 +1,45 @@
 // Port allocation for instances. Sidecar listeners bind port 0 themselves; an
-// instance's own port must be chosen before its process starts, so we ask the OS
-// for a free one and hand it over (a small race the health check would reveal).
+// instance's own port must be chosen before its process starts and handed over.
+// It is taken from BELOW the kernel's ephemeral range: a port from listen(0) is
+// ephemeral, and between our close and the child's bind any outgoing connection
+// (the mesh makes thousands) may take it as its local port — EADDRINUSE, crash loop.
+import {readFileSync} from 'node:fs'
 import net from 'node:net'
 import {MeshError} from '../errors.js'
 
-export async function freePort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => resolve())
+const FALLBACK_EPHEMERAL_LOW = 32768
+/** Lowest port handed to instances; below it live well-known and registered services. */
+const INSTANCE_PORT_LOW = 10000
+
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
+    return Number.isInteger(low) && low > INSTANCE_PORT_LOW + 1000 ? low : FALLBACK_EPHEMERAL_LOW
+  } catch {
+    return FALLBACK_EPHEMERAL_LOW
+  }
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer()
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
   })
-  const {port} = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
+}
+
+// Where the next search starts: spread over the range so meshes side by side rarely try the same ports.
+let cursor = INSTANCE_PORT_LOW + Math.floor((process.pid * 7919) % 10000)
+
+/** A free port for an instance, outside the ephemeral range. */
+export async function freePort(): Promise<number> {
+  const high = ephemeralLow() - 1
+  const span = high - INSTANCE_PORT_LOW + 1
+  for (let tries = 0; tries < 200; tries++) {
+    cursor = INSTANCE_PORT_LOW + ((cursor - INSTANCE_PORT_LOW + 1) % span)
+    if (await canBind(cursor)) return cursor
+  }
+  throw new MeshError('MESH_NO_FREE_PORT', `no free port found between ${INSTANCE_PORT_LOW} and ${high} after 200 tries.`)
 }
 
 /** Fails with the port and who wanted it, before anything starts. */

@@ -19,6 +19,10 @@ const HOP_BY_HOP = new Set([
   'http2-settings',
 ])
 
+export function isHopByHop(name: string): boolean {
+  return HOP_BY_HOP.has(name)
+}
+
 /**
  * Copy of `raw` (Node's rawHeaders: [name, value, name, value, …]) without
  * hop-by-hop headers, names lower-cased, repeated headers kept as arrays.
