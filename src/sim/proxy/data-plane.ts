@@ -16,6 +16,7 @@ import type {Endpoint, Registry} from '../control/registry.js'
 import {MeshError} from '../errors.js'
 import {newSpanId, newTraceId, parseB3, parseTraceparent} from '../telemetry/trace-context.js'
 import type {Clock} from '../time/clock.js'
+import {Cancellation} from './cancellation.js'
 import {Destination} from './destination.js'
 import {endToEndHeaders, firstHeader, type HeaderMap, MESH_HEADER_PREFIX, SERVED_BY_HEADER} from './headers.js'
 import type {OutlierEvent} from './outlier/outlier-detector.js'
@@ -170,7 +171,7 @@ export class DataPlane {
 
   private handle(role: ListenerRole, req: IncomingMessage, res: ServerResponse): void {
     this.inflight++
-    const abort = new AbortController()
+    const abort = new Cancellation()
     res.once('close', () => {
       if (!res.writableFinished) abort.abort(new ProxyError(499, 'DC', 'the caller closed the connection'))
       if (--this.inflight === 0 && this.draining) for (const w of this.drainWaiters.splice(0)) w()
@@ -182,7 +183,7 @@ export class DataPlane {
     })
   }
 
-  private async serve(role: ListenerRole, req: IncomingMessage, res: ServerResponse, abort: AbortController): Promise<void> {
+  private async serve(role: ListenerRole, req: IncomingMessage, res: ServerResponse, abort: Cancellation): Promise<void> {
     const headers = endToEndHeaders(req.rawHeaders)
     const client = req.socket.remoteAddress ?? '127.0.0.1'
     if (role.kind === 'ingress') sanitiseAtIngress(headers, client, req, this.allowFaultHeaders)

@@ -5,6 +5,7 @@
 //
 // The overall deadline cancels the whole request (ctx.cancel) rather than making a
 // child AbortController: one controller per request is enough on the hot path.
+import {Cancellation} from '../cancellation.js'
 import {type ProxyError, timeoutError} from '../respond.js'
 import type {CallContext, Layer, MeshResponse} from '../stack.js'
 
@@ -23,16 +24,10 @@ export const timeout =
       let unlink: (() => void) | undefined
       if (which === 'per-try') {
         // Only this try is cut; the request (and its retries) go on.
-        const controller = new AbortController()
-        const parent = ctx.signal
-        const forward = () => controller.abort(parent.reason)
-        if (parent.aborted) forward()
-        else {
-          parent.addEventListener('abort', forward, {once: true})
-          unlink = () => parent.removeEventListener('abort', forward)
-        }
-        below = {...ctx, signal: controller.signal}
-        abortBelow = (e) => controller.abort(e)
+        const {child, unlink: detach} = Cancellation.under(ctx.signal)
+        unlink = detach
+        below = {...ctx, signal: child.signal}
+        abortBelow = (e) => child.abort(e)
       }
       return new Promise<MeshResponse>((resolve, reject) => {
         let settled = false
