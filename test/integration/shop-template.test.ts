@@ -79,11 +79,34 @@ describe('shop template end to end', () => {
     expect(readFileSync(path.join(dir, 'mesh.yaml'), 'utf8')).toContain(ingress.split(':').pop()!)
   })
 
-  test('a trace is started at the ingress and each hop gets its own span id', async () => {
-    const r = await get(`${ingress}/`)
+  test('one request produces one trace whose parent/child tree spans every service it touched', async () => {
+    const traceId = '0af7651916cd43dd8448eb211c80319c'
+    const r = await get(`${ingress}/`, {traceparent: `00-${traceId}-b7ad6b7169203331-01`})
     expect(r.status).toBe(200)
-    const r2 = await get(`${ingress}/`, {traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'})
-    expect(r2.status).toBe(200)
+    const body = JSON.parse(r.text)
+    // The services this request reached, from what each one answered.
+    const touched = new Set(['frontend', 'catalog', 'cart', ...[...body.catalog.calls, ...body.cart.calls].map((c: {service: string}) => c.service)])
+    type Span = {spanId: string; parentId?: string; kind: string; service: string; peerService?: string}
+    const spans = await eventually(async () => {
+      const t = await mesh(dir, ['trace', traceId, '--json'])
+      const list = t.exitCode === 0 ? (JSON.parse(t.stdout) as Span[]) : []
+      // Two spans per hop: ingress → frontend, frontend → catalog, frontend → cart, and their calls.
+      return list.length >= 2 * (touched.size) ? list : undefined
+    }, 10_000)
+    expect(spans).toBeDefined()
+    const ids = new Set(spans!.map((s) => s.spanId))
+    const roots = spans!.filter((s) => !ids.has(s.parentId ?? ''))
+    // The only span without a parent in the trace is the ingress's, whose parent is the caller's own span.
+    expect(roots.map((s) => [s.kind, s.service])).toEqual([['client', 'ingress']])
+    expect(roots[0].parentId).toBe('b7ad6b7169203331')
+    expect(new Set(spans!.filter((s) => s.kind === 'server').map((s) => s.service))).toEqual(touched)
+    // Every server span hangs off the client span of the same hop.
+    for (const server of spans!.filter((s) => s.kind === 'server')) {
+      const client = spans!.find((s) => s.spanId === server.parentId)!
+      expect([client.kind, client.peerService]).toEqual(['client', server.service])
+    }
+    const waterfall = await mesh(dir, ['trace', traceId.slice(0, 12)])
+    for (const service of touched) expect(waterfall.stdout).toContain(service)
   })
 
   test('mesh down stops every process and removes the state file', async () => {
