@@ -4,7 +4,7 @@
 //   'http://…' / 'host:port' ──────────────────────────▶ that origin, its path
 //   'ingress'                ──status().ingress.url────▶ ingress, --path or '/'
 //   'catalog'                ──ingress route to catalog─▶ ingress + the route's prefix
-import {MeshError} from '../sim/errors.js'
+import {MeshError, serviceNotFound} from '../sim/errors.js'
 import type {MeshStatus} from '../sim/control/status.js'
 
 export interface LoadTarget {
@@ -46,9 +46,7 @@ export function meshTarget(target: string, status: MeshStatus, path?: string): L
   const ingress = status.ingress
   const known = status.services.map((s) => s.name)
   if (target !== 'ingress' && !known.includes(target)) {
-    throw new MeshError('MESH_SERVICE_NOT_FOUND', `service "${target}" is not in the mesh.`, {
-      hints: [`Known services: ${known.join(', ') || 'none'}`, 'Give a service name, `ingress`, or a URL.'],
-    })
+    throw serviceNotFound(target, known, ['Give a service name, `ingress`, or a URL.'])
   }
   if (!ingress) {
     throw badTarget(`mesh "${status.name}" has no ingress, so "${target}" cannot be reached from outside.`, [

@@ -6,7 +6,7 @@ import {followLogs} from '../cli/follow-logs.js'
 import {prefixed} from '../cli/instance-colours.js'
 import {instanceLogFiles, tailLines} from '../sim/control/log-files.js'
 import {readState} from '../sim/control/state-file.js'
-import {MeshError} from '../sim/errors.js'
+import {MeshError, serviceNotFound} from '../sim/errors.js'
 import {loadConfig} from '../sim/config/load-config.js'
 import path from 'node:path'
 
@@ -30,9 +30,7 @@ export default class Logs extends MeshCommand {
     const render = (lines: string[]) => (flags.access ? renderAccessLines(lines, chalk.level > 0) : lines)
     const services = await knownServices(flags.file, meshPaths)
     if (args.service && !services.includes(args.service)) {
-      throw new MeshError('MESH_SERVICE_NOT_FOUND', `service "${args.service}" is not in the mesh.`, {
-        hints: [`Known services: ${services.join(', ')}`],
-      })
+      throw serviceNotFound(args.service, services)
     }
     const files = instanceLogFiles(paths, services, args.service)
     if (files.size === 0) {

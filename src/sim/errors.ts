@@ -23,3 +23,10 @@ export const ExitCode = {
   notRunning: 3,
   rolledBack: 4,
 } as const
+
+/** The one "unknown service" error: CLI and daemon say it the same way, with the names that do exist. */
+export function serviceNotFound(name: string, known: string[], hints: string[] = []): MeshError {
+  return new MeshError('MESH_SERVICE_NOT_FOUND', `service "${name}" is not in the mesh.`, {
+    hints: [`Known services: ${known.join(', ') || 'none'}`, ...hints],
+  })
+}

@@ -66,3 +66,11 @@ export function parseSize(v: string | number): number | undefined {
   if (!(unit in SIZE_UNIT)) return undefined
   return Math.round(Number(m[1]) * SIZE_UNIT[unit])
 }
+
+/** 0.01, '0.01' or '1%' → 0.01; undefined unless it is within 0..1 (0..100%). */
+export function parseRatio(v: string | number): number | undefined {
+  if (typeof v === 'number') return v >= 0 && v <= 1 ? v : undefined
+  const m = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(v)
+  const n = m ? Number(m[1]) / 100 : /^\s*\d+(?:\.\d+)?\s*$/.test(v) ? Number(v) : NaN
+  return n >= 0 && n <= 1 ? n : undefined
+}

@@ -33,7 +33,7 @@ import {
 } from './checker.js'
 import {suggestion} from './did-you-mean.js'
 import {checkFault} from '../faults/fault-config.js'
-import {formatDuration, parseRate, parseSize} from './duration.js'
+import {formatDuration, parseRate, parseRatio, parseSize} from './duration.js'
 import type {
   CircuitBreakerConfig,
   HealthConfig,
@@ -71,12 +71,7 @@ const fixedPort = int({min: 1, max: 65535})
 const method = scalar('an HTTP method like GET', (v) => (typeof v === 'string' && /^[A-Za-z]+$/.test(v) ? v.toUpperCase() : undefined))
 
 /** 0.01 or '1%' → 0.01 */
-const ratioOrPercent = scalar('a number between 0 and 1 or a percent like 1%', (v) => {
-  if (typeof v === 'number') return v >= 0 && v <= 1 ? v : undefined
-  const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(v) : null
-  const percent = m ? Number(m[1]) : NaN
-  return percent >= 0 && percent <= 100 ? percent / 100 : undefined
-})
+const ratioOrPercent = scalar('a number between 0 and 1 or a percent like 1%', (v) => (typeof v === 'string' || typeof v === 'number' ? parseRatio(v) : undefined))
 
 const size = scalar('a size in bytes like 512, 512b, 1kb or 2mb', (v) => (typeof v === 'string' || typeof v === 'number' ? parseSize(v) : undefined))
 

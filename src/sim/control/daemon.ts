@@ -11,7 +11,7 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import type {MeshConfig, ServiceConfig, VersionConfig} from '../config/types.js'
 import {dependencyEnvName, EnvNames, instanceName} from '../config/env-names.js'
-import {MeshError} from '../errors.js'
+import {MeshError, serviceNotFound} from '../errors.js'
 import {DataPlane, type ListenerInfo} from '../proxy/data-plane.js'
 import {Telemetry} from '../telemetry/telemetry.js'
 import type {StatBy} from '../telemetry/metrics.js'
@@ -30,7 +30,7 @@ import {diffPolicies} from './policy-diff.js'
 import {seedFrom} from '../time/random.js'
 import {HealthChecker, probeHttp, probeTcp} from '../supervisor/health-check.js'
 import {readStartTime} from '../supervisor/process-identity.js'
-import {type ProcessStatus, Supervisor} from '../supervisor/supervisor.js'
+import {type InstanceSpec, type ProcessStatus, Supervisor} from '../supervisor/supervisor.js'
 import {type Clock, realClock} from '../time/clock.js'
 import {ControlServer} from './control-server.js'
 import {tailLines} from './log-files.js'
@@ -71,6 +71,8 @@ interface Instance {
   checker?: HealthChecker
   outbound?: {proxy: string; dependencies: Record<string, string>}
   listeners: ListenerInfo[]
+  /** How the supervisor runs it; none for `address:` instances. */
+  spec?: InstanceSpec
   /** Set once removal starts: no restart, no health checks, no traffic. */
   leaving?: boolean
 }
@@ -247,16 +249,22 @@ export class MeshDaemon extends EventEmitter {
   }
 
   /**
-   * Starts `count` new instances of a version (for deploys and scaling); resolves
-   * when all of them pass their health checks, rejects naming the first that does
-   * not (crash loop or timeout) — the caller decides whether to remove them.
+   * Starts `count` new instances of a version (for deploys, `mesh apply`); resolves
+   * when all of them pass their health checks. When one does not (crash loop or
+   * timeout), all of them are removed again and the error names it: callers never
+   * clean up half-started instances themselves.
    */
   async addInstances(service: ServiceConfig, version: VersionConfig, count: number, timeoutMs = 60_000): Promise<string[]> {
     const created: Instance[] = []
     for (let i = 0; i < count; i++) created.push(await this.createInstance(service, version))
     for (const inst of created) this.launch(inst)
     const names = created.map((i) => i.name)
-    await this.waitHealthy(names, timeoutMs)
+    try {
+      await this.waitHealthy(names, timeoutMs)
+    } catch (error) {
+      for (const name of names) await this.removeInstance(name)
+      throw error
+    }
     return names
   }
 
@@ -337,7 +345,7 @@ export class MeshDaemon extends EventEmitter {
     Object.assign(env, {HTTP_PROXY: proxyUrl, http_proxy: proxyUrl, NO_PROXY: '127.0.0.1,localhost,::1', no_proxy: '127.0.0.1,localhost,::1'})
     if (w.kind === 'simulate') env[EnvNames.simulate] = JSON.stringify(w.simulate)
     inst.logFile = path.join(this.paths.logs, `${name}.log`)
-    this.pendingSpecs.set(name, {
+    inst.spec = {
       instance: name,
       service: service.name,
       version: version.name,
@@ -346,15 +354,13 @@ export class MeshDaemon extends EventEmitter {
       env,
       logFile: inst.logFile,
       graceMs: service.stopGracePeriodMs,
-    })
+    }
     return inst
   }
 
-  private readonly pendingSpecs = new Map<string, Parameters<Supervisor['start']>[0]>()
-
   private launch(inst: Instance): void {
-    const spec = this.pendingSpecs.get(inst.name)
-    if (spec) this.supervisor.start(spec)
+    // `address:` instances have no process, only health checks.
+    if (inst.spec) this.supervisor.start(inst.spec)
     this.startHealthChecks(inst)
   }
 
@@ -408,11 +414,7 @@ export class MeshDaemon extends EventEmitter {
    */
   injectFault(spec: FaultSpec): FaultInfo {
     const service = this.config.services.find((s) => s.name === spec.service)
-    if (!service) {
-      throw new MeshError('MESH_SERVICE_NOT_FOUND', `service "${spec.service}" is not in the mesh.`, {
-        hints: [`Known services: ${this.config.services.map((s) => s.name).join(', ')}`],
-      })
-    }
+    if (!service) throw serviceNotFound(spec.service, this.serviceNames())
     if (spec.version && !service.versions.some((v) => v.name === spec.version)) {
       throw new MeshError('MESH_VERSION_NOT_FOUND', `service "${spec.service}" has no version "${spec.version}".`, {
         hints: [`Its versions: ${service.versions.map((v) => v.name).join(', ')}`],
@@ -466,18 +468,14 @@ export class MeshDaemon extends EventEmitter {
   private deployTarget(): DeployTarget {
     const destination = (service: string) => {
       const d = this.dataPlane.destination(service)
-      if (!d) throw new MeshError('MESH_SERVICE_NOT_FOUND', `service "${service}" is not in the mesh.`)
+      if (!d) throw serviceNotFound(service, this.serviceNames())
       return d
     }
     return {
       clock: this.clock,
       service: (name) => {
         const s = this.config.services.find((x) => x.name === name)
-        if (!s) {
-          throw new MeshError('MESH_SERVICE_NOT_FOUND', `service "${name}" is not in the mesh.`, {
-            hints: [`Known services: ${this.config.services.map((x) => x.name).join(', ')}`],
-          })
-        }
+        if (!s) throw serviceNotFound(name, this.serviceNames())
         return s
       },
       instancesOf: (service, version) => this.instancesOf(service, version),
@@ -520,6 +518,10 @@ export class MeshDaemon extends EventEmitter {
     this.emitEvent({kind: `fault-${kind}`, service: f.service, fault: describeFault(f), id: f.id})
   }
 
+  private serviceNames(): string[] {
+    return this.config.services.map((s) => s.name)
+  }
+
   /** One trace's spans, by full id or a unique prefix (as `mesh traces` prints them). */
   trace(id: string): Span[] {
     const ids = this.telemetry.traces.has(id) ? [id] : this.telemetry.traces.findByPrefix(id)
@@ -549,13 +551,7 @@ export class MeshDaemon extends EventEmitter {
       for (const name of activeVersions(service)) {
         const version = current.versions.find((v) => v.name === name)
         if (version && this.instancesOf(service.name, name).length === 0) {
-          try {
-            await this.addInstances(current, version, version.replicas)
-          } catch (error) {
-            // Nothing half-started stays behind, and no traffic moved.
-            for (const n of this.instancesOf(service.name, name)) await this.removeInstance(n)
-            throw error
-          }
+          await this.addInstances(current, version, version.replicas)
           changes.push(`${service.name}: started ${version.replicas} instance(s) of ${name}`)
         }
       }

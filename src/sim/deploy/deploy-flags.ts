@@ -1,5 +1,5 @@
 // `mesh rollout` / `mesh canary` flags → a DeployPlan, with the errors a user needs.
-import {parseDuration} from '../config/duration.js'
+import {parseDuration, parseRatio} from '../config/duration.js'
 import {MeshError} from '../errors.js'
 import type {DeployPlan, Strategy, VersionOverrides} from './deploy-types.js'
 
@@ -110,7 +110,7 @@ function duration(flag: string, v: string): number {
 }
 
 function percent(flag: string, v: string): number {
-  const n = v.endsWith('%') ? Number(v.slice(0, -1)) / 100 : Number(v)
-  if (!(n >= 0 && n <= 1)) throw bad(`${flag}: expected a percentage like 1% (or a ratio 0..1), got "${v}"`)
+  const n = parseRatio(v)
+  if (n === undefined) throw bad(`${flag}: expected a percentage like 1% (or a ratio 0..1), got "${v}"`)
   return n
 }

@@ -1,6 +1,6 @@
 // A deploy's new version: a `versions:` entry of mesh.yaml, or one made on the fly
 // from the current version with CLI overrides (--command, --env, --set).
-import {parseDuration} from '../config/duration.js'
+import {parseDuration, parseRatio} from '../config/duration.js'
 import type {ServiceConfig, SimulateConfig, VersionConfig} from '../config/types.js'
 import {MeshError} from '../errors.js'
 import type {VersionOverrides} from './deploy-types.js'
@@ -48,8 +48,8 @@ export function resolveVersion(service: ServiceConfig, to: string, base: string 
 }
 
 function ratio(v: string): number {
-  const n = v.endsWith('%') ? Number(v.slice(0, -1)) / 100 : Number(v)
-  if (!(n >= 0 && n <= 1)) throw new MeshError('MESH_BAD_FLAG', `expected a ratio 0..1 or a percent, got "${v}"`)
+  const n = parseRatio(v)
+  if (n === undefined) throw new MeshError('MESH_BAD_FLAG', `expected a ratio 0..1 or a percent, got "${v}"`)
   return n
 }
 

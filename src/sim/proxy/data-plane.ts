@@ -201,8 +201,8 @@ export class DataPlane {
           traceId: incoming?.traceId ?? newTraceId(),
           spanId: newSpanId(),
           parentId: incoming?.parentId,
-          source: role.kind === 'ingress' ? 'ingress' : role.source,
-          sourceInstance: role.kind === 'ingress' ? undefined : role.sourceInstance,
+          source: callerOf(role).source,
+          sourceInstance: callerOf(role).sourceInstance,
           destination: 'unknown',
           method: req.method ?? 'GET',
           path: req.url ?? '/',
@@ -223,7 +223,7 @@ export class DataPlane {
         ? await holdBody(req, MAX_REPLAY_BYTES)
         : {body: req as Readable, replayable: false}
       : {body: null, replayable: true}
-    const source = role.kind === 'ingress' ? {source: 'ingress'} : role.kind === 'inbound' ? {source: 'unknown'} : role
+    const caller = callerOf(role)
     const meshReq: MeshRequest = {
       method: req.method ?? 'GET',
       path: target.path,
@@ -231,9 +231,9 @@ export class DataPlane {
       body,
       replayable,
       destination: target.service,
-      source: source.source,
-      sourceVersion: 'sourceVersion' in source ? source.sourceVersion : undefined,
-      sourceInstance: 'sourceInstance' in source ? source.sourceInstance : undefined,
+      source: caller.source,
+      sourceVersion: caller.sourceVersion,
+      sourceInstance: caller.sourceInstance,
     }
     const ctx: CallContext = {
       clock: this.clock,
@@ -345,6 +345,21 @@ function holdBody(req: IncomingMessage, limit: number): Promise<{body: Buffer | 
     req.once('end', onEnd)
     req.once('error', onError)
   })
+}
+
+interface Caller {
+  source: string
+  sourceVersion?: string
+  sourceInstance?: string
+}
+
+const INGRESS: Caller = {source: 'ingress'}
+// Someone called an instance's published address directly: the mesh cannot tell who.
+const UNKNOWN: Caller = {source: 'unknown'}
+
+/** Who is calling, as the listener knows it (shared objects: nothing allocated per request). */
+function callerOf(role: ListenerRole): Caller {
+  return role.kind === 'ingress' ? INGRESS : role.kind === 'inbound' ? UNKNOWN : role
 }
 
 function longestPrefix<T extends {prefix: string}>(routes: T[], path: string): T | undefined {

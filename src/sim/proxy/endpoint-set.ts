@@ -6,11 +6,14 @@ import type {Endpoint, Registry, RegistryUpdate} from '../control/registry.js'
 
 interface VersionGroup {
   endpoints: Endpoint[]
+  /** Their instance names, for routing decisions: built on change, shared by every request. */
+  names: string[]
   /** Smooth-WRR running score. */
   current: number
 }
 
 const EMPTY: readonly Endpoint[] = Object.freeze([])
+const NO_NAMES: readonly string[] = Object.freeze([])
 
 export class EndpointSet {
   private list: Endpoint[] = []
@@ -53,6 +56,11 @@ export class EndpointSet {
     return this.byVersion.get(version)?.endpoints ?? EMPTY
   }
 
+  /** The instance names of `ofVersion(version)`, same order; never mutate it. */
+  namesOf(version: string): readonly string[] {
+    return this.byVersion.get(version)?.names ?? NO_NAMES
+  }
+
   /**
    * The version for the next request. Smooth weighted round-robin (nginx): every
    * version gains its weight, the richest is chosen and pays the total back.
@@ -93,11 +101,15 @@ export class EndpointSet {
         break
     }
     // Rebuilt on change only: the request path reads these arrays without copying.
-    for (const group of this.byVersion.values()) group.endpoints = []
+    for (const group of this.byVersion.values()) {
+      group.endpoints = []
+      group.names = []
+    }
     for (const e of this.list) {
       let group = this.byVersion.get(e.version)
-      if (!group) this.byVersion.set(e.version, (group = {endpoints: [], current: 0}))
+      if (!group) this.byVersion.set(e.version, (group = {endpoints: [], names: [], current: 0}))
       group.endpoints.push(e)
+      group.names.push(e.instance)
     }
     for (const fn of this.listeners) fn(this.list)
   }

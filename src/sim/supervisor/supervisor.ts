@@ -12,6 +12,7 @@ import {execa, type ResultPromise} from 'execa'
 import {MeshError} from '../errors.js'
 import {realClock, type Clock, type Timer} from '../time/clock.js'
 import {RestartBackoff, type RestartBackoffOptions} from './backoff.js'
+import {formatDuration} from '../config/duration.js'
 import {groupAlive, signalGroup, stopGroup} from './process-group.js'
 import {readStartTime, type ProcessRecord} from './process-identity.js'
 
@@ -265,7 +266,7 @@ export class Supervisor extends EventEmitter {
     } else {
       status.state = 'backoff'
     }
-    this.log(entry, `restarting in ${formatMs(delayMs)} (restart ${status.restarts + 1})`)
+    this.log(entry, `restarting in ${formatDuration(delayMs)} (restart ${status.restarts + 1})`)
     entry.restartTimer = this.clock.setTimer(delayMs, () => {
       entry.restartTimer = undefined
       if (!entry.wanted) return
@@ -285,9 +286,9 @@ export class Supervisor extends EventEmitter {
     let outcome: 'exited' | 'killed' | 'not-running' = 'not-running'
     if (pgid !== undefined) {
       status.state = 'stopping'
-      this.log(entry, `stopping: SIGTERM to group ${pgid}, SIGKILL after ${formatMs(spec.graceMs)}`)
+      this.log(entry, `stopping: SIGTERM to group ${pgid}, SIGKILL after ${formatDuration(spec.graceMs)}`)
       outcome = await stopGroup(pgid, {graceMs: spec.graceMs, clock: this.clock})
-      if (outcome === 'killed') this.log(entry, `still running after ${formatMs(spec.graceMs)}: sent SIGKILL to group ${pgid}`)
+      if (outcome === 'killed') this.log(entry, `still running after ${formatDuration(spec.graceMs)}: sent SIGKILL to group ${pgid}`)
     }
     await entry.exited
     status.state = 'stopped'
@@ -312,7 +313,3 @@ function copy(status: ProcessStatus): ProcessStatus {
   return {...status, lastExit: status.lastExit && {...status.lastExit}}
 }
 
-function formatMs(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`
-  return `${Number((ms / 1000).toFixed(1))}s`
-}

@@ -34,8 +34,8 @@ export const retry =
             response = await inner(req, {...ctx, attempt})
             outcome = {kind: 'response', status: response.status}
           } catch (error) {
-            // Only upstream failures are retried; timeouts of the whole call and client aborts are not.
-            if (!(error instanceof ProxyError) || !error.outcome || error.flag === 'UO') throw error
+            // Only upstream failures carry an outcome; a breaker overflow, the whole call's timeout or a client abort do not.
+            if (!(error instanceof ProxyError) || !error.outcome) throw error
             failure = error
             outcome = error.outcome
           }
