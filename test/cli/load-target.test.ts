@@ -13,7 +13,7 @@ const status = (ingress?: MeshStatus['ingress']): MeshStatus => ({
   controlUrl: 'http://127.0.0.1:1',
   ingress,
   startedAt: new Date(0).toISOString(),
-  services: ['frontend', 'api', 'api-admin', 'catalog'].map((name) => ({name, dependsOn: [], versions: [], panic: false, instances: []})),
+  services: ['frontend', 'api', 'api-admin', 'catalog'].map((name) => ({name, dependsOn: [], versions: [], panic: false, faults: [], instances: []})),
 })
 const shop = status({
   url: 'http://127.0.0.1:8000',

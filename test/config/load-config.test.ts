@@ -6,7 +6,7 @@ import {ConfigError, formatIssue, loadConfig, loadConfigWithWarnings, parseConfi
 import type {SimulateConfig} from '../../src/sim/config/types.js'
 import {MeshError} from '../../src/sim/errors.js'
 import {seedFrom} from '../../src/sim/time/random.js'
-import {DIR, FILE, parsed, problems, yaml} from './helpers.js'
+import {DIR, FILE, problems, yaml} from './helpers.js'
 
 // DESIGN.md's sketch, with the key names of the schema (consecutive5xxErrors).
 const SKETCH = yaml(

@@ -6,32 +6,13 @@ import type {FaultSpec} from '../../src/sim/faults/fault.js'
 import {FaultSet} from '../../src/sim/faults/fault-set.js'
 import {fault} from '../../src/sim/proxy/layers/fault.js'
 import {ProxyError} from '../../src/sim/proxy/respond.js'
-import type {CallContext, MeshRequest, MeshResponse, Service} from '../../src/sim/proxy/stack.js'
+import type {MeshRequest, MeshResponse, Service} from '../../src/sim/proxy/stack.js'
 import {VirtualClock} from '../../src/sim/time/clock.js'
+import {callContext, meshRequest} from '../helpers/proxy-context.js'
 
-const request = (over: Partial<MeshRequest> = {}): MeshRequest => ({
-  method: 'GET',
-  path: '/',
-  headers: {},
-  body: null,
-  replayable: true,
-  destination: 'payments',
-  source: 'frontend',
-  ...over,
-})
-
-const context = (clock: VirtualClock, signal = new AbortController().signal): CallContext => ({
-  clock,
-  signal,
-  cancel: () => undefined,
-  traceId: '0af7651916cd43dd8448eb211c80319c',
-  traceFlags: '01',
-  clientSpanId: 'b7ad6b7169203331',
-  decision: {},
-  attempt: 1,
-  tried: new Set(),
-  endpoint: {instance: 'payments-v1-0', service: 'payments', version: 'v1', address: '127.0.0.1:1'} as CallContext['endpoint'],
-})
+const request = (over: Partial<MeshRequest> = {}) => meshRequest({destination: 'payments', source: 'frontend', ...over})
+const context = (clock: VirtualClock, controller?: AbortController) =>
+  callContext(clock, {controller, endpoint: {instance: 'payments-v1-0', service: 'payments', version: 'v1'}})
 
 /** An inner service answering 200 with `body`, recording when it was called and the request it saw. */
 function scripted(clock: VirtualClock, body?: () => Readable) {
@@ -141,7 +122,7 @@ describe('fault layer', () => {
     const {service, calls} = scripted(clock)
     const controller = new AbortController()
     let settled = false
-    const result = layer(clock, [{service: 'payments', kind: 'partition', blackhole: true}])(service)(request(), context(clock, controller.signal))
+    const result = layer(clock, [{service: 'payments', kind: 'partition', blackhole: true}])(service)(request(), context(clock, controller))
     result.then(
       () => (settled = true),
       () => (settled = true),

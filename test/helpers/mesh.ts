@@ -1,33 +1,22 @@
 // Integration-test helpers: a mesh in a temp dir, driven through the real CLI.
 import {execa} from 'execa'
 import {mkdtempSync, writeFileSync, mkdirSync, cpSync} from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
-import {request} from 'undici'
+import {Agent, request} from 'undici'
+import {freePort as freePortIn} from '../../src/sim/control/ports.js'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 export const BIN = path.join(ROOT, 'bin/run.js')
 export const FIXTURES = path.join(ROOT, 'test/fixtures')
 
-// Ports for ingresses, from below the kernel's ephemeral range (and below the mesh's
-// instance ports, 10000 up): a port from listen(0) could be taken as the local port of
-// some outgoing connection before the daemon binds it a second later.
-let cursor = 5000 + ((process.pid * 7919) % 4000)
-
-export async function freePort(): Promise<number> {
-  for (let tries = 0; tries < 200; tries++) {
-    cursor = 5000 + ((cursor - 5000 + 1) % 4999)
-    const ok = await new Promise<boolean>((resolve) => {
-      const server = net.createServer()
-      server.once('error', () => resolve(false))
-      server.listen(cursor, '127.0.0.1', () => server.close(() => resolve(true)))
-    })
-    if (ok) return cursor
-  }
-  throw new Error('no free port between 5000 and 9999')
-}
+/**
+ * A port for an ingress: below the mesh's instance ports (10000 up) and below the
+ * kernel's ephemeral range, where a port from listen(0) could be taken as the local
+ * port of some outgoing connection before the daemon binds it a second later.
+ */
+export const freePort = () => freePortIn({low: 5000, high: 9999})
 
 /** A fresh directory holding mesh.yaml (and the echo fixture, for `command:` services). */
 export function meshDir(yaml: string): string {
@@ -73,4 +62,39 @@ export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 20_000
     last = await fn()
   }
   return last
+}
+
+export interface Sent {
+  status: number
+  /** `x-mesh-upstream`: the instance that answered. */
+  instance?: string
+  flags?: string
+  retryAfter?: string
+  ms: number
+}
+
+const loadAgent = new Agent({connections: 32})
+
+/** `n` GET requests to `url`, `concurrency` at a time; results by request index (so seeded runs compare). */
+export async function sendMany(url: string, n: number, concurrency = 1): Promise<Sent[]> {
+  const out: Sent[] = new Array(n)
+  let next = 0
+  await Promise.all(
+    Array.from({length: concurrency}, async () => {
+      while (next < n) {
+        const i = next++
+        const t0 = performance.now()
+        const r = await request(url, {dispatcher: loadAgent, headersTimeout: 10_000, bodyTimeout: 10_000})
+        await r.body.text()
+        out[i] = {
+          status: r.statusCode,
+          instance: r.headers['x-mesh-upstream'] as string | undefined,
+          flags: r.headers['x-mesh-response-flags'] as string | undefined,
+          retryAfter: r.headers['retry-after'] as string | undefined,
+          ms: performance.now() - t0,
+        }
+      }
+    }),
+  )
+  return out
 }

@@ -1,6 +1,5 @@
 // A strict parser for the Prometheus text exposition format 0.0.4, shared by the
 // unit test of the renderer and the integration test of a live mesh's /metrics.
-// Copied from test/telemetry/prometheus.test.ts (where it is not exported).
 
 export interface Sample {
   name: string

@@ -10,35 +10,12 @@ import {meshPaths} from '../../src/sim/control/state-file.js'
 import type {MeshStatus} from '../../src/sim/control/status.js'
 import type {ChaosReport} from '../../src/sim/faults/chaos-runner.js'
 import type {FaultInfo} from '../../src/sim/faults/fault.js'
-import {eventually, freePort, mesh, meshDir} from '../helpers/mesh.js'
+import {eventually, freePort, mesh, meshDir, sendMany} from '../helpers/mesh.js'
 
 const agent = new Agent({connections: 16})
 let dir: string
 let base: string
 
-interface Sent {
-  status: number
-  flags?: string
-  ms: number
-}
-
-/** `n` requests to `url`, `concurrency` at a time, in index order per worker; results by index. */
-async function send(url: string, n: number, concurrency = 1): Promise<Sent[]> {
-  const out: Sent[] = new Array(n)
-  let next = 0
-  await Promise.all(
-    Array.from({length: concurrency}, async () => {
-      while (next < n) {
-        const i = next++
-        const t0 = performance.now()
-        const r = await request(url, {dispatcher: agent, headersTimeout: 10_000, bodyTimeout: 10_000})
-        await r.body.text()
-        out[i] = {status: r.statusCode, flags: r.headers['x-mesh-response-flags'] as string | undefined, ms: performance.now() - t0}
-      }
-    }),
-  )
-  return out
-}
 
 async function cli(args: string[]) {
   return mesh(dir, args)
@@ -94,11 +71,11 @@ describe('fault injection through the ingress', () => {
     expect(fault).toMatchObject({service: 'api', kind: 'abort', status: 503})
     const text = await cli(['faults'])
     expect(text.stdout).toMatch(new RegExp(`${fault.id}\\s+api\\s+abort 503\\s+every request`))
-    const failed = await send(`${base}/`, 50, 4)
+    const failed = await sendMany(`${base}/`, 50, 4)
     expect(failed.map((r) => `${r.status} ${r.flags}`)).toEqual(Array(50).fill('503 FI'))
     const cleared = await cli(['clear-faults', fault.id])
     expect(cleared.stdout).toMatch(new RegExp(`removed ${fault.id} abort 503 on api`))
-    const ok = await send(`${base}/`, 50, 4)
+    const ok = await sendMany(`${base}/`, 50, 4)
     expect(ok.map((r) => r.status)).toEqual(Array(50).fill(200))
   })
 
@@ -106,7 +83,7 @@ describe('fault injection through the ingress', () => {
     const run = async () => {
       const fault = await control().injectFault({service: 'api', kind: 'abort', status: 503, percent: 30, seed: 7})
       // Sequential, so the requests reach the fault's dice in the same order both times.
-      const results = await send(`${base}/`, 2000, 1)
+      const results = await sendMany(`${base}/`, 2000, 1)
       const hit = results.flatMap((r, i) => (r.status === 503 && r.flags === 'FI' ? [i] : []))
       expect(results.filter((r) => r.status !== 200 && r.status !== 503)).toEqual([])
       return {fault, hit}
@@ -128,14 +105,14 @@ describe('fault injection through the ingress', () => {
   })
 
   test('a 300 ms delay adds at least 300 ms to p50; under a 200 ms timeout the caller answers 504 UT', async () => {
-    const baseline = median((await send(`${base}/`, 30, 1)).map((r) => r.ms))
+    const baseline = median((await sendMany(`${base}/`, 30, 1)).map((r) => r.ms))
     await control().injectFault({service: 'api', kind: 'delay', delayMs: 300})
-    const delayed = await send(`${base}/`, 20, 10)
+    const delayed = await sendMany(`${base}/`, 20, 10)
     expect(delayed.every((r) => r.status === 200)).toBe(true)
     expect(median(delayed.map((r) => r.ms))).toBeGreaterThanOrEqual(baseline + 300)
 
     await control().injectFault({service: 'timed', kind: 'delay', delayMs: 300})
-    const timedOut = await send(`${base}/timed`, 10, 5)
+    const timedOut = await sendMany(`${base}/timed`, 10, 5)
     expect(timedOut.map((r) => `${r.status} ${r.flags}`)).toEqual(Array(10).fill('504 UT'))
     await clearAll()
   })
@@ -143,8 +120,8 @@ describe('fault injection through the ingress', () => {
   test('--from hits one edge only: a → c fails, b → c does not', async () => {
     const fault = await inject(['c', '--from', 'a', '--abort', '503'])  // the CLI: --from checked against the mesh
     expect(fault.from).toBe('a')
-    const viaA = await send(`${base}/a`, 20, 4)
-    const viaB = await send(`${base}/b`, 20, 4)
+    const viaA = await sendMany(`${base}/a`, 20, 4)
+    const viaB = await sendMany(`${base}/b`, 20, 4)
     // The simulated caller answers 500 when its dependency fails.
     expect(viaA.map((r) => r.status)).toEqual(Array(20).fill(500))
     expect(viaB.map((r) => r.status)).toEqual(Array(20).fill(200))
@@ -176,10 +153,10 @@ describe('fault injection through the ingress', () => {
   test('a fault with --duration is gone by itself', async () => {
     const fault = await control().injectFault({service: 'api', kind: 'abort', status: 500, durationMs: 1000})
     expect(fault.expiresAt).toBeDefined()
-    expect((await send(`${base}/`, 1))[0].status).toBe(500)
+    expect((await sendMany(`${base}/`, 1))[0].status).toBe(500)
     const gone = await eventually(async () => (await control().faults()).length === 0, 5000, 50)
     expect(gone).toBe(true)
-    expect((await send(`${base}/`, 1))[0].status).toBe(200)
+    expect((await sendMany(`${base}/`, 1))[0].status).toBe(200)
   })
 
   test('--kill: the instance is SIGKILLed and restarted by the supervisor; traffic recovers', async () => {
@@ -192,7 +169,7 @@ describe('fault injection through the ingress', () => {
       return i.restarts >= 1 && i.health === 'healthy'
     }, 20_000, 250)
     expect(restarted).toBe(true)
-    const recovered = await eventually(async () => (await send(`${base}/b`, 5)).every((x) => x.status === 200), 10_000, 200)
+    const recovered = await eventually(async () => (await sendMany(`${base}/b`, 5)).every((x) => x.status === 200), 10_000, 200)
     expect(recovered).toBe(true)
   })
 
@@ -206,7 +183,7 @@ describe('fault injection through the ingress', () => {
     expect((await control().status()).services.find((x) => x.name === 'api')!.faults.join()).toMatch(/pause/)
     // Ended by itself: the process runs again, it was never restarted, and it serves.
     expect(await eventually(() => procState(before.pid!) !== 'T', 10_000, 50)).toBe(true)
-    const recovered = await eventually(async () => (await send(`${base}/`, 3)).every((x) => x.status === 200), 10_000, 200)
+    const recovered = await eventually(async () => (await sendMany(`${base}/`, 3)).every((x) => x.status === 200), 10_000, 200)
     expect(recovered).toBe(true)
     const after = (await control().status()).services.find((x) => x.name === 'api')!.instances[0]
     expect(after.pid).toBe(before.pid)

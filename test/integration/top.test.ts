@@ -53,7 +53,7 @@ describe('mesh top', () => {
     const up = await mesh(dir, ['up', '-d'])
     expect(up.exitCode, up.stderr + up.stdout).toBe(0)
     // Steady background traffic for the whole file; the load generator is the one `mesh load` uses.
-    const {runLoad} = (await import('../../dist/sim/load/load-generator.js')) as typeof import('../../src/sim/load/load-generator.js')
+    const {runLoad} = await import('../../src/sim/load/load-generator.js')
     load = runLoad({target: ingress, rps: 40, durationMs: 120_000, path: '/', signal: stopLoad.signal}).catch(() => undefined)
   })
 

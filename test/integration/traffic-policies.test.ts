@@ -3,49 +3,14 @@
 // load balancing and version weights, and live `mesh apply`.
 import {writeFileSync, readFileSync} from 'node:fs'
 import path from 'node:path'
-import {Agent, request} from 'undici'
-import {afterAll, describe, expect, test} from 'vitest'
+import {describe, expect, test} from 'vitest'
 import type {MeshStatus} from '../../src/sim/control/status.js'
-import {eventually, freePort, get, mesh, meshDir} from '../helpers/mesh.js'
-
-const agent = new Agent({connections: 32})
-afterAll(() => agent.close())
+import {eventually, freePort, get, mesh, meshDir, sendMany} from '../helpers/mesh.js'
 
 async function status(dir: string): Promise<MeshStatus> {
   return JSON.parse((await mesh(dir, ['status', '--json'])).stdout)
 }
 
-interface Sent {
-  status: number
-  instance?: string
-  flags?: string
-  retryAfter?: string
-  ms: number
-}
-
-/** `n` requests, `concurrency` at a time; returns what came back. */
-async function send(url: string, n: number, concurrency = 16, headers: (i: number) => Record<string, string> = () => ({})): Promise<Sent[]> {
-  const out: Sent[] = []
-  let next = 0
-  await Promise.all(
-    Array.from({length: concurrency}, async () => {
-      while (next < n) {
-        const i = next++
-        const t0 = performance.now()
-        const r = await request(url, {dispatcher: agent, headers: headers(i)})
-        await r.body.text()
-        out.push({
-          status: r.statusCode,
-          instance: r.headers['x-mesh-upstream'] as string | undefined,
-          flags: r.headers['x-mesh-response-flags'] as string | undefined,
-          retryAfter: r.headers['retry-after'] as string | undefined,
-          ms: performance.now() - t0,
-        })
-      }
-    }),
-  )
-  return out
-}
 
 const countBy = <T>(xs: T[], f: (x: T) => string | undefined) => {
   const m: Record<string, number> = {}
@@ -75,14 +40,14 @@ services:
       expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
       const sick = (await status(dir)).services[0].instances[0]
       await get(`http://${sick.address}/toggle-fail`)
-      const results = await send(`http://127.0.0.1:${port}/`, 1000)
+      const results = await sendMany(`http://127.0.0.1:${port}/`, 1000, 16)
       const ok = results.filter((r) => r.status === 200).length
       expect(ok / results.length, JSON.stringify(results.filter((r) => r.status !== 200))).toBeGreaterThanOrEqual(0.999)
       expect(results.filter((r) => r.instance === sick.instance && r.status === 200)).toEqual([])
       // Keep traffic flowing while we look, so a slow machine cannot let the ejection lapse unseen.
       let stop = false
       const trickle = (async () => {
-        while (!stop) await send(`http://127.0.0.1:${port}/`, 20, 4)
+        while (!stop) await sendMany(`http://127.0.0.1:${port}/`, 20, 4)
       })()
       const seen = await eventually(async () => {
         const [text, json] = await Promise.all([mesh(dir, ['status']), status(dir)])
@@ -100,7 +65,7 @@ services:
         return i.ejected === undefined
       }, 15_000)
       expect(back).toBe(true)
-      const after = await send(`http://127.0.0.1:${port}/`, 60, 4)
+      const after = await sendMany(`http://127.0.0.1:${port}/`, 60, 4)
       expect(after.every((r) => r.status === 200)).toBe(true)
       expect(after.some((r) => r.instance === sick.instance)).toBe(true)
     } finally {
@@ -128,7 +93,7 @@ services:
     try {
       expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
       const n = 200
-      const results = await send(`http://127.0.0.1:${port}/broken`, n, 8)
+      const results = await sendMany(`http://127.0.0.1:${port}/broken`, n, 8)
       expect(countBy(results, (r) => String(r.status))).toEqual({503: n})
       // Every attempt reached the service, so its own request count is requests + retries.
       const state = JSON.parse(readFileSync(path.join(dir, '.mesh/state.json'), 'utf8'))
@@ -167,12 +132,12 @@ services:
 `)
     try {
       expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
-      const {runLoad} = await import('../../dist/sim/load/load-generator.js')
+      const {runLoad} = await import('../../src/sim/load/load-generator.js')
       const result = await runLoad({target: `http://127.0.0.1:${port}/`, rps: 200, durationMs: 3000})
       const admitted = result.statuses['200'] ?? 0
       expect(admitted).toBeGreaterThanOrEqual(135)
       expect(admitted).toBeLessThanOrEqual(165)
-      const limited = await send(`http://127.0.0.1:${port}/`, 30, 30)
+      const limited = await sendMany(`http://127.0.0.1:${port}/`, 30, 30)
       const rejected = limited.filter((r) => r.status === 429)
       expect(rejected.length).toBeGreaterThan(0)
       for (const r of rejected) {
@@ -211,11 +176,11 @@ services:
 `)
     try {
       expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
-      const rr = countBy(await send(`http://127.0.0.1:${port}/rr`, 3000, 24), (r) => r.instance)
+      const rr = countBy(await sendMany(`http://127.0.0.1:${port}/rr`, 3000, 24), (r) => r.instance)
       expect(Object.keys(rr).sort()).toEqual(['rr-v1-0', 'rr-v1-1', 'rr-v1-2'])
       for (const n of Object.values(rr)) expect(Math.abs(n - 1000)).toBeLessThanOrEqual(50)
 
-      const split = countBy(await send(`http://127.0.0.1:${port}/split`, 2000, 24), (r) => r.instance?.split('-')[1])
+      const split = countBy(await sendMany(`http://127.0.0.1:${port}/split`, 2000, 24), (r) => r.instance?.split('-')[1])
       expect(Math.abs(split.v1 / 2000 - 0.9)).toBeLessThanOrEqual(0.03)
       expect(Math.abs(split.v2 / 2000 - 0.1)).toBeLessThanOrEqual(0.03)
 
@@ -255,7 +220,7 @@ services:
     try {
       expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
       // 2 in service + 1 pending fit; the other 5 of 8 concurrent requests overflow.
-      const results = await send(`http://127.0.0.1:${port}/`, 8, 8)
+      const results = await sendMany(`http://127.0.0.1:${port}/`, 8, 8)
       const overflow = results.filter((r) => r.status === 503)
       expect(overflow.length).toBe(5)
       for (const r of overflow) {
@@ -264,7 +229,7 @@ services:
         expect(r.ms).toBeLessThan(350)
       }
       expect(results.filter((r) => r.status === 200).length).toBe(3)
-      expect((await send(`http://127.0.0.1:${port}/`, 2, 2)).map((r) => r.status)).toEqual([200, 200])
+      expect((await sendMany(`http://127.0.0.1:${port}/`, 2, 2)).map((r) => r.status)).toEqual([200, 200])
     } finally {
       await mesh(dir, ['down'])
     }
@@ -286,9 +251,9 @@ services:
     const dir = meshDir(yaml(100, 0))
     try {
       expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
-      const before = countBy(await send(`http://127.0.0.1:${port}/`, 100, 8), (r) => r.instance?.split('-')[1])
+      const before = countBy(await sendMany(`http://127.0.0.1:${port}/`, 100, 8), (r) => r.instance?.split('-')[1])
       expect(before).toEqual({v1: 100})
-      const load = send(`http://127.0.0.1:${port}/`, 1500, 8)
+      const load = sendMany(`http://127.0.0.1:${port}/`, 1500, 8)
       await new Promise((r) => setTimeout(r, 300))
       writeFileSync(path.join(dir, 'mesh.yaml'), yaml(0, 100))
       const applied = await mesh(dir, ['apply'])
@@ -296,7 +261,7 @@ services:
       expect(applied.stdout).toMatch(/applied split: policy\.weights \{"v1":100,"v2":0\} → \{"v1":0,"v2":100\}/)
       const during = await load
       expect(during.filter((r) => r.status !== 200)).toEqual([])
-      const after = countBy(await send(`http://127.0.0.1:${port}/`, 100, 8), (r) => r.instance?.split('-')[1])
+      const after = countBy(await sendMany(`http://127.0.0.1:${port}/`, 100, 8), (r) => r.instance?.split('-')[1])
       expect(after).toEqual({v2: 100})
       const st = await status(dir)
       expect(st.services[0].versions.map((v) => v.weight)).toEqual([0, 100])

@@ -2,7 +2,7 @@
 // returns or throws, and when each inner call happened.
 import {Readable} from 'node:stream'
 import {describe, expect, test} from 'vitest'
-import {Registry} from '../../src/sim/control/registry.js'
+import {type Endpoint, Registry} from '../../src/sim/control/registry.js'
 import {createBalancer} from '../../src/sim/proxy/balance/balancer.js'
 import {EndpointSet} from '../../src/sim/proxy/endpoint-set.js'
 import {balance} from '../../src/sim/proxy/layers/balance.js'
@@ -13,33 +13,14 @@ import {timeout} from '../../src/sim/proxy/layers/timeout.js'
 import {CircuitBreaker} from '../../src/sim/proxy/policy/circuit-breaker.js'
 import {RetryBudget} from '../../src/sim/proxy/policy/retry-budget.js'
 import {connectFailure, ProxyError} from '../../src/sim/proxy/respond.js'
-import type {CallContext, MeshRequest, MeshResponse, Service} from '../../src/sim/proxy/stack.js'
+import type {CallContext, MeshResponse, Service} from '../../src/sim/proxy/stack.js'
 import {VirtualClock} from '../../src/sim/time/clock.js'
 import {SeededRandom} from '../../src/sim/time/random.js'
 import type {RetryConfig} from '../../src/sim/config/types.js'
+import {callContext, meshRequest} from '../helpers/proxy-context.js'
 
-const request = (over: Partial<MeshRequest> = {}): MeshRequest => ({
-  method: 'GET',
-  path: '/',
-  headers: {},
-  body: null,
-  replayable: true,
-  destination: 'api',
-  source: 'test',
-  ...over,
-})
-
-const context = (clock: VirtualClock, controller = new AbortController()): CallContext => ({
-  clock,
-  signal: controller.signal,
-  cancel: (reason) => controller.abort(reason),
-  traceId: '0af7651916cd43dd8448eb211c80319c',
-  traceFlags: '01',
-  clientSpanId: 'b7ad6b7169203331',
-  decision: {},
-  attempt: 1,
-  tried: new Set(),
-})
+const request = meshRequest
+const context = (clock: VirtualClock, controller?: AbortController) => callContext(clock, {controller})
 
 const ok = (status = 200): MeshResponse => ({status, headers: {}, body: null})
 
@@ -141,7 +122,7 @@ describe('retry layer', () => {
       registry.add({instance: `api-v1-${i}`, service: 'api', version: 'v1', host: '127.0.0.1', port: i, inboundPort: i, origin: ''})
     }
     const endpoints = new EndpointSet('api', registry, new Map([['v1', 100]]))
-    const balancer = createBalancer({kind: 'round-robin'}, {clock, random: new SeededRandom(1), key: (e) => e.instance})
+    const balancer = createBalancer<Endpoint>({kind: 'round-robin'}, {clock, random: new SeededRandom(1), key: (e) => e.instance})
     const {service, calls} = scripted(clock, [async () => ok(503)])
     const stackOf = retry(retries, deps(clock))(
       balance({service: 'api', endpoints, balancer: () => balancer, outlier: () => undefined, hashOn: () => undefined})(service),

@@ -28,18 +28,25 @@ function canBind(port: number): Promise<boolean> {
   })
 }
 
-// Where the next search starts: spread over the range so meshes side by side rarely try the same ports.
-let cursor = INSTANCE_PORT_LOW + Math.floor((process.pid * 7919) % 10000)
+// Where each range's next search starts: spread by pid, so processes side by side rarely try the same ports.
+const cursors = new Map<number, number>()
 
-/** A free port for an instance, outside the ephemeral range. */
-export async function freePort(): Promise<number> {
-  const high = ephemeralLow() - 1
-  const span = high - INSTANCE_PORT_LOW + 1
+/**
+ * A free port for an instance, outside the ephemeral range. `range` picks another
+ * band below it (tests take ingress ports from one the mesh never uses for instances).
+ */
+export async function freePort(range: {low: number; high: number} = {low: INSTANCE_PORT_LOW, high: ephemeralLow() - 1}): Promise<number> {
+  const {low, high} = range
+  const span = high - low + 1
+  let cursor = cursors.get(low) ?? low + ((process.pid * 7919) % span)
   for (let tries = 0; tries < 200; tries++) {
-    cursor = INSTANCE_PORT_LOW + ((cursor - INSTANCE_PORT_LOW + 1) % span)
-    if (await canBind(cursor)) return cursor
+    cursor = low + ((cursor - low + 1) % span)
+    if (await canBind(cursor)) {
+      cursors.set(low, cursor)
+      return cursor
+    }
   }
-  throw new MeshError('MESH_NO_FREE_PORT', `no free port found between ${INSTANCE_PORT_LOW} and ${high} after 200 tries.`)
+  throw new MeshError('MESH_NO_FREE_PORT', `no free port found between ${low} and ${high} after 200 tries.`)
 }
 
 /** Fails with the port and who wanted it, before anything starts. */

@@ -1,0 +1,32 @@
+// A request and a call context for testing one proxy layer over a scripted inner service.
+import type {Endpoint} from '../../src/sim/control/registry.js'
+import type {CallContext, MeshRequest} from '../../src/sim/proxy/stack.js'
+import type {VirtualClock} from '../../src/sim/time/clock.js'
+
+export const meshRequest = (over: Partial<MeshRequest> = {}): MeshRequest => ({
+  method: 'GET',
+  path: '/',
+  headers: {},
+  body: null,
+  replayable: true,
+  destination: 'api',
+  source: 'test',
+  ...over,
+})
+
+/** `controller` aborts the call (the client left, or `cancel` from a timeout); `endpoint` is the instance already chosen. */
+export const callContext = (clock: VirtualClock, opts: {controller?: AbortController; endpoint?: Partial<Endpoint>} = {}): CallContext => {
+  const controller = opts.controller ?? new AbortController()
+  return {
+    clock,
+    signal: controller.signal,
+    cancel: (reason) => controller.abort(reason),
+    traceId: '0af7651916cd43dd8448eb211c80319c',
+    traceFlags: '01',
+    clientSpanId: 'b7ad6b7169203331',
+    decision: {},
+    attempt: 1,
+    tried: new Set(),
+    endpoint: opts.endpoint as Endpoint | undefined,
+  }
+}
