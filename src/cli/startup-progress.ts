@@ -3,6 +3,7 @@
 import {Listr} from 'listr2'
 import type {DaemonEvent} from '../sim/control/daemon.js'
 import type {MeshConfig} from '../sim/config/types.js'
+import {activeVersions} from '../sim/config/versions.js'
 
 export async function showStartup(
   config: MeshConfig,
@@ -19,7 +20,9 @@ export async function showStartup(
   })
   const list = new Listr(
     config.services.map((s) => {
-      const count = s.versions.reduce((n, v) => n + v.replicas, 0)
+      // Only versions with traffic start; the others wait for a deploy.
+      const active = activeVersions(s)
+      const count = s.versions.filter((v) => active.has(v.name)).reduce((n, v) => n + v.replicas, 0)
       return {
         title: `${s.name} (${count} instance${count === 1 ? '' : 's'})`,
         task: async (_: unknown, task: {title: string}) => {

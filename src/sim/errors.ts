@@ -1,3 +1,5 @@
+import {suggestion} from './config/did-you-mean.js'
+
 // Errors the library throws. Each has a stable code (as undici's UND_ERR_*), a
 // message that says what happened and what to do next, and keeps its cause.
 
@@ -26,7 +28,7 @@ export const ExitCode = {
 
 /** The one "unknown service" error: CLI and daemon say it the same way, with the names that do exist. */
 export function serviceNotFound(name: string, known: string[], hints: string[] = []): MeshError {
-  return new MeshError('MESH_SERVICE_NOT_FOUND', `service "${name}" is not in the mesh.`, {
+  return new MeshError('MESH_SERVICE_NOT_FOUND', `service "${name}" is not in the mesh${suggestion(name, known) || '.'}`, {
     hints: [`Known services: ${known.join(', ') || 'none'}`, ...hints],
   })
 }

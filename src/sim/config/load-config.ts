@@ -20,7 +20,7 @@ export class ConfigError extends MeshError {
   constructor(issues: ConfigIssue[], cwd?: string) {
     const errors = issues.filter((i) => i.severity === 'error')
     super('MESH_CONFIG_INVALID', errors.map((i) => formatIssue(i, cwd)).join('\n'), {
-      hints: ['Fix these in mesh.yaml; `mesh validate` checks it without starting anything.'],
+      hints: [`Fix these in ${basename(issues[0]?.file ?? 'mesh.yaml')}; \`mesh validate\` checks it without starting anything.`],
     })
     this.name = 'ConfigError'
     this.issues = issues

@@ -11,6 +11,7 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import type {MeshConfig, ServiceConfig, VersionConfig} from '../config/types.js'
 import {dependencyEnvName, EnvNames, instanceName} from '../config/env-names.js'
+import {activeVersions, versionWeights} from '../config/versions.js'
 import {MeshError, serviceNotFound} from '../errors.js'
 import {DataPlane, type ListenerInfo} from '../proxy/data-plane.js'
 import {Telemetry} from '../telemetry/telemetry.js'
@@ -650,25 +651,6 @@ export class MeshDaemon extends EventEmitter {
       children: this.supervisor.records().map((r) => ({...r, service: this.instances.get(r.instance)?.service.name ?? ''})),
     })
   }
-}
-
-/**
- * The versions `mesh up` starts: those with traffic weight, or named by a route or
- * mirror. Other declared versions wait for a deploy (`mesh rollout`, `mesh canary`).
- */
-export function activeVersions(service: ServiceConfig): Set<string> {
-  const active = new Set<string>()
-  for (const [version, weight] of versionWeights(service)) if (weight > 0) active.add(version)
-  for (const r of service.policy.routes) active.add(r.version)
-  if (service.policy.mirror) active.add(service.policy.mirror.version)
-  return active
-}
-
-/** Traffic per version: `policy.weights`, or everything to the first version (as Istio's default subset). */
-export function versionWeights(service: ServiceConfig): Map<string, number> {
-  const w = service.policy.weights
-  if (w) return new Map(Object.entries(w))
-  return new Map([[service.versions[0].name, 100]])
 }
 
 function traceQuery(url: URL): TraceQuery {
