@@ -138,8 +138,7 @@ services:
       // A token bucket cannot admit more than burst + rate × the time the load took
       // (a busy machine stretches that time, so the bound comes from the run itself).
       expect(admitted).toBeLessThanOrEqual(5 + Math.ceil((50 * result.durationMs) / 1000) + 1)
-      // 155 on time; a client that stalls loses tokens it could not spend, hence the slack.
-      expect(admitted).toBeGreaterThanOrEqual(100)
+      expect(admitted).toBeGreaterThanOrEqual(135)
       const limited = await sendMany(`http://127.0.0.1:${port}/`, 30, 30)
       const rejected = limited.filter((r) => r.status === 429)
       expect(rejected.length).toBeGreaterThan(0)
