@@ -5,14 +5,17 @@
 //
 //   node bench/what-if.js [--rounds 3] [--seconds 4] [--path /]
 //
+// bare        the yardstick: bench/bare-proxy.js (its own process, same core) — CPU × bare is against it
 // full        everything on (as `mesh up`)
 // no-access   access log lines off (Telemetry.opts.accessLogDir unset)
 // no-telemetry the data path's sink does nothing (no spans, metrics, access logs)
+// min-stack   no telemetry and no policy layers: the data plane hands every request straight to
+//             the upstream layer (first endpoint) — what the data plane's own plumbing costs
 import {mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {spawn} from 'node:child_process'
-import {BENCH_DIR, CLK_TCK, machine, machineCpu, meshYaml, pinned, startServer, stopChild, table, which, fmt} from './lib.js'
+import {BENCH_DIR, CLK_TCK, cpuMicros, machine, machineCpu, meshYaml, pinned, startServer, stopChild, table, which, fmt} from './lib.js'
 
 const args = process.argv.slice(2)
 const opt = (name, dflt) => {
@@ -32,6 +35,7 @@ if (PIN) {
 
 const {loadConfig} = await import('../dist/sim/config/load-config.js')
 const {MeshDaemon} = await import('../dist/sim/control/daemon.js')
+const {upstream: upstreamLayer} = await import('../dist/sim/proxy/upstream.js')
 
 const threadsCpu = () => {
   let us = 0
@@ -66,6 +70,7 @@ function load(target) {
 }
 
 const upstream = await startServer('upstream.js', {PORT: '0'}, PIN ? 1 : undefined)
+const bare = await startServer('bare-proxy.js', {PORT: '0', UPSTREAM: `http://127.0.0.1:${upstream.port}`}, PIN ? 1 : undefined)
 const dir = mkdtempSync(path.join(os.tmpdir(), 'meshsim-whatif-'))
 let daemon
 try {
@@ -75,44 +80,64 @@ try {
   const telemetry = daemon.telemetry
   const record = telemetry.record
   const accessLogDir = telemetry.opts.accessLogDir
+  const api = daemon.dataPlane.destination('api')
+  const fullService = api.service
+  const plumbing = upstreamLayer(daemon.dataPlane.agent, new Map())
+  const minimal = (req, ctx) => {
+    ctx.endpoint = api.endpoints.all()[0]
+    return plumbing(req, ctx)
+  }
   const variants = {
+    bare: () => {},
     full: () => {
+      api.service = fullService
       telemetry.record = record
       telemetry.opts.accessLogDir = accessLogDir
     },
     'no-access': () => {
+      api.service = fullService
       telemetry.record = record
       telemetry.opts.accessLogDir = undefined
     },
     'no-telemetry': () => {
+      api.service = fullService
+      telemetry.record = () => undefined
+    },
+    'min-stack': () => {
+      api.service = minimal
       telemetry.record = () => undefined
     },
   }
   const target = daemon.status().ingress.url + PATH
+  const bareTarget = `http://127.0.0.1:${bare.port}${PATH}`
   variants.full()
   await load(target) // warm-up
+  await load(bareTarget)
   const results = Object.fromEntries(Object.keys(variants).map((k) => [k, []]))
   for (let round = 0; round < ROUNDS; round++) {
     for (const [name, apply] of Object.entries(variants)) {
       apply()
       const m0 = machineCpu()
-      const t0 = threadsCpu()
-      const main0 = mainCpu()
-      const n = await load(target)
-      const all = threadsCpu() - t0
-      const main = mainCpu() - main0
+      const isBare = name === 'bare'
+      const t0 = isBare ? cpuMicros(bare.pid) : threadsCpu()
+      const main0 = isBare ? 0 : mainCpu()
+      const n = await load(isBare ? bareTarget : target)
+      const all = (isBare ? cpuMicros(bare.pid) : threadsCpu()) - t0
+      const main = isBare ? NaN : mainCpu() - main0
       const m1 = machineCpu()
       results[name].push({n, all: all / n, main: main / n, rps: n / SECONDS, busy: (m1.busy - m0.busy) / (m1.total - m0.total)})
       process.stderr.write(`  round ${round + 1} ${name}: ${fmt.f(all / n, 1)} µs/req (main thread ${fmt.f(main / n, 1)}), ${fmt.int(n / SECONDS)} req/s\n`)
     }
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+  const bareMedian = median(results.bare.map((r) => r.all))
   console.log(
     table(
-      ['variant', 'daemon CPU µs/req (all threads)', 'main thread µs/req', 'req/s', 'machine busy'],
+      ['variant', 'proxy CPU µs/req (all threads)', 'CPU × bare', 'main thread µs/req', 'req/s', 'machine busy'],
       Object.entries(results).map(([k, rs]) => [
         k,
         fmt.f(median(rs.map((r) => r.all)), 1),
+        `${fmt.f(median(rs.map((r) => r.all)) / bareMedian, 2)}×`,
         fmt.f(median(rs.map((r) => r.main)), 1),
         fmt.int(median(rs.map((r) => r.rps))),
         `${fmt.f(100 * median(rs.map((r) => r.busy)), 0)}%`,
@@ -122,6 +147,7 @@ try {
   console.log('machine busy: the whole machine (all cores = 100%), ours included; well above ~75% (wrk\'s core part-idle, the daemon\'s core full) means other processes were running too.')
 } finally {
   await daemon?.stop().catch(() => undefined)
+  await stopChild(bare.child)
   await stopChild(upstream.child)
   rmSync(dir, {recursive: true, force: true})
 }

@@ -156,6 +156,27 @@ describe('MetricsRecorder', () => {
     expect(edges.map((r) => `${r.source}->${r.destination}:${r.requests}`)).toEqual(['frontend->catalog:100', 'ingress->frontend:5'])
   })
 
+  it('keeps every series apart when more edges are busy at once than it remembers (20 instances, interleaved)', () => {
+    const m = new MetricsRecorder()
+    for (let round = 0; round < 5; round++) {
+      for (let i = 0; i < 20; i++) {
+        m.observe(call({destinationInstance: `catalog-v1-${i}`, status: i % 2 ? 500 : 200, durationMs: i + 1}), round)
+        m.observe(call({reporter: 'source', destinationInstance: `catalog-v1-${i}`, status: 200}), round)
+      }
+    }
+    const rows = m.stat({windowMs: 10_000, by: 'instance'}, 10)
+    expect(rows).toHaveLength(20)
+    for (const r of rows) {
+      const i = Number(r.instance!.split('-').pop())
+      expect([r.requests, r.actualRequests, r.actualSuccessRate]).toEqual([5, 5, i % 2 ? 0 : 1])
+    }
+    const prom = m.promSeries().filter((p) => p.labels.reporter === 'destination')
+    expect(prom.map((p) => [p.labels.response_code, p.requests])).toEqual([
+      ['200', 50],
+      ['500', 50],
+    ])
+  })
+
   it('keeps cumulative Prometheus series that never reset', () => {
     const m = new MetricsRecorder({retentionMs: 5000})
     m.observe(call({status: 200, durationMs: 3, requestBytes: 10, responseBytes: 2000}), 0)

@@ -7,8 +7,9 @@
 //   `mesh stat` ──stat({windowMs, by}, now)──▶ merge the slots in the window, grouped by `by`
 //   /metrics    ──promSeries()──▶ cumulative counters and Istio-bucket histograms
 //
-// Observing costs one key string, two map lookups and a few additions; grouping and
-// percentiles are computed only when someone asks.
+// Observing usually finds its two series among the few used last (compared field by
+// field: no key string, no map lookup); grouping and percentiles are computed only
+// when someone asks.
 import {LatencyHistogram} from './histogram.js'
 import {isSuccessStatus} from './span.js'
 
@@ -90,6 +91,8 @@ export interface PromHistogram {
 
 export interface PromSeries {
   labels: PromLabels
+  /** `response_code` as a number (0 when no response came back). */
+  status: number
   requests: number
   duration: PromHistogram
   requestBytes?: PromHistogram
@@ -130,10 +133,20 @@ interface Group {
 
 const SLOT_MS = 1000
 const SEP = '\u0001'
+/** Series compared field by field before a key is built: a mesh has a few busy edges at a time. */
+const RECENT = 8
+
+/** Keeps `item` among the last RECENT used (newest last). */
+function remember<T>(recent: T[], item: T): void {
+  if (recent.length >= RECENT) recent.shift()
+  recent.push(item)
+}
 
 export class MetricsRecorder {
   private readonly series = new Map<string, Series>()
   private readonly cumulative = new Map<string, PromSeries>()
+  private readonly recentSeries: Series[] = []
+  private readonly recentCumulative: PromSeries[] = []
   private readonly retentionMs: number
   private firstObservedMs: number | undefined
   private lastSweepSecond = -Infinity
@@ -205,6 +218,38 @@ export class MetricsRecorder {
   }
 
   private recordWindow(o: Observation, nowMs: number): void {
+    const s = this.recentSeriesFor(o) ?? this.seriesFor(o)
+    const second = Math.floor(nowMs / SLOT_MS)
+    let slot = s.slots[s.slots.length - 1]
+    if (!slot || slot.second < second) {
+      slot = {second, requests: 0, successes: 0, latency: new LatencyHistogram()}
+      s.slots.push(slot)
+      this.prune(s, second)
+    } else if (slot.second > second) {
+      // A late report (clock moved back): file it in its own second when still kept.
+      slot = s.slots.find((x) => x.second === second) ?? slot
+    }
+    slot.requests++
+    if (isSuccessStatus(o.status)) slot.successes++
+    slot.latency.record(o.durationMs)
+  }
+
+  private recentSeriesFor(o: Observation): Series | undefined {
+    const sourceVersion = o.sourceVersion ?? ''
+    const destinationVersion = o.destinationVersion ?? ''
+    const destinationInstance = o.destinationInstance ?? ''
+    for (const s of this.recentSeries) {
+      if (
+        s.reporter === o.reporter && s.source === o.source && s.destination === o.destination && s.sourceVersion === sourceVersion &&
+        s.destinationVersion === destinationVersion && s.destinationInstance === destinationInstance
+      ) {
+        return s
+      }
+    }
+    return undefined
+  }
+
+  private seriesFor(o: Observation): Series {
     const key =
       o.reporter + SEP + o.source + SEP + (o.sourceVersion ?? '') + SEP + o.destination + SEP +
       (o.destinationVersion ?? '') + SEP + (o.destinationInstance ?? '')
@@ -221,22 +266,39 @@ export class MetricsRecorder {
       }
       this.series.set(key, s)
     }
-    const second = Math.floor(nowMs / SLOT_MS)
-    let slot = s.slots[s.slots.length - 1]
-    if (!slot || slot.second < second) {
-      slot = {second, requests: 0, successes: 0, latency: new LatencyHistogram()}
-      s.slots.push(slot)
-      this.prune(s, second)
-    } else if (slot.second > second) {
-      // A late report (clock moved back): file it in its own second when still kept.
-      slot = s.slots.find((x) => x.second === second) ?? slot
-    }
-    slot.requests++
-    if (isSuccessStatus(o.status)) slot.successes++
-    slot.latency.record(o.durationMs)
+    remember(this.recentSeries, s)
+    return s
   }
 
   private recordCumulative(o: Observation): void {
+    const p = this.recentCumulativeFor(o) ?? this.cumulativeFor(o)
+    p.requests++
+    observeInto(p.duration, ISTIO_DURATION_BUCKETS_MS, o.durationMs > 0 ? o.durationMs : 0)
+    if (o.requestBytes !== undefined) {
+      observeInto((p.requestBytes ??= emptyHistogram(ISTIO_BYTES_BUCKETS.length)), ISTIO_BYTES_BUCKETS, o.requestBytes)
+    }
+    if (o.responseBytes !== undefined) {
+      observeInto((p.responseBytes ??= emptyHistogram(ISTIO_BYTES_BUCKETS.length)), ISTIO_BYTES_BUCKETS, o.responseBytes)
+    }
+  }
+
+  private recentCumulativeFor(o: Observation): PromSeries | undefined {
+    const sourceVersion = o.sourceVersion ?? 'unknown'
+    const destinationVersion = o.destinationVersion ?? 'unknown'
+    const flags = o.responseFlags || '-'
+    for (const p of this.recentCumulative) {
+      const l = p.labels
+      if (
+        p.status === o.status && l.reporter === o.reporter && l.source_workload === o.source && l.destination_workload === o.destination &&
+        l.source_version === sourceVersion && l.destination_version === destinationVersion && l.response_flags === flags
+      ) {
+        return p
+      }
+    }
+    return undefined
+  }
+
+  private cumulativeFor(o: Observation): PromSeries {
     const code = o.status > 0 ? String(o.status) : '0'
     const flags = o.responseFlags || '-'
     const key =
@@ -255,21 +317,15 @@ export class MetricsRecorder {
           response_code: code,
           response_flags: flags,
         },
+        status: o.status > 0 ? o.status : 0,
         requests: 0,
         duration: emptyHistogram(ISTIO_DURATION_BUCKETS_MS.length),
       }
       this.cumulative.set(key, p)
     }
-    p.requests++
-    observeInto(p.duration, ISTIO_DURATION_BUCKETS_MS, o.durationMs > 0 ? o.durationMs : 0)
-    if (o.requestBytes !== undefined) {
-      observeInto((p.requestBytes ??= emptyHistogram(ISTIO_BYTES_BUCKETS.length)), ISTIO_BYTES_BUCKETS, o.requestBytes)
-    }
-    if (o.responseBytes !== undefined) {
-      observeInto((p.responseBytes ??= emptyHistogram(ISTIO_BYTES_BUCKETS.length)), ISTIO_BYTES_BUCKETS, o.responseBytes)
-    }
+    remember(this.recentCumulative, p)
+    return p
   }
-
   private prune(s: Series, second: number): void {
     const oldest = second - Math.ceil(this.retentionMs / SLOT_MS)
     let n = 0
@@ -284,7 +340,12 @@ export class MetricsRecorder {
     this.lastSweepSecond = second
     for (const [key, s] of this.series) {
       this.prune(s, second)
-      if (s.slots.length === 0) this.series.delete(key)
+      if (s.slots.length === 0) {
+        this.series.delete(key)
+        // A series kept in the recent list would be written to but never read again.
+        const i = this.recentSeries.indexOf(s)
+        if (i >= 0) this.recentSeries.splice(i, 1)
+      }
     }
   }
 

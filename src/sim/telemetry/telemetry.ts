@@ -97,13 +97,14 @@ export class Telemetry implements TelemetrySink {
       stream.on('error', () => undefined)
       this.accessLogs.set(owner, (log = {stream, pending: [], bytes: 0}))
     }
-    // Built by hand: only the path and the cause can hold characters JSON must escape.
+    // Built by hand: only the path and the cause can hold characters JSON must escape
+    // (the method is an HTTP token, checked by node:http).
     const source = hop.sourceInstance ?? hop.source
     const destination = hop.destinationInstance ?? hop.destination
     const line =
       `{"time":"${this.isoTime(hop.startMs)}","side":"${hop.kind === 'client' ? 'outbound' : 'inbound'}","traceId":"${hop.traceId}",` +
-      `"spanId":"${hop.spanId}","source":"${source}","destination":"${destination}","method":${JSON.stringify(hop.method)},` +
-      `"path":${JSON.stringify(hop.path)},"status":${hop.status},"durationMs":${Math.round(hop.durationMs * 100) / 100},` +
+      `"spanId":"${hop.spanId}","source":"${source}","destination":"${destination}","method":"${hop.method}",` +
+      `"path":${jsonString(hop.path)},"status":${hop.status},"durationMs":${Math.round(hop.durationMs * 100) / 100},` +
       `"attempt":${hop.attempt ?? 1},"flags":"${hop.flags ?? '-'}"${hop.cause ? `,"cause":${JSON.stringify(hop.cause)}` : ''}}\n`
     log.pending.push(line)
     log.bytes += line.length
@@ -119,7 +120,7 @@ export function toSpan(hop: HopRecord): Span {
     spanId: hop.spanId,
     parentId: hop.parentId || undefined,
     kind: hop.kind,
-    name: `${hop.method} ${hop.path.split('?')[0]}`,
+    name: `${hop.method} ${pathOnly(hop.path)}`,
     service: client ? hop.source : hop.destination,
     version: client ? hop.sourceVersion : hop.destinationVersion,
     instance: client ? hop.sourceInstance : hop.destinationInstance,
@@ -136,3 +137,14 @@ export function toSpan(hop: HopRecord): Span {
     decision: hop.decision,
   }
 }
+
+function pathOnly(path: string): string {
+  const q = path.indexOf('?')
+  return q < 0 ? path : path.slice(0, q)
+}
+
+/** JSON.stringify for a string, skipped when nothing in it needs escaping (the usual path). */
+function jsonString(value: string): string {
+  return NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`
+}
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\u007f-\uffff]/

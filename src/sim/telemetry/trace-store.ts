@@ -50,7 +50,6 @@ export interface TraceStoreStats {
 
 interface Entry {
   spans: Span[]
-  ids: Set<string>
   bytes: number
   summary?: TraceSummary
 }
@@ -85,20 +84,20 @@ export class TraceStore {
   add(span: Span): void {
     let entry = this.traces.get(span.traceId)
     if (!entry) {
-      entry = {spans: [], ids: new Set(), bytes: 0}
+      entry = {spans: [], bytes: 0}
       this.traces.set(span.traceId, entry)
       this.order.push(span.traceId)
     }
-    // The same span reported twice (a replayed export, a test) is kept once.
-    const id = span.kind + span.spanId
-    if (entry.ids.has(id)) return
-    if (entry.spans.length >= this.maxSpansPerTrace) {
+    // The same span reported twice (a replayed export, a test) is kept once. A scan, not
+    // a Set per trace: traces are a handful of spans, and this runs twice per mesh call.
+    const spans = entry.spans
+    for (let i = 0; i < spans.length; i++) if (spans[i].spanId === span.spanId && spans[i].kind === span.kind) return
+    if (spans.length >= this.maxSpansPerTrace) {
       this.dropped++
       return
     }
     const bytes = estimateBytes(span)
-    entry.ids.add(id)
-    entry.spans.push(span)
+    spans.push(span)
     entry.bytes += bytes
     entry.summary = undefined
     this.spanCount++
