@@ -253,15 +253,17 @@ export class MeshDaemon extends EventEmitter {
    * Starts `count` new instances of a version (for deploys, `mesh apply`); resolves
    * when all of them pass their health checks. When one does not (crash loop or
    * timeout), all of them are removed again and the error names it: callers never
-   * clean up half-started instances themselves.
+   * clean up half-started instances themselves. `signal` (a `mesh rollback` during a
+   * deploy) ends the wait the same way, at once rather than at the deadline.
    */
-  async addInstances(service: ServiceConfig, version: VersionConfig, count: number, timeoutMs = 60_000): Promise<string[]> {
+  async addInstances(service: ServiceConfig, version: VersionConfig, count: number, timeoutMs = 60_000, signal?: AbortSignal): Promise<string[]> {
+    signal?.throwIfAborted()
     const created: Instance[] = []
     for (let i = 0; i < count; i++) created.push(await this.createInstance(service, version))
     for (const inst of created) this.launch(inst)
     const names = created.map((i) => i.name)
     try {
-      await this.waitHealthy(names, timeoutMs)
+      await this.waitHealthy(names, timeoutMs, signal)
     } catch (error) {
       for (const name of names) await this.removeInstance(name)
       throw error
@@ -480,7 +482,7 @@ export class MeshDaemon extends EventEmitter {
         return s
       },
       instancesOf: (service, version) => this.instancesOf(service, version),
-      addInstances: (service, version, count, timeoutMs) => this.addInstances(service, version, count, timeoutMs),
+      addInstances: (service, version, count, timeoutMs, signal) => this.addInstances(service, version, count, timeoutMs, signal),
       removeInstance: (name) => this.removeInstance(name),
       weights: (service) => new Map(destination(service).endpoints.currentWeights()),
       setWeights: (service, weights) => destination(service).endpoints.setWeights(new Map(weights)),
@@ -564,7 +566,7 @@ export class MeshDaemon extends EventEmitter {
     return {changes, notApplied}
   }
 
-  private waitHealthy(names: string[], timeoutMs: number): Promise<void> {
+  private waitHealthy(names: string[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
     const watched = () => names.map((n) => this.instances.get(n)).filter((i): i is Instance => i !== undefined)
     return new Promise((resolve, reject) => {
       const check = () => {
@@ -584,15 +586,20 @@ export class MeshDaemon extends EventEmitter {
         const detail = waiting.healthDetail ?? 'no probe answered'
         finish(this.startupError(waiting, `did not become healthy within ${Math.round(timeoutMs / 1000)}s (${detail})`))
       })
+      const onAbort = () => finish(signal!.reason instanceof Error ? signal!.reason : new Error('aborted'))
       const finish = (error?: Error) => {
         this.off('event', onEvent)
         this.supervisor.off('restart-scheduled', onEvent)
+        signal?.removeEventListener('abort', onAbort)
         deadline.cancel()
         if (error) reject(error)
         else resolve()
       }
       this.on('event', onEvent)
       this.supervisor.on('restart-scheduled', onEvent)
+      // Aborted while the instances were being created: no wait at all.
+      if (signal?.aborted) return onAbort()
+      signal?.addEventListener('abort', onAbort, {once: true})
       check()
     })
   }
