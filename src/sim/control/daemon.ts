@@ -27,7 +27,7 @@ import {DeployController} from '../deploy/deploy-controller.js'
 import type {DeployPlan, DeployTarget} from '../deploy/deploy-types.js'
 import {request} from 'undici'
 import {runLoad} from '../load/load-generator.js'
-import {diffPolicies} from './policy-diff.js'
+import {type ApplyResult, deployBehindWeights, diffPolicies, liveWeightsChange} from './policy-diff.js'
 import {seedFrom} from '../time/random.js'
 import {HealthChecker, probeHttp, probeTcp} from '../supervisor/health-check.js'
 import {readStartTime} from '../supervisor/process-identity.js'
@@ -95,6 +95,8 @@ export class MeshDaemon extends EventEmitter {
   private phase: MeshStatus['phase'] = 'starting'
   private readonly startedAt = new Date()
   private stopping?: Promise<void>
+  /** Deploys whose traffic split a `mesh apply` has since replaced with mesh.yaml's. */
+  private readonly weightsAppliedOver = new Set<string>()
 
   constructor(
     readonly config: MeshConfig,
@@ -543,13 +545,26 @@ export class MeshDaemon extends EventEmitter {
    * stack, new ones take the new one. Changes that need processes restarted are
    * reported, not applied.
    */
-  async apply(): Promise<{changes: string[]; notApplied: string[]}> {
+  async apply(): Promise<ApplyResult> {
     const next = await loadConfig(this.config.file)
     const {changes, notApplied} = diffPolicies(this.config, next)
+    const warnings: string[] = []
+    // Taken before anything is awaited: a deploy that ends during this apply set its weights after it.
+    const ended = this.deploys.history().filter((r) => r.outcome !== 'running')
     for (const service of next.services) {
       const current = this.config.services.find((s) => s.name === service.name)
       const destination = this.dataPlane.destination(service.name)
       if (!current || !destination) continue
+      const moved = liveWeightsChange({
+        service: service.name,
+        live: destination.endpoints.currentWeights(),
+        before: versionWeights(current),
+        after: versionWeights(service),
+        deploy: deployBehindWeights(this.deploys.history(service.name), this.weightsAppliedOver),
+        declared: service.versions.map((v) => v.name),
+      })
+      if (moved.change) changes.push(moved.change)
+      if (moved.warning) warnings.push(moved.warning)
       // A version that gains traffic is started (and healthy) before any traffic moves to it.
       for (const name of activeVersions(service)) {
         const version = current.versions.find((v) => v.name === name)
@@ -562,8 +577,10 @@ export class MeshDaemon extends EventEmitter {
       destination.endpoints.setWeights(versionWeights(service))
       current.policy = service.policy
     }
+    // The live weights are mesh.yaml's now, not these deploys': the next apply need not warn about them.
+    for (const r of ended) this.weightsAppliedOver.add(r.id)
     if (changes.length) this.emitEvent({kind: 'config-applied', changes})
-    return {changes, notApplied}
+    return {changes, notApplied, warnings}
   }
 
   private waitHealthy(names: string[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
