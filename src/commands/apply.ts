@@ -1,15 +1,16 @@
 import chalk from 'chalk'
 import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
 import {loadConfig} from '../sim/config/load-config.js'
+import type {ApplyResult} from '../sim/control/policy-diff.js'
 import path from 'node:path'
 
 export default class Apply extends MeshCommand {
   static override description =
-    'Re-read mesh.yaml and apply policy and traffic-weight changes to the running mesh, without restarting services or dropping requests.'
+    'Re-read mesh.yaml and apply policy and traffic-weight changes to the running mesh, without restarting services or dropping requests. Warns when this moves traffic back from a version a deploy promoted.'
   static override enableJsonFlag = true
   static override flags = {file: fileFlag()}
 
-  async run(): Promise<{changes: string[]; notApplied: string[]}> {
+  async run(): Promise<ApplyResult> {
     const {flags} = await this.parse(Apply)
     // Check the file here first, so errors carry line:column and nothing reaches the daemon.
     await loadConfig(path.resolve(flags.file))
@@ -19,6 +20,8 @@ export default class Apply extends MeshCommand {
       for (const c of result.changes) this.log(`${chalk.green('applied')} ${c}`)
       for (const n of result.notApplied) this.log(`${chalk.yellow('not applied')} ${n}`)
     }
+    // On stderr as `mesh validate` warns, so --json users see it too; last, so it stays on screen.
+    for (const w of result.warnings) this.logToStderr(chalk.yellow(`warning: ${w}`))
     return result
   }
 }

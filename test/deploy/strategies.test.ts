@@ -141,17 +141,17 @@ class FakeTarget implements DeployTarget {
     return this.instances.filter((i) => i.state !== 'leaving' && (!version || i.version === version)).map((i) => i.name)
   }
 
-  async addInstances(_service: ServiceConfig, v: VersionConfig, count: number, timeoutMs: number): Promise<string[]> {
+  async addInstances(_service: ServiceConfig, v: VersionConfig, count: number, timeoutMs: number, signal?: AbortSignal): Promise<string[]> {
     const created: Instance[] = []
     for (let i = 0; i < count; i++) created.push({name: this.nameFor(v.name), version: v.name, state: 'starting'})
     this.instances.push(...created)
     this.note(`add ${created.map((i) => i.name).join(',')}`)
     const bad = created.find((i) => this.opts.neverHealthy?.(i.name))
     if (bad) {
-      await this.clock.sleep(timeoutMs)
+      await this.clock.sleep(timeoutMs, signal)
       throw new Error(`instance ${bad.name} did not become healthy within ${timeoutMs / 1000}s`)
     }
-    await this.clock.sleep(this.opts.startMs ?? 500)
+    await this.clock.sleep(this.opts.startMs ?? 500, signal)
     for (const i of created) i.state = 'healthy'
     this.note(`healthy ${created.map((i) => i.name).join(',')}`)
     return created.map((i) => i.name)
@@ -434,6 +434,18 @@ describe('blue-green', () => {
     expect(target.names()).toEqual(['api-v1-0', 'api-v1-1'])
     expect(target.weightsNow()).toEqual({v1: 100})
   })
+
+  test('aborted while green is starting: green goes at once, not at the progress deadline; nothing switched', async () => {
+    const target = new FakeTarget({v1: 100}, [version('v1', 2), version('v2', 2)], {neverHealthy: (n) => n === 'api-v2-1'})
+    const abort = new AbortController()
+    target.clock.setTimer(1000, () => abort.abort(new Error('mesh rollback')))
+    const {steps, error} = await drain(target.clock, run(blueGreenPlan(), target, version('v2', 2), abort.signal))
+
+    expect(error).toMatchObject({message: 'mesh rollback', rolledBack: true})
+    expect(summary(steps)).toEqual(['start', 'rollback'])
+    expect(target.log.filter((l) => /api-v2/.test(l))).toEqual(['0 add api-v2-0,api-v2-1', '1000 drain api-v2-0', '1200 stop api-v2-0', '1200 drain api-v2-1', '1400 stop api-v2-1'])
+    expect(target.weightsNow()).toEqual({v1: 100})
+  })
 })
 
 describe('canary', () => {
@@ -653,6 +665,29 @@ describe('DeployController', () => {
     expect(target.instancesOf('api', 'v2')).toEqual([])
     expect(target.instancesOf('api', 'v1')).toHaveLength(3)
     expect(Math.min(...target.serving)).toBe(3)
+  })
+
+  test('mesh rollback while a rolling step waits for a new instance that never gets healthy: no wait for the progress deadline', async () => {
+    const target = new FakeTarget({v1: 100}, [version('v1', 2), version('v2', 2)], {neverHealthy: (n) => n === 'api-v2-0'})
+    const {c} = controller(target)
+    const record = c.start(rollingPlan({progressDeadlineMs: 600_000}))
+    await pump(target.clock, () => target.names('v2').length === 1)
+    await target.clock.advance(3000)
+
+    let done = false
+    void c.rollback('api').then(() => (done = true))
+    await pump(target.clock, () => done)
+
+    expect(record.outcome).toBe('rolled-back')
+    expect(record.steps.map((s) => s.kind)).toEqual(['start', 'rollback', 'rollback'])
+    // The new instance goes the moment the rollback comes, not at 600 s.
+    expect(target.log.filter((l) => l.includes('api-v2-0'))).toEqual(['0 add api-v2-0', '3000 drain api-v2-0', '3200 stop api-v2-0'])
+    expect(record.endedAt).toBe(iso(3200))
+    // Nothing is left waiting on the deadline either.
+    expect(target.clock.nextDue()).toBeUndefined()
+    expect(target.weightsNow()).toEqual({v1: 100})
+    expect(target.names()).toEqual(['api-v1-0', 'api-v1-1'])
+    expect(Math.min(...target.serving)).toBe(2)
   })
 
   test('mesh rollback after a finished deploy rolls back to the version it replaced', async () => {

@@ -246,9 +246,11 @@ expect:
   test('names are checked against the mesh when it is known; expectations need load', () => {
     const {issues} = parseScenario('duration: 5s\ntimeline:\n  - {at: 1s, inject: {service: paymnts, abort: 503}}\nexpect: [requests >= 1]\n', '/tmp/s.yaml', {payments: ['v1']})
     expect(issues.map((i) => i.message)).toEqual([
-      'service "paymnts" is not in the mesh (known: payments)',
+      'service "paymnts" is not in the mesh; did you mean "payments"? (known: payments)',
       'expectations need load: to measure (add load: {target: ingress, rps: 50})',
     ])
+    const clear = parseScenario('duration: 5s\ntimeline:\n  - {at: 1s, clear: {service: pyaments}}\n', '/tmp/s.yaml', {payments: ['v1']})
+    expect(clear.issues.map((i) => `${i.path}: ${i.message}`)).toEqual(['timeline[0].clear.service: service "pyaments" is not in the mesh; did you mean "payments"? (known: payments)'])
   })
 
   test('a value starting with > is not YAML: the message says how to write it', () => {

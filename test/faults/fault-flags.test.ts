@@ -94,7 +94,9 @@ describe('fault flags → FaultSpec', () => {
     const e = flagError('payments', {delay: 'x', percent: '300', path: 'y'})
     expect(e.message).toMatch(/^the fault has 3 problems:/)
     const known = {payments: ['v1', 'v2'], cart: ['v1']}
-    expect(flagError('paymnts', {abort: '503'}, known).message).toMatch(/service "paymnts" is not in the mesh \(known: payments, cart\)/)
+    expect(flagError('paymnts', {abort: '503'}, known).message).toMatch(/service "paymnts" is not in the mesh; did you mean "payments"\? \(known: payments, cart\)/)
+    // Nothing close: no guess, the known names only.
+    expect(flagError('billing', {abort: '503'}, known).message).toMatch(/service "billing" is not in the mesh \(known: payments, cart\)/)
     expect(flagError('payments@v3', {abort: '503'}, known).message).toMatch(/has no version "v3" \(its versions: v1, v2\)/)
     expect(flagError('payments', {abort: '503', from: 'crt'}, known).message).toMatch(/--from: "crt" is not a service in the mesh/)
     expect(flagError('Payments!', {abort: '503'}).message).toMatch(/expected a service name/)

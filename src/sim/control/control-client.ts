@@ -7,6 +7,7 @@ import type {Stamped} from './event-log.js'
 import type {Span} from '../telemetry/span.js'
 import type {FaultInfo, FaultSpec} from '../faults/fault.js'
 import type {DeployPlan, DeployRecord} from '../deploy/deploy-types.js'
+import type {ApplyResult} from './policy-diff.js'
 import type {StatBy, StatRow} from '../telemetry/metrics.js'
 import type {TraceQuery, TraceSummary} from '../telemetry/trace-store.js'
 import {type MeshPaths, type MeshState, readState, readToken} from './state-file.js'
@@ -43,8 +44,8 @@ export class ControlClient {
     return this.call('GET', `/v1/stat?by=${by}&windowMs=${windowMs}`) as Promise<StatRow[]>
   }
 
-  apply(): Promise<{changes: string[]; notApplied: string[]}> {
-    return this.call('POST', '/v1/apply') as Promise<{changes: string[]; notApplied: string[]}>
+  apply(): Promise<ApplyResult> {
+    return this.call('POST', '/v1/apply') as Promise<ApplyResult>
   }
 
   faults(): Promise<FaultInfo[]> {

@@ -27,7 +27,7 @@ import {DeployController} from '../deploy/deploy-controller.js'
 import type {DeployPlan, DeployTarget} from '../deploy/deploy-types.js'
 import {request} from 'undici'
 import {runLoad} from '../load/load-generator.js'
-import {diffPolicies} from './policy-diff.js'
+import {type ApplyResult, deployBehindWeights, diffPolicies, liveWeightsChange} from './policy-diff.js'
 import {seedFrom} from '../time/random.js'
 import {HealthChecker, probeHttp, probeTcp} from '../supervisor/health-check.js'
 import {readStartTime} from '../supervisor/process-identity.js'
@@ -95,6 +95,8 @@ export class MeshDaemon extends EventEmitter {
   private phase: MeshStatus['phase'] = 'starting'
   private readonly startedAt = new Date()
   private stopping?: Promise<void>
+  /** Deploys whose traffic split a `mesh apply` has since replaced with mesh.yaml's. */
+  private readonly weightsAppliedOver = new Set<string>()
 
   constructor(
     readonly config: MeshConfig,
@@ -253,15 +255,17 @@ export class MeshDaemon extends EventEmitter {
    * Starts `count` new instances of a version (for deploys, `mesh apply`); resolves
    * when all of them pass their health checks. When one does not (crash loop or
    * timeout), all of them are removed again and the error names it: callers never
-   * clean up half-started instances themselves.
+   * clean up half-started instances themselves. `signal` (a `mesh rollback` during a
+   * deploy) ends the wait the same way, at once rather than at the deadline.
    */
-  async addInstances(service: ServiceConfig, version: VersionConfig, count: number, timeoutMs = 60_000): Promise<string[]> {
+  async addInstances(service: ServiceConfig, version: VersionConfig, count: number, timeoutMs = 60_000, signal?: AbortSignal): Promise<string[]> {
+    signal?.throwIfAborted()
     const created: Instance[] = []
     for (let i = 0; i < count; i++) created.push(await this.createInstance(service, version))
     for (const inst of created) this.launch(inst)
     const names = created.map((i) => i.name)
     try {
-      await this.waitHealthy(names, timeoutMs)
+      await this.waitHealthy(names, timeoutMs, signal)
     } catch (error) {
       for (const name of names) await this.removeInstance(name)
       throw error
@@ -480,7 +484,7 @@ export class MeshDaemon extends EventEmitter {
         return s
       },
       instancesOf: (service, version) => this.instancesOf(service, version),
-      addInstances: (service, version, count, timeoutMs) => this.addInstances(service, version, count, timeoutMs),
+      addInstances: (service, version, count, timeoutMs, signal) => this.addInstances(service, version, count, timeoutMs, signal),
       removeInstance: (name) => this.removeInstance(name),
       weights: (service) => new Map(destination(service).endpoints.currentWeights()),
       setWeights: (service, weights) => destination(service).endpoints.setWeights(new Map(weights)),
@@ -541,13 +545,26 @@ export class MeshDaemon extends EventEmitter {
    * stack, new ones take the new one. Changes that need processes restarted are
    * reported, not applied.
    */
-  async apply(): Promise<{changes: string[]; notApplied: string[]}> {
+  async apply(): Promise<ApplyResult> {
     const next = await loadConfig(this.config.file)
     const {changes, notApplied} = diffPolicies(this.config, next)
+    const warnings: string[] = []
+    // Taken before anything is awaited: a deploy that ends during this apply set its weights after it.
+    const ended = this.deploys.history().filter((r) => r.outcome !== 'running')
     for (const service of next.services) {
       const current = this.config.services.find((s) => s.name === service.name)
       const destination = this.dataPlane.destination(service.name)
       if (!current || !destination) continue
+      const moved = liveWeightsChange({
+        service: service.name,
+        live: destination.endpoints.currentWeights(),
+        before: versionWeights(current),
+        after: versionWeights(service),
+        deploy: deployBehindWeights(this.deploys.history(service.name), this.weightsAppliedOver),
+        declared: service.versions.map((v) => v.name),
+      })
+      if (moved.change) changes.push(moved.change)
+      if (moved.warning) warnings.push(moved.warning)
       // A version that gains traffic is started (and healthy) before any traffic moves to it.
       for (const name of activeVersions(service)) {
         const version = current.versions.find((v) => v.name === name)
@@ -560,11 +577,13 @@ export class MeshDaemon extends EventEmitter {
       destination.endpoints.setWeights(versionWeights(service))
       current.policy = service.policy
     }
+    // The live weights are mesh.yaml's now, not these deploys': the next apply need not warn about them.
+    for (const r of ended) this.weightsAppliedOver.add(r.id)
     if (changes.length) this.emitEvent({kind: 'config-applied', changes})
-    return {changes, notApplied}
+    return {changes, notApplied, warnings}
   }
 
-  private waitHealthy(names: string[], timeoutMs: number): Promise<void> {
+  private waitHealthy(names: string[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
     const watched = () => names.map((n) => this.instances.get(n)).filter((i): i is Instance => i !== undefined)
     return new Promise((resolve, reject) => {
       const check = () => {
@@ -584,15 +603,20 @@ export class MeshDaemon extends EventEmitter {
         const detail = waiting.healthDetail ?? 'no probe answered'
         finish(this.startupError(waiting, `did not become healthy within ${Math.round(timeoutMs / 1000)}s (${detail})`))
       })
+      const onAbort = () => finish(signal!.reason instanceof Error ? signal!.reason : new Error('aborted'))
       const finish = (error?: Error) => {
         this.off('event', onEvent)
         this.supervisor.off('restart-scheduled', onEvent)
+        signal?.removeEventListener('abort', onAbort)
         deadline.cancel()
         if (error) reject(error)
         else resolve()
       }
       this.on('event', onEvent)
       this.supervisor.on('restart-scheduled', onEvent)
+      // Aborted while the instances were being created: no wait at all.
+      if (signal?.aborted) return onAbort()
+      signal?.addEventListener('abort', onAbort, {once: true})
       check()
     })
   }

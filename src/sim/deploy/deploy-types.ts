@@ -103,7 +103,11 @@ export interface DeployTarget {
   clock: Clock
   service(name: string): ServiceConfig
   instancesOf(service: string, version?: string): string[]
-  addInstances(service: ServiceConfig, version: VersionConfig, count: number, timeoutMs: number): Promise<string[]>
+  /**
+   * Resolves when all `count` are healthy; rejects when one is not within `timeoutMs`,
+   * or as soon as `signal` aborts: a `mesh rollback` must not wait out the deadline.
+   */
+  addInstances(service: ServiceConfig, version: VersionConfig, count: number, timeoutMs: number, signal?: AbortSignal): Promise<string[]>
   removeInstance(name: string): Promise<void>
   weights(service: string): Map<string, number>
   setWeights(service: string, weights: Map<string, number>): void

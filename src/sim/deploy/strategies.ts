@@ -34,7 +34,10 @@ export function currentVersions(target: DeployTarget, service: string, to: strin
   return [...target.weights(service)].filter(([v, w]) => w > 0 && v !== to).map(([v]) => v)
 }
 
-/** `signal` aborts a deploy that is waiting (a `mesh rollback` during blue-green's keep or a canary interval). */
+/**
+ * `signal` aborts a deploy that is waiting (a `mesh rollback` during blue-green's keep, a
+ * canary interval, or a new instance that is not healthy yet).
+ */
 export function run(plan: DeployPlan, target: DeployTarget, version: VersionConfig, signal: AbortSignal): Steps {
   switch (plan.strategy) {
     case 'rolling':
@@ -76,7 +79,7 @@ async function* rolling(plan: DeployPlan, target: DeployTarget, version: Version
       const fresh = target.instancesOf(plan.service, plan.to).length
       const up = Math.min(desired + maxSurge - fresh - old().length, desired - fresh)
       if (up > 0) {
-        const names = await target.addInstances(service, version, up, plan.progressDeadlineMs)
+        const names = await target.addInstances(service, version, up, plan.progressDeadlineMs, signal)
         yield step(target, 'scale-up', `${names.join(', ')} healthy`, {weights: asRecord(weigh())})
         signal.throwIfAborted()
       }
@@ -96,6 +99,7 @@ async function* rolling(plan: DeployPlan, target: DeployTarget, version: Version
     for (const [v, size] of oldSizes) {
       const missing = size - target.instancesOf(plan.service, v).length
       const config = service.versions.find((x) => x.name === v)
+      // Not under `signal`: after a `mesh rollback` this is the undo, and it must finish.
       if (missing > 0 && config) await target.addInstances(service, config, missing, plan.progressDeadlineMs).catch(() => undefined)
     }
     target.setWeights(plan.service, oldWeights)
@@ -116,7 +120,7 @@ async function* blueGreen(plan: DeployPlan, target: DeployTarget, version: Versi
   yield step(target, 'start', `blue-green ${plan.service}: blue ${blue.join(', ')}, green ${plan.to} × ${count}`)
   let green: string[] = []
   try {
-    green = await target.addInstances(service, version, count, plan.progressDeadlineMs)
+    green = await target.addInstances(service, version, count, plan.progressDeadlineMs, signal)
     yield step(target, 'scale-up', `green ${green.join(', ')} healthy`)
     if (opts.smoke) {
       for (const name of green) {
@@ -163,7 +167,7 @@ async function* canary(plan: DeployPlan, target: DeployTarget, version: VersionC
     yield step(target, 'rollback', `rolled back: ${why}; 100% on ${primary.join(', ')}`, {weights: asRecord(primaryWeights)})
   }
   try {
-    canaries = await target.addInstances(service, version, Math.max(1, version.replicas), plan.progressDeadlineMs)
+    canaries = await target.addInstances(service, version, Math.max(1, version.replicas), plan.progressDeadlineMs, signal)
   } catch (error) {
     yield* rollBack((error as Error).message)
     throw new DeployFailed((error as Error).message, true)
@@ -205,7 +209,7 @@ async function* canary(plan: DeployPlan, target: DeployTarget, version: VersionC
         const more = Math.max(0, primaryCount - target.instancesOf(plan.service, plan.to).length)
         if (more > 0) {
           try {
-            await target.addInstances(service, version, more, plan.progressDeadlineMs)
+            await target.addInstances(service, version, more, plan.progressDeadlineMs, signal)
           } catch (error) {
             yield* rollBack(`scaling ${plan.to} to ${primaryCount} instances: ${(error as Error).message}`)
             throw new DeployFailed((error as Error).message, true)

@@ -22,7 +22,7 @@
 import {LineCounter, parseDocument, type Document} from 'yaml'
 import {parseDuration} from '../config/duration.js'
 import type {ConfigIssue} from '../config/types.js'
-import {checkFault} from './fault-config.js'
+import {checkFault, notInMesh} from './fault-config.js'
 import type {FaultSpec} from './fault.js'
 
 export interface ChaosLoad {
@@ -196,7 +196,7 @@ export function parseScenario(source: string, file: string, known?: Record<strin
       else if (!('inject' in (steps[target] as object))) add([...p, 'clear'], `step "${c}" injects nothing`)
       else timeline.push({...base, action: 'clear', clear: {step: c}})
     } else if (isObject(c) && typeof c.service === 'string' && Object.keys(c).length === 1) {
-      if (known && !(c.service in known)) add([...p, 'clear', 'service'], `service "${c.service}" is not in the mesh (known: ${Object.keys(known).join(', ')})`)
+      if (known && !(c.service in known)) add([...p, 'clear', 'service'], notInMesh(c.service, Object.keys(known)))
       timeline.push({...base, action: 'clear', clear: {service: c.service}})
     } else add([...p, 'clear'], `expected a step's name, {service: NAME} or all, got ${show(c)}`)
   })

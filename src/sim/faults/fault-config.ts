@@ -4,6 +4,7 @@
 //
 //   {service: payments, delay: 300ms, percent: 30%} ──checkFault──▶ FaultSpec | [{path, message}]
 //   --delay 300ms --percent 30  ──fault-flags.ts──▶ same object ──checkFault──▶ same answer
+import {suggestion} from '../config/did-you-mean.js'
 import {parseDuration, parseSize} from '../config/duration.js'
 import type {FaultKind, FaultSide, FaultSpec} from './fault.js'
 
@@ -74,6 +75,15 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/i
 /** slow-close with no duration holds the end of the response this long (as describeFault shows). */
 export const DEFAULT_SLOW_CLOSE_MS = 1000
 
+/**
+ * Worded as serviceNotFound (errors.ts), did-you-mean included, so a typo reads the same
+ * in a fault or chaos step as on the command line; the known names stay inline because
+ * a problem in a list has no hints to put them in.
+ */
+export function notInMesh(service: string, known: string[]): string {
+  return `service "${service}" is not in the mesh${suggestion(service, known)} (known: ${known.join(', ') || 'none'})`
+}
+
 /** Check one fault entry; every problem is reported, not only the first. */
 export function checkFault(raw: unknown, options: CheckFaultOptions = {}): CheckedFault {
   const name = options.name ?? ((k: string) => k)
@@ -93,7 +103,7 @@ export function checkFault(raw: unknown, options: CheckFaultOptions = {}): Check
   if (typeof service !== 'string' || !SERVICE_NAME.test(service)) {
     problem('service', service === undefined ? 'a fault needs the service it targets' : `expected a service name (lowercase letters, digits, dashes), got ${show(service)}`)
   } else if (options.known && !(service in options.known)) {
-    problem('service', `service "${service}" is not in the mesh (known: ${Object.keys(options.known).join(', ') || 'none'})`)
+    problem('service', notInMesh(service, Object.keys(options.known)))
   }
   const version = entry.version
   if (version !== undefined) {
