@@ -6,8 +6,8 @@
 //   node bench/what-if.js [--rounds 3] [--seconds 4] [--path /]
 //
 // bare        the yardstick: bench/bare-proxy.js (its own process, same core) — CPU × bare is against it
-// full        everything on (as `mesh up`)
-// no-access   access log lines off (Telemetry.opts.accessLogDir unset)
+// full        as `mesh up` with the defaults (spans, metrics; access logs off)
+// access-log  full plus access logs (`telemetry: {accessLog: true}`)
 // no-telemetry the data path's sink does nothing (no spans, metrics, access logs)
 // min-stack   no telemetry and no policy layers: the data plane hands every request straight to
 //             the upstream layer (first endpoint) — what the data plane's own plumbing costs
@@ -79,7 +79,7 @@ try {
   await daemon.start()
   const telemetry = daemon.telemetry
   const record = telemetry.record
-  const accessLogDir = telemetry.opts.accessLogDir
+  const accessLogDir = path.join(dir, 'access')
   const api = daemon.dataPlane.destination('api')
   const fullService = api.service
   const plumbing = upstreamLayer(daemon.dataPlane.agent, new Map())
@@ -92,20 +92,22 @@ try {
     full: () => {
       api.service = fullService
       telemetry.record = record
-      telemetry.opts.accessLogDir = accessLogDir
+      telemetry.setAccessLogDir(undefined)
     },
-    'no-access': () => {
+    'access-log': () => {
       api.service = fullService
       telemetry.record = record
-      telemetry.opts.accessLogDir = undefined
+      telemetry.setAccessLogDir(accessLogDir)
     },
     'no-telemetry': () => {
       api.service = fullService
       telemetry.record = () => undefined
+      telemetry.setAccessLogDir(undefined)
     },
     'min-stack': () => {
       api.service = minimal
       telemetry.record = () => undefined
+      telemetry.setAccessLogDir(undefined)
     },
   }
   const target = daemon.status().ingress.url + PATH

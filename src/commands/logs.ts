@@ -19,7 +19,9 @@ export default class Logs extends MeshCommand {
     file: fileFlag(false),
     follow: Flags.boolean({char: 'f', description: 'keep printing new lines until Ctrl-C'}),
     tail: Flags.integer({char: 'n', description: 'lines to show from the end of each log', default: 100}),
-    access: Flags.boolean({description: "the sidecars' access logs (one line per hop) instead of the instances' own logs"}),
+    access: Flags.boolean({
+      description: "the sidecars' access logs (one line per hop) instead of the instances' own logs; on with `telemetry: {accessLog: true}` in mesh.yaml",
+    }),
   }
 
   async run(): Promise<void> {
@@ -28,11 +30,16 @@ export default class Logs extends MeshCommand {
     // Access logs sit beside instance logs, one file per instance (and ingress.log): same layout, other folder.
     const paths = flags.access ? {...meshPaths, logs: meshPaths.access} : meshPaths
     const render = (lines: string[]) => (flags.access ? renderAccessLines(lines, chalk.level > 0) : lines)
-    const services = await knownServices(flags.file, meshPaths)
+    const {services, accessLog} = await meshFacts(flags.file, meshPaths)
     if (args.service && !services.includes(args.service)) {
       throw serviceNotFound(args.service, services)
     }
     const files = instanceLogFiles(paths, services, args.service)
+    if (files.size === 0 && flags.access && !accessLog) {
+      throw new MeshError('MESH_NO_LOGS', 'access logs are off (as in Istio and Linkerd, they cost more than anything else per request).', {
+        hints: ['Turn them on with `telemetry: {accessLog: true}` in mesh.yaml, then `mesh apply`.'],
+      })
+    }
     if (files.size === 0) {
       throw new MeshError('MESH_NO_LOGS', 'no logs yet.', {hints: ['Start the mesh with `mesh up -d` first.']})
     }
@@ -47,12 +54,13 @@ export default class Logs extends MeshCommand {
   }
 }
 
-/** From mesh.yaml when it parses; from the running mesh's state otherwise; or from the log names. */
-async function knownServices(file: string, paths: ReturnType<MeshCommand['meshPaths']>): Promise<string[]> {
+/** Services from mesh.yaml when it parses, else from the running mesh's state; and whether access logs are on. */
+async function meshFacts(file: string, paths: ReturnType<MeshCommand['meshPaths']>): Promise<{services: string[]; accessLog: boolean}> {
   try {
-    return (await loadConfig(path.resolve(file))).services.map((s) => s.name)
+    const config = await loadConfig(path.resolve(file))
+    return {services: config.services.map((s) => s.name), accessLog: config.telemetry?.accessLog === true}
   } catch {
     const state = readState(paths)
-    return [...new Set(state?.children.map((c) => c.service) ?? [])]
+    return {services: [...new Set(state?.children.map((c) => c.service) ?? [])], accessLog: false}
   }
 }

@@ -6,7 +6,7 @@ import {ConfigError, formatIssue, loadConfig, loadConfigWithWarnings, parseConfi
 import type {SimulateConfig} from '../../src/sim/config/types.js'
 import {MeshError} from '../../src/sim/errors.js'
 import {seedFrom} from '../../src/sim/time/random.js'
-import {DIR, FILE, problems, yaml} from './helpers.js'
+import {DIR, FILE, parsed, problems, yaml} from './helpers.js'
 
 // DESIGN.md's sketch, with the key names of the schema (consecutive5xxErrors).
 const SKETCH = yaml(
@@ -141,6 +141,16 @@ describe('parseConfig: positioned errors', () => {
     )
     expect(problems(source)).toEqual(['mesh.yaml:4:15 services.catalog.replicas: expected a positive integer, got "three"'])
     expect(parseConfig(source, FILE).config).toBeUndefined()
+  })
+
+  it('reads telemetry: access logs off unless accessLog is true; a non-boolean is an error at its value', () => {
+    const base = ['name: shop', 'services:', '  catalog:', '    simulate: {}']
+    expect(parsed(yaml(...base)).telemetry?.accessLog).toBeUndefined()
+    expect(parsed(yaml(...base, 'telemetry: {accessLog: true, otlp: {endpoint: http://127.0.0.1:4318/}}')).telemetry).toEqual({
+      accessLog: true,
+      otlpEndpoint: 'http://127.0.0.1:4318',
+    })
+    expect(problems(yaml(...base, 'telemetry:', '  accessLog: sometimes'))[0]).toMatch(/^mesh\.yaml:6:14 telemetry\.accessLog: expected /)
   })
 
   it('points at the key of an unknown key, with a did-you-mean', () => {

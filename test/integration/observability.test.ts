@@ -8,7 +8,7 @@
 //           ─/steady▶ steady                        (1000 requests at 200 rps)
 //           ─/oops──▶ oops   (always 500)           (one failed trace for --errors)
 import {spawnSync} from 'node:child_process'
-import {readFileSync} from 'node:fs'
+import {readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
 import {renderAccessLines} from '../../src/cli/access-log.js'
@@ -23,8 +23,9 @@ import {parseExposition} from '../helpers/prometheus-parser.js'
 // (the dice alone, computed from SeededRandom and the latency model), so the ±2% bound
 // and the p99 floor below test what the mesh measures, not how the dice fell. Wall-clock
 // upper bounds are not asserted: a busy machine stretches every tail.
-const yaml = (port: number) => `
+const yaml = (port: number, accessLog = true) => `
 name: observability
+telemetry: {accessLog: ${accessLog}}
 ingress:
   port: ${port}
   routes:
@@ -321,6 +322,33 @@ describe('observability through the CLI', () => {
     expect(text.exitCode, text.stderr).toBe(0)
     expect(text.stdout).toMatch(/^SRC\s+→ DST\s+REQUESTS\s+RPS\s+SUCCESS\s+ACTUAL\s+P50\s+P95\s+P99$/m)
     expect(text.stdout).toMatch(/^front\s+→ mid\s+1\s/m)
+  })
+
+  test('`mesh apply` switches access logs off and on; with them off, `mesh logs --access` says how to turn them on', async () => {
+    const port = Number(new URL(ingress).port)
+    const lines = () => readFileSync(path.join(dir, '.mesh', 'access', 'ingress.log'), 'utf8').trimEnd().split('\n').length
+    writeFileSync(path.join(dir, 'mesh.yaml'), yaml(port, false))
+    const off = await mesh(dir, ['apply'])
+    expect(off.exitCode, off.stderr).toBe(0)
+    expect(off.stdout).toContain('telemetry: access logs off')
+    await new Promise((r) => setTimeout(r, 200)) // the last batch is flushed when they are switched off
+    const before = lines()
+    for (let i = 0; i < 5; i++) expect((await get(`${ingress}/steady/x`)).status).toBe(200)
+    await new Promise((r) => setTimeout(r, 300)) // longer than a batch
+    expect(lines()).toBe(before)
+
+    // A mesh directory whose access logs were never on.
+    const fresh = meshDir(yaml(port, false))
+    const refused = await mesh(fresh, ['logs', '--access'])
+    expect(refused.exitCode).not.toBe(0)
+    expect(refused.stderr).toContain('access logs are off')
+    expect(refused.stderr).toContain('telemetry: {accessLog: true}')
+
+    writeFileSync(path.join(dir, 'mesh.yaml'), yaml(port))
+    const on = await mesh(dir, ['apply'])
+    expect(on.stdout).toContain('telemetry: access logs on')
+    expect((await get(`${ingress}/steady/y`)).status).toBe(200)
+    await eventually(() => lines() > before, 5_000)
   })
 })
 

@@ -297,6 +297,7 @@ const ingress: Checker<IngressConfig> = obj({
 const anyNode = checker('a list of faults', (at) => at)
 const faults = obj({allowHeaders: def(bool(), false), inject: opt(anyNode)})
 const telemetry = obj({
+  accessLog: opt(bool()),
   otlp: opt(obj({endpoint: req(str({pattern: /^https?:\/\/[^/\s]+/, expected: 'an http(s):// URL of an OTLP/HTTP collector'}))})),
 })
 
@@ -336,7 +337,12 @@ export function checkMesh(report: Report, file: string, dir: string): CheckedMes
   const telemetryAt = root.child('telemetry')
   if (telemetryAt) {
     const t = telemetry(telemetryAt)
-    if (t?.otlp) checked.config.telemetry = {otlpEndpoint: t.otlp.endpoint.replace(/\/+$/, '')}
+    if (t?.otlp || t?.accessLog) {
+      checked.config.telemetry = {
+        ...(t.otlp ? {otlpEndpoint: t.otlp.endpoint.replace(/\/+$/, '')} : {}),
+        ...(t.accessLog ? {accessLog: true} : {}),
+      }
+    }
   }
 
   const servicesAt = root.child('services')

@@ -15,8 +15,12 @@ export interface MeshConfig {
   services: ServiceConfig[]
   /** `allowHeaders`: honour x-mesh-fault-* request headers; `inject`: faults active from `mesh up` on. */
   faults: {allowHeaders: boolean; inject: FaultSpec[]}
-  /** `telemetry.otlp.endpoint`: spans are pushed to <endpoint>/v1/traces as OTLP/JSON. */
-  telemetry?: {otlpEndpoint?: string}
+  /**
+   * `telemetry.otlp.endpoint`: spans are pushed to <endpoint>/v1/traces as OTLP/JSON.
+   * `telemetry.accessLog`: one JSON line per hop in .mesh/access/ (off by default, as in
+   * Istio and Linkerd: it is the costliest thing on the request path).
+   */
+  telemetry?: {otlpEndpoint?: string; accessLog?: boolean}
 }
 
 export interface IngressConfig {

@@ -106,7 +106,11 @@ export class MeshDaemon extends EventEmitter {
     this.clock = opts.clock ?? realClock
     this.paths = meshPaths(config.dir)
     this.registry = new Registry(config.services.map((s) => s.name))
-    this.telemetry = new Telemetry({clock: this.clock, accessLogDir: this.paths.access, otlpEndpoint: config.telemetry?.otlpEndpoint})
+    this.telemetry = new Telemetry({
+      clock: this.clock,
+      accessLogDir: config.telemetry?.accessLog ? this.paths.access : undefined,
+      otlpEndpoint: config.telemetry?.otlpEndpoint,
+    })
     this.faults = new FaultSet(this.clock, (kind, f) => this.onFaultChange(kind, f))
     this.dataPlane = new DataPlane(this.registry, config.services, new Map(config.services.map((s) => [s.name, versionWeights(s)])), {
       clock: this.clock,
@@ -576,6 +580,12 @@ export class MeshDaemon extends EventEmitter {
       destination.apply(service.policy)
       destination.endpoints.setWeights(versionWeights(service))
       current.policy = service.policy
+    }
+    const accessLog = next.telemetry?.accessLog === true
+    if (accessLog !== this.telemetry.accessLogging) {
+      this.telemetry.setAccessLogDir(accessLog ? this.paths.access : undefined)
+      this.config.telemetry = {...this.config.telemetry, accessLog}
+      changes.push(`telemetry: access logs ${accessLog ? 'on' : 'off'}`)
     }
     // The live weights are mesh.yaml's now, not these deploys': the next apply need not warn about them.
     for (const r of ended) this.weightsAppliedOver.add(r.id)

@@ -256,12 +256,7 @@ export class DataPlane {
     res.writeHead(response.status, out)
     const upstreamBody = response.body
     if (!upstreamBody) return void res.end()
-    // pipe() rather than pipeline(): pipeline builds an AbortController (and a DOMException) per call.
-    upstreamBody.once('error', () => res.destroy())
-    res.once('close', () => {
-      if (!upstreamBody.readableEnded) upstreamBody.destroy()
-    })
-    upstreamBody.pipe(res)
+    forwardBody(upstreamBody, res)
   }
 
   /** Which destination (or, for an inbound listener, which instance) gets this request, and its origin-form path. */
@@ -307,6 +302,25 @@ export class DataPlane {
     if (!destination) throw noRoute(service, [...this.destinations.keys()])
     return {service, path, destination}
   }
+}
+
+/**
+ * The response body to the client, by hand: pipeline() builds an AbortController (and a
+ * DOMException) per call, and pipe() half a dozen listeners this needs none of.
+ */
+function forwardBody(body: Readable, res: ServerResponse): void {
+  const resume = () => body.resume()
+  body.on('data', (chunk: Buffer) => {
+    if (!res.write(chunk)) {
+      body.pause()
+      res.once('drain', resume)
+    }
+  })
+  body.once('end', () => res.end())
+  body.once('error', () => res.destroy())
+  res.once('close', () => {
+    if (!body.readableEnded) body.destroy()
+  })
 }
 
 /**

@@ -8,70 +8,108 @@ import type {Agent, Dispatcher} from 'undici'
 import {isHopByHop, type HeaderMap} from './headers.js'
 import {connectFailure, ProxyError, upstreamReset} from './respond.js'
 import {onBodyDone, type MeshResponse, type Service} from './stack.js'
+import type {Endpoint} from '../control/registry.js'
 
 /** `inflight`: requests under way per instance (a drained instance is stopped only when it reaches 0). */
 export function upstream(agent: Agent, inflight: Map<string, number>): Service {
-  const done = (instance: string) => {
-    const n = (inflight.get(instance) ?? 1) - 1
-    if (n <= 0) inflight.delete(instance)
-    else inflight.set(instance, n)
-  }
   return function upstream(req, ctx) {
     const endpoint = ctx.endpoint!
     const signal = ctx.signal
     if (signal.aborted) return Promise.reject(abortReason(signal))
     inflight.set(endpoint.instance, (inflight.get(endpoint.instance) ?? 0) + 1)
     return new Promise<MeshResponse>((resolve, reject) => {
-      let abortUpstream: ((reason?: Error) => void) | undefined
-      let resume: (() => void) | undefined
-      let body: Readable | undefined
-      let finished = false
-      const onAbort = () => abortUpstream?.(abortReason(signal))
-      signal.addEventListener('abort', onAbort, {once: true})
-      const settle = () => {
-        finished = true
-        signal.removeEventListener('abort', onAbort)
-      }
-      const handler: Dispatcher.DispatchHandler = {
-        onConnect(abort) {
-          abortUpstream = abort
-        },
-        onHeaders(statusCode, rawHeaders, resumeFn) {
-          // 1xx are informational; the final answer follows.
-          if (statusCode < 200) return true
-          resume = resumeFn
-          body = new Readable({
-            read: () => resume?.(),
-            destroy: (error, callback) => {
-              // Discarded (a retried attempt) or the client left: stop reading from the instance.
-              if (!finished) abortUpstream?.(error ?? new Error('response discarded'))
-              callback(error)
-            },
-          })
-          const response: MeshResponse = {status: statusCode, headers: responseHeaders(rawHeaders as Buffer[]), body, endpoint}
-          onBodyDone(response, () => done(endpoint.instance))
-          resolve(response)
-          return true
-        },
-        onData(chunk) {
-          return body!.push(chunk)
-        },
-        onComplete() {
-          settle()
-          body!.push(null)
-        },
-        onError(error) {
-          settle()
-          if (body) return void body.destroy(error)
-          done(endpoint.instance)
-          reject(classify(error, signal, endpoint))
-        },
-      }
       agent.dispatch(
         {origin: endpoint.origin, method: req.method as Dispatcher.HttpMethod, path: req.path, headers: req.headers as Record<string, string>, body: req.body ?? undefined},
-        handler,
+        new Exchange(endpoint, signal, inflight, resolve, reject),
       )
     })
+  }
+}
+
+/**
+ * One attempt's undici handler, as a class rather than a bag of closures: it is
+ * created for every request.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  private abortUpstream: ((reason?: Error) => void) | undefined
+  body: UpstreamBody | undefined
+  finished = false
+  private readonly onAbort = () => this.abortUpstream?.(abortReason(this.signal))
+
+  constructor(
+    private readonly endpoint: Endpoint,
+    private readonly signal: AbortSignal,
+    private readonly inflight: Map<string, number>,
+    private readonly resolve: (response: MeshResponse) => void,
+    private readonly reject: (error: ProxyError) => void,
+  ) {
+    signal.addEventListener('abort', this.onAbort, {once: true})
+  }
+
+  onConnect(abort: (reason?: Error) => void): void {
+    this.abortUpstream = abort
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[] | string[] | null, resume: () => void): boolean {
+    // 1xx are informational; the final answer follows.
+    if (statusCode < 200) return true
+    const body = (this.body = new UpstreamBody(this, resume))
+    const response: MeshResponse = {status: statusCode, headers: responseHeaders(rawHeaders as Buffer[]), body, endpoint: this.endpoint}
+    onBodyDone(response, () => this.done())
+    this.resolve(response)
+    return true
+  }
+
+  onData(chunk: Buffer): boolean {
+    return this.body!.push(chunk)
+  }
+
+  onComplete(): void {
+    this.settle()
+    this.body!.push(null)
+  }
+
+  onError(error: Error): void {
+    this.settle()
+    if (this.body) return void this.body.destroy(error)
+    this.done()
+    this.reject(classify(error, this.signal, this.endpoint))
+  }
+
+  /** Stops reading from the instance (a discarded attempt, a client that left). */
+  abort(error: Error): void {
+    if (!this.finished) this.abortUpstream?.(error)
+  }
+
+  private settle(): void {
+    this.finished = true
+    this.signal.removeEventListener('abort', this.onAbort)
+  }
+
+  private done(): void {
+    const instance = this.endpoint.instance
+    const n = (this.inflight.get(instance) ?? 1) - 1
+    if (n <= 0) this.inflight.delete(instance)
+    else this.inflight.set(instance, n)
+  }
+}
+
+/** The response body as a Readable that pauses undici on backpressure. */
+class UpstreamBody extends Readable {
+  constructor(
+    private readonly exchange: Exchange,
+    private readonly resumeUpstream: () => void,
+  ) {
+    super()
+  }
+
+  override _read(): void {
+    this.resumeUpstream()
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.exchange.abort(error ?? new Error('response discarded'))
+    callback(error)
   }
 }
 

@@ -32,7 +32,18 @@ export class Telemetry implements TelemetrySink {
 
   constructor(private readonly opts: TelemetryOptions) {
     if (opts.otlpEndpoint) this.pusher = new OtlpPusher({endpoint: opts.otlpEndpoint, clock: opts.clock})
-    if (opts.accessLogDir) mkdirSync(opts.accessLogDir, {recursive: true})
+    this.setAccessLogDir(opts.accessLogDir)
+  }
+
+  /** Turns access logs on (into `dir`) or off (undefined) for the hops that follow; `mesh apply` uses it. */
+  setAccessLogDir(dir: string | undefined): void {
+    if (dir) mkdirSync(dir, {recursive: true})
+    else this.flushAccessLogs()
+    this.opts.accessLogDir = dir
+  }
+
+  get accessLogging(): boolean {
+    return this.opts.accessLogDir !== undefined
   }
 
   record(hop: HopRecord): void {

@@ -23,14 +23,14 @@ export interface BalanceDeps {
 export const balance =
   (deps: BalanceDeps): Layer =>
   (inner) =>
-    async function balance(req, ctx) {
+    function balance(req, ctx) {
       const version = ctx.version!
       const all = deps.endpoints.ofVersion(version)
-      if (all.length === 0) throw noHealthyUpstream(deps.service, 0)
+      if (all.length === 0) return Promise.reject(noHealthyUpstream(deps.service, 0))
       const outlier = deps.outlier()
       const {candidates, panic} = outlier ? availableEndpoints(all, (e) => !outlier.isEjected(e.instance)) : {candidates: all, panic: false}
       const endpoint = deps.balancer().pick(candidates, {hashKey: hashKey(req, deps.hashOn()), exclude: ctx.tried})
-      if (!endpoint) throw noHealthyUpstream(deps.service, all.length)
+      if (!endpoint) return Promise.reject(noHealthyUpstream(deps.service, all.length))
       const d = ctx.decision
       // With nothing ejected the candidates are the version's own list: reuse its names, allocate nothing.
       d.candidates = (candidates === all ? deps.endpoints.namesOf(version) : candidates.map((e) => e.instance)) as string[]

@@ -5,7 +5,7 @@
 import type {CircuitBreaker} from '../policy/circuit-breaker.js'
 import type {CircuitBreakerConfig} from '../../config/types.js'
 import {overflow} from '../respond.js'
-import {type Layer, onBodyDone} from '../stack.js'
+import {type CallContext, type Layer, type MeshRequest, onBodyDone} from '../stack.js'
 
 export const circuitBreaker = (service: string, breaker: CircuitBreaker, config: () => CircuitBreakerConfig): Layer => {
   const waiting: Array<() => void> = []
@@ -15,44 +15,54 @@ export const circuitBreaker = (service: string, breaker: CircuitBreaker, config:
     if (next) next()
     else breaker.releaseConnection()
   }
-  return (inner) =>
-    async function circuitBreaker(req, ctx) {
-      if (!breaker.tryAcquireRequest()) throw overflow(service, 'maxRequests', config().maxRequests)
-      let connected = false
-      try {
-        if (breaker.tryAcquireConnection()) connected = true
-        else {
-          if (!breaker.tryAcquirePending()) throw overflow(service, 'maxPendingRequests', config().maxPendingRequests)
-          try {
-            await new Promise<void>((resolve, reject) => {
-              const go = () => {
-                ctx.signal.removeEventListener('abort', abort)
-                resolve()
-              }
-              const abort = () => {
-                const i = waiting.indexOf(go)
-                if (i >= 0) waiting.splice(i, 1)
-                reject(ctx.signal.reason)
-              }
-              waiting.push(go)
-              ctx.signal.addEventListener('abort', abort, {once: true})
-            })
-            connected = true
-          } finally {
-            breaker.releasePending()
-          }
-        }
-        const response = await inner(req, ctx)
-        onBodyDone(response, () => {
+  return (inner) => {
+    // The connection slot is held until the body is done; a failed attempt gives both back at once.
+    const forward = (req: MeshRequest, ctx: CallContext) =>
+      inner(req, ctx).then(
+        (response) => {
+          onBodyDone(response, () => {
+            releaseConnection()
+            breaker.releaseRequest()
+          })
+          return response
+        },
+        (error) => {
           releaseConnection()
           breaker.releaseRequest()
-        })
-        connected = false
-        return response
-      } catch (error) {
-        if (connected) releaseConnection()
+          throw error
+        },
+      )
+    // Plain, not async: the usual case (a free connection) adds no promise of its own.
+    return function circuitBreaker(req, ctx) {
+      if (!breaker.tryAcquireRequest()) return Promise.reject(overflow(service, 'maxRequests', config().maxRequests))
+      if (breaker.tryAcquireConnection()) return forward(req, ctx)
+      if (!breaker.tryAcquirePending()) {
         breaker.releaseRequest()
-        throw error
+        return Promise.reject(overflow(service, 'maxPendingRequests', config().maxPendingRequests))
       }
+      return new Promise<void>((resolve, reject) => {
+        const go = () => {
+          ctx.signal.removeEventListener('abort', abort)
+          resolve()
+        }
+        const abort = () => {
+          const i = waiting.indexOf(go)
+          if (i >= 0) waiting.splice(i, 1)
+          reject(ctx.signal.reason)
+        }
+        waiting.push(go)
+        ctx.signal.addEventListener('abort', abort, {once: true})
+      }).then(
+        () => {
+          breaker.releasePending()
+          return forward(req, ctx)
+        },
+        (error) => {
+          breaker.releasePending()
+          breaker.releaseRequest()
+          throw error
+        },
+      )
     }
+  }
 }

@@ -10,20 +10,22 @@ import type {Layer} from '../stack.js'
 export const outcome =
   (balancer: () => Balancer<Endpoint>, outlier: () => OutlierDetector | undefined): Layer =>
   (inner) =>
-    async function outcome(req, ctx) {
+    function outcome(req, ctx) {
       const endpoint = ctx.endpoint!
       const b = balancer()
       const started = ctx.clock.now()
       b.onStart?.(endpoint)
-      try {
-        const response = await inner(req, ctx)
-        b.onEnd?.(endpoint, ctx.clock.now() - started, response.status < 500)
-        outlier()?.record(endpoint.instance, outlierOutcome({kind: 'response', status: response.status}))
-        return response
-      } catch (error) {
-        b.onEnd?.(endpoint, ctx.clock.now() - started, false)
-        // A timeout or reset of this attempt counts against the instance; a client that went away does not.
-        if (error instanceof ProxyError && error.outcome) outlier()?.record(endpoint.instance, outlierOutcome(error.outcome))
-        throw error
-      }
+      return inner(req, ctx).then(
+        (response) => {
+          b.onEnd?.(endpoint, ctx.clock.now() - started, response.status < 500)
+          outlier()?.record(endpoint.instance, outlierOutcome({kind: 'response', status: response.status}))
+          return response
+        },
+        (error) => {
+          b.onEnd?.(endpoint, ctx.clock.now() - started, false)
+          // A timeout or reset of this attempt counts against the instance; a client that went away does not.
+          if (error instanceof ProxyError && error.outcome) outlier()?.record(endpoint.instance, outlierOutcome(error.outcome))
+          throw error
+        },
+      )
     }

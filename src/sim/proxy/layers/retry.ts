@@ -31,7 +31,10 @@ export const retry =
           let failure: ProxyError | undefined
           let outcome: Outcome
           try {
-            response = await inner(req, {...ctx, attempt})
+            // In place, not a copy per attempt: attempts are sequential, and the layers
+            // below that need this attempt's number read it when the attempt starts.
+            ctx.attempt = attempt
+            response = await inner(req, ctx)
             outcome = {kind: 'response', status: response.status}
           } catch (error) {
             // Only upstream failures carry an outcome; a breaker overflow, the whole call's timeout or a client abort do not.

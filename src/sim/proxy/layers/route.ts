@@ -22,7 +22,7 @@ export interface RouteDeps {
 export const route =
   (deps: RouteDeps): Layer =>
   (inner) =>
-    async function route(req, ctx) {
+    function route(req, ctx) {
       const rules = deps.rules()
       let version: string | undefined
       for (let i = 0; i < rules.length; i++) {
@@ -33,7 +33,7 @@ export const route =
         }
       }
       version ??= deps.endpoints.pickVersion()
-      if (!version) throw noHealthyUpstream(deps.service, deps.endpoints.size)
+      if (!version) return Promise.reject(noHealthyUpstream(deps.service, deps.endpoints.size))
       ctx.version = version
       ctx.decision.version = version
       const mirror = deps.mirror()

@@ -8,7 +8,7 @@ import type {TelemetrySink} from '../telemetry-sink.js'
 export const serverSpan =
   (sink: TelemetrySink): Layer =>
   (inner) =>
-    async function serverSpan(req, ctx) {
+    function serverSpan(req, ctx) {
       const spanId = newSpanId()
       // The instance continues the trace from this span.
       req.headers['traceparent'] = `00-${ctx.traceId}-${spanId}-${ctx.traceFlags}`
@@ -18,6 +18,8 @@ export const serverSpan =
       const startWall = ctx.clock.wallNow()
       const started = ctx.clock.now()
       const endpoint = ctx.endpoint!
+      // Read now: the retry layer moves ctx.attempt on before this attempt's body is done.
+      const attempt = ctx.attempt
       const record = (status: number, flags?: string, cause?: string) =>
         sink.record({
           kind: 'server',
@@ -35,7 +37,7 @@ export const serverSpan =
           status,
           startMs: startWall,
           durationMs: ctx.clock.now() - started,
-          attempt: ctx.attempt,
+          attempt,
           flags,
           cause,
         })

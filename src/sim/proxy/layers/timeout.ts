@@ -40,7 +40,13 @@ export const timeout =
           abortBelow(error)
           reject(error)
         })
-        inner(req, below).then(
+        let pending: Promise<MeshResponse>
+        try {
+          pending = inner(req, below)
+        } catch (error) {
+          pending = Promise.reject(error)
+        }
+        pending.then(
           (response) => {
             if (settled) return void response.body?.destroy()
             settled = true

@@ -8,7 +8,7 @@ import type {TelemetrySink} from '../telemetry-sink.js'
 export const trace =
   (sink: TelemetrySink): Layer =>
   (inner) =>
-    async function trace(req, ctx) {
+    function trace(req, ctx) {
       const startWall = ctx.clock.wallNow()
       const started = ctx.clock.now()
       const record = (status: number, flags?: string, cause?: string) =>
