@@ -78,7 +78,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   /** Stops reading from the instance (a discarded attempt, a client that left). */
   abort(error: Error): void {
-    if (!this.finished) this.abortUpstream?.(error)
+    this.abortUpstream?.(error)
   }
 
   private settle(): void {
@@ -108,7 +108,8 @@ class UpstreamBody extends Readable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.exchange.abort(error ?? new Error('response discarded'))
+    // Every body is destroyed when it ends (autoDestroy): build an Error (and its stack) only when one is cut short.
+    if (!this.exchange.finished) this.exchange.abort(error ?? new Error('response discarded'))
     callback(error)
   }
 }
