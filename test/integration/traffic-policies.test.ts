@@ -1,6 +1,7 @@
 // The policies of mesh.yaml's `policy:` block, applied by real sidecars to real
 // traffic: outlier ejection with retries, retry budgets, timeouts, rate limits,
 // load balancing and version weights, and live `mesh apply`.
+import http from 'node:http'
 import {writeFileSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 import {describe, expect, test} from 'vitest'
@@ -73,13 +74,13 @@ services:
     }
   })
 
-  test('against a service failing 100%, retries stay within the retry budget; a slow one times out with 504 UT', async () => {
+  test('against a service failing 100%, retries stay within the retry budget; a slow one times out with 504 UT; a body still streaming at the deadline is cut', async () => {
     const port = await freePort()
     const dir = meshDir(`
 name: budget
 ingress:
   port: ${port}
-  routes: [{prefix: /broken, service: broken}, {prefix: /slow, service: slow}]
+  routes: [{prefix: /broken, service: broken}, {prefix: /slow, service: slow}, {prefix: /trickle, service: trickle}]
 services:
   broken:
     simulate: {latency: 1ms, errorRate: 1, errorStatus: 503, seed: 1}
@@ -87,6 +88,10 @@ services:
       retries: {attempts: 3, on: [5xx], backoff: {base: 1ms, max: 2ms}, budget: {ratio: 0.2, minPerSecond: 1}}
   slow:
     simulate: {latency: 1500ms}
+    policy:
+      timeout: 300ms
+  trickle:
+    simulate: {latency: 1ms, responseSize: 16kb}
     policy:
       timeout: 300ms
 `)
@@ -114,6 +119,23 @@ services:
       expect(slow.headers['x-mesh-reason']).toContain('300 ms timeout')
       // 504 UT already says the timer fired before the 1500 ms service answered.
       expect(elapsed).toBeGreaterThanOrEqual(290)
+
+      // The headers come at once, then the body at 2 KB/s (8 s): the overall timeout cuts it,
+      // as Envoy's route timeout does; the client sees a reset, the caller's span says UT.
+      expect((await mesh(dir, ['inject-fault', 'trickle', '--bandwidth', '2kb/s'])).exitCode).toBe(0)
+      const cut = await new Promise<{status: number; bytes: number; error?: string}>((resolve) => {
+        http.get(`http://127.0.0.1:${port}/trickle`, (res) => {
+          let bytes = 0
+          res.on('data', (c: Buffer) => (bytes += c.length))
+          res.on('end', () => resolve({status: res.statusCode!, bytes}))
+          res.on('error', (e) => resolve({status: res.statusCode!, bytes, error: (e as NodeJS.ErrnoException).code ?? e.message}))
+        })
+      })
+      expect(cut.status).toBe(200)
+      expect(cut.error).toBeDefined()
+      expect(cut.bytes).toBeLessThan(16 * 1024)
+      const afterCut = (await get(`${state.controlUrl}/metrics`)).text
+      expect(sumSeries(afterCut, 'istio_requests_total', {reporter: 'source', destination_service: 'trickle', response_flags: 'UT'})).toBe(1)
     } finally {
       await mesh(dir, ['down'])
     }

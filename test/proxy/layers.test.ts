@@ -1,6 +1,6 @@
 // Each layer alone over a scripted inner service, on a virtual clock: what it
 // returns or throws, and when each inner call happened.
-import {Readable} from 'node:stream'
+import {PassThrough, Readable} from 'node:stream'
 import {describe, expect, test} from 'vitest'
 import {type Endpoint, Registry} from '../../src/sim/control/registry.js'
 import {createBalancer} from '../../src/sim/proxy/balance/balancer.js'
@@ -54,6 +54,43 @@ describe('timeout layer', () => {
     expect([error.status, error.flag]).toEqual([504, 'UT'])
     expect(aborted).toBe(error)
     expect(ctx.decision.timeoutFired).toBe('overall')
+  })
+
+  test('the overall deadline covers the body: one still streaming when it fires is cut with UT (as Envoy\'s route timeout)', async () => {
+    const clock = new VirtualClock()
+    const body = new PassThrough()
+    body.write('first bytes')
+    const svc = timeout({service: 'api', timeoutMs: 300, which: 'overall'})(async () => ({...ok(), body}))
+    const ctx = context(clock)
+    const response = await svc(request(), ctx)
+    expect(response.body).toBe(body)
+    response.body!.resume()
+    const failed = new Promise<Error>((resolve) => body.once('error', resolve))
+    await clock.advance(300)
+    const error = (await failed) as ProxyError
+    expect([error.status, error.flag]).toEqual([504, 'UT'])
+    expect(body.destroyed).toBe(true)
+    expect(ctx.decision.timeoutFired).toBe('overall')
+  })
+
+  test('a body that ends before the overall deadline cancels it; a per-try deadline never cuts a body', async () => {
+    const clock = new VirtualClock()
+    const ending = new PassThrough()
+    const overall = timeout({service: 'api', timeoutMs: 300, which: 'overall'})(async () => ({...ok(), body: ending}))
+    ;(await overall(request(), context(clock))).body!.resume()
+    expect(clock.pending()).toBe(1)
+    ending.end('done')
+    await new Promise((r) => ending.once('close', r))
+    expect(clock.pending()).toBe(0)
+
+    const stalled = new PassThrough()
+    const perTry = timeout({service: 'api', timeoutMs: 300, which: 'per-try'})(async () => ({...ok(), body: stalled}))
+    const ctx = context(clock)
+    ;(await perTry(request(), ctx)).body!.resume()
+    expect(clock.pending()).toBe(0)
+    await clock.advance(1000)
+    expect(stalled.destroyed).toBe(false)
+    expect(ctx.decision.timeoutFired).toBeUndefined()
   })
 
   test('a fast answer cancels the timer', async () => {

@@ -135,7 +135,12 @@ export function recordWhenDone(
   // then(), not async/await: one promise per hop instead of three.
   return pending.then(
     (response) => {
-      onBodyDone(response, () => record(response.status))
+      onBodyDone(response, () => {
+        // A body cut by the mesh (the overall timeout, a reset fault) says why in the span.
+        const cut = response.body?.errored
+        if (cut instanceof ProxyError) record(response.status, cut.flag, cut.message)
+        else record(response.status)
+      })
       return response
     },
     (error) => {

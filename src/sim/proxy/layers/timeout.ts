@@ -1,13 +1,17 @@
 // A deadline on everything below. Pushed twice: above retry (the overall timeout,
-// retries included) and below it (each try its own deadline). When it fires, the
-// work below is aborted and the caller gets 504 UT. The deadline covers the wait
-// for response headers; a body already streaming is not cut.
+// retries included) and below it (each try its own deadline). When it fires before
+// the response headers, the work below is aborted and the caller gets 504 UT.
+//
+// The overall deadline also covers the body, as Envoy's route timeout does: a body
+// still streaming when it fires is cut (the client sees a reset; the spans say UT).
+// A per-try deadline ends at the response headers: past them nothing can be retried.
 //
 // The overall deadline cancels the whole request (ctx.cancel) rather than making a
 // child AbortController: one controller per request is enough on the hot path.
+import type {Readable} from 'node:stream'
 import {Cancellation} from '../cancellation.js'
 import {type ProxyError, timeoutError} from '../respond.js'
-import type {CallContext, Layer, MeshResponse} from '../stack.js'
+import {type CallContext, type Layer, type MeshResponse, onBodyDone} from '../stack.js'
 
 export interface TimeoutConfig {
   service: string
@@ -31,7 +35,12 @@ export const timeout =
       }
       return new Promise<MeshResponse>((resolve, reject) => {
         let settled = false
+        let streaming: Readable | undefined
         const timer = ctx.clock.setTimer(timeoutMs, () => {
+          if (streaming) {
+            ctx.decision.timeoutFired = which
+            return void streaming.destroy(timeoutError(service, which, timeoutMs))
+          }
           if (settled) return
           settled = true
           unlink?.()
@@ -50,8 +59,14 @@ export const timeout =
           (response) => {
             if (settled) return void response.body?.destroy()
             settled = true
-            timer.cancel()
             unlink?.()
+            if (which === 'overall' && response.body) {
+              streaming = response.body
+              onBodyDone(response, () => {
+                streaming = undefined
+                timer.cancel()
+              })
+            } else timer.cancel()
             resolve(response)
           },
           (error) => {
