@@ -81,13 +81,26 @@ export function stack(base: Service): Stack {
   }
 }
 
-/** Runs `fn` once when the response body is fully consumed or destroyed (or at once if there is none). */
+const DONE = Symbol('meshsim.bodyDone')
+type Tracked = Readable & {[DONE]?: Array<() => void>}
+
+/**
+ * Runs `fn` once when the response body is fully consumed or destroyed (or at once if
+ * there is none). Every layer of a hop waits on the same body: they share one 'close'
+ * listener (kept on the body, so a fault's wrapping body gets its own list).
+ */
 export function onBodyDone(res: MeshResponse, fn: () => void): void {
-  if (!res.body) return fn()
+  const body = res.body as Tracked | null
+  if (!body) return fn()
+  const waiting = body[DONE]
+  if (waiting) return void waiting.push(fn)
+  const list = (body[DONE] = [fn])
   // Bodies here are autoDestroy streams: 'close' follows both 'end' and an error, exactly once.
-  res.body.once('close', fn)
+  body.once('close', () => {
+    for (let i = 0; i < list.length; i++) list[i]()
+  })
   // A body discarded (a retried attempt) or cut (a reset) errors; that must never crash the daemon.
-  res.body.on('error', ignore)
+  body.on('error', ignore)
 }
 
 function ignore(): void {}
