@@ -2,17 +2,18 @@ import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
-import type {HopRecord} from '../../src/sim/proxy/telemetry-sink.js'
+import type {Span} from '../../src/sim/telemetry/span.js'
 import {Telemetry} from '../../src/sim/telemetry/telemetry.js'
 import {VirtualClock} from '../../src/sim/time/clock.js'
 
-const hop = (path: string, extra: Partial<HopRecord> = {}): HopRecord => ({
+const hop = (path: string, extra: Partial<Span> = {}): Span => ({
   kind: 'server',
   traceId: 'a'.repeat(32),
   spanId: 'b'.repeat(16),
-  source: 'ingress',
-  destination: 'api',
-  destinationInstance: 'api-v1-0',
+  name: 'GET /',
+  service: 'api',
+  instance: 'api-v1-0',
+  peerService: 'ingress',
   method: 'GET',
   path,
   status: 200,
@@ -30,7 +31,7 @@ describe('access log lines', () => {
     const telemetry = new Telemetry({clock: new VirtualClock(), accessLogDir: dir})
     const paths = ['/plain?a=1&b=2', '/quote"d', '/back\\slash', '/tab\there', '/caf\u00e9', '/emoji\u{1F600}']
     for (const p of paths) telemetry.record(hop(p))
-    telemetry.record(hop('/x', {status: 503, flags: 'UO', cause: 'said "no"\n'}))
+    telemetry.record(hop('/x', {status: 503, responseFlags: 'UO', cause: 'said "no"\n'}))
     await telemetry.close()
     const lines = readFileSync(path.join(dir, 'api-v1-0.log'), 'utf8').trimEnd().split('\n')
     const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>)

@@ -15,6 +15,7 @@ import type {ServiceConfig} from '../config/types.js'
 import type {Endpoint, Registry} from '../control/registry.js'
 import {MeshError} from '../errors.js'
 import {newSpanId, newTraceId, parseB3, parseTraceparent} from '../telemetry/trace-context.js'
+import {spanName} from '../telemetry/span.js'
 import type {Clock} from '../time/clock.js'
 import {Cancellation} from './cancellation.js'
 import {Destination} from './destination.js'
@@ -196,20 +197,25 @@ export class DataPlane {
     } catch (error) {
       // No route, unknown host: the mesh answered itself before any stack, so record that hop here.
       if (error instanceof ProxyError && role.kind !== 'inbound') {
+        const caller = callerOf(role)
+        const method = req.method ?? 'GET'
+        const path = req.url ?? '/'
         this.sink.record({
-          kind: 'client',
           traceId: incoming?.traceId ?? newTraceId(),
           spanId: newSpanId(),
           parentId: incoming?.parentId,
-          source: callerOf(role).source,
-          sourceInstance: callerOf(role).sourceInstance,
-          destination: 'unknown',
-          method: req.method ?? 'GET',
-          path: req.url ?? '/',
+          kind: 'client',
+          name: spanName(method, path),
+          service: caller.source,
+          version: caller.sourceVersion,
+          instance: caller.sourceInstance,
+          peerService: 'unknown',
+          method,
+          path,
           status: error.status,
           startMs: this.clock.wallNow(),
           durationMs: 0,
-          flags: error.flag,
+          responseFlags: error.flag,
           cause: error.message,
         })
       }

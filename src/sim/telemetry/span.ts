@@ -38,8 +38,10 @@ export interface Span {
   service: string
   version?: string
   instance?: string
-  /** The other side of the hop. */
+  /** The other side of the hop: the callee (as routed) for client spans, the caller for server spans. */
   peerService?: string
+  peerVersion?: string
+  peerInstance?: string
   method: string
   path: string
   /** HTTP status; 0 when there was none (reset, connect failure). */
@@ -56,6 +58,12 @@ export interface Span {
   fault?: string
   decision?: RoutingDecision
   attributes?: Record<string, string | number | boolean>
+}
+
+/** `GET /items` for `GET /items?page=2`: the query stays out of span names. */
+export function spanName(method: string, path: string): string {
+  const q = path.indexOf('?')
+  return `${method} ${q < 0 ? path : path.slice(0, q)}`
 }
 
 /** Success as Linkerd and Istio dashboards count it: any response below 500. */

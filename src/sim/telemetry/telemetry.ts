@@ -1,14 +1,14 @@
-// The daemon's telemetry hub: the data path hands it one HopRecord per span; it
-// keeps the span in the trace store, feeds golden metrics, writes the access log
-// line of the sidecar that saw the hop, and queues the span for OTLP push.
+// The daemon's telemetry hub: the data path hands it each span once; it keeps the
+// span in the trace store, feeds golden metrics, writes the access log line of the
+// sidecar that saw the hop, and queues the span for OTLP push.
 //
-//   data path ─record(hop)─▶ Telemetry ─┬─▶ TraceStore      (mesh traces / trace)
+//   data path ─record(span)▶ Telemetry ─┬─▶ TraceStore      (mesh traces / trace)
 //                                       ├─▶ MetricsRecorder (mesh stat, /metrics)
 //                                       ├─▶ access logs     (.mesh/access/<instance>.log)
 //                                       └─▶ OtlpPusher      (telemetry.otlp.endpoint)
 import {createWriteStream, mkdirSync, type WriteStream} from 'node:fs'
 import path from 'node:path'
-import type {HopRecord, TelemetrySink} from '../proxy/telemetry-sink.js'
+import type {TelemetrySink} from '../proxy/telemetry-sink.js'
 import type {Clock, Timer} from '../time/clock.js'
 import {MetricsRecorder} from './metrics.js'
 import {OtlpPusher} from './otlp-push.js'
@@ -46,26 +46,27 @@ export class Telemetry implements TelemetrySink {
     return this.opts.accessLogDir !== undefined
   }
 
-  record(hop: HopRecord): void {
-    const span = toSpan(hop)
+  record(span: Span): void {
     this.traces.add(span)
     this.pusher?.push(span)
+    // Metrics speak of source and destination; a span of itself and its peer.
+    const client = span.kind === 'client'
     this.metrics.observe(
       {
-        reporter: hop.kind === 'client' ? 'source' : 'destination',
-        source: hop.source,
-        sourceVersion: hop.sourceVersion,
-        destination: hop.destination,
-        destinationVersion: hop.destinationVersion,
-        destinationInstance: hop.destinationInstance,
-        status: hop.status,
-        durationMs: hop.durationMs,
-        responseFlags: hop.flags,
-        attempt: hop.attempt,
+        reporter: client ? 'source' : 'destination',
+        source: client ? span.service : (span.peerService ?? 'unknown'),
+        sourceVersion: client ? span.version : span.peerVersion,
+        destination: client ? (span.peerService ?? 'unknown') : span.service,
+        destinationVersion: client ? span.peerVersion : span.version,
+        destinationInstance: client ? span.peerInstance : span.instance,
+        status: span.status,
+        durationMs: span.durationMs,
+        responseFlags: span.responseFlags,
+        attempt: span.attempt,
       },
       this.opts.clock.now(),
     )
-    if (this.opts.accessLogDir) this.writeAccessLog(hop)
+    if (this.opts.accessLogDir) this.writeAccessLog(span)
   }
 
   async close(): Promise<void> {
@@ -99,9 +100,9 @@ export class Telemetry implements TelemetrySink {
     return `${this.isoPrefix}${String(Math.floor(ms - second * 1000)).padStart(3, '0')}Z`
   }
 
-  private writeAccessLog(hop: HopRecord): void {
+  private writeAccessLog(span: Span): void {
     // Each sidecar logs what it saw: the caller's outbound side the call, the callee's inbound side each attempt.
-    const owner = hop.kind === 'client' ? (hop.sourceInstance ?? hop.source) : (hop.destinationInstance ?? hop.destination)
+    const owner = span.instance ?? span.service
     let log = this.accessLogs.get(owner)
     if (!log) {
       const stream = createWriteStream(path.join(this.opts.accessLogDir!, `${owner}.log`), {flags: 'a'})
@@ -110,48 +111,19 @@ export class Telemetry implements TelemetrySink {
     }
     // Built by hand: only the path and the cause can hold characters JSON must escape
     // (the method is an HTTP token, checked by node:http).
-    const source = hop.sourceInstance ?? hop.source
-    const destination = hop.destinationInstance ?? hop.destination
+    const self = span.instance ?? span.service
+    const peer = span.peerInstance ?? span.peerService ?? 'unknown'
+    const client = span.kind === 'client'
     const line =
-      `{"time":"${this.isoTime(hop.startMs)}","side":"${hop.kind === 'client' ? 'outbound' : 'inbound'}","traceId":"${hop.traceId}",` +
-      `"spanId":"${hop.spanId}","source":"${source}","destination":"${destination}","method":"${hop.method}",` +
-      `"path":${jsonString(hop.path)},"status":${hop.status},"durationMs":${Math.round(hop.durationMs * 100) / 100},` +
-      `"attempt":${hop.attempt ?? 1},"flags":"${hop.flags ?? '-'}"${hop.cause ? `,"cause":${JSON.stringify(hop.cause)}` : ''}}\n`
+      `{"time":"${this.isoTime(span.startMs)}","side":"${client ? 'outbound' : 'inbound'}","traceId":"${span.traceId}",` +
+      `"spanId":"${span.spanId}","source":"${client ? self : peer}","destination":"${client ? peer : self}","method":"${span.method}",` +
+      `"path":${jsonString(span.path)},"status":${span.status},"durationMs":${Math.round(span.durationMs * 100) / 100},` +
+      `"attempt":${span.attempt ?? 1},"flags":"${span.responseFlags ?? '-'}"${span.cause ? `,"cause":${JSON.stringify(span.cause)}` : ''}}\n`
     log.pending.push(line)
     log.bytes += line.length
     if (log.bytes > 64 * 1024) this.flushAccessLogs()
     else this.flushTimer ??= this.opts.clock.setTimer(100, () => this.flushAccessLogs())
   }
-}
-
-export function toSpan(hop: HopRecord): Span {
-  const client = hop.kind === 'client'
-  return {
-    traceId: hop.traceId,
-    spanId: hop.spanId,
-    parentId: hop.parentId || undefined,
-    kind: hop.kind,
-    name: `${hop.method} ${pathOnly(hop.path)}`,
-    service: client ? hop.source : hop.destination,
-    version: client ? hop.sourceVersion : hop.destinationVersion,
-    instance: client ? hop.sourceInstance : hop.destinationInstance,
-    peerService: client ? hop.destination : hop.source,
-    method: hop.method,
-    path: hop.path,
-    status: hop.status,
-    startMs: hop.startMs,
-    durationMs: hop.durationMs,
-    attempt: hop.attempt,
-    responseFlags: hop.flags,
-    cause: hop.cause,
-    fault: hop.decision?.faults?.join(', ') || undefined,
-    decision: hop.decision,
-  }
-}
-
-function pathOnly(path: string): string {
-  const q = path.indexOf('?')
-  return q < 0 ? path : path.slice(0, q)
 }
 
 /** JSON.stringify for a string, skipped when nothing in it needs escaping (the usual path). */

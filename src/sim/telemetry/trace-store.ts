@@ -192,6 +192,7 @@ function estimateBytes(span: Span): number {
   let n = SPAN_OVERHEAD_BYTES + span.traceId.length + span.spanId.length + (span.parentId?.length ?? 0)
   n += span.name.length + span.service.length + span.method.length + span.path.length
   n += (span.version?.length ?? 0) + (span.instance?.length ?? 0) + (span.peerService?.length ?? 0)
+  n += (span.peerVersion?.length ?? 0) + (span.peerInstance?.length ?? 0)
   n += (span.responseFlags?.length ?? 0) + (span.cause?.length ?? 0) + (span.fault?.length ?? 0)
   const d = span.decision
   if (d) {

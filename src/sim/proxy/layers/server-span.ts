@@ -3,6 +3,7 @@
 import {forwardB3, newSpanId} from '../../telemetry/trace-context.js'
 import {recordWhenDone} from '../respond.js'
 import type {Layer} from '../stack.js'
+import {spanName} from '../../telemetry/span.js'
 import type {TelemetrySink} from '../telemetry-sink.js'
 
 export const serverSpan =
@@ -22,23 +23,24 @@ export const serverSpan =
       const attempt = ctx.attempt
       const record = (status: number, flags?: string, cause?: string) =>
         sink.record({
-          kind: 'server',
           traceId: ctx.traceId,
           spanId,
-          parentId: ctx.clientSpanId,
-          source: req.source,
-          sourceVersion: req.sourceVersion,
-          sourceInstance: req.sourceInstance,
-          destination: endpoint.service,
-          destinationVersion: endpoint.version,
-          destinationInstance: endpoint.instance,
+          parentId: ctx.clientSpanId || undefined,
+          kind: 'server',
+          name: spanName(req.method, req.path),
+          service: endpoint.service,
+          version: endpoint.version,
+          instance: endpoint.instance,
+          peerService: req.source,
+          peerVersion: req.sourceVersion,
+          peerInstance: req.sourceInstance,
           method: req.method,
           path: req.path,
           status,
           startMs: startWall,
           durationMs: ctx.clock.now() - started,
           attempt,
-          flags,
+          responseFlags: flags,
           cause,
         })
       return recordWhenDone(() => inner(req, ctx), record)

@@ -3,6 +3,7 @@
 // done. It carries the routing decision for `mesh trace --why`.
 import {recordWhenDone} from '../respond.js'
 import type {Layer} from '../stack.js'
+import {spanName} from '../../telemetry/span.js'
 import type {TelemetrySink} from '../telemetry-sink.js'
 
 export const trace =
@@ -13,24 +14,26 @@ export const trace =
       const started = ctx.clock.now()
       const record = (status: number, flags?: string, cause?: string) =>
         sink.record({
-          kind: 'client',
           traceId: ctx.traceId,
           spanId: ctx.clientSpanId,
-          parentId: ctx.parentSpanId,
-          source: req.source,
-          sourceVersion: req.sourceVersion,
-          sourceInstance: req.sourceInstance,
-          destination: req.destination,
-          destinationVersion: ctx.decision.version,
-          destinationInstance: ctx.decision.chosen,
+          parentId: ctx.parentSpanId || undefined,
+          kind: 'client',
+          name: spanName(req.method, req.path),
+          service: req.source,
+          version: req.sourceVersion,
+          instance: req.sourceInstance,
+          peerService: req.destination,
+          peerVersion: ctx.decision.version,
+          peerInstance: ctx.decision.chosen,
           method: req.method,
           path: req.path,
           status,
           startMs: startWall,
           durationMs: ctx.clock.now() - started,
           attempt: ctx.decision.attempts,
-          flags,
+          responseFlags: flags,
           cause,
+          fault: ctx.decision.faults?.join(', ') || undefined,
           decision: ctx.decision,
         })
       return recordWhenDone(() => inner(req, ctx), record)
