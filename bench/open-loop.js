@@ -5,8 +5,8 @@
 //
 //   node bench/open-loop.js '{"target":"http://127.0.0.1:8000/","rps":1000,"warmupMs":1000,"durationMs":5000}'
 // stdout: `WARM` when the measured run starts, then `RESULT <json>` (milliseconds).
-import * as hdr from 'hdr-histogram-js'
 import {runLoad, undiciSend} from '../dist/sim/load/load-generator.js'
+import {LatencyHistogram} from '../dist/sim/telemetry/histogram.js'
 
 const opts = JSON.parse(process.argv[2])
 const url = new URL(opts.target)
@@ -18,13 +18,13 @@ const base = {target: url.origin, rps: opts.rps, path, concurrency, timeoutMs: 5
 await runLoad({...base, durationMs: opts.warmupMs})
 console.log('WARM')
 // Service time (from the moment a request was actually sent), beside the intended-time latency.
-const service = hdr.build({lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3})
+const service = new LatencyHistogram()
 let notOk = 0
 const result = await runLoad({
   ...base,
   durationMs: opts.durationMs,
   onResponse: (o) => {
-    service.recordValue(Math.max(1, Math.round((o.endMs - o.sentMs) * 1000)))
+    service.record(o.endMs - o.sentMs)
     if (!o.error && (o.status < 200 || o.status >= 400)) notOk++
   },
 })
@@ -39,7 +39,7 @@ console.log(
       statuses: result.statuses,
       throughputRps: result.throughputRps,
       latency: result.latency,
-      serviceTime: {p50: service.getValueAtPercentile(50) / 1000, p99: service.getValueAtPercentile(99) / 1000},
+      serviceTime: {p50: service.percentile(0.5), p99: service.percentile(0.99)},
     }),
 )
 process.exit(0)

@@ -3,7 +3,7 @@
 // to a fake mesh that honours the faults the client holds.
 import {describe, expect, test} from 'vitest'
 import {parseScenario, phaseStarts} from '../../src/sim/faults/chaos-scenario.js'
-import {type ChaosClient, percentile, phaseOf, runChaos} from '../../src/sim/faults/chaos-runner.js'
+import {type ChaosClient, phaseOf, runChaos, summarize} from '../../src/sim/faults/chaos-runner.js'
 import type {FaultInfo, FaultSpec} from '../../src/sim/faults/fault.js'
 import {runLoad, type SendFn} from '../../src/sim/load/load-generator.js'
 import {VirtualClock} from '../../src/sim/time/clock.js'
@@ -112,6 +112,7 @@ describe('chaos runner', () => {
     ])
     expect([report.sent, report.completed, report.overall.requests, report.transition]).toEqual([600, 600, 600, 0])
     expect(report.phases[0]).toMatchObject({errors: 0, successRate: 1, errorsByCause: {}, statuses: {200: 200}})
+    // Exact, not within LatencyHistogram's 1/128: every request of a phase took as long, and percentiles are clamped to the observed min..max.
     expect(report.phases[0].latency.p50).toBe(10)
     expect(report.phases[1].latency.p50).toBe(510)
     expect(report.phases[2]).toMatchObject({errors: 200, successRate: 0, errorsByCause: {FI: 200}, statuses: {503: 200}})
@@ -202,14 +203,20 @@ expect: [{phase: 2, p99: <= 1s}]
     expect(report.expectations[0]).toMatchObject({held: false, reason: 'no request completed in phase 2, so p99 was not measured'})
   })
 
-  test('helpers: phases start at 0 and each distinct step time; nearest-rank percentiles', () => {
+  test('helpers: phases start at 0 and each distinct step time', () => {
     expect(phaseStarts([{atMs: 0}, {atMs: 5}, {atMs: 5}, {atMs: 50}], 50)).toEqual([0, 5])
     const starts = [0, 5, 9]
     const ends = [5, 9, 20]
     expect([4.9, 5, 100].map((ms) => phaseOf(starts, ends, ms))).toEqual([0, 1, 2])
     expect(phaseOf([0, 6], [5, 20], 5.5)).toBe(-1)
-    const xs = Array.from({length: 100}, (_, i) => i + 1)
-    expect([percentile(xs, 50), percentile(xs, 99), percentile(xs, 100), percentile([], 50)]).toEqual([50, 99, 100, 0])
+  })
+
+  test('phase percentiles are nearest rank within 1/128 (LatencyHistogram); max and mean exact; zeros when empty', () => {
+    const outcome = (latencyMs: number) => ({index: 0, intendedMs: 0, sentMs: 0, endMs: latencyMs, latencyMs, status: 200})
+    const {latency} = summarize(1, 'start', 0, 1000, Array.from({length: 100}, (_, i) => outcome(100 - i)))
+    for (const [got, rank] of [[latency.p50, 50], [latency.p90, 90], [latency.p95, 95], [latency.p99, 99]]) expect(Math.abs(got - rank) / rank).toBeLessThanOrEqual(1 / 128)
+    expect([latency.max, latency.mean]).toEqual([100, 50.5])
+    expect(summarize(1, 'start', 0, 1000, []).latency).toEqual({p50: 0, p90: 0, p95: 0, p99: 0, max: 0, mean: 0})
   })
 })
 

@@ -64,6 +64,24 @@ describe('runLoad (open loop, virtual clock)', () => {
     expect(result.latency.p50).toBeLessThan(50)
   })
 
+  it('summarises latency as nearest rank within 1/128 of the outcomes (LatencyHistogram), max and mean exact', async () => {
+    const clock = new VirtualClock()
+    // spread over three orders of magnitude, fractional ms included, and queueing behind concurrency 8
+    const server = fakeServer(clock, (t) => 0.25 + ((t * 7.3) % 400))
+    const outcomes: RequestOutcome[] = []
+    const run = runLoad({rps: 200, durationMs: 2000, concurrency: 8, clock, send: server.send, onResponse: (o) => outcomes.push(o)})
+    await clock.runAll()
+    const result = await run
+    const sorted = outcomes.map((o) => o.latencyMs).sort((a, b) => a - b)
+    const rank = (q: number) => sorted[Math.ceil(q * sorted.length) - 1]
+    const {latency} = result
+    for (const [got, q] of [[latency.p50, 0.5], [latency.p75, 0.75], [latency.p90, 0.9], [latency.p95, 0.95], [latency.p99, 0.99], [latency.p999, 0.999]]) {
+      expect(Math.abs(got - rank(q)) / rank(q)).toBeLessThanOrEqual(1 / 128)
+    }
+    expect(latency.max).toBe(sorted.at(-1))
+    expect(latency.mean).toBeCloseTo(sorted.reduce((a, b) => a + b, 0) / sorted.length, 9)
+  })
+
   it('never has more than `concurrency` requests in flight; waiting counts in latency', async () => {
     const clock = new VirtualClock()
     const server = fakeServer(clock, () => 100) // needs 10 in flight at 100 rps

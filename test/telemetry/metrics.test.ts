@@ -44,6 +44,22 @@ describe('LatencyHistogram', () => {
     }
   })
 
+  it('keeps the 0.8 % bound for values between whole microseconds (real clocks give fractions)', () => {
+    for (let us = 128; us < 5000; us += 0.37) {
+      const ms = us / 1000
+      expect(Math.abs(bucketMidMs(bucketIndex(ms)) - ms) / ms).toBeLessThanOrEqual(1 / 128 + 1e-12)
+    }
+  })
+
+  it('is nearest rank within 1/128 of the sample, with exact count, max and mean; 0 when empty', () => {
+    const h = new LatencyHistogram()
+    expect([h.percentile(0.5), h.max(), h.mean(), h.count]).toEqual([0, 0, 0, 0])
+    for (let ms = 1; ms <= 100; ms++) h.record(ms)
+    const [p50, p99, p999, p100] = h.percentiles([0.5, 0.99, 0.999, 1])
+    for (const [got, rank] of [[p50, 50], [p99, 99], [p999, 100], [p100, 100]]) expect(Math.abs(got - rank) / rank).toBeLessThanOrEqual(1 / 128)
+    expect([h.count, h.max(), h.mean()]).toEqual([100, 100, 50.5])
+  })
+
   it('gives p50/p99 of a log-normal sample within 2 % of the sample itself', () => {
     const values = logNormal(new SeededRandom(42), 20_000)
     const h = new LatencyHistogram()

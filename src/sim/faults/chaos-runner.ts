@@ -7,6 +7,7 @@
 //   runLoad ──onResponse(intended time)──▶ phase i ──▶ requests, errors by cause, percentiles
 //   end ──▶ clear what the run injected ──▶ expectations ──▶ passed?
 import {type LoadOptions, type LoadResult, type RequestOutcome, runLoad} from '../load/load-generator.js'
+import {LatencyHistogram} from '../telemetry/histogram.js'
 import type {Clock} from '../time/clock.js'
 import type {ChaosScenario, ChaosStep, ClearTarget, Comparison, Expectation, Metric} from './chaos-scenario.js'
 import {describeFault, type FaultInfo, type FaultSpec} from './fault.js'
@@ -46,6 +47,7 @@ export interface StepResult {
   error?: string
 }
 
+/** As `mesh load` and `mesh stat` give them: percentiles within 1/128 of the sample (LatencyHistogram), max and mean exact. */
 export interface LatencyReport {
   p50: number
   p90: number
@@ -236,14 +238,16 @@ function labelAt(timeline: ChaosStep[], atMs: number): string {
 export function summarize(index: number, label: string, startMs: number, endMs: number, outcomes: RequestOutcome[]): PhaseReport {
   const errorsByCause: Record<string, number> = {}
   const statuses: Record<string, number> = {}
+  const latency = new LatencyHistogram()
   let errors = 0
   for (const o of outcomes) {
+    latency.record(o.latencyMs)
     if (o.status > 0) statuses[o.status] = (statuses[o.status] ?? 0) + 1
     if (o.error === undefined) continue
     errors++
     errorsByCause[o.error] = (errorsByCause[o.error] ?? 0) + 1
   }
-  const latencies = outcomes.map((o) => o.latencyMs).sort((a, b) => a - b)
+  const [p50, p90, p95, p99] = latency.percentiles([0.5, 0.9, 0.95, 0.99])
   return {
     index,
     label,
@@ -254,21 +258,8 @@ export function summarize(index: number, label: string, startMs: number, endMs: 
     successRate: outcomes.length ? (outcomes.length - errors) / outcomes.length : 0,
     errorsByCause,
     statuses,
-    latency: {
-      p50: percentile(latencies, 50),
-      p90: percentile(latencies, 90),
-      p95: percentile(latencies, 95),
-      p99: percentile(latencies, 99),
-      max: latencies.at(-1) ?? 0,
-      mean: latencies.length ? latencies.reduce((a, b) => a + b, 0) / latencies.length : 0,
-    },
+    latency: {p50, p90, p95, p99, max: latency.max(), mean: latency.mean()},
   }
-}
-
-/** Nearest rank: the smallest value with at least q% of the values at or below it. */
-export function percentile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return 0
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((q / 100) * sorted.length) - 1))]
 }
 
 export function judge(e: Expectation, phase: PhaseReport | undefined): ExpectationResult {

@@ -5,10 +5,10 @@
 // a due request that cannot start waits in a queue, and the wait counts.
 //
 //   clock timer ──due(i)──▶ in flight < concurrency ? send(i) : queue.push(i)
-//   send(i) done ──▶ latency = now − intended(i) ──▶ HdrHistogram; queue.shift() → send
-import * as hdr from 'hdr-histogram-js'
+//   send(i) done ──▶ latency = now − intended(i) ──▶ LatencyHistogram; queue.shift() → send
 import {Pool} from 'undici'
 import {RESPONSE_FLAGS_HEADER} from '../proxy/headers.js'
+import {LatencyHistogram} from '../telemetry/histogram.js'
 import {type Clock, realClock, type Timer} from '../time/clock.js'
 
 export interface SendRequest {
@@ -67,6 +67,7 @@ export interface LoadOptions {
   onResponse?: (o: RequestOutcome) => void
 }
 
+/** Percentiles are nearest rank within 1/128 of the sample (LatencyHistogram's buckets); max and mean are exact. */
 export interface LatencySummary {
   p50: number
   p75: number
@@ -101,8 +102,6 @@ export class LoadError extends Error {
     this.name = 'LoadError'
   }
 }
-
-const HIGHEST_US = 3_600_000_000
 
 /** How many requests a run of `durationMs` at `rps` sends: 200 rps × 5 s = 1000. */
 export function plannedRequests(rps: number, durationMs: number): number {
@@ -168,11 +167,7 @@ class Run {
   private readonly total: number
   private readonly intervalMs: number
   private readonly t0: number
-  private readonly histogram = hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: HIGHEST_US,
-    numberOfSignificantValueDigits: 3,
-  })
+  private readonly histogram = new LatencyHistogram()
   private readonly statuses: Record<string, number> = {}
   private readonly errors: Record<string, number> = {}
   private readonly queue: number[] = []
@@ -282,7 +277,7 @@ class Run {
     const latencyMs = Math.max(0, endMs - intendedMs)
     this.completed++
     this.lastEnd = Math.max(this.lastEnd, endMs)
-    this.histogram.recordValue(Math.min(HIGHEST_US, Math.max(1, Math.round(latencyMs * 1000))))
+    this.histogram.record(latencyMs)
     let cause: string | undefined
     let status = 0
     if (result) {
@@ -321,23 +316,14 @@ class Run {
     const end = this.aborted ? this.clock.now() : this.lastEnd
     const durationMs = Math.max(0, end - this.t0)
     const h = this.histogram
-    const pct = (q: number) => (this.completed ? h.getValueAtPercentile(q) / 1000 : 0)
+    const [p50, p75, p90, p95, p99, p999] = h.percentiles([0.5, 0.75, 0.9, 0.95, 0.99, 0.999])
     this.resolve({
       requests: this.completed,
       sent: this.sent,
       cancelled: this.aborted ? this.next - this.completed : 0,
       durationMs,
       throughputRps: durationMs > 0 ? (this.completed * 1000) / durationMs : 0,
-      latency: {
-        p50: pct(50),
-        p75: pct(75),
-        p90: pct(90),
-        p95: pct(95),
-        p99: pct(99),
-        p999: pct(99.9),
-        max: this.completed ? h.maxValue / 1000 : 0,
-        mean: this.completed ? h.mean / 1000 : 0,
-      },
+      latency: {p50, p75, p90, p95, p99, p999, max: h.max(), mean: h.mean()},
       statuses: this.statuses,
       errors: this.errors,
       successRate: this.completed ? (this.completed - this.errorCount) / this.completed : 0,
