@@ -8,7 +8,7 @@
 
 const SUB_BUCKETS = 64
 const LINEAR_LIMIT = 2 * SUB_BUCKETS // 128 µs
-// 2^41 µs is 25 days: anything longer is clamped into the last bucket.
+// Exponents past 35 (values from 2^42 µs, about 50 days) are clamped into the last bucket.
 const MAX_EXPONENT = 35
 
 /** Bucket index of a latency in milliseconds. */
