@@ -2,7 +2,8 @@
 // so the move is reported (it is a change, though the file's weights did not change)
 // and warned about, with what to write in mesh.yaml to keep the deployed version.
 import {describe, expect, test} from 'vitest'
-import {deployBehindWeights, formatWeights, liveWeightsChange, sameWeights} from '../../src/sim/control/policy-diff.js'
+import {deployBehindWeights, diffPolicies, formatWeights, liveWeightsChange, sameWeights} from '../../src/sim/control/policy-diff.js'
+import {parsed, yaml} from '../config/helpers.js'
 import type {DeployOutcome, DeployRecord, Strategy} from '../../src/sim/deploy/deploy-types.js'
 
 function deploy(id: string, outcome: DeployOutcome, to = 'v2', strategy: Strategy = 'canary'): DeployRecord {
@@ -72,5 +73,22 @@ describe('apply over live weights', () => {
     expect(sameWeights(w({v1: 100 / 3, v2: 200 / 3}), w({v1: 33.333333, v2: 66.666667}))).toBe(true)
     expect(sameWeights(w({v1: 90, v2: 10}), w({v1: 100}))).toBe(false)
     expect(formatWeights(w({v1: 100 / 3, v2: 200 / 3, v3: 0}))).toBe('v1 33.33%, v2 66.67%')
+  })
+})
+
+describe('what apply cannot do live', () => {
+  const file = (replicas: number) =>
+    parsed(yaml('name: m', 'services:', '  api:', `    replicas: ${replicas}`, '    versions:', '      v1: {simulate: {}}'))
+
+  test('a version a deploy added to the running config is not a mesh.yaml edit; a replicas edit is', () => {
+    const declared = file(1)
+    const live = structuredClone(declared)
+    live.services[0].versions.push({...live.services[0].versions[0], name: 'v2'})
+    expect(diffPolicies(live, file(1), declared.services).notApplied).toEqual([])
+    // Compared with the running config instead, the deploy's version looked like an edit.
+    expect(diffPolicies(live, file(1)).notApplied).toHaveLength(1)
+    expect(diffPolicies(live, file(2), declared.services).notApplied).toEqual([
+      'api: versions, replicas, commands or ports changed: restart the mesh (or use a deploy) for that',
+    ])
   })
 })

@@ -97,12 +97,16 @@ export class MeshDaemon extends EventEmitter {
   private stopping?: Promise<void>
   /** Deploys whose traffic split a `mesh apply` has since replaced with mesh.yaml's. */
   private readonly weightsAppliedOver = new Set<string>()
+  /** mesh.yaml's services as `mesh up` started them. */
+  private readonly declaredServices: ServiceConfig[]
 
   constructor(
     readonly config: MeshConfig,
     private readonly opts: DaemonOptions = {},
   ) {
     super()
+    // Deploys change config.services' versions in place; apply compares mesh.yaml with this.
+    this.declaredServices = structuredClone(config.services)
     this.clock = opts.clock ?? realClock
     this.paths = meshPaths(config.dir)
     this.registry = new Registry(config.services.map((s) => s.name))
@@ -551,7 +555,7 @@ export class MeshDaemon extends EventEmitter {
    */
   async apply(): Promise<ApplyResult> {
     const next = await loadConfig(this.config.file)
-    const {changes, notApplied} = diffPolicies(this.config, next)
+    const {changes, notApplied} = diffPolicies(this.config, next, this.declaredServices)
     const warnings: string[] = []
     // Taken before anything is awaited: a deploy that ends during this apply set its weights after it.
     const ended = this.deploys.history().filter((r) => r.outcome !== 'running')

@@ -3,10 +3,21 @@
 import type {MeshConfig, ServiceConfig} from '../config/types.js'
 import type {DeployRecord} from '../deploy/deploy-types.js'
 
-export function diffPolicies(current: MeshConfig, next: MeshConfig): {changes: string[]; notApplied: string[]} {
+/**
+ * `current` is the running config (policies as applied); `declared` what mesh.yaml said
+ * when the mesh started. Versions, replicas and commands are compared with `declared`:
+ * a deploy changes the running config's versions, and that is not the user editing
+ * mesh.yaml.
+ */
+export function diffPolicies(
+  current: MeshConfig,
+  next: MeshConfig,
+  declared: ServiceConfig[] = current.services,
+): {changes: string[]; notApplied: string[]} {
   const changes: string[] = []
   const notApplied: string[] = []
   const now = new Map(current.services.map((s) => [s.name, s]))
+  const started = new Map(declared.map((s) => [s.name, s]))
   const later = new Map(next.services.map((s) => [s.name, s]))
   for (const name of later.keys()) if (!now.has(name)) notApplied.push(`service ${name} is new: restart the mesh to start it`)
   for (const name of now.keys()) if (!later.has(name)) notApplied.push(`service ${name} was removed: restart the mesh to stop it`)
@@ -20,7 +31,7 @@ export function diffPolicies(current: MeshConfig, next: MeshConfig): {changes: s
       const after = JSON.stringify(pb[key])
       if (before !== after) changes.push(`${name}: policy.${key} ${before ?? 'unset'} → ${after ?? 'unset'}`)
     }
-    if (shape(a) !== shape(b)) notApplied.push(`${name}: versions, replicas, commands or ports changed: restart the mesh (or use a deploy) for that`)
+    if (shape(started.get(name) ?? a) !== shape(b)) notApplied.push(`${name}: versions, replicas, commands or ports changed: restart the mesh (or use a deploy) for that`)
   }
   return {changes, notApplied}
 }
