@@ -274,4 +274,23 @@ describe('deploys under load', () => {
     const text = await mesh(dir, ['history', 'cbad'])
     expect(text.stdout).toMatch(/cbad\s+canary\s+v1\s+v2\s+rolled-back/)
   })
+
+  // Runs last: it moves traffic back to mesh.yaml's split.
+  test('mesh apply with mesh.yaml unchanged after the deploys: warns for each promoted one and restores its split; no restart asked for', async () => {
+    const r = await mesh(dir, ['apply'], {timeoutMs: 60_000})
+    expect(r.exitCode, r.stderr).toBe(0)
+    const warnings = r.stderr.split('\n').filter((l) => l.includes('warning:'))
+    for (const service of ['roll', 'bg', 'cgood']) {
+      const w = warnings.find((l) => l.includes(`${service}: deploy `))
+      expect(w, r.stderr).toBeDefined()
+      expect(w).toContain(`was promoted, but mesh.yaml says v1 100%`)
+      expect(w).toContain(`set services.${service}.policy.weights to {v2: 100}`)
+    }
+    // Rolled back deploys left mesh.yaml's split in place: nothing to warn about.
+    for (const service of ['cbad', 'broken', 'bgrb']) expect(r.stderr).not.toContain(`${service}: deploy `)
+    // \`broken\`'s v2 came from --command: a deploy's version is not a mesh.yaml edit.
+    expect(r.stdout).not.toContain('not applied')
+    expect(await shape('cgood')).toMatchObject({weights: {v1: 100, v2: 0}})
+    expect((await get(`${base}/cgood`)).status).toBe(200)
+  })
 })
