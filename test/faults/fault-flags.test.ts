@@ -98,7 +98,8 @@ describe('fault flags → FaultSpec', () => {
     // Nothing close: no guess, the known names only.
     expect(flagError('billing', {abort: '503'}, known).message).toMatch(/service "billing" is not in the mesh \(known: payments, cart\)/)
     expect(flagError('payments@v3', {abort: '503'}, known).message).toMatch(/has no version "v3" \(its versions: v1, v2\)/)
-    expect(flagError('payments', {abort: '503', from: 'crt'}, known).message).toMatch(/--from: "crt" is not a service in the mesh/)
+    expect(flagError('payments', {abort: '503', from: 'crt'}, known).message).toMatch(/--from: "crt" is not a service in the mesh \(or ingress\); did you mean "cart"\?; known: payments, cart/)
+    expect(flagError('payments', {abort: '503', from: 'ingres'}, known).message).toMatch(/did you mean "ingress"\?/)
     expect(flagError('Payments!', {abort: '503'}).message).toMatch(/expected a service name/)
     expect(flagError('paymnts', {abort: '503'}, known).hints.join('\n')).toMatch(/Example: mesh inject-fault/)
   })

@@ -28,6 +28,7 @@ import type {DeployPlan, DeployTarget} from '../deploy/deploy-types.js'
 import {request} from 'undici'
 import {runLoad} from '../load/load-generator.js'
 import {type ApplyResult, deployBehindWeights, diffPolicies, liveWeightsChange} from './policy-diff.js'
+import {suggestion} from '../config/did-you-mean.js'
 import {seedFrom} from '../time/random.js'
 import {HealthChecker, probeHttp, probeTcp} from '../supervisor/health-check.js'
 import {readStartTime} from '../supervisor/process-identity.js'
@@ -439,7 +440,8 @@ export class MeshDaemon extends EventEmitter {
       })
     }
     if (spec.from && !this.config.services.some((s) => s.name === spec.from) && spec.from !== 'ingress') {
-      throw new MeshError('MESH_SERVICE_NOT_FOUND', `--from "${spec.from}" is not a service in the mesh (or "ingress").`)
+      const callers = [...this.config.services.map((s) => s.name), 'ingress']
+      throw new MeshError('MESH_SERVICE_NOT_FOUND', `--from "${spec.from}" is not a service in the mesh (or "ingress")${suggestion(spec.from, callers) || '.'}`)
     }
     if (spec.kind !== 'kill' && spec.kind !== 'pause') return this.faults.add(spec)
 

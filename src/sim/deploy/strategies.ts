@@ -94,8 +94,8 @@ async function* rolling(plan: DeployPlan, target: DeployTarget, version: Version
   } catch (error) {
     // A new instance that never got healthy (or a rollback) stops the rollout. The old
     // versions are brought back to their size first, so capacity never dips; then
-    // traffic returns to them; then every new instance goes — the one that failed
-    // too (addInstances leaves it to the caller).
+    // traffic returns to them; then every new instance goes (addInstances already
+    // removed any it could not get healthy; this is for those that were).
     for (const [v, size] of oldSizes) {
       const missing = size - target.instancesOf(plan.service, v).length
       const config = service.versions.find((x) => x.name === v)
@@ -130,7 +130,7 @@ async function* blueGreen(plan: DeployPlan, target: DeployTarget, version: Versi
       yield step(target, 'smoke', `smoke check ${opts.smoke.method} ${opts.smoke.path} passed on every green instance`)
     }
   } catch (error) {
-    // Every green instance, including any that failed to get healthy (addInstances leaves those to the caller).
+    // Every green instance that got healthy (addInstances removes those that did not).
     for (const name of target.instancesOf(plan.service, plan.to)) await target.removeInstance(name).catch(() => undefined)
     target.setWeights(plan.service, blueWeights)
     yield step(target, 'rollback', `aborted before the switch: ${(error as Error).message}; blue keeps serving`)
@@ -162,7 +162,7 @@ async function* canary(plan: DeployPlan, target: DeployTarget, version: VersionC
   const rollBack = async function* (why: string): Steps {
     dropRoute()
     target.setWeights(plan.service, primaryWeights)
-    // Every canary instance, including one that failed to get healthy (addInstances leaves those to the caller).
+    // Every canary instance that got healthy (addInstances removes one that did not).
     for (const name of target.instancesOf(plan.service, plan.to)) await target.removeInstance(name).catch(() => undefined)
     yield step(target, 'rollback', `rolled back: ${why}; 100% on ${primary.join(', ')}`, {weights: asRecord(primaryWeights)})
   }

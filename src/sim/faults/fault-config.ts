@@ -203,7 +203,8 @@ export function checkFault(raw: unknown, options: CheckFaultOptions = {}): Check
       if (typeof entry.from !== 'string' || !(SERVICE_NAME.test(entry.from) || entry.from === 'ingress')) {
         problem('from', `expected the calling service's name (or ingress), got ${show(entry.from)}`)
       } else if (options.known && entry.from !== 'ingress' && !(entry.from in options.known)) {
-        problem('from', `"${entry.from}" is not a service in the mesh (or ingress); known: ${Object.keys(options.known).join(', ')}`)
+        const callers = [...Object.keys(options.known), 'ingress']
+        problem('from', `"${entry.from}" is not a service in the mesh (or ingress)${suggestion(entry.from, callers)}; known: ${Object.keys(options.known).join(', ')}`)
       } else spec.from = entry.from
     }
     if (entry.header !== undefined) {
