@@ -8,7 +8,7 @@ import {type AnyEvent, buildModel, renderFrame, type TopModel} from '../sim/ui/s
 
 // Long enough to smooth a second's noise, short enough that an injected fault shows within a refresh or two.
 const WINDOW_MS = 10_000
-// Traces asked for per list (failed, slow): the store sorts by duration, not age, so older slow ones take room.
+// Traces asked for per list (failed, slow), from the last TRACE_HORIZON_MS only.
 const TRACE_SAMPLE = 500
 const EVENTS_KEPT = 50
 // "Recent" in the traces pane: older traces leave it even if they were the slowest.
@@ -71,9 +71,10 @@ export function controlSource(client: ControlClient, windowMs: number) {
       // lists failed then slowest first (not newest), so each list is asked for separately.
       const roots = new Set((status.ingress?.routes ?? []).map((r) => r.service))
       const slowMs = Math.max(0, ...serviceStats.filter((r) => r.service && roots.has(r.service) && r.requests > 0).map((r) => r.p95))
+      const sinceMs = Date.now() - TRACE_HORIZON_MS
       const [failed, slow] = await Promise.all([
-        client.traces({errorsOnly: true, limit: TRACE_SAMPLE}),
-        client.traces({minDurationMs: slowMs, limit: TRACE_SAMPLE}),
+        client.traces({errorsOnly: true, sinceMs, limit: TRACE_SAMPLE}),
+        client.traces({minDurationMs: slowMs, sinceMs, limit: TRACE_SAMPLE}),
       ])
       // A restarted daemon numbers its events from 1 again.
       if (fresh.length && fresh[0].seq <= lastSeq) events = []

@@ -15,6 +15,7 @@ export default class Traces extends MeshCommand {
     '<%= config.bin %> traces',
     '<%= config.bin %> traces --service payments --errors',
     '<%= config.bin %> traces --min-duration 100ms --limit 5',
+    '<%= config.bin %> traces --since 30s --errors',
     '<%= config.bin %> traces --export otlp > traces.json',
   ]
   static override flags = {
@@ -22,6 +23,7 @@ export default class Traces extends MeshCommand {
     service: Flags.string({description: 'only traces that touched this service'}),
     errors: Flags.boolean({description: 'only traces with a failed span'}),
     'min-duration': Flags.string({description: 'only traces at least this long, e.g. 100ms'}),
+    since: Flags.string({description: 'only traces that started within this long before now, e.g. 30s or 5m'}),
     limit: Flags.integer({description: 'traces to show (default 20; every matching trace with --export)', min: 1}),
     export: Flags.option({options: ['otlp', 'zipkin'] as const, description: 'print the selected traces\' spans in this format'})(),
   }
@@ -35,6 +37,11 @@ export default class Traces extends MeshCommand {
         throw new MeshError('MESH_BAD_FLAG', `--min-duration "${flags['min-duration']}" is not a duration.`, {hints: ['Examples: 100ms, 1.5s']})
       }
       query.minDurationMs = ms
+    }
+    if (flags.since !== undefined) {
+      const ms = parseDuration(flags.since)
+      if (ms === undefined) throw new MeshError('MESH_BAD_FLAG', `--since "${flags.since}" is not a duration.`, {hints: ['Examples: 30s, 5m']})
+      query.sinceMs = Date.now() - ms
     }
     const client = this.connect(flags.file)
     if (flags.export) {

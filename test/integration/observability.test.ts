@@ -136,7 +136,7 @@ describe('observability through the CLI', () => {
     expect(missing.stderr).toMatch(/mesh traces/)
   })
 
-  test('`mesh traces` lists the trace, failed first; --errors keeps only failed ones; --service and --limit filter', async () => {
+  test('`mesh traces` lists the trace, failed first; --errors keeps only failed ones; --service, --limit and --since filter', async () => {
     const oops = await get(`${ingress}/oops`)
     expect(oops.status).toBe(500)
     const [first, errorsOnly, front, text, bad] = await Promise.all([
@@ -163,6 +163,11 @@ describe('observability through the CLI', () => {
 
     expect(bad.exitCode).toBe(2)
     expect(bad.stderr).toContain('--min-duration "soon" is not a duration.')
+
+    // Both traces started within the last hour; none in the future.
+    const [hour, none] = await Promise.all([mesh(dir, ['traces', '--since', '1h', '--json']), mesh(dir, ['traces', '--since', '0s', '--json'])])
+    expect(json<TraceSummary[]>(hour).map((t) => t.root.path)).toEqual(['/oops', '/api/hello'])
+    expect(json<TraceSummary[]>(none)).toEqual([])
   })
 
   test('--export otlp is OTLP/JSON (resourceSpans → scopeSpans → spans, hex ids, string nanos); --export zipkin is Zipkin v2', async () => {

@@ -99,6 +99,22 @@ describe('TraceStore', () => {
     expect(store.list({limit: 2}).map((s) => s.traceId)).toEqual([tid(3), tid(2)])
   })
 
+  it('since: only traces that started at or after it, the same ones a full scan would pick, each once', () => {
+    const store = new TraceStore({maxSpans: 400})
+    // 300 traces a second apart, some slow or failed; 100 are evicted by the span bound.
+    for (let n = 1; n <= 300; n++) for (const s of trace(n, {duration: n % 7 === 0 ? 500 : 10, status: n % 11 === 0 ? 503 : 200})) store.add(s)
+    // A late span (a long call that ends now) re-creates an evicted trace: its id now
+    // stands twice in arrival order, and its start is long before `since`.
+    store.add({...trace(5)[1], spanId: sid(59), durationMs: 300_000})
+    const sinceMs = 250_000
+    const fullScan = store.list().filter((t) => t.startMs >= sinceMs)
+    expect(fullScan).toHaveLength(51)
+    expect(store.list({sinceMs})).toEqual(fullScan)
+    expect(store.list({sinceMs, errorsOnly: true})).toEqual(fullScan.filter((t) => t.error))
+    expect(store.list({sinceMs, minDurationMs: 100, limit: 3}).map((t) => t.startMs)).toEqual([294_000, 287_000, 280_000])
+    expect(store.list({sinceMs: 0}).length).toBe(store.list().length)
+  })
+
   it('summarises a trace whose root is missing by its earliest orphan and worst status', () => {
     const store = new TraceStore()
     const [, child] = trace(1, {calleeStatus: 504})

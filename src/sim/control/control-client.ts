@@ -130,6 +130,7 @@ function traceParams(q: TraceQuery): string {
   if (q.service) p.set('service', q.service)
   if (q.errorsOnly) p.set('errors', '1')
   if (q.minDurationMs !== undefined) p.set('minDurationMs', String(q.minDurationMs))
+  if (q.sinceMs !== undefined) p.set('since', String(q.sinceMs))
   if (q.limit !== undefined) p.set('limit', String(q.limit))
   return p.toString()
 }

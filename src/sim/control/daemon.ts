@@ -699,6 +699,7 @@ function traceQuery(url: URL): TraceQuery {
     service: p.get('service') ?? undefined,
     errorsOnly: p.get('errors') === '1',
     minDurationMs: p.has('minDurationMs') ? Number(p.get('minDurationMs')) : undefined,
+    sinceMs: p.has('since') ? Number(p.get('since')) : undefined,
     limit: p.has('limit') ? Number(p.get('limit')) : undefined,
   }
 }

@@ -21,8 +21,17 @@ export interface TraceQuery {
   /** Traces whose root failed or that contain any failed span. */
   errorsOnly?: boolean
   minDurationMs?: number
+  /** Traces that started at or after this wall-clock time (epoch ms). */
+  sinceMs?: number
   limit?: number
 }
+
+/**
+ * A `since` scan goes newest first and stops at a trace that arrived this long before
+ * `since`: every span is recorded as it ends, so arrival follows the wall clock, give
+ * or take a clock step.
+ */
+const SINCE_SLACK_MS = 60_000
 
 export interface TraceSummary {
   traceId: string
@@ -50,6 +59,8 @@ export interface TraceStoreStats {
 
 interface Entry {
   spans: Span[]
+  /** When the first span arrived: it is recorded as it ends. */
+  arrivedMs: number
   bytes: number
   summary?: TraceSummary
 }
@@ -84,7 +95,7 @@ export class TraceStore {
   add(span: Span): void {
     let entry = this.traces.get(span.traceId)
     if (!entry) {
-      entry = {spans: [], bytes: 0}
+      entry = {spans: [], arrivedMs: spanEndMs(span), bytes: 0}
       this.traces.set(span.traceId, entry)
       this.order.push(span.traceId)
     }
@@ -125,12 +136,32 @@ export class TraceStore {
   /** Failed first, then slowest first. */
   list(query: TraceQuery = {}): TraceSummary[] {
     const out: TraceSummary[] = []
-    for (const [traceId, entry] of this.traces) {
+    const keep = (traceId: string, entry: Entry): TraceSummary | undefined => {
       const s = (entry.summary ??= summarise(traceId, entry.spans))
-      if (query.service !== undefined && !s.services.includes(query.service)) continue
-      if (query.errorsOnly && !s.error && s.errorSpans === 0) continue
-      if (query.minDurationMs !== undefined && s.durationMs < query.minDurationMs) continue
-      out.push(s)
+      if (query.service !== undefined && !s.services.includes(query.service)) return undefined
+      if (query.errorsOnly && !s.error && s.errorSpans === 0) return undefined
+      if (query.minDurationMs !== undefined && s.durationMs < query.minDurationMs) return undefined
+      if (query.sinceMs !== undefined && s.startMs < query.sinceMs) return undefined
+      return s
+    }
+    if (query.sinceMs !== undefined) {
+      // Newest first, so a `since` query (mesh top, every second) reads only recent traces.
+      // An id can stand twice in the order (a late span re-created an evicted trace).
+      const seen = new Set<string>()
+      for (let i = this.order.length - 1; i >= this.head; i--) {
+        const traceId = this.order[i]
+        const entry = this.traces.get(traceId)
+        if (!entry || seen.has(traceId)) continue
+        if (entry.arrivedMs < query.sinceMs - SINCE_SLACK_MS) break
+        seen.add(traceId)
+        const s = keep(traceId, entry)
+        if (s) out.push(s)
+      }
+    } else {
+      for (const [traceId, entry] of this.traces) {
+        const s = keep(traceId, entry)
+        if (s) out.push(s)
+      }
     }
     out.sort(
       (a, b) =>
