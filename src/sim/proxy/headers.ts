@@ -19,19 +19,16 @@ const HOP_BY_HOP = new Set([
   'http2-settings',
 ])
 
-export function isHopByHop(name: string): boolean {
-  return HOP_BY_HOP.has(name)
-}
-
 /**
- * Copy of `raw` (Node's rawHeaders: [name, value, name, value, …]) without
- * hop-by-hop headers, names lower-cased, repeated headers kept as arrays.
+ * Copy of `raw` ([name, value, name, value, …]: Node's rawHeaders on requests, undici's
+ * Buffer pairs on responses) without hop-by-hop headers, names lower-cased, repeated
+ * headers kept as arrays.
  */
-export function endToEndHeaders(raw: string[]): HeaderMap {
+export function endToEndHeaders(raw: ReadonlyArray<string | Buffer>): HeaderMap {
   let named: Set<string> | undefined
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i].length === 10 && raw[i].toLowerCase() === 'connection') {
-      for (const token of raw[i + 1].split(',')) {
+    if (raw[i].length === 10 && text(raw[i]).toLowerCase() === 'connection') {
+      for (const token of text(raw[i + 1]).split(',')) {
         const t = token.trim().toLowerCase()
         if (t) (named ??= new Set()).add(t)
       }
@@ -39,9 +36,9 @@ export function endToEndHeaders(raw: string[]): HeaderMap {
   }
   const out: HeaderMap = {}
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toLowerCase()
+    const name = text(raw[i]).toLowerCase()
     if (HOP_BY_HOP.has(name) || named?.has(name)) continue
-    const value = raw[i + 1]
+    const value = text(raw[i + 1])
     const prev = out[name]
     if (prev === undefined) out[name] = value
     else if (Array.isArray(prev)) prev.push(value)
@@ -50,26 +47,8 @@ export function endToEndHeaders(raw: string[]): HeaderMap {
   return out
 }
 
-/** The same filter for a header object (undici's response headers). */
-export function stripHopByHop(headers: Record<string, string | string[] | undefined>): HeaderMap {
-  const connection = headers['connection']
-  let named: Set<string> | undefined
-  if (connection) {
-    for (const token of String(connection).split(',')) {
-      const t = token.trim().toLowerCase()
-      if (t) (named ??= new Set()).add(t)
-    }
-  }
-  const out: HeaderMap = {}
-  for (const name in headers) {
-    const value = headers[name]
-    if (value === undefined) continue
-    const lower = name.toLowerCase()
-    if (HOP_BY_HOP.has(lower) || named?.has(lower)) continue
-    out[lower] = value
-  }
-  return out
-}
+// Header bytes are Latin-1 on the wire (RFC 9110 §5.5).
+const text = (v: string | Buffer): string => (typeof v === 'string' ? v : v.toString('latin1'))
 
 export function firstHeader(headers: HeaderMap, name: string): string | undefined {
   const v = headers[name]

@@ -5,7 +5,7 @@
 // raw pairs, and the body is a plain Readable that pauses undici on backpressure.
 import {Readable} from 'node:stream'
 import type {Agent, Dispatcher} from 'undici'
-import {isHopByHop, type HeaderMap} from './headers.js'
+import {endToEndHeaders} from './headers.js'
 import {connectFailure, ProxyError, upstreamReset} from './respond.js'
 import {onBodyDone, type MeshResponse, type Service} from './stack.js'
 import type {Endpoint} from '../control/registry.js'
@@ -54,7 +54,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     // 1xx are informational; the final answer follows.
     if (statusCode < 200) return true
     const body = (this.body = new UpstreamBody(this, resume))
-    const response: MeshResponse = {status: statusCode, headers: responseHeaders(rawHeaders as Buffer[]), body, endpoint: this.endpoint}
+    const response: MeshResponse = {status: statusCode, headers: endToEndHeaders(rawHeaders as Buffer[]), body, endpoint: this.endpoint}
     onBodyDone(response, () => this.done())
     this.resolve(response)
     return true
@@ -112,24 +112,6 @@ class UpstreamBody extends Readable {
     if (!this.exchange.finished) this.exchange.abort(error ?? new Error('response discarded'))
     callback(error)
   }
-}
-
-/** Raw [name, value, …] pairs → end-to-end headers (hop-by-hop and Connection-named ones dropped). */
-function responseHeaders(raw: Buffer[]): HeaderMap {
-  const out: HeaderMap = {}
-  let named: string[] | undefined
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toString('latin1').toLowerCase()
-    const value = raw[i + 1].toString('latin1')
-    if (name === 'connection') named = value.toLowerCase().split(',').map((t) => t.trim())
-    if (isHopByHop(name)) continue
-    const prev = out[name]
-    if (prev === undefined) out[name] = value
-    else if (Array.isArray(prev)) prev.push(value)
-    else out[name] = [prev, value]
-  }
-  if (named) for (const n of named) delete out[n]
-  return out
 }
 
 function abortReason(signal: AbortSignal): ProxyError {
