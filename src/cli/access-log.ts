@@ -6,7 +6,7 @@
 //   12:00:00.123 out front-v1-0 → mid-v1-0  GET /work  200  12.3ms  -  4bf92f3577b3
 import {Chalk} from 'chalk'
 import {SHORT_ID_LENGTH} from '../sim/telemetry/trace-list.js'
-import {formatDuration} from '../sim/telemetry/waterfall.js'
+import {formatLatency} from '../sim/telemetry/waterfall.js'
 
 /** One record as `Telemetry.writeAccessLog` writes it. */
 export interface AccessRecord {
@@ -48,7 +48,7 @@ export function renderAccessLines(lines: string[], colour: boolean): string[] {
       `${r.source} → ${r.destination}`,
       `${r.method} ${r.path}`,
       statusColour(status),
-      formatDuration(r.durationMs),
+      formatLatency(r.durationMs),
       flags,
       c.dim(r.traceId ? r.traceId.slice(0, SHORT_ID_LENGTH) : '-'),
     ]

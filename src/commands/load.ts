@@ -2,10 +2,10 @@ import {Args, Flags} from '@oclif/core'
 import chalk, {Chalk} from 'chalk'
 import {isUrlTarget, type LoadTarget, meshTarget, parseHeaders, urlTarget} from '../cli/load-target.js'
 import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
-import {formatDuration as formatSpan, parseDuration} from '../sim/config/duration.js'
+import {formatDuration, parseDuration} from '../sim/config/duration.js'
 import {MeshError} from '../sim/errors.js'
 import {defaultConcurrency, LoadError, type LoadProgress, type LoadResult, plannedRequests, runLoad} from '../sim/load/load-generator.js'
-import {formatDuration} from '../sim/telemetry/waterfall.js'
+import {formatLatency} from '../sim/telemetry/waterfall.js'
 import {successColour} from './stat.js'
 
 export default class Load extends MeshCommand {
@@ -48,7 +48,7 @@ export default class Load extends MeshCommand {
     const live = !quiet && process.stderr.isTTY === true
     if (!quiet) {
       this.logToStderr(
-        `Sending ${method} ${target.origin}${target.path} at ${rps} rps for ${formatSpan(durationMs)} ` +
+        `Sending ${method} ${target.origin}${target.path} at ${rps} rps for ${formatDuration(durationMs)} ` +
           `(${plannedRequests(rps, durationMs)} requests, at most ${concurrency} in flight)…`,
       )
     }
@@ -83,7 +83,7 @@ export default class Load extends MeshCommand {
 /** The live line: where the run is, once a second. */
 export function progressLine(p: LoadProgress, planned: number): string {
   const errors = p.errors > 0 ? `, ${p.errors} errors` : ''
-  return `${formatDuration(p.elapsedMs)}  ${p.completed}/${planned} done (${p.sent} sent${errors}), ${p.currentRps.toFixed(0)} rps now`
+  return `${formatLatency(p.elapsedMs)}  ${p.completed}/${planned} done (${p.sent} sent${errors}), ${p.currentRps.toFixed(0)} rps now`
 }
 
 export function renderLoadResult(r: LoadResult, colour: boolean): string {
@@ -95,12 +95,12 @@ export function renderLoadResult(r: LoadResult, colour: boolean): string {
       .map(([k, n]) => `${k} × ${n}`)
       .join(', ') || 'none'
   const lines = [
-    `${c.bold('requests')}    ${r.requests} completed of ${r.sent} sent in ${formatDuration(r.durationMs)}` +
+    `${c.bold('requests')}    ${r.requests} completed of ${r.sent} sent in ${formatLatency(r.durationMs)}` +
       (r.aborted ? c.yellow(` (stopped early; ${r.cancelled} not completed)`) : ''),
     `${c.bold('throughput')}  ${r.throughputRps.toFixed(1)} rps`,
     `${c.bold('success')}     ${r.requests > 0 ? successColour(r.successRate, c)(`${(r.successRate * 100).toFixed(2)}%`) : '-'}`,
-    `${c.bold('latency')}     p50 ${formatDuration(l.p50)}  p90 ${formatDuration(l.p90)}  p95 ${formatDuration(l.p95)}  ` +
-      `p99 ${formatDuration(l.p99)}  p99.9 ${formatDuration(l.p999)}  max ${formatDuration(l.max)}`,
+    `${c.bold('latency')}     p50 ${formatLatency(l.p50)}  p90 ${formatLatency(l.p90)}  p95 ${formatLatency(l.p95)}  ` +
+      `p99 ${formatLatency(l.p99)}  p99.9 ${formatLatency(l.p999)}  max ${formatLatency(l.max)}`,
     `${c.bold('statuses')}    ${count(r.statuses)}`,
     `${c.bold('errors')}      ${Object.keys(r.errors).length ? c.red(count(r.errors)) : 'none'}`,
   ]

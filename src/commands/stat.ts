@@ -2,10 +2,10 @@ import {Flags} from '@oclif/core'
 import chalk, {Chalk, type ChalkInstance} from 'chalk'
 import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
 import {renderTable} from '../cli/table.js'
-import {formatDuration as formatWindow, parseDuration} from '../sim/config/duration.js'
+import {formatDuration, parseDuration} from '../sim/config/duration.js'
 import {MeshError} from '../sim/errors.js'
 import type {StatBy, StatRow} from '../sim/telemetry/metrics.js'
-import {formatDuration} from '../sim/telemetry/waterfall.js'
+import {formatLatency} from '../sim/telemetry/waterfall.js'
 
 export default class Stat extends MeshCommand {
   static override description =
@@ -45,7 +45,7 @@ export function successColour(ratio: number, c: ChalkInstance): ChalkInstance {
 
 export function renderStat(rows: StatRow[], opts: StatRenderOptions): string {
   if (rows.length === 0) {
-    return `No requests in the last ${formatWindow(opts.windowMs)}. Send some with \`mesh load ingress --rps 50 --duration 10s\`.`
+    return `No requests in the last ${formatDuration(opts.windowMs)}. Send some with \`mesh load ingress --rps 50 --duration 10s\`.`
   }
   const c = new Chalk({level: opts.colour ? 1 : 0})
   const rate = (ratio: number, n: number) => (n > 0 ? successColour(ratio, c)(`${(ratio * 100).toFixed(2)}%`) : '-')
@@ -58,9 +58,9 @@ export function renderStat(rows: StatRow[], opts: StatRenderOptions): string {
     r.rps.toFixed(1),
     rate(r.successRate, r.requests),
     rate(r.actualSuccessRate, r.actualRequests || r.requests),
-    formatDuration(r.p50),
-    formatDuration(r.p95),
-    formatDuration(r.p99),
+    formatLatency(r.p50),
+    formatLatency(r.p95),
+    formatLatency(r.p99),
   ])
   return renderTable([opts.by === 'edge' ? `${'SRC'.padEnd(srcWidth)} → DST` : 'NAME', 'REQUESTS', 'RPS', 'SUCCESS', 'ACTUAL', 'P50', 'P95', 'P99'], body)
 }

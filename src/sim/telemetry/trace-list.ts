@@ -1,7 +1,7 @@
 // `mesh traces`: one line per trace, failed first then slowest (the store's order).
 import {Chalk} from 'chalk'
 import type {TraceSummary} from './trace-store.js'
-import {formatDuration} from './waterfall.js'
+import {formatLatency} from './waterfall.js'
 
 export interface TraceListOptions {
   colour: boolean
@@ -35,7 +35,7 @@ export function renderTraceList(summaries: TraceSummary[], opts: TraceListOption
       [
         s.traceId.slice(0, SHORT_ID_LENGTH).padEnd(SHORT_ID_LENGTH),
         root,
-        formatDuration(s.durationMs).padStart(9),
+        formatLatency(s.durationMs).padStart(9),
         String(s.spanCount).padStart(5),
         status,
         s.services.join(',') + failed,

@@ -75,8 +75,8 @@ export function renderWaterfall(spans: Span[], opts: WaterfallOptions): string {
   const out: string[] = []
   out.push(headerLine(all, roots, total, t0, opts.now, width, c))
   const axisLeft = '0'
-  const axisRight = formatDuration(total)
-  const mid = total > 0 ? formatDuration(total / 2) : ''
+  const axisRight = formatLatency(total)
+  const mid = total > 0 ? formatLatency(total / 2) : ''
   let axis = axisLeft.padEnd(barWidth - axisRight.length) + axisRight
   if (mid && barWidth >= 24) {
     const at = Math.floor(barWidth / 2 - mid.length / 2)
@@ -99,7 +99,7 @@ export function renderWaterfall(spans: Span[], opts: WaterfallOptions): string {
     // DI/FI already say a fault was injected; otherwise say so in words.
     if ((s.fault || s.decision?.faults?.length) && !/\b(DI|FI)\b/.test(s.responseFlags ?? '')) marks.push('fault')
     const status = s.status > 0 ? String(s.status) : '---'
-    const infoPlain = formatDuration(node.end - node.start).padStart(8) + ' ' + status.padStart(3)
+    const infoPlain = formatLatency(node.end - node.start).padStart(8) + ' ' + status.padStart(3)
     const room = width - (2 + labelWidth + 2 + barWidth) - infoPlain.length - 1
     const markText = marks.length && room > 1 ? ' ' + truncate(marks.join(' '), room) : ''
     const labelText = node.critical ? c.bold(lab) : lab
@@ -140,11 +140,11 @@ function headerLine(
   const parts = [
     ids.length === 1 ? `trace ${ids[0]}` : `${ids.length} traces`,
     `${root.method} ${root.path}`,
-    formatDuration(total),
+    formatLatency(total),
     `${all.length} span${all.length === 1 ? '' : 's'}`,
     `${services.size} service${services.size === 1 ? '' : 's'}`,
   ]
-  if (now !== undefined && Number.isFinite(now) && now >= t0) parts.push(`started ${formatDuration(now - t0)} ago`)
+  if (now !== undefined && Number.isFinite(now) && now >= t0) parts.push(`started ${formatLatency(now - t0)} ago`)
   return c.bold(truncate(parts.join('  '), width))
 }
 
@@ -179,7 +179,8 @@ export function describeDecision(d: RoutingDecision): string {
   return parts.join('; ')
 }
 
-export function formatDuration(ms: number): string {
+/** A measured time as a reader scans it (12.3ms, 1.25s); config durations use config/duration.ts formatDuration. */
+export function formatLatency(ms: number): string {
   const v = Number.isFinite(ms) && ms > 0 ? ms : 0
   if (v >= 1000) return `${(v / 1000).toFixed(v >= 10_000 ? 1 : 2)}s`
   if (v >= 10) return `${v.toFixed(1)}ms`

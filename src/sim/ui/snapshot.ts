@@ -9,7 +9,7 @@ import type {MeshStatus} from '../control/status.js'
 import type {Stamped} from '../control/event-log.js'
 import type {StatRow} from '../telemetry/metrics.js'
 import type {TraceSummary} from '../telemetry/trace-store.js'
-import {formatDuration} from '../telemetry/waterfall.js'
+import {formatLatency} from '../telemetry/waterfall.js'
 import {layoutTopology, type Point} from './topology-layout.js'
 
 export interface ServiceView {
@@ -392,8 +392,8 @@ function serviceCells(s: ServiceView): Cell[] {
     {text: inst, right: true, style: s.healthy < s.total || s.panic ? 'red' : undefined},
     {text: formatRps(s.rps), right: true},
     {text: formatSuccess(s.successRate), right: true, style: successStyle(s.successRate)},
-    {text: s.requests ? formatDuration(s.p50) : '-', right: true},
-    {text: s.requests ? formatDuration(s.p99) : '-', right: true},
+    {text: s.requests ? formatLatency(s.p50) : '-', right: true},
+    {text: s.requests ? formatLatency(s.p99) : '-', right: true},
     {text: s.deploy ?? '-', style: s.deploy ? 'cyan' : 'dim'},
     {text: s.faults.length ? s.faults.join('; ') : '-', style: s.faults.length ? 'magenta' : 'dim'},
   ]
@@ -443,7 +443,7 @@ function traceRows(traces: TraceView[], width: number, c: ChalkInstance, selecte
     const mark = t.error ? '✗' : t.errorSpans ? '!' : '·'
     const status = String(t.status || 'ERR')
     const age = ageText(now - t.startMs)
-    const head = `${i === selected ? '▶' : ' '} ${mark} ${t.id.slice(0, 8)}  ${age.padStart(4)}  ${status.padStart(3)}  ${formatDuration(t.durationMs).padStart(8)}  `
+    const head = `${i === selected ? '▶' : ' '} ${mark} ${t.id.slice(0, 8)}  ${age.padStart(4)}  ${status.padStart(3)}  ${formatLatency(t.durationMs).padStart(8)}  `
     const rest = `${t.method} ${t.path}  ${t.services.join('→')}`
     const line = fit(head + rest, width)
     const style: Style | undefined = t.error ? 'red' : t.errorSpans ? 'yellow' : undefined
