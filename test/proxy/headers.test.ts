@@ -1,5 +1,5 @@
 import {describe, expect, test} from 'vitest'
-import {endToEndHeaders} from '../../src/sim/proxy/headers.js'
+import {endToEndHeaders, hasRequestBody} from '../../src/sim/proxy/headers.js'
 
 describe('hop-by-hop headers (RFC 9110 §7.6.1)', () => {
   test('drops the fixed hop-by-hop set and every header Connection names, keeps the rest', () => {
@@ -28,5 +28,12 @@ describe('hop-by-hop headers (RFC 9110 §7.6.1)', () => {
   test('response headers: the same filter on undici\'s raw Buffer pairs', () => {
     const raw = ['connection', 'X-Internal', 'x-internal', '1', 'keep-alive', 'timeout=4', 'content-type', 'text/plain', 'transfer-encoding', 'chunked']
     expect(endToEndHeaders(raw.map((v) => Buffer.from(v, 'latin1')))).toEqual({'content-type': 'text/plain'})
+  })
+
+  test('a request has a body when it says Content-Length or Transfer-Encoding, in any case', () => {
+    expect(hasRequestBody(['Host', 'x', 'Accept', '*/*'])).toBe(false)
+    expect(hasRequestBody(['Host', 'x', 'Content-Length', '0'])).toBe(true)
+    expect(hasRequestBody(['host', 'x', 'transfer-encoding', 'chunked'])).toBe(true)
+    expect(hasRequestBody(['X-Content-Length', '5'])).toBe(false)
   })
 })

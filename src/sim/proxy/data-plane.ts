@@ -19,7 +19,7 @@ import {spanName} from '../telemetry/span.js'
 import type {Clock} from '../time/clock.js'
 import {Cancellation} from './cancellation.js'
 import {Destination} from './destination.js'
-import {endToEndHeaders, firstHeader, type HeaderMap, MESH_HEADER_PREFIX, SERVED_BY_HEADER} from './headers.js'
+import {endToEndHeaders, firstHeader, hasRequestBody, type HeaderMap, MESH_HEADER_PREFIX, SERVED_BY_HEADER} from './headers.js'
 import type {OutlierEvent} from './outlier/outlier-detector.js'
 import {noHealthyUpstream, noRoute, ProxyError, sendProxyError} from './respond.js'
 import {type CallContext, type MeshRequest, type Service, stack} from './stack.js'
@@ -187,13 +187,13 @@ export class DataPlane {
   private async serve(role: ListenerRole, req: IncomingMessage, res: ServerResponse, abort: Cancellation): Promise<void> {
     const headers = endToEndHeaders(req.rawHeaders)
     const client = req.socket.remoteAddress ?? '127.0.0.1'
-    if (role.kind === 'ingress') sanitiseAtIngress(headers, client, req, this.allowFaultHeaders)
+    if (role.kind === 'ingress') sanitiseAtIngress(headers, client, this.allowFaultHeaders)
     else appendForwardedFor(headers, client)
     const incoming = parseTraceparent(firstHeader(headers, 'traceparent')) ?? parseB3((name) => firstHeader(headers, name))
     if (!incoming) delete headers['tracestate']
     let target: ReturnType<DataPlane['resolve']>
     try {
-      target = this.resolve(role, req)
+      target = this.resolve(role, req, headers)
     } catch (error) {
       // No route, unknown host: the mesh answered itself before any stack, so record that hop here.
       if (error instanceof ProxyError && role.kind !== 'inbound') {
@@ -223,7 +223,7 @@ export class DataPlane {
     }
 
     const destination = target.destination
-    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined
+    const hasBody = hasRequestBody(req.rawHeaders)
     const {body, replayable} = hasBody
       ? destination?.policy.retries
         ? await holdBody(req, MAX_REPLAY_BYTES)
@@ -266,7 +266,7 @@ export class DataPlane {
   }
 
   /** Which destination (or, for an inbound listener, which instance) gets this request, and its origin-form path. */
-  private resolve(role: ListenerRole, req: IncomingMessage): {service: string; path: string; destination?: Destination; endpoint?: Endpoint} {
+  private resolve(role: ListenerRole, req: IncomingMessage, headers: HeaderMap): {service: string; path: string; destination?: Destination; endpoint?: Endpoint} {
     let path = req.url ?? '/'
     let service: string
     switch (role.kind) {
@@ -299,7 +299,7 @@ export class DataPlane {
         } else if (role.kind === 'outbound') {
           service = role.destination
         } else {
-          service = serviceFromHost(req.headers.host ?? '')
+          service = serviceFromHost(firstHeader(headers, 'host') ?? '')
         }
         break
       }
@@ -401,14 +401,15 @@ function appendForwardedFor(headers: HeaderMap, client: string): void {
 }
 
 /** Nothing from outside may claim to be the mesh, or forge where it came from. */
-function sanitiseAtIngress(headers: HeaderMap, client: string, req: IncomingMessage, allowFaultHeaders: boolean): void {
+function sanitiseAtIngress(headers: HeaderMap, client: string, allowFaultHeaders: boolean): void {
   for (const name of Object.keys(headers)) {
     if (allowFaultHeaders && name.startsWith('x-mesh-fault-')) continue
     if (name.startsWith(MESH_HEADER_PREFIX) || name.startsWith('x-forwarded-')) delete headers[name]
   }
   headers['x-forwarded-for'] = client
   headers['x-forwarded-proto'] = 'http'
-  if (req.headers.host) headers['x-forwarded-host'] = req.headers.host
+  const host = firstHeader(headers, 'host')
+  if (host) headers['x-forwarded-host'] = host
   if (!headers['x-request-id']) headers['x-request-id'] = crypto.randomUUID()
 }
 

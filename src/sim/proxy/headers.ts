@@ -47,6 +47,18 @@ export function endToEndHeaders(raw: ReadonlyArray<string | Buffer>): HeaderMap 
   return out
 }
 
+/**
+ * Whether a request carries a body (Content-Length or Transfer-Encoding), read from the
+ * raw pairs: Node's `req.headers` is built on first use, a second header object per request.
+ */
+export function hasRequestBody(raw: readonly string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]
+    if ((n.length === 14 && n.toLowerCase() === 'content-length') || (n.length === 17 && n.toLowerCase() === 'transfer-encoding')) return true
+  }
+  return false
+}
+
 // Header bytes are Latin-1 on the wire (RFC 9110 §5.5).
 const text = (v: string | Buffer): string => (typeof v === 'string' ? v : v.toString('latin1'))
 
