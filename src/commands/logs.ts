@@ -37,7 +37,7 @@ export default class Logs extends MeshCommand {
     const files = instanceLogFiles(paths, services, args.service)
     if (files.size === 0 && flags.access && !accessLog) {
       throw new MeshError('MESH_NO_LOGS', 'access logs are off (as in Istio and Linkerd, they cost more than anything else per request).', {
-        hints: ['Turn them on with `telemetry: {accessLog: true}` in mesh.yaml, then `mesh apply`.'],
+        hints: ['Turn them on with `telemetry: {accessLog: true}` in mesh.yaml, then `mesh apply` (or `mesh up` if the mesh is not running).'],
       })
     }
     if (files.size === 0) {
