@@ -3,11 +3,16 @@
 // Node) runs against the ingress, switches parts off by patching the live objects —
 // no source is changed. Variants run interleaved, `--rounds` times; medians are shown.
 //
-//   node bench/what-if.js [--rounds 3] [--seconds 4] [--path /]
+//   node bench/what-if.js [--rounds 3] [--seconds 4] [--path /] [--only bare,full,min-stack]
+//
+// The machine's speed wanders by ±20% between runs of a few seconds; the minimum over
+// rounds is the steadiest figure for comparing variants.
 //
 // bare        the yardstick: bench/bare-proxy.js (its own process, same core) — CPU × bare is against it
 // full        as `mesh up` with the defaults (spans, metrics; access logs off)
 // access-log  full plus access logs (`telemetry: {accessLog: true}`)
+// no-store    full, but spans are not kept in the trace store (what keeping them costs, GC included)
+// no-metrics  full, but spans feed no metrics
 // no-telemetry the data path's sink does nothing (no spans, metrics, access logs)
 // min-stack   no telemetry and no policy layers: the data plane hands every request straight to
 //             the upstream layer (first endpoint) — what the data plane's own plumbing costs
@@ -90,6 +95,8 @@ try {
   const variants = {
     bare: () => {},
     full: () => {
+      delete telemetry.metrics.observe
+      delete telemetry.traces.add
       api.service = fullService
       telemetry.record = record
       telemetry.setAccessLogDir(undefined)
@@ -99,7 +106,22 @@ try {
       telemetry.record = record
       telemetry.setAccessLogDir(accessLogDir)
     },
+    'no-store': () => {
+      api.service = fullService
+      telemetry.record = record
+      telemetry.traces.add = () => undefined
+      telemetry.setAccessLogDir(undefined)
+    },
+    'no-metrics': () => {
+      api.service = fullService
+      telemetry.record = record
+      delete telemetry.traces.add
+      telemetry.metrics.observe = () => undefined
+      telemetry.setAccessLogDir(undefined)
+    },
     'no-telemetry': () => {
+      delete telemetry.metrics.observe
+      delete telemetry.traces.add
       api.service = fullService
       telemetry.record = () => undefined
       telemetry.setAccessLogDir(undefined)
@@ -110,6 +132,8 @@ try {
       telemetry.setAccessLogDir(undefined)
     },
   }
+  const only = opt('--only', undefined)?.split(',')
+  if (only) for (const k of Object.keys(variants)) if (!only.includes(k)) delete variants[k]
   const target = daemon.status().ingress.url + PATH
   const bareTarget = `http://127.0.0.1:${bare.port}${PATH}`
   variants.full()
@@ -135,11 +159,13 @@ try {
   const bareMedian = median(results.bare.map((r) => r.all))
   console.log(
     table(
-      ['variant', 'proxy CPU µs/req (all threads)', 'CPU × bare', 'main thread µs/req', 'req/s', 'machine busy'],
+      ['variant', 'proxy CPU µs/req (all threads)', 'CPU × bare', 'min µs/req', 'min × bare min', 'main thread µs/req', 'req/s', 'machine busy'],
       Object.entries(results).map(([k, rs]) => [
         k,
         fmt.f(median(rs.map((r) => r.all)), 1),
         `${fmt.f(median(rs.map((r) => r.all)) / bareMedian, 2)}×`,
+        fmt.f(Math.min(...rs.map((r) => r.all)), 1),
+        `${fmt.f(Math.min(...rs.map((r) => r.all)) / Math.min(...results.bare.map((r) => r.all)), 2)}×`,
         fmt.f(median(rs.map((r) => r.main)), 1),
         fmt.int(median(rs.map((r) => r.rps))),
         `${fmt.f(100 * median(rs.map((r) => r.busy)), 0)}%`,

@@ -1,9 +1,9 @@
 // The fault layer alone over a scripted inner service, on a virtual clock: when
 // the inner service was called, what came back or was thrown, and how bodies flow.
-import {Readable} from 'node:stream'
 import {describe, expect, test} from 'vitest'
 import type {FaultSpec} from '../../src/sim/faults/fault.js'
 import {FaultSet} from '../../src/sim/faults/fault-set.js'
+import {ResponseBody} from '../../src/sim/proxy/body.js'
 import {fault} from '../../src/sim/proxy/layers/fault.js'
 import {ProxyError} from '../../src/sim/proxy/respond.js'
 import type {MeshRequest, MeshResponse, Service} from '../../src/sim/proxy/stack.js'
@@ -15,7 +15,7 @@ const context = (clock: VirtualClock, controller?: AbortController) =>
   callContext(clock, {controller, endpoint: {instance: 'payments-v1-0', service: 'payments', version: 'v1'}})
 
 /** An inner service answering 200 with `body`, recording when it was called and the request it saw. */
-function scripted(clock: VirtualClock, body?: () => Readable) {
+function scripted(clock: VirtualClock, body?: () => ResponseBody) {
   const calls: Array<{at: number; req: MeshRequest}> = []
   const service: Service = async (req) => {
     calls.push({at: clock.now(), req})
@@ -31,13 +31,15 @@ function layer(clock: VirtualClock, specs: FaultSpec[], options: {side?: 'callee
 }
 
 /** Reads a body on the virtual clock: the chunks with the time each arrived, and how it ended. */
-async function drain(clock: VirtualClock, body: Readable, stepMs = 10, maxMs = 10_000) {
+async function drain(clock: VirtualClock, body: ResponseBody, stepMs = 10, maxMs = 10_000) {
   const chunks: Array<{at: number; bytes: number}> = []
   let ended: {at: number; error?: Error} | undefined
-  body.on('data', (c: Buffer) => chunks.push({at: clock.now(), bytes: c.length}))
-  body.on('end', () => (ended ??= {at: clock.now()}))
-  body.on('error', (error) => (ended ??= {at: clock.now(), error}))
-  // Streams move on the event loop (nextTick, setImmediate), not on the virtual clock: let them, then step the clock.
+  body.pipeTo({
+    write: (c) => chunks.push({at: clock.now(), bytes: c.length}) > 0,
+    end: () => (ended ??= {at: clock.now()}),
+    abort: (error) => (ended ??= {at: clock.now(), error}),
+  })
+  // Timers may hand work to promises: let them run, then step the clock.
   const settle = async () => {
     for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r))
   }
@@ -146,7 +148,7 @@ describe('fault layer', () => {
 
   test('reset after N bytes: the body is truncated at N and then fails', async () => {
     const clock = new VirtualClock()
-    const {service} = scripted(clock, () => Readable.from([Buffer.alloc(60, 'a'), Buffer.alloc(60, 'b'), Buffer.alloc(60, 'c')]))
+    const {service} = scripted(clock, () => ResponseBody.of(Buffer.alloc(60, 'a'), Buffer.alloc(60, 'b'), Buffer.alloc(60, 'c')))
     const res = await layer(clock, [{service: 'payments', kind: 'reset', afterBytes: 100}])(service)(request(), context(clock))
     expect(res.status).toBe(200)
     const {bytes, ended} = await drain(clock, res.body!)
@@ -156,7 +158,7 @@ describe('fault layer', () => {
 
   test('reset after N bytes on a shorter body: it ends normally', async () => {
     const clock = new VirtualClock()
-    const {service} = scripted(clock, () => Readable.from([Buffer.alloc(50)]))
+    const {service} = scripted(clock, () => ResponseBody.of(Buffer.alloc(50)))
     const res = await layer(clock, [{service: 'payments', kind: 'reset', afterBytes: 100}])(service)(request(), context(clock))
     const {bytes, ended} = await drain(clock, res.body!)
     expect([bytes, ended.error]).toEqual([50, undefined])
@@ -164,7 +166,7 @@ describe('fault layer', () => {
 
   test('bandwidth paces the body: 1000 bytes at 1000 B/s take a second, in tenths', async () => {
     const clock = new VirtualClock()
-    const {service} = scripted(clock, () => Readable.from([Buffer.alloc(1000)]))
+    const {service} = scripted(clock, () => ResponseBody.of(Buffer.alloc(1000)))
     const res = await layer(clock, [{service: 'payments', kind: 'bandwidth', bytesPerSecond: 1000}])(service)(request(), context(clock))
     const {chunks, ended, bytes} = await drain(clock, res.body!, 10)
     expect(bytes).toBe(1000)
@@ -176,7 +178,7 @@ describe('fault layer', () => {
 
   test('slow close holds the end of the body', async () => {
     const clock = new VirtualClock()
-    const {service} = scripted(clock, () => Readable.from([Buffer.from('hello')]))
+    const {service} = scripted(clock, () => ResponseBody.of('hello'))
     const res = await layer(clock, [{service: 'payments', kind: 'slow-close', delayMs: 500}])(service)(request(), context(clock))
     const {chunks, ended} = await drain(clock, res.body!, 10)
     expect(chunks.map((c) => c.at)).toEqual([0])

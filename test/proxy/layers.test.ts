@@ -1,10 +1,11 @@
 // Each layer alone over a scripted inner service, on a virtual clock: what it
 // returns or throws, and when each inner call happened.
-import {PassThrough, Readable} from 'node:stream'
+import {Readable} from 'node:stream'
 import {describe, expect, test} from 'vitest'
 import {type Endpoint, Registry} from '../../src/sim/control/registry.js'
 import {createBalancer} from '../../src/sim/proxy/balance/balancer.js'
 import {EndpointSet} from '../../src/sim/proxy/endpoint-set.js'
+import {readBody, ResponseBody} from '../../src/sim/proxy/body.js'
 import {balance} from '../../src/sim/proxy/layers/balance.js'
 import {circuitBreaker} from '../../src/sim/proxy/layers/circuit-breaker.js'
 import {retry} from '../../src/sim/proxy/layers/retry.js'
@@ -58,38 +59,40 @@ describe('timeout layer', () => {
 
   test('the overall deadline covers the body: one still streaming when it fires is cut with UT (as Envoy\'s route timeout)', async () => {
     const clock = new VirtualClock()
-    const body = new PassThrough()
-    body.write('first bytes')
+    const body = new ResponseBody()
+    body.push(Buffer.from('first bytes'))
     const svc = timeout({service: 'api', timeoutMs: 300, which: 'overall'})(async () => ({...ok(), body}))
     const ctx = context(clock)
     const response = await svc(request(), ctx)
     expect(response.body).toBe(body)
-    response.body!.resume()
-    const failed = new Promise<Error>((resolve) => body.once('error', resolve))
+    const read = readBody(response.body!)
     await clock.advance(300)
-    const error = (await failed) as ProxyError
-    expect([error.status, error.flag]).toEqual([504, 'UT'])
-    expect(body.destroyed).toBe(true)
+    const {bytes, error} = await read
+    expect(bytes.toString()).toBe('first bytes')
+    expect([(error as ProxyError).status, (error as ProxyError).flag]).toEqual([504, 'UT'])
+    expect(body.closed).toBe(true)
+    expect(body.errored).toBe(error)
     expect(ctx.decision.timeoutFired).toBe('overall')
   })
 
   test('a body that ends before the overall deadline cancels it; a per-try deadline never cuts a body', async () => {
     const clock = new VirtualClock()
-    const ending = new PassThrough()
+    const ending = new ResponseBody()
     const overall = timeout({service: 'api', timeoutMs: 300, which: 'overall'})(async () => ({...ok(), body: ending}))
-    ;(await overall(request(), context(clock))).body!.resume()
+    const read = readBody((await overall(request(), context(clock))).body!)
     expect(clock.pending()).toBe(1)
-    ending.end('done')
-    await new Promise((r) => ending.once('close', r))
+    ending.push(Buffer.from('done'))
+    ending.end()
+    expect((await read).bytes.toString()).toBe('done')
     expect(clock.pending()).toBe(0)
 
-    const stalled = new PassThrough()
+    const stalled = new ResponseBody()
     const perTry = timeout({service: 'api', timeoutMs: 300, which: 'per-try'})(async () => ({...ok(), body: stalled}))
     const ctx = context(clock)
-    ;(await perTry(request(), ctx)).body!.resume()
+    void readBody((await perTry(request(), ctx)).body!)
     expect(clock.pending()).toBe(0)
     await clock.advance(1000)
-    expect(stalled.destroyed).toBe(false)
+    expect(stalled.closed).toBe(false)
     expect(ctx.decision.timeoutFired).toBeUndefined()
   })
 
@@ -179,13 +182,13 @@ describe('circuit breaker layer', () => {
     const breaker = new CircuitBreaker(config)
     const releases: Array<() => void> = []
     const inner: Service = async () => {
-      const body = new Readable({read() {}})
-      releases.push(() => body.push(null))
+      const body = new ResponseBody()
+      releases.push(() => body.end())
       return {status: 200, headers: {}, body}
     }
     const svc = circuitBreaker('api', breaker, () => config)(inner)
     const first = await svc(request(), context(clock))
-    first.body!.resume()
+    void readBody(first.body!)
     const second = svc(request(), context(clock)) // waits: the only connection is busy
     const third = await svc(request(), context(clock)).catch((e: ProxyError) => e)
     expect(third).toBeInstanceOf(ProxyError)

@@ -17,6 +17,7 @@ import {MeshError} from '../errors.js'
 import {newSpanId, newTraceId, parseB3, parseTraceparent} from '../telemetry/trace-context.js'
 import {spanName} from '../telemetry/span.js'
 import type {Clock} from '../time/clock.js'
+import type {BodySink, ResponseBody} from './body.js'
 import {Cancellation} from './cancellation.js'
 import {Destination} from './destination.js'
 import {endToEndHeaders, firstHeader, hasRequestBody, type HeaderMap, MESH_HEADER_PREFIX, SERVED_BY_HEADER} from './headers.js'
@@ -260,9 +261,11 @@ export class DataPlane {
     if (response.endpoint) out[SERVED_BY_HEADER] = response.endpoint.instance
     if (this.draining) out['connection'] = 'close'
     res.writeHead(response.status, out)
-    const upstreamBody = response.body
-    if (!upstreamBody) return void res.end()
-    forwardBody(upstreamBody, res)
+    const answer = response.body
+    if (!answer) return void res.end()
+    // A client that leaves mid-body: the body (and the exchange behind it) stops.
+    abort.signal.addEventListener('abort', () => answer.destroy(abort.reason as Error))
+    answer.pipeTo(new ClientSink(res, answer))
   }
 
   /** Which destination (or, for an inbound listener, which instance) gets this request, and its origin-form path. */
@@ -310,23 +313,26 @@ export class DataPlane {
   }
 }
 
-/**
- * The response body to the client, by hand: pipeline() builds an AbortController (and a
- * DOMException) per call, and pipe() half a dozen listeners this needs none of.
- */
-function forwardBody(body: Readable, res: ServerResponse): void {
-  const resume = () => body.resume()
-  body.on('data', (chunk: Buffer) => {
-    if (!res.write(chunk)) {
-      body.pause()
-      res.once('drain', resume)
-    }
-  })
-  body.once('end', () => res.end())
-  body.once('error', () => res.destroy())
-  res.once('close', () => {
-    if (!body.readableEnded) body.destroy()
-  })
+/** The client's response as a body's sink: a reset when the body is cut. */
+class ClientSink implements BodySink {
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly body: ResponseBody,
+  ) {}
+
+  write(chunk: Buffer): boolean {
+    if (this.res.write(chunk)) return true
+    this.res.once('drain', () => this.body.resume())
+    return false
+  }
+
+  end(): void {
+    this.res.end()
+  }
+
+  abort(): void {
+    this.res.destroy()
+  }
 }
 
 /**

@@ -5,6 +5,7 @@
 //         → circuit-breaker → balance → outcome → upstream (undici)
 import type {Readable} from 'node:stream'
 import type {Endpoint} from '../control/registry.js'
+import type {ResponseBody} from './body.js'
 import type {Clock} from '../time/clock.js'
 import type {HeaderMap} from './headers.js'
 import type {ResponseFlag} from './respond.js'
@@ -29,7 +30,7 @@ export interface MeshRequest {
 export interface MeshResponse {
   status: number
   headers: HeaderMap
-  body: Readable | null
+  body: ResponseBody | null
   endpoint?: Endpoint
   /** Set when the mesh made this reply itself. */
   flags?: ResponseFlag
@@ -81,26 +82,8 @@ export function stack(base: Service): Stack {
   }
 }
 
-const DONE = Symbol('meshsim.bodyDone')
-type Tracked = Readable & {[DONE]?: Array<() => void>}
-
-/**
- * Runs `fn` once when the response body is fully consumed or destroyed (or at once if
- * there is none). Every layer of a hop waits on the same body: they share one 'close'
- * listener (kept on the body, so a fault's wrapping body gets its own list).
- */
+/** Runs `fn` once the response body is done (consumed, cut or discarded), or at once if there is none. */
 export function onBodyDone(res: MeshResponse, fn: () => void): void {
-  const body = res.body as Tracked | null
-  if (!body) return fn()
-  const waiting = body[DONE]
-  if (waiting) return void waiting.push(fn)
-  const list = (body[DONE] = [fn])
-  // Bodies here are autoDestroy streams: 'close' follows both 'end' and an error, exactly once.
-  body.once('close', () => {
-    for (let i = 0; i < list.length; i++) list[i]()
-  })
-  // A body discarded (a retried attempt) or cut (a reset) errors; that must never crash the daemon.
-  body.on('error', ignore)
+  if (res.body) res.body.onDone(fn)
+  else fn()
 }
-
-function ignore(): void {}

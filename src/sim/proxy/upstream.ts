@@ -2,12 +2,12 @@
 // undici keep-alive pool. Bodies stream both ways; nothing is buffered here.
 // `dispatch` with a raw handler (not `request()`): no undici BodyReadable, no header
 // object parsed and copied again — the response headers are filtered once from the
-// raw pairs, and the body is a plain Readable that pauses undici on backpressure.
-import {Readable} from 'node:stream'
+// raw pairs, and the body (body.ts) pauses undici on backpressure.
 import type {Agent, Dispatcher} from 'undici'
+import {type BodySource, ResponseBody} from './body.js'
 import {endToEndHeaders} from './headers.js'
 import {connectFailure, ProxyError, upstreamReset} from './respond.js'
-import {onBodyDone, type MeshResponse, type Service} from './stack.js'
+import type {MeshResponse, Service} from './stack.js'
 import type {Endpoint} from '../control/registry.js'
 
 /** `inflight`: requests under way per instance (a drained instance is stopped only when it reaches 0). */
@@ -28,11 +28,12 @@ export function upstream(agent: Agent, inflight: Map<string, number>): Service {
 
 /**
  * One attempt's undici handler, as a class rather than a bag of closures: it is
- * created for every request.
+ * created for every request. It fills the response body and is that body's source.
  */
-class Exchange implements Dispatcher.DispatchHandler {
+class Exchange implements Dispatcher.DispatchHandler, BodySource {
   private abortUpstream: ((reason?: Error) => void) | undefined
-  body: UpstreamBody | undefined
+  private resumeUpstream: (() => void) | undefined
+  body: ResponseBody | undefined
   finished = false
   private readonly onAbort = () => this.abortUpstream?.(abortReason(this.signal))
 
@@ -53,10 +54,10 @@ class Exchange implements Dispatcher.DispatchHandler {
   onHeaders(statusCode: number, rawHeaders: Buffer[] | string[] | null, resume: () => void): boolean {
     // 1xx are informational; the final answer follows.
     if (statusCode < 200) return true
-    const body = (this.body = new UpstreamBody(this, resume))
-    const response: MeshResponse = {status: statusCode, headers: endToEndHeaders(rawHeaders as Buffer[]), body, endpoint: this.endpoint}
-    onBodyDone(response, () => this.done())
-    this.resolve(response)
+    this.resumeUpstream = resume
+    const body = (this.body = new ResponseBody(this))
+    body.onDone(() => this.done())
+    this.resolve({status: statusCode, headers: endToEndHeaders(rawHeaders as Buffer[]), body, endpoint: this.endpoint})
     return true
   }
 
@@ -66,19 +67,23 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onComplete(): void {
     this.settle()
-    this.body!.push(null)
+    this.body!.end()
   }
 
   onError(error: Error): void {
     this.settle()
-    if (this.body) return void this.body.destroy(error)
+    if (this.body) return void this.body.fail(error)
     this.done()
     this.reject(classify(error, this.signal, this.endpoint))
   }
 
-  /** Stops reading from the instance (a discarded attempt, a client that left). */
-  abort(error: Error): void {
-    this.abortUpstream?.(error)
+  resume(): void {
+    this.resumeUpstream?.()
+  }
+
+  /** The body was discarded or cut (a retried attempt, a timeout, a client that left): stop reading from the instance. */
+  cancel(error: Error): void {
+    if (!this.finished) this.abortUpstream?.(error)
   }
 
   private settle(): void {
@@ -91,26 +96,6 @@ class Exchange implements Dispatcher.DispatchHandler {
     const n = (this.inflight.get(instance) ?? 1) - 1
     if (n <= 0) this.inflight.delete(instance)
     else this.inflight.set(instance, n)
-  }
-}
-
-/** The response body as a Readable that pauses undici on backpressure. */
-class UpstreamBody extends Readable {
-  constructor(
-    private readonly exchange: Exchange,
-    private readonly resumeUpstream: () => void,
-  ) {
-    super()
-  }
-
-  override _read(): void {
-    this.resumeUpstream()
-  }
-
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    // Every body is destroyed when it ends (autoDestroy): build an Error (and its stack) only when one is cut short.
-    if (!this.exchange.finished) this.exchange.abort(error ?? new Error('response discarded'))
-    callback(error)
   }
 }
 

@@ -3,11 +3,11 @@
 // fault — Istio users' most upvoted complaint is that its faults skip retries) and
 // on the caller's outbound side (before routing and retries, as Envoy's fault
 // filter). A request no fault matches pays one map lookup.
-import {Transform, type Readable} from 'node:stream'
 import {parseDuration} from '../../config/duration.js'
 import {describeFault, type FaultInfo, type FaultSide, type FaultSpec} from '../../faults/fault.js'
 import type {FaultSet} from '../../faults/fault-set.js'
-import type {Clock} from '../../time/clock.js'
+import type {Clock, Timer} from '../../time/clock.js'
+import {type BodySink, type BodySource, DISCARDED, ResponseBody} from '../body.js'
 import {firstHeader} from '../headers.js'
 import {ProxyError} from '../respond.js'
 import type {CallContext, Layer, MeshRequest, MeshResponse} from '../stack.js'
@@ -91,62 +91,139 @@ function onAbort(ctx: CallContext, fn: () => void): void {
 
 /** Faults that act on the response body as it streams. */
 function shape(response: MeshResponse, f: FaultSpec, clock: Clock): MeshResponse {
-  if (!response.body) return response
-  let transform: Transform | undefined
-  if (f.kind === 'reset' && f.afterBytes !== undefined) transform = truncate(f.afterBytes)
-  else if (f.kind === 'bandwidth' && f.bytesPerSecond) transform = throttle(f.bytesPerSecond, clock)
-  else if (f.kind === 'slow-close') transform = holdEnd(f.delayMs ?? 1000, clock)
-  if (!transform) return response
-  const body = response.body as Readable
-  body.on('error', (e) => transform!.destroy(e))
-  return {...response, body: body.pipe(transform)}
+  const inner = response.body
+  if (!inner) return response
+  let shaper: Shaper | undefined
+  if (f.kind === 'reset' && f.afterBytes !== undefined) shaper = new Truncate(inner, f.afterBytes)
+  else if (f.kind === 'bandwidth' && f.bytesPerSecond) shaper = new Throttle(inner, f.bytesPerSecond, clock)
+  else if (f.kind === 'slow-close') shaper = new HoldEnd(inner, f.delayMs ?? 1000, clock)
+  if (!shaper) return response
+  inner.pipeTo(shaper)
+  return {...response, body: shaper.out}
 }
 
-/** Passes `limit` bytes, then fails the stream: the client gets a truncated response and a reset. */
-function truncate(limit: number): Transform {
-  let passed = 0
-  return new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      const room = limit - passed
-      if (room <= 0) return done(new Error('fault injected: connection reset mid-response'))
-      if (chunk.length <= room) {
-        passed += chunk.length
-        return done(null, chunk)
-      }
-      passed = limit
-      this.push(chunk.subarray(0, room))
-      done(new Error('fault injected: connection reset mid-response'))
-    },
+/** Reads the instance's body and writes the shaped one (`out`); a consumer that gives up stops both. */
+class Shaper implements BodySink, BodySource {
+  readonly out = new ResponseBody(this)
+
+  constructor(protected readonly inner: ResponseBody) {}
+
+  write(chunk: Buffer): boolean {
+    return this.out.push(chunk)
+  }
+
+  end(): void {
+    this.out.end()
+  }
+
+  abort(error: Error): void {
+    this.out.fail(error)
+  }
+
+  resume(): void {
+    this.inner.resume()
+  }
+
+  cancel(error: Error): void {
+    this.inner.destroy(error === DISCARDED ? undefined : error)
+  }
+}
+
+/** Passes `limit` bytes, then cuts the body: the client gets a truncated response and a reset. */
+class Truncate extends Shaper {
+  private passed = 0
+
+  constructor(
+    inner: ResponseBody,
+    private readonly limit: number,
+  ) {
+    super(inner)
+  }
+
+  override write(chunk: Buffer): boolean {
+    const room = this.limit - this.passed
+    if (chunk.length <= room) {
+      this.passed += chunk.length
+      return this.out.push(chunk)
+    }
     // A body shorter than the limit ends normally (as Toxiproxy's limit_data).
-  })
+    if (room > 0) this.out.push(chunk.subarray(0, room))
+    this.passed = this.limit
+    this.out.fail(new Error('fault injected: connection reset mid-response'))
+    this.inner.destroy()
+    return false
+  }
 }
 
-/** Paces chunks so the body flows at about `bytesPerSecond`. */
-function throttle(bytesPerSecond: number, clock: Clock): Transform {
-  const slice = Math.max(1, Math.floor(bytesPerSecond / 10))
-  return new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      let offset = 0
-      const next = () => {
-        if (offset >= chunk.length) return done()
-        const piece = chunk.subarray(offset, offset + slice)
-        offset += piece.length
-        this.push(piece)
-        clock.setTimer((piece.length / bytesPerSecond) * 1000, next)
-      }
-      next()
-    },
-  })
+/** Paces chunks so the body flows at about `bytesPerSecond`, in tenths of a second. */
+class Throttle extends Shaper {
+  private readonly slice: number
+  private pending: Buffer | undefined
+  private offset = 0
+  private timer: Timer | undefined
+
+  constructor(
+    inner: ResponseBody,
+    private readonly bytesPerSecond: number,
+    private readonly clock: Clock,
+  ) {
+    super(inner)
+    this.slice = Math.max(1, Math.floor(bytesPerSecond / 10))
+  }
+
+  override write(chunk: Buffer): boolean {
+    this.pending = chunk
+    this.offset = 0
+    this.next()
+    // Always full: the next chunk waits until this one is paced out.
+    return false
+  }
+
+  // The pacing, not the consumer, decides when the next chunk comes.
+  override resume(): void {}
+
+  override abort(error: Error): void {
+    this.timer?.cancel()
+    super.abort(error)
+  }
+
+  override cancel(error: Error): void {
+    this.timer?.cancel()
+    super.cancel(error)
+  }
+
+  private readonly next = (): void => {
+    this.timer = undefined
+    const chunk = this.pending!
+    if (this.offset >= chunk.length) {
+      this.pending = undefined
+      return this.inner.resume()
+    }
+    const piece = chunk.subarray(this.offset, this.offset + this.slice)
+    this.offset += piece.length
+    this.out.push(piece)
+    this.timer = this.clock.setTimer((piece.length / this.bytesPerSecond) * 1000, this.next)
+  }
 }
 
 /** Holds the end of the body: the connection closes late (Toxiproxy's slow_close). */
-function holdEnd(ms: number, clock: Clock): Transform {
-  return new Transform({
-    transform(chunk, _enc, done) {
-      done(null, chunk)
-    },
-    flush(done) {
-      clock.setTimer(ms, () => done())
-    },
-  })
+class HoldEnd extends Shaper {
+  private timer: Timer | undefined
+
+  constructor(
+    inner: ResponseBody,
+    private readonly ms: number,
+    private readonly clock: Clock,
+  ) {
+    super(inner)
+  }
+
+  override end(): void {
+    this.timer = this.clock.setTimer(this.ms, () => this.out.end())
+  }
+
+  override cancel(error: Error): void {
+    this.timer?.cancel()
+    super.cancel(error)
+  }
 }

@@ -72,7 +72,7 @@ function shadow(deps: RouteDeps, version: string, req: MeshRequest, ctx: CallCon
   const copy: MeshRequest = {...req, headers: {...req.headers, 'x-mesh-mirror': 'true'}}
   const shadowCtx: CallContext = {...ctx, version, attempt: 1, tried: new Set(), decision: {}}
   service(copy, shadowCtx).then(
-    (r) => r.body?.resume(),
+    (r) => r.body?.discard(),
     () => undefined,
   )
 }

@@ -8,7 +8,7 @@
 //
 // The overall deadline cancels the whole request (ctx.cancel) rather than making a
 // child AbortController: one controller per request is enough on the hot path.
-import type {Readable} from 'node:stream'
+import type {ResponseBody} from '../body.js'
 import {Cancellation} from '../cancellation.js'
 import {type ProxyError, timeoutError} from '../respond.js'
 import {type CallContext, type Layer, type MeshResponse, onBodyDone} from '../stack.js'
@@ -35,7 +35,7 @@ export const timeout =
       }
       return new Promise<MeshResponse>((resolve, reject) => {
         let settled = false
-        let streaming: Readable | undefined
+        let streaming: ResponseBody | undefined
         const timer = ctx.clock.setTimer(timeoutMs, () => {
           if (streaming) {
             ctx.decision.timeoutFired = which
