@@ -19,7 +19,7 @@ function scripted(clock: VirtualClock, body?: () => ResponseBody) {
   const calls: Array<{at: number; req: MeshRequest}> = []
   const service: Service = async (req) => {
     calls.push({at: clock.now(), req})
-    return {status: 200, headers: {}, body: body ? body() : null} satisfies MeshResponse
+    return {status: 200, headers: [], body: body ? body() : null} satisfies MeshResponse
   }
   return {service, calls}
 }

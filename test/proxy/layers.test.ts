@@ -23,7 +23,7 @@ import {callContext, meshRequest} from '../helpers/proxy-context.js'
 const request = meshRequest
 const context = (clock: VirtualClock, controller?: AbortController) => callContext(clock, {controller})
 
-const ok = (status = 200): MeshResponse => ({status, headers: {}, body: null})
+const ok = (status = 200): MeshResponse => ({status, headers: [], body: null})
 
 /** An inner service that answers from a script and records when and how it was called. */
 function scripted(clock: VirtualClock, script: Array<(ctx: CallContext) => Promise<MeshResponse>>) {
@@ -184,7 +184,7 @@ describe('circuit breaker layer', () => {
     const inner: Service = async () => {
       const body = new ResponseBody()
       releases.push(() => body.end())
-      return {status: 200, headers: {}, body}
+      return {status: 200, headers: [], body}
     }
     const svc = circuitBreaker('api', breaker, () => config)(inner)
     const first = await svc(request(), context(clock))

@@ -258,8 +258,8 @@ export class DataPlane {
     }
     const response = await (destination ? destination.service(meshReq, ctx) : this.inbound(meshReq, ctx))
     const out = response.headers
-    if (response.endpoint) out[SERVED_BY_HEADER] = response.endpoint.instance
-    if (this.draining) out['connection'] = 'close'
+    if (response.endpoint) out.push(SERVED_BY_HEADER, response.endpoint.instance)
+    if (this.draining) out.push('connection', 'close')
     res.writeHead(response.status, out)
     const answer = response.body
     if (!answer) return void res.end()

@@ -19,30 +19,63 @@ const HOP_BY_HOP = new Set([
   'http2-settings',
 ])
 
-/**
- * Copy of `raw` ([name, value, name, value, …]: Node's rawHeaders on requests, undici's
- * Buffer pairs on responses) without hop-by-hop headers, names lower-cased, repeated
- * headers kept as arrays.
- */
-export function endToEndHeaders(raw: ReadonlyArray<string | Buffer>): HeaderMap {
+// Which lengths a hop-by-hop name can have: most names are lower-cased only to be compared.
+const HOP_BY_HOP_LENGTHS = new Set([...HOP_BY_HOP].map((n) => n.length))
+
+/** The headers the Connection header names (they are hop-by-hop too); undefined when none. */
+function connectionNamed(raw: ReadonlyArray<string | Buffer>): Set<string> | undefined {
   let named: Set<string> | undefined
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i].length === 10 && text(raw[i]).toLowerCase() === 'connection') {
       for (const token of text(raw[i + 1]).split(',')) {
         const t = token.trim().toLowerCase()
-        if (t) (named ??= new Set()).add(t)
+        if (t && t !== 'close' && t !== 'keep-alive') (named ??= new Set()).add(t)
       }
     }
   }
+  return named
+}
+
+function isHopByHop(name: string, lower: string | undefined, named: Set<string> | undefined): boolean {
+  if (HOP_BY_HOP_LENGTHS.has(name.length) && HOP_BY_HOP.has(lower ?? name.toLowerCase())) return true
+  return named !== undefined && named.has(lower ?? name.toLowerCase())
+}
+
+/**
+ * Copy of `raw` ([name, value, name, value, …]: Node's rawHeaders on requests) without
+ * hop-by-hop headers, names lower-cased, repeated headers kept as arrays. The layers
+ * read and set request headers by name.
+ */
+export function endToEndHeaders(raw: ReadonlyArray<string | Buffer>): HeaderMap {
+  const named = connectionNamed(raw)
   const out: HeaderMap = {}
   for (let i = 0; i < raw.length; i += 2) {
     const name = text(raw[i]).toLowerCase()
-    if (HOP_BY_HOP.has(name) || named?.has(name)) continue
+    if (isHopByHop(name, name, named)) continue
     const value = text(raw[i + 1])
     const prev = out[name]
     if (prev === undefined) out[name] = value
     else if (Array.isArray(prev)) prev.push(value)
     else out[name] = [prev, value]
+  }
+  return out
+}
+
+/** A header list as node:http's writeHead takes it: [name, value, name, value, …]. */
+export type HeaderPairs = string[]
+
+/**
+ * The end-to-end headers of a response (undici's raw Buffer pairs) as a list, names as
+ * the instance sent them: nothing reads a response's headers by name, so they go to the
+ * client without an object in between.
+ */
+export function endToEndPairs(raw: ReadonlyArray<string | Buffer>): HeaderPairs {
+  const named = connectionNamed(raw)
+  const out: HeaderPairs = []
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = text(raw[i])
+    if (isHopByHop(name, undefined, named)) continue
+    out.push(name, text(raw[i + 1]))
   }
   return out
 }

@@ -7,7 +7,7 @@ import type {Readable} from 'node:stream'
 import type {Endpoint} from '../control/registry.js'
 import type {ResponseBody} from './body.js'
 import type {Clock} from '../time/clock.js'
-import type {HeaderMap} from './headers.js'
+import type {HeaderMap, HeaderPairs} from './headers.js'
 import type {ResponseFlag} from './respond.js'
 import type {RoutingDecision} from '../telemetry/span.js'
 
@@ -29,7 +29,8 @@ export interface MeshRequest {
 
 export interface MeshResponse {
   status: number
-  headers: HeaderMap
+  /** End-to-end headers as a list (hop-by-hop already stripped). */
+  headers: HeaderPairs
   body: ResponseBody | null
   endpoint?: Endpoint
   /** Set when the mesh made this reply itself. */

@@ -5,7 +5,7 @@
 // raw pairs, and the body (body.ts) pauses undici on backpressure.
 import type {Agent, Dispatcher} from 'undici'
 import {type BodySource, ResponseBody} from './body.js'
-import {endToEndHeaders} from './headers.js'
+import {endToEndPairs} from './headers.js'
 import {connectFailure, ProxyError, upstreamReset} from './respond.js'
 import type {MeshResponse, Service} from './stack.js'
 import type {Endpoint} from '../control/registry.js'
@@ -57,7 +57,7 @@ class Exchange implements Dispatcher.DispatchHandler, BodySource {
     this.resumeUpstream = resume
     const body = (this.body = new ResponseBody(this))
     body.onDone(() => this.done())
-    this.resolve({status: statusCode, headers: endToEndHeaders(rawHeaders as Buffer[]), body, endpoint: this.endpoint})
+    this.resolve({status: statusCode, headers: endToEndPairs(rawHeaders as Buffer[]), body, endpoint: this.endpoint})
     return true
   }
 

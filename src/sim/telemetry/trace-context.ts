@@ -27,18 +27,24 @@ export function formatTraceparent(ctx: TraceContext): string {
   return `00-${ctx.traceId}-${ctx.parentId}-${ctx.flags}`
 }
 
-// Ids come from a pooled buffer: one getrandom call per 4 KB instead of per id.
+// Ids are cut from a pooled random buffer, hex-encoded 4 KB at a time: one getrandom
+// call and one encoding per ~250 ids instead of per id.
 const pool = Buffer.alloc(4096)
-let offset = pool.length
+let hex = ''
+let offset = 0
+const ZEROS: Record<number, string> = {16: '0'.repeat(16), 32: '0'.repeat(32)}
 
 function randomHex(bytes: number): string {
-  if (offset + bytes > pool.length) {
+  const chars = bytes * 2
+  if (offset + chars > hex.length) {
     randomFillSync(pool)
+    hex = pool.toString('hex')
     offset = 0
   }
-  const hex = pool.toString('hex', offset, offset + bytes)
-  offset += bytes
-  return /^0+$/.test(hex) ? randomHex(bytes) : hex
+  const id = hex.slice(offset, offset + chars)
+  offset += chars
+  // All zeros is the spec's invalid id.
+  return id === ZEROS[chars] ? randomHex(bytes) : id
 }
 
 export const newTraceId = (): string => randomHex(16)

@@ -22,13 +22,16 @@ function abortError(signal: AbortSignal): Error {
 }
 
 export class RealClock implements Clock {
+  // Read once: performance.timeOrigin is a getter into the native layer.
+  private readonly origin = performance.timeOrigin
+
   now(): number {
     return performance.now()
   }
 
   wallNow(): number {
     // Sub-millisecond wall time, so fast hops keep their order in a trace.
-    return performance.timeOrigin + performance.now()
+    return this.origin + performance.now()
   }
 
   setTimer(ms: number, fn: () => void): Timer {

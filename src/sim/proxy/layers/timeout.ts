@@ -11,6 +11,7 @@
 import type {ResponseBody} from '../body.js'
 import {Cancellation} from '../cancellation.js'
 import {type ProxyError, timeoutError} from '../respond.js'
+import {DeadlineQueue} from '../../time/deadline-queue.js'
 import {type CallContext, type Layer, type MeshResponse, onBodyDone} from '../stack.js'
 
 export interface TimeoutConfig {
@@ -21,8 +22,11 @@ export interface TimeoutConfig {
 
 export const timeout =
   ({service, timeoutMs, which}: TimeoutConfig): Layer =>
-  (inner) =>
-    function timeout(req, ctx) {
+  (inner) => {
+    // Every request of this layer waits the same time: one queue of deadlines, not a timer each.
+    let deadlines: DeadlineQueue | undefined
+    return function timeout(req, ctx) {
+      if (deadlines?.clock !== ctx.clock) deadlines = new DeadlineQueue(ctx.clock, timeoutMs)
       let below: CallContext = ctx
       let abortBelow: (e: ProxyError) => void = ctx.cancel
       let unlink: (() => void) | undefined
@@ -36,7 +40,7 @@ export const timeout =
       return new Promise<MeshResponse>((resolve, reject) => {
         let settled = false
         let streaming: ResponseBody | undefined
-        const timer = ctx.clock.setTimer(timeoutMs, () => {
+        const timer = deadlines!.add(() => {
           if (streaming) {
             ctx.decision.timeoutFired = which
             return void streaming.destroy(timeoutError(service, which, timeoutMs))
@@ -79,3 +83,4 @@ export const timeout =
         )
       })
     }
+  }

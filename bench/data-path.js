@@ -1,0 +1,145 @@
+// The data path's own JavaScript, without sockets: a MeshDaemon in-process whose
+// ingress handler is called with stand-in request/response objects, and whose undici
+// Agent answers every dispatch at once (headers, one chunk, end) from memory. What it
+// measures is exactly the work meshsim adds on top of a proxy hop — headers, call
+// context, every policy layer, both spans, metrics — free of the machine's network
+// and scheduling noise, so a change to the hot path shows up as a steady number.
+//
+//   node --expose-gc bench/data-path.js [--calls 200000] [--variant full|no-telemetry|min-stack] [--rounds 5]
+//
+// µs/call here is CPU on one core; the socket work (node:http, undici's parser,
+// syscalls) that the end-to-end benchmark adds is the same for the bare proxy.
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {EventEmitter} from 'node:events'
+import http from 'node:http'
+import os from 'node:os'
+import path from 'node:path'
+import {meshYaml} from './lib.js'
+
+const args = process.argv.slice(2)
+const opt = (name, dflt) => {
+  const i = args.indexOf(name)
+  return i >= 0 ? args[i + 1] : dflt
+}
+const CALLS = Number(opt('--calls', 200_000))
+const ROUNDS = Number(opt('--rounds', 5))
+const VARIANTS = opt('--variant', 'full,no-telemetry,min-stack').split(',')
+
+const {loadConfig} = await import('../dist/sim/config/load-config.js')
+const {MeshDaemon} = await import('../dist/sim/control/daemon.js')
+const {upstream: upstreamLayer} = await import('../dist/sim/proxy/upstream.js')
+const {TraceStore} = await import('../dist/sim/telemetry/trace-store.js')
+
+const BODY = Buffer.from('hello from the benchmark upstream\n')
+const RESPONSE_HEADERS = ['Content-Type', 'text/plain', 'Content-Length', String(BODY.length), 'Date', 'Sun, 22 Nov 2026 05:00:00 GMT', 'Connection', 'keep-alive', 'Keep-Alive', 'timeout=65'].map((s) => Buffer.from(s))
+const REQUEST_HEADERS = ['Host', '127.0.0.1:8080', 'User-Agent', 'wrk']
+
+// The upstream answers synchronously, as undici's parser does when a whole response is in one read.
+function dispatch(opts, handler) {
+  handler.onConnect(() => undefined)
+  handler.onHeaders(200, RESPONSE_HEADERS, () => undefined, 'OK')
+  handler.onData(BODY)
+  handler.onComplete([])
+  return true
+}
+
+class FakeResponse extends EventEmitter {
+  writableFinished = false
+  headersSent = false
+  writeHead(status, headers) {
+    this.status = status
+    this.headers = headers
+    this.headersSent = true
+  }
+  setHeader() {}
+  write() {
+    return true
+  }
+  end() {
+    this.writableFinished = true
+    this.emit('finish')
+    this.emit('close')
+  }
+  destroy() {
+    this.emit('close')
+  }
+}
+
+// A real listener only for the health checks; the data path never reaches it.
+const healthOnly = http.createServer((req, res) => res.end('ok'))
+await new Promise((r) => healthOnly.listen(0, '127.0.0.1', r))
+const dir = mkdtempSync(path.join(os.tmpdir(), 'meshsim-datapath-'))
+writeFileSync(path.join(dir, 'mesh.yaml'), meshYaml(healthOnly.address().port))
+const daemon = new MeshDaemon(await loadConfig(path.join(dir, 'mesh.yaml')))
+await daemon.start()
+const dataPlane = daemon.dataPlane
+dataPlane.agent.dispatch = dispatch
+const api = dataPlane.destination('api')
+const role = {kind: 'ingress', routes: [{prefix: '/', service: 'api'}]}
+const telemetry = daemon.telemetry
+const record = telemetry.record
+const full = api.service
+const plumbing = upstreamLayer(dataPlane.agent, new Map())
+const endpoint = api.endpoints.all()[0]
+const set = {
+  full: () => ((api.service = full), (telemetry.record = record), delete telemetry.traces.add),
+  'no-store': () => ((api.service = full), (telemetry.record = record), (telemetry.traces.add = () => undefined)),
+  'no-telemetry': () => ((api.service = full), (telemetry.record = () => undefined)),
+  'small-store': () => {
+    const store = new TraceStore({maxSpans: 2000})
+    api.service = full
+    telemetry.record = record
+    telemetry.traces.add = (span) => store.add(span)
+  },
+  'min-stack': () => {
+    api.service = (req, ctx) => ((ctx.endpoint = endpoint), plumbing(req, ctx))
+    telemetry.record = () => undefined
+  },
+}
+const socket = {remoteAddress: '127.0.0.1'}
+
+async function run(n) {
+  let started = 16
+  let finished = 0
+  await new Promise((resolve) => {
+    const one = () => {
+      const req = {method: 'GET', url: '/', rawHeaders: REQUEST_HEADERS, socket, resume() {}}
+      const res = new FakeResponse()
+      res.once('finish', () => {
+        if (res.status !== 200) throw new Error(`status ${res.status}`)
+        if (++started > n) {
+          if (++finished === 16) resolve()
+        } else if (started % 16 === 0) setImmediate(one)
+        else queueMicrotask(one)
+      })
+      dataPlane.handle(role, req, res)
+    }
+    // A few at a time, as keep-alive connections interleave.
+    for (let i = 0; i < 16; i++) one()
+  })
+}
+
+const results = Object.fromEntries(VARIANTS.map((v) => [v, []]))
+for (const v of VARIANTS) {
+  set[v]()
+  await run(CALLS / 4) // warm-up
+}
+for (let r = 0; r < ROUNDS; r++) {
+  for (const v of VARIANTS) {
+    set[v]()
+    globalThis.gc?.()
+    const t0 = process.cpuUsage()
+    const w0 = performance.now()
+    await run(CALLS)
+    const t = process.cpuUsage(t0)
+    results[v].push((t.user + t.system) / CALLS)
+    if (process.env.VERBOSE) { globalThis.gc?.(); console.error(v, ((t.user + t.system) / CALLS).toFixed(2), "wall", ((performance.now() - w0) * 1000 / CALLS).toFixed(2), "heap", (process.memoryUsage().heapUsed / 1e6).toFixed(1)) }
+  }
+}
+console.error(`heap ${(process.memoryUsage().heapUsed / 1e6).toFixed(0)} MB, rss ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB`)
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+for (const v of VARIANTS) console.log(`${v.padEnd(14)} ${median(results[v]).toFixed(2).padStart(7)} µs/call (min ${Math.min(...results[v]).toFixed(2)})`)
+await daemon.stop().catch(() => undefined)
+healthOnly.close()
+rmSync(dir, {recursive: true, force: true})
+process.exit(0)
