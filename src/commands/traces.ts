@@ -5,7 +5,7 @@ import {parseDuration} from '../sim/config/duration.js'
 import {MeshError} from '../sim/errors.js'
 import {toOtlp, type OtlpTracesRequest} from '../sim/telemetry/export-otlp.js'
 import {toZipkin, type ZipkinSpan} from '../sim/telemetry/export-zipkin.js'
-import {renderTraceList} from '../sim/telemetry/trace-list.js'
+import {renderSamplingNote, renderTraceList} from '../sim/telemetry/trace-list.js'
 import type {TraceQuery, TraceSummary} from '../sim/telemetry/trace-store.js'
 
 export default class Traces extends MeshCommand {
@@ -52,7 +52,11 @@ export default class Traces extends MeshCommand {
       return out
     }
     const summaries = await client.traces(query)
-    if (!this.jsonEnabled()) process.stdout.write(renderTraceList(summaries, {colour: chalk.level > 0}))
+    if (!this.jsonEnabled()) {
+      const colour = chalk.level > 0
+      const {sampling} = await client.traceStore()
+      process.stdout.write(renderTraceList(summaries, {colour}) + renderSamplingNote(sampling, {colour}))
+    }
     return summaries
   }
 }

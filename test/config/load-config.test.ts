@@ -153,6 +153,14 @@ describe('parseConfig: positioned errors', () => {
     expect(problems(yaml(...base, 'telemetry:', '  accessLog: sometimes'))[0]).toMatch(/^mesh\.yaml:6:14 telemetry\.accessLog: expected /)
   })
 
+  it('reads telemetry.sampling.spansPerSecond; zero is an error at its value', () => {
+    const base = ['name: shop', 'services:', '  catalog:', '    simulate: {}']
+    expect(parsed(yaml(...base, 'telemetry: {sampling: {spansPerSecond: 50}}')).telemetry).toEqual({spansPerSecond: 50})
+    expect(problems(yaml(...base, 'telemetry:', '  sampling: {spansPerSecond: 0}'))[0]).toMatch(
+      /^mesh\.yaml:6:30 telemetry\.sampling\.spansPerSecond: expected a whole number of spans a second, at least 1/,
+    )
+  })
+
   it('points at the key of an unknown key, with a did-you-mean', () => {
     const source = yaml('name: shop', 'services:', '  catalog:', '    replica: 3', '    simulate: {}')
     expect(problems(source)).toEqual(['mesh.yaml:4:5 services.catalog.replica: unknown key "replica"; did you mean "replicas"?'])

@@ -1,5 +1,5 @@
 import {describe, expect, it} from 'vitest'
-import {renderTraceList} from '../../src/sim/telemetry/trace-list.js'
+import {renderSamplingNote, renderTraceList} from '../../src/sim/telemetry/trace-list.js'
 import {TraceStore} from '../../src/sim/telemetry/trace-store.js'
 import {shopTrace} from './waterfall-fixture.js'
 
@@ -28,5 +28,17 @@ describe('renderTraceList', () => {
 
   it('says what to do when there are no traces', () => {
     expect(renderTraceList([], {colour: false})).toMatch(/No traces yet/)
+  })
+})
+
+describe('sampling note under `mesh traces`', () => {
+  it('silent while every trace is kept; says how much is kept, and where to change it, when sampling', () => {
+    expect(renderSamplingNote({spansPerSecond: 500, keepProbability: 1, sampledOut: 0}, {colour: false})).toBe('')
+    const note = renderSamplingNote({spansPerSecond: 500, keepProbability: 0.0412, sampledOut: 12345}, {colour: false})
+    expect(note).toContain('4.1% of healthy traces are kept right now')
+    expect(note).toContain('telemetry.sampling.spansPerSecond: 500')
+    expect(note).toContain('failed spans are always kept')
+    expect(note).toContain('12345 span(s) left out')
+    expect(renderSamplingNote({spansPerSecond: 500, keepProbability: 1, sampledOut: 3}, {colour: false})).toContain('every trace is kept right now')
   })
 })

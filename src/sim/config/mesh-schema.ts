@@ -298,6 +298,7 @@ const anyNode = checker('a list of faults', (at) => at)
 const faults = obj({allowHeaders: def(bool(), false), inject: opt(anyNode)})
 const telemetry = obj({
   accessLog: opt(bool()),
+  sampling: opt(obj({spansPerSecond: req(int({min: 1, expected: 'a whole number of spans a second, at least 1'}))})),
   otlp: opt(obj({endpoint: req(str({pattern: /^https?:\/\/[^/\s]+/, expected: 'an http(s):// URL of an OTLP/HTTP collector'}))})),
 })
 
@@ -337,10 +338,11 @@ export function checkMesh(report: Report, file: string, dir: string): CheckedMes
   const telemetryAt = root.child('telemetry')
   if (telemetryAt) {
     const t = telemetry(telemetryAt)
-    if (t?.otlp || t?.accessLog) {
+    if (t?.otlp || t?.accessLog || t?.sampling) {
       checked.config.telemetry = {
         ...(t.otlp ? {otlpEndpoint: t.otlp.endpoint.replace(/\/+$/, '')} : {}),
         ...(t.accessLog ? {accessLog: true} : {}),
+        ...(t.sampling ? {spansPerSecond: t.sampling.spansPerSecond} : {}),
       }
     }
   }

@@ -20,7 +20,7 @@ export interface MeshConfig {
    * `telemetry.accessLog`: one JSON line per hop in .mesh/access/ (off by default, as in
    * Istio and Linkerd: it is the costliest thing on the request path).
    */
-  telemetry?: {otlpEndpoint?: string; accessLog?: boolean}
+  telemetry?: {otlpEndpoint?: string; accessLog?: boolean; spansPerSecond?: number}
 }
 
 export interface IngressConfig {

@@ -9,7 +9,8 @@ import type {FaultInfo, FaultSpec} from '../faults/fault.js'
 import type {DeployPlan, DeployRecord} from '../deploy/deploy-types.js'
 import type {ApplyResult} from './policy-diff.js'
 import type {StatBy, StatRow} from '../telemetry/metrics.js'
-import type {TraceQuery, TraceSummary} from '../telemetry/trace-store.js'
+import type {TraceQuery, TraceStoreStats, TraceSummary} from '../telemetry/trace-store.js'
+import type {SamplingStats} from '../telemetry/trace-sampler.js'
 import {type MeshPaths, type MeshState, readState, readToken} from './state-file.js'
 import {isRunning, isSameProcess} from '../supervisor/process-identity.js'
 
@@ -34,6 +35,11 @@ export class ControlClient {
   /** Every span of the traces `query` selects (for export). */
   spans(query: TraceQuery = {}): Promise<Span[]> {
     return this.call('GET', `/v1/spans?${traceParams(query)}`) as Promise<Span[]>
+  }
+
+  /** What the trace store holds, and how it samples under load. */
+  traceStore(): Promise<TraceStoreStats & {sampling: SamplingStats}> {
+    return this.call('GET', '/v1/trace-store') as Promise<TraceStoreStats & {sampling: SamplingStats}>
   }
 
   trace(id: string): Promise<Span[]> {

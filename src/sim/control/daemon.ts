@@ -15,6 +15,7 @@ import {activeVersions, versionWeights} from '../config/versions.js'
 import {MeshError, serviceNotFound} from '../errors.js'
 import {DataPlane, type ListenerInfo} from '../proxy/data-plane.js'
 import {Telemetry} from '../telemetry/telemetry.js'
+import {DEFAULT_SPANS_PER_SECOND} from '../telemetry/trace-sampler.js'
 import type {StatBy} from '../telemetry/metrics.js'
 import {PROMETHEUS_CONTENT_TYPE, renderPrometheus} from '../telemetry/prometheus.js'
 import type {Span} from '../telemetry/span.js'
@@ -115,6 +116,7 @@ export class MeshDaemon extends EventEmitter {
       clock: this.clock,
       accessLogDir: config.telemetry?.accessLog ? this.paths.access : undefined,
       otlpEndpoint: config.telemetry?.otlpEndpoint,
+      spansPerSecond: config.telemetry?.spansPerSecond,
     })
     this.faults = new FaultSet(this.clock, (kind, f) => this.onFaultChange(kind, f))
     this.dataPlane = new DataPlane(this.registry, config.services, new Map(config.services.map((s) => [s.name, versionWeights(s)])), {
@@ -170,6 +172,7 @@ export class MeshDaemon extends EventEmitter {
         return ids.flatMap((id) => this.telemetry.traces.get(id))
       })
       .on('GET', '/v1/trace', (_, url) => this.trace(url.searchParams.get('id') ?? ''))
+      .on('GET', '/v1/trace-store', () => ({...this.telemetry.traces.stats(), sampling: this.telemetry.sampler.stats()}))
       .on('GET', '/v1/stat', (_, url) =>
         this.telemetry.metrics.stat(
           {by: (url.searchParams.get('by') ?? 'service') as StatBy, windowMs: Number(url.searchParams.get('windowMs') ?? 30_000)},
@@ -592,6 +595,12 @@ export class MeshDaemon extends EventEmitter {
       this.telemetry.setAccessLogDir(accessLog ? this.paths.access : undefined)
       this.config.telemetry = {...this.config.telemetry, accessLog}
       changes.push(`telemetry: access logs ${accessLog ? 'on' : 'off'}`)
+    }
+    const spansPerSecond = next.telemetry?.spansPerSecond ?? DEFAULT_SPANS_PER_SECOND
+    if (spansPerSecond !== this.telemetry.sampler.rate) {
+      changes.push(`telemetry: trace sampling ${this.telemetry.sampler.rate} → ${spansPerSecond} spans/s`)
+      this.telemetry.sampler.setRate(spansPerSecond)
+      this.config.telemetry = {...this.config.telemetry, spansPerSecond}
     }
     // The live weights are mesh.yaml's now, not these deploys': the next apply need not warn about them.
     for (const r of ended) this.weightsAppliedOver.add(r.id)

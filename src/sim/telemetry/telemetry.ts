@@ -13,6 +13,7 @@ import type {Clock, Timer} from '../time/clock.js'
 import {MetricsRecorder} from './metrics.js'
 import {OtlpPusher} from './otlp-push.js'
 import type {Span} from './span.js'
+import {TraceSampler} from './trace-sampler.js'
 import {TraceStore} from './trace-store.js'
 
 export interface TelemetryOptions {
@@ -21,16 +22,20 @@ export interface TelemetryOptions {
   accessLogDir?: string
   /** OTLP/HTTP collector base URL (spans are POSTed to <endpoint>/v1/traces). */
   otlpEndpoint?: string
+  /** `telemetry.sampling.spansPerSecond`: what the trace store takes in under load (trace-sampler.ts). */
+  spansPerSecond?: number
 }
 
 export class Telemetry implements TelemetrySink {
   readonly traces = new TraceStore()
+  readonly sampler: TraceSampler
   readonly metrics = new MetricsRecorder()
   readonly pusher?: OtlpPusher
   private readonly accessLogs = new Map<string, {stream: WriteStream; pending: string[]; bytes: number}>()
   private flushTimer?: Timer
 
   constructor(private readonly opts: TelemetryOptions) {
+    this.sampler = new TraceSampler(opts.spansPerSecond)
     if (opts.otlpEndpoint) this.pusher = new OtlpPusher({endpoint: opts.otlpEndpoint, clock: opts.clock})
     this.setAccessLogDir(opts.accessLogDir)
   }
@@ -47,7 +52,9 @@ export class Telemetry implements TelemetrySink {
   }
 
   record(span: Span): void {
-    this.traces.add(span)
+    const now = this.opts.clock.now()
+    if (this.sampler.keep(span, now)) this.traces.add(span)
+    // The collector gets every span: sampling there is the collector's choice.
     this.pusher?.push(span)
     // Metrics speak of source and destination; a span of itself and its peer.
     const client = span.kind === 'client'
@@ -64,7 +71,7 @@ export class Telemetry implements TelemetrySink {
         responseFlags: span.responseFlags,
         attempt: span.attempt,
       },
-      this.opts.clock.now(),
+      now,
     )
     if (this.opts.accessLogDir) this.writeAccessLog(span)
   }

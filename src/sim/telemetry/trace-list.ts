@@ -1,5 +1,6 @@
 // `mesh traces`: one line per trace, failed first then slowest (the store's order).
 import {Chalk} from 'chalk'
+import type {SamplingStats} from './trace-sampler.js'
 import type {TraceSummary} from './trace-store.js'
 import {formatLatency} from './waterfall.js'
 
@@ -43,4 +44,23 @@ export function renderTraceList(summaries: TraceSummary[], opts: TraceListOption
     )
   })
   return lines.join('\n') + '\n'
+}
+
+/** A line under the list when the store is sampling (the mesh is busy), so a missing trace is not a mystery. */
+export function renderSamplingNote(sampling: SamplingStats, opts: TraceListOptions): string {
+  if (sampling.keepProbability >= 1 && sampling.sampledOut === 0) return ''
+  const c = new Chalk({level: opts.colour ? 1 : 0})
+  const now =
+    sampling.keepProbability >= 1
+      ? 'every trace is kept right now'
+      : `${formatShare(sampling.keepProbability)} of healthy traces are kept right now`
+  return c.dim(
+    `Sampled: ${now} (telemetry.sampling.spansPerSecond: ${sampling.spansPerSecond}); failed spans are always kept. ` +
+      `${sampling.sampledOut} span(s) left out so far; metrics count every request.\n`,
+  )
+}
+
+function formatShare(p: number): string {
+  const pct = p * 100
+  return `${pct >= 10 ? pct.toFixed(0) : pct >= 1 ? pct.toFixed(1) : pct.toFixed(2)}%`
 }

@@ -12,6 +12,8 @@ export interface Clock {
   now(): number
   /** Wall-clock milliseconds since the epoch (for spans and logs only). */
   wallNow(): number
+  /** The wall-clock time of a monotonic reading (a span reads the clock once for both). */
+  wallAt(monotonicMs: number): number
   setTimer(ms: number, fn: () => void): Timer
   sleep(ms: number, signal?: AbortSignal): Promise<void>
 }
@@ -32,6 +34,10 @@ export class RealClock implements Clock {
   wallNow(): number {
     // Sub-millisecond wall time, so fast hops keep their order in a trace.
     return this.origin + performance.now()
+  }
+
+  wallAt(monotonicMs: number): number {
+    return this.origin + monotonicMs
   }
 
   setTimer(ms: number, fn: () => void): Timer {
@@ -86,6 +92,10 @@ export class VirtualClock implements Clock {
 
   wallNow(): number {
     return this.epochMs + this.current
+  }
+
+  wallAt(monotonicMs: number): number {
+    return this.epochMs + monotonicMs
   }
 
   setTimer(ms: number, fn: () => void): Timer {

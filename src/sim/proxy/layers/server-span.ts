@@ -16,8 +16,8 @@ export const serverSpan =
       if (req.headers['b3'] !== undefined || req.headers['x-b3-traceid'] !== undefined) {
         forwardB3(req.headers, ctx.traceId, spanId, ctx.clientSpanId, ctx.traceFlags)
       }
-      const startWall = ctx.clock.wallNow()
       const started = ctx.clock.now()
+      const startWall = ctx.clock.wallAt(started)
       const endpoint = ctx.endpoint!
       // Read now: the retry layer moves ctx.attempt on before this attempt's body is done.
       const attempt = ctx.attempt

@@ -10,8 +10,8 @@ export const trace =
   (sink: TelemetrySink): Layer =>
   (inner) =>
     function trace(req, ctx) {
-      const startWall = ctx.clock.wallNow()
       const started = ctx.clock.now()
+      const startWall = ctx.clock.wallAt(started)
       const record = (status: number, flags?: string, cause?: string) =>
         sink.record({
           traceId: ctx.traceId,
