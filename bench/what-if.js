@@ -51,6 +51,18 @@ const threadsCpu = () => {
   }
   return us
 }
+/** CPU per thread name (V8's workers, libuv's pool): where the time off the main thread goes. */
+const byThread = () => {
+  const out = {}
+  for (const t of readdirSync('/proc/self/task')) {
+    const s = readFileSync(`/proc/self/task/${t}/stat`, 'utf8')
+    const name = s.slice(s.indexOf('(') + 1, s.lastIndexOf(')'))
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
+    const key = t === String(process.pid) ? "main" : `${name}#${t}`
+    out[key] = (out[key] ?? 0) + ((Number(f[11]) + Number(f[12])) * 1e6) / CLK_TCK
+  }
+  return out
+}
 const mainCpu = () => {
   const s = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8')
   const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
@@ -147,7 +159,12 @@ try {
       const isBare = name === 'bare'
       const t0 = isBare ? cpuMicros(bare.pid) : threadsCpu()
       const main0 = isBare ? 0 : mainCpu()
+      const threads0 = byThread()
       const n = await load(isBare ? bareTarget : target)
+      if (process.env.THREADS) {
+        const t1 = byThread()
+        process.stderr.write(`    ${Object.entries(t1).map(([k, v]) => `${k} ${((v - (threads0[k] ?? 0)) / n).toFixed(1)}`).join(', ')}\n`)
+      }
       const all = (isBare ? cpuMicros(bare.pid) : threadsCpu()) - t0
       const main = isBare ? NaN : mainCpu() - main0
       const m1 = machineCpu()

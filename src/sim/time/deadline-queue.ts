@@ -1,12 +1,14 @@
 // Timers of one duration armed for every request (a policy's timeout). Their deadlines
-// come due in the order they were set, so one FIFO and one clock timer serve them all —
+// come due in the order they were set, so one list and one clock timer serve them all —
 // Node keeps a list per duration internally too, but makes a Timeout object per
 // setTimeout and links and unlinks it; on the data path that was two of those per call.
+// A cancelled deadline is unlinked at once: it must not keep its request alive (and in
+// the old generation of the heap) until the time it would have fired.
 import type {Clock, Timer} from './clock.js'
 
 export class DeadlineQueue {
-  private queue: Deadline[] = []
-  private head = 0
+  private head: Deadline | undefined
+  private tail: Deadline | undefined
   private live = 0
   private timer: Timer | undefined
 
@@ -18,7 +20,12 @@ export class DeadlineQueue {
   /** Calls `fn` `ms` from now unless the returned timer is cancelled first. */
   add(fn: () => void): Timer {
     const deadline = new Deadline(this, this.clock.now() + this.ms, fn)
-    this.queue.push(deadline)
+    const tail = this.tail
+    if (tail) {
+      tail.next = deadline
+      deadline.prev = tail
+    } else this.head = deadline
+    this.tail = deadline
     this.live++
     this.timer ??= this.clock.setTimer(this.ms, this.fire)
     return deadline
@@ -29,51 +36,40 @@ export class DeadlineQueue {
     return this.live
   }
 
-  /** @internal A deadline was cancelled. */
-  forget(): void {
+  /** @internal Takes a deadline out (cancelled or fired). */
+  unlink(d: Deadline): void {
+    const {prev, next} = d
+    if (prev) prev.next = next
+    else this.head = next
+    if (next) next.prev = prev
+    else this.tail = prev
+    d.prev = d.next = undefined
     // Nothing left to wait for: drop the clock's timer too (a quiet mesh keeps none armed).
-    if (--this.live === 0) {
-      this.timer?.cancel()
+    if (--this.live === 0 && this.timer) {
+      this.timer.cancel()
       this.timer = undefined
-      this.queue = []
-      this.head = 0
     }
   }
 
   private readonly fire = (): void => {
     this.timer = undefined
     const now = this.clock.now()
-    const queue = this.queue
-    while (this.head < queue.length) {
-      const d = queue[this.head]
-      if (!d.cancelled) {
-        if (d.at > now) break
-        d.cancelled = true
-        this.live--
-        this.head++
-        d.fn()
-        // fn may have added deadlines (a new queue array only when everything was cancelled).
-        if (this.queue !== queue) return
-        continue
-      }
-      this.head++
-    }
-    if (this.head >= queue.length) {
-      this.queue = []
-      this.head = 0
-      return
-    }
-    if (this.head > 1024 && this.head * 2 > queue.length) {
-      this.queue = queue.slice(this.head)
-      this.head = 0
+    let d = this.head
+    while (d && d.at <= now) {
+      d.done = true
+      this.unlink(d)
+      d.fn()
+      d = this.head
     }
     // The real clock may wake a fraction of a millisecond early; it then waits for the rest.
-    this.timer ??= this.clock.setTimer(this.queue[this.head].at - now, this.fire)
+    if (this.head && !this.timer) this.timer = this.clock.setTimer(this.head.at - now, this.fire)
   }
 }
 
 class Deadline implements Timer {
-  cancelled = false
+  prev: Deadline | undefined
+  next: Deadline | undefined
+  done = false
 
   constructor(
     private readonly owner: DeadlineQueue,
@@ -82,8 +78,8 @@ class Deadline implements Timer {
   ) {}
 
   cancel(): void {
-    if (this.cancelled) return
-    this.cancelled = true
-    this.owner.forget()
+    if (this.done) return
+    this.done = true
+    this.owner.unlink(this)
   }
 }
