@@ -14,13 +14,8 @@ import {EventEmitter} from 'node:events'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
-import {meshYaml} from './lib.js'
+import {meshYaml, option as opt} from './lib.js'
 
-const args = process.argv.slice(2)
-const opt = (name, dflt) => {
-  const i = args.indexOf(name)
-  return i >= 0 ? args[i + 1] : dflt
-}
 const CALLS = Number(opt('--calls', 200_000))
 const ROUNDS = Number(opt('--rounds', 5))
 const VARIANTS = opt('--variant', 'full,no-telemetry,min-stack').split(',')

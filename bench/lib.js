@@ -198,3 +198,10 @@ export function childrenCpuMicros() {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return ((Number(fields[13]) + Number(fields[14])) * 1e6) / CLK_TCK
 }
+
+/** `--name value` from the command line, or `dflt`. */
+export function option(name, dflt) {
+  const args = process.argv.slice(2)
+  const i = args.indexOf(name)
+  return i >= 0 ? args[i + 1] : dflt
+}

@@ -13,13 +13,9 @@ import {mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'nod
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
-import {BENCH_DIR, machine, meshYaml, pinned, runNodeClient, runWrk, startServer, stopChild, which} from './lib.js'
+import {BENCH_DIR, machine, meshYaml, pinned, runNodeClient, runWrk, startServer, stopChild, which, option as opt} from './lib.js'
 
 const args = process.argv.slice(2)
-const opt = (name, dflt) => {
-  const i = args.indexOf(name)
-  return i >= 0 ? args[i + 1] : dflt
-}
 const SECONDS = Number(opt('--seconds', 8))
 const PATH = opt('--path', '/')
 const CONNECTIONS = Number(opt('--connections', 64))

@@ -4,6 +4,7 @@
 // no source is changed. Variants run interleaved, `--rounds` times; medians are shown.
 //
 //   node bench/what-if.js [--rounds 3] [--seconds 4] [--path /] [--only bare,full,min-stack]
+//   THREADS=1 node bench/what-if.js …   also prints CPU per thread (main, and V8's GC/compiler workers)
 //
 // The machine's speed wanders by ±20% between runs of a few seconds; the minimum over
 // rounds is the steadiest figure for comparing variants.
@@ -20,13 +21,8 @@ import {mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'nod
 import os from 'node:os'
 import path from 'node:path'
 import {spawn} from 'node:child_process'
-import {BENCH_DIR, CLK_TCK, cpuMicros, machine, machineCpu, meshYaml, pinned, startServer, stopChild, table, which, fmt} from './lib.js'
+import {BENCH_DIR, CLK_TCK, cpuMicros, machine, machineCpu, meshYaml, pinned, startServer, stopChild, table, which, fmt, option as opt} from './lib.js'
 
-const args = process.argv.slice(2)
-const opt = (name, dflt) => {
-  const i = args.indexOf(name)
-  return i >= 0 ? args[i + 1] : dflt
-}
 const ROUNDS = Number(opt('--rounds', 3))
 const SECONDS = Number(opt('--seconds', 4))
 const PATH = opt('--path', '/')
