@@ -14,7 +14,7 @@ import {Agent} from 'undici'
 import type {ServiceConfig} from '../config/types.js'
 import type {Endpoint, Registry} from '../control/registry.js'
 import {MeshError} from '../errors.js'
-import {newSpanId, newTraceId, parseB3, parseTraceparent} from '../telemetry/trace-context.js'
+import {newSpanId, newTraceId, parseB3, parseTraceparent, type TraceContext} from '../telemetry/trace-context.js'
 import {spanName} from '../telemetry/span.js'
 import type {Clock} from '../time/clock.js'
 import type {BodySink, ResponseBody} from './body.js'
@@ -23,12 +23,20 @@ import {Destination} from './destination.js'
 import {endToEndHeaders, firstHeader, hasRequestBody, type HeaderMap, MESH_HEADER_PREFIX, SERVED_BY_HEADER} from './headers.js'
 import type {OutlierEvent} from './outlier/outlier-detector.js'
 import {noHealthyUpstream, noRoute, ProxyError, sendProxyError} from './respond.js'
-import {type CallContext, type MeshRequest, type Service, stack} from './stack.js'
+import {type CallContext, type MeshRequest, type MeshResponse, type Service, stack} from './stack.js'
 import {serverSpan} from './layers/server-span.js'
 import {fault} from './layers/fault.js'
 import type {FaultSet} from '../faults/fault-set.js'
 import {discardTelemetry, type TelemetrySink} from './telemetry-sink.js'
 import {upstream} from './upstream.js'
+
+/** Where a request goes: a destination's stack, or (inbound) one instance; and its origin-form path. */
+interface Target {
+  service: string
+  path: string
+  destination?: Destination
+  endpoint?: Endpoint
+}
 
 /** How a listener decides where a request goes. */
 export type ListenerRole =
@@ -179,20 +187,27 @@ export class DataPlane {
       if (--this.inflight === 0 && this.draining) for (const w of this.drainWaiters.splice(0)) w()
     })
     if (this.draining) res.setHeader('connection', 'close')
-    this.serve(role, req, res, abort).catch((error) => {
+    let served: Promise<void>
+    try {
+      served = this.serve(role, req, res, abort)
+    } catch (error) {
+      served = Promise.reject(error)
+    }
+    served.catch((error) => {
       req.resume()
       sendProxyError(res, error instanceof ProxyError ? error : new ProxyError(500, 'DC', `mesh internal error: ${(error as Error).message}`))
     })
   }
 
-  private async serve(role: ListenerRole, req: IncomingMessage, res: ServerResponse, abort: Cancellation): Promise<void> {
+  /** Not async: a request without a body to hold goes to its stack without waiting a microtask. */
+  private serve(role: ListenerRole, req: IncomingMessage, res: ServerResponse, abort: Cancellation): Promise<void> {
     const headers = endToEndHeaders(req.rawHeaders)
     const client = req.socket.remoteAddress ?? '127.0.0.1'
     if (role.kind === 'ingress') sanitiseAtIngress(headers, client, this.allowFaultHeaders)
     else appendForwardedFor(headers, client)
     const incoming = parseTraceparent(firstHeader(headers, 'traceparent')) ?? parseB3((name) => firstHeader(headers, name))
     if (!incoming) delete headers['tracestate']
-    let target: ReturnType<DataPlane['resolve']>
+    let target: Target
     try {
       target = this.resolve(role, req, headers)
     } catch (error) {
@@ -223,13 +238,23 @@ export class DataPlane {
       throw error
     }
 
+    if (!hasRequestBody(req.rawHeaders)) return this.call(role, req, res, abort, target, headers, incoming, null, true)
+    if (!target.destination?.policy.retries) return this.call(role, req, res, abort, target, headers, incoming, req, false)
+    return holdBody(req, MAX_REPLAY_BYTES).then(({body, replayable}) => this.call(role, req, res, abort, target, headers, incoming, body, replayable))
+  }
+
+  private call(
+    role: ListenerRole,
+    req: IncomingMessage,
+    res: ServerResponse,
+    abort: Cancellation,
+    target: Target,
+    headers: HeaderMap,
+    incoming: TraceContext | undefined,
+    body: Buffer | Readable | null,
+    replayable: boolean,
+  ): Promise<void> {
     const destination = target.destination
-    const hasBody = hasRequestBody(req.rawHeaders)
-    const {body, replayable} = hasBody
-      ? destination?.policy.retries
-        ? await holdBody(req, MAX_REPLAY_BYTES)
-        : {body: req as Readable, replayable: false}
-      : {body: null, replayable: true}
     const caller = callerOf(role)
     const meshReq: MeshRequest = {
       method: req.method ?? 'GET',
@@ -256,7 +281,10 @@ export class DataPlane {
       tried: new Set(),
       endpoint: target.endpoint,
     }
-    const response = await (destination ? destination.service(meshReq, ctx) : this.inbound(meshReq, ctx))
+    return (destination ? destination.service(meshReq, ctx) : this.inbound(meshReq, ctx)).then((response) => this.reply(res, response, abort))
+  }
+
+  private reply(res: ServerResponse, response: MeshResponse, abort: Cancellation): void {
     const out = response.headers
     if (response.endpoint) out.push(SERVED_BY_HEADER, response.endpoint.instance)
     if (this.draining) out.push('connection', 'close')
@@ -269,7 +297,7 @@ export class DataPlane {
   }
 
   /** Which destination (or, for an inbound listener, which instance) gets this request, and its origin-form path. */
-  private resolve(role: ListenerRole, req: IncomingMessage, headers: HeaderMap): {service: string; path: string; destination?: Destination; endpoint?: Endpoint} {
+  private resolve(role: ListenerRole, req: IncomingMessage, headers: HeaderMap): Target {
     let path = req.url ?? '/'
     let service: string
     switch (role.kind) {

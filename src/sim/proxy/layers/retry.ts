@@ -10,7 +10,7 @@ import type {CircuitBreaker} from '../policy/circuit-breaker.js'
 import {isIdempotent, isRetriable, type Outcome} from '../policy/retry-classify.js'
 import type {RetryBudget} from '../policy/retry-budget.js'
 import {ProxyError} from '../respond.js'
-import type {Layer, MeshResponse} from '../stack.js'
+import type {CallContext, Layer, MeshRequest, MeshResponse} from '../stack.js'
 
 export interface RetryDeps {
   budget: RetryBudget
@@ -20,51 +20,67 @@ export interface RetryDeps {
 
 export const retry =
   (config: RetryConfig, deps: RetryDeps): Layer =>
-  (inner) =>
-    async function retry(req, ctx) {
-      deps.budget.deposit()
-      const idempotent = isIdempotent(req.method)
-      let holdingRetry = false
+  (inner) => {
+    /** One attempt; `holdingRetry`: this attempt holds a slot of the breaker's maxRetries. */
+    const attempt = (req: MeshRequest, ctx: CallContext, n: number, holdingRetry: boolean): Promise<MeshResponse> => {
+      // In place, not a copy per attempt: attempts are sequential, and the layers below
+      // that need this attempt's number read it when the attempt starts.
+      ctx.attempt = n
+      let pending: Promise<MeshResponse>
       try {
-        for (let attempt = 1; ; attempt++) {
-          let response: MeshResponse | undefined
-          let failure: ProxyError | undefined
-          let outcome: Outcome
-          try {
-            // In place, not a copy per attempt: attempts are sequential, and the layers
-            // below that need this attempt's number read it when the attempt starts.
-            ctx.attempt = attempt
-            response = await inner(req, ctx)
-            outcome = {kind: 'response', status: response.status}
-          } catch (error) {
-            // Only upstream failures carry an outcome; a breaker overflow, the whole call's timeout or a client abort do not.
-            if (!(error instanceof ProxyError) || !error.outcome) throw error
-            failure = error
-            outcome = error.outcome
-          }
-          if (holdingRetry) {
-            deps.breaker?.releaseRetry()
-            holdingRetry = false
-          }
-          ctx.decision.attempts = attempt
-          const replayable = req.replayable && (idempotent || outcome.kind === 'connect-failure')
-          const again =
-            attempt <= config.attempts &&
-            replayable &&
-            !ctx.signal.aborted &&
-            isRetriable(outcome, config.on) &&
-            deps.budget.withdraw() &&
-            (deps.breaker?.tryAcquireRetry() ?? true)
-          ctx.decision.retryBudgetLeft = deps.budget.remaining()
-          if (!again) {
-            if (failure) throw failure
-            return response!
-          }
-          holdingRetry = deps.breaker !== undefined
-          response?.body?.destroy()
-          await ctx.clock.sleep(fullJitterBackoff(attempt, config.backoff, deps.random), ctx.signal)
-        }
-      } finally {
-        if (holdingRetry) deps.breaker?.releaseRetry()
+        pending = inner(req, ctx)
+      } catch (error) {
+        pending = Promise.reject(error)
       }
+      // then(), not an async loop: the usual request (one attempt that succeeds) makes one promise here.
+      return pending.then(
+        (response) => decide(req, ctx, n, holdingRetry, response, undefined, {kind: 'response', status: response.status}),
+        (error) => {
+          if (holdingRetry) deps.breaker?.releaseRetry()
+          // Only upstream failures carry an outcome; a breaker overflow, the whole call's timeout or a client abort do not.
+          if (!(error instanceof ProxyError) || !error.outcome) throw error
+          return decide(req, ctx, n, false, undefined, error, error.outcome)
+        },
+      )
     }
+
+    const decide = (
+      req: MeshRequest,
+      ctx: CallContext,
+      n: number,
+      holdingRetry: boolean,
+      response: MeshResponse | undefined,
+      failure: ProxyError | undefined,
+      outcome: Outcome,
+    ): MeshResponse | Promise<MeshResponse> => {
+      if (holdingRetry) deps.breaker?.releaseRetry()
+      ctx.decision.attempts = n
+      const replayable = req.replayable && (isIdempotent(req.method) || outcome.kind === 'connect-failure')
+      const again =
+        n <= config.attempts &&
+        replayable &&
+        !ctx.signal.aborted &&
+        isRetriable(outcome, config.on) &&
+        deps.budget.withdraw() &&
+        (deps.breaker?.tryAcquireRetry() ?? true)
+      ctx.decision.retryBudgetLeft = deps.budget.remaining()
+      if (!again) {
+        if (failure) throw failure
+        return response!
+      }
+      const holding = deps.breaker !== undefined
+      response?.body?.destroy()
+      return ctx.clock.sleep(fullJitterBackoff(n, config.backoff, deps.random), ctx.signal).then(
+        () => attempt(req, ctx, n + 1, holding),
+        (error) => {
+          if (holding) deps.breaker?.releaseRetry()
+          throw error
+        },
+      )
+    }
+
+    return function retry(req, ctx) {
+      deps.budget.deposit()
+      return attempt(req, ctx, 1, false)
+    }
+  }
