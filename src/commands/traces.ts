@@ -9,7 +9,9 @@ import {renderSamplingNote, renderTraceList} from '../sim/telemetry/trace-list.j
 import type {TraceQuery, TraceSummary} from '../sim/telemetry/trace-store.js'
 
 export default class Traces extends MeshCommand {
-  static override description = 'List recent traces, failed first then slowest, one line each; --export writes them as OTLP/JSON or Zipkin v2 JSON.'
+  static override description =
+    'List recent traces, failed first then slowest, one line each; --export writes them as OTLP/JSON or Zipkin v2 JSON. ' +
+    'A busy mesh keeps a sample of healthy traces (telemetry.sampling.spansPerSecond) and every failed one; the list says when.'
   static override enableJsonFlag = true
   static override examples = [
     '<%= config.bin %> traces',
