@@ -1,15 +1,17 @@
 // Trace sampling as a user meets it: under load the store keeps a sample of whole
 // traces and every failed one, metrics still count every request, and `mesh traces`
 // says it is sampling. A low `spansPerSecond` makes a modest load "busy".
+import {writeFileSync} from 'node:fs'
+import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
 import type {LoadResult} from '../../src/sim/load/load-generator.js'
 import type {StatRow} from '../../src/sim/telemetry/metrics.js'
 import type {TraceSummary} from '../../src/sim/telemetry/trace-store.js'
 import {freePort, get, mesh, meshDir} from '../helpers/mesh.js'
 
-const yaml = (port: number) => `
+const yaml = (port: number, spansPerSecond = 20) => `
 name: sampling
-telemetry: {sampling: {spansPerSecond: 20}}
+telemetry: {sampling: {spansPerSecond: ${spansPerSecond}}}
 ingress:
   port: ${port}
   routes:
@@ -79,5 +81,14 @@ describe('trace sampling under load', () => {
     const text = await mesh(dir, ['traces'])
     expect(text.exitCode).toBe(0)
     expect(text.stdout).toMatch(/Sampled: .*telemetry\.sampling\.spansPerSecond: 20.*failed spans are always kept/)
+  })
+
+  test('`mesh apply` changes the rate without a restart', async () => {
+    writeFileSync(path.join(dir, 'mesh.yaml'), yaml(Number(new URL(ingress).port), 1000))
+    const applied = await mesh(dir, ['apply'])
+    expect(applied.exitCode, applied.stderr).toBe(0)
+    expect(applied.stdout).toContain('telemetry: trace sampling 20 → 1000 spans/s')
+    const again = await mesh(dir, ['apply'])
+    expect(again.stdout).not.toContain('trace sampling')
   })
 })
