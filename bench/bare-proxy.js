@@ -7,6 +7,7 @@
 //
 //   UPSTREAM=http://127.0.0.1:PORT PORT=0 node bench/bare-proxy.js   → prints `LISTENING <port>`
 import http from 'node:http'
+import crypto from 'node:crypto'
 import {Pool} from 'undici'
 
 const upstream = process.env.UPSTREAM
@@ -48,6 +49,7 @@ class Forward {
       if (hopByHop(name.toLowerCase())) continue
       headers.push(name, raw[i + 1].toString('latin1'))
     }
+    if (MESH_HEADERS) headers.push('x-mesh-upstream', 'api-0')
     this.res.writeHead(status, headers)
     this.resume = resume
     return true
@@ -76,11 +78,19 @@ class Forward {
   }
 }
 
+// BARE_MESH_HEADERS=1: also add the headers a mesh call adds (x-forwarded-*, x-request-id,
+// traceparent on the request; the serving instance on the response) — what those alone cost.
+const MESH_HEADERS = process.env.BARE_MESH_HEADERS === '1'
+
 const server = http.createServer((req, res) => {
   const raw = req.rawHeaders
   const headers = []
   for (let i = 0; i < raw.length; i += 2) {
     if (!hopByHop(raw[i].toLowerCase())) headers.push(raw[i], raw[i + 1])
+  }
+  if (MESH_HEADERS) {
+    headers.push('x-forwarded-for', req.socket.remoteAddress, 'x-forwarded-proto', 'http', 'x-forwarded-host', req.headers.host ?? '')
+    headers.push('x-request-id', crypto.randomUUID(), 'traceparent', `00-${crypto.randomUUID().replace(/-/g, '')}-${'1'.repeat(16)}-01`)
   }
   const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined
   pool.dispatch({path: req.url, method: req.method, headers, body: hasBody ? req : null}, new Forward(res))
