@@ -146,4 +146,25 @@ services:
     expect(echoed2.method).toBe('PUT')
     expect(echoed2.body.length).toBe(140_000)
   })
+
+  test('a client that stops reading holds the response back (backpressure to the instance) and then gets all of it', async () => {
+    const {connect} = await import('node:net')
+    const payload = 'z'.repeat(16 * 1024 * 1024)
+    const socket = connect(port, '127.0.0.1')
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject))
+    socket.write(`POST /slow-reader HTTP/1.1\r\nHost: x\r\nContent-Length: ${payload.length}\r\nConnection: close\r\n\r\n`)
+    socket.write(payload)
+    // Read nothing for a while: the echoed 16 MB cannot all fit in the socket buffers.
+    socket.pause()
+    await new Promise((r) => setTimeout(r, 500))
+    const chunks: Buffer[] = []
+    socket.on('data', (c: Buffer) => chunks.push(c))
+    socket.resume()
+    await new Promise((resolve) => socket.once('end', resolve))
+    const text = Buffer.concat(chunks).toString('latin1')
+    expect(statusOf(text)).toBe(200)
+    const echoed = JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as {body: string; url: string}
+    expect(echoed.url).toBe('/slow-reader')
+    expect(echoed.body.length).toBe(payload.length)
+  })
 })
