@@ -22,42 +22,42 @@ const HOP_BY_HOP = new Set([
 // Which lengths a hop-by-hop name can have: most names are lower-cased only to be compared.
 const HOP_BY_HOP_LENGTHS = new Set([...HOP_BY_HOP].map((n) => n.length))
 
-/** The headers the Connection header names (they are hop-by-hop too); undefined when none. */
-function connectionNamed(raw: ReadonlyArray<string | Buffer>): Set<string> | undefined {
-  let named: Set<string> | undefined
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i].length === 10 && text(raw[i]).toLowerCase() === 'connection') {
-      for (const token of text(raw[i + 1]).split(',')) {
-        const t = token.trim().toLowerCase()
-        if (t && t !== 'close' && t !== 'keep-alive') (named ??= new Set()).add(t)
-      }
-    }
+/**
+ * Adds the headers a Connection value names (they are hop-by-hop too) to `into`. The
+ * usual values, keep-alive and close, name none.
+ */
+function namedBy(value: string, into: Set<string> | undefined): Set<string> | undefined {
+  const v = value.toLowerCase()
+  if (v === 'keep-alive' || v === 'close') return into
+  for (const token of v.split(',')) {
+    const t = token.trim()
+    if (t && t !== 'close' && t !== 'keep-alive') (into ??= new Set()).add(t)
   }
-  return named
-}
-
-function isHopByHop(name: string, lower: string | undefined, named: Set<string> | undefined): boolean {
-  if (HOP_BY_HOP_LENGTHS.has(name.length) && HOP_BY_HOP.has(lower ?? name.toLowerCase())) return true
-  return named !== undefined && named.has(lower ?? name.toLowerCase())
+  return into
 }
 
 /**
  * Copy of `raw` ([name, value, name, value, …]: Node's rawHeaders on requests) without
  * hop-by-hop headers, names lower-cased, repeated headers kept as arrays. The layers
- * read and set request headers by name.
+ * read and set request headers by name. One pass: what Connection names (rare) is
+ * taken out at the end.
  */
 export function endToEndHeaders(raw: ReadonlyArray<string | Buffer>): HeaderMap {
-  const named = connectionNamed(raw)
+  let named: Set<string> | undefined
   const out: HeaderMap = {}
   for (let i = 0; i < raw.length; i += 2) {
     const name = text(raw[i]).toLowerCase()
-    if (isHopByHop(name, name, named)) continue
+    if (HOP_BY_HOP_LENGTHS.has(name.length) && HOP_BY_HOP.has(name)) {
+      if (name === 'connection') named = namedBy(text(raw[i + 1]), named)
+      continue
+    }
     const value = text(raw[i + 1])
     const prev = out[name]
     if (prev === undefined) out[name] = value
     else if (Array.isArray(prev)) prev.push(value)
     else out[name] = [prev, value]
   }
+  if (named) for (const n of named) delete out[n]
   return out
 }
 
@@ -70,14 +70,24 @@ export type HeaderPairs = string[]
  * client without an object in between.
  */
 export function endToEndPairs(raw: ReadonlyArray<string | Buffer>): HeaderPairs {
-  const named = connectionNamed(raw)
+  let named: Set<string> | undefined
   const out: HeaderPairs = []
   for (let i = 0; i < raw.length; i += 2) {
     const name = text(raw[i])
-    if (isHopByHop(name, undefined, named)) continue
+    // Most names are lower-cased only when their length could make them hop-by-hop.
+    if (HOP_BY_HOP_LENGTHS.has(name.length)) {
+      const lower = name.toLowerCase()
+      if (HOP_BY_HOP.has(lower)) {
+        if (lower === 'connection') named = namedBy(text(raw[i + 1]), named)
+        continue
+      }
+    }
     out.push(name, text(raw[i + 1]))
   }
-  return out
+  if (!named) return out
+  const kept: HeaderPairs = []
+  for (let i = 0; i < out.length; i += 2) if (!named.has(out[i].toLowerCase())) kept.push(out[i], out[i + 1])
+  return kept
 }
 
 /**
