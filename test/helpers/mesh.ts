@@ -5,6 +5,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {Agent, request} from 'undici'
+import {expect} from 'vitest'
 import {freePort as freePortIn} from '../../src/sim/control/ports.js'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
@@ -36,6 +37,27 @@ export async function mesh(dir: string, args: string[], opts: {timeoutMs?: numbe
     env: {NO_COLOR: '1'},
   })
   return {exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr)}
+}
+
+/** Writes `yamlFor(port)` to a fresh directory (ingress on a free port) and starts it with `mesh up -d`. */
+export async function upMesh(yamlFor: (port: number) => string): Promise<{dir: string; port: number; ingress: string}> {
+  const port = await freePort()
+  const dir = meshDir(yamlFor(port))
+  const up = await mesh(dir, ['up', '-d'])
+  expect(up.exitCode, up.stderr + up.stdout).toBe(0)
+  return {dir, port, ingress: `http://127.0.0.1:${port}`}
+}
+
+/** `mesh down`, failing loudly: a mesh left running would hold ports and CPU for every later test. */
+export async function downMesh(dir: string): Promise<void> {
+  const down = await mesh(dir, ['down'])
+  expect(down.exitCode, down.stderr + down.stdout).toBe(0)
+}
+
+/** A CLI run's stdout as JSON, once the run is known to have succeeded. */
+export function json<T>(r: {exitCode: number; stdout: string; stderr: string}): T {
+  expect(r.exitCode, r.stderr + r.stdout).toBe(0)
+  return JSON.parse(r.stdout) as T
 }
 
 export async function get(url: string, headers: Record<string, string> = {}) {

@@ -1,5 +1,6 @@
 // A request and a call context for testing one proxy layer over a scripted inner service.
 import type {Endpoint} from '../../src/sim/control/registry.js'
+import type {ResponseBody} from '../../src/sim/proxy/body.js'
 import type {CallContext, MeshRequest} from '../../src/sim/proxy/stack.js'
 import type {VirtualClock} from '../../src/sim/time/clock.js'
 
@@ -29,4 +30,19 @@ export const callContext = (clock: VirtualClock, opts: {controller?: AbortContro
     tried: new Set(),
     endpoint: opts.endpoint as Endpoint | undefined,
   }
+}
+
+/** Reads a whole response body: its bytes, and the error if it was cut. */
+export function readBody(body: ResponseBody): Promise<{bytes: Buffer; error?: Error}> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = []
+    body.pipeTo({
+      write(chunk) {
+        chunks.push(chunk)
+        return true
+      },
+      end: () => resolve({bytes: Buffer.concat(chunks)}),
+      abort: (error) => resolve({bytes: Buffer.concat(chunks), error}),
+    })
+  })
 }

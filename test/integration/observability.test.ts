@@ -16,7 +16,7 @@ import type {LoadResult} from '../../src/sim/load/load-generator.js'
 import type {StatRow} from '../../src/sim/telemetry/metrics.js'
 import type {Span} from '../../src/sim/telemetry/span.js'
 import type {TraceSummary} from '../../src/sim/telemetry/trace-store.js'
-import {eventually, freePort, get, mesh, meshDir} from '../helpers/mesh.js'
+import {downMesh, eventually, get, json, mesh, meshDir, upMesh} from '../helpers/mesh.js'
 import {parseExposition} from '../helpers/prometheus-parser.js'
 
 // flaky's seed 6: its first 2000 draws fail 9.95% of the time and their p99 is 57.7 ms
@@ -48,11 +48,6 @@ services:
     simulate: {latency: 1ms, errorRate: 1, seed: 4}
 `
 
-const json = <T>(r: {exitCode: number; stdout: string; stderr: string}): T => {
-  expect(r.exitCode, r.stderr + r.stdout).toBe(0)
-  return JSON.parse(r.stdout) as T
-}
-
 describe('observability through the CLI', () => {
   let dir: string
   let ingress: string
@@ -60,18 +55,10 @@ describe('observability through the CLI', () => {
   let spans: Span[]
 
   beforeAll(async () => {
-    const port = await freePort()
-    dir = meshDir(yaml(port))
-    ingress = `http://127.0.0.1:${port}`
-    const up = await mesh(dir, ['up', '-d'])
-    expect(up.exitCode, up.stderr + up.stdout).toBe(0)
+    ;({dir, ingress} = await upMesh((port) => yaml(port)))
   })
 
-  afterAll(async () => {
-    const down = await mesh(dir, ['down'])
-    // A mesh left running would hold ports and CPU for every later test: say so loudly.
-    expect(down.exitCode, down.stderr + down.stdout).toBe(0)
-  })
+  afterAll(() => downMesh(dir))
 
   test('one request through ingress → front → mid → leaf is one trace whose spans link every hop', async () => {
     const res = await get(`${ingress}/api/hello`)

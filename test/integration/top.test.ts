@@ -7,7 +7,7 @@
 //                               └─▶ side
 import {execFileSync, spawnSync} from 'node:child_process'
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
-import {BIN, eventually, freePort, mesh, meshDir} from '../helpers/mesh.js'
+import {BIN, eventually, mesh, upMesh} from '../helpers/mesh.js'
 
 const yaml = (port: number) => `
 name: toptest
@@ -47,11 +47,7 @@ describe('mesh top', () => {
   let load: Promise<unknown>
 
   beforeAll(async () => {
-    const port = await freePort()
-    dir = meshDir(yaml(port))
-    ingress = `http://127.0.0.1:${port}`
-    const up = await mesh(dir, ['up', '-d'])
-    expect(up.exitCode, up.stderr + up.stdout).toBe(0)
+    ;({dir, ingress} = await upMesh(yaml))
     // Steady background traffic for the whole file; the load generator is the one `mesh load` uses.
     const {runLoad} = await import('../../src/sim/load/load-generator.js')
     load = runLoad({target: ingress, rps: 40, durationMs: 120_000, path: '/', signal: stopLoad.signal}).catch(() => undefined)

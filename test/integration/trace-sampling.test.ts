@@ -7,7 +7,7 @@ import {afterAll, beforeAll, describe, expect, test} from 'vitest'
 import type {LoadResult} from '../../src/sim/load/load-generator.js'
 import type {StatRow} from '../../src/sim/telemetry/metrics.js'
 import type {TraceSummary} from '../../src/sim/telemetry/trace-store.js'
-import {freePort, get, mesh, meshDir} from '../helpers/mesh.js'
+import {downMesh, get, json, mesh, upMesh} from '../helpers/mesh.js'
 
 const yaml = (port: number, spansPerSecond = 20) => `
 name: sampling
@@ -24,27 +24,15 @@ services:
     simulate: {latency: 1ms, errorRate: 1, seed: 2}
 `
 
-const json = <T>(r: {exitCode: number; stdout: string; stderr: string}): T => {
-  expect(r.exitCode, r.stderr + r.stdout).toBe(0)
-  return JSON.parse(r.stdout) as T
-}
-
 describe('trace sampling under load', () => {
   let dir: string
   let ingress: string
 
   beforeAll(async () => {
-    const port = await freePort()
-    dir = meshDir(yaml(port))
-    ingress = `http://127.0.0.1:${port}`
-    const up = await mesh(dir, ['up', '-d'])
-    expect(up.exitCode, up.stderr + up.stdout).toBe(0)
+    ;({dir, ingress} = await upMesh(yaml))
   })
 
-  afterAll(async () => {
-    const down = await mesh(dir, ['down'])
-    expect(down.exitCode, down.stderr + down.stdout).toBe(0)
-  })
+  afterAll(() => downMesh(dir))
 
   test('a quiet mesh keeps every trace and says nothing about sampling', async () => {
     for (let i = 0; i < 3; i++) expect((await get(`${ingress}/ok`)).status).toBe(200)

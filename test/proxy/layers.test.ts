@@ -5,7 +5,7 @@ import {describe, expect, test} from 'vitest'
 import {type Endpoint, Registry} from '../../src/sim/control/registry.js'
 import {createBalancer} from '../../src/sim/proxy/balance/balancer.js'
 import {EndpointSet} from '../../src/sim/proxy/endpoint-set.js'
-import {readBody, ResponseBody} from '../../src/sim/proxy/body.js'
+import {ResponseBody} from '../../src/sim/proxy/body.js'
 import {balance} from '../../src/sim/proxy/layers/balance.js'
 import {circuitBreaker} from '../../src/sim/proxy/layers/circuit-breaker.js'
 import {retry} from '../../src/sim/proxy/layers/retry.js'
@@ -18,7 +18,7 @@ import type {CallContext, MeshResponse, Service} from '../../src/sim/proxy/stack
 import {VirtualClock} from '../../src/sim/time/clock.js'
 import {SeededRandom} from '../../src/sim/time/random.js'
 import type {RetryConfig} from '../../src/sim/config/types.js'
-import {callContext, meshRequest} from '../helpers/proxy-context.js'
+import {callContext, meshRequest, readBody} from '../helpers/proxy-context.js'
 
 const request = meshRequest
 const context = (clock: VirtualClock, controller?: AbortController) => callContext(clock, {controller})

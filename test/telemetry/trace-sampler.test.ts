@@ -63,7 +63,7 @@ describe('trace sampler', () => {
     await clock.advance(1000)
     for (let i = 0; i < 50; i++) {
       expect(sampler.keep(span({status: 503}), clock.now())).toBe(true)
-      expect(sampler.keep(span({status: 429, responseFlags: 'RL'}), clock.now())).toBe(true)
+      expect(sampler.keep(span({status: 429, responseFlags: 'RL', cause: 'rate limited: "api" admits no more requests'}), clock.now())).toBe(true)
       expect(sampler.keep(span({status: 0, responseFlags: 'DC'}), clock.now())).toBe(true)
       expect(sampler.keep(span({status: 200, cause: 'upstream request timeout'}), clock.now())).toBe(true)
     }

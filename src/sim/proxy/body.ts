@@ -180,18 +180,3 @@ export class ResponseBody {
     if (fns) for (let i = 0; i < fns.length; i++) fns[i]()
   }
 }
-
-/** Reads a whole body (tests, and anything that needs it in memory): its bytes, and the error if it was cut. */
-export function readBody(body: ResponseBody): Promise<{bytes: Buffer; error?: Error}> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = []
-    body.pipeTo({
-      write(chunk) {
-        chunks.push(chunk)
-        return true
-      },
-      end: () => resolve({bytes: Buffer.concat(chunks)}),
-      abort: (error) => resolve({bytes: Buffer.concat(chunks), error}),
-    })
-  })
-}

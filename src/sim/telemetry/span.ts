@@ -71,11 +71,13 @@ export function isSuccessStatus(status: number): boolean {
   return status > 0 && status < 500
 }
 
-/** A span failed when the callee answered 5xx, nothing answered, or the mesh answered with a flag. */
+/**
+ * A span failed when the callee answered 5xx, nothing answered, or the mesh says why it
+ * failed: a mesh-made 4xx (NR no route, RL rate limited) or a body the mesh cut after a
+ * 200 (UT: the overall timeout fired mid-body; a reset fault).
+ */
 export function isErrorSpan(span: Span): boolean {
-  if (!isSuccessStatus(span.status)) return true
-  // A mesh-made 4xx (NR no route, RL rate limited) is an error of the mesh, not of the app.
-  return span.cause !== undefined && span.status >= 400
+  return !isSuccessStatus(span.status) || span.cause !== undefined
 }
 
 export function spanEndMs(span: Span): number {

@@ -7,9 +7,9 @@
 // The sample is per trace, decided from the trace id, so a kept trace keeps all its
 // spans: each second's keep probability is the target rate over the spans seen the
 // second before, and a span is kept when its trace id's low 32 bits fall under it.
-// A failed span (5xx, a mesh-made reply, a cut body) is always kept, and so is every
+// A failed span (isErrorSpan: 5xx, a mesh-made reply, a cut body) is always kept, and so is every
 // later span of its trace (a retry that recovered, the caller's span).
-import type {Span} from './span.js'
+import {isErrorSpan, type Span} from './span.js'
 
 export interface SamplingStats {
   /** The target: spans a second the store takes in when traffic is steady. */
@@ -45,7 +45,7 @@ export class TraceSampler {
   keep(span: Span, nowMs: number): boolean {
     this.count(nowMs)
     if (this.probability >= 1 || lowBits(span.traceId) < this.threshold) return true
-    if (failed(span)) {
+    if (isErrorSpan(span)) {
       // Bounded: a trace's spans arrive within its duration, long before thousands of others fail.
       if (this.rescued.size >= 10_000) this.rescued.clear()
       this.rescued.add(span.traceId)
@@ -72,10 +72,6 @@ export class TraceSampler {
   stats(): SamplingStats {
     return {spansPerSecond: this.spansPerSecond, keepProbability: this.probability, sampledOut: this.sampledOut}
   }
-}
-
-function failed(span: Span): boolean {
-  return span.status >= 500 || span.status === 0 || span.responseFlags !== undefined || span.cause !== undefined
 }
 
 /** The trace id's last 8 hex digits as a number: random in every id the mesh makes, and in W3C ids. */
