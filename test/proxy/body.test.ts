@@ -1,7 +1,7 @@
 // The response body between undici (or a fault) and the client: what reaches the
 // consumer, when, and what the producer is told.
 import {describe, expect, test} from 'vitest'
-import {type BodySink, DISCARDED, ResponseBody} from '../../src/sim/proxy/body.js'
+import {type BodySink, ResponseBody} from '../../src/sim/proxy/body.js'
 
 /** A sink that records every call, and says "full" while `full` is set. */
 function recorder() {
@@ -20,7 +20,7 @@ function recorder() {
 
 function source() {
   const log: string[] = []
-  return {log, resume: () => log.push('resume'), cancel: (error: Error) => log.push(`cancel ${error === DISCARDED ? 'discarded' : error.message}`)}
+  return {log, resume: () => log.push('resume'), cancel: (error?: Error) => log.push(`cancel ${error === undefined ? 'discarded' : error.message}`)}
 }
 
 describe('response body', () => {

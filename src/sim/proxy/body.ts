@@ -22,8 +22,8 @@ export interface BodySink {
 export interface BodySource {
   /** The consumer can take more again (after push returned false). */
   resume(): void
-  /** The consumer gave up before the end: stop producing. */
-  cancel(error: Error): void
+  /** The consumer gave up before the end: stop producing. `error` is why it was cut; none when it was dropped quietly. */
+  cancel(error?: Error): void
 }
 
 // Bytes held while no consumer is attached yet (undici delivers a small body before the
@@ -123,7 +123,7 @@ export class ResponseBody {
     const producing = this.finishing === undefined
     // Closed first: whatever the source or the sink do now finds the body done.
     this.close()
-    if (producing) this.source?.cancel(error ?? DISCARDED)
+    if (producing) this.source?.cancel(error)
     if (error) this.sink?.abort(error)
   }
 

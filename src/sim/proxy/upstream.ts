@@ -4,7 +4,7 @@
 // object parsed and copied again — the response headers are filtered once from the
 // raw pairs, and the body (body.ts) pauses undici on backpressure.
 import type {Agent, Dispatcher} from 'undici'
-import {type BodySource, ResponseBody} from './body.js'
+import {type BodySource, DISCARDED, ResponseBody} from './body.js'
 import {endToEndPairs} from './headers.js'
 import {connectFailure, ProxyError, upstreamReset} from './respond.js'
 import type {MeshResponse, Service} from './stack.js'
@@ -82,8 +82,9 @@ class Exchange implements Dispatcher.DispatchHandler, BodySource {
   }
 
   /** The body was discarded or cut (a retried attempt, a timeout, a client that left): stop reading from the instance. */
-  cancel(error: Error): void {
-    if (!this.finished) this.abortUpstream?.(error)
+  cancel(error?: Error): void {
+    // undici wants a reason; a quietly dropped body needs no stack trace of its own.
+    if (!this.finished) this.abortUpstream?.(error ?? DISCARDED)
   }
 
   private settle(): void {

@@ -7,7 +7,7 @@ import {parseDuration} from '../../config/duration.js'
 import {describeFault, type FaultInfo, type FaultSide, type FaultSpec} from '../../faults/fault.js'
 import type {FaultSet} from '../../faults/fault-set.js'
 import type {Clock, Timer} from '../../time/clock.js'
-import {type BodySink, type BodySource, DISCARDED, ResponseBody} from '../body.js'
+import {type BodySink, type BodySource, ResponseBody} from '../body.js'
 import {firstHeader} from '../headers.js'
 import {ProxyError} from '../respond.js'
 import type {CallContext, Layer, MeshRequest, MeshResponse} from '../stack.js'
@@ -124,8 +124,8 @@ class Shaper implements BodySink, BodySource {
     this.inner.resume()
   }
 
-  cancel(error: Error): void {
-    this.inner.destroy(error === DISCARDED ? undefined : error)
+  cancel(error?: Error): void {
+    this.inner.destroy(error)
   }
 }
 
@@ -187,7 +187,7 @@ class Throttle extends Shaper {
     super.abort(error)
   }
 
-  override cancel(error: Error): void {
+  override cancel(error?: Error): void {
     this.timer?.cancel()
     super.cancel(error)
   }
@@ -222,7 +222,7 @@ class HoldEnd extends Shaper {
     this.timer = this.clock.setTimer(this.ms, () => this.out.end())
   }
 
-  override cancel(error: Error): void {
+  override cancel(error?: Error): void {
     this.timer?.cancel()
     super.cancel(error)
   }

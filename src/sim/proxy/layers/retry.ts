@@ -34,12 +34,12 @@ export const retry =
       }
       // then(), not an async loop: the usual request (one attempt that succeeds) makes one promise here.
       return pending.then(
-        (response) => decide(req, ctx, n, holdingRetry, response, undefined, {kind: 'response', status: response.status}),
+        (response) => decide(req, ctx, n, holdingRetry, response),
         (error) => {
-          if (holdingRetry) deps.breaker?.releaseRetry()
           // Only upstream failures carry an outcome; a breaker overflow, the whole call's timeout or a client abort do not.
-          if (!(error instanceof ProxyError) || !error.outcome) throw error
-          return decide(req, ctx, n, false, undefined, error, error.outcome)
+          if (error instanceof ProxyError && error.outcome) return decide(req, ctx, n, holdingRetry, undefined, error)
+          if (holdingRetry) deps.breaker?.releaseRetry()
+          throw error
         },
       )
     }
@@ -50,10 +50,10 @@ export const retry =
       n: number,
       holdingRetry: boolean,
       response: MeshResponse | undefined,
-      failure: ProxyError | undefined,
-      outcome: Outcome,
+      failure?: ProxyError,
     ): MeshResponse | Promise<MeshResponse> => {
       if (holdingRetry) deps.breaker?.releaseRetry()
+      const outcome: Outcome = failure ? failure.outcome! : {kind: 'response', status: response!.status}
       ctx.decision.attempts = n
       const replayable = req.replayable && (isIdempotent(req.method) || outcome.kind === 'connect-failure')
       const again =
