@@ -59,7 +59,8 @@ afterAll(async () => {
 /** Open-loop load on one service's route until stopped; every outcome kept, with its wall-clock time. */
 function backgroundLoad(service: string, rps = 200) {
   const abort = new AbortController()
-  const outcomes: Array<RequestOutcome & {wallMs: number}> = []
+  // wallMs: when the request was meant to go; endWallMs: when its answer came.
+  const outcomes: Array<RequestOutcome & {wallMs: number; endWallMs: number}> = []
   const done = runLoad({
     target: base,
     path: `/${service}`,
@@ -67,7 +68,7 @@ function backgroundLoad(service: string, rps = 200) {
     durationMs: 120_000,
     timeoutMs: 10_000,
     signal: abort.signal,
-    onResponse: (o) => outcomes.push({...o, wallMs: performance.timeOrigin + o.intendedMs}),
+    onResponse: (o) => outcomes.push({...o, wallMs: performance.timeOrigin + o.intendedMs, endWallMs: performance.timeOrigin + o.endMs}),
   })
   return {
     outcomes,
@@ -184,8 +185,11 @@ describe('deploys under load', () => {
     const from = Date.parse(record.steps.find((s) => s.kind === 'weights')!.at) - 50
     const to = Date.parse(record.steps.find((s) => s.kind === 'rollback')!.at) + 50
     const inWindow = load.outcomes.filter((o) => o.wallMs >= from && o.wallMs <= to)
-    const failedIn = load.failed().filter((o) => o.wallMs >= from && o.wallMs <= to)
-    expect(load.failed().filter((o) => o.wallMs < from || o.wallMs > to)).toEqual([])
+    // A request can meet v2 only if it was sent before the rollback and answered after the
+    // weights moved: on a busy machine one sent just before the move can reach the mesh after it.
+    const metV2 = (o: {wallMs: number; endWallMs: number}) => o.endWallMs >= from && o.wallMs <= to
+    const failedIn = load.failed().filter(metV2)
+    expect(load.failed().filter((o) => !metV2(o))).toEqual([])
     expect(inWindow.length).toBeGreaterThan(300)
     expect(failedIn.length).toBeGreaterThan(0)
     expect(failedIn.length).toBeLessThanOrEqual(Math.ceil(0.2 * 0.2 * inWindow.length * 2.5))
