@@ -10,12 +10,6 @@ import http from 'node:http'
 import crypto from 'node:crypto'
 import {Pool} from 'undici'
 
-const upstream = process.env.UPSTREAM
-if (!upstream) {
-  console.error('bare-proxy: set UPSTREAM=http://host:port')
-  process.exit(2)
-}
-const pool = new Pool(upstream, {connections: 256, pipelining: 1, keepAliveTimeout: 4_000})
 
 // Hop-by-hop names (RFC 9110 §7.6.1); a length switch keeps the common case to one compare.
 function hopByHop(lower) {
@@ -31,8 +25,9 @@ function hopByHop(lower) {
 }
 
 class Forward {
-  constructor(res) {
+  constructor(res, meshHeaders) {
     this.res = res
+    this.meshHeaders = meshHeaders
     this.resume = null
     this.onDrain = null
   }
@@ -49,7 +44,7 @@ class Forward {
       if (hopByHop(name.toLowerCase())) continue
       headers.push(name, raw[i + 1].toString('latin1'))
     }
-    if (MESH_HEADERS) headers.push('x-mesh-upstream', 'api-0')
+    if (this.meshHeaders) headers.push('x-mesh-upstream', 'api-0')
     this.res.writeHead(status, headers)
     this.resume = resume
     return true
@@ -82,29 +77,42 @@ class Forward {
 // traceparent on the request; the serving instance on the response) — what those alone cost.
 const MESH_HEADERS = process.env.BARE_MESH_HEADERS === '1'
 
-const server = http.createServer((req, res) => {
-  const raw = req.rawHeaders
-  const headers = []
-  for (let i = 0; i < raw.length; i += 2) {
-    if (!hopByHop(raw[i].toLowerCase())) headers.push(raw[i], raw[i + 1])
-  }
-  if (MESH_HEADERS) {
-    headers.push('x-forwarded-for', req.socket.remoteAddress, 'x-forwarded-proto', 'http', 'x-forwarded-host', req.headers.host ?? '')
-    headers.push('x-request-id', crypto.randomUUID(), 'traceparent', `00-${crypto.randomUUID().replace(/-/g, '')}-${'1'.repeat(16)}-01`)
-  }
-  const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined
-  pool.dispatch({path: req.url, method: req.method, headers, body: hasBody ? req : null}, new Forward(res))
-})
-server.keepAliveTimeout = 65_000
-server.headersTimeout = 66_000
-
-server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
-  console.log(`LISTENING ${server.address().port}`)
-})
-const stop = () => {
-  server.close()
-  server.closeAllConnections()
-  pool.close().finally(() => process.exit(0))
+/** The bare proxy's server and pool (what-if.js also runs one inside the daemon's process). */
+export function createBareProxy(upstream, {meshHeaders = MESH_HEADERS} = {}) {
+  const pool = new Pool(upstream, {connections: 256, pipelining: 1, keepAliveTimeout: 4_000})
+  const server = http.createServer((req, res) => {
+    const raw = req.rawHeaders
+    const headers = []
+    for (let i = 0; i < raw.length; i += 2) {
+      if (!hopByHop(raw[i].toLowerCase())) headers.push(raw[i], raw[i + 1])
+    }
+    if (meshHeaders) {
+      headers.push('x-forwarded-for', req.socket.remoteAddress, 'x-forwarded-proto', 'http', 'x-forwarded-host', req.headers.host ?? '')
+      headers.push('x-request-id', crypto.randomUUID(), 'traceparent', `00-${crypto.randomUUID().replace(/-/g, '')}-${'1'.repeat(16)}-01`)
+    }
+    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined
+    pool.dispatch({path: req.url, method: req.method, headers, body: hasBody ? req : null}, new Forward(res, meshHeaders))
+  })
+  server.keepAliveTimeout = 65_000
+  server.headersTimeout = 66_000
+  return {server, pool}
 }
-process.on('SIGTERM', stop)
-process.on('SIGINT', stop)
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const upstream = process.env.UPSTREAM
+  if (!upstream) {
+    console.error('bare-proxy: set UPSTREAM=http://host:port')
+    process.exit(2)
+  }
+  const {server, pool} = createBareProxy(upstream)
+  server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
+    console.log(`LISTENING ${server.address().port}`)
+  })
+  const stop = () => {
+    server.close()
+    server.closeAllConnections()
+    pool.close().finally(() => process.exit(0))
+  }
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
+}

@@ -6,6 +6,8 @@
 // and scheduling noise, so a change to the hot path shows up as a steady number.
 //
 //   node --expose-gc bench/data-path.js [--calls 200000] [--variant full|no-telemetry|min-stack] [--rounds 5]
+//   node --expose-gc --min-semi-space-size=256 --max-semi-space-size=256 bench/data-path.js --alloc   bytes allocated per call
+//   ablations (full less one policy): no-retries, no-per-try, no-timeout, no-outlier, round-robin
 //
 // µs/call here is CPU on one core; the socket work (node:http, undici's parser,
 // syscalls) that the end-to-end benchmark adds is the same for the bare proxy.
@@ -76,8 +78,20 @@ const record = telemetry.record
 const full = api.service
 const plumbing = upstreamLayer(dataPlane.agent, new Map())
 const endpoint = api.endpoints.all()[0]
+const fullPolicy = api.policy
+// Ablations: the full policy less one part (spans and metrics on), to see what each layer costs.
+const without = (change) => () => {
+  api.apply({...fullPolicy, ...change})
+  telemetry.record = record
+  delete telemetry.traces.add
+}
 const set = {
-  full: () => ((api.service = full), (telemetry.record = record), delete telemetry.traces.add),
+  full: () => (api.policy !== fullPolicy && api.apply(fullPolicy), (api.service = full), (telemetry.record = record), delete telemetry.traces.add),
+  'no-retries': without({retries: undefined}),
+  'no-per-try': without({retries: {...fullPolicy.retries, perTryTimeoutMs: undefined}}),
+  'no-timeout': without({timeoutMs: undefined}),
+  'no-outlier': without({outlierDetection: undefined}),
+  'round-robin': without({loadBalancer: {...fullPolicy.loadBalancer, type: 'round-robin'}}),
   'no-store': () => ((api.service = full), (telemetry.record = record), (telemetry.traces.add = () => undefined)),
   'no-telemetry': () => ((api.service = full), (telemetry.record = () => undefined)),
   'small-store': () => {
@@ -112,6 +126,61 @@ async function run(n) {
     // A few at a time, as keep-alive connections interleave.
     for (let i = 0; i < 16; i++) one()
   })
+}
+
+// Bytes allocated per call: a run short enough to fit in the young generation (start node with
+// --min-semi-space-size=256 --max-semi-space-size=256) grows the heap by exactly what it allocated.
+// Unlike µs/call it does not wander with the machine, so it shows a change in allocations at once.
+if (process.argv.includes('--alloc')) {
+  const v8 = await import('node:v8')
+  for (const v of VARIANTS) {
+    set[v]()
+    await run(5_000) // warm-up
+    const bytes = []
+    for (let r = 0; r < 3; r++) {
+      globalThis.gc()
+      const before = v8.getHeapStatistics().used_heap_size
+      await run(5_000)
+      bytes.push((v8.getHeapStatistics().used_heap_size - before) / 5_000)
+    }
+    console.log(`${v.padEnd(14)} ${Math.min(...bytes).toFixed(0).padStart(7)} bytes/call allocated (runs: ${bytes.map((b) => b.toFixed(0)).join(', ')})`)
+  }
+  await daemon.stop().catch(() => undefined)
+  healthOnly.close()
+  rmSync(dir, {recursive: true, force: true})
+  process.exit(0)
+}
+
+// Where those bytes are allocated: V8's sampling heap profiler, keeping objects already
+// collected, summed by allocating function (self) and mapped back to src/**/*.ts.
+if (process.argv.includes('--alloc-sites')) {
+  const {Session} = await import('node:inspector/promises')
+  const {where} = await import('./profile-summary.js')
+  const session = new Session()
+  session.connect()
+  const calls = 20_000
+  set[VARIANTS[0]]()
+  await run(5_000)
+  await session.post('HeapProfiler.startSampling', {samplingInterval: 64, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true})
+  await run(calls)
+  const {profile} = await session.post('HeapProfiler.stopSampling')
+  const bySite = new Map()
+  const walk = (node) => {
+    const bytes = node.selfSize
+    if (bytes > 0) {
+      const k = `${node.callFrame.functionName || '(anonymous)'}  ${where(node.callFrame)}`
+      bySite.set(k, (bySite.get(k) ?? 0) + bytes)
+    }
+    for (const c of node.children) walk(c)
+  }
+  walk(profile.head)
+  const total = [...bySite.values()].reduce((a, b) => a + b, 0)
+  console.log(`${VARIANTS[0]}: ~${(total / calls).toFixed(0)} bytes/call sampled; top allocating functions:`)
+  for (const [k, b] of [...bySite].sort((a, b) => b[1] - a[1]).slice(0, 40)) console.log(`${(b / calls).toFixed(0).padStart(7)} B/call  ${k}`)
+  await daemon.stop().catch(() => undefined)
+  healthOnly.close()
+  rmSync(dir, {recursive: true, force: true})
+  process.exit(0)
 }
 
 const results = Object.fromEntries(VARIANTS.map((v) => [v, []]))

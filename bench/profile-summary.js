@@ -27,7 +27,7 @@ function sourceMapFor(file) {
 
 const isProject = (url) => url.includes('/dist/sim/') || url.includes('/dist/commands/')
 
-function where(frame) {
+export function where(frame) {
   const {url, lineNumber, columnNumber} = frame
   if (!url) return ''
   if (url.startsWith('node:')) return `${url}:${lineNumber + 1}`

@@ -15,6 +15,10 @@
 // no-store    full, but spans are not kept in the trace store (what keeping them costs, GC included)
 // no-metrics  full, but spans feed no metrics
 // no-telemetry the data path's sink does nothing (no spans, metrics, access logs)
+// bare-in-daemon  bench/bare-proxy.js's code, but listening inside this (the daemon's) process:
+//             what the daemon's process (its heap, timers, other listeners) costs a bare hop
+// bare-mesh-headers  the same, adding the headers a mesh call adds (x-forwarded-*, x-request-id,
+//             traceparent; the serving instance on the response)
 // min-stack   no telemetry and no policy layers: the data plane hands every request straight to
 //             the upstream layer (first endpoint) — what the data plane's own plumbing costs
 import {mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
@@ -37,6 +41,7 @@ if (PIN) {
 const {loadConfig} = await import('../dist/sim/config/load-config.js')
 const {MeshDaemon} = await import('../dist/sim/control/daemon.js')
 const {upstream: upstreamLayer} = await import('../dist/sim/proxy/upstream.js')
+const {createBareProxy} = await import('./bare-proxy.js')
 
 const threadsCpu = () => {
   let us = 0
@@ -100,8 +105,16 @@ try {
     ctx.endpoint = api.endpoints.all()[0]
     return plumbing(req, ctx)
   }
+  const inDaemon = createBareProxy(`http://127.0.0.1:${upstream.port}`)
+  await new Promise((resolve) => inDaemon.server.listen(0, '127.0.0.1', resolve))
+  const inDaemonTarget = `http://127.0.0.1:${inDaemon.server.address().port}${PATH}`
+  const withHeaders = createBareProxy(`http://127.0.0.1:${upstream.port}`, {meshHeaders: true})
+  await new Promise((resolve) => withHeaders.server.listen(0, '127.0.0.1', resolve))
+  const withHeadersTarget = `http://127.0.0.1:${withHeaders.server.address().port}${PATH}`
   const variants = {
     bare: () => {},
+    'bare-in-daemon': () => {},
+    'bare-mesh-headers': () => {},
     full: () => {
       delete telemetry.metrics.observe
       delete telemetry.traces.add
@@ -140,11 +153,12 @@ try {
       telemetry.setAccessLogDir(undefined)
     },
   }
+  const setFull = variants.full
   const only = opt('--only', undefined)?.split(',')
   if (only) for (const k of Object.keys(variants)) if (!only.includes(k)) delete variants[k]
   const target = daemon.status().ingress.url + PATH
   const bareTarget = `http://127.0.0.1:${bare.port}${PATH}`
-  variants.full()
+  setFull()
   await load(target) // warm-up
   await load(bareTarget)
   const results = Object.fromEntries(Object.keys(variants).map((k) => [k, []]))
@@ -156,7 +170,7 @@ try {
       const t0 = isBare ? cpuMicros(bare.pid) : threadsCpu()
       const main0 = isBare ? 0 : mainCpu()
       const threads0 = byThread()
-      const n = await load(isBare ? bareTarget : target)
+      const n = await load(isBare ? bareTarget : name === 'bare-in-daemon' ? inDaemonTarget : name === 'bare-mesh-headers' ? withHeadersTarget : target)
       if (process.env.THREADS) {
         const t1 = byThread()
         process.stderr.write(`    ${Object.entries(t1).map(([k, v]) => `${k} ${((v - (threads0[k] ?? 0)) / n).toFixed(1)}`).join(', ')}\n`)

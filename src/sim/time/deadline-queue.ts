@@ -3,7 +3,10 @@
 // Node keeps a list per duration internally too, but makes a Timeout object per
 // setTimeout and links and unlinks it; on the data path that was two of those per call.
 // A cancelled deadline is unlinked at once: it must not keep its request alive (and in
-// the old generation of the heap) until the time it would have fired.
+// the old generation of the heap) until the time it would have fired. The clock timer
+// is not: when the last deadline goes, it is left to lapse (it finds nothing due and is
+// not re-armed), so a mesh with one request at a time does not set and clear a timer
+// per request.
 import type {Clock, Timer} from './clock.js'
 
 export class DeadlineQueue {
@@ -19,7 +22,13 @@ export class DeadlineQueue {
 
   /** Calls `fn` `ms` from now unless the returned timer is cancelled first. */
   add(fn: () => void): Timer {
-    const deadline = new Deadline(this, this.clock.now() + this.ms, fn)
+    return this.schedule(new CallbackDeadline(fn))
+  }
+
+  /** Fires `deadline.onDeadline()` `ms` from now unless it is cancelled first; a deadline is scheduled once. */
+  schedule<D extends Deadline>(deadline: D): D {
+    deadline.owner = this
+    deadline.at = this.clock.now() + this.ms
     const tail = this.tail
     if (tail) {
       tail.next = deadline
@@ -44,11 +53,7 @@ export class DeadlineQueue {
     if (next) next.prev = prev
     else this.tail = prev
     d.prev = d.next = undefined
-    // Nothing left to wait for: drop the clock's timer too (a quiet mesh keeps none armed).
-    if (--this.live === 0 && this.timer) {
-      this.timer.cancel()
-      this.timer = undefined
-    }
+    this.live--
   }
 
   private readonly fire = (): void => {
@@ -58,7 +63,7 @@ export class DeadlineQueue {
     while (d && d.at <= now) {
       d.done = true
       this.unlink(d)
-      d.fn()
+      d.onDeadline()
       d = this.head
     }
     // The real clock may wake a fraction of a millisecond early; it then waits for the rest.
@@ -66,20 +71,32 @@ export class DeadlineQueue {
   }
 }
 
-class Deadline implements Timer {
-  prev: Deadline | undefined
-  next: Deadline | undefined
+/**
+ * One entry of a queue. A caller with state of its own per deadline (a timed call)
+ * extends it, so that state and the queue's links are one object.
+ */
+export abstract class Deadline implements Timer {
+  prev: Deadline | undefined = undefined
+  next: Deadline | undefined = undefined
+  owner: DeadlineQueue | undefined = undefined
+  at = 0
   done = false
 
-  constructor(
-    private readonly owner: DeadlineQueue,
-    readonly at: number,
-    readonly fn: () => void,
-  ) {}
+  abstract onDeadline(): void
 
   cancel(): void {
     if (this.done) return
     this.done = true
-    this.owner.unlink(this)
+    this.owner?.unlink(this)
+  }
+}
+
+class CallbackDeadline extends Deadline {
+  constructor(private readonly fn: () => void) {
+    super()
+  }
+
+  onDeadline(): void {
+    this.fn()
   }
 }
