@@ -19,17 +19,21 @@ describe('Cancellation', () => {
     expect(c.reason).toBe(first)
   })
 
-  test('a child aborts with its parent, not the other way round; unlink stops forwarding', () => {
-    const parent = new Cancellation()
-    const {child} = Cancellation.under(parent.signal)
-    child.abort(new Error('try timed out'))
-    expect(parent.aborted).toBe(false)
-    const {child: second, unlink} = Cancellation.under(parent.signal)
-    const {child: third} = Cancellation.under(parent.signal)
-    unlink()
-    parent.abort(new Error('client left'))
-    expect(second.aborted).toBe(false)
-    expect(third.reason).toEqual(new Error('client left'))
+  test('any number of listeners: each still added when it aborts is called once, whichever were removed', () => {
+    const c = new Cancellation()
+    const calls: number[] = []
+    const fns = [0, 1, 2, 3, 4].map((i) => () => calls.push(i))
+    for (const fn of fns) c.addEventListener('abort', fn)
+    c.removeEventListener('abort', fns[0])
+    c.removeEventListener('abort', fns[3])
+    c.removeEventListener('abort', () => undefined)
+    const late = () => calls.push(5)
+    c.addEventListener('abort', late)
+    c.abort(new Error('stop'))
+    c.abort(new Error('again'))
+    expect(calls.sort()).toEqual([1, 2, 4, 5])
+    c.addEventListener('abort', () => calls.push(6))
+    expect(calls).toHaveLength(4)
   })
 
   test('works as the signal of Clock.sleep', async () => {

@@ -184,6 +184,44 @@ describe('retry layer', () => {
     await result
     expect(new Set(calls.map((c) => c.endpoint)).size).toBe(3)
   })
+
+  test('with a per-try timeout between them: a try that times out is cut alone, the retry goes elsewhere, and the request keeps its own signal', async () => {
+    const clock = new VirtualClock()
+    const registry = new Registry(['api'])
+    for (const i of [0, 1]) {
+      registry.add({instance: `api-v1-${i}`, service: 'api', version: 'v1', host: '127.0.0.1', port: i, inboundPort: i, origin: ''})
+    }
+    const endpoints = new EndpointSet('api', registry, new Map([['v1', 100]]))
+    const balancer = createBalancer<Endpoint>({kind: 'round-robin'}, {clock, random: new SeededRandom(1), key: (e) => e.instance})
+    const trySignals: AbortSignal[] = []
+    const {service, calls} = scripted(clock, [
+      (ctx) => {
+        trySignals.push(ctx.signal)
+        return new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)))
+      },
+      async (ctx) => {
+        trySignals.push(ctx.signal)
+        return ok()
+      },
+    ])
+    const stackOf = retry({...retries, on: ['5xx', 'gateway-error']}, deps(clock))(
+      timeout({service: 'api', timeoutMs: 300, which: 'per-try'})(
+        balance({service: 'api', endpoints, balancer: () => balancer, outlier: () => undefined, hashOn: () => undefined})(service),
+      ),
+    )
+    const controller = new AbortController()
+    const ctx = {...context(clock, controller), version: 'v1'}
+    const result = stackOf(request(), ctx)
+    await clock.runAll()
+    expect((await result).status).toBe(200)
+    expect(calls.map((c) => c.endpoint)).toEqual(['api-v1-0', 'api-v1-1'])
+    expect(ctx.decision.timeoutFired).toBe('per-try')
+    expect(trySignals[0].aborted).toBe(true)
+    expect(trySignals[1]).not.toBe(trySignals[0])
+    expect(trySignals[1].aborted).toBe(false)
+    expect(ctx.signal).toBe(controller.signal)
+    expect(controller.signal.aborted).toBe(false)
+  })
 })
 
 describe('circuit breaker layer', () => {

@@ -1,5 +1,5 @@
 import {describe, expect, test} from 'vitest'
-import {formatTraceparent, newSpanId, newTraceId, parseTraceparent} from '../../src/sim/telemetry/trace-context.js'
+import {formatTraceparent, newRequestId, newSpanId, newTraceId, parseTraceparent} from '../../src/sim/telemetry/trace-context.js'
 
 describe('W3C traceparent', () => {
   const valid = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'
@@ -31,6 +31,14 @@ describe('W3C traceparent', () => {
     expect(ids.size).toBe(1000)
     for (const id of ids) expect(id).toMatch(/^[0-9a-f]{16}$/)
     expect(newTraceId()).toMatch(/^[0-9a-f]{32}$/)
+  })
+})
+
+describe('request ids', () => {
+  test('are UUID v4 strings, different across batches', () => {
+    const ids = Array.from({length: 300}, () => newRequestId())
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+    expect(new Set(ids).size).toBe(ids.length)
   })
 })
 

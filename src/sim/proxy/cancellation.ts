@@ -8,7 +8,11 @@ type Listener = () => void
 export class Cancellation {
   aborted = false
   reason: unknown = undefined
-  private listeners: Listener[] | undefined
+  // Most requests have one or two listeners at a time: those sit in fields, and only a
+  // third makes an array (an empty array pushed to grows room for 17).
+  private first: Listener | undefined = undefined
+  private second: Listener | undefined = undefined
+  private more: Listener[] | undefined = undefined
 
   /** The AbortSignal view the layers take. */
   get signal(): AbortSignal {
@@ -19,32 +23,26 @@ export class Cancellation {
     if (this.aborted) return
     this.aborted = true
     this.reason = reason
-    const listeners = this.listeners
-    this.listeners = undefined
-    if (listeners) for (const fn of listeners) fn()
+    const {first, second, more} = this
+    this.first = this.second = this.more = undefined
+    first?.()
+    second?.()
+    if (more) for (const fn of more) fn()
   }
 
   addEventListener(_type: 'abort', fn: Listener): void {
     if (this.aborted) return
-    ;(this.listeners ??= []).push(fn)
+    if (this.first === undefined) this.first = fn
+    else if (this.second === undefined) this.second = fn
+    else (this.more ??= []).push(fn)
   }
 
   removeEventListener(_type: 'abort', fn: Listener): void {
-    const l = this.listeners
-    if (!l) return
-    const i = l.indexOf(fn)
-    if (i >= 0) l.splice(i, 1)
-  }
-
-  /** A child that aborts with its parent (a per-try deadline under the request's). */
-  static under(parent: AbortSignal): {child: Cancellation; unlink: () => void} {
-    const child = new Cancellation()
-    if (parent.aborted) {
-      child.abort(parent.reason)
-      return {child, unlink: () => undefined}
+    if (this.first === fn) this.first = undefined
+    else if (this.second === fn) this.second = undefined
+    else if (this.more) {
+      const i = this.more.indexOf(fn)
+      if (i >= 0) this.more.splice(i, 1)
     }
-    const forward = () => child.abort(parent.reason)
-    parent.addEventListener('abort', forward)
-    return {child, unlink: () => parent.removeEventListener('abort', forward)}
   }
 }

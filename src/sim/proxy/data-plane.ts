@@ -14,7 +14,7 @@ import {Agent} from 'undici'
 import type {ServiceConfig} from '../config/types.js'
 import type {Endpoint, Registry} from '../control/registry.js'
 import {MeshError} from '../errors.js'
-import {newSpanId, newTraceId, parseB3, parseTraceparent, type TraceContext} from '../telemetry/trace-context.js'
+import {newRequestId, newSpanId, newTraceId, parseB3, parseTraceparent, type TraceContext} from '../telemetry/trace-context.js'
 import {spanName} from '../telemetry/span.js'
 import type {Clock} from '../time/clock.js'
 import type {BodySink, ResponseBody} from './body.js'
@@ -182,25 +182,21 @@ export class DataPlane {
   private handle(role: ListenerRole, req: IncomingMessage, res: ServerResponse): void {
     this.inflight++
     const abort = new Cancellation()
-    res.once('close', () => {
+    // 'close' comes once per response: on(), since once() wraps every listener in two more objects.
+    res.on('close', () => {
       if (!res.writableFinished) abort.abort(new ProxyError(499, 'DC', 'the caller closed the connection'))
       if (--this.inflight === 0 && this.draining) for (const w of this.drainWaiters.splice(0)) w()
     })
     if (this.draining) res.setHeader('connection', 'close')
-    let served: Promise<void>
     try {
-      served = this.serve(role, req, res, abort)
+      this.serve(role, req, res, abort)
     } catch (error) {
-      served = Promise.reject(error)
+      fail(req, res, error)
     }
-    served.catch((error) => {
-      req.resume()
-      sendProxyError(res, error instanceof ProxyError ? error : new ProxyError(500, 'DC', `mesh internal error: ${(error as Error).message}`))
-    })
   }
 
   /** Not async: a request without a body to hold goes to its stack without waiting a microtask. */
-  private serve(role: ListenerRole, req: IncomingMessage, res: ServerResponse, abort: Cancellation): Promise<void> {
+  private serve(role: ListenerRole, req: IncomingMessage, res: ServerResponse, abort: Cancellation): void {
     const headers = endToEndHeaders(req.rawHeaders)
     const client = req.socket.remoteAddress ?? '127.0.0.1'
     if (role.kind === 'ingress') sanitiseAtIngress(headers, client, this.allowFaultHeaders)
@@ -240,7 +236,10 @@ export class DataPlane {
 
     if (!hasRequestBody(req.rawHeaders)) return this.call(role, req, res, abort, target, headers, incoming, null, true)
     if (!target.destination?.policy.retries) return this.call(role, req, res, abort, target, headers, incoming, req, false)
-    return holdBody(req, MAX_REPLAY_BYTES).then(({body, replayable}) => this.call(role, req, res, abort, target, headers, incoming, body, replayable))
+    holdBody(req, MAX_REPLAY_BYTES).then(
+      ({body, replayable}) => this.call(role, req, res, abort, target, headers, incoming, body, replayable),
+      (error) => fail(req, res, error),
+    )
   }
 
   private call(
@@ -253,7 +252,7 @@ export class DataPlane {
     incoming: TraceContext | undefined,
     body: Buffer | Readable | null,
     replayable: boolean,
-  ): Promise<void> {
+  ): void {
     const destination = target.destination
     const caller = callerOf(role)
     const meshReq: MeshRequest = {
@@ -278,10 +277,18 @@ export class DataPlane {
       parentSpanId: incoming?.parentId,
       decision: {},
       attempt: 1,
-      tried: new Set(),
       endpoint: target.endpoint,
     }
-    return (destination ? destination.service(meshReq, ctx) : this.inbound(meshReq, ctx)).then((response) => this.reply(res, response, abort))
+    ;(destination ? destination.service(meshReq, ctx) : this.inbound(meshReq, ctx)).then(
+      (response) => {
+        try {
+          this.reply(res, response, abort)
+        } catch (error) {
+          fail(req, res, error)
+        }
+      },
+      (error) => fail(req, res, error),
+    )
   }
 
   private reply(res: ServerResponse, response: MeshResponse, abort: Cancellation): void {
@@ -339,6 +346,12 @@ export class DataPlane {
     if (!destination) throw noRoute(service, [...this.destinations.keys()])
     return {service, path, destination}
   }
+}
+
+/** The mesh's own reply to a request that failed: 5xx with the flag and reason, or a reset once headers went out. */
+function fail(req: IncomingMessage, res: ServerResponse, error: unknown): void {
+  req.resume()
+  sendProxyError(res, error instanceof ProxyError ? error : new ProxyError(500, 'DC', `mesh internal error: ${(error as Error).message}`))
 }
 
 /** The client's response as a body's sink: a reset when the body is cut. */
@@ -446,6 +459,6 @@ function sanitiseAtIngress(headers: HeaderMap, client: string, allowFaultHeaders
   headers['x-forwarded-proto'] = 'http'
   const host = firstHeader(headers, 'host')
   if (host) headers['x-forwarded-host'] = host
-  if (!headers['x-request-id']) headers['x-request-id'] = crypto.randomUUID()
+  if (!headers['x-request-id']) headers['x-request-id'] = newRequestId()
 }
 

@@ -42,7 +42,11 @@ export type {RoutingDecision}
 
 export interface CallContext {
   readonly clock: Clock
-  /** Aborts the work below: the client went away or a timeout fired. */
+  /**
+   * Aborts the work below: the client went away or a timeout fired. A per-try timeout
+   * puts its own here while its try is under way (one context per request, not a copy
+   * per try), so a layer reads it when it starts its work and keeps what it read.
+   */
   signal: AbortSignal
   /** Cancels the whole request (the overall timeout); `signal` then aborts with `reason`. */
   readonly cancel: (reason: Error) => void
@@ -59,8 +63,8 @@ export interface CallContext {
   version?: string
   /** Set by the balance layer, per attempt. */
   endpoint?: Endpoint
-  /** Instances tried by earlier attempts: a retry goes elsewhere when it can. */
-  readonly tried: Set<string>
+  /** Instances tried by earlier attempts (set by the retry layer): a retry goes elsewhere when it can. */
+  tried?: Set<string>
 }
 
 export type Service = (req: MeshRequest, ctx: CallContext) => Promise<MeshResponse>

@@ -50,6 +50,39 @@ function randomHex(bytes: number): string {
 export const newTraceId = (): string => randomHex(16)
 export const newSpanId = (): string => randomHex(8)
 
+// x-request-id values (UUID v4, as Envoy sets them), written 64 at a time into one string:
+// crypto.randomUUID() builds each id from ~20 concatenated pieces.
+const UUIDS_PER_BATCH = 64
+const HEX = Buffer.from('0123456789abcdef')
+let uuids = ''
+let uuidOffset = 0
+
+export function newRequestId(): string {
+  if (uuidOffset === uuids.length) {
+    uuids = uuidBatch()
+    uuidOffset = 0
+  }
+  const id = uuids.slice(uuidOffset, uuidOffset + 36)
+  uuidOffset += 36
+  return id
+}
+
+function uuidBatch(): string {
+  const random = randomFillSync(Buffer.allocUnsafe(16 * UUIDS_PER_BATCH))
+  const out = Buffer.allocUnsafe(36 * UUIDS_PER_BATCH)
+  let o = 0
+  for (let i = 0; i < random.length; i++) {
+    let b = random[i]
+    const n = i % 16
+    if (n === 6) b = (b & 0x0f) | 0x40 // version 4
+    else if (n === 8) b = (b & 0x3f) | 0x80 // RFC 4122 variant
+    out[o++] = HEX[b >> 4]
+    out[o++] = HEX[b & 0x0f]
+    if (n === 3 || n === 5 || n === 7 || n === 9) out[o++] = 0x2d // '-'
+  }
+  return out.toString('latin1')
+}
+
 /**
  * B3 propagation (Zipkin), single (`b3: {trace}-{span}-{sampled}-{parent}`) or
  * multi header (`x-b3-traceid`, …). Accepted when no valid traceparent arrives;

@@ -37,7 +37,6 @@ export const balance =
       d.chosen = endpoint.instance
       if (panic) d.panic = true
       if (candidates.length < all.length) d.ejected = all.filter((e) => outlier!.isEjected(e.instance)).map((e) => e.instance)
-      ctx.tried.add(endpoint.instance)
       ctx.endpoint = endpoint
       return inner(req, ctx)
     }

@@ -40,18 +40,19 @@ export const circuitBreaker = (service: string, breaker: CircuitBreaker, config:
         breaker.releaseRequest()
         return Promise.reject(overflow(service, 'maxPendingRequests', config().maxPendingRequests))
       }
+      const signal = ctx.signal
       return new Promise<void>((resolve, reject) => {
         const go = () => {
-          ctx.signal.removeEventListener('abort', abort)
+          signal.removeEventListener('abort', abort)
           resolve()
         }
         const abort = () => {
           const i = waiting.indexOf(go)
           if (i >= 0) waiting.splice(i, 1)
-          reject(ctx.signal.reason)
+          reject(signal.reason)
         }
         waiting.push(go)
-        ctx.signal.addEventListener('abort', abort, {once: true})
+        signal.addEventListener('abort', abort, {once: true})
       }).then(
         () => {
           breaker.releasePending()

@@ -36,10 +36,12 @@ export const fault =
       })
       const hits: FaultSpec[] = headerFaults ? [...matched, ...headerFaults] : matched
       if (hits.length === 0) return inner(req, ctx)
+      // This try's signal, as it was when the try reached us (see CallContext.signal).
+      const signal = ctx.signal
       const faults = (ctx.decision.faults ??= [])
       for (const f of hits) faults.push(`${describeFault(f)} (${(f as FaultInfo).id ?? 'header'})`)
 
-      for (const f of hits) if (f.kind === 'delay') await ctx.clock.sleep(delayOf(f, ctx), ctx.signal)
+      for (const f of hits) if (f.kind === 'delay') await ctx.clock.sleep(delayOf(f, ctx), signal)
       for (const f of hits) {
         const why = `fault injected: ${describeFault(f)} on "${req.destination}" (${(f as FaultInfo).id ?? 'x-mesh-fault header'})`
         if (f.kind === 'abort') {
@@ -47,7 +49,7 @@ export const fault =
           throw new ProxyError(status, 'FI', why, {outcome: {kind: 'response', status}})
         }
         if (f.kind === 'partition') {
-          if (f.blackhole) await new Promise<never>((_, reject) => onAbort(ctx, () => reject(ctx.signal.reason)))
+          if (f.blackhole) await new Promise<never>((_, reject) => onAbort(signal, () => reject(signal.reason)))
           throw new ProxyError(503, 'UF', why, {outcome: {kind: 'connect-failure'}})
         }
         if (f.kind === 'reset' && f.afterBytes === undefined) {
@@ -84,9 +86,9 @@ function delayOf(f: FaultSpec, ctx: CallContext): number {
   return Math.max(0, base + (u * 2 - 1) * f.jitterMs)
 }
 
-function onAbort(ctx: CallContext, fn: () => void): void {
-  if (ctx.signal.aborted) fn()
-  else ctx.signal.addEventListener('abort', fn, {once: true})
+function onAbort(signal: AbortSignal, fn: () => void): void {
+  if (signal.aborted) fn()
+  else signal.addEventListener('abort', fn, {once: true})
 }
 
 /** Faults that act on the response body as it streams. */

@@ -70,6 +70,8 @@ export const retry =
       }
       const holding = deps.breaker !== undefined
       response?.body?.destroy()
+      // The next try goes elsewhere when it can (only a retried request needs the set).
+      if (ctx.endpoint) (ctx.tried ??= new Set()).add(ctx.endpoint.instance)
       return ctx.clock.sleep(fullJitterBackoff(n, config.backoff, deps.random), ctx.signal).then(
         () => attempt(req, ctx, n + 1, holding),
         (error) => {

@@ -70,7 +70,7 @@ function shadow(deps: RouteDeps, version: string, req: MeshRequest, ctx: CallCon
   const service = deps.mirrorService()
   if (!service) return
   const copy: MeshRequest = {...req, headers: {...req.headers, 'x-mesh-mirror': 'true'}}
-  const shadowCtx: CallContext = {...ctx, version, attempt: 1, tried: new Set(), decision: {}}
+  const shadowCtx: CallContext = {...ctx, version, attempt: 1, tried: undefined, endpoint: undefined, decision: {}}
   service(copy, shadowCtx).then(
     (r) => r.body?.discard(),
     () => undefined,

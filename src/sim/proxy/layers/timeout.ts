@@ -38,6 +38,7 @@ class TimedCall extends Deadline {
   private streaming: ResponseBody | undefined = undefined
   /** Per try: this try's own cancellation under the request's, so only the try is cut. */
   private child: Cancellation | undefined = undefined
+  private parent: AbortSignal | undefined = undefined
   private onParentAbort: (() => void) | undefined = undefined
 
   constructor(
@@ -50,17 +51,18 @@ class TimedCall extends Deadline {
   }
 
   start(inner: Service, req: MeshRequest): void {
-    let below = this.ctx
     if (this.config.which === 'per-try') {
-      const parent = this.ctx.signal
+      // The try's signal goes in the request's context while the try is under way (tries
+      // follow one another), and the request's comes back when it settles.
+      const parent = (this.parent = this.ctx.signal)
       const child = (this.child = new Cancellation())
       if (parent.aborted) child.abort(parent.reason)
       else parent.addEventListener('abort', (this.onParentAbort = () => child.abort(parent.reason)))
-      below = {...this.ctx, signal: child.signal}
+      this.ctx.signal = child.signal
     }
     let pending: Promise<MeshResponse>
     try {
-      pending = inner(req, below)
+      pending = inner(req, this.ctx)
     } catch (error) {
       pending = Promise.reject(error)
     }
@@ -78,8 +80,10 @@ class TimedCall extends Deadline {
     this.detach()
     const error = timeoutError(config.service, config.which, config.timeoutMs)
     ctx.decision.timeoutFired = config.which
-    if (this.child) this.child.abort(error)
-    else ctx.cancel(error)
+    if (this.child) {
+      this.child.abort(error)
+      ctx.signal = this.parent!
+    } else ctx.cancel(error)
     this.reject(error)
   }
 
@@ -87,6 +91,7 @@ class TimedCall extends Deadline {
     if (this.settled) return void response.body?.destroy()
     this.settled = true
     this.detach()
+    if (this.parent) this.ctx.signal = this.parent
     if (this.config.which === 'overall' && response.body) {
       this.streaming = response.body
       response.body.onDone(() => {
@@ -102,6 +107,7 @@ class TimedCall extends Deadline {
     this.settled = true
     this.cancel()
     this.detach()
+    if (this.parent) this.ctx.signal = this.parent
     this.reject(error)
   }
 
