@@ -6,6 +6,7 @@
 // and scheduling noise, so a change to the hot path shows up as a steady number.
 //
 //   node --expose-gc bench/data-path.js [--calls 200000] [--variant full|no-telemetry|min-stack] [--rounds 5]
+//   node --expose-gc bench/data-path.js --ab ../other-checkout [--variant full]   this build against another, interleaved
 //   node --expose-gc --min-semi-space-size=256 --max-semi-space-size=256 bench/data-path.js --alloc   bytes allocated per call
 //   ablations (full less one policy): no-retries, no-per-try, no-timeout, no-outlier, round-robin
 //
@@ -16,16 +17,13 @@ import {EventEmitter} from 'node:events'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
-import {meshYaml, option as opt} from './lib.js'
+import {meshYaml, option as opt, REPO} from './lib.js'
 
 const CALLS = Number(opt('--calls', 200_000))
 const ROUNDS = Number(opt('--rounds', 5))
 const VARIANTS = opt('--variant', 'full,no-telemetry,min-stack').split(',')
 
-const {loadConfig} = await import('../dist/sim/config/load-config.js')
-const {MeshDaemon} = await import('../dist/sim/control/daemon.js')
-const {upstream: upstreamLayer} = await import('../dist/sim/proxy/upstream.js')
-const {TraceStore} = await import('../dist/sim/telemetry/trace-store.js')
+const AB = opt('--ab', undefined)
 
 const BODY = Buffer.from('hello from the benchmark upstream\n')
 const RESPONSE_HEADERS = ['Content-Type', 'text/plain', 'Content-Length', String(BODY.length), 'Date', 'Sun, 22 Nov 2026 05:00:00 GMT', 'Connection', 'keep-alive', 'Keep-Alive', 'timeout=65'].map((s) => Buffer.from(s))
@@ -62,70 +60,121 @@ class FakeResponse extends EventEmitter {
   }
 }
 
-// A real listener only for the health checks; the data path never reaches it.
-const healthOnly = http.createServer((req, res) => res.end('ok'))
-await new Promise((r) => healthOnly.listen(0, '127.0.0.1', r))
-const dir = mkdtempSync(path.join(os.tmpdir(), 'meshsim-datapath-'))
-writeFileSync(path.join(dir, 'mesh.yaml'), meshYaml(healthOnly.address().port))
-const daemon = new MeshDaemon(await loadConfig(path.join(dir, 'mesh.yaml')))
-await daemon.start()
-const dataPlane = daemon.dataPlane
-dataPlane.agent.dispatch = dispatch
-const api = dataPlane.destination('api')
-const role = {kind: 'ingress', routes: [{prefix: '/', service: 'api'}]}
-const telemetry = daemon.telemetry
-const record = telemetry.record
-const full = api.service
-const plumbing = upstreamLayer(dataPlane.agent, new Map())
-const endpoint = api.endpoints.all()[0]
-const fullPolicy = api.policy
-// Ablations: the full policy less one part (spans and metrics on), to see what each layer costs.
-const without = (change) => () => {
-  api.apply({...fullPolicy, ...change})
-  telemetry.record = record
-  delete telemetry.traces.add
-}
-const set = {
-  full: () => (api.policy !== fullPolicy && api.apply(fullPolicy), (api.service = full), (telemetry.record = record), delete telemetry.traces.add),
-  'no-retries': without({retries: undefined}),
-  'no-per-try': without({retries: {...fullPolicy.retries, perTryTimeoutMs: undefined}}),
-  'no-timeout': without({timeoutMs: undefined}),
-  'no-outlier': without({outlierDetection: undefined}),
-  'round-robin': without({loadBalancer: {...fullPolicy.loadBalancer, type: 'round-robin'}}),
-  'no-store': () => ((api.service = full), (telemetry.record = record), (telemetry.traces.add = () => undefined)),
-  'no-telemetry': () => ((api.service = full), (telemetry.record = () => undefined)),
-  'small-store': () => {
-    const store = new TraceStore({maxSpans: 2000})
-    api.service = full
+/** A MeshDaemon built from `dist` (this checkout's, or another's for --ab), driven in-process. */
+async function dataPathOf(dist) {
+  const {loadConfig} = await import(path.join(dist, 'sim/config/load-config.js'))
+  const {MeshDaemon} = await import(path.join(dist, 'sim/control/daemon.js'))
+  const {upstream: upstreamLayer} = await import(path.join(dist, 'sim/proxy/upstream.js'))
+  const {TraceStore} = await import(path.join(dist, 'sim/telemetry/trace-store.js'))
+  // A real listener only for the health checks; the data path never reaches it.
+  const healthOnly = http.createServer((req, res) => res.end('ok'))
+  await new Promise((r) => healthOnly.listen(0, '127.0.0.1', r))
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'meshsim-datapath-'))
+  writeFileSync(path.join(dir, 'mesh.yaml'), meshYaml(healthOnly.address().port))
+  const daemon = new MeshDaemon(await loadConfig(path.join(dir, 'mesh.yaml')))
+  await daemon.start()
+  const dataPlane = daemon.dataPlane
+  dataPlane.agent.dispatch = dispatch
+  const api = dataPlane.destination('api')
+  const role = {kind: 'ingress', routes: [{prefix: '/', service: 'api'}]}
+  const telemetry = daemon.telemetry
+  const record = telemetry.record
+  const full = api.service
+  const plumbing = upstreamLayer(dataPlane.agent, new Map())
+  const endpoint = api.endpoints.all()[0]
+  const fullPolicy = api.policy
+  // Ablations: the full policy less one part (spans and metrics on), to see what each layer costs.
+  const without = (change) => () => {
+    api.apply({...fullPolicy, ...change})
     telemetry.record = record
-    telemetry.traces.add = (span) => store.add(span)
-  },
-  'min-stack': () => {
-    api.service = (req, ctx) => ((ctx.endpoint = endpoint), plumbing(req, ctx))
-    telemetry.record = () => undefined
-  },
-}
-const socket = {remoteAddress: '127.0.0.1'}
+    delete telemetry.traces.add
+  }
+  const set = {
+    full: () => (api.policy !== fullPolicy && api.apply(fullPolicy), (api.service = full), (telemetry.record = record), delete telemetry.traces.add),
+    'no-retries': without({retries: undefined}),
+    'no-per-try': without({retries: {...fullPolicy.retries, perTryTimeoutMs: undefined}}),
+    'no-timeout': without({timeoutMs: undefined}),
+    'no-outlier': without({outlierDetection: undefined}),
+    'round-robin': without({loadBalancer: {...fullPolicy.loadBalancer, type: 'round-robin'}}),
+    'no-store': () => ((api.service = full), (telemetry.record = record), (telemetry.traces.add = () => undefined)),
+    'no-telemetry': () => ((api.service = full), (telemetry.record = () => undefined)),
+    'small-store': () => {
+      const store = new TraceStore({maxSpans: 2000})
+      api.service = full
+      telemetry.record = record
+      telemetry.traces.add = (span) => store.add(span)
+    },
+    'min-stack': () => {
+      api.service = (req, ctx) => ((ctx.endpoint = endpoint), plumbing(req, ctx))
+      telemetry.record = () => undefined
+    },
+  }
+  const socket = {remoteAddress: '127.0.0.1'}
 
-async function run(n) {
-  let started = 16
-  let finished = 0
-  await new Promise((resolve) => {
-    const one = () => {
-      const req = {method: 'GET', url: '/', rawHeaders: REQUEST_HEADERS, socket, resume() {}}
-      const res = new FakeResponse()
-      res.once('finish', () => {
-        if (res.status !== 200) throw new Error(`status ${res.status}`)
-        if (++started > n) {
-          if (++finished === 16) resolve()
-        } else if (started % 16 === 0) setImmediate(one)
-        else queueMicrotask(one)
-      })
-      dataPlane.handle(role, req, res)
-    }
-    // A few at a time, as keep-alive connections interleave.
-    for (let i = 0; i < 16; i++) one()
-  })
+  async function run(n) {
+    let started = 16
+    let finished = 0
+    await new Promise((resolve) => {
+      const one = () => {
+        const req = {method: 'GET', url: '/', rawHeaders: REQUEST_HEADERS, socket, resume() {}}
+        const res = new FakeResponse()
+        res.once('finish', () => {
+          if (res.status !== 200) throw new Error(`status ${res.status}`)
+          if (++started > n) {
+            if (++finished === 16) resolve()
+          } else if (started % 16 === 0) setImmediate(one)
+          else queueMicrotask(one)
+        })
+        dataPlane.handle(role, req, res)
+      }
+      // A few at a time, as keep-alive connections interleave.
+      for (let i = 0; i < 16; i++) one()
+    })
+  }
+  const stop = async () => {
+    await daemon.stop().catch(() => undefined)
+    healthOnly.close()
+    rmSync(dir, {recursive: true, force: true})
+  }
+  return {set, run, stop}
+}
+
+const {set, run, stop} = await dataPathOf(path.join(REPO, 'dist'))
+
+// --ab DIR: this checkout against another's build (e.g. a worktree of an earlier commit),
+// both in this one process, in alternating short runs: the machine's slow and fast spells
+// fall on both alike, so the per-pair ratio is steadier than two separate runs.
+if (AB) {
+  const other = await dataPathOf(path.resolve(AB, 'dist'))
+  const variant = VARIANTS[0]
+  set[variant]()
+  other.set[variant]()
+  await run(20_000)
+  await other.run(20_000)
+  const ratios = []
+  const ours = []
+  const theirs = []
+  // No gc() between runs: a full collection's sweeping goes on in helper threads and would
+  // land in the next run. Young-generation collections belong to what each side allocates.
+  const timed = async (fn) => {
+    const t0 = process.cpuUsage()
+    await fn(20_000)
+    const t = process.cpuUsage(t0)
+    return (t.user + t.system) / 20_000
+  }
+  for (let i = 0; i < ROUNDS * 8; i++) {
+    const a = i % 2 ? await timed(run) : undefined
+    const b = await timed(other.run)
+    const a2 = a ?? (await timed(run))
+    ours.push(a2)
+    theirs.push(b)
+    ratios.push(a2 / b)
+  }
+  const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]
+  console.log(`${variant}: this checkout ${median(ours).toFixed(2)} µs/call, ${AB} ${median(theirs).toFixed(2)} µs/call; per-pair ratio median ${median(ratios).toFixed(3)} (${ratios.length} pairs)`)
+  await other.stop()
+  await stop()
+  process.exit(0)
 }
 
 // Bytes allocated per call: a run short enough to fit in the young generation (start node with
@@ -145,9 +194,7 @@ if (process.argv.includes('--alloc')) {
     }
     console.log(`${v.padEnd(14)} ${Math.min(...bytes).toFixed(0).padStart(7)} bytes/call allocated (runs: ${bytes.map((b) => b.toFixed(0)).join(', ')})`)
   }
-  await daemon.stop().catch(() => undefined)
-  healthOnly.close()
-  rmSync(dir, {recursive: true, force: true})
+  await stop()
   process.exit(0)
 }
 
@@ -177,9 +224,7 @@ if (process.argv.includes('--alloc-sites')) {
   const total = [...bySite.values()].reduce((a, b) => a + b, 0)
   console.log(`${VARIANTS[0]}: ~${(total / calls).toFixed(0)} bytes/call sampled; top allocating functions:`)
   for (const [k, b] of [...bySite].sort((a, b) => b[1] - a[1]).slice(0, 40)) console.log(`${(b / calls).toFixed(0).padStart(7)} B/call  ${k}`)
-  await daemon.stop().catch(() => undefined)
-  healthOnly.close()
-  rmSync(dir, {recursive: true, force: true})
+  await stop()
   process.exit(0)
 }
 
@@ -203,7 +248,5 @@ for (let r = 0; r < ROUNDS; r++) {
 console.error(`heap ${(process.memoryUsage().heapUsed / 1e6).toFixed(0)} MB, rss ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB`)
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 for (const v of VARIANTS) console.log(`${v.padEnd(14)} ${median(results[v]).toFixed(2).padStart(7)} µs/call (min ${Math.min(...results[v]).toFixed(2)})`)
-await daemon.stop().catch(() => undefined)
-healthOnly.close()
-rmSync(dir, {recursive: true, force: true})
+await stop()
 process.exit(0)
