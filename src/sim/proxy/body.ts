@@ -69,7 +69,9 @@ export class ResponseBody {
       this.producerWaiting = true
       return false
     }
-    ;(this.queue ??= []).push(chunk)
+    // A literal sized to its one element: `[]` grows room for 17 on its first push.
+    if (this.queue === undefined) this.queue = [chunk]
+    else this.queue.push(chunk)
     this.queuedBytes += chunk.length
     if (!this.full && this.queuedBytes < HIGH_WATER_BYTES) return true
     this.producerWaiting = true
@@ -130,7 +132,8 @@ export class ResponseBody {
   /** Runs `fn` once the body is closed (at once if it is). Spans, the breaker and the timeout wait on it. */
   onDone(fn: () => void): void {
     if (this.closed) return fn()
-    ;(this.whenDone ??= []).push(fn)
+    if (this.whenDone === undefined) this.whenDone = [fn]
+    else this.whenDone.push(fn)
   }
 
   private flush(): void {
