@@ -105,7 +105,7 @@ async function dataPathOf(dist) {
       telemetry.traces.add = (span) => store.add(span)
     },
     'min-stack': () => {
-      api.service = (req, ctx) => ((ctx.endpoint = endpoint), plumbing(req, ctx))
+      api.service = (req, ctx, reply) => ((ctx.endpoint = endpoint), plumbing(req, ctx, reply))
       telemetry.record = () => undefined
     },
   }

@@ -101,9 +101,9 @@ try {
   const api = daemon.dataPlane.destination('api')
   const fullService = api.service
   const plumbing = upstreamLayer(daemon.dataPlane.agent, new Map())
-  const minimal = (req, ctx) => {
+  const minimal = (req, ctx, reply) => {
     ctx.endpoint = api.endpoints.all()[0]
-    return plumbing(req, ctx)
+    plumbing(req, ctx, reply)
   }
   const inDaemon = createBareProxy(`http://127.0.0.1:${upstream.port}`)
   await new Promise((resolve) => inDaemon.server.listen(0, '127.0.0.1', resolve))

@@ -6,9 +6,9 @@ import {FaultSet} from '../../src/sim/faults/fault-set.js'
 import {ResponseBody} from '../../src/sim/proxy/body.js'
 import {fault} from '../../src/sim/proxy/layers/fault.js'
 import {ProxyError} from '../../src/sim/proxy/respond.js'
-import type {MeshRequest, MeshResponse, Service} from '../../src/sim/proxy/stack.js'
+import type {MeshRequest, MeshResponse} from '../../src/sim/proxy/stack.js'
 import {VirtualClock} from '../../src/sim/time/clock.js'
-import {callContext, meshRequest} from '../helpers/proxy-context.js'
+import {type AsyncService, callContext, meshRequest, viaPromises} from '../helpers/proxy-context.js'
 
 const request = (over: Partial<MeshRequest> = {}) => meshRequest({destination: 'payments', source: 'frontend', ...over})
 const context = (clock: VirtualClock, controller?: AbortController) =>
@@ -17,7 +17,7 @@ const context = (clock: VirtualClock, controller?: AbortController) =>
 /** An inner service answering 200 with `body`, recording when it was called and the request it saw. */
 function scripted(clock: VirtualClock, body?: () => ResponseBody) {
   const calls: Array<{at: number; req: MeshRequest}> = []
-  const service: Service = async (req) => {
+  const service: AsyncService = async (req) => {
     calls.push({at: clock.now(), req})
     return {status: 200, headers: [], body: body ? body() : null} satisfies MeshResponse
   }
@@ -27,7 +27,7 @@ function scripted(clock: VirtualClock, body?: () => ResponseBody) {
 function layer(clock: VirtualClock, specs: FaultSpec[], options: {side?: 'callee' | 'caller'; allowHeaders?: boolean} = {}) {
   const faults = new FaultSet(clock)
   for (const s of specs) faults.add(s)
-  return (inner: Service) => fault(options.side ?? 'callee', {faults, allowHeaders: () => options.allowHeaders ?? false})(inner)
+  return viaPromises(fault(options.side ?? 'callee', {faults, allowHeaders: () => options.allowHeaders ?? false}))
 }
 
 /** Reads a body on the virtual clock: the chunks with the time each arrived, and how it ended. */

@@ -1,7 +1,7 @@
 // A request and a call context for testing one proxy layer over a scripted inner service.
 import type {Endpoint} from '../../src/sim/control/registry.js'
 import type {ResponseBody} from '../../src/sim/proxy/body.js'
-import type {CallContext, MeshRequest} from '../../src/sim/proxy/stack.js'
+import {type CallContext, callService, type Layer, type MeshRequest, type MeshResponse, replyWith, type Service} from '../../src/sim/proxy/stack.js'
 import type {VirtualClock} from '../../src/sim/time/clock.js'
 
 export const meshRequest = (over: Partial<MeshRequest> = {}): MeshRequest => ({
@@ -46,3 +46,20 @@ export function readBody(body: ResponseBody): Promise<{bytes: Buffer; error?: Er
     })
   })
 }
+
+/** A service as the tests write and drive one: a promise of its answer. */
+export type AsyncService = (req: MeshRequest, ctx: CallContext) => Promise<MeshResponse>
+
+/** An async test double as a service of the stack. */
+export const fromAsync =
+  (fn: AsyncService): Service =>
+  (req, ctx, reply) =>
+    replyWith(fn(req, ctx), reply)
+
+/** A layer (or layers) seen through promises: over an async inner service, answering with a promise. */
+export const viaPromises =
+  (layer: Layer) =>
+  (inner: AsyncService): AsyncService => {
+    const service = layer(fromAsync(inner))
+    return (req, ctx) => callService(service, req, ctx)
+  }

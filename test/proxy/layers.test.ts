@@ -14,11 +14,11 @@ import {timeout} from '../../src/sim/proxy/layers/timeout.js'
 import {CircuitBreaker} from '../../src/sim/proxy/policy/circuit-breaker.js'
 import {RetryBudget} from '../../src/sim/proxy/policy/retry-budget.js'
 import {connectFailure, ProxyError} from '../../src/sim/proxy/respond.js'
-import type {CallContext, MeshResponse, Service} from '../../src/sim/proxy/stack.js'
+import type {CallContext, MeshResponse} from '../../src/sim/proxy/stack.js'
 import {VirtualClock} from '../../src/sim/time/clock.js'
 import {SeededRandom} from '../../src/sim/time/random.js'
 import type {RetryConfig} from '../../src/sim/config/types.js'
-import {callContext, meshRequest, readBody} from '../helpers/proxy-context.js'
+import {type AsyncService, callContext, fromAsync, meshRequest, readBody, viaPromises} from '../helpers/proxy-context.js'
 
 const request = meshRequest
 const context = (clock: VirtualClock, controller?: AbortController) => callContext(clock, {controller})
@@ -28,7 +28,7 @@ const ok = (status = 200): MeshResponse => ({status, headers: [], body: null})
 /** An inner service that answers from a script and records when and how it was called. */
 function scripted(clock: VirtualClock, script: Array<(ctx: CallContext) => Promise<MeshResponse>>) {
   const calls: Array<{at: number; attempt: number; endpoint?: string}> = []
-  const service: Service = async (_req, ctx) => {
+  const service: AsyncService = async (_req, ctx) => {
     calls.push({at: clock.now(), attempt: ctx.attempt, endpoint: ctx.endpoint?.instance})
     const step = script[Math.min(calls.length - 1, script.length - 1)]
     return step(ctx)
@@ -42,9 +42,9 @@ describe('timeout layer', () => {
   test('answers 504 UT at the deadline and aborts the work below', async () => {
     const clock = new VirtualClock()
     let aborted: unknown
-    const inner: Service = (_req, ctx) =>
+    const inner: AsyncService = (_req, ctx) =>
       new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject((aborted = ctx.signal.reason))))
-    const svc = timeout({service: 'api', timeoutMs: 300, which: 'overall'})(inner)
+    const svc = viaPromises(timeout({service: 'api', timeoutMs: 300, which: 'overall'}))(inner)
     const ctx = context(clock)
     const result = svc(request(), ctx).catch((e: ProxyError) => e)
     await clock.advance(299)
@@ -61,7 +61,7 @@ describe('timeout layer', () => {
     const clock = new VirtualClock()
     const body = new ResponseBody()
     body.push(Buffer.from('first bytes'))
-    const svc = timeout({service: 'api', timeoutMs: 300, which: 'overall'})(async () => ({...ok(), body}))
+    const svc = viaPromises(timeout({service: 'api', timeoutMs: 300, which: 'overall'}))(async () => ({...ok(), body}))
     const ctx = context(clock)
     const response = await svc(request(), ctx)
     expect(response.body).toBe(body)
@@ -78,7 +78,7 @@ describe('timeout layer', () => {
   test('a body that ends before the overall deadline cancels it; a per-try deadline never cuts a body', async () => {
     const clock = new VirtualClock()
     const ending = new ResponseBody()
-    const overall = timeout({service: 'api', timeoutMs: 300, which: 'overall'})(async () => ({...ok(), body: ending}))
+    const overall = viaPromises(timeout({service: 'api', timeoutMs: 300, which: 'overall'}))(async () => ({...ok(), body: ending}))
     const first = context(clock)
     const read = readBody((await overall(request(), first)).body!)
     ending.push(Buffer.from('done'))
@@ -91,7 +91,7 @@ describe('timeout layer', () => {
     expect(clock.pending()).toBe(0)
 
     const stalled = new ResponseBody()
-    const perTry = timeout({service: 'api', timeoutMs: 300, which: 'per-try'})(async () => ({...ok(), body: stalled}))
+    const perTry = viaPromises(timeout({service: 'api', timeoutMs: 300, which: 'per-try'}))(async () => ({...ok(), body: stalled}))
     const ctx = context(clock)
     void readBody((await perTry(request(), ctx)).body!)
     await clock.advance(1000)
@@ -102,7 +102,7 @@ describe('timeout layer', () => {
   test('a fast answer cancels its deadline', async () => {
     const clock = new VirtualClock()
     let aborted = false
-    const svc = timeout({service: 'api', timeoutMs: 300, which: 'per-try'})(async (_req, ctx) => {
+    const svc = viaPromises(timeout({service: 'api', timeoutMs: 300, which: 'per-try'}))(async (_req, ctx) => {
       ctx.signal.addEventListener('abort', () => (aborted = true))
       return ok()
     })
@@ -122,7 +122,7 @@ describe('retry layer', () => {
     const clock = new VirtualClock()
     const {service, calls} = scripted(clock, [async () => ok(503), async () => ok(503), async () => ok(200)])
     const ctx = context(clock)
-    const result = retry(retries, deps(clock))(service)(request(), ctx)
+    const result = viaPromises(retry(retries, deps(clock)))(service)(request(), ctx)
     await clock.runAll()
     expect((await result).status).toBe(200)
     expect(calls.map((c) => c.attempt)).toEqual([1, 2, 3])
@@ -135,7 +135,7 @@ describe('retry layer', () => {
   test('gives up after `attempts` retries and returns the last answer', async () => {
     const clock = new VirtualClock()
     const {service, calls} = scripted(clock, [async () => ok(500)])
-    const result = retry(retries, deps(clock))(service)(request(), context(clock))
+    const result = viaPromises(retry(retries, deps(clock)))(service)(request(), context(clock))
     await clock.runAll()
     expect((await result).status).toBe(500)
     expect(calls).toHaveLength(3)
@@ -144,13 +144,13 @@ describe('retry layer', () => {
   test('never retries a POST after a 5xx, nor a body too large to replay — but does retry a POST whose connection failed', async () => {
     const clock = new VirtualClock()
     const fail = scripted(clock, [async () => ok(503)])
-    const post = retry(retries, deps(clock))(fail.service)(request({method: 'POST', body: Buffer.from('x')}), context(clock))
+    const post = viaPromises(retry(retries, deps(clock)))(fail.service)(request({method: 'POST', body: Buffer.from('x')}), context(clock))
     await clock.runAll()
     expect((await post).status).toBe(503)
     expect(fail.calls).toHaveLength(1)
 
     const streamed = scripted(clock, [async () => ok(503)])
-    const big = retry(retries, deps(clock))(streamed.service)(request({method: 'PUT', body: Readable.from(['x']), replayable: false}), context(clock))
+    const big = viaPromises(retry(retries, deps(clock)))(streamed.service)(request({method: 'PUT', body: Readable.from(['x']), replayable: false}), context(clock))
     await clock.runAll()
     expect((await big).status).toBe(503)
     expect(streamed.calls).toHaveLength(1)
@@ -161,7 +161,7 @@ describe('retry layer', () => {
       },
       async () => ok(201),
     ])
-    const post2 = retry({...retries, on: ['connect-failure']}, deps(clock))(refused.service)(request({method: 'POST', body: Buffer.from('x')}), context(clock))
+    const post2 = viaPromises(retry({...retries, on: ['connect-failure']}, deps(clock)))(refused.service)(request({method: 'POST', body: Buffer.from('x')}), context(clock))
     await clock.runAll()
     expect((await post2).status).toBe(201)
   })
@@ -175,9 +175,9 @@ describe('retry layer', () => {
     const endpoints = new EndpointSet('api', registry, new Map([['v1', 100]]))
     const balancer = createBalancer<Endpoint>({kind: 'round-robin'}, {clock, random: new SeededRandom(1), key: (e) => e.instance})
     const {service, calls} = scripted(clock, [async () => ok(503)])
-    const stackOf = retry(retries, deps(clock))(
-      balance({service: 'api', endpoints, balancer: () => balancer, outlier: () => undefined, hashOn: () => undefined})(service),
-    )
+    const stackOf = viaPromises((inner) =>
+      retry(retries, deps(clock))(balance({service: 'api', endpoints, balancer: () => balancer, outlier: () => undefined, hashOn: () => undefined})(inner)),
+    )(service)
     const ctx = {...context(clock), version: 'v1'}
     const result = stackOf(request(), ctx)
     await clock.runAll()
@@ -204,11 +204,13 @@ describe('retry layer', () => {
         return ok()
       },
     ])
-    const stackOf = retry({...retries, on: ['5xx', 'gateway-error']}, deps(clock))(
-      timeout({service: 'api', timeoutMs: 300, which: 'per-try'})(
-        balance({service: 'api', endpoints, balancer: () => balancer, outlier: () => undefined, hashOn: () => undefined})(service),
+    const stackOf = viaPromises((inner) =>
+      retry({...retries, on: ['5xx', 'gateway-error']}, deps(clock))(
+        timeout({service: 'api', timeoutMs: 300, which: 'per-try'})(
+          balance({service: 'api', endpoints, balancer: () => balancer, outlier: () => undefined, hashOn: () => undefined})(inner),
+        ),
       ),
-    )
+    )(service)
     const controller = new AbortController()
     const ctx = {...context(clock, controller), version: 'v1'}
     const result = stackOf(request(), ctx)
@@ -230,12 +232,12 @@ describe('circuit breaker layer', () => {
     const config = {maxConnections: 1, maxPendingRequests: 1, maxRequests: 10, maxRetries: 3}
     const breaker = new CircuitBreaker(config)
     const releases: Array<() => void> = []
-    const inner: Service = async () => {
+    const inner: AsyncService = async () => {
       const body = new ResponseBody()
       releases.push(() => body.end())
       return {status: 200, headers: [], body}
     }
-    const svc = circuitBreaker('api', breaker, () => config)(inner)
+    const svc = viaPromises(circuitBreaker('api', breaker, () => config))(inner)
     const first = await svc(request(), context(clock))
     void readBody(first.body!)
     const second = svc(request(), context(clock)) // waits: the only connection is busy
@@ -258,21 +260,22 @@ describe('route layer', () => {
     const endpoints = new EndpointSet('api', registry, new Map([['v1', 100]]))
     const seen: string[] = []
     const mirrored: string[] = []
-    const inner: Service = async (_req, ctx) => {
+    const inner: AsyncService = async (_req, ctx) => {
       seen.push(ctx.version!)
       return ok()
     }
-    const svc = route({
+    const svc = viaPromises(route({
       service: 'api',
       endpoints,
       rules: () => [{match: {headers: {'x-canary': 'true'}}, version: 'v2'}],
       mirror: () => ({version: 'v2', percent: 50}),
       random: new SeededRandom(9),
-      mirrorService: () => async (req, ctx) => {
-        mirrored.push(`${ctx.version} ${req.headers['x-mesh-mirror']}`)
-        return ok()
-      },
-    })(inner)
+      mirrorService: () =>
+        fromAsync(async (req, ctx) => {
+          mirrored.push(`${ctx.version} ${req.headers['x-mesh-mirror']}`)
+          return ok()
+        }),
+    }))(inner)
     const ctx = context(clock)
     await svc(request({headers: {'x-canary': 'true'}}), ctx)
     expect(ctx.decision.routeMatched).toBe('x-canary: true → v2')

@@ -23,7 +23,7 @@ import {Destination} from './destination.js'
 import {endToEndHeaders, firstHeader, hasRequestBody, type HeaderMap, MESH_HEADER_PREFIX, SERVED_BY_HEADER} from './headers.js'
 import type {OutlierEvent} from './outlier/outlier-detector.js'
 import {noHealthyUpstream, noRoute, ProxyError, sendProxyError} from './respond.js'
-import {type CallContext, type MeshRequest, type MeshResponse, type Service, stack} from './stack.js'
+import {type CallContext, type MeshRequest, type MeshResponse, type Reply, type Service, stack} from './stack.js'
 import {serverSpan} from './layers/server-span.js'
 import {fault} from './layers/fault.js'
 import type {FaultSet} from '../faults/fault-set.js'
@@ -113,6 +113,11 @@ export class DataPlane {
   /** Every instance's own address, also before it is healthy (the inbound listener needs it). */
   setInstance(endpoint: Endpoint): void {
     this.endpointsByInstance.set(endpoint.instance, endpoint)
+  }
+
+  /** Stopping: replies ask clients to close their connections. */
+  get isDraining(): boolean {
+    return this.draining
   }
 
   get inflightRequests(): number {
@@ -279,28 +284,12 @@ export class DataPlane {
       attempt: 1,
       endpoint: target.endpoint,
     }
-    ;(destination ? destination.service(meshReq, ctx) : this.inbound(meshReq, ctx)).then(
-      (response) => {
-        try {
-          this.reply(res, response, abort)
-        } catch (error) {
-          fail(req, res, error)
-        }
-      },
-      (error) => fail(req, res, error),
-    )
-  }
-
-  private reply(res: ServerResponse, response: MeshResponse, abort: Cancellation): void {
-    const out = response.headers
-    if (response.endpoint) out.push(SERVED_BY_HEADER, response.endpoint.instance)
-    if (this.draining) out.push('connection', 'close')
-    res.writeHead(response.status, out)
-    const answer = response.body
-    if (!answer) return void res.end()
-    // A client that leaves mid-body: the body (and the exchange behind it) stops.
-    abort.signal.addEventListener('abort', () => answer.destroy(abort.reason as Error))
-    answer.pipeTo(new ClientSink(res, answer))
+    const reply = new ClientReply(req, res, abort, this)
+    try {
+      ;(destination ? destination.service : this.inbound)(meshReq, ctx, reply)
+    } catch (error) {
+      reply.fail(error)
+    }
   }
 
   /** Which destination (or, for an inbound listener, which instance) gets this request, and its origin-form path. */
@@ -352,6 +341,44 @@ export class DataPlane {
 function fail(req: IncomingMessage, res: ServerResponse, error: unknown): void {
   req.resume()
   sendProxyError(res, error instanceof ProxyError ? error : new ProxyError(500, 'DC', `mesh internal error: ${(error as Error).message}`))
+}
+
+/** The stack's answer, written to the client. */
+class ClientReply implements Reply {
+  private settled = false
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly abort: Cancellation,
+    private readonly plane: DataPlane,
+  ) {}
+
+  ok(response: MeshResponse): void {
+    if (this.settled) return void response.body?.destroy()
+    this.settled = true
+    const {res, abort} = this
+    try {
+      const out = response.headers
+      if (response.endpoint) out.push(SERVED_BY_HEADER, response.endpoint.instance)
+      if (this.plane.isDraining) out.push('connection', 'close')
+      res.writeHead(response.status, out)
+      const answer = response.body
+      if (!answer) return void res.end()
+      // A client that leaves mid-body: the body (and the exchange behind it) stops.
+      abort.signal.addEventListener('abort', () => answer.destroy(abort.reason as Error))
+      answer.pipeTo(new ClientSink(res, answer))
+    } catch (error) {
+      response.body?.destroy()
+      fail(this.req, res, error)
+    }
+  }
+
+  fail(error: unknown): void {
+    if (this.settled) return
+    this.settled = true
+    fail(this.req, this.res, error)
+  }
 }
 
 /** The client's response as a body's sink: a reset when the body is cut. */

@@ -4,7 +4,7 @@
 import type {ServerResponse} from 'node:http'
 import {REASON_HEADER, RESPONSE_FLAGS_HEADER} from './headers.js'
 import type {Outcome} from './policy/retry-classify.js'
-import {type MeshResponse, onBodyDone} from './stack.js'
+import {type CallContext, type MeshRequest, type MeshResponse, onBodyDone, type Reply, type Service} from './stack.js'
 
 /** Envoy's response flags (a subset grows with the policies). */
 export type ResponseFlag = 'UH' | 'UF' | 'UO' | 'NR' | 'URX' | 'UT' | 'UC' | 'LR' | 'DI' | 'FI' | 'RL' | 'DC'
@@ -117,36 +117,44 @@ export function sendProxyError(res: ServerResponse, error: ProxyError, extraHead
 }
 
 /**
- * Calls `record` once the hop is over: with the status when the response body is
- * done, or with the mesh's status, flag and reason when it failed (0 / DC when the
- * caller went away). Spans use it on both sides of a hop.
+ * A span's side of a hop (the client span of a call, or the server span of an attempt),
+ * passed down as the reply of the work below. It records once the hop is over: with the
+ * status when the response body is done, or with the mesh's status, flag and reason when
+ * it failed (0 / DC when the caller went away).
  */
-export function recordWhenDone(
-  work: () => Promise<MeshResponse>,
-  record: (status: number, flags?: string, cause?: string) => void,
-): Promise<MeshResponse> {
-  let pending: Promise<MeshResponse>
-  try {
-    // A thunk, so even a layer that throws synchronously is recorded.
-    pending = work()
-  } catch (error) {
-    pending = Promise.reject(error)
+export abstract class SpanReply implements Reply {
+  private settled = false
+
+  constructor(private readonly next: Reply) {}
+
+  protected abstract record(status: number, flags?: string, cause?: string): void
+
+  /** Runs the work below with this as its reply; a layer that throws is a failure, recorded like any. */
+  run(inner: Service, req: MeshRequest, ctx: CallContext): void {
+    try {
+      inner(req, ctx, this)
+    } catch (error) {
+      this.fail(error)
+    }
   }
-  // then(), not async/await: one promise per hop instead of three.
-  return pending.then(
-    (response) => {
-      onBodyDone(response, () => {
-        // A body cut by the mesh (the overall timeout, a reset fault) says why in the span.
-        const cut = response.body?.errored
-        if (cut instanceof ProxyError) record(response.status, cut.flag, cut.message)
-        else record(response.status)
-      })
-      return response
-    },
-    (error) => {
-      if (error instanceof ProxyError) record(error.status, error.flag, error.message)
-      else record(0, 'DC', `the caller went away (${(error as Error).message})`)
-      throw error
-    },
-  )
+
+  ok(response: MeshResponse): void {
+    if (this.settled) return
+    this.settled = true
+    onBodyDone(response, () => {
+      // A body cut by the mesh (the overall timeout, a reset fault) says why in the span.
+      const cut = response.body?.errored
+      if (cut instanceof ProxyError) this.record(response.status, cut.flag, cut.message)
+      else this.record(response.status)
+    })
+    this.next.ok(response)
+  }
+
+  fail(error: unknown): void {
+    if (this.settled) return
+    this.settled = true
+    if (error instanceof ProxyError) this.record(error.status, error.flag, error.message)
+    else this.record(0, 'DC', `the caller went away (${(error as Error).message})`)
+    this.next.fail(error)
+  }
 }

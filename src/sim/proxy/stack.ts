@@ -1,6 +1,11 @@
 // The sidecar's request path as a stack of small layers, read top to bottom like
 // linkerd2-proxy's `.push(layer)` chains. A layer wraps the service below it.
 //
+// A service answers through a Reply (ok or fail, exactly once) rather than a promise:
+// a layer that watches the answer passes down one small object of its own, and the
+// answer climbs back up in the same tick it arrives. With a promise per layer a call
+// made a dozen promises and as many microtask hops, and closures for each.
+//
 //   trace → rate-limit → route → timeout(overall) → retry → timeout(per-try)
 //         → circuit-breaker → balance → outcome → upstream (undici)
 import type {Readable} from 'node:stream'
@@ -67,8 +72,34 @@ export interface CallContext {
   tried?: Set<string>
 }
 
-export type Service = (req: MeshRequest, ctx: CallContext) => Promise<MeshResponse>
+/** Where a service's answer goes: `ok` or `fail`, exactly once. Neither may throw. */
+export interface Reply {
+  ok(response: MeshResponse): void
+  fail(error: unknown): void
+}
+
+/** Never throws: a failure goes to `reply.fail`. */
+export type Service = (req: MeshRequest, ctx: CallContext, reply: Reply) => void
 export type Layer = (inner: Service) => Service
+
+/** A service's answer as a promise, for the rare paths (faults, tests) that await it. */
+export function callService(service: Service, req: MeshRequest, ctx: CallContext): Promise<MeshResponse> {
+  return new Promise((resolve, reject) => {
+    try {
+      service(req, ctx, {ok: resolve, fail: reject})
+    } catch (error) {
+      reject(error)
+    }
+  })
+}
+
+/** Sends a promise's outcome on to a reply. */
+export function replyWith(pending: Promise<MeshResponse>, reply: Reply): void {
+  pending.then(
+    (response) => reply.ok(response),
+    (error) => reply.fail(error),
+  )
+}
 
 export interface Stack {
   push(layer: Layer | undefined): Stack

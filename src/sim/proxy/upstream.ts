@@ -7,22 +7,26 @@ import type {Agent, Dispatcher} from 'undici'
 import {type BodySource, DISCARDED, ResponseBody} from './body.js'
 import {endToEndPairs} from './headers.js'
 import {connectFailure, ProxyError, upstreamReset} from './respond.js'
-import type {MeshResponse, Service} from './stack.js'
+import type {Reply, Service} from './stack.js'
 import type {Endpoint} from '../control/registry.js'
 
 /** `inflight`: requests under way per instance (a drained instance is stopped only when it reaches 0). */
 export function upstream(agent: Agent, inflight: Map<string, number>): Service {
-  return function upstream(req, ctx) {
+  return function upstream(req, ctx, reply) {
     const endpoint = ctx.endpoint!
     const signal = ctx.signal
-    if (signal.aborted) return Promise.reject(abortReason(signal))
+    if (signal.aborted) return reply.fail(abortReason(signal))
     inflight.set(endpoint.instance, (inflight.get(endpoint.instance) ?? 0) + 1)
-    return new Promise<MeshResponse>((resolve, reject) => {
+    const exchange = new Exchange(endpoint, signal, inflight, reply)
+    try {
       agent.dispatch(
         {origin: endpoint.origin, method: req.method as Dispatcher.HttpMethod, path: req.path, headers: req.headers as Record<string, string>, body: req.body ?? undefined},
-        new Exchange(endpoint, signal, inflight, resolve, reject),
+        exchange,
       )
-    })
+    } catch (error) {
+      // undici throws for what it cannot send (a bad header value): the exchange fails as a reset would.
+      if (!exchange.finished) exchange.onError(error as Error)
+    }
   }
 }
 
@@ -41,8 +45,7 @@ class Exchange implements Dispatcher.DispatchHandler, BodySource {
     private readonly endpoint: Endpoint,
     private readonly signal: AbortSignal,
     private readonly inflight: Map<string, number>,
-    private readonly resolve: (response: MeshResponse) => void,
-    private readonly reject: (error: ProxyError) => void,
+    private readonly reply: Reply,
   ) {
     signal.addEventListener('abort', this.onAbort, {once: true})
   }
@@ -57,7 +60,7 @@ class Exchange implements Dispatcher.DispatchHandler, BodySource {
     this.resumeUpstream = resume
     const body = (this.body = new ResponseBody(this))
     body.onDone(() => this.done())
-    this.resolve({status: statusCode, headers: endToEndPairs(rawHeaders as Buffer[]), body, endpoint: this.endpoint})
+    this.reply.ok({status: statusCode, headers: endToEndPairs(rawHeaders as Buffer[]), body, endpoint: this.endpoint})
     return true
   }
 
@@ -74,7 +77,7 @@ class Exchange implements Dispatcher.DispatchHandler, BodySource {
     this.settle()
     if (this.body) return void this.body.fail(error)
     this.done()
-    this.reject(classify(error, this.signal, this.endpoint))
+    this.reply.fail(classify(error, this.signal, this.endpoint))
   }
 
   resume(): void {
@@ -83,8 +86,13 @@ class Exchange implements Dispatcher.DispatchHandler, BodySource {
 
   /** The body was discarded or cut (a retried attempt, a timeout, a client that left): stop reading from the instance. */
   cancel(error?: Error): void {
-    // undici wants a reason; a quietly dropped body needs no stack trace of its own.
-    if (!this.finished) this.abortUpstream?.(error ?? DISCARDED)
+    if (this.finished) return
+    // Replies run inside undici's own callbacks (a retry decided in onHeaders discards this
+    // body there): the abort waits for them to return. undici wants a reason; a quietly
+    // dropped body needs no stack trace of its own.
+    queueMicrotask(() => {
+      if (!this.finished) this.abortUpstream?.(error ?? DISCARDED)
+    })
   }
 
   private settle(): void {

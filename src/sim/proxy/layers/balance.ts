@@ -23,14 +23,14 @@ export interface BalanceDeps {
 export const balance =
   (deps: BalanceDeps): Layer =>
   (inner) =>
-    function balance(req, ctx) {
+    function balance(req, ctx, reply) {
       const version = ctx.version!
       const all = deps.endpoints.ofVersion(version)
-      if (all.length === 0) return Promise.reject(noHealthyUpstream(deps.service, 0))
+      if (all.length === 0) return reply.fail(noHealthyUpstream(deps.service, 0))
       const outlier = deps.outlier()
       const {candidates, panic} = outlier ? availableEndpoints(all, (e) => !outlier.isEjected(e.instance)) : {candidates: all, panic: false}
       const endpoint = deps.balancer().pick(candidates, {hashKey: hashKey(req, deps.hashOn()), exclude: ctx.tried})
-      if (!endpoint) return Promise.reject(noHealthyUpstream(deps.service, all.length))
+      if (!endpoint) return reply.fail(noHealthyUpstream(deps.service, all.length))
       const d = ctx.decision
       // With nothing ejected the candidates are the version's own list: reuse its names, allocate nothing.
       d.candidates = (candidates === all ? deps.endpoints.namesOf(version) : candidates.map((e) => e.instance)) as string[]
@@ -38,7 +38,7 @@ export const balance =
       if (panic) d.panic = true
       if (candidates.length < all.length) d.ejected = all.filter((e) => outlier!.isEjected(e.instance)).map((e) => e.instance)
       ctx.endpoint = endpoint
-      return inner(req, ctx)
+      inner(req, ctx, reply)
     }
 
 function hashKey(req: MeshRequest, on: {header: string} | {cookie: string} | undefined): string | undefined {

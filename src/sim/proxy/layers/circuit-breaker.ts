@@ -5,7 +5,7 @@
 import type {CircuitBreaker} from '../policy/circuit-breaker.js'
 import type {CircuitBreakerConfig} from '../../config/types.js'
 import {overflow} from '../respond.js'
-import {type CallContext, type Layer, type MeshRequest, onBodyDone} from '../stack.js'
+import {type CallContext, type Layer, type MeshRequest, type MeshResponse, onBodyDone, type Reply} from '../stack.js'
 
 export const circuitBreaker = (service: string, breaker: CircuitBreaker, config: () => CircuitBreakerConfig): Layer => {
   const waiting: Array<() => void> = []
@@ -15,55 +15,64 @@ export const circuitBreaker = (service: string, breaker: CircuitBreaker, config:
     if (next) next()
     else breaker.releaseConnection()
   }
+  const slots = {breaker, releaseConnection}
   return (inner) => {
-    // The connection slot is held until the body is done; a failed attempt gives both back at once.
-    const forward = (req: MeshRequest, ctx: CallContext) =>
-      inner(req, ctx).then(
-        (response) => {
-          onBodyDone(response, () => {
-            releaseConnection()
-            breaker.releaseRequest()
-          })
-          return response
-        },
-        (error) => {
-          releaseConnection()
-          breaker.releaseRequest()
-          throw error
-        },
-      )
-    // Plain, not async: the usual case (a free connection) adds no promise of its own.
-    return function circuitBreaker(req, ctx) {
-      if (!breaker.tryAcquireRequest()) return Promise.reject(overflow(service, 'maxRequests', config().maxRequests))
-      if (breaker.tryAcquireConnection()) return forward(req, ctx)
+    const forward = (req: MeshRequest, ctx: CallContext, reply: Reply) => inner(req, ctx, new HoldingSlots(reply, slots))
+    return function circuitBreaker(req, ctx, reply) {
+      if (!breaker.tryAcquireRequest()) return reply.fail(overflow(service, 'maxRequests', config().maxRequests))
+      if (breaker.tryAcquireConnection()) return forward(req, ctx, reply)
       if (!breaker.tryAcquirePending()) {
         breaker.releaseRequest()
-        return Promise.reject(overflow(service, 'maxPendingRequests', config().maxPendingRequests))
+        return reply.fail(overflow(service, 'maxPendingRequests', config().maxPendingRequests))
       }
-      const signal = ctx.signal
-      return new Promise<void>((resolve, reject) => {
-        const go = () => {
-          signal.removeEventListener('abort', abort)
-          resolve()
-        }
-        const abort = () => {
-          const i = waiting.indexOf(go)
-          if (i >= 0) waiting.splice(i, 1)
-          reject(signal.reason)
-        }
-        waiting.push(go)
-        signal.addEventListener('abort', abort, {once: true})
-      }).then(
-        () => {
-          breaker.releasePending()
-          return forward(req, ctx)
-        },
-        (error) => {
-          breaker.releasePending()
-          breaker.releaseRequest()
-          throw error
-        },
-      )
+      wait(waiting, ctx.signal, () => {
+        breaker.releasePending()
+        forward(req, ctx, reply)
+      }, (error) => {
+        breaker.releasePending()
+        breaker.releaseRequest()
+        reply.fail(error)
+      })
     }
   }
 }
+
+/** In the pending queue until a connection slot is handed over, or the request is aborted. */
+function wait(waiting: Array<() => void>, signal: AbortSignal, go: () => void, abort: (error: unknown) => void): void {
+  if (signal.aborted) return abort(signal.reason)
+  const onAbort = () => {
+    const i = waiting.indexOf(proceed)
+    if (i >= 0) waiting.splice(i, 1)
+    abort(signal.reason)
+  }
+  const proceed = () => {
+    signal.removeEventListener('abort', onAbort)
+    go()
+  }
+  waiting.push(proceed)
+  signal.addEventListener('abort', onAbort, {once: true})
+}
+
+/** The connection slot is held until the body is done; a failed attempt gives both back at once. */
+class HoldingSlots implements Reply {
+  constructor(
+    private readonly next: Reply,
+    private readonly slots: {breaker: CircuitBreaker; releaseConnection: () => void},
+  ) {}
+
+  ok(response: MeshResponse): void {
+    const {breaker, releaseConnection} = this.slots
+    onBodyDone(response, () => {
+      releaseConnection()
+      breaker.releaseRequest()
+    })
+    this.next.ok(response)
+  }
+
+  fail(error: unknown): void {
+    this.slots.releaseConnection()
+    this.slots.breaker.releaseRequest()
+    this.next.fail(error)
+  }
+}
+

@@ -10,7 +10,7 @@ import type {Clock, Timer} from '../../time/clock.js'
 import {type BodySink, type BodySource, ResponseBody} from '../body.js'
 import {firstHeader} from '../headers.js'
 import {ProxyError} from '../respond.js'
-import type {CallContext, Layer, MeshRequest, MeshResponse} from '../stack.js'
+import {type CallContext, callService, type Layer, type MeshRequest, type MeshResponse, replyWith} from '../stack.js'
 
 export interface FaultLayerDeps {
   faults: FaultSet
@@ -21,11 +21,11 @@ export interface FaultLayerDeps {
 export const fault =
   (side: FaultSide, deps: FaultLayerDeps): Layer =>
   (inner) => {
-    // Not async: a request no fault can match goes straight through, without an extra promise.
-    return function fault(req, ctx) {
+    // A request no fault can match goes straight through; one that may be hit takes the (async) long way.
+    return function fault(req, ctx, reply) {
       const headerFaults = side === 'callee' && deps.allowHeaders() ? fromHeaders(req) : undefined
-      if (!headerFaults && !deps.faults.any(side, req.destination)) return inner(req, ctx)
-      return injected(req, ctx, headerFaults)
+      if (!headerFaults && !deps.faults.any(side, req.destination)) return inner(req, ctx, reply)
+      replyWith(injected(req, ctx, headerFaults), reply)
     }
     async function injected(req: MeshRequest, ctx: CallContext, headerFaults: FaultSpec[] | undefined): Promise<MeshResponse> {
       const version = side === 'callee' ? ctx.endpoint?.version : undefined
@@ -35,7 +35,7 @@ export const fault =
         header: (name) => firstHeader(req.headers, name),
       })
       const hits: FaultSpec[] = headerFaults ? [...matched, ...headerFaults] : matched
-      if (hits.length === 0) return inner(req, ctx)
+      if (hits.length === 0) return callService(inner, req, ctx)
       // This try's signal, as it was when the try reached us (see CallContext.signal).
       const signal = ctx.signal
       const faults = (ctx.decision.faults ??= [])
@@ -56,7 +56,7 @@ export const fault =
           throw new ProxyError(502, 'UC', why, {outcome: {kind: 'reset'}, resetClient: side === 'caller'})
         }
       }
-      let response = await inner(req, ctx)
+      let response = await callService(inner, req, ctx)
       for (const f of hits) response = shape(response, f, ctx.clock)
       return response
     }

@@ -5,27 +5,44 @@ import type {Balancer} from '../balance/balancer.js'
 import type {OutlierDetector} from '../outlier/outlier-detector.js'
 import {outlierOutcome} from '../policy/retry-classify.js'
 import {ProxyError} from '../respond.js'
-import type {Layer} from '../stack.js'
+import type {Clock} from '../../time/clock.js'
+import type {CallContext, Layer, MeshResponse, Reply} from '../stack.js'
 
 export const outcome =
   (balancer: () => Balancer<Endpoint>, outlier: () => OutlierDetector | undefined): Layer =>
   (inner) =>
-    function outcome(req, ctx) {
-      const endpoint = ctx.endpoint!
+    function outcome(req, ctx, reply) {
       const b = balancer()
-      const started = ctx.clock.now()
-      b.onStart?.(endpoint)
-      return inner(req, ctx).then(
-        (response) => {
-          b.onEnd?.(endpoint, ctx.clock.now() - started, response.status < 500)
-          outlier()?.record(endpoint.instance, outlierOutcome({kind: 'response', status: response.status}))
-          return response
-        },
-        (error) => {
-          b.onEnd?.(endpoint, ctx.clock.now() - started, false)
-          // A timeout or reset of this attempt counts against the instance; a client that went away does not.
-          if (error instanceof ProxyError && error.outcome) outlier()?.record(endpoint.instance, outlierOutcome(error.outcome))
-          throw error
-        },
-      )
+      b.onStart?.(ctx.endpoint!)
+      inner(req, ctx, new AttemptOutcome(reply, ctx, b, outlier()))
     }
+
+class AttemptOutcome implements Reply {
+  private readonly endpoint: Endpoint
+  private readonly clock: Clock
+  private readonly started: number
+
+  constructor(
+    private readonly next: Reply,
+    ctx: CallContext,
+    private readonly balancer: Balancer<Endpoint>,
+    private readonly outlier: OutlierDetector | undefined,
+  ) {
+    this.endpoint = ctx.endpoint!
+    this.clock = ctx.clock
+    this.started = ctx.clock.now()
+  }
+
+  ok(response: MeshResponse): void {
+    this.balancer.onEnd?.(this.endpoint, this.clock.now() - this.started, response.status < 500)
+    this.outlier?.record(this.endpoint.instance, outlierOutcome({kind: 'response', status: response.status}))
+    this.next.ok(response)
+  }
+
+  fail(error: unknown): void {
+    this.balancer.onEnd?.(this.endpoint, this.clock.now() - this.started, false)
+    // A timeout or reset of this attempt counts against the instance; a client that went away does not.
+    if (error instanceof ProxyError && error.outcome) this.outlier?.record(this.endpoint.instance, outlierOutcome(error.outcome))
+    this.next.fail(error)
+  }
+}

@@ -6,8 +6,8 @@ import type {Layer} from '../stack.js'
 export const rateLimit =
   (service: string, limiter: KeyedRateLimiter, perSource: boolean): Layer =>
   (inner) =>
-    function rateLimit(req, ctx) {
+    function rateLimit(req, ctx, reply) {
       const decision = limiter.tryAcquire(req.source)
-      if (!decision.allowed) return Promise.reject(rateLimited(service, decision.retryAfterMs, perSource ? req.source : undefined))
-      return inner(req, ctx)
+      if (!decision.allowed) return reply.fail(rateLimited(service, decision.retryAfterMs, perSource ? req.source : undefined))
+      inner(req, ctx, reply)
     }

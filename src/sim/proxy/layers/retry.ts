@@ -10,7 +10,7 @@ import type {CircuitBreaker} from '../policy/circuit-breaker.js'
 import {isIdempotent, isRetriable, type Outcome} from '../policy/retry-classify.js'
 import type {RetryBudget} from '../policy/retry-budget.js'
 import {ProxyError} from '../respond.js'
-import type {CallContext, Layer, MeshRequest, MeshResponse} from '../stack.js'
+import type {CallContext, Layer, MeshRequest, MeshResponse, Reply, Service} from '../stack.js'
 
 export interface RetryDeps {
   budget: RetryBudget
@@ -20,69 +20,76 @@ export interface RetryDeps {
 
 export const retry =
   (config: RetryConfig, deps: RetryDeps): Layer =>
-  (inner) => {
-    /** One attempt; `holdingRetry`: this attempt holds a slot of the breaker's maxRetries. */
-    const attempt = (req: MeshRequest, ctx: CallContext, n: number, holdingRetry: boolean): Promise<MeshResponse> => {
-      // In place, not a copy per attempt: attempts are sequential, and the layers below
-      // that need this attempt's number read it when the attempt starts.
-      ctx.attempt = n
-      let pending: Promise<MeshResponse>
-      try {
-        pending = inner(req, ctx)
-      } catch (error) {
-        pending = Promise.reject(error)
-      }
-      // then(), not an async loop: the usual request (one attempt that succeeds) makes one promise here.
-      return pending.then(
-        (response) => decide(req, ctx, n, holdingRetry, response),
-        (error) => {
-          // Only upstream failures carry an outcome; a breaker overflow, the whole call's timeout or a client abort do not.
-          if (error instanceof ProxyError && error.outcome) return decide(req, ctx, n, holdingRetry, undefined, error)
-          if (holdingRetry) deps.breaker?.releaseRetry()
-          throw error
-        },
-      )
-    }
-
-    const decide = (
-      req: MeshRequest,
-      ctx: CallContext,
-      n: number,
-      holdingRetry: boolean,
-      response: MeshResponse | undefined,
-      failure?: ProxyError,
-    ): MeshResponse | Promise<MeshResponse> => {
-      if (holdingRetry) deps.breaker?.releaseRetry()
-      const outcome: Outcome = failure ? failure.outcome! : {kind: 'response', status: response!.status}
-      ctx.decision.attempts = n
-      const replayable = req.replayable && (isIdempotent(req.method) || outcome.kind === 'connect-failure')
-      const again =
-        n <= config.attempts &&
-        replayable &&
-        !ctx.signal.aborted &&
-        isRetriable(outcome, config.on) &&
-        deps.budget.withdraw() &&
-        (deps.breaker?.tryAcquireRetry() ?? true)
-      ctx.decision.retryBudgetLeft = deps.budget.remaining()
-      if (!again) {
-        if (failure) throw failure
-        return response!
-      }
-      const holding = deps.breaker !== undefined
-      response?.body?.destroy()
-      // The next try goes elsewhere when it can (only a retried request needs the set).
-      if (ctx.endpoint) (ctx.tried ??= new Set()).add(ctx.endpoint.instance)
-      return ctx.clock.sleep(fullJitterBackoff(n, config.backoff, deps.random), ctx.signal).then(
-        () => attempt(req, ctx, n + 1, holding),
-        (error) => {
-          if (holding) deps.breaker?.releaseRetry()
-          throw error
-        },
-      )
-    }
-
-    return function retry(req, ctx) {
+  (inner) =>
+    function retry(req, ctx, reply) {
       deps.budget.deposit()
-      return attempt(req, ctx, 1, false)
+      new Retrying(config, deps, inner, req, ctx, reply).attempt(1, false)
+    }
+
+/** One request's tries: the reply of each attempt, deciding whether another follows. */
+class Retrying implements Reply {
+  private n = 1
+  /** This attempt holds a slot of the breaker's maxRetries. */
+  private holdingRetry = false
+
+  constructor(
+    private readonly config: RetryConfig,
+    private readonly deps: RetryDeps,
+    private readonly inner: Service,
+    private readonly req: MeshRequest,
+    private readonly ctx: CallContext,
+    private readonly next: Reply,
+  ) {}
+
+  attempt(n: number, holdingRetry: boolean): void {
+    this.n = n
+    this.holdingRetry = holdingRetry
+    // In place, not a copy per attempt: attempts are sequential, and the layers below
+    // that need this attempt's number read it when the attempt starts.
+    this.ctx.attempt = n
+    try {
+      this.inner(this.req, this.ctx, this)
+    } catch (error) {
+      this.fail(error)
     }
   }
+
+  ok(response: MeshResponse): void {
+    this.decide(response, undefined)
+  }
+
+  fail(error: unknown): void {
+    // Only upstream failures carry an outcome; a breaker overflow, the whole call's timeout or a client abort do not.
+    if (error instanceof ProxyError && error.outcome) return this.decide(undefined, error)
+    if (this.holdingRetry) this.deps.breaker?.releaseRetry()
+    this.next.fail(error)
+  }
+
+  private decide(response: MeshResponse | undefined, failure: ProxyError | undefined): void {
+    const {config, deps, ctx, req, n} = this
+    if (this.holdingRetry) deps.breaker?.releaseRetry()
+    const outcome: Outcome = failure ? failure.outcome! : {kind: 'response', status: response!.status}
+    ctx.decision.attempts = n
+    const replayable = req.replayable && (isIdempotent(req.method) || outcome.kind === 'connect-failure')
+    const again =
+      n <= config.attempts &&
+      replayable &&
+      !ctx.signal.aborted &&
+      isRetriable(outcome, config.on) &&
+      deps.budget.withdraw() &&
+      (deps.breaker?.tryAcquireRetry() ?? true)
+    ctx.decision.retryBudgetLeft = deps.budget.remaining()
+    if (!again) return failure ? this.next.fail(failure) : this.next.ok(response!)
+    const holding = deps.breaker !== undefined
+    response?.body?.destroy()
+    // The next try goes elsewhere when it can (only a retried request needs the set).
+    if (ctx.endpoint) (ctx.tried ??= new Set()).add(ctx.endpoint.instance)
+    ctx.clock.sleep(fullJitterBackoff(n, config.backoff, deps.random), ctx.signal).then(
+      () => this.attempt(n + 1, holding),
+      (error) => {
+        if (holding) deps.breaker?.releaseRetry()
+        this.next.fail(error)
+      },
+    )
+  }
+}

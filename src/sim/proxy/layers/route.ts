@@ -7,7 +7,7 @@ import type {Random} from '../../time/random.js'
 import type {EndpointSet} from '../endpoint-set.js'
 import {firstHeader} from '../headers.js'
 import {noHealthyUpstream} from '../respond.js'
-import type {CallContext, Layer, MeshRequest, Service} from '../stack.js'
+import type {CallContext, Layer, MeshRequest, Reply, Service} from '../stack.js'
 
 export interface RouteDeps {
   service: string
@@ -22,7 +22,7 @@ export interface RouteDeps {
 export const route =
   (deps: RouteDeps): Layer =>
   (inner) =>
-    function route(req, ctx) {
+    function route(req, ctx, reply) {
       const rules = deps.rules()
       let version: string | undefined
       for (let i = 0; i < rules.length; i++) {
@@ -33,7 +33,7 @@ export const route =
         }
       }
       version ??= deps.endpoints.pickVersion()
-      if (!version) return Promise.reject(noHealthyUpstream(deps.service, deps.endpoints.size))
+      if (!version) return reply.fail(noHealthyUpstream(deps.service, deps.endpoints.size))
       ctx.version = version
       ctx.decision.version = version
       const mirror = deps.mirror()
@@ -41,7 +41,7 @@ export const route =
       if (mirror && mirror.version !== version && !isStream(req) && deps.random.next() * 100 < mirror.percent) {
         shadow(deps, mirror.version, req, ctx)
       }
-      return inner(req, ctx)
+      inner(req, ctx, reply)
     }
 
 function matches(rule: RouteRule, req: MeshRequest): boolean {
@@ -71,8 +71,11 @@ function shadow(deps: RouteDeps, version: string, req: MeshRequest, ctx: CallCon
   if (!service) return
   const copy: MeshRequest = {...req, headers: {...req.headers, 'x-mesh-mirror': 'true'}}
   const shadowCtx: CallContext = {...ctx, version, attempt: 1, tried: undefined, endpoint: undefined, decision: {}}
-  service(copy, shadowCtx).then(
-    (r) => r.body?.discard(),
-    () => undefined,
-  )
+  service(copy, shadowCtx, DISCARD)
+}
+
+/** A shadow's answer: read and dropped; the caller never waits for it. */
+const DISCARD: Reply = {
+  ok: (response) => response.body?.discard(),
+  fail: () => undefined,
 }

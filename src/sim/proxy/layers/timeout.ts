@@ -8,13 +8,13 @@
 //
 // The overall deadline cancels the whole request (ctx.cancel) rather than making a
 // child AbortController: one controller per request is enough on the hot path.
-// Each call's state, its place in the deadline queue and its response handlers are
-// one object (TimedCall), not a dozen closures: this layer runs twice per request.
+// Each call's state, its place in the deadline queue and its reply are one object
+// (TimedCall), not a dozen closures: this layer runs twice per request.
 import type {ResponseBody} from '../body.js'
 import {Cancellation} from '../cancellation.js'
 import {timeoutError} from '../respond.js'
 import {Deadline, DeadlineQueue} from '../../time/deadline-queue.js'
-import type {CallContext, Layer, MeshRequest, MeshResponse, Service} from '../stack.js'
+import type {CallContext, Layer, MeshRequest, MeshResponse, Reply, Service} from '../stack.js'
 
 export interface TimeoutConfig {
   service: string
@@ -27,13 +27,14 @@ export const timeout =
   (inner) => {
     // Every request of this layer waits the same time: one queue of deadlines, not a timer each.
     let deadlines: DeadlineQueue | undefined
-    return function timeout(req, ctx) {
+    return function timeout(req, ctx, reply) {
       if (deadlines?.clock !== ctx.clock) deadlines = new DeadlineQueue(ctx.clock, config.timeoutMs)
-      return new Promise<MeshResponse>((resolve, reject) => deadlines!.schedule(new TimedCall(config, ctx, resolve, reject)).start(inner, req))
+      deadlines.schedule(new TimedCall(config, ctx, reply)).start(inner, req)
     }
   }
 
-class TimedCall extends Deadline {
+/** One call under the deadline: its place in the queue, and the reply of the work below. */
+class TimedCall extends Deadline implements Reply {
   private settled = false
   private streaming: ResponseBody | undefined = undefined
   /** Per try: this try's own cancellation under the request's, so only the try is cut. */
@@ -44,8 +45,7 @@ class TimedCall extends Deadline {
   constructor(
     private readonly config: TimeoutConfig,
     private readonly ctx: CallContext,
-    private readonly resolve: (response: MeshResponse) => void,
-    private readonly reject: (error: unknown) => void,
+    private readonly reply: Reply,
   ) {
     super()
   }
@@ -60,13 +60,11 @@ class TimedCall extends Deadline {
       else parent.addEventListener('abort', (this.onParentAbort = () => child.abort(parent.reason)))
       this.ctx.signal = child.signal
     }
-    let pending: Promise<MeshResponse>
     try {
-      pending = inner(req, this.ctx)
+      inner(req, this.ctx, this)
     } catch (error) {
-      pending = Promise.reject(error)
+      this.fail(error)
     }
-    pending.then(this.onResponse, this.onFailure)
   }
 
   onDeadline(): void {
@@ -84,10 +82,11 @@ class TimedCall extends Deadline {
       this.child.abort(error)
       ctx.signal = this.parent!
     } else ctx.cancel(error)
-    this.reject(error)
+    // The caller gets its 504 now, whether or not the work below has stopped yet.
+    this.reply.fail(error)
   }
 
-  private readonly onResponse = (response: MeshResponse) => {
+  ok(response: MeshResponse): void {
     if (this.settled) return void response.body?.destroy()
     this.settled = true
     this.detach()
@@ -99,19 +98,19 @@ class TimedCall extends Deadline {
         this.cancel()
       })
     } else this.cancel()
-    this.resolve(response)
+    this.reply.ok(response)
   }
 
-  private readonly onFailure = (error: unknown) => {
+  fail(error: unknown): void {
     if (this.settled) return
     this.settled = true
     this.cancel()
     this.detach()
     if (this.parent) this.ctx.signal = this.parent
-    this.reject(error)
+    this.reply.fail(error)
   }
 
   private detach(): void {
-    if (this.onParentAbort) this.ctx.signal.removeEventListener('abort', this.onParentAbort)
+    if (this.onParentAbort) this.parent!.removeEventListener('abort', this.onParentAbort)
   }
 }
