@@ -9,6 +9,7 @@
 import http from 'node:http'
 import crypto from 'node:crypto'
 import {Pool} from 'undici'
+import {exitOnSignal} from './lib.js'
 
 
 // Hop-by-hop names (RFC 9110 §7.6.1); a length switch keeps the common case to one compare.
@@ -108,11 +109,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
     console.log(`LISTENING ${server.address().port}`)
   })
-  const stop = () => {
-    server.close()
-    server.closeAllConnections()
-    pool.close().finally(() => process.exit(0))
-  }
-  process.on('SIGTERM', stop)
-  process.on('SIGINT', stop)
+  exitOnSignal(server, pool)
 }

@@ -3,6 +3,7 @@
 // It forwards the trace headers from its inbound request, as the README asks apps to.
 import http from 'node:http'
 import {Pool} from 'undici'
+import {exitOnSignal} from './lib.js'
 
 const api = process.env.API_URL
 if (!api) {
@@ -28,10 +29,4 @@ const server = http.createServer(async (req, res) => {
 })
 server.keepAliveTimeout = 65_000
 server.listen(Number(process.env.PORT ?? 0), '127.0.0.1')
-const stop = () => {
-  server.close()
-  server.closeAllConnections()
-  pool.close().finally(() => process.exit(0))
-}
-process.on('SIGTERM', stop)
-process.on('SIGINT', stop)
+exitOnSignal(server, pool)

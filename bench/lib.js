@@ -205,3 +205,14 @@ export function option(name, dflt) {
   const i = args.indexOf(name)
   return i >= 0 ? args[i + 1] : dflt
 }
+
+/** A benchmark server process (bare proxy, front app): on SIGTERM/SIGINT close everything and exit. */
+export function exitOnSignal(server, pool) {
+  const stop = () => {
+    server.close()
+    server.closeAllConnections()
+    pool.close().finally(() => process.exit(0))
+  }
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
+}
