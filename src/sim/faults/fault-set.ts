@@ -25,7 +25,8 @@ const NONE: readonly FaultInfo[] = Object.freeze([])
 export class FaultSet {
   private readonly active = new Map<string, Active>()
   /** Per side and service: the per-request faults, rebuilt on change so the request path only reads. */
-  private index = new Map<string, FaultInfo[]>()
+  // Per side, then per service: no key string is built for the check every request makes.
+  private index: Record<FaultSide, Map<string, FaultInfo[]>> = {caller: new Map(), callee: new Map()}
   private nextId = 1
 
   constructor(
@@ -89,7 +90,7 @@ export class FaultSet {
 
   /** True when any per-request fault exists for this side and service (the cheap check on every request). */
   any(side: FaultSide, service: string): boolean {
-    return this.index.has(`${side}\u0000${service}`)
+    return this.index[side].has(service)
   }
 
   /**
@@ -97,7 +98,7 @@ export class FaultSet {
    * the request as seen, then decides by `first` or by its own seeded dice.
    */
   match(side: FaultSide, service: string, version: string | undefined, req: FaultRequest): FaultInfo[] {
-    const candidates = this.index.get(`${side}\u0000${service}`) ?? NONE
+    const candidates = this.index[side].get(service) ?? NONE
     let hit: FaultInfo[] | undefined
     for (const f of candidates) {
       if (f.version && version && f.version !== version) continue
@@ -121,7 +122,7 @@ export class FaultSet {
   close(): void {
     for (const a of this.active.values()) a.timer?.cancel()
     this.active.clear()
-    this.index.clear()
+    this.reindex()
   }
 
   private drop(id: string, why: 'removed' | 'expired'): FaultInfo | undefined {
@@ -135,12 +136,12 @@ export class FaultSet {
   }
 
   private reindex(): void {
-    const index = new Map<string, FaultInfo[]>()
+    const index: Record<FaultSide, Map<string, FaultInfo[]>> = {caller: new Map(), callee: new Map()}
     for (const {info} of this.active.values()) {
       if (!PER_REQUEST_KINDS.includes(info.kind)) continue
-      const key = `${info.at ?? 'callee'}\u0000${info.service}`
-      let list = index.get(key)
-      if (!list) index.set(key, (list = []))
+      const bySide = index[info.at ?? 'callee']
+      let list = bySide.get(info.service)
+      if (!list) bySide.set(info.service, (list = []))
       list.push(info)
     }
     this.index = index
