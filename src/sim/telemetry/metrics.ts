@@ -155,6 +155,7 @@ export class MetricsRecorder {
     this.retentionMs = options.retentionMs ?? 15 * 60_000
   }
 
+  /** `o` is read, never kept: a caller may refill one object for every observation. */
   observe(o: Observation, nowMs: number): void {
     this.firstObservedMs ??= nowMs
     this.recordWindow(o, nowMs)

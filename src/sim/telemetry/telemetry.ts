@@ -10,7 +10,7 @@ import {createWriteStream, mkdirSync, type WriteStream} from 'node:fs'
 import path from 'node:path'
 import type {TelemetrySink} from '../proxy/telemetry-sink.js'
 import type {Clock, Timer} from '../time/clock.js'
-import {MetricsRecorder} from './metrics.js'
+import {MetricsRecorder, type Observation} from './metrics.js'
 import {OtlpPusher} from './otlp-push.js'
 import type {Span} from './span.js'
 import {TraceSampler} from './trace-sampler.js'
@@ -31,6 +31,18 @@ export class Telemetry implements TelemetrySink {
   readonly sampler: TraceSampler
   readonly metrics = new MetricsRecorder()
   readonly pusher?: OtlpPusher
+  private readonly observation: Observation = {
+    reporter: 'source',
+    source: '',
+    sourceVersion: undefined,
+    destination: '',
+    destinationVersion: undefined,
+    destinationInstance: undefined,
+    status: 0,
+    durationMs: 0,
+    responseFlags: undefined,
+    attempt: undefined,
+  }
   private readonly accessLogs = new Map<string, {stream: WriteStream; pending: string[]; bytes: number}>()
   private flushTimer?: Timer
 
@@ -56,23 +68,21 @@ export class Telemetry implements TelemetrySink {
     if (this.sampler.keep(span, now)) this.traces.add(span)
     // The collector gets every span: sampling there is the collector's choice.
     this.pusher?.push(span)
-    // Metrics speak of source and destination; a span of itself and its peer.
+    // Metrics speak of source and destination; a span of itself and its peer. One
+    // observation object, refilled per span: the recorder copies what it keeps.
     const client = span.kind === 'client'
-    this.metrics.observe(
-      {
-        reporter: client ? 'source' : 'destination',
-        source: client ? span.service : (span.peerService ?? 'unknown'),
-        sourceVersion: client ? span.version : span.peerVersion,
-        destination: client ? (span.peerService ?? 'unknown') : span.service,
-        destinationVersion: client ? span.peerVersion : span.version,
-        destinationInstance: client ? span.peerInstance : span.instance,
-        status: span.status,
-        durationMs: span.durationMs,
-        responseFlags: span.responseFlags,
-        attempt: span.attempt,
-      },
-      now,
-    )
+    const o = this.observation
+    o.reporter = client ? 'source' : 'destination'
+    o.source = client ? span.service : (span.peerService ?? 'unknown')
+    o.sourceVersion = client ? span.version : span.peerVersion
+    o.destination = client ? (span.peerService ?? 'unknown') : span.service
+    o.destinationVersion = client ? span.peerVersion : span.version
+    o.destinationInstance = client ? span.peerInstance : span.instance
+    o.status = span.status
+    o.durationMs = span.durationMs
+    o.responseFlags = span.responseFlags
+    o.attempt = span.attempt
+    this.metrics.observe(o, now)
     if (this.opts.accessLogDir) this.writeAccessLog(span)
   }
 
