@@ -95,7 +95,7 @@ async function dataPathOf(dist) {
     'no-per-try': without({retries: {...fullPolicy.retries, perTryTimeoutMs: undefined}}),
     'no-timeout': without({timeoutMs: undefined}),
     'no-outlier': without({outlierDetection: undefined}),
-    'round-robin': without({loadBalancer: {...fullPolicy.loadBalancer, type: 'round-robin'}}),
+    'round-robin': without({loadBalancer: {...fullPolicy.loadBalancer, kind: 'round-robin'}}),
     'no-store': () => ((api.service = full), (telemetry.record = record), (telemetry.traces.add = () => undefined)),
     'no-telemetry': () => ((api.service = full), (telemetry.record = () => undefined)),
     'small-store': () => {

@@ -183,7 +183,9 @@ try {
     }
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-  const bareMedian = median(results.bare.map((r) => r.all))
+  // The yardstick: bare, or (without it in --only) the first variant run.
+  const yard = results.bare ?? Object.values(results)[0]
+  const bareMedian = median(yard.map((r) => r.all))
   console.log(
     table(
       ['variant', 'proxy CPU µs/req (all threads)', 'CPU × bare', 'min µs/req', 'min × bare min', 'median of per-round × bare', 'main thread µs/req', 'req/s', 'machine busy'],
@@ -192,8 +194,8 @@ try {
         fmt.f(median(rs.map((r) => r.all)), 1),
         `${fmt.f(median(rs.map((r) => r.all)) / bareMedian, 2)}×`,
         fmt.f(Math.min(...rs.map((r) => r.all)), 1),
-        `${fmt.f(Math.min(...rs.map((r) => r.all)) / Math.min(...results.bare.map((r) => r.all)), 2)}×`,
-        results.bare.length ? `${fmt.f(median(rs.map((r, i) => r.all / results.bare[i].all)), 2)}×` : '–',
+        `${fmt.f(Math.min(...rs.map((r) => r.all)) / Math.min(...yard.map((r) => r.all)), 2)}×`,
+        `${fmt.f(median(rs.map((r, i) => r.all / yard[i].all)), 2)}×`,
         fmt.f(median(rs.map((r) => r.main)), 1),
         fmt.int(median(rs.map((r) => r.rps))),
         `${fmt.f(100 * median(rs.map((r) => r.busy)), 0)}%`,

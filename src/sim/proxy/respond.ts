@@ -124,6 +124,7 @@ export function sendProxyError(res: ServerResponse, error: ProxyError, extraHead
  */
 export abstract class SpanReply implements Reply {
   private settled = false
+  private response: MeshResponse | undefined = undefined
 
   constructor(private readonly next: Reply) {}
 
@@ -141,13 +142,18 @@ export abstract class SpanReply implements Reply {
   ok(response: MeshResponse): void {
     if (this.settled) return
     this.settled = true
-    onBodyDone(response, () => {
-      // A body cut by the mesh (the overall timeout, a reset fault) says why in the span.
-      const cut = response.body?.errored
-      if (cut instanceof ProxyError) this.record(response.status, cut.flag, cut.message)
-      else this.record(response.status)
-    })
+    this.response = response
+    onBodyDone(response, this)
     this.next.ok(response)
+  }
+
+  /** @internal The response body is done: the hop is over. */
+  bodyDone(): void {
+    const response = this.response!
+    // A body cut by the mesh (the overall timeout, a reset fault) says why in the span.
+    const cut = response.body?.errored
+    if (cut instanceof ProxyError) this.record(response.status, cut.flag, cut.message)
+    else this.record(response.status)
   }
 
   fail(error: unknown): void {

@@ -59,7 +59,7 @@ class Exchange implements Dispatcher.DispatchHandler, BodySource {
     if (statusCode < 200) return true
     this.resumeUpstream = resume
     const body = (this.body = new ResponseBody(this))
-    body.onDone(() => this.done())
+    body.onDone(this)
     this.reply.ok({status: statusCode, headers: endToEndPairs(rawHeaders as Buffer[]), body, endpoint: this.endpoint})
     return true
   }
@@ -98,6 +98,10 @@ class Exchange implements Dispatcher.DispatchHandler, BodySource {
   private settle(): void {
     this.finished = true
     this.signal.removeEventListener('abort', this.onAbort)
+  }
+
+  bodyDone(): void {
+    this.done()
   }
 
   private done(): void {

@@ -28,7 +28,10 @@ export const balance =
       const all = deps.endpoints.ofVersion(version)
       if (all.length === 0) return reply.fail(noHealthyUpstream(deps.service, 0))
       const outlier = deps.outlier()
-      const {candidates, panic} = outlier ? availableEndpoints(all, (e) => !outlier.isEjected(e.instance)) : {candidates: all, panic: false}
+      // Nothing ejected (the usual case): every endpoint is a candidate, and no list or closure is made.
+      let candidates: readonly Endpoint[] = all
+      let panic = false
+      if (outlier && outlier.ejectedCountNow() > 0) ({candidates, panic} = availableEndpoints(all, (e) => !outlier.isEjected(e.instance)))
       const endpoint = deps.balancer().pick(candidates, {hashKey: hashKey(req, deps.hashOn()), exclude: ctx.tried})
       if (!endpoint) return reply.fail(noHealthyUpstream(deps.service, all.length))
       const d = ctx.decision

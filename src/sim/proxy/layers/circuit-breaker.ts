@@ -61,12 +61,13 @@ class HoldingSlots implements Reply {
   ) {}
 
   ok(response: MeshResponse): void {
-    const {breaker, releaseConnection} = this.slots
-    onBodyDone(response, () => {
-      releaseConnection()
-      breaker.releaseRequest()
-    })
+    onBodyDone(response, this)
     this.next.ok(response)
+  }
+
+  bodyDone(): void {
+    this.slots.releaseConnection()
+    this.slots.breaker.releaseRequest()
   }
 
   fail(error: unknown): void {

@@ -93,12 +93,15 @@ class TimedCall extends Deadline implements Reply {
     if (this.parent) this.ctx.signal = this.parent
     if (this.config.which === 'overall' && response.body) {
       this.streaming = response.body
-      response.body.onDone(() => {
-        this.streaming = undefined
-        this.cancel()
-      })
+      response.body.onDone(this)
     } else this.cancel()
     this.reply.ok(response)
+  }
+
+  /** The overall deadline covered the body until now. */
+  bodyDone(): void {
+    this.streaming = undefined
+    this.cancel()
   }
 
   fail(error: unknown): void {
