@@ -212,15 +212,23 @@ if (process.argv.includes('--alloc-sites')) {
   await run(calls)
   const {profile} = await session.post('HeapProfiler.stopSampling')
   const bySite = new Map()
-  const walk = (node) => {
+  // --alloc-sites --callers NAME: also where the allocations of function NAME come from.
+  const callersOf = opt('--callers', undefined)
+  const callers = new Map()
+  const walk = (node, parents = []) => {
     const bytes = node.selfSize
+    if (callersOf && node.callFrame.functionName === callersOf && bytes > 0) {
+      const k = parents.slice(-3).map((f) => `${f.functionName || '(anonymous)'} ${where(f)}`).join(' < ')
+      callers.set(k, (callers.get(k) ?? 0) + bytes)
+    }
     if (bytes > 0) {
       const k = `${node.callFrame.functionName || '(anonymous)'}  ${where(node.callFrame)}`
       bySite.set(k, (bySite.get(k) ?? 0) + bytes)
     }
-    for (const c of node.children) walk(c)
+    for (const c of node.children) walk(c, [...parents, node.callFrame])
   }
   walk(profile.head)
+  for (const [k, b] of callers) console.log(`${(b / calls).toFixed(0).padStart(7)} B/call from ${k}`)
   const total = [...bySite.values()].reduce((a, b) => a + b, 0)
   console.log(`${VARIANTS[0]}: ~${(total / calls).toFixed(0)} bytes/call sampled; top allocating functions:`)
   for (const [k, b] of [...bySite].sort((a, b) => b[1] - a[1]).slice(0, 40)) console.log(`${(b / calls).toFixed(0).padStart(7)} B/call  ${k}`)

@@ -14,7 +14,7 @@ const clock = new RealClock()
 const response = {status: 200, headers: {}, body: null}
 const inner = (_req, _ctx, reply) => reply.ok(response)
 const req = {method: 'GET', path: '/items', headers: {host: 'api'}, body: null, replayable: true, destination: 'api', source: 'ingress'}
-const ctx = {clock, signal: new AbortController().signal, cancel: () => undefined, traceId: '0af7651916cd43dd8448eb211c80319c', traceFlags: '01', clientSpanId: 'b7ad6b7169203331', decision: {}, attempt: 1}
+const ctx = {clock, signal: new AbortController().signal, canceller: {abort: () => undefined}, traceId: '0af7651916cd43dd8448eb211c80319c', traceFlags: '01', clientSpanId: 'b7ad6b7169203331', decision: {}, attempt: 1}
 let answered = 0
 const reply = {ok: () => answered++, fail: (e) => { throw e }}
 

@@ -15,13 +15,13 @@ export const meshRequest = (over: Partial<MeshRequest> = {}): MeshRequest => ({
   ...over,
 })
 
-/** `controller` aborts the call (the client left, or `cancel` from a timeout); `endpoint` is the instance already chosen. */
+/** `controller` aborts the call (the client left, or the canceller from a timeout); `endpoint` is the instance already chosen. */
 export const callContext = (clock: VirtualClock, opts: {controller?: AbortController; endpoint?: Partial<Endpoint>} = {}): CallContext => {
   const controller = opts.controller ?? new AbortController()
   return {
     clock,
     signal: controller.signal,
-    cancel: (reason) => controller.abort(reason),
+    canceller: controller,
     traceId: '0af7651916cd43dd8448eb211c80319c',
     traceFlags: '01',
     clientSpanId: 'b7ad6b7169203331',

@@ -139,6 +139,7 @@ export class DataPlane {
 
   forgetInstance(instance: string): void {
     this.endpointsByInstance.delete(instance)
+    if (!this.inflightByInstance.get(instance)) this.inflightByInstance.delete(instance)
   }
 
   async listen(role: ListenerRole, port = 0, wantedBy?: string): Promise<ListenerInfo> {
@@ -274,7 +275,7 @@ export class DataPlane {
     const ctx: CallContext = {
       clock: this.clock,
       signal: abort.signal,
-      cancel: (reason) => abort.abort(reason),
+      canceller: abort,
       traceId: incoming?.traceId ?? newTraceId(),
       traceFlags: incoming?.flags ?? '01',
       // An inbound call has no client side here; its server span hangs off the caller's span.

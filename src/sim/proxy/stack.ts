@@ -53,8 +53,11 @@ export interface CallContext {
    * per try), so a layer reads it when it starts its work and keeps what it read.
    */
   signal: AbortSignal
-  /** Cancels the whole request (the overall timeout); `signal` then aborts with `reason`. */
-  readonly cancel: (reason: Error) => void
+  /**
+   * Cancels the whole request (the overall timeout): the request's own cancellation
+   * (or, in tests, an AbortController), so `signal` then aborts with `reason`.
+   */
+  readonly canceller: {abort(reason: Error): void}
   readonly traceId: string
   readonly traceFlags: string
   /** The client span of this call (the caller's outbound side). */

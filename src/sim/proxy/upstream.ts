@@ -106,9 +106,9 @@ class Exchange implements Dispatcher.DispatchHandler, BodySource {
 
   private done(): void {
     const instance = this.endpoint.instance
-    const n = (this.inflight.get(instance) ?? 1) - 1
-    if (n <= 0) this.inflight.delete(instance)
-    else this.inflight.set(instance, n)
+    // Left at 0, not deleted: a Map emptied and refilled on every request reallocates its
+    // table each time. The data plane drops the entry when the instance leaves.
+    this.inflight.set(instance, Math.max(0, (this.inflight.get(instance) ?? 1) - 1))
   }
 }
 

@@ -2,8 +2,8 @@
 // times on the data path — the span, deadlines, budget and balancer on the way in, the
 // outcome, outlier detection, spans and metrics on the way out — each batch within a
 // few microseconds in one synchronous run. The first read in a callback goes to
-// performance.now(); the rest get that value until the next microtask checkpoint, which
-// Node runs after every callback it makes (I/O, timers, immediates). So a duration
+// performance.now(); the rest get that value until Node's next tick queue runs, which it
+// does after every callback it makes (I/O, timers, immediates). So a duration
 // measured inside one callback reads 0; the daemon measures none that way.
 import {type Clock, RealClock, sleepOn, type Timer} from './clock.js'
 
@@ -18,7 +18,8 @@ export class TickClock implements Clock {
   now(): number {
     if (this.cached < 0) {
       this.cached = this.real.now()
-      queueMicrotask(this.expire)
+      // nextTick, not queueMicrotask: that one wraps every callback in an AsyncResource.
+      process.nextTick(this.expire)
     }
     return this.cached
   }

@@ -6,7 +6,7 @@
 // still streaming when it fires is cut (the client sees a reset; the spans say UT).
 // A per-try deadline ends at the response headers: past them nothing can be retried.
 //
-// The overall deadline cancels the whole request (ctx.cancel) rather than making a
+// The overall deadline cancels the whole request (ctx.canceller) rather than making a
 // child AbortController: one controller per request is enough on the hot path.
 // Each call's state, its place in the deadline queue and its reply are one object
 // (TimedCall), not a dozen closures: this layer runs twice per request.
@@ -81,7 +81,7 @@ class TimedCall extends Deadline implements Reply {
     if (this.child) {
       this.child.abort(error)
       ctx.signal = this.parent!
-    } else ctx.cancel(error)
+    } else ctx.canceller.abort(error)
     // The caller gets its 504 now, whether or not the work below has stopped yet.
     this.reply.fail(error)
   }
