@@ -207,7 +207,9 @@ export class DataPlane {
     const client = req.socket.remoteAddress ?? '127.0.0.1'
     if (role.kind === 'ingress') sanitiseAtIngress(headers, client, this.allowFaultHeaders)
     else appendForwardedFor(headers, client)
-    const incoming = parseTraceparent(firstHeader(headers, 'traceparent')) ?? parseB3((name) => firstHeader(headers, name))
+    const incoming =
+      parseTraceparent(firstHeader(headers, 'traceparent')) ??
+      (headers['b3'] !== undefined || headers['x-b3-traceid'] !== undefined ? parseB3((name) => firstHeader(headers, name)) : undefined)
     if (!incoming) delete headers['tracestate']
     let target: Target
     try {

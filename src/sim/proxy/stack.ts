@@ -30,6 +30,8 @@ export interface MeshRequest {
   source: string
   sourceVersion?: string
   sourceInstance?: string
+  /** The spans' name (`GET /items`), made by the first span that records: the call's spans share it. */
+  spanName?: string
 }
 
 export interface MeshResponse {

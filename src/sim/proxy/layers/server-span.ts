@@ -46,7 +46,7 @@ class ServerSpan extends SpanReply {
       spanId: this.spanId,
       parentId: ctx.clientSpanId || undefined,
       kind: 'server',
-      name: spanName(req.method, req.path),
+      name: (req.spanName ??= spanName(req.method, req.path)),
       service: endpoint.service,
       version: endpoint.version,
       instance: endpoint.instance,

@@ -33,7 +33,7 @@ class ClientSpan extends SpanReply {
       spanId: ctx.clientSpanId,
       parentId: ctx.parentSpanId || undefined,
       kind: 'client',
-      name: spanName(req.method, req.path),
+      name: (req.spanName ??= spanName(req.method, req.path)),
       service: req.source,
       version: req.sourceVersion,
       instance: req.sourceInstance,
