@@ -6,7 +6,6 @@
 // and scheduling noise, so a change to the hot path shows up as a steady number.
 //
 //   node --expose-gc bench/data-path.js [--calls 200000] [--variant full|no-telemetry|min-stack] [--rounds 5]
-//   node --expose-gc bench/data-path.js --ab ../other-checkout [--variant full]   this build against another, interleaved
 //   node --expose-gc --min-semi-space-size=256 --max-semi-space-size=256 bench/data-path.js --alloc   bytes allocated per call
 //   ablations (full less one policy): no-retries, no-per-try, no-timeout, no-outlier, round-robin
 //
@@ -23,7 +22,6 @@ const CALLS = Number(opt('--calls', 200_000))
 const ROUNDS = Number(opt('--rounds', 5))
 const VARIANTS = opt('--variant', 'full,no-telemetry,min-stack').split(',')
 
-const AB = opt('--ab', undefined)
 
 const BODY = Buffer.from('hello from the benchmark upstream\n')
 const RESPONSE_HEADERS = ['Content-Type', 'text/plain', 'Content-Length', String(BODY.length), 'Date', 'Sun, 22 Nov 2026 05:00:00 GMT', 'Connection', 'keep-alive', 'Keep-Alive', 'timeout=65'].map((s) => Buffer.from(s))
@@ -60,7 +58,7 @@ class FakeResponse extends EventEmitter {
   }
 }
 
-/** A MeshDaemon built from `dist` (this checkout's, or another's for --ab), driven in-process. */
+/** A MeshDaemon built from `dist`, driven in-process. */
 async function dataPathOf(dist) {
   const {loadConfig} = await import(path.join(dist, 'sim/config/load-config.js'))
   const {MeshDaemon} = await import(path.join(dist, 'sim/control/daemon.js'))
@@ -140,42 +138,6 @@ async function dataPathOf(dist) {
 }
 
 const {set, run, stop} = await dataPathOf(path.join(REPO, 'dist'))
-
-// --ab DIR: this checkout against another's build (e.g. a worktree of an earlier commit),
-// both in this one process, in alternating short runs: the machine's slow and fast spells
-// fall on both alike, so the per-pair ratio is steadier than two separate runs.
-if (AB) {
-  const other = await dataPathOf(path.resolve(AB, 'dist'))
-  const variant = VARIANTS[0]
-  set[variant]()
-  other.set[variant]()
-  await run(20_000)
-  await other.run(20_000)
-  const ratios = []
-  const ours = []
-  const theirs = []
-  // No gc() between runs: a full collection's sweeping goes on in helper threads and would
-  // land in the next run. Young-generation collections belong to what each side allocates.
-  const timed = async (fn) => {
-    const t0 = process.cpuUsage()
-    await fn(20_000)
-    const t = process.cpuUsage(t0)
-    return (t.user + t.system) / 20_000
-  }
-  for (let i = 0; i < ROUNDS * 8; i++) {
-    const a = i % 2 ? await timed(run) : undefined
-    const b = await timed(other.run)
-    const a2 = a ?? (await timed(run))
-    ours.push(a2)
-    theirs.push(b)
-    ratios.push(a2 / b)
-  }
-  const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]
-  console.log(`${variant}: this checkout ${median(ours).toFixed(2)} µs/call, ${AB} ${median(theirs).toFixed(2)} µs/call; per-pair ratio median ${median(ratios).toFixed(3)} (${ratios.length} pairs)`)
-  await other.stop()
-  await stop()
-  process.exit(0)
-}
 
 // Bytes allocated per call: a run short enough to fit in the young generation (start node with
 // --min-semi-space-size=256 --max-semi-space-size=256) grows the heap by exactly what it allocated.
