@@ -88,7 +88,7 @@ export function createBareProxy(upstream, {meshHeaders = MESH_HEADERS} = {}) {
       if (!hopByHop(raw[i].toLowerCase())) headers.push(raw[i], raw[i + 1])
     }
     if (meshHeaders) {
-      headers.push('x-forwarded-for', req.socket.remoteAddress, 'x-forwarded-proto', 'http', 'x-forwarded-host', req.headers.host ?? '')
+      headers.push('x-forwarded-for', req.socket.remoteAddress, 'x-forwarded-proto', 'http')
       headers.push('x-request-id', crypto.randomUUID(), 'traceparent', `00-${crypto.randomUUID().replace(/-/g, '')}-${'1'.repeat(16)}-01`)
     }
     const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined

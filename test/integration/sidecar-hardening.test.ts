@@ -88,7 +88,9 @@ services:
     const r = await get(`http://127.0.0.1:${port}/fwd`, {'x-forwarded-for': '6.6.6.6', 'x-mesh-response-flags': 'UH', 'x-forwarded-host': 'evil'})
     const body = JSON.parse(r.text)
     expect(body.headers['x-forwarded-for']).toBe('127.0.0.1')
-    expect(body.headers['x-forwarded-host']).not.toBe('evil')
+    // Dropped: the Host header reaches the service unchanged, so the mesh sets none.
+    expect(body.headers['x-forwarded-host']).toBeUndefined()
+    expect(body.headers['x-forwarded-proto']).toBe('http')
     expect(body.headers['x-mesh-response-flags']).toBeUndefined()
     expect(body.headers['x-request-id']).toMatch(/[0-9a-f-]{36}/)
   })

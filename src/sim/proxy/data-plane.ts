@@ -487,8 +487,8 @@ function sanitiseAtIngress(headers: HeaderMap, client: string, allowFaultHeaders
   }
   headers['x-forwarded-for'] = client
   headers['x-forwarded-proto'] = 'http'
-  const host = firstHeader(headers, 'host')
-  if (host) headers['x-forwarded-host'] = host
+  // No x-forwarded-host: the Host header goes through unchanged (as Envoy leaves it unless
+  // a route rewrites the host), so it would only repeat it on every request.
   if (!headers['x-request-id']) headers['x-request-id'] = newRequestId()
 }
 
