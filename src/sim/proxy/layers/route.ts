@@ -71,7 +71,11 @@ function shadow(deps: RouteDeps, version: string, req: MeshRequest, ctx: CallCon
   if (!service) return
   const copy: MeshRequest = {...req, headers: {...req.headers, 'x-mesh-mirror': 'true'}}
   const shadowCtx: CallContext = {...ctx, version, attempt: 1, tried: undefined, endpoint: undefined, decision: {}}
-  service(copy, shadowCtx, DISCARD)
+  try {
+    service(copy, shadowCtx, DISCARD)
+  } catch {
+    // A shadow never fails the request it copies.
+  }
 }
 
 /** A shadow's answer: read and dropped; the caller never waits for it. */
