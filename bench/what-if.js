@@ -13,6 +13,7 @@
 // full        as `mesh up` with the defaults (spans, metrics; access logs off)
 // access-log  full plus access logs (`telemetry: {accessLog: true}`)
 // no-store    full, but spans are not kept in the trace store (what keeping them costs, GC included)
+// store-5k    full, but spans are kept in a 5,000-span store instead of the default 50,000
 // no-metrics  full, but spans feed no metrics
 // no-telemetry the data path's sink does nothing (no spans, metrics, access logs)
 // bare-in-daemon  bench/bare-proxy.js's code, but listening inside this (the daemon's) process:
@@ -41,6 +42,7 @@ if (PIN) {
 const {loadConfig} = await import('../dist/sim/config/load-config.js')
 const {MeshDaemon} = await import('../dist/sim/control/daemon.js')
 const {upstream: upstreamLayer} = await import('../dist/sim/proxy/upstream.js')
+const {TraceStore} = await import('../dist/sim/telemetry/trace-store.js')
 const {createBareProxy} = await import('./bare-proxy.js')
 
 const threadsCpu = () => {
@@ -98,6 +100,7 @@ try {
   const telemetry = daemon.telemetry
   const record = telemetry.record
   const accessLogDir = path.join(dir, 'access')
+  const smallStore = new TraceStore({maxSpans: 5_000})
   const api = daemon.dataPlane.destination('api')
   const fullService = api.service
   const plumbing = upstreamLayer(daemon.dataPlane.agent, new Map())
@@ -131,6 +134,12 @@ try {
       api.service = fullService
       telemetry.record = record
       telemetry.traces.add = () => undefined
+      telemetry.setAccessLogDir(undefined)
+    },
+    'store-5k': () => {
+      api.service = fullService
+      telemetry.record = record
+      telemetry.traces.add = (span) => smallStore.add(span)
       telemetry.setAccessLogDir(undefined)
     },
     'no-metrics': () => {
