@@ -1,6 +1,7 @@
 // Header hygiene for a proxy hop (RFC 9110 §7.6.1). Hop-by-hop headers, and every
 // header the Connection header names, belong to one connection and must not be
 // forwarded in either direction; undici would silently forward some of them.
+import {latin1Of} from '../buffer-slices.js'
 
 export type HeaderMap = Record<string, string | string[]>
 
@@ -102,14 +103,8 @@ export function hasRequestBody(raw: readonly string[]): boolean {
   return false
 }
 
-// Header bytes are Latin-1 on the wire (RFC 9110 §5.5). Buffer's own latin1Slice, not
-// toString('latin1'): that wrapper (argument checks, an encoding lookup) cost as much as
-// the copy, for each of the ~10 strings a response's headers make.
-const text = (v: string | Buffer): string => (typeof v === 'string' ? v : (v as LatinBuffer).latin1Slice(0, v.length))
-
-interface LatinBuffer extends Buffer {
-  latin1Slice(start: number, end: number): string
-}
+// Header bytes are Latin-1 on the wire (RFC 9110 §5.5); ~10 strings per response.
+const text = (v: string | Buffer): string => (typeof v === 'string' ? v : latin1Of(v))
 
 export function firstHeader(headers: HeaderMap, name: string): string | undefined {
   const v = headers[name]
