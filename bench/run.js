@@ -15,7 +15,7 @@
 // Env knobs: BENCH_DURATION (s, default 5), BENCH_WARMUP (s, 2), BENCH_CONNECTIONS (64),
 // BENCH_RPS (1000), BENCH_CLIENT (wrk|node; default wrk when installed), BENCH_PIN=0 (no
 // CPU pinning), BENCH_ROWS (e.g. "a,b,c"), BENCH_JSON (write the raw results there),
-// BENCH_PAIRS (6; 0 = skip the paired bare-vs-mesh CPU phase), BENCH_PAIR_SECONDS (3).
+// BENCH_PAIRS (10; 0 = skip the paired bare-vs-mesh CPU phase), BENCH_PAIR_SECONDS (3).
 import {execFileSync} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
@@ -48,7 +48,7 @@ const ROWS = (process.env.BENCH_ROWS ?? 'a,b,c,d').split(',').map((s) => s.trim(
 // This VM's speed wanders by ±30% from one few-second run to the next, so one (b) run
 // against one (c) run gives a ratio anywhere from 1.1× to 2.5×. The paired phase
 // alternates short runs of the two and reports the median of per-pair ratios.
-const PAIRS = Number(process.env.BENCH_PAIRS ?? 6)
+const PAIRS = Number(process.env.BENCH_PAIRS ?? 10)
 const PAIR_S = Number(process.env.BENCH_PAIR_SECONDS ?? 3)
 const WRK = which('wrk')
 const CLIENT = process.env.BENCH_CLIENT ?? (WRK ? 'wrk' : 'node')
