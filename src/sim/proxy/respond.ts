@@ -4,6 +4,8 @@
 import type {ServerResponse} from 'node:http'
 import {REASON_HEADER, RESPONSE_FLAGS_HEADER} from './headers.js'
 import type {Outcome} from './policy/retry-classify.js'
+import {spanName} from '../telemetry/span.js'
+import type {TelemetrySink} from './telemetry-sink.js'
 import {type CallContext, type MeshRequest, type MeshResponse, onBodyDone, type Reply, type Service} from './stack.js'
 
 /** Envoy's response flags (a subset grows with the policies). */
@@ -125,10 +127,32 @@ export function sendProxyError(res: ServerResponse, error: ProxyError, extraHead
 export abstract class SpanReply implements Reply {
   private settled = false
   private response: MeshResponse | undefined = undefined
+  /** When the hop began (monotonic); the span's start and duration come from it. */
+  protected readonly started: number
 
-  constructor(private readonly next: Reply) {}
+  constructor(
+    private readonly next: Reply,
+    protected readonly sink: TelemetrySink,
+    protected readonly req: MeshRequest,
+    protected readonly ctx: CallContext,
+  ) {
+    this.started = ctx.clock.now()
+  }
 
   protected abstract record(status: number, flags?: string, cause?: string): void
+
+  /** The span's name and timing, alike for the client and the server side. */
+  protected get name(): string {
+    return (this.req.spanName ??= spanName(this.req.method, this.req.path))
+  }
+
+  protected get startMs(): number {
+    return this.ctx.clock.wallAt(this.started)
+  }
+
+  protected get durationMs(): number {
+    return this.ctx.clock.now() - this.started
+  }
 
   /** Runs the work below with this as its reply; a layer that throws is a failure, recorded like any. */
   run(inner: Service, req: MeshRequest, ctx: CallContext): void {

@@ -4,7 +4,6 @@ import type {Endpoint} from '../../control/registry.js'
 import {forwardB3, newSpanId} from '../../telemetry/trace-context.js'
 import {SpanReply} from '../respond.js'
 import type {CallContext, Layer, MeshRequest, Reply} from '../stack.js'
-import {spanName} from '../../telemetry/span.js'
 import type {TelemetrySink} from '../telemetry-sink.js'
 
 export const serverSpan =
@@ -21,32 +20,30 @@ export const serverSpan =
     }
 
 class ServerSpan extends SpanReply {
-  private readonly started: number
   private readonly endpoint: Endpoint
   // Read now: the retry layer moves ctx.attempt on before this attempt's body is done.
   private readonly attempt: number
 
   constructor(
     next: Reply,
-    private readonly sink: TelemetrySink,
-    private readonly req: MeshRequest,
-    private readonly ctx: CallContext,
+    sink: TelemetrySink,
+    req: MeshRequest,
+    ctx: CallContext,
     private readonly spanId: string,
   ) {
-    super(next)
-    this.started = ctx.clock.now()
+    super(next, sink, req, ctx)
     this.endpoint = ctx.endpoint!
     this.attempt = ctx.attempt
   }
 
   protected record(status: number, flags?: string, cause?: string): void {
-    const {req, ctx, endpoint, started} = this
+    const {req, ctx, endpoint} = this
     this.sink.record({
       traceId: ctx.traceId,
       spanId: this.spanId,
       parentId: ctx.clientSpanId || undefined,
       kind: 'server',
-      name: (req.spanName ??= spanName(req.method, req.path)),
+      name: this.name,
       service: endpoint.service,
       version: endpoint.version,
       instance: endpoint.instance,
@@ -56,8 +53,8 @@ class ServerSpan extends SpanReply {
       method: req.method,
       path: req.path,
       status,
-      startMs: ctx.clock.wallAt(started),
-      durationMs: ctx.clock.now() - started,
+      startMs: this.startMs,
+      durationMs: this.durationMs,
       attempt: this.attempt,
       responseFlags: flags,
       cause,

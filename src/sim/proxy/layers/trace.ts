@@ -2,8 +2,7 @@
 // everything below — rate limit, routing, every retry — until the response body is
 // done. It carries the routing decision for `mesh trace --why`.
 import {SpanReply} from '../respond.js'
-import type {CallContext, Layer, MeshRequest, Reply} from '../stack.js'
-import {spanName} from '../../telemetry/span.js'
+import type {Layer} from '../stack.js'
 import type {TelemetrySink} from '../telemetry-sink.js'
 
 export const trace =
@@ -14,42 +13,31 @@ export const trace =
     }
 
 class ClientSpan extends SpanReply {
-  private readonly started: number
-
-  constructor(
-    next: Reply,
-    private readonly sink: TelemetrySink,
-    private readonly req: MeshRequest,
-    private readonly ctx: CallContext,
-  ) {
-    super(next)
-    this.started = ctx.clock.now()
-  }
-
   protected record(status: number, flags?: string, cause?: string): void {
-    const {req, ctx, started} = this
+    const {req, ctx} = this
+    const d = ctx.decision
     this.sink.record({
       traceId: ctx.traceId,
       spanId: ctx.clientSpanId,
       parentId: ctx.parentSpanId || undefined,
       kind: 'client',
-      name: (req.spanName ??= spanName(req.method, req.path)),
+      name: this.name,
       service: req.source,
       version: req.sourceVersion,
       instance: req.sourceInstance,
       peerService: req.destination,
-      peerVersion: ctx.decision.version,
-      peerInstance: ctx.decision.chosen,
+      peerVersion: d.version,
+      peerInstance: d.chosen,
       method: req.method,
       path: req.path,
       status,
-      startMs: ctx.clock.wallAt(started),
-      durationMs: ctx.clock.now() - started,
-      attempt: ctx.decision.attempts,
+      startMs: this.startMs,
+      durationMs: this.durationMs,
+      attempt: d.attempts,
       responseFlags: flags,
       cause,
-      fault: ctx.decision.faults?.join(', ') || undefined,
-      decision: ctx.decision,
+      fault: d.faults?.join(', ') || undefined,
+      decision: d,
     })
   }
 }
