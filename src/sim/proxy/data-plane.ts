@@ -23,7 +23,7 @@ import {Destination} from './destination.js'
 import {endToEndHeaders, firstHeader, hasRequestBody, type HeaderMap, MESH_HEADER_PREFIX, SERVED_BY_HEADER} from './headers.js'
 import type {OutlierEvent} from './outlier/outlier-detector.js'
 import {noHealthyUpstream, noRoute, ProxyError, sendProxyError} from './respond.js'
-import {type CallContext, type MeshRequest, type MeshResponse, type Reply, type Service, stack} from './stack.js'
+import {type CallContext, forward, type MeshRequest, type MeshResponse, type Reply, type Service, stack} from './stack.js'
 import {serverSpan} from './layers/server-span.js'
 import {fault} from './layers/fault.js'
 import type {FaultSet} from '../faults/fault-set.js'
@@ -287,12 +287,7 @@ export class DataPlane {
       attempt: 1,
       endpoint: target.endpoint,
     }
-    const reply = new ClientReply(req, res, abort, this)
-    try {
-      ;(destination ? destination.service : this.inbound)(meshReq, ctx, reply)
-    } catch (error) {
-      reply.fail(error)
-    }
+    forward(destination ? destination.service : this.inbound, meshReq, ctx, new ClientReply(req, res, abort, this))
   }
 
   /** Which destination (or, for an inbound listener, which instance) gets this request, and its origin-form path. */

@@ -6,7 +6,7 @@ import {REASON_HEADER, RESPONSE_FLAGS_HEADER} from './headers.js'
 import type {Outcome} from './policy/retry-classify.js'
 import {spanName} from '../telemetry/span.js'
 import type {TelemetrySink} from './telemetry-sink.js'
-import {type CallContext, type MeshRequest, type MeshResponse, onBodyDone, type Reply, type Service} from './stack.js'
+import {type CallContext, type MeshRequest, type MeshResponse, onBodyDone, type Reply} from './stack.js'
 
 /** Envoy's response flags (a subset grows with the policies). */
 export type ResponseFlag = 'UH' | 'UF' | 'UO' | 'NR' | 'URX' | 'UT' | 'UC' | 'LR' | 'DI' | 'FI' | 'RL' | 'DC'
@@ -152,15 +152,6 @@ export abstract class SpanReply implements Reply {
 
   protected get durationMs(): number {
     return this.ctx.clock.now() - this.started
-  }
-
-  /** Runs the work below with this as its reply; a layer that throws is a failure, recorded like any. */
-  run(inner: Service, req: MeshRequest, ctx: CallContext): void {
-    try {
-      inner(req, ctx, this)
-    } catch (error) {
-      this.fail(error)
-    }
   }
 
   ok(response: MeshResponse): void {

@@ -87,15 +87,21 @@ export interface Reply {
 export type Service = (req: MeshRequest, ctx: CallContext, reply: Reply) => void
 export type Layer = (inner: Service) => Service
 
+/**
+ * Calls `service` with `reply`. A service does not throw; one that does (a bug) fails
+ * through `reply` like any failure, so the layers above still record and release.
+ */
+export function forward(service: Service, req: MeshRequest, ctx: CallContext, reply: Reply): void {
+  try {
+    service(req, ctx, reply)
+  } catch (error) {
+    reply.fail(error)
+  }
+}
+
 /** A service's answer as a promise, for the rare paths (faults, tests) that await it. */
 export function callService(service: Service, req: MeshRequest, ctx: CallContext): Promise<MeshResponse> {
-  return new Promise((resolve, reject) => {
-    try {
-      service(req, ctx, {ok: resolve, fail: reject})
-    } catch (error) {
-      reject(error)
-    }
-  })
+  return new Promise((resolve, reject) => forward(service, req, ctx, {ok: resolve, fail: reject}))
 }
 
 /** Sends a promise's outcome on to a reply. */

@@ -17,17 +17,17 @@ export const circuitBreaker = (service: string, breaker: CircuitBreaker, config:
   }
   const slots = {breaker, releaseConnection}
   return (inner) => {
-    const forward = (req: MeshRequest, ctx: CallContext, reply: Reply) => inner(req, ctx, new HoldingSlots(reply, slots))
+    const withSlots = (req: MeshRequest, ctx: CallContext, reply: Reply) => inner(req, ctx, new HoldingSlots(reply, slots))
     return function circuitBreaker(req, ctx, reply) {
       if (!breaker.tryAcquireRequest()) return reply.fail(overflow(service, 'maxRequests', config().maxRequests))
-      if (breaker.tryAcquireConnection()) return forward(req, ctx, reply)
+      if (breaker.tryAcquireConnection()) return withSlots(req, ctx, reply)
       if (!breaker.tryAcquirePending()) {
         breaker.releaseRequest()
         return reply.fail(overflow(service, 'maxPendingRequests', config().maxPendingRequests))
       }
       wait(waiting, ctx.signal, () => {
         breaker.releasePending()
-        forward(req, ctx, reply)
+        withSlots(req, ctx, reply)
       }, (error) => {
         breaker.releasePending()
         breaker.releaseRequest()

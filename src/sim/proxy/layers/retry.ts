@@ -10,7 +10,7 @@ import type {CircuitBreaker} from '../policy/circuit-breaker.js'
 import {isIdempotent, isRetriable, type Outcome} from '../policy/retry-classify.js'
 import type {RetryBudget} from '../policy/retry-budget.js'
 import {ProxyError} from '../respond.js'
-import type {CallContext, Layer, MeshRequest, MeshResponse, Reply, Service} from '../stack.js'
+import {type CallContext, forward, type Layer, type MeshRequest, type MeshResponse, type Reply, type Service} from '../stack.js'
 
 export interface RetryDeps {
   budget: RetryBudget
@@ -47,11 +47,7 @@ class Retrying implements Reply {
     // In place, not a copy per attempt: attempts are sequential, and the layers below
     // that need this attempt's number read it when the attempt starts.
     this.ctx.attempt = n
-    try {
-      this.inner(this.req, this.ctx, this)
-    } catch (error) {
-      this.fail(error)
-    }
+    forward(this.inner, this.req, this.ctx, this)
   }
 
   ok(response: MeshResponse): void {

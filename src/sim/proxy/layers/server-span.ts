@@ -3,7 +3,7 @@
 import type {Endpoint} from '../../control/registry.js'
 import {forwardB3, newSpanId} from '../../telemetry/trace-context.js'
 import {SpanReply} from '../respond.js'
-import type {CallContext, Layer, MeshRequest, Reply} from '../stack.js'
+import {type CallContext, forward, type Layer, type MeshRequest, type Reply} from '../stack.js'
 import type {TelemetrySink} from '../telemetry-sink.js'
 
 export const serverSpan =
@@ -16,7 +16,7 @@ export const serverSpan =
       if (req.headers['b3'] !== undefined || req.headers['x-b3-traceid'] !== undefined) {
         forwardB3(req.headers, ctx.traceId, spanId, ctx.clientSpanId, ctx.traceFlags)
       }
-      new ServerSpan(reply, sink, req, ctx, spanId).run(inner, req, ctx)
+      forward(inner, req, ctx, new ServerSpan(reply, sink, req, ctx, spanId))
     }
 
 class ServerSpan extends SpanReply {

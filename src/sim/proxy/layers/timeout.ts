@@ -14,7 +14,7 @@ import type {ResponseBody} from '../body.js'
 import {Cancellation} from '../cancellation.js'
 import {timeoutError} from '../respond.js'
 import {Deadline, DeadlineQueue} from '../../time/deadline-queue.js'
-import type {CallContext, Layer, MeshRequest, MeshResponse, Reply, Service} from '../stack.js'
+import {type CallContext, forward, type Layer, type MeshRequest, type MeshResponse, type Reply, type Service} from '../stack.js'
 
 export interface TimeoutConfig {
   service: string
@@ -60,11 +60,7 @@ class TimedCall extends Deadline implements Reply {
       else parent.addEventListener('abort', (this.onParentAbort = () => child.abort(parent.reason)))
       this.ctx.signal = child.signal
     }
-    try {
-      inner(req, this.ctx, this)
-    } catch (error) {
-      this.fail(error)
-    }
+    forward(inner, req, this.ctx, this)
   }
 
   onDeadline(): void {

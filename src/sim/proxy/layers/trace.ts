@@ -2,14 +2,14 @@
 // everything below — rate limit, routing, every retry — until the response body is
 // done. It carries the routing decision for `mesh trace --why`.
 import {SpanReply} from '../respond.js'
-import type {Layer} from '../stack.js'
+import {forward, type Layer} from '../stack.js'
 import type {TelemetrySink} from '../telemetry-sink.js'
 
 export const trace =
   (sink: TelemetrySink): Layer =>
   (inner) =>
     function trace(req, ctx, reply) {
-      new ClientSpan(reply, sink, req, ctx).run(inner, req, ctx)
+      forward(inner, req, ctx, new ClientSpan(reply, sink, req, ctx))
     }
 
 class ClientSpan extends SpanReply {
