@@ -198,7 +198,7 @@ export class ResponseBody {
 /** What waits for a body to close: a function, or an object that is told (no closure per request). */
 export type DoneListener = (() => void) | {bodyDone(): void}
 
-function callDone(listener: DoneListener): void {
+export function callDone(listener: DoneListener): void {
   if (typeof listener === 'function') listener()
   else listener.bodyDone()
 }

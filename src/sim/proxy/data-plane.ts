@@ -197,7 +197,7 @@ export class DataPlane {
     try {
       this.serve(role, req, res, abort)
     } catch (error) {
-      fail(req, res, error)
+      sendFailure(req, res, error)
     }
   }
 
@@ -246,7 +246,7 @@ export class DataPlane {
     if (!target.destination?.policy.retries) return this.call(role, req, res, abort, target, headers, incoming, req, false)
     holdBody(req, MAX_REPLAY_BYTES).then(
       ({body, replayable}) => this.call(role, req, res, abort, target, headers, incoming, body, replayable),
-      (error) => fail(req, res, error),
+      (error) => sendFailure(req, res, error),
     )
   }
 
@@ -336,7 +336,7 @@ export class DataPlane {
 }
 
 /** The mesh's own reply to a request that failed: 5xx with the flag and reason, or a reset once headers went out. */
-function fail(req: IncomingMessage, res: ServerResponse, error: unknown): void {
+function sendFailure(req: IncomingMessage, res: ServerResponse, error: unknown): void {
   req.resume()
   sendProxyError(res, error instanceof ProxyError ? error : new ProxyError(500, 'DC', `mesh internal error: ${(error as Error).message}`))
 }
@@ -368,14 +368,14 @@ class ClientReply implements Reply {
       answer.pipeTo(new ClientSink(res, answer))
     } catch (error) {
       response.body?.destroy()
-      fail(this.req, res, error)
+      sendFailure(this.req, res, error)
     }
   }
 
   fail(error: unknown): void {
     if (this.settled) return
     this.settled = true
-    fail(this.req, this.res, error)
+    sendFailure(this.req, this.res, error)
   }
 }
 

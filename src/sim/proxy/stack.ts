@@ -10,7 +10,7 @@
 //         → circuit-breaker → balance → outcome → upstream (undici)
 import type {Readable} from 'node:stream'
 import type {Endpoint} from '../control/registry.js'
-import type {DoneListener, ResponseBody} from './body.js'
+import {callDone, type DoneListener, type ResponseBody} from './body.js'
 import type {Clock} from '../time/clock.js'
 import type {HeaderMap, HeaderPairs} from './headers.js'
 import type {ResponseFlag} from './respond.js'
@@ -132,6 +132,5 @@ export function stack(base: Service): Stack {
 /** Runs `fn` once the response body is done (consumed, cut or discarded), or at once if there is none. */
 export function onBodyDone(res: MeshResponse, listener: DoneListener): void {
   if (res.body) res.body.onDone(listener)
-  else if (typeof listener === 'function') listener()
-  else listener.bodyDone()
+  else callDone(listener)
 }

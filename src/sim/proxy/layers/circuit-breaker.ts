@@ -65,14 +65,14 @@ class HoldingSlots implements Reply {
     this.next.ok(response)
   }
 
+  /** The response body is done: both slots go back. */
   bodyDone(): void {
     this.slots.releaseConnection()
     this.slots.breaker.releaseRequest()
   }
 
   fail(error: unknown): void {
-    this.slots.releaseConnection()
-    this.slots.breaker.releaseRequest()
+    this.bodyDone()
     this.next.fail(error)
   }
 }

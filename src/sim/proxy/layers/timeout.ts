@@ -71,12 +71,11 @@ class TimedCall extends Deadline implements Reply {
     }
     if (this.settled) return
     this.settled = true
-    this.detach()
     const error = timeoutError(config.service, config.which, config.timeoutMs)
     ctx.decision.timeoutFired = config.which
     if (this.child) {
+      this.endTry()
       this.child.abort(error)
-      ctx.signal = this.parent!
     } else ctx.canceller.abort(error)
     // The caller gets its 504 now, whether or not the work below has stopped yet.
     this.reply.fail(error)
@@ -85,8 +84,7 @@ class TimedCall extends Deadline implements Reply {
   ok(response: MeshResponse): void {
     if (this.settled) return void response.body?.destroy()
     this.settled = true
-    this.detach()
-    if (this.parent) this.ctx.signal = this.parent
+    this.endTry()
     if (this.config.which === 'overall' && response.body) {
       this.streaming = response.body
       response.body.onDone(this)
@@ -104,12 +102,15 @@ class TimedCall extends Deadline implements Reply {
     if (this.settled) return
     this.settled = true
     this.cancel()
-    this.detach()
-    if (this.parent) this.ctx.signal = this.parent
+    this.endTry()
     this.reply.fail(error)
   }
 
-  private detach(): void {
-    if (this.onParentAbort) this.parent!.removeEventListener('abort', this.onParentAbort)
+  /** Per try: the request's signal goes back into the context, and stops forwarding to the try's. */
+  private endTry(): void {
+    const parent = this.parent
+    if (!parent) return
+    if (this.onParentAbort) parent.removeEventListener('abort', this.onParentAbort)
+    this.ctx.signal = parent
   }
 }
