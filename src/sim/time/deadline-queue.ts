@@ -20,11 +20,6 @@ export class DeadlineQueue {
     readonly ms: number,
   ) {}
 
-  /** Calls `fn` `ms` from now unless the returned timer is cancelled first. */
-  add(fn: () => void): Timer {
-    return this.schedule(new CallbackDeadline(fn))
-  }
-
   /** Fires `deadline.onDeadline()` `ms` from now unless it is cancelled first; a deadline is scheduled once. */
   schedule<D extends Deadline>(deadline: D): D {
     deadline.owner = this
@@ -88,15 +83,5 @@ export abstract class Deadline implements Timer {
     if (this.done) return
     this.done = true
     this.owner?.unlink(this)
-  }
-}
-
-class CallbackDeadline extends Deadline {
-  constructor(private readonly fn: () => void) {
-    super()
-  }
-
-  onDeadline(): void {
-    this.fn()
   }
 }
