@@ -88,9 +88,10 @@ class Exchange implements Dispatcher.DispatchHandler, BodySource {
   cancel(error?: Error): void {
     if (this.finished) return
     // Replies run inside undici's own callbacks (a retry decided in onHeaders discards this
-    // body there): the abort waits for them to return. undici wants a reason; a quietly
-    // dropped body needs no stack trace of its own.
-    queueMicrotask(() => {
+    // body there): the abort waits for them to return (nextTick: queueMicrotask would wrap
+    // the callback in an AsyncResource). undici wants a reason; a quietly dropped body
+    // needs no stack trace of its own.
+    process.nextTick(() => {
       if (!this.finished) this.abortUpstream?.(error ?? DISCARDED)
     })
   }
