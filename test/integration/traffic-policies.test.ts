@@ -200,6 +200,12 @@ services:
 `)
     try {
       expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
+      // A path no route takes: the mesh says so itself, and which routes there are.
+      const unrouted = await get(`http://127.0.0.1:${port}/nowhere?x=1`)
+      expect(unrouted.status).toBe(404)
+      expect(unrouted.headers['x-mesh-response-flags']).toBe('NR')
+      expect(unrouted.headers['x-mesh-reason']).toContain('(routes: /rr -> rr')
+      expect(unrouted.text).toContain('no ingress route matches path /nowhere (routes: /rr -> rr, /split -> split, /hash -> hash)')
       const rr = countBy(await sendMany(`http://127.0.0.1:${port}/rr`, 3000, 24), (r) => r.instance)
       expect(Object.keys(rr).sort()).toEqual(['rr-v1-0', 'rr-v1-1', 'rr-v1-2'])
       for (const n of Object.values(rr)) expect(Math.abs(n - 1000)).toBeLessThanOrEqual(50)

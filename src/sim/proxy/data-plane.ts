@@ -302,7 +302,11 @@ export class DataPlane {
       }
       case 'ingress': {
         const route = longestPrefix(role.routes, path)
-        if (!route) throw new ProxyError(404, 'NR', `no route: no ingress route matches path ${path.split('?')[0]}`)
+        if (!route) {
+          // ASCII: the reason also goes out as a header, where anything else would read "?".
+          const routes = role.routes.map((r) => `${r.prefix} -> ${r.service}`).join(', ')
+          throw new ProxyError(404, 'NR', `no route: no ingress route matches path ${path.split('?')[0]} (routes: ${routes || 'none'})`)
+        }
         service = route.service
         break
       }
