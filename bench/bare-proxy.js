@@ -10,6 +10,7 @@ import http from 'node:http'
 import crypto from 'node:crypto'
 import {Pool} from 'undici'
 import {exitOnSignal} from './lib.js'
+import {tuneHeapForProxying} from '../dist/sim/control/heap-tuning.js'
 
 
 // Hop-by-hop names (RFC 9110 §7.6.1); a length switch keeps the common case to one compare.
@@ -105,6 +106,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.error('bare-proxy: set UPSTREAM=http://host:port')
     process.exit(2)
   }
+  // The daemon's V8 setting, so that (b) and (c) differ by the proxy alone (it changes
+  // little here: the bare proxy's objects were not being pretenured).
+  tuneHeapForProxying()
   const {server, pool} = createBareProxy(upstream)
   server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
     console.log(`LISTENING ${server.address().port}`)

@@ -167,10 +167,13 @@ if (process.argv.includes('--alloc-sites')) {
   const {where} = await import('./profile-summary.js')
   const session = new Session()
   session.connect()
-  const calls = 20_000
+  // --survivors: only what outlived a scavenge (promoted to the old generation, where only
+  // the slow major GC frees it): run with the default young generation, over many scavenges.
+  const survivors = process.argv.includes('--survivors')
+  const calls = survivors ? 200_000 : 20_000
   set[VARIANTS[0]]()
   await run(5_000)
-  await session.post('HeapProfiler.startSampling', {samplingInterval: 64, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true})
+  await session.post('HeapProfiler.startSampling', {samplingInterval: 64, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: !survivors})
   await run(calls)
   const {profile} = await session.post('HeapProfiler.stopSampling')
   const bySite = new Map()

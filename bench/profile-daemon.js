@@ -8,6 +8,7 @@
 //   node --cpu-prof bench/profile-daemon.js     (the child mode, if you want the raw profile only)
 //
 // --path /front profiles row (d) (two mesh calls through the front app) instead of row (c).
+// --bare profiles row (b)'s bare proxy the same way, in-process, as the yardstick to diff against.
 import {execFileSync, spawn} from 'node:child_process'
 import {mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
@@ -19,6 +20,7 @@ const args = process.argv.slice(2)
 const SECONDS = Number(opt('--seconds', 8))
 const PATH = opt('--path', '/')
 const CONNECTIONS = Number(opt('--connections', 64))
+const BARE = args.includes('--bare')
 const PIN = process.env.BENCH_PIN !== '0' && machine().cores >= 2 && which('taskset') !== undefined
 const self = fileURLToPath(import.meta.url)
 
@@ -42,7 +44,7 @@ if (!process.execArgv.some((a) => a.startsWith('--cpu-prof'))) {
   const result = JSON.parse(readFileSync(path.join(out, 'result.json'), 'utf8'))
   const {summarise} = await import('./profile-summary.js')
   const profile = JSON.parse(readFileSync(path.join(out, 'daemon.cpuprofile'), 'utf8'))
-  console.log(`load: ${result.tool}, ${result.requests} requests in ${(result.durationMs / 1000).toFixed(1)} s (${Math.round(result.rps)} req/s), ${result.errors} errors, path ${PATH}`)
+  console.log(`${BARE ? 'bare proxy' : 'mesh daemon'}; load: ${result.tool}, ${result.requests} requests in ${(result.durationMs / 1000).toFixed(1)} s (${Math.round(result.rps)} req/s), ${result.errors} errors, path ${PATH}`)
   console.log(`daemon CPU under load: ${(result.daemonCpuUs / Math.max(1, result.requests)).toFixed(1)} µs/req (utime+stime, all threads, profiler overhead included)`)
   console.log(summarise(profile, {requests: result.requests, top: 30}))
   if (args.includes('--keep')) console.log(`\nprofile kept in ${out}/daemon.cpuprofile (open it in Chrome DevTools → Performance)`)
@@ -53,11 +55,20 @@ if (!process.execArgv.some((a) => a.startsWith('--cpu-prof'))) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'meshsim-profile-mesh-'))
   const upstream = await startServer('upstream.js', {PORT: '0'}, PIN ? 1 : undefined)
   let daemon
+  let bare
   try {
-    writeFileSync(path.join(dir, 'mesh.yaml'), meshYaml(upstream.port))
-    daemon = new MeshDaemon(await loadConfig(path.join(dir, 'mesh.yaml')))
-    await daemon.start()
-    const target = daemon.status().ingress.url + PATH
+    let target
+    if (BARE) {
+      const {createBareProxy} = await import('./bare-proxy.js')
+      bare = createBareProxy(`http://127.0.0.1:${upstream.port}`)
+      await new Promise((resolve) => bare.server.listen(0, '127.0.0.1', resolve))
+      target = `http://127.0.0.1:${bare.server.address().port}${PATH}`
+    } else {
+      writeFileSync(path.join(dir, 'mesh.yaml'), meshYaml(upstream.port))
+      daemon = new MeshDaemon(await loadConfig(path.join(dir, 'mesh.yaml')))
+      await daemon.start()
+      target = daemon.status().ingress.url + PATH
+    }
     const clientCpu = PIN ? 0 : undefined
     const cpu0 = process.cpuUsage()
     let result
@@ -81,6 +92,8 @@ if (!process.execArgv.some((a) => a.startsWith('--cpu-prof'))) {
     else console.log(JSON.stringify(result))
   } finally {
     await daemon?.stop().catch(() => undefined)
+    bare?.server.close()
+    await bare?.pool.close().catch(() => undefined)
     await stopChild(upstream.child)
     rmSync(dir, {recursive: true, force: true})
   }

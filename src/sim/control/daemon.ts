@@ -38,6 +38,7 @@ import type {Clock} from '../time/clock.js'
 import {TickClock} from '../time/tick-clock.js'
 import {ControlServer} from './control-server.js'
 import {tailLines} from './log-files.js'
+import {tuneHeapForProxying} from './heap-tuning.js'
 import {assertPortFree, freePort} from './ports.js'
 import {type Endpoint, Registry} from './registry.js'
 import {createToken, type MeshPaths, meshPaths, removeState, writeState} from './state-file.js'
@@ -152,6 +153,8 @@ export class MeshDaemon extends EventEmitter {
 
   /** Binds every listener, starts every process, resolves when every instance is healthy. */
   async start(): Promise<void> {
+    // Before the first request: V8's per-literal tenuring decisions are made early and kept.
+    tuneHeapForProxying()
     mkdirSync(this.paths.logs, {recursive: true})
     const token = createToken(this.paths)
     await this.checkFixedPorts()
