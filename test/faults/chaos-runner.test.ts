@@ -216,7 +216,7 @@ expect: [{phase: 2, p99: <= 1s}]
     const {latency} = summarize(1, 'start', 0, 1000, Array.from({length: 100}, (_, i) => outcome(100 - i)))
     for (const [got, rank] of [[latency.p50, 50], [latency.p90, 90], [latency.p95, 95], [latency.p99, 99]]) expect(Math.abs(got - rank) / rank).toBeLessThanOrEqual(1 / 128)
     expect([latency.max, latency.mean]).toEqual([100, 50.5])
-    expect(summarize(1, 'start', 0, 1000, []).latency).toEqual({p50: 0, p90: 0, p95: 0, p99: 0, max: 0, mean: 0})
+    expect(summarize(1, 'start', 0, 1000, []).latency).toEqual({p50: 0, p75: 0, p90: 0, p95: 0, p99: 0, p999: 0, max: 0, mean: 0})
   })
 })
 

@@ -60,6 +60,16 @@ describe('LatencyHistogram', () => {
     expect([h.count, h.max(), h.mean()]).toEqual([100, 100, 50.5])
   })
 
+  it('summarises a run as mesh load and mesh chaos report it: p50 … p99.9, max and mean', () => {
+    const h = new LatencyHistogram()
+    expect(h.summary()).toEqual({p50: 0, p75: 0, p90: 0, p95: 0, p99: 0, p999: 0, max: 0, mean: 0})
+    for (let ms = 1; ms <= 1000; ms++) h.record(ms)
+    const s = h.summary()
+    const ranks = {p50: 500, p75: 750, p90: 900, p95: 950, p99: 990, p999: 999}
+    for (const [k, rank] of Object.entries(ranks)) expect(Math.abs(s[k as keyof typeof ranks] - rank) / rank).toBeLessThanOrEqual(1 / 128)
+    expect([s.max, s.mean]).toEqual([1000, 500.5])
+  })
+
   it('gives p50/p99 of a log-normal sample within 2 % of the sample itself', () => {
     const values = logNormal(new SeededRandom(42), 20_000)
     const h = new LatencyHistogram()

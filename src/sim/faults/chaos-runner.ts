@@ -7,7 +7,7 @@
 //   runLoad ──onResponse(intended time)──▶ phase i ──▶ requests, errors by cause, percentiles
 //   end ──▶ clear what the run injected ──▶ expectations ──▶ passed?
 import {type LoadOptions, type LoadResult, type RequestOutcome, runLoad} from '../load/load-generator.js'
-import {LatencyHistogram} from '../telemetry/histogram.js'
+import {LatencyHistogram, type LatencySummary} from '../telemetry/histogram.js'
 import type {Clock} from '../time/clock.js'
 import type {ChaosScenario, ChaosStep, ClearTarget, Comparison, Expectation, Metric} from './chaos-scenario.js'
 import {describeFault, type FaultInfo, type FaultSpec} from './fault.js'
@@ -48,15 +48,6 @@ export interface StepResult {
 }
 
 /** As `mesh load` and `mesh stat` give them: percentiles within 1/128 of the sample (LatencyHistogram), max and mean exact. */
-export interface LatencyReport {
-  p50: number
-  p90: number
-  p95: number
-  p99: number
-  max: number
-  mean: number
-}
-
 export interface PhaseReport {
   /** 1-based; 0 for the whole run. */
   index: number
@@ -69,7 +60,7 @@ export interface PhaseReport {
   successRate: number
   errorsByCause: Record<string, number>
   statuses: Record<string, number>
-  latency: LatencyReport
+  latency: LatencySummary
 }
 
 export interface ExpectationResult {
@@ -247,7 +238,6 @@ export function summarize(index: number, label: string, startMs: number, endMs: 
     errors++
     errorsByCause[o.error] = (errorsByCause[o.error] ?? 0) + 1
   }
-  const [p50, p90, p95, p99] = latency.percentiles([0.5, 0.9, 0.95, 0.99])
   return {
     index,
     label,
@@ -258,7 +248,7 @@ export function summarize(index: number, label: string, startMs: number, endMs: 
     successRate: outcomes.length ? (outcomes.length - errors) / outcomes.length : 0,
     errorsByCause,
     statuses,
-    latency: {p50, p90, p95, p99, max: latency.max(), mean: latency.mean()},
+    latency: latency.summary(),
   }
 }
 

@@ -8,7 +8,7 @@
 //   send(i) done ──▶ latency = now − intended(i) ──▶ LatencyHistogram; queue.shift() → send
 import {Pool} from 'undici'
 import {RESPONSE_FLAGS_HEADER} from '../proxy/headers.js'
-import {LatencyHistogram} from '../telemetry/histogram.js'
+import {LatencyHistogram, type LatencySummary} from '../telemetry/histogram.js'
 import {type Clock, realClock, type Timer} from '../time/clock.js'
 
 export interface SendRequest {
@@ -68,17 +68,6 @@ export interface LoadOptions {
 }
 
 /** Percentiles are nearest rank within 1/128 of the sample (LatencyHistogram's buckets); max and mean are exact. */
-export interface LatencySummary {
-  p50: number
-  p75: number
-  p90: number
-  p95: number
-  p99: number
-  p999: number
-  max: number
-  mean: number
-}
-
 export interface LoadResult {
   /** Requests completed (answered or failed). */
   requests: number
@@ -315,15 +304,13 @@ class Run {
     this.progressTimer?.cancel()
     const end = this.aborted ? this.clock.now() : this.lastEnd
     const durationMs = Math.max(0, end - this.t0)
-    const h = this.histogram
-    const [p50, p75, p90, p95, p99, p999] = h.percentiles([0.5, 0.75, 0.9, 0.95, 0.99, 0.999])
     this.resolve({
       requests: this.completed,
       sent: this.sent,
       cancelled: this.aborted ? this.next - this.completed : 0,
       durationMs,
       throughputRps: durationMs > 0 ? (this.completed * 1000) / durationMs : 0,
-      latency: {p50, p75, p90, p95, p99, p999, max: h.max(), mean: h.mean()},
+      latency: this.histogram.summary(),
       statuses: this.statuses,
       errors: this.errors,
       successRate: this.completed ? (this.completed - this.errorCount) / this.completed : 0,

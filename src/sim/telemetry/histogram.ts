@@ -31,6 +31,18 @@ export function bucketMidMs(index: number): number {
   return ((sub + 0.5) * 2 ** e) / 1000
 }
 
+/** What `mesh load` and `mesh chaos` report of a run's latencies, in milliseconds. */
+export interface LatencySummary {
+  p50: number
+  p75: number
+  p90: number
+  p95: number
+  p99: number
+  p999: number
+  max: number
+  mean: number
+}
+
 export class LatencyHistogram {
   readonly counts = new Map<number, number>()
   count = 0
@@ -83,5 +95,10 @@ export class LatencyHistogram {
 
   mean(): number {
     return this.count === 0 ? 0 : this.sumMs / this.count
+  }
+
+  summary(): LatencySummary {
+    const [p50, p75, p90, p95, p99, p999] = this.percentiles([0.5, 0.75, 0.9, 0.95, 0.99, 0.999])
+    return {p50, p75, p90, p95, p99, p999, max: this.max(), mean: this.mean()}
   }
 }
