@@ -1,5 +1,6 @@
 import {describe, expect, test} from 'vitest'
 import {Cancellation} from '../../src/sim/proxy/cancellation.js'
+import {abortError, whenAborted} from '../../src/sim/abort-signal.js'
 import {VirtualClock} from '../../src/sim/time/clock.js'
 
 describe('Cancellation', () => {
@@ -42,5 +43,37 @@ describe('Cancellation', () => {
     const slept = clock.sleep(1000, c.signal).catch((e: Error) => e.message)
     c.abort(new Error('stop'))
     expect(await slept).toBe('stop')
+  })
+})
+
+describe('whenAborted (abort-signal.ts)', () => {
+  test('runs at once on an aborted signal, on abort otherwise, and not after the wait was stopped', () => {
+    for (const make of [() => new Cancellation(), () => new AbortController()]) {
+      const calls: string[] = []
+      const done = make()
+      done.abort(new Error('gone'))
+      whenAborted(done.signal, () => calls.push('at once'))
+      const later = make()
+      whenAborted(later.signal, () => calls.push('on abort'))
+      const stopped = make()
+      const stop = whenAborted(stopped.signal, () => calls.push('never'))
+      expect(calls).toEqual(['at once'])
+      stop()
+      later.abort(new Error('bye'))
+      stopped.abort(new Error('bye'))
+      later.abort(new Error('twice'))
+      expect(calls).toEqual(['at once', 'on abort'])
+    }
+    expect(whenAborted(undefined, () => expect.unreachable())).toBeTypeOf('function')
+  })
+
+  test('abortError: the reason when it is an Error, else "aborted"', () => {
+    const a = new AbortController()
+    const why = new Error('client went away')
+    a.abort(why)
+    expect(abortError(a.signal)).toBe(why)
+    const b = new AbortController()
+    b.abort('a string')
+    expect(abortError(b.signal).message).toBe('aborted')
   })
 })

@@ -39,6 +39,7 @@ import {TickClock} from '../time/tick-clock.js'
 import {ControlServer} from './control-server.js'
 import {tailLines} from './log-files.js'
 import {tuneHeapForProxying} from './heap-tuning.js'
+import {abortError} from '../abort-signal.js'
 import {assertPortFree, freePort} from './ports.js'
 import {type Endpoint, Registry} from './registry.js'
 import {createToken, type MeshPaths, meshPaths, removeState, writeState} from './state-file.js'
@@ -633,7 +634,7 @@ export class MeshDaemon extends EventEmitter {
         const detail = waiting.healthDetail ?? 'no probe answered'
         finish(this.startupError(waiting, `did not become healthy within ${Math.round(timeoutMs / 1000)}s (${detail})`))
       })
-      const onAbort = () => finish(signal!.reason instanceof Error ? signal!.reason : new Error('aborted'))
+      const onAbort = () => finish(abortError(signal!))
       const finish = (error?: Error) => {
         this.off('event', onEvent)
         this.supervisor.off('restart-scheduled', onEvent)

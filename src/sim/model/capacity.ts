@@ -3,6 +3,7 @@
 //
 //   acquire() ──▶ slot free? ──yes──▶ run ──▶ release() ──▶ hand the slot to the queue's head
 //                     └─no──▶ queue (FIFO) ──────────────────────────────┘
+import {abortError, whenAborted} from '../abort-signal.js'
 
 /** Gives the slot back. Idempotent. */
 export type Release = () => void
@@ -10,8 +11,7 @@ export type Release = () => void
 interface Waiter {
   grant: (release: Release) => void
   reject: (error: unknown) => void
-  signal?: AbortSignal
-  onAbort?: () => void
+  stopWaiting: () => void
 }
 
 export class Capacity {
@@ -40,22 +40,19 @@ export class Capacity {
    * removes the waiter and rejects with the signal's reason.
    */
   acquire(signal?: AbortSignal): Promise<Release> {
-    if (signal?.aborted) return Promise.reject(abortReason(signal))
+    if (signal?.aborted) return Promise.reject(abortError(signal))
     if (this.limit === 0 || this.active < this.limit) {
       this.active++
       return Promise.resolve(this.releaser())
     }
     return new Promise<Release>((resolve, reject) => {
-      const waiter: Waiter = {grant: resolve, reject, signal}
-      if (signal) {
-        waiter.onAbort = () => {
-          const i = this.queue.indexOf(waiter)
-          if (i >= 0) this.queue.splice(i, 1)
-          reject(abortReason(signal))
-        }
-        signal.addEventListener('abort', waiter.onAbort, {once: true})
-      }
+      const waiter: Waiter = {grant: resolve, reject, stopWaiting: () => undefined}
       this.queue.push(waiter)
+      waiter.stopWaiting = whenAborted(signal, () => {
+        const i = this.queue.indexOf(waiter)
+        if (i >= 0) this.queue.splice(i, 1)
+        reject(abortError(signal!))
+      })
     })
   }
 
@@ -78,15 +75,11 @@ export class Capacity {
       if (next) {
         // The slot passes straight to the head of the queue: `active` is unchanged,
         // so a newcomer cannot overtake a waiter between release and grant.
-        if (next.onAbort) next.signal?.removeEventListener('abort', next.onAbort)
+        next.stopWaiting()
         next.grant(this.releaser())
       } else {
         this.active--
       }
     }
   }
-}
-
-function abortReason(signal: AbortSignal): unknown {
-  return signal.reason ?? new Error('aborted')
 }

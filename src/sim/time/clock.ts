@@ -1,6 +1,7 @@
 // Time as policies see it. Nothing on the data path or in a controller calls
 // setTimeout, Date.now or performance.now directly: it is handed a Clock, so tests
 // run on VirtualClock and a 30-minute canary takes a millisecond.
+import {abortError, whenAborted} from '../abort-signal.js'
 
 export interface Timer {
   /** Idempotent. */
@@ -16,11 +17,6 @@ export interface Clock {
   wallAt(monotonicMs: number): number
   setTimer(ms: number, fn: () => void): Timer
   sleep(ms: number, signal?: AbortSignal): Promise<void>
-}
-
-function abortError(signal: AbortSignal): Error {
-  const reason = signal.reason
-  return reason instanceof Error ? reason : new Error('aborted')
 }
 
 export class RealClock implements Clock {
@@ -54,15 +50,14 @@ export class RealClock implements Clock {
 export function sleepOn(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(abortError(signal))
-    const onAbort = () => {
-      timer.cancel()
-      reject(abortError(signal!))
-    }
     const timer = clock.setTimer(ms, () => {
-      signal?.removeEventListener('abort', onAbort)
+      stopWaiting()
       resolve()
     })
-    signal?.addEventListener('abort', onAbort, {once: true})
+    const stopWaiting = whenAborted(signal, () => {
+      timer.cancel()
+      reject(abortError(signal!))
+    })
   })
 }
 

@@ -6,6 +6,7 @@ import type {CircuitBreaker} from '../policy/circuit-breaker.js'
 import type {CircuitBreakerConfig} from '../../config/types.js'
 import {overflow} from '../respond.js'
 import {type CallContext, type Layer, type MeshRequest, type MeshResponse, onBodyDone, type Reply} from '../stack.js'
+import {whenAborted} from '../../abort-signal.js'
 
 export const circuitBreaker = (service: string, breaker: CircuitBreaker, config: () => CircuitBreakerConfig): Layer => {
   const waiting: Array<() => void> = []
@@ -40,17 +41,16 @@ export const circuitBreaker = (service: string, breaker: CircuitBreaker, config:
 /** In the pending queue until a connection slot is handed over, or the request is aborted. */
 function wait(waiting: Array<() => void>, signal: AbortSignal, go: () => void, abort: (error: unknown) => void): void {
   if (signal.aborted) return abort(signal.reason)
-  const onAbort = () => {
-    const i = waiting.indexOf(proceed)
-    if (i >= 0) waiting.splice(i, 1)
-    abort(signal.reason)
-  }
   const proceed = () => {
-    signal.removeEventListener('abort', onAbort)
+    stopWaiting()
     go()
   }
   waiting.push(proceed)
-  signal.addEventListener('abort', onAbort, {once: true})
+  const stopWaiting = whenAborted(signal, () => {
+    const i = waiting.indexOf(proceed)
+    if (i >= 0) waiting.splice(i, 1)
+    abort(signal.reason)
+  })
 }
 
 /** The connection slot is held until the body is done; a failed attempt gives both back at once. */

@@ -11,6 +11,7 @@ import {type BodySink, type BodySource, ResponseBody} from '../body.js'
 import {firstHeader} from '../headers.js'
 import {ProxyError} from '../respond.js'
 import {type CallContext, callService, type Layer, type MeshRequest, type MeshResponse, replyWith} from '../stack.js'
+import {whenAborted} from '../../abort-signal.js'
 
 export interface FaultLayerDeps {
   faults: FaultSet
@@ -49,7 +50,7 @@ export const fault =
           throw new ProxyError(status, 'FI', why, {outcome: {kind: 'response', status}})
         }
         if (f.kind === 'partition') {
-          if (f.blackhole) await new Promise<never>((_, reject) => onAbort(signal, () => reject(signal.reason)))
+          if (f.blackhole) await new Promise<never>((_, reject) => whenAborted(signal, () => reject(signal.reason)))
           throw new ProxyError(503, 'UF', why, {outcome: {kind: 'connect-failure'}})
         }
         if (f.kind === 'reset' && f.afterBytes === undefined) {
@@ -84,11 +85,6 @@ function delayOf(f: FaultSpec, ctx: CallContext): number {
   // Jitter comes from the request's own trace id bits: deterministic for a replayed trace, no shared dice.
   const u = parseInt(ctx.traceId.slice(-8), 16) / 0xffffffff
   return Math.max(0, base + (u * 2 - 1) * f.jitterMs)
-}
-
-function onAbort(signal: AbortSignal, fn: () => void): void {
-  if (signal.aborted) fn()
-  else signal.addEventListener('abort', fn, {once: true})
 }
 
 /** Faults that act on the response body as it streams. */

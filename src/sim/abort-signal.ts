@@ -1,0 +1,22 @@
+// Waiting on an AbortSignal — a real one, or the data path's Cancellation, which has the
+// same surface. A wait that can be aborted starts at once if the signal already is, and
+// stops listening when it ends some other way, so a long-lived signal collects no listeners.
+
+const NOTHING = (): void => undefined
+
+/** Runs `fn` once `signal` aborts (at once if it has); the function returned stops the wait. */
+export function whenAborted(signal: AbortSignal | undefined, fn: () => void): () => void {
+  if (!signal) return NOTHING
+  if (signal.aborted) {
+    fn()
+    return NOTHING
+  }
+  signal.addEventListener('abort', fn, {once: true})
+  return () => signal.removeEventListener('abort', fn)
+}
+
+/** Why `signal` aborted, as an Error: a reason that is not one reads "aborted". */
+export function abortError(signal: AbortSignal): Error {
+  const reason = signal.reason
+  return reason instanceof Error ? reason : new Error('aborted')
+}
