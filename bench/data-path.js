@@ -16,7 +16,7 @@ import {EventEmitter} from 'node:events'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
-import {meshYaml, option as opt, REPO} from './lib.js'
+import {meshYaml, option as opt, REPO, stopOnSignal} from './lib.js'
 
 const CALLS = Number(opt('--calls', 200_000))
 const ROUNDS = Number(opt('--rounds', 5))
@@ -70,6 +70,7 @@ async function dataPathOf(dist) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'meshsim-datapath-'))
   writeFileSync(path.join(dir, 'mesh.yaml'), meshYaml(healthOnly.address().port))
   const daemon = new MeshDaemon(await loadConfig(path.join(dir, 'mesh.yaml')))
+  stopOnSignal(() => daemon.stop())
   await daemon.start()
   const dataPlane = daemon.dataPlane
   dataPlane.agent.dispatch = dispatch

@@ -207,6 +207,16 @@ export function option(name, dflt) {
 }
 
 /** A benchmark server process (bare proxy, front app): on SIGTERM/SIGINT close everything and exit. */
+/**
+ * A script that runs a MeshDaemon in-process stops it (and so the apps it started) when
+ * interrupted, e.g. by `timeout`: otherwise the front app outlives the script.
+ */
+export function stopOnSignal(stop) {
+  const onSignal = () => Promise.resolve().then(stop).catch(() => undefined).finally(() => process.exit(1))
+  process.once('SIGTERM', onSignal)
+  process.once('SIGINT', onSignal)
+}
+
 export function exitOnSignal(server, pool) {
   const stop = () => {
     server.close()

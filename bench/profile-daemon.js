@@ -14,7 +14,7 @@ import {mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'nod
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
-import {BENCH_DIR, machine, meshYaml, pinned, runNodeClient, runWrk, startServer, stopChild, which, option as opt} from './lib.js'
+import {BENCH_DIR, machine, meshYaml, pinned, runNodeClient, runWrk, startServer, stopChild, stopOnSignal, which, option as opt} from './lib.js'
 
 const args = process.argv.slice(2)
 const SECONDS = Number(opt('--seconds', 8))
@@ -66,6 +66,10 @@ if (!process.execArgv.some((a) => a.startsWith('--cpu-prof'))) {
     } else {
       writeFileSync(path.join(dir, 'mesh.yaml'), meshYaml(upstream.port))
       daemon = new MeshDaemon(await loadConfig(path.join(dir, 'mesh.yaml')))
+      stopOnSignal(async () => {
+        await daemon.stop()
+        await stopChild(upstream.child)
+      })
       await daemon.start()
       target = daemon.status().ingress.url + PATH
     }

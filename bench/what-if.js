@@ -26,7 +26,7 @@ import {mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'nod
 import os from 'node:os'
 import path from 'node:path'
 import {spawn} from 'node:child_process'
-import {BENCH_DIR, CLK_TCK, cpuMicros, machine, machineCpu, meshYaml, pinned, startServer, stopChild, table, which, fmt, option as opt} from './lib.js'
+import {BENCH_DIR, CLK_TCK, cpuMicros, machine, machineCpu, meshYaml, pinned, startServer, stopChild, stopOnSignal, table, which, fmt, option as opt} from './lib.js'
 
 const ROUNDS = Number(opt('--rounds', 3))
 const SECONDS = Number(opt('--seconds', 4))
@@ -96,6 +96,11 @@ let daemon
 try {
   writeFileSync(path.join(dir, 'mesh.yaml'), meshYaml(upstream.port))
   daemon = new MeshDaemon(await loadConfig(path.join(dir, 'mesh.yaml')))
+  stopOnSignal(async () => {
+    await daemon.stop()
+    await stopChild(bare.child)
+    await stopChild(upstream.child)
+  })
   await daemon.start()
   const telemetry = daemon.telemetry
   const record = telemetry.record
