@@ -38,12 +38,14 @@ describe('trace sampler', () => {
     const sampler = new TraceSampler(100)
     for (let i = 0; i < 2000; i++) sampler.keep(span(), clock.now())
     await clock.advance(1000)
+    // (That first second sampled too, once it had kept twice its share: see the burst test.)
+    const before = sampler.stats().sampledOut
     let kept = 0
     for (let i = 0; i < 2000; i++) if (sampler.keep(span(), clock.now())) kept++
     expect(sampler.stats().keepProbability).toBeCloseTo(0.05, 5)
     expect(kept).toBeGreaterThan(60)
     expect(kept).toBeLessThan(140)
-    expect(sampler.stats().sampledOut).toBe(2000 - kept)
+    expect(sampler.stats().sampledOut - before).toBe(2000 - kept)
     // After a quiet second the mesh keeps everything again; so it does after a gap.
     await clock.advance(1000)
     sampler.keep(span(), clock.now())
@@ -54,6 +56,26 @@ describe('trace sampler', () => {
     await clock.advance(5000)
     sampler.keep(span(), clock.now())
     expect(sampler.stats().keepProbability).toBe(1)
+  })
+
+  test('a burst after a quiet second keeps about its share within that second, not every span', async () => {
+    const clock = new VirtualClock()
+    const sampler = new TraceSampler(100)
+    // 5000 spans a second, 5 a millisecond, right after a quiet second.
+    let kept = 0
+    for (let ms = 0; ms < 1000; ms++) {
+      for (let i = 0; i < 5; i++) if (sampler.keep(span(), clock.now())) kept++
+      await clock.advance(1)
+    }
+    // Everything until twice the share (200), then ~100 a second's worth for the rest.
+    expect(kept).toBeGreaterThanOrEqual(200)
+    expect(kept).toBeLessThan(400)
+    expect(sampler.stats().keepProbability).toBeGreaterThan(0.01)
+    expect(sampler.stats().keepProbability).toBeLessThan(0.04)
+    // A quiet second's worth (fewer than the share) is untouched: all kept.
+    await clock.advance(2000)
+    const quiet = new TraceSampler(100)
+    for (let i = 0; i < 100; i++) expect(quiet.keep(span(), clock.now())).toBe(true)
   })
 
   test('failed spans are always kept: 5xx, a mesh-made reply, a cut body', async () => {

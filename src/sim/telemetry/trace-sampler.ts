@@ -6,7 +6,11 @@
 //
 // The sample is per trace, decided from the trace id, so a kept trace keeps all its
 // spans: each second's keep probability is the target rate over the spans seen the
-// second before, and a span is kept when its trace id's low 32 bits fall under it.
+// second before, and a span is kept when its trace id's low 32 bits fall under it. A
+// burst after a quiet second would keep everything until that second ends (at 10,000
+// calls a second, 20,000 spans into the store for a target of 500): once a second has
+// kept twice its share, the probability drops to the target over the rate the second
+// is running at.
 // A failed span (isErrorSpan: 5xx, a mesh-made reply, a cut body) is always kept, and so is every
 // later span of its trace (a retry that recovered, the caller's span).
 import {isErrorSpan, type Span} from './span.js'
@@ -25,6 +29,7 @@ export const DEFAULT_SPANS_PER_SECOND = 500
 export class TraceSampler {
   private second = -1
   private seenThisSecond = 0
+  private keptThisSecond = 0
   private threshold = 2 ** 32
   private probability = 1
   private sampledOut = 0
@@ -44,7 +49,10 @@ export class TraceSampler {
   /** Whether the store should keep `span` (`nowMs`: the clock's now, which the caller has read already). */
   keep(span: Span, nowMs: number): boolean {
     this.count(nowMs)
-    if (this.probability >= 1 || lowBits(span.traceId) < this.threshold) return true
+    if (this.probability >= 1 || lowBits(span.traceId) < this.threshold) {
+      if (++this.keptThisSecond > 2 * this.spansPerSecond) this.slowDown(nowMs)
+      return true
+    }
     if (isErrorSpan(span)) {
       // Bounded: a trace's spans arrive within its duration, long before thousands of others fail.
       if (this.rescued.size >= 10_000) this.rescued.clear()
@@ -65,8 +73,19 @@ export class TraceSampler {
       this.threshold = this.probability * 2 ** 32
       this.second = second
       this.seenThisSecond = 0
+      this.keptThisSecond = 0
     }
     this.seenThisSecond++
+  }
+
+  /** This second has kept more than twice its share: sample at the rate it is running at. */
+  private slowDown(nowMs: number): void {
+    const elapsedMs = Math.max(1, nowMs - this.second * 1000)
+    const probability = Math.min(this.probability, this.spansPerSecond / ((this.seenThisSecond * 1000) / elapsedMs))
+    this.probability = probability
+    this.threshold = probability * 2 ** 32
+    // Judged again only once as many more have been kept.
+    this.keptThisSecond = this.spansPerSecond
   }
 
   stats(): SamplingStats {
