@@ -106,8 +106,18 @@ describe('trace sampler', () => {
     expect(kept.length).toBeGreaterThan(5)
     expect(kept.length).toBeLessThan(60)
     for (const id of kept) expect(telemetry.traces.get(id)).toHaveLength(2)
+    // A burst slowed down within its second (after a quiet one) keeps its traces whole too.
+    await clock.advance(5000)
+    const burst = Array.from({length: 1000}, traceId)
+    for (const id of burst) {
+      call(id)
+      await clock.advance(1)
+    }
+    const keptInBurst = burst.filter((id) => telemetry.traces.has(id))
+    expect(keptInBurst.length).toBeLessThan(200)
+    for (const id of keptInBurst) expect(telemetry.traces.get(id)).toHaveLength(2)
     const rows = telemetry.metrics.stat({by: 'service', windowMs: 60_000}, clock.now())
-    expect(rows.reduce((n, r) => n + r.requests, 0)).toBe(2000)
+    expect(rows.reduce((n, r) => n + r.requests, 0)).toBe(3000)
     await telemetry.close()
   })
 })

@@ -30,6 +30,9 @@ export class TraceSampler {
   private second = -1
   private seenThisSecond = 0
   private keptThisSecond = 0
+  /** A slow-down decided at this instant, applied from the next (-1: none waiting). */
+  private slowedAt = -1
+  private slowerProbability = 1
   private threshold = 2 ** 32
   private probability = 1
   private sampledOut = 0
@@ -74,16 +77,24 @@ export class TraceSampler {
       this.second = second
       this.seenThisSecond = 0
       this.keptThisSecond = 0
+      this.slowedAt = -1
+    } else if (this.slowedAt >= 0 && nowMs !== this.slowedAt) {
+      this.probability = this.slowerProbability
+      this.threshold = this.probability * 2 ** 32
+      this.slowedAt = -1
     }
     this.seenThisSecond++
   }
 
-  /** This second has kept more than twice its share: sample at the rate it is running at. */
+  /**
+   * This second has kept more than twice its share: sample at the rate it is running at,
+   * from the next instant on. The spans of one call are recorded in one synchronous run
+   * at one clock reading, so a call's trace is not cut in two by the change.
+   */
   private slowDown(nowMs: number): void {
     const elapsedMs = Math.max(1, nowMs - this.second * 1000)
-    const probability = Math.min(this.probability, this.spansPerSecond / ((this.seenThisSecond * 1000) / elapsedMs))
-    this.probability = probability
-    this.threshold = probability * 2 ** 32
+    this.slowerProbability = Math.min(this.probability, this.spansPerSecond / ((this.seenThisSecond * 1000) / elapsedMs))
+    this.slowedAt = nowMs
     // Judged again only once as many more have been kept.
     this.keptThisSecond = this.spansPerSecond
   }
