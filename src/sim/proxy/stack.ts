@@ -6,8 +6,8 @@
 // answer climbs back up in the same tick it arrives. With a promise per layer a call
 // made a dozen promises and as many microtask hops, and closures for each.
 //
-//   trace → rate-limit → route → timeout(overall) → retry → timeout(per-try)
-//         → circuit-breaker → balance → outcome → upstream (undici)
+//   trace → rate-limit → fault(caller) → route → timeout(overall) → retry → timeout(per-try)
+//         → circuit-breaker → balance → outcome → server span → fault(callee) → upstream (undici)
 import type {Readable} from 'node:stream'
 import type {Endpoint} from '../control/registry.js'
 import {callDone, type DoneListener, type ResponseBody} from './body.js'

@@ -13,9 +13,8 @@ export const serverSpan =
       const spanId = newSpanId()
       // The instance continues the trace from this span.
       req.headers['traceparent'] = `00-${ctx.traceId}-${spanId}-${ctx.traceFlags}`
-      if (req.headers['b3'] !== undefined || req.headers['x-b3-traceid'] !== undefined) {
-        forwardB3(req.headers, ctx.traceId, spanId, ctx.clientSpanId, ctx.traceFlags)
-      }
+      // B3 headers the app sent (rare) are rewritten to name this span too; forwardB3 looks for them.
+      forwardB3(req.headers, ctx.traceId, spanId, ctx.clientSpanId, ctx.traceFlags)
       forward(inner, req, ctx, new ServerSpan(reply, sink, req, ctx, spanId))
     }
 
