@@ -55,6 +55,7 @@ export const newSpanId = (): string => randomHex(8)
 const UUIDS_PER_BATCH = 64
 const HEX = Buffer.from('0123456789abcdef')
 const uuids = Buffer.alloc(36 * UUIDS_PER_BATCH)
+const uuidRandom = Buffer.alloc(16 * UUIDS_PER_BATCH)
 let uuidOffset = uuids.length
 
 export function newRequestId(): string {
@@ -68,7 +69,7 @@ export function newRequestId(): string {
 }
 
 function fillUuids(): void {
-  const random = randomFillSync(Buffer.allocUnsafe(16 * UUIDS_PER_BATCH))
+  const random = randomFillSync(uuidRandom)
   let o = 0
   for (let i = 0; i < random.length; i++) {
     let b = random[i]
