@@ -46,6 +46,20 @@ services:
     ])
   })
 
+  test('a perTryTimeout longer than the timeout itself: it never applies, and the warning says so', () => {
+    const mesh = config(`
+name: t
+services:
+  payments:
+    simulate: {latency: {p50: 5ms, p99: 20ms}}
+    policy: {timeout: 500ms, retries: {attempts: 2, perTryTimeout: 1s}}
+`)
+    expect(lintResilience(mesh).map((w) => w.message)).toEqual([
+      'perTryTimeout 1s × 3 tries (1 + 2 retries) = 3s exceeds timeout 500ms: even the first try\'s perTryTimeout is longer than the timeout, ' +
+        'so the timeout always fires first and perTryTimeout never applies. Raise timeout to at least 3s or lower attempts or perTryTimeout.',
+    ])
+  })
+
   test('retry amplification along the worst call path from the ingress', () => {
     const retries = 'policy: {retries: {attempts: 2}}'
     const mesh = config(`

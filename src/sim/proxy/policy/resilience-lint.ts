@@ -45,7 +45,11 @@ function timeoutWarnings(s: ServiceConfig): ResilienceWarning[] {
       path: `services.${s.name}.policy.retries`,
       message:
         `perTryTimeout ${formatDuration(retries.perTryTimeoutMs)} × ${n} tries (1 + ${retries.attempts} retries) = ${formatDuration(worst)} ` +
-        `exceeds timeout ${formatDuration(timeoutMs)}: only ${fit} full ${fit === 1 ? 'try fits' : 'tries fit'}, so the last retries are cut short. ` +
+        `exceeds timeout ${formatDuration(timeoutMs)}: ` +
+        // perTryTimeout above the timeout: the timeout always fires first, and no try is ever retried on a per-try timeout.
+        (fit === 0
+          ? `even the first try's perTryTimeout is longer than the timeout, so the timeout always fires first and perTryTimeout never applies. `
+          : `only ${fit} full ${fit === 1 ? 'try fits' : 'tries fit'}, so the last retries are cut short. `) +
         `Raise timeout to at least ${formatDuration(worst)} or lower attempts or perTryTimeout.`,
     },
   ]
