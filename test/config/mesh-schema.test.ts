@@ -138,6 +138,18 @@ describe('simulate:', () => {
     ])
   })
 
+  it('reads a misnamed required key as one mistake, not an unknown key and a missing one', () => {
+    expect(problems(one('simulate: {latency: {p50Ms: 5, p99Ms: 20}}'))).toEqual([
+      'mesh.yaml:4:26 services.s.simulate.latency.p50Ms: unknown key "p50Ms"; did you mean "p50"?',
+      'mesh.yaml:4:36 services.s.simulate.latency.p99Ms: unknown key "p99Ms"; did you mean "p99"?',
+    ])
+    // A key that stands for nothing missing is still reported with the keys expected, and the missing one too.
+    expect(problems(one('simulate: {latency: {p50: 5ms, median: 20}}'))).toEqual([
+      'mesh.yaml:4:25 services.s.simulate.latency: missing required key "p99"',
+      'mesh.yaml:4:36 services.s.simulate.latency.median: unknown key "median"; expected one of p50, p99',
+    ])
+  })
+
   it('reports bad values each at its own node', () => {
     expect(problems(one('simulate:', '  errorRate: 150%', '  errorStatus: 99', '  callMode: random', '  responseSize: lots', '  calls: [{probability: 2}]'))).toEqual([
       'mesh.yaml:5:18 services.s.simulate.errorRate: expected a number between 0 and 1 or a percent like 1%, got "150%"',

@@ -7,7 +7,7 @@
 //                                                          "services.catalog.replicas: expected a positive integer, got "three""
 
 import {isAlias, isMap, isPair, isScalar, isSeq, type Document, type LineCounter} from 'yaml'
-import {suggestion} from './did-you-mean.js'
+import {didYouMean, suggestion} from './did-you-mean.js'
 import {parseDuration} from './duration.js'
 import type {ConfigIssue} from './types.js'
 
@@ -347,13 +347,21 @@ export function obj<S extends Shape>(shape: S, options: {expected?: string} = {}
     if (at.kind === 'nothing' && isScalar(at.node) && at.node.source !== '' && at.node.source !== undefined) return at.expected(expected)
     let ok = true
     const present = new Map<string, At>()
-    for (const {key, at: child} of at.entries()) {
-      if (Object.hasOwn(shape, key)) present.set(key, child)
-      else {
-        const hint = suggestion(key, known) || `; expected one of ${known.join(', ')}`
-        child.errorAtKey(`unknown key "${key}"${hint}`)
-        ok = false
-      }
+    const unknown: {key: string; at: At}[] = []
+    for (const entry of at.entries()) {
+      if (Object.hasOwn(shape, entry.key)) present.set(entry.key, entry.at)
+      else unknown.push(entry)
+    }
+    // A misnamed required key (`p50Ms` for `p50`) is one mistake: it is reported once, at
+    // the key, rather than as an unknown key and a missing one.
+    const missing = known.filter((key) => shape[key].mode === 'required' && !present.has(key))
+    const meant = new Set<string>()
+    for (const {key, at: child} of unknown) {
+      const instead = misnamed(key, missing, meant)
+      if (instead) meant.add(instead)
+      const hint = instead ? `; did you mean "${instead}"?` : suggestion(key, known) || `; expected one of ${known.join(', ')}`
+      child.errorAtKey(`unknown key "${key}"${hint}`)
+      ok = false
     }
     const out: Record<string, unknown> = {}
     for (const key of known) {
@@ -364,7 +372,7 @@ export function obj<S extends Shape>(shape: S, options: {expected?: string} = {}
         if (v === undefined) ok = false
         out[key] = v
       } else if (field.mode === 'required') {
-        at.error(`missing required key "${key}"`)
+        if (!meant.has(key)) at.error(`missing required key "${key}"`)
         ok = false
       } else if (field.mode === 'default') {
         out[key] = field.fallback!()
@@ -374,6 +382,16 @@ export function obj<S extends Shape>(shape: S, options: {expected?: string} = {}
     }
     return ok ? (out as ShapeOut<S>) : undefined
   })
+}
+
+/**
+ * The missing required key an unknown key stands for, if it plainly does: the closest by
+ * did-you-mean, or one it starts with (`p50Ms`, `timeoutSeconds`), each taken once.
+ */
+function misnamed(key: string, missing: readonly string[], taken: ReadonlySet<string>): string | undefined {
+  const free = missing.filter((m) => !taken.has(m))
+  const lower = key.toLowerCase()
+  return didYouMean(key, free) ?? free.find((m) => lower.startsWith(m.toLowerCase()))
 }
 
 /** Different shapes for different node kinds: `latency: 20ms` or `latency: {p50: 20ms, p99: 120ms}`. */
