@@ -13,6 +13,13 @@ const send = (message: DaemonMessage) => {
   if (process.connected) process.send?.(message)
 }
 
+/** Resolves once the message is handed to the channel (process.exit right after send() can drop it). */
+const sendNow = (message: DaemonMessage) =>
+  new Promise<void>((resolve) => {
+    if (!process.connected || !process.send) return resolve()
+    process.send(message, () => resolve())
+  })
+
 const configFile = process.argv[2]
 let daemon: MeshDaemon | undefined
 
@@ -40,7 +47,9 @@ try {
 } catch (error) {
   const e = error as MeshError
   console.error(`[daemon] failed to start: ${e.stack ?? e}`)
-  send({type: 'failed', error: {code: e.code ?? 'MESH_STARTUP_FAILED', message: e.message, hints: e.hints ?? []}})
+  // Stop what did start before saying so: the CLI returns when told, and a mesh still
+  // tearing down would hold its state file and ports against the user's next `mesh up`.
   await daemon?.stop().catch(() => undefined)
+  await sendNow({type: 'failed', error: {code: e.code ?? 'MESH_STARTUP_FAILED', message: e.message, hints: e.hints ?? []}})
   process.exit(1)
 }
