@@ -25,7 +25,7 @@ export default class Canary extends DeployCommand {
     'failure-threshold': Flags.integer({description: 'failed checks before rolling back', default: 2}),
     'min-requests': Flags.integer({description: 'canary requests needed per interval for a verdict (fewer is inconclusive)', default: 20}),
     match: Flags.string({description: 'header=value: send only matching requests to the canary first, for one interval'}),
-    load: Flags.integer({description: 'drive this many requests/s through the ingress during the analysis'}),
+    load: Flags.integer({description: 'drive this many requests/s through the ingress during the analysis (on the route to SERVICE, or to the nearest service that calls it)'}),
   }
 
   async run(): Promise<DeployRecord> {

@@ -66,6 +66,12 @@ describe('too little traffic', () => {
     })
   })
 
+  test('with --load already on, the hint is to raise it (or the interval)', () => {
+    expect(analyse({requests: 11, successRate: 1}, undefined, opts({loadRps: 100})).reasons).toEqual([
+      'only 11 canary requests in the interval (need 20); raise --load (100/s now) or --interval',
+    ])
+  })
+
   test('no requests at all (no success rate): inconclusive, even with --min-requests 0', () => {
     expect(analyse({requests: 0}, undefined, opts({minRequests: 0})).verdict).toBe('inconclusive')
   })

@@ -12,7 +12,8 @@ import {eventually, freePort, get, mesh, meshDir} from '../helpers/mesh.js'
 let dir: string
 let base: string
 
-const SERVICES = ['roll', 'bg', 'cbad', 'cgood', 'broken', 'bgrb']
+// Routed by the ingress; cdeep is not: only cfront calls it.
+const SERVICES = ['roll', 'bg', 'cbad', 'cgood', 'broken', 'bgrb', 'cfront']
 
 beforeAll(async () => {
   const port = await freePort()
@@ -47,6 +48,13 @@ services:
     versions:
       v1: {replicas: 2, simulate: {latency: 2ms, seed: 1}}
       v2: {replicas: 2, simulate: {latency: 2ms, seed: 2}}
+  cfront:
+    dependsOn: [cdeep]
+    simulate: {latency: 1ms, calls: [{service: cdeep}]}
+  cdeep:
+    versions:
+      v1: ${ok}
+      v2: {simulate: {latency: 2ms, seed: 5}}
 `)
   const up = await mesh(dir, ['up', '-d'])
   expect(up.exitCode, up.stdout + up.stderr).toBe(0)
@@ -204,13 +212,26 @@ describe('deploys under load', () => {
 
     expect(exitCode, stderr).toBe(0)
     expect(record.outcome).toBe('promoted')
-    expect(summary(record)).toEqual(['start', 'scale-up', 'weights', 'analysis', 'weights', 'promote'])
+    expect(summary(record)).toEqual(['load', 'start', 'scale-up', 'weights', 'analysis', 'weights', 'promote'])
+    expect(record.steps[0].message).toBe('100 requests/s through the ingress at /cgood (ingress → cgood)')
     const [analysis] = record.steps.filter((s) => s.kind === 'analysis').map((s) => s.analysis!)
     expect(analysis).toMatchObject({verdict: 'pass', successRate: 1})
     // --load 100 at 50%: about 50 canary requests in the interval.
     expect(analysis.requests).toBeGreaterThanOrEqual(20)
     expect(await shape('cgood')).toEqual({weights: {v1: 0, v2: 100}, instances: ['cgood-v2-0'], deploy: undefined})
     expect(await upstreams('cgood')).toEqual(['cgood-v2-0'])
+  })
+
+  test('canary --load reaches a service the ingress does not route to through the service that calls it', async () => {
+    const {exitCode, record, stderr} = await deployCli(['canary', 'cdeep', '--to', 'v2', '--steps', '50,100', '--interval', '1s', '--load', '100'])
+
+    expect(exitCode, stderr).toBe(0)
+    expect(record.steps[0]).toMatchObject({kind: 'load', message: '100 requests/s through the ingress at /cfront (ingress → cfront → cdeep)'})
+    const [analysis] = record.steps.filter((s) => s.kind === 'analysis').map((s) => s.analysis!)
+    // Every call to cfront calls cdeep: at 50% about 50 canary requests in the interval.
+    expect(analysis).toMatchObject({verdict: 'pass', successRate: 1})
+    expect(analysis.requests).toBeGreaterThanOrEqual(20)
+    expect(record.outcome).toBe('promoted')
   })
 
   test('a v2 whose instances never get healthy aborts the rollout: v1 serves everything, 0 failed requests', async () => {
@@ -268,6 +289,7 @@ describe('deploys under load', () => {
       ['bg', 'blue-green', 'v1', 'v2', 'promoted'],
       ['cbad', 'canary', 'v1', 'v2', 'rolled-back'],
       ['cgood', 'canary', 'v1', 'v2', 'promoted'],
+      ['cdeep', 'canary', 'v1', 'v2', 'promoted'],
       ['broken', 'rolling', 'v1', 'v2', 'rolled-back'],
       ['bgrb', 'blue-green', 'v1', 'v2', 'rolled-back'],
     ])

@@ -44,6 +44,7 @@ import {assertPortFree, freePort} from './ports.js'
 import {type Endpoint, Registry} from './registry.js'
 import {createToken, type MeshPaths, meshPaths, removeState, writeState} from './state-file.js'
 import type {InstanceHealth, InstanceStatus, MeshStatus} from './status.js'
+import {ingressPathTo} from '../config/call-graph.js'
 
 const SIMULATED_RUNNER = fileURLToPath(new URL('../model/simulated-service-main.js', import.meta.url))
 
@@ -475,17 +476,25 @@ export class MeshDaemon extends EventEmitter {
     return {...info, instances: targets}
   }
 
-  /** Open-loop load through the ingress to one service, until stopped (canary `--load`). */
-  private driveLoad(service: string, rps: number): () => void {
-    const route = this.config.ingress?.routes.find((r) => r.service === service)
-    if (!route || !this.ingressUrl) {
-      throw new MeshError('MESH_BAD_FLAG', `--load needs an ingress route to "${service}", and mesh.yaml has none.`, {
+  /**
+   * Open-loop load through the ingress until stopped (canary `--load`): on the route to
+   * the service, or else on one to a service that calls it (the shop's recommendations
+   * sits behind frontend and catalog).
+   */
+  private driveLoad(service: string, rps: number): {stop(): void; message: string} {
+    const reach = ingressPathTo(this.config, service)
+    if (!reach || !this.ingressUrl) {
+      throw new MeshError('MESH_BAD_FLAG', `--load needs an ingress route to "${service}" or to a service that calls it, and mesh.yaml has none.`, {
         hints: ['Add one under ingress.routes, or drive traffic yourself with `mesh load`.'],
       })
     }
     const abort = new AbortController()
-    void runLoad({target: this.ingressUrl, path: route.prefix, rps, durationMs: 24 * 3_600_000, signal: abort.signal}).catch(() => undefined)
-    return () => abort.abort()
+    const path = reach.route.prefix
+    void runLoad({target: this.ingressUrl, path, rps, durationMs: 24 * 3_600_000, signal: abort.signal}).catch(() => undefined)
+    return {
+      stop: () => abort.abort(),
+      message: `${rps} requests/s through the ingress at ${path} (${['ingress', ...reach.services].join(' → ')})`,
+    }
   }
 
   /** The mesh as deploy strategies see it: instances, weights, routes, live signals. */

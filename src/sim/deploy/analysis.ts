@@ -15,7 +15,10 @@ export function analyse(canary: VersionSignals, primary: VersionSignals | undefi
     return {
       verdict: 'inconclusive',
       requests: canary.requests,
-      reasons: [`only ${canary.requests} canary requests in the interval (need ${opts.minRequests}); use --load to drive traffic`],
+      reasons: [
+        `only ${canary.requests} canary requests in the interval (need ${opts.minRequests}); ` +
+          (opts.loadRps ? `raise --load (${opts.loadRps}/s now) or --interval` : 'use --load to drive traffic'),
+      ],
     }
   }
   const errorRate = 1 - canary.successRate

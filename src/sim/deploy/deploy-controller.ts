@@ -10,8 +10,8 @@ import {resolveVersion} from './version-overrides.js'
 
 export interface DeployEvents {
   onStep(record: DeployRecord, step: DeployStep): void
-  /** Canary `--load`: drive traffic for the analysis; returns how to stop it. */
-  startLoad?(plan: DeployPlan): () => void
+  /** Canary `--load`: drive traffic for the analysis; says where it goes, and how to stop it. */
+  startLoad?(plan: DeployPlan): {stop(): void; message: string}
 }
 
 interface Running {
@@ -47,15 +47,16 @@ export class DeployController {
     }
     const version = resolveVersion(service, plan.to, from[0], plan.overrides)
     // Load first: a refused --load must leave the config untouched.
-    const stopLoad = plan.canary?.loadRps ? this.events.startLoad?.(plan) : undefined
+    const load = plan.canary?.loadRps ? this.events.startLoad?.(plan) : undefined
     const existing = service.versions.findIndex((v) => v.name === plan.to)
     if (existing >= 0) service.versions[existing] = version
     else service.versions.push(version)
     const record: DeployRecord = {id: `d${++this.seq}`, plan, from, outcome: 'running', startedAt: this.now(), steps: []}
     this.weightsBefore.set(record.id, new Map(this.target.weights(plan.service)))
     this.records.push(record)
+    if (load) this.add(record, {kind: 'load', message: load.message, at: this.now()})
     const abort = new AbortController()
-    const done = this.drive(record, run(plan, this.target, version, abort.signal), abort.signal).finally(() => stopLoad?.())
+    const done = this.drive(record, run(plan, this.target, version, abort.signal), abort.signal).finally(() => load?.stop())
     this.running.set(plan.service, {record, abort, done})
     return record
   }

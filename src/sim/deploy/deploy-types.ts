@@ -56,6 +56,8 @@ export interface DeployPlan {
 }
 
 export type StepKind =
+  /** Canary `--load`: where the traffic goes. */
+  | 'load'
   | 'start'
   | 'scale-up'
   | 'scale-down'

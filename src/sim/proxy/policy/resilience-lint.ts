@@ -6,6 +6,7 @@
 import {formatDuration} from '../../config/duration.js'
 import type {MeshConfig, ServiceConfig} from '../../config/types.js'
 import {isIdempotent} from './retry-classify.js'
+import {callGraph} from '../../config/call-graph.js'
 
 export interface ResilienceWarning {
   service: string
@@ -53,19 +54,6 @@ function timeoutWarnings(s: ServiceConfig): ResilienceWarning[] {
         `Raise timeout to at least ${formatDuration(worst)} or lower attempts or perTryTimeout.`,
     },
   ]
-}
-
-/** Who calls whom: dependsOn plus the calls simulated services declare. */
-function callGraph(config: MeshConfig): Map<string, string[]> {
-  const graph = new Map<string, string[]>()
-  for (const s of config.services) {
-    const out = new Set(s.dependsOn)
-    for (const v of s.versions) {
-      if (v.workload.kind === 'simulate') for (const c of v.workload.simulate.calls) out.add(c.service)
-    }
-    graph.set(s.name, [...out])
-  }
-  return graph
 }
 
 function amplificationWarnings(config: MeshConfig): ResilienceWarning[] {

@@ -1,0 +1,61 @@
+// Who calls whom in a mesh.yaml, as declared: `dependsOn` plus the calls simulated
+// services make. The resilience lint walks it for retry amplification; canary `--load`
+// walks it to reach a service the ingress does not route to directly.
+import type {IngressRoute, MeshConfig} from './types.js'
+
+export function callGraph(config: MeshConfig): Map<string, string[]> {
+  const graph = new Map<string, string[]>()
+  for (const s of config.services) {
+    const out = new Set(s.dependsOn)
+    for (const v of s.versions) {
+      if (v.workload.kind === 'simulate') for (const c of v.workload.simulate.calls) out.add(c.service)
+    }
+    graph.set(s.name, [...out])
+  }
+  return graph
+}
+
+export interface IngressPath {
+  route: IngressRoute
+  /** The services a request on the route passes through, ending at the one asked for. */
+  services: string[]
+}
+
+/**
+ * The ingress route whose requests reach `service` in the fewest hops: a route to it
+ * directly, else one to a service that calls it (breadth-first, routes in file order).
+ */
+export function ingressPathTo(config: MeshConfig, service: string): IngressPath | undefined {
+  const routes = config.ingress?.routes ?? []
+  const graph = callGraph(config)
+  const cameFrom = new Map<string, IngressRoute | string>()
+  let frontier: string[] = []
+  for (const route of routes) {
+    if (cameFrom.has(route.service)) continue
+    cameFrom.set(route.service, route)
+    frontier.push(route.service)
+  }
+  while (frontier.length > 0) {
+    const next: string[] = []
+    for (const name of frontier) {
+      if (name === service) return pathBack(cameFrom, name)
+      for (const callee of graph.get(name) ?? []) {
+        if (cameFrom.has(callee)) continue
+        cameFrom.set(callee, name)
+        next.push(callee)
+      }
+    }
+    frontier = next
+  }
+  return undefined
+}
+
+function pathBack(cameFrom: Map<string, IngressRoute | string>, end: string): IngressPath {
+  const services = [end]
+  let from = cameFrom.get(end)!
+  while (typeof from === 'string') {
+    services.unshift(from)
+    from = cameFrom.get(from)!
+  }
+  return {route: from, services}
+}

@@ -1,0 +1,42 @@
+import {describe, expect, test} from 'vitest'
+import {callGraph, ingressPathTo} from '../../src/sim/config/call-graph.js'
+import {parsed, yaml} from './helpers.js'
+
+// web → api → (db, recs by a simulated call); admin is routed directly; lonely nobody calls.
+const mesh = parsed(
+  yaml(
+    'name: g',
+    'ingress: {port: 0, routes: [{prefix: /, service: web}, {prefix: /admin, service: admin}]}',
+    'services:',
+    '  web: {dependsOn: [api], simulate: {}}',
+    '  api: {dependsOn: [db], simulate: {calls: [{service: recs}]}}',
+    '  db: {simulate: {}}',
+    '  recs: {dependsOn: [db], simulate: {}}',
+    '  admin: {dependsOn: [recs], simulate: {}}',
+    '  lonely: {simulate: {}}',
+  ),
+)
+
+describe('call graph', () => {
+  test('edges are dependsOn plus the calls simulated services make', () => {
+    expect(callGraph(mesh).get('api')).toEqual(['db', 'recs'])
+    expect(callGraph(mesh).get('db')).toEqual([])
+  })
+
+  test('a service the ingress routes to is reached on its own route', () => {
+    expect(ingressPathTo(mesh, 'admin')).toEqual({route: {prefix: '/admin', service: 'admin'}, services: ['admin']})
+    expect(ingressPathTo(mesh, 'web')?.services).toEqual(['web'])
+  })
+
+  test('a service behind others is reached on the route with the fewest hops to it', () => {
+    // recs is behind web → api, and nearer behind admin.
+    expect(ingressPathTo(mesh, 'recs')).toEqual({route: {prefix: '/admin', service: 'admin'}, services: ['admin', 'recs']})
+    // db is as far behind web → api as behind admin → recs: the route first in the file wins.
+    expect(ingressPathTo(mesh, 'db')).toEqual({route: {prefix: '/', service: 'web'}, services: ['web', 'api', 'db']})
+  })
+
+  test('a service nothing routed reaches has no path', () => {
+    expect(ingressPathTo(mesh, 'lonely')).toBeUndefined()
+    expect(ingressPathTo(mesh, 'nope')).toBeUndefined()
+  })
+})
