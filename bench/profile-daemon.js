@@ -9,6 +9,10 @@
 //
 // --path /front profiles row (d) (two mesh calls through the front app) instead of row (c).
 // --bare profiles row (b)'s bare proxy the same way, in-process, as the yardstick to diff against.
+// --alloc-sites: instead of CPU, where the daemon (or, with --bare, the bare proxy) allocates
+//   under load, bytes per request by allocating function (V8's sampling heap profiler, every
+//   object counted whether or not it was collected since) — the sockets, node:http and undici
+//   included, which bench/data-path.js leaves out.
 import {execFileSync, spawn} from 'node:child_process'
 import {mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
@@ -21,10 +25,11 @@ const SECONDS = Number(opt('--seconds', 8))
 const PATH = opt('--path', '/')
 const CONNECTIONS = Number(opt('--connections', 64))
 const BARE = args.includes('--bare')
+const ALLOC = args.includes('--alloc-sites')
 const PIN = process.env.BENCH_PIN !== '0' && machine().cores >= 2 && which('taskset') !== undefined
 const self = fileURLToPath(import.meta.url)
 
-if (!process.execArgv.some((a) => a.startsWith('--cpu-prof'))) {
+if (!ALLOC && !process.execArgv.some((a) => a.startsWith('--cpu-prof'))) {
   // Parent: run the child under the profiler (pinned like the benchmark's proxies), then summarise.
   const out = mkdtempSync(path.join(os.tmpdir(), 'meshsim-profile-'))
   const [cmd, cmdArgs] = pinned(PIN ? 1 : undefined, process.execPath, [
@@ -74,6 +79,7 @@ if (!process.execArgv.some((a) => a.startsWith('--cpu-prof'))) {
       target = daemon.status().ingress.url + PATH
     }
     const clientCpu = PIN ? 0 : undefined
+    const sampler = ALLOC ? await startAllocationSampling() : undefined
     const cpu0 = process.cpuUsage()
     let result
     if (which('wrk') && process.env.BENCH_CLIENT !== 'node') {
@@ -91,9 +97,14 @@ if (!process.execArgv.some((a) => a.startsWith('--cpu-prof'))) {
     }
     const cpu = process.cpuUsage(cpu0)
     result.daemonCpuUs = cpu.user + cpu.system
-    const i = args.indexOf('--result')
-    if (i >= 0) writeFileSync(args[i + 1], JSON.stringify(result))
-    else console.log(JSON.stringify(result))
+    if (sampler) {
+      console.log(`${BARE ? 'bare proxy' : 'mesh daemon'}: ${result.requests} requests in ${SECONDS} s, ${result.errors} errors`)
+      console.log(await sampler.report(result.requests))
+    } else {
+      const i = args.indexOf('--result')
+      if (i >= 0) writeFileSync(args[i + 1], JSON.stringify(result))
+      else console.log(JSON.stringify(result))
+    }
   } finally {
     await daemon?.stop().catch(() => undefined)
     bare?.server.close()
@@ -102,4 +113,40 @@ if (!process.execArgv.some((a) => a.startsWith('--cpu-prof'))) {
     rmSync(dir, {recursive: true, force: true})
   }
   process.exit(0)
+}
+
+/** V8's sampling heap profiler from now on; report(requests) → bytes per request by allocating function. */
+async function startAllocationSampling() {
+  const {Session} = await import('node:inspector/promises')
+  const {where} = await import('./profile-summary.js')
+  const session = new Session()
+  session.connect()
+  await session.post('HeapProfiler.startSampling', {samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true})
+  return {
+    async report(requests) {
+      const {profile} = await session.post('HeapProfiler.stopSampling')
+      const bySite = new Map()
+      // --callers NAME: also where the allocations of function NAME come from.
+      const callersOf = opt('--callers', undefined)
+      const callers = new Map()
+      const walk = (node, parents) => {
+        if (node.selfSize > 0) {
+          const k = `${node.callFrame.functionName || '(anonymous)'}  ${where(node.callFrame)}`
+          bySite.set(k, (bySite.get(k) ?? 0) + node.selfSize)
+          if (node.callFrame.functionName === callersOf) {
+            const chain = parents.slice(-4).map((f) => `${f.functionName || '(anonymous)'} ${where(f)}`).join(' < ')
+            callers.set(chain, (callers.get(chain) ?? 0) + node.selfSize)
+          }
+        }
+        for (const c of node.children) walk(c, [...parents, node.callFrame])
+      }
+      walk(profile.head, [])
+      const n = Math.max(1, requests)
+      const total = [...bySite.values()].reduce((a, b) => a + b, 0)
+      const lines = [...[...callers].sort((a, b) => b[1] - a[1]).map(([k, b]) => `${(b / n).toFixed(0).padStart(7)} B/req from ${k}`)]
+      lines.push(`~${(total / n).toFixed(0)} bytes/request allocated; top allocating functions:`)
+      for (const [k, b] of [...bySite].sort((a, b) => b[1] - a[1]).slice(0, 45)) lines.push(`${(b / n).toFixed(0).padStart(7)} B/req  ${k}`)
+      return lines.join('\n')
+    },
+  }
 }
