@@ -29,6 +29,25 @@ describe('TraceStore', () => {
     ])
   })
 
+  it('lists the services a trace touched in call order, a caller before the callee that started with it', () => {
+    const store = new TraceStore()
+    // The ingress's client span and frontend's server span start at the same clock reading;
+    // the callee's span arrives in the store first (it ends first).
+    const at = 5000
+    const spans: Span[] = [
+      {traceId: tid(9), spanId: sid(92), parentId: sid(91), kind: 'server', name: 'GET /', service: 'frontend',
+        peerService: 'ingress', method: 'GET', path: '/', status: 200, startMs: at, durationMs: 8},
+      {traceId: tid(9), spanId: sid(93), parentId: sid(92), kind: 'client', name: 'GET /items', service: 'frontend',
+        peerService: 'catalog', method: 'GET', path: '/items', status: 200, startMs: at + 1, durationMs: 5},
+      {traceId: tid(9), spanId: sid(94), parentId: sid(93), kind: 'server', name: 'GET /items', service: 'catalog',
+        peerService: 'frontend', method: 'GET', path: '/items', status: 200, startMs: at + 1, durationMs: 5},
+      {traceId: tid(9), spanId: sid(91), kind: 'client', name: 'GET /', service: 'ingress',
+        peerService: 'frontend', method: 'GET', path: '/', status: 200, startMs: at, durationMs: 9},
+    ]
+    for (const s of spans) store.add(s)
+    expect(store.list()[0].services).toEqual(['ingress', 'frontend', 'catalog'])
+  })
+
   it('evicts whole traces, oldest first, when over the span count', () => {
     const store = new TraceStore({maxSpans: 6})
     for (let n = 1; n <= 5; n++) for (const s of trace(n)) store.add(s)

@@ -264,23 +264,47 @@ export function findRoot(spans: Span[]): Span | undefined {
 // 0 (no response at all) is worse than any status.
 const severity = (status: number): number => (status === 0 ? 1000 : status)
 
+/** How many parents above each span are in the trace (a missing parent ends the count; a cycle cannot loop). */
+function depthsOf(spans: Span[]): Map<Span, number> {
+  const byId = new Map<string, Span>()
+  for (const s of spans) byId.set(s.spanId, s)
+  const out = new Map<Span, number>()
+  for (const s of spans) {
+    let d = 0
+    for (let p = s.parentId ? byId.get(s.parentId) : undefined; p && d < spans.length; p = p.parentId ? byId.get(p.parentId) : undefined) d++
+    out.set(s, d)
+  }
+  return out
+}
+
 export function summarise(traceId: string, spans: Span[]): TraceSummary {
   const root = findRoot(spans)
   let start = Infinity
   let end = -Infinity
   let worst: Span | undefined
   let errorSpans = 0
-  const firstStart = new Map<string, number>()
+  // Each service's first span, by start and then by depth in the call tree: a caller's
+  // client span and its callee's server span start at the same clock reading, and the
+  // caller must still come first (ingress→frontend, not frontend→ingress).
+  const first = new Map<string, {startMs: number; depth: number}>()
+  const depth = depthsOf(spans)
   for (const s of spans) {
     if (s.startMs < start) start = s.startMs
     const e = spanEndMs(s)
     if (e > end) end = e
-    const seen = firstStart.get(s.service)
-    if (seen === undefined || s.startMs < seen) firstStart.set(s.service, s.startMs)
+    const seen = first.get(s.service)
+    const d = depth.get(s) ?? 0
+    if (seen === undefined || s.startMs < seen.startMs || (s.startMs === seen.startMs && d < seen.depth)) {
+      first.set(s.service, {startMs: s.startMs, depth: d})
+    }
     if (isErrorSpan(s)) errorSpans++
     if (!worst || severity(s.status) > severity(worst.status)) worst = s
   }
-  const services = [...firstStart.keys()].sort((a, b) => firstStart.get(a)! - firstStart.get(b)!)
+  const services = [...first.keys()].sort((a, b) => {
+    const x = first.get(a)!
+    const y = first.get(b)!
+    return x.startMs - y.startMs || x.depth - y.depth
+  })
   const trueRoot = root !== undefined && !root.parentId
   const statusSpan = trueRoot ? root : worst
   return {
