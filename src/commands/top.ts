@@ -43,7 +43,8 @@ export default class Top extends MeshCommand {
     if (flags.once) {
       const colour = !flags['no-color'] && chalk.level > 0
       const model = await source.snapshot()
-      const width = process.stdout.columns || 120
+      // Piped, there is no terminal to ask: COLUMNS (as `ls` and `git` read it), else 120.
+      const width = process.stdout.columns || Number(process.env.COLUMNS) || 120
       const height = process.stdout.isTTY ? process.stdout.rows : undefined
       this.log(renderFrame(model, {width, height, colour}))
       return

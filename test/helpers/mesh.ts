@@ -29,12 +29,12 @@ export function meshDir(yaml: string): string {
   return dir
 }
 
-export async function mesh(dir: string, args: string[], opts: {timeoutMs?: number} = {}) {
+export async function mesh(dir: string, args: string[], opts: {timeoutMs?: number; env?: Record<string, string>} = {}) {
   const r = await execa('node', [BIN, ...args], {
     cwd: dir,
     reject: false,
     timeout: opts.timeoutMs ?? 60_000,
-    env: {NO_COLOR: '1'},
+    env: {NO_COLOR: '1', ...opts.env},
   })
   return {exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr)}
 }

@@ -61,7 +61,8 @@ describe('mesh top', () => {
 
   test('--once prints one plain frame: every service with non-zero rps, the traces pane and the events line', async () => {
     const frame = await eventually(async () => {
-      const r = await mesh(dir, ['top', '--once'])
+      // Piped, the frame is as wide as COLUMNS says (120 without it).
+      const r = await mesh(dir, ['top', '--once'], {env: {COLUMNS: '90'}})
       expect(r.exitCode, r.stderr).toBe(0)
       return SERVICES.every((s) => (serviceRow(r.stdout, s)?.rps ?? 0) > 0) ? r.stdout : undefined
     })
@@ -71,7 +72,8 @@ describe('mesh top', () => {
     expect(frame).toMatch(/\/s▶/)
     expect(frame).toMatch(/── slow or failed traces/)
     expect(frame).toMatch(/^events: .*healthy/m)
-    for (const line of frame!.split('\n')) expect(line.length).toBeLessThanOrEqual(120)
+    for (const line of frame!.split('\n')) expect(line.length).toBeLessThanOrEqual(90)
+    expect(Math.max(...frame!.split('\n').map((l) => l.length))).toBeGreaterThan(80)
   })
 
   test('without a terminal and without --once it draws nothing, points to `mesh stat --json`, exits 2', async () => {
