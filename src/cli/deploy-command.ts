@@ -1,4 +1,4 @@
-// What `mesh rollout` and `mesh canary` share: the version flags, starting the
+// What `mesh rollout`, `mesh canary` and `mesh restart` share: the version flags, starting the
 // deploy in the daemon, following it, and the exit code of its outcome.
 import {Flags} from '@oclif/core'
 import {MeshCommand} from './mesh-command.js'
@@ -22,7 +22,7 @@ export abstract class DeployCommand extends MeshCommand {
     const client = this.connect(file)
     const started = await client.deploy(plan)
     if (detach) {
-      if (!this.jsonEnabled()) this.log(`deploy ${started.id} started: ${plan.strategy} ${plan.service} → ${plan.to}`)
+      if (!this.jsonEnabled()) this.log(`deploy ${started.id} started: ${started.plan.strategy} ${started.plan.service} → ${started.plan.to}`)
       return started
     }
     const record = this.jsonEnabled() || !process.stdout.isTTY

@@ -30,6 +30,7 @@ export async function followDeploy(client: ControlClient, record: DeployRecord, 
 export function outcomeLine(r: DeployRecord): string {
   switch (r.outcome) {
     case 'promoted':
+      if (r.plan.strategy === 'restart') return chalk.green(`${r.plan.service} restarted (${r.id}).`)
       return chalk.green(`${r.plan.service} is on ${r.plan.to} (${r.id}).`)
     case 'rolled-back':
       return chalk.red(`${r.plan.service} rolled back to ${r.from.join(', ')} (${r.id}).`)

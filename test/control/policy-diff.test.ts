@@ -26,6 +26,12 @@ describe('the deploy behind the live weights', () => {
     expect(deployBehindWeights([deploy('d1', 'rolled-back')], new Set())).toBeUndefined()
   })
 
+  test('a restart, running or done, moved no weights: the deploy before it still owns them', () => {
+    expect(deployBehindWeights([deploy('d1', 'promoted'), deploy('d2', 'promoted', 'v2', 'restart')], new Set())?.id).toBe('d1')
+    expect(deployBehindWeights([deploy('d1', 'promoted'), deploy('d2', 'running', 'v2', 'restart')], new Set())?.id).toBe('d1')
+    expect(deployBehindWeights([deploy('d1', 'promoted', 'v2', 'restart')], new Set())).toBeUndefined()
+  })
+
   test('a deploy still running owns the weights', () => {
     expect(deployBehindWeights([deploy('d1', 'promoted'), deploy('d2', 'running', 'v3')], new Set(['d1']))?.id).toBe('d2')
   })

@@ -584,6 +584,80 @@ describe('canary', () => {
 
 const iso = (ms: number) => new Date(1_700_000_000_000 + ms).toISOString()
 
+describe('restart', () => {
+  const restartPlan = (extra: Partial<DeployPlan> = {}): DeployPlan => ({service: 'api', to: 'v1', strategy: 'restart', progressDeadlineMs: 5000, ...extra})
+
+  test('every instance replaced one at a time, each replacement healthy first; weights never touched, capacity never below 2', async () => {
+    const target = new FakeTarget({v1: 100}, [version('v1', 2)])
+    const {steps, error} = await drain(target.clock, run(restartPlan(), target, version('v1', 2), never))
+
+    expect(error).toBeUndefined()
+    expect(steps.map((s) => `${s.kind} ${s.message}`)).toEqual([
+      'start restart api (v1): 2 instances, each replacement healthy before the old one is drained',
+      'scale-up api-v1-2 healthy, replacing api-v1-0',
+      'scale-down api-v1-0 drained and stopped',
+      'scale-up api-v1-3 healthy, replacing api-v1-1',
+      'scale-down api-v1-1 drained and stopped',
+      'done api: 2 instances restarted',
+    ])
+    expect(target.setWeightsCalls).toEqual([])
+    expect(target.names()).toEqual(['api-v1-2', 'api-v1-3'])
+    expect(Math.min(...target.serving)).toBe(2)
+    expect(Math.max(...target.sizes)).toBe(3)
+  })
+
+  test('both versions of a split service are restarted, each with its own version', async () => {
+    const target = new FakeTarget({v1: 80, v2: 20}, [version('v1', 1), version('v2', 1)])
+    const {error} = await drain(target.clock, run(restartPlan(), target, version('v1', 1), never))
+
+    expect(error).toBeUndefined()
+    expect(target.names('v1')).toEqual(['api-v1-1'])
+    expect(target.names('v2')).toEqual(['api-v2-1'])
+    expect(target.weightsNow()).toEqual({v1: 80, v2: 20})
+  })
+
+  test('a replacement that never gets healthy stops the restart: the rest keep serving as before', async () => {
+    const target = new FakeTarget({v1: 100}, [version('v1', 3)], {neverHealthy: (n) => n === 'api-v1-4'})
+    const {steps, error} = await drain(target.clock, run(restartPlan(), target, version('v1', 3), never))
+
+    expect(error).toBeInstanceOf(DeployFailed)
+    expect((error as DeployFailed).rolledBack).toBe(false)
+    expect((error as Error).message).toBe('instance api-v1-4 did not become healthy within 5s; 1 of 3 restarted, the others still run as before')
+    expect(steps.map((s) => s.kind)).toEqual(['start', 'scale-up', 'scale-down'])
+    // The fake leaves removing the failed one to the daemon's addInstances; what served before still serves.
+    expect(target.instancesOf('api', 'v1').filter((n) => n !== 'api-v1-4')).toEqual(['api-v1-1', 'api-v1-2', 'api-v1-3'])
+    expect(Math.min(...target.serving)).toBe(3)
+  })
+
+  test('the controller names the versions it restarts, refuses a rollback mid-restart, and a later rollback skips restarts', async () => {
+    const target = new FakeTarget({v1: 100}, [version('v1', 2), version('v2', 2)])
+    const c = new DeployController(target, {onStep: () => undefined})
+    const deploy = c.start(blueGreenPlan({keepMs: 1000}))
+    await pump(target.clock, () => deploy.outcome !== 'running')
+
+    const record = c.start({service: 'api', to: '', strategy: 'restart', progressDeadlineMs: 5000})
+    expect(record.plan.to).toBe('v2')
+    expect(record.from).toEqual(['v2'])
+    await expect(c.rollback('api')).rejects.toThrow(/a restart of "api" is in progress \(d2\)/)
+    await pump(target.clock, () => record.outcome !== 'running')
+    expect(record.outcome).toBe('promoted')
+    expect(target.names()).toEqual(['api-v2-2', 'api-v2-3'])
+
+    // Rolling back now undoes the blue-green deploy (to v1), not the restart.
+    let back: DeployRecord | undefined
+    void c.rollback('api').then((r) => (back = r))
+    await pump(target.clock, () => back !== undefined && back.outcome !== 'running')
+    expect(back!.plan).toMatchObject({strategy: 'rolling', to: 'v1'})
+    expect(target.weightsNow()).toEqual({v1: 100})
+  })
+
+  test('a service with nothing the mesh runs (address:) cannot be restarted', () => {
+    const target = new FakeTarget({v1: 100}, [{name: 'v1', replicas: 1, env: {}, workload: {kind: 'address', host: '127.0.0.1', port: 5432}}])
+    const c = new DeployController(target, {onStep: () => undefined})
+    expect(() => c.start({service: 'api', to: '', strategy: 'restart', progressDeadlineMs: 5000})).toThrow(/has no instance the mesh runs/)
+  })
+})
+
 describe('DeployController', () => {
   function controller(target: FakeTarget) {
     const seen: string[] = []

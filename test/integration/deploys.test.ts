@@ -13,7 +13,7 @@ let dir: string
 let base: string
 
 // Routed by the ingress; cdeep is not: only cfront calls it.
-const SERVICES = ['roll', 'bg', 'cbad', 'cgood', 'broken', 'bgrb', 'cfront']
+const SERVICES = ['roll', 'bg', 'cbad', 'cgood', 'broken', 'bgrb', 'cfront', 'rst']
 
 beforeAll(async () => {
   const port = await freePort()
@@ -51,6 +51,9 @@ services:
   cfront:
     dependsOn: [cdeep]
     simulate: {latency: 1ms, calls: [{service: cdeep}]}
+  rst:
+    replicas: 2
+    simulate: {latency: 2ms, seed: 6}
   cdeep:
     versions:
       v1: ${ok}
@@ -234,6 +237,27 @@ describe('deploys under load', () => {
     expect(record.outcome).toBe('promoted')
   })
 
+  test('mesh restart replaces every instance one at a time under 200 requests/s: 0 failed requests, new processes, same version', async () => {
+    const before = await status('rst', false)
+    const load = backgroundLoad('rst')
+    await sleep(300)
+    const {exitCode, record, stderr} = await deployCli(['restart', 'rst'])
+    await sleep(300)
+    await load.stop()
+
+    expect(exitCode, stderr).toBe(0)
+    expect(record).toMatchObject({outcome: 'promoted', from: ['v1'], plan: {strategy: 'restart', to: 'v1'}})
+    expect(summary(record)).toEqual(['start', 'scale-up', 'scale-down', 'scale-up', 'scale-down', 'done'])
+    expect(failures(load.outcomes)).toEqual([])
+    expect(load.outcomes.length).toBeGreaterThan(200)
+    const after = await status('rst', false)
+    expect(after.instances.map((i) => i.instance).sort()).toEqual(['rst-v1-2', 'rst-v1-3'])
+    const oldPids = new Set(before.instances.map((i) => i.pid))
+    expect(after.instances.every((i) => i.pid !== undefined && !oldPids.has(i.pid))).toBe(true)
+    expect(after.versions.map((v) => [v.name, Math.round(v.weight)])).toEqual([['v1', 100]])
+    expect(await upstreams('rst')).toEqual(['rst-v1-2', 'rst-v1-3'])
+  })
+
   test('a v2 whose instances never get healthy aborts the rollout: v1 serves everything, 0 failed requests', async () => {
     const load = backgroundLoad('broken')
     await sleep(300)
@@ -290,6 +314,7 @@ describe('deploys under load', () => {
       ['cbad', 'canary', 'v1', 'v2', 'rolled-back'],
       ['cgood', 'canary', 'v1', 'v2', 'promoted'],
       ['cdeep', 'canary', 'v1', 'v2', 'promoted'],
+      ['rst', 'restart', 'v1', 'v1', 'promoted'],
       ['broken', 'rolling', 'v1', 'v2', 'rolled-back'],
       ['bgrb', 'blue-green', 'v1', 'v2', 'rolled-back'],
     ])

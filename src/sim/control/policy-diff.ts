@@ -51,10 +51,13 @@ export interface ApplyResult {
 /**
  * The deploy whose traffic split is live for a service: one still running, or the last
  * promoted one, unless an apply has set mesh.yaml's weights since (`appliedOver`). A
- * rolled-back deploy restored the split from before it, so the search goes on past it.
+ * rolled-back deploy restored the split from before it, so the search goes on past it (and
+ * past restarts, which never move it).
  */
 export function deployBehindWeights(history: DeployRecord[], appliedOver: ReadonlySet<string>): DeployRecord | undefined {
   for (const r of [...history].reverse()) {
+    // A restart replaces processes and leaves the weights as they were.
+    if (r.plan.strategy === 'restart') continue
     if (r.outcome === 'running') return r
     if (r.outcome === 'promoted') return appliedOver.has(r.id) ? undefined : r
   }

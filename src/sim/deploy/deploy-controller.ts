@@ -5,7 +5,7 @@
 import {writeFileSync} from 'node:fs'
 import {MeshError} from '../errors.js'
 import type {DeployOutcome, DeployPlan, DeployRecord, DeployStep, DeployTarget} from './deploy-types.js'
-import {currentVersions, DeployFailed, run} from './strategies.js'
+import {currentVersions, DeployFailed, restartableVersions, run} from './strategies.js'
 import {resolveVersion} from './version-overrides.js'
 
 export interface DeployEvents {
@@ -41,6 +41,16 @@ export class DeployController {
         hints: [`Wait for it, or stop it with \`mesh rollback ${plan.service}\`.`],
       })
     }
+    if (plan.strategy === 'restart') {
+      const versions = restartableVersions(this.target, service).map((v) => v.name)
+      if (versions.length === 0) {
+        throw new MeshError('MESH_NOTHING_TO_RESTART', `"${plan.service}" has no instance the mesh runs, so there is nothing to restart.`, {
+          hints: ['A service given by address: runs outside the mesh: restart it where it runs.'],
+        })
+      }
+      const restart = {...plan, to: versions.join(',')}
+      return this.begin(restart, versions, undefined, (signal) => run(restart, this.target, service.versions[0], signal))
+    }
     const from = currentVersions(this.target, plan.service, plan.to)
     if (from.length === 0) {
       throw new MeshError('MESH_DEPLOY_NOTHING_TO_REPLACE', `"${plan.service}" already sends all its traffic to ${plan.to}.`)
@@ -51,12 +61,21 @@ export class DeployController {
     const existing = service.versions.findIndex((v) => v.name === plan.to)
     if (existing >= 0) service.versions[existing] = version
     else service.versions.push(version)
+    return this.begin(plan, from, load, (signal) => run(plan, this.target, version, signal))
+  }
+
+  private begin(
+    plan: DeployPlan,
+    from: string[],
+    load: {stop(): void; message: string} | undefined,
+    steps: (signal: AbortSignal) => AsyncGenerator<DeployStep, void, void>,
+  ): DeployRecord {
     const record: DeployRecord = {id: `d${++this.seq}`, plan, from, outcome: 'running', startedAt: this.now(), steps: []}
     this.weightsBefore.set(record.id, new Map(this.target.weights(plan.service)))
     this.records.push(record)
     if (load) this.add(record, {kind: 'load', message: load.message, at: this.now()})
     const abort = new AbortController()
-    const done = this.drive(record, run(plan, this.target, version, abort.signal), abort.signal).finally(() => load?.stop())
+    const done = this.drive(record, steps(abort.signal), abort.signal).finally(() => load?.stop())
     this.running.set(plan.service, {record, abort, done})
     return record
   }
@@ -86,12 +105,17 @@ export class DeployController {
    */
   async rollback(service: string): Promise<DeployRecord> {
     const running = this.running.get(service)
+    if (running?.record.plan.strategy === 'restart') {
+      throw new MeshError('MESH_NOTHING_TO_ROLL_BACK', `a restart of "${service}" is in progress (${running.record.id}): its new instances run the same version, so there is nothing to roll back to.`, {
+        hints: ['A restart stops by itself at the first new instance that does not get healthy; the others keep running.'],
+      })
+    }
     if (running) {
       running.abort.abort(new Error('mesh rollback'))
       await running.done
       return running.record
     }
-    const last = [...this.records].reverse().find((r) => r.plan.service === service && r.outcome === 'promoted')
+    const last = [...this.records].reverse().find((r) => r.plan.service === service && r.outcome === 'promoted' && r.plan.strategy !== 'restart')
     if (!last) {
       throw new MeshError('MESH_NOTHING_TO_ROLL_BACK', `no finished deploy of "${service}" to roll back.`, {
         hints: ['`mesh history SERVICE` lists its deploys.'],

@@ -1,4 +1,4 @@
-// `mesh rollout` / `mesh canary` flags → a DeployPlan, with the errors a user needs.
+// `mesh rollout` / `mesh canary` / `mesh restart` flags → a DeployPlan, with the errors a user needs.
 import {parseDuration, parseRatio} from '../config/duration.js'
 import {MeshError} from '../errors.js'
 import type {DeployPlan, Strategy, VersionOverrides} from './deploy-types.js'
@@ -27,7 +27,7 @@ export interface DeployFlags {
 
 const bad = (message: string) => new MeshError('MESH_BAD_FLAG', message)
 
-export function parseDeployPlan(service: string, strategy: Strategy, f: DeployFlags): DeployPlan {
+export function parseDeployPlan(service: string, strategy: Exclude<Strategy, 'restart'>, f: DeployFlags): DeployPlan {
   const plan: DeployPlan = {
     service,
     to: f.to,
@@ -101,6 +101,11 @@ function pairs(flag: string, items: string[]): Record<string, string> {
     out[item.slice(0, eq)] = item.slice(eq + 1)
   }
   return out
+}
+
+/** `mesh restart SERVICE`: every instance replaced, one at a time; the versions are filled in by the daemon. */
+export function parseRestartPlan(service: string, f: {progressDeadline?: string}): DeployPlan {
+  return {service, to: '', strategy: 'restart', progressDeadlineMs: duration('--progress-deadline', f.progressDeadline ?? '60s')}
 }
 
 function duration(flag: string, v: string): number {

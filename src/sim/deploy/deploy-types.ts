@@ -5,7 +5,7 @@
 import type {ServiceConfig, VersionConfig} from '../config/types.js'
 import type {Clock} from '../time/clock.js'
 
-export type Strategy = 'rolling' | 'blue-green' | 'canary'
+export type Strategy = 'rolling' | 'blue-green' | 'canary' | 'restart'
 
 export interface VersionOverrides {
   command?: string
@@ -45,6 +45,7 @@ export interface CanaryOptions {
 
 export interface DeployPlan {
   service: string
+  /** The version deployed; for a restart, the versions restarted (filled in when it starts). */
   to: string
   strategy: Strategy
   overrides?: VersionOverrides

@@ -1,10 +1,12 @@
-// The three deploy strategies as async generators of steps. Each only talks to a
+// The deploy strategies as async generators of steps. Each only talks to a
 // DeployTarget, so the daemon runs them against real processes and tests run them
 // against a fake on a virtual clock.
 //
 //   rolling:    [+new ▶ healthy ▶ weights ▶ -old (drained)] × n       (Kubernetes RollingUpdate)
 //   blue-green: +all green ▶ healthy ▶ smoke ▶ switch 100% ▶ keep blue ▶ -blue   (Argo Rollouts)
 //   canary:     +canary ▶ [match-only] ▶ [weight ▶ interval ▶ analysis]* ▶ promote | roll back   (Flagger)
+//   restart:    [+fresh ▶ healthy ▶ -old (drained)] × each instance, versions and weights unchanged
+//               (kubectl rollout restart: new processes for new code, no dropped request)
 import type {ServiceConfig, VersionConfig} from '../config/types.js'
 import {analyse} from './analysis.js'
 import type {DeployPlan, DeployStep, DeployTarget} from './deploy-types.js'
@@ -46,7 +48,37 @@ export function run(plan: DeployPlan, target: DeployTarget, version: VersionConf
       return blueGreen(plan, target, version, signal)
     case 'canary':
       return canary(plan, target, version, signal)
+    case 'restart':
+      return restart(plan, target, signal)
   }
+}
+
+/** The versions a restart replaces: those with instances now, run by the mesh (not `address:`). */
+export function restartableVersions(target: DeployTarget, service: ServiceConfig): VersionConfig[] {
+  return service.versions.filter((v) => v.workload.kind !== 'address' && target.instancesOf(service.name, v.name).length > 0)
+}
+
+async function* restart(plan: DeployPlan, target: DeployTarget, signal: AbortSignal): Steps {
+  const service = target.service(plan.service)
+  const versions = restartableVersions(target, service)
+  const olds = versions.flatMap((v) => target.instancesOf(plan.service, v.name).map((name) => ({name, version: v})))
+  yield step(target, 'start', `restart ${plan.service} (${versions.map((v) => v.name).join(', ')}): ${olds.length} ${olds.length === 1 ? 'instance' : 'instances'}, each replacement healthy before the old one is drained`)
+  let done = 0
+  for (const old of olds) {
+    signal.throwIfAborted()
+    let fresh: string[]
+    try {
+      fresh = await target.addInstances(service, old.version, 1, plan.progressDeadlineMs, signal)
+    } catch (error) {
+      // addInstances has already removed the one that did not get healthy; the rest keep serving.
+      throw new DeployFailed(`${(error as Error).message}; ${done} of ${olds.length} restarted, the others still run as before`, false)
+    }
+    yield step(target, 'scale-up', `${fresh.join(', ')} healthy, replacing ${old.name}`)
+    await target.removeInstance(old.name)
+    done++
+    yield step(target, 'scale-down', `${old.name} drained and stopped`)
+  }
+  yield step(target, 'done', `${plan.service}: ${olds.length} ${olds.length === 1 ? 'instance' : 'instances'} restarted`)
 }
 
 async function* rolling(plan: DeployPlan, target: DeployTarget, version: VersionConfig, signal: AbortSignal): Steps {
