@@ -6,7 +6,7 @@ import path from 'node:path'
 
 export default class Apply extends MeshCommand {
   static override description =
-    'Re-read mesh.yaml and apply policy and traffic-weight changes to the running mesh, without restarting services or dropping requests. Warns when this moves traffic back from a version a deploy promoted.'
+    'Re-read mesh.yaml and apply it to the running mesh without dropping requests: policies and traffic weights in place, replicas by scaling, a changed command, cwd, env or simulation by replacing instances one at a time. Warns when this moves traffic back from a version a deploy promoted.'
   static override enableJsonFlag = true
   static override flags = {file: fileFlag()}
 
@@ -16,7 +16,7 @@ export default class Apply extends MeshCommand {
     await loadConfig(path.resolve(flags.file))
     const result = await this.connect(flags.file).apply()
     if (!this.jsonEnabled()) {
-      if (result.changes.length === 0) this.log('No policy or weight changes.')
+      if (result.changes.length === 0) this.log(result.notApplied.length ? 'Nothing applied.' : 'No changes: the mesh runs as mesh.yaml says.')
       for (const c of result.changes) this.log(`${chalk.green('applied')} ${c}`)
       for (const n of result.notApplied) this.log(`${chalk.yellow('not applied')} ${n}`)
     }

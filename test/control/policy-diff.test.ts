@@ -82,19 +82,45 @@ describe('apply over live weights', () => {
   })
 })
 
-describe('what apply cannot do live', () => {
-  const file = (replicas: number) =>
-    parsed(yaml('name: m', 'services:', '  api:', `    replicas: ${replicas}`, '    versions:', '      v1: {simulate: {}}'))
+describe('what apply does to instances, and what it cannot do live', () => {
+  const file = (replicas: number, extra: string[] = []) =>
+    parsed(yaml('name: m', 'services:', '  api:', `    replicas: ${replicas}`, ...extra, '    versions:', '      v1: {simulate: {}}'))
+  const commandFile = (command: string, env: string, port?: number) =>
+    parsed(yaml('name: m', 'services:', '  web:', `    command: ${command}`, `    env: {MODE: ${env}}`, ...(port ? [`    port: ${port}`] : [])))
 
-  test('a version a deploy added to the running config is not a mesh.yaml edit; a replicas edit is', () => {
+  test('a version a deploy added to the running config is not a mesh.yaml edit; a replicas edit is a scale', () => {
     const declared = file(1)
     const live = structuredClone(declared)
     live.services[0].versions.push({...live.services[0].versions[0], name: 'v2'})
-    expect(diffPolicies(live, file(1), declared.services).notApplied).toEqual([])
+    expect(diffPolicies(live, file(1), declared.services)).toMatchObject({notApplied: [], instances: []})
     // Compared with the running config instead, the deploy's version looked like an edit.
-    expect(diffPolicies(live, file(1)).notApplied).toHaveLength(1)
-    expect(diffPolicies(live, file(2), declared.services).notApplied).toEqual([
-      'api: versions, replicas, commands or ports changed: restart the mesh (or use a deploy) for that',
+    expect(diffPolicies(live, file(1)).notApplied).toEqual([
+      'api: versions changed from v1, v2 to v1: restart the mesh (or use a deploy) for that',
+    ])
+    const scaled = diffPolicies(live, file(3), declared.services)
+    expect(scaled.notApplied).toEqual([])
+    expect(scaled.instances).toEqual([{service: 'api', version: 'v1', replicas: {from: 1, to: 3}, respawn: undefined, next: file(3).services[0].versions[0]}])
+  })
+
+  test('a new command, cwd, env or simulation replaces the processes; replicas may change with it', () => {
+    const was = commandFile('node a.js', 'blue')
+    expect(diffPolicies(was, commandFile('node b.js', 'green')).instances).toMatchObject([{service: 'web', version: 'v1', respawn: ['command', 'env']}])
+    expect(diffPolicies(was, commandFile('node a.js', 'green')).instances).toMatchObject([{respawn: ['env']}])
+    const simFile = (replicas: number, errorRate: number) =>
+      parsed(yaml('name: m', 'services:', '  sim:', `    replicas: ${replicas}`, `    simulate: {errorRate: ${errorRate}}`))
+    expect(diffPolicies(simFile(1, 0), simFile(2, 0.5)).instances).toMatchObject([{replicas: {from: 1, to: 2}, respawn: ['simulate']}])
+    expect(diffPolicies(was, was)).toMatchObject({instances: [], notApplied: []})
+  })
+
+  test('ports, versions, dependsOn and health checks still need a restart of the mesh, each said plainly', () => {
+    expect(diffPolicies(commandFile('node a.js', 'x'), commandFile('node a.js', 'x', 8081)).notApplied).toEqual([
+      'web: the port of v1 changed: restart the mesh (or use a deploy) for that',
+    ])
+    const withDb = (dependsOn: string) =>
+      parsed(yaml('name: m', 'services:', '  api:', `    dependsOn: [${dependsOn}]`, '    simulate: {}', '  db: {simulate: {}}', '  cache: {simulate: {}}'))
+    expect(diffPolicies(withDb('db'), withDb('db, cache')).notApplied).toEqual(['api: dependsOn changed: restart the mesh (or use a deploy) for that'])
+    expect(diffPolicies(file(1), file(1, ['    health: {interval: 5s}'])).notApplied).toEqual([
+      'api: health checks changed: restart the mesh (or use a deploy) for that',
     ])
   })
 })

@@ -606,14 +606,18 @@ describe('restart', () => {
     expect(Math.max(...target.sizes)).toBe(3)
   })
 
-  test('both versions of a split service are restarted, each with its own version', async () => {
+  test('both versions of a split service are restarted, each with its own version; or only the ones named', async () => {
     const target = new FakeTarget({v1: 80, v2: 20}, [version('v1', 1), version('v2', 1)])
-    const {error} = await drain(target.clock, run(restartPlan(), target, version('v1', 1), never))
+    const {error} = await drain(target.clock, run(restartPlan({to: ''}), target, version('v1', 1), never))
 
     expect(error).toBeUndefined()
     expect(target.names('v1')).toEqual(['api-v1-1'])
     expect(target.names('v2')).toEqual(['api-v2-1'])
     expect(target.weightsNow()).toEqual({v1: 80, v2: 20})
+
+    const only = await drain(target.clock, run(restartPlan({to: 'v2'}), target, version('v2', 1), never))
+    expect(only.error).toBeUndefined()
+    expect(target.names()).toEqual(['api-v1-1', 'api-v2-2'])
   })
 
   test('a replacement that never gets healthy stops the restart: the rest keep serving as before', async () => {

@@ -299,6 +299,53 @@ services:
       await mesh(dir, ['down'])
     }
   })
+
+  test('mesh apply scales a version and replaces processes whose simulation changed, under load, with no failed request', async () => {
+    const port = await freePort()
+    const yaml = (replicas: number, latency: string) => `
+name: applyinst
+ingress: {port: ${port}, routes: [{prefix: /, service: svc}]}
+services:
+  svc:
+    replicas: ${replicas}
+    simulate: {latency: ${latency}}
+`
+    const dir = meshDir(yaml(1, '2ms'))
+    try {
+      expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
+      const [first] = (await status(dir)).services[0].instances
+      let stop = false
+      const sent: Awaited<ReturnType<typeof sendMany>> = []
+      const load = (async () => {
+        while (!stop) sent.push(...(await sendMany(`http://127.0.0.1:${port}/`, 40, 4)))
+      })()
+      await new Promise((r) => setTimeout(r, 300))
+      writeFileSync(path.join(dir, 'mesh.yaml'), yaml(3, '3ms'))
+      const applied = await mesh(dir, ['apply'])
+      expect(applied.exitCode, applied.stderr).toBe(0)
+      expect(applied.stdout).toMatch(/applied svc: v1 simulate changed: its 1 instance is being replaced one at a time \(d1; follow with `mesh history svc`\); scaled 1 → 3/)
+      const restarted = await eventually(async () => {
+        const [record] = JSON.parse((await mesh(dir, ['history', 'svc', '--json'])).stdout)
+        return record?.outcome === 'promoted' ? record : undefined
+      })
+      expect(restarted, 'the restart never finished').toBeDefined()
+      stop = true
+      await load
+      expect(sent.filter((r) => r.status !== 200)).toEqual([])
+      expect(sent.length).toBeGreaterThan(100)
+      const instances = (await status(dir)).services[0].instances
+      expect(instances).toHaveLength(3)
+      expect(instances.map((i) => i.instance)).not.toContain(first.instance)
+      // Applied once: the same mesh.yaml again changes nothing.
+      expect((await mesh(dir, ['apply'])).stdout).toMatch(/No changes: the mesh runs as mesh.yaml says/)
+      // And back down: the extra instances are drained.
+      writeFileSync(path.join(dir, 'mesh.yaml'), yaml(1, '3ms'))
+      expect((await mesh(dir, ['apply'])).stdout).toMatch(/applied svc: v1 scaled 3 → 1/)
+      expect((await status(dir)).services[0].instances).toHaveLength(1)
+    } finally {
+      await mesh(dir, ['down'])
+    }
+  })
 })
 
 /** Sum of a Prometheus counter's samples whose labels include `match`. */

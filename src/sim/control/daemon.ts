@@ -28,7 +28,7 @@ import {DeployController} from '../deploy/deploy-controller.js'
 import type {DeployPlan, DeployTarget} from '../deploy/deploy-types.js'
 import {request} from 'undici'
 import {runLoad} from '../load/load-generator.js'
-import {type ApplyResult, deployBehindWeights, diffPolicies, liveWeightsChange} from './policy-diff.js'
+import {type ApplyResult, deployBehindWeights, describeInstanceChange, diffPolicies, type InstanceChange, liveWeightsChange} from './policy-diff.js'
 import {suggestion} from '../config/did-you-mean.js'
 import {seedFrom} from '../time/random.js'
 import {HealthChecker, probeHttp, probeTcp} from '../supervisor/health-check.js'
@@ -575,10 +575,15 @@ export class MeshDaemon extends EventEmitter {
    */
   async apply(): Promise<ApplyResult> {
     const next = await loadConfig(this.config.file)
-    const {changes, notApplied} = diffPolicies(this.config, next, this.declaredServices)
+    const {changes, notApplied, instances} = diffPolicies(this.config, next, this.declaredServices)
     const warnings: string[] = []
     // Taken before anything is awaited: a deploy that ends during this apply set its weights after it.
     const ended = this.deploys.history().filter((r) => r.outcome !== 'running')
+    for (const change of instances) {
+      const done = await this.applyInstanceChange(change)
+      if (done.applied) changes.push(done.message)
+      else notApplied.push(done.message)
+    }
     for (const service of next.services) {
       const current = this.config.services.find((s) => s.name === service.name)
       const destination = this.dataPlane.destination(service.name)
@@ -621,6 +626,47 @@ export class MeshDaemon extends EventEmitter {
     for (const r of ended) this.weightsAppliedOver.add(r.id)
     if (changes.length) this.emitEvent({kind: 'config-applied', changes})
     return {changes, notApplied, warnings}
+  }
+
+  /**
+   * mesh.yaml runs a version differently now: the running config takes the new spec, then
+   * its instances are scaled (new ones healthy before apply returns; extra ones drained)
+   * and, when the process itself changed, replaced one at a time by a restart deploy.
+   */
+  private async applyInstanceChange(c: InstanceChange): Promise<{applied: boolean; message: string}> {
+    const running = this.deploys.inProgress(c.service)
+    if (running) return {applied: false, message: `${c.service}: ${c.version} changed, but a deploy is in progress (${running}): apply again once it ends`}
+    const service = this.config.services.find((s) => s.name === c.service)!
+    const version = service.versions.find((v) => v.name === c.version)
+    if (!version) return {applied: false, message: `${c.service}: ${c.version} changed, but the mesh does not run it: restart the mesh for that`}
+    version.workload = structuredClone(c.next.workload)
+    version.env = {...c.next.env}
+    version.replicas = c.next.replicas
+    const declared = this.declaredServices.find((s) => s.name === c.service)!
+    declared.versions = declared.versions.map((v) => (v.name === c.version ? structuredClone(c.next) : v))
+    const live = this.instancesOf(c.service, c.version)
+    const what: string[] = []
+    if (live.length === 0) {
+      return {applied: true, message: `${c.service}: ${c.version} ${describeInstanceChange(c)} (no instance runs it now: takes effect when it gets traffic)`}
+    }
+    // The restart, if any, starts first: it replaces the instances running now, and those
+    // a scale-up adds below already run the new spec.
+    if (c.respawn) {
+      const keep = c.replicas && c.replicas.to < live.length ? live.slice(0, c.replicas.to) : live
+      for (const name of live.slice(keep.length)) await this.removeInstance(name)
+      if (keep.length < live.length) what.push(`scaled ${live.length} → ${keep.length}`)
+      const record = this.deploys.start({service: c.service, to: c.version, strategy: 'restart', progressDeadlineMs: 60_000})
+      what.push(`${c.respawn.join(', ')} changed: its ${keep.length} ${keep.length === 1 ? 'instance is' : 'instances are'} being replaced one at a time (${record.id}; follow with \`mesh history ${c.service}\`)`)
+    }
+    const now = this.instancesOf(c.service, c.version).length
+    if (c.replicas && c.replicas.to > now) {
+      await this.addInstances(service, version, c.replicas.to - now)
+      what.push(`scaled ${now} → ${c.replicas.to}`)
+    } else if (c.replicas && c.replicas.to < now) {
+      for (const name of this.instancesOf(c.service, c.version).slice(c.replicas.to)) await this.removeInstance(name)
+      what.push(`scaled ${now} → ${c.replicas.to}`)
+    }
+    return {applied: true, message: `${c.service}: ${c.version} ${what.join('; ')}`}
   }
 
   private waitHealthy(names: string[], timeoutMs: number, signal?: AbortSignal): Promise<void> {

@@ -1,7 +1,20 @@
-// What `mesh apply` would change: policy blocks and weights can change live; new
-// services, versions, replicas, commands or ports need a restart (or a deploy).
-import type {MeshConfig, ServiceConfig} from '../config/types.js'
+// What `mesh apply` would change: policy blocks and weights change live; a version's
+// replicas are scaled and its command, cwd, env or simulation restarted instance by
+// instance; new or removed services and versions, ports, dependsOn and health checks
+// need the mesh restarted (or a deploy).
+import type {MeshConfig, ServiceConfig, VersionConfig} from '../config/types.js'
 import type {DeployRecord} from '../deploy/deploy-types.js'
+
+/** A version mesh.yaml now asks to run differently: scaled, or its processes replaced, or both. */
+export interface InstanceChange {
+  service: string
+  version: string
+  replicas?: {from: number; to: number}
+  /** What of the process changed (command, cwd, env, simulate): its instances are replaced. */
+  respawn?: string[]
+  /** The version as mesh.yaml has it now. */
+  next: VersionConfig
+}
 
 /**
  * `current` is the running config (policies as applied); `declared` what mesh.yaml said
@@ -13,9 +26,10 @@ export function diffPolicies(
   current: MeshConfig,
   next: MeshConfig,
   declared: ServiceConfig[] = current.services,
-): {changes: string[]; notApplied: string[]} {
+): {changes: string[]; notApplied: string[]; instances: InstanceChange[]} {
   const changes: string[] = []
   const notApplied: string[] = []
+  const instances: InstanceChange[] = []
   const now = new Map(current.services.map((s) => [s.name, s]))
   const started = new Map(declared.map((s) => [s.name, s]))
   const later = new Map(next.services.map((s) => [s.name, s]))
@@ -31,13 +45,52 @@ export function diffPolicies(
       const after = JSON.stringify(pb[key])
       if (before !== after) changes.push(`${name}: policy.${key} ${before ?? 'unset'} → ${after ?? 'unset'}`)
     }
-    if (shape(started.get(name) ?? a) !== shape(b)) notApplied.push(`${name}: versions, replicas, commands or ports changed: restart the mesh (or use a deploy) for that`)
+    const reason = instanceChanges(started.get(name) ?? a, b, instances)
+    if (reason) notApplied.push(`${name}: ${reason}: restart the mesh (or use a deploy) for that`)
   }
-  return {changes, notApplied}
+  return {changes, notApplied, instances}
 }
 
-function shape(s: ServiceConfig): string {
-  return JSON.stringify({versions: s.versions, dependsOn: s.dependsOn, health: s.health})
+/** `replicas 2 → 3, command and env changed`: what apply will do to a version. */
+export function describeInstanceChange(c: InstanceChange): string {
+  const parts: string[] = []
+  if (c.replicas) parts.push(`replicas ${c.replicas.from} → ${c.replicas.to}`)
+  if (c.respawn) parts.push(`${c.respawn.join(', ')} changed`)
+  return parts.join(', ')
+}
+
+/** Adds the versions apply can scale or restart to `out`; or says why the service cannot be changed live. */
+function instanceChanges(was: ServiceConfig, now: ServiceConfig, out: InstanceChange[]): string | undefined {
+  const same = (x: unknown, y: unknown) => JSON.stringify(x) === JSON.stringify(y)
+  if (!same(was.dependsOn, now.dependsOn)) return 'dependsOn changed'
+  if (!same(was.health, now.health)) return 'health checks changed'
+  const names = (s: ServiceConfig) => s.versions.map((v) => v.name).sort().join(', ')
+  if (names(was) !== names(now)) return `versions changed from ${names(was)} to ${names(now)}`
+  const found: InstanceChange[] = []
+  for (const next of now.versions) {
+    const before = was.versions.find((v) => v.name === next.name)!
+    if (same(before, next)) continue
+    if (before.port !== next.port) return `the port of ${next.name} changed`
+    const w0 = before.workload
+    const w1 = next.workload
+    if (w0.kind !== w1.kind) return `${next.name} changed from ${w0.kind} to ${w1.kind}`
+    if (w0.kind === 'address' || w1.kind === 'address') return `the address of ${next.name} changed`
+    const respawn: string[] = []
+    if (w0.kind === 'command' && w1.kind === 'command') {
+      if (w0.command !== w1.command) respawn.push('command')
+      if (w0.cwd !== w1.cwd) respawn.push('cwd')
+    } else if (!same(w0, w1)) respawn.push('simulate')
+    if (!same(before.env, next.env)) respawn.push('env')
+    found.push({
+      service: now.name,
+      version: next.name,
+      replicas: before.replicas !== next.replicas ? {from: before.replicas, to: next.replicas} : undefined,
+      respawn: respawn.length ? respawn : undefined,
+      next,
+    })
+  }
+  out.push(...found)
+  return undefined
 }
 
 /** What `mesh apply` did, and what the user should know about it. */

@@ -42,7 +42,7 @@ export class DeployController {
       })
     }
     if (plan.strategy === 'restart') {
-      const versions = restartableVersions(this.target, service).map((v) => v.name)
+      const versions = restartableVersions(this.target, service, plan.to).map((v) => v.name)
       if (versions.length === 0) {
         throw new MeshError('MESH_NOTHING_TO_RESTART', `"${plan.service}" has no instance the mesh runs, so there is nothing to restart.`, {
           hints: ['A service given by address: runs outside the mesh: restart it where it runs.'],

@@ -45,7 +45,7 @@ export interface CanaryOptions {
 
 export interface DeployPlan {
   service: string
-  /** The version deployed; for a restart, the versions restarted (filled in when it starts). */
+  /** The version deployed; for a restart, the versions restarted (comma-separated; '' = all, filled in when it starts). */
   to: string
   strategy: Strategy
   overrides?: VersionOverrides

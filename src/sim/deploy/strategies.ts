@@ -53,14 +53,20 @@ export function run(plan: DeployPlan, target: DeployTarget, version: VersionConf
   }
 }
 
-/** The versions a restart replaces: those with instances now, run by the mesh (not `address:`). */
-export function restartableVersions(target: DeployTarget, service: ServiceConfig): VersionConfig[] {
-  return service.versions.filter((v) => v.workload.kind !== 'address' && target.instancesOf(service.name, v.name).length > 0)
+/**
+ * The versions a restart replaces: those with instances now, run by the mesh (not
+ * `address:`); only those named in `only` (comma-separated) when it is not empty.
+ */
+export function restartableVersions(target: DeployTarget, service: ServiceConfig, only = ''): VersionConfig[] {
+  const named = only ? only.split(',') : undefined
+  return service.versions.filter(
+    (v) => v.workload.kind !== 'address' && target.instancesOf(service.name, v.name).length > 0 && (!named || named.includes(v.name)),
+  )
 }
 
 async function* restart(plan: DeployPlan, target: DeployTarget, signal: AbortSignal): Steps {
   const service = target.service(plan.service)
-  const versions = restartableVersions(target, service)
+  const versions = restartableVersions(target, service, plan.to)
   const olds = versions.flatMap((v) => target.instancesOf(plan.service, v.name).map((name) => ({name, version: v})))
   yield step(target, 'start', `restart ${plan.service} (${versions.map((v) => v.name).join(', ')}): ${olds.length} ${olds.length === 1 ? 'instance' : 'instances'}, each replacement healthy before the old one is drained`)
   let done = 0
