@@ -2,7 +2,7 @@
 // so the move is reported (it is a change, though the file's weights did not change)
 // and warned about, with what to write in mesh.yaml to keep the deployed version.
 import {describe, expect, test} from 'vitest'
-import {deployBehindWeights, diffPolicies, formatWeights, liveWeightsChange, sameWeights} from '../../src/sim/control/policy-diff.js'
+import {deployBehindWeights, diffPolicies, formatWeights, ingressChange, liveWeightsChange, sameWeights} from '../../src/sim/control/policy-diff.js'
 import {parsed, yaml} from '../config/helpers.js'
 import type {DeployOutcome, DeployRecord, Strategy} from '../../src/sim/deploy/deploy-types.js'
 
@@ -93,10 +93,8 @@ describe('what apply does to instances, and what it cannot do live', () => {
     const live = structuredClone(declared)
     live.services[0].versions.push({...live.services[0].versions[0], name: 'v2'})
     expect(diffPolicies(live, file(1), declared.services)).toMatchObject({notApplied: [], instances: []})
-    // Compared with the running config instead, the deploy's version looked like an edit.
-    expect(diffPolicies(live, file(1)).notApplied).toEqual([
-      'api: versions changed from v1, v2 to v1: restart the mesh (or use a deploy) for that',
-    ])
+    // Compared with the running config instead, the deploy's version looked like an edit (one to undo).
+    expect(diffPolicies(live, file(1)).instances).toMatchObject([{version: 'v2', removed: true}])
     const scaled = diffPolicies(live, file(3), declared.services)
     expect(scaled.notApplied).toEqual([])
     expect(scaled.instances).toEqual([{service: 'api', version: 'v1', replicas: {from: 1, to: 3}, respawn: undefined, next: file(3).services[0].versions[0]}])
@@ -112,7 +110,22 @@ describe('what apply does to instances, and what it cannot do live', () => {
     expect(diffPolicies(was, was)).toMatchObject({instances: [], notApplied: []})
   })
 
-  test('ports, versions, dependsOn and health checks still need a restart of the mesh, each said plainly', () => {
+  test('a version new in mesh.yaml is added, one gone from it removed', () => {
+    const two = parsed(yaml('name: m', 'services:', '  api:', '    versions:', '      v1: {simulate: {}}', '      v2: {replicas: 2, simulate: {}}'))
+    const added = diffPolicies(file(1), two)
+    expect(added.notApplied).toEqual([])
+    expect(added.instances).toEqual([{service: 'api', version: 'v2', added: true, next: two.services[0].versions[1]}])
+    expect(diffPolicies(two, file(1)).instances).toEqual([{service: 'api', version: 'v2', removed: true, next: two.services[0].versions[1]}])
+  })
+
+  test('services new in mesh.yaml and gone from it are listed for apply to add and remove', () => {
+    const two = parsed(yaml('name: m', 'services:', '  api: {simulate: {}}', '  web: {simulate: {}}'))
+    const one = parsed(yaml('name: m', 'services:', '  api: {simulate: {}}'))
+    expect(diffPolicies(one, two)).toMatchObject({added: [{name: 'web'}], removed: [], notApplied: []})
+    expect(diffPolicies(two, one)).toMatchObject({added: [], removed: ['web'], notApplied: []})
+  })
+
+  test('ports, dependsOn and health checks still need a restart of the mesh, each said plainly', () => {
     expect(diffPolicies(commandFile('node a.js', 'x'), commandFile('node a.js', 'x', 8081)).notApplied).toEqual([
       'web: the port of v1 changed: restart the mesh (or use a deploy) for that',
     ])
@@ -122,5 +135,24 @@ describe('what apply does to instances, and what it cannot do live', () => {
     expect(diffPolicies(file(1), file(1, ['    health: {interval: 5s}'])).notApplied).toEqual([
       'api: health checks changed: restart the mesh (or use a deploy) for that',
     ])
+  })
+})
+
+describe('the ingress under apply', () => {
+  const ingress = (port: number, ...routes: Array<[string, string]>) => ({port, routes: routes.map(([prefix, service]) => ({prefix, service}))})
+
+  test('new routes apply live and are shown both ways; the same routes are no change', () => {
+    expect(ingressChange(ingress(8000, ['/', 'web']), ingress(8000, ['/', 'web'], ['/api', 'api']))).toEqual({
+      applied: true,
+      message: 'ingress: routes / → web ⇒ / → web, /api → api',
+    })
+    expect(ingressChange(ingress(8000, ['/', 'web']), ingress(8000, ['/', 'web']))).toBeUndefined()
+    expect(ingressChange(undefined, undefined)).toBeUndefined()
+  })
+
+  test('a new port, or an ingress added or removed, needs the mesh restarted', () => {
+    expect(ingressChange(ingress(8000, ['/', 'web']), ingress(8080, ['/', 'web']))).toEqual({applied: false, message: 'ingress: port 8000 → 8080: restart the mesh for that'})
+    expect(ingressChange(undefined, ingress(8000, ['/', 'web']))?.message).toBe('ingress: added: restart the mesh for that')
+    expect(ingressChange(ingress(8000, ['/', 'web']), undefined)?.message).toBe('ingress: removed: restart the mesh for that')
   })
 })

@@ -12,6 +12,21 @@ const ep = (instance: string, service = 'catalog'): Endpoint => ({
   origin: 'http://127.0.0.1:1',
 })
 
+describe('registry services', () => {
+  test('a service added later takes instances; one removed is unknown again (an instance of it is refused)', () => {
+    const registry = new Registry(['catalog'])
+    expect(() => registry.add(ep('search-v1-0', 'search'))).toThrow(/unknown service search/)
+    registry.addService('search')
+    registry.add(ep('search-v1-0', 'search'))
+    expect(registry.services()).toEqual(['catalog', 'search'])
+    expect(registry.endpoints('search')).toEqual([ep('search-v1-0', 'search')])
+    registry.remove('search', 'search-v1-0')
+    registry.removeService('search')
+    expect(registry.has('search')).toBe(false)
+    expect(() => registry.add(ep('search-v1-1', 'search'))).toThrow(/unknown service search/)
+  })
+})
+
 describe('registry watch stream', () => {
   test('a watcher gets a reset with what is there, then adds and removes as they happen', () => {
     const registry = new Registry(['catalog', 'cart'])

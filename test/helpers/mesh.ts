@@ -97,6 +97,22 @@ export interface Sent {
 
 const loadAgent = new Agent({connections: 32})
 
+/** Requests in rounds of `batch` (at `concurrency`) until `stop()`, which resolves with every one sent. */
+export function sendUntilStopped(url: string, batch = 40, concurrency = 4): {stop(): Promise<Sent[]>} {
+  let stopped = false
+  const sent: Sent[] = []
+  const running = (async () => {
+    while (!stopped) sent.push(...(await sendMany(url, batch, concurrency)))
+  })()
+  return {
+    async stop() {
+      stopped = true
+      await running
+      return sent
+    },
+  }
+}
+
 /** `n` GET requests to `url`, `concurrency` at a time; results by request index (so seeded runs compare). */
 export async function sendMany(url: string, n: number, concurrency = 1): Promise<Sent[]> {
   const out: Sent[] = new Array(n)

@@ -6,7 +6,7 @@ import {writeFileSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 import {describe, expect, test} from 'vitest'
 import type {MeshStatus} from '../../src/sim/control/status.js'
-import {eventually, freePort, get, mesh, meshDir, sendMany} from '../helpers/mesh.js'
+import {eventually, freePort, get, mesh, meshDir, sendMany, sendUntilStopped} from '../helpers/mesh.js'
 
 async function status(dir: string): Promise<MeshStatus> {
   return JSON.parse((await mesh(dir, ['status', '--json'])).stdout)
@@ -300,6 +300,93 @@ services:
     }
   })
 
+  test('mesh apply adds a version with its share of traffic, then removes the old one, under load, with no failed request; new ingress routes apply too', async () => {
+    const port = await freePort()
+    const header = (routes: string) => `
+name: applyver
+ingress: {port: ${port}, routes: [${routes}]}
+services:
+  other: {simulate: {latency: 1ms}}
+  svc:
+    versions:`
+    const head = header('{prefix: /, service: svc}')
+    const dir = meshDir(`${head}\n      v1: {simulate: {latency: 2ms}}\n`)
+    try {
+      expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
+      const load = sendUntilStopped(`http://127.0.0.1:${port}/`)
+      await new Promise((r) => setTimeout(r, 300))
+      writeFileSync(path.join(dir, 'mesh.yaml'), `${head}\n      v1: {simulate: {latency: 2ms}}\n      v2: {replicas: 2, simulate: {latency: 2ms}}\n    policy: {weights: {v1: 50, v2: 50}}\n`)
+      const added = await mesh(dir, ['apply'])
+      expect(added.exitCode, added.stderr).toBe(0)
+      expect(added.stdout).toContain('applied svc: v2 added')
+      expect(added.stdout).toContain('applied svc: started 2 instance(s) of v2')
+      const split = countBy(await sendMany(`http://127.0.0.1:${port}/`, 200, 4), (r) => r.instance?.split('-')[1])
+      expect(split.v2).toBeGreaterThan(60)
+      expect(split.v1).toBeGreaterThan(60)
+
+      writeFileSync(path.join(dir, 'mesh.yaml'), `${head}\n      v2: {replicas: 2, simulate: {latency: 2ms}}\n`)
+      const removed = await mesh(dir, ['apply'])
+      expect(removed.exitCode, removed.stderr).toBe(0)
+      expect(removed.stdout).toContain('applied svc: v1 removed: svc-v1-0 drained and stopped')
+      const sent = await load.stop()
+      expect(sent.filter((r) => r.status !== 200)).toEqual([])
+      const st = (await status(dir)).services.find((x) => x.name === 'svc')!
+      expect(st.versions.map((v) => v.name)).toEqual(['v2'])
+      expect(st.instances.map((i) => i.instance).sort()).toEqual(['svc-v2-0', 'svc-v2-1'])
+
+      expect((await get(`http://127.0.0.1:${port}/other`)).headers['x-mesh-upstream']).toMatch(/^svc-v2-/)
+      writeFileSync(path.join(dir, 'mesh.yaml'), `${header('{prefix: /, service: svc}, {prefix: /other, service: other}')}\n      v2: {replicas: 2, simulate: {latency: 2ms}}\n`)
+      const routed = await mesh(dir, ['apply'])
+      expect(routed.stdout).toContain('applied ingress: routes / → svc ⇒ / → svc, /other → other')
+      expect((await get(`http://127.0.0.1:${port}/other`)).headers['x-mesh-upstream']).toBe('other-v1-0')
+      expect((await status(dir)).ingress?.routes).toEqual([{prefix: '/', service: 'svc'}, {prefix: '/other', service: 'other'}])
+    } finally {
+      await mesh(dir, ['down'])
+    }
+  })
+
+  test('mesh apply adds a service behind a new route and removes one, while another serves load with no failed request', async () => {
+    const port = await freePort()
+    const dir = meshDir(`
+name: applysvc
+ingress: {port: ${port}, routes: [{prefix: /, service: a}, {prefix: /b, service: b}]}
+services:
+  a: {simulate: {latency: 2ms}}
+  b: {simulate: {latency: 2ms}}
+  e: {dependsOn: [f], simulate: {}}
+  f: {simulate: {}}
+`)
+    try {
+      expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
+      const load = sendUntilStopped(`http://127.0.0.1:${port}/`)
+      writeFileSync(
+        path.join(dir, 'mesh.yaml'),
+        `
+name: applysvc
+ingress: {port: ${port}, routes: [{prefix: /, service: a}, {prefix: /c, service: c}]}
+services:
+  a: {simulate: {latency: 2ms}}
+  c: {replicas: 2, simulate: {latency: 2ms}}
+  e: {simulate: {}}
+`,
+      )
+      const applied = await mesh(dir, ['apply'])
+      const sent = await load.stop()
+      expect(applied.exitCode, applied.stderr).toBe(0)
+      expect(applied.stdout).toContain('applied service c added: c-v1-0, c-v1-1 healthy')
+      expect(applied.stdout).toContain('applied service b removed: b-v1-0 drained and stopped')
+      expect(applied.stdout).toContain('not applied e: dependsOn changed: restart the mesh (or use a deploy) for that')
+      expect(applied.stdout).toContain('not applied service f was removed, but e still runs with it in dependsOn: restart the mesh for that')
+      expect(sent.filter((r) => r.status !== 200)).toEqual([])
+      expect((await get(`http://127.0.0.1:${port}/c`)).headers['x-mesh-upstream']).toMatch(/^c-v1-[01]$/)
+      // /b now falls to the / route.
+      expect((await get(`http://127.0.0.1:${port}/b`)).headers['x-mesh-upstream']).toBe('a-v1-0')
+      expect((await status(dir)).services.map((x) => x.name)).toEqual(['a', 'e', 'f', 'c'])
+    } finally {
+      await mesh(dir, ['down'])
+    }
+  })
+
   test('mesh apply scales a version and replaces processes whose simulation changed, under load, with no failed request', async () => {
     const port = await freePort()
     const yaml = (replicas: number, latency: string) => `
@@ -314,11 +401,7 @@ services:
     try {
       expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
       const [first] = (await status(dir)).services[0].instances
-      let stop = false
-      const sent: Awaited<ReturnType<typeof sendMany>> = []
-      const load = (async () => {
-        while (!stop) sent.push(...(await sendMany(`http://127.0.0.1:${port}/`, 40, 4)))
-      })()
+      const load = sendUntilStopped(`http://127.0.0.1:${port}/`)
       await new Promise((r) => setTimeout(r, 300))
       writeFileSync(path.join(dir, 'mesh.yaml'), yaml(3, '3ms'))
       const applied = await mesh(dir, ['apply'])
@@ -329,8 +412,7 @@ services:
         return record?.outcome === 'promoted' ? record : undefined
       })
       expect(restarted, 'the restart never finished').toBeDefined()
-      stop = true
-      await load
+      const sent = await load.stop()
       expect(sent.filter((r) => r.status !== 200)).toEqual([])
       expect(sent.length).toBeGreaterThan(100)
       const instances = (await status(dir)).services[0].instances

@@ -28,7 +28,7 @@ import {DeployController} from '../deploy/deploy-controller.js'
 import type {DeployPlan, DeployTarget} from '../deploy/deploy-types.js'
 import {request} from 'undici'
 import {runLoad} from '../load/load-generator.js'
-import {type ApplyResult, deployBehindWeights, describeInstanceChange, diffPolicies, type InstanceChange, liveWeightsChange} from './policy-diff.js'
+import {type ApplyResult, deployBehindWeights, describeInstanceChange, diffPolicies, ingressChange, type InstanceChange, liveWeightsChange, versionChange} from './policy-diff.js'
 import {suggestion} from '../config/did-you-mean.js'
 import {seedFrom} from '../time/random.js'
 import {HealthChecker, probeHttp, probeTcp} from '../supervisor/health-check.js'
@@ -575,15 +575,13 @@ export class MeshDaemon extends EventEmitter {
    */
   async apply(): Promise<ApplyResult> {
     const next = await loadConfig(this.config.file)
-    const {changes, notApplied, instances} = diffPolicies(this.config, next, this.declaredServices)
+    const {changes, notApplied, instances, added, removed} = diffPolicies(this.config, next, this.declaredServices)
     const warnings: string[] = []
     // Taken before anything is awaited: a deploy that ends during this apply set its weights after it.
     const ended = this.deploys.history().filter((r) => r.outcome !== 'running')
-    for (const change of instances) {
-      const done = await this.applyInstanceChange(change)
-      if (done.applied) changes.push(done.message)
-      else notApplied.push(done.message)
-    }
+    const report = (done: {applied: boolean; message: string}) => (done.applied ? changes : notApplied).push(done.message)
+    for (const service of added) report(await this.addService(service))
+    for (const change of instances) if (!change.removed) report(await this.applyInstanceChange(change))
     for (const service of next.services) {
       const current = this.config.services.find((s) => s.name === service.name)
       const destination = this.dataPlane.destination(service.name)
@@ -610,6 +608,15 @@ export class MeshDaemon extends EventEmitter {
       destination.endpoints.setWeights(versionWeights(service))
       current.policy = service.policy
     }
+    const ingress = ingressChange(this.config.ingress, next.ingress)
+    if (ingress?.applied) {
+      // In place: the ingress listener routes by this very array.
+      const routes = this.config.ingress!.routes
+      routes.splice(0, routes.length, ...next.ingress!.routes)
+    }
+    if (ingress) (ingress.applied ? changes : notApplied).push(ingress.message)
+    // Services gone from mesh.yaml go last, once no ingress route leads to them.
+    for (const name of removed) report(await this.removeService(name))
     const accessLog = next.telemetry?.accessLog === true
     if (accessLog !== this.telemetry.accessLogging) {
       this.telemetry.setAccessLogDir(accessLog ? this.paths.access : undefined)
@@ -622,6 +629,8 @@ export class MeshDaemon extends EventEmitter {
       this.telemetry.sampler.setRate(spansPerSecond)
       this.config.telemetry = {...this.config.telemetry, spansPerSecond}
     }
+    // Versions gone from mesh.yaml go once the new weights have moved their traffic elsewhere.
+    for (const change of instances) if (change.removed) report(await this.removeVersion(change))
     // The live weights are mesh.yaml's now, not these deploys': the next apply need not warn about them.
     for (const r of ended) this.weightsAppliedOver.add(r.id)
     if (changes.length) this.emitEvent({kind: 'config-applied', changes})
@@ -633,16 +642,30 @@ export class MeshDaemon extends EventEmitter {
    * its instances are scaled (new ones healthy before apply returns; extra ones drained)
    * and, when the process itself changed, replaced one at a time by a restart deploy.
    */
-  private async applyInstanceChange(c: InstanceChange): Promise<{applied: boolean; message: string}> {
+  private async applyInstanceChange(change: InstanceChange): Promise<{applied: boolean; message: string}> {
+    let c = change
     const running = this.deploys.inProgress(c.service)
-    if (running) return {applied: false, message: `${c.service}: ${c.version} changed, but a deploy is in progress (${running}): apply again once it ends`}
+    if (running) return {applied: false, message: `${c.service}: ${c.version} ${describeInstanceChange(c)}, but a deploy is in progress (${running}): apply again once it ends`}
     const service = this.config.services.find((s) => s.name === c.service)!
-    const version = service.versions.find((v) => v.name === c.version)
+    const declared = this.declaredServices.find((s) => s.name === c.service)!
+    let version = service.versions.find((v) => v.name === c.version)
+    if (c.added) {
+      declared.versions = [...declared.versions.filter((v) => v.name !== c.version), structuredClone(c.next)]
+      if (!version) {
+        // Started by the weights below if mesh.yaml gives it traffic.
+        service.versions.push(structuredClone(c.next))
+        return {applied: true, message: `${c.service}: ${c.version} added`}
+      }
+      // A deploy made a version of this name; mesh.yaml's spec replaces the deploy's.
+      const against = versionChange(c.service, version, c.next)
+      if (typeof against === 'string') return {applied: false, message: `${c.service}: ${against}: restart the mesh (or use a deploy) for that`}
+      if (!against) return {applied: true, message: `${c.service}: ${c.version} added (as a deploy already runs it)`}
+      c = against
+    }
     if (!version) return {applied: false, message: `${c.service}: ${c.version} changed, but the mesh does not run it: restart the mesh for that`}
     version.workload = structuredClone(c.next.workload)
     version.env = {...c.next.env}
     version.replicas = c.next.replicas
-    const declared = this.declaredServices.find((s) => s.name === c.service)!
     declared.versions = declared.versions.map((v) => (v.name === c.version ? structuredClone(c.next) : v))
     const live = this.instancesOf(c.service, c.version)
     const what: string[] = []
@@ -667,6 +690,64 @@ export class MeshDaemon extends EventEmitter {
       what.push(`scaled ${now} → ${c.replicas.to}`)
     }
     return {applied: true, message: `${c.service}: ${c.version} ${what.join('; ')}`}
+  }
+
+  /** A service new in mesh.yaml: reachable, and its weighted versions' instances started and healthy. */
+  private async addService(declared: ServiceConfig): Promise<{applied: boolean; message: string}> {
+    const service = structuredClone(declared)
+    this.config.services.push(service)
+    this.declaredServices.push(structuredClone(declared))
+    this.registry.addService(service.name)
+    this.dataPlane.addDestination(service, versionWeights(service))
+    const started: string[] = []
+    try {
+      for (const name of activeVersions(service)) {
+        const version = service.versions.find((v) => v.name === name)!
+        started.push(...(await this.addInstances(service, version, version.replicas)))
+      }
+    } catch (error) {
+      // addInstances has removed the one that failed; the rest go too, and the service with them.
+      for (const name of started) await this.removeInstance(name).catch(() => undefined)
+      this.forgetService(service.name)
+      return {applied: false, message: `service ${service.name} is new, but ${(error as Error).message}`}
+    }
+    return {applied: true, message: `service ${service.name} added: ${started.join(', ')} healthy`}
+  }
+
+  /** A service gone from mesh.yaml: its instances drained and stopped, then callers get 404 NR. */
+  private async removeService(name: string): Promise<{applied: boolean; message: string}> {
+    const callers = this.config.services.filter((s) => s.name !== name && s.dependsOn.includes(name)).map((s) => s.name)
+    if (callers.length) {
+      return {applied: false, message: `service ${name} was removed, but ${callers.join(', ')} still ${callers.length === 1 ? 'runs' : 'run'} with it in dependsOn: restart the mesh for that`}
+    }
+    const running = this.deploys.inProgress(name)
+    if (running) return {applied: false, message: `service ${name} was removed, but a deploy is in progress (${running}): apply again once it ends`}
+    const live = this.instancesOf(name)
+    for (const instance of live) await this.removeInstance(instance)
+    this.forgetService(name)
+    return {applied: true, message: `service ${name} removed${live.length ? `: ${live.join(', ')} drained and stopped` : ''}`}
+  }
+
+  private forgetService(name: string): void {
+    this.dataPlane.removeDestination(name)
+    this.registry.removeService(name)
+    for (const list of [this.config.services, this.declaredServices]) {
+      const i = list.findIndex((s) => s.name === name)
+      if (i >= 0) list.splice(i, 1)
+    }
+  }
+
+  /** A version gone from mesh.yaml: its instances drained and stopped, then it leaves the running config. */
+  private async removeVersion(c: InstanceChange): Promise<{applied: boolean; message: string}> {
+    const running = this.deploys.inProgress(c.service)
+    if (running) return {applied: false, message: `${c.service}: ${c.version} removed, but a deploy is in progress (${running}): apply again once it ends`}
+    const service = this.config.services.find((s) => s.name === c.service)!
+    const live = this.instancesOf(c.service, c.version)
+    for (const name of live) await this.removeInstance(name)
+    service.versions = service.versions.filter((v) => v.name !== c.version)
+    const declared = this.declaredServices.find((s) => s.name === c.service)!
+    declared.versions = declared.versions.filter((v) => v.name !== c.version)
+    return {applied: true, message: `${c.service}: ${c.version} removed${live.length ? `: ${live.join(', ')} drained and stopped` : ''}`}
   }
 
   private waitHealthy(names: string[], timeoutMs: number, signal?: AbortSignal): Promise<void> {

@@ -1,14 +1,18 @@
-// What `mesh apply` would change: policy blocks and weights change live; a version's
-// replicas are scaled and its command, cwd, env or simulation restarted instance by
-// instance; new or removed services and versions, ports, dependsOn and health checks
-// need the mesh restarted (or a deploy).
-import type {MeshConfig, ServiceConfig, VersionConfig} from '../config/types.js'
+// What `mesh apply` would change: policy blocks and weights change live; services and
+// versions are added and removed, a version's replicas scaled and its command, cwd, env or
+// simulation restarted instance by instance; ports, dependsOn and health checks need the
+// mesh restarted (or a deploy).
+import type {IngressConfig, MeshConfig, ServiceConfig, VersionConfig} from '../config/types.js'
 import type {DeployRecord} from '../deploy/deploy-types.js'
 
-/** A version mesh.yaml now asks to run differently: scaled, or its processes replaced, or both. */
+/** A version mesh.yaml now asks to run differently: new, gone, scaled, or its processes replaced. */
 export interface InstanceChange {
   service: string
   version: string
+  /** New in mesh.yaml: added to the running config (started if it has traffic). */
+  added?: boolean
+  /** Gone from mesh.yaml: drained and stopped once the new weights have moved traffic off it. */
+  removed?: boolean
   replicas?: {from: number; to: number}
   /** What of the process changed (command, cwd, env, simulate): its instances are replaced. */
   respawn?: string[]
@@ -26,15 +30,15 @@ export function diffPolicies(
   current: MeshConfig,
   next: MeshConfig,
   declared: ServiceConfig[] = current.services,
-): {changes: string[]; notApplied: string[]; instances: InstanceChange[]} {
+): {changes: string[]; notApplied: string[]; instances: InstanceChange[]; added: ServiceConfig[]; removed: string[]} {
   const changes: string[] = []
   const notApplied: string[] = []
   const instances: InstanceChange[] = []
   const now = new Map(current.services.map((s) => [s.name, s]))
   const started = new Map(declared.map((s) => [s.name, s]))
   const later = new Map(next.services.map((s) => [s.name, s]))
-  for (const name of later.keys()) if (!now.has(name)) notApplied.push(`service ${name} is new: restart the mesh to start it`)
-  for (const name of now.keys()) if (!later.has(name)) notApplied.push(`service ${name} was removed: restart the mesh to stop it`)
+  const added = next.services.filter((s) => !now.has(s.name))
+  const removed = [...now.keys()].filter((name) => !later.has(name))
   for (const [name, a] of now) {
     const b = later.get(name)
     if (!b) continue
@@ -48,11 +52,27 @@ export function diffPolicies(
     const reason = instanceChanges(started.get(name) ?? a, b, instances)
     if (reason) notApplied.push(`${name}: ${reason}: restart the mesh (or use a deploy) for that`)
   }
-  return {changes, notApplied, instances}
+  return {changes, notApplied, instances, added, removed}
+}
+
+/**
+ * The ingress in mesh.yaml against the running one: new routes apply live (the checker has
+ * made sure each names a service); a new port, or an ingress added or removed, needs the
+ * mesh restarted.
+ */
+export function ingressChange(was: IngressConfig | undefined, now: IngressConfig | undefined): {applied: boolean; message: string} | undefined {
+  if (!was && !now) return undefined
+  if (!was || !now) return {applied: false, message: `ingress: ${now ? 'added' : 'removed'}: restart the mesh for that`}
+  if (was.port !== now.port) return {applied: false, message: `ingress: port ${was.port} → ${now.port}: restart the mesh for that`}
+  const show = (c: IngressConfig) => c.routes.map((r) => `${r.prefix} → ${r.service}`).join(', ') || 'none'
+  if (show(was) === show(now)) return undefined
+  return {applied: true, message: `ingress: routes ${show(was)} ⇒ ${show(now)}`}
 }
 
 /** `replicas 2 → 3, command and env changed`: what apply will do to a version. */
 export function describeInstanceChange(c: InstanceChange): string {
+  if (c.added) return 'added'
+  if (c.removed) return 'removed'
   const parts: string[] = []
   if (c.replicas) parts.push(`replicas ${c.replicas.from} → ${c.replicas.to}`)
   if (c.respawn) parts.push(`${c.respawn.join(', ')} changed`)
@@ -64,33 +84,46 @@ function instanceChanges(was: ServiceConfig, now: ServiceConfig, out: InstanceCh
   const same = (x: unknown, y: unknown) => JSON.stringify(x) === JSON.stringify(y)
   if (!same(was.dependsOn, now.dependsOn)) return 'dependsOn changed'
   if (!same(was.health, now.health)) return 'health checks changed'
-  const names = (s: ServiceConfig) => s.versions.map((v) => v.name).sort().join(', ')
-  if (names(was) !== names(now)) return `versions changed from ${names(was)} to ${names(now)}`
   const found: InstanceChange[] = []
+  for (const gone of was.versions) {
+    if (!now.versions.some((v) => v.name === gone.name)) found.push({service: now.name, version: gone.name, removed: true, next: gone})
+  }
   for (const next of now.versions) {
-    const before = was.versions.find((v) => v.name === next.name)!
-    if (same(before, next)) continue
-    if (before.port !== next.port) return `the port of ${next.name} changed`
-    const w0 = before.workload
-    const w1 = next.workload
-    if (w0.kind !== w1.kind) return `${next.name} changed from ${w0.kind} to ${w1.kind}`
-    if (w0.kind === 'address' || w1.kind === 'address') return `the address of ${next.name} changed`
-    const respawn: string[] = []
-    if (w0.kind === 'command' && w1.kind === 'command') {
-      if (w0.command !== w1.command) respawn.push('command')
-      if (w0.cwd !== w1.cwd) respawn.push('cwd')
-    } else if (!same(w0, w1)) respawn.push('simulate')
-    if (!same(before.env, next.env)) respawn.push('env')
-    found.push({
-      service: now.name,
-      version: next.name,
-      replicas: before.replicas !== next.replicas ? {from: before.replicas, to: next.replicas} : undefined,
-      respawn: respawn.length ? respawn : undefined,
-      next,
-    })
+    const before = was.versions.find((v) => v.name === next.name)
+    if (!before) {
+      found.push({service: now.name, version: next.name, added: true, next})
+      continue
+    }
+    const change = versionChange(now.name, before, next)
+    if (typeof change === 'string') return change
+    if (change) found.push(change)
   }
   out.push(...found)
   return undefined
+}
+
+/** How `next` differs from `before` as apply sees it: nothing, a scale and/or a respawn, or why it cannot be applied live. */
+export function versionChange(service: string, before: VersionConfig, next: VersionConfig): InstanceChange | string | undefined {
+  const same = (x: unknown, y: unknown) => JSON.stringify(x) === JSON.stringify(y)
+  if (same(before, next)) return undefined
+  if (before.port !== next.port) return `the port of ${next.name} changed`
+  const w0 = before.workload
+  const w1 = next.workload
+  if (w0.kind !== w1.kind) return `${next.name} changed from ${w0.kind} to ${w1.kind}`
+  if (w0.kind === 'address' || w1.kind === 'address') return `the address of ${next.name} changed`
+  const respawn: string[] = []
+  if (w0.kind === 'command' && w1.kind === 'command') {
+    if (w0.command !== w1.command) respawn.push('command')
+    if (w0.cwd !== w1.cwd) respawn.push('cwd')
+  } else if (!same(w0, w1)) respawn.push('simulate')
+  if (!same(before.env, next.env)) respawn.push('env')
+  return {
+    service,
+    version: next.name,
+    replicas: before.replicas !== next.replicas ? {from: before.replicas, to: next.replicas} : undefined,
+    respawn: respawn.length ? respawn : undefined,
+    next,
+  }
 }
 
 /** What `mesh apply` did, and what the user should know about it. */

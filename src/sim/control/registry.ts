@@ -30,6 +30,16 @@ export class Registry {
     this.events.setMaxListeners(0)
   }
 
+  /** A service `mesh apply` added: its instances may join from now on. */
+  addService(service: string): void {
+    if (!this.byService.has(service)) this.byService.set(service, new Map())
+  }
+
+  /** A service `mesh apply` removed, once its instances have left. */
+  removeService(service: string): void {
+    this.byService.delete(service)
+  }
+
   has(service: string): boolean {
     return this.byService.has(service)
   }

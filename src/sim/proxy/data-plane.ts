@@ -19,7 +19,7 @@ import {spanName} from '../telemetry/span.js'
 import type {Clock} from '../time/clock.js'
 import type {BodySink, ResponseBody} from './body.js'
 import {Cancellation} from './cancellation.js'
-import {Destination} from './destination.js'
+import {Destination, type DestinationDeps} from './destination.js'
 import {endToEndHeaders, firstHeader, hasRequestBody, type HeaderMap, MESH_HEADER_PREFIX, SERVED_BY_HEADER} from './headers.js'
 import type {OutlierEvent} from './outlier/outlier-detector.js'
 import {noHealthyUpstream, noRoute, ProxyError, sendProxyError} from './respond.js'
@@ -71,6 +71,7 @@ export const MAX_REPLAY_BYTES = 64 * 1024
 
 export class DataPlane {
   private readonly destinations = new Map<string, Destination>()
+  private readonly destinationDeps: DestinationDeps
   private readonly endpointsByInstance = new Map<string, Endpoint>()
   private readonly listeners: ListenerInfo[] = []
   private readonly agent = new Agent({keepAliveTimeout: 4_000, connections: 512, connect: {timeout: 2_000}})
@@ -88,26 +89,35 @@ export class DataPlane {
     this.allowFaultHeaders = opts.allowFaultHeaders ?? false
     const sink = (this.sink = opts.sink ?? discardTelemetry)
     const faults = {faults: opts.faults, allowHeaders: () => this.allowFaultHeaders}
-    for (const service of services) {
-      this.destinations.set(
-        service.name,
-        new Destination(service, weights.get(service.name) ?? new Map(), {
-          registry,
-          faults,
-          clock: opts.clock,
-          agent: this.agent,
-          inflight: this.inflightByInstance,
-          sink,
-          seed: opts.seed ?? 1,
-          onOutlierEvent: opts.onOutlierEvent,
-        }),
-      )
+    this.destinationDeps = {
+      registry,
+      faults,
+      clock: opts.clock,
+      agent: this.agent,
+      inflight: this.inflightByInstance,
+      sink,
+      seed: opts.seed ?? 1,
+      onOutlierEvent: opts.onOutlierEvent,
     }
+    for (const service of services) this.addDestination(service, weights.get(service.name) ?? new Map())
     this.inbound = stack(upstream(this.agent, this.inflightByInstance)).push(fault('callee', faults)).push(serverSpan(sink)).service()
   }
 
   destination(service: string): Destination | undefined {
     return this.destinations.get(service)
+  }
+
+  /** A service callers can reach from now on (at start, and when `mesh apply` adds one). */
+  addDestination(service: ServiceConfig, weights: Map<string, number>): Destination {
+    const d = new Destination(service, weights, this.destinationDeps)
+    this.destinations.set(service.name, d)
+    return d
+  }
+
+  /** A service `mesh apply` removed, once its instances are gone: callers get 404 NR from now on. */
+  removeDestination(service: string): void {
+    this.destinations.get(service)?.close()
+    this.destinations.delete(service)
   }
 
   /** Every instance's own address, also before it is healthy (the inbound listener needs it). */
