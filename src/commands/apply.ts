@@ -3,6 +3,7 @@ import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
 import {loadConfig} from '../sim/config/load-config.js'
 import type {ApplyResult} from '../sim/control/policy-diff.js'
 import path from 'node:path'
+import {withProgress} from '../cli/task-progress.js'
 
 export default class Apply extends MeshCommand {
   static override description =
@@ -14,7 +15,8 @@ export default class Apply extends MeshCommand {
     const {flags} = await this.parse(Apply)
     // Check the file here first, so errors carry line:column and nothing reaches the daemon.
     await loadConfig(path.resolve(flags.file))
-    const result = await this.connect(flags.file).apply()
+    const client = this.connect(flags.file)
+    const result = await withProgress('Applying mesh.yaml', () => client.apply(), !this.jsonEnabled() && process.stdout.isTTY === true)
     if (!this.jsonEnabled()) {
       if (result.changes.length === 0) this.log(result.notApplied.length ? 'Nothing applied.' : 'No changes: the mesh runs as mesh.yaml says.')
       for (const c of result.changes) this.log(`${chalk.green('applied')} ${c}`)
