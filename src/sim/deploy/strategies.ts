@@ -31,6 +31,9 @@ const step = (target: DeployTarget, kind: DeployStep['kind'], message: string, e
 
 const asRecord = (m: Map<string, number>) => Object.fromEntries(m)
 
+/** `1 instance`, `3 instances`. */
+const instances = (n: number) => `${n} ${n === 1 ? 'instance' : 'instances'}`
+
 /** The versions serving now (weight > 0), other than the one being deployed. */
 export function currentVersions(target: DeployTarget, service: string, to: string): string[] {
   return [...target.weights(service)].filter(([v, w]) => w > 0 && v !== to).map(([v]) => v)
@@ -68,7 +71,7 @@ async function* restart(plan: DeployPlan, target: DeployTarget, signal: AbortSig
   const service = target.service(plan.service)
   const versions = restartableVersions(target, service, plan.to)
   const olds = versions.flatMap((v) => target.instancesOf(plan.service, v.name).map((name) => ({name, version: v})))
-  yield step(target, 'start', `restart ${plan.service} (${versions.map((v) => v.name).join(', ')}): ${olds.length} ${olds.length === 1 ? 'instance' : 'instances'}, each replacement healthy before the old one is drained`)
+  yield step(target, 'start', `restart ${plan.service} (${versions.map((v) => v.name).join(', ')}): ${instances(olds.length)}, each replacement healthy before the old one is drained`)
   let done = 0
   for (const old of olds) {
     signal.throwIfAborted()
@@ -84,7 +87,7 @@ async function* restart(plan: DeployPlan, target: DeployTarget, signal: AbortSig
     done++
     yield step(target, 'scale-down', `${old.name} drained and stopped`)
   }
-  yield step(target, 'done', `${plan.service}: ${olds.length} ${olds.length === 1 ? 'instance' : 'instances'} restarted`)
+  yield step(target, 'done', `${plan.service}: ${instances(olds.length)} restarted`)
 }
 
 async function* rolling(plan: DeployPlan, target: DeployTarget, version: VersionConfig, signal: AbortSignal): Steps {
@@ -95,7 +98,7 @@ async function* rolling(plan: DeployPlan, target: DeployTarget, version: Version
   const oldSizes = new Map(olds.map((v) => [v, target.instancesOf(plan.service, v).length]))
   const old = () => olds.flatMap((v) => target.instancesOf(plan.service, v))
   const desired = Math.max(1, old().length || version.replicas)
-  yield step(target, 'start', `rolling ${plan.service} from ${olds.join(', ') || '(nothing)'} to ${plan.to}: ${desired} instances, maxSurge ${maxSurge}, maxUnavailable ${maxUnavailable}`)
+  yield step(target, 'start', `rolling ${plan.service} from ${olds.join(', ') || '(nothing)'} to ${plan.to}: ${instances(desired)}, maxSurge ${maxSurge}, maxUnavailable ${maxUnavailable}`)
   const weigh = () => {
     // Traffic follows instance counts, as a Kubernetes Service spreads over ready pods.
     const fresh = target.instancesOf(plan.service, plan.to).length
@@ -146,7 +149,7 @@ async function* rolling(plan: DeployPlan, target: DeployTarget, version: Version
     throw new DeployFailed((error as Error).message, true)
   }
   target.setWeights(plan.service, new Map([[plan.to, 100]]))
-  yield step(target, 'done', `${plan.service} runs ${plan.to} on ${desired} instances`, {weights: {[plan.to]: 100}})
+  yield step(target, 'done', `${plan.service} runs ${plan.to} on ${instances(desired)}`, {weights: {[plan.to]: 100}})
 }
 
 async function* blueGreen(plan: DeployPlan, target: DeployTarget, version: VersionConfig, signal: AbortSignal): Steps {
