@@ -358,6 +358,7 @@ services:
 `)
     try {
       expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
+      expect((await mesh(dir, ['inject-fault', 'b', '--delay', '10ms'])).exitCode).toBe(0)
       const load = sendUntilStopped(`http://127.0.0.1:${port}/`)
       writeFileSync(
         path.join(dir, 'mesh.yaml'),
@@ -382,6 +383,8 @@ services:
       // /b now falls to the / route.
       expect((await get(`http://127.0.0.1:${port}/b`)).headers['x-mesh-upstream']).toBe('a-v1-0')
       expect((await status(dir)).services.map((x) => x.name)).toEqual(['a', 'e', 'f', 'c'])
+      // b's fault went with it.
+      expect(JSON.parse((await mesh(dir, ['faults', '--json'])).stdout)).toEqual([])
     } finally {
       await mesh(dir, ['down'])
     }

@@ -683,7 +683,12 @@ export class MeshDaemon extends EventEmitter {
     }
     const now = this.instancesOf(c.service, c.version).length
     if (c.replicas && c.replicas.to > now) {
-      await this.addInstances(service, version, c.replicas.to - now)
+      try {
+        await this.addInstances(service, version, c.replicas.to - now)
+      } catch (error) {
+        // addInstances has removed what did not get healthy; the instances running before keep serving.
+        return {applied: false, message: `${c.service}: ${c.version} ${[...what, `scaling ${now} → ${c.replicas.to} failed: ${(error as Error).message}`].join('; ')}`}
+      }
       what.push(`scaled ${now} → ${c.replicas.to}`)
     } else if (c.replicas && c.replicas.to < now) {
       for (const name of this.instancesOf(c.service, c.version).slice(c.replicas.to)) await this.removeInstance(name)
@@ -724,6 +729,8 @@ export class MeshDaemon extends EventEmitter {
     if (running) return {applied: false, message: `service ${name} was removed, but a deploy is in progress (${running}): apply again once it ends`}
     const live = this.instancesOf(name)
     for (const instance of live) await this.removeInstance(instance)
+    // Its faults have nothing left to act on.
+    this.faults.clear({service: name})
     this.forgetService(name)
     return {applied: true, message: `service ${name} removed${live.length ? `: ${live.join(', ')} drained and stopped` : ''}`}
   }
