@@ -25,7 +25,9 @@ export default class Restart extends DeployCommand {
     const known = status.services.map((s) => s.name)
     // Every name checked first: a typo in the second must not come after the first restarted.
     for (const name of named) if (!known.includes(name)) throw serviceNotFound(name, known)
-    const services = named.length ? named : status.services.filter((s) => s.instances.some((i) => i.pid !== undefined)).map((s) => s.name)
+    // As the daemon decides what a restart replaces: instances the mesh runs (not `address:`),
+    // whatever their state right now (a crashed one waiting for its restart has no pid).
+    const services = named.length ? named : status.services.filter((s) => s.instances.some((i) => i.kind !== 'address')).map((s) => s.name)
     const records: DeployRecord[] = []
     for (const service of services) {
       const record = await this.deploy(flags.file, parseRestartPlan(service, {progressDeadline: flags['progress-deadline']}), flags.detach)
