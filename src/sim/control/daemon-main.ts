@@ -9,12 +9,8 @@ export type DaemonMessage =
   | {type: 'ready'; status: import('./status.js').MeshStatus}
   | {type: 'failed'; error: {code: string; message: string; hints: string[]}}
 
-const send = (message: DaemonMessage) => {
-  if (process.connected) process.send?.(message)
-}
-
 /** Resolves once the message is handed to the channel (process.exit right after send() can drop it). */
-const sendNow = (message: DaemonMessage) =>
+const send = (message: DaemonMessage) =>
   new Promise<void>((resolve) => {
     if (!process.connected || !process.send) return resolve()
     process.send(message, () => resolve())
@@ -38,11 +34,11 @@ try {
   d.on('stopped', () => process.exit(0))
   d.on('event', (event) => {
     console.log(`[daemon] ${JSON.stringify(event)}`)
-    send({type: 'event', event})
+    void send({type: 'event', event})
   })
   await d.start()
   console.log(`[daemon] mesh ${config.name} running; control API ${d.status().controlUrl}`)
-  send({type: 'ready', status: d.status()})
+  await send({type: 'ready', status: d.status()})
   if (process.connected) process.disconnect()
 } catch (error) {
   const e = error as MeshError
@@ -50,6 +46,6 @@ try {
   // Stop what did start before saying so: the CLI returns when told, and a mesh still
   // tearing down would hold its state file and ports against the user's next `mesh up`.
   await daemon?.stop().catch(() => undefined)
-  await sendNow({type: 'failed', error: {code: e.code ?? 'MESH_STARTUP_FAILED', message: e.message, hints: e.hints ?? []}})
+  await send({type: 'failed', error: {code: e.code ?? 'MESH_STARTUP_FAILED', message: e.message, hints: e.hints ?? []}})
   process.exit(1)
 }
