@@ -28,7 +28,7 @@ import {DeployController} from '../deploy/deploy-controller.js'
 import type {DeployPlan, DeployTarget} from '../deploy/deploy-types.js'
 import {request} from 'undici'
 import {runLoad} from '../load/load-generator.js'
-import {type ApplyResult, deployBehindWeights, describeInstanceChange, diffPolicies, ingressChange, type InstanceChange, liveWeightsChange, versionChange} from './policy-diff.js'
+import {type Applied, type ApplyResult, deployBehindWeights, describeInstanceChange, diffPolicies, ingressChange, type InstanceChange, liveWeightsChange, versionChange} from './policy-diff.js'
 import {suggestion} from '../config/did-you-mean.js'
 import {seedFrom} from '../time/random.js'
 import {HealthChecker, probeHttp, probeTcp} from '../supervisor/health-check.js'
@@ -579,7 +579,7 @@ export class MeshDaemon extends EventEmitter {
     const warnings: string[] = []
     // Taken before anything is awaited: a deploy that ends during this apply set its weights after it.
     const ended = this.deploys.history().filter((r) => r.outcome !== 'running')
-    const report = (done: {applied: boolean; message: string}) => (done.applied ? changes : notApplied).push(done.message)
+    const report = (done: Applied) => (done.applied ? changes : notApplied).push(done.message)
     for (const service of added) report(await this.addService(service))
     for (const change of instances) if (!change.removed) report(await this.applyInstanceChange(change))
     for (const service of next.services) {
@@ -614,7 +614,7 @@ export class MeshDaemon extends EventEmitter {
       const routes = this.config.ingress!.routes
       routes.splice(0, routes.length, ...next.ingress!.routes)
     }
-    if (ingress) (ingress.applied ? changes : notApplied).push(ingress.message)
+    if (ingress) report(ingress)
     // Services gone from mesh.yaml go last, once no ingress route leads to them.
     for (const name of removed) report(await this.removeService(name))
     const accessLog = next.telemetry?.accessLog === true
@@ -642,13 +642,13 @@ export class MeshDaemon extends EventEmitter {
    * its instances are scaled (new ones healthy before apply returns; extra ones drained)
    * and, when the process itself changed, replaced one at a time by a restart deploy.
    */
-  private async applyInstanceChange(change: InstanceChange): Promise<{applied: boolean; message: string}> {
+  private async applyInstanceChange(change: InstanceChange): Promise<Applied> {
     let c = change
-    const running = this.deploys.inProgress(c.service)
-    if (running) return {applied: false, message: `${c.service}: ${c.version} ${describeInstanceChange(c)}, but a deploy is in progress (${running}): apply again once it ends`}
+    const busy = this.deployInTheWay(c.service, `${c.service}: ${c.version} ${describeInstanceChange(c)}`)
+    if (busy) return busy
     const service = this.config.services.find((s) => s.name === c.service)!
     const declared = this.declaredServices.find((s) => s.name === c.service)!
-    let version = service.versions.find((v) => v.name === c.version)
+    const version = service.versions.find((v) => v.name === c.version)
     if (c.added) {
       declared.versions = [...declared.versions.filter((v) => v.name !== c.version), structuredClone(c.next)]
       if (!version) {
@@ -698,7 +698,7 @@ export class MeshDaemon extends EventEmitter {
   }
 
   /** A service new in mesh.yaml: reachable, and its weighted versions' instances started and healthy. */
-  private async addService(declared: ServiceConfig): Promise<{applied: boolean; message: string}> {
+  private async addService(declared: ServiceConfig): Promise<Applied> {
     const service = structuredClone(declared)
     this.config.services.push(service)
     this.declaredServices.push(structuredClone(declared))
@@ -720,13 +720,13 @@ export class MeshDaemon extends EventEmitter {
   }
 
   /** A service gone from mesh.yaml: its instances drained and stopped, then callers get 404 NR. */
-  private async removeService(name: string): Promise<{applied: boolean; message: string}> {
+  private async removeService(name: string): Promise<Applied> {
     const callers = this.config.services.filter((s) => s.name !== name && s.dependsOn.includes(name)).map((s) => s.name)
     if (callers.length) {
       return {applied: false, message: `service ${name} was removed, but ${callers.join(', ')} still ${callers.length === 1 ? 'runs' : 'run'} with it in dependsOn: restart the mesh for that`}
     }
-    const running = this.deploys.inProgress(name)
-    if (running) return {applied: false, message: `service ${name} was removed, but a deploy is in progress (${running}): apply again once it ends`}
+    const busy = this.deployInTheWay(name, `service ${name} was removed`)
+    if (busy) return busy
     const live = this.instancesOf(name)
     for (const instance of live) await this.removeInstance(instance)
     // Its faults have nothing left to act on.
@@ -744,10 +744,16 @@ export class MeshDaemon extends EventEmitter {
     }
   }
 
+  /** Apply leaves a service alone while a deploy moves its instances: `what` is what it would have done. */
+  private deployInTheWay(service: string, what: string): Applied | undefined {
+    const running = this.deploys.inProgress(service)
+    return running ? {applied: false, message: `${what}, but a deploy is in progress (${running}): apply again once it ends`} : undefined
+  }
+
   /** A version gone from mesh.yaml: its instances drained and stopped, then it leaves the running config. */
-  private async removeVersion(c: InstanceChange): Promise<{applied: boolean; message: string}> {
-    const running = this.deploys.inProgress(c.service)
-    if (running) return {applied: false, message: `${c.service}: ${c.version} removed, but a deploy is in progress (${running}): apply again once it ends`}
+  private async removeVersion(c: InstanceChange): Promise<Applied> {
+    const busy = this.deployInTheWay(c.service, `${c.service}: ${c.version} removed`)
+    if (busy) return busy
     const service = this.config.services.find((s) => s.name === c.service)!
     const live = this.instancesOf(c.service, c.version)
     for (const name of live) await this.removeInstance(name)

@@ -3,7 +3,7 @@
 // simulation restarted instance by instance; ports, dependsOn and health checks need the
 // mesh restarted (or a deploy).
 import type {IngressConfig, MeshConfig, ServiceConfig, VersionConfig} from '../config/types.js'
-import type {DeployRecord} from '../deploy/deploy-types.js'
+import {type DeployRecord, shiftsTraffic} from '../deploy/deploy-types.js'
 
 /** A version mesh.yaml now asks to run differently: new, gone, scaled, or its processes replaced. */
 export interface InstanceChange {
@@ -55,12 +55,18 @@ export function diffPolicies(
   return {changes, notApplied, instances, added, removed}
 }
 
+/** One thing `mesh apply` did, or could not do live (then `message` says why). */
+export interface Applied {
+  applied: boolean
+  message: string
+}
+
 /**
  * The ingress in mesh.yaml against the running one: new routes apply live (the checker has
  * made sure each names a service); a new port, or an ingress added or removed, needs the
  * mesh restarted.
  */
-export function ingressChange(was: IngressConfig | undefined, now: IngressConfig | undefined): {applied: boolean; message: string} | undefined {
+export function ingressChange(was: IngressConfig | undefined, now: IngressConfig | undefined): Applied | undefined {
   if (!was && !now) return undefined
   if (!was || !now) return {applied: false, message: `ingress: ${now ? 'added' : 'removed'}: restart the mesh for that`}
   if (was.port !== now.port) return {applied: false, message: `ingress: port ${was.port} → ${now.port}: restart the mesh for that`}
@@ -79,9 +85,11 @@ export function describeInstanceChange(c: InstanceChange): string {
   return parts.join(', ')
 }
 
+/** Config values (plain data, keys in parse order) compared as they would be written. */
+const same = (x: unknown, y: unknown) => JSON.stringify(x) === JSON.stringify(y)
+
 /** Adds the versions apply can scale or restart to `out`; or says why the service cannot be changed live. */
 function instanceChanges(was: ServiceConfig, now: ServiceConfig, out: InstanceChange[]): string | undefined {
-  const same = (x: unknown, y: unknown) => JSON.stringify(x) === JSON.stringify(y)
   if (!same(was.dependsOn, now.dependsOn)) return 'dependsOn changed'
   if (!same(was.health, now.health)) return 'health checks changed'
   const found: InstanceChange[] = []
@@ -104,7 +112,6 @@ function instanceChanges(was: ServiceConfig, now: ServiceConfig, out: InstanceCh
 
 /** How `next` differs from `before` as apply sees it: nothing, a scale and/or a respawn, or why it cannot be applied live. */
 export function versionChange(service: string, before: VersionConfig, next: VersionConfig): InstanceChange | string | undefined {
-  const same = (x: unknown, y: unknown) => JSON.stringify(x) === JSON.stringify(y)
   if (same(before, next)) return undefined
   if (before.port !== next.port) return `the port of ${next.name} changed`
   const w0 = before.workload
@@ -142,8 +149,7 @@ export interface ApplyResult {
  */
 export function deployBehindWeights(history: DeployRecord[], appliedOver: ReadonlySet<string>): DeployRecord | undefined {
   for (const r of [...history].reverse()) {
-    // A restart replaces processes and leaves the weights as they were.
-    if (r.plan.strategy === 'restart') continue
+    if (!shiftsTraffic(r.plan)) continue
     if (r.outcome === 'running') return r
     if (r.outcome === 'promoted') return appliedOver.has(r.id) ? undefined : r
   }

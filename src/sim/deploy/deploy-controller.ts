@@ -4,8 +4,8 @@
 // rolling back to the version it replaced.
 import {writeFileSync} from 'node:fs'
 import {MeshError} from '../errors.js'
-import type {DeployOutcome, DeployPlan, DeployRecord, DeployStep, DeployTarget} from './deploy-types.js'
-import {currentVersions, DeployFailed, restartableVersions, run} from './strategies.js'
+import {type DeployOutcome, type DeployPlan, type DeployRecord, type DeployStep, type DeployTarget, shiftsTraffic} from './deploy-types.js'
+import {currentVersions, DeployFailed, restart, restartableVersions, run} from './strategies.js'
 import {resolveVersion} from './version-overrides.js'
 
 export interface DeployEvents {
@@ -48,8 +48,8 @@ export class DeployController {
           hints: ['A service given by address: runs outside the mesh: restart it where it runs.'],
         })
       }
-      const restart = {...plan, to: versions.join(',')}
-      return this.begin(restart, versions, undefined, (signal) => run(restart, this.target, service.versions[0], signal))
+      const whole = {...plan, to: versions.join(',')}
+      return this.begin(whole, versions, undefined, (signal) => restart(whole, this.target, signal))
     }
     const from = currentVersions(this.target, plan.service, plan.to)
     if (from.length === 0) {
@@ -105,7 +105,7 @@ export class DeployController {
    */
   async rollback(service: string): Promise<DeployRecord> {
     const running = this.running.get(service)
-    if (running?.record.plan.strategy === 'restart') {
+    if (running && !shiftsTraffic(running.record.plan)) {
       throw new MeshError('MESH_NOTHING_TO_ROLL_BACK', `a restart of "${service}" is in progress (${running.record.id}): its new instances run the same version, so there is nothing to roll back to.`, {
         hints: ['A restart stops by itself at the first new instance that does not get healthy; the others keep running.'],
       })
@@ -115,7 +115,7 @@ export class DeployController {
       await running.done
       return running.record
     }
-    const last = [...this.records].reverse().find((r) => r.plan.service === service && r.outcome === 'promoted' && r.plan.strategy !== 'restart')
+    const last = [...this.records].reverse().find((r) => r.plan.service === service && r.outcome === 'promoted' && shiftsTraffic(r.plan))
     if (!last) {
       throw new MeshError('MESH_NOTHING_TO_ROLL_BACK', `no finished deploy of "${service}" to roll back.`, {
         hints: ['`mesh history SERVICE` lists its deploys.'],

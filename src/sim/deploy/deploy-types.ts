@@ -56,6 +56,11 @@ export interface DeployPlan {
   progressDeadlineMs: number
 }
 
+/** Whether a deploy moves traffic between versions: a restart replaces processes and leaves the weights alone. */
+export function shiftsTraffic(plan: DeployPlan): boolean {
+  return plan.strategy !== 'restart'
+}
+
 export type StepKind =
   /** Canary `--load`: where the traffic goes. */
   | 'load'

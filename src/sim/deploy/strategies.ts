@@ -67,7 +67,7 @@ export function restartableVersions(target: DeployTarget, service: ServiceConfig
   )
 }
 
-async function* restart(plan: DeployPlan, target: DeployTarget, signal: AbortSignal): Steps {
+export async function* restart(plan: DeployPlan, target: DeployTarget, signal: AbortSignal): Steps {
   const service = target.service(plan.service)
   const versions = restartableVersions(target, service, plan.to)
   const olds = versions.flatMap((v) => target.instancesOf(plan.service, v.name).map((name) => ({name, version: v})))
