@@ -4,22 +4,21 @@
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
 import type {MeshStatus} from '../../src/sim/control/status.js'
 import type {DeployRecord} from '../../src/sim/deploy/deploy-types.js'
-import {freePort, mesh, meshDir, sendUntilStopped} from '../helpers/mesh.js'
+import {mesh, sendUntilStopped, upMesh} from '../helpers/mesh.js'
 
 let dir: string
 let port: number
 
 beforeAll(async () => {
-  port = await freePort()
-  dir = meshDir(`
+  ;({dir, port} = await upMesh(
+    (p) => `
 name: restarts
-ingress: {port: ${port}, routes: [{prefix: /, service: x}]}
+ingress: {port: ${p}, routes: [{prefix: /, service: x}]}
 services:
   x: {dependsOn: [y], simulate: {latency: 1ms, calls: [{service: y}]}}
   y: {replicas: 2, simulate: {latency: 1ms}}
-`)
-  const up = await mesh(dir, ['up', '-d'])
-  expect(up.exitCode, up.stderr).toBe(0)
+`,
+  ))
 })
 
 afterAll(async () => {
