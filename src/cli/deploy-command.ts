@@ -5,7 +5,7 @@ import {MeshCommand} from './mesh-command.js'
 import {Listr} from 'listr2'
 import {followDeploy, outcomeLine} from './deploy-progress.js'
 import type {ControlClient} from '../sim/control/control-client.js'
-import type {DeployPlan, DeployRecord} from '../sim/deploy/deploy-types.js'
+import {type DeployPlan, type DeployRecord, succeeded} from '../sim/deploy/deploy-types.js'
 import {ExitCode} from '../sim/errors.js'
 
 export const versionFlags = {
@@ -47,7 +47,7 @@ async function followWithProgress(client: ControlClient, started: DeployRecord):
         task: async (_ctx, task) => {
           record = await followDeploy(client, started, (line) => (task.output = line), false)
           task.title = `${task.title}: ${record.outcome}`
-          if (record.outcome !== 'promoted') throw new Error(record.steps.at(-1)?.message ?? record.outcome)
+          if (!succeeded(record.outcome)) throw new Error(record.steps.at(-1)?.message ?? record.outcome)
         },
         rendererOptions: {persistentOutput: true, outputBar: Infinity},
       },

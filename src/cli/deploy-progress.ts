@@ -2,7 +2,7 @@
 // that read the same on a TTY and in CI logs) and returns the final record.
 import chalk from 'chalk'
 import type {ControlClient} from '../sim/control/control-client.js'
-import {type DeployRecord, type DeployStep, shiftsTraffic} from '../sim/deploy/deploy-types.js'
+import type {DeployRecord, DeployStep} from '../sim/deploy/deploy-types.js'
 
 const POLL_MS = 250
 
@@ -29,8 +29,9 @@ export async function followDeploy(client: ControlClient, record: DeployRecord, 
 
 export function outcomeLine(r: DeployRecord): string {
   switch (r.outcome) {
+    case 'restarted':
+      return chalk.green(`${r.plan.service} restarted (${r.id}).`)
     case 'promoted':
-      if (!shiftsTraffic(r.plan)) return chalk.green(`${r.plan.service} restarted (${r.id}).`)
       return chalk.green(`${r.plan.service} is on ${r.plan.to} (${r.id}).`)
     case 'rolled-back':
       return chalk.red(`${r.plan.service} rolled back to ${r.from.join(', ')} (${r.id}).`)

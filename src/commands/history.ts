@@ -2,7 +2,7 @@ import {Args} from '@oclif/core'
 import chalk from 'chalk'
 import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
 import {renderTable} from '../cli/table.js'
-import type {DeployRecord} from '../sim/deploy/deploy-types.js'
+import {type DeployOutcome, type DeployRecord, succeeded} from '../sim/deploy/deploy-types.js'
 
 export default class History extends MeshCommand {
   static override description = "List a service's deploys: strategy, versions, outcome, and the last analysis."
@@ -16,7 +16,7 @@ export default class History extends MeshCommand {
     if (!this.jsonEnabled()) {
       if (records.length === 0) this.log(`No deploys${args.service ? ` of ${args.service}` : ''} yet.`)
       else {
-        const colour = (o: string) => (o === 'promoted' ? chalk.green(o) : o === 'running' ? chalk.yellow(o) : chalk.red(o))
+        const colour = (o: DeployOutcome) => (succeeded(o) ? chalk.green(o) : o === 'running' ? chalk.yellow(o) : chalk.red(o))
         this.log(
           renderTable(
             ['ID', 'SERVICE', 'STRATEGY', 'FROM', 'TO', 'OUTCOME', 'STARTED', 'LAST STEP'],

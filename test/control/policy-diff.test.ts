@@ -27,9 +27,9 @@ describe('the deploy behind the live weights', () => {
   })
 
   test('a restart, running or done, moved no weights: the deploy before it still owns them', () => {
-    expect(deployBehindWeights([deploy('d1', 'promoted'), deploy('d2', 'promoted', 'v2', 'restart')], new Set())?.id).toBe('d1')
+    expect(deployBehindWeights([deploy('d1', 'promoted'), deploy('d2', 'restarted', 'v2', 'restart')], new Set())?.id).toBe('d1')
     expect(deployBehindWeights([deploy('d1', 'promoted'), deploy('d2', 'running', 'v2', 'restart')], new Set())?.id).toBe('d1')
-    expect(deployBehindWeights([deploy('d1', 'promoted', 'v2', 'restart')], new Set())).toBeUndefined()
+    expect(deployBehindWeights([deploy('d1', 'restarted', 'v2', 'restart')], new Set())).toBeUndefined()
   })
 
   test('a deploy still running owns the weights', () => {

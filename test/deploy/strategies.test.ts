@@ -644,7 +644,7 @@ describe('restart', () => {
     expect(record.from).toEqual(['v2'])
     await expect(c.rollback('api')).rejects.toThrow(/a restart of "api" is in progress \(d2\)/)
     await pump(target.clock, () => record.outcome !== 'running')
-    expect(record.outcome).toBe('promoted')
+    expect(record.outcome).toBe('restarted')
     expect(target.names()).toEqual(['api-v2-2', 'api-v2-3'])
 
     // Rolling back now undoes the blue-green deploy (to v1), not the restart.

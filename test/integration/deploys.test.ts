@@ -246,7 +246,7 @@ describe('deploys under load', () => {
     await load.stop()
 
     expect(exitCode, stderr).toBe(0)
-    expect(record).toMatchObject({outcome: 'promoted', from: ['v1'], plan: {strategy: 'restart', to: 'v1'}})
+    expect(record).toMatchObject({outcome: 'restarted', from: ['v1'], plan: {strategy: 'restart', to: 'v1'}})
     expect(summary(record)).toEqual(['start', 'scale-up', 'scale-down', 'scale-up', 'scale-down', 'done'])
     expect(failures(load.outcomes)).toEqual([])
     expect(load.outcomes.length).toBeGreaterThan(200)
@@ -314,7 +314,7 @@ describe('deploys under load', () => {
       ['cbad', 'canary', 'v1', 'v2', 'rolled-back'],
       ['cgood', 'canary', 'v1', 'v2', 'promoted'],
       ['cdeep', 'canary', 'v1', 'v2', 'promoted'],
-      ['rst', 'restart', 'v1', 'v1', 'promoted'],
+      ['rst', 'restart', 'v1', 'v1', 'restarted'],
       ['broken', 'rolling', 'v1', 'v2', 'rolled-back'],
       ['bgrb', 'blue-green', 'v1', 'v2', 'rolled-back'],
     ])

@@ -43,8 +43,8 @@ describe('mesh restart', () => {
     expect(r.exitCode, r.stderr).toBe(0)
     const records = JSON.parse(r.stdout) as DeployRecord[]
     expect(records.map((d) => [d.plan.service, d.plan.strategy, d.outcome])).toEqual([
-      ['x', 'restart', 'promoted'],
-      ['y', 'restart', 'promoted'],
+      ['x', 'restart', 'restarted'],
+      ['y', 'restart', 'restarted'],
     ])
     expect(sent.filter((s) => s.status !== 200)).toEqual([])
     expect(sent.length).toBeGreaterThan(100)

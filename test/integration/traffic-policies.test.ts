@@ -412,7 +412,7 @@ services:
       expect(applied.stdout).toMatch(/applied svc: v1 simulate changed: its 1 instance is being replaced one at a time \(d1; follow with `mesh history svc`\); scaled 1 → 3/)
       const restarted = await eventually(async () => {
         const [record] = JSON.parse((await mesh(dir, ['history', 'svc', '--json'])).stdout)
-        return record?.outcome === 'promoted' ? record : undefined
+        return record?.outcome === 'restarted' ? record : undefined
       })
       expect(restarted, 'the restart never finished').toBeDefined()
       const sent = await load.stop()

@@ -115,7 +115,7 @@ export class DeployController {
       await running.done
       return running.record
     }
-    const last = [...this.records].reverse().find((r) => r.plan.service === service && r.outcome === 'promoted' && shiftsTraffic(r.plan))
+    const last = [...this.records].reverse().find((r) => r.plan.service === service && r.outcome === 'promoted')
     if (!last) {
       throw new MeshError('MESH_NOTHING_TO_ROLL_BACK', `no finished deploy of "${service}" to roll back.`, {
         hints: ['`mesh history SERVICE` lists its deploys.'],
@@ -127,7 +127,7 @@ export class DeployController {
   }
 
   private async drive(record: DeployRecord, steps: AsyncGenerator<DeployStep, void, void>, signal: AbortSignal): Promise<void> {
-    let outcome: DeployOutcome = 'promoted'
+    let outcome: DeployOutcome = shiftsTraffic(record.plan) ? 'promoted' : 'restarted'
     try {
       for await (const s of steps) this.add(record, s)
     } catch (error) {

@@ -94,7 +94,13 @@ export interface DeployStep {
   analysis?: Analysis
 }
 
-export type DeployOutcome = 'running' | 'promoted' | 'rolled-back' | 'failed'
+/** `restarted`: a restart's outcome (its version stays); `promoted`: a deploy that moved traffic to its version. */
+export type DeployOutcome = 'running' | 'promoted' | 'restarted' | 'rolled-back' | 'failed'
+
+/** The deploy did what it was asked: the new version took the traffic, or every instance was replaced. */
+export function succeeded(outcome: DeployOutcome): boolean {
+  return outcome === 'promoted' || outcome === 'restarted'
+}
 
 export interface DeployRecord {
   id: string
