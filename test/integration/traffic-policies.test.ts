@@ -345,7 +345,7 @@ services:
     }
   })
 
-  test('mesh apply adds a service behind a new route and removes one, while another serves load with no failed request', async () => {
+  test('mesh apply adds a service behind a new route and removes one, while another serves load with no failed request; two applies at once take turns', async () => {
     const port = await freePort()
     const dir = meshDir(`
 name: applysvc
@@ -367,13 +367,20 @@ name: applysvc
 ingress: {port: ${port}, routes: [{prefix: /, service: a}, {prefix: /c, service: c}]}
 services:
   a: {simulate: {latency: 2ms}}
-  c: {replicas: 2, simulate: {latency: 2ms}}
+  c: {replicas: 2, command: node fixtures/echo-server.js, env: {LISTEN_AFTER_MS: '1500'}}
   e: {simulate: {}}
 `,
       )
-      const applied = await mesh(dir, ['apply'])
+      // Two at once (an editor's save hook and a hand): the daemon takes them one after the
+      // other, so the second finds c added and b gone rather than removing b again while the
+      // first waits for c's slow start.
+      const both = await Promise.all([mesh(dir, ['apply']), mesh(dir, ['apply'])])
       const sent = await load.stop()
+      const applied = both.find((r) => r.stdout.includes('service c added')) ?? both[0]
+      const again = both.find((r) => r !== applied)!
       expect(applied.exitCode, applied.stderr).toBe(0)
+      expect(again.exitCode, again.stderr).toBe(0)
+      expect(again.stdout).not.toMatch(/service c added|service b removed/)
       expect(applied.stdout).toContain('applied service c added: c-v1-0, c-v1-1 healthy')
       expect(applied.stdout).toContain('applied service b removed: b-v1-0 drained and stopped')
       expect(applied.stdout).toContain('not applied e: dependsOn changed: restart the mesh (or use a deploy) for that')
