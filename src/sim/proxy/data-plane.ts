@@ -147,9 +147,10 @@ export class DataPlane {
     info.server.closeIdleConnections()
   }
 
+  /** An instance that left: requests still under way to it (past the drain's grace) are no longer counted. */
   forgetInstance(instance: string): void {
     this.endpointsByInstance.delete(instance)
-    if (!this.inflightByInstance.get(instance)) this.inflightByInstance.delete(instance)
+    this.inflightByInstance.delete(instance)
   }
 
   async listen(role: ListenerRole, port = 0, wantedBy?: string): Promise<ListenerInfo> {
@@ -205,18 +206,19 @@ export class DataPlane {
     })
     if (this.draining) res.setHeader('connection', 'close')
     try {
-      this.serve(role, req, res, abort)
+      this.serve(role, new ClientReply(req, res, abort, this))
     } catch (error) {
       sendFailure(req, res, error)
     }
   }
 
   /** Not async: a request without a body to hold goes to its stack without waiting a microtask. */
-  private serve(role: ListenerRole, req: IncomingMessage, res: ServerResponse, abort: Cancellation): void {
+  private serve(role: ListenerRole, client: ClientReply): void {
+    const {req, res} = client
     const headers = endToEndHeaders(req.rawHeaders)
-    const client = req.socket.remoteAddress ?? '127.0.0.1'
-    if (role.kind === 'ingress') sanitiseAtIngress(headers, client, this.allowFaultHeaders)
-    else appendForwardedFor(headers, client)
+    const address = req.socket.remoteAddress ?? '127.0.0.1'
+    if (role.kind === 'ingress') sanitiseAtIngress(headers, address, this.allowFaultHeaders)
+    else appendForwardedFor(headers, address)
     const incoming =
       parseTraceparent(firstHeader(headers, 'traceparent')) ??
       (headers['b3'] !== undefined || headers['x-b3-traceid'] !== undefined ? parseB3((name) => firstHeader(headers, name)) : undefined)
@@ -252,19 +254,17 @@ export class DataPlane {
       throw error
     }
 
-    if (!hasRequestBody(req.rawHeaders)) return this.call(role, req, res, abort, target, headers, incoming, null, true)
-    if (!target.destination?.policy.retries) return this.call(role, req, res, abort, target, headers, incoming, req, false)
+    if (!hasRequestBody(req.rawHeaders)) return this.call(role, client, target, headers, incoming, null, true)
+    if (!target.destination?.policy.retries) return this.call(role, client, target, headers, incoming, req, false)
     holdBody(req, MAX_REPLAY_BYTES).then(
-      ({body, replayable}) => this.call(role, req, res, abort, target, headers, incoming, body, replayable),
+      ({body, replayable}) => this.call(role, client, target, headers, incoming, body, replayable),
       (error) => sendFailure(req, res, error),
     )
   }
 
   private call(
     role: ListenerRole,
-    req: IncomingMessage,
-    res: ServerResponse,
-    abort: Cancellation,
+    client: ClientReply,
     target: Target,
     headers: HeaderMap,
     incoming: TraceContext | undefined,
@@ -273,6 +273,7 @@ export class DataPlane {
   ): void {
     const destination = target.destination
     const caller = callerOf(role)
+    const {req, abort} = client
     const meshReq: MeshRequest = {
       method: req.method ?? 'GET',
       path: target.path,
@@ -297,7 +298,7 @@ export class DataPlane {
       attempt: 1,
       endpoint: target.endpoint,
     }
-    forward(destination ? destination.service : this.inbound, meshReq, ctx, new ClientReply(req, res, abort, this))
+    forward(destination ? destination.service : this.inbound, meshReq, ctx, client)
   }
 
   /** Which destination (or, for an inbound listener, which instance) gets this request, and its origin-form path. */
@@ -355,15 +356,16 @@ function sendFailure(req: IncomingMessage, res: ServerResponse, error: unknown):
   sendProxyError(res, error instanceof ProxyError ? error : new ProxyError(500, 'DC', `mesh internal error: ${(error as Error).message}`))
 }
 
-/** The stack's answer, written to the client. */
+/** One client request, and where the stack's answer is written. */
 class ClientReply implements Reply {
   private settled = false
 
   constructor(
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
-    private readonly abort: Cancellation,
-    private readonly plane: DataPlane,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly abort: Cancellation,
+    /** Read when the answer goes out: a drain that began meanwhile asks the client to close. */
+    private readonly plane: {readonly isDraining: boolean},
   ) {}
 
   ok(response: MeshResponse): void {

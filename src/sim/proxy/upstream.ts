@@ -107,9 +107,11 @@ class Exchange implements Dispatcher.DispatchHandler, BodySource {
 
   private done(): void {
     const instance = this.endpoint.instance
+    const n = this.inflight.get(instance)
     // Left at 0, not deleted: a Map emptied and refilled on every request reallocates its
-    // table each time. The data plane drops the entry when the instance leaves.
-    this.inflight.set(instance, Math.max(0, (this.inflight.get(instance) ?? 1) - 1))
+    // table each time. The data plane drops the entry when the instance leaves; one that
+    // left with this request under way is not counted again.
+    if (n !== undefined) this.inflight.set(instance, Math.max(0, n - 1))
   }
 }
 
