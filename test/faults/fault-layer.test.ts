@@ -1,7 +1,7 @@
 // The fault layer alone over a scripted inner service, on a virtual clock: when
 // the inner service was called, what came back or was thrown, and how bodies flow.
 import {describe, expect, test} from 'vitest'
-import type {FaultSpec} from '../../src/sim/faults/fault.js'
+import {type FaultSpec, summariseFaults} from '../../src/sim/faults/fault.js'
 import {FaultSet} from '../../src/sim/faults/fault-set.js'
 import {ResponseBody} from '../../src/sim/proxy/body.js'
 import {fault} from '../../src/sim/proxy/layers/fault.js'
@@ -223,5 +223,12 @@ describe('fault layer', () => {
     for (let i = 0; i < 3; i++) results.push(await svc(request(), context(clock)).then((r) => r.status, (e: ProxyError) => e.status))
     expect(results).toEqual([503, 503, 200])
     expect(calls).toHaveLength(1)
+  })
+})
+
+describe('a call\'s faults in its span', () => {
+  test('each fault once, with how many tries met it, in the order first met', () => {
+    expect(summariseFaults(['abort 503 (f1)', 'delay 20ms (f2)', 'abort 503 (f1)', 'abort 503 (f1)'])).toBe('abort 503 (f1) × 3, delay 20ms (f2)')
+    expect(summariseFaults(['abort 503 (f1)'])).toBe('abort 503 (f1)')
   })
 })

@@ -55,6 +55,13 @@ export interface FaultInfo extends FaultSpec {
 
 export const PER_REQUEST_KINDS: readonly FaultKind[] = ['delay', 'abort', 'reset', 'partition', 'bandwidth', 'slow-close']
 
+/** The faults a call met, each once: a fault hit on every try reads `abort 503 (f1) × 3`. */
+export function summariseFaults(hits: readonly string[]): string {
+  const counts = new Map<string, number>()
+  for (const h of hits) counts.set(h, (counts.get(h) ?? 0) + 1)
+  return [...counts].map(([h, n]) => (n > 1 ? `${h} × ${n}` : h)).join(', ')
+}
+
 /** One line a person reads: `delay 300ms ±50ms`, `abort 503`, `reset after 100 bytes`. */
 export function describeFault(f: FaultSpec): string {
   switch (f.kind) {

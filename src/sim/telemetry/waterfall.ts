@@ -163,7 +163,7 @@ function statusColour(s: Span, c: ChalkInstance): (text: string) => string {
   return c.green
 }
 
-/** "chosen b of a, b, c; skipped ejected c; retry budget left 3; per-try timeout fired; faults: abort 503" */
+/** "chosen b of a, b, c; skipped ejected c; retry budget left 3; per-try timeout fired" (the faults have their own line: the span's `fault`) */
 export function describeDecision(d: RoutingDecision): string {
   const parts: string[] = []
   if (d.routeMatched) parts.push(`route ${d.routeMatched}`)
@@ -175,7 +175,6 @@ export function describeDecision(d: RoutingDecision): string {
   if (d.panic) parts.push('panic: every candidate ejected, ejections ignored')
   if (d.retryBudgetLeft !== undefined) parts.push(`retry budget left ${d.retryBudgetLeft}`)
   if (d.timeoutFired) parts.push(`${d.timeoutFired} timeout fired`)
-  if (d.faults?.length) parts.push(`faults: ${d.faults.join(', ')}`)
   return parts.join('; ')
 }
 

@@ -1,6 +1,7 @@
 // Outermost: the client span of the call (the caller's outbound side) covers
 // everything below — rate limit, routing, every retry — until the response body is
 // done. It carries the routing decision for `mesh trace --why`.
+import {summariseFaults} from '../../faults/fault.js'
 import {SpanReply} from '../respond.js'
 import {forward, type Layer} from '../stack.js'
 import type {TelemetrySink} from '../telemetry-sink.js'
@@ -36,7 +37,7 @@ class ClientSpan extends SpanReply {
       attempt: d.attempts,
       responseFlags: flags,
       cause,
-      fault: d.faults?.join(', ') || undefined,
+      fault: d.faults?.length ? summariseFaults(d.faults) : undefined,
       decision: d,
     })
   }
