@@ -6,16 +6,40 @@ import {afterAll, beforeAll, describe, expect, test} from 'vitest'
 import type {MeshStatus} from '../../src/sim/control/status.js'
 import {freePort, get, mesh, meshDir} from '../helpers/mesh.js'
 
-function raw(port: number, text: string): Promise<string> {
+/** What comes back for `text` until the server closes, or nothing more arrives for `idleMs`. */
+function raw(port: number, text: string, idleMs = 5_000): Promise<string> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1')
     let data = ''
-    socket.setTimeout(5_000, () => socket.destroy())
+    socket.setTimeout(idleMs, () => socket.destroy())
     socket.on('data', (d) => (data += d.toString('latin1')))
     socket.on('close', () => resolve(data))
     socket.on('error', () => resolve(data))
     socket.write(text)
   })
+}
+
+/** A WebSocket session (undici's client): `say` sends a text frame and resolves with the next one back. */
+async function openSocket(url: string) {
+  const {WebSocket} = await import('undici')
+  const ws = new WebSocket(url)
+  const inbox: string[] = []
+  let waiting: ((text: string) => void) | undefined
+  ws.onmessage = (e) => (waiting ? waiting(String(e.data)) : inbox.push(String(e.data)))
+  await new Promise((resolve, reject) => {
+    ws.onopen = resolve
+    ws.onerror = () => reject(new Error(`WebSocket to ${url} failed`))
+  })
+  const say = (text: string) =>
+    new Promise<string>((resolve) => {
+      waiting = (t) => {
+        waiting = undefined
+        resolve(t)
+      }
+      ws.send(text)
+      if (inbox.length) waiting(inbox.shift()!)
+    })
+  return {ws, say}
 }
 
 const statusOf = (response: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(response)?.[1] ?? 0)
@@ -147,6 +171,39 @@ services:
     const echoed2 = (await chunked.body.json()) as {body: string; method: string}
     expect(echoed2.method).toBe('PUT')
     expect(echoed2.body.length).toBe(140_000)
+  })
+
+  test('a WebSocket goes through the ingress and an outbound sidecar: frames both ways on one session, a 101 naming the instance, a span for the handshake', async () => {
+    const caller = status.services.find((s) => s.name === 'caller')!.instances[0]
+    const echo = status.services.find((s) => s.name === 'echo')!.instances[0]
+    for (const url of [`ws://127.0.0.1:${port}/chat`, `ws://${caller.outbound!.dependencies.echo}/chat`]) {
+      const session = await openSocket(url)
+      expect(await session.say('hello')).toBe(`${echo.instance} hello`)
+      expect(await session.say('again')).toBe(`${echo.instance} again`)
+      session.ws.close()
+    }
+    const handshake = await raw(port, `GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`, 1_000)
+    expect(statusOf(handshake)).toBe(101)
+    expect(handshake).toContain('Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=')
+    expect(handshake).toContain(`x-mesh-upstream: ${echo.instance}`)
+    const traces = JSON.parse((await mesh(dir, ['traces', '--json', '--service', 'echo'])).stdout) as Array<{status: number; root: {path: string}}>
+    expect(traces.filter((t) => t.status === 101 && t.root.path === '/chat').length).toBeGreaterThanOrEqual(3)
+  })
+
+  test('an Upgrade the instance declines, or the mesh refuses, is answered as any request, then the connection closes', async () => {
+    const upgrade = (path: string) =>
+      raw(port, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`)
+    const declined = await upgrade('/no-upgrade')
+    expect(statusOf(declined)).toBe(426)
+    expect(declined).toContain('not here.')
+    expect((await mesh(dir, ['inject-fault', 'echo', '--abort', '503'])).exitCode).toBe(0)
+    try {
+      const refused = await upgrade('/chat')
+      expect(statusOf(refused)).toBe(503)
+      expect(refused).toMatch(/x-mesh-response-flags: FI/i)
+    } finally {
+      await mesh(dir, ['clear-faults', '--all'])
+    }
   })
 
   test('a client that stops reading holds the response back (backpressure to the instance) and then gets all of it', async () => {

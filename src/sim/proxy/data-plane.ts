@@ -7,9 +7,11 @@
 //   app ──▶ outbound listener (CATALOG_URL or HTTP_PROXY) ──┐
 //   client ──▶ ingress listener (path prefix → service) ────┴─▶ Destination stack ─▶ undici ─▶ instance
 //   anyone ──▶ inbound listener (published address) ───────────▶ server span ─▶ undici ─▶ that instance
-import http, {type IncomingMessage, type ServerResponse} from 'node:http'
-import type {AddressInfo} from 'node:net'
-import {PassThrough, type Readable} from 'node:stream'
+//
+// An Upgrade request (WebSocket) takes the same path; its 101 turns into a tunnel (tunnel.ts).
+import http, {type IncomingMessage, ServerResponse} from 'node:http'
+import type {AddressInfo, Socket} from 'node:net'
+import {type Duplex, PassThrough, type Readable} from 'node:stream'
 import {Agent} from 'undici'
 import type {ServiceConfig} from '../config/types.js'
 import type {Endpoint, Registry} from '../control/registry.js'
@@ -23,12 +25,13 @@ import {Destination, type DestinationDeps} from './destination.js'
 import {endToEndHeaders, firstHeader, hasRequestBody, type HeaderMap, MESH_HEADER_PREFIX, SERVED_BY_HEADER} from './headers.js'
 import type {OutlierEvent} from './outlier/outlier-detector.js'
 import {noHealthyUpstream, noRoute, ProxyError, sendProxyError} from './respond.js'
-import {type CallContext, forward, type MeshRequest, type MeshResponse, type Reply, type Service, stack} from './stack.js'
+import {type CallContext, dropResponse, forward, type MeshRequest, type MeshResponse, type Reply, type Service, stack} from './stack.js'
 import {serverSpan} from './layers/server-span.js'
 import {fault} from './layers/fault.js'
 import type {FaultSet} from '../faults/fault-set.js'
 import {discardTelemetry, type TelemetrySink} from './telemetry-sink.js'
 import {upstream} from './upstream.js'
+import {openTunnel} from './tunnel.js'
 
 /** Where a request goes: a destination's stack, or (inbound) one instance; and its origin-form path. */
 interface Target {
@@ -81,6 +84,8 @@ export class DataPlane {
   private readonly sink: TelemetrySink
   allowFaultHeaders: boolean
   private inflight = 0
+  /** Open WebSocket (or other upgraded) sessions, closed when the mesh stops. */
+  private readonly tunnels = new Set<Duplex>()
   private draining = false
   private drainWaiters: Array<() => void> = []
 
@@ -157,6 +162,7 @@ export class DataPlane {
     const server = http.createServer({headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: 300_000})
     server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS
     server.on('request', (req, res) => this.handle(role, req, res))
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.handleUpgrade(role, req, socket, head))
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error: NodeJS.ErrnoException) => {
         if (error.code === 'EADDRINUSE') {
@@ -192,6 +198,7 @@ export class DataPlane {
       })
     }
     for (const l of this.listeners) l.server.closeAllConnections()
+    for (const t of this.tunnels) t.destroy()
     for (const d of this.destinations.values()) d.close()
     await this.agent.close().catch(() => undefined)
   }
@@ -212,9 +219,44 @@ export class DataPlane {
     }
   }
 
+  /**
+   * An Upgrade request: node:http hands over the socket, and a ServerResponse on it
+   * answers whatever is not a 101 (a mesh error, an instance that declined) as usual.
+   */
+  private handleUpgrade(role: ListenerRole, req: IncomingMessage, socket: Socket, head: Buffer): void {
+    this.inflight++
+    const abort = new Cancellation()
+    const res = new ServerResponse(req)
+    res.assignSocket(socket)
+    res.shouldKeepAlive = false
+    res.on('finish', () => socket.end())
+    let counted = true
+    const settled = () => {
+      if (!counted) return
+      counted = false
+      if (--this.inflight === 0 && this.draining) for (const w of this.drainWaiters.splice(0)) w()
+    }
+    socket.on('error', () => undefined)
+    socket.on('close', () => {
+      if (counted) abort.abort(new ProxyError(499, 'DC', 'the caller closed the connection'))
+      settled()
+    })
+    const client = new UpgradeReply(req, res, abort, this, req.headers.upgrade ?? '', socket, head, (tunnel) => {
+      // A session is not a request under way: `mesh down` closes it rather than waiting for it.
+      settled()
+      this.tunnels.add(tunnel)
+      tunnel.once('close', () => this.tunnels.delete(tunnel))
+    })
+    try {
+      this.serve(role, client)
+    } catch (error) {
+      client.fail(error)
+    }
+  }
+
   /** Not async: a request without a body to hold goes to its stack without waiting a microtask. */
   private serve(role: ListenerRole, client: ClientReply): void {
-    const {req, res} = client
+    const {req} = client
     const headers = endToEndHeaders(req.rawHeaders)
     const address = req.socket.remoteAddress ?? '127.0.0.1'
     if (role.kind === 'ingress') sanitiseAtIngress(headers, address, this.allowFaultHeaders)
@@ -258,7 +300,7 @@ export class DataPlane {
     if (!target.destination?.policy.retries) return this.call(role, client, target, headers, incoming, req, false)
     holdBody(req, MAX_REPLAY_BYTES).then(
       ({body, replayable}) => this.call(role, client, target, headers, incoming, body, replayable),
-      (error) => sendFailure(req, res, error),
+      (error) => client.fail(error),
     )
   }
 
@@ -284,6 +326,7 @@ export class DataPlane {
       source: caller.source,
       sourceVersion: caller.sourceVersion,
       sourceInstance: caller.sourceInstance,
+      upgrade: client.upgrade,
     }
     const ctx: CallContext = {
       clock: this.clock,
@@ -358,7 +401,9 @@ function sendFailure(req: IncomingMessage, res: ServerResponse, error: unknown):
 
 /** One client request, and where the stack's answer is written. */
 class ClientReply implements Reply {
-  private settled = false
+  protected settled = false
+  /** The protocol an Upgrade request asks for (UpgradeReply). */
+  readonly upgrade?: string = undefined
 
   constructor(
     readonly req: IncomingMessage,
@@ -369,7 +414,7 @@ class ClientReply implements Reply {
   ) {}
 
   ok(response: MeshResponse): void {
-    if (this.settled) return void response.body?.destroy()
+    if (this.settled) return dropResponse(response)
     this.settled = true
     const {res, abort} = this
     try {
@@ -392,6 +437,34 @@ class ClientReply implements Reply {
     if (this.settled) return
     this.settled = true
     sendFailure(this.req, this.res, error)
+  }
+}
+
+/** An Upgrade request's client: a 101 joins its socket to the instance's; any other answer goes out as usual, then the connection closes. */
+class UpgradeReply extends ClientReply {
+  constructor(
+    req: IncomingMessage,
+    res: ServerResponse,
+    abort: Cancellation,
+    plane: {readonly isDraining: boolean},
+    override readonly upgrade: string,
+    private readonly socket: Socket,
+    private readonly head: Buffer,
+    private readonly onTunnel: (socket: Duplex) => void,
+  ) {
+    super(req, res, abort, plane)
+  }
+
+  override ok(response: MeshResponse): void {
+    const tunnel = response.tunnel
+    if (!tunnel) return super.ok(response)
+    if (this.settled || this.socket.destroyed) return dropResponse(response)
+    this.settled = true
+    const headers = response.headers
+    if (response.endpoint) headers.push(SERVED_BY_HEADER, response.endpoint.instance)
+    this.res.detachSocket(this.socket)
+    openTunnel(this.socket, this.head, tunnel.socket, tunnel.protocol || this.upgrade, headers)
+    this.onTunnel(this.socket)
   }
 }
 

@@ -8,7 +8,7 @@
 //
 //   trace → rate-limit → fault(caller) → route → timeout(overall) → retry → timeout(per-try)
 //         → circuit-breaker → balance → outcome → server span → fault(callee) → upstream (undici)
-import type {Readable} from 'node:stream'
+import type {Duplex, Readable} from 'node:stream'
 import type {Endpoint} from '../control/registry.js'
 import {callDone, type DoneListener, type ResponseBody} from './body.js'
 import type {Clock} from '../time/clock.js'
@@ -32,6 +32,8 @@ export interface MeshRequest {
   sourceInstance?: string
   /** The spans' name (`GET /items`), made by the first span that records: the call's spans share it. */
   spanName?: string
+  /** The protocol of an Upgrade request (`websocket`): answered 101, it becomes a tunnel (tunnel.ts). */
+  upgrade?: string
 }
 
 export interface MeshResponse {
@@ -43,6 +45,8 @@ export interface MeshResponse {
   /** Set when the mesh made this reply itself. */
   flags?: ResponseFlag
   cause?: string
+  /** A 101 to an Upgrade request: the instance's socket, now speaking `protocol`. */
+  tunnel?: {socket: Duplex; protocol: string}
 }
 
 export type {RoutingDecision}
@@ -127,6 +131,12 @@ export function stack(base: Service): Stack {
     },
     service: () => current,
   }
+}
+
+/** A response no one will read (a retried attempt, an answer that came too late): its body and any tunnel go. */
+export function dropResponse(response: MeshResponse): void {
+  response.body?.destroy()
+  response.tunnel?.socket.destroy()
 }
 
 /** Runs `fn` once the response body is done (consumed, cut or discarded), or at once if there is none. */

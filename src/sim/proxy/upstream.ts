@@ -3,6 +3,7 @@
 // `dispatch` with a raw handler (not `request()`): no undici BodyReadable, no header
 // object parsed and copied again — the response headers are filtered once from the
 // raw pairs, and the body (body.ts) pauses undici on backpressure.
+import type {Duplex} from 'node:stream'
 import type {Agent, Dispatcher} from 'undici'
 import {type BodySource, DISCARDED, ResponseBody} from './body.js'
 import {endToEndPairs} from './headers.js'
@@ -20,7 +21,15 @@ export function upstream(agent: Agent, inflight: Map<string, number>): Service {
     const exchange = new Exchange(endpoint, signal, inflight, reply)
     try {
       agent.dispatch(
-        {origin: endpoint.origin, method: req.method as Dispatcher.HttpMethod, path: req.path, headers: req.headers as Record<string, string>, body: req.body ?? undefined},
+        {
+          origin: endpoint.origin,
+          method: req.method as Dispatcher.HttpMethod,
+          path: req.path,
+          headers: req.headers as Record<string, string>,
+          body: req.body ?? undefined,
+          // undici sends Connection/Upgrade itself and hands over the socket on a 101 (onUpgrade).
+          upgrade: req.upgrade,
+        },
         exchange,
       )
     } catch (error) {
@@ -62,6 +71,16 @@ class Exchange implements Dispatcher.DispatchHandler, BodySource {
     body.onDone(this)
     this.reply.ok({status: statusCode, headers: endToEndPairs(rawHeaders as Buffer[]), body, endpoint: this.endpoint})
     return true
+  }
+
+  /** A 101 to an Upgrade request: the socket is the tunnel's now, and no longer a request under way. */
+  onUpgrade(statusCode: number, rawHeaders: Buffer[] | string[] | null, socket: Duplex): void {
+    this.settle()
+    this.done()
+    const raw = (rawHeaders ?? []) as Buffer[]
+    let protocol = ''
+    for (let i = 0; i < raw.length; i += 2) if (raw[i].toString('latin1').toLowerCase() === 'upgrade') protocol = raw[i + 1].toString('latin1')
+    this.reply.ok({status: statusCode, headers: endToEndPairs(raw), body: null, endpoint: this.endpoint, tunnel: {socket, protocol}})
   }
 
   onData(chunk: Buffer): boolean {

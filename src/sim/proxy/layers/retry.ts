@@ -10,7 +10,7 @@ import type {CircuitBreaker} from '../policy/circuit-breaker.js'
 import {isIdempotent, isRetriable, type Outcome} from '../policy/retry-classify.js'
 import type {RetryBudget} from '../policy/retry-budget.js'
 import {ProxyError} from '../respond.js'
-import {type CallContext, forward, type Layer, type MeshRequest, type MeshResponse, type Reply, type Service} from '../stack.js'
+import {type CallContext, dropResponse, forward, type Layer, type MeshRequest, type MeshResponse, type Reply, type Service} from '../stack.js'
 
 export interface RetryDeps {
   budget: RetryBudget
@@ -77,7 +77,7 @@ class Retrying implements Reply {
     ctx.decision.retryBudgetLeft = deps.budget.remaining()
     if (!again) return failure ? this.next.fail(failure) : this.next.ok(response!)
     const holding = deps.breaker !== undefined
-    response?.body?.destroy()
+    if (response) dropResponse(response)
     // The next try goes elsewhere when it can (only a retried request needs the set).
     if (ctx.endpoint) (ctx.tried ??= new Set()).add(ctx.endpoint.instance)
     ctx.clock.sleep(fullJitterBackoff(n, config.backoff, deps.random), ctx.signal).then(

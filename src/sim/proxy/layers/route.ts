@@ -37,8 +37,9 @@ export const route =
       ctx.version = version
       ctx.decision.version = version
       const mirror = deps.mirror()
-      // Only bodies we hold can be copied; a streamed body goes to the primary alone.
-      if (mirror && mirror.version !== version && !isStream(req) && deps.random.next() * 100 < mirror.percent) {
+      // Only bodies we hold can be copied; a streamed body goes to the primary alone, and so
+      // does an Upgrade (a shadow WebSocket would be a second live session).
+      if (mirror && mirror.version !== version && !isStream(req) && !req.upgrade && deps.random.next() * 100 < mirror.percent) {
         shadow(deps, mirror.version, req, ctx)
       }
       inner(req, ctx, reply)

@@ -14,7 +14,7 @@ import type {ResponseBody} from '../body.js'
 import {Cancellation} from '../cancellation.js'
 import {timeoutError} from '../respond.js'
 import {Deadline, DeadlineQueue} from '../../time/deadline-queue.js'
-import {type CallContext, forward, type Layer, type MeshRequest, type MeshResponse, type Reply, type Service} from '../stack.js'
+import {type CallContext, dropResponse, forward, type Layer, type MeshRequest, type MeshResponse, type Reply, type Service} from '../stack.js'
 
 export interface TimeoutConfig {
   service: string
@@ -82,7 +82,7 @@ class TimedCall extends Deadline implements Reply {
   }
 
   ok(response: MeshResponse): void {
-    if (this.settled) return void response.body?.destroy()
+    if (this.settled) return dropResponse(response)
     this.settled = true
     this.endTry()
     if (this.config.which === 'overall' && response.body) {
