@@ -1,6 +1,6 @@
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {join, relative} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 import {ConfigError, formatIssue, loadConfig, loadConfigWithWarnings, parseConfig} from '../../src/sim/config/load-config.js'
 import type {SimulateConfig} from '../../src/sim/config/types.js'
@@ -169,7 +169,7 @@ describe('parseConfig: positioned errors', () => {
   it('lists the known keys when no key is close', () => {
     const source = yaml('name: shop', 'services:', '  catalog:', '    image: nginx', '    simulate: {}')
     expect(problems(source)).toEqual([
-      'mesh.yaml:4:5 services.catalog.image: unknown key "image"; expected one of command, cwd, env, simulate, address, port, replicas, versions, dependsOn, health, stopGracePeriod, policy',
+      'mesh.yaml:4:5 services.catalog.image: unknown key "image"; expected one of command, cwd, env, envFile, simulate, address, port, replicas, versions, dependsOn, health, stopGracePeriod, policy',
     ])
   })
 
@@ -262,6 +262,40 @@ describe('loadConfig', () => {
     expect(config.file).toBe(file)
     expect(config.dir).toBe(dir)
     expect(config.services[0].versions[0].workload).toEqual({kind: 'command', command: 'npm start', cwd: join(dir, 'web')})
+  })
+
+  it('reads envFile (one or a list, relative to mesh.yaml) under env: file, then env, then the version\'s own', async () => {
+    const {dir, file} = await tempMesh(
+      yaml(
+        'name: shop',
+        'services:',
+        '  web:',
+        '    command: npm start',
+        '    envFile: [base.env, web.env]',
+        '    env: {B: from-env}',
+        '    versions:',
+        '      v1: {}',
+        '      v2: {envFile: v2.env, env: {D: v2-env}}',
+      ),
+    )
+    await writeFile(join(dir, 'base.env'), 'A=base\nB=base\nC=base\nD=base\n')
+    await writeFile(join(dir, 'web.env'), 'C=web\n')
+    await writeFile(join(dir, 'v2.env'), 'B=v2-file\nD=v2-file\n')
+    const [v1, v2] = (await loadConfig(file)).services[0].versions
+    expect(v1.env).toEqual({A: 'base', B: 'from-env', C: 'web', D: 'base'})
+    expect(v2.env).toEqual({A: 'base', B: 'v2-file', C: 'web', D: 'v2-env'})
+  })
+
+  it('an envFile that is missing is an error at its entry; a bad line, an error at that line of the file', async () => {
+    const {dir, file} = await tempMesh(yaml('name: shop', 'services:', '  web:', '    command: npm start', '    envFile: [ok.env, gone.env]'))
+    await writeFile(join(dir, 'ok.env'), 'A=1\nnot a variable\n')
+    const error = (await loadConfig(file).catch((e: unknown) => e)) as ConfigError
+    expect(error).toBeInstanceOf(ConfigError)
+    expect(error.message.split('\n')).toEqual([
+      `${relative(process.cwd(), join(dir, 'ok.env'))}:2:1 services.web.envFile[0]: expected NAME=VALUE with NAME of letters, digits and _, got "not a variable" (no =)`,
+      `${relative(process.cwd(), file)}:5:23 services.web.envFile[1]: cannot read gone.env: there is no such file (paths are relative to mesh.yaml)`,
+    ])
+    expect(error.hints[0]).toMatch(/^Fix these in ok\.env and mesh\.yaml;/)
   })
 
   it('throws MESH_CONFIG_NOT_FOUND with a hint to run mesh init', async () => {

@@ -20,7 +20,8 @@ export class ConfigError extends MeshError {
   constructor(issues: ConfigIssue[], cwd?: string) {
     const errors = issues.filter((i) => i.severity === 'error')
     super('MESH_CONFIG_INVALID', errors.map((i) => formatIssue(i, cwd)).join('\n'), {
-      hints: [`Fix these in ${basename(issues[0]?.file ?? 'mesh.yaml')}; \`mesh validate\` checks it without starting anything.`],
+      // The errors may be in an envFile too: name each file once.
+      hints: [`Fix these in ${[...new Set(errors.map((i) => basename(i.file)))].join(' and ') || 'mesh.yaml'}; \`mesh validate\` checks it without starting anything.`],
     })
     this.name = 'ConfigError'
     this.issues = issues

@@ -32,6 +32,7 @@ import {
   type Path,
 } from './checker.js'
 import {suggestion} from './did-you-mean.js'
+import {readEnvFiles} from './env-file.js'
 import {checkFault} from '../faults/fault-config.js'
 import {formatDuration, parseRate, parseRatio, parseSize} from './duration.js'
 import type {
@@ -250,6 +251,7 @@ const versionKeys = {
   command: opt(str({nonEmpty: true})),
   cwd: opt(str({nonEmpty: true})),
   env: opt(record(text(), {key: envName})),
+  envFile: opt(oneOf('a file name or a list of them', {scalar: map(str({nonEmpty: true}), (f) => [f]), seq: array(str({nonEmpty: true}))})),
   simulate: opt(simulate),
   address: opt(address),
   port: opt(fixedPort),
@@ -419,6 +421,8 @@ function normaliseService(
     if (!origins.dependsOn.has(dep)) origins.dependsOn.set(dep, [...servicePath, 'dependsOn', i])
   })
 
+  // env_file then environment, as compose: the file's values first, `env:` over them; then the version's own.
+  const serviceEnv = {...readEnvFiles(raw.envFile, at.child('envFile'), mesh.dir), ...raw.env}
   const versions: VersionConfig[] = []
   for (const v of declared) {
     if (v.at && !exclusiveWorkload(v.raw, v.at)) {
@@ -459,7 +463,7 @@ function normaliseService(
         name: v.name,
         replicas: v.raw.replicas ?? raw.replicas ?? 1,
         workload,
-        env: {...raw.env, ...v.raw.env},
+        env: {...serviceEnv, ...readEnvFiles(v.raw.envFile, v.at?.child('envFile'), mesh.dir), ...v.raw.env},
         port,
       }),
     )
