@@ -9,7 +9,9 @@ import {describeSelectors, faultTarget} from './faults.js'
 export default class InjectFault extends MeshCommand {
   static override description = `Inject a fault into a service: delay, abort, reset, partition, bandwidth or slow close on its requests, or kill / pause its processes.
 
-Exactly one kind per fault. Per-request faults act on the service's inbound side by default, so its callers' retries, timeouts and outlier detection see them; --at caller applies them on the callers' outbound side instead (before their retries). A fault stays until \`mesh clear-faults\` or until --duration passes.`
+Exactly one kind per fault. Per-request faults act on the service's inbound side by default, so its callers' retries, timeouts and outlier detection see them; --at caller applies them on the callers' outbound side instead (before their retries). A fault stays until \`mesh clear-faults\` or until --duration passes.
+
+On a protocol: tcp service they act on each new connection, as Toxiproxy's toxics do: --delay and --bandwidth on what the service sends back, --reset after --after-bytes (or at once), --abort and --partition refuse it, --partition --blackhole holds it unanswered, --slow-close holds its end.`
   static override enableJsonFlag = true
   static override examples = [
     '<%= config.bin %> inject-fault payments --delay 300ms --jitter 50ms',

@@ -277,3 +277,31 @@ describe('YAML features', () => {
     expect(problems(yaml('name: shop', 'services:', '  a:'))).toEqual(['mesh.yaml:3:5 services.a: expected one of command, simulate or address'])
   })
 })
+
+describe('protocol: tcp', () => {
+  it('is a command or address service with connection-level policy only; the rest is an error where it is written', () => {
+    expect(only('protocol: tcp', 'command: postgres', 'replicas: 2', 'policy: {loadBalancer: least-request, circuitBreaker: {maxConnections: 10}}').protocol).toBe('tcp')
+    expect(only('command: npm start').protocol).toBeUndefined()
+    expect(problems(one('protocol: tcp', 'simulate: {}', 'health: {path: /healthz}', 'policy: {retries: {attempts: 2}, timeout: 1s}'))).toEqual([
+      'mesh.yaml:5:5 services.s.simulate: a simulated service speaks HTTP; protocol: tcp needs command: or address:',
+      'mesh.yaml:6:14 services.s.health.path: protocol: tcp is checked by TCP connect; an HTTP health path does not apply',
+      'mesh.yaml:7:14 services.s.policy.retries: policy.retries acts on HTTP requests; a protocol: tcp service takes only loadBalancer, weights, circuitBreaker',
+      'mesh.yaml:7:38 services.s.policy.timeout: policy.timeout acts on HTTP requests; a protocol: tcp service takes only loadBalancer, weights, circuitBreaker',
+    ])
+    expect(problems(one('protocol: udp', 'command: x'))).toEqual(['mesh.yaml:4:15 services.s.protocol: expected one of http, tcp, got "udp"'])
+  })
+
+  it('cannot be reached by the ingress or called by a simulated service: both speak HTTP', () => {
+    const source = yaml(
+      'name: shop',
+      'ingress: {port: 0, routes: [{prefix: /, service: db}]}',
+      'services:',
+      '  db: {protocol: tcp, command: postgres}',
+      '  api: {simulate: {calls: [{service: db}]}}',
+    )
+    expect(problems(source)).toEqual([
+      'mesh.yaml:2:50 ingress.routes[0].service: "db" is protocol: tcp; the ingress routes HTTP requests only',
+      'mesh.yaml:5:38 services.api.simulate.calls[0].service: a simulated service calls over HTTP, but "db" is protocol: tcp',
+    ])
+  })
+})

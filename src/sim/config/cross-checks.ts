@@ -12,7 +12,23 @@ export function crossCheck(checked: CheckedMesh, report: Report): void {
   portClashes(checked, report)
   singleReplicaWorkloads(checked, report)
   versionReferences(checked, report)
+  tcpReferences(checked, report)
   unreachedServices(checked, report)
+}
+
+/** The ingress and simulated calls speak HTTP: neither can reach a `protocol: tcp` service. */
+function tcpReferences({config, origins}: CheckedMesh, report: Report): void {
+  const tcp = new Set(config.services.filter((s) => s.protocol === 'tcp').map((s) => s.name))
+  if (tcp.size === 0) return
+  config.ingress?.routes.forEach((route, i) => {
+    if (tcp.has(route.service)) report.at('error', ['ingress', 'routes', i, 'service'], `"${route.service}" is protocol: tcp; the ingress routes HTTP requests only`)
+  })
+  for (const s of config.services) {
+    const called = new Set(s.versions.flatMap((v) => (v.workload.kind === 'simulate' ? v.workload.simulate.calls.map((c) => c.service) : [])))
+    for (const name of called) {
+      if (tcp.has(name)) report.at('error', origins.get(s.name)!.dependsOn.get(name)!, `a simulated service calls over HTTP, but "${name}" is protocol: tcp`)
+    }
+  }
 }
 
 function unknownName(kind: 'service' | 'version', name: string, known: string[], of?: string): string {

@@ -1,9 +1,20 @@
 // The environment contract between the mesh and the processes it starts. Services
 // written in any language read these; keep names stable.
 
-/** `catalog` → `CATALOG_URL`, `order-history` → `ORDER_HISTORY_URL`. */
+/** `order-history` → `ORDER_HISTORY`: what a dependency's variables start with. */
+export function dependencyEnvPrefix(service: string): string {
+  return service.toUpperCase().replace(/[^A-Z0-9]/g, '_')
+}
+
+/** `catalog` → `CATALOG_URL`, `order-history` → `ORDER_HISTORY_URL`: an HTTP dependency's outbound sidecar. */
 export function dependencyEnvName(service: string): string {
-  return `${service.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_URL`
+  return `${dependencyEnvPrefix(service)}_URL`
+}
+
+/** A `protocol: tcp` dependency's listener: `DB_HOST`, `DB_PORT` and `DB_ADDR` (host:port). */
+export function tcpDependencyEnv(service: string, host: string, port: number): Record<string, string> {
+  const prefix = dependencyEnvPrefix(service)
+  return {[`${prefix}_HOST`]: host, [`${prefix}_PORT`]: String(port), [`${prefix}_ADDR`]: `${host}:${port}`}
 }
 
 export const EnvNames = {

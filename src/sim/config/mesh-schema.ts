@@ -266,8 +266,12 @@ const service = obj({
   dependsOn: def(array(ref), () => []),
   health: opt(health),
   stopGracePeriod: def(duration(), 10_000),
+  protocol: def(enumOf(['http', 'tcp'] as const), 'http'),
   policy: def(policy, defaultPolicy),
 })
+
+/** What a TCP service's connections can have: everything else in `policy:` reads HTTP requests. */
+const TCP_POLICY_KEYS = ['loadBalancer', 'weights', 'circuitBreaker']
 type RawService = NonNullable<ReturnType<typeof service>>
 
 const WORKLOAD_KEYS = ['command', 'simulate', 'address'] as const
@@ -468,6 +472,7 @@ function normaliseService(
       }),
     )
   }
+  if (raw.protocol === 'tcp' && !tcpFits(raw, at)) ok = false
   if (!ok) return undefined
 
   // Real processes get a TCP check unless they name a path; simulated ones always serve /healthz.
@@ -482,7 +487,7 @@ function normaliseService(
   })
 
   return {
-    service: {
+    service: compact({
       name,
       // A simulated service can only call through a dependency URL, so its calls are dependencies.
       dependsOn: [...origins.dependsOn.keys()],
@@ -490,9 +495,32 @@ function normaliseService(
       policy: raw.policy,
       versions,
       stopGracePeriodMs: raw.stopGracePeriod,
-    },
+      protocol: raw.protocol === 'tcp' ? ('tcp' as const) : undefined,
+    }),
     origins,
   }
+}
+
+/** A `protocol: tcp` service: no simulation (it speaks HTTP), no HTTP health path, only connection-level policy. */
+function tcpFits(raw: RawService, at: At): boolean {
+  const wrong: At[] = []
+  const complain = (where: At | undefined, message: string, atKey = true) => {
+    if (!where) return
+    if (atKey) where.errorAtKey(message)
+    else where.error(message)
+    wrong.push(where)
+  }
+  for (const where of [at.child('simulate'), ...(raw.versions ?? []).map(([v]) => at.child('versions')?.child(v)?.child('simulate'))]) {
+    complain(where, 'a simulated service speaks HTTP; protocol: tcp needs command: or address:')
+  }
+  complain(at.child('health')?.child('path'), 'protocol: tcp is checked by TCP connect; an HTTP health path does not apply')
+  for (const {key, at: policyAt} of at.child('policy')?.entries() ?? []) {
+    if (!TCP_POLICY_KEYS.includes(key)) complain(policyAt, `policy.${key} acts on HTTP requests; a protocol: tcp service takes only ${TCP_POLICY_KEYS.join(', ')}`)
+  }
+  if (raw.policy.loadBalancer.kind === 'ring-hash') {
+    complain(at.child('policy')?.child('loadBalancer'), 'ring-hash hashes an HTTP header or cookie; a protocol: tcp service balances by round-robin, random or least-request', false)
+  }
+  return wrong.length === 0
 }
 
 /** One mapping may name at most one of command, simulate, address. */

@@ -43,6 +43,8 @@ export interface ServiceConfig {
   versions: VersionConfig[]
   /** SIGTERM → SIGKILL grace period. */
   stopGracePeriodMs: number
+  /** `tcp`: its callers get a TCP listener per dependency (tcp-proxy.ts), not an HTTP sidecar. Absent: HTTP. */
+  protocol?: 'tcp'
 }
 
 export interface VersionConfig {

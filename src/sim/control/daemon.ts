@@ -10,7 +10,7 @@ import {mkdirSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import type {MeshConfig, ServiceConfig, VersionConfig} from '../config/types.js'
-import {dependencyEnvName, EnvNames, instanceName} from '../config/env-names.js'
+import {dependencyEnvName, EnvNames, instanceName, tcpDependencyEnv} from '../config/env-names.js'
 import {activeVersions, versionWeights} from '../config/versions.js'
 import {MeshError, serviceNotFound} from '../errors.js'
 import {DataPlane, type ListenerInfo} from '../proxy/data-plane.js'
@@ -124,6 +124,7 @@ export class MeshDaemon extends EventEmitter {
       faults: this.faults,
       allowFaultHeaders: config.faults.allowHeaders,
       sink: this.telemetry,
+      tcpMetrics: this.telemetry.tcp,
       seed: seedFrom(config.name),
       onOutlierEvent: (service, e) =>
         this.emitEvent(
@@ -202,7 +203,7 @@ export class MeshDaemon extends EventEmitter {
       .on('GET', '/v1/deploys', (_, url) => this.deploys.history(url.searchParams.get('service') ?? undefined))
       .on('GET', '/v1/deploy', (_, url) => this.deploys.get(url.searchParams.get('id') ?? ''))
       .on('POST', '/v1/rollback', (body) => this.deploys.rollback((body as {service: string}).service))
-      .text('/metrics', PROMETHEUS_CONTENT_TYPE, () => renderPrometheus(this.telemetry.metrics.promSeries()))
+      .text('/metrics', PROMETHEUS_CONTENT_TYPE, () => renderPrometheus(this.telemetry.metrics.promSeries(), this.telemetry.tcp.series()))
       .on('POST', '/v1/down', () => {
         // Answer first, then stop: the caller waits for our pid to go away.
         setImmediate(() => void this.stop().then(() => this.emit('stopped')))
@@ -340,7 +341,10 @@ export class MeshDaemon extends EventEmitter {
     const w = version.workload
     const host = w.kind === 'address' ? w.host : '127.0.0.1'
     const port = w.kind === 'address' ? w.port : (version.port ?? (await freePort()))
-    const inbound = await this.dataPlane.listen({kind: 'inbound', instance: name, service: service.name})
+    const inbound =
+      service.protocol === 'tcp'
+        ? await this.dataPlane.listenTcp({kind: 'tcp-inbound', instance: name, service: service.name})
+        : await this.dataPlane.listen({kind: 'inbound', instance: name, service: service.name})
     const endpoint: Endpoint = {
       instance: name,
       service: service.name,
@@ -364,8 +368,11 @@ export class MeshDaemon extends EventEmitter {
     }
     const dependencies: Record<string, string> = {}
     for (const dep of service.dependsOn) {
-      const l = await this.dataPlane.listen({kind: 'outbound', source: service.name, sourceVersion: version.name, sourceInstance: name, destination: dep})
-      env[dependencyEnvName(dep)] = `http://127.0.0.1:${l.port}`
+      const caller = {source: service.name, sourceVersion: version.name, sourceInstance: name, destination: dep}
+      const tcp = this.config.services.find((s) => s.name === dep)?.protocol === 'tcp'
+      const l = tcp ? await this.dataPlane.listenTcp({kind: 'tcp-outbound', ...caller}) : await this.dataPlane.listen({kind: 'outbound', ...caller})
+      if (tcp) Object.assign(env, tcpDependencyEnv(dep, '127.0.0.1', l.port))
+      else env[dependencyEnvName(dep)] = `http://127.0.0.1:${l.port}`
       dependencies[dep] = `127.0.0.1:${l.port}`
       inst.listeners.push(l)
     }

@@ -9,11 +9,13 @@
 //   anyone ──▶ inbound listener (published address) ───────────▶ server span ─▶ undici ─▶ that instance
 //
 // An Upgrade request (WebSocket) takes the same path; its 101 turns into a tunnel (tunnel.ts).
+// A `protocol: tcp` service gets TCP listeners instead (tcp-proxy.ts).
 import http, {type IncomingMessage, ServerResponse} from 'node:http'
-import type {AddressInfo, Socket} from 'node:net'
+import net, {type AddressInfo, type Socket} from 'node:net'
 import {type Duplex, PassThrough, type Readable} from 'node:stream'
 import {Agent} from 'undici'
 import type {ServiceConfig} from '../config/types.js'
+import {dependencyEnvPrefix} from '../config/env-names.js'
 import type {Endpoint, Registry} from '../control/registry.js'
 import {MeshError} from '../errors.js'
 import {newRequestId, newSpanId, newTraceId, parseB3, parseTraceparent, type TraceContext} from '../telemetry/trace-context.js'
@@ -32,6 +34,9 @@ import type {FaultSet} from '../faults/fault-set.js'
 import {discardTelemetry, type TelemetrySink} from './telemetry-sink.js'
 import {upstream} from './upstream.js'
 import {openTunnel} from './tunnel.js'
+import {proxyTcp} from './tcp-proxy.js'
+import type {TcpMetrics} from '../telemetry/tcp-metrics.js'
+import {type Random, SeededRandom, seedFrom} from '../time/random.js'
 
 /** Where a request goes: a destination's stack, or (inbound) one instance; and its origin-form path. */
 interface Target {
@@ -48,10 +53,15 @@ export type ListenerRole =
   | {kind: 'forward-proxy'; source: string; sourceVersion: string; sourceInstance: string}
   | {kind: 'inbound'; instance: string; service: string}
 
+/** A TCP listener: a caller's, for one `protocol: tcp` dependency; or an instance's published address. */
+export type TcpRole =
+  | {kind: 'tcp-outbound'; source: string; sourceVersion: string; sourceInstance: string; destination: string}
+  | {kind: 'tcp-inbound'; instance: string; service: string}
+
 export interface ListenerInfo {
-  role: ListenerRole
+  role: ListenerRole | TcpRole
   port: number
-  server: http.Server
+  server: net.Server
 }
 
 export interface DataPlaneOptions {
@@ -63,6 +73,8 @@ export interface DataPlaneOptions {
   /** Seeds every destination's Random (balancers, jitter, mirroring). */
   seed?: number
   onOutlierEvent?: (service: string, event: OutlierEvent) => void
+  /** Where TCP connections are counted. */
+  tcpMetrics?: TcpMetrics
 }
 
 // Above undici's 4 s idle timeout so a pooled client never writes into a socket we just closed.
@@ -84,13 +96,19 @@ export class DataPlane {
   private readonly sink: TelemetrySink
   allowFaultHeaders: boolean
   private inflight = 0
-  /** Open WebSocket (or other upgraded) sessions, closed when the mesh stops. */
-  private readonly tunnels = new Set<Duplex>()
+  /** Open sessions (upgraded to WebSocket or the like, and TCP connections), closed when the mesh stops. */
+  private readonly sessions = new Set<Duplex>()
+  private readonly faults: FaultSet
+  private readonly tcpMetrics?: TcpMetrics
+  private readonly tcpRandom: Random
   private draining = false
   private drainWaiters: Array<() => void> = []
 
   constructor(registry: Registry, services: ServiceConfig[], weights: Map<string, Map<string, number>>, opts: DataPlaneOptions) {
     this.clock = opts.clock
+    this.faults = opts.faults
+    this.tcpMetrics = opts.tcpMetrics
+    this.tcpRandom = new SeededRandom(seedFrom(opts.seed ?? 1, 'tcp'))
     this.allowFaultHeaders = opts.allowFaultHeaders ?? false
     const sink = (this.sink = opts.sink ?? discardTelemetry)
     const faults = {faults: opts.faults, allowHeaders: () => this.allowFaultHeaders}
@@ -149,7 +167,7 @@ export class DataPlane {
     const i = this.listeners.indexOf(info)
     if (i >= 0) this.listeners.splice(i, 1)
     info.server.close()
-    info.server.closeIdleConnections()
+    if (info.server instanceof http.Server) info.server.closeIdleConnections()
   }
 
   /** An instance that left: requests still under way to it (past the drain's grace) are no longer counted. */
@@ -163,6 +181,29 @@ export class DataPlane {
     server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS
     server.on('request', (req, res) => this.handle(role, req, res))
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.handleUpgrade(role, req, socket, head))
+    return this.bind(server, role, port, wantedBy)
+  }
+
+  /** A TCP listener (on a port the OS picks): each connection is proxied to an instance of a `protocol: tcp` service. */
+  async listenTcp(role: TcpRole): Promise<ListenerInfo> {
+    const server = net.createServer((socket) => this.connectTcp(role, socket))
+    return this.bind(server, role, 0)
+  }
+
+  private connectTcp(role: TcpRole, socket: Socket): void {
+    this.sessions.add(socket)
+    socket.once('close', () => this.sessions.delete(socket))
+    const deps = {faults: this.faults, clock: this.clock, random: this.tcpRandom, metrics: this.tcpMetrics}
+    if (role.kind === 'tcp-inbound') {
+      // Someone dialled the instance's published address: that instance, whoever they are.
+      const endpoint = this.endpointsByInstance.get(role.instance)
+      return proxyTcp(socket, {source: 'unknown', destination: role.service}, () => endpoint, deps)
+    }
+    const destination = this.destinations.get(role.destination)
+    proxyTcp(socket, {source: role.source, sourceVersion: role.sourceVersion, destination: role.destination}, (tried) => destination?.pickForConnection(tried), deps)
+  }
+
+  private async bind(server: net.Server, role: ListenerRole | TcpRole, port: number, wantedBy?: string): Promise<ListenerInfo> {
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error: NodeJS.ErrnoException) => {
         if (error.code === 'EADDRINUSE') {
@@ -186,7 +227,7 @@ export class DataPlane {
     this.draining = true
     for (const l of this.listeners) {
       l.server.close()
-      l.server.closeIdleConnections()
+      if (l.server instanceof http.Server) l.server.closeIdleConnections()
     }
     if (this.inflight > 0) {
       await new Promise<void>((resolve) => {
@@ -197,8 +238,8 @@ export class DataPlane {
         })
       })
     }
-    for (const l of this.listeners) l.server.closeAllConnections()
-    for (const t of this.tunnels) t.destroy()
+    for (const l of this.listeners) if (l.server instanceof http.Server) l.server.closeAllConnections()
+    for (const s of this.sessions) s.destroy()
     for (const d of this.destinations.values()) d.close()
     await this.agent.close().catch(() => undefined)
   }
@@ -244,8 +285,8 @@ export class DataPlane {
     const client = new UpgradeReply(req, res, abort, this, req.headers.upgrade ?? '', socket, head, (tunnel) => {
       // A session is not a request under way: `mesh down` closes it rather than waiting for it.
       settled()
-      this.tunnels.add(tunnel)
-      tunnel.once('close', () => this.tunnels.delete(tunnel))
+      this.sessions.add(tunnel)
+      tunnel.once('close', () => this.sessions.delete(tunnel))
     })
     try {
       this.serve(role, client)
@@ -389,6 +430,9 @@ export class DataPlane {
     }
     const destination = this.destinations.get(service)
     if (!destination) throw noRoute(service, [...this.destinations.keys()])
+    if (destination.protocol === 'tcp') {
+      throw new ProxyError(502, 'NR', `"${service}" is protocol: tcp: connect to it at $${dependencyEnvPrefix(service)}_ADDR, not over HTTP`)
+    }
     return {service, path, destination}
   }
 }

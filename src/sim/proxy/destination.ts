@@ -55,6 +55,8 @@ export interface DestinationDeps {
 export class Destination {
   readonly endpoints: EndpointSet
   readonly name: string
+  /** `tcp`: reached through TCP listeners (tcp-proxy.ts); its HTTP stack is never called. */
+  readonly protocol: 'http' | 'tcp'
   /** The call path, outermost layer first (see stack.ts). */
   service!: Service
   policy!: PolicyConfig
@@ -70,6 +72,7 @@ export class Destination {
     private readonly deps: DestinationDeps,
   ) {
     this.name = config.name
+    this.protocol = config.protocol ?? 'http'
     this.random = new SeededRandom(seedFrom(deps.seed, 'destination', config.name))
     this.endpoints = new EndpointSet(config.name, deps.registry, weights)
     this.breaker = new CircuitBreaker(config.policy.circuitBreaker ?? DEFAULT_CIRCUIT_BREAKER)
@@ -130,6 +133,12 @@ export class Destination {
       .push(limiter ? rateLimit(this.name, limiter, policy.rateLimit!.perSource) : undefined) // reject cheaply before any work
       .push(trace(sink)) // outermost: the client span covers everything below
       .service()
+  }
+
+  /** A TCP connection's instance: the version by weight, then the balancer over its instances, avoiding `tried`. */
+  pickForConnection(tried: ReadonlySet<string>): Endpoint | undefined {
+    const version = this.endpoints.pickVersion()
+    return version === undefined ? undefined : this.balancer.pick(this.endpoints.ofVersion(version), {exclude: tried})
   }
 
   /** Whether the balancer is in panic mode right now (fewer than half the instances available). */

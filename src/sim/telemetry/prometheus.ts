@@ -8,6 +8,7 @@ import {
   type PromLabels,
   type PromSeries,
 } from './metrics.js'
+import type {TcpSeries} from './tcp-metrics.js'
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 
@@ -67,8 +68,22 @@ function histogramLines(
   out.push(`${name}_count${labelText(labels)} ${h.count}`)
 }
 
+/** A TCP edge's labels: Istio's, without the response's. */
+function tcpLabelText(s: TcpSeries): string {
+  const e = s.edge
+  const labels: Array<[string, string]> = [
+    ['reporter', 'source'],
+    ['source_workload', e.source],
+    ['source_version', e.sourceVersion ?? 'unknown'],
+    ['destination_workload', e.destinationInstance],
+    ['destination_service', e.destination],
+    ['destination_version', e.destinationVersion],
+  ]
+  return `{${labels.map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(',')}}`
+}
+
 /** The whole exposition, ending with a newline. */
-export function renderPrometheus(series: PromSeries[]): string {
+export function renderPrometheus(series: PromSeries[], tcp: TcpSeries[] = []): string {
   const out: string[] = []
   header(out, 'istio_requests_total', 'counter', 'Requests seen by a sidecar, by reporter, source, destination and response.')
   for (const s of series) out.push(`istio_requests_total${labelText(s.labels)} ${s.requests}`)
@@ -87,6 +102,18 @@ export function renderPrometheus(series: PromSeries[]): string {
     header(out, 'istio_response_bytes', 'histogram', 'Response body size in bytes.')
     for (const s of series) {
       if (s.responseBytes) histogramLines(out, 'istio_response_bytes', s.labels, s.responseBytes, ISTIO_BYTES_BUCKETS)
+    }
+  }
+  if (tcp.length) {
+    const counters: Array<[string, string, (s: TcpSeries) => number]> = [
+      ['istio_tcp_connections_opened_total', 'TCP connections opened to a protocol: tcp service.', (s) => s.opened],
+      ['istio_tcp_connections_closed_total', 'TCP connections closed.', (s) => s.closed],
+      ['istio_tcp_sent_bytes_total', 'Bytes the service sent back over closed TCP connections.', (s) => s.sentBytes],
+      ['istio_tcp_received_bytes_total', 'Bytes the service received over closed TCP connections.', (s) => s.receivedBytes],
+    ]
+    for (const [name, help, value] of counters) {
+      header(out, name, 'counter', help)
+      for (const s of tcp) out.push(`${name}${tcpLabelText(s)} ${value(s)}`)
     }
   }
   return out.join('\n') + '\n'

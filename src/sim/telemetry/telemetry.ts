@@ -15,6 +15,7 @@ import {OtlpPusher} from './otlp-push.js'
 import type {Span} from './span.js'
 import {TraceSampler} from './trace-sampler.js'
 import {TraceStore} from './trace-store.js'
+import {TcpMetrics} from './tcp-metrics.js'
 
 export interface TelemetryOptions {
   clock: Clock
@@ -30,6 +31,8 @@ export class Telemetry implements TelemetrySink {
   readonly traces = new TraceStore()
   readonly sampler: TraceSampler
   readonly metrics = new MetricsRecorder()
+  /** `protocol: tcp` connections: counted, never traced. */
+  readonly tcp = new TcpMetrics()
   readonly pusher?: OtlpPusher
   private readonly observation: Observation = {
     reporter: 'source',

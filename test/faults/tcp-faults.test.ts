@@ -1,0 +1,112 @@
+// Connection-level faults of a `protocol: tcp` service on a virtual clock: what reaches the
+// caller, and when, from an instance that sends chunks.
+import {EventEmitter} from 'node:events'
+import {describe, expect, test} from 'vitest'
+import {downstreamWithFaults, faultPlan, type TcpFaultPlan, type TcpStream} from '../../src/sim/proxy/tcp-proxy.js'
+import {VirtualClock} from '../../src/sim/time/clock.js'
+import {SeededRandom} from '../../src/sim/time/random.js'
+
+/** A socket stand-in: records what was written to it, and when; `emit` plays the instance. */
+class FakeSocket extends EventEmitter {
+  written: Array<{at: number; text: string}> = []
+  ended?: number
+  reset?: number
+  paused = false
+  constructor(private readonly clock: VirtualClock) {
+    super()
+  }
+  write(chunk: Buffer | string): boolean {
+    this.written.push({at: this.clock.now(), text: chunk.toString()})
+    return true
+  }
+  end(): this {
+    this.ended = this.clock.now()
+    return this
+  }
+  pause(): this {
+    this.paused = true
+    return this
+  }
+  resume(): this {
+    this.paused = false
+    return this
+  }
+  resetAndDestroy(): this {
+    this.reset ??= this.clock.now()
+    return this
+  }
+}
+
+function run(spec: Parameters<typeof faultPlan>[0]) {
+  const clock = new VirtualClock()
+  const from = new FakeSocket(clock)
+  const to = new FakeSocket(clock)
+  const plan = faultPlan(spec) as TcpFaultPlan
+  downstreamWithFaults(from as unknown as TcpStream, to as unknown as TcpStream, plan, {clock, random: new SeededRandom(1)})
+  return {clock, from, to, plan}
+}
+
+describe('TCP faults', () => {
+  test('no fault, no plan: the connection is copied as it is', () => {
+    expect(faultPlan([])).toBeUndefined()
+  })
+
+  test('abort and partition refuse the connection; partition --blackhole holds it', () => {
+    expect(faultPlan([{service: 'db', kind: 'abort', status: 503}])).toMatchObject({refuse: true, blackhole: false})
+    expect(faultPlan([{service: 'db', kind: 'partition'}])).toMatchObject({refuse: true})
+    expect(faultPlan([{service: 'db', kind: 'partition', blackhole: true}])).toMatchObject({refuse: false, blackhole: true})
+  })
+
+  test('a delay holds each chunk from its arrival, in order; the end follows the last chunk', async () => {
+    const {clock, from, to} = run([{service: 'db', kind: 'delay', delayMs: 100}])
+    from.emit('data', Buffer.from('a'))
+    await clock.advance(30)
+    from.emit('data', Buffer.from('b'))
+    from.emit('end')
+    await clock.advance(200)
+    expect(to.written).toEqual([
+      {at: 100, text: 'a'},
+      {at: 130, text: 'b'},
+    ])
+    expect(to.ended).toBe(130)
+  })
+
+  test('bandwidth spaces the bytes at the rate; reset passes the first N bytes, then resets both sides', async () => {
+    const slow = run([{service: 'db', kind: 'bandwidth', bytesPerSecond: 1000}])
+    slow.from.emit('data', Buffer.alloc(500, 'x'))
+    slow.from.emit('data', Buffer.alloc(500, 'y'))
+    await slow.clock.advance(2000)
+    expect(slow.to.written.map((w) => [w.at, w.text.length])).toEqual([
+      [500, 500],
+      [1000, 500],
+    ])
+
+    const cut = run([{service: 'db', kind: 'reset', afterBytes: 5}])
+    cut.from.emit('data', Buffer.from('abc'))
+    cut.from.emit('data', Buffer.from('defgh'))
+    cut.from.emit('data', Buffer.from('never'))
+    await cut.clock.advance(10)
+    expect(cut.to.written.map((w) => w.text)).toEqual(['abc', 'de'])
+    expect(cut.to.reset).toBe(0)
+    expect(cut.from.reset).toBe(0)
+
+    const atOnce = run([{service: 'db', kind: 'reset'}])
+    expect(atOnce.to.reset).toBe(0)
+  })
+
+  test('slow close holds the end of the stream; a jittered delay stays within its bounds', async () => {
+    const {clock, from, to} = run([{service: 'db', kind: 'slow-close', delayMs: 500}])
+    from.emit('data', Buffer.from('last'))
+    from.emit('end')
+    await clock.advance(1000)
+    expect(to.written).toEqual([{at: 0, text: 'last'}])
+    expect(to.ended).toBe(500)
+
+    const jitter = run([{service: 'db', kind: 'delay', delayMs: 100, jitterMs: 50}])
+    for (let i = 0; i < 20; i++) jitter.from.emit('data', Buffer.from(String(i)))
+    await jitter.clock.advance(1000)
+    expect(jitter.to.written.map((w) => w.text)).toEqual(Array.from({length: 20}, (_, i) => String(i)))
+    for (const w of jitter.to.written) expect(w.at).toBeGreaterThanOrEqual(50)
+    expect(Math.max(...jitter.to.written.map((w) => w.at))).toBeLessThanOrEqual(150)
+  })
+})

@@ -1,0 +1,106 @@
+// A `protocol: tcp` service (a database, a cache) behind the mesh: a caller's TCP listener
+// balances connections over its instances, bytes flow both ways, connection-level faults
+// act as Toxiproxy's do, and the connections are counted with Istio's TCP metric names.
+import net from 'node:net'
+import {afterAll, beforeAll, describe, expect, test} from 'vitest'
+import type {MeshStatus} from '../../src/sim/control/status.js'
+import {freePort, get, mesh, meshDir} from '../helpers/mesh.js'
+
+/** One connection: sends `line`, resolves with the first reply, or how the connection ended without one. */
+function exchange(address: string, line: string, giveUpMs = 5_000): Promise<{reply?: string; ended?: string; ms: number}> {
+  const [host, port] = address.split(':')
+  const started = Date.now()
+  return new Promise((resolve) => {
+    const socket = net.connect(Number(port), host)
+    const done = (out: {reply?: string; ended?: string}) => {
+      socket.destroy()
+      resolve({...out, ms: Date.now() - started})
+    }
+    socket.setTimeout(giveUpMs, () => done({ended: 'no reply'}))
+    socket.on('data', (d) => done({reply: d.toString()}))
+    socket.on('error', (e: NodeJS.ErrnoException) => done({ended: e.code}))
+    socket.on('close', () => done({ended: 'closed'}))
+    socket.write(line)
+  })
+}
+
+describe('protocol: tcp', () => {
+  let dir: string
+  let port: number
+  let dbAddress: string
+
+  beforeAll(async () => {
+    port = await freePort()
+    dir = meshDir(`
+name: tcp
+ingress: {port: ${port}, routes: [{prefix: /, service: app}]}
+services:
+  app:
+    command: node fixtures/echo-server.js
+    health: {path: /healthz, interval: 200ms}
+    dependsOn: [db]
+  db:
+    protocol: tcp
+    command: node fixtures/line-echo.js
+    replicas: 2
+`)
+    const up = await mesh(dir, ['up', '-d'])
+    expect(up.exitCode, up.stderr + up.stdout).toBe(0)
+    const status = JSON.parse((await mesh(dir, ['status', '--json'])).stdout) as MeshStatus
+    dbAddress = status.services.find((s) => s.name === 'app')!.instances[0].outbound!.dependencies.db
+  })
+
+  afterAll(async () => {
+    await mesh(dir, ['down'])
+  })
+
+  test('the caller gets DB_HOST, DB_PORT and DB_ADDR; its connections are balanced over the instances and bytes flow both ways', async () => {
+    expect((await get(`http://127.0.0.1:${port}/env/DB_ADDR`)).text).toBe(dbAddress)
+    const [host, dbPort] = dbAddress.split(':')
+    expect((await get(`http://127.0.0.1:${port}/env/DB_HOST`)).text).toBe(host)
+    expect((await get(`http://127.0.0.1:${port}/env/DB_PORT`)).text).toBe(dbPort)
+    expect((await get(`http://127.0.0.1:${port}/env/DB_URL`)).text).toBe('')
+    const replies = []
+    for (let i = 0; i < 4; i++) replies.push((await exchange(dbAddress, `ping ${i}`)).reply)
+    // Round robin: two each, every reply its own request's.
+    expect(replies.map((r) => r!.split(' ')[0]).sort()).toEqual(['db-v1-0', 'db-v1-0', 'db-v1-1', 'db-v1-1'])
+    expect(replies.map((r) => r!.split(' ').slice(1).join(' '))).toEqual(['ping 0', 'ping 1', 'ping 2', 'ping 3'])
+  })
+
+  test('faults act on connections: a delay holds the replies, an abort refuses, a blackhole never answers', async () => {
+    const fault = async (...args: string[]) => expect((await mesh(dir, ['inject-fault', 'db', ...args])).exitCode).toBe(0)
+    try {
+      await fault('--delay', '300ms')
+      const slow = await exchange(dbAddress, 'slow')
+      expect(slow.reply).toMatch(/^db-v1-[01] slow$/)
+      expect(slow.ms).toBeGreaterThanOrEqual(290)
+      await mesh(dir, ['clear-faults', '--all'])
+
+      await fault('--abort', '503')
+      const refused = await exchange(dbAddress, 'refused')
+      expect(refused.reply).toBeUndefined()
+      expect(refused.ended).toMatch(/ECONNRESET|closed/)
+      await mesh(dir, ['clear-faults', '--all'])
+
+      await fault('--partition', '--blackhole')
+      expect(await exchange(dbAddress, 'lost', 500)).toEqual({ended: 'no reply', ms: expect.any(Number)})
+    } finally {
+      await mesh(dir, ['clear-faults', '--all'])
+    }
+    expect((await exchange(dbAddress, 'back')).reply).toMatch(/^db-v1-[01] back$/)
+  })
+
+  test('connections are counted with Istio TCP metrics; an HTTP call to a TCP service is refused with a pointer to DB_ADDR', async () => {
+    const status = JSON.parse((await mesh(dir, ['status', '--json'])).stdout) as MeshStatus
+    const metrics = (await get(`${status.controlUrl}/metrics`)).text
+    for (const instance of ['db-v1-0', 'db-v1-1']) {
+      expect(metrics).toMatch(new RegExp(`istio_tcp_connections_opened_total\\{reporter="source",source_workload="app",source_version="v1",destination_workload="${instance}",destination_service="db",destination_version="v1"\\} [1-9]`))
+    }
+    expect(metrics).toMatch(/istio_tcp_received_bytes_total\{[^}]*destination_workload="db-v1-0"[^}]*\} [1-9]/)
+    const proxy = status.services.find((s) => s.name === 'app')!.instances[0].outbound!.proxy
+    const {request} = await import('undici')
+    const viaProxy = await request(`http://${proxy}/x`, {headers: {host: 'db'}})
+    expect(viaProxy.statusCode).toBe(502)
+    expect(await viaProxy.body.text()).toContain('"db" is protocol: tcp: connect to it at $DB_ADDR')
+  })
+})
