@@ -288,6 +288,9 @@ describe('protocol: tcp', () => {
       'mesh.yaml:7:14 services.s.policy.retries: policy.retries acts on HTTP requests; a protocol: tcp service takes only loadBalancer, weights, circuitBreaker',
       'mesh.yaml:7:38 services.s.policy.timeout: policy.timeout acts on HTTP requests; a protocol: tcp service takes only loadBalancer, weights, circuitBreaker',
     ])
+    expect(problems(one('protocol: tcp', 'command: x', 'policy: {loadBalancer: ewma}'))).toEqual([
+      'mesh.yaml:6:28 services.s.policy.loadBalancer: ewma weighs response latency; a protocol: tcp service balances by round-robin, random or least-request (least connections)',
+    ])
     expect(problems(one('protocol: udp', 'command: x'))).toEqual(['mesh.yaml:4:15 services.s.protocol: expected one of http, tcp, got "udp"'])
   })
 

@@ -4,6 +4,10 @@ import {EventEmitter} from 'node:events'
 import {describe, expect, test} from 'vitest'
 import {downstreamWithFaults, faultPlan, type TcpFaultPlan, type TcpStream} from '../../src/sim/proxy/tcp-proxy.js'
 import {VirtualClock} from '../../src/sim/time/clock.js'
+import type {ServiceConfig} from '../../src/sim/config/types.js'
+import {Registry} from '../../src/sim/control/registry.js'
+import {FaultSet} from '../../src/sim/faults/fault-set.js'
+import {Destination} from '../../src/sim/proxy/destination.js'
 import {SeededRandom} from '../../src/sim/time/random.js'
 
 /** A socket stand-in: records what was written to it, and when; `emit` plays the instance. */
@@ -108,5 +112,60 @@ describe('TCP faults', () => {
     expect(jitter.to.written.map((w) => w.text)).toEqual(Array.from({length: 20}, (_, i) => String(i)))
     for (const w of jitter.to.written) expect(w.at).toBeGreaterThanOrEqual(50)
     expect(Math.max(...jitter.to.written.map((w) => w.at))).toBeLessThanOrEqual(150)
+  })
+})
+
+describe('where a TCP connection goes', () => {
+  const service = (policy: Record<string, unknown>, weights: Record<string, number>): ServiceConfig => ({
+    name: 'db',
+    protocol: 'tcp',
+    dependsOn: [],
+    health: {intervalMs: 1000, timeoutMs: 1000, healthyThreshold: 1, unhealthyThreshold: 3},
+    policy: {routes: [], ...policy} as unknown as ServiceConfig['policy'],
+    versions: Object.keys(weights).map((name) => ({name, replicas: 2, workload: {kind: 'address', host: '127.0.0.1', port: 1}, env: {}})),
+    stopGracePeriodMs: 1000,
+  })
+
+  function destination(policy: Record<string, unknown>, weights: Record<string, number>) {
+    const registry = new Registry(['db'])
+    for (const version of Object.keys(weights)) {
+      for (let i = 0; i < 2; i++) registry.add({instance: `db-${version}-${i}`, service: 'db', version, host: '127.0.0.1', port: 1, inboundPort: 1, origin: ''})
+    }
+    const clock = new VirtualClock()
+    return new Destination(service(policy, weights), new Map(Object.entries(weights)), {
+      registry,
+      faults: {faults: new FaultSet(clock), allowHeaders: () => false},
+      inflight: new Map(),
+      clock,
+      agent: undefined as never,
+      sink: {record: () => undefined},
+      seed: 1,
+    })
+  }
+
+  test('least-request counts open connections: a new one goes to the instance with fewer', () => {
+    const d = destination({loadBalancer: {kind: 'least-request'}}, {v1: 100})
+    const first = d.connections.pick(new Set())!
+    d.connections.opened!(first)
+    for (let i = 0; i < 10; i++) expect(d.connections.pick(new Set())!.instance).not.toBe(first.instance)
+    const other = d.connections.pick(new Set())!
+    d.connections.opened!(other)
+    d.connections.opened!(other)
+    for (let i = 0; i < 10; i++) expect(d.connections.pick(new Set())!.instance).toBe(first.instance)
+    // Closed ones stop counting.
+    d.connections.closed!(other)
+    d.connections.closed!(other)
+    for (let i = 0; i < 10; i++) expect(d.connections.pick(new Set())!.instance).toBe(other.instance)
+  })
+
+  test('connections follow the version weights, and a retry after a refused connect avoids what was tried', () => {
+    const d = destination({loadBalancer: {kind: 'round-robin'}}, {v1: 75, v2: 25})
+    const versions = Array.from({length: 400}, () => d.connections.pick(new Set())!.version)
+    expect(versions.filter((v) => v === 'v2').length).toBe(100)
+    const tried = new Set(['db-v1-0'])
+    for (let i = 0; i < 10; i++) {
+      const e = d.connections.pick(tried)!
+      if (e.version === 'v1') expect(e.instance).toBe('db-v1-1')
+    }
   })
 })

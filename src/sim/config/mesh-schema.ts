@@ -517,8 +517,10 @@ function tcpFits(raw: RawService, at: At): boolean {
   for (const {key, at: policyAt} of at.child('policy')?.entries() ?? []) {
     if (!TCP_POLICY_KEYS.includes(key)) complain(policyAt, `policy.${key} acts on HTTP requests; a protocol: tcp service takes only ${TCP_POLICY_KEYS.join(', ')}`)
   }
-  if (raw.policy.loadBalancer.kind === 'ring-hash') {
-    complain(at.child('policy')?.child('loadBalancer'), 'ring-hash hashes an HTTP header or cookie; a protocol: tcp service balances by round-robin, random or least-request', false)
+  const lb = raw.policy.loadBalancer.kind
+  if (lb === 'ring-hash' || lb === 'ewma') {
+    const why = lb === 'ring-hash' ? 'ring-hash hashes an HTTP header or cookie' : 'ewma weighs response latency'
+    complain(at.child('policy')?.child('loadBalancer'), `${why}; a protocol: tcp service balances by round-robin, random or least-request (least connections)`, false)
   }
   return wrong.length === 0
 }

@@ -197,10 +197,11 @@ export class DataPlane {
     if (role.kind === 'tcp-inbound') {
       // Someone dialled the instance's published address: that instance, whoever they are.
       const endpoint = this.endpointsByInstance.get(role.instance)
-      return proxyTcp(socket, {source: 'unknown', destination: role.service}, () => endpoint, deps)
+      return proxyTcp(socket, {source: 'unknown', destination: role.service}, {pick: () => endpoint}, deps)
     }
     const destination = this.destinations.get(role.destination)
-    proxyTcp(socket, {source: role.source, sourceVersion: role.sourceVersion, destination: role.destination}, (tried) => destination?.pickForConnection(tried), deps)
+    if (!destination) return void socket.resetAndDestroy()
+    proxyTcp(socket, {source: role.source, sourceVersion: role.sourceVersion, destination: role.destination}, destination.connections, deps)
   }
 
   private async bind(server: net.Server, role: ListenerRole | TcpRole, port: number, wantedBy?: string): Promise<ListenerInfo> {

@@ -3,6 +3,7 @@
 // limiter, retry budget) and the stack built from its `policy:` block. In the
 // one-pass design every caller's outbound side uses this same stack, so the
 // callee's policies apply whoever calls.
+import type {TcpTarget} from './tcp-proxy.js'
 import type {Agent} from 'undici'
 import type {CircuitBreakerConfig, PolicyConfig, ServiceConfig} from '../config/types.js'
 import type {Endpoint, Registry} from '../control/registry.js'
@@ -135,10 +136,17 @@ export class Destination {
       .service()
   }
 
-  /** A TCP connection's instance: the version by weight, then the balancer over its instances, avoiding `tried`. */
-  pickForConnection(tried: ReadonlySet<string>): Endpoint | undefined {
-    const version = this.endpoints.pickVersion()
-    return version === undefined ? undefined : this.balancer.pick(this.endpoints.ofVersion(version), {exclude: tried})
+  /**
+   * Where a `protocol: tcp` service's connections go: the version by weight, then the balancer
+   * over its instances; least-request counts open connections (least connections).
+   */
+  readonly connections: TcpTarget = {
+    pick: (tried) => {
+      const version = this.endpoints.pickVersion()
+      return version === undefined ? undefined : this.balancer.pick(this.endpoints.ofVersion(version), {exclude: tried})
+    },
+    opened: (endpoint) => this.balancer.onStart?.(endpoint),
+    closed: (endpoint) => this.balancer.onEnd?.(endpoint, 0, true),
   }
 
   /** Whether the balancer is in panic mode right now (fewer than half the instances available). */

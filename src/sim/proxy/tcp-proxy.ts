@@ -28,6 +28,13 @@ export interface TcpDeps {
   metrics?: TcpMetrics
 }
 
+/** Where a connection may go: `pick` avoids instances already tried; the balancer hears of each connection's life. */
+export interface TcpTarget {
+  pick(tried: ReadonlySet<string>): Endpoint | undefined
+  opened?(endpoint: Endpoint): void
+  closed?(endpoint: Endpoint): void
+}
+
 /** Who connects, and to which service. */
 export interface TcpCaller {
   source: string
@@ -53,14 +60,14 @@ const SIDES = ['callee', 'caller'] as const
 // Chunks from the instance held by a delay or bandwidth fault before reading pauses.
 const MAX_HELD = 32
 
-/** Proxies one accepted connection; `pick` chooses its instance, avoiding those already tried. */
-export function proxyTcp(client: Socket, caller: TcpCaller, pick: (tried: ReadonlySet<string>) => Endpoint | undefined, deps: TcpDeps): void {
+/** Proxies one accepted connection to an instance `target` picks. */
+export function proxyTcp(client: Socket, caller: TcpCaller, target: TcpTarget, deps: TcpDeps): void {
   client.on('error', () => undefined)
   // Nothing the caller sends is lost while the instance is being connected.
   client.pause()
   const tried = new Set<string>()
   const attempt = (): void => {
-    const endpoint = pick(tried)
+    const endpoint = target.pick(tried)
     // No instance left: a reset, TCP's form of 503 UH.
     if (!endpoint || tried.has(endpoint.instance)) return void client.resetAndDestroy()
     tried.add(endpoint.instance)
@@ -82,11 +89,13 @@ export function proxyTcp(client: Socket, caller: TcpCaller, pick: (tried: Readon
       if (client.destroyed) return void upstream.destroy()
       const edge: TcpEdge = {...caller, destinationVersion: endpoint.version, destinationInstance: endpoint.instance}
       deps.metrics?.opened(edge)
+      target.opened?.(endpoint)
       upstream.setNoDelay(true)
       client.setNoDelay(true)
       client.on('close', () => upstream.destroy())
       upstream.on('close', () => {
         deps.metrics?.closed(edge, upstream.bytesRead, upstream.bytesWritten)
+        target.closed?.(endpoint)
         client.destroy()
       })
       client.pipe(upstream)
