@@ -1,4 +1,5 @@
 import chalk from 'chalk'
+import {formatSize} from '../sim/config/duration.js'
 import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
 import {renderTable} from '../cli/table.js'
 import type {InstanceStatus, MeshStatus} from '../sim/control/status.js'
@@ -33,6 +34,10 @@ export function renderStatus(s: MeshStatus): string {
   for (const svc of s.services) {
     if (svc.deploy) notes.push(chalk.cyan(`${svc.name}: deploying — ${svc.deploy}`))
     if (svc.faults.length) notes.push(chalk.magenta(`${svc.name}: faults ${svc.faults.join('; ')}`))
+    if (svc.tcp) {
+      const t = svc.tcp
+      notes.push(`${svc.name}: protocol tcp — ${t.open} connection${t.open === 1 ? '' : 's'} open, ${t.opened} opened since mesh up; ${formatSize(t.receivedBytes)} in, ${formatSize(t.sentBytes)} out (closed ones)`)
+    }
     if (svc.panic) notes.push(chalk.yellow(`${svc.name}: panic mode — fewer than half its instances are available, so traffic goes to all of them`))
     for (const i of svc.instances) {
       const version = svc.versions.length > 1 ? `${i.version} (${svc.versions.find((v) => v.name === i.version)?.weight ?? 0}%)` : i.version

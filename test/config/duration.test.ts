@@ -1,5 +1,5 @@
 import {describe, expect, it} from 'vitest'
-import {formatDuration, parseDuration, parseRate, parseSize} from '../../src/sim/config/duration.js'
+import {formatDuration, formatSize, parseDuration, parseRate, parseSize} from '../../src/sim/config/duration.js'
 
 describe('parseDuration', () => {
   it('reads the units people write in mesh.yaml', () => {
@@ -93,5 +93,12 @@ describe('parseSize', () => {
       expect(parseSize(`${n}kb`)).toBe(n * 1024)
       expect(parseSize(`${n}mb`)).toBe(n * 1024 * 1024)
     }
+  })
+})
+
+describe('formatSize', () => {
+  it('writes bytes in the largest unit parseSize reads back', () => {
+    expect([0, 512, 1536, 3 * 1024 ** 2, 5 * 1024 ** 3].map(formatSize)).toEqual(['0b', '512b', '1.5kb', '3mb', '5gb'])
+    for (const n of [512, 1536, 3 * 1024 ** 2]) expect(parseSize(formatSize(n))).toBe(n)
   })
 })

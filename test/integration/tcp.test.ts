@@ -97,6 +97,11 @@ services:
       expect(metrics).toMatch(new RegExp(`istio_tcp_connections_opened_total\\{reporter="source",source_workload="app",source_version="v1",destination_workload="${instance}",destination_service="db",destination_version="v1"\\} [1-9]`))
     }
     expect(metrics).toMatch(/istio_tcp_received_bytes_total\{[^}]*destination_workload="db-v1-0"[^}]*\} [1-9]/)
+    // mesh status counts them too.
+    const db = status.services.find((s) => s.name === 'db')!
+    expect(db.tcp!.opened).toBeGreaterThanOrEqual(6)
+    expect(db.tcp!.receivedBytes).toBeGreaterThan(0)
+    expect((await mesh(dir, ['status'])).stdout).toMatch(/db: protocol tcp — \d+ connections? open, \d+ opened since mesh up/)
     const proxy = status.services.find((s) => s.name === 'app')!.instances[0].outbound!.proxy
     const {request} = await import('undici')
     const viaProxy = await request(`http://${proxy}/x`, {headers: {host: 'db'}})

@@ -35,7 +35,7 @@ services:
     health: {path: /healthz, interval: 200ms}
     policy:
       retries: {attempts: 2, on: [5xx], backoff: {base: 5ms, max: 20ms}}
-      outlierDetection: {consecutive5xxErrors: 3, interval: 500ms, baseEjectionTime: 6s, maxEjectionPercent: 50}
+      outlierDetection: {consecutive5xxErrors: 3, interval: 500ms, baseEjectionTime: 3s, maxEjectionPercent: 50}
 `)
     try {
       expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)

@@ -67,6 +67,14 @@ export function parseSize(v: string | number): number | undefined {
   return Math.round(Number(m[1]) * SIZE_UNIT[unit])
 }
 
+/** 512 → '512b', 1536 → '1.5kb', 3145728 → '3mb': the units parseSize reads. */
+export function formatSize(bytes: number): string {
+  for (const [unit, size] of [['gb', 1024 ** 3], ['mb', 1024 ** 2], ['kb', 1024]] as const) {
+    if (bytes >= size) return `${Number((bytes / size).toFixed(1))}${unit}`
+  }
+  return `${bytes}b`
+}
+
 /** 0.01, '0.01' or '1%' → 0.01; undefined unless it is within 0..1 (0..100%). */
 export function parseRatio(v: string | number): number | undefined {
   if (typeof v === 'number') return v >= 0 && v <= 1 ? v : undefined

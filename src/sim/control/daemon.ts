@@ -248,6 +248,7 @@ export class MeshDaemon extends EventEmitter {
           .filter((f) => f.service === s.name)
           .map((f) => `${f.id} ${describeFault(f)}${f.percent !== undefined && f.percent < 100 ? ` ${f.percent}%` : ''}${f.at === 'caller' ? ' at caller' : ''}`),
         instances: [...this.instances.values()].filter((i) => i.service === s).map((i) => this.instanceStatus(i)),
+        tcp: s.protocol === 'tcp' ? this.telemetry.tcp.ofService(s.name) : undefined,
       })),
     }
   }

@@ -1,4 +1,5 @@
 // What `mesh status` shows: the shape the control API returns and `--json` prints.
+import type {TcpTotals} from '../telemetry/tcp-metrics.js'
 
 export type InstanceHealth = 'starting' | 'healthy' | 'unhealthy'
 
@@ -38,6 +39,8 @@ export interface ServiceStatus {
   /** A deploy in progress, e.g. `canary → v2 at 25%: analysis`. */
   deploy?: string
   instances: InstanceStatus[]
+  /** `protocol: tcp`: its connections since the mesh started (bytes of closed connections). */
+  tcp?: TcpTotals
 }
 
 export interface MeshStatus {

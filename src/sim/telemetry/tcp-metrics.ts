@@ -22,6 +22,13 @@ export interface TcpSeries {
   receivedBytes: number
 }
 
+export interface TcpTotals {
+  open: number
+  opened: number
+  sentBytes: number
+  receivedBytes: number
+}
+
 export class TcpMetrics {
   private readonly byEdge = new Map<string, TcpSeries>()
 
@@ -38,6 +45,19 @@ export class TcpMetrics {
 
   series(): TcpSeries[] {
     return [...this.byEdge.values()]
+  }
+
+  /** One service's connections since the mesh started, from every caller to every instance. */
+  ofService(service: string): TcpTotals {
+    const t: TcpTotals = {open: 0, opened: 0, sentBytes: 0, receivedBytes: 0}
+    for (const s of this.byEdge.values()) {
+      if (s.edge.destination !== service) continue
+      t.opened += s.opened
+      t.open += s.opened - s.closed
+      t.sentBytes += s.sentBytes
+      t.receivedBytes += s.receivedBytes
+    }
+    return t
   }
 
   private seriesOf(edge: TcpEdge): TcpSeries {
