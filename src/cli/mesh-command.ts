@@ -6,7 +6,7 @@ import chalk from 'chalk'
 import {connect, type ControlClient} from '../sim/control/control-client.js'
 import {type MeshPaths, meshPaths} from '../sim/control/state-file.js'
 import {ExitCode, MeshError} from '../sim/errors.js'
-import {ConfigError, formatIssue} from '../sim/config/load-config.js'
+import {ConfigError, formatIssue} from '../sim/config/config-error.js'
 
 // NO_COLOR (https://no-color.org) wins over everything; chalk alone only checks the TTY.
 if (process.env.NO_COLOR) chalk.level = 0

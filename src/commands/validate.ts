@@ -1,7 +1,8 @@
 import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
 import chalk from 'chalk'
 import path from 'node:path'
-import {ConfigError, formatIssue, loadConfigWithWarnings} from '../sim/config/load-config.js'
+import {ConfigError, formatIssue} from '../sim/config/config-error.js'
+import {loadConfigWithWarnings} from '../sim/config/load-config.js'
 import type {ConfigIssue} from '../sim/config/types.js'
 
 export default class Validate extends MeshCommand {

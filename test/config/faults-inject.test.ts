@@ -1,5 +1,6 @@
 import {describe, expect, test} from 'vitest'
-import {formatIssue, parseConfig} from '../../src/sim/config/load-config.js'
+import {formatIssue} from '../../src/sim/config/config-error.js'
+import {parseConfig} from '../../src/sim/config/load-config.js'
 
 describe('faults.inject in mesh.yaml', () => {
   const mesh = (faults: string) => `name: f

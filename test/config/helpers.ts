@@ -1,6 +1,7 @@
 // Shared by the config tests: check a mesh.yaml text and read its issues the way a user does.
 import {expect} from 'vitest'
-import {parseConfig, formatIssue} from '../../src/sim/config/load-config.js'
+import {formatIssue} from '../../src/sim/config/config-error.js'
+import {parseConfig} from '../../src/sim/config/load-config.js'
 
 export const DIR = '/work/demo'
 export const FILE = `${DIR}/mesh.yaml`

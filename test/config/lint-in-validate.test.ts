@@ -1,5 +1,6 @@
 import {describe, expect, test} from 'vitest'
-import {formatIssue, parseConfig} from '../../src/sim/config/load-config.js'
+import {formatIssue} from '../../src/sim/config/config-error.js'
+import {parseConfig} from '../../src/sim/config/load-config.js'
 
 describe('resilience lint in mesh validate', () => {
   test('warnings carry the position of the policy they are about, and never block', () => {

@@ -5,28 +5,14 @@
 
 import {lintResilience} from '../proxy/policy/resilience-lint.js'
 import {readFile} from 'node:fs/promises'
-import {basename, dirname, relative, resolve} from 'node:path'
+import {dirname, resolve} from 'node:path'
 import {LineCounter, parseDocument} from 'yaml'
 import {MeshError} from '../errors.js'
 import {Report} from './checker.js'
 import {crossCheck} from './cross-checks.js'
 import {checkMesh} from './mesh-schema.js'
 import type {ConfigIssue, MeshConfig} from './types.js'
-
-/** mesh.yaml has errors; `issues` holds every one (and any warnings), the message one line each. */
-export class ConfigError extends MeshError {
-  readonly issues: ConfigIssue[]
-
-  constructor(issues: ConfigIssue[], cwd?: string) {
-    const errors = issues.filter((i) => i.severity === 'error')
-    super('MESH_CONFIG_INVALID', errors.map((i) => formatIssue(i, cwd)).join('\n'), {
-      // The errors may be in an envFile too: name each file once.
-      hints: [`Fix these in ${[...new Set(errors.map((i) => basename(i.file)))].join(' and ') || 'mesh.yaml'}; \`mesh validate\` checks it without starting anything.`],
-    })
-    this.name = 'ConfigError'
-    this.issues = issues
-  }
-}
+import {ConfigError} from './config-error.js'
 
 /** Check a mesh.yaml's text. `config` only when no issue is an error; `file` should be absolute. */
 export function parseConfig(source: string, file: string): {config?: MeshConfig; issues: ConfigIssue[]} {
@@ -80,13 +66,6 @@ export async function loadConfigWithWarnings(file: string): Promise<{config: Mes
   return {config, warnings: issues.filter((i) => i.severity === 'warning')}
 }
 
-/** 'mesh.yaml:14:7 services.catalog.replicas: expected a positive integer, got "three"' (file relative to cwd). */
-export function formatIssue(issue: ConfigIssue, cwd: string = process.cwd()): string {
-  const file = relative(cwd, issue.file) || basename(issue.file)
-  const where = issue.path ? `${issue.path}: ` : ''
-  const severity = issue.severity === 'warning' ? 'warning: ' : ''
-  return `${file}:${issue.line}:${issue.column} ${where}${severity}${issue.message}`
-}
 
 interface YamlProblem {
   message: string
