@@ -14,7 +14,7 @@ import {renderStatus} from './status.js'
 
 export default class Up extends MeshCommand {
   static override description =
-    'Start the mesh: every service behind its sidecar. In the foreground it streams logs until Ctrl-C; with -d it returns once every instance is healthy.'
+    'Start the mesh: every service behind its sidecar, each once what it depends on is healthy. In the foreground it streams logs until Ctrl-C; with -d it returns once every instance is healthy.'
   static override enableJsonFlag = true
   static override examples = ['<%= config.bin %> up', '<%= config.bin %> up -d', '<%= config.bin %> up -d -f demo/mesh.yaml --json']
   static override flags = {

@@ -1,5 +1,5 @@
 import {describe, expect, test} from 'vitest'
-import {callGraph, ingressPathTo} from '../../src/sim/config/call-graph.js'
+import {callGraph, ingressPathTo, startOrder} from '../../src/sim/config/call-graph.js'
 import {parsed, yaml} from './helpers.js'
 
 // web → api → (db, recs by a simulated call); admin is routed directly; lonely nobody calls.
@@ -38,5 +38,16 @@ describe('call graph', () => {
   test('a service nothing routed reaches has no path', () => {
     expect(ingressPathTo(mesh, 'lonely')).toBeUndefined()
     expect(ingressPathTo(mesh, 'nope')).toBeUndefined()
+  })
+})
+
+describe('start order', () => {
+  test('each service after what it calls (dependsOn and simulated calls), in file order within a group', () => {
+    expect(startOrder(mesh)).toEqual([['db', 'lonely'], ['recs'], ['api', 'admin'], ['web']])
+  })
+
+  test('a cycle cannot be ordered: it starts last, together', () => {
+    const cyclic = {...mesh, services: [...mesh.services.filter((s) => s.name === 'db'), {...mesh.services.find((s) => s.name === 'web')!, dependsOn: ['api']}, {...mesh.services.find((s) => s.name === 'api')!, dependsOn: ['web'], versions: [{name: 'v1', replicas: 1, env: {}, workload: {kind: 'command' as const, command: 'x', cwd: '/'}}]}]}
+    expect(startOrder(cyclic)).toEqual([['db'], ['web', 'api']])
   })
 })

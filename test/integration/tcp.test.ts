@@ -39,6 +39,10 @@ services:
     command: node fixtures/echo-server.js
     health: {path: /healthz, interval: 200ms}
     dependsOn: [db]
+  boot:
+    command: node fixtures/echo-server.js
+    env: {CONNECT_AT_BOOT: DB_ADDR}
+    dependsOn: [db]
   db:
     protocol: tcp
     command: node fixtures/line-echo.js
@@ -65,6 +69,12 @@ services:
     // Round robin: two each, every reply its own request's.
     expect(replies.map((r) => r!.split(' ')[0]).sort()).toEqual(['db-v1-0', 'db-v1-0', 'db-v1-1', 'db-v1-1'])
     expect(replies.map((r) => r!.split(' ').slice(1).join(' '))).toEqual(['ping 0', 'ping 1', 'ping 2', 'ping 3'])
+  })
+
+  test('a service that connects to its database at boot finds it up: mesh up starts what a service depends on first', async () => {
+    const status = JSON.parse((await mesh(dir, ['status', '--json'])).stdout) as MeshStatus
+    const boot = status.services.find((s) => s.name === 'boot')!.instances[0]
+    expect(boot).toMatchObject({health: 'healthy', restarts: 0})
   })
 
   test('faults act on connections: a delay holds the replies, an abort refuses, a blackhole never answers', async () => {

@@ -59,3 +59,23 @@ function pathBack(cameFrom: Map<string, IngressRoute | string>, end: string): In
   }
   return {route: from, services}
 }
+
+/**
+ * The order `mesh up` starts services in, as docker compose honours `depends_on`: each
+ * group's dependencies are all in earlier groups, so a service starts once what it calls is
+ * healthy. Groups keep file order. A cycle (which `mesh validate` rejects) goes last, whole.
+ */
+export function startOrder(config: MeshConfig): string[][] {
+  const graph = callGraph(config)
+  const started = new Set<string>()
+  const groups: string[][] = []
+  let left = config.services.map((s) => s.name)
+  while (left.length > 0) {
+    const ready = left.filter((name) => (graph.get(name) ?? []).every((dep) => started.has(dep) || !graph.has(dep)))
+    const group = ready.length > 0 ? ready : left
+    groups.push(group)
+    for (const name of group) started.add(name)
+    left = left.filter((name) => !started.has(name))
+  }
+  return groups
+}

@@ -43,7 +43,7 @@ import {assertPortFree, freePort} from './ports.js'
 import {type Endpoint, Registry} from './registry.js'
 import {createToken, type MeshPaths, meshPaths, removeState, writeState} from './state-file.js'
 import type {InstanceHealth, InstanceStatus, MeshStatus} from './status.js'
-import {ingressPathTo} from '../config/call-graph.js'
+import {ingressPathTo, startOrder} from '../config/call-graph.js'
 
 const SIMULATED_RUNNER = fileURLToPath(new URL('../model/simulated-service-main.js', import.meta.url))
 
@@ -219,8 +219,14 @@ export class MeshDaemon extends EventEmitter {
       }
     }
     for (const spec of this.config.faults.inject) this.injectFault(spec)
-    for (const inst of this.instances.values()) this.launch(inst)
-    await this.waitHealthy([...this.instances.keys()], this.opts.startupTimeoutMs ?? 60_000)
+    // As compose honours depends_on: a service starts once what it calls is healthy, so an app
+    // that connects at boot (a database driver, a config fetch) finds its dependencies up.
+    const deadline = this.clock.now() + (this.opts.startupTimeoutMs ?? 60_000)
+    for (const group of startOrder(this.config)) {
+      const names = [...this.instances.values()].filter((i) => group.includes(i.service.name)).map((i) => i.name)
+      for (const name of names) this.launch(this.instances.get(name)!)
+      await this.waitHealthy(names, Math.max(1, deadline - this.clock.now()))
+    }
     this.phase = 'running'
   }
 
