@@ -4,6 +4,7 @@ import {Listr} from 'listr2'
 import type {DaemonEvent} from '../sim/control/daemon.js'
 import type {MeshConfig} from '../sim/config/types.js'
 import {activeVersions} from '../sim/config/versions.js'
+import {callGraph} from '../sim/config/call-graph.js'
 
 export async function showStartup(
   config: MeshConfig,
@@ -18,13 +19,16 @@ export async function showStartup(
   subscribe((event) => {
     if (event.kind === 'service-healthy') healthy.get(event.service)?.()
   })
+  const graph = callGraph(config)
   const list = new Listr(
     config.services.map((s) => {
       // Only versions with traffic start; the others wait for a deploy.
       const active = activeVersions(s)
       const count = s.versions.filter((v) => active.has(v.name)).reduce((n, v) => n + v.replicas, 0)
+      // The daemon starts a service once these are healthy (startOrder): say why it waits.
+      const after = graph.get(s.name) ?? []
       return {
-        title: `${s.name} (${count} instance${count === 1 ? '' : 's'})`,
+        title: `${s.name} (${count} instance${count === 1 ? '' : 's'}${after.length ? `, after ${after.join(', ')}` : ''})`,
         task: async (_: unknown, task: {title: string}) => {
           await Promise.race([waits.get(s.name), started.then(() => undefined)])
           task.title = `${s.name}: ${count} healthy`
