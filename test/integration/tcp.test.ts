@@ -94,6 +94,11 @@ services:
 
       await fault('--partition', '--blackhole')
       expect(await exchange(dbAddress, 'lost', 500)).toEqual({ended: 'no reply', ms: expect.any(Number)})
+
+      // A connection has no path: a fault that selects by one would never act, so it is refused.
+      const byPath = await mesh(dir, ['inject-fault', 'db', '--delay', '1s', '--path', '/x'])
+      expect(byPath.exitCode).toBe(2)
+      expect(byPath.stderr).toContain('"db" is protocol: tcp: its connections have no path for --path to select')
     } finally {
       await mesh(dir, ['clear-faults', '--all'])
     }

@@ -475,6 +475,12 @@ export class MeshDaemon extends EventEmitter {
       const callers = [...this.config.services.map((s) => s.name), 'ingress']
       throw new MeshError('MESH_SERVICE_NOT_FOUND', `--from "${spec.from}" is not a service in the mesh (or "ingress")${suggestion(spec.from, callers) || '.'}`)
     }
+    if (service.protocol === 'tcp' && (spec.pathPrefix !== undefined || spec.header)) {
+      const flag = spec.pathPrefix !== undefined ? 'path' : 'header'
+      throw new MeshError('MESH_BAD_FLAG', `"${spec.service}" is protocol: tcp: its connections have no ${flag} for --${flag} to select, so the fault would never act.`, {
+        hints: ['Choose connections with --from, --percent or --first instead.'],
+      })
+    }
     if (spec.kind !== 'kill' && spec.kind !== 'pause') return this.faults.add(spec)
 
     const targets = [...this.instances.values()]
