@@ -670,6 +670,14 @@ describe('DeployController', () => {
   }
   const finished = (r: DeployRecord) => () => r.outcome !== 'running'
 
+  test('a canary of a protocol: tcp service is refused (its analysis reads requests); a rollout is not', () => {
+    const target = new FakeTarget({v1: 100}, [version('v1', 1), version('v2', 1)])
+    target.service('api').protocol = 'tcp'
+    const {c} = controller(target)
+    expect(() => c.start(canaryPlan())).toThrow(expect.objectContaining({code: 'MESH_BAD_FLAG', message: expect.stringContaining('"api" is protocol: tcp')}))
+    expect(c.start(blueGreenPlan()).outcome).toBe('running')
+  })
+
   test('a blue-green deploy runs to the end: promoted, steps recorded and reported', async () => {
     const target = new FakeTarget({v1: 100}, [version('v1', 2), version('v2', 2)])
     const {c, seen} = controller(target)

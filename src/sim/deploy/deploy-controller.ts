@@ -41,6 +41,11 @@ export class DeployController {
         hints: [`Wait for it, or stop it with \`mesh rollback ${plan.service}\`.`],
       })
     }
+    if (plan.strategy === 'canary' && service.protocol === 'tcp') {
+      throw new MeshError('MESH_BAD_FLAG', `"${plan.service}" is protocol: tcp: a canary's analysis reads request success and latency, which TCP connections do not have.`, {
+        hints: [`Use \`mesh rollout ${plan.service} --to ${plan.to}\` (rolling or blue-green).`],
+      })
+    }
     if (plan.strategy === 'restart') {
       const versions = restartableVersions(this.target, service, plan.to).map((v) => v.name)
       if (versions.length === 0) {
