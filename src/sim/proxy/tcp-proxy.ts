@@ -66,12 +66,14 @@ export function proxyTcp(client: Socket, caller: TcpCaller, target: TcpTarget, d
   // Nothing the caller sends is lost while the instance is being connected.
   client.pause()
   const tried = new Set<string>()
+  let plan: TcpFaultPlan | undefined
   const attempt = (): void => {
     const endpoint = target.pick(tried)
     // No instance left: a reset, TCP's form of 503 UH.
     if (!endpoint || tried.has(endpoint.instance)) return void client.resetAndDestroy()
+    // Faults decide once per connection (their seen/hit counts are connections), not per connect attempt.
+    if (tried.size === 0) plan = faultPlan(SIDES.flatMap((side) => (deps.faults.any(side, caller.destination) ? deps.faults.match(side, caller.destination, endpoint.version, {source: caller.source, ...NO_REQUEST}) : [])))
     tried.add(endpoint.instance)
-    const plan = faultPlan(SIDES.flatMap((side) => (deps.faults.any(side, caller.destination) ? deps.faults.match(side, caller.destination, endpoint.version, {source: caller.source, ...NO_REQUEST}) : [])))
     if (plan?.refuse) return void client.resetAndDestroy()
     if (plan?.blackhole) {
       client.resume()
