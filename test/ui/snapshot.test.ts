@@ -133,6 +133,13 @@ describe('renderFrame', () => {
     expect(line('frontend')).toMatch(/50\.0\s+100%/)
   })
 
+  test('a protocol: tcp service shows its open connections instead of a request rate', () => {
+    const db = {...service('db', []), tcp: {open: 3, opened: 40, sentBytes: 1, receivedBytes: 1}}
+    const withDb = buildModel({status: {...status, services: [...status.services, db]}, serviceStats, edgeStats, traces, events, windowMs: 10_000, now: AT})
+    const frame = renderFrame(withDb, {width: 120, height: 40, colour: false})
+    expect(frame.split('\n').find((l) => l.startsWith('  db '))).toMatch(/^ {2}db\s+v1\s+1\/1\s+3 open\s+tcp\s+-\s+-\s+-\s+-\s*$/)
+  })
+
   test('the traces pane lists failed and slow traces with status and duration', () => {
     const frame = renderFrame(model, {width: 120, height: 40, colour: false})
     expect(frame).toMatch(/✗ bad10000\s+3s\s+503\s+15\.0ms\s+GET \/checkout {2}frontend→cart→payments/)

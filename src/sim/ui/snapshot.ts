@@ -31,6 +31,8 @@ export interface ServiceView {
   /** A deploy in progress, e.g. `canary v2 25%` (none until deploys exist). */
   deploy?: string
   instances: Array<{name: string; version: string; health: string; restarts: number; ejected?: string}>
+  /** `protocol: tcp`: connections open now (it has no requests to rate). */
+  tcpOpen?: number
 }
 
 export interface EdgeView {
@@ -126,6 +128,7 @@ export function buildModel(i: TopInputs): TopModel {
       p99: st?.p99 ?? 0,
       faults: s.faults ?? [],
       deploy: (s as {deploy?: string}).deploy,
+      tcpOpen: s.tcp?.open,
       instances: s.instances.map((x) => ({
         name: x.instance,
         version: x.version,
@@ -390,8 +393,9 @@ function serviceCells(s: ServiceView): Cell[] {
     {text: s.name, style: s.faults.length ? 'magenta' : undefined},
     {text: versions},
     {text: inst, right: true, style: s.healthy < s.total || s.panic ? 'red' : undefined},
-    {text: formatRps(s.rps), right: true},
-    {text: formatSuccess(s.successRate), right: true, style: successStyle(s.successRate)},
+    // A TCP service has connections, not requests: how many are open, and no success rate.
+    s.tcpOpen !== undefined ? {text: `${s.tcpOpen} open`, right: true} : {text: formatRps(s.rps), right: true},
+    s.tcpOpen !== undefined ? {text: 'tcp', right: true, style: 'dim'} : {text: formatSuccess(s.successRate), right: true, style: successStyle(s.successRate)},
     {text: s.requests ? formatLatency(s.p50) : '-', right: true},
     {text: s.requests ? formatLatency(s.p99) : '-', right: true},
     {text: s.deploy ?? '-', style: s.deploy ? 'cyan' : 'dim'},
