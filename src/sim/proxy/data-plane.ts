@@ -251,7 +251,7 @@ export class DataPlane {
     // 'close' comes once per response: on(), since once() wraps every listener in two more objects.
     res.on('close', () => {
       if (!res.writableFinished) abort.abort(new ProxyError(499, 'DC', 'the caller closed the connection'))
-      if (--this.inflight === 0 && this.draining) for (const w of this.drainWaiters.splice(0)) w()
+      this.requestEnded()
     })
     if (this.draining) res.setHeader('connection', 'close')
     try {
@@ -272,20 +272,22 @@ export class DataPlane {
     res.assignSocket(socket)
     res.shouldKeepAlive = false
     res.on('finish', () => socket.end())
-    let counted = true
-    const settled = () => {
-      if (!counted) return
-      counted = false
-      if (--this.inflight === 0 && this.draining) for (const w of this.drainWaiters.splice(0)) w()
+    // Under way until its answer (a 101 or not) is out, or the caller leaves first.
+    let underWay = true
+    const ended = () => {
+      if (!underWay) return
+      underWay = false
+      this.requestEnded()
     }
     socket.on('error', () => undefined)
     socket.on('close', () => {
-      if (counted) abort.abort(new ProxyError(499, 'DC', 'the caller closed the connection'))
-      settled()
+      if (underWay) abort.abort(new ProxyError(499, 'DC', 'the caller closed the connection'))
+      ended()
     })
+    res.on('finish', ended)
     const client = new UpgradeReply(req, res, abort, this, req.headers.upgrade ?? '', socket, head, (tunnel) => {
       // A session is not a request under way: `mesh down` closes it rather than waiting for it.
-      settled()
+      ended()
       this.sessions.add(tunnel)
       tunnel.once('close', () => this.sessions.delete(tunnel))
     })
@@ -294,6 +296,11 @@ export class DataPlane {
     } catch (error) {
       client.fail(error)
     }
+  }
+
+  /** A request is over: a drain waiting for the last one goes on. */
+  private requestEnded(): void {
+    if (--this.inflight === 0 && this.draining) for (const w of this.drainWaiters.splice(0)) w()
   }
 
   /** Not async: a request without a body to hold goes to its stack without waiting a microtask. */

@@ -55,7 +55,6 @@ export interface TcpFaultPlan {
 
 // A connection has no path or headers: faults that select by them never hit it.
 const NO_REQUEST = {path: '', header: () => undefined}
-// With one proxy per connection, a fault --at caller and one on the service's side act alike.
 const SIDES = ['callee', 'caller'] as const
 // Chunks from the instance held by a delay or bandwidth fault before reading pauses.
 const MAX_HELD = 32
@@ -72,7 +71,7 @@ export function proxyTcp(client: Socket, caller: TcpCaller, target: TcpTarget, d
     // No instance left: a reset, TCP's form of 503 UH.
     if (!endpoint || tried.has(endpoint.instance)) return void client.resetAndDestroy()
     // Faults decide once per connection (their seen/hit counts are connections), not per connect attempt.
-    if (tried.size === 0) plan = faultPlan(SIDES.flatMap((side) => (deps.faults.any(side, caller.destination) ? deps.faults.match(side, caller.destination, endpoint.version, {source: caller.source, ...NO_REQUEST}) : [])))
+    if (tried.size === 0) plan = faultPlan(faultsFor(caller, endpoint.version, deps.faults))
     tried.add(endpoint.instance)
     if (plan?.refuse) return void client.resetAndDestroy()
     if (plan?.blackhole) {
@@ -107,6 +106,15 @@ export function proxyTcp(client: Socket, caller: TcpCaller, target: TcpTarget, d
     })
   }
   attempt()
+}
+
+/** The faults that hit this connection, on either side (one proxy per connection plays both). */
+function faultsFor(caller: TcpCaller, version: string, faults: FaultSet): FaultSpec[] {
+  const hits: FaultSpec[] = []
+  for (const side of SIDES) {
+    if (faults.any(side, caller.destination)) hits.push(...faults.match(side, caller.destination, version, {source: caller.source, ...NO_REQUEST}))
+  }
+  return hits
 }
 
 /** The combined effect of the faults that hit a connection; undefined when none did. */
