@@ -158,6 +158,13 @@ describe('where a TCP connection goes', () => {
     for (let i = 0; i < 10; i++) expect(d.connections.pick(new Set())!.instance).toBe(other.instance)
   })
 
+  test('circuitBreaker.maxConnections caps the open connections; a closed one makes room', () => {
+    const d = destination({loadBalancer: {kind: 'round-robin'}, circuitBreaker: {maxConnections: 2, maxPendingRequests: 1, maxRequests: 1, maxRetries: 1}}, {v1: 100})
+    expect([d.connections.admit!(), d.connections.admit!(), d.connections.admit!()]).toEqual([true, true, false])
+    d.connections.release!()
+    expect(d.connections.admit!()).toBe(true)
+  })
+
   test('connections follow the version weights, and a retry after a refused connect avoids what was tried', () => {
     const d = destination({loadBalancer: {kind: 'round-robin'}}, {v1: 75, v2: 25})
     const versions = Array.from({length: 400}, () => d.connections.pick(new Set())!.version)

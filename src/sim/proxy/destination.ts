@@ -138,9 +138,12 @@ export class Destination {
 
   /**
    * Where a `protocol: tcp` service's connections go: the version by weight, then the balancer
-   * over its instances; least-request counts open connections (least connections).
+   * over its instances; least-request counts open connections (least connections), and the
+   * breaker's maxConnections caps how many are open.
    */
   readonly connections: TcpTarget = {
+    admit: () => this.breaker.tryAcquireConnection(),
+    release: () => this.breaker.releaseConnection(),
     pick: (tried) => {
       const version = this.endpoints.pickVersion()
       return version === undefined ? undefined : this.balancer.pick(this.endpoints.ofVersion(version), {exclude: tried})

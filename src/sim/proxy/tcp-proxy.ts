@@ -30,6 +30,9 @@ export interface TcpDeps {
 
 /** Where a connection may go: `pick` avoids instances already tried; the balancer hears of each connection's life. */
 export interface TcpTarget {
+  /** Room for one more connection (circuitBreaker.maxConnections); `release` gives it back. */
+  admit?(): boolean
+  release?(): void
   pick(tried: ReadonlySet<string>): Endpoint | undefined
   opened?(endpoint: Endpoint): void
   closed?(endpoint: Endpoint): void
@@ -62,6 +65,9 @@ const MAX_HELD = 32
 /** Proxies one accepted connection to an instance `target` picks. */
 export function proxyTcp(client: Socket, caller: TcpCaller, target: TcpTarget, deps: TcpDeps): void {
   client.on('error', () => undefined)
+  // Past maxConnections: a reset at once, TCP's form of 503 UO.
+  if (target.admit && !target.admit()) return void client.resetAndDestroy()
+  client.once('close', () => target.release?.())
   // Nothing the caller sends is lost while the instance is being connected.
   client.pause()
   const tried = new Set<string>()
