@@ -319,7 +319,7 @@ services:
       const added = await mesh(dir, ['apply'])
       expect(added.exitCode, added.stderr).toBe(0)
       expect(added.stdout).toContain('applied svc: v2 added')
-      expect(added.stdout).toContain('applied svc: started 2 instance(s) of v2')
+      expect(added.stdout).toContain('applied svc: started 2 instances of v2')
       const split = countBy(await sendMany(`http://127.0.0.1:${port}/`, 200, 4), (r) => r.instance?.split('-')[1])
       expect(split.v2).toBeGreaterThan(60)
       expect(split.v1).toBeGreaterThan(60)

@@ -77,7 +77,7 @@ export class ConfigApply {
         const version = current.versions.find((v) => v.name === name)
         if (version && this.host.instancesOf(service.name, name).length === 0) {
           await this.host.addInstances(current, version, version.replicas)
-          changes.push(`${service.name}: started ${version.replicas} instance(s) of ${name}`)
+          changes.push(`${service.name}: started ${version.replicas} ${version.replicas === 1 ? 'instance' : 'instances'} of ${name}`)
         }
       }
       destination.apply(service.policy)
