@@ -188,6 +188,11 @@ services:
     expect(handshake).toContain(`x-mesh-upstream: ${echo.instance}`)
     const traces = JSON.parse((await mesh(dir, ['traces', '--json', '--service', 'echo'])).stdout) as Array<{status: number; root: {path: string}}>
     expect(traces.filter((t) => t.status === 101 && t.root.path === '/chat').length).toBeGreaterThanOrEqual(3)
+    // After the handshake a session counts as a TCP connection (as Istio's), from its caller.
+    const metrics = (await get(`${status.controlUrl}/metrics`)).text
+    for (const source of ['ingress', 'caller']) {
+      expect(metrics).toMatch(new RegExp(`istio_tcp_connections_opened_total\\{reporter="source",source_workload="${source}",[^}]*destination_service="echo"[^}]*\\} [1-9]`))
+    }
   })
 
   test('an Upgrade the instance declines, or the mesh refuses, is answered as any request, then the connection closes', async () => {

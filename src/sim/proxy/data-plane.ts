@@ -285,11 +285,18 @@ export class DataPlane {
       ended()
     })
     res.on('finish', ended)
-    const client = new UpgradeReply(req, res, abort, this, req.headers.upgrade ?? '', socket, head, (tunnel) => {
+    const client = new UpgradeReply(req, res, abort, this, req.headers.upgrade ?? '', socket, head, (tunnel, upstream, endpoint) => {
       // A session is not a request under way: `mesh down` closes it rather than waiting for it.
       ended()
       this.sessions.add(tunnel)
       tunnel.once('close', () => this.sessions.delete(tunnel))
+      // Counted as a TCP connection from here on, as Istio counts an upgraded one.
+      const metrics = this.tcpMetrics
+      if (!metrics || !endpoint) return
+      const caller = callerOf(role)
+      const edge = {source: caller.source, sourceVersion: caller.sourceVersion, destination: endpoint.service, destinationVersion: endpoint.version, destinationInstance: endpoint.instance}
+      metrics.opened(edge)
+      upstream.once('close', () => metrics.closed(edge, upstream.bytesRead, upstream.bytesWritten))
     })
     try {
       this.serve(role, client)
@@ -502,7 +509,7 @@ class UpgradeReply extends ClientReply {
     override readonly upgrade: string,
     private readonly socket: Socket,
     private readonly head: Buffer,
-    private readonly onTunnel: (socket: Duplex) => void,
+    private readonly onTunnel: (client: Duplex, upstream: Socket, endpoint: Endpoint | undefined) => void,
   ) {
     super(req, res, abort, plane)
   }
@@ -516,7 +523,7 @@ class UpgradeReply extends ClientReply {
     if (response.endpoint) headers.push(SERVED_BY_HEADER, response.endpoint.instance)
     this.res.detachSocket(this.socket)
     openTunnel(this.socket, this.head, tunnel.socket, tunnel.protocol || this.upgrade, headers)
-    this.onTunnel(this.socket)
+    this.onTunnel(this.socket, tunnel.socket as Socket, response.endpoint)
   }
 }
 
