@@ -2,25 +2,32 @@ import {Flags} from '@oclif/core'
 import chalk, {Chalk, type ChalkInstance} from 'chalk'
 import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
 import {renderTable} from '../cli/table.js'
-import {formatDuration, parseDuration} from '../sim/config/duration.js'
+import {formatDuration, formatSize, parseDuration} from '../sim/config/duration.js'
 import {MeshError} from '../sim/errors.js'
 import type {StatBy, StatRow} from '../sim/telemetry/metrics.js'
+import type {TcpSeries} from '../sim/telemetry/tcp-metrics.js'
 import {formatLatency} from '../sim/telemetry/waterfall.js'
 
 export default class Stat extends MeshCommand {
   static override description =
     'Golden metrics over a sliding window, as `linkerd viz stat`: requests, rate, success (effective: what callers saw; actual: every attempt) and latency percentiles.'
   static override enableJsonFlag = true
-  static override examples = ['<%= config.bin %> stat', '<%= config.bin %> stat --by instance --window 1m', '<%= config.bin %> stat --edges']
+  static override examples = ['<%= config.bin %> stat', '<%= config.bin %> stat --by instance --window 1m', '<%= config.bin %> stat --edges', '<%= config.bin %> stat --tcp']
   static override flags = {
     file: fileFlag(),
     by: Flags.option({options: ['service', 'version', 'instance'] as const, default: 'service' as const, description: 'one row per'})(),
     edges: Flags.boolean({description: 'one row per caller → callee pair instead'}),
     window: Flags.string({default: '30s', description: 'how far back to look, e.g. 30s, 5m'}),
+    tcp: Flags.boolean({description: 'TCP connections instead (protocol: tcp services, WebSocket sessions): per caller and instance, since mesh up'}),
   }
 
-  async run(): Promise<StatRow[]> {
+  async run(): Promise<StatRow[] | TcpSeries[]> {
     const {flags} = await this.parse(Stat)
+    if (flags.tcp) {
+      const series = await this.connect(flags.file).tcp()
+      if (!this.jsonEnabled()) this.log(renderTcpStat(series))
+      return series
+    }
     const windowMs = parseDuration(flags.window)
     if (windowMs === undefined || windowMs <= 0) {
       throw new MeshError('MESH_BAD_FLAG', `--window "${flags.window}" is not a positive duration.`, {hints: ['Examples: 30s, 5m, 1h']})
@@ -30,6 +37,20 @@ export default class Stat extends MeshCommand {
     if (!this.jsonEnabled()) this.log(renderStat(rows, {by, windowMs, colour: chalk.level > 0}))
     return rows
   }
+}
+
+/** One row per caller → instance: connections open and opened, bytes each way (of closed ones). */
+export function renderTcpStat(series: TcpSeries[]): string {
+  if (series.length === 0) return 'No TCP connections yet: protocol: tcp services and WebSocket sessions show here.'
+  const rows = series.map((s) => [
+    `${s.edge.source} → ${s.edge.destination}`,
+    s.edge.destinationInstance,
+    String(s.opened - s.closed),
+    String(s.opened),
+    formatSize(s.receivedBytes),
+    formatSize(s.sentBytes),
+  ])
+  return renderTable(['CALLER → SERVICE', 'INSTANCE', 'OPEN', 'OPENED', 'IN', 'OUT'], rows)
 }
 
 export interface StatRenderOptions {

@@ -112,6 +112,12 @@ services:
       expect(metrics).toMatch(new RegExp(`istio_tcp_connections_opened_total\\{reporter="source",source_workload="app",source_version="v1",destination_workload="${instance}",destination_service="db",destination_version="v1"\\} [1-9]`))
     }
     expect(metrics).toMatch(/istio_tcp_received_bytes_total\{[^}]*destination_workload="db-v1-0"[^}]*\} [1-9]/)
+    // mesh stat --tcp lists them per caller and instance.
+    const tcpStat = JSON.parse((await mesh(dir, ['stat', '--tcp', '--json'])).stdout) as Array<{edge: {source: string; destinationInstance: string}; opened: number}>
+    expect(tcpStat.filter((r) => r.edge.source === 'app').map((r) => r.edge.destinationInstance).sort()).toEqual(['db-v1-0', 'db-v1-1'])
+    const table = (await mesh(dir, ['stat', '--tcp'])).stdout
+    expect(table).toMatch(/^CALLER → SERVICE\s+INSTANCE\s+OPEN\s+OPENED\s+IN\s+OUT$/m)
+    expect(table).toMatch(/^app → db\s+db-v1-[01]\s+\d+\s+[1-9]\d*\s+\S+\s+\S+$/m)
     // mesh status counts them too.
     const db = status.services.find((s) => s.name === 'db')!
     expect(db.tcp!.opened).toBeGreaterThanOrEqual(6)

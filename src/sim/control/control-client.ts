@@ -10,6 +10,7 @@ import type {FaultInfo, FaultSpec} from '../faults/fault.js'
 import type {DeployPlan, DeployRecord} from '../deploy/deploy-types.js'
 import type {ApplyResult} from './policy-diff.js'
 import type {StatBy, StatRow} from '../telemetry/metrics.js'
+import type {TcpSeries} from '../telemetry/tcp-metrics.js'
 import type {TraceQuery, TraceStoreStats, TraceSummary} from '../telemetry/trace-store.js'
 import type {SamplingStats} from '../telemetry/trace-sampler.js'
 import {type MeshPaths, type MeshState, readState, readToken} from './state-file.js'
@@ -49,6 +50,11 @@ export class ControlClient {
 
   stat(by: StatBy, windowMs: number): Promise<StatRow[]> {
     return this.call('GET', `/v1/stat?by=${by}&windowMs=${windowMs}`) as Promise<StatRow[]>
+  }
+
+  /** TCP connections (protocol: tcp services, WebSocket sessions) since the mesh started, per caller and instance. */
+  tcp(): Promise<TcpSeries[]> {
+    return this.call('GET', '/v1/tcp') as Promise<TcpSeries[]>
   }
 
   apply(): Promise<ApplyResult> {

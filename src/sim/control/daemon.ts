@@ -195,6 +195,7 @@ export class MeshDaemon extends EventEmitter {
           this.clock.now(),
         ),
       )
+      .on('GET', '/v1/tcp', () => this.telemetry.tcp.series())
       .on('POST', '/v1/apply', () => this.apply())
       .on('GET', '/v1/faults', () => this.faults.list())
       .on('POST', '/v1/faults', (spec) => this.injectFault(spec as FaultSpec))

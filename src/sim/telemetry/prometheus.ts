@@ -106,7 +106,7 @@ export function renderPrometheus(series: PromSeries[], tcp: TcpSeries[] = []): s
   }
   if (tcp.length) {
     const counters: Array<[string, string, (s: TcpSeries) => number]> = [
-      ['istio_tcp_connections_opened_total', 'TCP connections opened to a protocol: tcp service.', (s) => s.opened],
+      ['istio_tcp_connections_opened_total', 'TCP connections opened: to protocol: tcp services, and WebSocket sessions once upgraded.', (s) => s.opened],
       ['istio_tcp_connections_closed_total', 'TCP connections closed.', (s) => s.closed],
       ['istio_tcp_sent_bytes_total', 'Bytes the service sent back over closed TCP connections.', (s) => s.sentBytes],
       ['istio_tcp_received_bytes_total', 'Bytes the service received over closed TCP connections.', (s) => s.receivedBytes],
