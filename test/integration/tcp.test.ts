@@ -4,7 +4,7 @@
 import net from 'node:net'
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
 import type {MeshStatus} from '../../src/sim/control/status.js'
-import {freePort, get, mesh, meshDir} from '../helpers/mesh.js'
+import {downMesh, get, json, mesh, upMesh} from '../helpers/mesh.js'
 
 /** One connection: sends `line`, resolves with the first reply, or how the connection ended without one. */
 function exchange(address: string, line: string, giveUpMs = 5_000): Promise<{reply?: string; ended?: string; ms: number}> {
@@ -30,8 +30,8 @@ describe('protocol: tcp', () => {
   let dbAddress: string
 
   beforeAll(async () => {
-    port = await freePort()
-    dir = meshDir(`
+    ;({dir, port} = await upMesh(
+      (port) => `
 name: tcp
 ingress: {port: ${port}, routes: [{prefix: /, service: app}]}
 services:
@@ -47,16 +47,13 @@ services:
     protocol: tcp
     command: node fixtures/line-echo.js
     replicas: 2
-`)
-    const up = await mesh(dir, ['up', '-d'])
-    expect(up.exitCode, up.stderr + up.stdout).toBe(0)
-    const status = JSON.parse((await mesh(dir, ['status', '--json'])).stdout) as MeshStatus
+`,
+    ))
+    const status = json<MeshStatus>(await mesh(dir, ['status', '--json']))
     dbAddress = status.services.find((s) => s.name === 'app')!.instances[0].outbound!.dependencies.db
   })
 
-  afterAll(async () => {
-    await mesh(dir, ['down'])
-  })
+  afterAll(() => downMesh(dir))
 
   test('the caller gets DB_HOST, DB_PORT and DB_ADDR; its connections are balanced over the instances and bytes flow both ways', async () => {
     expect((await get(`http://127.0.0.1:${port}/env/DB_ADDR`)).text).toBe(dbAddress)
