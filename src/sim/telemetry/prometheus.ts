@@ -40,10 +40,18 @@ export function formatValue(v: number): string {
   return String(v)
 }
 
-function labelText(labels: PromLabels, extra?: string): string {
-  const parts = LABEL_ORDER.map((k) => `${k}="${escapeLabelValue(labels[k])}"`)
+/** `{name="value",…}` in the order given, then `extra` (a histogram's `le`). */
+function labelsText(labels: ReadonlyArray<readonly [string, string]>, extra?: string): string {
+  const parts = labels.map(([k, v]) => `${k}="${escapeLabelValue(v)}"`)
   if (extra) parts.push(extra)
   return `{${parts.join(',')}}`
+}
+
+function labelText(labels: PromLabels, extra?: string): string {
+  return labelsText(
+    LABEL_ORDER.map((k) => [k, labels[k]] as const),
+    extra,
+  )
 }
 
 function header(out: string[], name: string, type: 'counter' | 'histogram', help: string): void {
@@ -71,15 +79,14 @@ function histogramLines(
 /** A TCP edge's labels: Istio's, without the response's. */
 function tcpLabelText(s: TcpSeries): string {
   const e = s.edge
-  const labels: Array<[string, string]> = [
+  return labelsText([
     ['reporter', 'source'],
     ['source_workload', e.source],
     ['source_version', e.sourceVersion ?? 'unknown'],
     ['destination_workload', e.destinationInstance],
     ['destination_service', e.destination],
     ['destination_version', e.destinationVersion],
-  ]
-  return `{${labels.map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(',')}}`
+  ])
 }
 
 /** The whole exposition, ending with a newline. */
