@@ -29,3 +29,20 @@ ${faults}
     expect(lines[1]).toMatch(/^mesh\.yaml:8:\d+ faults\.inject\[1\]/)
   })
 })
+
+describe('faults.inject on a protocol: tcp service', () => {
+  test('a path or header selector is an error at it (a connection has neither); a plain delay is fine', () => {
+    const source = `name: f
+services:
+  db: {protocol: tcp, command: postgres}
+faults:
+  inject:
+    - {service: db, delay: 100ms, path: /x}
+    - {service: db, delay: 100ms}
+`
+    const {issues} = parseConfig(source, '/tmp/mesh.yaml')
+    expect(issues.map((i) => formatIssue(i, '/tmp'))).toEqual([
+      'mesh.yaml:6:41 faults.inject[0].path: "db" is protocol: tcp: its connections have no path to select, so the fault would never act',
+    ])
+  })
+})

@@ -34,6 +34,7 @@ import {
 import {suggestion} from './did-you-mean.js'
 import {readEnvFiles} from './env-file.js'
 import {checkFault} from '../faults/fault-config.js'
+import {requestOnlySelector} from '../faults/fault.js'
 import {formatDuration, parseRate, parseRatio, parseSize} from './duration.js'
 import type {
   CircuitBreakerConfig,
@@ -379,12 +380,15 @@ export function checkMesh(report: Report, file: string, dir: string): CheckedMes
     if (injectAt.kind !== 'seq') injectAt.expected('a list of faults such as - {service: payments, delay: 300ms}')
     else {
       const known = Object.fromEntries(checked.config.services.map((s) => [s.name, s.versions.map((v) => v.name)]))
+      const tcp = new Set(checked.config.services.filter((s) => s.protocol === 'tcp').map((s) => s.name))
       for (let i = 0; injectAt.child(i); i++) {
         const item = injectAt.child(i)!
         const raw = (item.node as {toJSON?: () => unknown} | undefined)?.toJSON?.() ?? item.value
         const {spec, problems} = checkFault(raw, {known, perRequestOnly: true})
         for (const p of problems) ((p.path && item.child(p.path)) || item).error(p.message)
-        if (spec) checked.config.faults.inject.push(spec)
+        const selector = spec && tcp.has(spec.service) ? requestOnlySelector(spec) : undefined
+        if (selector) item.child(selector)!.error(`"${spec!.service}" is protocol: tcp: its connections have no ${selector} to select, so the fault would never act`)
+        else if (spec) checked.config.faults.inject.push(spec)
       }
     }
   }

@@ -20,7 +20,7 @@ import {PROMETHEUS_CONTENT_TYPE, renderPrometheus} from '../telemetry/prometheus
 import type {Span} from '../telemetry/span.js'
 import type {TraceQuery} from '../telemetry/trace-store.js'
 import {EventLog} from './event-log.js'
-import {describeFault, type FaultInfo, type FaultSpec} from '../faults/fault.js'
+import {describeFault, type FaultInfo, type FaultSpec, requestOnlySelector} from '../faults/fault.js'
 import {FaultSet} from '../faults/fault-set.js'
 import {DeployController} from '../deploy/deploy-controller.js'
 import type {DeployPlan, DeployTarget} from '../deploy/deploy-types.js'
@@ -476,8 +476,8 @@ export class MeshDaemon extends EventEmitter {
       const callers = [...this.config.services.map((s) => s.name), 'ingress']
       throw new MeshError('MESH_SERVICE_NOT_FOUND', `--from "${spec.from}" is not a service in the mesh (or "ingress")${suggestion(spec.from, callers) || '.'}`)
     }
-    if (service.protocol === 'tcp' && (spec.pathPrefix !== undefined || spec.header)) {
-      const flag = spec.pathPrefix !== undefined ? 'path' : 'header'
+    const flag = service.protocol === 'tcp' ? requestOnlySelector(spec) : undefined
+    if (flag) {
       throw new MeshError('MESH_BAD_FLAG', `"${spec.service}" is protocol: tcp: its connections have no ${flag} for --${flag} to select, so the fault would never act.`, {
         hints: ['Choose connections with --from, --percent or --first instead.'],
       })

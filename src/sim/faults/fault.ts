@@ -55,6 +55,14 @@ export interface FaultInfo extends FaultSpec {
 
 export const PER_REQUEST_KINDS: readonly FaultKind[] = ['delay', 'abort', 'reset', 'partition', 'bandwidth', 'slow-close']
 
+/**
+ * The selector a fault on a `protocol: tcp` service could never match: a connection has no
+ * path or headers (tcp-proxy.ts). Checked where faults are made: the CLI and mesh.yaml.
+ */
+export function requestOnlySelector(spec: FaultSpec): 'path' | 'header' | undefined {
+  return spec.pathPrefix !== undefined ? 'path' : spec.header ? 'header' : undefined
+}
+
 /** The faults a call met, each once: a fault hit on every try reads `abort 503 (f1) × 3`. */
 export function summariseFaults(hits: readonly string[]): string {
   const counts = new Map<string, number>()
