@@ -18,7 +18,7 @@ export default class Stat extends MeshCommand {
     by: Flags.option({options: ['service', 'version', 'instance'] as const, default: 'service' as const, description: 'one row per'})(),
     edges: Flags.boolean({description: 'one row per caller → callee pair instead'}),
     window: Flags.string({default: '30s', description: 'how far back to look, e.g. 30s, 5m'}),
-    tcp: Flags.boolean({description: 'TCP connections instead (protocol: tcp services, WebSocket sessions): per caller and instance, since mesh up'}),
+    tcp: Flags.boolean({description: 'TCP connections instead (protocol: tcp services, WebSocket sessions): per caller and instance, since mesh up', exclusive: ['edges', 'by', 'window']}),
   }
 
   async run(): Promise<StatRow[] | TcpSeries[]> {
