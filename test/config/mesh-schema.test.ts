@@ -308,3 +308,10 @@ describe('protocol: tcp', () => {
     ])
   })
 })
+
+describe('a value from a fixed list', () => {
+  it('names the one a near miss probably meant', () => {
+    expect(problems(one('protocol: tpc', 'command: x'))).toEqual(['mesh.yaml:4:15 services.s.protocol: expected one of http, tcp, got "tpc"; did you mean "tcp"?'])
+    expect(problems(one('protocol: udp', 'command: x'))).toEqual(['mesh.yaml:4:15 services.s.protocol: expected one of http, tcp, got "udp"'])
+  })
+})

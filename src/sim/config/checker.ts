@@ -260,7 +260,13 @@ export function bool(): Checker<boolean> {
 }
 
 export function enumOf<const V extends string>(values: readonly V[]): Checker<V> {
-  return scalar(`one of ${values.join(', ')}`, (v) => (typeof v === 'string' && (values as readonly string[]).includes(v) ? (v as V) : undefined))
+  const expected = `one of ${values.join(', ')}`
+  return checker(expected, (at) => {
+    const v = at.value
+    if (typeof v === 'string' && (values as readonly string[]).includes(v)) return v as V
+    // A near miss (`tpc`, `round_robin`) says which one it probably meant, as unknown keys do.
+    return at.error(`expected ${expected}, got ${describeNode(at.node)}${typeof v === 'string' ? suggestion(v, values) : ''}`)
+  })
 }
 
 /** '300ms' '1s' '2m' or a bare number of ms → ms. */
