@@ -38,3 +38,17 @@ describe('hop-by-hop headers (RFC 9110 §7.6.1)', () => {
     expect(hasRequestBody(['X-Content-Length', '5'])).toBe(false)
   })
 })
+
+describe('HTTP/2 requests (node:http2 puts the pseudo-headers first in rawHeaders)', () => {
+  test('pseudo-headers are the request line, not headers; :authority becomes Host', () => {
+    const raw = [':method', 'POST', ':path', '/shop.Catalog/List', ':scheme', 'http', ':authority', 'catalog:50051', 'content-type', 'application/grpc']
+    expect(endToEndHeaders(raw)).toEqual({host: 'catalog:50051', 'content-type': 'application/grpc'})
+    expect(endToEndHeaders([':authority', 'a', 'host', 'b'])).toEqual({host: 'b'})
+  })
+
+  test('te: trailers crosses an HTTP/2 hop (gRPC needs it); any other TE, or TE in HTTP/1.1, does not', () => {
+    expect(endToEndHeaders([':path', '/', 'te', 'trailers'])).toEqual({te: 'trailers'})
+    expect(endToEndHeaders([':path', '/', 'te', 'gzip'])).toEqual({})
+    expect(endToEndHeaders(['Host', 'x', 'TE', 'trailers'])).toEqual({host: 'x'})
+  })
+})

@@ -11,8 +11,11 @@ export function dependencyEnvName(service: string): string {
   return `${dependencyEnvPrefix(service)}_URL`
 }
 
-/** A `protocol: tcp` dependency's listener: `DB_HOST`, `DB_PORT` and `DB_ADDR` (host:port). */
-export function tcpDependencyEnv(service: string, host: string, port: number): Record<string, string> {
+/**
+ * A dependency's listener as an address: `DB_HOST`, `DB_PORT` and `DB_ADDR` (host:port), for
+ * clients that dial rather than take a URL (a `protocol: tcp` database's driver, a gRPC channel).
+ */
+export function dependencyAddressEnv(service: string, host: string, port: number): Record<string, string> {
   const prefix = dependencyEnvPrefix(service)
   return {[`${prefix}_HOST`]: host, [`${prefix}_PORT`]: String(port), [`${prefix}_ADDR`]: `${host}:${port}`}
 }

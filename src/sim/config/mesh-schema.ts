@@ -267,7 +267,7 @@ const service = obj({
   dependsOn: def(array(ref), () => []),
   health: opt(health),
   stopGracePeriod: def(duration(), 10_000),
-  protocol: def(enumOf(['http', 'tcp'] as const), 'http'),
+  protocol: def(enumOf(['http', 'grpc', 'tcp'] as const), 'http'),
   policy: def(policy, defaultPolicy),
 })
 
@@ -477,6 +477,7 @@ function normaliseService(
     )
   }
   if (raw.protocol === 'tcp' && !tcpFits(raw, at)) ok = false
+  if (raw.protocol === 'grpc' && !grpcFits(raw, at)) ok = false
   if (!ok) return undefined
 
   // Real processes get a TCP check unless they name a path; simulated ones always serve /healthz.
@@ -499,10 +500,25 @@ function normaliseService(
       policy: raw.policy,
       versions,
       stopGracePeriodMs: raw.stopGracePeriod,
-      protocol: raw.protocol === 'tcp' ? ('tcp' as const) : undefined,
+      protocol: raw.protocol === 'http' ? undefined : raw.protocol,
     }),
     origins,
   }
+}
+
+/** A `protocol: grpc` service speaks HTTP/2 only: the simulator and the HTTP/1.1 health probe cannot reach it. */
+function grpcFits(raw: RawService, at: At): boolean {
+  const wrong = simulateKeys(raw, at)
+  for (const where of wrong) where.errorAtKey('a simulated service speaks HTTP/1.1; protocol: grpc needs command: or address:')
+  const path = at.child('health')?.child('path')
+  path?.errorAtKey('protocol: grpc is checked by TCP connect; an HTTP/1.1 health path does not apply')
+  return wrong.length === 0 && !path
+}
+
+/** Where a service, or one of its versions, says `simulate:`. */
+function simulateKeys(raw: RawService, at: At): At[] {
+  const keys = [at.child('simulate'), ...(raw.versions ?? []).map(([v]) => at.child('versions')?.child(v)?.child('simulate'))]
+  return keys.filter((k): k is At => k !== undefined)
 }
 
 /** A `protocol: tcp` service: no simulation (it speaks HTTP), no HTTP health path, only connection-level policy. */
@@ -514,9 +530,7 @@ function tcpFits(raw: RawService, at: At): boolean {
     else where.error(message)
     wrong.push(where)
   }
-  for (const where of [at.child('simulate'), ...(raw.versions ?? []).map(([v]) => at.child('versions')?.child(v)?.child('simulate'))]) {
-    complain(where, 'a simulated service speaks HTTP; protocol: tcp needs command: or address:')
-  }
+  for (const where of simulateKeys(raw, at)) complain(where, 'a simulated service speaks HTTP; protocol: tcp needs command: or address:')
   complain(at.child('health')?.child('path'), 'protocol: tcp is checked by TCP connect; an HTTP health path does not apply')
   for (const {key, at: policyAt} of at.child('policy')?.entries() ?? []) {
     if (!TCP_POLICY_KEYS.includes(key)) complain(policyAt, `policy.${key} acts on HTTP requests; a protocol: tcp service takes only ${TCP_POLICY_KEYS.join(', ')}`)

@@ -43,8 +43,12 @@ export interface ServiceConfig {
   versions: VersionConfig[]
   /** SIGTERM → SIGKILL grace period. */
   stopGracePeriodMs: number
-  /** `tcp`: its callers get a TCP listener per dependency (tcp-proxy.ts), not an HTTP sidecar. Absent: HTTP. */
-  protocol?: 'tcp'
+  /**
+   * `tcp`: its callers get a TCP listener per dependency (tcp-proxy.ts), not an HTTP sidecar.
+   * `grpc`: its instances speak HTTP/2 cleartext (h2c); every request is still balanced and
+   * policed on its own. Absent: HTTP/1.1.
+   */
+  protocol?: 'tcp' | 'grpc'
 }
 
 export interface VersionConfig {

@@ -10,7 +10,7 @@ import {mkdirSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import type {MeshConfig, ServiceConfig, VersionConfig} from '../config/types.js'
-import {dependencyEnvName, EnvNames, instanceName, tcpDependencyEnv} from '../config/env-names.js'
+import {dependencyAddressEnv, dependencyEnvName, EnvNames, instanceName} from '../config/env-names.js'
 import {activeVersions, versionWeights} from '../config/versions.js'
 import {MeshError, serviceNotFound} from '../errors.js'
 import {DataPlane, type ListenerInfo} from '../proxy/data-plane.js'
@@ -377,10 +377,11 @@ export class MeshDaemon extends EventEmitter {
     const dependencies: Record<string, string> = {}
     for (const dep of service.dependsOn) {
       const caller = {source: service.name, sourceVersion: version.name, sourceInstance: name, destination: dep}
-      const tcp = this.config.services.find((s) => s.name === dep)?.protocol === 'tcp'
-      const l = tcp ? await this.dataPlane.listenTcp({kind: 'tcp-outbound', ...caller}) : await this.dataPlane.listen({kind: 'outbound', ...caller})
-      if (tcp) Object.assign(env, tcpDependencyEnv(dep, '127.0.0.1', l.port))
-      else env[dependencyEnvName(dep)] = `http://127.0.0.1:${l.port}`
+      const protocol = this.config.services.find((s) => s.name === dep)?.protocol
+      const l = protocol === 'tcp' ? await this.dataPlane.listenTcp({kind: 'tcp-outbound', ...caller}) : await this.dataPlane.listen({kind: 'outbound', ...caller})
+      if (protocol !== 'tcp') env[dependencyEnvName(dep)] = `http://127.0.0.1:${l.port}`
+      // A gRPC channel dials host:port; the listener speaks HTTP/1.1 and h2c alike.
+      if (protocol !== undefined) Object.assign(env, dependencyAddressEnv(dep, '127.0.0.1', l.port))
       dependencies[dep] = `127.0.0.1:${l.port}`
       inst.listeners.push(l)
     }

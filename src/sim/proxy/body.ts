@@ -8,12 +8,14 @@
 //    of the data path's own cost.
 // One producer pushes (undici's callbacks, or a fault), one consumer attaches with
 // pipeTo (the client's response, a fault, a discard); backpressure runs both ways.
+import type {HeaderPairs} from './headers.js'
 
 /** Where a body's bytes go. */
 export interface BodySink {
   /** False: full; the sink calls `body.resume()` when it can take more. */
   write(chunk: Buffer): boolean
-  end(): void
+  /** `trailers`: what came after the body (gRPC's status), if anything. */
+  end(trailers?: HeaderPairs): void
   /** The body was cut (`error` says why): the receiver sees a truncated response. */
   abort(error: Error): void
 }
@@ -37,6 +39,8 @@ const ENDED = Symbol('ended')
 export class ResponseBody {
   /** Why the body was cut (a fault's reset, the overall timeout, the instance's reset); null while whole. */
   errored: Error | null = null
+  /** What came after the body (HTTP/2 trailers: gRPC's grpc-status), once it ended. */
+  trailers: HeaderPairs | undefined = undefined
   /** Ended, failed or destroyed: nothing more happens, and every onDone callback has run. */
   closed = false
   private sink: BodySink | undefined
@@ -81,8 +85,9 @@ export class ResponseBody {
     return false
   }
 
-  /** The whole body is pushed; the consumer gets the end after the chunks. */
-  end(): void {
+  /** The whole body is pushed; the consumer gets the end (and `trailers`) after the chunks. */
+  end(trailers?: HeaderPairs): void {
+    if (trailers !== undefined && trailers.length > 0 && !this.closed && this.finishing === undefined) this.trailers = trailers
     this.finishWith(ENDED)
   }
 
@@ -181,7 +186,7 @@ export class ResponseBody {
     const sink = this.sink!
     const how = this.finishing
     this.close()
-    if (how === ENDED) sink.end()
+    if (how === ENDED) sink.end(this.trailers)
     else sink.abort(how!)
   }
 

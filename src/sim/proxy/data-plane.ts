@@ -10,10 +10,11 @@
 //
 // An Upgrade request (WebSocket) takes the same path; its 101 turns into a tunnel (tunnel.ts).
 // A `protocol: tcp` service gets TCP listeners instead (tcp-proxy.ts).
-import http, {type IncomingMessage, ServerResponse} from 'node:http'
+import {type IncomingMessage, ServerResponse} from 'node:http'
+import type {Http2ServerRequest} from 'node:http2'
 import net, {type AddressInfo, type Socket} from 'node:net'
 import {type Duplex, PassThrough, type Readable} from 'node:stream'
-import {Agent} from 'undici'
+import {Agent, H2CClient} from 'undici'
 import type {ServiceConfig} from '../config/types.js'
 import {dependencyEnvPrefix} from '../config/env-names.js'
 import type {Endpoint, Registry} from '../control/registry.js'
@@ -24,7 +25,7 @@ import type {Clock} from '../time/clock.js'
 import type {BodySink, ResponseBody} from './body.js'
 import {Cancellation} from './cancellation.js'
 import {Destination, type DestinationDeps} from './destination.js'
-import {endToEndHeaders, firstHeader, hasRequestBody, type HeaderMap, MESH_HEADER_PREFIX, SERVED_BY_HEADER} from './headers.js'
+import {endToEndHeaders, firstHeader, hasHeader, hasRequestBody, headerObject, type HeaderMap, type HeaderPairs, MESH_HEADER_PREFIX, SERVED_BY_HEADER} from './headers.js'
 import type {OutlierEvent} from './outlier/outlier-detector.js'
 import {noHealthyUpstream, noRoute, ProxyError, sendProxyError} from './respond.js'
 import {type CallContext, dropResponse, forward, type MeshRequest, type MeshResponse, type Reply, type Service, stack} from './stack.js'
@@ -34,6 +35,7 @@ import type {FaultSet} from '../faults/fault-set.js'
 import {discardTelemetry, type TelemetrySink} from './telemetry-sink.js'
 import {upstream} from './upstream.js'
 import {openTunnel} from './tunnel.js'
+import {HttpListener} from './http-listener.js'
 import {proxyTcp} from './tcp-proxy.js'
 import type {TcpMetrics} from '../telemetry/tcp-metrics.js'
 import {type Random, SeededRandom, seedFrom} from '../time/random.js'
@@ -62,6 +64,8 @@ export interface ListenerInfo {
   role: ListenerRole | TcpRole
   port: number
   server: net.Server
+  /** An HTTP listener's two protocols (HTTP/1.1 and h2c) behind `server`. */
+  http?: HttpListener
 }
 
 export interface DataPlaneOptions {
@@ -90,7 +94,10 @@ export class DataPlane {
   private readonly endpointsByInstance = new Map<string, Endpoint>()
   private readonly listeners: ListenerInfo[] = []
   private readonly agent = new Agent({keepAliveTimeout: 4_000, connections: 512, connect: {timeout: 2_000}})
+  // One HTTP/2 connection per instance carries up to 100 requests at once, as gRPC clients do.
+  private readonly h2cAgent = new Agent({keepAliveTimeout: 4_000, connect: {timeout: 2_000}, factory: (origin, opts) => new H2CClient(origin, opts)})
   private readonly inbound: Service
+  private readonly inboundH2c: Service
   private readonly inflightByInstance = new Map<string, number>()
   private readonly clock: Clock
   private readonly sink: TelemetrySink
@@ -117,13 +124,16 @@ export class DataPlane {
       faults,
       clock: opts.clock,
       agent: this.agent,
+      h2cAgent: this.h2cAgent,
       inflight: this.inflightByInstance,
       sink,
       seed: opts.seed ?? 1,
       onOutlierEvent: opts.onOutlierEvent,
     }
     for (const service of services) this.addDestination(service, weights.get(service.name) ?? new Map())
-    this.inbound = stack(upstream(this.agent, this.inflightByInstance)).push(fault('callee', faults)).push(serverSpan(sink)).service()
+    const inbound = (agent: Agent) => stack(upstream(agent, this.inflightByInstance)).push(fault('callee', faults)).push(serverSpan(sink)).service()
+    this.inbound = inbound(this.agent)
+    this.inboundH2c = inbound(this.h2cAgent)
   }
 
   destination(service: string): Destination | undefined {
@@ -166,8 +176,8 @@ export class DataPlane {
   async closeListener(info: ListenerInfo): Promise<void> {
     const i = this.listeners.indexOf(info)
     if (i >= 0) this.listeners.splice(i, 1)
-    info.server.close()
-    if (info.server instanceof http.Server) info.server.closeIdleConnections()
+    if (info.http) info.http.close()
+    else info.server.close()
   }
 
   /** An instance that left: requests still under way to it (past the drain's grace) are no longer counted. */
@@ -176,12 +186,18 @@ export class DataPlane {
     this.inflightByInstance.delete(instance)
   }
 
+  /** An HTTP listener: HTTP/1.1 and HTTP/2 (h2c) on one port (http-listener.ts). */
   async listen(role: ListenerRole, port = 0, wantedBy?: string): Promise<ListenerInfo> {
-    const server = http.createServer({headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: 300_000})
-    server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS
-    server.on('request', (req, res) => this.handle(role, req, res))
-    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.handleUpgrade(role, req, socket, head))
-    return this.bind(server, role, port, wantedBy)
+    const listener = new HttpListener({
+      headersTimeoutMs: HEADERS_TIMEOUT_MS,
+      keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
+      requestTimeoutMs: 300_000,
+      onRequest: (req, res) => this.handle(role, req, res),
+      onUpgrade: (req, socket, head) => this.handleUpgrade(role, req, socket, head),
+    })
+    const info = await this.bind(listener.server, role, port, wantedBy)
+    info.http = listener
+    return info
   }
 
   /** A TCP listener (on a port the OS picks): each connection is proxied to an instance of a `protocol: tcp` service. */
@@ -227,8 +243,8 @@ export class DataPlane {
   async drain(graceMs: number): Promise<void> {
     this.draining = true
     for (const l of this.listeners) {
-      l.server.close()
-      if (l.server instanceof http.Server) l.server.closeIdleConnections()
+      if (l.http) l.http.close()
+      else l.server.close()
     }
     if (this.inflight > 0) {
       await new Promise<void>((resolve) => {
@@ -239,10 +255,10 @@ export class DataPlane {
         })
       })
     }
-    for (const l of this.listeners) if (l.server instanceof http.Server) l.server.closeAllConnections()
+    for (const l of this.listeners) l.http?.closeAll()
     for (const s of this.sessions) s.destroy()
     for (const d of this.destinations.values()) d.close()
-    await this.agent.close().catch(() => undefined)
+    await Promise.all([this.agent.close().catch(() => undefined), this.h2cAgent.close().catch(() => undefined)])
   }
 
   private handle(role: ListenerRole, req: IncomingMessage, res: ServerResponse): void {
@@ -253,7 +269,8 @@ export class DataPlane {
       if (!res.writableFinished) abort.abort(new ProxyError(499, 'DC', 'the caller closed the connection'))
       this.requestEnded()
     })
-    if (this.draining) res.setHeader('connection', 'close')
+    // HTTP/2 has no Connection header: its clients hear of a drain by GOAWAY (HttpListener.close).
+    if (this.draining && req.httpVersionMajor !== 2) res.setHeader('connection', 'close')
     try {
       this.serve(role, new ClientReply(req, res, abort, this))
     } catch (error) {
@@ -352,7 +369,7 @@ export class DataPlane {
       throw error
     }
 
-    if (!hasRequestBody(req.rawHeaders)) return this.call(role, client, target, headers, incoming, null, true)
+    if (!carriesBody(req)) return this.call(role, client, target, headers, incoming, null, true)
     if (!target.destination?.policy.retries) return this.call(role, client, target, headers, incoming, req, false)
     holdBody(req, MAX_REPLAY_BYTES).then(
       ({body, replayable}) => this.call(role, client, target, headers, incoming, body, replayable),
@@ -397,7 +414,12 @@ export class DataPlane {
       attempt: 1,
       endpoint: target.endpoint,
     }
-    forward(destination ? destination.service : this.inbound, meshReq, ctx, client)
+    forward(destination ? destination.service : this.inboundTo(target.service), meshReq, ctx, client)
+  }
+
+  /** The stack of a call to one instance's published address: its service's instances speak HTTP/1.1 or h2c. */
+  private inboundTo(service: string): Service {
+    return this.destinations.get(service)?.protocol === 'grpc' ? this.inboundH2c : this.inbound
   }
 
   /** Which destination (or, for an inbound listener, which instance) gets this request, and its origin-form path. */
@@ -479,9 +501,16 @@ class ClientReply implements Reply {
     try {
       const out = response.headers
       if (response.endpoint) out.push(SERVED_BY_HEADER, response.endpoint.instance)
-      if (this.plane.isDraining) out.push('connection', 'close')
-      res.writeHead(response.status, out)
+      const http2 = this.req.httpVersionMajor === 2
+      if (this.plane.isDraining && !http2) out.push('connection', 'close')
       const answer = response.body
+      // gRPC's Trailers-Only answer (its status in the headers, no body) must end the stream
+      // on its HEADERS frame; node:http2 does that only for headers set before end().
+      if (http2 && answer && hasHeader(out, 'grpc-status')) {
+        res.statusCode = response.status
+        const headers = headerObject(out)
+        for (const name in headers) res.setHeader(name, headers[name])
+      } else res.writeHead(response.status, out)
       if (!answer) return void res.end()
       // A client that leaves mid-body: the body (and the exchange behind it) stops.
       abort.signal.addEventListener('abort', () => answer.destroy(abort.reason as Error))
@@ -540,13 +569,19 @@ class ClientSink implements BodySink {
     return false
   }
 
-  end(): void {
+  end(trailers?: HeaderPairs): void {
+    if (trailers) this.res.addTrailers(headerObject(trailers))
     this.res.end()
   }
 
   abort(): void {
     this.res.destroy()
   }
+}
+
+/** HTTP/2 needs no Content-Length for a body (gRPC never sends one): a request without a body ends with its headers. */
+function carriesBody(req: IncomingMessage): boolean {
+  return req.httpVersionMajor === 2 ? !(req as unknown as Http2ServerRequest).stream.endAfterHeaders : hasRequestBody(req.rawHeaders)
 }
 
 /**

@@ -48,6 +48,8 @@ export interface DestinationDeps {
   inflight: Map<string, number>
   clock: Clock
   agent: Agent
+  /** For instances that speak HTTP/2 cleartext (`protocol: grpc`). */
+  h2cAgent: Agent
   sink: TelemetrySink
   seed: number
   onOutlierEvent?: (service: string, event: OutlierEvent) => void
@@ -56,8 +58,8 @@ export interface DestinationDeps {
 export class Destination {
   readonly endpoints: EndpointSet
   readonly name: string
-  /** `tcp`: reached through TCP listeners (tcp-proxy.ts); its HTTP stack is never called. */
-  readonly protocol: 'http' | 'tcp'
+  /** `tcp`: reached through TCP listeners (tcp-proxy.ts); its HTTP stack is never called. `grpc`: its instances speak h2c. */
+  readonly protocol: 'http' | 'grpc' | 'tcp'
   /** The call path, outermost layer first (see stack.ts). */
   service!: Service
   policy!: PolicyConfig
@@ -85,7 +87,8 @@ export class Destination {
   apply(policy: PolicyConfig): void {
     const previous = this.policy
     this.policy = policy
-    const {clock, agent, sink} = this.deps
+    const {clock, sink} = this.deps
+    const agent = this.protocol === 'grpc' ? this.deps.h2cAgent : this.deps.agent
     const lbChanged = !previous || JSON.stringify(previous.loadBalancer) !== JSON.stringify(policy.loadBalancer)
     if (lbChanged) this.balancer = createBalancer(policy.loadBalancer, {clock, random: this.random, key: (e) => e.instance})
     if (policy.outlierDetection) {

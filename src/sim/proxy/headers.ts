@@ -45,11 +45,22 @@ function namedBy(value: string, into: Set<string> | undefined): Set<string> | un
  */
 export function endToEndHeaders(raw: ReadonlyArray<string | Buffer>): HeaderMap {
   let named: Set<string> | undefined
+  let authority: string | undefined
+  let http2 = false
   const out: HeaderMap = {}
   for (let i = 0; i < raw.length; i += 2) {
     const name = text(raw[i]).toLowerCase()
+    // HTTP/2's pseudo-headers (:method, :path…) are the request line; :authority is its Host.
+    if (name.charCodeAt(0) === 58) {
+      http2 = true
+      if (name === ':authority') authority = text(raw[i + 1])
+      continue
+    }
     if (HOP_BY_HOP_LENGTHS.has(name.length) && HOP_BY_HOP.has(name)) {
       if (name === 'connection') named = namedBy(text(raw[i + 1]), named)
+      // In HTTP/2 (its pseudo-headers come first) `te: trailers` is end-to-end (RFC 9113
+      // §8.2.2), and gRPC servers want it passed on, as Envoy does.
+      else if (name === 'te' && http2 && text(raw[i + 1]).toLowerCase() === 'trailers') out.te = 'trailers'
       continue
     }
     const value = text(raw[i + 1])
@@ -59,6 +70,7 @@ export function endToEndHeaders(raw: ReadonlyArray<string | Buffer>): HeaderMap 
     else out[name] = [prev, value]
   }
   if (named) for (const n of named) delete out[n]
+  if (authority !== undefined && out.host === undefined) out.host = authority
   return out
 }
 
@@ -89,6 +101,40 @@ export function endToEndPairs(raw: ReadonlyArray<string | Buffer>): HeaderPairs 
   const kept: HeaderPairs = []
   for (let i = 0; i < out.length; i += 2) if (!named.has(out[i].toLowerCase())) kept.push(out[i], out[i + 1])
   return kept
+}
+
+/**
+ * Trailers as undici hands them over: HTTP/1.1's raw Buffer pairs, or node:http2's
+ * object. None (the usual case) is undefined.
+ */
+export function trailerPairs(trailers: unknown): HeaderPairs | undefined {
+  if (!trailers) return undefined
+  if (Array.isArray(trailers)) return trailers.length === 0 ? undefined : endToEndPairs(trailers as Buffer[])
+  const out: HeaderPairs = []
+  for (const [name, value] of Object.entries(trailers as Record<string, string | string[]>)) {
+    if (Array.isArray(value)) for (const v of value) out.push(name, v)
+    else out.push(name, String(value))
+  }
+  return out.length === 0 ? undefined : out
+}
+
+/** Whether a header list has `name` (lower case), in any case. */
+export function hasHeader(pairs: HeaderPairs, name: string): boolean {
+  for (let i = 0; i < pairs.length; i += 2) if (pairs[i].length === name.length && pairs[i].toLowerCase() === name) return true
+  return false
+}
+
+/** A header list as an object (names lower-cased, repeats as arrays), for APIs that take one (addTrailers). */
+export function headerObject(pairs: HeaderPairs): HeaderMap {
+  const out: HeaderMap = {}
+  for (let i = 0; i < pairs.length; i += 2) {
+    const name = pairs[i].toLowerCase()
+    const prev = out[name]
+    if (prev === undefined) out[name] = pairs[i + 1]
+    else if (Array.isArray(prev)) prev.push(pairs[i + 1])
+    else out[name] = [prev, pairs[i + 1]]
+  }
+  return out
 }
 
 /**

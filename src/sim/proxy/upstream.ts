@@ -6,7 +6,7 @@
 import type {Duplex} from 'node:stream'
 import type {Agent, Dispatcher} from 'undici'
 import {type BodySource, DISCARDED, ResponseBody} from './body.js'
-import {endToEndPairs} from './headers.js'
+import {endToEndPairs, trailerPairs} from './headers.js'
 import {connectFailure, ProxyError, upstreamReset} from './respond.js'
 import type {Reply, Service} from './stack.js'
 import type {Endpoint} from '../control/registry.js'
@@ -87,9 +87,9 @@ class Exchange implements Dispatcher.DispatchHandler, BodySource {
     return this.body!.push(chunk)
   }
 
-  onComplete(): void {
+  onComplete(trailers?: unknown): void {
     this.settle()
-    this.body!.end()
+    this.body!.end(trailerPairs(trailers))
   }
 
   onError(error: Error): void {

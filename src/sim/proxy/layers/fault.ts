@@ -8,7 +8,7 @@ import {describeFault, type FaultInfo, type FaultSide, type FaultSpec} from '../
 import type {FaultSet} from '../../faults/fault-set.js'
 import type {Clock, Timer} from '../../time/clock.js'
 import {type BodySink, type BodySource, ResponseBody} from '../body.js'
-import {firstHeader} from '../headers.js'
+import {firstHeader, type HeaderPairs} from '../headers.js'
 import {ProxyError} from '../respond.js'
 import {type CallContext, callService, type Layer, type MeshRequest, type MeshResponse, replyWith} from '../stack.js'
 import {whenAborted} from '../../abort-signal.js'
@@ -110,8 +110,8 @@ class Shaper implements BodySink, BodySource {
     return this.out.push(chunk)
   }
 
-  end(): void {
-    this.out.end()
+  end(trailers?: HeaderPairs): void {
+    this.out.end(trailers)
   }
 
   abort(error: Error): void {
@@ -216,8 +216,8 @@ class HoldEnd extends Shaper {
     super(inner)
   }
 
-  override end(): void {
-    this.timer = this.clock.setTimer(this.ms, () => this.out.end())
+  override end(trailers?: HeaderPairs): void {
+    this.timer = this.clock.setTimer(this.ms, () => this.out.end(trailers))
   }
 
   override cancel(error?: Error): void {

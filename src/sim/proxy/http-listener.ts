@@ -1,0 +1,112 @@
+// One port, two protocols: every HTTP listener of the mesh answers HTTP/1.1 and HTTP/2
+// over cleartext (h2c with prior knowledge, as gRPC clients speak it), telling them
+// apart by the first bytes a client sends — Istio's sidecars sniff the same way. A
+// client learns one address (`$CATALOG_URL`) whatever it speaks.
+//
+// node:http reads a connection handed to it after the sniff as usual (what was read is
+// put back with unshift). node:http2 reads the socket's handle directly and would lose
+// those bytes, so an HTTP/2 connection reaches it through a small Duplex that replays
+// them first; gRPC's long-lived connections pay for that once, not per request.
+import http, {type IncomingMessage, type ServerResponse} from 'node:http'
+import http2 from 'node:http2'
+import net, {type Socket} from 'node:net'
+import {Duplex} from 'node:stream'
+
+/** The client connection preface of RFC 9113 §3.4. */
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
+
+export interface HttpListenerOptions {
+  headersTimeoutMs: number
+  keepAliveTimeoutMs: number
+  requestTimeoutMs: number
+  /** A request of either protocol: node:http2's compatibility request/response have the surface the data plane uses. */
+  onRequest(req: IncomingMessage, res: ServerResponse): void
+  onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void
+}
+
+export class HttpListener {
+  /** The listening socket: connections are sniffed here and handed on. */
+  readonly server: net.Server
+  private readonly http1: http.Server
+  private readonly http2: http2.Http2Server
+  private readonly sessions = new Set<http2.ServerHttp2Session>()
+
+  private readonly headersTimeoutMs: number
+
+  constructor(opts: HttpListenerOptions) {
+    this.headersTimeoutMs = opts.headersTimeoutMs
+    this.http1 = http.createServer({headersTimeout: opts.headersTimeoutMs, requestTimeout: opts.requestTimeoutMs})
+    this.http1.keepAliveTimeout = opts.keepAliveTimeoutMs
+    this.http1.on('request', opts.onRequest)
+    this.http1.on('upgrade', opts.onUpgrade)
+    this.http2 = http2.createServer()
+    this.http2.on('request', opts.onRequest as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void)
+    this.http2.on('session', (session) => {
+      this.sessions.add(session)
+      session.once('close', () => this.sessions.delete(session))
+      // An idle gRPC connection stays open as long as its client keeps it (as Envoy's default).
+      session.on('error', () => undefined)
+    })
+    this.server = net.createServer((socket) => this.sniff(socket))
+  }
+
+  private sniff(socket: Socket): void {
+    socket.on('error', () => undefined)
+    // Silent connections go as node:http's headers timeout would have them go.
+    socket.setTimeout(this.headersTimeoutMs, () => socket.destroy())
+    let seen: Buffer | undefined
+    const onData = (chunk: Buffer) => {
+      seen = seen ? Buffer.concat([seen, chunk]) : chunk
+      const n = Math.min(seen.length, H2_PREFACE.length)
+      const h2 = seen.compare(H2_PREFACE, 0, n, 0, n) === 0
+      // "P" could still be POST or PUT: wait for the rest of the preface.
+      if (h2 && n < H2_PREFACE.length) return
+      socket.off('data', onData)
+      socket.pause()
+      socket.setTimeout(0)
+      if (h2) return void this.http2.emit('connection', replaying(socket, seen))
+      socket.unshift(seen)
+      this.http1.emit('connection', socket)
+      socket.resume()
+    }
+    socket.on('data', onData)
+  }
+
+  /** Stops accepting and closes idle connections; requests under way finish. */
+  close(): void {
+    this.server.close()
+    this.http1.closeIdleConnections()
+    // GOAWAY: the client opens no new streams here; those under way finish.
+    for (const s of this.sessions) s.close()
+  }
+
+  /** Closes every connection, requests under way or not. */
+  closeAll(): void {
+    this.http1.closeAllConnections()
+    for (const s of this.sessions) s.destroy()
+  }
+}
+
+/** `socket` as a Duplex that yields `first` before what the socket reads next. */
+function replaying(socket: Socket, first: Buffer): Duplex {
+  const duplex = new Duplex({
+    read: () => void socket.resume(),
+    write: (chunk: Buffer, _encoding, done) => void socket.write(chunk, done),
+    final: (done) => {
+      socket.end()
+      done()
+    },
+    destroy: (error, done) => {
+      socket.destroy(error ?? undefined)
+      done(error)
+    },
+  })
+  duplex.push(first)
+  socket.on('data', (chunk: Buffer) => {
+    if (!duplex.push(chunk)) socket.pause()
+  })
+  socket.once('end', () => duplex.push(null))
+  socket.once('close', () => duplex.destroy())
+  socket.resume()
+  return duplex
+}

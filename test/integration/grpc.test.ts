@@ -1,0 +1,102 @@
+// A `protocol: grpc` service behind the mesh, called by a real gRPC client (@grpc/grpc-js):
+// the listeners speak h2c as well as HTTP/1.1, and every call on one HTTP/2 connection is
+// balanced and policed on its own — what Linkerd is known for, where a TCP proxy would pin
+// a gRPC channel to one instance.
+import path from 'node:path'
+import grpc from '@grpc/grpc-js'
+import {afterAll, beforeAll, describe, expect, test} from 'vitest'
+import type {MeshStatus} from '../../src/sim/control/status.js'
+import {downMesh, FIXTURES, get, json, mesh, upMesh} from '../helpers/mesh.js'
+// @ts-expect-error: a plain JS fixture without types
+import {EchoService} from '../fixtures/grpc-echo-service.js'
+
+type EchoClient = grpc.Client & {
+  Echo(req: object, done: (error: grpc.ServiceError | null, reply: {instance: string; text?: string}) => void): void
+  Count(req: object): grpc.ClientReadableStream<{instance: string; i: number}>
+}
+
+const Client = grpc.makeGenericClientConstructor(EchoService, 'Echo') as unknown as new (address: string, creds: grpc.ChannelCredentials, options: object) => EchoClient
+
+function echo(client: EchoClient, req: object): Promise<{reply?: {instance: string; text?: string}; error?: grpc.ServiceError}> {
+  return new Promise((resolve) => client.Echo(req, (error, reply) => resolve(error ? {error} : {reply})))
+}
+
+describe('protocol: grpc', () => {
+  let dir: string
+  let port: number
+  let client: EchoClient
+  const fixture = path.join(FIXTURES, 'grpc-echo.js')
+
+  beforeAll(async () => {
+    ;({dir, port} = await upMesh(
+      (port) => `
+name: grpc
+ingress: {port: ${port}, routes: [{prefix: /meshsim.Echo/, service: echo}, {prefix: /, service: app}]}
+services:
+  app:
+    command: node ${fixture}
+    env: {CALLS: echo}
+    dependsOn: [echo]
+  echo:
+    protocol: grpc
+    command: node ${fixture}
+    replicas: 3
+`,
+    ))
+    client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {'grpc.enable_http_proxy': 0})
+  })
+
+  afterAll(async () => {
+    client?.close()
+    await downMesh(dir)
+  })
+
+  test('calls on one gRPC channel (one HTTP/2 connection) are balanced per request over every instance', async () => {
+    const served: string[] = []
+    for (let i = 0; i < 30; i++) {
+      const {reply, error} = await echo(client, {text: `hi ${i}`})
+      expect(error).toBeUndefined()
+      expect(reply!.text).toBe(`hi ${i}`)
+      served.push(reply!.instance)
+    }
+    // Round robin: ten each.
+    const counts = Object.fromEntries(['echo-v1-0', 'echo-v1-1', 'echo-v1-2'].map((n) => [n, served.filter((s) => s === n).length]))
+    expect(counts).toEqual({'echo-v1-0': 10, 'echo-v1-1': 10, 'echo-v1-2': 10})
+  })
+
+  test('a server stream arrives whole, with its status in the trailers', async () => {
+    const stream = client.Count({n: 5})
+    const got: number[] = []
+    const status = await new Promise<grpc.StatusObject>((resolve, reject) => {
+      stream.on('data', (m) => got.push(m.i))
+      stream.on('status', resolve)
+      stream.on('error', reject)
+    })
+    expect(got).toEqual([0, 1, 2, 3, 4])
+    expect(status.code).toBe(grpc.status.OK)
+  })
+
+  test("the service's own error status and message reach the client unchanged", async () => {
+    const {error} = await echo(client, {code: grpc.status.NOT_FOUND, message: 'no such item'})
+    expect(error?.code).toBe(grpc.status.NOT_FOUND)
+    expect(error?.details).toBe('no such item')
+  })
+
+  test('an app reaches its gRPC dependency at $ECHO_ADDR, through its outbound sidecar', async () => {
+    const status = json<MeshStatus>(await mesh(dir, ['status', '--json']))
+    const address = status.services.find((s) => s.name === 'app')!.instances[0].outbound!.dependencies.echo
+    const r = await get(`http://127.0.0.1:${port}/call?text=via-app`)
+    expect(r.status, r.text).toBe(200)
+    const body = JSON.parse(r.text)
+    expect(body).toMatchObject({address, text: 'via-app'})
+    expect(body.instance).toMatch(/^echo-v1-\d$/)
+  })
+
+  test('each call is traced: a client and a server span named by its method', async () => {
+    const spans = json<Array<{name: string; kind: string; localEndpoint: {serviceName: string}; tags: Record<string, string>}>>(
+      await mesh(dir, ['traces', '--export', 'zipkin', '--service', 'echo', '--json']),
+    ).filter((s) => s.name === 'post /meshsim.echo/echo')
+    expect(spans.some((s) => s.kind === 'CLIENT' && s.tags['http.status_code'] === '200')).toBe(true)
+    expect(spans.some((s) => s.kind === 'SERVER' && s.localEndpoint.serviceName === 'echo')).toBe(true)
+  })
+})
