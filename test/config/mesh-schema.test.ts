@@ -196,8 +196,8 @@ describe('policy:', () => {
     expect(policy('retries: {attempts: 0}').retries?.on).toEqual(['5xx', 'reset', 'connect-failure'])
     expect(policyProblems('retries: {attempts: -1, on: [5xx, 600, sometimes]}')).toEqual([
       'mesh.yaml:7:27 services.s.policy.retries.attempts: expected a non-negative integer, got -1',
-      'mesh.yaml:7:41 services.s.policy.retries.on[1]: expected one of 5xx, gateway-error, reset, connect-failure, retriable-status-codes or an HTTP status, got 600',
-      'mesh.yaml:7:46 services.s.policy.retries.on[2]: expected one of 5xx, gateway-error, reset, connect-failure, retriable-status-codes or an HTTP status, got "sometimes"',
+      'mesh.yaml:7:41 services.s.policy.retries.on[1]: expected one of 5xx, gateway-error, reset, connect-failure, retriable-status-codes, cancelled, deadline-exceeded, internal, resource-exhausted, unavailable or an HTTP status, got 600',
+      'mesh.yaml:7:46 services.s.policy.retries.on[2]: expected one of 5xx, gateway-error, reset, connect-failure, retriable-status-codes, cancelled, deadline-exceeded, internal, resource-exhausted, unavailable or an HTTP status, got "sometimes"',
     ])
   })
 
@@ -291,7 +291,7 @@ describe('protocol: tcp', () => {
     expect(problems(one('protocol: tcp', 'command: x', 'policy: {loadBalancer: ewma}'))).toEqual([
       'mesh.yaml:6:28 services.s.policy.loadBalancer: ewma weighs response latency; a protocol: tcp service balances by round-robin, random or least-request (least connections)',
     ])
-    expect(problems(one('protocol: udp', 'command: x'))).toEqual(['mesh.yaml:4:15 services.s.protocol: expected one of http, tcp, got "udp"'])
+    expect(problems(one('protocol: udp', 'command: x'))).toEqual(['mesh.yaml:4:15 services.s.protocol: expected one of http, grpc, tcp, got "udp"'])
   })
 
   it('cannot be reached by the ingress or called by a simulated service: both speak HTTP', () => {
@@ -309,9 +309,21 @@ describe('protocol: tcp', () => {
   })
 })
 
+describe('protocol: grpc', () => {
+  it('is a command or address service with every HTTP policy; the simulator and an HTTP/1.1 health path cannot reach it', () => {
+    const grpc = only('protocol: grpc', 'command: ./server', 'replicas: 3', 'policy: {retries: {attempts: 2, on: [unavailable, deadline-exceeded]}, timeout: 1s}')
+    expect(grpc.protocol).toBe('grpc')
+    expect(grpc.policy.retries?.on).toEqual(['unavailable', 'deadline-exceeded'])
+    expect(problems(one('protocol: grpc', 'simulate: {}', 'health: {path: /healthz}'))).toEqual([
+      'mesh.yaml:5:5 services.s.simulate: a simulated service speaks HTTP/1.1; protocol: grpc needs command: or address:',
+      'mesh.yaml:6:14 services.s.health.path: protocol: grpc is checked by TCP connect; an HTTP/1.1 health path does not apply',
+    ])
+  })
+})
+
 describe('a value from a fixed list', () => {
   it('names the one a near miss probably meant', () => {
-    expect(problems(one('protocol: tpc', 'command: x'))).toEqual(['mesh.yaml:4:15 services.s.protocol: expected one of http, tcp, got "tpc"; did you mean "tcp"?'])
-    expect(problems(one('protocol: udp', 'command: x'))).toEqual(['mesh.yaml:4:15 services.s.protocol: expected one of http, tcp, got "udp"'])
+    expect(problems(one('protocol: tpc', 'command: x'))).toEqual(['mesh.yaml:4:15 services.s.protocol: expected one of http, grpc, tcp, got "tpc"; did you mean "tcp"?'])
+    expect(problems(one('protocol: udp', 'command: x'))).toEqual(['mesh.yaml:4:15 services.s.protocol: expected one of http, grpc, tcp, got "udp"'])
   })
 })

@@ -41,6 +41,10 @@ services:
     protocol: grpc
     command: node ${fixture}
     replicas: 3
+    policy:
+      timeout: 1s
+      retries: {attempts: 2, on: [unavailable]}
+      outlierDetection: {consecutive5xxErrors: 50, consecutiveGatewayErrors: 3, interval: 200ms, baseEjectionTime: 30s, maxEjectionPercent: 34}
 `,
     ))
     client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {'grpc.enable_http_proxy': 0})
@@ -98,5 +102,37 @@ services:
     ).filter((s) => s.name === 'post /meshsim.echo/echo')
     expect(spans.some((s) => s.kind === 'CLIENT' && s.tags['http.status_code'] === '200')).toBe(true)
     expect(spans.some((s) => s.kind === 'SERVER' && s.localEndpoint.serviceName === 'echo')).toBe(true)
+  })
+
+  test("the mesh's own answers reach a gRPC client as gRPC statuses, with the flag and the reason", async () => {
+    const inject = await mesh(dir, ['inject-fault', 'echo', '--abort', '503', '--json'])
+    expect(inject.exitCode, inject.stderr).toBe(0)
+    const id = json<{id: string}>(inject).id
+    try {
+      const {error} = await echo(client, {text: 'x'})
+      expect(error?.code).toBe(grpc.status.UNAVAILABLE)
+      expect(error?.details).toMatch(/fault/)
+      expect(error?.metadata.get('x-mesh-response-flags')).toEqual(['FI'])
+    } finally {
+      expect((await mesh(dir, ['clear-faults', id])).exitCode).toBe(0)
+    }
+    // policy.timeout: 1s → DEADLINE_EXCEEDED, not a generic UNAVAILABLE.
+    const {error} = await echo(client, {text: 'late', delayMs: 3_000})
+    expect(error?.code).toBe(grpc.status.DEADLINE_EXCEEDED)
+    expect(error?.details).toMatch(/upstream request timeout/)
+  })
+
+  test('an instance answering UNAVAILABLE: retries on: [unavailable] take the call elsewhere, and outlier detection ejects it', async () => {
+    const replies = []
+    for (let i = 0; i < 30; i++) replies.push(await echo(client, {text: `r${i}`, code: grpc.status.UNAVAILABLE, onlyOn: 'echo-v1-0'}))
+    expect(replies.filter((r) => r.error).map((r) => r.error!.code)).toEqual([])
+    expect(new Set(replies.map((r) => r.reply!.instance))).toEqual(new Set(['echo-v1-1', 'echo-v1-2']))
+    const status = json<MeshStatus>(await mesh(dir, ['status', '--json']))
+    const failing = status.services.find((s) => s.name === 'echo')!.instances.find((i) => i.instance === 'echo-v1-0')!
+    expect(failing.ejected?.reason).toBe('consecutive-gateway-errors')
+    // Istio's label: the failed tries are counted with their gRPC status.
+    const metrics = (await get(`${status.controlUrl}/metrics`)).text
+    expect(metrics).toMatch(/istio_requests_total\{reporter="destination",[^}]*destination_service="echo"[^}]*response_code="200",grpc_response_status="14",response_flags="-"\} [1-9]/)
+    expect(metrics).toMatch(/istio_requests_total\{reporter="source",[^}]*destination_service="echo"[^}]*grpc_response_status="0"[^}]*\} [1-9]/)
   })
 })

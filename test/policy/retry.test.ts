@@ -1,7 +1,8 @@
 import {describe, expect, test} from 'vitest'
 import {fullJitterBackoff} from '../../src/sim/proxy/policy/backoff.js'
 import {RetryBudget} from '../../src/sim/proxy/policy/retry-budget.js'
-import {type Outcome, isIdempotent, isRetriable, outlierOutcome} from '../../src/sim/proxy/policy/retry-classify.js'
+import {httpStatusOfGrpc} from '../../src/sim/proxy/grpc.js'
+import {type Outcome, isIdempotent, isNamedGrpcRetry, isRetriable, outlierOutcome} from '../../src/sim/proxy/policy/retry-classify.js'
 import {VirtualClock} from '../../src/sim/time/clock.js'
 import {SeededRandom} from '../../src/sim/time/random.js'
 
@@ -109,6 +110,25 @@ describe('retry classification', () => {
     expect(isRetriable(res(410), ['retriable-status-codes', 409])).toBe(false)
     expect(isRetriable(res(500), ['retriable-status-codes'])).toBe(false)
     expect(isRetriable(res(500), [])).toBe(false)
+  })
+
+  test("gRPC names match a call's grpc-status; a gRPC status also counts as its HTTP equivalent", () => {
+    // UNAVAILABLE (14) → 503, INTERNAL (13) → 500, NOT_FOUND (5) → 404 (grpc.ts).
+    const grpc = (code: number): Outcome => ({kind: 'response', status: httpStatusOfGrpc(code), grpcStatus: code})
+    expect(isRetriable(grpc(14), ['unavailable'])).toBe(true)
+    expect(isRetriable(grpc(4), ['deadline-exceeded'])).toBe(true)
+    expect(isRetriable(grpc(13), ['unavailable'])).toBe(false)
+    expect(isRetriable(grpc(14), ['gateway-error'])).toBe(true)
+    expect(isRetriable(grpc(13), ['5xx'])).toBe(true)
+    expect(isRetriable(grpc(5), ['5xx', 'unavailable', 'internal'])).toBe(false)
+    // An HTTP 503 is not a gRPC status: the gRPC names do not match it.
+    expect(isRetriable(res(503), ['unavailable'])).toBe(false)
+    // Named by its gRPC name, a call is replayed although gRPC calls are POSTs; 5xx alone does not say so.
+    expect(isNamedGrpcRetry(grpc(14), ['unavailable'])).toBe(true)
+    expect(isNamedGrpcRetry(grpc(14), ['5xx'])).toBe(false)
+    expect(isNamedGrpcRetry(res(503), ['unavailable'])).toBe(false)
+    expect(outlierOutcome(grpc(14))).toBe('gateway-error')
+    expect(outlierOutcome(grpc(5))).toBe('success')
   })
 
   test('idempotent methods', () => {

@@ -140,6 +140,19 @@ describe('MetricsRecorder', () => {
     expect(five.requests).toBe(500)
   })
 
+  it('counts a gRPC call by its grpc-status: UNAVAILABLE fails, NOT_FOUND does not (as a 404), whatever the HTTP 200 says', () => {
+    const m = new MetricsRecorder()
+    const codes = [0, 0, 14, 5, 13, 0, 4, 0, 5, 0]
+    codes.forEach((grpcStatus, i) => {
+      m.observe(call({grpcStatus, reporter: 'source'}), i * 5)
+      m.observe(call({grpcStatus}), i * 5)
+    })
+    const [row] = m.stat({windowMs: 30_000, by: 'service'}, 1_000)
+    expect(row.successRate).toBeCloseTo(0.7, 5)
+    const labels = m.promSeries().filter((p) => p.labels.reporter === 'source').map((p) => p.labels.grpc_response_status)
+    expect(labels.sort()).toEqual(['0', '13', '14', '4', '5'])
+  })
+
   it('separates the effective success rate (after retries) from the actual one (every attempt)', () => {
     const m = new MetricsRecorder()
     // 100 calls; 30 of them fail once on catalog-v1-0 and succeed on the retry to catalog-v1-1

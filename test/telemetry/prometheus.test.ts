@@ -46,6 +46,7 @@ describe('renderPrometheus', () => {
       destination_service: 'catalog',
       destination_version: 'v2',
       response_code: '504',
+      grpc_response_status: '',
       response_flags: 'UT',
     })
     expect(requests.samples.filter((s) => s.labels.response_flags === '-').length).toBe(2)

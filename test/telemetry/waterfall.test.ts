@@ -1,5 +1,5 @@
 import {describe, expect, it} from 'vitest'
-import type {Span} from '../../src/sim/telemetry/span.js'
+import {isErrorSpan, type Span} from '../../src/sim/telemetry/span.js'
 import {renderWaterfall} from '../../src/sim/telemetry/waterfall.js'
 import {shopTrace, T0} from './waterfall-fixture.js'
 
@@ -96,6 +96,19 @@ describe('renderWaterfall', () => {
     expect(out).toContain('? orphan (parent span missing)')
     // its own child still hangs under it
     expect(out).toMatch(/└─→ inventory GET \/stock/)
+  })
+
+  it("a gRPC call's failure shows its gRPC status, and counts as an error although it answered 200", () => {
+    const base = {traceId: 'f'.repeat(32), kind: 'client' as const, service: 'app', peerService: 'echo', method: 'POST', path: '/shop.Echo/Get', name: 'POST /shop.Echo/Get', status: 200, startMs: T0, durationMs: 5}
+    const failed: Span = {...base, spanId: '1'.repeat(16), grpcStatus: 14}
+    const ok: Span = {...base, spanId: '2'.repeat(16), startMs: T0 + 10, grpcStatus: 0}
+    const out = renderWaterfall([failed, ok], {width: 100, colour: false})
+    const lines = out.split('\n').filter((l) => l.includes('echo POST /shop.Echo/Get'))
+    expect(lines[0]).toMatch(/200 grpc 14 UNAVAILABLE$/)
+    expect(lines[1]).toMatch(/ 200$/)
+    expect(isErrorSpan(failed)).toBe(true)
+    expect(isErrorSpan(ok)).toBe(false)
+    expect(isErrorSpan({...failed, grpcStatus: 5})).toBe(false) // NOT_FOUND counts as a 404
   })
 
   it('never throws on duplicates, zero durations, skew, cycles, bad numbers or no spans', () => {

@@ -137,7 +137,7 @@ const loadBalancer = oneOf<LoadBalancerConfig>(`one of ${LOAD_BALANCERS.join(', 
   }),
 })
 
-const RETRY_ON = ['5xx', 'gateway-error', 'reset', 'connect-failure', 'retriable-status-codes'] as const
+const RETRY_ON = ['5xx', 'gateway-error', 'reset', 'connect-failure', 'retriable-status-codes', 'cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable'] as const
 const retryOn = scalar<RetryOn>(`one of ${RETRY_ON.join(', ')} or an HTTP status`, (v) => {
   if (typeof v === 'string' && (RETRY_ON as readonly string[]).includes(v)) return v as RetryOn
   return typeof v === 'number' && Number.isInteger(v) && v >= 100 && v <= 599 ? v : undefined

@@ -104,7 +104,9 @@ export interface LoadBalancerConfig {
   hashOn?: {header: string} | {cookie: string}
 }
 
-export type RetryOn = '5xx' | 'gateway-error' | 'reset' | 'connect-failure' | 'retriable-status-codes' | number
+/** Envoy's retry_on names, its gRPC ones (a call's grpc-status) and HTTP statuses. */
+export type RetryOn = '5xx' | 'gateway-error' | 'reset' | 'connect-failure' | 'retriable-status-codes' | GrpcRetryOn | number
+export type GrpcRetryOn = 'cancelled' | 'deadline-exceeded' | 'internal' | 'resource-exhausted' | 'unavailable'
 
 export interface RetryConfig {
   attempts: number

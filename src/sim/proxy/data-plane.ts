@@ -36,6 +36,7 @@ import {discardTelemetry, type TelemetrySink} from './telemetry-sink.js'
 import {upstream} from './upstream.js'
 import {openTunnel} from './tunnel.js'
 import {HttpListener} from './http-listener.js'
+import {isGrpcRequest} from './grpc.js'
 import {proxyTcp} from './tcp-proxy.js'
 import type {TcpMetrics} from '../telemetry/tcp-metrics.js'
 import {type Random, SeededRandom, seedFrom} from '../time/random.js'
@@ -131,9 +132,9 @@ export class DataPlane {
       onOutlierEvent: opts.onOutlierEvent,
     }
     for (const service of services) this.addDestination(service, weights.get(service.name) ?? new Map())
-    const inbound = (agent: Agent) => stack(upstream(agent, this.inflightByInstance)).push(fault('callee', faults)).push(serverSpan(sink)).service()
-    this.inbound = inbound(this.agent)
-    this.inboundH2c = inbound(this.h2cAgent)
+    const inbound = (agent: Agent, grpc: boolean) => stack(upstream(agent, this.inflightByInstance, grpc)).push(fault('callee', faults)).push(serverSpan(sink)).service()
+    this.inbound = inbound(this.agent, false)
+    this.inboundH2c = inbound(this.h2cAgent, true)
   }
 
   destination(service: string): Destination | undefined {
@@ -477,7 +478,8 @@ export class DataPlane {
 /** The mesh's own reply to a request that failed: 5xx with the flag and reason, or a reset once headers went out. */
 function sendFailure(req: IncomingMessage, res: ServerResponse, error: unknown): void {
   req.resume()
-  sendProxyError(res, error instanceof ProxyError ? error : new ProxyError(500, 'DC', `mesh internal error: ${(error as Error).message}`))
+  const grpc = req.httpVersionMajor === 2 && isGrpcRequest(req.headers as HeaderMap)
+  sendProxyError(res, error instanceof ProxyError ? error : new ProxyError(500, 'DC', `mesh internal error: ${(error as Error).message}`), grpc)
 }
 
 /** One client request, and where the stack's answer is written. */

@@ -111,7 +111,7 @@ export class Destination {
 
     // Below the version choice: one attempt to one instance.
     const attempt = () =>
-      stack(upstream(agent, this.deps.inflight))
+      stack(upstream(agent, this.deps.inflight, this.protocol === 'grpc'))
         .push(fault('callee', this.deps.faults)) // the callee's inbound side: the caller's retries and timeouts see it
         .push(serverSpan(sink)) // the callee's inbound side: one span per attempt
         .push(outcome(balancer, outlier)) // results feed outlier detection and latency-aware balancing

@@ -2,6 +2,7 @@
 // the mesh makes itself carries Envoy's response-flag code and a plain-English
 // reason, so a user can tell a mesh 503 from their own service's 503.
 import type {ServerResponse} from 'node:http'
+import {grpcMessage, grpcStatusIn, grpcStatusOfReply, isGrpcRequest} from './grpc.js'
 import {REASON_HEADER, RESPONSE_FLAGS_HEADER} from './headers.js'
 import type {Outcome} from './policy/retry-classify.js'
 import {spanName} from '../telemetry/span.js'
@@ -94,10 +95,14 @@ export function errorCode(error: unknown): string {
   return e?.code ?? e?.cause?.code ?? e?.message ?? String(error)
 }
 
-/** Write a mesh-made reply, unless headers already went out (then the only honest signal is a reset). */
-export function sendProxyError(res: ServerResponse, error: ProxyError, extraHeaders?: Record<string, string>): void {
+/**
+ * Write a mesh-made reply, unless headers already went out (then the only honest signal is
+ * a reset). To a gRPC call (`grpc`) it is a gRPC status, in a Trailers-Only answer.
+ */
+export function sendProxyError(res: ServerResponse, error: ProxyError, grpc = false): void {
   if (error.resetClient) {
-    res.socket?.resetAndDestroy?.()
+    // HTTP/2: the stream, not the connection every other call shares.
+    if (res.req.httpVersionMajor !== 2) res.socket?.resetAndDestroy?.()
     res.destroy()
     return
   }
@@ -105,16 +110,22 @@ export function sendProxyError(res: ServerResponse, error: ProxyError, extraHead
     res.destroy(error)
     return
   }
-  const body = `${error.message}\n`
-  res.writeHead(error.status, {
-    'content-type': 'text/plain; charset=utf-8',
-    'content-length': Buffer.byteLength(body),
+  const mesh = {
     [RESPONSE_FLAGS_HEADER]: error.flag,
     // Header values must be Latin-1; the reason is plain ASCII by construction.
     [REASON_HEADER]: error.message.replace(/[^\x20-\x7e]/g, '?'),
     ...error.headers,
-    ...extraHeaders,
-  })
+  }
+  if (grpc) {
+    // Headers set before end(): node:http2 sends them on the frame that ends the stream.
+    res.statusCode = 200
+    const headers = {'content-type': 'application/grpc', 'grpc-status': String(grpcStatusOfReply(error.status, error.flag)), 'grpc-message': grpcMessage(error.message), ...mesh}
+    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value)
+    res.end()
+    return
+  }
+  const body = `${error.message}\n`
+  res.writeHead(error.status, {'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), ...mesh})
   res.end(body)
 }
 
@@ -139,7 +150,7 @@ export abstract class SpanReply implements Reply {
     this.started = ctx.clock.now()
   }
 
-  protected abstract record(status: number, flags?: string, cause?: string): void
+  protected abstract record(status: number, flags?: string, cause?: string, grpcStatus?: number): void
 
   /** The span's name and timing, alike for the client and the server side. */
   protected get name(): string {
@@ -165,16 +176,19 @@ export abstract class SpanReply implements Reply {
   /** @internal The response body is done: the hop is over. */
   bodyDone(): void {
     const response = this.response!
+    // A gRPC call's status: in the headers of an error before any message, else in the trailers.
+    const grpcStatus = response.grpcStatus ?? grpcStatusIn(response.body?.trailers)
     // A body cut by the mesh (the overall timeout, a reset fault) says why in the span.
     const cut = response.body?.errored
-    if (cut instanceof ProxyError) this.record(response.status, cut.flag, cut.message)
-    else this.record(response.status)
+    if (cut instanceof ProxyError) this.record(response.status, cut.flag, cut.message, grpcStatus)
+    else this.record(response.status, undefined, undefined, grpcStatus)
   }
 
   fail(error: unknown): void {
     if (this.settled) return
     this.settled = true
-    if (error instanceof ProxyError) this.record(error.status, error.flag, error.message)
+    // A gRPC caller got the mesh's answer as a gRPC status (sendProxyError).
+    if (error instanceof ProxyError) this.record(error.status, error.flag, error.message, isGrpcRequest(this.req.headers) ? grpcStatusOfReply(error.status, error.flag) : undefined)
     else this.record(0, 'DC', `the caller went away (${(error as Error).message})`)
     this.next.fail(error)
   }

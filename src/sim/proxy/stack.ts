@@ -42,6 +42,8 @@ export interface MeshResponse {
   headers: HeaderPairs
   body: ResponseBody | null
   endpoint?: Endpoint
+  /** A gRPC answer's status when its headers carry it (Trailers-Only: an error before any message). */
+  grpcStatus?: number
   /** Set when the mesh made this reply itself. */
   flags?: ResponseFlag
   cause?: string

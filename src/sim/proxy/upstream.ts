@@ -6,19 +6,23 @@
 import type {Duplex} from 'node:stream'
 import type {Agent, Dispatcher} from 'undici'
 import {type BodySource, DISCARDED, ResponseBody} from './body.js'
+import {grpcStatusIn} from './grpc.js'
 import {endToEndPairs, trailerPairs} from './headers.js'
 import {connectFailure, ProxyError, upstreamReset} from './respond.js'
 import type {Reply, Service} from './stack.js'
 import type {Endpoint} from '../control/registry.js'
 
-/** `inflight`: requests under way per instance (a drained instance is stopped only when it reaches 0). */
-export function upstream(agent: Agent, inflight: Map<string, number>): Service {
+/**
+ * `inflight`: requests under way per instance (a drained instance is stopped only when it reaches 0).
+ * `grpc`: the instances speak gRPC, whose errors come as a status in the headers.
+ */
+export function upstream(agent: Agent, inflight: Map<string, number>, grpc = false): Service {
   return function upstream(req, ctx, reply) {
     const endpoint = ctx.endpoint!
     const signal = ctx.signal
     if (signal.aborted) return reply.fail(abortReason(signal))
     inflight.set(endpoint.instance, (inflight.get(endpoint.instance) ?? 0) + 1)
-    const exchange = new Exchange(endpoint, signal, inflight, reply)
+    const exchange = new Exchange(endpoint, signal, inflight, reply, grpc)
     try {
       agent.dispatch(
         {
@@ -55,6 +59,7 @@ class Exchange implements Dispatcher.DispatchHandler, BodySource {
     private readonly signal: AbortSignal,
     private readonly inflight: Map<string, number>,
     private readonly reply: Reply,
+    private readonly grpc: boolean,
   ) {
     signal.addEventListener('abort', this.onAbort, {once: true})
   }
@@ -69,7 +74,8 @@ class Exchange implements Dispatcher.DispatchHandler, BodySource {
     this.resumeUpstream = resume
     const body = (this.body = new ResponseBody(this))
     body.onDone(this)
-    this.reply.ok({status: statusCode, headers: endToEndPairs(rawHeaders as Buffer[]), body, endpoint: this.endpoint})
+    const headers = endToEndPairs(rawHeaders as Buffer[])
+    this.reply.ok({status: statusCode, headers, body, endpoint: this.endpoint, grpcStatus: this.grpc ? grpcStatusIn(headers) : undefined})
     return true
   }
 

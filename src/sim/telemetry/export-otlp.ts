@@ -59,6 +59,8 @@ function attr(key: string, value: string | number | boolean): OtlpKeyValue {
 export function toOtlpSpan(span: Span): OtlpSpan {
   const a: OtlpKeyValue[] = [attr('http.request.method', span.method), attr('url.path', span.path)]
   if (span.status > 0) a.push(attr('http.response.status_code', span.status))
+  // OpenTelemetry's gRPC convention.
+  if (span.grpcStatus !== undefined) a.push(attr('rpc.system', 'grpc'), attr('rpc.grpc.status_code', span.grpcStatus))
   const server = span.kind === 'client' ? span.peerService : span.service
   if (server) a.push(attr('server.address', server))
   if (span.peerService) a.push(attr('mesh.peer.service', span.peerService))

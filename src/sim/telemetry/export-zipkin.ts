@@ -21,6 +21,7 @@ export function toZipkinSpan(span: Span): ZipkinSpan {
     'http.path': span.path,
   }
   if (span.status > 0) tags['http.status_code'] = String(span.status)
+  if (span.grpcStatus !== undefined) tags['grpc.status_code'] = String(span.grpcStatus)
   if (span.version) tags['mesh.version'] = span.version
   if (span.instance) tags['mesh.instance'] = span.instance
   if (span.attempt !== undefined) tags['mesh.attempt'] = String(span.attempt)

@@ -11,6 +11,7 @@
 // field: no key string, no map lookup); grouping and percentiles are computed only
 // when someone asks.
 import {LatencyHistogram} from './histogram.js'
+import {outcomeStatus} from '../proxy/grpc.js'
 import {isSuccessStatus} from './span.js'
 
 export type Reporter = 'source' | 'destination'
@@ -27,6 +28,8 @@ export interface Observation {
   destinationVersion?: string
   destinationInstance?: string
   status: number
+  /** A gRPC call's grpc-status. */
+  grpcStatus?: number
   durationMs: number
   responseFlags?: string
   reporter: Reporter
@@ -79,6 +82,8 @@ export interface PromLabels {
   destination_service: string
   destination_version: string
   response_code: string
+  /** A gRPC call's status code as Istio labels it; empty for plain HTTP. */
+  grpc_response_status: string
   response_flags: string
 }
 
@@ -93,6 +98,7 @@ export interface PromSeries {
   labels: PromLabels
   /** `response_code` as a number (0 when no response came back). */
   status: number
+  grpcStatus?: number
   requests: number
   duration: PromHistogram
   requestBytes?: PromHistogram
@@ -231,7 +237,7 @@ export class MetricsRecorder {
       slot = s.slots.find((x) => x.second === second) ?? slot
     }
     slot.requests++
-    if (isSuccessStatus(o.status)) slot.successes++
+    if (isSuccessStatus(outcomeStatus(o))) slot.successes++
     slot.latency.record(o.durationMs)
   }
 
@@ -290,7 +296,7 @@ export class MetricsRecorder {
     for (const p of this.recentCumulative) {
       const l = p.labels
       if (
-        p.status === o.status && l.reporter === o.reporter && l.source_workload === o.source && l.destination_workload === o.destination &&
+        p.status === o.status && p.grpcStatus === o.grpcStatus && l.reporter === o.reporter && l.source_workload === o.source && l.destination_workload === o.destination &&
         l.source_version === sourceVersion && l.destination_version === destinationVersion && l.response_flags === flags
       ) {
         return p
@@ -301,10 +307,11 @@ export class MetricsRecorder {
 
   private cumulativeFor(o: Observation): PromSeries {
     const code = o.status > 0 ? String(o.status) : '0'
+    const grpc = o.grpcStatus === undefined ? '' : String(o.grpcStatus)
     const flags = o.responseFlags || '-'
     const key =
       o.reporter + SEP + o.source + SEP + (o.sourceVersion ?? '') + SEP + o.destination + SEP +
-      (o.destinationVersion ?? '') + SEP + code + SEP + flags
+      (o.destinationVersion ?? '') + SEP + code + SEP + grpc + SEP + flags
     let p = this.cumulative.get(key)
     if (!p) {
       p = {
@@ -316,9 +323,11 @@ export class MetricsRecorder {
           destination_service: o.destination,
           destination_version: o.destinationVersion ?? 'unknown',
           response_code: code,
+          grpc_response_status: grpc,
           response_flags: flags,
         },
         status: o.status > 0 ? o.status : 0,
+        grpcStatus: o.grpcStatus,
         requests: 0,
         duration: emptyHistogram(ISTIO_DURATION_BUCKETS_MS.length),
       }

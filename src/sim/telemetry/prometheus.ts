@@ -20,6 +20,7 @@ const LABEL_ORDER: Array<keyof PromLabels> = [
   'destination_service',
   'destination_version',
   'response_code',
+  'grpc_response_status',
   'response_flags',
 ]
 

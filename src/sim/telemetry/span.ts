@@ -2,6 +2,7 @@
 // outbound sidecar records a CLIENT span, the callee's inbound sidecar a SERVER span.
 // Spans are plain objects so the data path can record them without formatting;
 // everything that turns them into text or JSON happens later, off the hot path.
+import {outcomeStatus} from '../proxy/grpc.js'
 
 /** Why a hop went where it went (shown by `mesh trace ID --why`). */
 export interface RoutingDecision {
@@ -46,6 +47,8 @@ export interface Span {
   path: string
   /** HTTP status; 0 when there was none (reset, connect failure). */
   status: number
+  /** A gRPC call's grpc-status (a gRPC call answers HTTP 200 whatever happened). */
+  grpcStatus?: number
   /** Wall-clock epoch milliseconds (float). */
   startMs: number
   durationMs: number
@@ -72,12 +75,13 @@ export function isSuccessStatus(status: number): boolean {
 }
 
 /**
- * A span failed when the callee answered 5xx, nothing answered, or the mesh says why it
+ * A span failed when the callee answered 5xx (or a gRPC status counted as one: grpc.ts),
+ * nothing answered, or the mesh says why it
  * failed: a mesh-made 4xx (NR no route, RL rate limited) or a body the mesh cut after a
  * 200 (UT: the overall timeout fired mid-body; a reset fault).
  */
 export function isErrorSpan(span: Span): boolean {
-  return !isSuccessStatus(span.status) || span.cause !== undefined
+  return !isSuccessStatus(outcomeStatus(span)) || span.cause !== undefined
 }
 
 export function spanEndMs(span: Span): number {

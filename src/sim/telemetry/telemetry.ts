@@ -42,6 +42,7 @@ export class Telemetry implements TelemetrySink {
     destinationVersion: undefined,
     destinationInstance: undefined,
     status: 0,
+    grpcStatus: undefined,
     durationMs: 0,
     responseFlags: undefined,
     attempt: undefined,
@@ -82,6 +83,7 @@ export class Telemetry implements TelemetrySink {
     o.destinationVersion = client ? span.peerVersion : span.version
     o.destinationInstance = client ? span.peerInstance : span.instance
     o.status = span.status
+    o.grpcStatus = span.grpcStatus
     o.durationMs = span.durationMs
     o.responseFlags = span.responseFlags
     o.attempt = span.attempt

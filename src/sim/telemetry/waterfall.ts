@@ -7,6 +7,7 @@
 //   * └─frontend → catalog GET /items  │  ████████████████████████│  110.0ms 200
 //
 import {Chalk, type ChalkInstance} from 'chalk'
+import {describeGrpcStatus} from '../proxy/grpc.js'
 import {isErrorSpan, type RoutingDecision, type Span, spanEndMs} from './span.js'
 
 export interface WaterfallOptions {
@@ -96,6 +97,8 @@ export function renderWaterfall(spans: Span[], opts: WaterfallOptions): string {
     const marks: string[] = []
     if (s.attempt !== undefined && (s.attempt > 1 || retried.has(parentKey(s)))) marks.push(`(attempt ${s.attempt})`)
     if (s.responseFlags) marks.push(`[${s.responseFlags}]`)
+    // A gRPC call answers 200 whatever happened: its own status says how it went.
+    if (s.grpcStatus) marks.push(`grpc ${describeGrpcStatus(s.grpcStatus)}`)
     // DI/FI already say a fault was injected; otherwise say so in words.
     if ((s.fault || s.decision?.faults?.length) && !/\b(DI|FI)\b/.test(s.responseFlags ?? '')) marks.push('fault')
     const status = s.status > 0 ? String(s.status) : '---'

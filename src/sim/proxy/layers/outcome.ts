@@ -3,6 +3,7 @@
 import type {Endpoint} from '../../control/registry.js'
 import type {Balancer} from '../balance/balancer.js'
 import type {OutlierDetector} from '../outlier/outlier-detector.js'
+import {outcomeStatus} from '../grpc.js'
 import {outlierOutcome} from '../policy/retry-classify.js'
 import {ProxyError} from '../respond.js'
 import type {Clock} from '../../time/clock.js'
@@ -34,8 +35,9 @@ class AttemptOutcome implements Reply {
   }
 
   ok(response: MeshResponse): void {
-    this.balancer.onEnd?.(this.endpoint, this.clock.now() - this.started, response.status < 500)
-    this.outlier?.record(this.endpoint.instance, outlierOutcome({kind: 'response', status: response.status}))
+    const status = outcomeStatus(response)
+    this.balancer.onEnd?.(this.endpoint, this.clock.now() - this.started, status < 500)
+    this.outlier?.record(this.endpoint.instance, outlierOutcome({kind: 'response', status}))
     this.next.ok(response)
   }
 

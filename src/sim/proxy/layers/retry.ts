@@ -7,7 +7,8 @@ import type {RetryConfig} from '../../config/types.js'
 import type {Random} from '../../time/random.js'
 import {fullJitterBackoff} from '../policy/backoff.js'
 import type {CircuitBreaker} from '../policy/circuit-breaker.js'
-import {isIdempotent, isRetriable, type Outcome} from '../policy/retry-classify.js'
+import {outcomeStatus} from '../grpc.js'
+import {isIdempotent, isNamedGrpcRetry, isRetriable, type Outcome} from '../policy/retry-classify.js'
 import type {RetryBudget} from '../policy/retry-budget.js'
 import {ProxyError} from '../respond.js'
 import {type CallContext, dropResponse, forward, type Layer, type MeshRequest, type MeshResponse, type Reply, type Service} from '../stack.js'
@@ -64,9 +65,9 @@ class Retrying implements Reply {
   private decide(response: MeshResponse | undefined, failure: ProxyError | undefined): void {
     const {config, deps, ctx, req, n} = this
     if (this.holdingRetry) deps.breaker?.releaseRetry()
-    const outcome: Outcome = failure ? failure.outcome! : {kind: 'response', status: response!.status}
+    const outcome: Outcome = failure ? failure.outcome! : {kind: 'response', status: outcomeStatus(response!), grpcStatus: response!.grpcStatus}
     ctx.decision.attempts = n
-    const replayable = req.replayable && (isIdempotent(req.method) || outcome.kind === 'connect-failure')
+    const replayable = req.replayable && (isIdempotent(req.method) || outcome.kind === 'connect-failure' || isNamedGrpcRetry(outcome, config.on))
     const again =
       n <= config.attempts &&
       replayable &&

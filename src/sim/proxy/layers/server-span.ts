@@ -35,7 +35,7 @@ class ServerSpan extends SpanReply {
     this.attempt = ctx.attempt
   }
 
-  protected record(status: number, flags?: string, cause?: string): void {
+  protected record(status: number, flags?: string, cause?: string, grpcStatus?: number): void {
     const {req, ctx, endpoint} = this
     this.sink.record({
       traceId: ctx.traceId,
@@ -52,6 +52,7 @@ class ServerSpan extends SpanReply {
       method: req.method,
       path: req.path,
       status,
+      grpcStatus,
       startMs: this.startMs,
       durationMs: this.durationMs,
       attempt: this.attempt,

@@ -14,7 +14,7 @@ export const trace =
     }
 
 class ClientSpan extends SpanReply {
-  protected record(status: number, flags?: string, cause?: string): void {
+  protected record(status: number, flags?: string, cause?: string, grpcStatus?: number): void {
     const {req, ctx} = this
     const d = ctx.decision
     this.sink.record({
@@ -32,6 +32,7 @@ class ClientSpan extends SpanReply {
       method: req.method,
       path: req.path,
       status,
+      grpcStatus,
       startMs: this.startMs,
       durationMs: this.durationMs,
       attempt: d.attempts,

@@ -1,10 +1,11 @@
 // What an attempt's outcome means to the retry layer and to outlier detection.
 // `retry_on` values keep Envoy's meanings, so an Istio user's config reads the same.
-import type {RetryOn} from '../../config/types.js'
+import type {GrpcRetryOn, RetryOn} from '../../config/types.js'
 import type {OutlierOutcome} from '../outlier/outlier-detector.js'
 
 export type Outcome =
-  | {kind: 'response'; status: number}
+  /** `status`: the HTTP status, or a gRPC status's HTTP equivalent (grpc.ts); `grpcStatus`: a gRPC call's. */
+  | {kind: 'response'; status: number; grpcStatus?: number}
   | {kind: 'connect-failure'}
   | {kind: 'reset'}
   /** The per-try timeout fired; Envoy treats it as a reset of that attempt. */
@@ -17,6 +18,8 @@ export type Outcome =
  * - `reset`: no response at all (connect failure, reset, per-try timeout)
  * - `connect-failure`: the connection could not be made
  * - `retriable-status-codes` or a bare number: a response with one of the numbers listed in `on`
+ * - `cancelled`, `deadline-exceeded`, `internal`, `resource-exhausted`, `unavailable`: a gRPC
+ *   call answered with that status (in its headers: an error before any message)
  */
 export function isRetriable(outcome: Outcome, on: readonly RetryOn[]): boolean {
   for (let i = 0; i < on.length; i++) {
@@ -41,8 +44,23 @@ export function isRetriable(outcome: Outcome, on: readonly RetryOn[]): boolean {
       case 'retriable-status-codes':
         // The codes themselves are the numbers in `on`, matched above.
         break
+      default:
+        if (outcome.kind === 'response' && outcome.grpcStatus !== undefined && GRPC_RETRY_ON[rule] === outcome.grpcStatus) return true
     }
   }
+  return false
+}
+
+// Envoy's x-envoy-retry-grpc-on names and the gRPC status each stands for.
+const GRPC_RETRY_ON: Record<GrpcRetryOn, number> = {cancelled: 1, 'deadline-exceeded': 4, 'resource-exhausted': 8, internal: 13, unavailable: 14}
+
+/**
+ * A gRPC call answered with a status `on` names by its gRPC name: the user asked for it by
+ * name, so it is retried although every gRPC call is a POST (as Istio retries them).
+ */
+export function isNamedGrpcRetry(outcome: Outcome, on: readonly RetryOn[]): boolean {
+  if (outcome.kind !== 'response' || outcome.grpcStatus === undefined) return false
+  for (const rule of on) if (typeof rule === 'string' && GRPC_RETRY_ON[rule as GrpcRetryOn] === outcome.grpcStatus) return true
   return false
 }
 
