@@ -27,6 +27,30 @@ services:
     expect(lintResilience(mesh)).toEqual([])
   })
 
+  test('retries on a gRPC service that name no gRPC status: its calls are POSTs and would never be replayed', () => {
+    const mesh = config(`
+name: g
+services:
+  ratings:
+    protocol: grpc
+    command: ./ratings
+    policy: {retries: {attempts: 2, on: [5xx, reset]}}
+  reviews:
+    protocol: grpc
+    command: ./reviews
+    policy: {retries: {attempts: 2, on: [unavailable, 5xx]}}
+`)
+    expect(lintResilience(mesh)).toEqual([
+      {
+        service: 'ratings',
+        path: 'services.ratings.policy.retries.on',
+        message:
+          'ratings is protocol: grpc, and every gRPC call is a POST, which on: [5xx, reset] never replays (only a refused connection is retried). ' +
+          'Name the gRPC statuses to retry, as Istio does: on: [unavailable] (or cancelled, deadline-exceeded, internal, resource-exhausted).',
+      },
+    ])
+  })
+
   test('perTryTimeout × tries beyond the overall timeout, with the numbers', () => {
     const mesh = config(`
 name: t

@@ -5,7 +5,7 @@
 // the numbers so the fix is obvious. Pure: config in, warnings out.
 import {formatDuration} from '../../config/duration.js'
 import type {MeshConfig, ServiceConfig} from '../../config/types.js'
-import {isIdempotent} from './retry-classify.js'
+import {GRPC_RETRY_NAMES, isIdempotent} from './retry-classify.js'
 import {callGraph} from '../../config/call-graph.js'
 
 export interface ResilienceWarning {
@@ -23,6 +23,7 @@ export function lintResilience(config: MeshConfig): ResilienceWarning[] {
   for (const s of config.services) warnings.push(...timeoutWarnings(s))
   warnings.push(...amplificationWarnings(config))
   warnings.push(...idempotencyWarnings(config))
+  for (const s of config.services) warnings.push(...grpcRetryWarnings(s))
   for (const s of config.services) warnings.push(...outlierWarnings(s))
   return warnings
 }
@@ -99,6 +100,22 @@ function amplificationWarnings(config: MeshConfig): ResilienceWarning[] {
     })
   }
   return warnings
+}
+
+/** Every gRPC call is a POST: only `on` values that name gRPC statuses replay it. */
+function grpcRetryWarnings(s: ServiceConfig): ResilienceWarning[] {
+  const retries = s.policy.retries
+  if (s.protocol !== 'grpc' || !retries || retries.attempts === 0) return []
+  if (retries.on.some((rule) => typeof rule === 'string' && GRPC_RETRY_NAMES.includes(rule))) return []
+  return [
+    {
+      service: s.name,
+      path: `services.${s.name}.policy.retries.on`,
+      message:
+        `${s.name} is protocol: grpc, and every gRPC call is a POST, which on: [${retries.on.join(', ')}] never replays (only a refused connection is retried). ` +
+        `Name the gRPC statuses to retry, as Istio does: on: [unavailable] (or cancelled, deadline-exceeded, internal, resource-exhausted).`,
+    },
+  ]
 }
 
 function idempotencyWarnings(config: MeshConfig): ResilienceWarning[] {

@@ -53,6 +53,7 @@ export function isRetriable(outcome: Outcome, on: readonly RetryOn[]): boolean {
 
 // Envoy's x-envoy-retry-grpc-on names and the gRPC status each stands for.
 const GRPC_RETRY_ON: Record<GrpcRetryOn, number> = {cancelled: 1, 'deadline-exceeded': 4, 'resource-exhausted': 8, internal: 13, unavailable: 14}
+export const GRPC_RETRY_NAMES: readonly string[] = Object.keys(GRPC_RETRY_ON)
 
 /**
  * A gRPC call answered with a status `on` names by its gRPC name: the user asked for it by
