@@ -28,7 +28,7 @@ On a protocol: tcp service they act on each new connection, as Toxiproxy's toxic
     file: fileFlag(),
     delay: Flags.string({helpGroup: 'KIND', description: 'hold each request this long before it reaches the service, e.g. 300ms'}),
     jitter: Flags.string({helpGroup: 'KIND', description: 'with --delay: ± this much, uniformly'}),
-    abort: Flags.string({helpGroup: 'KIND', description: 'answer with this HTTP status instead (x-mesh-response-flags: FI)'}),
+    abort: Flags.string({helpGroup: 'KIND', description: 'answer with this HTTP status (503) instead, or this gRPC status (UNAVAILABLE): a gRPC call gets it as such, an HTTP request as its HTTP equivalent (x-mesh-response-flags: FI)'}),
     reset: Flags.boolean({helpGroup: 'KIND', description: 'reset the connection (the caller sees 502 UC; with --at caller, the client is reset)'}),
     'after-bytes': Flags.string({helpGroup: 'KIND', description: 'with --reset: pass this many response bytes, then reset mid-response'}),
     partition: Flags.boolean({helpGroup: 'KIND', description: 'the service is unreachable: connection refused (503 UF)'}),

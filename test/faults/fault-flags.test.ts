@@ -4,6 +4,7 @@ import {describe, expect, test} from 'vitest'
 import {MeshError} from '../../src/sim/errors.js'
 import {checkFault, parseBandwidth, parseHeader, parsePercent} from '../../src/sim/faults/fault-config.js'
 import {type FaultFlags, flagName, parseFaultFlags, withOptionalValues} from '../../src/sim/faults/fault-flags.js'
+import {describeFault, type FaultSpec} from '../../src/sim/faults/fault.js'
 
 /** The MeshError parseFaultFlags throws (the test fails if it does not throw). */
 function flagError(target: string, flags: FaultFlags, known?: Record<string, string[]>): MeshError {
@@ -57,6 +58,15 @@ describe('fault flags → FaultSpec', () => {
     })
     expect(parseFaultFlags('payments', {abort: '503', first: '2'})).toEqual({service: 'payments', kind: 'abort', status: 503, first: 2})
     expect(parseFaultFlags('payments', {abort: '503', from: 'ingress', percent: '0'}).percent).toBe(0)
+  })
+
+  test('--abort takes a gRPC status by name, as Istio\'s abort.grpcStatus: a gRPC call gets it, an HTTP request its HTTP equivalent', () => {
+    expect(parseFaultFlags('ratings', {abort: 'UNAVAILABLE'})).toEqual({service: 'ratings', kind: 'abort', status: 503, grpcStatus: 14})
+    expect(parseFaultFlags('ratings', {abort: 'deadline-exceeded'})).toMatchObject({status: 504, grpcStatus: 4})
+    expect(parseFaultFlags('ratings', {abort: 'not_found'})).toMatchObject({status: 404, grpcStatus: 5})
+    expect(describeFault(parseFaultFlags('ratings', {abort: 'unavailable'}) as FaultSpec)).toBe('abort UNAVAILABLE')
+    // OK is no failure to inject.
+    expect(flagError('ratings', {abort: 'OK'}).message).toMatch(/--abort: expected an HTTP status from 200 to 599 \(such as 503\) or a gRPC status \(such as UNAVAILABLE\), got "OK"/)
   })
 
   test('no kind, or two kinds: says which flags choose one', () => {

@@ -116,6 +116,13 @@ services:
     } finally {
       expect((await mesh(dir, ['clear-faults', id])).exitCode).toBe(0)
     }
+    // A fault with a gRPC status, as Istio's abort.grpcStatus.
+    const named = await mesh(dir, ['inject-fault', 'echo', '--abort', 'RESOURCE_EXHAUSTED', '--first', '1'])
+    expect(named.exitCode, named.stderr).toBe(0)
+    const exhausted = await echo(client, {text: 'y'})
+    expect(exhausted.error?.code).toBe(grpc.status.RESOURCE_EXHAUSTED)
+    expect(exhausted.error?.details).toMatch(/abort RESOURCE_EXHAUSTED/)
+    expect((await echo(client, {text: 'z'})).reply?.text).toBe('z')
     // policy.timeout: 1s → DEADLINE_EXCEEDED, not a generic UNAVAILABLE.
     const {error} = await echo(client, {text: 'late', delayMs: 3_000})
     expect(error?.code).toBe(grpc.status.DEADLINE_EXCEEDED)

@@ -7,6 +7,7 @@
 import {suggestion} from '../config/did-you-mean.js'
 import {parseDuration, parseSize} from '../config/duration.js'
 import type {FaultKind, FaultSide, FaultSpec} from './fault.js'
+import {GRPC_STATUS_NAMES, type GrpcStatusName, httpStatusOfGrpc} from '../proxy/grpc.js'
 
 /** The plain object a fault entry is, as parsed from YAML (or built from flags). */
 export interface FaultEntry {
@@ -137,8 +138,13 @@ export function checkFault(raw: unknown, options: CheckFaultOptions = {}): Check
     }
     case 'abort': {
       const status = typeof entry.abort === 'string' && /^\d+$/.test(entry.abort.trim()) ? Number(entry.abort) : entry.abort
-      if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599) {
-        problem('abort', `expected an HTTP status from 200 to 599 (such as 503), got ${show(entry.abort)}`)
+      // A gRPC status by name, as Istio's abort.grpcStatus: UNAVAILABLE, deadline-exceeded…
+      const grpc = typeof status === 'string' ? GRPC_STATUS_NAMES.indexOf(status.trim().toUpperCase().replace(/-/g, '_') as GrpcStatusName) : -1
+      if (grpc > 0) {
+        spec.grpcStatus = grpc
+        spec.status = httpStatusOfGrpc(grpc)
+      } else if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599) {
+        problem('abort', `expected an HTTP status from 200 to 599 (such as 503) or a gRPC status (such as UNAVAILABLE), got ${show(entry.abort)}`)
       } else spec.status = status
       break
     }

@@ -1,6 +1,7 @@
 // A fault: an injected failure with a target, a kind, selectors that choose which
 // requests it hits, and a lifetime. Per-request kinds act in the data path (the
 // fault layer); process kinds (kill, pause) act through the supervisor.
+import {GRPC_STATUS_NAMES} from '../proxy/grpc.js'
 
 export type FaultKind = 'delay' | 'abort' | 'reset' | 'partition' | 'bandwidth' | 'slow-close' | 'kill' | 'pause'
 
@@ -17,6 +18,8 @@ export interface FaultSpec {
   jitterMs?: number
   /** abort: the HTTP status answered. */
   status?: number
+  /** abort with a gRPC status (`abort: UNAVAILABLE`): what a gRPC call gets; `status` is its HTTP equivalent for the rest. */
+  grpcStatus?: number
   /** reset: pass this many response bytes, then reset (mid-response). */
   afterBytes?: number
   /** partition: requests hang until the caller's timeout instead of being refused. */
@@ -76,7 +79,7 @@ export function describeFault(f: FaultSpec): string {
     case 'delay':
       return `delay ${f.delayMs ?? 0}ms${f.jitterMs ? ` ±${f.jitterMs}ms` : ''}`
     case 'abort':
-      return `abort ${f.status ?? 503}`
+      return f.grpcStatus !== undefined ? `abort ${GRPC_STATUS_NAMES[f.grpcStatus]}` : `abort ${f.status ?? 503}`
     case 'reset':
       return f.afterBytes !== undefined ? `reset after ${f.afterBytes} bytes` : 'reset'
     case 'partition':

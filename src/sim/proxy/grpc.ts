@@ -29,6 +29,7 @@ export const GRPC_STATUS_NAMES = [
   'DATA_LOSS',
   'UNAUTHENTICATED',
 ] as const
+export type GrpcStatusName = (typeof GRPC_STATUS_NAMES)[number]
 
 // Envoy's Grpc::Utility::grpcToHttpStatus, indexed by gRPC status.
 const HTTP_OF_GRPC = [200, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401]

@@ -19,18 +19,26 @@ export class ProxyError extends Error {
   readonly headers?: Record<string, string>
   /** Reset the client's connection instead of replying (an injected reset on the caller's side). */
   readonly resetClient: boolean
+  /** The gRPC status a gRPC caller gets, when not the one the HTTP status maps to (an abort fault's). */
+  private readonly grpc?: number
 
   constructor(
     readonly status: number,
     readonly flag: ResponseFlag,
     message: string,
-    options?: {cause?: unknown; outcome?: Outcome; headers?: Record<string, string>; resetClient?: boolean},
+    options?: {cause?: unknown; outcome?: Outcome; headers?: Record<string, string>; resetClient?: boolean; grpcStatus?: number},
   ) {
     super(message, options?.cause === undefined ? undefined : {cause: options.cause})
     this.name = 'ProxyError'
     this.outcome = options?.outcome
     this.headers = options?.headers
     this.resetClient = options?.resetClient ?? false
+    this.grpc = options?.grpcStatus
+  }
+
+  /** What a gRPC caller gets for this reply (grpc.ts). */
+  get grpcStatus(): number {
+    return this.grpc ?? grpcStatusOfReply(this.status, this.flag)
   }
 }
 
@@ -119,7 +127,7 @@ export function sendProxyError(res: ServerResponse, error: ProxyError, grpc = fa
   if (grpc) {
     // Headers set before end(): node:http2 sends them on the frame that ends the stream.
     res.statusCode = 200
-    const headers = {'content-type': 'application/grpc', 'grpc-status': String(grpcStatusOfReply(error.status, error.flag)), 'grpc-message': grpcMessage(error.message), ...mesh}
+    const headers = {'content-type': 'application/grpc', 'grpc-status': String(error.grpcStatus), 'grpc-message': grpcMessage(error.message), ...mesh}
     for (const [name, value] of Object.entries(headers)) res.setHeader(name, value)
     res.end()
     return
@@ -188,7 +196,7 @@ export abstract class SpanReply implements Reply {
     if (this.settled) return
     this.settled = true
     // A gRPC caller got the mesh's answer as a gRPC status (sendProxyError).
-    if (error instanceof ProxyError) this.record(error.status, error.flag, error.message, isGrpcRequest(this.req.headers) ? grpcStatusOfReply(error.status, error.flag) : undefined)
+    if (error instanceof ProxyError) this.record(error.status, error.flag, error.message, isGrpcRequest(this.req.headers) ? error.grpcStatus : undefined)
     else this.record(0, 'DC', `the caller went away (${(error as Error).message})`)
     this.next.fail(error)
   }

@@ -8,6 +8,7 @@ import {describeFault, type FaultInfo, type FaultSide, type FaultSpec} from '../
 import type {FaultSet} from '../../faults/fault-set.js'
 import type {Clock, Timer} from '../../time/clock.js'
 import {type BodySink, type BodySource, ResponseBody} from '../body.js'
+import {grpcStatusOfReply, isGrpcRequest} from '../grpc.js'
 import {firstHeader, type HeaderPairs} from '../headers.js'
 import {ProxyError} from '../respond.js'
 import {type CallContext, callService, type Layer, type MeshRequest, type MeshResponse, replyWith} from '../stack.js'
@@ -47,7 +48,9 @@ export const fault =
         const why = `fault injected: ${describeFault(f)} on "${req.destination}" (${(f as FaultInfo).id ?? 'x-mesh-fault header'})`
         if (f.kind === 'abort') {
           const status = f.status ?? 503
-          throw new ProxyError(status, 'FI', why, {outcome: {kind: 'response', status}})
+          // Retries see what the caller would: a gRPC call's status, an HTTP request's.
+          const grpcStatus = isGrpcRequest(req.headers) ? (f.grpcStatus ?? grpcStatusOfReply(status, 'FI')) : undefined
+          throw new ProxyError(status, 'FI', why, {grpcStatus: f.grpcStatus, outcome: {kind: 'response', status, grpcStatus}})
         }
         if (f.kind === 'partition') {
           if (f.blackhole) await new Promise<never>((_, reject) => whenAborted(signal, () => reject(signal.reason)))
