@@ -2,6 +2,7 @@
 // the listeners speak h2c as well as HTTP/1.1, and every call on one HTTP/2 connection is
 // balanced and policed on its own — what Linkerd is known for, where a TCP proxy would pin
 // a gRPC channel to one instance.
+import http2 from 'node:http2'
 import path from 'node:path'
 import grpc from '@grpc/grpc-js'
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
@@ -13,6 +14,7 @@ import {EchoService} from '../fixtures/grpc-echo-service.js'
 type EchoClient = grpc.Client & {
   Echo(req: object, done: (error: grpc.ServiceError | null, reply: {instance: string; text?: string}) => void): void
   Count(req: object): grpc.ClientReadableStream<{instance: string; i: number}>
+  Chat(): grpc.ClientDuplexStream<{text: string}, {instance: string; text: string}>
 }
 
 const Client = grpc.makeGenericClientConstructor(EchoService, 'Echo') as unknown as new (address: string, creds: grpc.ChannelCredentials, options: object) => EchoClient
@@ -31,8 +33,10 @@ describe('protocol: grpc', () => {
     ;({dir, port} = await upMesh(
       (port) => `
 name: grpc
-ingress: {port: ${port}, routes: [{prefix: /meshsim.Echo/, service: echo}, {prefix: /, service: app}]}
+ingress: {port: ${port}, routes: [{prefix: /meshsim.Echo/, service: echo}, {prefix: /web/, service: web}, {prefix: /, service: app}]}
 services:
+  web:
+    command: node fixtures/echo-server.js
   app:
     command: node ${fixture}
     env: {CALLS: echo}
@@ -80,6 +84,30 @@ services:
     expect(status.code).toBe(grpc.status.OK)
   })
 
+  test('a bidirectional stream flows both ways while it is open: each message is answered before the next is sent', async () => {
+    const chat = client.Chat()
+    const replies: string[] = []
+    const reply = () =>
+      new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no reply within 5 s: the mesh held the request stream')), 5_000)
+        chat.once('data', (m: {text: string}) => {
+          clearTimeout(timer)
+          resolve(m.text)
+        })
+      })
+    try {
+      for (const text of ['one', 'two', 'three']) {
+        chat.write({text})
+        replies.push(await reply())
+      }
+    } finally {
+      chat.end()
+    }
+    const status = await new Promise<grpc.StatusObject>((resolve) => chat.on('status', resolve))
+    expect(replies).toEqual(['one', 'two', 'three'])
+    expect(status.code).toBe(grpc.status.OK)
+  })
+
   test("the service's own error status and message reach the client unchanged", async () => {
     const {error} = await echo(client, {code: grpc.status.NOT_FOUND, message: 'no such item'})
     expect(error?.code).toBe(grpc.status.NOT_FOUND)
@@ -94,6 +122,30 @@ services:
     const body = JSON.parse(r.text)
     expect(body).toMatchObject({address, text: 'via-app'})
     expect(body.instance).toMatch(/^echo-v1-\d$/)
+  })
+
+  test('any HTTP/2 client reaches a plain HTTP/1.1 service through the same port: the mesh translates both ways', async () => {
+    const session = http2.connect(`http://127.0.0.1:${port}`)
+    try {
+      const answer = await new Promise<{status: number; headers: http2.IncomingHttpHeaders; body: string}>((resolve, reject) => {
+        const stream = session.request({':method': 'POST', ':path': '/web/items', 'content-type': 'text/plain', 'x-kept': 'yes'})
+        let body = ''
+        let head: http2.IncomingHttpHeaders = {}
+        stream.on('response', (h) => (head = h))
+        stream.on('data', (c: Buffer) => (body += c.toString()))
+        stream.on('end', () => resolve({status: Number(head[':status']), headers: head, body}))
+        stream.on('error', reject)
+        stream.end('posted over h2')
+      })
+      expect(answer.status).toBe(200)
+      expect(answer.headers['x-mesh-upstream']).toBe('web-v1-0')
+      const seen = JSON.parse(answer.body)
+      expect(seen).toMatchObject({method: 'POST', url: '/web/items', body: 'posted over h2'})
+      expect(seen.headers).toMatchObject({host: `127.0.0.1:${port}`, 'x-kept': 'yes'})
+      expect(Object.keys(seen.headers).filter((h: string) => h.startsWith(':'))).toEqual([])
+    } finally {
+      session.close()
+    }
   })
 
   test('each call is traced: a client and a server span named by its method', async () => {

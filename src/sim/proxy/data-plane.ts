@@ -11,9 +11,8 @@
 // An Upgrade request (WebSocket) takes the same path; its 101 turns into a tunnel (tunnel.ts).
 // A `protocol: tcp` service gets TCP listeners instead (tcp-proxy.ts).
 import {type IncomingMessage, ServerResponse} from 'node:http'
-import type {Http2ServerRequest} from 'node:http2'
 import net, {type AddressInfo, type Socket} from 'node:net'
-import {type Duplex, PassThrough, type Readable} from 'node:stream'
+import type {Duplex, Readable} from 'node:stream'
 import {Agent, H2CClient} from 'undici'
 import type {ServiceConfig} from '../config/types.js'
 import {dependencyEnvPrefix} from '../config/env-names.js'
@@ -25,7 +24,7 @@ import type {Clock} from '../time/clock.js'
 import type {BodySink, ResponseBody} from './body.js'
 import {Cancellation} from './cancellation.js'
 import {Destination, type DestinationDeps} from './destination.js'
-import {endToEndHeaders, firstHeader, hasHeader, hasRequestBody, headerObject, type HeaderMap, type HeaderPairs, MESH_HEADER_PREFIX, SERVED_BY_HEADER} from './headers.js'
+import {endToEndHeaders, firstHeader, hasHeader, headerObject, type HeaderMap, type HeaderPairs, MESH_HEADER_PREFIX, SERVED_BY_HEADER} from './headers.js'
 import type {OutlierEvent} from './outlier/outlier-detector.js'
 import {noHealthyUpstream, noRoute, ProxyError, sendProxyError} from './respond.js'
 import {type CallContext, dropResponse, forward, type MeshRequest, type MeshResponse, type Reply, type Service, stack} from './stack.js'
@@ -36,6 +35,7 @@ import {discardTelemetry, type TelemetrySink} from './telemetry-sink.js'
 import {upstream} from './upstream.js'
 import {openTunnel} from './tunnel.js'
 import {HttpListener} from './http-listener.js'
+import {carriesBody, holdBody, MAX_REPLAY_BYTES, teeBody} from './request-body.js'
 import {isGrpcRequest} from './grpc.js'
 import {proxyTcp} from './tcp-proxy.js'
 import type {TcpMetrics} from '../telemetry/tcp-metrics.js'
@@ -86,8 +86,6 @@ export interface DataPlaneOptions {
 const KEEP_ALIVE_TIMEOUT_MS = 5_000
 // Slow clients must send their headers promptly (slowloris → 408).
 const HEADERS_TIMEOUT_MS = 10_000
-/** Request bodies up to this size are held so a retry can replay them; larger ones stream and are never retried. */
-export const MAX_REPLAY_BYTES = 64 * 1024
 
 export class DataPlane {
   private readonly destinations = new Map<string, Destination>()
@@ -370,8 +368,18 @@ export class DataPlane {
       throw error
     }
 
-    if (!carriesBody(req)) return this.call(role, client, target, headers, incoming, null, true)
-    if (!target.destination?.policy.retries) return this.call(role, client, target, headers, incoming, req, false)
+    if (!carriesBody(req)) return void this.call(role, client, target, headers, incoming, null, true)
+    if (!target.destination?.policy.retries) return void this.call(role, client, target, headers, incoming, req, false)
+    if (req.httpVersionMajor === 2) {
+      // An HTTP/2 request may stream for the call's whole life (gRPC client and bidirectional
+      // streams answer message by message): it goes on at once, and a retry replays the copy
+      // kept of it, once it ended within the bound (Envoy's way).
+      const meshReq = this.call(role, client, target, headers, incoming, teeBody(req, MAX_REPLAY_BYTES, (whole) => {
+        meshReq.body = whole
+        meshReq.replayable = true
+      }), false)
+      return
+    }
     holdBody(req, MAX_REPLAY_BYTES).then(
       ({body, replayable}) => this.call(role, client, target, headers, incoming, body, replayable),
       (error) => client.fail(error),
@@ -386,7 +394,7 @@ export class DataPlane {
     incoming: TraceContext | undefined,
     body: Buffer | Readable | null,
     replayable: boolean,
-  ): void {
+  ): MeshRequest {
     const destination = target.destination
     const caller = callerOf(role)
     const {req, abort} = client
@@ -416,6 +424,7 @@ export class DataPlane {
       endpoint: target.endpoint,
     }
     forward(destination ? destination.service : this.inboundTo(target.service), meshReq, ctx, client)
+    return meshReq
   }
 
   /** The stack of a call to one instance's published address: its service's instances speak HTTP/1.1 or h2c. */
@@ -579,49 +588,6 @@ class ClientSink implements BodySink {
   abort(): void {
     this.res.destroy()
   }
-}
-
-/** HTTP/2 needs no Content-Length for a body (gRPC never sends one): a request without a body ends with its headers. */
-function carriesBody(req: IncomingMessage): boolean {
-  return req.httpVersionMajor === 2 ? !(req as unknown as Http2ServerRequest).stream.endAfterHeaders : hasRequestBody(req.rawHeaders)
-}
-
-/**
- * Reads a request body up to `limit` bytes so it can be replayed. A larger body is
- * handed on as a stream (what was read first, then the rest) and marked not replayable.
- */
-function holdBody(req: IncomingMessage, limit: number): Promise<{body: Buffer | Readable; replayable: boolean}> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    const cleanup = () => {
-      req.off('data', onData)
-      req.off('end', onEnd)
-      req.off('error', onError)
-    }
-    const onData = (chunk: Buffer) => {
-      chunks.push(chunk)
-      size += chunk.length
-      if (size > limit) {
-        cleanup()
-        const rest = new PassThrough()
-        for (const c of chunks) rest.write(c)
-        req.pipe(rest)
-        resolve({body: rest, replayable: false})
-      }
-    }
-    const onEnd = () => {
-      cleanup()
-      resolve({body: Buffer.concat(chunks), replayable: true})
-    }
-    const onError = (error: Error) => {
-      cleanup()
-      reject(error)
-    }
-    req.on('data', onData)
-    req.once('end', onEnd)
-    req.once('error', onError)
-  })
 }
 
 interface Caller {
