@@ -36,7 +36,9 @@ export function renderStatus(s: MeshStatus): string {
     if (svc.faults.length) notes.push(chalk.magenta(`${svc.name}: faults ${svc.faults.join('; ')}`))
     if (svc.tcp) {
       const t = svc.tcp
-      notes.push(`${svc.name}: protocol tcp — ${t.open} connection${t.open === 1 ? '' : 's'} open, ${t.opened} opened since mesh up; ${formatSize(t.receivedBytes)} in, ${formatSize(t.sentBytes)} out (closed ones)`)
+      const what = svc.protocol === 'tcp' ? 'protocol tcp — ' : 'WebSocket (Upgrade) sessions: '
+      const unit = svc.protocol === 'tcp' ? 'connection' : 'session'
+      notes.push(`${svc.name}: ${what}${t.open} ${unit}${t.open === 1 ? '' : 's'} open, ${t.opened} opened since mesh up; ${formatSize(t.receivedBytes)} in, ${formatSize(t.sentBytes)} out (closed ones)`)
     }
     if (svc.panic) notes.push(chalk.yellow(`${svc.name}: panic mode — fewer than half its instances are available, so traffic goes to all of them`))
     for (const i of svc.instances) {

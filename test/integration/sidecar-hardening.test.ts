@@ -193,6 +193,11 @@ services:
     for (const source of ['ingress', 'caller']) {
       expect(metrics).toMatch(new RegExp(`istio_tcp_connections_opened_total\\{reporter="source",source_workload="${source}",[^}]*destination_service="echo"[^}]*\\} [1-9]`))
     }
+    // mesh status counts them too, for the HTTP service they reached.
+    const now = JSON.parse((await mesh(dir, ['status', '--json'])).stdout) as MeshStatus
+    expect(now.services.find((s) => s.name === 'echo')!.tcp?.opened).toBeGreaterThanOrEqual(3)
+    expect(now.services.find((s) => s.name === 'caller')!.tcp).toBeUndefined()
+    expect((await mesh(dir, ['status'])).stdout).toMatch(/echo: WebSocket \(Upgrade\) sessions: \d+ sessions? open, [3-9]\d* opened since mesh up/)
   })
 
   test('an Upgrade the instance declines, or the mesh refuses, is answered as any request, then the connection closes', async () => {

@@ -15,6 +15,7 @@ import {activeVersions, versionWeights} from '../config/versions.js'
 import {MeshError, serviceNotFound} from '../errors.js'
 import {DataPlane, type ListenerInfo} from '../proxy/data-plane.js'
 import {Telemetry} from '../telemetry/telemetry.js'
+import type {TcpTotals} from '../telemetry/tcp-metrics.js'
 import type {StatBy} from '../telemetry/metrics.js'
 import {PROMETHEUS_CONTENT_TYPE, renderPrometheus} from '../telemetry/prometheus.js'
 import type {Span} from '../telemetry/span.js'
@@ -242,6 +243,7 @@ export class MeshDaemon extends EventEmitter {
       startedAt: this.startedAt.toISOString(),
       services: this.config.services.map((s) => ({
         name: s.name,
+        protocol: s.protocol,
         dependsOn: s.dependsOn,
         versions: s.versions.map((v) => ({
           name: v.name,
@@ -255,7 +257,7 @@ export class MeshDaemon extends EventEmitter {
           .filter((f) => f.service === s.name)
           .map((f) => `${f.id} ${describeFault(f)}${f.percent !== undefined && f.percent < 100 ? ` ${f.percent}%` : ''}${f.at === 'caller' ? ' at caller' : ''}`),
         instances: [...this.instances.values()].filter((i) => i.service === s).map((i) => this.instanceStatus(i)),
-        tcp: s.protocol === 'tcp' ? this.telemetry.tcp.ofService(s.name) : undefined,
+        tcp: this.tcpTotals(s),
       })),
     }
   }
@@ -337,6 +339,12 @@ export class MeshDaemon extends EventEmitter {
     return [...this.instances.values()]
       .filter((i) => i.service.name === service && !i.leaving && (!version || i.version.name === version))
       .map((i) => i.name)
+  }
+
+  /** A TCP service's connections, or an HTTP service's WebSocket sessions once it had one. */
+  private tcpTotals(s: ServiceConfig): TcpTotals | undefined {
+    const totals = this.telemetry.tcp.ofService(s.name)
+    return s.protocol === 'tcp' || totals.opened > 0 ? totals : undefined
   }
 
   private readonly nextIndex = new Map<string, number>()

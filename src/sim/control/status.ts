@@ -30,6 +30,8 @@ export interface InstanceStatus {
 
 export interface ServiceStatus {
   name: string
+  /** What its instances speak: absent for HTTP/1.1. */
+  protocol?: 'grpc' | 'tcp'
   dependsOn: string[]
   versions: Array<{name: string; replicas: number; weight: number}>
   /** Fewer than half the instances are available: the balancer uses all of them (Envoy's panic mode). */
@@ -39,7 +41,10 @@ export interface ServiceStatus {
   /** A deploy in progress, e.g. `canary → v2 at 25%: analysis`. */
   deploy?: string
   instances: InstanceStatus[]
-  /** `protocol: tcp`: its connections since the mesh started (bytes of closed connections). */
+  /**
+   * Its TCP connections since the mesh started (bytes of closed connections): a `protocol: tcp`
+   * service's, or an HTTP service's WebSocket (Upgrade) sessions once it had one.
+   */
   tcp?: TcpTotals
 }
 
