@@ -175,8 +175,7 @@ export class DataPlane {
   async closeListener(info: ListenerInfo): Promise<void> {
     const i = this.listeners.indexOf(info)
     if (i >= 0) this.listeners.splice(i, 1)
-    if (info.http) info.http.close()
-    else info.server.close()
+    stopAccepting(info)
   }
 
   /** An instance that left: requests still under way to it (past the drain's grace) are no longer counted. */
@@ -241,10 +240,7 @@ export class DataPlane {
   /** Stop accepting, let in-flight requests finish (up to graceMs), then close everything. */
   async drain(graceMs: number): Promise<void> {
     this.draining = true
-    for (const l of this.listeners) {
-      if (l.http) l.http.close()
-      else l.server.close()
-    }
+    for (const l of this.listeners) stopAccepting(l)
     if (this.inflight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, graceMs)
@@ -482,6 +478,12 @@ export class DataPlane {
     }
     return {service, path, destination}
   }
+}
+
+/** No new connections; an HTTP listener's idle ones close (HTTP/2: GOAWAY), requests under way finish. */
+function stopAccepting(listener: ListenerInfo): void {
+  if (listener.http) listener.http.close()
+  else listener.server.close()
 }
 
 /** The mesh's own reply to a request that failed: 5xx with the flag and reason, or a reset once headers went out. */

@@ -19,6 +19,8 @@ export interface HttpListenerOptions {
   headersTimeoutMs: number
   keepAliveTimeoutMs: number
   requestTimeoutMs: number
+  /** How often node:http checks the two timeouts above (its default: 30 s). */
+  connectionsCheckingIntervalMs?: number
   /** A request of either protocol: node:http2's compatibility request/response have the surface the data plane uses. */
   onRequest(req: IncomingMessage, res: ServerResponse): void
   onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void
@@ -35,8 +37,15 @@ export class HttpListener {
 
   constructor(opts: HttpListenerOptions) {
     this.headersTimeoutMs = opts.headersTimeoutMs
-    this.http1 = http.createServer({headersTimeout: opts.headersTimeoutMs, requestTimeout: opts.requestTimeoutMs})
+    this.http1 = http.createServer({
+      headersTimeout: opts.headersTimeoutMs,
+      requestTimeout: opts.requestTimeoutMs,
+      connectionsCheckingInterval: opts.connectionsCheckingIntervalMs,
+    })
     this.http1.keepAliveTimeout = opts.keepAliveTimeoutMs
+    // node:http starts tracking connections (the headers and request timeouts, closing idle
+    // connections) when it starts listening; this one never listens itself, so it is told.
+    this.http1.emit('listening')
     this.http1.on('request', opts.onRequest)
     this.http1.on('upgrade', opts.onUpgrade)
     this.http2 = http2.createServer()
@@ -75,7 +84,8 @@ export class HttpListener {
   /** Stops accepting and closes idle connections; requests under way finish. */
   close(): void {
     this.server.close()
-    this.http1.closeIdleConnections()
+    // Closes the idle connections and stops the timeouts' checker.
+    this.http1.close()
     // GOAWAY: the client opens no new streams here; those under way finish.
     for (const s of this.sessions) s.close()
   }
