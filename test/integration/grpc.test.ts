@@ -124,6 +124,18 @@ services:
     expect(body.instance).toMatch(/^echo-v1-\d$/)
   })
 
+  test('an app that dials its gRPC dependency by name (echo:50051) is tunnelled through its HTTP_PROXY with CONNECT, each call balanced', async () => {
+    const served = new Set<string>()
+    for (let i = 0; i < 6; i++) {
+      const r = await get(`http://127.0.0.1:${port}/call?by=name&text=n${i}`)
+      expect(r.status, r.text).toBe(200)
+      const body = JSON.parse(r.text)
+      expect(body.text).toBe(`n${i}`)
+      served.add(body.instance)
+    }
+    expect(served.size).toBe(3)
+  })
+
   test('any HTTP/2 client reaches a plain HTTP/1.1 service through the same port: the mesh translates both ways', async () => {
     const session = http2.connect(`http://127.0.0.1:${port}`)
     try {

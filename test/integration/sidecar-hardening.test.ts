@@ -158,6 +158,22 @@ services:
     expect(unknown).toContain('"ehco" is not a service in this mesh')
   })
 
+  test('CONNECT through HTTP_PROXY tunnels to a mesh service by name (as gRPC clients do), and to nothing else', async () => {
+    const caller = status.services.find((s) => s.name === 'caller')!.instances[0]
+    const echo = status.services.find((s) => s.name === 'echo')!.instances[0]
+    const proxyPort = Number(caller.outbound!.proxy.split(':')[1])
+    const tunnelled = await raw(proxyPort, 'CONNECT echo:443 HTTP/1.1\r\nHost: echo:443\r\n\r\nGET /in-tunnel HTTP/1.1\r\nHost: echo\r\nConnection: close\r\n\r\n')
+    expect(tunnelled).toMatch(/^HTTP\/1.1 200 Connection Established\r\n\r\nHTTP\/1.1 200 /)
+    expect(tunnelled).toContain(`x-mesh-upstream: ${echo.instance}`)
+    expect(tunnelled).toContain('"url":"/in-tunnel"')
+    const unknown = await raw(proxyPort, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n')
+    expect(statusOf(unknown)).toBe(502)
+    expect(unknown).toMatch(/x-mesh-response-flags: NR/i)
+    expect(unknown).toContain('"example" is not a service in this mesh')
+    const atIngress = await raw(port, 'CONNECT echo:443 HTTP/1.1\r\nHost: echo:443\r\n\r\n')
+    expect(statusOf(atIngress)).toBe(405)
+  })
+
   test('request and response bodies stream through both ways, chunked or with a length', async () => {
     const body = 'x'.repeat(1024 * 1024)
     const {request} = await import('undici')

@@ -10,7 +10,7 @@
 //
 // An Upgrade request (WebSocket) takes the same path; its 101 turns into a tunnel (tunnel.ts).
 // A `protocol: tcp` service gets TCP listeners instead (tcp-proxy.ts).
-import {type IncomingMessage, ServerResponse} from 'node:http'
+import {type IncomingMessage, ServerResponse, STATUS_CODES} from 'node:http'
 import net, {type AddressInfo, type Socket} from 'node:net'
 import type {Duplex, Readable} from 'node:stream'
 import {Agent, H2CClient} from 'undici'
@@ -24,7 +24,7 @@ import type {Clock} from '../time/clock.js'
 import type {BodySink, ResponseBody} from './body.js'
 import {Cancellation} from './cancellation.js'
 import {Destination, type DestinationDeps} from './destination.js'
-import {endToEndHeaders, firstHeader, hasHeader, headerObject, type HeaderMap, type HeaderPairs, MESH_HEADER_PREFIX, SERVED_BY_HEADER} from './headers.js'
+import {endToEndHeaders, firstHeader, hasHeader, headerObject, type HeaderMap, type HeaderPairs, MESH_HEADER_PREFIX, REASON_HEADER, RESPONSE_FLAGS_HEADER, SERVED_BY_HEADER} from './headers.js'
 import type {OutlierEvent} from './outlier/outlier-detector.js'
 import {noHealthyUpstream, noRoute, ProxyError, sendProxyError} from './respond.js'
 import {type CallContext, dropResponse, forward, type MeshRequest, type MeshResponse, type Reply, type Service, stack} from './stack.js'
@@ -108,6 +108,8 @@ export class DataPlane {
   private readonly tcpMetrics?: TcpMetrics
   private readonly tcpRandom: Random
   private draining = false
+  /** What CONNECT tunnels through an instance's HTTP_PROXY are served by, per instance and service. */
+  private readonly tunnels = new Map<string, HttpListener>()
   private drainWaiters: Array<() => void> = []
 
   constructor(registry: Registry, services: ServiceConfig[], weights: Map<string, Map<string, number>>, opts: DataPlaneOptions) {
@@ -176,6 +178,15 @@ export class DataPlane {
     const i = this.listeners.indexOf(info)
     if (i >= 0) this.listeners.splice(i, 1)
     stopAccepting(info)
+    // An instance's HTTP_PROXY goes with it, and so do the tunnels made through it.
+    if (info.role.kind === 'forward-proxy') {
+      const prefix = `${info.role.sourceInstance}\u0000`
+      for (const [key, t] of this.tunnels) {
+        if (!key.startsWith(prefix)) continue
+        t.close()
+        this.tunnels.delete(key)
+      }
+    }
   }
 
   /** An instance that left: requests still under way to it (past the drain's grace) are no longer counted. */
@@ -192,6 +203,7 @@ export class DataPlane {
       requestTimeoutMs: 300_000,
       onRequest: (req, res) => this.handle(role, req, res),
       onUpgrade: (req, socket, head) => this.handleUpgrade(role, req, socket, head),
+      onConnect: (req, socket, head) => this.handleConnect(role, req, socket, head),
     })
     const info = await this.bind(listener.server, role, port, wantedBy)
     info.http = listener
@@ -241,6 +253,7 @@ export class DataPlane {
   async drain(graceMs: number): Promise<void> {
     this.draining = true
     for (const l of this.listeners) stopAccepting(l)
+    for (const t of this.tunnels.values()) t.close()
     if (this.inflight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, graceMs)
@@ -251,6 +264,7 @@ export class DataPlane {
       })
     }
     for (const l of this.listeners) l.http?.closeAll()
+    for (const t of this.tunnels.values()) t.closeAll()
     for (const s of this.sessions) s.destroy()
     for (const d of this.destinations.values()) d.close()
     await Promise.all([this.agent.close().catch(() => undefined), this.h2cAgent.close().catch(() => undefined)])
@@ -315,6 +329,44 @@ export class DataPlane {
     } catch (error) {
       client.fail(error)
     }
+  }
+
+  /**
+   * CONNECT through an instance's HTTP_PROXY, as gRPC clients (and others) tunnel when a
+   * proxy variable is set: to a mesh service by name, the tunnel's bytes are served as if
+   * they had come to its `<DEP>_URL` listener (HTTP/1.1 or h2c, every call through the
+   * service's stack) or, for a `protocol: tcp` service, its TCP listener. Nothing outside
+   * the mesh is reached this way.
+   */
+  private handleConnect(role: ListenerRole, req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', () => undefined)
+    const refuse = (error: ProxyError) =>
+      socket.end(
+        `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\n${RESPONSE_FLAGS_HEADER}: ${error.flag}\r\n` +
+          `${REASON_HEADER}: ${error.message.replace(/[^\x20-\x7e]/g, '?')}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
+      )
+    if (role.kind !== 'forward-proxy') return void refuse(new ProxyError(405, 'NR', 'CONNECT is served by an instance\'s HTTP_PROXY only'))
+    const service = serviceFromHost(req.url ?? '')
+    const destination = this.destinations.get(service)
+    if (!destination) return void refuse(noRoute(service, [...this.destinations.keys()]))
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
+    if (head.length > 0) socket.unshift(head)
+    const outbound = {source: role.source, sourceVersion: role.sourceVersion, sourceInstance: role.sourceInstance, destination: service}
+    if (destination.protocol === 'tcp') return this.connectTcp({kind: 'tcp-outbound', ...outbound}, socket)
+    const key = `${role.sourceInstance}\u0000${service}`
+    let tunnels = this.tunnels.get(key)
+    if (!tunnels) {
+      const as: ListenerRole = {kind: 'outbound', ...outbound}
+      tunnels = new HttpListener({
+        headersTimeoutMs: HEADERS_TIMEOUT_MS,
+        keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
+        requestTimeoutMs: 300_000,
+        onRequest: (req, res) => this.handle(as, req, res),
+        onUpgrade: (req, socket, head) => this.handleUpgrade(as, req, socket, head),
+      })
+      this.tunnels.set(key, tunnels)
+    }
+    tunnels.accept(socket)
   }
 
   /** A request is over: a drain waiting for the last one goes on. */
@@ -451,7 +503,7 @@ export class DataPlane {
       case 'outbound':
       case 'forward-proxy': {
         if (req.method === 'CONNECT') {
-          throw new ProxyError(405, 'NR', 'CONNECT tunnels are not supported by the mesh proxy; call services with http://')
+          throw new ProxyError(405, 'NR', 'CONNECT over HTTP/2 is not supported by the mesh proxy; use HTTP/1.1 CONNECT, or call services with http://')
         }
         if (!path.startsWith('/')) {
           // Absolute form, as curl, requests and Go send through HTTP_PROXY: route by host name.

@@ -24,6 +24,8 @@ export interface HttpListenerOptions {
   /** A request of either protocol: node:http2's compatibility request/response have the surface the data plane uses. */
   onRequest(req: IncomingMessage, res: ServerResponse): void
   onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void
+  /** An HTTP/1.1 CONNECT: the socket is the handler's (node:http closes it when no one listens). */
+  onConnect?(req: IncomingMessage, socket: Socket, head: Buffer): void
 }
 
 export class HttpListener {
@@ -48,6 +50,7 @@ export class HttpListener {
     this.http1.emit('listening')
     this.http1.on('request', opts.onRequest)
     this.http1.on('upgrade', opts.onUpgrade)
+    if (opts.onConnect) this.http1.on('connect', opts.onConnect)
     this.http2 = http2.createServer()
     this.http2.on('request', opts.onRequest as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void)
     this.http2.on('session', (session) => {
@@ -56,10 +59,11 @@ export class HttpListener {
       // An idle gRPC connection stays open as long as its client keeps it (as Envoy's default).
       session.on('error', () => undefined)
     })
-    this.server = net.createServer((socket) => this.sniff(socket))
+    this.server = net.createServer((socket) => this.accept(socket))
   }
 
-  private sniff(socket: Socket): void {
+  /** A connection to serve: its own (from `server`), or one that arrived some other way (a CONNECT tunnel). */
+  accept(socket: Socket): void {
     socket.on('error', () => undefined)
     // Silent connections go as node:http's headers timeout would have them go.
     socket.setTimeout(this.headersTimeoutMs, () => socket.destroy())
