@@ -316,7 +316,20 @@ describe('protocol: grpc', () => {
     expect(grpc.policy.retries?.on).toEqual(['unavailable', 'deadline-exceeded'])
     expect(problems(one('protocol: grpc', 'simulate: {}', 'health: {path: /healthz}'))).toEqual([
       'mesh.yaml:5:5 services.s.simulate: a simulated service speaks HTTP/1.1; protocol: grpc needs command: or address:',
-      'mesh.yaml:6:14 services.s.health.path: protocol: grpc is checked by TCP connect; an HTTP/1.1 health path does not apply',
+      'mesh.yaml:6:14 services.s.health.path: an HTTP/1.1 health path cannot reach a protocol: grpc service; use health.grpc: true (grpc.health.v1), or leave it to a TCP connect',
+    ])
+  })
+
+  it('health.grpc asks grpc.health.v1 for the whole server (true) or one service by name; only a protocol: grpc service has one', () => {
+    expect(only('protocol: grpc', 'command: x', 'health: {grpc: true}').health.grpcService).toBe('')
+    expect(only('protocol: grpc', 'command: x', 'health: {grpc: shop.Ratings}').health.grpcService).toBe('shop.Ratings')
+    expect(only('protocol: grpc', 'command: x', 'health: {grpc: false}').health.grpcService).toBeUndefined()
+    expect(only('protocol: grpc', 'command: x').health.grpcService).toBeUndefined()
+    expect(problems(one('command: x', 'health: {grpc: true}'))).toEqual([
+      'mesh.yaml:5:14 services.s.health.grpc: a gRPC health check needs protocol: grpc; this service speaks http (use health.path)',
+    ])
+    expect(problems(one('protocol: grpc', 'command: x', 'health: {grpc: 3}'))).toEqual([
+      'mesh.yaml:6:20 services.s.health.grpc: expected true, false or a gRPC service name, got 3',
     ])
   })
 })

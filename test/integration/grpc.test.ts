@@ -7,7 +7,7 @@ import path from 'node:path'
 import grpc from '@grpc/grpc-js'
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
 import type {MeshStatus} from '../../src/sim/control/status.js'
-import {downMesh, FIXTURES, get, json, mesh, upMesh} from '../helpers/mesh.js'
+import {downMesh, eventually, FIXTURES, get, json, mesh, upMesh} from '../helpers/mesh.js'
 // @ts-expect-error: a plain JS fixture without types
 import {EchoService} from '../fixtures/grpc-echo-service.js'
 
@@ -45,6 +45,7 @@ services:
     protocol: grpc
     command: node ${fixture}
     replicas: 3
+    health: {grpc: meshsim.Echo, interval: 200ms, unhealthyThreshold: 2}
     policy:
       timeout: 1s
       retries: {attempts: 2, on: [unavailable]}
@@ -205,5 +206,25 @@ services:
     const metrics = (await get(`${status.controlUrl}/metrics`)).text
     expect(metrics).toMatch(/istio_requests_total\{reporter="destination",[^}]*destination_service="echo"[^}]*response_code="200",grpc_response_status="14",response_flags="-"\} [1-9]/)
     expect(metrics).toMatch(/istio_requests_total\{reporter="source",[^}]*destination_service="echo"[^}]*grpc_response_status="0"[^}]*\} [1-9]/)
+  })
+
+  test('health.grpc asks each instance grpc.health.v1: one answering NOT_SERVING leaves the balancer until it serves again', async () => {
+    const {reply} = await echo(client, {text: 'sick', health: 'NOT_SERVING'})
+    const sick = reply!.instance
+    const instanceOf = async () => json<MeshStatus>(await mesh(dir, ['status', '--json'])).services.find((s) => s.name === 'echo')!.instances.find((i) => i.instance === sick)!
+    const down = (await eventually(async () => {
+      const i = await instanceOf()
+      return i.health === 'unhealthy' ? i : undefined
+    }))!
+    expect(down.healthDetail).toBe('grpc health meshsim.Echo: NOT_SERVING')
+    for (let i = 0; i < 6; i++) expect((await echo(client, {text: `h${i}`})).reply?.instance).not.toBe(sick)
+    // Its own published address still reaches it: tell it to serve again.
+    const direct = new Client(down.inboundAddress, grpc.credentials.createInsecure(), {'grpc.enable_http_proxy': 0})
+    try {
+      expect((await echo(direct, {text: 'well', health: 'SERVING'})).reply?.instance).toBe(sick)
+    } finally {
+      direct.close()
+    }
+    await eventually(async () => ((await instanceOf()).health === 'healthy' ? true : undefined))
   })
 })

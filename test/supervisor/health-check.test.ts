@@ -3,7 +3,7 @@ import http from 'node:http'
 import net, {type AddressInfo} from 'node:net'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {VirtualClock} from '../../src/sim/time/clock.js'
-import {HealthChecker, HealthState, probeHttp, probeTcp, type ProbeResult} from '../../src/sim/supervisor/health-check.js'
+import {HealthChecker, HealthState, probeGrpc, probeHttp, probeTcp, type ProbeResult} from '../../src/sim/supervisor/health-check.js'
 
 describe('HealthState', () => {
   it('starts unhealthy and needs healthyThreshold successes in a row', () => {
@@ -114,5 +114,56 @@ describe('HealthChecker', () => {
     await clock.advance(10)
     checker.stop()
     expect(events).toEqual(['healthy', 'unhealthy: probe failed: socket exploded'])
+  })
+})
+
+describe('probeGrpc (grpc.health.v1, as Kubernetes gRPC probes)', () => {
+  let server: import('@grpc/grpc-js').Server
+  let port: number
+  let serving = true
+
+  beforeAll(async () => {
+    const grpc = await import('@grpc/grpc-js')
+    // @ts-expect-error: a plain JS fixture without types
+    const {healthAnswer, HealthService, healthServiceName} = await import('../fixtures/grpc-echo-service.js')
+    server = new grpc.Server()
+    server.addService(HealthService, {
+      Check: (call: {request: Buffer}, done: (error: null, answer: Buffer) => void) => {
+        const name = healthServiceName(call.request)
+        done(null, healthAnswer(name === 'unknown.Service' ? 3 : serving ? 1 : 2))
+      },
+    })
+    port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p))),
+    )
+  })
+
+  afterAll(() => server.forceShutdown())
+
+  it('is ok while the server, or the named service, is SERVING, and says why not otherwise', async () => {
+    expect(await probeGrpc('127.0.0.1', port, '', 1000)).toEqual({ok: true, detail: 'grpc health: SERVING'})
+    expect(await probeGrpc('127.0.0.1', port, 'shop.Ratings', 1000)).toEqual({ok: true, detail: 'grpc health shop.Ratings: SERVING'})
+    expect(await probeGrpc('127.0.0.1', port, 'unknown.Service', 1000)).toEqual({ok: false, detail: 'grpc health unknown.Service: SERVICE_UNKNOWN'})
+    serving = false
+    expect(await probeGrpc('127.0.0.1', port, '', 1000)).toEqual({ok: false, detail: 'grpc health: NOT_SERVING'})
+    serving = true
+  })
+
+  it('fails on a server without the health service, and on a closed port', async () => {
+    const grpc = await import('@grpc/grpc-js')
+    const bare = new grpc.Server()
+    const barePort = await new Promise<number>((resolve, reject) =>
+      bare.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p))),
+    )
+    try {
+      expect(await probeGrpc('127.0.0.1', barePort, '', 1000)).toEqual({ok: false, detail: 'grpc health: grpc-status 12 (no health service)'})
+    } finally {
+      bare.forceShutdown()
+    }
+    const spare = net.createServer().listen(0, '127.0.0.1')
+    await once(spare, 'listening')
+    const closed = (spare.address() as AddressInfo).port
+    await new Promise((resolve) => spare.close(resolve))
+    expect(await probeGrpc('127.0.0.1', closed, '', 1000)).toEqual({ok: false, detail: 'grpc health: ECONNREFUSED'})
   })
 })

@@ -239,8 +239,14 @@ export function defaultPolicy(): PolicyConfig {
 // ---------------------------------------------------------------------------------
 // services:
 
+// `grpc: true` checks the whole server; `grpc: shop.Ratings` one service of it.
+const grpcHealth = scalar<string | false>('true, false or a gRPC service name', (v) =>
+  v === true ? '' : v === false ? false : typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined,
+)
+
 const health = obj({
   path: opt(httpPath),
+  grpc: opt(grpcHealth),
   interval: def(duration({min: 1}), 1000),
   timeout: def(duration({min: 1}), 1000),
   healthyThreshold: def(int({min: 1}), 1),
@@ -478,6 +484,11 @@ function normaliseService(
   }
   if (raw.protocol === 'tcp' && !tcpFits(raw, at)) ok = false
   if (raw.protocol === 'grpc' && !grpcFits(raw, at)) ok = false
+  const grpcCheck = at.child('health')?.child('grpc')
+  if (grpcCheck && raw.health?.grpc !== false && raw.protocol !== 'grpc') {
+    grpcCheck.errorAtKey(`a gRPC health check needs protocol: grpc; this service speaks ${raw.protocol}${raw.protocol === 'http' ? ' (use health.path)' : ''}`)
+    ok = false
+  }
   if (!ok) return undefined
 
   // Real processes get a TCP check unless they name a path; simulated ones always serve /healthz.
@@ -485,6 +496,7 @@ function normaliseService(
   const h = raw.health
   const healthConfig: HealthConfig = compact({
     path: h?.path ?? (allSimulated ? '/healthz' : undefined),
+    grpcService: typeof h?.grpc === 'string' ? h.grpc : undefined,
     intervalMs: h?.interval ?? 1000,
     timeoutMs: h?.timeout ?? 1000,
     healthyThreshold: h?.healthyThreshold ?? 1,
@@ -511,7 +523,7 @@ function grpcFits(raw: RawService, at: At): boolean {
   const wrong = simulateKeys(raw, at)
   for (const where of wrong) where.errorAtKey('a simulated service speaks HTTP/1.1; protocol: grpc needs command: or address:')
   const path = at.child('health')?.child('path')
-  path?.errorAtKey('protocol: grpc is checked by TCP connect; an HTTP/1.1 health path does not apply')
+  path?.errorAtKey('an HTTP/1.1 health path cannot reach a protocol: grpc service; use health.grpc: true (grpc.health.v1), or leave it to a TCP connect')
   return wrong.length === 0 && !path
 }
 

@@ -88,8 +88,10 @@ export interface SimulatedCall {
 }
 
 export interface HealthConfig {
-  /** HTTP path to GET; without it the check is a TCP connect. */
+  /** HTTP path to GET; without it (or grpcService) the check is a TCP connect. */
   path?: string
+  /** gRPC health check (grpc.health.v1) of this service name ('' for the whole server). */
+  grpcService?: string
   intervalMs: number
   timeoutMs: number
   healthyThreshold: number

@@ -1,4 +1,4 @@
-// Is an instance ready for traffic? A probe (HTTP GET or TCP connect) runs every
+// Is an instance ready for traffic? A probe (HTTP GET, gRPC health check or TCP connect) runs every
 // intervalMs; HealthState turns its results into transitions with thresholds, so
 // one slow answer neither admits nor ejects an instance.
 //
@@ -6,6 +6,7 @@
 
 import {EventEmitter} from 'node:events'
 import http from 'node:http'
+import http2 from 'node:http2'
 import net from 'node:net'
 import type {Clock, Timer} from '../time/clock.js'
 
@@ -69,6 +70,76 @@ export function probeHttp(host: string, port: number, path: string, timeoutMs: n
       done({ok: false, detail: `GET ${path}: ${error.code ?? error.message}`})
     })
   })
+}
+
+// grpc.health.v1.HealthCheckResponse.ServingStatus, by number.
+const SERVING_STATUS = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN']
+
+/**
+ * gRPC's health checking protocol (grpc.health.v1.Health/Check over h2c), as Kubernetes'
+ * gRPC probes and grpc_health_probe ask it: ok when `service` ('' for the whole server)
+ * is SERVING. The two messages are one string field and one enum field, written and read
+ * by hand rather than with a protobuf library. Never rejects.
+ */
+export function probeGrpc(host: string, port: number, service: string, timeoutMs: number): Promise<ProbeResult> {
+  const what = `grpc health${service ? ` ${service}` : ''}`
+  return new Promise((resolve) => {
+    let settled = false
+    const session = http2.connect(`http://${host.includes(':') ? `[${host}]` : host}:${port}`)
+    const done = (result: ProbeResult) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      session.destroy()
+      resolve(result)
+    }
+    const timer = setTimeout(() => done({ok: false, detail: `${what}: no answer within ${timeoutMs}ms`}), timeoutMs)
+    session.on('error', (error: NodeJS.ErrnoException) => done({ok: false, detail: `${what}: ${error.code ?? error.message}`}))
+    const name = Buffer.from(service, 'utf8')
+    // HealthCheckRequest {string service = 1}: tag 0x0a, length, bytes (nothing for '').
+    const message = name.length ? Buffer.concat([Buffer.from([0x0a]), varint(name.length), name]) : Buffer.alloc(0)
+    const frame = Buffer.alloc(5 + message.length)
+    frame.writeUInt32BE(message.length, 1)
+    message.copy(frame, 5)
+    const stream = session.request({':method': 'POST', ':path': '/grpc.health.v1.Health/Check', 'content-type': 'application/grpc', te: 'trailers'})
+    const chunks: Buffer[] = []
+    let grpcStatus: string | undefined
+    stream.on('response', (headers) => (grpcStatus = headers['grpc-status'] as string | undefined))
+    stream.on('trailers', (trailers) => (grpcStatus = (trailers['grpc-status'] as string | undefined) ?? grpcStatus))
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk))
+    // A stream cancelled because its connection failed carries that failure as its cause.
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      const cause = error.cause as NodeJS.ErrnoException | undefined
+      done({ok: false, detail: `${what}: ${cause?.code ?? error.code ?? error.message}`})
+    })
+    stream.on('end', () => {
+      if (grpcStatus !== '0') return done({ok: false, detail: `${what}: grpc-status ${grpcStatus ?? 'missing'}${grpcStatus === '12' ? ' (no health service)' : ''}`})
+      const status = SERVING_STATUS[servingStatus(Buffer.concat(chunks).subarray(5))] ?? 'UNKNOWN'
+      done({ok: status === 'SERVING', detail: `${what}: ${status}`})
+    })
+    stream.end(frame)
+  })
+}
+
+function varint(n: number): Buffer {
+  const bytes: number[] = []
+  while (n > 0x7f) {
+    bytes.push((n & 0x7f) | 0x80)
+    n >>>= 7
+  }
+  bytes.push(n)
+  return Buffer.from(bytes)
+}
+
+/** HealthCheckResponse {ServingStatus status = 1}: the varint after tag 0x08 (absent: 0, UNKNOWN). */
+function servingStatus(message: Buffer): number {
+  if (message[0] !== 0x08) return 0
+  let value = 0
+  for (let i = 1, shift = 0; i < message.length; i++, shift += 7) {
+    value |= (message[i] & 0x7f) << shift
+    if (message[i] < 0x80) break
+  }
+  return value
 }
 
 /** Connects to host:port; ok once the connection is accepted. Never rejects. */
