@@ -21,6 +21,15 @@ describe('renderTraceList', () => {
     )
   })
 
+  it("shows a gRPC call's status: it answered 200 whatever happened, and a failed one is listed as failed", () => {
+    const grpcStore = new TraceStore()
+    grpcStore.add({traceId: 'aa'.repeat(16), spanId: '2'.repeat(16), kind: 'client', name: 'POST /shop.Ratings/Get', service: 'app',
+      peerService: 'ratings', method: 'POST', path: '/shop.Ratings/Get', status: 200, grpcStatus: 14, startMs: 1_700_000_002_000, durationMs: 3})
+    const [summary] = grpcStore.list()
+    expect(summary).toMatchObject({status: 200, grpcStatus: 14, error: true})
+    expect(renderTraceList([summary], {colour: false, header: false})).toBe('aaaaaaaaaaaa  POST /shop.Ratings/Get     3.00ms      1  200     app grpc 14 UNAVAILABLE\n')
+  })
+
   it('colours only when asked', () => {
     expect(renderTraceList(store.list(), {colour: false})).not.toMatch(/\u001b\[/)
     expect(renderTraceList(store.list(), {colour: true})).toContain('\u001b[31m503')

@@ -1,5 +1,6 @@
 // `mesh traces`: one line per trace, failed first then slowest (the store's order).
 import {Chalk} from 'chalk'
+import {describeGrpcStatus} from '../proxy/grpc.js'
 import type {SamplingStats} from './trace-sampler.js'
 import type {TraceSummary} from './trace-store.js'
 import {formatLatency} from './waterfall.js'
@@ -32,6 +33,8 @@ export function renderTraceList(summaries: TraceSummary[], opts: TraceListOption
     const colour = s.error ? c.red : s.errorSpans > 0 || s.status >= 400 ? c.yellow : c.green
     const status = colour(code.padEnd(6))
     const failed = !s.error && s.errorSpans > 0 ? c.yellow(` (${s.errorSpans} failed span${s.errorSpans === 1 ? '' : 's'})`) : ''
+    // A gRPC call answers 200 whatever happened: its status says how it went.
+    const grpc = s.grpcStatus ? colour(` grpc ${describeGrpcStatus(s.grpcStatus)}`) : ''
     lines.push(
       [
         s.traceId.slice(0, SHORT_ID_LENGTH).padEnd(SHORT_ID_LENGTH),
@@ -39,7 +42,7 @@ export function renderTraceList(summaries: TraceSummary[], opts: TraceListOption
         formatLatency(s.durationMs).padStart(9),
         String(s.spanCount).padStart(5),
         status,
-        s.services.join(',') + failed,
+        s.services.join(',') + grpc + failed,
       ].join('  '),
     )
   })

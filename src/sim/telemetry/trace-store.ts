@@ -4,6 +4,7 @@
 //
 //   data plane ──add(span)──▶ TraceStore ──list(query)──▶ `mesh traces`
 //                                        └──get(id)─────▶ `mesh trace ID`
+import {outcomeStatus} from '../proxy/grpc.js'
 import {isErrorSpan, type Span, spanEndMs} from './span.js'
 
 export interface TraceStoreOptions {
@@ -43,6 +44,8 @@ export interface TraceSummary {
   services: string[]
   /** The root span's status; the worst status when the root span is missing. */
   status: number
+  /** That span's gRPC status, for a gRPC call. */
+  grpcStatus?: number
   /** The request failed as its first caller saw it (root span failed, or worst span when no root). */
   error: boolean
   /** Failed spans anywhere in the trace (a retried-and-recovered call counts here). */
@@ -262,7 +265,11 @@ export function findRoot(spans: Span[]): Span | undefined {
 }
 
 // 0 (no response at all) is worse than any status.
-const severity = (status: number): number => (status === 0 ? 1000 : status)
+/** How bad a span's outcome is (a gRPC status by its HTTP equivalent); no response at all is worst. */
+const severity = (span: Span): number => {
+  const status = outcomeStatus(span)
+  return status === 0 ? 1000 : status
+}
 
 /** How many parents above each span are in the trace (a missing parent ends the count; a cycle cannot loop). */
 function depthsOf(spans: Span[]): Map<Span, number> {
@@ -298,7 +305,7 @@ export function summarise(traceId: string, spans: Span[]): TraceSummary {
       first.set(s.service, {startMs: s.startMs, depth: d})
     }
     if (isErrorSpan(s)) errorSpans++
-    if (!worst || severity(s.status) > severity(worst.status)) worst = s
+    if (!worst || severity(s) > severity(worst)) worst = s
   }
   const services = [...first.keys()].sort((a, b) => {
     const x = first.get(a)!
@@ -315,6 +322,7 @@ export function summarise(traceId: string, spans: Span[]): TraceSummary {
     spanCount: spans.length,
     services,
     status: statusSpan?.status ?? 0,
+    grpcStatus: statusSpan?.grpcStatus,
     error: statusSpan ? isErrorSpan(statusSpan) : false,
     errorSpans,
   }
