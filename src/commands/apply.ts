@@ -16,7 +16,7 @@ export default class Apply extends MeshCommand {
     // Check the file here first, so errors carry line:column and nothing reaches the daemon.
     await loadConfig(path.resolve(flags.file))
     const client = this.connect(flags.file)
-    const result = await withProgress('Applying mesh.yaml', () => client.apply(), !this.jsonEnabled() && process.stdout.isTTY === true)
+    const result = await withProgress('Applying mesh.yaml', () => client.apply(process.env), !this.jsonEnabled() && process.stdout.isTTY === true)
     if (!this.jsonEnabled()) {
       if (result.changes.length === 0) this.log(result.notApplied.length ? 'Nothing applied.' : 'No changes: the mesh runs as mesh.yaml says.')
       for (const c of result.changes) this.log(`${chalk.green('applied')} ${c}`)

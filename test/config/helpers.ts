@@ -12,12 +12,13 @@ export function yaml(...lines: string[]): string {
 }
 
 /** Every issue as `mesh.yaml:L:C path: message`. */
-export function problems(source: string): string[] {
-  return parseConfig(source, FILE).issues.map((i) => formatIssue(i, DIR))
+export function problems(source: string, env: NodeJS.ProcessEnv = {}): string[] {
+  return parseConfig(source, FILE, env).issues.map((i) => formatIssue(i, DIR))
 }
 
-export function parsed(source: string) {
-  const result = parseConfig(source, FILE)
+/** `env`: the variables ${VAR} reads (none by default, whatever the environment of the test run). */
+export function parsed(source: string, env: NodeJS.ProcessEnv = {}) {
+  const result = parseConfig(source, FILE, env)
   expect(result.issues.filter((i) => i.severity === 'error').map((i) => formatIssue(i, DIR))).toEqual([])
   return result.config!
 }

@@ -1,7 +1,7 @@
 // Reading mesh.yaml: YAML syntax, then the schema, then the checks across the file.
 // Every problem is collected with its line:column before anything is rejected.
 //
-//   source ──parseDocument──▶ AST ──checkMesh──▶ services ──crossCheck──▶ MeshConfig | issues
+//   source ──parseDocument──▶ AST ──${VAR}──▶ AST ──checkMesh──▶ services ──crossCheck──▶ MeshConfig | issues
 
 import {lintResilience} from '../proxy/policy/resilience-lint.js'
 import {readFile} from 'node:fs/promises'
@@ -10,12 +10,16 @@ import {LineCounter, parseDocument} from 'yaml'
 import {MeshError} from '../errors.js'
 import {Report} from './checker.js'
 import {crossCheck} from './cross-checks.js'
+import {interpolateDocument, variablesFor} from './interpolate.js'
 import {checkMesh} from './mesh-schema.js'
 import type {ConfigIssue, MeshConfig} from './types.js'
 import {ConfigError} from './config-error.js'
 
-/** Check a mesh.yaml's text. `config` only when no issue is an error; `file` should be absolute. */
-export function parseConfig(source: string, file: string): {config?: MeshConfig; issues: ConfigIssue[]} {
+/**
+ * Check a mesh.yaml's text. `config` only when no issue is an error; `file` should be absolute.
+ * `env` (with a .env beside the file) fills ${VAR} in values (interpolate.ts).
+ */
+export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv = process.env): {config?: MeshConfig; issues: ConfigIssue[]} {
   const absolute = resolve(file)
   const lineCounter = new LineCounter()
   const doc = parseDocument(source, {lineCounter, prettyErrors: false})
@@ -26,6 +30,7 @@ export function parseConfig(source: string, file: string): {config?: MeshConfig;
   // A broken document parses into a guess; checking the guess would only add noise.
   if (doc.errors.length > 0) return {issues: sorted(report.issues)}
 
+  interpolateDocument(doc, report, variablesFor(dirname(absolute), env))
   const checked = checkMesh(report, absolute, dirname(absolute))
   crossCheck(checked, report)
   // Resilience lint: advice about the policies' numbers, only once the file is valid.
@@ -41,12 +46,12 @@ export function parseConfig(source: string, file: string): {config?: MeshConfig;
 }
 
 /** Read and check mesh.yaml; throws MESH_CONFIG_NOT_FOUND or ConfigError (MESH_CONFIG_INVALID). */
-export async function loadConfig(file: string): Promise<MeshConfig> {
-  return (await loadConfigWithWarnings(file)).config
+export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<MeshConfig> {
+  return (await loadConfigWithWarnings(file, env)).config
 }
 
 /** As loadConfig, also returning the warnings (which never block), for `mesh validate`. */
-export async function loadConfigWithWarnings(file: string): Promise<{config: MeshConfig; warnings: ConfigIssue[]}> {
+export async function loadConfigWithWarnings(file: string, env: NodeJS.ProcessEnv = process.env): Promise<{config: MeshConfig; warnings: ConfigIssue[]}> {
   const absolute = resolve(file)
   let source: string
   try {
@@ -61,7 +66,7 @@ export async function loadConfigWithWarnings(file: string): Promise<{config: Mes
     }
     throw new MeshError('MESH_CONFIG_UNREADABLE', `cannot read ${absolute}: ${(error as Error).message}`, {cause: error})
   }
-  const {config, issues} = parseConfig(source, absolute)
+  const {config, issues} = parseConfig(source, absolute, env)
   if (!config) throw new ConfigError(issues)
   return {config, warnings: issues.filter((i) => i.severity === 'warning')}
 }

@@ -49,8 +49,8 @@ export class ConfigApply {
    * the old stack, new ones take the new one. What needs the mesh restarted is reported,
    * not applied.
    */
-  async apply(): Promise<ApplyResult> {
-    const next = await loadConfig(this.host.config.file)
+  async apply(env?: NodeJS.ProcessEnv): Promise<ApplyResult> {
+    const next = await loadConfig(this.host.config.file, env)
     const {changes, notApplied, instances, added, removed} = diffPolicies(this.host.config, next, this.declared)
     const warnings: string[] = []
     // Taken before anything is awaited: a deploy that ends during this apply set its weights after it.

@@ -57,8 +57,9 @@ export class ControlClient {
     return this.call('GET', '/v1/tcp') as Promise<TcpSeries[]>
   }
 
-  apply(): Promise<ApplyResult> {
-    return this.call('POST', '/v1/apply') as Promise<ApplyResult>
+  /** `env`: the variables mesh.yaml's ${VAR} read, as the caller's shell has them now (compose reads them per command). */
+  apply(env?: NodeJS.ProcessEnv): Promise<ApplyResult> {
+    return this.call('POST', '/v1/apply', env ? {env} : undefined) as Promise<ApplyResult>
   }
 
   faults(): Promise<FaultInfo[]> {

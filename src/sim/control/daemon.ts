@@ -197,7 +197,7 @@ export class MeshDaemon extends EventEmitter {
         ),
       )
       .on('GET', '/v1/tcp', () => this.telemetry.tcp.series())
-      .on('POST', '/v1/apply', () => this.apply())
+      .on('POST', '/v1/apply', (body) => this.apply((body as {env?: NodeJS.ProcessEnv} | undefined)?.env))
       .on('GET', '/v1/faults', () => this.faults.list())
       .on('POST', '/v1/faults', (spec) => this.injectFault(spec as FaultSpec))
       .on('POST', '/v1/faults/clear', (sel) => this.faults.clear(sel as {id?: string; service?: string}))
@@ -607,8 +607,8 @@ export class MeshDaemon extends EventEmitter {
   }
 
   /** `mesh apply` (config-apply.ts); one at a time: two interleaved would each start the same instances. */
-  apply(): Promise<ApplyResult> {
-    const result = this.applying.then(() => this.applier.apply())
+  apply(env?: NodeJS.ProcessEnv): Promise<ApplyResult> {
+    const result = this.applying.then(() => this.applier.apply(env))
     this.applying = result.catch(() => undefined)
     return result
   }

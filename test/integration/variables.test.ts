@@ -1,0 +1,54 @@
+// ${VAR} in mesh.yaml, as docker compose substitutes them: from the shell of the command
+// that reads the file, then a .env beside it.
+import {writeFileSync} from 'node:fs'
+import path from 'node:path'
+import {afterAll, beforeAll, describe, expect, test} from 'vitest'
+import {downMesh, eventually, freePort, get, mesh, meshDir} from '../helpers/mesh.js'
+
+describe('${VAR} in mesh.yaml', () => {
+  let dir: string
+  let port: number
+
+  beforeAll(async () => {
+    port = await freePort()
+    dir = meshDir(`
+name: vars
+ingress: {port: ${port}, routes: [{prefix: /, service: web}]}
+services:
+  web:
+    command: node fixtures/echo-server.js
+    replicas: \${WEB_REPLICAS:-1}
+    env:
+      GREETING: \${GREETING:?say hello}
+      WHERE: \${WHERE}
+`)
+    writeFileSync(path.join(dir, '.env'), 'WHERE=from-dotenv\nWEB_REPLICAS=2\n')
+  })
+
+  afterAll(() => downMesh(dir))
+
+  test('mesh up reads the shell and the .env beside mesh.yaml; a required variable left unset stops it at its line', async () => {
+    const missing = await mesh(dir, ['up', '-d'])
+    expect(missing.exitCode).not.toBe(0)
+    expect(missing.stderr + missing.stdout).toMatch(/mesh.yaml:9:17 services.web.env.GREETING: required variable GREETING is not set: say hello/)
+    const up = await mesh(dir, ['up', '-d'], {env: {GREETING: 'hi'}})
+    expect(up.exitCode, up.stderr + up.stdout).toBe(0)
+    expect((await get(`http://127.0.0.1:${port}/env/GREETING`)).text).toBe('hi')
+    expect((await get(`http://127.0.0.1:${port}/env/WHERE`)).text).toBe('from-dotenv')
+    const served = new Set<string>()
+    for (let i = 0; i < 4; i++) served.add(JSON.parse((await get(`http://127.0.0.1:${port}/x`)).text).instance)
+    expect(served.size).toBe(2)
+  })
+
+  test('mesh apply reads the variables of its own shell, as compose reads them per command', async () => {
+    const applied = await mesh(dir, ['apply'], {env: {GREETING: 'bye'}})
+    expect(applied.exitCode, applied.stderr + applied.stdout).toBe(0)
+    expect(applied.stdout).toMatch(/applied web: v1 env changed/)
+    // The instances are replaced one at a time, after apply returns.
+    await eventually(async () => {
+      const seen = new Set<string>()
+      for (let i = 0; i < 4; i++) seen.add((await get(`http://127.0.0.1:${port}/env/GREETING`)).text)
+      return seen.size === 1 && seen.has('bye') ? true : undefined
+    })
+  })
+})
