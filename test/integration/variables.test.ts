@@ -3,7 +3,8 @@
 import {writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
-import {downMesh, eventually, freePort, get, mesh, meshDir} from '../helpers/mesh.js'
+import type {MeshConfig} from '../../src/sim/config/types.js'
+import {downMesh, eventually, freePort, get, json, mesh, meshDir} from '../helpers/mesh.js'
 
 describe('${VAR} in mesh.yaml', () => {
   let dir: string
@@ -26,6 +27,18 @@ services:
   })
 
   afterAll(() => downMesh(dir))
+
+  test('mesh config prints the file as the mesh reads it (variables substituted); --json the whole checked configuration', async () => {
+    const text = await mesh(dir, ['config'], {env: {GREETING: 'hi'}})
+    expect(text.exitCode, text.stderr).toBe(0)
+    expect(text.stdout).toContain('    replicas: 2\n')
+    expect(text.stdout).toContain('      GREETING: hi\n')
+    expect(text.stdout).toMatch(/^ {6}WHERE: from-dotenv$/m)
+    const config = json<MeshConfig>(await mesh(dir, ['config', '--json'], {env: {GREETING: 'hi'}}))
+    expect(config.services[0].versions[0]).toMatchObject({replicas: 2, env: {GREETING: 'hi', WHERE: 'from-dotenv'}})
+    expect(config.services[0].health).toMatchObject({intervalMs: 1000, unhealthyThreshold: 3})
+    expect((await mesh(dir, ['config'])).exitCode).toBe(2)
+  })
 
   test('mesh up reads the shell and the .env beside mesh.yaml; a required variable left unset stops it at its line', async () => {
     const missing = await mesh(dir, ['up', '-d'])

@@ -19,7 +19,7 @@ import {ConfigError} from './config-error.js'
  * Check a mesh.yaml's text. `config` only when no issue is an error; `file` should be absolute.
  * `env` (with a .env beside the file) fills ${VAR} in values (interpolate.ts).
  */
-export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv = process.env): {config?: MeshConfig; issues: ConfigIssue[]} {
+export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv = process.env): {config?: MeshConfig; issues: ConfigIssue[]; resolved?: string} {
   const absolute = resolve(file)
   const lineCounter = new LineCounter()
   const doc = parseDocument(source, {lineCounter, prettyErrors: false})
@@ -42,7 +42,9 @@ export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv
     }
   }
   const issues = sorted(report.issues)
-  return report.errorCount === 0 ? {config: checked.config, issues} : {issues}
+  if (report.errorCount > 0) return {issues}
+  // The file as the mesh read it, variables substituted, comments kept (`mesh config`).
+  return {config: checked.config, issues, resolved: doc.toString({lineWidth: 0})}
 }
 
 /** Read and check mesh.yaml; throws MESH_CONFIG_NOT_FOUND or ConfigError (MESH_CONFIG_INVALID). */
@@ -51,7 +53,10 @@ export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.
 }
 
 /** As loadConfig, also returning the warnings (which never block), for `mesh validate`. */
-export async function loadConfigWithWarnings(file: string, env: NodeJS.ProcessEnv = process.env): Promise<{config: MeshConfig; warnings: ConfigIssue[]}> {
+export async function loadConfigWithWarnings(
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{config: MeshConfig; warnings: ConfigIssue[]; resolved: string}> {
   const absolute = resolve(file)
   let source: string
   try {
@@ -66,9 +71,9 @@ export async function loadConfigWithWarnings(file: string, env: NodeJS.ProcessEn
     }
     throw new MeshError('MESH_CONFIG_UNREADABLE', `cannot read ${absolute}: ${(error as Error).message}`, {cause: error})
   }
-  const {config, issues} = parseConfig(source, absolute, env)
+  const {config, issues, resolved} = parseConfig(source, absolute, env)
   if (!config) throw new ConfigError(issues)
-  return {config, warnings: issues.filter((i) => i.severity === 'warning')}
+  return {config, warnings: issues.filter((i) => i.severity === 'warning'), resolved: resolved!}
 }
 
 
