@@ -26,6 +26,7 @@ const EXIT_BY_CODE: Record<string, number> = {
   MESH_BAD_FLAG: ExitCode.badInput,
   MESH_FAULT_NOT_FOUND: ExitCode.badInput,
   MESH_SERVICE_NOT_FOUND: ExitCode.badInput,
+  MESH_INSTANCE_NOT_FOUND: ExitCode.badInput,
   MESH_VERSION_NOT_FOUND: ExitCode.badInput,
   MESH_NOT_RUNNING: ExitCode.notRunning,
 }

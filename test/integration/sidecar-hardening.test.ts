@@ -158,6 +158,19 @@ services:
     expect(unknown).toContain('"ehco" is not a service in this mesh')
   })
 
+  test('mesh exec runs a command as an instance: its <DEP>_URL reaches the dependency through that instance\'s sidecar; its exit code comes back', async () => {
+    const echo = status.services.find((s) => s.name === 'echo')!.instances[0]
+    const script = 'fetch(process.env.ECHO_URL + "/from-exec").then(r => r.json()).then(b => console.log(process.env.MESH_INSTANCE, b.instance, b.url))'
+    const ran = await mesh(dir, ['exec', 'caller', '--', 'node', '-e', script])
+    expect(ran.exitCode, ran.stderr).toBe(0)
+    expect(ran.stdout.trim()).toBe(`caller-v1-0 ${echo.instance} /from-exec`)
+    expect((await mesh(dir, ['exec', 'caller', '--', 'node', '-e', 'process.exit(3)'])).exitCode).toBe(3)
+    const wrong = await mesh(dir, ['exec', 'caller', '--instance', 'caller-v1-9', '--', 'true'])
+    expect(wrong.exitCode).toBe(2)
+    expect(wrong.stderr).toMatch(/"caller-v1-9" is not an instance of caller/)
+    expect((await mesh(dir, ['exec', 'callr', '--', 'true'])).stderr).toMatch(/service "callr" is not in the mesh; did you mean "caller"\?/)
+  })
+
   test('CONNECT through HTTP_PROXY tunnels to a mesh service by name (as gRPC clients do), and to nothing else', async () => {
     const caller = status.services.find((s) => s.name === 'caller')!.instances[0]
     const echo = status.services.find((s) => s.name === 'echo')!.instances[0]

@@ -2,7 +2,7 @@
 // or two, and undici's ~110 modules would be most of `mesh status`'s start-up.
 import http from 'node:http'
 import {MeshError} from '../errors.js'
-import type {MeshStatus} from './status.js'
+import type {ExecTarget, MeshStatus} from './status.js'
 import type {DaemonEvent} from './daemon.js'
 import type {Stamped} from './event-log.js'
 import type {Span} from '../telemetry/span.js'
@@ -55,6 +55,14 @@ export class ControlClient {
   /** TCP connections (protocol: tcp services, WebSocket sessions) since the mesh started, per caller and instance. */
   tcp(): Promise<TcpSeries[]> {
     return this.call('GET', '/v1/tcp') as Promise<TcpSeries[]>
+  }
+
+  /** An instance of `service` (the named one, or the first healthy one) as `mesh exec` runs a command as it. */
+  execTarget(service: string, version?: string, instance?: string): Promise<ExecTarget> {
+    const q = new URLSearchParams({service})
+    if (version) q.set('version', version)
+    if (instance) q.set('instance', instance)
+    return this.call('GET', `/v1/exec?${q}`) as Promise<ExecTarget>
   }
 
   /** `env`: the variables mesh.yaml's ${VAR} read, as the caller's shell has them now (compose reads them per command). */

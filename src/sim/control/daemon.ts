@@ -43,7 +43,7 @@ import {abortError} from '../abort-signal.js'
 import {assertPortFree, freePort} from './ports.js'
 import {type Endpoint, Registry} from './registry.js'
 import {createToken, type MeshPaths, meshPaths, removeState, writeState} from './state-file.js'
-import type {InstanceHealth, InstanceStatus, MeshStatus} from './status.js'
+import type {ExecTarget, InstanceHealth, InstanceStatus, MeshStatus} from './status.js'
 import {ingressPathTo, startOrder} from '../config/call-graph.js'
 
 const SIMULATED_RUNNER = fileURLToPath(new URL('../model/simulated-service-main.js', import.meta.url))
@@ -197,6 +197,7 @@ export class MeshDaemon extends EventEmitter {
         ),
       )
       .on('GET', '/v1/tcp', () => this.telemetry.tcp.series())
+      .on('GET', '/v1/exec', (_, url) => this.execTarget(url.searchParams.get('service') ?? '', url.searchParams.get('version') ?? undefined, url.searchParams.get('instance') ?? undefined))
       .on('POST', '/v1/apply', (body) => this.apply((body as {env?: NodeJS.ProcessEnv} | undefined)?.env))
       .on('GET', '/v1/faults', () => this.faults.list())
       .on('POST', '/v1/faults', (spec) => this.injectFault(spec as FaultSpec))
@@ -339,6 +340,28 @@ export class MeshDaemon extends EventEmitter {
     return [...this.instances.values()]
       .filter((i) => i.service.name === service && !i.leaving && (!version || i.version.name === version))
       .map((i) => i.name)
+  }
+
+  /**
+   * What `mesh exec` runs a command as: an instance's environment (its env, <DEP>_URL and
+   * HTTP_PROXY listeners, PORT…) and directory. The named instance, or the first healthy one.
+   */
+  private execTarget(service: string, version: string | undefined, instance: string | undefined): ExecTarget {
+    if (!this.config.services.some((s) => s.name === service)) throw serviceNotFound(service, this.serviceNames())
+    const candidates = [...this.instances.values()].filter((i) => i.service.name === service && (!version || i.version.name === version) && !i.leaving)
+    const chosen = instance
+      ? candidates.find((i) => i.name === instance)
+      : (candidates.find((i) => i.health === 'healthy' && i.spec) ?? candidates.find((i) => i.spec))
+    if (!chosen) {
+      const names = candidates.map((i) => i.name)
+      throw new MeshError('MESH_INSTANCE_NOT_FOUND', instance ? `"${instance}" is not an instance of ${service}${version ? `@${version}` : ''}${suggestion(instance, names) || '.'}` : `${service}${version ? `@${version}` : ''} has no instance running.`, {
+        hints: names.length ? [`Its instances: ${names.join(', ')}.`] : ['See `mesh status`.'],
+      })
+    }
+    if (!chosen.spec) {
+      throw new MeshError('MESH_BAD_FLAG', `${chosen.name} is an address: instance the mesh does not start, so it has no environment to run a command in.`)
+    }
+    return {instance: chosen.name, cwd: chosen.spec.cwd, env: chosen.spec.env}
   }
 
   /** A TCP service's connections, or an HTTP service's WebSocket sessions once it had one. */

@@ -58,3 +58,10 @@ export interface MeshStatus {
   startedAt: string
   services: ServiceStatus[]
 }
+
+/** What `mesh exec` runs a command as: one instance's environment and directory. */
+export interface ExecTarget {
+  instance: string
+  cwd: string
+  env: Record<string, string>
+}
