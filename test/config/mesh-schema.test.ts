@@ -320,6 +320,13 @@ describe('protocol: grpc', () => {
     ])
   })
 
+  it('health.command is a shell command, as a compose healthcheck; a service takes one kind of check', () => {
+    expect(only('command: x', 'health: {command: pg_isready -p $$PORT}').health.command).toBe('pg_isready -p $PORT')
+    expect(problems(one('command: x', 'health: {path: /healthz, command: "true"}'))).toEqual([
+      'mesh.yaml:5:30 services.s.health.command: health takes one check: path or command, not both',
+    ])
+  })
+
   it('health.grpc asks grpc.health.v1 for the whole server (true) or one service by name; only a protocol: grpc service has one', () => {
     expect(only('protocol: grpc', 'command: x', 'health: {grpc: true}').health.grpcService).toBe('')
     expect(only('protocol: grpc', 'command: x', 'health: {grpc: shop.Ratings}').health.grpcService).toBe('shop.Ratings')

@@ -47,6 +47,7 @@ services:
     protocol: tcp
     command: node fixtures/line-echo.js
     replicas: 2
+    health: {command: node fixtures/port-open.js, interval: 200ms}
 `,
     ))
     const status = json<MeshStatus>(await mesh(dir, ['status', '--json']))
@@ -72,6 +73,8 @@ services:
     const status = JSON.parse((await mesh(dir, ['status', '--json'])).stdout) as MeshStatus
     const boot = status.services.find((s) => s.name === 'boot')!.instances[0]
     expect(boot).toMatchObject({health: 'healthy', restarts: 0})
+    // The database's health is a command, as a compose healthcheck (pg_isready), run with its env ($PORT).
+    for (const db of status.services.find((s) => s.name === 'db')!.instances) expect(db.healthDetail).toBe('`node fixtures/port-open.js`: exit 0')
   })
 
   test('faults act on connections: a delay holds the replies, an abort refuses, a blackhole never answers', async () => {

@@ -3,7 +3,7 @@ import http from 'node:http'
 import net, {type AddressInfo} from 'node:net'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {VirtualClock} from '../../src/sim/time/clock.js'
-import {HealthChecker, HealthState, probeGrpc, probeHttp, probeTcp, type ProbeResult} from '../../src/sim/supervisor/health-check.js'
+import {HealthChecker, HealthState, probeCommand, probeGrpc, probeHttp, probeTcp, type ProbeResult} from '../../src/sim/supervisor/health-check.js'
 
 describe('HealthState', () => {
   it('starts unhealthy and needs healthyThreshold successes in a row', () => {
@@ -165,5 +165,21 @@ describe('probeGrpc (grpc.health.v1, as Kubernetes gRPC probes)', () => {
     const closed = (spare.address() as AddressInfo).port
     await new Promise((resolve) => spare.close(resolve))
     expect(await probeGrpc('127.0.0.1', closed, '', 1000)).toEqual({ok: false, detail: 'grpc health: ECONNREFUSED'})
+  })
+})
+
+describe('probeCommand (compose healthcheck test)', () => {
+  const where = {cwd: process.cwd(), env: {READY: 'yes'}}
+
+  it('is ok when the command exits 0; runs it with the instance env', async () => {
+    expect(await probeCommand('test "$READY" = yes', where, 5_000)).toEqual({ok: true, detail: '`test "$READY" = yes`: exit 0'})
+  })
+
+  it('says how it failed: the exit code and the last line it printed, or that it did not exit in time', async () => {
+    expect(await probeCommand('echo starting; echo "not ready yet" >&2; exit 3', where, 5_000)).toEqual({
+      ok: false,
+      detail: '`echo starting; echo "not ready yet" >&2; exit 3`: exit 3 (not ready yet)',
+    })
+    expect(await probeCommand('sleep 5', where, 200)).toEqual({ok: false, detail: '`sleep 5`: no exit within 200ms'})
   })
 })

@@ -247,6 +247,7 @@ const grpcHealth = scalar<string | false>('true, false or a gRPC service name', 
 const health = obj({
   path: opt(httpPath),
   grpc: opt(grpcHealth),
+  command: opt(str({nonEmpty: true})),
   interval: def(duration({min: 1}), 1000),
   timeout: def(duration({min: 1}), 1000),
   healthyThreshold: def(int({min: 1}), 1),
@@ -484,6 +485,11 @@ function normaliseService(
   }
   if (raw.protocol === 'tcp' && !tcpFits(raw, at)) ok = false
   if (raw.protocol === 'grpc' && !grpcFits(raw, at)) ok = false
+  const checks = (['path', 'grpc', 'command'] as const).filter((k) => raw.health?.[k] !== undefined && raw.health?.[k] !== false)
+  if (checks.length > 1) {
+    at.child('health')?.child(checks[1])?.errorAtKey(`health takes one check: ${checks.join(' or ')}, not both`)
+    ok = false
+  }
   const grpcCheck = at.child('health')?.child('grpc')
   if (grpcCheck && raw.health?.grpc !== false && raw.protocol !== 'grpc') {
     grpcCheck.errorAtKey(`a gRPC health check needs protocol: grpc; this service speaks ${raw.protocol}${raw.protocol === 'http' ? ' (use health.path)' : ''}`)
@@ -497,6 +503,7 @@ function normaliseService(
   const healthConfig: HealthConfig = compact({
     path: h?.path ?? (allSimulated ? '/healthz' : undefined),
     grpcService: typeof h?.grpc === 'string' ? h.grpc : undefined,
+    command: h?.command,
     intervalMs: h?.interval ?? 1000,
     timeoutMs: h?.timeout ?? 1000,
     healthyThreshold: h?.healthyThreshold ?? 1,

@@ -92,6 +92,8 @@ export interface HealthConfig {
   path?: string
   /** gRPC health check (grpc.health.v1) of this service name ('' for the whole server). */
   grpcService?: string
+  /** A shell command that exits 0 when the instance is ready (compose's healthcheck test), run with its env. */
+  command?: string
   intervalMs: number
   timeoutMs: number
   healthyThreshold: number

@@ -31,7 +31,7 @@ import type {ApplyResult} from './policy-diff.js'
 import {ConfigApply} from './config-apply.js'
 import {suggestion} from '../config/did-you-mean.js'
 import {seedFrom} from '../time/random.js'
-import {HealthChecker, probeGrpc, probeHttp, probeTcp} from '../supervisor/health-check.js'
+import {HealthChecker, probeCommand, probeGrpc, probeHttp, probeTcp} from '../supervisor/health-check.js'
 import {readStartTime} from '../supervisor/process-identity.js'
 import {type InstanceSpec, type ProcessStatus, Supervisor} from '../supervisor/supervisor.js'
 import type {Clock} from '../time/clock.js'
@@ -447,9 +447,17 @@ export class MeshDaemon extends EventEmitter {
     inst.checker?.stop()
     const h = inst.service.health
     const {host, port} = inst.endpoint
+    // A command runs as the instance would (its env: $PORT, <DEP>_URL…); for an address: instance, in the mesh's directory.
+    const where = {cwd: inst.spec?.cwd ?? this.config.dir, env: inst.spec?.env ?? {}}
     const checker = new HealthChecker({
       probe: () =>
-        h.path ? probeHttp(host, port, h.path, h.timeoutMs) : h.grpcService !== undefined ? probeGrpc(host, port, h.grpcService, h.timeoutMs) : probeTcp(host, port, h.timeoutMs),
+        h.path
+          ? probeHttp(host, port, h.path, h.timeoutMs)
+          : h.grpcService !== undefined
+            ? probeGrpc(host, port, h.grpcService, h.timeoutMs)
+            : h.command
+              ? probeCommand(h.command, where, h.timeoutMs)
+              : probeTcp(host, port, h.timeoutMs),
       intervalMs: h.intervalMs,
       startIntervalMs: 100,
       thresholds: {healthyThreshold: h.healthyThreshold, unhealthyThreshold: h.unhealthyThreshold},

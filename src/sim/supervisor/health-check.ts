@@ -1,10 +1,11 @@
-// Is an instance ready for traffic? A probe (HTTP GET, gRPC health check or TCP connect) runs every
+// Is an instance ready for traffic? A probe (HTTP GET, gRPC health check, a command or TCP connect) runs every
 // intervalMs; HealthState turns its results into transitions with thresholds, so
 // one slow answer neither admits nor ejects an instance.
 //
 //   clock ─▶ probe() ─▶ HealthState.record(ok) ─▶ 'healthy' | 'unhealthy' (on change only)
 
 import {EventEmitter} from 'node:events'
+import {execa} from 'execa'
 import http from 'node:http'
 import http2 from 'node:http2'
 import net from 'node:net'
@@ -140,6 +141,18 @@ function servingStatus(message: Buffer): number {
     if (message[i] < 0x80) break
   }
   return value
+}
+
+/**
+ * Runs `command` in a shell, as docker compose's healthcheck `test` does (`pg_isready`,
+ * `redis-cli ping`); ok when it exits 0 within `timeoutMs`. Never rejects.
+ */
+export async function probeCommand(command: string, where: {cwd: string; env: Record<string, string>}, timeoutMs: number): Promise<ProbeResult> {
+  const run = await execa(command, {shell: true, cwd: where.cwd, env: where.env, stdin: 'ignore', timeout: timeoutMs, killSignal: 'SIGKILL', reject: false, all: true})
+  if (run.timedOut) return {ok: false, detail: `\`${command}\`: no exit within ${timeoutMs}ms`}
+  if (run.exitCode === 0) return {ok: true, detail: `\`${command}\`: exit 0`}
+  const said = String(run.all ?? '').trim().split('\n').pop()?.slice(0, 120)
+  return {ok: false, detail: `\`${command}\`: ${run.exitCode === undefined ? run.shortMessage : `exit ${run.exitCode}`}${said ? ` (${said})` : ''}`}
 }
 
 /** Connects to host:port; ok once the connection is accepted. Never rejects. */
