@@ -138,7 +138,7 @@ describe('where a TCP connection goes', () => {
       inflight: new Map(),
       clock,
       agent: undefined as never,
-      h2cAgent: undefined as never,
+      h2: undefined as never,
       sink: {record: () => undefined},
       seed: 1,
     })

@@ -19,6 +19,16 @@ type EchoClient = grpc.Client & {
 
 const Client = grpc.makeGenericClientConstructor(EchoService, 'Echo') as unknown as new (address: string, creds: grpc.ChannelCredentials, options: object) => EchoClient
 
+/** Reads a server stream to its end: how many messages came, and the status. */
+function drain(stream: grpc.ClientReadableStream<unknown>): Promise<{count: number; code: number; details?: string}> {
+  let count = 0
+  return new Promise((resolve) => {
+    stream.on('data', () => count++)
+    stream.on('error', () => undefined)
+    stream.on('status', (s: grpc.StatusObject) => resolve(s.code === grpc.status.OK ? {count, code: s.code} : {count, code: s.code, details: s.details}))
+  })
+}
+
 function echo(client: EchoClient, req: object): Promise<{reply?: {instance: string; text?: string}; error?: grpc.ServiceError}> {
   return new Promise((resolve) => client.Echo(req, (error, reply) => resolve(error ? {error} : {reply})))
 }
@@ -83,6 +93,17 @@ services:
     })
     expect(got).toEqual([0, 1, 2, 3, 4])
     expect(status.code).toBe(grpc.status.OK)
+    // Far more than HTTP/2's flow-control windows hold: the instance waits for the client,
+    // and the trailers wait for the last message.
+    expect(await drain(client.Count({n: 8_000}))).toEqual({count: 8_000, code: grpc.status.OK})
+  })
+
+  test("a stream still running when the service's timeout fires ends with DEADLINE_EXCEEDED and the reason, not a reset", async () => {
+    // policy.timeout: 1s covers the whole stream, as Envoy's route timeout does.
+    const {count, code, details} = await drain(client.Count({n: 2_000_000}))
+    expect(code).toBe(grpc.status.DEADLINE_EXCEEDED)
+    expect(details).toMatch(/upstream request timeout/)
+    expect(count).toBeGreaterThan(0)
   })
 
   test('a bidirectional stream flows both ways while it is open: each message is answered before the next is sent', async () => {

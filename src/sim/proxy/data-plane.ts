@@ -13,7 +13,7 @@
 import {type IncomingMessage, ServerResponse, STATUS_CODES} from 'node:http'
 import net, {type AddressInfo, type Socket} from 'node:net'
 import type {Duplex, Readable} from 'node:stream'
-import {Agent, H2CClient} from 'undici'
+import {Agent} from 'undici'
 import type {ServiceConfig} from '../config/types.js'
 import {dependencyEnvPrefix} from '../config/env-names.js'
 import type {Endpoint, Registry} from '../control/registry.js'
@@ -24,15 +24,16 @@ import type {Clock} from '../time/clock.js'
 import type {BodySink, ResponseBody} from './body.js'
 import {Cancellation} from './cancellation.js'
 import {Destination, type DestinationDeps} from './destination.js'
-import {endToEndHeaders, firstHeader, hasHeader, headerObject, type HeaderMap, type HeaderPairs, MESH_HEADER_PREFIX, REASON_HEADER, RESPONSE_FLAGS_HEADER, SERVED_BY_HEADER} from './headers.js'
+import {endToEndHeaders, firstHeader, hasHeader, headerObject, type HeaderMap, type HeaderPairs, MESH_HEADER_PREFIX, SERVED_BY_HEADER} from './headers.js'
 import type {OutlierEvent} from './outlier/outlier-detector.js'
-import {noHealthyUpstream, noRoute, ProxyError, sendProxyError} from './respond.js'
+import {grpcStatusHeaders, meshReplyHeaders, noHealthyUpstream, noRoute, ProxyError, sendProxyError} from './respond.js'
 import {type CallContext, dropResponse, forward, type MeshRequest, type MeshResponse, type Reply, type Service, stack} from './stack.js'
 import {serverSpan} from './layers/server-span.js'
 import {fault} from './layers/fault.js'
 import type {FaultSet} from '../faults/fault-set.js'
 import {discardTelemetry, type TelemetrySink} from './telemetry-sink.js'
 import {upstream} from './upstream.js'
+import {H2Sessions, h2Upstream} from './h2-upstream.js'
 import {openTunnel} from './tunnel.js'
 import {HttpListener} from './http-listener.js'
 import {carriesBody, holdBody, MAX_REPLAY_BYTES, teeBody} from './request-body.js'
@@ -93,8 +94,8 @@ export class DataPlane {
   private readonly endpointsByInstance = new Map<string, Endpoint>()
   private readonly listeners: ListenerInfo[] = []
   private readonly agent = new Agent({keepAliveTimeout: 4_000, connections: 512, connect: {timeout: 2_000}})
-  // One HTTP/2 connection per instance carries up to 100 requests at once, as gRPC clients do.
-  private readonly h2cAgent = new Agent({keepAliveTimeout: 4_000, connect: {timeout: 2_000}, factory: (origin, opts) => new H2CClient(origin, opts)})
+  // One HTTP/2 connection per instance carries every request to it at once, as gRPC clients do.
+  private readonly h2 = new H2Sessions()
   private readonly inbound: Service
   private readonly inboundH2c: Service
   private readonly inflightByInstance = new Map<string, number>()
@@ -125,16 +126,16 @@ export class DataPlane {
       faults,
       clock: opts.clock,
       agent: this.agent,
-      h2cAgent: this.h2cAgent,
+      h2: this.h2,
       inflight: this.inflightByInstance,
       sink,
       seed: opts.seed ?? 1,
       onOutlierEvent: opts.onOutlierEvent,
     }
     for (const service of services) this.addDestination(service, weights.get(service.name) ?? new Map())
-    const inbound = (agent: Agent, grpc: boolean) => stack(upstream(agent, this.inflightByInstance, grpc)).push(fault('callee', faults)).push(serverSpan(sink)).service()
-    this.inbound = inbound(this.agent, false)
-    this.inboundH2c = inbound(this.h2cAgent, true)
+    const inbound = (bottom: Service) => stack(bottom).push(fault('callee', faults)).push(serverSpan(sink)).service()
+    this.inbound = inbound(upstream(this.agent, this.inflightByInstance))
+    this.inboundH2c = inbound(h2Upstream(this.h2, this.inflightByInstance))
   }
 
   destination(service: string): Destination | undefined {
@@ -267,7 +268,8 @@ export class DataPlane {
     for (const t of this.tunnels.values()) t.closeAll()
     for (const s of this.sessions) s.destroy()
     for (const d of this.destinations.values()) d.close()
-    await Promise.all([this.agent.close().catch(() => undefined), this.h2cAgent.close().catch(() => undefined)])
+    this.h2.close()
+    await this.agent.close().catch(() => undefined)
   }
 
   private handle(role: ListenerRole, req: IncomingMessage, res: ServerResponse): void {
@@ -340,11 +342,10 @@ export class DataPlane {
    */
   private handleConnect(role: ListenerRole, req: IncomingMessage, socket: Socket, head: Buffer): void {
     socket.on('error', () => undefined)
-    const refuse = (error: ProxyError) =>
-      socket.end(
-        `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\n${RESPONSE_FLAGS_HEADER}: ${error.flag}\r\n` +
-          `${REASON_HEADER}: ${error.message.replace(/[^\x20-\x7e]/g, '?')}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
-      )
+    const refuse = (error: ProxyError) => {
+      const headers = Object.entries(meshReplyHeaders(error)).map(([name, value]) => `${name}: ${value}\r\n`)
+      socket.end(`HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\n${headers.join('')}content-length: 0\r\nconnection: close\r\n\r\n`)
+    }
     if (role.kind !== 'forward-proxy') return void refuse(new ProxyError(405, 'NR', 'CONNECT is served by an instance\'s HTTP_PROXY only'))
     const service = serviceFromHost(req.url ?? '')
     const destination = this.destinations.get(service)
@@ -579,7 +580,7 @@ class ClientReply implements Reply {
       if (!answer) return void res.end()
       // A client that leaves mid-body: the body (and the exchange behind it) stops.
       abort.signal.addEventListener('abort', () => answer.destroy(abort.reason as Error))
-      answer.pipeTo(new ClientSink(res, answer))
+      answer.pipeTo(new ClientSink(res, answer, http2 && isGrpcRequest(this.req.headers as HeaderMap)))
     } catch (error) {
       response.body?.destroy()
       sendFailure(this.req, res, error)
@@ -626,6 +627,8 @@ class ClientSink implements BodySink {
   constructor(
     private readonly res: ServerResponse,
     private readonly body: ResponseBody,
+    /** A gRPC call: a body the mesh cuts ends with its status in the trailers, not a reset. */
+    private readonly grpc = false,
   ) {}
 
   write(chunk: Buffer): boolean {
@@ -639,7 +642,12 @@ class ClientSink implements BodySink {
     this.res.end()
   }
 
-  abort(): void {
+  abort(error: Error): void {
+    // The overall timeout mid-stream: DEADLINE_EXCEEDED with the reason, as gRPC clients understand it.
+    if (this.grpc && error instanceof ProxyError) {
+      this.res.addTrailers({...grpcStatusHeaders(error), ...meshReplyHeaders(error)})
+      return void this.res.end()
+    }
     this.res.destroy()
   }
 }

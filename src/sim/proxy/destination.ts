@@ -29,6 +29,7 @@ import {RetryBudget} from './policy/retry-budget.js'
 import {type Service, stack} from './stack.js'
 import type {TelemetrySink} from './telemetry-sink.js'
 import {upstream} from './upstream.js'
+import {H2Sessions, h2Upstream} from './h2-upstream.js'
 
 /**
  * Envoy's defaults, used when `circuitBreaker:` is not set — except maxRetries:
@@ -49,7 +50,7 @@ export interface DestinationDeps {
   clock: Clock
   agent: Agent
   /** For instances that speak HTTP/2 cleartext (`protocol: grpc`). */
-  h2cAgent: Agent
+  h2: H2Sessions
   sink: TelemetrySink
   seed: number
   onOutlierEvent?: (service: string, event: OutlierEvent) => void
@@ -88,7 +89,6 @@ export class Destination {
     const previous = this.policy
     this.policy = policy
     const {clock, sink} = this.deps
-    const agent = this.protocol === 'grpc' ? this.deps.h2cAgent : this.deps.agent
     const lbChanged = !previous || JSON.stringify(previous.loadBalancer) !== JSON.stringify(policy.loadBalancer)
     if (lbChanged) this.balancer = createBalancer(policy.loadBalancer, {clock, random: this.random, key: (e) => e.instance})
     if (policy.outlierDetection) {
@@ -111,7 +111,7 @@ export class Destination {
 
     // Below the version choice: one attempt to one instance.
     const attempt = () =>
-      stack(upstream(agent, this.deps.inflight, this.protocol === 'grpc'))
+      stack(this.protocol === 'grpc' ? h2Upstream(this.deps.h2, this.deps.inflight) : upstream(this.deps.agent, this.deps.inflight))
         .push(fault('callee', this.deps.faults)) // the callee's inbound side: the caller's retries and timeouts see it
         .push(serverSpan(sink)) // the callee's inbound side: one span per attempt
         .push(outcome(balancer, outlier)) // results feed outlier detection and latency-aware balancing

@@ -118,16 +118,11 @@ export function sendProxyError(res: ServerResponse, error: ProxyError, grpc = fa
     res.destroy(error)
     return
   }
-  const mesh = {
-    [RESPONSE_FLAGS_HEADER]: error.flag,
-    // Header values must be Latin-1; the reason is plain ASCII by construction.
-    [REASON_HEADER]: error.message.replace(/[^\x20-\x7e]/g, '?'),
-    ...error.headers,
-  }
+  const mesh = meshReplyHeaders(error)
   if (grpc) {
     // Headers set before end(): node:http2 sends them on the frame that ends the stream.
     res.statusCode = 200
-    const headers = {'content-type': 'application/grpc', 'grpc-status': String(error.grpcStatus), 'grpc-message': grpcMessage(error.message), ...mesh}
+    const headers = {'content-type': 'application/grpc', ...grpcStatusHeaders(error), ...mesh}
     for (const [name, value] of Object.entries(headers)) res.setHeader(name, value)
     res.end()
     return
@@ -135,6 +130,21 @@ export function sendProxyError(res: ServerResponse, error: ProxyError, grpc = fa
   const body = `${error.message}\n`
   res.writeHead(error.status, {'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), ...mesh})
   res.end(body)
+}
+
+/** The flag and the reason every reply the mesh makes carries (and Retry-After and the like). */
+export function meshReplyHeaders(error: ProxyError): Record<string, string> {
+  return {
+    [RESPONSE_FLAGS_HEADER]: error.flag,
+    // Header values must be Latin-1; the reason is plain ASCII by construction.
+    [REASON_HEADER]: error.message.replace(/[^\x20-\x7e]/g, '?'),
+    ...error.headers,
+  }
+}
+
+/** The mesh's reply as a gRPC status: in a Trailers-Only answer, or in the trailers of a cut stream. */
+export function grpcStatusHeaders(error: ProxyError): Record<string, string> {
+  return {'grpc-status': String(error.grpcStatus), 'grpc-message': grpcMessage(error.message)}
 }
 
 /**

@@ -6,23 +6,19 @@
 import type {Duplex} from 'node:stream'
 import type {Agent, Dispatcher} from 'undici'
 import {type BodySource, DISCARDED, ResponseBody} from './body.js'
-import {grpcStatusIn} from './grpc.js'
 import {endToEndPairs, trailerPairs} from './headers.js'
 import {connectFailure, ProxyError, upstreamReset} from './respond.js'
 import type {Reply, Service} from './stack.js'
 import type {Endpoint} from '../control/registry.js'
 
-/**
- * `inflight`: requests under way per instance (a drained instance is stopped only when it reaches 0).
- * `grpc`: the instances speak gRPC, whose errors come as a status in the headers.
- */
-export function upstream(agent: Agent, inflight: Map<string, number>, grpc = false): Service {
+/** `inflight`: requests under way per instance (a drained instance is stopped only when it reaches 0). */
+export function upstream(agent: Agent, inflight: Map<string, number>): Service {
   return function upstream(req, ctx, reply) {
     const endpoint = ctx.endpoint!
     const signal = ctx.signal
     if (signal.aborted) return reply.fail(abortReason(signal))
-    inflight.set(endpoint.instance, (inflight.get(endpoint.instance) ?? 0) + 1)
-    const exchange = new Exchange(endpoint, signal, inflight, reply, grpc)
+    countStart(inflight, endpoint.instance)
+    const exchange = new Exchange(endpoint, signal, inflight, reply)
     try {
       agent.dispatch(
         {
@@ -59,7 +55,6 @@ class Exchange implements Dispatcher.DispatchHandler, BodySource {
     private readonly signal: AbortSignal,
     private readonly inflight: Map<string, number>,
     private readonly reply: Reply,
-    private readonly grpc: boolean,
   ) {
     signal.addEventListener('abort', this.onAbort, {once: true})
   }
@@ -74,8 +69,7 @@ class Exchange implements Dispatcher.DispatchHandler, BodySource {
     this.resumeUpstream = resume
     const body = (this.body = new ResponseBody(this))
     body.onDone(this)
-    const headers = endToEndPairs(rawHeaders as Buffer[])
-    this.reply.ok({status: statusCode, headers, body, endpoint: this.endpoint, grpcStatus: this.grpc ? grpcStatusIn(headers) : undefined})
+    this.reply.ok({status: statusCode, headers: endToEndPairs(rawHeaders as Buffer[]), body, endpoint: this.endpoint})
     return true
   }
 
@@ -131,21 +125,30 @@ class Exchange implements Dispatcher.DispatchHandler, BodySource {
   }
 
   private done(): void {
-    const instance = this.endpoint.instance
-    const n = this.inflight.get(instance)
-    // Left at 0, not deleted: a Map emptied and refilled on every request reallocates its
-    // table each time. The data plane drops the entry when the instance leaves; one that
-    // left with this request under way is not counted again.
-    if (n !== undefined) this.inflight.set(instance, Math.max(0, n - 1))
+    countDone(this.inflight, this.endpoint.instance)
   }
 }
 
-function abortReason(signal: AbortSignal): ProxyError {
+/** One more request under way to `instance`. */
+export function countStart(inflight: Map<string, number>, instance: string): void {
+  inflight.set(instance, (inflight.get(instance) ?? 0) + 1)
+}
+
+/** One request to `instance` is over. */
+export function countDone(inflight: Map<string, number>, instance: string): void {
+  const n = inflight.get(instance)
+  // Left at 0, not deleted: a Map emptied and refilled on every request reallocates its
+  // table each time. The data plane drops the entry when the instance leaves; one that
+  // left with this request under way is not counted again.
+  if (n !== undefined) inflight.set(instance, Math.max(0, n - 1))
+}
+
+export function abortReason(signal: AbortSignal): ProxyError {
   const reason = signal.reason
   return reason instanceof ProxyError ? reason : new ProxyError(499, 'DC', 'the caller closed the connection')
 }
 
-function classify(error: Error, signal: AbortSignal, endpoint: {instance: string; host: string; port: number}): ProxyError {
+export function classify(error: Error, signal: AbortSignal, endpoint: {instance: string; host: string; port: number}): ProxyError {
   // Aborted from above: a timeout (its error is the reason) or the client went away.
   if (signal.aborted) return abortReason(signal)
   const e = error as NodeJS.ErrnoException
