@@ -100,10 +100,11 @@ services:
 
   test("a stream still running when the service's timeout fires ends with DEADLINE_EXCEEDED and the reason, not a reset", async () => {
     // policy.timeout: 1s covers the whole stream, as Envoy's route timeout does.
-    const {count, code, details} = await drain(client.Count({n: 2_000_000}))
+    const {count, code, details} = await drain(client.Count({n: 100, intervalMs: 50}))
     expect(code).toBe(grpc.status.DEADLINE_EXCEEDED)
     expect(details).toMatch(/upstream request timeout/)
     expect(count).toBeGreaterThan(0)
+    expect(count).toBeLessThan(100)
   })
 
   test('a bidirectional stream flows both ways while it is open: each message is answered before the next is sent', async () => {
@@ -247,5 +248,23 @@ services:
       direct.close()
     }
     await eventually(async () => ((await instanceOf()).health === 'healthy' ? true : undefined))
+  })
+
+  test('an instance killed mid-traffic: its HTTP/2 connection is replaced when it is back, and calls succeed again', async () => {
+    const killed = json<{instances?: string[]}>(await mesh(dir, ['inject-fault', 'echo', '--kill', '--json'])).instances![0]
+    await eventually(async () => {
+      const i = json<MeshStatus>(await mesh(dir, ['status', '--json'])).services.find((s) => s.name === 'echo')!.instances.find((x) => x.instance === killed)!
+      return i.restarts >= 1 && i.health === 'healthy' ? true : undefined
+    })
+    // Every instance answers again, the restarted one over a new connection.
+    await eventually(async () => {
+      const served = new Set<string>()
+      for (let i = 0; i < 9; i++) {
+        const {reply} = await echo(client, {text: `k${i}`})
+        if (!reply) return undefined
+        served.add(reply.instance)
+      }
+      return served.has(killed) ? true : undefined
+    })
   })
 })
