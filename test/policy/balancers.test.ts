@@ -41,6 +41,19 @@ describe('round-robin', () => {
   test('empty candidates give undefined', () => {
     expect(make('round-robin').pick([])).toBeUndefined()
   })
+
+  test('picks from another list in between (a one-instance version, a mirror) do not send it back to the first of three', () => {
+    const b = make('round-robin')
+    const three = eps(3)
+    const one = [{instance: 'svc-v2-0'}] as Ep[]
+    const served = new Map<string, number>()
+    for (let i = 0; i < 300; i++) {
+      const e = b.pick(three)!
+      served.set(e.instance, (served.get(e.instance) ?? 0) + 1)
+      b.pick(one)
+    }
+    expect([...served.values()]).toEqual([100, 100, 100])
+  })
 })
 
 describe.each(['random', 'least-request', 'ewma'] as const)('%s', (kind) => {
