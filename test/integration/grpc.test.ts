@@ -29,6 +29,13 @@ function drain(stream: grpc.ClientReadableStream<unknown>): Promise<{count: numb
   })
 }
 
+/** The sum of the numbers `pattern` captures in `text`. */
+function sumOf(text: string, pattern: RegExp): number {
+  let sum = 0
+  for (const m of text.matchAll(pattern)) sum += Number(m[1])
+  return sum
+}
+
 function echo(client: EchoClient, req: object): Promise<{reply?: {instance: string; text?: string}; error?: grpc.ServiceError}> {
   return new Promise((resolve) => client.Echo(req, (error, reply) => resolve(error ? {error} : {reply})))
 }
@@ -55,8 +62,12 @@ services:
     protocol: grpc
     command: node ${fixture}
     replicas: 3
+    versions:
+      v1: {}
+      v2: {replicas: 1}
     health: {grpc: meshsim.Echo, interval: 200ms, unhealthyThreshold: 2}
     policy:
+      mirror: {version: v2, percent: 100}
       timeout: 1s
       retries: {attempts: 2, on: [unavailable]}
       outlierDetection: {consecutive5xxErrors: 50, consecutiveGatewayErrors: 3, interval: 200ms, baseEjectionTime: 30s, maxEjectionPercent: 34}
@@ -81,6 +92,15 @@ services:
     // Round robin: ten each.
     const counts = Object.fromEntries(['echo-v1-0', 'echo-v1-1', 'echo-v1-2'].map((n) => [n, served.filter((s) => s === n).length]))
     expect(counts).toEqual({'echo-v1-0': 10, 'echo-v1-1': 10, 'echo-v1-2': 10})
+  })
+
+  test('a call mirrored to v2 once its request ended: the caller gets v1\'s answer, v2 a copy', async () => {
+    const status = json<MeshStatus>(await mesh(dir, ['status', '--json']))
+    const mirrored = async () => sumOf((await get(`${status.controlUrl}/metrics`)).text, /^istio_requests_total\{reporter="destination",[^}]*destination_version="v2"[^}]*\} (\d+)$/gm)
+    const before = await mirrored()
+    for (let i = 0; i < 10; i++) expect((await echo(client, {text: `m${i}`})).reply?.instance).toMatch(/^echo-v1-/)
+    // Shadows are sent beside the call, never waited for.
+    await eventually(async () => ((await mirrored()) >= before + 10 ? true : undefined))
   })
 
   test('a server stream arrives whole, with its status in the trailers', async () => {
@@ -251,7 +271,7 @@ services:
   })
 
   test('an instance killed mid-traffic: its HTTP/2 connection is replaced when it is back, and calls succeed again', async () => {
-    const killed = json<{instances?: string[]}>(await mesh(dir, ['inject-fault', 'echo', '--kill', '--json'])).instances![0]
+    const killed = json<{instances?: string[]}>(await mesh(dir, ['inject-fault', 'echo@v1', '--kill', '--json'])).instances![0]
     await eventually(async () => {
       const i = json<MeshStatus>(await mesh(dir, ['status', '--json'])).services.find((s) => s.name === 'echo')!.instances.find((x) => x.instance === killed)!
       return i.restarts >= 1 && i.health === 'healthy' ? true : undefined

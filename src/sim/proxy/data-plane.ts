@@ -36,7 +36,7 @@ import {upstream} from './upstream.js'
 import {H2Sessions, h2Upstream} from './h2-upstream.js'
 import {openTunnel} from './tunnel.js'
 import {HttpListener} from './http-listener.js'
-import {carriesBody, holdBody, MAX_REPLAY_BYTES, teeBody} from './request-body.js'
+import {carriesBody, holdBody, MAX_REPLAY_BYTES, TeeBody} from './request-body.js'
 import {isGrpcRequest} from './grpc.js'
 import {proxyTcp} from './tcp-proxy.js'
 import type {TcpMetrics} from '../telemetry/tcp-metrics.js'
@@ -423,10 +423,12 @@ export class DataPlane {
       // An HTTP/2 request may stream for the call's whole life (gRPC client and bidirectional
       // streams answer message by message): it goes on at once, and a retry replays the copy
       // kept of it, once it ended within the bound (Envoy's way).
-      const meshReq = this.call(role, client, target, headers, incoming, teeBody(req, MAX_REPLAY_BYTES, (whole) => {
+      const body = new TeeBody(req, MAX_REPLAY_BYTES)
+      const meshReq = this.call(role, client, target, headers, incoming, body, false)
+      body.onWhole((whole) => {
         meshReq.body = whole
         meshReq.replayable = true
-      }), false)
+      })
       return
     }
     holdBody(req, MAX_REPLAY_BYTES).then(

@@ -51,23 +51,42 @@ export function holdBody(req: IncomingMessage, limit: number): Promise<{body: Bu
 }
 
 /**
- * Streams `req` on as it comes and keeps a copy of it: when it ends within `limit`
- * bytes, `whole` gets the copy (a retry replays it); a longer one is not kept.
+ * An HTTP/2 request body: streamed on as it comes, with a copy kept. When it ends within
+ * `limit` bytes, `onWhole` listeners get the copy (a retry replays it, a mirror sends it);
+ * past the bound nothing is kept and they never hear.
  */
-export function teeBody(req: Readable, limit: number, whole: (body: Buffer) => void): Readable {
-  const live = new PassThrough()
-  let kept: Buffer[] | undefined = []
-  let size = 0
-  req.on('data', (chunk: Buffer) => {
-    if (!kept) return
-    size += chunk.length
-    if (size <= limit) kept.push(chunk)
-    else kept = undefined
-  })
-  req.once('end', () => {
-    if (kept) whole(Buffer.concat(kept))
-  })
-  req.once('error', (error) => live.destroy(error))
-  req.pipe(live)
-  return live
+export class TeeBody extends PassThrough {
+  private kept: Buffer[] | undefined = []
+  private whole: Buffer | undefined
+  private waiting: Array<(body: Buffer) => void> = []
+
+  constructor(req: Readable, limit: number) {
+    super()
+    let size = 0
+    req.on('data', (chunk: Buffer) => {
+      if (!this.kept) return
+      size += chunk.length
+      if (size <= limit) this.kept.push(chunk)
+      else this.forget()
+    })
+    req.once('end', () => {
+      if (!this.kept) return
+      const whole = (this.whole = Buffer.concat(this.kept))
+      const waiting = this.waiting
+      this.forget()
+      for (const listener of waiting) listener(whole)
+    })
+    req.once('error', (error) => this.destroy(error))
+    req.pipe(this)
+  }
+
+  onWhole(listener: (body: Buffer) => void): void {
+    if (this.whole) listener(this.whole)
+    else if (this.kept) this.waiting.push(listener)
+  }
+
+  private forget(): void {
+    this.kept = undefined
+    this.waiting = []
+  }
 }

@@ -7,6 +7,7 @@ import type {Random} from '../../time/random.js'
 import type {EndpointSet} from '../endpoint-set.js'
 import {firstHeader} from '../headers.js'
 import {noHealthyUpstream} from '../respond.js'
+import {TeeBody} from '../request-body.js'
 import type {CallContext, Layer, MeshRequest, Reply, Service} from '../stack.js'
 
 export interface RouteDeps {
@@ -37,10 +38,12 @@ export const route =
       ctx.version = version
       ctx.decision.version = version
       const mirror = deps.mirror()
-      // Only bodies we hold can be copied; a streamed body goes to the primary alone, and so
-      // does an Upgrade (a shadow WebSocket would be a second live session).
-      if (mirror && mirror.version !== version && !isStream(req) && !req.upgrade && deps.random.next() * 100 < mirror.percent) {
-        shadow(deps, mirror.version, req, ctx)
+      // Only bodies we hold can be copied: an HTTP/2 body kept as it streams (a gRPC call) is
+      // copied once it ended; any other streamed body goes to the primary alone, and so does
+      // an Upgrade (a shadow WebSocket would be a second live session).
+      if (mirror && mirror.version !== version && !req.upgrade && (!isStream(req) || req.body instanceof TeeBody) && deps.random.next() * 100 < mirror.percent) {
+        if (req.body instanceof TeeBody) req.body.onWhole((body) => shadow(deps, mirror.version, {...req, body}, ctx))
+        else shadow(deps, mirror.version, req, ctx)
       }
       inner(req, ctx, reply)
     }
