@@ -44,7 +44,7 @@ export function renderStatus(s: MeshStatus): string {
     for (const i of svc.instances) {
       const version = svc.versions.length > 1 ? `${i.version} (${svc.versions.find((v) => v.name === i.version)?.weight ?? 0}%)` : i.version
       const exit = i.lastExit ? ` (last exit ${i.lastExit.code ?? i.lastExit.signal})` : ''
-      rows.push([svc.name, version, i.instance, String(i.pid ?? '-'), i.address, i.inboundAddress, health(i), `${i.restarts}${exit}`])
+      rows.push([svc.protocol ? `${svc.name} (${svc.protocol})` : svc.name, version, i.instance, String(i.pid ?? '-'), i.address, i.inboundAddress, health(i), `${i.restarts}${exit}`])
     }
   }
   const table = renderTable(['SERVICE', 'VERSION', 'INSTANCE', 'PID', 'ADDRESS', 'SIDECAR', 'HEALTH', 'RESTARTS'], rows)

@@ -157,6 +157,10 @@ services:
     expect(error?.details).toBe('no such item')
   })
 
+  test('mesh status names a gRPC service\'s protocol', async () => {
+    expect((await mesh(dir, ['status'])).stdout).toMatch(/^echo \(grpc\) +v1 \(100%\) +echo-v1-0 /m)
+  })
+
   test('an app reaches its gRPC dependency at $ECHO_ADDR, through its outbound sidecar', async () => {
     const status = json<MeshStatus>(await mesh(dir, ['status', '--json']))
     const address = status.services.find((s) => s.name === 'app')!.instances[0].outbound!.dependencies.echo
