@@ -44,6 +44,7 @@ describe('protocol: grpc', () => {
   let dir: string
   let port: number
   let client: EchoClient
+  let slowClient: EchoClient
   const fixture = path.join(FIXTURES, 'grpc-echo.js')
 
   beforeAll(async () => {
@@ -57,7 +58,12 @@ services:
   app:
     command: node ${fixture}
     env: {CALLS: echo}
-    dependsOn: [echo]
+    dependsOn: [echo, slow]
+  # Its timeout apart from echo's calls, whose streams take as long as the machine makes them.
+  slow:
+    protocol: grpc
+    command: node ${fixture}
+    policy: {timeout: 1s}
   echo:
     protocol: grpc
     command: node ${fixture}
@@ -68,16 +74,20 @@ services:
     health: {grpc: meshsim.Echo, interval: 200ms, unhealthyThreshold: 2}
     policy:
       mirror: {version: v2, percent: 100}
-      timeout: 1s
       retries: {attempts: 2, on: [unavailable]}
       outlierDetection: {consecutive5xxErrors: 50, consecutiveGatewayErrors: 3, interval: 200ms, baseEjectionTime: 30s, maxEjectionPercent: 34}
 `,
     ))
     client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {'grpc.enable_http_proxy': 0})
+    // `slow` through app's own listener for it, as app would call it.
+    const status = json<MeshStatus>(await mesh(dir, ['status', '--json']))
+    const viaApp = status.services.find((s) => s.name === 'app')!.instances[0].outbound!.dependencies.slow
+    slowClient = new Client(viaApp, grpc.credentials.createInsecure(), {'grpc.enable_http_proxy': 0})
   })
 
   afterAll(async () => {
     client?.close()
+    slowClient?.close()
     await downMesh(dir)
   })
 
@@ -119,8 +129,8 @@ services:
   })
 
   test("a stream still running when the service's timeout fires ends with DEADLINE_EXCEEDED and the reason, not a reset", async () => {
-    // policy.timeout: 1s covers the whole stream, as Envoy's route timeout does.
-    const {count, code, details} = await drain(client.Count({n: 100, intervalMs: 50}))
+    // slow's policy.timeout: 1s covers the whole stream, as Envoy's route timeout does.
+    const {count, code, details} = await drain(slowClient.Count({n: 100, intervalMs: 50}))
     expect(code).toBe(grpc.status.DEADLINE_EXCEEDED)
     expect(details).toMatch(/upstream request timeout/)
     expect(count).toBeGreaterThan(0)
@@ -234,8 +244,8 @@ services:
     expect(exhausted.error?.code).toBe(grpc.status.RESOURCE_EXHAUSTED)
     expect(exhausted.error?.details).toMatch(/abort RESOURCE_EXHAUSTED/)
     expect((await echo(client, {text: 'z'})).reply?.text).toBe('z')
-    // policy.timeout: 1s → DEADLINE_EXCEEDED, not a generic UNAVAILABLE.
-    const {error} = await echo(client, {text: 'late', delayMs: 3_000})
+    // slow's policy.timeout: 1s → DEADLINE_EXCEEDED, not a generic UNAVAILABLE.
+    const {error} = await echo(slowClient, {text: 'late', delayMs: 3_000})
     expect(error?.code).toBe(grpc.status.DEADLINE_EXCEEDED)
     expect(error?.details).toMatch(/upstream request timeout/)
   })

@@ -5,8 +5,11 @@
 // to the chosen instance.
 //
 //   app ──▶ outbound listener (CATALOG_URL or HTTP_PROXY) ──┐
-//   client ──▶ ingress listener (path prefix → service) ────┴─▶ Destination stack ─▶ undici ─▶ instance
-//   anyone ──▶ inbound listener (published address) ───────────▶ server span ─▶ undici ─▶ that instance
+//   client ──▶ ingress listener (path prefix → service) ────┴─▶ Destination stack ─▶ upstream ─▶ instance
+//   anyone ──▶ inbound listener (published address) ───────────▶ server span ─▶ upstream ─▶ that instance
+//
+// Every listener speaks HTTP/1.1 and h2c on one port (http-listener.ts); the upstream is
+// undici for HTTP/1.1 instances and node:http2 for `protocol: grpc` ones (h2-upstream.ts).
 //
 // An Upgrade request (WebSocket) takes the same path; its 101 turns into a tunnel (tunnel.ts).
 // A `protocol: tcp` service gets TCP listeners instead (tcp-proxy.ts).

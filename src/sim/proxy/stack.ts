@@ -7,7 +7,7 @@
 // made a dozen promises and as many microtask hops, and closures for each.
 //
 //   trace → rate-limit → fault(caller) → route → timeout(overall) → retry → timeout(per-try)
-//         → circuit-breaker → balance → outcome → server span → fault(callee) → upstream (undici)
+//         → circuit-breaker → balance → outcome → server span → fault(callee) → upstream (undici; node:http2 for gRPC)
 import type {Duplex, Readable} from 'node:stream'
 import type {Endpoint} from '../control/registry.js'
 import {callDone, type DoneListener, type ResponseBody} from './body.js'
