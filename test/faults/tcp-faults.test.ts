@@ -166,6 +166,19 @@ describe('where a TCP connection goes', () => {
     expect(d.connections.admit!()).toBe(true)
   })
 
+  test('outlier detection ejects an instance that refuses connections; an accepted connect counts as a success', () => {
+    const d = destination({loadBalancer: {kind: 'round-robin'}, outlierDetection: {consecutive5xxErrors: 5, consecutiveGatewayErrors: 2, intervalMs: 1000, baseEjectionTimeMs: 30_000, maxEjectionPercent: 50}}, {v1: 100})
+    const [a, b] = [d.connections.pick(new Set())!, d.connections.pick(new Set())!]
+    d.connections.refused!(a)
+    d.connections.opened!(a)
+    d.connections.refused!(a)
+    // Not consecutive: still picked.
+    expect(new Set(Array.from({length: 4}, () => d.connections.pick(new Set())!.instance))).toEqual(new Set([a.instance, b.instance]))
+    d.connections.refused!(a)
+    expect(d.outlier!.isEjected(a.instance)).toBe(true)
+    for (let i = 0; i < 6; i++) expect(d.connections.pick(new Set())!.instance).toBe(b.instance)
+  })
+
   test('connections follow the version weights, and a retry after a refused connect avoids what was tried', () => {
     const d = destination({loadBalancer: {kind: 'round-robin'}}, {v1: 75, v2: 25})
     const versions = Array.from({length: 400}, () => d.connections.pick(new Set())!.version)

@@ -279,7 +279,7 @@ const service = obj({
 })
 
 /** What a TCP service's connections can have: everything else in `policy:` reads HTTP requests. */
-const TCP_POLICY_KEYS = ['loadBalancer', 'weights', 'circuitBreaker']
+const TCP_POLICY_KEYS = ['loadBalancer', 'weights', 'circuitBreaker', 'outlierDetection']
 type RawService = NonNullable<ReturnType<typeof service>>
 
 const WORKLOAD_KEYS = ['command', 'simulate', 'address'] as const

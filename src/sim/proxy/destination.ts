@@ -141,18 +141,28 @@ export class Destination {
 
   /**
    * Where a `protocol: tcp` service's connections go: the version by weight, then the balancer
-   * over its instances; least-request counts open connections (least connections), and the
-   * breaker's maxConnections caps how many are open.
+   * over its instances not ejected; least-request counts open connections (least
+   * connections), and the breaker's maxConnections caps how many are open. Outlier detection
+   * counts a refused connect as a gateway error and an accepted one as a success, as
+   * Envoy's does for TCP.
    */
   readonly connections: TcpTarget = {
     admit: () => this.breaker.tryAcquireConnection(),
     release: () => this.breaker.releaseConnection(),
     pick: (tried) => {
       const version = this.endpoints.pickVersion()
-      return version === undefined ? undefined : this.balancer.pick(this.endpoints.ofVersion(version), {exclude: tried})
+      if (version === undefined) return undefined
+      const all = this.endpoints.ofVersion(version)
+      const outlier = this.outlier
+      const candidates = outlier ? availableEndpoints(all, (e) => !outlier.isEjected(e.instance)).candidates : all
+      return this.balancer.pick(candidates, {exclude: tried})
     },
-    opened: (endpoint) => this.balancer.onStart?.(endpoint),
+    opened: (endpoint) => {
+      this.outlier?.record(endpoint.instance, 'success')
+      this.balancer.onStart?.(endpoint)
+    },
     closed: (endpoint) => this.balancer.onEnd?.(endpoint, 0, true),
+    refused: (endpoint) => this.outlier?.record(endpoint.instance, 'local-failure'),
   }
 
   /** Whether the balancer is in panic mode right now (fewer than half the instances available). */

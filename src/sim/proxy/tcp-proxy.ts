@@ -36,6 +36,8 @@ export interface TcpTarget {
   pick(tried: ReadonlySet<string>): Endpoint | undefined
   opened?(endpoint: Endpoint): void
   closed?(endpoint: Endpoint): void
+  /** The instance refused or dropped the connect (outlier detection counts it). */
+  refused?(endpoint: Endpoint): void
 }
 
 /** Who connects, and to which service. */
@@ -87,9 +89,10 @@ export function proxyTcp(client: Socket, caller: TcpCaller, target: TcpTarget, d
     const upstream = net.connect({host: endpoint.host, port: endpoint.port})
     let connected = false
     upstream.on('error', () => {
+      if (connected) return void client.destroy()
+      target.refused?.(endpoint)
       // Refused before anything was sent: the next instance, if there is one.
-      if (!connected && !client.destroyed) attempt()
-      else client.destroy()
+      if (!client.destroyed) attempt()
     })
     upstream.once('connect', () => {
       connected = true
