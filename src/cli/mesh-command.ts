@@ -7,6 +7,7 @@ import {connect, type ControlClient} from '../sim/control/control-client.js'
 import {type MeshPaths, meshPaths} from '../sim/control/state-file.js'
 import {ExitCode, MeshError} from '../sim/errors.js'
 import {ConfigError, formatIssue} from '../sim/config/config-error.js'
+import type {ConfigIssue} from '../sim/config/types.js'
 
 // NO_COLOR (https://no-color.org) wins over everything; chalk alone only checks the TTY.
 if (process.env.NO_COLOR) chalk.level = 0
@@ -40,6 +41,11 @@ export abstract class MeshCommand extends Command {
   /** The seam tests replace: a client for the running mesh. */
   protected connect(file: string): ControlClient {
     return connect(this.meshPaths(file))
+  }
+
+  /** On stderr, as compose warns of each variable it used without a value; the other warnings are `mesh validate`'s. */
+  protected warnUnsetVariables(warnings: readonly ConfigIssue[]): void {
+    for (const w of warnings) if (w.code === 'unset-variable') this.logToStderr(chalk.yellow(formatIssue(w)))
   }
 
   protected override async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {

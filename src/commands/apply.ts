@@ -1,6 +1,6 @@
 import chalk from 'chalk'
 import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
-import {loadConfig} from '../sim/config/load-config.js'
+import {loadConfigWithWarnings} from '../sim/config/load-config.js'
 import type {ApplyResult} from '../sim/control/policy-diff.js'
 import path from 'node:path'
 import {withProgress} from '../cli/task-progress.js'
@@ -14,7 +14,7 @@ export default class Apply extends MeshCommand {
   async run(): Promise<ApplyResult> {
     const {flags} = await this.parse(Apply)
     // Check the file here first, so errors carry line:column and nothing reaches the daemon.
-    await loadConfig(path.resolve(flags.file))
+    this.warnUnsetVariables((await loadConfigWithWarnings(path.resolve(flags.file))).warnings)
     const client = this.connect(flags.file)
     const result = await withProgress('Applying mesh.yaml', () => client.apply(process.env), !this.jsonEnabled() && process.stdout.isTTY === true)
     if (!this.jsonEnabled()) {

@@ -4,7 +4,7 @@ import chalk from 'chalk'
 import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
 import {showStartup} from '../cli/startup-progress.js'
 import {followLogs} from '../cli/follow-logs.js'
-import {loadConfig} from '../sim/config/load-config.js'
+import {loadConfigWithWarnings} from '../sim/config/load-config.js'
 import {MeshDaemon, type DaemonEvent} from '../sim/control/daemon.js'
 import {ensureNotRunning, startDetached} from '../sim/control/lifecycle.js'
 import {removeState} from '../sim/control/state-file.js'
@@ -27,7 +27,8 @@ export default class Up extends MeshCommand {
     const {flags} = await this.parse(Up)
     const file = path.resolve(flags.file)
     // Nothing starts when the file is wrong.
-    const config = await loadConfig(file)
+    const {config, warnings} = await loadConfigWithWarnings(file)
+    this.warnUnsetVariables(warnings)
     const paths = this.meshPaths(file)
     const {cleaned} = await ensureNotRunning(paths)
     if (cleaned.length) this.logToStderr(`Cleaned up after a mesh daemon that died: ${cleaned.join(', ')}`)

@@ -22,6 +22,7 @@ services:
     env:
       GREETING: \${GREETING:?say hello}
       WHERE: \${WHERE}
+      NOTE: \${NOTE}
 `)
     writeFileSync(path.join(dir, '.env'), 'WHERE=from-dotenv\nWEB_REPLICAS=2\n')
   })
@@ -46,6 +47,8 @@ services:
     expect(missing.stderr + missing.stdout).toMatch(/mesh.yaml:9:17 services.web.env.GREETING: required variable GREETING is not set: say hello/)
     const up = await mesh(dir, ['up', '-d'], {env: {GREETING: 'hi'}})
     expect(up.exitCode, up.stderr + up.stdout).toBe(0)
+    // As compose does, it says which variable it used without a value.
+    expect(up.stderr).toContain('mesh.yaml:11:13 services.web.env.NOTE: warning: variable NOTE is not set; using an empty string')
     expect((await get(`http://127.0.0.1:${port}/env/GREETING`)).text).toBe('hi')
     expect((await get(`http://127.0.0.1:${port}/env/WHERE`)).text).toBe('from-dotenv')
     const served = new Set<string>()

@@ -51,8 +51,10 @@ export class Report {
     return {line, column: col}
   }
 
-  add(severity: ConfigIssue['severity'], node: unknown, path: Path | string, message: string): void {
-    this.issues.push({file: this.file, ...this.position(node), path: typeof path === 'string' ? path : formatPath(path), message, severity})
+  add(severity: ConfigIssue['severity'], node: unknown, path: Path | string, message: string, code?: ConfigIssue['code']): void {
+    const issue: ConfigIssue = {file: this.file, ...this.position(node), path: typeof path === 'string' ? path : formatPath(path), message, severity}
+    if (code) issue.code = code
+    this.issues.push(issue)
   }
 
   get errorCount(): number {

@@ -123,7 +123,7 @@ export function interpolateDocument(doc: Document, report: Report, lookup: Looku
         report.add('error', node, where, (error as Error).message)
         return
       }
-      for (const name of new Set(result.unset)) report.add('warning', node, where, `variable ${name} is not set; using an empty string`)
+      for (const name of new Set(result.unset)) report.add('warning', node, where, `variable ${name} is not set; using an empty string`, 'unset-variable')
       node.value = node.type === Scalar.PLAIN ? retyped(result.value) : result.value
       // What was written, for the checkers that keep a number as written (env: 1.10 stays 1.10).
       node.source = result.value

@@ -174,4 +174,6 @@ export interface ConfigIssue {
   path: string
   message: string
   severity: 'error' | 'warning'
+  /** What kind of warning, where a command treats one kind apart (`mesh up` prints unset variables). */
+  code?: 'unset-variable'
 }
