@@ -59,7 +59,8 @@ export class HttpListener {
       // An idle gRPC connection stays open as long as its client keeps it (as Envoy's default).
       session.on('error', () => undefined)
     })
-    this.server = net.createServer((socket) => this.accept(socket))
+    // As node:http's own servers do: a response is not held back waiting for an ACK (Nagle).
+    this.server = net.createServer({noDelay: true}, (socket) => this.accept(socket))
   }
 
   /** A connection to serve: its own (from `server`), or one that arrived some other way (a CONNECT tunnel). */
