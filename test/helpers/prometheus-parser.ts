@@ -134,3 +134,14 @@ function checkHistogram(f: Family): void {
     if (inf[1] !== g.count) throw new Error(`${f.name}${key}: +Inf ${inf[1]} != _count ${g.count}`)
   }
 }
+
+/** Sum of a Prometheus counter's samples whose labels include `match`. */
+export function sumSeries(text: string, name: string, match: Record<string, string>): number {
+  let sum = 0
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue
+    const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]))
+    if (Object.entries(match).every(([k, v]) => labels[k] === v)) sum += Number(line.split(' ').pop())
+  }
+  return sum
+}

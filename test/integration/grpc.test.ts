@@ -8,6 +8,7 @@ import grpc from '@grpc/grpc-js'
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
 import type {MeshStatus} from '../../src/sim/control/status.js'
 import {downMesh, eventually, FIXTURES, get, json, mesh, upMesh} from '../helpers/mesh.js'
+import {sumSeries} from '../helpers/prometheus-parser.js'
 // @ts-expect-error: a plain JS fixture without types
 import {EchoService} from '../fixtures/grpc-echo-service.js'
 
@@ -27,13 +28,6 @@ function drain(stream: grpc.ClientReadableStream<unknown>): Promise<{count: numb
     stream.on('error', () => undefined)
     stream.on('status', (s: grpc.StatusObject) => resolve(s.code === grpc.status.OK ? {count, code: s.code} : {count, code: s.code, details: s.details}))
   })
-}
-
-/** The sum of the numbers `pattern` captures in `text`. */
-function sumOf(text: string, pattern: RegExp): number {
-  let sum = 0
-  for (const m of text.matchAll(pattern)) sum += Number(m[1])
-  return sum
 }
 
 function echo(client: EchoClient, req: object): Promise<{reply?: {instance: string; text?: string}; error?: grpc.ServiceError}> {
@@ -106,7 +100,7 @@ services:
 
   test('a call mirrored to v2 once its request ended: the caller gets v1\'s answer, v2 a copy', async () => {
     const status = json<MeshStatus>(await mesh(dir, ['status', '--json']))
-    const mirrored = async () => sumOf((await get(`${status.controlUrl}/metrics`)).text, /^istio_requests_total\{reporter="destination",[^}]*destination_version="v2"[^}]*\} (\d+)$/gm)
+    const mirrored = async () => sumSeries((await get(`${status.controlUrl}/metrics`)).text, 'istio_requests_total', {reporter: 'destination', destination_version: 'v2'})
     const before = await mirrored()
     for (let i = 0; i < 10; i++) expect((await echo(client, {text: `m${i}`})).reply?.instance).toMatch(/^echo-v1-/)
     // Shadows are sent beside the call, never waited for.

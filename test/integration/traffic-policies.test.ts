@@ -7,6 +7,7 @@ import path from 'node:path'
 import {describe, expect, test} from 'vitest'
 import type {MeshStatus} from '../../src/sim/control/status.js'
 import {eventually, freePort, get, mesh, meshDir, sendMany, sendUntilStopped} from '../helpers/mesh.js'
+import {sumSeries} from '../helpers/prometheus-parser.js'
 
 async function status(dir: string): Promise<MeshStatus> {
   return JSON.parse((await mesh(dir, ['status', '--json'])).stdout)
@@ -439,14 +440,3 @@ services:
     }
   })
 })
-
-/** Sum of a Prometheus counter's samples whose labels include `match`. */
-function sumSeries(text: string, name: string, match: Record<string, string>): number {
-  let sum = 0
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue
-    const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]))
-    if (Object.entries(match).every(([k, v]) => labels[k] === v)) sum += Number(line.split(' ').pop())
-  }
-  return sum
-}
