@@ -4,6 +4,7 @@
 //   YAML AST ──shapes (checker.ts)──▶ raw service ──merge versions, defaults──▶ ServiceConfig
 //                                                   └─ origins: where each port/dependency was written, for cross-checks.ts
 
+import {GRPC_RETRY_NAMES} from '../proxy/policy/retry-classify.js'
 import {resolve} from 'node:path'
 import {seedFrom} from '../time/random.js'
 import {
@@ -137,7 +138,7 @@ const loadBalancer = oneOf<LoadBalancerConfig>(`one of ${LOAD_BALANCERS.join(', 
   }),
 })
 
-const RETRY_ON = ['5xx', 'gateway-error', 'reset', 'connect-failure', 'retriable-status-codes', 'cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable'] as const
+const RETRY_ON: readonly RetryOn[] = ['5xx', 'gateway-error', 'reset', 'connect-failure', 'retriable-status-codes', ...GRPC_RETRY_NAMES]
 const retryOn = scalar<RetryOn>(`one of ${RETRY_ON.join(', ')} or an HTTP status`, (v) => {
   if (typeof v === 'string' && (RETRY_ON as readonly string[]).includes(v)) return v as RetryOn
   return typeof v === 'number' && Number.isInteger(v) && v >= 100 && v <= 599 ? v : undefined

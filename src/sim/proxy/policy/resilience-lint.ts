@@ -106,7 +106,7 @@ function amplificationWarnings(config: MeshConfig): ResilienceWarning[] {
 function grpcRetryWarnings(s: ServiceConfig): ResilienceWarning[] {
   const retries = s.policy.retries
   if (s.protocol !== 'grpc' || !retries || retries.attempts === 0) return []
-  if (retries.on.some((rule) => typeof rule === 'string' && GRPC_RETRY_NAMES.includes(rule))) return []
+  if (retries.on.some((rule) => typeof rule === 'string' && (GRPC_RETRY_NAMES as string[]).includes(rule))) return []
   return [
     {
       service: s.name,

@@ -52,8 +52,9 @@ export function isRetriable(outcome: Outcome, on: readonly RetryOn[]): boolean {
 }
 
 // Envoy's x-envoy-retry-grpc-on names and the gRPC status each stands for.
-const GRPC_RETRY_ON: Record<GrpcRetryOn, number> = {cancelled: 1, 'deadline-exceeded': 4, 'resource-exhausted': 8, internal: 13, unavailable: 14}
-export const GRPC_RETRY_NAMES: readonly string[] = Object.keys(GRPC_RETRY_ON)
+const GRPC_RETRY_ON: Record<GrpcRetryOn, number> = {cancelled: 1, 'deadline-exceeded': 4, internal: 13, 'resource-exhausted': 8, unavailable: 14}
+/** The gRPC names `retries.on` takes (mesh.yaml's schema lists them from here). */
+export const GRPC_RETRY_NAMES = Object.keys(GRPC_RETRY_ON) as GrpcRetryOn[]
 
 /**
  * A gRPC call answered with a status `on` names by its gRPC name: the user asked for it by
