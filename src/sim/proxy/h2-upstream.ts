@@ -94,10 +94,10 @@ class H2Exchange implements BodySource {
       const status = Number(head[':status'])
       // 1xx are informational; the final answer follows.
       if (status < 200) return
-      const headers = trailerPairs(withoutPseudo(head)) ?? []
+      const headers = endToEndPairs(trailerPairs(head) ?? [])
       const body = (this.body = new ResponseBody(this))
       body.onDone(() => this.settle())
-      this.reply.ok({status, headers: endToEndPairs(headers), body, endpoint: this.endpoint, grpcStatus: grpcStatusIn(headers)})
+      this.reply.ok({status, headers, body, endpoint: this.endpoint, grpcStatus: grpcStatusIn(headers)})
     })
     stream.on('data', (chunk: Buffer) => {
       if (this.body && !this.body.push(chunk)) stream.pause()
@@ -139,11 +139,4 @@ class H2Exchange implements BodySource {
     this.signal.removeEventListener('abort', this.onAbort)
     countDone(this.inflight, this.endpoint.instance)
   }
-}
-
-/** node:http2's response headers without :status (a Symbol-keyed list of sensitive headers is skipped too). */
-function withoutPseudo(head: http2.IncomingHttpHeaders): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {}
-  for (const name in head) if (name.charCodeAt(0) !== 58) out[name] = head[name] as string | string[]
-  return out
 }

@@ -104,16 +104,19 @@ export function endToEndPairs(raw: ReadonlyArray<string | Buffer>): HeaderPairs 
 }
 
 /**
- * Trailers as undici hands them over: HTTP/1.1's raw Buffer pairs, or node:http2's
- * object. None (the usual case) is undefined.
+ * Headers or trailers as a list: HTTP/1.1's raw Buffer pairs (undici's), or node:http2's
+ * object, its pseudo-headers (:status) left out. None (the usual trailers) is undefined.
  */
 export function trailerPairs(trailers: unknown): HeaderPairs | undefined {
   if (!trailers) return undefined
   if (Array.isArray(trailers)) return trailers.length === 0 ? undefined : endToEndPairs(trailers as Buffer[])
   const out: HeaderPairs = []
-  for (const [name, value] of Object.entries(trailers as Record<string, string | string[]>)) {
+  const object = trailers as Record<string, string | string[] | number | undefined>
+  for (const name in object) {
+    if (name.charCodeAt(0) === 58) continue
+    const value = object[name]
     if (Array.isArray(value)) for (const v of value) out.push(name, v)
-    else out.push(name, String(value))
+    else if (value !== undefined) out.push(name, String(value))
   }
   return out.length === 0 ? undefined : out
 }
