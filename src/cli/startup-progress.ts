@@ -1,5 +1,6 @@
 // Progress while a mesh starts: one listr2 task per service, done when all its
-// instances pass their health checks. The same view for foreground and `-d`.
+// instances pass their health checks (a one-shot job: when it completed). The same
+// view for foreground and `-d`.
 import {Listr} from 'listr2'
 import type {DaemonEvent} from '../sim/control/daemon.js'
 import type {MeshConfig} from '../sim/config/types.js'
@@ -12,12 +13,13 @@ export async function showStartup(
   started: Promise<unknown>,
   opts: {silent: boolean},
 ): Promise<void> {
-  const healthy = new Map<string, () => void>()
+  const ready = new Map<string, (how: string) => void>()
   const waits = new Map(
-    config.services.map((s) => [s.name, new Promise<void>((resolve) => healthy.set(s.name, resolve))] as const),
+    config.services.map((s) => [s.name, new Promise<string>((resolve) => ready.set(s.name, resolve))] as const),
   )
   subscribe((event) => {
-    if (event.kind === 'service-healthy') healthy.get(event.service)?.()
+    if (event.kind === 'service-healthy') ready.get(event.service)?.('healthy')
+    if (event.kind === 'service-completed') ready.get(event.service)?.('completed')
   })
   const graph = callGraph(config)
   const list = new Listr(
@@ -30,8 +32,8 @@ export async function showStartup(
       return {
         title: `${s.name} (${count} instance${count === 1 ? '' : 's'}${after.length ? `, after ${after.join(', ')}` : ''})`,
         task: async (_: unknown, task: {title: string}) => {
-          await Promise.race([waits.get(s.name), started.then(() => undefined)])
-          task.title = `${s.name}: ${count} healthy`
+          const how = await Promise.race([waits.get(s.name), started.then(() => 'healthy')])
+          task.title = `${s.name}: ${count} ${how}`
         },
       }
     }),

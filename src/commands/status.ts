@@ -24,6 +24,9 @@ function health(i: InstanceStatus): string {
   if (i.health === 'healthy' && i.ejected) return chalk.red(`ejected (${i.ejected.reason})`)
   if (i.health === 'healthy') return chalk.green('healthy')
   if (i.health === 'unhealthy') return chalk.red('unhealthy')
+  if (i.health === 'completed') return chalk.green('completed')
+  if (i.health === 'failed') return chalk.red(`failed (${i.healthDetail ?? 'exited'})`)
+  if (i.health === 'running') return chalk.yellow('running (job)')
   return chalk.yellow('starting')
 }
 

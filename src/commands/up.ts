@@ -14,7 +14,7 @@ import {renderStatus} from './status.js'
 
 export default class Up extends MeshCommand {
   static override description =
-    'Start the mesh: every service behind its sidecar, each once what it depends on is healthy. In the foreground it streams logs until Ctrl-C; with -d it returns once every instance is healthy. ' +
+    'Start the mesh: every service behind its sidecar, each once what it depends on is healthy (or running, or completed: dependsOn conditions, as compose). In the foreground it streams logs until Ctrl-C; with -d it returns once every instance is healthy (a one-shot job: completed). ' +
     'Sidecars speak HTTP/1.1 and HTTP/2 (h2c, gRPC) on every listener; protocol: grpc services are reached over HTTP/2, protocol: tcp ones at L4.'
   static override enableJsonFlag = true
   static override examples = ['<%= config.bin %> up', '<%= config.bin %> up -d', '<%= config.bin %> up -d -f demo/mesh.yaml --json']

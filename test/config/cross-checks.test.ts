@@ -187,3 +187,53 @@ describe('cross-checks: warnings', () => {
     expect(problems(yaml('name: shop', ...body))).toEqual([])
   })
 })
+
+describe('one-shot jobs: restart and dependsOn conditions (compose)', () => {
+  const jobMesh = (migrate: string, condition = 'service_completed_successfully') =>
+    yaml(
+      'name: shop',
+      'ingress: {port: 8000, routes: [{prefix: /, service: api}]}',
+      'services:',
+      '  migrate:',
+      `    ${migrate}`,
+      '    restart: "no"',
+      '  db: {command: node db.js}',
+      '  api:',
+      '    command: node api.js',
+      '    dependsOn:',
+      `      migrate: {condition: ${condition}}`,
+      '      db: {condition: service_started}',
+      '  seed: {command: node seed.js, restart: on-failure}',
+    )
+
+  it('reads compose\'s mapping form of dependsOn and the restart policy', () => {
+    const config = parsed(jobMesh('command: node migrate.js'))
+    const api = config.services.find((s) => s.name === 'api')!
+    expect(api.dependsOn).toEqual(['migrate', 'db'])
+    expect(api.dependsOnConditions).toEqual({migrate: 'service_completed_successfully', db: 'service_started'})
+    expect(config.services.find((s) => s.name === 'migrate')!.restart).toBe('no')
+    expect(config.services.find((s) => s.name === 'seed')!.restart).toBe('on-failure')
+    // The default (always) and the list form leave both out; a standalone job is not "unreached".
+    expect(config.services.find((s) => s.name === 'db')).not.toHaveProperty('restart')
+    expect(parsed(yaml('name: x', 'services:', '  a: {command: a, dependsOn: [b]}', '  b: {command: b}')).services[0]).not.toHaveProperty('dependsOnConditions')
+    expect(problems(jobMesh('command: node migrate.js'))).toEqual([])
+  })
+
+  it('refuses a completion wait on a service that never completes, at the dependsOn entry', () => {
+    expect(problems(jobMesh('command: node migrate.js').replace('restart: "no"', 'restart: always'))).toEqual([
+      'mesh.yaml:11:16 services.api.dependsOn.migrate: "migrate" is restarted whenever it exits (restart: always, the default), so it never completes; give it restart: "no" (or on-failure)',
+    ])
+    expect(problems(jobMesh('simulate: {}'))).toEqual([
+      'mesh.yaml:11:16 services.api.dependsOn.migrate: "migrate" is simulated: it serves until mesh down, so it never completes',
+    ])
+  })
+
+  it('names a wrong condition or restart value with did-you-mean', () => {
+    expect(problems(jobMesh('command: node migrate.js', 'service_completed'))).toEqual([
+      'mesh.yaml:11:28 services.api.dependsOn.migrate.condition: expected one of service_started, service_healthy, service_completed_successfully, got "service_completed"; did you mean "service_completed_successfully"?',
+    ])
+    expect(problems(jobMesh('command: node migrate.js').replace('restart: "no"', 'restart: never'))).toEqual([
+      'mesh.yaml:6:14 services.migrate.restart: expected one of always, on-failure, no, unless-stopped, got "never"',
+    ])
+  })
+})

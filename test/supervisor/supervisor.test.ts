@@ -111,6 +111,48 @@ describe('Supervisor', {timeout: 20_000}, () => {
     expect(text).toContain('[mesh] crash loop: 3 crashes in a row\n')
   })
 
+  it('leaves a restart: no process exited, whatever its exit code, and stops it as not running', async () => {
+    const sup = supervisor({backoff: {initialMs: 50, maxMs: 200, resetAfterMs: 10_000}})
+    let scheduled = 0
+    sup.on('restart-scheduled', () => scheduled++)
+    const failed = spec('echo migrating; exit 3', {restart: 'no'})
+    const exit = once(sup, 'exit')
+    sup.start(failed)
+    const [status] = (await exit) as [ProcessStatus]
+    // The state is settled when 'exit' is emitted: listeners tell a finished job from a crash by it.
+    expect(status).toMatchObject({state: 'exited', restarts: 0, lastExit: {code: 3, signal: null}})
+    expect(status.nextRestartAtMs).toBeUndefined()
+    expect(log(failed)).toContain('[mesh] not restarted (restart: no)\n')
+
+    const ok = spec('exit 0', {instance: 'seed-v1-0', restart: 'no', logFile: join(dir, 'logs', 'seed-v1-0.log')})
+    const exit2 = once(sup, 'exit')
+    sup.start(ok)
+    expect(((await exit2) as [ProcessStatus])[0].state).toBe('exited')
+    expect(log(ok)).toContain('[mesh] completed; not restarted\n')
+    expect(scheduled).toBe(0)
+    await sup.stop('catalog-v1-0')
+    expect(sup.status('catalog-v1-0')?.state).toBe('stopped')
+  })
+
+  it('restarts a restart: on-failure process after a failure, and leaves it exited once it exits 0', async () => {
+    const sup = supervisor({backoff: {initialMs: 50, maxMs: 200, resetAfterMs: 10_000}})
+    const states: string[] = []
+    const done = new Promise<void>((resolve) =>
+      sup.on('exit', (status: ProcessStatus) => {
+        states.push(status.state)
+        if (status.state === 'exited') resolve()
+      }),
+    )
+    // Fails on its first run, succeeds on its second (a database not ready yet, then ready).
+    const marker = join(dir, 'ran-once')
+    sup.start(spec(`if [ -e ${marker} ]; then exit 0; fi; touch ${marker}; exit 1`, {restart: 'on-failure'}))
+    await done
+    const status = sup.status('catalog-v1-0')!
+    // A crash is still 'running' when reported (the restart is scheduled after); a finish is already 'exited'.
+    expect(states).toEqual(['running', 'exited'])
+    expect(status).toMatchObject({state: 'exited', restarts: 1, lastExit: {code: 0, signal: null}})
+  })
+
   it('waits for the backoff on the injected clock before restarting', async () => {
     const clock = new VirtualClock()
     const sup = supervisor({clock})

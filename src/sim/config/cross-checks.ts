@@ -13,7 +13,26 @@ export function crossCheck(checked: CheckedMesh, report: Report): void {
   singleReplicaWorkloads(checked, report)
   versionReferences(checked, report)
   tcpReferences(checked, report)
+  completionConditions(checked, report)
   unreachedServices(checked, report)
+}
+
+/** Waiting for a service to complete needs a process that is allowed to finish. */
+function completionConditions({config, origins}: CheckedMesh, report: Report): void {
+  const byName = new Map(config.services.map((s) => [s.name, s]))
+  for (const s of config.services) {
+    for (const [dep, condition] of Object.entries(s.dependsOnConditions ?? {})) {
+      const target = byName.get(dep)
+      if (condition !== 'service_completed_successfully' || !target) continue
+      const at = origins.get(s.name)!.dependsOn.get(dep)!
+      const kind = target.versions.find((v) => v.workload.kind !== 'command')?.workload.kind
+      if (kind) {
+        report.at('error', at, `"${dep}" is ${kind === 'address' ? 'an address: the mesh runs no process of it' : 'simulated: it serves until mesh down'}, so it never completes`)
+      } else if (!target.restart) {
+        report.at('error', at, `"${dep}" is restarted whenever it exits (restart: always, the default), so it never completes; give it restart: "no" (or on-failure)`)
+      }
+    }
+  }
 }
 
 /** The ingress and simulated calls speak HTTP: neither can reach a `protocol: tcp` service. */
@@ -176,7 +195,8 @@ function unreachedServices({config}: CheckedMesh, report: Report): void {
   const reached = new Set<string>(config.ingress.routes.map((r) => r.service))
   for (const s of config.services) for (const dep of s.dependsOn) reached.add(dep)
   for (const s of config.services) {
-    if (!reached.has(s.name)) {
+    // A one-shot job (a seed, a report) is run for what it does, not to be called.
+    if (!reached.has(s.name) && !s.restart) {
       report.at('warning', ['services', s.name], `service "${s.name}" is not reached: no ingress route leads to it and no service depends on it`, {atKey: true})
     }
   }

@@ -39,6 +39,7 @@ import {requestOnlySelector} from '../faults/fault.js'
 import {formatDuration, parseRate, parseRatio, parseSize} from './duration.js'
 import type {
   CircuitBreakerConfig,
+  DependencyCondition,
   HealthConfig,
   IngressConfig,
   LoadBalancerConfig,
@@ -269,12 +270,21 @@ const versionKeys = {
 const version = obj(versionKeys)
 type RawVersion = NonNullable<ReturnType<typeof version>>
 
+const CONDITIONS: readonly DependencyCondition[] = ['service_started', 'service_healthy', 'service_completed_successfully']
+// compose's two spellings: a list (each waited for healthy), or a mapping with a condition each.
+const dependsOn = oneOf<Array<[string, DependencyCondition]>>('a list of service names, or a mapping of service names to {condition: ...}', {
+  seq: map(array(ref), (names) => names.map((n): [string, DependencyCondition] => [n, 'service_healthy'])),
+  map: map(entries(obj({condition: def(enumOf(CONDITIONS), 'service_healthy')}), {key: ref}), (pairs) => pairs.map(([n, c]): [string, DependencyCondition] => [n, c.condition])),
+})
+
 const service = obj({
   ...versionKeys,
   versions: opt(entries(version, {key: versionName, min: 1})),
-  dependsOn: def(array(ref), () => []),
+  dependsOn: def(dependsOn, () => []),
   health: opt(health),
   stopGracePeriod: def(duration(), 10_000),
+  // compose's `unless-stopped` is `always` here: nothing but `mesh down` stops a service.
+  restart: def(enumOf(['always', 'on-failure', 'no', 'unless-stopped'] as const), 'always'),
   protocol: def(enumOf(['http', 'grpc', 'tcp'] as const), 'http'),
   policy: def(policy, defaultPolicy),
 })
@@ -433,8 +443,11 @@ function normaliseService(
     : [{name: 'v1', raw: {} as RawVersion, at: undefined, path: servicePath}]
 
   const origins: ServiceOrigins = {dependsOn: new Map(), versions: new Map()}
-  raw.dependsOn.forEach((dep, i) => {
-    if (!origins.dependsOn.has(dep)) origins.dependsOn.set(dep, [...servicePath, 'dependsOn', i])
+  const listed = at.child('dependsOn')?.kind === 'seq'
+  const conditions: NonNullable<ServiceConfig['dependsOnConditions']> = {}
+  raw.dependsOn.forEach(([dep, condition], i) => {
+    if (!origins.dependsOn.has(dep)) origins.dependsOn.set(dep, [...servicePath, 'dependsOn', listed ? i : dep])
+    if (condition !== 'service_healthy') conditions[dep] = condition
   })
 
   // env_file then environment, as compose: the file's values first, `env:` over them; then the version's own.
@@ -516,6 +529,8 @@ function normaliseService(
       name,
       // A simulated service can only call through a dependency URL, so its calls are dependencies.
       dependsOn: [...origins.dependsOn.keys()],
+      dependsOnConditions: Object.keys(conditions).length > 0 ? conditions : undefined,
+      restart: raw.restart === 'on-failure' || raw.restart === 'no' ? raw.restart : undefined,
       health: healthConfig,
       policy: raw.policy,
       versions,

@@ -37,6 +37,18 @@ export interface IngressRoute {
 export interface ServiceConfig {
   name: string
   dependsOn: string[]
+  /**
+   * What `mesh up` waits for before starting this service, per dependency, where it is not
+   * `service_healthy` (compose's `depends_on` conditions): `service_started` (its process
+   * runs), `service_completed_successfully` (it exited 0: a migration, a seed job).
+   */
+  dependsOnConditions?: Record<string, Exclude<DependencyCondition, 'service_healthy'>>
+  /**
+   * When its processes are started again after they exit (compose's `restart`): `always`
+   * (absent; any exit is a crash, restarted with backoff), `on-failure` (a non-zero exit;
+   * exit 0 means it finished), `no` (never: a one-shot job).
+   */
+  restart?: 'on-failure' | 'no'
   health: HealthConfig
   policy: PolicyConfig
   /** At least one; a service declared without `versions:` has exactly one, `v1`. */
@@ -50,6 +62,8 @@ export interface ServiceConfig {
    */
   protocol?: 'tcp' | 'grpc'
 }
+
+export type DependencyCondition = 'service_started' | 'service_healthy' | 'service_completed_successfully'
 
 export interface VersionConfig {
   name: string

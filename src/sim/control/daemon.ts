@@ -9,7 +9,7 @@ import {EventEmitter} from 'node:events'
 import {mkdirSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
-import type {MeshConfig, ServiceConfig, VersionConfig} from '../config/types.js'
+import type {DependencyCondition, MeshConfig, ServiceConfig, VersionConfig} from '../config/types.js'
 import {dependencyAddressEnv, dependencyEnvName, EnvNames, instanceName} from '../config/env-names.js'
 import {activeVersions, versionWeights} from '../config/versions.js'
 import {MeshError, serviceNotFound} from '../errors.js'
@@ -53,6 +53,8 @@ export type DaemonEvent =
   | {kind: 'instance-unhealthy'; instance: string; service: string; detail: string}
   | {kind: 'instance-exited'; instance: string; service: string; code: number | null; signal: string | null}
   | {kind: 'service-healthy'; service: string}
+  /** Every instance of a one-shot service (`restart: no` or on-failure) exited 0. */
+  | {kind: 'service-completed'; service: string}
   | {kind: 'instance-ejected'; service: string; instance: string; reason: string}
   | {kind: 'instance-returned'; service: string; instance: string}
   | {kind: 'config-applied'; changes: string[]}
@@ -222,13 +224,36 @@ export class MeshDaemon extends EventEmitter {
       }
     }
     for (const spec of this.config.faults.inject) this.injectFault(spec)
-    // As compose honours depends_on: a service starts once what it calls is healthy, so an app
-    // that connects at boot (a database driver, a config fetch) finds its dependencies up.
+    // As compose honours depends_on: a service starts once what it calls is healthy (or, as
+    // its conditions say, running or completed), so an app that connects at boot (a database
+    // driver, a config fetch) finds its dependencies up and a migration has run.
     const deadline = this.clock.now() + (this.opts.startupTimeoutMs ?? 60_000)
-    for (const group of startOrder(this.config)) {
-      const names = [...this.instances.values()].filter((i) => group.includes(i.service.name)).map((i) => i.name)
-      for (const name of names) this.launch(this.instances.get(name)!)
-      await this.waitHealthy(names, Math.max(1, deadline - this.clock.now()))
+    const left = () => Math.max(1, deadline - this.clock.now())
+    const namesOf = (service: string) => [...this.instances.values()].filter((i) => i.service.name === service).map((i) => i.name)
+    // The first failure ends every other wait at once.
+    const failed = new AbortController()
+    const launched = new Map<string, Promise<void>>()
+    for (const service of startOrder(this.config).flat()) {
+      const s = this.config.services.find((x) => x.name === service)!
+      // In start order, so a dependency's launch is known here (one in a cycle is not waited for).
+      const deps = s.dependsOn.filter((d) => launched.has(d))
+      const launch = Promise.all(
+        deps.map(async (d) => {
+          await launched.get(d)
+          await this.waitReady(namesOf(d), left(), failed.signal, s.dependsOnConditions?.[d])
+        }),
+      ).then(() => {
+        for (const name of namesOf(service)) this.launch(this.instances.get(name)!)
+      })
+      launched.set(service, launch)
+    }
+    try {
+      await Promise.all(launched.values())
+      // Then every instance, as `mesh up -d` promises: one waited for only as started is healthy too.
+      await this.waitReady([...this.instances.keys()], left(), failed.signal)
+    } catch (error) {
+      failed.abort()
+      throw error
     }
     this.phase = 'running'
   }
@@ -304,7 +329,7 @@ export class MeshDaemon extends EventEmitter {
     for (const inst of created) this.launch(inst)
     const names = created.map((i) => i.name)
     try {
-      await this.waitHealthy(names, timeoutMs, signal)
+      await this.waitReady(names, timeoutMs, signal)
     } catch (error) {
       for (const name of names) await this.removeInstance(name)
       throw error
@@ -433,6 +458,7 @@ export class MeshDaemon extends EventEmitter {
       env,
       logFile: inst.logFile,
       graceMs: service.stopGracePeriodMs,
+      restart: service.restart,
     }
     return inst
   }
@@ -445,6 +471,8 @@ export class MeshDaemon extends EventEmitter {
 
   private startHealthChecks(inst: Instance): void {
     inst.checker?.stop()
+    // A job others wait on to complete serves nothing: probing it would only report it unhealthy.
+    if (this.isJob(inst.service.name)) return void (inst.health = 'running')
     const h = inst.service.health
     const {host, port} = inst.endpoint
     // A command runs as the instance would (its env: $PORT, <DEP>_URL…); for an address: instance, in the mesh's directory.
@@ -486,9 +514,23 @@ export class MeshDaemon extends EventEmitter {
     if (!inst || inst.leaving || this.phase === 'stopping') return
     // A dead process gets no traffic, whatever its last probe said; it earns its way back after restart.
     this.registry.remove(inst.service.name, inst.name)
-    inst.health = 'starting'
-    this.startHealthChecks(inst)
+    if (status.state === 'exited') {
+      // Its restart policy leaves it so: a job that finished, or one that failed for good.
+      inst.checker?.stop()
+      inst.health = exit.code === 0 && exit.signal === null ? 'completed' : 'failed'
+      inst.healthDetail = exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code ?? '-'}`
+    } else {
+      inst.health = 'starting'
+      this.startHealthChecks(inst)
+    }
     this.emitEvent({kind: 'instance-exited', instance: inst.name, service: inst.service.name, ...exit})
+    const all = [...this.instances.values()].filter((i) => i.service === inst.service && !i.leaving)
+    if (inst.health === 'completed' && all.every((i) => i.health === 'completed')) this.emitEvent({kind: 'service-completed', service: inst.service.name})
+  }
+
+  /** A one-shot job: some caller waits for it to complete (compose's service_completed_successfully). */
+  private isJob(service: string): boolean {
+    return this.config.services.some((s) => s.dependsOnConditions?.[service] === 'service_completed_successfully')
   }
 
   private emitEvent(event: DaemonEvent): void {
@@ -644,13 +686,26 @@ export class MeshDaemon extends EventEmitter {
     return result
   }
 
-  private waitHealthy(names: string[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  /**
+   * Resolves when each instance is ready: healthy, or finished with exit 0 (a one-shot job);
+   * with a compose condition, only completed, or only running. Rejects, naming the
+   * instance, on a crash loop, a job that failed, or the deadline.
+   */
+  private waitReady(names: string[], timeoutMs: number, signal?: AbortSignal, condition: DependencyCondition = 'service_healthy'): Promise<void> {
     const watched = () => names.map((n) => this.instances.get(n)).filter((i): i is Instance => i !== undefined)
+    const ready = (inst: Instance): boolean => {
+      if (inst.health === 'completed') return true
+      if (condition === 'service_completed_successfully') return false
+      return inst.health === 'healthy' || (condition === 'service_started' && this.supervisor.status(inst.name)?.state === 'running')
+    }
     return new Promise((resolve, reject) => {
       const check = () => {
-        if (watched().every((i) => i.health === 'healthy')) return finish()
+        if (watched().every(ready)) return finish()
         for (const inst of watched()) {
           const s = this.supervisor.status(inst.name)
+          if (inst.health === 'failed') {
+            return finish(this.startupError(inst, `failed (${inst.healthDetail ?? 'exited'}) and is not restarted (restart: ${inst.service.restart})`))
+          }
           if (s?.state === 'crash-loop') {
             const exit = s.lastExit ? `exit code ${s.lastExit.code ?? s.lastExit.signal}` : (s.lastError ?? 'no exit status')
             return finish(this.startupError(inst, `crashed ${s.restarts + 1} times while starting (${exit})`))
@@ -660,9 +715,10 @@ export class MeshDaemon extends EventEmitter {
       // Events cover health changes; the supervisor's crash-loop state is read on every exit too.
       const onEvent = () => check()
       const deadline = this.clock.setTimer(timeoutMs, () => {
-        const waiting = watched().find((i) => i.health !== 'healthy')!
-        const detail = waiting.healthDetail ?? 'no probe answered'
-        finish(this.startupError(waiting, `did not become healthy within ${Math.round(timeoutMs / 1000)}s (${detail})`))
+        const waiting = watched().find((i) => !ready(i))!
+        const within = `within ${Math.round(timeoutMs / 1000)}s`
+        if (condition === 'service_completed_successfully' || !waiting.checker) return finish(this.startupError(waiting, `did not complete ${within} (still running)`))
+        finish(this.startupError(waiting, `did not become healthy ${within} (${waiting.healthDetail ?? 'no probe answered'})`))
       })
       const onAbort = () => finish(abortError(signal!))
       const finish = (error?: Error) => {

@@ -1,7 +1,11 @@
 // What `mesh status` shows: the shape the control API returns and `--json` prints.
 import type {TcpTotals} from '../telemetry/tcp-metrics.js'
 
-export type InstanceHealth = 'starting' | 'healthy' | 'unhealthy'
+/**
+ * `running`: a one-shot job's process (others wait for it to complete; it is not probed).
+ * `completed` / `failed`: a process its restart policy left exited, with exit code 0 / otherwise.
+ */
+export type InstanceHealth = 'starting' | 'healthy' | 'unhealthy' | 'running' | 'completed' | 'failed'
 
 export interface InstanceStatus {
   instance: string

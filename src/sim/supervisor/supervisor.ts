@@ -3,6 +3,7 @@
 // gracefully. Health checks and the registry sit above it and only listen.
 //
 //   start ─▶ starting ─▶ running ──exit──▶ backoff | crash-loop ──timer──▶ starting …
+//                           │        └─exit (restart: no; on-failure and code 0)──▶ exited
 //                           └──stop()──▶ stopping ──▶ stopped   (never restarted)
 
 import {EventEmitter} from 'node:events'
@@ -29,9 +30,12 @@ export interface InstanceSpec {
   logFile: string
   /** How long a stopped process gets between SIGTERM and SIGKILL. */
   graceMs: number
+  /** compose's restart policy; absent: always. */
+  restart?: 'on-failure' | 'no'
 }
 
-export type ProcessState = 'starting' | 'running' | 'backoff' | 'crash-loop' | 'stopping' | 'stopped'
+/** `exited`: it ended and its restart policy leaves it so (a job that finished, or failed for good). */
+export type ProcessState = 'starting' | 'running' | 'backoff' | 'crash-loop' | 'exited' | 'stopping' | 'stopped'
 
 export interface ProcessStatus {
   instance: string
@@ -242,8 +246,9 @@ export class Supervisor extends EventEmitter {
       this.log(entry, `killing what is left of group ${pgid}`)
       signalGroup(pgid, 'SIGKILL')
     }
+    const restart = entry.wanted && this.restartsAfter(entry, code === 0 && signal === null)
     this.emit('exit', copy(status), {code, signal})
-    if (entry.wanted) this.scheduleRestart(entry)
+    if (restart && entry.wanted) this.scheduleRestart(entry)
   }
 
   private failedStart(entry: Entry, message: string): void {
@@ -251,8 +256,20 @@ export class Supervisor extends EventEmitter {
     status.lastError = message
     status.lastExit = {code: null, signal: null, atMs: this.clock.now()}
     this.log(entry, `failed to start: ${message}`)
+    const restart = entry.wanted && this.restartsAfter(entry, false)
     this.emit('exit', copy(status), {code: null, signal: null})
-    if (entry.wanted) this.scheduleRestart(entry)
+    if (restart && entry.wanted) this.scheduleRestart(entry)
+  }
+
+  /** Whether its restart policy restarts it after this exit; if not, it is left `exited`. */
+  private restartsAfter(entry: Entry, success: boolean): boolean {
+    const policy = entry.spec.restart
+    if (policy === 'no' || (policy === 'on-failure' && success)) {
+      entry.status.state = 'exited'
+      this.log(entry, success ? 'completed; not restarted' : `not restarted (restart: ${policy})`)
+      return false
+    }
+    return true
   }
 
   private scheduleRestart(entry: Entry): void {

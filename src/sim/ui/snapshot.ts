@@ -116,7 +116,8 @@ export function buildModel(i: TopInputs): TopModel {
       name: s.name,
       dependsOn: s.dependsOn ?? [],
       versions: s.versions.map((v) => ({name: v.name, weight: v.weight, replicas: v.replicas})),
-      healthy: s.instances.filter((x) => x.health === 'healthy' && !x.ejected).length,
+      // A one-shot job that completed is as it should be, not missing.
+      healthy: s.instances.filter((x) => (x.health === 'healthy' && !x.ejected) || x.health === 'completed').length,
       total: s.instances.length,
       ejected: s.instances.filter((x) => x.ejected).length,
       restarts: s.instances.reduce((a, x) => a + x.restarts, 0),
