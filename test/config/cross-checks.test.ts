@@ -237,3 +237,59 @@ describe('one-shot jobs: restart and dependsOn conditions (compose)', () => {
     ])
   })
 })
+
+describe('policy.authorization', () => {
+  const mesh = (rules: string, extra = '') =>
+    yaml(
+      'name: shop',
+      'ingress: {port: 8000, routes: [{prefix: /, service: frontend}]}',
+      'services:',
+      '  frontend: {command: node web.js, dependsOn: [payments]}',
+      '  payments:',
+      '    command: node payments.js',
+      '    policy:',
+      '      authorization:',
+      `        ${rules}`,
+      ...(extra ? [extra] : []),
+    )
+
+  it('reads allow and deny rules (methods upper-cased)', () => {
+    const config = parsed(mesh('allow: [{from: [frontend], methods: [get, POST]}, {from: [ingress], paths: [/public/*]}]', '        deny: [{paths: ["*.php"]}]'))
+    expect(config.services[1].policy.authorization).toEqual({
+      allow: [{from: ['frontend'], methods: ['GET', 'POST']}, {from: ['ingress'], paths: ['/public/*']}],
+      deny: [{paths: ['*.php']}],
+    })
+  })
+
+  it('names an unknown caller with did-you-mean, and a path Istio would not read', () => {
+    expect(problems(mesh('allow: [{from: [fronted, ingres]}, {paths: [/admin]}]'))).toEqual([
+      'mesh.yaml:9:25 services.payments.policy.authorization.allow[0].from[0]: unknown caller "fronted"; did you mean "frontend"?',
+      'mesh.yaml:9:34 services.payments.policy.authorization.allow[0].from[1]: unknown caller "ingres"; did you mean "ingress"?',
+    ])
+    expect(problems(mesh('allow: [{from: [frontend]}, {paths: [admin]}]'))).toEqual([
+      'mesh.yaml:9:46 services.payments.policy.authorization.allow[1].paths[0]: expected a path like /items, /items/* or *.json, got "admin"',
+    ])
+  })
+
+  it('warns when a declared call can only be refused', () => {
+    expect(problems(mesh('allow: [{from: [ingress]}]'))).toEqual([
+      'mesh.yaml:8:7 services.payments.policy.authorization: warning: "frontend" depends on "payments", but this policy refuses every call from "frontend" (403 RBAC)',
+    ])
+    expect(problems(mesh('deny: [{from: [frontend], methods: [DELETE]}]'))).toEqual([])
+  })
+
+  it('takes only `from` for a protocol: tcp service', () => {
+    const source = yaml(
+      'name: shop',
+      'services:',
+      '  app: {command: node app.js, dependsOn: [db]}',
+      '  db:',
+      '    protocol: tcp',
+      '    command: node db.js',
+      '    policy: {authorization: {allow: [{from: [app], paths: [/x]}]}}',
+    )
+    expect(problems(source)).toEqual([
+      'mesh.yaml:7:52 services.db.policy.authorization.allow[0].paths: a protocol: tcp connection has no path; its authorization rules take only from',
+    ])
+  })
+})

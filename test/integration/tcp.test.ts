@@ -48,6 +48,8 @@ services:
     command: node fixtures/line-echo.js
     replicas: 2
     health: {command: node fixtures/port-open.js, interval: 200ms}
+    # As Istio's L4 AuthorizationPolicy: by caller only (a connection has no method or path).
+    policy: {authorization: {allow: [{from: [app, boot]}]}}
 `,
     ))
     const status = json<MeshStatus>(await mesh(dir, ['status', '--json']))
@@ -67,6 +69,16 @@ services:
     // Round robin: two each, every reply its own request's.
     expect(replies.map((r) => r!.split(' ')[0]).sort()).toEqual(['db-v1-0', 'db-v1-0', 'db-v1-1', 'db-v1-1'])
     expect(replies.map((r) => r!.split(' ').slice(1).join(' '))).toEqual(['ping 0', 'ping 1', 'ping 2', 'ping 3'])
+  })
+
+  test('a connection its authorization refuses is closed at once: the published address comes from "unknown"', async () => {
+    const status = json<MeshStatus>(await mesh(dir, ['status', '--json']))
+    const db = status.services.find((s) => s.name === 'db')!.instances[0]
+    const refused = await exchange(db.inboundAddress, 'ping')
+    expect(refused.reply).toBeUndefined()
+    expect(['closed', 'ECONNRESET']).toContain(refused.ended)
+    // The callers it names still get through.
+    expect((await exchange(dbAddress, 'ping')).reply).toMatch(/^db-v1-\d ping$/)
   })
 
   test('a service that connects to its database at boot finds it up: mesh up starts what a service depends on first', async () => {

@@ -15,6 +15,8 @@ describe('gRPC statuses', () => {
     expect(grpcStatusOfReply(429, 'RL')).toBe(8)
     expect(grpcStatusOfReply(503, 'UH')).toBe(14)
     expect(grpcStatusOfReply(503, 'UO')).toBe(14)
+    // An authorization refusal, as Envoy's RBAC filter answers a gRPC call.
+    expect(grpcStatusOfReply(403, 'RBAC')).toBe(7)
     expect(grpcStatusOfReply(502, 'UF')).toBe(14)
     expect(grpcStatusOfReply(404, 'NR')).toBe(12)
     expect(grpcStatusOfReply(500, 'FI')).toBe(2)

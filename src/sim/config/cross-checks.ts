@@ -5,6 +5,7 @@
 import {formatPath, type Path, type Position, type Report} from './checker.js'
 import {suggestion} from './did-you-mean.js'
 import type {CheckedMesh} from './mesh-schema.js'
+import {mayEverAllow} from '../proxy/policy/authorization.js'
 
 export function crossCheck(checked: CheckedMesh, report: Report): void {
   unknownServices(checked, report)
@@ -14,7 +15,43 @@ export function crossCheck(checked: CheckedMesh, report: Report): void {
   versionReferences(checked, report)
   tcpReferences(checked, report)
   completionConditions(checked, report)
+  authorizationSources(checked, report)
   unreachedServices(checked, report)
+}
+
+/**
+ * Authorization rules name callers that exist (a typo would silently refuse everyone), and
+ * a declared call its callee refuses outright is worth a warning: it can only answer 403.
+ */
+function authorizationSources({config, declared}: CheckedMesh, report: Report): void {
+  const callers = [...declared, 'ingress', 'unknown']
+  for (const s of config.services) {
+    const auth = s.policy.authorization
+    if (!auth) continue
+    for (const kind of ['allow', 'deny'] as const) {
+      auth[kind]?.forEach((rule, i) =>
+        rule.from?.forEach((name, j) => {
+          if (!callers.includes(name)) {
+            report.at('error', ['services', s.name, 'policy', 'authorization', kind, i, 'from', j], `unknown caller "${name}"${suggestion(name, callers) || `; callers are services, ingress, or unknown (calls to an instance's published address)`}`)
+          }
+        }),
+      )
+    }
+  }
+  if (report.errorCount > 0) return
+  const byName = new Map(config.services.map((s) => [s.name, s]))
+  const refused = (callee: string, caller: string) => {
+    const auth = byName.get(callee)?.policy.authorization
+    return auth !== undefined && !mayEverAllow(auth, caller)
+  }
+  for (const s of config.services) {
+    for (const dep of s.dependsOn) {
+      if (refused(dep, s.name)) report.at('warning', ['services', dep, 'policy', 'authorization'], `"${s.name}" depends on "${dep}", but this policy refuses every call from "${s.name}" (403 RBAC)`, {atKey: true})
+    }
+  }
+  config.ingress?.routes.forEach((route, i) => {
+    if (refused(route.service, 'ingress')) report.at('warning', ['ingress', 'routes', i, 'service'], `"${route.service}"'s policy.authorization refuses every call from the ingress, so this route can only answer 403`)
+  })
 }
 
 /** Waiting for a service to complete needs a process that is allowed to finish. */

@@ -38,6 +38,8 @@ import {checkFault} from '../faults/fault-config.js'
 import {requestOnlySelector} from '../faults/fault.js'
 import {formatDuration, parseRate, parseRatio, parseSize} from './duration.js'
 import type {
+  AuthorizationConfig,
+  AuthorizationRule,
   CircuitBreakerConfig,
   DependencyCondition,
   HealthConfig,
@@ -208,6 +210,17 @@ const routeMatch = refine(obj({headers: opt(record(text())), pathPrefix: opt(htt
 
 const routeRule: Checker<RouteRule> = obj({match: req(routeMatch), version: req(ref)})
 
+// Istio's path forms: exact /items, prefix /items/*, suffix *.json, any *.
+const authPath = str({pattern: /^(\/|\*)/, expected: 'a path like /items, /items/* or *.json'})
+const authRule: Checker<AuthorizationRule> = map(
+  obj({from: opt(array(ref, {min: 1})), methods: opt(array(method, {min: 1})), paths: opt(array(authPath, {min: 1}))}),
+  (r) => compact(r),
+)
+const authorization: Checker<AuthorizationConfig> = refine(
+  map(obj({allow: opt(array(authRule)), deny: opt(array(authRule))}), (a) => compact(a)),
+  (a, at) => (a.allow === undefined && a.deny === undefined ? at.error('expected allow or deny rules (or both)') : a),
+)
+
 const policy = map(
   obj({
     loadBalancer: def(loadBalancer, () => ({kind: 'round-robin'}) as LoadBalancerConfig),
@@ -219,6 +232,7 @@ const policy = map(
     routes: def(array(routeRule), () => []),
     weights: opt(record(num({min: 0}), {key: ref})),
     mirror: opt(obj({version: req(ref), percent: def(num({min: 0, max: 100}), 100)})),
+    authorization: opt(authorization),
   }),
   (p): PolicyConfig =>
     compact({
@@ -231,6 +245,7 @@ const policy = map(
       routes: p.routes,
       weights: p.weights,
       mirror: p.mirror,
+      authorization: p.authorization,
     }),
 )
 
@@ -290,7 +305,7 @@ const service = obj({
 })
 
 /** What a TCP service's connections can have: everything else in `policy:` reads HTTP requests. */
-const TCP_POLICY_KEYS = ['loadBalancer', 'weights', 'circuitBreaker', 'outlierDetection']
+const TCP_POLICY_KEYS = ['loadBalancer', 'weights', 'circuitBreaker', 'outlierDetection', 'authorization']
 type RawService = NonNullable<ReturnType<typeof service>>
 
 const WORKLOAD_KEYS = ['command', 'simulate', 'address'] as const
@@ -569,6 +584,13 @@ function tcpFits(raw: RawService, at: At): boolean {
   complain(at.child('health')?.child('path'), 'protocol: tcp is checked by TCP connect; an HTTP health path does not apply')
   for (const {key, at: policyAt} of at.child('policy')?.entries() ?? []) {
     if (!TCP_POLICY_KEYS.includes(key)) complain(policyAt, `policy.${key} acts on HTTP requests; a protocol: tcp service takes only ${TCP_POLICY_KEYS.join(', ')}`)
+  }
+  // A connection has a caller but no method or path: a rule naming one would never match it.
+  for (const kind of ['allow', 'deny'] as const) {
+    const rules = at.child('policy')?.child('authorization')?.child(kind)
+    for (let i = 0, rule = rules?.child(0); rule; rule = rules?.child(++i)) {
+      for (const key of ['methods', 'paths']) complain(rule.child(key), `a protocol: tcp connection has no ${key === 'methods' ? 'method' : 'path'}; its authorization rules take only from`)
+    }
   }
   const lb = raw.policy.loadBalancer.kind
   if (lb === 'ring-hash' || lb === 'ewma') {

@@ -177,6 +177,27 @@ export interface PolicyConfig {
   /** version → percent; absent means all traffic to the first version. */
   weights?: Record<string, number>
   mirror?: {version: string; percent: number}
+  /** Who may call the service (Istio's AuthorizationPolicy, at the service's inbound side). */
+  authorization?: AuthorizationConfig
+}
+
+/**
+ * As Istio evaluates an AuthorizationPolicy: a request matching any `deny` rule is refused;
+ * then, when `allow` rules exist, a request must match one of them; otherwise it passes.
+ */
+export interface AuthorizationConfig {
+  allow?: AuthorizationRule[]
+  deny?: AuthorizationRule[]
+}
+
+/** Every field given must match (AND); a field's values are alternatives (OR). `{}` matches every request. */
+export interface AuthorizationRule {
+  /** Calling services; `ingress` for the ingress, `unknown` for calls to an instance's published address. */
+  from?: string[]
+  /** Upper case, e.g. GET. */
+  methods?: string[]
+  /** Istio's path forms: exact `/items`, prefix `/items/*`, suffix `*.json`, any `*`. Query strings are ignored. */
+  paths?: string[]
 }
 
 /** One problem found in mesh.yaml, with where it is. */

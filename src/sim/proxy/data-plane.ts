@@ -32,6 +32,8 @@ import type {OutlierEvent} from './outlier/outlier-detector.js'
 import {grpcStatusHeaders, meshReplyHeaders, noHealthyUpstream, noRoute, ProxyError, sendProxyError} from './respond.js'
 import {type CallContext, dropResponse, forward, type MeshRequest, type MeshResponse, type Reply, type Service, stack} from './stack.js'
 import {serverSpan} from './layers/server-span.js'
+import {authorization} from './layers/authorization.js'
+import {authorize} from './policy/authorization.js'
 import {fault} from './layers/fault.js'
 import type {FaultSet} from '../faults/fault-set.js'
 import {discardTelemetry, type TelemetrySink} from './telemetry-sink.js'
@@ -136,7 +138,9 @@ export class DataPlane {
       onOutlierEvent: opts.onOutlierEvent,
     }
     for (const service of services) this.addDestination(service, weights.get(service.name) ?? new Map())
-    const inbound = (bottom: Service) => stack(bottom).push(fault('callee', faults)).push(serverSpan(sink)).service()
+    // Someone dialled an instance's published address: its service's authorization still applies (the caller is "unknown").
+    const policyOf = (req: MeshRequest) => this.destinations.get(req.destination)?.policy.authorization
+    const inbound = (bottom: Service) => stack(bottom).push(fault('callee', faults)).push(authorization(policyOf)).push(serverSpan(sink)).service()
     this.inbound = inbound(upstream(this.agent, this.inflightByInstance))
     this.inboundH2c = inbound(h2Upstream(this.h2, this.inflightByInstance))
   }
@@ -224,6 +228,10 @@ export class DataPlane {
     this.sessions.add(socket)
     socket.once('close', () => this.sessions.delete(socket))
     const deps = {faults: this.faults, clock: this.clock, random: this.tcpRandom, metrics: this.tcpMetrics}
+    // As Envoy's network RBAC filter: a connection its service's policy refuses is closed at once.
+    const source = role.kind === 'tcp-inbound' ? 'unknown' : role.source
+    const policy = this.destinations.get(role.kind === 'tcp-inbound' ? role.service : role.destination)?.policy.authorization
+    if (policy && !authorize(policy, {source}).allowed) return void socket.destroy()
     if (role.kind === 'tcp-inbound') {
       // Someone dialled the instance's published address: that instance, whoever they are.
       const endpoint = this.endpointsByInstance.get(role.instance)

@@ -12,6 +12,7 @@ import {type Random, SeededRandom, seedFrom} from '../time/random.js'
 import {type Balancer, createBalancer} from './balance/balancer.js'
 import {availableEndpoints} from './balance/panic.js'
 import {EndpointSet} from './endpoint-set.js'
+import {authorization} from './layers/authorization.js'
 import {balance} from './layers/balance.js'
 import {circuitBreaker} from './layers/circuit-breaker.js'
 import {fault, type FaultLayerDeps} from './layers/fault.js'
@@ -135,6 +136,7 @@ export class Destination {
       )
       .push(fault('caller', this.deps.faults)) // the caller's outbound side, before routing and retries (Envoy's fault filter)
       .push(limiter ? rateLimit(this.name, limiter, policy.rateLimit!.perSource) : undefined) // reject cheaply before any work
+      .push(policy.authorization ? authorization(() => this.policy.authorization) : undefined) // a refused caller costs nothing further
       .push(trace(sink)) // outermost: the client span covers everything below
       .service()
   }

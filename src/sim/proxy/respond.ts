@@ -9,8 +9,12 @@ import {spanName} from '../telemetry/span.js'
 import type {TelemetrySink} from './telemetry-sink.js'
 import {type CallContext, type MeshRequest, type MeshResponse, onBodyDone, type Reply} from './stack.js'
 
-/** Envoy's response flags (a subset grows with the policies). */
-export type ResponseFlag = 'UH' | 'UF' | 'UO' | 'NR' | 'URX' | 'UT' | 'UC' | 'LR' | 'DI' | 'FI' | 'RL' | 'DC'
+/**
+ * Envoy's response flags (a subset grows with the policies). `RBAC` is meshsim's own: Envoy
+ * leaves the flags empty for a refusal by its RBAC filter and says
+ * `rbac_access_denied_matched_policy[...]` in the response code details instead.
+ */
+export type ResponseFlag = 'UH' | 'UF' | 'UO' | 'NR' | 'URX' | 'UT' | 'UC' | 'LR' | 'DI' | 'FI' | 'RL' | 'DC' | 'RBAC'
 
 export class ProxyError extends Error {
   /** How the retry layer and outlier detection see this failure (undefined: not an upstream failure). */
@@ -63,6 +67,10 @@ export const rateLimited = (service: string, retryAfterMs: number, source?: stri
     `rate limited: "${service}" admits no more requests${source ? ` from "${source}"` : ''} right now (policy.rateLimit); retry after ${Math.ceil(retryAfterMs / 1000)} s`,
     {headers: {'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000)))}},
   )
+
+/** Starts as Envoy's body for it does ("RBAC: access denied"), so Istio users' habits still find it. */
+export const accessDenied = (service: string, source: string, reason: string) =>
+  new ProxyError(403, 'RBAC', `RBAC: access denied: "${source}" may not make this call to "${service}": ${reason} (policy.authorization)`)
 
 export const overflow = (service: string, limit: string, value: number) =>
   new ProxyError(503, 'UO', `upstream overflow: "${service}" is at its circuit-breaker limit ${limit} = ${value} (policy.circuitBreaker)`)

@@ -1,0 +1,19 @@
+// Refuses a call its destination's authorization policy does not allow, before any other
+// work (rate limit tokens, retries): 403 RBAC, PERMISSION_DENIED to a gRPC caller.
+import type {AuthorizationConfig} from '../../config/types.js'
+import {authorize} from '../policy/authorization.js'
+import {accessDenied} from '../respond.js'
+import type {Layer, MeshRequest} from '../stack.js'
+
+/** `policyOf`: the destination's policy (the inbound listener's shared stack looks it up per request). */
+export const authorization =
+  (policyOf: (req: MeshRequest) => AuthorizationConfig | undefined): Layer =>
+  (inner) =>
+    function authorization(req, ctx, reply) {
+      const policy = policyOf(req)
+      if (policy) {
+        const verdict = authorize(policy, {source: req.source, method: req.method, path: req.path})
+        if (!verdict.allowed) return reply.fail(accessDenied(req.destination, req.source, verdict.reason))
+      }
+      inner(req, ctx, reply)
+    }
