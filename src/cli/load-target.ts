@@ -6,6 +6,7 @@
 //   'catalog'                ──ingress route to catalog─▶ ingress + the route's prefix
 import {MeshError, serviceNotFound} from '../sim/errors.js'
 import type {MeshStatus} from '../sim/control/status.js'
+import {describeRoute, matchRoute} from '../sim/config/ingress-routes.js'
 
 export interface LoadTarget {
   /** Origin to connect to, e.g. 'http://127.0.0.1:8000'. */
@@ -56,7 +57,7 @@ export function meshTarget(target: string, status: MeshStatus, path?: string): L
   if (target === 'ingress') return {origin: ingress.url, path: checkPath(path ?? '/'), via: 'ingress'}
 
   const routes = ingress.routes.filter((r) => r.service === target)
-  const listed = ingress.routes.map((r) => `${r.prefix} → ${r.service}`).join(', ') || 'none'
+  const listed = ingress.routes.map((r) => describeRoute(r)).join(', ') || 'none'
   if (routes.length === 0) {
     throw badTarget(`the ingress does not route to "${target}".`, [
       `Ingress routes: ${listed}`,
@@ -65,7 +66,7 @@ export function meshTarget(target: string, status: MeshStatus, path?: string): L
   }
   const chosen = checkPath(path ?? routes.reduce((a, b) => (b.prefix.length < a.prefix.length ? b : a)).prefix)
   // The ingress picks by longest prefix: the path must land on this service, not a sibling route.
-  const lands = longestPrefix(ingress.routes, chosen)
+  const lands = matchRoute(ingress.routes, chosen)
   if (lands?.service !== target) {
     throw badTarget(
       `path ${chosen} does not reach "${target}" through the ingress: ${lands ? `it goes to "${lands.service}"` : 'no route matches it'}.`,
@@ -96,12 +97,6 @@ function checkPath(path: string): string {
   const p = path === '' ? '/' : path
   if (!p.startsWith('/')) throw new MeshError('MESH_BAD_FLAG', `--path must start with /, got "${path}".`)
   return p
-}
-
-function longestPrefix<T extends {prefix: string}>(routes: T[], path: string): T | undefined {
-  let best: T | undefined
-  for (const r of routes) if (path.startsWith(r.prefix) && (!best || r.prefix.length > best.prefix.length)) best = r
-  return best
 }
 
 function badTarget(message: string, hints: string[]): MeshError {

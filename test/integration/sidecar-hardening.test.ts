@@ -55,7 +55,7 @@ describe('sidecar hardening', () => {
 name: hardening
 ingress:
   port: ${port}
-  routes: [{prefix: /, service: echo}]
+  routes: [{prefix: /, service: echo}, {prefix: /echo-api, service: echo, rewrite: /}]
 services:
   echo:
     command: node fixtures/echo-server.js
@@ -93,6 +93,15 @@ services:
     }
     expect(statusOf(await raw(port, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`))).toBe(431)
     expect(await count()).toBe(before)
+  })
+
+  test('a route with rewrite replaces its prefix before the service sees the path (Istio rewrite.uri)', async () => {
+    const url = async (p: string) => JSON.parse((await get(`http://127.0.0.1:${port}${p}`)).text).url
+    expect(await url('/echo-api/items?sort=asc')).toBe('/items?sort=asc')
+    expect(await url('/echo-api')).toBe('/')
+    expect(await url('/echo-api?x=1')).toBe('/?x=1')
+    // Other routes are left as they are.
+    expect(await url('/items')).toBe('/items')
   })
 
   test('hop-by-hop headers, and those named in Connection, do not reach the service', async () => {
@@ -215,7 +224,7 @@ services:
     expect(statusOf(handshake)).toBe(101)
     expect(handshake).toContain('Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=')
     expect(handshake).toContain(`x-mesh-upstream: ${echo.instance}`)
-    const traces = JSON.parse((await mesh(dir, ['traces', '--json', '--service', 'echo'])).stdout) as Array<{status: number; root: {path: string}}>
+    const traces = JSON.parse((await mesh(dir, ['traces', '--json', '--service', 'echo', '--limit', '1000'])).stdout) as Array<{status: number; root: {path: string}}>
     expect(traces.filter((t) => t.status === 101 && t.root.path === '/chat').length).toBeGreaterThanOrEqual(3)
     // After the handshake a session counts as a TCP connection (as Istio's), from its caller.
     const metrics = (await get(`${status.controlUrl}/metrics`)).text

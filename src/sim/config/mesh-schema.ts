@@ -330,7 +330,7 @@ export interface CheckedMesh {
 
 const ingress: Checker<IngressConfig> = obj({
   port: req(int({min: 0, max: 65535})),
-  routes: def(array(obj({prefix: req(httpPath), service: req(ref)})), () => []),
+  routes: def(array(map(obj({prefix: req(httpPath), service: req(ref), rewrite: opt(httpPath)}), (r) => compact(r))), () => []),
 })
 
 /** `faults.inject` is checked after the services (its entries name them); here it only has to be present. */

@@ -32,6 +32,8 @@ export interface IngressConfig {
 export interface IngressRoute {
   prefix: string
   service: string
+  /** Replaces the matched prefix before the request goes on (Istio's `rewrite.uri`), e.g. /api/items → /items. */
+  rewrite?: string
 }
 
 export interface ServiceConfig {

@@ -4,6 +4,7 @@
 // mesh restarted (or a deploy).
 import type {IngressConfig, MeshConfig, ServiceConfig, VersionConfig} from '../config/types.js'
 import {type DeployRecord, shiftsTraffic} from '../deploy/deploy-types.js'
+import {describeRoute} from '../config/ingress-routes.js'
 
 /** A version mesh.yaml now asks to run differently: new, gone, scaled, or its processes replaced. */
 export interface InstanceChange {
@@ -70,7 +71,7 @@ export function ingressChange(was: IngressConfig | undefined, now: IngressConfig
   if (!was && !now) return undefined
   if (!was || !now) return {applied: false, message: `ingress: ${now ? 'added' : 'removed'}: restart the mesh for that`}
   if (was.port !== now.port) return {applied: false, message: `ingress: port ${was.port} → ${now.port}: restart the mesh for that`}
-  const show = (c: IngressConfig) => c.routes.map((r) => `${r.prefix} → ${r.service}`).join(', ') || 'none'
+  const show = (c: IngressConfig) => c.routes.map((r) => describeRoute(r)).join(', ') || 'none'
   if (show(was) === show(now)) return undefined
   return {applied: true, message: `ingress: routes ${show(was)} ⇒ ${show(now)}`}
 }

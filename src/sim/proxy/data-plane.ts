@@ -19,6 +19,7 @@ import type {Duplex, Readable} from 'node:stream'
 import {Agent} from 'undici'
 import type {ServiceConfig} from '../config/types.js'
 import {dependencyEnvPrefix} from '../config/env-names.js'
+import {describeRoute, matchRoute, rewritePath} from '../config/ingress-routes.js'
 import type {Endpoint, Registry} from '../control/registry.js'
 import {MeshError} from '../errors.js'
 import {newRequestId, newSpanId, newTraceId, parseB3, parseTraceparent, type TraceContext} from '../telemetry/trace-context.js'
@@ -505,13 +506,14 @@ export class DataPlane {
         return {service: role.service, path, endpoint}
       }
       case 'ingress': {
-        const route = longestPrefix(role.routes, path)
+        const route = matchRoute(role.routes, path)
         if (!route) {
           // ASCII: the reason also goes out as a header, where anything else would read "?".
-          const routes = role.routes.map((r) => `${r.prefix} -> ${r.service}`).join(', ')
+          const routes = role.routes.map((r) => describeRoute(r, '->')).join(', ')
           throw new ProxyError(404, 'NR', `no route: no ingress route matches path ${path.split('?')[0]} (routes: ${routes || 'none'})`)
         }
         service = route.service
+        path = rewritePath(route, path)
         break
       }
       case 'outbound':
@@ -678,14 +680,6 @@ const UNKNOWN: Caller = {source: 'unknown'}
 /** Who is calling, as the listener knows it (shared objects: nothing allocated per request). */
 function callerOf(role: ListenerRole): Caller {
   return role.kind === 'ingress' ? INGRESS : role.kind === 'inbound' ? UNKNOWN : role
-}
-
-function longestPrefix<T extends {prefix: string}>(routes: T[], path: string): T | undefined {
-  let best: T | undefined
-  for (const r of routes) {
-    if (path.startsWith(r.prefix) && (!best || r.prefix.length > best.prefix.length)) best = r
-  }
-  return best
 }
 
 /** `catalog`, `catalog:9080`, `catalog.mesh` → `catalog`. */
