@@ -21,6 +21,7 @@ export default class Up extends MeshCommand {
   static override flags = {
     file: fileFlag(),
     detach: Flags.boolean({char: 'd', description: 'run in the background; return when every instance is healthy'}),
+    watch: Flags.boolean({char: 'w', description: "restart a service (one instance at a time, no dropped request) when files under its watch: paths change, as docker compose up --watch"}),
   }
 
   async run(): Promise<MeshStatus> {
@@ -36,14 +37,14 @@ export default class Up extends MeshCommand {
 
     if (flags.detach) {
       const listeners: Array<(e: DaemonEvent) => void> = []
-      const started = startDetached(file, paths, (e) => listeners.forEach((l) => l(e)))
+      const started = startDetached(file, paths, (e) => listeners.forEach((l) => l(e)), {watch: flags.watch})
       await showStartup(config, (fn) => listeners.push(fn), started, {silent})
       const status = await started
       if (!silent) this.log(`\n${renderStatus(status)}\n\nStop it with ${chalk.bold('mesh down')}.`)
       return status
     }
 
-    const daemon = new MeshDaemon(config)
+    const daemon = new MeshDaemon(config, {watch: flags.watch})
     let interrupts = 0
     const stopped = new Promise<number>((resolve) => {
       daemon.once('stopped', () => resolve(0))
@@ -71,10 +72,19 @@ export default class Up extends MeshCommand {
     }
     const status = daemon.status()
     if (!silent) this.log(`\n${renderStatus(status)}\n`)
+    daemon.on('event', (e: DaemonEvent) => {
+      if (e.kind === 'files-changed') this.log(chalk.cyan(`[mesh] ${e.service}: ${describeChange(e.files)} changed; restarting it`))
+      if (e.kind === 'deploy-step' && e.step === 'failed') this.log(chalk.red(`[mesh] ${e.service}: ${e.message}`))
+    })
     const stopFollowing = followLogs(paths, config.services.map((s) => s.name), undefined, {fromEnd: false}, (line) => this.log(line))
     const code = await stopped
     stopFollowing()
     if (code !== 0) this.exit(code)
     return status
   }
+}
+
+/** `src/a.js`, or `src/a.js and 3 more`. */
+function describeChange(files: string[]): string {
+  return files.length <= 1 ? (files[0] ?? 'a file') : `${files[0]} and ${files.length - 1} more`
 }

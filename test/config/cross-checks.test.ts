@@ -1,5 +1,6 @@
+import {tmpdir} from 'node:os'
 import {describe, expect, it} from 'vitest'
-import {parsed, problems, yaml} from './helpers.js'
+import {DIR, parsed, problems, yaml} from './helpers.js'
 
 describe('cross-checks: references to services', () => {
   it('names an unknown service in dependsOn, calls and ingress routes, with did-you-mean', () => {
@@ -290,6 +291,20 @@ describe('policy.authorization', () => {
     )
     expect(problems(source)).toEqual([
       'mesh.yaml:7:52 services.db.policy.authorization.allow[0].paths: a protocol: tcp connection has no path; its authorization rules take only from',
+    ])
+  })
+})
+
+describe('watch (mesh up --watch)', () => {
+  it('resolves watch paths against mesh.yaml and names one that does not exist', () => {
+    const tmp = tmpdir()
+    const config = parsed(yaml('name: x', 'services:', `  web: {command: node server.js, watch: [${tmp}]}`))
+    expect(config.services[0].watch).toEqual([tmp])
+    expect(problems(yaml('name: x', 'services:', '  web: {command: node server.js, watch: [src]}'))).toEqual([
+      `mesh.yaml:3:42 services.web.watch[0]: src does not exist (paths are relative to mesh.yaml, here ${DIR})`,
+    ])
+    expect(problems(yaml('name: x', 'services:', '  db: {address: "127.0.0.1:5432", watch: [.]}'))).toEqual([
+      'mesh.yaml:3:35 services.db.watch: the mesh runs no process of an address: service, so there is nothing to restart when files change',
     ])
   })
 })

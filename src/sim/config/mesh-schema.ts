@@ -5,6 +5,7 @@
 //                                                   └─ origins: where each port/dependency was written, for cross-checks.ts
 
 import {GRPC_RETRY_NAMES} from '../proxy/policy/retry-classify.js'
+import {existsSync} from 'node:fs'
 import {resolve} from 'node:path'
 import {seedFrom} from '../time/random.js'
 import {
@@ -300,6 +301,7 @@ const service = obj({
   stopGracePeriod: def(duration(), 10_000),
   // compose's `unless-stopped` is `always` here: nothing but `mesh down` stops a service.
   restart: def(enumOf(['always', 'on-failure', 'no', 'unless-stopped'] as const), 'always'),
+  watch: opt(array(str({nonEmpty: true}), {min: 1})),
   protocol: def(enumOf(['http', 'grpc', 'tcp'] as const), 'http'),
   policy: def(policy, defaultPolicy),
 })
@@ -524,6 +526,8 @@ function normaliseService(
     grpcCheck.errorAtKey(`a gRPC health check needs protocol: grpc; this service speaks ${raw.protocol}${raw.protocol === 'http' ? ' (use health.path)' : ''}`)
     ok = false
   }
+  const watch = watchPaths(raw, at, mesh.dir, versions)
+  if (watch === false) ok = false
   if (!ok) return undefined
 
   // Real processes get a TCP check unless they name a path; simulated ones always serve /healthz.
@@ -546,6 +550,7 @@ function normaliseService(
       dependsOn: [...origins.dependsOn.keys()],
       dependsOnConditions: Object.keys(conditions).length > 0 ? conditions : undefined,
       restart: raw.restart === 'on-failure' || raw.restart === 'no' ? raw.restart : undefined,
+      watch: watch || undefined,
       health: healthConfig,
       policy: raw.policy,
       versions,
@@ -554,6 +559,26 @@ function normaliseService(
     }),
     origins,
   }
+}
+
+/** `watch:` as absolute paths, each of which must exist; false when one is wrong (reported at it). */
+function watchPaths(raw: RawService, at: At, dir: string, versions: VersionConfig[]): string[] | false | undefined {
+  if (!raw.watch) return undefined
+  const where = at.child('watch')!
+  if (versions.some((v) => v.workload.kind === 'address')) {
+    where.errorAtKey('the mesh runs no process of an address: service, so there is nothing to restart when files change')
+    return false
+  }
+  let ok = true
+  const paths = raw.watch.map((p, i) => {
+    const full = resolve(dir, p)
+    if (!existsSync(full)) {
+      where.child(i)?.error(`${p} does not exist (paths are relative to mesh.yaml, here ${dir})`)
+      ok = false
+    }
+    return full
+  })
+  return ok && paths
 }
 
 /** A `protocol: grpc` service speaks HTTP/2 only: the simulator and the HTTP/1.1 health probe cannot reach it. */

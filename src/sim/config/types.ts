@@ -51,6 +51,11 @@ export interface ServiceConfig {
    * exit 0 means it finished), `no` (never: a one-shot job).
    */
   restart?: 'on-failure' | 'no'
+  /**
+   * Absolute paths `mesh up --watch` watches (compose's develop.watch): a change restarts the
+   * service's instances one at a time, with no dropped request.
+   */
+  watch?: string[]
   health: HealthConfig
   policy: PolicyConfig
   /** At least one; a service declared without `versions:` has exactly one, `v1`. */

@@ -17,6 +17,7 @@ const send = (message: DaemonMessage) =>
   })
 
 const configFile = process.argv[2]
+const watch = process.argv.includes('--watch')
 let daemon: MeshDaemon | undefined
 
 // A dev tool's daemon should outlive a bug in one request path; the log says what happened.
@@ -25,7 +26,7 @@ process.on('unhandledRejection', (error) => console.error(`[daemon] unhandled re
 
 try {
   const config = await loadConfig(configFile)
-  daemon = new MeshDaemon(config)
+  daemon = new MeshDaemon(config, {watch})
   const d = daemon
   const shutdown = () => void d.stop().then(() => process.exit(0))
   process.on('SIGTERM', shutdown)

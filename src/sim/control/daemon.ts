@@ -24,6 +24,8 @@ import {EventLog} from './event-log.js'
 import {describeFault, type FaultInfo, type FaultSpec, requestOnlySelector} from '../faults/fault.js'
 import {FaultSet} from '../faults/fault-set.js'
 import {DeployController} from '../deploy/deploy-controller.js'
+import {parseRestartPlan} from '../deploy/deploy-flags.js'
+import {FileWatcher} from './file-watcher.js'
 import type {DeployPlan, DeployTarget} from '../deploy/deploy-types.js'
 import {request} from 'undici'
 import {runLoad} from '../load/load-generator.js'
@@ -55,6 +57,8 @@ export type DaemonEvent =
   | {kind: 'service-healthy'; service: string}
   /** Every instance of a one-shot service (`restart: no` or on-failure) exited 0. */
   | {kind: 'service-completed'; service: string}
+  /** `mesh up --watch`: files under a service's `watch:` paths changed, so its instances are restarted. */
+  | {kind: 'files-changed'; service: string; files: string[]}
   | {kind: 'instance-ejected'; service: string; instance: string; reason: string}
   | {kind: 'instance-returned'; service: string; instance: string}
   | {kind: 'config-applied'; changes: string[]}
@@ -67,6 +71,8 @@ export interface DaemonOptions {
   startupTimeoutMs?: number
   /** Restart backoff; shorter in tests. */
   backoff?: {initialMs: number; maxMs: number; resetAfterMs: number}
+  /** `mesh up --watch`: restart a service when files under its `watch:` paths change. */
+  watch?: boolean
 }
 
 interface Instance {
@@ -105,6 +111,9 @@ export class MeshDaemon extends EventEmitter {
   private stopping?: Promise<void>
   private readonly applier: ConfigApply
   private applying: Promise<unknown> = Promise.resolve()
+  private readonly watchers: FileWatcher[] = []
+  /** Per service: files changed since its last watch restart began. */
+  private readonly changedFiles = new Map<string, Set<string>>()
 
   constructor(
     readonly config: MeshConfig,
@@ -256,6 +265,7 @@ export class MeshDaemon extends EventEmitter {
       throw error
     }
     this.phase = 'running'
+    if (this.opts.watch) this.startWatching()
   }
 
   status(): MeshStatus {
@@ -284,6 +294,7 @@ export class MeshDaemon extends EventEmitter {
           .map((f) => `${f.id} ${describeFault(f)}${f.percent !== undefined && f.percent < 100 ? ` ${f.percent}%` : ''}${f.at === 'caller' ? ' at caller' : ''}`),
         instances: [...this.instances.values()].filter((i) => i.service === s).map((i) => this.instanceStatus(i)),
         tcp: this.tcpTotals(s),
+        watching: this.opts.watch && s.watch ? s.watch.map((p) => path.relative(this.config.dir, p) || '.') : undefined,
       })),
     }
   }
@@ -294,6 +305,7 @@ export class MeshDaemon extends EventEmitter {
       this.phase = 'stopping'
       const graceMs = Math.max(...this.config.services.map((s) => s.stopGracePeriodMs), 1000)
       for (const inst of this.instances.values()) inst.checker?.stop()
+      for (const w of this.watchers.splice(0)) w.close()
       await this.dataPlane.drain(graceMs)
       for (const f of this.faults.list()) if (f.kind === 'pause') this.faults.remove(f.id)
       this.faults.close()
@@ -526,6 +538,41 @@ export class MeshDaemon extends EventEmitter {
     this.emitEvent({kind: 'instance-exited', instance: inst.name, service: inst.service.name, ...exit})
     const all = [...this.instances.values()].filter((i) => i.service === inst.service && !i.leaving)
     if (inst.health === 'completed' && all.every((i) => i.health === 'completed')) this.emitEvent({kind: 'service-completed', service: inst.service.name})
+  }
+
+  /** `mesh up --watch`: one watcher per service with `watch:` paths. */
+  private startWatching(): void {
+    for (const service of this.config.services) {
+      if (!service.watch) continue
+      this.watchers.push(new FileWatcher({paths: service.watch, onChange: (files) => void this.filesChanged(service.name, files)}).start())
+    }
+  }
+
+  /**
+   * Restarts the service's instances one at a time (a restart deploy: each replacement healthy
+   * before the old one is drained, so code that no longer starts leaves the old instances
+   * serving). Changes during a restart, or during another deploy of it, make one more after it.
+   */
+  private async filesChanged(service: string, files: string[]): Promise<void> {
+    const pending = this.changedFiles.get(service)
+    if (pending) return void files.forEach((f) => pending.add(f))
+    const changed = new Set(files)
+    this.changedFiles.set(service, changed)
+    try {
+      while (changed.size > 0 && this.phase === 'running') {
+        await this.deploys.whenIdle(service)
+        const now = [...changed].map((f) => path.relative(this.config.dir, f) || f)
+        changed.clear()
+        this.emitEvent({kind: 'files-changed', service, files: now})
+        try {
+          this.deploys.start(parseRestartPlan(service, {}))
+        } catch (error) {
+          console.error(`[daemon] ${service}: watch restart refused: ${(error as Error).message}`)
+        }
+      }
+    } finally {
+      this.changedFiles.delete(service)
+    }
   }
 
   /** A one-shot job: some caller waits for it to complete (compose's service_completed_successfully). */

@@ -93,6 +93,7 @@ const same = (x: unknown, y: unknown) => JSON.stringify(x) === JSON.stringify(y)
 function instanceChanges(was: ServiceConfig, now: ServiceConfig, out: InstanceChange[]): string | undefined {
   if (!same(was.dependsOn, now.dependsOn) || !same(was.dependsOnConditions, now.dependsOnConditions)) return 'dependsOn changed'
   if (was.restart !== now.restart) return 'restart changed'
+  if (!same(was.watch, now.watch)) return 'watch changed'
   if (was.protocol !== now.protocol) return 'protocol changed'
   if (!same(was.health, now.health)) return 'health checks changed'
   const found: InstanceChange[] = []

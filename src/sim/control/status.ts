@@ -45,6 +45,8 @@ export interface ServiceStatus {
   /** A deploy in progress, e.g. `canary → v2 at 25%: analysis`. */
   deploy?: string
   instances: InstanceStatus[]
+  /** `mesh up --watch`: the paths (relative to mesh.yaml) whose changes restart it. */
+  watching?: string[]
   /**
    * Its TCP connections since the mesh started (bytes of closed connections): a `protocol: tcp`
    * service's, or an HTTP service's WebSocket (Upgrade) sessions once it had one.

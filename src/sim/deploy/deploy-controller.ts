@@ -85,6 +85,11 @@ export class DeployController {
     return record
   }
 
+  /** Resolves once no deploy of the service is running (at once when none is). */
+  async whenIdle(service: string): Promise<void> {
+    for (let r = this.running.get(service); r; r = this.running.get(service)) await r.done.catch(() => undefined)
+  }
+
   get(id: string): DeployRecord {
     const r = this.records.find((x) => x.id === id)
     if (!r) throw new MeshError('MESH_DEPLOY_NOT_FOUND', `no deploy ${id}.`, {hints: ['List them with `mesh history SERVICE`.']})

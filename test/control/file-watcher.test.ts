@@ -1,0 +1,56 @@
+import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {afterEach, describe, expect, it} from 'vitest'
+import {FileWatcher, ignored} from '../../src/sim/control/file-watcher.js'
+import {waitUntil} from '../supervisor/wait-until.js'
+
+describe('FileWatcher (mesh up --watch)', {timeout: 15_000}, () => {
+  const dirs: string[] = []
+  const watchers: FileWatcher[] = []
+  afterEach(() => {
+    for (const w of watchers.splice(0)) w.close()
+    for (const d of dirs.splice(0)) rmSync(d, {recursive: true, force: true})
+  })
+
+  function project() {
+    const dir = mkdtempSync(path.join(tmpdir(), 'meshsim-watch-'))
+    dirs.push(dir)
+    mkdirSync(path.join(dir, 'src', 'lib'), {recursive: true})
+    mkdirSync(path.join(dir, 'node_modules', 'dep'), {recursive: true})
+    writeFileSync(path.join(dir, 'package.json'), '{}')
+    return dir
+  }
+
+  it('reports a burst of edits once, after the files went quiet; dependencies and editor files are not changes', async () => {
+    const dir = project()
+    const reports: string[][] = []
+    watchers.push(new FileWatcher({paths: [path.join(dir, 'src'), path.join(dir, 'package.json')], quietMs: 200, onChange: (f) => reports.push(f)}).start())
+    writeFileSync(path.join(dir, 'src', 'server.js'), 'one')
+    writeFileSync(path.join(dir, 'src', 'server.js'), 'two')
+    writeFileSync(path.join(dir, 'src', 'lib', 'util.js'), 'x')
+    writeFileSync(path.join(dir, 'src', '.server.js.swp'), 'vim')
+    writeFileSync(path.join(dir, 'package.json'), '{"name": "x"}')
+    await waitUntil('one report', () => reports.length === 1)
+    expect(reports[0]).toEqual([path.join(dir, 'package.json'), path.join(dir, 'src', 'lib', 'util.js'), path.join(dir, 'src', 'server.js')])
+    // Only dependencies changing: nothing to report.
+    writeFileSync(path.join(dir, 'node_modules', 'dep', 'index.js'), 'y')
+    writeFileSync(path.join(dir, 'src', 'server.js~'), 'backup')
+    await new Promise((r) => setTimeout(r, 600))
+    expect(reports).toHaveLength(1)
+    watchers[0].close()
+    writeFileSync(path.join(dir, 'src', 'server.js'), 'three')
+    await new Promise((r) => setTimeout(r, 400))
+    expect(reports).toHaveLength(1)
+  })
+
+  it('knows what is beside the point', () => {
+    expect(ignored('/p/node_modules/x/index.js')).toBe(true)
+    expect(ignored('/p/.git/HEAD')).toBe(true)
+    expect(ignored('/p/.mesh/logs/a.log')).toBe(true)
+    expect(ignored('/p/src/4913')).toBe(true)
+    expect(ignored('/p/src/.#server.js')).toBe(true)
+    expect(ignored('/p/src/server.js')).toBe(false)
+    expect(ignored('/p/src/.env')).toBe(false)
+  })
+})
