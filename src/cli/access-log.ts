@@ -4,25 +4,15 @@
 //
 //   {"time":…,"side":"outbound","source":"front-v1-0","destination":"mid-v1-0",…}
 //   12:00:00.123 out front-v1-0 → mid-v1-0  GET /work  200  12.3ms  -  4bf92f3577b3
-import {Chalk} from 'chalk'
+import {Chalk, type ChalkInstance} from 'chalk'
 import {SHORT_ID_LENGTH} from '../sim/telemetry/trace-list.js'
 import {formatLatency} from '../sim/telemetry/waterfall.js'
 
-/** One record as `Telemetry.writeAccessLog` writes it. */
-export interface AccessRecord {
-  time: string
+/** One record as `Telemetry.writeAccessLog` writes it: a request line's fields, and which side saw it. */
+export interface AccessRecord extends Omit<RequestLine, 'side' | 'note'> {
   side: 'outbound' | 'inbound'
-  traceId?: string
   spanId?: string
-  source: string
-  destination: string
-  method: string
-  path: string
-  status: number
-  durationMs: number
   attempt?: number
-  flags?: string
-  cause?: string
 }
 
 /**
@@ -39,24 +29,46 @@ export function renderAccessLines(lines: string[], colour: boolean): string[] {
       out.push(line)
       continue
     }
-    const status = r.status > 0 ? String(r.status) : '---'
-    const statusColour = r.status <= 0 || r.status >= 500 ? c.red : r.status >= 400 ? c.yellow : c.green
-    const flags = r.flags && r.flags !== '-' ? c.magenta(r.flags) : c.dim('-')
-    const parts = [
-      c.dim(clockTime(r.time)),
-      r.side === 'inbound' ? 'in ' : 'out',
-      `${r.source} → ${r.destination}`,
-      `${r.method} ${r.path}`,
-      statusColour(status),
-      formatLatency(r.durationMs),
-      flags,
-      c.dim(r.traceId ? r.traceId.slice(0, SHORT_ID_LENGTH) : '-'),
-    ]
-    if (r.attempt !== undefined && r.attempt > 1) parts.push(c.yellow(`attempt ${r.attempt}`))
-    if (r.cause) parts.push(c.dim(`(${r.cause})`))
-    out.push(parts.join('  '))
+    out.push(requestLine({...r, side: r.side === 'inbound' ? 'in ' : 'out', note: r.attempt !== undefined && r.attempt > 1 ? `attempt ${r.attempt}` : undefined}, c))
   }
   return out
+}
+
+/** What a one-line request shows: an access-log record's, or a `mesh tap` event's. */
+export interface RequestLine {
+  time: string
+  /** `in `/`out` for an access log; none for tap. */
+  side?: string
+  traceId?: string
+  source: string
+  destination: string
+  method: string
+  path: string
+  status: number
+  durationMs: number
+  flags?: string
+  cause?: string
+  /** `attempt 2`, `3 tries`. */
+  note?: string
+}
+
+/** `12:00:00.123 out front-v1-0 → mid-v1-0  GET /work  200  12.3ms  -  4bf92f3577b3` */
+export function requestLine(r: RequestLine, c: ChalkInstance): string {
+  const status = r.status > 0 ? String(r.status) : '---'
+  const statusColour = r.status <= 0 || r.status >= 500 ? c.red : r.status >= 400 ? c.yellow : c.green
+  const parts = [
+    c.dim(clockTime(r.time)),
+    ...(r.side ? [r.side] : []),
+    `${r.source} → ${r.destination}`,
+    `${r.method} ${r.path}`,
+    statusColour(status),
+    formatLatency(r.durationMs),
+    r.flags && r.flags !== '-' ? c.magenta(r.flags) : c.dim('-'),
+    c.dim(r.traceId ? r.traceId.slice(0, SHORT_ID_LENGTH) : '-'),
+  ]
+  if (r.note) parts.push(c.yellow(r.note))
+  if (r.cause) parts.push(c.dim(`(${r.cause})`))
+  return parts.join('  ')
 }
 
 function parseRecord(line: string): AccessRecord | undefined {

@@ -13,6 +13,7 @@ import type {StatBy, StatRow} from '../telemetry/metrics.js'
 import type {TcpSeries} from '../telemetry/tcp-metrics.js'
 import type {TraceQuery, TraceStoreStats, TraceSummary} from '../telemetry/trace-store.js'
 import type {SamplingStats} from '../telemetry/trace-sampler.js'
+import type {TapFilter, TapLine} from '../telemetry/tap.js'
 import {type MeshPaths, type MeshState, readState, readToken} from './state-file.js'
 import {isRunning, isSameProcess} from '../supervisor/process-identity.js'
 
@@ -103,6 +104,52 @@ export class ControlClient {
     return this.call('GET', `/v1/events?since=${since}`) as Promise<Array<Stamped<DaemonEvent>>>
   }
 
+  /**
+   * `mesh tap`: the requests the filter selects, as they complete, until `stop()` (or the
+   * mesh stops). `opened` resolves once the daemon accepted the filter (or rejects with why not).
+   */
+  tap(filter: TapFilter & {maxRps?: number}, onLine: (line: TapLine) => void): {opened: Promise<void>; ended: Promise<void>; stop(): void} {
+    const q = new URLSearchParams()
+    for (const [key, value] of Object.entries(filter)) if (value !== undefined && value !== false) q.set(key, value === true ? '1' : String(value))
+    let req: http.ClientRequest
+    let stopped = false
+    let ended!: Promise<void>
+    const opened = new Promise<void>((resolve, reject) => {
+      req = http.get(`${this.state.controlUrl}/v1/tap?${q}`, {headers: {authorization: `Bearer ${this.token}`}, agent: false}, (res) => {
+        if (res.statusCode !== 200) {
+          const chunks: Buffer[] = []
+          res.on('data', (c: Buffer) => chunks.push(c))
+          res.on('end', () => reject(controlError(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'))))
+          return
+        }
+        resolve()
+        let pending = ''
+        res.setEncoding('utf8')
+        res.on('data', (text: string) => {
+          pending += text
+          let nl: number
+          while ((nl = pending.indexOf('\n')) >= 0) {
+            const line = pending.slice(0, nl)
+            pending = pending.slice(nl + 1)
+            if (line && !stopped) onLine(JSON.parse(line) as TapLine)
+          }
+        })
+      })
+      ended = new Promise<void>((done) => req.once('close', () => done()))
+      req.on('error', (error) => {
+        if (!stopped) reject(new MeshError('MESH_DAEMON_UNREACHABLE', `the mesh daemon at ${this.state.controlUrl} did not answer.`, {cause: error}))
+      })
+    })
+    return {
+      opened,
+      ended,
+      stop: () => {
+        stopped = true
+        req.destroy()
+      },
+    }
+  }
+
   async call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
     let res: {statusCode: number; text: string}
     try {
@@ -113,14 +160,20 @@ export class ControlClient {
         hints: ['Run `mesh down` to clean up, then `mesh up` again.'],
       })
     }
-    const json = JSON.parse(res.text) as {error?: {code: string; message: string; hints?: string[]}}
-    if (res.statusCode >= 400) {
-      throw new MeshError(json.error?.code ?? 'MESH_CONTROL_ERROR', json.error?.message ?? `control API answered ${res.statusCode}`, {
-        hints: json.error?.hints,
-      })
-    }
-    return json
+    if (res.statusCode >= 400) throw controlError(res.statusCode, res.text)
+    return JSON.parse(res.text)
   }
+}
+
+/** The daemon's error answer as the MeshError it was. */
+function controlError(statusCode: number, text: string): MeshError {
+  let json: {error?: {code: string; message: string; hints?: string[]}} = {}
+  try {
+    json = JSON.parse(text)
+  } catch {
+    // Not ours: say what came back.
+  }
+  return new MeshError(json.error?.code ?? 'MESH_CONTROL_ERROR', json.error?.message ?? `control API answered ${statusCode}`, {hints: json.error?.hints})
 }
 
 /** One control API call; no connection is kept, so the CLI exits as soon as it is done. */

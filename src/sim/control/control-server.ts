@@ -6,11 +6,18 @@ import {timingSafeEqual} from 'node:crypto'
 import {MeshError} from '../errors.js'
 
 export type Handler = (body: unknown, url: URL) => Promise<unknown> | unknown
+/**
+ * A long-lived GET answered as NDJSON: called with the URL (it may throw, answered as any
+ * error), it returns what opens the stream; that gets the line writer and returns what
+ * to do when the client goes away (or the daemon stops).
+ */
+export type StreamHandler = (url: URL) => (send: (line: unknown) => void) => () => void
 
 export class ControlServer {
   private readonly server: http.Server
   private readonly routes = new Map<string, Handler>()
   private readonly publicText = new Map<string, {contentType: string; handler: () => string}>()
+  private readonly streams = new Map<string, StreamHandler>()
 
   constructor(private readonly token: string) {
     this.server = http.createServer((req, res) => void this.handle(req, res))
@@ -18,6 +25,11 @@ export class ControlServer {
 
   on(method: 'GET' | 'POST', path: string, handler: Handler): this {
     this.routes.set(`${method} ${path}`, handler)
+    return this
+  }
+
+  stream(path: string, handler: StreamHandler): this {
+    this.streams.set(path, handler)
     return this
   }
 
@@ -56,6 +68,8 @@ export class ControlServer {
       return
     }
     if (!this.authorised(req)) return reply(res, 401, {error: {code: 'MESH_UNAUTHORISED', message: 'missing or wrong bearer token'}})
+    const stream = req.method === 'GET' ? this.streams.get(url.pathname) : undefined
+    if (stream) return this.openStream(stream, url, req, res)
     const handler = this.routes.get(`${req.method} ${url.pathname}`)
     if (!handler) return reply(res, 404, {error: {code: 'MESH_NOT_FOUND', message: `no control endpoint ${req.method} ${url.pathname}`}})
     try {
@@ -65,12 +79,29 @@ export class ControlServer {
       const result = await handler(text ? JSON.parse(text) : undefined, url)
       reply(res, 200, result ?? {})
     } catch (error) {
-      const e = error as MeshError
-      reply(res, e instanceof MeshError ? 400 : 500, {
-        error: {code: e.code ?? 'MESH_INTERNAL', message: e.message, hints: e.hints ?? []},
-      })
+      replyError(res, error)
     }
   }
+
+  private openStream(stream: StreamHandler, url: URL, req: IncomingMessage, res: ServerResponse): void {
+    let open: ReturnType<StreamHandler>
+    try {
+      open = stream(url)
+    } catch (error) {
+      return replyError(res, error)
+    }
+    req.resume()
+    res.writeHead(200, {'content-type': 'application/x-ndjson', 'cache-control': 'no-cache'})
+    // Out at once: a client waits for the head to know the stream is open.
+    res.flushHeaders()
+    const close = open((line) => void res.write(`${JSON.stringify(line)}\n`))
+    res.once('close', close)
+  }
+}
+
+function replyError(res: ServerResponse, error: unknown): void {
+  const e = error as MeshError
+  reply(res, e instanceof MeshError ? 400 : 500, {error: {code: e.code ?? 'MESH_INTERNAL', message: e.message, hints: e.hints ?? []}})
 }
 
 function reply(res: ServerResponse, status: number, body: unknown): void {

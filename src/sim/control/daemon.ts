@@ -26,6 +26,7 @@ import {FaultSet} from '../faults/fault-set.js'
 import {DeployController} from '../deploy/deploy-controller.js'
 import {parseRestartPlan} from '../deploy/deploy-flags.js'
 import {FileWatcher} from './file-watcher.js'
+import {Tap, type TapFilter, type TapLine} from '../telemetry/tap.js'
 import type {DeployPlan, DeployTarget} from '../deploy/deploy-types.js'
 import {request} from 'undici'
 import {runLoad} from '../load/load-generator.js'
@@ -208,6 +209,7 @@ export class MeshDaemon extends EventEmitter {
         ),
       )
       .on('GET', '/v1/tcp', () => this.telemetry.tcp.series())
+      .stream('/v1/tap', (url) => this.tap(url))
       .on('GET', '/v1/exec', (_, url) => this.execTarget(url.searchParams.get('service') ?? '', url.searchParams.get('version') ?? undefined, url.searchParams.get('instance') ?? undefined))
       .on('POST', '/v1/apply', (body) => this.apply((body as {env?: NodeJS.ProcessEnv} | undefined)?.env))
       .on('GET', '/v1/faults', () => this.faults.list())
@@ -538,6 +540,34 @@ export class MeshDaemon extends EventEmitter {
     this.emitEvent({kind: 'instance-exited', instance: inst.name, service: inst.service.name, ...exit})
     const all = [...this.instances.values()].filter((i) => i.service === inst.service && !i.leaving)
     if (inst.health === 'completed' && all.every((i) => i.health === 'completed')) this.emitEvent({kind: 'service-completed', service: inst.service.name})
+  }
+
+  /** `mesh tap`: checks the filter's names, then streams the requests it selects until the client leaves. */
+  private tap(url: URL): (send: (line: TapLine) => void) => () => void {
+    const q = url.searchParams
+    const services = this.serviceNames()
+    const name = (key: string, callers: string[] = []) => {
+      const v = q.get(key) ?? undefined
+      if (v !== undefined && !services.includes(v) && !callers.includes(v)) throw serviceNotFound(v, [...services, ...callers])
+      return v
+    }
+    const filter: TapFilter = {
+      service: name('service', ['ingress']),
+      from: name('from', ['ingress', 'unknown']),
+      to: name('to'),
+      path: q.get('path') ?? undefined,
+      method: q.get('method')?.toUpperCase(),
+      errors: q.get('errors') === '1',
+    }
+    const maxRps = Number(q.get('maxRps') ?? 100)
+    return (send) => {
+      const tap = new Tap(filter, maxRps > 0 ? maxRps : 100, this.clock, send)
+      this.telemetry.taps.add(tap.onSpan)
+      return () => {
+        this.telemetry.taps.delete(tap.onSpan)
+        tap.close()
+      }
+    }
   }
 
   /** `mesh up --watch`: one watcher per service with `watch:` paths. */

@@ -5,7 +5,8 @@
 //   data path ─record(span)▶ Telemetry ─┬─▶ TraceStore      (mesh traces / trace)
 //                                       ├─▶ MetricsRecorder (mesh stat, /metrics)
 //                                       ├─▶ access logs     (.mesh/access/<instance>.log)
-//                                       └─▶ OtlpPusher      (telemetry.otlp.endpoint)
+//                                       ├─▶ OtlpPusher      (telemetry.otlp.endpoint)
+//                                       └─▶ taps            (mesh tap, while one listens)
 import {createWriteStream, mkdirSync, type WriteStream} from 'node:fs'
 import path from 'node:path'
 import type {TelemetrySink} from '../proxy/telemetry-sink.js'
@@ -34,6 +35,8 @@ export class Telemetry implements TelemetrySink {
   /** `protocol: tcp` connections: counted, never traced. */
   readonly tcp = new TcpMetrics()
   readonly pusher?: OtlpPusher
+  /** `mesh tap` subscribers (tap.ts): each sees every span while it listens. */
+  readonly taps = new Set<(span: Span) => void>()
   private readonly observation: Observation = {
     reporter: 'source',
     source: '',
@@ -89,6 +92,7 @@ export class Telemetry implements TelemetrySink {
     o.attempt = span.attempt
     this.metrics.observe(o, now)
     if (this.opts.accessLogDir) this.writeAccessLog(span)
+    if (this.taps.size > 0) for (const tap of this.taps) tap(span)
   }
 
   async close(): Promise<void> {
