@@ -15,6 +15,10 @@ export const versionFlags = {
   set: Flags.string({description: 'change the new simulated version: simulate.errorRate=0.2, simulate.latency.p99=300ms (repeatable)', multiple: true}),
   'progress-deadline': Flags.string({description: 'give up when a new instance is not healthy within this long', default: '60s'}),
   detach: Flags.boolean({char: 'd', description: 'start the deploy and return; follow it with `mesh history SERVICE`'}),
+  check: Flags.string({
+    description:
+      "canary and blue-green: an acceptance test run once the new instances are healthy, before any traffic moves (Flagger's pre-rollout webhook); $CANARY_URL reaches the first new instance through its sidecar ($CANARY_URLS: all of them); a non-zero exit rolls back",
+  }),
 }
 
 export abstract class DeployCommand extends MeshCommand {

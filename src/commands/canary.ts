@@ -12,6 +12,7 @@ export default class Canary extends DeployCommand {
     '<%= config.bin %> canary catalog --to v2',
     '<%= config.bin %> canary catalog --to v2 --steps 10,50,100 --interval 30s --max-error-rate 1% --max-p99 300ms',
     '<%= config.bin %> canary catalog --to v2 --match x-canary=true --load 50',
+    "<%= config.bin %> canary catalog --to v2 --check 'npm run e2e -- --base-url $CANARY_URL'",
   ]
   static override args = {service: Args.string({description: 'service to deploy', required: true})}
   static override flags = {
@@ -45,6 +46,7 @@ export default class Canary extends DeployCommand {
       env: flags.env,
       set: flags.set,
       progressDeadline: flags['progress-deadline'],
+      check: flags.check,
     })
     return this.deploy(flags.file, plan, flags.detach)
   }

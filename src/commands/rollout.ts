@@ -36,6 +36,7 @@ export default class Rollout extends DeployCommand {
       env: flags.env,
       set: flags.set,
       progressDeadline: flags['progress-deadline'],
+      check: flags.check,
     })
     return this.deploy(flags.file, plan, flags.detach)
   }

@@ -95,6 +95,14 @@ describe('values', () => {
     expect(parseDeployPlan('api', 'canary', {to: 'v2', match: 'cookie=a=b'}).canary!.match).toEqual({name: 'cookie', value: 'a=b'})
   })
 
+  test('--check: canary and blue-green only', () => {
+    expect(parseDeployPlan('api', 'canary', {to: 'v2', check: 'npm run e2e'}).check).toBe('npm run e2e')
+    expect(parseDeployPlan('api', 'blue-green', {to: 'v2', check: './smoke.sh'}).check).toBe('./smoke.sh')
+    expect(parseDeployPlan('api', 'canary', {to: 'v2'})).not.toHaveProperty('check')
+    expect(badFlag(() => parseDeployPlan('api', 'rolling', {to: 'v2', check: 'x'})).message).toBe('--check runs before traffic moves to the new version: use it with --strategy blue-green or mesh canary')
+    expect(badFlag(() => parseDeployPlan('api', 'canary', {to: 'v2', check: ' '})).message).toBe("--check: expected a shell command, like 'npm run e2e'")
+  })
+
   test('--smoke and --keep', () => {
     expect(parseDeployPlan('api', 'blue-green', {to: 'v2', smoke: ' POST /ready ', keep: '1s'}).blueGreen).toEqual({
       smoke: {method: 'POST', path: '/ready'},

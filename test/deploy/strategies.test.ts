@@ -99,6 +99,7 @@ interface FakeOptions {
   neverHealthy?: (name: string) => boolean
   stats?: (version: string, now: number) => VersionSignals
   smoke?: (instance: string) => {ok: boolean; status: number; detail: string}
+  check?: (command: string, instances: string[]) => {ok: boolean; detail: string}
 }
 
 /** A mesh of one service, `api`, that records every change with its virtual time. */
@@ -197,6 +198,11 @@ class FakeTarget implements DeployTarget {
   async smoke(instance: string): Promise<{ok: boolean; status: number; detail: string}> {
     this.note(`smoke ${instance}`)
     return this.opts.smoke?.(instance) ?? {ok: true, status: 200, detail: 'HTTP 200'}
+  }
+
+  async check(command: string, instances: string[]): Promise<{ok: boolean; detail: string}> {
+    this.note(`check ${instances.join(',')}`)
+    return this.opts.check?.(command, instances) ?? {ok: true, detail: `\`${command}\`: exit 0`}
   }
 
   /** Current weights, rounded, for assertions. */
@@ -425,6 +431,23 @@ describe('blue-green', () => {
     expect(Math.min(...target.serving)).toBe(2)
   })
 
+  test('--check runs once green is healthy and after the smoke check; a failing one aborts before the switch', async () => {
+    const ok = new FakeTarget({v1: 100}, [version('v1', 2), version('v2', 2)])
+    const passed = await drain(ok.clock, run({...blueGreenPlan({smoke: {method: 'GET', path: '/healthz'}}), check: 'npm run e2e'}, ok, version('v2', 2), never))
+    expect(passed.error).toBeUndefined()
+    expect(summary(passed.steps)).toEqual(['start', 'scale-up', 'smoke', 'check', 'switch {"v2":100}', 'keep', 'done'])
+    expect(passed.steps[3].message).toBe('acceptance check passed: `npm run e2e`: exit 0')
+    expect(ok.log.filter((l) => / check /.test(l))).toEqual(['500 check api-v2-0,api-v2-1'])
+
+    const failing = new FakeTarget({v1: 100}, [version('v1', 2), version('v2', 2)], {check: () => ({ok: false, detail: '`npm run e2e`: exit 1 (1 failing)'})})
+    const {steps, error} = await drain(failing.clock, run({...blueGreenPlan(), check: 'npm run e2e'}, failing, version('v2', 2), never))
+    expect((error as DeployFailed).rolledBack).toBe(true)
+    expect((error as Error).message).toBe('acceptance check failed before any traffic moved: `npm run e2e`: exit 1 (1 failing)')
+    expect(summary(steps)).toEqual(['start', 'scale-up', 'rollback'])
+    expect(failing.setWeightsCalls).toEqual([{v1: 100}])
+    expect(failing.names()).toEqual(['api-v1-0', 'api-v1-1'])
+  })
+
   test('green that never gets healthy: nothing switched, green removed', async () => {
     const target = new FakeTarget({v1: 100}, [version('v1', 2), version('v2', 2)], {neverHealthy: (n) => n === 'api-v2-1'})
     const {steps, error} = await drain(target.clock, run(blueGreenPlan(), target, version('v2', 2), never))
@@ -450,6 +473,16 @@ describe('blue-green', () => {
 
 describe('canary', () => {
   const healthy = (): VersionSignals => ({requests: 100, successRate: 1, p99Ms: 10})
+
+  test('--check runs on the healthy canary before any traffic; a failing one rolls back with no weight ever moved', async () => {
+    const target = new FakeTarget({v1: 100}, [version('v1', 2), version('v2', 1)], {stats: healthy, check: () => ({ok: false, detail: '`./acceptance.sh`: exit 2'})})
+    const {steps, error} = await drain(target.clock, run({...canaryPlan(), check: './acceptance.sh'}, target, version('v2', 1), never))
+    expect(error).toMatchObject({rolledBack: true, message: 'acceptance check failed before any traffic moved: `./acceptance.sh`: exit 2'})
+    expect(summary(steps)).toEqual(['start', 'scale-up', 'rollback {"v1":100}'])
+    expect(target.setWeightsCalls).toEqual([{v1: 100}])
+    expect(target.names()).toEqual(['api-v1-0', 'api-v1-1'])
+    expect(target.log.filter((l) => / check /.test(l))).toEqual(['500 check api-v2-0'])
+  })
 
   test('steps 5/25/50/100 with passing analyses: promoted, primary drained, canary at the primary size first', async () => {
     const target = new FakeTarget({v1: 100}, [version('v1', 2), version('v2', 1)], {stats: healthy})

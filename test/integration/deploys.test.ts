@@ -13,7 +13,7 @@ let dir: string
 let base: string
 
 // Routed by the ingress; cdeep is not: only cfront calls it.
-const SERVICES = ['roll', 'bg', 'cbad', 'cgood', 'broken', 'bgrb', 'cfront', 'rst']
+const SERVICES = ['roll', 'bg', 'cbad', 'cgood', 'broken', 'bgrb', 'cfront', 'rst', 'cchk']
 
 beforeAll(async () => {
   const port = await freePort()
@@ -54,6 +54,10 @@ services:
   rst:
     replicas: 2
     simulate: {latency: 2ms, seed: 6}
+  cchk:
+    versions:
+      v1: ${ok}
+      v2: {simulate: {latency: 2ms, seed: 7}}
   cdeep:
     versions:
       v1: ${ok}
@@ -225,6 +229,22 @@ describe('deploys under load', () => {
     expect(await upstreams('cgood')).toEqual(['cgood-v2-0'])
   })
 
+  test('canary --check: an acceptance test against the healthy canary before any traffic; a failing one rolls back (exit 4)', async () => {
+    const failed = await deployCli(['canary', 'cchk', '--to', 'v2', '--steps', '100', '--check', 'echo "2 of 40 failing"; exit 3'])
+    expect(failed.exitCode, failed.stderr).toBe(4)
+    expect(failed.record.outcome).toBe('rolled-back')
+    expect(summary(failed.record)).toEqual(['start', 'scale-up', 'rollback'])
+    expect(failed.record.steps.at(-1)!.message).toContain('acceptance check failed before any traffic moved: `echo "2 of 40 failing"; exit 3`: exit 3 (2 of 40 failing)')
+    expect(await shape('cchk')).toEqual({weights: {v1: 100, v2: 0}, instances: ['cchk-v1-0'], deploy: undefined})
+
+    // $CANARY_URL reaches the canary through its sidecar: the check exits 0 only on a 2xx from it.
+    const passed = await deployCli(['canary', 'cchk', '--to', 'v2', '--steps', '100', '--check', 'CALL=CANARY_URL node fixtures/call-dependency.js'])
+    expect(passed.exitCode, passed.stderr).toBe(0)
+    expect(summary(passed.record)).toEqual(['start', 'scale-up', 'check', 'weights', 'promote'])
+    expect(passed.record.steps[2].message).toBe('acceptance check passed: `CALL=CANARY_URL node fixtures/call-dependency.js`: exit 0')
+    expect(await shape('cchk')).toEqual({weights: {v1: 0, v2: 100}, instances: ['cchk-v2-1'], deploy: undefined})
+  })
+
   test('canary --load reaches a service the ingress does not route to through the service that calls it', async () => {
     const {exitCode, record, stderr} = await deployCli(['canary', 'cdeep', '--to', 'v2', '--steps', '50,100', '--interval', '1s', '--load', '100'])
 
@@ -313,6 +333,8 @@ describe('deploys under load', () => {
       ['bg', 'blue-green', 'v1', 'v2', 'promoted'],
       ['cbad', 'canary', 'v1', 'v2', 'rolled-back'],
       ['cgood', 'canary', 'v1', 'v2', 'promoted'],
+      ['cchk', 'canary', 'v1', 'v2', 'rolled-back'],
+      ['cchk', 'canary', 'v1', 'v2', 'promoted'],
       ['cdeep', 'canary', 'v1', 'v2', 'promoted'],
       ['rst', 'restart', 'v1', 'v1', 'restarted'],
       ['broken', 'rolling', 'v1', 'v2', 'rolled-back'],

@@ -731,6 +731,12 @@ export class MeshDaemon extends EventEmitter {
           return {ok: false, status: 0, detail: (error as Error).message}
         }
       },
+      check: (command, names, timeoutMs) => {
+        // Through each new instance's sidecar (its published address): faults and spans apply, as to any caller.
+        const urls = names.map((n) => this.instances.get(n)).filter((i): i is Instance => i !== undefined).map((i) => `http://127.0.0.1:${i.endpoint.inboundPort}`)
+        const env = {CANARY_URL: urls[0] ?? '', CANARY_URLS: urls.join(' ')}
+        return probeCommand(command, {cwd: this.config.dir, env}, timeoutMs)
+      },
     }
   }
 

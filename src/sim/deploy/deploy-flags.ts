@@ -23,6 +23,7 @@ export interface DeployFlags {
   env?: string[]
   set?: string[]
   progressDeadline?: string
+  check?: string
 }
 
 const bad = (message: string) => new MeshError('MESH_BAD_FLAG', message)
@@ -34,6 +35,11 @@ export function parseDeployPlan(service: string, strategy: Exclude<Strategy, 're
     strategy,
     overrides: overrides(f),
     progressDeadlineMs: duration('--progress-deadline', f.progressDeadline ?? '60s'),
+  }
+  if (f.check !== undefined) {
+    if (strategy === 'rolling') throw bad('--check runs before traffic moves to the new version: use it with --strategy blue-green or mesh canary')
+    if (f.check.trim() === '') throw bad('--check: expected a shell command, like \'npm run e2e\'')
+    plan.check = f.check
   }
   if (strategy === 'rolling') {
     const maxSurge = f.maxSurge ?? 1

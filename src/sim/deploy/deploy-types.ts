@@ -54,6 +54,12 @@ export interface DeployPlan {
   canary?: CanaryOptions
   /** Give up when a new instance is not healthy within this long. */
   progressDeadlineMs: number
+  /**
+   * An acceptance test (Flagger's pre-rollout webhook): a shell command run once the new
+   * instances are healthy, before any traffic moves to them; a non-zero exit rolls back.
+   * Canary and blue-green only.
+   */
+  check?: string
 }
 
 /** Whether a deploy moves traffic between versions: a restart replaces processes and leaves the weights alone. */
@@ -69,6 +75,7 @@ export type StepKind =
   | 'scale-down'
   | 'weights'
   | 'smoke'
+  | 'check'
   | 'analysis'
   | 'switch'
   | 'keep'
@@ -131,4 +138,6 @@ export interface DeployTarget {
   versionStats(service: string, version: string, windowMs: number): {requests: number; successRate?: number; p99Ms?: number}
   /** One request to one instance alone (blue-green smoke check). */
   smoke(instance: string, method: string, path: string): Promise<{ok: boolean; status: number; detail: string}>
+  /** The acceptance test (`--check`), with CANARY_URL naming the first of `instances` (through its sidecar). */
+  check(command: string, instances: string[], timeoutMs: number): Promise<{ok: boolean; detail: string}>
 }

@@ -3,8 +3,9 @@
 // against a fake on a virtual clock.
 //
 //   rolling:    [+new ▶ healthy ▶ weights ▶ -old (drained)] × n       (Kubernetes RollingUpdate)
-//   blue-green: +all green ▶ healthy ▶ smoke ▶ switch 100% ▶ keep blue ▶ -blue   (Argo Rollouts)
-//   canary:     +canary ▶ [match-only] ▶ [weight ▶ interval ▶ analysis]* ▶ promote | roll back   (Flagger)
+//   blue-green: +all green ▶ healthy ▶ smoke ▶ [check] ▶ switch 100% ▶ keep blue ▶ -blue   (Argo Rollouts)
+//   canary:     +canary ▶ [check] ▶ [match-only] ▶ [weight ▶ interval ▶ analysis]* ▶ promote | roll back   (Flagger)
+//               ([check]: an acceptance test before any traffic, as Flagger's pre-rollout webhook)
 //   restart:    [+fresh ▶ healthy ▶ -old (drained)] × each instance, versions and weights unchanged
 //               (kubectl rollout restart: new processes for new code, no dropped request)
 import type {ServiceConfig, VersionConfig} from '../config/types.js'
@@ -170,6 +171,7 @@ async function* blueGreen(plan: DeployPlan, target: DeployTarget, version: Versi
       }
       yield step(target, 'smoke', `smoke check ${opts.smoke.method} ${opts.smoke.path} passed on every green instance`)
     }
+    if (plan.check) yield step(target, 'check', await acceptance(plan, target, green))
   } catch (error) {
     // Every green instance that got healthy (addInstances removes those that did not).
     for (const name of target.instancesOf(plan.service, plan.to)) await target.removeInstance(name).catch(() => undefined)
@@ -185,6 +187,13 @@ async function* blueGreen(plan: DeployPlan, target: DeployTarget, version: Versi
   await target.clock.sleep(opts.keepMs, signal)
   for (const v of blue) for (const name of target.instancesOf(plan.service, v)) await target.removeInstance(name)
   yield step(target, 'done', `blue (${blue.join(', ')}) stopped; ${plan.service} runs ${plan.to}`)
+}
+
+/** Runs `--check`; its passing is the step's message, its failure an Error saying why. */
+async function acceptance(plan: DeployPlan, target: DeployTarget, instances: string[]): Promise<string> {
+  const r = await target.check(plan.check!, instances, plan.progressDeadlineMs)
+  if (!r.ok) throw new Error(`acceptance check failed before any traffic moved: ${r.detail}`)
+  return `acceptance check passed: ${r.detail}`
 }
 
 async function* canary(plan: DeployPlan, target: DeployTarget, version: VersionConfig, signal: AbortSignal): Steps {
@@ -214,6 +223,14 @@ async function* canary(plan: DeployPlan, target: DeployTarget, version: VersionC
     throw new DeployFailed((error as Error).message, true)
   }
   yield step(target, 'scale-up', `canary ${canaries.join(', ')} healthy`)
+  if (plan.check) {
+    try {
+      yield step(target, 'check', await acceptance(plan, target, canaries))
+    } catch (error) {
+      yield* rollBack((error as Error).message)
+      throw new DeployFailed((error as Error).message, true)
+    }
+  }
 
   let failures = 0
   /** One interval of analysis; true when the step may go on. */
