@@ -109,9 +109,54 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   // The daemon's V8 setting, so that (b) and (c) differ by the proxy alone (it changes
   // little here: the bare proxy's objects were not being pretenured).
   tuneHeapForProxying()
+  // bench/process-environment.js: the same proxy in a process prepared as the daemon's is.
+  await prepareEnvironment(process.env.BARE_ENV ?? 'plain')
   const {server, pool} = createBareProxy(upstream)
   server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
     console.log(`LISTENING ${server.address().port}`)
   })
   exitOnSignal(server, pool)
+}
+
+/** What else the process holds or has run before the proxy serves (process-environment.js). */
+async function prepareEnvironment(mode) {
+  if (mode === 'plain') return
+  const {MeshDaemon} = await import('../dist/sim/control/daemon.js')
+  const {loadConfig} = await import('../dist/sim/config/load-config.js')
+  if (mode === 'daemon') {
+    const daemon = new MeshDaemon(await loadConfig(process.env.BARE_ENV_MESH))
+    await daemon.start()
+    process.once('SIGTERM', () => void daemon.stop().then(() => process.exit(0)))
+  }
+  if (mode !== 'pollute') return
+  // Other shapes through node:http, undici and net: a server answering three ways, requests with and without bodies.
+  const {Agent, request} = await import('undici')
+  const net = await import('node:net')
+  const other = http.createServer((req, res) => {
+    req.resume()
+    req.on('end', () => {
+      if (req.url === '/json') {
+        res.setHeader('content-type', 'application/json')
+        res.end(JSON.stringify({a: 1, b: [1, 2]}))
+      } else if (req.url === '/chunked') {
+        res.write('a')
+        res.write(Buffer.from('b'))
+        res.end()
+      } else {
+        res.writeHead(201, {'x-a': '1', 'x-b': ['2', '3']})
+        res.end(Buffer.alloc(100))
+      }
+    })
+  })
+  await new Promise((resolve) => other.listen(0, '127.0.0.1', resolve))
+  const base = `http://127.0.0.1:${other.address().port}`
+  const agent = new Agent({connections: 8})
+  for (let i = 0; i < 3000; i++) {
+    const r = await request(`${base}${['/json', '/chunked', '/x'][i % 3]}`, {dispatcher: agent, method: i % 2 ? 'POST' : 'GET', body: i % 2 ? 'hello' : undefined, headers: {'x-i': String(i)}})
+    await r.body.text()
+    if (i % 10 === 0) await new Promise((resolve) => net.connect(other.address().port, '127.0.0.1', function () { this.destroy(); resolve() }))
+    if (i % 7 === 0) await new Promise((resolve) => http.get(`${base}/json`, (res) => res.resume().on('end', resolve)))
+  }
+  other.close()
+  await agent.close()
 }
