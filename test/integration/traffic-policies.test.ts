@@ -372,6 +372,19 @@ services:
   e: {simulate: {}}
 `,
       )
+      // --dry-run says what apply would do, and changes nothing.
+      const dry = await mesh(dir, ['apply', '--dry-run'])
+      expect(dry.exitCode, dry.stderr).toBe(0)
+      expect(dry.stdout.split('\n').filter((l) => l.startsWith('would'))).toEqual([
+        'would apply service c added: 2 instances started (healthy before apply returns)',
+        'would apply ingress: routes / → a, /b → b ⇒ / → a, /c → c',
+        'would apply service b removed: 1 instance drained and stopped',
+        'would not apply e: dependsOn changed: restart the mesh (or use a deploy) for that',
+        'would not apply service f was removed, but e still runs with it in dependsOn: restart the mesh for that',
+      ])
+      expect(dry.stdout).toContain('Dry run: nothing changed.')
+      expect((await status(dir)).services.map((x) => x.name)).toEqual(['a', 'b', 'e', 'f'])
+      expect((await get(`http://127.0.0.1:${port}/b`)).headers['x-mesh-upstream']).toBe('b-v1-0')
       // Two at once (an editor's save hook and a hand): the daemon takes them one after the
       // other, so the second finds c added and b gone rather than removing b again while the
       // first waits for c's slow start.

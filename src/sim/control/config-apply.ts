@@ -62,14 +62,7 @@ export class ConfigApply {
       const current = this.host.config.services.find((s) => s.name === service.name)
       const destination = this.host.dataPlane.destination(service.name)
       if (!current || !destination) continue
-      const moved = liveWeightsChange({
-        service: service.name,
-        live: destination.endpoints.currentWeights(),
-        before: versionWeights(current),
-        after: versionWeights(service),
-        deploy: deployBehindWeights(this.host.deploys.history(service.name), this.weightsAppliedOver),
-        declared: service.versions.map((v) => v.name),
-      })
+      const moved = this.weightsChange(service, current)
       if (moved.change) changes.push(moved.change)
       if (moved.warning) warnings.push(moved.warning)
       // A version that gains traffic is started (and healthy) before any traffic moves to it.
@@ -111,6 +104,63 @@ export class ConfigApply {
     for (const r of ended) this.weightsAppliedOver.add(r.id)
     if (changes.length) this.host.onApplied(changes)
     return {changes, notApplied, warnings}
+  }
+
+  /**
+   * `mesh apply --dry-run`: what apply would do now, as kubectl's dry run says it — nothing
+   * changes. Each line names the change as apply would make it; instances apply would start
+   * or replace are named by count (their names come when they start).
+   */
+  async plan(env?: NodeJS.ProcessEnv): Promise<ApplyResult> {
+    const next = await loadConfig(this.host.config.file, env)
+    const {changes, notApplied, instances, added, removed} = diffPolicies(this.host.config, next, this.declared)
+    const warnings: string[] = []
+    const busy = (service: string, what: string) => {
+      const running = this.host.deploys.inProgress(service)
+      if (running) notApplied.push(`${what}, but a deploy is in progress (${running}): apply again once it ends`)
+      return running !== undefined
+    }
+    const howMany = (n: number) => `${n} ${n === 1 ? 'instance' : 'instances'}`
+    for (const service of added) {
+      const count = service.versions.filter((v) => activeVersions(service).has(v.name)).reduce((n, v) => n + v.replicas, 0)
+      changes.push(`service ${service.name} added: ${howMany(count)} started (healthy before apply returns)`)
+    }
+    for (const c of instances) {
+      const what = `${c.service}: ${c.version} ${describeInstanceChange(c)}`
+      if (busy(c.service, what)) continue
+      changes.push(c.respawn ? `${what}: its instances replaced one at a time` : c.removed ? `${what}: its instances drained and stopped` : what)
+    }
+    for (const service of next.services) {
+      const current = this.host.config.services.find((s) => s.name === service.name)
+      if (!current || !this.host.dataPlane.destination(service.name)) continue
+      const moved = this.weightsChange(service, current)
+      if (moved.change) changes.push(moved.change)
+      if (moved.warning) warnings.push(moved.warning)
+    }
+    const ingress = ingressChange(this.host.config.ingress, next.ingress)
+    if (ingress) (ingress.applied ? changes : notApplied).push(ingress.message)
+    for (const name of removed) {
+      const callers = this.host.config.services.filter((s) => s.name !== name && s.dependsOn.includes(name)).map((s) => s.name)
+      if (callers.length) notApplied.push(`service ${name} was removed, but ${callers.join(', ')} still ${callers.length === 1 ? 'runs' : 'run'} with it in dependsOn: restart the mesh for that`)
+      else if (!busy(name, `service ${name} was removed`)) changes.push(`service ${name} removed: ${howMany(this.host.instancesOf(name).length)} drained and stopped`)
+    }
+    const accessLog = next.telemetry?.accessLog === true
+    if (accessLog !== this.host.telemetry.accessLogging) changes.push(`telemetry: access logs ${accessLog ? 'on' : 'off'}`)
+    const spansPerSecond = next.telemetry?.spansPerSecond ?? DEFAULT_SPANS_PER_SECOND
+    if (spansPerSecond !== this.host.telemetry.sampler.rate) changes.push(`telemetry: trace sampling ${this.host.telemetry.sampler.rate} → ${spansPerSecond} spans/s`)
+    return {changes, notApplied, warnings}
+  }
+
+  /** mesh.yaml's weights for a service against the live ones (and the deploy that set them, if one did). */
+  private weightsChange(service: ServiceConfig, current: ServiceConfig): {change?: string; warning?: string} {
+    return liveWeightsChange({
+      service: service.name,
+      live: this.host.dataPlane.destination(service.name)!.endpoints.currentWeights(),
+      before: versionWeights(current),
+      after: versionWeights(service),
+      deploy: deployBehindWeights(this.host.deploys.history(service.name), this.weightsAppliedOver),
+      declared: service.versions.map((v) => v.name),
+    })
   }
 
   /**

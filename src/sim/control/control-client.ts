@@ -67,8 +67,8 @@ export class ControlClient {
   }
 
   /** `env`: the variables mesh.yaml's ${VAR} read, as the caller's shell has them now (compose reads them per command). */
-  apply(env?: NodeJS.ProcessEnv): Promise<ApplyResult> {
-    return this.call('POST', '/v1/apply', env ? {env} : undefined) as Promise<ApplyResult>
+  apply(env?: NodeJS.ProcessEnv, dryRun = false): Promise<ApplyResult> {
+    return this.call('POST', '/v1/apply', env || dryRun ? {env, dryRun} : undefined) as Promise<ApplyResult>
   }
 
   faults(): Promise<FaultInfo[]> {

@@ -211,7 +211,10 @@ export class MeshDaemon extends EventEmitter {
       .on('GET', '/v1/tcp', () => this.telemetry.tcp.series())
       .stream('/v1/tap', (url) => this.tap(url))
       .on('GET', '/v1/exec', (_, url) => this.execTarget(url.searchParams.get('service') ?? '', url.searchParams.get('version') ?? undefined, url.searchParams.get('instance') ?? undefined))
-      .on('POST', '/v1/apply', (body) => this.apply((body as {env?: NodeJS.ProcessEnv} | undefined)?.env))
+      .on('POST', '/v1/apply', (body) => {
+        const {env, dryRun} = (body ?? {}) as {env?: NodeJS.ProcessEnv; dryRun?: boolean}
+        return dryRun ? this.applier.plan(env) : this.apply(env)
+      })
       .on('GET', '/v1/faults', () => this.faults.list())
       .on('POST', '/v1/faults', (spec) => this.injectFault(spec as FaultSpec))
       .on('POST', '/v1/faults/clear', (sel) => this.faults.clear(sel as {id?: string; service?: string}))
