@@ -1,4 +1,4 @@
-import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
@@ -42,6 +42,24 @@ describe('FileWatcher (mesh up --watch)', {timeout: 15_000}, () => {
     writeFileSync(path.join(dir, 'src', 'server.js'), 'three')
     await new Promise((r) => setTimeout(r, 400))
     expect(reports).toHaveLength(1)
+  })
+
+  it('watches directories made after it started, and a single file across a save by rename', async () => {
+    const dir = project()
+    const reports: string[][] = []
+    watchers.push(new FileWatcher({paths: [path.join(dir, 'src'), path.join(dir, 'package.json')], quietMs: 150, onChange: (f) => reports.push(f)}).start())
+    mkdirSync(path.join(dir, 'src', 'routes'))
+    await waitUntil('the new directory reported', () => reports.length === 1)
+    writeFileSync(path.join(dir, 'src', 'routes', 'items.js'), 'x')
+    await waitUntil('a file in it', () => reports.length === 2)
+    expect(reports[1]).toEqual([path.join(dir, 'src', 'routes', 'items.js')])
+    // As vim and many editors save: a new file renamed over the old one.
+    writeFileSync(path.join(dir, 'package.json.new'), '{"v": 2}')
+    renameSync(path.join(dir, 'package.json.new'), path.join(dir, 'package.json'))
+    await waitUntil('the renamed-over file', () => reports.length === 3)
+    expect(reports[2]).toEqual([path.join(dir, 'package.json')])
+    writeFileSync(path.join(dir, 'package.json'), '{"v": 3}')
+    await waitUntil('the file written again', () => reports.length === 4)
   })
 
   it('knows what is beside the point', () => {

@@ -3,7 +3,7 @@
 // `git checkout`, a build writing many files — become one change, reported once the
 // files have been quiet for `quietMs`. Dependencies, VCS data and editor droppings are
 // not changes to the code.
-import {type FSWatcher, statSync, watch} from 'node:fs'
+import {type Dirent, type FSWatcher, readdirSync, statSync, watch} from 'node:fs'
 import path from 'node:path'
 import {realClock, type Clock, type Timer} from '../time/clock.js'
 
@@ -21,7 +21,8 @@ export interface FileWatcherOptions {
 }
 
 export class FileWatcher {
-  private readonly watchers: FSWatcher[] = []
+  /** One inotify watch per directory: node's own recursive watch on Linux (Node 20) watches every file, node_modules included. */
+  private readonly watchers = new Map<string, FSWatcher>()
   private readonly changed = new Set<string>()
   private timer?: Timer
   private readonly quietMs: number
@@ -34,23 +35,60 @@ export class FileWatcher {
 
   start(): this {
     for (const p of this.opts.paths) {
-      const dir = statSync(p).isDirectory()
-      const w = watch(p, {recursive: dir}, (_event, name) => {
-        const file = dir ? (name ? path.join(p, name.toString()) : p) : p
-        if (!ignored(file)) this.note(file)
-      })
-      // A watched path removed (a branch switch) must not take the daemon down.
-      w.on('error', () => undefined)
-      this.watchers.push(w)
+      if (statSync(p).isDirectory()) this.watchTree(p)
+      else {
+        // A file through its directory: an editor that saves by writing a new file and renaming
+        // it over the old one would leave a watch on the file itself watching the old inode.
+        const name = path.basename(p)
+        this.watchDir(path.dirname(p), (entry) => entry === name)
+      }
     }
     return this
   }
 
   close(): void {
-    for (const w of this.watchers.splice(0)) w.close()
+    for (const w of this.watchers.values()) w.close()
+    this.watchers.clear()
     this.timer?.cancel()
     this.timer = undefined
     this.changed.clear()
+  }
+
+  /** A directory and every directory below it that is not ignored; new ones are added as they appear. */
+  private watchTree(dir: string): void {
+    if (this.watchers.has(dir)) return
+    let entries: Dirent[]
+    try {
+      entries = readdirSync(dir, {withFileTypes: true})
+    } catch {
+      return
+    }
+    this.watchDir(dir, () => true, (file) => {
+      try {
+        if (statSync(file).isDirectory()) this.watchTree(file)
+      } catch {
+        // Gone again already.
+      }
+    })
+    for (const e of entries) if (e.isDirectory() && !IGNORED_DIRS.has(e.name)) this.watchTree(path.join(dir, e.name))
+  }
+
+  private watchDir(dir: string, wanted: (entry: string) => boolean, onRename?: (file: string) => void): void {
+    const key = onRename ? dir : `${dir}\u0000files`
+    if (this.watchers.has(key)) return
+    const w = watch(dir, (event, name) => {
+      if (!name || !wanted(name.toString())) return
+      const file = path.join(dir, name.toString())
+      if (ignored(file)) return
+      if (event === 'rename') onRename?.(file)
+      this.note(file)
+    })
+    // A watched directory removed (a branch switch) must not take the daemon down.
+    w.on('error', () => {
+      w.close()
+      this.watchers.delete(key)
+    })
+    this.watchers.set(key, w)
   }
 
   private note(file: string): void {
