@@ -303,6 +303,11 @@ describe('watch (mesh up --watch)', () => {
     expect(problems(yaml('name: x', 'services:', '  web: {command: node server.js, watch: [src]}'))).toEqual([
       `mesh.yaml:3:42 services.web.watch[0]: src does not exist (paths are relative to mesh.yaml, here ${DIR})`,
     ])
+    // One path needs no list.
+    expect(parsed(yaml('name: x', 'services:', `  web: {command: node server.js, watch: ${tmp}}`)).services[0].watch).toEqual([tmp])
+    expect(problems(yaml('name: x', 'services:', '  web: {command: node server.js, watch: src}'))).toEqual([
+      `mesh.yaml:3:41 services.web.watch: src does not exist (paths are relative to mesh.yaml, here ${DIR})`,
+    ])
     expect(problems(yaml('name: x', 'services:', '  db: {address: "127.0.0.1:5432", watch: [.]}'))).toEqual([
       'mesh.yaml:3:35 services.db.watch: the mesh runs no process of an address: service, so there is nothing to restart when files change',
     ])

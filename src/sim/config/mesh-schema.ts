@@ -301,7 +301,7 @@ const service = obj({
   stopGracePeriod: def(duration(), 10_000),
   // compose's `unless-stopped` is `always` here: nothing but `mesh down` stops a service.
   restart: def(enumOf(['always', 'on-failure', 'no', 'unless-stopped'] as const), 'always'),
-  watch: opt(array(str({nonEmpty: true}), {min: 1})),
+  watch: opt(oneOf('a path or a list of them', {scalar: map(str({nonEmpty: true}), (p) => [p]), seq: array(str({nonEmpty: true}), {min: 1})})),
   protocol: def(enumOf(['http', 'grpc', 'tcp'] as const), 'http'),
   policy: def(policy, defaultPolicy),
 })
@@ -573,7 +573,7 @@ function watchPaths(raw: RawService, at: At, dir: string, versions: VersionConfi
   const paths = raw.watch.map((p, i) => {
     const full = resolve(dir, p)
     if (!existsSync(full)) {
-      where.child(i)?.error(`${p} does not exist (paths are relative to mesh.yaml, here ${dir})`)
+      ;(where.kind === 'seq' ? (where.child(i) ?? where) : where).error(`${p} does not exist (paths are relative to mesh.yaml, here ${dir})`)
       ok = false
     }
     return full
