@@ -25,7 +25,7 @@ export default class Tap extends MeshCommand {
     path: Flags.string({description: 'only requests whose path starts with this'}),
     method: Flags.string({description: 'only requests with this method'}),
     errors: Flags.boolean({description: "only failed requests (5xx, no answer, or the mesh's own answer)"}),
-    'max-rps': Flags.integer({description: 'at most this many requests a second are shown; the rest are counted (default 100)', min: 1, default: 100}),
+    'max-rps': Flags.integer({description: 'at most this many requests a second are shown; the rest are counted', min: 1, default: 100}),
     count: Flags.integer({description: 'stop after this many requests', min: 1}),
     duration: Flags.string({description: 'stop after this long, e.g. 30s'}),
   }
