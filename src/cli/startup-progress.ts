@@ -5,14 +5,16 @@ import {Listr} from 'listr2'
 import type {DaemonEvent} from '../sim/control/daemon.js'
 import type {MeshConfig} from '../sim/config/types.js'
 import {activeVersions} from '../sim/config/versions.js'
-import {callGraph} from '../sim/config/call-graph.js'
+import {callGraph, withDependencies} from '../sim/config/call-graph.js'
 
 export async function showStartup(
   config: MeshConfig,
   subscribe: (fn: (event: DaemonEvent) => void) => void,
   started: Promise<unknown>,
-  opts: {silent: boolean},
+  opts: {silent: boolean; only?: string[]},
 ): Promise<void> {
+  // `mesh up SERVICE...`: only those and what they depend on start.
+  const starting = opts.only?.length ? withDependencies(config, opts.only) : undefined
   const ready = new Map<string, (how: string) => void>()
   const waits = new Map(
     config.services.map((s) => [s.name, new Promise<string>((resolve) => ready.set(s.name, resolve))] as const),
@@ -23,7 +25,7 @@ export async function showStartup(
   })
   const graph = callGraph(config)
   const list = new Listr(
-    config.services.map((s) => {
+    config.services.filter((s) => !starting || starting.has(s.name)).map((s) => {
       // Only versions with traffic start; the others wait for a deploy.
       const active = activeVersions(s)
       const count = s.versions.filter((v) => active.has(v.name)).reduce((n, v) => n + v.replicas, 0)

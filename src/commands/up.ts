@@ -1,5 +1,5 @@
 import path from 'node:path'
-import {Flags} from '@oclif/core'
+import {Args, Flags} from '@oclif/core'
 import chalk from 'chalk'
 import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
 import {showStartup} from '../cli/startup-progress.js'
@@ -11,13 +11,21 @@ import {removeState} from '../sim/control/state-file.js'
 import {signalGroup} from '../sim/supervisor/process-group.js'
 import type {MeshStatus} from '../sim/control/status.js'
 import {renderStatus} from './status.js'
+import {serviceNotFound} from '../sim/errors.js'
+import {withProgress} from '../cli/task-progress.js'
+import {connect} from '../sim/control/control-client.js'
+import type {MeshPaths} from '../sim/control/state-file.js'
 
 export default class Up extends MeshCommand {
   static override description =
     'Start the mesh: every service behind its sidecar, each once what it depends on is healthy (or running, or completed: dependsOn conditions, as compose). In the foreground it streams logs until Ctrl-C; with -d it returns once every instance is healthy (a one-shot job: completed). ' +
     'Sidecars speak HTTP/1.1 and HTTP/2 (h2c, gRPC) on every listener; protocol: grpc services are reached over HTTP/2, protocol: tcp ones at L4.'
   static override enableJsonFlag = true
-  static override examples = ['<%= config.bin %> up', '<%= config.bin %> up -d', '<%= config.bin %> up -d -f demo/mesh.yaml --json']
+  static override examples = ['<%= config.bin %> up', '<%= config.bin %> up -d', '<%= config.bin %> up -d frontend', '<%= config.bin %> up -d -f demo/mesh.yaml --json']
+  static override strict = false
+  static override args = {
+    service: Args.string({description: 'start only these services and what they depend on (as docker compose up SERVICE); on a running mesh, start them too'}),
+  }
   static override flags = {
     file: fileFlag(),
     detach: Flags.boolean({char: 'd', description: 'run in the background; return when every instance is healthy'}),
@@ -25,26 +33,35 @@ export default class Up extends MeshCommand {
   }
 
   async run(): Promise<MeshStatus> {
-    const {flags} = await this.parse(Up)
+    const {argv, flags} = await this.parse(Up)
     const file = path.resolve(flags.file)
     // Nothing starts when the file is wrong.
     const {config, warnings} = await loadConfigWithWarnings(file)
     this.warnUnsetVariables(warnings)
+    const only = argv as string[]
+    const known = config.services.map((s) => s.name)
+    for (const name of only) if (!known.includes(name)) throw serviceNotFound(name, known)
     const paths = this.meshPaths(file)
+    if (only.length > 0 && meshRunning(paths)) {
+      // As compose: `up SERVICE` on a running project starts what is not running yet.
+      const status = await withProgress(`Starting ${only.join(', ')}`, () => this.connect(flags.file).start(only), !this.jsonEnabled() && process.stdout.isTTY === true)
+      if (!this.jsonEnabled()) this.log(renderStatus(status))
+      return status
+    }
     const {cleaned} = await ensureNotRunning(paths)
     if (cleaned.length) this.logToStderr(`Cleaned up after a mesh daemon that died: ${cleaned.join(', ')}`)
     const silent = this.jsonEnabled()
 
     if (flags.detach) {
       const listeners: Array<(e: DaemonEvent) => void> = []
-      const started = startDetached(file, paths, (e) => listeners.forEach((l) => l(e)), {watch: flags.watch})
-      await showStartup(config, (fn) => listeners.push(fn), started, {silent})
+      const started = startDetached(file, paths, (e) => listeners.forEach((l) => l(e)), {watch: flags.watch, only})
+      await showStartup(config, (fn) => listeners.push(fn), started, {silent, only})
       const status = await started
       if (!silent) this.log(`\n${renderStatus(status)}\n\nStop it with ${chalk.bold('mesh down')}.`)
       return status
     }
 
-    const daemon = new MeshDaemon(config, {watch: flags.watch})
+    const daemon = new MeshDaemon(config, {watch: flags.watch, only: only.length > 0 ? only : undefined})
     let interrupts = 0
     const stopped = new Promise<number>((resolve) => {
       daemon.once('stopped', () => resolve(0))
@@ -65,7 +82,7 @@ export default class Up extends MeshCommand {
     })
     const started = daemon.start()
     try {
-      await showStartup(config, (fn) => daemon.on('event', fn), started, {silent})
+      await showStartup(config, (fn) => daemon.on('event', fn), started, {silent, only})
     } catch (error) {
       await daemon.stop()
       throw error
@@ -87,4 +104,14 @@ export default class Up extends MeshCommand {
 /** `src/a.js`, or `src/a.js and 3 more`. */
 function describeChange(files: string[]): string {
   return files.length <= 1 ? (files[0] ?? 'a file') : `${files[0]} and ${files.length - 1} more`
+}
+
+/** Whether a mesh daemon answers for this directory. */
+function meshRunning(paths: MeshPaths): boolean {
+  try {
+    connect(paths)
+    return true
+  } catch {
+    return false
+  }
 }

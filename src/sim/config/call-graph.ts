@@ -79,3 +79,16 @@ export function startOrder(config: MeshConfig): string[][] {
   }
   return groups
 }
+
+/** The services named and everything they call, directly or not: what `mesh up SERVICE...` starts. */
+export function withDependencies(config: MeshConfig, names: readonly string[]): Set<string> {
+  const graph = callGraph(config)
+  const out = new Set<string>()
+  const visit = (name: string) => {
+    if (out.has(name) || !graph.has(name)) return
+    out.add(name)
+    for (const dep of graph.get(name)!) visit(dep)
+  }
+  for (const name of names) visit(name)
+  return out
+}

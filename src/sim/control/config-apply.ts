@@ -31,6 +31,8 @@ export interface ApplyHost {
   /** Resolves when all are healthy; rejects (having removed what did not get healthy) otherwise. */
   addInstances(service: ServiceConfig, version: VersionConfig, count: number): Promise<string[]>
   removeInstance(name: string): Promise<void>
+  /** False for a service `mesh up SERVICE...` left declared only: apply changes its config, never starts it. */
+  isStarted(service: string): boolean
   onApplied(changes: string[]): void
 }
 
@@ -66,7 +68,7 @@ export class ConfigApply {
       if (moved.change) changes.push(moved.change)
       if (moved.warning) warnings.push(moved.warning)
       // A version that gains traffic is started (and healthy) before any traffic moves to it.
-      for (const name of activeVersions(service)) {
+      for (const name of this.host.isStarted(service.name) ? activeVersions(service) : []) {
         const version = current.versions.find((v) => v.name === name)
         if (version && this.host.instancesOf(service.name, name).length === 0) {
           await this.host.addInstances(current, version, version.replicas)
@@ -195,6 +197,7 @@ export class ConfigApply {
     declared.versions = declared.versions.map((v) => (v.name === c.version ? structuredClone(c.next) : v))
     const live = this.host.instancesOf(c.service, c.version)
     const what: string[] = []
+    if (!this.host.isStarted(c.service)) return {applied: true, message: `${c.service}: ${c.version} ${describeInstanceChange(c)} (not started: takes effect when \`mesh up ${c.service}\` starts it)`}
     if (live.length === 0) {
       return {applied: true, message: `${c.service}: ${c.version} ${describeInstanceChange(c)} (no instance runs it now: takes effect when it gets traffic)`}
     }

@@ -18,6 +18,7 @@ const send = (message: DaemonMessage) =>
 
 const configFile = process.argv[2]
 const watch = process.argv.includes('--watch')
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',')
 let daemon: MeshDaemon | undefined
 
 // A dev tool's daemon should outlive a bug in one request path; the log says what happened.
@@ -26,7 +27,7 @@ process.on('unhandledRejection', (error) => console.error(`[daemon] unhandled re
 
 try {
   const config = await loadConfig(configFile)
-  daemon = new MeshDaemon(config, {watch})
+  daemon = new MeshDaemon(config, {watch, only})
   const d = daemon
   const shutdown = () => void d.stop().then(() => process.exit(0))
   process.on('SIGTERM', shutdown)

@@ -47,7 +47,7 @@ import {assertPortFree, freePort} from './ports.js'
 import {type Endpoint, Registry} from './registry.js'
 import {createToken, type MeshPaths, meshPaths, removeState, writeState} from './state-file.js'
 import type {ExecTarget, InstanceHealth, InstanceStatus, MeshStatus} from './status.js'
-import {ingressPathTo, startOrder} from '../config/call-graph.js'
+import {ingressPathTo, startOrder, withDependencies} from '../config/call-graph.js'
 
 const SIMULATED_RUNNER = fileURLToPath(new URL('../model/simulated-service-main.js', import.meta.url))
 
@@ -74,6 +74,8 @@ export interface DaemonOptions {
   backoff?: {initialMs: number; maxMs: number; resetAfterMs: number}
   /** `mesh up --watch`: restart a service when files under its `watch:` paths change. */
   watch?: boolean
+  /** `mesh up SERVICE...`: start these and what they depend on; the others are declared but not started. */
+  only?: string[]
 }
 
 interface Instance {
@@ -115,6 +117,8 @@ export class MeshDaemon extends EventEmitter {
   private readonly watchers: FileWatcher[] = []
   /** Per service: files changed since its last watch restart began. */
   private readonly changedFiles = new Map<string, Set<string>>()
+  /** Services whose instances the mesh runs (all of them, unless `mesh up` named some). */
+  private readonly started = new Set<string>()
 
   constructor(
     readonly config: MeshConfig,
@@ -167,6 +171,7 @@ export class MeshDaemon extends EventEmitter {
       instancesOf: (service, version) => this.instancesOf(service, version),
       addInstances: (service, version, count) => this.addInstances(service, version, count),
       removeInstance: (name) => this.removeInstance(name),
+      isStarted: (service) => this.isStarted(service),
       onApplied: (changes) => this.emitEvent({kind: 'config-applied', changes}),
     })
     this.supervisor.on('spawn', () => this.saveState())
@@ -211,6 +216,7 @@ export class MeshDaemon extends EventEmitter {
       .on('GET', '/v1/tcp', () => this.telemetry.tcp.series())
       .stream('/v1/tap', (url) => this.tap(url))
       .on('GET', '/v1/exec', (_, url) => this.execTarget(url.searchParams.get('service') ?? '', url.searchParams.get('version') ?? undefined, url.searchParams.get('instance') ?? undefined))
+      .on('POST', '/v1/start', (body) => this.startServices((body as {services: string[]}).services).then(() => this.status()))
       .on('POST', '/v1/apply', (body) => {
         const {env, dryRun} = (body ?? {}) as {env?: NodeJS.ProcessEnv; dryRun?: boolean}
         return dryRun ? this.applier.plan(env) : this.apply(env)
@@ -231,7 +237,10 @@ export class MeshDaemon extends EventEmitter {
     this.controlUrl = await this.control.listen()
     this.saveState()
 
+    const selected = withDependencies(this.config, this.opts.only ?? this.serviceNames())
     for (const service of this.config.services) {
+      if (!selected.has(service.name)) continue
+      this.started.add(service.name)
       for (const version of service.versions) {
         if (!activeVersions(service).has(version.name)) continue
         for (let i = 0; i < version.replicas; i++) await this.createInstance(service, version)
@@ -248,6 +257,7 @@ export class MeshDaemon extends EventEmitter {
     const failed = new AbortController()
     const launched = new Map<string, Promise<void>>()
     for (const service of startOrder(this.config).flat()) {
+      if (!selected.has(service)) continue
       const s = this.config.services.find((x) => x.name === service)!
       // In start order, so a dependency's launch is known here (one in a cycle is not waited for).
       const deps = s.dependsOn.filter((d) => launched.has(d))
@@ -300,6 +310,7 @@ export class MeshDaemon extends EventEmitter {
         instances: [...this.instances.values()].filter((i) => i.service === s).map((i) => this.instanceStatus(i)),
         tcp: this.tcpTotals(s),
         watching: this.opts.watch && s.watch ? s.watch.map((p) => path.relative(this.config.dir, p) || '.') : undefined,
+        notStarted: this.started.has(s.name) ? undefined : true,
       })),
     }
   }
@@ -415,6 +426,7 @@ export class MeshDaemon extends EventEmitter {
   private readonly nextIndex = new Map<string, number>()
 
   private async createInstance(service: ServiceConfig, version: VersionConfig): Promise<Instance> {
+    this.started.add(service.name)
     const key = `${service.name}\u0000${version.name}`
     const index = this.nextIndex.get(key) ?? 0
     this.nextIndex.set(key, index + 1)
@@ -571,6 +583,31 @@ export class MeshDaemon extends EventEmitter {
         tap.close()
       }
     }
+  }
+
+  /**
+   * `mesh up SERVICE...` on a running mesh (as compose starts more services of a running
+   * project): the named services not started yet, and what they depend on, in start order,
+   * each healthy (or completed) before what depends on it starts.
+   */
+  async startServices(names: string[]): Promise<string[]> {
+    for (const name of names) if (!this.config.services.some((s) => s.name === name)) throw serviceNotFound(name, this.serviceNames())
+    const wanted = withDependencies(this.config, names)
+    const begun: string[] = []
+    for (const name of startOrder(this.config).flat()) {
+      if (!wanted.has(name) || this.started.has(name)) continue
+      const service = this.config.services.find((s) => s.name === name)!
+      this.started.add(name)
+      for (const version of service.versions) {
+        if (activeVersions(service).has(version.name)) begun.push(...(await this.addInstances(service, version, version.replicas)))
+      }
+    }
+    return begun
+  }
+
+  /** Whether the mesh runs the service's instances (`mesh up SERVICE...` leaves the others declared only). */
+  isStarted(service: string): boolean {
+    return this.started.has(service)
   }
 
   /** `mesh up --watch`: one watcher per service with `watch:` paths. */

@@ -34,11 +34,11 @@ export function startDetached(
   configFile: string,
   paths: MeshPaths,
   onEvent: (event: DaemonEvent) => void,
-  opts: {watch?: boolean} = {},
+  opts: {watch?: boolean; only?: string[]} = {},
 ): Promise<MeshStatus> {
   mkdirSync(paths.root, {recursive: true})
   const log = openSync(paths.daemonLog, 'a')
-  const child = fork(DAEMON_MAIN, [configFile, ...(opts.watch ? ['--watch'] : [])], {detached: true, stdio: ['ignore', log, log, 'ipc']})
+  const child = fork(DAEMON_MAIN, [configFile, ...(opts.watch ? ['--watch'] : []), ...(opts.only?.length ? [`--only=${opts.only.join(',')}`] : [])], {detached: true, stdio: ['ignore', log, log, 'ipc']})
   closeSync(log)
   return new Promise((resolve, reject) => {
     let settled = false

@@ -47,6 +47,8 @@ export interface ServiceStatus {
   instances: InstanceStatus[]
   /** `mesh up --watch`: the paths (relative to mesh.yaml) whose changes restart it. */
   watching?: string[]
+  /** `mesh up SERVICE...` named others: declared, but no instance runs (calls to it get 503 UH). */
+  notStarted?: true
   /**
    * Its TCP connections since the mesh started (bytes of closed connections): a `protocol: tcp`
    * service's, or an HTTP service's WebSocket (Upgrade) sessions once it had one.
