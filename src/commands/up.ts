@@ -42,11 +42,15 @@ export default class Up extends MeshCommand {
     const known = config.services.map((s) => s.name)
     for (const name of only) if (!known.includes(name)) throw serviceNotFound(name, known)
     const paths = this.meshPaths(file)
-    if (only.length > 0 && meshRunning(paths)) {
-      // As compose: `up SERVICE` on a running project starts what is not running yet.
-      const status = await withProgress(`Starting ${only.join(', ')}`, () => this.connect(flags.file).start(only), !this.jsonEnabled() && process.stdout.isTTY === true)
-      if (!this.jsonEnabled()) this.log(renderStatus(status))
-      return status
+    if (meshRunning(paths)) {
+      // As compose: `up [SERVICE]` on a running project starts what is not running yet (all of it without names).
+      const client = this.connect(flags.file)
+      const names = only.length > 0 ? only : (await client.status()).services.filter((s) => s.notStarted).map((s) => s.name)
+      if (names.length > 0) {
+        const status = await withProgress(`Starting ${names.join(', ')}`, () => client.start(names), !this.jsonEnabled() && process.stdout.isTTY === true)
+        if (!this.jsonEnabled()) this.log(renderStatus(status))
+        return status
+      }
     }
     const {cleaned} = await ensureNotRunning(paths)
     if (cleaned.length) this.logToStderr(`Cleaned up after a mesh daemon that died: ${cleaned.join(', ')}`)

@@ -48,10 +48,17 @@ services:
     expect(await started()).toMatchObject({batch: 'not started', worker: 'not started'})
   })
 
-  test('on a running mesh, mesh up SERVICE starts it (and what it needs); a name not in mesh.yaml is an error', async () => {
-    const more = await mesh(dir, ['up', '-d', 'worker', 'batch'])
+  test('on a running mesh, mesh up SERVICE starts it (and what it needs), mesh up the rest; a name not in mesh.yaml is an error', async () => {
+    const more = await mesh(dir, ['up', '-d', 'worker'])
     expect(more.exitCode, more.stderr + more.stdout).toBe(0)
+    expect(await started()).toMatchObject({worker: 'healthy', batch: 'not started'})
+    // Without names, the rest; then nothing is left to start, and a second mesh is refused as before.
+    const rest = await mesh(dir, ['up', '-d'])
+    expect(rest.exitCode, rest.stderr + rest.stdout).toBe(0)
     expect(await started()).toEqual({web: 'healthy', api: 'healthy', db: 'healthy', batch: 'healthy', worker: 'healthy'})
+    const again = await mesh(dir, ['up', '-d'])
+    expect(again.exitCode).not.toBe(0)
+    expect(again.stderr).toContain('is already running')
     expect((await get(`${ingress}/batch`)).status).toBe(200)
     const wrong = await mesh(dir, ['up', '-d', 'wrker'])
     expect(wrong.exitCode).toBe(2)
