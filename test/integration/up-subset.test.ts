@@ -38,6 +38,7 @@ services:
     const batch = await get(`${ingress}/batch`)
     expect(batch.status).toBe(503)
     expect(batch.headers['x-mesh-response-flags']).toBe('UH')
+    expect(batch.text).toBe('no healthy upstream: service "batch" is not started (mesh up named other services; `mesh up batch` starts it)\n')
     expect((await mesh(dir, ['status'])).stdout).toContain('batch: not started (mesh up named other services); `mesh up batch` starts it')
   })
 

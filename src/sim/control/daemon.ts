@@ -239,7 +239,10 @@ export class MeshDaemon extends EventEmitter {
 
     const selected = withDependencies(this.config, this.opts.only ?? this.serviceNames())
     for (const service of this.config.services) {
-      if (!selected.has(service.name)) continue
+      if (!selected.has(service.name)) {
+        this.dataPlane.destination(service.name)!.endpoints.notStarted = true
+        continue
+      }
       this.started.add(service.name)
       for (const version of service.versions) {
         if (!activeVersions(service).has(version.name)) continue
@@ -427,6 +430,8 @@ export class MeshDaemon extends EventEmitter {
 
   private async createInstance(service: ServiceConfig, version: VersionConfig): Promise<Instance> {
     this.started.add(service.name)
+    const destination = this.dataPlane.destination(service.name)
+    if (destination) destination.endpoints.notStarted = false
     const key = `${service.name}\u0000${version.name}`
     const index = this.nextIndex.get(key) ?? 0
     this.nextIndex.set(key, index + 1)

@@ -30,6 +30,9 @@ export class EndpointSet {
     this.unwatch = registry.watch(service, (u) => this.apply(u))
   }
 
+  /** `mesh up SERVICE...` left this service declared only: a call to it says so rather than just "no healthy instance". */
+  notStarted = false
+
   setWeights(weights: Map<string, number>): void {
     this.weights = weights
   }

@@ -75,13 +75,15 @@ export const accessDenied = (service: string, source: string, reason: string) =>
 export const overflow = (service: string, limit: string, value: number) =>
   new ProxyError(503, 'UO', `upstream overflow: "${service}" is at its circuit-breaker limit ${limit} = ${value} (policy.circuitBreaker)`)
 
-export const noHealthyUpstream = (service: string, known: number) =>
+export const noHealthyUpstream = (service: string, known: number, notStarted = false) =>
   new ProxyError(
     503,
     'UH',
-    known === 0
-      ? `no healthy upstream: service "${service}" has no healthy instance right now`
-      : `no healthy upstream: none of the ${known} instances of "${service}" is healthy`,
+    notStarted
+      ? `no healthy upstream: service "${service}" is not started (mesh up named other services; \`mesh up ${service}\` starts it)`
+      : known === 0
+        ? `no healthy upstream: service "${service}" has no healthy instance right now`
+        : `no healthy upstream: none of the ${known} instances of "${service}" is healthy`,
   )
 
 /** A host name that is no service: 502, as a forward proxy that cannot resolve a name answers. */

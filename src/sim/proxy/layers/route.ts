@@ -34,7 +34,7 @@ export const route =
         }
       }
       version ??= deps.endpoints.pickVersion()
-      if (!version) return reply.fail(noHealthyUpstream(deps.service, deps.endpoints.size))
+      if (!version) return reply.fail(noHealthyUpstream(deps.service, deps.endpoints.size, deps.endpoints.notStarted))
       ctx.version = version
       ctx.decision.version = version
       const mirror = deps.mirror()
