@@ -86,7 +86,7 @@ describe.each(['minimal', 'shop'])('templates/%s/mesh.yaml', (name) => {
     const config = parse(await readFile(path.join(templatesDir(), name, 'mesh.yaml'), 'utf8'))
     expect(Object.keys(config).sort()).toEqual(['ingress', 'name', 'services'])
     expect(config.ingress.port).toBe(8000)
-    const serviceKeys = ['command', 'cwd', 'env', 'simulate', 'address', 'port', 'replicas', 'versions', 'dependsOn', 'health', 'stopGracePeriod', 'policy']
+    const serviceKeys = ['command', 'cwd', 'env', 'simulate', 'address', 'port', 'replicas', 'versions', 'dependsOn', 'health', 'stopGracePeriod', 'restart', 'watch', 'protocol', 'envFile', 'policy']
     const simulateKeys = ['latency', 'errorRate', 'errorStatus', 'calls', 'callMode', 'responseSize', 'concurrency', 'seed']
     for (const route of config.ingress.routes) expect(config.services).toHaveProperty(route.service)
     for (const [svc, spec] of Object.entries<Record<string, any>>(config.services)) {
