@@ -214,6 +214,9 @@ describe('one-shot jobs: restart and dependsOn conditions (compose)', () => {
     expect(api.dependsOnConditions).toEqual({migrate: 'service_completed_successfully', db: 'service_started'})
     expect(config.services.find((s) => s.name === 'migrate')!.restart).toBe('no')
     expect(config.services.find((s) => s.name === 'seed')!.restart).toBe('on-failure')
+    // compose's retry cap.
+    const capped = parsed(jobMesh('command: node migrate.js').replace('restart: "no"', 'restart: on-failure:3')).services.find((s) => s.name === 'migrate')!
+    expect([capped.restart, capped.maxRestarts]).toEqual(['on-failure', 3])
     // The default (always) and the list form leave both out; a standalone job is not "unreached".
     expect(config.services.find((s) => s.name === 'db')).not.toHaveProperty('restart')
     expect(parsed(yaml('name: x', 'services:', '  a: {command: a, dependsOn: [b]}', '  b: {command: b}')).services[0]).not.toHaveProperty('dependsOnConditions')
@@ -234,7 +237,7 @@ describe('one-shot jobs: restart and dependsOn conditions (compose)', () => {
       'mesh.yaml:11:28 services.api.dependsOn.migrate.condition: expected one of service_started, service_healthy, service_completed_successfully, got "service_completed"; did you mean "service_completed_successfully"?',
     ])
     expect(problems(jobMesh('command: node migrate.js').replace('restart: "no"', 'restart: never'))).toEqual([
-      'mesh.yaml:6:14 services.migrate.restart: expected one of always, on-failure, no, unless-stopped, got "never"',
+      'mesh.yaml:6:14 services.migrate.restart: expected one of always, on-failure, on-failure:N (at most N restarts), no, unless-stopped, got "never"',
     ])
   })
 })

@@ -153,6 +153,16 @@ describe('Supervisor', {timeout: 20_000}, () => {
     expect(status).toMatchObject({state: 'exited', restarts: 1, lastExit: {code: 0, signal: null}})
   })
 
+  it('stops restarting a restart: on-failure:N process after N restarts, and says why', async () => {
+    const sup = supervisor({backoff: {initialMs: 20, maxMs: 40, resetAfterMs: 10_000}})
+    const s = spec('echo failing; exit 4', {restart: 'on-failure', maxRestarts: 2})
+    const exited = new Promise<ProcessStatus>((resolve) => sup.on('exit', (status: ProcessStatus) => status.state === 'exited' && resolve(status)))
+    sup.start(s)
+    const status = await exited
+    expect(status).toMatchObject({state: 'exited', restarts: 2, lastExit: {code: 4}})
+    expect(log(s)).toContain('[mesh] not restarted: 2 restarts spent (restart: on-failure:2)\n')
+  })
+
   it('waits for the backoff on the injected clock before restarting', async () => {
     const clock = new VirtualClock()
     const sup = supervisor({clock})

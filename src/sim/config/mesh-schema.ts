@@ -286,6 +286,18 @@ const versionKeys = {
 const version = obj(versionKeys)
 type RawVersion = NonNullable<ReturnType<typeof version>>
 
+// compose's restart values; `unless-stopped` is `always` here: nothing but `mesh down` stops a service.
+const RESTART_POLICIES = ['always', 'on-failure', 'no', 'unless-stopped'] as const
+type RestartSetting = {policy: 'always' | 'on-failure' | 'no'; maxRestarts?: number}
+const restartPolicy = checker<RestartSetting>('one of always, on-failure, on-failure:N, no, unless-stopped', (at) => {
+  const v = at.value
+  if (at.kind !== 'scalar' || typeof v !== 'string') return at.expected('one of always, on-failure, on-failure:N, no, unless-stopped')
+  const capped = /^on-failure:(\d+)$/.exec(v)
+  if (capped) return {policy: 'on-failure', maxRestarts: Number(capped[1])}
+  if ((RESTART_POLICIES as readonly string[]).includes(v)) return {policy: v === 'unless-stopped' ? 'always' : (v as 'always' | 'on-failure' | 'no')}
+  return at.error(`expected one of always, on-failure, on-failure:N (at most N restarts), no, unless-stopped, got "${v}"${suggestion(v, RESTART_POLICIES)}`)
+})
+
 const CONDITIONS: readonly DependencyCondition[] = ['service_started', 'service_healthy', 'service_completed_successfully']
 // compose's two spellings: a list (each waited for healthy), or a mapping with a condition each.
 const dependsOn = oneOf<Array<[string, DependencyCondition]>>('a list of service names, or a mapping of service names to {condition: ...}', {
@@ -300,7 +312,7 @@ const service = obj({
   health: opt(health),
   stopGracePeriod: def(duration(), 10_000),
   // compose's `unless-stopped` is `always` here: nothing but `mesh down` stops a service.
-  restart: def(enumOf(['always', 'on-failure', 'no', 'unless-stopped'] as const), 'always'),
+  restart: def(restartPolicy, (): RestartSetting => ({policy: 'always'})),
   watch: opt(oneOf('a path or a list of them', {scalar: map(str({nonEmpty: true}), (p) => [p]), seq: array(str({nonEmpty: true}), {min: 1})})),
   protocol: def(enumOf(['http', 'grpc', 'tcp'] as const), 'http'),
   policy: def(policy, defaultPolicy),
@@ -549,7 +561,8 @@ function normaliseService(
       // A simulated service can only call through a dependency URL, so its calls are dependencies.
       dependsOn: [...origins.dependsOn.keys()],
       dependsOnConditions: Object.keys(conditions).length > 0 ? conditions : undefined,
-      restart: raw.restart === 'on-failure' || raw.restart === 'no' ? raw.restart : undefined,
+      restart: raw.restart.policy === 'on-failure' || raw.restart.policy === 'no' ? raw.restart.policy : undefined,
+      maxRestarts: raw.restart.maxRestarts,
       watch: watch || undefined,
       health: healthConfig,
       policy: raw.policy,

@@ -51,6 +51,8 @@ export interface ServiceConfig {
    * exit 0 means it finished), `no` (never: a one-shot job).
    */
   restart?: 'on-failure' | 'no'
+  /** `restart: on-failure:N`: at most N restarts; after that a failed exit leaves it failed. */
+  maxRestarts?: number
   /**
    * Absolute paths `mesh up --watch` watches (compose's develop.watch): a change restarts the
    * service's instances one at a time, with no dropped request.

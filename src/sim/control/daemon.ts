@@ -493,6 +493,7 @@ export class MeshDaemon extends EventEmitter {
       logFile: inst.logFile,
       graceMs: service.stopGracePeriodMs,
       restart: service.restart,
+      maxRestarts: service.maxRestarts,
     }
     return inst
   }
@@ -832,7 +833,8 @@ export class MeshDaemon extends EventEmitter {
         for (const inst of watched()) {
           const s = this.supervisor.status(inst.name)
           if (inst.health === 'failed') {
-            return finish(this.startupError(inst, `failed (${inst.healthDetail ?? 'exited'}) and is not restarted (restart: ${inst.service.restart})`))
+            const policy = inst.service.maxRestarts === undefined ? inst.service.restart : `${inst.service.restart}:${inst.service.maxRestarts}`
+            return finish(this.startupError(inst, `failed (${inst.healthDetail ?? 'exited'}) and is not restarted (restart: ${policy})`))
           }
           if (s?.state === 'crash-loop') {
             const exit = s.lastExit ? `exit code ${s.lastExit.code ?? s.lastExit.signal}` : (s.lastError ?? 'no exit status')

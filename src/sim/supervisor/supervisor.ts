@@ -32,6 +32,8 @@ export interface InstanceSpec {
   graceMs: number
   /** compose's restart policy; absent: always. */
   restart?: 'on-failure' | 'no'
+  /** `on-failure:N`: at most N restarts. */
+  maxRestarts?: number
 }
 
 /** `exited`: it ended and its restart policy leaves it so (a job that finished, or failed for good). */
@@ -263,10 +265,11 @@ export class Supervisor extends EventEmitter {
 
   /** Whether its restart policy restarts it after this exit; if not, it is left `exited`. */
   private restartsAfter(entry: Entry, success: boolean): boolean {
-    const policy = entry.spec.restart
-    if (policy === 'no' || (policy === 'on-failure' && success)) {
+    const {restart: policy, maxRestarts} = entry.spec
+    const spent = policy === 'on-failure' && maxRestarts !== undefined && entry.status.restarts >= maxRestarts
+    if (policy === 'no' || (policy === 'on-failure' && success) || spent) {
       entry.status.state = 'exited'
-      this.log(entry, success ? 'completed; not restarted' : `not restarted (restart: ${policy})`)
+      this.log(entry, success ? 'completed; not restarted' : spent ? `not restarted: ${maxRestarts} restarts spent (restart: on-failure:${maxRestarts})` : `not restarted (restart: ${policy})`)
       return false
     }
     return true
