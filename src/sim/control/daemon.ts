@@ -117,8 +117,6 @@ export class MeshDaemon extends EventEmitter {
   private readonly watchers: FileWatcher[] = []
   /** Per service: files changed since its last watch restart began. */
   private readonly changedFiles = new Map<string, Set<string>>()
-  /** Services whose instances the mesh runs (all of them, unless `mesh up` named some). */
-  private readonly started = new Set<string>()
 
   constructor(
     readonly config: MeshConfig,
@@ -239,11 +237,11 @@ export class MeshDaemon extends EventEmitter {
 
     const selected = withDependencies(this.config, this.opts.only ?? this.serviceNames())
     for (const service of this.config.services) {
+      // Declared only: its destination says so to callers, and it is what isStarted reads.
       if (!selected.has(service.name)) {
         this.dataPlane.destination(service.name)!.endpoints.notStarted = true
         continue
       }
-      this.started.add(service.name)
       for (const version of service.versions) {
         if (!activeVersions(service).has(version.name)) continue
         for (let i = 0; i < version.replicas; i++) await this.createInstance(service, version)
@@ -313,7 +311,7 @@ export class MeshDaemon extends EventEmitter {
         instances: [...this.instances.values()].filter((i) => i.service === s).map((i) => this.instanceStatus(i)),
         tcp: this.tcpTotals(s),
         watching: this.opts.watch && s.watch ? s.watch.map((p) => path.relative(this.config.dir, p) || '.') : undefined,
-        notStarted: this.started.has(s.name) ? undefined : true,
+        notStarted: this.isStarted(s.name) ? undefined : true,
       })),
     }
   }
@@ -429,7 +427,6 @@ export class MeshDaemon extends EventEmitter {
   private readonly nextIndex = new Map<string, number>()
 
   private async createInstance(service: ServiceConfig, version: VersionConfig): Promise<Instance> {
-    this.started.add(service.name)
     const destination = this.dataPlane.destination(service.name)
     if (destination) destination.endpoints.notStarted = false
     const key = `${service.name}\u0000${version.name}`
@@ -601,9 +598,8 @@ export class MeshDaemon extends EventEmitter {
     const wanted = withDependencies(this.config, names)
     const begun: string[] = []
     for (const name of startOrder(this.config).flat()) {
-      if (!wanted.has(name) || this.started.has(name)) continue
+      if (!wanted.has(name) || this.isStarted(name)) continue
       const service = this.config.services.find((s) => s.name === name)!
-      this.started.add(name)
       for (const version of service.versions) {
         if (activeVersions(service).has(version.name)) begun.push(...(await this.addInstances(service, version, version.replicas)))
       }
@@ -613,7 +609,7 @@ export class MeshDaemon extends EventEmitter {
 
   /** Whether the mesh runs the service's instances (`mesh up SERVICE...` leaves the others declared only). */
   isStarted(service: string): boolean {
-    return this.started.has(service)
+    return this.dataPlane.destination(service)?.endpoints.notStarted !== true
   }
 
   /** `mesh up --watch`: one watcher per service with `watch:` paths. */

@@ -250,6 +250,7 @@ export class Supervisor extends EventEmitter {
     }
     const restart = entry.wanted && this.restartsAfter(entry, code === 0 && signal === null)
     this.emit('exit', copy(status), {code, signal})
+    // Asked again: an 'exit' listener may have stopped it (wanted is false then).
     if (restart && entry.wanted) this.scheduleRestart(entry)
   }
 
