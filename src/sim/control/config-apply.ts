@@ -117,11 +117,6 @@ export class ConfigApply {
     const next = await loadConfig(this.host.config.file, env)
     const {changes, notApplied, instances, added, removed} = diffPolicies(this.host.config, next, this.declared)
     const warnings: string[] = []
-    const busy = (service: string, what: string) => {
-      const running = this.host.deploys.inProgress(service)
-      if (running) notApplied.push(`${what}, but a deploy is in progress (${running}): apply again once it ends`)
-      return running !== undefined
-    }
     const howMany = (n: number) => `${n} ${n === 1 ? 'instance' : 'instances'}`
     for (const service of added) {
       const count = service.versions.filter((v) => activeVersions(service).has(v.name)).reduce((n, v) => n + v.replicas, 0)
@@ -129,7 +124,11 @@ export class ConfigApply {
     }
     for (const c of instances) {
       const what = `${c.service}: ${c.version} ${describeInstanceChange(c)}`
-      if (busy(c.service, what)) continue
+      const busy = this.deployInTheWay(c.service, what)
+      if (busy) {
+        notApplied.push(busy.message)
+        continue
+      }
       changes.push(c.respawn ? `${what}: its instances replaced one at a time` : c.removed ? `${what}: its instances drained and stopped` : what)
     }
     for (const service of next.services) {
@@ -142,9 +141,9 @@ export class ConfigApply {
     const ingress = ingressChange(this.host.config.ingress, next.ingress)
     if (ingress) (ingress.applied ? changes : notApplied).push(ingress.message)
     for (const name of removed) {
-      const callers = this.host.config.services.filter((s) => s.name !== name && s.dependsOn.includes(name)).map((s) => s.name)
-      if (callers.length) notApplied.push(`service ${name} was removed, but ${callers.join(', ')} still ${callers.length === 1 ? 'runs' : 'run'} with it in dependsOn: restart the mesh for that`)
-      else if (!busy(name, `service ${name} was removed`)) changes.push(`service ${name} removed: ${howMany(this.host.instancesOf(name).length)} drained and stopped`)
+      const blocked = this.removalBlocked(name)
+      if (blocked) notApplied.push(blocked.message)
+      else changes.push(`service ${name} removed: ${howMany(this.host.instancesOf(name).length)} drained and stopped`)
     }
     const accessLog = next.telemetry?.accessLog === true
     if (accessLog !== this.host.telemetry.accessLogging) changes.push(`telemetry: access logs ${accessLog ? 'on' : 'off'}`)
@@ -250,12 +249,8 @@ export class ConfigApply {
 
   /** A service gone from mesh.yaml: its instances drained and stopped, then callers get 404 NR. */
   private async removeService(name: string): Promise<Applied> {
-    const callers = this.host.config.services.filter((s) => s.name !== name && s.dependsOn.includes(name)).map((s) => s.name)
-    if (callers.length) {
-      return {applied: false, message: `service ${name} was removed, but ${callers.join(', ')} still ${callers.length === 1 ? 'runs' : 'run'} with it in dependsOn: restart the mesh for that`}
-    }
-    const busy = this.deployInTheWay(name, `service ${name} was removed`)
-    if (busy) return busy
+    const blocked = this.removalBlocked(name)
+    if (blocked) return blocked
     const live = this.host.instancesOf(name)
     for (const instance of live) await this.host.removeInstance(instance)
     // Its faults have nothing left to act on.
@@ -271,6 +266,15 @@ export class ConfigApply {
       const i = list.findIndex((s) => s.name === name)
       if (i >= 0) list.splice(i, 1)
     }
+  }
+
+  /** Why a service gone from mesh.yaml cannot go now: a running service calls it, or a deploy moves it. */
+  private removalBlocked(name: string): Applied | undefined {
+    const callers = this.host.config.services.filter((s) => s.name !== name && s.dependsOn.includes(name)).map((s) => s.name)
+    if (callers.length) {
+      return {applied: false, message: `service ${name} was removed, but ${callers.join(', ')} still ${callers.length === 1 ? 'runs' : 'run'} with it in dependsOn: restart the mesh for that`}
+    }
+    return this.deployInTheWay(name, `service ${name} was removed`)
   }
 
   /** Apply leaves a service alone while a deploy moves its instances: `what` is what it would have done. */
