@@ -8,6 +8,7 @@ import {type MeshPaths, meshPaths} from '../sim/control/state-file.js'
 import {ExitCode, MeshError} from '../sim/errors.js'
 import {ConfigError, formatIssue} from '../sim/config/config-error.js'
 import type {ConfigIssue} from '../sim/config/types.js'
+import {parseDuration} from '../sim/config/duration.js'
 
 // NO_COLOR (https://no-color.org) wins over everything; chalk alone only checks the TTY.
 if (process.env.NO_COLOR) chalk.level = 0
@@ -41,6 +42,24 @@ export abstract class MeshCommand extends Command {
   /** The seam tests replace: a client for the running mesh. */
   protected connect(file: string): ControlClient {
     return connect(this.meshPaths(file))
+  }
+
+  /** A duration flag's value in ms (undefined when not given), or a bad-flag error naming it. */
+  protected durationFlag(flag: string, value: string | undefined, examples: string): number | undefined {
+    if (value === undefined) return undefined
+    const ms = parseDuration(value)
+    if (ms === undefined) throw new MeshError('MESH_BAD_FLAG', `--${flag} "${value}" is not a duration.`, {hints: [`Examples: ${examples}`]})
+    return ms
+  }
+
+  /** A client for the mesh running here, or none (`mesh up` starts one then). */
+  protected running(file: string): ControlClient | undefined {
+    try {
+      return this.connect(file)
+    } catch (error) {
+      if (error instanceof MeshError && error.code === 'MESH_NOT_RUNNING') return undefined
+      throw error
+    }
   }
 
   /** On stderr, as compose warns of each variable it used without a value; the other warnings are `mesh validate`'s. */

@@ -2,8 +2,6 @@ import {Args, Flags} from '@oclif/core'
 import chalk, {Chalk} from 'chalk'
 import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
 import {renderTapEvent} from '../cli/tap-line.js'
-import {parseDuration} from '../sim/config/duration.js'
-import {MeshError} from '../sim/errors.js'
 import type {TapLine} from '../sim/telemetry/tap.js'
 
 export default class Tap extends MeshCommand {
@@ -32,10 +30,7 @@ export default class Tap extends MeshCommand {
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Tap)
-    const durationMs = flags.duration === undefined ? undefined : parseDuration(flags.duration)
-    if (durationMs === undefined && flags.duration !== undefined) {
-      throw new MeshError('MESH_BAD_FLAG', `--duration "${flags.duration}" is not a duration.`, {hints: ['Examples: 30s, 5m']})
-    }
+    const durationMs = this.durationFlag('duration', flags.duration, '30s, 5m')
     const json = this.jsonEnabled()
     const c = new Chalk({level: chalk.level})
     let seen = 0

@@ -1,8 +1,6 @@
 import {Flags} from '@oclif/core'
 import chalk from 'chalk'
 import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
-import {parseDuration} from '../sim/config/duration.js'
-import {MeshError} from '../sim/errors.js'
 import {toOtlp, type OtlpTracesRequest} from '../sim/telemetry/export-otlp.js'
 import {toZipkin, type ZipkinSpan} from '../sim/telemetry/export-zipkin.js'
 import {renderSamplingNote, renderTraceList} from '../sim/telemetry/trace-list.js'
@@ -33,18 +31,9 @@ export default class Traces extends MeshCommand {
   async run(): Promise<TraceSummary[] | OtlpTracesRequest | ZipkinSpan[]> {
     const {flags} = await this.parse(Traces)
     const query: TraceQuery = {service: flags.service, errorsOnly: flags.errors, limit: flags.limit ?? (flags.export ? undefined : 20)}
-    if (flags['min-duration'] !== undefined) {
-      const ms = parseDuration(flags['min-duration'])
-      if (ms === undefined) {
-        throw new MeshError('MESH_BAD_FLAG', `--min-duration "${flags['min-duration']}" is not a duration.`, {hints: ['Examples: 100ms, 1.5s']})
-      }
-      query.minDurationMs = ms
-    }
-    if (flags.since !== undefined) {
-      const ms = parseDuration(flags.since)
-      if (ms === undefined) throw new MeshError('MESH_BAD_FLAG', `--since "${flags.since}" is not a duration.`, {hints: ['Examples: 30s, 5m']})
-      query.sinceMs = Date.now() - ms
-    }
+    query.minDurationMs = this.durationFlag('min-duration', flags['min-duration'], '100ms, 1.5s')
+    const since = this.durationFlag('since', flags.since, '30s, 5m')
+    if (since !== undefined) query.sinceMs = Date.now() - since
     const client = this.connect(flags.file)
     if (flags.export) {
       const spans = await client.spans(query)

@@ -13,8 +13,6 @@ import type {MeshStatus} from '../sim/control/status.js'
 import {renderStatus} from './status.js'
 import {serviceNotFound} from '../sim/errors.js'
 import {withProgress} from '../cli/task-progress.js'
-import {connect} from '../sim/control/control-client.js'
-import type {MeshPaths} from '../sim/control/state-file.js'
 
 export default class Up extends MeshCommand {
   static override description =
@@ -42,9 +40,9 @@ export default class Up extends MeshCommand {
     const known = config.services.map((s) => s.name)
     for (const name of only) if (!known.includes(name)) throw serviceNotFound(name, known)
     const paths = this.meshPaths(file)
-    if (meshRunning(paths)) {
+    const client = this.running(flags.file)
+    if (client) {
       // As compose: `up [SERVICE]` on a running project starts what is not running yet (all of it without names).
-      const client = this.connect(flags.file)
       const names = only.length > 0 ? only : (await client.status()).services.filter((s) => s.notStarted).map((s) => s.name)
       if (names.length > 0) {
         const status = await withProgress(`Starting ${names.join(', ')}`, () => client.start(names), !this.jsonEnabled() && process.stdout.isTTY === true)
@@ -108,14 +106,4 @@ export default class Up extends MeshCommand {
 /** `src/a.js`, or `src/a.js and 3 more`. */
 function describeChange(files: string[]): string {
   return files.length <= 1 ? (files[0] ?? 'a file') : `${files[0]} and ${files.length - 1} more`
-}
-
-/** Whether a mesh daemon answers for this directory. */
-function meshRunning(paths: MeshPaths): boolean {
-  try {
-    connect(paths)
-    return true
-  } catch {
-    return false
-  }
 }
