@@ -82,38 +82,33 @@ export function tapEvent(span: Span, filter: TapFilter): TapEvent | undefined {
 export class Tap {
   private readonly limiter: KeyedRateLimiter
   private skipped = 0
-  private readonly timer: Timer
+  /** Armed by the first request left out: a second later it says how many were. */
+  private report?: Timer
 
   constructor(
     private readonly filter: TapFilter,
     maxRps: number,
-    clock: Clock,
+    private readonly clock: Clock,
     private readonly send: (line: TapLine) => void,
   ) {
     const config: RateLimitConfig = {algorithm: 'token-bucket', requests: maxRps, periodMs: 1000, burst: Math.max(1, Math.ceil(maxRps)), perSource: false}
     this.limiter = createRateLimiter(config, clock)
-    const report = () => {
-      if (this.skipped > 0) this.send({skipped: this.skipped})
-      this.skipped = 0
-    }
-    let tick: Timer
-    const loop = () => {
-      report()
-      tick = clock.setTimer(1000, loop)
-    }
-    tick = clock.setTimer(1000, loop)
-    this.timer = {cancel: () => tick.cancel()}
   }
 
   /** Called for every span the mesh records. */
   readonly onSpan = (span: Span): void => {
     const event = tapEvent(span, this.filter)
     if (!event) return
-    if (this.limiter.tryAcquire('').allowed) this.send(event)
-    else this.skipped++
+    if (this.limiter.tryAcquire('').allowed) return this.send(event)
+    this.skipped++
+    this.report ??= this.clock.setTimer(1000, () => {
+      this.report = undefined
+      this.send({skipped: this.skipped})
+      this.skipped = 0
+    })
   }
 
   close(): void {
-    this.timer.cancel()
+    this.report?.cancel()
   }
 }
