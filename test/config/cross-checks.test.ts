@@ -316,3 +316,11 @@ describe('watch (mesh up --watch)', () => {
     ])
   })
 })
+
+describe('dependsOn conditions, written as a stranger would', () => {
+  it('answers a bare condition with the mapping to write', () => {
+    expect(problems(yaml('name: x', 'services:', '  api: {command: a, dependsOn: {migrate: completed}}', '  migrate: {command: m, restart: "no"}'))).toEqual([
+      'mesh.yaml:3:42 services.api.dependsOn.migrate: expected {condition: service_started | service_healthy | service_completed_successfully}, got "completed"; write {condition: service_completed_successfully}',
+    ])
+  })
+})

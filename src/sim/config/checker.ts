@@ -146,6 +146,17 @@ export class At {
     return out
   }
 
+  /** The items of a sequence in file order (none for anything else). */
+  items(): At[] {
+    if (!isSeq(this.node)) return []
+    return this.node.items.map((_, i) => this.child(i)!)
+  }
+
+  /** Item `i` of a value written as one thing or a list of them (envFile, watch): the list's item, or the value itself. */
+  item(i: number): At {
+    return this.kind === 'seq' ? (this.child(i) ?? this) : this
+  }
+
   /** This entry's key as an At (path unchanged), for issues about the name itself. */
   keyAt(): At {
     return new At(this.report, this.path, this.keyNode, this.keyNode ?? this.positionNode)

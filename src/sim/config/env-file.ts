@@ -77,7 +77,7 @@ export function readEnvFiles(files: readonly string[] | undefined, at: At | unde
   const vars: Record<string, string> = {}
   if (!files || !at) return vars
   files.forEach((file, i) => {
-    const entry = at.kind === 'seq' ? (at.child(i) ?? at) : at
+    const entry = at.item(i)
     const full = path.resolve(dir, file)
     let text: string
     try {

@@ -13,6 +13,7 @@ import {
   At,
   bool,
   checker,
+  describeNode,
   def,
   duration,
   entries,
@@ -288,21 +289,31 @@ type RawVersion = NonNullable<ReturnType<typeof version>>
 
 // compose's restart values; `unless-stopped` is `always` here: nothing but `mesh down` stops a service.
 const RESTART_POLICIES = ['always', 'on-failure', 'no', 'unless-stopped'] as const
+const RESTART_EXPECTED = 'one of always, on-failure, on-failure:N, no, unless-stopped'
 type RestartSetting = {policy: 'always' | 'on-failure' | 'no'; maxRestarts?: number}
-const restartPolicy = checker<RestartSetting>('one of always, on-failure, on-failure:N, no, unless-stopped', (at) => {
+const restartPolicy = checker<RestartSetting>(RESTART_EXPECTED, (at) => {
   const v = at.value
-  if (at.kind !== 'scalar' || typeof v !== 'string') return at.expected('one of always, on-failure, on-failure:N, no, unless-stopped')
+  if (at.kind !== 'scalar' || typeof v !== 'string') return at.expected(RESTART_EXPECTED)
   const capped = /^on-failure:(\d+)$/.exec(v)
   if (capped) return {policy: 'on-failure', maxRestarts: Number(capped[1])}
   if ((RESTART_POLICIES as readonly string[]).includes(v)) return {policy: v === 'unless-stopped' ? 'always' : (v as 'always' | 'on-failure' | 'no')}
-  return at.error(`expected one of always, on-failure, on-failure:N (at most N restarts), no, unless-stopped, got "${v}"${suggestion(v, RESTART_POLICIES)}`)
+  return at.error(`expected ${RESTART_EXPECTED.replace('on-failure:N', 'on-failure:N (at most N restarts)')}, got "${v}"${suggestion(v, RESTART_POLICIES)}`)
 })
 
 const CONDITIONS: readonly DependencyCondition[] = ['service_started', 'service_healthy', 'service_completed_successfully']
+// `migrate: {condition: service_completed_successfully}`; a bare `migrate: completed` is
+// answered with the mapping to write, as compose takes only that.
+const dependencyCondition = oneOf<DependencyCondition>(`{condition: ${CONDITIONS.join(' | ')}}`, {
+  map: map(obj({condition: def(enumOf(CONDITIONS), 'service_healthy')}), (c) => c.condition),
+  scalar: checker<DependencyCondition>(`{condition: ...}`, (at) => {
+    const near = CONDITIONS.find((c) => typeof at.value === 'string' && c.includes(at.value)) ?? 'service_healthy'
+    return at.error(`expected {condition: ${CONDITIONS.join(' | ')}}, got ${describeNode(at.node)}; write {condition: ${near}}`)
+  }),
+})
 // compose's two spellings: a list (each waited for healthy), or a mapping with a condition each.
 const dependsOn = oneOf<Array<[string, DependencyCondition]>>('a list of service names, or a mapping of service names to {condition: ...}', {
   seq: map(array(ref), (names) => names.map((n): [string, DependencyCondition] => [n, 'service_healthy'])),
-  map: map(entries(obj({condition: def(enumOf(CONDITIONS), 'service_healthy')}), {key: ref}), (pairs) => pairs.map(([n, c]): [string, DependencyCondition] => [n, c.condition])),
+  map: map(entries(dependencyCondition, {key: ref}), (pairs) => pairs.map(([n, c]): [string, DependencyCondition] => [n, c])),
 })
 
 const service = obj({
@@ -311,7 +322,6 @@ const service = obj({
   dependsOn: def(dependsOn, () => []),
   health: opt(health),
   stopGracePeriod: def(duration(), 10_000),
-  // compose's `unless-stopped` is `always` here: nothing but `mesh down` stops a service.
   restart: def(restartPolicy, (): RestartSetting => ({policy: 'always'})),
   watch: opt(oneOf('a path or a list of them', {scalar: map(str({nonEmpty: true}), (p) => [p]), seq: array(str({nonEmpty: true}), {min: 1})})),
   protocol: def(enumOf(['http', 'grpc', 'tcp'] as const), 'http'),
@@ -428,8 +438,7 @@ export function checkMesh(report: Report, file: string, dir: string): CheckedMes
     else {
       const known = Object.fromEntries(checked.config.services.map((s) => [s.name, s.versions.map((v) => v.name)]))
       const tcp = new Set(checked.config.services.filter((s) => s.protocol === 'tcp').map((s) => s.name))
-      for (let i = 0; injectAt.child(i); i++) {
-        const item = injectAt.child(i)!
+      for (const item of injectAt.items()) {
         const raw = (item.node as {toJSON?: () => unknown} | undefined)?.toJSON?.() ?? item.value
         const {spec, problems} = checkFault(raw, {known, perRequestOnly: true})
         for (const p of problems) ((p.path && item.child(p.path)) || item).error(p.message)
@@ -586,7 +595,7 @@ function watchPaths(raw: RawService, at: At, dir: string, versions: VersionConfi
   const paths = raw.watch.map((p, i) => {
     const full = resolve(dir, p)
     if (!existsSync(full)) {
-      ;(where.kind === 'seq' ? (where.child(i) ?? where) : where).error(`${p} does not exist (paths are relative to mesh.yaml, here ${dir})`)
+      where.item(i).error(`${p} does not exist (paths are relative to mesh.yaml, here ${dir})`)
       ok = false
     }
     return full
@@ -625,8 +634,7 @@ function tcpFits(raw: RawService, at: At): boolean {
   }
   // A connection has a caller but no method or path: a rule naming one would never match it.
   for (const kind of ['allow', 'deny'] as const) {
-    const rules = at.child('policy')?.child('authorization')?.child(kind)
-    for (let i = 0, rule = rules?.child(0); rule; rule = rules?.child(++i)) {
+    for (const rule of at.child('policy')?.child('authorization')?.child(kind)?.items() ?? []) {
       for (const key of ['methods', 'paths']) complain(rule.child(key), `a protocol: tcp connection has no ${key === 'methods' ? 'method' : 'path'}; its authorization rules take only from`)
     }
   }
