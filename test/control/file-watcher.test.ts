@@ -62,6 +62,19 @@ describe('FileWatcher (mesh up --watch)', {timeout: 15_000}, () => {
     await waitUntil('the file written again', () => reports.length === 4)
   })
 
+  it('watches two files of one directory, and nothing else in it', async () => {
+    const dir = project()
+    writeFileSync(path.join(dir, 'tsconfig.json'), '{}')
+    const reports: string[][] = []
+    watchers.push(new FileWatcher({paths: [path.join(dir, 'package.json'), path.join(dir, 'tsconfig.json')], quietMs: 150, onChange: (f) => reports.push(f)}).start())
+    writeFileSync(path.join(dir, 'README.md'), 'not watched')
+    writeFileSync(path.join(dir, 'tsconfig.json'), '{"strict": true}')
+    await waitUntil('the second file', () => reports.length === 1)
+    writeFileSync(path.join(dir, 'package.json'), '{"v": 2}')
+    await waitUntil('the first file', () => reports.length === 2)
+    expect(reports).toEqual([[path.join(dir, 'tsconfig.json')], [path.join(dir, 'package.json')]])
+  })
+
   it('knows what is beside the point', () => {
     expect(ignored('/p/node_modules/x/index.js')).toBe(true)
     expect(ignored('/p/.git/HEAD')).toBe(true)

@@ -23,6 +23,10 @@ export interface FileWatcherOptions {
 export class FileWatcher {
   /** One inotify watch per directory: node's own recursive watch on Linux (Node 20) watches every file, node_modules included. */
   private readonly watchers = new Map<string, FSWatcher>()
+  /** Directories watched whole (a `watch:` directory and those below it). */
+  private readonly trees = new Set<string>()
+  /** Files watched on their own, through their directory's watch. */
+  private readonly files = new Set<string>()
   private readonly changed = new Set<string>()
   private timer?: Timer
   private readonly quietMs: number
@@ -39,8 +43,8 @@ export class FileWatcher {
       else {
         // A file through its directory: an editor that saves by writing a new file and renaming
         // it over the old one would leave a watch on the file itself watching the old inode.
-        const name = path.basename(p)
-        this.watchDir(path.dirname(p), (entry) => entry === name)
+        this.files.add(p)
+        this.watchDir(path.dirname(p))
       }
     }
     return this
@@ -56,39 +60,42 @@ export class FileWatcher {
 
   /** A directory and every directory below it that is not ignored; new ones are added as they appear. */
   private watchTree(dir: string): void {
-    if (this.watchers.has(dir)) return
+    if (this.trees.has(dir)) return
     let entries: Dirent[]
     try {
       entries = readdirSync(dir, {withFileTypes: true})
     } catch {
       return
     }
-    this.watchDir(dir, () => true, (file) => {
-      try {
-        if (statSync(file).isDirectory()) this.watchTree(file)
-      } catch {
-        // Gone again already.
-      }
-    })
+    this.trees.add(dir)
+    this.watchDir(dir)
     for (const e of entries) if (e.isDirectory() && !IGNORED_DIRS.has(e.name)) this.watchTree(path.join(dir, e.name))
   }
 
-  private watchDir(dir: string, wanted: (entry: string) => boolean, onRename?: (file: string) => void): void {
-    const key = onRename ? dir : `${dir}\u0000files`
-    if (this.watchers.has(key)) return
+  private watchDir(dir: string): void {
+    if (this.watchers.has(dir)) return
     const w = watch(dir, (event, name) => {
-      if (!name || !wanted(name.toString())) return
+      if (!name) return
       const file = path.join(dir, name.toString())
-      if (ignored(file)) return
-      if (event === 'rename') onRename?.(file)
+      const whole = this.trees.has(dir)
+      if ((!whole && !this.files.has(file)) || ignored(file)) return
+      // A directory made inside a watched one is watched too.
+      if (whole && event === 'rename') {
+        try {
+          if (statSync(file).isDirectory()) this.watchTree(file)
+        } catch {
+          // Gone again already.
+        }
+      }
       this.note(file)
     })
     // A watched directory removed (a branch switch) must not take the daemon down.
     w.on('error', () => {
       w.close()
-      this.watchers.delete(key)
+      this.watchers.delete(dir)
+      this.trees.delete(dir)
     })
-    this.watchers.set(key, w)
+    this.watchers.set(dir, w)
   }
 
   private note(file: string): void {
