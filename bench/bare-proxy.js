@@ -128,6 +128,19 @@ async function prepareEnvironment(mode) {
     await daemon.start()
     process.once('SIGTERM', () => void daemon.stop().then(() => process.exit(0)))
   }
+  if (mode === 'probes' || mode === 'http-client') {
+    // The daemon's HTTP health probe (probes), or the node:http GET it was before session 10
+    // (http-client), once a second against another local server, as the daemon checks an instance.
+    const {probeHttp} = await import('../dist/sim/supervisor/health-check.js')
+    const viaClient = (port) => new Promise((resolve) => http.get({host: '127.0.0.1', port, path: '/healthz', agent: false}, (res) => res.resume().on('end', resolve)).on('error', resolve))
+    const probe = mode === 'probes' ? (port) => probeHttp('127.0.0.1', port, '/healthz', 1000) : viaClient
+    const other = http.createServer((req, res) => res.end('ok'))
+    await new Promise((resolve) => other.listen(0, '127.0.0.1', resolve))
+    const port = other.address().port
+    for (let i = 0; i < 20; i++) await probe(port)
+    setInterval(() => void probe(port), 1000).unref()
+    return
+  }
   if (mode !== 'pollute') return
   // Other shapes through node:http, undici and net: a server answering three ways, requests with and without bodies.
   const {Agent, request} = await import('undici')

@@ -11,6 +11,8 @@
 //
 // plain    bench/bare-proxy.js as row (b) runs it
 // modules  the same, after importing the daemon's modules (code loaded, none of it run)
+// probes   the same, while the daemon's HTTP health probe checks another local server once a second
+// http-client  the same with a node:http GET as that probe (what it was before session 10)
 // daemon   the same, beside an idle MeshDaemon (the benchmark's mesh.yaml without front) in its process
 // pollute  the same, after 3,000 requests of other shapes through node:http, undici and net
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'

@@ -65,6 +65,32 @@ describe('probes', () => {
     expect(hung).toEqual({ok: false, detail: 'GET /hang: no answer within 100ms'})
   })
 
+  it('probeHttp: reads the final status line across reads and past 1xx; a non-HTTP answer or a hang-up fails', async () => {
+    const heads: string[] = []
+    const raw = net.createServer((socket) => {
+      socket.once('data', (head) => {
+        heads.push(head.toString('latin1'))
+        const path = head.toString('latin1').split(' ')[1]
+        if (path === '/early') {
+          socket.write('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 2')
+          setTimeout(() => socket.end('04 No Content\r\n\r\n'), 20)
+        } else if (path === '/ssh') socket.end('SSH-2.0-OpenSSH_9.6\r\n')
+        else socket.end()
+      })
+    })
+    raw.listen(0, '127.0.0.1')
+    await once(raw, 'listening')
+    const rawPort = (raw.address() as AddressInfo).port
+    try {
+      expect(await probeHttp('127.0.0.1', rawPort, '/early', 1000)).toEqual({ok: true, detail: 'GET /early: HTTP 204'})
+      expect(heads[0]).toBe(`GET /early HTTP/1.1\r\nHost: 127.0.0.1:${rawPort}\r\nUser-Agent: meshsim-health-check\r\nConnection: close\r\n\r\n`)
+      expect(await probeHttp('127.0.0.1', rawPort, '/ssh', 1000)).toEqual({ok: false, detail: 'GET /ssh: not an HTTP response'})
+      expect(await probeHttp('127.0.0.1', rawPort, '/close', 1000)).toEqual({ok: false, detail: 'GET /close: ECONNRESET'})
+    } finally {
+      await new Promise((resolve) => raw.close(resolve))
+    }
+  })
+
   it('probeTcp: ok against a listener, not against a closed port', async () => {
     expect(await probeTcp('127.0.0.1', port, 1000)).toEqual({ok: true, detail: `tcp 127.0.0.1:${port}: connected`})
     expect(await probeTcp('127.0.0.1', closedPort, 1000)).toEqual({ok: false, detail: `tcp 127.0.0.1:${closedPort}: ECONNREFUSED`})

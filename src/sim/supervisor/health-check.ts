@@ -6,7 +6,6 @@
 
 import {EventEmitter} from 'node:events'
 import {execa} from 'execa'
-import http from 'node:http'
 import http2 from 'node:http2'
 import net from 'node:net'
 import type {Clock, Timer} from '../time/clock.js'
@@ -47,29 +46,51 @@ export class HealthState {
   }
 }
 
-/** GET http://host:port/path; ok on 2xx and 3xx. Never rejects. */
+/**
+ * GET http://host:port/path; ok on 2xx and 3xx. Never rejects. Written on a bare socket
+ * rather than node:http's client: the daemon's data plane runs node:http's server and
+ * undici, and a ClientRequest going through the functions they share (OutgoingMessage's,
+ * the parser callbacks) every few seconds made the request path measurably slower
+ * (bench/process-environment.js, mode `probes`). The status line is all a probe needs.
+ */
 export function probeHttp(host: string, port: number, path: string, timeoutMs: number): Promise<ProbeResult> {
   return new Promise((resolve) => {
     let settled = false
+    // A fresh connection per probe, so a pooled socket cannot hide a dead listener.
+    const socket = net.connect({host, port})
     const done = (result: ProbeResult) => {
       if (settled) return
       settled = true
+      socket.destroy()
       resolve(result)
     }
-    // agent:false: a fresh connection per probe, so a pooled socket cannot hide a dead listener.
-    const req = http.get({host, port, path, agent: false, timeout: timeoutMs}, (res) => {
-      const status = res.statusCode ?? 0
-      res.resume()
-      res.on('error', () => {})
-      done({ok: status >= 200 && status < 400, detail: `GET ${path}: HTTP ${status}`})
+    let head = ''
+    socket.setEncoding('latin1')
+    socket.setTimeout(timeoutMs, () => done({ok: false, detail: `GET ${path}: no answer within ${timeoutMs}ms`}))
+    socket.once('connect', () => {
+      const authority = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${authority}\r\nUser-Agent: meshsim-health-check\r\nConnection: close\r\n\r\n`)
     })
-    req.on('timeout', () => {
-      done({ok: false, detail: `GET ${path}: no answer within ${timeoutMs}ms`})
-      req.destroy()
+    socket.on('data', (chunk: string) => {
+      head += chunk
+      const eol = head.indexOf('\r\n')
+      if (eol === -1) {
+        if (head.length > 8192) done({ok: false, detail: `GET ${path}: not an HTTP response`})
+        return
+      }
+      const match = /^HTTP\/\d(?:\.\d)? (\d{3})/.exec(head.slice(0, eol))
+      if (!match) return done({ok: false, detail: `GET ${path}: not an HTTP response`})
+      const status = Number(match[1])
+      // 1xx is not the answer (a server may send 103 Early Hints): wait for the final status line.
+      if (status < 200) {
+        const blank = head.indexOf('\r\n\r\n')
+        if (blank !== -1) head = head.slice(blank + 4)
+        return
+      }
+      done({ok: status < 400, detail: `GET ${path}: HTTP ${status}`})
     })
-    req.on('error', (error: NodeJS.ErrnoException) => {
-      done({ok: false, detail: `GET ${path}: ${error.code ?? error.message}`})
-    })
+    socket.once('end', () => done({ok: false, detail: `GET ${path}: ECONNRESET`}))
+    socket.once('error', (error: NodeJS.ErrnoException) => done({ok: false, detail: `GET ${path}: ${error.code ?? error.message}`}))
   })
 }
 
