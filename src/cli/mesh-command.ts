@@ -8,7 +8,7 @@ import {type MeshPaths, meshPaths} from '../sim/control/state-file.js'
 import {ExitCode, MeshError} from '../sim/errors.js'
 import {ConfigError, formatIssue} from '../sim/config/config-error.js'
 import type {ConfigIssue} from '../sim/config/types.js'
-import {parseDuration} from '../sim/config/duration.js'
+import {formatDuration, parseDuration} from '../sim/config/duration.js'
 
 // NO_COLOR (https://no-color.org) wins over everything; chalk alone only checks the TTY.
 if (process.env.NO_COLOR) chalk.level = 0
@@ -44,11 +44,18 @@ export abstract class MeshCommand extends Command {
     return connect(this.meshPaths(file))
   }
 
-  /** A duration flag's value in ms (undefined when not given), or a bad-flag error naming it. */
-  protected durationFlag(flag: string, value: string | undefined, examples: string): number | undefined {
+  /**
+   * A duration flag's value in ms (undefined when not given), or a bad-flag error naming it.
+   * `atLeast`: 'positive' refuses 0, a number of ms refuses anything shorter.
+   */
+  protected durationFlag(flag: string, value: string | undefined, examples: string, atLeast?: 'positive' | number): number | undefined {
     if (value === undefined) return undefined
     const ms = parseDuration(value)
-    if (ms === undefined) throw new MeshError('MESH_BAD_FLAG', `--${flag} "${value}" is not a duration.`, {hints: [`Examples: ${examples}`]})
+    const tooShort = ms !== undefined && (atLeast === 'positive' ? ms <= 0 : atLeast !== undefined && ms < atLeast)
+    if (ms === undefined || tooShort) {
+      const what = atLeast === 'positive' ? 'a positive duration' : atLeast !== undefined ? `a duration of at least ${formatDuration(atLeast)}` : 'a duration'
+      throw new MeshError('MESH_BAD_FLAG', `--${flag} "${value}" is not ${what}.`, {hints: [`Examples: ${examples}`]})
+    }
     return ms
   }
 

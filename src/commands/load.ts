@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 import chalk, {Chalk} from 'chalk'
 import {isUrlTarget, type LoadTarget, meshTarget, parseHeaders, urlTarget} from '../cli/load-target.js'
 import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
-import {formatDuration, parseDuration} from '../sim/config/duration.js'
+import {formatDuration} from '../sim/config/duration.js'
 import {MeshError} from '../sim/errors.js'
 import {defaultConcurrency, LoadError, type LoadProgress, type LoadResult, plannedRequests, runLoad} from '../sim/load/load-generator.js'
 import {formatLatency} from '../sim/telemetry/waterfall.js'
@@ -34,8 +34,7 @@ export default class Load extends MeshCommand {
     const {args, flags} = await this.parse(Load)
     const rps = Number(flags.rps)
     if (!(rps > 0) || !Number.isFinite(rps)) throw badFlag(`--rps "${flags.rps}" is not a positive number.`, 'Example: --rps 200')
-    const durationMs = parseDuration(flags.duration)
-    if (durationMs === undefined || durationMs <= 0) throw badFlag(`--duration "${flags.duration}" is not a positive duration.`, 'Examples: 5s, 1m')
+    const durationMs = this.durationFlag('duration', flags.duration, '5s, 1m', 'positive')!
     if (plannedRequests(rps, durationMs) === 0) throw badFlag(`--rps ${rps} for ${flags.duration} sends no request at all.`, 'Raise --rps or --duration.')
     const headers = parseHeaders(flags.header)
     const method = flags.method.toUpperCase()

@@ -2,8 +2,7 @@ import {Flags} from '@oclif/core'
 import chalk, {Chalk, type ChalkInstance} from 'chalk'
 import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
 import {renderTable} from '../cli/table.js'
-import {formatDuration, formatSize, parseDuration} from '../sim/config/duration.js'
-import {MeshError} from '../sim/errors.js'
+import {formatDuration, formatSize} from '../sim/config/duration.js'
 import type {StatBy, StatRow} from '../sim/telemetry/metrics.js'
 import type {TcpSeries} from '../sim/telemetry/tcp-metrics.js'
 import {formatLatency} from '../sim/telemetry/waterfall.js'
@@ -28,10 +27,7 @@ export default class Stat extends MeshCommand {
       if (!this.jsonEnabled()) this.log(renderTcpStat(series))
       return series
     }
-    const windowMs = parseDuration(flags.window)
-    if (windowMs === undefined || windowMs <= 0) {
-      throw new MeshError('MESH_BAD_FLAG', `--window "${flags.window}" is not a positive duration.`, {hints: ['Examples: 30s, 5m, 1h']})
-    }
+    const windowMs = this.durationFlag('window', flags.window, '30s, 5m, 1h', 'positive')!
     const by: StatBy = flags.edges ? 'edge' : flags.by
     const rows = await this.connect(flags.file).stat(by, windowMs)
     if (!this.jsonEnabled()) this.log(renderStat(rows, {by, windowMs, colour: chalk.level > 0}))

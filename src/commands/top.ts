@@ -1,9 +1,8 @@
 import {Flags} from '@oclif/core'
 import chalk from 'chalk'
 import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
-import {parseDuration} from '../sim/config/duration.js'
 import type {ControlClient} from '../sim/control/control-client.js'
-import {ExitCode, MeshError} from '../sim/errors.js'
+import {ExitCode} from '../sim/errors.js'
 import {type AnyEvent, buildModel, renderFrame, type TopModel} from '../sim/ui/snapshot.js'
 
 // Long enough to smooth a second's noise, short enough that an injected fault shows within a refresh or two.
@@ -27,10 +26,7 @@ export default class Top extends MeshCommand {
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Top)
-    const intervalMs = parseDuration(flags.interval)
-    if (intervalMs === undefined || intervalMs < 100) {
-      throw new MeshError('MESH_BAD_FLAG', `--interval "${flags.interval}" is not a duration of at least 100ms.`, {hints: ['Examples: 500ms, 1s, 2s']})
-    }
+    const intervalMs = this.durationFlag('interval', flags.interval, '500ms, 1s, 2s', 100)!
     if (!flags.once && !process.stdout.isTTY) {
       // A full-screen UI into a pipe or file is escape-code garbage: say what to use instead.
       this.logToStderr('mesh top draws a full screen and needs a terminal, but stdout is not one.')

@@ -85,6 +85,20 @@ describe('mesh top', () => {
     expect(r.stderr).toContain('mesh top --once')
   })
 
+  test('duration flags of top, stat and load are read one way, each with its own lower bound', async () => {
+    const cases: [string[], string][] = [
+      [['top', '--once', '--interval', '50ms'], '--interval "50ms" is not a duration of at least 100ms.'],
+      [['stat', '--window', '0s'], '--window "0s" is not a positive duration.'],
+      [['load', 'ingress', '--rps', '5', '--duration', 'soon'], '--duration "soon" is not a positive duration.'],
+    ]
+    for (const [args, message] of cases) {
+      const r = await mesh(dir, args)
+      expect(r.exitCode, args.join(' ')).toBe(2)
+      expect(r.stderr).toContain(message)
+      expect(r.stderr).toContain('Examples: ')
+    }
+  })
+
   test.skipIf(!hasTmux)('live in tmux: traffic on every service, a fault from the f form, q restores the terminal', async () => {
     const session = `meshtop-${process.pid}-${Date.now()}`
     const tmux = (...args: string[]) => execFileSync('tmux', args, {encoding: 'utf8'})
