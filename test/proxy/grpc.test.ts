@@ -1,5 +1,5 @@
 import {describe, expect, test} from 'vitest'
-import {describeGrpcStatus, grpcMessage, grpcStatusIn, grpcStatusOfReply, httpStatusOfGrpc, isGrpcRequest, outcomeStatus} from '../../src/sim/proxy/grpc.js'
+import {describeGrpcStatus, grpcMessage, grpcStatusIn, grpcStatusOfReply, grpcTimeoutMs, httpStatusOfGrpc, isGrpcRequest, outcomeStatus} from '../../src/sim/proxy/grpc.js'
 
 describe('gRPC statuses', () => {
   test('count as the HTTP status Envoy maps them to: below 500 is a success, as for HTTP', () => {
@@ -38,5 +38,12 @@ describe('gRPC statuses', () => {
   test('grpc-message is percent-encoded UTF-8', () => {
     expect(grpcMessage('no healthy upstream: 100% down')).toBe('no healthy upstream: 100%25 down')
     expect(grpcMessage('café\n')).toBe('caf%C3%A9%0A')
+  })
+
+  test('grpc-timeout: every unit, in whole ms (at least 1); a malformed value is ignored', () => {
+    expect([grpcTimeoutMs('2H'), grpcTimeoutMs('3M'), grpcTimeoutMs('5S'), grpcTimeoutMs('250m')]).toEqual([7_200_000, 180_000, 5000, 250])
+    expect([grpcTimeoutMs('999871u'), grpcTimeoutMs('1500000n'), grpcTimeoutMs('1n'), grpcTimeoutMs('0m')]).toEqual([1000, 2, 1, 1])
+    expect([grpcTimeoutMs('99999999S'), grpcTimeoutMs('123456789S')]).toEqual([99_999_999_000, undefined])
+    for (const bad of [undefined, '', 'S', '5', '5s', '5 S', '-5S', '1.5S', ['5S']]) expect(grpcTimeoutMs(bad), String(bad)).toBeUndefined()
   })
 })

@@ -75,6 +75,56 @@ describe('timeout layer', () => {
     expect(ctx.decision.timeoutFired).toBe('overall')
   })
 
+  test("a gRPC caller's sooner deadline (grpc-timeout) is the overall one; a later one leaves the policy's", async () => {
+    const clock = new VirtualClock()
+    const hang: AsyncService = (_req, ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)))
+    const svc = viaPromises(timeout({service: 'api', timeoutMs: 300, which: 'overall'}))(hang)
+
+    const sooner = context(clock)
+    const first = svc(request({headers: {'grpc-timeout': '200000u'}}), sooner).catch((e: ProxyError) => e)
+    await clock.advance(199)
+    expect(sooner.decision.timeoutFired).toBeUndefined()
+    await clock.advance(1)
+    const error = (await first) as ProxyError
+    expect([error.status, error.flag]).toEqual([504, 'UT'])
+    expect(error.message).toBe('upstream request timeout: "api" did not answer within the 200 ms the caller\'s deadline left (grpc-timeout)')
+    expect(sooner.decision.timeoutFired).toBe('grpc-timeout')
+
+    const later = context(clock)
+    const second = svc(request({headers: {'grpc-timeout': '1S'}}), later).catch((e: ProxyError) => e)
+    await clock.advance(300)
+    expect(((await second) as ProxyError).message).toContain('its 300 ms timeout (policy.timeout)')
+    expect(later.decision.timeoutFired).toBe('overall')
+    await clock.advance(1000)
+    expect(clock.pending()).toBe(0)
+  })
+
+  test('with no timeout configured the overall layer applies only a grpc-timeout, and cancels its timer when answered', async () => {
+    const clock = new VirtualClock()
+    let answer: ((r: MeshResponse) => void) | undefined
+    const svc = viaPromises(timeout({service: 'api', timeoutMs: 0, which: 'overall'}))(() => new Promise((resolve) => (answer = resolve)))
+    const plain = context(clock)
+    const untimed = svc(request(), plain)
+    expect(clock.pending()).toBe(0)
+    await clock.advance(60_000)
+    answer!(ok())
+    expect((await untimed).status).toBe(200)
+
+    const timed = svc(request({headers: {'grpc-timeout': '5S'}}), context(clock))
+    expect(clock.pending()).toBe(1)
+    await clock.advance(10)
+    answer!(ok())
+    expect((await timed).status).toBe(200)
+    // Cancelled, not left to lapse: a call that answered in time is not kept for the rest of its deadline.
+    expect(clock.pending()).toBe(0)
+
+    const malformed = context(clock)
+    const ignored = svc(request({headers: {'grpc-timeout': 'soon'}}), malformed)
+    expect(clock.pending()).toBe(0)
+    answer!(ok())
+    expect((await ignored).status).toBe(200)
+  })
+
   test('a body that ends before the overall deadline cancels it; a per-try deadline never cuts a body', async () => {
     const clock = new VirtualClock()
     const ending = new ResponseBody()

@@ -123,7 +123,8 @@ export class Destination {
     this.service = attempt()
       .push(policy.retries?.perTryTimeoutMs ? timeout({service: this.name, timeoutMs: policy.retries.perTryTimeoutMs, which: 'per-try'}) : undefined) // each attempt its own deadline
       .push(policy.retries && budget ? retry(policy.retries, {budget, breaker: this.breaker, random: this.random}) : undefined) // above balance: a retry can pick another instance
-      .push(policy.timeoutMs ? timeout({service: this.name, timeoutMs: policy.timeoutMs, which: 'overall'}) : undefined) // overall deadline, retries included
+      // overall deadline, retries included; a gRPC service's caller may set a sooner one (grpc-timeout)
+      .push(policy.timeoutMs || this.protocol === 'grpc' ? timeout({service: this.name, timeoutMs: policy.timeoutMs ?? 0, which: 'overall'}) : undefined)
       .push(
         route({
           service: this.name,

@@ -103,3 +103,19 @@ export function outcomeStatus(response: {status: number; grpcStatus?: number}): 
 export function describeGrpcStatus(code: number): string {
   return `${code} ${GRPC_STATUS_NAMES[code] ?? 'UNKNOWN'}`
 }
+
+// grpc-timeout's units (PROTOCOL-HTTP2.md: TimeoutValue TimeoutUnit), in ms.
+const TIMEOUT_UNIT_MS: Record<string, number> = {H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000_001}
+
+/**
+ * The deadline a gRPC client sent in `grpc-timeout` (`250m`, `5S`, `999871u`: at most 8
+ * digits and a unit), in whole ms (at least 1), or undefined when absent or malformed — as
+ * gRPC servers, a malformed one is ignored rather than refused.
+ */
+export function grpcTimeoutMs(value: string | string[] | undefined): number | undefined {
+  if (typeof value !== 'string' || value.length < 2 || value.length > 9) return undefined
+  const unit = TIMEOUT_UNIT_MS[value[value.length - 1]]
+  const digits = value.slice(0, -1)
+  if (unit === undefined || !/^\d+$/.test(digits)) return undefined
+  return Math.max(1, Math.ceil(Number(digits) * unit))
+}

@@ -50,13 +50,18 @@ const CONNECT_FAILURE: Outcome = {kind: 'connect-failure'}
 const RESET: Outcome = {kind: 'reset'}
 const TIMEOUT: Outcome = {kind: 'timeout'}
 
-export const timeoutError = (service: string, which: 'overall' | 'per-try', ms: number) =>
+/** Which deadline fired: the policy's overall or per-try timeout, or the gRPC caller's own. */
+export type TimeoutSource = 'overall' | 'per-try' | 'grpc-timeout'
+
+export const timeoutError = (service: string, which: TimeoutSource, ms: number) =>
   new ProxyError(
     504,
     'UT',
     which === 'overall'
       ? `upstream request timeout: "${service}" did not answer within its ${ms} ms timeout (policy.timeout)`
-      : `upstream request timeout: one try to "${service}" took longer than its ${ms} ms per-try timeout (policy.retries.perTryTimeout)`,
+      : which === 'per-try'
+        ? `upstream request timeout: one try to "${service}" took longer than its ${ms} ms per-try timeout (policy.retries.perTryTimeout)`
+        : `upstream request timeout: "${service}" did not answer within the ${ms} ms the caller's deadline left (grpc-timeout)`,
     {outcome: TIMEOUT},
   )
 

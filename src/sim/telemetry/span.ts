@@ -19,7 +19,7 @@ export interface RoutingDecision {
   /** True when every candidate was ejected and the balancer ignored ejections. */
   panic?: boolean
   retryBudgetLeft?: number
-  timeoutFired?: 'overall' | 'per-try'
+  timeoutFired?: 'overall' | 'per-try' | 'grpc-timeout'
   /** Faults applied to this hop, e.g. 'delay 200ms', 'abort 503'. */
   faults?: string[]
 }

@@ -177,7 +177,7 @@ export function describeDecision(d: RoutingDecision): string {
   if (d.attempts && d.attempts > 1) parts.push(`${d.attempts} tries`)
   if (d.panic) parts.push('panic: every candidate ejected, ejections ignored')
   if (d.retryBudgetLeft !== undefined) parts.push(`retry budget left ${d.retryBudgetLeft}`)
-  if (d.timeoutFired) parts.push(`${d.timeoutFired} timeout fired`)
+  if (d.timeoutFired) parts.push(d.timeoutFired === 'grpc-timeout' ? "the caller's grpc-timeout fired" : `${d.timeoutFired} timeout fired`)
   return parts.join('; ')
 }
 

@@ -74,6 +74,8 @@ export abstract class Deadline implements Timer {
   prev: Deadline | undefined = undefined
   next: Deadline | undefined = undefined
   owner: DeadlineQueue | undefined = undefined
+  /** A deadline of its own duration (scheduleAlone): its clock timer. */
+  private alone: Timer | undefined = undefined
   at = 0
   done = false
 
@@ -82,6 +84,24 @@ export abstract class Deadline implements Timer {
   cancel(): void {
     if (this.done) return
     this.done = true
-    this.owner?.unlink(this)
+    if (this.alone) {
+      this.alone.cancel()
+      this.alone = undefined
+    } else this.owner?.unlink(this)
+  }
+
+  /**
+   * Fires `onDeadline()` `ms` from now on a clock timer of its own: for a duration no
+   * other request shares (a caller's grpc-timeout), where a queue would hold one entry.
+   */
+  scheduleAlone(clock: Clock, ms: number): this {
+    this.at = clock.now() + ms
+    this.alone = clock.setTimer(ms, () => {
+      if (this.done) return
+      this.done = true
+      this.alone = undefined
+      this.onDeadline()
+    })
+    return this
   }
 }

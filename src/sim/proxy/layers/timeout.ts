@@ -10,14 +10,21 @@
 // child AbortController: one controller per request is enough on the hot path.
 // Each call's state, its place in the deadline queue and its reply are one object
 // (TimedCall), not a dozen closures: this layer runs twice per request.
+//
+// A gRPC client's deadline (`grpc-timeout`) is the overall deadline when it is the
+// sooner, as Envoy honours it: the mesh stops the call (retries included) and answers
+// DEADLINE_EXCEEDED itself, rather than leaving the instance at work for a caller that
+// has already given up. The header goes on to the instance unchanged.
 import type {ResponseBody} from '../body.js'
 import {Cancellation} from '../cancellation.js'
-import {timeoutError} from '../respond.js'
+import {grpcTimeoutMs} from '../grpc.js'
+import {timeoutError, type TimeoutSource} from '../respond.js'
 import {Deadline, DeadlineQueue} from '../../time/deadline-queue.js'
 import {type CallContext, dropResponse, forward, type Layer, type MeshRequest, type MeshResponse, type Reply, type Service} from '../stack.js'
 
 export interface TimeoutConfig {
   service: string
+  /** 0: none configured (an overall layer then applies only a caller's grpc-timeout). */
   timeoutMs: number
   which: 'overall' | 'per-try'
 }
@@ -27,9 +34,18 @@ export const timeout =
   (inner) => {
     // Every request of this layer waits the same time: one queue of deadlines, not a timer each.
     let deadlines: DeadlineQueue | undefined
+    const configured = config.timeoutMs
     return function timeout(req, ctx, reply) {
-      if (deadlines?.clock !== ctx.clock) deadlines = new DeadlineQueue(ctx.clock, config.timeoutMs)
-      deadlines.schedule(new TimedCall(config, ctx, reply)).start(inner, req)
+      if (config.which === 'overall') {
+        const header = req.headers['grpc-timeout']
+        const callerMs = header === undefined ? undefined : grpcTimeoutMs(header)
+        if (callerMs !== undefined && !(configured > 0 && configured <= callerMs)) {
+          return new TimedCall(config, 'grpc-timeout', callerMs, ctx, reply).scheduleAlone(ctx.clock, callerMs).start(inner, req)
+        }
+        if (!(configured > 0)) return forward(inner, req, ctx, reply)
+      }
+      if (deadlines?.clock !== ctx.clock) deadlines = new DeadlineQueue(ctx.clock, configured)
+      deadlines.schedule(new TimedCall(config, config.which, configured, ctx, reply)).start(inner, req)
     }
   }
 
@@ -44,6 +60,9 @@ class TimedCall extends Deadline implements Reply {
 
   constructor(
     private readonly config: TimeoutConfig,
+    /** Which deadline this is: the policy's, or (overall) the caller's grpc-timeout. */
+    private readonly source: TimeoutSource,
+    private readonly ms: number,
     private readonly ctx: CallContext,
     private readonly reply: Reply,
   ) {
@@ -64,15 +83,15 @@ class TimedCall extends Deadline implements Reply {
   }
 
   onDeadline(): void {
-    const {config, ctx} = this
+    const {config, ctx, source} = this
     if (this.streaming) {
-      ctx.decision.timeoutFired = config.which
-      return void this.streaming.destroy(timeoutError(config.service, config.which, config.timeoutMs))
+      ctx.decision.timeoutFired = source
+      return void this.streaming.destroy(timeoutError(config.service, source, this.ms))
     }
     if (this.settled) return
     this.settled = true
-    const error = timeoutError(config.service, config.which, config.timeoutMs)
-    ctx.decision.timeoutFired = config.which
+    const error = timeoutError(config.service, source, this.ms)
+    ctx.decision.timeoutFired = source
     if (this.child) {
       this.endTry()
       this.child.abort(error)
