@@ -43,7 +43,10 @@ export function renderStatus(s: MeshStatus): string {
       const unit = svc.protocol === 'tcp' ? 'connection' : 'session'
       notes.push(`${svc.name}: ${what}${t.open} ${unit}${t.open === 1 ? '' : 's'} open, ${t.opened} opened since mesh up; ${formatSize(t.receivedBytes)} in, ${formatSize(t.sentBytes)} out (closed ones)`)
     }
-    if (svc.notStarted) notes.push(chalk.dim(`${svc.name}: not started (mesh up named other services); \`mesh up ${svc.name}\` starts it`))
+    if (svc.notStarted) {
+      const how = svc.profiles ? `\`mesh up ${svc.name}\` or \`mesh up -d --profile ${svc.profiles[0]}\`` : `\`mesh up ${svc.name}\``
+      notes.push(chalk.dim(`${svc.name}: not started (${svc.notStarted}); ${how} starts it`))
+    }
     if (svc.watching) notes.push(`${svc.name}: watching ${svc.watching.join(', ')} (a change restarts it, one instance at a time)`)
     if (svc.panic) notes.push(chalk.yellow(`${svc.name}: panic mode — fewer than half its instances are available, so traffic goes to all of them`))
     for (const i of svc.instances) {

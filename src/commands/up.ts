@@ -5,6 +5,7 @@ import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
 import {showStartup} from '../cli/startup-progress.js'
 import {followLogs} from '../cli/follow-logs.js'
 import {loadConfigWithWarnings} from '../sim/config/load-config.js'
+import {activeProfiles, servicesToStart} from '../sim/config/profiles.js'
 import {MeshDaemon, type DaemonEvent} from '../sim/control/daemon.js'
 import {ensureNotRunning, startDetached} from '../sim/control/lifecycle.js'
 import {removeState} from '../sim/control/state-file.js'
@@ -19,7 +20,7 @@ export default class Up extends MeshCommand {
     'Start the mesh: every service behind its sidecar, each once what it depends on is healthy (or running, or completed: dependsOn conditions, as compose). In the foreground it streams logs until Ctrl-C; with -d it returns once every instance is healthy (a one-shot job: completed). ' +
     'Sidecars speak HTTP/1.1 and HTTP/2 (h2c, gRPC) on every listener; protocol: grpc services are reached over HTTP/2, protocol: tcp ones at L4.'
   static override enableJsonFlag = true
-  static override examples = ['<%= config.bin %> up', '<%= config.bin %> up -d', '<%= config.bin %> up -d frontend', '<%= config.bin %> up -d -f demo/mesh.yaml --json']
+  static override examples = ['<%= config.bin %> up', '<%= config.bin %> up -d', '<%= config.bin %> up -d frontend', '<%= config.bin %> up -d --profile debug', '<%= config.bin %> up -d -f demo/mesh.yaml --json']
   static override strict = false
   static override args = {
     service: Args.string({description: 'start only these services and what they depend on (as docker compose up SERVICE); on a running mesh, start them too'}),
@@ -28,6 +29,7 @@ export default class Up extends MeshCommand {
     file: fileFlag(),
     detach: Flags.boolean({char: 'd', description: 'run in the background; return when every instance is healthy'}),
     watch: Flags.boolean({char: 'w', description: "restart a service (one instance at a time, no dropped request) when files under its watch: paths change, as docker compose up --watch"}),
+    profile: Flags.string({multiple: true, description: "also start the services in this profile (their profiles: list), as docker compose --profile; '*' for all. Default: $MESH_PROFILES (comma-separated)"}),
   }
 
   async run(): Promise<MeshStatus> {
@@ -39,13 +41,17 @@ export default class Up extends MeshCommand {
     const only = argv as string[]
     const known = config.services.map((s) => s.name)
     for (const name of only) if (!known.includes(name)) throw serviceNotFound(name, known)
+    const profiles = activeProfiles(flags.profile ?? [], process.env.MESH_PROFILES)
+    // undefined: every service (no names, no profiles in the file).
+    const selected = servicesToStart(config, only, profiles)
     const paths = this.meshPaths(file)
     const client = this.running(flags.file)
     if (client) {
       // As compose: `up [SERVICE]` on a running project starts what is not running yet (all of it without names).
-      const names = only.length > 0 ? only : (await client.status()).services.filter((s) => s.notStarted).map((s) => s.name)
+      const notStarted = (await client.status()).services.filter((s) => s.notStarted).map((s) => s.name)
+      const names = only.length > 0 ? only : notStarted.filter((s) => !selected || selected.includes(s))
       if (names.length > 0) {
-        const status = await withProgress(`Starting ${names.join(', ')}`, () => client.start(names), !this.jsonEnabled() && process.stdout.isTTY === true)
+        const status = await withProgress(`Starting ${names.join(', ')}`, () => client.start(names, profiles), !this.jsonEnabled() && process.stdout.isTTY === true)
         if (!this.jsonEnabled()) this.log(renderStatus(status))
         return status
       }
@@ -56,14 +62,14 @@ export default class Up extends MeshCommand {
 
     if (flags.detach) {
       const listeners: Array<(e: DaemonEvent) => void> = []
-      const started = startDetached(file, paths, (e) => listeners.forEach((l) => l(e)), {watch: flags.watch, only})
-      await showStartup(config, (fn) => listeners.push(fn), started, {silent, only})
+      const started = startDetached(file, paths, (e) => listeners.forEach((l) => l(e)), {watch: flags.watch, only: selected, profiles})
+      await showStartup(config, (fn) => listeners.push(fn), started, {silent, only: selected})
       const status = await started
       if (!silent) this.log(`\n${renderStatus(status)}\n\nStop it with ${chalk.bold('mesh down')}.`)
       return status
     }
 
-    const daemon = new MeshDaemon(config, {watch: flags.watch, only: only.length > 0 ? only : undefined})
+    const daemon = new MeshDaemon(config, {watch: flags.watch, only: selected, profiles})
     let interrupts = 0
     const stopped = new Promise<number>((resolve) => {
       daemon.once('stopped', () => resolve(0))
@@ -84,7 +90,7 @@ export default class Up extends MeshCommand {
     })
     const started = daemon.start()
     try {
-      await showStartup(config, (fn) => daemon.on('event', fn), started, {silent, only})
+      await showStartup(config, (fn) => daemon.on('event', fn), started, {silent, only: selected})
     } catch (error) {
       await daemon.stop()
       throw error

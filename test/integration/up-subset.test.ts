@@ -1,8 +1,18 @@
 // `mesh up SERVICE...`, as `docker compose up SERVICE`: only those and what they depend on
 // start; the rest stay declared until `mesh up` names them, on the running mesh too.
+import {readFileSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
 import type {MeshStatus} from '../../src/sim/control/status.js'
 import {downMesh, freePort, get, json, mesh, meshDir} from '../helpers/mesh.js'
+
+/** Each service's instances' health, or why it is not started. */
+async function startedIn(dir: string): Promise<Record<string, string>> {
+  const status = json<MeshStatus>(await mesh(dir, ['status', '--json']))
+  return Object.fromEntries(status.services.map((s) => [s.name, s.notStarted ?? s.instances.map((i) => i.health).join(',')]))
+}
+
+const OTHERS = 'mesh up named other services'
 
 describe('mesh up SERVICE...', () => {
   let dir: string
@@ -25,15 +35,12 @@ services:
 
   afterAll(() => downMesh(dir))
 
-  const started = async () => {
-    const status = json<MeshStatus>(await mesh(dir, ['status', '--json']))
-    return Object.fromEntries(status.services.map((s) => [s.name, s.notStarted ? 'not started' : s.instances.map((i) => i.health).join(',')]))
-  }
+  const started = () => startedIn(dir)
 
   test('starts the named service and everything it calls; the others answer 503 UH', async () => {
     const up = await mesh(dir, ['up', '-d', 'web'])
     expect(up.exitCode, up.stderr + up.stdout).toBe(0)
-    expect(await started()).toEqual({web: 'healthy', api: 'healthy', db: 'healthy', batch: 'not started', worker: 'not started'})
+    expect(await started()).toEqual({web: 'healthy', api: 'healthy', db: 'healthy', batch: OTHERS, worker: OTHERS})
     expect((await get(`${ingress}/`)).status).toBe(200)
     const batch = await get(`${ingress}/batch`)
     expect(batch.status).toBe(503)
@@ -46,13 +53,13 @@ services:
     expect((await mesh(dir, ['apply'])).stdout).toContain('No changes: the mesh runs as mesh.yaml says.')
     const restart = await mesh(dir, ['restart'])
     expect(restart.exitCode, restart.stderr).toBe(0)
-    expect(await started()).toMatchObject({batch: 'not started', worker: 'not started'})
+    expect(await started()).toMatchObject({batch: OTHERS, worker: OTHERS})
   })
 
   test('on a running mesh, mesh up SERVICE starts it (and what it needs), mesh up the rest; a name not in mesh.yaml is an error', async () => {
     const more = await mesh(dir, ['up', '-d', 'worker'])
     expect(more.exitCode, more.stderr + more.stdout).toBe(0)
-    expect(await started()).toMatchObject({worker: 'healthy', batch: 'not started'})
+    expect(await started()).toMatchObject({worker: 'healthy', batch: OTHERS})
     // Without names, the rest; then nothing is left to start, and a second mesh is refused as before.
     const rest = await mesh(dir, ['up', '-d'])
     expect(rest.exitCode, rest.stderr + rest.stdout).toBe(0)
@@ -64,5 +71,61 @@ services:
     const wrong = await mesh(dir, ['up', '-d', 'wrker'])
     expect(wrong.exitCode).toBe(2)
     expect(wrong.stderr).toContain('service "wrker" is not in the mesh; did you mean "worker"?')
+  })
+})
+
+// compose's profiles: a service with `profiles:` starts only when one is enabled (or it is named).
+describe('profiles', () => {
+  let dir: string
+  let ingress: string
+
+  beforeAll(async () => {
+    const port = await freePort()
+    ingress = `http://127.0.0.1:${port}`
+    dir = meshDir(`
+name: profiles
+ingress: {port: ${port}, routes: [{prefix: /tools, service: tools}, {prefix: /, service: web}]}
+services:
+  web: {simulate: {latency: 1ms}}
+  db: {profiles: [dev], simulate: {latency: 1ms}}
+  tools: {profiles: [debug], dependsOn: [db], simulate: {latency: 1ms, calls: [{service: db}]}}
+`)
+  })
+
+  afterAll(() => downMesh(dir))
+
+  const started = () => startedIn(dir)
+
+  test('mesh up starts the services without profiles; a profiled one answers 503 UH saying its profile is off', async () => {
+    const up = await mesh(dir, ['up', '-d'])
+    expect(up.exitCode, up.stderr + up.stdout).toBe(0)
+    expect(await started()).toEqual({web: 'healthy', db: 'its profile dev is not enabled', tools: 'its profile debug is not enabled'})
+    const tools = await get(`${ingress}/tools`)
+    expect([tools.status, tools.headers['x-mesh-response-flags']]).toEqual([503, 'UH'])
+    expect(tools.text).toBe('no healthy upstream: service "tools" is not started (its profile debug is not enabled; `mesh up tools` starts it)\n')
+    expect((await mesh(dir, ['status'])).stdout).toContain('tools: not started (its profile debug is not enabled); `mesh up tools` or `mesh up -d --profile debug` starts it')
+  })
+
+  test('a profile whose service needs another profile is refused, as compose does; MESH_PROFILES enables both on the running mesh', async () => {
+    const refused = await mesh(dir, ['up', '-d', '--profile', 'debug'])
+    expect(refused.exitCode).toBe(2)
+    expect(refused.stderr).toContain('service "tools" depends on "db", whose profile dev is not enabled.')
+    expect(refused.stderr).toContain('Enable it with --profile dev')
+    expect(await started()).toMatchObject({db: 'its profile dev is not enabled'})
+    const both = await mesh(dir, ['up', '-d'], {env: {MESH_PROFILES: 'debug,dev'}})
+    expect(both.exitCode, both.stderr + both.stdout).toBe(0)
+    expect(await started()).toEqual({web: 'healthy', db: 'healthy', tools: 'healthy'})
+    expect((await get(`${ingress}/tools`)).status).toBe(200)
+  })
+
+  test('mesh apply adds a service in a profile no mesh up enabled declared only, and starts one in a profile enabled since', async () => {
+    const file = path.join(dir, 'mesh.yaml')
+    writeFileSync(file, readFileSync(file, 'utf8') + '  qa-bot: {profiles: [qa], simulate: {latency: 1ms}}\n  seed: {profiles: [dev], simulate: {latency: 1ms}}\n')
+    const message = 'service qa-bot added, not started: its profile qa is not enabled (`mesh up qa-bot` starts it)'
+    expect((await mesh(dir, ['apply', '--dry-run'])).stdout).toContain(message)
+    const apply = await mesh(dir, ['apply'])
+    expect(apply.exitCode, apply.stderr).toBe(0)
+    expect(apply.stdout).toContain(message)
+    expect(await started()).toMatchObject({'qa-bot': 'its profile qa is not enabled', seed: 'healthy', tools: 'healthy'})
   })
 })

@@ -15,6 +15,7 @@ export function crossCheck(checked: CheckedMesh, report: Report): void {
   versionReferences(checked, report)
   tcpReferences(checked, report)
   completionConditions(checked, report)
+  profileDependencies(checked, report)
   authorizationSources(checked, report)
   unreachedServices(checked, report)
 }
@@ -67,6 +68,27 @@ function completionConditions({config, origins}: CheckedMesh, report: Report): v
         report.at('error', at, `"${dep}" is ${kind === 'address' ? 'an address: the mesh runs no process of it' : 'simulated: it serves until mesh down'}, so it never completes`)
       } else if (!target.restart) {
         report.at('error', at, `"${dep}" is restarted whenever it exits (restart: always, the default), so it never completes; give it restart: "no" (or on-failure)`)
+      }
+    }
+  }
+}
+
+/**
+ * compose's profiles: whatever enables a service must enable what it depends on, or
+ * `mesh up` refuses (as compose does) rather than start a service whose profile is off.
+ */
+function profileDependencies({config, origins}: CheckedMesh, report: Report): void {
+  const byName = new Map(config.services.map((s) => [s.name, s]))
+  for (const s of config.services) {
+    for (const dep of s.dependsOn) {
+      const needed = byName.get(dep)?.profiles
+      if (!needed) continue
+      const at = origins.get(s.name)!.dependsOn.get(dep)!
+      const enable = `--profile ${needed[0]}`
+      if (!s.profiles) report.at('warning', at, `"${dep}" starts only with profile ${needed.join(' or ')}, but "${s.name}" always starts: \`mesh up\` without ${enable} refuses to start`)
+      else {
+        const without = s.profiles.filter((p) => !needed.includes(p))
+        if (without.length > 0) report.at('warning', at, `"${dep}" starts only with profile ${needed.join(' or ')}: \`mesh up --profile ${without[0]}\` starts "${s.name}" but refuses without ${enable}`)
       }
     }
   }

@@ -316,6 +316,9 @@ const dependsOn = oneOf<Array<[string, DependencyCondition]>>('a list of service
   map: map(entries(dependencyCondition, {key: ref}), (pairs) => pairs.map(([n, c]): [string, DependencyCondition] => [n, c])),
 })
 
+// compose's profile names: [a-zA-Z0-9][a-zA-Z0-9_.-]+ (one character is a name too here).
+const PROFILE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/
+
 const service = obj({
   ...versionKeys,
   versions: opt(entries(version, {key: versionName, min: 1})),
@@ -324,6 +327,7 @@ const service = obj({
   stopGracePeriod: def(duration(), 10_000),
   restart: def(restartPolicy, (): RestartSetting => ({policy: 'always'})),
   watch: opt(oneOf('a path or a list of them', {scalar: map(str({nonEmpty: true}), (p) => [p]), seq: array(str({nonEmpty: true}), {min: 1})})),
+  profiles: opt(array(str({pattern: PROFILE_NAME, expected: 'a profile name (letters, digits, then also _ . -)'}), {min: 1})),
   protocol: def(enumOf(['http', 'grpc', 'tcp'] as const), 'http'),
   policy: def(policy, defaultPolicy),
 })
@@ -573,6 +577,7 @@ function normaliseService(
       restart: raw.restart.policy === 'on-failure' || raw.restart.policy === 'no' ? raw.restart.policy : undefined,
       maxRestarts: raw.restart.maxRestarts,
       watch: watch || undefined,
+      profiles: raw.profiles,
       health: healthConfig,
       policy: raw.policy,
       versions,

@@ -58,6 +58,11 @@ export interface ServiceConfig {
    * service's instances one at a time, with no dropped request.
    */
   watch?: string[]
+  /**
+   * compose's `profiles`: a service with some starts only when `mesh up --profile NAME`
+   * (or MESH_PROFILES) enables one of them, or when it is named (`mesh up NAME`).
+   */
+  profiles?: string[]
   health: HealthConfig
   policy: PolicyConfig
   /** At least one; a service declared without `versions:` has exactly one, `v1`. */

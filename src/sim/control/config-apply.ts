@@ -5,6 +5,7 @@
 // instance at a time by a restart deploy. What would need processes rewired (ports,
 // dependsOn, health checks, address:) is reported as not applied. policy-diff.ts decides
 // what changed; this module does it, through the daemon's narrow ApplyHost.
+import {profilesOff} from '../config/profiles.js'
 import type {MeshConfig, ServiceConfig, VersionConfig} from '../config/types.js'
 import {loadConfig} from '../config/load-config.js'
 import {activeVersions, versionWeights} from '../config/versions.js'
@@ -33,6 +34,8 @@ export interface ApplyHost {
   removeInstance(name: string): Promise<void>
   /** False for a service `mesh up SERVICE...` left declared only: apply changes its config, never starts it. */
   isStarted(service: string): boolean
+  /** Whether `mesh up --profile` enabled the service (one without profiles always is): apply adds others declared only. */
+  profileEnabled(service: ServiceConfig): boolean
   onApplied(changes: string[]): void
 }
 
@@ -119,6 +122,10 @@ export class ConfigApply {
     const warnings: string[] = []
     const howMany = (n: number) => `${n} ${n === 1 ? 'instance' : 'instances'}`
     for (const service of added) {
+      if (!this.host.profileEnabled(service)) {
+        changes.push(notStartedYet(service))
+        continue
+      }
       const count = service.versions.filter((v) => activeVersions(service).has(v.name)).reduce((n, v) => n + v.replicas, 0)
       changes.push(`service ${service.name} added: ${howMany(count)} started (healthy before apply returns)`)
     }
@@ -232,6 +239,10 @@ export class ConfigApply {
     this.declared.push(structuredClone(declared))
     this.host.registry.addService(service.name)
     this.host.dataPlane.addDestination(service, versionWeights(service))
+    if (!this.host.profileEnabled(service)) {
+      this.host.dataPlane.destination(service.name)!.endpoints.notStarted = `its ${profilesOff(service)}`
+      return {applied: true, message: notStartedYet(service)}
+    }
     const started: string[] = []
     try {
       for (const name of activeVersions(service)) {
@@ -295,4 +306,9 @@ export class ConfigApply {
     declared.versions = declared.versions.filter((v) => v.name !== c.version)
     return {applied: true, message: `${c.service}: ${c.version} removed${live.length ? `: ${live.join(', ')} drained and stopped` : ''}`}
   }
+}
+
+/** A service apply adds but does not start: `mesh up` did not enable its profile. */
+function notStartedYet(service: ServiceConfig): string {
+  return `service ${service.name} added, not started: its ${profilesOff(service)} (\`mesh up ${service.name}\` starts it)`
 }

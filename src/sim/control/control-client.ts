@@ -27,9 +27,9 @@ export class ControlClient {
     return this.call('GET', '/v1/status') as Promise<MeshStatus>
   }
 
-  /** `mesh up SERVICE...` on a running mesh: starts those not started yet (and what they depend on). */
-  start(services: string[]): Promise<MeshStatus> {
-    return this.call('POST', '/v1/start', {services}) as Promise<MeshStatus>
+  /** `mesh up SERVICE...` on a running mesh: starts those not started yet (and what they depend on); `profiles` stay enabled for apply. */
+  start(services: string[], profiles: string[] = []): Promise<MeshStatus> {
+    return this.call('POST', '/v1/start', {services, profiles}) as Promise<MeshStatus>
   }
 
   down(): Promise<void> {

@@ -18,7 +18,9 @@ const send = (message: DaemonMessage) =>
 
 const configFile = process.argv[2]
 const watch = process.argv.includes('--watch')
-const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',')
+const listArg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3).split(',')
+const only = listArg('only')
+const profiles = listArg('profiles')
 let daemon: MeshDaemon | undefined
 
 // A dev tool's daemon should outlive a bug in one request path; the log says what happened.
@@ -27,7 +29,7 @@ process.on('unhandledRejection', (error) => console.error(`[daemon] unhandled re
 
 try {
   const config = await loadConfig(configFile)
-  daemon = new MeshDaemon(config, {watch, only})
+  daemon = new MeshDaemon(config, {watch, only, profiles})
   const d = daemon
   const shutdown = () => void d.stop().then(() => process.exit(0))
   process.on('SIGTERM', shutdown)

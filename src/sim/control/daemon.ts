@@ -48,6 +48,7 @@ import {type Endpoint, Registry} from './registry.js'
 import {createToken, type MeshPaths, meshPaths, removeState, writeState} from './state-file.js'
 import type {ExecTarget, InstanceHealth, InstanceStatus, MeshStatus} from './status.js'
 import {ingressPathTo, startOrder, withDependencies} from '../config/call-graph.js'
+import {profileEnabled, profilesOff} from '../config/profiles.js'
 
 const SIMULATED_RUNNER = fileURLToPath(new URL('../model/simulated-service-main.js', import.meta.url))
 
@@ -76,6 +77,8 @@ export interface DaemonOptions {
   watch?: boolean
   /** `mesh up SERVICE...`: start these and what they depend on; the others are declared but not started. */
   only?: string[]
+  /** `mesh up --profile`: a service `mesh apply` adds starts only when one of its profiles is among these. */
+  profiles?: string[]
 }
 
 interface Instance {
@@ -170,6 +173,7 @@ export class MeshDaemon extends EventEmitter {
       addInstances: (service, version, count) => this.addInstances(service, version, count),
       removeInstance: (name) => this.removeInstance(name),
       isStarted: (service) => this.isStarted(service),
+      profileEnabled: (service) => profileEnabled(service, this.opts.profiles ?? []),
       onApplied: (changes) => this.emitEvent({kind: 'config-applied', changes}),
     })
     this.supervisor.on('spawn', () => this.saveState())
@@ -214,7 +218,12 @@ export class MeshDaemon extends EventEmitter {
       .on('GET', '/v1/tcp', () => this.telemetry.tcp.series())
       .stream('/v1/tap', (url) => this.tap(url))
       .on('GET', '/v1/exec', (_, url) => this.execTarget(url.searchParams.get('service') ?? '', url.searchParams.get('version') ?? undefined, url.searchParams.get('instance') ?? undefined))
-      .on('POST', '/v1/start', (body) => this.startServices((body as {services: string[]}).services).then(() => this.status()))
+      .on('POST', '/v1/start', (body) => {
+        const {services, profiles} = body as {services: string[]; profiles?: string[]}
+        // Enabled from now on: a service `mesh apply` adds in one of them starts too.
+        if (profiles?.length) this.opts.profiles = [...new Set([...(this.opts.profiles ?? []), ...profiles])]
+        return this.startServices(services).then(() => this.status())
+      })
       .on('POST', '/v1/apply', (body) => {
         const {env, dryRun} = (body ?? {}) as {env?: NodeJS.ProcessEnv; dryRun?: boolean}
         return dryRun ? this.applier.plan(env) : this.apply(env)
@@ -239,7 +248,7 @@ export class MeshDaemon extends EventEmitter {
     for (const service of this.config.services) {
       // Declared only: its destination says so to callers, and it is what isStarted reads.
       if (!selected.has(service.name)) {
-        this.dataPlane.destination(service.name)!.endpoints.notStarted = true
+        this.dataPlane.destination(service.name)!.endpoints.notStarted = service.profiles && !profileEnabled(service, this.opts.profiles ?? []) ? `its ${profilesOff(service)}` : 'mesh up named other services'
         continue
       }
       for (const version of service.versions) {
@@ -311,7 +320,8 @@ export class MeshDaemon extends EventEmitter {
         instances: [...this.instances.values()].filter((i) => i.service === s).map((i) => this.instanceStatus(i)),
         tcp: this.tcpTotals(s),
         watching: this.opts.watch && s.watch ? s.watch.map((p) => path.relative(this.config.dir, p) || '.') : undefined,
-        notStarted: this.isStarted(s.name) ? undefined : true,
+        notStarted: this.dataPlane.destination(s.name)?.endpoints.notStarted,
+        profiles: s.profiles,
       })),
     }
   }
@@ -428,7 +438,7 @@ export class MeshDaemon extends EventEmitter {
 
   private async createInstance(service: ServiceConfig, version: VersionConfig): Promise<Instance> {
     const destination = this.dataPlane.destination(service.name)
-    if (destination) destination.endpoints.notStarted = false
+    if (destination) destination.endpoints.notStarted = undefined
     const key = `${service.name}\u0000${version.name}`
     const index = this.nextIndex.get(key) ?? 0
     this.nextIndex.set(key, index + 1)
@@ -609,7 +619,7 @@ export class MeshDaemon extends EventEmitter {
 
   /** Whether the mesh runs the service's instances (`mesh up SERVICE...` leaves the others declared only). */
   isStarted(service: string): boolean {
-    return this.dataPlane.destination(service)?.endpoints.notStarted !== true
+    return this.dataPlane.destination(service)?.endpoints.notStarted === undefined
   }
 
   /** `mesh up --watch`: one watcher per service with `watch:` paths. */

@@ -34,11 +34,12 @@ export function startDetached(
   configFile: string,
   paths: MeshPaths,
   onEvent: (event: DaemonEvent) => void,
-  opts: {watch?: boolean; only?: string[]} = {},
+  opts: {watch?: boolean; only?: string[]; profiles?: string[]} = {},
 ): Promise<MeshStatus> {
   mkdirSync(paths.root, {recursive: true})
   const log = openSync(paths.daemonLog, 'a')
-  const child = fork(DAEMON_MAIN, [configFile, ...(opts.watch ? ['--watch'] : []), ...(opts.only?.length ? [`--only=${opts.only.join(',')}`] : [])], {detached: true, stdio: ['ignore', log, log, 'ipc']})
+  const args = [configFile, ...(opts.watch ? ['--watch'] : []), ...(opts.only?.length ? [`--only=${opts.only.join(',')}`] : []), ...(opts.profiles?.length ? [`--profiles=${opts.profiles.join(',')}`] : [])]
+  const child = fork(DAEMON_MAIN, args, {detached: true, stdio: ['ignore', log, log, 'ipc']})
   closeSync(log)
   return new Promise((resolve, reject) => {
     let settled = false

@@ -47,8 +47,13 @@ export interface ServiceStatus {
   instances: InstanceStatus[]
   /** `mesh up --watch`: the paths (relative to mesh.yaml) whose changes restart it. */
   watching?: string[]
-  /** `mesh up SERVICE...` named others: declared, but no instance runs (calls to it get 503 UH). */
-  notStarted?: true
+  /**
+   * Declared, but no instance runs (calls to it get 503 UH), and why: `mesh up SERVICE...`
+   * named others, or its profile is not enabled.
+   */
+  notStarted?: string
+  /** compose's `profiles:` it belongs to (none: it always starts). */
+  profiles?: string[]
   /**
    * Its TCP connections since the mesh started (bytes of closed connections): a `protocol: tcp`
    * service's, or an HTTP service's WebSocket (Upgrade) sessions once it had one.

@@ -30,8 +30,11 @@ export class EndpointSet {
     this.unwatch = registry.watch(service, (u) => this.apply(u))
   }
 
-  /** `mesh up SERVICE...` left this service declared only: a call to it says so rather than just "no healthy instance". */
-  notStarted = false
+  /**
+   * Why `mesh up` left this service declared only (it named other services, or the service's
+   * profile is off): a call to it says so rather than just "no healthy instance".
+   */
+  notStarted: string | undefined = undefined
 
   setWeights(weights: Map<string, number>): void {
     this.weights = weights

@@ -80,12 +80,13 @@ export const accessDenied = (service: string, source: string, reason: string) =>
 export const overflow = (service: string, limit: string, value: number) =>
   new ProxyError(503, 'UO', `upstream overflow: "${service}" is at its circuit-breaker limit ${limit} = ${value} (policy.circuitBreaker)`)
 
-export const noHealthyUpstream = (service: string, known: number, notStarted = false) =>
+/** `notStarted`: why the service runs no instance yet (`mesh up` left it out), when that is the reason. */
+export const noHealthyUpstream = (service: string, known: number, notStarted?: string) =>
   new ProxyError(
     503,
     'UH',
     notStarted
-      ? `no healthy upstream: service "${service}" is not started (mesh up named other services; \`mesh up ${service}\` starts it)`
+      ? `no healthy upstream: service "${service}" is not started (${notStarted}; \`mesh up ${service}\` starts it)`
       : known === 0
         ? `no healthy upstream: service "${service}" has no healthy instance right now`
         : `no healthy upstream: none of the ${known} instances of "${service}" is healthy`,

@@ -1,0 +1,49 @@
+// compose's profiles: which services `mesh up` starts. A service without `profiles:` is
+// always started; one with some only when one of them is enabled (`--profile NAME`,
+// MESH_PROFILES, `*` for all) or when it is named on the command line. What a started
+// service depends on is started with it — and must be enabled itself, as compose refuses
+// a dependency whose profile is off rather than starting it unasked.
+import {MeshError} from '../errors.js'
+import {callGraph, withDependencies} from './call-graph.js'
+import type {MeshConfig, ServiceConfig} from './types.js'
+
+/** `--profile` flags, else MESH_PROFILES (comma-separated), as compose reads COMPOSE_PROFILES. */
+export function activeProfiles(flags: readonly string[], env: string | undefined): string[] {
+  const given = flags.length > 0 ? flags : (env ?? '').split(',')
+  return [...new Set(given.map((p) => p.trim()).filter((p) => p !== ''))]
+}
+
+/** Whether `--profile`s enable the service (one without profiles always is). */
+export function profileEnabled(service: Pick<ServiceConfig, 'profiles'>, profiles: readonly string[]): boolean {
+  if (!service.profiles) return true
+  return profiles.includes('*') || service.profiles.some((p) => profiles.includes(p))
+}
+
+/** `profile debug is not enabled`, `profiles debug, tools are not enabled`: why a service was left out. */
+export function profilesOff(service: Pick<ServiceConfig, 'profiles'>): string {
+  const p = service.profiles ?? []
+  return `profile${p.length > 1 ? 's' : ''} ${p.join(', ')} ${p.length > 1 ? 'are' : 'is'} not enabled`
+}
+
+/**
+ * The services `mesh up [NAME...] [--profile P...]` starts: the named ones (whatever their
+ * profiles) or every enabled one, and what they depend on. Undefined when that is every
+ * service (nothing has profiles and nothing was named). Throws when a dependency's
+ * profiles are all off, naming who needs it and the flag that enables it.
+ */
+export function servicesToStart(config: MeshConfig, named: readonly string[], profiles: readonly string[]): string[] | undefined {
+  if (named.length === 0 && config.services.every((s) => !s.profiles)) return undefined
+  const roots = named.length > 0 ? named : config.services.filter((s) => profileEnabled(s, profiles)).map((s) => s.name)
+  const selected = withDependencies(config, roots)
+  const graph = callGraph(config)
+  for (const name of selected) {
+    const service = config.services.find((s) => s.name === name)!
+    if (named.includes(name) || profileEnabled(service, profiles)) continue
+    const by = [...selected].find((n) => graph.get(n)?.includes(name))
+    const enable = service.profiles!.map((p) => `--profile ${p}`).join(' or ')
+    throw new MeshError('MESH_BAD_FLAG', `service "${by}" depends on "${name}", whose ${profilesOff(service)}.`, {
+      hints: [`Enable it with ${enable}, name it too (\`mesh up ${[...(named.length ? named : [by]), name].join(' ')}\`), or take "${name}" out of its profiles.`],
+    })
+  }
+  return [...selected]
+}
