@@ -1,5 +1,6 @@
 // `mesh up SERVICE...`, as `docker compose up SERVICE`: only those and what they depend on
-// start; the rest stay declared until `mesh up` names them, on the running mesh too.
+// start; the rest stay declared until `mesh up` names them, on the running mesh too. And
+// compose's other ways to leave a service declared: `mesh stop SERVICE` and `profiles:`.
 import {readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
@@ -71,6 +72,28 @@ services:
     const wrong = await mesh(dir, ['up', '-d', 'wrker'])
     expect(wrong.exitCode).toBe(2)
     expect(wrong.stderr).toContain('service "wrker" is not in the mesh; did you mean "worker"?')
+  })
+
+  test('mesh stop SERVICE drains and stops its processes, callers get 503 UH saying so, mesh up starts it again; mesh stop alone stops every service', async () => {
+    const status = json<MeshStatus>(await mesh(dir, ['status', '--json']))
+    const pids = status.services.find((s) => s.name === 'batch')!.instances.map((i) => i.pid!)
+    const stop = await mesh(dir, ['stop', 'batch', '--json'])
+    expect(stop.exitCode, stop.stderr).toBe(0)
+    expect(json<MeshStatus>(stop).services.find((s) => s.name === 'batch')).toMatchObject({notStarted: 'stopped by mesh stop', instances: []})
+    for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow()
+    const batch = await get(`${ingress}/batch`)
+    expect([batch.status, batch.text]).toEqual([503, 'no healthy upstream: service "batch" is not started (stopped by mesh stop; `mesh up batch` starts it)\n'])
+    expect((await get(`${ingress}/`)).status).toBe(200)
+    expect((await mesh(dir, ['up', '-d', 'batch'])).exitCode).toBe(0)
+    expect((await get(`${ingress}/batch`)).status).toBe(200)
+
+    expect((await mesh(dir, ['stop'])).exitCode).toBe(0)
+    expect(new Set(Object.values(await started()))).toEqual(new Set(['stopped by mesh stop']))
+    expect((await get(`${ingress}/`)).status).toBe(503)
+    expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
+    expect(await started()).toEqual({web: 'healthy', api: 'healthy', db: 'healthy', batch: 'healthy', worker: 'healthy'})
+    const wrong = await mesh(dir, ['stop', 'wrker'])
+    expect([wrong.exitCode, wrong.stderr.includes('did you mean "worker"?')]).toEqual([2, true])
   })
 })
 

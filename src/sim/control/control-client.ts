@@ -32,6 +32,11 @@ export class ControlClient {
     return this.call('POST', '/v1/start', {services, profiles}) as Promise<MeshStatus>
   }
 
+  /** `mesh stop [SERVICE...]`: their instances drained and stopped; the daemon keeps running. */
+  stop(services: string[]): Promise<MeshStatus> {
+    return this.call('POST', '/v1/stop', {services}) as Promise<MeshStatus>
+  }
+
   down(): Promise<void> {
     return this.call('POST', '/v1/down').then(() => undefined)
   }

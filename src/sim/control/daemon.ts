@@ -51,6 +51,8 @@ import {ingressPathTo, startOrder, withDependencies} from '../config/call-graph.
 import {profileEnabled, profilesOff} from '../config/profiles.js'
 
 const SIMULATED_RUNNER = fileURLToPath(new URL('../model/simulated-service-main.js', import.meta.url))
+/** Why a service `mesh stop` stopped runs no instance (status, and the 503 UH its callers get). */
+const STOPPED = 'stopped by mesh stop'
 
 export type DaemonEvent =
   | {kind: 'instance-healthy'; instance: string; service: string}
@@ -59,6 +61,7 @@ export type DaemonEvent =
   | {kind: 'service-healthy'; service: string}
   /** Every instance of a one-shot service (`restart: no` or on-failure) exited 0. */
   | {kind: 'service-completed'; service: string}
+  | {kind: 'service-stopped'; service: string}
   /** `mesh up --watch`: files under a service's `watch:` paths changed, so its instances are restarted. */
   | {kind: 'files-changed'; service: string; files: string[]}
   | {kind: 'instance-ejected'; service: string; instance: string; reason: string}
@@ -218,6 +221,7 @@ export class MeshDaemon extends EventEmitter {
       .on('GET', '/v1/tcp', () => this.telemetry.tcp.series())
       .stream('/v1/tap', (url) => this.tap(url))
       .on('GET', '/v1/exec', (_, url) => this.execTarget(url.searchParams.get('service') ?? '', url.searchParams.get('version') ?? undefined, url.searchParams.get('instance') ?? undefined))
+      .on('POST', '/v1/stop', (body) => this.stopServices((body as {services: string[]}).services).then(() => this.status()))
       .on('POST', '/v1/start', (body) => {
         const {services, profiles} = body as {services: string[]; profiles?: string[]}
         // Enabled from now on: a service `mesh apply` adds in one of them starts too.
@@ -617,6 +621,38 @@ export class MeshDaemon extends EventEmitter {
     return begun
   }
 
+  /**
+   * `mesh stop [SERVICE...]`, as `docker compose stop`: the services' instances drained and
+   * stopped (every started service's without names), in reverse start order so a caller
+   * stops before what it calls; they stay declared — callers get 503 UH saying so — until
+   * `mesh up` starts them again. What depends on them keeps running, as in compose.
+   */
+  async stopServices(names: string[]): Promise<string[]> {
+    for (const name of names) if (!this.config.services.some((s) => s.name === name)) throw serviceNotFound(name, this.serviceNames())
+    const wanted = (names.length ? names : this.serviceNames()).filter((name) => this.isStarted(name))
+    // Checked for all first: nothing stops when one of them is mid-deploy.
+    for (const name of wanted) {
+      const deploy = this.deploys.inProgress(name)
+      if (deploy) throw new MeshError('MESH_DEPLOY_IN_PROGRESS', `"${name}" has a deploy in progress (${deploy}); nothing was stopped.`, {hints: [`Wait for it, or \`mesh rollback ${name}\` first.`]})
+    }
+    const stopped: string[] = []
+    for (const group of startOrder(this.config).reverse()) {
+      const now = group.filter((name) => wanted.includes(name))
+      // Callers are told at once; requests under way finish within the grace period.
+      for (const name of now) this.dataPlane.destination(name)!.endpoints.notStarted = STOPPED
+      await Promise.all(
+        now.flatMap((name) =>
+          this.instancesOf(name).map(async (instance) => {
+            await this.removeInstance(instance)
+            stopped.push(instance)
+          }),
+        ),
+      )
+      for (const name of now) this.emitEvent({kind: 'service-stopped', service: name})
+    }
+    return stopped
+  }
+
   /** Whether the mesh runs the service's instances (`mesh up SERVICE...` leaves the others declared only). */
   isStarted(service: string): boolean {
     return this.dataPlane.destination(service)?.endpoints.notStarted === undefined
@@ -636,6 +672,8 @@ export class MeshDaemon extends EventEmitter {
    * serving). Changes during a restart, or during another deploy of it, make one more after it.
    */
   private async filesChanged(service: string, files: string[]): Promise<void> {
+    // Stopped (or never started): `mesh up` will start it on the files as they are then.
+    if (!this.isStarted(service)) return
     const pending = this.changedFiles.get(service)
     if (pending) return void files.forEach((f) => pending.add(f))
     const changed = new Set(files)
