@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
-import chalk from 'chalk'
+import chalk, {Chalk, type ColorSupportLevel} from 'chalk'
 import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import {renderTapEvent} from '../cli/tap-line.js'
 import type {ControlClient} from '../sim/control/control-client.js'
 import {ExitCode} from '../sim/errors.js'
 import {type AnyEvent, buildModel, renderFrame, type TopModel} from '../sim/ui/snapshot.js'
@@ -35,9 +36,10 @@ export default class Top extends MeshCommand {
       this.exit(ExitCode.badInput)
     }
     const client = this.connect(flags.file)
-    const source = controlSource(client, WINDOW_MS)
+    // The live screen colours what it draws itself; one frame on stdout follows chalk (a TTY, NO_COLOR).
+    const colour = flags.once ? !flags['no-color'] && chalk.level > 0 : !flags['no-color'] && !process.env.NO_COLOR
+    const source = controlSource(client, WINDOW_MS, colour)
     if (flags.once) {
-      const colour = !flags['no-color'] && chalk.level > 0
       const model = await source.snapshot()
       // Piped, there is no terminal to ask: COLUMNS (as `ls` and `git` read it), else 120.
       const width = process.stdout.columns || Number(process.env.COLUMNS) || 120
@@ -45,7 +47,6 @@ export default class Top extends MeshCommand {
       this.log(renderFrame(model, {width, height, colour}))
       return
     }
-    const colour = !flags['no-color'] && !process.env.NO_COLOR
     // Imported here so `--once` and the non-TTY message never load blessed.
     const {runScreen} = await import('../sim/ui/screen.js')
     await runScreen({source, intervalMs, colour})
@@ -53,7 +54,8 @@ export default class Top extends MeshCommand {
 }
 
 /** The screen's data source over the control API: one snapshot is five calls in parallel. */
-export function controlSource(client: ControlClient, windowMs: number) {
+export function controlSource(client: ControlClient, windowMs: number, colour: boolean) {
+  const c = new Chalk({level: colour ? (Math.max(1, chalk.level) as ColorSupportLevel) : 0})
   let lastSeq = 0
   let events: AnyEvent[] = []
   return {
@@ -83,5 +85,21 @@ export function controlSource(client: ControlClient, windowMs: number) {
     trace: (id: string) => client.trace(id),
     injectFault: (spec: Parameters<ControlClient['injectFault']>[0]) => client.injectFault(spec),
     clearFaults: (service: string) => client.clearFaults({service}),
+    // As `mesh tap SERVICE` with its default --max-rps: what it left out is said once a second.
+    tap(service: string, onLine: (line: string) => void, onError: (message: string) => void): () => void {
+      const tap = client.tap({service, maxRps: 100}, (line) => onLine('skipped' in line ? c.dim(`… ${line.skipped} more in the last second (over 100/s)`) : renderTapEvent(line, c)))
+      let stopped = false
+      const fail = (message: string) => {
+        if (stopped) return
+        stopped = true
+        onError(message)
+      }
+      tap.opened.catch((error: unknown) => fail(error instanceof Error ? error.message : String(error)))
+      void tap.ended.then(() => fail('the mesh closed the stream (mesh down?)'))
+      return () => {
+        stopped = true
+        tap.stop()
+      }
+    },
   }
 }

@@ -1,7 +1,8 @@
 // `mesh top` against a real mesh under load: `--once` prints one plain frame; the live
 // screen, driven through tmux, shows every service with traffic, injects a fault from
-// its `f` form (the service's success rate falls, the events line names the fault),
-// and `q` exits 0 leaving the terminal as it found it (alternate screen off, cursor shown).
+// its `f` form (the service's success rate falls, the events line names the fault), taps
+// the service with `t` (its requests live, the injected 503s among them), and `q` exits 0
+// leaving the terminal as it found it (alternate screen off, cursor shown).
 //
 //   load ──▶ ingress ──▶ front ─┬─▶ mid ──▶ leaf     (abort 503 injected on leaf)
 //                               └─▶ side
@@ -99,7 +100,7 @@ describe('mesh top', () => {
     }
   })
 
-  test.skipIf(!hasTmux)('live in tmux: traffic on every service, a fault from the f form, q restores the terminal', async () => {
+  test.skipIf(!hasTmux)('live in tmux: traffic on every service, a fault from the f form, its requests tapped with t, q restores the terminal', async () => {
     const session = `meshtop-${process.pid}-${Date.now()}`
     const tmux = (...args: string[]) => execFileSync('tmux', args, {encoding: 'utf8'})
     const capture = () => tmux('capture-pane', '-p', '-t', session)
@@ -134,6 +135,16 @@ describe('mesh top', () => {
       }, 30_000, 250)
       expect(hit, `leaf's success falls and the events line shows the fault:\n${capture()}`).toBeTruthy()
       expect(serviceRow(hit!, 'leaf')!.line).toMatch(/abort 503/)
+
+      // t taps the selected service: its requests, live, in the access log's layout; Esc goes back.
+      keys('t')
+      const tapped = await eventually(() => {
+        const frame = capture()
+        return frame.includes('tap leaf: requests as they complete') && /→ leaf\S*\s+GET \/leaf\s+503\s/.test(frame) ? frame : undefined
+      }, 15_000, 250)
+      expect(tapped, `the tap overlay shows leaf's requests, the injected 503s among them:\n${capture()}`).toBeTruthy()
+      keys('Escape')
+      expect(await eventually(() => !capture().includes('tap leaf:') && /^▶ leaf /m.test(capture()), 5000), capture()).toBe(true)
 
       keys('q')
       const after = await eventually(() => {

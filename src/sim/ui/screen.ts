@@ -1,7 +1,8 @@
 // The live `mesh top` screen: the one module that imports blessed (swap the import for a
 // fork and nothing else changes). It draws the same frame as `mesh top --once`, about
 // once a second, with a selection; overlays show a trace's waterfall, a fault form,
-// instance details and help. The mesh changes only through the explicit f and c keys.
+// instance details, a live tap of a service's requests and help. The mesh changes only
+// through the explicit f and c keys.
 //
 //   source.snapshot() ──every intervalMs──▶ model ──renderFrame(model, size, view)──▶ main box
 //   keys ──▶ view state (focus, selection, filter) | overlay | source.injectFault / clearFaults
@@ -18,6 +19,8 @@ export interface TopSource {
   trace(id: string): Promise<Span[]>
   injectFault(spec: FaultSpec): Promise<{id: string}>
   clearFaults(service: string): Promise<unknown[]>
+  /** `mesh tap SERVICE` as lines, live until the returned stop is called; `onError` if the stream fails. */
+  tap(service: string, onLine: (line: string) => void, onError: (message: string) => void): () => void
 }
 
 export interface ScreenOptions {
@@ -26,7 +29,10 @@ export interface ScreenOptions {
   colour: boolean
 }
 
-type Mode = 'main' | 'waterfall' | 'form' | 'help' | 'filter' | 'details'
+type Mode = 'main' | 'waterfall' | 'form' | 'help' | 'filter' | 'details' | 'tap'
+
+/** Lines a tap overlay keeps: a few screens' worth to scroll back through. */
+const TAP_LINES = 500
 
 const FORM_KINDS = ['abort', 'delay', 'reset'] as const
 type FormKind = (typeof FORM_KINDS)[number]
@@ -54,6 +60,7 @@ const HELP = `mesh top — keys
   Esc            back (close the overlay, clear the filter)
   f              inject a fault on the selected service (form: kind, value, percent, duration)
   c              clear the selected service's faults
+  t              tap the selected service: its requests, live (as mesh tap SERVICE)
   /              filter services and traces by name (Enter keeps it, Esc clears it)
   ?              this help
   q, Ctrl-C      quit
@@ -212,7 +219,47 @@ export async function runScreen(opts: ScreenOptions): Promise<void> {
       overlay.show()
       overlay.setFront()
     }
+    // The tap overlay: lines as they come, drawn at most every 100 ms, following the end until scrolled up.
+    let tap: {service: string; lines: string[]; stop: () => void; drawTimer?: NodeJS.Timeout; follow: boolean} | undefined
+    const drawTap = () => {
+      if (!tap) return
+      tap.drawTimer = undefined
+      const head = `tap ${tap.service}: requests as they complete, newest last  (↑↓ scroll · Esc back)`
+      overlay.setContent([head, ...(tap.lines.length ? tap.lines : ['waiting for requests…'])].join('\n'))
+      if (tap.follow) overlay.setScrollPerc(100)
+      screen.render()
+    }
+    const stopTap = () => {
+      if (!tap) return
+      tap.stop()
+      if (tap.drawTimer) clearTimeout(tap.drawTimer)
+      tap = undefined
+    }
+    const openTap = () => {
+      const s = selectedService()
+      if (!s) return say('no service selected')
+      mode = 'tap'
+      const t: NonNullable<typeof tap> = {service: s.name, lines: [], stop: () => undefined, follow: true}
+      tap = t
+      showOverlay('')
+      t.stop = opts.source.tap(
+        s.name,
+        (line) => {
+          t.lines.push(line)
+          if (t.lines.length > TAP_LINES) t.lines.splice(0, t.lines.length - TAP_LINES)
+          if (tap === t) t.drawTimer ??= setTimeout(drawTap, 100)
+        },
+        (message) => {
+          t.lines.push(`tap ended: ${message}`)
+          if (tap === t) drawTap()
+        },
+      )
+      drawTap()
+      draw()
+    }
+
     const closeOverlays = () => {
+      stopTap()
       overlay.hide()
       dialog.hide()
       mode = 'main'
@@ -317,11 +364,15 @@ export async function runScreen(opts: ScreenOptions): Promise<void> {
         case 'waterfall':
         case 'details':
         case 'help':
+        case 'tap':
           if (name === 'escape' || name === 'q' || (mode === 'help' && ch === '?')) return closeOverlays()
           if (name === 'up' || name === 'k') overlay.scroll(-1)
           if (name === 'down' || name === 'j') overlay.scroll(1)
           if (name === 'pageup') overlay.scroll(-((screen.height as number) - 3))
           if (name === 'pagedown' || name === 'space') overlay.scroll((screen.height as number) - 3)
+          if (name === 'end') overlay.setScrollPerc(100)
+          // A tap follows new lines until scrolled up, and again once scrolled back to the end.
+          if (tap) tap.follow = overlay.getScrollPerc() >= 100
           return draw()
         case 'main':
           if (name === 'q') return quit()
@@ -352,6 +403,7 @@ export async function runScreen(opts: ScreenOptions): Promise<void> {
           }
           if (name === 'f') return openForm()
           if (name === 'c') return void clearFaults()
+          if (name === 't') return openTap()
       }
     }
 
@@ -408,6 +460,7 @@ export async function runScreen(opts: ScreenOptions): Promise<void> {
     }
 
     const quit = () => {
+      stopTap()
       finish()
       resolve()
     }
