@@ -7,6 +7,8 @@ import type {InstanceStatus, MeshStatus} from '../sim/control/status.js'
 export default class Status extends MeshCommand {
   static override description = 'Show services, versions, instances (pid, ports, health, restarts) and the ingress address.'
   static override enableJsonFlag = true
+  // compose's name for it.
+  static override aliases = ['ps']
   static override flags = {file: fileFlag()}
 
   async run(): Promise<MeshStatus> {

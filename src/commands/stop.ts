@@ -6,10 +6,10 @@ import {renderStatus} from './status.js'
 
 export default class Stop extends MeshCommand {
   static override description =
-    "Stop services without taking the mesh down, as docker compose stop: each instance drained (requests under way finish within its stopGracePeriod) and its process stopped, callers before what they call. The services stay declared — calls to them get 503 UH saying they are stopped, `mesh apply` and `mesh restart` leave them so — until `mesh up SERVICE` (or `mesh up -d`) starts them again. What depends on them keeps running. With no SERVICE, every service; the daemon, ingress and telemetry stay up."
+    "Stop services without taking the mesh down, as docker compose stop: each instance drained (requests under way finish within its stopGracePeriod) and its process stopped, callers before what they call. The services stay declared — calls to them get 503 UH saying they are stopped, `mesh apply` and `mesh restart` leave them so — until `mesh start` (every stopped service), `mesh start SERVICE` or `mesh up` starts them again. What depends on them keeps running. With no SERVICE, every service; the daemon, ingress and telemetry stay up."
   static override enableJsonFlag = true
   static override strict = false
-  static override examples = ['<%= config.bin %> stop worker', '<%= config.bin %> stop catalog cart', '<%= config.bin %> stop', '<%= config.bin %> up -d worker']
+  static override examples = ['<%= config.bin %> stop worker', '<%= config.bin %> stop catalog cart', '<%= config.bin %> stop', '<%= config.bin %> start']
   static override args = {service: Args.string({description: 'service(s) to stop (default: all)'})}
   static override flags = {file: fileFlag()}
 

@@ -9,7 +9,8 @@ import {downMesh, freePort, get, json, mesh, meshDir} from '../helpers/mesh.js'
 
 /** Each service's instances' health, or why it is not started. */
 async function startedIn(dir: string): Promise<Record<string, string>> {
-  const status = json<MeshStatus>(await mesh(dir, ['status', '--json']))
+  // `ps`: compose's name for `mesh status`.
+  const status = json<MeshStatus>(await mesh(dir, ['ps', '--json']))
   return Object.fromEntries(status.services.map((s) => [s.name, s.notStarted ?? s.instances.map((i) => i.health).join(',')]))
 }
 
@@ -74,7 +75,7 @@ services:
     expect(wrong.stderr).toContain('service "wrker" is not in the mesh; did you mean "worker"?')
   })
 
-  test('mesh stop SERVICE drains and stops its processes, callers get 503 UH saying so, mesh up starts it again; mesh stop alone stops every service', async () => {
+  test('mesh stop SERVICE drains and stops its processes, callers get 503 UH saying so, mesh start starts it again; mesh stop alone stops every service, mesh up -d starts them', async () => {
     const status = json<MeshStatus>(await mesh(dir, ['status', '--json']))
     const pids = status.services.find((s) => s.name === 'batch')!.instances.map((i) => i.pid!)
     const stop = await mesh(dir, ['stop', 'batch', '--json'])
@@ -84,8 +85,13 @@ services:
     const batch = await get(`${ingress}/batch`)
     expect([batch.status, batch.text]).toEqual([503, 'no healthy upstream: service "batch" is not started (stopped by mesh stop; `mesh up batch` starts it)\n'])
     expect((await get(`${ingress}/`)).status).toBe(200)
-    expect((await mesh(dir, ['up', '-d', 'batch'])).exitCode).toBe(0)
+    // A deploy has no instances to replace: refused, rather than starting only its new version.
+    const restart = await mesh(dir, ['restart', 'batch'])
+    expect([restart.exitCode, restart.stderr.includes('"batch" is not started (stopped by mesh stop), so there is nothing to deploy over.')]).toEqual([1, true])
+    // compose's start: every stopped service again (here the one); then there is nothing to start.
+    expect((await mesh(dir, ['start'])).exitCode).toBe(0)
     expect((await get(`${ingress}/batch`)).status).toBe(200)
+    expect((await mesh(dir, ['start'])).stdout).toContain('Nothing to start: no service is stopped.')
 
     expect((await mesh(dir, ['stop'])).exitCode).toBe(0)
     expect(new Set(Object.values(await started()))).toEqual(new Set(['stopped by mesh stop']))

@@ -46,13 +46,11 @@ import {abortError} from '../abort-signal.js'
 import {assertPortFree, freePort} from './ports.js'
 import {type Endpoint, Registry} from './registry.js'
 import {createToken, type MeshPaths, meshPaths, removeState, writeState} from './state-file.js'
-import type {ExecTarget, InstanceHealth, InstanceStatus, MeshStatus} from './status.js'
+import {type ExecTarget, type InstanceHealth, type InstanceStatus, type MeshStatus, STOPPED_BY_MESH_STOP} from './status.js'
 import {ingressPathTo, startOrder, withDependencies} from '../config/call-graph.js'
 import {profileEnabled, profilesOff} from '../config/profiles.js'
 
 const SIMULATED_RUNNER = fileURLToPath(new URL('../model/simulated-service-main.js', import.meta.url))
-/** Why a service `mesh stop` stopped runs no instance (status, and the 503 UH its callers get). */
-const STOPPED = 'stopped by mesh stop'
 
 export type DaemonEvent =
   | {kind: 'instance-healthy'; instance: string; service: string}
@@ -235,7 +233,7 @@ export class MeshDaemon extends EventEmitter {
       .on('GET', '/v1/faults', () => this.faults.list())
       .on('POST', '/v1/faults', (spec) => this.injectFault(spec as FaultSpec))
       .on('POST', '/v1/faults/clear', (sel) => this.faults.clear(sel as {id?: string; service?: string}))
-      .on('POST', '/v1/deploys', (plan) => this.deploys.start(plan as DeployPlan))
+      .on('POST', '/v1/deploys', (plan) => this.startDeploy(plan as DeployPlan))
       .on('GET', '/v1/deploys', (_, url) => this.deploys.history(url.searchParams.get('service') ?? undefined))
       .on('GET', '/v1/deploy', (_, url) => this.deploys.get(url.searchParams.get('id') ?? ''))
       .on('POST', '/v1/rollback', (body) => this.deploys.rollback((body as {service: string}).service))
@@ -639,7 +637,7 @@ export class MeshDaemon extends EventEmitter {
     for (const group of startOrder(this.config).reverse()) {
       const now = group.filter((name) => wanted.includes(name))
       // Callers are told at once; requests under way finish within the grace period.
-      for (const name of now) this.dataPlane.destination(name)!.endpoints.notStarted = STOPPED
+      for (const name of now) this.dataPlane.destination(name)!.endpoints.notStarted = STOPPED_BY_MESH_STOP
       await Promise.all(
         now.flatMap((name) =>
           this.instancesOf(name).map(async (instance) => {
@@ -651,6 +649,13 @@ export class MeshDaemon extends EventEmitter {
       for (const name of now) this.emitEvent({kind: 'service-stopped', service: name})
     }
     return stopped
+  }
+
+  /** A deploy replaces running instances: a service not started (stopped, or left out by `mesh up`) has none to replace. */
+  private startDeploy(plan: DeployPlan): ReturnType<DeployController['start']> {
+    const why = this.dataPlane.destination(plan.service)?.endpoints.notStarted
+    if (why) throw new MeshError('MESH_NOT_STARTED', `"${plan.service}" is not started (${why}), so there is nothing to deploy over.`, {hints: [`Start it first: \`mesh start ${plan.service}\`.`]})
+    return this.deploys.start(plan)
   }
 
   /** Whether the mesh runs the service's instances (`mesh up SERVICE...` leaves the others declared only). */

@@ -78,3 +78,6 @@ export interface ExecTarget {
   cwd: string
   env: Record<string, string>
 }
+
+/** `notStarted` of a service `mesh stop` stopped (what `mesh start` with no names starts again). */
+export const STOPPED_BY_MESH_STOP = 'stopped by mesh stop'
