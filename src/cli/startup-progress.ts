@@ -5,16 +5,16 @@ import {Listr} from 'listr2'
 import type {DaemonEvent} from '../sim/control/daemon.js'
 import type {MeshConfig} from '../sim/config/types.js'
 import {activeVersions} from '../sim/config/versions.js'
-import {callGraph, withDependencies} from '../sim/config/call-graph.js'
+import {callGraph} from '../sim/config/call-graph.js'
 
 export async function showStartup(
   config: MeshConfig,
   subscribe: (fn: (event: DaemonEvent) => void) => void,
   started: Promise<unknown>,
+  /** `only`: the services that start (`mesh up SERVICE...`, profiles: with what they depend on); all when absent. */
   opts: {silent: boolean; only?: string[]},
 ): Promise<void> {
-  // `mesh up SERVICE...`: only those and what they depend on start.
-  const starting = opts.only?.length ? withDependencies(config, opts.only) : undefined
+  const starting = opts.only?.length ? new Set(opts.only) : undefined
   const ready = new Map<string, (how: string) => void>()
   const waits = new Map(
     config.services.map((s) => [s.name, new Promise<string>((resolve) => ready.set(s.name, resolve))] as const),
@@ -30,7 +30,7 @@ export async function showStartup(
       const active = activeVersions(s)
       const count = s.versions.filter((v) => active.has(v.name)).reduce((n, v) => n + v.replicas, 0)
       // The daemon starts a service once these are healthy (startOrder): say why it waits.
-      const after = graph.get(s.name) ?? []
+      const after = (graph.get(s.name) ?? []).filter((d) => !starting || starting.has(d))
       return {
         title: `${s.name} (${count} instance${count === 1 ? '' : 's'}${after.length ? `, after ${after.join(', ')}` : ''})`,
         task: async (_: unknown, task: {title: string}) => {

@@ -58,9 +58,20 @@ describe('profiles', () => {
 
   test("a dependency whose profile is off is refused, as compose does, naming who needs it and how to enable it", () => {
     expect(refusal(() => servicesToStart(mesh, ['phpmyadmin'], []))).toBe(
-      'service "phpmyadmin" depends on "db", whose profile dev is not enabled. Enable it with --profile dev, name it too (`mesh up phpmyadmin db`), or take "db" out of its profiles.',
+      'service "phpmyadmin" depends on "db", whose profile dev is not enabled. Enable it with --profile dev, name it too (`mesh up phpmyadmin db`), take "db" out of its profiles, or make the dependency optional (`db: {required: false}` in phpmyadmin\'s dependsOn).',
     )
     expect(refusal(() => servicesToStart(mesh, [], ['debug']))).toContain('service "phpmyadmin" depends on "db", whose profile dev is not enabled.')
+  })
+
+  test('a required: false dependency whose profile is off is left out, not refused; enabled, it starts as any other', () => {
+    const optional = parsed(
+      yaml('name: o', 'services:', '  app: {dependsOn: {db: {condition: service_healthy, required: false}, cache: {required: false}}, simulate: {}}', '  db: {profiles: [dev], simulate: {}}', '  cache: {simulate: {}}'),
+    )
+    expect(optional.services[0].optionalDependsOn).toEqual(['db', 'cache'])
+    expect(servicesToStart(optional, [], [])?.sort()).toEqual(['app', 'cache'])
+    expect(servicesToStart(optional, ['app'], [])?.sort()).toEqual(['app', 'cache'])
+    expect(servicesToStart(optional, [], ['dev'])?.sort()).toEqual(['app', 'cache', 'db'])
+    expect(servicesToStart(optional, ['app', 'db'], [])?.sort()).toEqual(['app', 'cache', 'db'])
   })
 
   test('mesh validate warns where enabling a service does not enable what it depends on', () => {
@@ -68,6 +79,7 @@ describe('profiles', () => {
       'mesh.yaml:3:21 services.web.dependsOn[0]: warning: "db" starts only with profile dev, but "web" always starts: `mesh up` without --profile dev refuses to start',
       'mesh.yaml:5:46 services.tool.dependsOn[0]: warning: "db" starts only with profile dev: `mesh up --profile debug` starts "tool" but refuses without --profile dev',
     ])
+    expect(problems(yaml('name: p', 'services:', '  web: {dependsOn: {db: {required: false}}, simulate: {}}', '  db: {profiles: [dev], simulate: {}}'))).toEqual([])
   })
 
   test('a profile name is checked where it is written', () => {

@@ -118,6 +118,7 @@ services:
   web: {simulate: {latency: 1ms}}
   db: {profiles: [dev], simulate: {latency: 1ms}}
   tools: {profiles: [debug], dependsOn: [db], simulate: {latency: 1ms, calls: [{service: db}]}}
+  app: {dependsOn: {db: {condition: service_healthy, required: false}}, simulate: {latency: 1ms}}
 `)
   })
 
@@ -125,10 +126,10 @@ services:
 
   const started = () => startedIn(dir)
 
-  test('mesh up starts the services without profiles; a profiled one answers 503 UH saying its profile is off', async () => {
+  test('mesh up starts the services without profiles, and one whose dependency in a profile is optional (required: false) without it; a profiled one answers 503 UH saying its profile is off', async () => {
     const up = await mesh(dir, ['up', '-d'])
     expect(up.exitCode, up.stderr + up.stdout).toBe(0)
-    expect(await started()).toEqual({web: 'healthy', db: 'its profile dev is not enabled', tools: 'its profile debug is not enabled'})
+    expect(await started()).toEqual({web: 'healthy', db: 'its profile dev is not enabled', tools: 'its profile debug is not enabled', app: 'healthy'})
     const tools = await get(`${ingress}/tools`)
     expect([tools.status, tools.headers['x-mesh-response-flags']]).toEqual([503, 'UH'])
     expect(tools.text).toBe('no healthy upstream: service "tools" is not started (its profile debug is not enabled; `mesh up tools` starts it)\n')
@@ -143,7 +144,7 @@ services:
     expect(await started()).toMatchObject({db: 'its profile dev is not enabled'})
     const both = await mesh(dir, ['up', '-d'], {env: {MESH_PROFILES: 'debug,dev'}})
     expect(both.exitCode, both.stderr + both.stdout).toBe(0)
-    expect(await started()).toEqual({web: 'healthy', db: 'healthy', tools: 'healthy'})
+    expect(await started()).toEqual({web: 'healthy', db: 'healthy', tools: 'healthy', app: 'healthy'})
     expect((await get(`${ingress}/tools`)).status).toBe(200)
   })
 

@@ -80,14 +80,19 @@ export function startOrder(config: MeshConfig): string[][] {
   return groups
 }
 
-/** The services named and everything they call, directly or not: what `mesh up SERVICE...` starts. */
-export function withDependencies(config: MeshConfig, names: readonly string[]): Set<string> {
+/**
+ * The services named and everything they call, directly or not: what `mesh up SERVICE...`
+ * starts. A `required: false` dependency is left out when `leaveOut` says so (its profile
+ * is off), as compose starts the service without it.
+ */
+export function withDependencies(config: MeshConfig, names: readonly string[], leaveOut: (optional: string) => boolean = () => false): Set<string> {
   const graph = callGraph(config)
+  const optional = new Map(config.services.map((s) => [s.name, s.optionalDependsOn ?? []]))
   const out = new Set<string>()
   const visit = (name: string) => {
     if (out.has(name) || !graph.has(name)) return
     out.add(name)
-    for (const dep of graph.get(name)!) visit(dep)
+    for (const dep of graph.get(name)!) if (!(optional.get(name)!.includes(dep) && leaveOut(dep))) visit(dep)
   }
   for (const name of names) visit(name)
   return out

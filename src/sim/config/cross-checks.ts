@@ -82,7 +82,7 @@ function profileDependencies({config, origins}: CheckedMesh, report: Report): vo
   for (const s of config.services) {
     for (const dep of s.dependsOn) {
       const needed = byName.get(dep)?.profiles
-      if (!needed) continue
+      if (!needed || s.optionalDependsOn?.includes(dep)) continue
       const at = origins.get(s.name)!.dependsOn.get(dep)!
       const enable = `--profile ${needed[0]}`
       if (!s.profiles) report.at('warning', at, `"${dep}" starts only with profile ${needed.join(' or ')}, but "${s.name}" always starts: \`mesh up\` without ${enable} refuses to start`)

@@ -303,17 +303,22 @@ const restartPolicy = checker<RestartSetting>(RESTART_EXPECTED, (at) => {
 const CONDITIONS: readonly DependencyCondition[] = ['service_started', 'service_healthy', 'service_completed_successfully']
 // `migrate: {condition: service_completed_successfully}`; a bare `migrate: completed` is
 // answered with the mapping to write, as compose takes only that.
-const dependencyCondition = oneOf<DependencyCondition>(`{condition: ${CONDITIONS.join(' | ')}}`, {
-  map: map(obj({condition: def(enumOf(CONDITIONS), 'service_healthy')}), (c) => c.condition),
-  scalar: checker<DependencyCondition>(`{condition: ...}`, (at) => {
+interface Dependency {
+  condition: DependencyCondition
+  /** compose's `required: false`: a dependency not started (its profile off) is not waited for. */
+  required: boolean
+}
+const dependencyCondition = oneOf<Dependency>(`{condition: ${CONDITIONS.join(' | ')}}`, {
+  map: map(obj({condition: def(enumOf(CONDITIONS), 'service_healthy'), required: def(bool(), true)}), (c) => ({condition: c.condition, required: c.required})),
+  scalar: checker<Dependency>(`{condition: ...}`, (at) => {
     const near = CONDITIONS.find((c) => typeof at.value === 'string' && c.includes(at.value)) ?? 'service_healthy'
     return at.error(`expected {condition: ${CONDITIONS.join(' | ')}}, got ${describeNode(at.node)}; write {condition: ${near}}`)
   }),
 })
 // compose's two spellings: a list (each waited for healthy), or a mapping with a condition each.
-const dependsOn = oneOf<Array<[string, DependencyCondition]>>('a list of service names, or a mapping of service names to {condition: ...}', {
-  seq: map(array(ref), (names) => names.map((n): [string, DependencyCondition] => [n, 'service_healthy'])),
-  map: map(entries(dependencyCondition, {key: ref}), (pairs) => pairs.map(([n, c]): [string, DependencyCondition] => [n, c])),
+const dependsOn = oneOf<Array<[string, Dependency]>>('a list of service names, or a mapping of service names to {condition: ...}', {
+  seq: map(array(ref), (names) => names.map((n): [string, Dependency] => [n, {condition: 'service_healthy', required: true}])),
+  map: entries(dependencyCondition, {key: ref}),
 })
 
 // compose's profile names: [a-zA-Z0-9][a-zA-Z0-9_.-]+ (one character is a name too here).
@@ -487,9 +492,11 @@ function normaliseService(
   const origins: ServiceOrigins = {dependsOn: new Map(), versions: new Map()}
   const listed = at.child('dependsOn')?.kind === 'seq'
   const conditions: NonNullable<ServiceConfig['dependsOnConditions']> = {}
-  raw.dependsOn.forEach(([dep, condition], i) => {
+  const optional: string[] = []
+  raw.dependsOn.forEach(([dep, {condition, required}], i) => {
     if (!origins.dependsOn.has(dep)) origins.dependsOn.set(dep, [...servicePath, 'dependsOn', listed ? i : dep])
     if (condition !== 'service_healthy') conditions[dep] = condition
+    if (!required) optional.push(dep)
   })
 
   // env_file then environment, as compose: the file's values first, `env:` over them; then the version's own.
@@ -574,6 +581,7 @@ function normaliseService(
       // A simulated service can only call through a dependency URL, so its calls are dependencies.
       dependsOn: [...origins.dependsOn.keys()],
       dependsOnConditions: Object.keys(conditions).length > 0 ? conditions : undefined,
+      optionalDependsOn: optional.length > 0 ? optional : undefined,
       restart: raw.restart.policy === 'on-failure' || raw.restart.policy === 'no' ? raw.restart.policy : undefined,
       maxRestarts: raw.restart.maxRestarts,
       watch: watch || undefined,

@@ -2,7 +2,8 @@
 // always started; one with some only when one of them is enabled (`--profile NAME`,
 // MESH_PROFILES, `*` for all) or when it is named on the command line. What a started
 // service depends on is started with it — and must be enabled itself, as compose refuses
-// a dependency whose profile is off rather than starting it unasked.
+// a dependency whose profile is off rather than starting it unasked, unless the dependency
+// says `required: false`: then the service starts without it.
 import {MeshError} from '../errors.js'
 import {callGraph, withDependencies} from './call-graph.js'
 import type {MeshConfig, ServiceConfig} from './types.js'
@@ -33,16 +34,19 @@ export function profilesOff(service: Pick<ServiceConfig, 'profiles'>): string {
  */
 export function servicesToStart(config: MeshConfig, named: readonly string[], profiles: readonly string[]): string[] | undefined {
   if (named.length === 0 && config.services.every((s) => !s.profiles)) return undefined
+  const enabled = (name: string) => named.includes(name) || profileEnabled(config.services.find((s) => s.name === name)!, profiles)
   const roots = named.length > 0 ? named : config.services.filter((s) => profileEnabled(s, profiles)).map((s) => s.name)
-  const selected = withDependencies(config, roots)
+  // A `required: false` dependency whose profile is off is left out, not refused (compose).
+  const selected = withDependencies(config, roots, (optional) => !enabled(optional))
   const graph = callGraph(config)
   for (const name of selected) {
+    if (enabled(name)) continue
     const service = config.services.find((s) => s.name === name)!
-    if (named.includes(name) || profileEnabled(service, profiles)) continue
-    const by = [...selected].find((n) => graph.get(n)?.includes(name))
+    const needs = (n: string) => graph.get(n)?.includes(name) && !config.services.find((s) => s.name === n)!.optionalDependsOn?.includes(name)
+    const by = [...selected].find(needs)
     const enable = service.profiles!.map((p) => `--profile ${p}`).join(' or ')
     throw new MeshError('MESH_BAD_FLAG', `service "${by}" depends on "${name}", whose ${profilesOff(service)}.`, {
-      hints: [`Enable it with ${enable}, name it too (\`mesh up ${[...(named.length ? named : [by]), name].join(' ')}\`), or take "${name}" out of its profiles.`],
+      hints: [`Enable it with ${enable}, name it too (\`mesh up ${[...(named.length ? named : [by]), name].join(' ')}\`), take "${name}" out of its profiles, or make the dependency optional (\`${name}: {required: false}\` in ${by}'s dependsOn).`],
     })
   }
   return [...selected]

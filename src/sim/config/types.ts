@@ -46,6 +46,12 @@ export interface ServiceConfig {
    */
   dependsOnConditions?: Record<string, Exclude<DependencyCondition, 'service_healthy'>>
   /**
+   * compose's `required: false`: dependencies `mesh up` neither starts for this service nor
+   * waits for when their profile is off (calls to them then get 503 UH); when they are
+   * started, their conditions hold as for any other.
+   */
+  optionalDependsOn?: string[]
+  /**
    * When its processes are started again after they exit (compose's `restart`): `always`
    * (absent; any exit is a crash, restarted with backoff), `on-failure` (a non-zero exit;
    * exit 0 means it finished), `no` (never: a one-shot job).

@@ -246,7 +246,7 @@ export class MeshDaemon extends EventEmitter {
     this.controlUrl = await this.control.listen()
     this.saveState()
 
-    const selected = withDependencies(this.config, this.opts.only ?? this.serviceNames())
+    const selected = this.withDependencies(this.opts.only ?? this.serviceNames())
     for (const service of this.config.services) {
       // Declared only: its destination says so to callers, and it is what isStarted reads.
       if (!selected.has(service.name)) {
@@ -607,7 +607,7 @@ export class MeshDaemon extends EventEmitter {
    */
   async startServices(names: string[]): Promise<string[]> {
     for (const name of names) if (!this.config.services.some((s) => s.name === name)) throw serviceNotFound(name, this.serviceNames())
-    const wanted = withDependencies(this.config, names)
+    const wanted = this.withDependencies(names)
     const begun: string[] = []
     for (const name of startOrder(this.config).flat()) {
       if (!wanted.has(name) || this.isStarted(name)) continue
@@ -649,6 +649,12 @@ export class MeshDaemon extends EventEmitter {
       for (const name of now) this.emitEvent({kind: 'service-stopped', service: name})
     }
     return stopped
+  }
+
+  /** The services named and what they depend on, less a `required: false` dependency whose profile is off. */
+  private withDependencies(names: string[]): Set<string> {
+    const off = (name: string) => !names.includes(name) && !profileEnabled(this.config.services.find((s) => s.name === name)!, this.opts.profiles ?? [])
+    return withDependencies(this.config, names, off)
   }
 
   /** A deploy replaces running instances: a service not started (stopped, or left out by `mesh up`) has none to replace. */

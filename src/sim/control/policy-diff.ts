@@ -91,7 +91,7 @@ const same = (x: unknown, y: unknown) => JSON.stringify(x) === JSON.stringify(y)
 
 /** Adds the versions apply can scale or restart to `out`; or says why the service cannot be changed live. */
 function instanceChanges(was: ServiceConfig, now: ServiceConfig, out: InstanceChange[]): string | undefined {
-  if (!same(was.dependsOn, now.dependsOn) || !same(was.dependsOnConditions, now.dependsOnConditions)) return 'dependsOn changed'
+  if (!same(was.dependsOn, now.dependsOn) || !same(was.dependsOnConditions, now.dependsOnConditions) || !same(was.optionalDependsOn, now.optionalDependsOn)) return 'dependsOn changed'
   if (was.restart !== now.restart || was.maxRestarts !== now.maxRestarts) return 'restart changed'
   if (!same(was.watch, now.watch)) return 'watch changed'
   if (was.protocol !== now.protocol) return 'protocol changed'
