@@ -26,6 +26,7 @@ export default class Canary extends DeployCommand {
     'failure-threshold': Flags.integer({description: 'failed checks before rolling back', default: 2}),
     'min-requests': Flags.integer({description: 'canary requests needed per interval for a verdict (fewer is inconclusive)', default: 20}),
     match: Flags.string({description: 'header=value: send only matching requests to the canary first, for one interval'}),
+    mirror: Flags.boolean({description: "first mirror every request to the canary for one interval (its answers discarded: callers never see them) and analyse it on that traffic, as Flagger's traffic mirroring"}),
     load: Flags.integer({description: 'drive this many requests/s through the ingress during the analysis (on the route to SERVICE, or to the nearest service that calls it)'}),
   }
 
@@ -41,6 +42,7 @@ export default class Canary extends DeployCommand {
       failureThreshold: flags['failure-threshold'],
       minRequests: flags['min-requests'],
       match: flags.match,
+      mirror: flags.mirror,
       load: flags.load,
       command: flags.command,
       env: flags.env,

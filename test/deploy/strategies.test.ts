@@ -113,6 +113,8 @@ class FakeTarget implements DeployTarget {
   /** How many processes existed after each change (starting and draining ones too). */
   readonly sizes: number[] = []
   readonly routes: Array<{header: string; version: string}> = []
+  /** The version every request is mirrored to, while a canary mirrors. */
+  mirror: string | undefined = undefined
   readonly setWeightsCalls: Array<Record<string, number>> = []
   private current: Map<string, number>
   private readonly next = new Map<string, number>()
@@ -188,6 +190,15 @@ class FakeTarget implements DeployTarget {
       if (at < 0) return
       this.routes.splice(at, 1)
       this.note(`route- ${route.header}`)
+    }
+  }
+
+  addMirror(_service: string, v: string): () => void {
+    this.note(`mirror+ ${v}`)
+    this.mirror = v
+    return () => {
+      this.mirror = undefined
+      this.note(`mirror- ${v}`)
     }
   }
 
@@ -582,6 +593,30 @@ describe('canary', () => {
     const routeLines = target.log.filter((l) => / route[+-] /.test(l))
     expect(routeLines).toEqual(['500 route+ x-canary=true→v2', expect.stringMatching(/^20500 route- x-canary=true$/)])
     expect(target.routes).toEqual([])
+  })
+
+  test('--mirror: a copy of every request goes to the canary for one interval before any weight moves; the mirror goes before the first weight', async () => {
+    const target = new FakeTarget({v1: 100}, [version('v1', 1), version('v2', 1)], {stats: healthy})
+    const {steps, error} = await drain(target.clock, run(canaryPlan({steps: [50, 100], mirror: true}), target, version('v2', 1), never))
+
+    expect(error).toBeUndefined()
+    expect(summary(steps)).toEqual(['start', 'scale-up', 'weights', 'analysis', 'weights {"v1":50,"v2":50}', 'analysis', 'weights {"v1":0,"v2":100}', 'promote {"v2":100}'])
+    expect(steps[2].message).toBe('a copy of every request goes to v2 (mirrored: its answers are discarded)')
+    expect(steps[3].message).toMatch(/^mirrored: pass/)
+    const lines = target.log.filter((l) => / mirror[+-] | weights /.test(l)).map((l) => l.replace(/^\d+ /, ''))
+    expect(lines).toEqual(['mirror+ v2', 'mirror- v2', 'weights v1=50 v2=50', 'weights v1=0 v2=100', 'weights v2=100'])
+    expect(target.mirror).toBeUndefined()
+  })
+
+  test('--mirror phase failing: the mirror goes, the canary is removed, weights never moved — no caller saw the canary', async () => {
+    const target = new FakeTarget({v1: 100}, [version('v1', 1), version('v2', 1)], {stats: (v) => (v === 'v2' ? {requests: 50, successRate: 0} : {requests: 50, successRate: 1})})
+    const {steps, error} = await drain(target.clock, run(canaryPlan({mirror: true}), target, version('v2', 1), never))
+
+    expect((error as DeployFailed).rolledBack).toBe(true)
+    expect(summary(steps)).toEqual(['start', 'scale-up', 'weights', 'analysis', 'analysis', 'rollback {"v1":100}'])
+    expect(target.mirror).toBeUndefined()
+    expect(target.setWeightsCalls).toEqual([{v1: 100}])
+    expect(target.names()).toEqual(['api-v1-0'])
   })
 
   test('--match phase failing: route removed, weights never moved', async () => {

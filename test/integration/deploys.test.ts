@@ -1,5 +1,6 @@
 // Deploys on real processes with load through the ingress: `mesh rollout` (rolling,
-// blue-green), `mesh canary`, `mesh rollback`, `mesh history`, `mesh status`. One mesh
+// blue-green), `mesh canary` (weights, --mirror, --check, --load), `mesh rollback`,
+// `mesh history`, `mesh status`. One mesh
 // for the file; each test deploys its own service, so they do not depend on each other.
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
 import type {MeshStatus} from '../../src/sim/control/status.js'
@@ -13,7 +14,7 @@ let dir: string
 let base: string
 
 // Routed by the ingress; cdeep is not: only cfront calls it.
-const SERVICES = ['roll', 'bg', 'cbad', 'cgood', 'broken', 'bgrb', 'cfront', 'rst', 'cchk']
+const SERVICES = ['roll', 'bg', 'cbad', 'cgood', 'broken', 'bgrb', 'cfront', 'rst', 'cchk', 'cmir']
 
 beforeAll(async () => {
   const port = await freePort()
@@ -58,6 +59,10 @@ services:
     versions:
       v1: ${ok}
       v2: {simulate: {latency: 2ms, seed: 7}}
+  cmir:
+    versions:
+      v1: ${ok}
+      v2: {simulate: {latency: 2ms, errorRate: 1, seed: 8}}
   cdeep:
     versions:
       v1: ${ok}
@@ -214,6 +219,25 @@ describe('deploys under load', () => {
     expect(await upstreams('cbad')).toEqual(['cbad-v1-0'])
   })
 
+  test('canary --mirror: a v2 failing every request is analysed on copies of the traffic and rolled back before any caller meets it', async () => {
+    const load = backgroundLoad('cmir')
+    await sleep(300)
+    const {exitCode, record, stderr} = await deployCli(['canary', 'cmir', '--to', 'v2', '--mirror', '--interval', '1s', '--failure-threshold', '1'])
+    await load.stop()
+
+    expect(exitCode, stderr).toBe(4)
+    expect(summary(record)).toEqual(['start', 'scale-up', 'weights', 'analysis', 'rollback'])
+    expect(record.steps[2].message).toBe('a copy of every request goes to v2 (mirrored: its answers are discarded)')
+    const [analysis] = record.steps.filter((s) => s.kind === 'analysis').map((s) => s.analysis!)
+    expect(analysis.verdict).toBe('fail')
+    expect(analysis.requests).toBeGreaterThanOrEqual(20)
+    expect(analysis.successRate).toBe(0)
+    // Every answer a caller got came from v1: the canary's 500s were discarded.
+    expect(load.outcomes.length).toBeGreaterThan(200)
+    expect(failures(load.outcomes)).toEqual([])
+    expect(await shape('cmir')).toEqual({weights: {v1: 100, v2: 0}, instances: ['cmir-v1-0'], deploy: undefined})
+  })
+
   test('a healthy canary with --load is promoted to 100% and the v1 instances are stopped', async () => {
     const {exitCode, record, stderr} = await deployCli(['canary', 'cgood', '--to', 'v2', '--steps', '50,100', '--interval', '1s', '--max-error-rate', '1%', '--load', '100'])
 
@@ -332,6 +356,7 @@ describe('deploys under load', () => {
       ['roll', 'rolling', 'v1', 'v2', 'promoted'],
       ['bg', 'blue-green', 'v1', 'v2', 'promoted'],
       ['cbad', 'canary', 'v1', 'v2', 'rolled-back'],
+      ['cmir', 'canary', 'v1', 'v2', 'rolled-back'],
       ['cgood', 'canary', 'v1', 'v2', 'promoted'],
       ['cchk', 'canary', 'v1', 'v2', 'rolled-back'],
       ['cchk', 'canary', 'v1', 'v2', 'promoted'],

@@ -814,6 +814,16 @@ export class MeshDaemon extends EventEmitter {
           d.policy = {...d.policy, routes: d.policy.routes.filter((r) => r !== rule)}
         }
       },
+      addMirror: (service, version) => {
+        const d = destination(service)
+        const configured = d.policy.mirror
+        const mirror = {version, percent: 100}
+        d.policy = {...d.policy, mirror}
+        return () => {
+          // Unless an apply replaced the policy meanwhile: then mesh.yaml's mirror stands.
+          if (d.policy.mirror === mirror) d.policy = {...d.policy, mirror: configured}
+        }
+      },
       versionStats: (service, version, windowMs) => {
         const row = this.telemetry.metrics
           .stat({by: 'version', windowMs}, this.clock.now())

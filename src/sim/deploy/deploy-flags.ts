@@ -17,6 +17,7 @@ export interface DeployFlags {
   compareToPrimary?: boolean
   failureThreshold?: number
   match?: string
+  mirror?: boolean
   load?: number
   minRequests?: number
   command?: string
@@ -84,6 +85,7 @@ export function parseDeployPlan(service: string, strategy: Exclude<Strategy, 're
       compareToPrimary: f.compareToPrimary ?? false,
       failureThreshold: f.failureThreshold ?? 2,
       match,
+      mirror: f.mirror || undefined,
       minRequests: f.minRequests ?? 20,
       loadRps: f.load,
     }

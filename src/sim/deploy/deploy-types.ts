@@ -37,6 +37,8 @@ export interface CanaryOptions {
   failureThreshold: number
   /** Header-matched traffic first (`x-canary=true`), one interval, before any weight. */
   match?: {name: string; value: string}
+  /** First a copy of every request (Flagger's traffic mirroring), one interval, answers discarded. */
+  mirror?: boolean
   /** Analysis needs at least this many canary requests per interval, else it is inconclusive. */
   minRequests: number
   /** Drive this much load through the ingress during the analysis. */
@@ -134,6 +136,8 @@ export interface DeployTarget {
   setWeights(service: string, weights: Map<string, number>): void
   /** A temporary header route to a version; returns its removal. */
   addRoute(service: string, header: {name: string; value: string}, version: string): () => void
+  /** A temporary mirror of every request to a version (in place of any mirror configured); returns its removal. */
+  addMirror(service: string, version: string): () => void
   /** The version's golden signals over the last `windowMs` (what the callee saw, every attempt). */
   versionStats(service: string, version: string, windowMs: number): {requests: number; successRate?: number; p99Ms?: number}
   /** One request to one instance alone (blue-green smoke check). */

@@ -4,7 +4,7 @@
 //
 //   rolling:    [+new ▶ healthy ▶ weights ▶ -old (drained)] × n       (Kubernetes RollingUpdate)
 //   blue-green: +all green ▶ healthy ▶ smoke ▶ [check] ▶ switch 100% ▶ keep blue ▶ -blue   (Argo Rollouts)
-//   canary:     +canary ▶ [check] ▶ [match-only] ▶ [weight ▶ interval ▶ analysis]* ▶ promote | roll back   (Flagger)
+//   canary:     +canary ▶ [check] ▶ [mirrored] ▶ [match-only] ▶ [weight ▶ interval ▶ analysis]* ▶ promote | roll back   (Flagger)
 //               ([check]: an acceptance test before any traffic, as Flagger's pre-rollout webhook)
 //   restart:    [+fresh ▶ healthy ▶ -old (drained)] × each instance, versions and weights unchanged
 //               (kubectl rollout restart: new processes for new code, no dropped request)
@@ -251,8 +251,18 @@ async function* canary(plan: DeployPlan, target: DeployTarget, version: VersionC
     }
   }
 
-  // However the deploy ends (a `mesh rollback` mid-interval included), the header route goes with it.
+  // However the deploy ends (a `mesh rollback` mid-interval included), the mirror and the header route go with it.
   try {
+    if (opts.mirror) {
+      // The canary answers copies only: a broken one is caught before any caller sees it.
+      removeRoute = target.addMirror(plan.service, plan.to)
+      yield step(target, 'weights', `a copy of every request goes to ${plan.to} (mirrored: its answers are discarded)`)
+      if (!(yield* check('mirrored'))) {
+        yield* rollBack(`analysis failed ${opts.failureThreshold} times`)
+        throw new DeployFailed('canary analysis failed', true)
+      }
+      dropRoute()
+    }
     if (opts.match) {
       removeRoute = target.addRoute(plan.service, opts.match, plan.to)
       yield step(target, 'weights', `only requests with ${opts.match.name}: ${opts.match.value} go to ${plan.to}`)
