@@ -141,6 +141,9 @@ services:
     expect(refused.exitCode).toBe(2)
     expect(refused.stderr).toContain('service "tools" depends on "db", whose profile dev is not enabled.')
     expect(refused.stderr).toContain('Enable it with --profile dev')
+    // The daemon decides the same for `mesh start`, which asks it directly.
+    const start = await mesh(dir, ['start', 'tools'])
+    expect([start.exitCode, start.stderr.includes('service "tools" depends on "db", whose profile dev is not enabled.')]).toEqual([2, true])
     expect(await started()).toMatchObject({db: 'its profile dev is not enabled'})
     const both = await mesh(dir, ['up', '-d'], {env: {MESH_PROFILES: 'debug,dev'}})
     expect(both.exitCode, both.stderr + both.stdout).toBe(0)

@@ -48,7 +48,7 @@ import {type Endpoint, Registry} from './registry.js'
 import {createToken, type MeshPaths, meshPaths, removeState, writeState} from './state-file.js'
 import {type ExecTarget, type InstanceHealth, type InstanceStatus, type MeshStatus, STOPPED_BY_MESH_STOP} from './status.js'
 import {ingressPathTo, startOrder, withDependencies} from '../config/call-graph.js'
-import {profileEnabled, profilesOff} from '../config/profiles.js'
+import {profileEnabled, profilesOff, servicesToStart} from '../config/profiles.js'
 
 const SIMULATED_RUNNER = fileURLToPath(new URL('../model/simulated-service-main.js', import.meta.url))
 
@@ -607,7 +607,8 @@ export class MeshDaemon extends EventEmitter {
    */
   async startServices(names: string[]): Promise<string[]> {
     for (const name of names) if (!this.config.services.some((s) => s.name === name)) throw serviceNotFound(name, this.serviceNames())
-    const wanted = this.withDependencies(names)
+    // As `mesh up` decides it: a dependency whose profile is off is refused (or, optional, left out).
+    const wanted = new Set(servicesToStart(this.config, names, this.opts.profiles ?? []))
     const begun: string[] = []
     for (const name of startOrder(this.config).flat()) {
       if (!wanted.has(name) || this.isStarted(name)) continue
