@@ -2,7 +2,7 @@ import chalk from 'chalk'
 import {formatSize} from '../sim/config/duration.js'
 import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
 import {renderTable} from '../cli/table.js'
-import type {InstanceStatus, MeshStatus} from '../sim/control/status.js'
+import {type InstanceStatus, type MeshStatus, STOPPED_BY_MESH_STOP} from '../sim/control/status.js'
 
 export default class Status extends MeshCommand {
   static override description = 'Show services, versions, instances (pid, ports, health, restarts) and the ingress address.'
@@ -46,7 +46,12 @@ export function renderStatus(s: MeshStatus): string {
       notes.push(`${svc.name}: ${what}${t.open} ${unit}${t.open === 1 ? '' : 's'} open, ${t.opened} opened since mesh up; ${formatSize(t.receivedBytes)} in, ${formatSize(t.sentBytes)} out (closed ones)`)
     }
     if (svc.notStarted) {
-      const how = svc.profiles ? `\`mesh up ${svc.name}\` or \`mesh up -d --profile ${svc.profiles[0]}\`` : `\`mesh up ${svc.name}\``
+      const how =
+        svc.notStarted === STOPPED_BY_MESH_STOP
+          ? `\`mesh start ${svc.name}\``
+          : svc.profiles
+            ? `\`mesh up ${svc.name}\` or \`mesh up -d --profile ${svc.profiles[0]}\``
+            : `\`mesh up ${svc.name}\``
       notes.push(chalk.dim(`${svc.name}: not started (${svc.notStarted}); ${how} starts it`))
     }
     if (svc.watching) notes.push(`${svc.name}: watching ${svc.watching.join(', ')} (a change restarts it, one instance at a time)`)

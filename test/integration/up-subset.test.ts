@@ -83,7 +83,8 @@ services:
     expect(json<MeshStatus>(stop).services.find((s) => s.name === 'batch')).toMatchObject({notStarted: 'stopped by mesh stop', instances: []})
     for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow()
     const batch = await get(`${ingress}/batch`)
-    expect([batch.status, batch.text]).toEqual([503, 'no healthy upstream: service "batch" is not started (stopped by mesh stop; `mesh up batch` starts it)\n'])
+    expect([batch.status, batch.text]).toEqual([503, 'no healthy upstream: service "batch" is not started (stopped by mesh stop; `mesh start batch` starts it)\n'])
+    expect((await mesh(dir, ['status'])).stdout).toContain('batch: not started (stopped by mesh stop); `mesh start batch` starts it')
     expect((await get(`${ingress}/`)).status).toBe(200)
     // A deploy has no instances to replace: refused, rather than starting only its new version.
     const restart = await mesh(dir, ['restart', 'batch'])

@@ -2,6 +2,7 @@
 // the mesh makes itself carries Envoy's response-flag code and a plain-English
 // reason, so a user can tell a mesh 503 from their own service's 503.
 import type {ServerResponse} from 'node:http'
+import {STOPPED_BY_MESH_STOP} from '../control/status.js'
 import {grpcMessage, grpcStatusIn, grpcStatusOfReply, isGrpcRequest} from './grpc.js'
 import {REASON_HEADER, RESPONSE_FLAGS_HEADER} from './headers.js'
 import type {Outcome} from './policy/retry-classify.js'
@@ -86,7 +87,7 @@ export const noHealthyUpstream = (service: string, known: number, notStarted?: s
     503,
     'UH',
     notStarted
-      ? `no healthy upstream: service "${service}" is not started (${notStarted}; \`mesh up ${service}\` starts it)`
+      ? `no healthy upstream: service "${service}" is not started (${notStarted}; \`mesh ${notStarted === STOPPED_BY_MESH_STOP ? 'start' : 'up'} ${service}\` starts it)`
       : known === 0
         ? `no healthy upstream: service "${service}" has no healthy instance right now`
         : `no healthy upstream: none of the ${known} instances of "${service}" is healthy`,
