@@ -127,6 +127,12 @@ services:
 
   const started = () => startedIn(dir)
 
+  test('mesh config --services and --profiles list the names, as compose config does', async () => {
+    expect((await mesh(dir, ['config', '--services'])).stdout).toBe('web\ndb\ntools\napp')
+    expect((await mesh(dir, ['config', '--profiles'])).stdout).toBe('debug\ndev')
+    expect(json<string[]>(await mesh(dir, ['config', '--profiles', '--json']))).toEqual(['debug', 'dev'])
+  })
+
   test('mesh up starts the services without profiles, and one whose dependency in a profile is optional (required: false) without it; a profiled one answers 503 UH saying its profile is off', async () => {
     const up = await mesh(dir, ['up', '-d'])
     expect(up.exitCode, up.stderr + up.stdout).toBe(0)
