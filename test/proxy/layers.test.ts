@@ -78,7 +78,7 @@ describe('timeout layer', () => {
   test("a gRPC caller's sooner deadline (grpc-timeout) is the overall one; a later one leaves the policy's", async () => {
     const clock = new VirtualClock()
     const hang: AsyncService = (_req, ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)))
-    const svc = viaPromises(timeout({service: 'api', timeoutMs: 300, which: 'overall'}))(hang)
+    const svc = viaPromises(timeout({service: 'api', timeoutMs: 300, which: 'overall', callerDeadline: true}))(hang)
 
     const sooner = context(clock)
     const first = svc(request({headers: {'grpc-timeout': '200000u'}}), sooner).catch((e: ProxyError) => e)
@@ -102,7 +102,7 @@ describe('timeout layer', () => {
   test('with no timeout configured the overall layer applies only a grpc-timeout, and cancels its timer when answered', async () => {
     const clock = new VirtualClock()
     let answer: ((r: MeshResponse) => void) | undefined
-    const svc = viaPromises(timeout({service: 'api', timeoutMs: 0, which: 'overall'}))(() => new Promise((resolve) => (answer = resolve)))
+    const svc = viaPromises(timeout({service: 'api', timeoutMs: 0, which: 'overall', callerDeadline: true}))(() => new Promise((resolve) => (answer = resolve)))
     const plain = context(clock)
     const untimed = svc(request(), plain)
     expect(clock.pending()).toBe(0)

@@ -124,7 +124,7 @@ export class Destination {
       .push(policy.retries?.perTryTimeoutMs ? timeout({service: this.name, timeoutMs: policy.retries.perTryTimeoutMs, which: 'per-try'}) : undefined) // each attempt its own deadline
       .push(policy.retries && budget ? retry(policy.retries, {budget, breaker: this.breaker, random: this.random}) : undefined) // above balance: a retry can pick another instance
       // overall deadline, retries included; a gRPC service's caller may set a sooner one (grpc-timeout)
-      .push(policy.timeoutMs || this.protocol === 'grpc' ? timeout({service: this.name, timeoutMs: policy.timeoutMs ?? 0, which: 'overall'}) : undefined)
+      .push(policy.timeoutMs || this.protocol === 'grpc' ? timeout({service: this.name, timeoutMs: policy.timeoutMs ?? 0, which: 'overall', callerDeadline: this.protocol === 'grpc'}) : undefined)
       .push(
         route({
           service: this.name,

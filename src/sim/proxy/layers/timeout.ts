@@ -27,6 +27,8 @@ export interface TimeoutConfig {
   /** 0: none configured (an overall layer then applies only a caller's grpc-timeout). */
   timeoutMs: number
   which: 'overall' | 'per-try'
+  /** Overall, on a gRPC service: a caller's sooner `grpc-timeout` is the deadline. Other services never look for it. */
+  callerDeadline?: boolean
 }
 
 export const timeout =
@@ -36,7 +38,7 @@ export const timeout =
     let deadlines: DeadlineQueue | undefined
     const configured = config.timeoutMs
     return function timeout(req, ctx, reply) {
-      if (config.which === 'overall') {
+      if (config.callerDeadline) {
         const header = req.headers['grpc-timeout']
         const callerMs = header === undefined ? undefined : grpcTimeoutMs(header)
         if (callerMs !== undefined && !(configured > 0 && configured <= callerMs)) {
