@@ -193,6 +193,10 @@ class FakeTarget implements DeployTarget {
     }
   }
 
+  notStarted(): string | undefined {
+    return undefined
+  }
+
   addMirror(_service: string, v: string): () => void {
     this.note(`mirror+ ${v}`)
     this.mirror = v

@@ -47,7 +47,7 @@ import {assertPortFree, freePort} from './ports.js'
 import {type Endpoint, Registry} from './registry.js'
 import {createToken, type MeshPaths, meshPaths, removeState, writeState} from './state-file.js'
 import {type ExecTarget, type InstanceHealth, type InstanceStatus, type MeshStatus, STOPPED_BY_MESH_STOP} from './status.js'
-import {ingressPathTo, startOrder, withDependencies} from '../config/call-graph.js'
+import {ingressPathTo, startOrder} from '../config/call-graph.js'
 import {profileEnabled, profilesOff, servicesToStart} from '../config/profiles.js'
 
 const SIMULATED_RUNNER = fileURLToPath(new URL('../model/simulated-service-main.js', import.meta.url))
@@ -233,7 +233,7 @@ export class MeshDaemon extends EventEmitter {
       .on('GET', '/v1/faults', () => this.faults.list())
       .on('POST', '/v1/faults', (spec) => this.injectFault(spec as FaultSpec))
       .on('POST', '/v1/faults/clear', (sel) => this.faults.clear(sel as {id?: string; service?: string}))
-      .on('POST', '/v1/deploys', (plan) => this.startDeploy(plan as DeployPlan))
+      .on('POST', '/v1/deploys', (plan) => this.deploys.start(plan as DeployPlan))
       .on('GET', '/v1/deploys', (_, url) => this.deploys.history(url.searchParams.get('service') ?? undefined))
       .on('GET', '/v1/deploy', (_, url) => this.deploys.get(url.searchParams.get('id') ?? ''))
       .on('POST', '/v1/rollback', (body) => this.deploys.rollback((body as {service: string}).service))
@@ -246,7 +246,8 @@ export class MeshDaemon extends EventEmitter {
     this.controlUrl = await this.control.listen()
     this.saveState()
 
-    const selected = this.withDependencies(this.opts.only ?? this.serviceNames())
+    // The CLI's selection (mesh up SERVICE..., profiles), closed over what it needs by the one rule `mesh up` uses.
+    const selected = new Set(servicesToStart(this.config, this.opts.only ?? [], this.opts.profiles ?? []) ?? this.serviceNames())
     for (const service of this.config.services) {
       // Declared only: its destination says so to callers, and it is what isStarted reads.
       if (!selected.has(service.name)) {
@@ -653,17 +654,7 @@ export class MeshDaemon extends EventEmitter {
   }
 
   /** The services named and what they depend on, less a `required: false` dependency whose profile is off. */
-  private withDependencies(names: string[]): Set<string> {
-    const off = (name: string) => !names.includes(name) && !profileEnabled(this.config.services.find((s) => s.name === name)!, this.opts.profiles ?? [])
-    return withDependencies(this.config, names, off)
-  }
 
-  /** A deploy replaces running instances: a service not started (stopped, or left out by `mesh up`) has none to replace. */
-  private startDeploy(plan: DeployPlan): ReturnType<DeployController['start']> {
-    const why = this.dataPlane.destination(plan.service)?.endpoints.notStarted
-    if (why) throw new MeshError('MESH_NOT_STARTED', `"${plan.service}" is not started (${why}), so there is nothing to deploy over.`, {hints: [`Start it first: \`mesh start ${plan.service}\`.`]})
-    return this.deploys.start(plan)
-  }
 
   /** Whether the mesh runs the service's instances (`mesh up SERVICE...` leaves the others declared only). */
   isStarted(service: string): boolean {
@@ -815,6 +806,7 @@ export class MeshDaemon extends EventEmitter {
           d.policy = {...d.policy, routes: d.policy.routes.filter((r) => r !== rule)}
         }
       },
+      notStarted: (service) => destination(service).endpoints.notStarted,
       addMirror: (service, version) => {
         const d = destination(service)
         const configured = d.policy.mirror

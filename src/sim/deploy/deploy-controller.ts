@@ -35,6 +35,9 @@ export class DeployController {
 
   start(plan: DeployPlan): DeployRecord {
     const service = this.target.service(plan.service)
+    // A deploy replaces running instances: without any, it would start only the new version's.
+    const why = this.target.notStarted(plan.service)
+    if (why) throw new MeshError('MESH_NOT_STARTED', `"${plan.service}" is not started (${why}), so there is nothing to deploy over.`, {hints: [`Start it first: \`mesh start ${plan.service}\`.`]})
     if (this.running.has(plan.service)) {
       const r = this.running.get(plan.service)!.record
       throw new MeshError('MESH_DEPLOY_IN_PROGRESS', `a ${r.plan.strategy} deploy of "${plan.service}" to ${r.plan.to} is in progress (${r.id}).`, {

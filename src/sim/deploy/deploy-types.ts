@@ -134,6 +134,8 @@ export interface DeployTarget {
   removeInstance(name: string): Promise<void>
   weights(service: string): Map<string, number>
   setWeights(service: string, weights: Map<string, number>): void
+  /** Why the service runs no instance (`mesh stop`, or `mesh up` left it out); undefined when it is started. */
+  notStarted(service: string): string | undefined
   /** A temporary header route to a version; returns its removal. */
   addRoute(service: string, header: {name: string; value: string}, version: string): () => void
   /** A temporary mirror of every request to a version (in place of any mirror configured); returns its removal. */
