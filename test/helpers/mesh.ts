@@ -39,13 +39,18 @@ export async function mesh(dir: string, args: string[], opts: {timeoutMs?: numbe
   return {exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr)}
 }
 
+/** Writes `yamlFor(port)` to a fresh directory, the ingress on a free port; nothing started (a test that starts it its own way). */
+export async function meshOnFreePort(yamlFor: (port: number) => string): Promise<{dir: string; port: number; ingress: string}> {
+  const port = await freePort()
+  return {dir: meshDir(yamlFor(port)), port, ingress: `http://127.0.0.1:${port}`}
+}
+
 /** Writes `yamlFor(port)` to a fresh directory (ingress on a free port) and starts it with `mesh up -d`. */
 export async function upMesh(yamlFor: (port: number) => string): Promise<{dir: string; port: number; ingress: string}> {
-  const port = await freePort()
-  const dir = meshDir(yamlFor(port))
-  const up = await mesh(dir, ['up', '-d'])
+  const written = await meshOnFreePort(yamlFor)
+  const up = await mesh(written.dir, ['up', '-d'])
   expect(up.exitCode, up.stderr + up.stdout).toBe(0)
-  return {dir, port, ingress: `http://127.0.0.1:${port}`}
+  return written
 }
 
 /** `mesh down`, failing loudly: a mesh left running would hold ports and CPU for every later test. */

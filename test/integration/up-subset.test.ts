@@ -5,7 +5,7 @@ import {readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
 import type {MeshStatus} from '../../src/sim/control/status.js'
-import {downMesh, freePort, get, json, mesh, meshDir} from '../helpers/mesh.js'
+import {downMesh, get, json, mesh, meshOnFreePort} from '../helpers/mesh.js'
 
 /** Each service's instances' health, or why it is not started. */
 async function startedIn(dir: string): Promise<Record<string, string>> {
@@ -21,9 +21,8 @@ describe('mesh up SERVICE...', () => {
   let ingress: string
 
   beforeAll(async () => {
-    const port = await freePort()
-    ingress = `http://127.0.0.1:${port}`
-    dir = meshDir(`
+    ;({dir, ingress} = await meshOnFreePort(
+      (port) => `
 name: subset
 ingress: {port: ${port}, routes: [{prefix: /batch, service: batch}, {prefix: /, service: web}]}
 services:
@@ -32,7 +31,8 @@ services:
   db: {simulate: {latency: 1ms}}
   batch: {simulate: {latency: 1ms}}
   worker: {dependsOn: [db], simulate: {latency: 1ms}}
-`)
+`,
+    ))
   })
 
   afterAll(() => downMesh(dir))
@@ -110,9 +110,8 @@ describe('profiles', () => {
   let ingress: string
 
   beforeAll(async () => {
-    const port = await freePort()
-    ingress = `http://127.0.0.1:${port}`
-    dir = meshDir(`
+    ;({dir, ingress} = await meshOnFreePort(
+      (port) => `
 name: profiles
 ingress: {port: ${port}, routes: [{prefix: /tools, service: tools}, {prefix: /, service: web}]}
 services:
@@ -120,7 +119,8 @@ services:
   db: {profiles: [dev], simulate: {latency: 1ms}}
   tools: {profiles: [debug], dependsOn: [db], simulate: {latency: 1ms, calls: [{service: db}]}}
   app: {dependsOn: {db: {condition: service_healthy, required: false}}, simulate: {latency: 1ms}}
-`)
+`,
+    ))
   })
 
   afterAll(() => downMesh(dir))

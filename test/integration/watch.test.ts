@@ -6,7 +6,7 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
 import type {MeshStatus} from '../../src/sim/control/status.js'
 import type {DeployRecord} from '../../src/sim/deploy/deploy-types.js'
-import {downMesh, eventually, freePort, get, json, mesh, meshDir, sendUntilStopped} from '../helpers/mesh.js'
+import {downMesh, eventually, get, json, mesh, meshOnFreePort, sendUntilStopped} from '../helpers/mesh.js'
 
 const server = (answer: string) => `
 import http from 'node:http'
@@ -19,9 +19,8 @@ describe('mesh up --watch', () => {
   let ingress: string
 
   beforeAll(async () => {
-    const port = await freePort()
-    ingress = `http://127.0.0.1:${port}`
-    dir = meshDir(`
+    ;({dir, ingress} = await meshOnFreePort(
+      (port) => `
 name: watching
 ingress: {port: ${port}, routes: [{prefix: /, service: web}]}
 services:
@@ -30,7 +29,8 @@ services:
     replicas: 2
     watch: [app]
     health: {path: /healthz, interval: 200ms}
-`)
+`,
+    ))
     mkdirSync(path.join(dir, 'app'))
     writeFileSync(path.join(dir, 'app', 'package.json'), '{"type": "module"}')
     writeFileSync(path.join(dir, 'app', 'server.js'), server('v1'))
