@@ -5,7 +5,7 @@ import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
 import {showStartup} from '../cli/startup-progress.js'
 import {followLogs} from '../cli/follow-logs.js'
 import {loadConfigWithWarnings} from '../sim/config/load-config.js'
-import {activeProfiles, servicesToStart} from '../sim/config/profiles.js'
+import {activeProfiles, servicesToStart, unknownProfiles} from '../sim/config/profiles.js'
 import {MeshDaemon, type DaemonEvent} from '../sim/control/daemon.js'
 import {ensureNotRunning, startDetached} from '../sim/control/lifecycle.js'
 import {removeState} from '../sim/control/state-file.js'
@@ -43,6 +43,7 @@ export default class Up extends MeshCommand {
     const known = config.services.map((s) => s.name)
     for (const name of only) if (!known.includes(name)) throw serviceNotFound(name, known)
     const profiles = activeProfiles(flags.profile ?? [], process.env.MESH_PROFILES)
+    for (const warning of unknownProfiles(config, profiles)) this.logToStderr(chalk.yellow(`warning: ${warning}`))
     // undefined: every service (no names, no profiles in the file).
     const selected = servicesToStart(config, only, profiles)
     const paths = this.meshPaths(file)

@@ -1,5 +1,5 @@
 import {describe, expect, test} from 'vitest'
-import {activeProfiles, profileEnabled, servicesToStart} from '../../src/sim/config/profiles.js'
+import {activeProfiles, profileEnabled, servicesToStart, unknownProfiles} from '../../src/sim/config/profiles.js'
 import {MeshError} from '../../src/sim/errors.js'
 import {parsed, problems, yaml} from './helpers.js'
 
@@ -80,6 +80,11 @@ describe('profiles', () => {
       'mesh.yaml:5:46 services.tool.dependsOn[0]: warning: "db" starts only with profile dev: `mesh up --profile debug` starts "tool" but refuses without --profile dev',
     ])
     expect(problems(yaml('name: p', 'services:', '  web: {dependsOn: {db: {required: false}}, simulate: {}}', '  db: {profiles: [dev], simulate: {}}'))).toEqual([])
+  })
+
+  test('a --profile no service has is named, with the nearest known one', () => {
+    expect(unknownProfiles(mesh, ['dev', 'debgu', '*', 'zzz'])).toEqual(['no service is in profile "debgu"; did you mean "debug"?', 'no service is in profile "zzz"; the profiles are debug, dev'])
+    expect(unknownProfiles(parsed(yaml('name: q', 'services:', '  a: {simulate: {}}')), ['dev'])).toEqual(['no service is in profile "dev"; no service has profiles'])
   })
 
   test('a profile name is checked where it is written', () => {

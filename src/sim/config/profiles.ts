@@ -6,6 +6,7 @@
 // says `required: false`: then the service starts without it.
 import {MeshError} from '../errors.js'
 import {callGraph, withDependencies} from './call-graph.js'
+import {suggestion} from './did-you-mean.js'
 import type {MeshConfig, ServiceConfig} from './types.js'
 
 /** `--profile` flags, else MESH_PROFILES (comma-separated), as compose reads COMPOSE_PROFILES. */
@@ -18,6 +19,17 @@ export function activeProfiles(flags: readonly string[], env: string | undefined
 export function profileEnabled(service: Pick<ServiceConfig, 'profiles'>, profiles: readonly string[]): boolean {
   if (!service.profiles) return true
   return profiles.includes('*') || service.profiles.some((p) => profiles.includes(p))
+}
+
+/**
+ * A warning for each `--profile` no service has (a typo would otherwise start nothing more,
+ * silently), with the nearest known one.
+ */
+export function unknownProfiles(config: MeshConfig, profiles: readonly string[]): string[] {
+  const known = [...new Set(config.services.flatMap((s) => s.profiles ?? []))].sort()
+  return profiles
+    .filter((p) => p !== '*' && !known.includes(p))
+    .map((p) => `no service is in profile "${p}"${suggestion(p, known) || (known.length ? `; the profiles are ${known.join(', ')}` : '; no service has profiles')}`)
 }
 
 /** `profile debug is not enabled`, `profiles debug, tools are not enabled`: why a service was left out. */
