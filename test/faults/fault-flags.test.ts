@@ -84,6 +84,11 @@ describe('fault flags → FaultSpec', () => {
     expect(flagError('p@v2', {abort: '503', at: 'caller'}).message).toMatch(/--at caller acts before a version is chosen, so it cannot target p@v2/)
   })
 
+  test('--path is normalized as request paths are, so it matches what the service gets', () => {
+    expect(parseFaultFlags('payments', {abort: '503', path: '/pay/./v1//%7Ealice/../now'}).pathPrefix).toBe('/pay/v1/now')
+    expect(parseFaultFlags('payments', {abort: '503', path: '/pay/'}).pathPrefix).toBe('/pay/')
+  })
+
   test('bad values say what was expected and what was given', () => {
     expect(flagError('p', {delay: 'soon'}).message).toBe('--delay: expected a positive duration such as 300ms or 2s, got "soon".')
     expect(flagError('p', {delay: '0ms'}).message).toMatch(/--delay: expected a positive duration/)
@@ -93,6 +98,7 @@ describe('fault flags → FaultSpec', () => {
     expect(flagError('p', {abort: '503', first: '0'}).message).toMatch(/--first: expected a whole number of at least 1, got "0"/)
     expect(flagError('p', {abort: '503', header: 'novalue'}).message).toMatch(/--header: expected one header as name=value/)
     expect(flagError('p', {abort: '503', path: 'pay'}).message).toMatch(/--path: expected a path prefix starting with \//)
+    expect(flagError('p', {abort: '503', path: '/pay%zz'}).message).toMatch(/--path: an invalid percent-encoding "%zz" in the path "\/pay%zz"/)
     expect(flagError('p', {abort: '503', at: 'middle'}).message).toMatch(/--at: expected callee .* or caller/)
     expect(flagError('p', {abort: '503', seed: '-1'}).message).toMatch(/--seed: expected a whole number/)
     expect(flagError('p', {bandwidth: 'fast'}).message).toMatch(/--bandwidth: expected bytes per time such as 16kb\/s/)

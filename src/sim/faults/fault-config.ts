@@ -8,6 +8,7 @@ import {suggestion} from '../config/did-you-mean.js'
 import {parseDuration, parseSize} from '../config/duration.js'
 import type {FaultKind, FaultSide, FaultSpec} from './fault.js'
 import {GRPC_STATUS_NAMES, type GrpcStatusName, httpStatusOfGrpc} from '../proxy/grpc.js'
+import {normalizePath} from '../security/path-normalizer.js'
 
 /** The plain object a fault entry is, as parsed from YAML (or built from flags). */
 export interface FaultEntry {
@@ -219,8 +220,11 @@ export function checkFault(raw: unknown, options: CheckFaultOptions = {}): Check
       else spec.header = h
     }
     if (entry.path !== undefined) {
-      if (typeof entry.path !== 'string' || !entry.path.startsWith('/')) problem('path', `expected a path prefix starting with /, got ${show(entry.path)}`)
-      else spec.pathPrefix = entry.path
+      // Matched against the normalized path (security/path-normalizer.ts): a prefix written `/a/./b` must still match.
+      const prefix = typeof entry.path === 'string' && entry.path.startsWith('/') ? normalizePath(entry.path) : undefined
+      if (prefix === undefined) problem('path', `expected a path prefix starting with /, got ${show(entry.path)}`)
+      else if (typeof prefix !== 'string') problem('path', prefix.reason)
+      else spec.pathPrefix = prefix
     }
     if (entry.seed !== undefined) {
       const seed = typeof entry.seed === 'string' && /^\d+$/.test(entry.seed) ? Number(entry.seed) : entry.seed

@@ -47,6 +47,7 @@ import {isGrpcRequest} from './grpc.js'
 import {proxyTcp} from './tcp-proxy.js'
 import type {TcpMetrics} from '../telemetry/tcp-metrics.js'
 import {type Random, SeededRandom, seedFrom} from '../time/random.js'
+import {normalizePath} from '../security/path-normalizer.js'
 
 /** Where a request goes: a destination's stack, or (inbound) one instance; and its origin-form path. */
 interface Target {
@@ -497,7 +498,14 @@ export class DataPlane {
 
   /** Which destination (or, for an inbound listener, which instance) gets this request, and its origin-form path. */
   private resolve(role: ListenerRole, req: IncomingMessage, headers: HeaderMap): Target {
-    let path = req.url ?? '/'
+    const requestTarget = req.url ?? '/'
+    if (req.method === 'CONNECT' && (role.kind === 'outbound' || role.kind === 'forward-proxy')) {
+      throw new ProxyError(405, 'NR', 'CONNECT over HTTP/2 is not supported by the mesh proxy; use HTTP/1.1 CONNECT, or call services with http://')
+    }
+    // Once, on every listener: what authorization, routes and fault selectors judge is what the service gets.
+    const normal = normalizePath(requestTarget)
+    if (typeof normal !== 'string') throw new ProxyError(400, 'NR', `bad request path: ${normal.reason}`)
+    let path = normal
     let service: string
     switch (role.kind) {
       case 'inbound': {
@@ -518,19 +526,15 @@ export class DataPlane {
       }
       case 'outbound':
       case 'forward-proxy': {
-        if (req.method === 'CONNECT') {
-          throw new ProxyError(405, 'NR', 'CONNECT over HTTP/2 is not supported by the mesh proxy; use HTTP/1.1 CONNECT, or call services with http://')
-        }
-        if (!path.startsWith('/')) {
+        if (!requestTarget.startsWith('/')) {
           // Absolute form, as curl, requests and Go send through HTTP_PROXY: route by host name.
           let url: URL
           try {
-            url = new URL(path)
+            url = new URL(requestTarget)
           } catch {
-            throw new ProxyError(400, 'NR', `bad request target ${path}`)
+            throw new ProxyError(400, 'NR', `bad request target ${requestTarget}`)
           }
           service = serviceFromHost(url.hostname)
-          path = url.pathname + url.search
         } else if (role.kind === 'outbound') {
           service = role.destination
         } else {
