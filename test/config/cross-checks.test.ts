@@ -282,6 +282,15 @@ describe('policy.authorization', () => {
     expect(problems(mesh('deny: [{from: [frontend], methods: [DELETE]}]'))).toEqual([])
   })
 
+  it('warns about a path no normalized request path can match, and says what to write', () => {
+    expect(problems(mesh('deny: [{paths: [/admin//*, /a/./b, "/%7Euser", /ok/*, "*.php"]}, {paths: ["/a%zz"]}]'))).toEqual([
+      'mesh.yaml:9:25 services.payments.policy.authorization.deny[0].paths[0]: warning: /admin//* never matches: request paths are normalized first (dot segments, repeated slashes, %-escapes of unreserved characters and of / and \\), so write /admin/*',
+      'mesh.yaml:9:36 services.payments.policy.authorization.deny[0].paths[1]: warning: /a/./b never matches: request paths are normalized first (dot segments, repeated slashes, %-escapes of unreserved characters and of / and \\), so write /a/b',
+      'mesh.yaml:9:44 services.payments.policy.authorization.deny[0].paths[2]: warning: /%7Euser never matches: request paths are normalized first (dot segments, repeated slashes, %-escapes of unreserved characters and of / and \\), so write /~user',
+      'mesh.yaml:9:83 services.payments.policy.authorization.deny[1].paths[0]: warning: /a%zz never matches: the mesh refuses such a request path with 400 (an invalid percent-encoding "%zz" in the path "/a%zz": % must be followed by two hex digits (a literal % is %25))',
+    ])
+  })
+
   it('takes only `from` for a protocol: tcp service', () => {
     const source = yaml(
       'name: shop',

@@ -6,6 +6,7 @@ import {formatPath, type Path, type Position, type Report} from './checker.js'
 import {suggestion} from './did-you-mean.js'
 import type {CheckedMesh} from './mesh-schema.js'
 import {mayEverAllow} from '../proxy/policy/authorization.js'
+import {normalizePath} from '../security/path-normalizer.js'
 
 export function crossCheck(checked: CheckedMesh, report: Report): void {
   unknownServices(checked, report)
@@ -18,6 +19,35 @@ export function crossCheck(checked: CheckedMesh, report: Report): void {
   profileDependencies(checked, report)
   authorizationSources(checked, report)
   unreachedServices(checked, report)
+  unnormalizedPaths(checked, report)
+}
+
+/**
+ * Every request path is normalized before anything matches it (security/path-normalizer.ts),
+ * so a path written in another form never matches: a deny rule on /admin//* would guard nothing.
+ */
+function unnormalizedPaths({config}: CheckedMesh, report: Report): void {
+  const check = (path: string, at: Path) => {
+    // `*.json` and `*` match by suffix: no dot segment or slash run to normalize.
+    if (!path.startsWith('/')) return
+    const normal = normalizePath(path)
+    if (normal === path) return
+    report.at(
+      'warning',
+      at,
+      typeof normal === 'string'
+        ? `${path} never matches: request paths are normalized first (dot segments, repeated slashes, %-escapes of unreserved characters and of / and \\), so write ${normal}`
+        : `${path} never matches: the mesh refuses such a request path with 400 (${normal.reason})`,
+    )
+  }
+  config.ingress?.routes.forEach((route, i) => check(route.prefix, ['ingress', 'routes', i, 'prefix']))
+  for (const s of config.services) {
+    const policy = ['services', s.name, 'policy']
+    s.policy.routes.forEach((rule, i) => rule.match.pathPrefix !== undefined && check(rule.match.pathPrefix, [...policy, 'routes', i, 'match', 'pathPrefix']))
+    for (const kind of ['allow', 'deny'] as const) {
+      s.policy.authorization?.[kind]?.forEach((rule, i) => rule.paths?.forEach((p, j) => check(p, [...policy, 'authorization', kind, i, 'paths', j])))
+    }
+  }
 }
 
 /**
