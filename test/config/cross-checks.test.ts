@@ -291,6 +291,21 @@ describe('policy.authorization', () => {
     ])
   })
 
+  it('warns the same about ingress and traffic route prefixes', () => {
+    const source = yaml(
+      'name: shop',
+      'ingress: {port: 8000, routes: [{prefix: /, service: api}, {prefix: /api/./v1, service: api}]}',
+      'services:',
+      '  api:',
+      '    versions: {v1: {command: node v1.js}, v2: {command: node v2.js}}',
+      '    policy: {routes: [{match: {pathPrefix: "/beta%2F"}, version: v2}]}',
+    )
+    expect(problems(source)).toEqual([
+      'mesh.yaml:2:68 ingress.routes[1].prefix: warning: /api/./v1 never matches: request paths are normalized first (dot segments, repeated slashes, %-escapes of unreserved characters and of / and \\), so write /api/v1',
+      'mesh.yaml:6:44 services.api.policy.routes[0].match.pathPrefix: warning: /beta%2F never matches: request paths are normalized first (dot segments, repeated slashes, %-escapes of unreserved characters and of / and \\), so write /beta/',
+    ])
+  })
+
   it('takes only `from` for a protocol: tcp service', () => {
     const source = yaml(
       'name: shop',
