@@ -102,8 +102,7 @@ services:
     expect(allowed.status).toBe(200)
     expect(pathSeen(allowed)).toBe('/public/a/b/c/~user/?q=%2e%2e/../x')
 
-    const apiUrl = (await get(`http://${instance('front').address}/env/API_URL`)).text
-    expect(apiUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    const apiUrl = `http://${instance('front').outbound!.dependencies.api}`
     const fromFront = await send(apiUrl, '/data/../../secret%2Fx?y=1')
     expect(fromFront.status).toBe(200)
     expect(pathSeen(fromFront)).toBe('/secret/x?y=1')
@@ -114,8 +113,22 @@ services:
     expect(await served()).toBe(before)
   })
 
+  test("the caller's HTTP_PROXY (absolute form) and an instance's published address forward the normalized path too", async () => {
+    const proxy = `http://${instance('front').outbound!.proxy}`
+    const proxied = await send(proxy, 'http://api/data/../secret//x?z=%2e')
+    expect(proxied.status).toBe(200)
+    expect(pathSeen(proxied)).toBe('/secret/x?z=%2e')
+    const before = await served()
+    expect((await send(proxy, 'http://api/public/%2e%2e/admin')).status).toBe(403)
+    expect(await served()).toBe(before)
+
+    const direct = await send(`http://${instance('shop').inboundAddress}`, '/a/%2E%2E/b//c\\d')
+    expect(direct.status).toBe(200)
+    expect(pathSeen(direct)).toBe('/b/c/d')
+  })
+
   test('a path the mesh cannot normalize is 400 with the reason on every listener, and reaches no service', async () => {
-    const apiUrl = (await get(`http://${instance('front').address}/env/API_URL`)).text
+    const apiUrl = `http://${instance('front').outbound!.dependencies.api}`
     const listeners = {ingress, outbound: apiUrl, inbound: `http://${instance('api').inboundAddress}`}
     const before = await served()
     for (const [listener, address] of Object.entries(listeners)) {
