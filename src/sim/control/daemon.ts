@@ -40,7 +40,7 @@ import {type InstanceSpec, type ProcessStatus, Supervisor} from '../supervisor/s
 import type {Clock} from '../time/clock.js'
 import {TickClock} from '../time/tick-clock.js'
 import {ControlServer} from './control-server.js'
-import {tailLines} from './log-files.js'
+import {rotateLogs, tailLines} from './log-files.js'
 import {tuneHeapForProxying} from './heap-tuning.js'
 import {abortError} from '../abort-signal.js'
 import {assertPortFree, freePort} from './ports.js'
@@ -187,6 +187,8 @@ export class MeshDaemon extends EventEmitter {
   async start(): Promise<void> {
     // Before the first request: V8's per-literal tenuring decisions are made early and kept.
     tuneHeapForProxying()
+    // A new mesh: the last run's lines (old pids, their SIGKILLs) are not this run's.
+    for (const dir of [this.paths.logs, this.paths.access]) rotateLogs(dir)
     mkdirSync(this.paths.logs, {recursive: true})
     const token = createToken(this.paths)
     await this.checkFixedPorts()
