@@ -991,6 +991,7 @@ function traceQuery(url: URL): TraceQuery {
     errorsOnly: p.get('errors') === '1',
     minDurationMs: p.has('minDurationMs') ? Number(p.get('minDurationMs')) : undefined,
     sinceMs: p.has('since') ? Number(p.get('since')) : undefined,
+    completeOnly: p.get('complete') === '1',
     limit: p.has('limit') ? Number(p.get('limit')) : undefined,
   }
 }
