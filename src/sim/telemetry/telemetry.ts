@@ -63,7 +63,7 @@ export class Telemetry implements TelemetrySink {
 
   /** What `mesh apply` compares with mesh.yaml. */
   settings(): {accessLog: boolean; spansPerSecond: number; otlpEndpoint?: string} {
-    return {accessLog: this.accessLogging, spansPerSecond: this.sampler.rate, otlpEndpoint: this.opts.otlpEndpoint}
+    return {accessLog: this.opts.accessLogDir !== undefined, spansPerSecond: this.sampler.rate, otlpEndpoint: this.opts.otlpEndpoint}
   }
 
   /** `mesh apply`: each setting takes effect for the spans that follow. */
@@ -87,16 +87,13 @@ export class Telemetry implements TelemetrySink {
     this.retiring.add(closing)
   }
 
-  /** Turns access logs on (into `dir`) or off (undefined) for the hops that follow; `mesh apply` uses it. */
-  setAccessLogDir(dir: string | undefined): void {
+  /** Turns access logs on (into `dir`) or off (undefined) for the hops that follow. */
+  private setAccessLogDir(dir: string | undefined): void {
     if (dir) mkdirSync(dir, {recursive: true})
     else this.flushAccessLogs()
     this.opts.accessLogDir = dir
   }
 
-  get accessLogging(): boolean {
-    return this.opts.accessLogDir !== undefined
-  }
 
   record(span: Span): void {
     const now = this.opts.clock.now()
