@@ -164,6 +164,10 @@ describe('TraceStore', () => {
       peerService: 'frontend', method: 'GET', path: '/y', status: 200, startMs: 1, durationMs: 3})
     expect(Object.fromEntries(store.list().map((t) => [t.traceId, t.complete]))).toEqual({[tid(8)]: true, [tid(9)]: true, [tid(10)]: false})
     expect(store.list({completeOnly: true}).map((t) => t.entry).sort()).toEqual(['catalog', 'frontend'])
+    // No route at the ingress: the request got no further.
+    store.add({traceId: tid(11), spanId: sid(111), kind: 'client', name: 'GET /nowhere', service: 'ingress', peerService: 'unknown',
+      method: 'GET', path: '/nowhere', status: 404, responseFlags: 'NR', startMs: 1, durationMs: 1})
+    expect(store.list().find((t) => t.traceId === tid(11))).toMatchObject({entry: 'ingress', complete: true, status: 404})
   })
 
   it('a runaway trace over the per-trace cap still takes its entry span, so it does not look in flight for ever', () => {

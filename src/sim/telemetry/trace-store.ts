@@ -334,7 +334,8 @@ export function summarise(traceId: string, spans: Span[]): TraceSummary {
   return {
     traceId,
     root: {service: head?.service ?? '?', method: head?.method ?? '?', path: head?.path ?? '?'},
-    entry: (head?.service === INGRESS ? head.peerService : head?.service) ?? '?',
+    // A request the ingress had no route for entered nowhere further than the ingress.
+    entry: head?.service === INGRESS && head.peerService && head.peerService !== 'unknown' ? head.peerService : (head?.service ?? '?'),
     complete: entry !== undefined,
     startMs: Number.isFinite(start) ? start : 0,
     durationMs: Number.isFinite(end) && Number.isFinite(start) ? Math.max(0, end - start) : 0,
