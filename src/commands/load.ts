@@ -52,7 +52,12 @@ export default class Load extends MeshCommand {
       )
     }
     const abort = new AbortController()
-    const onSigint = () => abort.abort()
+    // The first Ctrl-C lets what is in flight finish (cut off, the mesh would count clients
+    // hanging up); this handler is then gone, so a second one quits at once.
+    const onSigint = () => {
+      if (!quiet) this.logToStderr('\nStopping: nothing more is sent; waiting for the requests in flight (Ctrl-C again quits now).')
+      abort.abort()
+    }
     process.once('SIGINT', onSigint)
     let result: LoadResult
     try {
@@ -95,7 +100,7 @@ export function renderLoadResult(r: LoadResult, colour: boolean): string {
       .join(', ') || 'none'
   const lines = [
     `${c.bold('requests')}    ${r.requests} completed of ${r.sent} sent in ${formatLatency(r.durationMs)}` +
-      (r.aborted ? c.yellow(` (stopped early; ${r.cancelled} not completed)`) : ''),
+      (r.aborted ? c.yellow(` (stopped early; ${r.cancelled} due but not sent)`) : ''),
     `${c.bold('throughput')}  ${r.throughputRps.toFixed(1)} rps`,
     `${c.bold('success')}     ${r.requests > 0 ? successColour(r.successRate, c)(`${(r.successRate * 100).toFixed(2)}%`) : '-'}`,
     `${c.bold('latency')}     p50 ${formatLatency(l.p50)}  p90 ${formatLatency(l.p90)}  p95 ${formatLatency(l.p95)}  ` +

@@ -71,9 +71,11 @@ export function controlSource(client: ControlClient, windowMs: number, colour: b
       const roots = new Set((status.ingress?.routes ?? []).map((r) => r.service))
       const slowMs = Math.max(0, ...serviceStats.filter((r) => r.service && roots.has(r.service) && r.requests > 0).map((r) => r.p95))
       const sinceMs = Date.now() - TRACE_HORIZON_MS
+      // Only requests that are over: a trace in flight holds just the calls ended so far (a
+      // failed attempt the caller may yet retry), and says nothing of how the request went.
       const [failed, slow] = await Promise.all([
-        client.traces({errorsOnly: true, sinceMs, limit: TRACE_SAMPLE}),
-        client.traces({minDurationMs: slowMs, sinceMs, limit: TRACE_SAMPLE}),
+        client.traces({errorsOnly: true, sinceMs, completeOnly: true, limit: TRACE_SAMPLE}),
+        client.traces({minDurationMs: slowMs, sinceMs, completeOnly: true, limit: TRACE_SAMPLE}),
       ])
       // A restarted daemon numbers its events from 1 again.
       if (fresh.length && fresh[0].seq <= lastSeq) events = []

@@ -92,9 +92,9 @@ describe('renderLoadResult', () => {
     ])
   })
 
-  test('a run stopped by Ctrl-C says how much did not complete; a clean run has no errors line noise', () => {
-    const text = renderLoadResult({...result, aborted: true, cancelled: 40, requests: 960, errors: {}, statuses: {'200': 960}, successRate: 1}, false)
-    expect(text).toContain('960 completed of 1000 sent in 5.01s (stopped early; 40 not completed)')
+  test('a run stopped by Ctrl-C says how much was never sent; a clean run has no errors line noise', () => {
+    const text = renderLoadResult({...result, aborted: true, cancelled: 40, sent: 960, requests: 960, errors: {}, statuses: {'200': 960}, successRate: 1}, false)
+    expect(text).toContain('960 completed of 960 sent in 5.01s (stopped early; 40 due but not sent)')
     expect(text).toMatch(/^errors {6}none$/m)
     expect(renderLoadResult({...result, requests: 0, statuses: {}, errors: {}}, false)).toMatch(/^success {5}-$/m)
   })

@@ -127,13 +127,13 @@ describe('what apply does to instances, and what it cannot do live', () => {
 
   test('ports, dependsOn and health checks still need a restart of the mesh, each said plainly', () => {
     expect(diffPolicies(commandFile('node a.js', 'x'), commandFile('node a.js', 'x', 8081)).notApplied).toEqual([
-      'web: the port of v1 changed: restart the mesh (or use a deploy) for that',
+      'web: the port of v1 changed: restart the mesh (`mesh down && mesh up`) or use a deploy for that',
     ])
     const withDb = (dependsOn: string) =>
       parsed(yaml('name: m', 'services:', '  api:', `    dependsOn: [${dependsOn}]`, '    simulate: {}', '  db: {simulate: {}}', '  cache: {simulate: {}}'))
-    expect(diffPolicies(withDb('db'), withDb('db, cache')).notApplied).toEqual(['api: dependsOn changed: restart the mesh (or use a deploy) for that'])
+    expect(diffPolicies(withDb('db'), withDb('db, cache')).notApplied).toEqual(['api: dependsOn changed: restart the mesh (`mesh down && mesh up`) or use a deploy for that'])
     expect(diffPolicies(file(1), file(1, ['    health: {interval: 5s}'])).notApplied).toEqual([
-      'api: health checks changed: restart the mesh (or use a deploy) for that',
+      'api: health checks changed: restart the mesh (`mesh down && mesh up`) or use a deploy for that',
     ])
   })
 })
@@ -151,8 +151,8 @@ describe('the ingress under apply', () => {
   })
 
   test('a new port, or an ingress added or removed, needs the mesh restarted', () => {
-    expect(ingressChange(ingress(8000, ['/', 'web']), ingress(8080, ['/', 'web']))).toEqual({applied: false, message: 'ingress: port 8000 → 8080: restart the mesh for that'})
-    expect(ingressChange(undefined, ingress(8000, ['/', 'web']))?.message).toBe('ingress: added: restart the mesh for that')
-    expect(ingressChange(ingress(8000, ['/', 'web']), undefined)?.message).toBe('ingress: removed: restart the mesh for that')
+    expect(ingressChange(ingress(8000, ['/', 'web']), ingress(8080, ['/', 'web']))).toEqual({applied: false, message: 'ingress: port 8000 → 8080: restart the mesh (`mesh down && mesh up`) for that'})
+    expect(ingressChange(undefined, ingress(8000, ['/', 'web']))?.message).toBe('ingress: added: restart the mesh (`mesh down && mesh up`) for that')
+    expect(ingressChange(ingress(8000, ['/', 'web']), undefined)?.message).toBe('ingress: removed: restart the mesh (`mesh down && mesh up`) for that')
   })
 })

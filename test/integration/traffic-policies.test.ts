@@ -379,8 +379,8 @@ services:
         'would apply service c added: 2 instances started (healthy before apply returns)',
         'would apply ingress: routes / → a, /b → b ⇒ / → a, /c → c',
         'would apply service b removed: 1 instance drained and stopped',
-        'would not apply e: dependsOn changed: restart the mesh (or use a deploy) for that',
-        'would not apply service f was removed, but e still runs with it in dependsOn: restart the mesh for that',
+        'would not apply e: dependsOn changed: restart the mesh (`mesh down && mesh up`) or use a deploy for that',
+        'would not apply service f was removed, but e still runs with it in dependsOn: restart the mesh (`mesh down && mesh up`) for that',
       ])
       expect(dry.stdout).toContain('Dry run: nothing changed.')
       expect((await status(dir)).services.map((x) => x.name)).toEqual(['a', 'b', 'e', 'f'])
@@ -397,8 +397,8 @@ services:
       expect(again.stdout).not.toMatch(/service c added|service b removed/)
       expect(applied.stdout).toContain('applied service c added: c-v1-0, c-v1-1 healthy')
       expect(applied.stdout).toContain('applied service b removed: b-v1-0 drained and stopped')
-      expect(applied.stdout).toContain('not applied e: dependsOn changed: restart the mesh (or use a deploy) for that')
-      expect(applied.stdout).toContain('not applied service f was removed, but e still runs with it in dependsOn: restart the mesh for that')
+      expect(applied.stdout).toContain('not applied e: dependsOn changed: restart the mesh (`mesh down && mesh up`) or use a deploy for that')
+      expect(applied.stdout).toContain('not applied service f was removed, but e still runs with it in dependsOn: restart the mesh (`mesh down && mesh up`) for that')
       expect(sent.filter((r) => r.status !== 200)).toEqual([])
       expect((await get(`http://127.0.0.1:${port}/c`)).headers['x-mesh-upstream']).toMatch(/^c-v1-[01]$/)
       // /b now falls to the / route.

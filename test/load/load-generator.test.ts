@@ -138,19 +138,40 @@ describe('runLoad (open loop, virtual clock)', () => {
     expect(clock.pending()).toBe(0) // no timer left behind
   })
 
-  it('stops early on abort and says so', async () => {
+  it('stops early on abort and says so: nothing more is sent, and the request in flight finishes (no client hang-up)', async () => {
     const clock = new VirtualClock()
+    const aborted: number[] = []
     const server = fakeServer(clock, () => 5)
+    const send: SendFn = (req, signal) => {
+      signal.addEventListener('abort', () => aborted.push(clock.now()))
+      return server.send(req, signal)
+    }
     const controller = new AbortController()
-    const run = runLoad({rps: 100, durationMs: 10_000, clock, send: server.send, signal: controller.signal})
+    let stopped = false
+    const run = runLoad({rps: 100, durationMs: 10_000, clock, send, signal: controller.signal}).finally(() => (stopped = true))
     await clock.advance(1000)
+    expect(server.sentAt.length).toBe(101) // the one due at 1000 ms is in flight
     controller.abort()
-    const result = await run
-    expect(result.aborted).toBe(true)
-    expect(result.requests).toBe(100)
-    expect(result.durationMs).toBe(1000)
+    await clock.advance(1)
+    expect(stopped).toBe(false)
     await clock.advance(10_000)
+    const result = await run
+    expect(aborted).toEqual([])
     expect(server.sentAt.length).toBe(101)
+    expect(result).toMatchObject({aborted: true, sent: 101, requests: 101, cancelled: 0, errors: {}, statuses: {'200': 101}})
+    expect(result.durationMs).toBe(1005)
+  })
+
+  it('a request in flight when the run stops is still bounded by its timeout; the queue is dropped', async () => {
+    const clock = new VirtualClock()
+    const hang: SendFn = (_req, signal) => new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason)))
+    const controller = new AbortController()
+    const run = runLoad({rps: 10, durationMs: 10_000, concurrency: 2, timeoutMs: 500, clock, send: hang, signal: controller.signal})
+    await clock.advance(250) // 3 due: 2 in flight, 1 queued
+    controller.abort()
+    await clock.advance(1000)
+    const result = await run
+    expect(result).toMatchObject({aborted: true, sent: 2, requests: 2, cancelled: 1, errors: {timeout: 2}})
   })
 
   it('is deterministic on a virtual clock', async () => {

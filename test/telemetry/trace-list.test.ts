@@ -15,7 +15,7 @@ describe('renderTraceList', () => {
       [
         'TRACE         ROOT            DURATION  SPANS  STATUS  SERVICES',
         'ffffffffffff  GET /health       2.00ms      1  503     frontend',
-        '4bf92f3577b3  GET /checkout    120.0ms      8  200     frontend,catalog,inventory,cart (3 failed spans)',
+        '4bf92f3577b3  GET /checkout    120.0ms      8  200     frontend ▸ cart, catalog, inventory (3 failed spans)',
         '',
       ].join('\n'),
     )
@@ -28,6 +28,15 @@ describe('renderTraceList', () => {
     const [summary] = grpcStore.list()
     expect(summary).toMatchObject({status: 200, grpcStatus: 14, error: true})
     expect(renderTraceList([summary], {colour: false, header: false})).toBe('aaaaaaaaaaaa  POST /shop.Ratings/Get     3.00ms      1  200     app grpc 14 UNAVAILABLE\n')
+  })
+
+  it('shows a trace in flight as such: no status yet, and its failed calls so far', () => {
+    const inFlight = new TraceStore()
+    inFlight.add({traceId: 'cc'.repeat(16), spanId: '3'.repeat(16), parentId: '4'.repeat(16), kind: 'client', name: 'GET /cart',
+      service: 'frontend', peerService: 'cart', method: 'GET', path: '/cart', status: 503, startMs: 1_700_000_003_000, durationMs: 4})
+    expect(renderTraceList(inFlight.list(), {colour: false, header: false})).toBe(
+      'cccccccccccc  GET /cart     4.00ms      1  …       frontend (1 failed span so far) (in flight)\n',
+    )
   })
 
   it('colours only when asked', () => {

@@ -24,7 +24,7 @@ describe('TraceStore', () => {
     for (const s of trace(1, {duration: 40})) store.add(s)
     expect(store.get(tid(1))).toHaveLength(2)
     expect(store.list()).toEqual([
-      {traceId: tid(1), root: {service: 'frontend', method: 'GET', path: '/home'}, startMs: 1000, durationMs: 40,
+      {traceId: tid(1), root: {service: 'frontend', method: 'GET', path: '/home'}, entry: 'frontend', complete: true, startMs: 1000, durationMs: 40,
         spanCount: 2, services: ['frontend'], status: 200, error: false, errorSpans: 0},
     ])
   })
@@ -134,11 +134,48 @@ describe('TraceStore', () => {
     expect(store.list({sinceMs: 0}).length).toBe(store.list().length)
   })
 
-  it('summarises a trace whose root is missing by its earliest orphan and worst status', () => {
+  it('a trace is in flight until the span where its request entered the mesh has ended: no status, not failed', () => {
     const store = new TraceStore()
-    const [, child] = trace(1, {calleeStatus: 504})
+    // The ingress called frontend, whose call to cart failed (503) and was not retried; frontend then answered 502.
+    const at = 9000
+    const ingress: Span = {traceId: tid(7), spanId: sid(71), kind: 'client', name: 'GET /', service: 'ingress', peerService: 'frontend',
+      method: 'GET', path: '/', status: 502, startMs: at, durationMs: 30}
+    const server: Span = {traceId: tid(7), spanId: sid(72), parentId: sid(71), kind: 'server', name: 'GET /', service: 'frontend',
+      peerService: 'ingress', method: 'GET', path: '/', status: 502, startMs: at + 1, durationMs: 28}
+    const cart: Span = {traceId: tid(7), spanId: sid(73), parentId: sid(72), kind: 'client', name: 'GET /cart', service: 'frontend',
+      peerService: 'cart', method: 'GET', path: '/cart', status: 503, startMs: at + 2, durationMs: 5}
+    store.add(cart)
+    expect(store.list()[0]).toMatchObject({complete: false, status: 0, error: false, errorSpans: 1, root: {path: '/cart'}})
+    expect(store.list({errorsOnly: true, completeOnly: true})).toEqual([])
+    store.add(server)
+    expect(store.list()[0]).toMatchObject({complete: false, status: 0, error: false})
+    store.add(ingress)
+    expect(store.list({completeOnly: true})[0]).toMatchObject({complete: true, status: 502, error: true, errorSpans: 3, entry: 'frontend', root: {service: 'ingress', path: '/'}})
+  })
+
+  it("the ingress's span ends the request even when an outside client's span is its parent; so does an outside call to an instance", () => {
+    const store = new TraceStore()
+    store.add({traceId: tid(8), spanId: sid(81), parentId: 'ab'.repeat(8), kind: 'client', name: 'GET /', service: 'ingress',
+      peerService: 'frontend', method: 'GET', path: '/', status: 200, startMs: 1, durationMs: 3})
+    store.add({traceId: tid(9), spanId: sid(91), parentId: 'cd'.repeat(8), kind: 'server', name: 'GET /x', service: 'catalog',
+      peerService: 'unknown', method: 'GET', path: '/x', status: 200, startMs: 1, durationMs: 3})
+    // A call inside the mesh whose caller has not ended yet.
+    store.add({traceId: tid(10), spanId: sid(101), parentId: 'ef'.repeat(8), kind: 'server', name: 'GET /y', service: 'catalog',
+      peerService: 'frontend', method: 'GET', path: '/y', status: 200, startMs: 1, durationMs: 3})
+    expect(Object.fromEntries(store.list().map((t) => [t.traceId, t.complete]))).toEqual({[tid(8)]: true, [tid(9)]: true, [tid(10)]: false})
+    expect(store.list({completeOnly: true}).map((t) => t.entry).sort()).toEqual(['catalog', 'frontend'])
+    // No route at the ingress: the request got no further.
+    store.add({traceId: tid(11), spanId: sid(111), kind: 'client', name: 'GET /nowhere', service: 'ingress', peerService: 'unknown',
+      method: 'GET', path: '/nowhere', status: 404, responseFlags: 'NR', startMs: 1, durationMs: 1})
+    expect(store.list().find((t) => t.traceId === tid(11))).toMatchObject({entry: 'ingress', complete: true, status: 404})
+  })
+
+  it('a runaway trace over the per-trace cap still takes its entry span, so it does not look in flight for ever', () => {
+    const store = new TraceStore({maxSpansPerTrace: 1})
+    const [root, child] = trace(3)
     store.add(child)
-    expect(store.list()[0]).toMatchObject({root: {path: '/items'}, status: 504, error: true, spanCount: 1})
+    store.add(root)
+    expect(store.list()[0]).toMatchObject({complete: true, spanCount: 2})
   })
 
   it('finds traces by id prefix', () => {

@@ -73,8 +73,8 @@ const edgeStats: StatRow[] = [
 function trace(id: string, startMs: number, durationMs: number, status = 200, errorSpans = 0): TraceSummary {
   return {
     traceId: id.padEnd(32, '0'),
-    root: {service: 'frontend', method: 'GET', path: '/checkout'},
-    startMs, durationMs, spanCount: 6, services: ['frontend', 'cart', 'payments'], status, error: status >= 500, errorSpans,
+    root: {service: 'frontend', method: 'GET', path: '/checkout'}, entry: 'frontend', complete: true,
+    startMs, durationMs, spanCount: 6, services: ['frontend', 'payments', 'cart'], status, error: status >= 500, errorSpans,
   }
 }
 const traces: TraceSummary[] = [
@@ -142,7 +142,7 @@ describe('renderFrame', () => {
 
   test('the traces pane lists failed and slow traces with status and duration', () => {
     const frame = renderFrame(model, {width: 120, height: 40, colour: false})
-    expect(frame).toMatch(/✗ bad10000\s+3s\s+503\s+15\.0ms\s+GET \/checkout {2}frontend→cart→payments/)
+    expect(frame).toMatch(/✗ bad10000\s+3s\s+503\s+15\.0ms\s+GET \/checkout {2}frontend ▸ cart, payments/)
     expect(frame).toMatch(/slow1000\s+2s\s+200\s+900\.0ms/)
   })
 

@@ -13,8 +13,7 @@ import type {DeployController} from '../deploy/deploy-controller.js'
 import type {FaultSet} from '../faults/fault-set.js'
 import type {DataPlane} from '../proxy/data-plane.js'
 import type {Telemetry} from '../telemetry/telemetry.js'
-import {DEFAULT_SPANS_PER_SECOND} from '../telemetry/trace-sampler.js'
-import {type Applied, type ApplyResult, deployBehindWeights, describeInstanceChange, diffPolicies, ingressChange, type InstanceChange, liveWeightsChange, versionChange} from './policy-diff.js'
+import {type Applied, type ApplyResult, deployBehindWeights, describeInstanceChange, diffPolicies, ingressChange, type InstanceChange, type LiveSettings, liveSettings, liveSettingsChanges, liveWeightsChange, RESTART, RESTART_OR_DEPLOY, versionChange} from './policy-diff.js'
 import type {Registry} from './registry.js'
 
 /** What apply changes in the running mesh: the daemon's parts, and its instance lifecycle. */
@@ -55,7 +54,11 @@ export class ConfigApply {
    * not applied.
    */
   async apply(env?: NodeJS.ProcessEnv): Promise<ApplyResult> {
-    const next = await loadConfig(this.host.config.file, env)
+    return this.applyConfig(await loadConfig(this.host.config.file, env))
+  }
+
+  /** `apply` of a config already read. */
+  async applyConfig(next: MeshConfig): Promise<ApplyResult> {
     const {changes, notApplied, instances, added, removed} = diffPolicies(this.host.config, next, this.declared)
     const warnings: string[] = []
     // Taken before anything is awaited: a deploy that ends during this apply set its weights after it.
@@ -91,17 +94,18 @@ export class ConfigApply {
     if (ingress) report(ingress)
     // Services gone from mesh.yaml go last, once no ingress route leads to them.
     for (const name of removed) report(await this.removeService(name))
-    const accessLog = next.telemetry?.accessLog === true
-    if (accessLog !== this.host.telemetry.accessLogging) {
-      this.host.telemetry.setAccessLogDir(accessLog ? this.host.accessLogDir : undefined)
-      this.host.config.telemetry = {...this.host.config.telemetry, accessLog}
-      changes.push(`telemetry: access logs ${accessLog ? 'on' : 'off'}`)
-    }
-    const spansPerSecond = next.telemetry?.spansPerSecond ?? DEFAULT_SPANS_PER_SECOND
-    if (spansPerSecond !== this.host.telemetry.sampler.rate) {
-      changes.push(`telemetry: trace sampling ${this.host.telemetry.sampler.rate} → ${spansPerSecond} spans/s`)
-      this.host.telemetry.sampler.setRate(spansPerSecond)
-      this.host.config.telemetry = {...this.host.config.telemetry, spansPerSecond}
+    const settings = liveSettings(next)
+    const settingChanges = liveSettingsChanges(this.liveSettings(), settings)
+    if (settingChanges.length) {
+      this.host.telemetry.configure({
+        accessLogDir: settings.accessLog ? this.host.accessLogDir : undefined,
+        spansPerSecond: settings.spansPerSecond,
+        otlpEndpoint: settings.otlpEndpoint,
+      })
+      this.host.dataPlane.allowFaultHeaders = settings.faultHeaders
+      this.host.config.telemetry = next.telemetry
+      this.host.config.faults.allowHeaders = settings.faultHeaders
+      changes.push(...settingChanges)
     }
     // Versions gone from mesh.yaml go once the new weights have moved their traffic elsewhere.
     for (const change of instances) if (change.removed) report(await this.removeVersion(change))
@@ -117,7 +121,11 @@ export class ConfigApply {
    * or replace are named by count (their names come when they start).
    */
   async plan(env?: NodeJS.ProcessEnv): Promise<ApplyResult> {
-    const next = await loadConfig(this.host.config.file, env)
+    return this.planFor(await loadConfig(this.host.config.file, env))
+  }
+
+  /** `plan` for a config already read. */
+  planFor(next: MeshConfig): ApplyResult {
     const {changes, notApplied, instances, added, removed} = diffPolicies(this.host.config, next, this.declared)
     const warnings: string[] = []
     const howMany = (n: number) => `${n} ${n === 1 ? 'instance' : 'instances'}`
@@ -152,11 +160,14 @@ export class ConfigApply {
       if (blocked) notApplied.push(blocked.message)
       else changes.push(`service ${name} removed: ${howMany(this.host.instancesOf(name).length)} drained and stopped`)
     }
-    const accessLog = next.telemetry?.accessLog === true
-    if (accessLog !== this.host.telemetry.accessLogging) changes.push(`telemetry: access logs ${accessLog ? 'on' : 'off'}`)
-    const spansPerSecond = next.telemetry?.spansPerSecond ?? DEFAULT_SPANS_PER_SECOND
-    if (spansPerSecond !== this.host.telemetry.sampler.rate) changes.push(`telemetry: trace sampling ${this.host.telemetry.sampler.rate} → ${spansPerSecond} spans/s`)
+    changes.push(...liveSettingsChanges(this.liveSettings(), liveSettings(next)))
     return {changes, notApplied, warnings}
+  }
+
+  /** Telemetry and fault headers as the running mesh has them now. */
+  private liveSettings(): LiveSettings {
+    const t = this.host.telemetry.settings()
+    return {...t, faultHeaders: this.host.dataPlane.allowFaultHeaders}
   }
 
   /** mesh.yaml's weights for a service against the live ones (and the deploy that set them, if one did). */
@@ -192,11 +203,11 @@ export class ConfigApply {
       }
       // A deploy made a version of this name; mesh.yaml's spec replaces the deploy's.
       const against = versionChange(c.service, version, c.next)
-      if (typeof against === 'string') return {applied: false, message: `${c.service}: ${against}: restart the mesh (or use a deploy) for that`}
+      if (typeof against === 'string') return {applied: false, message: `${c.service}: ${against}: ${RESTART_OR_DEPLOY}`}
       if (!against) return {applied: true, message: `${c.service}: ${c.version} added (as a deploy already runs it)`}
       c = against
     }
-    if (!version) return {applied: false, message: `${c.service}: ${c.version} changed, but the mesh does not run it: restart the mesh for that`}
+    if (!version) return {applied: false, message: `${c.service}: ${c.version} changed, but the mesh does not run it: ${RESTART}`}
     version.workload = structuredClone(c.next.workload)
     version.env = {...c.next.env}
     version.replicas = c.next.replicas
@@ -283,7 +294,7 @@ export class ConfigApply {
   private removalBlocked(name: string): Applied | undefined {
     const callers = this.host.config.services.filter((s) => s.name !== name && s.dependsOn.includes(name)).map((s) => s.name)
     if (callers.length) {
-      return {applied: false, message: `service ${name} was removed, but ${callers.join(', ')} still ${callers.length === 1 ? 'runs' : 'run'} with it in dependsOn: restart the mesh for that`}
+      return {applied: false, message: `service ${name} was removed, but ${callers.join(', ')} still ${callers.length === 1 ? 'runs' : 'run'} with it in dependsOn: ${RESTART}`}
     }
     return this.deployInTheWay(name, `service ${name} was removed`)
   }

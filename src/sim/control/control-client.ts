@@ -228,6 +228,7 @@ function traceParams(q: TraceQuery): string {
   if (q.errorsOnly) p.set('errors', '1')
   if (q.minDurationMs !== undefined) p.set('minDurationMs', String(q.minDurationMs))
   if (q.sinceMs !== undefined) p.set('since', String(q.sinceMs))
+  if (q.completeOnly) p.set('complete', '1')
   if (q.limit !== undefined) p.set('limit', String(q.limit))
   return p.toString()
 }

@@ -40,7 +40,7 @@ import {type InstanceSpec, type ProcessStatus, Supervisor} from '../supervisor/s
 import type {Clock} from '../time/clock.js'
 import {TickClock} from '../time/tick-clock.js'
 import {ControlServer} from './control-server.js'
-import {tailLines} from './log-files.js'
+import {rotateLogs, tailLines} from './log-files.js'
 import {tuneHeapForProxying} from './heap-tuning.js'
 import {abortError} from '../abort-signal.js'
 import {assertPortFree, freePort} from './ports.js'
@@ -187,6 +187,8 @@ export class MeshDaemon extends EventEmitter {
   async start(): Promise<void> {
     // Before the first request: V8's per-literal tenuring decisions are made early and kept.
     tuneHeapForProxying()
+    // A new mesh: the last run's lines (old pids, their SIGKILLs) are not this run's.
+    for (const dir of [this.paths.logs, this.paths.access]) rotateLogs(dir)
     mkdirSync(this.paths.logs, {recursive: true})
     const token = createToken(this.paths)
     await this.checkFixedPorts()
@@ -989,6 +991,7 @@ function traceQuery(url: URL): TraceQuery {
     errorsOnly: p.get('errors') === '1',
     minDurationMs: p.has('minDurationMs') ? Number(p.get('minDurationMs')) : undefined,
     sinceMs: p.has('since') ? Number(p.get('since')) : undefined,
+    completeOnly: p.get('complete') === '1',
     limit: p.has('limit') ? Number(p.get('limit')) : undefined,
   }
 }

@@ -1,6 +1,8 @@
 // Instance logs live in .mesh/logs/<instance>.log, written by the processes
 // themselves (the daemon hands them the file), so logs survive a dead daemon.
-import {closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync} from 'node:fs'
+// Each run of the mesh has its own files: a new mesh moves the last run's into
+// previous/ (as compose keeps a removed container's logs apart from the new one's).
+import {closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync} from 'node:fs'
 import path from 'node:path'
 import type {MeshPaths} from './state-file.js'
 
@@ -11,6 +13,22 @@ export function tailLines(file: string, lines: number): string[] {
   } catch {
     return []
   }
+}
+
+export const PREVIOUS_RUN = 'previous'
+
+/**
+ * Moves the last run's `*.log` files in `dir` to `dir/previous/` (replacing an older
+ * previous/), so a new mesh starts with empty logs. Only for a mesh that is starting,
+ * never for one that is running: its instances are writing to these files.
+ */
+export function rotateLogs(dir: string): void {
+  const logs = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.log')) : []
+  if (logs.length === 0) return
+  const previous = path.join(dir, PREVIOUS_RUN)
+  rmSync(previous, {recursive: true, force: true})
+  mkdirSync(previous)
+  for (const file of logs) renameSync(path.join(dir, file), path.join(previous, file))
 }
 
 /** Instance name → log file, for one service or all; `catalog` never matches `catalog-api`'s files. */

@@ -1,10 +1,15 @@
-// What `mesh apply` would change: policy blocks and weights change live; services and
-// versions are added and removed, a version's replicas scaled and its command, cwd, env or
-// simulation restarted instance by instance; ports, dependsOn and health checks need the
-// mesh restarted (or a deploy).
+// What `mesh apply` would change: policy blocks, weights, telemetry and fault headers change
+// live; services and versions are added and removed, a version's replicas scaled and its
+// command, cwd, env or simulation restarted instance by instance; ports, dependsOn, health
+// checks and every field not named here need the mesh restarted (or a deploy). Nothing
+// that differs goes unreported: restartOnlyChanges names whatever no live change covers.
 import type {IngressConfig, MeshConfig, ServiceConfig, VersionConfig} from '../config/types.js'
 import {type DeployRecord, shiftsTraffic} from '../deploy/deploy-types.js'
 import {describeRoute} from '../config/ingress-routes.js'
+import {DEFAULT_SPANS_PER_SECOND} from '../telemetry/trace-sampler.js'
+
+export const RESTART = 'restart the mesh (`mesh down && mesh up`) for that'
+export const RESTART_OR_DEPLOY = 'restart the mesh (`mesh down && mesh up`) or use a deploy for that'
 
 /** A version mesh.yaml now asks to run differently: new, gone, scaled, or its processes replaced. */
 export interface InstanceChange {
@@ -51,9 +56,79 @@ export function diffPolicies(
       if (before !== after) changes.push(`${name}: policy.${key} ${before ?? 'unset'} → ${after ?? 'unset'}`)
     }
     const reason = instanceChanges(started.get(name) ?? a, b, instances)
-    if (reason) notApplied.push(`${name}: ${reason}: restart the mesh (or use a deploy) for that`)
+    if (reason) notApplied.push(`${name}: ${reason}: ${RESTART_OR_DEPLOY}`)
   }
+  notApplied.push(...restartOnlyChanges(current, next))
   return {changes, notApplied, instances, added, removed}
+}
+
+/**
+ * What diffPolicies, ingressChange and liveSettingsChanges compare (each field there is
+ * applied live or reported); whatever else differs is reported by restartOnlyChanges, so a
+ * field added to the config later is never silently ignored by apply.
+ */
+const COMPARED_ELSEWHERE = {
+  mesh: ['file', 'dir', 'ingress', 'telemetry', 'services'],
+  faults: ['allowHeaders'],
+  telemetry: ['accessLog', 'spansPerSecond', 'otlpEndpoint'] satisfies Array<keyof LiveSettings>,
+  service: ['name', 'policy', 'versions', 'dependsOn', 'dependsOnConditions', 'optionalDependsOn', 'restart', 'maxRestarts', 'watch', 'protocol', 'health'],
+}
+
+/** `services.api.stopGracePeriod changed: restart …` for each field apply cannot change live. */
+export function restartOnlyChanges(current: MeshConfig, next: MeshConfig): string[] {
+  const out: string[] = []
+  const compare = (path: string, a: object | undefined, b: object | undefined, skip: string[]) => {
+    const x = (a ?? {}) as Record<string, unknown>
+    const y = (b ?? {}) as Record<string, unknown>
+    for (const key of new Set([...Object.keys(x), ...Object.keys(y)])) {
+      if (skip.includes(key) || same(x[key], y[key])) continue
+      // As mesh.yaml spells it: stopGracePeriodMs is written stopGracePeriod.
+      out.push(`${path}${key.replace(/Ms$/, '')} changed: ${RESTART}`)
+    }
+  }
+  compare('', current, next, [...COMPARED_ELSEWHERE.mesh, 'faults'])
+  compare('faults.', current.faults, next.faults, COMPARED_ELSEWHERE.faults)
+  compare('telemetry.', current.telemetry, next.telemetry, COMPARED_ELSEWHERE.telemetry)
+  for (const a of current.services) {
+    const b = next.services.find((s) => s.name === a.name)
+    if (b) compare(`services.${a.name}.`, a, b, COMPARED_ELSEWHERE.service)
+  }
+  return out
+}
+
+/** What apply changes in the running mesh without restarting anything beyond policies and instances. */
+export interface LiveSettings {
+  accessLog: boolean
+  spansPerSecond: number
+  otlpEndpoint?: string
+  faultHeaders: boolean
+}
+
+export function liveSettings(config: Pick<MeshConfig, 'telemetry' | 'faults'>): LiveSettings {
+  return {
+    accessLog: config.telemetry?.accessLog === true,
+    spansPerSecond: config.telemetry?.spansPerSecond ?? DEFAULT_SPANS_PER_SECOND,
+    otlpEndpoint: config.telemetry?.otlpEndpoint,
+    faultHeaders: config.faults.allowHeaders,
+  }
+}
+
+/** One line per setting mesh.yaml now has otherwise than the running mesh. */
+export function liveSettingsChanges(live: LiveSettings, next: LiveSettings): string[] {
+  const out: string[] = []
+  if (live.accessLog !== next.accessLog) out.push(`telemetry: access logs ${next.accessLog ? 'on' : 'off'}`)
+  if (live.spansPerSecond !== next.spansPerSecond) out.push(`telemetry: trace sampling ${live.spansPerSecond} → ${next.spansPerSecond} spans/s`)
+  if (live.otlpEndpoint !== next.otlpEndpoint) {
+    out.push(
+      !next.otlpEndpoint
+        ? `telemetry: OTLP push to ${live.otlpEndpoint} stopped`
+        : !live.otlpEndpoint
+          ? `telemetry: OTLP push to ${next.otlpEndpoint} started`
+          : `telemetry: OTLP push ${live.otlpEndpoint} → ${next.otlpEndpoint}`,
+    )
+  }
+  if (live.faultHeaders !== next.faultHeaders) out.push(`faults: x-mesh-fault-* request headers ${next.faultHeaders ? 'honoured' : 'ignored'} (allowHeaders: ${next.faultHeaders})`)
+  return out
 }
 
 /** One thing `mesh apply` did, or could not do live (then `message` says why). */
@@ -69,11 +144,12 @@ export interface Applied {
  */
 export function ingressChange(was: IngressConfig | undefined, now: IngressConfig | undefined): Applied | undefined {
   if (!was && !now) return undefined
-  if (!was || !now) return {applied: false, message: `ingress: ${now ? 'added' : 'removed'}: restart the mesh for that`}
-  if (was.port !== now.port) return {applied: false, message: `ingress: port ${was.port} → ${now.port}: restart the mesh for that`}
+  if (!was || !now) return {applied: false, message: `ingress: ${now ? 'added' : 'removed'}: ${RESTART}`}
+  if (was.port !== now.port) return {applied: false, message: `ingress: port ${was.port} → ${now.port}: ${RESTART}`}
   const show = (c: IngressConfig) => c.routes.map((r) => describeRoute(r)).join(', ') || 'none'
-  if (show(was) === show(now)) return undefined
-  return {applied: true, message: `ingress: routes ${show(was)} ⇒ ${show(now)}`}
+  if (show(was) !== show(now)) return {applied: true, message: `ingress: routes ${show(was)} ⇒ ${show(now)}`}
+  // Something the routes' description leaves out: not applied, and said so.
+  return same(was, now) ? undefined : {applied: false, message: `ingress changed: ${RESTART}`}
 }
 
 /** `replicas 2 → 3, command and env changed`: what apply will do to a version. */
@@ -128,10 +204,12 @@ export function versionChange(service: string, before: VersionConfig, next: Vers
     if (w0.cwd !== w1.cwd) respawn.push('cwd')
   } else if (!same(w0, w1)) respawn.push('simulate')
   if (!same(before.env, next.env)) respawn.push('env')
+  const replicas = before.replicas !== next.replicas
+  if (!replicas && respawn.length === 0) return `${next.name} changed`
   return {
     service,
     version: next.name,
-    replicas: before.replicas !== next.replicas ? {from: before.replicas, to: next.replicas} : undefined,
+    replicas: replicas ? {from: before.replicas, to: next.replicas} : undefined,
     respawn: respawn.length ? respawn : undefined,
     next,
   }

@@ -6,6 +6,10 @@
 //
 //   clock timer ──due(i)──▶ in flight < concurrency ? send(i) : queue.push(i)
 //   send(i) done ──▶ latency = now − intended(i) ──▶ LatencyHistogram; queue.shift() → send
+//
+// Stopping (the signal) sends nothing more and lets the requests in flight finish, each
+// bounded by its timeout: cutting them off would show in the mesh as clients that hung
+// up (499s in its traces and metrics) when nobody did.
 import {Pool} from 'undici'
 import {RESPONSE_FLAGS_HEADER} from '../proxy/headers.js'
 import {LatencyHistogram, type LatencySummary} from '../telemetry/histogram.js'
@@ -61,6 +65,7 @@ export interface LoadOptions {
   timeoutMs?: number
   clock?: Clock
   send?: SendFn
+  /** Stops the run: nothing more is sent, and the result comes once the requests in flight have finished. */
   signal?: AbortSignal
   onProgress?: (p: LoadProgress) => void
   progressIntervalMs?: number
@@ -71,9 +76,9 @@ export interface LoadOptions {
 export interface LoadResult {
   /** Requests completed (answered or failed). */
   requests: number
-  /** Requests sent (started), including any cancelled by an abort. */
+  /** Requests sent (started). */
   sent: number
-  /** Requests that were due but never completed because the run was aborted. */
+  /** Requests that were due but never sent because the run was stopped. */
   cancelled: number
   durationMs: number
   throughputRps: number
@@ -160,7 +165,6 @@ class Run {
   private readonly statuses: Record<string, number> = {}
   private readonly errors: Record<string, number> = {}
   private readonly queue: number[] = []
-  private readonly controllers = new Set<AbortController>()
   private next = 0
   private sent = 0
   private completed = 0
@@ -172,6 +176,7 @@ class Run {
   private completedAtLastProgress = 0
   private lastProgressAt: number
   private aborted = false
+  private stoppedAt = 0
   private finished = false
   private resolve!: (r: LoadResult) => void
   private readonly done: Promise<LoadResult>
@@ -193,10 +198,10 @@ class Run {
   result(): Promise<LoadResult> {
     const signal = this.options.signal
     if (signal?.aborted) {
-      this.abort()
+      this.stop()
       return this.done
     }
-    signal?.addEventListener('abort', () => this.abort(), {once: true})
+    signal?.addEventListener('abort', () => this.stop(), {once: true})
     if (this.options.onProgress) this.armProgress()
     this.dispatch()
     return this.done
@@ -226,7 +231,6 @@ class Run {
     const intended = this.intended(i)
     const sentMs = this.clock.now()
     const controller = new AbortController()
-    this.controllers.add(controller)
     this.inFlight++
     this.sent++
     const timeout = this.clock.setTimer(this.options.timeoutMs ?? 30_000, () =>
@@ -259,9 +263,7 @@ class Run {
     error: unknown,
   ): void {
     timeout.cancel()
-    this.controllers.delete(controller)
     this.inFlight--
-    if (this.aborted) return
     const endMs = this.clock.now()
     const latencyMs = Math.max(0, endMs - intendedMs)
     this.completed++
@@ -287,22 +289,27 @@ class Run {
   }
 
   private maybeFinish(): void {
-    if (this.finished || this.next < this.total || this.inFlight > 0 || this.queue.length > 0) return
+    if (this.finished || this.inFlight > 0) return
+    if (!this.aborted && (this.next < this.total || this.queue.length > 0)) return
     this.finish()
   }
 
-  private abort(): void {
-    if (this.finished) return
+  /** Nothing more is sent (what waited in the queue is dropped); the run ends when the last request in flight does. */
+  private stop(): void {
+    if (this.finished || this.aborted) return
     this.aborted = true
-    for (const c of this.controllers) c.abort(new Error('load run aborted'))
-    this.finish()
+    this.stoppedAt = this.clock.now()
+    this.dueTimer?.cancel()
+    this.dueTimer = undefined
+    this.queue.length = 0
+    this.maybeFinish()
   }
 
   private finish(): void {
     this.finished = true
     this.dueTimer?.cancel()
     this.progressTimer?.cancel()
-    const end = this.aborted ? this.clock.now() : this.lastEnd
+    const end = Math.max(this.lastEnd, this.stoppedAt)
     const durationMs = Math.max(0, end - this.t0)
     this.resolve({
       requests: this.completed,

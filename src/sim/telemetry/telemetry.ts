@@ -34,7 +34,9 @@ export class Telemetry implements TelemetrySink {
   readonly metrics = new MetricsRecorder()
   /** `protocol: tcp` connections: counted, never traced. */
   readonly tcp = new TcpMetrics()
-  readonly pusher?: OtlpPusher
+  private pusher?: OtlpPusher
+  /** Pushers `mesh apply` replaced, still sending what they had queued. */
+  private readonly retiring = new Set<Promise<void>>()
   /** `mesh tap` subscribers (tap.ts): each sees every span while it listens. */
   readonly taps = new Set<(span: Span) => void>()
   private readonly observation: Observation = {
@@ -55,20 +57,43 @@ export class Telemetry implements TelemetrySink {
 
   constructor(private readonly opts: TelemetryOptions) {
     this.sampler = new TraceSampler(opts.spansPerSecond)
-    if (opts.otlpEndpoint) this.pusher = new OtlpPusher({endpoint: opts.otlpEndpoint, clock: opts.clock})
+    this.setOtlpEndpoint(opts.otlpEndpoint)
     this.setAccessLogDir(opts.accessLogDir)
   }
 
-  /** Turns access logs on (into `dir`) or off (undefined) for the hops that follow; `mesh apply` uses it. */
-  setAccessLogDir(dir: string | undefined): void {
+  /** What `mesh apply` compares with mesh.yaml. */
+  settings(): {accessLog: boolean; spansPerSecond: number; otlpEndpoint?: string} {
+    return {accessLog: this.opts.accessLogDir !== undefined, spansPerSecond: this.sampler.rate, otlpEndpoint: this.opts.otlpEndpoint}
+  }
+
+  /** `mesh apply`: each setting takes effect for the spans that follow. */
+  configure(settings: {accessLogDir?: string; spansPerSecond: number; otlpEndpoint?: string}): void {
+    if (settings.accessLogDir !== this.opts.accessLogDir) this.setAccessLogDir(settings.accessLogDir)
+    if (settings.spansPerSecond !== this.sampler.rate) this.sampler.setRate(settings.spansPerSecond)
+    if (settings.otlpEndpoint !== this.opts.otlpEndpoint) this.setOtlpEndpoint(settings.otlpEndpoint)
+  }
+
+  /**
+   * Spans from now on go to `endpoint` (none when undefined). What the previous collector's
+   * pusher had queued is still sent to it, in the background: a slow or dead collector
+   * never holds up an apply.
+   */
+  private setOtlpEndpoint(endpoint: string | undefined): void {
+    const old = this.pusher
+    this.opts.otlpEndpoint = endpoint
+    this.pusher = endpoint ? new OtlpPusher({endpoint, clock: this.opts.clock}) : undefined
+    if (!old) return
+    const closing = old.close().finally(() => this.retiring.delete(closing))
+    this.retiring.add(closing)
+  }
+
+  /** Turns access logs on (into `dir`) or off (undefined) for the hops that follow. */
+  private setAccessLogDir(dir: string | undefined): void {
     if (dir) mkdirSync(dir, {recursive: true})
     else this.flushAccessLogs()
     this.opts.accessLogDir = dir
   }
 
-  get accessLogging(): boolean {
-    return this.opts.accessLogDir !== undefined
-  }
 
   record(span: Span): void {
     const now = this.opts.clock.now()
@@ -98,7 +123,7 @@ export class Telemetry implements TelemetrySink {
   async close(): Promise<void> {
     this.flushTimer?.cancel()
     this.flushAccessLogs()
-    await this.pusher?.close()
+    await Promise.all([this.pusher?.close(), ...this.retiring])
     await Promise.all([...this.accessLogs.values()].map((s) => new Promise((r) => s.stream.end(r))))
   }
 

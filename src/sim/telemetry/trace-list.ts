@@ -14,6 +14,16 @@ export interface TraceListOptions {
 /** Enough of the id to be unique among recent traces; `mesh trace` accepts a prefix. */
 export const SHORT_ID_LENGTH = 12
 
+/**
+ * `frontend ▸ cart, catalog, inventory`: where the request entered, then every other
+ * service it reached, by name. Not a chain: the set says who took part, and `mesh trace`
+ * shows who called whom. The ingress is left out: the root column names its route.
+ */
+export function describeServices(t: {entry: string; services: string[]}): string {
+  const others = t.services.filter((s) => s !== t.entry && s !== 'ingress').sort()
+  return others.length ? `${t.entry} ▸ ${others.join(', ')}` : t.entry
+}
+
 export function renderTraceList(summaries: TraceSummary[], opts: TraceListOptions): string {
   const c = new Chalk({level: opts.colour ? 1 : 0})
   if (summaries.length === 0) return 'No traces yet. Send a request through the ingress, or run `mesh load`.\n'
@@ -29,10 +39,12 @@ export function renderTraceList(summaries: TraceSummary[], opts: TraceListOption
   }
   summaries.forEach((s, i) => {
     const root = roots[i].length > rootWidth ? roots[i].slice(0, rootWidth - 1) + '…' : roots[i].padEnd(rootWidth)
-    const code = s.status > 0 ? String(s.status) : '---'
-    const colour = s.error ? c.red : s.errorSpans > 0 || s.status >= 400 ? c.yellow : c.green
+    // In flight: no status yet, and a call that failed so far may still be retried.
+    const code = !s.complete ? '…' : s.status > 0 ? String(s.status) : '---'
+    const colour = !s.complete ? c.dim : s.error ? c.red : s.errorSpans > 0 || s.status >= 400 ? c.yellow : c.green
     const status = colour(code.padEnd(6))
-    const failed = !s.error && s.errorSpans > 0 ? c.yellow(` (${s.errorSpans} failed span${s.errorSpans === 1 ? '' : 's'})`) : ''
+    const failed = !s.error && s.errorSpans > 0 ? c.yellow(` (${s.errorSpans} failed span${s.errorSpans === 1 ? '' : 's'}${s.complete ? '' : ' so far'})`) : ''
+    const inFlight = s.complete ? '' : c.dim(' (in flight)')
     // A gRPC call answers 200 whatever happened: its status says how it went.
     const grpc = s.grpcStatus ? colour(` grpc ${describeGrpcStatus(s.grpcStatus)}`) : ''
     lines.push(
@@ -42,7 +54,7 @@ export function renderTraceList(summaries: TraceSummary[], opts: TraceListOption
         formatLatency(s.durationMs).padStart(9),
         String(s.spanCount).padStart(5),
         status,
-        s.services.join(',') + grpc + failed,
+        describeServices(s) + grpc + failed + inFlight,
       ].join('  '),
     )
   })

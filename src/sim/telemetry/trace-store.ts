@@ -4,7 +4,6 @@
 //
 //   data plane ──add(span)──▶ TraceStore ──list(query)──▶ `mesh traces`
 //                                        └──get(id)─────▶ `mesh trace ID`
-import {outcomeStatus} from '../proxy/grpc.js'
 import {isErrorSpan, type Span, spanEndMs} from './span.js'
 
 export interface TraceStoreOptions {
@@ -24,6 +23,8 @@ export interface TraceQuery {
   minDurationMs?: number
   /** Traces that started at or after this wall-clock time (epoch ms). */
   sinceMs?: number
+  /** Only traces whose request is over (TraceSummary.complete): what `mesh top` shows. */
+  completeOnly?: boolean
   limit?: number
 }
 
@@ -37,16 +38,24 @@ const SINCE_SLACK_MS = 60_000
 export interface TraceSummary {
   traceId: string
   root: {service: string; method: string; path: string}
+  /** The service the request entered the mesh at: the one the ingress called, else the root span's own. */
+  entry: string
+  /**
+   * The request is over: the span where it entered the mesh has ended (isEntrySpan). Until
+   * then the trace holds only the calls that ended so far, and says nothing yet of how
+   * the request went: status is 0 and error false.
+   */
+  complete: boolean
   startMs: number
   durationMs: number
   spanCount: number
   /** Every service the trace touched, in order of first appearance by start time. */
   services: string[]
-  /** The root span's status; the worst status when the root span is missing. */
+  /** The entry span's status (as the request's first caller saw it); 0 while in flight. */
   status: number
   /** That span's gRPC status, for a gRPC call. */
   grpcStatus?: number
-  /** The request failed as its first caller saw it (root span failed, or worst span when no root). */
+  /** The request failed as its first caller saw it. */
   error: boolean
   /** Failed spans anywhere in the trace (a retried-and-recovered call counts here). */
   errorSpans: number
@@ -106,7 +115,8 @@ export class TraceStore {
     // a Set per trace: traces are a handful of spans, and this runs twice per mesh call.
     const spans = entry.spans
     for (let i = 0; i < spans.length; i++) if (spans[i].spanId === span.spanId && spans[i].kind === span.kind) return
-    if (spans.length >= this.maxSpansPerTrace) {
+    // The entry span still gets in: without it the trace would look in flight for ever.
+    if (spans.length >= this.maxSpansPerTrace && !isEntrySpan(span)) {
       this.dropped++
       return
     }
@@ -145,6 +155,7 @@ export class TraceStore {
       if (query.errorsOnly && !s.error && s.errorSpans === 0) return undefined
       if (query.minDurationMs !== undefined && s.durationMs < query.minDurationMs) return undefined
       if (query.sinceMs !== undefined && s.startMs < query.sinceMs) return undefined
+      if (query.completeOnly && !s.complete) return undefined
       return s
     }
     if (query.sinceMs !== undefined) {
@@ -242,6 +253,19 @@ function estimateBytes(span: Span): number {
   return n
 }
 
+/**
+ * The span the mesh recorded where a request entered it: one with no parent, the ingress's
+ * call (whose parent may be an outside client's span), or an outside call to an instance's
+ * published address (its caller is `unknown`). Spans are recorded as they end and this one
+ * encloses every other, so once it is in the store the request is over.
+ */
+export function isEntrySpan(s: Span): boolean {
+  return !s.parentId || (s.kind === 'client' && s.service === INGRESS) || (s.kind === 'server' && s.peerService === 'unknown')
+}
+
+/** The name spans give the ingress (data-plane.ts's caller for its listener). */
+const INGRESS = 'ingress'
+
 /** The root is the span with no parent (the earliest if several), else the earliest orphan. */
 export function findRoot(spans: Span[]): Span | undefined {
   const ids = new Set<string>()
@@ -264,13 +288,6 @@ export function findRoot(spans: Span[]): Span | undefined {
   return root ?? spans[0]
 }
 
-// 0 (no response at all) is worse than any status.
-/** How bad a span's outcome is (a gRPC status by its HTTP equivalent); no response at all is worst. */
-const severity = (span: Span): number => {
-  const status = outcomeStatus(span)
-  return status === 0 ? 1000 : status
-}
-
 /** How many parents above each span are in the trace (a missing parent ends the count; a cycle cannot loop). */
 function depthsOf(spans: Span[]): Map<Span, number> {
   const byId = new Map<string, Span>()
@@ -288,7 +305,6 @@ export function summarise(traceId: string, spans: Span[]): TraceSummary {
   const root = findRoot(spans)
   let start = Infinity
   let end = -Infinity
-  let worst: Span | undefined
   let errorSpans = 0
   // Each service's first span, by start and then by depth in the call tree: a caller's
   // client span and its callee's server span start at the same clock reading, and the
@@ -305,25 +321,29 @@ export function summarise(traceId: string, spans: Span[]): TraceSummary {
       first.set(s.service, {startMs: s.startMs, depth: d})
     }
     if (isErrorSpan(s)) errorSpans++
-    if (!worst || severity(s) > severity(worst)) worst = s
   }
   const services = [...first.keys()].sort((a, b) => {
     const x = first.get(a)!
     const y = first.get(b)!
     return x.startMs - y.startMs || x.depth - y.depth
   })
-  const trueRoot = root !== undefined && !root.parentId
-  const statusSpan = trueRoot ? root : worst
+  // The earliest entry span, when there are several (an outside client's retries).
+  let entry: Span | undefined
+  for (const s of spans) if (isEntrySpan(s) && (!entry || s.startMs < entry.startMs)) entry = s
+  const head = entry ?? root
   return {
     traceId,
-    root: {service: root?.service ?? '?', method: root?.method ?? '?', path: root?.path ?? '?'},
+    root: {service: head?.service ?? '?', method: head?.method ?? '?', path: head?.path ?? '?'},
+    // A request the ingress had no route for entered nowhere further than the ingress.
+    entry: head?.service === INGRESS && head.peerService && head.peerService !== 'unknown' ? head.peerService : (head?.service ?? '?'),
+    complete: entry !== undefined,
     startMs: Number.isFinite(start) ? start : 0,
     durationMs: Number.isFinite(end) && Number.isFinite(start) ? Math.max(0, end - start) : 0,
     spanCount: spans.length,
     services,
-    status: statusSpan?.status ?? 0,
-    grpcStatus: statusSpan?.grpcStatus,
-    error: statusSpan ? isErrorSpan(statusSpan) : false,
+    status: entry?.status ?? 0,
+    grpcStatus: entry?.grpcStatus,
+    error: entry ? isErrorSpan(entry) : false,
     errorSpans,
   }
 }

@@ -8,6 +8,7 @@
 //
 import {Chalk, type ChalkInstance} from 'chalk'
 import {describeGrpcStatus} from '../proxy/grpc.js'
+import {criticalPath} from './critical-path.js'
 import {isErrorSpan, type RoutingDecision, type Span, spanEndMs} from './span.js'
 
 export interface WaterfallOptions {
@@ -51,7 +52,7 @@ export function renderWaterfall(spans: Span[], opts: WaterfallOptions): string {
   const t0 = Math.min(...all.map((n) => n.start))
   const t1 = Math.max(...all.map((n) => n.end))
   const total = t1 - t0
-  markCriticalPath(roots)
+  for (const n of criticalPath(roots)) n.critical = true
 
   const retried = retriedParents(all)
   const rows: Array<{node: Node; prefix: string; childPrefix: string; isRoot: boolean}> = []
@@ -260,20 +261,6 @@ function walk(nodes: Node[], fn: (n: Node) => void, seen = new Set<Node>()): voi
     seen.add(n)
     fn(n)
     for (let i = n.children.length - 1; i >= 0; i--) stack.push(n.children[i])
-  }
-}
-
-/** The chain that decides the total: the top-level span ending last, then at each level the child ending last. */
-function markCriticalPath(roots: Node[]): void {
-  let level = roots
-  const guard = new Set<Node>()
-  while (level.length) {
-    let pick = level[0]
-    for (const n of level) if (n.end > pick.end) pick = n
-    if (guard.has(pick)) return
-    guard.add(pick)
-    pick.critical = true
-    level = pick.children
   }
 }
 

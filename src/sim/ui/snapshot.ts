@@ -9,6 +9,7 @@ import type {MeshStatus} from '../control/status.js'
 import type {Stamped} from '../control/event-log.js'
 import type {StatRow} from '../telemetry/metrics.js'
 import type {TraceSummary} from '../telemetry/trace-store.js'
+import {describeServices} from '../telemetry/trace-list.js'
 import {formatLatency} from '../telemetry/waterfall.js'
 import {layoutTopology, type Point} from './topology-layout.js'
 
@@ -49,6 +50,8 @@ export interface TraceView {
   path: string
   service: string
   services: string[]
+  /** Where the request entered the mesh (TraceSummary.entry). */
+  entry: string
   startMs: number
   durationMs: number
   status: number
@@ -178,6 +181,7 @@ export function pickTraces(traces: TraceSummary[], opts: {slowMs?: number; since
       path: t.root.path,
       service: t.root.service,
       services: t.services,
+      entry: t.entry,
       startMs: t.startMs,
       durationMs: t.durationMs,
       status: t.status,
@@ -449,7 +453,7 @@ function traceRows(traces: TraceView[], width: number, c: ChalkInstance, selecte
     const status = String(t.status || 'ERR')
     const age = ageText(now - t.startMs)
     const head = `${i === selected ? '▶' : ' '} ${mark} ${t.id.slice(0, 8)}  ${age.padStart(4)}  ${status.padStart(3)}  ${formatLatency(t.durationMs).padStart(8)}  `
-    const rest = `${t.method} ${t.path}  ${t.services.join('→')}`
+    const rest = `${t.method} ${t.path}  ${describeServices(t)}`
     const line = fit(head + rest, width)
     const style: Style | undefined = t.error ? 'red' : t.errorSpans ? 'yellow' : undefined
     const painted = paint(line, style, c)
