@@ -305,6 +305,7 @@ export class MeshDaemon extends EventEmitter {
       controlUrl: this.controlUrl,
       ingress: this.ingressUrl && this.config.ingress ? {url: this.ingressUrl, routes: this.config.ingress.routes} : undefined,
       startedAt: this.startedAt.toISOString(),
+      requestsInFlight: this.dataPlane.inflightRequests,
       services: this.config.services.map((s) => ({
         name: s.name,
         protocol: s.protocol,
@@ -325,6 +326,7 @@ export class MeshDaemon extends EventEmitter {
         watching: this.opts.watch && s.watch ? s.watch.map((p) => path.relative(this.config.dir, p) || '.') : undefined,
         notStarted: this.dataPlane.destination(s.name)?.endpoints.notStarted,
         profiles: s.profiles,
+        load: this.dataPlane.load(s.name),
       })),
     }
   }

@@ -21,6 +21,7 @@ import type {ServiceConfig} from '../config/types.js'
 import {dependencyEnvPrefix} from '../config/env-names.js'
 import {describeRoute, matchRoute, rewritePath} from '../config/ingress-routes.js'
 import type {Endpoint, Registry} from '../control/registry.js'
+import type {DestinationLoad} from '../control/status.js'
 import {MeshError} from '../errors.js'
 import {newRequestId, newSpanId, newTraceId, parseB3, parseTraceparent, type TraceContext} from '../telemetry/trace-context.js'
 import {spanName} from '../telemetry/span.js'
@@ -177,6 +178,15 @@ export class DataPlane {
     return this.inflight
   }
 
+  /** What requests to `service` hold now (`mesh status`): breaker counts, requests per instance. */
+  load(service: string): DestinationLoad | undefined {
+    const d = this.destinations.get(service)
+    if (!d) return undefined
+    const instances: Record<string, number> = {}
+    for (const [name, e] of this.endpointsByInstance) if (e.service === service) instances[name] = this.inflightByInstance.get(name) ?? 0
+    return {...d.load(), instances}
+  }
+
   /** Requests under way to one instance (draining waits for 0). */
   inflightTo(instance: string): number {
     return this.inflightByInstance.get(instance) ?? 0
@@ -288,8 +298,10 @@ export class DataPlane {
     this.inflight++
     const abort = new Cancellation()
     // 'close' comes once per response: on(), since once() wraps every listener in two more objects.
+    // Ended, not finished: node:http2 reports a stream the client reset (RST_STREAM) as
+    // writableFinished, and a request whose caller left must still be cancelled.
     res.on('close', () => {
-      if (!res.writableFinished) abort.abort(new ProxyError(499, 'DC', 'the caller closed the connection'))
+      if (!res.writableEnded) abort.abort(new ProxyError(499, 'DC', 'the caller closed the connection'))
       this.requestEnded()
     })
     // HTTP/2 has no Connection header: its clients hear of a drain by GOAWAY (HttpListener.close).
@@ -576,9 +588,11 @@ class ClientReply implements Reply {
   ) {}
 
   ok(response: MeshResponse): void {
-    if (this.settled) return dropResponse(response)
-    this.settled = true
     const {res, abort} = this
+    // A caller that already left gets nothing: its response would wait for a drain that
+    // never comes, and hold its breaker slot and instance count with it.
+    if (this.settled || abort.signal.aborted) return dropResponse(response)
+    this.settled = true
     try {
       const out = response.headers
       if (response.endpoint) out.push(SERVED_BY_HEADER, response.endpoint.instance)

@@ -61,6 +61,9 @@ class Exchange implements Dispatcher.DispatchHandler, BodySource {
 
   onConnect(abort: (reason?: Error) => void): void {
     this.abortUpstream = abort
+    // undici calls this only when it writes the request (after a free connection, a connect):
+    // a caller that left while it waited in undici's queue has no listener left to tell.
+    if (this.signal.aborted) abort(abortReason(this.signal))
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[] | string[] | null, resume: () => void): boolean {
