@@ -142,6 +142,7 @@ export class MeshDaemon extends EventEmitter {
       clock: this.clock,
       faults: this.faults,
       allowFaultHeaders: config.faults.allowHeaders,
+      maxRequestHeaders: config.ingress?.maxRequestHeaders,
       sink: this.telemetry,
       tcpMetrics: this.telemetry.tcp,
       seed: seedFrom(config.name),
@@ -193,7 +194,7 @@ export class MeshDaemon extends EventEmitter {
 
     if (this.config.ingress) {
       const l = await this.dataPlane.listen(
-        {kind: 'ingress', routes: this.config.ingress.routes},
+        {kind: 'ingress', routes: this.config.ingress.routes, preserveRequestId: this.config.ingress.preserveRequestId},
         this.config.ingress.port,
         'the ingress (ingress.port)',
       )
