@@ -242,7 +242,11 @@ services:
       expect(reply).toMatch(/x-mesh-response-flags: DPE/i)
       expect(reply).toContain('more than one Host header')
     }
-    expect(statusOf(await raw(depPort, twoHosts))).toBe(400)
+    const echoInstance = status.services.find((s) => s.name === 'echo')!.instances[0]
+    const caller = status.services.find((s) => s.name === 'caller')!.instances[0]
+    for (const p of [depPort, Number(echoInstance.inboundAddress.split(':')[1]), Number(caller.outbound!.proxy.split(':')[1])]) {
+      expect(statusOf(await raw(p, twoHosts)), String(p)).toBe(400)
+    }
     await sleep(600) // three outlier sweeps
     const echo = (await meshStatus()).services.find((s) => s.name === 'echo')!
     expect(echo.instances.map((i) => [i.health, i.ejected])).toEqual(echo.instances.map(() => ['healthy', undefined]))
