@@ -37,6 +37,7 @@ function dispatch(opts, handler) {
 }
 
 class FakeResponse extends EventEmitter {
+  writableEnded = false
   writableFinished = false
   headersSent = false
   writeHead(status, headers) {
@@ -49,6 +50,7 @@ class FakeResponse extends EventEmitter {
     return true
   }
   end() {
+    this.writableEnded = true
     this.writableFinished = true
     this.emit('finish')
     this.emit('close')

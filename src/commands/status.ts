@@ -2,7 +2,7 @@ import chalk from 'chalk'
 import {formatSize} from '../sim/config/duration.js'
 import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
 import {renderTable} from '../cli/table.js'
-import {type InstanceStatus, type MeshStatus, STOPPED_BY_MESH_STOP} from '../sim/control/status.js'
+import {describeLoad, type InstanceStatus, type MeshStatus, STOPPED_BY_MESH_STOP} from '../sim/control/status.js'
 
 export default class Status extends MeshCommand {
   static override description = 'Show services, versions, instances (pid, ports, health, restarts) and the ingress address.'
@@ -55,6 +55,8 @@ export function renderStatus(s: MeshStatus): string {
       notes.push(chalk.dim(`${svc.name}: not started (${svc.notStarted}); ${how} starts it`))
     }
     if (svc.watching) notes.push(`${svc.name}: watching ${svc.watching.join(', ')} (a change restarts it, one instance at a time)`)
+    const load = describeLoad(svc.name, svc.load)
+    if (load) notes.push(load)
     if (svc.panic) notes.push(chalk.yellow(`${svc.name}: panic mode — fewer than half its instances are available, so traffic goes to all of them`))
     for (const i of svc.instances) {
       const version = svc.versions.length > 1 ? `${i.version} (${svc.versions.find((v) => v.name === i.version)?.weight ?? 0}%)` : i.version

@@ -1,23 +1,10 @@
 // What a proxy must get right: malformed requests stop at the ingress, hop-by-hop
 // headers never cross a hop, outsiders cannot forge mesh headers, and both
 // outbound modes (<DEP>_URL and HTTP_PROXY) reach the dependency.
-import net from 'node:net'
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
 import type {MeshStatus} from '../../src/sim/control/status.js'
 import {freePort, get, mesh, meshDir} from '../helpers/mesh.js'
-
-/** What comes back for `text` until the server closes, or nothing more arrives for `idleMs`. */
-function raw(port: number, text: string, idleMs = 5_000): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1')
-    let data = ''
-    socket.setTimeout(idleMs, () => socket.destroy())
-    socket.on('data', (d) => (data += d.toString('latin1')))
-    socket.on('close', () => resolve(data))
-    socket.on('error', () => resolve(data))
-    socket.write(text)
-  })
-}
+import {raw, statusOf} from '../helpers/raw-http.js'
 
 /** A WebSocket session (undici's client): `say` sends a text frame and resolves with the next one back. */
 async function openSocket(url: string) {
@@ -41,8 +28,6 @@ async function openSocket(url: string) {
     })
   return {ws, say}
 }
-
-const statusOf = (response: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(response)?.[1] ?? 0)
 
 describe('sidecar hardening', () => {
   let dir: string
@@ -118,14 +103,15 @@ services:
   })
 
   test('x-forwarded-* and x-mesh-* from outside are overwritten at the ingress', async () => {
-    const r = await get(`http://127.0.0.1:${port}/fwd`, {'x-forwarded-for': '6.6.6.6', 'x-mesh-response-flags': 'UH', 'x-forwarded-host': 'evil'})
+    const r = await get(`http://127.0.0.1:${port}/fwd`, {'x-forwarded-for': '6.6.6.6', 'x-mesh-response-flags': 'UH', 'x-forwarded-host': 'evil', 'x-request-id': 'forged-by-client'})
     const body = JSON.parse(r.text)
     expect(body.headers['x-forwarded-for']).toBe('127.0.0.1')
     // Dropped: the Host header reaches the service unchanged, so the mesh sets none.
     expect(body.headers['x-forwarded-host']).toBeUndefined()
     expect(body.headers['x-forwarded-proto']).toBe('http')
     expect(body.headers['x-mesh-response-flags']).toBeUndefined()
-    expect(body.headers['x-request-id']).toMatch(/[0-9a-f-]{36}/)
+    // A fresh id, as Envoy makes one: the caller's is kept only with ingress.preserveRequestId.
+    expect(body.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/)
   })
 
   test('a valid incoming traceparent keeps its trace id; the span id is new', async () => {

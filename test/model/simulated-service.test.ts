@@ -271,6 +271,29 @@ describe('simulated service', () => {
     expect(answers.map((r) => r.json().path)).toEqual(['/0', '/1', '/2'])
   })
 
+  it('a caller that leaves while queued gives its place up: its work never starts', async () => {
+    const clock = new VirtualClock()
+    const {url} = await startSim({latency: {p50Ms: 100, p99Ms: 100}, concurrency: 1}, {clock})
+    const first = get(`${url}/first`)
+    await untilPending(clock, 1)
+    const gone = new AbortController()
+    const second = request(`${url}/second`, {signal: gone.signal, dispatcher: client}).catch((e: Error) => e.name)
+    await new Promise((resolve) => setTimeout(resolve, 50)) // queued behind the first
+    gone.abort()
+    expect(await second).toBe('AbortError')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    await clock.advance(100)
+    expect((await first).status).toBe(200)
+    // The slot went to no one: no latency sleep was started for the request that left.
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(clock.pending()).toBe(0)
+    // And the slot is free: the next caller is served at once.
+    const third = get(`${url}/third`)
+    await untilPending(clock, 1)
+    await clock.advance(100)
+    expect((await third).status).toBe(200)
+  })
+
   it('lets an in-flight request finish on close, then stops', async () => {
     const clock = new VirtualClock()
     const {sim, url} = await startSim({latency: {p50Ms: 50, p99Ms: 50}}, {clock})

@@ -18,6 +18,16 @@ describe('hop-by-hop headers (RFC 9110 §7.6.1)', () => {
     expect(endToEndHeaders(raw)).toEqual({host: 'x', 'x-kept': 'yes'})
   })
 
+  test('every hop-by-hop name is stripped, requests and responses alike, whatever its case: proxy credentials, expect, http2-settings too', () => {
+    const hopByHop = ['Connection', 'Keep-Alive', 'Proxy-Connection', 'Proxy-Authenticate', 'Proxy-Authorization', 'TE', 'Trailer', 'Transfer-Encoding', 'Upgrade', 'Expect', 'HTTP2-Settings']
+    for (const name of hopByHop) {
+      for (const spelled of [name, name.toLowerCase(), name.toUpperCase()]) {
+        expect(endToEndHeaders(['Host', 'x', spelled, 'v', 'X-Kept', 'yes']), spelled).toEqual({host: 'x', 'x-kept': 'yes'})
+        expect(endToEndPairs([spelled, 'v', 'X-Kept', 'yes']), spelled).toEqual(['X-Kept', 'yes'])
+      }
+    }
+  })
+
   test('repeated headers stay in order as an array', () => {
     expect(endToEndHeaders(['Set-Cookie', 'a=1', 'set-cookie', 'b=2', 'Accept', '*/*'])).toEqual({
       'set-cookie': ['a=1', 'b=2'],

@@ -3,10 +3,11 @@ import http2 from 'node:http2'
 import net, {type AddressInfo} from 'node:net'
 import {afterEach, describe, expect, test} from 'vitest'
 import {HttpListener} from '../../src/sim/proxy/http-listener.js'
+import {h2Status} from '../helpers/raw-http.js'
 
 let listener: HttpListener | undefined
 
-async function start(opts: {headersTimeoutMs?: number} = {}): Promise<{port: number; seen: string[]}> {
+async function start(opts: {headersTimeoutMs?: number; limits?: {maxRequestHeaders: number}} = {}): Promise<{port: number; seen: string[]}> {
   const seen: string[] = []
   listener = new HttpListener({
     headersTimeoutMs: opts.headersTimeoutMs ?? 10_000,
@@ -14,6 +15,7 @@ async function start(opts: {headersTimeoutMs?: number} = {}): Promise<{port: num
     keepAliveTimeoutMs: 60_000,
     requestTimeoutMs: 300_000,
     connectionsCheckingIntervalMs: 50,
+    limits: opts.limits,
     onRequest: (req, res) => {
       seen.push(`HTTP/${req.httpVersionMajor} ${req.method} ${req.url}`)
       res.writeHead(200, ['content-type', 'text/plain'])
@@ -93,5 +95,35 @@ describe('HttpListener: HTTP/1.1 and h2c on one port', () => {
     const {port} = await start({headersTimeoutMs: 200})
     expect(await raw(port, 'GET / HTTP/1.1\r\nHost: x\r\n')).toMatch(/^HTTP\/1.1 408/)
     expect(await raw(port, '')).toBe('')
+  })
+})
+
+describe('HttpListener: requests refused before the handler', () => {
+  test('more request headers than the limit: 431 over HTTP/1.1 and HTTP/2 (pseudo-headers not counted); at the limit the handler serves it; a new limit applies at once', async () => {
+    const limits = {maxRequestHeaders: 5}
+    const {port, seen} = await start({limits})
+    const h1 = (n: number) => raw(port, `GET /h1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${Array.from({length: n - 2}, (_, i) => `x-${i}: v\r\n`).join('')}\r\n`)
+    expect(await h1(5)).toMatch(/^HTTP\/1\.1 200/)
+    const refused = await h1(6)
+    expect(refused).toMatch(/^HTTP\/1\.1 431 /)
+    expect(refused).toContain('6 headers, more than the 5 the mesh takes')
+    const session = http2.connect(`http://127.0.0.1:${port}`)
+    const h2 = (n: number) => h2Status(session, '/h2', n)
+    expect(await h2(5)).toBe(200)
+    expect(await h2(6)).toBe(431)
+    limits.maxRequestHeaders = 6
+    expect(await h2(6)).toBe(200)
+    session.close()
+    expect(seen).toEqual(['HTTP/1 GET /h1', 'HTTP/2 GET /h2', 'HTTP/2 GET /h2'])
+  })
+
+  test('an HTTP/2.0 request line on an HTTP/1.1 connection: 505, for a request and an Upgrade alike, and the handler never sees it', async () => {
+    const {port, seen} = await start()
+    for (const text of ['GET /x HTTP/2.0\r\nHost: x\r\n\r\n', 'GET /x HTTP/2.0\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n']) {
+      const reply = await raw(port, text)
+      expect(reply).toMatch(/^HTTP\/1\.1 505 HTTP Version Not Supported/)
+      expect(reply).toContain('HTTP/2.0 on an HTTP/1.1 connection')
+    }
+    expect(seen).toEqual([])
   })
 })

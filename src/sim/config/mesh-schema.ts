@@ -361,10 +361,15 @@ export interface CheckedMesh {
   hasIngress: boolean
 }
 
-const ingress: Checker<IngressConfig> = obj({
-  port: req(int({min: 0, max: 65535})),
-  routes: def(array(map(obj({prefix: req(httpPath), service: req(ref), rewrite: opt(httpPath)}), (r) => compact(r))), () => []),
-})
+const ingress: Checker<IngressConfig> = map(
+  obj({
+    port: req(int({min: 0, max: 65535})),
+    routes: def(array(map(obj({prefix: req(httpPath), service: req(ref), rewrite: opt(httpPath)}), (r) => compact(r))), () => []),
+    preserveRequestId: opt(bool()),
+    maxRequestHeaders: opt(int({min: 1, max: 10_000})),
+  }),
+  (i) => compact(i),
+)
 
 /** `faults.inject` is checked after the services (its entries name them); here it only has to be present. */
 const anyNode = checker('a list of faults', (at) => at)

@@ -27,6 +27,10 @@ export interface IngressConfig {
   /** 0 lets the OS choose (tests). */
   port: number
   routes: IngressRoute[]
+  /** Keep an `x-request-id` that comes from outside (Envoy's preserve_external_request_id); else a fresh one. */
+  preserveRequestId?: boolean
+  /** Request headers a listener takes (Envoy's max_headers_count, 100); above it, 431. Every listener of the mesh. */
+  maxRequestHeaders?: number
 }
 
 export interface IngressRoute {

@@ -142,6 +142,7 @@ export class MeshDaemon extends EventEmitter {
       clock: this.clock,
       faults: this.faults,
       allowFaultHeaders: config.faults.allowHeaders,
+      maxRequestHeaders: config.ingress?.maxRequestHeaders,
       sink: this.telemetry,
       tcpMetrics: this.telemetry.tcp,
       seed: seedFrom(config.name),
@@ -195,7 +196,7 @@ export class MeshDaemon extends EventEmitter {
 
     if (this.config.ingress) {
       const l = await this.dataPlane.listen(
-        {kind: 'ingress', routes: this.config.ingress.routes},
+        {kind: 'ingress', routes: this.config.ingress.routes, preserveRequestId: this.config.ingress.preserveRequestId},
         this.config.ingress.port,
         'the ingress (ingress.port)',
       )
@@ -307,6 +308,7 @@ export class MeshDaemon extends EventEmitter {
       controlUrl: this.controlUrl,
       ingress: this.ingressUrl && this.config.ingress ? {url: this.ingressUrl, routes: this.config.ingress.routes} : undefined,
       startedAt: this.startedAt.toISOString(),
+      requestsInFlight: this.dataPlane.inflightRequests,
       services: this.config.services.map((s) => ({
         name: s.name,
         protocol: s.protocol,
@@ -327,6 +329,7 @@ export class MeshDaemon extends EventEmitter {
         watching: this.opts.watch && s.watch ? s.watch.map((p) => path.relative(this.config.dir, p) || '.') : undefined,
         notStarted: this.dataPlane.destination(s.name)?.endpoints.notStarted,
         profiles: s.profiles,
+        load: this.dataPlane.load(s.name),
       })),
     }
   }

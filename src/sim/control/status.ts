@@ -59,6 +59,32 @@ export interface ServiceStatus {
    * service's, or an HTTP service's WebSocket (Upgrade) sessions once it had one.
    */
   tcp?: TcpTotals
+  /** What its requests hold now: breaker counts, requests per instance (0 everywhere when idle). */
+  load?: DestinationLoad
+}
+
+/**
+ * What one destination's requests hold right now, for finding a leak: each count is 0 when
+ * no request to it is under way (`mesh status --json`).
+ */
+export interface DestinationLoad {
+  /** The circuit breaker's outstanding counts (policy.circuitBreaker limits them). */
+  breaker: {requests: number; pending: number; connections: number; retries: number}
+  /** Requests under way to each instance (a draining instance stops at 0). */
+  instances: Record<string, number>
+  /** Attempts in flight per instance as the balancer counts them (least-request, ewma only). */
+  balancer?: Record<string, number>
+}
+
+/** One line for `mesh status` when a destination has requests under way; none when it is idle. */
+export function describeLoad(name: string, load: DestinationLoad | undefined): string | undefined {
+  if (!load) return undefined
+  // Not connections: a protocol: tcp service's open connections are no request under way.
+  const {requests, pending, retries} = load.breaker
+  const perInstance = Object.entries(load.instances).filter(([, n]) => n > 0)
+  if (requests + pending + retries === 0 && perInstance.length === 0) return undefined
+  const at = perInstance.map(([instance, n]) => `${instance} ${n}`).join(', ')
+  return `${name}: ${requests} in flight, ${pending} pending, ${retries} retrying${at ? ` (${at})` : ''}`
 }
 
 export interface MeshStatus {
@@ -69,6 +95,8 @@ export interface MeshStatus {
   controlUrl: string
   ingress?: {url: string; routes: Array<{prefix: string; service: string}>}
   startedAt: string
+  /** Requests the data plane is serving now, on every listener (`mesh down` waits for them). */
+  requestsInFlight?: number
   services: ServiceStatus[]
 }
 

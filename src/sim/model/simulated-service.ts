@@ -129,7 +129,10 @@ export function createSimulatedService(opts: SimulatedServiceOptions): Simulated
     }
     const plan = draw()
     await drain(req)
-    const release = await capacity.acquire()
+    // A caller that leaves while queued gives its place up (a caller gone mid-work is served to the end, as a real server would).
+    const left = new AbortController()
+    res.once('close', () => res.writableEnded || left.abort(new Error('the caller went away while queued')))
+    const release = await capacity.acquire(left.signal)
     try {
       const calls = await makeCalls(plan.calls, forwardedHeaders(req.headers))
       const identity = {service, version, instance, method, path}

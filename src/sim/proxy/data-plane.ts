@@ -13,7 +13,7 @@
 //
 // An Upgrade request (WebSocket) takes the same path; its 101 turns into a tunnel (tunnel.ts).
 // A `protocol: tcp` service gets TCP listeners instead (tcp-proxy.ts).
-import {type IncomingMessage, ServerResponse, STATUS_CODES} from 'node:http'
+import {type IncomingMessage, ServerResponse} from 'node:http'
 import net, {type AddressInfo, type Socket} from 'node:net'
 import type {Duplex, Readable} from 'node:stream'
 import {Agent} from 'undici'
@@ -21,6 +21,7 @@ import type {ServiceConfig} from '../config/types.js'
 import {dependencyEnvPrefix} from '../config/env-names.js'
 import {describeRoute, matchRoute, rewritePath} from '../config/ingress-routes.js'
 import type {Endpoint, Registry} from '../control/registry.js'
+import type {DestinationLoad} from '../control/status.js'
 import {MeshError} from '../errors.js'
 import {newRequestId, newSpanId, newTraceId, parseB3, parseTraceparent, type TraceContext} from '../telemetry/trace-context.js'
 import {spanName} from '../telemetry/span.js'
@@ -30,7 +31,7 @@ import {Cancellation} from './cancellation.js'
 import {Destination, type DestinationDeps} from './destination.js'
 import {endToEndHeaders, firstHeader, hasHeader, headerObject, type HeaderMap, type HeaderPairs, MESH_HEADER_PREFIX, SERVED_BY_HEADER} from './headers.js'
 import type {OutlierEvent} from './outlier/outlier-detector.js'
-import {grpcStatusHeaders, meshReplyHeaders, noHealthyUpstream, noRoute, ProxyError, sendProxyError} from './respond.js'
+import {badRequest, grpcStatusHeaders, meshReplyHeaders, noHealthyUpstream, noRoute, ProxyError, replyOnSocket, sendProxyError} from './respond.js'
 import {type CallContext, dropResponse, forward, type MeshRequest, type MeshResponse, type Reply, type Service, stack} from './stack.js'
 import {serverSpan} from './layers/server-span.js'
 import {authorization} from './layers/authorization.js'
@@ -41,7 +42,7 @@ import {discardTelemetry, type TelemetrySink} from './telemetry-sink.js'
 import {upstream} from './upstream.js'
 import {H2Sessions, h2Upstream} from './h2-upstream.js'
 import {openTunnel} from './tunnel.js'
-import {HttpListener} from './http-listener.js'
+import {DEFAULT_MAX_REQUEST_HEADERS, HttpListener} from './http-listener.js'
 import {carriesBody, holdBody, MAX_REPLAY_BYTES, TeeBody} from './request-body.js'
 import {isGrpcRequest} from './grpc.js'
 import {proxyTcp} from './tcp-proxy.js'
@@ -59,7 +60,7 @@ interface Target {
 
 /** How a listener decides where a request goes. */
 export type ListenerRole =
-  | {kind: 'ingress'; routes: Array<{prefix: string; service: string}>}
+  | {kind: 'ingress'; routes: Array<{prefix: string; service: string}>; preserveRequestId?: boolean}
   | {kind: 'outbound'; source: string; sourceVersion: string; sourceInstance: string; destination: string}
   | {kind: 'forward-proxy'; source: string; sourceVersion: string; sourceInstance: string}
   | {kind: 'inbound'; instance: string; service: string}
@@ -88,6 +89,8 @@ export interface DataPlaneOptions {
   onOutlierEvent?: (service: string, event: OutlierEvent) => void
   /** Where TCP connections are counted. */
   tcpMetrics?: TcpMetrics
+  /** `ingress.maxRequestHeaders`: above it a request is answered 431 on every HTTP listener. */
+  maxRequestHeaders?: number
 }
 
 // Above undici's 4 s idle timeout so a pooled client never writes into a socket we just closed.
@@ -119,6 +122,8 @@ export class DataPlane {
   /** What CONNECT tunnels through an instance's HTTP_PROXY are served by, per instance and service. */
   private readonly tunnels = new Map<string, HttpListener>()
   private drainWaiters: Array<() => void> = []
+  /** What every HTTP listener refuses (read per request). */
+  private readonly limits: {maxRequestHeaders: number}
 
   constructor(registry: Registry, services: ServiceConfig[], weights: Map<string, Map<string, number>>, opts: DataPlaneOptions) {
     this.clock = opts.clock
@@ -126,6 +131,7 @@ export class DataPlane {
     this.tcpMetrics = opts.tcpMetrics
     this.tcpRandom = new SeededRandom(seedFrom(opts.seed ?? 1, 'tcp'))
     this.allowFaultHeaders = opts.allowFaultHeaders ?? false
+    this.limits = {maxRequestHeaders: opts.maxRequestHeaders ?? DEFAULT_MAX_REQUEST_HEADERS}
     const sink = (this.sink = opts.sink ?? discardTelemetry)
     const faults = {faults: opts.faults, allowHeaders: () => this.allowFaultHeaders}
     this.destinationDeps = {
@@ -178,6 +184,15 @@ export class DataPlane {
     return this.inflight
   }
 
+  /** What requests to `service` hold now (`mesh status`): breaker counts, requests per instance. */
+  load(service: string): DestinationLoad | undefined {
+    const d = this.destinations.get(service)
+    if (!d) return undefined
+    const instances: Record<string, number> = {}
+    for (const [name, e] of this.endpointsByInstance) if (e.service === service) instances[name] = this.inflightByInstance.get(name) ?? 0
+    return {...d.load(), instances}
+  }
+
   /** Requests under way to one instance (draining waits for 0). */
   inflightTo(instance: string): number {
     return this.inflightByInstance.get(instance) ?? 0
@@ -211,6 +226,7 @@ export class DataPlane {
       headersTimeoutMs: HEADERS_TIMEOUT_MS,
       keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
       requestTimeoutMs: 300_000,
+      limits: this.limits,
       onRequest: (req, res) => this.handle(role, req, res),
       onUpgrade: (req, socket, head) => this.handleUpgrade(role, req, socket, head),
       onConnect: (req, socket, head) => this.handleConnect(role, req, socket, head),
@@ -289,8 +305,10 @@ export class DataPlane {
     this.inflight++
     const abort = new Cancellation()
     // 'close' comes once per response: on(), since once() wraps every listener in two more objects.
+    // Ended, not finished: node:http2 reports a stream the client reset (RST_STREAM) as
+    // writableFinished, and a request whose caller left must still be cancelled.
     res.on('close', () => {
-      if (!res.writableFinished) abort.abort(new ProxyError(499, 'DC', 'the caller closed the connection'))
+      if (!res.writableEnded) abort.abort(new ProxyError(499, 'DC', 'the caller closed the connection'))
       this.requestEnded()
     })
     // HTTP/2 has no Connection header: its clients hear of a drain by GOAWAY (HttpListener.close).
@@ -355,10 +373,7 @@ export class DataPlane {
    */
   private handleConnect(role: ListenerRole, req: IncomingMessage, socket: Socket, head: Buffer): void {
     socket.on('error', () => undefined)
-    const refuse = (error: ProxyError) => {
-      const headers = Object.entries(meshReplyHeaders(error)).map(([name, value]) => `${name}: ${value}\r\n`)
-      socket.end(`HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\n${headers.join('')}content-length: 0\r\nconnection: close\r\n\r\n`)
-    }
+    const refuse = (error: ProxyError) => replyOnSocket(socket, error)
     if (role.kind !== 'forward-proxy') return void refuse(new ProxyError(405, 'NR', 'CONNECT is served by an instance\'s HTTP_PROXY only'))
     const service = serviceFromHost(req.url ?? '')
     const destination = this.destinations.get(service)
@@ -375,6 +390,7 @@ export class DataPlane {
         headersTimeoutMs: HEADERS_TIMEOUT_MS,
         keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
         requestTimeoutMs: 300_000,
+        limits: this.limits,
         onRequest: (req, res) => this.handle(as, req, res),
         onUpgrade: (req, socket, head) => this.handleUpgrade(as, req, socket, head),
       })
@@ -393,7 +409,7 @@ export class DataPlane {
     const {req} = client
     const headers = endToEndHeaders(req.rawHeaders)
     const address = req.socket.remoteAddress ?? '127.0.0.1'
-    if (role.kind === 'ingress') sanitiseAtIngress(headers, address, this.allowFaultHeaders)
+    if (role.kind === 'ingress') sanitiseAtIngress(headers, address, this.allowFaultHeaders, role.preserveRequestId === true)
     else appendForwardedFor(headers, address)
     const incoming =
       parseTraceparent(firstHeader(headers, 'traceparent')) ??
@@ -401,6 +417,8 @@ export class DataPlane {
     if (!incoming) delete headers['tracestate']
     let target: Target
     try {
+      // undici refuses a second Host (and would be blamed for it): the client's request is at fault.
+      if (Array.isArray(headers.host)) throw badRequest('it has more than one Host header')
       target = this.resolve(role, req, headers)
     } catch (error) {
       // No route, unknown host: the mesh answered itself before any stack, so record that hop here.
@@ -580,9 +598,11 @@ class ClientReply implements Reply {
   ) {}
 
   ok(response: MeshResponse): void {
-    if (this.settled) return dropResponse(response)
-    this.settled = true
     const {res, abort} = this
+    // A caller that already left gets nothing: its response would wait for a drain that
+    // never comes, and hold its breaker slot and instance count with it.
+    if (this.settled || abort.signal.aborted) return dropResponse(response)
+    this.settled = true
     try {
       const out = response.headers
       if (response.endpoint) out.push(SERVED_BY_HEADER, response.endpoint.instance)
@@ -595,11 +615,15 @@ class ClientReply implements Reply {
         res.statusCode = response.status
         const headers = headerObject(out)
         for (const name in headers) res.setHeader(name, headers[name])
-      } else res.writeHead(response.status, out)
+      } else if (http2 || !answer) res.writeHead(response.status, out)
       if (!answer) return void res.end()
       // A client that leaves mid-body: the body (and the exchange behind it) stops.
       abort.signal.addEventListener('abort', () => answer.destroy(abort.reason as Error))
-      answer.pipeTo(new ClientSink(res, answer, http2 && isGrpcRequest(this.req.headers as HeaderMap)))
+      const sink = new ClientSink(res, answer, http2 && isGrpcRequest(this.req.headers as HeaderMap))
+      // HTTP/1.1 sends the head with the first body bytes anyway: held until then, a body that
+      // fails before its first byte becomes the mesh's reply (502 and why), not an empty one.
+      if (!http2) sink.headFirst(response.status, out)
+      answer.pipeTo(sink)
     } catch (error) {
       response.body?.destroy()
       sendFailure(this.req, res, error)
@@ -643,6 +667,10 @@ class UpgradeReply extends ClientReply {
 
 /** The client's response as a body's sink: a reset when the body is cut. */
 class ClientSink implements BodySink {
+  private status = 0
+  /** The response head not written yet (HTTP/1.1, before the first body byte). */
+  private head: HeaderPairs | undefined = undefined
+
   constructor(
     private readonly res: ServerResponse,
     private readonly body: ResponseBody,
@@ -650,23 +678,42 @@ class ClientSink implements BodySink {
     private readonly grpc = false,
   ) {}
 
+  headFirst(status: number, headers: HeaderPairs): void {
+    this.status = status
+    this.head = headers
+  }
+
+  private sendHead(head: HeaderPairs): void {
+    this.head = undefined
+    this.res.writeHead(this.status, head)
+  }
+
   write(chunk: Buffer): boolean {
+    if (this.head !== undefined) this.sendHead(this.head)
     if (this.res.write(chunk)) return true
     this.res.once('drain', () => this.body.resume())
     return false
   }
 
   end(trailers?: HeaderPairs): void {
+    if (this.head !== undefined) this.sendHead(this.head)
     if (trailers) this.res.addTrailers(headerObject(trailers))
     this.res.end()
   }
 
   abort(error: Error): void {
+    if (this.head !== undefined) {
+      this.head = undefined
+      // Nothing of the answer went out: the client hears why (502 UPE, 504 UT), never an empty reply.
+      if (error instanceof ProxyError && !this.res.destroyed) return sendFailure(this.res.req, this.res, error)
+    }
     // The overall timeout mid-stream: DEADLINE_EXCEEDED with the reason, as gRPC clients understand it.
     if (this.grpc && error instanceof ProxyError) {
       this.res.addTrailers({...grpcStatusHeaders(error), ...meshReplyHeaders(error)})
       return void this.res.end()
     }
+    // HTTP/1.1: a reset (RST), so no client takes what came for the whole answer. HTTP/2: the stream's.
+    if (this.res.req.httpVersionMajor !== 2) this.res.socket?.resetAndDestroy()
     this.res.destroy()
   }
 }
@@ -697,7 +744,7 @@ function appendForwardedFor(headers: HeaderMap, client: string): void {
 }
 
 /** Nothing from outside may claim to be the mesh, or forge where it came from. */
-function sanitiseAtIngress(headers: HeaderMap, client: string, allowFaultHeaders: boolean): void {
+function sanitiseAtIngress(headers: HeaderMap, client: string, allowFaultHeaders: boolean, preserveRequestId: boolean): void {
   for (const name in headers) {
     // Names are lower case here; most do not start with x- at all.
     if (name.charCodeAt(0) !== 120 || name.charCodeAt(1) !== 45) continue
@@ -708,6 +755,8 @@ function sanitiseAtIngress(headers: HeaderMap, client: string, allowFaultHeaders
   headers['x-forwarded-proto'] = 'http'
   // No x-forwarded-host: the Host header goes through unchanged (as Envoy leaves it unless
   // a route rewrites the host), so it would only repeat it on every request.
-  if (!headers['x-request-id']) headers['x-request-id'] = newRequestId()
+  // A fresh id for every request from outside, as Envoy makes one: a caller's id is kept only
+  // when the mesh is told to trust it (ingress.preserveRequestId), and only a single one.
+  if (!preserveRequestId || typeof headers['x-request-id'] !== 'string' || headers['x-request-id'] === '') headers['x-request-id'] = newRequestId()
 }
 

@@ -31,6 +31,7 @@ import {type Service, stack} from './stack.js'
 import type {TelemetrySink} from './telemetry-sink.js'
 import {upstream} from './upstream.js'
 import {H2Sessions, h2Upstream} from './h2-upstream.js'
+import type {DestinationLoad} from '../control/status.js'
 
 /**
  * Envoy's defaults, used when `circuitBreaker:` is not set — except maxRetries:
@@ -166,6 +167,16 @@ export class Destination {
     },
     closed: (endpoint) => this.balancer.onEnd?.(endpoint, 0, true),
     refused: (endpoint) => this.outlier?.record(endpoint.instance, 'local-failure'),
+  }
+
+  /** The breaker's and the balancer's counts now; `instances` is the data plane's to fill. */
+  load(): Omit<DestinationLoad, 'instances'> {
+    const {requests, pending, connections, retries} = this.breaker.snapshot()
+    const balancer = this.balancer
+    if (!balancer.pending) return {breaker: {requests, pending, connections, retries}}
+    const counts: Record<string, number> = {}
+    for (const e of this.endpoints.all()) counts[e.instance] = balancer.pending(e.instance)
+    return {breaker: {requests, pending, connections, retries}, balancer: counts}
   }
 
   /** Whether the balancer is in panic mode right now (fewer than half the instances available). */

@@ -11,6 +11,10 @@ import http, {type IncomingMessage, type ServerResponse} from 'node:http'
 import http2 from 'node:http2'
 import net, {type Socket} from 'node:net'
 import {Duplex} from 'node:stream'
+import {type ProxyError, replyOnSocket, sendProxyError, tooManyHeaders, versionNotSupported} from './respond.js'
+
+/** Envoy's default max_headers_count. */
+export const DEFAULT_MAX_REQUEST_HEADERS = 100
 
 /** The client connection preface of RFC 9113 §3.4. */
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
@@ -26,6 +30,8 @@ export interface HttpListenerOptions {
   onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void
   /** An HTTP/1.1 CONNECT: the socket is the handler's (node:http closes it when no one listens). */
   onConnect?(req: IncomingMessage, socket: Socket, head: Buffer): void
+  /** Read per request (a shared object, so a new limit applies to listeners already open): above it, 431. */
+  limits?: {maxRequestHeaders: number}
 }
 
 export class HttpListener {
@@ -48,11 +54,32 @@ export class HttpListener {
     // node:http starts tracking connections (the headers and request timeouts, closing idle
     // connections) when it starts listening; this one never listens itself, so it is told.
     this.http1.emit('listening')
-    this.http1.on('request', opts.onRequest)
-    this.http1.on('upgrade', opts.onUpgrade)
-    if (opts.onConnect) this.http1.on('connect', opts.onConnect)
-    this.http2 = http2.createServer()
-    this.http2.on('request', opts.onRequest as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void)
+    // What the mesh refuses before any handler: the requests node:http parses but cannot be proxied.
+    const limits = opts.limits ?? {maxRequestHeaders: DEFAULT_MAX_REQUEST_HEADERS}
+    this.http1.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      const refused = refusal(req, limits)
+      if (refused) return refuseRequest(req, res, refused, true)
+      opts.onRequest(req, res)
+    })
+    const onSocket = (handler: (req: IncomingMessage, socket: Socket, head: Buffer) => void) => (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      const refused = refusal(req, limits)
+      if (!refused) return handler(req, socket, head)
+      socket.on('error', () => undefined)
+      replyOnSocket(socket, refused)
+    }
+    this.http1.on('upgrade', onSocket(opts.onUpgrade))
+    if (opts.onConnect) this.http1.on('connect', onSocket(opts.onConnect))
+    // Enough pairs that a request over the limit arrives and is answered 431, rather than the
+    // stream being reset by nghttp2 (its default is 128); the header bytes stay bounded by its size limit.
+    this.http2 = http2.createServer({maxHeaderListPairs: Math.max(128, limits.maxRequestHeaders * 2)})
+    this.http2.on('request', (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
+      const count = req.rawHeaders.length / 2
+      // Pseudo-headers (:method, :path, …) are HTTP/2's request line, not headers the limit counts.
+      if (count > limits.maxRequestHeaders && count - pseudoHeaders(req.rawHeaders) > limits.maxRequestHeaders) {
+        return refuseRequest(req as unknown as IncomingMessage, res as unknown as ServerResponse, tooManyHeaders(count - pseudoHeaders(req.rawHeaders), limits.maxRequestHeaders), false)
+      }
+      opts.onRequest(req as unknown as IncomingMessage, res as unknown as ServerResponse)
+    })
     this.http2.on('session', (session) => {
       this.sessions.add(session)
       session.once('close', () => this.sessions.delete(session))
@@ -100,6 +127,28 @@ export class HttpListener {
     this.http1.closeAllConnections()
     for (const s of this.sessions) s.destroy()
   }
+}
+
+/** Why an HTTP/1.x request is refused before it is served: another HTTP version on the request line, too many headers. */
+function refusal(req: IncomingMessage, limits: {maxRequestHeaders: number}): ProxyError | undefined {
+  // node:http parses `HTTP/2.0` (and keeps its version) though it speaks only 1.x on this connection.
+  if (req.httpVersionMajor !== 1) return versionNotSupported(`${req.httpVersionMajor}.${req.httpVersionMinor}`)
+  const count = req.rawHeaders.length / 2
+  if (count > limits.maxRequestHeaders) return tooManyHeaders(count, limits.maxRequestHeaders)
+  return undefined
+}
+
+function refuseRequest(req: IncomingMessage, res: ServerResponse, error: ProxyError, http1: boolean): void {
+  // The connection carries no other request after one it could not read (HTTP/2: only the stream ends).
+  if (http1) res.shouldKeepAlive = false
+  req.resume()
+  sendProxyError(res, error)
+}
+
+function pseudoHeaders(raw: readonly string[]): number {
+  let n = 0
+  for (let i = 0; i < raw.length; i += 2) if (raw[i].charCodeAt(0) === 58) n++
+  return n
 }
 
 /** `socket` as a Duplex that yields `first` before what the socket reads next. */

@@ -1,7 +1,7 @@
 // The one place where the data path turns a failure into an HTTP reply. Every reply
 // the mesh makes itself carries Envoy's response-flag code and a plain-English
 // reason, so a user can tell a mesh 503 from their own service's 503.
-import type {ServerResponse} from 'node:http'
+import {type ServerResponse, STATUS_CODES} from 'node:http'
 import {STOPPED_BY_MESH_STOP} from '../control/status.js'
 import {grpcMessage, grpcStatusIn, grpcStatusOfReply, isGrpcRequest} from './grpc.js'
 import {REASON_HEADER, RESPONSE_FLAGS_HEADER} from './headers.js'
@@ -14,8 +14,10 @@ import {type CallContext, type MeshRequest, type MeshResponse, onBodyDone, type 
  * Envoy's response flags (a subset grows with the policies). `RBAC` is meshsim's own: Envoy
  * leaves the flags empty for a refusal by its RBAC filter and says
  * `rbac_access_denied_matched_policy[...]` in the response code details instead.
+ * `DPE`: the request itself cannot be served (the client's fault); `UPE`: the instance's
+ * response broke HTTP (its fault).
  */
-export type ResponseFlag = 'UH' | 'UF' | 'UO' | 'NR' | 'URX' | 'UT' | 'UC' | 'LR' | 'DI' | 'FI' | 'RL' | 'DC' | 'RBAC'
+export type ResponseFlag = 'UH' | 'UF' | 'UO' | 'NR' | 'URX' | 'UT' | 'UC' | 'LR' | 'DI' | 'FI' | 'RL' | 'DC' | 'RBAC' | 'DPE' | 'UPE'
 
 export class ProxyError extends Error {
   /** How the retry layer and outlier detection see this failure (undefined: not an upstream failure). */
@@ -109,6 +111,28 @@ export const connectFailure = (instance: string, address: string, cause: unknown
     {cause, outcome: CONNECT_FAILURE},
   )
 
+/**
+ * A request the mesh cannot forward because of the request itself (two Host headers, a
+ * header value undici or node:http2 refuses): the client's fault, answered 400 and never
+ * counted against an instance or retried (no outcome).
+ */
+export const badRequest = (reason: string) => new ProxyError(400, 'DPE', `bad request: the mesh cannot forward it: ${reason}`)
+
+/** More request headers than the listener takes (Envoy's max_headers_count): 431. */
+export const tooManyHeaders = (count: number, limit: number) =>
+  new ProxyError(431, 'DPE', `request header fields too large: ${count} headers, more than the ${limit} the mesh takes (ingress.maxRequestHeaders)`)
+
+/** An `HTTP/2.0` (or any other) request line on an HTTP/1.1 connection: 505, as nginx answers. */
+export const versionNotSupported = (version: string) =>
+  new ProxyError(505, 'DPE', `HTTP version not supported: HTTP/${version} on an HTTP/1.1 connection (HTTP/2 is spoken with its connection preface, h2c prior knowledge)`)
+
+/** The instance's response broke HTTP (a bad chunk size, a bad status line): its fault, as a reset is. */
+export const upstreamProtocolError = (instance: string, cause: unknown) =>
+  new ProxyError(502, 'UPE', `upstream protocol error: ${instance} sent a malformed response (${(cause as Error).message})`, {
+    cause,
+    outcome: RESET,
+  })
+
 export const upstreamReset = (instance: string, cause: unknown) =>
   new ProxyError(502, 'UC', `upstream reset: ${instance} closed the connection before responding (${errorCode(cause)})`, {
     cause,
@@ -147,6 +171,13 @@ export function sendProxyError(res: ServerResponse, error: ProxyError, grpc = fa
   const body = `${error.message}\n`
   res.writeHead(error.status, {'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), ...mesh})
   res.end(body)
+}
+
+/** A mesh reply written straight to a socket no ServerResponse serves (a CONNECT, an Upgrade refused early); then it closes. */
+export function replyOnSocket(socket: {end(text: string): void}, error: ProxyError): void {
+  const body = `${error.message}\n`
+  const headers = Object.entries(meshReplyHeaders(error)).map(([name, value]) => `${name}: ${value}\r\n`)
+  socket.end(`HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\n${headers.join('')}content-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
 }
 
 /** The flag and the reason every reply the mesh makes carries (and Retry-After and the like). */

@@ -7,7 +7,7 @@ import type {Duplex} from 'node:stream'
 import type {Agent, Dispatcher} from 'undici'
 import {type BodySource, DISCARDED, ResponseBody} from './body.js'
 import {endToEndPairs, trailerPairs} from './headers.js'
-import {connectFailure, ProxyError, upstreamReset} from './respond.js'
+import {badRequest, connectFailure, ProxyError, upstreamProtocolError, upstreamReset} from './respond.js'
 import type {Reply, Service} from './stack.js'
 import type {Endpoint} from '../control/registry.js'
 
@@ -61,6 +61,9 @@ class Exchange implements Dispatcher.DispatchHandler, BodySource {
 
   onConnect(abort: (reason?: Error) => void): void {
     this.abortUpstream = abort
+    // undici calls this only when it writes the request (after a free connection, a connect):
+    // a caller that left while it waited in undici's queue has no listener left to tell.
+    if (this.signal.aborted) abort(abortReason(this.signal))
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[] | string[] | null, resume: () => void): boolean {
@@ -94,7 +97,8 @@ class Exchange implements Dispatcher.DispatchHandler, BodySource {
 
   onError(error: Error): void {
     this.settle()
-    if (this.body) return void this.body.fail(error)
+    // Cut after the head: the body says why (a malformed chunk is the instance's protocol error).
+    if (this.body) return void this.body.fail(classify(error, this.signal, this.endpoint))
     this.done()
     this.reply.fail(classify(error, this.signal, this.endpoint))
   }
@@ -148,13 +152,33 @@ export function abortReason(signal: AbortSignal): ProxyError {
   return reason instanceof ProxyError ? reason : new ProxyError(499, 'DC', 'the caller closed the connection')
 }
 
+/**
+ * What undici and node:http2 refuse to send because of the request itself (a second Host,
+ * a header value or name they reject, `expect`): nothing reached the instance.
+ */
+const REQUEST_REFUSED = new Set([
+  'UND_ERR_INVALID_ARG',
+  'UND_ERR_NOT_SUPPORTED',
+  'ERR_INVALID_HTTP_TOKEN',
+  'ERR_INVALID_CHAR',
+  'ERR_HTTP2_INVALID_HEADER_VALUE',
+  'ERR_HTTP2_INVALID_CONNECTION_HEADERS',
+  'ERR_HTTP2_HEADER_SINGLE_VALUE',
+  'ERR_HTTP2_INVALID_PSEUDOHEADER',
+])
+
 export function classify(error: Error, signal: AbortSignal, endpoint: {instance: string; host: string; port: number}): ProxyError {
   // Aborted from above: a timeout (its error is the reason) or the client went away.
   if (signal.aborted) return abortReason(signal)
+  if (error instanceof ProxyError) return error
   const e = error as NodeJS.ErrnoException
   const code = (e.cause as NodeJS.ErrnoException | undefined)?.code ?? e.code
   if (code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'EHOSTUNREACH') {
     return connectFailure(endpoint.instance, `${endpoint.host}:${endpoint.port}`, error)
   }
+  // The client's fault, not the instance's: 400, no outcome (never retried, never ejects).
+  if (code !== undefined && REQUEST_REFUSED.has(code)) return badRequest(error.message)
+  // undici's parse errors (a bad chunk size, a bad status line): the instance broke HTTP.
+  if (error.name === 'HTTPParserError' || code?.startsWith('HPE_')) return upstreamProtocolError(endpoint.instance, error)
   return upstreamReset(endpoint.instance, error)
 }

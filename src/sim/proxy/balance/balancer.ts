@@ -35,6 +35,8 @@ export interface Balancer<T> {
   onEnd?(t: T, latencyMs: number, ok: boolean): void
   /** Drop any state kept for this key (the endpoint left the destination). */
   forget?(key: string): void
+  /** Attempts in flight to `key` as this balancer counts them (least-request, ewma): 0 once they all ended. */
+  pending?(key: string): number
 }
 
 export interface BalancerDeps<T> {

@@ -55,6 +55,10 @@ export class EwmaBalancer<T> implements Balancer<T> {
     this.estimates.delete(key)
   }
 
+  pending(key: string): number {
+    return this.estimates.get(key)?.pending ?? 0
+  }
+
   /** The current cost of `key` (decayed to now), for the trace's "why this endpoint". */
   costOf(key: string): number {
     const e = this.estimateOf(key)

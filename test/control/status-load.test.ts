@@ -1,0 +1,19 @@
+import {describe, expect, test} from 'vitest'
+import {describeLoad, type DestinationLoad} from '../../src/sim/control/status.js'
+
+const idle: DestinationLoad = {breaker: {requests: 0, pending: 0, connections: 0, retries: 0}, instances: {'api-v1-0': 0, 'api-v1-1': 0}}
+
+describe('mesh status: a destination\'s load in the text view', () => {
+  test('an idle destination (a TCP service\'s open connections included) gets no line', () => {
+    expect(describeLoad('api', undefined)).toBeUndefined()
+    expect(describeLoad('api', idle)).toBeUndefined()
+    expect(describeLoad('db', {...idle, breaker: {...idle.breaker, connections: 4}})).toBeUndefined()
+  })
+
+  test('requests under way: what the breaker holds, and per instance those with any', () => {
+    const load: DestinationLoad = {breaker: {requests: 3, pending: 1, connections: 2, retries: 0}, instances: {'api-v1-0': 2, 'api-v1-1': 0}}
+    expect(describeLoad('api', load)).toBe('api: 3 in flight, 1 pending, 0 retrying (api-v1-0 2)')
+    // A count left on an instance alone (the breaker released, the instance not) still shows.
+    expect(describeLoad('api', {...idle, instances: {'api-v1-0': 0, 'api-v1-1': 1}})).toBe('api: 0 in flight, 0 pending, 0 retrying (api-v1-1 1)')
+  })
+})
