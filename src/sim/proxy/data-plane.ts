@@ -522,7 +522,7 @@ export class DataPlane {
     }
     // Once, on every listener: what authorization, routes and fault selectors judge is what the service gets.
     const normal = normalizePath(requestTarget)
-    if (typeof normal !== 'string') throw new ProxyError(400, 'NR', `bad request path: ${normal.reason}`)
+    if (typeof normal !== 'string') throw new ProxyError(400, 'DPE', `bad request path: ${normal.reason}`)
     let path = normal
     let service: string
     switch (role.kind) {
@@ -550,7 +550,7 @@ export class DataPlane {
           try {
             url = new URL(requestTarget)
           } catch {
-            throw new ProxyError(400, 'NR', `bad request target ${requestTarget}`)
+            throw new ProxyError(400, 'DPE', `bad request target ${requestTarget}`)
           }
           service = serviceFromHost(url.hostname)
         } else if (role.kind === 'outbound') {
