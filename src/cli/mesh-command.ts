@@ -8,7 +8,7 @@ import {type MeshPaths, meshPaths} from '../sim/control/state-file.js'
 import {ExitCode, MeshError} from '../sim/errors.js'
 import {ConfigError, formatIssue} from '../sim/config/config-error.js'
 import type {ConfigIssue} from '../sim/config/types.js'
-import {formatDuration, parseDuration} from '../sim/config/duration.js'
+import {formatDuration, missingUnit, parseDuration} from '../sim/config/duration.js'
 
 // NO_COLOR (https://no-color.org) wins over everything; chalk alone only checks the TTY.
 if (process.env.NO_COLOR) chalk.level = 0
@@ -89,7 +89,7 @@ export abstract class MeshCommand extends Command {
     const tooShort = ms !== undefined && (atLeast === 'positive' ? ms <= 0 : atLeast !== undefined && ms < atLeast)
     if (ms === undefined || tooShort) {
       const what = atLeast === 'positive' ? 'a positive duration' : atLeast !== undefined ? `a duration of at least ${formatDuration(atLeast)}` : 'a duration'
-      throw new MeshError('MESH_BAD_FLAG', `--${flag} "${value}" is not ${what}.`, {hints: [`Examples: ${examples}`]})
+      throw new MeshError('MESH_BAD_FLAG', `--${flag} "${value}" is not ${what}${missingUnit(value)}.`, {hints: [`Examples: ${examples}`]})
     }
     return ms
   }

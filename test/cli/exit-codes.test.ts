@@ -102,6 +102,12 @@ describe('without a mesh', () => {
     expect(r.exitCode, `mesh ${args.join(' ')}\n${r.stdout}${r.stderr}`).toBe(BAD_INPUT)
   })
 
+  test('a duration without its unit is bad input that names the units, not 3 ms in silence', async () => {
+    const r = await mesh(dir, ['inject-fault', 'world', '--delay', '3'])
+    expect(r.exitCode).toBe(BAD_INPUT)
+    expect(r.stderr).toContain('did you mean 3ms or 3s?')
+  })
+
   test('--json errors say so on stdout with the same exit code', async () => {
     const r = await mesh(dir, ['status', '--json'])
     expect(r.exitCode).toBe(NOT_RUNNING)

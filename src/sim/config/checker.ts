@@ -8,7 +8,7 @@
 
 import {isAlias, isMap, isPair, isScalar, isSeq, type Document, type LineCounter} from 'yaml'
 import {didYouMean, suggestion} from './did-you-mean.js'
-import {parseDuration} from './duration.js'
+import {missingUnit, parseDuration} from './duration.js'
 import type {ConfigIssue} from './types.js'
 
 export type Path = Array<string | number>
@@ -282,13 +282,16 @@ export function enumOf<const V extends string>(values: readonly V[]): Checker<V>
   })
 }
 
-/** '300ms' '1s' '2m' or a bare number of ms → ms. */
+/** '300ms' '1s' '2m' → ms; a number without its unit is an error that names the units. */
 export function duration(options: {min?: number} = {}): Checker<number> {
   const expected = options.min && options.min > 0 ? 'a positive duration like 300ms, 1s or 2m' : 'a duration like 300ms, 1s or 2m'
-  return scalar(expected, (v) => {
-    if (typeof v !== 'string' && typeof v !== 'number') return undefined
+  return checker(expected, (at) => {
+    const v = at.value
+    if (at.kind !== 'scalar' || (typeof v !== 'string' && typeof v !== 'number')) return at.expected(expected)
     const ms = parseDuration(v)
-    return ms !== undefined && (options.min === undefined || ms >= options.min) ? ms : undefined
+    // `timeout: 300` lacks only its unit: say which two it may have meant.
+    if (ms === undefined) return at.error(`expected ${expected}, got ${describeNode(at.node)}${missingUnit(v)}`)
+    return options.min === undefined || ms >= options.min ? ms : at.expected(expected)
   })
 }
 
