@@ -7,6 +7,8 @@ const UNIT_MS: Record<string, number> = {ms: 1, s: 1000, m: 60_000, min: 60_000,
 // so 'ms' and 'min' are not read as 'm' followed by garbage.
 const PART = /(\d+(?:\.\d+)?|\.\d+)(ms|min|s|m|h)/y
 const BARE = /^(\d+(?:\.\d+)?|\.\d+)$/
+/** A whole duration as PART reads it, for a JSON Schema's `pattern` (mesh schema). */
+export const DURATION_PATTERN = `^(?:${PART.source})+$`
 
 /**
  * '300ms' '1s' '1.5s' '2m' '1h' '1m30s' → ms; undefined if invalid. A number needs its unit,
