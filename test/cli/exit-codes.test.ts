@@ -1,21 +1,15 @@
 // Exit codes are the CLI's contract (docs/cli.md, "Exit codes"): 2 for bad input, a name
 // that does not exist or a request refused as things stand; 3 when no mesh is running;
 // 1 only when the mesh itself failed. Every command's error paths, through the real CLI.
-import {readFileSync, readdirSync, statSync, writeFileSync} from 'node:fs'
+import {readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
 import {EXIT_BY_CODE} from '../../src/cli/mesh-command.js'
 import {downMesh, mesh, meshDir, ROOT, upMesh} from '../helpers/mesh.js'
+import {sourceFiles} from '../helpers/source-files.js'
 
 const NOT_RUNNING = 3
 const BAD_INPUT = 2
-
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const file = path.join(dir, name)
-    return statSync(file).isDirectory() ? sourceFiles(file) : file.endsWith('.ts') ? [file] : []
-  })
-}
 
 test('every error code thrown anywhere in src/ has its exit code decided', () => {
   const thrown = new Set<string>()

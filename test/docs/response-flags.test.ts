@@ -1,16 +1,10 @@
 // docs/policies.md's table of the mesh's own replies lists exactly the (status, flag) pairs
 // the data plane can answer with: each `new ProxyError(STATUS, 'FLAG'` in src/sim/proxy.
-import {readFileSync, readdirSync, statSync} from 'node:fs'
+import {readFileSync} from 'node:fs'
 import path from 'node:path'
 import {expect, test} from 'vitest'
 import {ROOT} from '../helpers/mesh.js'
-
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const file = path.join(dir, name)
-    return statSync(file).isDirectory() ? sourceFiles(file) : file.endsWith('.ts') ? [file] : []
-  })
-}
+import {sourceFiles} from '../helpers/source-files.js'
 
 /** "503 UF", or "* FI" for a status the reply takes from elsewhere (an abort fault's). */
 function pairsInCode(): Set<string> {
