@@ -6,7 +6,7 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
 import {EXIT_BY_CODE} from '../../src/cli/mesh-command.js'
 import {downMesh, mesh, meshDir, ROOT, upMesh} from '../helpers/mesh.js'
-import {sourceFiles} from '../helpers/source-files.js'
+import {sourceFiles} from '../helpers/repo-files.js'
 
 const NOT_RUNNING = 3
 const BAD_INPUT = 2

@@ -12,6 +12,7 @@ import {meshJsonSchema, SCHEMA_FILE, SCHEMA_MODELINE} from '../../src/sim/config
 import {parseConfig} from '../../src/sim/config/load-config.js'
 import {writeTemplate} from '../../src/sim/templates/templates.js'
 import {BIN, ROOT} from '../helpers/mesh.js'
+import {docPages} from '../helpers/repo-files.js'
 
 const schema = meshJsonSchema()
 const validate = new Ajv({strict: true, allowUnionTypes: true, allErrors: true}).compile(schema)
@@ -28,8 +29,7 @@ function asMeshFile(doc: Record<string, unknown>): Record<string, unknown> | und
 }
 
 function yamlExamples(): Array<[string, string]> {
-  const pages = ['README.md', ...readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)]
-  return pages.flatMap((page) =>
+  return docPages().flatMap((page) =>
     [...readFileSync(path.join(ROOT, page), 'utf8').matchAll(/^```yaml\n([\s\S]*?)^```/gm)].map((m, i): [string, string] => [`${page} #${i + 1}`, m[1]]),
   )
 }

@@ -2,10 +2,11 @@
 // there, each with exactly the command's flags, and every `mesh COMMAND --flag` written in
 // README.md or docs/ names a real command and one of its flags. oclif's manifest (written by
 // `npm run build` from the commands' own flag definitions) is the source.
-import {existsSync, readFileSync, readdirSync} from 'node:fs'
+import {existsSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 import {describe, expect, test} from 'vitest'
 import {ROOT} from '../helpers/mesh.js'
+import {docPages} from '../helpers/repo-files.js'
 
 interface ManifestFlag {
   char?: string
@@ -94,9 +95,7 @@ describe('docs/cli.md against oclif', () => {
   })
 })
 
-/** Every markdown page a reader is pointed to. */
-const pages = ['README.md', ...readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)]
-  .filter((p) => !p.startsWith('docs/pending/'))
+const pages = docPages()
 
 /** Code a page shows: inline spans and fenced blocks' lines. */
 function codeIn(markdown: string): {text: string; inline: boolean}[] {

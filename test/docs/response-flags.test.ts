@@ -4,7 +4,7 @@ import {readFileSync} from 'node:fs'
 import path from 'node:path'
 import {expect, test} from 'vitest'
 import {ROOT} from '../helpers/mesh.js'
-import {sourceFiles} from '../helpers/source-files.js'
+import {sourceFiles} from '../helpers/repo-files.js'
 
 /** "503 UF", or "* FI" for a status the reply takes from elsewhere (an abort fault's). */
 function pairsInCode(): Set<string> {
