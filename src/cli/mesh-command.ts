@@ -8,7 +8,7 @@ import {type MeshPaths, meshPaths} from '../sim/control/state-file.js'
 import {ExitCode, MeshError} from '../sim/errors.js'
 import {ConfigError, formatIssue} from '../sim/config/config-error.js'
 import type {ConfigIssue} from '../sim/config/types.js'
-import {formatDuration, parseDuration} from '../sim/config/duration.js'
+import {formatDuration, missingUnit, parseDuration} from '../sim/config/duration.js'
 
 // NO_COLOR (https://no-color.org) wins over everything; chalk alone only checks the TTY.
 if (process.env.NO_COLOR) chalk.level = 0
@@ -22,15 +22,50 @@ export const fileFlag = (short = true) =>
     env: 'MESH_FILE',
   })
 
-const EXIT_BY_CODE: Record<string, number> = {
+/**
+ * The exit code of every MeshError code (README's table, docs/cli.md): what the user asked
+ * for was wrong, names nothing that exists, or is refused as things stand → 2; no mesh → 3;
+ * the mesh itself failed → 1. test/cli/exit-codes.test.ts fails on a code thrown anywhere in
+ * src/ that is not listed here, so a new one is a decision, not a default.
+ */
+export const EXIT_BY_CODE: Readonly<Record<string, number>> = {
   MESH_CONFIG_INVALID: ExitCode.badInput,
   MESH_CONFIG_NOT_FOUND: ExitCode.badInput,
+  MESH_CONFIG_UNREADABLE: ExitCode.badInput,
   MESH_BAD_FLAG: ExitCode.badInput,
   MESH_FAULT_NOT_FOUND: ExitCode.badInput,
   MESH_SERVICE_NOT_FOUND: ExitCode.badInput,
   MESH_INSTANCE_NOT_FOUND: ExitCode.badInput,
   MESH_VERSION_NOT_FOUND: ExitCode.badInput,
+  MESH_TRACE_NOT_FOUND: ExitCode.badInput,
+  MESH_TRACE_AMBIGUOUS: ExitCode.badInput,
+  MESH_TEMPLATE_NOT_FOUND: ExitCode.badInput,
+  MESH_DEPLOY_NOT_FOUND: ExitCode.badInput,
+  MESH_NO_LOGS: ExitCode.badInput,
+  MESH_FILE_EXISTS: ExitCode.badInput,
+  MESH_ALREADY_RUNNING: ExitCode.badInput,
+  MESH_DEPLOY_IN_PROGRESS: ExitCode.badInput,
+  MESH_DEPLOY_NOTHING_TO_REPLACE: ExitCode.badInput,
+  MESH_NOTHING_TO_ROLL_BACK: ExitCode.badInput,
+  MESH_NOTHING_TO_RESTART: ExitCode.badInput,
+  MESH_NOT_STARTED: ExitCode.badInput,
+  MESH_NO_INSTANCE: ExitCode.badInput,
   MESH_NOT_RUNNING: ExitCode.notRunning,
+  MESH_STARTUP_FAILED: ExitCode.failure,
+  MESH_DAEMON_DIED: ExitCode.failure,
+  MESH_DAEMON_UNREACHABLE: ExitCode.failure,
+  MESH_CONTROL_ERROR: ExitCode.failure,
+  MESH_PORT_IN_USE: ExitCode.failure,
+  MESH_NO_FREE_PORT: ExitCode.failure,
+  MESH_TEMPLATES_MISSING: ExitCode.failure,
+  // The control API's own refusals: a token or a CLI that does not match the daemon.
+  MESH_UNAUTHORISED: ExitCode.failure,
+  MESH_NOT_FOUND: ExitCode.failure,
+  MESH_INTERNAL: ExitCode.failure,
+  // Thrown inside the daemon or a simulated service's process, never to the CLI as such.
+  MESH_INSTANCE_ALREADY_STARTED: ExitCode.failure,
+  MESH_INSTANCE_NOT_STOPPED: ExitCode.failure,
+  MESH_BAD_ENV: ExitCode.failure,
 }
 
 export abstract class MeshCommand extends Command {
@@ -54,7 +89,7 @@ export abstract class MeshCommand extends Command {
     const tooShort = ms !== undefined && (atLeast === 'positive' ? ms <= 0 : atLeast !== undefined && ms < atLeast)
     if (ms === undefined || tooShort) {
       const what = atLeast === 'positive' ? 'a positive duration' : atLeast !== undefined ? `a duration of at least ${formatDuration(atLeast)}` : 'a duration'
-      throw new MeshError('MESH_BAD_FLAG', `--${flag} "${value}" is not ${what}.`, {hints: [`Examples: ${examples}`]})
+      throw new MeshError('MESH_BAD_FLAG', `--${flag} "${value}" is not ${what}${missingUnit(value)}.`, {hints: [`Examples: ${examples}`]})
     }
     return ms
   }

@@ -6,6 +6,7 @@ import type {DaemonEvent} from '../sim/control/daemon.js'
 import type {MeshConfig} from '../sim/config/types.js'
 import {activeVersions} from '../sim/config/versions.js'
 import {callGraph} from '../sim/config/call-graph.js'
+import {instanceName} from '../sim/config/env-names.js'
 
 export async function showStartup(
   config: MeshConfig,
@@ -33,14 +34,36 @@ export async function showStartup(
       const after = (graph.get(s.name) ?? []).filter((d) => !starting || starting.has(d))
       return {
         title: `${s.name} (${count} instance${count === 1 ? '' : 's'}${after.length ? `, after ${after.join(', ')}` : ''})`,
-        task: async (_: unknown, task: {title: string}) => {
-          const how = await Promise.race([waits.get(s.name), started.then(() => 'healthy')])
-          task.title = `${s.name}: ${count} ${how}`
+        task: async (_: unknown, task: {title: string; skip(message: string): void}) => {
+          try {
+            const how = await Promise.race([waits.get(s.name), started.then(() => 'healthy')])
+            task.title = `${s.name}: ${count} ${how}`
+          } catch (error) {
+            // Only the service whose instance failed is marked failed; the others were stopped with it.
+            if (failedService(config, error) === s.name) throw error
+            task.skip(`${s.name}: not started (mesh up stopped)`)
+          }
         },
       }
     }),
     {concurrent: true, exitOnError: true, renderer: opts.silent ? 'silent' : 'default', fallbackRenderer: 'simple'},
   )
-  // The daemon's own failure is the error worth showing; listr only mirrors it.
-  await Promise.all([list.run().catch(() => undefined), started])
+  // The daemon's own failure is the error worth showing; listr only mirrors it, and finishes
+  // drawing first (every task settles with `started`), so the error comes below the list.
+  started.catch(() => undefined) // handled below, once the list is drawn
+  await list.run().catch(() => undefined)
+  await started
+}
+
+/** The service of the instance a startup error names (`instance ratings-v1-0 crashed …`), if it names one. */
+export function failedService(config: MeshConfig, error: unknown): string | undefined {
+  const instance = /^instance (\S+) /.exec((error as Error | undefined)?.message ?? '')?.[1]
+  if (!instance) return undefined
+  for (const s of config.services) {
+    for (const v of s.versions) {
+      const prefix = instanceName(s.name, v.name, 0).slice(0, -1)
+      if (instance.startsWith(prefix) && /^\d+$/.test(instance.slice(prefix.length))) return s.name
+    }
+  }
+  return undefined
 }

@@ -24,3 +24,8 @@ export function renderTapEvent(e: TapEvent, c: ChalkInstance): string {
   )
 }
 
+/** How the tap ends: by itself after --count or --duration when given, and Ctrl-C always. */
+export function describeEnd(count: number | undefined, duration: string | undefined): string {
+  const limits = [count !== undefined && `${count} request${count === 1 ? '' : 's'}`, duration].filter(Boolean)
+  return limits.length ? `stops after ${limits.join(' or ')} (or Ctrl-C)` : 'Ctrl-C stops'
+}

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import chalk, {Chalk} from 'chalk'
 import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
-import {renderTapEvent} from '../cli/tap-line.js'
+import {describeEnd, renderTapEvent} from '../cli/tap-line.js'
 import type {TapLine} from '../sim/telemetry/tap.js'
 
 export default class Tap extends MeshCommand {
@@ -49,7 +49,7 @@ export default class Tap extends MeshCommand {
     )
     stop = tap.stop
     await tap.opened
-    if (!json) this.logToStderr(c.dim(`tapping ${describeFilter(args.service, flags)}; Ctrl-C stops`))
+    if (!json) this.logToStderr(c.dim(`tapping ${describeFilter(args.service, flags)}; ${describeEnd(flags.count, flags.duration)}`))
     const timer = durationMs === undefined ? undefined : setTimeout(stop, durationMs)
     process.once('SIGINT', stop)
     await tap.ended
@@ -65,3 +65,4 @@ function describeFilter(service: string | undefined, f: {from?: string; to?: str
   const parts = [service && `requests to or from ${service}`, f.from && `from ${f.from}`, f.to && `to ${f.to}`, f.method, f.path && `${f.path}*`, f.errors && 'failed only']
   return parts.filter(Boolean).join(', ') || 'every request'
 }
+

@@ -1,5 +1,5 @@
 import {describe, expect, it} from 'vitest'
-import {formatDuration, formatSize, parseDuration, parseRate, parseSize} from '../../src/sim/config/duration.js'
+import {formatDuration, formatSize, missingUnit, parseDuration, parseRate, parseSize} from '../../src/sim/config/duration.js'
 
 describe('parseDuration', () => {
   it('reads the units people write in mesh.yaml', () => {
@@ -13,10 +13,13 @@ describe('parseDuration', () => {
     expect(parseDuration('0s')).toBe(0)
   })
 
-  it('takes a bare number, or a numeric string, as milliseconds', () => {
-    expect(parseDuration(250)).toBe(250)
-    expect(parseDuration('250')).toBe(250)
+  it('refuses a number without its unit (3 ms or 3 s?), except 0, and says what to write', () => {
+    for (const bare of [250, '250', '3', 1.5, '.5']) expect(parseDuration(bare), String(bare)).toBeUndefined()
     expect(parseDuration(0)).toBe(0)
+    expect(parseDuration('0')).toBe(0)
+    expect(missingUnit('3')).toBe(' (a duration needs a unit: ms, s, m or h; did you mean 3ms or 3s?)')
+    expect(missingUnit(250)).toContain('250ms or 250s')
+    for (const other of ['3x', 'fast', '300ms', '', undefined]) expect(missingUnit(other), String(other)).toBe('')
   })
 
   it('rejects what is not a duration', () => {

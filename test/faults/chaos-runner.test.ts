@@ -250,6 +250,14 @@ expect:
     ])
   })
 
+  test('a duration without its unit is refused, naming the units', () => {
+    const {issues} = parseScenario('duration: 40\ntimeline:\n  - {at: 10, inject: {service: payments, abort: 503}}\n', '/tmp/s.yaml')
+    expect(issues.map((i) => `${i.path}: ${i.message}`)).toEqual([
+      'duration: expected a positive duration such as 40s, got 40 (a duration needs a unit: ms, s, m or h; did you mean 40ms or 40s?)',
+      'timeline[0].at: expected a duration from the start such as 10s, got 10 (a duration needs a unit: ms, s, m or h; did you mean 10ms or 10s?)',
+    ])
+  })
+
   test('names are checked against the mesh when it is known; expectations need load', () => {
     const {issues} = parseScenario('duration: 5s\ntimeline:\n  - {at: 1s, inject: {service: paymnts, abort: 503}}\nexpect: [requests >= 1]\n', '/tmp/s.yaml', {payments: ['v1']})
     expect(issues.map((i) => i.message)).toEqual([

@@ -132,7 +132,7 @@ describe('fault flags → FaultSpec', () => {
 
 describe('fault entries (mesh.yaml faults.inject, scenario steps)', () => {
   test('YAML values: numbers, booleans, percent strings, header maps', () => {
-    expect(checkFault({service: 'payments', delay: 300, percent: '30%', header: {'x-user': 'alice'}, seed: 7})).toEqual({
+    expect(checkFault({service: 'payments', delay: '300ms', percent: '30%', header: {'x-user': 'alice'}, seed: 7})).toEqual({
       spec: {service: 'payments', kind: 'delay', delayMs: 300, percent: 30, header: {name: 'x-user', value: 'alice'}, seed: 7},
       problems: [],
     })
@@ -140,6 +140,10 @@ describe('fault entries (mesh.yaml faults.inject, scenario steps)', () => {
     expect(checkFault({service: 'cart', kill: true, count: 2}).spec).toEqual({service: 'cart', kind: 'kill', count: 2})
     expect(checkFault({service: 'cart', slowClose: true}).spec).toEqual({service: 'cart', kind: 'slow-close', delayMs: 1000})
     expect(checkFault({service: 'cart', reset: true, afterBytes: 100}).spec).toEqual({service: 'cart', kind: 'reset', afterBytes: 100})
+  })
+
+  test('a delay without its unit is refused, naming the units (Istio requires them too)', () => {
+    expect(checkFault({service: 'payments', delay: 300}).problems.map((p) => p.message).join('\n')).toContain('a duration needs a unit: ms, s, m or h; did you mean 300ms or 300s?')
   })
 
   test('problems carry the key they are about, every one reported', () => {

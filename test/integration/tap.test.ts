@@ -62,7 +62,7 @@ services:
     const text = await tapWhileSending(['--from', 'ingress', '--to', 'front', '--count', '1'], ['/hello'])
     expect(text.exitCode, text.stderr).toBe(0)
     expect(text.stdout).toMatch(/^\d\d:\d\d:\d\d\.\d{3} {2}ingress → front-v1-0 {2}GET \/hello {2}200 {2}\S+ {2}- {2}[0-9a-f]{12}$/)
-    expect(text.stderr).toContain('tapping from ingress, to front; Ctrl-C stops')
+    expect(text.stderr).toContain('tapping from ingress, to front; stops after 1 request (or Ctrl-C)')
   })
 
   test('an unknown service is an error before anything is streamed', async () => {

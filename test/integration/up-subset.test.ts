@@ -88,7 +88,7 @@ services:
     expect((await get(`${ingress}/`)).status).toBe(200)
     // A deploy has no instances to replace: refused, rather than starting only its new version.
     const restart = await mesh(dir, ['restart', 'batch'])
-    expect([restart.exitCode, restart.stderr.includes('"batch" is not started (stopped by mesh stop), so there is nothing to deploy over.')]).toEqual([1, true])
+    expect([restart.exitCode, restart.stderr.includes('"batch" is not started (stopped by mesh stop), so there is nothing to deploy over.')]).toEqual([2, true])
     // compose's start: every stopped service again (here the one); then there is nothing to start.
     expect((await mesh(dir, ['start'])).exitCode).toBe(0)
     expect((await get(`${ingress}/batch`)).status).toBe(200)

@@ -8,7 +8,7 @@
 
 import {isAlias, isMap, isPair, isScalar, isSeq, type Document, type LineCounter} from 'yaml'
 import {didYouMean, suggestion} from './did-you-mean.js'
-import {parseDuration} from './duration.js'
+import {DURATION_PATTERN, missingUnit, parseDuration} from './duration.js'
 import type {ConfigIssue} from './types.js'
 
 export type Path = Array<string | number>
@@ -205,43 +205,61 @@ export function describeNode(node: unknown): string {
 // ---------------------------------------------------------------------------------
 // Checkers
 
+/** A JSON Schema (draft-07) fragment; `false` accepts nothing. */
+export type JsonSchema = {[key: string]: unknown} | false
+
 export interface Checker<T> {
   (at: At): T | undefined
   /** What a valid node looks like, for "expected ..." messages. */
   readonly expected: string
+  /** The same as a JSON Schema, for editors (`mesh schema`): each combinator says its own. */
+  readonly json: JsonSchema
 }
 
-export function checker<T>(expected: string, fn: (at: At) => T | undefined): Checker<T> {
-  return Object.assign((at: At) => fn(at), {expected})
+export function checker<T>(expected: string, fn: (at: At) => T | undefined, json: JsonSchema = {}): Checker<T> {
+  return Object.assign((at: At) => fn(at), {expected, json})
 }
 
-/** A non-null scalar, converted by `parse`; undefined from parse means "expected ..., got ...". */
-export function scalar<T>(expected: string, parse: (value: unknown, at: At) => T | undefined): Checker<T> {
-  return checker(expected, (at) => {
-    if (at.kind !== 'scalar') return at.expected(expected)
-    const out = parse(at.value, at)
-    return out === undefined ? at.expected(expected) : out
-  })
+/** A non-null scalar, converted by `parse`; undefined from parse means "expected ..., got ...". `json`: what `parse` takes. */
+export function scalar<T>(expected: string, parse: (value: unknown, at: At) => T | undefined, json: JsonSchema = {}): Checker<T> {
+  return checker(
+    expected,
+    (at) => {
+      if (at.kind !== 'scalar') return at.expected(expected)
+      const out = parse(at.value, at)
+      return out === undefined ? at.expected(expected) : out
+    },
+    json === false ? false : {description: expected, ...json},
+  )
 }
 
 export function str(options: {pattern?: RegExp; expected?: string; nonEmpty?: boolean} = {}): Checker<string> {
   const expected = options.expected ?? (options.nonEmpty ? 'a non-empty string' : 'a string')
-  return scalar(expected, (v) => {
-    if (typeof v !== 'string') return undefined
-    if (options.nonEmpty && v.trim() === '') return undefined
-    if (options.pattern && !options.pattern.test(v)) return undefined
-    return v
-  })
+  const pattern = options.pattern?.source ?? (options.nonEmpty ? '\\S' : undefined)
+  return scalar(
+    expected,
+    (v) => {
+      if (typeof v !== 'string') return undefined
+      if (options.nonEmpty && v.trim() === '') return undefined
+      if (options.pattern && !options.pattern.test(v)) return undefined
+      return v
+    },
+    {type: 'string', ...(pattern ? {pattern} : {})},
+  )
 }
 
 /** Any scalar as text: env values, header values (`true` and `8080` become "true" and "8080"). */
 export function text(): Checker<string> {
-  return scalar('a string, number or boolean', (v, at) => {
-    if (typeof v === 'string') return v
-    const source = (at.node as {source?: string}).source
-    // Keep what was written ('1.0', '0x10') rather than its number.
-    return typeof v === 'number' && source ? source : typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined
-  })
+  return scalar(
+    'a string, number or boolean',
+    (v, at) => {
+      if (typeof v === 'string') return v
+      const source = (at.node as {source?: string}).source
+      // Keep what was written ('1.0', '0x10') rather than its number.
+      return typeof v === 'number' && source ? source : typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined
+    },
+    {type: ['string', 'number', 'boolean']},
+  )
 }
 
 function rangeWords(kind: 'integer' | 'number', min?: number, max?: number): string {
@@ -256,44 +274,65 @@ function rangeWords(kind: 'integer' | 'number', min?: number, max?: number): str
 
 export function int(options: {min?: number; max?: number; expected?: string} = {}): Checker<number> {
   const {min, max} = options
-  return scalar(options.expected ?? rangeWords('integer', min, max), (v) =>
-    typeof v === 'number' && Number.isInteger(v) && (min === undefined || v >= min) && (max === undefined || v <= max) ? v : undefined,
+  return scalar(
+    options.expected ?? rangeWords('integer', min, max),
+    (v) => (typeof v === 'number' && Number.isInteger(v) && (min === undefined || v >= min) && (max === undefined || v <= max) ? v : undefined),
+    {type: 'integer', ...bounds(min, max)},
   )
 }
 
 export function num(options: {min?: number; max?: number; expected?: string} = {}): Checker<number> {
   const {min, max} = options
-  return scalar(options.expected ?? rangeWords('number', min, max), (v) =>
-    typeof v === 'number' && Number.isFinite(v) && (min === undefined || v >= min) && (max === undefined || v <= max) ? v : undefined,
+  return scalar(
+    options.expected ?? rangeWords('number', min, max),
+    (v) => (typeof v === 'number' && Number.isFinite(v) && (min === undefined || v >= min) && (max === undefined || v <= max) ? v : undefined),
+    {type: 'number', ...bounds(min, max)},
   )
 }
 
+function bounds(min?: number, max?: number): {minimum?: number; maximum?: number} {
+  return {...(min !== undefined ? {minimum: min} : {}), ...(max !== undefined ? {maximum: max} : {})}
+}
+
 export function bool(): Checker<boolean> {
-  return scalar('true or false', (v) => (typeof v === 'boolean' ? v : undefined))
+  return scalar('true or false', (v) => (typeof v === 'boolean' ? v : undefined), {type: 'boolean'})
 }
 
 export function enumOf<const V extends string>(values: readonly V[]): Checker<V> {
   const expected = `one of ${values.join(', ')}`
-  return checker(expected, (at) => {
-    const v = at.value
-    if (typeof v === 'string' && (values as readonly string[]).includes(v)) return v as V
-    // A near miss (`tpc`, `round_robin`) says which one it probably meant, as unknown keys do.
-    return at.error(`expected ${expected}, got ${describeNode(at.node)}${typeof v === 'string' ? suggestion(v, values) : ''}`)
-  })
+  return checker(
+    expected,
+    (at) => {
+      const v = at.value
+      if (typeof v === 'string' && (values as readonly string[]).includes(v)) return v as V
+      // A near miss (`tpc`, `round_robin`) says which one it probably meant, as unknown keys do.
+      return at.error(`expected ${expected}, got ${describeNode(at.node)}${typeof v === 'string' ? suggestion(v, values) : ''}`)
+    },
+    {description: expected, enum: [...values]},
+  )
 }
 
-/** '300ms' '1s' '2m' or a bare number of ms → ms. */
+/** '300ms' '1s' '2m' → ms; a number without its unit is an error that names the units. */
 export function duration(options: {min?: number} = {}): Checker<number> {
   const expected = options.min && options.min > 0 ? 'a positive duration like 300ms, 1s or 2m' : 'a duration like 300ms, 1s or 2m'
-  return scalar(expected, (v) => {
-    if (typeof v !== 'string' && typeof v !== 'number') return undefined
-    const ms = parseDuration(v)
-    return ms !== undefined && (options.min === undefined || ms >= options.min) ? ms : undefined
-  })
+  const positive = options.min !== undefined && options.min > 0
+  return checker(
+    expected,
+    (at) => {
+      const v = at.value
+      if (at.kind !== 'scalar' || (typeof v !== 'string' && typeof v !== 'number')) return at.expected(expected)
+      const ms = parseDuration(v)
+      // `timeout: 300` lacks only its unit: say which two it may have meant.
+      if (ms === undefined) return at.error(`expected ${expected}, got ${describeNode(at.node)}${missingUnit(v)}`)
+      return options.min === undefined || ms >= options.min ? ms : at.expected(expected)
+    },
+    {description: expected, anyOf: [{type: 'string', pattern: DURATION_PATTERN}, ...(positive ? [] : [{const: 0}])]},
+  )
 }
 
 export function array<T>(item: Checker<T>, options: {min?: number} = {}): Checker<T[]> {
   const expected = options.min ? 'a non-empty list' : 'a list'
+  const json = {type: 'array', items: item.json, ...(options.min ? {minItems: options.min} : {})}
   return checker(expected, (at) => {
     if (!isSeq(at.node)) return at.expected(expected)
     if (options.min && at.node.items.length < options.min) return at.expected(expected)
@@ -305,12 +344,18 @@ export function array<T>(item: Checker<T>, options: {min?: number} = {}): Checke
       else out.push(v)
     }
     return ok ? out : undefined
-  })
+  }, json)
 }
 
 /** A mapping of names you choose (services, versions, env) → ordered [name, value] pairs. */
 export function entries<T>(value: Checker<T>, options: {key?: Checker<string>; min?: number; expected?: string} = {}): Checker<Array<[string, T]>> {
   const expected = options.expected ?? (options.min ? 'a non-empty mapping' : 'a mapping')
+  const json = {
+    type: 'object',
+    additionalProperties: value.json,
+    ...(options.key ? {propertyNames: options.key.json} : {}),
+    ...(options.min ? {minProperties: options.min} : {}),
+  }
   return checker(expected, (at) => {
     if (!isMap(at.node) || (options.min && at.node.items.length < options.min)) return at.expected(expected)
     const out: Array<[string, T]> = []
@@ -322,7 +367,7 @@ export function entries<T>(value: Checker<T>, options: {key?: Checker<string>; m
       else out.push([key, v])
     }
     return ok && out.length === at.node.items.length ? out : undefined
-  })
+  }, json)
 }
 
 export function record<T>(value: Checker<T>, options: {key?: Checker<string>; min?: number} = {}): Checker<Record<string, T>> {
@@ -361,6 +406,13 @@ export type ShapeOut<S extends Shape> = {[K in keyof S]: S[K] extends Field<infe
 export function obj<S extends Shape>(shape: S, options: {expected?: string} = {}): Checker<ShapeOut<S>> {
   const expected = options.expected ?? 'a mapping'
   const known = Object.keys(shape)
+  // `simulate:` with nothing after it is an empty mapping: YAML reads it as null.
+  const json = {
+    type: ['object', 'null'],
+    properties: Object.fromEntries(known.map((key) => [key, shape[key].checker.json])),
+    required: known.filter((key) => shape[key].mode === 'required'),
+    additionalProperties: false,
+  }
   return checker(expected, (at) => {
     if (at.kind !== 'map' && at.kind !== 'nothing') return at.expected(expected)
     if (at.kind === 'nothing' && isScalar(at.node) && at.node.source !== '' && at.node.source !== undefined) return at.expected(expected)
@@ -400,7 +452,7 @@ export function obj<S extends Shape>(shape: S, options: {expected?: string} = {}
       }
     }
     return ok ? (out as ShapeOut<S>) : undefined
-  })
+  }, json)
 }
 
 /**
@@ -415,24 +467,37 @@ function misnamed(key: string, missing: readonly string[], taken: ReadonlySet<st
 
 /** Different shapes for different node kinds: `latency: 20ms` or `latency: {p50: 20ms, p99: 120ms}`. */
 export function oneOf<T>(expected: string, branches: {scalar?: Checker<T>; map?: Checker<T>; seq?: Checker<T>}): Checker<T> {
-  return checker(expected, (at) => {
-    const kind = at.kind
-    const branch = kind === 'map' ? branches.map : kind === 'seq' ? branches.seq : kind === 'scalar' ? branches.scalar : undefined
-    return branch ? branch(at) : at.expected(expected)
-  })
+  const anyOf = [branches.scalar, branches.map, branches.seq].flatMap((b) => (b && b.json !== false ? [b.json] : []))
+  return checker(
+    expected,
+    (at) => {
+      const kind = at.kind
+      const branch = kind === 'map' ? branches.map : kind === 'seq' ? branches.seq : kind === 'scalar' ? branches.scalar : undefined
+      return branch ? branch(at) : at.expected(expected)
+    },
+    {description: expected, anyOf},
+  )
 }
 
 export function map<T, U>(c: Checker<T>, fn: (value: T) => U): Checker<U> {
-  return checker(c.expected, (at) => {
-    const v = c(at)
-    return v === undefined ? undefined : fn(v)
-  })
+  return checker(
+    c.expected,
+    (at) => {
+      const v = c(at)
+      return v === undefined ? undefined : fn(v)
+    },
+    c.json,
+  )
 }
 
 /** A further check with access to the node, for rules a shape cannot say ("p99 >= p50"). Report, then return undefined to reject. */
 export function refine<T, U = T>(c: Checker<T>, fn: (value: T, at: At) => U | undefined): Checker<U> {
-  return checker(c.expected, (at) => {
-    const v = c(at)
-    return v === undefined ? undefined : fn(v, at)
-  })
+  return checker(
+    c.expected,
+    (at) => {
+      const v = c(at)
+      return v === undefined ? undefined : fn(v, at)
+    },
+    c.json,
+  )
 }

@@ -7,14 +7,20 @@ const UNIT_MS: Record<string, number> = {ms: 1, s: 1000, m: 60_000, min: 60_000,
 // so 'ms' and 'min' are not read as 'm' followed by garbage.
 const PART = /(\d+(?:\.\d+)?|\.\d+)(ms|min|s|m|h)/y
 const BARE = /^(\d+(?:\.\d+)?|\.\d+)$/
+/** A whole duration as PART reads it, for a JSON Schema's `pattern` (mesh schema). */
+export const DURATION_PATTERN = `^(?:${PART.source})+$`
 
-/** '300ms' '1s' '1.5s' '2m' '1h' '1m30s' → ms; a bare number (or numeric string) is ms; undefined if invalid. */
+/**
+ * '300ms' '1s' '1.5s' '2m' '1h' '1m30s' → ms; undefined if invalid. A number needs its unit,
+ * as in Istio and Go: `3` could mean 3 ms or 3 s, so it is refused (missingUnit says so);
+ * only 0 is the same in every unit.
+ */
 export function parseDuration(v: string | number): number | undefined {
-  if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? v : undefined
+  if (typeof v === 'number') return v === 0 ? 0 : undefined
   if (typeof v !== 'string') return undefined
   const text = v.trim()
   if (text === '') return undefined
-  if (BARE.test(text)) return Number(text)
+  if (BARE.test(text)) return Number(text) === 0 ? 0 : undefined
   let total = 0
   PART.lastIndex = 0
   while (PART.lastIndex < text.length) {
@@ -25,6 +31,13 @@ export function parseDuration(v: string | number): number | undefined {
   }
   // Float error from '1.1s' and friends: durations are never finer than a microsecond.
   return Math.round(total * 1000) / 1000
+}
+
+/** For an error about a value parseDuration refused: what to write instead when it lacked only a unit; '' otherwise. */
+export function missingUnit(v: unknown): string {
+  const text = typeof v === 'number' && Number.isFinite(v) ? String(v) : typeof v === 'string' ? v.trim() : ''
+  if (!BARE.test(text)) return ''
+  return ` (a duration needs a unit: ms, s, m or h; did you mean ${text}ms or ${text}s?)`
 }
 
 /** 1500 → '1.5s', 300 → '300ms', 120000 → '2m', 3600000 → '1h'. parseDuration(formatDuration(ms)) === ms. */

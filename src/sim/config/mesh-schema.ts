@@ -36,7 +36,7 @@ import {
 } from './checker.js'
 import {suggestion} from './did-you-mean.js'
 import {readEnvFiles} from './env-file.js'
-import {checkFault} from '../faults/fault-config.js'
+import {checkFault, FAULT_KEYS} from '../faults/fault-config.js'
 import {requestOnlySelector} from '../faults/fault.js'
 import {formatDuration, parseRate, parseRatio, parseSize} from './duration.js'
 import type {
@@ -76,20 +76,24 @@ const httpPath = str({pattern: /^\//, expected: 'a path starting with /'})
 const httpStatus = int({min: 100, max: 599, expected: 'an HTTP status between 100 and 599'})
 const fixedPort = int({min: 1, max: 65535})
 
-const method = scalar('an HTTP method like GET', (v) => (typeof v === 'string' && /^[A-Za-z]+$/.test(v) ? v.toUpperCase() : undefined))
+const method = scalar('an HTTP method like GET', (v) => (typeof v === 'string' && /^[A-Za-z]+$/.test(v) ? v.toUpperCase() : undefined), {type: 'string', pattern: '^[A-Za-z]+$'})
 
 /** 0.01 or '1%' → 0.01 */
-const ratioOrPercent = scalar('a number between 0 and 1 or a percent like 1%', (v) => (typeof v === 'string' || typeof v === 'number' ? parseRatio(v) : undefined))
+const ratioOrPercent = scalar('a number between 0 and 1 or a percent like 1%', (v) => (typeof v === 'string' || typeof v === 'number' ? parseRatio(v) : undefined), {
+  anyOf: [{type: 'number', minimum: 0, maximum: 1}, {type: 'string', pattern: '^\\s*\\d+(\\.\\d+)?\\s*%?\\s*$'}],
+})
 
-const size = scalar('a size in bytes like 512, 512b, 1kb or 2mb', (v) => (typeof v === 'string' || typeof v === 'number' ? parseSize(v) : undefined))
+const size = scalar('a size in bytes like 512, 512b, 1kb or 2mb', (v) => (typeof v === 'string' || typeof v === 'number' ? parseSize(v) : undefined), {
+  anyOf: [{type: 'integer', minimum: 0}, {type: 'string', pattern: '^\\s*\\d+(\\.\\d+)?\\s*([bBkKmMgG]|[kKmMgG][bB])?\\s*$'}],
+})
 
 const address = scalar('host:port like 127.0.0.1:5432', (v) => {
   const m = typeof v === 'string' ? /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):(\d+)$/.exec(v.trim()) : null
   const port = m ? Number(m[2]) : NaN
   return m && port >= 1 && port <= 65535 ? {host: m[1].replace(/^\[|\]$/g, ''), port} : undefined
-})
+}, {type: 'string', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^\\s:[\\]]+):\\d+$'})
 
-const rate = scalar('a rate like 200/s, 10/m, 5/h or 20/100ms', (v) => (typeof v === 'string' ? parseRate(v) : undefined))
+const rate = scalar('a rate like 200/s, 10/m, 5/h or 20/100ms', (v) => (typeof v === 'string' ? parseRate(v) : undefined), {type: 'string', pattern: '^\\s*\\d+(\\.\\d+)?\\s*/\\s*\\S+\\s*$'})
 
 // ---------------------------------------------------------------------------------
 // simulate:
@@ -147,7 +151,7 @@ const RETRY_ON: readonly RetryOn[] = ['5xx', 'gateway-error', 'reset', 'connect-
 const retryOn = scalar<RetryOn>(`one of ${RETRY_ON.join(', ')} or an HTTP status`, (v) => {
   if (typeof v === 'string' && (RETRY_ON as readonly string[]).includes(v)) return v as RetryOn
   return typeof v === 'number' && Number.isInteger(v) && v >= 100 && v <= 599 ? v : undefined
-})
+}, {anyOf: [{enum: [...RETRY_ON]}, {type: 'integer', minimum: 100, maximum: 599}]})
 
 const retries = map(
   obj({
@@ -261,7 +265,7 @@ export function defaultPolicy(): PolicyConfig {
 // `grpc: true` checks the whole server; `grpc: shop.Ratings` one service of it.
 const grpcHealth = scalar<string | false>('true, false or a gRPC service name', (v) =>
   v === true ? '' : v === false ? false : typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined,
-)
+{type: ['boolean', 'string']})
 
 const health = obj({
   path: opt(httpPath),
@@ -298,7 +302,7 @@ const restartPolicy = checker<RestartSetting>(RESTART_EXPECTED, (at) => {
   if (capped) return {policy: 'on-failure', maxRestarts: Number(capped[1])}
   if ((RESTART_POLICIES as readonly string[]).includes(v)) return {policy: v === 'unless-stopped' ? 'always' : (v as 'always' | 'on-failure' | 'no')}
   return at.error(`expected ${RESTART_EXPECTED.replace('on-failure:N', 'on-failure:N (at most N restarts)')}, got "${v}"${suggestion(v, RESTART_POLICIES)}`)
-})
+}, {description: RESTART_EXPECTED, type: 'string', pattern: `^(${RESTART_POLICIES.join('|')}|on-failure:\\d+)$`})
 
 const CONDITIONS: readonly DependencyCondition[] = ['service_started', 'service_healthy', 'service_completed_successfully']
 // `migrate: {condition: service_completed_successfully}`; a bare `migrate: completed` is
@@ -313,7 +317,7 @@ const dependencyCondition = oneOf<Dependency>(`{condition: ${CONDITIONS.join(' |
   scalar: checker<Dependency>(`{condition: ...}`, (at) => {
     const near = CONDITIONS.find((c) => typeof at.value === 'string' && c.includes(at.value)) ?? 'service_healthy'
     return at.error(`expected {condition: ${CONDITIONS.join(' | ')}}, got ${describeNode(at.node)}; write {condition: ${near}}`)
-  }),
+  }, false),
 })
 // compose's two spellings: a list (each waited for healthy), or a mapping with a condition each.
 const dependsOn = oneOf<Array<[string, Dependency]>>('a list of service names, or a mapping of service names to {condition: ...}', {
@@ -372,7 +376,10 @@ const ingress: Checker<IngressConfig> = map(
 )
 
 /** `faults.inject` is checked after the services (its entries name them); here it only has to be present. */
-const anyNode = checker('a list of faults', (at) => at)
+const anyNode = checker('a list of faults', (at) => at, {
+  type: 'array',
+  items: {type: 'object', required: ['service'], properties: Object.fromEntries(FAULT_KEYS.map((k) => [k, {}])), additionalProperties: false},
+})
 const faults = obj({allowHeaders: def(bool(), false), inject: opt(anyNode)})
 const telemetry = obj({
   accessLog: opt(bool()),
@@ -381,6 +388,8 @@ const telemetry = obj({
 })
 
 const TOP_KEYS = ['name', 'ingress', 'faults', 'telemetry', 'services']
+/** The checkers of the top level's keys, for the JSON Schema (json-schema.ts). */
+export const topLevel = {keys: TOP_KEYS, name: meshName, ingress, faults, telemetry, serviceName, service}
 
 /** Check the whole document against the schema; every issue goes to `report`. */
 export function checkMesh(report: Report, file: string, dir: string): CheckedMesh {

@@ -237,7 +237,13 @@ export class MeshDaemon extends EventEmitter {
       .on('POST', '/v1/faults', (spec) => this.injectFault(spec as FaultSpec))
       .on('POST', '/v1/faults/clear', (sel) => this.faults.clear(sel as {id?: string; service?: string}))
       .on('POST', '/v1/deploys', (plan) => this.deploys.start(plan as DeployPlan))
-      .on('GET', '/v1/deploys', (_, url) => this.deploys.history(url.searchParams.get('service') ?? undefined))
+      .on('GET', '/v1/deploys', (_, url) => {
+        const service = url.searchParams.get('service') ?? undefined
+        const records = this.deploys.history(service)
+        // A service apply removed keeps its history; a name that never was is a typo.
+        if (service && records.length === 0 && !this.config.services.some((s) => s.name === service)) throw serviceNotFound(service, this.serviceNames())
+        return records
+      })
       .on('GET', '/v1/deploy', (_, url) => this.deploys.get(url.searchParams.get('id') ?? ''))
       .on('POST', '/v1/rollback', (body) => this.deploys.rollback((body as {service: string}).service))
       .text('/metrics', PROMETHEUS_CONTENT_TYPE, () => renderPrometheus(this.telemetry.metrics.promSeries(), this.telemetry.tcp.series()))

@@ -1,5 +1,5 @@
 // `mesh rollout` / `mesh canary` / `mesh restart` flags → a DeployPlan, with the errors a user needs.
-import {parseDuration, parseRatio} from '../config/duration.js'
+import {missingUnit, parseDuration, parseRatio} from '../config/duration.js'
 import {MeshError} from '../errors.js'
 import type {DeployPlan, Strategy, VersionOverrides} from './deploy-types.js'
 
@@ -118,7 +118,7 @@ export function parseRestartPlan(service: string, f: {progressDeadline?: string}
 
 function duration(flag: string, v: string): number {
   const ms = parseDuration(v)
-  if (ms === undefined) throw bad(`${flag}: expected a duration like 10s or 300ms, got "${v}"`)
+  if (ms === undefined) throw bad(`${flag}: expected a duration like 10s or 300ms, got "${v}"${missingUnit(v)}`)
   return ms
 }
 

@@ -1,6 +1,6 @@
 // A deploy's new version: a `versions:` entry of mesh.yaml, or one made on the fly
 // from the current version with CLI overrides (--command, --env, --set).
-import {parseDuration, parseRatio} from '../config/duration.js'
+import {missingUnit, parseDuration, parseRatio} from '../config/duration.js'
 import type {ServiceConfig, SimulateConfig, VersionConfig} from '../config/types.js'
 import {MeshError} from '../errors.js'
 import type {VersionOverrides} from './deploy-types.js'
@@ -61,6 +61,6 @@ function int(v: string): number {
 
 function ms(v: string): number {
   const n = parseDuration(v)
-  if (n === undefined) throw new MeshError('MESH_BAD_FLAG', `expected a duration like 20ms, got "${v}"`)
+  if (n === undefined) throw new MeshError('MESH_BAD_FLAG', `expected a duration like 20ms, got "${v}"${missingUnit(v)}`)
   return n
 }

@@ -20,7 +20,7 @@
 //     - {phase: 2, p99: <= 800ms}              # phase 2 = from the first step's time to the next's
 //     - {phase: slow-payments, expect: successRate >= 50%}   # `>=` must be quoted as a value: use expect:
 import {LineCounter, parseDocument, type Document} from 'yaml'
-import {parseDuration} from '../config/duration.js'
+import {missingUnit, parseDuration} from '../config/duration.js'
 import type {ConfigIssue} from '../config/types.js'
 import {checkFault, notInMesh} from './fault-config.js'
 import type {FaultSpec} from './fault.js'
@@ -121,7 +121,7 @@ export function parseScenario(source: string, file: string, known?: Record<strin
 
   const durationMs = typeof raw.duration === 'string' || typeof raw.duration === 'number' ? parseDuration(raw.duration) : undefined
   if (raw.duration === undefined) add([], 'duration: is required (how long the run lasts, e.g. 40s)')
-  else if (!durationMs) add(['duration'], `expected a positive duration such as 40s, got ${show(raw.duration)}`)
+  else if (!durationMs) add(['duration'], `expected a positive duration such as 40s, got ${show(raw.duration)}${missingUnit(raw.duration)}`)
 
   // load
   let load: ChaosLoad | undefined
@@ -144,7 +144,7 @@ export function parseScenario(source: string, file: string, known?: Record<strin
         else for (const [k, v] of Object.entries(l.headers)) headers[k.toLowerCase()] = String(v)
       }
       const timeoutMs = l.timeout === undefined ? DEFAULT_REQUEST_TIMEOUT_MS : parseDuration(l.timeout as string)
-      if (!timeoutMs) add(['load', 'timeout'], `expected a positive duration such as 5s, got ${show(l.timeout)}`)
+      if (!timeoutMs) add(['load', 'timeout'], `expected a positive duration such as 5s, got ${show(l.timeout)}${missingUnit(l.timeout)}`)
       const concurrency = l.concurrency
       if (concurrency !== undefined && (typeof concurrency !== 'number' || !Number.isInteger(concurrency) || concurrency < 1)) {
         add(['load', 'concurrency'], `expected a whole number of at least 1, got ${show(concurrency)}`)
@@ -172,7 +172,7 @@ export function parseScenario(source: string, file: string, known?: Record<strin
     for (const key of Object.keys(s)) if (!STEP_KEYS.includes(key)) add([...p, key], `unknown key; a step takes ${STEP_KEYS.join(', ')}`)
     const atMs = typeof s.at === 'string' || typeof s.at === 'number' ? parseDuration(s.at) : undefined
     if (s.at === undefined) add(p, 'a step needs at: (when it happens, from the start, e.g. 10s)')
-    else if (atMs === undefined) add([...p, 'at'], `expected a duration from the start such as 10s, got ${show(s.at)}`)
+    else if (atMs === undefined) add([...p, 'at'], `expected a duration from the start such as 10s, got ${show(s.at)}${missingUnit(s.at)}`)
     else if (durationMs && atMs >= durationMs) add([...p, 'at'], `${show(s.at)} is not before the end of the run (duration ${show(raw.duration)})`)
     let name: string | undefined
     if (s.name !== undefined) {

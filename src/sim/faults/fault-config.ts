@@ -5,7 +5,7 @@
 //   {service: payments, delay: 300ms, percent: 30%} ──checkFault──▶ FaultSpec | [{path, message}]
 //   --delay 300ms --percent 30  ──fault-flags.ts──▶ same object ──checkFault──▶ same answer
 import {suggestion} from '../config/did-you-mean.js'
-import {parseDuration, parseSize} from '../config/duration.js'
+import {missingUnit, parseDuration, parseSize} from '../config/duration.js'
 import type {FaultKind, FaultSide, FaultSpec} from './fault.js'
 import {GRPC_STATUS_NAMES, type GrpcStatusName, httpStatusOfGrpc} from '../proxy/grpc.js'
 import {normalizePath} from '../security/path-normalizer.js'
@@ -244,7 +244,7 @@ export function checkFault(raw: unknown, options: CheckFaultOptions = {}): Check
   function duration(v: unknown, key: string, o: {positive: boolean}): number | undefined {
     const ms = typeof v === 'string' || typeof v === 'number' ? parseDuration(v) : undefined
     if (ms === undefined || (o.positive && ms <= 0)) {
-      problem(key, `expected a ${o.positive ? 'positive ' : ''}duration such as 300ms or 2s, got ${show(v)}`)
+      problem(key, `expected a ${o.positive ? 'positive ' : ''}duration such as 300ms or 2s, got ${show(v)}${missingUnit(v)}`)
       return undefined
     }
     return ms

@@ -4,10 +4,11 @@
 //   templates/<name>/{mesh.yaml, frontend/server.js, ...}  ──writeTemplate──▶  <targetDir>/...
 
 import {existsSync} from 'node:fs'
-import {copyFile, mkdir, readdir, readFile} from 'node:fs/promises'
+import {copyFile, mkdir, readdir, readFile, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {MeshError} from '../errors.js'
+import {SCHEMA_FILE, SCHEMA_MODELINE} from '../config/json-schema.js'
 
 /** Metadata file of a template; describes it and is never copied. */
 const META_FILE = 'template.json'
@@ -74,7 +75,21 @@ export async function writeTemplate(name: string, targetDir: string, {force = fa
     await mkdir(path.dirname(to), {recursive: true})
     await copyFile(path.join(source, file), to)
   }
+  await pointAtSchema(path.join(targetDir, 'mesh.yaml'))
   return files
+}
+
+/**
+ * Where meshsim is not installed in the project (a global install, a clone), the
+ * modeline's relative path finds nothing: point it at this package's own schema instead,
+ * an absolute path that holds on this machine.
+ */
+async function pointAtSchema(meshFile: string): Promise<void> {
+  const relative = SCHEMA_MODELINE.slice(SCHEMA_MODELINE.indexOf('=') + 1)
+  const own = path.join(path.dirname(templatesDir()), SCHEMA_FILE)
+  if (!existsSync(meshFile) || existsSync(path.join(path.dirname(meshFile), relative)) || !existsSync(own)) return
+  const text = await readFile(meshFile, 'utf8')
+  if (text.startsWith(`${SCHEMA_MODELINE}\n`)) await writeFile(meshFile, text.replace(relative, own))
 }
 
 async function describe(dir: string): Promise<string> {

@@ -1,0 +1,35 @@
+// mesh.yaml as a JSON Schema, for editors (VS Code, JetBrains, Neovim through
+// yaml-language-server): completion and inline errors as you type. It is built from the
+// checkers `mesh validate` runs (each combinator carries its own JSON Schema), so the two
+// cannot drift; the checker still says more (cross-references, p99 >= p50, did-you-mean).
+import {topLevel} from './mesh-schema.js'
+
+/** Where the package ships the schema (npm run build writes it), from the package's root. */
+export const SCHEMA_FILE = 'schema/mesh.schema.json'
+
+/**
+ * The first line of every template's mesh.yaml: yaml-language-server reads the schema from
+ * this path, relative to the file, which holds where meshsim is a devDependency of the
+ * project; `mesh init` points it at the running package's copy where it does not.
+ */
+export const SCHEMA_MODELINE = `# yaml-language-server: $schema=node_modules/meshsim/${SCHEMA_FILE}`
+
+export function meshJsonSchema(): Record<string, unknown> {
+  const {name, ingress, faults, telemetry, serviceName, service} = topLevel
+  const properties: Record<string, unknown> = {
+    name: name.json,
+    ingress: ingress.json,
+    faults: faults.json,
+    telemetry: telemetry.json,
+    services: {description: 'the services, by name', type: 'object', minProperties: 1, propertyNames: serviceName.json, additionalProperties: service.json},
+  }
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    title: 'meshsim mesh.yaml',
+    description: 'A local service mesh: its services, their policies, faults and telemetry. `mesh validate` checks the rest.',
+    type: 'object',
+    required: ['name', 'services'],
+    properties: Object.fromEntries(topLevel.keys.map((key) => [key, properties[key]])),
+    additionalProperties: false,
+  }
+}
