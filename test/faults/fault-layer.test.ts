@@ -213,6 +213,16 @@ describe('fault layer', () => {
     await clock.advance(50)
     expect((await r).status).toBe(200)
     expect(delayOnly.calls[0].req.headers).toEqual({'x-keep': '1'})
+
+    // A bare number is milliseconds, as Envoy's x-envoy-fault-delay-request.
+    const bare = scripted(clock)
+    const before = clock.now()
+    const b = layer(clock, [], {allowHeaders: true})(bare.service)(request({headers: {'x-mesh-fault-delay': '30'}}), context(clock))
+    await clock.advance(29)
+    expect(bare.calls).toHaveLength(0)
+    await clock.advance(1)
+    expect((await b).status).toBe(200)
+    expect(clock.now() - before).toBe(30)
   })
 
   test('first N on the callee side: each attempt counts, so a retrying caller gets through', async () => {

@@ -66,7 +66,7 @@ export const fault =
     }
   }
 
-/** `x-mesh-fault-abort: 503`, `x-mesh-fault-delay: 200ms`: one request's own fault, for tests. */
+/** `x-mesh-fault-abort: 503`, `x-mesh-fault-delay: 200ms` (or `200`, milliseconds): one request's own fault, for tests. */
 function fromHeaders(req: MeshRequest): FaultSpec[] | undefined {
   const abort = firstHeader(req.headers, 'x-mesh-fault-abort')
   const delay = firstHeader(req.headers, 'x-mesh-fault-delay')
@@ -75,7 +75,8 @@ function fromHeaders(req: MeshRequest): FaultSpec[] | undefined {
   delete req.headers['x-mesh-fault-abort']
   delete req.headers['x-mesh-fault-delay']
   const out: FaultSpec[] = []
-  const delayMs = delay !== undefined ? parseDuration(delay) : undefined
+  // A bare number is milliseconds, as Envoy's x-envoy-fault-delay-request reads it; with a unit, a duration.
+  const delayMs = delay === undefined ? undefined : /^\d+$/.test(delay.trim()) ? Number(delay) : parseDuration(delay)
   if (delayMs !== undefined) out.push({service: req.destination, kind: 'delay', delayMs})
   const status = abort !== undefined ? Number(abort) : NaN
   if (Number.isInteger(status) && status >= 200 && status <= 599) out.push({service: req.destination, kind: 'abort', status})
