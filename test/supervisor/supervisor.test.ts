@@ -5,8 +5,8 @@ import {join} from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {MeshError} from '../../src/sim/errors.js'
 import {VirtualClock} from '../../src/sim/time/clock.js'
-import {groupAlive, groupMembers, signalGroup} from '../../src/sim/supervisor/process-group.js'
-import {isRunning, readStartTime, readStat} from '../../src/sim/supervisor/process-identity.js'
+import {signalGroup} from '../../src/sim/supervisor/process-group.js'
+import {comm, groupAlive, groupMembers, isRunning, startTimeOf, table} from './processes.js'
 import {Supervisor, type InstanceSpec, type ProcessStatus} from '../../src/sim/supervisor/supervisor.js'
 import {waitUntil} from './wait-until.js'
 
@@ -65,8 +65,8 @@ describe('Supervisor', {timeout: 20_000}, () => {
 
     expect(status.state).toBe('running')
     expect(status.pgid).toBe(status.pid)
-    expect(readStat(status.pid!)?.pgrp).toBe(status.pid)
-    expect(sup.records()).toEqual([{instance: 'catalog-v1-0', pid: status.pid, pgid: status.pid, startTime: readStartTime(status.pid!)}])
+    expect(table.readSync().get(status.pid!)?.pgid).toBe(status.pid)
+    expect(sup.records()).toEqual([{instance: 'catalog-v1-0', pid: status.pid, pgid: status.pid, startTime: startTimeOf(status.pid!)}])
     await waitUntil('both streams in the log', () => log(s).includes('to stdout hello') && log(s).includes('to stderr'))
     expect(log(s)).toContain(`[mesh] started pid ${status.pid}`)
 
@@ -192,7 +192,7 @@ describe('Supervisor', {timeout: 20_000}, () => {
     const sup = supervisor()
     const status = sup.start(spec("sh -c 'sleep 30 & sleep 30'"))
     const sleeps = await waitUntil('two sleeps in the group', () => {
-      const pids = groupMembers(status.pgid!)!.filter((pid) => readStat(pid)?.comm === 'sleep')
+      const pids = groupMembers(status.pgid!).filter((pid) => comm(pid) === 'sleep')
       return pids.length === 2 && pids
     })
 
@@ -209,7 +209,7 @@ describe('Supervisor', {timeout: 20_000}, () => {
     const status = sup.start(s)
     // On a line of its own: the `[mesh] started` line quotes the command, 'ready' included.
     await waitUntil('the SIGTERM handler installed', () => /^ready$/m.test(log(s)))
-    const node = groupMembers(status.pgid!)!.find((pid) => readStat(pid)?.comm === 'node')!
+    const node = groupMembers(status.pgid!).find((pid) => comm(pid) === 'node')!
     expect(node).toBeDefined()
 
     const stopped = once(sup, 'stopped')
