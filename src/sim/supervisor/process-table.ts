@@ -14,6 +14,7 @@
 
 import {execFile, execFileSync} from 'node:child_process'
 import {existsSync, readdirSync, readFileSync} from 'node:fs'
+import {readdir, readFile} from 'node:fs/promises'
 import {MeshError} from '../errors.js'
 
 export type ProcessTableKind = 'proc' | 'ps'
@@ -146,10 +147,17 @@ function listProc(): ProcessEntry[] {
   return out
 }
 
+/** Every process, read on the thread pool: the daemon's periodic look must not stall the data plane for a few ms. */
+async function listProcAsync(): Promise<ProcessEntry[]> {
+  const pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name))
+  const entries = await Promise.all(pids.map((pid) => readFile(`/proc/${pid}/stat`, 'utf8').then(parseStat, () => undefined)))
+  return entries.filter((e): e is ProcessEntry => e !== undefined)
+}
+
 const procTable: ProcessTable = {
   kind: 'proc',
   readSync: () => new ProcessSnapshot(readProcStat, listProc),
-  read: async () => new ProcessSnapshot(readProcStat, listProc),
+  read: coalesced(async () => ProcessSnapshot.of(await listProcAsync())),
 }
 
 // ---------------------------------------------------------------- ps
@@ -200,14 +208,24 @@ const psTable: ProcessTable = {
     }
     return new ProcessSnapshot((pid) => list().find((e) => e.pid === pid), list)
   },
-  read() {
-    return new Promise((resolve, reject) => {
-      execFile('ps', PS_ARGS, {env: PS_ENV, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024}, (error, stdout) => {
-        if (error) reject(psFailed(error))
-        else resolve(ProcessSnapshot.of(parsePs(stdout)))
-      })
-    })
-  },
+  read: coalesced(
+    () =>
+      new Promise((resolve, reject) => {
+        execFile('ps', PS_ARGS, {env: PS_ENV, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024}, (error, stdout) => {
+          if (error) reject(psFailed(error))
+          else resolve(ProcessSnapshot.of(parsePs(stdout)))
+        })
+      }),
+  ),
+}
+
+/**
+ * Callers that ask while a look is under way share it: `mesh down` waiting for thirty
+ * instances to exit makes one `ps` per poll, not thirty.
+ */
+function coalesced(look: () => Promise<ProcessSnapshot>): () => Promise<ProcessSnapshot> {
+  let current: Promise<ProcessSnapshot> | undefined
+  return () => (current ??= look().finally(() => (current = undefined)))
 }
 
 // ---------------------------------------------------------------- choice
