@@ -126,13 +126,17 @@ export async function stopMesh(paths: MeshPaths, opts: {timeoutMs?: number; cloc
     } catch {
       graceful = false
     }
-    if (!graceful && daemonAlive(state)) signalGroup(state.daemon.pid, 'SIGKILL')
+    // A detached daemon leads its group; a foreground `mesh up` does not.
+    if (!graceful && daemonAlive(state) && !signalGroup(state.daemon.pid, 'SIGKILL')) process.kill(state.daemon.pid, 'SIGKILL')
   }
+  const table = processTable(state.processTable ?? 'proc')
+  // The daemon removed its files and released the lock; a new mesh may already hold it. What is
+  // checked here is only what it recorded and what still has its start time: nothing left, as a rule.
+  if (graceful) return {name: state.name, graceful, killed: (await killRecorded(state.children, {graceMs: 5_000, clock, table})).killed}
   const lock = await acquireMeshLock(paths, {role: 'command', name: 'mesh down'}, COMMAND_LOCK_WAIT_MS)
   try {
-    // Even after a graceful stop: a process recorded and still the same is left over.
-    const {killed} = await killRecorded(state.children, {graceMs: 5_000, clock, table: processTable(state.processTable ?? 'proc')})
-    // Another `mesh down` may have cleaned up meanwhile, and a new mesh started: its files are not ours.
+    const {killed} = await killRecorded(state.children, {graceMs: 5_000, clock, table})
+    // Another `mesh down` may have cleaned up meanwhile: a state file it left is not this one.
     if (readState(paths)?.daemon.pid === state.daemon.pid) removeState(paths)
     return {name: state.name, graceful, killed}
   } finally {
