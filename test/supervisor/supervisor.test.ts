@@ -272,4 +272,34 @@ describe('Supervisor', {timeout: 20_000}, () => {
     sup.forget('catalog-v1-0')
     expect(sup.list()).toEqual([])
   })
+
+  it('a descendant that leaves the group is recorded, and goes with stop(); a crashed instance\'s one is killed with it', async () => {
+    const sup = supervisor({backoff: {initialMs: 50, maxMs: 50, resetAfterMs: 10_000}})
+    const escapedOf = (leader: number) => waitUntil('the setsid sleep', () => table.readSync().descendants(leader).find((d) => d.pgid !== leader))
+    const changed: number[] = []
+    sup.on('descendants', () => changed.push(1))
+
+    const catalog = spec('setsid sleep 41 & exec sleep 30')
+    const status = sup.start(catalog)
+    const escaped = await escapedOf(status.pid!)
+    pgids.add(escaped.pid)
+    await sup.sampleDescendants()
+    expect(sup.records()[0].descendants).toEqual([{pid: escaped.pid, startTime: escaped.startTime}])
+    expect(changed).toHaveLength(1)
+    await sup.stop('catalog-v1-0')
+    expect(isRunning(escaped.pid)).toBe(false)
+    expect(log(catalog)).toContain(`and ${escaped.pid} (left the group)`)
+
+    const again = spec('setsid sleep 42 & exec sleep 30', {instance: 'cart-v1-0', logFile: join(dir, 'cart.log')})
+    const first = sup.start(again)
+    const orphan = await escapedOf(first.pid!)
+    pgids.add(orphan.pid)
+    await sup.sampleDescendants()
+    // The leader dies: its recorded descendant is what is left of it, and would outlive the restart.
+    const respawned = once(sup, 'spawn')
+    process.kill(first.pid!, 'SIGKILL')
+    await respawned
+    await waitUntil('the orphan killed', () => !isRunning(orphan.pid))
+    expect(log(again)).toMatch(/killing what is left of group \d+ and 1 process\(es\) that left it/)
+  })
 })
