@@ -103,6 +103,28 @@ services:
     expect(pidAlive(st.services[0].instances[0].pid!)).toBe(false)
   })
 
+  test('mesh down stops no process while a request under way may still call it', async () => {
+    // front calls slow, then back: when down begins, back has no request yet but will get one.
+    const {dir, ingress} = await meshOnFreePort(
+      (port) => `
+name: hops
+ingress: {port: ${port}, routes: [{prefix: /, service: front}]}
+services:
+  front: {dependsOn: [slow, back], simulate: {latency: 1ms, calls: [{service: slow}, {service: back}]}}
+  slow: {simulate: {latency: 3s}}
+  back: {simulate: {latency: 1ms}}
+`,
+    )
+    const up = await mesh(dir, ['up', '-d'])
+    expect(up.exitCode, up.stderr).toBe(0)
+    const answer = get(`${ingress}/`)
+    await new Promise((r) => setTimeout(r, 300))
+    const down = await mesh(dir, ['down'])
+    expect(down.exitCode, down.stderr).toBe(0)
+    const r = await answer
+    expect(r.status, r.text).toBe(200)
+  })
+
   test('mesh up on native Windows refuses, saying why and what to use instead (exit 1)', async () => {
     const dir = meshDir('name: win\nservices:\n  a: {simulate: {latency: 1ms}}\n')
     // The CLI as Windows would run it: process.platform is all it looks at.

@@ -352,7 +352,9 @@ export class MeshDaemon extends EventEmitter {
       for (const f of this.faults.list()) if (f.kind === 'pause') this.faults.remove(f.id)
       const longest = Math.max(...this.config.services.map((s) => s.stopGracePeriodMs), 1000)
       const drained = this.dataPlane.drain(longest)
-      await Promise.all([...this.instances.values()].map((inst) => this.stopWithin(inst.name, startedAt + inst.service.stopGracePeriodMs)))
+      // Every request in the mesh, not only the instance's own: one under way may still call it.
+      const underWay = () => this.dataPlane.inflightRequests
+      await Promise.all([...this.instances.values()].map((inst) => this.stopWithin(inst.name, startedAt + inst.service.stopGracePeriodMs, underWay)))
       await drained
       this.faults.close()
       await this.supervisor.stopAll(0)
@@ -376,9 +378,9 @@ export class MeshDaemon extends EventEmitter {
     }
   }
 
-  /** Waits for the instance's requests under way until `deadline`, then stops its process with what is left of the budget. */
-  private async stopWithin(name: string, deadline: number): Promise<void> {
-    while (this.dataPlane.inflightTo(name) > 0 && this.clock.now() < deadline) await this.clock.sleep(20)
+  /** Waits for requests under way (by default the instance's own) until `deadline`, then stops its process with what is left of the budget. */
+  private async stopWithin(name: string, deadline: number, underWay = () => this.dataPlane.inflightTo(name)): Promise<void> {
+    while (underWay() > 0 && this.clock.now() < deadline) await this.clock.sleep(20)
     if (this.supervisor.status(name)) await this.supervisor.stop(name, Math.max(0, deadline - this.clock.now()))
   }
 
