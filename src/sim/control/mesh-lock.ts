@@ -8,6 +8,7 @@
 // Created with link(2) from a file already written: the lock appears whole or not at all,
 // and of two processes only one can create it. A lock whose owner is gone (not running,
 // or its pid now names another process) is stale and taken over.
+import {randomBytes} from 'node:crypto'
 import {linkSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {MeshError} from '../errors.js'
 import {processTable, type ProcessTableKind} from '../supervisor/process-table.js'
@@ -78,7 +79,7 @@ export async function acquireMeshLock(paths: MeshPaths, who: {role: LockOwner['r
   if (!self) throw new MeshError('MESH_PS_FAILED', `cannot find this process (pid ${process.pid}) in the process table (${table.kind}).`)
   const owner: LockOwner = {pid: process.pid, startTime: self.startTime, processTable: table.kind, role: who.role, name: who.name}
   ensureMeshDir(paths)
-  const tmp = `${paths.lock}.${process.pid}.tmp`
+  const tmp = `${paths.lock}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
   writeFileSync(tmp, JSON.stringify(owner), {mode: 0o600})
   const deadline = Date.now() + waitMs
   try {
