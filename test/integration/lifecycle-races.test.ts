@@ -1,7 +1,7 @@
 // Races and budgets of the mesh's lifecycle (issue 18): two `mesh up` in one directory,
 // a service that ignores SIGTERM with requests in flight, who may read `.mesh/`, and a
 // platform the mesh cannot run on.
-import {chmodSync, mkdirSync, statSync} from 'node:fs'
+import {chmodSync, mkdirSync, readFileSync, statSync} from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import {describe, expect, test} from 'vitest'
@@ -57,6 +57,36 @@ services:
       const pids = [st.daemonPid, ...st.services.flatMap((s) => s.instances.map((i) => i.pid!))]
       expect(await eventually(() => pids.every((p) => !pidAlive(p)), 5_000)).toBe(true)
       expect((await mesh(dir, ['status'])).exitCode).toBe(3)
+    } finally {
+      await mesh(dir, ['down'])
+    }
+  })
+
+  test('mesh up after the daemon was SIGKILLed takes over its stale lock, cleans up what it left, and starts', async () => {
+    const {dir} = await meshOnFreePort(
+      (port) => `
+name: again
+ingress: {port: ${port}, routes: [{prefix: /, service: echo}]}
+services:
+  echo:
+    command: node fixtures/echo-server.js
+    health: {path: /healthz, interval: 100ms}
+`,
+    )
+    try {
+      expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
+      const before = json<MeshStatus>(await mesh(dir, ['status', '--json']))
+      process.kill(before.daemonPid, 'SIGKILL')
+      expect(await eventually(() => !pidAlive(before.daemonPid), 5_000)).toBe(true)
+      expect(readFileSync(path.join(dir, '.mesh/mesh.lock'), 'utf8')).toContain(`"pid":${before.daemonPid}`)
+
+      const up = await mesh(dir, ['up', '-d'])
+      expect(up.exitCode, up.stderr).toBe(0)
+      expect(up.stderr).toContain('Cleaned up after a mesh daemon that died: echo-v1-0')
+      const after = json<MeshStatus>(await mesh(dir, ['status', '--json']))
+      expect(after.daemonPid).not.toBe(before.daemonPid)
+      expect(pidAlive(before.services[0].instances[0].pid!)).toBe(false)
+      expect(readFileSync(path.join(dir, '.mesh/mesh.lock'), 'utf8')).toContain(`"pid":${after.daemonPid}`)
     } finally {
       await mesh(dir, ['down'])
     }
