@@ -165,7 +165,7 @@ const procTable: ProcessTable = {
 const PS_ARGS = ['-A', '-o', 'pid=,ppid=,pgid=,stat=,lstart=']
 // lstart is local time in the locale's words: both fixed, so every reader of a start time
 // (the daemon, a CLI in another terminal with another TZ) prints and parses the same text.
-const PS_ENV = {...process.env, TZ: 'UTC', LC_ALL: 'C', LANG: 'C'}
+const PS_OPTIONS = {env: {...process.env, TZ: 'UTC', LC_ALL: 'C', LANG: 'C'}, encoding: 'utf8' as const, maxBuffer: 64 * 1024 * 1024}
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
 
 /**
@@ -200,7 +200,7 @@ const psTable: ProcessTable = {
     let entries: ProcessEntry[] | undefined
     const list = () => {
       try {
-        entries ??= parsePs(execFileSync('ps', PS_ARGS, {env: PS_ENV, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'ignore']}))
+        entries ??= parsePs(execFileSync('ps', PS_ARGS, {...PS_OPTIONS, stdio: ['ignore', 'pipe', 'ignore']}))
       } catch (error) {
         throw psFailed(error)
       }
@@ -211,7 +211,7 @@ const psTable: ProcessTable = {
   read: coalesced(
     () =>
       new Promise((resolve, reject) => {
-        execFile('ps', PS_ARGS, {env: PS_ENV, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024}, (error, stdout) => {
+        execFile('ps', PS_ARGS, PS_OPTIONS, (error, stdout) => {
           if (error) reject(psFailed(error))
           else resolve(ProcessSnapshot.of(parsePs(stdout)))
         })
