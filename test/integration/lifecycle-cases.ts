@@ -100,7 +100,7 @@ export function describeLifecycle(kind: ProcessTableKind, unavailable = false): 
         pids = [echo0, echo1, leaky, sleep!]
         // Recorded while its parent still lives: after that, nothing else links it to leaky.
         const recorded = await eventually(() => readState(dir).children.find((c) => c.instance === 'leaky-v1-0')?.descendants?.some((d) => d.pid === sleep), 10_000)
-        expect(recorded).toBe(true)
+        expect(recorded, JSON.stringify(readState(dir).children) + ` sleep ${sleep}`).toBe(true)
 
         process.kill(st.daemonPid, 'SIGKILL')
         expect(await eventually(() => !pidAlive(st.daemonPid), 5_000)).toBe(true)

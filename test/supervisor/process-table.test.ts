@@ -2,7 +2,7 @@ import {spawn} from 'node:child_process'
 import {once} from 'node:events'
 import {existsSync} from 'node:fs'
 import {describe, expect, it} from 'vitest'
-import {defaultProcessTableKind, parsePs, parseStat, processTable, ProcessSnapshot, type ProcessTableKind} from '../../src/sim/supervisor/process-table.js'
+import {coalesced, defaultProcessTableKind, parsePs, parseStat, processTable, ProcessSnapshot, type ProcessTableKind} from '../../src/sim/supervisor/process-table.js'
 
 // Fields 3..22 of a real /proc/PID/stat line; field 22 (start time) is 8675309.
 const TAIL = 'S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 8675309 1000000 200 18446744073709551615'
@@ -103,5 +103,30 @@ describe.each(kinds)('the %s table on this machine', (kind) => {
     await once(child, 'exit') // node reaps it, so the pid no longer exists
     expect(table.readSync().isRunning(child.pid!)).toBe(false)
     expect(table.readSync().get(-1)).toBeUndefined()
+  })
+})
+
+describe('coalesced', () => {
+  it('gives every caller a look begun after it asked; those asking during one share the next', async () => {
+    let looks = 0
+    const pending: Array<() => void> = []
+    const read = coalesced(
+      () =>
+        new Promise<ProcessSnapshot>((resolve) => {
+          const n = ++looks
+          pending.push(() => resolve(ProcessSnapshot.of([{pid: n, ppid: 0, pgid: n, zombie: false, startTime: String(n)}])))
+        }),
+    )
+    const first = read()
+    const [second, third] = [read(), read()]
+    expect(looks).toBe(1)
+    pending.shift()!()
+    expect((await first).get(1)).toBeDefined()
+    // The two that asked while the first look was under way get the second look, not the first.
+    await new Promise((r) => setTimeout(r, 0))
+    expect(looks).toBe(2)
+    pending.shift()!()
+    expect((await second).get(2)).toBeDefined()
+    expect(await third).toBe(await second)
   })
 })

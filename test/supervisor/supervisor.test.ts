@@ -61,11 +61,14 @@ describe('Supervisor', {timeout: 20_000}, () => {
   it('starts a process in its own group, records it, and sends its output to the log file', async () => {
     const sup = supervisor()
     const s = spec('echo "to stdout $GREETING"; echo to stderr >&2; exec sleep 30', {env: {GREETING: 'hello'}})
+    const recorded = once(sup, 'records')
     const status = sup.start(s)
 
     expect(status.state).toBe('running')
     expect(status.pgid).toBe(status.pid)
     expect(table.readSync().get(status.pid!)?.pgid).toBe(status.pid)
+    // The start time comes from the process table a moment later.
+    await recorded
     expect(sup.records()).toEqual([{instance: 'catalog-v1-0', pid: status.pid, pgid: status.pid, startTime: startTimeOf(status.pid!)}])
     await waitUntil('both streams in the log', () => log(s).includes('to stdout hello') && log(s).includes('to stderr'))
     expect(log(s)).toContain(`[mesh] started pid ${status.pid}`)
@@ -276,14 +279,24 @@ describe('Supervisor', {timeout: 20_000}, () => {
   it('a descendant that leaves the group is recorded, and goes with stop(); a crashed instance\'s one is killed with it', async () => {
     const sup = supervisor({backoff: {initialMs: 50, maxMs: 50, resetAfterMs: 10_000}})
     const escapedOf = (leader: number) => waitUntil('the setsid sleep', () => table.readSync().descendants(leader).find((d) => d.pgid !== leader))
+    // A look already under way (the periodic one) may predate the sleep: look again until it is seen.
+    const sampledWith = async (instance: string, pid: number) => {
+      const deadline = performance.now() + 5000
+      for (;;) {
+        await sup.sampleDescendants()
+        if (sup.records().find((r) => r.instance === instance)?.descendants?.some((d) => d.pid === pid)) return
+        if (performance.now() > deadline) throw new Error(`pid ${pid} never recorded as a descendant of ${instance}`)
+      }
+    }
     const changed: number[] = []
-    sup.on('descendants', () => changed.push(1))
-
     const catalog = spec('setsid sleep 41 & exec sleep 30')
+    const recorded = once(sup, 'records')
     const status = sup.start(catalog)
+    await recorded
+    sup.on('records', () => changed.push(1))
     const escaped = await escapedOf(status.pid!)
     pgids.add(escaped.pid)
-    await sup.sampleDescendants()
+    await sampledWith('catalog-v1-0', escaped.pid)
     expect(sup.records()[0].descendants).toEqual([{pid: escaped.pid, startTime: escaped.startTime}])
     expect(changed).toHaveLength(1)
     await sup.stop('catalog-v1-0')
@@ -294,7 +307,7 @@ describe('Supervisor', {timeout: 20_000}, () => {
     const first = sup.start(again)
     const orphan = await escapedOf(first.pid!)
     pgids.add(orphan.pid)
-    await sup.sampleDescendants()
+    await sampledWith('cart-v1-0', orphan.pid)
     // The leader dies: its recorded descendant is what is left of it, and would outlive the restart.
     const respawned = once(sup, 'spawn')
     process.kill(first.pid!, 'SIGKILL')

@@ -181,7 +181,7 @@ export class MeshDaemon extends EventEmitter {
       onApplied: (changes) => this.emitEvent({kind: 'config-applied', changes}),
     })
     this.supervisor.on('spawn', () => this.saveState())
-    this.supervisor.on('descendants', () => this.saveState())
+    this.supervisor.on('records', () => this.saveState())
     this.supervisor.on('exit', (status: ProcessStatus, exit: {code: number | null; signal: string | null}) =>
       this.onExit(status, exit),
     )

@@ -220,12 +220,24 @@ const psTable: ProcessTable = {
 }
 
 /**
- * Callers that ask while a look is under way share it: `mesh down` waiting for thirty
- * instances to exit makes one `ps` per poll, not thirty.
+ * Every caller gets a look that began after it asked (a process it has just started is in
+ * it), and callers that ask while one is under way share the next: `mesh down` waiting for
+ * thirty instances to exit makes one `ps` per poll, not thirty.
  */
-function coalesced(look: () => Promise<ProcessSnapshot>): () => Promise<ProcessSnapshot> {
+export function coalesced(look: () => Promise<ProcessSnapshot>): () => Promise<ProcessSnapshot> {
   let current: Promise<ProcessSnapshot> | undefined
-  return () => (current ??= look().finally(() => (current = undefined)))
+  let next: Promise<ProcessSnapshot> | undefined
+  const begin = () => (current = look().finally(() => (current = undefined)))
+  return () => {
+    if (!current) return begin()
+    next ??= current
+      .catch(() => undefined)
+      .then(() => {
+        next = undefined
+        return begin()
+      })
+    return next
+  }
 }
 
 // ---------------------------------------------------------------- choice

@@ -86,7 +86,8 @@ interface Entry {
 }
 
 /**
- * Events: 'spawn' (status), 'exit' (status, {code, signal}),
+ * Events: 'spawn' (status), 'exit' (status, {code, signal}), 'records' (records() changed:
+ * a start time or descendants recorded),
  * 'restart-scheduled' (status, delayMs), 'stopped' (status, 'exited' | 'killed' | 'not-running').
  * Every status handed out is a copy.
  */
@@ -96,7 +97,6 @@ export class Supervisor extends EventEmitter {
   private readonly entries = new Map<string, Entry>()
   readonly table: ProcessTable
   private sampler?: Timer
-  private sampling?: Promise<void>
 
   constructor(opts: SupervisorOptions = {}) {
     super()
@@ -174,19 +174,15 @@ export class Supervisor extends EventEmitter {
    * are kept while they are still the same process: an orphan no longer descends from anyone.
    */
   async sampleDescendants(): Promise<void> {
-    // One look at a time: under `ps` a look takes tens of milliseconds.
-    this.sampling ??= (async () => {
-      const snapshot = await this.table.read()
-      let changed = false
-      for (const entry of this.entries.values()) {
-        const before = entry.descendants.size
-        const seen = this.outsiders(entry, snapshot)
-        if (seen.size !== before || [...seen.keys()].some((pid) => !entry.descendants.has(pid))) changed = true
-        entry.descendants = seen
-      }
-      if (changed) this.emit('descendants')
-    })().finally(() => (this.sampling = undefined))
-    return this.sampling
+    const snapshot = await this.table.read()
+    let changed = false
+    for (const entry of this.entries.values()) {
+      const before = entry.descendants.size
+      const seen = this.outsiders(entry, snapshot)
+      if (seen.size !== before || [...seen.keys()].some((pid) => !entry.descendants.has(pid))) changed = true
+      entry.descendants = seen
+    }
+    if (changed) this.emit('records')
   }
 
   /** The entry's live descendants outside its group, and the recorded ones that are still the same. */
@@ -299,16 +295,35 @@ export class Supervisor extends EventEmitter {
 
     status.pid = pid
     status.pgid = pid
-    status.startTime = this.table.readSync().get(pid)?.startTime
+    status.startTime = undefined
     status.state = 'running'
     entry.descendants = new Map()
     this.scheduleSample()
+    void this.recordStartTime(entry, pid)
     this.log(entry, `started pid ${pid}${status.restarts > 0 ? ` (restart ${status.restarts})` : ''}: ${spec.command}`)
     this.emit('spawn', copy(status))
     entry.exited = subprocess.then(
       (result) => this.onExit(entry, pid, result.exitCode ?? null, result.signal ?? null),
       () => this.onExit(entry, pid, null, null),
     )
+  }
+
+  /**
+   * Its start time, once the table answers: instances spawned together (a service's replicas)
+   * share one look, and under `ps` the data plane does not wait for it. Until then records()
+   * leaves the instance out; its group is still stopped through the pgid the supervisor knows.
+   */
+  private async recordStartTime(entry: Entry, pid: number): Promise<void> {
+    let snapshot: ProcessSnapshot
+    try {
+      snapshot = await this.table.read()
+    } catch (error) {
+      this.log(entry, `cannot record the start time of pid ${pid}: ${(error as Error).message}`)
+      return
+    }
+    if (entry.status.pid !== pid) return
+    entry.status.startTime = snapshot.get(pid)?.startTime
+    this.emit('records')
   }
 
   private onExit(entry: Entry, pgid: number, code: number | null, signal: string | null): void {
