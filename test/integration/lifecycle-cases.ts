@@ -6,6 +6,7 @@ import path from 'node:path'
 import {describe, expect, test} from 'vitest'
 import type {MeshState} from '../../src/sim/control/state-file.js'
 import type {MeshStatus} from '../../src/sim/control/status.js'
+import {signalGroup} from '../../src/sim/supervisor/process-group.js'
 import {processTable, type ProcessTableKind} from '../../src/sim/supervisor/process-table.js'
 import {eventually, get, mesh, meshOnFreePort} from '../helpers/mesh.js'
 
@@ -83,7 +84,7 @@ export function describeLifecycle(kind: ProcessTableKind, unavailable = false): 
         expect(stillAlive([...pids, st.daemonPid])).toEqual([])
       } finally {
         await run(dir, ['down'])
-        for (const p of pids) if (pidAlive(p)) process.kill(p, 'SIGKILL')
+        for (const p of pids) if (!signalGroup(p, 'SIGKILL') && pidAlive(p)) process.kill(p, 'SIGKILL')
       }
     })
 
@@ -100,7 +101,7 @@ export function describeLifecycle(kind: ProcessTableKind, unavailable = false): 
         pids = [echo0, echo1, leaky, sleep!]
         // Recorded while its parent still lives: after that, nothing else links it to leaky.
         const recorded = await eventually(() => readState(dir).children.find((c) => c.instance === 'leaky-v1-0')?.descendants?.some((d) => d.pid === sleep), 10_000)
-        expect(recorded, JSON.stringify(readState(dir).children) + ` sleep ${sleep}`).toBe(true)
+        expect(recorded, `sleep ${sleep} in ${JSON.stringify(readState(dir).children)}`).toBe(true)
 
         process.kill(st.daemonPid, 'SIGKILL')
         expect(await eventually(() => !pidAlive(st.daemonPid), 5_000)).toBe(true)
@@ -122,7 +123,9 @@ export function describeLifecycle(kind: ProcessTableKind, unavailable = false): 
         expect(pidAlive(echo1)).toBe(true)
         expect((await run(dir, ['down'])).stdout).toMatch(/nothing to stop/)
       } finally {
-        for (const p of pids) if (pidAlive(p)) process.kill(p, 'SIGKILL')
+        // A mesh still up (the test failed early), then echo1 left on purpose: its whole group (sh and node).
+        await run(dir, ['down'])
+        for (const p of pids) if (!signalGroup(p, 'SIGKILL') && pidAlive(p)) process.kill(p, 'SIGKILL')
       }
     })
   })

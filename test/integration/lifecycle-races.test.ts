@@ -4,7 +4,7 @@
 import {chmodSync, mkdirSync, readFileSync, statSync} from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
-import {describe, expect, test} from 'vitest'
+import {describe, expect, onTestFinished, test} from 'vitest'
 import type {MeshStatus} from '../../src/sim/control/status.js'
 import {eventually, get, json, mesh, meshDir, meshOnFreePort, pidAlive} from '../helpers/mesh.js'
 
@@ -106,6 +106,7 @@ services:
     stopGracePeriod: ${graceMs}ms
 `,
     )
+    onTestFinished(() => mesh(dir, ['down']).then(() => undefined))
     const up = await mesh(dir, ['up', '-d'])
     expect(up.exitCode, up.stderr).toBe(0)
     const st = json<MeshStatus>(await mesh(dir, ['status', '--json']))
@@ -145,6 +146,7 @@ services:
   back: {simulate: {latency: 1ms}}
 `,
     )
+    onTestFinished(() => mesh(dir, ['down']).then(() => undefined))
     const up = await mesh(dir, ['up', '-d'])
     expect(up.exitCode, up.stderr).toBe(0)
     const answer = get(`${ingress}/`)
