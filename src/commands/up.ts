@@ -7,9 +7,7 @@ import {followLogs} from '../cli/follow-logs.js'
 import {loadConfigWithWarnings} from '../sim/config/load-config.js'
 import {activeProfiles, servicesToStart, unknownProfiles} from '../sim/config/profiles.js'
 import {MeshDaemon, type DaemonEvent} from '../sim/control/daemon.js'
-import {ensureNotRunning, startDetached} from '../sim/control/lifecycle.js'
-import {removeState} from '../sim/control/state-file.js'
-import {signalGroup} from '../sim/supervisor/process-group.js'
+import {assertSupportedPlatform, ensureNotRunning, startDetached} from '../sim/control/lifecycle.js'
 import type {MeshStatus} from '../sim/control/status.js'
 import {renderStatus} from './status.js'
 import {serviceNotFound} from '../sim/errors.js'
@@ -35,6 +33,7 @@ export default class Up extends MeshCommand {
 
   async run(): Promise<MeshStatus> {
     const {argv, flags} = await this.parse(Up)
+    assertSupportedPlatform()
     const file = path.resolve(flags.file)
     // Nothing starts when the file is wrong.
     const {config, warnings} = await loadConfigWithWarnings(file)
@@ -81,9 +80,8 @@ export default class Up extends MeshCommand {
           this.logToStderr(chalk.yellow('\nStopping gracefully… (Ctrl-C again to kill now)'))
           void daemon.stop().then(() => resolve(130))
         } else {
-          // Second Ctrl-C: no more grace. Kill every group and leave no state behind.
-          for (const r of daemon.supervisor.records()) signalGroup(r.pgid, 'SIGKILL')
-          removeState(paths)
+          // Second Ctrl-C: no more grace.
+          daemon.killNow()
           process.exit(130)
         }
       }

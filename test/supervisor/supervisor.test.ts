@@ -5,8 +5,8 @@ import {join} from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {MeshError} from '../../src/sim/errors.js'
 import {VirtualClock} from '../../src/sim/time/clock.js'
-import {groupAlive, groupMembers, signalGroup} from '../../src/sim/supervisor/process-group.js'
-import {isRunning, readStartTime, readStat} from '../../src/sim/supervisor/process-identity.js'
+import {signalGroup} from '../../src/sim/supervisor/process-group.js'
+import {comm, groupAlive, groupMembers, isRunning, startTimeOf, table} from './processes.js'
 import {Supervisor, type InstanceSpec, type ProcessStatus} from '../../src/sim/supervisor/supervisor.js'
 import {waitUntil} from './wait-until.js'
 
@@ -61,12 +61,15 @@ describe('Supervisor', {timeout: 20_000}, () => {
   it('starts a process in its own group, records it, and sends its output to the log file', async () => {
     const sup = supervisor()
     const s = spec('echo "to stdout $GREETING"; echo to stderr >&2; exec sleep 30', {env: {GREETING: 'hello'}})
+    const recorded = once(sup, 'records')
     const status = sup.start(s)
 
     expect(status.state).toBe('running')
     expect(status.pgid).toBe(status.pid)
-    expect(readStat(status.pid!)?.pgrp).toBe(status.pid)
-    expect(sup.records()).toEqual([{instance: 'catalog-v1-0', pid: status.pid, pgid: status.pid, startTime: readStartTime(status.pid!)}])
+    expect(table.readSync().get(status.pid!)?.pgid).toBe(status.pid)
+    // The start time comes from the process table a moment later.
+    await recorded
+    expect(sup.records()).toEqual([{instance: 'catalog-v1-0', pid: status.pid, pgid: status.pid, startTime: startTimeOf(status.pid!)}])
     await waitUntil('both streams in the log', () => log(s).includes('to stdout hello') && log(s).includes('to stderr'))
     expect(log(s)).toContain(`[mesh] started pid ${status.pid}`)
 
@@ -192,7 +195,7 @@ describe('Supervisor', {timeout: 20_000}, () => {
     const sup = supervisor()
     const status = sup.start(spec("sh -c 'sleep 30 & sleep 30'"))
     const sleeps = await waitUntil('two sleeps in the group', () => {
-      const pids = groupMembers(status.pgid!)!.filter((pid) => readStat(pid)?.comm === 'sleep')
+      const pids = groupMembers(status.pgid!).filter((pid) => comm(pid) === 'sleep')
       return pids.length === 2 && pids
     })
 
@@ -209,7 +212,7 @@ describe('Supervisor', {timeout: 20_000}, () => {
     const status = sup.start(s)
     // On a line of its own: the `[mesh] started` line quotes the command, 'ready' included.
     await waitUntil('the SIGTERM handler installed', () => /^ready$/m.test(log(s)))
-    const node = groupMembers(status.pgid!)!.find((pid) => readStat(pid)?.comm === 'node')!
+    const node = groupMembers(status.pgid!).find((pid) => comm(pid) === 'node')!
     expect(node).toBeDefined()
 
     const stopped = once(sup, 'stopped')
@@ -271,5 +274,45 @@ describe('Supervisor', {timeout: 20_000}, () => {
     await sup.stop('catalog-v1-0')
     sup.forget('catalog-v1-0')
     expect(sup.list()).toEqual([])
+  })
+
+  it('a descendant that leaves the group is recorded, and goes with stop(); a crashed instance\'s one is killed with it', async () => {
+    const sup = supervisor({backoff: {initialMs: 50, maxMs: 50, resetAfterMs: 10_000}})
+    const escapedOf = (leader: number) => waitUntil('the setsid sleep', () => table.readSync().descendants(leader).find((d) => d.pgid !== leader))
+    // A look already under way (the periodic one) may predate the sleep: look again until it is seen.
+    const sampledWith = async (instance: string, pid: number) => {
+      const deadline = performance.now() + 5000
+      for (;;) {
+        await sup.sampleDescendants()
+        if (sup.records().find((r) => r.instance === instance)?.descendants?.some((d) => d.pid === pid)) return
+        if (performance.now() > deadline) throw new Error(`pid ${pid} never recorded as a descendant of ${instance}`)
+      }
+    }
+    const changed: number[] = []
+    const catalog = spec('setsid sleep 41 & exec sleep 30')
+    const recorded = once(sup, 'records')
+    const status = sup.start(catalog)
+    await recorded
+    sup.on('records', () => changed.push(1))
+    const escaped = await escapedOf(status.pid!)
+    pgids.add(escaped.pid)
+    await sampledWith('catalog-v1-0', escaped.pid)
+    expect(sup.records()[0].descendants).toEqual([{pid: escaped.pid, startTime: escaped.startTime}])
+    expect(changed).toHaveLength(1)
+    await sup.stop('catalog-v1-0')
+    expect(isRunning(escaped.pid)).toBe(false)
+    expect(log(catalog)).toContain(`and ${escaped.pid} (left the group)`)
+
+    const again = spec('setsid sleep 42 & exec sleep 30', {instance: 'cart-v1-0', logFile: join(dir, 'cart.log')})
+    const first = sup.start(again)
+    const orphan = await escapedOf(first.pid!)
+    pgids.add(orphan.pid)
+    await sampledWith('cart-v1-0', orphan.pid)
+    // The leader dies: its recorded descendant is what is left of it, and would outlive the restart.
+    const respawned = once(sup, 'spawn')
+    process.kill(first.pid!, 'SIGKILL')
+    await respawned
+    await waitUntil('the orphan killed', () => !isRunning(orphan.pid))
+    expect(log(again)).toMatch(/killing what is left of group \d+ and 1 process\(es\) that left it/)
   })
 })

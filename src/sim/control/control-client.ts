@@ -15,7 +15,8 @@ import type {TraceQuery, TraceStoreStats, TraceSummary} from '../telemetry/trace
 import type {SamplingStats} from '../telemetry/trace-sampler.js'
 import type {TapFilter, TapLine} from '../telemetry/tap.js'
 import {type MeshPaths, type MeshState, readState, readToken} from './state-file.js'
-import {isRunning, isSameProcess} from '../supervisor/process-identity.js'
+import {stillRuns} from '../supervisor/process-identity.js'
+import {processTable} from '../supervisor/process-table.js'
 
 export class ControlClient {
   constructor(
@@ -206,10 +207,8 @@ function send(url: string, method: string, token: string, payload: string | unde
 
 /** The recorded daemon still runs (a zombie has exited: it no longer serves, whatever `kill -0` says). */
 export function daemonAlive(state: MeshState): boolean {
-  return (
-    isRunning(state.daemon.pid) &&
-    isSameProcess({instance: 'daemon', pid: state.daemon.pid, pgid: state.daemon.pid, startTime: state.daemon.startTime})
-  )
+  // With the table that recorded its start time: the two tables' times do not compare.
+  return stillRuns(processTable(state.processTable ?? 'proc').readSync(), state.daemon)
 }
 
 /** A client for the running mesh, or an error that says there is none. */

@@ -35,7 +35,6 @@ import {ConfigApply} from './config-apply.js'
 import {suggestion} from '../config/did-you-mean.js'
 import {seedFrom} from '../time/random.js'
 import {HealthChecker, probeCommand, probeGrpc, probeHttp, probeTcp} from '../supervisor/health-check.js'
-import {readStartTime} from '../supervisor/process-identity.js'
 import {type InstanceSpec, type ProcessStatus, Supervisor} from '../supervisor/supervisor.js'
 import type {Clock} from '../time/clock.js'
 import {TickClock} from '../time/tick-clock.js'
@@ -46,6 +45,7 @@ import {abortError} from '../abort-signal.js'
 import {assertPortFree, freePort} from './ports.js'
 import {type Endpoint, Registry} from './registry.js'
 import {createToken, type MeshPaths, meshPaths, removeState, writeState} from './state-file.js'
+import {acquireMeshLock, type MeshLock} from './mesh-lock.js'
 import {type ExecTarget, type InstanceHealth, type InstanceStatus, type MeshStatus, STOPPED_BY_MESH_STOP} from './status.js'
 import {ingressPathTo, startOrder} from '../config/call-graph.js'
 import {profileEnabled, profilesOff, servicesToStart} from '../config/profiles.js'
@@ -117,7 +117,10 @@ export class MeshDaemon extends EventEmitter {
   private readonly startedAt = new Date()
   private stopping?: Promise<void>
   private readonly applier: ConfigApply
-  private applying: Promise<unknown> = Promise.resolve()
+  /** apply, stop and start, one at a time: two interleaved would start or stop the same instances. */
+  private mutating: Promise<unknown> = Promise.resolve()
+  /** Held from before the token is written until after state.json is removed (mesh-lock.ts). */
+  private lock?: MeshLock
   private readonly watchers: FileWatcher[] = []
   /** Per service: files changed since its last watch restart began. */
   private readonly changedFiles = new Map<string, Set<string>>()
@@ -179,6 +182,7 @@ export class MeshDaemon extends EventEmitter {
       onApplied: (changes) => this.emitEvent({kind: 'config-applied', changes}),
     })
     this.supervisor.on('spawn', () => this.saveState())
+    this.supervisor.on('records', () => this.saveState())
     this.supervisor.on('exit', (status: ProcessStatus, exit: {code: number | null; signal: string | null}) =>
       this.onExit(status, exit),
     )
@@ -188,6 +192,8 @@ export class MeshDaemon extends EventEmitter {
   async start(): Promise<void> {
     // Before the first request: V8's per-literal tenuring decisions are made early and kept.
     tuneHeapForProxying()
+    // Before anything of a mesh that may already run here is touched: its token, its state, its ports, its logs.
+    this.lock = await acquireMeshLock(this.paths, {role: 'daemon', name: this.config.name})
     // A new mesh: the last run's lines (old pids, their SIGKILLs) are not this run's.
     for (const dir of [this.paths.logs, this.paths.access]) rotateLogs(dir)
     mkdirSync(this.paths.logs, {recursive: true})
@@ -222,12 +228,14 @@ export class MeshDaemon extends EventEmitter {
       .on('GET', '/v1/tcp', () => this.telemetry.tcp.series())
       .stream('/v1/tap', (url) => this.tap(url))
       .on('GET', '/v1/exec', (_, url) => this.execTarget(url.searchParams.get('service') ?? '', url.searchParams.get('version') ?? undefined, url.searchParams.get('instance') ?? undefined))
-      .on('POST', '/v1/stop', (body) => this.stopServices((body as {services: string[]}).services).then(() => this.status()))
+      .on('POST', '/v1/stop', (body) => this.inTurn(() => this.stopServices((body as {services: string[]}).services)).then(() => this.status()))
       .on('POST', '/v1/start', (body) => {
         const {services, profiles} = body as {services: string[]; profiles?: string[]}
-        // Enabled from now on: a service `mesh apply` adds in one of them starts too.
-        if (profiles?.length) this.opts.profiles = [...new Set([...(this.opts.profiles ?? []), ...profiles])]
-        return this.startServices(services).then(() => this.status())
+        return this.inTurn(() => {
+          // Enabled from now on: a service `mesh apply` adds in one of them starts too.
+          if (profiles?.length) this.opts.profiles = [...new Set([...(this.opts.profiles ?? []), ...profiles])]
+          return this.startServices(services)
+        }).then(() => this.status())
       })
       .on('POST', '/v1/apply', (body) => {
         const {env, dryRun} = (body ?? {}) as {env?: NodeJS.ProcessEnv; dryRun?: boolean}
@@ -340,22 +348,51 @@ export class MeshDaemon extends EventEmitter {
     }
   }
 
-  /** Drain traffic, stop processes (SIGTERM, then SIGKILL after the grace period), remove state. */
+  /**
+   * Drain traffic and stop processes, remove state. Each instance's stopGracePeriod is its
+   * whole budget, as in compose and Kubernetes: its requests under way get until the period
+   * ends, then what is left of its processes gets SIGTERM and, at the end, SIGKILL.
+   */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.phase = 'stopping'
-      const graceMs = Math.max(...this.config.services.map((s) => s.stopGracePeriodMs), 1000)
+      const startedAt = this.clock.now()
       for (const inst of this.instances.values()) inst.checker?.stop()
       for (const w of this.watchers.splice(0)) w.close()
-      await this.dataPlane.drain(graceMs)
+      // A paused process (SIGSTOP) would finish none of its requests.
       for (const f of this.faults.list()) if (f.kind === 'pause') this.faults.remove(f.id)
+      const longest = Math.max(...this.config.services.map((s) => s.stopGracePeriodMs), 1000)
+      const drained = this.dataPlane.drain(longest)
+      // Every request in the mesh, not only the instance's own: one under way may still call it.
+      const underWay = () => this.dataPlane.inflightRequests
+      await Promise.all([...this.instances.values()].map((inst) => this.stopWithin(inst.name, startedAt + inst.service.stopGracePeriodMs, underWay)))
+      await drained
       this.faults.close()
-      await this.supervisor.stopAll()
+      await this.supervisor.stopAll(0)
       await this.telemetry.close()
       await this.control?.close()
-      removeState(this.paths)
+      // Only the mesh that owns this directory removes its files: one that lost the race for the lock leaves the winner's alone.
+      if (this.lock) {
+        removeState(this.paths)
+        this.lock.release()
+      }
     })()
     return this.stopping
+  }
+
+  /** A second Ctrl-C: no more grace. Every process SIGKILLed at once, no state left behind. */
+  killNow(): void {
+    this.supervisor.killAll()
+    if (this.lock) {
+      removeState(this.paths)
+      this.lock.release()
+    }
+  }
+
+  /** Waits for requests under way (by default the instance's own) until `deadline`, then stops its process with what is left of the budget. */
+  private async stopWithin(name: string, deadline: number, underWay = () => this.dataPlane.inflightTo(name)): Promise<void> {
+    while (underWay() > 0 && this.clock.now() < deadline) await this.clock.sleep(20)
+    if (this.supervisor.status(name)) await this.supervisor.stop(name, Math.max(0, deadline - this.clock.now()))
   }
 
   private async checkFixedPorts(): Promise<void> {
@@ -401,12 +438,8 @@ export class MeshDaemon extends EventEmitter {
     inst.leaving = true
     inst.checker?.stop()
     this.registry.remove(inst.service.name, name)
-    const deadline = this.clock.now() + (graceMs ?? inst.service.stopGracePeriodMs)
-    while (this.dataPlane.inflightTo(name) > 0 && this.clock.now() < deadline) await this.clock.sleep(20)
-    if (this.supervisor.status(name)) {
-      await this.supervisor.stop(name)
-      this.supervisor.forget(name)
-    }
+    await this.stopWithin(name, this.clock.now() + (graceMs ?? inst.service.stopGracePeriodMs))
+    if (this.supervisor.status(name)) this.supervisor.forget(name)
     for (const l of inst.listeners) await this.dataPlane.closeListener(l)
     this.dataPlane.forgetInstance(name)
     this.instances.delete(name)
@@ -877,10 +910,18 @@ export class MeshDaemon extends EventEmitter {
     return this.telemetry.traces.get(ids[0])
   }
 
-  /** `mesh apply` (config-apply.ts); one at a time: two interleaved would each start the same instances. */
+  /** `mesh apply` (config-apply.ts), in turn with stop and start. */
   apply(env?: NodeJS.ProcessEnv): Promise<ApplyResult> {
-    const result = this.applying.then(() => this.applier.apply(env))
-    this.applying = result.catch(() => undefined)
+    return this.inTurn(() => this.applier.apply(env))
+  }
+
+  /** Runs fn once every apply, stop and start asked for before it has finished; refused once the mesh is stopping. */
+  private inTurn<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.mutating.then(() => {
+      if (this.phase === 'stopping') throw new MeshError('MESH_STOPPING', `mesh "${this.config.name}" is stopping; nothing was changed.`)
+      return fn()
+    })
+    this.mutating = result.catch(() => undefined)
     return result
   }
 
@@ -983,7 +1024,9 @@ export class MeshDaemon extends EventEmitter {
       version: 1,
       name: this.config.name,
       configFile: this.config.file,
-      daemon: {pid: process.pid, startTime: readStartTime(process.pid) ?? ''},
+      daemon: {pid: process.pid, startTime: this.lock?.owner.startTime ?? ''},
+      processTable: this.supervisor.table.kind,
+      stopGraceMs: Math.max(...this.config.services.map((s) => s.stopGracePeriodMs), 1000),
       controlUrl: this.controlUrl,
       tokenFile: this.paths.token,
       ingressUrl: this.ingressUrl,

@@ -1,32 +1,65 @@
 // Starting and stopping a whole mesh from the CLI: the daemon in the background
 // (`mesh up -d`) and `mesh down`, which works even when the daemon is gone.
 import {fork} from 'node:child_process'
-import {closeSync, mkdirSync, openSync} from 'node:fs'
+import {closeSync, openSync} from 'node:fs'
 import {tailLines} from './log-files.js'
 import {fileURLToPath} from 'node:url'
 import {MeshError} from '../errors.js'
 import {killRecorded, signalGroup} from '../supervisor/process-group.js'
+import {processTable} from '../supervisor/process-table.js'
 import {type Clock, realClock} from '../time/clock.js'
 import {daemonAlive, ControlClient} from './control-client.js'
 import type {DaemonEvent} from './daemon.js'
 import type {DaemonMessage} from './daemon-main.js'
-import {type MeshPaths, type MeshState, readState, readToken, removeState} from './state-file.js'
+import {ensureMeshDir, type MeshPaths, type MeshState, readState, readToken, removeState} from './state-file.js'
+import {acquireMeshLock, liveLockOwner, lockedError} from './mesh-lock.js'
 import type {MeshStatus} from './status.js'
 
 const DAEMON_MAIN = fileURLToPath(new URL('./daemon-main.js', import.meta.url))
 
-/** Refuses to start twice; cleans up after a daemon that died without `mesh down`. */
-export async function ensureNotRunning(paths: MeshPaths): Promise<{cleaned: string[]}> {
-  const state = readState(paths)
-  if (!state) return {cleaned: []}
-  if (daemonAlive(state)) {
-    throw new MeshError('MESH_ALREADY_RUNNING', `mesh "${state.name}" is already running (daemon pid ${state.daemon.pid}).`, {
-      hints: ['See it with `mesh status`; stop it with `mesh down`.'],
+// How long a command waits for another's short hold on the lock (a cleanup) to end.
+const COMMAND_LOCK_WAIT_MS = 15_000
+
+/**
+ * Native Windows has neither process groups nor POSIX signals, which are how the mesh
+ * stops a service and everything it started; a half-working mesh would leave processes behind.
+ */
+export function assertSupportedPlatform(platform: NodeJS.Platform = process.platform): void {
+  if (platform === 'win32') {
+    throw new MeshError('MESH_UNSUPPORTED_PLATFORM', 'meshsim does not run on native Windows: it stops services through process groups and POSIX signals, which Windows does not have.', {
+      hints: ['Run it in WSL 2 (Windows Subsystem for Linux), where it works as on Linux.'],
     })
   }
-  const {killed} = await killRecorded(state.children, {graceMs: 5_000})
-  removeState(paths)
-  return {cleaned: killed}
+}
+
+/** The error for a mesh whose daemon runs. */
+function alreadyRunning(state: MeshState): MeshError {
+  return lockedError({pid: state.daemon.pid, startTime: state.daemon.startTime, processTable: state.processTable ?? 'proc', role: 'daemon', name: state.name})
+}
+
+/**
+ * Refuses to start twice; cleans up after a daemon that died without `mesh down`. The
+ * daemon's own lock (mesh-lock.ts) is what keeps two `mesh up` from both starting: this
+ * only says so early, and does its cleanup under the lock so it never races a new daemon.
+ */
+export async function ensureNotRunning(paths: MeshPaths): Promise<{cleaned: string[]}> {
+  const seen = readState(paths)
+  if (seen && daemonAlive(seen)) throw alreadyRunning(seen)
+  // A daemon still starting holds the lock before it writes state.json.
+  const owner = liveLockOwner(paths)
+  if (owner?.role === 'daemon') throw lockedError(owner)
+  if (!seen) return {cleaned: []}
+  const lock = await acquireMeshLock(paths, {role: 'command', name: 'mesh up'}, COMMAND_LOCK_WAIT_MS)
+  try {
+    const state = readState(paths)
+    if (!state) return {cleaned: []}
+    if (daemonAlive(state)) throw alreadyRunning(state)
+    const {killed} = await killRecorded(state.children, {graceMs: 5_000, table: processTable(state.processTable ?? 'proc')})
+    removeState(paths)
+    return {cleaned: killed}
+  } finally {
+    lock.release()
+  }
 }
 
 /** Forks the daemon, relays its progress, resolves once every instance is healthy. */
@@ -36,7 +69,7 @@ export function startDetached(
   onEvent: (event: DaemonEvent) => void,
   opts: {watch?: boolean; only?: string[]; profiles?: string[]} = {},
 ): Promise<MeshStatus> {
-  mkdirSync(paths.root, {recursive: true})
+  ensureMeshDir(paths)
   const log = openSync(paths.daemonLog, 'a')
   const args = [configFile, ...(opts.watch ? ['--watch'] : []), ...(opts.only?.length ? [`--only=${opts.only.join(',')}`] : []), ...(opts.profiles?.length ? [`--profiles=${opts.profiles.join(',')}`] : [])]
   const child = fork(DAEMON_MAIN, args, {detached: true, stdio: ['ignore', log, log, 'ipc']})
@@ -75,25 +108,57 @@ export interface DownResult {
   killed: string[]
 }
 
-/** Stops the mesh: asks the daemon; if it is gone or hangs, kills every recorded group itself. */
+/**
+ * Stops the mesh: asks the daemon; if it is gone or hangs, kills every recorded process
+ * itself (under the lock, so two `mesh down` or a `mesh up` do not clean up at once).
+ */
 export async function stopMesh(paths: MeshPaths, opts: {timeoutMs?: number; clock?: Clock} = {}): Promise<DownResult | undefined> {
   const clock = opts.clock ?? realClock
-  const state = readState(paths)
+  const state = readState(paths) ?? (await stateOfStartingDaemon(paths, clock))
   if (!state) return undefined
   const token = readToken(paths)
   let graceful = false
   if (daemonAlive(state) && token) {
     try {
       await new ControlClient(state, token).down()
-      graceful = await waitForExit(state, opts.timeoutMs ?? 30_000, clock)
+      // Its grace periods are the daemon's whole budget; past them (and a margin to exit) it hangs.
+      graceful = await waitForExit(state, opts.timeoutMs ?? (state.stopGraceMs ?? 25_000) + 5_000, clock)
     } catch {
       graceful = false
     }
-    if (!graceful && daemonAlive(state)) signalGroup(state.daemon.pid, 'SIGKILL')
+    // A detached daemon leads its group; a foreground `mesh up` does not.
+    if (!graceful && daemonAlive(state) && !signalGroup(state.daemon.pid, 'SIGKILL')) process.kill(state.daemon.pid, 'SIGKILL')
   }
-  const {killed} = await killRecorded(state.children, {graceMs: 5_000, clock})
-  removeState(paths)
-  return {name: state.name, graceful, killed}
+  const table = processTable(state.processTable ?? 'proc')
+  // The daemon removed its files and released the lock; a new mesh may already hold it. What is
+  // checked here is only what it recorded and what still has its start time: nothing left, as a rule.
+  if (graceful) return {name: state.name, graceful, killed: (await killRecorded(state.children, {graceMs: 5_000, clock, table})).killed}
+  const lock = await acquireMeshLock(paths, {role: 'command', name: 'mesh down'}, COMMAND_LOCK_WAIT_MS)
+  try {
+    const {killed} = await killRecorded(state.children, {graceMs: 5_000, clock, table})
+    // Another `mesh down` may have cleaned up meanwhile: a state file it left is not this one.
+    if (readState(paths)?.daemon.pid === state.daemon.pid) removeState(paths)
+    return {name: state.name, graceful, killed}
+  } finally {
+    lock.release()
+  }
+}
+
+/** A daemon that holds the lock but has not written state.json yet (it is starting): its state once written. */
+async function stateOfStartingDaemon(paths: MeshPaths, clock: Clock): Promise<MeshState | undefined> {
+  const deadline = clock.now() + COMMAND_LOCK_WAIT_MS
+  for (;;) {
+    const owner = liveLockOwner(paths)
+    if (owner?.role !== 'daemon') return readState(paths)
+    const state = readState(paths)
+    if (state) return state
+    if (clock.now() > deadline) {
+      throw new MeshError('MESH_STARTING', `mesh "${owner.name}" (daemon pid ${owner.pid}) is starting and has not opened its control API yet.`, {
+        hints: ['Run `mesh down` again in a moment.'],
+      })
+    }
+    await clock.sleep(100)
+  }
 }
 
 async function waitForExit(state: MeshState, timeoutMs: number, clock: Clock): Promise<boolean> {

@@ -3,21 +3,37 @@
 // It is taken from BELOW the kernel's ephemeral range: a port from listen(0) is
 // ephemeral, and between our close and the child's bind any outgoing connection
 // (the mesh makes thousands) may take it as its local port — EADDRINUSE, crash loop.
+import {execFileSync} from 'node:child_process'
 import {readFileSync} from 'node:fs'
 import net from 'node:net'
 import {MeshError} from '../errors.js'
 
+// Linux's default; macOS and the BSDs start theirs at 49152 (IANA's dynamic range).
 const FALLBACK_EPHEMERAL_LOW = 32768
 /** Lowest port handed to instances; below it live well-known and registered services. */
 const INSTANCE_PORT_LOW = 10000
 
-function ephemeralLow(): number {
+/** The first port of the kernel's ephemeral range: /proc on Linux, sysctl on macOS and the BSDs. */
+function readEphemeralLow(): number | undefined {
   try {
-    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
-    return Number.isInteger(low) && low > INSTANCE_PORT_LOW + 1000 ? low : FALLBACK_EPHEMERAL_LOW
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
   } catch {
-    return FALLBACK_EPHEMERAL_LOW
+    // Not Linux.
   }
+  try {
+    return Number(execFileSync('sysctl', ['-n', 'net.inet.ip.portrange.first'], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore']}).trim())
+  } catch {
+    return undefined
+  }
+}
+
+let ephemeral: number | undefined
+function ephemeralLow(): number {
+  if (ephemeral === undefined) {
+    const low = readEphemeralLow()
+    ephemeral = low !== undefined && Number.isInteger(low) && low > INSTANCE_PORT_LOW + 1000 ? low : FALLBACK_EPHEMERAL_LOW
+  }
+  return ephemeral
 }
 
 function canBind(port: number): Promise<boolean> {

@@ -1,9 +1,11 @@
 // `.mesh/` beside mesh.yaml: the daemon's state.json (so `mesh down` can always
-// clean up, even after the daemon was SIGKILLed), the control token, and logs.
+// clean up, even after the daemon was SIGKILLed), the control token, the lock, and logs.
+// The directory is the user's alone (0700): logs and state say what the services do.
 import {chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {randomBytes} from 'node:crypto'
 import path from 'node:path'
 import type {ProcessRecord} from '../supervisor/process-identity.js'
+import type {ProcessTableKind} from '../supervisor/process-table.js'
 
 export interface MeshPaths {
   root: string
@@ -13,6 +15,7 @@ export interface MeshPaths {
   access: string
   history: string
   daemonLog: string
+  lock: string
 }
 
 export function meshPaths(meshDir: string): MeshPaths {
@@ -25,6 +28,7 @@ export function meshPaths(meshDir: string): MeshPaths {
     access: path.join(root, 'access'),
     history: path.join(root, 'history.json'),
     daemonLog: path.join(root, 'daemon.log'),
+    lock: path.join(root, 'mesh.lock'),
   }
 }
 
@@ -37,6 +41,10 @@ export interface MeshState {
   name: string
   configFile: string
   daemon: {pid: number; startTime: string}
+  /** The process table every startTime here was read from; absent in older files: proc. */
+  processTable?: ProcessTableKind
+  /** The longest stopGracePeriod: how long `mesh down` waits for the daemon before it kills. */
+  stopGraceMs?: number
   controlUrl: string
   tokenFile: string
   ingressUrl?: string
@@ -54,7 +62,7 @@ export function readState(paths: MeshPaths): MeshState | undefined {
 
 /** Atomic: a reader never sees half a file, even if the daemon dies mid-write. */
 export function writeState(paths: MeshPaths, state: MeshState): void {
-  mkdirSync(paths.root, {recursive: true})
+  ensureMeshDir(paths)
   const tmp = `${paths.state}.${process.pid}.tmp`
   writeFileSync(tmp, JSON.stringify(state, null, 2))
   renameSync(tmp, paths.state)
@@ -67,7 +75,7 @@ export function removeState(paths: MeshPaths): void {
 
 /** A fresh bearer token, readable only by this user. */
 export function createToken(paths: MeshPaths): string {
-  mkdirSync(paths.root, {recursive: true})
+  ensureMeshDir(paths)
   const token = randomBytes(24).toString('hex')
   rmSync(paths.token, {force: true})
   writeFileSync(paths.token, token, {mode: 0o600})
@@ -77,4 +85,10 @@ export function createToken(paths: MeshPaths): string {
 
 export function readToken(paths: MeshPaths): string | undefined {
   return existsSync(paths.token) ? readFileSync(paths.token, 'utf8').trim() : undefined
+}
+
+/** `.mesh/` exists and only its owner can enter it (one made by an older version is closed too). */
+export function ensureMeshDir(paths: MeshPaths): void {
+  mkdirSync(paths.root, {recursive: true, mode: 0o700})
+  chmodSync(paths.root, 0o700)
 }

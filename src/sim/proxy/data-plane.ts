@@ -282,8 +282,9 @@ export class DataPlane {
   /** Stop accepting, let in-flight requests finish (up to graceMs), then close everything. */
   async drain(graceMs: number): Promise<void> {
     this.draining = true
-    for (const l of this.listeners) stopAccepting(l)
-    for (const t of this.tunnels.values()) t.close()
+    // Only the edge stops taking requests: one under way may still call a dependency
+    // through its instance's listeners, which close once nothing is under way.
+    for (const l of this.listeners) if (l.role.kind === 'ingress') stopAccepting(l)
     if (this.inflight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, graceMs)
@@ -293,8 +294,14 @@ export class DataPlane {
         })
       })
     }
-    for (const l of this.listeners) l.http?.closeAll()
-    for (const t of this.tunnels.values()) t.closeAll()
+    for (const l of this.listeners) {
+      stopAccepting(l)
+      l.http?.closeAll()
+    }
+    for (const t of this.tunnels.values()) {
+      t.close()
+      t.closeAll()
+    }
     for (const s of this.sessions) s.destroy()
     for (const d of this.destinations.values()) d.close()
     this.h2.close()

@@ -1,14 +1,15 @@
-// Signals to whole process groups. Every child runs detached, as the leader of its
-// own group (pgid = pid), so one signal reaches what it started too (npm → node).
+// Signals to whole process trees. Every child runs detached, as the leader of its own
+// group (pgid = pid), so one signal reaches what it started too (npm → node). A
+// descendant that left the group (`setsid cmd &`) is signalled by pid, and only while
+// its start time still matches: a pid reused by another process is never touched.
 //
-//   stopGroup:  SIGTERM ─▶ poll every 50 ms ─▶ gone?  'exited'
-//                               └─ graceMs passed ─▶ SIGKILL ─▶ 'killed'
+//   stopTree:  SIGTERM ─▶ poll ─▶ all gone?  'exited'
+//                           └─ graceMs passed ─▶ SIGKILL ─▶ 'killed'
 
-import {readdirSync} from 'node:fs'
 import {realClock, type Clock} from '../time/clock.js'
-import {isSameProcess, readStat, type ProcessRecord} from './process-identity.js'
+import {type ProcessRecord, type ProcessRef, stillRuns} from './process-identity.js'
+import {processTable, type ProcessSnapshot, type ProcessTable} from './process-table.js'
 
-const POLL_MS = 50
 // SIGKILL cannot be caught; this only bounds the wait for a process stuck in the kernel.
 const AFTER_KILL_WAIT_MS = 2000
 
@@ -24,12 +25,21 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals | number): bool
   }
 }
 
+function signalPid(pid: number, signal: NodeJS.Signals | number): void {
+  if (!Number.isInteger(pid) || pid <= 1) return
+  try {
+    process.kill(pid, signal)
+  } catch {
+    // Gone since the snapshot, or never ours to signal: either way nothing to do.
+  }
+}
+
 /**
- * True while any process of the group is still running. Exited processes that
- * nobody has reaped (zombies: an init that does not reap, as in some containers)
- * still answer kill 0, so on Linux the group's members are looked up in /proc.
+ * True while any process of the group is still running. Exited processes that nobody
+ * has reaped (zombies: an init that does not reap, as in some containers) still answer
+ * kill 0, so the group's members are looked up in the process table.
  */
-export function groupAlive(pgid: number): boolean {
+export function groupAlive(pgid: number, snapshot: ProcessSnapshot): boolean {
   if (!Number.isInteger(pgid) || pgid <= 1) return false
   try {
     process.kill(-pgid, 0)
@@ -37,76 +47,106 @@ export function groupAlive(pgid: number): boolean {
     // EPERM: the group exists but belongs to someone else; it is alive all the same.
     return (error as NodeJS.ErrnoException).code !== 'ESRCH'
   }
-  const members = groupMembers(pgid)
-  return members === undefined || members.length > 0
+  return snapshot.groupMembers(pgid).length > 0
 }
 
-/** PIDs of the group's running (not zombie) processes; undefined where there is no /proc. */
-export function groupMembers(pgid: number): number[] | undefined {
-  let entries: string[]
-  try {
-    entries = readdirSync('/proc')
-  } catch {
-    return undefined
-  }
-  const pids: number[] = []
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue
-    const stat = readStat(Number(entry))
-    if (stat && stat.pgrp === pgid && stat.state !== 'Z' && stat.state !== 'X') pids.push(stat.pid)
-  }
-  return pids
+/** What one instance left running: its group, and what left the group. */
+export interface ProcessTree {
+  /** A group whose leader was checked to be ours; signalled as a whole. */
+  pgid?: number
+  /** Processes outside that group, each signalled only while it is still the recorded process. */
+  others: ProcessRef[]
 }
 
-export interface StopGroupOptions {
+function treeAlive(tree: ProcessTree, snapshot: ProcessSnapshot): boolean {
+  return (tree.pgid !== undefined && groupAlive(tree.pgid, snapshot)) || tree.others.some((ref) => stillRuns(snapshot, ref))
+}
+
+function signalTree(tree: ProcessTree, signal: NodeJS.Signals, snapshot: ProcessSnapshot): void {
+  if (tree.pgid !== undefined) signalGroup(tree.pgid, signal)
+  for (const ref of tree.others) {
+    if (!stillRuns(snapshot, ref)) continue
+    // One that called setsid leads a group of its own: what it started goes with it.
+    if (snapshot.get(ref.pid)?.pgid === ref.pid) signalGroup(ref.pid, signal)
+    signalPid(ref.pid, signal)
+  }
+}
+
+/** SIGKILL now, no grace (a crashed instance's leftovers, a second Ctrl-C). */
+export function killTree(tree: ProcessTree, snapshot: ProcessSnapshot): boolean {
+  if (!treeAlive(tree, snapshot)) return false
+  signalTree(tree, 'SIGKILL', snapshot)
+  return true
+}
+
+export interface StopOptions {
   graceMs: number
   clock?: Clock
+  table?: ProcessTable
 }
 
-/** SIGTERM the group once, wait up to graceMs for it to go, then SIGKILL it. */
-export async function stopGroup(pgid: number, {graceMs, clock = realClock}: StopGroupOptions): Promise<'exited' | 'killed'> {
-  if (!groupAlive(pgid) || !signalGroup(pgid, 'SIGTERM')) return 'exited'
+/** SIGTERM the tree once, wait up to graceMs for all of it to go, then SIGKILL what is left. */
+export async function stopTree(tree: ProcessTree, {graceMs, clock = realClock, table = processTable()}: StopOptions): Promise<'exited' | 'killed'> {
+  const snapshot = await table.read()
+  if (!treeAlive(tree, snapshot)) return 'exited'
+  signalTree(tree, 'SIGTERM', snapshot)
   // A paused group (the `pause` fault, SIGSTOP) would hold SIGTERM pending forever.
-  signalGroup(pgid, 'SIGCONT')
-  if (await waitGone(pgid, graceMs, clock)) return 'exited'
-  signalGroup(pgid, 'SIGKILL')
-  await waitGone(pgid, AFTER_KILL_WAIT_MS, clock)
+  signalTree(tree, 'SIGCONT', snapshot)
+  if (await waitGone(tree, graceMs, clock, table)) return 'exited'
+  signalTree(tree, 'SIGKILL', await table.read())
+  await waitGone(tree, AFTER_KILL_WAIT_MS, clock, table)
   return 'killed'
 }
 
-async function waitGone(pgid: number, withinMs: number, clock: Clock): Promise<boolean> {
+async function waitGone(tree: ProcessTree, withinMs: number, clock: Clock, table: ProcessTable): Promise<boolean> {
+  // Each look at a `ps` table starts a process: look less often.
+  const pollMs = table.kind === 'ps' ? 150 : 50
   const deadline = clock.now() + withinMs
   for (;;) {
-    if (!groupAlive(pgid)) return true
+    if (!treeAlive(tree, await table.read())) return true
     const left = deadline - clock.now()
     if (left <= 0) return false
-    await clock.sleep(Math.min(POLL_MS, left))
+    await clock.sleep(Math.min(pollMs, left))
   }
 }
 
+/**
+ * An instance's tree as `mesh down` finds it from its record: the group only if its leader
+ * is still the recorded process; the descendants outside the group that still descend from
+ * it, and those recorded earlier (orphans whose parent exited) that are still the same.
+ */
+export function treeOf(record: ProcessRecord, snapshot: ProcessSnapshot): ProcessTree {
+  // Only a leader's identity can be checked, so a group is trusted only through its leader.
+  const leaderOurs = record.pgid === record.pid && snapshot.isSame(record.pid, record.startTime)
+  const others = new Map<number, ProcessRef>()
+  if (leaderOurs) for (const d of snapshot.descendants(record.pid)) if (d.pgid !== record.pgid) others.set(d.pid, {pid: d.pid, startTime: d.startTime})
+  for (const ref of record.descendants ?? []) if (stillRuns(snapshot, ref)) others.set(ref.pid, ref)
+  return {pgid: leaderOurs ? record.pgid : undefined, others: [...others.values()]}
+}
+
 export interface KillRecordedResult {
-  /** Instances whose group was signalled. */
+  /** Instances whose processes were signalled. */
   killed: string[]
-  /** Instances whose leader is gone or whose PID now names another process. */
+  /** Instances of which nothing recorded is still the same process. */
   skipped: string[]
 }
 
 /**
- * For `mesh down` when the daemon is gone: stop each recorded group, in parallel,
- * but only if its leader still has the recorded start time — a reused PID is
- * never touched.
+ * For `mesh down` when the daemon is gone: stop each recorded instance's tree, in
+ * parallel, only what is still the recorded process — a reused PID is never touched.
  */
-export async function killRecorded(records: ProcessRecord[], {graceMs, clock}: StopGroupOptions): Promise<KillRecordedResult> {
+export async function killRecorded(records: ProcessRecord[], {graceMs, clock, table = processTable()}: StopOptions): Promise<KillRecordedResult> {
   const killed: string[] = []
   const skipped: string[] = []
+  const snapshot = await table.read()
   await Promise.all(
     records.map(async (rec) => {
-      // Only a leader's identity can be checked, so a group is trusted only through its leader.
-      if (rec.pgid !== rec.pid || !isSameProcess(rec)) {
+      const tree = treeOf(rec, snapshot)
+      if (tree.pgid === undefined && tree.others.length === 0) {
         skipped.push(rec.instance)
         return
       }
-      await stopGroup(rec.pgid, {graceMs, clock})
+      await stopTree(tree, {graceMs, clock, table})
       killed.push(rec.instance)
     }),
   )

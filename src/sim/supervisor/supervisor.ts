@@ -14,8 +14,16 @@ import {MeshError} from '../errors.js'
 import {realClock, type Clock, type Timer} from '../time/clock.js'
 import {RestartBackoff, type RestartBackoffOptions} from './backoff.js'
 import {formatDuration} from '../config/duration.js'
-import {groupAlive, signalGroup, stopGroup} from './process-group.js'
-import {readStartTime, type ProcessRecord} from './process-identity.js'
+import {killTree, signalGroup, stopTree, type ProcessTree} from './process-group.js'
+import {type ProcessRecord, type ProcessRef, stillRuns} from './process-identity.js'
+import {processTable, type ProcessSnapshot, type ProcessTable} from './process-table.js'
+
+/**
+ * How often descendants are looked for. One that leaves its group (`setsid cmd &`) and
+ * then loses its parent is re-parented to init: only a record made while its parent
+ * still lived links it to the instance.
+ */
+const DESCENDANT_SAMPLE_MS = 2000
 
 export interface InstanceSpec {
   instance: string
@@ -58,6 +66,8 @@ export interface ProcessStatus {
 export interface SupervisorOptions {
   clock?: Clock
   backoff?: RestartBackoffOptions
+  /** Where identities and descendants are looked up (process-table.ts). */
+  table?: ProcessTable
 }
 
 interface Entry {
@@ -68,13 +78,16 @@ interface Entry {
   /** False once stop() is called: from then on an exit is final. */
   wanted: boolean
   restartTimer?: Timer
+  /** Descendants outside the group, by pid, as last seen (process-table.ts). */
+  descendants: Map<number, ProcessRef>
   /** Settles when the current process's exit (or failed start) has been handled. */
   exited: Promise<void>
   stopping?: Promise<void>
 }
 
 /**
- * Events: 'spawn' (status), 'exit' (status, {code, signal}),
+ * Events: 'spawn' (status), 'exit' (status, {code, signal}), 'records' (records() changed:
+ * a start time or descendants recorded),
  * 'restart-scheduled' (status, delayMs), 'stopped' (status, 'exited' | 'killed' | 'not-running').
  * Every status handed out is a copy.
  */
@@ -82,11 +95,14 @@ export class Supervisor extends EventEmitter {
   private readonly clock: Clock
   private readonly backoffOptions: RestartBackoffOptions | undefined
   private readonly entries = new Map<string, Entry>()
+  readonly table: ProcessTable
+  private sampler?: Timer
 
   constructor(opts: SupervisorOptions = {}) {
     super()
     this.clock = opts.clock ?? realClock
     this.backoffOptions = opts.backoff
+    this.table = opts.table ?? processTable()
   }
 
   /** Spawns the instance now. An instance already known and not stopped is an error. */
@@ -103,6 +119,7 @@ export class Supervisor extends EventEmitter {
       backoff: new RestartBackoff(this.backoffOptions),
       startedAtMs: this.clock.now(),
       wanted: true,
+      descendants: new Map(),
       exited: Promise.resolve(),
     }
     this.entries.set(spec.instance, entry)
@@ -122,22 +139,74 @@ export class Supervisor extends EventEmitter {
   /** Live process groups, for .mesh/state.json: what `mesh down` kills if the daemon is gone. */
   records(): ProcessRecord[] {
     const records: ProcessRecord[] = []
-    for (const {status} of this.entries.values()) {
+    for (const entry of this.entries.values()) {
+      const {status} = entry
       if (status.pid === undefined || status.pgid === undefined || status.startTime === undefined) continue
-      records.push({instance: status.instance, pid: status.pid, pgid: status.pgid, startTime: status.startTime})
+      const descendants = [...entry.descendants.values()]
+      records.push({instance: status.instance, pid: status.pid, pgid: status.pgid, startTime: status.startTime, ...(descendants.length ? {descendants} : {})})
     }
     return records
   }
 
-  /** Stops the instance for good: SIGTERM to its group, SIGKILL after spec.graceMs. */
-  async stop(instance: string): Promise<void> {
+  /**
+   * Stops the instance for good: SIGTERM to its group and its descendants outside it,
+   * SIGKILL after graceMs (default spec.graceMs; less when draining spent part of the budget).
+   */
+  async stop(instance: string, graceMs?: number): Promise<void> {
     const entry = this.entry(instance)
-    entry.stopping ??= this.stopEntry(entry)
+    entry.stopping ??= this.stopEntry(entry, graceMs ?? entry.spec.graceMs)
     return entry.stopping
   }
 
-  async stopAll(): Promise<void> {
-    await Promise.all([...this.entries.keys()].map((instance) => this.stop(instance)))
+  async stopAll(graceMs?: number): Promise<void> {
+    await Promise.all([...this.entries.keys()].map((instance) => this.stop(instance, graceMs)))
+  }
+
+  /** SIGKILL every tree at once, no grace (a second Ctrl-C). */
+  killAll(): void {
+    const snapshot = this.table.readSync()
+    for (const entry of this.entries.values()) killTree(this.treeOf(entry, snapshot), snapshot)
+  }
+
+  /**
+   * Looks for descendants outside each instance's group and records them (with their start
+   * times, so state.json lets `mesh down` find them after the daemon died). Those seen before
+   * are kept while they are still the same process: an orphan no longer descends from anyone.
+   */
+  async sampleDescendants(): Promise<void> {
+    const snapshot = await this.table.read()
+    let changed = false
+    for (const entry of this.entries.values()) {
+      const before = entry.descendants.size
+      const seen = this.outsiders(entry, snapshot)
+      if (seen.size !== before || [...seen.keys()].some((pid) => !entry.descendants.has(pid))) changed = true
+      entry.descendants = seen
+    }
+    if (changed) this.emit('records')
+  }
+
+  /** The entry's live descendants outside its group, and the recorded ones that are still the same. */
+  private outsiders(entry: Entry, snapshot: ProcessSnapshot): Map<number, ProcessRef> {
+    const {pid, pgid} = entry.status
+    const out = new Map<number, ProcessRef>()
+    if (pid !== undefined) for (const d of snapshot.descendants(pid)) if (d.pgid !== pgid) out.set(d.pid, {pid: d.pid, startTime: d.startTime})
+    for (const ref of entry.descendants.values()) if (!out.has(ref.pid) && stillRuns(snapshot, ref)) out.set(ref.pid, ref)
+    return out
+  }
+
+  private treeOf(entry: Entry, snapshot: ProcessSnapshot): ProcessTree {
+    return {pgid: entry.status.pgid, others: [...this.outsiders(entry, snapshot).values()]}
+  }
+
+  private scheduleSample(): void {
+    if (this.sampler) return
+    this.sampler = this.clock.setTimer(DESCENDANT_SAMPLE_MS, () => {
+      this.sampler = undefined
+      if (![...this.entries.values()].some((e) => e.wanted && e.status.pid !== undefined)) return
+      void this.sampleDescendants()
+        .catch((error: Error) => console.error(`[mesh] cannot look for descendants: ${error.message}`))
+        .finally(() => this.scheduleSample())
+    })
   }
 
   /**
@@ -226,14 +295,35 @@ export class Supervisor extends EventEmitter {
 
     status.pid = pid
     status.pgid = pid
-    status.startTime = readStartTime(pid)
+    status.startTime = undefined
     status.state = 'running'
+    entry.descendants = new Map()
+    this.scheduleSample()
+    void this.recordStartTime(entry, pid)
     this.log(entry, `started pid ${pid}${status.restarts > 0 ? ` (restart ${status.restarts})` : ''}: ${spec.command}`)
     this.emit('spawn', copy(status))
     entry.exited = subprocess.then(
       (result) => this.onExit(entry, pid, result.exitCode ?? null, result.signal ?? null),
       () => this.onExit(entry, pid, null, null),
     )
+  }
+
+  /**
+   * Its start time, once the table answers: instances spawned together (a service's replicas)
+   * share one look, and under `ps` the data plane does not wait for it. Until then records()
+   * leaves the instance out; its group is still stopped through the pgid the supervisor knows.
+   */
+  private async recordStartTime(entry: Entry, pid: number): Promise<void> {
+    let snapshot: ProcessSnapshot
+    try {
+      snapshot = await this.table.read()
+    } catch (error) {
+      this.log(entry, `cannot record the start time of pid ${pid}: ${(error as Error).message}`)
+      return
+    }
+    if (entry.status.pid !== pid) return
+    entry.status.startTime = snapshot.get(pid)?.startTime
+    this.emit('records')
   }
 
   private onExit(entry: Entry, pgid: number, code: number | null, signal: string | null): void {
@@ -243,11 +333,13 @@ export class Supervisor extends EventEmitter {
     status.pgid = undefined
     status.startTime = undefined
     this.log(entry, `exited code ${code ?? '-'} signal ${signal ?? '-'}`)
-    if (entry.wanted && groupAlive(pgid)) {
+    if (entry.wanted) {
       // The leader died but left children: they would hold its port against the restart.
-      this.log(entry, `killing what is left of group ${pgid}`)
-      signalGroup(pgid, 'SIGKILL')
+      const snapshot = this.table.readSync()
+      const tree = {pgid, others: [...entry.descendants.values()]}
+      if (killTree(tree, snapshot)) this.log(entry, `killing what is left of group ${pgid}${tree.others.length ? ` and ${tree.others.length} process(es) that left it` : ''}`)
     }
+    entry.descendants = new Map()
     const restart = entry.wanted && this.restartsAfter(entry, code === 0 && signal === null)
     this.emit('exit', copy(status), {code, signal})
     // Asked again: an 'exit' listener may have stopped it (wanted is false then).
@@ -297,9 +389,13 @@ export class Supervisor extends EventEmitter {
     this.emit('restart-scheduled', copy(status), delayMs)
   }
 
-  private async stopEntry(entry: Entry): Promise<void> {
-    const {status, spec} = entry
+  private async stopEntry(entry: Entry, graceMs: number): Promise<void> {
+    const {status} = entry
     entry.wanted = false
+    if (![...this.entries.values()].some((e) => e.wanted)) {
+      this.sampler?.cancel()
+      this.sampler = undefined
+    }
     entry.restartTimer?.cancel()
     entry.restartTimer = undefined
     status.nextRestartAtMs = undefined
@@ -307,10 +403,14 @@ export class Supervisor extends EventEmitter {
     let outcome: 'exited' | 'killed' | 'not-running' = 'not-running'
     if (pgid !== undefined) {
       status.state = 'stopping'
-      this.log(entry, `stopping: SIGTERM to group ${pgid}, SIGKILL after ${formatDuration(spec.graceMs)}`)
-      outcome = await stopGroup(pgid, {graceMs: spec.graceMs, clock: this.clock})
-      if (outcome === 'killed') this.log(entry, `still running after ${formatDuration(spec.graceMs)}: sent SIGKILL to group ${pgid}`)
+      // Looked for once more right before the signal: one started since the last sample counts too.
+      const tree = this.treeOf(entry, await this.table.read())
+      const outside = tree.others.length ? ` and ${tree.others.map((r) => r.pid).join(', ')} (left the group)` : ''
+      this.log(entry, `stopping: SIGTERM to group ${pgid}${outside}, SIGKILL after ${formatDuration(graceMs)}`)
+      outcome = await stopTree(tree, {graceMs, clock: this.clock, table: this.table})
+      if (outcome === 'killed') this.log(entry, `still running after ${formatDuration(graceMs)}: sent SIGKILL to group ${pgid}${outside}`)
     }
+    entry.descendants = new Map()
     await entry.exited
     status.state = 'stopped'
     this.log(entry, 'stopped')
