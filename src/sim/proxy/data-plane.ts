@@ -286,9 +286,9 @@ export class DataPlane {
     for (const t of this.tunnels.values()) t.close()
     if (this.inflight > 0) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, graceMs)
+        const timer = this.clock.setTimer(graceMs, resolve)
         this.drainWaiters.push(() => {
-          clearTimeout(timer)
+          timer.cancel()
           resolve()
         })
       })
