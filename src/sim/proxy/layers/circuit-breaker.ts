@@ -14,24 +14,24 @@ export const circuitBreaker = (service: string, breaker: CircuitBreaker, config:
     const next = waiting.shift()
     // Hand the slot straight to the next in line, so a newcomer cannot jump the queue.
     if (next) next()
-    else breaker.releaseConnection()
+    else breaker.connections.release()
   }
   const slots = {breaker, releaseConnection}
   return (inner) => {
     const withSlots = (req: MeshRequest, ctx: CallContext, reply: Reply) => inner(req, ctx, new HoldingSlots(reply, slots))
     return function circuitBreaker(req, ctx, reply) {
-      if (!breaker.tryAcquireRequest()) return reply.fail(overflow(service, 'maxRequests', config().maxRequests))
-      if (breaker.tryAcquireConnection()) return withSlots(req, ctx, reply)
-      if (!breaker.tryAcquirePending()) {
-        breaker.releaseRequest()
+      if (!breaker.requests.tryAcquire()) return reply.fail(overflow(service, 'maxRequests', config().maxRequests))
+      if (breaker.connections.tryAcquire()) return withSlots(req, ctx, reply)
+      if (!breaker.pending.tryAcquire()) {
+        breaker.requests.release()
         return reply.fail(overflow(service, 'maxPendingRequests', config().maxPendingRequests))
       }
       wait(waiting, ctx.signal, () => {
-        breaker.releasePending()
+        breaker.pending.release()
         withSlots(req, ctx, reply)
       }, (error) => {
-        breaker.releasePending()
-        breaker.releaseRequest()
+        breaker.pending.release()
+        breaker.requests.release()
         reply.fail(error)
       })
     }
@@ -68,7 +68,7 @@ class HoldingSlots implements Reply {
   /** The response body is done: both slots go back. */
   bodyDone(): void {
     this.slots.releaseConnection()
-    this.slots.breaker.releaseRequest()
+    this.slots.breaker.requests.release()
   }
 
   fail(error: unknown): void {
