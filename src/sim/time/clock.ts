@@ -1,7 +1,7 @@
 // Time as policies see it. Nothing on the data path or in a controller calls
 // setTimeout, Date.now or performance.now directly: it is handed a Clock, so tests
 // run on VirtualClock and a 30-minute canary takes a millisecond.
-import {abortError, whenAborted} from '../abort-signal.js'
+import {type Abortable, abortError, whenAborted} from '../abort-signal.js'
 
 export interface Timer {
   /** Idempotent. */
@@ -16,7 +16,7 @@ export interface Clock {
   /** The wall-clock time of a monotonic reading (a span reads the clock once for both). */
   wallAt(monotonicMs: number): number
   setTimer(ms: number, fn: () => void): Timer
-  sleep(ms: number, signal?: AbortSignal): Promise<void>
+  sleep(ms: number, signal?: Abortable): Promise<void>
 }
 
 export class RealClock implements Clock {
@@ -41,13 +41,13 @@ export class RealClock implements Clock {
     return {cancel: () => clearTimeout(handle)}
   }
 
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  sleep(ms: number, signal?: Abortable): Promise<void> {
     return sleepOn(this, ms, signal)
   }
 }
 
 /** One sleep implementation for every clock, so abort behaves the same in tests and production. */
-export function sleepOn(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
+export function sleepOn(clock: Clock, ms: number, signal?: Abortable): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(abortError(signal))
     const timer = clock.setTimer(ms, () => {
@@ -99,7 +99,7 @@ export class VirtualClock implements Clock {
     return {cancel: () => { alarm.cancelled = true }}
   }
 
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  sleep(ms: number, signal?: Abortable): Promise<void> {
     return sleepOn(this, ms, signal)
   }
 

@@ -2,6 +2,7 @@
 // connection slot; with every connection busy it may wait in the pending queue; past
 // any limit the caller gets 503 UO at once, never a hang. Slots are held until the
 // response body is done, because the connection is busy until then.
+import type {Cancellation} from '../cancellation.js'
 import type {CircuitBreaker} from '../policy/circuit-breaker.js'
 import type {CircuitBreakerConfig} from '../../config/types.js'
 import {overflow} from '../respond.js'
@@ -39,7 +40,7 @@ export const circuitBreaker = (service: string, breaker: CircuitBreaker, config:
 }
 
 /** In the pending queue until a connection slot is handed over, or the request is aborted. */
-function wait(waiting: Array<() => void>, signal: AbortSignal, go: () => void, abort: (error: unknown) => void): void {
+function wait(waiting: Array<() => void>, signal: Cancellation, go: () => void, abort: (error: unknown) => void): void {
   if (signal.aborted) return abort(signal.reason)
   const proceed = () => {
     stopWaiting()
