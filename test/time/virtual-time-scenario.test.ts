@@ -25,14 +25,17 @@ async function turns(n: number): Promise<void> {
 const half: Random = {next: () => 0.5, int: (n) => Math.floor(n / 2), normal: () => 0}
 
 describe('VirtualClock as an event engine', () => {
-  test('code many promise turns after a timer reads that timer\'s time, and a timer it sets for now fires before a later one', async () => {
+  test('code many promise turns and nextTicks after a timer reads that timer\'s time, and a timer it sets for now fires before a later one', async () => {
     const clock = new VirtualClock()
     const seen: Array<[string, number]> = []
     clock.setTimer(10, () => {
-      void turns(DEEP).then(() => {
-        seen.push(['deep after 10', clock.now()])
-        clock.setTimer(0, () => seen.push(['set for now at 10', clock.now()]))
-      })
+      void turns(DEEP).then(() =>
+        process.nextTick(async () => {
+          await turns(DEEP)
+          seen.push(['deep after 10', clock.now()])
+          clock.setTimer(0, () => seen.push(['set for now at 10', clock.now()]))
+        }),
+      )
     })
     clock.setTimer(20, () => seen.push(['timer at 20', clock.now()]))
     await clock.advance(30)

@@ -113,7 +113,8 @@ export class VirtualClock implements Clock {
    * else is pending: after each alarm, whatever it set going — promise chains and
    * nextTicks of any depth, and the alarms they set for the current time — runs first,
    * as tokio's paused clock and Envoy's simulated time advance only when idle. Work
-   * waiting on real I/O or a real timer is not waited for: it is outside simulated time.
+   * waiting on real I/O, a real timer or an immediate of its own is not waited for:
+   * it is outside simulated time.
    */
   async advance(ms: number): Promise<void> {
     const target = this.current + ms
