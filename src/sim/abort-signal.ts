@@ -4,8 +4,16 @@
 
 const NOTHING = (): void => undefined
 
+/** What a wait reads of a signal: an AbortSignal has it, and so does a Cancellation. */
+export interface Abortable {
+  readonly aborted: boolean
+  readonly reason: unknown
+  addEventListener(type: 'abort', fn: () => void, options?: {once?: boolean}): void
+  removeEventListener(type: 'abort', fn: () => void): void
+}
+
 /** Runs `fn` once `signal` aborts (at once if it has); the function returned stops the wait. */
-export function whenAborted(signal: AbortSignal | undefined, fn: () => void): () => void {
+export function whenAborted(signal: Abortable | undefined, fn: () => void): () => void {
   if (!signal) return NOTHING
   if (signal.aborted) {
     fn()
@@ -16,7 +24,7 @@ export function whenAborted(signal: AbortSignal | undefined, fn: () => void): ()
 }
 
 /** Why `signal` aborted, as an Error: a reason that is not one reads "aborted". */
-export function abortError(signal: AbortSignal): Error {
+export function abortError(signal: Abortable): Error {
   const reason = signal.reason
   return reason instanceof Error ? reason : new Error('aborted')
 }

@@ -1,6 +1,7 @@
 // A request and a call context for testing one proxy layer over a scripted inner service.
 import type {Endpoint} from '../../src/sim/control/registry.js'
 import type {ResponseBody} from '../../src/sim/proxy/body.js'
+import {Cancellation} from '../../src/sim/proxy/cancellation.js'
 import {type CallContext, callService, type Layer, type MeshRequest, type MeshResponse, replyWith, type Service} from '../../src/sim/proxy/stack.js'
 import type {VirtualClock} from '../../src/sim/time/clock.js'
 
@@ -16,11 +17,11 @@ export const meshRequest = (over: Partial<MeshRequest> = {}): MeshRequest => ({
 })
 
 /** `controller` aborts the call (the client left, or the canceller from a timeout); `endpoint` is the instance already chosen. */
-export const callContext = (clock: VirtualClock, opts: {controller?: AbortController; endpoint?: Partial<Endpoint>} = {}): CallContext => {
-  const controller = opts.controller ?? new AbortController()
+export const callContext = (clock: VirtualClock, opts: {controller?: Cancellation; endpoint?: Partial<Endpoint>} = {}): CallContext => {
+  const controller = opts.controller ?? new Cancellation()
   return {
     clock,
-    signal: controller.signal,
+    signal: controller,
     canceller: controller,
     traceId: '0af7651916cd43dd8448eb211c80319c',
     traceFlags: '01',

@@ -1,23 +1,44 @@
 import {describe, expect, test} from 'vitest'
-import {CircuitBreaker} from '../../src/sim/proxy/policy/circuit-breaker.js'
+import {CircuitBreaker, ResourceLimit} from '../../src/sim/proxy/policy/circuit-breaker.js'
 
 const limits = {maxConnections: 2, maxPendingRequests: 1, maxRequests: 3, maxRetries: 1}
 
+describe('ResourceLimit', () => {
+  test('admits up to max, refuses the next at once (counting it), and admits again after a release', () => {
+    const r = new ResourceLimit(2)
+    expect([r.tryAcquire(), r.tryAcquire(), r.tryAcquire()]).toEqual([true, true, false])
+    expect([r.outstanding, r.overflows]).toEqual([2, 1])
+    r.release()
+    expect(r.tryAcquire()).toBe(true)
+    expect([r.outstanding, r.overflows]).toEqual([2, 1])
+  })
+
+  test('a max of 0 refuses everything; releasing more than acquired never goes negative', () => {
+    const r = new ResourceLimit(0)
+    expect(r.tryAcquire()).toBe(false)
+    r.release()
+    r.release()
+    expect(r.outstanding).toBe(0)
+    r.max = 1
+    expect(r.tryAcquire()).toBe(true)
+    expect(r.tryAcquire()).toBe(false)
+  })
+})
+
 describe('CircuitBreaker', () => {
-  test('each limit admits up to its value, refuses the next at once, and admits again after a release', () => {
+  test('each of its four limits admits up to its own value, independently of the others', () => {
     const cb = new CircuitBreaker(limits)
     const kinds = [
-      ['Request', 3],
-      ['Pending', 1],
-      ['Retry', 1],
-      ['Connection', 2],
+      ['requests', 3],
+      ['pending', 1],
+      ['retries', 1],
+      ['connections', 2],
     ] as const
     for (const [kind, max] of kinds) {
-      const acquire = () => cb[`tryAcquire${kind}`]()
-      for (let i = 0; i < max; i++) expect(acquire()).toBe(true)
-      expect(acquire()).toBe(false)
-      cb[`release${kind}`]()
-      expect(acquire()).toBe(true)
+      for (let i = 0; i < max; i++) expect(cb[kind].tryAcquire()).toBe(true)
+      expect(cb[kind].tryAcquire()).toBe(false)
+      cb[kind].release()
+      expect(cb[kind].tryAcquire()).toBe(true)
     }
     expect(cb.snapshot()).toEqual({
       limits,
@@ -31,23 +52,25 @@ describe('CircuitBreaker', () => {
 
   test('a limit of 0 refuses everything; releasing more than acquired never goes negative', () => {
     const cb = new CircuitBreaker({...limits, maxRetries: 0, maxPendingRequests: 0})
-    expect(cb.tryAcquireRetry()).toBe(false)
-    expect(cb.tryAcquirePending()).toBe(false)
-    cb.releaseRequest()
-    cb.releaseRequest()
+    expect(cb.retries.tryAcquire()).toBe(false)
+    expect(cb.pending.tryAcquire()).toBe(false)
+    cb.requests.release()
+    cb.requests.release()
     expect(cb.snapshot().requests).toBe(0)
-    expect(cb.tryAcquireRequest()).toBe(true)
+    expect(cb.requests.tryAcquire()).toBe(true)
   })
 
-  test('lowering a limit at runtime refuses new work but keeps what is outstanding', () => {
+  test('new limits at run time (mesh apply) refuse new work but keep what is outstanding, for every limit', () => {
     const cb = new CircuitBreaker(limits)
-    cb.tryAcquireRequest()
-    cb.tryAcquireRequest()
-    cb.setConfig({...limits, maxRequests: 1})
-    expect(cb.tryAcquireRequest()).toBe(false)
-    expect(cb.snapshot().requests).toBe(2)
-    cb.releaseRequest()
-    cb.releaseRequest()
-    expect(cb.tryAcquireRequest()).toBe(true)
+    cb.requests.tryAcquire()
+    cb.requests.tryAcquire()
+    cb.connections.tryAcquire()
+    const lower = {maxConnections: 1, maxPendingRequests: 0, maxRequests: 1, maxRetries: 0}
+    cb.setConfig(lower)
+    expect([cb.requests, cb.pending, cb.retries, cb.connections].map((r) => r.tryAcquire())).toEqual([false, false, false, false])
+    expect(cb.snapshot()).toMatchObject({limits: lower, requests: 2, connections: 1})
+    cb.requests.release()
+    cb.requests.release()
+    expect(cb.requests.tryAcquire()).toBe(true)
   })
 })

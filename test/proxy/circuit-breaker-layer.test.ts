@@ -2,6 +2,7 @@
 // (when the body is done), failed, refused past a limit, aborted while it waited.
 import {describe, expect, test} from 'vitest'
 import {ResponseBody} from '../../src/sim/proxy/body.js'
+import {Cancellation} from '../../src/sim/proxy/cancellation.js'
 import {circuitBreaker} from '../../src/sim/proxy/layers/circuit-breaker.js'
 import {CircuitBreaker} from '../../src/sim/proxy/policy/circuit-breaker.js'
 import {ProxyError, upstreamReset} from '../../src/sim/proxy/respond.js'
@@ -24,7 +25,7 @@ function setUp(limits = config) {
     return {status: 200, headers: [], body}
   }
   const service = viaPromises(circuitBreaker('api', breaker, () => limits))(inner)
-  const call = (controller = new AbortController()) => service(meshRequest(), callContext(clock, {controller}))
+  const call = (controller = new Cancellation()) => service(meshRequest(), callContext(clock, {controller}))
   const held = () => {
     const {requests, pending, connections, retries} = breaker.snapshot()
     return {requests, pending, connections, retries}
@@ -75,7 +76,7 @@ describe('circuit breaker layer: slots given back', () => {
   test('a request aborted while it waits in the pending queue gives back its pending and request slots, and the connection is not handed to it', async () => {
     const {call, held, bodies} = setUp()
     await call()
-    const controller = new AbortController()
+    const controller = new Cancellation()
     const waiting = refusal(call(controller))
     expect(held()).toEqual({...idle, requests: 2, pending: 1, connections: 1})
     controller.abort(new ProxyError(499, 'DC', 'the caller closed the connection'))
@@ -89,7 +90,7 @@ describe('circuit breaker layer: slots given back', () => {
   test('a request already aborted when it would queue takes nothing', async () => {
     const {call, held, bodies} = setUp()
     await call()
-    const controller = new AbortController()
+    const controller = new Cancellation()
     controller.abort(new ProxyError(499, 'DC', 'the caller closed the connection'))
     expect((await refusal(call(controller)))?.status).toBe(499)
     expect(held()).toEqual({...idle, requests: 1, connections: 1})

@@ -2,7 +2,7 @@ import {once} from 'node:events'
 import http from 'node:http'
 import net, {type AddressInfo} from 'node:net'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {VirtualClock} from '../../src/sim/time/clock.js'
+import {realClock, VirtualClock} from '../../src/sim/time/clock.js'
 import {HealthChecker, HealthState, probeCommand, probeGrpc, probeHttp, probeTcp, type ProbeResult} from '../../src/sim/supervisor/health-check.js'
 
 describe('HealthState', () => {
@@ -167,11 +167,11 @@ describe('probeGrpc (grpc.health.v1, as Kubernetes gRPC probes)', () => {
   afterAll(() => server.forceShutdown())
 
   it('is ok while the server, or the named service, is SERVING, and says why not otherwise', async () => {
-    expect(await probeGrpc('127.0.0.1', port, '', 1000)).toEqual({ok: true, detail: 'grpc health: SERVING'})
-    expect(await probeGrpc('127.0.0.1', port, 'shop.Ratings', 1000)).toEqual({ok: true, detail: 'grpc health shop.Ratings: SERVING'})
-    expect(await probeGrpc('127.0.0.1', port, 'unknown.Service', 1000)).toEqual({ok: false, detail: 'grpc health unknown.Service: SERVICE_UNKNOWN'})
+    expect(await probeGrpc('127.0.0.1', port, '', 1000, realClock)).toEqual({ok: true, detail: 'grpc health: SERVING'})
+    expect(await probeGrpc('127.0.0.1', port, 'shop.Ratings', 1000, realClock)).toEqual({ok: true, detail: 'grpc health shop.Ratings: SERVING'})
+    expect(await probeGrpc('127.0.0.1', port, 'unknown.Service', 1000, realClock)).toEqual({ok: false, detail: 'grpc health unknown.Service: SERVICE_UNKNOWN'})
     serving = false
-    expect(await probeGrpc('127.0.0.1', port, '', 1000)).toEqual({ok: false, detail: 'grpc health: NOT_SERVING'})
+    expect(await probeGrpc('127.0.0.1', port, '', 1000, realClock)).toEqual({ok: false, detail: 'grpc health: NOT_SERVING'})
     serving = true
   })
 
@@ -182,7 +182,7 @@ describe('probeGrpc (grpc.health.v1, as Kubernetes gRPC probes)', () => {
       bare.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p))),
     )
     try {
-      expect(await probeGrpc('127.0.0.1', barePort, '', 1000)).toEqual({ok: false, detail: 'grpc health: grpc-status 12 (no health service)'})
+      expect(await probeGrpc('127.0.0.1', barePort, '', 1000, realClock)).toEqual({ok: false, detail: 'grpc health: grpc-status 12 (no health service)'})
     } finally {
       bare.forceShutdown()
     }
@@ -190,7 +190,29 @@ describe('probeGrpc (grpc.health.v1, as Kubernetes gRPC probes)', () => {
     await once(spare, 'listening')
     const closed = (spare.address() as AddressInfo).port
     await new Promise((resolve) => spare.close(resolve))
-    expect(await probeGrpc('127.0.0.1', closed, '', 1000)).toEqual({ok: false, detail: 'grpc health: ECONNREFUSED'})
+    expect(await probeGrpc('127.0.0.1', closed, '', 1000, realClock)).toEqual({ok: false, detail: 'grpc health: ECONNREFUSED'})
+  })
+
+  it("gives up on a server that never answers at its timeout on the mesh's clock", async () => {
+    const http2 = await import('node:http2')
+    // Takes the call and never answers it.
+    const mute = http2.createServer()
+    const arrived = once(mute, 'stream')
+    mute.listen(0, '127.0.0.1')
+    await once(mute, 'listening')
+    const clock = new VirtualClock()
+    try {
+      let result: ProbeResult | undefined
+      const probing = probeGrpc('127.0.0.1', (mute.address() as AddressInfo).port, '', 5_000, clock).then((r) => (result = r))
+      await arrived
+      await clock.advance(4_999)
+      expect(result).toBeUndefined()
+      await clock.advance(1)
+      await probing
+      expect(result).toEqual({ok: false, detail: 'grpc health: no answer within 5000ms'})
+    } finally {
+      mute.close()
+    }
   })
 })
 

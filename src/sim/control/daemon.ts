@@ -571,7 +571,7 @@ export class MeshDaemon extends EventEmitter {
         h.path
           ? probeHttp(host, port, h.path, h.timeoutMs)
           : h.grpcService !== undefined
-            ? probeGrpc(host, port, h.grpcService, h.timeoutMs)
+            ? probeGrpc(host, port, h.grpcService, h.timeoutMs, this.clock)
             : h.command
               ? probeCommand(h.command, where, h.timeoutMs)
               : probeTcp(host, port, h.timeoutMs),

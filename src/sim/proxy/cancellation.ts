@@ -1,11 +1,13 @@
 // A request's cancellation on the hot path. It has the AbortSignal surface the
-// layers and the Clock use (aborted, reason, add/removeEventListener('abort')) but
-// none of EventTarget's machinery: an AbortController per request and per try
+// layers and the Clock use (Abortable: aborted, reason, add/removeEventListener('abort'))
+// but none of EventTarget's machinery: an AbortController per request and per try
 // showed up among the daemon's top costs. Only this module creates them.
+
+import type {Abortable} from '../abort-signal.js'
 
 type Listener = () => void
 
-export class Cancellation {
+export class Cancellation implements Abortable {
   aborted = false
   reason: unknown = undefined
   // Most requests have one or two listeners at a time: those sit in fields, and only a
@@ -14,9 +16,9 @@ export class Cancellation {
   private second: Listener | undefined = undefined
   private more: Listener[] | undefined = undefined
 
-  /** The AbortSignal view the layers take. */
-  get signal(): AbortSignal {
-    return this as unknown as AbortSignal
+  /** What the layers read (CallContext.signal): the cancellation itself, as an AbortController's signal is its. */
+  get signal(): Cancellation {
+    return this
   }
 
   abort(reason: unknown): void {
@@ -30,7 +32,8 @@ export class Cancellation {
     if (more) for (const fn of more) fn()
   }
 
-  addEventListener(_type: 'abort', fn: Listener): void {
+  /** Every listener is a once listener: a cancellation aborts once. */
+  addEventListener(_type: 'abort', fn: Listener, _options?: {once?: boolean}): void {
     if (this.aborted) return
     if (this.first === undefined) this.first = fn
     else if (this.second === undefined) this.second = fn

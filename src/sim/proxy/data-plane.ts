@@ -287,9 +287,9 @@ export class DataPlane {
     for (const l of this.listeners) if (l.role.kind === 'ingress') stopAccepting(l)
     if (this.inflight > 0) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, graceMs)
+        const timer = this.clock.setTimer(graceMs, resolve)
         this.drainWaiters.push(() => {
-          clearTimeout(timer)
+          timer.cancel()
           resolve()
         })
       })

@@ -151,8 +151,8 @@ export class Destination {
    * Envoy's does for TCP.
    */
   readonly connections: TcpTarget = {
-    admit: () => this.breaker.tryAcquireConnection(),
-    release: () => this.breaker.releaseConnection(),
+    admit: () => this.breaker.connections.tryAcquire(),
+    release: () => this.breaker.connections.release(),
     pick: (tried) => {
       const version = this.endpoints.pickVersion()
       if (version === undefined) return undefined

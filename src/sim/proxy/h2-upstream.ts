@@ -10,6 +10,7 @@ import {type BodySource, ResponseBody} from './body.js'
 import {grpcStatusIn} from './grpc.js'
 import {endToEndPairs, type HeaderPairs, trailerPairs} from './headers.js'
 import {ProxyError} from './respond.js'
+import type {Cancellation} from './cancellation.js'
 import type {Reply, Service} from './stack.js'
 import {abortReason, classify, countDone, countStart} from './upstream.js'
 
@@ -81,7 +82,7 @@ class H2Exchange implements BodySource {
 
   constructor(
     private readonly endpoint: Endpoint,
-    private readonly signal: AbortSignal,
+    private readonly signal: Cancellation,
     private readonly inflight: Map<string, number>,
     private readonly reply: Reply,
   ) {

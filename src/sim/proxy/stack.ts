@@ -11,6 +11,7 @@
 import type {Duplex, Readable} from 'node:stream'
 import type {Endpoint} from '../control/registry.js'
 import {callDone, type DoneListener, type ResponseBody} from './body.js'
+import type {Cancellation} from './cancellation.js'
 import type {Clock} from '../time/clock.js'
 import type {HeaderMap, HeaderPairs} from './headers.js'
 import type {ResponseFlag} from './respond.js'
@@ -60,7 +61,7 @@ export interface CallContext {
    * puts its own here while its try is under way (one context per request, not a copy
    * per try), so a layer reads it when it starts its work and keeps what it read.
    */
-  signal: AbortSignal
+  signal: Cancellation
   /**
    * Cancels the whole request (the overall timeout): the request's own cancellation
    * (or, in tests, an AbortController), so `signal` then aborts with `reason`.

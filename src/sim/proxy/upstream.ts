@@ -8,6 +8,8 @@ import type {Agent, Dispatcher} from 'undici'
 import {type BodySource, DISCARDED, ResponseBody} from './body.js'
 import {endToEndPairs, trailerPairs} from './headers.js'
 import {badRequest, connectFailure, ProxyError, upstreamProtocolError, upstreamReset} from './respond.js'
+import type {Abortable} from '../abort-signal.js'
+import type {Cancellation} from './cancellation.js'
 import type {Reply, Service} from './stack.js'
 import type {Endpoint} from '../control/registry.js'
 
@@ -52,7 +54,7 @@ class Exchange implements Dispatcher.DispatchHandler, BodySource {
 
   constructor(
     private readonly endpoint: Endpoint,
-    private readonly signal: AbortSignal,
+    private readonly signal: Cancellation,
     private readonly inflight: Map<string, number>,
     private readonly reply: Reply,
   ) {
@@ -147,7 +149,7 @@ export function countDone(inflight: Map<string, number>, instance: string): void
   if (n !== undefined) inflight.set(instance, Math.max(0, n - 1))
 }
 
-export function abortReason(signal: AbortSignal): ProxyError {
+export function abortReason(signal: Abortable): ProxyError {
   const reason = signal.reason
   return reason instanceof ProxyError ? reason : new ProxyError(499, 'DC', 'the caller closed the connection')
 }
@@ -167,7 +169,7 @@ const REQUEST_REFUSED = new Set([
   'ERR_HTTP2_INVALID_PSEUDOHEADER',
 ])
 
-export function classify(error: Error, signal: AbortSignal, endpoint: {instance: string; host: string; port: number}): ProxyError {
+export function classify(error: Error, signal: Abortable, endpoint: {instance: string; host: string; port: number}): ProxyError {
   // Aborted from above: a timeout (its error is the reason) or the client went away.
   if (signal.aborted) return abortReason(signal)
   if (error instanceof ProxyError) return error

@@ -103,7 +103,7 @@ const SERVING_STATUS = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN']
  * is SERVING. The two messages are one string field and one enum field, written and read
  * by hand rather than with a protobuf library. Never rejects.
  */
-export function probeGrpc(host: string, port: number, service: string, timeoutMs: number): Promise<ProbeResult> {
+export function probeGrpc(host: string, port: number, service: string, timeoutMs: number, clock: Clock): Promise<ProbeResult> {
   const what = `grpc health${service ? ` ${service}` : ''}`
   return new Promise((resolve) => {
     let settled = false
@@ -111,11 +111,11 @@ export function probeGrpc(host: string, port: number, service: string, timeoutMs
     const done = (result: ProbeResult) => {
       if (settled) return
       settled = true
-      clearTimeout(timer)
+      timer.cancel()
       session.destroy()
       resolve(result)
     }
-    const timer = setTimeout(() => done({ok: false, detail: `${what}: no answer within ${timeoutMs}ms`}), timeoutMs)
+    const timer = clock.setTimer(timeoutMs, () => done({ok: false, detail: `${what}: no answer within ${timeoutMs}ms`}))
     session.on('error', (error: NodeJS.ErrnoException) => done({ok: false, detail: `${what}: ${error.code ?? error.message}`}))
     const name = Buffer.from(service, 'utf8')
     // HealthCheckRequest {string service = 1}: tag 0x0a, length, bytes (nothing for '').

@@ -1,7 +1,7 @@
 // Time as policies see it. Nothing on the data path or in a controller calls
 // setTimeout, Date.now or performance.now directly: it is handed a Clock, so tests
 // run on VirtualClock and a 30-minute canary takes a millisecond.
-import {abortError, whenAborted} from '../abort-signal.js'
+import {type Abortable, abortError, whenAborted} from '../abort-signal.js'
 
 export interface Timer {
   /** Idempotent. */
@@ -16,7 +16,7 @@ export interface Clock {
   /** The wall-clock time of a monotonic reading (a span reads the clock once for both). */
   wallAt(monotonicMs: number): number
   setTimer(ms: number, fn: () => void): Timer
-  sleep(ms: number, signal?: AbortSignal): Promise<void>
+  sleep(ms: number, signal?: Abortable): Promise<void>
 }
 
 export class RealClock implements Clock {
@@ -41,13 +41,13 @@ export class RealClock implements Clock {
     return {cancel: () => clearTimeout(handle)}
   }
 
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  sleep(ms: number, signal?: Abortable): Promise<void> {
     return sleepOn(this, ms, signal)
   }
 }
 
 /** One sleep implementation for every clock, so abort behaves the same in tests and production. */
-export function sleepOn(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
+export function sleepOn(clock: Clock, ms: number, signal?: Abortable): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(abortError(signal))
     const timer = clock.setTimer(ms, () => {
@@ -99,7 +99,7 @@ export class VirtualClock implements Clock {
     return {cancel: () => { alarm.cancelled = true }}
   }
 
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  sleep(ms: number, signal?: Abortable): Promise<void> {
     return sleepOn(this, ms, signal)
   }
 
@@ -108,34 +108,43 @@ export class VirtualClock implements Clock {
     return this.heap.filter((a) => !a.cancelled).length
   }
 
-  /** Fire every alarm due up to now+ms, in order, letting promise callbacks run between them. */
+  /**
+   * Fires every alarm due up to now+ms, in order, and moves time only when nothing
+   * else is pending: after each alarm, whatever it set going — promise chains and
+   * nextTicks of any depth, and the alarms they set for the current time — runs first,
+   * as tokio's paused clock and Envoy's simulated time advance only when idle. Work
+   * waiting on real I/O, a real timer or an immediate of its own is not waited for:
+   * it is outside simulated time.
+   */
   async advance(ms: number): Promise<void> {
     const target = this.current + ms
-    await flushMicrotasks()
+    await settle()
     for (;;) {
       const next = this.peek()
       if (!next || next.due > target) break
-      this.pop()
-      if (next.cancelled) continue
-      this.current = Math.max(this.current, next.due)
-      next.fn()
-      await flushMicrotasks()
+      if (this.fire(this.pop()!)) await settle()
     }
     this.current = target
-    await flushMicrotasks()
+    await settle()
   }
 
-  /** Run until no alarm is left (bounded, so a periodic timer cannot hang a test). */
+  /** Runs until no alarm is left (bounded, so a periodic timer cannot hang a test). */
   async runAll(maxAlarms = 100_000): Promise<void> {
+    await settle()
     for (let i = 0; i < maxAlarms; i++) {
-      await flushMicrotasks()
       const next = this.pop()
       if (!next) return
-      if (next.cancelled) continue
-      this.current = Math.max(this.current, next.due)
-      next.fn()
+      if (this.fire(next)) await settle()
     }
     throw new Error(`VirtualClock.runAll: more than ${maxAlarms} alarms; is a timer re-arming itself forever?`)
+  }
+
+  /** False for a cancelled alarm: nothing ran, so there is nothing to wait for. */
+  private fire(alarm: Alarm): boolean {
+    if (alarm.cancelled) return false
+    this.current = Math.max(this.current, alarm.due)
+    alarm.fn()
+    return true
   }
 
   private less(a: Alarm, b: Alarm): boolean {
@@ -181,8 +190,13 @@ export class VirtualClock implements Clock {
   }
 }
 
-async function flushMicrotasks(): Promise<void> {
-  for (let i = 0; i < 10; i++) await Promise.resolve()
+/**
+ * Resolves once every microtask and nextTick queued so far has run, and every one
+ * those queue in turn: Node drains both queues completely before the next macrotask,
+ * and an immediate is one.
+ */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
 }
 
 export const realClock: Clock = new RealClock()

@@ -5,6 +5,7 @@
 // performance.now(); the rest get that value until Node's next tick queue runs, which it
 // does after every callback it makes (I/O, timers, immediates). So a duration
 // measured inside one callback reads 0; the daemon measures none that way.
+import type {Abortable} from '../abort-signal.js'
 import {type Clock, RealClock, sleepOn, type Timer} from './clock.js'
 
 export class TickClock implements Clock {
@@ -36,7 +37,7 @@ export class TickClock implements Clock {
     return this.real.setTimer(ms, fn)
   }
 
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  sleep(ms: number, signal?: Abortable): Promise<void> {
     return sleepOn(this, ms, signal)
   }
 }

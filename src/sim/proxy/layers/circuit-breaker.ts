@@ -2,6 +2,7 @@
 // connection slot; with every connection busy it may wait in the pending queue; past
 // any limit the caller gets 503 UO at once, never a hang. Slots are held until the
 // response body is done, because the connection is busy until then.
+import type {Cancellation} from '../cancellation.js'
 import type {CircuitBreaker} from '../policy/circuit-breaker.js'
 import type {CircuitBreakerConfig} from '../../config/types.js'
 import {overflow} from '../respond.js'
@@ -14,24 +15,24 @@ export const circuitBreaker = (service: string, breaker: CircuitBreaker, config:
     const next = waiting.shift()
     // Hand the slot straight to the next in line, so a newcomer cannot jump the queue.
     if (next) next()
-    else breaker.releaseConnection()
+    else breaker.connections.release()
   }
   const slots = {breaker, releaseConnection}
   return (inner) => {
     const withSlots = (req: MeshRequest, ctx: CallContext, reply: Reply) => inner(req, ctx, new HoldingSlots(reply, slots))
     return function circuitBreaker(req, ctx, reply) {
-      if (!breaker.tryAcquireRequest()) return reply.fail(overflow(service, 'maxRequests', config().maxRequests))
-      if (breaker.tryAcquireConnection()) return withSlots(req, ctx, reply)
-      if (!breaker.tryAcquirePending()) {
-        breaker.releaseRequest()
+      if (!breaker.requests.tryAcquire()) return reply.fail(overflow(service, 'maxRequests', config().maxRequests))
+      if (breaker.connections.tryAcquire()) return withSlots(req, ctx, reply)
+      if (!breaker.pending.tryAcquire()) {
+        breaker.requests.release()
         return reply.fail(overflow(service, 'maxPendingRequests', config().maxPendingRequests))
       }
       wait(waiting, ctx.signal, () => {
-        breaker.releasePending()
+        breaker.pending.release()
         withSlots(req, ctx, reply)
       }, (error) => {
-        breaker.releasePending()
-        breaker.releaseRequest()
+        breaker.pending.release()
+        breaker.requests.release()
         reply.fail(error)
       })
     }
@@ -39,7 +40,7 @@ export const circuitBreaker = (service: string, breaker: CircuitBreaker, config:
 }
 
 /** In the pending queue until a connection slot is handed over, or the request is aborted. */
-function wait(waiting: Array<() => void>, signal: AbortSignal, go: () => void, abort: (error: unknown) => void): void {
+function wait(waiting: Array<() => void>, signal: Cancellation, go: () => void, abort: (error: unknown) => void): void {
   if (signal.aborted) return abort(signal.reason)
   const proceed = () => {
     stopWaiting()
@@ -68,7 +69,7 @@ class HoldingSlots implements Reply {
   /** The response body is done: both slots go back. */
   bodyDone(): void {
     this.slots.releaseConnection()
-    this.slots.breaker.releaseRequest()
+    this.slots.breaker.requests.release()
   }
 
   fail(error: unknown): void {

@@ -58,13 +58,13 @@ class Retrying implements Reply {
   fail(error: unknown): void {
     // Only upstream failures carry an outcome; a breaker overflow, the whole call's timeout or a client abort do not.
     if (error instanceof ProxyError && error.outcome) return this.decide(undefined, error)
-    if (this.holdingRetry) this.deps.breaker?.releaseRetry()
+    if (this.holdingRetry) this.deps.breaker?.retries.release()
     this.next.fail(error)
   }
 
   private decide(response: MeshResponse | undefined, failure: ProxyError | undefined): void {
     const {config, deps, ctx, req, n} = this
-    if (this.holdingRetry) deps.breaker?.releaseRetry()
+    if (this.holdingRetry) deps.breaker?.retries.release()
     const outcome: Outcome = failure ? failure.outcome! : {kind: 'response', status: outcomeStatus(response!), grpcStatus: response!.grpcStatus}
     ctx.decision.attempts = n
     const replayable = req.replayable && (isIdempotent(req.method) || outcome.kind === 'connect-failure' || isNamedGrpcRetry(outcome, config.on))
@@ -74,7 +74,7 @@ class Retrying implements Reply {
       !ctx.signal.aborted &&
       isRetriable(outcome, config.on) &&
       deps.budget.withdraw() &&
-      (deps.breaker?.tryAcquireRetry() ?? true)
+      (deps.breaker?.retries.tryAcquire() ?? true)
     ctx.decision.retryBudgetLeft = deps.budget.remaining()
     if (!again) return failure ? this.next.fail(failure) : this.next.ok(response!)
     const holding = deps.breaker !== undefined
@@ -84,7 +84,7 @@ class Retrying implements Reply {
     ctx.clock.sleep(fullJitterBackoff(n, config.backoff, deps.random), ctx.signal).then(
       () => this.attempt(n + 1, holding),
       (error) => {
-        if (holding) deps.breaker?.releaseRetry()
+        if (holding) deps.breaker?.retries.release()
         this.next.fail(error)
       },
     )

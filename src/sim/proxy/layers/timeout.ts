@@ -57,7 +57,7 @@ class TimedCall extends Deadline implements Reply {
   private streaming: ResponseBody | undefined = undefined
   /** Per try: this try's own cancellation under the request's, so only the try is cut. */
   private child: Cancellation | undefined = undefined
-  private parent: AbortSignal | undefined = undefined
+  private parent: Cancellation | undefined = undefined
   private onParentAbort: (() => void) | undefined = undefined
 
   constructor(

@@ -1,10 +1,11 @@
 // Envoy's circuit breaking: per-destination caps on what may be outstanding at once.
 // It is a set of counters, not an open/closed state machine — a request over a cap
 // is refused at once (503 UO), never queued, so an overloaded upstream fails fast.
+// As Envoy's ResourceManager, one ResourceLimit per kind of resource:
 //
-//   tryAcquireX() ── false ──▶ caller answers 503 UO (overflows.X++)
+//   breaker.X.tryAcquire() ── false ──▶ caller answers 503 UO (X.overflows++)
 //        │ true
-//        ▼  ... work ...  ──▶ releaseX()
+//        ▼  ... work ...  ──▶ breaker.X.release()
 import type {CircuitBreakerConfig} from '../../config/types.js'
 
 export interface CircuitBreakerSnapshot {
@@ -18,84 +19,73 @@ export interface CircuitBreakerSnapshot {
   overflows: {requests: number; pending: number; retries: number; connections: number}
 }
 
-export class CircuitBreaker {
-  private requests = 0
-  private pending = 0
-  private retries = 0
-  private connections = 0
-  private readonly overflows = {requests: 0, pending: 0, retries: 0, connections: 0}
+/** One capped resource: how many are outstanding, and how often the cap refused one. */
+export class ResourceLimit {
+  private count = 0
+  private refused = 0
 
-  constructor(private config: CircuitBreakerConfig) {}
+  /** `max` may change at run time (mesh apply); what is outstanding is kept, so a lower cap only refuses new work. */
+  constructor(public max: number) {}
+
+  /** Takes one while fewer than `max` are outstanding. */
+  tryAcquire(): boolean {
+    if (this.count >= this.max) {
+      this.refused++
+      return false
+    }
+    this.count++
+    return true
+  }
+
+  /** Gives one back; more releases than acquires never go below zero. */
+  release(): void {
+    if (this.count > 0) this.count--
+  }
+
+  get outstanding(): number {
+    return this.count
+  }
+
+  get overflows(): number {
+    return this.refused
+  }
+}
+
+export class CircuitBreaker {
+  /** A request may go out while fewer than maxRequests are outstanding. */
+  readonly requests: ResourceLimit
+  /** A request may wait for a connection while fewer than maxPendingRequests wait. */
+  readonly pending: ResourceLimit
+  /** A retry may go out while fewer than maxRetries retries are outstanding. */
+  readonly retries: ResourceLimit
+  /** A new upstream connection may open while fewer than maxConnections are open. */
+  readonly connections: ResourceLimit
+
+  constructor(private config: CircuitBreakerConfig) {
+    this.requests = new ResourceLimit(config.maxRequests)
+    this.pending = new ResourceLimit(config.maxPendingRequests)
+    this.retries = new ResourceLimit(config.maxRetries)
+    this.connections = new ResourceLimit(config.maxConnections)
+  }
 
   /** New limits (mesh apply); outstanding counts are kept, so lowering a limit only refuses new work. */
   setConfig(config: CircuitBreakerConfig): void {
     this.config = config
-  }
-
-  /** A request may go out while fewer than maxRequests are outstanding. */
-  tryAcquireRequest(): boolean {
-    if (this.requests >= this.config.maxRequests) {
-      this.overflows.requests++
-      return false
-    }
-    this.requests++
-    return true
-  }
-
-  releaseRequest(): void {
-    if (this.requests > 0) this.requests--
-  }
-
-  /** A request may wait for a connection while fewer than maxPendingRequests wait. */
-  tryAcquirePending(): boolean {
-    if (this.pending >= this.config.maxPendingRequests) {
-      this.overflows.pending++
-      return false
-    }
-    this.pending++
-    return true
-  }
-
-  releasePending(): void {
-    if (this.pending > 0) this.pending--
-  }
-
-  /** A retry may go out while fewer than maxRetries retries are outstanding. */
-  tryAcquireRetry(): boolean {
-    if (this.retries >= this.config.maxRetries) {
-      this.overflows.retries++
-      return false
-    }
-    this.retries++
-    return true
-  }
-
-  releaseRetry(): void {
-    if (this.retries > 0) this.retries--
-  }
-
-  /** A new upstream connection may open while fewer than maxConnections are open. */
-  tryAcquireConnection(): boolean {
-    if (this.connections >= this.config.maxConnections) {
-      this.overflows.connections++
-      return false
-    }
-    this.connections++
-    return true
-  }
-
-  releaseConnection(): void {
-    if (this.connections > 0) this.connections--
+    this.requests.max = config.maxRequests
+    this.pending.max = config.maxPendingRequests
+    this.retries.max = config.maxRetries
+    this.connections.max = config.maxConnections
   }
 
   snapshot(): CircuitBreakerSnapshot {
+    const {requests, pending, retries, connections} = this
     return {
       limits: {...this.config},
-      requests: this.requests,
-      pending: this.pending,
-      retries: this.retries,
-      connections: this.connections,
-      overflows: {...this.overflows},
+      requests: requests.outstanding,
+      pending: pending.outstanding,
+      retries: retries.outstanding,
+      connections: connections.outstanding,
+      overflows: {requests: requests.overflows, pending: pending.overflows, retries: retries.overflows, connections: connections.overflows},
     }
   }
 }
