@@ -44,6 +44,10 @@ export const EXIT_BY_CODE: Readonly<Record<string, number>> = {
   MESH_NO_LOGS: ExitCode.badInput,
   MESH_FILE_EXISTS: ExitCode.badInput,
   MESH_ALREADY_RUNNING: ExitCode.badInput,
+  // Another command holds the mesh directory for a moment (cleanup, start, stop): refused as things stand.
+  MESH_LOCKED: ExitCode.badInput,
+  MESH_STARTING: ExitCode.badInput,
+  MESH_STOPPING: ExitCode.badInput,
   MESH_DEPLOY_IN_PROGRESS: ExitCode.badInput,
   MESH_DEPLOY_NOTHING_TO_REPLACE: ExitCode.badInput,
   MESH_NOTHING_TO_ROLL_BACK: ExitCode.badInput,
@@ -58,6 +62,9 @@ export const EXIT_BY_CODE: Readonly<Record<string, number>> = {
   MESH_PORT_IN_USE: ExitCode.failure,
   MESH_NO_FREE_PORT: ExitCode.failure,
   MESH_TEMPLATES_MISSING: ExitCode.failure,
+  MESH_PS_FAILED: ExitCode.failure,
+  // Not the user's input: the mesh cannot run here at all (issue #26 says exit 1).
+  MESH_UNSUPPORTED_PLATFORM: ExitCode.failure,
   // The control API's own refusals: a token or a CLI that does not match the daemon.
   MESH_UNAUTHORISED: ExitCode.failure,
   MESH_NOT_FOUND: ExitCode.failure,
