@@ -62,7 +62,7 @@ describe('lifecycle', () => {
     const st = await status(dir)
     const pids = st.services[0].instances.map((i) => i.pid!)
     process.kill(st.daemonPid, 'SIGKILL')
-    await eventually(() => !pidAlive(st.daemonPid), 5_000)
+    expect(await eventually(() => !pidAlive(st.daemonPid), 5_000)).toBe(true)
     expect(pids.every(pidAlive)).toBe(true)
     const down = await mesh(dir, ['down'])
     expect(down.exitCode, down.stderr).toBe(0)

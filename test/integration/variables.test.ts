@@ -61,10 +61,19 @@ services:
     expect(applied.exitCode, applied.stderr + applied.stdout).toBe(0)
     expect(applied.stdout).toMatch(/applied web: v1 env changed/)
     // The instances are replaced one at a time, after apply returns.
-    await eventually(async () => {
-      const seen = new Set<string>()
-      for (let i = 0; i < 4; i++) seen.add((await get(`http://127.0.0.1:${port}/env/GREETING`)).text)
-      return seen.size === 1 && seen.has('bye') ? true : undefined
+    const rolledOut = await eventually(async () => {
+      const greetings = new Set<string>()
+      for (let i = 0; i < 4; i++) greetings.add((await get(`http://127.0.0.1:${port}/env/GREETING`)).text)
+      return greetings.size === 1 && greetings.has('bye')
     })
+    expect(rolledOut).toBe(true)
+    // Both replicas were replaced (not one left behind or lost), and they are all that serves.
+    const served = new Set<string>()
+    for (let i = 0; i < 6; i++) {
+      const r = await get(`http://127.0.0.1:${port}/env/GREETING`)
+      expect(r.text).toBe('bye')
+    }
+    for (let i = 0; i < 6; i++) served.add(JSON.parse((await get(`http://127.0.0.1:${port}/x`)).text).instance)
+    expect(served.size).toBe(2)
   })
 })

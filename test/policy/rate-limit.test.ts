@@ -46,7 +46,9 @@ describe.each(ALGORITHMS)('%s', (algorithm) => {
     const limiter = createLimiter(fiftyPerSecond(algorithm), 0)
     let now = 0
     let d = limiter.tryAcquire(now)
-    while (d.allowed) d = limiter.tryAcquire((now += 1))
+    // Bounded (50/s can admit at most ~50 in a second of 1 ms steps): a limiter that never refuses fails, not hangs.
+    while (d.allowed && now < 10_000) d = limiter.tryAcquire((now += 1))
+    expect(d.allowed).toBe(false)
     const wait = d.retryAfterMs
     expect(wait).toBeGreaterThan(1)
     // A refused probe consumes nothing, so probing at wait - 1 leaves the answer at wait unchanged.
@@ -92,7 +94,7 @@ describe('algorithm shapes', () => {
   test('token-bucket admits its burst at once, then the steady rate', () => {
     const limiter = createLimiter(fiftyPerSecond('token-bucket', {burst: 10}), 0)
     let n = 0
-    while (limiter.tryAcquire(0).allowed) n++
+    while (n < 1_000 && limiter.tryAcquire(0).allowed) n++
     expect(n).toBe(10)
     expect(limiter.tryAcquire(0).retryAfterMs).toBe(20)
     expect(limiter.tryAcquire(20).allowed).toBe(true)
