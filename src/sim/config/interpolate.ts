@@ -19,6 +19,9 @@ export type Lookup = (name: string) => string | undefined
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*/
 
+/** How deeply ${…} may nest in defaults (`${A:-${B:-x}}` is 2): far past any real use, far short of the call stack. */
+export const MAX_NESTING = 32
+
 export interface Substituted {
   value: string
   /** Variables used without a value and without a default (compose warns of each). */
@@ -26,7 +29,8 @@ export interface Substituted {
 }
 
 /** `text` with its variables substituted; throws an Error (its message for the user) for a required one or bad syntax. */
-export function substitute(text: string, lookup: Lookup): Substituted {
+export function substitute(text: string, lookup: Lookup, depth = 0): Substituted {
+  if (depth > MAX_NESTING) throw new Error(`\${…} is nested more than ${MAX_NESTING} deep; a default inside a default this deep is not a real configuration`)
   const unset: string[] = []
   let out = ''
   let i = 0
@@ -44,7 +48,7 @@ export function substitute(text: string, lookup: Lookup): Substituted {
     } else if (next === '{') {
       const end = closingBrace(text, dollar + 2)
       if (end < 0) throw new Error(`"${text.slice(dollar)}" has no closing }; write $$ for a literal $`)
-      const inner = substituteBraced(text.slice(dollar + 2, end), lookup)
+      const inner = substituteBraced(text.slice(dollar + 2, end), lookup, depth + 1)
       out += inner.value
       unset.push(...inner.unset)
       i = end + 1
@@ -66,7 +70,7 @@ export function substitute(text: string, lookup: Lookup): Substituted {
 }
 
 /** The inside of ${…}: a name, then nothing or one of :- - :? ? :+ + and the rest. */
-function substituteBraced(inner: string, lookup: Lookup): Substituted {
+function substituteBraced(inner: string, lookup: Lookup, depth: number): Substituted {
   const name = NAME.exec(inner)?.[0]
   if (!name) throw new Error(`"\${${inner}}" does not start with a variable name`)
   const rest = inner.slice(name.length)
@@ -79,12 +83,12 @@ function substituteBraced(inner: string, lookup: Lookup): Substituted {
   const missing = value === undefined || (colon && value === '')
   switch (op) {
     case '-':
-      return missing ? substitute(word, lookup) : {value: value!, unset: []}
+      return missing ? substitute(word, lookup, depth) : {value: value!, unset: []}
     case '?':
       if (missing) throw new Error(`required variable ${name} is ${value === undefined ? 'not set' : 'empty'}${word ? `: ${word}` : ''}`)
       return {value: value!, unset: []}
     case '+':
-      return missing ? {value: '', unset: []} : substitute(word, lookup)
+      return missing ? {value: '', unset: []} : substitute(word, lookup, depth)
     default:
       throw new Error(`"\${${inner}}": expected }, :-, -, :?, ?, :+ or + after ${name}`)
   }
