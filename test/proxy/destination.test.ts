@@ -60,7 +60,7 @@ describe('Destination: policy from mesh.yaml wired into the stack', () => {
     const res = await callService(d.service, meshRequest({destination: 'api', path: '/slow'}), callContext(realClock as never))
     const ms = performance.now() - t0
     expect(res.status).toBe(200)
-    expect((await readBody(res.body)).bytes.toString()).toBe('answered try 2')
+    expect((await readBody(res.body!)).bytes.toString()).toBe('answered try 2')
     // Without the per-try deadline the first try would hold the call until the 5 s timeout (504).
     expect(seen).toEqual(['/slow', '/slow'])
     expect(ms).toBeGreaterThanOrEqual(190)
