@@ -14,7 +14,7 @@ describe('${VAR} in mesh.yaml', () => {
     port = await freePort()
     dir = meshDir(`
 name: vars
-ingress: {port: ${port}, routes: [{prefix: /, service: web}]}
+ingress: {port: ${port}, routes: [{prefix: /arg, service: portarg}, {prefix: /, service: web}]}
 services:
   web:
     command: node fixtures/echo-server.js
@@ -23,6 +23,9 @@ services:
       GREETING: \${GREETING:?say hello}
       WHERE: \${WHERE}
       NOTE: \${NOTE}
+  portarg:
+    command: node fixtures/echo-server.js --port $PORT
+    health: {command: "node fixtures/port-open.js --port $PORT"}
 `)
     writeFileSync(path.join(dir, '.env'), 'WHERE=from-dotenv\nWEB_REPLICAS=2\n')
   })
@@ -54,6 +57,16 @@ services:
     const served = new Set<string>()
     for (let i = 0; i < 4; i++) served.add(JSON.parse((await get(`http://127.0.0.1:${port}/x`)).text).instance)
     expect(served.size).toBe(2)
+  })
+
+  test('$PORT in command: and health.command is the instance\'s own, substituted by its shell: the service listens there and answers through the ingress', async () => {
+    const validate = await mesh(dir, ['validate'], {env: {GREETING: 'hi'}})
+    expect(validate.exitCode, validate.stderr).toBe(0)
+    expect(validate.stdout).toContain("$PORT (portarg) in command: left for each instance's shell")
+    expect(validate.stderr).not.toContain('variable PORT is not set')
+    const r = await get(`http://127.0.0.1:${port}/arg/hello`)
+    expect(r.status, r.text).toBe(200)
+    expect(JSON.parse(r.text).instance).toBe('portarg-v1-0')
   })
 
   test('mesh apply reads the variables of its own shell, as compose reads them per command', async () => {

@@ -10,7 +10,7 @@ import {LineCounter, parseDocument} from 'yaml'
 import {MeshError} from '../errors.js'
 import {duplicateKeys, Report} from './checker.js'
 import {crossCheck} from './cross-checks.js'
-import {interpolateDocument, variablesFor} from './interpolate.js'
+import {interpolateDocument, type LeftForInstances, variablesFor} from './interpolate.js'
 import {checkMesh} from './mesh-schema.js'
 import type {ConfigIssue, MeshConfig} from './types.js'
 import {ConfigError} from './config-error.js'
@@ -19,7 +19,11 @@ import {ConfigError} from './config-error.js'
  * Check a mesh.yaml's text. `config` only when no issue is an error; `file` should be absolute.
  * `env` (with a .env beside the file) fills ${VAR} in values (interpolate.ts).
  */
-export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv = process.env): {config?: MeshConfig; issues: ConfigIssue[]; resolved?: string} {
+export function parseConfig(
+  source: string,
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+): {config?: MeshConfig; issues: ConfigIssue[]; resolved?: string; leftForInstances?: LeftForInstances} {
   const absolute = resolve(file)
   const lineCounter = new LineCounter()
   // uniqueKeys: yaml compares each key with every earlier key of its map, quadratic in a
@@ -33,7 +37,7 @@ export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv
   // A broken document parses into a guess; checking the guess would only add noise.
   if (report.errorCount > 0) return {issues: sorted(report.issues)}
 
-  interpolateDocument(doc, report, variablesFor(dirname(absolute), env))
+  const leftForInstances = interpolateDocument(doc, report, variablesFor(dirname(absolute), env))
   const checked = checkMesh(report, absolute, dirname(absolute))
   crossCheck(checked, report)
   // Resilience lint: advice about the policies' numbers, only once the file is valid.
@@ -49,6 +53,7 @@ export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv
   return {
     config: checked.config,
     issues,
+    leftForInstances,
     get resolved() {
       return doc.toString({lineWidth: 0})
     },
@@ -64,7 +69,7 @@ export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.
 export async function loadConfigWithWarnings(
   file: string,
   env: NodeJS.ProcessEnv = process.env,
-): Promise<{config: MeshConfig; warnings: ConfigIssue[]; resolved: string}> {
+): Promise<{config: MeshConfig; warnings: ConfigIssue[]; resolved: string; leftForInstances: LeftForInstances}> {
   const absolute = resolve(file)
   let source: string
   try {
@@ -84,6 +89,7 @@ export async function loadConfigWithWarnings(
   return {
     config: parsed.config,
     warnings: parsed.issues.filter((i) => i.severity === 'warning'),
+    leftForInstances: parsed.leftForInstances!,
     get resolved() {
       return parsed.resolved!
     },
