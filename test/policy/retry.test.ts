@@ -63,6 +63,23 @@ describe('RetryBudget', () => {
     expect(n).toBe(100)
   })
 
+  test('requests age out bucket by bucket: a ttl after a burst of requests, only the later ones fund retries', async () => {
+    const clock = new VirtualClock()
+    const budget = new RetryBudget({ratio: 0.5, minPerSecond: 0, ttlMs: 1_000}, clock)
+    for (let i = 0; i < 10; i++) budget.deposit() // bucket 0
+    await clock.advance(500)
+    for (let i = 0; i < 10; i++) budget.deposit() // bucket 5
+    expect(budget.remaining()).toBe(10)
+    await clock.advance(499) // t = 999: both still in the window
+    expect(budget.remaining()).toBe(10)
+    await clock.advance(1) // t = 1000: the first ten left it
+    expect(budget.remaining()).toBe(5)
+    await clock.advance(499) // t = 1499
+    expect(budget.remaining()).toBe(5)
+    await clock.advance(1) // t = 1500: all of them
+    expect(budget.remaining()).toBe(0)
+  })
+
   test('old requests and retries age out of the window', async () => {
     const clock = new VirtualClock()
     const budget = new RetryBudget({ratio: 0.5, minPerSecond: 0, ttlMs: 1_000}, clock)
