@@ -2,6 +2,7 @@ import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
 import chalk from 'chalk'
 import path from 'node:path'
 import {ConfigError, formatIssue} from '../sim/config/config-error.js'
+import {describeLeftForInstances} from '../sim/config/interpolate.js'
 import {loadConfigWithWarnings} from '../sim/config/load-config.js'
 import type {ConfigIssue} from '../sim/config/types.js'
 
@@ -11,13 +12,16 @@ export default class Validate extends MeshCommand {
   static override examples = ['<%= config.bin %> validate', '<%= config.bin %> validate -f demo/mesh.yaml --json']
   static override flags = {file: fileFlag()}
 
-  async run(): Promise<{file: string; valid: true; services: number; warnings: ConfigIssue[]}> {
+  async run(): Promise<{file: string; valid: true; services: number; warnings: ConfigIssue[]; leftForInstances: Record<string, string[]>}> {
     const {flags} = await this.parse(Validate)
-    const {config, warnings} = await loadConfigWithWarnings(path.resolve(flags.file))
+    const {config, warnings, leftForInstances} = await loadConfigWithWarnings(path.resolve(flags.file))
     for (const w of warnings) this.logToStderr(chalk.yellow(formatIssue(w)))
+    const left = Object.fromEntries([...leftForInstances].map(([name, services]) => [name, [...services]]))
+    const leftLine = describeLeftForInstances(left)
+    if (leftLine) this.log(chalk.dim(leftLine))
     const instances = config.services.reduce((n, s) => n + s.versions.reduce((m, v) => m + v.replicas, 0), 0)
     this.log(`${chalk.green('✔')} ${flags.file} is valid: mesh "${config.name}", ${config.services.length} services, ${instances} instances.`)
-    return {file: config.file, valid: true, services: config.services.length, warnings}
+    return {file: config.file, valid: true, services: config.services.length, warnings, leftForInstances: left}
   }
 }
 

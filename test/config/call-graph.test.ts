@@ -1,5 +1,5 @@
 import {describe, expect, test} from 'vitest'
-import {callGraph, ingressPathTo, startOrder} from '../../src/sim/config/call-graph.js'
+import {callGraph, ingressPathTo, startOrder, withDependencies} from '../../src/sim/config/call-graph.js'
 import {parsed, yaml} from './helpers.js'
 
 // web → api → (db, recs by a simulated call); admin is routed directly; lonely nobody calls.
@@ -49,5 +49,20 @@ describe('start order', () => {
   test('a cycle cannot be ordered: it starts last, together', () => {
     const cyclic = {...mesh, services: [...mesh.services.filter((s) => s.name === 'db'), {...mesh.services.find((s) => s.name === 'web')!, dependsOn: ['api']}, {...mesh.services.find((s) => s.name === 'api')!, dependsOn: ['web'], versions: [{name: 'v1', replicas: 1, env: {}, workload: {kind: 'command' as const, command: 'x', cwd: '/'}}]}]}
     expect(startOrder(cyclic)).toEqual([['db'], ['web', 'api']])
+  })
+})
+
+describe('withDependencies', () => {
+  test('the services named and all they call, depth-first in call order', () => {
+    expect([...withDependencies(mesh, ['web'])]).toEqual(['web', 'api', 'db', 'recs'])
+    expect([...withDependencies(mesh, ['admin', 'api'])][0]).toBe('admin')
+  })
+
+  test('a 20,000-deep dependency chain, without overflowing the call stack', () => {
+    const lines = ['name: deep', 'services:']
+    for (let i = 0; i < 20_000; i++) lines.push(`  s${i}: {simulate: {}${i + 1 < 20_000 ? `, dependsOn: [s${i + 1}]` : ''}}`)
+    const chain = withDependencies(parsed(yaml(...lines)), ['s0'])
+    expect(chain.size).toBe(20_000)
+    expect([...chain].at(-1)).toBe('s19999')
   })
 })

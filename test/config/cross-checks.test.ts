@@ -114,8 +114,9 @@ describe('cross-checks: ports', () => {
     ])
   })
 
-  it('ignores ingress port 0 (the OS picks)', () => {
-    parsed(yaml('name: shop', 'ingress: {port: 0}', 'services:', '  web: {command: x, port: 0}'.replace('port: 0}', 'port: 3000}')))
+  it('accepts ingress port 0 (the OS picks) and keeps it 0 for the daemon to bind', () => {
+    const config = parsed(yaml('name: shop', 'ingress: {port: 0}', 'services:', '  web: {command: x, port: 3000}'))
+    expect(config.ingress).toMatchObject({port: 0})
   })
 
   it('rejects a fixed port or an address with more than one replica', () => {

@@ -3,7 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {formatIssue} from '../../src/sim/config/config-error.js'
-import {substitute} from '../../src/sim/config/interpolate.js'
+import {describeLeftForInstances, substitute} from '../../src/sim/config/interpolate.js'
 import {parseConfig} from '../../src/sim/config/load-config.js'
 import {parsed, problems, yaml} from './helpers.js'
 
@@ -12,9 +12,9 @@ const sub = (text: string) => substitute(text, (name) => vars[name])
 
 describe('substitute (compose variable syntax)', () => {
   it('fills $VAR and ${VAR}; $$ is a literal $; a $ before no name stays', () => {
-    expect(sub('postgres://$HOST:${PORT}/app')).toEqual({value: 'postgres://db.local:5432/app', unset: []})
+    expect(sub('postgres://$HOST:${PORT}/app')).toEqual({value: 'postgres://db.local:5432/app', unset: [], kept: []})
     expect(sub('price: $$5, 100$ and $ alone').value).toBe('price: $5, 100$ and $ alone')
-    expect(sub('${MISSING}x$MISSING')).toEqual({value: 'x', unset: ['MISSING', 'MISSING']})
+    expect(sub('${MISSING}x$MISSING')).toEqual({value: 'x', unset: ['MISSING', 'MISSING'], kept: []})
   })
 
   it('defaults, alternatives and required variables, with and without the colon', () => {
@@ -84,5 +84,72 @@ describe('${VAR} in mesh.yaml', () => {
       expect.stringMatching(/^mesh.yaml:3:3 services.\$NAME: /),
       'mesh.yaml:5:15 services.$NAME.replicas: expected a positive integer, got "many"',
     ])
+  })
+})
+
+describe('variables the mesh gives each instance, in command: and health.command', () => {
+  const command = (cmd: string, health = 'curl -sf localhost:$PORT/healthz') =>
+    yaml(
+      'name: shop',
+      'services:',
+      '  web:',
+      `    command: ${cmd}`,
+      '    dependsOn: [catalog, db, echo]',
+      `    health: {command: "${health}"}`,
+      '    versions:',
+      '      v1: {}',
+      '      v2: {command: "node v2.js --port ${PORT}"}',
+      '  catalog: {simulate: {}}',
+      '  db: {protocol: tcp, address: 127.0.0.1:5432}',
+      '  echo: {protocol: grpc, command: node echo.js}',
+      '  other: {command: node other.js $CATALOG_URL $PORT}',
+    )
+
+  it('are left as written for the instance\'s shell, `${…}` and all, whatever the environment says', () => {
+    const source = command('node ratings.js $PORT ${MESH_INSTANCE} $CATALOG_URL ${DB_ADDR:-x} $ECHO_ADDR $ECHO_URL $HTTP_PROXY $no_proxy')
+    const result = parseConfig(source, '/work/demo/mesh.yaml', {PORT: '1', MESH_INSTANCE: 'outer'})
+    expect(result.issues.map((i) => formatIssue(i, '/work/demo'))).toEqual([
+      // catalog is not other's dependency: the mesh gives other no CATALOG_URL.
+      'mesh.yaml:13:20 services.other.command: warning: variable CATALOG_URL is not set; using an empty string',
+    ])
+    const [web, , , , other] = result.config!.services
+    expect(web.versions.map((v) => (v.workload as {command: string}).command)).toEqual([
+      'node ratings.js $PORT ${MESH_INSTANCE} $CATALOG_URL ${DB_ADDR:-x} $ECHO_ADDR $ECHO_URL $HTTP_PROXY $no_proxy',
+      'node v2.js --port ${PORT}',
+    ])
+    expect(web.health).toMatchObject({command: 'curl -sf localhost:$PORT/healthz'})
+    expect((other.versions[0].workload as {command: string}).command).toBe('node other.js  $PORT')
+    expect([...result.leftForInstances!].map(([name, services]) => [name, [...services]])).toEqual([
+      ['PORT', ['web', 'other']],
+      ['MESH_INSTANCE', ['web']],
+      ['CATALOG_URL', ['web']],
+      ['DB_ADDR', ['web']],
+      ['ECHO_ADDR', ['web']],
+      ['ECHO_URL', ['web']],
+      ['HTTP_PROXY', ['web']],
+      ['no_proxy', ['web']],
+    ])
+  })
+
+  it('only the names the mesh sets: an HTTP dependency has no _ADDR, a TCP one no _URL; the rest is substituted (and warned of) as anywhere', () => {
+    const result = parseConfig(command('node app.js $CATALOG_ADDR $DB_URL $HOME_DIR'), '/work/demo/mesh.yaml', {})
+    expect(result.issues.map((i) => formatIssue(i, '/work/demo'))).toEqual([
+      'mesh.yaml:4:14 services.web.command: warning: variable CATALOG_ADDR is not set; using an empty string',
+      'mesh.yaml:4:14 services.web.command: warning: variable DB_URL is not set; using an empty string',
+      'mesh.yaml:4:14 services.web.command: warning: variable HOME_DIR is not set; using an empty string',
+      'mesh.yaml:13:20 services.other.command: warning: variable CATALOG_URL is not set; using an empty string',
+    ])
+    expect((result.config!.services[0].versions[0].workload as {command: string}).command).toBe('node app.js')
+  })
+
+  it('elsewhere (env:, a port) $PORT is the shell\'s own, as before', () => {
+    expect(parsed(yaml('name: shop', 'services:', '  web:', '    command: x', '    env: {MINE: $PORT}'), {PORT: '7'}).services[0].versions[0].env).toEqual({MINE: '7'})
+  })
+
+  it('describeLeftForInstances: the one line mesh validate prints', () => {
+    expect(describeLeftForInstances({})).toBeUndefined()
+    expect(describeLeftForInstances({PORT: ['web', 'api'], CATALOG_URL: ['web']})).toBe(
+      "$PORT (web, api), $CATALOG_URL (web) in command: left for each instance's shell, which the mesh gives them when it starts one",
+    )
   })
 })

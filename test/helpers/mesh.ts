@@ -3,6 +3,7 @@ import {execa} from 'execa'
 import {mkdtempSync, writeFileSync, mkdirSync, cpSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import {inspect} from 'node:util'
 import {fileURLToPath} from 'node:url'
 import {Agent, request} from 'undici'
 import {expect} from 'vitest'
@@ -80,15 +81,32 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
-/** Polls until fn() is truthy or the deadline passes; returns the last value. */
-export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 20_000, stepMs = 100): Promise<T> {
+type Truthy<T> = Exclude<T, undefined | null | false | 0 | ''>
+
+/**
+ * Polls until fn() returns a truthy value (without throwing) and returns it. On timeout it
+ * throws with what it last saw, the value or the error, so an unchecked
+ * `await eventually(...)` still fails the test it guards. `context`, if given, is added to
+ * that message (a screen, a log: what the value alone does not show).
+ */
+export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 20_000, stepMs = 100, context?: () => string): Promise<Truthy<T>> {
   const deadline = Date.now() + timeoutMs
-  let last = await fn()
-  while (!last && Date.now() < deadline) {
+  for (;;) {
+    let seen: {value: T} | {error: unknown}
+    try {
+      const value = await fn()
+      if (value) return value as Truthy<T>
+      seen = {value}
+    } catch (error) {
+      seen = {error}
+    }
+    if (Date.now() >= deadline) {
+      const last = 'error' in seen ? `it threw ${seen.error instanceof Error ? seen.error.message : inspect(seen.error)}` : `it returned ${inspect(seen.value, {depth: 4, breakLength: Infinity})}`
+      const more = context ? `\n${context()}` : ''
+      throw new Error(`eventually: not true within ${timeoutMs} ms; last time ${last}${more}`, 'error' in seen ? {cause: seen.error} : undefined)
+    }
     await new Promise((r) => setTimeout(r, stepMs))
-    last = await fn()
   }
-  return last
 }
 
 export interface Sent {

@@ -216,7 +216,7 @@ describe('observability through the CLI', () => {
       }
     }
     // Access-log lines are written in batches (every 100 ms).
-    await eventually(() => read('leaf-v1-0').some((l) => l.includes(traceId)), 5_000)
+    expect(await eventually(() => read('leaf-v1-0').some((l) => l.includes(traceId)), 5_000)).toBe(true)
     const ingressLines = read('ingress').filter((l) => l.includes(traceId))
     expect(ingressLines).toHaveLength(1)
     expect(JSON.parse(ingressLines[0])).toMatchObject({side: 'outbound', source: 'ingress', destination: 'front-v1-0', status: 200})
@@ -340,7 +340,11 @@ describe('observability through the CLI', () => {
     const on = await mesh(dir, ['apply'])
     expect(on.stdout).toContain('telemetry: access logs on')
     expect((await get(`${ingress}/steady/y`)).status).toBe(200)
-    await eventually(() => lines() > before, 5_000)
+    const written = await eventually(() => {
+      const added = readFileSync(path.join(dir, '.mesh', 'access', 'ingress.log'), 'utf8').trimEnd().split('\n').slice(before)
+      return added.length > 0 ? added : undefined
+    }, 5_000)
+    expect(written.map((l) => JSON.parse(l).path)).toEqual(['/steady/y'])
   })
 })
 

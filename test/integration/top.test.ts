@@ -61,12 +61,14 @@ describe('mesh top', () => {
   })
 
   test('--once prints one plain frame: every service with non-zero rps, the traces pane and the events line', async () => {
+    let shown = ''
     const frame = await eventually(async () => {
       // Piped, the frame is as wide as COLUMNS says (120 without it).
       const r = await mesh(dir, ['top', '--once'], {env: {COLUMNS: '90'}})
       expect(r.exitCode, r.stderr).toBe(0)
+      shown = r.stdout
       return SERVICES.every((s) => (serviceRow(r.stdout, s)?.rps ?? 0) > 0) ? r.stdout : undefined
-    })
+    }, 20_000, 100, () => `the last frame:\n${shown}`)
     expect(frame, 'every service shows traffic within 20s').toBeTruthy()
     expect(frame).not.toMatch(/\x1b\[/)
     expect(frame).toMatch(/── topology/)
@@ -112,7 +114,7 @@ describe('mesh top', () => {
       const live = await eventually(() => {
         const frame = capture()
         return SERVICES.every((s) => (serviceRow(frame, s)?.rps ?? 0) > 0) ? frame : undefined
-      }, 30_000, 250)
+      }, 30_000, 250, capture)
       expect(live, `every service with non-zero rps:\n${capture()}`).toBeTruthy()
       for (const s of SERVICES) expect(live).toContain(s)
       expect(live).toMatch(/┌─+┐/)
@@ -120,11 +122,11 @@ describe('mesh top', () => {
 
       // Select leaf (the fourth row, in mesh.yaml order) and fill the form: abort 503 on every request for 2 minutes.
       keys('Down', 'Down', 'Down')
-      expect(await eventually(() => /^▶ leaf /m.test(capture()), 5000), capture()).toBe(true)
+      expect(await eventually(() => /^▶ leaf /m.test(capture()), 5000, 100, capture)).toBe(true)
       keys('f')
-      expect(await eventually(() => capture().includes('inject fault on leaf'), 5000), capture()).toBe(true)
+      expect(await eventually(() => capture().includes('inject fault on leaf'), 5000, 100, capture)).toBe(true)
       keys('a', 'Tab', '5', '0', '3', 'Tab', '1', '0', '0', 'Tab', '2', 'm')
-      expect(await eventually(() => /duration\s+\[2m/.test(capture()), 5000), capture()).toBe(true)
+      expect(await eventually(() => /duration\s+\[2m/.test(capture()), 5000, 100, capture)).toBe(true)
       keys('Enter')
 
       const hit = await eventually(() => {
@@ -132,7 +134,7 @@ describe('mesh top', () => {
         const leaf = serviceRow(frame, 'leaf')
         const events = frame.split('\n').filter((l) => l.startsWith('events: ')).join('')
         return leaf?.success !== undefined && leaf.success < 90 && /fault f\S* on leaf: abort 503/.test(events) ? frame : undefined
-      }, 30_000, 250)
+      }, 30_000, 250, capture)
       expect(hit, `leaf's success falls and the events line shows the fault:\n${capture()}`).toBeTruthy()
       expect(serviceRow(hit!, 'leaf')!.line).toMatch(/abort 503/)
 
@@ -141,16 +143,16 @@ describe('mesh top', () => {
       const tapped = await eventually(() => {
         const frame = capture()
         return frame.includes('tap leaf: requests as they complete') && /→ leaf\S*\s+GET \/leaf\s+503\s/.test(frame) ? frame : undefined
-      }, 15_000, 250)
+      }, 15_000, 250, capture)
       expect(tapped, `the tap overlay shows leaf's requests, the injected 503s among them:\n${capture()}`).toBeTruthy()
       keys('Escape')
-      expect(await eventually(() => !capture().includes('tap leaf:') && /^▶ leaf /m.test(capture()), 5000), capture()).toBe(true)
+      expect(await eventually(() => !capture().includes('tap leaf:') && /^▶ leaf /m.test(capture()), 5000, 100, capture)).toBe(true)
 
       keys('q')
       const after = await eventually(() => {
         const frame = capture()
         return frame.includes('mesh-top-exited-') ? frame : undefined
-      }, 10_000)
+      }, 10_000, 100, capture)
       expect(after, `mesh top exits on q:\n${capture()}`).toMatch(/mesh-top-exited-0/)
       // Back on the normal screen with the cursor shown: what `tput rmcup; tput cnorm` would leave.
       expect(tmux('display-message', '-p', '-t', session, '#{alternate_on} #{cursor_flag}').trim()).toBe('0 1')

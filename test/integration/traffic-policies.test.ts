@@ -226,7 +226,7 @@ services:
       // One of four instances leaves (fails its health check): only its keys move.
       const leaving = (await status(dir)).services.find((s) => s.name === 'hash')!.instances[0]
       await get(`http://${leaving.address}/toggle-health`)
-      await eventually(async () => !(await status(dir)).services.find((s) => s.name === 'hash')!.instances[0].registered)
+      expect(await eventually(async () => !(await status(dir)).services.find((s) => s.name === 'hash')!.instances[0].registered)).toBe(true)
       const after = await owner()
       const moved = keys.filter((k) => after.get(k) !== first.get(k))
       expect(moved.every((k) => first.get(k) === leaving.instance)).toBe(true)

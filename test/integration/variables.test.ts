@@ -14,7 +14,7 @@ describe('${VAR} in mesh.yaml', () => {
     port = await freePort()
     dir = meshDir(`
 name: vars
-ingress: {port: ${port}, routes: [{prefix: /, service: web}]}
+ingress: {port: ${port}, routes: [{prefix: /arg, service: portarg}, {prefix: /, service: web}]}
 services:
   web:
     command: node fixtures/echo-server.js
@@ -23,6 +23,9 @@ services:
       GREETING: \${GREETING:?say hello}
       WHERE: \${WHERE}
       NOTE: \${NOTE}
+  portarg:
+    command: node fixtures/echo-server.js --port $PORT
+    health: {command: "node fixtures/port-open.js --port $PORT"}
 `)
     writeFileSync(path.join(dir, '.env'), 'WHERE=from-dotenv\nWEB_REPLICAS=2\n')
   })
@@ -56,15 +59,34 @@ services:
     expect(served.size).toBe(2)
   })
 
+  test('$PORT in command: and health.command is the instance\'s own, substituted by its shell: the service listens there and answers through the ingress', async () => {
+    const validate = await mesh(dir, ['validate'], {env: {GREETING: 'hi'}})
+    expect(validate.exitCode, validate.stderr).toBe(0)
+    expect(validate.stdout).toContain("$PORT (portarg) in command: left for each instance's shell")
+    expect(validate.stderr).not.toContain('variable PORT is not set')
+    const r = await get(`http://127.0.0.1:${port}/arg/hello`)
+    expect(r.status, r.text).toBe(200)
+    expect(JSON.parse(r.text).instance).toBe('portarg-v1-0')
+  })
+
   test('mesh apply reads the variables of its own shell, as compose reads them per command', async () => {
     const applied = await mesh(dir, ['apply'], {env: {GREETING: 'bye'}})
     expect(applied.exitCode, applied.stderr + applied.stdout).toBe(0)
     expect(applied.stdout).toMatch(/applied web: v1 env changed/)
     // The instances are replaced one at a time, after apply returns.
-    await eventually(async () => {
-      const seen = new Set<string>()
-      for (let i = 0; i < 4; i++) seen.add((await get(`http://127.0.0.1:${port}/env/GREETING`)).text)
-      return seen.size === 1 && seen.has('bye') ? true : undefined
+    const rolledOut = await eventually(async () => {
+      const greetings = new Set<string>()
+      for (let i = 0; i < 4; i++) greetings.add((await get(`http://127.0.0.1:${port}/env/GREETING`)).text)
+      return greetings.size === 1 && greetings.has('bye')
     })
+    expect(rolledOut).toBe(true)
+    // Both replicas were replaced (not one left behind or lost), and they are all that serves.
+    const served = new Set<string>()
+    for (let i = 0; i < 6; i++) {
+      const r = await get(`http://127.0.0.1:${port}/env/GREETING`)
+      expect(r.text).toBe('bye')
+    }
+    for (let i = 0; i < 6; i++) served.add(JSON.parse((await get(`http://127.0.0.1:${port}/x`)).text).instance)
+    expect(served.size).toBe(2)
   })
 })

@@ -1,5 +1,6 @@
 import {describe, expect, test} from 'vitest'
 import {type Balancer, createBalancer} from '../../src/sim/proxy/balance/balancer.js'
+import {DEFAULT_DECAY_MS, EwmaBalancer} from '../../src/sim/proxy/balance/ewma.js'
 import {VirtualClock} from '../../src/sim/time/clock.js'
 import {SeededRandom} from '../../src/sim/time/random.js'
 import type {LoadBalancerKind} from '../../src/sim/config/types.js'
@@ -84,6 +85,17 @@ describe('least-request', () => {
     expect(b.pick([busy, idle])).toBe(busy)
   })
 
+  test('an end without a start (a request forgotten with its endpoint) never makes in-flight negative', () => {
+    const b = make('least-request', 3)
+    const [a, c] = eps(2)
+    b.onStart!(a)
+    b.onEnd!(a, 10, true)
+    b.onEnd!(a, 10, true)
+    b.onStart!(a)
+    // a has one in flight, c none: with a at -1 + 1 = 0 they would tie and a would win some picks.
+    expect(new Set(sequence(b, [a, c], 50))).toEqual(new Set([c.instance]))
+  })
+
   test('with one loaded endpoint of 3, it gets clearly fewer picks', () => {
     const b = make('least-request', 5)
     const all = eps(3)
@@ -127,7 +139,35 @@ describe('ewma', () => {
     const [a, c] = eps(2)
     b.onStart!(a)
     b.onStart!(a)
-    expect(b.pick([a, c])).toBe(c)
+    // Two endpoints: P2C compares both every time, so the cheaper one wins every pick.
+    expect(new Set(sequence(b, [a, c], 50))).toEqual(new Set([c.instance]))
+    for (let i = 0; i < 3; i++) b.onStart!(c)
+    expect(new Set(sequence(b, [a, c], 50))).toEqual(new Set([a.instance]))
+  })
+
+  test('a faster answer pulls the peak down by weight 1 - e^(-elapsed/τ) (tower\'s RttEstimate)', async () => {
+    const clock = new VirtualClock()
+    const b = new EwmaBalancer<Ep>(clock, new SeededRandom(1), key)
+    const [a] = eps(1)
+    b.onStart(a)
+    b.onEnd(a, 100) // a peak replaces the estimate at once
+    expect(b.costOf(a.instance)).toBe(100)
+    await clock.advance(DEFAULT_DECAY_MS)
+    b.onStart(a)
+    b.onEnd(a, 10)
+    const w = Math.exp(-1)
+    expect(b.costOf(a.instance)).toBeCloseTo(100 * w + 10 * (1 - w), 9)
+    b.onStart(a)
+    expect(b.costOf(a.instance)).toBeCloseTo(2 * (100 * w + 10 * (1 - w)), 9)
+  })
+
+  test('an end without a start (a request forgotten with its endpoint) never makes in-flight negative', () => {
+    const b = make('ewma', 3)
+    const [a, c] = eps(2)
+    b.onEnd!(a, 30, true)
+    b.onStart!(a)
+    // a has one in flight, c none: with a at -1 + 1 = 0 they would tie and a would win some picks.
+    expect(new Set(sequence(b, [a, c], 50))).toEqual(new Set([c.instance]))
   })
 })
 

@@ -143,6 +143,29 @@ describe('OutlierDetector', () => {
     detector.close()
   })
 
+  test('membership changes keep what still holds: an ejected endpoint that stays is still ejected, and only ejected ones free a slot', () => {
+    const {detector} = setup({maxEjectionPercent: 50}, ['a', 'b', 'c', 'd'])
+    fail(detector, 'a', 4) // a run of errors under way
+    fail(detector, 'b', 5)
+    expect(detector.ejectedCountNow()).toBe(1)
+    // A scale-up: b stays out, a's run goes on.
+    detector.setEndpoints(['a', 'b', 'c', 'd', 'e'])
+    expect(detector.isEjected('b')).toBe(true)
+    expect(detector.ejectedCountNow()).toBe(1)
+    fail(detector, 'a', 1)
+    expect(detector.isEjected('a')).toBe(true)
+    expect(detector.ejectedCountNow()).toBe(2)
+    // A healthy endpoint leaving frees nothing: 2 of 4 is the cap, c is refused.
+    detector.setEndpoints(['a', 'b', 'c', 'd'])
+    expect(detector.ejectedCountNow()).toBe(2)
+    fail(detector, 'c', 5)
+    expect(detector.isEjected('c')).toBe(false)
+    // An ejected one leaving frees its slot.
+    detector.setEndpoints(['b', 'c', 'd'])
+    expect(detector.ejectedCountNow()).toBe(1)
+    detector.close()
+  })
+
   test('close() cancels the interval timer', async () => {
     const {clock, detector} = setup()
     expect(clock.pending()).toBe(1)

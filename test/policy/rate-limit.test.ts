@@ -46,7 +46,9 @@ describe.each(ALGORITHMS)('%s', (algorithm) => {
     const limiter = createLimiter(fiftyPerSecond(algorithm), 0)
     let now = 0
     let d = limiter.tryAcquire(now)
-    while (d.allowed) d = limiter.tryAcquire((now += 1))
+    // Bounded (50/s can admit at most ~50 in a second of 1 ms steps): a limiter that never refuses fails, not hangs.
+    while (d.allowed && now < 10_000) d = limiter.tryAcquire((now += 1))
+    expect(d.allowed).toBe(false)
     const wait = d.retryAfterMs
     expect(wait).toBeGreaterThan(1)
     // A refused probe consumes nothing, so probing at wait - 1 leaves the answer at wait unchanged.
@@ -88,11 +90,51 @@ describe('keyed limiter', () => {
   })
 })
 
+test('fixed-window: Retry-After is the rest of the window, in a later window as in the first', () => {
+  const limiter = createLimiter(fiftyPerSecond('fixed-window', {requests: 3}), 0)
+  for (let i = 0; i < 3; i++) expect(limiter.tryAcquire(5_020).allowed).toBe(true)
+  expect(limiter.tryAcquire(5_050)).toEqual({allowed: false, retryAfterMs: 950})
+  expect(limiter.tryAcquire(5_999).allowed).toBe(false)
+  expect(limiter.tryAcquire(6_000).allowed).toBe(true)
+})
+
+describe('sliding-window: its estimate and its Retry-After, exactly', () => {
+  const tenPerSecond = () => createLimiter(fiftyPerSecond('sliding-window', {requests: 10}), 0)
+
+  test('full in this window: the wait runs into the next one, until the previous window\'s share has shrunk enough', () => {
+    const limiter = tenPerSecond()
+    for (let i = 0; i < 10; i++) expect(limiter.tryAcquire(0).allowed).toBe(true)
+    // At 500 ms: nothing until the next window (500 ms), and then until 10 × (1 - t/1000) + 1 ≤ 10 (100 ms more).
+    expect(limiter.tryAcquire(500)).toEqual({allowed: false, retryAfterMs: 600})
+    expect(limiter.tryAcquire(1_099).allowed).toBe(false)
+    expect(limiter.tryAcquire(1_100).allowed).toBe(true)
+  })
+
+  test('in a new window weighed down by the previous one: the wait is within this window', () => {
+    const limiter = tenPerSecond()
+    for (let i = 0; i < 10; i++) limiter.tryAcquire(999)
+    // previous = 10, current = 0 at 1000: room for 9 more once 10 × (1 - t/1000) ≤ 9, at t = 100.
+    expect(limiter.tryAcquire(1_000)).toEqual({allowed: false, retryAfterMs: 100})
+    expect(limiter.tryAcquire(1_050)).toEqual({allowed: false, retryAfterMs: 50})
+    expect(limiter.tryAcquire(1_100).allowed).toBe(true)
+    // One more at 1100 fills it again: 10 × 0.9 + 1 = 10; the next needs 10 × (1 - t) + 1 ≤ 9, t = 200.
+    expect(limiter.tryAcquire(1_100)).toEqual({allowed: false, retryAfterMs: 100})
+  })
+
+  test('a window two periods back counts for nothing', () => {
+    const limiter = tenPerSecond()
+    for (let i = 0; i < 10; i++) limiter.tryAcquire(0)
+    let admitted = 0
+    while (admitted < 20 && limiter.tryAcquire(2_000).allowed) admitted++
+    expect(admitted).toBe(10)
+  })
+})
+
 describe('algorithm shapes', () => {
   test('token-bucket admits its burst at once, then the steady rate', () => {
     const limiter = createLimiter(fiftyPerSecond('token-bucket', {burst: 10}), 0)
     let n = 0
-    while (limiter.tryAcquire(0).allowed) n++
+    while (n < 1_000 && limiter.tryAcquire(0).allowed) n++
     expect(n).toBe(10)
     expect(limiter.tryAcquire(0).retryAfterMs).toBe(20)
     expect(limiter.tryAcquire(20).allowed).toBe(true)

@@ -150,6 +150,39 @@ services:
     expect(warnings[1].message).toContain('maxEjectionPercent 100 lets outlier detection eject all 3 instances of all for at least 30s')
   })
 
+  test('the worst path wins even when a milder one reaches the service first; without an ingress, every service nobody calls is an entry point', () => {
+    // a → b → d (2 × 1 × 2 = 4) is found before a → c → d (2 × 4 × 2 = 16).
+    const mesh = config(`
+name: dag
+services:
+  a: {dependsOn: [b, c], simulate: {}, policy: {retries: {attempts: 1}}}
+  b: {dependsOn: [d], simulate: {}}
+  c: {dependsOn: [d], simulate: {}, policy: {retries: {attempts: 3}}}
+  d: {simulate: {}, policy: {retries: {attempts: 1}}}
+  lone: {dependsOn: [x], simulate: {}, policy: {retries: {attempts: 4}}}
+  x: {simulate: {}, policy: {retries: {attempts: 2}}}
+`)
+    const warnings = lintResilience(mesh).filter((w) => w.message.includes('calls to'))
+    expect(warnings.map((w) => [w.path, w.message.split(' when')[0]])).toEqual([
+      ['services.d.policy.retries', 'a → c → d: up to 16 calls to d per user request (2 × 4 × 2 tries)'],
+      ['services.x.policy.retries', 'lone → x: up to 15 calls to x per user request (5 × 3 tries)'],
+    ])
+  })
+
+  test('a path of more than 12 hops is shown by its entry point and its last 12; the warning is at the last hop with retries', () => {
+    const lines = ['name: long', 'ingress: {port: 0, routes: [{prefix: /, service: s0}]}', 'services:']
+    for (let i = 0; i < 20; i++) lines.push(`  s${i}: {simulate: {calls: [${i < 19 ? `{service: s${i + 1}}` : ''}]}${i % 2 === 0 ? ', policy: {retries: {attempts: 1}}' : ''}}`)
+    const warnings = lintResilience(config(lines.join('\n') + '\n'))
+    const last = warnings.find((w) => w.service === 's19')!
+    expect(last.path).toBe('services.s18.policy.retries')
+    expect(last.message.split(' when')[0]).toBe(
+      's0 → … (7 more) → s8 → s9 → s10 → s11 → s12 → s13 → s14 → s15 → s16 → s17 → s18 → s19: up to 1024 calls to s19 per user request (… × 2 × 1 × 2 × 1 × 2 × 1 × 2 × 1 × 2 × 1 × 2 × 1 tries)',
+    )
+    // 13 hops: the entry point and the last 12, nothing hidden.
+    expect(warnings.find((w) => w.service === 's12')!.message.split(':')[0]).toBe('s0 → s1 → s2 → s3 → s4 → s5 → s6 → s7 → s8 → s9 → s10 → s11 → s12')
+    expect(warnings.find((w) => w.service === 's13')!.message.split(':')[0]).toBe('s0 → … (1 more) → s2 → s3 → s4 → s5 → s6 → s7 → s8 → s9 → s10 → s11 → s12 → s13')
+  })
+
   test('a call cycle (the config checker rejects them, but the lint must not loop) ends the path', () => {
     const mesh = config(`
 name: cyc

@@ -57,9 +57,27 @@ describe('RetryBudget', () => {
   test('the floor alone allows minPerSecond × ttl retries with no traffic', () => {
     const budget = new RetryBudget({ratio: 0.2, minPerSecond: 10, ttlMs: 10_000}, new VirtualClock())
     expect(budget.remaining()).toBe(100)
+    // Bounded: a budget that never runs dry fails here rather than hanging the run.
     let n = 0
-    while (budget.withdraw()) n++
+    while (n < 1_000 && budget.withdraw()) n++
     expect(n).toBe(100)
+  })
+
+  test('requests age out bucket by bucket: a ttl after a burst of requests, only the later ones fund retries', async () => {
+    const clock = new VirtualClock()
+    const budget = new RetryBudget({ratio: 0.5, minPerSecond: 0, ttlMs: 1_000}, clock)
+    for (let i = 0; i < 10; i++) budget.deposit() // bucket 0
+    await clock.advance(500)
+    for (let i = 0; i < 10; i++) budget.deposit() // bucket 5
+    expect(budget.remaining()).toBe(10)
+    await clock.advance(499) // t = 999: both still in the window
+    expect(budget.remaining()).toBe(10)
+    await clock.advance(1) // t = 1000: the first ten left it
+    expect(budget.remaining()).toBe(5)
+    await clock.advance(499) // t = 1499
+    expect(budget.remaining()).toBe(5)
+    await clock.advance(1) // t = 1500: all of them
+    expect(budget.remaining()).toBe(0)
   })
 
   test('old requests and retries age out of the window', async () => {

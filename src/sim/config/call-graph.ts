@@ -89,11 +89,15 @@ export function withDependencies(config: MeshConfig, names: readonly string[], l
   const graph = callGraph(config)
   const optional = new Map(config.services.map((s) => [s.name, s.optionalDependsOn ?? []]))
   const out = new Set<string>()
-  const visit = (name: string) => {
-    if (out.has(name) || !graph.has(name)) return
+  // Depth-first, in the order a recursive walk would add them, without recursion: a
+  // 5,000-deep dependency chain would overflow the call stack.
+  const stack = [...names].reverse()
+  while (stack.length > 0) {
+    const name = stack.pop()!
+    if (out.has(name) || !graph.has(name)) continue
     out.add(name)
-    for (const dep of graph.get(name)!) if (!(optional.get(name)!.includes(dep) && leaveOut(dep))) visit(dep)
+    const deps = graph.get(name)!.filter((dep) => !(optional.get(name)!.includes(dep) && leaveOut(dep)))
+    for (let i = deps.length - 1; i >= 0; i--) stack.push(deps[i])
   }
-  for (const name of names) visit(name)
   return out
 }

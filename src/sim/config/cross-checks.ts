@@ -56,13 +56,14 @@ function unnormalizedPaths({config}: CheckedMesh, report: Report): void {
  */
 function authorizationSources({config, declared}: CheckedMesh, report: Report): void {
   const callers = [...declared, 'ingress', 'unknown']
+  const isCaller = new Set(callers)
   for (const s of config.services) {
     const auth = s.policy.authorization
     if (!auth) continue
     for (const kind of ['allow', 'deny'] as const) {
       auth[kind]?.forEach((rule, i) =>
         rule.from?.forEach((name, j) => {
-          if (!callers.includes(name)) {
+          if (!isCaller.has(name)) {
             report.at('error', ['services', s.name, 'policy', 'authorization', kind, i, 'from', j], `unknown caller "${name}"${suggestion(name, callers) || `; callers are services, ingress, or unknown (calls to an instance's published address)`}`)
           }
         }),
@@ -165,13 +166,27 @@ function dependencyCycles({config, origins}: CheckedMesh, report: Report): void 
   const stack: string[] = []
   const seen = new Set<string>()
 
-  const visit = (name: string): void => {
-    state.set(name, 'visiting')
-    stack.push(name)
-    for (const dep of byName.get(name)!.service.dependsOn) {
+  // Depth-first without recursion (a 5,000-service chain would overflow the call stack):
+  // `next` holds, for each service on the stack, the index of the dependency to look at next.
+  const next: number[] = []
+  const visit = (start: string): void => {
+    state.set(start, 'visiting')
+    stack.push(start)
+    next.push(0)
+    while (stack.length > 0) {
+      const name = stack.at(-1)!
+      const deps = byName.get(name)!.service.dependsOn
+      const i = next[next.length - 1]++
+      if (i >= deps.length) {
+        stack.pop()
+        next.pop()
+        state.set(name, 'done')
+        continue
+      }
+      const dep = deps[i]
       if (!byName.has(dep)) continue
       if (state.get(dep) === 'visiting') {
-        const cycle = stack.slice(stack.indexOf(dep))
+        const cycle = stack.slice(stack.lastIndexOf(dep))
         // Start the cycle at its earliest service so the same cycle reads the same however it was found.
         const first = cycle.reduce((a, b) => (byName.get(a)!.order <= byName.get(b)!.order ? a : b))
         const at = cycle.indexOf(first)
@@ -179,14 +194,13 @@ function dependencyCycles({config, origins}: CheckedMesh, report: Report): void 
         const key = ordered.join('\u0000')
         if (seen.has(key)) continue
         seen.add(key)
-        const next = ordered[1] ?? first
-        report.at('error', origins.get(first)!.dependsOn.get(next)!, `dependency cycle: ${[...ordered, first].join(' → ')}`)
+        report.at('error', origins.get(first)!.dependsOn.get(ordered[1] ?? first)!, `dependency cycle: ${[...ordered, first].join(' → ')}`)
       } else if (!state.has(dep)) {
-        visit(dep)
+        state.set(dep, 'visiting')
+        stack.push(dep)
+        next.push(0)
       }
     }
-    stack.pop()
-    state.set(name, 'done')
   }
   for (const s of config.services) if (!state.has(s.name)) visit(s.name)
 }

@@ -29,6 +29,24 @@ export const EnvNames = {
   simulate: 'MESH_SIMULATE',
 } as const
 
+/** What an instance's HTTP clients find its outbound sidecar by (daemon.ts sets them). */
+export const PROXY_ENV_NAMES = ['HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy'] as const
+
+/**
+ * Every variable the mesh gives each started instance of a service, as daemon.ts sets them:
+ * PORT, MESH_*, the proxy variables, and per dependency `<DEP>_URL` (HTTP and gRPC) and
+ * `<DEP>_HOST`/`_PORT`/`_ADDR` (gRPC and TCP). `protocol` undefined is HTTP.
+ */
+export function instanceEnvNames(dependencies: ReadonlyArray<{name: string; protocol?: 'http' | 'grpc' | 'tcp'}>): Set<string> {
+  const names = new Set<string>([...Object.values(EnvNames), ...PROXY_ENV_NAMES])
+  for (const dep of dependencies) {
+    const protocol = dep.protocol === 'http' ? undefined : dep.protocol
+    if (protocol !== 'tcp') names.add(dependencyEnvName(dep.name))
+    if (protocol !== undefined) for (const name of Object.keys(dependencyAddressEnv(dep.name, '', 0))) names.add(name)
+  }
+  return names
+}
+
 /** `catalog`, `v1`, 0 → `catalog-v1-0` */
 export function instanceName(service: string, version: string, index: number): string {
   return `${service}-${version}-${index}`

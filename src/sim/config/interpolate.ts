@@ -9,25 +9,40 @@
 // Values come from the environment, then from a `.env` file beside mesh.yaml (compose's
 // project .env); the environment wins. Only values are substituted, never keys. An
 // unquoted value is read again after substitution, so `port: ${PORT:-8080}` is a number.
+//
+// In `command:` and `health.command`, the variables the mesh gives each instance ($PORT,
+// $MESH_*, $<DEP>_URL…, $HTTP_PROXY) are left as written: they have no value until an
+// instance starts, and its shell substitutes them there (`node ratings.js $PORT`).
 import {existsSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 import {type Document, isMap, isPair, isScalar, isSeq, parse, Scalar, visit} from 'yaml'
 import type {Path, Report} from './checker.js'
+import {instanceEnvNames} from './env-names.js'
 import {parseEnvFile} from './env-file.js'
 
 export type Lookup = (name: string) => string | undefined
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*/
 
+/** How deeply ${…} may nest in defaults (`${A:-${B:-x}}` is 2): far past any real use, far short of the call stack. */
+export const MAX_NESTING = 32
+
 export interface Substituted {
   value: string
   /** Variables used without a value and without a default (compose warns of each). */
   unset: string[]
+  /** Variables left as written for the instance's shell (`keep`). */
+  kept: string[]
 }
 
-/** `text` with its variables substituted; throws an Error (its message for the user) for a required one or bad syntax. */
-export function substitute(text: string, lookup: Lookup): Substituted {
+/**
+ * `text` with its variables substituted; throws an Error (its message for the user) for a
+ * required one or bad syntax. A variable `keep` names is left as written, `${…}` and all.
+ */
+export function substitute(text: string, lookup: Lookup, keep: (name: string) => boolean = () => false, depth = 0): Substituted {
+  if (depth > MAX_NESTING) throw new Error(`\${…} is nested more than ${MAX_NESTING} deep; a default inside a default this deep is not a real configuration`)
   const unset: string[] = []
+  const kept: string[] = []
   let out = ''
   let i = 0
   while (i < text.length) {
@@ -44,9 +59,16 @@ export function substitute(text: string, lookup: Lookup): Substituted {
     } else if (next === '{') {
       const end = closingBrace(text, dollar + 2)
       if (end < 0) throw new Error(`"${text.slice(dollar)}" has no closing }; write $$ for a literal $`)
-      const inner = substituteBraced(text.slice(dollar + 2, end), lookup)
-      out += inner.value
-      unset.push(...inner.unset)
+      const name = NAME.exec(text.slice(dollar + 2))?.[0]
+      if (name && keep(name)) {
+        out += text.slice(dollar, end + 1)
+        kept.push(name)
+      } else {
+        const inner = substituteBraced(text.slice(dollar + 2, end), lookup, keep, depth + 1)
+        out += inner.value
+        unset.push(...inner.unset)
+        kept.push(...inner.kept)
+      }
       i = end + 1
     } else {
       const name = NAME.exec(text.slice(dollar + 1))?.[0]
@@ -56,22 +78,27 @@ export function substitute(text: string, lookup: Lookup): Substituted {
         i = dollar + 1
         continue
       }
+      i = dollar + 1 + name.length
+      if (keep(name)) {
+        out += `$${name}`
+        kept.push(name)
+        continue
+      }
       const value = lookup(name)
       if (value === undefined) unset.push(name)
       out += value ?? ''
-      i = dollar + 1 + name.length
     }
   }
-  return {value: out, unset}
+  return {value: out, unset, kept}
 }
 
 /** The inside of ${…}: a name, then nothing or one of :- - :? ? :+ + and the rest. */
-function substituteBraced(inner: string, lookup: Lookup): Substituted {
+function substituteBraced(inner: string, lookup: Lookup, keep: (name: string) => boolean, depth: number): Substituted {
   const name = NAME.exec(inner)?.[0]
   if (!name) throw new Error(`"\${${inner}}" does not start with a variable name`)
   const rest = inner.slice(name.length)
   const value = lookup(name)
-  if (rest === '') return {value: value ?? '', unset: value === undefined ? [name] : []}
+  if (rest === '') return {value: value ?? '', unset: value === undefined ? [name] : [], kept: []}
   const colon = rest.startsWith(':')
   const op = rest[colon ? 1 : 0]
   const word = rest.slice(colon ? 2 : 1)
@@ -79,12 +106,12 @@ function substituteBraced(inner: string, lookup: Lookup): Substituted {
   const missing = value === undefined || (colon && value === '')
   switch (op) {
     case '-':
-      return missing ? substitute(word, lookup) : {value: value!, unset: []}
+      return missing ? substitute(word, lookup, keep, depth) : {value: value!, unset: [], kept: []}
     case '?':
       if (missing) throw new Error(`required variable ${name} is ${value === undefined ? 'not set' : 'empty'}${word ? `: ${word}` : ''}`)
-      return {value: value!, unset: []}
+      return {value: value!, unset: [], kept: []}
     case '+':
-      return missing ? {value: '', unset: []} : substitute(word, lookup)
+      return missing ? {value: '', unset: [], kept: []} : substitute(word, lookup, keep, depth)
     default:
       throw new Error(`"\${${inner}}": expected }, :-, -, :?, ?, :+ or + after ${name}`)
   }
@@ -111,24 +138,78 @@ export function variablesFor(dir: string, env: NodeJS.ProcessEnv): Lookup {
  * Substitutes every value of the document in place. Problems go to `report` at the value:
  * an error for a required variable or bad syntax, a warning for an unset one.
  */
-export function interpolateDocument(doc: Document, report: Report, lookup: Lookup): void {
+export function interpolateDocument(doc: Document, report: Report, lookup: Lookup): LeftForInstances {
+  const left: LeftForInstances = new Map()
+  const forInstance = instanceVariables(doc)
   visit(doc, {
     Scalar(key, node, ancestors) {
       if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('$')) return
       const where = pathOf(ancestors, node)
+      const service = commandOf(where)
+      const keep = service === undefined ? undefined : forInstance(service)
       let result: Substituted
       try {
-        result = substitute(node.value, lookup)
+        result = substitute(node.value, lookup, keep && ((name) => keep.has(name)))
       } catch (error) {
         report.add('error', node, where, (error as Error).message)
         return
       }
       for (const name of new Set(result.unset)) report.add('warning', node, where, `variable ${name} is not set; using an empty string`, 'unset-variable')
+      for (const name of result.kept) {
+        const services = left.get(name) ?? new Set()
+        left.set(name, services.add(service!))
+      }
       node.value = node.type === Scalar.PLAIN ? retyped(result.value) : result.value
       // What was written, for the checkers that keep a number as written (env: 1.10 stays 1.10).
       node.source = result.value
     },
   })
+  return left
+}
+
+/** Variable → the services whose `command:` or `health.command` leave it for their instances' shells. */
+export type LeftForInstances = Map<string, Set<string>>
+
+/** The service whose command (or health check command) this path is: `services.web.command`, `…versions.v1.health.command`. */
+function commandOf(where: Path): string | undefined {
+  if (where[0] !== 'services' || typeof where[1] !== 'string' || where.at(-1) !== 'command') return undefined
+  const rest = where.slice(2, -1)
+  if (rest[0] === 'versions') rest.splice(0, 2)
+  return rest.length === 0 || (rest.length === 1 && rest[0] === 'health') ? where[1] : undefined
+}
+
+/**
+ * The variables each service's instances get from the mesh (env-names.ts), read from the
+ * document as written (the schema has not checked it yet: what cannot be read adds nothing).
+ * Services are indexed once, so a file of many services stays linear.
+ */
+function instanceVariables(doc: Document): (service: string) => Set<string> {
+  let byName: Map<string, unknown> | undefined
+  const cache = new Map<string, Set<string>>()
+  const scalarText = (node: unknown) => (isScalar(node) && typeof node.value === 'string' ? node.value : undefined)
+  return (service) => {
+    const known = cache.get(service)
+    if (known) return known
+    if (!byName) {
+      byName = new Map()
+      const services = doc.get('services', true)
+      if (isMap(services)) for (const pair of services.items) if (scalarText(pair.key) !== undefined && !byName.has(scalarText(pair.key)!)) byName.set(scalarText(pair.key)!, pair.value)
+    }
+    const node = byName.get(service)
+    const dependsOn = isMap(node) ? node.get('dependsOn', true) : undefined
+    const deps = isSeq(dependsOn) ? dependsOn.items.map(scalarText) : isMap(dependsOn) ? dependsOn.items.map((p) => scalarText(p.key)) : []
+    const names = instanceEnvNames(
+      deps
+        .filter((d): d is string => d !== undefined)
+        .map((name) => {
+          const dep = byName!.get(name)
+          const protocol = isMap(dep) ? scalarText(dep.get('protocol', true)) : undefined
+          return {name, protocol: protocol === 'grpc' || protocol === 'tcp' ? protocol : undefined}
+        }),
+    )
+    cache.set(service, names)
+    return names
+  }
 }
 
 /** An unquoted value as YAML reads it once substituted: `8080` a number, `true` a boolean. */
@@ -153,4 +234,11 @@ function pathOf(ancestors: readonly unknown[], node: unknown): Path {
     else if (isMap(parent)) continue
   }
   return out
+}
+
+/** One line for `mesh validate`: `$PORT (web, api), $CATALOG_URL (web) in command: left for each instance's shell, which the mesh gives them`. */
+export function describeLeftForInstances(left: Record<string, string[]>): string | undefined {
+  const names = Object.entries(left)
+  if (names.length === 0) return undefined
+  return `${names.map(([name, services]) => `$${name} (${services.join(', ')})`).join(', ')} in command: left for each instance's shell, which the mesh gives them when it starts one`
 }

@@ -66,9 +66,15 @@ import type {
 // Names and small values
 
 const SERVICE_NAME = /^[a-z][a-z0-9-]*$/
-export const serviceName = str({pattern: SERVICE_NAME, expected: 'a service name of lowercase letters, digits and dashes, starting with a letter'})
+/** Service and version names name instances, hosts and metrics labels: DNS labels (RFC 1123), as in Kubernetes. */
+export const MAX_NAME_LENGTH = 63
+/** More instances of one version than one machine can run is a typo (an extra 0), not a plan. */
+export const MAX_REPLICAS = 1000
+const dnsLabel = (what: string, c: Checker<string>) =>
+  refine(c, (v, at) => (v.length <= MAX_NAME_LENGTH ? v : at.error(`${what} "${v.slice(0, 20)}…" is ${v.length} characters; names are DNS labels of at most ${MAX_NAME_LENGTH}`)))
+export const serviceName = dnsLabel('service name', str({pattern: SERVICE_NAME, expected: 'a service name of lowercase letters, digits and dashes, starting with a letter'}))
 export const meshName = str({pattern: /^[a-z0-9][a-z0-9-]*$/, expected: 'a name of lowercase letters, digits and dashes'})
-export const versionName = str({pattern: /^[a-z0-9][a-z0-9._-]*$/, expected: 'a version name of lowercase letters, digits, dots and dashes'})
+export const versionName = dnsLabel('version name', str({pattern: /^[a-z0-9][a-z0-9._-]*$/, expected: 'a version name of lowercase letters, digits, dots and dashes'}))
 const envName = str({pattern: /^[A-Za-z_][A-Za-z0-9_]*$/, expected: 'an environment variable name (letters, digits and _)'})
 /** A reference by name; whether it exists is checked across the file (cross-checks.ts). */
 const ref = str({nonEmpty: true})
@@ -286,7 +292,7 @@ const versionKeys = {
   simulate: opt(simulate),
   address: opt(address),
   port: opt(fixedPort),
-  replicas: opt(int({min: 1})),
+  replicas: opt(refine(int({min: 1}), (v, at) => (v <= MAX_REPLICAS ? v : at.error(`${v} replicas is more than one machine runs; at most ${MAX_REPLICAS} instances of each version`)))),
 }
 const version = obj(versionKeys)
 type RawVersion = NonNullable<ReturnType<typeof version>>

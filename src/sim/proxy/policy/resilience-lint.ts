@@ -66,41 +66,86 @@ function amplificationWarnings(config: MeshConfig): ResilienceWarning[] {
     const called = new Set([...graph.values()].flat())
     roots = config.services.map((s) => s.name).filter((n) => !called.has(n))
   }
-  // Worst product of tries along any path from an entry point, found depth-first.
-  // Every factor is ≥ 1, so a path reaching a service with no more than its best
-  // product so far cannot lead anywhere worse and is cut off; on-path services are
-  // skipped so a dependency cycle cannot loop.
-  const best = new Map<string, {calls: number; path: string[]}>()
-  const onPath = new Set<string>()
-  const visit = (name: string, calls: number, path: string[]): void => {
-    if (!byName.has(name) || onPath.has(name)) return
-    const here = calls * tries(byName.get(name))
-    const prev = best.get(name)
-    if (prev !== undefined && prev.calls >= here) return
-    const route = [...path, name]
-    best.set(name, {calls: here, path: route})
-    onPath.add(name)
-    for (const next of graph.get(name) ?? []) visit(next, here, route)
-    onPath.delete(name)
+  // Worst product of tries along any path from an entry point. The checker rejects call
+  // cycles, so the graph is a DAG: one pass in topological order finds every service's worst
+  // product (each factor ≥ 1) in time linear in the mesh. Topological order comes from a
+  // depth-first search without recursion (a 5,000-deep call chain would overflow the stack);
+  // an edge back to a service still on the search path (a cycle) is left out, so it ends the path.
+  const order: string[] = []
+  const state = new Map<string, 'open' | 'done'>()
+  const back = new Set<string>()
+  for (const root of new Set(roots)) {
+    if (!byName.has(root) || state.has(root)) continue
+    const stack: Array<{name: string; next: number}> = [{name: root, next: 0}]
+    state.set(root, 'open')
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]
+      const callees = graph.get(top.name) ?? []
+      if (top.next >= callees.length) {
+        stack.pop()
+        state.set(top.name, 'done')
+        order.push(top.name)
+        continue
+      }
+      const callee = callees[top.next++]
+      if (!byName.has(callee)) continue
+      if (state.get(callee) === 'open') back.add(`${top.name}\u0000${callee}`)
+      else if (!state.has(callee)) {
+        state.set(callee, 'open')
+        stack.push({name: callee, next: 0})
+      }
+    }
   }
-  for (const root of new Set(roots)) visit(root, 1, [])
+  order.reverse()
+  interface Worst {
+    calls: number
+    /** The service before this one on the worst path; undefined at an entry point. */
+    from?: string
+    hops: number
+    /** Where the worst path enters. */
+    root: string
+  }
+  const best = new Map<string, Worst>()
+  for (const root of roots) if (byName.has(root) && !best.has(root)) best.set(root, {calls: tries(byName.get(root)), hops: 1, root})
+  for (const name of order) {
+    const here = best.get(name)
+    if (!here) continue
+    for (const callee of graph.get(name) ?? []) {
+      if (!byName.has(callee) || back.has(`${name}\u0000${callee}`)) continue
+      const calls = here.calls * tries(byName.get(callee))
+      const prev = best.get(callee)
+      if (prev === undefined || calls > prev.calls) best.set(callee, {calls, from: name, hops: here.hops + 1, root: here.root})
+    }
+  }
 
   const warnings: ResilienceWarning[] = []
   for (const s of config.services) {
     const worst = best.get(s.name)
     if (worst === undefined || worst.calls <= AMPLIFICATION_LIMIT) continue
-    const factors = worst.path.map((n) => tries(byName.get(n))).join(' × ')
-    const withRetries = worst.path.filter((n) => (byName.get(n)?.policy.retries?.attempts ?? 0) > 0)
+    // A path of thousands of hops is shown by its ends, so the warnings stay linear in the mesh.
+    const path: string[] = []
+    let at: string | undefined = s.name
+    while (at !== undefined && path.length < SHOWN_HOPS) {
+      path.unshift(at)
+      at = best.get(at)!.from
+    }
+    const hidden = worst.hops - path.length - 1
+    const elided = at === undefined ? '' : `${worst.root} → ${hidden > 0 ? `… (${hidden} more) → ` : ''}`
+    const factors = path.map((n) => tries(byName.get(n))).join(' × ')
+    const withRetries = path.filter((n) => (byName.get(n)?.policy.retries?.attempts ?? 0) > 0)
     warnings.push({
       service: s.name,
       path: s.policy.retries ? `services.${s.name}.policy.retries` : `services.${withRetries.at(-1) ?? s.name}.policy.retries`,
       message:
-        `${worst.path.join(' → ')}: up to ${worst.calls} calls to ${s.name} per user request (${factors} tries) when it fails. ` +
+        `${elided}${path.join(' → ')}: up to ${worst.calls} calls to ${s.name} per user request (${elided ? '… × ' : ''}${factors} tries) when it fails. ` +
         `Retry at one layer only (usually the edge), or lower attempts along this path; retry budgets cap it only after the fact.`,
     })
   }
   return warnings
 }
+
+/** The hops of a worst path shown in full; a longer one shows its entry point, then these last ones. */
+const SHOWN_HOPS = 12
 
 /** Every gRPC call is a POST: only `on` values that name gRPC statuses replay it. */
 function grpcRetryWarnings(s: ServiceConfig): ResilienceWarning[] {
