@@ -68,6 +68,7 @@ export const EXIT_BY_CODE: Readonly<Record<string, number>> = {
   // The control API's own refusals: a token or a CLI that does not match the daemon.
   MESH_UNAUTHORISED: ExitCode.failure,
   MESH_NOT_FOUND: ExitCode.failure,
+  MESH_BAD_REQUEST: ExitCode.failure,
   MESH_INTERNAL: ExitCode.failure,
   // Thrown inside the daemon or a simulated service's process, never to the CLI as such.
   MESH_INSTANCE_ALREADY_STARTED: ExitCode.failure,

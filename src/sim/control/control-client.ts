@@ -14,6 +14,7 @@ import type {TcpSeries} from '../telemetry/tcp-metrics.js'
 import type {TraceQuery, TraceStoreStats, TraceSummary} from '../telemetry/trace-store.js'
 import type {SamplingStats} from '../telemetry/trace-sampler.js'
 import type {TapFilter, TapLine} from '../telemetry/tap.js'
+import {type ControlStreams, type QueryOf, queryString, type RequestOf, type ResponseOf, type RouteKey, splitRoute, type StreamQueryOf} from './api.js'
 import {type MeshPaths, type MeshState, readState, readToken} from './state-file.js'
 import {stillRuns} from '../supervisor/process-identity.js'
 import {processTable} from '../supervisor/process-table.js'
@@ -25,94 +26,91 @@ export class ControlClient {
   ) {}
 
   status(): Promise<MeshStatus> {
-    return this.call('GET', '/v1/status') as Promise<MeshStatus>
+    return this.call('GET /v1/status', {})
   }
 
   /** `mesh up SERVICE...` on a running mesh: starts those not started yet (and what they depend on); `profiles` stay enabled for apply. */
   start(services: string[], profiles: string[] = []): Promise<MeshStatus> {
-    return this.call('POST', '/v1/start', {services, profiles}) as Promise<MeshStatus>
+    return this.call('POST /v1/start', {body: {services, profiles}})
   }
 
   /** `mesh stop [SERVICE...]`: their instances drained and stopped; the daemon keeps running. */
   stop(services: string[]): Promise<MeshStatus> {
-    return this.call('POST', '/v1/stop', {services}) as Promise<MeshStatus>
+    return this.call('POST /v1/stop', {body: {services}})
   }
 
   down(): Promise<void> {
-    return this.call('POST', '/v1/down').then(() => undefined)
+    return this.call('POST /v1/down', {}).then(() => undefined)
   }
 
   traces(query: TraceQuery = {}): Promise<TraceSummary[]> {
-    return this.call('GET', `/v1/traces?${traceParams(query)}`) as Promise<TraceSummary[]>
+    return this.call('GET /v1/traces', {query: traceParams(query)})
   }
 
   /** Every span of the traces `query` selects (for export). */
   spans(query: TraceQuery = {}): Promise<Span[]> {
-    return this.call('GET', `/v1/spans?${traceParams(query)}`) as Promise<Span[]>
+    return this.call('GET /v1/spans', {query: traceParams(query)})
   }
 
   /** What the trace store holds, and how it samples under load. */
   traceStore(): Promise<TraceStoreStats & {sampling: SamplingStats}> {
-    return this.call('GET', '/v1/trace-store') as Promise<TraceStoreStats & {sampling: SamplingStats}>
+    return this.call('GET /v1/trace-store', {})
   }
 
   trace(id: string): Promise<Span[]> {
-    return this.call('GET', `/v1/trace?id=${encodeURIComponent(id)}`) as Promise<Span[]>
+    return this.call('GET /v1/trace', {query: {id}})
   }
 
   stat(by: StatBy, windowMs: number): Promise<StatRow[]> {
-    return this.call('GET', `/v1/stat?by=${by}&windowMs=${windowMs}`) as Promise<StatRow[]>
+    return this.call('GET /v1/stat', {query: {by, windowMs: String(windowMs)}})
   }
 
   /** TCP connections (protocol: tcp services, WebSocket sessions) since the mesh started, per caller and instance. */
   tcp(): Promise<TcpSeries[]> {
-    return this.call('GET', '/v1/tcp') as Promise<TcpSeries[]>
+    return this.call('GET /v1/tcp', {})
   }
 
   /** An instance of `service` (the named one, or the first healthy one) as `mesh exec` runs a command as it. */
   execTarget(service: string, version?: string, instance?: string): Promise<ExecTarget> {
-    const q = new URLSearchParams({service})
-    if (version) q.set('version', version)
-    if (instance) q.set('instance', instance)
-    return this.call('GET', `/v1/exec?${q}`) as Promise<ExecTarget>
+    return this.call('GET /v1/exec', {query: {service, version: version || undefined, instance: instance || undefined}})
   }
 
   /** `env`: the variables mesh.yaml's ${VAR} read, as the caller's shell has them now (compose reads them per command). */
   apply(env?: NodeJS.ProcessEnv, dryRun = false): Promise<ApplyResult> {
-    return this.call('POST', '/v1/apply', env || dryRun ? {env, dryRun} : undefined) as Promise<ApplyResult>
+    return this.call('POST /v1/apply', {body: env || dryRun ? {env, dryRun} : undefined})
   }
 
   faults(): Promise<FaultInfo[]> {
-    return this.call('GET', '/v1/faults') as Promise<FaultInfo[]>
+    return this.call('GET /v1/faults', {})
   }
 
   injectFault(spec: FaultSpec): Promise<FaultInfo> {
-    return this.call('POST', '/v1/faults', spec) as Promise<FaultInfo>
+    return this.call('POST /v1/faults', {body: spec})
   }
 
   /** By id, by service, or all (no selector). */
   clearFaults(selector: {id?: string; service?: string} = {}): Promise<FaultInfo[]> {
-    return this.call('POST', '/v1/faults/clear', selector) as Promise<FaultInfo[]>
+    return this.call('POST /v1/faults/clear', {body: selector})
   }
 
   deploy(plan: DeployPlan): Promise<DeployRecord> {
-    return this.call('POST', '/v1/deploys', plan) as Promise<DeployRecord>
+    return this.call('POST /v1/deploys', {body: plan})
   }
 
   deployRecord(id: string): Promise<DeployRecord> {
-    return this.call('GET', `/v1/deploy?id=${encodeURIComponent(id)}`) as Promise<DeployRecord>
+    return this.call('GET /v1/deploy', {query: {id}})
   }
 
   history(service?: string): Promise<DeployRecord[]> {
-    return this.call('GET', `/v1/deploys${service ? `?service=${encodeURIComponent(service)}` : ''}`) as Promise<DeployRecord[]>
+    return this.call('GET /v1/deploys', {query: {service: service || undefined}})
   }
 
   rollback(service: string): Promise<DeployRecord> {
-    return this.call('POST', '/v1/rollback', {service}) as Promise<DeployRecord>
+    return this.call('POST /v1/rollback', {body: {service}})
   }
 
   events(since = 0): Promise<Array<Stamped<DaemonEvent>>> {
-    return this.call('GET', `/v1/events?since=${since}`) as Promise<Array<Stamped<DaemonEvent>>>
+    return this.call('GET /v1/events', {query: {since: String(since)}})
   }
 
   /**
@@ -120,13 +118,13 @@ export class ControlClient {
    * mesh stops). `opened` resolves once the daemon accepted the filter (or rejects with why not).
    */
   tap(filter: TapFilter & {maxRps?: number}, onLine: (line: TapLine) => void): {opened: Promise<void>; ended: Promise<void>; stop(): void} {
-    const q = new URLSearchParams()
-    for (const [key, value] of Object.entries(filter)) if (value !== undefined && value !== false) q.set(key, value === true ? '1' : String(value))
+    const {errors, maxRps, ...names} = filter
+    const q = queryString({...names, errors: errors ? '1' : undefined, maxRps: maxRps?.toString()} satisfies StreamQueryOf<'/v1/tap'>)
     let req: http.ClientRequest
     let stopped = false
     let ended!: Promise<void>
     const opened = new Promise<void>((resolve, reject) => {
-      req = http.get(`${this.state.controlUrl}/v1/tap?${q}`, {headers: {authorization: `Bearer ${this.token}`}, agent: false}, (res) => {
+      req = http.get(`${this.state.controlUrl}/v1/tap${q}`, {headers: {authorization: `Bearer ${this.token}`}, agent: false}, (res) => {
         if (res.statusCode !== 200) {
           const chunks: Buffer[] = []
           res.on('data', (c: Buffer) => chunks.push(c))
@@ -142,7 +140,7 @@ export class ControlClient {
           while ((nl = pending.indexOf('\n')) >= 0) {
             const line = pending.slice(0, nl)
             pending = pending.slice(nl + 1)
-            if (line && !stopped) onLine(JSON.parse(line) as TapLine)
+            if (line && !stopped) onLine(JSON.parse(line) as ControlStreams['/v1/tap']['line'])
           }
         })
       })
@@ -161,10 +159,12 @@ export class ControlClient {
     }
   }
 
-  async call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+  /** One route of the map (api.ts), typed by it: what it takes, what it answers. */
+  async call<K extends RouteKey>(route: K, {body, query}: RequestOf<K>): Promise<ResponseOf<K>> {
+    const {method, path} = splitRoute(route)
     let res: {statusCode: number; text: string}
     try {
-      res = await send(this.state.controlUrl + path, method, this.token, body === undefined ? undefined : JSON.stringify(body))
+      res = await send(this.state.controlUrl + path + queryString(query), method, this.token, body === undefined ? undefined : JSON.stringify(body))
     } catch (error) {
       throw new MeshError('MESH_DAEMON_UNREACHABLE', `the mesh daemon at ${this.state.controlUrl} did not answer.`, {
         cause: error,
@@ -172,7 +172,8 @@ export class ControlClient {
       })
     }
     if (res.statusCode >= 400) throw controlError(res.statusCode, res.text)
-    return JSON.parse(res.text)
+    // The daemon of this build answered K: its response is K's (api.ts types both sides).
+    return JSON.parse(res.text) as ResponseOf<K>
   }
 }
 
@@ -221,13 +222,13 @@ export function connect(paths: MeshPaths): ControlClient {
   return new ControlClient(state, token)
 }
 
-function traceParams(q: TraceQuery): string {
-  const p = new URLSearchParams()
-  if (q.service) p.set('service', q.service)
-  if (q.errorsOnly) p.set('errors', '1')
-  if (q.minDurationMs !== undefined) p.set('minDurationMs', String(q.minDurationMs))
-  if (q.sinceMs !== undefined) p.set('since', String(q.sinceMs))
-  if (q.completeOnly) p.set('complete', '1')
-  if (q.limit !== undefined) p.set('limit', String(q.limit))
-  return p.toString()
+function traceParams(q: TraceQuery): QueryOf<'GET /v1/traces'> {
+  return {
+    service: q.service || undefined,
+    errors: q.errorsOnly ? '1' : undefined,
+    minDurationMs: q.minDurationMs?.toString(),
+    since: q.sinceMs?.toString(),
+    complete: q.completeOnly ? '1' : undefined,
+    limit: q.limit?.toString(),
+  }
 }

@@ -4,33 +4,52 @@ import http, {type IncomingMessage, type ServerResponse} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {timingSafeEqual} from 'node:crypto'
 import {MeshError} from '../errors.js'
+import {type ControlHandlers, controlRoutes, type ControlStreams, type RouteKey, splitRoute} from './api.js'
 
-export type Handler = (body: unknown, url: URL) => Promise<unknown> | unknown
+type Handler = (input: {body: unknown; query: unknown}) => Promise<unknown> | unknown
 /**
- * A long-lived GET answered as NDJSON: called with the URL (it may throw, answered as any
+ * A long-lived GET answered as NDJSON: called with the query (it may throw, answered as any
  * error), it returns what opens the stream; that gets the line writer and returns what
  * to do when the client goes away (or the daemon stops).
  */
-export type StreamHandler = (url: URL) => (send: (line: unknown) => void) => () => void
+export type StreamHandler<P extends keyof ControlStreams> = (
+  query: ControlStreams[P]['query'],
+) => (send: (line: ControlStreams[P]['line']) => void) => () => void
+/** Either kind of handler as the server holds it, its types checked where it was registered. */
+type RawStream = (query: Record<string, string>) => (send: (line: unknown) => void) => () => void
 
 export class ControlServer {
   private readonly server: http.Server
-  private readonly routes = new Map<string, Handler>()
+  private readonly routes = new Map<string, {handler: Handler; body?: (value: unknown) => unknown}>()
   private readonly publicText = new Map<string, {contentType: string; handler: () => string}>()
-  private readonly streams = new Map<string, StreamHandler>()
+  private readonly streams = new Map<string, RawStream>()
 
   constructor(private readonly token: string) {
     this.server = http.createServer((req, res) => void this.handle(req, res))
   }
 
-  on(method: 'GET' | 'POST', path: string, handler: Handler): this {
-    this.routes.set(`${method} ${path}`, handler)
+  /** Every route of the map (api.ts), each by its handler; nothing else is served. */
+  serve(handlers: ControlHandlers): this {
+    // The types say so already; this holds for a handler object built some other way too.
+    const mapped = Object.keys(controlRoutes)
+    const missing = mapped.filter((key) => typeof (handlers as Record<string, unknown>)[key] !== 'function')
+    const extra = Object.keys(handlers).filter((key) => !mapped.includes(key))
+    if (missing.length || extra.length) throw new Error(`control routes disagree with api.ts: missing ${missing.join(', ') || 'none'}; not in the map ${extra.join(', ') || 'none'}`)
+    for (const key of mapped as RouteKey[]) {
+      const {method, path} = splitRoute(key)
+      this.routes.set(`${method} ${path}`, {handler: handlers[key] as Handler, body: controlRoutes[key].body})
+    }
     return this
   }
 
-  stream(path: string, handler: StreamHandler): this {
-    this.streams.set(path, handler)
+  stream<P extends keyof ControlStreams>(path: P, handler: StreamHandler<P>): this {
+    this.streams.set(path, handler as RawStream)
     return this
+  }
+
+  /** What is served, as "METHOD /path" (the agreement test compares it with api.ts). */
+  served(): string[] {
+    return [...this.routes.keys(), ...[...this.streams.keys()].map((p) => `GET ${p}`), ...[...this.publicText.keys()].map((p) => `GET ${p}`)]
   }
 
   /** A read-only text endpoint that needs no token (Prometheus scrapes /metrics; it is loopback-only). */
@@ -70,23 +89,24 @@ export class ControlServer {
     if (!this.authorised(req)) return reply(res, 401, {error: {code: 'MESH_UNAUTHORISED', message: 'missing or wrong bearer token'}})
     const stream = req.method === 'GET' ? this.streams.get(url.pathname) : undefined
     if (stream) return this.openStream(stream, url, req, res)
-    const handler = this.routes.get(`${req.method} ${url.pathname}`)
-    if (!handler) return reply(res, 404, {error: {code: 'MESH_NOT_FOUND', message: `no control endpoint ${req.method} ${url.pathname}`}})
+    const route = this.routes.get(`${req.method} ${url.pathname}`)
+    if (!route) return reply(res, 404, {error: {code: 'MESH_NOT_FOUND', message: `no control endpoint ${req.method} ${url.pathname}`}})
     try {
       const chunks: Buffer[] = []
       for await (const chunk of req) chunks.push(chunk as Buffer)
-      const text = Buffer.concat(chunks).toString('utf8')
-      const result = await handler(text ? JSON.parse(text) : undefined, url)
+      const raw = parseJson(Buffer.concat(chunks).toString('utf8'))
+      const body = route.body ? route.body(raw) : undefined
+      const result = await route.handler({body, query: Object.fromEntries(url.searchParams)})
       reply(res, 200, result ?? {})
     } catch (error) {
       replyError(res, error)
     }
   }
 
-  private openStream(stream: StreamHandler, url: URL, req: IncomingMessage, res: ServerResponse): void {
-    let open: ReturnType<StreamHandler>
+  private openStream(stream: RawStream, url: URL, req: IncomingMessage, res: ServerResponse): void {
+    let open: ReturnType<RawStream>
     try {
-      open = stream(url)
+      open = stream(Object.fromEntries(url.searchParams))
     } catch (error) {
       return replyError(res, error)
     }
@@ -96,6 +116,16 @@ export class ControlServer {
     res.flushHeaders()
     const close = open((line) => void res.write(`${JSON.stringify(line)}\n`))
     res.once('close', close)
+  }
+}
+
+/** A request's body: none, or JSON (anything else is the sender's fault: 400). */
+function parseJson(text: string): unknown {
+  if (!text) return undefined
+  try {
+    return JSON.parse(text)
+  } catch {
+    throw new MeshError('MESH_BAD_REQUEST', 'control API: the body is not JSON.')
   }
 }
 

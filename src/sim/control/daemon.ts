@@ -27,7 +27,7 @@ import {DeployController} from '../deploy/deploy-controller.js'
 import {parseRestartPlan} from '../deploy/deploy-flags.js'
 import {FileWatcher} from './file-watcher.js'
 import {Tap, type TapFilter, type TapLine} from '../telemetry/tap.js'
-import type {DeployPlan, DeployTarget} from '../deploy/deploy-types.js'
+import type {DeployTarget} from '../deploy/deploy-types.js'
 import {request} from 'undici'
 import {runLoad} from '../load/load-generator.js'
 import type {ApplyResult} from './policy-diff.js'
@@ -39,6 +39,7 @@ import {type InstanceSpec, type ProcessStatus, Supervisor} from '../supervisor/s
 import type {Clock} from '../time/clock.js'
 import {TickClock} from '../time/tick-clock.js'
 import {ControlServer} from './control-server.js'
+import type {QueryOf, StreamQueryOf} from './api.js'
 import {rotateLogs, tailLines} from './log-files.js'
 import {tuneHeapForProxying} from './heap-tuning.js'
 import {abortError} from '../abort-signal.js'
@@ -210,56 +211,47 @@ export class MeshDaemon extends EventEmitter {
     }
 
     this.control = new ControlServer(token)
-      .on('GET', '/v1/status', () => this.status())
-      .on('GET', '/v1/events', (_, url) => this.events.since(Number(url.searchParams.get('since') ?? 0)))
-      .on('GET', '/v1/traces', (_, url) => this.telemetry.traces.list(traceQuery(url)))
-      .on('GET', '/v1/spans', (_, url) => {
-        const ids = this.telemetry.traces.list(traceQuery(url)).map((t) => t.traceId)
-        return ids.flatMap((id) => this.telemetry.traces.get(id))
+      .serve({
+        'GET /v1/status': () => this.status(),
+        'GET /v1/events': ({query}) => this.events.since(Number(query.since ?? 0)),
+        'GET /v1/traces': ({query}) => this.telemetry.traces.list(traceQuery(query)),
+        'GET /v1/spans': ({query}) => {
+          const ids = this.telemetry.traces.list(traceQuery(query)).map((t) => t.traceId)
+          return ids.flatMap((id) => this.telemetry.traces.get(id))
+        },
+        'GET /v1/trace': ({query}) => this.trace(query.id ?? ''),
+        'GET /v1/trace-store': () => ({...this.telemetry.traces.stats(), sampling: this.telemetry.sampler.stats()}),
+        'GET /v1/stat': ({query}) => this.telemetry.metrics.stat({by: (query.by ?? 'service') as StatBy, windowMs: Number(query.windowMs ?? 30_000)}, this.clock.now()),
+        'GET /v1/tcp': () => this.telemetry.tcp.series(),
+        'GET /v1/exec': ({query}) => this.execTarget(query.service ?? '', query.version, query.instance),
+        'POST /v1/stop': ({body}) => this.inTurn(() => this.stopServices(body.services)).then(() => this.status()),
+        'POST /v1/start': ({body: {services, profiles}}) =>
+          this.inTurn(() => {
+            // Enabled from now on: a service `mesh apply` adds in one of them starts too.
+            if (profiles?.length) this.opts.profiles = [...new Set([...(this.opts.profiles ?? []), ...profiles])]
+            return this.startServices(services)
+          }).then(() => this.status()),
+        'POST /v1/apply': ({body}) => (body?.dryRun ? this.applier.plan(body.env) : this.apply(body?.env)),
+        'GET /v1/faults': () => this.faults.list(),
+        'POST /v1/faults': ({body}) => this.injectFault(body),
+        'POST /v1/faults/clear': ({body}) => this.faults.clear(body),
+        'POST /v1/deploys': ({body}) => this.deploys.start(body),
+        'GET /v1/deploys': ({query: {service}}) => {
+          const records = this.deploys.history(service)
+          // A service apply removed keeps its history; a name that never was is a typo.
+          if (service && records.length === 0 && !this.config.services.some((s) => s.name === service)) throw serviceNotFound(service, this.serviceNames())
+          return records
+        },
+        'GET /v1/deploy': ({query}) => this.deploys.get(query.id ?? ''),
+        'POST /v1/rollback': ({body}) => this.deploys.rollback(body.service),
+        'POST /v1/down': () => {
+          // Answer first, then stop: the caller waits for our pid to go away.
+          setImmediate(() => void this.stop().then(() => this.emit('stopped')))
+          return {stopping: true}
+        },
       })
-      .on('GET', '/v1/trace', (_, url) => this.trace(url.searchParams.get('id') ?? ''))
-      .on('GET', '/v1/trace-store', () => ({...this.telemetry.traces.stats(), sampling: this.telemetry.sampler.stats()}))
-      .on('GET', '/v1/stat', (_, url) =>
-        this.telemetry.metrics.stat(
-          {by: (url.searchParams.get('by') ?? 'service') as StatBy, windowMs: Number(url.searchParams.get('windowMs') ?? 30_000)},
-          this.clock.now(),
-        ),
-      )
-      .on('GET', '/v1/tcp', () => this.telemetry.tcp.series())
-      .stream('/v1/tap', (url) => this.tap(url))
-      .on('GET', '/v1/exec', (_, url) => this.execTarget(url.searchParams.get('service') ?? '', url.searchParams.get('version') ?? undefined, url.searchParams.get('instance') ?? undefined))
-      .on('POST', '/v1/stop', (body) => this.inTurn(() => this.stopServices((body as {services: string[]}).services)).then(() => this.status()))
-      .on('POST', '/v1/start', (body) => {
-        const {services, profiles} = body as {services: string[]; profiles?: string[]}
-        return this.inTurn(() => {
-          // Enabled from now on: a service `mesh apply` adds in one of them starts too.
-          if (profiles?.length) this.opts.profiles = [...new Set([...(this.opts.profiles ?? []), ...profiles])]
-          return this.startServices(services)
-        }).then(() => this.status())
-      })
-      .on('POST', '/v1/apply', (body) => {
-        const {env, dryRun} = (body ?? {}) as {env?: NodeJS.ProcessEnv; dryRun?: boolean}
-        return dryRun ? this.applier.plan(env) : this.apply(env)
-      })
-      .on('GET', '/v1/faults', () => this.faults.list())
-      .on('POST', '/v1/faults', (spec) => this.injectFault(spec as FaultSpec))
-      .on('POST', '/v1/faults/clear', (sel) => this.faults.clear(sel as {id?: string; service?: string}))
-      .on('POST', '/v1/deploys', (plan) => this.deploys.start(plan as DeployPlan))
-      .on('GET', '/v1/deploys', (_, url) => {
-        const service = url.searchParams.get('service') ?? undefined
-        const records = this.deploys.history(service)
-        // A service apply removed keeps its history; a name that never was is a typo.
-        if (service && records.length === 0 && !this.config.services.some((s) => s.name === service)) throw serviceNotFound(service, this.serviceNames())
-        return records
-      })
-      .on('GET', '/v1/deploy', (_, url) => this.deploys.get(url.searchParams.get('id') ?? ''))
-      .on('POST', '/v1/rollback', (body) => this.deploys.rollback((body as {service: string}).service))
+      .stream('/v1/tap', (query) => this.tap(query))
       .text('/metrics', PROMETHEUS_CONTENT_TYPE, () => renderPrometheus(this.telemetry.metrics.promSeries(), this.telemetry.tcp.series()))
-      .on('POST', '/v1/down', () => {
-        // Answer first, then stop: the caller waits for our pid to go away.
-        setImmediate(() => void this.stop().then(() => this.emit('stopped')))
-        return {stopping: true}
-      })
     this.controlUrl = await this.control.listen()
     this.saveState()
 
@@ -618,11 +610,10 @@ export class MeshDaemon extends EventEmitter {
   }
 
   /** `mesh tap`: checks the filter's names, then streams the requests it selects until the client leaves. */
-  private tap(url: URL): (send: (line: TapLine) => void) => () => void {
-    const q = url.searchParams
+  private tap(q: StreamQueryOf<'/v1/tap'>): (send: (line: TapLine) => void) => () => void {
     const services = this.serviceNames()
-    const name = (key: string, callers: string[] = []) => {
-      const v = q.get(key) ?? undefined
+    const name = (key: 'service' | 'from' | 'to', callers: string[] = []) => {
+      const v = q[key]
       if (v !== undefined && !services.includes(v) && !callers.includes(v)) throw serviceNotFound(v, [...services, ...callers])
       return v
     }
@@ -630,11 +621,11 @@ export class MeshDaemon extends EventEmitter {
       service: name('service', ['ingress']),
       from: name('from', ['ingress', 'unknown']),
       to: name('to'),
-      path: q.get('path') ?? undefined,
-      method: q.get('method')?.toUpperCase(),
-      errors: q.get('errors') === '1',
+      path: q.path,
+      method: q.method?.toUpperCase(),
+      errors: q.errors === '1',
     }
-    const maxRps = Number(q.get('maxRps') ?? 100)
+    const maxRps = Number(q.maxRps ?? 100)
     return (send) => {
       const tap = new Tap(filter, maxRps > 0 ? maxRps : 100, this.clock, send)
       this.telemetry.taps.add(tap.onSpan)
@@ -1036,15 +1027,14 @@ export class MeshDaemon extends EventEmitter {
   }
 }
 
-function traceQuery(url: URL): TraceQuery {
-  const p = url.searchParams
+function traceQuery(p: QueryOf<'GET /v1/traces'>): TraceQuery {
   return {
-    service: p.get('service') ?? undefined,
-    errorsOnly: p.get('errors') === '1',
-    minDurationMs: p.has('minDurationMs') ? Number(p.get('minDurationMs')) : undefined,
-    sinceMs: p.has('since') ? Number(p.get('since')) : undefined,
-    completeOnly: p.get('complete') === '1',
-    limit: p.has('limit') ? Number(p.get('limit')) : undefined,
+    service: p.service,
+    errorsOnly: p.errors === '1',
+    minDurationMs: p.minDurationMs !== undefined ? Number(p.minDurationMs) : undefined,
+    sinceMs: p.since !== undefined ? Number(p.since) : undefined,
+    completeOnly: p.complete === '1',
+    limit: p.limit !== undefined ? Number(p.limit) : undefined,
   }
 }
 

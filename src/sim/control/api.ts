@@ -1,0 +1,156 @@
+// The control API written once: each route's method and path, what it takes (JSON body,
+// query parameters) and what it answers. The daemon's handlers and the CLI's calls are both
+// typed from this map, as hono derives its client from the server's routes, so the two
+// sides cannot drift apart. Bodies come from the network: each route's `body` checks the
+// shape before a handler sees it, and a malformed one is answered 400, never a crash.
+import {MeshError} from '../errors.js'
+import type {ExecTarget, MeshStatus} from './status.js'
+import type {DaemonEvent} from './daemon.js'
+import type {Stamped} from './event-log.js'
+import type {Span} from '../telemetry/span.js'
+import type {FaultInfo, FaultSpec} from '../faults/fault.js'
+import type {DeployPlan, DeployRecord} from '../deploy/deploy-types.js'
+import type {ApplyResult} from './policy-diff.js'
+import type {StatRow} from '../telemetry/metrics.js'
+import type {TcpSeries} from '../telemetry/tcp-metrics.js'
+import type {TraceStoreStats, TraceSummary} from '../telemetry/trace-store.js'
+import type {SamplingStats} from '../telemetry/trace-sampler.js'
+import type {TapLine} from '../telemetry/tap.js'
+
+/** The trace store's selection on the wire (`mesh traces`, trace export). */
+type TraceParams = {service?: string; errors?: '1'; minDurationMs?: string; since?: string; complete?: '1'; limit?: string}
+
+/**
+ * Every JSON route: `body` is what a POST takes (absent: none), `query` its URL parameters
+ * (strings, as a URL carries them), `response` what it answers.
+ */
+export interface ControlRoutes {
+  'GET /v1/status': {response: MeshStatus}
+  'GET /v1/events': {query: {since?: string}; response: Array<Stamped<DaemonEvent>>}
+  'GET /v1/traces': {query: TraceParams; response: TraceSummary[]}
+  'GET /v1/spans': {query: TraceParams; response: Span[]}
+  'GET /v1/trace': {query: {id?: string}; response: Span[]}
+  'GET /v1/trace-store': {response: TraceStoreStats & {sampling: SamplingStats}}
+  'GET /v1/stat': {query: {by?: string; windowMs?: string}; response: StatRow[]}
+  'GET /v1/tcp': {response: TcpSeries[]}
+  'GET /v1/exec': {query: {service?: string; version?: string; instance?: string}; response: ExecTarget}
+  'POST /v1/stop': {body: {services: string[]}; response: MeshStatus}
+  'POST /v1/start': {body: {services: string[]; profiles?: string[]}; response: MeshStatus}
+  /** `env`: the variables mesh.yaml's ${VAR} read, as the caller's shell has them. */
+  'POST /v1/apply': {body: {env?: NodeJS.ProcessEnv; dryRun?: boolean} | undefined; response: ApplyResult}
+  'GET /v1/faults': {response: FaultInfo[]}
+  'POST /v1/faults': {body: FaultSpec; response: FaultInfo}
+  'POST /v1/faults/clear': {body: {id?: string; service?: string}; response: FaultInfo[]}
+  'POST /v1/deploys': {body: DeployPlan; response: DeployRecord}
+  'GET /v1/deploys': {query: {service?: string}; response: DeployRecord[]}
+  'GET /v1/deploy': {query: {id?: string}; response: DeployRecord}
+  'POST /v1/rollback': {body: {service: string}; response: DeployRecord}
+  'POST /v1/down': {response: {stopping: boolean}}
+}
+
+/** Long-lived GETs answered as NDJSON, one `line` per line. */
+export interface ControlStreams {
+  '/v1/tap': {query: {service?: string; from?: string; to?: string; path?: string; method?: string; errors?: '1'; maxRps?: string}; line: TapLine}
+}
+
+export type RouteKey = keyof ControlRoutes
+export type BodyOf<K extends RouteKey> = ControlRoutes[K] extends {body: infer B} ? B : undefined
+export type QueryOf<K extends RouteKey> = ControlRoutes[K] extends {query: infer Q} ? Q : Record<string, never>
+export type ResponseOf<K extends RouteKey> = ControlRoutes[K]['response']
+export type StreamQueryOf<P extends keyof ControlStreams> = ControlStreams[P]['query']
+
+/** What a request to route K carries: its body and query where it has them. */
+export type RequestOf<K extends RouteKey> = (ControlRoutes[K] extends {body: infer B} ? (undefined extends B ? {body?: B} : {body: B}) : {body?: never}) &
+  (ControlRoutes[K] extends {query: infer Q} ? {query?: Q} : {query?: never})
+
+/** The daemon's side: one handler per route, typed by the map. */
+export type ControlHandlers = {[K in RouteKey]: (input: {body: BodyOf<K>; query: QueryOf<K>}) => ResponseOf<K> | Promise<ResponseOf<K>>}
+
+/** Checks a JSON value from the network is a K's body (throws MESH_BAD_REQUEST saying what is wrong). */
+type BodyCheck<B> = (value: unknown) => B
+
+/** The runtime half of the map: every route (the daemon serves exactly these), with the check for its body. */
+export const controlRoutes: {[K in RouteKey]: {body?: BodyCheck<BodyOf<K>>}} = {
+  'GET /v1/status': {},
+  'GET /v1/events': {},
+  'GET /v1/traces': {},
+  'GET /v1/spans': {},
+  'GET /v1/trace': {},
+  'GET /v1/trace-store': {},
+  'GET /v1/stat': {},
+  'GET /v1/tcp': {},
+  'GET /v1/exec': {},
+  'POST /v1/stop': {body: (v) => fields(v, {services: stringArray})},
+  'POST /v1/start': {body: (v) => fields(v, {services: stringArray, profiles: optional(stringArray)})},
+  'POST /v1/apply': {body: (v) => (v === undefined ? undefined : fields(v, {env: optional(stringRecord), dryRun: optional(boolean)}))},
+  'GET /v1/faults': {},
+  // The rest of a fault's fields are checked where faults are checked (the daemon's
+  // injectFault, as for mesh.yaml's faults.inject); here, that it is a fault at all.
+  'POST /v1/faults': {body: (v) => fields(v, {service: string, kind: string}) as FaultSpec},
+  'POST /v1/faults/clear': {body: (v) => fields(v, {id: optional(string), service: optional(string)})},
+  'POST /v1/deploys': {body: (v) => fields(v, {service: string, to: string, strategy: string, progressDeadlineMs: number}) as DeployPlan},
+  'GET /v1/deploys': {},
+  'GET /v1/deploy': {},
+  'POST /v1/rollback': {body: (v) => fields(v, {service: string})},
+  'POST /v1/down': {},
+}
+
+export const controlStreams: {[P in keyof ControlStreams]: true} = {'/v1/tap': true}
+
+/** "GET /v1/status" → its method and path. */
+export function splitRoute(key: RouteKey): {method: 'GET' | 'POST'; path: string} {
+  const [method, path] = key.split(' ') as ['GET' | 'POST', string]
+  return {method, path}
+}
+
+/** The query string of a request (undefined values left out). */
+export function queryString(query: unknown): string {
+  const p = new URLSearchParams()
+  for (const [key, value] of Object.entries(typeof query === 'object' && query ? query : {})) if (value !== undefined) p.set(key, String(value))
+  const s = p.toString()
+  return s ? `?${s}` : ''
+}
+
+/** `where`: the field's path in the body ('' for the body itself). */
+function badBody(where: string, must: string): MeshError {
+  return new MeshError('MESH_BAD_REQUEST', `control API: ${where ? `"${where}"` : 'the body'} ${must}`, {hints: ['The CLI and the daemon of one build agree on bodies; is this mesh run by another version?']})
+}
+
+type Check<T> = (value: unknown, where: string) => T
+
+const string: Check<string> = (v, where) => {
+  if (typeof v !== 'string') throw badBody(where, 'must be a string.')
+  return v
+}
+const number: Check<number> = (v, where) => {
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw badBody(where, 'must be a number.')
+  return v
+}
+const boolean: Check<boolean> = (v, where) => {
+  if (typeof v !== 'boolean') throw badBody(where, 'must be true or false.')
+  return v
+}
+const stringArray: Check<string[]> = (v, where) => {
+  if (!Array.isArray(v)) throw badBody(where, 'must be a list of strings.')
+  v.forEach((item, i) => string(item, `${where}[${i}]`))
+  return v as string[]
+}
+const stringRecord: Check<Record<string, string>> = (v, where) => {
+  const o = object(v, where)
+  for (const [key, value] of Object.entries(o)) string(value, `${where}.${key}`)
+  return o as Record<string, string>
+}
+function optional<T>(check: Check<T>): Check<T | undefined> {
+  return (v, where) => (v === undefined ? undefined : check(v, where))
+}
+function object(v: unknown, where: string): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw badBody(where, 'must be a JSON object.')
+  return v as Record<string, unknown>
+}
+
+/** The body as an object whose named fields pass their checks (other fields are kept as sent). */
+function fields<S extends Record<string, Check<unknown>>>(v: unknown, shape: S): {[F in keyof S]: ReturnType<S[F]>} {
+  const o = object(v, '')
+  for (const [name, check] of Object.entries(shape)) check(o[name], name)
+  return o as {[F in keyof S]: ReturnType<S[F]>}
+}

@@ -1,0 +1,102 @@
+// The control API's one route map (api.ts) against what is served: the daemon answers every
+// route of the map and nothing else, and a body a stranger sends malformed is a 400 that
+// says what is wrong, never a crash or a 500.
+import http from 'node:http'
+import {afterAll, beforeAll, describe, expect, test} from 'vitest'
+import {type ControlHandlers, controlRoutes, controlStreams, type RouteKey, splitRoute} from '../../src/sim/control/api.js'
+import {ControlServer} from '../../src/sim/control/control-server.js'
+import {connect} from '../../src/sim/control/control-client.js'
+import {meshPaths, readToken} from '../../src/sim/control/state-file.js'
+import {downMesh, upMesh} from '../helpers/mesh.js'
+
+const ROUTES = Object.keys(controlRoutes) as RouteKey[]
+
+function raw(url: string, method: string, token: string, body?: string): Promise<{status: number; json: {error?: {code: string; message: string}}}> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, {method, headers: {authorization: `Bearer ${token}`, 'content-type': 'application/json'}, agent: false}, (res) => {
+      // A stream (tap) answers its head and goes on: its status is all this needs.
+      if (res.headers['content-type'] === 'application/x-ndjson') {
+        resolve({status: res.statusCode ?? 0, json: {}})
+        req.destroy()
+        return
+      }
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => resolve({status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}')}))
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+describe('ControlServer.serve', () => {
+  const handlers = Object.fromEntries(ROUTES.map((k) => [k, () => ({})])) as unknown as ControlHandlers
+
+  test('serves exactly the routes of the map', () => {
+    const served = new ControlServer('t').serve(handlers).served()
+    expect(served.sort()).toEqual([...ROUTES].sort())
+  })
+
+  test('refuses a handler set that misses a route of the map, or has one the map does not', () => {
+    const {['GET /v1/tcp']: _, ...missing} = handlers
+    expect(() => new ControlServer('t').serve(missing as ControlHandlers)).toThrow(/missing GET \/v1\/tcp/)
+    const extra = {...handlers, 'GET /v1/secret': () => ({})}
+    expect(() => new ControlServer('t').serve(extra as ControlHandlers)).toThrow(/not in the map GET \/v1\/secret/)
+  })
+})
+
+describe('the daemon against the route map', () => {
+  let dir: string
+  let url: string
+  let token: string
+
+  beforeAll(async () => {
+    ;({dir} = await upMesh(() => `
+name: control-api
+services:
+  world:
+    simulate: {latency: 1ms}
+`))
+    url = connect(meshPaths(dir)).state.controlUrl
+    token = readToken(meshPaths(dir))!
+  }, 60_000)
+
+  afterAll(async () => {
+    if (dir) await downMesh(dir)
+  }, 30_000)
+
+  test('every route of the map is served (the daemon has no route the map lacks: serve() refuses one)', async () => {
+    // POST /v1/down last: it stops the mesh.
+    for (const key of ROUTES.filter((k) => k !== 'POST /v1/down')) {
+      const {method, path} = splitRoute(key)
+      // POSTs get a malformed body: checked before any handler runs, so nothing changes.
+      const r = await raw(url + path, method, token, method === 'POST' ? '[1]' : undefined)
+      expect(r.status, key).not.toBe(404)
+      expect(r.status, key).toBeLessThan(500)
+    }
+    for (const path of Object.keys(controlStreams)) expect((await raw(url + path, 'GET', token)).status, path).toBe(200)
+    expect((await raw(`${url}/v1/nosuch`, 'GET', token)).status).toBe(404)
+  })
+
+  test.each([
+    ['POST /v1/stop', '{"services": "world"}', /"services" must be a list of strings/],
+    ['POST /v1/stop', '', /the body must be a JSON object/],
+    ['POST /v1/start', '{"services": ["world"], "profiles": [1]}', /"profiles\[0\]" must be a string/],
+    ['POST /v1/apply', '{"env": {"A": 1}}', /"env.A" must be a string/],
+    ['POST /v1/faults', 'null', /the body must be a JSON object/],
+    ['POST /v1/faults', '{"service": "world"}', /"kind" must be a string/],
+    ['POST /v1/deploys', '{"service": "world", "to": "v2", "strategy": "rolling"}', /"progressDeadlineMs" must be a number/],
+    ['POST /v1/rollback', '{not json', /the body is not JSON/],
+  ] as const)('%s with %s is a 400 that says what is wrong', async (key, body, message) => {
+    const {method, path} = splitRoute(key)
+    const r = await raw(url + path, method, token, body)
+    expect(r.status).toBe(400)
+    expect(r.json.error?.code).toBe('MESH_BAD_REQUEST')
+    expect(r.json.error?.message).toMatch(message)
+  })
+
+  test('the daemon keeps serving after malformed bodies', async () => {
+    const status = await connect(meshPaths(dir)).status()
+    expect(status.services.map((s) => s.name)).toEqual(['world'])
+  })
+})
