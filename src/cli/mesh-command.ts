@@ -23,6 +23,39 @@ export const fileFlag = (short = true) =>
   })
 
 /**
+ * A duration flag (`30s`, `1.5s`, `500ms`), parsed once by oclif into ms; a bad value is a
+ * MESH_BAD_FLAG that names the flag and gives `examples`. `atLeast`: 'positive' refuses 0,
+ * a number of ms anything shorter. `default` is written as the user would write it (help shows it so).
+ */
+export function durationFlag(opts: {description: string; examples: string; atLeast?: 'positive' | number; default?: string; required?: boolean}) {
+  const {examples, atLeast} = opts
+  const flag = Flags.custom<number>({
+    description: opts.description,
+    async parse(value, _context, {name}) {
+      const ms = parseDuration(value)
+      const tooShort = ms !== undefined && (atLeast === 'positive' ? ms <= 0 : atLeast !== undefined && ms < atLeast)
+      if (ms !== undefined && !tooShort) return ms
+      const what = atLeast === 'positive' ? 'a positive duration' : atLeast !== undefined ? `a duration of at least ${formatDuration(atLeast)}` : 'a duration'
+      throw keepMessage(new MeshError('MESH_BAD_FLAG', `--${name} "${value}" is not ${what}${missingUnit(value)}.`, {hints: [`Examples: ${examples}`]}))
+    },
+  })
+  const given = opts.default
+  if (given === undefined) return opts.required ? flag({required: true}) : flag()
+  // oclif does not parse a default: it is given parsed, and shown as written.
+  return flag({default: parseDuration(given)!, defaultHelp: async () => given})
+}
+
+/**
+ * oclif rewrites a flag parser's error message ("Parsing --flag ... See more help with
+ * --help"); ours already names the flag and says what to write, so it stays as it is.
+ */
+function keepMessage(error: MeshError): MeshError {
+  const message = error.message
+  Object.defineProperty(error, 'message', {get: () => message, set: () => undefined})
+  return error
+}
+
+/**
  * The exit code of every MeshError code (README's table, docs/cli.md): what the user asked
  * for was wrong, names nothing that exists, or is refused as things stand → 2; no mesh → 3;
  * the mesh itself failed → 1. test/cli/exit-codes.test.ts fails on a code thrown anywhere in
@@ -77,6 +110,9 @@ export const EXIT_BY_CODE: Readonly<Record<string, number>> = {
 }
 
 export abstract class MeshCommand extends Command {
+  /** Every command reads mesh.yaml, but for the few that set baseFlags to {} (init, schema). */
+  static override baseFlags: {file?: ReturnType<typeof fileFlag>} = {file: fileFlag()}
+
   /** Where `.mesh/` lives for the mesh.yaml at `file`. */
   protected meshPaths(file: string): MeshPaths {
     return meshPaths(path.dirname(path.resolve(file)))
@@ -85,21 +121,6 @@ export abstract class MeshCommand extends Command {
   /** The seam tests replace: a client for the running mesh. */
   protected connect(file: string): ControlClient {
     return connect(this.meshPaths(file))
-  }
-
-  /**
-   * A duration flag's value in ms (undefined when not given), or a bad-flag error naming it.
-   * `atLeast`: 'positive' refuses 0, a number of ms refuses anything shorter.
-   */
-  protected durationFlag(flag: string, value: string | undefined, examples: string, atLeast?: 'positive' | number): number | undefined {
-    if (value === undefined) return undefined
-    const ms = parseDuration(value)
-    const tooShort = ms !== undefined && (atLeast === 'positive' ? ms <= 0 : atLeast !== undefined && ms < atLeast)
-    if (ms === undefined || tooShort) {
-      const what = atLeast === 'positive' ? 'a positive duration' : atLeast !== undefined ? `a duration of at least ${formatDuration(atLeast)}` : 'a duration'
-      throw new MeshError('MESH_BAD_FLAG', `--${flag} "${value}" is not ${what}${missingUnit(value)}.`, {hints: [`Examples: ${examples}`]})
-    }
-    return ms
   }
 
   /** A client for the mesh running here, or none (`mesh up` starts one then). */

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import chalk from 'chalk'
-import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import {MeshCommand} from '../cli/mesh-command.js'
 import {loadConfigWithWarnings} from '../sim/config/load-config.js'
 import type {ApplyResult} from '../sim/control/policy-diff.js'
 import path from 'node:path'
@@ -11,7 +11,6 @@ export default class Apply extends MeshCommand {
     'Re-read mesh.yaml and apply it to the running mesh without dropping requests: policies, traffic weights and ingress routes in place, services and versions added and removed, replicas by scaling, a changed command, cwd, env or simulation by replacing instances one at a time. Warns when this moves traffic back from a version a deploy promoted. --dry-run says what it would change, and changes nothing.'
   static override enableJsonFlag = true
   static override flags = {
-    file: fileFlag(),
     'dry-run': Flags.boolean({description: 'say what apply would change, and change nothing (as kubectl apply --dry-run)'}),
   }
 

@@ -1,6 +1,5 @@
 import {Args, Flags} from '@oclif/core'
 import {DeployCommand, versionFlags} from '../cli/deploy-command.js'
-import {fileFlag} from '../cli/mesh-command.js'
 import {parseDeployPlan} from '../sim/deploy/deploy-flags.js'
 import type {DeployRecord} from '../sim/deploy/deploy-types.js'
 
@@ -16,7 +15,6 @@ export default class Canary extends DeployCommand {
   ]
   static override args = {service: Args.string({description: 'service to deploy', required: true})}
   static override flags = {
-    file: fileFlag(),
     ...versionFlags,
     steps: Flags.string({description: 'traffic percentages to the canary, ending at 100', default: '5,25,50,100'}),
     interval: Flags.string({description: 'analysis interval at each step', default: '10s'}),

@@ -3,7 +3,7 @@ import path from 'node:path'
 import {Args} from '@oclif/core'
 import chalk, {Chalk} from 'chalk'
 import {isUrlTarget, meshTarget, urlTarget} from '../cli/load-target.js'
-import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import {MeshCommand} from '../cli/mesh-command.js'
 import {renderTable} from '../cli/table.js'
 import {ConfigError} from '../sim/config/config-error.js'
 import {formatDuration} from '../sim/config/duration.js'
@@ -39,7 +39,6 @@ Every fault the run injected is cleared at its end.`
   static override enableJsonFlag = true
   static override examples = ['<%= config.bin %> chaos chaos.yaml', '<%= config.bin %> chaos scenarios/payments-slow.yaml --json']
   static override args = {scenario: Args.string({required: true, description: 'the scenario file (YAML)'})}
-  static override flags = {file: fileFlag()}
 
   async run(): Promise<ChaosReport> {
     const {args, flags} = await this.parse(Chaos)

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import chalk from 'chalk'
-import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import {MeshCommand} from '../cli/mesh-command.js'
 import {MeshError} from '../sim/errors.js'
 import {describeFault, type FaultInfo} from '../sim/faults/fault.js'
 import {faultTarget} from './faults.js'
@@ -11,7 +11,6 @@ export default class ClearFaults extends MeshCommand {
   static override examples = ['<%= config.bin %> clear-faults f3', '<%= config.bin %> clear-faults payments', '<%= config.bin %> clear-faults --all']
   static override args = {which: Args.string({description: 'a fault id (as `mesh faults` lists it) or a service name'})}
   static override flags = {
-    file: fileFlag(),
     all: Flags.boolean({description: 'remove every fault'}),
   }
 

@@ -1,5 +1,5 @@
 import {Flags} from '@oclif/core'
-import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import {MeshCommand} from '../cli/mesh-command.js'
 import chalk from 'chalk'
 import path from 'node:path'
 import {formatIssue} from '../sim/config/config-error.js'
@@ -13,7 +13,6 @@ export default class Config extends MeshCommand {
   static override enableJsonFlag = true
   static override examples = ['<%= config.bin %> config', 'GREETING=hi <%= config.bin %> config -f demo/mesh.yaml', '<%= config.bin %> config --json', '<%= config.bin %> config --services']
   static override flags = {
-    file: fileFlag(),
     services: Flags.boolean({description: 'only the service names, one per line (as docker compose config --services)', exclusive: ['profiles']}),
     profiles: Flags.boolean({description: 'only the profile names the services use, one per line (as docker compose config --profiles)'}),
   }

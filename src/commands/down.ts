@@ -1,11 +1,10 @@
-import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import {MeshCommand} from '../cli/mesh-command.js'
 import {type DownResult, stopMesh} from '../sim/control/lifecycle.js'
 
 export default class Down extends MeshCommand {
   static override description =
     'Stop everything the mesh started: drain requests, SIGTERM, then SIGKILL after the grace period. Works even if the daemon died.'
   static override enableJsonFlag = true
-  static override flags = {file: fileFlag()}
 
   async run(): Promise<DownResult | {name: undefined; graceful: false; killed: []}> {
     const {flags} = await this.parse(Down)

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {execa} from 'execa'
-import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import {MeshCommand} from '../cli/mesh-command.js'
 import {parseTarget} from '../sim/faults/fault-flags.js'
 
 export default class Exec extends MeshCommand {
@@ -17,7 +17,6 @@ export default class Exec extends MeshCommand {
   static override strict = false
   static override args = {service: Args.string({description: 'SERVICE or SERVICE@VERSION', required: true})}
   static override flags = {
-    file: fileFlag(),
     instance: Flags.string({description: 'this instance (default: the first healthy one)'}),
   }
 

@@ -1,5 +1,5 @@
 import chalk from 'chalk'
-import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import {MeshCommand} from '../cli/mesh-command.js'
 import {renderTable} from '../cli/table.js'
 import {formatDuration} from '../sim/config/duration.js'
 import {describeFault, type FaultInfo, type FaultSpec} from '../sim/faults/fault.js'
@@ -8,7 +8,6 @@ export default class Faults extends MeshCommand {
   static override description = 'List the active faults: id, target, kind, selectors, requests hit of those seen, and time left.'
   static override enableJsonFlag = true
   static override examples = ['<%= config.bin %> faults', '<%= config.bin %> faults --json']
-  static override flags = {file: fileFlag()}
 
   async run(): Promise<FaultInfo[]> {
     const {flags} = await this.parse(Faults)

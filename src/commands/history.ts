@@ -1,6 +1,6 @@
 import {Args} from '@oclif/core'
 import chalk from 'chalk'
-import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import {MeshCommand} from '../cli/mesh-command.js'
 import {renderTable} from '../cli/table.js'
 import {type DeployOutcome, type DeployRecord, succeeded} from '../sim/deploy/deploy-types.js'
 
@@ -8,7 +8,6 @@ export default class History extends MeshCommand {
   static override description = "List a service's deploys: strategy, versions, outcome, and the last analysis."
   static override enableJsonFlag = true
   static override args = {service: Args.string({description: 'only this service'})}
-  static override flags = {file: fileFlag()}
 
   async run(): Promise<DeployRecord[]> {
     const {args, flags} = await this.parse(History)

@@ -7,6 +7,8 @@ export default class Init extends MeshCommand {
   static override description = 'Write a starter mesh.yaml (and sample services) from a template.'
   static override enableJsonFlag = true
   static override examples = ['<%= config.bin %> init', '<%= config.bin %> init --template shop', '<%= config.bin %> init --list']
+  // Reads no mesh.yaml: no --file.
+  static override baseFlags = {}
   static override flags = {
     template: Flags.string({char: 't', description: 'template to use (see --list)', default: 'minimal'}),
     list: Flags.boolean({description: 'list the templates'}),

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import chalk from 'chalk'
-import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import {MeshCommand} from '../cli/mesh-command.js'
 import {formatDuration} from '../sim/config/duration.js'
 import {describeFault, type FaultInfo} from '../sim/faults/fault.js'
 import {parseFaultFlags, withOptionalValues} from '../sim/faults/fault-flags.js'
@@ -25,7 +25,6 @@ On a protocol: tcp service they act on each new connection, as Toxiproxy's toxic
   ]
   static override args = {target: Args.string({required: true, description: 'SERVICE or SERVICE@VERSION'})}
   static override flags = {
-    file: fileFlag(),
     delay: Flags.string({helpGroup: 'KIND', description: 'hold each request this long before it reaches the service, e.g. 300ms'}),
     jitter: Flags.string({helpGroup: 'KIND', description: 'with --delay: ± this much, uniformly'}),
     abort: Flags.string({helpGroup: 'KIND', description: 'answer with this HTTP status (503) instead, or this gRPC status (UNAVAILABLE): a gRPC call gets it as such, an HTTP request as its HTTP equivalent (x-mesh-response-flags: FI)'}),

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import chalk, {Chalk} from 'chalk'
 import {isUrlTarget, type LoadTarget, meshTarget, parseHeaders, urlTarget} from '../cli/load-target.js'
-import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import {durationFlag, MeshCommand} from '../cli/mesh-command.js'
 import {formatDuration} from '../sim/config/duration.js'
 import {MeshError} from '../sim/errors.js'
 import {defaultConcurrency, LoadError, type LoadProgress, type LoadResult, plannedRequests, runLoad} from '../sim/load/load-generator.js'
@@ -21,9 +21,8 @@ export default class Load extends MeshCommand {
     target: Args.string({required: true, description: 'a URL, `ingress`, or a service the ingress routes to'}),
   }
   static override flags = {
-    file: fileFlag(),
     rps: Flags.string({required: true, description: 'requests per second, held whatever the target does'}),
-    duration: Flags.string({required: true, description: 'how long to send, e.g. 10s, 1m'}),
+    duration: durationFlag({required: true, description: 'how long to send, e.g. 10s, 1m', examples: '5s, 1m', atLeast: 'positive'}),
     path: Flags.string({description: 'request path (default: the URL\'s path, or the service\'s ingress route)'}),
     method: Flags.string({default: 'GET', description: 'HTTP method'}),
     header: Flags.string({char: 'H', multiple: true, description: 'request header name=value (repeatable)'}),
@@ -34,7 +33,7 @@ export default class Load extends MeshCommand {
     const {args, flags} = await this.parse(Load)
     const rps = Number(flags.rps)
     if (!(rps > 0) || !Number.isFinite(rps)) throw badFlag(`--rps "${flags.rps}" is not a positive number.`, 'Example: --rps 200')
-    const durationMs = this.durationFlag('duration', flags.duration, '5s, 1m', 'positive')!
+    const durationMs = flags.duration
     if (plannedRequests(rps, durationMs) === 0) throw badFlag(`--rps ${rps} for ${flags.duration} sends no request at all.`, 'Raise --rps or --duration.')
     const headers = parseHeaders(flags.header)
     const method = flags.method.toUpperCase()

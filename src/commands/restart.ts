@@ -1,6 +1,5 @@
 import {Args} from '@oclif/core'
 import {DeployCommand, versionFlags} from '../cli/deploy-command.js'
-import {fileFlag} from '../cli/mesh-command.js'
 import {parseRestartPlan} from '../sim/deploy/deploy-flags.js'
 import type {DeployRecord} from '../sim/deploy/deploy-types.js'
 import {serviceNotFound} from '../sim/errors.js'
@@ -13,7 +12,6 @@ export default class Restart extends DeployCommand {
   static override examples = ['<%= config.bin %> restart frontend', '<%= config.bin %> restart catalog cart', '<%= config.bin %> restart', '<%= config.bin %> restart catalog -d']
   static override args = {service: Args.string({description: 'service(s) to restart (default: all)'})}
   static override flags = {
-    file: fileFlag(),
     'progress-deadline': versionFlags['progress-deadline'],
     detach: versionFlags.detach,
   }

@@ -1,5 +1,5 @@
 import {Args} from '@oclif/core'
-import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import {MeshCommand} from '../cli/mesh-command.js'
 import {describeStep, outcomeLine} from '../cli/deploy-progress.js'
 import type {DeployRecord} from '../sim/deploy/deploy-types.js'
 
@@ -8,7 +8,6 @@ export default class Rollback extends MeshCommand {
     'Undo a deploy: during one, traffic goes back to the old version at once and the new instances are drained; after one, the service rolls back to the version it replaced.'
   static override enableJsonFlag = true
   static override args = {service: Args.string({description: 'service to roll back', required: true})}
-  static override flags = {file: fileFlag()}
 
   async run(): Promise<DeployRecord> {
     const {args, flags} = await this.parse(Rollback)

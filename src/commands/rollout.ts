@@ -1,6 +1,5 @@
 import {Args, Flags} from '@oclif/core'
 import {DeployCommand, versionFlags} from '../cli/deploy-command.js'
-import {fileFlag} from '../cli/mesh-command.js'
 import {parseDeployPlan} from '../sim/deploy/deploy-flags.js'
 import type {DeployRecord} from '../sim/deploy/deploy-types.js'
 
@@ -15,7 +14,6 @@ export default class Rollout extends DeployCommand {
   ]
   static override args = {service: Args.string({description: 'service to deploy', required: true})}
   static override flags = {
-    file: fileFlag(),
     ...versionFlags,
     strategy: Flags.string({description: 'how to move traffic', options: ['rolling', 'blue-green'], default: 'rolling'}),
     'max-surge': Flags.integer({description: 'rolling: new instances started ahead of removals', default: 1}),

@@ -1,5 +1,5 @@
 import {Args} from '@oclif/core'
-import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import {MeshCommand} from '../cli/mesh-command.js'
 import {withProgress} from '../cli/task-progress.js'
 import {type MeshStatus, STOPPED_BY_MESH_STOP} from '../sim/control/status.js'
 import {serviceNotFound} from '../sim/errors.js'
@@ -12,7 +12,6 @@ export default class Start extends MeshCommand {
   static override strict = false
   static override examples = ['<%= config.bin %> start', '<%= config.bin %> start worker', '<%= config.bin %> stop worker && <%= config.bin %> start worker']
   static override args = {service: Args.string({description: 'service(s) to start (default: every stopped one)'})}
-  static override flags = {file: fileFlag()}
 
   async run(): Promise<MeshStatus> {
     const {argv, flags} = await this.parse(Start)

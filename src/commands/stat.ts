@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import chalk, {Chalk, type ChalkInstance} from 'chalk'
-import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import {durationFlag, MeshCommand} from '../cli/mesh-command.js'
 import {renderTable} from '../cli/table.js'
 import {formatDuration, formatSize} from '../sim/config/duration.js'
 import type {StatBy, StatRow} from '../sim/telemetry/metrics.js'
@@ -13,10 +13,9 @@ export default class Stat extends MeshCommand {
   static override enableJsonFlag = true
   static override examples = ['<%= config.bin %> stat', '<%= config.bin %> stat --by instance --window 1m', '<%= config.bin %> stat --edges', '<%= config.bin %> stat --tcp']
   static override flags = {
-    file: fileFlag(),
     by: Flags.option({options: ['service', 'version', 'instance'] as const, default: 'service' as const, description: 'one row per'})(),
     edges: Flags.boolean({description: 'one row per caller → callee pair instead'}),
-    window: Flags.string({default: '30s', description: 'how far back to look, e.g. 30s, 5m'}),
+    window: durationFlag({default: '30s', description: 'how far back to look, e.g. 30s, 5m', examples: '30s, 5m, 1h', atLeast: 'positive'}),
     tcp: Flags.boolean({description: 'TCP connections instead (protocol: tcp services, WebSocket sessions): per caller and instance, since mesh up', exclusive: ['edges', 'by', 'window']}),
   }
 
@@ -27,7 +26,7 @@ export default class Stat extends MeshCommand {
       if (!this.jsonEnabled()) this.log(renderTcpStat(series))
       return series
     }
-    const windowMs = this.durationFlag('window', flags.window, '30s, 5m, 1h', 'positive')!
+    const windowMs = flags.window
     const by: StatBy = flags.edges ? 'edge' : flags.by
     const rows = await this.connect(flags.file).stat(by, windowMs)
     if (!this.jsonEnabled()) this.log(renderStat(rows, {by, windowMs, colour: chalk.level > 0}))

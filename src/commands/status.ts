@@ -1,6 +1,6 @@
 import chalk from 'chalk'
 import {formatSize} from '../sim/config/duration.js'
-import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import {MeshCommand} from '../cli/mesh-command.js'
 import {renderTable} from '../cli/table.js'
 import {describeLoad, type InstanceStatus, type MeshStatus, STOPPED_BY_MESH_STOP} from '../sim/control/status.js'
 
@@ -9,7 +9,6 @@ export default class Status extends MeshCommand {
   static override enableJsonFlag = true
   // compose's name for it.
   static override aliases = ['ps']
-  static override flags = {file: fileFlag()}
 
   async run(): Promise<MeshStatus> {
     const {flags} = await this.parse(Status)

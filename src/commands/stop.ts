@@ -1,5 +1,5 @@
 import {Args} from '@oclif/core'
-import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import {MeshCommand} from '../cli/mesh-command.js'
 import {withProgress} from '../cli/task-progress.js'
 import type {MeshStatus} from '../sim/control/status.js'
 import {renderStatus} from './status.js'
@@ -11,7 +11,6 @@ export default class Stop extends MeshCommand {
   static override strict = false
   static override examples = ['<%= config.bin %> stop worker', '<%= config.bin %> stop catalog cart', '<%= config.bin %> stop', '<%= config.bin %> start']
   static override args = {service: Args.string({description: 'service(s) to stop (default: all)'})}
-  static override flags = {file: fileFlag()}
 
   async run(): Promise<MeshStatus> {
     const {argv, flags} = await this.parse(Stop)

@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import chalk, {Chalk} from 'chalk'
-import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import {durationFlag, MeshCommand} from '../cli/mesh-command.js'
+import {formatDuration} from '../sim/config/duration.js'
 import {describeEnd, renderTapEvent} from '../cli/tap-line.js'
 import type {TapLine} from '../sim/telemetry/tap.js'
 
@@ -17,7 +18,6 @@ export default class Tap extends MeshCommand {
   ]
   static override args = {service: Args.string({description: 'only requests to or from this service'})}
   static override flags = {
-    file: fileFlag(),
     from: Flags.string({description: 'only requests from this service (or ingress, or unknown: calls to an instance\'s published address)'}),
     to: Flags.string({description: 'only requests to this service'}),
     path: Flags.string({description: 'only requests whose path starts with this'}),
@@ -25,12 +25,12 @@ export default class Tap extends MeshCommand {
     errors: Flags.boolean({description: "only failed requests (5xx, no answer, or the mesh's own answer)"}),
     'max-rps': Flags.integer({description: 'at most this many requests a second are shown; the rest are counted', min: 1, default: 100}),
     count: Flags.integer({description: 'stop after this many requests', min: 1}),
-    duration: Flags.string({description: 'stop after this long, e.g. 30s'}),
+    duration: durationFlag({description: 'stop after this long, e.g. 30s', examples: '30s, 5m'}),
   }
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Tap)
-    const durationMs = this.durationFlag('duration', flags.duration, '30s, 5m')
+    const durationMs = flags.duration
     const json = this.jsonEnabled()
     const c = new Chalk({level: chalk.level})
     let seen = 0
@@ -49,7 +49,7 @@ export default class Tap extends MeshCommand {
     )
     stop = tap.stop
     await tap.opened
-    if (!json) this.logToStderr(c.dim(`tapping ${describeFilter(args.service, flags)}; ${describeEnd(flags.count, flags.duration)}`))
+    if (!json) this.logToStderr(c.dim(`tapping ${describeFilter(args.service, flags)}; ${describeEnd(flags.count, durationMs === undefined ? undefined : formatDuration(durationMs))}`))
     const timer = durationMs === undefined ? undefined : setTimeout(stop, durationMs)
     process.once('SIGINT', stop)
     await tap.ended

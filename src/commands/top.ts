@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import chalk, {Chalk, type ColorSupportLevel} from 'chalk'
-import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import {durationFlag, MeshCommand} from '../cli/mesh-command.js'
 import {renderTapEvent} from '../cli/tap-line.js'
 import type {ControlClient} from '../sim/control/control-client.js'
 import {ExitCode} from '../sim/errors.js'
@@ -19,15 +19,14 @@ export default class Top extends MeshCommand {
     'A live full-screen view of the mesh, as k9s or `linkerd viz top`: topology with rps and success on every edge, services, slow or failed traces, events; inject and clear faults from it.'
   static override examples = ['<%= config.bin %> top', '<%= config.bin %> top --once', '<%= config.bin %> top --interval 2s --no-color']
   static override flags = {
-    file: fileFlag(),
     once: Flags.boolean({description: 'print one frame as plain text and exit (for scripts, tests and bug reports)'}),
     'no-color': Flags.boolean({description: 'no colour (NO_COLOR does the same)'}),
-    interval: Flags.string({default: '1s', description: 'how often to refresh, e.g. 500ms, 2s'}),
+    interval: durationFlag({default: '1s', description: 'how often to refresh, e.g. 500ms, 2s', examples: '500ms, 1s, 2s', atLeast: 100}),
   }
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Top)
-    const intervalMs = this.durationFlag('interval', flags.interval, '500ms, 1s, 2s', 100)!
+    const intervalMs = flags.interval
     if (!flags.once && !process.stdout.isTTY) {
       // A full-screen UI into a pipe or file is escape-code garbage: say what to use instead.
       this.logToStderr('mesh top draws a full screen and needs a terminal, but stdout is not one.')

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import chalk from 'chalk'
-import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import {MeshCommand} from '../cli/mesh-command.js'
 import type {Span} from '../sim/telemetry/span.js'
 import {renderWaterfall} from '../sim/telemetry/waterfall.js'
 
@@ -10,7 +10,6 @@ export default class Trace extends MeshCommand {
   static override examples = ['<%= config.bin %> trace 4bf92f3577b3', '<%= config.bin %> trace 4bf92f3577b3 --why', '<%= config.bin %> trace 4bf92f3577b3 --json']
   static override args = {id: Args.string({description: 'trace id, or a unique prefix of one (as `mesh traces` prints it)', required: true})}
   static override flags = {
-    file: fileFlag(),
     why: Flags.boolean({description: 'show why each hop went where it went (candidates, chosen instance, retries, timeouts, faults)'}),
     width: Flags.integer({description: 'columns to fill (default: the terminal width, or 100 when piped)', min: 40}),
   }

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import chalk from 'chalk'
-import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import {durationFlag, MeshCommand} from '../cli/mesh-command.js'
 import {toOtlp, type OtlpTracesRequest} from '../sim/telemetry/export-otlp.js'
 import {toZipkin, type ZipkinSpan} from '../sim/telemetry/export-zipkin.js'
 import {renderSamplingNote, renderTraceList} from '../sim/telemetry/trace-list.js'
@@ -19,11 +19,10 @@ export default class Traces extends MeshCommand {
     '<%= config.bin %> traces --export otlp > traces.json',
   ]
   static override flags = {
-    file: fileFlag(),
     service: Flags.string({description: 'only traces that touched this service'}),
     errors: Flags.boolean({description: 'only traces with a failed span'}),
-    'min-duration': Flags.string({description: 'only traces at least this long, e.g. 100ms'}),
-    since: Flags.string({description: 'only traces that started within this long before now, e.g. 30s or 5m'}),
+    'min-duration': durationFlag({description: 'only traces at least this long, e.g. 100ms', examples: '100ms, 1.5s'}),
+    since: durationFlag({description: 'only traces that started within this long before now, e.g. 30s or 5m', examples: '30s, 5m'}),
     limit: Flags.integer({description: 'traces to show (default 20; every matching trace with --export)', min: 1}),
     export: Flags.option({options: ['otlp', 'zipkin'] as const, description: 'print the selected traces\' spans in this format'})(),
   }
@@ -31,8 +30,8 @@ export default class Traces extends MeshCommand {
   async run(): Promise<TraceSummary[] | OtlpTracesRequest | ZipkinSpan[]> {
     const {flags} = await this.parse(Traces)
     const query: TraceQuery = {service: flags.service, errorsOnly: flags.errors, limit: flags.limit ?? (flags.export ? undefined : 20)}
-    query.minDurationMs = this.durationFlag('min-duration', flags['min-duration'], '100ms, 1.5s')
-    const since = this.durationFlag('since', flags.since, '30s, 5m')
+    query.minDurationMs = flags['min-duration']
+    const since = flags.since
     if (since !== undefined) query.sinceMs = Date.now() - since
     const client = this.connect(flags.file)
     if (flags.export) {

@@ -1,7 +1,7 @@
 import path from 'node:path'
 import {Args, Flags} from '@oclif/core'
 import chalk from 'chalk'
-import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import {MeshCommand} from '../cli/mesh-command.js'
 import {showStartup} from '../cli/startup-progress.js'
 import {followLogs} from '../cli/follow-logs.js'
 import {loadConfigWithWarnings} from '../sim/config/load-config.js'
@@ -25,7 +25,6 @@ export default class Up extends MeshCommand {
     service: Args.string({description: 'start only these services and what they depend on (as docker compose up SERVICE); on a running mesh, start them too'}),
   }
   static override flags = {
-    file: fileFlag(),
     detach: Flags.boolean({char: 'd', description: 'run in the background; return when every instance is healthy'}),
     watch: Flags.boolean({char: 'w', description: "restart a service (one instance at a time, no dropped request) when files under its watch: paths change, as docker compose up --watch"}),
     profile: Flags.string({multiple: true, description: "also start the services in this profile (their profiles: list), as docker compose --profile; '*' for all. Default: $MESH_PROFILES (comma-separated)"}),

@@ -1,4 +1,4 @@
-import {MeshCommand, fileFlag} from '../cli/mesh-command.js'
+import {MeshCommand} from '../cli/mesh-command.js'
 import chalk from 'chalk'
 import path from 'node:path'
 import {ConfigError, formatIssue} from '../sim/config/config-error.js'
@@ -10,7 +10,6 @@ export default class Validate extends MeshCommand {
   static override description = 'Check mesh.yaml and print every problem with its line and column.'
   static override enableJsonFlag = true
   static override examples = ['<%= config.bin %> validate', '<%= config.bin %> validate -f demo/mesh.yaml --json']
-  static override flags = {file: fileFlag()}
 
   async run(): Promise<{file: string; valid: true; services: number; warnings: ConfigIssue[]; leftForInstances: Record<string, string[]>}> {
     const {flags} = await this.parse(Validate)
