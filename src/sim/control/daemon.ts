@@ -688,9 +688,6 @@ export class MeshDaemon extends EventEmitter {
     return stopped
   }
 
-  /** The services named and what they depend on, less a `required: false` dependency whose profile is off. */
-
-
   /** Whether the mesh runs the service's instances (`mesh up SERVICE...` leaves the others declared only). */
   isStarted(service: string): boolean {
     return this.dataPlane.destination(service)?.endpoints.notStarted === undefined
