@@ -1,7 +1,8 @@
 import {Args} from '@oclif/core'
 import {MeshCommand} from '../cli/mesh-command.js'
 import {withProgress} from '../cli/task-progress.js'
-import {type MeshStatus, STOPPED_BY_MESH_STOP} from '../sim/control/status.js'
+import type {MeshStatus} from '../sim/control/status.js'
+import {STOPPED_BY_MESH_STOP} from '../sim/proxy/respond.js'
 import {serviceNotFound} from '../sim/errors.js'
 import {renderStatus} from './status.js'
 

@@ -2,7 +2,8 @@ import chalk from 'chalk'
 import {formatSize} from '../sim/config/duration.js'
 import {MeshCommand} from '../cli/mesh-command.js'
 import {renderTable} from '../cli/table.js'
-import {describeLoad, type InstanceStatus, type MeshStatus, STOPPED_BY_MESH_STOP} from '../sim/control/status.js'
+import {describeLoad, type InstanceStatus, type MeshStatus} from '../sim/control/status.js'
+import {STOPPED_BY_MESH_STOP} from '../sim/proxy/respond.js'
 
 export default class Status extends MeshCommand {
   static override description = 'Show services, versions, instances (pid, ports, health, restarts) and the ingress address.'

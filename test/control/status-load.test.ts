@@ -1,5 +1,6 @@
 import {describe, expect, test} from 'vitest'
-import {describeLoad, type DestinationLoad} from '../../src/sim/control/status.js'
+import {describeLoad} from '../../src/sim/control/status.js'
+import type {DestinationLoad} from '../../src/sim/proxy/destination.js'
 
 const idle: DestinationLoad = {breaker: {requests: 0, pending: 0, connections: 0, retries: 0}, instances: {'api-v1-0': 0, 'api-v1-1': 0}}
 

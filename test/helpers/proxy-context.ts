@@ -1,5 +1,5 @@
 // A request and a call context for testing one proxy layer over a scripted inner service.
-import type {Endpoint} from '../../src/sim/control/registry.js'
+import type {Endpoint} from '../../src/sim/proxy/registry.js'
 import type {ResponseBody} from '../../src/sim/proxy/body.js'
 import {Cancellation} from '../../src/sim/proxy/cancellation.js'
 import {type CallContext, callService, type Layer, type MeshRequest, type MeshResponse, replyWith, type Service} from '../../src/sim/proxy/stack.js'

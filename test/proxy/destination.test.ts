@@ -4,7 +4,7 @@ import {createServer, type IncomingMessage, type Server, type ServerResponse} fr
 import type {AddressInfo} from 'node:net'
 import {Agent} from 'undici'
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
-import {Registry} from '../../src/sim/control/registry.js'
+import {Registry} from '../../src/sim/proxy/registry.js'
 import {FaultSet} from '../../src/sim/faults/fault-set.js'
 import {Destination} from '../../src/sim/proxy/destination.js'
 import {H2Sessions} from '../../src/sim/proxy/h2-upstream.js'

@@ -2,7 +2,7 @@
 // returns or throws, and when each inner call happened.
 import {Readable} from 'node:stream'
 import {describe, expect, test} from 'vitest'
-import {type Endpoint, Registry} from '../../src/sim/control/registry.js'
+import {type Endpoint, Registry} from '../../src/sim/proxy/registry.js'
 import {createBalancer} from '../../src/sim/proxy/balance/balancer.js'
 import {EndpointSet} from '../../src/sim/proxy/endpoint-set.js'
 import {ResponseBody} from '../../src/sim/proxy/body.js'

@@ -1,6 +1,6 @@
 // The callee's server span: a span of its own, child of the caller's client span, never reusing its id.
 import {describe, expect, test} from 'vitest'
-import type {Endpoint} from '../../src/sim/control/registry.js'
+import type {Endpoint} from '../../src/sim/proxy/registry.js'
 import {serverSpan} from '../../src/sim/proxy/layers/server-span.js'
 import {callService} from '../../src/sim/proxy/stack.js'
 import type {Span} from '../../src/sim/telemetry/span.js'

@@ -14,7 +14,7 @@ import type {FaultSet} from '../faults/fault-set.js'
 import type {DataPlane} from '../proxy/data-plane.js'
 import type {Telemetry} from '../telemetry/telemetry.js'
 import {type Applied, type ApplyResult, deployBehindWeights, describeInstanceChange, diffPolicies, ingressChange, type InstanceChange, type LiveSettings, liveSettings, liveSettingsChanges, liveWeightsChange, RESTART, RESTART_OR_DEPLOY, versionChange} from './policy-diff.js'
-import type {Registry} from './registry.js'
+import type {Registry} from '../proxy/registry.js'
 
 /** What apply changes in the running mesh: the daemon's parts, and its instance lifecycle. */
 export interface ApplyHost {

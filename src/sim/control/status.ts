@@ -1,5 +1,6 @@
 // What `mesh status` shows: the shape the control API returns and `--json` prints.
 import type {TcpTotals} from '../telemetry/tcp-metrics.js'
+import type {DestinationLoad} from '../proxy/destination.js'
 
 /**
  * `running`: a one-shot job's process (others wait for it to complete; it is not probed).
@@ -63,19 +64,6 @@ export interface ServiceStatus {
   load?: DestinationLoad
 }
 
-/**
- * What one destination's requests hold right now, for finding a leak: each count is 0 when
- * no request to it is under way (`mesh status --json`).
- */
-export interface DestinationLoad {
-  /** The circuit breaker's outstanding counts (policy.circuitBreaker limits them). */
-  breaker: {requests: number; pending: number; connections: number; retries: number}
-  /** Requests under way to each instance (a draining instance stops at 0). */
-  instances: Record<string, number>
-  /** Attempts in flight per instance as the balancer counts them (least-request, ewma only). */
-  balancer?: Record<string, number>
-}
-
 /** One line for `mesh status` when a destination has requests under way; none when it is idle. */
 export function describeLoad(name: string, load: DestinationLoad | undefined): string | undefined {
   if (!load) return undefined
@@ -106,6 +94,3 @@ export interface ExecTarget {
   cwd: string
   env: Record<string, string>
 }
-
-/** `notStarted` of a service `mesh stop` stopped (what `mesh start` with no names starts again). */
-export const STOPPED_BY_MESH_STOP = 'stopped by mesh stop'

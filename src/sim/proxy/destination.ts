@@ -6,7 +6,7 @@
 import type {TcpTarget} from './tcp-proxy.js'
 import type {Agent} from 'undici'
 import type {CircuitBreakerConfig, PolicyConfig, ServiceConfig} from '../config/types.js'
-import type {Endpoint, Registry} from '../control/registry.js'
+import type {Endpoint, Registry} from './registry.js'
 import type {Clock} from '../time/clock.js'
 import {type Random, SeededRandom, seedFrom} from '../time/random.js'
 import {type Balancer, createBalancer} from './balance/balancer.js'
@@ -31,7 +31,19 @@ import {type Service, stack} from './stack.js'
 import type {TelemetrySink} from './telemetry-sink.js'
 import {upstream} from './upstream.js'
 import {H2Sessions, h2Upstream} from './h2-upstream.js'
-import type {DestinationLoad} from '../control/status.js'
+
+/**
+ * What one destination's requests hold right now, for finding a leak: each count is 0 when
+ * no request to it is under way (`mesh status --json`).
+ */
+export interface DestinationLoad {
+  /** The circuit breaker's outstanding counts (policy.circuitBreaker limits them). */
+  breaker: {requests: number; pending: number; connections: number; retries: number}
+  /** Requests under way to each instance (a draining instance stops at 0). */
+  instances: Record<string, number>
+  /** Attempts in flight per instance as the balancer counts them (least-request, ewma only). */
+  balancer?: Record<string, number>
+}
 
 /**
  * Envoy's defaults, used when `circuitBreaker:` is not set — except maxRetries:

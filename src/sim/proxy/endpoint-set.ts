@@ -2,7 +2,7 @@
 // the registry's watch stream and grouped by version. The route layer picks a
 // version by traffic weight (smooth weighted round-robin, so 90/10 is exact over
 // every 10 picks and needs no dice); the balance layer picks within it.
-import type {Endpoint, Registry, RegistryUpdate} from '../control/registry.js'
+import type {Endpoint, Registry, RegistryUpdate} from './registry.js'
 
 interface VersionGroup {
   endpoints: Endpoint[]

@@ -5,7 +5,7 @@
 // stream through the mesh lost its last messages (and with them its status). Here the
 // trailers wait for the end of the data.
 import http2, {type ClientHttp2Session, type ClientHttp2Stream} from 'node:http2'
-import type {Endpoint} from '../control/registry.js'
+import type {Endpoint} from './registry.js'
 import {type BodySource, ResponseBody} from './body.js'
 import {grpcStatusIn} from './grpc.js'
 import {endToEndPairs, type HeaderPairs, trailerPairs} from './headers.js'

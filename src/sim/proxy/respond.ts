@@ -2,13 +2,15 @@
 // the mesh makes itself carries Envoy's response-flag code and a plain-English
 // reason, so a user can tell a mesh 503 from their own service's 503.
 import {type ServerResponse, STATUS_CODES} from 'node:http'
-import {STOPPED_BY_MESH_STOP} from '../control/status.js'
 import {grpcMessage, grpcStatusIn, grpcStatusOfReply, isGrpcRequest} from './grpc.js'
 import {REASON_HEADER, RESPONSE_FLAGS_HEADER} from './headers.js'
 import type {Outcome} from './policy/retry-classify.js'
 import {spanName} from '../telemetry/span.js'
 import type {TelemetrySink} from './telemetry-sink.js'
 import {type CallContext, type MeshRequest, type MeshResponse, onBodyDone, type Reply} from './stack.js'
+
+/** `notStarted` of a service `mesh stop` stopped (what `mesh start` with no names starts again). */
+export const STOPPED_BY_MESH_STOP = 'stopped by mesh stop'
 
 /**
  * Envoy's response flags (a subset grows with the policies). `RBAC` is meshsim's own: Envoy

@@ -9,7 +9,7 @@
 //   trace → rate-limit → fault(caller) → route → timeout(overall) → retry → timeout(per-try)
 //         → circuit-breaker → balance → outcome → server span → fault(callee) → upstream (undici; node:http2 for gRPC)
 import type {Duplex, Readable} from 'node:stream'
-import type {Endpoint} from '../control/registry.js'
+import type {Endpoint} from './registry.js'
 import {callDone, type DoneListener, type ResponseBody} from './body.js'
 import type {Cancellation} from './cancellation.js'
 import type {Clock} from '../time/clock.js'

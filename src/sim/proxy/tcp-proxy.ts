@@ -14,7 +14,7 @@
 //
 // Connections are counted (tcp-metrics.ts); they are sessions, not requests in flight.
 import net, {type Socket} from 'node:net'
-import type {Endpoint} from '../control/registry.js'
+import type {Endpoint} from './registry.js'
 import type {FaultSpec} from '../faults/fault.js'
 import type {FaultSet} from '../faults/fault-set.js'
 import type {TcpEdge, TcpMetrics} from '../telemetry/tcp-metrics.js'

@@ -11,7 +11,7 @@ import {badRequest, connectFailure, ProxyError, upstreamProtocolError, upstreamR
 import type {Abortable} from '../abort-signal.js'
 import type {Cancellation} from './cancellation.js'
 import type {Reply, Service} from './stack.js'
-import type {Endpoint} from '../control/registry.js'
+import type {Endpoint} from './registry.js'
 
 /** `inflight`: requests under way per instance (a drained instance is stopped only when it reaches 0). */
 export function upstream(agent: Agent, inflight: Map<string, number>): Service {

@@ -2,7 +2,7 @@
 // endpoints, skipping those outlier detection ejected — unless so few are left that
 // Envoy's panic mode balances over all of them — and avoiding instances this request
 // already tried.
-import type {Endpoint} from '../../control/registry.js'
+import type {Endpoint} from '../registry.js'
 import type {Balancer} from '../balance/balancer.js'
 import {availableEndpoints} from '../balance/panic.js'
 import type {EndpointSet} from '../endpoint-set.js'

@@ -1,6 +1,6 @@
 // Records how each attempt went, for the policies that learn from it: outlier
 // detection (ejections) and the latency-aware balancers. It decides nothing.
-import type {Endpoint} from '../../control/registry.js'
+import type {Endpoint} from '../registry.js'
 import type {Balancer} from '../balance/balancer.js'
 import type {OutlierDetector} from '../outlier/outlier-detector.js'
 import {outcomeStatus} from '../grpc.js'

@@ -1,6 +1,6 @@
 // The callee's inbound side of one attempt: a server span from the moment the
 // attempt is sent until its response body is done (or it fails).
-import type {Endpoint} from '../../control/registry.js'
+import type {Endpoint} from '../registry.js'
 import {forwardB3, newSpanId} from '../../telemetry/trace-context.js'
 import {SpanReply} from '../respond.js'
 import {type CallContext, forward, type Layer, type MeshRequest, type Reply} from '../stack.js'

@@ -1,5 +1,5 @@
 import {describe, expect, test} from 'vitest'
-import {type Endpoint, Registry, type RegistryUpdate} from '../../src/sim/control/registry.js'
+import {type Endpoint, Registry, type RegistryUpdate} from '../../src/sim/proxy/registry.js'
 import {EndpointSet} from '../../src/sim/proxy/endpoint-set.js'
 
 const ep = (instance: string, service = 'catalog'): Endpoint => ({
