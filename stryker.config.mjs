@@ -8,6 +8,8 @@ export default {
   plugins: ['@stryker-mutator/vitest-runner'],
   mutate: [
     'src/sim/proxy/policy/**/*.ts',
+    'src/sim/config/resilience-lint.ts',
+    'src/sim/config/retry-semantics.ts',
     'src/sim/proxy/balance/**/*.ts',
     'src/sim/proxy/outlier/**/*.ts',
     'src/sim/faults/fault-set.ts',

@@ -1,5 +1,6 @@
 import {describe, expect, it} from 'vitest'
-import {authorize, mayEverAllow, pathMatches} from '../../src/sim/proxy/policy/authorization.js'
+import {authorize, pathMatches} from '../../src/sim/proxy/policy/authorization.js'
+import {mayEverAllow} from '../../src/sim/config/cross-checks.js'
 
 describe('authorize (Istio AuthorizationPolicy semantics)', () => {
   const policy = {

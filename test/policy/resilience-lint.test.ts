@@ -1,7 +1,7 @@
 import {describe, expect, test} from 'vitest'
 import {parseConfig} from '../../src/sim/config/load-config.js'
 import type {MeshConfig} from '../../src/sim/config/types.js'
-import {lintResilience} from '../../src/sim/proxy/policy/resilience-lint.js'
+import {lintResilience} from '../../src/sim/config/resilience-lint.js'
 
 function config(yaml: string): MeshConfig {
   const {config, issues} = parseConfig(yaml, '/tmp/lint/mesh.yaml')

@@ -5,7 +5,7 @@
 import {formatPath, type Path, type Position, type Report} from './checker.js'
 import {suggestion} from './did-you-mean.js'
 import type {CheckedMesh} from './mesh-schema.js'
-import {mayEverAllow} from '../proxy/policy/authorization.js'
+import type {AuthorizationConfig} from './types.js'
 import {normalizePath} from '../security/path-normalizer.js'
 
 export function crossCheck(checked: CheckedMesh, report: Report): void {
@@ -303,4 +303,15 @@ function unreachedServices({config}: CheckedMesh, report: Report): void {
       report.at('warning', ['services', s.name], `service "${s.name}" is not reached: no ingress route leads to it and no service depends on it`, {atKey: true})
     }
   }
+}
+
+/**
+ * Whether some request from `source` could be allowed (a method or path may still be
+ * refused): authorizationSources warns about a dependency whose policy refuses its caller outright.
+ * It reads rules as authorize() (proxy/policy/authorization.ts) matches them: change both together.
+ */
+export function mayEverAllow(config: AuthorizationConfig, source: string): boolean {
+  // A deny rule that names no method and no path refuses the source whatever it asks.
+  if (config.deny?.some((rule) => !rule.methods && !rule.paths && (!rule.from || rule.from.includes(source)))) return false
+  return !config.allow || config.allow.some((rule) => !rule.from || rule.from.includes(source))
 }

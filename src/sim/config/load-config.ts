@@ -3,7 +3,7 @@
 //
 //   source ──parseDocument──▶ AST ──${VAR}──▶ AST ──checkMesh──▶ services ──crossCheck──▶ MeshConfig | issues
 
-import {lintResilience} from '../proxy/policy/resilience-lint.js'
+import {lintResilience} from './resilience-lint.js'
 import {readFile} from 'node:fs/promises'
 import {dirname, resolve} from 'node:path'
 import {LineCounter, parseDocument} from 'yaml'

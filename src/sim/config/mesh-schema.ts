@@ -4,7 +4,7 @@
 //   YAML AST ──shapes (checker.ts)──▶ raw service ──merge versions, defaults──▶ ServiceConfig
 //                                                   └─ origins: where each port/dependency was written, for cross-checks.ts
 
-import {GRPC_RETRY_NAMES} from '../proxy/policy/retry-classify.js'
+import {GRPC_RETRY_NAMES} from './retry-semantics.js'
 import {existsSync} from 'node:fs'
 import {resolve} from 'node:path'
 import {seedFrom} from '../time/random.js'

@@ -1,6 +1,6 @@
 // Who may call a service: Istio's AuthorizationPolicy (ALLOW and DENY rules, source,
 // methods and paths), decided at the service's inbound side. Pure: the layer and the TCP
-// listener ask it per request or connection; `mesh validate` asks it about the call graph.
+// listener ask it per request or connection.
 import type {AuthorizationConfig, AuthorizationRule} from '../../config/types.js'
 
 /** What a rule is matched against; a TCP connection has no method or path. */
@@ -20,16 +20,6 @@ export function authorize(config: AuthorizationConfig, request: AuthorizationReq
   if (denied >= 0) return {allowed: false, reason: `deny rule ${denied + 1} (${describeRule(config.deny![denied])}) matches`}
   if (!config.allow || config.allow.some((rule) => matches(rule, request))) return ALLOWED
   return {allowed: false, reason: config.allow.length === 0 ? 'allow lists no rule, so nothing is allowed' : 'no allow rule matches'}
-}
-
-/**
- * Whether some request from `source` could be allowed (a method or path may still be
- * refused): `mesh validate` warns about a dependency whose policy refuses its caller outright.
- */
-export function mayEverAllow(config: AuthorizationConfig, source: string): boolean {
-  // A deny rule that names no method and no path refuses the source whatever it asks.
-  if (config.deny?.some((rule) => !rule.methods && !rule.paths && (!rule.from || rule.from.includes(source)))) return false
-  return !config.allow || config.allow.some((rule) => !rule.from || rule.from.includes(source))
 }
 
 function matches(rule: AuthorizationRule, request: AuthorizationRequest): boolean {

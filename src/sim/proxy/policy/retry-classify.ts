@@ -2,6 +2,7 @@
 // `retry_on` values keep Envoy's meanings, so an Istio user's config reads the same.
 import type {GrpcRetryOn, RetryOn} from '../../config/types.js'
 import type {OutlierOutcome} from '../outlier/outlier-detector.js'
+import {GRPC_RETRY_ON} from '../../config/retry-semantics.js'
 
 export type Outcome =
   /** `status`: the HTTP status, or a gRPC status's HTTP equivalent (grpc.ts); `grpcStatus`: a gRPC call's. */
@@ -51,11 +52,6 @@ export function isRetriable(outcome: Outcome, on: readonly RetryOn[]): boolean {
   return false
 }
 
-// Envoy's x-envoy-retry-grpc-on names and the gRPC status each stands for.
-const GRPC_RETRY_ON: Record<GrpcRetryOn, number> = {cancelled: 1, 'deadline-exceeded': 4, internal: 13, 'resource-exhausted': 8, unavailable: 14}
-/** The gRPC names `retries.on` takes (mesh.yaml's schema lists them from here). */
-export const GRPC_RETRY_NAMES = Object.keys(GRPC_RETRY_ON) as GrpcRetryOn[]
-
 /**
  * A gRPC call answered with a status `on` names by its gRPC name: the user asked for it by
  * name, so it is retried although every gRPC call is a POST (as Istio retries them).
@@ -68,22 +64,6 @@ export function isNamedGrpcRetry(outcome: Outcome, on: readonly RetryOn[]): bool
 
 export function isGatewayStatus(status: number): boolean {
   return status === 502 || status === 503 || status === 504
-}
-
-/** Methods that may be replayed without changing the result (RFC 9110 §9.2.2). */
-export function isIdempotent(method: string): boolean {
-  switch (method) {
-    case 'GET':
-    case 'HEAD':
-    case 'OPTIONS':
-    case 'PUT':
-    case 'DELETE':
-    case 'TRACE':
-      return true
-    default:
-      // Node hands methods upper-case; config may not.
-      return method !== method.toUpperCase() && isIdempotent(method.toUpperCase())
-  }
 }
 
 /** How outlier detection counts the outcome (see OutlierDetector.record). */

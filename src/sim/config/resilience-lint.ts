@@ -3,10 +3,10 @@
 // that multiply along a call path into a storm, retries on calls that cannot be
 // replayed, outlier detection allowed to eject every instance. Each warning shows
 // the numbers so the fix is obvious. Pure: config in, warnings out.
-import {formatDuration} from '../../config/duration.js'
-import type {MeshConfig, ServiceConfig} from '../../config/types.js'
-import {GRPC_RETRY_NAMES, isIdempotent} from './retry-classify.js'
-import {callGraph} from '../../config/call-graph.js'
+import {formatDuration} from './duration.js'
+import type {MeshConfig, ServiceConfig} from './types.js'
+import {GRPC_RETRY_NAMES, isIdempotent} from './retry-semantics.js'
+import {callGraph} from './call-graph.js'
 
 export interface ResilienceWarning {
   service: string
