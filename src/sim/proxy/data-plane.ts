@@ -39,8 +39,8 @@ import {authorize} from './policy/authorization.js'
 import {fault} from './layers/fault.js'
 import type {FaultSet} from '../faults/fault-set.js'
 import {discardTelemetry, type TelemetrySink} from './telemetry-sink.js'
-import {upstream} from './upstream.js'
-import {H2Sessions, h2Upstream} from './h2-upstream.js'
+import {networkLeaf} from './leaf.js'
+import {H2Sessions} from './h2-upstream.js'
 import {openTunnel} from './tunnel.js'
 import {DEFAULT_MAX_REQUEST_HEADERS, HttpListener} from './http-listener.js'
 import {carriesBody, holdBody, MAX_REPLAY_BYTES, TeeBody} from './request-body.js'
@@ -138,9 +138,7 @@ export class DataPlane {
       registry,
       faults,
       clock: opts.clock,
-      agent: this.agent,
-      h2: this.h2,
-      inflight: this.inflightByInstance,
+      leaf: networkLeaf(this.agent, this.h2, this.inflightByInstance),
       sink,
       seed: opts.seed ?? 1,
       onOutlierEvent: opts.onOutlierEvent,
@@ -149,8 +147,8 @@ export class DataPlane {
     // Someone dialled an instance's published address: its service's authorization still applies (the caller is "unknown").
     const policyOf = (req: MeshRequest) => this.destinations.get(req.destination)?.policy.authorization
     const inbound = (bottom: Service) => stack(bottom).push(fault('callee', faults)).push(authorization(policyOf)).push(serverSpan(sink)).service()
-    this.inbound = inbound(upstream(this.agent, this.inflightByInstance))
-    this.inboundH2c = inbound(h2Upstream(this.h2, this.inflightByInstance))
+    this.inbound = inbound(this.destinationDeps.leaf('http'))
+    this.inboundH2c = inbound(this.destinationDeps.leaf('grpc'))
   }
 
   destination(service: string): Destination | undefined {
