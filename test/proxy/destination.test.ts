@@ -173,6 +173,20 @@ describe('the leaf', () => {
   })
 })
 
+describe("the caller's identity", () => {
+  test('authorization judges req.peer, not the telemetry source', async () => {
+    const {destination, clock, reached} = setup(basePolicy({authorization: {allow: [{from: ['frontend']}]}}))
+    const status = (peer: string) =>
+      callService(destination.service, meshRequest({source: 'frontend', peer: {identity: peer, authn: 'listener'}}), callContext(clock)).then(
+        (r) => r.status,
+        (e: ProxyError) => e.status,
+      )
+    expect(await status('frontend')).toBe(200)
+    expect(await status('batch')).toBe(403)
+    expect(reached).toHaveLength(1)
+  })
+})
+
 describe('instances that leave are forgotten', () => {
   const outlierDetection = {consecutive5xxErrors: 5, consecutiveGatewayErrors: 5, intervalMs: 10_000, baseEjectionTimeMs: 30_000, maxEjectionPercent: 50}
 

@@ -32,7 +32,7 @@ import {Destination, type DestinationDeps} from './destination.js'
 import {endToEndHeaders, firstHeader, hasHeader, headerObject, type HeaderMap, type HeaderPairs, MESH_HEADER_PREFIX, SERVED_BY_HEADER} from './headers.js'
 import type {OutlierEvent} from './outlier/outlier-detector.js'
 import {badRequest, grpcStatusHeaders, meshReplyHeaders, noHealthyUpstream, noRoute, ProxyError, replyOnSocket, sendProxyError} from './respond.js'
-import {type CallContext, dropResponse, forward, type MeshRequest, type MeshResponse, type Reply, type Service, stack} from './stack.js'
+import {type CallContext, dropResponse, forward, type MeshRequest, type MeshResponse, type Peer, type Reply, type Service, stack} from './stack.js'
 import {serverSpan} from './layers/server-span.js'
 import {authorization} from './layers/authorization.js'
 import {authorize} from './policy/authorization.js'
@@ -486,6 +486,7 @@ export class DataPlane {
       replayable,
       destination: target.service,
       source: caller.source,
+      peer: peerOf(role),
       sourceVersion: caller.sourceVersion,
       sourceInstance: caller.sourceInstance,
       upgrade: client.upgrade,
@@ -729,6 +730,22 @@ const UNKNOWN: Caller = {source: 'unknown'}
 /** Who is calling, as the listener knows it (shared objects: nothing allocated per request). */
 function callerOf(role: ListenerRole): Caller {
   return role.kind === 'ingress' ? INGRESS : role.kind === 'inbound' ? UNKNOWN : role
+}
+
+const INGRESS_PEER: Peer = {identity: 'ingress', authn: 'listener'}
+const UNKNOWN_PEER: Peer = {identity: 'unknown', authn: 'listener'}
+const listenerPeers = new WeakMap<ListenerRole, Peer>()
+
+/**
+ * Who is calling, for authorization: the listener vouches for it, since each instance's
+ * outbound listeners are its own (one shared object per listener, none per request).
+ */
+function peerOf(role: ListenerRole): Peer {
+  if (role.kind === 'ingress') return INGRESS_PEER
+  if (role.kind === 'inbound') return UNKNOWN_PEER
+  let peer = listenerPeers.get(role)
+  if (!peer) listenerPeers.set(role, (peer = {identity: role.source, authn: 'listener'}))
+  return peer
 }
 
 /** `catalog`, `catalog:9080`, `catalog.mesh` → `catalog`. */
