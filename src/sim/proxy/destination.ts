@@ -69,8 +69,8 @@ export class Destination {
   readonly name: string
   /** `tcp`: reached through TCP listeners (tcp-proxy.ts); its HTTP stack is never called. `grpc`: its instances speak h2c. */
   readonly protocol: 'http' | 'grpc' | 'tcp'
-  /** The call path, outermost layer first (see stack.ts). */
-  service!: Service
+  /** The call path, outermost layer first (see stack.ts); rebuilt by `apply` and `overlay`. */
+  private callPath!: Service
   /** mesh.yaml's policy, as the last `mesh apply` set it. */
   private base!: PolicyConfig
   private readonly overlays: PolicyOverlay[] = []
@@ -78,7 +78,7 @@ export class Destination {
   private effective!: PolicyConfig
   private balancer!: Balancer<Endpoint>
   private outlierDetector?: OutlierDetector
-  readonly breaker: CircuitBreaker
+  private readonly breaker: CircuitBreaker
   // Kept across rebuilds while their config is unchanged: a `mesh apply` must not refill buckets or budgets.
   private limiter?: {config: PolicyConfig['rateLimit']; limiter: KeyedRateLimiter}
   private budget?: {config: NonNullable<PolicyConfig['retries']>['budget']; budget: RetryBudget}
@@ -101,6 +101,11 @@ export class Destination {
     this.breaker = new CircuitBreaker(config.policy.circuitBreaker ?? DEFAULT_CIRCUIT_BREAKER)
     this.apply(config.policy)
     this.endpoints.onChange((list) => this.membershipChanged(list))
+  }
+
+  /** The call path, outermost layer first (see stack.ts). */
+  get service(): Service {
+    return this.callPath
   }
 
   /** The policy in force: mesh.yaml's, with any running deploy's overlays on top. */
@@ -180,7 +185,7 @@ export class Destination {
 
     const budget = this.budget?.budget
     const limiter = this.limiter?.limiter
-    this.service = attempt()
+    this.callPath = attempt()
       .push(policy.retries?.perTryTimeoutMs ? timeout({service: this.name, timeoutMs: policy.retries.perTryTimeoutMs, which: 'per-try'}) : undefined) // each attempt its own deadline
       .push(policy.retries && budget ? retry(policy.retries, {budget, breaker: this.breaker, random: this.random}) : undefined) // above balance: a retry can pick another instance
       // overall deadline, retries included; a gRPC service's caller may set a sooner one (grpc-timeout)
