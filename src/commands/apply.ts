@@ -8,7 +8,7 @@ import {withProgress} from '../cli/task-progress.js'
 
 export default class Apply extends MeshCommand {
   static override description =
-    'Re-read mesh.yaml and apply it to the running mesh without dropping requests: policies, traffic weights and ingress routes in place, services and versions added and removed, replicas by scaling, a changed command, cwd, env or simulation by replacing instances one at a time. Warns when this moves traffic back from a version a deploy promoted. --dry-run says what it would change, and changes nothing.'
+    'Re-read mesh.yaml and apply it to the running mesh without dropping requests: policies, traffic weights, ingress routes, telemetry (access logs, sampling, OTLP push) and fault headers in place, services and versions added and removed, replicas by scaling, a changed command, cwd, env or simulation by replacing instances one at a time; anything else it names as needing `mesh down && mesh up`. Warns when this moves traffic back from a version a deploy promoted. --dry-run says what it would change, and changes nothing.'
   static override enableJsonFlag = true
   static override flags = {
     'dry-run': Flags.boolean({description: 'say what apply would change, and change nothing (as kubectl apply --dry-run)'}),

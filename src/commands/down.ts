@@ -3,7 +3,7 @@ import {type DownResult, stopMesh} from '../sim/control/lifecycle.js'
 
 export default class Down extends MeshCommand {
   static override description =
-    'Stop everything the mesh started: drain requests, SIGTERM, then SIGKILL after the grace period. Works even if the daemon died.'
+    'Stop everything the mesh started: each instance\'s stopGracePeriod is its whole budget (requests under way drain, SIGTERM as soon as none is left, SIGKILL when it ends). Works even if the daemon died.'
   static override enableJsonFlag = true
 
   async run(): Promise<DownResult | {name: undefined; graceful: false; killed: []}> {

@@ -16,7 +16,7 @@ import {withProgress} from '../cli/task-progress.js'
 export default class Up extends MeshCommand {
   static override description =
     'Start the mesh: every service behind its sidecar, each once what it depends on is healthy (or running, or completed: dependsOn conditions, as compose). In the foreground it streams logs until Ctrl-C; with -d it returns once every instance is healthy (a one-shot job: completed). ' +
-    'Services with profiles: start only when --profile enables one of them (or they are named); on a running mesh, up starts what is not started yet (named, stopped, or in a profile now enabled). ' +
+    'Services with profiles: start only when --profile enables one of them (or they are named); on a running mesh, up starts what is not started yet (named, stopped, or in a profile now enabled), and with nothing to start refuses, naming the daemon\'s pid (one mesh per directory). ' +
     'Sidecars speak HTTP/1.1 and HTTP/2 (h2c, gRPC) on every listener; protocol: grpc services are reached over HTTP/2, protocol: tcp ones at L4.'
   static override enableJsonFlag = true
   static override examples = ['<%= config.bin %> up', '<%= config.bin %> up -d', '<%= config.bin %> up -d frontend', '<%= config.bin %> up -d --profile debug', '<%= config.bin %> up -d -f demo/mesh.yaml --json']

@@ -7,7 +7,7 @@ import {loadConfigWithWarnings} from '../sim/config/load-config.js'
 import type {ConfigIssue} from '../sim/config/types.js'
 
 export default class Validate extends MeshCommand {
-  static override description = 'Check mesh.yaml and print every problem with its line and column.'
+  static override description = 'Check mesh.yaml and print every problem with its line and column (limits included: replicas, name lengths), resilience warnings, and which $VARIABLES in command: it left for each instance\'s shell.'
   static override enableJsonFlag = true
   static override examples = ['<%= config.bin %> validate', '<%= config.bin %> validate -f demo/mesh.yaml --json']
 

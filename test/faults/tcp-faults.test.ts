@@ -135,10 +135,9 @@ describe('where a TCP connection goes', () => {
     return new Destination(service(policy, weights), new Map(Object.entries(weights)), {
       registry,
       faults: {faults: new FaultSet(clock), allowHeaders: () => false},
-      inflight: new Map(),
       clock,
-      agent: undefined as never,
-      h2: undefined as never,
+      // A protocol: tcp destination's HTTP stack is never called.
+      leaf: () => undefined as never,
       sink: {record: () => undefined},
       seed: 1,
     })

@@ -13,6 +13,7 @@ export const meshRequest = (over: Partial<MeshRequest> = {}): MeshRequest => ({
   replayable: true,
   destination: 'api',
   source: 'test',
+  peer: {identity: over.source ?? 'test', authn: 'listener'},
   ...over,
 })
 

@@ -1,5 +1,6 @@
 import {describe, expect, test} from 'vitest'
-import {type Balancer, createBalancer} from '../../src/sim/proxy/balance/balancer.js'
+import type {Balancer} from '../../src/sim/proxy/balance/balancer.js'
+import {createBalancer} from '../../src/sim/proxy/balance/create-balancer.js'
 import {DEFAULT_DECAY_MS, EwmaBalancer} from '../../src/sim/proxy/balance/ewma.js'
 import {VirtualClock} from '../../src/sim/time/clock.js'
 import {SeededRandom} from '../../src/sim/time/random.js'

@@ -3,7 +3,7 @@
 import {Readable} from 'node:stream'
 import {describe, expect, test} from 'vitest'
 import {type Endpoint, Registry} from '../../src/sim/proxy/registry.js'
-import {createBalancer} from '../../src/sim/proxy/balance/balancer.js'
+import {createBalancer} from '../../src/sim/proxy/balance/create-balancer.js'
 import {EndpointSet} from '../../src/sim/proxy/endpoint-set.js'
 import {ResponseBody} from '../../src/sim/proxy/body.js'
 import {Cancellation} from '../../src/sim/proxy/cancellation.js'

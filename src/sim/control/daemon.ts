@@ -832,24 +832,12 @@ export class MeshDaemon extends EventEmitter {
       weights: (service) => new Map(destination(service).endpoints.currentWeights()),
       setWeights: (service, weights) => destination(service).endpoints.setWeights(new Map(weights)),
       addRoute: (service, header, version) => {
-        const d = destination(service)
         const rule = {match: {headers: {[header.name]: header.value}}, version}
-        d.policy = {...d.policy, routes: [rule, ...d.policy.routes]}
-        return () => {
-          d.policy = {...d.policy, routes: d.policy.routes.filter((r) => r !== rule)}
-        }
+        return destination(service).overlay((p) => ({...p, routes: [rule, ...p.routes]}))
       },
       notStarted: (service) => destination(service).endpoints.notStarted,
-      addMirror: (service, version) => {
-        const d = destination(service)
-        const configured = d.policy.mirror
-        const mirror = {version, percent: 100}
-        d.policy = {...d.policy, mirror}
-        return () => {
-          // Unless an apply replaced the policy meanwhile: then mesh.yaml's mirror stands.
-          if (d.policy.mirror === mirror) d.policy = {...d.policy, mirror: configured}
-        }
-      },
+      // Over mesh.yaml's mirror while the deploy runs; once undone, whatever mesh.yaml says now stands.
+      addMirror: (service, version) => destination(service).overlay((p) => ({...p, mirror: {version, percent: 100}})),
       versionStats: (service, version, windowMs) => {
         const row = this.telemetry.metrics
           .stat({by: 'version', windowMs}, this.clock.now())

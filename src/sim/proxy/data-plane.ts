@@ -32,15 +32,15 @@ import {Destination, type DestinationDeps} from './destination.js'
 import {endToEndHeaders, firstHeader, hasHeader, headerObject, type HeaderMap, type HeaderPairs, MESH_HEADER_PREFIX, SERVED_BY_HEADER} from './headers.js'
 import type {OutlierEvent} from './outlier/outlier-detector.js'
 import {badRequest, grpcStatusHeaders, meshReplyHeaders, noHealthyUpstream, noRoute, ProxyError, replyOnSocket, sendProxyError} from './respond.js'
-import {type CallContext, dropResponse, forward, type MeshRequest, type MeshResponse, type Reply, type Service, stack} from './stack.js'
+import {type CallContext, dropResponse, forward, type MeshRequest, type MeshResponse, type Peer, type Reply, type Service, stack} from './stack.js'
 import {serverSpan} from './layers/server-span.js'
 import {authorization} from './layers/authorization.js'
 import {authorize} from './policy/authorization.js'
 import {fault} from './layers/fault.js'
 import type {FaultSet} from '../faults/fault-set.js'
 import {discardTelemetry, type TelemetrySink} from './telemetry-sink.js'
-import {upstream} from './upstream.js'
-import {H2Sessions, h2Upstream} from './h2-upstream.js'
+import {networkLeaf} from './leaf.js'
+import {H2Sessions} from './h2-upstream.js'
 import {openTunnel} from './tunnel.js'
 import {DEFAULT_MAX_REQUEST_HEADERS, HttpListener} from './http-listener.js'
 import {carriesBody, holdBody, MAX_REPLAY_BYTES, TeeBody} from './request-body.js'
@@ -138,9 +138,7 @@ export class DataPlane {
       registry,
       faults,
       clock: opts.clock,
-      agent: this.agent,
-      h2: this.h2,
-      inflight: this.inflightByInstance,
+      leaf: networkLeaf(this.agent, this.h2, this.inflightByInstance),
       sink,
       seed: opts.seed ?? 1,
       onOutlierEvent: opts.onOutlierEvent,
@@ -149,8 +147,8 @@ export class DataPlane {
     // Someone dialled an instance's published address: its service's authorization still applies (the caller is "unknown").
     const policyOf = (req: MeshRequest) => this.destinations.get(req.destination)?.policy.authorization
     const inbound = (bottom: Service) => stack(bottom).push(fault('callee', faults)).push(authorization(policyOf)).push(serverSpan(sink)).service()
-    this.inbound = inbound(upstream(this.agent, this.inflightByInstance))
-    this.inboundH2c = inbound(h2Upstream(this.h2, this.inflightByInstance))
+    this.inbound = inbound(this.destinationDeps.leaf('http'))
+    this.inboundH2c = inbound(this.destinationDeps.leaf('grpc'))
   }
 
   destination(service: string): Destination | undefined {
@@ -495,6 +493,7 @@ export class DataPlane {
       replayable,
       destination: target.service,
       source: caller.source,
+      peer: peerOf(role),
       sourceVersion: caller.sourceVersion,
       sourceInstance: caller.sourceInstance,
       upgrade: client.upgrade,
@@ -738,6 +737,22 @@ const UNKNOWN: Caller = {source: 'unknown'}
 /** Who is calling, as the listener knows it (shared objects: nothing allocated per request). */
 function callerOf(role: ListenerRole): Caller {
   return role.kind === 'ingress' ? INGRESS : role.kind === 'inbound' ? UNKNOWN : role
+}
+
+const INGRESS_PEER: Peer = {identity: 'ingress', authn: 'listener'}
+const UNKNOWN_PEER: Peer = {identity: 'unknown', authn: 'listener'}
+const listenerPeers = new WeakMap<ListenerRole, Peer>()
+
+/**
+ * Who is calling, for authorization: the listener vouches for it, since each instance's
+ * outbound listeners are its own (one shared object per listener, none per request).
+ */
+function peerOf(role: ListenerRole): Peer {
+  if (role.kind === 'ingress') return INGRESS_PEER
+  if (role.kind === 'inbound') return UNKNOWN_PEER
+  let peer = listenerPeers.get(role)
+  if (!peer) listenerPeers.set(role, (peer = {identity: role.source, authn: 'listener'}))
+  return peer
 }
 
 /** `catalog`, `catalog:9080`, `catalog.mesh` → `catalog`. */

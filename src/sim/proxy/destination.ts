@@ -4,14 +4,15 @@
 // one-pass design every caller's outbound side uses this same stack, so the
 // callee's policies apply whoever calls.
 import type {TcpTarget} from './tcp-proxy.js'
-import type {Agent} from 'undici'
 import type {CircuitBreakerConfig, PolicyConfig, ServiceConfig} from '../config/types.js'
 import type {Endpoint, Registry} from './registry.js'
 import type {Clock} from '../time/clock.js'
 import {type Random, SeededRandom, seedFrom} from '../time/random.js'
-import {type Balancer, createBalancer} from './balance/balancer.js'
+import type {Balancer} from './balance/balancer.js'
+import {createBalancer} from './balance/create-balancer.js'
 import {availableEndpoints} from './balance/panic.js'
 import {EndpointSet} from './endpoint-set.js'
+import type {Leaf} from './leaf.js'
 import {authorization} from './layers/authorization.js'
 import {balance} from './layers/balance.js'
 import {circuitBreaker} from './layers/circuit-breaker.js'
@@ -25,12 +26,10 @@ import {timeout} from './layers/timeout.js'
 import {trace} from './layers/trace.js'
 import {OutlierDetector, type OutlierEvent} from './outlier/outlier-detector.js'
 import {CircuitBreaker} from './policy/circuit-breaker.js'
-import {createRateLimiter} from './policy/rate-limit.js'
+import {createRateLimiter, type KeyedRateLimiter} from './policy/rate-limit.js'
 import {RetryBudget} from './policy/retry-budget.js'
 import {type Service, stack} from './stack.js'
 import type {TelemetrySink} from './telemetry-sink.js'
-import {upstream} from './upstream.js'
-import {H2Sessions, h2Upstream} from './h2-upstream.js'
 
 /**
  * What one destination's requests hold right now, for finding a leak: each count is 0 when
@@ -60,28 +59,45 @@ export const DEFAULT_CIRCUIT_BREAKER: CircuitBreakerConfig = {
 export interface DestinationDeps {
   registry: Registry
   faults: FaultLayerDeps
-  inflight: Map<string, number>
   clock: Clock
-  agent: Agent
-  /** For instances that speak HTTP/2 cleartext (`protocol: grpc`). */
-  h2: H2Sessions
+  /** The bottom of the stack (leaf.ts): the data plane's reaches instances over the network. */
+  leaf: Leaf
   sink: TelemetrySink
   seed: number
   onOutlierEvent?: (service: string, event: OutlierEvent) => void
 }
+
+/**
+ * A change a deploy lays over mesh.yaml's policy while it runs (a canary's header route, a
+ * mirror): applied to whatever policy `mesh apply` set last, so the two compose.
+ */
+export type PolicyOverlay = (base: PolicyConfig) => PolicyConfig
+
+/** Whether two pieces of config are the same by value (as `mesh apply` decides "No changes"). */
+const sameConfig = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b)
 
 export class Destination {
   readonly endpoints: EndpointSet
   readonly name: string
   /** `tcp`: reached through TCP listeners (tcp-proxy.ts); its HTTP stack is never called. `grpc`: its instances speak h2c. */
   readonly protocol: 'http' | 'grpc' | 'tcp'
-  /** The call path, outermost layer first (see stack.ts). */
-  service!: Service
-  policy!: PolicyConfig
+  /** The call path, outermost layer first (see stack.ts); rebuilt by `apply` and `overlay`. */
+  private callPath!: Service
+  /** mesh.yaml's policy, as the last `mesh apply` set it. */
+  private base!: PolicyConfig
+  private readonly overlays: PolicyOverlay[] = []
+  /** The base with the overlays on top: what the stack enforces. */
+  private effective!: PolicyConfig
   private balancer!: Balancer<Endpoint>
-  outlier?: OutlierDetector
-  readonly breaker: CircuitBreaker
+  private outlierDetector?: OutlierDetector
+  private readonly breaker: CircuitBreaker
+  // Kept across rebuilds while their config is unchanged: a `mesh apply` must not refill buckets or budgets.
+  private limiter?: {config: PolicyConfig['rateLimit']; limiter: KeyedRateLimiter}
+  private budget?: {config: NonNullable<PolicyConfig['retries']>['budget']; budget: RetryBudget}
   private readonly random: Random
+  private readonly leaf: Service
+  /** Instances in the endpoint set at the last change: those that leave are forgotten by the balancer. */
+  private live = new Set<string>()
   private mirrorPath?: Service
 
   constructor(
@@ -92,40 +108,86 @@ export class Destination {
     this.name = config.name
     this.protocol = config.protocol ?? 'http'
     this.random = new SeededRandom(seedFrom(deps.seed, 'destination', config.name))
+    this.leaf = deps.leaf(this.protocol === 'grpc' ? 'grpc' : 'http')
     this.endpoints = new EndpointSet(config.name, deps.registry, weights)
     this.breaker = new CircuitBreaker(config.policy.circuitBreaker ?? DEFAULT_CIRCUIT_BREAKER)
-    this.endpoints.onChange((list) => this.outlier?.setEndpoints(list.map((e) => e.instance)))
     this.apply(config.policy)
+    this.endpoints.onChange((list) => this.membershipChanged(list))
   }
 
-  /** (Re)builds the stack from a policy block; state that still fits the new policy is kept. */
+  /** The call path, outermost layer first (see stack.ts). */
+  get service(): Service {
+    return this.callPath
+  }
+
+  /** The policy in force: mesh.yaml's, with any running deploy's overlays on top. */
+  get policy(): Readonly<PolicyConfig> {
+    return this.effective
+  }
+
+  /** The outlier detector, when `outlierDetection:` is set. */
+  get outlier(): OutlierDetector | undefined {
+    return this.outlierDetector
+  }
+
+  /**
+   * mesh.yaml's policy block (at start and on `mesh apply`). Overlays stay on top of it;
+   * state whose config did not change (rate limiter, retry budget, balancer, outlier
+   * detector, breaker counts) is kept.
+   */
   apply(policy: PolicyConfig): void {
-    const previous = this.policy
-    this.policy = policy
+    this.base = policy
+    this.rebuild()
+  }
+
+  /** Lays `patch` over the policy until the returned undo is called (undo removes exactly this overlay; twice is harmless). */
+  overlay(patch: PolicyOverlay): () => void {
+    this.overlays.push(patch)
+    this.rebuild()
+    return () => {
+      const i = this.overlays.indexOf(patch)
+      if (i < 0) return
+      this.overlays.splice(i, 1)
+      this.rebuild()
+    }
+  }
+
+  /** Builds the stack for the base policy with the overlays on top. */
+  private rebuild(): void {
+    const previous = this.effective as PolicyConfig | undefined
+    const policy = this.overlays.reduce((p, patch) => patch(p), this.base)
+    this.effective = policy
     const {clock, sink} = this.deps
-    const lbChanged = !previous || JSON.stringify(previous.loadBalancer) !== JSON.stringify(policy.loadBalancer)
-    if (lbChanged) this.balancer = createBalancer(policy.loadBalancer, {clock, random: this.random, key: (e) => e.instance})
+    if (!previous || !sameConfig(previous.loadBalancer, policy.loadBalancer)) {
+      this.balancer = createBalancer(policy.loadBalancer, {clock, random: this.random, key: (e) => e.instance})
+    }
     if (policy.outlierDetection) {
-      if (this.outlier) this.outlier.setConfig(policy.outlierDetection)
+      if (this.outlierDetector) this.outlierDetector.setConfig(policy.outlierDetection)
       else {
-        this.outlier = new OutlierDetector(policy.outlierDetection, clock, (e) => this.deps.onOutlierEvent?.(this.name, e))
-        this.outlier.setEndpoints(this.endpoints.all().map((e) => e.instance))
+        this.outlierDetector = new OutlierDetector(policy.outlierDetection, clock, (e) => this.deps.onOutlierEvent?.(this.name, e))
+        this.outlierDetector.setEndpoints(this.endpoints.all().map((e) => e.instance))
       }
     } else {
-      this.outlier?.close()
-      this.outlier = undefined
+      this.outlierDetector?.close()
+      this.outlierDetector = undefined
     }
     this.breaker.setConfig(policy.circuitBreaker ?? DEFAULT_CIRCUIT_BREAKER)
-    const breakerConfig = () => this.policy.circuitBreaker ?? DEFAULT_CIRCUIT_BREAKER
-    const limiter = policy.rateLimit && createRateLimiter(policy.rateLimit, clock)
-    const budget = policy.retries && new RetryBudget(policy.retries.budget, clock)
+    if (!policy.rateLimit) this.limiter = undefined
+    else if (!this.limiter || !sameConfig(this.limiter.config, policy.rateLimit)) {
+      this.limiter = {config: policy.rateLimit, limiter: createRateLimiter(policy.rateLimit, clock)}
+    }
+    if (!policy.retries) this.budget = undefined
+    else if (!this.budget || !sameConfig(this.budget.config, policy.retries.budget)) {
+      this.budget = {config: policy.retries.budget, budget: new RetryBudget(policy.retries.budget, clock)}
+    }
+    const breakerConfig = () => this.effective.circuitBreaker ?? DEFAULT_CIRCUIT_BREAKER
     const balancer = () => this.balancer
-    const outlier = () => this.outlier
-    const hashOn = () => this.policy.loadBalancer.hashOn
+    const outlier = () => this.outlierDetector
+    const hashOn = () => this.effective.loadBalancer.hashOn
 
     // Below the version choice: one attempt to one instance.
     const attempt = () =>
-      stack(this.protocol === 'grpc' ? h2Upstream(this.deps.h2, this.deps.inflight) : upstream(this.deps.agent, this.deps.inflight))
+      stack(this.leaf)
         .push(fault('callee', this.deps.faults)) // the callee's inbound side: the caller's retries and timeouts see it
         .push(serverSpan(sink)) // the callee's inbound side: one span per attempt
         .push(outcome(balancer, outlier)) // results feed outlier detection and latency-aware balancing
@@ -133,7 +195,9 @@ export class Destination {
         .push(circuitBreaker(this.name, this.breaker, breakerConfig)) // per attempt: 503 UO at once past a limit
     this.mirrorPath = attempt().service()
 
-    this.service = attempt()
+    const budget = this.budget?.budget
+    const limiter = this.limiter?.limiter
+    this.callPath = attempt()
       .push(policy.retries?.perTryTimeoutMs ? timeout({service: this.name, timeoutMs: policy.retries.perTryTimeoutMs, which: 'per-try'}) : undefined) // each attempt its own deadline
       .push(policy.retries && budget ? retry(policy.retries, {budget, breaker: this.breaker, random: this.random}) : undefined) // above balance: a retry can pick another instance
       // overall deadline, retries included; a gRPC service's caller may set a sooner one (grpc-timeout)
@@ -142,17 +206,30 @@ export class Destination {
         route({
           service: this.name,
           endpoints: this.endpoints,
-          rules: () => this.policy.routes,
-          mirror: () => this.policy.mirror,
+          rules: () => this.effective.routes,
+          mirror: () => this.effective.mirror,
           random: this.random,
           mirrorService: () => this.mirrorPath,
         }),
       )
       .push(fault('caller', this.deps.faults)) // the caller's outbound side, before routing and retries (Envoy's fault filter)
       .push(limiter ? rateLimit(this.name, limiter, policy.rateLimit!.perSource) : undefined) // reject cheaply before any work
-      .push(policy.authorization ? authorization(() => this.policy.authorization) : undefined) // a refused caller costs nothing further
+      .push(policy.authorization ? authorization(() => this.effective.authorization) : undefined) // a refused caller costs nothing further
       .push(trace(sink)) // outermost: the client span covers everything below
       .service()
+  }
+
+  /**
+   * The endpoint set changed: what was kept for instances that left goes with them (instance
+   * names are never reused, so it would otherwise grow with every instance ever started),
+   * as linkerd's balancer drops an endpoint's load when it is removed.
+   */
+  private membershipChanged(list: readonly Endpoint[]): void {
+    const now = new Set<string>()
+    for (const e of list) now.add(e.instance)
+    for (const instance of this.live) if (!now.has(instance)) this.balancer.forget?.(instance)
+    this.live = now
+    this.outlierDetector?.setEndpoints(now)
   }
 
   /**
@@ -169,16 +246,16 @@ export class Destination {
       const version = this.endpoints.pickVersion()
       if (version === undefined) return undefined
       const all = this.endpoints.ofVersion(version)
-      const outlier = this.outlier
+      const outlier = this.outlierDetector
       const candidates = outlier ? availableEndpoints(all, (e) => !outlier.isEjected(e.instance)).candidates : all
       return this.balancer.pick(candidates, {exclude: tried})
     },
     opened: (endpoint) => {
-      this.outlier?.record(endpoint.instance, 'success')
+      this.outlierDetector?.record(endpoint.instance, 'success')
       this.balancer.onStart?.(endpoint)
     },
     closed: (endpoint) => this.balancer.onEnd?.(endpoint, 0, true),
-    refused: (endpoint) => this.outlier?.record(endpoint.instance, 'local-failure'),
+    refused: (endpoint) => this.outlierDetector?.record(endpoint.instance, 'local-failure'),
   }
 
   /** The breaker's and the balancer's counts now; `instances` is the data plane's to fill. */
@@ -191,15 +268,20 @@ export class Destination {
     return {breaker: {requests, pending, connections, retries}, balancer: counts}
   }
 
+  /** How many instances the balancer and the outlier detector keep state for (the live ones only). */
+  tracked(): {balancer: number; outlier: number} {
+    return {balancer: this.balancer.tracked?.() ?? 0, outlier: this.outlierDetector?.tracked() ?? 0}
+  }
+
   /** Whether the balancer is in panic mode right now (fewer than half the instances available). */
   panic(): boolean {
-    const outlier = this.outlier
+    const outlier = this.outlierDetector
     if (!outlier) return false
     return availableEndpoints(this.endpoints.all(), (e) => !outlier.isEjected(e.instance)).panic
   }
 
   close(): void {
-    this.outlier?.close()
+    this.outlierDetector?.close()
     this.endpoints.close()
   }
 }

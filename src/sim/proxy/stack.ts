@@ -17,6 +17,17 @@ import type {HeaderMap, HeaderPairs} from './headers.js'
 import type {ResponseFlag} from './respond.js'
 import type {RoutingDecision} from '../telemetry/span.js'
 
+/**
+ * Who is calling, as the mesh established it: `listener` — the listener the call came in on
+ * says (each instance has its own outbound listeners, so the port is the caller's name);
+ * `mtls` and `jwt` are for a peer certificate or a token to say it instead.
+ */
+export interface Peer {
+  /** A service name, `ingress`, or `unknown` (someone dialled an instance's published address). */
+  identity: string
+  authn: 'listener' | 'mtls' | 'jwt'
+}
+
 export interface MeshRequest {
   method: string
   /** Origin-form path with query. */
@@ -28,7 +39,10 @@ export interface MeshRequest {
   /** False when the body was too large to buffer: such a request is never retried. */
   replayable: boolean
   destination: string
+  /** The caller's workload for telemetry (metrics, spans, access logs). */
   source: string
+  /** Who is calling, for authorization: set where the call came in. */
+  peer: Peer
   sourceVersion?: string
   sourceInstance?: string
   /** The spans' name (`GET /items`), made by the first span that records: the call's spans share it. */

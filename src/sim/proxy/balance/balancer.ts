@@ -10,14 +10,8 @@
 // and a `key` function (`(e) => e.instance`), so nothing is wrapped per request.
 // State that outlives a pick (in-flight counts, latency estimates) is keyed by that
 // string, so a balancer survives the candidate list being rebuilt.
-import type {LoadBalancerConfig} from '../../config/types.js'
 import type {Clock} from '../../time/clock.js'
 import type {Random} from '../../time/random.js'
-import {EwmaBalancer} from './ewma.js'
-import {LeastRequestBalancer} from './least-request.js'
-import {RandomBalancer} from './random.js'
-import {RingHashBalancer} from './ring-hash.js'
-import {RoundRobinBalancer} from './round-robin.js'
 
 export interface PickContext {
   /** ring-hash: the value of the configured header or cookie; without it ring-hash picks at random. */
@@ -37,25 +31,12 @@ export interface Balancer<T> {
   forget?(key: string): void
   /** Attempts in flight to `key` as this balancer counts them (least-request, ewma): 0 once they all ended. */
   pending?(key: string): number
+  /** How many keys it holds state for: only endpoints still in the destination, once the others are forgotten. */
+  tracked?(): number
 }
 
 export interface BalancerDeps<T> {
   clock: Clock
   random: Random
   key: (t: T) => string
-}
-
-export function createBalancer<T>(config: LoadBalancerConfig, deps: BalancerDeps<T>): Balancer<T> {
-  switch (config.kind) {
-    case 'round-robin':
-      return new RoundRobinBalancer(deps.key)
-    case 'random':
-      return new RandomBalancer(deps.random, deps.key)
-    case 'least-request':
-      return new LeastRequestBalancer(deps.random, deps.key)
-    case 'ewma':
-      return new EwmaBalancer(deps.clock, deps.random, deps.key)
-    case 'ring-hash':
-      return new RingHashBalancer(deps.random, deps.key)
-  }
 }

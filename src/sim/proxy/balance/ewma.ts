@@ -46,7 +46,9 @@ export class EwmaBalancer<T> implements Balancer<T> {
   }
 
   onEnd(t: T, latencyMs: number): void {
-    const e = this.estimateOf(this.key(t))
+    // An attempt that ends after its endpoint left (and was forgotten) must not bring its entry back.
+    const e = this.estimates.get(this.key(t))
+    if (e === undefined) return
     if (e.pending > 0) e.pending--
     this.decay(e, latencyMs)
   }
@@ -57,6 +59,10 @@ export class EwmaBalancer<T> implements Balancer<T> {
 
   pending(key: string): number {
     return this.estimates.get(key)?.pending ?? 0
+  }
+
+  tracked(): number {
+    return this.estimates.size
   }
 
   /** The current cost of `key` (decayed to now), for the trace's "why this endpoint". */

@@ -40,4 +40,8 @@ export class LeastRequestBalancer<T> implements Balancer<T> {
   pending(key: string): number {
     return this.inFlight.get(key) ?? 0
   }
+
+  tracked(): number {
+    return this.inFlight.size
+  }
 }

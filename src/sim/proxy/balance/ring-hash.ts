@@ -71,6 +71,21 @@ export class RingHashBalancer<T> implements Balancer<T> {
     return candidates[this.memberToCandidate[first]]
   }
 
+  /** A member that left: the ring is dropped, and the next pick builds one for the endpoints there are. */
+  forget(key: string): void {
+    if (!this.members.includes(key)) return
+    this.points = new Uint32Array(0)
+    this.owners = new Int32Array(0)
+    this.members = []
+    this.signature = ''
+    this.memberToCandidate = new Int32Array(0)
+    this.seen = []
+  }
+
+  tracked(): number {
+    return this.members.length
+  }
+
   /** First point with hash >= h, wrapping to 0. */
   private lowerBound(h: number): number {
     const points = this.points

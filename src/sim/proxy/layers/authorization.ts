@@ -1,5 +1,6 @@
 // Refuses a call its destination's authorization policy does not allow, before any other
-// work (rate limit tokens, retries): 403 RBAC, PERMISSION_DENIED to a gRPC caller.
+// work (rate limit tokens, retries): 403 RBAC, PERMISSION_DENIED to a gRPC caller. It
+// judges `req.peer`, the identity set where the call came in, not how it was learnt.
 import type {AuthorizationConfig} from '../../config/types.js'
 import {authorize} from '../policy/authorization.js'
 import {accessDenied} from '../respond.js'
@@ -12,8 +13,8 @@ export const authorization =
     function authorization(req, ctx, reply) {
       const policy = policyOf(req)
       if (policy) {
-        const verdict = authorize(policy, {source: req.source, method: req.method, path: req.path})
-        if (!verdict.allowed) return reply.fail(accessDenied(req.destination, req.source, verdict.reason))
+        const verdict = authorize(policy, {source: req.peer.identity, method: req.method, path: req.path})
+        if (!verdict.allowed) return reply.fail(accessDenied(req.destination, req.peer.identity, verdict.reason))
       }
       inner(req, ctx, reply)
     }

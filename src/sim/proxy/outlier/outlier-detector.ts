@@ -95,6 +95,11 @@ export class OutlierDetector {
     }
   }
 
+  /** How many endpoints it monitors: the destination's current ones. */
+  tracked(): number {
+    return this.monitors.size
+  }
+
   /**
    * One attempt's outcome. A gateway error (502/503/504) also counts as a 5xx; a
    * local failure (connect refused, reset, timeout) counts as a gateway error, as
