@@ -84,8 +84,11 @@ services:
     ['POST /v1/start', '{"services": ["world"], "profiles": [1]}', /"profiles\[0\]" must be a string/],
     ['POST /v1/apply', '{"env": {"A": 1}}', /"env.A" must be a string/],
     ['POST /v1/faults', 'null', /the body must be a JSON object/],
-    ['POST /v1/faults', '{"service": "world"}', /"kind" must be a string/],
+    ['POST /v1/faults', '{"service": "world"}', /"kind" must be one of delay, abort, .*, kill, pause/],
+    ['POST /v1/faults', '{"service": "world", "kind": "delay", "delayMs": "10ms"}', /"delayMs" must be a number/],
+    ['POST /v1/faults', '{"service": "world", "kind": "abort", "header": {"name": "x"}}', /"header.value" must be a string/],
     ['POST /v1/deploys', '{"service": "world", "to": "v2", "strategy": "rolling"}', /"progressDeadlineMs" must be a number/],
+    ['POST /v1/deploys', '{"service": "world", "to": "v2", "strategy": "canary", "progressDeadlineMs": 1000, "canary": {"steps": [10, "x"]}}', /"canary.steps\[1\]" must be a number/],
     ['POST /v1/rollback', '{not json', /the body is not JSON/],
   ] as const)('%s with %s is a 400 that says what is wrong', async (key, body, message) => {
     const {method, path} = splitRoute(key)

@@ -8,8 +8,8 @@ import type {ExecTarget, MeshStatus} from './status.js'
 import type {DaemonEvent} from './daemon.js'
 import type {Stamped} from './event-log.js'
 import type {Span} from '../telemetry/span.js'
-import type {FaultInfo, FaultSpec} from '../faults/fault.js'
-import type {DeployPlan, DeployRecord} from '../deploy/deploy-types.js'
+import {type FaultInfo, type FaultKind, type FaultSide, type FaultSpec, PER_REQUEST_KINDS} from '../faults/fault.js'
+import type {BlueGreenOptions, CanaryOptions, DeployPlan, DeployRecord, RollingOptions, Strategy, VersionOverrides} from '../deploy/deploy-types.js'
 import type {ApplyResult} from './policy-diff.js'
 import type {StatRow} from '../telemetry/metrics.js'
 import type {TcpSeries} from '../telemetry/tcp-metrics.js'
@@ -84,11 +84,11 @@ export const controlRoutes: {[K in RouteKey]: {body?: BodyCheck<BodyOf<K>>}} = {
   'POST /v1/start': {body: (v) => fields(v, {services: stringArray, profiles: optional(stringArray)})},
   'POST /v1/apply': {body: (v) => (v === undefined ? undefined : fields(v, {env: optional(stringRecord), dryRun: optional(boolean)}))},
   'GET /v1/faults': {},
-  // The rest of a fault's fields are checked where faults are checked (the daemon's
-  // injectFault, as for mesh.yaml's faults.inject); here, that it is a fault at all.
-  'POST /v1/faults': {body: (v) => fields(v, {service: string, kind: string}) as FaultSpec},
+  // Each field's type here; what the values mean (a service that exists, a status in
+  // range) the daemon's injectFault checks, as for mesh.yaml's faults.inject.
+  'POST /v1/faults': {body: (v) => shape<FaultSpec>(FAULT_SPEC)(v, '')},
   'POST /v1/faults/clear': {body: (v) => fields(v, {id: optional(string), service: optional(string)})},
-  'POST /v1/deploys': {body: (v) => fields(v, {service: string, to: string, strategy: string, progressDeadlineMs: number}) as DeployPlan},
+  'POST /v1/deploys': {body: (v) => shape<DeployPlan>(DEPLOY_PLAN)(v, '')},
   'GET /v1/deploys': {},
   'GET /v1/deploy': {},
   'POST /v1/rollback': {body: (v) => fields(v, {service: string})},
@@ -148,9 +148,81 @@ function object(v: unknown, where: string): Record<string, unknown> {
   return v as Record<string, unknown>
 }
 
-/** The body as an object whose named fields pass their checks (other fields are kept as sent). */
-function fields<S extends Record<string, Check<unknown>>>(v: unknown, shape: S): {[F in keyof S]: ReturnType<S[F]>} {
-  const o = object(v, '')
-  for (const [name, check] of Object.entries(shape)) check(o[name], name)
-  return o as {[F in keyof S]: ReturnType<S[F]>}
+function oneOf<T extends string>(...values: T[]): Check<T> {
+  return (v, where) => {
+    if (!values.includes(v as T)) throw badBody(where, `must be one of ${values.join(', ')}.`)
+    return v as T
+  }
+}
+const numberArray: Check<number[]> = (v, where) => {
+  if (!Array.isArray(v)) throw badBody(where, 'must be a list of numbers.')
+  v.forEach((item, i) => number(item, `${where}[${i}]`))
+  return v as number[]
+}
+
+/** Each field of T, by name, with its check: a field added to T and not here fails to compile. */
+type Shape<T> = {[F in keyof Required<T>]: Check<T[F]>}
+
+/** An object whose named fields pass their checks (fields not named are kept as sent, unread). */
+function shape<T>(fieldsOf: Shape<T>): Check<T> {
+  return (v, where) => {
+    const o = object(v, where)
+    for (const [name, check] of Object.entries(fieldsOf) as Array<[string, Check<unknown>]>) check(o[name], where ? `${where}.${name}` : name)
+    return o as T
+  }
+}
+
+/** The body as an object whose named fields pass their checks. */
+function fields<S extends Record<string, Check<unknown>>>(v: unknown, checks: S): {[F in keyof S]: ReturnType<S[F]>} {
+  return shape<{[F in keyof S]: ReturnType<S[F]>}>(checks as never)(v, '')
+}
+
+const nameValue = shape<{name: string; value: string}>({name: string, value: string})
+
+const FAULT_SPEC: Shape<FaultSpec> = {
+  service: string,
+  version: optional(string),
+  kind: oneOf<FaultKind>(...PER_REQUEST_KINDS, 'kill', 'pause'),
+  delayMs: optional(number),
+  jitterMs: optional(number),
+  status: optional(number),
+  grpcStatus: optional(number),
+  afterBytes: optional(number),
+  blackhole: optional(boolean),
+  bytesPerSecond: optional(number),
+  count: optional(number),
+  pauseMs: optional(number),
+  percent: optional(number),
+  first: optional(number),
+  from: optional(string),
+  header: optional(nameValue),
+  pathPrefix: optional(string),
+  at: optional(oneOf<FaultSide>('callee', 'caller')),
+  durationMs: optional(number),
+  seed: optional(number),
+}
+
+const DEPLOY_PLAN: Shape<DeployPlan> = {
+  service: string,
+  to: string,
+  strategy: oneOf<Strategy>('rolling', 'blue-green', 'canary', 'restart'),
+  overrides: optional(shape<VersionOverrides>({command: optional(string), env: optional(stringRecord), set: optional(stringRecord)})),
+  rolling: optional(shape<RollingOptions>({maxSurge: number, maxUnavailable: number})),
+  blueGreen: optional(shape<BlueGreenOptions>({smoke: optional(shape<{method: string; path: string}>({method: string, path: string})), keepMs: number})),
+  canary: optional(
+    shape<CanaryOptions>({
+      steps: numberArray,
+      intervalMs: number,
+      maxErrorRate: number,
+      maxP99Ms: optional(number),
+      compareToPrimary: boolean,
+      failureThreshold: number,
+      match: optional(nameValue),
+      mirror: optional(boolean),
+      minRequests: number,
+      loadRps: optional(number),
+    }),
+  ),
+  progressDeadlineMs: number,
+  check: optional(string),
 }
