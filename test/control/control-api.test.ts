@@ -90,9 +90,10 @@ services:
     ['POST /v1/deploys', '{"service": "world", "to": "v2", "strategy": "rolling"}', /"progressDeadlineMs" must be a number/],
     ['POST /v1/deploys', '{"service": "world", "to": "v2", "strategy": "canary", "progressDeadlineMs": 1000, "canary": {"steps": [10, "x"]}}', /"canary.steps\[1\]" must be a number/],
     ['POST /v1/rollback', '{not json', /the body is not JSON/],
-  ] as const)('%s with %s is a 400 that says what is wrong', async (key, body, message) => {
+    ['GET /v1/stat', '?by=colour', /"by" must be one of service, version, instance, edge/],
+  ] as const)('%s with %s is a 400 that says what is wrong', async (key, input, message) => {
     const {method, path} = splitRoute(key)
-    const r = await raw(url + path, method, token, body)
+    const r = method === 'GET' ? await raw(url + path + input, method, token) : await raw(url + path, method, token, input)
     expect(r.status).toBe(400)
     expect(r.json.error?.code).toBe('MESH_BAD_REQUEST')
     expect(r.json.error?.message).toMatch(message)

@@ -11,7 +11,7 @@ import type {Span} from '../telemetry/span.js'
 import {type FaultInfo, type FaultKind, type FaultSide, type FaultSpec, PER_REQUEST_KINDS} from '../faults/fault.js'
 import type {BlueGreenOptions, CanaryOptions, DeployPlan, DeployRecord, RollingOptions, Strategy, VersionOverrides} from '../deploy/deploy-types.js'
 import type {ApplyResult} from './policy-diff.js'
-import type {StatRow} from '../telemetry/metrics.js'
+import type {StatBy, StatRow} from '../telemetry/metrics.js'
 import type {TcpSeries} from '../telemetry/tcp-metrics.js'
 import type {TraceStoreStats, TraceSummary} from '../telemetry/trace-store.js'
 import type {SamplingStats} from '../telemetry/trace-sampler.js'
@@ -31,7 +31,7 @@ export interface ControlRoutes {
   'GET /v1/spans': {query: TraceParams; response: Span[]}
   'GET /v1/trace': {query: {id?: string}; response: Span[]}
   'GET /v1/trace-store': {response: TraceStoreStats & {sampling: SamplingStats}}
-  'GET /v1/stat': {query: {by?: string; windowMs?: string}; response: StatRow[]}
+  'GET /v1/stat': {query: {by?: StatBy; windowMs?: string}; response: StatRow[]}
   'GET /v1/tcp': {response: TcpSeries[]}
   'GET /v1/exec': {query: {service?: string; version?: string; instance?: string}; response: ExecTarget}
   'POST /v1/stop': {body: {services: string[]}; response: MeshStatus}
@@ -69,15 +69,15 @@ export type ControlHandlers = {[K in RouteKey]: (input: {body: BodyOf<K>; query:
 /** Checks a JSON value from the network is a K's body (throws MESH_BAD_REQUEST saying what is wrong). */
 type BodyCheck<B> = (value: unknown) => B
 
-/** The runtime half of the map: every route (the daemon serves exactly these), with the check for its body. */
-export const controlRoutes: {[K in RouteKey]: {body?: BodyCheck<BodyOf<K>>}} = {
+/** The runtime half of the map: every route (the daemon serves exactly these), with the checks for its body and, where a value is one of a few, its query. */
+export const controlRoutes: {[K in RouteKey]: {body?: BodyCheck<BodyOf<K>>; query?: BodyCheck<QueryOf<K>>}} = {
   'GET /v1/status': {},
   'GET /v1/events': {},
   'GET /v1/traces': {},
   'GET /v1/spans': {},
   'GET /v1/trace': {},
   'GET /v1/trace-store': {},
-  'GET /v1/stat': {},
+  'GET /v1/stat': {query: (v) => fields(v, {by: optional(oneOf<StatBy>('service', 'version', 'instance', 'edge')), windowMs: optional(string)})},
   'GET /v1/tcp': {},
   'GET /v1/exec': {},
   'POST /v1/stop': {body: (v) => fields(v, {services: stringArray})},

@@ -20,7 +20,7 @@ type RawStream = (query: Record<string, string>) => (send: (line: unknown) => vo
 
 export class ControlServer {
   private readonly server: http.Server
-  private readonly routes = new Map<string, {handler: Handler; body?: (value: unknown) => unknown}>()
+  private readonly routes = new Map<string, {handler: Handler; body?: (value: unknown) => unknown; query?: (value: unknown) => unknown}>()
   private readonly publicText = new Map<string, {contentType: string; handler: () => string}>()
   private readonly streams = new Map<string, RawStream>()
 
@@ -37,7 +37,8 @@ export class ControlServer {
     if (missing.length || extra.length) throw new Error(`control routes disagree with api.ts: missing ${missing.join(', ') || 'none'}; not in the map ${extra.join(', ') || 'none'}`)
     for (const key of mapped as RouteKey[]) {
       const {method, path} = splitRoute(key)
-      this.routes.set(`${method} ${path}`, {handler: handlers[key] as Handler, body: controlRoutes[key].body})
+      const {body, query} = controlRoutes[key] as {body?: (value: unknown) => unknown; query?: (value: unknown) => unknown}
+      this.routes.set(`${method} ${path}`, {handler: handlers[key] as Handler, body, query})
     }
     return this
   }
@@ -96,7 +97,8 @@ export class ControlServer {
       for await (const chunk of req) chunks.push(chunk as Buffer)
       const raw = parseJson(Buffer.concat(chunks).toString('utf8'))
       const body = route.body ? route.body(raw) : undefined
-      const result = await route.handler({body, query: Object.fromEntries(url.searchParams)})
+      const query = Object.fromEntries(url.searchParams)
+      const result = await route.handler({body, query: route.query ? route.query(query) : query})
       reply(res, 200, result ?? {})
     } catch (error) {
       replyError(res, error)

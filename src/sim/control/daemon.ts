@@ -16,7 +16,6 @@ import {MeshError, serviceNotFound} from '../errors.js'
 import {DataPlane, type ListenerInfo} from '../proxy/data-plane.js'
 import {Telemetry} from '../telemetry/telemetry.js'
 import type {TcpTotals} from '../telemetry/tcp-metrics.js'
-import type {StatBy} from '../telemetry/metrics.js'
 import {PROMETHEUS_CONTENT_TYPE, renderPrometheus} from '../telemetry/prometheus.js'
 import type {Span} from '../telemetry/span.js'
 import type {TraceQuery} from '../telemetry/trace-store.js'
@@ -222,7 +221,7 @@ export class MeshDaemon extends EventEmitter {
         },
         'GET /v1/trace': ({query}) => this.trace(query.id ?? ''),
         'GET /v1/trace-store': () => ({...this.telemetry.traces.stats(), sampling: this.telemetry.sampler.stats()}),
-        'GET /v1/stat': ({query}) => this.telemetry.metrics.stat({by: (query.by ?? 'service') as StatBy, windowMs: Number(query.windowMs ?? 30_000)}, this.clock.now()),
+        'GET /v1/stat': ({query}) => this.telemetry.metrics.stat({by: query.by ?? 'service', windowMs: Number(query.windowMs ?? 30_000)}, this.clock.now()),
         'GET /v1/tcp': () => this.telemetry.tcp.series(),
         'GET /v1/exec': ({query}) => this.execTarget(query.service ?? '', query.version, query.instance),
         'POST /v1/stop': ({body}) => this.inTurn(() => this.stopServices(body.services)).then(() => this.status()),
