@@ -15,7 +15,7 @@ type Handler = (input: {body: unknown; query: unknown}) => Promise<unknown> | un
 export type StreamHandler<P extends keyof ControlStreams> = (
   query: ControlStreams[P]['query'],
 ) => (send: (line: ControlStreams[P]['line']) => void) => () => void
-/** Either kind of handler as the server holds it, its types checked where it was registered. */
+/** A stream handler as the server holds it: its types were checked where it was registered. */
 type RawStream = (query: Record<string, string>) => (send: (line: unknown) => void) => () => void
 
 export class ControlServer {
