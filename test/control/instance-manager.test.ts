@@ -13,6 +13,7 @@ import type {MeshConfig} from '../../src/sim/config/types.js'
 import {versionWeights} from '../../src/sim/config/versions.js'
 import {type InstanceEvent, InstanceManager} from '../../src/sim/control/instance-manager.js'
 import {Registry} from '../../src/sim/control/registry.js'
+import {STOPPED_BY_MESH_STOP} from '../../src/sim/control/status.js'
 import {FaultSet} from '../../src/sim/faults/fault-set.js'
 import {DataPlane} from '../../src/sim/proxy/data-plane.js'
 import type {InstanceSpec, ProcessState, ProcessStatus} from '../../src/sim/supervisor/supervisor.js'
@@ -234,6 +235,19 @@ describe('InstanceManager', () => {
     await p.manager.bringUp(new Set(['api', 'db']), 5_000)
     expect(started).toEqual(['db-v1-0:false', 'api-v1-0:true'])
     expect(p.driver.specs.get('api-v1-0')!.env.DB_URL).toBe(`http://127.0.0.1:${p.manager.statusOf('api')[0].outbound!.dependencies.db.split(':')[1]}`)
+  })
+
+  test('stopping services removes callers before what they call, and leaves them declared until started again', async () => {
+    const p = parts()
+    await p.manager.bringUp(new Set(['api', 'db']), 5_000)
+    expect(await p.manager.stopServices(['db', 'api'])).toEqual(['api-v1-0', 'db-v1-0'])
+    expect(p.driver.stopped).toEqual(['api-v1-0', 'db-v1-0'])
+    expect(p.events.filter((e) => e.kind === 'service-stopped').map((e) => e.service)).toEqual(['api', 'db'])
+    expect(p.manager.notStarted('db')).toBe(STOPPED_BY_MESH_STOP)
+    expect(await p.manager.startServices(new Set(['db']))).toEqual(['db-v1-1'])
+    expect(p.manager.isStarted('db')).toBe(true)
+    expect(p.manager.isStarted('api')).toBe(false)
+    expect(p.manager.statusOf('db').map((s) => [s.instance, s.health])).toEqual([['db-v1-1', 'healthy']])
   })
 
   test('exec runs as the named instance, or the first healthy one', async () => {

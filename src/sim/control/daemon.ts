@@ -11,7 +11,7 @@ import {EventEmitter} from 'node:events'
 import {mkdirSync} from 'node:fs'
 import path from 'node:path'
 import type {MeshConfig, ServiceConfig} from '../config/types.js'
-import {activeVersions, versionWeights} from '../config/versions.js'
+import {versionWeights} from '../config/versions.js'
 import {MeshError, serviceNotFound} from '../errors.js'
 import {DataPlane} from '../proxy/data-plane.js'
 import {Telemetry} from '../telemetry/telemetry.js'
@@ -21,18 +21,17 @@ import {PROMETHEUS_CONTENT_TYPE, renderPrometheus} from '../telemetry/prometheus
 import type {Span} from '../telemetry/span.js'
 import type {TraceQuery} from '../telemetry/trace-store.js'
 import {EventLog} from './event-log.js'
-import {describeFault, type FaultInfo, type FaultSpec, requestOnlySelector} from '../faults/fault.js'
+import {describeFault, type FaultInfo, type FaultSpec} from '../faults/fault.js'
 import {FaultSet} from '../faults/fault-set.js'
 import {DeployController} from '../deploy/deploy-controller.js'
-import {parseRestartPlan} from '../deploy/deploy-flags.js'
-import {FileWatcher} from './file-watcher.js'
+import {WatchRestarts} from './watch-restarts.js'
 import {Tap, type TapFilter, type TapLine} from '../telemetry/tap.js'
 import type {DeployPlan, DeployTarget} from '../deploy/deploy-types.js'
 import {request} from 'undici'
 import {runLoad} from '../load/load-generator.js'
 import type {ApplyResult} from './policy-diff.js'
 import {ConfigApply} from './config-apply.js'
-import {suggestion} from '../config/did-you-mean.js'
+import {injectFault} from './fault-inject.js'
 import {seedFrom} from '../time/random.js'
 import {probeCommand} from '../supervisor/health-check.js'
 import {Supervisor} from '../supervisor/supervisor.js'
@@ -41,18 +40,16 @@ import {TickClock} from '../time/tick-clock.js'
 import {ControlServer} from './control-server.js'
 import {rotateLogs} from './log-files.js'
 import {tuneHeapForProxying} from './heap-tuning.js'
-import {assertPortFree} from './ports.js'
 import {type Endpoint, Registry} from './registry.js'
 import {type InstanceEvent, InstanceManager} from './instance-manager.js'
 import {createToken, type MeshPaths, meshPaths, removeState, writeState} from './state-file.js'
 import {acquireMeshLock, type MeshLock} from './mesh-lock.js'
-import {type ExecTarget, type MeshStatus, STOPPED_BY_MESH_STOP} from './status.js'
-import {ingressPathTo, startOrder} from '../config/call-graph.js'
+import type {ExecTarget, MeshStatus} from './status.js'
+import {ingressPathTo} from '../config/call-graph.js'
 import {profileEnabled, profilesOff, servicesToStart} from '../config/profiles.js'
 
 export type DaemonEvent =
   | InstanceEvent
-  | {kind: 'service-stopped'; service: string}
   /** `mesh up --watch`: files under a service's `watch:` paths changed, so its instances are restarted. */
   | {kind: 'files-changed'; service: string; files: string[]}
   | {kind: 'instance-ejected'; service: string; instance: string; reason: string}
@@ -97,9 +94,7 @@ export class MeshDaemon extends EventEmitter {
   private mutating: Promise<unknown> = Promise.resolve()
   /** Held from before the token is written until after state.json is removed (mesh-lock.ts). */
   private lock?: MeshLock
-  private readonly watchers: FileWatcher[] = []
-  /** Per service: files changed since its last watch restart began. */
-  private readonly changedFiles = new Map<string, Set<string>>()
+  private watch?: WatchRestarts
 
   constructor(
     readonly config: MeshConfig,
@@ -178,7 +173,7 @@ export class MeshDaemon extends EventEmitter {
     for (const dir of [this.paths.logs, this.paths.access]) rotateLogs(dir)
     mkdirSync(this.paths.logs, {recursive: true})
     const token = createToken(this.paths)
-    await this.checkFixedPorts()
+    await this.instances.checkFixedPorts()
 
     if (this.config.ingress) {
       const l = await this.dataPlane.listen(
@@ -255,7 +250,15 @@ export class MeshDaemon extends EventEmitter {
     for (const spec of this.config.faults.inject) this.injectFault(spec)
     await this.instances.bringUp(selected, this.opts.startupTimeoutMs ?? 60_000)
     this.phase = 'running'
-    if (this.opts.watch) this.startWatching()
+    if (this.opts.watch) {
+      this.watch = new WatchRestarts({
+        config: this.config,
+        deploys: this.deploys,
+        isStarted: (service) => this.instances.isStarted(service),
+        isRunning: () => this.phase === 'running',
+        onFilesChanged: (service, files) => this.emitEvent({kind: 'files-changed', service, files}),
+      }).start()
+    }
   }
 
   status(): MeshStatus {
@@ -300,7 +303,7 @@ export class MeshDaemon extends EventEmitter {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.phase = 'stopping'
-      for (const w of this.watchers.splice(0)) w.close()
+      this.watch?.close()
       // A paused process (SIGSTOP) would finish none of its requests.
       for (const f of this.faults.list()) if (f.kind === 'pause') this.faults.remove(f.id)
       const longest = Math.max(...this.config.services.map((s) => s.stopGracePeriodMs), 1000)
@@ -328,16 +331,6 @@ export class MeshDaemon extends EventEmitter {
     if (this.lock) {
       removeState(this.paths)
       this.lock.release()
-    }
-  }
-
-  private async checkFixedPorts(): Promise<void> {
-    for (const s of this.config.services) {
-      for (const v of s.versions) {
-        if (v.port !== undefined && v.workload.kind !== 'address') {
-          await assertPortFree(v.port, `service "${s.name}" (version ${v.name}, port:)`)
-        }
-      }
     }
   }
 
@@ -393,15 +386,7 @@ export class MeshDaemon extends EventEmitter {
     for (const name of names) if (!this.config.services.some((s) => s.name === name)) throw serviceNotFound(name, this.serviceNames())
     // As `mesh up` decides it: a dependency whose profile is off is refused (or, optional, left out).
     const wanted = new Set(servicesToStart(this.config, names, this.opts.profiles ?? []))
-    const begun: string[] = []
-    for (const name of startOrder(this.config).flat()) {
-      if (!wanted.has(name) || this.instances.isStarted(name)) continue
-      const service = this.config.services.find((s) => s.name === name)!
-      for (const version of service.versions) {
-        if (activeVersions(service).has(version.name)) begun.push(...(await this.instances.addInstances(service, version, version.replicas)))
-      }
-    }
-    return begun
+    return this.instances.startServices(wanted)
   }
 
   /**
@@ -418,59 +403,7 @@ export class MeshDaemon extends EventEmitter {
       const deploy = this.deploys.inProgress(name)
       if (deploy) throw new MeshError('MESH_DEPLOY_IN_PROGRESS', `"${name}" has a deploy in progress (${deploy}); nothing was stopped.`, {hints: [`Wait for it, or \`mesh rollback ${name}\` first.`]})
     }
-    const stopped: string[] = []
-    for (const group of startOrder(this.config).reverse()) {
-      const now = group.filter((name) => wanted.includes(name))
-      // Callers are told at once; requests under way finish within the grace period.
-      for (const name of now) this.instances.markNotStarted(name, STOPPED_BY_MESH_STOP)
-      await Promise.all(
-        now.flatMap((name) =>
-          this.instances.instancesOf(name).map(async (instance) => {
-            await this.instances.removeInstance(instance)
-            stopped.push(instance)
-          }),
-        ),
-      )
-      for (const name of now) this.emitEvent({kind: 'service-stopped', service: name})
-    }
-    return stopped
-  }
-
-  /** `mesh up --watch`: one watcher per service with `watch:` paths. */
-  private startWatching(): void {
-    for (const service of this.config.services) {
-      if (!service.watch) continue
-      this.watchers.push(new FileWatcher({paths: service.watch, onChange: (files) => void this.filesChanged(service.name, files)}).start())
-    }
-  }
-
-  /**
-   * Restarts the service's instances one at a time (a restart deploy: each replacement healthy
-   * before the old one is drained, so code that no longer starts leaves the old instances
-   * serving). Changes during a restart, or during another deploy of it, make one more after it.
-   */
-  private async filesChanged(service: string, files: string[]): Promise<void> {
-    // Stopped (or never started): `mesh up` will start it on the files as they are then.
-    if (!this.instances.isStarted(service)) return
-    const pending = this.changedFiles.get(service)
-    if (pending) return void files.forEach((f) => pending.add(f))
-    const changed = new Set(files)
-    this.changedFiles.set(service, changed)
-    try {
-      while (changed.size > 0 && this.phase === 'running') {
-        await this.deploys.whenIdle(service)
-        const now = [...changed].map((f) => path.relative(this.config.dir, f) || f)
-        changed.clear()
-        this.emitEvent({kind: 'files-changed', service, files: now})
-        try {
-          this.deploys.start(parseRestartPlan(service, {}))
-        } catch (error) {
-          console.error(`[daemon] ${service}: watch restart refused: ${(error as Error).message}`)
-        }
-      }
-    } finally {
-      this.changedFiles.delete(service)
-    }
+    return this.instances.stopServices(wanted)
   }
 
   private emitEvent(event: DaemonEvent): void {
@@ -478,50 +411,9 @@ export class MeshDaemon extends EventEmitter {
     this.emit('event', event)
   }
 
-  /**
-   * Adds a fault. Per-request kinds go to the data path's FaultSet; kill and pause
-   * act on processes through the supervisor (kill is instant and only reported).
-   */
+  /** Adds a fault (fault-inject.ts): kill and pause act on instances, the others on requests. */
   injectFault(spec: FaultSpec): FaultInfo {
-    const service = this.config.services.find((s) => s.name === spec.service)
-    if (!service) throw serviceNotFound(spec.service, this.serviceNames())
-    if (spec.version && !service.versions.some((v) => v.name === spec.version)) {
-      throw new MeshError('MESH_VERSION_NOT_FOUND', `service "${spec.service}" has no version "${spec.version}".`, {
-        hints: [`Its versions: ${service.versions.map((v) => v.name).join(', ')}`],
-      })
-    }
-    if (spec.version && spec.at === 'caller') {
-      throw new MeshError('MESH_BAD_FLAG', 'a fault on the caller side acts before a version is chosen, so it cannot target one version.', {
-        hints: ['Drop @VERSION, or use --at callee.'],
-      })
-    }
-    if (spec.from && !this.config.services.some((s) => s.name === spec.from) && spec.from !== 'ingress') {
-      const callers = [...this.config.services.map((s) => s.name), 'ingress']
-      throw new MeshError('MESH_SERVICE_NOT_FOUND', `--from "${spec.from}" is not a service in the mesh (or "ingress")${suggestion(spec.from, callers) || '.'}`)
-    }
-    const flag = service.protocol === 'tcp' ? requestOnlySelector(spec) : undefined
-    if (flag) {
-      throw new MeshError('MESH_BAD_FLAG', `"${spec.service}" is protocol: tcp: its connections have no ${flag} for --${flag} to select, so the fault would never act.`, {
-        hints: ['Choose connections with --from, --percent or --first instead.'],
-      })
-    }
-    if (spec.kind !== 'kill' && spec.kind !== 'pause') return this.faults.add(spec)
-
-    const targets = this.instances.running(service.name, spec.version, spec.count ?? 1)
-    if (targets.length === 0) {
-      throw new MeshError('MESH_NO_INSTANCE', `no running instance of "${spec.service}" to ${spec.kind}.`, {
-        hints: ['Instances the mesh does not start (address:) cannot be killed or paused.'],
-      })
-    }
-    if (spec.kind === 'kill') {
-      const info = this.faults.add({...spec, durationMs: 0})
-      for (const name of targets) void this.instances.signal(name, 'SIGKILL')
-      return {...info, instances: targets}
-    }
-    const info = this.faults.add({...spec, durationMs: spec.pauseMs ?? spec.durationMs ?? 10_000})
-    this.faults.update(info.id, {instances: targets})
-    for (const name of targets) void this.instances.signal(name, 'SIGSTOP')
-    return {...info, instances: targets}
+    return injectFault(spec, {config: this.config, faults: this.faults, instances: this.instances})
   }
 
   /**

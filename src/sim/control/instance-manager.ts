@@ -26,9 +26,9 @@ import type {InstanceSpec, ProcessStatus} from '../supervisor/supervisor.js'
 import type {WorkloadDriver} from '../supervisor/workload-driver.js'
 import type {Clock} from '../time/clock.js'
 import {tailLines} from './log-files.js'
-import {freePort} from './ports.js'
+import {assertPortFree, freePort} from './ports.js'
 import type {Endpoint, Registry} from './registry.js'
-import type {ExecTarget, InstanceHealth, InstanceStatus} from './status.js'
+import {type ExecTarget, type InstanceHealth, type InstanceStatus, STOPPED_BY_MESH_STOP} from './status.js'
 
 const SIMULATED_RUNNER = fileURLToPath(new URL('../model/simulated-service-main.js', import.meta.url))
 
@@ -40,6 +40,7 @@ export type InstanceEvent =
   | {kind: 'service-healthy'; service: string}
   /** Every instance of a one-shot service (`restart: no` or on-failure) exited 0. */
   | {kind: 'service-completed'; service: string}
+  | {kind: 'service-stopped'; service: string}
 
 export interface InstanceManagerOptions {
   /** The running config: apply edits it in place, so services are looked up in it each time. */
@@ -83,6 +84,17 @@ export class InstanceManager {
   constructor(private readonly o: InstanceManagerOptions) {
     this.changes.setMaxListeners(0)
     o.driver.on('exit', (status, exit) => this.onExit(status, exit))
+  }
+
+  /** Before anything starts: a version's fixed `port:` that something else holds fails `mesh up` at once, naming it. */
+  async checkFixedPorts(): Promise<void> {
+    for (const s of this.o.config.services) {
+      for (const v of s.versions) {
+        if (v.port !== undefined && v.workload.kind !== 'address') {
+          await assertPortFree(v.port, `service "${s.name}" (version ${v.name}, port:)`)
+        }
+      }
+    }
   }
 
   /**
@@ -150,6 +162,47 @@ export class InstanceManager {
       throw error
     }
     return names
+  }
+
+  /**
+   * `mesh up SERVICE...` on a running mesh: those of `wanted` not started yet, in start order,
+   * each healthy (or completed) before what depends on it starts. Returns the instances begun.
+   */
+  async startServices(wanted: Set<string>): Promise<string[]> {
+    const {config} = this.o
+    const begun: string[] = []
+    for (const name of startOrder(config).flat()) {
+      if (!wanted.has(name) || this.isStarted(name)) continue
+      const service = config.services.find((s) => s.name === name)!
+      for (const version of service.versions) {
+        if (activeVersions(service).has(version.name)) begun.push(...(await this.addInstances(service, version, version.replicas)))
+      }
+    }
+    return begun
+  }
+
+  /**
+   * `mesh stop`: the services' instances drained and removed, in reverse start order so a
+   * caller stops before what it calls. They stay declared, callers told at once (503 UH)
+   * that `mesh stop` stopped them, until started again. Returns the instances stopped.
+   */
+  async stopServices(services: string[]): Promise<string[]> {
+    const stopped: string[] = []
+    for (const group of startOrder(this.o.config).reverse()) {
+      const now = group.filter((name) => services.includes(name))
+      // Callers are told at once; requests under way finish within the grace period.
+      for (const name of now) this.markNotStarted(name, STOPPED_BY_MESH_STOP)
+      await Promise.all(
+        now.flatMap((name) =>
+          this.instancesOf(name).map(async (instance) => {
+            await this.removeInstance(instance)
+            stopped.push(instance)
+          }),
+        ),
+      )
+      for (const name of now) this.event({kind: 'service-stopped', service: name})
+    }
+    return stopped
   }
 
   /**
