@@ -464,10 +464,7 @@ export class MeshDaemon extends EventEmitter {
           d.policy = {...d.policy, routes: d.policy.routes.filter((r) => r !== rule)}
         }
       },
-      notStarted: (service) => {
-        destination(service)
-        return this.instances.notStarted(service)
-      },
+      notStarted: (service) => destination(service).endpoints.notStarted,
       addMirror: (service, version) => {
         const d = destination(service)
         const configured = d.policy.mirror
