@@ -30,6 +30,10 @@ class FakeDriver extends EventEmitter implements WorkloadDriver {
   readonly specs = new Map<string, InstanceSpec>()
   readonly signals: Array<[string, string]> = []
   readonly stopped: string[] = []
+  /** The grace each stop was given, by instance. */
+  readonly graces = new Map<string, number | undefined>()
+  /** /slow requests the workload has answered. */
+  slowAnswered = 0
   readonly forgotten: string[] = []
   constructor(private readonly broken = new Set<string>()) {
     super()
@@ -40,8 +44,9 @@ class FakeDriver extends EventEmitter implements WorkloadDriver {
     if (!this.broken.has(spec.service)) this.serve(spec)
     return this.status(spec.instance)!
   }
-  async stop(instance: string): Promise<void> {
+  async stop(instance: string, graceMs?: number): Promise<void> {
     this.stopped.push(instance)
+    this.graces.set(instance, graceMs)
     await this.close(instance)
     this.set(this.specs.get(instance)!, 'stopped')
   }
@@ -73,7 +78,10 @@ class FakeDriver extends EventEmitter implements WorkloadDriver {
     for (const name of [...this.servers.keys()]) await this.close(name)
   }
   private serve(spec: InstanceSpec): void {
-    const server = http.createServer((req, res) => res.end(`${spec.instance} ${req.url}`))
+    const server = http.createServer((req, res) => {
+      if (req.url === '/slow') return void setTimeout(() => res.end('slow', () => this.slowAnswered++), 300)
+      res.end(`${spec.instance} ${req.url}`)
+    })
     this.servers.set(spec.instance, server)
     server.listen(Number(spec.env.PORT), '127.0.0.1', () => this.set(spec, 'running'))
   }
@@ -209,6 +217,26 @@ describe('InstanceManager', () => {
     expect(p.manager.endpoint(name)).toBeUndefined()
     expect(p.driver.forgotten).toEqual([name])
     expect(await listening(inbound)).toBe(false)
+  })
+
+  test('a removed instance finishes its requests under way first, and its workload gets what is left of the grace', async () => {
+    const p = parts()
+    const [name] = await p.manager.addInstances(service(p, 'db'), version(p, 'db'), 1, 5_000)
+    const inbound = p.manager.endpoint(name)!.inboundPort
+    const slow = fetch(`http://127.0.0.1:${inbound}/slow`).then((r) => r.text())
+    await new Promise((r) => setTimeout(r, 50))
+    const stop = p.driver.stop.bind(p.driver)
+    let answeredAtStop: number | undefined
+    p.driver.stop = async (instance, graceMs) => {
+      answeredAtStop = p.driver.slowAnswered
+      return stop(instance, graceMs)
+    }
+    await p.manager.removeInstance(name, 2_000)
+    expect(await slow).toBe('slow')
+    expect(answeredAtStop).toBe(1)
+    const grace = p.driver.graces.get(name)!
+    expect(grace).toBeLessThan(1_950)
+    expect(grace).toBeGreaterThan(1_000)
   })
 
   test('a workload that exits leaves the registry at once and earns its way back when it runs again', async () => {
