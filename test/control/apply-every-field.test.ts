@@ -98,10 +98,13 @@ function fakeHost(config: MeshConfig): ApplyHost {
       spansPerSecond: config.telemetry?.spansPerSecond,
     }),
     accessLogDir: path.join(DIR, 'access'),
-    instancesOf: (service: string, version = 'v1') => [`${service}-${version}-0`],
-    addInstances: async (s: ServiceConfig, v: {name: string}, n: number) => Array.from({length: n}, (_, i) => `${s.name}-${v.name}-${i + 1}`),
-    removeInstance: async () => {},
-    isStarted: () => true,
+    instances: {
+      instancesOf: (service: string, version = 'v1') => [`${service}-${version}-0`],
+      addInstances: async (s: ServiceConfig, v: {name: string}, n: number) => Array.from({length: n}, (_, i) => `${s.name}-${v.name}-${i + 1}`),
+      removeInstance: async () => {},
+      isStarted: () => true,
+      markNotStarted: (service: string, why: string) => (destinations.get(service)!.endpoints.notStarted = why as never),
+    },
     profileEnabled: () => true,
     onApplied() {},
   }

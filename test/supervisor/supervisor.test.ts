@@ -229,7 +229,7 @@ describe('Supervisor', {timeout: 20_000}, () => {
     const sup = supervisor({backoff: {initialMs: 50, maxMs: 50, resetAfterMs: 10_000}})
     const first = sup.start(spec('exec sleep 30'))
     const respawned = once(sup, 'spawn')
-    await sup.kill('catalog-v1-0')
+    await sup.signal('catalog-v1-0', 'SIGKILL')
     const [status] = (await respawned) as [ProcessStatus]
 
     expect(status.restarts).toBe(1)

@@ -29,11 +29,11 @@ export const EnvNames = {
   simulate: 'MESH_SIMULATE',
 } as const
 
-/** What an instance's HTTP clients find its outbound sidecar by (daemon.ts sets them). */
+/** What an instance's HTTP clients find its outbound sidecar by (instance-manager.ts sets them). */
 export const PROXY_ENV_NAMES = ['HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy'] as const
 
 /**
- * Every variable the mesh gives each started instance of a service, as daemon.ts sets them:
+ * Every variable the mesh gives each started instance of a service, as instance-manager.ts sets them:
  * PORT, MESH_*, the proxy variables, and per dependency `<DEP>_URL` (HTTP and gRPC) and
  * `<DEP>_HOST`/`_PORT`/`_ADDR` (gRPC and TCP). `protocol` undefined is HTTP.
  */

@@ -6,7 +6,7 @@
 // dependsOn, health checks, address:) is reported as not applied. policy-diff.ts decides
 // what changed; this module does it, through the daemon's narrow ApplyHost.
 import {profilesOff} from '../config/profiles.js'
-import type {MeshConfig, ServiceConfig, VersionConfig} from '../config/types.js'
+import type {MeshConfig, ServiceConfig} from '../config/types.js'
 import {loadConfig} from '../config/load-config.js'
 import {activeVersions, versionWeights} from '../config/versions.js'
 import type {DeployController} from '../deploy/deploy-controller.js'
@@ -15,6 +15,7 @@ import type {DataPlane} from '../proxy/data-plane.js'
 import type {Telemetry} from '../telemetry/telemetry.js'
 import {type Applied, type ApplyResult, deployBehindWeights, describeInstanceChange, diffPolicies, ingressChange, type InstanceChange, type LiveSettings, liveSettings, liveSettingsChanges, liveWeightsChange, RESTART, RESTART_OR_DEPLOY, versionChange} from './policy-diff.js'
 import type {Registry} from '../proxy/registry.js'
+import type {InstanceManager} from './instance-manager.js'
 
 /** What apply changes in the running mesh: the daemon's parts, and its instance lifecycle. */
 export interface ApplyHost {
@@ -27,12 +28,12 @@ export interface ApplyHost {
   readonly telemetry: Telemetry
   /** Where access logs go when mesh.yaml turns them on. */
   readonly accessLogDir: string
-  instancesOf(service: string, version?: string): string[]
-  /** Resolves when all are healthy; rejects (having removed what did not get healthy) otherwise. */
-  addInstances(service: ServiceConfig, version: VersionConfig, count: number): Promise<string[]>
-  removeInstance(name: string): Promise<void>
-  /** False for a service `mesh up SERVICE...` left declared only: apply changes its config, never starts it. */
-  isStarted(service: string): boolean
+  /**
+   * addInstances resolves when all are healthy, and rejects (having removed what did not get
+   * healthy) otherwise; isStarted is false for a service `mesh up SERVICE...` left declared
+   * only: apply changes its config, never starts it.
+   */
+  readonly instances: Pick<InstanceManager, 'instancesOf' | 'addInstances' | 'removeInstance' | 'isStarted' | 'markNotStarted'>
   /** Whether `mesh up --profile` enabled the service (one without profiles always is): apply adds others declared only. */
   profileEnabled(service: ServiceConfig): boolean
   onApplied(changes: string[]): void
@@ -74,10 +75,10 @@ export class ConfigApply {
       if (moved.change) changes.push(moved.change)
       if (moved.warning) warnings.push(moved.warning)
       // A version that gains traffic is started (and healthy) before any traffic moves to it.
-      for (const name of this.host.isStarted(service.name) ? activeVersions(service) : []) {
+      for (const name of this.host.instances.isStarted(service.name) ? activeVersions(service) : []) {
         const version = current.versions.find((v) => v.name === name)
-        if (version && this.host.instancesOf(service.name, name).length === 0) {
-          await this.host.addInstances(current, version, version.replicas)
+        if (version && this.host.instances.instancesOf(service.name, name).length === 0) {
+          await this.host.instances.addInstances(current, version, version.replicas)
           changes.push(`${service.name}: started ${version.replicas} ${version.replicas === 1 ? 'instance' : 'instances'} of ${name}`)
         }
       }
@@ -158,7 +159,7 @@ export class ConfigApply {
     for (const name of removed) {
       const blocked = this.removalBlocked(name)
       if (blocked) notApplied.push(blocked.message)
-      else changes.push(`service ${name} removed: ${howMany(this.host.instancesOf(name).length)} drained and stopped`)
+      else changes.push(`service ${name} removed: ${howMany(this.host.instances.instancesOf(name).length)} drained and stopped`)
     }
     changes.push(...liveSettingsChanges(this.liveSettings(), liveSettings(next)))
     return {changes, notApplied, warnings}
@@ -212,9 +213,9 @@ export class ConfigApply {
     version.env = {...c.next.env}
     version.replicas = c.next.replicas
     declared.versions = declared.versions.map((v) => (v.name === c.version ? structuredClone(c.next) : v))
-    const live = this.host.instancesOf(c.service, c.version)
+    const live = this.host.instances.instancesOf(c.service, c.version)
     const what: string[] = []
-    if (!this.host.isStarted(c.service)) return {applied: true, message: `${c.service}: ${c.version} ${describeInstanceChange(c)} (not started: takes effect when \`mesh up ${c.service}\` starts it)`}
+    if (!this.host.instances.isStarted(c.service)) return {applied: true, message: `${c.service}: ${c.version} ${describeInstanceChange(c)} (not started: takes effect when \`mesh up ${c.service}\` starts it)`}
     if (live.length === 0) {
       return {applied: true, message: `${c.service}: ${c.version} ${describeInstanceChange(c)} (no instance runs it now: takes effect when it gets traffic)`}
     }
@@ -222,22 +223,22 @@ export class ConfigApply {
     // a scale-up adds below already run the new spec.
     if (c.respawn) {
       const keep = c.replicas && c.replicas.to < live.length ? live.slice(0, c.replicas.to) : live
-      for (const name of live.slice(keep.length)) await this.host.removeInstance(name)
+      for (const name of live.slice(keep.length)) await this.host.instances.removeInstance(name)
       if (keep.length < live.length) what.push(`scaled ${live.length} → ${keep.length}`)
       const record = this.host.deploys.start({service: c.service, to: c.version, strategy: 'restart', progressDeadlineMs: 60_000})
       what.push(`${c.respawn.join(', ')} changed: its ${keep.length} ${keep.length === 1 ? 'instance is' : 'instances are'} being replaced one at a time (${record.id}; follow with \`mesh history ${c.service}\`)`)
     }
-    const now = this.host.instancesOf(c.service, c.version).length
+    const now = this.host.instances.instancesOf(c.service, c.version).length
     if (c.replicas && c.replicas.to > now) {
       try {
-        await this.host.addInstances(service, version, c.replicas.to - now)
+        await this.host.instances.addInstances(service, version, c.replicas.to - now)
       } catch (error) {
         // addInstances has removed what did not get healthy; the instances running before keep serving.
         return {applied: false, message: `${c.service}: ${c.version} ${[...what, `scaling ${now} → ${c.replicas.to} failed: ${(error as Error).message}`].join('; ')}`}
       }
       what.push(`scaled ${now} → ${c.replicas.to}`)
     } else if (c.replicas && c.replicas.to < now) {
-      for (const name of this.host.instancesOf(c.service, c.version).slice(c.replicas.to)) await this.host.removeInstance(name)
+      for (const name of this.host.instances.instancesOf(c.service, c.version).slice(c.replicas.to)) await this.host.instances.removeInstance(name)
       what.push(`scaled ${now} → ${c.replicas.to}`)
     }
     return {applied: true, message: `${c.service}: ${c.version} ${what.join('; ')}`}
@@ -251,18 +252,18 @@ export class ConfigApply {
     this.host.registry.addService(service.name)
     this.host.dataPlane.addDestination(service, versionWeights(service))
     if (!this.host.profileEnabled(service)) {
-      this.host.dataPlane.destination(service.name)!.endpoints.notStarted = `its ${profilesOff(service)}`
+      this.host.instances.markNotStarted(service.name, `its ${profilesOff(service)}`)
       return {applied: true, message: notStartedYet(service)}
     }
     const started: string[] = []
     try {
       for (const name of activeVersions(service)) {
         const version = service.versions.find((v) => v.name === name)!
-        started.push(...(await this.host.addInstances(service, version, version.replicas)))
+        started.push(...(await this.host.instances.addInstances(service, version, version.replicas)))
       }
     } catch (error) {
       // addInstances has removed the one that failed; the rest go too, and the service with them.
-      for (const name of started) await this.host.removeInstance(name).catch(() => undefined)
+      for (const name of started) await this.host.instances.removeInstance(name).catch(() => undefined)
       this.forgetService(service.name)
       return {applied: false, message: `service ${service.name} is new, but ${(error as Error).message}`}
     }
@@ -273,8 +274,8 @@ export class ConfigApply {
   private async removeService(name: string): Promise<Applied> {
     const blocked = this.removalBlocked(name)
     if (blocked) return blocked
-    const live = this.host.instancesOf(name)
-    for (const instance of live) await this.host.removeInstance(instance)
+    const live = this.host.instances.instancesOf(name)
+    for (const instance of live) await this.host.instances.removeInstance(instance)
     // Its faults have nothing left to act on.
     this.host.faults.clear({service: name})
     this.forgetService(name)
@@ -310,8 +311,8 @@ export class ConfigApply {
     const busy = this.deployInTheWay(c.service, `${c.service}: ${c.version} removed`)
     if (busy) return busy
     const service = this.host.config.services.find((s) => s.name === c.service)!
-    const live = this.host.instancesOf(c.service, c.version)
-    for (const name of live) await this.host.removeInstance(name)
+    const live = this.host.instances.instancesOf(c.service, c.version)
+    for (const name of live) await this.host.instances.removeInstance(name)
     service.versions = service.versions.filter((v) => v.name !== c.version)
     const declared = this.declared.find((s) => s.name === c.service)!
     declared.versions = declared.versions.filter((v) => v.name !== c.version)

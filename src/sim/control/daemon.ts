@@ -1,66 +1,55 @@
-// One daemon per mesh: it owns the registry, every sidecar listener (the data
-// plane), the supervisor of every process, and the control API.
+// One daemon per mesh: it composes the parts (the registry, the data plane, the
+// instance manager and its workload driver, telemetry, faults, deploys) and serves
+// the control API.
 //
 //   mesh.yaml ─▶ MeshDaemon.start()
-//                 ├─ ingress + sidecar listeners (DataPlane)
-//                 ├─ processes (Supervisor) ─▶ health checks ─▶ Registry ─▶ sidecars' EndpointSets
+//                 ├─ ingress listener (DataPlane)
+//                 ├─ instances (InstanceManager): sidecar listeners, processes (Supervisor),
+//                 │    health checks ─▶ Registry ─▶ sidecars' EndpointSets
 //                 └─ control API (status, down) + .mesh/state.json
 import {EventEmitter} from 'node:events'
 import {mkdirSync} from 'node:fs'
 import path from 'node:path'
-import {fileURLToPath} from 'node:url'
-import type {DependencyCondition, MeshConfig, ServiceConfig, VersionConfig} from '../config/types.js'
-import {dependencyAddressEnv, dependencyEnvName, EnvNames, instanceName} from '../config/env-names.js'
-import {activeVersions, versionWeights} from '../config/versions.js'
+import type {MeshConfig, ServiceConfig} from '../config/types.js'
+import {versionWeights} from '../config/versions.js'
 import {MeshError, serviceNotFound} from '../errors.js'
-import {DataPlane, type ListenerInfo} from '../proxy/data-plane.js'
+import {DataPlane} from '../proxy/data-plane.js'
 import {Telemetry} from '../telemetry/telemetry.js'
 import type {TcpTotals} from '../telemetry/tcp-metrics.js'
 import {PROMETHEUS_CONTENT_TYPE, renderPrometheus} from '../telemetry/prometheus.js'
 import type {Span} from '../telemetry/span.js'
 import type {TraceQuery} from '../telemetry/trace-store.js'
 import {EventLog} from './event-log.js'
-import {describeFault, type FaultInfo, type FaultSpec, requestOnlySelector} from '../faults/fault.js'
+import {describeFault, type FaultInfo, type FaultSpec} from '../faults/fault.js'
 import {FaultSet} from '../faults/fault-set.js'
 import {DeployController} from '../deploy/deploy-controller.js'
-import {parseRestartPlan} from '../deploy/deploy-flags.js'
-import {FileWatcher} from './file-watcher.js'
+import {WatchRestarts} from './watch-restarts.js'
 import {Tap, type TapFilter, type TapLine} from '../telemetry/tap.js'
 import type {DeployTarget} from '../deploy/deploy-types.js'
 import {request} from 'undici'
 import {runLoad} from '../load/load-generator.js'
 import type {ApplyResult} from './policy-diff.js'
 import {ConfigApply} from './config-apply.js'
-import {suggestion} from '../config/did-you-mean.js'
+import {injectFault} from './fault-inject.js'
 import {seedFrom} from '../time/random.js'
-import {HealthChecker, probeCommand, probeGrpc, probeHttp, probeTcp} from '../supervisor/health-check.js'
-import {type InstanceSpec, type ProcessStatus, Supervisor} from '../supervisor/supervisor.js'
+import {probeCommand} from '../supervisor/health-check.js'
+import {Supervisor} from '../supervisor/supervisor.js'
 import type {Clock} from '../time/clock.js'
 import {TickClock} from '../time/tick-clock.js'
 import {ControlServer} from './control-server.js'
 import type {QueryOf, StreamQueryOf} from './api.js'
-import {rotateLogs, tailLines} from './log-files.js'
+import {rotateLogs} from './log-files.js'
 import {tuneHeapForProxying} from './heap-tuning.js'
-import {abortError} from '../abort-signal.js'
-import {assertPortFree, freePort} from './ports.js'
 import {type Endpoint, Registry} from '../proxy/registry.js'
+import {type InstanceEvent, InstanceManager} from './instance-manager.js'
 import {createToken, type MeshPaths, meshPaths, removeState, writeState} from './state-file.js'
 import {acquireMeshLock, type MeshLock} from './mesh-lock.js'
-import type {ExecTarget, InstanceHealth, InstanceStatus, MeshStatus} from './status.js'
-import {STOPPED_BY_MESH_STOP} from '../proxy/respond.js'
-import {ingressPathTo, startOrder} from '../config/call-graph.js'
+import type {ExecTarget, MeshStatus} from './status.js'
+import {ingressPathTo} from '../config/call-graph.js'
 import {profileEnabled, profilesOff, servicesToStart} from '../config/profiles.js'
 
-const SIMULATED_RUNNER = fileURLToPath(new URL('../model/simulated-service-main.js', import.meta.url))
-
 export type DaemonEvent =
-  | {kind: 'instance-healthy'; instance: string; service: string}
-  | {kind: 'instance-unhealthy'; instance: string; service: string; detail: string}
-  | {kind: 'instance-exited'; instance: string; service: string; code: number | null; signal: string | null}
-  | {kind: 'service-healthy'; service: string}
-  /** Every instance of a one-shot service (`restart: no` or on-failure) exited 0. */
-  | {kind: 'service-completed'; service: string}
-  | {kind: 'service-stopped'; service: string}
+  | InstanceEvent
   /** `mesh up --watch`: files under a service's `watch:` paths changed, so its instances are restarted. */
   | {kind: 'files-changed'; service: string; files: string[]}
   | {kind: 'instance-ejected'; service: string; instance: string; reason: string}
@@ -83,23 +72,6 @@ export interface DaemonOptions {
   profiles?: string[]
 }
 
-interface Instance {
-  name: string
-  service: ServiceConfig
-  version: VersionConfig
-  endpoint: Endpoint
-  logFile?: string
-  health: InstanceHealth
-  healthDetail?: string
-  checker?: HealthChecker
-  outbound?: {proxy: string; dependencies: Record<string, string>}
-  listeners: ListenerInfo[]
-  /** How the supervisor runs it; none for `address:` instances. */
-  spec?: InstanceSpec
-  /** Set once removal starts: no restart, no health checks, no traffic. */
-  leaving?: boolean
-}
-
 export class MeshDaemon extends EventEmitter {
   readonly paths: MeshPaths
   readonly registry: Registry
@@ -108,8 +80,8 @@ export class MeshDaemon extends EventEmitter {
   readonly faults: FaultSet
   readonly deploys: DeployController
   readonly supervisor: Supervisor
+  readonly instances: InstanceManager
   private readonly clock: Clock
-  private readonly instances = new Map<string, Instance>()
   readonly events = new EventLog<DaemonEvent>(500)
   private control?: ControlServer
   private controlUrl = ''
@@ -122,9 +94,7 @@ export class MeshDaemon extends EventEmitter {
   private mutating: Promise<unknown> = Promise.resolve()
   /** Held from before the token is written until after state.json is removed (mesh-lock.ts). */
   private lock?: MeshLock
-  private readonly watchers: FileWatcher[] = []
-  /** Per service: files changed since its last watch restart began. */
-  private readonly changedFiles = new Map<string, Set<string>>()
+  private watch?: WatchRestarts
 
   constructor(
     readonly config: MeshConfig,
@@ -158,6 +128,16 @@ export class MeshDaemon extends EventEmitter {
         ),
     })
     this.supervisor = new Supervisor({clock: this.clock, backoff: opts.backoff})
+    this.instances = new InstanceManager({
+      config,
+      clock: this.clock,
+      dataPlane: this.dataPlane,
+      registry: this.registry,
+      driver: this.supervisor,
+      logDir: this.paths.logs,
+      onEvent: (event) => this.emitEvent(event),
+      onChange: () => this.saveState(),
+    })
     this.deploys = new DeployController(
       this.deployTarget(),
       {
@@ -175,18 +155,12 @@ export class MeshDaemon extends EventEmitter {
       faults: this.faults,
       telemetry: this.telemetry,
       accessLogDir: this.paths.access,
-      instancesOf: (service, version) => this.instancesOf(service, version),
-      addInstances: (service, version, count) => this.addInstances(service, version, count),
-      removeInstance: (name) => this.removeInstance(name),
-      isStarted: (service) => this.isStarted(service),
+      instances: this.instances,
       profileEnabled: (service) => profileEnabled(service, this.opts.profiles ?? []),
       onApplied: (changes) => this.emitEvent({kind: 'config-applied', changes}),
     })
     this.supervisor.on('spawn', () => this.saveState())
     this.supervisor.on('records', () => this.saveState())
-    this.supervisor.on('exit', (status: ProcessStatus, exit: {code: number | null; signal: string | null}) =>
-      this.onExit(status, exit),
-    )
   }
 
   /** Binds every listener, starts every process, resolves when every instance is healthy. */
@@ -199,7 +173,7 @@ export class MeshDaemon extends EventEmitter {
     for (const dir of [this.paths.logs, this.paths.access]) rotateLogs(dir)
     mkdirSync(this.paths.logs, {recursive: true})
     const token = createToken(this.paths)
-    await this.checkFixedPorts()
+    await this.instances.checkFixedPorts()
 
     if (this.config.ingress) {
       const l = await this.dataPlane.listen(
@@ -260,49 +234,22 @@ export class MeshDaemon extends EventEmitter {
     for (const service of this.config.services) {
       // Declared only: its destination says so to callers, and it is what isStarted reads.
       if (!selected.has(service.name)) {
-        this.dataPlane.destination(service.name)!.endpoints.notStarted = service.profiles && !profileEnabled(service, this.opts.profiles ?? []) ? `its ${profilesOff(service)}` : 'mesh up named other services'
-        continue
-      }
-      for (const version of service.versions) {
-        if (!activeVersions(service).has(version.name)) continue
-        for (let i = 0; i < version.replicas; i++) await this.createInstance(service, version)
+        this.instances.markNotStarted(service.name, service.profiles && !profileEnabled(service, this.opts.profiles ?? []) ? `its ${profilesOff(service)}` : 'mesh up named other services')
       }
     }
+    // Before any instance starts: its first requests meet mesh.yaml's faults.
     for (const spec of this.config.faults.inject) this.injectFault(spec)
-    // As compose honours depends_on: a service starts once what it calls is healthy (or, as
-    // its conditions say, running or completed), so an app that connects at boot (a database
-    // driver, a config fetch) finds its dependencies up and a migration has run.
-    const deadline = this.clock.now() + (this.opts.startupTimeoutMs ?? 60_000)
-    const left = () => Math.max(1, deadline - this.clock.now())
-    const namesOf = (service: string) => [...this.instances.values()].filter((i) => i.service.name === service).map((i) => i.name)
-    // The first failure ends every other wait at once.
-    const failed = new AbortController()
-    const launched = new Map<string, Promise<void>>()
-    for (const service of startOrder(this.config).flat()) {
-      if (!selected.has(service)) continue
-      const s = this.config.services.find((x) => x.name === service)!
-      // In start order, so a dependency's launch is known here (one in a cycle is not waited for).
-      const deps = s.dependsOn.filter((d) => launched.has(d))
-      const launch = Promise.all(
-        deps.map(async (d) => {
-          await launched.get(d)
-          await this.waitReady(namesOf(d), left(), failed.signal, s.dependsOnConditions?.[d])
-        }),
-      ).then(() => {
-        for (const name of namesOf(service)) this.launch(this.instances.get(name)!)
-      })
-      launched.set(service, launch)
-    }
-    try {
-      await Promise.all(launched.values())
-      // Then every instance, as `mesh up -d` promises: one waited for only as started is healthy too.
-      await this.waitReady([...this.instances.keys()], left(), failed.signal)
-    } catch (error) {
-      failed.abort()
-      throw error
-    }
+    await this.instances.bringUp(selected, this.opts.startupTimeoutMs ?? 60_000)
     this.phase = 'running'
-    if (this.opts.watch) this.startWatching()
+    if (this.opts.watch) {
+      this.watch = new WatchRestarts({
+        config: this.config,
+        deploys: this.deploys,
+        isStarted: (service) => this.instances.isStarted(service),
+        isRunning: () => this.phase === 'running',
+        onFilesChanged: (service, files) => this.emitEvent({kind: 'files-changed', service, files}),
+      }).start()
+    }
   }
 
   status(): MeshStatus {
@@ -330,10 +277,10 @@ export class MeshDaemon extends EventEmitter {
           .list()
           .filter((f) => f.service === s.name)
           .map((f) => `${f.id} ${describeFault(f)}${f.percent !== undefined && f.percent < 100 ? ` ${f.percent}%` : ''}${f.at === 'caller' ? ' at caller' : ''}`),
-        instances: [...this.instances.values()].filter((i) => i.service === s).map((i) => this.instanceStatus(i)),
+        instances: this.instances.statusOf(s.name),
         tcp: this.tcpTotals(s),
         watching: this.opts.watch && s.watch ? s.watch.map((p) => path.relative(this.config.dir, p) || '.') : undefined,
-        notStarted: this.dataPlane.destination(s.name)?.endpoints.notStarted,
+        notStarted: this.instances.notStarted(s.name),
         profiles: s.profiles,
         load: this.dataPlane.load(s.name),
       })),
@@ -342,22 +289,19 @@ export class MeshDaemon extends EventEmitter {
 
   /**
    * Drain traffic and stop processes, remove state. Each instance's stopGracePeriod is its
-   * whole budget, as in compose and Kubernetes: its requests under way get until the period
-   * ends, then what is left of its processes gets SIGTERM and, at the end, SIGKILL.
+   * whole budget (InstanceManager.stopAll), then what is left of any process is stopped at once.
    */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.phase = 'stopping'
-      const startedAt = this.clock.now()
-      for (const inst of this.instances.values()) inst.checker?.stop()
-      for (const w of this.watchers.splice(0)) w.close()
+      this.watch?.close()
       // A paused process (SIGSTOP) would finish none of its requests.
       for (const f of this.faults.list()) if (f.kind === 'pause') this.faults.remove(f.id)
       const longest = Math.max(...this.config.services.map((s) => s.stopGracePeriodMs), 1000)
       const drained = this.dataPlane.drain(longest)
       // Every request in the mesh, not only the instance's own: one under way may still call it.
       const underWay = () => this.dataPlane.inflightRequests
-      await Promise.all([...this.instances.values()].map((inst) => this.stopWithin(inst.name, startedAt + inst.service.stopGracePeriodMs, underWay)))
+      await this.instances.stopAll(underWay)
       await drained
       this.faults.close()
       await this.supervisor.stopAll(0)
@@ -381,232 +325,19 @@ export class MeshDaemon extends EventEmitter {
     }
   }
 
-  /** Waits for requests under way (by default the instance's own) until `deadline`, then stops its process with what is left of the budget. */
-  private async stopWithin(name: string, deadline: number, underWay = () => this.dataPlane.inflightTo(name)): Promise<void> {
-    while (underWay() > 0 && this.clock.now() < deadline) await this.clock.sleep(20)
-    if (this.supervisor.status(name)) await this.supervisor.stop(name, Math.max(0, deadline - this.clock.now()))
-  }
-
-  private async checkFixedPorts(): Promise<void> {
-    for (const s of this.config.services) {
-      for (const v of s.versions) {
-        if (v.port !== undefined && v.workload.kind !== 'address') {
-          await assertPortFree(v.port, `service "${s.name}" (version ${v.name}, port:)`)
-        }
-      }
-    }
-  }
-
-  /**
-   * Starts `count` new instances of a version (for deploys, `mesh apply`); resolves
-   * when all of them pass their health checks. When one does not (crash loop or
-   * timeout), all of them are removed again and the error names it: callers never
-   * clean up half-started instances themselves. `signal` (a `mesh rollback` during a
-   * deploy) ends the wait the same way, at once rather than at the deadline.
-   */
-  async addInstances(service: ServiceConfig, version: VersionConfig, count: number, timeoutMs = 60_000, signal?: AbortSignal): Promise<string[]> {
-    signal?.throwIfAborted()
-    const created: Instance[] = []
-    for (let i = 0; i < count; i++) created.push(await this.createInstance(service, version))
-    for (const inst of created) this.launch(inst)
-    const names = created.map((i) => i.name)
-    try {
-      await this.waitReady(names, timeoutMs, signal)
-    } catch (error) {
-      for (const name of names) await this.removeInstance(name)
-      throw error
-    }
-    return names
-  }
-
-  /**
-   * Takes an instance out of the mesh: out of the registry first (no new requests),
-   * then its in-flight requests finish (up to graceMs), then its process stops and
-   * its listeners close.
-   */
-  async removeInstance(name: string, graceMs?: number): Promise<void> {
-    const inst = this.instances.get(name)
-    if (!inst || inst.leaving) return
-    inst.leaving = true
-    inst.checker?.stop()
-    this.registry.remove(inst.service.name, name)
-    await this.stopWithin(name, this.clock.now() + (graceMs ?? inst.service.stopGracePeriodMs))
-    if (this.supervisor.status(name)) this.supervisor.forget(name)
-    for (const l of inst.listeners) await this.dataPlane.closeListener(l)
-    this.dataPlane.forgetInstance(name)
-    this.instances.delete(name)
-    this.saveState()
-  }
-
-  /** Instances of one service (optionally one version) that are not leaving. */
-  instancesOf(service: string, version?: string): string[] {
-    return [...this.instances.values()]
-      .filter((i) => i.service.name === service && !i.leaving && (!version || i.version.name === version))
-      .map((i) => i.name)
-  }
-
   /**
    * What `mesh exec` runs a command as: an instance's environment (its env, <DEP>_URL and
    * HTTP_PROXY listeners, PORT…) and directory. The named instance, or the first healthy one.
    */
   private execTarget(service: string, version: string | undefined, instance: string | undefined): ExecTarget {
     if (!this.config.services.some((s) => s.name === service)) throw serviceNotFound(service, this.serviceNames())
-    const candidates = [...this.instances.values()].filter((i) => i.service.name === service && (!version || i.version.name === version) && !i.leaving)
-    const chosen = instance
-      ? candidates.find((i) => i.name === instance)
-      : (candidates.find((i) => i.health === 'healthy' && i.spec) ?? candidates.find((i) => i.spec))
-    if (!chosen) {
-      const names = candidates.map((i) => i.name)
-      throw new MeshError('MESH_INSTANCE_NOT_FOUND', instance ? `"${instance}" is not an instance of ${service}${version ? `@${version}` : ''}${suggestion(instance, names) || '.'}` : `${service}${version ? `@${version}` : ''} has no instance running.`, {
-        hints: names.length ? [`Its instances: ${names.join(', ')}.`] : ['See `mesh status`.'],
-      })
-    }
-    if (!chosen.spec) {
-      throw new MeshError('MESH_BAD_FLAG', `${chosen.name} is an address: instance the mesh does not start, so it has no environment to run a command in.`)
-    }
-    return {instance: chosen.name, cwd: chosen.spec.cwd, env: chosen.spec.env}
+    return this.instances.execTarget(service, version, instance)
   }
 
   /** A TCP service's connections, or an HTTP service's WebSocket sessions once it had one. */
   private tcpTotals(s: ServiceConfig): TcpTotals | undefined {
     const totals = this.telemetry.tcp.ofService(s.name)
     return s.protocol === 'tcp' || totals.opened > 0 ? totals : undefined
-  }
-
-  private readonly nextIndex = new Map<string, number>()
-
-  private async createInstance(service: ServiceConfig, version: VersionConfig): Promise<Instance> {
-    const destination = this.dataPlane.destination(service.name)
-    if (destination) destination.endpoints.notStarted = undefined
-    const key = `${service.name}\u0000${version.name}`
-    const index = this.nextIndex.get(key) ?? 0
-    this.nextIndex.set(key, index + 1)
-    const name = instanceName(service.name, version.name, index)
-    const w = version.workload
-    const host = w.kind === 'address' ? w.host : '127.0.0.1'
-    const port = w.kind === 'address' ? w.port : (version.port ?? (await freePort()))
-    const inbound =
-      service.protocol === 'tcp'
-        ? await this.dataPlane.listenTcp({kind: 'tcp-inbound', instance: name, service: service.name})
-        : await this.dataPlane.listen({kind: 'inbound', instance: name, service: service.name})
-    const endpoint: Endpoint = {
-      instance: name,
-      service: service.name,
-      version: version.name,
-      host,
-      port,
-      inboundPort: inbound.port,
-      origin: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    }
-    this.dataPlane.setInstance(endpoint)
-    const inst: Instance = {name, service, version, endpoint, health: 'starting', listeners: [inbound]}
-    this.instances.set(name, inst)
-    if (w.kind === 'address') return inst
-
-    const env: Record<string, string> = {
-      ...version.env,
-      [EnvNames.port]: String(port),
-      [EnvNames.service]: service.name,
-      [EnvNames.version]: version.name,
-      [EnvNames.instance]: name,
-    }
-    const dependencies: Record<string, string> = {}
-    for (const dep of service.dependsOn) {
-      const caller = {source: service.name, sourceVersion: version.name, sourceInstance: name, destination: dep}
-      const protocol = this.config.services.find((s) => s.name === dep)?.protocol
-      const l = protocol === 'tcp' ? await this.dataPlane.listenTcp({kind: 'tcp-outbound', ...caller}) : await this.dataPlane.listen({kind: 'outbound', ...caller})
-      if (protocol !== 'tcp') env[dependencyEnvName(dep)] = `http://127.0.0.1:${l.port}`
-      // A gRPC channel dials host:port; the listener speaks HTTP/1.1 and h2c alike.
-      if (protocol !== undefined) Object.assign(env, dependencyAddressEnv(dep, '127.0.0.1', l.port))
-      dependencies[dep] = `127.0.0.1:${l.port}`
-      inst.listeners.push(l)
-    }
-    const proxy = await this.dataPlane.listen({kind: 'forward-proxy', source: service.name, sourceVersion: version.name, sourceInstance: name})
-    inst.outbound = {proxy: `127.0.0.1:${proxy.port}`, dependencies}
-    inst.listeners.push(proxy)
-    const proxyUrl = `http://127.0.0.1:${proxy.port}`
-    // Clients that honour proxy variables reach services by name; the <DEP>_URL listeners are loopback and bypass it.
-    Object.assign(env, {HTTP_PROXY: proxyUrl, http_proxy: proxyUrl, NO_PROXY: '127.0.0.1,localhost,::1', no_proxy: '127.0.0.1,localhost,::1'})
-    if (w.kind === 'simulate') env[EnvNames.simulate] = JSON.stringify(w.simulate)
-    inst.logFile = path.join(this.paths.logs, `${name}.log`)
-    inst.spec = {
-      instance: name,
-      service: service.name,
-      version: version.name,
-      command: w.kind === 'simulate' ? `${shellQuote(process.execPath)} ${shellQuote(SIMULATED_RUNNER)}` : w.command,
-      cwd: w.kind === 'command' ? w.cwd : this.config.dir,
-      env,
-      logFile: inst.logFile,
-      graceMs: service.stopGracePeriodMs,
-      restart: service.restart,
-      maxRestarts: service.maxRestarts,
-    }
-    return inst
-  }
-
-  private launch(inst: Instance): void {
-    // `address:` instances have no process, only health checks.
-    if (inst.spec) this.supervisor.start(inst.spec)
-    this.startHealthChecks(inst)
-  }
-
-  private startHealthChecks(inst: Instance): void {
-    inst.checker?.stop()
-    // A job others wait on to complete serves nothing: probing it would only report it unhealthy.
-    if (this.isJob(inst.service.name)) return void (inst.health = 'running')
-    const h = inst.service.health
-    const {host, port} = inst.endpoint
-    // A command runs as the instance would (its env: $PORT, <DEP>_URL…); for an address: instance, in the mesh's directory.
-    const where = {cwd: inst.spec?.cwd ?? this.config.dir, env: inst.spec?.env ?? {}}
-    const checker = new HealthChecker({
-      probe: () =>
-        h.path
-          ? probeHttp(host, port, h.path, h.timeoutMs)
-          : h.grpcService !== undefined
-            ? probeGrpc(host, port, h.grpcService, h.timeoutMs, this.clock)
-            : h.command
-              ? probeCommand(h.command, where, h.timeoutMs)
-              : probeTcp(host, port, h.timeoutMs),
-      intervalMs: h.intervalMs,
-      startIntervalMs: 100,
-      thresholds: {healthyThreshold: h.healthyThreshold, unhealthyThreshold: h.unhealthyThreshold},
-      clock: this.clock,
-    })
-    checker.on('probe', (r: {detail: string}) => (inst.healthDetail = r.detail))
-    checker.on('healthy', () => {
-      inst.health = 'healthy'
-      this.registry.add(inst.endpoint)
-      this.emitEvent({kind: 'instance-healthy', instance: inst.name, service: inst.service.name})
-      const all = [...this.instances.values()].filter((i) => i.service === inst.service)
-      if (all.every((i) => i.health === 'healthy')) this.emitEvent({kind: 'service-healthy', service: inst.service.name})
-    })
-    checker.on('unhealthy', (detail: string) => {
-      inst.health = 'unhealthy'
-      this.registry.remove(inst.service.name, inst.name)
-      this.emitEvent({kind: 'instance-unhealthy', instance: inst.name, service: inst.service.name, detail})
-    })
-    inst.checker = checker
-    checker.start()
-  }
-
-  private onExit(status: ProcessStatus, exit: {code: number | null; signal: string | null}): void {
-    const inst = this.instances.get(status.instance)
-    this.saveState()
-    if (!inst || inst.leaving || this.phase === 'stopping') return
-    // A dead process gets no traffic, whatever its last probe said; it earns its way back after restart.
-    this.registry.remove(inst.service.name, inst.name)
-    if (status.state === 'exited') {
-      // Its restart policy leaves it so: a job that finished, or one that failed for good.
-      inst.checker?.stop()
-      inst.health = exit.code === 0 && exit.signal === null ? 'completed' : 'failed'
-      inst.healthDetail = exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code ?? '-'}`
-    } else {
-      inst.health = 'starting'
-      this.startHealthChecks(inst)
-    }
-    this.emitEvent({kind: 'instance-exited', instance: inst.name, service: inst.service.name, ...exit})
-    const all = [...this.instances.values()].filter((i) => i.service === inst.service && !i.leaving)
-    if (inst.health === 'completed' && all.every((i) => i.health === 'completed')) this.emitEvent({kind: 'service-completed', service: inst.service.name})
   }
 
   /** `mesh tap`: checks the filter's names, then streams the requests it selects until the client leaves. */
@@ -645,15 +376,7 @@ export class MeshDaemon extends EventEmitter {
     for (const name of names) if (!this.config.services.some((s) => s.name === name)) throw serviceNotFound(name, this.serviceNames())
     // As `mesh up` decides it: a dependency whose profile is off is refused (or, optional, left out).
     const wanted = new Set(servicesToStart(this.config, names, this.opts.profiles ?? []))
-    const begun: string[] = []
-    for (const name of startOrder(this.config).flat()) {
-      if (!wanted.has(name) || this.isStarted(name)) continue
-      const service = this.config.services.find((s) => s.name === name)!
-      for (const version of service.versions) {
-        if (activeVersions(service).has(version.name)) begun.push(...(await this.addInstances(service, version, version.replicas)))
-      }
-    }
-    return begun
+    return this.instances.startServices(wanted)
   }
 
   /**
@@ -664,75 +387,13 @@ export class MeshDaemon extends EventEmitter {
    */
   async stopServices(names: string[]): Promise<string[]> {
     for (const name of names) if (!this.config.services.some((s) => s.name === name)) throw serviceNotFound(name, this.serviceNames())
-    const wanted = (names.length ? names : this.serviceNames()).filter((name) => this.isStarted(name))
+    const wanted = (names.length ? names : this.serviceNames()).filter((name) => this.instances.isStarted(name))
     // Checked for all first: nothing stops when one of them is mid-deploy.
     for (const name of wanted) {
       const deploy = this.deploys.inProgress(name)
       if (deploy) throw new MeshError('MESH_DEPLOY_IN_PROGRESS', `"${name}" has a deploy in progress (${deploy}); nothing was stopped.`, {hints: [`Wait for it, or \`mesh rollback ${name}\` first.`]})
     }
-    const stopped: string[] = []
-    for (const group of startOrder(this.config).reverse()) {
-      const now = group.filter((name) => wanted.includes(name))
-      // Callers are told at once; requests under way finish within the grace period.
-      for (const name of now) this.dataPlane.destination(name)!.endpoints.notStarted = STOPPED_BY_MESH_STOP
-      await Promise.all(
-        now.flatMap((name) =>
-          this.instancesOf(name).map(async (instance) => {
-            await this.removeInstance(instance)
-            stopped.push(instance)
-          }),
-        ),
-      )
-      for (const name of now) this.emitEvent({kind: 'service-stopped', service: name})
-    }
-    return stopped
-  }
-
-  /** Whether the mesh runs the service's instances (`mesh up SERVICE...` leaves the others declared only). */
-  isStarted(service: string): boolean {
-    return this.dataPlane.destination(service)?.endpoints.notStarted === undefined
-  }
-
-  /** `mesh up --watch`: one watcher per service with `watch:` paths. */
-  private startWatching(): void {
-    for (const service of this.config.services) {
-      if (!service.watch) continue
-      this.watchers.push(new FileWatcher({paths: service.watch, onChange: (files) => void this.filesChanged(service.name, files)}).start())
-    }
-  }
-
-  /**
-   * Restarts the service's instances one at a time (a restart deploy: each replacement healthy
-   * before the old one is drained, so code that no longer starts leaves the old instances
-   * serving). Changes during a restart, or during another deploy of it, make one more after it.
-   */
-  private async filesChanged(service: string, files: string[]): Promise<void> {
-    // Stopped (or never started): `mesh up` will start it on the files as they are then.
-    if (!this.isStarted(service)) return
-    const pending = this.changedFiles.get(service)
-    if (pending) return void files.forEach((f) => pending.add(f))
-    const changed = new Set(files)
-    this.changedFiles.set(service, changed)
-    try {
-      while (changed.size > 0 && this.phase === 'running') {
-        await this.deploys.whenIdle(service)
-        const now = [...changed].map((f) => path.relative(this.config.dir, f) || f)
-        changed.clear()
-        this.emitEvent({kind: 'files-changed', service, files: now})
-        try {
-          this.deploys.start(parseRestartPlan(service, {}))
-        } catch (error) {
-          console.error(`[daemon] ${service}: watch restart refused: ${(error as Error).message}`)
-        }
-      }
-    } finally {
-      this.changedFiles.delete(service)
-    }
-  }
-
-  /** A one-shot job: some caller waits for it to complete (compose's service_completed_successfully). */
-  private isJob(service: string): boolean {
-    return this.config.services.some((s) => s.dependsOnConditions?.[service] === 'service_completed_successfully')
+    return this.instances.stopServices(wanted)
   }
 
   private emitEvent(event: DaemonEvent): void {
@@ -740,54 +401,9 @@ export class MeshDaemon extends EventEmitter {
     this.emit('event', event)
   }
 
-  /**
-   * Adds a fault. Per-request kinds go to the data path's FaultSet; kill and pause
-   * act on processes through the supervisor (kill is instant and only reported).
-   */
+  /** Adds a fault (fault-inject.ts): kill and pause act on instances, the others on requests. */
   injectFault(spec: FaultSpec): FaultInfo {
-    const service = this.config.services.find((s) => s.name === spec.service)
-    if (!service) throw serviceNotFound(spec.service, this.serviceNames())
-    if (spec.version && !service.versions.some((v) => v.name === spec.version)) {
-      throw new MeshError('MESH_VERSION_NOT_FOUND', `service "${spec.service}" has no version "${spec.version}".`, {
-        hints: [`Its versions: ${service.versions.map((v) => v.name).join(', ')}`],
-      })
-    }
-    if (spec.version && spec.at === 'caller') {
-      throw new MeshError('MESH_BAD_FLAG', 'a fault on the caller side acts before a version is chosen, so it cannot target one version.', {
-        hints: ['Drop @VERSION, or use --at callee.'],
-      })
-    }
-    if (spec.from && !this.config.services.some((s) => s.name === spec.from) && spec.from !== 'ingress') {
-      const callers = [...this.config.services.map((s) => s.name), 'ingress']
-      throw new MeshError('MESH_SERVICE_NOT_FOUND', `--from "${spec.from}" is not a service in the mesh (or "ingress")${suggestion(spec.from, callers) || '.'}`)
-    }
-    const flag = service.protocol === 'tcp' ? requestOnlySelector(spec) : undefined
-    if (flag) {
-      throw new MeshError('MESH_BAD_FLAG', `"${spec.service}" is protocol: tcp: its connections have no ${flag} for --${flag} to select, so the fault would never act.`, {
-        hints: ['Choose connections with --from, --percent or --first instead.'],
-      })
-    }
-    if (spec.kind !== 'kill' && spec.kind !== 'pause') return this.faults.add(spec)
-
-    const targets = [...this.instances.values()]
-      .filter((i) => i.service === service && (!spec.version || i.version.name === spec.version))
-      .filter((i) => this.supervisor.status(i.name)?.state === 'running')
-      .slice(0, spec.count ?? 1)
-      .map((i) => i.name)
-    if (targets.length === 0) {
-      throw new MeshError('MESH_NO_INSTANCE', `no running instance of "${spec.service}" to ${spec.kind}.`, {
-        hints: ['Instances the mesh does not start (address:) cannot be killed or paused.'],
-      })
-    }
-    if (spec.kind === 'kill') {
-      const info = this.faults.add({...spec, durationMs: 0})
-      for (const name of targets) void this.supervisor.kill(name, 'SIGKILL')
-      return {...info, instances: targets}
-    }
-    const info = this.faults.add({...spec, durationMs: spec.pauseMs ?? spec.durationMs ?? 10_000})
-    this.faults.update(info.id, {instances: targets})
-    for (const name of targets) void this.supervisor.kill(name, 'SIGSTOP')
-    return {...info, instances: targets}
+    return injectFault(spec, {config: this.config, faults: this.faults, instances: this.instances})
   }
 
   /**
@@ -825,9 +441,9 @@ export class MeshDaemon extends EventEmitter {
         if (!s) throw serviceNotFound(name, this.serviceNames())
         return s
       },
-      instancesOf: (service, version) => this.instancesOf(service, version),
-      addInstances: (service, version, count, timeoutMs, signal) => this.addInstances(service, version, count, timeoutMs, signal),
-      removeInstance: (name) => this.removeInstance(name),
+      instancesOf: (service, version) => this.instances.instancesOf(service, version),
+      addInstances: (service, version, count, timeoutMs, signal) => this.instances.addInstances(service, version, count, timeoutMs, signal),
+      removeInstance: (name) => this.instances.removeInstance(name),
       weights: (service) => new Map(destination(service).endpoints.currentWeights()),
       setWeights: (service, weights) => destination(service).endpoints.setWeights(new Map(weights)),
       addRoute: (service, header, version) => {
@@ -845,10 +461,10 @@ export class MeshDaemon extends EventEmitter {
         return {requests: row?.actualRequests ?? 0, successRate: row?.actualSuccessRate, p99Ms: row?.p99}
       },
       smoke: async (instance, method, path) => {
-        const inst = this.instances.get(instance)
-        if (!inst) return {ok: false, status: 0, detail: 'no such instance'}
+        const endpoint = this.instances.endpoint(instance)
+        if (!endpoint) return {ok: false, status: 0, detail: 'no such instance'}
         try {
-          const r = await request(`${inst.endpoint.origin}${path}`, {method: method as 'GET', headersTimeout: 5_000, bodyTimeout: 5_000})
+          const r = await request(`${endpoint.origin}${path}`, {method: method as 'GET', headersTimeout: 5_000, bodyTimeout: 5_000})
           await r.body.dump()
           return {ok: r.statusCode < 400, status: r.statusCode, detail: `HTTP ${r.statusCode}`}
         } catch (error) {
@@ -857,7 +473,7 @@ export class MeshDaemon extends EventEmitter {
       },
       check: (command, names, timeoutMs) => {
         // Through each new instance's sidecar (its published address): faults and spans apply, as to any caller.
-        const urls = names.map((n) => this.instances.get(n)).filter((i): i is Instance => i !== undefined).map((i) => `http://127.0.0.1:${i.endpoint.inboundPort}`)
+        const urls = names.map((n) => this.instances.endpoint(n)).filter((e): e is Endpoint => e !== undefined).map((e) => `http://127.0.0.1:${e.inboundPort}`)
         const env = {CANARY_URL: urls[0] ?? '', CANARY_URLS: urls.join(' ')}
         return probeCommand(command, {cwd: this.config.dir, env}, timeoutMs)
       },
@@ -866,7 +482,7 @@ export class MeshDaemon extends EventEmitter {
 
   private onFaultChange(kind: 'added' | 'removed' | 'expired', f: FaultInfo): void {
     // A paused group runs again when its fault ends, however it ends.
-    if (f.kind === 'pause' && kind !== 'added') for (const name of f.instances ?? []) void this.supervisor.kill(name, 'SIGCONT')
+    if (f.kind === 'pause' && kind !== 'added') for (const name of f.instances ?? []) void this.instances.signal(name, 'SIGCONT')
     this.emitEvent({kind: `fault-${kind}`, service: f.service, fault: describeFault(f), id: f.id})
   }
 
@@ -901,99 +517,6 @@ export class MeshDaemon extends EventEmitter {
     return result
   }
 
-  /**
-   * Resolves when each instance is ready: healthy, or finished with exit 0 (a one-shot job);
-   * with a compose condition, only completed, or only running. Rejects, naming the
-   * instance, on a crash loop, a job that failed, or the deadline.
-   */
-  private waitReady(names: string[], timeoutMs: number, signal?: AbortSignal, condition: DependencyCondition = 'service_healthy'): Promise<void> {
-    const watched = () => names.map((n) => this.instances.get(n)).filter((i): i is Instance => i !== undefined)
-    const ready = (inst: Instance): boolean => {
-      if (inst.health === 'completed') return true
-      if (condition === 'service_completed_successfully') return false
-      return inst.health === 'healthy' || (condition === 'service_started' && this.supervisor.status(inst.name)?.state === 'running')
-    }
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (watched().every(ready)) return finish()
-        for (const inst of watched()) {
-          const s = this.supervisor.status(inst.name)
-          if (inst.health === 'failed') {
-            const policy = inst.service.maxRestarts === undefined ? inst.service.restart : `${inst.service.restart}:${inst.service.maxRestarts}`
-            return finish(this.startupError(inst, `failed (${inst.healthDetail ?? 'exited'}) and is not restarted (restart: ${policy})`))
-          }
-          if (s?.state === 'crash-loop') {
-            const exit = s.lastExit ? `exit code ${s.lastExit.code ?? s.lastExit.signal}` : (s.lastError ?? 'no exit status')
-            return finish(this.startupError(inst, `crashed ${s.restarts + 1} times while starting (${exit})`))
-          }
-        }
-      }
-      // Events cover health changes; the supervisor's crash-loop state is read on every exit too.
-      const onEvent = () => check()
-      const deadline = this.clock.setTimer(timeoutMs, () => {
-        const waiting = watched().find((i) => !ready(i))!
-        const within = `within ${Math.round(timeoutMs / 1000)}s`
-        if (condition === 'service_completed_successfully' || !waiting.checker) return finish(this.startupError(waiting, `did not complete ${within} (still running)`))
-        finish(this.startupError(waiting, `did not become healthy ${within} (${waiting.healthDetail ?? 'no probe answered'})`))
-      })
-      const onAbort = () => finish(abortError(signal!))
-      const finish = (error?: Error) => {
-        this.off('event', onEvent)
-        this.supervisor.off('restart-scheduled', onEvent)
-        signal?.removeEventListener('abort', onAbort)
-        deadline.cancel()
-        if (error) reject(error)
-        else resolve()
-      }
-      this.on('event', onEvent)
-      this.supervisor.on('restart-scheduled', onEvent)
-      // Aborted while the instances were being created: no wait at all.
-      if (signal?.aborted) return onAbort()
-      signal?.addEventListener('abort', onAbort, {once: true})
-      check()
-    })
-  }
-
-  private startupError(inst: Instance, why: string): MeshError {
-    const tail = inst.logFile ? tailLines(inst.logFile, 15) : []
-    return new MeshError('MESH_STARTUP_FAILED', `instance ${inst.name} ${why}.`, {
-      hints: [
-        ...(tail.length ? [`Last lines of ${path.relative(process.cwd(), inst.logFile ?? '')}:`, ...tail.map((l) => `  ${l}`)] : []),
-        `See all of it with \`mesh logs ${inst.service.name}\`.`,
-      ],
-    })
-  }
-
-  private instanceStatus(inst: Instance): InstanceStatus {
-    const p = this.supervisor.status(inst.name)
-    const toIso = (ms?: number) => (ms === undefined ? undefined : new Date(this.clock.wallNow() - (this.clock.now() - ms)).toISOString())
-    return {
-      instance: inst.name,
-      service: inst.service.name,
-      version: inst.version.name,
-      kind: inst.version.workload.kind,
-      address: `${inst.endpoint.host}:${inst.endpoint.port}`,
-      inboundAddress: `127.0.0.1:${inst.endpoint.inboundPort}`,
-      outbound: inst.outbound,
-      pid: p?.pid,
-      state: p?.state ?? 'external',
-      health: inst.health,
-      healthDetail: inst.healthDetail,
-      registered: this.registry.isRegistered(inst.name, inst.service.name),
-      ejected: this.ejection(inst),
-      restarts: p?.restarts ?? 0,
-      lastExit: p?.lastExit && {code: p.lastExit.code, signal: p.lastExit.signal, at: toIso(p.lastExit.atMs)!},
-      nextRestartAt: toIso(p?.nextRestartAtMs),
-    }
-  }
-
-  private ejection(inst: Instance): InstanceStatus['ejected'] {
-    const e = this.dataPlane.destination(inst.service.name)?.outlier?.ejections().find((x) => x.id === inst.name)
-    if (!e) return undefined
-    const until = new Date(this.clock.wallNow() + (e.untilMs - this.clock.now())).toISOString()
-    return {until, times: e.times, reason: e.reason}
-  }
-
   private saveState(): void {
     if (!this.controlUrl || this.stopping) return
     writeState(this.paths, {
@@ -1007,7 +530,7 @@ export class MeshDaemon extends EventEmitter {
       tokenFile: this.paths.token,
       ingressUrl: this.ingressUrl,
       startedAt: this.startedAt.toISOString(),
-      children: this.supervisor.records().map((r) => ({...r, service: this.instances.get(r.instance)?.service.name ?? ''})),
+      children: this.supervisor.records().map((r) => ({...r, service: this.instances.serviceOf(r.instance) ?? ''})),
     })
   }
 }
@@ -1021,8 +544,4 @@ function traceQuery(p: QueryOf<'GET /v1/traces'>): TraceQuery {
     completeOnly: p.complete === '1',
     limit: p.limit !== undefined ? Number(p.limit) : undefined,
   }
-}
-
-function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`
 }

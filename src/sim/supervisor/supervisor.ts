@@ -17,6 +17,7 @@ import {formatDuration} from '../config/duration.js'
 import {killTree, signalGroup, stopTree, type ProcessTree} from './process-group.js'
 import {type ProcessRecord, type ProcessRef, stillRuns} from './process-identity.js'
 import {processTable, type ProcessSnapshot, type ProcessTable} from './process-table.js'
+import type {WorkloadDriver} from './workload-driver.js'
 
 /**
  * How often descendants are looked for. One that leaves its group (`setsid cmd &`) and
@@ -91,7 +92,7 @@ interface Entry {
  * 'restart-scheduled' (status, delayMs), 'stopped' (status, 'exited' | 'killed' | 'not-running').
  * Every status handed out is a copy.
  */
-export class Supervisor extends EventEmitter {
+export class Supervisor extends EventEmitter implements WorkloadDriver {
   private readonly clock: Clock
   private readonly backoffOptions: RestartBackoffOptions | undefined
   private readonly entries = new Map<string, Entry>()
@@ -213,7 +214,7 @@ export class Supervisor extends EventEmitter {
    * A fault and test hook: signals the group without marking it stopped, so a
    * fatal signal counts as a crash and the instance restarts with backoff.
    */
-  async kill(instance: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  async signal(instance: string, signal: NodeJS.Signals): Promise<void> {
     const entry = this.entry(instance)
     const {pgid} = entry.status
     if (pgid === undefined || !entry.wanted) return
