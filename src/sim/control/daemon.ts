@@ -25,14 +25,12 @@ import {FaultSet} from '../faults/fault-set.js'
 import {DeployController} from '../deploy/deploy-controller.js'
 import {WatchRestarts} from './watch-restarts.js'
 import {Tap, type TapFilter, type TapLine} from '../telemetry/tap.js'
-import type {DeployTarget} from '../deploy/deploy-types.js'
-import {request} from 'undici'
+import {deployTarget} from './deploy-target.js'
 import {runLoad} from '../load/load-generator.js'
 import type {ApplyResult} from './policy-diff.js'
 import {ConfigApply} from './config-apply.js'
 import {injectFault} from './fault-inject.js'
 import {seedFrom} from '../time/random.js'
-import {probeCommand} from '../supervisor/health-check.js'
 import {Supervisor} from '../supervisor/supervisor.js'
 import type {Clock} from '../time/clock.js'
 import {TickClock} from '../time/tick-clock.js'
@@ -40,7 +38,7 @@ import {ControlServer} from './control-server.js'
 import type {QueryOf, StreamQueryOf} from './api.js'
 import {rotateLogs} from './log-files.js'
 import {tuneHeapForProxying} from './heap-tuning.js'
-import {type Endpoint, Registry} from '../proxy/registry.js'
+import {Registry} from '../proxy/registry.js'
 import {type InstanceEvent, InstanceManager} from './instance-manager.js'
 import {createToken, type MeshPaths, meshPaths, removeState, writeState} from './state-file.js'
 import {acquireMeshLock, type MeshLock} from './mesh-lock.js'
@@ -139,7 +137,7 @@ export class MeshDaemon extends EventEmitter {
       onChange: () => this.saveState(),
     })
     this.deploys = new DeployController(
-      this.deployTarget(),
+      deployTarget({clock: this.clock, config, dataPlane: this.dataPlane, instances: this.instances, telemetry: this.telemetry}),
       {
         onStep: (record, step) =>
           this.emitEvent({kind: 'deploy-step', service: record.plan.service, id: record.id, step: step.kind, message: step.message}),
@@ -424,59 +422,6 @@ export class MeshDaemon extends EventEmitter {
     return {
       stop: () => abort.abort(),
       message: `${rps} requests/s through the ingress at ${path} (${['ingress', ...reach.services].join(' → ')})`,
-    }
-  }
-
-  /** The mesh as deploy strategies see it: instances, weights, routes, live signals. */
-  private deployTarget(): DeployTarget {
-    const destination = (service: string) => {
-      const d = this.dataPlane.destination(service)
-      if (!d) throw serviceNotFound(service, this.serviceNames())
-      return d
-    }
-    return {
-      clock: this.clock,
-      service: (name) => {
-        const s = this.config.services.find((x) => x.name === name)
-        if (!s) throw serviceNotFound(name, this.serviceNames())
-        return s
-      },
-      instancesOf: (service, version) => this.instances.instancesOf(service, version),
-      addInstances: (service, version, count, timeoutMs, signal) => this.instances.addInstances(service, version, count, timeoutMs, signal),
-      removeInstance: (name) => this.instances.removeInstance(name),
-      weights: (service) => new Map(destination(service).endpoints.currentWeights()),
-      setWeights: (service, weights) => destination(service).endpoints.setWeights(new Map(weights)),
-      addRoute: (service, header, version) => {
-        const rule = {match: {headers: {[header.name]: header.value}}, version}
-        return destination(service).overlay((p) => ({...p, routes: [rule, ...p.routes]}))
-      },
-      notStarted: (service) => destination(service).endpoints.notStarted,
-      // Over mesh.yaml's mirror while the deploy runs; once undone, whatever mesh.yaml says now stands.
-      addMirror: (service, version) => destination(service).overlay((p) => ({...p, mirror: {version, percent: 100}})),
-      versionStats: (service, version, windowMs) => {
-        const row = this.telemetry.metrics
-          .stat({by: 'version', windowMs}, this.clock.now())
-          .find((r) => r.service === service && r.version === version)
-        // Every attempt the version served (reporter destination): retries must not hide a bad canary.
-        return {requests: row?.actualRequests ?? 0, successRate: row?.actualSuccessRate, p99Ms: row?.p99}
-      },
-      smoke: async (instance, method, path) => {
-        const endpoint = this.instances.endpoint(instance)
-        if (!endpoint) return {ok: false, status: 0, detail: 'no such instance'}
-        try {
-          const r = await request(`${endpoint.origin}${path}`, {method: method as 'GET', headersTimeout: 5_000, bodyTimeout: 5_000})
-          await r.body.dump()
-          return {ok: r.statusCode < 400, status: r.statusCode, detail: `HTTP ${r.statusCode}`}
-        } catch (error) {
-          return {ok: false, status: 0, detail: (error as Error).message}
-        }
-      },
-      check: (command, names, timeoutMs) => {
-        // Through each new instance's sidecar (its published address): faults and spans apply, as to any caller.
-        const urls = names.map((n) => this.instances.endpoint(n)).filter((e): e is Endpoint => e !== undefined).map((e) => `http://127.0.0.1:${e.inboundPort}`)
-        const env = {CANARY_URL: urls[0] ?? '', CANARY_URLS: urls.join(' ')}
-        return probeCommand(command, {cwd: this.config.dir, env}, timeoutMs)
-      },
     }
   }
 
