@@ -17,14 +17,11 @@ import {DataPlane} from '../proxy/data-plane.js'
 import {Telemetry} from '../telemetry/telemetry.js'
 import type {TcpTotals} from '../telemetry/tcp-metrics.js'
 import {PROMETHEUS_CONTENT_TYPE, renderPrometheus} from '../telemetry/prometheus.js'
-import type {Span} from '../telemetry/span.js'
-import type {TraceQuery} from '../telemetry/trace-store.js'
 import {EventLog} from './event-log.js'
 import {describeFault, type FaultInfo, type FaultSpec} from '../faults/fault.js'
 import {FaultSet} from '../faults/fault-set.js'
 import {DeployController} from '../deploy/deploy-controller.js'
 import {WatchRestarts} from './watch-restarts.js'
-import {Tap, type TapFilter, type TapLine} from '../telemetry/tap.js'
 import {deployTarget} from './deploy-target.js'
 import {runLoad} from '../load/load-generator.js'
 import type {ApplyResult} from './policy-diff.js'
@@ -35,7 +32,7 @@ import {Supervisor} from '../supervisor/supervisor.js'
 import type {Clock} from '../time/clock.js'
 import {TickClock} from '../time/tick-clock.js'
 import {ControlServer} from './control-server.js'
-import type {QueryOf, StreamQueryOf} from './api.js'
+import {findTrace, tap, traceQuery} from './telemetry-queries.js'
 import {rotateLogs} from './log-files.js'
 import {tuneHeapForProxying} from './heap-tuning.js'
 import {Registry} from '../proxy/registry.js'
@@ -191,7 +188,7 @@ export class MeshDaemon extends EventEmitter {
           const ids = this.telemetry.traces.list(traceQuery(query)).map((t) => t.traceId)
           return ids.flatMap((id) => this.telemetry.traces.get(id))
         },
-        'GET /v1/trace': ({query}) => this.trace(query.id ?? ''),
+        'GET /v1/trace': ({query}) => findTrace(this.telemetry.traces, query.id ?? ''),
         'GET /v1/trace-store': () => ({...this.telemetry.traces.stats(), sampling: this.telemetry.sampler.stats()}),
         'GET /v1/stat': ({query}) => this.telemetry.metrics.stat({by: query.by ?? 'service', windowMs: Number(query.windowMs ?? 30_000)}, this.clock.now()),
         'GET /v1/tcp': () => this.telemetry.tcp.series(),
@@ -222,7 +219,7 @@ export class MeshDaemon extends EventEmitter {
           return {stopping: true}
         },
       })
-      .stream('/v1/tap', (query) => this.tap(query))
+      .stream('/v1/tap', (query) => tap(query, {clock: this.clock, telemetry: this.telemetry, services: this.serviceNames()}))
       .text('/metrics', PROMETHEUS_CONTENT_TYPE, () => renderPrometheus(this.telemetry.metrics.promSeries(), this.telemetry.tcp.series()))
     this.controlUrl = await this.control.listen()
     this.saveState()
@@ -338,33 +335,6 @@ export class MeshDaemon extends EventEmitter {
     return s.protocol === 'tcp' || totals.opened > 0 ? totals : undefined
   }
 
-  /** `mesh tap`: checks the filter's names, then streams the requests it selects until the client leaves. */
-  private tap(q: StreamQueryOf<'/v1/tap'>): (send: (line: TapLine) => void) => () => void {
-    const services = this.serviceNames()
-    const name = (key: 'service' | 'from' | 'to', callers: string[] = []) => {
-      const v = q[key]
-      if (v !== undefined && !services.includes(v) && !callers.includes(v)) throw serviceNotFound(v, [...services, ...callers])
-      return v
-    }
-    const filter: TapFilter = {
-      service: name('service', ['ingress']),
-      from: name('from', ['ingress', 'unknown']),
-      to: name('to'),
-      path: q.path,
-      method: q.method?.toUpperCase(),
-      errors: q.errors === '1',
-    }
-    const maxRps = Number(q.maxRps ?? 100)
-    return (send) => {
-      const tap = new Tap(filter, maxRps > 0 ? maxRps : 100, this.clock, send)
-      this.telemetry.taps.add(tap.onSpan)
-      return () => {
-        this.telemetry.taps.delete(tap.onSpan)
-        tap.close()
-      }
-    }
-  }
-
   /**
    * `mesh up SERVICE...` on a running mesh (as compose starts more services of a running
    * project): the named services not started yet, and what they depend on, in start order,
@@ -435,18 +405,6 @@ export class MeshDaemon extends EventEmitter {
     return this.config.services.map((s) => s.name)
   }
 
-  /** One trace's spans, by full id or a unique prefix (as `mesh traces` prints them). */
-  trace(id: string): Span[] {
-    const ids = this.telemetry.traces.has(id) ? [id] : this.telemetry.traces.findByPrefix(id)
-    if (ids.length === 0) {
-      throw new MeshError('MESH_TRACE_NOT_FOUND', `no trace ${id} in the store.`, {
-        hints: ['List recent traces with `mesh traces`; the store keeps the newest ones only.'],
-      })
-    }
-    if (ids.length > 1) throw new MeshError('MESH_TRACE_AMBIGUOUS', `${ids.length} traces start with ${id}.`, {hints: ['Give more of the id.']})
-    return this.telemetry.traces.get(ids[0])
-  }
-
   /** `mesh apply` (config-apply.ts), in turn with stop and start. */
   apply(env?: NodeJS.ProcessEnv): Promise<ApplyResult> {
     return this.inTurn(() => this.applier.apply(env))
@@ -477,16 +435,5 @@ export class MeshDaemon extends EventEmitter {
       startedAt: this.startedAt.toISOString(),
       children: this.supervisor.records().map((r) => ({...r, service: this.instances.serviceOf(r.instance) ?? ''})),
     })
-  }
-}
-
-function traceQuery(p: QueryOf<'GET /v1/traces'>): TraceQuery {
-  return {
-    service: p.service,
-    errorsOnly: p.errors === '1',
-    minDurationMs: p.minDurationMs !== undefined ? Number(p.minDurationMs) : undefined,
-    sinceMs: p.since !== undefined ? Number(p.since) : undefined,
-    completeOnly: p.complete === '1',
-    limit: p.limit !== undefined ? Number(p.limit) : undefined,
   }
 }

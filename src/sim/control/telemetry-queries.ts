@@ -1,0 +1,66 @@
+// The control API's reads of telemetry that need more than a lookup: `mesh tap`'s stream
+// (its filter's names checked against the mesh), `mesh traces`' query string, and
+// `mesh trace`'s id or prefix.
+import {MeshError, serviceNotFound} from '../errors.js'
+import type {Span} from '../telemetry/span.js'
+import {Tap, type TapFilter, type TapLine} from '../telemetry/tap.js'
+import type {Telemetry} from '../telemetry/telemetry.js'
+import type {TraceQuery, TraceStore} from '../telemetry/trace-store.js'
+import type {Clock} from '../time/clock.js'
+import type {QueryOf, StreamQueryOf} from './api.js'
+
+export interface TapParts {
+  clock: Clock
+  telemetry: Telemetry
+  /** The mesh's services now: a filter naming another is a typo. */
+  services: string[]
+}
+
+/** `mesh tap`: checks the filter's names, then streams the requests it selects until the client leaves. */
+export function tap(q: StreamQueryOf<'/v1/tap'>, {clock, telemetry, services}: TapParts): (send: (line: TapLine) => void) => () => void {
+  const name = (key: 'service' | 'from' | 'to', callers: string[] = []) => {
+    const v = q[key]
+    if (v !== undefined && !services.includes(v) && !callers.includes(v)) throw serviceNotFound(v, [...services, ...callers])
+    return v
+  }
+  const filter: TapFilter = {
+    service: name('service', ['ingress']),
+    from: name('from', ['ingress', 'unknown']),
+    to: name('to'),
+    path: q.path,
+    method: q.method?.toUpperCase(),
+    errors: q.errors === '1',
+  }
+  const maxRps = Number(q.maxRps ?? 100)
+  return (send) => {
+    const tap = new Tap(filter, maxRps > 0 ? maxRps : 100, clock, send)
+    telemetry.taps.add(tap.onSpan)
+    return () => {
+      telemetry.taps.delete(tap.onSpan)
+      tap.close()
+    }
+  }
+}
+
+/** One trace's spans, by full id or a unique prefix (as `mesh traces` prints them). */
+export function findTrace(traces: TraceStore, id: string): Span[] {
+  const ids = traces.has(id) ? [id] : traces.findByPrefix(id)
+  if (ids.length === 0) {
+    throw new MeshError('MESH_TRACE_NOT_FOUND', `no trace ${id} in the store.`, {
+      hints: ['List recent traces with `mesh traces`; the store keeps the newest ones only.'],
+    })
+  }
+  if (ids.length > 1) throw new MeshError('MESH_TRACE_AMBIGUOUS', `${ids.length} traces start with ${id}.`, {hints: ['Give more of the id.']})
+  return traces.get(ids[0])
+}
+
+export function traceQuery(p: QueryOf<'GET /v1/traces'>): TraceQuery {
+  return {
+    service: p.service,
+    errorsOnly: p.errors === '1',
+    minDurationMs: p.minDurationMs !== undefined ? Number(p.minDurationMs) : undefined,
+    sinceMs: p.since !== undefined ? Number(p.since) : undefined,
+    completeOnly: p.complete === '1',
+    limit: p.limit !== undefined ? Number(p.limit) : undefined,
+  }
+}
