@@ -24,7 +24,7 @@ function setUp(limits = config) {
     bodies.push(body)
     return {status: 200, headers: [], body}
   }
-  const service = viaPromises(circuitBreaker('api', breaker, () => limits))(inner)
+  const service = viaPromises(circuitBreaker('api', breaker))(inner)
   const call = (controller = new Cancellation()) => service(meshRequest(), callContext(clock, {controller}))
   const held = () => {
     const {requests, pending, connections, retries} = breaker.snapshot()

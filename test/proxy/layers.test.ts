@@ -288,7 +288,7 @@ describe('circuit breaker layer', () => {
       releases.push(() => body.end())
       return {status: 200, headers: [], body}
     }
-    const svc = viaPromises(circuitBreaker('api', breaker, () => config))(inner)
+    const svc = viaPromises(circuitBreaker('api', breaker))(inner)
     const first = await svc(request(), context(clock))
     void readBody(first.body!)
     const second = svc(request(), context(clock)) // waits: the only connection is busy

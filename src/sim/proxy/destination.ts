@@ -180,7 +180,6 @@ export class Destination {
     else if (!this.budget || !sameConfig(this.budget.config, policy.retries.budget)) {
       this.budget = {config: policy.retries.budget, budget: new RetryBudget(policy.retries.budget, clock)}
     }
-    const breakerConfig = () => this.effective.circuitBreaker ?? DEFAULT_CIRCUIT_BREAKER
     const balancer = () => this.balancer
     const outlier = () => this.outlierDetector
     const hashOn = () => this.effective.loadBalancer.hashOn
@@ -192,7 +191,7 @@ export class Destination {
         .push(serverSpan(sink)) // the callee's inbound side: one span per attempt
         .push(outcome(balancer, outlier)) // results feed outlier detection and latency-aware balancing
         .push(balance({service: this.name, endpoints: this.endpoints, balancer, outlier, hashOn})) // only endpoints not ejected
-        .push(circuitBreaker(this.name, this.breaker, breakerConfig)) // per attempt: 503 UO at once past a limit
+        .push(circuitBreaker(this.name, this.breaker)) // per attempt: 503 UO at once past a limit
     this.mirrorPath = attempt().service()
 
     const budget = this.budget?.budget

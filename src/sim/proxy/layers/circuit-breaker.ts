@@ -4,12 +4,11 @@
 // response body is done, because the connection is busy until then.
 import type {Cancellation} from '../cancellation.js'
 import type {CircuitBreaker} from '../policy/circuit-breaker.js'
-import type {CircuitBreakerConfig} from '../../config/types.js'
 import {overflow} from '../respond.js'
 import {type CallContext, type Layer, type MeshRequest, type MeshResponse, onBodyDone, type Reply} from '../stack.js'
 import {whenAborted} from '../../abort-signal.js'
 
-export const circuitBreaker = (service: string, breaker: CircuitBreaker, config: () => CircuitBreakerConfig): Layer => {
+export const circuitBreaker = (service: string, breaker: CircuitBreaker): Layer => {
   const waiting: Array<() => void> = []
   const releaseConnection = () => {
     const next = waiting.shift()
@@ -21,11 +20,11 @@ export const circuitBreaker = (service: string, breaker: CircuitBreaker, config:
   return (inner) => {
     const withSlots = (req: MeshRequest, ctx: CallContext, reply: Reply) => inner(req, ctx, new HoldingSlots(reply, slots))
     return function circuitBreaker(req, ctx, reply) {
-      if (!breaker.requests.tryAcquire()) return reply.fail(overflow(service, 'maxRequests', config().maxRequests))
+      if (!breaker.requests.tryAcquire()) return reply.fail(overflow(service, 'maxRequests', breaker.requests.max))
       if (breaker.connections.tryAcquire()) return withSlots(req, ctx, reply)
       if (!breaker.pending.tryAcquire()) {
         breaker.requests.release()
-        return reply.fail(overflow(service, 'maxPendingRequests', config().maxPendingRequests))
+        return reply.fail(overflow(service, 'maxPendingRequests', breaker.pending.max))
       }
       wait(waiting, ctx.signal, () => {
         breaker.pending.release()
