@@ -29,22 +29,43 @@ export const EnvNames = {
   simulate: 'MESH_SIMULATE',
 } as const
 
-/** What an instance's HTTP clients find its outbound sidecar by (instance-manager.ts sets them). */
-export const PROXY_ENV_NAMES = ['HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy'] as const
-
 /**
- * Every variable the mesh gives each started instance of a service, as instance-manager.ts sets them:
- * PORT, MESH_*, the proxy variables, and per dependency `<DEP>_URL` (HTTP and gRPC) and
- * `<DEP>_HOST`/`_PORT`/`_ADDR` (gRPC and TCP). `protocol` undefined is HTTP.
+ * What the mesh sets in a started instance's environment, over the version's own `env:`: PORT,
+ * MESH_*, per dependency `<DEP>_URL` (HTTP and gRPC) and `<DEP>_HOST`/`_PORT`/`_ADDR` (gRPC and
+ * TCP), the proxy variables, and MESH_SIMULATE for a simulated workload. instance-manager.ts starts
+ * instances with it and instanceEnvNames derives from it, so the two cannot drift.
  */
-export function instanceEnvNames(dependencies: ReadonlyArray<{name: string; protocol?: 'http' | 'grpc' | 'tcp'}>): Set<string> {
-  const names = new Set<string>([...Object.values(EnvNames), ...PROXY_ENV_NAMES])
-  for (const dep of dependencies) {
-    const protocol = dep.protocol === 'http' ? undefined : dep.protocol
-    if (protocol !== 'tcp') names.add(dependencyEnvName(dep.name))
-    if (protocol !== undefined) for (const name of Object.keys(dependencyAddressEnv(dep.name, '', 0))) names.add(name)
+export function meshInstanceEnv(o: {
+  port: number
+  service: string
+  version: string
+  instance: string
+  dependencies: ReadonlyArray<{name: string; protocol?: 'grpc' | 'tcp'; port: number}>
+  proxyPort: number
+  simulate?: string
+}): Record<string, string> {
+  const env: Record<string, string> = {
+    [EnvNames.port]: String(o.port),
+    [EnvNames.service]: o.service,
+    [EnvNames.version]: o.version,
+    [EnvNames.instance]: o.instance,
   }
-  return names
+  for (const dep of o.dependencies) {
+    if (dep.protocol !== 'tcp') env[dependencyEnvName(dep.name)] = `http://127.0.0.1:${dep.port}`
+    // A gRPC channel dials host:port; the listener speaks HTTP/1.1 and h2c alike.
+    if (dep.protocol !== undefined) Object.assign(env, dependencyAddressEnv(dep.name, '127.0.0.1', dep.port))
+  }
+  const proxyUrl = `http://127.0.0.1:${o.proxyPort}`
+  // Clients that honour proxy variables reach services by name; the <DEP>_URL listeners are loopback and bypass it.
+  Object.assign(env, {HTTP_PROXY: proxyUrl, http_proxy: proxyUrl, NO_PROXY: '127.0.0.1,localhost,::1', no_proxy: '127.0.0.1,localhost,::1'})
+  if (o.simulate !== undefined) env[EnvNames.simulate] = o.simulate
+  return env
+}
+
+/** Every variable the mesh gives each started instance of a service (`protocol` undefined is HTTP). */
+export function instanceEnvNames(dependencies: ReadonlyArray<{name: string; protocol?: 'grpc' | 'tcp'}>): Set<string> {
+  const placeholder = {port: 0, service: '', version: '', instance: '', proxyPort: 0, simulate: ''}
+  return new Set(Object.keys(meshInstanceEnv({...placeholder, dependencies: dependencies.map((d) => ({...d, port: 0}))})))
 }
 
 /** `catalog`, `v1`, 0 → `catalog-v1-0` */

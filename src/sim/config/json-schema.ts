@@ -2,6 +2,7 @@
 // yaml-language-server): completion and inline errors as you type. It is built from the
 // checkers `mesh validate` runs (each combinator carries its own JSON Schema), so the two
 // cannot drift; the checker still says more (cross-references, p99 >= p50, did-you-mean).
+import {entries} from './checker.js'
 import {topLevel} from './mesh-schema.js'
 
 /** Where the package ships the schema (npm run build writes it), from the package's root. */
@@ -21,7 +22,8 @@ export function meshJsonSchema(): Record<string, unknown> {
     ingress: ingress.json,
     faults: faults.json,
     telemetry: telemetry.json,
-    services: {description: 'the services, by name', type: 'object', minProperties: 1, propertyNames: serviceName.json, additionalProperties: service.json},
+    // checkMesh walks the services itself (keeping the valid ones when another is broken); the schema is entries'.
+    services: {description: 'the services, by name', ...(entries(service, {key: serviceName, min: 1}).json as object)},
   }
   return {
     $schema: 'http://json-schema.org/draft-07/schema#',

@@ -14,7 +14,7 @@ import {EventEmitter} from 'node:events'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import type {DependencyCondition, MeshConfig, ServiceConfig, VersionConfig} from '../config/types.js'
-import {dependencyAddressEnv, dependencyEnvName, EnvNames, instanceName} from '../config/env-names.js'
+import {instanceName, meshInstanceEnv} from '../config/env-names.js'
 import {activeVersions} from '../config/versions.js'
 import {startOrder} from '../config/call-graph.js'
 import {suggestion} from '../config/did-you-mean.js'
@@ -343,31 +343,31 @@ export class InstanceManager {
     this.instances.set(name, inst)
     if (w.kind === 'address') return inst
 
-    const env: Record<string, string> = {
-      ...version.env,
-      [EnvNames.port]: String(port),
-      [EnvNames.service]: service.name,
-      [EnvNames.version]: version.name,
-      [EnvNames.instance]: name,
-    }
+    const listened: Array<{name: string; protocol?: 'grpc' | 'tcp'; port: number}> = []
     const dependencies: Record<string, string> = {}
     for (const dep of service.dependsOn) {
       const caller = {source: service.name, sourceVersion: version.name, sourceInstance: name, destination: dep}
       const protocol = config.services.find((s) => s.name === dep)?.protocol
       const l = protocol === 'tcp' ? await dataPlane.listenTcp({kind: 'tcp-outbound', ...caller}) : await dataPlane.listen({kind: 'outbound', ...caller})
-      if (protocol !== 'tcp') env[dependencyEnvName(dep)] = `http://127.0.0.1:${l.port}`
-      // A gRPC channel dials host:port; the listener speaks HTTP/1.1 and h2c alike.
-      if (protocol !== undefined) Object.assign(env, dependencyAddressEnv(dep, '127.0.0.1', l.port))
+      listened.push({name: dep, protocol, port: l.port})
       dependencies[dep] = `127.0.0.1:${l.port}`
       inst.listeners.push(l)
     }
     const proxy = await dataPlane.listen({kind: 'forward-proxy', source: service.name, sourceVersion: version.name, sourceInstance: name})
     inst.outbound = {proxy: `127.0.0.1:${proxy.port}`, dependencies}
     inst.listeners.push(proxy)
-    const proxyUrl = `http://127.0.0.1:${proxy.port}`
-    // Clients that honour proxy variables reach services by name; the <DEP>_URL listeners are loopback and bypass it.
-    Object.assign(env, {HTTP_PROXY: proxyUrl, http_proxy: proxyUrl, NO_PROXY: '127.0.0.1,localhost,::1', no_proxy: '127.0.0.1,localhost,::1'})
-    if (w.kind === 'simulate') env[EnvNames.simulate] = JSON.stringify(w.simulate)
+    const env = {
+      ...version.env,
+      ...meshInstanceEnv({
+        port,
+        service: service.name,
+        version: version.name,
+        instance: name,
+        dependencies: listened,
+        proxyPort: proxy.port,
+        simulate: w.kind === 'simulate' ? JSON.stringify(w.simulate) : undefined,
+      }),
+    }
     inst.logFile = path.join(this.o.logDir, `${name}.log`)
     inst.spec = {
       instance: name,
