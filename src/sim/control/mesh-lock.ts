@@ -11,12 +11,11 @@
 import {randomBytes} from 'node:crypto'
 import {linkSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {MeshError} from '../errors.js'
+import {type ProcessRef, stillRuns} from '../supervisor/process-identity.js'
 import {processTable, type ProcessTableKind} from '../supervisor/process-table.js'
 import {ensureMeshDir, type MeshPaths} from './state-file.js'
 
-export interface LockOwner {
-  pid: number
-  startTime: string
+export interface LockOwner extends ProcessRef {
   /** The table startTime was read from (they are comparable only within one). */
   processTable: ProcessTableKind
   /** A daemon owns a running mesh; a command only cleans up after one. */
@@ -31,17 +30,18 @@ export function liveLockOwner(paths: MeshPaths): LockOwner | undefined {
   return owner && ownerRuns(owner) ? owner : undefined
 }
 
+function ownerRuns(owner: LockOwner): boolean {
+  return stillRuns(processTable(owner.processTable).readSync(), owner)
+}
+
+const sameOwner = (a: ProcessRef, b: ProcessRef) => a.pid === b.pid && a.startTime === b.startTime
+
 function readOwner(file: string): LockOwner | undefined {
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as LockOwner
   } catch {
     return undefined
   }
-}
-
-function ownerRuns(owner: LockOwner): boolean {
-  const snapshot = processTable(owner.processTable).readSync()
-  return snapshot.isRunning(owner.pid) && snapshot.isSame(owner.pid, owner.startTime)
 }
 
 export class MeshLock {
@@ -56,7 +56,7 @@ export class MeshLock {
     if (this.released) return
     this.released = true
     const now = readOwner(this.paths.lock)
-    if (now && now.pid === this.owner.pid && now.startTime === this.owner.startTime) rmSync(this.paths.lock, {force: true})
+    if (now && sameOwner(now, this.owner)) rmSync(this.paths.lock, {force: true})
   }
 }
 
@@ -117,7 +117,7 @@ function takeOverStale(lock: string, stale: LockOwner | undefined): void {
     return // Someone else moved it first; try again.
   }
   const moved = readOwner(aside)
-  const same = stale === undefined ? moved === undefined || !ownerRuns(moved) : moved?.pid === stale.pid && moved.startTime === stale.startTime
+  const same = stale === undefined ? moved === undefined || !ownerRuns(moved) : moved !== undefined && sameOwner(moved, stale)
   if (!same) {
     try {
       linkSync(aside, lock)
