@@ -38,7 +38,9 @@ const sameOwner = (a: ProcessRef, b: ProcessRef) => a.pid === b.pid && a.startTi
 
 function readOwner(file: string): LockOwner | undefined {
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as LockOwner
+    const owner = JSON.parse(readFileSync(file, 'utf8')) as LockOwner | null
+    // Valid JSON that is no owner (`null`, a number) is garbage too, not a crash.
+    return typeof owner?.pid === 'number' && typeof owner.startTime === 'string' ? owner : undefined
   } catch {
     return undefined
   }
@@ -80,9 +82,9 @@ export async function acquireMeshLock(paths: MeshPaths, who: {role: LockOwner['r
   const owner: LockOwner = {pid: process.pid, startTime: self.startTime, processTable: table.kind, role: who.role, name: who.name}
   ensureMeshDir(paths)
   const tmp = `${paths.lock}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
-  writeFileSync(tmp, JSON.stringify(owner), {mode: 0o600})
   const deadline = Date.now() + waitMs
   try {
+    writeFileSync(tmp, JSON.stringify(owner), {mode: 0o600})
     for (;;) {
       try {
         linkSync(tmp, paths.lock)
@@ -116,14 +118,19 @@ function takeOverStale(lock: string, stale: LockOwner | undefined): void {
   } catch {
     return // Someone else moved it first; try again.
   }
-  const moved = readOwner(aside)
-  const same = stale === undefined ? moved === undefined || !ownerRuns(moved) : moved !== undefined && sameOwner(moved, stale)
-  if (!same) {
-    try {
-      linkSync(aside, lock)
-    } catch {
-      // A third process took the free slot meanwhile; the one we moved loses its lock, as it would have lost the race.
+  // Not known to be the stale one (the process table failed to answer, too) is put back.
+  let same = false
+  try {
+    const moved = readOwner(aside)
+    same = stale === undefined ? moved === undefined || !ownerRuns(moved) : moved !== undefined && sameOwner(moved, stale)
+  } finally {
+    if (!same) {
+      try {
+        linkSync(aside, lock)
+      } catch {
+        // A third process took the free slot meanwhile; the one we moved loses its lock, as it would have lost the race.
+      }
     }
+    rmSync(aside, {force: true})
   }
-  rmSync(aside, {force: true})
 }
