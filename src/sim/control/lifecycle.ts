@@ -5,7 +5,7 @@ import {closeSync, openSync} from 'node:fs'
 import {tailLines} from './log-files.js'
 import {fileURLToPath} from 'node:url'
 import {MeshError} from '../errors.js'
-import {killRecorded, signalGroup} from '../supervisor/process-group.js'
+import {killRecorded, signalGroup, signalPid} from '../supervisor/process-group.js'
 import {type Clock, realClock} from '../time/clock.js'
 import {daemonAlive, ControlClient} from './control-client.js'
 import type {DaemonEvent} from './daemon.js'
@@ -126,7 +126,7 @@ export async function stopMesh(paths: MeshPaths, opts: {timeoutMs?: number; cloc
       graceful = false
     }
     // A detached daemon leads its group; a foreground `mesh up` does not.
-    if (!graceful && daemonAlive(state) && !signalGroup(state.daemon.pid, 'SIGKILL')) process.kill(state.daemon.pid, 'SIGKILL')
+    if (!graceful && daemonAlive(state) && !signalGroup(state.daemon.pid, 'SIGKILL')) signalPid(state.daemon.pid, 'SIGKILL')
   }
   const table = stateProcessTable(state)
   // The daemon removed its files and released the lock; a new mesh may already hold it. What is

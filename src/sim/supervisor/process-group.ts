@@ -25,7 +25,8 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals | number): bool
   }
 }
 
-function signalPid(pid: number, signal: NodeJS.Signals | number): void {
+/** Signals one process; one gone since it was looked at is no error. */
+export function signalPid(pid: number, signal: NodeJS.Signals | number): void {
   if (!Number.isInteger(pid) || pid <= 1) return
   try {
     process.kill(pid, signal)
