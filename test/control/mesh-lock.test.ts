@@ -1,6 +1,6 @@
 import {spawn} from 'node:child_process'
 import {once} from 'node:events'
-import {chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {describe, expect, it} from 'vitest'
@@ -43,8 +43,12 @@ describe('mesh lock', () => {
     expect(JSON.parse(readFileSync(paths.lock, 'utf8')).pid).toBe(process.pid)
     lock.release()
 
-    writeFileSync(paths.lock, 'garbage')
-    ;(await acquireMeshLock(paths, {role: 'daemon', name: 'shop'})).release()
+    for (const garbage of ['garbage', 'null', '42']) {
+      writeFileSync(paths.lock, garbage)
+      ;(await acquireMeshLock(paths, {role: 'daemon', name: 'shop'})).release()
+    }
+    // No temp file or moved-aside lock is left behind, and released, no lock either.
+    expect(readdirSync(paths.root).filter((f) => f.startsWith('mesh.lock'))).toEqual([])
   })
 
   it('a pid that now names another process (a wrong start time) does not hold the lock', async () => {

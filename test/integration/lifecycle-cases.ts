@@ -8,7 +8,7 @@ import type {MeshState} from '../../src/sim/control/state-file.js'
 import type {MeshStatus} from '../../src/sim/control/status.js'
 import {signalGroup} from '../../src/sim/supervisor/process-group.js'
 import {processTable, type ProcessTableKind} from '../../src/sim/supervisor/process-table.js'
-import {eventually, get, mesh, meshOnFreePort} from '../helpers/mesh.js'
+import {eventually, get, json, mesh, meshOnFreePort} from '../helpers/mesh.js'
 
 const yaml = (kind: ProcessTableKind) => (port: number) => `
 name: life-${kind}
@@ -34,11 +34,7 @@ export function describeLifecycle(kind: ProcessTableKind, unavailable = false): 
   const pidAlive = (pid: number) => table.readSync().isRunning(pid)
   const stillAlive = (pids: number[]) => pids.filter(pidAlive)
   const run = (dir: string, args: string[]) => mesh(dir, args, {env})
-  const status = async (dir: string): Promise<MeshStatus> => {
-    const r = await run(dir, ['status', '--json'])
-    expect(r.exitCode, r.stderr).toBe(0)
-    return JSON.parse(r.stdout)
-  }
+  const status = async (dir: string) => json<MeshStatus>(await run(dir, ['status', '--json']))
   const pidsOf = (st: MeshStatus, service: string) => st.services.find((s) => s.name === service)!.instances.map((i) => i.pid!)
   const readState = (dir: string) => JSON.parse(readFileSync(path.join(dir, '.mesh/state.json'), 'utf8')) as MeshState
   /** The `sleep 312` that left leaky's group, found as a descendant of leaky's process. */

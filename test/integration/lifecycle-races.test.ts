@@ -24,18 +24,19 @@ async function refusedSince(port: number): Promise<number> {
   }
 }
 
-describe('mesh lifecycle races', {timeout: 90_000}, () => {
-  test('two mesh up -d at once in one directory: one starts, the other names its pid and touches nothing; .mesh is private', async () => {
-    const {dir, ingress} = await meshOnFreePort(
-      (port) => `
-name: twice
+/** A mesh of one echo instance behind the ingress. */
+const oneEcho = (name: string) => (port: number) => `
+name: ${name}
 ingress: {port: ${port}, routes: [{prefix: /, service: echo}]}
 services:
   echo:
     command: node fixtures/echo-server.js
     health: {path: /healthz, interval: 100ms}
-`,
-    )
+`
+
+describe('mesh lifecycle races', {timeout: 90_000}, () => {
+  test('two mesh up -d at once in one directory: one starts, the other names its pid and touches nothing; .mesh is private', async () => {
+    const {dir, ingress} = await meshOnFreePort(oneEcho('twice'))
     // Made by someone else, world-readable: `mesh up` closes it.
     mkdirSync(path.join(dir, '.mesh'), {mode: 0o755})
     chmodSync(path.join(dir, '.mesh'), 0o755)
@@ -64,16 +65,7 @@ services:
   })
 
   test('mesh up after the daemon was SIGKILLed takes over its stale lock, cleans up what it left, and starts', async () => {
-    const {dir} = await meshOnFreePort(
-      (port) => `
-name: again
-ingress: {port: ${port}, routes: [{prefix: /, service: echo}]}
-services:
-  echo:
-    command: node fixtures/echo-server.js
-    health: {path: /healthz, interval: 100ms}
-`,
-    )
+    const {dir} = await meshOnFreePort(oneEcho('again'))
     try {
       expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
       const before = json<MeshStatus>(await mesh(dir, ['status', '--json']))

@@ -6,7 +6,7 @@ import net from 'node:net'
 import path from 'node:path'
 import {describe, expect, test} from 'vitest'
 import type {MeshStatus} from '../../src/sim/control/status.js'
-import {eventually, freePort, get, mesh, meshDir} from '../helpers/mesh.js'
+import {eventually, freePort, get, json, mesh, meshDir} from '../helpers/mesh.js'
 
 const echoMesh = (port: number, extra = '') => `
 name: life
@@ -21,11 +21,7 @@ services:
     stopGracePeriod: 5s
 ${extra}`
 
-async function status(dir: string): Promise<MeshStatus> {
-  const r = await mesh(dir, ['status', '--json'])
-  expect(r.exitCode, r.stderr).toBe(0)
-  return JSON.parse(r.stdout)
-}
+const status = async (dir: string) => json<MeshStatus>(await mesh(dir, ['status', '--json']))
 
 describe('lifecycle', () => {
   test('a second mesh up on a running mesh says so and starts nothing', async () => {

@@ -15,9 +15,8 @@ import type {TraceQuery, TraceStoreStats, TraceSummary} from '../telemetry/trace
 import type {SamplingStats} from '../telemetry/trace-sampler.js'
 import type {TapFilter, TapLine} from '../telemetry/tap.js'
 import {type ControlStreams, type QueryOf, queryString, type RequestOf, type ResponseOf, type RouteKey, splitRoute, type StreamQueryOf} from './api.js'
-import {type MeshPaths, type MeshState, readState, readToken} from './state-file.js'
+import {type MeshPaths, type MeshState, readState, readToken, stateProcessTable} from './state-file.js'
 import {stillRuns} from '../supervisor/process-identity.js'
-import {processTable} from '../supervisor/process-table.js'
 
 export class ControlClient {
   constructor(
@@ -209,7 +208,7 @@ function send(url: string, method: string, token: string, payload: string | unde
 /** The recorded daemon still runs (a zombie has exited: it no longer serves, whatever `kill -0` says). */
 export function daemonAlive(state: MeshState): boolean {
   // With the table that recorded its start time: the two tables' times do not compare.
-  return stillRuns(processTable(state.processTable ?? 'proc').readSync(), state.daemon)
+  return stillRuns(stateProcessTable(state).readSync(), state.daemon)
 }
 
 /** A client for the running mesh, or an error that says there is none. */

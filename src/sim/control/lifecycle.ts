@@ -5,13 +5,12 @@ import {closeSync, openSync} from 'node:fs'
 import {tailLines} from './log-files.js'
 import {fileURLToPath} from 'node:url'
 import {MeshError} from '../errors.js'
-import {killRecorded, signalGroup} from '../supervisor/process-group.js'
-import {processTable} from '../supervisor/process-table.js'
+import {killRecorded, signalGroup, signalPid} from '../supervisor/process-group.js'
 import {type Clock, realClock} from '../time/clock.js'
 import {daemonAlive, ControlClient} from './control-client.js'
 import type {DaemonEvent} from './daemon.js'
 import type {DaemonMessage} from './daemon-main.js'
-import {ensureMeshDir, type MeshPaths, type MeshState, readState, readToken, removeState} from './state-file.js'
+import {ensureMeshDir, type MeshPaths, type MeshState, readState, readToken, removeState, stateProcessTable} from './state-file.js'
 import {acquireMeshLock, liveLockOwner, lockedError} from './mesh-lock.js'
 import type {MeshStatus} from './status.js'
 
@@ -34,7 +33,7 @@ export function assertSupportedPlatform(platform: NodeJS.Platform = process.plat
 
 /** The error for a mesh whose daemon runs. */
 function alreadyRunning(state: MeshState): MeshError {
-  return lockedError({pid: state.daemon.pid, startTime: state.daemon.startTime, processTable: state.processTable ?? 'proc', role: 'daemon', name: state.name})
+  return lockedError({pid: state.daemon.pid, startTime: state.daemon.startTime, processTable: stateProcessTable(state).kind, role: 'daemon', name: state.name})
 }
 
 /**
@@ -54,7 +53,7 @@ export async function ensureNotRunning(paths: MeshPaths): Promise<{cleaned: stri
     const state = readState(paths)
     if (!state) return {cleaned: []}
     if (daemonAlive(state)) throw alreadyRunning(state)
-    const {killed} = await killRecorded(state.children, {graceMs: 5_000, table: processTable(state.processTable ?? 'proc')})
+    const {killed} = await killRecorded(state.children, {graceMs: 5_000, table: stateProcessTable(state)})
     removeState(paths)
     return {cleaned: killed}
   } finally {
@@ -127,9 +126,9 @@ export async function stopMesh(paths: MeshPaths, opts: {timeoutMs?: number; cloc
       graceful = false
     }
     // A detached daemon leads its group; a foreground `mesh up` does not.
-    if (!graceful && daemonAlive(state) && !signalGroup(state.daemon.pid, 'SIGKILL')) process.kill(state.daemon.pid, 'SIGKILL')
+    if (!graceful && daemonAlive(state) && !signalGroup(state.daemon.pid, 'SIGKILL')) signalPid(state.daemon.pid, 'SIGKILL')
   }
-  const table = processTable(state.processTable ?? 'proc')
+  const table = stateProcessTable(state)
   // The daemon removed its files and released the lock; a new mesh may already hold it. What is
   // checked here is only what it recorded and what still has its start time: nothing left, as a rule.
   if (graceful) return {name: state.name, graceful, killed: (await killRecorded(state.children, {graceMs: 5_000, clock, table})).killed}

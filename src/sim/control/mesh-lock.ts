@@ -11,12 +11,11 @@
 import {randomBytes} from 'node:crypto'
 import {linkSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {MeshError} from '../errors.js'
+import {type ProcessRef, stillRuns} from '../supervisor/process-identity.js'
 import {processTable, type ProcessTableKind} from '../supervisor/process-table.js'
 import {ensureMeshDir, type MeshPaths} from './state-file.js'
 
-export interface LockOwner {
-  pid: number
-  startTime: string
+export interface LockOwner extends ProcessRef {
   /** The table startTime was read from (they are comparable only within one). */
   processTable: ProcessTableKind
   /** A daemon owns a running mesh; a command only cleans up after one. */
@@ -31,17 +30,20 @@ export function liveLockOwner(paths: MeshPaths): LockOwner | undefined {
   return owner && ownerRuns(owner) ? owner : undefined
 }
 
+function ownerRuns(owner: LockOwner): boolean {
+  return stillRuns(processTable(owner.processTable).readSync(), owner)
+}
+
+const sameOwner = (a: ProcessRef, b: ProcessRef) => a.pid === b.pid && a.startTime === b.startTime
+
 function readOwner(file: string): LockOwner | undefined {
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as LockOwner
+    const owner = JSON.parse(readFileSync(file, 'utf8')) as LockOwner | null
+    // Valid JSON that is no owner (`null`, a number) is garbage too, not a crash.
+    return typeof owner?.pid === 'number' && typeof owner.startTime === 'string' ? owner : undefined
   } catch {
     return undefined
   }
-}
-
-function ownerRuns(owner: LockOwner): boolean {
-  const snapshot = processTable(owner.processTable).readSync()
-  return snapshot.isRunning(owner.pid) && snapshot.isSame(owner.pid, owner.startTime)
 }
 
 export class MeshLock {
@@ -56,7 +58,7 @@ export class MeshLock {
     if (this.released) return
     this.released = true
     const now = readOwner(this.paths.lock)
-    if (now && now.pid === this.owner.pid && now.startTime === this.owner.startTime) rmSync(this.paths.lock, {force: true})
+    if (now && sameOwner(now, this.owner)) rmSync(this.paths.lock, {force: true})
   }
 }
 
@@ -80,9 +82,9 @@ export async function acquireMeshLock(paths: MeshPaths, who: {role: LockOwner['r
   const owner: LockOwner = {pid: process.pid, startTime: self.startTime, processTable: table.kind, role: who.role, name: who.name}
   ensureMeshDir(paths)
   const tmp = `${paths.lock}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
-  writeFileSync(tmp, JSON.stringify(owner), {mode: 0o600})
   const deadline = Date.now() + waitMs
   try {
+    writeFileSync(tmp, JSON.stringify(owner), {mode: 0o600})
     for (;;) {
       try {
         linkSync(tmp, paths.lock)
@@ -116,14 +118,19 @@ function takeOverStale(lock: string, stale: LockOwner | undefined): void {
   } catch {
     return // Someone else moved it first; try again.
   }
-  const moved = readOwner(aside)
-  const same = stale === undefined ? moved === undefined || !ownerRuns(moved) : moved?.pid === stale.pid && moved.startTime === stale.startTime
-  if (!same) {
-    try {
-      linkSync(aside, lock)
-    } catch {
-      // A third process took the free slot meanwhile; the one we moved loses its lock, as it would have lost the race.
+  // Not known to be the stale one (the process table failed to answer, too) is put back.
+  let same = false
+  try {
+    const moved = readOwner(aside)
+    same = stale === undefined ? moved === undefined || !ownerRuns(moved) : moved !== undefined && sameOwner(moved, stale)
+  } finally {
+    if (!same) {
+      try {
+        linkSync(aside, lock)
+      } catch {
+        // A third process took the free slot meanwhile; the one we moved loses its lock, as it would have lost the race.
+      }
     }
+    rmSync(aside, {force: true})
   }
-  rmSync(aside, {force: true})
 }

@@ -5,7 +5,7 @@ import {chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writ
 import {randomBytes} from 'node:crypto'
 import path from 'node:path'
 import type {ProcessRecord} from '../supervisor/process-identity.js'
-import type {ProcessTableKind} from '../supervisor/process-table.js'
+import {processTable, type ProcessTable, type ProcessTableKind} from '../supervisor/process-table.js'
 
 export interface MeshPaths {
   root: string
@@ -91,4 +91,9 @@ export function readToken(paths: MeshPaths): string | undefined {
 export function ensureMeshDir(paths: MeshPaths): void {
   mkdirSync(paths.root, {recursive: true, mode: 0o700})
   chmodSync(paths.root, 0o700)
+}
+
+/** The table the state's start times were read from: only that one can check them. */
+export function stateProcessTable(state: MeshState): ProcessTable {
+  return processTable(state.processTable ?? 'proc')
 }

@@ -25,7 +25,8 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals | number): bool
   }
 }
 
-function signalPid(pid: number, signal: NodeJS.Signals | number): void {
+/** Signals one process; one gone since it was looked at is no error. */
+export function signalPid(pid: number, signal: NodeJS.Signals | number): void {
   if (!Number.isInteger(pid) || pid <= 1) return
   try {
     process.kill(pid, signal)
@@ -118,10 +119,19 @@ async function waitGone(tree: ProcessTree, withinMs: number, clock: Clock, table
 export function treeOf(record: ProcessRecord, snapshot: ProcessSnapshot): ProcessTree {
   // Only a leader's identity can be checked, so a group is trusted only through its leader.
   const leaderOurs = record.pgid === record.pid && snapshot.isSame(record.pid, record.startTime)
-  const others = new Map<number, ProcessRef>()
-  if (leaderOurs) for (const d of snapshot.descendants(record.pid)) if (d.pgid !== record.pgid) others.set(d.pid, {pid: d.pid, startTime: d.startTime})
-  for (const ref of record.descendants ?? []) if (stillRuns(snapshot, ref)) others.set(ref.pid, ref)
+  const others = outsiders(leaderOurs ? record.pid : undefined, record.pgid, record.descendants ?? [], snapshot)
   return {pgid: leaderOurs ? record.pgid : undefined, others: [...others.values()]}
+}
+
+/**
+ * What left group `pgid`: `pid`'s live descendants outside it, and those `recorded` earlier
+ * that are still the same process (an orphan no longer descends from anyone).
+ */
+export function outsiders(pid: number | undefined, pgid: number | undefined, recorded: Iterable<ProcessRef>, snapshot: ProcessSnapshot): Map<number, ProcessRef> {
+  const out = new Map<number, ProcessRef>()
+  if (pid !== undefined) for (const d of snapshot.descendants(pid)) if (d.pgid !== pgid) out.set(d.pid, {pid: d.pid, startTime: d.startTime})
+  for (const ref of recorded) if (!out.has(ref.pid) && stillRuns(snapshot, ref)) out.set(ref.pid, ref)
+  return out
 }
 
 export interface KillRecordedResult {

@@ -21,12 +21,6 @@ export interface ProcessRecord extends ProcessRef {
   descendants?: ProcessRef[]
 }
 
-export function recordFor(snapshot: ProcessSnapshot, pid: number, instance: string): ProcessRecord | undefined {
-  const entry = snapshot.get(pid)
-  if (!entry) return undefined
-  return {instance, pid, pgid: entry.pgid, startTime: entry.startTime}
-}
-
 /** The recorded process still runs (a zombie has exited) and is the one recorded. */
 export function stillRuns(snapshot: ProcessSnapshot, ref: ProcessRef): boolean {
   return snapshot.isRunning(ref.pid) && snapshot.isSame(ref.pid, ref.startTime)

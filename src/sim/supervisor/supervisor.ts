@@ -14,8 +14,8 @@ import {MeshError} from '../errors.js'
 import {realClock, type Clock, type Timer} from '../time/clock.js'
 import {RestartBackoff, type RestartBackoffOptions} from './backoff.js'
 import {formatDuration} from '../config/duration.js'
-import {killTree, signalGroup, stopTree, type ProcessTree} from './process-group.js'
-import {type ProcessRecord, type ProcessRef, stillRuns} from './process-identity.js'
+import {killTree, outsiders, signalGroup, stopTree, type ProcessTree} from './process-group.js'
+import {type ProcessRecord, type ProcessRef} from './process-identity.js'
 import {processTable, type ProcessSnapshot, type ProcessTable} from './process-table.js'
 import type {WorkloadDriver} from './workload-driver.js'
 
@@ -186,13 +186,8 @@ export class Supervisor extends EventEmitter implements WorkloadDriver {
     if (changed) this.emit('records')
   }
 
-  /** The entry's live descendants outside its group, and the recorded ones that are still the same. */
   private outsiders(entry: Entry, snapshot: ProcessSnapshot): Map<number, ProcessRef> {
-    const {pid, pgid} = entry.status
-    const out = new Map<number, ProcessRef>()
-    if (pid !== undefined) for (const d of snapshot.descendants(pid)) if (d.pgid !== pgid) out.set(d.pid, {pid: d.pid, startTime: d.startTime})
-    for (const ref of entry.descendants.values()) if (!out.has(ref.pid) && stillRuns(snapshot, ref)) out.set(ref.pid, ref)
-    return out
+    return outsiders(entry.status.pid, entry.status.pgid, entry.descendants.values(), snapshot)
   }
 
   private treeOf(entry: Entry, snapshot: ProcessSnapshot): ProcessTree {
