@@ -45,6 +45,44 @@ describe('ControlServer.serve', () => {
   })
 })
 
+describe('ControlServer bodies', () => {
+  /** Sends `headers` and `sent` without ending the request: the answer must come before the body does. */
+  function unfinished(url: string, headers: Record<string, string | number>, sent: string): Promise<{status: number; json: {error?: {message: string}}; connection?: string}> {
+    return new Promise((resolve, reject) => {
+      const req = http.request(url, {method: 'POST', headers: {authorization: 'Bearer t', ...headers}, agent: false}, (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => {
+          resolve({status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString('utf8')), connection: res.headers.connection})
+          req.destroy()
+        })
+      })
+      req.on('error', reject)
+      if (sent) req.write(sent)
+      else req.flushHeaders()
+    })
+  }
+
+  test('a body past the limit is a 400 answered before it ends, and the handler never runs', async () => {
+    let called = 0
+    const handlers = Object.fromEntries(ROUTES.map((k) => [k, () => ++called])) as unknown as ControlHandlers
+    const server = new ControlServer('t', 1024).serve(handlers)
+    const url = (await server.listen()) + '/v1/stop'
+    try {
+      const declared = await unfinished(url, {'content-length': 10 * 1024 * 1024}, '')
+      const streamed = await unfinished(url, {'transfer-encoding': 'chunked'}, `{"services": ["${'x'.repeat(2048)}"]}`)
+      for (const r of [declared, streamed]) {
+        expect(r.status).toBe(400)
+        expect(r.json.error?.message).toMatch(/the body is larger than 1024 bytes/)
+        expect(r.connection).toBe('close')
+      }
+      expect(called).toBe(0)
+    } finally {
+      await server.close()
+    }
+  })
+})
+
 describe('the daemon against the route map', () => {
   let dir: string
   let url: string
