@@ -2,6 +2,7 @@
 // route of the map and nothing else, and a body a stranger sends malformed is a 400 that
 // says what is wrong, never a crash or a 500.
 import http from 'node:http'
+import net from 'node:net'
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
 import {type ControlHandlers, controlRoutes, controlStreams, type RouteKey, splitRoute} from '../../src/sim/control/api.js'
 import {ControlServer} from '../../src/sim/control/control-server.js'
@@ -81,6 +82,24 @@ describe('ControlServer bodies', () => {
       await server.close()
     }
   })
+})
+
+test('a request target that is no URL is a 400, answered before the token is asked for', async () => {
+  const server = new ControlServer('t')
+  const port = Number(new URL(await server.listen()).port)
+  try {
+    const head = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1', () => socket.write('GET http://[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))
+      const chunks: Buffer[] = []
+      socket.on('data', (d: Buffer) => chunks.push(d))
+      socket.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
+      socket.once('error', reject)
+    })
+    expect(head).toMatch(/^HTTP\/1.1 400 /)
+    expect(head).toMatch(/"code":"MESH_BAD_REQUEST".*http:\/\/\[.* is not a request path/)
+  } finally {
+    await server.close()
+  }
 })
 
 describe('the daemon against the route map', () => {

@@ -85,6 +85,8 @@ export class ControlServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Before the token is checked: any local process can send a target that is no URL (`GET http://[`).
+    if (!URL.canParse(req.url ?? '/', 'http://control')) return reply(res, 400, {error: {code: 'MESH_BAD_REQUEST', message: `control API: "${req.url}" is not a request path.`}})
     const url = new URL(req.url ?? '/', 'http://control')
     const text = req.method === 'GET' ? this.publicText.get(url.pathname) : undefined
     if (text) {
