@@ -2,6 +2,7 @@
 // route of the map and nothing else, and a body a stranger sends malformed is a 400 that
 // says what is wrong, never a crash or a 500.
 import http from 'node:http'
+import net from 'node:net'
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
 import {type ControlHandlers, controlRoutes, controlStreams, type RouteKey, splitRoute} from '../../src/sim/control/api.js'
 import {ControlServer} from '../../src/sim/control/control-server.js'
@@ -43,6 +44,62 @@ describe('ControlServer.serve', () => {
     const extra = {...handlers, 'GET /v1/secret': () => ({})}
     expect(() => new ControlServer('t').serve(extra as ControlHandlers)).toThrow(/not in the map GET \/v1\/secret/)
   })
+})
+
+describe('ControlServer bodies', () => {
+  /** Sends `headers` and `sent` without ending the request: the answer must come before the body does. */
+  function unfinished(url: string, headers: Record<string, string | number>, sent: string): Promise<{status: number; json: {error?: {message: string}}; connection?: string}> {
+    return new Promise((resolve, reject) => {
+      const req = http.request(url, {method: 'POST', headers: {authorization: 'Bearer t', ...headers}, agent: false}, (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => {
+          resolve({status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString('utf8')), connection: res.headers.connection})
+          req.destroy()
+        })
+      })
+      req.on('error', reject)
+      if (sent) req.write(sent)
+      else req.flushHeaders()
+    })
+  }
+
+  test('a body past the limit is a 400 answered before it ends, and the handler never runs', async () => {
+    let called = 0
+    const handlers = Object.fromEntries(ROUTES.map((k) => [k, () => ++called])) as unknown as ControlHandlers
+    const server = new ControlServer('t', 1024).serve(handlers)
+    const url = (await server.listen()) + '/v1/stop'
+    try {
+      const declared = await unfinished(url, {'content-length': 10 * 1024 * 1024}, '')
+      const streamed = await unfinished(url, {'transfer-encoding': 'chunked'}, `{"services": ["${'x'.repeat(2048)}"]}`)
+      for (const r of [declared, streamed]) {
+        expect(r.status).toBe(400)
+        expect(r.json.error?.message).toMatch(/the body is larger than 1024 bytes/)
+        expect(r.connection).toBe('close')
+      }
+      expect(called).toBe(0)
+    } finally {
+      await server.close()
+    }
+  })
+})
+
+test('a request target that is no URL is a 400, answered before the token is asked for', async () => {
+  const server = new ControlServer('t')
+  const port = Number(new URL(await server.listen()).port)
+  try {
+    const head = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1', () => socket.write('GET http://[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))
+      const chunks: Buffer[] = []
+      socket.on('data', (d: Buffer) => chunks.push(d))
+      socket.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
+      socket.once('error', reject)
+    })
+    expect(head).toMatch(/^HTTP\/1.1 400 /)
+    expect(head).toMatch(/"code":"MESH_BAD_REQUEST".*http:\/\/\[.* is not a request path/)
+  } finally {
+    await server.close()
+  }
 })
 
 describe('the daemon against the route map', () => {

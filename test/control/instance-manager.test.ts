@@ -191,6 +191,15 @@ describe('InstanceManager', () => {
     expect(p.driver.forgotten).toEqual(['db-v1-0'])
   })
 
+  test('a service that fails to start stays declared not started, so starting it again tries again', async () => {
+    const p = parts(['db'])
+    p.manager.markNotStarted('db', STOPPED_BY_MESH_STOP)
+    await expect(p.manager.addInstances(service(p, 'db'), version(p, 'db'), 1, 600)).rejects.toMatchObject({code: 'MESH_STARTUP_FAILED'})
+    // What startServices reads to skip a service already started.
+    expect(p.manager.isStarted('db')).toBe(false)
+    expect(p.manager.notStarted('db')).toBe(STOPPED_BY_MESH_STOP)
+  })
+
   test('a crash loop while starting fails the wait at once, naming the exit', async () => {
     const p = parts(['db'])
     const adding = p.manager.addInstances(service(p, 'db'), version(p, 'db'), 1, 30_000)

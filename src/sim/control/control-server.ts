@@ -18,13 +18,19 @@ export type StreamHandler<P extends keyof ControlStreams> = (
 /** A stream handler as the server holds it: its types were checked where it was registered. */
 type RawStream = (query: Record<string, string>) => (send: (line: unknown) => void) => () => void
 
+/** The largest body read: the biggest real one is `mesh apply`'s env, which the OS caps near 2 MiB. */
+const MAX_BODY_BYTES = 8 * 1024 * 1024
+
 export class ControlServer {
   private readonly server: http.Server
   private readonly routes = new Map<string, {handler: Handler; body?: (value: unknown) => unknown; query?: (value: unknown) => unknown}>()
   private readonly publicText = new Map<string, {contentType: string; handler: () => string}>()
   private readonly streams = new Map<string, RawStream>()
 
-  constructor(private readonly token: string) {
+  constructor(
+    private readonly token: string,
+    private readonly maxBodyBytes = MAX_BODY_BYTES,
+  ) {
     this.server = http.createServer((req, res) => void this.handle(req, res))
   }
 
@@ -79,6 +85,8 @@ export class ControlServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Before the token is checked: any local process can send a target that is no URL (`GET http://[`).
+    if (!URL.canParse(req.url ?? '/', 'http://control')) return reply(res, 400, {error: {code: 'MESH_BAD_REQUEST', message: `control API: "${req.url}" is not a request path.`}})
     const url = new URL(req.url ?? '/', 'http://control')
     const text = req.method === 'GET' ? this.publicText.get(url.pathname) : undefined
     if (text) {
@@ -93,9 +101,7 @@ export class ControlServer {
     const route = this.routes.get(`${req.method} ${url.pathname}`)
     if (!route) return reply(res, 404, {error: {code: 'MESH_NOT_FOUND', message: `no control endpoint ${req.method} ${url.pathname}`}})
     try {
-      const chunks: Buffer[] = []
-      for await (const chunk of req) chunks.push(chunk as Buffer)
-      const raw = parseJson(Buffer.concat(chunks).toString('utf8'))
+      const raw = parseJson(await readBody(req, res, this.maxBodyBytes))
       const body = route.body ? route.body(raw) : undefined
       const query = Object.fromEntries(url.searchParams)
       const result = await route.handler({body, query: route.query ? route.query(query) : query})
@@ -119,6 +125,32 @@ export class ControlServer {
     const close = open((line) => void res.write(`${JSON.stringify(line)}\n`))
     res.once('close', close)
   }
+}
+
+/**
+ * The body as text, refused (400) past `limit` bytes without holding more than that: the
+ * connection is closed after the answer, so the rest is discarded, never buffered.
+ */
+function readBody(req: IncomingMessage, res: ServerResponse, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const tooLarge = () => {
+      res.setHeader('connection', 'close')
+      reject(new MeshError('MESH_BAD_REQUEST', `control API: the body is larger than ${limit} bytes.`))
+    }
+    if (Number(req.headers['content-length']) > limit) return tooLarge()
+    const chunks: Buffer[] = []
+    let size = 0
+    const onData = (chunk: Buffer) => {
+      size += chunk.length
+      if (size <= limit) return void chunks.push(chunk)
+      req.off('data', onData)
+      chunks.length = 0
+      tooLarge()
+    }
+    req.on('data', onData)
+    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
+    req.once('error', reject)
+  })
 }
 
 /** A request's body: none, or JSON (anything else is the sender's fault: 400). */

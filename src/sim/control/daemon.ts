@@ -292,7 +292,7 @@ export class MeshDaemon extends EventEmitter {
       this.watch?.close()
       // A paused process (SIGSTOP) would finish none of its requests.
       for (const f of this.faults.list()) if (f.kind === 'pause') this.faults.remove(f.id)
-      const longest = Math.max(...this.config.services.map((s) => s.stopGracePeriodMs), 1000)
+      const longest = this.longestStopGraceMs()
       const drained = this.dataPlane.drain(longest)
       // Every request in the mesh, not only the instance's own: one under way may still call it.
       const underWay = () => this.dataPlane.inflightRequests
@@ -325,7 +325,7 @@ export class MeshDaemon extends EventEmitter {
    * HTTP_PROXY listeners, PORT…) and directory. The named instance, or the first healthy one.
    */
   private execTarget(service: string, version: string | undefined, instance: string | undefined): ExecTarget {
-    if (!this.config.services.some((s) => s.name === service)) throw serviceNotFound(service, this.serviceNames())
+    this.assertService(service)
     return this.instances.execTarget(service, version, instance)
   }
 
@@ -341,7 +341,7 @@ export class MeshDaemon extends EventEmitter {
    * each healthy (or completed) before what depends on it starts.
    */
   async startServices(names: string[]): Promise<string[]> {
-    for (const name of names) if (!this.config.services.some((s) => s.name === name)) throw serviceNotFound(name, this.serviceNames())
+    for (const name of names) this.assertService(name)
     // As `mesh up` decides it: a dependency whose profile is off is refused (or, optional, left out).
     const wanted = new Set(servicesToStart(this.config, names, this.opts.profiles ?? []))
     return this.instances.startServices(wanted)
@@ -354,7 +354,7 @@ export class MeshDaemon extends EventEmitter {
    * `mesh up` starts them again. What depends on them keeps running, as in compose.
    */
   async stopServices(names: string[]): Promise<string[]> {
-    for (const name of names) if (!this.config.services.some((s) => s.name === name)) throw serviceNotFound(name, this.serviceNames())
+    for (const name of names) this.assertService(name)
     const wanted = (names.length ? names : this.serviceNames()).filter((name) => this.instances.isStarted(name))
     // Checked for all first: nothing stops when one of them is mid-deploy.
     for (const name of wanted) {
@@ -405,6 +405,16 @@ export class MeshDaemon extends EventEmitter {
     return this.config.services.map((s) => s.name)
   }
 
+  /** A name the CLI sent that mesh.yaml does not declare: MESH_SERVICE_NOT_FOUND, with the nearest name. */
+  private assertService(name: string): void {
+    if (!this.config.services.some((s) => s.name === name)) throw serviceNotFound(name, this.serviceNames())
+  }
+
+  /** The longest stopGracePeriod (at least 1 s): the drain's budget, and how long `mesh down` waits for the daemon. */
+  private longestStopGraceMs(): number {
+    return Math.max(...this.config.services.map((s) => s.stopGracePeriodMs), 1000)
+  }
+
   /** `mesh apply` (config-apply.ts), in turn with stop and start. */
   apply(env?: NodeJS.ProcessEnv): Promise<ApplyResult> {
     return this.inTurn(() => this.applier.apply(env))
@@ -428,7 +438,7 @@ export class MeshDaemon extends EventEmitter {
       configFile: this.config.file,
       daemon: {pid: process.pid, startTime: this.lock?.owner.startTime ?? ''},
       processTable: this.supervisor.table.kind,
-      stopGraceMs: Math.max(...this.config.services.map((s) => s.stopGracePeriodMs), 1000),
+      stopGraceMs: this.longestStopGraceMs(),
       controlUrl: this.controlUrl,
       tokenFile: this.paths.token,
       ingressUrl: this.ingressUrl,

@@ -152,17 +152,19 @@ export class InstanceManager {
    */
   async addInstances(service: ServiceConfig, version: VersionConfig, count: number, timeoutMs = 60_000, signal?: AbortSignal): Promise<string[]> {
     signal?.throwIfAborted()
+    // Creating the first instance declares the service started; a failure leaves it as it was.
+    const notStarted = this.notStarted(service.name)
     const created: Instance[] = []
-    for (let i = 0; i < count; i++) created.push(await this.createInstance(service, version))
-    for (const inst of created) this.launch(inst)
-    const names = created.map((i) => i.name)
     try {
-      await this.waitReady(names, timeoutMs, signal)
+      for (let i = 0; i < count; i++) created.push(await this.createInstance(service, version))
+      for (const inst of created) this.launch(inst)
+      await this.waitReady(created.map((i) => i.name), timeoutMs, signal)
     } catch (error) {
-      for (const name of names) await this.removeInstance(name)
+      for (const inst of created) await this.removeInstance(inst.name)
+      if (notStarted !== undefined && this.instancesOf(service.name).length === 0) this.markNotStarted(service.name, notStarted)
       throw error
     }
-    return names
+    return created.map((i) => i.name)
   }
 
   /**
