@@ -2,6 +2,8 @@ import {describe, expect, it} from 'vitest'
 import type {Span} from '../../src/sim/telemetry/span.js'
 import {Tap, type TapLine, tapEvent} from '../../src/sim/telemetry/tap.js'
 import {VirtualClock} from '../../src/sim/time/clock.js'
+import {MAX_TAP_RPS, tap as openTap} from '../../src/sim/control/telemetry-queries.js'
+import type {Telemetry} from '../../src/sim/telemetry/telemetry.js'
 import {renderTapEvent} from '../../src/cli/tap-line.js'
 import {Chalk} from 'chalk'
 
@@ -59,6 +61,39 @@ describe('Tap', () => {
     await clock.advance(1000)
     expect(lines).toHaveLength(6)
     tap.close()
+  })
+
+  it('skips (and counts) what a subscriber that stops reading cannot take, and reports once it reads again', async () => {
+    const clock = new VirtualClock()
+    const lines: TapLine[] = []
+    let reading = true
+    const tap = new Tap({to: 'catalog'}, 100, clock, (l) => lines.push(l), () => reading)
+    tap.onSpan(span())
+    reading = false
+    for (let i = 0; i < 4; i++) tap.onSpan(span())
+    expect(lines).toHaveLength(1)
+    // Still backed up a second later: nothing is sent, the count goes on.
+    await clock.advance(1000)
+    tap.onSpan(span())
+    expect(lines).toHaveLength(1)
+    reading = true
+    await clock.advance(1000)
+    expect(lines.at(-1)).toEqual({skipped: 5})
+    tap.close()
+  })
+})
+
+describe('the control API\'s tap', () => {
+  it(`sends at most ${MAX_TAP_RPS} lines a second, whatever --max-rps asks`, () => {
+    const clock = new VirtualClock()
+    const taps = new Set<(s: Span) => void>()
+    const telemetry = {taps} as unknown as Telemetry
+    const lines: TapLine[] = []
+    const close = openTap({maxRps: '1e9'}, {clock, telemetry, services: ['catalog']})((l) => lines.push(l))
+    for (let i = 0; i < MAX_TAP_RPS + 500; i++) for (const t of taps) t(span())
+    expect(lines).toHaveLength(MAX_TAP_RPS)
+    close()
+    expect(taps.size).toBe(0)
   })
 })
 

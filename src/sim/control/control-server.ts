@@ -14,9 +14,9 @@ type Handler = (input: {body: unknown; query: unknown}) => Promise<unknown> | un
  */
 export type StreamHandler<P extends keyof ControlStreams> = (
   query: ControlStreams[P]['query'],
-) => (send: (line: ControlStreams[P]['line']) => void) => () => void
+) => (send: (line: ControlStreams[P]['line']) => void, keepingUp: () => boolean) => () => void
 /** A stream handler as the server holds it: its types were checked where it was registered. */
-type RawStream = (query: Record<string, string>) => (send: (line: unknown) => void) => () => void
+type RawStream = (query: Record<string, string>) => (send: (line: unknown) => void, keepingUp: () => boolean) => () => void
 
 /** The largest body read: the biggest real one is `mesh apply`'s env, which the OS caps near 2 MiB. */
 const MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -122,7 +122,8 @@ export class ControlServer {
     res.writeHead(200, {'content-type': 'application/x-ndjson', 'cache-control': 'no-cache'})
     // Out at once: a client waits for the head to know the stream is open.
     res.flushHeaders()
-    const close = open((line) => void res.write(`${JSON.stringify(line)}\n`))
+    // A client that stops reading is not buffered for: while its socket is backed up, lines are skipped (and counted).
+    const close = open((line) => void res.write(`${JSON.stringify(line)}\n`), () => !res.writableNeedDrain)
     res.once('close', close)
   }
 }

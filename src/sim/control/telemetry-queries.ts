@@ -17,7 +17,10 @@ export interface TapParts {
 }
 
 /** `mesh tap`: checks the filter's names, then streams the requests it selects until the client leaves. */
-export function tap(q: StreamQueryOf<'/v1/tap'>, {clock, telemetry, services}: TapParts): (send: (line: TapLine) => void) => () => void {
+/** The most lines a second one tap sends, whatever it asks for. */
+export const MAX_TAP_RPS = 10_000
+
+export function tap(q: StreamQueryOf<'/v1/tap'>, {clock, telemetry, services}: TapParts): (send: (line: TapLine) => void, keepingUp?: () => boolean) => () => void {
   const name = (key: 'service' | 'from' | 'to', callers: string[] = []) => {
     const v = q[key]
     if (v !== undefined && !services.includes(v) && !callers.includes(v)) throw serviceNotFound(v, [...services, ...callers])
@@ -31,9 +34,11 @@ export function tap(q: StreamQueryOf<'/v1/tap'>, {clock, telemetry, services}: T
     method: q.method?.toUpperCase(),
     errors: q.errors === '1',
   }
-  const maxRps = Number(q.maxRps ?? 100)
-  return (send) => {
-    const tap = new Tap(filter, maxRps > 0 ? maxRps : 100, clock, send)
+  const asked = Number(q.maxRps ?? 100)
+  // Bounded: every line is JSON written to the client, and the daemon serves the data plane too.
+  const maxRps = asked > 0 ? Math.min(asked, MAX_TAP_RPS) : 100
+  return (send, keepingUp) => {
+    const tap = new Tap(filter, maxRps, clock, send, keepingUp)
     telemetry.taps.add(tap.onSpan)
     return () => {
       telemetry.taps.delete(tap.onSpan)

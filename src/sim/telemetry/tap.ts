@@ -90,6 +90,8 @@ export class Tap {
     maxRps: number,
     private readonly clock: Clock,
     private readonly send: (line: TapLine) => void,
+    /** Whether the subscriber takes more now: one that stops reading is skipped, never buffered for. */
+    private readonly keepingUp: () => boolean = () => true,
   ) {
     const config: RateLimitConfig = {algorithm: 'token-bucket', requests: maxRps, periodMs: 1000, burst: Math.max(1, Math.ceil(maxRps)), perSource: false}
     this.limiter = createRateLimiter(config, clock)
@@ -99,10 +101,16 @@ export class Tap {
   readonly onSpan = (span: Span): void => {
     const event = tapEvent(span, this.filter)
     if (!event) return
-    if (this.limiter.tryAcquire('').allowed) return this.send(event)
+    if (this.keepingUp() && this.limiter.tryAcquire('').allowed) return this.send(event)
     this.skipped++
+    this.armReport()
+  }
+
+  /** A second after the first request left out, says how many were (later again while the subscriber lags). */
+  private armReport(): void {
     this.report ??= this.clock.setTimer(1000, () => {
       this.report = undefined
+      if (!this.keepingUp()) return this.armReport()
       this.send({skipped: this.skipped})
       this.skipped = 0
     })
