@@ -25,7 +25,25 @@ import type {RoutingDecision} from '../telemetry/span.js'
 export interface Peer {
   /** A service name, `ingress`, or `unknown` (someone dialled an instance's published address). */
   identity: string
+  /**
+   * The caller's SPIFFE ID (`spiffe://<trustDomain>/ns/<mesh>/sa/<service>`) when the mesh knows
+   * it: from the listener for a caller in the mesh, from its certificate under mTLS.
+   */
+  principal?: string
   authn: 'listener' | 'mtls' | 'jwt'
+}
+
+/**
+ * What request authentication (a JWT rule) made of the request: Istio's request principal
+ * `<iss>/<sub>` and the token's claims when a valid token was presented; `outcome: 'none'`
+ * when there was no token (not a refusal by itself, as in Istio).
+ */
+export interface RequestAuth {
+  outcome: 'valid' | 'none'
+  principal?: string
+  claims?: Readonly<Record<string, unknown>>
+  /** Which jwtRule accepted the token (its issuer), for `mesh trace --why`. */
+  rule?: string
 }
 
 export interface MeshRequest {
@@ -43,6 +61,8 @@ export interface MeshRequest {
   source: string
   /** Who is calling, for authorization: set where the call came in. */
   peer: Peer
+  /** Set by the request-authentication layer: absent where no jwtRule applies. */
+  auth?: RequestAuth
   sourceVersion?: string
   sourceInstance?: string
   /** The spans' name (`GET /items`), made by the first span that records: the call's spans share it. */
