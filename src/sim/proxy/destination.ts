@@ -212,7 +212,7 @@ export class Destination {
         }),
       )
       .push(fault('caller', this.deps.faults)) // the caller's outbound side, before routing and retries (Envoy's fault filter)
-      .push(limiter ? rateLimit(this.name, limiter, policy.rateLimit!.perSource) : undefined) // reject cheaply before any work
+      .push(limiter ? rateLimit(this.name, limiter) : undefined) // reject cheaply before any work
       .push(policy.authorization ? authorization(() => this.effective.authorization) : undefined) // a refused caller costs nothing further
       .push(trace(sink)) // outermost: the client span covers everything below
       .service()
