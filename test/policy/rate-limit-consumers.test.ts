@@ -97,7 +97,7 @@ describe('consumers and tiers', () => {
     expect(anonymous).toEqual([true, true, true, true, true, false])
     expect(limits.size()).toBe(0)
     expect(acquire(limits, clock, withHeaders({'x-api-key': 'k1'}))).toBe(true)
-    expect(limits.whose(withHeaders({'x-plan': 'gold'}))).toBe(' without a x-api-key (they share one bucket; tier default: 5/1s)')
+    expect(limits.whose(withHeaders({'x-plan': 'gold'}))).toBe(' without x-api-key (they share one bucket; tier default: 5/1s)')
   })
 
   test('a tier not in limits, or none, is the default; default may name a tier', () => {

@@ -105,7 +105,7 @@ export function createRateLimiter(config: RateLimitConfig, clock: Clock): KeyedR
       const rate = tiers.rates[tier]
       const at = config.tiers ? `tier ${tiers.names[tier] ?? 'default'}: ${rate.requests}/${formatDuration(rate.periodMs)}` : undefined
       const name = 'claim' in config.key ? `claim ${config.key.claim}` : config.key.header
-      if (consumer === undefined) return ` without a ${name} (they share one bucket${at ? `; ${at}` : ''})`
+      if (consumer === undefined) return ` without ${name} (they share one bucket${at ? `; ${at}` : ''})`
       // A header key is a secret (an API key): the reason names a fingerprint of it, as logs should.
       const who = 'claim' in config.key ? `${name} "${consumer.slice(0, MAX_KEY_LENGTH)}"` : `${name} #${fingerprint(consumer).slice(0, 8)}`
       return ` from ${who}${at ? ` (${at})` : ''}`
