@@ -119,7 +119,7 @@ describe('consumers and tiers', () => {
     const admitted = Array.from({length: 40}, (_, i) => as(i % 2 ? 'free' : 'platinum')).filter(Boolean).length
     // free's burst 2 + the default tier's burst 1, never more.
     expect(admitted).toBe(3)
-    expect(limits.size()).toBe(2)
+    expect(limits.size()).toBe(1)
   })
 
   test('claims: a number is a key; an object, a list, or no valid token is anonymous', () => {

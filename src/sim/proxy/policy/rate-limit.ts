@@ -23,9 +23,10 @@ import {TokenBucket} from './rate-limit/token-bucket.js'
 export {ALLOWED, type Quota, type RateDecision, type RateLimiter} from './rate-limit/decision.js'
 
 /**
- * Consumers (or sources) with a limiter of their own, per service, unless `maxConsumers`
- * says otherwise; beyond it the least recently seen one is dropped. A limiter is a few
- * numbers (sliding-log: up to one per request of its rate), so 10,000 are about a megabyte.
+ * Consumers (or sources) with limiters of their own, per service, unless `maxConsumers`
+ * says otherwise; beyond it the least recently seen one is dropped. One is about 650 bytes
+ * with a 40-character key (sliding-log: plus 8 per request of its rate it remembers), so
+ * 10,000 are about 7 MB, 24 MB for sliding-log at 200/s (bench/rate-limit-consumers.js).
  */
 export const DEFAULT_MAX_CONSUMERS = 10_000
 
@@ -80,7 +81,10 @@ export function createRateLimiter(config: RateLimitConfig, clock: Clock): KeyedR
   const consumerOf = config.key ? (req: RateLimitedRequest) => valueOf(config.key!, req) : (req: RateLimitedRequest) => req.source
   // Nothing a limiter holds outlives its request (no in-flight count), so dropping one
   // loses only its history: the consumer starts afresh if it comes back.
-  const consumers = new LruMap<string, RateLimiter>(config.maxConsumers ?? DEFAULT_MAX_CONSUMERS)
+  // A consumer's limiters by tier: one moved to another plan gets that plan's bucket, and
+  // switching back and forth cannot refill one. Keyed by the value as the request carries it:
+  // a key built per request (tier + consumer) costs a string's flattening and hashing, ~1 µs.
+  const consumers = new LruMap<string, Array<RateLimiter | undefined>>(config.maxConsumers ?? DEFAULT_MAX_CONSUMERS)
   let anonymous: RateLimiter | undefined
   return {
     algorithm,
@@ -88,15 +92,13 @@ export function createRateLimiter(config: RateLimitConfig, clock: Clock): KeyedR
       const consumer = consumerOf(req)
       if (consumer === undefined) return (anonymous ??= createLimiter(tiers.rates[tiers.fallback], clock.now()))
       const tier = tiers.of(req)
-      // The tier is part of the key: a consumer moved to another plan gets that plan's bucket,
-      // and switching back and forth cannot refill one.
-      const id = `${tier}:${consumer.length > MAX_KEY_LENGTH ? fingerprint(consumer) : consumer}`
-      let limiter = consumers.get(id)
-      if (limiter === undefined) {
-        limiter = createLimiter(tiers.rates[tier], clock.now())
-        consumers.set(id, limiter)
+      const id = consumer.length > MAX_KEY_LENGTH ? fingerprint(consumer) : consumer
+      let byTier = consumers.get(id)
+      if (byTier === undefined) {
+        byTier = []
+        consumers.set(id, byTier)
       }
-      return limiter
+      return (byTier[tier] ??= createLimiter(tiers.rates[tier], clock.now()))
     },
     whose(req) {
       const consumer = consumerOf(req)
