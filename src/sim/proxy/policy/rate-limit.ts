@@ -79,11 +79,11 @@ export function createRateLimiter(config: RateLimitConfig, clock: Clock): KeyedR
   }
   const tiers = tierTable(config)
   const consumerOf = config.key ? (req: RateLimitedRequest) => valueOf(config.key!, req) : (req: RateLimitedRequest) => req.source
-  // Nothing a limiter holds outlives its request (no in-flight count), so dropping one
-  // loses only its history: the consumer starts afresh if it comes back.
   // A consumer's limiters by tier: one moved to another plan gets that plan's bucket, and
   // switching back and forth cannot refill one. Keyed by the value as the request carries it:
   // a key built per request (tier + consumer) costs a string's flattening and hashing, ~1 µs.
+  // No limiter holds a count for a request in flight, so dropping a consumer loses only its
+  // history: it starts afresh if it comes back.
   const consumers = new LruMap<string, Array<RateLimiter | undefined>>(config.maxConsumers ?? DEFAULT_MAX_CONSUMERS)
   let anonymous: RateLimiter | undefined
   return {
