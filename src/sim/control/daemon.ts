@@ -42,6 +42,7 @@ import {acquireMeshLock, type MeshLock} from './mesh-lock.js'
 import type {ExecTarget, MeshStatus} from './status.js'
 import {ingressPathTo} from '../config/call-graph.js'
 import {profileEnabled, profilesOff, servicesToStart} from '../config/profiles.js'
+import {DEFAULT_TRUST_DOMAIN} from '../security/spiffe.js'
 
 export type DaemonEvent =
   | InstanceEvent
@@ -112,6 +113,7 @@ export class MeshDaemon extends EventEmitter {
       faults: this.faults,
       allowFaultHeaders: config.faults.allowHeaders,
       maxRequestHeaders: config.ingress?.maxRequestHeaders,
+      identity: {mesh: config.name, trustDomain: (config as {security?: {trustDomain?: string}}).security?.trustDomain ?? DEFAULT_TRUST_DOMAIN},
       sink: this.telemetry,
       tcpMetrics: this.telemetry.tcp,
       seed: seedFrom(config.name),
