@@ -212,6 +212,14 @@ describe('authorize (Istio AuthorizationPolicy semantics)', () => {
       expect(allowed({deny: [{when: [{key: 'request.headers[x-a]', notValues: ['b']}]}]}, {peer: {identity: 'app'}})).toBe(true)
     })
 
+    it('a refusal shows a bounded part of what the caller sent', () => {
+      const groups = ['g1', 'g2', 'g3', 'g4', 'x'.repeat(100)]
+      const verdict = authorize({allow: [{when: [{key: 'request.auth.claims[groups]', values: ['admin']}]}]}, withClaims({groups}))
+      expect(verdict).toMatchObject({reason: 'no allow rule matches: rule 1 wants request.auth.claims[groups] in admin (it is "g1", "g2", "g3" and 2 more)'})
+      const long = authorize({allow: [{when: [{key: 'request.headers[x-a]', values: ['1']}]}]}, req('a', {headers: {'x-a': 'y'.repeat(1000)}}))
+      expect(!long.allowed && long.reason.length).toBeLessThan(200)
+    })
+
     it('every condition must hold; a key this mesh does not parse never holds (fails closed)', () => {
       const rule = {when: [{key: 'request.headers[x-a]', values: ['1']}, {key: 'request.headers[x-b]', values: ['2']}]}
       expect(admits(rule, req('a', {headers: {'x-a': '1', 'x-b': '2'}}))).toBe(true)

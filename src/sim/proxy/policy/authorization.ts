@@ -150,9 +150,9 @@ function explainMiss(rule: AuthorizationRule, field: Field, r: AuthorizationRequ
     case 'notMethods':
       return `refuses notMethods ${rule.notMethods!.join('|')} (${r.method === undefined ? tcp : `the method is ${r.method}`})`
     case 'paths':
-      return `wants paths ${rule.paths!.join('|')} (${r.path === undefined ? tcp : `the path is ${withoutQuery(r.path)}`})`
+      return `wants paths ${rule.paths!.join('|')} (${r.path === undefined ? tcp : `the path is ${bounded(withoutQuery(r.path))}`})`
     case 'notPaths':
-      return `refuses notPaths ${rule.notPaths!.join('|')} (${r.path === undefined ? tcp : `the path is ${withoutQuery(r.path)}`})`
+      return `refuses notPaths ${rule.notPaths!.join('|')} (${r.path === undefined ? tcp : `the path is ${bounded(withoutQuery(r.path))}`})`
     default: {
       const c = rule.when![field as number]
       return `wants ${describeCondition(c)} (${describeAttribute(c, r)})`
@@ -160,12 +160,19 @@ function explainMiss(rule: AuthorizationRule, field: Field, r: AuthorizationRequ
   }
 }
 
+/** What the caller sent goes into a reason only in part: it travels in a header. */
+function bounded(text: string): string {
+  return text.length > 64 ? `${text.slice(0, 64)}…` : text
+}
+
 function describeAttribute(c: AuthorizationCondition, r: AuthorizationRequest): string {
   const attribute = attributeOf(c)
   if (!attribute) return `${c.key} is not a key this mesh knows`
   if (needsRequest(attribute) && r.method === undefined) return 'a TCP connection has none'
   const values = attributeValues(attribute, r)
-  return values ? `it is ${values.map((v) => JSON.stringify(v)).join(', ')}` : 'it is absent'
+  if (!values) return 'it is absent'
+  const shown = values.slice(0, 3).map((v) => JSON.stringify(bounded(v)))
+  return `it is ${shown.join(', ')}${values.length > 3 ? ` and ${values.length - 3} more` : ''}`
 }
 
 /** What made a deny rule that needs no particular value match: `(no valid token)` for notRequestPrincipals: ["*"]. */
