@@ -35,6 +35,7 @@ import {
   type Path,
 } from './checker.js'
 import {suggestion} from './did-you-mean.js'
+import {checkJwksFiles, requestAuthentication} from './jwt-schema.js'
 import {readEnvFiles} from './env-file.js'
 import {checkFault, FAULT_KEYS} from '../faults/fault-config.js'
 import {requestOnlySelector} from '../faults/fault.js'
@@ -269,6 +270,7 @@ const policy = map(
     weights: opt(record(num({min: 0}), {key: ref})),
     mirror: opt(obj({version: req(ref), percent: def(num({min: 0, max: 100}), 100)})),
     authorization: opt(authorization),
+    requestAuthentication: opt(requestAuthentication),
   }),
   (p): PolicyConfig =>
     compact({
@@ -282,6 +284,7 @@ const policy = map(
       weights: p.weights,
       mirror: p.mirror,
       authorization: p.authorization,
+      requestAuthentication: p.requestAuthentication,
     }),
 )
 
@@ -410,6 +413,7 @@ const ingress: Checker<IngressConfig> = map(
     routes: def(array(map(obj({prefix: req(httpPath), service: req(ref), rewrite: opt(httpPath)}), (r) => compact(r))), () => []),
     preserveRequestId: opt(bool()),
     maxRequestHeaders: opt(int({min: 1, max: 10_000})),
+    requestAuthentication: opt(requestAuthentication),
   }),
   (i) => compact(i),
 )
@@ -510,6 +514,7 @@ export function checkMesh(report: Report, file: string, dir: string): CheckedMes
       }
     }
   }
+  checkJwksFiles(checked.config, dir, (path) => report.locate(path))
   // Same key order as MeshConfig declares, so dumps read like the file.
   const {name, ingress: ingressConfig, services, faults: faultsConfig, telemetry: telemetryConfig} = checked.config
   checked.config = {

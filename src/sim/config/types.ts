@@ -31,6 +31,8 @@ export interface IngressConfig {
   preserveRequestId?: boolean
   /** Request headers a listener takes (Envoy's max_headers_count, 100); above it, 431. Every listener of the mesh. */
   maxRequestHeaders?: number
+  /** JWT rules checked at the ingress, before the service it routes to (security/jwt/). */
+  requestAuthentication?: RequestAuthenticationConfig
 }
 
 export interface IngressRoute {
@@ -203,6 +205,34 @@ export interface PolicyConfig {
   mirror?: {version: string; percent: number}
   /** Who may call the service (Istio's AuthorizationPolicy, at the service's inbound side). */
   authorization?: AuthorizationConfig
+  /** Istio's RequestAuthentication: tokens checked before authorization (security/jwt/). */
+  requestAuthentication?: RequestAuthenticationConfig
+}
+
+/** Istio's RequestAuthentication: a token that is present must be valid; a request with none passes (as `outcome: none`). */
+export interface RequestAuthenticationConfig {
+  jwtRules: JwtRule[]
+}
+
+/** One of Istio's JWTRules. Exactly one key source: `jwks`, `jwksUri`, or the mesh's own issuer (`issuer: mesh`). */
+export interface JwtRule {
+  /** The `iss` a token must carry; `mesh` is the mesh's dev issuer (`mesh token`). */
+  issuer: string
+  /** A token must name one of them in `aud`; absent: `aud` is not checked. */
+  audiences?: string[]
+  /** Inline key set, checked when the file is read. */
+  jwks?: {keys: Array<Record<string, unknown>>}
+  /** An http(s) URL (a mesh service's name as host, or any other), or an absolute file path. */
+  jwksUri?: string
+  /** Where the token is; with fromParams absent too: `Authorization: Bearer` and `?access_token=`. */
+  fromHeaders?: Array<{name: string; prefix?: string}>
+  fromParams?: string[]
+  /** Pass the token on to the app (Istio's default: removed once verified). */
+  forwardOriginalToken: boolean
+  /** The verified payload, base64url-encoded, in this request header. */
+  outputPayloadToHeader?: string
+  /** Claims copied into request headers (`claim` may be nested: `a.b`). */
+  outputClaimToHeaders?: Array<{header: string; claim: string}>
 }
 
 /**

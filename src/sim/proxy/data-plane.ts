@@ -35,6 +35,8 @@ import {badRequest, grpcStatusHeaders, meshReplyHeaders, noHealthyUpstream, noRo
 import {type CallContext, dropResponse, forward, type MeshRequest, type MeshResponse, type Peer, type Reply, type Service, stack} from './stack.js'
 import {serverSpan} from './layers/server-span.js'
 import {authorization} from './layers/authorization.js'
+import {requestAuthentication} from './layers/request-authentication.js'
+import type {RequestAuthenticators} from '../security/jwt/request-authenticators.js'
 import {authorize} from './policy/authorization.js'
 import {fault} from './layers/fault.js'
 import type {FaultSet} from '../faults/fault-set.js'
@@ -94,6 +96,8 @@ export interface DataPlaneOptions {
   maxRequestHeaders?: number
   /** Names callers by SPIFFE ID (`spiffe://<trustDomain>/ns/<mesh>/sa/<service>`); without it, by service name only. */
   identity?: {mesh: string; trustDomain: string}
+  /** Every service's jwtRules and the ingress's (set before the data plane is made). */
+  authn?: RequestAuthenticators
 }
 
 // Above undici's 4 s idle timeout so a pooled client never writes into a socket we just closed.
@@ -148,11 +152,14 @@ export class DataPlane {
       sink,
       seed: opts.seed ?? 1,
       onOutlierEvent: opts.onOutlierEvent,
+      authn: opts.authn,
     }
     for (const service of services) this.addDestination(service, weights.get(service.name) ?? new Map())
     // Someone dialled an instance's published address: its service's authorization still applies (the caller is "unknown").
     const policyOf = (req: MeshRequest) => this.destinations.get(req.destination)?.policy.authorization
-    const inbound = (bottom: Service) => stack(bottom).push(fault('callee', faults)).push(authorization(policyOf)).push(serverSpan(sink, true)).service()
+    const authn = opts.authn
+    const authnLayer = authn ? requestAuthentication((req) => authn.ofService(req.destination), () => undefined) : undefined
+    const inbound = (bottom: Service) => stack(bottom).push(fault('callee', faults)).push(authorization(policyOf)).push(authnLayer).push(serverSpan(sink, true)).service()
     this.inbound = inbound(this.destinationDeps.leaf('http'))
     this.inboundH2c = inbound(this.destinationDeps.leaf('grpc'))
   }

@@ -16,10 +16,11 @@ export const STOPPED_BY_MESH_STOP = 'stopped by mesh stop'
  * Envoy's response flags (a subset grows with the policies). `RBAC` is meshsim's own: Envoy
  * leaves the flags empty for a refusal by its RBAC filter and says
  * `rbac_access_denied_matched_policy[...]` in the response code details instead.
+ * `JWT` is meshsim's too, for a token request authentication refused (Envoy: `jwt_authn_access_denied`).
  * `DPE`: the request itself cannot be served (the client's fault); `UPE`: the instance's
  * response broke HTTP (its fault).
  */
-export type ResponseFlag = 'UH' | 'UF' | 'UO' | 'NR' | 'URX' | 'UT' | 'UC' | 'LR' | 'DI' | 'FI' | 'RL' | 'DC' | 'RBAC' | 'DPE' | 'UPE'
+export type ResponseFlag = 'UH' | 'UF' | 'UO' | 'NR' | 'URX' | 'UT' | 'UC' | 'LR' | 'DI' | 'FI' | 'RL' | 'DC' | 'RBAC' | 'DPE' | 'UPE' | 'JWT'
 
 export class ProxyError extends Error {
   /** How the retry layer and outlier detection see this failure (undefined: not an upstream failure). */
