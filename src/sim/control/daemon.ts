@@ -42,6 +42,8 @@ import {acquireMeshLock, type MeshLock} from './mesh-lock.js'
 import type {ExecTarget, MeshStatus} from './status.js'
 import {ingressPathTo} from '../config/call-graph.js'
 import {profileEnabled, profilesOff, servicesToStart} from '../config/profiles.js'
+import {DEFAULT_TRUST_DOMAIN} from '../security/spiffe.js'
+import {MeshJwt} from '../security/jwt/mesh-jwt.js'
 
 export type DaemonEvent =
   | InstanceEvent
@@ -76,6 +78,7 @@ export class MeshDaemon extends EventEmitter {
   readonly deploys: DeployController
   readonly supervisor: Supervisor
   readonly instances: InstanceManager
+  readonly jwt: MeshJwt
   private readonly clock: Clock
   readonly events = new EventLog<DaemonEvent>(500)
   private control?: ControlServer
@@ -107,11 +110,14 @@ export class MeshDaemon extends EventEmitter {
       spansPerSecond: config.telemetry?.spansPerSecond,
     })
     this.faults = new FaultSet(this.clock, (kind, f) => this.onFaultChange(kind, f))
+    this.jwt = new MeshJwt({config, clock: this.clock, registry: this.registry, faults: this.faults})
     this.dataPlane = new DataPlane(this.registry, config.services, new Map(config.services.map((s) => [s.name, versionWeights(s)])), {
       clock: this.clock,
       faults: this.faults,
       allowFaultHeaders: config.faults.allowHeaders,
       maxRequestHeaders: config.ingress?.maxRequestHeaders,
+      identity: {mesh: config.name, trustDomain: (config as {security?: {trustDomain?: string}}).security?.trustDomain ?? DEFAULT_TRUST_DOMAIN},
+      authn: this.jwt.authenticators,
       sink: this.telemetry,
       tcpMetrics: this.telemetry.tcp,
       seed: seedFrom(config.name),
@@ -168,6 +174,7 @@ export class MeshDaemon extends EventEmitter {
     for (const dir of [this.paths.logs, this.paths.access]) rotateLogs(dir)
     mkdirSync(this.paths.logs, {recursive: true})
     const token = createToken(this.paths)
+    await this.jwt.start(this.config.dir)
     await this.instances.checkFixedPorts()
 
     if (this.config.ingress) {
@@ -202,6 +209,7 @@ export class MeshDaemon extends EventEmitter {
           }).then(() => this.status()),
         'POST /v1/apply': ({body}) => (body?.dryRun ? this.applier.plan(body.env) : this.apply(body?.env)),
         'GET /v1/faults': () => this.faults.list(),
+        'GET /v1/jwks': () => this.jwt.jwks(),
         'POST /v1/faults': ({body}) => this.injectFault(body),
         'POST /v1/faults/clear': ({body}) => this.faults.clear(body),
         'POST /v1/deploys': ({body}) => this.deploys.start(body),
@@ -257,6 +265,7 @@ export class MeshDaemon extends EventEmitter {
       ingress: this.ingressUrl && this.config.ingress ? {url: this.ingressUrl, routes: this.config.ingress.routes} : undefined,
       startedAt: this.startedAt.toISOString(),
       requestsInFlight: this.dataPlane.inflightRequests,
+      jwks: this.jwt.status(),
       services: this.config.services.map((s) => ({
         name: s.name,
         protocol: s.protocol,

@@ -34,6 +34,7 @@ export interface FaultEntry {
   duration?: unknown
   seed?: unknown
   at?: unknown
+  jwksUnavailable?: unknown
 }
 
 export interface FaultProblem {
@@ -54,7 +55,7 @@ export interface CheckFaultOptions {
 export type CheckedFault = {spec: FaultSpec; problems: []} | {spec?: undefined; problems: FaultProblem[]}
 
 /** The keys that choose the kind; exactly one must be set. */
-export const KIND_KEYS = ['delay', 'abort', 'reset', 'partition', 'bandwidth', 'slowClose', 'kill', 'pause'] as const
+export const KIND_KEYS = ['delay', 'abort', 'reset', 'partition', 'bandwidth', 'slowClose', 'kill', 'pause', 'jwksUnavailable'] as const
 const KIND_OF: Record<(typeof KIND_KEYS)[number], FaultKind> = {
   delay: 'delay',
   abort: 'abort',
@@ -64,6 +65,7 @@ const KIND_OF: Record<(typeof KIND_KEYS)[number], FaultKind> = {
   slowClose: 'slow-close',
   kill: 'kill',
   pause: 'pause',
+  jwksUnavailable: 'jwks-unavailable',
 }
 /** Modifiers that belong to one kind. */
 const MODIFIER_OF: Record<string, (typeof KIND_KEYS)[number]> = {jitter: 'delay', afterBytes: 'reset', blackhole: 'partition', count: 'pause'}
@@ -104,7 +106,7 @@ export function checkFault(raw: unknown, options: CheckFaultOptions = {}): Check
   const service = entry.service
   if (typeof service !== 'string' || !SERVICE_NAME.test(service)) {
     problem('service', service === undefined ? 'a fault needs the service it targets' : `expected a service name (lowercase letters, digits, dashes), got ${show(service)}`)
-  } else if (options.known && !(service in options.known)) {
+  } else if (options.known && !(service in options.known) && !(service === 'ingress' && has('jwksUnavailable'))) {
     problem('service', notInMesh(service, Object.keys(options.known)))
   }
   const version = entry.version
@@ -183,6 +185,13 @@ export function checkFault(raw: unknown, options: CheckFaultOptions = {}): Check
       spec.pauseMs = duration(entry.pause, 'pause', {positive: true})
       if (entry.count !== undefined) spec.count = count(entry.count, 'count')
       break
+    }
+    case 'jwksUnavailable': {
+      flag('jwksUnavailable')
+      // It acts on the jwksUri fetches of the service's (or the ingress's) jwtRules, not on requests.
+      for (const key of SELECTOR_KEYS) if (entry[key] !== undefined) problem(key, `${name(key)} does not apply to ${name('jwksUnavailable')}: it fails key fetches, not requests`)
+      if (entry.duration !== undefined) spec.durationMs = duration(entry.duration, 'duration', {positive: true})
+      return problems.length ? {problems} : {spec, problems: []}
     }
   }
 

@@ -3,7 +3,7 @@
 // fault layer); process kinds (kill, pause) act through the supervisor.
 import {GRPC_STATUS_NAMES} from '../proxy/grpc.js'
 
-export type FaultKind = 'delay' | 'abort' | 'reset' | 'partition' | 'bandwidth' | 'slow-close' | 'kill' | 'pause'
+export type FaultKind = 'delay' | 'abort' | 'reset' | 'partition' | 'bandwidth' | 'slow-close' | 'kill' | 'pause' | 'jwks-unavailable'
 
 /** Where a per-request fault acts: the callee's inbound side (default; the caller's retries and timeouts see it) or the caller's outbound side. */
 export type FaultSide = 'callee' | 'caller'
@@ -92,5 +92,7 @@ export function describeFault(f: FaultSpec): string {
       return `kill ${f.count ?? 1}`
     case 'pause':
       return `pause ${f.count ?? 1} for ${f.pauseMs ?? 0}ms`
+    case 'jwks-unavailable':
+      return 'jwks unavailable'
   }
 }
