@@ -44,3 +44,11 @@ export const FORWARDED_CLIENT_CERT = 'x-forwarded-client-cert'
 export function forwardedClientCert(by: string, caller: string, certHash?: string): string {
   return certHash ? `By=${by};Hash=${certHash};URI=${caller}` : `By=${by};URI=${caller}`
 }
+
+/** What the data plane asks of the workload identities (workload-identity.ts). */
+export interface MeshIdentities {
+  readonly ca: {readonly certPem: string}
+  spiffeId(service: string): string
+  certificate(service: string): Promise<{certPem: string; keyPem: string}>
+  onRotate(listener: (service: string) => void): () => void
+}
