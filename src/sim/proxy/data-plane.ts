@@ -53,7 +53,9 @@ import {proxyTcp} from './tcp-proxy.js'
 import type {TcpMetrics} from '../telemetry/tcp-metrics.js'
 import {type Random, SeededRandom, seedFrom} from '../time/random.js'
 import {normalizePath} from '../security/path-normalizer.js'
-import {FORWARDED_CLIENT_CERT, forwardedClientCert, DEFAULT_MTLS_MODE, type MeshIdentities, type MtlsMode, mtlsModeOf} from '../security/peer-authentication.js'
+import {FORWARDED_CLIENT_CERT, forwardedClientCert} from '../security/peer-authentication.js'
+import {INGRESS_IDENTITY, type WorkloadIdentities} from '../security/workload-identity.js'
+import type {MtlsMode} from '../config/types.js'
 import {type ConnectionSecurity, connectionSecurityOf, type TlsMaterial, TlsTerminator} from './tls-terminator.js'
 
 /** Where a request goes: a destination's stack, or (inbound) one instance; and its origin-form path. */
@@ -107,18 +109,10 @@ export interface DataPlaneOptions {
   tcpMetrics?: TcpMetrics
   /** `ingress.maxRequestHeaders`: above it a request is answered 431 on every HTTP listener. */
   maxRequestHeaders?: number
-  /**
-   * The mesh CA's workload identities: published addresses speak mTLS as each service's mode
-   * says, and instances are told their caller (x-forwarded-client-cert). Absent: plaintext
-   * everywhere, callers of published addresses unknown.
-   */
-  identities?: MeshIdentities
-  /** `security.mtls`, the mode of services without their own `policy.mtls`. */
-  mtls?: MtlsMode
 }
 
-/** The HTTPS ingress's certificate, in the workload identities' names (workload-identity.ts). */
-const INGRESS_IDENTITY = 'ingress'
+/** What the listeners ask of the workload identities. */
+type ListenerIdentities = Pick<WorkloadIdentities, 'ca' | 'spiffeId' | 'certificate' | 'onRotate'>
 
 // Above undici's 4 s idle timeout so a pooled client never writes into a socket we just closed.
 const KEEP_ALIVE_TIMEOUT_MS = 5_000
@@ -153,11 +147,11 @@ export class DataPlane {
   private drainWaiters: Array<() => void> = []
   /** What every HTTP listener refuses (read per request). */
   private readonly limits: {maxRequestHeaders: number}
-  /** Identities, and the mesh-wide mTLS mode (`mesh apply` may change it). */
-  readonly security?: {readonly identities: MeshIdentities; mtls: MtlsMode}
+  /** Identities, and the mesh-wide mTLS mode; set by useIdentities. */
+  private security?: {readonly identities: ListenerIdentities; readonly mtls: MtlsMode}
   /** The listeners presenting each service's certificate (`ingress`: the HTTPS ingress's), given the new one on rotation. */
   private readonly terminators = new Map<string, Set<TlsTerminator>>()
-  private readonly stopRotations?: () => void
+  private stopRotations?: () => void
 
   constructor(registry: Registry, services: ServiceConfig[], weights: Map<string, Map<string, number>>, opts: DataPlaneOptions) {
     this.clock = opts.clock
@@ -166,8 +160,6 @@ export class DataPlane {
     this.tcpRandom = new SeededRandom(seedFrom(opts.seed ?? 1, 'tcp'))
     this.allowFaultHeaders = opts.allowFaultHeaders ?? false
     this.limits = {maxRequestHeaders: opts.maxRequestHeaders ?? DEFAULT_MAX_REQUEST_HEADERS}
-    this.security = opts.identities && {identities: opts.identities, mtls: opts.mtls ?? DEFAULT_MTLS_MODE}
-    this.stopRotations = opts.identities?.onRotate((service) => void this.rotated(service))
     const sink = (this.sink = opts.sink ?? discardTelemetry)
     const faults = {faults: opts.faults, allowHeaders: () => this.allowFaultHeaders}
     this.destinationDeps = {
@@ -185,6 +177,18 @@ export class DataPlane {
     const inbound = (bottom: Service) => stack(bottom).push(fault('callee', faults)).push(authorization(policyOf)).push(serverSpan(sink)).service()
     this.inbound = inbound(this.destinationDeps.leaf('http'))
     this.inboundH2c = inbound(this.destinationDeps.leaf('grpc'))
+  }
+
+  /**
+   * The mesh CA's workload identities and `security.mtls` (the mode of services without their own
+   * `policy.mtls`), before any listener opens: published addresses then speak mTLS as each
+   * service's mode says, and instances are told their caller (x-forwarded-client-cert). Never
+   * set: plaintext everywhere, callers of published addresses unknown.
+   */
+  useIdentities(identities: ListenerIdentities, mtls: MtlsMode): void {
+    this.stopRotations?.()
+    this.security = {identities, mtls}
+    this.stopRotations = identities.onRotate((service) => void this.rotated(service))
   }
 
   destination(service: string): Destination | undefined {
@@ -289,9 +293,9 @@ export class DataPlane {
     return info
   }
 
-  /** The mesh-wide mode under a service's own `policy.mtls`. */
+  /** A service's own `policy.mtls` (as `mesh apply` set it last), else the mesh's; DISABLE without identities. */
   mtlsMode(service: string): MtlsMode {
-    return mtlsModeOf((this.destinations.get(service)?.policy as {mtls?: MtlsMode} | undefined)?.mtls, this.security?.mtls)
+    return this.destinations.get(service)?.policy.mtls ?? this.security?.mtls ?? 'DISABLE'
   }
 
   /** What a listener's TLS needs: a published address's (mTLS as its service's mode says), the HTTPS ingress's (TLS only). */

@@ -1,0 +1,141 @@
+// PeerAuthentication on published addresses, through a real DataPlane with workload identities
+// from a mesh CA: who the instance is told called it (x-forwarded-client-cert) and who
+// authorization sees, over a direct mTLS dial and over the in-process hop from a caller's
+// outbound listener.
+import http from 'node:http'
+import {mkdtempSync, rmSync} from 'node:fs'
+import type {AddressInfo} from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import tls from 'node:tls'
+import {createHash, X509Certificate} from 'node:crypto'
+import {afterAll, beforeAll, describe, expect, test} from 'vitest'
+import {parseConfig} from '../../src/sim/config/load-config.js'
+import {versionWeights} from '../../src/sim/config/versions.js'
+import {FaultSet} from '../../src/sim/faults/fault-set.js'
+import {DataPlane} from '../../src/sim/proxy/data-plane.js'
+import {Registry, type Endpoint} from '../../src/sim/proxy/registry.js'
+import {peerOfCertificate} from '../../src/sim/security/peer-authentication.js'
+import {WorkloadIdentities} from '../../src/sim/security/workload-identity.js'
+import {realClock} from '../../src/sim/time/clock.js'
+
+const DIR = mkdtempSync(path.join(os.tmpdir(), 'meshsim-peer-authn-'))
+let app: http.Server
+let appPort = 0
+let identities: WorkloadIdentities
+let dataPlane: DataPlane
+let inboundPort = 0
+let outboundPort = 0
+
+beforeAll(async () => {
+  // The instance: answers with the XFCC it was given.
+  app = http.createServer((req, res) => {
+    res.writeHead(200, {'content-type': 'text/plain'})
+    res.end(String(req.headers['x-forwarded-client-cert'] ?? 'none'))
+  })
+  await new Promise<void>((r) => app.listen(0, '127.0.0.1', r))
+  appPort = (app.address() as AddressInfo).port
+  const yaml = `name: shop
+services:
+  frontend:
+    simulate: {}
+    dependsOn: [catalog]
+  catalog:
+    address: 127.0.0.1:${appPort}
+    policy:
+      mtls: STRICT
+      authorization:
+        allow: [{from: [frontend]}]
+`
+  const {config, issues} = parseConfig(yaml, path.join(DIR, 'mesh.yaml'), {})
+  expect(issues.filter((i) => i.severity === 'error')).toEqual([])
+  const registry = new Registry(config!.services.map((s) => s.name))
+  dataPlane = new DataPlane(registry, config!.services, new Map(config!.services.map((s) => [s.name, versionWeights(s)])), {clock: realClock, faults: new FaultSet(realClock, () => {})})
+  identities = await WorkloadIdentities.start({caDir: path.join(DIR, 'ca'), trustDomain: 'cluster.local', mesh: 'shop', certTtlMs: 3600_000, clock: realClock})
+  dataPlane.useIdentities(identities, 'PERMISSIVE')
+  const inbound = await dataPlane.listen({kind: 'inbound', instance: 'catalog-v1-0', service: 'catalog'})
+  inboundPort = inbound.port
+  const endpoint: Endpoint = {instance: 'catalog-v1-0', service: 'catalog', version: 'v1', host: '127.0.0.1', port: appPort, inboundPort, origin: `http://127.0.0.1:${appPort}`}
+  dataPlane.setInstance(endpoint)
+  registry.add(endpoint)
+  outboundPort = (await dataPlane.listen({kind: 'outbound', source: 'frontend', sourceVersion: 'v1', sourceInstance: 'frontend-v1-0', destination: 'catalog'})).port
+})
+
+afterAll(async () => {
+  await dataPlane.drain(0)
+  identities.stop()
+  app.close()
+  rmSync(DIR, {recursive: true, force: true})
+})
+
+/** A GET over TLS to the published address with `service`'s mesh certificate (none: no client certificate). */
+async function dial(service: string | undefined, headers: Record<string, string> = {}): Promise<{status: number; body: string; error?: string}> {
+  const cert = service ? await identities.certificate(service) : undefined
+  return new Promise((resolve) => {
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port: inboundPort,
+        path: '/items',
+        headers,
+        createConnection: () =>
+          tls.connect({host: '127.0.0.1', port: inboundPort, ca: identities.ca.certPem, ...(cert ? {cert: cert.certPem, key: cert.keyPem} : {}), checkServerIdentity: () => undefined}),
+      },
+      (res) => {
+        let body = ''
+        res.on('data', (c) => (body += c))
+        res.on('end', () => resolve({status: res.statusCode ?? 0, body}))
+      },
+    )
+    req.on('error', (e) => resolve({status: 0, body: '', error: e.message}))
+    req.end()
+  })
+}
+
+function viaOutbound(headers: Record<string, string> = {}): Promise<{status: number; body: string}> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({host: '127.0.0.1', port: outboundPort, path: '/items', headers}, (res) => {
+        let body = ''
+        res.on('data', (c) => (body += c))
+        res.on('end', () => resolve({status: res.statusCode ?? 0, body}))
+      })
+      .on('error', reject)
+  })
+}
+
+describe('a published address under STRICT', () => {
+  test('presents the callee\'s workload certificate', async () => {
+    const cert = await identities.certificate('frontend')
+    const served = await new Promise<X509Certificate>((resolve, reject) => {
+      const s = tls.connect({host: '127.0.0.1', port: inboundPort, ca: identities.ca.certPem, cert: cert.certPem, key: cert.keyPem, checkServerIdentity: () => undefined}, () => {
+        resolve(s.getPeerX509Certificate()!)
+        s.destroy()
+      })
+      s.on('error', reject)
+    })
+    expect(peerOfCertificate(served)?.principal).toBe('spiffe://cluster.local/ns/shop/sa/catalog')
+  })
+
+  test('frontend\'s certificate names the caller: authorization.from: [frontend] lets it through, and the app gets XFCC with the hash of that certificate', async () => {
+    const cert = await identities.certificate('frontend')
+    const hash = createHash('sha256').update(new X509Certificate(cert.certPem).raw).digest('hex')
+    const r = await dial('frontend', {'x-forwarded-client-cert': 'By=spiffe://evil;URI=spiffe://cluster.local/ns/shop/sa/admin'})
+    expect(r.status).toBe(200)
+    expect(r.body).toBe(`By=spiffe://cluster.local/ns/shop/sa/catalog;Hash=${hash};URI=spiffe://cluster.local/ns/shop/sa/frontend`)
+  })
+
+  test('another service\'s certificate is refused by authorization (403 RBAC), no certificate at all by the handshake', async () => {
+    expect((await dial('orders')).status).toBe(403)
+    const none = await dial(undefined)
+    expect(none.status).toBe(0)
+  })
+})
+
+describe('the in-process hop from an outbound listener', () => {
+  test('the app is told the caller from the listener, and an XFCC the caller sent is replaced', async () => {
+    const r = await viaOutbound({'x-forwarded-client-cert': 'By=x;URI=spiffe://cluster.local/ns/shop/sa/admin'})
+    expect(r.status).toBe(200)
+    expect(r.body).toBe('By=spiffe://cluster.local/ns/shop/sa/catalog;URI=spiffe://cluster.local/ns/shop/sa/frontend')
+  })
+})
