@@ -4,7 +4,7 @@
 // outbound listener.
 import http from 'node:http'
 import {mkdtempSync, rmSync} from 'node:fs'
-import type {AddressInfo} from 'node:net'
+import net, {type AddressInfo} from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import tls from 'node:tls'
@@ -22,6 +22,9 @@ import {realClock} from '../../src/sim/time/clock.js'
 const DIR = mkdtempSync(path.join(os.tmpdir(), 'meshsim-peer-authn-'))
 let app: http.Server
 let appPort = 0
+const echoes: net.Server[] = []
+const echoPorts: number[] = []
+const tcpPorts: Record<string, number> = {}
 let identities: WorkloadIdentities
 let dataPlane: DataPlane
 let inboundPort = 0
@@ -35,6 +38,12 @@ beforeAll(async () => {
   })
   await new Promise<void>((r) => app.listen(0, '127.0.0.1', r))
   appPort = (app.address() as AddressInfo).port
+  for (let i = 0; i < 2; i++) {
+    const echo = net.createServer((socket) => socket.pipe(socket))
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r))
+    echoes.push(echo)
+    echoPorts.push((echo.address() as AddressInfo).port)
+  }
   const yaml = `name: shop
 services:
   frontend:
@@ -46,6 +55,16 @@ services:
       mtls: STRICT
       authorization:
         allow: [{from: [frontend]}]
+  db:
+    address: 127.0.0.1:${echoPorts[0]}
+    protocol: tcp
+    policy:
+      mtls: STRICT
+      authorization:
+        allow: [{from: [frontend]}]
+  cache:
+    address: 127.0.0.1:${echoPorts[1]}
+    protocol: tcp
 `
   const {config, issues} = parseConfig(yaml, path.join(DIR, 'mesh.yaml'), {})
   expect(issues.filter((i) => i.severity === 'error')).toEqual([])
@@ -58,13 +77,20 @@ services:
   const endpoint: Endpoint = {instance: 'catalog-v1-0', service: 'catalog', version: 'v1', host: '127.0.0.1', port: appPort, inboundPort, origin: `http://127.0.0.1:${appPort}`}
   dataPlane.setInstance(endpoint)
   registry.add(endpoint)
+  for (const [i, service] of ['db', 'cache'].entries()) {
+    const l = await dataPlane.listenTcp({kind: 'tcp-inbound', instance: `${service}-v1-0`, service})
+    tcpPorts[service] = l.port
+    const port = echoPorts[i]
+    dataPlane.setInstance({instance: `${service}-v1-0`, service, version: 'v1', host: '127.0.0.1', port, inboundPort: l.port, origin: `http://127.0.0.1:${port}`})
+  }
   outboundPort = (await dataPlane.listen({kind: 'outbound', source: 'frontend', sourceVersion: 'v1', sourceInstance: 'frontend-v1-0', destination: 'catalog'})).port
 })
 
 afterAll(async () => {
-  await dataPlane.drain(0)
-  identities.stop()
+  await dataPlane?.drain(0)
+  identities?.stop()
   app.close()
+  for (const echo of echoes) echo.close()
   rmSync(DIR, {recursive: true, force: true})
 })
 
@@ -137,5 +163,74 @@ describe('the in-process hop from an outbound listener', () => {
     const r = await viaOutbound({'x-forwarded-client-cert': 'By=x;URI=spiffe://cluster.local/ns/shop/sa/admin'})
     expect(r.status).toBe(200)
     expect(r.body).toBe('By=spiffe://cluster.local/ns/shop/sa/catalog;URI=spiffe://cluster.local/ns/shop/sa/frontend')
+  })
+})
+
+/** Sends `text` on a connection to a TCP published address (TLS with `service`'s certificate, or plaintext); resolves with what came back before it closed or went quiet. */
+async function tcpRoundTrip(port: number, service: string | undefined | 'plaintext', text: string, waitMs = 0): Promise<string> {
+  const cert = service && service !== 'plaintext' ? await identities.certificate(service) : undefined
+  return new Promise((resolve) => {
+    const socket =
+      service === 'plaintext'
+        ? net.connect(port, '127.0.0.1')
+        : tls.connect({host: '127.0.0.1', port, ca: identities.ca.certPem, ...(cert ? {cert: cert.certPem, key: cert.keyPem} : {}), checkServerIdentity: () => undefined})
+    let got = ''
+    const send = () => setTimeout(() => socket.write(text), waitMs)
+    socket.once(service === 'plaintext' ? 'connect' : 'secureConnect', send)
+    socket.on('data', (d) => {
+      got += d.toString()
+      if (got.length >= text.length) socket.end()
+    })
+    socket.on('error', () => undefined)
+    socket.on('close', () => resolve(got))
+    setTimeout(() => socket.destroy(), 5_000)
+  })
+}
+
+describe('a protocol: tcp published address', () => {
+  test('STRICT: frontend\'s certificate reaches the instance; no certificate, or a caller authorization refuses, does not', async () => {
+    expect(await tcpRoundTrip(tcpPorts.db, 'frontend', 'ping')).toBe('ping')
+    expect(await tcpRoundTrip(tcpPorts.db, undefined, 'ping')).toBe('')
+    expect(await tcpRoundTrip(tcpPorts.db, 'orders', 'ping')).toBe('')
+    expect(await tcpRoundTrip(tcpPorts.db, 'plaintext', 'ping')).toBe('')
+  })
+
+  test('PERMISSIVE: mTLS and plaintext on one port, and a client that waits for the server first is taken as plaintext', async () => {
+    expect(await tcpRoundTrip(tcpPorts.cache, 'frontend', 'ping')).toBe('ping')
+    expect(await tcpRoundTrip(tcpPorts.cache, 'plaintext', 'ping')).toBe('ping')
+    expect(await tcpRoundTrip(tcpPorts.cache, 'plaintext', 'late', 1_500)).toBe('late')
+  })
+})
+
+describe('rotation', () => {
+  test('the callee\'s certificate rotated twice under load: every request succeeds, and new connections get the new certificate', async () => {
+    const before = (await identities.certificate('catalog')).serial
+    let stop = false
+    const results: number[] = []
+    const load = Promise.all(
+      Array.from({length: 4}, async () => {
+        while (!stop) results.push((await dial('frontend')).status)
+      }),
+    )
+    await new Promise((r) => setTimeout(r, 200))
+    await identities.rotate('catalog')
+    await new Promise((r) => setTimeout(r, 200))
+    await identities.rotate('catalog')
+    await new Promise((r) => setTimeout(r, 200))
+    stop = true
+    await load
+    expect(results.length).toBeGreaterThan(20)
+    expect(results.filter((s) => s !== 200)).toEqual([])
+    const after = await identities.certificate('catalog')
+    expect(after.serial).not.toBe(before)
+    const cert = await identities.certificate('frontend')
+    const served = await new Promise<string>((resolve, reject) => {
+      const s = tls.connect({host: '127.0.0.1', port: inboundPort, ca: identities.ca.certPem, cert: cert.certPem, key: cert.keyPem, checkServerIdentity: () => undefined}, () => {
+        resolve(s.getPeerX509Certificate()!.serialNumber)
+        s.destroy()
+      })
+      s.on('error', reject)
+    })
+    expect(served.toLowerCase()).toBe(after.serial.toLowerCase())
   })
 })
