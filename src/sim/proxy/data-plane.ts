@@ -152,6 +152,8 @@ export class DataPlane {
   /** The listeners presenting each service's certificate (`ingress`: the HTTPS ingress's), given the new one on rotation. */
   private readonly terminators = new Map<string, Set<TlsTerminator>>()
   private stopRotations?: () => void
+  /** The x-forwarded-client-cert last made for a caller (its Peer, or its mTLS connection's security). */
+  private readonly xfcc = new WeakMap<object, {callee: string; value: string}>()
 
   constructor(registry: Registry, services: ServiceConfig[], weights: Map<string, Map<string, number>>, opts: DataPlaneOptions) {
     this.clock = opts.clock
@@ -659,7 +661,14 @@ export class DataPlane {
   private forwardClientCert(headers: HeaderMap, peer: Peer, callee: string, security: ConnectionSecurity | undefined): void {
     if (headers[FORWARDED_CLIENT_CERT] !== undefined) delete headers[FORWARDED_CLIENT_CERT]
     if (!this.security || !peer.principal || this.mtlsMode(callee) === 'DISABLE') return
-    headers[FORWARDED_CLIENT_CERT] = forwardedClientCert(this.security.identities.spiffeId(callee), peer.principal, security?.certHash)
+    // One value per caller (a listener's, or a connection's under mTLS) and callee, not one per request.
+    const key = security ?? peer
+    let made = this.xfcc.get(key)
+    if (made?.callee !== callee) {
+      made = {callee, value: forwardedClientCert(this.security.identities.spiffeId(callee), peer.principal, security?.certHash)}
+      this.xfcc.set(key, made)
+    }
+    headers[FORWARDED_CLIENT_CERT] = made.value
   }
 
   /** The stack of a call to one instance's published address: its service's instances speak HTTP/1.1 or h2c. */
