@@ -12,6 +12,7 @@ import tls from 'node:tls'
 import {MeshCA, type IssuedCertificate} from './mesh-ca.js'
 import {spiffeId} from './spiffe.js'
 import type {Clock, Timer} from '../time/clock.js'
+import type {CertFault} from '../faults/fault.js'
 
 export interface WorkloadCertificate {
   service: string
@@ -26,9 +27,7 @@ export interface WorkloadCertificate {
   rotations: number
 }
 
-/** What `mesh inject-fault SERVICE --cert KIND` makes a service present. */
-export const CERT_FAULTS = ['expired', 'untrusted', 'wrong-identity'] as const
-export type CertFault = (typeof CERT_FAULTS)[number]
+export {CERT_FAULTS, type CertFault} from '../faults/fault.js'
 
 /** The certificate a service presents, as `mesh certs` lists it. */
 export interface CertificateInfo {
@@ -102,6 +101,11 @@ export class WorkloadIdentities {
     const entry = this.entry(service)
     await entry.queue
     return entry.presented!
+  }
+
+  /** What `service` presents now, without waiting for a change under way (onRotate listeners read this); undefined before its first issue. */
+  current(service: string): WorkloadCertificate | undefined {
+    return this.entries.get(service)?.presented
   }
 
   /** A tls.SecureContext for `service` presenting its current cert, trusting the mesh CA; replaced on rotation. */
