@@ -88,7 +88,14 @@ export class HttpListener {
     })
     this.http2.on('session', (session) => {
       this.sessions.add(session)
-      session.once('close', () => this.sessions.delete(session))
+      // A client sends its SETTINGS right after the preface (RFC 9113 §3.4): one that stays silent
+      // (after a TLS handshake, with no sniff to time it out) goes as a silent HTTP/1.1 client does.
+      const silent = setTimeout(() => session.destroy(), this.headersTimeoutMs)
+      session.once('remoteSettings', () => clearTimeout(silent))
+      session.once('close', () => {
+        clearTimeout(silent)
+        this.sessions.delete(session)
+      })
       // An idle gRPC connection stays open as long as its client keeps it (as Envoy's default).
       session.on('error', () => undefined)
     })
@@ -108,10 +115,9 @@ export class HttpListener {
    */
   accept(socket: Socket, security?: ConnectionSecurity): void {
     socket.on('error', () => undefined)
-    // ALPN said which protocol (a TLS client): no sniffing.
-    const alpn = (socket as TLSSocket).alpnProtocol
-    if (alpn === 'h2') return void this.http2.emit('connection', socket)
-    if (alpn === 'http/1.1') return void this.http1.emit('connection', socket)
+    // ALPN chose HTTP/2: node:http2 reads the TLS socket itself, which keeps what the handshake
+    // proved on it (a replaying Duplex would hide it). Anything else is sniffed, TLS or not.
+    if ((socket as TLSSocket).alpnProtocol === 'h2') return void this.http2.emit('connection', socket)
     // Silent connections go as node:http's headers timeout would have them go.
     socket.setTimeout(this.headersTimeoutMs, () => socket.destroy())
     let seen: Buffer | undefined
