@@ -204,4 +204,21 @@ describe('TLS on a listener: clients that misbehave', () => {
       expect(closedAfterMs, alpn).toBeLessThan(5_000)
     }
   })
+
+  test('HTTP/2 over TLS without ALPN choosing it is not spoken (RFC 9113 §3.2): the connection closes', async () => {
+    const {port, seen} = await start({value: 'STRICT'})
+    const mine = await workload(ca, 'frontend')
+    const got = await new Promise<string>((resolve) => {
+      const s = tls.connect({host: '127.0.0.1', port, ca: ca.certPem, cert: mine.certPem, key: mine.keyPem, checkServerIdentity: () => undefined}, () =>
+        s.write('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
+      )
+      let text = ''
+      s.on('data', (d) => (text += d.toString('latin1')))
+      s.on('error', () => undefined)
+      s.on('close', () => resolve(text))
+      setTimeout(() => s.destroy(), 5_000).unref()
+    })
+    expect(got).toBe('')
+    expect(seen).toEqual([])
+  })
 })

@@ -13,7 +13,7 @@ import net, {type Socket} from 'node:net'
 import {Duplex} from 'node:stream'
 import type {TLSSocket} from 'node:tls'
 import {type ProxyError, replyOnSocket, sendProxyError, tooManyHeaders, versionNotSupported} from './respond.js'
-import {type ConnectionSecurity, markConnection, type TlsMaterial, TlsTerminator, type TlsTerminatorOptions} from './tls-terminator.js'
+import {type TlsMaterial, TlsTerminator, type TlsTerminatorOptions} from './tls-terminator.js'
 
 /** Envoy's default max_headers_count. */
 export const DEFAULT_MAX_REQUEST_HEADERS = 100
@@ -102,7 +102,7 @@ export class HttpListener {
     if (opts.tls) {
       const {plaintextRefused} = opts.tls
       const options = {...opts.tls.options, alpn: ['h2', 'http/1.1'], refusePlaintext: (socket: Socket) => replyOnSocket(socket, plaintextRefused)}
-      this.tls = new TlsTerminator(options, opts.tls.material, (socket, security) => this.accept(socket, security))
+      this.tls = new TlsTerminator(options, opts.tls.material, (socket, security) => this.accept(socket, security.tls))
     }
     const tls = this.tls
     // As node:http's own servers do: a response is not held back waiting for an ACK (Nagle).
@@ -110,10 +110,10 @@ export class HttpListener {
   }
 
   /**
-   * A connection to serve: its own (from `server`, after TLS if the port speaks it), or one that
-   * arrived some other way (a CONNECT tunnel).
+   * A connection to serve: its own (from `server`, after TLS if the port speaks it: `tls`), or
+   * one that arrived some other way (a CONNECT tunnel).
    */
-  accept(socket: Socket, security?: ConnectionSecurity): void {
+  accept(socket: Socket, tls = false): void {
     socket.on('error', () => undefined)
     // ALPN chose HTTP/2: node:http2 reads the TLS socket itself, which keeps what the handshake
     // proved on it (a replaying Duplex would hide it). Anything else is sniffed, TLS or not.
@@ -130,11 +130,9 @@ export class HttpListener {
       socket.off('data', onData)
       socket.pause()
       socket.setTimeout(0)
-      if (h2) {
-        const duplex = replaying(socket, seen)
-        if (security) markConnection(duplex, security)
-        return void this.http2.emit('connection', duplex)
-      }
+      // Over TLS, HTTP/2 is spoken only once ALPN chose it (RFC 9113 §3.2).
+      if (h2 && tls) return void socket.destroy()
+      if (h2) return void this.http2.emit('connection', replaying(socket, seen))
       socket.unshift(seen)
       this.http1.emit('connection', socket)
       socket.resume()
