@@ -56,8 +56,11 @@ export interface WorkloadIdentitiesOptions {
 
 /** How far in the past an "expired" fault's certificate ended: clearly expired, whatever the clocks' skew. */
 const EXPIRED_AGO_MS = 3600_000
-/** The ingress's server certificate has no service; its queue and onRotate name use this. */
-export const INGRESS_IDENTITY = 'ingress'
+/**
+ * The HTTPS ingress's server certificate has no service: this names it in onRotate and the
+ * listing. Not a possible service name (those are DNS labels), so a service called `ingress` keeps its own.
+ */
+export const INGRESS_IDENTITY = '(ingress)'
 
 interface Entry {
   service: string
