@@ -107,6 +107,24 @@ describe('WorkloadIdentities', () => {
     ids.stop()
   })
 
+  it('waits the whole half of a 90-day life, longer than one timer can hold', async () => {
+    const ttl = 90 * 24 * HOUR
+    // As setTimeout: a longer delay is not kept (Node fires it after 1 ms).
+    class NodeLikeClock extends VirtualClock {
+      override setTimer(ms: number, fn: () => void) {
+        if (ms > 2 ** 31 - 1) throw new Error(`a timer of ${ms} ms would fire at once`)
+        return super.setTimer(ms, fn)
+      }
+    }
+    const {ids, clock} = await identities(new NodeLikeClock(0, Date.now()), ttl)
+    await ids.certificate('cart')
+    await clock.advance(ttl / 2 - 1000)
+    expect((await ids.certificate('cart')).rotations).toBe(0)
+    await clock.advance(1000)
+    expect((await ids.certificate('cart')).rotations).toBe(1)
+    ids.stop()
+  })
+
   it('stops rotating once stopped', async () => {
     const {ids, clock} = await identities()
     await ids.certificate('cart')

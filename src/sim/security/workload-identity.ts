@@ -54,6 +54,8 @@ export interface WorkloadIdentitiesOptions {
   onError?: (service: string, error: Error) => void
 }
 
+/** The longest delay setTimeout keeps (2^31 - 1 ms); a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1
 /** How far in the past an "expired" fault's certificate ended: clearly expired, whatever the clocks' skew. */
 const EXPIRED_AGO_MS = 3600_000
 /**
@@ -266,10 +268,20 @@ export class WorkloadIdentities {
   }
 
   private schedule(entry: Entry, inMs: number): void {
-    entry.timer?.cancel()
-    if (this.stopped) return
     entry.nextRotationAt = this.o.clock.now() + inMs
-    entry.timer = this.o.clock.setTimer(inMs, () => {
+    this.arm(entry)
+  }
+
+  /** Sets the timer for the next rotation, in steps a timer can hold: 45 days (half of a 90-day TTL) is longer than setTimeout's 24.8. */
+  private arm(entry: Entry): void {
+    entry.timer?.cancel()
+    if (this.stopped || entry.nextRotationAt === undefined) return
+    const left = entry.nextRotationAt - this.o.clock.now()
+    if (left > MAX_TIMER_MS) {
+      entry.timer = this.o.clock.setTimer(MAX_TIMER_MS, () => this.arm(entry))
+      return
+    }
+    entry.timer = this.o.clock.setTimer(left, () => {
       void this.enqueue(entry, (e) => this.issue(e)).catch((error: Error) => {
         this.o.onError?.(entry.service, error)
         // The current certificate is still valid for half its life: try again well before it ends.
