@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import net from 'node:net'
 import tls from 'node:tls'
 import {once} from 'node:events'
-import {describe, expect, it} from 'vitest'
+import {describe, expect, it, vi} from 'vitest'
 import {WorkloadIdentities} from '../../src/sim/security/workload-identity.js'
 import {VirtualClock} from '../../src/sim/time/clock.js'
 
@@ -121,6 +121,24 @@ describe('WorkloadIdentities', () => {
     await clock.advance(ttl / 2 - 1000)
     expect((await ids.certificate('cart')).rotations).toBe(0)
     await clock.advance(1000)
+    expect((await ids.certificate('cart')).rotations).toBe(1)
+    ids.stop()
+  })
+
+  it('a failed issue is the asker\'s error and the next ask tries again; a failed rotation keeps the certificate, says why and retries at an eighth of the life', async () => {
+    const clock = new VirtualClock(0, Date.now())
+    const errors: string[] = []
+    const caDir = join(mkdtempSync(join(tmpdir(), 'workload-identity-')), 'ca')
+    const ids = await WorkloadIdentities.start({caDir, trustDomain: 'cluster.local', mesh: 'shop', certTtlMs: TTL, clock, onError: (s, e) => errors.push(`${s}: ${e.message}`)})
+    const issue = vi.spyOn(ids.ca, 'issue').mockRejectedValueOnce(new Error('no entropy'))
+    await expect(ids.certificate('cart')).rejects.toThrow('no entropy')
+    const first = await ids.certificate('cart')
+
+    issue.mockRejectedValueOnce(new Error('disk on fire'))
+    await clock.advance(TTL / 2)
+    expect(await ids.certificate('cart')).toBe(first)
+    expect(errors).toEqual(['cart: disk on fire'])
+    await clock.advance(TTL / 8)
     expect((await ids.certificate('cart')).rotations).toBe(1)
     ids.stop()
   })
