@@ -58,11 +58,8 @@ export interface WorkloadIdentitiesOptions {
 const MAX_TIMER_MS = 2 ** 31 - 1
 /** How far in the past an "expired" fault's certificate ended: clearly expired, whatever the clocks' skew. */
 const EXPIRED_AGO_MS = 3600_000
-/**
- * The HTTPS ingress's server certificate has no service: this names it in onRotate and the
- * listing. Not a possible service name (those are DNS labels), so a service called `ingress` keeps its own.
- */
-export const INGRESS_IDENTITY = '(ingress)'
+/** The HTTPS ingress's server certificate, in onRotate and the listing: no service may be called so (mesh-schema.ts). */
+export const INGRESS_IDENTITY = 'ingress'
 
 interface Entry {
   service: string
