@@ -45,6 +45,7 @@ import {profileEnabled, profilesOff, servicesToStart} from '../config/profiles.j
 import {securityOf} from '../config/security-schema.js'
 import {WorkloadIdentities} from '../security/workload-identity.js'
 import {WorkloadFiles} from '../security/workload-files.js'
+import {MeshJwt} from '../security/jwt/mesh-jwt.js'
 
 export type DaemonEvent =
   | InstanceEvent
@@ -79,6 +80,7 @@ export class MeshDaemon extends EventEmitter {
   readonly deploys: DeployController
   readonly supervisor: Supervisor
   readonly instances: InstanceManager
+  readonly jwt: MeshJwt
   private readonly clock: Clock
   readonly events = new EventLog<DaemonEvent>(500)
   private control?: ControlServer
@@ -113,11 +115,14 @@ export class MeshDaemon extends EventEmitter {
       spansPerSecond: config.telemetry?.spansPerSecond,
     })
     this.faults = new FaultSet(this.clock, (kind, f) => this.onFaultChange(kind, f))
+    this.jwt = new MeshJwt({config, clock: this.clock, registry: this.registry, faults: this.faults})
     this.dataPlane = new DataPlane(this.registry, config.services, new Map(config.services.map((s) => [s.name, versionWeights(s)])), {
       clock: this.clock,
       faults: this.faults,
       allowFaultHeaders: config.faults.allowHeaders,
       maxRequestHeaders: config.ingress?.maxRequestHeaders,
+      identity: {mesh: config.name, trustDomain: securityOf(config).trustDomain},
+      authn: this.jwt.authenticators,
       sink: this.telemetry,
       tcpMetrics: this.telemetry.tcp,
       seed: seedFrom(config.name),
@@ -175,6 +180,7 @@ export class MeshDaemon extends EventEmitter {
     for (const dir of [this.paths.logs, this.paths.access]) rotateLogs(dir)
     mkdirSync(this.paths.logs, {recursive: true})
     const token = createToken(this.paths)
+    await this.jwt.start(this.config.dir)
     await this.instances.checkFixedPorts()
     const {trustDomain, certTtlMs} = securityOf(this.config)
     this.identities = await WorkloadIdentities.start({caDir: this.paths.ca, trustDomain, mesh: this.config.name, certTtlMs, clock: this.clock, onError: (s, e) => console.error(`[daemon] certificate of ${s}: ${e.message}`)})
@@ -218,6 +224,7 @@ export class MeshDaemon extends EventEmitter {
           if (info.kind === 'cert') await this.identities!.certificate(info.service)
           return info
         },
+        'GET /v1/jwks': () => this.jwt.jwks(),
         'POST /v1/faults/clear': ({body}) => this.faults.clear(body),
         'POST /v1/deploys': ({body}) => this.deploys.start(body),
         'GET /v1/deploys': ({query: {service}}) => {
@@ -278,6 +285,7 @@ export class MeshDaemon extends EventEmitter {
       ingress: this.ingressUrl && this.config.ingress ? {url: this.ingressUrl, routes: this.config.ingress.routes} : undefined,
       startedAt: this.startedAt.toISOString(),
       requestsInFlight: this.dataPlane.inflightRequests,
+      jwks: this.jwt.status(),
       services: this.config.services.map((s) => ({
         name: s.name,
         protocol: s.protocol,

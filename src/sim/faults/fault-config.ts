@@ -35,6 +35,7 @@ export interface FaultEntry {
   duration?: unknown
   seed?: unknown
   at?: unknown
+  jwksUnavailable?: unknown
 }
 
 export interface FaultProblem {
@@ -55,7 +56,7 @@ export interface CheckFaultOptions {
 export type CheckedFault = {spec: FaultSpec; problems: []} | {spec?: undefined; problems: FaultProblem[]}
 
 /** The keys that choose the kind; exactly one must be set. */
-export const KIND_KEYS = ['delay', 'abort', 'reset', 'partition', 'bandwidth', 'slowClose', 'kill', 'pause', 'cert'] as const
+export const KIND_KEYS = ['delay', 'abort', 'reset', 'partition', 'bandwidth', 'slowClose', 'kill', 'pause', 'cert', 'jwksUnavailable'] as const
 const KIND_OF: Record<(typeof KIND_KEYS)[number], FaultKind> = {
   delay: 'delay',
   abort: 'abort',
@@ -66,6 +67,7 @@ const KIND_OF: Record<(typeof KIND_KEYS)[number], FaultKind> = {
   kill: 'kill',
   pause: 'pause',
   cert: 'cert',
+  jwksUnavailable: 'jwks-unavailable',
 }
 /** Modifiers that belong to one kind. */
 const MODIFIER_OF: Record<string, (typeof KIND_KEYS)[number]> = {jitter: 'delay', afterBytes: 'reset', blackhole: 'partition', count: 'pause'}
@@ -106,7 +108,7 @@ export function checkFault(raw: unknown, options: CheckFaultOptions = {}): Check
   const service = entry.service
   if (typeof service !== 'string' || !SERVICE_NAME.test(service)) {
     problem('service', service === undefined ? 'a fault needs the service it targets' : `expected a service name (lowercase letters, digits, dashes), got ${show(service)}`)
-  } else if (options.known && !(service in options.known)) {
+  } else if (options.known && !(service in options.known) && !(service === 'ingress' && has('jwksUnavailable'))) {
     problem('service', notInMesh(service, Object.keys(options.known)))
   }
   const version = entry.version
@@ -192,6 +194,13 @@ export function checkFault(raw: unknown, options: CheckFaultOptions = {}): Check
       // A workload identity is the service's: every version presents the same certificate.
       if (typeof version === 'string') problem('version', `${name('cert')} acts on ${String(service)}'s identity, which all its versions share; drop @${version}`)
       break
+    }
+    case 'jwksUnavailable': {
+      flag('jwksUnavailable')
+      // It acts on the jwksUri fetches of the service's (or the ingress's) jwtRules, not on requests.
+      for (const key of SELECTOR_KEYS) if (entry[key] !== undefined) problem(key, `${name(key)} does not apply to ${name('jwksUnavailable')}: it fails key fetches, not requests`)
+      if (entry.duration !== undefined) spec.durationMs = duration(entry.duration, 'duration', {positive: true})
+      return problems.length ? {problems} : {spec, problems: []}
     }
   }
 
