@@ -242,6 +242,7 @@ export class MeshDaemon extends EventEmitter {
     for (const spec of this.config.faults.inject) this.injectFault(spec)
     await this.instances.bringUp(selected, this.opts.startupTimeoutMs ?? 60_000)
     this.phase = 'running'
+    this.jwt.started()
     if (this.opts.watch) {
       this.watch = new WatchRestarts({
         config: this.config,

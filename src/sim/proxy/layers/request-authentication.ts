@@ -87,7 +87,8 @@ function settle(verdict: Authentication, req: MeshRequest): ProxyError | undefin
 function unauthenticated(req: MeshRequest, reason: string): ProxyError {
   const host = firstHeader(req.headers, 'host') ?? req.destination
   const realm = `http://${host}${req.path.split('?')[0]}`
-  const quoted = (s: string) => s.replace(/[^\x20-\x7e]|["\\]/g, '?')
+  // A quoted-string: the reason's own quotes become single ones, anything not printable ASCII goes.
+  const quoted = (s: string) => s.replace(/["\\]/g, "'").replace(/[^\x20-\x7e]/g, '?')
   return new ProxyError(401, 'JWT', `Jwt authentication failed for "${req.destination}": ${reason} (requestAuthentication)`, {
     headers: {'www-authenticate': `Bearer realm="${quoted(realm)}", error="invalid_token", error_description="${quoted(reason)}"`},
   })
