@@ -63,6 +63,15 @@ describe('the lint: a request with no token passes', () => {
     expect(warnings).toEqual([expect.stringMatching(/^mesh\.yaml:8:\d+ services\.orders\.policy\.requestAuthentication: warning: jwtRules refuse a bad token but let a request with no token through/)])
   })
 
+  test.each([
+    ['allow: requestPrincipals', '{allow: [{requestPrincipals: ["*"]}]}'],
+    ['allow: a when on a claim', '{allow: [{when: [{key: "request.auth.claims[plan]", values: [gold]}]}]}'],
+    ['deny: notRequestPrincipals', '{deny: [{notRequestPrincipals: ["*"]}]}'],
+  ])('an authorization rule that needs a token (%s): no warning', (_, authz) => {
+    const source = withRules('{issuer: mesh}').replace('authorization: {allow: [{methods: [GET]}]}', `authorization: ${authz}`)
+    expect(problems(source)).toEqual([])
+  })
+
   test('at the ingress: names the routed services that take calls without a token', () => {
     const warnings = problems(yaml('name: shop', 'ingress:', '  port: 0', '  routes: [{prefix: /, service: web}]', '  requestAuthentication: {jwtRules: [{issuer: mesh}]}', 'services:', '  web:', '    simulate: {}'))
     expect(warnings).toEqual([expect.stringMatching(/ingress\.requestAuthentication: warning: the ingress's jwtRules .* "web" has no authorization rule that needs one/)])

@@ -55,6 +55,8 @@ services:
         jwtRules:
           - issuer: ${IDP}
             jwksUri: http://keys/jwks.json
+      authorization:
+        allow: [{requestPrincipals: ["${IDP}/*"]}]
 `
 
 interface Key {
@@ -174,6 +176,13 @@ describe('a JWKS served by a service of the mesh (jwksUri)', () => {
     serve(k1, k2)
     const rotated = await get(`${ingress}/orders/x`, bearer(await idpToken(k2)))
     expect(rotated.status, rotated.text).toBe(200)
+  })
+
+  test('no token: passes authentication, and an authorization rule requiring a principal refuses it (403)', async () => {
+    const r = await get(`${ingress}/orders/x`)
+    expect(r.status, r.text).toBe(403)
+    expect(r.headers['x-mesh-response-flags']).toBe('RBAC')
+    expect(String(r.headers['x-mesh-reason'])).toMatch(/no valid token/)
   })
 
   test('--jwks-unavailable: cached keys still verify, a new key is refused, and mesh status says the fetch fails', async () => {

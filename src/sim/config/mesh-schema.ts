@@ -40,7 +40,9 @@ import {readEnvFiles} from './env-file.js'
 import {checkFault, FAULT_KEYS} from '../faults/fault-config.js'
 import {requestOnlySelector} from '../faults/fault.js'
 import {formatDuration, parseRate, parseRatio, parseSize} from './duration.js'
+import {CONDITION_KEYS, needsRequest, parseConditionKey} from '../proxy/policy/authorization-conditions.js'
 import type {
+  AuthorizationCondition,
   AuthorizationConfig,
   AuthorizationRule,
   CircuitBreakerConfig,
@@ -225,8 +227,30 @@ const routeRule: Checker<RouteRule> = obj({match: req(routeMatch), version: req(
 
 // Istio's path forms: exact /items, prefix /items/*, suffix *.json, any *.
 const authPath = str({pattern: /^(\/|\*)/, expected: 'a path like /items, /items/* or *.json'})
+// A SPIFFE ID with or without spiffe://, a token's <iss>/<sub>, or a prefix/suffix/`*` form of either.
+const principal = str({pattern: /^\S+$/, expected: 'a principal like cluster.local/ns/shop/sa/frontend, a prefix or suffix form with *, or *'})
+const requestPrincipal = str({pattern: /^\S+$/, expected: "a request principal like <issuer>/<subject>, a prefix or suffix form with *, or * (any valid token)"})
+const conditionKey = refine(str({nonEmpty: true, expected: `one of Istio's condition keys: ${CONDITION_KEYS.join(', ')}`}), (key, at) => {
+  const attribute = parseConditionKey(key)
+  return 'error' in attribute ? at.error(attribute.error) : key
+})
+const condition: Checker<AuthorizationCondition> = refine(
+  obj({key: req(conditionKey), values: opt(array(text(), {min: 1})), notValues: opt(array(text(), {min: 1}))}),
+  (c, at) => (c.values === undefined && c.notValues === undefined ? at.error('expected values or notValues (or both)') : compact(c)),
+)
 const authRule: Checker<AuthorizationRule> = map(
-  obj({from: opt(array(ref, {min: 1})), methods: opt(array(method, {min: 1})), paths: opt(array(authPath, {min: 1}))}),
+  obj({
+    from: opt(array(ref, {min: 1})),
+    principals: opt(array(principal, {min: 1})),
+    notPrincipals: opt(array(principal, {min: 1})),
+    requestPrincipals: opt(array(requestPrincipal, {min: 1})),
+    notRequestPrincipals: opt(array(requestPrincipal, {min: 1})),
+    methods: opt(array(method, {min: 1})),
+    notMethods: opt(array(method, {min: 1})),
+    paths: opt(array(authPath, {min: 1})),
+    notPaths: opt(array(authPath, {min: 1})),
+    when: opt(array(condition, {min: 1})),
+  }),
   (r) => compact(r),
 )
 const authorization: Checker<AuthorizationConfig> = refine(
@@ -351,6 +375,15 @@ const service = obj({
 })
 
 /** What a TCP service's connections can have: everything else in `policy:` reads HTTP requests. */
+const HTTP_RULE_KEYS_SAY = {
+  methods: 'method',
+  notMethods: 'method',
+  paths: 'path',
+  notPaths: 'path',
+  requestPrincipals: 'token',
+  notRequestPrincipals: 'token',
+} as const
+const HTTP_RULE_KEYS = Object.keys(HTTP_RULE_KEYS_SAY) as Array<keyof typeof HTTP_RULE_KEYS_SAY>
 const TCP_POLICY_KEYS = ['loadBalancer', 'weights', 'circuitBreaker', 'outlierDetection', 'authorization']
 type RawService = NonNullable<ReturnType<typeof service>>
 
@@ -670,10 +703,16 @@ function tcpFits(raw: RawService, at: At): boolean {
   for (const {key, at: policyAt} of at.child('policy')?.entries() ?? []) {
     if (!TCP_POLICY_KEYS.includes(key)) complain(policyAt, `policy.${key} acts on HTTP requests; a protocol: tcp service takes only ${TCP_POLICY_KEYS.join(', ')}`)
   }
-  // A connection has a caller but no method or path: a rule naming one would never match it.
+  // A connection has a caller but no method, path, header or token: a rule naming one would never match it.
+  const l4 = 'its authorization rules take only from, principals, notPrincipals and when on source.principal or source.namespace'
   for (const kind of ['allow', 'deny'] as const) {
     for (const rule of at.child('policy')?.child('authorization')?.child(kind)?.items() ?? []) {
-      for (const key of ['methods', 'paths']) complain(rule.child(key), `a protocol: tcp connection has no ${key === 'methods' ? 'method' : 'path'}; its authorization rules take only from`)
+      for (const key of HTTP_RULE_KEYS) complain(rule.child(key), `a protocol: tcp connection has no ${HTTP_RULE_KEYS_SAY[key]}; ${l4}`)
+      for (const c of rule.child('when')?.items() ?? []) {
+        const key = c.child('key')
+        const attribute = typeof key?.value === 'string' ? parseConditionKey(key.value) : undefined
+        if (attribute && !('error' in attribute) && needsRequest(attribute)) complain(key, `a protocol: tcp connection has no HTTP request or token; ${l4}`, false)
+      }
     }
   }
   const lb = raw.policy.loadBalancer.kind

@@ -244,14 +244,35 @@ export interface AuthorizationConfig {
   deny?: AuthorizationRule[]
 }
 
-/** Every field given must match (AND); a field's values are alternatives (OR). `{}` matches every request. */
+/**
+ * Every field given must match (AND); a field's values are alternatives (OR); a `not` field
+ * matches when none of its values does. `{}` matches every request. Principals and values
+ * take Istio's forms: exact, prefix `abc*`, suffix `*abc`, and `*` (present, whatever it is).
+ */
 export interface AuthorizationRule {
   /** Calling services; `ingress` for the ingress, `unknown` for calls to an instance's published address. */
   from?: string[]
+  /** The caller's SPIFFE ID, with or without `spiffe://` (`cluster.local/ns/<mesh>/sa/<service>`). */
+  principals?: string[]
+  notPrincipals?: string[]
+  /** A valid token's `<iss>/<sub>`; `*` is any valid token. */
+  requestPrincipals?: string[]
+  notRequestPrincipals?: string[]
   /** Upper case, e.g. GET. */
   methods?: string[]
+  notMethods?: string[]
   /** Istio's path forms: exact `/items`, prefix `/items/*`, suffix `*.json`, any `*`. Query strings are ignored. */
   paths?: string[]
+  notPaths?: string[]
+  /** Istio's conditions: every one must hold. */
+  when?: AuthorizationCondition[]
+}
+
+/** `key` is one of Istio's (proxy/policy/authorization-conditions.ts); at least one of values, notValues. */
+export interface AuthorizationCondition {
+  key: string
+  values?: string[]
+  notValues?: string[]
 }
 
 /** One problem found in mesh.yaml, with where it is. */

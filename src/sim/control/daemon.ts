@@ -43,6 +43,7 @@ import type {ExecTarget, MeshStatus} from './status.js'
 import {ingressPathTo} from '../config/call-graph.js'
 import {profileEnabled, profilesOff, servicesToStart} from '../config/profiles.js'
 import {MeshJwt} from '../security/jwt/mesh-jwt.js'
+import {DEFAULT_TRUST_DOMAIN} from '../security/spiffe.js'
 
 export type DaemonEvent =
   | InstanceEvent
@@ -116,6 +117,7 @@ export class MeshDaemon extends EventEmitter {
       allowFaultHeaders: config.faults.allowHeaders,
       maxRequestHeaders: config.ingress?.maxRequestHeaders,
       authn: this.jwt.authenticators,
+      identity: {mesh: config.name, trustDomain: (config as {security?: {trustDomain?: string}}).security?.trustDomain ?? DEFAULT_TRUST_DOMAIN},
       sink: this.telemetry,
       tcpMetrics: this.telemetry.tcp,
       seed: seedFrom(config.name),

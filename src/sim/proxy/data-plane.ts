@@ -51,6 +51,7 @@ import {proxyTcp} from './tcp-proxy.js'
 import type {TcpMetrics} from '../telemetry/tcp-metrics.js'
 import {type Random, SeededRandom, seedFrom} from '../time/random.js'
 import {normalizePath} from '../security/path-normalizer.js'
+import {spiffeId} from '../security/spiffe.js'
 
 /** Where a request goes: a destination's stack, or (inbound) one instance; and its origin-form path. */
 interface Target {
@@ -95,6 +96,8 @@ export interface DataPlaneOptions {
   maxRequestHeaders?: number
   /** Every service's jwtRules and the ingress's (set before the data plane is made). */
   authn?: RequestAuthenticators
+  /** Names callers by SPIFFE ID (`spiffe://<trustDomain>/ns/<mesh>/sa/<service>`); without it, by service name only. */
+  identity?: {mesh: string; trustDomain: string}
 }
 
 // Above undici's 4 s idle timeout so a pooled client never writes into a socket we just closed.
@@ -128,6 +131,7 @@ export class DataPlane {
   private drainWaiters: Array<() => void> = []
   /** What every HTTP listener refuses (read per request). */
   private readonly limits: {maxRequestHeaders: number}
+  private readonly principalOf: (service: string) => string | undefined
 
   constructor(registry: Registry, services: ServiceConfig[], weights: Map<string, Map<string, number>>, opts: DataPlaneOptions) {
     this.clock = opts.clock
@@ -136,6 +140,8 @@ export class DataPlane {
     this.tcpRandom = new SeededRandom(seedFrom(opts.seed ?? 1, 'tcp'))
     this.allowFaultHeaders = opts.allowFaultHeaders ?? false
     this.limits = {maxRequestHeaders: opts.maxRequestHeaders ?? DEFAULT_MAX_REQUEST_HEADERS}
+    const identity = opts.identity
+    this.principalOf = identity ? (service) => spiffeId(identity.trustDomain, identity.mesh, service) : () => undefined
     const sink = (this.sink = opts.sink ?? discardTelemetry)
     const faults = {faults: opts.faults, allowHeaders: () => this.allowFaultHeaders}
     this.destinationDeps = {
@@ -153,7 +159,7 @@ export class DataPlane {
     const policyOf = (req: MeshRequest) => this.destinations.get(req.destination)?.policy.authorization
     const authn = opts.authn
     const authnLayer = authn ? requestAuthentication((req) => authn.ofService(req.destination), () => undefined) : undefined
-    const inbound = (bottom: Service) => stack(bottom).push(fault('callee', faults)).push(authorization(policyOf)).push(authnLayer).push(serverSpan(sink)).service()
+    const inbound = (bottom: Service) => stack(bottom).push(fault('callee', faults)).push(authorization(policyOf)).push(authnLayer).push(serverSpan(sink, true)).service()
     this.inbound = inbound(this.destinationDeps.leaf('http'))
     this.inboundH2c = inbound(this.destinationDeps.leaf('grpc'))
   }
@@ -252,9 +258,9 @@ export class DataPlane {
     socket.once('close', () => this.sessions.delete(socket))
     const deps = {faults: this.faults, clock: this.clock, random: this.tcpRandom, metrics: this.tcpMetrics}
     // As Envoy's network RBAC filter: a connection its service's policy refuses is closed at once.
-    const source = role.kind === 'tcp-inbound' ? 'unknown' : role.source
+    const peer = role.kind === 'tcp-inbound' ? UNKNOWN_PEER : {identity: role.source, principal: this.principalOf(role.source)}
     const policy = this.destinations.get(role.kind === 'tcp-inbound' ? role.service : role.destination)?.policy.authorization
-    if (policy && !authorize(policy, {source}).allowed) return void socket.destroy()
+    if (policy && !authorize(policy, {peer}).allowed) return void socket.destroy()
     if (role.kind === 'tcp-inbound') {
       // Someone dialled the instance's published address: that instance, whoever they are.
       const endpoint = this.endpointsByInstance.get(role.instance)
@@ -500,7 +506,7 @@ export class DataPlane {
       replayable,
       destination: target.service,
       source: caller.source,
-      peer: peerOf(role),
+      peer: peerOf(role, this.principalOf),
       sourceVersion: caller.sourceVersion,
       sourceInstance: caller.sourceInstance,
       upgrade: client.upgrade,
@@ -746,7 +752,6 @@ function callerOf(role: ListenerRole): Caller {
   return role.kind === 'ingress' ? INGRESS : role.kind === 'inbound' ? UNKNOWN : role
 }
 
-const INGRESS_PEER: Peer = {identity: 'ingress', authn: 'listener'}
 const UNKNOWN_PEER: Peer = {identity: 'unknown', authn: 'listener'}
 const listenerPeers = new WeakMap<ListenerRole, Peer>()
 
@@ -754,11 +759,14 @@ const listenerPeers = new WeakMap<ListenerRole, Peer>()
  * Who is calling, for authorization: the listener vouches for it, since each instance's
  * outbound listeners are its own (one shared object per listener, none per request).
  */
-function peerOf(role: ListenerRole): Peer {
-  if (role.kind === 'ingress') return INGRESS_PEER
+function peerOf(role: ListenerRole, principalOf: (service: string) => string | undefined): Peer {
   if (role.kind === 'inbound') return UNKNOWN_PEER
   let peer = listenerPeers.get(role)
-  if (!peer) listenerPeers.set(role, (peer = {identity: role.source, authn: 'listener'}))
+  if (!peer) {
+    // The ingress is a workload of the mesh too, as Istio's gateway has its own service account.
+    const identity = role.kind === 'ingress' ? 'ingress' : role.source
+    listenerPeers.set(role, (peer = {identity, principal: principalOf(identity), authn: 'listener'}))
+  }
   return peer
 }
 
