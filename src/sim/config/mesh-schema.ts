@@ -39,8 +39,9 @@ import {checkJwksFiles, requestAuthentication} from './jwt-schema.js'
 import {readEnvFiles} from './env-file.js'
 import {checkFault, FAULT_KEYS} from '../faults/fault-config.js'
 import {requestOnlySelector} from '../faults/fault.js'
-import {formatDuration, parseRate, parseRatio, parseSize} from './duration.js'
+import {formatDuration, parseRatio, parseSize} from './duration.js'
 import {CONDITION_KEYS, needsRequest, parseConditionKey} from '../proxy/policy/authorization-conditions.js'
+import {rateLimit} from './rate-limit-schema.js'
 import type {
   AuthorizationCondition,
   AuthorizationConfig,
@@ -54,8 +55,6 @@ import type {
   MeshConfig,
   OutlierDetectionConfig,
   PolicyConfig,
-  RateLimitAlgorithm,
-  RateLimitConfig,
   RetryConfig,
   RetryOn,
   RouteRule,
@@ -101,8 +100,6 @@ const address = scalar('host:port like 127.0.0.1:5432', (v) => {
   const port = m ? Number(m[2]) : NaN
   return m && port >= 1 && port <= 65535 ? {host: m[1].replace(/^\[|\]$/g, ''), port} : undefined
 }, {type: 'string', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^\\s:[\\]]+):\\d+$'})
-
-const rate = scalar('a rate like 200/s, 10/m, 5/h or 20/100ms', (v) => (typeof v === 'string' ? parseRate(v) : undefined), {type: 'string', pattern: '^\\s*\\d+(\\.\\d+)?\\s*/\\s*\\S+\\s*$'})
 
 // ---------------------------------------------------------------------------------
 // simulate:
@@ -204,20 +201,6 @@ const circuitBreaker: Checker<CircuitBreakerConfig> = obj({
   maxRequests: def(int({min: 1}), 1024),
   maxRetries: def(int({min: 0}), 1024),
 })
-
-const RATE_LIMITS = ['token-bucket', 'leaky-bucket', 'fixed-window', 'sliding-log', 'sliding-window'] as const satisfies readonly RateLimitAlgorithm[]
-
-const rateLimit = map(
-  obj({algorithm: def(enumOf(RATE_LIMITS), 'token-bucket'), rate: req(rate), burst: opt(int({min: 1})), perSource: def(bool(), false)}),
-  (r): RateLimitConfig => ({
-    algorithm: r.algorithm,
-    requests: r.rate.requests,
-    periodMs: r.rate.periodMs,
-    // One period's worth of requests may arrive at once unless told otherwise.
-    burst: r.burst ?? Math.max(1, Math.ceil(r.rate.requests)),
-    perSource: r.perSource,
-  }),
-)
 
 const routeMatch = refine(obj({headers: opt(record(text())), pathPrefix: opt(httpPath)}), (m, at) =>
   m.headers === undefined && m.pathPrefix === undefined ? at.error('expected at least one of headers or pathPrefix') : compact(m),

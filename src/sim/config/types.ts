@@ -177,13 +177,32 @@ export interface CircuitBreakerConfig {
 
 export type RateLimitAlgorithm = 'token-bucket' | 'leaky-bucket' | 'fixed-window' | 'sliding-log' | 'sliding-window'
 
-export interface RateLimitConfig {
+export interface RateLimitConfig extends RateTier {
   algorithm: RateLimitAlgorithm
-  /** Requests allowed per `periodMs`. */
+  perSource: boolean
+  /** Whose bucket a request fills: each consumer (a claim's or a header's value) its own. */
+  key?: ConsumerKey
+  /** A consumer's rate by its tier; the rate above is the default tier's (`tiers.default`). */
+  tiers?: RateTiers
+  /** Buckets kept at once with `key` or perSource (default DEFAULT_MAX_CONSUMERS, policy/rate-limit.ts). */
+  maxConsumers?: number
+}
+
+/** A rate: requests allowed per `periodMs`, with `burst` for the bucket algorithms. */
+export interface RateTier {
   requests: number
   periodMs: number
   burst: number
-  perSource: boolean
+}
+
+/** Where a request names its consumer or its tier: a claim of its valid JWT, or a header. */
+export type ConsumerKey = {claim: string} | {header: string}
+
+export interface RateTiers {
+  by: ConsumerKey
+  limits: Record<string, RateTier>
+  /** The tier `tiers.default` names, when it names one rather than giving a rate. */
+  defaultTier?: string
 }
 
 export interface RouteRule {

@@ -44,6 +44,8 @@ export interface DestinationLoad {
   instances: Record<string, number>
   /** Attempts in flight per instance as the balancer counts them (least-request, ewma only). */
   balancer?: Record<string, number>
+  /** Not a request count: the consumers a keyed rate limit keeps a limiter for (at most its maxConsumers). */
+  rateLimitConsumers?: number
 }
 
 /**
@@ -218,7 +220,7 @@ export class Destination {
         }),
       )
       .push(fault('caller', this.deps.faults)) // the caller's outbound side, before routing and retries (Envoy's fault filter)
-      .push(limiter ? rateLimit(this.name, limiter, policy.rateLimit!.perSource) : undefined) // reject cheaply before any work
+      .push(limiter ? rateLimit(this.name, limiter) : undefined) // reject cheaply before any work
       .push(policy.authorization ? authorization(() => this.effective.authorization) : undefined) // a refused caller costs nothing further
       .push(authn && (authenticator || authn.ingress) ? requestAuthentication(() => authenticator, () => authn.ingress) : undefined) // before authorization, as Envoy's jwt_authn before RBAC
       .push(trace(sink)) // outermost: the client span covers everything below
@@ -268,10 +270,11 @@ export class Destination {
   load(): Omit<DestinationLoad, 'instances'> {
     const {requests, pending, connections, retries} = this.breaker.snapshot()
     const balancer = this.balancer
-    if (!balancer.pending) return {breaker: {requests, pending, connections, retries}}
+    const keyed = this.limiter && (this.limiter.config?.key || this.limiter.config?.perSource) ? {rateLimitConsumers: this.limiter.limiter.size()} : {}
+    if (!balancer.pending) return {breaker: {requests, pending, connections, retries}, ...keyed}
     const counts: Record<string, number> = {}
     for (const e of this.endpoints.all()) counts[e.instance] = balancer.pending(e.instance)
-    return {breaker: {requests, pending, connections, retries}, balancer: counts}
+    return {breaker: {requests, pending, connections, retries}, balancer: counts, ...keyed}
   }
 
   /** How many instances the balancer and the outlier detector keep state for (the live ones only). */

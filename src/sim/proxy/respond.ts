@@ -71,12 +71,13 @@ export const timeoutError = (service: string, which: TimeoutSource, ms: number) 
     {outcome: TIMEOUT},
   )
 
-export const rateLimited = (service: string, retryAfterMs: number, source?: string) =>
+/** `whose`: ` from "frontend"` and the like (KeyedRateLimiter.whose); `headers`: the RateLimit-* ones. */
+export const rateLimited = (service: string, retryAfterMs: number, whose = '', headers?: Record<string, string>) =>
   new ProxyError(
     429,
     'RL',
-    `rate limited: "${service}" admits no more requests${source ? ` from "${source}"` : ''} right now (policy.rateLimit); retry after ${Math.ceil(retryAfterMs / 1000)} s`,
-    {headers: {'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000)))}},
+    `rate limited: "${service}" admits no more requests${whose} right now (policy.rateLimit); retry after ${Math.ceil(retryAfterMs / 1000)} s`,
+    {headers: {...headers, 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000)))}},
   )
 
 /** Starts as Envoy's body for it does ("RBAC: access denied"), so Istio users' habits still find it. */
