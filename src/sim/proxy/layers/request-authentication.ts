@@ -81,7 +81,9 @@ function settle(verdict: Authentication, req: MeshRequest): ProxyError | undefin
  */
 function unauthenticated(req: MeshRequest, reason: string): ProxyError {
   const host = firstHeader(req.headers, 'host') ?? req.destination
-  const realm = `http://${host}${req.path.split('?')[0]}`
+  // The URL the client asked for: its scheme as the ingress recorded it (https behind ingress.tls).
+  const scheme = firstHeader(req.headers, 'x-forwarded-proto') === 'https' ? 'https' : 'http'
+  const realm = `${scheme}://${host}${req.path.split('?')[0]}`
   // A quoted-string: the reason's own quotes become single ones, anything not printable ASCII goes.
   const quoted = (s: string) => s.replace(/["\\]/g, "'").replace(/[^\x20-\x7e]/g, '?')
   return new ProxyError(401, 'JWT', `Jwt authentication failed for "${req.destination}": ${reason} (requestAuthentication)`, {
