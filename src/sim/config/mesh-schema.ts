@@ -38,6 +38,7 @@ import {suggestion} from './did-you-mean.js'
 import {checkJwksFiles, requestAuthentication} from './jwt-schema.js'
 import {readEnvFiles} from './env-file.js'
 import {checkFault, FAULT_KEYS} from '../faults/fault-config.js'
+import {mtlsMode, security} from './security-schema.js'
 import {requestOnlySelector} from '../faults/fault.js'
 import {formatDuration, parseRatio, parseSize} from './duration.js'
 import {CONDITION_KEYS, needsRequest, parseConditionKey} from '../proxy/policy/authorization-conditions.js'
@@ -254,6 +255,7 @@ const policy = map(
     mirror: opt(obj({version: req(ref), percent: def(num({min: 0, max: 100}), 100)})),
     authorization: opt(authorization),
     requestAuthentication: opt(requestAuthentication),
+    mtls: opt(mtlsMode),
   }),
   (p): PolicyConfig =>
     compact({
@@ -268,6 +270,7 @@ const policy = map(
       mirror: p.mirror,
       authorization: p.authorization,
       requestAuthentication: p.requestAuthentication,
+      mtls: p.mtls,
     }),
 )
 
@@ -367,7 +370,7 @@ const HTTP_RULE_KEYS_SAY = {
   notRequestPrincipals: 'token',
 } as const
 const HTTP_RULE_KEYS = Object.keys(HTTP_RULE_KEYS_SAY) as Array<keyof typeof HTTP_RULE_KEYS_SAY>
-const TCP_POLICY_KEYS = ['loadBalancer', 'weights', 'circuitBreaker', 'outlierDetection', 'authorization']
+const TCP_POLICY_KEYS = ['loadBalancer', 'weights', 'circuitBreaker', 'outlierDetection', 'authorization', 'mtls']
 type RawService = NonNullable<ReturnType<typeof service>>
 
 const WORKLOAD_KEYS = ['command', 'simulate', 'address'] as const
@@ -413,9 +416,9 @@ const telemetry = obj({
   otlp: opt(obj({endpoint: req(str({pattern: /^https?:\/\/[^/\s]+/, expected: 'an http(s):// URL of an OTLP/HTTP collector'}))})),
 })
 
-const TOP_KEYS = ['name', 'ingress', 'faults', 'telemetry', 'services']
+const TOP_KEYS = ['name', 'ingress', 'faults', 'telemetry', 'security', 'services']
 /** The checkers of the top level's keys, for the JSON Schema (json-schema.ts). */
-export const topLevel = {keys: TOP_KEYS, name: meshName, ingress, faults, telemetry, serviceName, service}
+export const topLevel = {keys: TOP_KEYS, name: meshName, ingress, faults, telemetry, security, serviceName, service}
 
 /** Check the whole document against the schema; every issue goes to `report`. */
 export function checkMesh(report: Report, file: string, dir: string): CheckedMesh {
@@ -460,6 +463,12 @@ export function checkMesh(report: Report, file: string, dir: string): CheckedMes
     }
   }
 
+  const securityAt = root.child('security')
+  if (securityAt) {
+    const value = security(securityAt)
+    if (value) checked.config.security = value
+  }
+
   const servicesAt = root.child('services')
   if (!servicesAt) {
     root.error('missing required key "services"')
@@ -499,7 +508,7 @@ export function checkMesh(report: Report, file: string, dir: string): CheckedMes
   }
   checkJwksFiles(checked.config, dir, (path) => report.locate(path))
   // Same key order as MeshConfig declares, so dumps read like the file.
-  const {name, ingress: ingressConfig, services, faults: faultsConfig, telemetry: telemetryConfig} = checked.config
+  const {name, ingress: ingressConfig, services, faults: faultsConfig, telemetry: telemetryConfig, security: securityConfig} = checked.config
   checked.config = {
     name,
     file,
@@ -508,6 +517,7 @@ export function checkMesh(report: Report, file: string, dir: string): CheckedMes
     services,
     faults: faultsConfig,
     ...(telemetryConfig ? {telemetry: telemetryConfig} : {}),
+    ...(securityConfig ? {security: securityConfig} : {}),
   }
   return checked
 }
