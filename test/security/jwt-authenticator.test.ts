@@ -240,8 +240,8 @@ describe('a JWKS is checked the same wherever it comes from', () => {
     expect('error' in checked && checked.error).toMatch(error)
   })
 
-  test('unusable keys are left out, usable ones kept', () => {
-    const checked = checkJwks({keys: [{kty: 'oct', k: 'x'}, ec.jwk]})
-    expect(checked).toEqual({jwks: {keys: [ec.jwk]}, usable: 1})
+  test('unusable keys are left out, usable ones kept, and only their public parts', () => {
+    const checked = checkJwks({keys: [{kty: 'oct', k: 'x'}, ec.jwk, {...ec.jwk, kid: 'private', d: 'c2VjcmV0'}]})
+    expect(checked).toEqual({jwks: {keys: [ec.jwk, {...ec.jwk, kid: 'private'}]}, usable: 2})
   })
 })
