@@ -35,7 +35,7 @@ import {
   type Path,
 } from './checker.js'
 import {suggestion} from './did-you-mean.js'
-import {checkJwksFiles, requestAuthentication} from './jwt-schema.js'
+import {checkJwksFiles, fetchesJwks, requestAuthentication} from './jwt-schema.js'
 import {readEnvFiles} from './env-file.js'
 import {checkFault, FAULT_KEYS} from '../faults/fault-config.js'
 import {mtlsMode, security} from './security-schema.js'
@@ -502,6 +502,7 @@ export function checkMesh(report: Report, file: string, dir: string): CheckedMes
         for (const p of problems) ((p.path && item.child(p.path)) || item).error(p.message)
         const selector = spec && tcp.has(spec.service) ? requestOnlySelector(spec) : undefined
         if (selector) item.child(selector)!.error(`"${spec!.service}" is protocol: tcp: its connections have no ${selector} to select, so the fault would never act`)
+        else if (spec?.kind === 'jwks-unavailable' && !fetchesJwks(checked.config, spec.service)) item.child('jwksUnavailable')!.error(`"${spec.service}" fetches no key set (none of its jwtRules has a jwksUri), so the fault would never act`)
         else if (spec) checked.config.faults.inject.push(spec)
       }
     }
