@@ -312,6 +312,15 @@ describe('policy.authorization', () => {
     ])
   })
 
+  it('warns about a rule on the token where no jwtRule checks one', () => {
+    expect(problems(mesh('allow: [{requestPrincipals: ["*"]}, {from: [frontend], when: [{key: "request.auth.claims[g]", values: [a]}]}]', '        deny: [{notRequestPrincipals: ["*"]}]'))).toEqual([
+      'mesh.yaml:9:18 services.payments.policy.authorization.allow[0].requestPrincipals: warning: no jwtRule checks a token on calls to "payments" (add policy.requestAuthentication.jwtRules), so no request has a request principal: this rule never matches',
+      'mesh.yaml:9:77 services.payments.policy.authorization.allow[1].when[0].key: warning: no jwtRule checks a token on calls to "payments" (add policy.requestAuthentication.jwtRules), so request.auth.claims[g] is always absent',
+      'mesh.yaml:10:17 services.payments.policy.authorization.deny[0].notRequestPrincipals: warning: no jwtRule checks a token on calls to "payments" (add policy.requestAuthentication.jwtRules), so no request has a request principal: this matches every request',
+    ])
+    expect(problems(mesh('allow: [{requestPrincipals: ["*"]}]', '      requestAuthentication: {jwtRules: [{issuer: mesh}]}'))).toEqual([])
+  })
+
   it('warns about a principal of this mesh that names no service', () => {
     expect(problems(mesh('allow: [{principals: [cluster.local/ns/shop/sa/frontend, cluster.local/ns/shop/sa/fronted, cluster.local/ns/other/sa/x]}, {from: [frontend]}]'))).toEqual([
       'mesh.yaml:9:66 services.payments.policy.authorization.allow[0].principals[1]: warning: "cluster.local/ns/shop/sa/fronted" names no service of mesh "shop"; did you mean "frontend"?',

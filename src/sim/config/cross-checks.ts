@@ -19,6 +19,7 @@ export function crossCheck(checked: CheckedMesh, report: Report): void {
   completionConditions(checked, report)
   profileDependencies(checked, report)
   authorizationSources(checked, report)
+  tokenRulesWithoutJwt(checked, report)
   unreachedServices(checked, report)
   unnormalizedPaths(checked, report)
 }
@@ -95,6 +96,29 @@ function authorizationSources({config, declared}: CheckedMesh, report: Report): 
   config.ingress?.routes.forEach((route, i) => {
     if (refused(route.service, 'ingress')) report.at('warning', ['ingress', 'routes', i, 'service'], `"${route.service}"'s policy.authorization refuses every call from the ingress, so this route can only answer 403`)
   })
+}
+
+/**
+ * A rule on the token means nothing where no jwtRule checks one: there is never a request
+ * principal nor a claim, so an allow rule asking for one never matches, and a deny rule's
+ * notRequestPrincipals matches every request.
+ */
+function tokenRulesWithoutJwt({config}: CheckedMesh, report: Report): void {
+  const viaIngress = new Set(config.ingress?.requestAuthentication ? config.ingress.routes.map((r) => r.service) : [])
+  for (const s of config.services) {
+    if (s.policy.requestAuthentication || viaIngress.has(s.name)) continue
+    const none = `no jwtRule checks a token on calls to "${s.name}" (add policy.requestAuthentication.jwtRules)`
+    for (const kind of ['allow', 'deny'] as const) {
+      s.policy.authorization?.[kind]?.forEach((rule, i) => {
+        const at = ['services', s.name, 'policy', 'authorization', kind, i]
+        if (rule.requestPrincipals) report.at('warning', [...at, 'requestPrincipals'], `${none}, so no request has a request principal: this rule never matches`, {atKey: true})
+        if (rule.notRequestPrincipals) report.at('warning', [...at, 'notRequestPrincipals'], `${none}, so no request has a request principal: this matches every request`, {atKey: true})
+        rule.when?.forEach((c, j) => {
+          if (c.key.startsWith('request.auth.')) report.at('warning', [...at, 'when', j, 'key'], `${none}, so ${c.key} is always absent`)
+        })
+      })
+    }
+  }
 }
 
 /** Waiting for a service to complete needs a process that is allowed to finish. */

@@ -360,7 +360,7 @@ const service = obj({
   policy: def(policy, defaultPolicy),
 })
 
-/** What a TCP service's connections can have: everything else in `policy:` reads HTTP requests. */
+/** A TCP connection has none of these: an authorization rule naming one is an error there. */
 const HTTP_RULE_KEYS_SAY = {
   methods: 'method',
   notMethods: 'method',
@@ -370,6 +370,7 @@ const HTTP_RULE_KEYS_SAY = {
   notRequestPrincipals: 'token',
 } as const
 const HTTP_RULE_KEYS = Object.keys(HTTP_RULE_KEYS_SAY) as Array<keyof typeof HTTP_RULE_KEYS_SAY>
+/** What a TCP service's connections can have: everything else in `policy:` reads HTTP requests. */
 const TCP_POLICY_KEYS = ['loadBalancer', 'weights', 'circuitBreaker', 'outlierDetection', 'authorization', 'mtls']
 type RawService = NonNullable<ReturnType<typeof service>>
 

@@ -42,8 +42,8 @@ import {acquireMeshLock, type MeshLock} from './mesh-lock.js'
 import type {ExecTarget, MeshStatus} from './status.js'
 import {ingressPathTo} from '../config/call-graph.js'
 import {profileEnabled, profilesOff, servicesToStart} from '../config/profiles.js'
-import {MeshJwt} from '../security/jwt/mesh-jwt.js'
 import {DEFAULT_TRUST_DOMAIN} from '../security/spiffe.js'
+import {MeshJwt} from '../security/jwt/mesh-jwt.js'
 import {securityOf} from '../config/security-schema.js'
 import {WorkloadIdentities} from '../security/workload-identity.js'
 import {WorkloadFiles} from '../security/workload-files.js'
@@ -122,8 +122,8 @@ export class MeshDaemon extends EventEmitter {
       faults: this.faults,
       allowFaultHeaders: config.faults.allowHeaders,
       maxRequestHeaders: config.ingress?.maxRequestHeaders,
-      authn: this.jwt.authenticators,
       identity: {mesh: config.name, trustDomain: (config as {security?: {trustDomain?: string}}).security?.trustDomain ?? DEFAULT_TRUST_DOMAIN},
+      authn: this.jwt.authenticators,
       sink: this.telemetry,
       tcpMetrics: this.telemetry.tcp,
       seed: seedFrom(config.name),

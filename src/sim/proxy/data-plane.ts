@@ -94,10 +94,10 @@ export interface DataPlaneOptions {
   tcpMetrics?: TcpMetrics
   /** `ingress.maxRequestHeaders`: above it a request is answered 431 on every HTTP listener. */
   maxRequestHeaders?: number
-  /** Every service's jwtRules and the ingress's (set before the data plane is made). */
-  authn?: RequestAuthenticators
   /** Names callers by SPIFFE ID (`spiffe://<trustDomain>/ns/<mesh>/sa/<service>`); without it, by service name only. */
   identity?: {mesh: string; trustDomain: string}
+  /** Every service's jwtRules and the ingress's (set before the data plane is made). */
+  authn?: RequestAuthenticators
 }
 
 // Above undici's 4 s idle timeout so a pooled client never writes into a socket we just closed.
