@@ -3,14 +3,13 @@
 // authentication), a claim deciding the admin path, per-plan rate limits, and STRICT mTLS on a
 // published address. The template is used as shipped, only its two ports made free ones.
 import {execa} from 'execa'
-import {readFileSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import https from 'node:https'
 import path from 'node:path'
 import tls from 'node:tls'
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
 import type {MeshStatus} from '../../src/sim/control/status.js'
-import {freePort, json, mesh, ROOT} from '../helpers/mesh.js'
-import {mkdtempSync} from 'node:fs'
+import {freePort, json, mesh} from '../helpers/mesh.js'
 import os from 'node:os'
 
 let dir: string
