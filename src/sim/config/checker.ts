@@ -6,7 +6,7 @@
 //   obj({replicas: def(int({min: 1}), 1)})  ──at(node)──▶  {replicas: 3}  or  issue
 //                                                          "services.catalog.replicas: expected a positive integer, got "three""
 
-import {isAlias, isMap, isPair, isScalar, isSeq, visit, type Alias, type Document, type LineCounter, type Node, type Pair, type YAMLMap} from 'yaml'
+import {isAlias, isMap, isNode, isPair, isScalar, isSeq, type Alias, type Document, type LineCounter, type Node, type Pair, type YAMLMap} from 'yaml'
 import {didYouMean, suggestion} from './did-you-mean.js'
 import {DURATION_PATTERN, missingUnit, parseDuration} from './duration.js'
 import type {ConfigIssue} from './types.js'
@@ -220,7 +220,7 @@ export class At {
 /** Every anchor (&name) of the document in file order, by name. */
 function anchorsOf(doc: Document): Map<string, Array<{offset: number; node: Node}>> {
   const anchors = new Map<string, Array<{offset: number; node: Node}>>()
-  visit(doc, (_key, node) => {
+  eachNode(doc.contents, (node) => {
     const n = node as Node & {anchor?: string}
     if (n.anchor) {
       const list = anchors.get(n.anchor) ?? []
@@ -234,17 +234,49 @@ function anchorsOf(doc: Document): Map<string, Array<{offset: number; node: Node
 /** Keys that are equal scalars are one key twice; yaml's own check compares each key with every earlier one. */
 export function duplicateKeys(doc: Document): Node[] {
   const dupes: Node[] = []
-  visit(doc, {
-    Map(_key, map) {
-      const seen = new Set<unknown>()
-      for (const pair of map.items) {
-        if (!isScalar(pair.key)) continue
-        if (seen.has(pair.key.value)) dupes.push(pair.key)
-        else seen.add(pair.key.value)
-      }
-    },
+  eachNode(doc.contents, (node) => {
+    if (!isMap(node)) return
+    const seen = new Set<unknown>()
+    for (const pair of node.items) {
+      if (!isScalar(pair.key)) continue
+      if (seen.has(pair.key.value)) dupes.push(pair.key)
+      else seen.add(pair.key.value)
+    }
   })
   return dupes
+}
+
+/**
+ * Every node under `node` in file order (a collection before its items, a key before its
+ * value), with its path: the key of each pair whose key is a scalar, the index in a list.
+ * `path` is the walker's own and changes as it goes: copy it to keep it. (yaml's `visit`
+ * copies and freezes the whole ancestor chain at every node: a third of checking a large file.)
+ */
+export function eachNode(node: unknown, fn: (node: Node, path: Path, isKey: boolean) => void, path: Path = [], isKey = false): void {
+  if (isPair(node)) {
+    eachPair(node, fn, path)
+    return
+  }
+  if (!isNode(node)) return
+  fn(node, path, isKey)
+  if (isMap(node)) {
+    for (const pair of node.items) eachPair(pair, fn, path)
+  } else if (isSeq(node)) {
+    for (let i = 0; i < node.items.length; i++) {
+      path.push(i)
+      eachNode(node.items[i], fn, path)
+      path.pop()
+    }
+  }
+}
+
+function eachPair(pair: Pair, fn: (node: Node, path: Path, isKey: boolean) => void, path: Path): void {
+  const key = pair.key
+  eachNode(key, fn, path, true)
+  const named = isScalar(key)
+  if (named) path.push(String(key.value))
+  eachNode(pair.value, fn, path)
+  if (named) path.pop()
 }
 
 function keyString(key: unknown): string | undefined {
