@@ -19,17 +19,19 @@ import {parseSubset} from './yaml-subset.js'
 /**
  * Check a mesh.yaml's text. `config` only when no issue is an error; `file` should be absolute.
  * `env` (with a .env beside the file) fills ${VAR} in values (interpolate.ts).
+ * `subset: false` reads with the yaml library alone (the test that holds the two readers to one result).
  */
 export function parseConfig(
   source: string,
   file: string,
   env: NodeJS.ProcessEnv = process.env,
+  {subset = true}: {subset?: boolean} = {},
 ): {config?: MeshConfig; issues: ConfigIssue[]; resolved?: string; leftForInstances?: LeftForInstances} {
   const absolute = resolve(file)
   const lineCounter = new LineCounter()
-  // The subset reader gives the yaml library's AST ten times faster; whatever it does not
-  // read (anchors, tags, syntax errors…) the library parses.
-  const fast = parseSubset(source, lineCounter, YAML_OPTIONS)
+  // The subset reader gives the yaml library's AST several times faster; whatever it does
+  // not read (anchors, tags, syntax errors…) the library parses.
+  const fast = subset ? parseSubset(source, lineCounter, YAML_OPTIONS) : undefined
   const doc = fast ?? parseDocument(source, {lineCounter, ...YAML_OPTIONS})
   const report = new Report(absolute, doc, lineCounter)
 
