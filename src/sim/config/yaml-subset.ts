@@ -10,7 +10,7 @@
 // caller parses with the yaml library: the result is the library's in every case, and
 // every syntax error is the library's to report.
 
-import {Document, isScalar, LineCounter, Pair, Scalar, YAMLMap, YAMLSeq, type ParseOptions} from 'yaml'
+import {Document, isScalar, LineCounter, Pair, Scalar, YAMLMap, YAMLSeq, type ParseOptions, type Schema} from 'yaml'
 
 /** Thrown inside the reader when the text leaves the subset; never escapes it. */
 class Unsupported extends Error {}
@@ -34,6 +34,11 @@ const INDICATOR = new Set([...'-?:,[]{}#&*!|>\'"%@`'].map((c) => c.charCodeAt(0)
 const FLOW_INDICATOR = new Set([COMMA, LBRACKET, RBRACKET, LBRACE, RBRACE])
 /** Anything a reader of this subset would have to think harder about: tabs, other control characters, YAML 1.1 line breaks, a BOM past the start. */
 const AWKWARD = /[\x00-\x08\x09\x0b\x0c\x0e-\x1f\x7f\x85\u2028\u2029\ufeff]/
+/** What a core-schema null (~ null), boolean or number starts with; any other plain scalar is a string. */
+const MAYBE_TYPED = new Set([...'~nNtTfF0123456789+-.'].map((c) => c.charCodeAt(0)))
+const unsupported = (): never => {
+  throw new Unsupported()
+}
 /** An implicit key longer than this is an error in the yaml library. */
 const MAX_KEY = 1024
 
@@ -57,6 +62,58 @@ const ESCAPES: Record<string, string> = {
   '\\': '\\',
 }
 
+// yaml's node constructors each define a property with Object.defineProperty (the node's
+// kind; a collection's schema): a third of the reading time. The reader's nodes are the
+// same objects made without them: each class's prototype sits on one that carries the kind,
+// below yaml's class (so `instanceof` and every method hold), where yaml's isScalar, isMap…
+// look for it (under Symbol.for keys, which every copy of the library shares).
+const NODE_TYPE = Symbol.for('yaml.node.type')
+type Range = [number, number, number]
+
+function kindOf(cls: {prototype: object}, kind: string): object {
+  return Object.create(cls.prototype, {[NODE_TYPE]: {value: Symbol.for(kind)}})
+}
+
+class ReadScalar {
+  format?: string
+  constructor(
+    public value: unknown,
+    public source: string,
+    public type: Scalar.Type,
+    public range: Range,
+  ) {}
+}
+class ReadMap {
+  items: Pair[] = []
+  flow?: boolean
+  range?: Range
+  constructor(public schema: Schema) {}
+}
+class ReadSeq {
+  items: unknown[] = []
+  flow?: boolean
+  range?: Range
+  constructor(public schema: Schema) {}
+}
+class ReadPair {
+  constructor(
+    public key: unknown,
+    public value: unknown,
+  ) {}
+}
+Object.setPrototypeOf(ReadScalar.prototype, kindOf(Scalar, 'yaml.scalar'))
+Object.setPrototypeOf(ReadMap.prototype, kindOf(YAMLMap, 'yaml.map'))
+Object.setPrototypeOf(ReadSeq.prototype, kindOf(YAMLSeq, 'yaml.seq'))
+Object.setPrototypeOf(ReadPair.prototype, kindOf(Pair, 'yaml.pair'))
+
+function scalar(value: unknown, source: string, type: Scalar.Type, start: number, end: number): Scalar {
+  return new ReadScalar(value, source, type, [start, end, end]) as unknown as Scalar
+}
+
+function pair(key: unknown, value: unknown): Pair {
+  return new ReadPair(key, value) as unknown as Pair
+}
+
 /**
  * `source` as the yaml library's Document (what parseDocument with `options` gives), or
  * undefined when it uses YAML outside this reader's subset. Fills `lineCounter` as the
@@ -66,6 +123,8 @@ export function parseSubset(source: string, lineCounter: LineCounter, options: P
   const bom = source.charCodeAt(0) === 0xfeff ? 1 : 0
   if (AWKWARD.test(bom ? source.slice(1) : source)) return undefined
   const doc = new Document(undefined, options)
+  // MAYBE_TYPED knows the core schema's scalars only (YAML 1.2, the library's default).
+  if (doc.schema.name !== 'core') return undefined
   try {
     doc.contents = new Reader(source, bom, doc).document() as never
   } catch (error) {
@@ -208,7 +267,7 @@ class Reader {
 
   /** A block mapping whose keys are at column `col`; returns at the first line indented less (or not a key). */
   private blockMap(col: number): YAMLMap {
-    const map = new YAMLMap(this.doc.schema)
+    const map = new ReadMap(this.doc.schema!) as unknown as YAMLMap
     const start = this.pos
     for (;;) {
       const key = this.key()
@@ -225,7 +284,7 @@ class Reader {
       } else {
         value = this.inlineValue(col, false)
       }
-      map.items.push(new Pair(key, value))
+      map.items.push(pair(key, value))
       if (this.indent !== col) break
       if (this.isSeqItem()) throw new Unsupported()
     }
@@ -236,7 +295,7 @@ class Reader {
 
   /** A block sequence whose dashes are at column `col`. */
   private blockSeq(col: number): YAMLSeq {
-    const seq = new YAMLSeq(this.doc.schema)
+    const seq = new ReadSeq(this.doc.schema!) as unknown as YAMLSeq
     const start = this.pos
     for (;;) {
       this.pos++ // the dash
@@ -281,11 +340,7 @@ class Reader {
 
   /** The empty value of `key:` or `-`: the library places it after the spaces that follow. */
   private empty(at: number): Scalar {
-    const scalar = new Scalar(null)
-    scalar.range = [at, at, at]
-    scalar.source = ''
-    scalar.type = Scalar.PLAIN
-    return scalar
+    return scalar(null, '', Scalar.PLAIN, at, at)
   }
 
   // -------------------------------------------------------------------------------
@@ -355,23 +410,18 @@ class Reader {
   /** A plain scalar resolved as the library's core schema does (null, booleans, numbers, else a string). */
   private plainScalar(start: number, end: number, atKey: boolean): Scalar {
     const source = this.src.slice(start, end)
+    if (!MAYBE_TYPED.has(source.charCodeAt(0))) return scalar(source, source, Scalar.PLAIN, start, end)
     const tag = this.tags.find((t) => (t.default === true || (atKey && t.default === 'key')) && t.test?.test(source))
-    let scalar: Scalar
-    if (tag) {
-      if (tag.default === 'key' || tag.collection) throw new Unsupported()
-      const onError = () => {
-        throw new Unsupported()
-      }
-      const value = tag.resolve(source, onError, this.doc.options)
-      scalar = isScalar(value) ? (value as Scalar) : new Scalar(value)
-      if (tag.format) scalar.format = tag.format
-    } else {
-      scalar = new Scalar(source)
-    }
-    scalar.range = [start, end, end]
-    scalar.source = source
-    scalar.type = Scalar.PLAIN
-    return scalar
+    if (!tag) return scalar(source, source, Scalar.PLAIN, start, end)
+    if (tag.default === 'key' || tag.collection) throw new Unsupported()
+    const value = tag.resolve(source, unsupported, this.doc.options)
+    // A float keeps its trailing zeros (1.50) on a Scalar of its own.
+    const node = isScalar(value) ? value : scalar(value, source, Scalar.PLAIN, start, end)
+    node.range = [start, end, end]
+    node.source = source
+    node.type = Scalar.PLAIN
+    if (tag.format) node.format = tag.format
+    return node
   }
 
   /** A single- or double-quoted scalar on one line. */
@@ -400,11 +450,7 @@ class Reader {
       }
       this.pos++
     }
-    const scalar = new Scalar(value)
-    scalar.range = [start, this.pos, this.pos]
-    scalar.source = value
-    scalar.type = double ? Scalar.QUOTE_DOUBLE : Scalar.QUOTE_SINGLE
-    return scalar
+    return scalar(value, value, double ? Scalar.QUOTE_DOUBLE : Scalar.QUOTE_SINGLE, start, this.pos)
   }
 
   /** A double-quoted escape at pos (the backslash); pos moves past it. */
@@ -488,11 +534,7 @@ class Reader {
     else if (chomp === 'keep') value += '\n'.repeat(blank + 1)
     const end = this.pos
     this.nextContent()
-    const scalar = new Scalar(value)
-    scalar.range = [start, end, end]
-    scalar.source = value
-    scalar.type = literal ? Scalar.BLOCK_LITERAL : Scalar.BLOCK_FOLDED
-    return scalar
+    return scalar(value, value, literal ? Scalar.BLOCK_LITERAL : Scalar.BLOCK_FOLDED, start, end)
   }
 
   // -------------------------------------------------------------------------------
@@ -508,7 +550,7 @@ class Reader {
   }
 
   private flowCollection(col: number, isMap: boolean): YAMLMap | YAMLSeq {
-    const coll = isMap ? new YAMLMap(this.doc.schema) : new YAMLSeq(this.doc.schema)
+    const coll = (isMap ? new ReadMap(this.doc.schema!) : new ReadSeq(this.doc.schema!)) as unknown as YAMLMap | YAMLSeq
     coll.flow = true
     const start = this.pos
     const close = isMap ? RBRACE : RBRACKET
@@ -529,7 +571,7 @@ class Reader {
       const first = this.flowNode(col)
       if (isMap) {
         const value = this.flowValue(col)
-        ;(coll as YAMLMap).items.push(new Pair(first, value))
+        ;(coll as YAMLMap).items.push(pair(first, value))
       } else {
         this.flowSpace(col)
         // [a: b] is a mapping in a list
