@@ -6,6 +6,8 @@ import {readFileSync, readdirSync} from 'node:fs'
 import path from 'node:path'
 import {describe, expect, test} from 'vitest'
 import {isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document} from 'yaml'
+import {duplicateKeys} from '../../src/sim/config/checker.js'
+import {substitutable} from '../../src/sim/config/interpolate.js'
 import {parseConfig} from '../../src/sim/config/load-config.js'
 import {parseSubset} from '../../src/sim/config/yaml-subset.js'
 import {SeededRandom, seedFrom} from '../../src/sim/time/random.js'
@@ -40,18 +42,23 @@ function shape(doc: Document): string[] {
 function bothWays(source: string) {
   const subsetLines = new LineCounter()
   const libraryLines = new LineCounter()
-  const subset = parseSubset(source, subsetLines, OPTIONS)
+  const read = parseSubset(source, subsetLines, OPTIONS)
+  const subset = read?.doc
   const library = parseDocument(source, {lineCounter: libraryLines, ...OPTIONS})
-  return {subset, library, subsetLines, libraryLines}
+  return {read, subset, library, subsetLines, libraryLines}
 }
 
 /** Read by the subset reader, and the same as the library's in every node and line. */
 function expectSame(source: string): void {
-  const {subset, library, subsetLines, libraryLines} = bothWays(source)
+  const {read, subset, library, subsetLines, libraryLines} = bothWays(source)
   expect([...library.errors, ...library.warnings].map((e) => e.message)).toEqual([])
   expect(subset, 'the subset reader left this to the library').toBeDefined()
   expect(shape(subset!)).toEqual(shape(library))
   expect(subsetLines.lineStarts).toEqual(libraryLines.lineStarts)
+  // What it finds on the way: the keys given twice, the values with a $ (and their paths).
+  const at = (node: {range?: [number, number, number] | null}) => node.range![0]
+  expect(read!.duplicateKeys.map(at).sort((a, b) => a - b)).toEqual(duplicateKeys(library).map(at).sort((a, b) => a - b))
+  expect(read!.substitutable.map(({node, path}) => [at(node), path])).toEqual(substitutable(library).map(({node, path}) => [at(node), path]))
   expectSameIssues(source)
 }
 

@@ -138,12 +138,11 @@ export function variablesFor(dir: string, env: NodeJS.ProcessEnv): Lookup {
  * Substitutes every value of the document in place. Problems go to `report` at the value:
  * an error for a required variable or bad syntax, a warning for an unset one.
  */
-export function interpolateDocument(doc: Document, report: Report, lookup: Lookup): LeftForInstances {
+export function interpolateDocument(doc: Document, report: Report, lookup: Lookup, scalars: Substitutable[] = substitutable(doc)): LeftForInstances {
   const left: LeftForInstances = new Map()
   const forInstance = instanceVariables(doc)
-  eachNode(doc.contents, (node, path, isKey) => {
-    if (isKey || !isScalar(node) || typeof node.value !== 'string' || !node.value.includes('$')) return
-    const where = [...path]
+  for (const {node, path: where} of scalars) {
+    if (typeof node.value !== 'string') continue
     const service = commandOf(where)
     const keep = service === undefined ? undefined : forInstance(service)
     let result: Substituted
@@ -151,7 +150,7 @@ export function interpolateDocument(doc: Document, report: Report, lookup: Looku
       result = substitute(node.value, lookup, keep && ((name) => keep.has(name)))
     } catch (error) {
       report.add('error', node, where, (error as Error).message)
-      return
+      continue
     }
     for (const name of new Set(result.unset)) report.add('warning', node, where, `variable ${name} is not set; using an empty string`, 'unset-variable')
     for (const name of result.kept) {
@@ -161,8 +160,23 @@ export function interpolateDocument(doc: Document, report: Report, lookup: Looku
     node.value = node.type === Scalar.PLAIN ? retyped(result.value) : result.value
     // What was written, for the checkers that keep a number as written (env: 1.10 stays 1.10).
     node.source = result.value
-  })
+  }
   return left
+}
+
+/** A value with a $ in it, and where it is. */
+export interface Substitutable {
+  node: Scalar
+  path: Path
+}
+
+/** The values interpolateDocument looks at, in file order: scalars (not keys) with a $ in them. */
+export function substitutable(doc: Document): Substitutable[] {
+  const out: Substitutable[] = []
+  eachNode(doc.contents, (node, path, isKey) => {
+    if (!isKey && isScalar(node) && typeof node.value === 'string' && node.value.includes('$')) out.push({node, path: [...path]})
+  })
+  return out
 }
 
 /** Variable → the services whose `command:` or `health.command` leave it for their instances' shells. */

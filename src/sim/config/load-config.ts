@@ -32,17 +32,17 @@ export function parseConfig(
   // The subset reader gives the yaml library's AST several times faster; whatever it does
   // not read (anchors, tags, syntax errors…) the library parses.
   const fast = subset ? parseSubset(source, lineCounter, YAML_OPTIONS) : undefined
-  const doc = fast ?? parseDocument(source, {lineCounter, ...YAML_OPTIONS})
+  const doc = fast?.doc ?? parseDocument(source, {lineCounter, ...YAML_OPTIONS})
   const report = new Report(absolute, doc, lineCounter)
 
   for (const e of doc.errors) report.issues.push(yamlIssue(report, e, 'error'))
   for (const w of doc.warnings) report.issues.push(yamlIssue(report, w, 'warning'))
-  for (const key of duplicateKeys(doc)) report.add('error', key, '', 'map keys must be unique')
+  for (const key of fast?.duplicateKeys ?? duplicateKeys(doc)) report.add('error', key, '', 'map keys must be unique')
   // A broken document parses into a guess; checking the guess would only add noise.
   if (report.errorCount > 0) return {issues: sorted(report.issues)}
 
   const lookup = variablesFor(dirname(absolute), env)
-  const leftForInstances = interpolateDocument(doc, report, lookup)
+  const leftForInstances = interpolateDocument(doc, report, lookup, fast?.substitutable)
   const checked = checkMesh(report, absolute, dirname(absolute))
   crossCheck(checked, report)
   // Resilience lint: advice about the policies' numbers, only once the file is valid.

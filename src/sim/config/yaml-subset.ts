@@ -11,6 +11,8 @@
 // every syntax error is the library's to report.
 
 import {Document, isScalar, LineCounter, Pair, Scalar, YAMLMap, YAMLSeq, type ParseOptions, type Schema} from 'yaml'
+import type {Path} from './checker.js'
+import type {Substitutable} from './interpolate.js'
 
 /** Thrown inside the reader when the text leaves the subset; never escapes it. */
 class Unsupported extends Error {}
@@ -114,26 +116,36 @@ function pair(key: unknown, value: unknown): Pair {
   return new ReadPair(key, value) as unknown as Pair
 }
 
+export interface SubsetRead {
+  /** What the library's parseDocument gives. */
+  doc: Document
+  /** What duplicateKeys(doc) gives, found while reading (in another order). */
+  duplicateKeys: Scalar[]
+  /** What substitutable(doc) gives, found while reading. */
+  substitutable: Substitutable[]
+}
+
 /**
  * `source` as the yaml library's Document (what parseDocument with `options` gives), or
  * undefined when it uses YAML outside this reader's subset. Fills `lineCounter` as the
  * library would.
  */
-export function parseSubset(source: string, lineCounter: LineCounter, options: ParseOptions & {uniqueKeys?: boolean} = {}): Document | undefined {
+export function parseSubset(source: string, lineCounter: LineCounter, options: ParseOptions & {uniqueKeys?: boolean} = {}): SubsetRead | undefined {
   const bom = source.charCodeAt(0) === 0xfeff ? 1 : 0
   if (AWKWARD.test(bom ? source.slice(1) : source)) return undefined
   const doc = new Document(undefined, options)
   // MAYBE_TYPED knows the core schema's scalars only (YAML 1.2, the library's default).
   if (doc.schema.name !== 'core') return undefined
+  const reader = new Reader(source, bom, doc)
   try {
-    doc.contents = new Reader(source, bom, doc).document() as never
+    doc.contents = reader.document() as never
   } catch (error) {
     if (error instanceof Unsupported) return undefined
     throw error
   }
   lineCounter.addNewLine(0)
   for (let nl = source.indexOf('\n'); nl !== -1; nl = source.indexOf('\n', nl + 1)) lineCounter.addNewLine(nl + 1)
-  return doc
+  return {doc, duplicateKeys: reader.duplicates, substitutable: reader.substitutable}
 }
 
 type Node = Scalar | YAMLMap | YAMLSeq
@@ -143,6 +155,10 @@ class Reader {
   /** The indent of the line `pos` is on (set by nextContent); -1 at the end of the text. */
   private indent = -1
   private readonly len: number
+  /** The path of the node being read. */
+  private readonly path: Path = []
+  readonly duplicates: Scalar[] = []
+  readonly substitutable: Substitutable[] = []
   private readonly tags: Array<{default?: boolean | 'key'; test?: RegExp; format?: string; resolve: (v: string, onError: (m: string) => void, o: ParseOptions) => unknown; collection?: unknown}>
 
   constructor(
@@ -273,6 +289,7 @@ class Reader {
       const key = this.key()
       // pos is just past the ':'
       this.skipSpaces()
+      this.path.push(String(key.value))
       let value: Node
       if (this.code() === HASH || this.isEol(this.pos)) {
         const empty = this.pos
@@ -284,12 +301,15 @@ class Reader {
       } else {
         value = this.inlineValue(col, false)
       }
+      this.attach(value)
+      this.path.pop()
       map.items.push(pair(key, value))
       if (this.indent !== col) break
       if (this.isSeqItem()) throw new Unsupported()
     }
     if (this.indent > col) throw new Unsupported()
     map.range = [start, this.pos, this.pos]
+    this.findDuplicates(map)
     return map
   }
 
@@ -297,9 +317,10 @@ class Reader {
   private blockSeq(col: number): YAMLSeq {
     const seq = new ReadSeq(this.doc.schema!) as unknown as YAMLSeq
     const start = this.pos
-    for (;;) {
+    for (let i = 0; ; i++) {
       this.pos++ // the dash
       this.skipSpaces()
+      this.path.push(i)
       let item: Node
       if (this.code() === HASH || this.isEol(this.pos)) {
         const empty = this.pos
@@ -308,6 +329,8 @@ class Reader {
       } else {
         item = this.inlineValue(col, true)
       }
+      this.attach(item)
+      this.path.pop()
       seq.items.push(item)
       if (this.indent !== col || !this.isSeqItem()) break
     }
@@ -341,6 +364,38 @@ class Reader {
   /** The empty value of `key:` or `-`: the library places it after the spaces that follow. */
   private empty(at: number): Scalar {
     return scalar(null, '', Scalar.PLAIN, at, at)
+  }
+
+  /** A value read at `path`: one with a $ is for interpolation. */
+  private attach(node: Node): void {
+    const value = (node as Scalar).value
+    if (typeof value === 'string' && value.includes('$')) this.substitutable.push({node: node as Scalar, path: this.path.slice()})
+  }
+
+  /** Keys that are equal scalars, as duplicateKeys finds them: each one after the first. */
+  private findDuplicates(map: YAMLMap): void {
+    const items = map.items
+    if (items.length < 2) return
+    if (items.length <= 8) {
+      for (let i = 1; i < items.length; i++) {
+        const v = (items[i].key as Scalar).value
+        for (let j = 0; j < i; j++) {
+          const w = (items[j].key as Scalar).value
+          // Set's equality (SameValueZero): NaN is a key like any other.
+          if (v === w || (v !== v && w !== w)) {
+            this.duplicates.push(items[i].key as Scalar)
+            break
+          }
+        }
+      }
+      return
+    }
+    const seen = new Set<unknown>()
+    for (const item of items) {
+      const v = (item.key as Scalar).value
+      if (seen.has(v)) this.duplicates.push(item.key as Scalar)
+      else seen.add(v)
+    }
   }
 
   // -------------------------------------------------------------------------------
@@ -561,23 +616,28 @@ class Reader {
       coll.range = [start, this.pos, this.pos]
       return coll
     }
-    for (;;) {
+    for (let i = 0; ; i++) {
       const c = this.code()
       if (c === LBRACE || c === LBRACKET) {
         if (isMap) throw new Unsupported() // a collection as a key
       } else if (c === 63 /* ? */ && (this.code(this.pos + 1) === SPACE || this.isEol(this.pos + 1))) {
         throw new Unsupported()
       }
+      if (!isMap) this.path.push(i)
       const first = this.flowNode(col)
       if (isMap) {
+        this.path.push(String((first as Scalar).value))
         const value = this.flowValue(col)
+        this.attach(value)
         ;(coll as YAMLMap).items.push(pair(first, value))
       } else {
         this.flowSpace(col)
         // [a: b] is a mapping in a list
         if (this.code() === COLON) throw new Unsupported()
+        this.attach(first)
         ;(coll as YAMLSeq).items.push(first)
       }
+      this.path.pop()
       this.flowSpace(col)
       const after = this.code()
       if (after === close) {
@@ -591,6 +651,7 @@ class Reader {
       if (this.code() === close || this.code() === COMMA) throw new Unsupported()
     }
     coll.range = [start, this.pos, this.pos]
+    if (isMap) this.findDuplicates(coll as YAMLMap)
     return coll
   }
 
