@@ -77,25 +77,41 @@ function kindOf(cls: {prototype: object}, kind: string): object {
 }
 
 class ReadScalar {
-  format?: string
+  declare format?: string
   constructor(
     public value: unknown,
     public source: string,
     public type: Scalar.Type,
-    public range: Range,
+    public start: number,
+    public end: number,
   ) {}
 }
 class ReadMap {
   items: Pair[] = []
-  flow?: boolean
-  range?: Range
+  declare flow?: boolean
+  start = 0
+  end = 0
   constructor(public schema: Schema) {}
 }
 class ReadSeq {
   items: unknown[] = []
-  flow?: boolean
-  range?: Range
+  declare flow?: boolean
+  start = 0
+  end = 0
   constructor(public schema: Schema) {}
+}
+// yaml keeps a node's range as an array; these make it when asked for (positions are read
+// only for the nodes an issue is about): a third fewer objects to allocate and collect.
+for (const cls of [ReadScalar, ReadMap, ReadSeq]) {
+  Object.defineProperty(cls.prototype, 'range', {
+    get(this: {start: number; end: number}): Range {
+      return [this.start, this.end, this.end]
+    },
+    set(this: {start: number; end: number}, range: Range) {
+      this.start = range[0]
+      this.end = range[1]
+    },
+  })
 }
 class ReadPair {
   constructor(
@@ -109,7 +125,7 @@ Object.setPrototypeOf(ReadSeq.prototype, kindOf(YAMLSeq, 'yaml.seq'))
 Object.setPrototypeOf(ReadPair.prototype, kindOf(Pair, 'yaml.pair'))
 
 function scalar(value: unknown, source: string, type: Scalar.Type, start: number, end: number): Scalar {
-  return new ReadScalar(value, source, type, [start, end, end]) as unknown as Scalar
+  return new ReadScalar(value, source, type, start, end) as unknown as Scalar
 }
 
 function pair(key: unknown, value: unknown): Pair {
@@ -283,7 +299,7 @@ class Reader {
 
   /** A block mapping whose keys are at column `col`; returns at the first line indented less (or not a key). */
   private blockMap(col: number): YAMLMap {
-    const map = new ReadMap(this.doc.schema!) as unknown as YAMLMap
+    const map = new ReadMap(this.doc.schema!)
     const start = this.pos
     for (;;) {
       const key = this.key()
@@ -308,14 +324,15 @@ class Reader {
       if (this.isSeqItem()) throw new Unsupported()
     }
     if (this.indent > col) throw new Unsupported()
-    map.range = [start, this.pos, this.pos]
-    this.findDuplicates(map)
-    return map
+    map.start = start
+    map.end = this.pos
+    this.findDuplicates(map.items)
+    return map as unknown as YAMLMap
   }
 
   /** A block sequence whose dashes are at column `col`. */
   private blockSeq(col: number): YAMLSeq {
-    const seq = new ReadSeq(this.doc.schema!) as unknown as YAMLSeq
+    const seq = new ReadSeq(this.doc.schema!)
     const start = this.pos
     for (let i = 0; ; i++) {
       this.pos++ // the dash
@@ -335,8 +352,9 @@ class Reader {
       if (this.indent !== col || !this.isSeqItem()) break
     }
     if (this.indent > col) throw new Unsupported()
-    seq.range = [start, this.pos, this.pos]
-    return seq
+    seq.start = start
+    seq.end = this.pos
+    return seq as unknown as YAMLSeq
   }
 
   /** A value after `key: ` or `- ` on the same line, in a collection at column `col`. */
@@ -373,8 +391,7 @@ class Reader {
   }
 
   /** Keys that are equal scalars, as duplicateKeys finds them: each one after the first. */
-  private findDuplicates(map: YAMLMap): void {
-    const items = map.items
+  private findDuplicates(items: Pair[]): void {
     if (items.length < 2) return
     if (items.length <= 8) {
       for (let i = 1; i < items.length; i++) {
@@ -605,16 +622,16 @@ class Reader {
   }
 
   private flowCollection(col: number, isMap: boolean): YAMLMap | YAMLSeq {
-    const coll = (isMap ? new ReadMap(this.doc.schema!) : new ReadSeq(this.doc.schema!)) as unknown as YAMLMap | YAMLSeq
+    const coll = isMap ? new ReadMap(this.doc.schema!) : new ReadSeq(this.doc.schema!)
     coll.flow = true
     const start = this.pos
     const close = isMap ? RBRACE : RBRACKET
     this.pos++
     this.flowSpace(col)
+    coll.start = start
     if (this.code() === close) {
-      this.pos++
-      coll.range = [start, this.pos, this.pos]
-      return coll
+      coll.end = ++this.pos
+      return coll as unknown as YAMLMap | YAMLSeq
     }
     for (let i = 0; ; i++) {
       const c = this.code()
@@ -629,13 +646,13 @@ class Reader {
         this.path.push(String((first as Scalar).value))
         const value = this.flowValue(col)
         this.attach(value)
-        ;(coll as YAMLMap).items.push(pair(first, value))
+        ;(coll as ReadMap).items.push(pair(first, value))
       } else {
         this.flowSpace(col)
         // [a: b] is a mapping in a list
         if (this.code() === COLON) throw new Unsupported()
         this.attach(first)
-        ;(coll as YAMLSeq).items.push(first)
+        ;(coll as ReadSeq).items.push(first)
       }
       this.path.pop()
       this.flowSpace(col)
@@ -650,9 +667,9 @@ class Reader {
       // A trailing comma, or two, is the library's.
       if (this.code() === close || this.code() === COMMA) throw new Unsupported()
     }
-    coll.range = [start, this.pos, this.pos]
-    if (isMap) this.findDuplicates(coll as YAMLMap)
-    return coll
+    coll.end = this.pos
+    if (isMap) this.findDuplicates((coll as ReadMap).items)
+    return coll as unknown as YAMLMap | YAMLSeq
   }
 
   /** `: value` after a key in {…}, on the key's line; `{a: , b: 1}` has an empty value. */
