@@ -68,6 +68,9 @@ function expectSameIssues(source: string): void {
   const slow = parseConfig(source, '/work/demo/mesh.yaml', {PORT: '8080'}, {subset: false})
   expect(fast.issues).toEqual(slow.issues)
   expect(fast.config).toEqual(slow.config)
+  expect(fast.leftForInstances).toEqual(slow.leftForInstances)
+  // `mesh config` prints the file substituted, comments kept: the library's document either way.
+  expect(fast.resolved).toEqual(slow.resolved)
 }
 
 /** Left to the library, which still gives its usual result. */
