@@ -141,6 +141,7 @@ describe('what the subset leaves to the library, which reads it as ever', () => 
     ['a folded scalar with a more-indented line', y('a: >', '  x', '    y', '  z')],
     ['an invalid escape (an error)', y('a: "\\q"')],
     ['a lone CR line break', 'name: demo\rservices: {web: {command: x}}\n'],
+    ['a lone CR in a comment', 'name: demo # a\rb\nservices: {web: {command: x}}\n'],
     ['an empty file', ''],
     ['only comments', y('# nothing')],
     ['a map indented at the top', y('  name: demo')],

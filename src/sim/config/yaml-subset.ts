@@ -34,8 +34,8 @@ const SQUOTE = 39
 /** Characters that may not start a plain scalar (YAML's c-indicator), `-?:` only when a space follows. */
 const INDICATOR = new Set([...'-?:,[]{}#&*!|>\'"%@`'].map((c) => c.charCodeAt(0)))
 const FLOW_INDICATOR = new Set([COMMA, LBRACKET, RBRACKET, LBRACE, RBRACE])
-/** Anything a reader of this subset would have to think harder about: tabs, other control characters, YAML 1.1 line breaks, a BOM past the start. */
-const AWKWARD = /[\x00-\x08\x09\x0b\x0c\x0e-\x1f\x7f\x85\u2028\u2029\ufeff]/
+/** Anything a reader of this subset would have to think harder about: tabs, other control characters, a CR alone, YAML 1.1 line breaks, a BOM past the start. */
+const AWKWARD = /[\x00-\x08\x09\x0b\x0c\x0e-\x1f\x7f\x85\u2028\u2029\ufeff]|\r(?!\n)/
 /** What a core-schema null (~ null), boolean or number starts with; any other plain scalar is a string. */
 const MAYBE_TYPED = new Set([...'~nNtTfF0123456789+-.'].map((c) => c.charCodeAt(0)))
 const unsupported = (): never => {
