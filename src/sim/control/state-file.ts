@@ -16,6 +16,10 @@ export interface MeshPaths {
   history: string
   daemonLog: string
   lock: string
+  /** The mesh CA (mesh-ca.ts): kept across runs, so a `curl --cacert` keeps verifying. */
+  ca: string
+  /** Each service's workload certificate, key and CA bundle (workload-files.ts); removed at `mesh down`. */
+  certs: string
 }
 
 export function meshPaths(meshDir: string): MeshPaths {
@@ -29,6 +33,8 @@ export function meshPaths(meshDir: string): MeshPaths {
     history: path.join(root, 'history.json'),
     daemonLog: path.join(root, 'daemon.log'),
     lock: path.join(root, 'mesh.lock'),
+    ca: path.join(root, 'ca'),
+    certs: path.join(root, 'certs'),
   }
 }
 
@@ -71,6 +77,8 @@ export function writeState(paths: MeshPaths, state: MeshState): void {
 export function removeState(paths: MeshPaths): void {
   rmSync(paths.state, {force: true})
   rmSync(paths.token, {force: true})
+  // The run's private keys go with it, however it ended (the CA stays: users trust it).
+  rmSync(paths.certs, {recursive: true, force: true})
 }
 
 /** A fresh bearer token, readable only by this user. */
