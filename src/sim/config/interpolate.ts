@@ -15,8 +15,8 @@
 // instance starts, and its shell substitutes them there (`node ratings.js $PORT`).
 import {existsSync, readFileSync} from 'node:fs'
 import path from 'node:path'
-import {type Document, isMap, isPair, isScalar, isSeq, parse, Scalar, visit} from 'yaml'
-import type {Path, Report} from './checker.js'
+import {type Document, isMap, isScalar, isSeq, parse, Scalar} from 'yaml'
+import {eachNode, type Path, type Report} from './checker.js'
 import {instanceEnvNames} from './env-names.js'
 import {parseEnvFile} from './env-file.js'
 
@@ -138,33 +138,45 @@ export function variablesFor(dir: string, env: NodeJS.ProcessEnv): Lookup {
  * Substitutes every value of the document in place. Problems go to `report` at the value:
  * an error for a required variable or bad syntax, a warning for an unset one.
  */
-export function interpolateDocument(doc: Document, report: Report, lookup: Lookup): LeftForInstances {
+export function interpolateDocument(doc: Document, report: Report, lookup: Lookup, scalars: Substitutable[] = substitutable(doc)): LeftForInstances {
   const left: LeftForInstances = new Map()
   const forInstance = instanceVariables(doc)
-  visit(doc, {
-    Scalar(key, node, ancestors) {
-      if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('$')) return
-      const where = pathOf(ancestors, node)
-      const service = commandOf(where)
-      const keep = service === undefined ? undefined : forInstance(service)
-      let result: Substituted
-      try {
-        result = substitute(node.value, lookup, keep && ((name) => keep.has(name)))
-      } catch (error) {
-        report.add('error', node, where, (error as Error).message)
-        return
-      }
-      for (const name of new Set(result.unset)) report.add('warning', node, where, `variable ${name} is not set; using an empty string`, 'unset-variable')
-      for (const name of result.kept) {
-        const services = left.get(name) ?? new Set()
-        left.set(name, services.add(service!))
-      }
-      node.value = node.type === Scalar.PLAIN ? retyped(result.value) : result.value
-      // What was written, for the checkers that keep a number as written (env: 1.10 stays 1.10).
-      node.source = result.value
-    },
-  })
+  for (const {node, path: where} of scalars) {
+    if (typeof node.value !== 'string') continue
+    const service = commandOf(where)
+    const keep = service === undefined ? undefined : forInstance(service)
+    let result: Substituted
+    try {
+      result = substitute(node.value, lookup, keep && ((name) => keep.has(name)))
+    } catch (error) {
+      report.add('error', node, where, (error as Error).message)
+      continue
+    }
+    for (const name of new Set(result.unset)) report.add('warning', node, where, `variable ${name} is not set; using an empty string`, 'unset-variable')
+    for (const name of result.kept) {
+      const services = left.get(name) ?? new Set()
+      left.set(name, services.add(service!))
+    }
+    node.value = node.type === Scalar.PLAIN ? retyped(result.value) : result.value
+    // What was written, for the checkers that keep a number as written (env: 1.10 stays 1.10).
+    node.source = result.value
+  }
   return left
+}
+
+/** A value with a $ in it, and where it is. */
+export interface Substitutable {
+  node: Scalar
+  path: Path
+}
+
+/** The values interpolateDocument looks at, in file order: scalars (not keys) with a $ in them. */
+export function substitutable(doc: Document): Substitutable[] {
+  const out: Substitutable[] = []
+  eachNode(doc.contents, (node, path, isKey) => {
+    if (!isKey && isScalar(node) && typeof node.value === 'string' && node.value.includes('$')) out.push({node, path: [...path]})
+  })
+  return out
 }
 
 /** Variable → the services whose `command:` or `health.command` leave it for their instances' shells. */
@@ -220,20 +232,6 @@ function retyped(text: string): unknown {
   } catch {
     return text
   }
-}
-
-/** ['services', 'api', 'env', 'DB_URL'] for a value, from the visitor's ancestors. */
-function pathOf(ancestors: readonly unknown[], node: unknown): Path {
-  const out: Path = []
-  const chain = [...ancestors, node]
-  for (let i = 0; i < chain.length - 1; i++) {
-    const parent = chain[i]
-    const child = chain[i + 1]
-    if (isPair(parent) && isScalar(parent.key)) out.push(String(parent.key.value))
-    else if (isSeq(parent)) out.push(parent.items.indexOf(child as never))
-    else if (isMap(parent)) continue
-  }
-  return out
 }
 
 /** One line for `mesh validate`: `$PORT (web, api), $CATALOG_URL (web) in command: left for each instance's shell, which the mesh gives them`. */

@@ -746,6 +746,8 @@ function withSeed(raw: RawSimulate, fallbackSeed: number): SimulateConfig {
 
 /** Drop keys whose value is undefined, so optional fields are absent rather than present-and-undefined. */
 function compact<T extends object>(value: T): T {
-  for (const key of Object.keys(value) as Array<keyof T>) if (value[key] === undefined) delete value[key]
-  return value
+  // A copy, not `delete`: an object that lost a key is slow to read from ever after.
+  const out = {} as T
+  for (const key of Object.keys(value) as Array<keyof T>) if (value[key] !== undefined) out[key] = value[key]
+  return out
 }
