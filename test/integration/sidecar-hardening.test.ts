@@ -6,16 +6,51 @@ import type {MeshStatus} from '../../src/sim/control/status.js'
 import {freePort, get, mesh, meshDir} from '../helpers/mesh.js'
 import {raw, statusOf} from '../helpers/raw-http.js'
 
-/** A WebSocket session (undici's client): `say` sends a text frame and resolves with the next one back. */
+/**
+ * A WebSocket session (undici's client): `say` sends a text frame and resolves with the next one back.
+ * undici's error event says only that the handshake failed; the handshake goes through an interceptor
+ * that keeps its answer (status, the mesh's flags and reason, the body's start) or its network error,
+ * so a failure says why.
+ */
 async function openSocket(url: string) {
-  const {WebSocket} = await import('undici')
-  const ws = new WebSocket(url)
+  const {WebSocket, getGlobalDispatcher} = await import('undici')
+  const seen: {status?: number; headers?: Record<string, string | string[] | undefined>; body: string; error?: Error} = {body: ''}
+  const dispatcher = getGlobalDispatcher().compose((dispatch) => (opts, handler) =>
+    dispatch(opts, {
+      onRequestStart: (c, context) => handler.onRequestStart?.(c, context),
+      onRequestUpgrade: (c, status, headers, socket) => {
+        seen.status = status
+        seen.headers = headers
+        handler.onRequestUpgrade?.(c, status, headers, socket)
+      },
+      onResponseStart: (c, status, headers, message) => {
+        seen.status = status
+        seen.headers = headers
+        handler.onResponseStart?.(c, status, headers, message)
+      },
+      onResponseData: (c, chunk) => {
+        if (seen.body.length < 500) seen.body += chunk.toString('utf8')
+        handler.onResponseData?.(c, chunk)
+      },
+      onResponseEnd: (c, trailers) => handler.onResponseEnd?.(c, trailers),
+      onResponseError: (c, error) => {
+        seen.error = error
+        handler.onResponseError?.(c, error)
+      },
+    }),
+  )
+  const ws = new WebSocket(url, {dispatcher})
   const inbox: string[] = []
   let waiting: ((text: string) => void) | undefined
   ws.onmessage = (e) => (waiting ? waiting(String(e.data)) : inbox.push(String(e.data)))
   await new Promise((resolve, reject) => {
     ws.onopen = resolve
-    ws.onerror = () => reject(new Error(`WebSocket to ${url} failed`))
+    ws.onerror = () => {
+      const h = seen.headers ?? {}
+      const answer = seen.status === undefined ? 'no answer' : `${seen.status} flags=${h['x-mesh-response-flags'] ?? '-'} reason=${h['x-mesh-reason'] ?? '-'} upstream=${h['x-mesh-upstream'] ?? '-'} body=${JSON.stringify(seen.body)}`
+      const cause = seen.error ? `${seen.error.name}: ${seen.error.message}${(seen.error as {code?: string}).code ? ` (${(seen.error as {code?: string}).code})` : ''}` : 'none'
+      reject(new Error(`WebSocket to ${url} failed: handshake answer ${answer}; network error ${cause}`))
+    }
   })
   const say = (text: string) =>
     new Promise<string>((resolve) => {
