@@ -47,8 +47,6 @@ export type DaemonEvent =
   | InstanceEvent
   /** `mesh up --watch`: files under a service's `watch:` paths changed, so its instances are restarted. */
   | {kind: 'files-changed'; service: string; files: string[]}
-  | {kind: 'instance-ejected'; service: string; instance: string; reason: string}
-  | {kind: 'instance-returned'; service: string; instance: string}
   | {kind: 'config-applied'; changes: string[]}
   | {kind: 'deploy-step'; service: string; id: string; step: string; message: string}
   | {kind: 'fault-added' | 'fault-removed' | 'fault-expired'; service: string; fault: string; id: string}
@@ -115,12 +113,8 @@ export class MeshDaemon extends EventEmitter {
       sink: this.telemetry,
       tcpMetrics: this.telemetry.tcp,
       seed: seedFrom(config.name),
-      onOutlierEvent: (service, e) =>
-        this.emitEvent(
-          e.kind === 'ejected'
-            ? {kind: 'instance-ejected', service, instance: e.id, reason: e.reason ?? 'outlier'}
-            : {kind: 'instance-returned', service, instance: e.id},
-        ),
+      // The detector decides; the instance manager keeps the record (and logs it).
+      onOutlierEvent: (service, e) => this.instances.outlierChanged(service, e),
     })
     this.supervisor = new Supervisor({clock: this.clock, backoff: opts.backoff})
     this.instances = new InstanceManager({
