@@ -35,11 +35,17 @@ import {
   type Path,
 } from './checker.js'
 import {suggestion} from './did-you-mean.js'
+import {checkJwksFiles, requestAuthentication} from './jwt-schema.js'
+import {ingressTls} from './ingress-tls-schema.js'
 import {readEnvFiles} from './env-file.js'
 import {checkFault, FAULT_KEYS} from '../faults/fault-config.js'
+import {mtlsMode, security} from './security-schema.js'
 import {requestOnlySelector} from '../faults/fault.js'
-import {formatDuration, parseRate, parseRatio, parseSize} from './duration.js'
+import {formatDuration, parseRatio, parseSize} from './duration.js'
+import {rateLimit} from './rate-limit-schema.js'
+import {CONDITION_KEYS, needsRequest, parseConditionKey} from '../proxy/policy/authorization-conditions.js'
 import type {
+  AuthorizationCondition,
   AuthorizationConfig,
   AuthorizationRule,
   CircuitBreakerConfig,
@@ -51,8 +57,6 @@ import type {
   MeshConfig,
   OutlierDetectionConfig,
   PolicyConfig,
-  RateLimitAlgorithm,
-  RateLimitConfig,
   RetryConfig,
   RetryOn,
   RouteRule,
@@ -98,8 +102,6 @@ const address = scalar('host:port like 127.0.0.1:5432', (v) => {
   const port = m ? Number(m[2]) : NaN
   return m && port >= 1 && port <= 65535 ? {host: m[1].replace(/^\[|\]$/g, ''), port} : undefined
 }, {type: 'string', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^\\s:[\\]]+):\\d+$'})
-
-const rate = scalar('a rate like 200/s, 10/m, 5/h or 20/100ms', (v) => (typeof v === 'string' ? parseRate(v) : undefined), {type: 'string', pattern: '^\\s*\\d+(\\.\\d+)?\\s*/\\s*\\S+\\s*$'})
 
 // ---------------------------------------------------------------------------------
 // simulate:
@@ -202,20 +204,6 @@ const circuitBreaker: Checker<CircuitBreakerConfig> = obj({
   maxRetries: def(int({min: 0}), 1024),
 })
 
-const RATE_LIMITS = ['token-bucket', 'leaky-bucket', 'fixed-window', 'sliding-log', 'sliding-window'] as const satisfies readonly RateLimitAlgorithm[]
-
-const rateLimit = map(
-  obj({algorithm: def(enumOf(RATE_LIMITS), 'token-bucket'), rate: req(rate), burst: opt(int({min: 1})), perSource: def(bool(), false)}),
-  (r): RateLimitConfig => ({
-    algorithm: r.algorithm,
-    requests: r.rate.requests,
-    periodMs: r.rate.periodMs,
-    // One period's worth of requests may arrive at once unless told otherwise.
-    burst: r.burst ?? Math.max(1, Math.ceil(r.rate.requests)),
-    perSource: r.perSource,
-  }),
-)
-
 const routeMatch = refine(obj({headers: opt(record(text())), pathPrefix: opt(httpPath)}), (m, at) =>
   m.headers === undefined && m.pathPrefix === undefined ? at.error('expected at least one of headers or pathPrefix') : compact(m),
 )
@@ -224,8 +212,30 @@ const routeRule: Checker<RouteRule> = obj({match: req(routeMatch), version: req(
 
 // Istio's path forms: exact /items, prefix /items/*, suffix *.json, any *.
 const authPath = str({pattern: /^(\/|\*)/, expected: 'a path like /items, /items/* or *.json'})
+// A SPIFFE ID with or without spiffe://, a token's <iss>/<sub>, or a prefix/suffix/`*` form of either.
+const principal = str({pattern: /^\S+$/, expected: 'a principal like cluster.local/ns/shop/sa/frontend, a prefix or suffix form with *, or *'})
+const requestPrincipal = str({pattern: /^\S+$/, expected: "a request principal like <issuer>/<subject>, a prefix or suffix form with *, or * (any valid token)"})
+const conditionKey = refine(str({nonEmpty: true, expected: `one of Istio's condition keys: ${CONDITION_KEYS.join(', ')}`}), (key, at) => {
+  const attribute = parseConditionKey(key)
+  return 'error' in attribute ? at.error(attribute.error) : key
+})
+const condition: Checker<AuthorizationCondition> = refine(
+  obj({key: req(conditionKey), values: opt(array(text(), {min: 1})), notValues: opt(array(text(), {min: 1}))}),
+  (c, at) => (c.values === undefined && c.notValues === undefined ? at.error('expected values or notValues (or both)') : compact(c)),
+)
 const authRule: Checker<AuthorizationRule> = map(
-  obj({from: opt(array(ref, {min: 1})), methods: opt(array(method, {min: 1})), paths: opt(array(authPath, {min: 1}))}),
+  obj({
+    from: opt(array(ref, {min: 1})),
+    principals: opt(array(principal, {min: 1})),
+    notPrincipals: opt(array(principal, {min: 1})),
+    requestPrincipals: opt(array(requestPrincipal, {min: 1})),
+    notRequestPrincipals: opt(array(requestPrincipal, {min: 1})),
+    methods: opt(array(method, {min: 1})),
+    notMethods: opt(array(method, {min: 1})),
+    paths: opt(array(authPath, {min: 1})),
+    notPaths: opt(array(authPath, {min: 1})),
+    when: opt(array(condition, {min: 1})),
+  }),
   (r) => compact(r),
 )
 const authorization: Checker<AuthorizationConfig> = refine(
@@ -245,6 +255,8 @@ const policy = map(
     weights: opt(record(num({min: 0}), {key: ref})),
     mirror: opt(obj({version: req(ref), percent: def(num({min: 0, max: 100}), 100)})),
     authorization: opt(authorization),
+    requestAuthentication: opt(requestAuthentication),
+    mtls: opt(mtlsMode),
   }),
   (p): PolicyConfig =>
     compact({
@@ -258,6 +270,8 @@ const policy = map(
       weights: p.weights,
       mirror: p.mirror,
       authorization: p.authorization,
+      requestAuthentication: p.requestAuthentication,
+      mtls: p.mtls,
     }),
 )
 
@@ -347,8 +361,18 @@ const service = obj({
   policy: def(policy, defaultPolicy),
 })
 
+/** A TCP connection has none of these: an authorization rule naming one is an error there. */
+const HTTP_RULE_KEYS_SAY = {
+  methods: 'method',
+  notMethods: 'method',
+  paths: 'path',
+  notPaths: 'path',
+  requestPrincipals: 'token',
+  notRequestPrincipals: 'token',
+} as const
+const HTTP_RULE_KEYS = Object.keys(HTTP_RULE_KEYS_SAY) as Array<keyof typeof HTTP_RULE_KEYS_SAY>
 /** What a TCP service's connections can have: everything else in `policy:` reads HTTP requests. */
-const TCP_POLICY_KEYS = ['loadBalancer', 'weights', 'circuitBreaker', 'outlierDetection', 'authorization']
+const TCP_POLICY_KEYS = ['loadBalancer', 'weights', 'circuitBreaker', 'outlierDetection', 'authorization', 'mtls']
 type RawService = NonNullable<ReturnType<typeof service>>
 
 const WORKLOAD_KEYS = ['command', 'simulate', 'address'] as const
@@ -371,15 +395,17 @@ export interface CheckedMesh {
   hasIngress: boolean
 }
 
-const ingress: Checker<IngressConfig> = map(
+const ingress: Checker<IngressConfig> = refine(map(
   obj({
     port: req(int({min: 0, max: 65535})),
     routes: def(array(map(obj({prefix: req(httpPath), service: req(ref), rewrite: opt(httpPath)}), (r) => compact(r))), () => []),
     preserveRequestId: opt(bool()),
     maxRequestHeaders: opt(int({min: 1, max: 10_000})),
+    requestAuthentication: opt(requestAuthentication),
+    tls: opt(ingressTls),
   }),
   (i) => compact(i),
-)
+), (i, at) => (i.tls && i.tls.port !== 0 && i.tls.port === i.port ? at.child('tls')!.child('port')!.error(`the HTTPS ingress needs a port of its own: ${i.port} is ingress.port`) : i))
 
 /** `faults.inject` is checked after the services (its entries name them); here it only has to be present. */
 const anyNode = checker('a list of faults', (at) => at, {
@@ -393,9 +419,9 @@ const telemetry = obj({
   otlp: opt(obj({endpoint: req(str({pattern: /^https?:\/\/[^/\s]+/, expected: 'an http(s):// URL of an OTLP/HTTP collector'}))})),
 })
 
-const TOP_KEYS = ['name', 'ingress', 'faults', 'telemetry', 'services']
+const TOP_KEYS = ['name', 'ingress', 'faults', 'telemetry', 'security', 'services']
 /** The checkers of the top level's keys, for the JSON Schema (json-schema.ts). */
-export const topLevel = {keys: TOP_KEYS, name: meshName, ingress, faults, telemetry, serviceName, service}
+export const topLevel = {keys: TOP_KEYS, name: meshName, ingress, faults, telemetry, security, serviceName, service}
 
 /** Check the whole document against the schema; every issue goes to `report`. */
 export function checkMesh(report: Report, file: string, dir: string): CheckedMesh {
@@ -440,6 +466,12 @@ export function checkMesh(report: Report, file: string, dir: string): CheckedMes
     }
   }
 
+  const securityAt = root.child('security')
+  if (securityAt) {
+    const value = security(securityAt)
+    if (value) checked.config.security = value
+  }
+
   const servicesAt = root.child('services')
   if (!servicesAt) {
     root.error('missing required key "services"')
@@ -477,8 +509,9 @@ export function checkMesh(report: Report, file: string, dir: string): CheckedMes
       }
     }
   }
+  checkJwksFiles(checked.config, dir, (path) => report.locate(path))
   // Same key order as MeshConfig declares, so dumps read like the file.
-  const {name, ingress: ingressConfig, services, faults: faultsConfig, telemetry: telemetryConfig} = checked.config
+  const {name, ingress: ingressConfig, services, faults: faultsConfig, telemetry: telemetryConfig, security: securityConfig} = checked.config
   checked.config = {
     name,
     file,
@@ -487,6 +520,7 @@ export function checkMesh(report: Report, file: string, dir: string): CheckedMes
     services,
     faults: faultsConfig,
     ...(telemetryConfig ? {telemetry: telemetryConfig} : {}),
+    ...(securityConfig ? {security: securityConfig} : {}),
   }
   return checked
 }
@@ -665,10 +699,16 @@ function tcpFits(raw: RawService, at: At): boolean {
   for (const {key, at: policyAt} of at.child('policy')?.entries() ?? []) {
     if (!TCP_POLICY_KEYS.includes(key)) complain(policyAt, `policy.${key} acts on HTTP requests; a protocol: tcp service takes only ${TCP_POLICY_KEYS.join(', ')}`)
   }
-  // A connection has a caller but no method or path: a rule naming one would never match it.
+  // A connection has a caller but no method, path, header or token: a rule naming one would never match it.
+  const l4 = 'its authorization rules take only from, principals, notPrincipals and when on source.principal or source.namespace'
   for (const kind of ['allow', 'deny'] as const) {
     for (const rule of at.child('policy')?.child('authorization')?.child(kind)?.items() ?? []) {
-      for (const key of ['methods', 'paths']) complain(rule.child(key), `a protocol: tcp connection has no ${key === 'methods' ? 'method' : 'path'}; its authorization rules take only from`)
+      for (const key of HTTP_RULE_KEYS) complain(rule.child(key), `a protocol: tcp connection has no ${HTTP_RULE_KEYS_SAY[key]}; ${l4}`)
+      for (const c of rule.child('when')?.items() ?? []) {
+        const key = c.child('key')
+        const attribute = typeof key?.value === 'string' ? parseConditionKey(key.value) : undefined
+        if (attribute && !('error' in attribute) && needsRequest(attribute)) complain(key, `a protocol: tcp connection has no HTTP request or token; ${l4}`, false)
+      }
     }
   }
   const lb = raw.policy.loadBalancer.kind

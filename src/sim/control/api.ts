@@ -8,7 +8,7 @@ import type {ExecTarget, MeshStatus} from './status.js'
 import type {DaemonEvent} from './daemon.js'
 import type {Stamped} from './event-log.js'
 import type {Span} from '../telemetry/span.js'
-import {type FaultInfo, type FaultKind, type FaultSide, type FaultSpec, PER_REQUEST_KINDS} from '../faults/fault.js'
+import {CERT_FAULTS, type CertFault, type FaultInfo, type FaultKind, type FaultSide, type FaultSpec, PER_REQUEST_KINDS} from '../faults/fault.js'
 import type {BlueGreenOptions, CanaryOptions, DeployPlan, DeployRecord, RollingOptions, Strategy, VersionOverrides} from '../deploy/deploy-types.js'
 import type {ApplyResult} from './policy-diff.js'
 import type {StatBy, StatRow} from '../telemetry/metrics.js'
@@ -16,6 +16,8 @@ import type {TcpSeries} from '../telemetry/tcp-metrics.js'
 import type {TraceStoreStats, TraceSummary} from '../telemetry/trace-store.js'
 import type {SamplingStats} from '../telemetry/trace-sampler.js'
 import type {TapLine} from '../telemetry/tap.js'
+import type {JSONWebKeySet} from 'jose'
+import type {CertificateListing} from '../security/workload-files.js'
 
 /** The trace store's selection on the wire (`mesh traces`, trace export). */
 type TraceParams = {service?: string; errors?: '1'; minDurationMs?: string; since?: string; complete?: '1'; limit?: string}
@@ -39,6 +41,8 @@ export interface ControlRoutes {
   /** `env`: the variables mesh.yaml's ${VAR} read, as the caller's shell has them. */
   'POST /v1/apply': {body: {env?: NodeJS.ProcessEnv; dryRun?: boolean} | undefined; response: ApplyResult}
   'GET /v1/faults': {response: FaultInfo[]}
+  /** The mesh's dev issuer's public keys (`issuer: mesh`; `mesh token` signs with the private one). */
+  'GET /v1/jwks': {response: JSONWebKeySet}
   'POST /v1/faults': {body: FaultSpec; response: FaultInfo}
   'POST /v1/faults/clear': {body: {id?: string; service?: string}; response: FaultInfo[]}
   'POST /v1/deploys': {body: DeployPlan; response: DeployRecord}
@@ -46,6 +50,10 @@ export interface ControlRoutes {
   'GET /v1/deploy': {query: {id?: string}; response: DeployRecord}
   'POST /v1/rollback': {body: {service: string}; response: DeployRecord}
   'POST /v1/down': {response: {stopping: boolean}}
+  /** `mesh certs`: what each identity presents now. */
+  'GET /v1/certs': {response: CertificateListing[]}
+  /** `mesh certs rotate [SERVICE]`: every identity issued so far without one. */
+  'POST /v1/certs/rotate': {body: {service?: string}; response: CertificateListing[]}
 }
 
 /** Long-lived GETs answered as NDJSON, one `line` per line. */
@@ -84,6 +92,7 @@ export const controlRoutes: {[K in RouteKey]: {body?: BodyCheck<BodyOf<K>>; quer
   'POST /v1/start': {body: (v) => fields(v, {services: stringArray, profiles: optional(stringArray)})},
   'POST /v1/apply': {body: (v) => (v === undefined ? undefined : fields(v, {env: optional(stringRecord), dryRun: optional(boolean)}))},
   'GET /v1/faults': {},
+  'GET /v1/jwks': {},
   // Each field's type here; what the values mean (a service that exists, a status in
   // range) the daemon's injectFault checks, as for mesh.yaml's faults.inject.
   'POST /v1/faults': {body: (v) => shape<FaultSpec>(FAULT_SPEC)(v, '')},
@@ -93,6 +102,8 @@ export const controlRoutes: {[K in RouteKey]: {body?: BodyCheck<BodyOf<K>>; quer
   'GET /v1/deploy': {},
   'POST /v1/rollback': {body: (v) => fields(v, {service: string})},
   'POST /v1/down': {},
+  'GET /v1/certs': {},
+  'POST /v1/certs/rotate': {body: (v) => fields(v, {service: optional(string)})},
 }
 
 export const controlStreams: {[P in keyof ControlStreams]: true} = {'/v1/tap': true}
@@ -182,7 +193,7 @@ const nameValue = shape<{name: string; value: string}>({name: string, value: str
 const FAULT_SPEC: Shape<FaultSpec> = {
   service: string,
   version: optional(string),
-  kind: oneOf<FaultKind>(...PER_REQUEST_KINDS, 'kill', 'pause'),
+  kind: oneOf<FaultKind>(...PER_REQUEST_KINDS, 'kill', 'pause', 'jwks-unavailable', 'cert'),
   delayMs: optional(number),
   jitterMs: optional(number),
   status: optional(number),
@@ -192,6 +203,7 @@ const FAULT_SPEC: Shape<FaultSpec> = {
   bytesPerSecond: optional(number),
   count: optional(number),
   pauseMs: optional(number),
+  cert: optional(oneOf<CertFault>(...CERT_FAULTS)),
   percent: optional(number),
   first: optional(number),
   from: optional(string),

@@ -16,7 +16,7 @@ import {DataPlane} from '../proxy/data-plane.js'
 import {Telemetry} from '../telemetry/telemetry.js'
 import {PROMETHEUS_CONTENT_TYPE, renderPrometheus} from '../telemetry/prometheus.js'
 import {EventLog} from './event-log.js'
-import {describeFault, type FaultInfo, type FaultSpec} from '../faults/fault.js'
+import {activeCertFault, describeFault, type FaultInfo, type FaultSpec} from '../faults/fault.js'
 import {FaultSet} from '../faults/fault-set.js'
 import {DeployController} from '../deploy/deploy-controller.js'
 import {WatchRestarts} from './watch-restarts.js'
@@ -39,7 +39,12 @@ import {createToken, type MeshPaths, meshPaths, removeState, writeState} from '.
 import {acquireMeshLock, type MeshLock} from './mesh-lock.js'
 import {OneAtATime} from './one-at-a-time.js'
 import type {MeshStatus} from './status.js'
+import {listenIngress} from '../proxy/ingress-listeners.js'
 import {profileEnabled, servicesToStart, whyLeftOut} from '../config/profiles.js'
+import {MeshJwt} from '../security/jwt/mesh-jwt.js'
+import {securityOf} from '../config/security-schema.js'
+import {WorkloadIdentities} from '../security/workload-identity.js'
+import {WorkloadFiles} from '../security/workload-files.js'
 
 export type DaemonEvent =
   | InstanceEvent
@@ -72,6 +77,7 @@ export class MeshDaemon extends EventEmitter {
   readonly deploys: DeployController
   readonly supervisor: Supervisor
   readonly instances: InstanceManager
+  readonly jwt: MeshJwt
   private readonly clock: Clock
   readonly events = new EventLog<DaemonEvent>(500)
   private control?: ControlServer
@@ -86,6 +92,9 @@ export class MeshDaemon extends EventEmitter {
   /** Held from before the token is written until after state.json is removed (mesh-lock.ts). */
   private lock?: MeshLock
   private watch?: WatchRestarts
+  /** Each service's certificate from the mesh CA (set in start(): the CA is read from disk). */
+  identities?: WorkloadIdentities
+  private certFiles?: WorkloadFiles
 
   constructor(
     readonly config: MeshConfig,
@@ -104,11 +113,13 @@ export class MeshDaemon extends EventEmitter {
       spansPerSecond: config.telemetry?.spansPerSecond,
     })
     this.faults = new FaultSet(this.clock, (kind, f) => this.onFaultChange(kind, f))
+    this.jwt = new MeshJwt({config, clock: this.clock, registry: this.registry, faults: this.faults})
     this.dataPlane = new DataPlane(this.registry, config.services, new Map(config.services.map((s) => [s.name, versionWeights(s)])), {
       clock: this.clock,
       faults: this.faults,
       allowFaultHeaders: config.faults.allowHeaders,
       maxRequestHeaders: config.ingress?.maxRequestHeaders,
+      authn: this.jwt.authenticators,
       sink: this.telemetry,
       tcpMetrics: this.telemetry.tcp,
       seed: seedFrom(config.name),
@@ -127,6 +138,7 @@ export class MeshDaemon extends EventEmitter {
       logDir: this.paths.logs,
       onEvent: (event) => this.emitEvent(event),
       onChange: () => this.saveState(),
+      tlsFiles: (service) => this.certFiles!.ensure(service),
     })
     this.deploys = new DeployController(
       deployTarget({clock: this.clock, config, dataPlane: this.dataPlane, instances: this.instances, telemetry: this.telemetry}),
@@ -163,16 +175,14 @@ export class MeshDaemon extends EventEmitter {
     for (const dir of [this.paths.logs, this.paths.access]) rotateLogs(dir)
     mkdirSync(this.paths.logs, {recursive: true})
     const token = createToken(this.paths)
+    await this.jwt.start(this.config.dir)
     await this.instances.checkFixedPorts()
+    const {trustDomain, certTtlMs, mtls} = securityOf(this.config)
+    this.identities = await WorkloadIdentities.start({caDir: this.paths.ca, trustDomain, mesh: this.config.name, certTtlMs, clock: this.clock, onError: (s, e) => console.error(`[daemon] certificate of ${s}: ${e.message}`)})
+    this.certFiles = new WorkloadFiles(this.paths.certs, this.identities)
+    this.dataPlane.useIdentities(this.identities, mtls)
 
-    if (this.config.ingress) {
-      const l = await this.dataPlane.listen(
-        {kind: 'ingress', routes: this.config.ingress.routes, preserveRequestId: this.config.ingress.preserveRequestId},
-        this.config.ingress.port,
-        'the ingress (ingress.port)',
-      )
-      this.ingressUrl = `http://127.0.0.1:${l.port}`
-    }
+    if (this.config.ingress) this.ingressUrl = (await listenIngress(this.dataPlane, this.config.ingress)).url
 
     this.control = new ControlServer(token)
       .serve({
@@ -194,7 +204,13 @@ export class MeshDaemon extends EventEmitter {
           }).then(() => this.status()),
         'POST /v1/apply': ({body}) => (body?.dryRun ? this.applier.plan(body.env) : this.apply(body?.env)),
         'GET /v1/faults': () => this.faults.list(),
-        'POST /v1/faults': ({body}) => this.injectFault(body),
+        'GET /v1/jwks': () => this.jwt.jwks(),
+        'POST /v1/faults': async ({body}) => {
+          const info = this.injectFault(body)
+          // Answered once the bad certificate is presented: the next connection meets it.
+          if (info.kind === 'cert') await this.identities!.certificate(info.service)
+          return info
+        },
         'POST /v1/faults/clear': ({body}) => this.faults.clear(body),
         'POST /v1/deploys': ({body}) => this.deploys.start(body),
         'GET /v1/deploys': ({query: {service}}) => {
@@ -205,6 +221,12 @@ export class MeshDaemon extends EventEmitter {
         },
         'GET /v1/deploy': ({query}) => this.deploys.get(query.id ?? ''),
         'POST /v1/rollback': ({body}) => this.deploys.rollback(body.service),
+        'GET /v1/certs': () => this.certFiles!.list(),
+        'POST /v1/certs/rotate': async ({body: {service}}) => {
+          if (service) this.assertService(service)
+          await this.identities!.rotate(service)
+          return this.certFiles!.list()
+        },
         'POST /v1/down': () => {
           // Answer first, then stop: the caller waits for our pid to go away.
           setImmediate(() => void this.stop().then(() => this.emit('stopped')))
@@ -245,6 +267,7 @@ export class MeshDaemon extends EventEmitter {
       ingress: this.ingressUrl && this.config.ingress ? {url: this.ingressUrl, routes: this.config.ingress.routes} : undefined,
       startedAt: this.startedAt.toISOString(),
       requestsInFlight: this.dataPlane.inflightRequests,
+      jwks: this.jwt.status(),
       services: this.config.services.map((s) => ({
         name: s.name,
         protocol: s.protocol,
@@ -285,6 +308,8 @@ export class MeshDaemon extends EventEmitter {
       await drained
       this.faults.close()
       await this.supervisor.stopAll(0)
+      this.identities?.stop()
+      this.certFiles?.close()
       await this.telemetry.close()
       await this.control?.close()
       this.release()
@@ -346,6 +371,8 @@ export class MeshDaemon extends EventEmitter {
 
   private onFaultChange(kind: 'added' | 'removed' | 'expired', f: FaultInfo): void {
     resumeWhenPauseEnds(kind, f, this.instances)
+    // However a cert fault ends, the service presents what is left: another cert fault, or its genuine certificate.
+    if (f.kind === 'cert') void this.identities?.setFault(f.service, activeCertFault(this.faults.list(), f.service)).catch((e: Error) => console.error(`[daemon] certificate of ${f.service}: ${e.message}`))
     this.emitEvent({kind: `fault-${kind}`, service: f.service, fault: describeFault(f), id: f.id})
   }
 

@@ -1,6 +1,7 @@
 // What `mesh status` shows: the shape the control API returns and `--json` prints.
 import type {TcpTotals} from '../telemetry/tcp-metrics.js'
 import type {DestinationLoad} from '../proxy/destination.js'
+import type {JwksStatus} from '../security/jwt/key-source.js'
 
 /**
  * `running`: a one-shot job's process (others wait for it to complete; it is not probed).
@@ -85,6 +86,8 @@ export interface MeshStatus {
   startedAt: string
   /** Requests the data plane is serving now, on every listener (`mesh down` waits for them). */
   requestsInFlight?: number
+  /** The key sets jwtRules fetch (jwksUri): what each holds, and a fetch that fails. */
+  jwks?: JwksStatus[]
   services: ServiceStatus[]
 }
 

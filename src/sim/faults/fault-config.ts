@@ -6,7 +6,7 @@
 //   --delay 300ms --percent 30  ──fault-flags.ts──▶ same object ──checkFault──▶ same answer
 import {suggestion} from '../config/did-you-mean.js'
 import {missingUnit, parseDuration, parseSize} from '../config/duration.js'
-import type {FaultKind, FaultSide, FaultSpec} from './fault.js'
+import {CERT_FAULTS, type CertFault, type FaultKind, type FaultSide, type FaultSpec} from './fault.js'
 import {GRPC_STATUS_NAMES, type GrpcStatusName, httpStatusOfGrpc} from '../proxy/grpc.js'
 import {normalizePath} from '../security/path-normalizer.js'
 
@@ -25,6 +25,7 @@ export interface FaultEntry {
   slowClose?: unknown
   kill?: unknown
   pause?: unknown
+  cert?: unknown
   count?: unknown
   percent?: unknown
   first?: unknown
@@ -34,6 +35,7 @@ export interface FaultEntry {
   duration?: unknown
   seed?: unknown
   at?: unknown
+  jwksUnavailable?: unknown
 }
 
 export interface FaultProblem {
@@ -54,7 +56,7 @@ export interface CheckFaultOptions {
 export type CheckedFault = {spec: FaultSpec; problems: []} | {spec?: undefined; problems: FaultProblem[]}
 
 /** The keys that choose the kind; exactly one must be set. */
-export const KIND_KEYS = ['delay', 'abort', 'reset', 'partition', 'bandwidth', 'slowClose', 'kill', 'pause'] as const
+export const KIND_KEYS = ['delay', 'abort', 'reset', 'partition', 'bandwidth', 'slowClose', 'kill', 'pause', 'jwksUnavailable', 'cert'] as const
 const KIND_OF: Record<(typeof KIND_KEYS)[number], FaultKind> = {
   delay: 'delay',
   abort: 'abort',
@@ -64,6 +66,8 @@ const KIND_OF: Record<(typeof KIND_KEYS)[number], FaultKind> = {
   slowClose: 'slow-close',
   kill: 'kill',
   pause: 'pause',
+  jwksUnavailable: 'jwks-unavailable',
+  cert: 'cert',
 }
 /** Modifiers that belong to one kind. */
 const MODIFIER_OF: Record<string, (typeof KIND_KEYS)[number]> = {jitter: 'delay', afterBytes: 'reset', blackhole: 'partition', count: 'pause'}
@@ -104,7 +108,7 @@ export function checkFault(raw: unknown, options: CheckFaultOptions = {}): Check
   const service = entry.service
   if (typeof service !== 'string' || !SERVICE_NAME.test(service)) {
     problem('service', service === undefined ? 'a fault needs the service it targets' : `expected a service name (lowercase letters, digits, dashes), got ${show(service)}`)
-  } else if (options.known && !(service in options.known)) {
+  } else if (options.known && !(service in options.known) && !(service === 'ingress' && has('jwksUnavailable'))) {
     problem('service', notInMesh(service, Object.keys(options.known)))
   }
   const version = entry.version
@@ -184,6 +188,20 @@ export function checkFault(raw: unknown, options: CheckFaultOptions = {}): Check
       if (entry.count !== undefined) spec.count = count(entry.count, 'count')
       break
     }
+    case 'jwksUnavailable': {
+      flag('jwksUnavailable')
+      // It acts on the jwksUri fetches of the service's (or the ingress's) jwtRules, not on requests.
+      for (const key of SELECTOR_KEYS) if (entry[key] !== undefined) problem(key, `${name(key)} does not apply to ${name('jwksUnavailable')}: it fails key fetches, not requests`)
+      if (entry.duration !== undefined) spec.durationMs = duration(entry.duration, 'duration', {positive: true})
+      return problems.length ? {problems} : {spec, problems: []}
+    }
+    case 'cert': {
+      if (typeof entry.cert === 'string' && (CERT_FAULTS as readonly string[]).includes(entry.cert)) spec.cert = entry.cert as CertFault
+      else problem('cert', `expected ${CERT_FAULTS.join(', ')}, got ${show(entry.cert)}${typeof entry.cert === 'string' ? suggestion(entry.cert, CERT_FAULTS) : ''}`)
+      // A workload identity is the service's: every version presents the same certificate.
+      if (typeof version === 'string') problem('version', `${name('cert')} acts on ${String(service)}'s identity, which all its versions share; drop @${version}`)
+      break
+    }
   }
 
   const processFault = kind === 'kill' || kind === 'pause'
@@ -196,6 +214,11 @@ export function checkFault(raw: unknown, options: CheckFaultOptions = {}): Check
       const why = key === 'duration' ? (kind === 'pause' ? `${name('pause')} already says how long` : 'a kill is instant') : 'it acts on processes, not on requests'
       problem(key, `${name(key)} does not apply to ${name(kindKey)}: ${why}`)
     }
+  } else if (kind === 'cert') {
+    for (const key of SELECTOR_KEYS) {
+      if (entry[key] !== undefined) problem(key, `${name(key)} does not apply to ${name('cert')}: the certificate is presented on every connection, not chosen per request`)
+    }
+    if (entry.duration !== undefined) spec.durationMs = duration(entry.duration, 'duration', {positive: true})
   } else {
     if (entry.percent !== undefined) {
       const p = parsePercent(entry.percent)

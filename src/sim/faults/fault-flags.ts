@@ -19,6 +19,7 @@ export interface FaultFlags {
   'slow-close'?: string
   kill?: string
   pause?: string
+  cert?: string
   count?: string
   percent?: string
   first?: string
@@ -28,6 +29,7 @@ export interface FaultFlags {
   duration?: string
   seed?: string
   at?: string
+  'jwks-unavailable'?: boolean
 }
 
 /** 'afterBytes' → '--after-bytes' */
@@ -56,6 +58,7 @@ export function faultEntryFromFlags(target: string, flags: FaultFlags): FaultEnt
   set('slowClose', flags['slow-close'])
   set('kill', flags.kill)
   set('pause', flags.pause)
+  set('cert', flags.cert)
   set('count', flags.count)
   set('percent', flags.percent)
   set('first', flags.first)
@@ -65,6 +68,7 @@ export function faultEntryFromFlags(target: string, flags: FaultFlags): FaultEnt
   set('duration', flags.duration)
   set('seed', flags.seed)
   set('at', flags.at)
+  set('jwksUnavailable', flags['jwks-unavailable'] || undefined)
   return entry
 }
 

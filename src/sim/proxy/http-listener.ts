@@ -11,7 +11,9 @@ import http, {type IncomingMessage, type ServerResponse} from 'node:http'
 import http2 from 'node:http2'
 import net, {type Socket} from 'node:net'
 import {Duplex} from 'node:stream'
+import type {TLSSocket} from 'node:tls'
 import {type ProxyError, replyOnSocket, sendProxyError, tooManyHeaders, versionNotSupported} from './respond.js'
+import {type TlsMaterial, TlsTerminator, type TlsTerminatorOptions} from './tls-terminator.js'
 
 /** Envoy's default max_headers_count. */
 export const DEFAULT_MAX_REQUEST_HEADERS = 100
@@ -32,6 +34,8 @@ export interface HttpListenerOptions {
   onConnect?(req: IncomingMessage, socket: Socket, head: Buffer): void
   /** Read per request (a shared object, so a new limit applies to listeners already open): above it, 431. */
   limits?: {maxRequestHeaders: number}
+  /** TLS on the port (tls-terminator.ts), offering h2 and http/1.1 by ALPN; a client that sends plaintext where TLS is required is told why. */
+  tls?: {options: Omit<TlsTerminatorOptions, 'alpn' | 'refusePlaintext'>; material: TlsMaterial; plaintextRefused: ProxyError}
 }
 
 export class HttpListener {
@@ -44,6 +48,8 @@ export class HttpListener {
   private readonly responding = new WeakMap<Socket, ServerResponse>()
 
   private readonly headersTimeoutMs: number
+  /** Present when the port speaks TLS: new certificates go to it. */
+  readonly tls?: TlsTerminator
 
   constructor(opts: HttpListenerOptions) {
     this.headersTimeoutMs = opts.headersTimeoutMs
@@ -69,9 +75,9 @@ export class HttpListener {
     })
     const onSocket = (handler: (req: IncomingMessage, socket: Socket, head: Buffer) => void) => (req: IncomingMessage, socket: Socket, head: Buffer) => {
       // node:http hands the socket over as soon as it has read the request, even while the
-      // connection's previous response is still going out (a pipelining client, or one quicker
-      // than node:http to see that response finish): their bytes would interleave, and a
-      // ServerResponse cannot take a socket node:http still holds. So this one waits for it.
+      // connection's previous response is still going out (a pipelining client): their bytes
+      // would interleave, and a ServerResponse cannot take a socket node:http still holds.
+      // So this one waits for it.
       const before = this.responding.get(socket)
       if (before) {
         return void before.once('close', () => {
@@ -101,17 +107,36 @@ export class HttpListener {
     })
     this.http2.on('session', (session) => {
       this.sessions.add(session)
-      session.once('close', () => this.sessions.delete(session))
+      // A client sends its SETTINGS right after the preface (RFC 9113 §3.4): one that stays silent
+      // (after a TLS handshake, with no sniff to time it out) goes as a silent HTTP/1.1 client does.
+      const silent = setTimeout(() => session.destroy(), this.headersTimeoutMs)
+      session.once('remoteSettings', () => clearTimeout(silent))
+      session.once('close', () => {
+        clearTimeout(silent)
+        this.sessions.delete(session)
+      })
       // An idle gRPC connection stays open as long as its client keeps it (as Envoy's default).
       session.on('error', () => undefined)
     })
+    if (opts.tls) {
+      const {plaintextRefused} = opts.tls
+      const options = {...opts.tls.options, alpn: ['h2', 'http/1.1'], refusePlaintext: (socket: Socket) => replyOnSocket(socket, plaintextRefused)}
+      this.tls = new TlsTerminator(options, opts.tls.material, (socket, security) => this.accept(socket, security.tls))
+    }
+    const tls = this.tls
     // As node:http's own servers do: a response is not held back waiting for an ACK (Nagle).
-    this.server = net.createServer({noDelay: true}, (socket) => this.accept(socket))
+    this.server = net.createServer({noDelay: true}, tls ? (socket) => tls.accept(socket) : (socket) => this.accept(socket))
   }
 
-  /** A connection to serve: its own (from `server`), or one that arrived some other way (a CONNECT tunnel). */
-  accept(socket: Socket): void {
+  /**
+   * A connection to serve: its own (from `server`, after TLS if the port speaks it: `tls`), or
+   * one that arrived some other way (a CONNECT tunnel).
+   */
+  accept(socket: Socket, tls = false): void {
     socket.on('error', () => undefined)
+    // ALPN chose HTTP/2: node:http2 reads the TLS socket itself, which keeps what the handshake
+    // proved on it (a replaying Duplex would hide it). Anything else is sniffed, TLS or not.
+    if ((socket as TLSSocket).alpnProtocol === 'h2') return void this.http2.emit('connection', socket)
     // Silent connections go as node:http's headers timeout would have them go.
     socket.setTimeout(this.headersTimeoutMs, () => socket.destroy())
     let seen: Buffer | undefined
@@ -124,12 +149,16 @@ export class HttpListener {
       socket.off('data', onData)
       socket.pause()
       socket.setTimeout(0)
+      // Over TLS, HTTP/2 is spoken only once ALPN chose it (RFC 9113 §3.2).
+      if (h2 && tls) return void socket.destroy()
       if (h2) return void this.http2.emit('connection', replaying(socket, seen))
       socket.unshift(seen)
       this.http1.emit('connection', socket)
       socket.resume()
     }
     socket.on('data', onData)
+    // One the TLS sniff paused (and put its first bytes back into) does not flow by itself.
+    socket.resume()
   }
 
   /** Stops accepting and closes idle connections; requests under way finish. */

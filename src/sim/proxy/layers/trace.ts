@@ -5,6 +5,7 @@ import {summariseFaults} from '../../faults/fault.js'
 import {SpanReply} from '../respond.js'
 import {forward, type Layer} from '../stack.js'
 import type {TelemetrySink} from '../telemetry-sink.js'
+import type {Span} from '../../telemetry/span.js'
 
 export const trace =
   (sink: TelemetrySink): Layer =>
@@ -14,10 +15,10 @@ export const trace =
     }
 
 class ClientSpan extends SpanReply {
-  protected record(status: number, flags?: string, cause?: string, grpcStatus?: number): void {
+  protected span(status: number, flags?: string, cause?: string, grpcStatus?: number): Span {
     const {req, ctx} = this
     const d = ctx.decision
-    this.sink.record({
+    return {
       traceId: ctx.traceId,
       spanId: ctx.clientSpanId,
       parentId: ctx.parentSpanId || undefined,
@@ -40,6 +41,6 @@ class ClientSpan extends SpanReply {
       cause,
       fault: d.faults?.length ? summariseFaults(d.faults) : undefined,
       decision: d,
-    })
+    }
   }
 }
