@@ -8,7 +8,6 @@
 //   stop():      drain ─▶ instances stopped ─▶ telemetry, control API closed ─▶ state removed
 import {EventEmitter} from 'node:events'
 import {mkdirSync} from 'node:fs'
-import path from 'node:path'
 import type {MeshConfig} from '../config/types.js'
 import {versionWeights} from '../config/versions.js'
 import {MeshError, serviceNotFound} from '../errors.js'
@@ -24,13 +23,13 @@ import {deployTarget} from './deploy-target.js'
 import {canaryLoad} from '../load/canary-load.js'
 import type {ApplyResult} from './policy-diff.js'
 import {ConfigApply} from './config-apply.js'
-import {faultLines, injectFault, resumeWhenPauseEnds} from './fault-inject.js'
+import {injectFault, resumeWhenPauseEnds} from './fault-inject.js'
 import {seedFrom} from '../time/random.js'
 import {Supervisor} from '../supervisor/supervisor.js'
 import type {Clock} from '../time/clock.js'
 import {TickClock} from '../time/tick-clock.js'
 import {ControlServer} from './control-server.js'
-import {findTrace, spansOf, tap, tcpShown, traceQuery} from './telemetry-queries.js'
+import {findTrace, spansOf, tap, traceQuery} from './telemetry-queries.js'
 import {rotateLogs} from './log-files.js'
 import {tuneHeapForProxying} from './heap-tuning.js'
 import {Registry} from '../proxy/registry.js'
@@ -39,6 +38,7 @@ import {createToken, type MeshPaths, meshPaths, removeState, writeState} from '.
 import {acquireMeshLock, type MeshLock} from './mesh-lock.js'
 import {OneAtATime} from './one-at-a-time.js'
 import type {MeshStatus} from './status.js'
+import {meshStatus} from './mesh-status.js'
 import {listenIngress} from '../proxy/ingress-listeners.js'
 import {profileEnabled, servicesToStart, whyLeftOut} from '../config/profiles.js'
 import {MeshJwt} from '../security/jwt/mesh-jwt.js'
@@ -258,36 +258,8 @@ export class MeshDaemon extends EventEmitter {
   }
 
   status(): MeshStatus {
-    return {
-      name: this.config.name,
-      configFile: this.config.file,
-      phase: this.phase,
-      daemonPid: process.pid,
-      controlUrl: this.controlUrl,
-      ingress: this.ingressUrl && this.config.ingress ? {url: this.ingressUrl, routes: this.config.ingress.routes} : undefined,
-      startedAt: this.startedAt.toISOString(),
-      requestsInFlight: this.dataPlane.inflightRequests,
-      jwks: this.jwt.status(),
-      services: this.config.services.map((s) => ({
-        name: s.name,
-        protocol: s.protocol,
-        dependsOn: s.dependsOn,
-        versions: s.versions.map((v) => ({
-          name: v.name,
-          replicas: v.replicas,
-          weight: this.dataPlane.destination(s.name)?.endpoints.currentWeights().get(v.name) ?? 0,
-        })),
-        panic: this.dataPlane.destination(s.name)?.panic() ?? false,
-        deploy: this.deploys.inProgress(s.name),
-        faults: faultLines(this.faults, s.name),
-        instances: this.instances.statusOf(s.name),
-        tcp: tcpShown(this.telemetry, s),
-        watching: this.opts.watch && s.watch ? s.watch.map((p) => path.relative(this.config.dir, p) || '.') : undefined,
-        notStarted: this.instances.notStarted(s.name),
-        profiles: s.profiles,
-        load: this.dataPlane.load(s.name),
-      })),
-    }
+    const facts = {phase: this.phase, controlUrl: this.controlUrl, ingressUrl: this.ingressUrl, startedAt: this.startedAt, watching: this.opts.watch ?? false}
+    return meshStatus(this, facts)
   }
 
   /**
