@@ -21,6 +21,6 @@ Certificates are rotated at half their life (security.certTTL, 24h by default); 
 export function renderCerts(certs: CertificateListing[]): string {
   if (certs.length === 0) return 'No certificates issued yet: each service gets one when its first instance starts.'
   const time = (iso: string) => iso.replace(/\.\d+Z$/, 'Z')
-  const rows = certs.map((c) => [c.service, c.spiffeId || chalk.dim('localhost (ingress)'), c.serial, time(c.notBefore), time(c.notAfter), String(c.rotations), c.fault ? chalk.red(c.fault) : '-'])
+  const rows = certs.map((c) => [c.service, c.spiffeId || chalk.dim('localhost, 127.0.0.1, ::1'), c.serial, time(c.notBefore), time(c.notAfter), String(c.rotations), c.fault ? chalk.red(c.fault) : '-'])
   return renderTable(['SERVICE', 'IDENTITY', 'SERIAL', 'NOT BEFORE', 'NOT AFTER', 'ROTATIONS', 'FAULT'], rows)
 }

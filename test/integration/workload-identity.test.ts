@@ -4,7 +4,7 @@
 import {execFileSync} from 'node:child_process'
 import {createPrivateKey, X509Certificate} from 'node:crypto'
 import {once} from 'node:events'
-import {readFileSync, realpathSync, statSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, realpathSync, statSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import tls from 'node:tls'
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
@@ -164,10 +164,13 @@ describe('mesh inject-fault --cert', () => {
 })
 
 describe('a CA directory that does not hold together', () => {
-  test('mesh up refuses it, naming the file, and leaves it as it was', async () => {
+  test('mesh down leaves the CA and takes the keys; mesh up then refuses a CA whose key is not its certificate\'s, naming the file, and leaves it as it was', async () => {
     const down = await mesh(dir, ['down'])
     expect(down.exitCode, down.stderr).toBe(0)
     running = false
+    // The keys go with the mesh; the CA stays for the next run.
+    expect(existsSync(path.join(dir, '.mesh/certs'))).toBe(false)
+    expect(existsSync(path.join(dir, '.mesh/ca/ca.crt'))).toBe(true)
     const keyFile = path.join(dir, '.mesh/ca/ca.key')
     const original = readFileSync(keyFile, 'utf8')
     // Another P-256 key: well formed, but not the certificate's.
@@ -181,4 +184,41 @@ describe('a CA directory that does not hold together', () => {
     expect(readFileSync(keyFile, 'utf8')).toBe(other)
     writeFileSync(keyFile, original)
   })
+})
+
+describe('rotation at half life on a running mesh', () => {
+  let short: string | undefined
+  afterAll(async () => {
+    if (short) await mesh(short, ['down'])
+  })
+
+  test('security.certTTL 10s: a new certificate every 5s, its files swapped whole, the listing counting', async () => {
+    ;({dir: short} = await upMesh(
+      (port) => `
+name: short
+ingress: {port: ${port}, routes: [{prefix: /, service: api}]}
+security: {certTTL: 10s}
+services:
+  api: {simulate: {latency: 1ms}}
+`,
+    ))
+    const [first] = await connect(meshPaths(short)).certs()
+    const base = path.dirname(first.files!.cert)
+    // Read as an app that wants a pair for certain reads it: through `..data`, resolved once.
+    const pairs: Array<{serial: string; matches: boolean}> = []
+    const deadline = Date.now() + 13_000
+    while (Date.now() < deadline && new Set(pairs.map((p) => p.serial)).size < 3) {
+      const generation = realpathSync(path.join(base, '..data'))
+      const cert = new X509Certificate(readFileSync(path.join(generation, 'cert.pem')))
+      pairs.push({serial: cert.serialNumber.toLowerCase(), matches: cert.checkPrivateKey(createPrivateKey(readFileSync(path.join(generation, 'key.pem'))))})
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    expect(pairs.every((p) => p.matches)).toBe(true)
+    const serials = [...new Set(pairs.map((p) => p.serial))]
+    expect(serials.length).toBeGreaterThanOrEqual(3)
+    const [now] = await connect(meshPaths(short)).certs()
+    expect(now.rotations).toBeGreaterThanOrEqual(2)
+    expect(Date.parse(now.notAfter) - Date.parse(now.notBefore)).toBe(10_000 + 60_000)
+    expect(fileSerial(now.files!.cert)).toBe(now.serial)
+  }, 60_000)
 })

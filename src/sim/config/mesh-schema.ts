@@ -76,7 +76,10 @@ export const MAX_NAME_LENGTH = 63
 export const MAX_REPLICAS = 1000
 const dnsLabel = (what: string, c: Checker<string>) =>
   refine(c, (v, at) => (v.length <= MAX_NAME_LENGTH ? v : at.error(`${what} "${v.slice(0, 20)}…" is ${v.length} characters; names are DNS labels of at most ${MAX_NAME_LENGTH}`)))
-export const serviceName = dnsLabel('service name', str({pattern: SERVICE_NAME, expected: 'a service name of lowercase letters, digits and dashes, starting with a letter'}))
+// `ingress` names the mesh's ingress: a caller in authorization rules, and the HTTPS ingress's certificate among the identities.
+export const serviceName = refine(dnsLabel('service name', str({pattern: SERVICE_NAME, expected: 'a service name of lowercase letters, digits and dashes, starting with a letter'})), (v, at) =>
+  v === 'ingress' ? at.error('the service name "ingress" is taken by the mesh\'s own ingress (authorization rules name it as a caller; it has a certificate of its own); choose another, such as gateway') : v,
+)
 export const meshName = str({pattern: /^[a-z0-9][a-z0-9-]*$/, expected: 'a name of lowercase letters, digits and dashes'})
 export const versionName = dnsLabel('version name', str({pattern: /^[a-z0-9][a-z0-9._-]*$/, expected: 'a version name of lowercase letters, digits, dots and dashes'}))
 const envName = str({pattern: /^[A-Za-z_][A-Za-z0-9_]*$/, expected: 'an environment variable name (letters, digits and _)'})
@@ -255,8 +258,8 @@ const policy = map(
     weights: opt(record(num({min: 0}), {key: ref})),
     mirror: opt(obj({version: req(ref), percent: def(num({min: 0, max: 100}), 100)})),
     authorization: opt(authorization),
-    requestAuthentication: opt(requestAuthentication),
     mtls: opt(mtlsMode),
+    requestAuthentication: opt(requestAuthentication),
   }),
   (p): PolicyConfig =>
     compact({
@@ -270,8 +273,8 @@ const policy = map(
       weights: p.weights,
       mirror: p.mirror,
       authorization: p.authorization,
-      requestAuthentication: p.requestAuthentication,
       mtls: p.mtls,
+      requestAuthentication: p.requestAuthentication,
     }),
 )
 

@@ -41,10 +41,10 @@ import type {MeshStatus} from './status.js'
 import {meshStatus} from './mesh-status.js'
 import {listenIngress} from '../proxy/ingress-listeners.js'
 import {profileEnabled, servicesToStart, whyLeftOut} from '../config/profiles.js'
-import {MeshJwt} from '../security/jwt/mesh-jwt.js'
 import {securityOf} from '../config/security-schema.js'
 import {WorkloadIdentities} from '../security/workload-identity.js'
 import {WorkloadFiles} from '../security/workload-files.js'
+import {MeshJwt} from '../security/jwt/mesh-jwt.js'
 
 export type DaemonEvent =
   | InstanceEvent
@@ -204,13 +204,13 @@ export class MeshDaemon extends EventEmitter {
           }).then(() => this.status()),
         'POST /v1/apply': ({body}) => (body?.dryRun ? this.applier.plan(body.env) : this.apply(body?.env)),
         'GET /v1/faults': () => this.faults.list(),
-        'GET /v1/jwks': () => this.jwt.jwks(),
         'POST /v1/faults': async ({body}) => {
           const info = this.injectFault(body)
           // Answered once the bad certificate is presented: the next connection meets it.
           if (info.kind === 'cert') await this.identities!.certificate(info.service)
           return info
         },
+        'GET /v1/jwks': () => this.jwt.jwks(),
         'POST /v1/faults/clear': ({body}) => this.faults.clear(body),
         'POST /v1/deploys': ({body}) => this.deploys.start(body),
         'GET /v1/deploys': ({query: {service}}) => {

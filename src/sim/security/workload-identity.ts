@@ -54,9 +54,11 @@ export interface WorkloadIdentitiesOptions {
   onError?: (service: string, error: Error) => void
 }
 
+/** The longest delay setTimeout keeps (2^31 - 1 ms); a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1
 /** How far in the past an "expired" fault's certificate ended: clearly expired, whatever the clocks' skew. */
 const EXPIRED_AGO_MS = 3600_000
-/** The ingress's server certificate has no service; its queue and onRotate name use this. */
+/** The HTTPS ingress's server certificate, in onRotate and the listing: no service may be called so (mesh-schema.ts). */
 export const INGRESS_IDENTITY = 'ingress'
 
 interface Entry {
@@ -98,9 +100,7 @@ export class WorkloadIdentities {
 
   /** Issues on first ask; later calls return the current one (rotated at half life). */
   async certificate(service: string): Promise<WorkloadCertificate> {
-    const entry = this.entry(service)
-    await entry.queue
-    return entry.presented!
+    return (await this.settled(service)).presented!
   }
 
   /** What `service` presents now, without waiting for a change under way (onRotate listeners read this); undefined before its first issue. */
@@ -110,9 +110,7 @@ export class WorkloadIdentities {
 
   /** A tls.SecureContext for `service` presenting its current cert, trusting the mesh CA; replaced on rotation. */
   async secureContext(service: string): Promise<tls.SecureContext> {
-    const entry = this.entry(service)
-    await entry.queue
-    return entry.context!
+    return (await this.settled(service)).context!
   }
 
   /** The HTTPS ingress's server certificate (localhost, 127.0.0.1, ::1), signed by the mesh CA. */
@@ -172,13 +170,25 @@ export class WorkloadIdentities {
     for (const e of this.entries.values()) e.timer?.cancel()
   }
 
+  /** The entry once the changes asked for so far are done; a failed one is an error only when there is nothing to present. */
+  private async settled(service: string): Promise<Entry> {
+    const entry = this.entry(service)
+    await entry.queue.catch((error: unknown) => {
+      if (!entry.presented) throw error
+    })
+    return entry
+  }
+
   private entry(service: string): Entry {
     let entry = this.entries.get(service)
     if (!entry) {
       entry = {service, queue: Promise.resolve()}
       this.entries.set(service, entry)
-      // The first issue failing is the caller's error: certificate() rejects with it.
-      void this.enqueue(entry, (e) => this.issue(e)).catch(() => undefined)
+      // The first issue failing is the waiting callers' error (certificate() rejects with it); the next ask tries again.
+      const created = entry
+      void this.enqueue(entry, (e) => this.issue(e)).catch(() => {
+        if (!created.genuine && this.entries.get(service) === created) this.entries.delete(service)
+      })
     }
     return entry
   }
@@ -263,10 +273,20 @@ export class WorkloadIdentities {
   }
 
   private schedule(entry: Entry, inMs: number): void {
-    entry.timer?.cancel()
-    if (this.stopped) return
     entry.nextRotationAt = this.o.clock.now() + inMs
-    entry.timer = this.o.clock.setTimer(inMs, () => {
+    this.arm(entry)
+  }
+
+  /** Sets the timer for the next rotation, in steps a timer can hold: 45 days (half of a 90-day TTL) is longer than setTimeout's 24.8. */
+  private arm(entry: Entry): void {
+    entry.timer?.cancel()
+    if (this.stopped || entry.nextRotationAt === undefined) return
+    const left = entry.nextRotationAt - this.o.clock.now()
+    if (left > MAX_TIMER_MS) {
+      entry.timer = this.o.clock.setTimer(MAX_TIMER_MS, () => this.arm(entry))
+      return
+    }
+    entry.timer = this.o.clock.setTimer(left, () => {
       void this.enqueue(entry, (e) => this.issue(e)).catch((error: Error) => {
         this.o.onError?.(entry.service, error)
         // The current certificate is still valid for half its life: try again well before it ends.
