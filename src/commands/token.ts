@@ -1,6 +1,8 @@
+import {existsSync} from 'node:fs'
 import path from 'node:path'
 import {Flags} from '@oclif/core'
 import {durationFlag, MeshCommand} from '../cli/mesh-command.js'
+import {MeshError} from '../sim/errors.js'
 import {DEFAULT_TOKEN_TTL_MS, DevIssuer, parseClaims} from '../sim/security/jwt/dev-issuer.js'
 import {decodeJwt, type JSONWebKeySet, type JWTPayload} from 'jose'
 
@@ -26,6 +28,12 @@ Its iss is "mesh", so its request principal is mesh/<sub>. Works whether or not 
 
   async run(): Promise<{token: string; claims: JWTPayload} | JSONWebKeySet> {
     const {flags} = await this.parse(Token)
+    // The key lives beside mesh.yaml (.mesh/): without one, there is no mesh to keep it for.
+    if (!existsSync(path.resolve(flags.file))) {
+      throw new MeshError('MESH_CONFIG_NOT_FOUND', `no mesh file at ${path.resolve(flags.file)}: the token key is kept in the .mesh/ beside it`, {
+        hints: ['Run it where mesh.yaml is, or point at it with --file.'],
+      })
+    }
     const issuer = await DevIssuer.loadOrCreate(path.dirname(this.meshPaths(flags.file).root))
     if (flags.jwks) {
       if (!this.jsonEnabled()) this.log(JSON.stringify(issuer.jwks, null, 2))

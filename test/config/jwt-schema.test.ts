@@ -57,10 +57,34 @@ describe('jwtRules', () => {
   })
 })
 
+describe('a standing --jwks-unavailable fault (faults.inject)', () => {
+  const withFault = (target: string) =>
+    withRules(`{issuer: a, jwksUri: 'http://orders/jwks'}`).replace('services:\n', `faults:\n  inject: [{service: ${target}, jwksUnavailable: true}]\nservices:\n`)
+
+  test('on a service that fetches a key set: taken', () => {
+    expect(parsed(withFault('orders')).faults.inject).toEqual([{service: 'orders', kind: 'jwks-unavailable'}])
+  })
+
+  test('on one that fetches none, or on an ingress there is not: an error at the entry, as it would never act', () => {
+    const source = withFault('orders').replace("jwksUri: 'http://orders/jwks'", "jwks: '" + JSON.stringify({keys: [EC_KEY]}) + "'")
+    expect(problems(source).join('\n')).toMatch(/faults\.inject\[0\]\.jwksUnavailable: "orders" fetches no key set/)
+    expect(problems(withFault('ingress')).join('\n')).toMatch(/faults\.inject\[0\]\.jwksUnavailable: "ingress" fetches no key set/)
+  })
+})
+
 describe('the lint: a request with no token passes', () => {
   test('jwtRules and no authorization rule needing a token: warned, at the rules', () => {
     const warnings = problems(withRules('{issuer: mesh}'))
     expect(warnings).toEqual([expect.stringMatching(/^mesh\.yaml:8:\d+ services\.orders\.policy\.requestAuthentication: warning: jwtRules refuse a bad token but let a request with no token through/)])
+  })
+
+  test.each([
+    ['allow: requestPrincipals', '{allow: [{requestPrincipals: ["*"]}]}'],
+    ['allow: a when on a claim', '{allow: [{when: [{key: "request.auth.claims[plan]", values: [gold]}]}]}'],
+    ['deny: notRequestPrincipals', '{deny: [{notRequestPrincipals: ["*"]}]}'],
+  ])('an authorization rule that needs a token (%s): no warning', (_, authz) => {
+    const source = withRules('{issuer: mesh}').replace('authorization: {allow: [{methods: [GET]}]}', `authorization: ${authz}`)
+    expect(problems(source)).toEqual([])
   })
 
   test('at the ingress: names the routed services that take calls without a token', () => {

@@ -25,6 +25,7 @@ name: every
 ingress:
   port: 8000
   routes: [{prefix: /api, service: api, rewrite: /}]
+  requestAuthentication: {jwtRules: [{issuer: mesh, audiences: [shop]}]}
 faults:
   allowHeaders: true
   inject:
@@ -56,6 +57,11 @@ services:
       weights: {v1: 90, v2: 10}
       mirror: {version: v2, percent: 5}
       authorization: {allow: [{from: [ingress], methods: [GET], paths: [/x]}], deny: [{from: [db]}]}
+      requestAuthentication:
+        jwtRules:
+          - {issuer: mesh, audiences: [api], fromHeaders: [{name: x-jwt, prefix: 'Token '}], fromParams: [t], forwardOriginalToken: true, outputPayloadToHeader: x-p, outputClaimToHeaders: [{header: x-c, claim: c}]}
+          - {issuer: 'https://idp', jwks: '{"keys":[{"kty":"EC","crv":"P-256","x":"F9gip3S84NJupHkpAViYpS3j9eNU6r40nRcNAUhNuRU","y":"IAhuMAPCI3m7o7sw3Gy_3er7IStYifzywRB7gLAMq7w"}]}'}
+          - {issuer: other, jwksUri: 'http://db/jwks'}
       mtls: STRICT
     versions:
       v1: {command: node a.js, cwd: src, replicas: 2}
@@ -169,7 +175,7 @@ describe('mesh apply reports every field', () => {
 
   test('the mesh.yaml sets every optional key (so every field is walked)', () => {
     const api = base.services.find((s) => s.name === 'api')!
-    expect(Object.keys(api.policy).sort()).toEqual(['authorization', 'circuitBreaker', 'loadBalancer', 'mirror', 'mtls', 'outlierDetection', 'rateLimit', 'retries', 'routes', 'timeoutMs', 'weights'])
+    expect(Object.keys(api.policy).sort()).toEqual(['authorization', 'circuitBreaker', 'loadBalancer', 'mirror', 'mtls', 'outlierDetection', 'rateLimit', 'requestAuthentication', 'retries', 'routes', 'timeoutMs', 'weights'])
     expect(Object.keys(base.telemetry!).sort()).toEqual(['accessLog', 'otlpEndpoint', 'spansPerSecond'])
     expect(base.faults.inject.length).toBe(1)
     expect(Object.keys(base.security!).sort()).toEqual(['certTtlMs', 'mtls', 'trustDomain'])

@@ -110,11 +110,13 @@ describe('where the token is, and what reaches the app', () => {
     const a = inline([rule()], [ec.jwk])
     const t = await token(ec)
     expect(a.find({authorization: `bearer ${t}`}, '/')?.token).toBe(t)
-    const v = await verdict(a, {}, `/items?x=1&access_token=${t}`)
+    const v = await verdict(a, {}, `/items?x=a%20b&access_token=${t}&y=1`)
     expect(v.outcome).toBe('valid')
     if (v.outcome !== 'valid') return
     const headers = {}
-    expect(forwardVerified(v, headers, `/items?x=1&access_token=${t}`)).toBe('/items?x=1')
+    // The rest of the query as it was written.
+    expect(forwardVerified(v, headers, `/items?x=a%20b&access_token=${t}&y=1`)).toBe('/items?x=a%20b&y=1')
+    expect(forwardVerified(v, headers, `/items?access_token=${t}`)).toBe('/items')
   })
 
   test('fromHeaders with a prefix, outputs to headers, forwardOriginalToken keeps it', async () => {
@@ -136,6 +138,12 @@ describe('where the token is, and what reaches the app', () => {
     forwardVerified(v, headers, '/')
     expect(headers).toMatchObject({'x-jwt': `Token ${t}`, 'x-plan': 'gold', 'x-team': 'core', 'x-groups': 'admin,ops', 'x-jwt-payload': t.split('.')[1]})
     expect(JSON.parse(Buffer.from(headers['x-jwt-payload'], 'base64url').toString())).toMatchObject({plan: 'gold', sub: 'alice'})
+  })
+
+  test('an empty header is no token: the next location is looked at', async () => {
+    const a = inline([rule({fromHeaders: [{name: 'x-a'}, {name: 'x-b'}]})], [ec.jwk])
+    const t = await token(ec)
+    expect(a.find({'x-a': ' ', 'x-b': t}, '/')).toEqual({token: t, location: {header: 'x-b', prefix: ''}})
   })
 
   test('the token removed (the header), the path untouched', async () => {
@@ -232,8 +240,8 @@ describe('a JWKS is checked the same wherever it comes from', () => {
     expect('error' in checked && checked.error).toMatch(error)
   })
 
-  test('unusable keys are left out, usable ones kept', () => {
-    const checked = checkJwks({keys: [{kty: 'oct', k: 'x'}, ec.jwk]})
-    expect(checked).toEqual({jwks: {keys: [ec.jwk]}, usable: 1})
+  test('unusable keys are left out, usable ones kept, and only their public parts', () => {
+    const checked = checkJwks({keys: [{kty: 'oct', k: 'x'}, ec.jwk, {...ec.jwk, kid: 'private', d: 'c2VjcmV0'}]})
+    expect(checked).toEqual({jwks: {keys: [ec.jwk, {...ec.jwk, kid: 'private'}]}, usable: 2})
   })
 })

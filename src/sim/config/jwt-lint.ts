@@ -3,15 +3,8 @@
 // `requestPrincipals` to allow, a `notRequestPrincipals` to deny, a `when` on
 // `request.auth.*`) refuses it. A service with jwtRules and no such rule is warned about, as is
 // an ingress whose routes lead to one. Pure: config in, warnings out.
-import type {AuthorizationConfig, MeshConfig} from './types.js'
+import type {AuthorizationConfig, AuthorizationRule, MeshConfig} from './types.js'
 import type {ResilienceWarning} from './resilience-lint.js'
-
-/** The fields of Istio's AuthorizationPolicy rules that read the request's token. */
-interface TokenFields {
-  requestPrincipals?: readonly string[]
-  notRequestPrincipals?: readonly string[]
-  when?: ReadonlyArray<{key: string}>
-}
 
 export function lintJwt(config: MeshConfig): ResilienceWarning[] {
   const warnings: ResilienceWarning[] = []
@@ -41,8 +34,8 @@ export function lintJwt(config: MeshConfig): ResilienceWarning[] {
 
 /** Whether some rule refuses a request that carries no valid token. */
 function requiresToken(authz: AuthorizationConfig | undefined): boolean {
-  const tokenIn = (rule: TokenFields) => rule.when?.some((w) => w.key.startsWith('request.auth.')) === true
-  const allow = (authz?.allow ?? []) as TokenFields[]
-  const deny = (authz?.deny ?? []) as TokenFields[]
+  const tokenIn = (rule: AuthorizationRule) => rule.when?.some((w) => w.key.startsWith('request.auth.')) === true
+  const allow = authz?.allow ?? []
+  const deny = authz?.deny ?? []
   return allow.some((r) => (r.requestPrincipals?.length ?? 0) > 0 || tokenIn(r)) || deny.some((r) => (r.notRequestPrincipals?.length ?? 0) > 0)
 }

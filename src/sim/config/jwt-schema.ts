@@ -71,6 +71,12 @@ export const requestAuthentication: Checker<RequestAuthenticationConfig> = refin
   return {jwtRules: ra.jwtRules}
 })
 
+/** Whether `owner`'s jwtRules (a service's, or `ingress`) fetch a key set: what a `--jwks-unavailable` fault needs to act on. */
+export function fetchesJwks(config: Pick<MeshConfig, 'ingress' | 'services'>, owner: string): boolean {
+  const rules = owner === 'ingress' ? config.ingress?.requestAuthentication : config.services.find((s) => s.name === owner)?.policy.requestAuthentication
+  return rules?.jwtRules.some((r) => r.jwksUri !== undefined) ?? false
+}
+
 /**
  * A jwksUri that is a file: made absolute (relative to mesh.yaml) and read now, so a missing,
  * unreadable or broken key file is an error at `mesh validate`, at the jwksUri it names.

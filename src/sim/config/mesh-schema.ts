@@ -35,15 +35,15 @@ import {
   type Path,
 } from './checker.js'
 import {suggestion} from './did-you-mean.js'
-import {checkJwksFiles, requestAuthentication} from './jwt-schema.js'
+import {checkJwksFiles, fetchesJwks, requestAuthentication} from './jwt-schema.js'
 import {ingressTls} from './ingress-tls-schema.js'
 import {readEnvFiles} from './env-file.js'
 import {checkFault, FAULT_KEYS} from '../faults/fault-config.js'
 import {mtlsMode, security} from './security-schema.js'
 import {requestOnlySelector} from '../faults/fault.js'
 import {formatDuration, parseRatio, parseSize} from './duration.js'
-import {rateLimit} from './rate-limit-schema.js'
 import {CONDITION_KEYS, needsRequest, parseConditionKey} from '../proxy/policy/authorization-conditions.js'
+import {rateLimit} from './rate-limit-schema.js'
 import type {
   AuthorizationCondition,
   AuthorizationConfig,
@@ -258,8 +258,8 @@ const policy = map(
     weights: opt(record(num({min: 0}), {key: ref})),
     mirror: opt(obj({version: req(ref), percent: def(num({min: 0, max: 100}), 100)})),
     authorization: opt(authorization),
-    mtls: opt(mtlsMode),
     requestAuthentication: opt(requestAuthentication),
+    mtls: opt(mtlsMode),
   }),
   (p): PolicyConfig =>
     compact({
@@ -273,8 +273,8 @@ const policy = map(
       weights: p.weights,
       mirror: p.mirror,
       authorization: p.authorization,
-      mtls: p.mtls,
       requestAuthentication: p.requestAuthentication,
+      mtls: p.mtls,
     }),
 )
 
@@ -508,6 +508,7 @@ export function checkMesh(report: Report, file: string, dir: string): CheckedMes
         for (const p of problems) ((p.path && item.child(p.path)) || item).error(p.message)
         const selector = spec && tcp.has(spec.service) ? requestOnlySelector(spec) : undefined
         if (selector) item.child(selector)!.error(`"${spec!.service}" is protocol: tcp: its connections have no ${selector} to select, so the fault would never act`)
+        else if (spec?.kind === 'jwks-unavailable' && !fetchesJwks(checked.config, spec.service)) item.child('jwksUnavailable')!.error(`"${spec.service}" fetches no key set (none of its jwtRules has a jwksUri), so the fault would never act`)
         else if (spec) checked.config.faults.inject.push(spec)
       }
     }

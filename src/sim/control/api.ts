@@ -16,8 +16,8 @@ import type {TcpSeries} from '../telemetry/tcp-metrics.js'
 import type {TraceStoreStats, TraceSummary} from '../telemetry/trace-store.js'
 import type {SamplingStats} from '../telemetry/trace-sampler.js'
 import type {TapLine} from '../telemetry/tap.js'
-import type {CertificateListing} from '../security/workload-files.js'
 import type {JSONWebKeySet} from 'jose'
+import type {CertificateListing} from '../security/workload-files.js'
 
 /** The trace store's selection on the wire (`mesh traces`, trace export). */
 type TraceParams = {service?: string; errors?: '1'; minDurationMs?: string; since?: string; complete?: '1'; limit?: string}
@@ -193,7 +193,7 @@ const nameValue = shape<{name: string; value: string}>({name: string, value: str
 const FAULT_SPEC: Shape<FaultSpec> = {
   service: string,
   version: optional(string),
-  kind: oneOf<FaultKind>(...PER_REQUEST_KINDS, 'kill', 'pause', 'cert', 'jwks-unavailable'),
+  kind: oneOf<FaultKind>(...PER_REQUEST_KINDS, 'kill', 'pause', 'jwks-unavailable', 'cert'),
   delayMs: optional(number),
   jitterMs: optional(number),
   status: optional(number),

@@ -204,13 +204,13 @@ export class MeshDaemon extends EventEmitter {
           }).then(() => this.status()),
         'POST /v1/apply': ({body}) => (body?.dryRun ? this.applier.plan(body.env) : this.apply(body?.env)),
         'GET /v1/faults': () => this.faults.list(),
+        'GET /v1/jwks': () => this.jwt.jwks(),
         'POST /v1/faults': async ({body}) => {
           const info = this.injectFault(body)
           // Answered once the bad certificate is presented: the next connection meets it.
           if (info.kind === 'cert') await this.identities!.certificate(info.service)
           return info
         },
-        'GET /v1/jwks': () => this.jwt.jwks(),
         'POST /v1/faults/clear': ({body}) => this.faults.clear(body),
         'POST /v1/deploys': ({body}) => this.deploys.start(body),
         'GET /v1/deploys': ({query: {service}}) => {
@@ -246,6 +246,7 @@ export class MeshDaemon extends EventEmitter {
     for (const spec of this.config.faults.inject) this.injectFault(spec)
     await this.instances.bringUp(selected, this.opts.startupTimeoutMs ?? 60_000)
     this.phase = 'running'
+    this.jwt.started()
     if (this.opts.watch) {
       this.watch = new WatchRestarts({
         config: this.config,

@@ -7,6 +7,7 @@ import {MeshError, serviceNotFound} from '../errors.js'
 import {describeFault, type FaultInfo, type FaultSpec, requestOnlySelector} from '../faults/fault.js'
 import type {FaultSet} from '../faults/fault-set.js'
 import type {InstanceManager} from './instance-manager.js'
+import {fetchesJwks} from '../config/jwt-schema.js'
 
 export interface FaultHost {
   config: MeshConfig
@@ -67,10 +68,8 @@ export function injectFault(spec: FaultSpec, host: FaultHost): FaultInfo {
 /** `--jwks-unavailable` names a service (or `ingress`) whose jwtRules fetch a jwksUri: on anything else it would never act. */
 function jwksFault(spec: FaultSpec, config: MeshConfig): FaultSpec {
   const names = config.services.map((s) => s.name)
-  const rules = spec.service === 'ingress' ? config.ingress?.requestAuthentication : config.services.find((s) => s.name === spec.service)?.policy.requestAuthentication
   if (spec.service !== 'ingress' && !names.includes(spec.service)) throw serviceNotFound(spec.service, names)
-  const fetched = rules?.jwtRules.filter((r) => r.jwksUri !== undefined) ?? []
-  if (fetched.length === 0) {
+  if (!fetchesJwks(config, spec.service)) {
     throw new MeshError('MESH_BAD_FLAG', `"${spec.service}" fetches no key set: none of its jwtRules has a jwksUri, so --jwks-unavailable would never act.`, {
       hints: ['Name the service (or ingress) whose requestAuthentication.jwtRules has the jwksUri.'],
     })

@@ -56,7 +56,7 @@ export interface CheckFaultOptions {
 export type CheckedFault = {spec: FaultSpec; problems: []} | {spec?: undefined; problems: FaultProblem[]}
 
 /** The keys that choose the kind; exactly one must be set. */
-export const KIND_KEYS = ['delay', 'abort', 'reset', 'partition', 'bandwidth', 'slowClose', 'kill', 'pause', 'cert', 'jwksUnavailable'] as const
+export const KIND_KEYS = ['delay', 'abort', 'reset', 'partition', 'bandwidth', 'slowClose', 'kill', 'pause', 'jwksUnavailable', 'cert'] as const
 const KIND_OF: Record<(typeof KIND_KEYS)[number], FaultKind> = {
   delay: 'delay',
   abort: 'abort',
@@ -66,8 +66,8 @@ const KIND_OF: Record<(typeof KIND_KEYS)[number], FaultKind> = {
   slowClose: 'slow-close',
   kill: 'kill',
   pause: 'pause',
-  cert: 'cert',
   jwksUnavailable: 'jwks-unavailable',
+  cert: 'cert',
 }
 /** Modifiers that belong to one kind. */
 const MODIFIER_OF: Record<string, (typeof KIND_KEYS)[number]> = {jitter: 'delay', afterBytes: 'reset', blackhole: 'partition', count: 'pause'}
@@ -188,19 +188,19 @@ export function checkFault(raw: unknown, options: CheckFaultOptions = {}): Check
       if (entry.count !== undefined) spec.count = count(entry.count, 'count')
       break
     }
-    case 'cert': {
-      if (typeof entry.cert === 'string' && (CERT_FAULTS as readonly string[]).includes(entry.cert)) spec.cert = entry.cert as CertFault
-      else problem('cert', `expected ${CERT_FAULTS.join(', ')}, got ${show(entry.cert)}${typeof entry.cert === 'string' ? suggestion(entry.cert, CERT_FAULTS) : ''}`)
-      // A workload identity is the service's: every version presents the same certificate.
-      if (typeof version === 'string') problem('version', `${name('cert')} acts on ${String(service)}'s identity, which all its versions share; drop @${version}`)
-      break
-    }
     case 'jwksUnavailable': {
       flag('jwksUnavailable')
       // It acts on the jwksUri fetches of the service's (or the ingress's) jwtRules, not on requests.
       for (const key of SELECTOR_KEYS) if (entry[key] !== undefined) problem(key, `${name(key)} does not apply to ${name('jwksUnavailable')}: it fails key fetches, not requests`)
       if (entry.duration !== undefined) spec.durationMs = duration(entry.duration, 'duration', {positive: true})
       return problems.length ? {problems} : {spec, problems: []}
+    }
+    case 'cert': {
+      if (typeof entry.cert === 'string' && (CERT_FAULTS as readonly string[]).includes(entry.cert)) spec.cert = entry.cert as CertFault
+      else problem('cert', `expected ${CERT_FAULTS.join(', ')}, got ${show(entry.cert)}${typeof entry.cert === 'string' ? suggestion(entry.cert, CERT_FAULTS) : ''}`)
+      // A workload identity is the service's: every version presents the same certificate.
+      if (typeof version === 'string') problem('version', `${name('cert')} acts on ${String(service)}'s identity, which all its versions share; drop @${version}`)
+      break
     }
   }
 

@@ -292,5 +292,7 @@ export class Destination {
   close(): void {
     this.outlierDetector?.close()
     this.endpoints.close()
+    // Its key sets go with it (`mesh status` lists the live ones only).
+    this.deps.authn?.forService(this.name, undefined)
   }
 }

@@ -24,13 +24,8 @@ export const requestAuthentication =
       const steps = atIngress && own ? [atIngress, own] : [(atIngress ?? own)!]
       for (let i = 0; i < steps.length; i++) {
         const authenticator = steps[i]
-        // What the rules write, no one else may: a header of that name from outside goes.
-        for (const name of authenticator.outputHeaders) delete req.headers[name]
-        const found = authenticator.find(req.headers, req.path)
-        if (!found) {
-          req.auth ??= NO_TOKEN
-          continue
-        }
+        const found = tokenFor(authenticator, req)
+        if (!found) continue
         // This try's signal, as it was when the request reached us (see CallContext.signal).
         const signal = ctx.signal
         const rest = steps.slice(i + 1)
@@ -47,24 +42,24 @@ export const requestAuthentication =
       forward(inner, req, ctx, reply)
     }
 
+type Found = NonNullable<ReturnType<Authenticator['find']>>
+
+/** The token `authenticator`'s rules find; with none, the request is `outcome: none` (unless an earlier step verified one). */
+function tokenFor(authenticator: Authenticator, req: MeshRequest): Found | undefined {
+  // What the rules write, no one else may: a header of that name from outside goes.
+  for (const name of authenticator.outputHeaders) delete req.headers[name]
+  const found = authenticator.find(req.headers, req.path)
+  if (!found) req.auth ??= NO_TOKEN
+  return found
+}
+
 /** The first authenticator's token, then the others' (the service's, after the ingress's): the 401 of the first that refuses. */
-async function verifyAll(
-  found: NonNullable<ReturnType<Authenticator['find']>>,
-  first: Authenticator,
-  rest: Authenticator[],
-  req: MeshRequest,
-  nowMs: number,
-): Promise<ProxyError | undefined> {
+async function verifyAll(found: Found, first: Authenticator, rest: Authenticator[], req: MeshRequest, nowMs: number): Promise<ProxyError | undefined> {
   const refusal = settle(await first.verify(found, nowMs), req)
   if (refusal) return refusal
   for (const authenticator of rest) {
-    for (const name of authenticator.outputHeaders) delete req.headers[name]
-    const next = authenticator.find(req.headers, req.path)
-    if (!next) {
-      req.auth ??= NO_TOKEN
-      continue
-    }
-    const refused = settle(await authenticator.verify(next, nowMs), req)
+    const next = tokenFor(authenticator, req)
+    const refused = next && settle(await authenticator.verify(next, nowMs), req)
     if (refused) return refused
   }
   return undefined
@@ -86,8 +81,11 @@ function settle(verdict: Authentication, req: MeshRequest): ProxyError | undefin
  */
 function unauthenticated(req: MeshRequest, reason: string): ProxyError {
   const host = firstHeader(req.headers, 'host') ?? req.destination
-  const realm = `http://${host}${req.path.split('?')[0]}`
-  const quoted = (s: string) => s.replace(/[^\x20-\x7e]|["\\]/g, '?')
+  // The URL the client asked for: its scheme as the ingress recorded it (https behind ingress.tls).
+  const scheme = firstHeader(req.headers, 'x-forwarded-proto') === 'https' ? 'https' : 'http'
+  const realm = `${scheme}://${host}${req.path.split('?')[0]}`
+  // A quoted-string: the reason's own quotes become single ones, anything not printable ASCII goes.
+  const quoted = (s: string) => s.replace(/["\\]/g, "'").replace(/[^\x20-\x7e]/g, '?')
   return new ProxyError(401, 'JWT', `Jwt authentication failed for "${req.destination}": ${reason} (requestAuthentication)`, {
     headers: {'www-authenticate': `Bearer realm="${quoted(realm)}", error="invalid_token", error_description="${quoted(reason)}"`},
   })

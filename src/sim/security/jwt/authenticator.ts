@@ -77,7 +77,10 @@ export class Authenticator {
       }
       const value = firstHeader(headers, location.header)
       if (value === undefined) continue
-      if (location.prefix === '') return value.trim() ? {token: value.trim(), location} : undefined
+      if (location.prefix === '') {
+        if (value.trim()) return {token: value.trim(), location}
+        continue
+      }
       // A scheme is case-insensitive (RFC 7235); `Authorization: Basic …` is no bearer token.
       if (value.length > location.prefix.length && value.slice(0, location.prefix.length).toLowerCase() === location.prefix.toLowerCase()) {
         return {token: value.slice(location.prefix.length).trim(), location}
@@ -188,11 +191,13 @@ export function forwardVerified(auth: Extract<Authentication, {outcome: 'valid'}
     delete headers[location.header]
     return path
   }
+  // The other parameters stay as they were written (URLSearchParams would re-encode them).
   const q = path.indexOf('?')
-  const params = new URLSearchParams(path.slice(q + 1))
-  params.delete(location.param)
-  const rest = params.toString()
-  return path.slice(0, q) + (rest ? `?${rest}` : '')
+  const rest = path
+    .slice(q + 1)
+    .split('&')
+    .filter((pair) => new URLSearchParams(pair).has(location.param) === false)
+  return path.slice(0, q) + (rest.length ? `?${rest.join('&')}` : '')
 }
 
 /** `a.b` reads a nested claim, as Istio's claim paths do. */

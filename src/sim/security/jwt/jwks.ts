@@ -26,7 +26,8 @@ export function checkJwks(source: string | unknown): JwksCheck {
   }
   const keys = (value as {keys?: unknown} | null)?.keys
   if (typeof value !== 'object' || value === null || !Array.isArray(keys)) return {error: 'is not a JWKS: expected a JSON object with a "keys" list'}
-  const usable = keys.filter((k): k is JWK => usableKey(k) === undefined)
+  // Public parameters only: a private key's `d` is never needed (nor wanted) to verify.
+  const usable = keys.filter((k) => usableKey(k) === undefined).map((k) => publicPart(k as JWK))
   if (usable.length === 0) {
     const why = keys.length === 0 ? 'its "keys" list is empty' : `none of its ${keys.length} keys can verify a token (${usableKey(keys[0])})`
     return {error: `has no usable key: ${why}`}
@@ -42,11 +43,14 @@ function usableKey(key: unknown): string | undefined {
   if (k.use !== undefined && k.use !== 'sig') return `use ${JSON.stringify(k.use)} is not sig`
   if (k.alg !== undefined && !(JWT_ALGORITHMS as readonly string[]).includes(k.alg)) return `alg ${JSON.stringify(k.alg)} is not one of ${JWT_ALGORITHMS.join(', ')}`
   try {
-    // Public parameters only: a private key's `d` is never needed (nor wanted) to verify.
-    const {d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub} = k
-    createPublicKey({key: pub as import('node:crypto').JsonWebKey, format: 'jwk'})
+    createPublicKey({key: publicPart(k) as import('node:crypto').JsonWebKey, format: 'jwk'})
   } catch (error) {
     return `its ${k.kty} parameters are broken (${(error as Error).message})`
   }
   return undefined
+}
+
+function publicPart(k: JWK): JWK {
+  const {d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, oth: _oth, ...pub} = k as JWK & {oth?: unknown}
+  return pub
 }

@@ -81,6 +81,11 @@ export class FetchedKeys implements KeySource {
     return this
   }
 
+  /** Fetches again now if the last fetch failed (once the mesh is up: a JWKS server in the mesh was not healthy before). */
+  retryIfFailing(): void {
+    if (this.error !== undefined && this.inFlight === undefined) void this.fetch()
+  }
+
   current(): LocalJWKSet | Promise<LocalJWKSet | undefined> | undefined {
     const now = this.o.clock.now()
     if (this.set) {

@@ -33,6 +33,11 @@ export class MeshJwt {
     this.issuer = await DevIssuer.loadOrCreate(meshDir)
   }
 
+  /** The mesh is up: a jwksUri served by a service of the mesh can answer now. */
+  started(): void {
+    this.authenticators.retryFailed()
+  }
+
   /** The dev issuer's public keys (GET /v1/jwks). */
   jwks(): JSONWebKeySet {
     return this.issuer?.jwks ?? {keys: []}

@@ -58,6 +58,11 @@ export class RequestAuthenticators {
     return this.ingressRules?.authenticator
   }
 
+  /** Once every instance is up: key sets whose first fetch failed (their server was starting too) are fetched again. */
+  retryFailed(): void {
+    for (const c of [...(this.ingressRules ? [this.ingressRules] : []), ...this.services.values()]) for (const f of c.fetched) f.retryIfFailing()
+  }
+
   /** Every fetched key set (`mesh status`): what it holds, and whether its fetches fail. */
   status(): JwksStatus[] {
     const all = [...(this.ingressRules ? [this.ingressRules] : []), ...this.services.values()]
