@@ -86,7 +86,7 @@ function load(source: string): MeshConfig {
 
 /** The daemon's side of apply, recording nothing but what apply asks. */
 function fakeHost(config: MeshConfig): ApplyHost {
-  const destination = (s: ServiceConfig) => ({apply() {}, endpoints: {notStarted: undefined, setWeights() {}, currentWeights: () => versionWeights(s)}})
+  const destination = (s: ServiceConfig) => ({apply() {}, endpoints: {setWeights() {}, currentWeights: () => versionWeights(s)}})
   const destinations = new Map(config.services.map((s) => [s.name, destination(s)]))
   const host = {
     config,
@@ -111,7 +111,8 @@ function fakeHost(config: MeshConfig): ApplyHost {
       addInstances: async (s: ServiceConfig, v: {name: string}, n: number) => Array.from({length: n}, (_, i) => `${s.name}-${v.name}-${i + 1}`),
       removeInstance: async () => {},
       isStarted: () => true,
-      markNotStarted: (service: string, why: string) => (destinations.get(service)!.endpoints.notStarted = why as never),
+      markNotStarted() {},
+      forgetService() {},
     },
     profileEnabled: () => true,
     onApplied() {},

@@ -80,6 +80,7 @@ class FakeDriver extends EventEmitter implements WorkloadDriver {
   private serve(spec: InstanceSpec): void {
     const server = http.createServer((req, res) => {
       if (req.url === '/slow') return void setTimeout(() => res.end('slow', () => this.slowAnswered++), 300)
+      if (req.url === '/fail') return void res.writeHead(503).end('down')
       res.end(`${spec.instance} ${req.url}`)
     })
     this.servers.set(spec.instance, server)
@@ -110,6 +111,8 @@ services:
     command: node db.js
     health: {path: /healthz, interval: 100ms, timeout: 200ms, healthyThreshold: 1, unhealthyThreshold: 1}
     stopGracePeriod: 200ms
+    policy:
+      outlierDetection: {consecutive5xxErrors: 2, interval: 10s, baseEjectionTime: 30s, maxEjectionPercent: 100}
 `
 
 interface Parts {
@@ -135,10 +138,15 @@ function parts(broken: string[] = []): Parts {
   expect(issues.filter((i) => i.severity === 'error')).toEqual([])
   const clock = realClock
   const registry = new Registry(config!.services.map((s) => s.name))
-  const dataPlane = new DataPlane(registry, config!.services, new Map(config!.services.map((s) => [s.name, versionWeights(s)])), {clock, faults: new FaultSet(clock, () => {})})
   const driver = new FakeDriver(new Set(broken))
   const events: InstanceEvent[] = []
-  const manager = new InstanceManager({config: config!, clock, dataPlane, registry, driver, logDir: path.join(DIR, 'logs'), onEvent: (e) => events.push(e), onChange: () => {}})
+  // The data path's outlier detector reports to the manager, as the daemon wires them.
+  const dataPlane = new DataPlane(registry, config!.services, new Map(config!.services.map((s) => [s.name, versionWeights(s)])), {
+    clock,
+    faults: new FaultSet(clock, () => {}),
+    onOutlierEvent: (s, e) => manager.outlierChanged(s, e),
+  })
+  const manager: InstanceManager = new InstanceManager({config: config!, clock, dataPlane, registry, driver, logDir: path.join(DIR, 'logs'), onEvent: (e) => events.push(e), onChange: () => {}})
   const p = {manager, driver, registry, dataPlane, events, config: config!}
   open.push(p)
   return p
@@ -293,5 +301,58 @@ describe('InstanceManager', () => {
     expect(p.manager.execTarget('db', undefined, undefined).instance).toBe('db-v1-0')
     expect(p.manager.execTarget('db', 'v1', 'db-v1-1')).toMatchObject({instance: 'db-v1-1', cwd: DIR})
     expect(() => p.manager.execTarget('db', undefined, 'db-v1-7')).toThrow(/"db-v1-7" is not an instance of db/)
+  })
+
+  test('an ejection the data path decides is kept in the instance state until the detector lets go of it; it ends with the instance leaving the registry, not as a return', async () => {
+    const p = parts()
+    await p.manager.bringUp(new Set(['api', 'db']), 5_000)
+    const dbUrl = p.driver.specs.get('api-v1-0')!.env.DB_URL
+    expect(p.manager.phase('db-v1-0')).toBe('healthy')
+    for (let i = 0; i < 5 && p.manager.phase('db-v1-0') !== 'ejected'; i++) await (await fetch(`${dbUrl}/fail`)).text()
+    const state = p.manager.state('db-v1-0')!
+    expect(state.ejected).toMatchObject({times: 1, reason: 'consecutive-5xx'})
+    expect(state.ejected!.untilMs - state.ejected!.sinceMs).toBeCloseTo(30_000, 3)
+    expect(p.manager.phase('db-v1-0')).toBe('ejected')
+    const until = Date.parse(p.manager.statusOf('db')[0].ejected!.until)
+    expect(Math.abs(until - (Date.now() + 30_000))).toBeLessThan(2_000)
+    expect(p.events).toContainEqual({kind: 'instance-ejected', service: 'db', instance: 'db-v1-0', reason: 'consecutive-5xx'})
+    // Its workload dies: out of the registry, so the detector forgets it, and so does its state.
+    await p.manager.signal('db-v1-0', 'SIGKILL')
+    expect(p.manager.state('db-v1-0')!.ejected).toBeUndefined()
+    expect(p.manager.statusOf('db')[0].ejected).toBeUndefined()
+    expect(p.manager.phase('db-v1-0')).toBe('starting')
+    expect(p.events.filter((e) => e.kind === 'instance-returned')).toEqual([])
+  })
+
+  test('a service declared not started: the record is here, and the data path tells callers why until an instance is created', async () => {
+    const p = parts()
+    p.manager.markNotStarted('db', 'mesh up named other services')
+    await p.manager.bringUp(new Set(['api']), 5_000)
+    const dbUrl = p.driver.specs.get('api-v1-0')!.env.DB_URL
+    const refused = await fetch(`${dbUrl}/x`)
+    await refused.text()
+    expect(refused.status).toBe(503)
+    expect(refused.headers.get('x-mesh-reason')).toMatch(/service "db" is not started \(mesh up named other services;/)
+    expect(await p.manager.startServices(new Set(['db']))).toEqual(['db-v1-0'])
+    expect(p.manager.notStarted('db')).toBeUndefined()
+    expect(await (await fetch(`${dbUrl}/x`)).text()).toBe('db-v1-0 /x')
+    // A service apply removes leaves no record behind.
+    p.manager.markNotStarted('gone', 'its profile is off')
+    p.manager.forgetService('gone')
+    expect(p.manager.notStarted('gone')).toBeUndefined()
+  })
+
+  test('an instance being removed is draining, then stopped; it is no longer offered to exec or deploys, but status still shows it', async () => {
+    const p = parts()
+    const [name] = await p.manager.addInstances(service(p, 'db'), version(p, 'db'), 1, 5_000)
+    const removing = p.manager.removeInstance(name, 2_000)
+    expect(p.manager.phase(name)).toBe('draining')
+    expect(p.manager.state(name)).toMatchObject({leaving: true, health: 'healthy'})
+    expect(p.manager.instancesOf('db')).toEqual([])
+    expect(p.manager.statusOf('db').map((s) => s.instance)).toEqual([name])
+    expect(() => p.manager.execTarget('db', undefined, undefined)).toThrow(/db has no instance running/)
+    await removing
+    expect(p.manager.phase(name)).toBe('stopped')
+    expect(p.manager.state(name)).toBeUndefined()
   })
 })

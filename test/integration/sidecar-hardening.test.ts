@@ -3,19 +3,54 @@
 // outbound modes (<DEP>_URL and HTTP_PROXY) reach the dependency.
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
 import type {MeshStatus} from '../../src/sim/control/status.js'
-import {freePort, get, mesh, meshDir} from '../helpers/mesh.js'
+import {eventually, freePort, get, mesh, meshDir} from '../helpers/mesh.js'
 import {raw, statusOf} from '../helpers/raw-http.js'
 
-/** A WebSocket session (undici's client): `say` sends a text frame and resolves with the next one back. */
+/**
+ * A WebSocket session (undici's client): `say` sends a text frame and resolves with the next one back.
+ * undici's error event says only that the handshake failed; the handshake goes through an interceptor
+ * that keeps its answer (status, the mesh's flags and reason, the body's start) or its network error,
+ * so a failure says why.
+ */
 async function openSocket(url: string) {
-  const {WebSocket} = await import('undici')
-  const ws = new WebSocket(url)
+  const {WebSocket, getGlobalDispatcher} = await import('undici')
+  const seen: {status?: number; headers?: Record<string, string | string[] | undefined>; body: string; error?: Error} = {body: ''}
+  const dispatcher = getGlobalDispatcher().compose((dispatch) => (opts, handler) =>
+    dispatch(opts, {
+      onRequestStart: (c, context) => handler.onRequestStart?.(c, context),
+      onRequestUpgrade: (c, status, headers, socket) => {
+        seen.status = status
+        seen.headers = headers
+        handler.onRequestUpgrade?.(c, status, headers, socket)
+      },
+      onResponseStart: (c, status, headers, message) => {
+        seen.status = status
+        seen.headers = headers
+        handler.onResponseStart?.(c, status, headers, message)
+      },
+      onResponseData: (c, chunk) => {
+        if (seen.body.length < 500) seen.body += chunk.toString('utf8')
+        handler.onResponseData?.(c, chunk)
+      },
+      onResponseEnd: (c, trailers) => handler.onResponseEnd?.(c, trailers),
+      onResponseError: (c, error) => {
+        seen.error = error
+        handler.onResponseError?.(c, error)
+      },
+    }),
+  )
+  const ws = new WebSocket(url, {dispatcher})
   const inbox: string[] = []
   let waiting: ((text: string) => void) | undefined
   ws.onmessage = (e) => (waiting ? waiting(String(e.data)) : inbox.push(String(e.data)))
   await new Promise((resolve, reject) => {
     ws.onopen = resolve
-    ws.onerror = () => reject(new Error(`WebSocket to ${url} failed`))
+    ws.onerror = () => {
+      const h = seen.headers ?? {}
+      const answer = seen.status === undefined ? 'no answer' : `${seen.status} flags=${h['x-mesh-response-flags'] ?? '-'} reason=${h['x-mesh-reason'] ?? '-'} upstream=${h['x-mesh-upstream'] ?? '-'} body=${JSON.stringify(seen.body)}`
+      const cause = seen.error ? `${seen.error.name}: ${seen.error.message}${(seen.error as {code?: string}).code ? ` (${(seen.error as {code?: string}).code})` : ''}` : 'none'
+      reject(new Error(`WebSocket to ${url} failed: handshake answer ${answer}; network error ${cause}`))
+    }
   })
   const say = (text: string) =>
     new Promise<string>((resolve) => {
@@ -222,6 +257,30 @@ services:
     expect(now.services.find((s) => s.name === 'echo')!.tcp?.opened).toBeGreaterThanOrEqual(3)
     expect(now.services.find((s) => s.name === 'caller')!.tcp).toBeUndefined()
     expect((await mesh(dir, ['status'])).stdout).toMatch(/echo: WebSocket \(Upgrade\) sessions: \d+ sessions? open, [3-9]\d* opened since mesh up/)
+  })
+
+  test('an Upgrade sent on a connection before its last response has finished waits for it, then goes through; nothing stays counted', async () => {
+    const echo = status.services.find((s) => s.name === 'echo')!.instances[0]
+    const {connect} = await import('node:net')
+    const socket = connect(port, '127.0.0.1')
+    let received = ''
+    socket.on('data', (d: Buffer) => (received += d.toString('latin1')))
+    // Pipelined: node:http reads the Upgrade while the first response is still going out.
+    socket.write(`GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`)
+    try {
+      await eventually(() => received.includes('Sec-WebSocket-Accept'), 3_000, 20, () => received)
+      expect(statusOf(received)).toBe(200)
+      expect(received.indexOf('"url":"/first"')).toBeLessThan(received.indexOf('HTTP/1.1 101 '))
+      // The session outlives the keep-alive timeout (5 s) node:http armed when the first response finished.
+      await new Promise((r) => setTimeout(r, 5_500))
+      const text = Buffer.from('ping')
+      const mask = Buffer.from([1, 2, 3, 4])
+      socket.write(Buffer.concat([Buffer.from([0x81, 0x80 | text.length]), mask, text.map((b, i) => b ^ mask[i & 3])]))
+      await eventually(() => received.includes(`${echo.instance} ping`), 3_000, 20, () => received)
+    } finally {
+      socket.destroy()
+    }
+    await eventually(async () => (JSON.parse((await mesh(dir, ['status', '--json'])).stdout) as MeshStatus).requestsInFlight === 0, 5_000)
   })
 
   test('an Upgrade the instance declines, or the mesh refuses, is answered as any request, then the connection closes', async () => {

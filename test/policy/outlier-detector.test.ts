@@ -37,7 +37,7 @@ describe('OutlierDetector', () => {
     await clock.advance(1) // the tick at 10 000 finds its time up
     expect(detector.isEjected('a')).toBe(false)
     expect(events).toEqual([
-      {id: 'a', kind: 'ejected', reason: 'consecutive-5xx', at: 0},
+      {id: 'a', kind: 'ejected', reason: 'consecutive-5xx', sinceMs: 0, untilMs: 10_000, times: 1, at: 0},
       {id: 'a', kind: 'returned', reason: 'consecutive-5xx', at: 10_000},
     ])
     detector.close()
@@ -164,6 +164,21 @@ describe('OutlierDetector', () => {
     detector.setEndpoints(['b', 'c', 'd'])
     expect(detector.ejectedCountNow()).toBe(1)
     detector.close()
+  })
+
+  test('whoever keeps a record of ejections hears when one ends without a return: the endpoint left, or detection was turned off', () => {
+    const {detector, events} = setup({}, ['a', 'b', 'c'])
+    fail(detector, 'a', 5)
+    fail(detector, 'b', 5)
+    detector.setEndpoints(['b', 'c'])
+    expect(events.map((e) => [e.id, e.kind])).toEqual([
+      ['a', 'ejected'],
+      ['b', 'ejected'],
+      ['a', 'forgotten'],
+    ])
+    // c was never ejected: turning detection off forgets only b.
+    detector.close()
+    expect(events.slice(3).map((e) => [e.id, e.kind])).toEqual([['b', 'forgotten']])
   })
 
   test('close() cancels the interval timer', async () => {

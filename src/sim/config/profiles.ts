@@ -38,6 +38,11 @@ export function profilesOff(service: Pick<ServiceConfig, 'profiles'>): string {
   return `profile${p.length > 1 ? 's' : ''} ${p.join(', ')} ${p.length > 1 ? 'are' : 'is'} not enabled`
 }
 
+/** Why `mesh up` left a service it did not select declared only: its profile, or other names given. */
+export function whyLeftOut(service: Pick<ServiceConfig, 'profiles'>, profiles: readonly string[]): string {
+  return service.profiles && !profileEnabled(service, profiles) ? `its ${profilesOff(service)}` : 'mesh up named other services'
+}
+
 /**
  * The services `mesh up [NAME...] [--profile P...]` starts: the named ones (whatever their
  * profiles) or every enabled one, and what they depend on. Undefined when that is every

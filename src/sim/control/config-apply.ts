@@ -33,7 +33,7 @@ export interface ApplyHost {
    * healthy) otherwise; isStarted is false for a service `mesh up SERVICE...` left declared
    * only: apply changes its config, never starts it.
    */
-  readonly instances: Pick<InstanceManager, 'instancesOf' | 'addInstances' | 'removeInstance' | 'isStarted' | 'markNotStarted'>
+  readonly instances: Pick<InstanceManager, 'instancesOf' | 'addInstances' | 'removeInstance' | 'isStarted' | 'markNotStarted' | 'forgetService'>
   /** Whether `mesh up --profile` enabled the service (one without profiles always is): apply adds others declared only. */
   profileEnabled(service: ServiceConfig): boolean
   onApplied(changes: string[]): void
@@ -285,6 +285,7 @@ export class ConfigApply {
   private forgetService(name: string): void {
     this.host.dataPlane.removeDestination(name)
     this.host.registry.removeService(name)
+    this.host.instances.forgetService(name)
     for (const list of [this.host.config.services, this.declared]) {
       const i = list.findIndex((s) => s.name === name)
       if (i >= 0) list.splice(i, 1)

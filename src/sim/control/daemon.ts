@@ -1,21 +1,18 @@
-// One daemon per mesh: it composes the parts (the registry, the data plane, the
-// instance manager and its workload driver, telemetry, faults, deploys) and serves
-// the control API.
+// One daemon per mesh: it composes the parts and serves the control API, as linkerd's
+// app/src/lib.rs composes identity, destination, policy, tap and admin. What a part does
+// lives in its own module; here it is built, handed what it needs, and routed to.
 //
-//   mesh.yaml ─▶ MeshDaemon.start()
-//                 ├─ ingress listener (DataPlane)
-//                 ├─ instances (InstanceManager): sidecar listeners, processes (Supervisor),
-//                 │    health checks ─▶ Registry ─▶ sidecars' EndpointSets
-//                 └─ control API (status, down) + .mesh/state.json
+//   constructor: what requests meet (Registry, Telemetry, FaultSet) ─▶ DataPlane
+//                what changes the mesh (Supervisor ─▶ InstanceManager, DeployController, ConfigApply)
+//   start():     lock, logs, token ─▶ ingress listener ─▶ control API ─▶ instances (bringUp)
+//   stop():      drain ─▶ instances stopped ─▶ telemetry, control API closed ─▶ state removed
 import {EventEmitter} from 'node:events'
 import {mkdirSync} from 'node:fs'
-import path from 'node:path'
-import type {MeshConfig, ServiceConfig} from '../config/types.js'
+import type {MeshConfig} from '../config/types.js'
 import {versionWeights} from '../config/versions.js'
 import {MeshError, serviceNotFound} from '../errors.js'
 import {DataPlane} from '../proxy/data-plane.js'
 import {Telemetry} from '../telemetry/telemetry.js'
-import type {TcpTotals} from '../telemetry/tcp-metrics.js'
 import {PROMETHEUS_CONTENT_TYPE, renderPrometheus} from '../telemetry/prometheus.js'
 import {EventLog} from './event-log.js'
 import {activeCertFault, describeFault, type FaultInfo, type FaultSpec} from '../faults/fault.js'
@@ -23,26 +20,27 @@ import {FaultSet} from '../faults/fault-set.js'
 import {DeployController} from '../deploy/deploy-controller.js'
 import {WatchRestarts} from './watch-restarts.js'
 import {deployTarget} from './deploy-target.js'
-import {runLoad} from '../load/load-generator.js'
+import {canaryLoad} from '../load/canary-load.js'
 import type {ApplyResult} from './policy-diff.js'
 import {ConfigApply} from './config-apply.js'
-import {injectFault} from './fault-inject.js'
+import {injectFault, resumeWhenPauseEnds} from './fault-inject.js'
 import {seedFrom} from '../time/random.js'
 import {Supervisor} from '../supervisor/supervisor.js'
 import type {Clock} from '../time/clock.js'
 import {TickClock} from '../time/tick-clock.js'
 import {ControlServer} from './control-server.js'
-import {findTrace, tap, traceQuery} from './telemetry-queries.js'
+import {findTrace, spansOf, tap, traceQuery} from './telemetry-queries.js'
 import {rotateLogs} from './log-files.js'
 import {tuneHeapForProxying} from './heap-tuning.js'
 import {Registry} from '../proxy/registry.js'
 import {type InstanceEvent, InstanceManager} from './instance-manager.js'
 import {createToken, type MeshPaths, meshPaths, removeState, writeState} from './state-file.js'
 import {acquireMeshLock, type MeshLock} from './mesh-lock.js'
-import type {ExecTarget, MeshStatus} from './status.js'
-import {ingressPathTo} from '../config/call-graph.js'
+import {OneAtATime} from './one-at-a-time.js'
+import type {MeshStatus} from './status.js'
+import {meshStatus} from './mesh-status.js'
 import {listenIngress} from '../proxy/ingress-listeners.js'
-import {profileEnabled, profilesOff, servicesToStart} from '../config/profiles.js'
+import {profileEnabled, servicesToStart, whyLeftOut} from '../config/profiles.js'
 import {securityOf} from '../config/security-schema.js'
 import {WorkloadIdentities} from '../security/workload-identity.js'
 import {WorkloadFiles} from '../security/workload-files.js'
@@ -52,8 +50,6 @@ export type DaemonEvent =
   | InstanceEvent
   /** `mesh up --watch`: files under a service's `watch:` paths changed, so its instances are restarted. */
   | {kind: 'files-changed'; service: string; files: string[]}
-  | {kind: 'instance-ejected'; service: string; instance: string; reason: string}
-  | {kind: 'instance-returned'; service: string; instance: string}
   | {kind: 'config-applied'; changes: string[]}
   | {kind: 'deploy-step'; service: string; id: string; step: string; message: string}
   | {kind: 'fault-added' | 'fault-removed' | 'fault-expired'; service: string; fault: string; id: string}
@@ -91,8 +87,8 @@ export class MeshDaemon extends EventEmitter {
   private readonly startedAt = new Date()
   private stopping?: Promise<void>
   private readonly applier: ConfigApply
-  /** apply, stop and start, one at a time: two interleaved would start or stop the same instances. */
-  private mutating: Promise<unknown> = Promise.resolve()
+  /** apply, stop and start. */
+  private readonly changes = new OneAtATime()
   /** Held from before the token is written until after state.json is removed (mesh-lock.ts). */
   private lock?: MeshLock
   private watch?: WatchRestarts
@@ -108,6 +104,7 @@ export class MeshDaemon extends EventEmitter {
     // Read once per callback: the data path asks the time ~10 times per request (tick-clock.ts).
     this.clock = opts.clock ?? new TickClock()
     this.paths = meshPaths(config.dir)
+    // What every request meets, built first: the DataPlane is handed each of them.
     this.registry = new Registry(config.services.map((s) => s.name))
     this.telemetry = new Telemetry({
       clock: this.clock,
@@ -126,13 +123,11 @@ export class MeshDaemon extends EventEmitter {
       sink: this.telemetry,
       tcpMetrics: this.telemetry.tcp,
       seed: seedFrom(config.name),
-      onOutlierEvent: (service, e) =>
-        this.emitEvent(
-          e.kind === 'ejected'
-            ? {kind: 'instance-ejected', service, instance: e.id, reason: e.reason ?? 'outlier'}
-            : {kind: 'instance-returned', service, instance: e.id},
-        ),
+      // The detector decides; the instance manager keeps the record (and logs it).
+      onOutlierEvent: (service, e) => this.instances.outlierChanged(service, e),
     })
+    // What changes the mesh, on top of the data plane: instances (their workloads through the
+    // Supervisor), deploys over them, and `mesh apply`.
     this.supervisor = new Supervisor({clock: this.clock, backoff: opts.backoff})
     this.instances = new InstanceManager({
       config,
@@ -150,7 +145,7 @@ export class MeshDaemon extends EventEmitter {
       {
         onStep: (record, step) =>
           this.emitEvent({kind: 'deploy-step', service: record.plan.service, id: record.id, step: step.kind, message: step.message}),
-        startLoad: (plan) => this.driveLoad(plan.service, plan.canary!.loadRps!),
+        startLoad: (plan) => canaryLoad(this.config, this.ingressUrl, plan.service, plan.canary!.loadRps!),
       },
       this.paths.history,
     )
@@ -194,15 +189,12 @@ export class MeshDaemon extends EventEmitter {
         'GET /v1/status': () => this.status(),
         'GET /v1/events': ({query}) => this.events.since(Number(query.since ?? 0)),
         'GET /v1/traces': ({query}) => this.telemetry.traces.list(traceQuery(query)),
-        'GET /v1/spans': ({query}) => {
-          const ids = this.telemetry.traces.list(traceQuery(query)).map((t) => t.traceId)
-          return ids.flatMap((id) => this.telemetry.traces.get(id))
-        },
+        'GET /v1/spans': ({query}) => spansOf(this.telemetry.traces, query),
         'GET /v1/trace': ({query}) => findTrace(this.telemetry.traces, query.id ?? ''),
         'GET /v1/trace-store': () => ({...this.telemetry.traces.stats(), sampling: this.telemetry.sampler.stats()}),
         'GET /v1/stat': ({query}) => this.telemetry.metrics.stat({by: query.by ?? 'service', windowMs: Number(query.windowMs ?? 30_000)}, this.clock.now()),
         'GET /v1/tcp': () => this.telemetry.tcp.series(),
-        'GET /v1/exec': ({query}) => this.execTarget(query.service ?? '', query.version, query.instance),
+        'GET /v1/exec': ({query}) => this.instances.execTarget(query.service ?? '', query.version, query.instance),
         'POST /v1/stop': ({body}) => this.inTurn(() => this.stopServices(body.services)).then(() => this.status()),
         'POST /v1/start': ({body: {services, profiles}}) =>
           this.inTurn(() => {
@@ -248,12 +240,8 @@ export class MeshDaemon extends EventEmitter {
 
     // The CLI's selection (mesh up SERVICE..., profiles), closed over what it needs by the one rule `mesh up` uses.
     const selected = new Set(servicesToStart(this.config, this.opts.only ?? [], this.opts.profiles ?? []) ?? this.serviceNames())
-    for (const service of this.config.services) {
-      // Declared only: its destination says so to callers, and it is what isStarted reads.
-      if (!selected.has(service.name)) {
-        this.instances.markNotStarted(service.name, service.profiles && !profileEnabled(service, this.opts.profiles ?? []) ? `its ${profilesOff(service)}` : 'mesh up named other services')
-      }
-    }
+    // Declared only: callers are told why, and `mesh up SERVICE` starts it later.
+    for (const s of this.config.services) if (!selected.has(s.name)) this.instances.markNotStarted(s.name, whyLeftOut(s, this.opts.profiles ?? []))
     // Before any instance starts: its first requests meet mesh.yaml's faults.
     for (const spec of this.config.faults.inject) this.injectFault(spec)
     await this.instances.bringUp(selected, this.opts.startupTimeoutMs ?? 60_000)
@@ -271,39 +259,8 @@ export class MeshDaemon extends EventEmitter {
   }
 
   status(): MeshStatus {
-    return {
-      name: this.config.name,
-      configFile: this.config.file,
-      phase: this.phase,
-      daemonPid: process.pid,
-      controlUrl: this.controlUrl,
-      ingress: this.ingressUrl && this.config.ingress ? {url: this.ingressUrl, routes: this.config.ingress.routes} : undefined,
-      startedAt: this.startedAt.toISOString(),
-      requestsInFlight: this.dataPlane.inflightRequests,
-      jwks: this.jwt.status(),
-      services: this.config.services.map((s) => ({
-        name: s.name,
-        protocol: s.protocol,
-        dependsOn: s.dependsOn,
-        versions: s.versions.map((v) => ({
-          name: v.name,
-          replicas: v.replicas,
-          weight: this.dataPlane.destination(s.name)?.endpoints.currentWeights().get(v.name) ?? 0,
-        })),
-        panic: this.dataPlane.destination(s.name)?.panic() ?? false,
-        deploy: this.deploys.inProgress(s.name),
-        faults: this.faults
-          .list()
-          .filter((f) => f.service === s.name)
-          .map((f) => `${f.id} ${describeFault(f)}${f.percent !== undefined && f.percent < 100 ? ` ${f.percent}%` : ''}${f.at === 'caller' ? ' at caller' : ''}`),
-        instances: this.instances.statusOf(s.name),
-        tcp: this.tcpTotals(s),
-        watching: this.opts.watch && s.watch ? s.watch.map((p) => path.relative(this.config.dir, p) || '.') : undefined,
-        notStarted: this.instances.notStarted(s.name),
-        profiles: s.profiles,
-        load: this.dataPlane.load(s.name),
-      })),
-    }
+    const facts = {phase: this.phase, controlUrl: this.controlUrl, ingressUrl: this.ingressUrl, startedAt: this.startedAt, watching: this.opts.watch ?? false}
+    return meshStatus(this, facts)
   }
 
   /**
@@ -328,11 +285,7 @@ export class MeshDaemon extends EventEmitter {
       this.certFiles?.close()
       await this.telemetry.close()
       await this.control?.close()
-      // Only the mesh that owns this directory removes its files: one that lost the race for the lock leaves the winner's alone.
-      if (this.lock) {
-        removeState(this.paths)
-        this.lock.release()
-      }
+      this.release()
     })()
     return this.stopping
   }
@@ -340,25 +293,14 @@ export class MeshDaemon extends EventEmitter {
   /** A second Ctrl-C: no more grace. Every process SIGKILLed at once, no state left behind. */
   killNow(): void {
     this.supervisor.killAll()
-    if (this.lock) {
-      removeState(this.paths)
-      this.lock.release()
-    }
+    this.release()
   }
 
-  /**
-   * What `mesh exec` runs a command as: an instance's environment (its env, <DEP>_URL and
-   * HTTP_PROXY listeners, PORT…) and directory. The named instance, or the first healthy one.
-   */
-  private execTarget(service: string, version: string | undefined, instance: string | undefined): ExecTarget {
-    this.assertService(service)
-    return this.instances.execTarget(service, version, instance)
-  }
-
-  /** A TCP service's connections, or an HTTP service's WebSocket sessions once it had one. */
-  private tcpTotals(s: ServiceConfig): TcpTotals | undefined {
-    const totals = this.telemetry.tcp.ofService(s.name)
-    return s.protocol === 'tcp' || totals.opened > 0 ? totals : undefined
+  /** Only the mesh that owns this directory removes its files: one that lost the race for the lock leaves the winner's alone. */
+  private release(): void {
+    if (!this.lock) return
+    removeState(this.paths)
+    this.lock.release()
   }
 
   /**
@@ -400,30 +342,8 @@ export class MeshDaemon extends EventEmitter {
     return injectFault(spec, {config: this.config, faults: this.faults, instances: this.instances})
   }
 
-  /**
-   * Open-loop load through the ingress until stopped (canary `--load`): on the route to
-   * the service, or else on one to a service that calls it (the shop's recommendations
-   * sits behind frontend and catalog).
-   */
-  private driveLoad(service: string, rps: number): {stop(): void; message: string} {
-    const reach = ingressPathTo(this.config, service)
-    if (!reach || !this.ingressUrl) {
-      throw new MeshError('MESH_BAD_FLAG', `--load needs an ingress route to "${service}" or to a service that calls it, and mesh.yaml has none.`, {
-        hints: ['Add one under ingress.routes, or drive traffic yourself with `mesh load`.'],
-      })
-    }
-    const abort = new AbortController()
-    const path = reach.route.prefix
-    void runLoad({target: this.ingressUrl, path, rps, durationMs: 24 * 3_600_000, signal: abort.signal}).catch(() => undefined)
-    return {
-      stop: () => abort.abort(),
-      message: `${rps} requests/s through the ingress at ${path} (${['ingress', ...reach.services].join(' → ')})`,
-    }
-  }
-
   private onFaultChange(kind: 'added' | 'removed' | 'expired', f: FaultInfo): void {
-    // A paused group runs again when its fault ends, however it ends.
-    if (f.kind === 'pause' && kind !== 'added') for (const name of f.instances ?? []) void this.instances.signal(name, 'SIGCONT')
+    resumeWhenPauseEnds(kind, f, this.instances)
     // However a cert fault ends, the service presents what is left: another cert fault, or its genuine certificate.
     if (f.kind === 'cert') void this.identities?.setFault(f.service, activeCertFault(this.faults.list(), f.service)).catch((e: Error) => console.error(`[daemon] certificate of ${f.service}: ${e.message}`))
     this.emitEvent({kind: `fault-${kind}`, service: f.service, fault: describeFault(f), id: f.id})
@@ -450,12 +370,9 @@ export class MeshDaemon extends EventEmitter {
 
   /** Runs fn once every apply, stop and start asked for before it has finished; refused once the mesh is stopping. */
   private inTurn<T>(fn: () => Promise<T>): Promise<T> {
-    const result = this.mutating.then(() => {
+    return this.changes.run(fn, () => {
       if (this.phase === 'stopping') throw new MeshError('MESH_STOPPING', `mesh "${this.config.name}" is stopping; nothing was changed.`)
-      return fn()
     })
-    this.mutating = result.catch(() => undefined)
-    return result
   }
 
   private saveState(): void {

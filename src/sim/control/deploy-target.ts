@@ -45,7 +45,10 @@ export function deployTarget({clock, config, dataPlane, instances, telemetry}: D
       const rule = {match: {headers: {[header.name]: header.value}}, version}
       return destination(service).overlay((p) => ({...p, routes: [rule, ...p.routes]}))
     },
-    notStarted: (service) => destination(service).endpoints.notStarted,
+    notStarted: (service) => {
+      destination(service)
+      return instances.notStarted(service)
+    },
     // Over mesh.yaml's mirror while the deploy runs; once undone, whatever mesh.yaml says now stands.
     addMirror: (service, version) => destination(service).overlay((p) => ({...p, mirror: {version, percent: 100}})),
     versionStats: (service, version, windowMs) => {

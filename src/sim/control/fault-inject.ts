@@ -4,7 +4,7 @@
 import {suggestion} from '../config/did-you-mean.js'
 import type {MeshConfig} from '../config/types.js'
 import {MeshError, serviceNotFound} from '../errors.js'
-import {type FaultInfo, type FaultSpec, requestOnlySelector} from '../faults/fault.js'
+import {describeFault, type FaultInfo, type FaultSpec, requestOnlySelector} from '../faults/fault.js'
 import type {FaultSet} from '../faults/fault-set.js'
 import type {InstanceManager} from './instance-manager.js'
 import {fetchesJwks} from '../config/jwt-schema.js'
@@ -75,4 +75,17 @@ function jwksFault(spec: FaultSpec, config: MeshConfig): FaultSpec {
     })
   }
   return spec
+}
+
+/** A paused group runs again when its fault ends, however it ends (cleared, expired, the mesh stopping). */
+export function resumeWhenPauseEnds(change: 'added' | 'removed' | 'expired', f: FaultInfo, instances: Pick<InstanceManager, 'signal'>): void {
+  if (f.kind === 'pause' && change !== 'added') for (const name of f.instances ?? []) void instances.signal(name, 'SIGCONT')
+}
+
+/** What `mesh status` lists of a service's faults, one line each: `f1 abort 503 50% at caller`. */
+export function faultLines(faults: FaultSet, service: string): string[] {
+  return faults
+    .list()
+    .filter((f) => f.service === service)
+    .map((f) => `${f.id} ${describeFault(f)}${f.percent !== undefined && f.percent < 100 ? ` ${f.percent}%` : ''}${f.at === 'caller' ? ' at caller' : ''}`)
 }

@@ -6,10 +6,13 @@
 //   createInstance ─▶ launch ─▶ driver.start + HealthChecker ─▶ healthy ─▶ Registry.add
 //   removeInstance ─▶ Registry.remove ─▶ drain ─▶ driver.stop ─▶ listeners closed
 //
-// The record of one instance's state is still held in four places, but each is written only
-// here: `health` below, the registry (registered or not), the destination's outlier detector
-// (ejected, written by the data path's own detector), and the destination's
-// `endpoints.notStarted` (a whole service declared but not run).
+// The record of an instance's state is kept here, one InstanceState per instance: its health
+// (probes and exits), whether the outlier detector has ejected it and until when, whether it
+// is leaving; and, per service, why it runs no instance on purpose (`notStarted`). The data
+// path is told what it acts on: the registry learns who is healthy, the destination why a
+// service is not started. Ejections are the one decision taken in the data path (the outlier
+// detector, on each response); it reports them here (outlierChanged) and this is where they
+// are read.
 import {EventEmitter} from 'node:events'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -18,13 +21,14 @@ import {instanceName, meshInstanceEnv} from '../config/env-names.js'
 import {activeVersions} from '../config/versions.js'
 import {startOrder} from '../config/call-graph.js'
 import {suggestion} from '../config/did-you-mean.js'
-import {MeshError} from '../errors.js'
+import {MeshError, serviceNotFound} from '../errors.js'
 import {abortError} from '../abort-signal.js'
 import type {DataPlane, ListenerInfo} from '../proxy/data-plane.js'
 import {HealthChecker, probeCommand, probeGrpc, probeHttp, probeTcp} from '../supervisor/health-check.js'
 import type {InstanceSpec, ProcessStatus} from '../supervisor/supervisor.js'
 import type {WorkloadDriver} from '../supervisor/workload-driver.js'
 import type {Clock} from '../time/clock.js'
+import type {OutlierEvent} from '../proxy/outlier/outlier-detector.js'
 import {tailLines} from './log-files.js'
 import {assertPortFree, freePort} from './ports.js'
 import type {Endpoint, Registry} from '../proxy/registry.js'
@@ -42,6 +46,22 @@ export type InstanceEvent =
   /** Every instance of a one-shot service (`restart: no` or on-failure) exited 0. */
   | {kind: 'service-completed'; service: string}
   | {kind: 'service-stopped'; service: string}
+  | {kind: 'instance-ejected'; service: string; instance: string; reason: string}
+  | {kind: 'instance-returned'; service: string; instance: string}
+
+/** One instance's state: written only by the InstanceManager. */
+export interface InstanceState {
+  /** What its health checks and exits say. */
+  health: InstanceHealth
+  healthDetail?: string
+  /** Out of load balancing (the outlier detector's decision) from sinceMs until untilMs, clock time. */
+  ejected?: {sinceMs: number; untilMs: number; times: number; reason: string}
+  /** Removal has begun: out of the registry, no restart or health check; drained, then stopped. */
+  leaving: boolean
+}
+
+/** The state in one word: leaving, else ejected, else its health. */
+export type InstancePhase = InstanceHealth | 'ejected' | 'draining'
 
 export interface InstanceManagerOptions {
   /** The running config: apply edits it in place, so services are looked up in it each time. */
@@ -65,20 +85,19 @@ interface Instance {
   version: VersionConfig
   endpoint: Endpoint
   logFile?: string
-  health: InstanceHealth
-  healthDetail?: string
+  state: InstanceState
   checker?: HealthChecker
   outbound?: {proxy: string; dependencies: Record<string, string>}
   listeners: ListenerInfo[]
   /** How the driver runs it; none for `address:` instances. */
   spec?: InstanceSpec
-  /** Set once removal starts: no restart, no health checks, no traffic. */
-  leaving?: boolean
 }
 
 export class InstanceManager {
   private readonly instances = new Map<string, Instance>()
   private readonly nextIndex = new Map<string, number>()
+  /** Services declared but run on purpose by no instance, and why (see notStarted). */
+  private readonly notStartedWhy = new Map<string, string>()
   /** Health changes and exits, for waitReady. */
   private readonly changes = new EventEmitter()
   /** Set by stopAll: exits are then expected, and nothing restarts or is re-checked. */
@@ -117,7 +136,7 @@ export class InstanceManager {
     }
     const deadline = clock.now() + timeoutMs
     const left = () => Math.max(1, deadline - clock.now())
-    const namesOf = (service: string) => [...this.instances.values()].filter((i) => i.service.name === service).map((i) => i.name)
+    const namesOf = (service: string) => this.select(service).map((i) => i.name)
     const failed = new AbortController()
     const launched = new Map<string, Promise<void>>()
     for (const service of startOrder(config).flat()) {
@@ -217,8 +236,8 @@ export class InstanceManager {
    */
   async removeInstance(name: string, graceMs?: number): Promise<void> {
     const inst = this.instances.get(name)
-    if (!inst || inst.leaving) return
-    inst.leaving = true
+    if (!inst || inst.state.leaving) return
+    inst.state.leaving = true
     inst.checker?.stop()
     this.o.registry.remove(inst.service.name, name)
     await this.stopWithin(name, this.o.clock.now() + (graceMs ?? inst.service.stopGracePeriodMs))
@@ -243,18 +262,43 @@ export class InstanceManager {
 
   /** Instances of one service (optionally one version) that are not leaving. */
   instancesOf(service: string, version?: string): string[] {
-    return [...this.instances.values()]
-      .filter((i) => i.service.name === service && !i.leaving && (!version || i.version.name === version))
-      .map((i) => i.name)
+    return this.select(service, version).map((i) => i.name)
   }
 
   /** Up to `count` instances of the service (or version) whose workload runs: what kill and pause faults act on. */
   running(service: string, version: string | undefined, count: number): string[] {
-    return [...this.instances.values()]
-      .filter((i) => i.service.name === service && (!version || i.version.name === version))
+    return this.select(service, version, {leaving: true})
       .filter((i) => this.o.driver.status(i.name)?.state === 'running')
       .slice(0, count)
       .map((i) => i.name)
+  }
+
+  /** An instance's state (a copy); undefined once it is removed. */
+  state(name: string): InstanceState | undefined {
+    const state = this.instances.get(name)?.state
+    return state && {...state}
+  }
+
+  /** An instance's state in one word; `stopped` once it is removed (or for a name never created). */
+  phase(name: string): InstancePhase | 'stopped' {
+    const state = this.instances.get(name)?.state
+    if (!state) return 'stopped'
+    return state.leaving ? 'draining' : state.ejected ? 'ejected' : state.health
+  }
+
+  /**
+   * What the data path's outlier detector decided: kept in the instance's state, and logged.
+   * An ejection it forgot (the instance left the registry, detection was turned off) is no
+   * longer one, but no return to log either.
+   */
+  outlierChanged(service: string, e: OutlierEvent): void {
+    const state = this.instances.get(e.id)?.state
+    if (e.kind === 'ejected') {
+      if (state) state.ejected = {sinceMs: e.sinceMs, untilMs: e.untilMs, times: e.times, reason: e.reason}
+      return this.event({kind: 'instance-ejected', service, instance: e.id, reason: e.reason})
+    }
+    if (state) state.ejected = undefined
+    if (e.kind === 'returned') this.event({kind: 'instance-returned', service, instance: e.id})
   }
 
   /** A signal to an instance's workload (a kill or pause fault). */
@@ -278,17 +322,24 @@ export class InstanceManager {
 
   /** Why the service runs no instance; undefined when it is started. */
   notStarted(service: string): string | undefined {
-    return this.o.dataPlane.destination(service)?.endpoints.notStarted
+    return this.notStartedWhy.get(service)
   }
 
   /** Declares the service not started (callers get 503 UH saying `why`) until an instance of it is created. */
-  markNotStarted(service: string, why: string): void {
-    this.o.dataPlane.destination(service)!.endpoints.notStarted = why
+  markNotStarted(service: string, why: string | undefined): void {
+    if (why === undefined) this.notStartedWhy.delete(service)
+    else this.notStartedWhy.set(service, why)
+    this.o.dataPlane.destination(service)?.endpoints.declareNotStarted(why)
   }
 
-  /** What `mesh status` shows of each instance of the service. */
+  /** A service `mesh apply` removed: nothing is kept of it (its instances were removed first). */
+  forgetService(service: string): void {
+    this.notStartedWhy.delete(service)
+  }
+
+  /** What `mesh status` shows of each instance of the service, those leaving too. */
   statusOf(service: string): InstanceStatus[] {
-    return [...this.instances.values()].filter((i) => i.service.name === service).map((i) => this.instanceStatus(i))
+    return this.select(service, undefined, {leaving: true}).map((i) => this.instanceStatus(i))
   }
 
   /**
@@ -296,10 +347,12 @@ export class InstanceManager {
    * HTTP_PROXY listeners, PORT…) and directory. The named instance, or the first healthy one.
    */
   execTarget(service: string, version: string | undefined, instance: string | undefined): ExecTarget {
-    const candidates = [...this.instances.values()].filter((i) => i.service.name === service && (!version || i.version.name === version) && !i.leaving)
+    const services = this.o.config.services.map((s) => s.name)
+    if (!services.includes(service)) throw serviceNotFound(service, services)
+    const candidates = this.select(service, version)
     const chosen = instance
       ? candidates.find((i) => i.name === instance)
-      : (candidates.find((i) => i.health === 'healthy' && i.spec) ?? candidates.find((i) => i.spec))
+      : (candidates.find((i) => i.state.health === 'healthy' && i.spec) ?? candidates.find((i) => i.spec))
     if (!chosen) {
       const names = candidates.map((i) => i.name)
       throw new MeshError('MESH_INSTANCE_NOT_FOUND', instance ? `"${instance}" is not an instance of ${service}${version ? `@${version}` : ''}${suggestion(instance, names) || '.'}` : `${service}${version ? `@${version}` : ''} has no instance running.`, {
@@ -312,6 +365,15 @@ export class InstanceManager {
     return {instance: chosen.name, cwd: chosen.spec.cwd, env: chosen.spec.env}
   }
 
+  /** The instances of a service (of one version, when named) in the order they were created; those leaving only when asked. */
+  private select(service: string, version?: string, include: {leaving?: boolean} = {}): Instance[] {
+    const out: Instance[] = []
+    for (const i of this.instances.values()) {
+      if (i.service.name === service && (!version || i.version.name === version) && (include.leaving || !i.state.leaving)) out.push(i)
+    }
+    return out
+  }
+
   private async stopWithin(name: string, deadline: number, underWay = () => this.o.dataPlane.inflightTo(name)): Promise<void> {
     const {clock, driver} = this.o
     while (underWay() > 0 && clock.now() < deadline) await clock.sleep(20)
@@ -320,8 +382,7 @@ export class InstanceManager {
 
   private async createInstance(service: ServiceConfig, version: VersionConfig): Promise<Instance> {
     const {dataPlane, config} = this.o
-    const destination = dataPlane.destination(service.name)
-    if (destination) destination.endpoints.notStarted = undefined
+    this.markNotStarted(service.name, undefined)
     const key = `${service.name}\u0000${version.name}`
     const index = this.nextIndex.get(key) ?? 0
     this.nextIndex.set(key, index + 1)
@@ -343,7 +404,7 @@ export class InstanceManager {
       origin: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     }
     dataPlane.setInstance(endpoint)
-    const inst: Instance = {name, service, version, endpoint, health: 'starting', listeners: [inbound]}
+    const inst: Instance = {name, service, version, endpoint, state: {health: 'starting', leaving: false}, listeners: [inbound]}
     this.instances.set(name, inst)
     if (w.kind === 'address') return inst
 
@@ -398,7 +459,7 @@ export class InstanceManager {
   private startHealthChecks(inst: Instance): void {
     inst.checker?.stop()
     // A job others wait on to complete serves nothing: probing it would only report it unhealthy.
-    if (this.isJob(inst.service.name)) return void (inst.health = 'running')
+    if (this.isJob(inst.service.name)) return void (inst.state.health = 'running')
     const {clock} = this.o
     const h = inst.service.health
     const {host, port} = inst.endpoint
@@ -418,16 +479,16 @@ export class InstanceManager {
       thresholds: {healthyThreshold: h.healthyThreshold, unhealthyThreshold: h.unhealthyThreshold},
       clock,
     })
-    checker.on('probe', (r: {detail: string}) => (inst.healthDetail = r.detail))
+    checker.on('probe', (r: {detail: string}) => (inst.state.healthDetail = r.detail))
     checker.on('healthy', () => {
-      inst.health = 'healthy'
+      inst.state.health = 'healthy'
       this.o.registry.add(inst.endpoint)
       this.event({kind: 'instance-healthy', instance: inst.name, service: inst.service.name})
-      const all = [...this.instances.values()].filter((i) => i.service === inst.service)
-      if (all.every((i) => i.health === 'healthy')) this.event({kind: 'service-healthy', service: inst.service.name})
+      const all = this.select(inst.service.name, undefined, {leaving: true})
+      if (all.every((i) => i.state.health === 'healthy')) this.event({kind: 'service-healthy', service: inst.service.name})
     })
     checker.on('unhealthy', (detail: string) => {
-      inst.health = 'unhealthy'
+      inst.state.health = 'unhealthy'
       this.o.registry.remove(inst.service.name, inst.name)
       this.event({kind: 'instance-unhealthy', instance: inst.name, service: inst.service.name, detail})
     })
@@ -438,21 +499,21 @@ export class InstanceManager {
   private onExit(status: ProcessStatus, exit: {code: number | null; signal: string | null}): void {
     const inst = this.instances.get(status.instance)
     this.o.onChange()
-    if (!inst || inst.leaving || this.stopping) return
+    if (!inst || inst.state.leaving || this.stopping) return
     // A dead process gets no traffic, whatever its last probe said; it earns its way back after restart.
     this.o.registry.remove(inst.service.name, inst.name)
     if (status.state === 'exited') {
       // Its restart policy leaves it so: a job that finished, or one that failed for good.
       inst.checker?.stop()
-      inst.health = exit.code === 0 && exit.signal === null ? 'completed' : 'failed'
-      inst.healthDetail = exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code ?? '-'}`
+      inst.state.health = exit.code === 0 && exit.signal === null ? 'completed' : 'failed'
+      inst.state.healthDetail = exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code ?? '-'}`
     } else {
-      inst.health = 'starting'
+      inst.state.health = 'starting'
       this.startHealthChecks(inst)
     }
     this.event({kind: 'instance-exited', instance: inst.name, service: inst.service.name, ...exit})
-    const all = [...this.instances.values()].filter((i) => i.service === inst.service && !i.leaving)
-    if (inst.health === 'completed' && all.every((i) => i.health === 'completed')) this.event({kind: 'service-completed', service: inst.service.name})
+    const all = this.select(inst.service.name)
+    if (inst.state.health === 'completed' && all.every((i) => i.state.health === 'completed')) this.event({kind: 'service-completed', service: inst.service.name})
   }
 
   private event(event: InstanceEvent): void {
@@ -474,18 +535,18 @@ export class InstanceManager {
     const {driver, clock} = this.o
     const watched = () => names.map((n) => this.instances.get(n)).filter((i): i is Instance => i !== undefined)
     const ready = (inst: Instance): boolean => {
-      if (inst.health === 'completed') return true
+      if (inst.state.health === 'completed') return true
       if (condition === 'service_completed_successfully') return false
-      return inst.health === 'healthy' || (condition === 'service_started' && driver.status(inst.name)?.state === 'running')
+      return inst.state.health === 'healthy' || (condition === 'service_started' && driver.status(inst.name)?.state === 'running')
     }
     return new Promise((resolve, reject) => {
       const check = () => {
         if (watched().every(ready)) return finish()
         for (const inst of watched()) {
           const s = driver.status(inst.name)
-          if (inst.health === 'failed') {
+          if (inst.state.health === 'failed') {
             const policy = inst.service.maxRestarts === undefined ? inst.service.restart : `${inst.service.restart}:${inst.service.maxRestarts}`
-            return finish(this.startupError(inst, `failed (${inst.healthDetail ?? 'exited'}) and is not restarted (restart: ${policy})`))
+            return finish(this.startupError(inst, `failed (${inst.state.healthDetail ?? 'exited'}) and is not restarted (restart: ${policy})`))
           }
           if (s?.state === 'crash-loop') {
             const exit = s.lastExit ? `exit code ${s.lastExit.code ?? s.lastExit.signal}` : (s.lastError ?? 'no exit status')
@@ -499,7 +560,7 @@ export class InstanceManager {
         const waiting = watched().find((i) => !ready(i))!
         const within = `within ${Math.round(timeoutMs / 1000)}s`
         if (condition === 'service_completed_successfully' || !waiting.checker) return finish(this.startupError(waiting, `did not complete ${within} (still running)`))
-        finish(this.startupError(waiting, `did not become healthy ${within} (${waiting.healthDetail ?? 'no probe answered'})`))
+        finish(this.startupError(waiting, `did not become healthy ${within} (${waiting.state.healthDetail ?? 'no probe answered'})`))
       })
       const onAbort = () => finish(abortError(signal!))
       const finish = (error?: Error) => {
@@ -543,8 +604,8 @@ export class InstanceManager {
       outbound: inst.outbound,
       pid: p?.pid,
       state: p?.state ?? 'external',
-      health: inst.health,
-      healthDetail: inst.healthDetail,
+      health: inst.state.health,
+      healthDetail: inst.state.healthDetail,
       registered: this.o.registry.isRegistered(inst.name, inst.service.name),
       ejected: this.ejection(inst),
       restarts: p?.restarts ?? 0,
@@ -555,7 +616,7 @@ export class InstanceManager {
 
   private ejection(inst: Instance): InstanceStatus['ejected'] {
     const {clock} = this.o
-    const e = this.o.dataPlane.destination(inst.service.name)?.outlier?.ejections().find((x) => x.id === inst.name)
+    const e = inst.state.ejected
     if (!e) return undefined
     const until = new Date(clock.wallNow() + (e.untilMs - clock.now())).toISOString()
     return {until, times: e.times, reason: e.reason}

@@ -1,10 +1,12 @@
 // The control API's reads of telemetry that need more than a lookup: `mesh tap`'s stream
-// (its filter's names checked against the mesh), `mesh traces`' query string, and
-// `mesh trace`'s id or prefix.
+// (its filter's names checked against the mesh), `mesh traces`' query string and spans,
+// `mesh trace`'s id or prefix, and the connections `mesh status` shows.
 import {MeshError, serviceNotFound} from '../errors.js'
 import type {Span} from '../telemetry/span.js'
 import {Tap, type TapFilter, type TapLine} from '../telemetry/tap.js'
 import type {Telemetry} from '../telemetry/telemetry.js'
+import type {TcpTotals} from '../telemetry/tcp-metrics.js'
+import type {ServiceConfig} from '../config/types.js'
 import type {TraceQuery, TraceStore} from '../telemetry/trace-store.js'
 import type {Clock} from '../time/clock.js'
 import type {QueryOf, StreamQueryOf} from './api.js'
@@ -68,4 +70,15 @@ export function traceQuery(p: QueryOf<'GET /v1/traces'>): TraceQuery {
     completeOnly: p.complete === '1',
     limit: p.limit !== undefined ? Number(p.limit) : undefined,
   }
+}
+
+/** `mesh traces --export`: every span of the traces the query selects. */
+export function spansOf(traces: TraceStore, q: QueryOf<'GET /v1/spans'>): Span[] {
+  return traces.list(traceQuery(q)).flatMap((t) => traces.get(t.traceId))
+}
+
+/** What `mesh status` shows of connections: a TCP service's, or an HTTP service's WebSocket sessions once it had one. */
+export function tcpShown(telemetry: Telemetry, s: Pick<ServiceConfig, 'name' | 'protocol'>): TcpTotals | undefined {
+  const totals = telemetry.tcp.ofService(s.name)
+  return s.protocol === 'tcp' || totals.opened > 0 ? totals : undefined
 }

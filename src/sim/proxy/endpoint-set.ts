@@ -30,11 +30,20 @@ export class EndpointSet {
     this.unwatch = registry.watch(service, (u) => this.apply(u))
   }
 
+  private whyNotStarted: string | undefined = undefined
+
   /**
-   * Why `mesh up` left this service declared only (it named other services, or the service's
-   * profile is off): a call to it says so rather than just "no healthy instance".
+   * Why the service runs no instance on purpose (`mesh up` named others, its profile is off,
+   * `mesh stop`): a call to it says so rather than just "no healthy instance".
    */
-  notStarted: string | undefined = undefined
+  get notStarted(): string | undefined {
+    return this.whyNotStarted
+  }
+
+  /** Told by the instance manager, which keeps the record of it (control/instance-manager.ts). */
+  declareNotStarted(why: string | undefined): void {
+    this.whyNotStarted = why
+  }
 
   setWeights(weights: Map<string, number>): void {
     this.weights = weights

@@ -44,6 +44,8 @@ export class HttpListener {
   private readonly http1: http.Server
   private readonly http2: http2.Http2Server
   private readonly sessions = new Set<http2.ServerHttp2Session>()
+  /** The response still going out on a connection, until it closes (see onSocket). */
+  private readonly responding = new WeakMap<Socket, ServerResponse>()
 
   private readonly headersTimeoutMs: number
   /** Present when the port speaks TLS: new certificates go to it. */
@@ -63,11 +65,28 @@ export class HttpListener {
     // What the mesh refuses before any handler: the requests node:http parses but cannot be proxied.
     const limits = opts.limits ?? {maxRequestHeaders: DEFAULT_MAX_REQUEST_HEADERS}
     this.http1.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      // Kept: req.socket can be null by the time the response closes.
+      const socket = req.socket
+      this.responding.set(socket, res)
+      res.once('close', () => this.responding.get(socket) === res && this.responding.delete(socket))
       const refused = refusal(req, limits)
       if (refused) return refuseRequest(req, res, refused, true)
       opts.onRequest(req, res)
     })
     const onSocket = (handler: (req: IncomingMessage, socket: Socket, head: Buffer) => void) => (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      // node:http hands the socket over as soon as it has read the request, even while the
+      // connection's previous response is still going out (a pipelining client): their bytes
+      // would interleave, and a ServerResponse cannot take a socket node:http still holds.
+      // So this one waits for it.
+      const before = this.responding.get(socket)
+      if (before) {
+        return void before.once('close', () => {
+          if (socket.destroyed) return
+          // node:http armed the keep-alive timeout when that response finished: this connection is no longer its.
+          socket.setTimeout(0)
+          onSocket(handler)(req, socket, head)
+        })
+      }
       const refused = refusal(req, limits)
       if (!refused) return handler(req, socket, head)
       socket.on('error', () => undefined)

@@ -5,7 +5,7 @@
 // whole interval work their multiplier back down.
 //
 //   outcome layer ─record(id, outcome)─▶ OutlierDetector ─isEjected(id)─▶ balancer's filter
-//                                            │ onChange ─▶ registry / mesh status / trace
+//                                            │ onChange ─▶ the instance manager's record, the event log
 //                                      clock.setTimer(interval) ─▶ tick()
 //
 // It stays beside the proxy stack, not in it: the data path only records outcomes
@@ -16,11 +16,15 @@ import type {Clock, Timer} from '../../time/clock.js'
 export type OutlierOutcome = 'success' | '5xx' | 'gateway-error' | 'local-failure'
 export type EjectionReason = 'consecutive-5xx' | 'consecutive-gateway-errors'
 
-export interface OutlierEvent {
-  id: string
-  kind: 'ejected' | 'returned'
-  reason?: EjectionReason
-}
+/**
+ * What the detector decided about an endpoint. `forgotten`: it stopped watching one that was
+ * ejected (the endpoint left the destination, or detection was turned off), so whoever
+ * keeps a record of ejections drops it; it is no return to traffic.
+ */
+export type OutlierEvent =
+  | {id: string; kind: 'ejected'; reason: EjectionReason; sinceMs: number; untilMs: number; times: number}
+  | {id: string; kind: 'returned'; reason: EjectionReason}
+  | {id: string; kind: 'forgotten'}
 
 export interface Ejection {
   id: string
@@ -75,8 +79,10 @@ export class OutlierDetector {
     const keep = new Set(ids)
     for (const [id, m] of this.monitors) {
       if (keep.has(id)) continue
-      if (m.ejected) this.ejectedCount--
       this.monitors.delete(id)
+      if (!m.ejected) continue
+      this.ejectedCount--
+      this.onChange?.({id, kind: 'forgotten'})
     }
     const now = this.clock.now()
     for (const id of keep) {
@@ -153,6 +159,7 @@ export class OutlierDetector {
   close(): void {
     this.timer?.cancel()
     this.timer = undefined
+    for (const [id, m] of this.monitors) if (m.ejected) this.onChange?.({id, kind: 'forgotten'})
   }
 
   private eject(id: string, m: Monitor, reason: EjectionReason): boolean {
@@ -174,7 +181,7 @@ export class OutlierDetector {
     m.consecutive5xx = 0
     m.consecutiveGateway = 0
     this.ejectedCount++
-    this.onChange?.({id, kind: 'ejected', reason})
+    this.onChange?.({id, kind: 'ejected', reason, sinceMs: now, untilMs: m.untilMs, times: m.times})
     return true
   }
 
