@@ -39,6 +39,7 @@ import {readEnvFiles} from './env-file.js'
 import {checkFault, FAULT_KEYS} from '../faults/fault-config.js'
 import {requestOnlySelector} from '../faults/fault.js'
 import {formatDuration, parseRate, parseRatio, parseSize} from './duration.js'
+import {tlsFits, tlsPolicy} from './tls-schema.js'
 import type {
   AuthorizationConfig,
   AuthorizationRule,
@@ -245,6 +246,7 @@ const policy = map(
     weights: opt(record(num({min: 0}), {key: ref})),
     mirror: opt(obj({version: req(ref), percent: def(num({min: 0, max: 100}), 100)})),
     authorization: opt(authorization),
+    tls: opt(tlsPolicy),
   }),
   (p): PolicyConfig =>
     compact({
@@ -258,6 +260,7 @@ const policy = map(
       weights: p.weights,
       mirror: p.mirror,
       authorization: p.authorization,
+      tls: p.tls,
     }),
 )
 
@@ -568,6 +571,7 @@ function normaliseService(
   }
   if (raw.protocol === 'tcp' && !tcpFits(raw, at)) ok = false
   if (raw.protocol === 'grpc' && !grpcFits(raw, at)) ok = false
+  if (!tlsFits(raw.policy.tls, versions.some((v) => v.workload.kind === 'simulate'), at)) ok = false
   const checks = (['path', 'grpc', 'command'] as const).filter((k) => raw.health?.[k] !== undefined && raw.health?.[k] !== false)
   if (checks.length > 1) {
     at.child('health')?.child(checks[1])?.errorAtKey(`health takes one check: ${checks.join(' or ')}, not both`)

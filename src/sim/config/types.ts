@@ -203,6 +203,22 @@ export interface PolicyConfig {
   mirror?: {version: string; percent: number}
   /** Who may call the service (Istio's AuthorizationPolicy, at the service's inbound side). */
   authorization?: AuthorizationConfig
+  /** TLS the mesh originates to the service's instances (Istio's DestinationRule `tls`; tls-schema.ts). */
+  tls?: TlsPolicy
+}
+
+export type TlsMode = 'ISTIO_MUTUAL' | 'MUTUAL' | 'SIMPLE' | 'DISABLE'
+
+/** Istio's ClientTLSSettings; file paths are absolute (resolved against mesh.yaml's directory). */
+export interface TlsPolicy {
+  mode: TlsMode
+  /** The server name sent (SNI), and the name checked when subjectAltNames is not given. */
+  sni?: string
+  caCertificates?: string
+  clientCertificate?: string
+  privateKey?: string
+  /** The server certificate must carry one of these (DNS, IP or URI SANs). */
+  subjectAltNames?: string[]
 }
 
 /**

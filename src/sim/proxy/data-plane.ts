@@ -41,6 +41,7 @@ import type {FaultSet} from '../faults/fault-set.js'
 import {discardTelemetry, type TelemetrySink} from './telemetry-sink.js'
 import {networkLeaf} from './leaf.js'
 import {H2Sessions} from './h2-upstream.js'
+import {type MeshIdentities, UpstreamTls} from './upstream-tls.js'
 import {openTunnel} from './tunnel.js'
 import {DEFAULT_MAX_REQUEST_HEADERS, HttpListener} from './http-listener.js'
 import {carriesBody, holdBody, MAX_REPLAY_BYTES, TeeBody} from './request-body.js'
@@ -91,21 +92,27 @@ export interface DataPlaneOptions {
   tcpMetrics?: TcpMetrics
   /** `ingress.maxRequestHeaders`: above it a request is answered 431 on every HTTP listener. */
   maxRequestHeaders?: number
+  /** The mesh CA's workload identities: what `policy.tls: {mode: ISTIO_MUTUAL}` presents and checks. */
+  identities?: MeshIdentities
 }
 
 // Above undici's 4 s idle timeout so a pooled client never writes into a socket we just closed.
 const KEEP_ALIVE_TIMEOUT_MS = 5_000
 // Slow clients must send their headers promptly (slowloris → 408).
 const HEADERS_TIMEOUT_MS = 10_000
+// Every upstream pool's, plaintext or TLS (the connect timeout covers the TLS handshake).
+const UPSTREAM_POOL = {keepAliveTimeout: 4_000, connections: 512, connectTimeout: 2_000}
 
 export class DataPlane {
   private readonly destinations = new Map<string, Destination>()
   private readonly destinationDeps: DestinationDeps
   private readonly endpointsByInstance = new Map<string, Endpoint>()
   private readonly listeners: ListenerInfo[] = []
-  private readonly agent = new Agent({keepAliveTimeout: 4_000, connections: 512, connect: {timeout: 2_000}})
+  private readonly agent = new Agent({keepAliveTimeout: UPSTREAM_POOL.keepAliveTimeout, connections: UPSTREAM_POOL.connections, connect: {timeout: UPSTREAM_POOL.connectTimeout}})
   // One HTTP/2 connection per instance carries every request to it at once, as gRPC clients do.
   private readonly h2 = new H2Sessions()
+  /** Pools that originate TLS (policy.tls), per caller identity and destination. */
+  private readonly upstreamTls: UpstreamTls
   private readonly inbound: Service
   private readonly inboundH2c: Service
   private readonly inflightByInstance = new Map<string, number>()
@@ -134,11 +141,12 @@ export class DataPlane {
     this.limits = {maxRequestHeaders: opts.maxRequestHeaders ?? DEFAULT_MAX_REQUEST_HEADERS}
     const sink = (this.sink = opts.sink ?? discardTelemetry)
     const faults = {faults: opts.faults, allowHeaders: () => this.allowFaultHeaders}
+    this.upstreamTls = new UpstreamTls(opts.identities, this.inflightByInstance, UPSTREAM_POOL)
     this.destinationDeps = {
       registry,
       faults,
       clock: opts.clock,
-      leaf: networkLeaf(this.agent, this.h2, this.inflightByInstance),
+      leaf: networkLeaf(this.agent, this.h2, this.inflightByInstance, this.upstreamTls),
       sink,
       seed: opts.seed ?? 1,
       onOutlierEvent: opts.onOutlierEvent,
@@ -147,8 +155,9 @@ export class DataPlane {
     // Someone dialled an instance's published address: its service's authorization still applies (the caller is "unknown").
     const policyOf = (req: MeshRequest) => this.destinations.get(req.destination)?.policy.authorization
     const inbound = (bottom: Service) => stack(bottom).push(fault('callee', faults)).push(authorization(policyOf)).push(serverSpan(sink)).service()
-    this.inbound = inbound(this.destinationDeps.leaf('http'))
-    this.inboundH2c = inbound(this.destinationDeps.leaf('grpc'))
+    const tlsOf = (req: MeshRequest) => this.destinations.get(req.destination)?.policy.tls
+    this.inbound = inbound(this.destinationDeps.leaf('http', tlsOf))
+    this.inboundH2c = inbound(this.destinationDeps.leaf('grpc', tlsOf))
   }
 
   destination(service: string): Destination | undefined {
@@ -303,7 +312,7 @@ export class DataPlane {
     for (const s of this.sessions) s.destroy()
     for (const d of this.destinations.values()) d.close()
     this.h2.close()
-    await this.agent.close().catch(() => undefined)
+    await Promise.all([this.agent.close().catch(() => undefined), this.upstreamTls.close()])
   }
 
   private handle(role: ListenerRole, req: IncomingMessage, res: ServerResponse): void {

@@ -1,0 +1,224 @@
+// TLS the sidecar originates to instances (`policy.tls`, Istio's DestinationRule `tls`),
+// at the bottom of the stack. Connections are pooled per (caller identity, destination,
+// settings): the certificate presented is part of a connection, so two callers never share
+// one, as Envoy keeps a cluster's connections per upstream TLS context.
+//
+//   leaf ──policy.tls?──▶ DISABLE: the plaintext pool (one undici Agent, h2c sessions)
+//                        └ else: pool(caller, destination) ──▶ undici Agent / node:http2 sessions over TLS
+//
+//   ISTIO_MUTUAL  present the caller's mesh certificate; the instance's must chain to the mesh CA and
+//                 carry the destination's SPIFFE ID (its URI SAN, not its host name)
+//   MUTUAL        present the user's certificate and key; verify with caCertificates (or the system's roots)
+//   SIMPLE        verify only (an https `address:` service), with `sni` and `subjectAltNames`
+//
+// A caller's certificate rotating retires its pools: requests under way finish on the old
+// connections (undici's close() waits for them) and new ones get the new certificate.
+import {readFileSync} from 'node:fs'
+import type http2 from 'node:http2'
+import tls, {type PeerCertificate, type SecureContext} from 'node:tls'
+import {Agent} from 'undici'
+import type {TlsPolicy} from '../config/types.js'
+import {H2Sessions, h2Upstream} from './h2-upstream.js'
+import {SPIFFE_MISMATCH} from './tls-errors.js'
+import type {LeafProtocol} from './leaf.js'
+import type {MeshRequest, Service} from './stack.js'
+import {upstream} from './upstream.js'
+
+/** What origination needs of the workload identities (security/workload-identity.ts). */
+export interface MeshIdentities {
+  spiffeId(service: string): string
+  /** The service's current certificate and key, trusting the mesh CA. */
+  secureContext(service: string): Promise<SecureContext>
+  /** A context that trusts the mesh CA and presents nothing (a caller the mesh has no identity for). */
+  trustContext?(): SecureContext
+  readonly ca: {readonly certPem: string}
+  onRotate(listener: (service: string) => void): () => void
+}
+
+/** The TLS settings each pool's connections were made with. */
+export type TlsConnectOptions = tls.ConnectionOptions
+
+/** One caller's connections to one destination under one policy: both protocols' leaves. */
+interface Pool {
+  readonly http: Service
+  readonly grpc: Service
+  readonly agent: Agent
+  readonly h2: H2Sessions
+}
+
+interface DestinationPools {
+  policy: TlsPolicy
+  /** By caller identity (ISTIO_MUTUAL), or '' (MUTUAL, SIMPLE: the certificate is the policy's). */
+  pools: Map<string, Pool | Promise<Pool>>
+}
+
+/** undici's settings for the plaintext pool, kept for the TLS ones (the data plane's). */
+export interface PoolSettings {
+  keepAliveTimeout: number
+  connections: number
+  connectTimeout: number
+}
+
+/** No caller identity: someone dialled a published address the mesh could not authenticate. */
+const NO_IDENTITY = 'unknown'
+
+export class UpstreamTls {
+  private readonly byDestination = new Map<string, DestinationPools>()
+  private readonly stopWatching?: () => void
+  private closed = false
+
+  constructor(
+    private readonly identities: MeshIdentities | undefined,
+    private readonly inflight: Map<string, number>,
+    private readonly settings: PoolSettings,
+  ) {
+    this.stopWatching = identities?.onRotate((service) => this.retireCaller(service))
+  }
+
+  /**
+   * The pool `req` goes through under `policy`: at once when it exists, a promise the first
+   * time a caller's certificate must be fetched. Throws what makes the pool impossible (no
+   * mesh identities for ISTIO_MUTUAL; a certificate file gone since `mesh validate`).
+   */
+  pool(req: MeshRequest, policy: TlsPolicy): Pool | Promise<Pool> {
+    let d = this.byDestination.get(req.destination)
+    if (!d || (d.policy !== policy && !samePolicy(d.policy, policy))) {
+      // `mesh apply` changed the settings: the old connections finish what they carry, then close.
+      if (d) for (const p of d.pools.values()) void retire(p)
+      d = {policy, pools: new Map()}
+      this.byDestination.set(req.destination, d)
+    }
+    const caller = policy.mode === 'ISTIO_MUTUAL' ? callerOf(req) : ''
+    const existing = d.pools.get(caller)
+    if (existing) return existing
+    const made = this.make(caller, req.destination, policy)
+    d.pools.set(caller, made)
+    if (made instanceof Promise) {
+      const pools = d.pools
+      made.then(
+        (pool) => {
+          // Retired (rotated, re-applied, closed) while it was being made: nobody else will close it.
+          if (pools.get(caller) === made) pools.set(caller, pool)
+          else void retire(pool)
+        },
+        () => {
+          if (pools.get(caller) === made) pools.delete(caller)
+        },
+      )
+    }
+    return made
+  }
+
+  /** Closes every pool; requests under way finish. */
+  async close(): Promise<void> {
+    this.closed = true
+    this.stopWatching?.()
+    const all = [...this.byDestination.values()].flatMap((d) => [...d.pools.values()])
+    this.byDestination.clear()
+    await Promise.all(all.map(retire))
+  }
+
+  /** How many pools are open (for tests and `mesh status`). */
+  get size(): number {
+    let n = 0
+    for (const d of this.byDestination.values()) n += d.pools.size
+    return n
+  }
+
+  private make(caller: string, destination: string, policy: TlsPolicy): Pool | Promise<Pool> {
+    if (this.closed) throw new Error('the data plane is stopping')
+    if (policy.mode !== 'ISTIO_MUTUAL') return this.open(userTls(policy))
+    const identities = this.identities
+    if (!identities) throw new Error('ISTIO_MUTUAL needs the mesh CA, and this data plane has none')
+    const expected = identities.spiffeId(destination)
+    const options = (secureContext: SecureContext): TlsConnectOptions => ({
+      secureContext,
+      ...(policy.sni ? {servername: policy.sni} : {}),
+      checkServerIdentity: (_host, cert) => checkSpiffeId(cert, policy.subjectAltNames ?? [expected]),
+    })
+    if (caller === NO_IDENTITY) return this.open(options(identities.trustContext?.() ?? tls.createSecureContext({ca: identities.ca.certPem})))
+    return identities.secureContext(caller).then((context) => this.open(options(context)))
+  }
+
+  private open(tlsOptions: TlsConnectOptions): Pool {
+    const {keepAliveTimeout, connections, connectTimeout} = this.settings
+    const agent = new Agent({keepAliveTimeout, connections, connect: {timeout: connectTimeout, ...tlsOptions}})
+    const h2 = new H2Sessions({...(tlsOptions as http2.SecureClientSessionOptions), ALPNProtocols: ['h2']})
+    return {agent, h2, http: upstream(agent, this.inflight, true), grpc: h2Upstream(h2, this.inflight)}
+  }
+
+  private retireCaller(service: string): void {
+    for (const d of this.byDestination.values()) {
+      const pool = d.pools.get(service)
+      if (!pool) continue
+      d.pools.delete(service)
+      void retire(pool)
+    }
+  }
+}
+
+/** The identity the mesh presents for `req`: the certificate's when the caller proved one, else the listener's. */
+export function callerOf(req: MeshRequest): string {
+  return req.peer.authn === 'mtls' ? req.peer.identity : req.source
+}
+
+export function leafOf(pool: Pool, protocol: LeafProtocol): Service {
+  return protocol === 'grpc' ? pool.grpc : pool.http
+}
+
+/** Closes a pool once what it carries is done; one still being made closes when it is. */
+async function retire(pool: Pool | Promise<Pool>): Promise<void> {
+  const p = await Promise.resolve(pool).catch(() => undefined)
+  if (!p) return
+  p.h2.close()
+  await p.agent.close().catch(() => undefined)
+}
+
+function samePolicy(a: TlsPolicy, b: TlsPolicy): boolean {
+  return JSON.stringify(a) === JSON.stringify(b)
+}
+
+/** MUTUAL and SIMPLE: the user's files, read when the first request needs them. */
+function userTls(policy: TlsPolicy): TlsConnectOptions {
+  const read = (key: 'caCertificates' | 'clientCertificate' | 'privateKey') => {
+    const file = policy[key]!
+    try {
+      return readFileSync(file, 'utf8')
+    } catch (error) {
+      throw Object.assign(new Error(`cannot read policy.tls.${key} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`), {code: 'ERR_TLS_FILE'})
+    }
+  }
+  const names = policy.subjectAltNames
+  return {
+    ...(policy.caCertificates ? {ca: read('caCertificates')} : {}),
+    ...(policy.mode === 'MUTUAL' ? {cert: read('clientCertificate'), key: read('privateKey')} : {}),
+    ...(policy.sni ? {servername: policy.sni} : {}),
+    // Istio checks the SNI when no subjectAltNames are given (VERIFY_CERTIFICATE_AT_CLIENT).
+    checkServerIdentity: (host, cert) => (names ? checkSubjectAltNames(cert, names) : tls.checkServerIdentity(policy.sni ?? host, cert)),
+  }
+}
+
+/** The URI SANs of a certificate (`URI:spiffe://…` entries of subjectaltname). */
+function uriSans(cert: PeerCertificate): string[] {
+  const out: string[] = []
+  for (const part of (cert.subjectaltname ?? '').split(', ')) if (part.startsWith('URI:')) out.push(part.slice(4))
+  return out
+}
+
+/** ISTIO_MUTUAL: the instance proves the destination's identity by its URI SAN, whatever host it listens on. */
+export function checkSpiffeId(cert: PeerCertificate, expected: readonly string[]): Error | undefined {
+  const got = uriSans(cert)
+  if (got.some((uri) => expected.includes(uri))) return undefined
+  const error = new Error(`expected ${expected.join(' or ')}, got ${got.length ? got.join(', ') : `no SPIFFE ID (SANs: ${cert.subjectaltname || 'none'})`}`)
+  return Object.assign(error, {code: SPIFFE_MISMATCH})
+}
+
+/** MUTUAL / SIMPLE with subjectAltNames: one of them must name the server (URIs exactly; DNS and IP as TLS matches a host). */
+function checkSubjectAltNames(cert: PeerCertificate, names: readonly string[]): Error | undefined {
+  const uris = uriSans(cert)
+  for (const name of names) {
+    if (name.includes('://') ? uris.includes(name) : tls.checkServerIdentity(name, cert) === undefined) return undefined
+  }
+  const error = new Error(`the certificate's SANs (${cert.subjectaltname || 'none'}) match none of subjectAltNames ${names.join(', ')}`)
+  return Object.assign(error, {code: 'ERR_TLS_CERT_ALTNAME_INVALID'})
+}
