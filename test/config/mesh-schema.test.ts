@@ -285,8 +285,8 @@ describe('protocol: tcp', () => {
     expect(problems(one('protocol: tcp', 'simulate: {}', 'health: {path: /healthz}', 'policy: {retries: {attempts: 2}, timeout: 1s}'))).toEqual([
       'mesh.yaml:5:5 services.s.simulate: a simulated service speaks HTTP; protocol: tcp needs command: or address:',
       'mesh.yaml:6:14 services.s.health.path: protocol: tcp is checked by TCP connect; an HTTP health path does not apply',
-      'mesh.yaml:7:14 services.s.policy.retries: policy.retries acts on HTTP requests; a protocol: tcp service takes only loadBalancer, weights, circuitBreaker, outlierDetection, authorization',
-      'mesh.yaml:7:38 services.s.policy.timeout: policy.timeout acts on HTTP requests; a protocol: tcp service takes only loadBalancer, weights, circuitBreaker, outlierDetection, authorization',
+      'mesh.yaml:7:14 services.s.policy.retries: policy.retries acts on HTTP requests; a protocol: tcp service takes only loadBalancer, weights, circuitBreaker, outlierDetection, authorization, mtls',
+      'mesh.yaml:7:38 services.s.policy.timeout: policy.timeout acts on HTTP requests; a protocol: tcp service takes only loadBalancer, weights, circuitBreaker, outlierDetection, authorization, mtls',
     ])
     expect(problems(one('protocol: tcp', 'command: x', 'policy: {loadBalancer: ewma}'))).toEqual([
       'mesh.yaml:6:28 services.s.policy.loadBalancer: ewma weighs response latency; a protocol: tcp service balances by round-robin, random or least-request (least connections)',

@@ -37,6 +37,7 @@ import {
 import {suggestion} from './did-you-mean.js'
 import {readEnvFiles} from './env-file.js'
 import {checkFault, FAULT_KEYS} from '../faults/fault-config.js'
+import {mtlsMode, security} from './security-schema.js'
 import {requestOnlySelector} from '../faults/fault.js'
 import {formatDuration, parseRate, parseRatio, parseSize} from './duration.js'
 import {tlsFits, tlsPolicy} from './tls-schema.js'
@@ -246,6 +247,7 @@ const policy = map(
     weights: opt(record(num({min: 0}), {key: ref})),
     mirror: opt(obj({version: req(ref), percent: def(num({min: 0, max: 100}), 100)})),
     authorization: opt(authorization),
+    mtls: opt(mtlsMode),
     tls: opt(tlsPolicy),
   }),
   (p): PolicyConfig =>
@@ -260,6 +262,7 @@ const policy = map(
       weights: p.weights,
       mirror: p.mirror,
       authorization: p.authorization,
+      mtls: p.mtls,
       tls: p.tls,
     }),
 )
@@ -351,7 +354,7 @@ const service = obj({
 })
 
 /** What a TCP service's connections can have: everything else in `policy:` reads HTTP requests. */
-const TCP_POLICY_KEYS = ['loadBalancer', 'weights', 'circuitBreaker', 'outlierDetection', 'authorization']
+const TCP_POLICY_KEYS = ['loadBalancer', 'weights', 'circuitBreaker', 'outlierDetection', 'authorization', 'mtls']
 type RawService = NonNullable<ReturnType<typeof service>>
 
 const WORKLOAD_KEYS = ['command', 'simulate', 'address'] as const
@@ -396,9 +399,9 @@ const telemetry = obj({
   otlp: opt(obj({endpoint: req(str({pattern: /^https?:\/\/[^/\s]+/, expected: 'an http(s):// URL of an OTLP/HTTP collector'}))})),
 })
 
-const TOP_KEYS = ['name', 'ingress', 'faults', 'telemetry', 'services']
+const TOP_KEYS = ['name', 'ingress', 'faults', 'telemetry', 'security', 'services']
 /** The checkers of the top level's keys, for the JSON Schema (json-schema.ts). */
-export const topLevel = {keys: TOP_KEYS, name: meshName, ingress, faults, telemetry, serviceName, service}
+export const topLevel = {keys: TOP_KEYS, name: meshName, ingress, faults, telemetry, security, serviceName, service}
 
 /** Check the whole document against the schema; every issue goes to `report`. */
 export function checkMesh(report: Report, file: string, dir: string): CheckedMesh {
@@ -443,6 +446,12 @@ export function checkMesh(report: Report, file: string, dir: string): CheckedMes
     }
   }
 
+  const securityAt = root.child('security')
+  if (securityAt) {
+    const value = security(securityAt)
+    if (value) checked.config.security = value
+  }
+
   const servicesAt = root.child('services')
   if (!servicesAt) {
     root.error('missing required key "services"')
@@ -481,7 +490,7 @@ export function checkMesh(report: Report, file: string, dir: string): CheckedMes
     }
   }
   // Same key order as MeshConfig declares, so dumps read like the file.
-  const {name, ingress: ingressConfig, services, faults: faultsConfig, telemetry: telemetryConfig} = checked.config
+  const {name, ingress: ingressConfig, services, faults: faultsConfig, telemetry: telemetryConfig, security: securityConfig} = checked.config
   checked.config = {
     name,
     file,
@@ -490,6 +499,7 @@ export function checkMesh(report: Report, file: string, dir: string): CheckedMes
     services,
     faults: faultsConfig,
     ...(telemetryConfig ? {telemetry: telemetryConfig} : {}),
+    ...(securityConfig ? {security: securityConfig} : {}),
   }
   return checked
 }

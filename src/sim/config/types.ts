@@ -21,6 +21,20 @@ export interface MeshConfig {
    * Istio and Linkerd: it is the costliest thing on the request path).
    */
   telemetry?: {otlpEndpoint?: string; accessLog?: boolean; spansPerSecond?: number}
+  /** `security:` as written (defaults filled in); absent without one: read it with securityOf (security-schema.ts). */
+  security?: SecurityConfig
+}
+
+/** Istio's PeerAuthentication modes: STRICT takes only mesh mTLS, PERMISSIVE mTLS and plaintext, DISABLE plaintext. */
+export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE'
+
+export interface SecurityConfig {
+  /** The SPIFFE trust domain of every workload identity (`spiffe://<trustDomain>/ns/<mesh>/sa/<service>`). */
+  trustDomain: string
+  /** Workload certificates' lifetime; each is rotated at half of it. */
+  certTtlMs: number
+  /** The mesh-wide mode; a service's `policy.mtls` overrides it. */
+  mtls: MtlsMode
 }
 
 export interface IngressConfig {
@@ -203,6 +217,8 @@ export interface PolicyConfig {
   mirror?: {version: string; percent: number}
   /** Who may call the service (Istio's AuthorizationPolicy, at the service's inbound side). */
   authorization?: AuthorizationConfig
+  /** This service's PeerAuthentication mode, over `security.mtls` (mtlsModeOf). */
+  mtls?: MtlsMode
   /** TLS the mesh originates to the service's instances (Istio's DestinationRule `tls`; tls-schema.ts). */
   tls?: TlsPolicy
 }

@@ -150,7 +150,8 @@ export class UpstreamTls {
   private retireCaller(service: string): void {
     for (const d of this.byDestination.values()) {
       const pool = d.pools.get(service)
-      if (!pool) continue
+      // One still being made gets the certificate current when it is ready (a first issue also says onRotate).
+      if (!pool || pool instanceof Promise) continue
       d.pools.delete(service)
       void retire(pool)
     }
