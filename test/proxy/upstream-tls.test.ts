@@ -7,7 +7,7 @@ import {createServer, type Server} from 'node:https'
 import type {AddressInfo} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import tls, {type SecureContext, type TLSSocket} from 'node:tls'
+import type {TLSSocket} from 'node:tls'
 import {Agent} from 'undici'
 import {afterAll, afterEach, beforeAll, describe, expect, test} from 'vitest'
 import {FaultSet} from '../../src/sim/faults/fault-set.js'
@@ -18,7 +18,8 @@ import {networkLeaf} from '../../src/sim/proxy/leaf.js'
 import {Registry} from '../../src/sim/proxy/registry.js'
 import {ProxyError} from '../../src/sim/proxy/respond.js'
 import {callService, type MeshResponse} from '../../src/sim/proxy/stack.js'
-import {type MeshIdentities, UpstreamTls} from '../../src/sim/proxy/upstream-tls.js'
+import {UpstreamTls} from '../../src/sim/proxy/upstream-tls.js'
+import {WorkloadIdentities} from '../../src/sim/security/workload-identity.js'
 import {MeshCA} from '../../src/sim/security/mesh-ca.js'
 import {spiffeId} from '../../src/sim/security/spiffe.js'
 import {realClock} from '../../src/sim/time/clock.js'
@@ -27,41 +28,6 @@ import {callContext, meshRequest, readBody} from '../helpers/proxy-context.js'
 
 const HOUR = 3600_000
 const id = (service: string) => spiffeId('cluster.local', 't', service)
-
-/** The workload identities the daemon has, over a CA made for the test: certificates issued on first ask, rotated on demand. */
-class TestIdentities implements MeshIdentities {
-  private readonly contexts = new Map<string, Promise<SecureContext>>()
-  private readonly listeners = new Set<(service: string) => void>()
-  issued = 0
-
-  constructor(readonly ca: MeshCA) {}
-
-  spiffeId(service: string): string {
-    return id(service)
-  }
-
-  secureContext(service: string): Promise<SecureContext> {
-    let c = this.contexts.get(service)
-    if (!c) {
-      this.issued++
-      c = this.ca.issue({uri: id(service), ttlMs: HOUR, now: new Date(), commonName: service}).then((leaf) =>
-        tls.createSecureContext({cert: leaf.certPem, key: leaf.keyPem, ca: this.ca.certPem}),
-      )
-      this.contexts.set(service, c)
-    }
-    return c
-  }
-
-  rotate(service: string): void {
-    this.contexts.delete(service)
-    for (const l of this.listeners) l(service)
-  }
-
-  onRotate(listener: (service: string) => void): () => void {
-    this.listeners.add(listener)
-    return () => this.listeners.delete(listener)
-  }
-}
 
 interface Instance {
   server: Server
@@ -86,7 +52,7 @@ async function httpsApp(cert: {certPem: string; keyPem: string}, ca: string, del
 describe('policy.tls: the data plane originates TLS to instances', () => {
   let ca: MeshCA
   let other: MeshCA
-  let identities: TestIdentities
+  let identities: WorkloadIdentities
   const agent = new Agent({connections: 4})
   const h2 = new H2Sessions()
   const inflight = new Map<string, number>()
@@ -95,15 +61,16 @@ describe('policy.tls: the data plane originates TLS to instances', () => {
   const dir = mkdtempSync(join(tmpdir(), 'upstream-tls-'))
 
   beforeAll(async () => {
-    ca = await MeshCA.create('cluster.local')
+    identities = await WorkloadIdentities.start({caDir: join(dir, 'ca'), trustDomain: 'cluster.local', mesh: 't', certTtlMs: HOUR, clock: realClock})
+    ca = identities.ca
     other = await MeshCA.create('cluster.local')
-    identities = new TestIdentities(ca)
     pools = new UpstreamTls(identities, inflight, {keepAliveTimeout: 4_000, connections: 8, connectTimeout: 500})
   })
   // Every test reads its bodies: what a request held is given back by the time it ends.
   afterEach(() => expect([...inflight.values()].every((n) => n === 0)).toBe(true))
   afterAll(async () => {
     await pools.close()
+    identities.stop()
     await agent.close()
     for (const s of servers) s.closeAllConnections?.()
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
@@ -115,8 +82,10 @@ describe('policy.tls: the data plane originates TLS to instances', () => {
     return app
   }
 
-  function destination(port: number, tlsLines: string[], service = 'api', protocol = 'http'): Destination {
-    const config = parsed(yaml('name: t', 'services:', `  ${service}:`, '    address: 127.0.0.1:1', `    protocol: ${protocol}`, '    policy:', '      tls:', ...tlsLines.map((l) => `        ${l}`)))
+  function destination(port: number, tlsLines: string[], service = 'api', protocol = 'http', policyLines: string[] = []): Destination {
+    const config = parsed(
+      yaml('name: t', 'services:', `  ${service}:`, '    address: 127.0.0.1:1', `    protocol: ${protocol}`, '    policy:', ...policyLines.map((l) => `      ${l}`), '      tls:', ...tlsLines.map((l) => `        ${l}`)),
+    )
     const registry = new Registry([service])
     registry.add({instance: `${service}-v1-0`, service, version: 'v1', host: '127.0.0.1', port, inboundPort: port, origin: `http://127.0.0.1:${port}`})
     return new Destination(config.services[0], new Map([['v1', 100]]), {
@@ -182,6 +151,16 @@ describe('policy.tls: the data plane originates TLS to instances', () => {
     expect(e.message).toContain('CERT_HAS_EXPIRED: certificate has expired')
   })
 
+  test('outlier detection counts a certificate that does not verify as a connect failure, and ejects the instance', async () => {
+    const app = await serve(await ca.issue({uri: id('api'), ttlMs: 60_000, now: new Date(Date.now() - 2 * HOUR), commonName: 'api'}))
+    const d = destination(app.port, ['mode: ISTIO_MUTUAL'], 'api', 'http', ['outlierDetection: {consecutive5xxErrors: 2, maxEjectionPercent: 100}'])
+    await failure(d)
+    expect(d.outlier!.isEjected('api-v1-0')).toBe(false)
+    await failure(d)
+    expect(d.outlier!.isEjected('api-v1-0')).toBe(true)
+    d.close()
+  })
+
   test('an instance that serves plaintext: the reason says it does not speak TLS', async () => {
     const plain = (await import('node:http')).createServer((_req, res) => res.end('plain'))
     await new Promise<void>((r) => plain.listen(0, '127.0.0.1', r))
@@ -197,7 +176,7 @@ describe('policy.tls: the data plane originates TLS to instances', () => {
     expect(await text(await call(d, 'cart'))).toBe(`hello ${id('cart')}`)
     const slow = call(d, 'cart').then(text)
     await new Promise((r) => setTimeout(r, 50))
-    identities.rotate('cart')
+    await identities.rotate('cart')
     const after = await text(await call(d, 'cart'))
     expect([await slow, after]).toEqual([`hello ${id('cart')}`, `hello ${id('cart')}`])
     const serials = app.callers.map((c) => c.serial)
@@ -255,7 +234,7 @@ describe('policy.tls: the data plane originates TLS to instances', () => {
     const silent = (await import('node:net')).createServer((s) => sockets.push(s))
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r))
     const d = destination((silent.address() as AddressInfo).port, ['mode: ISTIO_MUTUAL'], 'slow')
-    await identities.secureContext('web')
+    await identities.certificate('web')
     const controllers = [new Cancellation(), new Cancellation(), new Cancellation()]
     const calls = controllers.map((c) => call(d, 'web', c).then(() => undefined, (e: unknown) => e as ProxyError))
     await new Promise((r) => setTimeout(r, 100))

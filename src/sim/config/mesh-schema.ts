@@ -35,6 +35,7 @@ import {
   type Path,
 } from './checker.js'
 import {suggestion} from './did-you-mean.js'
+import {ingressTls} from './ingress-tls-schema.js'
 import {readEnvFiles} from './env-file.js'
 import {checkFault, FAULT_KEYS} from '../faults/fault-config.js'
 import {mtlsMode, security} from './security-schema.js'
@@ -377,15 +378,16 @@ export interface CheckedMesh {
   hasIngress: boolean
 }
 
-const ingress: Checker<IngressConfig> = map(
+const ingress: Checker<IngressConfig> = refine(map(
   obj({
     port: req(int({min: 0, max: 65535})),
     routes: def(array(map(obj({prefix: req(httpPath), service: req(ref), rewrite: opt(httpPath)}), (r) => compact(r))), () => []),
     preserveRequestId: opt(bool()),
     maxRequestHeaders: opt(int({min: 1, max: 10_000})),
+    tls: opt(ingressTls),
   }),
   (i) => compact(i),
-)
+), (i, at) => (i.tls && i.tls.port !== 0 && i.tls.port === i.port ? at.child('tls')!.child('port')!.error(`the HTTPS ingress needs a port of its own: ${i.port} is ingress.port`) : i))
 
 /** `faults.inject` is checked after the services (its entries name them); here it only has to be present. */
 const anyNode = checker('a list of faults', (at) => at, {

@@ -45,6 +45,18 @@ export interface IngressConfig {
   preserveRequestId?: boolean
   /** Request headers a listener takes (Envoy's max_headers_count, 100); above it, 431. Every listener of the mesh. */
   maxRequestHeaders?: number
+  /** The HTTPS ingress (ingress-tls-schema.ts). */
+  tls?: IngressTlsConfig
+}
+
+export interface IngressTlsConfig {
+  /** 0 lets the OS choose (tests). */
+  port: number
+  /** The user's own certificate and key (absolute paths); absent, the mesh CA issues one for localhost. */
+  certFile?: string
+  keyFile?: string
+  /** The plain ingress answers every request 308 to this one. */
+  redirect?: boolean
 }
 
 export interface IngressRoute {

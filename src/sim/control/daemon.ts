@@ -41,6 +41,7 @@ import {createToken, type MeshPaths, meshPaths, removeState, writeState} from '.
 import {acquireMeshLock, type MeshLock} from './mesh-lock.js'
 import type {ExecTarget, MeshStatus} from './status.js'
 import {ingressPathTo} from '../config/call-graph.js'
+import {listenIngress} from '../proxy/ingress-listeners.js'
 import {profileEnabled, profilesOff, servicesToStart} from '../config/profiles.js'
 
 export type DaemonEvent =
@@ -170,14 +171,7 @@ export class MeshDaemon extends EventEmitter {
     const token = createToken(this.paths)
     await this.instances.checkFixedPorts()
 
-    if (this.config.ingress) {
-      const l = await this.dataPlane.listen(
-        {kind: 'ingress', routes: this.config.ingress.routes, preserveRequestId: this.config.ingress.preserveRequestId},
-        this.config.ingress.port,
-        'the ingress (ingress.port)',
-      )
-      this.ingressUrl = `http://127.0.0.1:${l.port}`
-    }
+    if (this.config.ingress) this.ingressUrl = (await listenIngress(this.dataPlane, this.config.ingress)).url
 
     this.control = new ControlServer(token)
       .serve({

@@ -8,6 +8,10 @@
 //   client ──▶ ingress listener (path prefix → service) ────┴─▶ Destination stack ─▶ upstream ─▶ instance
 //   anyone ──▶ inbound listener (published address) ───────────▶ server span ─▶ upstream ─▶ that instance
 //
+// A published address, and the HTTPS ingress, speak TLS (tls-terminator.ts) as the service's
+// mTLS mode says: there the caller is named by its certificate. The hop from an outbound
+// listener to the callee's stack stays inside this process, so it needs none.
+//
 // Every listener speaks HTTP/1.1 and h2c on one port (http-listener.ts); the upstream is
 // undici for HTTP/1.1 instances and node:http2 for `protocol: grpc` ones (h2-upstream.ts).
 //
@@ -41,7 +45,7 @@ import type {FaultSet} from '../faults/fault-set.js'
 import {discardTelemetry, type TelemetrySink} from './telemetry-sink.js'
 import {networkLeaf} from './leaf.js'
 import {H2Sessions} from './h2-upstream.js'
-import {type MeshIdentities, UpstreamTls} from './upstream-tls.js'
+import {UpstreamTls} from './upstream-tls.js'
 import {openTunnel} from './tunnel.js'
 import {DEFAULT_MAX_REQUEST_HEADERS, HttpListener} from './http-listener.js'
 import {carriesBody, holdBody, MAX_REPLAY_BYTES, TeeBody} from './request-body.js'
@@ -50,6 +54,8 @@ import {proxyTcp} from './tcp-proxy.js'
 import type {TcpMetrics} from '../telemetry/tcp-metrics.js'
 import {type Random, SeededRandom, seedFrom} from '../time/random.js'
 import {normalizePath} from '../security/path-normalizer.js'
+import {FORWARDED_CLIENT_CERT, forwardedClientCert, DEFAULT_MTLS_MODE, type MeshIdentities, type MtlsMode, mtlsModeOf} from '../security/peer-authentication.js'
+import {type ConnectionSecurity, connectionSecurityOf, type TlsMaterial, TlsTerminator} from './tls-terminator.js'
 
 /** Where a request goes: a destination's stack, or (inbound) one instance; and its origin-form path. */
 interface Target {
@@ -61,7 +67,15 @@ interface Target {
 
 /** How a listener decides where a request goes. */
 export type ListenerRole =
-  | {kind: 'ingress'; routes: Array<{prefix: string; service: string}>; preserveRequestId?: boolean}
+  | {
+      kind: 'ingress'
+      routes: Array<{prefix: string; service: string}>
+      preserveRequestId?: boolean
+      /** The HTTPS ingress: TLS only, presenting this certificate (the user's own), else the mesh CA's for localhost. */
+      https?: {material?: TlsMaterial}
+      /** `ingress.tls.redirect`: every request is answered 308 to the HTTPS ingress on this port. */
+      redirectToHttpsPort?: number
+    }
   | {kind: 'outbound'; source: string; sourceVersion: string; sourceInstance: string; destination: string}
   | {kind: 'forward-proxy'; source: string; sourceVersion: string; sourceInstance: string}
   | {kind: 'inbound'; instance: string; service: string}
@@ -77,6 +91,8 @@ export interface ListenerInfo {
   server: net.Server
   /** An HTTP listener's two protocols (HTTP/1.1 and h2c) behind `server`. */
   http?: HttpListener
+  /** The listener speaks TLS presenting `service`'s certificate ('' for the user's own). */
+  tls?: {service: string; terminator: TlsTerminator}
 }
 
 export interface DataPlaneOptions {
@@ -92,14 +108,26 @@ export interface DataPlaneOptions {
   tcpMetrics?: TcpMetrics
   /** `ingress.maxRequestHeaders`: above it a request is answered 431 on every HTTP listener. */
   maxRequestHeaders?: number
-  /** The mesh CA's workload identities: what `policy.tls: {mode: ISTIO_MUTUAL}` presents and checks. */
+  /**
+   * The mesh CA's workload identities: published addresses speak mTLS as each service's mode
+   * says, and instances are told their caller (x-forwarded-client-cert). Absent: plaintext
+   * everywhere, callers of published addresses unknown. Also what `policy.tls: {mode:
+   * ISTIO_MUTUAL}` presents and checks.
+   */
   identities?: MeshIdentities
+  /** `security.mtls`, the mode of services without their own `policy.mtls`. */
+  mtls?: MtlsMode
 }
+
+/** The HTTPS ingress's certificate, in the workload identities' names (workload-identity.ts). */
+const INGRESS_IDENTITY = 'ingress'
 
 // Above undici's 4 s idle timeout so a pooled client never writes into a socket we just closed.
 const KEEP_ALIVE_TIMEOUT_MS = 5_000
-// Slow clients must send their headers promptly (slowloris → 408).
+// Slow clients must send their headers promptly (slowloris → 408); a TLS handshake gets as long.
 const HEADERS_TIMEOUT_MS = 10_000
+// How long a silent client of a TCP published address under PERMISSIVE is given to start a TLS handshake.
+const SERVER_FIRST_WAIT_MS = 1_000
 // Every upstream pool's, plaintext or TLS (the connect timeout covers the TLS handshake).
 const UPSTREAM_POOL = {keepAliveTimeout: 4_000, connections: 512, connectTimeout: 2_000}
 
@@ -131,6 +159,11 @@ export class DataPlane {
   private drainWaiters: Array<() => void> = []
   /** What every HTTP listener refuses (read per request). */
   private readonly limits: {maxRequestHeaders: number}
+  /** Identities, and the mesh-wide mTLS mode (`mesh apply` may change it). */
+  readonly security?: {readonly identities: MeshIdentities; mtls: MtlsMode}
+  /** The listeners presenting each service's certificate (`ingress`: the HTTPS ingress's), given the new one on rotation. */
+  private readonly terminators = new Map<string, Set<TlsTerminator>>()
+  private readonly stopRotations?: () => void
 
   constructor(registry: Registry, services: ServiceConfig[], weights: Map<string, Map<string, number>>, opts: DataPlaneOptions) {
     this.clock = opts.clock
@@ -139,6 +172,8 @@ export class DataPlane {
     this.tcpRandom = new SeededRandom(seedFrom(opts.seed ?? 1, 'tcp'))
     this.allowFaultHeaders = opts.allowFaultHeaders ?? false
     this.limits = {maxRequestHeaders: opts.maxRequestHeaders ?? DEFAULT_MAX_REQUEST_HEADERS}
+    this.security = opts.identities && {identities: opts.identities, mtls: opts.mtls ?? DEFAULT_MTLS_MODE}
+    this.stopRotations = opts.identities?.onRotate((service) => void this.rotated(service))
     const sink = (this.sink = opts.sink ?? discardTelemetry)
     const faults = {faults: opts.faults, allowHeaders: () => this.allowFaultHeaders}
     this.upstreamTls = new UpstreamTls(opts.identities, this.inflightByInstance, UPSTREAM_POOL)
@@ -152,7 +187,7 @@ export class DataPlane {
       onOutlierEvent: opts.onOutlierEvent,
     }
     for (const service of services) this.addDestination(service, weights.get(service.name) ?? new Map())
-    // Someone dialled an instance's published address: its service's authorization still applies (the caller is "unknown").
+    // Someone dialled an instance's published address: its service's authorization still applies (the caller is its certificate's, or "unknown").
     const policyOf = (req: MeshRequest) => this.destinations.get(req.destination)?.policy.authorization
     const inbound = (bottom: Service) => stack(bottom).push(fault('callee', faults)).push(authorization(policyOf)).push(serverSpan(sink)).service()
     const tlsOf = (req: MeshRequest) => this.destinations.get(req.destination)?.policy.tls
@@ -210,6 +245,7 @@ export class DataPlane {
     const i = this.listeners.indexOf(info)
     if (i >= 0) this.listeners.splice(i, 1)
     stopAccepting(info)
+    if (info.tls) this.terminators.get(info.tls.service)?.delete(info.tls.terminator)
     // An instance's HTTP_PROXY goes with it, and so do the tunnels made through it.
     if (info.role.kind === 'forward-proxy') {
       const prefix = `${info.role.sourceInstance}\u0000`
@@ -227,8 +263,9 @@ export class DataPlane {
     this.inflightByInstance.delete(instance)
   }
 
-  /** An HTTP listener: HTTP/1.1 and HTTP/2 (h2c) on one port (http-listener.ts). */
+  /** An HTTP listener: HTTP/1.1 and HTTP/2 (h2c) on one port (http-listener.ts); TLS first on a published address or the HTTPS ingress. */
   async listen(role: ListenerRole, port = 0, wantedBy?: string): Promise<ListenerInfo> {
+    const tls = await this.tlsOf(role)
     const listener = new HttpListener({
       headersTimeoutMs: HEADERS_TIMEOUT_MS,
       keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
@@ -237,30 +274,103 @@ export class DataPlane {
       onRequest: (req, res) => this.handle(role, req, res),
       onUpgrade: (req, socket, head) => this.handleUpgrade(role, req, socket, head),
       onConnect: (req, socket, head) => this.handleConnect(role, req, socket, head),
+      tls: tls && {options: tls.options, material: tls.material, plaintextRefused: tls.plaintextRefused},
     })
     const info = await this.bind(listener.server, role, port, wantedBy)
     info.http = listener
+    if (tls && listener.tls) this.presents(info, tls.service, listener.tls)
     return info
   }
 
   /** A TCP listener (on a port the OS picks): each connection is proxied to an instance of a `protocol: tcp` service. */
   async listenTcp(role: TcpRole): Promise<ListenerInfo> {
-    const server = net.createServer((socket) => this.connectTcp(role, socket))
-    return this.bind(server, role, 0)
+    if (role.kind !== 'tcp-inbound' || !this.security) return this.bind(net.createServer((socket) => this.connectTcp(role, socket)), role, 0)
+    const service = role.service
+    const terminator = new TlsTerminator(
+      // A server-first protocol's client says nothing: under PERMISSIVE its silence means plaintext.
+      {mode: () => this.mtlsMode(service), mutual: true, handshakeTimeoutMs: HEADERS_TIMEOUT_MS, silenceIsPlaintextMs: SERVER_FIRST_WAIT_MS},
+      await this.materialOf(service),
+      (socket, security) => this.connectTcp(role, socket, security),
+    )
+    const info = await this.bind(net.createServer((socket) => terminator.accept(socket)), role, 0)
+    this.presents(info, service, terminator)
+    return info
   }
 
-  private connectTcp(role: TcpRole, socket: Socket): void {
+  /** The mesh-wide mode under a service's own `policy.mtls`. */
+  mtlsMode(service: string): MtlsMode {
+    return mtlsModeOf((this.destinations.get(service)?.policy as {mtls?: MtlsMode} | undefined)?.mtls, this.security?.mtls)
+  }
+
+  /** What a listener's TLS needs: a published address's (mTLS as its service's mode says), the HTTPS ingress's (TLS only). */
+  private async tlsOf(role: ListenerRole) {
+    if (role.kind === 'inbound' && this.security) {
+      const service = role.service
+      return {
+        service,
+        options: {mode: () => this.mtlsMode(service), mutual: true, handshakeTimeoutMs: HEADERS_TIMEOUT_MS},
+        material: await this.materialOf(service),
+        plaintextRefused: new ProxyError(
+          400,
+          'DPE',
+          `the published address of "${service}" takes mTLS only (its mtls mode is STRICT): connect with TLS and a client certificate from the mesh CA ($MESH_TLS_CERT and $MESH_TLS_KEY of an instance; the CA is \`mesh ca --path\`), or call it through the mesh ($${dependencyEnvPrefix(service)}_URL)`,
+        ),
+      }
+    }
+    if (role.kind === 'ingress' && role.https) {
+      const own = role.https.material
+      if (!own && !this.security) throw new MeshError('MESH_CONFIG_INVALID', 'ingress.tls needs a certificate: give ingress.tls.cert and key, or let the mesh CA issue one.')
+      return {
+        // The user's own certificate is never rotated; the mesh CA's is, under the ingress's name.
+        service: own ? '' : INGRESS_IDENTITY,
+        options: {mode: (): MtlsMode => 'STRICT', mutual: false, handshakeTimeoutMs: HEADERS_TIMEOUT_MS},
+        material: own ?? (await this.materialOf(INGRESS_IDENTITY)),
+        plaintextRefused: new ProxyError(400, 'DPE', 'the HTTPS ingress (ingress.tls.port) speaks TLS only: use https://, or the plain ingress on ingress.port'),
+      }
+    }
+    return undefined
+  }
+
+  /** `service`'s current certificate and key, and the CA its peers' certificates must chain to. */
+  private async materialOf(service: string): Promise<TlsMaterial> {
+    const identities = this.security!.identities
+    const cert = await identities.certificate(service)
+    return {cert: cert.certPem, key: cert.keyPem, ca: identities.ca.certPem}
+  }
+
+  /** `terminator` presents `service`'s certificate: a rotation replaces it. */
+  private presents(info: ListenerInfo, service: string, terminator: TlsTerminator): void {
+    info.tls = {service, terminator}
+    if (!service) return
+    let set = this.terminators.get(service)
+    if (!set) this.terminators.set(service, (set = new Set()))
+    set.add(terminator)
+  }
+
+  /** `service`'s certificate was replaced: its listeners present the new one to new connections. */
+  private async rotated(service: string): Promise<void> {
+    const terminators = this.terminators.get(service)
+    if (!terminators?.size) return
+    try {
+      const material = await this.materialOf(service)
+      for (const t of terminators) t.setMaterial(material)
+    } catch {
+      // The listeners keep presenting the certificate they have; the identities report the failure.
+    }
+  }
+
+  private connectTcp(role: TcpRole, socket: Socket, security?: ConnectionSecurity): void {
     this.sessions.add(socket)
     socket.once('close', () => this.sessions.delete(socket))
     const deps = {faults: this.faults, clock: this.clock, random: this.tcpRandom, metrics: this.tcpMetrics}
     // As Envoy's network RBAC filter: a connection its service's policy refuses is closed at once.
-    const source = role.kind === 'tcp-inbound' ? 'unknown' : role.source
+    const source = role.kind === 'tcp-inbound' ? (security?.peer?.identity ?? 'unknown') : role.source
     const policy = this.destinations.get(role.kind === 'tcp-inbound' ? role.service : role.destination)?.policy.authorization
     if (policy && !authorize(policy, {source}).allowed) return void socket.destroy()
     if (role.kind === 'tcp-inbound') {
       // Someone dialled the instance's published address: that instance, whoever they are.
       const endpoint = this.endpointsByInstance.get(role.instance)
-      return proxyTcp(socket, {source: 'unknown', destination: role.service}, {pick: () => endpoint}, deps)
+      return proxyTcp(socket, {source, destination: role.service}, {pick: () => endpoint}, deps)
     }
     const destination = this.destinations.get(role.destination)
     if (!destination) return void socket.resetAndDestroy()
@@ -311,11 +421,13 @@ export class DataPlane {
     }
     for (const s of this.sessions) s.destroy()
     for (const d of this.destinations.values()) d.close()
+    this.stopRotations?.()
     this.h2.close()
     await Promise.all([this.agent.close().catch(() => undefined), this.upstreamTls.close()])
   }
 
   private handle(role: ListenerRole, req: IncomingMessage, res: ServerResponse): void {
+    if (role.kind === 'ingress' && role.redirectToHttpsPort !== undefined) return redirectToHttps(req, res, role.redirectToHttpsPort)
     this.inflight++
     const abort = new Cancellation()
     // 'close' comes once per response: on(), since once() wraps every listener in two more objects.
@@ -423,7 +535,7 @@ export class DataPlane {
     const {req} = client
     const headers = endToEndHeaders(req.rawHeaders)
     const address = req.socket.remoteAddress ?? '127.0.0.1'
-    if (role.kind === 'ingress') sanitiseAtIngress(headers, address, this.allowFaultHeaders, role.preserveRequestId === true)
+    if (role.kind === 'ingress') sanitiseAtIngress(headers, address, role.https ? 'https' : 'http', this.allowFaultHeaders, role.preserveRequestId === true)
     else appendForwardedFor(headers, address)
     const incoming =
       parseTraceparent(firstHeader(headers, 'traceparent')) ??
@@ -494,6 +606,9 @@ export class DataPlane {
     const destination = target.destination
     const caller = callerOf(role)
     const {req, abort} = client
+    const security = role.kind === 'inbound' ? connectionSecurityOf(req.socket) : undefined
+    const peer = security?.peer ?? this.peerOf(role)
+    this.forwardClientCert(headers, peer, target.service, security)
     const meshReq: MeshRequest = {
       method: req.method ?? 'GET',
       path: target.path,
@@ -501,8 +616,9 @@ export class DataPlane {
       body,
       replayable,
       destination: target.service,
-      source: caller.source,
-      peer: peerOf(role),
+      // A published address's caller is who its certificate says (mTLS), else unknown.
+      source: security?.peer ? security.peer.identity : caller.source,
+      peer,
       sourceVersion: caller.sourceVersion,
       sourceInstance: caller.sourceInstance,
       upgrade: client.upgrade,
@@ -522,6 +638,32 @@ export class DataPlane {
     }
     forward(destination ? destination.service : this.inboundTo(target.service), meshReq, ctx, client)
     return meshReq
+  }
+
+  /**
+   * Who is calling, for authorization: the listener vouches for it, since each instance's
+   * outbound listeners are its own (one shared object per listener, none per request).
+   */
+  private peerOf(role: ListenerRole): Peer {
+    if (role.kind === 'inbound') return UNKNOWN_PEER
+    let peer = listenerPeers.get(role)
+    if (!peer) {
+      const identity = role.kind === 'ingress' ? 'ingress' : role.source
+      peer = {identity, ...(this.security ? {principal: this.security.identities.spiffeId(identity)} : {}), authn: 'listener'}
+      listenerPeers.set(role, peer)
+    }
+    return peer
+  }
+
+  /**
+   * Envoy's SANITIZE_SET: an x-forwarded-client-cert from the caller is never passed on; one
+   * naming the caller the mesh established is set instead, as the callee's sidecar would under
+   * mTLS (none where the callee's mode is DISABLE, or the caller is not known).
+   */
+  private forwardClientCert(headers: HeaderMap, peer: Peer, callee: string, security: ConnectionSecurity | undefined): void {
+    if (headers[FORWARDED_CLIENT_CERT] !== undefined) delete headers[FORWARDED_CLIENT_CERT]
+    if (!this.security || !peer.principal || this.mtlsMode(callee) === 'DISABLE') return
+    headers[FORWARDED_CLIENT_CERT] = forwardedClientCert(this.security.identities.spiffeId(callee), peer.principal, security?.certHash)
   }
 
   /** The stack of a call to one instance's published address: its service's instances speak HTTP/1.1 or h2c. */
@@ -748,20 +890,15 @@ function callerOf(role: ListenerRole): Caller {
   return role.kind === 'ingress' ? INGRESS : role.kind === 'inbound' ? UNKNOWN : role
 }
 
-const INGRESS_PEER: Peer = {identity: 'ingress', authn: 'listener'}
 const UNKNOWN_PEER: Peer = {identity: 'unknown', authn: 'listener'}
 const listenerPeers = new WeakMap<ListenerRole, Peer>()
 
-/**
- * Who is calling, for authorization: the listener vouches for it, since each instance's
- * outbound listeners are its own (one shared object per listener, none per request).
- */
-function peerOf(role: ListenerRole): Peer {
-  if (role.kind === 'ingress') return INGRESS_PEER
-  if (role.kind === 'inbound') return UNKNOWN_PEER
-  let peer = listenerPeers.get(role)
-  if (!peer) listenerPeers.set(role, (peer = {identity: role.source, authn: 'listener'}))
-  return peer
+/** `ingress.tls.redirect`: the plain ingress sends every request to the HTTPS one (308 keeps the method and body). */
+function redirectToHttps(req: IncomingMessage, res: ServerResponse, port: number): void {
+  req.resume()
+  const host = (req.headers.host ?? (req.headers[':authority'] as string | undefined) ?? '127.0.0.1').replace(/:\d+$/, '')
+  res.writeHead(308, {location: `https://${host}:${port}${req.url ?? '/'}`, 'content-length': '0'})
+  res.end()
 }
 
 /** `catalog`, `catalog:9080`, `catalog.mesh` → `catalog`. */
@@ -775,7 +912,7 @@ function appendForwardedFor(headers: HeaderMap, client: string): void {
 }
 
 /** Nothing from outside may claim to be the mesh, or forge where it came from. */
-function sanitiseAtIngress(headers: HeaderMap, client: string, allowFaultHeaders: boolean, preserveRequestId: boolean): void {
+function sanitiseAtIngress(headers: HeaderMap, client: string, proto: 'http' | 'https', allowFaultHeaders: boolean, preserveRequestId: boolean): void {
   for (const name in headers) {
     // Names are lower case here; most do not start with x- at all.
     if (name.charCodeAt(0) !== 120 || name.charCodeAt(1) !== 45) continue
@@ -783,7 +920,7 @@ function sanitiseAtIngress(headers: HeaderMap, client: string, allowFaultHeaders
     if (name.startsWith(MESH_HEADER_PREFIX) || name.startsWith('x-forwarded-')) delete headers[name]
   }
   headers['x-forwarded-for'] = client
-  headers['x-forwarded-proto'] = 'http'
+  headers['x-forwarded-proto'] = proto
   // No x-forwarded-host: the Host header goes through unchanged (as Envoy leaves it unless
   // a route rewrites the host), so it would only repeat it on every request.
   // A fresh id for every request from outside, as Envoy makes one: a caller's id is kept only

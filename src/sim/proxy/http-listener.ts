@@ -11,7 +11,9 @@ import http, {type IncomingMessage, type ServerResponse} from 'node:http'
 import http2 from 'node:http2'
 import net, {type Socket} from 'node:net'
 import {Duplex} from 'node:stream'
+import type {TLSSocket} from 'node:tls'
 import {type ProxyError, replyOnSocket, sendProxyError, tooManyHeaders, versionNotSupported} from './respond.js'
+import {type ConnectionSecurity, markConnection, type TlsMaterial, TlsTerminator, type TlsTerminatorOptions} from './tls-terminator.js'
 
 /** Envoy's default max_headers_count. */
 export const DEFAULT_MAX_REQUEST_HEADERS = 100
@@ -32,6 +34,8 @@ export interface HttpListenerOptions {
   onConnect?(req: IncomingMessage, socket: Socket, head: Buffer): void
   /** Read per request (a shared object, so a new limit applies to listeners already open): above it, 431. */
   limits?: {maxRequestHeaders: number}
+  /** TLS on the port (tls-terminator.ts), offering h2 and http/1.1 by ALPN; a client that sends plaintext where TLS is required is told why. */
+  tls?: {options: Omit<TlsTerminatorOptions, 'alpn' | 'refusePlaintext'>; material: TlsMaterial; plaintextRefused: ProxyError}
 }
 
 export class HttpListener {
@@ -42,6 +46,8 @@ export class HttpListener {
   private readonly sessions = new Set<http2.ServerHttp2Session>()
 
   private readonly headersTimeoutMs: number
+  /** Present when the port speaks TLS: new certificates go to it. */
+  readonly tls?: TlsTerminator
 
   constructor(opts: HttpListenerOptions) {
     this.headersTimeoutMs = opts.headersTimeoutMs
@@ -86,13 +92,26 @@ export class HttpListener {
       // An idle gRPC connection stays open as long as its client keeps it (as Envoy's default).
       session.on('error', () => undefined)
     })
+    if (opts.tls) {
+      const {plaintextRefused} = opts.tls
+      const options = {...opts.tls.options, alpn: ['h2', 'http/1.1'], refusePlaintext: (socket: Socket) => replyOnSocket(socket, plaintextRefused)}
+      this.tls = new TlsTerminator(options, opts.tls.material, (socket, security) => this.accept(socket, security))
+    }
+    const tls = this.tls
     // As node:http's own servers do: a response is not held back waiting for an ACK (Nagle).
-    this.server = net.createServer({noDelay: true}, (socket) => this.accept(socket))
+    this.server = net.createServer({noDelay: true}, tls ? (socket) => tls.accept(socket) : (socket) => this.accept(socket))
   }
 
-  /** A connection to serve: its own (from `server`), or one that arrived some other way (a CONNECT tunnel). */
-  accept(socket: Socket): void {
+  /**
+   * A connection to serve: its own (from `server`, after TLS if the port speaks it), or one that
+   * arrived some other way (a CONNECT tunnel).
+   */
+  accept(socket: Socket, security?: ConnectionSecurity): void {
     socket.on('error', () => undefined)
+    // ALPN said which protocol (a TLS client): no sniffing.
+    const alpn = (socket as TLSSocket).alpnProtocol
+    if (alpn === 'h2') return void this.http2.emit('connection', socket)
+    if (alpn === 'http/1.1') return void this.http1.emit('connection', socket)
     // Silent connections go as node:http's headers timeout would have them go.
     socket.setTimeout(this.headersTimeoutMs, () => socket.destroy())
     let seen: Buffer | undefined
@@ -105,12 +124,18 @@ export class HttpListener {
       socket.off('data', onData)
       socket.pause()
       socket.setTimeout(0)
-      if (h2) return void this.http2.emit('connection', replaying(socket, seen))
+      if (h2) {
+        const duplex = replaying(socket, seen)
+        if (security) markConnection(duplex, security)
+        return void this.http2.emit('connection', duplex)
+      }
       socket.unshift(seen)
       this.http1.emit('connection', socket)
       socket.resume()
     }
     socket.on('data', onData)
+    // One the TLS sniff paused (and put its first bytes back into) does not flow by itself.
+    socket.resume()
   }
 
   /** Stops accepting and closes idle connections; requests under way finish. */

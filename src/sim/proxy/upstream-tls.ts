@@ -15,25 +15,15 @@
 // connections (undici's close() waits for them) and new ones get the new certificate.
 import {readFileSync} from 'node:fs'
 import type http2 from 'node:http2'
-import tls, {type PeerCertificate, type SecureContext} from 'node:tls'
+import tls, {type PeerCertificate} from 'node:tls'
 import {Agent} from 'undici'
 import type {TlsPolicy} from '../config/types.js'
+import type {MeshIdentities} from '../security/peer-authentication.js'
 import {H2Sessions, h2Upstream} from './h2-upstream.js'
 import {SPIFFE_MISMATCH} from './tls-errors.js'
 import type {LeafProtocol} from './leaf.js'
 import type {MeshRequest, Service} from './stack.js'
 import {upstream} from './upstream.js'
-
-/** What origination needs of the workload identities (security/workload-identity.ts). */
-export interface MeshIdentities {
-  spiffeId(service: string): string
-  /** The service's current certificate and key, trusting the mesh CA. */
-  secureContext(service: string): Promise<SecureContext>
-  /** A context that trusts the mesh CA and presents nothing (a caller the mesh has no identity for). */
-  trustContext?(): SecureContext
-  readonly ca: {readonly certPem: string}
-  onRotate(listener: (service: string) => void): () => void
-}
 
 /** The TLS settings each pool's connections were made with. */
 export type TlsConnectOptions = tls.ConnectionOptions
@@ -131,13 +121,14 @@ export class UpstreamTls {
     const identities = this.identities
     if (!identities) throw new Error('ISTIO_MUTUAL needs the mesh CA, and this data plane has none')
     const expected = identities.spiffeId(destination)
-    const options = (secureContext: SecureContext): TlsConnectOptions => ({
-      secureContext,
+    const options = (mine?: {certPem: string; keyPem: string}): TlsConnectOptions => ({
+      // One context per pool: every connection of it presents the same certificate.
+      secureContext: tls.createSecureContext({ca: identities.ca.certPem, ...(mine ? {cert: mine.certPem, key: mine.keyPem} : {})}),
       ...(policy.sni ? {servername: policy.sni} : {}),
       checkServerIdentity: (_host, cert) => checkSpiffeId(cert, policy.subjectAltNames ?? [expected]),
     })
-    if (caller === NO_IDENTITY) return this.open(options(identities.trustContext?.() ?? tls.createSecureContext({ca: identities.ca.certPem})))
-    return identities.secureContext(caller).then((context) => this.open(options(context)))
+    if (caller === NO_IDENTITY) return this.open(options())
+    return identities.certificate(caller).then((mine) => this.open(options(mine)))
   }
 
   private open(tlsOptions: TlsConnectOptions): Pool {

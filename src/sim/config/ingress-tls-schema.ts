@@ -1,0 +1,47 @@
+// `ingress.tls`: the HTTPS ingress, on a port of its own beside the plain one. Its certificate is
+// the user's (cert and key files, checked here at `mesh validate` so a missing file, one that is
+// not PEM or a key that is not the certificate's is reported at its field), else one for
+// localhost / 127.0.0.1 / ::1 the mesh CA issues and rotates.
+//
+//   ingress: {port: 8080, tls: {port: 8443, redirect: true}}   8080 answers 308 → https://…:8443
+import {createPrivateKey, X509Certificate} from 'node:crypto'
+import {readFileSync} from 'node:fs'
+import {dirname, resolve} from 'node:path'
+import {type At, bool, int, obj, opt, refine, req, str} from './checker.js'
+import type {IngressTlsConfig} from './types.js'
+
+const file = str({nonEmpty: true, expected: 'a path to a PEM file (relative to mesh.yaml)'})
+
+export const ingressTls = refine(
+  obj({port: req(int({min: 0, max: 65535})), cert: opt(file), key: opt(file), redirect: opt(bool())}),
+  (raw, at): IngressTlsConfig | undefined => {
+    const out: IngressTlsConfig = {port: raw.port, ...(raw.redirect ? {redirect: true} : {})}
+    if (raw.cert === undefined && raw.key === undefined) return out
+    if (raw.cert === undefined || raw.key === undefined) return at.error(`ingress.tls needs both cert and key to serve a certificate of your own (or neither: the mesh CA issues one)`)
+    const base = dirname(at.report.file)
+    const certFile = resolve(base, raw.cert)
+    const keyFile = resolve(base, raw.key)
+    const certPem = readPem(at.child('cert')!, certFile, (pem) => void new X509Certificate(pem), 'certificate')
+    const keyPem = readPem(at.child('key')!, keyFile, (pem) => void createPrivateKey(pem), 'private key')
+    if (certPem === undefined || keyPem === undefined) return undefined
+    if (!new X509Certificate(certPem).checkPrivateKey(createPrivateKey(keyPem))) return at.child('key')!.error(`${keyFile} is not the private key of the certificate in ${certFile}`)
+    return {...out, certFile, keyFile}
+  },
+)
+
+/** The file's text when it parses as `what`; otherwise undefined, reported at the field. */
+function readPem(at: At, path: string, parse: (pem: string) => void, what: string): string | undefined {
+  let pem: string
+  try {
+    pem = readFileSync(path, 'utf8')
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    return at.error(code === 'ENOENT' ? `${path} does not exist (paths are relative to mesh.yaml)` : `cannot read ${path}: ${code ?? (error as Error).message}`)
+  }
+  try {
+    parse(pem)
+  } catch (error) {
+    return at.error(`${path} is not a PEM ${what}: ${(error as Error).message}`)
+  }
+  return pem
+}
