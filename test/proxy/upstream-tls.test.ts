@@ -23,6 +23,7 @@ import {WorkloadIdentities} from '../../src/sim/security/workload-identity.js'
 import {MeshCA} from '../../src/sim/security/mesh-ca.js'
 import {spiffeId} from '../../src/sim/security/spiffe.js'
 import {realClock} from '../../src/sim/time/clock.js'
+import {probeHttp} from '../../src/sim/supervisor/health-check.js'
 import {parsed, yaml} from '../config/helpers.js'
 import {callContext, meshRequest, readBody} from '../helpers/proxy-context.js'
 
@@ -159,6 +160,19 @@ describe('policy.tls: the data plane originates TLS to instances', () => {
     await failure(d)
     expect(d.outlier!.isEjected('api-v1-0')).toBe(true)
     d.close()
+  })
+
+  test('a health probe of an instance that serves TLS speaks TLS, presenting the service\'s own certificate', async () => {
+    const cert = await ca.issue({uri: id('api'), ttlMs: HOUR, now: new Date(), commonName: 'api'})
+    const strict = createServer({cert: cert.certPem, key: cert.keyPem, ca: ca.certPem, requestCert: true, rejectUnauthorized: true}, (_req, res) => res.end('ok'))
+    await new Promise<void>((r) => strict.listen(0, '127.0.0.1', r))
+    servers.push(strict)
+    const port = (strict.address() as AddressInfo).port
+    const options = await pools.probeOptions('api', {mode: 'ISTIO_MUTUAL'})
+    expect(await probeHttp('127.0.0.1', port, '/healthz', 2_000, options)).toEqual({ok: true, detail: 'GET /healthz: HTTP 200'})
+    expect(await pools.probeOptions('api', {mode: 'DISABLE'})).toBeUndefined()
+    // In plaintext the probe reads no HTTP answer from a TLS port.
+    expect((await probeHttp('127.0.0.1', port, '/healthz', 2_000)).ok).toBe(false)
   })
 
   test('an instance that serves plaintext: the reason says it does not speak TLS', async () => {

@@ -45,7 +45,7 @@ import type {FaultSet} from '../faults/fault-set.js'
 import {discardTelemetry, type TelemetrySink} from './telemetry-sink.js'
 import {networkLeaf} from './leaf.js'
 import {H2Sessions} from './h2-upstream.js'
-import {UpstreamTls} from './upstream-tls.js'
+import {type TlsConnectOptions, UpstreamTls} from './upstream-tls.js'
 import {openTunnel} from './tunnel.js'
 import {DEFAULT_MAX_REQUEST_HEADERS, HttpListener} from './http-listener.js'
 import {carriesBody, holdBody, MAX_REPLAY_BYTES, TeeBody} from './request-body.js'
@@ -233,6 +233,11 @@ export class DataPlane {
     const instances: Record<string, number> = {}
     for (const [name, e] of this.endpointsByInstance) if (e.service === service) instances[name] = this.inflightByInstance.get(name) ?? 0
     return {...d.load(), instances}
+  }
+
+  /** How a health probe reaches `service`'s instances: over TLS when its policy.tls says they serve it. */
+  healthTls(service: string): Promise<TlsConnectOptions | undefined> {
+    return this.upstreamTls.probeOptions(service, this.destinations.get(service)?.policy.tls)
   }
 
   /** Requests under way to one instance (draining waits for 0). */

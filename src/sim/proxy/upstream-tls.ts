@@ -99,6 +99,30 @@ export class UpstreamTls {
     return made
   }
 
+  /**
+   * How a health probe connects to `service`'s instances under `policy`: TLS that verifies
+   * nothing (readiness is the probe's question; a certificate that does not verify fails the
+   * requests, with the reason), presenting the service's own mesh certificate under
+   * ISTIO_MUTUAL (the mesh checking its own workload, as Istio's agent probes its pod) or the
+   * user's under MUTUAL, so an app that requires a client certificate can still be probed.
+   */
+  async probeOptions(service: string, policy: TlsPolicy | undefined): Promise<TlsConnectOptions | undefined> {
+    if (!policy || policy.mode === 'DISABLE') return undefined
+    const base: TlsConnectOptions = {rejectUnauthorized: false, ...(policy.sni ? {servername: policy.sni} : {})}
+    if (policy.mode === 'SIMPLE') return base
+    if (policy.mode === 'MUTUAL') {
+      try {
+        const {cert, key} = userTls(policy)
+        return {...base, cert, key}
+      } catch {
+        // A file gone since `mesh validate`: the probe goes without, and requests say why they fail.
+        return base
+      }
+    }
+    const mine = this.identities ? await this.identities.certificate(service).catch(() => undefined) : undefined
+    return mine ? {...base, cert: mine.certPem, key: mine.keyPem} : base
+  }
+
   /** Closes every pool; requests under way finish. */
   async close(): Promise<void> {
     this.closed = true
