@@ -23,6 +23,7 @@ import {WorkloadIdentities} from '../../src/sim/security/workload-identity.js'
 import {MeshCA} from '../../src/sim/security/mesh-ca.js'
 import {spiffeId} from '../../src/sim/security/spiffe.js'
 import {realClock} from '../../src/sim/time/clock.js'
+import type {Span} from '../../src/sim/telemetry/span.js'
 import {probeHttp} from '../../src/sim/supervisor/health-check.js'
 import {parsed, yaml} from '../config/helpers.js'
 import {callContext, meshRequest, readBody} from '../helpers/proxy-context.js'
@@ -60,6 +61,7 @@ describe('policy.tls: the data plane originates TLS to instances', () => {
   let pools: UpstreamTls
   const servers: Server[] = []
   const dir = mkdtempSync(join(tmpdir(), 'upstream-tls-'))
+  const spans: Span[] = []
 
   beforeAll(async () => {
     identities = await WorkloadIdentities.start({caDir: join(dir, 'ca'), trustDomain: 'cluster.local', mesh: 't', certTtlMs: HOUR, clock: realClock})
@@ -94,7 +96,7 @@ describe('policy.tls: the data plane originates TLS to instances', () => {
       faults: {faults: new FaultSet(realClock), allowHeaders: () => false},
       clock: realClock,
       leaf: networkLeaf(agent, h2, inflight, pools),
-      sink: {record: () => undefined},
+      sink: {record: (span) => spans.push(span)},
       seed: 1,
     })
   }
@@ -124,6 +126,12 @@ describe('policy.tls: the data plane originates TLS to instances', () => {
     // Another caller: its own certificate, its own connections.
     expect(await text(await call(d, 'batch'))).toBe(`hello ${id('batch')}`)
     expect(app.callers.map((c) => c.uri)).toEqual([id('web'), id('batch')])
+    // Both sides of the hop say it was mutual TLS, and who proved what: Istio's metric labels.
+    const web = spans.filter((s) => s.service === 'web' || s.peerService === 'web')
+    expect(web.map((s) => [s.kind, s.security])).toEqual([
+      ['server', {protocol: 'http', mtls: true, sourcePrincipal: id('web'), destinationPrincipal: id('api')}],
+      ['client', {protocol: 'http', mtls: true, sourcePrincipal: id('web'), destinationPrincipal: id('api')}],
+    ])
     d.close()
   })
 

@@ -38,7 +38,10 @@ export function networkLeaf(agent: Agent, h2: H2Sessions, inflight: Map<string, 
       } catch (error) {
         return reply.fail(failed(error))
       }
-      if (!(pool instanceof Promise)) return leafOf(pool, protocol)(req, ctx, reply)
+      if (!(pool instanceof Promise)) {
+        ctx.upstreamTls = pool.security
+        return leafOf(pool, protocol)(req, ctx, reply)
+      }
       // The caller's first certificate is being issued: a caller that leaves meanwhile is told at once.
       const signal = ctx.signal
       if (signal.aborted) return reply.fail(abortReason(signal))
@@ -53,6 +56,7 @@ export function networkLeaf(agent: Agent, h2: H2Sessions, inflight: Map<string, 
           if (settled) return
           settled = true
           signal.removeEventListener('abort', onAbort)
+          ctx.upstreamTls = ready.security
           forward(leafOf(ready, protocol), req, ctx, reply)
         },
         (error) => {

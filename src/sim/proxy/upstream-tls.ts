@@ -22,7 +22,7 @@ import type {MeshIdentities} from '../security/peer-authentication.js'
 import {H2Sessions, h2Upstream} from './h2-upstream.js'
 import {SPIFFE_MISMATCH} from './tls-errors.js'
 import type {LeafProtocol} from './leaf.js'
-import type {MeshRequest, Service} from './stack.js'
+import type {MeshRequest, Service, UpstreamSecurity} from './stack.js'
 import {upstream} from './upstream.js'
 
 /** The TLS settings each pool's connections were made with. */
@@ -30,6 +30,7 @@ export type TlsConnectOptions = tls.ConnectionOptions
 
 /** One caller's connections to one destination under one policy: both protocols' leaves. */
 interface Pool {
+  readonly security: UpstreamSecurity
   readonly http: Service
   readonly grpc: Service
   readonly agent: Agent
@@ -141,7 +142,7 @@ export class UpstreamTls {
 
   private make(caller: string, destination: string, policy: TlsPolicy): Pool | Promise<Pool> {
     if (this.closed) throw new Error('the data plane is stopping')
-    if (policy.mode !== 'ISTIO_MUTUAL') return this.open(userTls(policy))
+    if (policy.mode !== 'ISTIO_MUTUAL') return this.open(userTls(policy), {mode: policy.mode as 'MUTUAL' | 'SIMPLE'})
     const identities = this.identities
     if (!identities) throw new Error('ISTIO_MUTUAL needs the mesh CA, and this data plane has none')
     const expected = identities.spiffeId(destination)
@@ -151,15 +152,16 @@ export class UpstreamTls {
       ...(policy.sni ? {servername: policy.sni} : {}),
       checkServerIdentity: (_host, cert) => checkSpiffeId(cert, policy.subjectAltNames ?? [expected]),
     })
-    if (caller === NO_IDENTITY) return this.open(options())
-    return identities.certificate(caller).then((mine) => this.open(options(mine)))
+    if (caller === NO_IDENTITY) return this.open(options(), {mode: 'ISTIO_MUTUAL', destination: expected})
+    const security: UpstreamSecurity = {mode: 'ISTIO_MUTUAL', source: identities.spiffeId(caller), destination: expected}
+    return identities.certificate(caller).then((mine) => this.open(options(mine), security))
   }
 
-  private open(tlsOptions: TlsConnectOptions): Pool {
+  private open(tlsOptions: TlsConnectOptions, security: UpstreamSecurity): Pool {
     const {keepAliveTimeout, connections, connectTimeout} = this.settings
     const agent = new Agent({keepAliveTimeout, connections, connect: {timeout: connectTimeout, ...tlsOptions}})
     const h2 = new H2Sessions({...(tlsOptions as http2.SecureClientSessionOptions), ALPNProtocols: ['h2']})
-    return {agent, h2, http: upstream(agent, this.inflight, true), grpc: h2Upstream(h2, this.inflight)}
+    return {security, agent, h2, http: upstream(agent, this.inflight, true), grpc: h2Upstream(h2, this.inflight)}
   }
 
   private retireCaller(service: string): void {
