@@ -272,6 +272,7 @@ export class MeshDaemon extends EventEmitter {
         notStarted: this.instances.notStarted(s.name),
         profiles: s.profiles,
         load: this.dataPlane.load(s.name),
+        security: this.dataPlane.securityOf(s.name),
       })),
     }
   }

@@ -46,6 +46,7 @@ import {discardTelemetry, type TelemetrySink} from './telemetry-sink.js'
 import {networkLeaf} from './leaf.js'
 import {H2Sessions} from './h2-upstream.js'
 import {type TlsConnectOptions, UpstreamTls} from './upstream-tls.js'
+import type {ServiceSecurity} from '../control/status.js'
 import {openTunnel} from './tunnel.js'
 import {DEFAULT_MAX_REQUEST_HEADERS, HttpListener} from './http-listener.js'
 import {carriesBody, holdBody, MAX_REPLAY_BYTES, TeeBody} from './request-body.js'
@@ -233,6 +234,13 @@ export class DataPlane {
     const instances: Record<string, number> = {}
     for (const [name, e] of this.endpointsByInstance) if (e.service === service) instances[name] = this.inflightByInstance.get(name) ?? 0
     return {...d.load(), instances}
+  }
+
+  /** `service`'s mTLS mode (when the mesh runs a CA) and policy.tls mode, for `mesh status` and `mesh top`. */
+  securityOf(service: string): ServiceSecurity | undefined {
+    const d = this.destinations.get(service)
+    if (!d) return undefined
+    return {...(this.security ? {mtls: this.mtlsMode(service)} : {}), tls: d.policy.tls?.mode ?? 'DISABLE'}
   }
 
   /** How a health probe reaches `service`'s instances: over TLS when its policy.tls says they serve it. */
