@@ -70,3 +70,25 @@ describe('policy.tls', () => {
     expect(problems(withTls(['mode: DISABLE'], 'simulate: {}'))).toEqual([])
   })
 })
+
+describe('mesh validate: STRICT callees of callers without a certificate', () => {
+  const legacy = (...lines: string[]) =>
+    yaml('name: shop', ...lines, 'services:', '  legacy:', '    address: 127.0.0.1:9000', '    dependsOn: [api, web]', '  api:', '    command: ./api', '    policy: {mtls: STRICT}', '  web:', '    command: ./web')
+
+  it('warns at the dependsOn entry when an address: service calls a STRICT service', () => {
+    expect(problems(legacy())).toEqual([
+      'mesh.yaml:5:17 services.legacy.dependsOn[0]: warning: "legacy" is an address: service, which the mesh gives no certificate, but "api" is STRICT (services.api.policy.mtls): ' +
+        'its published address refuses a caller without a mesh certificate, so these calls fail the TLS handshake. Set "api"\'s policy.mtls to PERMISSIVE (Istio\'s mode for moving to mTLS) while "legacy" cannot present one.',
+    ])
+    // Mesh-wide STRICT: both callees, named by security.mtls.
+    const both = problems(legacy('security: {mtls: STRICT}'))
+    expect(both.map((p) => p.split(': warning')[0])).toEqual(['mesh.yaml:6:17 services.legacy.dependsOn[0]', 'mesh.yaml:6:22 services.legacy.dependsOn[1]'])
+    expect(both[1]).toContain('"web" is STRICT (security.mtls)')
+  })
+
+  it('says nothing under PERMISSIVE, or when the caller is a process the mesh starts', () => {
+    const permissive = yaml('name: shop', 'security: {mtls: PERMISSIVE}', 'services:', '  legacy:', '    address: 127.0.0.1:9000', '    dependsOn: [api]', '  api:', '    command: ./api')
+    expect(problems(permissive)).toEqual([])
+    expect(problems(yaml('name: shop', 'security: {mtls: STRICT}', 'services:', '  app:', '    command: ./app', '    dependsOn: [api]', '  api:', '    command: ./api'))).toEqual([])
+  })
+})

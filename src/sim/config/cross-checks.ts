@@ -7,6 +7,7 @@ import {suggestion} from './did-you-mean.js'
 import type {CheckedMesh} from './mesh-schema.js'
 import type {AuthorizationConfig} from './types.js'
 import {normalizePath} from '../security/path-normalizer.js'
+import {mtlsCallers} from './tls-lint.js'
 
 export function crossCheck(checked: CheckedMesh, report: Report): void {
   unknownServices(checked, report)
@@ -20,6 +21,7 @@ export function crossCheck(checked: CheckedMesh, report: Report): void {
   authorizationSources(checked, report)
   unreachedServices(checked, report)
   unnormalizedPaths(checked, report)
+  mtlsCallers(checked, report)
 }
 
 /**
