@@ -98,6 +98,8 @@ export const EXIT_BY_CODE: Readonly<Record<string, number>> = {
   MESH_PS_FAILED: ExitCode.failure,
   // The CA files in .mesh/ca are there but cannot be used: the user must fix or remove them.
   MESH_CA_INVALID: ExitCode.badInput,
+  // `mesh ca` before any `mesh up` here: nothing to print yet.
+  MESH_CA_NOT_FOUND: ExitCode.badInput,
   // Not the user's input: the mesh cannot run here at all (issue #26 says exit 1).
   MESH_UNSUPPORTED_PLATFORM: ExitCode.failure,
   // The control API's own refusals: a token or a CLI that does not match the daemon.

@@ -32,7 +32,7 @@ SCENARIO.yaml:
     - {phase: 2, p99: <= 800ms}                # phase 2 = from 10s to 20s
     - {phase: slow-payments, expect: errorRate < 5%}
 
-A fault in inject: takes the keys of \`mesh inject-fault\`'s flags in camelCase: service, version, delay, jitter, abort, reset, afterBytes, partition, blackhole, bandwidth, slowClose, kill, pause, count, percent, first, from, header ({name: value}), path, duration, seed, at.
+A fault in inject: takes the keys of \`mesh inject-fault\`'s flags in camelCase: service, version, delay, jitter, abort, reset, afterBytes, partition, blackhole, bandwidth, slowClose, kill, pause, cert, count, percent, first, from, header ({name: value}), path, duration, seed, at.
 Phases: phase 1 runs from the start to the first step's time, each later step time starts the next one; a request belongs to the phase it was due in. A phase begins once its steps took effect (the mesh confirmed them): requests due in those few milliseconds count in the whole run only.
 Metrics: successRate, errorRate (as 99% or 0.99), p50, p90, p95, p99, max, mean (durations), requests, errors (counts); operators >=, <=, >, <, ==. A value starting with > must be quoted in YAML, or written as expect: METRIC >= VALUE.
 Every fault the run injected is cleared at its end.`

@@ -20,7 +20,8 @@ export default class Faults extends MeshCommand {
 export function renderFaults(faults: FaultInfo[], nowMs: number): string {
   if (faults.length === 0) return 'No active faults. Add one with `mesh inject-fault SERVICE --abort 503`.'
   const rows = faults.map((f) => {
-    const process = f.kind === 'kill' || f.kind === 'pause'
+    // A certificate fault, like a process one, chooses no requests.
+    const process = f.kind === 'kill' || f.kind === 'pause' || f.kind === 'cert'
     return [
       f.id,
       faultTarget(f),

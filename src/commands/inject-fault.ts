@@ -7,11 +7,13 @@ import {parseFaultFlags, withOptionalValues} from '../sim/faults/fault-flags.js'
 import {describeSelectors, faultTarget} from './faults.js'
 
 export default class InjectFault extends MeshCommand {
-  static override description = `Inject a fault into a service: delay, abort, reset, partition, bandwidth or slow close on its requests, or kill / pause its processes.
+  static override description = `Inject a fault into a service: delay, abort, reset, partition, bandwidth or slow close on its requests, kill / pause its processes, or make it present a bad certificate.
 
 Exactly one kind per fault. Per-request faults act on the service's inbound side by default, so its callers' retries, timeouts and outlier detection see them; --at caller applies them on the callers' outbound side instead (before their retries). A fault stays until \`mesh clear-faults\` or until --duration passes.
 
-On a protocol: tcp service they act on each new connection, as Toxiproxy's toxics do: --delay and --bandwidth on what the service sends back, --reset after --after-bytes (or at once), --abort and --partition refuse it, --partition --blackhole holds it unanswered, --slow-close holds its end.`
+On a protocol: tcp service they act on each new connection, as Toxiproxy's toxics do: --delay and --bandwidth on what the service sends back, --reset after --after-bytes (or at once), --abort and --partition refuse it, --partition --blackhole holds it unanswered, --slow-close holds its end.
+
+--cert makes the service's instances present a bad certificate wherever they present theirs (mTLS listeners, ISTIO_MUTUAL upstreams, their MESH_TLS_* files), so callers that verify it fail with the TLS reason.`
   static override enableJsonFlag = true
   static override examples = [
     '<%= config.bin %> inject-fault payments --delay 300ms --jitter 50ms',
@@ -22,6 +24,7 @@ On a protocol: tcp service they act on each new connection, as Toxiproxy's toxic
     '<%= config.bin %> inject-fault catalog --bandwidth 16kb/s',
     '<%= config.bin %> inject-fault cart --kill 1',
     '<%= config.bin %> inject-fault cart --pause 3s --count 2',
+    '<%= config.bin %> inject-fault payments --cert expired --duration 2m',
   ]
   static override args = {target: Args.string({required: true, description: 'SERVICE or SERVICE@VERSION'})}
   static override flags = {
@@ -37,6 +40,7 @@ On a protocol: tcp service they act on each new connection, as Toxiproxy's toxic
     kill: Flags.string({helpGroup: 'KIND', description: 'SIGKILL this many running instances (default 1; the supervisor restarts them): `--kill [N]`'}),
     pause: Flags.string({helpGroup: 'KIND', description: 'SIGSTOP instances for this long, then SIGCONT, e.g. 3s'}),
     count: Flags.string({helpGroup: 'KIND', description: 'with --pause: how many instances (default 1)'}),
+    cert: Flags.string({helpGroup: 'KIND', description: "the service's instances present a bad certificate: expired, untrusted (from another CA) or wrong-identity (another service's SPIFFE ID); `mesh certs` shows it"}),
     percent: Flags.string({helpGroup: 'SELECT', description: 'hit this share of matching requests, 0 to 100 (default 100)'}),
     first: Flags.string({helpGroup: 'SELECT', description: 'hit only the first N matching requests, then pass (tests a client\'s retries)'}),
     from: Flags.string({helpGroup: 'SELECT', description: 'only requests from this service (or ingress): one edge'}),
@@ -65,6 +69,7 @@ export function describeInjected(f: FaultInfo): string {
   const selectors = describeSelectors(f)
   const head = `${chalk.bold(f.id)} ${describeFault(f)} on ${chalk.cyan(faultTarget(f))}`
   if (f.kind === 'kill') return `${head}: killed ${f.instances?.join(', ') || 'nothing'} (SIGKILL; the supervisor restarts them)`
+  if (f.kind === 'cert') return `${head}: its instances present it on every connection; ${f.durationMs !== undefined ? `for ${formatDuration(f.durationMs)}` : 'until `mesh clear-faults ' + f.id + '`'}`
   if (f.kind === 'pause') return `${head}: paused ${f.instances?.join(', ') || 'nothing'} (SIGSTOP; SIGCONT in ${formatDuration(f.pauseMs ?? 0)})`
   const lifetime = f.durationMs !== undefined ? `for ${formatDuration(f.durationMs)}` : 'until `mesh clear-faults ' + f.id + '`'
   return `${head}${selectors.length ? ` — ${selectors.join(', ')}` : ''}; ${lifetime}`

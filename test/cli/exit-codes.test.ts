@@ -37,6 +37,10 @@ services:
 /** What each command is run with when no mesh is running: every command must be listed. */
 const WITHOUT_A_MESH: Record<string, {args: string[]; exit: number}> = {
   apply: {args: ['apply'], exit: NOT_RUNNING},
+  // The CA outlives the mesh, but no mesh ever ran in this directory.
+  ca: {args: ['ca'], exit: BAD_INPUT},
+  certs: {args: ['certs'], exit: NOT_RUNNING},
+  'certs:rotate': {args: ['certs', 'rotate'], exit: NOT_RUNNING},
   canary: {args: ['canary', 'world', '--to', 'v2'], exit: NOT_RUNNING},
   chaos: {args: ['chaos', 'fixtures/none.yaml'], exit: BAD_INPUT},
   'clear-faults': {args: ['clear-faults', '--all'], exit: NOT_RUNNING},
@@ -136,6 +140,8 @@ describe('with a mesh running', () => {
     ['tap of a service not in the mesh', ['tap', 'nosuch', '--count', '1']],
     ['load on a service the ingress does not route to', ['load', 'nosuch', '--rps', '1', '--duration', '1s']],
     ['a chaos scenario that does not exist', ['chaos', 'nosuch.yaml']],
+    ['rotating the certificate of a service not in the mesh', ['certs', 'rotate', 'nosuch']],
+    ['a certificate fault of no known kind', ['inject-fault', 'world', '--cert', 'nosuch']],
   ])('%s: exit 2', async (_, args) => {
     const r = await mesh(dir, args)
     expect(r.exitCode, `mesh ${args.join(' ')}\n${r.stdout}${r.stderr}`).toBe(BAD_INPUT)

@@ -29,6 +29,7 @@ faults:
   allowHeaders: true
   inject:
     - {service: db, delay: 100ms, percent: 50}
+security: {trustDomain: example.org, certTTL: 1h, mtls: PERMISSIVE}
 telemetry:
   accessLog: true
   sampling: {spansPerSecond: 100}
@@ -55,6 +56,7 @@ services:
       weights: {v1: 90, v2: 10}
       mirror: {version: v2, percent: 5}
       authorization: {allow: [{from: [ingress], methods: [GET], paths: [/x]}], deny: [{from: [db]}]}
+      mtls: STRICT
     versions:
       v1: {command: node a.js, cwd: src, replicas: 2}
       v2: {command: node b.js, port: 9001}
@@ -166,9 +168,10 @@ describe('mesh apply reports every field', () => {
 
   test('the mesh.yaml sets every optional key (so every field is walked)', () => {
     const api = base.services.find((s) => s.name === 'api')!
-    expect(Object.keys(api.policy).sort()).toEqual(['authorization', 'circuitBreaker', 'loadBalancer', 'mirror', 'outlierDetection', 'rateLimit', 'retries', 'routes', 'timeoutMs', 'weights'])
+    expect(Object.keys(api.policy).sort()).toEqual(['authorization', 'circuitBreaker', 'loadBalancer', 'mirror', 'mtls', 'outlierDetection', 'rateLimit', 'retries', 'routes', 'timeoutMs', 'weights'])
     expect(Object.keys(base.telemetry!).sort()).toEqual(['accessLog', 'otlpEndpoint', 'spansPerSecond'])
     expect(base.faults.inject.length).toBe(1)
+    expect(Object.keys(base.security!).sort()).toEqual(['certTtlMs', 'mtls', 'trustDomain'])
     for (const key of ['dependsOnConditions', 'optionalDependsOn', 'restart', 'maxRestarts', 'watch', 'profiles']) expect(api, key).toHaveProperty(key)
     expect(base.services.map((s) => s.protocol)).toEqual([undefined, 'grpc', undefined, 'tcp'])
   })
@@ -199,6 +202,8 @@ describe('mesh apply reports every field', () => {
     expect(edit((c) => (c.faults.inject = []))).toEqual([`faults.inject changed: restart the mesh (\`${RESTART}\`) for that`])
     expect(edit((c) => (c.services[0].stopGracePeriodMs = 1000))).toEqual([`services.api.stopGracePeriod changed: restart the mesh (\`${RESTART}\`) for that`])
     expect(edit((c) => (c.services[0].profiles = ['debug']))).toEqual([`services.api.profiles changed: restart the mesh (\`${RESTART}\`) for that`])
+    // The CA and every certificate are made at mesh up.
+    expect(edit((c) => (c.security!.certTtlMs = 60_000))).toEqual([`security changed: restart the mesh (\`${RESTART}\`) for that`])
   })
 
   test('telemetry.otlp added, moved and removed, and fault headers, apply live', async () => {

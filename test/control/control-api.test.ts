@@ -148,6 +148,8 @@ services:
     ['POST /v1/deploys', '{"service": "world", "to": "v2", "strategy": "canary", "progressDeadlineMs": 1000, "canary": {"steps": [10, "x"]}}', /"canary.steps\[1\]" must be a number/],
     ['POST /v1/rollback', '{not json', /the body is not JSON/],
     ['GET /v1/stat', '?by=colour', /"by" must be one of service, version, instance, edge/],
+    ['POST /v1/faults', '{"service": "world", "kind": "cert", "cert": "stale"}', /"cert" must be one of expired, untrusted, wrong-identity/],
+    ['POST /v1/certs/rotate', '{"service": 1}', /"service" must be a string/],
   ] as const)('%s with %s is a 400 that says what is wrong', async (key, input, message) => {
     const {method, path} = splitRoute(key)
     const r = method === 'GET' ? await raw(url + path + input, method, token) : await raw(url + path, method, token, input)

@@ -163,6 +163,18 @@ describe('fault entries (mesh.yaml faults.inject, scenario steps)', () => {
     expect(checkFault({service: 'cart', abort: 503}, {perRequestOnly: true}).problems).toEqual([])
   })
 
+  test('--cert: a bad certificate the whole service presents, on every connection, until cleared or --duration', () => {
+    expect(parseFaultFlags('cart', {cert: 'expired'})).toEqual({service: 'cart', kind: 'cert', cert: 'expired'})
+    expect(parseFaultFlags('cart', {cert: 'wrong-identity', duration: '2m'})).toEqual({service: 'cart', kind: 'cert', cert: 'wrong-identity', durationMs: 120_000})
+    expect(describeFault(parseFaultFlags('cart', {cert: 'untrusted'}))).toBe('cert untrusted')
+    expect(flagError('cart', {cert: 'expird'}).message).toMatch(/--cert: expected expired, untrusted, wrong-identity, got "expird"; did you mean "expired"\?/)
+    expect(flagError('cart@v2', {cert: 'expired'}).message).toMatch(/--cert acts on cart's identity, which all its versions share; drop @v2/)
+    expect(flagError('cart', {cert: 'expired', percent: '50'}).message).toMatch(/--percent does not apply to --cert: the certificate is presented on every connection/)
+    expect(flagError('cart', {cert: 'expired', delay: '1s'}).message).toMatch(/one kind per fault/)
+    // A standing fault in mesh.yaml: a service that starts with a bad certificate.
+    expect(checkFault({service: 'cart', cert: 'untrusted'}, {perRequestOnly: true}).spec).toEqual({service: 'cart', kind: 'cert', cert: 'untrusted'})
+  })
+
   test('helpers: bandwidth, percent, header', () => {
     expect(parseBandwidth('1mb/s')).toBe(1024 * 1024)
     expect(parseBandwidth('512b/100ms')).toBe(5120)

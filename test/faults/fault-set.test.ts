@@ -1,7 +1,7 @@
 // FaultSet's per-request decisions on a VirtualClock: seeded dice, `first N`,
 // selectors, the cheap index check, and expiry.
 import {describe, expect, test} from 'vitest'
-import type {FaultInfo, FaultSpec} from '../../src/sim/faults/fault.js'
+import {activeCertFault, type FaultInfo, type FaultSpec} from '../../src/sim/faults/fault.js'
 import {type FaultRequest, FaultSet} from '../../src/sim/faults/fault-set.js'
 import {VirtualClock} from '../../src/sim/time/clock.js'
 
@@ -116,5 +116,21 @@ describe('FaultSet', () => {
     expect(delayed).toBeGreaterThan(70)
     expect(delayed).toBeLessThan(130)
     expect(set.get(none.id)).toMatchObject({seen: 200, hits: 0})
+  })
+
+  test('a cert fault chooses no requests; the service presents its latest one until each is gone, then its own', async () => {
+    const clock = new VirtualClock()
+    const set = new FaultSet(clock)
+    const expired = set.add({service: 'cart', kind: 'cert', cert: 'expired'})
+    const wrong = set.add({service: 'cart', kind: 'cert', cert: 'wrong-identity', durationMs: 1000})
+    set.add({service: 'api', kind: 'cert', cert: 'untrusted'})
+    expect(set.any('callee', 'cart')).toBe(false)
+    expect(activeCertFault(set.list(), 'cart')).toBe('wrong-identity')
+    await clock.advance(1000)
+    expect(activeCertFault(set.list(), 'cart')).toBe('expired')
+    set.remove(expired.id)
+    expect(set.get(wrong.id)).toBeUndefined()
+    expect(activeCertFault(set.list(), 'cart')).toBeUndefined()
+    expect(activeCertFault(set.list(), 'api')).toBe('untrusted')
   })
 })

@@ -6,15 +6,8 @@ import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {MeshCA} from '../../src/sim/security/mesh-ca.js'
 import {spiffeId} from '../../src/sim/security/spiffe.js'
+import {hasOpenssl} from '../helpers/openssl.js'
 
-const openssl = (() => {
-  try {
-    execFileSync('openssl', ['version'])
-    return true
-  } catch {
-    return false
-  }
-})()
 
 describe('MeshCA', () => {
   it('keeps its root in a 0700 directory with a 0600 key, and reuses it on the next start', async () => {
@@ -39,7 +32,7 @@ describe('MeshCA', () => {
     expect(cert.serialNumber.toLowerCase()).toBe(leaf.serial.toLowerCase())
   })
 
-  it.skipIf(!openssl)('openssl verify accepts a workload and a localhost server certificate, and refuses one from another CA', async () => {
+  it.skipIf(!hasOpenssl)('openssl verify accepts a workload and a localhost server certificate, and refuses one from another CA', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mesh-ca-verify-'))
     const ca = await MeshCA.create('cluster.local')
     const other = await MeshCA.create('cluster.local')

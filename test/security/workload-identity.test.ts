@@ -19,8 +19,9 @@ async function identities(clock = new VirtualClock(0, Date.now()), certTtlMs = T
 }
 
 /** tls.Server takes PEMs, not a SecureContext: a TLS socket over each accepted connection takes one. */
-function serveTls(secureContext: tls.SecureContext, onSecure: (s: tls.TLSSocket) => void, o: {requestCert?: boolean} = {}): net.Server {
-  return net.createServer((raw) => {
+function serveTls(context: tls.SecureContext | (() => Promise<tls.SecureContext>), onSecure: (s: tls.TLSSocket) => void, o: {requestCert?: boolean} = {}): net.Server {
+  return net.createServer(async (raw) => {
+    const secureContext = typeof context === 'function' ? await context() : context
     const socket = new tls.TLSSocket(raw, {isServer: true, secureContext, requestCert: o.requestCert, rejectUnauthorized: o.requestCert})
     socket.on('error', () => socket.destroy())
     socket.on('secure', () => onSecure(socket))
@@ -106,6 +107,24 @@ describe('WorkloadIdentities', () => {
     ids.stop()
   })
 
+  it('waits the whole half of a 90-day life, longer than one timer can hold', async () => {
+    const ttl = 90 * 24 * HOUR
+    // As setTimeout: a longer delay is not kept (Node fires it after 1 ms).
+    class NodeLikeClock extends VirtualClock {
+      override setTimer(ms: number, fn: () => void) {
+        if (ms > 2 ** 31 - 1) throw new Error(`a timer of ${ms} ms would fire at once`)
+        return super.setTimer(ms, fn)
+      }
+    }
+    const {ids, clock} = await identities(new NodeLikeClock(0, Date.now()), ttl)
+    await ids.certificate('cart')
+    await clock.advance(ttl / 2 - 1000)
+    expect((await ids.certificate('cart')).rotations).toBe(0)
+    await clock.advance(1000)
+    expect((await ids.certificate('cart')).rotations).toBe(1)
+    ids.stop()
+  })
+
   it('stops rotating once stopped', async () => {
     const {ids, clock} = await identities()
     await ids.certificate('cart')
@@ -172,6 +191,41 @@ describe('WorkloadIdentities', () => {
     ids.stop()
   })
 
+  it('a certificate fault is what a verifying peer meets: expired and untrusted fail the handshake with the reason, wrong-identity names another service', async () => {
+    const {ids} = await identities()
+    await ids.certificate('api')
+    // Each connection is served with cart's context as it is then, as a listener following onRotate does.
+    const server = serveTls(() => ids.secureContext('cart'), (s) => s.end('ok'))
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    const {port} = server.address() as {port: number}
+    /** What a client verifying cart's certificate makes of it: 'ok', or the TLS error's code. */
+    const dial = async (): Promise<string> => {
+      const socket = tls.connect({
+        host: '127.0.0.1',
+        port,
+        secureContext: await ids.secureContext('frontend'),
+        checkServerIdentity: (_h, cert) => (cert.subjectaltname === `URI:${ids.spiffeId('cart')}` ? undefined : Object.assign(new Error(`peer is ${cert.subjectaltname}`), {code: 'WRONG_IDENTITY'})),
+      })
+      return new Promise((resolve) => {
+        let body = ''
+        socket.on('data', (d) => (body += d))
+        socket.on('end', () => resolve(body))
+        socket.on('error', (e: Error & {code?: string}) => resolve(e.code ?? e.message))
+      })
+    }
+    expect(await dial()).toBe('ok')
+    const reasons = {expired: 'CERT_HAS_EXPIRED', untrusted: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'wrong-identity': 'WRONG_IDENTITY'} as const
+    for (const [fault, reason] of Object.entries(reasons) as Array<[keyof typeof reasons, string]>) {
+      await ids.setFault('cart', fault)
+      expect(await dial(), fault).toBe(reason)
+    }
+    await ids.setFault('cart', undefined)
+    expect(await dial()).toBe('ok')
+    server.close()
+    ids.stop()
+  })
+
   it('gives the ingress a localhost server certificate from the mesh CA', async () => {
     const {ids} = await identities()
     const server = serveTls(await ids.serverContext(), (s) => s.end('ok'))
@@ -184,6 +238,12 @@ describe('WorkloadIdentities', () => {
     await once(socket, 'end')
     expect(body).toBe('ok')
     server.close()
+    // A service that happens to be called ingress keeps a workload identity of its own.
+    expect((await ids.certificate('ingress')).spiffeId).toBe(ids.spiffeId('ingress'))
+    expect((await ids.list()).map((c) => [c.service, c.spiffeId])).toEqual([
+      ['(ingress)', ''],
+      ['ingress', 'spiffe://cluster.local/ns/shop/sa/ingress'],
+    ])
     ids.stop()
   })
 })

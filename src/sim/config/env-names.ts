@@ -27,11 +27,15 @@ export const EnvNames = {
   instance: 'MESH_INSTANCE',
   /** JSON of SimulateConfig, for the built-in simulated-service runner. */
   simulate: 'MESH_SIMULATE',
+  /** The service's workload certificate, its key and the mesh CA, as PEM files (workload-files.ts). */
+  tlsCert: 'MESH_TLS_CERT',
+  tlsKey: 'MESH_TLS_KEY',
+  tlsCa: 'MESH_TLS_CA',
 } as const
 
 /**
  * What the mesh sets in a started instance's environment, over the version's own `env:`: PORT,
- * MESH_*, per dependency `<DEP>_URL` (HTTP and gRPC) and `<DEP>_HOST`/`_PORT`/`_ADDR` (gRPC and
+ * MESH_* (MESH_TLS_* included), per dependency `<DEP>_URL` (HTTP and gRPC) and `<DEP>_HOST`/`_PORT`/`_ADDR` (gRPC and
  * TCP), the proxy variables, and MESH_SIMULATE for a simulated workload. instance-manager.ts starts
  * instances with it and instanceEnvNames derives from it, so the two cannot drift.
  */
@@ -43,6 +47,8 @@ export function meshInstanceEnv(o: {
   dependencies: ReadonlyArray<{name: string; protocol?: 'grpc' | 'tcp'; port: number}>
   proxyPort: number
   simulate?: string
+  /** The service's certificate files; absent where the mesh has none to give (unit tests). */
+  tls?: {cert: string; key: string; ca: string}
 }): Record<string, string> {
   const env: Record<string, string> = {
     [EnvNames.port]: String(o.port),
@@ -59,12 +65,13 @@ export function meshInstanceEnv(o: {
   // Clients that honour proxy variables reach services by name; the <DEP>_URL listeners are loopback and bypass it.
   Object.assign(env, {HTTP_PROXY: proxyUrl, http_proxy: proxyUrl, NO_PROXY: '127.0.0.1,localhost,::1', no_proxy: '127.0.0.1,localhost,::1'})
   if (o.simulate !== undefined) env[EnvNames.simulate] = o.simulate
+  if (o.tls) Object.assign(env, {[EnvNames.tlsCert]: o.tls.cert, [EnvNames.tlsKey]: o.tls.key, [EnvNames.tlsCa]: o.tls.ca})
   return env
 }
 
 /** Every variable the mesh gives each started instance of a service (`protocol` undefined is HTTP). */
 export function instanceEnvNames(dependencies: ReadonlyArray<{name: string; protocol?: 'grpc' | 'tcp'}>): Set<string> {
-  const placeholder = {port: 0, service: '', version: '', instance: '', proxyPort: 0, simulate: ''}
+  const placeholder = {port: 0, service: '', version: '', instance: '', proxyPort: 0, simulate: '', tls: {cert: '', key: '', ca: ''}}
   return new Set(Object.keys(meshInstanceEnv({...placeholder, dependencies: dependencies.map((d) => ({...d, port: 0}))})))
 }
 

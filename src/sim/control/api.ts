@@ -8,7 +8,7 @@ import type {ExecTarget, MeshStatus} from './status.js'
 import type {DaemonEvent} from './daemon.js'
 import type {Stamped} from './event-log.js'
 import type {Span} from '../telemetry/span.js'
-import {type FaultInfo, type FaultKind, type FaultSide, type FaultSpec, PER_REQUEST_KINDS} from '../faults/fault.js'
+import {CERT_FAULTS, type CertFault, type FaultInfo, type FaultKind, type FaultSide, type FaultSpec, PER_REQUEST_KINDS} from '../faults/fault.js'
 import type {BlueGreenOptions, CanaryOptions, DeployPlan, DeployRecord, RollingOptions, Strategy, VersionOverrides} from '../deploy/deploy-types.js'
 import type {ApplyResult} from './policy-diff.js'
 import type {StatBy, StatRow} from '../telemetry/metrics.js'
@@ -16,6 +16,7 @@ import type {TcpSeries} from '../telemetry/tcp-metrics.js'
 import type {TraceStoreStats, TraceSummary} from '../telemetry/trace-store.js'
 import type {SamplingStats} from '../telemetry/trace-sampler.js'
 import type {TapLine} from '../telemetry/tap.js'
+import type {CertificateListing} from '../security/workload-files.js'
 
 /** The trace store's selection on the wire (`mesh traces`, trace export). */
 type TraceParams = {service?: string; errors?: '1'; minDurationMs?: string; since?: string; complete?: '1'; limit?: string}
@@ -46,6 +47,10 @@ export interface ControlRoutes {
   'GET /v1/deploy': {query: {id?: string}; response: DeployRecord}
   'POST /v1/rollback': {body: {service: string}; response: DeployRecord}
   'POST /v1/down': {response: {stopping: boolean}}
+  /** `mesh certs`: what each identity presents now. */
+  'GET /v1/certs': {response: CertificateListing[]}
+  /** `mesh certs rotate [SERVICE]`: every identity issued so far without one. */
+  'POST /v1/certs/rotate': {body: {service?: string}; response: CertificateListing[]}
 }
 
 /** Long-lived GETs answered as NDJSON, one `line` per line. */
@@ -93,6 +98,8 @@ export const controlRoutes: {[K in RouteKey]: {body?: BodyCheck<BodyOf<K>>; quer
   'GET /v1/deploy': {},
   'POST /v1/rollback': {body: (v) => fields(v, {service: string})},
   'POST /v1/down': {},
+  'GET /v1/certs': {},
+  'POST /v1/certs/rotate': {body: (v) => fields(v, {service: optional(string)})},
 }
 
 export const controlStreams: {[P in keyof ControlStreams]: true} = {'/v1/tap': true}
@@ -182,7 +189,7 @@ const nameValue = shape<{name: string; value: string}>({name: string, value: str
 const FAULT_SPEC: Shape<FaultSpec> = {
   service: string,
   version: optional(string),
-  kind: oneOf<FaultKind>(...PER_REQUEST_KINDS, 'kill', 'pause'),
+  kind: oneOf<FaultKind>(...PER_REQUEST_KINDS, 'kill', 'pause', 'cert'),
   delayMs: optional(number),
   jitterMs: optional(number),
   status: optional(number),
@@ -192,6 +199,7 @@ const FAULT_SPEC: Shape<FaultSpec> = {
   bytesPerSecond: optional(number),
   count: optional(number),
   pauseMs: optional(number),
+  cert: optional(oneOf<CertFault>(...CERT_FAULTS)),
   percent: optional(number),
   first: optional(number),
   from: optional(string),

@@ -7,6 +7,7 @@ import type {DaemonEvent} from './daemon.js'
 import type {Stamped} from './event-log.js'
 import type {Span} from '../telemetry/span.js'
 import type {FaultInfo, FaultSpec} from '../faults/fault.js'
+import type {CertificateListing} from '../security/workload-files.js'
 import type {DeployPlan, DeployRecord} from '../deploy/deploy-types.js'
 import type {ApplyResult} from './policy-diff.js'
 import type {StatBy, StatRow} from '../telemetry/metrics.js'
@@ -90,6 +91,16 @@ export class ControlClient {
   /** By id, by service, or all (no selector). */
   clearFaults(selector: {id?: string; service?: string} = {}): Promise<FaultInfo[]> {
     return this.call('POST /v1/faults/clear', {body: selector})
+  }
+
+  /** `mesh certs`: each identity's presented certificate and its files. */
+  certs(): Promise<CertificateListing[]> {
+    return this.call('GET /v1/certs', {})
+  }
+
+  /** `mesh certs rotate [SERVICE]`: new certificates now; the listing after. */
+  rotateCerts(service?: string): Promise<CertificateListing[]> {
+    return this.call('POST /v1/certs/rotate', {body: {service}})
   }
 
   deploy(plan: DeployPlan): Promise<DeployRecord> {

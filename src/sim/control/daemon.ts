@@ -18,7 +18,7 @@ import {Telemetry} from '../telemetry/telemetry.js'
 import type {TcpTotals} from '../telemetry/tcp-metrics.js'
 import {PROMETHEUS_CONTENT_TYPE, renderPrometheus} from '../telemetry/prometheus.js'
 import {EventLog} from './event-log.js'
-import {describeFault, type FaultInfo, type FaultSpec} from '../faults/fault.js'
+import {activeCertFault, describeFault, type FaultInfo, type FaultSpec} from '../faults/fault.js'
 import {FaultSet} from '../faults/fault-set.js'
 import {DeployController} from '../deploy/deploy-controller.js'
 import {WatchRestarts} from './watch-restarts.js'
@@ -43,6 +43,9 @@ import type {ExecTarget, MeshStatus} from './status.js'
 import {ingressPathTo} from '../config/call-graph.js'
 import {listenIngress} from '../proxy/ingress-listeners.js'
 import {profileEnabled, profilesOff, servicesToStart} from '../config/profiles.js'
+import {securityOf} from '../config/security-schema.js'
+import {WorkloadIdentities} from '../security/workload-identity.js'
+import {WorkloadFiles} from '../security/workload-files.js'
 
 export type DaemonEvent =
   | InstanceEvent
@@ -91,6 +94,9 @@ export class MeshDaemon extends EventEmitter {
   /** Held from before the token is written until after state.json is removed (mesh-lock.ts). */
   private lock?: MeshLock
   private watch?: WatchRestarts
+  /** Each service's certificate from the mesh CA (set in start(): the CA is read from disk). */
+  identities?: WorkloadIdentities
+  private certFiles?: WorkloadFiles
 
   constructor(
     readonly config: MeshConfig,
@@ -133,6 +139,7 @@ export class MeshDaemon extends EventEmitter {
       logDir: this.paths.logs,
       onEvent: (event) => this.emitEvent(event),
       onChange: () => this.saveState(),
+      tlsFiles: (service) => this.certFiles!.ensure(service),
     })
     this.deploys = new DeployController(
       deployTarget({clock: this.clock, config, dataPlane: this.dataPlane, instances: this.instances, telemetry: this.telemetry}),
@@ -170,6 +177,9 @@ export class MeshDaemon extends EventEmitter {
     mkdirSync(this.paths.logs, {recursive: true})
     const token = createToken(this.paths)
     await this.instances.checkFixedPorts()
+    const {trustDomain, certTtlMs} = securityOf(this.config)
+    this.identities = await WorkloadIdentities.start({caDir: this.paths.ca, trustDomain, mesh: this.config.name, certTtlMs, clock: this.clock, onError: (s, e) => console.error(`[daemon] certificate of ${s}: ${e.message}`)})
+    this.certFiles = new WorkloadFiles(this.paths.certs, this.identities)
 
     if (this.config.ingress) this.ingressUrl = (await listenIngress(this.dataPlane, this.config.ingress)).url
 
@@ -196,7 +206,12 @@ export class MeshDaemon extends EventEmitter {
           }).then(() => this.status()),
         'POST /v1/apply': ({body}) => (body?.dryRun ? this.applier.plan(body.env) : this.apply(body?.env)),
         'GET /v1/faults': () => this.faults.list(),
-        'POST /v1/faults': ({body}) => this.injectFault(body),
+        'POST /v1/faults': async ({body}) => {
+          const info = this.injectFault(body)
+          // Answered once the bad certificate is presented: the next connection meets it.
+          if (info.kind === 'cert') await this.identities!.certificate(info.service)
+          return info
+        },
         'POST /v1/faults/clear': ({body}) => this.faults.clear(body),
         'POST /v1/deploys': ({body}) => this.deploys.start(body),
         'GET /v1/deploys': ({query: {service}}) => {
@@ -207,6 +222,12 @@ export class MeshDaemon extends EventEmitter {
         },
         'GET /v1/deploy': ({query}) => this.deploys.get(query.id ?? ''),
         'POST /v1/rollback': ({body}) => this.deploys.rollback(body.service),
+        'GET /v1/certs': () => this.certFiles!.list(),
+        'POST /v1/certs/rotate': async ({body: {service}}) => {
+          if (service) this.assertService(service)
+          await this.identities!.rotate(service)
+          return this.certFiles!.list()
+        },
         'POST /v1/down': () => {
           // Answer first, then stop: the caller waits for our pid to go away.
           setImmediate(() => void this.stop().then(() => this.emit('stopped')))
@@ -295,6 +316,8 @@ export class MeshDaemon extends EventEmitter {
       await drained
       this.faults.close()
       await this.supervisor.stopAll(0)
+      this.identities?.stop()
+      this.certFiles?.close()
       await this.telemetry.close()
       await this.control?.close()
       // Only the mesh that owns this directory removes its files: one that lost the race for the lock leaves the winner's alone.
@@ -393,6 +416,8 @@ export class MeshDaemon extends EventEmitter {
   private onFaultChange(kind: 'added' | 'removed' | 'expired', f: FaultInfo): void {
     // A paused group runs again when its fault ends, however it ends.
     if (f.kind === 'pause' && kind !== 'added') for (const name of f.instances ?? []) void this.instances.signal(name, 'SIGCONT')
+    // However a cert fault ends, the service presents what is left: another cert fault, or its genuine certificate.
+    if (f.kind === 'cert') void this.identities?.setFault(f.service, activeCertFault(this.faults.list(), f.service)).catch((e: Error) => console.error(`[daemon] certificate of ${f.service}: ${e.message}`))
     this.emitEvent({kind: `fault-${kind}`, service: f.service, fault: describeFault(f), id: f.id})
   }
 

@@ -55,6 +55,8 @@ export interface InstanceManagerOptions {
   onEvent(event: InstanceEvent): void
   /** The set of instances or workloads changed (the daemon saves state.json). */
   onChange(): void
+  /** The service's certificate files (MESH_TLS_*), written before its instance starts (workload-files.ts). */
+  tlsFiles?(service: string): Promise<{cert: string; key: string; ca: string}>
 }
 
 interface Instance {
@@ -368,6 +370,7 @@ export class InstanceManager {
         dependencies: listened,
         proxyPort: proxy.port,
         simulate: w.kind === 'simulate' ? JSON.stringify(w.simulate) : undefined,
+        tls: await this.o.tlsFiles?.(service.name),
       }),
     }
     inst.logFile = path.join(this.o.logDir, `${name}.log`)

@@ -16,6 +16,10 @@ export interface MeshPaths {
   history: string
   daemonLog: string
   lock: string
+  /** The mesh CA (mesh-ca.ts): kept across runs, so a `curl --cacert` keeps verifying. */
+  ca: string
+  /** Each service's workload certificate, key and CA bundle (workload-files.ts); removed at `mesh down`. */
+  certs: string
 }
 
 export function meshPaths(meshDir: string): MeshPaths {
@@ -29,6 +33,8 @@ export function meshPaths(meshDir: string): MeshPaths {
     history: path.join(root, 'history.json'),
     daemonLog: path.join(root, 'daemon.log'),
     lock: path.join(root, 'mesh.lock'),
+    ca: path.join(root, 'ca'),
+    certs: path.join(root, 'certs'),
   }
 }
 

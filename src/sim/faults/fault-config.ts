@@ -6,7 +6,7 @@
 //   --delay 300ms --percent 30  ──fault-flags.ts──▶ same object ──checkFault──▶ same answer
 import {suggestion} from '../config/did-you-mean.js'
 import {missingUnit, parseDuration, parseSize} from '../config/duration.js'
-import type {FaultKind, FaultSide, FaultSpec} from './fault.js'
+import {CERT_FAULTS, type CertFault, type FaultKind, type FaultSide, type FaultSpec} from './fault.js'
 import {GRPC_STATUS_NAMES, type GrpcStatusName, httpStatusOfGrpc} from '../proxy/grpc.js'
 import {normalizePath} from '../security/path-normalizer.js'
 
@@ -25,6 +25,7 @@ export interface FaultEntry {
   slowClose?: unknown
   kill?: unknown
   pause?: unknown
+  cert?: unknown
   count?: unknown
   percent?: unknown
   first?: unknown
@@ -54,7 +55,7 @@ export interface CheckFaultOptions {
 export type CheckedFault = {spec: FaultSpec; problems: []} | {spec?: undefined; problems: FaultProblem[]}
 
 /** The keys that choose the kind; exactly one must be set. */
-export const KIND_KEYS = ['delay', 'abort', 'reset', 'partition', 'bandwidth', 'slowClose', 'kill', 'pause'] as const
+export const KIND_KEYS = ['delay', 'abort', 'reset', 'partition', 'bandwidth', 'slowClose', 'kill', 'pause', 'cert'] as const
 const KIND_OF: Record<(typeof KIND_KEYS)[number], FaultKind> = {
   delay: 'delay',
   abort: 'abort',
@@ -64,6 +65,7 @@ const KIND_OF: Record<(typeof KIND_KEYS)[number], FaultKind> = {
   slowClose: 'slow-close',
   kill: 'kill',
   pause: 'pause',
+  cert: 'cert',
 }
 /** Modifiers that belong to one kind. */
 const MODIFIER_OF: Record<string, (typeof KIND_KEYS)[number]> = {jitter: 'delay', afterBytes: 'reset', blackhole: 'partition', count: 'pause'}
@@ -184,6 +186,13 @@ export function checkFault(raw: unknown, options: CheckFaultOptions = {}): Check
       if (entry.count !== undefined) spec.count = count(entry.count, 'count')
       break
     }
+    case 'cert': {
+      if (typeof entry.cert === 'string' && (CERT_FAULTS as readonly string[]).includes(entry.cert)) spec.cert = entry.cert as CertFault
+      else problem('cert', `expected ${CERT_FAULTS.join(', ')}, got ${show(entry.cert)}${typeof entry.cert === 'string' ? suggestion(entry.cert, CERT_FAULTS) : ''}`)
+      // A workload identity is the service's: every version presents the same certificate.
+      if (typeof version === 'string') problem('version', `${name('cert')} acts on ${String(service)}'s identity, which all its versions share; drop @${version}`)
+      break
+    }
   }
 
   const processFault = kind === 'kill' || kind === 'pause'
@@ -196,6 +205,11 @@ export function checkFault(raw: unknown, options: CheckFaultOptions = {}): Check
       const why = key === 'duration' ? (kind === 'pause' ? `${name('pause')} already says how long` : 'a kill is instant') : 'it acts on processes, not on requests'
       problem(key, `${name(key)} does not apply to ${name(kindKey)}: ${why}`)
     }
+  } else if (kind === 'cert') {
+    for (const key of SELECTOR_KEYS) {
+      if (entry[key] !== undefined) problem(key, `${name(key)} does not apply to ${name('cert')}: the certificate is presented on every connection, not chosen per request`)
+    }
+    if (entry.duration !== undefined) spec.durationMs = duration(entry.duration, 'duration', {positive: true})
   } else {
     if (entry.percent !== undefined) {
       const p = parsePercent(entry.percent)

@@ -19,6 +19,7 @@ export interface FaultFlags {
   'slow-close'?: string
   kill?: string
   pause?: string
+  cert?: string
   count?: string
   percent?: string
   first?: string
@@ -56,6 +57,7 @@ export function faultEntryFromFlags(target: string, flags: FaultFlags): FaultEnt
   set('slowClose', flags['slow-close'])
   set('kill', flags.kill)
   set('pause', flags.pause)
+  set('cert', flags.cert)
   set('count', flags.count)
   set('percent', flags.percent)
   set('first', flags.first)

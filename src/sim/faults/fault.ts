@@ -3,7 +3,12 @@
 // fault layer); process kinds (kill, pause) act through the supervisor.
 import {GRPC_STATUS_NAMES} from '../proxy/grpc.js'
 
-export type FaultKind = 'delay' | 'abort' | 'reset' | 'partition' | 'bandwidth' | 'slow-close' | 'kill' | 'pause'
+/** What `mesh inject-fault SERVICE --cert KIND` makes a service present (workload-identity.ts makes them). */
+export const CERT_FAULTS = ['expired', 'untrusted', 'wrong-identity'] as const
+export type CertFault = (typeof CERT_FAULTS)[number]
+
+/** `cert`: the service's instances present a bad certificate (workload-identity.ts) until the fault ends. */
+export type FaultKind = 'delay' | 'abort' | 'reset' | 'partition' | 'bandwidth' | 'slow-close' | 'kill' | 'pause' | 'cert'
 
 /** Where a per-request fault acts: the callee's inbound side (default; the caller's retries and timeouts see it) or the caller's outbound side. */
 export type FaultSide = 'callee' | 'caller'
@@ -30,6 +35,8 @@ export interface FaultSpec {
   count?: number
   /** pause: SIGSTOP for this long, then SIGCONT. */
   pauseMs?: number
+  /** cert: which bad certificate the service presents. */
+  cert?: CertFault
   /** 0..100 of matching requests (default 100). */
   percent?: number
   /** Hit only the first N matching requests, then pass (a client's retries can be tested). */
@@ -92,5 +99,12 @@ export function describeFault(f: FaultSpec): string {
       return `kill ${f.count ?? 1}`
     case 'pause':
       return `pause ${f.count ?? 1} for ${f.pauseMs ?? 0}ms`
+    case 'cert':
+      return `cert ${f.cert ?? 'expired'}`
   }
+}
+
+/** The bad certificate `service` presents: the latest of its cert faults still active, if any. */
+export function activeCertFault(faults: readonly FaultInfo[], service: string): CertFault | undefined {
+  return faults.filter((f) => f.kind === 'cert' && f.service === service).at(-1)?.cert
 }

@@ -10,6 +10,7 @@ import {createPrivateKey, randomBytes, webcrypto, X509Certificate} from 'node:cr
 import {chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {MeshError} from '../errors.js'
+import {caCertPath} from './ca-file.js'
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto)
 
@@ -58,7 +59,7 @@ export class MeshCA {
    * naming the file: replacing it silently would break every certificate users already trust.
    */
   static async loadOrCreate(dir: string, trustDomain: string, now = new Date()): Promise<MeshCA> {
-    const certFile = join(dir, 'ca.crt')
+    const certFile = caCertPath(dir)
     const keyFile = join(dir, 'ca.key')
     if (existsSync(certFile) && existsSync(keyFile)) {
       const ca = await MeshCA.load(certFile, keyFile)

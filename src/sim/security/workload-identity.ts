@@ -12,6 +12,7 @@ import tls from 'node:tls'
 import {MeshCA, type IssuedCertificate} from './mesh-ca.js'
 import {spiffeId} from './spiffe.js'
 import type {Clock, Timer} from '../time/clock.js'
+import type {CertFault} from '../faults/fault.js'
 
 export interface WorkloadCertificate {
   service: string
@@ -26,9 +27,7 @@ export interface WorkloadCertificate {
   rotations: number
 }
 
-/** What `mesh inject-fault SERVICE --cert KIND` makes a service present. */
-export const CERT_FAULTS = ['expired', 'untrusted', 'wrong-identity'] as const
-export type CertFault = (typeof CERT_FAULTS)[number]
+export {CERT_FAULTS, type CertFault} from '../faults/fault.js'
 
 /** The certificate a service presents, as `mesh certs` lists it. */
 export interface CertificateInfo {
@@ -55,10 +54,15 @@ export interface WorkloadIdentitiesOptions {
   onError?: (service: string, error: Error) => void
 }
 
+/** The longest delay setTimeout keeps (2^31 - 1 ms); a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1
 /** How far in the past an "expired" fault's certificate ended: clearly expired, whatever the clocks' skew. */
 const EXPIRED_AGO_MS = 3600_000
-/** The ingress's server certificate has no service; its queue and onRotate name use this. */
-export const INGRESS_IDENTITY = 'ingress'
+/**
+ * The HTTPS ingress's server certificate has no service: this names it in onRotate and the
+ * listing. Not a possible service name (those are DNS labels), so a service called `ingress` keeps its own.
+ */
+export const INGRESS_IDENTITY = '(ingress)'
 
 interface Entry {
   service: string
@@ -102,6 +106,11 @@ export class WorkloadIdentities {
     const entry = this.entry(service)
     await entry.queue
     return entry.presented!
+  }
+
+  /** What `service` presents now, without waiting for a change under way (onRotate listeners read this); undefined before its first issue. */
+  current(service: string): WorkloadCertificate | undefined {
+    return this.entries.get(service)?.presented
   }
 
   /** A tls.SecureContext for `service` presenting its current cert, trusting the mesh CA; replaced on rotation. */
@@ -259,10 +268,20 @@ export class WorkloadIdentities {
   }
 
   private schedule(entry: Entry, inMs: number): void {
-    entry.timer?.cancel()
-    if (this.stopped) return
     entry.nextRotationAt = this.o.clock.now() + inMs
-    entry.timer = this.o.clock.setTimer(inMs, () => {
+    this.arm(entry)
+  }
+
+  /** Sets the timer for the next rotation, in steps a timer can hold: 45 days (half of a 90-day TTL) is longer than setTimeout's 24.8. */
+  private arm(entry: Entry): void {
+    entry.timer?.cancel()
+    if (this.stopped || entry.nextRotationAt === undefined) return
+    const left = entry.nextRotationAt - this.o.clock.now()
+    if (left > MAX_TIMER_MS) {
+      entry.timer = this.o.clock.setTimer(MAX_TIMER_MS, () => this.arm(entry))
+      return
+    }
+    entry.timer = this.o.clock.setTimer(left, () => {
       void this.enqueue(entry, (e) => this.issue(e)).catch((error: Error) => {
         this.o.onError?.(entry.service, error)
         // The current certificate is still valid for half its life: try again well before it ends.
