@@ -2,7 +2,7 @@ import chalk from 'chalk'
 import {formatSize} from '../sim/config/duration.js'
 import {MeshCommand} from '../cli/mesh-command.js'
 import {renderTable} from '../cli/table.js'
-import {describeLoad, describeSecurity, edgeSecurity, type InstanceStatus, type MeshStatus} from '../sim/control/status.js'
+import {describeLoad, describeSecurity, edgeSecurity, type InstanceStatus, isDefaultSecurity, type MeshStatus} from '../sim/control/status.js'
 import {STOPPED_BY_MESH_STOP} from '../sim/proxy/respond.js'
 
 export default class Status extends MeshCommand {
@@ -60,7 +60,7 @@ export function renderStatus(s: MeshStatus): string {
     if (load) notes.push(load)
     const security = describeSecurity(svc.security)
     const edges = svc.dependsOn.map((d) => [d, edgeSecurity(securityOf.get(d))])
-    if (security || edges.some(([, e]) => e !== 'none')) {
+    if (!isDefaultSecurity(svc.security) || edges.some(([, e]) => e !== 'none')) {
       const calls = edges.map(([d, e]) => `→ ${d} ${e}`).join(', ')
       notes.push(`${svc.name}: ${security ?? 'plaintext'}${calls ? `; calls ${calls}` : ''}`)
     }

@@ -40,7 +40,11 @@ describe('security in mesh status', () => {
       ),
     )
     expect(text).toContain('web: mTLS PERMISSIVE, plaintext to its instances; calls → api mutual_tls, → ext tls')
+    expect(text).toContain('ext: mTLS PERMISSIVE, SIMPLE to its instances')
     expect(text).toContain('api: mTLS STRICT, ISTIO_MUTUAL to its instances')
     expect(plain(renderStatus(mesh([service('web', ['api']), service('api', [])])))).not.toMatch(/mTLS|plaintext/)
+    // Istio's defaults, which every mesh has, go unsaid.
+    const defaults = {mtls: 'PERMISSIVE', tls: 'DISABLE'} as const
+    expect(plain(renderStatus(mesh([service('web', ['api'], defaults), service('api', [], defaults)])))).not.toMatch(/mTLS|plaintext/)
   })
 })

@@ -8,7 +8,7 @@ import {afterEach, beforeAll, describe, expect, test} from 'vitest'
 import {HttpListener} from '../../src/sim/proxy/http-listener.js'
 import {ProxyError} from '../../src/sim/proxy/respond.js'
 import {connectionSecurityOf} from '../../src/sim/proxy/tls-terminator.js'
-import type {MtlsMode} from '../../src/sim/security/peer-authentication.js'
+import type {MtlsMode} from '../../src/sim/config/types.js'
 import {MeshCA} from '../../src/sim/security/mesh-ca.js'
 import {spiffeId} from '../../src/sim/security/spiffe.js'
 

@@ -67,7 +67,8 @@ describe('policy.tls: the data plane originates TLS to instances', () => {
     identities = await WorkloadIdentities.start({caDir: join(dir, 'ca'), trustDomain: 'cluster.local', mesh: 't', certTtlMs: HOUR, clock: realClock})
     ca = identities.ca
     other = await MeshCA.create('cluster.local')
-    pools = new UpstreamTls(identities, inflight, {keepAliveTimeout: 4_000, connections: 8, connectTimeout: 500})
+    pools = new UpstreamTls(inflight, {keepAliveTimeout: 4_000, connections: 8, connectTimeout: 500})
+    pools.useIdentities(identities)
   })
   // Every test reads its bodies: what a request held is given back by the time it ends.
   afterEach(() => expect([...inflight.values()].every((n) => n === 0)).toBe(true))

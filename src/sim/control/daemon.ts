@@ -177,9 +177,10 @@ export class MeshDaemon extends EventEmitter {
     mkdirSync(this.paths.logs, {recursive: true})
     const token = createToken(this.paths)
     await this.instances.checkFixedPorts()
-    const {trustDomain, certTtlMs} = securityOf(this.config)
+    const {trustDomain, certTtlMs, mtls} = securityOf(this.config)
     this.identities = await WorkloadIdentities.start({caDir: this.paths.ca, trustDomain, mesh: this.config.name, certTtlMs, clock: this.clock, onError: (s, e) => console.error(`[daemon] certificate of ${s}: ${e.message}`)})
     this.certFiles = new WorkloadFiles(this.paths.certs, this.identities)
+    this.dataPlane.useIdentities(this.identities, mtls)
 
     if (this.config.ingress) this.ingressUrl = (await listenIngress(this.dataPlane, this.config.ingress)).url
 

@@ -84,7 +84,12 @@ export function edgeSecurity(callee: ServiceSecurity | undefined): 'mutual_tls' 
   return tls === 'ISTIO_MUTUAL' || tls === 'MUTUAL' ? 'mutual_tls' : tls === 'SIMPLE' ? 'tls' : 'none'
 }
 
-/** `STRICT, ISTIO_MUTUAL to its instances`: one service's security for `mesh status` and `mesh top`. */
+/** Istio's defaults (PERMISSIVE at the published address, plaintext to the instances): `mesh status` says nothing of them. */
+export function isDefaultSecurity(security: ServiceSecurity | undefined): boolean {
+  return !security || ((security.mtls ?? 'PERMISSIVE') === 'PERMISSIVE' && security.tls === 'DISABLE')
+}
+
+/** `mTLS STRICT, ISTIO_MUTUAL to its instances`: one service's security for `mesh status` and `mesh top`. */
 export function describeSecurity(security: ServiceSecurity | undefined): string | undefined {
   if (!security || (!security.mtls && security.tls === 'DISABLE')) return undefined
   const parts = security.mtls ? [`mTLS ${security.mtls}`] : []

@@ -55,7 +55,9 @@ import {proxyTcp} from './tcp-proxy.js'
 import type {TcpMetrics} from '../telemetry/tcp-metrics.js'
 import {type Random, SeededRandom, seedFrom} from '../time/random.js'
 import {normalizePath} from '../security/path-normalizer.js'
-import {FORWARDED_CLIENT_CERT, forwardedClientCert, DEFAULT_MTLS_MODE, type MeshIdentities, type MtlsMode, mtlsModeOf} from '../security/peer-authentication.js'
+import {FORWARDED_CLIENT_CERT, forwardedClientCert} from '../security/peer-authentication.js'
+import {INGRESS_IDENTITY, type WorkloadIdentities} from '../security/workload-identity.js'
+import type {MtlsMode} from '../config/types.js'
 import {type ConnectionSecurity, connectionSecurityOf, type TlsMaterial, TlsTerminator} from './tls-terminator.js'
 
 /** Where a request goes: a destination's stack, or (inbound) one instance; and its origin-form path. */
@@ -109,19 +111,10 @@ export interface DataPlaneOptions {
   tcpMetrics?: TcpMetrics
   /** `ingress.maxRequestHeaders`: above it a request is answered 431 on every HTTP listener. */
   maxRequestHeaders?: number
-  /**
-   * The mesh CA's workload identities: published addresses speak mTLS as each service's mode
-   * says, and instances are told their caller (x-forwarded-client-cert). Absent: plaintext
-   * everywhere, callers of published addresses unknown. Also what `policy.tls: {mode:
-   * ISTIO_MUTUAL}` presents and checks.
-   */
-  identities?: MeshIdentities
-  /** `security.mtls`, the mode of services without their own `policy.mtls`. */
-  mtls?: MtlsMode
 }
 
-/** The HTTPS ingress's certificate, in the workload identities' names (workload-identity.ts). */
-const INGRESS_IDENTITY = 'ingress'
+/** What the listeners ask of the workload identities. */
+type ListenerIdentities = Pick<WorkloadIdentities, 'ca' | 'spiffeId' | 'certificate' | 'onRotate'>
 
 // Above undici's 4 s idle timeout so a pooled client never writes into a socket we just closed.
 const KEEP_ALIVE_TIMEOUT_MS = 5_000
@@ -160,11 +153,13 @@ export class DataPlane {
   private drainWaiters: Array<() => void> = []
   /** What every HTTP listener refuses (read per request). */
   private readonly limits: {maxRequestHeaders: number}
-  /** Identities, and the mesh-wide mTLS mode (`mesh apply` may change it). */
-  readonly security?: {readonly identities: MeshIdentities; mtls: MtlsMode}
+  /** Identities, and the mesh-wide mTLS mode; set by useIdentities. */
+  private security?: {readonly identities: ListenerIdentities; readonly mtls: MtlsMode}
   /** The listeners presenting each service's certificate (`ingress`: the HTTPS ingress's), given the new one on rotation. */
   private readonly terminators = new Map<string, Set<TlsTerminator>>()
-  private readonly stopRotations?: () => void
+  private stopRotations?: () => void
+  /** The x-forwarded-client-cert last made for a caller (its Peer, or its mTLS connection's security). */
+  private readonly xfcc = new WeakMap<object, {callee: string; value: string}>()
 
   constructor(registry: Registry, services: ServiceConfig[], weights: Map<string, Map<string, number>>, opts: DataPlaneOptions) {
     this.clock = opts.clock
@@ -173,11 +168,9 @@ export class DataPlane {
     this.tcpRandom = new SeededRandom(seedFrom(opts.seed ?? 1, 'tcp'))
     this.allowFaultHeaders = opts.allowFaultHeaders ?? false
     this.limits = {maxRequestHeaders: opts.maxRequestHeaders ?? DEFAULT_MAX_REQUEST_HEADERS}
-    this.security = opts.identities && {identities: opts.identities, mtls: opts.mtls ?? DEFAULT_MTLS_MODE}
-    this.stopRotations = opts.identities?.onRotate((service) => void this.rotated(service))
     const sink = (this.sink = opts.sink ?? discardTelemetry)
     const faults = {faults: opts.faults, allowHeaders: () => this.allowFaultHeaders}
-    this.upstreamTls = new UpstreamTls(opts.identities, this.inflightByInstance, UPSTREAM_POOL)
+    this.upstreamTls = new UpstreamTls(this.inflightByInstance, UPSTREAM_POOL)
     this.destinationDeps = {
       registry,
       faults,
@@ -194,6 +187,19 @@ export class DataPlane {
     const tlsOf = (req: MeshRequest) => this.destinations.get(req.destination)?.policy.tls
     this.inbound = inbound(this.destinationDeps.leaf('http', tlsOf))
     this.inboundH2c = inbound(this.destinationDeps.leaf('grpc', tlsOf))
+  }
+
+  /**
+   * The mesh CA's workload identities and `security.mtls` (the mode of services without their own
+   * `policy.mtls`), before any listener opens: published addresses then speak mTLS as each
+   * service's mode says, and instances are told their caller (x-forwarded-client-cert). Never
+   * set: plaintext everywhere, callers of published addresses unknown.
+   */
+  useIdentities(identities: ListenerIdentities, mtls: MtlsMode): void {
+    this.stopRotations?.()
+    this.security = {identities, mtls}
+    this.stopRotations = identities.onRotate((service) => void this.rotated(service))
+    this.upstreamTls.useIdentities(identities)
   }
 
   destination(service: string): Destination | undefined {
@@ -310,9 +316,9 @@ export class DataPlane {
     return info
   }
 
-  /** The mesh-wide mode under a service's own `policy.mtls`. */
+  /** A service's own `policy.mtls` (as `mesh apply` set it last), else the mesh's; DISABLE without identities. */
   mtlsMode(service: string): MtlsMode {
-    return mtlsModeOf((this.destinations.get(service)?.policy as {mtls?: MtlsMode} | undefined)?.mtls, this.security?.mtls)
+    return this.destinations.get(service)?.policy.mtls ?? this.security?.mtls ?? 'DISABLE'
   }
 
   /** What a listener's TLS needs: a published address's (mTLS as its service's mode says), the HTTPS ingress's (TLS only). */
@@ -676,7 +682,14 @@ export class DataPlane {
   private forwardClientCert(headers: HeaderMap, peer: Peer, callee: string, security: ConnectionSecurity | undefined): void {
     if (headers[FORWARDED_CLIENT_CERT] !== undefined) delete headers[FORWARDED_CLIENT_CERT]
     if (!this.security || !peer.principal || this.mtlsMode(callee) === 'DISABLE') return
-    headers[FORWARDED_CLIENT_CERT] = forwardedClientCert(this.security.identities.spiffeId(callee), peer.principal, security?.certHash)
+    // One value per caller (a listener's, or a connection's under mTLS) and callee, not one per request.
+    const key = security ?? peer
+    let made = this.xfcc.get(key)
+    if (made?.callee !== callee) {
+      made = {callee, value: forwardedClientCert(this.security.identities.spiffeId(callee), peer.principal, security?.certHash)}
+      this.xfcc.set(key, made)
+    }
+    headers[FORWARDED_CLIENT_CERT] = made.value
   }
 
   /** The stack of a call to one instance's published address: its service's instances speak HTTP/1.1 or h2c. */

@@ -13,7 +13,7 @@
 import {createHash} from 'node:crypto'
 import type {Socket} from 'node:net'
 import tls, {type TLSSocket} from 'node:tls'
-import type {MtlsMode} from '../security/peer-authentication.js'
+import type {MtlsMode} from '../config/types.js'
 import {peerOfCertificate} from '../security/peer-authentication.js'
 import type {Peer} from './stack.js'
 

@@ -18,12 +18,15 @@ import type http2 from 'node:http2'
 import tls, {type PeerCertificate} from 'node:tls'
 import {Agent} from 'undici'
 import type {TlsPolicy} from '../config/types.js'
-import type {MeshIdentities} from '../security/peer-authentication.js'
+import type {WorkloadIdentities} from '../security/workload-identity.js'
 import {H2Sessions, h2Upstream} from './h2-upstream.js'
 import {SPIFFE_MISMATCH} from './tls-errors.js'
 import type {LeafProtocol} from './leaf.js'
 import type {MeshRequest, Service, UpstreamSecurity} from './stack.js'
 import {upstream} from './upstream.js'
+
+/** What origination asks of the workload identities: the caller's certificate, the mesh CA, rotations. */
+export type MeshIdentities = Pick<WorkloadIdentities, 'ca' | 'spiffeId' | 'certificate' | 'onRotate'>
 
 /** The TLS settings each pool's connections were made with. */
 export type TlsConnectOptions = tls.ConnectionOptions
@@ -55,15 +58,20 @@ const NO_IDENTITY = 'unknown'
 
 export class UpstreamTls {
   private readonly byDestination = new Map<string, DestinationPools>()
-  private readonly stopWatching?: () => void
+  private stopWatching?: () => void
+  private identities?: MeshIdentities
   private closed = false
 
   constructor(
-    private readonly identities: MeshIdentities | undefined,
     private readonly inflight: Map<string, number>,
     private readonly settings: PoolSettings,
-  ) {
-    this.stopWatching = identities?.onRotate((service) => this.retireCaller(service))
+  ) {}
+
+  /** The mesh CA's identities (mesh up issues them once the data plane exists): what ISTIO_MUTUAL presents and checks. */
+  useIdentities(identities: MeshIdentities): void {
+    this.stopWatching?.()
+    this.identities = identities
+    this.stopWatching = identities.onRotate((service) => this.retireCaller(service))
   }
 
   /**

@@ -8,16 +8,6 @@ import type {X509Certificate} from 'node:crypto'
 import type {Peer} from '../proxy/stack.js'
 import {parseSpiffeId} from './spiffe.js'
 
-export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE'
-
-/** Istio's default: a mesh moving to mTLS keeps taking its plaintext callers until told otherwise. */
-export const DEFAULT_MTLS_MODE: MtlsMode = 'PERMISSIVE'
-
-/** A service's mode: its own `policy.mtls`, else the mesh's `security.mtls`, else Istio's default. */
-export function mtlsModeOf(service: MtlsMode | undefined, mesh: MtlsMode | undefined): MtlsMode {
-  return service ?? mesh ?? DEFAULT_MTLS_MODE
-}
-
 /**
  * The caller a verified client certificate names: the service account of its SPIFFE URI SAN
  * (`spiffe://<td>/ns/<mesh>/sa/<service>`) is the service. None without such a SAN.
@@ -45,10 +35,3 @@ export function forwardedClientCert(by: string, caller: string, certHash?: strin
   return certHash ? `By=${by};Hash=${certHash};URI=${caller}` : `By=${by};URI=${caller}`
 }
 
-/** What the data plane asks of the workload identities (workload-identity.ts). */
-export interface MeshIdentities {
-  readonly ca: {readonly certPem: string}
-  spiffeId(service: string): string
-  certificate(service: string): Promise<{certPem: string; keyPem: string}>
-  onRotate(listener: (service: string) => void): () => void
-}
