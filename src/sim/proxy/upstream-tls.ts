@@ -11,8 +11,9 @@
 //   MUTUAL        present the user's certificate and key; verify with caCertificates (or the system's roots)
 //   SIMPLE        verify only (an https `address:` service), with `sni` and `subjectAltNames`
 //
-// A caller's certificate rotating retires its pools: requests under way finish on the old
-// connections (undici's close() waits for them) and new ones get the new certificate.
+// A caller's certificate rotating retires its pools (and the callee's, the pools to it):
+// requests under way finish on the old connections (undici's close() waits for them) and
+// new ones get the new certificate.
 import {readFileSync} from 'node:fs'
 import type http2 from 'node:http2'
 import tls, {type PeerCertificate} from 'node:tls'
@@ -71,7 +72,7 @@ export class UpstreamTls {
   useIdentities(identities: MeshIdentities): void {
     this.stopWatching?.()
     this.identities = identities
-    this.stopWatching = identities.onRotate((service) => this.retireCaller(service))
+    this.stopWatching = identities.onRotate((service) => this.rotated(service))
   }
 
   /**
@@ -172,7 +173,21 @@ export class UpstreamTls {
     return {security, agent, h2, http: upstream(agent, this.inflight, true), grpc: h2Upstream(h2, this.inflight)}
   }
 
-  private retireCaller(service: string): void {
+  /**
+   * `service`'s certificate changed: the pools presenting it are replaced, and so are the pools
+   * to it, so the next request checks the certificate it presents now (a `--cert` fault shows at
+   * once, not when an idle connection happens to close).
+   */
+  private rotated(service: string): void {
+    const to = this.byDestination.get(service)
+    // One still being made connects afresh anyway, checking what the callee presents then.
+    if (to) {
+      for (const [caller, p] of to.pools) {
+        if (p instanceof Promise) continue
+        to.pools.delete(caller)
+        void retire(p)
+      }
+    }
     for (const d of this.byDestination.values()) {
       const pool = d.pools.get(service)
       // One still being made gets the certificate current when it is ready (a first issue also says onRotate).
