@@ -2,7 +2,7 @@ import chalk from 'chalk'
 import {MeshCommand} from '../cli/mesh-command.js'
 import {renderTable} from '../cli/table.js'
 import {formatDuration} from '../sim/config/duration.js'
-import {describeFault, type FaultInfo, type FaultSpec} from '../sim/faults/fault.js'
+import {describeFault, type FaultInfo, type FaultSpec, PER_REQUEST_KINDS} from '../sim/faults/fault.js'
 
 export default class Faults extends MeshCommand {
   static override description = 'List the active faults: id, target, kind, selectors, requests hit of those seen, and time left.'
@@ -20,8 +20,8 @@ export default class Faults extends MeshCommand {
 export function renderFaults(faults: FaultInfo[], nowMs: number): string {
   if (faults.length === 0) return 'No active faults. Add one with `mesh inject-fault SERVICE --abort 503`.'
   const rows = faults.map((f) => {
-    // A certificate fault, like a process one, chooses no requests.
-    const process = f.kind === 'kill' || f.kind === 'pause' || f.kind === 'cert'
+    // Process, certificate and key-fetch faults choose no requests.
+    const process = !PER_REQUEST_KINDS.includes(f.kind)
     return [
       f.id,
       faultTarget(f),

@@ -24,6 +24,7 @@ On a protocol: tcp service they act on each new connection, as Toxiproxy's toxic
     '<%= config.bin %> inject-fault catalog --bandwidth 16kb/s',
     '<%= config.bin %> inject-fault cart --kill 1',
     '<%= config.bin %> inject-fault cart --pause 3s --count 2',
+    '<%= config.bin %> inject-fault orders --jwks-unavailable --duration 2m',
     '<%= config.bin %> inject-fault payments --cert expired --duration 2m',
   ]
   static override args = {target: Args.string({required: true, description: 'SERVICE or SERVICE@VERSION'})}
@@ -40,6 +41,7 @@ On a protocol: tcp service they act on each new connection, as Toxiproxy's toxic
     kill: Flags.string({helpGroup: 'KIND', description: 'SIGKILL this many running instances (default 1; the supervisor restarts them): `--kill [N]`'}),
     pause: Flags.string({helpGroup: 'KIND', description: 'SIGSTOP instances for this long, then SIGCONT, e.g. 3s'}),
     count: Flags.string({helpGroup: 'KIND', description: 'with --pause: how many instances (default 1)'}),
+    'jwks-unavailable': Flags.boolean({helpGroup: 'KIND', description: 'the service\'s (or the ingress\'s) jwksUri fetches fail: cached keys keep verifying, a new key is not learnt'}),
     cert: Flags.string({helpGroup: 'KIND', description: "the service's instances present a bad certificate: expired, untrusted (from another CA) or wrong-identity (another service's SPIFFE ID); `mesh certs` shows it"}),
     percent: Flags.string({helpGroup: 'SELECT', description: 'hit this share of matching requests, 0 to 100 (default 100)'}),
     first: Flags.string({helpGroup: 'SELECT', description: 'hit only the first N matching requests, then pass (tests a client\'s retries)'}),

@@ -71,6 +71,11 @@ export function renderStatus(s: MeshStatus): string {
       rows.push([svc.protocol ? `${svc.name} (${svc.protocol})` : svc.name, version, i.instance, String(i.pid ?? '-'), i.address, i.inboundAddress, health(i), `${i.restarts}${exit}`])
     }
   }
+  for (const k of s.jwks ?? []) {
+    if (!k.error) continue
+    const held = k.kids.length > 0 ? `the ${k.kids.length} key${k.kids.length === 1 ? '' : 's'} fetched before still verify` : `no keys: tokens from ${k.issuer} are refused (401)`
+    notes.push(chalk.red(`${k.owner}: jwksUri ${k.uri} failing since ${k.failingSince}: ${k.error}; ${held}`))
+  }
   const table = renderTable(['SERVICE', 'VERSION', 'INSTANCE', 'PID', 'ADDRESS', 'SIDECAR', 'HEALTH', 'RESTARTS'], rows)
   return [head, table, ...notes].join('\n')
 }

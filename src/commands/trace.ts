@@ -5,12 +5,12 @@ import type {Span} from '../sim/telemetry/span.js'
 import {renderWaterfall} from '../sim/telemetry/waterfall.js'
 
 export default class Trace extends MeshCommand {
-  static override description = 'Show one trace as a waterfall: the span tree on a common time axis, status, retries and faults; --why adds each hop\'s routing decision.'
+  static override description = 'Show one trace as a waterfall: the span tree on a common time axis, status, retries and faults; --why adds each hop\'s authentication, authorization and routing decision.'
   static override enableJsonFlag = true
   static override examples = ['<%= config.bin %> trace 4bf92f3577b3', '<%= config.bin %> trace 4bf92f3577b3 --why', '<%= config.bin %> trace 4bf92f3577b3 --json']
   static override args = {id: Args.string({description: 'trace id, or a unique prefix of one (as `mesh traces` prints it)', required: true})}
   static override flags = {
-    why: Flags.boolean({description: 'show why each hop went where it went (candidates, chosen instance, retries, timeouts, faults)'}),
+    why: Flags.boolean({description: 'show why each hop went where it went (who the caller was and what vouched for it, the authorization rule that decided, candidates, chosen instance, retries, timeouts, faults)'}),
     width: Flags.integer({description: 'columns to fill (default: the terminal width, or 100 when piped)', min: 40}),
   }
 

@@ -63,6 +63,8 @@ const WITHOUT_A_MESH: Record<string, {args: string[]; exit: number}> = {
   stop: {args: ['stop'], exit: NOT_RUNNING},
   tap: {args: ['tap', '--count', '1'], exit: NOT_RUNNING},
   top: {args: ['top', '--once'], exit: NOT_RUNNING},
+  // Needs no mesh (it reads .mesh/jwt-issuer.json): a claim that is no NAME=VALUE is bad input.
+  token: {args: ['token', '--claim', 'novalue'], exit: BAD_INPUT},
   trace: {args: ['trace', 'deadbeef'], exit: NOT_RUNNING},
   traces: {args: ['traces'], exit: NOT_RUNNING},
   up: {args: ['up', 'nosuch'], exit: BAD_INPUT},

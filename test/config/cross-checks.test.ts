@@ -276,6 +276,57 @@ describe('policy.authorization', () => {
     ])
   })
 
+  it("reads Istio's identity and token fields, not* forms and when conditions", () => {
+    const config = parsed(
+      mesh(
+        'allow: [{principals: [cluster.local/ns/shop/sa/frontend], notRequestPrincipals: [mesh/bob], notMethods: [delete], notPaths: [/admin/*], when: [{key: "request.auth.claims[groups]", values: [admin, 7]}, {key: source.namespace, notValues: [other]}]}]',
+        '        deny: [{notPrincipals: ["*"]}, {requestPrincipals: ["*"], notPrincipals: ["spiffe://cluster.local/ns/shop/sa/*"]}]',
+      ),
+    )
+    expect(config.services[1].policy.authorization).toEqual({
+      allow: [
+        {
+          principals: ['cluster.local/ns/shop/sa/frontend'],
+          notRequestPrincipals: ['mesh/bob'],
+          notMethods: ['DELETE'],
+          notPaths: ['/admin/*'],
+          when: [
+            {key: 'request.auth.claims[groups]', values: ['admin', '7']},
+            {key: 'source.namespace', notValues: ['other']},
+          ],
+        },
+      ],
+      deny: [{notPrincipals: ['*']}, {requestPrincipals: ['*'], notPrincipals: ['spiffe://cluster.local/ns/shop/sa/*']}],
+    })
+  })
+
+  it('refuses a when key that is not one of Istio\'s, naming the keys, and a condition without values', () => {
+    expect(problems(mesh('allow: [{when: [{key: "request.auth.claim[groups]", values: [admin]}]}]'))).toEqual([
+      'mesh.yaml:9:31 services.payments.policy.authorization.allow[0].when[0].key: "request.auth.claim[groups]" is not one of Istio\'s condition keys; the keys are request.headers[<name>], request.auth.claims[<claim>] (nested: [<claim>][<field>]), request.auth.principal, request.auth.audiences, request.auth.presenter, source.principal, source.namespace',
+    ])
+    expect(problems(mesh('allow: [{when: [{key: source.ip, values: [10.0.0.1]}]}]'))).toEqual([
+      "mesh.yaml:9:31 services.payments.policy.authorization.allow[0].when[0].key: source.ip is Istio's, but not judged here (every caller of a local mesh is 127.0.0.1); the keys are request.headers[<name>], request.auth.claims[<claim>] (nested: [<claim>][<field>]), request.auth.principal, request.auth.audiences, request.auth.presenter, source.principal, source.namespace",
+    ])
+    expect(problems(mesh('allow: [{when: [{key: "request.headers[x-a]"}]}]'))).toEqual([
+      'mesh.yaml:9:25 services.payments.policy.authorization.allow[0].when[0]: expected values or notValues (or both)',
+    ])
+  })
+
+  it('warns about a rule on the token where no jwtRule checks one', () => {
+    expect(problems(mesh('allow: [{requestPrincipals: ["*"]}, {from: [frontend], when: [{key: "request.auth.claims[g]", values: [a]}]}]', '        deny: [{notRequestPrincipals: ["*"]}]'))).toEqual([
+      'mesh.yaml:9:18 services.payments.policy.authorization.allow[0].requestPrincipals: warning: no jwtRule checks a token on calls to "payments" (add policy.requestAuthentication.jwtRules), so no request has a request principal: this rule never matches',
+      'mesh.yaml:9:77 services.payments.policy.authorization.allow[1].when[0].key: warning: no jwtRule checks a token on calls to "payments" (add policy.requestAuthentication.jwtRules), so request.auth.claims[g] is always absent',
+      'mesh.yaml:10:17 services.payments.policy.authorization.deny[0].notRequestPrincipals: warning: no jwtRule checks a token on calls to "payments" (add policy.requestAuthentication.jwtRules), so no request has a request principal: this matches every request',
+    ])
+    expect(problems(mesh('allow: [{requestPrincipals: ["*"]}]', '      requestAuthentication: {jwtRules: [{issuer: mesh}]}'))).toEqual([])
+  })
+
+  it('warns about a principal of this mesh that names no service', () => {
+    expect(problems(mesh('allow: [{principals: [cluster.local/ns/shop/sa/frontend, cluster.local/ns/shop/sa/fronted, cluster.local/ns/other/sa/x]}, {from: [frontend]}]'))).toEqual([
+      'mesh.yaml:9:66 services.payments.policy.authorization.allow[0].principals[1]: warning: "cluster.local/ns/shop/sa/fronted" names no service of mesh "shop"; did you mean "frontend"?',
+    ])
+  })
+
   it('warns when a declared call can only be refused', () => {
     expect(problems(mesh('allow: [{from: [ingress]}]'))).toEqual([
       'mesh.yaml:8:7 services.payments.policy.authorization: warning: "frontend" depends on "payments", but this policy refuses every call from "frontend" (403 RBAC)',
@@ -307,19 +358,17 @@ describe('policy.authorization', () => {
     ])
   })
 
-  it('takes only `from` for a protocol: tcp service', () => {
-    const source = yaml(
-      'name: shop',
-      'services:',
-      '  app: {command: node app.js, dependsOn: [db]}',
-      '  db:',
-      '    protocol: tcp',
-      '    command: node db.js',
-      '    policy: {authorization: {allow: [{from: [app], paths: [/x]}]}}',
-    )
-    expect(problems(source)).toEqual([
-      'mesh.yaml:7:52 services.db.policy.authorization.allow[0].paths: a protocol: tcp connection has no path; its authorization rules take only from',
+  it('takes only identity fields for a protocol: tcp service', () => {
+    const tcp = (rule: string) =>
+      yaml('name: shop', 'services:', '  app: {command: node app.js, dependsOn: [db]}', '  db:', '    protocol: tcp', '    command: node db.js', `    policy: {authorization: {allow: [${rule}]}}`)
+    const only = 'its authorization rules take only from, principals, notPrincipals and when on source.principal or source.namespace'
+    expect(problems(tcp('{from: [app], paths: [/x]}'))).toEqual([`mesh.yaml:7:52 services.db.policy.authorization.allow[0].paths: a protocol: tcp connection has no path; ${only}`])
+    expect(problems(tcp('{notMethods: [GET], requestPrincipals: ["*"], when: [{key: "request.headers[x]", values: [a]}, {key: source.namespace, values: [shop]}]}'))).toEqual([
+      `mesh.yaml:7:39 services.db.policy.authorization.allow[0].notMethods: a protocol: tcp connection has no method; ${only}`,
+      `mesh.yaml:7:58 services.db.policy.authorization.allow[0].requestPrincipals: a protocol: tcp connection has no token; ${only}`,
+      `mesh.yaml:7:97 services.db.policy.authorization.allow[0].when[0].key: a protocol: tcp connection has no HTTP request or token; ${only}`,
     ])
+    expect(problems(tcp('{principals: [cluster.local/ns/shop/sa/app], when: [{key: source.principal, values: ["*"]}]}'))).toEqual([])
   })
 })
 

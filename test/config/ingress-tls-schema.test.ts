@@ -14,6 +14,9 @@ beforeAll(async () => {
   const now = new Date()
   const a = await ca.issue({dnsNames: ['localhost'], ttlMs: 3600_000, now, commonName: 'a'})
   const b = await ca.issue({dnsNames: ['localhost'], ttlMs: 3600_000, now, commonName: 'b'})
+  const old = await ca.issue({dnsNames: ['localhost'], ttlMs: 3600_000, now: new Date(now.getTime() - 2 * 3600_000), commonName: 'old'})
+  writeFileSync(file('old.crt'), old.certPem)
+  writeFileSync(file('old.key'), old.keyPem)
   writeFileSync(file('a.crt'), a.certPem)
   writeFileSync(file('a.key'), a.keyPem)
   writeFileSync(file('b.key'), b.keyPem)
@@ -53,5 +56,11 @@ describe('ingress.tls', () => {
     expect(problems(mesh(`  tls: {port: 8443, cert: ${file('a.crt')}}`))[0]).toMatch(/ingress.tls: ingress.tls needs both cert and key/)
     expect(problems(mesh('  tls: {port: 8080}'))).toEqual(['mesh.yaml:4:15 ingress.tls.port: the HTTPS ingress needs a port of its own: 8080 is ingress.port'])
     expect(problems(mesh('  tls: {port: 8443, redirect: yes}'))[0]).toMatch(/ingress.tls.redirect: expected/)
+  })
+
+  it('warns of a certificate of the user\'s that has expired, and still takes it', () => {
+    const source = mesh(`  tls: {port: 8443, cert: ${file('old.crt')}, key: ${file('old.key')}}`)
+    expect(problems(source)).toContainEqual(expect.stringMatching(/^mesh.yaml:4:27 ingress.tls.cert: warning: the certificate in .*old.crt expired on .*: clients will refuse it$/))
+    expect(parsed(source).ingress?.tls?.certFile).toBe(file('old.crt'))
   })
 })

@@ -36,6 +36,12 @@ describe('security:', () => {
     ])
   })
 
+  it('keeps the name ingress for the mesh\'s own ingress', () => {
+    expect(problems(yaml('name: shop', 'services:', '  ingress:', '    simulate: {}'))).toEqual([
+      'mesh.yaml:3:3 services.ingress: the service name "ingress" is taken by the mesh\'s own ingress (authorization rules name it as a caller; it has a certificate of its own); choose another, such as gateway',
+    ])
+  })
+
   it('lets a protocol: tcp service choose its mTLS mode too', () => {
     const config = parsed(yaml('name: shop', 'services:', '  db:', '    address: "127.0.0.1:5432"', '    protocol: tcp', '    policy: {mtls: STRICT}'))
     expect(mtlsModeOf(config, 'db')).toBe('STRICT')

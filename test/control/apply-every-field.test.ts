@@ -28,6 +28,7 @@ name: every
 ingress:
   port: 8000
   routes: [{prefix: /api, service: api, rewrite: /}]
+  requestAuthentication: {jwtRules: [{issuer: mesh, audiences: [shop]}]}
 faults:
   allowHeaders: true
   inject:
@@ -59,6 +60,11 @@ services:
       weights: {v1: 90, v2: 10}
       mirror: {version: v2, percent: 5}
       authorization: {allow: [{from: [ingress], methods: [GET], paths: [/x]}], deny: [{from: [db]}]}
+      requestAuthentication:
+        jwtRules:
+          - {issuer: mesh, audiences: [api], fromHeaders: [{name: x-jwt, prefix: 'Token '}], fromParams: [t], forwardOriginalToken: true, outputPayloadToHeader: x-p, outputClaimToHeaders: [{header: x-c, claim: c}]}
+          - {issuer: 'https://idp', jwks: '{"keys":[{"kty":"EC","crv":"P-256","x":"F9gip3S84NJupHkpAViYpS3j9eNU6r40nRcNAUhNuRU","y":"IAhuMAPCI3m7o7sw3Gy_3er7IStYifzywRB7gLAMq7w"}]}'}
+          - {issuer: other, jwksUri: 'http://db/jwks'}
       mtls: STRICT
       tls: {mode: MUTUAL, sni: x.example, caCertificates: tls.crt, clientCertificate: tls.crt, privateKey: tls.key, subjectAltNames: [x.example]}
     versions:
@@ -172,7 +178,7 @@ describe('mesh apply reports every field', () => {
 
   test('the mesh.yaml sets every optional key (so every field is walked)', () => {
     const api = base.services.find((s) => s.name === 'api')!
-    expect(Object.keys(api.policy).sort()).toEqual(['authorization', 'circuitBreaker', 'loadBalancer', 'mirror', 'mtls', 'outlierDetection', 'rateLimit', 'retries', 'routes', 'timeoutMs', 'tls', 'weights'])
+    expect(Object.keys(api.policy).sort()).toEqual(['authorization', 'circuitBreaker', 'loadBalancer', 'mirror', 'mtls', 'outlierDetection', 'rateLimit', 'requestAuthentication', 'retries', 'routes', 'timeoutMs', 'tls', 'weights'])
     expect(Object.keys(base.telemetry!).sort()).toEqual(['accessLog', 'otlpEndpoint', 'spansPerSecond'])
     expect(base.faults.inject.length).toBe(1)
     expect(Object.keys(base.security!).sort()).toEqual(['certTtlMs', 'mtls', 'trustDomain'])

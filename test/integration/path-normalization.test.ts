@@ -78,7 +78,7 @@ services:
       const answer = await send(ingress, path)
       expect(answer.status, path).toBe(403)
       expect(answer.headers['x-mesh-response-flags'], path).toBe('RBAC')
-      expect(answer.text, path).toMatch(path.endsWith('secret') ? /no allow rule matches/ : /deny rule 1 \(\/admin\*\) matches/)
+      expect(answer.text, path).toMatch(path.endsWith('secret') ? /no allow rule matches/ : /deny rule 1 \(paths \/admin\*\) matches/)
     }
     const session = http2.connect(ingress)
     try {
@@ -109,7 +109,7 @@ services:
     const before = await served()
     const denied = await send(apiUrl, '/public/..%2Fadmin')
     expect(denied.status).toBe(403)
-    expect(denied.text).toContain('deny rule 1 (/admin*) matches')
+    expect(denied.text).toContain('deny rule 1 (paths /admin*) matches')
     expect(await served()).toBe(before)
   })
 

@@ -4,7 +4,7 @@
 import {execFileSync} from 'node:child_process'
 import {createPrivateKey, X509Certificate} from 'node:crypto'
 import {once} from 'node:events'
-import {readFileSync, realpathSync, statSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, realpathSync, statSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import tls from 'node:tls'
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
@@ -164,10 +164,13 @@ describe('mesh inject-fault --cert', () => {
 })
 
 describe('a CA directory that does not hold together', () => {
-  test('mesh up refuses it, naming the file, and leaves it as it was', async () => {
+  test('mesh down leaves the CA and takes the keys; mesh up then refuses a CA whose key is not its certificate\'s, naming the file, and leaves it as it was', async () => {
     const down = await mesh(dir, ['down'])
     expect(down.exitCode, down.stderr).toBe(0)
     running = false
+    // The keys go with the mesh; the CA stays for the next run.
+    expect(existsSync(path.join(dir, '.mesh/certs'))).toBe(false)
+    expect(existsSync(path.join(dir, '.mesh/ca/ca.crt'))).toBe(true)
     const keyFile = path.join(dir, '.mesh/ca/ca.key')
     const original = readFileSync(keyFile, 'utf8')
     // Another P-256 key: well formed, but not the certificate's.

@@ -1,7 +1,10 @@
 import {describe, expect, test} from 'vitest'
 import type {RateLimitAlgorithm, RateLimitConfig} from '../../src/sim/config/types.js'
-import {ALLOWED, createLimiter, createRateLimiter} from '../../src/sim/proxy/policy/rate-limit.js'
+import {ALLOWED, createLimiter, createRateLimiter, type KeyedRateLimiter} from '../../src/sim/proxy/policy/rate-limit.js'
 import {VirtualClock} from '../../src/sim/time/clock.js'
+
+/** One request from `source` through a keyed limiter, at the clock's now. */
+const acquire = (limits: KeyedRateLimiter, clock: VirtualClock, source: string) => limits.limiterFor({source, headers: {}}).tryAcquire(clock.now())
 
 const ALGORITHMS: RateLimitAlgorithm[] = ['token-bucket', 'leaky-bucket', 'fixed-window', 'sliding-log', 'sliding-window']
 
@@ -23,7 +26,7 @@ describe.each(ALGORITHMS)('%s', (algorithm) => {
     let admitted = 0
     const waits: number[] = []
     for (let i = 0; i < 600; i++) {
-      const d = limiter.tryAcquire('any')
+      const d = acquire(limiter, clock, 'any')
       if (d.allowed) {
         admitted++
         expect(d.retryAfterMs).toBe(0)
@@ -64,29 +67,31 @@ describe.each(ALGORITHMS)('%s', (algorithm) => {
   test('per-source keys are independent', () => {
     const clock = new VirtualClock()
     const limiter = createRateLimiter(fiftyPerSecond(algorithm, {requests: 2, burst: 2, perSource: true}), clock)
-    expect([1, 2, 3].map(() => limiter.tryAcquire('frontend').allowed)).toEqual([true, true, false])
-    expect([1, 2, 3].map(() => limiter.tryAcquire('checkout').allowed)).toEqual([true, true, false])
+    expect([1, 2, 3].map(() => acquire(limiter, clock, 'frontend').allowed)).toEqual([true, true, false])
+    expect([1, 2, 3].map(() => acquire(limiter, clock, 'checkout').allowed)).toEqual([true, true, false])
     expect(limiter.size()).toBe(2)
   })
 })
 
 describe('keyed limiter', () => {
   test('without perSource, all sources share one limiter', () => {
-    const limiter = createRateLimiter(fiftyPerSecond('fixed-window', {requests: 2}), new VirtualClock())
-    expect(limiter.tryAcquire('a').allowed).toBe(true)
-    expect(limiter.tryAcquire('b').allowed).toBe(true)
-    expect(limiter.tryAcquire('c').allowed).toBe(false)
+    const clock = new VirtualClock()
+    const limiter = createRateLimiter(fiftyPerSecond('fixed-window', {requests: 2}), clock)
+    expect(acquire(limiter, clock, 'a').allowed).toBe(true)
+    expect(acquire(limiter, clock, 'b').allowed).toBe(true)
+    expect(acquire(limiter, clock, 'c').allowed).toBe(false)
     expect(limiter.size()).toBe(1)
   })
 
-  test('keeps at most maxKeys sources, dropping one not seen lately (second chance)', () => {
-    const limiter = createRateLimiter(fiftyPerSecond('fixed-window', {requests: 1, perSource: true}), new VirtualClock(), 3)
-    for (const k of ['a', 'b', 'c']) expect(limiter.tryAcquire(k).allowed).toBe(true)
-    expect(limiter.tryAcquire('a').allowed).toBe(false) // a is now the most recent
-    expect(limiter.tryAcquire('d').allowed).toBe(true) // evicts b
+  test('keeps at most maxConsumers sources, dropping the least recently seen', () => {
+    const clock = new VirtualClock()
+    const limiter = createRateLimiter(fiftyPerSecond('fixed-window', {requests: 1, perSource: true, maxConsumers: 3}), clock)
+    for (const k of ['a', 'b', 'c']) expect(acquire(limiter, clock, k).allowed).toBe(true)
+    expect(acquire(limiter, clock, 'a').allowed).toBe(false) // a is now the most recent
+    expect(acquire(limiter, clock, 'd').allowed).toBe(true) // evicts b
     expect(limiter.size()).toBe(3)
-    expect(limiter.tryAcquire('a').allowed).toBe(false) // a kept its state
-    expect(limiter.tryAcquire('b').allowed).toBe(true) // b started afresh
+    expect(acquire(limiter, clock, 'a').allowed).toBe(false) // a kept its state
+    expect(acquire(limiter, clock, 'b').allowed).toBe(true) // b started afresh
   })
 })
 

@@ -95,6 +95,35 @@ describe('mesh apply keeps state whose config did not change', () => {
     expect(await sendMany(7)).toEqual([200, 200, 200, 200, 200, 200, 429])
   })
 
+  test('per-consumer buckets: each key its own, kept by an apply of the same policy, counted in load()', async () => {
+    const keyed = (): PolicyConfig['rateLimit'] => ({
+      algorithm: 'fixed-window',
+      requests: 1,
+      periodMs: 60_000,
+      burst: 1,
+      perSource: false,
+      key: {header: 'x-api-key'},
+      tiers: {by: {header: 'x-plan'}, limits: {gold: {requests: 3, periodMs: 60_000, burst: 3}}},
+      maxConsumers: 2,
+    })
+    const {destination, send} = setup(basePolicy({rateLimit: keyed()}))
+    const as = async (key: string, n: number, plan = 'free') => {
+      const statuses: number[] = []
+      for (let i = 0; i < n; i++) statuses.push(await send({'x-api-key': key, 'x-plan': plan}))
+      return statuses
+    }
+    expect(await as('alice', 2)).toEqual([200, 429])
+    expect(await as('bob', 4, 'gold')).toEqual([200, 200, 200, 429])
+    expect(destination.load().rateLimitConsumers).toBe(2)
+    destination.apply(basePolicy({rateLimit: keyed()}))
+    expect(await as('alice', 1)).toEqual([429])
+    expect(await as('bob', 1, 'gold')).toEqual([429])
+    // A third consumer: the cap of 2 drops the least recently used (alice), who then starts afresh.
+    expect(await as('carol', 1)).toEqual([200])
+    expect(destination.load().rateLimitConsumers).toBe(2)
+    expect(await as('alice', 1)).toEqual([200])
+  })
+
   test('a retry budget: once spent, an apply of the same policy does not refill it', async () => {
     // ratio 0 and 0.1/s over the 10 s window: one retry in all.
     const retries = {attempts: 2, on: ['5xx' as const], backoff: {baseMs: 1, maxMs: 1}, budget: {ratio: 0, minPerSecond: 0.1}}

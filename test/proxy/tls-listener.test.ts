@@ -31,11 +31,11 @@ afterEach(() => {
   listener = undefined
 })
 
-async function start(mode: {value: MtlsMode}, handshakeTimeoutMs = 5_000): Promise<{port: number; seen: string[]}> {
+async function start(mode: {value: MtlsMode}, handshakeTimeoutMs = 5_000, headersTimeoutMs = 10_000): Promise<{port: number; seen: string[]}> {
   const seen: string[] = []
   const own = await workload(ca, 'catalog')
   listener = new HttpListener({
-    headersTimeoutMs: 10_000,
+    headersTimeoutMs,
     keepAliveTimeoutMs: 60_000,
     requestTimeoutMs: 300_000,
     onRequest: (req, res) => {
@@ -186,5 +186,39 @@ describe('TLS on a listener: clients that misbehave', () => {
     expect(seen).toEqual(['1.1 tls frontend'])
     const open = await new Promise<number>((resolve) => listener!.server.getConnections((_e, n) => resolve(n)))
     expect(open).toBeLessThanOrEqual(1)
+  })
+
+  test('a client that completes the handshake, then sends nothing, is closed at the headers timeout, whichever protocol ALPN chose', async () => {
+    const {port} = await start({value: 'STRICT'}, 5_000, 300)
+    const mine = await workload(ca, 'frontend')
+    for (const alpn of ['http/1.1', 'h2']) {
+      const began = Date.now()
+      const closedAfterMs = await new Promise<number>((resolve) => {
+        const s = tls.connect({host: '127.0.0.1', port, ca: ca.certPem, cert: mine.certPem, key: mine.keyPem, checkServerIdentity: () => undefined, ALPNProtocols: [alpn]})
+        s.on('error', () => undefined)
+        s.on('close', () => resolve(Date.now() - began))
+        // Read what the server sends (its SETTINGS), so its close is seen.
+        s.resume()
+        setTimeout(() => s.destroy(), 5_000).unref()
+      })
+      expect(closedAfterMs, alpn).toBeLessThan(5_000)
+    }
+  })
+
+  test('HTTP/2 over TLS without ALPN choosing it is not spoken (RFC 9113 §3.2): the connection closes', async () => {
+    const {port, seen} = await start({value: 'STRICT'})
+    const mine = await workload(ca, 'frontend')
+    const got = await new Promise<string>((resolve) => {
+      const s = tls.connect({host: '127.0.0.1', port, ca: ca.certPem, cert: mine.certPem, key: mine.keyPem, checkServerIdentity: () => undefined}, () =>
+        s.write('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
+      )
+      let text = ''
+      s.on('data', (d) => (text += d.toString('latin1')))
+      s.on('error', () => undefined)
+      s.on('close', () => resolve(text))
+      setTimeout(() => s.destroy(), 5_000).unref()
+    })
+    expect(got).toBe('')
+    expect(seen).toEqual([])
   })
 })

@@ -8,6 +8,7 @@ import type {CheckedMesh} from './mesh-schema.js'
 import type {AuthorizationConfig} from './types.js'
 import {normalizePath} from '../security/path-normalizer.js'
 import {mtlsCallers} from './tls-lint.js'
+import {parseSpiffeId, principalOf} from '../security/spiffe.js'
 
 export function crossCheck(checked: CheckedMesh, report: Report): void {
   unknownServices(checked, report)
@@ -19,6 +20,7 @@ export function crossCheck(checked: CheckedMesh, report: Report): void {
   completionConditions(checked, report)
   profileDependencies(checked, report)
   authorizationSources(checked, report)
+  tokenRulesWithoutJwt(checked, report)
   unreachedServices(checked, report)
   unnormalizedPaths(checked, report)
   mtlsCallers(checked, report)
@@ -47,7 +49,9 @@ function unnormalizedPaths({config}: CheckedMesh, report: Report): void {
     const policy = ['services', s.name, 'policy']
     s.policy.routes.forEach((rule, i) => rule.match.pathPrefix !== undefined && check(rule.match.pathPrefix, [...policy, 'routes', i, 'match', 'pathPrefix']))
     for (const kind of ['allow', 'deny'] as const) {
-      s.policy.authorization?.[kind]?.forEach((rule, i) => rule.paths?.forEach((p, j) => check(p, [...policy, 'authorization', kind, i, 'paths', j])))
+      s.policy.authorization?.[kind]?.forEach((rule, i) => {
+        for (const field of ['paths', 'notPaths'] as const) rule[field]?.forEach((p, j) => check(p, [...policy, 'authorization', kind, i, field, j]))
+      })
     }
   }
 }
@@ -63,13 +67,21 @@ function authorizationSources({config, declared}: CheckedMesh, report: Report): 
     const auth = s.policy.authorization
     if (!auth) continue
     for (const kind of ['allow', 'deny'] as const) {
-      auth[kind]?.forEach((rule, i) =>
+      auth[kind]?.forEach((rule, i) => {
         rule.from?.forEach((name, j) => {
           if (!isCaller.has(name)) {
             report.at('error', ['services', s.name, 'policy', 'authorization', kind, i, 'from', j], `unknown caller "${name}"${suggestion(name, callers) || `; callers are services, ingress, or unknown (calls to an instance's published address)`}`)
           }
-        }),
-      )
+        })
+        for (const field of ['principals', 'notPrincipals'] as const) {
+          rule[field]?.forEach((p, j) => {
+            // A principal of this mesh that names no service is a typo: no caller ever presents it.
+            const parts = parseSpiffeId(`spiffe://${principalOf(p)}`)
+            if (!parts || parts.namespace !== config.name || parts.serviceAccount.includes('*') || isCaller.has(parts.serviceAccount)) return
+            report.at('warning', ['services', s.name, 'policy', 'authorization', kind, i, field, j], `"${p}" names no service of mesh "${config.name}"${suggestion(parts.serviceAccount, callers)}`)
+          })
+        }
+      })
     }
   }
   if (report.errorCount > 0) return
@@ -86,6 +98,29 @@ function authorizationSources({config, declared}: CheckedMesh, report: Report): 
   config.ingress?.routes.forEach((route, i) => {
     if (refused(route.service, 'ingress')) report.at('warning', ['ingress', 'routes', i, 'service'], `"${route.service}"'s policy.authorization refuses every call from the ingress, so this route can only answer 403`)
   })
+}
+
+/**
+ * A rule on the token means nothing where no jwtRule checks one: there is never a request
+ * principal nor a claim, so an allow rule asking for one never matches, and a deny rule's
+ * notRequestPrincipals matches every request.
+ */
+function tokenRulesWithoutJwt({config}: CheckedMesh, report: Report): void {
+  const viaIngress = new Set(config.ingress?.requestAuthentication ? config.ingress.routes.map((r) => r.service) : [])
+  for (const s of config.services) {
+    if (s.policy.requestAuthentication || viaIngress.has(s.name)) continue
+    const none = `no jwtRule checks a token on calls to "${s.name}" (add policy.requestAuthentication.jwtRules)`
+    for (const kind of ['allow', 'deny'] as const) {
+      s.policy.authorization?.[kind]?.forEach((rule, i) => {
+        const at = ['services', s.name, 'policy', 'authorization', kind, i]
+        if (rule.requestPrincipals) report.at('warning', [...at, 'requestPrincipals'], `${none}, so no request has a request principal: this rule never matches`, {atKey: true})
+        if (rule.notRequestPrincipals) report.at('warning', [...at, 'notRequestPrincipals'], `${none}, so no request has a request principal: this matches every request`, {atKey: true})
+        rule.when?.forEach((c, j) => {
+          if (c.key.startsWith('request.auth.')) report.at('warning', [...at, 'when', j, 'key'], `${none}, so ${c.key} is always absent`)
+        })
+      })
+    }
+  }
 }
 
 /** Waiting for a service to complete needs a process that is allowed to finish. */
@@ -313,7 +348,7 @@ function unreachedServices({config}: CheckedMesh, report: Report): void {
  * It reads rules as authorize() (proxy/policy/authorization.ts) matches them: change both together.
  */
 export function mayEverAllow(config: AuthorizationConfig, source: string): boolean {
-  // A deny rule that names no method and no path refuses the source whatever it asks.
-  if (config.deny?.some((rule) => !rule.methods && !rule.paths && (!rule.from || rule.from.includes(source)))) return false
+  // A deny rule that names nothing but callers refuses the source whatever it asks; any other field may not hold.
+  if (config.deny?.some((rule) => Object.keys(rule).every((k) => k === 'from') && (!rule.from || rule.from.includes(source)))) return false
   return !config.allow || config.allow.some((rule) => !rule.from || rule.from.includes(source))
 }

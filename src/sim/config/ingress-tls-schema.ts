@@ -24,7 +24,10 @@ export const ingressTls = refine(
     const certPem = readPem(at.child('cert')!, certFile, (pem) => void new X509Certificate(pem), 'certificate')
     const keyPem = readPem(at.child('key')!, keyFile, (pem) => void createPrivateKey(pem), 'private key')
     if (certPem === undefined || keyPem === undefined) return undefined
-    if (!new X509Certificate(certPem).checkPrivateKey(createPrivateKey(keyPem))) return at.child('key')!.error(`${keyFile} is not the private key of the certificate in ${certFile}`)
+    const cert = new X509Certificate(certPem)
+    if (!cert.checkPrivateKey(createPrivateKey(keyPem))) return at.child('key')!.error(`${keyFile} is not the private key of the certificate in ${certFile}`)
+    // Served all the same (a rehearsal of an expired certificate is a fair thing to want), but said.
+    if (new Date(cert.validTo).getTime() < Date.now()) at.child('cert')!.warn(`the certificate in ${certFile} expired on ${new Date(cert.validTo).toISOString()}: clients will refuse it`)
     return {...out, certFile, keyFile}
   },
 )

@@ -35,14 +35,18 @@ import {
   type Path,
 } from './checker.js'
 import {suggestion} from './did-you-mean.js'
+import {checkJwksFiles, fetchesJwks, requestAuthentication} from './jwt-schema.js'
 import {ingressTls} from './ingress-tls-schema.js'
 import {readEnvFiles} from './env-file.js'
 import {checkFault, FAULT_KEYS} from '../faults/fault-config.js'
 import {mtlsMode, security} from './security-schema.js'
 import {requestOnlySelector} from '../faults/fault.js'
-import {formatDuration, parseRate, parseRatio, parseSize} from './duration.js'
+import {formatDuration, parseRatio, parseSize} from './duration.js'
+import {CONDITION_KEYS, needsRequest, parseConditionKey} from '../proxy/policy/authorization-conditions.js'
+import {rateLimit} from './rate-limit-schema.js'
 import {tlsFits, tlsPolicy} from './tls-schema.js'
 import type {
+  AuthorizationCondition,
   AuthorizationConfig,
   AuthorizationRule,
   CircuitBreakerConfig,
@@ -54,8 +58,6 @@ import type {
   MeshConfig,
   OutlierDetectionConfig,
   PolicyConfig,
-  RateLimitAlgorithm,
-  RateLimitConfig,
   RetryConfig,
   RetryOn,
   RouteRule,
@@ -75,7 +77,10 @@ export const MAX_NAME_LENGTH = 63
 export const MAX_REPLICAS = 1000
 const dnsLabel = (what: string, c: Checker<string>) =>
   refine(c, (v, at) => (v.length <= MAX_NAME_LENGTH ? v : at.error(`${what} "${v.slice(0, 20)}…" is ${v.length} characters; names are DNS labels of at most ${MAX_NAME_LENGTH}`)))
-export const serviceName = dnsLabel('service name', str({pattern: SERVICE_NAME, expected: 'a service name of lowercase letters, digits and dashes, starting with a letter'}))
+// `ingress` names the mesh's ingress: a caller in authorization rules, and the HTTPS ingress's certificate among the identities.
+export const serviceName = refine(dnsLabel('service name', str({pattern: SERVICE_NAME, expected: 'a service name of lowercase letters, digits and dashes, starting with a letter'})), (v, at) =>
+  v === 'ingress' ? at.error('the service name "ingress" is taken by the mesh\'s own ingress (authorization rules name it as a caller; it has a certificate of its own); choose another, such as gateway') : v,
+)
 export const meshName = str({pattern: /^[a-z0-9][a-z0-9-]*$/, expected: 'a name of lowercase letters, digits and dashes'})
 export const versionName = dnsLabel('version name', str({pattern: /^[a-z0-9][a-z0-9._-]*$/, expected: 'a version name of lowercase letters, digits, dots and dashes'}))
 const envName = str({pattern: /^[A-Za-z_][A-Za-z0-9_]*$/, expected: 'an environment variable name (letters, digits and _)'})
@@ -101,8 +106,6 @@ const address = scalar('host:port like 127.0.0.1:5432', (v) => {
   const port = m ? Number(m[2]) : NaN
   return m && port >= 1 && port <= 65535 ? {host: m[1].replace(/^\[|\]$/g, ''), port} : undefined
 }, {type: 'string', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^\\s:[\\]]+):\\d+$'})
-
-const rate = scalar('a rate like 200/s, 10/m, 5/h or 20/100ms', (v) => (typeof v === 'string' ? parseRate(v) : undefined), {type: 'string', pattern: '^\\s*\\d+(\\.\\d+)?\\s*/\\s*\\S+\\s*$'})
 
 // ---------------------------------------------------------------------------------
 // simulate:
@@ -205,20 +208,6 @@ const circuitBreaker: Checker<CircuitBreakerConfig> = obj({
   maxRetries: def(int({min: 0}), 1024),
 })
 
-const RATE_LIMITS = ['token-bucket', 'leaky-bucket', 'fixed-window', 'sliding-log', 'sliding-window'] as const satisfies readonly RateLimitAlgorithm[]
-
-const rateLimit = map(
-  obj({algorithm: def(enumOf(RATE_LIMITS), 'token-bucket'), rate: req(rate), burst: opt(int({min: 1})), perSource: def(bool(), false)}),
-  (r): RateLimitConfig => ({
-    algorithm: r.algorithm,
-    requests: r.rate.requests,
-    periodMs: r.rate.periodMs,
-    // One period's worth of requests may arrive at once unless told otherwise.
-    burst: r.burst ?? Math.max(1, Math.ceil(r.rate.requests)),
-    perSource: r.perSource,
-  }),
-)
-
 const routeMatch = refine(obj({headers: opt(record(text())), pathPrefix: opt(httpPath)}), (m, at) =>
   m.headers === undefined && m.pathPrefix === undefined ? at.error('expected at least one of headers or pathPrefix') : compact(m),
 )
@@ -227,8 +216,30 @@ const routeRule: Checker<RouteRule> = obj({match: req(routeMatch), version: req(
 
 // Istio's path forms: exact /items, prefix /items/*, suffix *.json, any *.
 const authPath = str({pattern: /^(\/|\*)/, expected: 'a path like /items, /items/* or *.json'})
+// A SPIFFE ID with or without spiffe://, a token's <iss>/<sub>, or a prefix/suffix/`*` form of either.
+const principal = str({pattern: /^\S+$/, expected: 'a principal like cluster.local/ns/shop/sa/frontend, a prefix or suffix form with *, or *'})
+const requestPrincipal = str({pattern: /^\S+$/, expected: "a request principal like <issuer>/<subject>, a prefix or suffix form with *, or * (any valid token)"})
+const conditionKey = refine(str({nonEmpty: true, expected: `one of Istio's condition keys: ${CONDITION_KEYS.join(', ')}`}), (key, at) => {
+  const attribute = parseConditionKey(key)
+  return 'error' in attribute ? at.error(attribute.error) : key
+})
+const condition: Checker<AuthorizationCondition> = refine(
+  obj({key: req(conditionKey), values: opt(array(text(), {min: 1})), notValues: opt(array(text(), {min: 1}))}),
+  (c, at) => (c.values === undefined && c.notValues === undefined ? at.error('expected values or notValues (or both)') : compact(c)),
+)
 const authRule: Checker<AuthorizationRule> = map(
-  obj({from: opt(array(ref, {min: 1})), methods: opt(array(method, {min: 1})), paths: opt(array(authPath, {min: 1}))}),
+  obj({
+    from: opt(array(ref, {min: 1})),
+    principals: opt(array(principal, {min: 1})),
+    notPrincipals: opt(array(principal, {min: 1})),
+    requestPrincipals: opt(array(requestPrincipal, {min: 1})),
+    notRequestPrincipals: opt(array(requestPrincipal, {min: 1})),
+    methods: opt(array(method, {min: 1})),
+    notMethods: opt(array(method, {min: 1})),
+    paths: opt(array(authPath, {min: 1})),
+    notPaths: opt(array(authPath, {min: 1})),
+    when: opt(array(condition, {min: 1})),
+  }),
   (r) => compact(r),
 )
 const authorization: Checker<AuthorizationConfig> = refine(
@@ -248,6 +259,7 @@ const policy = map(
     weights: opt(record(num({min: 0}), {key: ref})),
     mirror: opt(obj({version: req(ref), percent: def(num({min: 0, max: 100}), 100)})),
     authorization: opt(authorization),
+    requestAuthentication: opt(requestAuthentication),
     mtls: opt(mtlsMode),
     tls: opt(tlsPolicy),
   }),
@@ -263,6 +275,7 @@ const policy = map(
       weights: p.weights,
       mirror: p.mirror,
       authorization: p.authorization,
+      requestAuthentication: p.requestAuthentication,
       mtls: p.mtls,
       tls: p.tls,
     }),
@@ -354,6 +367,16 @@ const service = obj({
   policy: def(policy, defaultPolicy),
 })
 
+/** A TCP connection has none of these: an authorization rule naming one is an error there. */
+const HTTP_RULE_KEYS_SAY = {
+  methods: 'method',
+  notMethods: 'method',
+  paths: 'path',
+  notPaths: 'path',
+  requestPrincipals: 'token',
+  notRequestPrincipals: 'token',
+} as const
+const HTTP_RULE_KEYS = Object.keys(HTTP_RULE_KEYS_SAY) as Array<keyof typeof HTTP_RULE_KEYS_SAY>
 /** What a TCP service's connections can have: everything else in `policy:` reads HTTP requests. */
 const TCP_POLICY_KEYS = ['loadBalancer', 'weights', 'circuitBreaker', 'outlierDetection', 'authorization', 'mtls']
 type RawService = NonNullable<ReturnType<typeof service>>
@@ -384,6 +407,7 @@ const ingress: Checker<IngressConfig> = refine(map(
     routes: def(array(map(obj({prefix: req(httpPath), service: req(ref), rewrite: opt(httpPath)}), (r) => compact(r))), () => []),
     preserveRequestId: opt(bool()),
     maxRequestHeaders: opt(int({min: 1, max: 10_000})),
+    requestAuthentication: opt(requestAuthentication),
     tls: opt(ingressTls),
   }),
   (i) => compact(i),
@@ -487,10 +511,12 @@ export function checkMesh(report: Report, file: string, dir: string): CheckedMes
         for (const p of problems) ((p.path && item.child(p.path)) || item).error(p.message)
         const selector = spec && tcp.has(spec.service) ? requestOnlySelector(spec) : undefined
         if (selector) item.child(selector)!.error(`"${spec!.service}" is protocol: tcp: its connections have no ${selector} to select, so the fault would never act`)
+        else if (spec?.kind === 'jwks-unavailable' && !fetchesJwks(checked.config, spec.service)) item.child('jwksUnavailable')!.error(`"${spec.service}" fetches no key set (none of its jwtRules has a jwksUri), so the fault would never act`)
         else if (spec) checked.config.faults.inject.push(spec)
       }
     }
   }
+  checkJwksFiles(checked.config, dir, (path) => report.locate(path))
   // Same key order as MeshConfig declares, so dumps read like the file.
   const {name, ingress: ingressConfig, services, faults: faultsConfig, telemetry: telemetryConfig, security: securityConfig} = checked.config
   checked.config = {
@@ -681,10 +707,16 @@ function tcpFits(raw: RawService, at: At): boolean {
   for (const {key, at: policyAt} of at.child('policy')?.entries() ?? []) {
     if (!TCP_POLICY_KEYS.includes(key)) complain(policyAt, `policy.${key} acts on HTTP requests; a protocol: tcp service takes only ${TCP_POLICY_KEYS.join(', ')}`)
   }
-  // A connection has a caller but no method or path: a rule naming one would never match it.
+  // A connection has a caller but no method, path, header or token: a rule naming one would never match it.
+  const l4 = 'its authorization rules take only from, principals, notPrincipals and when on source.principal or source.namespace'
   for (const kind of ['allow', 'deny'] as const) {
     for (const rule of at.child('policy')?.child('authorization')?.child(kind)?.items() ?? []) {
-      for (const key of ['methods', 'paths']) complain(rule.child(key), `a protocol: tcp connection has no ${key === 'methods' ? 'method' : 'path'}; its authorization rules take only from`)
+      for (const key of HTTP_RULE_KEYS) complain(rule.child(key), `a protocol: tcp connection has no ${HTTP_RULE_KEYS_SAY[key]}; ${l4}`)
+      for (const c of rule.child('when')?.items() ?? []) {
+        const key = c.child('key')
+        const attribute = typeof key?.value === 'string' ? parseConditionKey(key.value) : undefined
+        if (attribute && !('error' in attribute) && needsRequest(attribute)) complain(key, `a protocol: tcp connection has no HTTP request or token; ${l4}`, false)
+      }
     }
   }
   const lb = raw.policy.loadBalancer.kind

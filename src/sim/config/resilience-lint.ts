@@ -7,6 +7,7 @@ import {formatDuration} from './duration.js'
 import type {MeshConfig, ServiceConfig} from './types.js'
 import {GRPC_RETRY_NAMES, isIdempotent} from './retry-semantics.js'
 import {callGraph} from './call-graph.js'
+import {lintJwt} from './jwt-lint.js'
 
 export interface ResilienceWarning {
   service: string
@@ -25,6 +26,7 @@ export function lintResilience(config: MeshConfig): ResilienceWarning[] {
   warnings.push(...idempotencyWarnings(config))
   for (const s of config.services) warnings.push(...grpcRetryWarnings(s))
   for (const s of config.services) warnings.push(...outlierWarnings(s))
+  warnings.push(...lintJwt(config))
   return warnings
 }
 

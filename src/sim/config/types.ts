@@ -45,6 +45,8 @@ export interface IngressConfig {
   preserveRequestId?: boolean
   /** Request headers a listener takes (Envoy's max_headers_count, 100); above it, 431. Every listener of the mesh. */
   maxRequestHeaders?: number
+  /** JWT rules checked at the ingress, before the service it routes to (security/jwt/). */
+  requestAuthentication?: RequestAuthenticationConfig
   /** The HTTPS ingress (ingress-tls-schema.ts). */
   tls?: IngressTlsConfig
 }
@@ -201,13 +203,32 @@ export interface CircuitBreakerConfig {
 
 export type RateLimitAlgorithm = 'token-bucket' | 'leaky-bucket' | 'fixed-window' | 'sliding-log' | 'sliding-window'
 
-export interface RateLimitConfig {
+export interface RateLimitConfig extends RateTier {
   algorithm: RateLimitAlgorithm
-  /** Requests allowed per `periodMs`. */
+  perSource: boolean
+  /** Whose bucket a request fills: each consumer (a claim's or a header's value) its own. */
+  key?: ConsumerKey
+  /** A consumer's rate by its tier; the rate above is the default tier's (`tiers.default`). */
+  tiers?: RateTiers
+  /** Buckets kept at once with `key` or perSource (default DEFAULT_MAX_CONSUMERS, policy/rate-limit.ts). */
+  maxConsumers?: number
+}
+
+/** A rate: requests allowed per `periodMs`, with `burst` for the bucket algorithms. */
+export interface RateTier {
   requests: number
   periodMs: number
   burst: number
-  perSource: boolean
+}
+
+/** Where a request names its consumer or its tier: a claim of its valid JWT, or a header. */
+export type ConsumerKey = {claim: string} | {header: string}
+
+export interface RateTiers {
+  by: ConsumerKey
+  limits: Record<string, RateTier>
+  /** The tier `tiers.default` names, when it names one rather than giving a rate. */
+  defaultTier?: string
 }
 
 export interface RouteRule {
@@ -231,6 +252,8 @@ export interface PolicyConfig {
   authorization?: AuthorizationConfig
   /** This service's PeerAuthentication mode, over `security.mtls` (mtlsModeOf). */
   mtls?: MtlsMode
+  /** Istio's RequestAuthentication: tokens checked before authorization (security/jwt/). */
+  requestAuthentication?: RequestAuthenticationConfig
   /** TLS the mesh originates to the service's instances (Istio's DestinationRule `tls`; tls-schema.ts). */
   tls?: TlsPolicy
 }
@@ -249,6 +272,32 @@ export interface TlsPolicy {
   subjectAltNames?: string[]
 }
 
+/** Istio's RequestAuthentication: a token that is present must be valid; a request with none passes (as `outcome: none`). */
+export interface RequestAuthenticationConfig {
+  jwtRules: JwtRule[]
+}
+
+/** One of Istio's JWTRules. Exactly one key source: `jwks`, `jwksUri`, or the mesh's own issuer (`issuer: mesh`). */
+export interface JwtRule {
+  /** The `iss` a token must carry; `mesh` is the mesh's dev issuer (`mesh token`). */
+  issuer: string
+  /** A token must name one of them in `aud`; absent: `aud` is not checked. */
+  audiences?: string[]
+  /** Inline key set, checked when the file is read. */
+  jwks?: {keys: Array<Record<string, unknown>>}
+  /** An http(s) URL (a mesh service's name as host, or any other), or an absolute file path. */
+  jwksUri?: string
+  /** Where the token is; with fromParams absent too: `Authorization: Bearer` and `?access_token=`. */
+  fromHeaders?: Array<{name: string; prefix?: string}>
+  fromParams?: string[]
+  /** Pass the token on to the app (Istio's default: removed once verified). */
+  forwardOriginalToken: boolean
+  /** The verified payload, base64url-encoded, in this request header. */
+  outputPayloadToHeader?: string
+  /** Claims copied into request headers (`claim` may be nested: `a.b`). */
+  outputClaimToHeaders?: Array<{header: string; claim: string}>
+}
+
 /**
  * As Istio evaluates an AuthorizationPolicy: a request matching any `deny` rule is refused;
  * then, when `allow` rules exist, a request must match one of them; otherwise it passes.
@@ -258,14 +307,35 @@ export interface AuthorizationConfig {
   deny?: AuthorizationRule[]
 }
 
-/** Every field given must match (AND); a field's values are alternatives (OR). `{}` matches every request. */
+/**
+ * Every field given must match (AND); a field's values are alternatives (OR); a `not` field
+ * matches when none of its values does. `{}` matches every request. Principals and values
+ * take Istio's forms: exact, prefix `abc*`, suffix `*abc`, and `*` (present, whatever it is).
+ */
 export interface AuthorizationRule {
   /** Calling services; `ingress` for the ingress, `unknown` for calls to an instance's published address. */
   from?: string[]
+  /** The caller's SPIFFE ID, with or without `spiffe://` (`cluster.local/ns/<mesh>/sa/<service>`). */
+  principals?: string[]
+  notPrincipals?: string[]
+  /** A valid token's `<iss>/<sub>`; `*` is any valid token. */
+  requestPrincipals?: string[]
+  notRequestPrincipals?: string[]
   /** Upper case, e.g. GET. */
   methods?: string[]
+  notMethods?: string[]
   /** Istio's path forms: exact `/items`, prefix `/items/*`, suffix `*.json`, any `*`. Query strings are ignored. */
   paths?: string[]
+  notPaths?: string[]
+  /** Istio's conditions: every one must hold. */
+  when?: AuthorizationCondition[]
+}
+
+/** `key` is one of Istio's (proxy/policy/authorization-conditions.ts); at least one of values, notValues. */
+export interface AuthorizationCondition {
+  key: string
+  values?: string[]
+  notValues?: string[]
 }
 
 /** One problem found in mesh.yaml, with where it is. */

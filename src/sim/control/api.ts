@@ -16,6 +16,7 @@ import type {TcpSeries} from '../telemetry/tcp-metrics.js'
 import type {TraceStoreStats, TraceSummary} from '../telemetry/trace-store.js'
 import type {SamplingStats} from '../telemetry/trace-sampler.js'
 import type {TapLine} from '../telemetry/tap.js'
+import type {JSONWebKeySet} from 'jose'
 import type {CertificateListing} from '../security/workload-files.js'
 
 /** The trace store's selection on the wire (`mesh traces`, trace export). */
@@ -40,6 +41,8 @@ export interface ControlRoutes {
   /** `env`: the variables mesh.yaml's ${VAR} read, as the caller's shell has them. */
   'POST /v1/apply': {body: {env?: NodeJS.ProcessEnv; dryRun?: boolean} | undefined; response: ApplyResult}
   'GET /v1/faults': {response: FaultInfo[]}
+  /** The mesh's dev issuer's public keys (`issuer: mesh`; `mesh token` signs with the private one). */
+  'GET /v1/jwks': {response: JSONWebKeySet}
   'POST /v1/faults': {body: FaultSpec; response: FaultInfo}
   'POST /v1/faults/clear': {body: {id?: string; service?: string}; response: FaultInfo[]}
   'POST /v1/deploys': {body: DeployPlan; response: DeployRecord}
@@ -89,6 +92,7 @@ export const controlRoutes: {[K in RouteKey]: {body?: BodyCheck<BodyOf<K>>; quer
   'POST /v1/start': {body: (v) => fields(v, {services: stringArray, profiles: optional(stringArray)})},
   'POST /v1/apply': {body: (v) => (v === undefined ? undefined : fields(v, {env: optional(stringRecord), dryRun: optional(boolean)}))},
   'GET /v1/faults': {},
+  'GET /v1/jwks': {},
   // Each field's type here; what the values mean (a service that exists, a status in
   // range) the daemon's injectFault checks, as for mesh.yaml's faults.inject.
   'POST /v1/faults': {body: (v) => shape<FaultSpec>(FAULT_SPEC)(v, '')},
@@ -189,7 +193,7 @@ const nameValue = shape<{name: string; value: string}>({name: string, value: str
 const FAULT_SPEC: Shape<FaultSpec> = {
   service: string,
   version: optional(string),
-  kind: oneOf<FaultKind>(...PER_REQUEST_KINDS, 'kill', 'pause', 'cert'),
+  kind: oneOf<FaultKind>(...PER_REQUEST_KINDS, 'kill', 'pause', 'jwks-unavailable', 'cert'),
   delayMs: optional(number),
   jitterMs: optional(number),
   status: optional(number),

@@ -84,6 +84,11 @@ export class ControlClient {
     return this.call('GET /v1/faults', {})
   }
 
+  /** The dev issuer's public keys (`mesh token --jwks`). */
+  jwks(): Promise<ResponseOf<'GET /v1/jwks'>> {
+    return this.call('GET /v1/jwks', {})
+  }
+
   injectFault(spec: FaultSpec): Promise<FaultInfo> {
     return this.call('POST /v1/faults', {body: spec})
   }

@@ -46,6 +46,7 @@ import {profileEnabled, profilesOff, servicesToStart} from '../config/profiles.j
 import {securityOf} from '../config/security-schema.js'
 import {WorkloadIdentities} from '../security/workload-identity.js'
 import {WorkloadFiles} from '../security/workload-files.js'
+import {MeshJwt} from '../security/jwt/mesh-jwt.js'
 
 export type DaemonEvent =
   | InstanceEvent
@@ -80,6 +81,7 @@ export class MeshDaemon extends EventEmitter {
   readonly deploys: DeployController
   readonly supervisor: Supervisor
   readonly instances: InstanceManager
+  readonly jwt: MeshJwt
   private readonly clock: Clock
   readonly events = new EventLog<DaemonEvent>(500)
   private control?: ControlServer
@@ -114,11 +116,13 @@ export class MeshDaemon extends EventEmitter {
       spansPerSecond: config.telemetry?.spansPerSecond,
     })
     this.faults = new FaultSet(this.clock, (kind, f) => this.onFaultChange(kind, f))
+    this.jwt = new MeshJwt({config, clock: this.clock, registry: this.registry, faults: this.faults})
     this.dataPlane = new DataPlane(this.registry, config.services, new Map(config.services.map((s) => [s.name, versionWeights(s)])), {
       clock: this.clock,
       faults: this.faults,
       allowFaultHeaders: config.faults.allowHeaders,
       maxRequestHeaders: config.ingress?.maxRequestHeaders,
+      authn: this.jwt.authenticators,
       sink: this.telemetry,
       tcpMetrics: this.telemetry.tcp,
       seed: seedFrom(config.name),
@@ -176,6 +180,7 @@ export class MeshDaemon extends EventEmitter {
     for (const dir of [this.paths.logs, this.paths.access]) rotateLogs(dir)
     mkdirSync(this.paths.logs, {recursive: true})
     const token = createToken(this.paths)
+    await this.jwt.start(this.config.dir)
     await this.instances.checkFixedPorts()
     const {trustDomain, certTtlMs, mtls} = securityOf(this.config)
     this.identities = await WorkloadIdentities.start({caDir: this.paths.ca, trustDomain, mesh: this.config.name, certTtlMs, clock: this.clock, onError: (s, e) => console.error(`[daemon] certificate of ${s}: ${e.message}`)})
@@ -207,6 +212,7 @@ export class MeshDaemon extends EventEmitter {
           }).then(() => this.status()),
         'POST /v1/apply': ({body}) => (body?.dryRun ? this.applier.plan(body.env) : this.apply(body?.env)),
         'GET /v1/faults': () => this.faults.list(),
+        'GET /v1/jwks': () => this.jwt.jwks(),
         'POST /v1/faults': async ({body}) => {
           const info = this.injectFault(body)
           // Answered once the bad certificate is presented: the next connection meets it.
@@ -252,6 +258,7 @@ export class MeshDaemon extends EventEmitter {
     for (const spec of this.config.faults.inject) this.injectFault(spec)
     await this.instances.bringUp(selected, this.opts.startupTimeoutMs ?? 60_000)
     this.phase = 'running'
+    this.jwt.started()
     if (this.opts.watch) {
       this.watch = new WatchRestarts({
         config: this.config,
@@ -273,6 +280,7 @@ export class MeshDaemon extends EventEmitter {
       ingress: this.ingressUrl && this.config.ingress ? {url: this.ingressUrl, routes: this.config.ingress.routes} : undefined,
       startedAt: this.startedAt.toISOString(),
       requestsInFlight: this.dataPlane.inflightRequests,
+      jwks: this.jwt.status(),
       services: this.config.services.map((s) => ({
         name: s.name,
         protocol: s.protocol,

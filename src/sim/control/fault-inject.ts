@@ -7,6 +7,7 @@ import {MeshError, serviceNotFound} from '../errors.js'
 import {type FaultInfo, type FaultSpec, requestOnlySelector} from '../faults/fault.js'
 import type {FaultSet} from '../faults/fault-set.js'
 import type {InstanceManager} from './instance-manager.js'
+import {fetchesJwks} from '../config/jwt-schema.js'
 
 export interface FaultHost {
   config: MeshConfig
@@ -21,6 +22,7 @@ export interface FaultHost {
  */
 export function injectFault(spec: FaultSpec, host: FaultHost): FaultInfo {
   const {config, faults, instances} = host
+  if (spec.kind === 'jwks-unavailable') return faults.add(jwksFault(spec, config))
   const names = config.services.map((s) => s.name)
   const service = config.services.find((s) => s.name === spec.service)
   if (!service) throw serviceNotFound(spec.service, names)
@@ -61,4 +63,16 @@ export function injectFault(spec: FaultSpec, host: FaultHost): FaultInfo {
   faults.update(info.id, {instances: targets})
   for (const name of targets) void instances.signal(name, 'SIGSTOP')
   return {...info, instances: targets}
+}
+
+/** `--jwks-unavailable` names a service (or `ingress`) whose jwtRules fetch a jwksUri: on anything else it would never act. */
+function jwksFault(spec: FaultSpec, config: MeshConfig): FaultSpec {
+  const names = config.services.map((s) => s.name)
+  if (spec.service !== 'ingress' && !names.includes(spec.service)) throw serviceNotFound(spec.service, names)
+  if (!fetchesJwks(config, spec.service)) {
+    throw new MeshError('MESH_BAD_FLAG', `"${spec.service}" fetches no key set: none of its jwtRules has a jwksUri, so --jwks-unavailable would never act.`, {
+      hints: ['Name the service (or ingress) whose requestAuthentication.jwtRules has the jwksUri.'],
+    })
+  }
+  return spec
 }

@@ -77,6 +77,8 @@ export function writeState(paths: MeshPaths, state: MeshState): void {
 export function removeState(paths: MeshPaths): void {
   rmSync(paths.state, {force: true})
   rmSync(paths.token, {force: true})
+  // The run's private keys go with it, however it ended (the CA stays: users trust it).
+  rmSync(paths.certs, {recursive: true, force: true})
 }
 
 /** A fresh bearer token, readable only by this user. */

@@ -2,6 +2,7 @@
 import type {TcpTotals} from '../telemetry/tcp-metrics.js'
 import type {DestinationLoad} from '../proxy/destination.js'
 import type {TlsMode} from '../config/types.js'
+import type {JwksStatus} from '../security/jwt/key-source.js'
 
 /**
  * `running`: a one-shot job's process (others wait for it to complete; it is not probed).
@@ -118,6 +119,8 @@ export interface MeshStatus {
   startedAt: string
   /** Requests the data plane is serving now, on every listener (`mesh down` waits for them). */
   requestsInFlight?: number
+  /** The key sets jwtRules fetch (jwksUri): what each holds, and a fetch that fails. */
+  jwks?: JwksStatus[]
   services: ServiceStatus[]
 }
 

@@ -35,6 +35,7 @@ export interface FaultEntry {
   duration?: unknown
   seed?: unknown
   at?: unknown
+  jwksUnavailable?: unknown
 }
 
 export interface FaultProblem {
@@ -55,7 +56,7 @@ export interface CheckFaultOptions {
 export type CheckedFault = {spec: FaultSpec; problems: []} | {spec?: undefined; problems: FaultProblem[]}
 
 /** The keys that choose the kind; exactly one must be set. */
-export const KIND_KEYS = ['delay', 'abort', 'reset', 'partition', 'bandwidth', 'slowClose', 'kill', 'pause', 'cert'] as const
+export const KIND_KEYS = ['delay', 'abort', 'reset', 'partition', 'bandwidth', 'slowClose', 'kill', 'pause', 'jwksUnavailable', 'cert'] as const
 const KIND_OF: Record<(typeof KIND_KEYS)[number], FaultKind> = {
   delay: 'delay',
   abort: 'abort',
@@ -65,6 +66,7 @@ const KIND_OF: Record<(typeof KIND_KEYS)[number], FaultKind> = {
   slowClose: 'slow-close',
   kill: 'kill',
   pause: 'pause',
+  jwksUnavailable: 'jwks-unavailable',
   cert: 'cert',
 }
 /** Modifiers that belong to one kind. */
@@ -106,7 +108,7 @@ export function checkFault(raw: unknown, options: CheckFaultOptions = {}): Check
   const service = entry.service
   if (typeof service !== 'string' || !SERVICE_NAME.test(service)) {
     problem('service', service === undefined ? 'a fault needs the service it targets' : `expected a service name (lowercase letters, digits, dashes), got ${show(service)}`)
-  } else if (options.known && !(service in options.known)) {
+  } else if (options.known && !(service in options.known) && !(service === 'ingress' && has('jwksUnavailable'))) {
     problem('service', notInMesh(service, Object.keys(options.known)))
   }
   const version = entry.version
@@ -185,6 +187,13 @@ export function checkFault(raw: unknown, options: CheckFaultOptions = {}): Check
       spec.pauseMs = duration(entry.pause, 'pause', {positive: true})
       if (entry.count !== undefined) spec.count = count(entry.count, 'count')
       break
+    }
+    case 'jwksUnavailable': {
+      flag('jwksUnavailable')
+      // It acts on the jwksUri fetches of the service's (or the ingress's) jwtRules, not on requests.
+      for (const key of SELECTOR_KEYS) if (entry[key] !== undefined) problem(key, `${name(key)} does not apply to ${name('jwksUnavailable')}: it fails key fetches, not requests`)
+      if (entry.duration !== undefined) spec.durationMs = duration(entry.duration, 'duration', {positive: true})
+      return problems.length ? {problems} : {spec, problems: []}
     }
     case 'cert': {
       if (typeof entry.cert === 'string' && (CERT_FAULTS as readonly string[]).includes(entry.cert)) spec.cert = entry.cert as CertFault

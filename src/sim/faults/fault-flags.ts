@@ -29,6 +29,7 @@ export interface FaultFlags {
   duration?: string
   seed?: string
   at?: string
+  'jwks-unavailable'?: boolean
 }
 
 /** 'afterBytes' → '--after-bytes' */
@@ -67,6 +68,7 @@ export function faultEntryFromFlags(target: string, flags: FaultFlags): FaultEnt
   set('duration', flags.duration)
   set('seed', flags.seed)
   set('at', flags.at)
+  set('jwksUnavailable', flags['jwks-unavailable'] || undefined)
   return entry
 }
 

@@ -8,7 +8,7 @@ export const CERT_FAULTS = ['expired', 'untrusted', 'wrong-identity'] as const
 export type CertFault = (typeof CERT_FAULTS)[number]
 
 /** `cert`: the service's instances present a bad certificate (workload-identity.ts) until the fault ends. */
-export type FaultKind = 'delay' | 'abort' | 'reset' | 'partition' | 'bandwidth' | 'slow-close' | 'kill' | 'pause' | 'cert'
+export type FaultKind = 'delay' | 'abort' | 'reset' | 'partition' | 'bandwidth' | 'slow-close' | 'kill' | 'pause' | 'jwks-unavailable' | 'cert'
 
 /** Where a per-request fault acts: the callee's inbound side (default; the caller's retries and timeouts see it) or the caller's outbound side. */
 export type FaultSide = 'callee' | 'caller'
@@ -99,6 +99,8 @@ export function describeFault(f: FaultSpec): string {
       return `kill ${f.count ?? 1}`
     case 'pause':
       return `pause ${f.count ?? 1} for ${f.pauseMs ?? 0}ms`
+    case 'jwks-unavailable':
+      return 'jwks unavailable'
     case 'cert':
       return `cert ${f.cert ?? 'expired'}`
   }

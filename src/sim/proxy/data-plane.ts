@@ -39,6 +39,8 @@ import {badRequest, grpcStatusHeaders, meshReplyHeaders, noHealthyUpstream, noRo
 import {type CallContext, dropResponse, forward, type MeshRequest, type MeshResponse, type Peer, type Reply, type Service, stack} from './stack.js'
 import {serverSpan} from './layers/server-span.js'
 import {authorization} from './layers/authorization.js'
+import {requestAuthentication} from './layers/request-authentication.js'
+import type {RequestAuthenticators} from '../security/jwt/request-authenticators.js'
 import {authorize} from './policy/authorization.js'
 import {fault} from './layers/fault.js'
 import type {FaultSet} from '../faults/fault-set.js'
@@ -111,6 +113,8 @@ export interface DataPlaneOptions {
   tcpMetrics?: TcpMetrics
   /** `ingress.maxRequestHeaders`: above it a request is answered 431 on every HTTP listener. */
   maxRequestHeaders?: number
+  /** Every service's jwtRules and the ingress's (set before the data plane is made). */
+  authn?: RequestAuthenticators
 }
 
 /** What the listeners ask of the workload identities. */
@@ -179,11 +183,14 @@ export class DataPlane {
       sink,
       seed: opts.seed ?? 1,
       onOutlierEvent: opts.onOutlierEvent,
+      authn: opts.authn,
     }
     for (const service of services) this.addDestination(service, weights.get(service.name) ?? new Map())
     // Someone dialled an instance's published address: its service's authorization still applies (the caller is its certificate's, or "unknown").
     const policyOf = (req: MeshRequest) => this.destinations.get(req.destination)?.policy.authorization
-    const inbound = (bottom: Service) => stack(bottom).push(fault('callee', faults)).push(authorization(policyOf)).push(serverSpan(sink)).service()
+    const authn = opts.authn
+    const authnLayer = authn ? requestAuthentication((req) => authn.ofService(req.destination), () => undefined) : undefined
+    const inbound = (bottom: Service) => stack(bottom).push(fault('callee', faults)).push(authorization(policyOf)).push(authnLayer).push(serverSpan(sink, true)).service()
     const tlsOf = (req: MeshRequest) => this.destinations.get(req.destination)?.policy.tls
     this.inbound = inbound(this.destinationDeps.leaf('http', tlsOf))
     this.inboundH2c = inbound(this.destinationDeps.leaf('grpc', tlsOf))
@@ -383,9 +390,10 @@ export class DataPlane {
     socket.once('close', () => this.sessions.delete(socket))
     const deps = {faults: this.faults, clock: this.clock, random: this.tcpRandom, metrics: this.tcpMetrics}
     // As Envoy's network RBAC filter: a connection its service's policy refuses is closed at once.
-    const source = role.kind === 'tcp-inbound' ? (security?.peer?.identity ?? 'unknown') : role.source
+    const peer = role.kind === 'tcp-inbound' ? (security?.peer ?? UNKNOWN_PEER) : this.peerOf(role)
+    const source = peer.identity
     const policy = this.destinations.get(role.kind === 'tcp-inbound' ? role.service : role.destination)?.policy.authorization
-    if (policy && !authorize(policy, {source}).allowed) return void socket.destroy()
+    if (policy && !authorize(policy, {peer}).allowed) return void socket.destroy()
     if (role.kind === 'tcp-inbound') {
       // Someone dialled the instance's published address: that instance, whoever they are.
       const endpoint = this.endpointsByInstance.get(role.instance)
@@ -663,7 +671,7 @@ export class DataPlane {
    * Who is calling, for authorization: the listener vouches for it, since each instance's
    * outbound listeners are its own (one shared object per listener, none per request).
    */
-  private peerOf(role: ListenerRole): Peer {
+  private peerOf(role: ListenerRole | Extract<TcpRole, {kind: 'tcp-outbound'}>): Peer {
     if (role.kind === 'inbound') return UNKNOWN_PEER
     let peer = listenerPeers.get(role)
     if (!peer) {
@@ -917,7 +925,7 @@ function callerOf(role: ListenerRole): Caller {
 }
 
 const UNKNOWN_PEER: Peer = {identity: 'unknown', authn: 'listener'}
-const listenerPeers = new WeakMap<ListenerRole, Peer>()
+const listenerPeers = new WeakMap<ListenerRole | TcpRole, Peer>()
 
 /** `ingress.tls.redirect`: the plain ingress sends every request to the HTTPS one (308 keeps the method and body). */
 function redirectToHttps(req: IncomingMessage, res: ServerResponse, port: number): void {

@@ -19,6 +19,8 @@ import {circuitBreaker} from './layers/circuit-breaker.js'
 import {fault, type FaultLayerDeps} from './layers/fault.js'
 import {outcome} from './layers/outcome.js'
 import {rateLimit} from './layers/rate-limit.js'
+import {requestAuthentication} from './layers/request-authentication.js'
+import type {RequestAuthenticators} from '../security/jwt/request-authenticators.js'
 import {retry} from './layers/retry.js'
 import {route} from './layers/route.js'
 import {serverSpan} from './layers/server-span.js'
@@ -42,6 +44,8 @@ export interface DestinationLoad {
   instances: Record<string, number>
   /** Attempts in flight per instance as the balancer counts them (least-request, ewma only). */
   balancer?: Record<string, number>
+  /** Not a request count: the consumers a keyed rate limit keeps a limiter for (at most its maxConsumers). */
+  rateLimitConsumers?: number
 }
 
 /**
@@ -65,6 +69,8 @@ export interface DestinationDeps {
   sink: TelemetrySink
   seed: number
   onOutlierEvent?: (service: string, event: OutlierEvent) => void
+  /** The jwtRules of every service and of the ingress (security/jwt/). */
+  authn?: RequestAuthenticators
 }
 
 /**
@@ -196,6 +202,8 @@ export class Destination {
 
     const budget = this.budget?.budget
     const limiter = this.limiter?.limiter
+    const authn = this.deps.authn
+    const authenticator = authn?.forService(this.name, policy.requestAuthentication)
     this.callPath = attempt()
       .push(policy.retries?.perTryTimeoutMs ? timeout({service: this.name, timeoutMs: policy.retries.perTryTimeoutMs, which: 'per-try'}) : undefined) // each attempt its own deadline
       .push(policy.retries && budget ? retry(policy.retries, {budget, breaker: this.breaker, random: this.random}) : undefined) // above balance: a retry can pick another instance
@@ -212,8 +220,9 @@ export class Destination {
         }),
       )
       .push(fault('caller', this.deps.faults)) // the caller's outbound side, before routing and retries (Envoy's fault filter)
-      .push(limiter ? rateLimit(this.name, limiter, policy.rateLimit!.perSource) : undefined) // reject cheaply before any work
+      .push(limiter ? rateLimit(this.name, limiter) : undefined) // reject cheaply before any work
       .push(policy.authorization ? authorization(() => this.effective.authorization) : undefined) // a refused caller costs nothing further
+      .push(authn && (authenticator || authn.ingress) ? requestAuthentication(() => authenticator, () => authn.ingress) : undefined) // before authorization, as Envoy's jwt_authn before RBAC
       .push(trace(sink)) // outermost: the client span covers everything below
       .service()
   }
@@ -261,10 +270,11 @@ export class Destination {
   load(): Omit<DestinationLoad, 'instances'> {
     const {requests, pending, connections, retries} = this.breaker.snapshot()
     const balancer = this.balancer
-    if (!balancer.pending) return {breaker: {requests, pending, connections, retries}}
+    const keyed = this.limiter && (this.limiter.config?.key || this.limiter.config?.perSource) ? {rateLimitConsumers: this.limiter.limiter.size()} : {}
+    if (!balancer.pending) return {breaker: {requests, pending, connections, retries}, ...keyed}
     const counts: Record<string, number> = {}
     for (const e of this.endpoints.all()) counts[e.instance] = balancer.pending(e.instance)
-    return {breaker: {requests, pending, connections, retries}, balancer: counts}
+    return {breaker: {requests, pending, connections, retries}, balancer: counts, ...keyed}
   }
 
   /** How many instances the balancer and the outlier detector keep state for (the live ones only). */
@@ -282,5 +292,7 @@ export class Destination {
   close(): void {
     this.outlierDetector?.close()
     this.endpoints.close()
+    // Its key sets go with it (`mesh status` lists the live ones only).
+    this.deps.authn?.forService(this.name, undefined)
   }
 }

@@ -13,7 +13,7 @@ import net, {type Socket} from 'node:net'
 import {Duplex} from 'node:stream'
 import type {TLSSocket} from 'node:tls'
 import {type ProxyError, replyOnSocket, sendProxyError, tooManyHeaders, versionNotSupported} from './respond.js'
-import {type ConnectionSecurity, markConnection, type TlsMaterial, TlsTerminator, type TlsTerminatorOptions} from './tls-terminator.js'
+import {type TlsMaterial, TlsTerminator, type TlsTerminatorOptions} from './tls-terminator.js'
 
 /** Envoy's default max_headers_count. */
 export const DEFAULT_MAX_REQUEST_HEADERS = 100
@@ -88,14 +88,21 @@ export class HttpListener {
     })
     this.http2.on('session', (session) => {
       this.sessions.add(session)
-      session.once('close', () => this.sessions.delete(session))
+      // A client sends its SETTINGS right after the preface (RFC 9113 §3.4): one that stays silent
+      // (after a TLS handshake, with no sniff to time it out) goes as a silent HTTP/1.1 client does.
+      const silent = setTimeout(() => session.destroy(), this.headersTimeoutMs)
+      session.once('remoteSettings', () => clearTimeout(silent))
+      session.once('close', () => {
+        clearTimeout(silent)
+        this.sessions.delete(session)
+      })
       // An idle gRPC connection stays open as long as its client keeps it (as Envoy's default).
       session.on('error', () => undefined)
     })
     if (opts.tls) {
       const {plaintextRefused} = opts.tls
       const options = {...opts.tls.options, alpn: ['h2', 'http/1.1'], refusePlaintext: (socket: Socket) => replyOnSocket(socket, plaintextRefused)}
-      this.tls = new TlsTerminator(options, opts.tls.material, (socket, security) => this.accept(socket, security))
+      this.tls = new TlsTerminator(options, opts.tls.material, (socket, security) => this.accept(socket, security.tls))
     }
     const tls = this.tls
     // As node:http's own servers do: a response is not held back waiting for an ACK (Nagle).
@@ -103,15 +110,14 @@ export class HttpListener {
   }
 
   /**
-   * A connection to serve: its own (from `server`, after TLS if the port speaks it), or one that
-   * arrived some other way (a CONNECT tunnel).
+   * A connection to serve: its own (from `server`, after TLS if the port speaks it: `tls`), or
+   * one that arrived some other way (a CONNECT tunnel).
    */
-  accept(socket: Socket, security?: ConnectionSecurity): void {
+  accept(socket: Socket, tls = false): void {
     socket.on('error', () => undefined)
-    // ALPN said which protocol (a TLS client): no sniffing.
-    const alpn = (socket as TLSSocket).alpnProtocol
-    if (alpn === 'h2') return void this.http2.emit('connection', socket)
-    if (alpn === 'http/1.1') return void this.http1.emit('connection', socket)
+    // ALPN chose HTTP/2: node:http2 reads the TLS socket itself, which keeps what the handshake
+    // proved on it (a replaying Duplex would hide it). Anything else is sniffed, TLS or not.
+    if ((socket as TLSSocket).alpnProtocol === 'h2') return void this.http2.emit('connection', socket)
     // Silent connections go as node:http's headers timeout would have them go.
     socket.setTimeout(this.headersTimeoutMs, () => socket.destroy())
     let seen: Buffer | undefined
@@ -124,11 +130,9 @@ export class HttpListener {
       socket.off('data', onData)
       socket.pause()
       socket.setTimeout(0)
-      if (h2) {
-        const duplex = replaying(socket, seen)
-        if (security) markConnection(duplex, security)
-        return void this.http2.emit('connection', duplex)
-      }
+      // Over TLS, HTTP/2 is spoken only once ALPN chose it (RFC 9113 §3.2).
+      if (h2 && tls) return void socket.destroy()
+      if (h2) return void this.http2.emit('connection', replaying(socket, seen))
       socket.unshift(seen)
       this.http1.emit('connection', socket)
       socket.resume()

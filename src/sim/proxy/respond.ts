@@ -5,7 +5,7 @@ import {type ServerResponse, STATUS_CODES} from 'node:http'
 import {grpcMessage, grpcStatusIn, grpcStatusOfReply, isGrpcRequest} from './grpc.js'
 import {REASON_HEADER, RESPONSE_FLAGS_HEADER} from './headers.js'
 import type {Outcome} from './policy/retry-classify.js'
-import {spanName} from '../telemetry/span.js'
+import {type Span, spanName} from '../telemetry/span.js'
 import type {TelemetrySink} from './telemetry-sink.js'
 import {type CallContext, type MeshRequest, type MeshResponse, onBodyDone, type Reply} from './stack.js'
 
@@ -16,10 +16,11 @@ export const STOPPED_BY_MESH_STOP = 'stopped by mesh stop'
  * Envoy's response flags (a subset grows with the policies). `RBAC` is meshsim's own: Envoy
  * leaves the flags empty for a refusal by its RBAC filter and says
  * `rbac_access_denied_matched_policy[...]` in the response code details instead.
+ * `JWT` is meshsim's too, for a token request authentication refused (Envoy: `jwt_authn_access_denied`).
  * `DPE`: the request itself cannot be served (the client's fault); `UPE`: the instance's
  * response broke HTTP (its fault).
  */
-export type ResponseFlag = 'UH' | 'UF' | 'UO' | 'NR' | 'URX' | 'UT' | 'UC' | 'LR' | 'DI' | 'FI' | 'RL' | 'DC' | 'RBAC' | 'DPE' | 'UPE'
+export type ResponseFlag = 'UH' | 'UF' | 'UO' | 'NR' | 'URX' | 'UT' | 'UC' | 'LR' | 'DI' | 'FI' | 'RL' | 'DC' | 'RBAC' | 'DPE' | 'UPE' | 'JWT'
 
 export class ProxyError extends Error {
   /** How the retry layer and outlier detection see this failure (undefined: not an upstream failure). */
@@ -70,12 +71,13 @@ export const timeoutError = (service: string, which: TimeoutSource, ms: number) 
     {outcome: TIMEOUT},
   )
 
-export const rateLimited = (service: string, retryAfterMs: number, source?: string) =>
+/** `whose`: ` from "frontend"` and the like (KeyedRateLimiter.whose); `headers`: the RateLimit-* ones. */
+export const rateLimited = (service: string, retryAfterMs: number, whose = '', headers?: Record<string, string>) =>
   new ProxyError(
     429,
     'RL',
-    `rate limited: "${service}" admits no more requests${source ? ` from "${source}"` : ''} right now (policy.rateLimit); retry after ${Math.ceil(retryAfterMs / 1000)} s`,
-    {headers: {'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000)))}},
+    `rate limited: "${service}" admits no more requests${whose} right now (policy.rateLimit); retry after ${Math.ceil(retryAfterMs / 1000)} s`,
+    {headers: {...headers, 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000)))}},
   )
 
 /** Starts as Envoy's body for it does ("RBAC: access denied"), so Istio users' habits still find it. */
@@ -234,7 +236,25 @@ export abstract class SpanReply implements Reply {
     this.started = ctx.clock.now()
   }
 
-  protected abstract record(status: number, flags?: string, cause?: string, grpcStatus?: number): void
+  /** The span of this hop, ended now. */
+  protected abstract span(status: number, flags?: string, cause?: string, grpcStatus?: number): Span
+
+  private record(status: number, flags?: string, cause?: string, grpcStatus?: number): void {
+    this.sink.record(this.withAuthn(this.span(status, flags, cause, grpcStatus)))
+  }
+
+  /** Who the caller is and what vouched for it, alike for both sides: `mesh trace --why` shows it. */
+  private withAuthn(span: Span): Span {
+    const {peer, auth} = this.req
+    if (peer.principal) span.peerPrincipal = peer.principal
+    span.peerAuthn = peer.authn
+    if (auth) {
+      span.requestAuthn = auth.outcome
+      if (auth.principal) span.requestPrincipal = auth.principal
+      if (auth.rule) span.authnRule = auth.rule
+    }
+    return span
+  }
 
   /** The span's name and timing, alike for the client and the server side. */
   protected get name(): string {

@@ -42,11 +42,6 @@ export function connectionSecurityOf(socket: object | null | undefined): Connect
   return (socket as {[SECURITY]?: ConnectionSecurity} | null | undefined)?.[SECURITY] ?? PLAINTEXT
 }
 
-/** Marks a stream (a socket, or one standing in for it) with what its connection proved. */
-export function markConnection(stream: object, security: ConnectionSecurity): void {
-  if (security !== PLAINTEXT) (stream as {[SECURITY]?: ConnectionSecurity})[SECURITY] = security
-}
-
 /** A TLS ClientHello starts with a handshake record. */
 const TLS_HANDSHAKE_RECORD = 0x16
 
@@ -131,7 +126,7 @@ export class TlsTerminator {
       if (!cert || !peer) return void socket.destroy()
       security = {tls: true, peer, certHash: createHash('sha256').update(cert.raw).digest('hex')}
     }
-    markConnection(socket, security)
+    ;(socket as {[SECURITY]?: ConnectionSecurity})[SECURITY] = security
     this.serve(socket, security)
   }
 }

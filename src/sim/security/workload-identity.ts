@@ -58,11 +58,8 @@ export interface WorkloadIdentitiesOptions {
 const MAX_TIMER_MS = 2 ** 31 - 1
 /** How far in the past an "expired" fault's certificate ended: clearly expired, whatever the clocks' skew. */
 const EXPIRED_AGO_MS = 3600_000
-/**
- * The HTTPS ingress's server certificate has no service: this names it in onRotate and the
- * listing. Not a possible service name (those are DNS labels), so a service called `ingress` keeps its own.
- */
-export const INGRESS_IDENTITY = '(ingress)'
+/** The HTTPS ingress's server certificate, in onRotate and the listing: no service may be called so (mesh-schema.ts). */
+export const INGRESS_IDENTITY = 'ingress'
 
 interface Entry {
   service: string
@@ -103,9 +100,7 @@ export class WorkloadIdentities {
 
   /** Issues on first ask; later calls return the current one (rotated at half life). */
   async certificate(service: string): Promise<WorkloadCertificate> {
-    const entry = this.entry(service)
-    await entry.queue
-    return entry.presented!
+    return (await this.settled(service)).presented!
   }
 
   /** What `service` presents now, without waiting for a change under way (onRotate listeners read this); undefined before its first issue. */
@@ -115,9 +110,7 @@ export class WorkloadIdentities {
 
   /** A tls.SecureContext for `service` presenting its current cert, trusting the mesh CA; replaced on rotation. */
   async secureContext(service: string): Promise<tls.SecureContext> {
-    const entry = this.entry(service)
-    await entry.queue
-    return entry.context!
+    return (await this.settled(service)).context!
   }
 
   /** The HTTPS ingress's server certificate (localhost, 127.0.0.1, ::1), signed by the mesh CA. */
@@ -177,13 +170,25 @@ export class WorkloadIdentities {
     for (const e of this.entries.values()) e.timer?.cancel()
   }
 
+  /** The entry once the changes asked for so far are done; a failed one is an error only when there is nothing to present. */
+  private async settled(service: string): Promise<Entry> {
+    const entry = this.entry(service)
+    await entry.queue.catch((error: unknown) => {
+      if (!entry.presented) throw error
+    })
+    return entry
+  }
+
   private entry(service: string): Entry {
     let entry = this.entries.get(service)
     if (!entry) {
       entry = {service, queue: Promise.resolve()}
       this.entries.set(service, entry)
-      // The first issue failing is the caller's error: certificate() rejects with it.
-      void this.enqueue(entry, (e) => this.issue(e)).catch(() => undefined)
+      // The first issue failing is the waiting callers' error (certificate() rejects with it); the next ask tries again.
+      const created = entry
+      void this.enqueue(entry, (e) => this.issue(e)).catch(() => {
+        if (!created.genuine && this.entries.get(service) === created) this.entries.delete(service)
+      })
     }
     return entry
   }

@@ -70,6 +70,11 @@ export function toOtlpSpan(span: Span): OtlpSpan {
   if (span.responseFlags) a.push(attr('mesh.response_flags', span.responseFlags))
   if (span.fault) a.push(attr('mesh.fault', span.fault))
   if (span.cause) a.push(attr('mesh.cause', span.cause))
+  if (span.peerPrincipal) a.push(attr('mesh.peer.principal', span.peerPrincipal))
+  if (span.peerAuthn) a.push(attr('mesh.peer.authn', span.peerAuthn))
+  if (span.requestAuthn) a.push(attr('mesh.request.authn', span.requestAuthn))
+  if (span.requestPrincipal) a.push(attr('mesh.request.principal', span.requestPrincipal))
+  if (span.authnRule) a.push(attr('mesh.request.authn_rule', span.authnRule))
   const d = span.decision
   if (d) {
     a.push(attr('mesh.decision.candidates', (d.candidates ?? []).join(',')))
@@ -82,6 +87,7 @@ export function toOtlpSpan(span: Span): OtlpSpan {
     if (d.retryBudgetLeft !== undefined) a.push(attr('mesh.decision.retry_budget_left', d.retryBudgetLeft))
     if (d.timeoutFired) a.push(attr('mesh.decision.timeout_fired', d.timeoutFired))
     if (d.faults?.length) a.push(attr('mesh.decision.faults', d.faults.join(',')))
+    if (d.authorization) a.push(attr('mesh.decision.authorization', d.authorization))
   }
   for (const [k, v] of Object.entries(span.attributes ?? {})) a.push(attr(k, v))
   const out: OtlpSpan = {

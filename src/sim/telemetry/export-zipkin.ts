@@ -28,6 +28,11 @@ export function toZipkinSpan(span: Span): ZipkinSpan {
   if (span.responseFlags) tags['mesh.response_flags'] = span.responseFlags
   if (span.fault) tags['mesh.fault'] = span.fault
   if (span.cause) tags['mesh.cause'] = span.cause
+  if (span.peerPrincipal) tags['mesh.peer.principal'] = span.peerPrincipal
+  if (span.peerAuthn) tags['mesh.peer.authn'] = span.peerAuthn
+  if (span.requestAuthn) tags['mesh.request.authn'] = span.requestAuthn
+  if (span.requestPrincipal) tags['mesh.request.principal'] = span.requestPrincipal
+  if (span.authnRule) tags['mesh.request.authn_rule'] = span.authnRule
   const d = span.decision
   if (d) {
     tags['mesh.decision.candidates'] = (d.candidates ?? []).join(',')
@@ -38,6 +43,7 @@ export function toZipkinSpan(span: Span): ZipkinSpan {
     if (d.ejected?.length) tags['mesh.decision.ejected'] = d.ejected!.join(',')
     if (d.retryBudgetLeft !== undefined) tags['mesh.decision.retry_budget_left'] = String(d.retryBudgetLeft)
     if (d.timeoutFired) tags['mesh.decision.timeout_fired'] = d.timeoutFired
+    if (d.authorization) tags['mesh.decision.authorization'] = d.authorization
     if (d.faults?.length) tags['mesh.decision.faults'] = d.faults.join(',')
   }
   for (const [k, v] of Object.entries(span.attributes ?? {})) tags[k] = String(v)

@@ -22,6 +22,8 @@ export interface RoutingDecision {
   timeoutFired?: 'overall' | 'per-try' | 'grpc-timeout'
   /** Faults applied to this hop, e.g. 'delay 200ms', 'abort 503'. */
   faults?: string[]
+  /** The authorization rule that decided: `allowed by allow rule 1 (from frontend)`, `denied: …`. */
+  authorization?: string
 }
 
 export type SpanKind = 'client' | 'server'
@@ -71,6 +73,16 @@ export interface Span {
   security?: HopSecurity
   fault?: string
   decision?: RoutingDecision
+  /** The caller's SPIFFE ID when the mesh knows it (not for a call to a published address without mTLS). */
+  peerPrincipal?: string
+  /** What vouched for the caller: its listener (a sidecar of the mesh), its mTLS certificate, or a token. */
+  peerAuthn?: 'listener' | 'mtls' | 'jwt'
+  /** Request authentication's outcome: `valid` (a token `authnRule` accepted) or `none` (no token); absent where no jwtRule applies. */
+  requestAuthn?: 'valid' | 'none'
+  /** The valid token's `<iss>/<sub>`. */
+  requestPrincipal?: string
+  /** The issuer of the jwtRule that accepted the token. */
+  authnRule?: string
   attributes?: Record<string, string | number | boolean>
 }
 

@@ -3,7 +3,7 @@
 // capped per second (Linkerd's --max-rps) so a busy mesh cannot flood the terminal or
 // slow the data path. The data path pays one Set size check while nobody taps.
 import type {RateLimitConfig} from '../config/types.js'
-import {createRateLimiter, type KeyedRateLimiter} from '../proxy/policy/rate-limit.js'
+import {createLimiter, type RateLimiter} from '../proxy/policy/rate-limit.js'
 import type {Clock, Timer} from '../time/clock.js'
 import {isErrorSpan, type Span} from './span.js'
 
@@ -80,7 +80,7 @@ export function tapEvent(span: Span, filter: TapFilter): TapEvent | undefined {
 
 /** One subscriber: its filter, its cap, and where its lines go. */
 export class Tap {
-  private readonly limiter: KeyedRateLimiter
+  private readonly limiter: RateLimiter
   private skipped = 0
   /** Armed by the first request left out: a second later it says how many were. */
   private report?: Timer
@@ -94,14 +94,14 @@ export class Tap {
     private readonly keepingUp: () => boolean = () => true,
   ) {
     const config: RateLimitConfig = {algorithm: 'token-bucket', requests: maxRps, periodMs: 1000, burst: Math.max(1, Math.ceil(maxRps)), perSource: false}
-    this.limiter = createRateLimiter(config, clock)
+    this.limiter = createLimiter(config, clock.now())
   }
 
   /** Called for every span the mesh records. */
   readonly onSpan = (span: Span): void => {
     const event = tapEvent(span, this.filter)
     if (!event) return
-    if (this.keepingUp() && this.limiter.tryAcquire('').allowed) return this.send(event)
+    if (this.keepingUp() && this.limiter.tryAcquire(this.clock.now()).allowed) return this.send(event)
     this.skipped++
     this.armReport()
   }

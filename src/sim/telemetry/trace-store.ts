@@ -239,13 +239,14 @@ function estimateBytes(span: Span): number {
   n += (span.version?.length ?? 0) + (span.instance?.length ?? 0) + (span.peerService?.length ?? 0)
   n += (span.peerVersion?.length ?? 0) + (span.peerInstance?.length ?? 0)
   n += (span.responseFlags?.length ?? 0) + (span.cause?.length ?? 0) + (span.fault?.length ?? 0)
+  n += (span.peerPrincipal?.length ?? 0) + (span.requestPrincipal?.length ?? 0) + (span.authnRule?.length ?? 0)
   const d = span.decision
   if (d) {
     n += 64
     for (const c of d.candidates ?? []) n += c.length + 8
     for (const e of d.ejected ?? []) n += e.length + 8
     for (const f of d.faults ?? []) n += f.length + 8
-    n += d.chosen?.length ?? 0
+    n += (d.chosen?.length ?? 0) + (d.authorization?.length ?? 0)
   }
   if (span.attributes) {
     for (const k in span.attributes) n += k.length + String(span.attributes[k]).length + 16

@@ -114,7 +114,11 @@ export function renderWaterfall(spans: Span[], opts: WaterfallOptions): string {
     if (node.orphan) details.push(ORPHAN_REASON[node.orphan](s.parentId ?? ''))
     if (s.fault) details.push(`fault: ${s.fault}`)
     if (s.cause) details.push(`cause: ${s.cause}`)
-    if (opts.why && s.decision) details.push(`why: ${describeDecision(s.decision)}`)
+    if (opts.why && s.decision) {
+      // Where the hop was decided: who the caller was, then why it went where it went.
+      if (s.peerAuthn) details.push(`why: ${describeAuthn(s)}`)
+      details.push(`why: ${describeDecision(s.decision)}`)
+    }
     for (const d of details) {
       wrap(d, Math.max(20, width - detailPrefix.length - 2)).forEach((line, j) => {
         const lead = detailPrefix + (j === 0 ? '↳ ' : '  ')
@@ -170,6 +174,9 @@ function statusColour(s: Span, c: ChalkInstance): (text: string) => string {
 /** "chosen b of a, b, c; skipped ejected c; retry budget left 3; per-try timeout fired" (the faults have their own line: the span's `fault`) */
 export function describeDecision(d: RoutingDecision): string {
   const parts: string[] = []
+  if (d.authorization) parts.push(d.authorization)
+  // A refused call went nowhere; a server span carries only its authorization.
+  if (d.authorization && (d.authorization.startsWith('denied') || (!d.candidates && !d.chosen))) return parts.join('; ')
   if (d.routeMatched) parts.push(`route ${d.routeMatched}`)
   else if (d.version) parts.push(`version ${d.version} by weight`)
   const candidates = d.candidates?.length ? d.candidates.join(', ') : 'none'
@@ -179,6 +186,18 @@ export function describeDecision(d: RoutingDecision): string {
   if (d.panic) parts.push('panic: every candidate ejected, ejections ignored')
   if (d.retryBudgetLeft !== undefined) parts.push(`retry budget left ${d.retryBudgetLeft}`)
   if (d.timeoutFired) parts.push(d.timeoutFired === 'grpc-timeout' ? "the caller's grpc-timeout fired" : `${d.timeoutFired} timeout fired`)
+  return parts.join('; ')
+}
+
+const VOUCHED = {listener: 'its sidecar listener', mtls: 'its mTLS certificate', jwt: 'a token'} as const
+
+/** "caller spiffe://…/sa/frontend (by its sidecar listener); token from issuer mesh: mesh/alice" */
+export function describeAuthn(s: Span): string {
+  const by = s.peerAuthn ? ` (by ${VOUCHED[s.peerAuthn]})` : ''
+  const caller = s.kind === 'client' ? s.service : s.peerService
+  const parts = [s.peerPrincipal ? `caller ${s.peerPrincipal}${by}` : `caller ${caller ?? 'unknown'} has no principal (no certificate)`]
+  if (s.requestAuthn === 'valid') parts.push(`token from issuer ${s.authnRule ?? '?'}: ${s.requestPrincipal ?? '(no sub)'}`)
+  else if (s.requestAuthn === 'none') parts.push('no token')
   return parts.join('; ')
 }
 

@@ -6,9 +6,14 @@ import {SpanReply} from '../respond.js'
 import {hopSecurity} from '../hop-security.js'
 import {type CallContext, forward, type Layer, type MeshRequest, type Reply} from '../stack.js'
 import type {TelemetrySink} from '../telemetry-sink.js'
+import type {Span} from '../../telemetry/span.js'
 
+/**
+ * `carriesDecision`: no client span of this daemon covers the call (someone dialled a published
+ * address), so the server span carries what was decided (the authorization rule) for `--why`.
+ */
 export const serverSpan =
-  (sink: TelemetrySink): Layer =>
+  (sink: TelemetrySink, carriesDecision = false): Layer =>
   (inner) =>
     function serverSpan(req, ctx, reply) {
       const spanId = newSpanId()
@@ -16,7 +21,7 @@ export const serverSpan =
       req.headers['traceparent'] = `00-${ctx.traceId}-${spanId}-${ctx.traceFlags}`
       // B3 headers the app sent (rare) are rewritten to name this span too; forwardB3 looks for them.
       forwardB3(req.headers, ctx.traceId, spanId, ctx.clientSpanId, ctx.traceFlags)
-      forward(inner, req, ctx, new ServerSpan(reply, sink, req, ctx, spanId))
+      forward(inner, req, ctx, new ServerSpan(reply, sink, req, ctx, spanId, carriesDecision))
     }
 
 class ServerSpan extends SpanReply {
@@ -30,15 +35,16 @@ class ServerSpan extends SpanReply {
     req: MeshRequest,
     ctx: CallContext,
     private readonly spanId: string,
+    private readonly carriesDecision: boolean,
   ) {
     super(next, sink, req, ctx)
     this.endpoint = ctx.endpoint!
     this.attempt = ctx.attempt
   }
 
-  protected record(status: number, flags?: string, cause?: string, grpcStatus?: number): void {
+  protected span(status: number, flags?: string, cause?: string, grpcStatus?: number): Span {
     const {req, ctx, endpoint} = this
-    this.sink.record({
+    return {
       traceId: ctx.traceId,
       spanId: this.spanId,
       parentId: ctx.clientSpanId || undefined,
@@ -60,6 +66,7 @@ class ServerSpan extends SpanReply {
       security: hopSecurity(req, ctx),
       responseFlags: flags,
       cause,
-    })
+      decision: this.carriesDecision && ctx.decision.authorization ? {authorization: ctx.decision.authorization} : undefined,
+    }
   }
 }

@@ -6,6 +6,7 @@ import {SpanReply} from '../respond.js'
 import {hopSecurity} from '../hop-security.js'
 import {forward, type Layer} from '../stack.js'
 import type {TelemetrySink} from '../telemetry-sink.js'
+import type {Span} from '../../telemetry/span.js'
 
 export const trace =
   (sink: TelemetrySink): Layer =>
@@ -15,10 +16,10 @@ export const trace =
     }
 
 class ClientSpan extends SpanReply {
-  protected record(status: number, flags?: string, cause?: string, grpcStatus?: number): void {
+  protected span(status: number, flags?: string, cause?: string, grpcStatus?: number): Span {
     const {req, ctx} = this
     const d = ctx.decision
-    this.sink.record({
+    return {
       traceId: ctx.traceId,
       spanId: ctx.clientSpanId,
       parentId: ctx.parentSpanId || undefined,
@@ -42,6 +43,6 @@ class ClientSpan extends SpanReply {
       cause,
       fault: d.faults?.length ? summariseFaults(d.faults) : undefined,
       decision: d,
-    })
+    }
   }
 }

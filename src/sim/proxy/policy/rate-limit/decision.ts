@@ -7,8 +7,21 @@ export interface RateDecision {
   readonly retryAfterMs: number
 }
 
+/**
+ * Where a limiter stands, for the IETF draft's RateLimit-Limit / -Remaining / -Reset:
+ * `limit` requests may arrive back to back from a fresh state, `remaining` of them right
+ * now, and in `resetMs` it is fresh again if nothing more arrives.
+ */
+export interface Quota {
+  readonly limit: number
+  readonly remaining: number
+  readonly resetMs: number
+}
+
 export interface RateLimiter {
   tryAcquire(nowMs: number): RateDecision
+  /** Reads only: asking changes nothing. */
+  quota(nowMs: number): Quota
 }
 
 export const ALLOWED: RateDecision = Object.freeze({allowed: true, retryAfterMs: 0})

@@ -1,6 +1,6 @@
 // Fixed window: at most `limit` requests per period-aligned window. Cheapest, but a
 // client can get 2× the limit across a window edge (sliding-window fixes that).
-import {ALLOWED, type RateDecision, type RateLimiter, denied} from './decision.js'
+import {ALLOWED, type Quota, type RateDecision, type RateLimiter, denied} from './decision.js'
 
 export class FixedWindow implements RateLimiter {
   private windowStart = -Infinity
@@ -22,5 +22,11 @@ export class FixedWindow implements RateLimiter {
       return ALLOWED
     }
     return denied(start + this.periodMs - nowMs)
+  }
+
+  quota(nowMs: number): Quota {
+    const start = Math.floor(nowMs / this.periodMs) * this.periodMs
+    const count = start === this.windowStart ? this.count : 0
+    return {limit: this.limit, remaining: this.limit - count, resetMs: count > 0 ? start + this.periodMs - nowMs : 0}
   }
 }

@@ -2,7 +2,7 @@
 // the last period is estimated as previous window × the share of it still inside
 // the sliding period + the current window's count. Two counters per key, and no
 // 2× burst at window edges as with fixed-window.
-import {ALLOWED, EPSILON, type RateDecision, type RateLimiter, denied} from './decision.js'
+import {ALLOWED, EPSILON, type Quota, type RateDecision, type RateLimiter, denied} from './decision.js'
 
 export class SlidingWindow implements RateLimiter {
   private windowStart = -Infinity
@@ -30,6 +30,21 @@ export class SlidingWindow implements RateLimiter {
       return ALLOWED
     }
     return denied(this.waitMs(elapsed))
+  }
+
+  quota(nowMs: number): Quota {
+    const P = this.periodMs
+    const start = Math.floor(nowMs / P) * P
+    // As tryAcquire would see the windows at nowMs, without moving them.
+    const moved = start !== this.windowStart
+    const previous = moved ? (start - this.windowStart === P ? this.current : 0) : this.previous
+    const current = moved ? 0 : this.current
+    const elapsed = nowMs - start
+    const weighted = previous * (1 - elapsed / P) + current
+    const remaining = Math.max(0, Math.floor(this.limit - weighted + EPSILON))
+    // Whole again once nothing counted is left: this window's count weighs until the end of the next one.
+    const resetMs = current > 0 ? 2 * P - elapsed : previous > 0 ? P - elapsed : 0
+    return {limit: this.limit, remaining, resetMs}
   }
 
   /** Time until weighted + 1 ≤ limit, with no further admissions meanwhile. */

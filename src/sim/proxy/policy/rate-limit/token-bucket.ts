@@ -1,6 +1,6 @@
 // Token bucket: `burst` tokens at most, refilled at requests/period; a request takes
 // one token. Admits a burst at once, then the steady rate.
-import {ALLOWED, EPSILON, type RateDecision, type RateLimiter, denied} from './decision.js'
+import {ALLOWED, EPSILON, type Quota, type RateDecision, type RateLimiter, denied} from './decision.js'
 
 export class TokenBucket implements RateLimiter {
   private tokens: number
@@ -18,7 +18,7 @@ export class TokenBucket implements RateLimiter {
 
   tryAcquire(nowMs: number): RateDecision {
     if (nowMs > this.lastMs) {
-      this.tokens = Math.min(this.capacity, this.tokens + (nowMs - this.lastMs) * this.perMs)
+      this.tokens = this.tokensAt(nowMs)
       this.lastMs = nowMs
     }
     if (this.tokens >= 1 - EPSILON) {
@@ -26,5 +26,14 @@ export class TokenBucket implements RateLimiter {
       return ALLOWED
     }
     return denied((1 - this.tokens) / this.perMs)
+  }
+
+  quota(nowMs: number): Quota {
+    const tokens = this.tokensAt(nowMs)
+    return {limit: this.capacity, remaining: Math.floor(tokens + EPSILON), resetMs: Math.max(0, (this.capacity - tokens) / this.perMs)}
+  }
+
+  private tokensAt(nowMs: number): number {
+    return nowMs > this.lastMs ? Math.min(this.capacity, this.tokens + (nowMs - this.lastMs) * this.perMs) : this.tokens
   }
 }
