@@ -7,6 +7,8 @@
 //                 policies, client span + server span, one proxy pass in the daemon)
 //   (d) mesh×2    client → ingress → front app → front's outbound sidecar → api
 //                 (two mesh calls, four spans, two proxy passes, plus the front app itself)
+//   (e) mesh+TLS  client → ingress → api serving TLS, STRICT mTLS and policy.tls ISTIO_MUTUAL,
+//                 against the same mesh's plaintext call: CPU with keep-alive and per handshake (tls-row.js)
 //
 // For each: max throughput (closed loop, 64 connections, after a warm-up), CPU µs per
 // request of the proxy process (utime+stime from /proc), latency at a fixed 1000 req/s
@@ -15,7 +17,8 @@
 // Env knobs: BENCH_DURATION (s, default 5), BENCH_WARMUP (s, 2), BENCH_CONNECTIONS (64),
 // BENCH_RPS (1000), BENCH_CLIENT (wrk|node; default wrk when installed), BENCH_PIN=0 (no
 // CPU pinning), BENCH_ROWS (e.g. "a,b,c"), BENCH_JSON (write the raw results there),
-// BENCH_PAIRS (10; 0 = skip the paired bare-vs-mesh CPU phase), BENCH_PAIR_SECONDS (3).
+// BENCH_PAIRS (10; 0 = skip the paired bare-vs-mesh CPU phase), BENCH_PAIR_SECONDS (3),
+// BENCH_TLS_PAIRS (6: row e's alternating plaintext/TLS pairs, for each of its two figures).
 import {execFileSync} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
@@ -39,12 +42,14 @@ import {
   meshYaml,
   which,
 } from './lib.js'
+import {tlsReport, tlsRow} from './tls-row.js'
 
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 5)
 const WARMUP_S = Number(process.env.BENCH_WARMUP ?? 2)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64)
 const RPS = Number(process.env.BENCH_RPS ?? 1000)
-const ROWS = (process.env.BENCH_ROWS ?? 'a,b,c,d').split(',').map((s) => s.trim())
+const ROWS = (process.env.BENCH_ROWS ?? 'a,b,c,d,e').split(',').map((s) => s.trim())
+const TLS_PAIRS = Number(process.env.BENCH_TLS_PAIRS ?? 6)
 // This VM's speed wanders by ±30% from one few-second run to the next, so one (b) run
 // against one (c) run gives a ratio anywhere from 1.1× to 2.5×. The paired phase
 // alternates short runs of the two and reports the median of per-pair ratios.
@@ -266,12 +271,20 @@ async function main() {
     log('mesh down')
     meshDownSync()
   }
+  if (ROWS.includes('e')) {
+    log('(e) meshsim with STRICT mTLS: ISTIO_MUTUAL to an instance serving TLS, against the plaintext call')
+    const measureCpu = async (target, pid, seconds) => {
+      const r = await maxLoad(target, [['proxy', pid]], {warmupS: 0, durationS: seconds})
+      return {cpu: r.cpuUsPerReq.proxy, errors: r.errors}
+    }
+    results.e = await tlsRow({measure: measureCpu, log, plainPort: upstream.port, serverCpu: SERVER_CPU, pairs: TLS_PAIRS, pairSeconds: PAIR_S})
+  }
   if (barePaired) await stopChild(barePaired.child)
   await stopChild(upstream.child)
 
   report(results)
   if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify({machine: m, pinned: PIN, client: CLIENT, results}, null, 2))
-  const errors = ['a', 'b', 'c', 'd'].filter((k) => results[k]).reduce((n, k) => n + results[k].max.errors + results[k].fixed.errors, 0)
+  const errors = ['a', 'b', 'c', 'd'].filter((k) => results[k]).reduce((n, k) => n + results[k].max.errors + results[k].fixed.errors, 0) + (results.e?.errors ?? 0)
   if (errors > 0) {
     console.log(`\nFAIL: ${errors} errors (must be zero)`)
     process.exitCode = 1
@@ -308,6 +321,11 @@ function report(r) {
       k === 'a' ? '–' : fmt.f(x.rss.proxy, 0),
       `${fmt.f(100 * x.max.otherLoad, 0)}% / ${fmt.f(100 * x.fixed.otherLoad, 0)}%`,
     ])
+  }
+  if (rows.length === 0) {
+    // Row (e) alone (BENCH_ROWS=e): its own lines are the report.
+    if (r.e) for (const line of tlsReport(r.e)) console.log(line)
+    return
   }
   console.log(
     table(
@@ -348,6 +366,10 @@ function report(r) {
       `paired CPU (${p.pairs.length} alternating ${PAIR_S} s closed-loop runs each): bare median ${fmt.f(p.bare, 1)} µs/req, ` +
         `mesh call median ${fmt.f(p.mesh, 1)} µs/req; mesh ÷ bare per pair: median ${fmt.x(p.ratio)} (range ${fmt.x(p.min)}–${fmt.x(p.max)})`,
     )
+  }
+  if (r.e) {
+    console.log('')
+    for (const line of tlsReport(r.e)) console.log(line)
   }
   if (r.c && bare && direct) {
     // The paired median when there is one: a single (b) run against a single (c) run is at the mercy of the VM.

@@ -2,7 +2,7 @@ import chalk from 'chalk'
 import {formatSize} from '../sim/config/duration.js'
 import {MeshCommand} from '../cli/mesh-command.js'
 import {renderTable} from '../cli/table.js'
-import {describeLoad, type InstanceStatus, type MeshStatus} from '../sim/control/status.js'
+import {describeLoad, describeSecurity, edgeSecurity, type InstanceStatus, isDefaultSecurity, type MeshStatus} from '../sim/control/status.js'
 import {STOPPED_BY_MESH_STOP} from '../sim/proxy/respond.js'
 
 export default class Status extends MeshCommand {
@@ -36,6 +36,7 @@ export function renderStatus(s: MeshStatus): string {
   const head = `mesh ${chalk.bold(s.name)} — ${s.phase}` + (s.ingress ? `, ingress ${chalk.cyan(s.ingress.url)}` : '')
   const rows: string[][] = []
   const notes: string[] = []
+  const securityOf = new Map(s.services.map((x) => [x.name, x.security]))
   for (const svc of s.services) {
     if (svc.deploy) notes.push(chalk.cyan(`${svc.name}: deploying — ${svc.deploy}`))
     if (svc.faults.length) notes.push(chalk.magenta(`${svc.name}: faults ${svc.faults.join('; ')}`))
@@ -57,6 +58,12 @@ export function renderStatus(s: MeshStatus): string {
     if (svc.watching) notes.push(`${svc.name}: watching ${svc.watching.join(', ')} (a change restarts it, one instance at a time)`)
     const load = describeLoad(svc.name, svc.load)
     if (load) notes.push(load)
+    const security = describeSecurity(svc.security)
+    const edges = svc.dependsOn.map((d) => [d, edgeSecurity(securityOf.get(d))])
+    if (!isDefaultSecurity(svc.security) || edges.some(([, e]) => e !== 'none')) {
+      const calls = edges.map(([d, e]) => `→ ${d} ${e}`).join(', ')
+      notes.push(`${svc.name}: ${security ?? 'plaintext'}${calls ? `; calls ${calls}` : ''}`)
+    }
     if (svc.panic) notes.push(chalk.yellow(`${svc.name}: panic mode — fewer than half its instances are available, so traffic goes to all of them`))
     for (const i of svc.instances) {
       const version = svc.versions.length > 1 ? `${i.version} (${svc.versions.find((v) => v.name === i.version)?.weight ?? 0}%)` : i.version

@@ -4,6 +4,7 @@
 // (The fields are walked in the parsed config, so a field the schema gains is walked
 // too once this file's mesh.yaml sets it; restartOnlyChanges reports any field no live
 // change covers.)
+import {execFileSync} from 'node:child_process'
 import {mkdirSync, mkdtempSync, rmSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -18,6 +19,8 @@ import {VirtualClock} from '../../src/sim/time/clock.js'
 
 const DIR = mkdtempSync(path.join(os.tmpdir(), 'meshsim-apply-'))
 mkdirSync(path.join(DIR, 'src'))
+// policy.tls's files are read at load: a self-signed certificate and its key.
+execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', path.join(DIR, 'tls.key'), '-out', path.join(DIR, 'tls.crt'), '-subj', '/CN=x.example', '-days', '1'], {stdio: 'ignore'})
 afterAll(() => rmSync(DIR, {recursive: true, force: true}))
 
 const EVERY_KEY = `
@@ -63,6 +66,7 @@ services:
           - {issuer: 'https://idp', jwks: '{"keys":[{"kty":"EC","crv":"P-256","x":"F9gip3S84NJupHkpAViYpS3j9eNU6r40nRcNAUhNuRU","y":"IAhuMAPCI3m7o7sw3Gy_3er7IStYifzywRB7gLAMq7w"}]}'}
           - {issuer: other, jwksUri: 'http://db/jwks'}
       mtls: STRICT
+      tls: {mode: MUTUAL, sni: x.example, caCertificates: tls.crt, clientCertificate: tls.crt, privateKey: tls.key, subjectAltNames: [x.example]}
     versions:
       v1: {command: node a.js, cwd: src, replicas: 2}
       v2: {command: node b.js, port: 9001}
@@ -175,7 +179,7 @@ describe('mesh apply reports every field', () => {
 
   test('the mesh.yaml sets every optional key (so every field is walked)', () => {
     const api = base.services.find((s) => s.name === 'api')!
-    expect(Object.keys(api.policy).sort()).toEqual(['authorization', 'circuitBreaker', 'loadBalancer', 'mirror', 'mtls', 'outlierDetection', 'rateLimit', 'requestAuthentication', 'retries', 'routes', 'timeoutMs', 'weights'])
+    expect(Object.keys(api.policy).sort()).toEqual(['authorization', 'circuitBreaker', 'loadBalancer', 'mirror', 'mtls', 'outlierDetection', 'rateLimit', 'requestAuthentication', 'retries', 'routes', 'timeoutMs', 'tls', 'weights'])
     expect(Object.keys(base.telemetry!).sort()).toEqual(['accessLog', 'otlpEndpoint', 'spansPerSecond'])
     expect(base.faults.inject.length).toBe(1)
     expect(Object.keys(base.security!).sort()).toEqual(['certTtlMs', 'mtls', 'trustDomain'])

@@ -21,6 +21,11 @@ function sampleExposition(): string {
   for (let i = 0; i < 5; i++) m.observe(obs({status: 504, responseFlags: 'UT', durationMs: 1000 + i}), i)
   m.observe(obs({reporter: 'destination', status: 0, responseFlags: 'UC', durationMs: 0}), 1)
   m.observe(obs({source: 'we"ird\\name\nline', destination: 'catalog'}), 2)
+  // A hop over mutual TLS (ISTIO_MUTUAL to a gRPC instance) is a series of its own, with both principals.
+  const mtls = {mtls: true, protocol: 'grpc' as const, sourcePrincipal: 'spiffe://cluster.local/ns/shop/sa/frontend', destinationPrincipal: 'spiffe://cluster.local/ns/shop/sa/catalog'}
+  for (let i = 0; i < 3; i++) m.observe(obs({...mtls, grpcStatus: 0}), 3)
+  // Principals without mutual TLS are not reported: Istio's "unknown".
+  m.observe(obs({mtls: false, sourcePrincipal: 'spiffe://cluster.local/ns/shop/sa/frontend'}), 4)
   return renderPrometheus(m.promSeries())
 }
 
@@ -45,17 +50,26 @@ describe('renderPrometheus', () => {
       destination_workload: 'catalog',
       destination_service: 'catalog',
       destination_version: 'v2',
+      source_principal: 'unknown',
+      destination_principal: 'unknown',
+      connection_security_policy: 'none',
+      request_protocol: 'http',
       response_code: '504',
       grpc_response_status: '',
       response_flags: 'UT',
     })
-    expect(requests.samples.filter((s) => s.labels.response_flags === '-').length).toBe(2)
+    const secure = requests.samples.filter((s) => s.labels.connection_security_policy === 'mutual_tls')
+    expect(secure.map((s) => [s.value, s.labels.request_protocol, s.labels.source_principal, s.labels.destination_principal])).toEqual([
+      [3, 'grpc', 'spiffe://cluster.local/ns/shop/sa/frontend', 'spiffe://cluster.local/ns/shop/sa/catalog'],
+    ])
+    // The plaintext 200s, whatever principal was handed in, are one series (weird names apart).
+    expect(requests.samples.filter((s) => s.labels.response_flags === '-' && s.labels.connection_security_policy === 'none').map((s) => s.value)).toEqual([51, 1])
     // escaping round-trips
     expect(requests.samples.some((s) => s.labels.source_workload === 'we"ird\\name\nline')).toBe(true)
     const duration = families.get('istio_request_duration_milliseconds')!
     expect(duration.type).toBe('histogram')
     const les = duration.samples
-      .filter((s) => s.name.endsWith('_bucket') && s.labels.response_code === '200' && s.labels.source_workload === 'frontend')
+      .filter((s) => s.name.endsWith('_bucket') && s.labels.response_code === '200' && s.labels.source_workload === 'frontend' && s.labels.request_protocol === 'http')
       .map((s) => s.labels.le)
     expect(les).toEqual([
       '0.5', '1', '5', '10', '25', '50', '100', '250', '500', '1000', '2500', '5000', '10000', '30000', '60000',

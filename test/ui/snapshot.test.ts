@@ -98,6 +98,27 @@ describe('the view model', () => {
     expect(model.edges).toContainEqual(expect.objectContaining({from: 'cart', to: 'payments', rps: 10, successRate: 0.7}))
   })
 
+  test('says each service\'s mTLS mode and which edges are mutual TLS, and draws those edges double', () => {
+    const secure: MeshStatus = {
+      ...status,
+      services: status.services.map((svc) =>
+        svc.name === 'payments' ? {...svc, security: {mtls: 'STRICT', tls: 'ISTIO_MUTUAL'}} : {...svc, security: {mtls: 'PERMISSIVE', tls: 'DISABLE'}},
+      ),
+    }
+    const m = buildModel({status: secure, serviceStats, edgeStats, traces, events, windowMs: 10_000, now: AT})
+    expect(m.services.find((x) => x.name === 'payments')!.security).toBe('mTLS STRICT, ISTIO_MUTUAL to its instances')
+    expect(m.services.find((x) => x.name === 'cart')!.security).toBe('mTLS PERMISSIVE, plaintext to its instances')
+    expect(m.edges.filter((e) => e.mtls).map((e) => `${e.from}->${e.to}`)).toEqual(['cart->payments'])
+    const topology = plain(renderTopology(m, {width: 120, height: 30, colour: false}).join('\n'))
+    expect(topology).toMatch(/╚═+10\.0\/s▶│ +payments/)
+    expect(topology.match(/[═║╔╗╚╝]/g)!.length).toBeGreaterThan(2)
+    // The other edges stay single.
+    expect(topology).toMatch(/└─+15\.0\/s▶/)
+    expect(plain(renderTopology(model, {width: 120, height: 30, colour: false}).join('\n'))).not.toMatch(/[═║╔╗╚╝]/)
+    // Without security, nothing is said of it.
+    expect(model.services.every((x) => x.security === undefined)).toBe(true)
+  })
+
   test('keeps failed traces and the slowest tenth, newest first', () => {
     expect(model.traces.map((t) => t.id.replace(/0+$/, ''))).toEqual(['slow1', 'bad1', 'a19', 'a18', 'a17'])
   })

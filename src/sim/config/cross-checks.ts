@@ -7,6 +7,7 @@ import {suggestion} from './did-you-mean.js'
 import type {CheckedMesh} from './mesh-schema.js'
 import type {AuthorizationConfig} from './types.js'
 import {normalizePath} from '../security/path-normalizer.js'
+import {mtlsCallers} from './tls-lint.js'
 import {parseSpiffeId, principalOf} from '../security/spiffe.js'
 
 export function crossCheck(checked: CheckedMesh, report: Report): void {
@@ -22,6 +23,7 @@ export function crossCheck(checked: CheckedMesh, report: Report): void {
   tokenRulesWithoutJwt(checked, report)
   unreachedServices(checked, report)
   unnormalizedPaths(checked, report)
+  mtlsCallers(checked, report)
 }
 
 /**

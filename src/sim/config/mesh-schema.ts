@@ -44,6 +44,7 @@ import {requestOnlySelector} from '../faults/fault.js'
 import {formatDuration, parseRatio, parseSize} from './duration.js'
 import {CONDITION_KEYS, needsRequest, parseConditionKey} from '../proxy/policy/authorization-conditions.js'
 import {rateLimit} from './rate-limit-schema.js'
+import {tlsFits, tlsPolicy} from './tls-schema.js'
 import type {
   AuthorizationCondition,
   AuthorizationConfig,
@@ -260,6 +261,7 @@ const policy = map(
     authorization: opt(authorization),
     requestAuthentication: opt(requestAuthentication),
     mtls: opt(mtlsMode),
+    tls: opt(tlsPolicy),
   }),
   (p): PolicyConfig =>
     compact({
@@ -275,6 +277,7 @@ const policy = map(
       authorization: p.authorization,
       requestAuthentication: p.requestAuthentication,
       mtls: p.mtls,
+      tls: p.tls,
     }),
 )
 
@@ -606,6 +609,7 @@ function normaliseService(
   }
   if (raw.protocol === 'tcp' && !tcpFits(raw, at)) ok = false
   if (raw.protocol === 'grpc' && !grpcFits(raw, at)) ok = false
+  if (!tlsFits(raw.policy.tls, versions.some((v) => v.workload.kind === 'simulate'), at)) ok = false
   const checks = (['path', 'grpc', 'command'] as const).filter((k) => raw.health?.[k] !== undefined && raw.health?.[k] !== false)
   if (checks.length > 1) {
     at.child('health')?.child(checks[1])?.errorAtKey(`health takes one check: ${checks.join(' or ')}, not both`)

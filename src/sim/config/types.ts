@@ -254,6 +254,22 @@ export interface PolicyConfig {
   mtls?: MtlsMode
   /** Istio's RequestAuthentication: tokens checked before authorization (security/jwt/). */
   requestAuthentication?: RequestAuthenticationConfig
+  /** TLS the mesh originates to the service's instances (Istio's DestinationRule `tls`; tls-schema.ts). */
+  tls?: TlsPolicy
+}
+
+export type TlsMode = 'ISTIO_MUTUAL' | 'MUTUAL' | 'SIMPLE' | 'DISABLE'
+
+/** Istio's ClientTLSSettings; file paths are absolute (resolved against mesh.yaml's directory). */
+export interface TlsPolicy {
+  mode: TlsMode
+  /** The server name sent (SNI), and the name checked when subjectAltNames is not given. */
+  sni?: string
+  caCertificates?: string
+  clientCertificate?: string
+  privateKey?: string
+  /** The server certificate must carry one of these (DNS, IP or URI SANs). */
+  subjectAltNames?: string[]
 }
 
 /** Istio's RequestAuthentication: a token that is present must be valid; a request with none passes (as `outcome: none`). */

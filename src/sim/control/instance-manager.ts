@@ -466,11 +466,11 @@ export class InstanceManager {
     // A command runs as the instance would (its env: $PORT, <DEP>_URL…); for an address: instance, in the mesh's directory.
     const where = {cwd: inst.spec?.cwd ?? this.o.config.dir, env: inst.spec?.env ?? {}}
     const checker = new HealthChecker({
-      probe: () =>
+      probe: async () =>
         h.path
-          ? probeHttp(host, port, h.path, h.timeoutMs)
+          ? probeHttp(host, port, h.path, h.timeoutMs, await this.o.dataPlane.healthTls(inst.service.name))
           : h.grpcService !== undefined
-            ? probeGrpc(host, port, h.grpcService, h.timeoutMs, clock)
+            ? probeGrpc(host, port, h.grpcService, h.timeoutMs, clock, await this.o.dataPlane.healthTls(inst.service.name))
             : h.command
               ? probeCommand(h.command, where, h.timeoutMs)
               : probeTcp(host, port, h.timeoutMs),

@@ -63,6 +63,7 @@ export function meshStatus(p: StatusParts, d: DaemonFacts): MeshStatus {
       notStarted: p.instances.notStarted(s.name),
       profiles: s.profiles,
       load: dataPlane.load(s.name),
+      security: dataPlane.securityOf(s.name),
     })),
   }
 }

@@ -1,6 +1,7 @@
 // What `mesh status` shows: the shape the control API returns and `--json` prints.
 import type {TcpTotals} from '../telemetry/tcp-metrics.js'
 import type {DestinationLoad} from '../proxy/destination.js'
+import type {TlsMode} from '../config/types.js'
 import type {JwksStatus} from '../security/jwt/key-source.js'
 
 /**
@@ -63,6 +64,38 @@ export interface ServiceStatus {
   tcp?: TcpTotals
   /** What its requests hold now: breaker counts, requests per instance (0 everywhere when idle). */
   load?: DestinationLoad
+  /** Its mTLS mode at its published address (with a mesh CA) and the TLS the mesh speaks to its instances. */
+  security?: ServiceSecurity
+}
+
+export interface ServiceSecurity {
+  /** PeerAuthentication at its published address; absent when the mesh runs no CA (plaintext). */
+  mtls?: 'STRICT' | 'PERMISSIVE' | 'DISABLE'
+  /** policy.tls: what its callers' sidecars speak to its instances. */
+  tls: TlsMode
+}
+
+/**
+ * How a call through the mesh to `callee` travels: the hop to its instances is the only one on
+ * a socket between sidecar and app (the callers' sidecars and its own are one process), so the
+ * callee's policy.tls decides, as the metrics' connection_security_policy says it.
+ */
+export function edgeSecurity(callee: ServiceSecurity | undefined): 'mutual_tls' | 'tls' | 'none' {
+  const tls = callee?.tls
+  return tls === 'ISTIO_MUTUAL' || tls === 'MUTUAL' ? 'mutual_tls' : tls === 'SIMPLE' ? 'tls' : 'none'
+}
+
+/** Istio's defaults (PERMISSIVE at the published address, plaintext to the instances): `mesh status` says nothing of them. */
+export function isDefaultSecurity(security: ServiceSecurity | undefined): boolean {
+  return !security || ((security.mtls ?? 'PERMISSIVE') === 'PERMISSIVE' && security.tls === 'DISABLE')
+}
+
+/** `mTLS STRICT, ISTIO_MUTUAL to its instances`: one service's security for `mesh status` and `mesh top`. */
+export function describeSecurity(security: ServiceSecurity | undefined): string | undefined {
+  if (!security || (!security.mtls && security.tls === 'DISABLE')) return undefined
+  const parts = security.mtls ? [`mTLS ${security.mtls}`] : []
+  parts.push(security.tls === 'DISABLE' ? 'plaintext to its instances' : `${security.tls} to its instances`)
+  return parts.join(', ')
 }
 
 /** One line for `mesh status` when a destination has requests under way; none when it is idle. */

@@ -47,6 +47,8 @@ import type {FaultSet} from '../faults/fault-set.js'
 import {discardTelemetry, type TelemetrySink} from './telemetry-sink.js'
 import {networkLeaf} from './leaf.js'
 import {H2Sessions} from './h2-upstream.js'
+import {type TlsConnectOptions, UpstreamTls} from './upstream-tls.js'
+import type {ServiceSecurity} from '../control/status.js'
 import {openTunnel} from './tunnel.js'
 import {DEFAULT_MAX_REQUEST_HEADERS, HttpListener} from './http-listener.js'
 import {carriesBody, holdBody, MAX_REPLAY_BYTES, TeeBody} from './request-body.js'
@@ -124,15 +126,19 @@ const KEEP_ALIVE_TIMEOUT_MS = 5_000
 const HEADERS_TIMEOUT_MS = 10_000
 // How long a silent client of a TCP published address under PERMISSIVE is given to start a TLS handshake.
 const SERVER_FIRST_WAIT_MS = 1_000
+// Every upstream pool's, plaintext or TLS (the connect timeout covers the TLS handshake).
+const UPSTREAM_POOL = {keepAliveTimeout: 4_000, connections: 512, connectTimeout: 2_000}
 
 export class DataPlane {
   private readonly destinations = new Map<string, Destination>()
   private readonly destinationDeps: DestinationDeps
   private readonly endpointsByInstance = new Map<string, Endpoint>()
   private readonly listeners: ListenerInfo[] = []
-  private readonly agent = new Agent({keepAliveTimeout: 4_000, connections: 512, connect: {timeout: 2_000}})
+  private readonly agent = new Agent({keepAliveTimeout: UPSTREAM_POOL.keepAliveTimeout, connections: UPSTREAM_POOL.connections, connect: {timeout: UPSTREAM_POOL.connectTimeout}})
   // One HTTP/2 connection per instance carries every request to it at once, as gRPC clients do.
   private readonly h2 = new H2Sessions()
+  /** Pools that originate TLS (policy.tls), per caller identity and destination. */
+  private readonly upstreamTls: UpstreamTls
   private readonly inbound: Service
   private readonly inboundH2c: Service
   private readonly inflightByInstance = new Map<string, number>()
@@ -168,11 +174,12 @@ export class DataPlane {
     this.limits = {maxRequestHeaders: opts.maxRequestHeaders ?? DEFAULT_MAX_REQUEST_HEADERS}
     const sink = (this.sink = opts.sink ?? discardTelemetry)
     const faults = {faults: opts.faults, allowHeaders: () => this.allowFaultHeaders}
+    this.upstreamTls = new UpstreamTls(this.inflightByInstance, UPSTREAM_POOL)
     this.destinationDeps = {
       registry,
       faults,
       clock: opts.clock,
-      leaf: networkLeaf(this.agent, this.h2, this.inflightByInstance),
+      leaf: networkLeaf(this.agent, this.h2, this.inflightByInstance, this.upstreamTls),
       sink,
       seed: opts.seed ?? 1,
       onOutlierEvent: opts.onOutlierEvent,
@@ -184,8 +191,9 @@ export class DataPlane {
     const authn = opts.authn
     const authnLayer = authn ? requestAuthentication((req) => authn.ofService(req.destination), () => undefined) : undefined
     const inbound = (bottom: Service) => stack(bottom).push(fault('callee', faults)).push(authorization(policyOf)).push(authnLayer).push(serverSpan(sink, true)).service()
-    this.inbound = inbound(this.destinationDeps.leaf('http'))
-    this.inboundH2c = inbound(this.destinationDeps.leaf('grpc'))
+    const tlsOf = (req: MeshRequest) => this.destinations.get(req.destination)?.policy.tls
+    this.inbound = inbound(this.destinationDeps.leaf('http', tlsOf))
+    this.inboundH2c = inbound(this.destinationDeps.leaf('grpc', tlsOf))
   }
 
   /**
@@ -198,6 +206,7 @@ export class DataPlane {
     this.stopRotations?.()
     this.security = {identities, mtls}
     this.stopRotations = identities.onRotate((service) => void this.rotated(service))
+    this.upstreamTls.useIdentities(identities)
   }
 
   destination(service: string): Destination | undefined {
@@ -238,6 +247,18 @@ export class DataPlane {
     const instances: Record<string, number> = {}
     for (const [name, e] of this.endpointsByInstance) if (e.service === service) instances[name] = this.inflightByInstance.get(name) ?? 0
     return {...d.load(), instances}
+  }
+
+  /** `service`'s mTLS mode (when the mesh runs a CA) and policy.tls mode, for `mesh status` and `mesh top`. */
+  securityOf(service: string): ServiceSecurity | undefined {
+    const d = this.destinations.get(service)
+    if (!d) return undefined
+    return {...(this.security ? {mtls: this.mtlsMode(service)} : {}), tls: d.policy.tls?.mode ?? 'DISABLE'}
+  }
+
+  /** How a health probe reaches `service`'s instances: over TLS when its policy.tls says they serve it. */
+  healthTls(service: string): Promise<TlsConnectOptions | undefined> {
+    return this.upstreamTls.probeOptions(service, this.destinations.get(service)?.policy.tls)
   }
 
   /** Requests under way to one instance (draining waits for 0). */
@@ -429,7 +450,7 @@ export class DataPlane {
     for (const d of this.destinations.values()) d.close()
     this.stopRotations?.()
     this.h2.close()
-    await this.agent.close().catch(() => undefined)
+    await Promise.all([this.agent.close().catch(() => undefined), this.upstreamTls.close()])
   }
 
   private handle(role: ListenerRole, req: IncomingMessage, res: ServerResponse): void {

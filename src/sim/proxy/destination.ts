@@ -114,7 +114,7 @@ export class Destination {
     this.name = config.name
     this.protocol = config.protocol ?? 'http'
     this.random = new SeededRandom(seedFrom(deps.seed, 'destination', config.name))
-    this.leaf = deps.leaf(this.protocol === 'grpc' ? 'grpc' : 'http')
+    this.leaf = deps.leaf(this.protocol === 'grpc' ? 'grpc' : 'http', () => this.effective.tls)
     this.endpoints = new EndpointSet(config.name, deps.registry, weights)
     this.breaker = new CircuitBreaker(config.policy.circuitBreaker ?? DEFAULT_CIRCUIT_BREAKER)
     this.apply(config.policy)

@@ -14,15 +14,24 @@ import type {Cancellation} from './cancellation.js'
 import type {Reply, Service} from './stack.js'
 import {abortReason, classify, countDone, countStart} from './upstream.js'
 
-/** One HTTP/2 connection per instance origin, opened on first use and again after it closes. */
+/**
+ * One HTTP/2 connection per instance origin, opened on first use and again after it closes.
+ * With `tls` (upstream-tls.ts) the connections are TLS, h2 by ALPN, with those certificates and checks.
+ */
 export class H2Sessions {
   private readonly sessions = new Map<string, ClientHttp2Session>()
   private closed = false
+  readonly scheme: 'http' | 'https'
 
-  get(origin: string): ClientHttp2Session {
+  constructor(private readonly tls?: http2.SecureClientSessionOptions) {
+    this.scheme = tls ? 'https' : 'http'
+  }
+
+  get(endpoint: Endpoint): ClientHttp2Session {
+    const origin = endpoint.origin
     const existing = this.sessions.get(origin)
     if (existing && !existing.closed && !existing.destroyed) return existing
-    const session = http2.connect(origin)
+    const session = this.tls ? http2.connect(`https://${hostPort(endpoint)}`, this.tls) : http2.connect(origin)
     // A failed connection fails its streams (with the cause); the session itself must not throw.
     session.on('error', () => undefined)
     const forget = () => {
@@ -56,12 +65,12 @@ export function h2Upstream(sessions: H2Sessions, inflight: Map<string, number>):
     for (const name in req.headers) if (name !== 'host') headers[name] = req.headers[name]
     headers[':method'] = req.method
     headers[':path'] = req.path
-    headers[':scheme'] = 'http'
+    headers[':scheme'] = sessions.scheme
     headers[':authority'] = (req.headers.host as string | undefined) ?? `${endpoint.host}:${endpoint.port}`
     const exchange = new H2Exchange(endpoint, signal, inflight, reply)
     let stream: ClientHttp2Stream
     try {
-      stream = sessions.get(endpoint.origin).request(headers, {endStream: req.body === null})
+      stream = sessions.get(endpoint).request(headers, {endStream: req.body === null})
     } catch (error) {
       return exchange.failed(error as Error)
     }
@@ -70,6 +79,11 @@ export function h2Upstream(sessions: H2Sessions, inflight: Map<string, number>):
     if (Buffer.isBuffer(req.body)) stream.end(req.body)
     else req.body.pipe(stream)
   }
+}
+
+/** `host:port` of an instance, with an IPv6 host in brackets. */
+export function hostPort(endpoint: {host: string; port: number}): string {
+  return endpoint.host.includes(':') ? `[${endpoint.host}]:${endpoint.port}` : `${endpoint.host}:${endpoint.port}`
 }
 
 /** One attempt on one stream; fills the response body and is its source. */

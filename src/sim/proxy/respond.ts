@@ -116,6 +116,22 @@ export const connectFailure = (instance: string, address: string, cause: unknown
   )
 
 /**
+ * TLS to the instance failed (policy.tls): its certificate did not verify, ours was refused, or
+ * it does not speak TLS. 503 UF with the TLS reason, as Envoy answers a TLS connect failure:
+ * nothing reached the app, so it is retried and ejected for as a connect failure.
+ */
+export const tlsFailure = (instance: string, address: string, reason: string, cause: unknown) =>
+  new ProxyError(503, 'UF', `upstream connect error: TLS to ${instance} at ${address} failed: ${reason}`, {cause, outcome: CONNECT_FAILURE})
+
+/**
+ * The mesh could not set up TLS to `service` at all (no mesh CA for ISTIO_MUTUAL, a certificate
+ * file gone since `mesh validate`): its own configuration's fault, so no outcome (not retried,
+ * never counted against an instance).
+ */
+export const tlsSetupFailure = (service: string, reason: string, cause: unknown) =>
+  new ProxyError(503, 'UF', `upstream connect error: the mesh cannot originate TLS to "${service}" (policy.tls): ${reason}`, {cause})
+
+/**
  * A request the mesh cannot forward because of the request itself (two Host headers, a
  * header value undici or node:http2 refuses): the client's fault, answered 400 and never
  * counted against an instance or retried (no outcome).

@@ -116,6 +116,17 @@ export interface CallContext {
   endpoint?: Endpoint
   /** Instances tried by earlier attempts (set by the retry layer): a retry goes elsewhere when it can. */
   tried?: Set<string>
+  /** Set by the leaf when it originates TLS to the instance (policy.tls): the spans' security labels. */
+  upstreamTls?: UpstreamSecurity
+}
+
+/** The TLS the mesh speaks to a destination's instances, and the identities on each end when they are the mesh's. */
+export interface UpstreamSecurity {
+  mode: 'ISTIO_MUTUAL' | 'MUTUAL' | 'SIMPLE'
+  /** The SPIFFE ID presented (ISTIO_MUTUAL: the caller's). */
+  source?: string
+  /** The SPIFFE ID the instance had to prove (ISTIO_MUTUAL). */
+  destination?: string
 }
 
 /** Where a service's answer goes: `ok` or `fail`, exactly once. Neither may throw. */

@@ -7,14 +7,18 @@ import type {Duplex} from 'node:stream'
 import type {Agent, Dispatcher} from 'undici'
 import {type BodySource, DISCARDED, ResponseBody} from './body.js'
 import {endToEndPairs, trailerPairs} from './headers.js'
-import {badRequest, connectFailure, ProxyError, upstreamProtocolError, upstreamReset} from './respond.js'
+import {badRequest, connectFailure, ProxyError, tlsFailure, upstreamProtocolError, upstreamReset} from './respond.js'
+import {isTlsError, tlsReason} from './tls-errors.js'
 import type {Abortable} from '../abort-signal.js'
 import type {Cancellation} from './cancellation.js'
 import type {Reply, Service} from './stack.js'
 import type {Endpoint} from './registry.js'
 
-/** `inflight`: requests under way per instance (a drained instance is stopped only when it reaches 0). */
-export function upstream(agent: Agent, inflight: Map<string, number>): Service {
+/**
+ * `inflight`: requests under way per instance (a drained instance is stopped only when it reaches 0).
+ * `secure`: the agent speaks TLS (upstream-tls.ts), so instances are dialled at https://.
+ */
+export function upstream(agent: Agent, inflight: Map<string, number>, secure = false): Service {
   return function upstream(req, ctx, reply) {
     const endpoint = ctx.endpoint!
     const signal = ctx.signal
@@ -24,7 +28,7 @@ export function upstream(agent: Agent, inflight: Map<string, number>): Service {
     try {
       agent.dispatch(
         {
-          origin: endpoint.origin,
+          origin: secure ? httpsOrigin(endpoint) : endpoint.origin,
           method: req.method as Dispatcher.HttpMethod,
           path: req.path,
           headers: req.headers as Record<string, string>,
@@ -135,6 +139,15 @@ class Exchange implements Dispatcher.DispatchHandler, BodySource {
   }
 }
 
+const httpsOrigins = new WeakMap<Endpoint, string>()
+
+/** `https://host:port` of an instance, made once per endpoint (its `origin` is the http:// one). */
+function httpsOrigin(endpoint: Endpoint): string {
+  let origin = httpsOrigins.get(endpoint)
+  if (origin === undefined) httpsOrigins.set(endpoint, (origin = `https${endpoint.origin.slice(endpoint.origin.indexOf(':'))}`))
+  return origin
+}
+
 /** One more request under way to `instance`. */
 export function countStart(inflight: Map<string, number>, instance: string): void {
   inflight.set(instance, (inflight.get(instance) ?? 0) + 1)
@@ -178,6 +191,8 @@ export function classify(error: Error, signal: Abortable, endpoint: {instance: s
   if (code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'EHOSTUNREACH') {
     return connectFailure(endpoint.instance, `${endpoint.host}:${endpoint.port}`, error)
   }
+  // A certificate refused either way, or no TLS spoken: nothing reached the app, so a connect failure.
+  if (isTlsError(error)) return tlsFailure(endpoint.instance, `${endpoint.host}:${endpoint.port}`, tlsReason(error), error)
   // The client's fault, not the instance's: 400, no outcome (never retried, never ejects).
   if (code !== undefined && REQUEST_REFUSED.has(code)) return badRequest(error.message)
   // undici's parse errors (a bad chunk size, a bad status line): the instance broke HTTP.

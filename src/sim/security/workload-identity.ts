@@ -214,7 +214,8 @@ export class WorkloadIdentities {
   private issueFor(service: string, ca: MeshCA, now: Date, as = service): Promise<IssuedCertificate> {
     const ttlMs = this.o.certTtlMs
     if (service === INGRESS_IDENTITY) {
-      return ca.issue({dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'], ttlMs, now, commonName: 'localhost'})
+      // Its SPIFFE ID too: the ingress presents this certificate as a caller under policy.tls ISTIO_MUTUAL.
+      return ca.issue({uri: this.spiffeId(INGRESS_IDENTITY), dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'], ttlMs, now, commonName: 'localhost'})
     }
     return ca.issue({uri: this.spiffeId(as), ttlMs, now, commonName: as})
   }

@@ -8,6 +8,7 @@ import {EventEmitter} from 'node:events'
 import {execa} from 'execa'
 import http2 from 'node:http2'
 import net from 'node:net'
+import tls from 'node:tls'
 import type {Clock, Timer} from '../time/clock.js'
 
 export interface HealthThresholds {
@@ -53,11 +54,12 @@ export class HealthState {
  * the parser callbacks) every few seconds made the request path measurably slower
  * (bench/process-environment.js, mode `probes`). The status line is all a probe needs.
  */
-export function probeHttp(host: string, port: number, path: string, timeoutMs: number): Promise<ProbeResult> {
+export function probeHttp(host: string, port: number, path: string, timeoutMs: number, tlsOptions?: tls.ConnectionOptions): Promise<ProbeResult> {
   return new Promise((resolve) => {
     let settled = false
-    // A fresh connection per probe, so a pooled socket cannot hide a dead listener.
-    const socket = net.connect({host, port})
+    // A fresh connection per probe, so a pooled socket cannot hide a dead listener. An
+    // instance that serves TLS (policy.tls) is probed over TLS.
+    const socket = tlsOptions ? tls.connect({host, port, ...tlsOptions}) : net.connect({host, port})
     const done = (result: ProbeResult) => {
       if (settled) return
       settled = true
@@ -67,7 +69,7 @@ export function probeHttp(host: string, port: number, path: string, timeoutMs: n
     let head = ''
     socket.setEncoding('latin1')
     socket.setTimeout(timeoutMs, () => done({ok: false, detail: `GET ${path}: no answer within ${timeoutMs}ms`}))
-    socket.once('connect', () => {
+    socket.once(tlsOptions ? 'secureConnect' : 'connect', () => {
       const authority = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
       socket.write(`GET ${path} HTTP/1.1\r\nHost: ${authority}\r\nUser-Agent: meshsim-health-check\r\nConnection: close\r\n\r\n`)
     })
@@ -103,11 +105,12 @@ const SERVING_STATUS = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN']
  * is SERVING. The two messages are one string field and one enum field, written and read
  * by hand rather than with a protobuf library. Never rejects.
  */
-export function probeGrpc(host: string, port: number, service: string, timeoutMs: number, clock: Clock): Promise<ProbeResult> {
+export function probeGrpc(host: string, port: number, service: string, timeoutMs: number, clock: Clock, tlsOptions?: tls.ConnectionOptions): Promise<ProbeResult> {
   const what = `grpc health${service ? ` ${service}` : ''}`
   return new Promise((resolve) => {
     let settled = false
-    const session = http2.connect(`http://${host.includes(':') ? `[${host}]` : host}:${port}`)
+    const authority = `${host.includes(':') ? `[${host}]` : host}:${port}`
+    const session = tlsOptions ? http2.connect(`https://${authority}`, tlsOptions) : http2.connect(`http://${authority}`)
     const done = (result: ProbeResult) => {
       if (settled) return
       settled = true

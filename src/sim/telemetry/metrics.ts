@@ -36,6 +36,13 @@ export interface Observation {
   attempt?: number
   requestBytes?: number
   responseBytes?: number
+  /** Istio's request_protocol; http when absent. */
+  protocol?: 'http' | 'grpc'
+  /** A socket of the hop carried mutual TLS (connection_security_policy mutual_tls). */
+  mtls?: boolean
+  /** SPIFFE IDs proven on the hop, when it was mutual TLS. */
+  sourcePrincipal?: string
+  destinationPrincipal?: string
 }
 
 export type StatBy = 'service' | 'version' | 'instance' | 'edge'
@@ -78,9 +85,16 @@ export interface PromLabels {
   reporter: Reporter
   source_workload: string
   source_version: string
+  /** The caller's SPIFFE ID when the hop was mutual TLS, else `unknown` (as Istio labels it). */
+  source_principal: string
   destination_workload: string
   destination_service: string
   destination_version: string
+  destination_principal: string
+  /** `mutual_tls` or `none`. */
+  connection_security_policy: string
+  /** `http` or `grpc` (`protocol: tcp` connections are counted by the istio_tcp_* series). */
+  request_protocol: string
   response_code: string
   /** A gRPC call's status code as Istio labels it; empty for plain HTTP. */
   grpc_response_status: string
@@ -293,11 +307,16 @@ export class MetricsRecorder {
     const sourceVersion = o.sourceVersion ?? 'unknown'
     const destinationVersion = o.destinationVersion ?? 'unknown'
     const flags = o.responseFlags || '-'
+    const protocol = o.protocol ?? 'http'
+    const security = o.mtls ? 'mutual_tls' : 'none'
+    const sourcePrincipal = (o.mtls && o.sourcePrincipal) || 'unknown'
+    const destinationPrincipal = (o.mtls && o.destinationPrincipal) || 'unknown'
     for (const p of this.recentCumulative) {
       const l = p.labels
       if (
         p.status === o.status && p.grpcStatus === o.grpcStatus && l.reporter === o.reporter && l.source_workload === o.source && l.destination_workload === o.destination &&
-        l.source_version === sourceVersion && l.destination_version === destinationVersion && l.response_flags === flags
+        l.source_version === sourceVersion && l.destination_version === destinationVersion && l.response_flags === flags &&
+        l.request_protocol === protocol && l.connection_security_policy === security && l.source_principal === sourcePrincipal && l.destination_principal === destinationPrincipal
       ) {
         return p
       }
@@ -309,9 +328,14 @@ export class MetricsRecorder {
     const code = o.status > 0 ? String(o.status) : '0'
     const grpc = o.grpcStatus === undefined ? '' : String(o.grpcStatus)
     const flags = o.responseFlags || '-'
+    const protocol = o.protocol ?? 'http'
+    const security = o.mtls ? 'mutual_tls' : 'none'
+    // Principals only where a certificate proved them, as Istio reports them: one per service, so bounded by the mesh.
+    const sourcePrincipal = (o.mtls && o.sourcePrincipal) || 'unknown'
+    const destinationPrincipal = (o.mtls && o.destinationPrincipal) || 'unknown'
     const key =
       o.reporter + SEP + o.source + SEP + (o.sourceVersion ?? '') + SEP + o.destination + SEP +
-      (o.destinationVersion ?? '') + SEP + code + SEP + grpc + SEP + flags
+      (o.destinationVersion ?? '') + SEP + code + SEP + grpc + SEP + flags + SEP + protocol + SEP + security + SEP + sourcePrincipal + SEP + destinationPrincipal
     let p = this.cumulative.get(key)
     if (!p) {
       p = {
@@ -319,9 +343,13 @@ export class MetricsRecorder {
           reporter: o.reporter,
           source_workload: o.source,
           source_version: o.sourceVersion ?? 'unknown',
+          source_principal: sourcePrincipal,
           destination_workload: o.destination,
           destination_service: o.destination,
           destination_version: o.destinationVersion ?? 'unknown',
+          destination_principal: destinationPrincipal,
+          connection_security_policy: security,
+          request_protocol: protocol,
           response_code: code,
           grpc_response_status: grpc,
           response_flags: flags,

@@ -28,6 +28,15 @@ export interface RoutingDecision {
 
 export type SpanKind = 'client' | 'server'
 
+/** How the hop travelled (proxy/hop-security.ts). */
+export interface HopSecurity {
+  protocol: 'http' | 'grpc'
+  /** A socket of the hop carried mutual TLS. */
+  mtls: boolean
+  sourcePrincipal?: string
+  destinationPrincipal?: string
+}
+
 export interface Span {
   /** 32 lowercase hex digits. */
   traceId: string
@@ -60,6 +69,8 @@ export interface Span {
   responseFlags?: string
   /** Plain-English reason when the mesh answered itself. */
   cause?: string
+  /** The hop's protocol and transport security (Istio's request_protocol, connection_security_policy, principals). */
+  security?: HopSecurity
   fault?: string
   decision?: RoutingDecision
   /** The caller's SPIFFE ID when the mesh knows it (not for a call to a published address without mTLS). */

@@ -51,6 +51,10 @@ export class Telemetry implements TelemetrySink {
     durationMs: 0,
     responseFlags: undefined,
     attempt: undefined,
+    protocol: undefined,
+    mtls: undefined,
+    sourcePrincipal: undefined,
+    destinationPrincipal: undefined,
   }
   private readonly accessLogs = new Map<string, {stream: WriteStream; pending: string[]; bytes: number}>()
   private flushTimer?: Timer
@@ -115,6 +119,11 @@ export class Telemetry implements TelemetrySink {
     o.durationMs = span.durationMs
     o.responseFlags = span.responseFlags
     o.attempt = span.attempt
+    const security = span.security
+    o.protocol = security?.protocol
+    o.mtls = security?.mtls
+    o.sourcePrincipal = security?.sourcePrincipal
+    o.destinationPrincipal = security?.destinationPrincipal
     this.metrics.observe(o, now)
     if (this.opts.accessLogDir) this.writeAccessLog(span)
     if (this.taps.size > 0) for (const tap of this.taps) tap(span)

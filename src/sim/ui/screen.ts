@@ -293,7 +293,7 @@ export async function runScreen(opts: ScreenOptions): Promise<void> {
       const rows = s.instances.map((i) => `  ${i.name.padEnd(28)} ${i.version.padEnd(6)} ${(i.ejected ? `ejected (${i.ejected})` : i.health).padEnd(24)} restarts ${i.restarts}`)
       const versions = s.versions.map((v) => `${v.name} ×${v.replicas} weight ${v.weight}%`).join(', ')
       showOverlay(
-        [`${s.name}  (Esc back)`, '', `versions: ${versions || '-'}`, `calls: ${s.dependsOn.join(', ') || '-'}`, `faults: ${s.faults.join('; ') || '-'}`, '', 'instances:', ...rows].join('\n'),
+        [`${s.name}  (Esc back)`, '', `versions: ${versions || '-'}`, `calls: ${s.dependsOn.join(', ') || '-'}`, `security: ${s.security ?? 'plaintext'}`, `faults: ${s.faults.join('; ') || '-'}`, '', 'instances:', ...rows].join('\n'),
       )
       draw()
     }

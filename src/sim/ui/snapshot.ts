@@ -5,7 +5,7 @@
 //   status + stat(service) + stat(edge) + traces + events ──buildModel──▶ TopModel
 //   TopModel + size + view (selection, focus, filter) ──renderFrame──▶ lines ≤ width
 import {Chalk, type ChalkInstance} from 'chalk'
-import type {MeshStatus} from '../control/status.js'
+import {describeSecurity, edgeSecurity, type MeshStatus} from '../control/status.js'
 import type {Stamped} from '../control/event-log.js'
 import type {StatRow} from '../telemetry/metrics.js'
 import type {TraceSummary} from '../telemetry/trace-store.js'
@@ -34,6 +34,8 @@ export interface ServiceView {
   instances: Array<{name: string; version: string; health: string; restarts: number; ejected?: string}>
   /** `protocol: tcp`: connections open now (it has no requests to rate). */
   tcpOpen?: number
+  /** Its mTLS mode and the TLS to its instances (`mTLS STRICT, ISTIO_MUTUAL to its instances`), when the mesh has either. */
+  security?: string
 }
 
 export interface EdgeView {
@@ -42,6 +44,8 @@ export interface EdgeView {
   requests: number
   rps: number
   successRate?: number
+  /** The hop to the callee's instances is mutual TLS (its policy.tls): the edge's label says `mTLS`. */
+  mtls?: boolean
 }
 
 export interface TraceView {
@@ -133,6 +137,7 @@ export function buildModel(i: TopInputs): TopModel {
       faults: s.faults ?? [],
       deploy: (s as {deploy?: string}).deploy,
       tcpOpen: s.tcp?.open,
+      security: describeSecurity(s.security),
       instances: s.instances.map((x) => ({
         name: x.instance,
         version: x.version,
@@ -142,6 +147,7 @@ export function buildModel(i: TopInputs): TopModel {
       })),
     }
   })
+  const securityOf = new Map(i.status.services.map((s) => [s.name, s.security]))
   const edges: EdgeView[] = i.edgeStats
     .filter((r) => r.source && r.destination)
     .map((r) => ({
@@ -150,6 +156,7 @@ export function buildModel(i: TopInputs): TopModel {
       requests: r.requests,
       rps: r.rps,
       successRate: r.requests > 0 ? r.successRate : undefined,
+      ...(edgeSecurity(securityOf.get(r.destination!)) === 'mutual_tls' ? {mtls: true} : {}),
     }))
   return {
     mesh: i.status.name,
@@ -511,6 +518,8 @@ interface Cellx {
   dirs: number
   lineRank: number
   label?: boolean
+  /** Every edge through this cell is mutual TLS: drawn with double lines. */
+  mtls?: boolean
 }
 
 const N = 1
@@ -522,8 +531,12 @@ const LINE_CHARS: Record<number, string> = {
   [E | S]: '┌', [Wd | S]: '┐', [E | N]: '└', [Wd | N]: '┘',
   [E | Wd | S]: '┬', [E | Wd | N]: '┴', [N | S | E]: '├', [N | S | Wd]: '┤', [N | E | S | Wd]: '┼',
 }
+// An edge whose hop to the callee's instances is mutual TLS (policy.tls) is drawn double; a junction it shares stays single.
+const DOUBLE_CHARS: Record<number, string> = {
+  [E]: '═', [Wd]: '═', [E | Wd]: '═', [N]: '║', [S]: '║', [N | S]: '║', [E | S]: '╔', [Wd | S]: '╗', [E | N]: '╚', [Wd | N]: '╝',
+}
 
-/** The topology pane: boxes, edges labelled with rps and coloured by success rate. */
+/** The topology pane: boxes, edges labelled with rps and coloured by success rate, mutual TLS ones drawn double. */
 export function renderTopology(model: TopModel, opts: TopologyOptions): string[] {
   const width = Math.max(1, Math.floor(opts.width))
   const natural = opts.height === undefined
@@ -552,6 +565,7 @@ export function renderTopology(model: TopModel, opts: TopologyOptions): string[]
     const mark = (x: number, y: number, dirs: number) => {
       const cell = at(x, y)
       if (!cell) return
+      cell.mtls = (cell.dirs === 0 || cell.mtls === true) && t?.mtls === true
       cell.dirs |= dirs
       // Where edges share cells, the worse success rate shows.
       if (STYLE_RANK[style] > cell.lineRank) {
@@ -561,7 +575,7 @@ export function renderTopology(model: TopModel, opts: TopologyOptions): string[]
     }
     drawPolyline(edge.points, mark)
   }
-  for (const row of grid) for (const cell of row) if (cell.dirs) cell.ch = LINE_CHARS[cell.dirs] ?? '┼'
+  for (const row of grid) for (const cell of row) if (cell.dirs) cell.ch = (cell.mtls && DOUBLE_CHARS[cell.dirs]) || (LINE_CHARS[cell.dirs] ?? '┼')
 
   for (const edge of layout.edges) {
     const t = traffic.get(`${edge.from}\u0000${edge.to}`)

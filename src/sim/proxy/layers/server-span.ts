@@ -3,6 +3,7 @@
 import type {Endpoint} from '../registry.js'
 import {forwardB3, newSpanId} from '../../telemetry/trace-context.js'
 import {SpanReply} from '../respond.js'
+import {hopSecurity} from '../hop-security.js'
 import {type CallContext, forward, type Layer, type MeshRequest, type Reply} from '../stack.js'
 import type {TelemetrySink} from '../telemetry-sink.js'
 import type {Span} from '../../telemetry/span.js'
@@ -62,6 +63,7 @@ class ServerSpan extends SpanReply {
       startMs: this.startMs,
       durationMs: this.durationMs,
       attempt: this.attempt,
+      security: hopSecurity(req, ctx),
       responseFlags: flags,
       cause,
       decision: this.carriesDecision && ctx.decision.authorization ? {authorization: ctx.decision.authorization} : undefined,

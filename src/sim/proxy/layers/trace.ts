@@ -3,6 +3,7 @@
 // done. It carries the routing decision for `mesh trace --why`.
 import {summariseFaults} from '../../faults/fault.js'
 import {SpanReply} from '../respond.js'
+import {hopSecurity} from '../hop-security.js'
 import {forward, type Layer} from '../stack.js'
 import type {TelemetrySink} from '../telemetry-sink.js'
 import type {Span} from '../../telemetry/span.js'
@@ -37,6 +38,7 @@ class ClientSpan extends SpanReply {
       startMs: this.startMs,
       durationMs: this.durationMs,
       attempt: d.attempts,
+      security: hopSecurity(req, ctx),
       responseFlags: flags,
       cause,
       fault: d.faults?.length ? summariseFaults(d.faults) : undefined,
