@@ -70,7 +70,9 @@ describe('KPA windows', () => {
 
   it('applies utilization and caps the target at containerConcurrency', () => {
     expect(targetValue({...SPEC, target: 100, targetUtilization: 70})).toBeCloseTo(70)
-    expect(targetValue({...SPEC, target: 100, targetUtilization: 70, containerConcurrency: 1})).toBeCloseTo(0.7)
+    expect(targetValue({...SPEC, target: 100, targetUtilization: 70, containerConcurrency: 5})).toBeCloseTo(3.5)
+    // Never below one: Lambda's one request per instance targets 1, not 0.7.
+    expect(targetValue({...SPEC, target: 100, targetUtilization: 70, containerConcurrency: 1})).toBe(1)
     // rps has no per-instance concurrency limit to respect.
     expect(targetValue({...SPEC, metric: 'rps', target: 100, targetUtilization: 70, containerConcurrency: 1})).toBeCloseTo(70)
   })
@@ -178,7 +180,7 @@ describe('KPA scaleDownDelay and bounds', () => {
     expect(reasons[11]).not.toContain('delayed')
   })
 
-  it("minScale and maxScale have the last word (ready 1: zero is wanted, the grace period keeps 1, minScale makes it 2)", async () => {
+  it("minScale and maxScale have the last word (ready 1: zero is wanted, minScale makes it 2)", async () => {
     const low = setup({minScale: 2, maxScale: 5})
     expect(await low.tick(0, 1)).toMatchObject({desired: 2, reason: 'stable, observed 0 concurrent over 60 s, target 10; minScale 2'})
     const high = setup({minScale: 2, maxScale: 5, panicThresholdPercentage: 1000})

@@ -46,13 +46,13 @@ export interface KpaDecision {
 
 /** Knative's bucket granularity: samples within one second are one data point. */
 const BUCKET_MS = 1000
-/** Knative's autoscaling.TargetMin: a target is never below this, so division stays finite. */
-const TARGET_MIN = 0.01
+/** ResolveMetricTarget never aims below one per instance (and division stays finite). */
+const TARGET_MIN = 1
 
 /**
  * Effective per-instance target as ResolveMetricTarget computes it: a concurrency target
  * never exceeds containerConcurrency (an instance cannot be asked to hold more than it
- * admits), then utilization leaves headroom.
+ * admits), then utilization leaves headroom, but never below one.
  */
 export function targetValue(spec: KpaSpec): number {
   const total = spec.metric === 'concurrency' && spec.containerConcurrency > 0 ? Math.min(spec.target, spec.containerConcurrency) : spec.target
@@ -175,7 +175,13 @@ export class KpaDecider {
       desired = max
     }
 
-    // handleScaleToZero: the last instance goes only after the grace period with nothing wanted.
+    const unbounded = desired
+    // Scaler.Scale: applyBounds first, so minScale > 0 never reaches the scale-to-zero path.
+    desired = Math.min(Math.max(desired, s.minScale), s.maxScale)
+
+    // handleScaleToZero: the window average is zero only after a whole stable window without
+    // traffic; the last instance then stays for the grace period (Knative's time for the
+    // activator to get in the path) before it goes.
     let graceLeftMs = 0
     if (desired === 0) {
       this.zeroSince ??= now
@@ -185,22 +191,18 @@ export class KpaDecider {
       this.zeroSince = undefined
     }
 
-    const unbounded = desired
-    // applyBounds: minScale and maxScale are the last word.
-    desired = Math.min(Math.max(desired, s.minScale), s.maxScale)
-
-    const reason = this.reason({panic, observedStable, observedPanic, tv, held, graceLeftMs, unbounded, desired, ready})
+    const reason = this.reason({panic, observedStable, observedPanic, tv, held, graceLeftMs, unbounded})
     return {desired, panic, observedStable, observedPanic, targetValue: tv, reason}
   }
 
-  private reason(d: {panic: boolean; observedStable: number; observedPanic: number; tv: number; held: boolean; graceLeftMs: number; unbounded: number; desired: number; ready: number}): string {
+  private reason(d: {panic: boolean; observedStable: number; observedPanic: number; tv: number; held: boolean; graceLeftMs: number; unbounded: number}): string {
     const s = this.spec
     const unit = s.metric === 'rps' ? 'req/s' : 'concurrent'
     const window = d.panic ? this.panicWindowMs : s.windowMs
     const observed = d.panic ? Math.max(d.observedPanic, d.observedStable) : d.observedStable
     let text = `${d.panic ? 'panic' : 'stable'}, observed ${round(observed)} ${unit} over ${round(window / 1000)} s, target ${round(d.tv)}`
     if (d.held) text += `; scale-down delayed (${round(s.scaleDownDelayMs / 1000)} s)`
-    if (d.graceLeftMs > 0 && s.minScale === 0) text += `; no traffic, scale to zero in ${round(d.graceLeftMs / 1000)} s`
+    if (d.graceLeftMs > 0) text += `; no traffic, scale to zero in ${round(d.graceLeftMs / 1000)} s`
     if (d.unbounded < s.minScale) text += `; minScale ${s.minScale}`
     else if (d.unbounded > s.maxScale) text += `; capped at maxScale ${s.maxScale}`
     return text
