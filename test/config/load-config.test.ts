@@ -170,7 +170,7 @@ describe('parseConfig: positioned errors', () => {
   it('lists the known keys when no key is close', () => {
     const source = yaml('name: shop', 'services:', '  catalog:', '    image: nginx', '    simulate: {}')
     expect(problems(source)).toEqual([
-      'mesh.yaml:4:5 services.catalog.image: unknown key "image"; expected one of command, cwd, env, envFile, simulate, address, port, replicas, versions, dependsOn, health, stopGracePeriod, restart, watch, profiles, protocol, policy',
+      'mesh.yaml:4:5 services.catalog.image: unknown key "image"; expected one of command, cwd, env, envFile, simulate, address, port, replicas, scaling, versions, dependsOn, health, stopGracePeriod, restart, watch, profiles, protocol, policy',
     ])
   })
 

@@ -44,6 +44,7 @@ import {requestOnlySelector} from '../faults/fault.js'
 import {formatDuration, parseRatio, parseSize} from './duration.js'
 import {CONDITION_KEYS, needsRequest, parseConditionKey} from '../proxy/policy/authorization-conditions.js'
 import {rateLimit} from './rate-limit-schema.js'
+import {scaling, scalingFits} from './scaling-schema.js'
 import {tlsFits, tlsPolicy} from './tls-schema.js'
 import type {
   AuthorizationCondition,
@@ -313,6 +314,7 @@ const versionKeys = {
   address: opt(address),
   port: opt(fixedPort),
   replicas: opt(refine(int({min: 1}), (v, at) => (v <= MAX_REPLICAS ? v : at.error(`${v} replicas is more than one machine runs; at most ${MAX_REPLICAS} instances of each version`)))),
+  scaling: opt(scaling),
 }
 const version = obj(versionKeys)
 type RawVersion = NonNullable<ReturnType<typeof version>>
@@ -543,7 +545,7 @@ function normaliseService(
   mesh: {meshName: string; dir: string},
 ): {service: ServiceConfig; origins: ServiceOrigins} | undefined {
   const servicePath = at.path
-  let ok = exclusiveWorkload(raw, at)
+  let ok = [exclusiveWorkload(raw, at), scalingFits(raw, at)].every(Boolean)
 
   // Without `versions:` the service is its own single version, v1.
   const declared: Array<{name: string; raw: RawVersion; at: At | undefined; path: Path}> = raw.versions
@@ -564,7 +566,7 @@ function normaliseService(
   const serviceEnv = {...readEnvFiles(raw.envFile, at.child('envFile'), mesh.dir), ...raw.env}
   const versions: VersionConfig[] = []
   for (const v of declared) {
-    if (v.at && !exclusiveWorkload(v.raw, v.at)) {
+    if (v.at && ![exclusiveWorkload(v.raw, v.at), scalingFits(v.raw, v.at)].every(Boolean)) {
       ok = false
       continue
     }
@@ -604,6 +606,7 @@ function normaliseService(
         workload,
         env: {...serviceEnv, ...readEnvFiles(v.raw.envFile, v.at?.child('envFile'), mesh.dir), ...v.raw.env},
         port,
+        scaling: v.raw.scaling ?? raw.scaling,
       }),
     )
   }

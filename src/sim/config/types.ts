@@ -125,6 +125,28 @@ export interface VersionConfig {
   env: Record<string, string>
   /** Fixed port the process must listen on (only with replicas: 1); otherwise the mesh picks one. */
   port?: number
+  /** Knative's autoscaling knobs (scaling-schema.ts); checked, not yet acted on. */
+  scaling?: ScalingConfig
+}
+
+/** `scaling:` with Knative's defaults filled in; times in ms, percentages as written (70 is 70%). */
+export interface ScalingConfig {
+  minScale: number
+  maxScale: number
+  initialScale: number
+  /** Per instance, in the metric's unit, before utilization. */
+  target: number
+  metric: 'concurrency' | 'rps'
+  targetUtilization: number
+  /** Requests one instance admits at once; 0 is no limit. */
+  containerConcurrency: number
+  windowMs: number
+  panicWindowPercentage: number
+  panicThresholdPercentage: number
+  scaleToZeroGracePeriodMs: number
+  scaleDownDelayMs: number
+  maxScaleUpRate: number
+  maxScaleDownRate: number
 }
 
 export type Workload =

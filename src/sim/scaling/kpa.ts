@@ -7,29 +7,11 @@
 //   pkg/autoscaler/aggregation             TimedFloat64Buckets.WindowAverage, max.TimeWindow
 //   pkg/reconciler/autoscaling/kpa/scaler.go  handleScaleToZero, applyBounds
 //   pkg/reconciler/autoscaling/resources/target.go  ResolveMetricTarget
+import type {ScalingConfig} from '../config/types.js'
 import type {Clock} from '../time/clock.js'
 
-export type ScalingMetric = 'concurrency' | 'rps'
-
-/** The decider's share of a service's `scaling:` (times in ms, percentages as written). */
-export interface KpaSpec {
-  metric: ScalingMetric
-  /** Per instance, before utilization. */
-  target: number
-  /** Percent, 1..100. */
-  targetUtilization: number
-  /** Hard per-instance limit; 0 is none. */
-  containerConcurrency: number
-  minScale: number
-  maxScale: number
-  windowMs: number
-  panicWindowPercentage: number
-  panicThresholdPercentage: number
-  scaleToZeroGracePeriodMs: number
-  scaleDownDelayMs: number
-  maxScaleUpRate: number
-  maxScaleDownRate: number
-}
+/** The decider's share of `scaling:` (initialScale is where the instances start, before any decision). */
+export type KpaSpec = Omit<ScalingConfig, 'initialScale'>
 
 export interface KpaDecision {
   /** What the instance count should be now (bounds, rates, panic, delay and grace applied). */
