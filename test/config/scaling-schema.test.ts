@@ -1,6 +1,8 @@
 // `scaling:` on a service or a version: Knative's names, defaults and limits, errors at the
 // line, and the warning that nothing acts on it yet.
+import {Ajv} from 'ajv'
 import {describe, expect, it} from 'vitest'
+import {meshJsonSchema} from '../../src/sim/config/json-schema.js'
 import {parsed, problems, yaml} from './helpers.js'
 
 // One simulated service `s`; its first extra line is line 5, indented by 4.
@@ -102,5 +104,28 @@ describe('scaling:', () => {
       `mesh.yaml:5:14 services.s.scaling: ${NOT_ACTED_ON}`,
       'mesh.yaml:5:23 services.s.scaling.target: warning: target 10 is above containerConcurrency 1: the autoscaler aims for 1 per instance',
     ])
+  })
+})
+
+describe('scaling: in the JSON Schema editors get', () => {
+  const validate = new Ajv({strict: true, allowUnionTypes: true}).compile(meshJsonSchema())
+  const accepts = (scaling: unknown) => validate({name: 'x', services: {a: {simulate: {}, scaling}}})
+
+  it('takes what the checker takes', () => {
+    expect(accepts({minScale: 0, maxScale: 5, target: 0.5, metric: 'rps', targetUtilization: '70%', panicWindowPercentage: 10, window: '2m', maxScaleDownRate: 1.5})).toBe(true)
+  })
+
+  it.each([
+    ['a target of 0', {target: 0}],
+    ['a negative containerConcurrency', {containerConcurrency: -1}],
+    ['a panic threshold under 110%', {panicThresholdPercentage: 100}],
+    ['a utilization that is no percentage', {targetUtilization: 'seventy'}],
+    ['a scale-up rate of 1', {maxScaleUpRate: 1}],
+    ['an unknown metric', {metric: 'cpu'}],
+    ['an unknown key', {maxReplicas: 3}],
+  ])('refuses %s, as the checker does', (_, scaling) => {
+    expect(accepts(scaling)).toBe(false)
+    const text = JSON.stringify({name: 'x', services: {a: {simulate: {}, scaling}}})
+    expect(problems(text).filter((p) => !p.includes('warning:'))).not.toEqual([])
   })
 })
