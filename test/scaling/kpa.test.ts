@@ -98,7 +98,10 @@ describe('KPA panic mode', () => {
     expect(await tick(50, 2)).toMatchObject({desired: 3, panic: true})
     // t=62..120: no traffic. The stable desire falls to 1 (by t=80: (39×10 + 100) / 60 = 8.2),
     // the panic desire to 0, yet panic keeps the 3 it asked for.
-    for (let t = 62; t <= 120; t++) expect(await tick(0, 3)).toMatchObject({desired: 3, panic: true})
+    for (let t = 62; t < 80; t++) expect(await tick(0, 3)).toMatchObject({desired: 3, panic: true})
+    // t=80: the panic window 75..80 is empty, stable (39×10 + 100) / 60 = 8.2 wants 1.
+    expect(await tick(0, 3)).toMatchObject({desired: 3, panic: true, reason: 'panic, observed 8.2 concurrent over 60 s, target 10; no scale-down in panic (holding 3)'})
+    for (let t = 81; t <= 120; t++) expect(await tick(0, 3)).toMatchObject({desired: 3, panic: true})
     // t=121: 60 + 60 < 121, under the threshold: stable again. Buckets 62..121 are all 0,
     // so stable wants 0, held at floor(3 / 2) = 1 by the scale-down rate.
     expect(await tick(0, 3)).toMatchObject({desired: 1, panic: false, reason: 'stable, observed 0 concurrent over 60 s, target 10'})

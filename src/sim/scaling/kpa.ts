@@ -140,10 +140,12 @@ export class KpaDecider {
 
     let desired = desiredStable
     const panic = this.panicTime !== undefined
+    let panicHolds = false
     if (panic) {
       // Provision for whichever window asks more, and never less than panic already asked.
       desired = Math.max(desired, desiredPanic)
       if (desired > this.maxPanicPods) this.maxPanicPods = desired
+      panicHolds = desired < this.maxPanicPods
       desired = this.maxPanicPods
     }
 
@@ -173,16 +175,19 @@ export class KpaDecider {
       this.zeroSince = undefined
     }
 
-    const reason = this.reason({panic, observedStable, observedPanic, tv, held, graceLeftMs, unbounded})
+    const reason = this.reason({panic, panicHolds, observedStable, observedPanic, tv, held, graceLeftMs, unbounded})
     return {desired, panic, observedStable, observedPanic, targetValue: tv, reason}
   }
 
-  private reason(d: {panic: boolean; observedStable: number; observedPanic: number; tv: number; held: boolean; graceLeftMs: number; unbounded: number}): string {
+  private reason(d: {panic: boolean; panicHolds: boolean; observedStable: number; observedPanic: number; tv: number; held: boolean; graceLeftMs: number; unbounded: number}): string {
     const s = this.spec
     const unit = s.metric === 'rps' ? 'req/s' : 'concurrent'
-    const window = d.panic ? this.panicWindowMs : s.windowMs
-    const observed = d.panic ? Math.max(d.observedPanic, d.observedStable) : d.observedStable
+    // In panic the larger window's value decided; say which window it was.
+    const fromPanic = d.panic && d.observedPanic >= d.observedStable
+    const observed = fromPanic ? d.observedPanic : d.observedStable
+    const window = fromPanic ? this.panicWindowMs : s.windowMs
     let text = `${d.panic ? 'panic' : 'stable'}, observed ${round(observed)} ${unit} over ${round(window / 1000)} s, target ${round(d.tv)}`
+    if (d.panicHolds) text += `; no scale-down in panic (holding ${this.maxPanicPods})`
     if (d.held) text += `; scale-down delayed (${round(s.scaleDownDelayMs / 1000)} s)`
     if (d.graceLeftMs > 0) text += `; no traffic, scale to zero in ${round(d.graceLeftMs / 1000)} s`
     if (d.unbounded < s.minScale) text += `; minScale ${s.minScale}`
