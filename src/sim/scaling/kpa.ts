@@ -26,7 +26,7 @@ export interface KpaDecision {
   reason: string
 }
 
-/** Knative's bucket granularity: samples within one second are one data point. */
+/** Knative's default bucket granularity: samples within one second are one data point. */
 const BUCKET_MS = 1000
 /** ResolveMetricTarget never aims below one per instance (and division stays finite). */
 const TARGET_MIN = 1
@@ -42,10 +42,13 @@ export function targetValue(spec: KpaSpec): number {
 }
 
 export class KpaDecider {
-  /** Bucket start (ms) → mean of the samples in it. */
+  /**
+   * Bucket start (ms) → the samples in it, averaged when read. Knative sums the pods'
+   * reports of a second; here one sample is already the sum over the instances, so a
+   * faster tick must not count double.
+   */
   private readonly buckets = new Map<number, {sum: number; n: number}>()
   private firstBucket: number | undefined
-  private lastBucket: number | undefined
   /** When panic was last (re)confirmed; undefined when stable. Knative's panicTime. */
   private panicTime: number | undefined
   /** The most the panic has asked for; panic never asks for less. Knative's maxPanicPods. */
@@ -83,7 +86,6 @@ export class KpaDecider {
     bucket.n++
     this.buckets.set(b, bucket)
     this.firstBucket ??= b
-    this.lastBucket = Math.max(this.lastBucket ?? b, b)
     // Only the stable window is ever read.
     const oldest = b - this.spec.windowMs
     for (const k of this.buckets.keys()) if (k <= oldest) this.buckets.delete(k)
