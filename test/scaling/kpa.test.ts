@@ -190,6 +190,16 @@ describe('KPA scaleDownDelay and bounds', () => {
     expect(await high.tick(100, 5)).toMatchObject({desired: 5, reason: 'stable, observed 100 concurrent over 60 s, target 10; capped at maxScale 5'})
   })
 
+  it('update keeps the history: a lower target reads the same window', async () => {
+    const {kpa, clock} = setup()
+    kpa.record(30)
+    expect(kpa.decide(3)).toMatchObject({desired: 3})
+    await clock.advance(1000)
+    kpa.update({...SPEC, target: 5})
+    // t=1: buckets 0 (30) and 1 (empty) average 15: at the new target 5 that wants 3 (the old 10 would want 2).
+    expect(kpa.decide(3)).toMatchObject({desired: 3, observedStable: 15})
+  })
+
   it('speaks requests per second for the rps metric', async () => {
     expect((await setup({metric: 'rps', panicThresholdPercentage: 1000}).tick(25, 1)).reason).toBe('stable, observed 25 req/s over 60 s, target 10')
   })
