@@ -78,6 +78,7 @@ const result: LoadResult = {
   errors: {'HTTP 503': 100, UT: 2},
   successRate: 0.898,
   aborted: false,
+  arrivals: 'uniform',
 }
 
 describe('renderLoadResult', () => {
