@@ -100,6 +100,11 @@ describe('renderLoadResult', () => {
     expect(renderLoadResult({...result, requests: 0, statuses: {}, errors: {}}, false)).toMatch(/^success {5}-$/m)
   })
 
+  test('poisson arrivals name their seed, so the run can be replayed', () => {
+    expect(renderLoadResult({...result, arrivals: 'poisson', seed: 42}, false)).toMatch(/^throughput  199\.5 rps  \(poisson arrivals, --seed 42\)$/m)
+    expect(renderLoadResult(result, false)).not.toContain('poisson')
+  })
+
   test('progress line', () => {
     expect(progressLine({sent: 410, completed: 400, errors: 3, elapsedMs: 2000, currentRps: 199.6}, 1000)).toBe(
       '2.00s  400/1000 done (410 sent, 3 errors), 200 rps now',
