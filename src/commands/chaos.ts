@@ -9,6 +9,7 @@ import {ConfigError} from '../sim/config/config-error.js'
 import {formatDuration} from '../sim/config/duration.js'
 import type {ConfigIssue} from '../sim/config/types.js'
 import {ExitCode, MeshError} from '../sim/errors.js'
+import {describeShape} from '../sim/load/arrival-schedule.js'
 import {type ChaosScenario, parseScenario} from '../sim/faults/chaos-scenario.js'
 import {type ChaosReport, formatMetric, type PhaseReport, runChaos, type StepResult} from '../sim/faults/chaos-runner.js'
 import {realClock} from '../sim/time/clock.js'
@@ -19,6 +20,8 @@ export default class Chaos extends MeshCommand {
 SCENARIO.yaml:
   duration: 40s                                # how long the run lasts
   load: {target: ingress, path: /, rps: 100}   # optional: also method, headers, timeout (default 10s), concurrency
+                                               # and a shape: after: 10s (idle first), ramp: 0:200/30s (or a list),
+                                               # then rps to the end; arrivals: uniform | poisson, seed
   timeline:                                    # each step at a time from the start
     - at: 10s
       name: slow-payments                      # optional: name it to clear it or to name its phase
@@ -103,7 +106,7 @@ function check(parsed: {scenario?: ChaosScenario; issues: ConfigIssue[]}): Chaos
 }
 
 function header(s: ChaosScenario, url: string | undefined): string {
-  const load = s.load && url ? `, ${s.load.method} ${url} at ${s.load.rps} rps` : ', no load'
+  const load = s.load && url ? `, ${s.load.method} ${url}: ${describeShape(s.load.shape)}` : ', no load'
   return `Playing ${path.basename(s.file)}: ${formatDuration(s.durationMs)}${load}, ${s.timeline.length} step${s.timeline.length === 1 ? '' : 's'}…`
 }
 

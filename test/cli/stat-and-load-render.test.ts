@@ -78,6 +78,7 @@ const result: LoadResult = {
   errors: {'HTTP 503': 100, UT: 2},
   successRate: 0.898,
   aborted: false,
+  arrivals: 'uniform',
 }
 
 describe('renderLoadResult', () => {
@@ -97,6 +98,11 @@ describe('renderLoadResult', () => {
     expect(text).toContain('960 completed of 960 sent in 5.01s (stopped early; 40 due but not sent)')
     expect(text).toMatch(/^errors {6}none$/m)
     expect(renderLoadResult({...result, requests: 0, statuses: {}, errors: {}}, false)).toMatch(/^success {5}-$/m)
+  })
+
+  test('poisson arrivals name their seed, so the run can be replayed', () => {
+    expect(renderLoadResult({...result, arrivals: 'poisson', seed: 42}, false)).toMatch(/^throughput  199\.5 rps  \(poisson arrivals, --seed 42\)$/m)
+    expect(renderLoadResult(result, false)).not.toContain('poisson')
   })
 
   test('progress line', () => {

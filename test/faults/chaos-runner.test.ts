@@ -275,11 +275,79 @@ expect:
 
   test('defaults: load target ingress, GET, a 10 s request timeout; steps in time order', () => {
     const s = scenario('duration: 5s\nload: {rps: 5}\ntimeline:\n  - {at: 3s, clear: all}\n  - {at: 1s, inject: {service: a, abort: 500}}\n')
-    expect(s.load).toEqual({target: 'ingress', path: undefined, rps: 5, method: 'GET', headers: {}, timeoutMs: 10_000, concurrency: undefined})
+    expect(s.load).toEqual({
+      target: 'ingress',
+      path: undefined,
+      rps: 5,
+      shape: {segments: [{durationMs: 5000, fromRps: 5, toRps: 5}], arrivals: 'uniform'},
+      seed: undefined,
+      method: 'GET',
+      headers: {},
+      timeoutMs: 10_000,
+      concurrency: undefined,
+    })
     expect(s.timeline.map((t) => [t.atMs, t.action])).toEqual([
       [1000, 'inject'],
       [3000, 'clear'],
     ])
     expect(s.phaseStarts).toEqual([0, 1000, 3000])
+  })
+
+  test('a load shape: idle after, the ramps, then rps to the end of the run; poisson with its seed', () => {
+    const s = scenario('duration: 10s\nload: {after: 2s, ramp: 0:100/4s, rps: 100, arrivals: poisson, seed: 9}\n')
+    expect(s.load).toMatchObject({
+      rps: 100,
+      seed: 9,
+      shape: {
+        segments: [
+          {durationMs: 2000, fromRps: 0, toRps: 0},
+          {durationMs: 4000, fromRps: 0, toRps: 100},
+          {durationMs: 4000, fromRps: 100, toRps: 100},
+        ],
+        arrivals: 'poisson',
+      },
+    })
+    // A ramp alone: the load ends with it, the run goes on to its duration.
+    expect(scenario('duration: 10s\nload: {ramp: [0:50/2s, 50:0/2s]}\n').load!.shape.segments).toEqual([
+      {durationMs: 2000, fromRps: 0, toRps: 50},
+      {durationMs: 2000, fromRps: 50, toRps: 0},
+    ])
+  })
+
+  test('a bad load shape: each problem at its key', () => {
+    const {issues} = parseScenario(
+      `duration: 10s
+load:
+  ramp: [0:100/4s, 200]
+  arrivals: gamma
+  seed: 1.5
+`,
+      '/tmp/s.yaml',
+    )
+    expect(issues.map((i) => `${i.line}:${i.column} ${i.path}: ${i.message}`)).toEqual([
+      '3:20 load.ramp[1]: "200" is not a ramp: write FROM:TO/DURATION, e.g. 0:200/30s (0 to 200 requests/s over 30 s)',
+      '5:9 load.seed: expected a whole number, got 1.5',
+    ])
+    const arrivals = parseScenario('duration: 10s\nload: {rps: 5, arrivals: gamma}\n', '/tmp/s.yaml').issues
+    expect(arrivals.map((i) => `${i.path}: ${i.message}`)).toEqual(['load.arrivals: expected uniform or poisson, got "gamma"'])
+    const long = parseScenario('duration: 10s\nload: {after: 5s, ramp: 0:10/5s, rps: 5}\n', '/tmp/s.yaml').issues
+    expect(long.map((i) => `${i.path}: ${i.message}`)).toEqual(['load: after and ramp take 10s, leaving no time for rps in a run of 10s'])
+    const none = parseScenario('duration: 10s\nload: {target: ingress}\n', '/tmp/s.yaml').issues
+    expect(none.map((i) => i.message)).toEqual(['load needs rps: (requests per second) or ramp: (FROM:TO/DURATION, e.g. 0:200/30s)'])
+  })
+})
+
+describe('a burst after idle in a chaos run', () => {
+  test('no request in the idle phase; the burst lands in the phase it was due in', async () => {
+    const {report} = await play(`
+duration: 4s
+load: {after: 2s, rps: 20}
+timeline: [{at: 2s, inject: {service: a, delay: 1ms}}]
+`)
+    expect(report.phases.map((p) => [p.startMs, p.requests])).toEqual([
+      [0, 0],
+      [2000, 40],
+    ])
+    expect(report.overall.requests).toBe(40)
   })
 })

@@ -6,7 +6,8 @@
 //
 // The shape (also in `mesh chaos --help`):
 //   duration: 40s                              # how long the run lasts
-//   load: {target: ingress, path: /, rps: 100} # optional; also method, headers, timeout, concurrency
+//   load: {target: ingress, path: /, rps: 100} # optional; also method, headers, timeout, concurrency,
+//                                              # after, ramp, arrivals, seed (the shape, as mesh load's flags)
 //   timeline:
 //     - at: 10s
 //       name: slow-payments                    # optional: clear it, or name its phase, by this
@@ -22,6 +23,7 @@
 import {LineCounter, parseDocument, type Document} from 'yaml'
 import {missingUnit, parseDuration} from '../config/duration.js'
 import type {ConfigIssue} from '../config/types.js'
+import {ARRIVALS, type Arrivals, type LoadShape, parseRamp, shapeOf} from '../load/arrival-schedule.js'
 import {checkFault, notInMesh} from './fault-config.js'
 import type {FaultSpec} from './fault.js'
 
@@ -29,7 +31,12 @@ export interface ChaosLoad {
   /** `ingress`, a service the ingress routes to, or a URL (as `mesh load`). */
   target: string
   path?: string
-  rps: number
+  /** Held from the end of the ramps to the end of the run. */
+  rps?: number
+  /** Idle `after`, then the ramps, then `rps` to the end of the run. */
+  shape: LoadShape
+  /** Of Poisson arrivals, to replay them. */
+  seed?: number
   method: string
   headers: Record<string, string>
   /** A request taking longer counts as error 'timeout'. */
@@ -78,7 +85,7 @@ const RATE_METRICS: readonly Metric[] = ['successRate', 'errorRate']
 const COUNT_METRICS: readonly Metric[] = ['requests', 'errors']
 const EXPECTATION = /^\s*([A-Za-z0-9]+)\s*(>=|<=|==|>|<)\s*(\S.*?)\s*$/
 const TOP_KEYS = ['duration', 'load', 'timeline', 'expect']
-const LOAD_KEYS = ['target', 'path', 'rps', 'method', 'headers', 'timeout', 'concurrency']
+const LOAD_KEYS = ['target', 'path', 'rps', 'after', 'ramp', 'arrivals', 'seed', 'method', 'headers', 'timeout', 'concurrency']
 const STEP_KEYS = ['at', 'name', 'inject', 'clear']
 
 type Path = Array<string | number>
@@ -134,8 +141,11 @@ export function parseScenario(source: string, file: string, known?: Record<strin
       if (typeof target !== 'string' || target === '') add(['load', 'target'], 'expected ingress, a service the ingress routes to, or a URL')
       if (l.path !== undefined && (typeof l.path !== 'string' || !l.path.startsWith('/'))) add(['load', 'path'], `expected a path starting with /, got ${show(l.path)}`)
       const rps = typeof l.rps === 'string' ? Number(l.rps.replace(/\/s$/, '')) : l.rps
-      if (l.rps === undefined) add(['load'], 'load needs rps: (requests per second)')
-      else if (typeof rps !== 'number' || !(rps > 0) || !Number.isFinite(rps)) add(['load', 'rps'], `expected a positive number of requests per second, got ${show(l.rps)}`)
+      const rpsOk = typeof rps === 'number' && rps > 0 && Number.isFinite(rps)
+      if (l.rps === undefined && l.ramp === undefined) add(['load'], 'load needs rps: (requests per second) or ramp: (FROM:TO/DURATION, e.g. 0:200/30s)')
+      else if (l.rps !== undefined && !rpsOk) add(['load', 'rps'], `expected a positive number of requests per second, got ${show(l.rps)}`)
+      const shape = durationMs && (rpsOk || (l.rps === undefined && l.ramp !== undefined)) ? loadShape(l, rpsOk ? (rps as number) : undefined, durationMs, add) : undefined
+      if (l.seed !== undefined && !Number.isInteger(l.seed)) add(['load', 'seed'], `expected a whole number, got ${show(l.seed)}`)
       const method = l.method ?? 'GET'
       if (typeof method !== 'string' || !/^[A-Za-z]+$/.test(method)) add(['load', 'method'], `expected an HTTP method, got ${show(l.method)}`)
       const headers: Record<string, string> = {}
@@ -152,7 +162,9 @@ export function parseScenario(source: string, file: string, known?: Record<strin
       load = {
         target: String(target),
         path: typeof l.path === 'string' ? l.path : undefined,
-        rps: Number(rps),
+        rps: rpsOk ? (rps as number) : undefined,
+        shape: shape ?? {segments: [], arrivals: 'uniform'},
+        seed: typeof l.seed === 'number' ? l.seed : undefined,
         method: String(method).toUpperCase(),
         headers,
         timeoutMs: timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
@@ -246,6 +258,42 @@ export function parseScenario(source: string, file: string, known?: Record<strin
 
   if (issues.length || !durationMs) return {issues: issues.sort((a, b) => a.line - b.line || a.column - b.column)}
   return {scenario: {file, durationMs, load, timeline, phaseStarts: starts, expect}, issues}
+}
+
+/**
+ * The load's shape over the run: idle `after`, then each `ramp`, then `rps` to the end. A
+ * problem is added at its key; undefined then (the scenario is refused anyway).
+ */
+function loadShape(l: Record<string, unknown>, rps: number | undefined, runMs: number, add: (path: Path, message: string) => void): LoadShape | undefined {
+  let afterMs = 0
+  if (l.after !== undefined) {
+    const ms = typeof l.after === 'string' || typeof l.after === 'number' ? parseDuration(l.after) : undefined
+    if (ms === undefined) return void add(['load', 'after'], `expected a duration to stay idle first, such as 10s, got ${show(l.after)}${missingUnit(l.after)}`)
+    afterMs = ms
+  }
+  const ramps = l.ramp === undefined ? [] : Array.isArray(l.ramp) ? l.ramp : [l.ramp]
+  if (ramps.length === 0 && l.ramp !== undefined) return void add(['load', 'ramp'], 'expected FROM:TO/DURATION (e.g. 0:200/30s) or a list of them')
+  let usedMs = afterMs
+  for (const [i, r] of ramps.entries()) {
+    const at: Path = Array.isArray(l.ramp) ? ['load', 'ramp', i] : ['load', 'ramp']
+    if (typeof r !== 'string' && typeof r !== 'number') return void add(at, `expected FROM:TO/DURATION such as 0:200/30s, got ${show(r)}`)
+    const ramp = parseRamp(String(r))
+    if (typeof ramp === 'string') return void add(at, ramp)
+    usedMs += ramp.durationMs
+  }
+  if (usedMs > runMs || (usedMs === runMs && rps !== undefined)) {
+    return void add(['load'], `after and ramp take ${usedMs / 1000}s, leaving ${rps !== undefined ? 'no time for rps' : 'less than their length'} in a run of ${runMs / 1000}s`)
+  }
+  if (l.arrivals !== undefined && !ARRIVALS.includes(l.arrivals as Arrivals)) return void add(['load', 'arrivals'], `expected ${ARRIVALS.join(' or ')}, got ${show(l.arrivals)}`)
+  const shape = shapeOf({
+    afterMs,
+    ramps: ramps.map(String),
+    rps,
+    durationMs: rps === undefined ? undefined : runMs - usedMs,
+    arrivals: (l.arrivals as Arrivals | undefined) ?? 'uniform',
+  })
+  if (typeof shape === 'string') return void add(['load'], shape)
+  return shape
 }
 
 /** 'p99 <= 800ms' → an Expectation, or a message saying what is wrong. */

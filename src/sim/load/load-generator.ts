@@ -14,6 +14,8 @@ import {Pool} from 'undici'
 import {RESPONSE_FLAGS_HEADER} from '../proxy/headers.js'
 import {LatencyHistogram, type LatencySummary} from '../telemetry/histogram.js'
 import {type Clock, realClock, type Timer} from '../time/clock.js'
+import {type Random, SeededRandom, seedFrom} from '../time/random.js'
+import {type Arrivals, ArrivalSchedule, constantShape, type LoadShape, peakRps, shapeProblem} from './arrival-schedule.js'
 
 export interface SendRequest {
   /** Path (and query) on the target, e.g. '/items'. */
@@ -54,8 +56,14 @@ export interface RequestOutcome {
 export interface LoadOptions {
   /** Base URL of the target (the ingress, or a sidecar's address). Needed by the default `send`. */
   target?: string
-  rps: number
-  durationMs: number
+  /** A constant rate for `durationMs`; ignored when `shape` is given. */
+  rps?: number
+  durationMs?: number
+  /** Idle stretches, ramps and constant rates one after another, with uniform or Poisson arrivals. */
+  shape?: LoadShape
+  /** Where Poisson gaps come from; default a SeededRandom of `seed`. */
+  random?: Random
+  seed?: number
   path?: string
   method?: string
   headers?: Record<string, string>
@@ -88,6 +96,9 @@ export interface LoadResult {
   errors: Record<string, number>
   successRate: number
   aborted: boolean
+  arrivals: Arrivals
+  /** The seed of the Poisson gaps, to replay the same arrivals. */
+  seed?: number
 }
 
 export class LoadError extends Error {
@@ -119,10 +130,18 @@ export function networkErrorCode(error: unknown): string {
 }
 
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
-  if (!(options.rps > 0) || !Number.isFinite(options.rps)) throw new LoadError(`--rps must be a positive number, got ${options.rps}`)
-  if (!(options.durationMs > 0)) throw new LoadError(`--duration must be positive, got ${options.durationMs}ms`)
+  let shape = options.shape
+  if (shape) {
+    const problem = shapeProblem(shape)
+    if (problem) throw new LoadError(`the load shape is not valid: ${problem}`)
+  } else {
+    const {rps = NaN, durationMs = NaN} = options
+    if (!(rps > 0) || !Number.isFinite(rps)) throw new LoadError(`--rps must be a positive number, got ${options.rps}`)
+    if (!(durationMs > 0)) throw new LoadError(`--duration must be positive, got ${options.durationMs}ms`)
+    shape = constantShape(rps, durationMs)
+  }
   const clock = options.clock ?? realClock
-  const concurrency = Math.max(1, Math.floor(options.concurrency ?? defaultConcurrency(options.rps)))
+  const concurrency = Math.max(1, Math.floor(options.concurrency ?? defaultConcurrency(peakRps(shape))))
   let send = options.send
   let pool: Pool | undefined
   if (!send) {
@@ -132,7 +151,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     pool = created.pool
   }
   try {
-    return await new Run(options, clock, concurrency, send).result()
+    return await new Run(options, shape, clock, concurrency, send).result()
   } finally {
     await pool?.close().catch(() => undefined)
   }
@@ -158,13 +177,15 @@ export function undiciSend(target: string, connections: number): {send: SendFn; 
 }
 
 class Run {
-  private readonly total: number
-  private readonly intervalMs: number
+  private readonly schedule: ArrivalSchedule
+  private readonly seed: number | undefined
+  /** When the next request is due (absolute ms), undefined once the shape is over. */
+  private nextDue: number | undefined
   private readonly t0: number
   private readonly histogram = new LatencyHistogram()
   private readonly statuses: Record<string, number> = {}
   private readonly errors: Record<string, number> = {}
-  private readonly queue: number[] = []
+  private readonly queue: Array<{index: number; intended: number}> = []
   private next = 0
   private sent = 0
   private completed = 0
@@ -183,13 +204,20 @@ class Run {
 
   constructor(
     private readonly options: LoadOptions,
+    private readonly shape: LoadShape,
     private readonly clock: Clock,
     private readonly concurrency: number,
     private readonly send: SendFn,
   ) {
-    this.total = plannedRequests(options.rps, options.durationMs)
-    this.intervalMs = 1000 / options.rps
+    let random = options.random
+    if (shape.arrivals === 'poisson' && !random) {
+      // A run nobody asked to replay gets a seed from the time; the result reports it so it can be.
+      this.seed = options.seed ?? seedFrom('load', clock.wallNow())
+      random = new SeededRandom(this.seed)
+    } else this.seed = shape.arrivals === 'poisson' ? options.seed : undefined
+    this.schedule = new ArrivalSchedule(shape, random)
     this.t0 = clock.now()
+    this.nextDue = this.due()
     this.lastEnd = this.t0
     this.lastProgressAt = this.t0
     this.done = new Promise((resolve) => (this.resolve = resolve))
@@ -207,8 +235,9 @@ class Run {
     return this.done
   }
 
-  private intended(i: number): number {
-    return this.t0 + i * this.intervalMs
+  private due(): number | undefined {
+    const offset = this.schedule.next()
+    return offset === undefined ? undefined : this.t0 + offset
   }
 
   /** Start (or queue) every request that is due, then sleep until the next one is. */
@@ -217,18 +246,18 @@ class Run {
     if (this.aborted) return
     const now = this.clock.now()
     // A hair of tolerance: i × (1000/rps) is not always exact in floating point.
-    while (this.next < this.total && this.intended(this.next) <= now + 1e-6) {
-      const i = this.next++
-      if (this.inFlight < this.concurrency) this.start(i)
-      else this.queue.push(i)
+    while (this.nextDue !== undefined && this.nextDue <= now + 1e-6) {
+      const due = {index: this.next++, intended: this.nextDue}
+      this.nextDue = this.due()
+      if (this.inFlight < this.concurrency) this.start(due.index, due.intended)
+      else this.queue.push(due)
     }
-    if (this.next < this.total) {
-      this.dueTimer = this.clock.setTimer(this.intended(this.next) - now, () => this.dispatch())
+    if (this.nextDue !== undefined) {
+      this.dueTimer = this.clock.setTimer(this.nextDue - now, () => this.dispatch())
     } else this.maybeFinish()
   }
 
-  private start(i: number): void {
-    const intended = this.intended(i)
+  private start(i: number, intended: number): void {
     const sentMs = this.clock.now()
     const controller = new AbortController()
     this.inFlight++
@@ -284,13 +313,13 @@ class Run {
     }
     this.options.onResponse?.({index, intendedMs, sentMs, endMs, latencyMs, status, error: cause})
     const queued = this.queue.shift()
-    if (queued !== undefined) this.start(queued)
+    if (queued !== undefined) this.start(queued.index, queued.intended)
     this.maybeFinish()
   }
 
   private maybeFinish(): void {
     if (this.finished || this.inFlight > 0) return
-    if (!this.aborted && (this.next < this.total || this.queue.length > 0)) return
+    if (!this.aborted && (this.nextDue !== undefined || this.queue.length > 0)) return
     this.finish()
   }
 
@@ -322,6 +351,8 @@ class Run {
       errors: this.errors,
       successRate: this.completed ? (this.completed - this.errorCount) / this.completed : 0,
       aborted: this.aborted,
+      arrivals: this.shape.arrivals,
+      ...(this.seed !== undefined ? {seed: this.seed} : {}),
     })
   }
 
