@@ -33,7 +33,7 @@ function health(i: InstanceStatus): string {
 }
 
 export function renderStatus(s: MeshStatus): string {
-  const head = `mesh ${chalk.bold(s.name)} — ${s.phase}` + (s.ingress ? `, ingress ${chalk.cyan(s.ingress.url)}` : '')
+  const head = `mesh ${chalk.bold(s.name)} — ${s.phase}` + (s.ingress ? `, ingress ${chalk.cyan(s.ingress.url)}` + (s.ingress.httpsUrl ? ` and ${chalk.cyan(s.ingress.httpsUrl)}` : '') : '')
   const rows: string[][] = []
   const notes: string[] = []
   const securityOf = new Map(s.services.map((x) => [x.name, x.security]))

@@ -106,6 +106,8 @@ describe('the secure-shop template', () => {
 
   test('a published address under STRICT refuses a client without a mesh certificate and serves one with api\'s', async () => {
     const status = json<MeshStatus>(await mesh(dir, ['status', '--json']))
+    expect(status.ingress?.httpsUrl).toBe(`https://localhost:${httpsPort}`)
+    expect((await mesh(dir, ['status'])).stdout).toContain(`https://localhost:${httpsPort}`)
     const [host, port] = status.services.find((s) => s.name === 'orders')!.instances[0].inboundAddress.split(':')
     const dial = (client: {cert?: Buffer; key?: Buffer}) =>
       new Promise<string>((resolve) => {

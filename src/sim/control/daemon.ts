@@ -83,6 +83,7 @@ export class MeshDaemon extends EventEmitter {
   private control?: ControlServer
   private controlUrl = ''
   private ingressUrl?: string
+  private ingressHttpsUrl?: string
   private phase: MeshStatus['phase'] = 'starting'
   private readonly startedAt = new Date()
   private stopping?: Promise<void>
@@ -182,7 +183,7 @@ export class MeshDaemon extends EventEmitter {
     this.certFiles = new WorkloadFiles(this.paths.certs, this.identities)
     this.dataPlane.useIdentities(this.identities, mtls)
 
-    if (this.config.ingress) this.ingressUrl = (await listenIngress(this.dataPlane, this.config.ingress)).url
+    if (this.config.ingress) ({url: this.ingressUrl, httpsUrl: this.ingressHttpsUrl} = await listenIngress(this.dataPlane, this.config.ingress))
 
     this.control = new ControlServer(token)
       .serve({
@@ -259,7 +260,7 @@ export class MeshDaemon extends EventEmitter {
   }
 
   status(): MeshStatus {
-    const facts = {phase: this.phase, controlUrl: this.controlUrl, ingressUrl: this.ingressUrl, startedAt: this.startedAt, watching: this.opts.watch ?? false}
+    const facts = {phase: this.phase, controlUrl: this.controlUrl, ingressUrl: this.ingressUrl, ingressHttpsUrl: this.ingressHttpsUrl, startedAt: this.startedAt, watching: this.opts.watch ?? false}
     return meshStatus(this, facts)
   }
 

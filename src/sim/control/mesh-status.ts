@@ -28,6 +28,8 @@ export interface DaemonFacts {
   phase: MeshStatus['phase']
   controlUrl: string
   ingressUrl?: string
+  /** The HTTPS ingress (`ingress.tls`). */
+  ingressHttpsUrl?: string
   startedAt: Date
   /** `mesh up --watch`: each service's watched paths are listed. */
   watching: boolean
@@ -41,7 +43,7 @@ export function meshStatus(p: StatusParts, d: DaemonFacts): MeshStatus {
     phase: d.phase,
     daemonPid: process.pid,
     controlUrl: d.controlUrl,
-    ingress: d.ingressUrl && config.ingress ? {url: d.ingressUrl, routes: config.ingress.routes} : undefined,
+    ingress: d.ingressUrl && config.ingress ? {url: d.ingressUrl, ...(d.ingressHttpsUrl ? {httpsUrl: d.ingressHttpsUrl} : {}), routes: config.ingress.routes} : undefined,
     startedAt: d.startedAt.toISOString(),
     requestsInFlight: dataPlane.inflightRequests,
     jwks: p.jwt.status(),

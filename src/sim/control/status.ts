@@ -115,7 +115,7 @@ export interface MeshStatus {
   phase: 'starting' | 'running' | 'stopping'
   daemonPid: number
   controlUrl: string
-  ingress?: {url: string; routes: Array<{prefix: string; service: string}>}
+  ingress?: {url: string; httpsUrl?: string; routes: Array<{prefix: string; service: string}>}
   startedAt: string
   /** Requests the data plane is serving now, on every listener (`mesh down` waits for them). */
   requestsInFlight?: number
