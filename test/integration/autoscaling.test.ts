@@ -1,0 +1,76 @@
+// `scaling:` acted on, on a real mesh: a simulated service answering in 200 ms, driven with
+// 50 requests at once, is scaled up by the KPA's panic mode (50 / (10 × 70%) wants 8,
+// capped at 6), every request served; with only a trickle left it drains back to one, the
+// trickle still served while instances leave. Bounded: about 25 s, under 3000 requests.
+import {afterAll, beforeAll, describe, expect, test} from 'vitest'
+import {ControlClient} from '../../src/sim/control/control-client.js'
+import type {ScalingEvent, ScalingStatus} from '../../src/sim/scaling/autoscaler.js'
+import {meshPaths, readState, readToken} from '../../src/sim/control/state-file.js'
+import type {MeshStatus} from '../../src/sim/control/status.js'
+import {downMesh, eventually, json, mesh, sendMany, type Sent, sendUntilStopped, upMesh} from '../helpers/mesh.js'
+
+const yaml = (port: number) => `
+name: autoscaling
+ingress:
+  port: ${port}
+  routes: [{prefix: /, service: catalog}]
+services:
+  catalog:
+    simulate: {latency: 200ms}
+    scaling: {minScale: 1, maxScale: 6, target: 10, window: 6s}
+`
+
+describe('autoscaling a simulated service (minScale 1)', () => {
+  let dir = ''
+  let ingress = ''
+  beforeAll(async () => {
+    ;({dir, ingress} = await upMesh(yaml))
+  })
+  afterAll(async () => {
+    if (dir) await downMesh(dir)
+  })
+
+  const scaling = async (): Promise<ScalingStatus> => {
+    const status = json<MeshStatus>(await mesh(dir, ['status', '--json']))
+    return status.services.find((s) => s.name === 'catalog')!.scaling![0]
+  }
+  const notOk = (sent: Sent[]) => sent.filter((s) => s.status !== 200)
+
+  test('scales up under 50 concurrent requests, serving all of them, then drains back to 1 without dropping one', async () => {
+    expect(await scaling()).toMatchObject({version: 'v1', actual: 1, desired: 1})
+
+    // ~250 requests/s for about 5 s; the status is polled meanwhile.
+    const burst = sendMany(`${ingress}/items`, 1250, 50)
+    const scaledUp = eventually(async () => {
+      const s = await scaling()
+      return s.actual >= 4 ? s : undefined
+    }, 15_000, 250)
+    const [sent, up] = await Promise.all([burst, scaledUp])
+    expect(notOk(sent)).toEqual([])
+    expect(up.actual).toBeGreaterThanOrEqual(4)
+    expect(new Set(sent.map((s) => s.instance)).size).toBeGreaterThanOrEqual(2)
+
+    // A trickle (one at a time: ~1 concurrent, which one instance carries) while it scales down.
+    const trickle = sendUntilStopped(`${ingress}/items`, 5, 1)
+    const down = await eventually(async () => {
+      const s = await scaling()
+      return s.actual === 1 && s.desired === 1 ? s : undefined
+    }, 20_000, 250)
+    const during = await trickle.stop()
+    expect(down).toMatchObject({actual: 1, panic: false})
+    expect(during.length).toBeGreaterThan(0)
+    expect(notOk(during)).toEqual([])
+
+    const paths = meshPaths(dir)
+    const events = await new ControlClient(readState(paths)!, readToken(paths)!).events()
+    const scaled = events.map((e) => e.event).filter((e): e is ScalingEvent => e.kind === 'scaled')
+    expect(scaled[0]).toMatchObject({service: 'catalog', from: 1, panic: true})
+    expect(scaled[0].to).toBeGreaterThanOrEqual(4)
+    expect(scaled[0].message).toMatch(/^1 → \d: panic, observed \d+(\.\d)? concurrent over 0\.6 s, target 7/)
+    expect(scaled.at(-1)).toMatchObject({to: 1, panic: false})
+    expect(scaled.at(-1)!.message).toMatch(/: stable, observed \d+(\.\d)? concurrent over 6 s, target 7/)
+
+    const text = await mesh(dir, ['status'])
+    expect(text.stdout).toMatch(/^catalog: autoscaled, desired 1, actual 1 — stable, observed .* target 7/m)
+  }, 45_000)
+})
