@@ -13,11 +13,14 @@ const yaml = (port: number) => `
 name: autoscaling
 ingress:
   port: ${port}
-  routes: [{prefix: /, service: catalog}]
+  routes: [{prefix: /search, service: search}, {prefix: /, service: catalog}]
 services:
   catalog:
     simulate: {latency: 200ms}
     scaling: {minScale: 1, maxScale: 6, target: 10, window: 6s}
+  search:
+    simulate: {latency: 10ms}
+    scaling: {minScale: 1, maxScale: 3, metric: rps, target: 20, window: 6s}
 `
 
 describe('autoscaling a simulated service (minScale 1)', () => {
@@ -30,9 +33,9 @@ describe('autoscaling a simulated service (minScale 1)', () => {
     if (dir) await downMesh(dir)
   })
 
-  const scaling = async (): Promise<ScalingStatus> => {
+  const scaling = async (service = 'catalog'): Promise<ScalingStatus> => {
     const status = json<MeshStatus>(await mesh(dir, ['status', '--json']))
-    return status.services.find((s) => s.name === 'catalog')!.scaling![0]
+    return status.services.find((s) => s.name === service)!.scaling![0]
   }
   const notOk = (sent: Sent[]) => sent.filter((s) => s.status !== 200)
 
@@ -73,4 +76,16 @@ describe('autoscaling a simulated service (minScale 1)', () => {
     const text = await mesh(dir, ['status'])
     expect(text.stdout).toMatch(/^catalog: autoscaled, desired 1, actual 1 — stable, observed .* target 7/m)
   }, 45_000)
+
+  test('with metric rps, scales on the rate of requests its instances answer', async () => {
+    // Few at once (4 in flight would never want a second instance at target 20), but ~100/s: 100 / 14 wants 3.
+    const burst = sendMany(`${ingress}/search`, 600, 4)
+    const up = eventually(async () => {
+      const s = await scaling('search')
+      return s.actual >= 2 ? s : undefined
+    }, 15_000, 250)
+    const [sent, s] = await Promise.all([burst, up])
+    expect(notOk(sent)).toEqual([])
+    expect(s.reason).toMatch(/observed \d+(\.\d)? req\/s over/)
+  }, 30_000)
 })

@@ -60,6 +60,8 @@ function setup(scaling: Partial<ScalingConfig> = {}) {
   const errors: string[] = []
   /** Requests under way in total, spread over the instances as a balancer would. */
   let load = 0
+  /** Requests answered so far (the rps metric's counter). */
+  let served = 0
   const autoscaler = new Autoscaler({
     config,
     clock,
@@ -69,11 +71,12 @@ function setup(scaling: Partial<ScalingConfig> = {}) {
       manager.names.forEach((n, i) => (per[n] = Math.floor(load / manager.names.length) + (i < load % manager.names.length ? 1 : 0)))
       return per
     },
+    served: () => served,
     onEvent: (e) => events.push(e),
     onError: (_s, e) => errors.push(e.message),
   })
   const seconds = (n: number) => clock.advance(n * TICK_MS)
-  return {clock, manager, autoscaler, events, errors, config, version, seconds, setLoad: (n: number) => (load = n)}
+  return {clock, manager, autoscaler, events, errors, config, version, seconds, setLoad: (n: number) => (load = n), serve: (n: number) => (served += n)}
 }
 
 describe('Autoscaler', () => {
@@ -127,6 +130,21 @@ describe('Autoscaler', () => {
     expect(manager.removed).toEqual(['catalog-6', 'catalog-5', 'catalog-4', 'catalog-3', 'catalog-2'])
     expect(events.map((e) => `${e.from}→${e.to}`)).toEqual(['1→6', '6→3', '3→1'])
     expect(events.at(-1)?.reason).toBe('stable, observed 0 concurrent over 6 s, target 7')
+    await autoscaler.stop()
+  })
+
+  it('with metric rps, scales on the rate of requests answered between ticks, not on those in flight', async () => {
+    const {autoscaler, manager, events, seconds, setLoad, serve} = setup({metric: 'rps', target: 100, targetUtilization: 100})
+    autoscaler.start()
+    setLoad(1000)
+    // 250 answered each second, counted from the first tick: 250 / 100 wants 3, panic (3 ≥ 2 × 1).
+    for (let i = 0; i < 3; i++) {
+      serve(250)
+      await seconds(1)
+    }
+    expect(events[0]).toMatchObject({from: 1, to: 3, panic: true})
+    expect(events[0].reason).toBe('panic, observed 250 req/s over 0.6 s, target 100')
+    expect(manager.names).toHaveLength(3)
     await autoscaler.stop()
   })
 

@@ -2,9 +2,12 @@
 // its instances are doing (requests in flight), and acts on the decision through the
 // instance manager, as Knative's autoscaler feeds the KPA and its reconciler scales the
 // Deployment. Scale to zero and the activator are not here yet: minScale 0 acts as 1.
+// The metric is the requests in flight across the version's instances (concurrency), or
+// the rate of requests they answered (rps).
 //
 //   tick (1 s, on the Clock) ─▶ observe ─▶ KpaDecider.record/decide ─▶ add or drain ─▶ event
 import type {MeshConfig, ScalingConfig, ServiceConfig, VersionConfig} from '../config/types.js'
+import type {MetricsRecorder} from '../telemetry/metrics.js'
 import type {Clock, Timer} from '../time/clock.js'
 import {KpaDecider, type KpaSpec} from './kpa.js'
 
@@ -45,8 +48,10 @@ export interface AutoscalerOptions {
   config: MeshConfig
   clock: Clock
   target: ScaleTarget
-  /** Requests under way to each instance of the service (the data plane's load). */
+  /** Requests under way to each instance of the service (the data plane's load): the concurrency metric. */
   inflight(service: string): Record<string, number>
+  /** Requests the version's instances have answered since the mesh started: the rps metric is its rate. */
+  served(service: string, version: string): number
   onEvent(event: ScalingEvent): void
   /** A scale-up that fails (an instance never became healthy): reported, retried on a later tick. */
   onError(service: string, error: Error): void
@@ -61,6 +66,8 @@ interface Scaled {
   /** One scaling action at a time: the next decision waits for this one to finish. */
   acting?: Promise<void>
   last?: {desired: number; panic: boolean; reason: string}
+  /** The rps metric's previous reading: served() and when. */
+  counted?: {requests: number; at: number}
 }
 
 /** minScale 0 is scale to zero, which needs the activator: until then the floor is one instance. */
@@ -136,14 +143,28 @@ export class Autoscaler {
   tick(): void {
     for (const s of this.scaled.values()) {
       const names = this.o.target.instancesOf(s.service.name, s.version.name)
-      const inflight = this.o.inflight(s.service.name)
-      s.decider.record(names.reduce((sum, n) => sum + (inflight[n] ?? 0), 0))
+      const value = s.version.scaling?.metric === 'rps' ? this.rps(s) : this.concurrency(s.service.name, names)
+      if (value !== undefined) s.decider.record(value)
       const d = s.decider.decide(names.length)
       if (!d) continue
       s.last = {desired: d.desired, panic: d.panic, reason: d.reason}
       if (s.acting || d.desired === names.length) continue
       s.acting = this.act(s, names, d.desired, d.panic, d.reason).finally(() => (s.acting = undefined))
     }
+  }
+
+  private concurrency(service: string, names: string[]): number {
+    const inflight = this.o.inflight(service)
+    return names.reduce((sum, n) => sum + (inflight[n] ?? 0), 0)
+  }
+
+  /** Requests answered per second since the last tick; nothing on the first (no interval yet). */
+  private rps(s: Scaled): number | undefined {
+    const now = {requests: this.o.served(s.service.name, s.version.name), at: this.o.clock.now()}
+    const was = s.counted
+    s.counted = now
+    if (!was || now.at <= was.at) return undefined
+    return ((now.requests - was.requests) * 1000) / (now.at - was.at)
   }
 
   private async act(s: Scaled, names: string[], desired: number, panic: boolean, reason: string): Promise<void> {
@@ -161,4 +182,13 @@ export class Autoscaler {
     // The newest go first: the oldest have warm caches and connections.
     await Promise.all(names.slice(desired).reverse().map((n) => this.o.target.removeInstance(n)))
   }
+}
+
+/** The requests a version's instances answered, as their sidecars reported them (istio_requests_total, reporter destination). */
+export function servedBy(metrics: Pick<MetricsRecorder, 'promSeries'>, service: string, version: string): number {
+  let n = 0
+  for (const p of metrics.promSeries()) {
+    if (p.labels.reporter === 'destination' && p.labels.destination_workload === service && p.labels.destination_version === version) n += p.requests
+  }
+  return n
 }
