@@ -31,14 +31,22 @@ class FakeManager implements ScaleTarget {
   /** When set, addInstances waits for it. */
   gate?: Promise<void>
   fail?: Error
+  started = true
+  signals: AbortSignal[] = []
 
   instancesOf(): string[] {
     return [...this.names]
   }
 
-  async addInstances(_s: ServiceConfig, _v: VersionConfig, count: number): Promise<string[]> {
+  isStarted(): boolean {
+    return this.started
+  }
+
+  async addInstances(_s: ServiceConfig, _v: VersionConfig, count: number, _t?: number, signal?: AbortSignal): Promise<string[]> {
     this.adds.push(count)
+    if (signal) this.signals.push(signal)
     await this.gate
+    signal?.throwIfAborted()
     if (this.fail) throw this.fail
     const added = Array.from({length: count}, () => `catalog-${this.next++}`)
     this.names.push(...added)
@@ -62,6 +70,7 @@ function setup(scaling: Partial<ScalingConfig> = {}) {
   let load = 0
   /** Requests answered so far (the rps metric's counter). */
   let served = 0
+  let deploy: string | undefined
   const autoscaler = new Autoscaler({
     config,
     clock,
@@ -72,11 +81,12 @@ function setup(scaling: Partial<ScalingConfig> = {}) {
       return per
     },
     served: () => served,
+    deploying: () => deploy,
     onEvent: (e) => events.push(e),
     onError: (_s, e) => errors.push(e.message),
   })
   const seconds = (n: number) => clock.advance(n * TICK_MS)
-  return {clock, manager, autoscaler, events, errors, config, version, seconds, setLoad: (n: number) => (load = n), serve: (n: number) => (served += n)}
+  return {clock, manager, autoscaler, events, errors, config, version, seconds, setLoad: (n: number) => (load = n), serve: (n: number) => (served += n), setDeploy: (d: string | undefined) => (deploy = d)}
 }
 
 describe('Autoscaler', () => {
@@ -146,6 +156,42 @@ describe('Autoscaler', () => {
     expect(events[0].reason).toBe('panic, observed 250 req/s over 0.6 s, target 100')
     expect(manager.names).toHaveLength(3)
     await autoscaler.stop()
+  })
+
+  it('scales nothing back up once `mesh stop` stopped the service, and waits for a deploy to end', async () => {
+    const {autoscaler, manager, seconds, setLoad, setDeploy} = setup()
+    autoscaler.start()
+    manager.started = false
+    manager.names = []
+    await seconds(3)
+    expect(manager.adds).toEqual([])
+    manager.started = true
+    manager.names = ['catalog-1']
+    setDeploy('d1 restart → v1')
+    setLoad(20)
+    await seconds(2)
+    expect(manager.adds).toEqual([])
+    setDeploy(undefined)
+    await seconds(1)
+    expect(manager.adds).toEqual([2])
+    await autoscaler.stop()
+  })
+
+  it('on stop, ends an instance start under way at once (mesh down does not wait for its deadline)', async () => {
+    const {autoscaler, manager, errors, seconds, setLoad} = setup()
+    let open!: () => void
+    manager.gate = new Promise((r) => (open = r))
+    autoscaler.start()
+    setLoad(20)
+    await seconds(1)
+    expect(manager.signals).toHaveLength(1)
+    const stopped = autoscaler.stop()
+    expect(manager.signals[0].aborted).toBe(true)
+    open()
+    await stopped
+    expect(manager.names).toEqual(['catalog-1'])
+    // Aborted by mesh down is not a failure to report.
+    expect(errors).toEqual([])
   })
 
   it('keeps one instance for minScale 0 (scale to zero is not acted on yet)', async () => {

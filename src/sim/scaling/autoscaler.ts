@@ -18,10 +18,12 @@ export const TICK_MS = 1000
 export interface ScaleTarget {
   /** The version's instances that are not leaving, oldest first. */
   instancesOf(service: string, version: string): string[]
-  /** Health-gated: resolves once they are ready; on failure none of them is left. */
-  addInstances(service: ServiceConfig, version: VersionConfig, count: number, timeoutMs?: number): Promise<string[]>
+  /** Health-gated: resolves once they are ready; on failure (or abort) none of them is left. */
+  addInstances(service: ServiceConfig, version: VersionConfig, count: number, timeoutMs?: number, signal?: AbortSignal): Promise<string[]>
   /** Drains (requests under way finish), then stops. */
   removeInstance(name: string): Promise<void>
+  /** False once `mesh stop` stopped the service (or it was never started): nothing is scaled back up. */
+  isStarted(service: string): boolean
 }
 
 export interface ScalingEvent {
@@ -55,6 +57,8 @@ export interface AutoscalerOptions {
   onEvent(event: ScalingEvent): void
   /** A scale-up that fails (an instance never became healthy): reported, retried on a later tick. */
   onError(service: string, error: Error): void
+  /** A deploy in progress on the service (it adds and removes instances itself): decisions wait for it to end. */
+  deploying?(service: string): string | undefined
   /** How long a new instance may take to become ready. */
   startTimeoutMs?: number
 }
@@ -79,7 +83,8 @@ export function kpaSpec(s: ScalingConfig): KpaSpec {
 export class Autoscaler {
   private readonly scaled = new Map<string, Scaled>()
   private timer?: Timer
-  private stopped = false
+  /** `mesh down`: ends an instance start under way at once instead of at its deadline. */
+  private readonly stopped = new AbortController()
 
   constructor(private readonly o: AutoscalerOptions) {}
 
@@ -117,7 +122,7 @@ export class Autoscaler {
 
   /** `mesh down`: no more ticks; an action under way finishes (stopAll drains what it started). */
   async stop(): Promise<void> {
-    this.stopped = true
+    this.stopped.abort()
     this.timer?.cancel()
     await Promise.all([...this.scaled.values()].map((s) => s.acting))
   }
@@ -132,7 +137,7 @@ export class Autoscaler {
   }
 
   private arm(): void {
-    if (this.stopped) return
+    if (this.stopped.signal.aborted) return
     this.timer = this.o.clock.setTimer(TICK_MS, () => {
       this.tick()
       this.arm()
@@ -142,13 +147,14 @@ export class Autoscaler {
   /** One sample and one decision per scaled version; acting only when the count should change. */
   tick(): void {
     for (const s of this.scaled.values()) {
+      if (!this.o.target.isStarted(s.service.name)) continue
       const names = this.o.target.instancesOf(s.service.name, s.version.name)
       const value = s.version.scaling?.metric === 'rps' ? this.rps(s) : this.concurrency(s.service.name, names)
       if (value !== undefined) s.decider.record(value)
       const d = s.decider.decide(names.length)
       if (!d) continue
       s.last = {desired: d.desired, panic: d.panic, reason: d.reason}
-      if (s.acting || d.desired === names.length) continue
+      if (s.acting || d.desired === names.length || this.o.deploying?.(s.service.name)) continue
       s.acting = this.act(s, names, d.desired, d.panic, d.reason).finally(() => (s.acting = undefined))
     }
   }
@@ -173,9 +179,9 @@ export class Autoscaler {
     this.o.onEvent({kind: 'scaled', service: s.service.name, version: s.version.name, from, to: desired, panic, reason, message: `${many}${from} → ${desired}: ${reason}`})
     if (desired > from) {
       try {
-        await this.o.target.addInstances(s.service, s.version, desired - from, this.o.startTimeoutMs)
+        await this.o.target.addInstances(s.service, s.version, desired - from, this.o.startTimeoutMs, this.stopped.signal)
       } catch (error) {
-        this.o.onError(s.service.name, error as Error)
+        if (!this.stopped.signal.aborted) this.o.onError(s.service.name, error as Error)
       }
       return
     }
