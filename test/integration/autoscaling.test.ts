@@ -2,6 +2,8 @@
 // 50 requests at once, is scaled up by the KPA's panic mode (50 / (10 × 70%) wants 8,
 // capped at 6), every request served; with only a trickle left it drains back to one, the
 // trickle still served while instances leave. Bounded: about 25 s, under 3000 requests.
+import {readFileSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
 import {ControlClient} from '../../src/sim/control/control-client.js'
 import type {ScalingEvent, ScalingStatus} from '../../src/sim/scaling/autoscaler.js'
@@ -87,5 +89,22 @@ describe('autoscaling a simulated service (minScale 1)', () => {
     const [sent, s] = await Promise.all([burst, up])
     expect(notOk(sent)).toEqual([])
     expect(s.reason).toMatch(/observed \d+(\.\d)? req\/s over/)
+  }, 30_000)
+
+  test('mesh apply changing scaling: is followed live: a lower maxScale drains down to it', async () => {
+    // Busy again, so the panic holds its instances: only the new maxScale can bring it to 1 within seconds.
+    await sendMany(`${ingress}/search`, 400, 4)
+    expect((await scaling('search')).actual).toBeGreaterThanOrEqual(2)
+    const file = path.join(dir, 'mesh.yaml')
+    writeFileSync(file, readFileSync(file, 'utf8').replace('minScale: 1, maxScale: 3, metric: rps', 'minScale: 1, maxScale: 1, metric: rps'))
+    const applied = await mesh(dir, ['apply'])
+    expect(applied.exitCode, applied.stderr + applied.stdout).toBe(0)
+    expect(applied.stdout).toContain('search: v1 scaling changed (the autoscaler follows it from its next decision)')
+    await eventually(async () => (await scaling('search')).actual === 1, 4000, 200)
+    const paths = meshPaths(dir)
+    const events = await new ControlClient(readState(paths)!, readToken(paths)!).events()
+    const last = events.map((e) => e.event).filter((e): e is ScalingEvent => e.kind === 'scaled' && e.service === 'search').at(-1)
+    expect(last).toMatchObject({to: 1})
+    expect(last!.reason).toMatch(/; capped at maxScale 1$/)
   }, 30_000)
 })

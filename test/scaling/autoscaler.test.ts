@@ -158,11 +158,14 @@ describe('Autoscaler', () => {
     await autoscaler.stop()
   })
 
-  it('scales nothing back up once `mesh stop` stopped the service, and waits for a deploy to end', async () => {
+  it('scales nothing back up once `mesh stop` stopped the service, starts no version none runs, and waits for a deploy to end', async () => {
     const {autoscaler, manager, seconds, setLoad, setDeploy} = setup()
     autoscaler.start()
     manager.started = false
     manager.names = []
+    await seconds(3)
+    expect(manager.adds).toEqual([])
+    manager.started = true
     await seconds(3)
     expect(manager.adds).toEqual([])
     manager.started = true

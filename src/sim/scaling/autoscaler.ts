@@ -149,6 +149,8 @@ export class Autoscaler {
     for (const s of this.scaled.values()) {
       if (!this.o.target.isStarted(s.service.name)) continue
       const names = this.o.target.instancesOf(s.service.name, s.version.name)
+      // A version none runs (no traffic yet, or a deploy has not started it) is not started here: from zero is the activator's.
+      if (names.length === 0) continue
       const value = s.version.scaling?.metric === 'rps' ? this.rps(s) : this.concurrency(s.service.name, names)
       if (value !== undefined) s.decider.record(value)
       const d = s.decider.decide(names.length)
