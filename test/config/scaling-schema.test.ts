@@ -42,7 +42,7 @@ describe('scaling:', () => {
     expect(problems(file('scaling: {minScale: 1, maxScale: 3}'))).toEqual([])
     expect(problems(file('scaling: {maxScale: 3}'))).toEqual([`mesh.yaml:5:14 services.s.scaling: ${NO_SCALE_TO_ZERO}`])
     expect(problems(file('scaling: {minScale: 1, containerConcurrency: 200}'))).toEqual([
-      'mesh.yaml:5:14 services.s.scaling: warning: containerConcurrency 200 is not enforced yet: it lowers the target, but an instance is not limited to it',
+      "mesh.yaml:5:14 services.s.scaling: warning: containerConcurrency 200 is not enforced yet: it only caps the autoscaler's target; nothing stops an instance being sent more",
     ])
   })
 
@@ -113,7 +113,7 @@ describe('scaling:', () => {
   it('warns when target is above containerConcurrency: the autoscaler aims for the limit, as Knative', () => {
     expect(problems(file('scaling: {target: 10, containerConcurrency: 1}'))).toEqual([
       `mesh.yaml:5:14 services.s.scaling: ${NO_SCALE_TO_ZERO}`,
-      'mesh.yaml:5:14 services.s.scaling: warning: containerConcurrency 1 is not enforced yet: it lowers the target, but an instance is not limited to it',
+      "mesh.yaml:5:14 services.s.scaling: warning: containerConcurrency 1 is not enforced yet: it only caps the autoscaler's target; nothing stops an instance being sent more",
       'mesh.yaml:5:23 services.s.scaling.target: warning: target 10 is above containerConcurrency 1: the autoscaler aims for 1 per instance',
     ])
   })

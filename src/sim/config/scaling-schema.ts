@@ -121,7 +121,7 @@ export function scalingFits(raw: {replicas?: number; scaling?: ScalingConfig}, a
   const s = raw.scaling
   // What the autoscaler does not do yet; the rest of scaling: is acted on.
   if (s && s.minScale === 0) key.warn('minScale 0 (scale to zero) is not acted on yet: the autoscaler keeps at least 1 instance')
-  if (s && s.containerConcurrency > 0) key.warn(`containerConcurrency ${s.containerConcurrency} is not enforced yet: it lowers the target, but an instance is not limited to it`)
+  if (s && s.containerConcurrency > 0) key.warn(`containerConcurrency ${s.containerConcurrency} is not enforced yet: it only caps the autoscaler's target; nothing stops an instance being sent more`)
   return true
 }
 
