@@ -197,6 +197,35 @@ describe('Autoscaler', () => {
     expect(errors).toEqual([])
   })
 
+  it('takes one action at a time per service, even across its scaled versions', async () => {
+    const clock = new VirtualClock()
+    const names: Record<string, string[]> = {v1: ['c-v1-1'], v2: ['c-v2-1']}
+    const adds: string[] = []
+    let open!: () => void
+    const gate = new Promise<void>((r) => (open = r))
+    const target: ScaleTarget = {
+      instancesOf: (_s, v) => [...names[v]],
+      isStarted: () => true,
+      async addInstances(_s, v, count) {
+        adds.push(`${v.name}+${count}`)
+        await gate
+        names[v.name].push(...Array.from({length: count}, (_, i) => `c-${v.name}-${i + 2}`))
+        return []
+      },
+      async removeInstance() {},
+    }
+    const versions = ['v1', 'v2'].map((name) => ({name, replicas: 1, env: {}, workload: {kind: 'simulate'}, scaling: SCALING}))
+    const config = {services: [{name: 'catalog', versions}]} as unknown as MeshConfig
+    const inflight = () => ({'c-v1-1': 20, 'c-v2-1': 20})
+    const autoscaler = new Autoscaler({config, clock, target, inflight, served: () => 0, onEvent: () => {}, onError: () => {}}).start()
+    await clock.advance(3 * TICK_MS)
+    expect(adds).toEqual(['v1+2'])
+    open()
+    await clock.advance(TICK_MS)
+    expect(adds).toEqual(['v1+2', 'v2+2'])
+    await autoscaler.stop()
+  })
+
   it('keeps one instance for minScale 0 (scale to zero is not acted on yet)', async () => {
     const {autoscaler, manager, events, seconds} = setup({minScale: 0})
     autoscaler.start()

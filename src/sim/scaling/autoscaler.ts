@@ -67,8 +67,6 @@ interface Scaled {
   service: ServiceConfig
   version: VersionConfig
   decider: KpaDecider
-  /** One scaling action at a time: the next decision waits for this one to finish. */
-  acting?: Promise<void>
   last?: {desired: number; panic: boolean; reason: string}
   /** The rps metric's previous reading: served() and when. */
   counted?: {requests: number; at: number}
@@ -82,6 +80,8 @@ export function kpaSpec(s: ScalingConfig): KpaSpec {
 
 export class Autoscaler {
   private readonly scaled = new Map<string, Scaled>()
+  /** One scaling action at a time per service (its versions share the balancer): later decisions wait for it. */
+  private readonly acting = new Map<string, Promise<void>>()
   private timer?: Timer
   /** `mesh down`: ends an instance start under way at once instead of at its deadline. */
   private readonly stopped = new AbortController()
@@ -120,11 +120,11 @@ export class Autoscaler {
     for (const key of this.scaled.keys()) if (!seen.has(key)) this.scaled.delete(key)
   }
 
-  /** `mesh down`: no more ticks; an action under way finishes (stopAll drains what it started). */
+  /** `mesh down`: no more ticks; an instance start under way is aborted (and removed), a drain finishes. */
   async stop(): Promise<void> {
     this.stopped.abort()
     this.timer?.cancel()
-    await Promise.all([...this.scaled.values()].map((s) => s.acting))
+    await Promise.all(this.acting.values())
   }
 
   status(service: string): ScalingStatus[] | undefined {
@@ -156,8 +156,9 @@ export class Autoscaler {
       const d = s.decider.decide(names.length)
       if (!d) continue
       s.last = {desired: d.desired, panic: d.panic, reason: d.reason}
-      if (s.acting || d.desired === names.length || this.o.deploying?.(s.service.name)) continue
-      s.acting = this.act(s, names, d.desired, d.panic, d.reason).finally(() => (s.acting = undefined))
+      const service = s.service.name
+      if (this.acting.has(service) || d.desired === names.length || this.o.deploying?.(service)) continue
+      this.acting.set(service, this.act(s, names, d.desired, d.panic, d.reason).finally(() => this.acting.delete(service)))
     }
   }
 
