@@ -64,6 +64,10 @@ export function renderStatus(s: MeshStatus): string {
       const calls = edges.map(([d, e]) => `→ ${d} ${e}`).join(', ')
       notes.push(`${svc.name}: ${security ?? 'plaintext'}${calls ? `; calls ${calls}` : ''}`)
     }
+    for (const a of svc.scaling ?? []) {
+      const who = svc.versions.length > 1 ? `${svc.name} ${a.version}` : svc.name
+      notes.push(`${who}: autoscaled, desired ${a.desired}, actual ${a.actual}${a.panic ? chalk.yellow(' (panic)') : ''}${a.reason ? ` — ${a.reason}` : ''}`)
+    }
     if (svc.panic) notes.push(chalk.yellow(`${svc.name}: panic mode — fewer than half its instances are available, so traffic goes to all of them`))
     for (const i of svc.instances) {
       const version = svc.versions.length > 1 ? `${i.version} (${svc.versions.find((v) => v.name === i.version)?.weight ?? 0}%)` : i.version

@@ -1,5 +1,5 @@
 // `scaling:` on a service or a version: Knative's names, defaults and limits, errors at the
-// line, and the warning that nothing acts on it yet.
+// line, where a scaled version starts, and the warnings for what is not acted on yet.
 import {Ajv} from 'ajv'
 import {describe, expect, it} from 'vitest'
 import {meshJsonSchema} from '../../src/sim/config/json-schema.js'
@@ -7,8 +7,8 @@ import {parsed, problems, yaml} from './helpers.js'
 
 // One simulated service `s`; its first extra line is line 5, indented by 4.
 const file = (...lines: string[]) => yaml('name: shop', 'services:', '  s:', '    simulate: {}', ...lines.map((l) => `    ${l}`))
-const errors = (source: string) => problems(source).filter((p) => !p.includes('not yet acted on'))
-const NOT_ACTED_ON = 'warning: scaling is checked but not yet acted on: the autoscaler is not wired in, so instances start as without it (replicas, default 1)'
+const errors = (source: string) => problems(source).filter((p) => !p.includes('warning:'))
+const NO_SCALE_TO_ZERO = 'warning: minScale 0 (scale to zero) is not acted on yet: the autoscaler keeps at least 1 instance'
 
 describe('scaling:', () => {
   it("fills in Knative's defaults, and reads durations and percentages", () => {
@@ -38,13 +38,24 @@ describe('scaling:', () => {
     })
   })
 
-  it('warns, at the value, that it is checked but not acted on', () => {
-    expect(problems(file('scaling: {maxScale: 3}'))).toEqual([`mesh.yaml:5:14 services.s.scaling: ${NOT_ACTED_ON}`])
+  it('warns, at the value, of what the autoscaler does not act on yet: scale to zero, containerConcurrency as a limit', () => {
+    expect(problems(file('scaling: {minScale: 1, maxScale: 3}'))).toEqual([])
+    expect(problems(file('scaling: {maxScale: 3}'))).toEqual([`mesh.yaml:5:14 services.s.scaling: ${NO_SCALE_TO_ZERO}`])
+    expect(problems(file('scaling: {minScale: 1, containerConcurrency: 200}'))).toEqual([
+      "mesh.yaml:5:14 services.s.scaling: warning: containerConcurrency 200 is not enforced yet: it only caps the autoscaler's target; nothing stops an instance being sent more",
+    ])
   })
 
-  it("is a version's default, and a version may have its own", () => {
+  it('starts a scaled version at initialScale, raised to minScale (at least 1), within maxScale', () => {
+    const replicas = (s: string) => parsed(file(`scaling: ${s}`)).services[0].versions[0].replicas
+    expect(replicas('{minScale: 1, initialScale: 3}')).toBe(3)
+    expect(replicas('{minScale: 4, initialScale: 1, maxScale: 6}')).toBe(4)
+    expect(replicas('{minScale: 0, initialScale: 0}')).toBe(1)
+  })
+
+  it("is a version's default, a version may have its own, and a version's own replicas keeps it fixed", () => {
     const config = parsed(yaml('name: shop', 'services:', '  s:', '    simulate: {}', '    scaling: {maxScale: 3}', '    versions:', '      v1: {}', '      v2: {scaling: {maxScale: 4}}', '      v3: {replicas: 2}'))
-    expect(config.services[0].versions.map((v) => [v.name, v.scaling?.maxScale, v.replicas])).toEqual([['v1', 3, 1], ['v2', 4, 1], ['v3', 3, 2]])
+    expect(config.services[0].versions.map((v) => [v.name, v.scaling?.maxScale, v.replicas])).toEqual([['v1', 3, 1], ['v2', 4, 1], ['v3', undefined, 2]])
   })
 
   it('refuses replicas beside scaling in one map, at scaling', () => {
@@ -101,7 +112,8 @@ describe('scaling:', () => {
 
   it('warns when target is above containerConcurrency: the autoscaler aims for the limit, as Knative', () => {
     expect(problems(file('scaling: {target: 10, containerConcurrency: 1}'))).toEqual([
-      `mesh.yaml:5:14 services.s.scaling: ${NOT_ACTED_ON}`,
+      `mesh.yaml:5:14 services.s.scaling: ${NO_SCALE_TO_ZERO}`,
+      "mesh.yaml:5:14 services.s.scaling: warning: containerConcurrency 1 is not enforced yet: it only caps the autoscaler's target; nothing stops an instance being sent more",
       'mesh.yaml:5:23 services.s.scaling.target: warning: target 10 is above containerConcurrency 1: the autoscaler aims for 1 per instance',
     ])
   })

@@ -44,7 +44,7 @@ import {requestOnlySelector} from '../faults/fault.js'
 import {formatDuration, parseRatio, parseSize} from './duration.js'
 import {CONDITION_KEYS, needsRequest, parseConditionKey} from '../proxy/policy/authorization-conditions.js'
 import {rateLimit} from './rate-limit-schema.js'
-import {scaling, scalingFits} from './scaling-schema.js'
+import {initialInstances, scaling, scalingFits} from './scaling-schema.js'
 import {tlsFits, tlsPolicy} from './tls-schema.js'
 import type {
   AuthorizationCondition,
@@ -592,6 +592,8 @@ function normaliseService(
       workload = {kind, host: source.address!.host, port: source.address!.port}
     }
     const port = v.raw.port ?? raw.port
+    // A version's own replicas is a fixed count: the service's scaling: is not inherited over it.
+    const scalingOf = v.raw.scaling ?? (v.raw.replicas === undefined ? raw.scaling : undefined)
     origins.versions.set(
       v.name,
       compact({
@@ -602,11 +604,11 @@ function normaliseService(
     versions.push(
       compact({
         name: v.name,
-        replicas: v.raw.replicas ?? raw.replicas ?? 1,
+        replicas: scalingOf ? initialInstances(scalingOf) : (v.raw.replicas ?? raw.replicas ?? 1),
         workload,
         env: {...serviceEnv, ...readEnvFiles(v.raw.envFile, v.at?.child('envFile'), mesh.dir), ...v.raw.env},
         port,
-        scaling: v.raw.scaling ?? raw.scaling,
+        scaling: scalingOf,
       }),
     )
   }

@@ -4,7 +4,7 @@
 //
 //   scaling: {minScale: 0, maxScale: 5, target: 10, targetUtilization: 70%, scaleDownDelay: 30s}
 //
-// Checked only: nothing in the daemon acts on it yet (see scalingFits' warning).
+// The daemon's Autoscaler (scaling/autoscaler.ts) acts on it, except what scalingFits warns of.
 import {type At, type Checker, checker, def, describeNode, duration, enumOf, int, obj, refine} from './checker.js'
 import type {ScalingConfig} from './types.js'
 
@@ -108,8 +108,8 @@ export const scaling: Checker<ScalingConfig> = refine(fields, (s, at): ScalingCo
 
 /**
  * A service's or a version's own keys: `replicas` and `scaling` each say how many
- * instances, so one map may hold only one. Every `scaling:` also gets the warning that it
- * is only checked so far. False when there is an error (reported at the key).
+ * instances, so one map may hold only one. A `scaling:` also gets a warning for what is
+ * not acted on yet (scale to zero, containerConcurrency as a hard limit). False when there is an error (reported at the key).
  */
 export function scalingFits(raw: {replicas?: number; scaling?: ScalingConfig}, at: At | undefined): boolean {
   const key = at?.child('scaling')
@@ -118,6 +118,18 @@ export function scalingFits(raw: {replicas?: number; scaling?: ScalingConfig}, a
     key.errorAtKey('replicas and scaling both say how many instances to run; keep one (scaling.minScale is the floor of an autoscaled one)')
     return false
   }
-  if (raw.scaling) key.warn('scaling is checked but not yet acted on: the autoscaler is not wired in, so instances start as without it (replicas, default 1)')
+  const s = raw.scaling
+  // What the autoscaler does not do yet; the rest of scaling: is acted on.
+  if (s && s.minScale === 0) key.warn('minScale 0 (scale to zero) is not acted on yet: the autoscaler keeps at least 1 instance')
+  if (s && s.containerConcurrency > 0) key.warn(`containerConcurrency ${s.containerConcurrency} is not enforced yet: it only caps the autoscaler's target; nothing stops an instance being sent more`)
   return true
+}
+
+/**
+ * How many instances a scaled version starts with, in place of `replicas`: initialScale
+ * raised to minScale (Knative starts at the larger), within maxScale, and at least one
+ * while scale to zero is not acted on.
+ */
+export function initialInstances(s: ScalingConfig): number {
+  return Math.min(s.maxScale, Math.max(1, s.minScale, s.initialScale))
 }

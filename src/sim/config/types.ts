@@ -125,7 +125,7 @@ export interface VersionConfig {
   env: Record<string, string>
   /** Fixed port the process must listen on (only with replicas: 1); otherwise the mesh picks one. */
   port?: number
-  /** Knative's autoscaling knobs (scaling-schema.ts); checked, not yet acted on. */
+  /** Knative's autoscaling knobs (scaling-schema.ts), acted on by scaling/autoscaler.ts; replicas is then where it starts. */
   scaling?: ScalingConfig
 }
 

@@ -212,6 +212,8 @@ export class ConfigApply {
     version.workload = structuredClone(c.next.workload)
     version.env = {...c.next.env}
     version.replicas = c.next.replicas
+    // The autoscaler reads it on its next tick, once apply has told it (onApplied).
+    version.scaling = structuredClone(c.next.scaling)
     declared.versions = declared.versions.map((v) => (v.name === c.version ? structuredClone(c.next) : v))
     const live = this.host.instances.instancesOf(c.service, c.version)
     const what: string[] = []
@@ -228,6 +230,7 @@ export class ConfigApply {
       const record = this.host.deploys.start({service: c.service, to: c.version, strategy: 'restart', progressDeadlineMs: 60_000})
       what.push(`${c.respawn.join(', ')} changed: its ${keep.length} ${keep.length === 1 ? 'instance is' : 'instances are'} being replaced one at a time (${record.id}; follow with \`mesh history ${c.service}\`)`)
     }
+    if (c.scaling) what.push(c.next.scaling ? 'scaling changed (the autoscaler follows it from its next decision)' : 'no longer autoscaled')
     const now = this.host.instances.instancesOf(c.service, c.version).length
     if (c.replicas && c.replicas.to > now) {
       try {

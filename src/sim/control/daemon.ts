@@ -45,9 +45,11 @@ import {securityOf} from '../config/security-schema.js'
 import {WorkloadIdentities} from '../security/workload-identity.js'
 import {WorkloadFiles} from '../security/workload-files.js'
 import {MeshJwt} from '../security/jwt/mesh-jwt.js'
+import {Autoscaler, type ScalingEvent, servedBy} from '../scaling/autoscaler.js'
 
 export type DaemonEvent =
   | InstanceEvent
+  | ScalingEvent
   /** `mesh up --watch`: files under a service's `watch:` paths changed, so its instances are restarted. */
   | {kind: 'files-changed'; service: string; files: string[]}
   | {kind: 'config-applied'; changes: string[]}
@@ -78,6 +80,7 @@ export class MeshDaemon extends EventEmitter {
   readonly supervisor: Supervisor
   readonly instances: InstanceManager
   readonly jwt: MeshJwt
+  readonly autoscaler: Autoscaler
   private readonly clock: Clock
   readonly events = new EventLog<DaemonEvent>(500)
   private control?: ControlServer
@@ -160,8 +163,9 @@ export class MeshDaemon extends EventEmitter {
       accessLogDir: this.paths.access,
       instances: this.instances,
       profileEnabled: (service) => profileEnabled(service, this.opts.profiles ?? []),
-      onApplied: (changes) => this.emitEvent({kind: 'config-applied', changes}),
+      onApplied: (changes) => (this.autoscaler.sync(), this.emitEvent({kind: 'config-applied', changes})),
     })
+    this.autoscaler = new Autoscaler({config, clock: this.clock, target: this.instances, inflight: (s) => this.dataPlane.load(s)?.instances ?? {}, served: (s, v) => servedBy(this.telemetry.metrics, s, v), onEvent: (e) => this.emitEvent(e), onError: (s, e) => console.error(`[daemon] scaling ${s}: ${e.message}`), deploying: (s) => this.deploys.inProgress(s)})
     this.supervisor.on('spawn', () => this.saveState())
     this.supervisor.on('records', () => this.saveState())
   }
@@ -247,6 +251,7 @@ export class MeshDaemon extends EventEmitter {
     for (const spec of this.config.faults.inject) this.injectFault(spec)
     await this.instances.bringUp(selected, this.opts.startupTimeoutMs ?? 60_000)
     this.phase = 'running'
+    this.autoscaler.start()
     this.jwt.started()
     if (this.opts.watch) {
       this.watch = new WatchRestarts({
@@ -260,8 +265,7 @@ export class MeshDaemon extends EventEmitter {
   }
 
   status(): MeshStatus {
-    const facts = {phase: this.phase, controlUrl: this.controlUrl, ingressUrl: this.ingressUrl, ingressHttpsUrl: this.ingressHttpsUrl, startedAt: this.startedAt, watching: this.opts.watch ?? false}
-    return meshStatus(this, facts)
+    return meshStatus(this, {phase: this.phase, controlUrl: this.controlUrl, ingressUrl: this.ingressUrl, ingressHttpsUrl: this.ingressHttpsUrl, startedAt: this.startedAt, watching: this.opts.watch ?? false})
   }
 
   /**
@@ -272,6 +276,7 @@ export class MeshDaemon extends EventEmitter {
     this.stopping ??= (async () => {
       this.phase = 'stopping'
       this.watch?.close()
+      await this.autoscaler.stop()
       // A paused process (SIGSTOP) would finish none of its requests.
       for (const f of this.faults.list()) if (f.kind === 'pause') this.faults.remove(f.id)
       const longest = this.longestStopGraceMs()

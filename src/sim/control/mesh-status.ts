@@ -8,6 +8,7 @@ import type {FaultSet} from '../faults/fault-set.js'
 import type {DataPlane} from '../proxy/data-plane.js'
 import type {MeshJwt} from '../security/jwt/mesh-jwt.js'
 import type {Telemetry} from '../telemetry/telemetry.js'
+import type {Autoscaler} from '../scaling/autoscaler.js'
 import {faultLines} from './fault-inject.js'
 import type {InstanceManager} from './instance-manager.js'
 import type {MeshStatus} from './status.js'
@@ -21,6 +22,7 @@ export interface StatusParts {
   readonly instances: InstanceManager
   readonly telemetry: Telemetry
   readonly jwt: Pick<MeshJwt, 'status'>
+  readonly autoscaler: Pick<Autoscaler, 'status'>
 }
 
 /** What only the daemon knows of itself. */
@@ -66,6 +68,7 @@ export function meshStatus(p: StatusParts, d: DaemonFacts): MeshStatus {
       profiles: s.profiles,
       load: dataPlane.load(s.name),
       security: dataPlane.securityOf(s.name),
+      scaling: p.autoscaler.status(s.name),
     })),
   }
 }

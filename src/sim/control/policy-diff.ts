@@ -22,6 +22,8 @@ export interface InstanceChange {
   replicas?: {from: number; to: number}
   /** What of the process changed (command, cwd, env, simulate): its instances are replaced. */
   respawn?: string[]
+  /** `scaling:` changed: the autoscaler follows the new one (or lets the version go to `replicas`). */
+  scaling?: boolean
   /** The version as mesh.yaml has it now. */
   next: VersionConfig
 }
@@ -159,6 +161,7 @@ export function describeInstanceChange(c: InstanceChange): string {
   const parts: string[] = []
   if (c.replicas) parts.push(`replicas ${c.replicas.from} → ${c.replicas.to}`)
   if (c.respawn) parts.push(`${c.respawn.join(', ')} changed`)
+  if (c.scaling) parts.push(c.next.scaling ? 'scaling changed' : 'no longer autoscaled')
   return parts.join(', ')
 }
 
@@ -204,13 +207,16 @@ export function versionChange(service: string, before: VersionConfig, next: Vers
     if (w0.cwd !== w1.cwd) respawn.push('cwd')
   } else if (!same(w0, w1)) respawn.push('simulate')
   if (!same(before.env, next.env)) respawn.push('env')
-  const replicas = before.replicas !== next.replicas
-  if (!replicas && respawn.length === 0) return `${next.name} changed`
+  const scaling = !same(before.scaling, next.scaling)
+  // An autoscaled version's count is the autoscaler's (a new initialScale rescales nothing); one that stops being autoscaled goes to its replicas.
+  const replicas = !next.scaling && (before.replicas !== next.replicas || !!before.scaling)
+  if (!replicas && !scaling && respawn.length === 0) return `${next.name} changed`
   return {
     service,
     version: next.name,
     replicas: replicas ? {from: before.replicas, to: next.replicas} : undefined,
     respawn: respawn.length ? respawn : undefined,
+    scaling: scaling || undefined,
     next,
   }
 }

@@ -1,4 +1,5 @@
 // What `mesh status` shows: the shape the control API returns and `--json` prints.
+import type {ScalingStatus} from '../scaling/autoscaler.js'
 import type {TcpTotals} from '../telemetry/tcp-metrics.js'
 import type {DestinationLoad} from '../proxy/destination.js'
 import type {TlsMode} from '../config/types.js'
@@ -66,6 +67,8 @@ export interface ServiceStatus {
   load?: DestinationLoad
   /** Its mTLS mode at its published address (with a mesh CA) and the TLS the mesh speaks to its instances. */
   security?: ServiceSecurity
+  /** Per autoscaled version (`scaling:`): the autoscaler's last decision against the instances it has. */
+  scaling?: ScalingStatus[]
 }
 
 export interface ServiceSecurity {
