@@ -39,7 +39,7 @@ import {acquireMeshLock, type MeshLock} from './mesh-lock.js'
 import {OneAtATime} from './one-at-a-time.js'
 import type {MeshStatus} from './status.js'
 import {meshStatus} from './mesh-status.js'
-import {listenIngress} from '../proxy/ingress-listeners.js'
+import {type IngressUrls, listenIngress} from '../proxy/ingress-listeners.js'
 import {profileEnabled, servicesToStart, whyLeftOut} from '../config/profiles.js'
 import {securityOf} from '../config/security-schema.js'
 import {WorkloadIdentities} from '../security/workload-identity.js'
@@ -85,8 +85,7 @@ export class MeshDaemon extends EventEmitter {
   readonly events = new EventLog<DaemonEvent>(500)
   private control?: ControlServer
   private controlUrl = ''
-  private ingressUrl?: string
-  private ingressHttpsUrl?: string
+  private ingress?: IngressUrls
   private phase: MeshStatus['phase'] = 'starting'
   private readonly startedAt = new Date()
   private stopping?: Promise<void>
@@ -149,7 +148,7 @@ export class MeshDaemon extends EventEmitter {
       {
         onStep: (record, step) =>
           this.emitEvent({kind: 'deploy-step', service: record.plan.service, id: record.id, step: step.kind, message: step.message}),
-        startLoad: (plan) => canaryLoad(this.config, this.ingressUrl, plan.service, plan.canary!.loadRps!),
+        startLoad: (plan) => canaryLoad(this.config, this.ingress?.url, plan.service, plan.canary!.loadRps!),
       },
       this.paths.history,
     )
@@ -187,7 +186,7 @@ export class MeshDaemon extends EventEmitter {
     this.certFiles = new WorkloadFiles(this.paths.certs, this.identities)
     this.dataPlane.useIdentities(this.identities, mtls)
 
-    if (this.config.ingress) ({url: this.ingressUrl, httpsUrl: this.ingressHttpsUrl} = await listenIngress(this.dataPlane, this.config.ingress))
+    if (this.config.ingress) this.ingress = await listenIngress(this.dataPlane, this.config.ingress)
 
     this.control = new ControlServer(token)
       .serve({
@@ -265,7 +264,7 @@ export class MeshDaemon extends EventEmitter {
   }
 
   status(): MeshStatus {
-    return meshStatus(this, {phase: this.phase, controlUrl: this.controlUrl, ingressUrl: this.ingressUrl, ingressHttpsUrl: this.ingressHttpsUrl, startedAt: this.startedAt, watching: this.opts.watch ?? false})
+    return meshStatus(this, {phase: this.phase, controlUrl: this.controlUrl, ingressUrl: this.ingress?.url, ingressHttpsUrl: this.ingress?.httpsUrl, startedAt: this.startedAt, watching: this.opts.watch ?? false})
   }
 
   /**
@@ -392,7 +391,7 @@ export class MeshDaemon extends EventEmitter {
       stopGraceMs: this.longestStopGraceMs(),
       controlUrl: this.controlUrl,
       tokenFile: this.paths.token,
-      ingressUrl: this.ingressUrl,
+      ingressUrl: this.ingress?.url,
       startedAt: this.startedAt.toISOString(),
       children: this.supervisor.records().map((r) => ({...r, service: this.instances.serviceOf(r.instance) ?? ''})),
     })
