@@ -4,10 +4,10 @@
 // localhost / 127.0.0.1 / ::1 the mesh CA issues and rotates.
 //
 //   ingress: {port: 8080, tls: {port: 8443, redirect: true}}   8080 answers 308 → https://…:8443
-import {createPrivateKey, X509Certificate} from 'node:crypto'
-import {readFileSync} from 'node:fs'
+import {X509Certificate} from 'node:crypto'
 import {dirname, resolve} from 'node:path'
-import {type At, bool, int, obj, opt, refine, req, str} from './checker.js'
+import {bool, int, obj, opt, refine, req, str} from './checker.js'
+import {certificateBlocks, keyMatches, readPemFile} from './pem-files.js'
 import type {IngressTlsConfig} from './types.js'
 
 const file = str({nonEmpty: true, expected: 'a path to a PEM file (relative to mesh.yaml)'})
@@ -21,30 +21,13 @@ export const ingressTls = refine(
     const base = dirname(at.report.file)
     const certFile = resolve(base, raw.cert)
     const keyFile = resolve(base, raw.key)
-    const certPem = readPem(at.child('cert')!, certFile, (pem) => void new X509Certificate(pem), 'certificate')
-    const keyPem = readPem(at.child('key')!, keyFile, (pem) => void createPrivateKey(pem), 'private key')
+    const certPem = readPemFile(at.child('cert')!, certFile, 'certificate')
+    const keyPem = readPemFile(at.child('key')!, keyFile, 'private key')
     if (certPem === undefined || keyPem === undefined) return undefined
-    const cert = new X509Certificate(certPem)
-    if (!cert.checkPrivateKey(createPrivateKey(keyPem))) return at.child('key')!.error(`${keyFile} is not the private key of the certificate in ${certFile}`)
+    const cert = new X509Certificate(certificateBlocks(certPem)[0])
+    if (!keyMatches(certPem, keyPem)) return at.child('key')!.error(`${keyFile} is not the private key of the certificate in ${certFile}`)
     // Served all the same (a rehearsal of an expired certificate is a fair thing to want), but said.
     if (new Date(cert.validTo).getTime() < Date.now()) at.child('cert')!.warn(`the certificate in ${certFile} expired on ${new Date(cert.validTo).toISOString()}: clients will refuse it`)
     return {...out, certFile, keyFile}
   },
 )
-
-/** The file's text when it parses as `what`; otherwise undefined, reported at the field. */
-function readPem(at: At, path: string, parse: (pem: string) => void, what: string): string | undefined {
-  let pem: string
-  try {
-    pem = readFileSync(path, 'utf8')
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    return at.error(code === 'ENOENT' ? `${path} does not exist (paths are relative to mesh.yaml)` : `cannot read ${path}: ${code ?? (error as Error).message}`)
-  }
-  try {
-    parse(pem)
-  } catch (error) {
-    return at.error(`${path} is not a PEM ${what}: ${(error as Error).message}`)
-  }
-  return pem
-}

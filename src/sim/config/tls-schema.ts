@@ -7,10 +7,9 @@
 //   MUTUAL        the user's client certificate and key; the server checked against caCertificates
 //   SIMPLE        server-authenticated TLS only (an https `address:` service)
 //   DISABLE       plaintext (the default)
-import {createPrivateKey, X509Certificate} from 'node:crypto'
-import {readFileSync} from 'node:fs'
 import {dirname, resolve} from 'node:path'
 import {type At, array, checker, enumOf, obj, opt, req, str} from './checker.js'
+import {keyMatches, readPemFile} from './pem-files.js'
 import type {TlsMode, TlsPolicy} from './types.js'
 
 export const TLS_MODES = ['ISTIO_MUTUAL', 'MUTUAL', 'SIMPLE', 'DISABLE'] as const satisfies readonly TlsMode[]
@@ -61,7 +60,7 @@ export const tlsPolicy = checker<TlsPolicy>(
     for (const key of FILE_KEYS) {
       if (raw[key] === undefined) continue
       const path = resolve(base, raw[key])
-      const pem = readPem(at.child(key)!, key, path)
+      const pem = readPemFile(at.child(key)!, path, key === 'privateKey' ? 'private key' : 'certificate')
       if (pem === undefined) ok = false
       else {
         out[key] = path
@@ -76,38 +75,6 @@ export const tlsPolicy = checker<TlsPolicy>(
   },
   shape.json,
 )
-
-/** The file's text when it reads as what `key` needs; otherwise reported at the field. */
-function readPem(at: At, key: (typeof FILE_KEYS)[number], path: string): string | undefined {
-  let pem: string
-  try {
-    pem = readFileSync(path, 'utf8')
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    return at.error(code === 'ENOENT' ? `${path} does not exist (paths are relative to mesh.yaml)` : `cannot read ${path}: ${code ?? (error as Error).message}`)
-  }
-  try {
-    if (key === 'privateKey') createPrivateKey(pem)
-    // Every certificate of a bundle must parse: one bad block would be skipped by some TLS stacks and not others.
-    else for (const block of certificateBlocks(pem)) new X509Certificate(block)
-    if (key !== 'privateKey' && certificateBlocks(pem).length === 0) throw new Error('no BEGIN CERTIFICATE block')
-  } catch (error) {
-    return at.error(`${path} is not a PEM ${key === 'privateKey' ? 'private key' : 'certificate'}: ${(error as Error).message}`)
-  }
-  return pem
-}
-
-function certificateBlocks(pem: string): string[] {
-  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []
-}
-
-function keyMatches(certPem: string, keyPem: string): boolean {
-  try {
-    return new X509Certificate(certificateBlocks(certPem)[0]).checkPrivateKey(createPrivateKey(keyPem))
-  } catch {
-    return false
-  }
-}
 
 /** Where the mesh cannot originate TLS: a simulated instance serves plaintext HTTP only. */
 export function tlsFits(policy: TlsPolicy | undefined, simulated: boolean, at: At): boolean {
