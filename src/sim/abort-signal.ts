@@ -28,3 +28,34 @@ export function abortError(signal: Abortable): Error {
   const reason = signal.reason
   return reason instanceof Error ? reason : new Error('aborted')
 }
+
+/**
+ * Waits for `promise` unless `signal` aborts first: exactly one of the callbacks runs, `aborted`
+ * at once — a caller that leaves is answered then, not when the work it started ends.
+ */
+export function settleUnlessAborted<T>(
+  signal: Abortable,
+  promise: Promise<T>,
+  on: {value(value: T): void; error(error: unknown): void; aborted(): void},
+): void {
+  let settled = false
+  const stop = whenAborted(signal, () => {
+    settled = true
+    on.aborted()
+  })
+  if (settled) return
+  promise.then(
+    (value) => {
+      if (settled) return
+      settled = true
+      stop()
+      on.value(value)
+    },
+    (error) => {
+      if (settled) return
+      settled = true
+      stop()
+      on.error(error)
+    },
+  )
+}

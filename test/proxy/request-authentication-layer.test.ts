@@ -83,4 +83,22 @@ describe('request authentication layer', () => {
     expect(await pending.answer).toBe(gone)
     expect(seen).toHaveLength(0)
   })
+
+  test('the caller left while the key set is still being fetched: answered at once, not when the fetch ends', async () => {
+    const {seen, service} = app()
+    let fetched!: (keys: undefined) => void
+    const hanging = new Promise<undefined>((resolve) => (fetched = resolve))
+    const keys = {current: () => hanging, refetch: async () => undefined, status: () => undefined}
+    const layer = requestAuthentication(() => new Authenticator([{rule: {issuer: 'svc', forwardOriginalToken: false}, iss: 'svc', keys}]), () => undefined)(service)
+    const controller = new Cancellation()
+    const gone = new ProxyError(499, 'DC', 'the caller closed the connection')
+    let answer: unknown
+    layer(meshRequest({headers: {authorization: `Bearer ${await sign('svc')}`}}), callContext(clock, {controller}), {ok: (r) => (answer = r), fail: (e) => (answer = e)})
+    controller.abort(gone)
+    expect(answer).toBe(gone)
+    fetched(undefined)
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(answer).toBe(gone)
+    expect(seen).toHaveLength(0)
+  })
 })

@@ -4,6 +4,7 @@
 // other behind its Dispatcher. The data plane's speaks to real instances over the network,
 // in plaintext or, where `policy.tls` asks, over TLS (upstream-tls.ts).
 import type {Agent} from 'undici'
+import {settleUnlessAborted} from '../abort-signal.js'
 import type {TlsPolicy} from '../config/types.js'
 import {type H2Sessions, h2Upstream} from './h2-upstream.js'
 import {forward, type MeshRequest, type Service} from './stack.js'
@@ -44,28 +45,14 @@ export function networkLeaf(agent: Agent, h2: H2Sessions, inflight: Map<string, 
       }
       // The caller's first certificate is being issued: a caller that leaves meanwhile is told at once.
       const signal = ctx.signal
-      if (signal.aborted) return reply.fail(abortReason(signal))
-      let settled = false
-      const onAbort = () => {
-        settled = true
-        reply.fail(abortReason(signal))
-      }
-      signal.addEventListener('abort', onAbort)
-      pool.then(
-        (ready) => {
-          if (settled) return
-          settled = true
-          signal.removeEventListener('abort', onAbort)
+      settleUnlessAborted(signal, pool, {
+        value: (ready) => {
           ctx.upstreamTls = ready.security
           forward(leafOf(ready, protocol), req, ctx, reply)
         },
-        (error) => {
-          if (settled) return
-          settled = true
-          signal.removeEventListener('abort', onAbort)
-          reply.fail(failed(error))
-        },
-      )
+        error: (error) => reply.fail(failed(error)),
+        aborted: () => reply.fail(abortReason(signal)),
+      })
     }
   }
 }

@@ -5,10 +5,12 @@
 // does. A call through the ingress meets the ingress's rules first, then the service's.
 //
 // A request without a token pays a header lookup and goes on in the same tick; a token is
-// checked asynchronously (jose, WebCrypto), and a caller that leaves meanwhile stops it there.
+// checked asynchronously (jose, WebCrypto), and a caller that leaves meanwhile is answered at once.
 import {type Authentication, type Authenticator, forwardVerified} from '../../security/jwt/authenticator.js'
+import {settleUnlessAborted} from '../../abort-signal.js'
 import {firstHeader} from '../headers.js'
 import {ProxyError} from '../respond.js'
+import {abortReason} from '../upstream.js'
 import {forward, type Layer, type MeshRequest, type RequestAuth} from '../stack.js'
 
 const NO_TOKEN: RequestAuth = Object.freeze({outcome: 'none'})
@@ -29,14 +31,12 @@ export const requestAuthentication =
         // This try's signal, as it was when the request reached us (see CallContext.signal).
         const signal = ctx.signal
         const rest = steps.slice(i + 1)
-        verifyAll(found, authenticator, rest, req, ctx.clock.wallNow()).then(
-          (refusal) => {
-            if (signal.aborted) return reply.fail(signal.reason)
-            if (refusal) return reply.fail(refusal)
-            forward(inner, req, ctx, reply)
-          },
-          (error) => reply.fail(error),
-        )
+        // A caller that leaves while a key set is fetched (up to its timeout) is answered at once.
+        settleUnlessAborted(signal, verifyAll(found, authenticator, rest, req, ctx.clock.wallNow()), {
+          value: (refusal) => (refusal ? reply.fail(refusal) : forward(inner, req, ctx, reply)),
+          error: (error) => reply.fail(error),
+          aborted: () => reply.fail(abortReason(signal)),
+        })
         return
       }
       forward(inner, req, ctx, reply)
