@@ -82,7 +82,9 @@ export class UpstreamTls {
    */
   pool(req: MeshRequest, policy: TlsPolicy): Pool | Promise<Pool> {
     let d = this.byDestination.get(req.destination)
-    if (!d || (d.policy !== policy && !samePolicy(d.policy, policy))) {
+    // An apply that left the settings as they were: adopt the new object, so the next request compares by identity.
+    if (d && d.policy !== policy && samePolicy(d.policy, policy)) d.policy = policy
+    if (!d || d.policy !== policy) {
       // `mesh apply` changed the settings: the old connections finish what they carry, then close.
       if (d) for (const p of d.pools.values()) void retire(p)
       d = {policy, pools: new Map()}
@@ -180,8 +182,9 @@ export class UpstreamTls {
    */
   private rotated(service: string): void {
     const to = this.byDestination.get(service)
-    // One still being made connects afresh anyway, checking what the callee presents then.
-    if (to) {
+    // One still being made connects afresh anyway, checking what the callee presents then. Only
+    // ISTIO_MUTUAL checks the mesh certificate: MUTUAL and SIMPLE pools trust the user's CA files.
+    if (to && to.policy.mode === 'ISTIO_MUTUAL') {
       for (const [caller, p] of to.pools) {
         if (p instanceof Promise) continue
         to.pools.delete(caller)
