@@ -321,6 +321,25 @@ describe('policy.authorization', () => {
     expect(problems(mesh('allow: [{requestPrincipals: ["*"]}]', '      requestAuthentication: {jwtRules: [{issuer: mesh}]}'))).toEqual([])
   })
 
+  it('says nothing of missing jwtRules when the ingress that has them was dropped for an error of its own', () => {
+    const file = [
+      'name: shop',
+      'ingress:',
+      '  port: 8000',
+      '  routes: [{prefix: /, service: api}]',
+      '  tls: {port: 8443, cert: missing.pem, key: missing.key}',
+      '  requestAuthentication: {jwtRules: [{issuer: mesh}]}',
+      'services:',
+      '  api:',
+      '    simulate: {}',
+      '    policy:',
+      '      authorization: {allow: [{requestPrincipals: ["*"]}]}',
+    ].join('\n')
+    const found = problems(file)
+    expect(found.some((p) => p.includes('ingress.tls.cert') && p.includes('does not exist'))).toBe(true)
+    expect(found.filter((p) => p.includes('no jwtRule checks'))).toEqual([])
+  })
+
   it('warns about a principal of this mesh that names no service', () => {
     expect(problems(mesh('allow: [{principals: [cluster.local/ns/shop/sa/frontend, cluster.local/ns/shop/sa/fronted, cluster.local/ns/other/sa/x]}, {from: [frontend]}]'))).toEqual([
       'mesh.yaml:9:66 services.payments.policy.authorization.allow[0].principals[1]: warning: "cluster.local/ns/shop/sa/fronted" names no service of mesh "shop"; did you mean "frontend"?',
