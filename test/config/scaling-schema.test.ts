@@ -27,6 +27,8 @@ describe('scaling:', () => {
       scaleDownDelayMs: 0,
       maxScaleUpRate: 1000,
       maxScaleDownRate: 2,
+      activatorTimeoutMs: 60_000,
+      queue: 100,
     })
     expect(parsed(file('scaling: {metric: rps, target: 7.5, targetUtilization: 85%, window: 2m, panicWindowPercentage: "20%", scaleDownDelay: 15s}')).services[0].versions[0].scaling).toMatchObject({
       metric: 'rps',

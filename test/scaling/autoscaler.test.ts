@@ -20,6 +20,8 @@ const SCALING: ScalingConfig = {
   scaleDownDelayMs: 0,
   maxScaleUpRate: 1000,
   maxScaleDownRate: 2,
+  activatorTimeoutMs: 60_000,
+  queue: 100,
 }
 
 /** Instances as names; additions and drains finish when the test says (or at once). */

@@ -73,6 +73,8 @@ const fields = obj({
   scaleDownDelay: def(boundedDuration(0, WINDOW_MAX_MS, 'the scale-down delay is between 0s and 1h (Knative\'s bounds)'), 0),
   maxScaleUpRate: def(number({above: 1, expected: 'a number above 1', why: () => 'a rate of 1 or less could never add an instance'}), 1000),
   maxScaleDownRate: def(number({above: 1, expected: 'a number above 1', why: () => 'a rate of 1 or less could never remove an instance'}), 2),
+  activatorTimeout: def(boundedDuration(1, WINDOW_MAX_MS, 'the activator holds a request between 1ms and 1h'), 60_000),
+  queue: def(int({min: 0, max: 1_000_000}), 100),
 })
 
 export const scaling: Checker<ScalingConfig> = refine(fields, (s, at): ScalingConfig | undefined => {
@@ -103,6 +105,8 @@ export const scaling: Checker<ScalingConfig> = refine(fields, (s, at): ScalingCo
     scaleDownDelayMs: s.scaleDownDelay,
     maxScaleUpRate: s.maxScaleUpRate,
     maxScaleDownRate: s.maxScaleDownRate,
+    activatorTimeoutMs: s.activatorTimeout,
+    queue: s.queue,
   }
 })
 

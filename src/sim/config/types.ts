@@ -23,6 +23,8 @@ export interface MeshConfig {
   telemetry?: {otlpEndpoint?: string; accessLog?: boolean; spansPerSecond?: number}
   /** `security:` as written (defaults filled in); absent without one: read it with securityOf (security-schema.ts). */
   security?: SecurityConfig
+  /** `functions:` Lambda's account-wide limit: requests in flight across every scaled version (reserved ones included). Absent: no account limit. */
+  functions?: {accountConcurrency: number}
 }
 
 /** Istio's PeerAuthentication modes: STRICT takes only mesh mTLS, PERMISSIVE mTLS and plaintext, DISABLE plaintext. */
@@ -147,6 +149,12 @@ export interface ScalingConfig {
   scaleDownDelayMs: number
   maxScaleUpRate: number
   maxScaleDownRate: number
+  /** How long the activator holds a request for a version with no instance free (a cold start, a full instance) before 503. */
+  activatorTimeoutMs: number
+  /** Requests the activator may hold for the version at once, past which (at maxScale) a request is throttled: 429 TH. */
+  queue: number
+  /** Lambda's reserved concurrency: requests in flight guaranteed to this version and capped there, taken from `functions.accountConcurrency`. */
+  reservedConcurrency?: number
 }
 
 export type Workload =
@@ -165,6 +173,8 @@ export interface SimulateConfig {
   /** Requests served at once; more wait in a queue, so latency grows under load. 0 = unbounded. */
   concurrency: number
   seed: number
+  /** A function's init phase: time the simulated process waits after it starts before it listens (so before it is healthy). */
+  coldStart?: {p50Ms: number; p99Ms: number}
 }
 
 export interface SimulatedCall {

@@ -118,6 +118,8 @@ export interface CallContext {
   tried?: Set<string>
   /** Set by the leaf when it originates TLS to the instance (policy.tls): the spans' security labels. */
   upstreamTls?: UpstreamSecurity
+  /** Set by the activator when the call waited for an instance to cold-start (ms): the span, metrics and `x-mesh-cold-start` take it. */
+  coldStartMs?: number
 }
 
 /** The TLS the mesh speaks to a destination's instances, and the identities on each end when they are the mesh's. */

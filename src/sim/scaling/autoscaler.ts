@@ -74,7 +74,7 @@ interface Scaled {
 
 /** minScale 0 is scale to zero, which needs the activator: until then the floor is one instance. */
 export function kpaSpec(s: ScalingConfig): KpaSpec {
-  const {initialScale: _, ...spec} = s
+  const {initialScale: _i, activatorTimeoutMs: _t, queue: _q, reservedConcurrency: _r, ...spec} = s
   return {...spec, minScale: Math.max(1, s.minScale)}
 }
 

@@ -11,7 +11,7 @@ import type {ScalingConfig} from '../config/types.js'
 import type {Clock} from '../time/clock.js'
 
 /** The decider's share of `scaling:` (initialScale is where the instances start, before any decision). */
-export type KpaSpec = Omit<ScalingConfig, 'initialScale'>
+export type KpaSpec = Omit<ScalingConfig, 'initialScale' | 'activatorTimeoutMs' | 'queue' | 'reservedConcurrency'>
 
 export interface KpaDecision {
   /** What the instance count should be now (bounds, rates, panic, delay and grace applied). */

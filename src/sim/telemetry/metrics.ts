@@ -43,6 +43,8 @@ export interface Observation {
   /** SPIFFE IDs proven on the hop, when it was mutual TLS. */
   sourcePrincipal?: string
   destinationPrincipal?: string
+  /** The activator held the call while an instance cold-started: how long (ms). Source side, once per call. */
+  coldStartMs?: number
 }
 
 export type StatBy = 'service' | 'version' | 'instance' | 'edge'

@@ -84,6 +84,8 @@ export interface Span {
   /** The issuer of the jwtRule that accepted the token. */
   authnRule?: string
   attributes?: Record<string, string | number | boolean>
+  /** The activator held this hop while an instance cold-started: how long (ms), from the hold to the instance being ready. */
+  coldStartMs?: number
 }
 
 /** `GET /items` for `GET /items?page=2`: the query stays out of span names. */
