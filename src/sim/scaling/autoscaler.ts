@@ -9,6 +9,7 @@
 import type {MeshConfig, ScalingConfig, ServiceConfig, VersionConfig} from '../config/types.js'
 import type {MetricsRecorder} from '../telemetry/metrics.js'
 import type {Clock, Timer} from '../time/clock.js'
+import type {ActivationHub} from './activation.js'
 import {KpaDecider, type KpaSpec} from './kpa.js'
 
 /** Knative samples every 2 s; a second keeps a short panic window (6 s × 10%) fed. */
@@ -61,6 +62,8 @@ export interface AutoscalerOptions {
   deploying?(service: string): string | undefined
   /** How long a new instance may take to become ready. */
   startTimeoutMs?: number
+  /** The daemon's one hub shared with the activator: its pokes start a version from zero, its held requests are demand. */
+  activation?: ActivationHub
 }
 
 interface Scaled {
