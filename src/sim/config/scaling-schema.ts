@@ -118,19 +118,15 @@ export const scaling: Checker<ScalingConfig> = refine(fields, (s, at): ScalingCo
 
 /**
  * A service's or a version's own keys: `replicas` and `scaling` each say how many
- * instances, so one map may hold only one. A `scaling:` also gets a warning for what is
- * not acted on yet (containerConcurrency as a hard limit). False when there is an error (reported at the key).
+ * instances, so one map may hold only one. False when there is an error (reported at the key).
  */
-export function scalingFits(raw: {replicas?: number; scaling?: ScalingConfig}, at: At | undefined): boolean {
+export function scalingFits(_raw: {replicas?: number; scaling?: ScalingConfig}, at: At | undefined): boolean {
   const key = at?.child('scaling')
   if (!at || !key) return true
   if (at.child('replicas')) {
     key.errorAtKey('replicas and scaling both say how many instances to run; keep one (scaling.minScale is the floor of an autoscaled one)')
     return false
   }
-  const s = raw.scaling
-  // What the autoscaler does not do yet; the rest of scaling: is acted on.
-  if (s && s.containerConcurrency > 0) key.warn(`containerConcurrency ${s.containerConcurrency} is not enforced yet: it only caps the autoscaler's target; nothing stops an instance being sent more`)
   return true
 }
 
