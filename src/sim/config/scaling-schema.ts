@@ -4,7 +4,7 @@
 //
 //   scaling: {minScale: 0, maxScale: 5, target: 10, targetUtilization: 70%, scaleDownDelay: 30s}
 //
-// The daemon's Autoscaler (scaling/autoscaler.ts) acts on it, except what scalingFits warns of.
+// The daemon's Autoscaler (scaling/autoscaler.ts) acts on it, and the sidecar's activator (proxy/layers/activator.ts) on its limits.
 import {type At, type Checker, checker, def, describeNode, duration, enumOf, int, obj, refine} from './checker.js'
 import type {ScalingConfig} from './types.js'
 
@@ -112,27 +112,23 @@ export const scaling: Checker<ScalingConfig> = refine(fields, (s, at): ScalingCo
 
 /**
  * A service's or a version's own keys: `replicas` and `scaling` each say how many
- * instances, so one map may hold only one. A `scaling:` also gets a warning for what is
- * not acted on yet (scale to zero). False when there is an error (reported at the key).
+ * instances, so one map may hold only one. False when there is an error (reported at the key).
  */
-export function scalingFits(raw: {replicas?: number; scaling?: ScalingConfig}, at: At | undefined): boolean {
+export function scalingFits(_raw: {replicas?: number; scaling?: ScalingConfig}, at: At | undefined): boolean {
   const key = at?.child('scaling')
   if (!at || !key) return true
   if (at.child('replicas')) {
     key.errorAtKey('replicas and scaling both say how many instances to run; keep one (scaling.minScale is the floor of an autoscaled one)')
     return false
   }
-  const s = raw.scaling
-  // What the autoscaler does not do yet; the rest of scaling: is acted on.
-  if (s && s.minScale === 0) key.warn('minScale 0 (scale to zero) is not acted on yet: the autoscaler keeps at least 1 instance')
   return true
 }
 
 /**
  * How many instances a scaled version starts with, in place of `replicas`: initialScale
- * raised to minScale (Knative starts at the larger), within maxScale, and at least one
- * while scale to zero is not acted on.
+ * raised to minScale (Knative starts at the larger), within maxScale. None only with both
+ * 0 (Knative's initialScale 0): the first request starts one, through the activator.
  */
 export function initialInstances(s: ScalingConfig): number {
-  return Math.min(s.maxScale, Math.max(1, s.minScale, s.initialScale))
+  return Math.min(s.maxScale, Math.max(s.minScale, s.initialScale))
 }
