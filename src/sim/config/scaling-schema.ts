@@ -5,7 +5,8 @@
 //   scaling: {minScale: 0, maxScale: 5, target: 10, targetUtilization: 70%, scaleDownDelay: 30s}
 //
 // The daemon's Autoscaler (scaling/autoscaler.ts) acts on it, and the sidecar's activator (proxy/layers/activator.ts) on its limits.
-import {type At, type Checker, checker, def, describeNode, duration, enumOf, int, obj, refine} from './checker.js'
+import {type At, type Checker, checker, def, describeNode, duration, enumOf, int, obj, opt, refine} from './checker.js'
+import {reservedConcurrency, reservedFits} from './functions-schema.js'
 import type {ScalingConfig} from './types.js'
 
 /** Knative's autoscaling.WindowMin and WindowMax (the stable window's bounds; the grace period's minimum). */
@@ -75,6 +76,8 @@ const fields = obj({
   maxScaleDownRate: def(number({above: 1, expected: 'a number above 1', why: () => 'a rate of 1 or less could never remove an instance'}), 2),
   activatorTimeout: def(boundedDuration(1, WINDOW_MAX_MS, 'the activator holds a request between 1ms and 1h'), 60_000),
   queue: def(int({min: 0, max: 1_000_000}), 100),
+  // Lambda's, beside Knative's knobs: checked against functions.accountConcurrency in functions-schema.ts.
+  reservedConcurrency: opt(reservedConcurrency),
 })
 
 export const scaling: Checker<ScalingConfig> = refine(fields, (s, at): ScalingConfig | undefined => {
@@ -90,7 +93,7 @@ export const scaling: Checker<ScalingConfig> = refine(fields, (s, at): ScalingCo
     // Knative's ResolveMetricTarget does the same: an instance is never asked for more than it admits.
     ;(at.child('target') ?? at).warn(`target ${s.target} is above containerConcurrency ${s.containerConcurrency}: the autoscaler aims for ${s.containerConcurrency} per instance`)
   }
-  return {
+  const out: ScalingConfig = {
     minScale: s.minScale,
     maxScale: s.maxScale,
     initialScale: s.initialScale,
@@ -108,6 +111,9 @@ export const scaling: Checker<ScalingConfig> = refine(fields, (s, at): ScalingCo
     activatorTimeoutMs: s.activatorTimeout,
     queue: s.queue,
   }
+  if (s.reservedConcurrency !== undefined) out.reservedConcurrency = s.reservedConcurrency
+  reservedFits(out, at)
+  return out
 })
 
 /**
