@@ -39,7 +39,7 @@ describe('scaling:', () => {
     })
   })
 
-  it('warns of nothing not acted on: scale to zero and containerConcurrency are', () => {
+  it('warns of nothing either acts on now: scale to zero (the autoscaler), containerConcurrency as a limit (the activator)', () => {
     expect(problems(file('scaling: {minScale: 1, maxScale: 3}'))).toEqual([])
     expect(problems(file('scaling: {maxScale: 3}'))).toEqual([])
     expect(problems(file('scaling: {minScale: 1, containerConcurrency: 200}'))).toEqual([])

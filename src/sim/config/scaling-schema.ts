@@ -4,7 +4,7 @@
 //
 //   scaling: {minScale: 0, maxScale: 5, target: 10, targetUtilization: 70%, scaleDownDelay: 30s}
 //
-// The daemon's Autoscaler (scaling/autoscaler.ts) acts on it, except what scalingFits warns of.
+// The daemon's Autoscaler (scaling/autoscaler.ts) acts on it, and the sidecar's activator (proxy/layers/activator.ts) on its limits.
 import {type At, type Checker, checker, def, describeNode, duration, enumOf, int, obj, opt, refine} from './checker.js'
 import {reservedConcurrency, reservedFits} from './functions-schema.js'
 import type {ScalingConfig} from './types.js'
