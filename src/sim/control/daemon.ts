@@ -130,6 +130,8 @@ export class MeshDaemon extends EventEmitter {
       seed: seedFrom(config.name),
       // The detector decides; the instance manager keeps the record (and logs it).
       onOutlierEvent: (service, e) => this.instances.outlierChanged(service, e),
+      activation: this.activation,
+      accountConcurrency: () => this.config.functions?.accountConcurrency,
     })
     // What changes the mesh, on top of the data plane: instances (their workloads through the
     // Supervisor), deploys over them, and `mesh apply`.
