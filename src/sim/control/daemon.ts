@@ -45,12 +45,12 @@ import {securityOf} from '../config/security-schema.js'
 import {WorkloadIdentities} from '../security/workload-identity.js'
 import {WorkloadFiles} from '../security/workload-files.js'
 import {MeshJwt} from '../security/jwt/mesh-jwt.js'
-import {Autoscaler, type ScalingEvent, servedBy} from '../scaling/autoscaler.js'
+import {Autoscaler, type ScaleFailedEvent, type ScalingEvent, servedBy} from '../scaling/autoscaler.js'
 import {ActivationHub} from '../scaling/activation.js'
 
 export type DaemonEvent =
   | InstanceEvent
-  | ScalingEvent
+  | ScalingEvent | ScaleFailedEvent
   /** `mesh up --watch`: files under a service's `watch:` paths changed, so its instances are restarted. */
   | {kind: 'files-changed'; service: string; files: string[]}
   | {kind: 'config-applied'; changes: string[]}
