@@ -229,6 +229,29 @@ describe('versions that come and go', () => {
   })
 })
 
+describe('mesh apply', () => {
+  test('a containerConcurrency raised live lets a held request through at once; scaling removed answers those still held', async () => {
+    const {clock, d, service, call, calls, activator} = setUp('{minScale: 1, maxScale: 1, containerConcurrency: 1, queue: 2}', 1)
+    const first = call()
+    const second = call()
+    const third = call()
+    await clock.advance(0)
+    expect(activator()).toEqual({inFlight: 1, held: 2})
+    service.versions[0].scaling = {...service.versions[0].scaling!, containerConcurrency: 2}
+    d.apply(service.policy)
+    expect(calls).toHaveLength(2)
+    expect(activator()).toEqual({inFlight: 2, held: 1})
+    service.versions[0].scaling = undefined
+    d.apply(service.policy)
+    const {error} = await third
+    expect(error).toMatchObject({status: 503, flag: 'UH'})
+    expect(error!.message).toMatch(/"api" v1 is no longer an autoscaled version of the service/)
+    expect(d.load().activator).toBeUndefined()
+    for (const c of calls) c.reply.fail(new Error('done'))
+    await Promise.all([first, second])
+  })
+})
+
 describe('unscaled services', () => {
   test('have no activator: no gate, nothing counted', () => {
     const clock = new VirtualClock()
