@@ -186,6 +186,14 @@ describe('activator layer: scale from zero', () => {
     expect(activator()).toEqual({inFlight: 0, held: 0})
   })
 
+  test('a start failure told in answer to the poke itself (the autoscaler backing off) answers the request at once', async () => {
+    const {d, call, hub, activator} = setUp('{minScale: 0, maxScale: 1, containerConcurrency: 1, queue: 3}', 0)
+    hub.onPoke((_s, v) => d.startFailed(v, 'the last start failed 2 s ago: exited with code 1; next try in 2 s'))
+    const {error} = await call()
+    expect(error).toMatchObject({status: 503, flag: 'UH', message: 'no healthy upstream: the last start failed 2 s ago: exited with code 1; next try in 2 s'})
+    expect(activator()).toEqual({inFlight: 0, held: 0})
+  })
+
   test('a service not started (mesh stop) is not held at zero: 503 UH at once, as before', async () => {
     const {d, call} = setUp('{minScale: 0, maxScale: 1}', 0)
     d.endpoints.declareNotStarted('stopped by mesh stop')
