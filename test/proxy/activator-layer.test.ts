@@ -186,6 +186,14 @@ describe('activator layer: scale from zero', () => {
     expect(activator()).toEqual({inFlight: 0, held: 0})
   })
 
+  test('a start failure told in answer to the poke itself (the autoscaler backing off) answers the request at once', async () => {
+    const {d, call, hub, activator} = setUp('{minScale: 0, maxScale: 1, containerConcurrency: 1, queue: 3}', 0)
+    hub.onPoke((_s, v) => d.startFailed(v, 'the last start failed 2 s ago: exited with code 1; next try in 2 s'))
+    const {error} = await call()
+    expect(error).toMatchObject({status: 503, flag: 'UH', message: 'no healthy upstream: the last start failed 2 s ago: exited with code 1; next try in 2 s'})
+    expect(activator()).toEqual({inFlight: 0, held: 0})
+  })
+
   test('a service not started (mesh stop) is not held at zero: 503 UH at once, as before', async () => {
     const {d, call} = setUp('{minScale: 0, maxScale: 1}', 0)
     d.endpoints.declareNotStarted('stopped by mesh stop')
@@ -226,6 +234,29 @@ describe('versions that come and go', () => {
     calls[0].reply.fail(new Error('gone'))
     await admitted
     expect(activator()).toEqual({inFlight: 0, held: 0})
+  })
+})
+
+describe('mesh apply', () => {
+  test('a containerConcurrency raised live lets a held request through at once; scaling removed answers those still held', async () => {
+    const {clock, d, service, call, calls, activator} = setUp('{minScale: 1, maxScale: 1, containerConcurrency: 1, queue: 2}', 1)
+    const first = call()
+    const second = call()
+    const third = call()
+    await clock.advance(0)
+    expect(activator()).toEqual({inFlight: 1, held: 2})
+    service.versions[0].scaling = {...service.versions[0].scaling!, containerConcurrency: 2}
+    d.apply(service.policy)
+    expect(calls).toHaveLength(2)
+    expect(activator()).toEqual({inFlight: 2, held: 1})
+    service.versions[0].scaling = undefined
+    d.apply(service.policy)
+    const {error} = await third
+    expect(error).toMatchObject({status: 503, flag: 'UH'})
+    expect(error!.message).toMatch(/"api" v1 is no longer an autoscaled version of the service/)
+    expect(d.load().activator).toBeUndefined()
+    for (const c of calls) c.reply.fail(new Error('done'))
+    await Promise.all([first, second])
   })
 })
 

@@ -65,6 +65,8 @@ export class ConcurrencyAccount {
   private reservedTotal = 0
   private seq = 0
   private waking = false
+  /** Requests held by any gate: with none (the usual case) a release looks at no gate. */
+  private waiting = 0
 
   constructor(private readonly limit: () => number | undefined = () => undefined) {}
 
@@ -110,6 +112,11 @@ export class ConcurrencyAccount {
     return `the account's concurrency limit of ${this.limit()} is in use (functions.accountConcurrency${others})`
   }
 
+  /** @internal A gate holds `n` more requests (fewer, when negative). */
+  heldChanged(n: number): void {
+    this.waiting += n
+  }
+
   /** @internal */
   nextSeq(): number {
     return this.seq++
@@ -131,7 +138,7 @@ export class ConcurrencyAccount {
    * releases) is seen by the loop's next look.
    */
   wake(): void {
-    if (this.waking) return
+    if (this.waking || this.waiting === 0) return
     this.waking = true
     try {
       for (;;) {
@@ -237,10 +244,10 @@ export class ConcurrencyGate {
       return ADMITTED
     }
     if (this.closed || this.queue.length >= this.holdRoom()) return {throttled: this.throttleReason()}
-    const seq = this.account.nextSeq()
-    const held: Held = {waiter, seq, since: this.clock.now(), coldStart: this.ready.size === 0, timer: undefined as unknown as Timer}
-    held.timer = this.clock.setTimer(this.current.activatorTimeoutMs, () => this.expire(held))
+    const timer = this.clock.setTimer(this.current.activatorTimeoutMs, () => this.expire(held))
+    const held: Held = {waiter, seq: this.account.nextSeq(), since: this.clock.now(), coldStart: this.ready.size === 0, timer}
     this.queue.push(held)
+    this.account.heldChanged(1)
     return HELD
   }
 
@@ -250,6 +257,7 @@ export class ConcurrencyGate {
     if (i < 0) return
     this.queue[i].timer.cancel()
     this.queue.splice(i, 1)
+    this.account.heldChanged(-1)
   }
 
   /** The admitted request goes to `instance` (one the balancer chose among the free ones). */
@@ -314,6 +322,7 @@ export class ConcurrencyGate {
   /** @internal */
   admitHead(): void {
     const held = this.queue.shift()!
+    this.account.heldChanged(-1)
     held.timer.cancel()
     this.take()
     held.waiter.admitted(this.clock.now() - held.since, held.coldStart)
@@ -355,6 +364,7 @@ export class ConcurrencyGate {
     const i = this.queue.indexOf(held)
     if (i < 0) return
     this.queue.splice(i, 1)
+    this.account.heldChanged(-1)
     const {activatorTimeoutMs, containerConcurrency: cc} = this.current
     const waited = `within ${activatorTimeoutMs} ms (scaling.activatorTimeout)`
     const why =
@@ -368,6 +378,7 @@ export class ConcurrencyGate {
 
   private refuseAll(refusal: Refusal): void {
     const all = this.queue.splice(0)
+    this.account.heldChanged(-all.length)
     for (const h of all) {
       h.timer.cancel()
       h.waiter.refused(refusal)
