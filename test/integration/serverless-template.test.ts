@@ -81,12 +81,14 @@ describe('serverless template end to end', () => {
 
     const report = await chaos('db-saturates.yaml')
     expect(report.overall.errors).toBe(0)
-    // The burst phase, as the sidecars measured it: db (its own 100 ms p50 and its queue) is
-    // the larger part of api's latency, and well above what db takes unloaded.
+    // The burst phase, as the sidecars measured it: db's p50 is twice what it takes unloaded
+    // (100 ms), its queue, and the larger part of api's. (The rest of api's is mostly a wait
+    // for a free instance, each of which is waiting on db.)
     const stat = json<Array<{service: string; p50: number}>>(await mesh(dir, ['stat', '--json', '--window', '8s']))
     const p50 = (s: string) => stat.find((r) => r.service === s)!.p50
-    expect(p50('db')).toBeGreaterThanOrEqual(150)
-    expect(p50('db') / p50('api')).toBeGreaterThanOrEqual(0.6)
+    const seen = JSON.stringify(stat)
+    expect(p50('db'), seen).toBeGreaterThanOrEqual(200)
+    expect(p50('db') / p50('api'), seen).toBeGreaterThanOrEqual(0.5)
   }, 90_000)
 
   test('idle, the function goes back to zero processes (a window and the grace period), and the next request is a cold start again', async () => {
