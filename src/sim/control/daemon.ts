@@ -238,7 +238,7 @@ export class MeshDaemon extends EventEmitter {
         },
       })
       .stream('/v1/tap', (query) => tap(query, {clock: this.clock, telemetry: this.telemetry, services: this.serviceNames()}))
-      .text('/metrics', PROMETHEUS_CONTENT_TYPE, () => renderPrometheus(this.telemetry.metrics.promSeries(), this.telemetry.tcp.series()))
+      .text('/metrics', PROMETHEUS_CONTENT_TYPE, () => renderPrometheus(this.telemetry.metrics.promSeries(), this.telemetry.tcp.series(), this.telemetry.metrics.coldStartSeries()))
     this.controlUrl = await this.control.listen()
     this.saveState()
 
