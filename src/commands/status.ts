@@ -68,6 +68,10 @@ export function renderStatus(s: MeshStatus): string {
       const who = svc.versions.length > 1 ? `${svc.name} ${a.version}` : svc.name
       notes.push(`${who}: autoscaled, desired ${a.desired}, actual ${a.actual}${a.panic ? chalk.yellow(' (panic)') : ''}${a.reason ? ` — ${a.reason}` : ''}`)
     }
+    if (svc.scaleFailed) {
+      const f = svc.scaleFailed
+      notes.push(chalk.red(`${f.version && svc.versions.length > 1 ? `${svc.name} ${f.version}` : svc.name}: scale-up failed at ${f.at.slice(11, 19)}: ${f.reason} (the autoscaler retries; \`mesh logs ${svc.name}\` says more)`))
+    }
     if (svc.panic) notes.push(chalk.yellow(`${svc.name}: panic mode — fewer than half its instances are available, so traffic goes to all of them`))
     for (const i of svc.instances) {
       const version = svc.versions.length > 1 ? `${i.version} (${svc.versions.find((v) => v.name === i.version)?.weight ?? 0}%)` : i.version

@@ -14,7 +14,7 @@ import {MeshError, serviceNotFound} from '../errors.js'
 import {DataPlane} from '../proxy/data-plane.js'
 import {Telemetry} from '../telemetry/telemetry.js'
 import {PROMETHEUS_CONTENT_TYPE, renderPrometheus} from '../telemetry/prometheus.js'
-import {EventLog} from './event-log.js'
+import {MeshEventLog, scaleFailed, type ScaleFailedEvent} from './scaling-history.js'
 import {activeCertFault, describeFault, type FaultInfo, type FaultSpec} from '../faults/fault.js'
 import {FaultSet} from '../faults/fault-set.js'
 import {DeployController} from '../deploy/deploy-controller.js'
@@ -49,7 +49,7 @@ import {Autoscaler, type ScalingEvent, servedBy} from '../scaling/autoscaler.js'
 
 export type DaemonEvent =
   | InstanceEvent
-  | ScalingEvent
+  | ScalingEvent | ScaleFailedEvent
   /** `mesh up --watch`: files under a service's `watch:` paths changed, so its instances are restarted. */
   | {kind: 'files-changed'; service: string; files: string[]}
   | {kind: 'config-applied'; changes: string[]}
@@ -82,7 +82,7 @@ export class MeshDaemon extends EventEmitter {
   readonly jwt: MeshJwt
   readonly autoscaler: Autoscaler
   private readonly clock: Clock
-  readonly events = new EventLog<DaemonEvent>(500)
+  readonly events = new MeshEventLog<DaemonEvent>(500)
   private control?: ControlServer
   private controlUrl = ''
   private ingress?: IngressUrls
@@ -164,7 +164,7 @@ export class MeshDaemon extends EventEmitter {
       profileEnabled: (service) => profileEnabled(service, this.opts.profiles ?? []),
       onApplied: (changes) => (this.autoscaler.sync(), this.emitEvent({kind: 'config-applied', changes})),
     })
-    this.autoscaler = new Autoscaler({config, clock: this.clock, target: this.instances, inflight: (s) => this.dataPlane.load(s)?.instances ?? {}, served: (s, v) => servedBy(this.telemetry.metrics, s, v), onEvent: (e) => this.emitEvent(e), onError: (s, e) => console.error(`[daemon] scaling ${s}: ${e.message}`), deploying: (s) => this.deploys.inProgress(s)})
+    this.autoscaler = new Autoscaler({config, clock: this.clock, target: this.instances, inflight: (s) => this.dataPlane.load(s)?.instances ?? {}, served: (s, v) => servedBy(this.telemetry.metrics, s, v), onEvent: (e) => this.emitEvent(e), onError: (s, e) => (console.error(`[daemon] scaling ${s}: ${e.message}`), this.emitEvent(scaleFailed(s, e))), deploying: (s) => this.deploys.inProgress(s)})
     this.supervisor.on('spawn', () => this.saveState())
     this.supervisor.on('records', () => this.saveState())
   }
@@ -224,6 +224,7 @@ export class MeshDaemon extends EventEmitter {
           return records
         },
         'GET /v1/deploy': ({query}) => this.deploys.get(query.id ?? ''),
+        'GET /v1/scaling': ({query}) => this.events.scaling.of(query.service),
         'POST /v1/rollback': ({body}) => this.deploys.rollback(body.service),
         'GET /v1/certs': () => this.certFiles!.list(),
         'POST /v1/certs/rotate': async ({body: {service}}) => {

@@ -69,6 +69,8 @@ export interface ServiceStatus {
   security?: ServiceSecurity
   /** Per autoscaled version (`scaling:`): the autoscaler's last decision against the instances it has. */
   scaling?: ScalingStatus[]
+  /** The last scale-up whose instances never became ready, while the service is still short of what the autoscaler wants. */
+  scaleFailed?: {version?: string; reason: string; at: string}
 }
 
 export interface ServiceSecurity {
