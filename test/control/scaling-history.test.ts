@@ -6,7 +6,9 @@ import {renderScaling} from '../../src/commands/history.js'
 import {renderStatus} from '../../src/commands/status.js'
 import {MeshEventLog, scaleFailed, ScalingHistory, type ScalingRecord} from '../../src/sim/control/scaling-history.js'
 import type {MeshStatus, ServiceStatus} from '../../src/sim/control/status.js'
-import type {ScalingEvent, ScalingStatus} from '../../src/sim/scaling/autoscaler.js'
+import type {ScalingEvent as AnyScalingEvent, ScalingStatus} from '../../src/sim/scaling/autoscaler.js'
+
+type ScalingEvent = Extract<AnyScalingEvent, {kind: 'scaled'}>
 
 type AnyEvent = {kind: string; service?: string; instance?: string}
 // eslint-disable-next-line no-control-regex

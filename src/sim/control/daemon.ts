@@ -46,6 +46,7 @@ import {WorkloadIdentities} from '../security/workload-identity.js'
 import {WorkloadFiles} from '../security/workload-files.js'
 import {MeshJwt} from '../security/jwt/mesh-jwt.js'
 import {Autoscaler, type ScalingEvent, servedBy} from '../scaling/autoscaler.js'
+import {ActivationHub} from '../scaling/activation.js'
 
 export type DaemonEvent =
   | InstanceEvent
@@ -81,6 +82,7 @@ export class MeshDaemon extends EventEmitter {
   readonly instances: InstanceManager
   readonly jwt: MeshJwt
   readonly autoscaler: Autoscaler
+  readonly activation = new ActivationHub()
   private readonly clock: Clock
   readonly events = new MeshEventLog<DaemonEvent>(500)
   private control?: ControlServer
@@ -128,6 +130,8 @@ export class MeshDaemon extends EventEmitter {
       seed: seedFrom(config.name),
       // The detector decides; the instance manager keeps the record (and logs it).
       onOutlierEvent: (service, e) => this.instances.outlierChanged(service, e),
+      activation: this.activation,
+      accountConcurrency: () => this.config.functions?.accountConcurrency,
     })
     // What changes the mesh, on top of the data plane: instances (their workloads through the
     // Supervisor), deploys over them, and `mesh apply`.
@@ -164,7 +168,7 @@ export class MeshDaemon extends EventEmitter {
       profileEnabled: (service) => profileEnabled(service, this.opts.profiles ?? []),
       onApplied: (changes) => (this.autoscaler.sync(), this.emitEvent({kind: 'config-applied', changes})),
     })
-    this.autoscaler = new Autoscaler({config, clock: this.clock, target: this.instances, inflight: (s) => this.dataPlane.load(s)?.instances ?? {}, served: (s, v) => servedBy(this.telemetry.metrics, s, v), onEvent: (e) => this.emitEvent(e), onError: (s, e) => (console.error(`[daemon] scaling ${s}: ${e.message}`), this.emitEvent(scaleFailed(s, e))), deploying: (s) => this.deploys.inProgress(s)})
+    this.autoscaler = new Autoscaler({config, clock: this.clock, target: this.instances, activation: this.activation, inflight: (s) => this.dataPlane.load(s)?.instances ?? {}, served: (s, v) => servedBy(this.telemetry.metrics, s, v), onEvent: (e) => this.emitEvent(e), onError: (s, e) => (console.error(`[daemon] scaling ${s}: ${e.message}`), this.emitEvent(scaleFailed(s, e))), deploying: (s) => this.deploys.inProgress(s)})
     this.supervisor.on('spawn', () => this.saveState())
     this.supervisor.on('records', () => this.saveState())
   }

@@ -53,7 +53,8 @@ export function meshStatus(p: StatusParts, d: DaemonFacts): MeshStatus {
     jwks: p.jwt.status(),
     services: config.services.map((s) => {
       const scaling = p.autoscaler.status(s.name)
-      const failed = p.events.scaling.unresolvedFailure(s.name, scaling)
+      // A failed start from zero is the autoscaler's own startFailed, with the log's last lines.
+      const failed = scaling?.some((r) => r.startFailed) ? undefined : p.events.scaling.unresolvedFailure(s.name, scaling)
       return {
         name: s.name,
         protocol: s.protocol,

@@ -181,7 +181,7 @@ function scalingView(s: MeshStatus['services'][number]): NonNullable<ServiceView
     desired: rows.reduce((n, r) => n + r.desired, 0),
     actual: rows.reduce((n, r) => n + r.actual, 0),
     panic: rows.some((r) => r.panic),
-    ...(s.scaleFailed ? {failed: s.scaleFailed.reason} : {}),
+    ...(s.scaleFailed || rows.some((r) => r.startFailed) ? {failed: s.scaleFailed?.reason ?? rows.find((r) => r.startFailed)!.startFailed!.reason} : {}),
   }
 }
 
