@@ -62,7 +62,7 @@ function setUp(scaling: string, instances: number, accountConcurrency?: number) 
     return body
   }
   const activator = () => d.load().activator!.v1
-  return {clock, registry, d, calls, spans, call, answer, activator, pokes, hub}
+  return {clock, registry, d, service: config.services[0], calls, spans, call, answer, activator, pokes, hub}
 }
 
 describe('activator layer: slots on instances', () => {
@@ -208,6 +208,24 @@ describe('activator layer: the account across destinations', () => {
     answer(0).end()
     answer(1).end()
     await Promise.all([a, b])
+  })
+})
+
+describe('versions that come and go', () => {
+  test("a deploy's new version (added to the service in place) is gated from its first instance on", async () => {
+    const {clock, registry, d, service, call, calls, activator} = setUp('{minScale: 1, maxScale: 1, containerConcurrency: 1, queue: 0}', 1)
+    service.versions.push({...service.versions[0], name: 'v2'})
+    registry.add({...endpoint(5), instance: 'api-v2-5', version: 'v2'})
+    d.endpoints.setWeights(new Map([['v2', 100]]))
+    const admitted = call()
+    const throttled = await call()
+    await clock.advance(0)
+    expect(calls.map((c) => c.instance)).toEqual(['api-v2-5'])
+    expect(throttled.error).toMatchObject({status: 429, flag: 'TH'})
+    expect(d.load().activator).toEqual({v1: {inFlight: 0, held: 0}, v2: {inFlight: 1, held: 0}})
+    calls[0].reply.fail(new Error('gone'))
+    await admitted
+    expect(activator()).toEqual({inFlight: 0, held: 0})
   })
 })
 

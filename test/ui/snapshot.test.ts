@@ -168,7 +168,7 @@ describe('renderFrame', () => {
         svc.name === 'catalog'
           ? {...svc, scaling: [{version: 'v1', desired: 5, actual: 2, panic: true, reason: 'panic, observed 41 concurrent over 0.6 s, target 7'}]}
           : svc.name === 'cart'
-            ? {...svc, scaling: [{version: 'v1', desired: 2, actual: 1, panic: false}], scaleFailed: {reason: 'cart-v1-1 exited with code 1', at: '2025-01-01T12:00:20Z'}}
+            ? {...svc, scaling: [{version: 'v1', desired: 2, actual: 1, panic: false}], scaleFailed: {version: 'v1', reason: 'cart-v1-1 exited with code 1', at: '2025-01-01T12:00:20Z'}}
             : svc.name === 'recommendations'
               ? {...svc, scaling: [{version: 'v1', desired: 1, actual: 1, panic: false}, {version: 'v2', desired: 2, actual: 2, panic: false}]}
               : svc,
@@ -176,13 +176,13 @@ describe('renderFrame', () => {
     }
     const events: AnyEvent[] = [
       {seq: 1, at: '2025-01-01T12:00:10Z', event: {kind: 'scaled', service: 'catalog', version: 'v1', from: 2, to: 5, panic: true, reason: 'panic', message: '2 → 5: panic, observed 41 concurrent over 0.6 s, target 7'}},
-      {seq: 2, at: '2025-01-01T12:00:20Z', event: {kind: 'scale-failed', service: 'cart', reason: 'cart-v1-1 exited with code 1', message: 'scale-up failed: cart-v1-1 exited with code 1'}},
+      {seq: 2, at: '2025-01-01T12:00:20Z', event: {kind: 'scale-failed', service: 'cart', version: 'v1', reason: 'cart-v1-1 exited with code 1', message: 'scale-up from 1 failed: cart-v1-1 exited with code 1'}},
     ]
     const m = buildModel({status: scaledStatus, serviceStats, edgeStats, traces, events, windowMs: 10_000, now: AT})
     expect(m.services.find((x) => x.name === 'recommendations')!.scaling).toEqual({desired: 3, actual: 3, panic: false})
     expect(m.events.map((e) => [e.severity, e.text])).toEqual([
       ['warn', 'scaled catalog 2 → 5: panic, observed 41 concurrent over 0.6 s, target 7'],
-      ['bad', 'cart scale-up failed: cart-v1-1 exited with code 1'],
+      ['bad', 'cart scale-up from 1 failed: cart-v1-1 exited with code 1'],
     ])
     const lines = plain(renderFrame(m, {width: 120, height: 40, colour: false})).split('\n')
     const line = (name: string) => lines.find((l) => l.startsWith(`  ${name} `))!

@@ -14,7 +14,7 @@ import {MeshError, serviceNotFound} from '../errors.js'
 import {DataPlane} from '../proxy/data-plane.js'
 import {Telemetry} from '../telemetry/telemetry.js'
 import {PROMETHEUS_CONTENT_TYPE, renderPrometheus} from '../telemetry/prometheus.js'
-import {MeshEventLog, scaleFailed, type ScaleFailedEvent} from './scaling-history.js'
+import {MeshEventLog} from './scaling-history.js'
 import {activeCertFault, describeFault, type FaultInfo, type FaultSpec} from '../faults/fault.js'
 import {FaultSet} from '../faults/fault-set.js'
 import {DeployController} from '../deploy/deploy-controller.js'
@@ -45,7 +45,7 @@ import {securityOf} from '../config/security-schema.js'
 import {WorkloadIdentities} from '../security/workload-identity.js'
 import {WorkloadFiles} from '../security/workload-files.js'
 import {MeshJwt} from '../security/jwt/mesh-jwt.js'
-import {Autoscaler, type ScalingEvent, servedBy} from '../scaling/autoscaler.js'
+import {Autoscaler, type ScaleFailedEvent, type ScalingEvent, servedBy} from '../scaling/autoscaler.js'
 import {ActivationHub} from '../scaling/activation.js'
 
 export type DaemonEvent =
@@ -168,7 +168,7 @@ export class MeshDaemon extends EventEmitter {
       profileEnabled: (service) => profileEnabled(service, this.opts.profiles ?? []),
       onApplied: (changes) => (this.autoscaler.sync(), this.emitEvent({kind: 'config-applied', changes})),
     })
-    this.autoscaler = new Autoscaler({config, clock: this.clock, target: this.instances, activation: this.activation, inflight: (s) => this.dataPlane.load(s)?.instances ?? {}, served: (s, v) => servedBy(this.telemetry.metrics, s, v), onEvent: (e) => this.emitEvent(e), onError: (s, e) => (console.error(`[daemon] scaling ${s}: ${e.message}`), this.emitEvent(scaleFailed(s, e))), deploying: (s) => this.deploys.inProgress(s)})
+    this.autoscaler = new Autoscaler({config, clock: this.clock, target: this.instances, activation: this.activation, inflight: (s) => this.dataPlane.load(s)?.instances ?? {}, served: (s, v) => servedBy(this.telemetry.metrics, s, v), onEvent: (e) => this.emitEvent(e), onError: (s, e) => console.error(`[daemon] scaling ${s}: ${e.message}`), deploying: (s) => this.deploys.inProgress(s)})
     this.supervisor.on('spawn', () => this.saveState())
     this.supervisor.on('records', () => this.saveState())
   }

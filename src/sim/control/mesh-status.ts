@@ -75,7 +75,7 @@ export function meshStatus(p: StatusParts, d: DaemonFacts): MeshStatus {
         load: dataPlane.load(s.name),
         security: dataPlane.securityOf(s.name),
         scaling,
-        scaleFailed: failed && {...(failed.event.version ? {version: failed.event.version} : {}), reason: failed.event.reason, at: failed.at},
+        scaleFailed: failed && {version: failed.event.version, reason: failed.event.reason, at: failed.at},
       }
     }),
   }

@@ -3,29 +3,13 @@
 // everything (health changes, ejections, faults), so a busy hour would push the scaling
 // out of it; these are kept apart as well, a bounded ring per service, with the event log's
 // sequence numbers and times so the two read alike.
-import type {ScalingEvent, ScalingStatus} from '../scaling/autoscaler.js'
+import type {ScaleFailedEvent, ScalingEvent, ScalingStatus} from '../scaling/autoscaler.js'
 import {EventLog, type Stamped} from './event-log.js'
-
-/** A scale-up whose instances never became ready (the autoscaler retries on a later tick). */
-export interface ScaleFailedEvent {
-  kind: 'scale-failed'
-  service: string
-  /** Absent when the autoscaler did not say which version it was starting. */
-  version?: string
-  reason: string
-  /** "scale-up failed: …": the event log shows "scale failed catalog " before it. */
-  message: string
-}
 
 export type ScalingRecord = ScalingEvent | ScaleFailedEvent
 
 /** Per service: enough for an afternoon of decisions (one per tick at most while it flaps). */
 export const SCALING_KEPT_PER_SERVICE = 200
-
-/** The Autoscaler's onError, as an event for the log, history and `mesh status`. */
-export function scaleFailed(service: string, error: Error): ScaleFailedEvent {
-  return {kind: 'scale-failed', service, reason: error.message, message: `scale-up failed: ${error.message}`}
-}
 
 function isScaling(event: {kind: string}): event is ScalingRecord {
   return event.kind === 'scaled' || event.kind === 'scale-failed'

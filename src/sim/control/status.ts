@@ -70,7 +70,7 @@ export interface ServiceStatus {
   /** Per autoscaled version (`scaling:`): the autoscaler's last decision against the instances it has. */
   scaling?: ScalingStatus[]
   /** The last scale-up whose instances never became ready, while the service is still short of what the autoscaler wants. */
-  scaleFailed?: {version?: string; reason: string; at: string}
+  scaleFailed?: {version: string; reason: string; at: string}
 }
 
 export interface ServiceSecurity {

@@ -256,6 +256,10 @@ export class Destination {
     for (const instance of this.live) if (!now.has(instance)) this.balancer.forget?.(instance)
     this.live = now
     this.outlierDetector?.setEndpoints(now)
+    // A deploy adds its version to the service in place (no rebuild): its gate comes with its first instances.
+    const scaled = this.gates.size > 0
+    this.gates.sync(this.config.versions)
+    if (scaled !== this.gates.size > 0) this.rebuild()
     this.gates.instancesChanged()
   }
 

@@ -73,7 +73,7 @@ export class VersionGates {
     }
     for (const [name, gate] of this.gates) {
       if (versions.some((v) => v.name === name && v.scaling)) continue
-      gate.close(`"${this.service}" ${name} is no longer autoscaled (mesh apply); send the request again`)
+      gate.close(`"${this.service}" ${name} is no longer an autoscaled version of the service (mesh apply or a deploy changed it); send the request again`)
       this.gates.delete(name)
     }
     this.endpoints.setRoutableAtZero(atZero)
