@@ -50,7 +50,7 @@ export interface ScalingEvent {
   message: string
 }
 
-/** A start from zero failed: the requests held for it are answered 503 with `reason`. */
+/** A start failed: from zero the requests held for it are answered 503 with `reason`; from some instances it is retried on a later tick. */
 export interface ScaleFailedEvent {
   kind: 'scale-failed'
   service: string
