@@ -49,7 +49,7 @@ export function renderScaling(records: Array<Stamped<ScalingRecord>>): string {
     ['TIME', 'SERVICE', 'VERSION', 'SCALED', 'PANIC', 'REASON'],
     records.map(({at, event: e}) =>
       e.kind === 'scaled'
-        ? [at.slice(11, 19), e.service, e.version, `${e.from} → ${e.to}`, e.panic ? chalk.yellow('panic') : '-', e.reason]
+        ? [at.slice(11, 19), e.service, e.version, `${e.from} → ${e.to}`, e.panic ? chalk.yellow('panic') : '-', e.coldStartMs === undefined ? e.reason : `${e.reason} (cold start ${e.coldStartMs} ms)`]
         : [at.slice(11, 19), e.service, e.version, chalk.red('failed'), '-', e.reason],
     ),
   )

@@ -71,6 +71,7 @@ describe('mesh history and mesh status show them', () => {
         {seq: 1, at: '2026-12-07T12:00:03.000Z', event: scaled('catalog', 1, 5, true)},
         {seq: 2, at: '2026-12-07T12:00:09.000Z', event: scaleFailed('catalog', new Error('catalog-v1-5 exited with code 1'))},
         {seq: 3, at: '2026-12-07T12:01:10.000Z', event: scaled('catalog', 5, 1)},
+        {seq: 4, at: '2026-12-07T12:02:00.000Z', event: {...scaled('catalog', 0, 1), reason: '1 request waiting', coldStartMs: 840}},
       ]),
     )
     expect(text.split('\n')).toEqual([
@@ -78,6 +79,7 @@ describe('mesh history and mesh status show them', () => {
       '12:00:03  catalog  v1       1 → 5   panic  panic, observed 41 concurrent over 0.6 s, target 7',
       '12:00:09  catalog  v1       failed  -      catalog-v1-5 exited with code 1',
       '12:01:10  catalog  v1       5 → 1   -      stable, observed 41 concurrent over 0.6 s, target 7',
+      '12:02:00  catalog  v1       0 → 1   -      1 request waiting (cold start 840 ms)',
     ])
   })
 
