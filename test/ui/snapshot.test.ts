@@ -171,7 +171,9 @@ describe('renderFrame', () => {
             ? {...svc, scaling: [{version: 'v1', desired: 2, actual: 1, panic: false}], scaleFailed: {version: 'v1', reason: 'cart-v1-1 exited with code 1', at: '2025-01-01T12:00:20Z'}}
             : svc.name === 'recommendations'
               ? {...svc, scaling: [{version: 'v1', desired: 1, actual: 1, panic: false}, {version: 'v2', desired: 2, actual: 2, panic: false}]}
-              : svc,
+              : svc.name === 'inventory'
+                ? {...svc, instances: [], scaling: [{version: 'v1', desired: 0, actual: 0, panic: false, scaledToZero: true}]}
+                : svc,
       ),
     }
     const events: AnyEvent[] = [
@@ -191,6 +193,7 @@ describe('renderFrame', () => {
     expect(line('cart')).toMatch(/cart\s+v1\s+1\/1\s+2\/1 failed\s+50\.0/)
     expect(line('recommendations')).toMatch(/v1:90 v2:10\s+2\/2\s+3\/3\s+15\.0/)
     expect(line('frontend')).toMatch(/frontend\s+v1\s+1\/1\s+-\s+50\.0/)
+    expect(line('inventory')).toMatch(/inventory\s+v1\s+0\/0\s+0\/0 idle\s+25\.0/)
     const coloured = renderFrame(m, {width: 120, height: 40, colour: true})
     expect(coloured).toContain('\x1b[33m5/2 panic')
     expect(coloured).toContain('\x1b[31m2/1 failed')

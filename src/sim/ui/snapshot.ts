@@ -37,7 +37,7 @@ export interface ServiceView {
   /** Its mTLS mode and the TLS to its instances (`mTLS STRICT, ISTIO_MUTUAL to its instances`), when the mesh has either. */
   security?: string
   /** Autoscaled (`scaling:`): what the autoscaler wants and what runs, its versions summed; a failed scale-up not yet made good. */
-  scaling?: {desired: number; actual: number; panic: boolean; failed?: string}
+  scaling?: {desired: number; actual: number; panic: boolean; failed?: string; idle?: boolean}
 }
 
 export interface EdgeView {
@@ -181,6 +181,8 @@ function scalingView(s: MeshStatus['services'][number]): NonNullable<ServiceView
     desired: rows.reduce((n, r) => n + r.desired, 0),
     actual: rows.reduce((n, r) => n + r.actual, 0),
     panic: rows.some((r) => r.panic),
+    // Scaled to zero: not down, waiting for a request (the activator starts one).
+    ...(rows.every((r) => r.scaledToZero) ? {idle: true} : {}),
     ...(s.scaleFailed || rows.some((r) => r.startFailed) ? {failed: s.scaleFailed?.reason ?? rows.find((r) => r.startFailed)!.startFailed!.reason} : {}),
   }
 }
@@ -427,13 +429,14 @@ const MAX_CELL = [20, 18, 7, 12, 7, 7, 8, 8, 14, 999]
 /** The SCALE column: shown only when some service is autoscaled. */
 const SCALE_COLUMN = 3
 
-/** `desired/actual`, and why to look: `5/2 panic`, `2/1 failed`; `-` for a service with a fixed count. */
+/** `desired/actual`, and why to look: `5/2 panic`, `2/1 failed`, `0/0 idle` (scaled to zero); `-` for a service with a fixed count. */
 function scaleCell(s: ServiceView): Cell {
   const a = s.scaling
   if (!a) return {text: '-', style: 'dim'}
   const text = `${a.desired}/${a.actual}`
   if (a.failed) return {text: `${text} failed`, style: 'red'}
   if (a.panic) return {text: `${text} panic`, style: 'yellow'}
+  if (a.idle) return {text: `${text} idle`, style: 'dim'}
   return {text, style: a.desired !== a.actual ? 'cyan' : undefined}
 }
 
