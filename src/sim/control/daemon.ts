@@ -152,7 +152,7 @@ export class MeshDaemon extends EventEmitter {
       {
         onStep: (record, step) =>
           this.emitEvent({kind: 'deploy-step', service: record.plan.service, id: record.id, step: step.kind, message: step.message}),
-        startLoad: (plan) => canaryLoad(this.config, this.ingress?.url, plan.service, plan.canary!.loadRps!),
+        startLoad: (plan) => canaryLoad(this.config, this.ingress, this.paths.ca, plan.service, plan.canary!.loadRps!),
       },
       this.paths.history,
     )

@@ -47,7 +47,7 @@ export function meshStatus(p: StatusParts, d: DaemonFacts): MeshStatus {
     phase: d.phase,
     daemonPid: process.pid,
     controlUrl: d.controlUrl,
-    ingress: d.ingressUrl && config.ingress ? {url: d.ingressUrl, ...(d.ingressHttpsUrl ? {httpsUrl: d.ingressHttpsUrl} : {}), routes: config.ingress.routes} : undefined,
+    ingress: d.ingressUrl && config.ingress ? {url: d.ingressUrl, ...(d.ingressHttpsUrl ? {httpsUrl: d.ingressHttpsUrl} : {}), ...(config.ingress.tls?.redirect ? {redirect: true} : {}), routes: config.ingress.routes} : undefined,
     startedAt: d.startedAt.toISOString(),
     requestsInFlight: dataPlane.inflightRequests,
     jwks: p.jwt.status(),

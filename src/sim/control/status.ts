@@ -120,7 +120,8 @@ export interface MeshStatus {
   phase: 'starting' | 'running' | 'stopping'
   daemonPid: number
   controlUrl: string
-  ingress?: {url: string; httpsUrl?: string; routes: Array<{prefix: string; service: string}>}
+  /** `redirect`: ingress.tls.redirect, so the HTTP port answers 308 and mesh load / canary --load go to httpsUrl. */
+  ingress?: {url: string; httpsUrl?: string; redirect?: boolean; routes: Array<{prefix: string; service: string}>}
   startedAt: string
   /** Requests the data plane is serving now, on every listener (`mesh down` waits for them). */
   requestsInFlight?: number
