@@ -36,22 +36,29 @@ export interface ScaleTarget {
 /** How addInstances fails to start one: the message says why, `logTail` is the end of the instance's log. */
 export type StartFailure = Error & {logTail?: string[]}
 
-export type ScalingEvent =
-  | {
-      kind: 'scaled'
-      service: string
-      version: string
-      from: number
-      to: number
-      panic: boolean
-      reason: string
-      /** From zero: poke (or the tick that saw requests held) to ready, ms. */
-      coldStartMs?: number
-      /** "2 → 5: panic, observed 41 concurrent over 0.6 s, target 7": the event log shows "scaled catalog " before it. */
-      message: string
-    }
-  /** A start from zero failed: the requests held for it are answered 503 with `reason`. */
-  | {kind: 'scale-failed'; service: string; version: string; reason: string; message: string}
+export interface ScalingEvent {
+  kind: 'scaled'
+  service: string
+  version: string
+  from: number
+  to: number
+  panic: boolean
+  reason: string
+  /** From zero: poke (or the tick that saw requests held) to ready, ms. */
+  coldStartMs?: number
+  /** "2 → 5: panic, observed 41 concurrent over 0.6 s, target 7": the event log shows "scaled catalog " before it. */
+  message: string
+}
+
+/** A start failed: from zero the requests held for it are answered 503 with `reason`; from some instances it is retried on a later tick. */
+export interface ScaleFailedEvent {
+  kind: 'scale-failed'
+  service: string
+  version: string
+  reason: string
+  /** "0 → 1 failed: instance fn-v1-0 crashed 3 times while starting (exit code 3)." */
+  message: string
+}
 
 export interface ScalingStatus {
   version: string
@@ -75,8 +82,8 @@ export interface AutoscalerOptions {
   inflight(service: string): Record<string, number>
   /** Requests the version's instances have answered since the mesh started: the rps metric is its rate. */
   served(service: string, version: string): number
-  onEvent(event: ScalingEvent): void
-  /** A scale-up that fails (an instance never became healthy): reported, retried on a later tick. */
+  onEvent(event: ScalingEvent | ScaleFailedEvent): void
+  /** A scale-up that fails (an instance never became healthy): reported (the daemon's log), retried on a later tick; its `scale-failed` event goes to onEvent. */
   onError(service: string, error: Error): void
   /** A deploy in progress on the service (it adds and removes instances itself): decisions wait for it to end. */
   deploying?(service: string): string | undefined
@@ -282,7 +289,7 @@ export class Autoscaler {
         if (from === 0) s.waitingSince = undefined
       }
       if (from === 0) {
-        s.coldStartMs = this.o.clock.now() - since
+        s.coldStartMs = Math.round(this.o.clock.now() - since)
         s.failure = undefined
         s.backoff.reset()
         event(` (cold start ${s.coldStartMs} ms)`, s.coldStartMs)
@@ -304,7 +311,9 @@ export class Autoscaler {
   private startFailed(s: Scaled, from: number, error: StartFailure): void {
     const service = s.service.name
     this.o.onError(service, error)
-    if (from > 0) return
+    const many = s.service.versions.length > 1 ? `${s.version.name} ` : ''
+    // From some instances: said, and tried again on a later tick (mesh status shows it while the service is short).
+    if (from > 0) return this.o.onEvent({kind: 'scale-failed', service, version: s.version.name, reason: error.message, message: `${many}scale-up from ${from} failed: ${error.message}`})
     const now = this.o.clock.now()
     const logTail = error.logTail ?? []
     s.failure = {reason: error.message, atWall: this.o.clock.wallNow(), logTail, retryAt: now + s.backoff.onExit(now, now)}
@@ -313,7 +322,6 @@ export class Autoscaler {
     const own = logTail.filter((l) => !l.startsWith('[mesh] '))
     const tail = (own.length ? own : logTail).slice(-3)
     this.o.activation?.startFailed(service, s.version.name, tail.length ? `${error.message} Last log lines: ${tail.join(' | ')}` : error.message)
-    const many = s.service.versions.length > 1 ? `${s.version.name} ` : ''
     this.o.onEvent({kind: 'scale-failed', service, version: s.version.name, reason: error.message, message: `${many}0 → 1 failed: ${error.message}`})
   }
 }
