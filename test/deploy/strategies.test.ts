@@ -8,6 +8,7 @@ import type {ServiceConfig, VersionConfig} from '../../src/sim/config/types.js'
 import {DeployController} from '../../src/sim/deploy/deploy-controller.js'
 import type {DeployPlan, DeployRecord, DeployStep, DeployTarget} from '../../src/sim/deploy/deploy-types.js'
 import type {VersionSignals} from '../../src/sim/deploy/analysis.js'
+import {ScaleOwners} from '../../src/sim/deploy/scale-owners.js'
 import {DeployFailed, run} from '../../src/sim/deploy/strategies.js'
 import {type Timer, VirtualClock} from '../../src/sim/time/clock.js'
 
@@ -116,6 +117,10 @@ class FakeTarget implements DeployTarget {
   /** The version every request is mirrored to, while a canary mirrors. */
   mirror: string | undefined = undefined
   readonly setWeightsCalls: Array<Record<string, number>> = []
+  /** Whose each version's count is, as the daemon's autoscaler reads it. */
+  readonly owners = new ScaleOwners()
+  /** `at hold|release|retire versions`: who set the counts when (apart from `log`). */
+  readonly ownership: string[] = []
   private current: Map<string, number>
   private readonly next = new Map<string, number>()
   private readonly svc: ServiceConfig
@@ -168,6 +173,23 @@ class FakeTarget implements DeployTarget {
     await this.clock.sleep(this.opts.drainMs ?? 200)
     this.instances.splice(this.instances.indexOf(inst), 1)
     this.note(`stop ${name}`)
+  }
+
+  async holdCounts(service: string, versions: string[]): Promise<() => void> {
+    const release = this.owners.hold(service, versions)
+    this.ownership.push(`${this.clock.now()} hold ${versions.join(',')}`)
+    let done = false
+    return () => {
+      if (done) return
+      done = true
+      release()
+      this.ownership.push(`${this.clock.now()} release ${versions.join(',')}`)
+    }
+  }
+
+  retire(service: string, versions: string[]): void {
+    this.owners.retire(service, versions)
+    this.ownership.push(`${this.clock.now()} retire ${versions.join(',')}`)
   }
 
   weights(): Map<string, number> {

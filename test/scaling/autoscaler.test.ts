@@ -72,7 +72,7 @@ function setup(scaling: Partial<ScalingConfig> = {}) {
   let load = 0
   /** Requests answered so far (the rps metric's counter). */
   let served = 0
-  let deploy: string | undefined
+  let deploy: 'deploy' | undefined
   const autoscaler = new Autoscaler({
     config,
     clock,
@@ -88,7 +88,7 @@ function setup(scaling: Partial<ScalingConfig> = {}) {
     onError: (_s, e) => errors.push(e.message),
   })
   const seconds = (n: number) => clock.advance(n * TICK_MS)
-  return {clock, manager, autoscaler, events, errors, config, version, seconds, setLoad: (n: number) => (load = n), serve: (n: number) => (served += n), setDeploy: (d: string | undefined) => (deploy = d)}
+  return {clock, manager, autoscaler, events, errors, config, version, seconds, setLoad: (n: number) => (load = n), serve: (n: number) => (served += n), setDeploy: (d: 'deploy' | undefined) => (deploy = d)}
 }
 
 describe('Autoscaler', () => {
@@ -172,7 +172,7 @@ describe('Autoscaler', () => {
     expect(manager.adds).toEqual([])
     manager.started = true
     manager.names = ['catalog-1']
-    setDeploy('d1 restart → v1')
+    setDeploy('deploy')
     setLoad(20)
     await seconds(2)
     expect(manager.adds).toEqual([])

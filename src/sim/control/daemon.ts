@@ -18,6 +18,7 @@ import {EventLog} from './event-log.js'
 import {activeCertFault, describeFault, type FaultInfo, type FaultSpec} from '../faults/fault.js'
 import {FaultSet} from '../faults/fault-set.js'
 import {DeployController} from '../deploy/deploy-controller.js'
+import {ScaleOwners} from '../deploy/scale-owners.js'
 import {WatchRestarts} from './watch-restarts.js'
 import {deployTarget} from './deploy-target.js'
 import {canaryLoad} from '../load/canary-load.js'
@@ -145,8 +146,11 @@ export class MeshDaemon extends EventEmitter {
       onChange: () => this.saveState(),
       tlsFiles: (service) => this.certFiles!.ensure(service),
     })
+    // Whether a deploy or the autoscaler sets each version's count (deploy/scale-owners.ts).
+    const owners = new ScaleOwners()
+    owners.onChange(() => this.autoscaler.sync())
     this.deploys = new DeployController(
-      deployTarget({clock: this.clock, config, dataPlane: this.dataPlane, instances: this.instances, telemetry: this.telemetry}),
+      deployTarget({clock: this.clock, config, dataPlane: this.dataPlane, instances: this.instances, telemetry: this.telemetry, owners, scalingIdle: (s) => this.autoscaler.whenIdle(s)}),
       {
         onStep: (record, step) =>
           this.emitEvent({kind: 'deploy-step', service: record.plan.service, id: record.id, step: step.kind, message: step.message}),
@@ -166,7 +170,7 @@ export class MeshDaemon extends EventEmitter {
       profileEnabled: (service) => profileEnabled(service, this.opts.profiles ?? []),
       onApplied: (changes) => (this.autoscaler.sync(), this.emitEvent({kind: 'config-applied', changes})),
     })
-    this.autoscaler = new Autoscaler({config, clock: this.clock, target: this.instances, activation: this.activation, inflight: (s) => this.dataPlane.load(s)?.instances ?? {}, served: (s, v) => servedBy(this.telemetry.metrics, s, v), onEvent: (e) => this.emitEvent(e), onError: (s, e) => console.error(`[daemon] scaling ${s}: ${e.message}`), deploying: (s) => this.deploys.inProgress(s)})
+    this.autoscaler = new Autoscaler({config, clock: this.clock, target: this.instances, activation: this.activation, inflight: (s) => this.dataPlane.load(s)?.instances ?? {}, served: (s, v) => servedBy(this.telemetry.metrics, s, v), onEvent: (e) => this.emitEvent(e), onError: (s, e) => console.error(`[daemon] scaling ${s}: ${e.message}`), deploying: (s, v) => owners.owner(s, v)})
     this.supervisor.on('spawn', () => this.saveState())
     this.supervisor.on('records', () => this.saveState())
   }

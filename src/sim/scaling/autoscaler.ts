@@ -58,8 +58,12 @@ export interface AutoscalerOptions {
   onEvent(event: ScalingEvent): void
   /** A scale-up that fails (an instance never became healthy): reported, retried on a later tick. */
   onError(service: string, error: Error): void
-  /** A deploy in progress on the service (it adds and removes instances itself): decisions wait for it to end. */
-  deploying?(service: string): string | undefined
+  /**
+   * Who sets the version's count while a deploy runs (deploy/scale-owners.ts): 'deploy' while
+   * it holds the version (no decision acted on), 'retired' once it took the version away (its
+   * decider is let go); undefined: this autoscaler. Call sync() when it changes.
+   */
+  deploying?(service: string, version: string): 'deploy' | 'retired' | undefined
   /** How long a new instance may take to become ready. */
   startTimeoutMs?: number
   /** The daemon's one hub shared with the activator: its pokes start a version from zero, its held requests are demand. */
@@ -73,6 +77,8 @@ interface Scaled {
   last?: {desired: number; panic: boolean; reason: string}
   /** The rps metric's previous reading: served() and when. */
   counted?: {requests: number; at: number}
+  /** A deploy sets its count (as of the last sync). */
+  held?: boolean
 }
 
 /** minScale 0 is scale to zero, which needs the activator: until then the floor is one instance. */
@@ -107,20 +113,35 @@ export class Autoscaler {
     for (const service of this.o.config.services) {
       for (const version of service.versions) {
         if (!version.scaling) continue
+        const owner = this.o.deploying?.(service.name, version.name)
+        // A version a deploy took away (and left with no instance) is let go.
+        if (owner === 'retired' && this.o.target.instancesOf(service.name, version.name).length === 0) continue
         const key = `${service.name}/${version.name}`
         seen.add(key)
         const have = this.scaled.get(key)
-        if (have) {
+        const held = owner === 'deploy'
+        if (have && !(have.held && !held)) {
           have.service = service
           have.version = version
           have.decider.update(kpaSpec(version.scaling))
+          // While held, the deploy's count is the desired one.
+          if (held) have.last = undefined
+          have.held = held
         } else {
+          // New, or handed back by a deploy: a fresh decider from the instances the deploy left
+          // (more than one are held a stable window, as Knative's newAutoscaler), not the history
+          // from before the deploy changed the version's count and share.
           const ready = this.o.target.instancesOf(service.name, version.name).length
-          this.scaled.set(key, {service, version, decider: new KpaDecider(kpaSpec(version.scaling), this.o.clock, ready)})
+          this.scaled.set(key, {service, version, held, decider: new KpaDecider(kpaSpec(version.scaling), this.o.clock, ready)})
         }
       }
     }
     for (const key of this.scaled.keys()) if (!seen.has(key)) this.scaled.delete(key)
+  }
+
+  /** Once no scaling action is under way on the service: a deploy takes a version's count only then (deploy-target.ts). */
+  async whenIdle(service: string): Promise<void> {
+    for (let a = this.acting.get(service); a; a = this.acting.get(service)) await a
   }
 
   /** `mesh down`: no more ticks; an instance start under way is aborted (and removed), a drain finishes. */
@@ -150,7 +171,8 @@ export class Autoscaler {
   /** One sample and one decision per scaled version; acting only when the count should change. */
   tick(): void {
     for (const s of this.scaled.values()) {
-      if (!this.o.target.isStarted(s.service.name)) continue
+      // A version a deploy holds: the deploy sets its count; nothing is decided for it meanwhile.
+      if (!this.o.target.isStarted(s.service.name) || this.o.deploying?.(s.service.name, s.version.name) === 'deploy') continue
       const names = this.o.target.instancesOf(s.service.name, s.version.name)
       // A version none runs (no traffic yet, or a deploy has not started it) is not started here: from zero is the activator's.
       if (names.length === 0) continue
@@ -160,7 +182,7 @@ export class Autoscaler {
       if (!d) continue
       s.last = {desired: d.desired, panic: d.panic, reason: d.reason}
       const service = s.service.name
-      if (this.acting.has(service) || d.desired === names.length || this.o.deploying?.(service)) continue
+      if (this.acting.has(service) || d.desired === names.length) continue
       this.acting.set(service, this.act(s, names, d.desired, d.panic, d.reason).finally(() => this.acting.delete(service)))
     }
   }
