@@ -11,6 +11,8 @@ import {ScaleOwners} from '../../src/sim/deploy/scale-owners.js'
 import {Autoscaler, type ScaleTarget, type ScalingEvent, TICK_MS} from '../../src/sim/scaling/autoscaler.js'
 import {VirtualClock} from '../../src/sim/time/clock.js'
 
+type Scaled = Extract<ScalingEvent, {kind: 'scaled'}>
+
 const SCALING: ScalingConfig = {
   minScale: 1,
   maxScale: 10,
@@ -55,7 +57,7 @@ class FakeMesh implements DeployTarget, ScaleTarget {
   readonly svc: ServiceConfig
   readonly config: MeshConfig
   readonly autoscaler: Autoscaler
-  readonly events: ScalingEvent[] = []
+  readonly events: Scaled[] = []
   /** Scaling actions the autoscaler took on a version a deploy held: must stay empty. */
   readonly fights: string[] = []
   instances: Instance[] = []
@@ -79,6 +81,7 @@ class FakeMesh implements DeployTarget, ScaleTarget {
       served: () => 0,
       deploying: (s, v) => this.owners.owner(s, v),
       onEvent: (e) => {
+        if (e.kind !== 'scaled') throw new Error(e.message)
         if (this.owners.owner(e.service, e.version) === 'deploy') this.fights.push(`${this.clock.now()} ${e.version} ${e.message}`)
         this.events.push(e)
       },
@@ -103,6 +106,10 @@ class FakeMesh implements DeployTarget, ScaleTarget {
 
   isStarted(): boolean {
     return true
+  }
+
+  phase(): string {
+    return 'running'
   }
 
   notStarted(): string | undefined {

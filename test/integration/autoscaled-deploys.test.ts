@@ -22,6 +22,8 @@ services:
     scaling: {minScale: 1, maxScale: 8, target: 2, window: 6s}
 `
 
+type Scaled = Extract<ScalingEvent, {kind: 'scaled'}>
+
 interface Seen {
   deploy?: string
   /** Instances per version (not leaving). */
@@ -59,10 +61,10 @@ describe('deploys of an autoscaled service', () => {
     }
     return out
   }
-  const scalingEvents = async (): Promise<ScalingEvent[]> => {
+  const scalingEvents = async (): Promise<Scaled[]> => {
     const paths = meshPaths(dir)
     const events = await new ControlClient(readState(paths)!, readToken(paths)!).events()
-    return events.map((e) => e.event).filter((e): e is ScalingEvent => e.kind === 'scaled')
+    return events.map((e) => e.event).filter((e): e is Scaled => e.kind === 'scaled')
   }
   const bad = (sent: Sent[]) => sent.filter((s) => s.status !== 200)
 

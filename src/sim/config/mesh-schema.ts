@@ -134,6 +134,8 @@ const simulate = obj({
   callMode: def(enumOf(['sequential', 'parallel']), 'sequential'),
   responseSize: def(size, 256),
   concurrency: def(int({min: 0}), 0),
+  // A function's init phase (Lambda's Init duration): waited before listening, so it is part of every cold start.
+  coldStart: opt(latency),
   seed: opt(int()),
 })
 type RawSimulate = NonNullable<ReturnType<typeof simulate>>
@@ -750,6 +752,7 @@ function withSeed(raw: RawSimulate, fallbackSeed: number): SimulateConfig {
     responseBytes: raw.responseSize,
     concurrency: raw.concurrency,
     seed: raw.seed ?? fallbackSeed,
+    ...(raw.coldStart ? {coldStart: raw.coldStart} : {}),
   }
 }
 

@@ -113,7 +113,7 @@ export const scaling: Checker<ScalingConfig> = refine(fields, (s, at): ScalingCo
 /**
  * A service's or a version's own keys: `replicas` and `scaling` each say how many
  * instances, so one map may hold only one. A `scaling:` also gets a warning for what is
- * not acted on yet (scale to zero, containerConcurrency as a hard limit). False when there is an error (reported at the key).
+ * not acted on yet (containerConcurrency as a hard limit). False when there is an error (reported at the key).
  */
 export function scalingFits(raw: {replicas?: number; scaling?: ScalingConfig}, at: At | undefined): boolean {
   const key = at?.child('scaling')
@@ -124,16 +124,15 @@ export function scalingFits(raw: {replicas?: number; scaling?: ScalingConfig}, a
   }
   const s = raw.scaling
   // What the autoscaler does not do yet; the rest of scaling: is acted on.
-  if (s && s.minScale === 0) key.warn('minScale 0 (scale to zero) is not acted on yet: the autoscaler keeps at least 1 instance')
   if (s && s.containerConcurrency > 0) key.warn(`containerConcurrency ${s.containerConcurrency} is not enforced yet: it only caps the autoscaler's target; nothing stops an instance being sent more`)
   return true
 }
 
 /**
  * How many instances a scaled version starts with, in place of `replicas`: initialScale
- * raised to minScale (Knative starts at the larger), within maxScale, and at least one
- * while scale to zero is not acted on.
+ * raised to minScale (Knative starts at the larger), within maxScale. None only with both
+ * 0 (Knative's initialScale 0): the first request starts one, through the activator.
  */
 export function initialInstances(s: ScalingConfig): number {
-  return Math.min(s.maxScale, Math.max(1, s.minScale, s.initialScale))
+  return Math.min(s.maxScale, Math.max(s.minScale, s.initialScale))
 }

@@ -1,0 +1,89 @@
+// Scale to zero on a real mesh (Knative's minimums to keep it short: window 6s, grace 6s):
+// a minScale 0 service with no traffic drains its last instance and its process is gone;
+// one with initialScale 0 starts with none; `mesh status` says "scaled to zero", not down.
+// A killed instance of an autoscaled version is replaced. Bounded: about 30 s, few requests.
+import {afterAll, beforeAll, describe, expect, test} from 'vitest'
+import {ControlClient} from '../../src/sim/control/control-client.js'
+import {meshPaths, readState, readToken} from '../../src/sim/control/state-file.js'
+import type {MeshStatus, ServiceStatus} from '../../src/sim/control/status.js'
+import type {ScalingEvent} from '../../src/sim/scaling/autoscaler.js'
+import {downMesh, eventually, json, mesh, pidAlive, upMesh} from '../helpers/mesh.js'
+
+const ZERO = 'scaling: {minScale: 0, window: 6s, scaleToZeroGracePeriod: 6s}'
+
+const yaml = (port: number) => `
+name: scale-to-zero
+ingress:
+  port: ${port}
+  routes: [{prefix: /fn, service: fn}, {prefix: /idle, service: idle}, {prefix: /worker, service: worker}]
+services:
+  fn:
+    simulate: {latency: 5ms, coldStart: 300ms}
+    ${ZERO}
+  idle:
+    simulate: {latency: 5ms}
+    scaling: {minScale: 0, initialScale: 0, window: 6s, scaleToZeroGracePeriod: 6s}
+  worker:
+    simulate: {latency: 5ms}
+    restart: "no"
+    scaling: {minScale: 1, maxScale: 2, window: 6s}
+`
+
+describe('scale to zero (minScale 0)', () => {
+  let dir = ''
+  beforeAll(async () => {
+    ;({dir} = await upMesh(yaml))
+  })
+  afterAll(async () => {
+    if (dir) await downMesh(dir)
+  })
+
+  const status = async () => json<MeshStatus>(await mesh(dir, ['status', '--json']))
+  const service = async (name: string): Promise<ServiceStatus> => (await status()).services.find((s) => s.name === name)!
+  const scaledEvents = async () => {
+    const paths = meshPaths(dir)
+    const events = await new ControlClient(readState(paths)!, readToken(paths)!).events()
+    return events.map((e) => e.event).filter((e): e is ScalingEvent & {kind: 'scaled'} => e.kind === 'scaled')
+  }
+
+  test('initialScale 0 starts none: no process, and mesh status says scaled to zero, not down', async () => {
+    const idle = await service('idle')
+    expect(idle.instances).toEqual([])
+    expect(idle.notStarted).toBeUndefined()
+    expect(idle.scaling).toEqual([expect.objectContaining({version: 'v1', actual: 0, scaledToZero: true})])
+    const text = await mesh(dir, ['status'])
+    expect(text.stdout).toMatch(/^idle: scaled to zero — its next request starts an instance$/m)
+  })
+
+  test('with no traffic the last instance drains after the window and the grace period: its process is gone', async () => {
+    const [first] = (await service('fn')).instances
+    expect(first.pid).toBeGreaterThan(0)
+    expect(pidAlive(first.pid!)).toBe(true)
+    // Its decider began at mesh up: 6 s without traffic, then 6 s of grace, then the drain.
+    const fn = await eventually(async () => {
+      const s = await service('fn')
+      return s.instances.length === 0 ? s : undefined
+    }, 25_000, 250)
+    expect(fn.scaling).toEqual([expect.objectContaining({actual: 0, desired: 0, scaledToZero: true})])
+    await eventually(() => !pidAlive(first.pid!), 5000, 100)
+    expect((await scaledEvents()).filter((e) => e.service === 'fn')).toEqual([expect.objectContaining({from: 1, to: 0, panic: false})])
+    expect((await mesh(dir, ['status'])).stdout).toMatch(/^fn: scaled to zero/m)
+    // No process of the mesh's is left for it in state.json either.
+    expect(readState(meshPaths(dir))!.children.filter((c) => c.service === 'fn')).toEqual([])
+  }, 35_000)
+
+  test('--kill on an instance of an autoscaled version (restart: no) is a crash: the autoscaler replaces it', async () => {
+    const [before] = (await service('worker')).instances
+    const killed = await mesh(dir, ['inject-fault', 'worker', '--kill'])
+    expect(killed.exitCode, killed.stderr + killed.stdout).toBe(0)
+    const after = await eventually(async () => {
+      const w = await service('worker')
+      const healthy = w.instances.filter((i) => i.health === 'healthy')
+      return healthy.length === 1 && healthy[0].instance !== before.instance ? w : undefined
+    }, 15_000, 200)
+    expect(after.instances.map((i) => i.instance)).not.toContain(before.instance)
+    expect(pidAlive(before.pid!)).toBe(false)
+    const replaced = (await scaledEvents()).filter((e) => e.service === 'worker').at(-1)
+    expect(replaced?.message).toMatch(new RegExp(`^0 → 1: replacing ${before.instance} \\(exited, not restarted\\)`))
+  }, 25_000)
+})
