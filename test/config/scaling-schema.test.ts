@@ -39,13 +39,10 @@ describe('scaling:', () => {
     })
   })
 
-  it('warns, at the value, of what the autoscaler does not act on yet: containerConcurrency as a limit', () => {
+  it('warns of nothing either acts on now: scale to zero (the autoscaler), containerConcurrency as a limit (the activator)', () => {
     expect(problems(file('scaling: {minScale: 1, maxScale: 3}'))).toEqual([])
-    // Scale to zero is acted on: no warning.
     expect(problems(file('scaling: {maxScale: 3}'))).toEqual([])
-    expect(problems(file('scaling: {minScale: 1, containerConcurrency: 200}'))).toEqual([
-      "mesh.yaml:5:14 services.s.scaling: warning: containerConcurrency 200 is not enforced yet: it only caps the autoscaler's target; nothing stops an instance being sent more",
-    ])
+    expect(problems(file('scaling: {minScale: 1, containerConcurrency: 200}'))).toEqual([])
   })
 
   it('starts a scaled version at initialScale, raised to minScale, within maxScale; none with both 0', () => {
@@ -116,7 +113,6 @@ describe('scaling:', () => {
 
   it('warns when target is above containerConcurrency: the autoscaler aims for the limit, as Knative', () => {
     expect(problems(file('scaling: {target: 10, containerConcurrency: 1}'))).toEqual([
-      "mesh.yaml:5:14 services.s.scaling: warning: containerConcurrency 1 is not enforced yet: it only caps the autoscaler's target; nothing stops an instance being sent more",
       'mesh.yaml:5:23 services.s.scaling.target: warning: target 10 is above containerConcurrency 1: the autoscaler aims for 1 per instance',
     ])
   })

@@ -43,7 +43,7 @@ describe('scale to zero (minScale 0)', () => {
   const scaledEvents = async () => {
     const paths = meshPaths(dir)
     const events = await new ControlClient(readState(paths)!, readToken(paths)!).events()
-    return events.map((e) => e.event).filter((e): e is ScalingEvent & {kind: 'scaled'} => e.kind === 'scaled')
+    return events.map((e) => e.event).filter((e): e is ScalingEvent => e.kind === 'scaled')
   }
 
   test('initialScale 0 starts none: no process, and mesh status says scaled to zero, not down', async () => {

@@ -3,7 +3,7 @@
 import {describe, expect, it} from 'vitest'
 import type {MeshConfig, ScalingConfig, ServiceConfig, VersionConfig} from '../../src/sim/config/types.js'
 import {ActivationHub} from '../../src/sim/scaling/activation.js'
-import {Autoscaler, type ScaleTarget, type ScalingEvent, TICK_MS} from '../../src/sim/scaling/autoscaler.js'
+import {Autoscaler, type ScaleFailedEvent, type ScaleTarget, type ScalingEvent, TICK_MS} from '../../src/sim/scaling/autoscaler.js'
 import {VirtualClock} from '../../src/sim/time/clock.js'
 
 const SCALING: ScalingConfig = {
@@ -83,7 +83,7 @@ function setup(scaling: Partial<ScalingConfig> = {}, instances = ['catalog-1']) 
   hub.onStartFailed((s, v, reason) => failures.push(`${s}/${v}: ${reason}`))
   const version = {name: 'v1', replicas: 1, env: {}, workload: {kind: 'simulate'}, scaling: {...SCALING, ...scaling}} as unknown as VersionConfig
   const config = {services: [{name: 'catalog', versions: [version]}]} as unknown as MeshConfig
-  const events: ScalingEvent[] = []
+  const events: Array<ScalingEvent | ScaleFailedEvent> = []
   const errors: string[] = []
   /** Requests under way in total, spread over the instances as a balancer would. */
   let load = 0
@@ -173,7 +173,7 @@ describe('Autoscaler', () => {
     await seconds(1)
     expect(manager.names).toEqual(['catalog-1'])
     expect(manager.removed).toEqual(['catalog-6', 'catalog-5', 'catalog-4', 'catalog-3', 'catalog-2'])
-    expect(events.map((e) => `${e.from}→${e.to}`)).toEqual(['1→6', '6→3', '3→1'])
+    expect(events.map((e) => (e.kind === 'scaled' ? `${e.from}→${e.to}` : e.kind))).toEqual(['1→6', '6→3', '3→1'])
     expect(events.at(-1)?.reason).toBe('stable, observed 0 concurrent over 6 s, target 7')
     await autoscaler.stop()
   })

@@ -13,7 +13,7 @@ import type {DeployController} from '../deploy/deploy-controller.js'
 import type {FaultSet} from '../faults/fault-set.js'
 import type {DataPlane} from '../proxy/data-plane.js'
 import type {Telemetry} from '../telemetry/telemetry.js'
-import {type Applied, type ApplyResult, deployBehindWeights, describeInstanceChange, diffPolicies, ingressChange, type InstanceChange, type LiveSettings, liveSettings, liveSettingsChanges, liveWeightsChange, RESTART, RESTART_OR_DEPLOY, versionChange} from './policy-diff.js'
+import {type Applied, type ApplyResult, deployBehindWeights, describeInstanceChange, diffPolicies, functionsChange, ingressChange, type InstanceChange, type LiveSettings, liveSettings, liveSettingsChanges, liveWeightsChange, RESTART, RESTART_OR_DEPLOY, versionChange} from './policy-diff.js'
 import type {Registry} from '../proxy/registry.js'
 import type {InstanceManager} from './instance-manager.js'
 
@@ -108,6 +108,13 @@ export class ConfigApply {
       this.host.config.faults.allowHeaders = settings.faultHeaders
       changes.push(...settingChanges)
     }
+    const functions = functionsChange(this.host.config.functions, next.functions)
+    if (functions) {
+      // Replaced, not edited: whoever holds the old object keeps a consistent one.
+      if (next.functions) this.host.config.functions = {...next.functions}
+      else delete this.host.config.functions
+      changes.push(functions)
+    }
     // Versions gone from mesh.yaml go once the new weights have moved their traffic elsewhere.
     for (const change of instances) if (change.removed) report(await this.removeVersion(change))
     // The live weights are mesh.yaml's now, not these deploys': the next apply need not warn about them.
@@ -162,6 +169,8 @@ export class ConfigApply {
       else changes.push(`service ${name} removed: ${howMany(this.host.instances.instancesOf(name).length)} drained and stopped`)
     }
     changes.push(...liveSettingsChanges(this.liveSettings(), liveSettings(next)))
+    const functions = functionsChange(this.host.config.functions, next.functions)
+    if (functions) changes.push(functions)
     return {changes, notApplied, warnings}
   }
 

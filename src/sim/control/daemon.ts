@@ -46,12 +46,12 @@ import {securityOf} from '../config/security-schema.js'
 import {WorkloadIdentities} from '../security/workload-identity.js'
 import {WorkloadFiles} from '../security/workload-files.js'
 import {MeshJwt} from '../security/jwt/mesh-jwt.js'
-import {Autoscaler, type ScalingEvent, servedBy} from '../scaling/autoscaler.js'
+import {Autoscaler, type ScaleFailedEvent, type ScalingEvent, servedBy} from '../scaling/autoscaler.js'
 import {ActivationHub} from '../scaling/activation.js'
 
 export type DaemonEvent =
   | InstanceEvent
-  | ScalingEvent
+  | ScalingEvent | ScaleFailedEvent
   /** `mesh up --watch`: files under a service's `watch:` paths changed, so its instances are restarted. */
   | {kind: 'files-changed'; service: string; files: string[]}
   | {kind: 'config-applied'; changes: string[]}
@@ -131,6 +131,8 @@ export class MeshDaemon extends EventEmitter {
       seed: seedFrom(config.name),
       // The detector decides; the instance manager keeps the record (and logs it).
       onOutlierEvent: (service, e) => this.instances.outlierChanged(service, e),
+      activation: this.activation,
+      accountConcurrency: () => this.config.functions?.accountConcurrency,
     })
     // What changes the mesh, on top of the data plane: instances (their workloads through the
     // Supervisor), deploys over them, and `mesh apply`.

@@ -36,22 +36,29 @@ export interface ScaleTarget {
 /** How addInstances fails to start one: the message says why, `logTail` is the end of the instance's log. */
 export type StartFailure = Error & {logTail?: string[]}
 
-export type ScalingEvent =
-  | {
-      kind: 'scaled'
-      service: string
-      version: string
-      from: number
-      to: number
-      panic: boolean
-      reason: string
-      /** From zero: poke (or the tick that saw requests held) to ready, ms. */
-      coldStartMs?: number
-      /** "2 → 5: panic, observed 41 concurrent over 0.6 s, target 7": the event log shows "scaled catalog " before it. */
-      message: string
-    }
-  /** A start from zero failed: the requests held for it are answered 503 with `reason`. */
-  | {kind: 'scale-failed'; service: string; version: string; reason: string; message: string}
+export interface ScalingEvent {
+  kind: 'scaled'
+  service: string
+  version: string
+  from: number
+  to: number
+  panic: boolean
+  reason: string
+  /** From zero: poke (or the tick that saw requests held) to ready, ms. */
+  coldStartMs?: number
+  /** "2 → 5: panic, observed 41 concurrent over 0.6 s, target 7": the event log shows "scaled catalog " before it. */
+  message: string
+}
+
+/** A start from zero failed: the requests held for it are answered 503 with `reason`. */
+export interface ScaleFailedEvent {
+  kind: 'scale-failed'
+  service: string
+  version: string
+  reason: string
+  /** "0 → 1 failed: instance fn-v1-0 crashed 3 times while starting (exit code 3)." */
+  message: string
+}
 
 export interface ScalingStatus {
   version: string
@@ -75,7 +82,7 @@ export interface AutoscalerOptions {
   inflight(service: string): Record<string, number>
   /** Requests the version's instances have answered since the mesh started: the rps metric is its rate. */
   served(service: string, version: string): number
-  onEvent(event: ScalingEvent): void
+  onEvent(event: ScalingEvent | ScaleFailedEvent): void
   /** A scale-up that fails (an instance never became healthy): reported, retried on a later tick. */
   onError(service: string, error: Error): void
   /**
