@@ -7,9 +7,9 @@
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
 import {ControlClient} from '../../src/sim/control/control-client.js'
 import {meshPaths, readState, readToken} from '../../src/sim/control/state-file.js'
-import type {MeshStatus, ServiceStatus} from '../../src/sim/control/status.js'
+import type {ServiceStatus} from '../../src/sim/control/status.js'
 import type {ScalingEvent} from '../../src/sim/scaling/autoscaler.js'
-import {downMesh, eventually, json, mesh, type Sent, sendUntilStopped, upMesh} from '../helpers/mesh.js'
+import {downMesh, eventually, mesh, type Sent, sendUntilStopped, upMesh} from '../helpers/mesh.js'
 
 const yaml = (port: number) => `
 name: autoscaled-deploys
@@ -43,7 +43,12 @@ describe('deploys of an autoscaled service', () => {
     if (dir) await downMesh(dir)
   })
 
-  const catalog = async (): Promise<ServiceStatus> => json<MeshStatus>(await mesh(dir, ['status', '--json'])).services.find((s) => s.name === 'catalog')!
+  // The control API straight (what `mesh status --json` prints): a CLI process per sample is too slow to watch a step with.
+  const control = () => {
+    const paths = meshPaths(dir)
+    return new ControlClient(readState(paths)!, readToken(paths)!)
+  }
+  const catalog = async (): Promise<ServiceStatus> => (await control().status()).services.find((s) => s.name === 'catalog')!
   const seen = async (): Promise<Seen> => {
     const s = await catalog()
     const counts: Record<string, number> = {}
@@ -57,13 +62,12 @@ describe('deploys of an autoscaled service', () => {
     void done.finally(() => (over = true))
     while (!over) {
       out.push(await seen())
-      await new Promise((r) => setTimeout(r, 300))
+      await new Promise((r) => setTimeout(r, 200))
     }
     return out
   }
   const scalingEvents = async (): Promise<Scaled[]> => {
-    const paths = meshPaths(dir)
-    const events = await new ControlClient(readState(paths)!, readToken(paths)!).events()
+    const events = await control().events()
     return events.map((e) => e.event).filter((e): e is Scaled => e.kind === 'scaled')
   }
   const bad = (sent: Sent[]) => sent.filter((s) => s.status !== 200)
@@ -83,7 +87,7 @@ describe('deploys of an autoscaled service', () => {
     expect(done.stdout).toMatch(/promoted/)
 
     const at50 = samples.filter((s) => s.deploy?.includes('at 50%'))
-    expect(at50.length).toBeGreaterThan(5)
+    expect(at50.length).toBeGreaterThan(3)
     // v2 started at initialScale 1; half the load (4 concurrent) wants 3.
     expect(Math.max(...at50.map((s) => s.counts.v2 ?? 0))).toBeGreaterThanOrEqual(2)
     // v1 gave instances back as its share halved, and never went below what half the load needs.
@@ -114,10 +118,16 @@ describe('deploys of an autoscaled service', () => {
     const started = await mesh(dir, ['canary', 'catalog', '--to', 'v3', '--set', 'simulate.seed=3', '--steps', '50,100', '--interval', '60s', '--min-requests', '5', '-d'])
     expect(started.exitCode, started.stdout + started.stderr).toBe(0)
     // At 50%, v2 (the primary now) gives instances back for its half.
-    const shrunk = await eventually(async () => {
-      const s = await seen()
-      return s.deploy?.includes('at 50%') && (s.counts.v3 ?? 0) >= 1 && (s.counts.v2 ?? 0) <= 4 ? s : undefined
-    }, 30_000, 300)
+    let last: Seen | undefined
+    const shrunk = await eventually(
+      async () => {
+        const s = (last = await seen())
+        return s.deploy?.includes('at 50%') && (s.counts.v3 ?? 0) >= 1 && (s.counts.v2 ?? 0) <= 4 ? s : undefined
+      },
+      40_000,
+      300,
+      () => JSON.stringify(last),
+    )
     expect(shrunk.scaled.sort()).toEqual(['v2', 'v3'])
 
     // It returns once traffic is back on v2 and v3's instances are gone.
