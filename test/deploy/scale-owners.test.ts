@@ -25,4 +25,8 @@ test('a version is the deploy\'s while any hold on it is open; retired until hel
   expect(owners.owner('api', 'v2')).toBeUndefined()
   // Three holds, three releases (calling one twice is one), one retirement.
   expect(changes).toBe(7)
+  // `mesh apply`: nothing stays retired.
+  owners.retire('api', ['v1'])
+  owners.forgetRetired()
+  expect(owners.owner('api', 'v1')).toBeUndefined()
 })

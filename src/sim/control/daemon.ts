@@ -170,7 +170,7 @@ export class MeshDaemon extends EventEmitter {
       accessLogDir: this.paths.access,
       instances: this.instances,
       profileEnabled: (service) => profileEnabled(service, this.opts.profiles ?? []),
-      onApplied: (changes) => (this.autoscaler.sync(), this.emitEvent({kind: 'config-applied', changes})),
+      onApplied: (changes) => (owners.forgetRetired(), this.autoscaler.sync(), this.emitEvent({kind: 'config-applied', changes})),
     })
     this.autoscaler = new Autoscaler({config, clock: this.clock, target: this.instances, activation: this.activation, inflight: (s) => this.dataPlane.load(s)?.instances ?? {}, served: (s, v) => servedBy(this.telemetry.metrics, s, v), onEvent: (e) => this.emitEvent(e), onError: (s, e) => console.error(`[daemon] scaling ${s}: ${e.message}`), deploying: (s, v) => owners.owner(s, v)})
     this.supervisor.on('spawn', () => this.saveState())

@@ -4,7 +4,8 @@
 // hands the version back and the autoscaler scales each version by its own load, so a
 // version's traffic share decides its size (as Knative scales each Revision of a traffic
 // split with its own KPA). A version a deploy took away for good is retired: the autoscaler
-// lets its decider go.
+// lets its decider go, until a deploy brings it back or `mesh apply` makes mesh.yaml's
+// versions what stands.
 //
 //   rolling     holds old and new for the whole rollout (their instance counts are the traffic split)
 //   blue-green  holds green until the switch (it has no traffic to scale on yet), then blue
@@ -52,6 +53,13 @@ export class ScaleOwners {
   /** These versions serve no more (a promoted deploy's old ones, a rolled-back new one). */
   retire(service: string, versions: string[]): void {
     for (const v of versions) this.retired.add(key(service, v))
+    this.changed()
+  }
+
+  /** `mesh apply`: mesh.yaml's versions are what stands; one a deploy retired is scaled again like any other. */
+  forgetRetired(): void {
+    if (this.retired.size === 0) return
+    this.retired.clear()
     this.changed()
   }
 
