@@ -311,7 +311,7 @@ export class Autoscaler {
         if (from === 0) s.waitingSince = undefined
       }
       if (from === 0) {
-        s.coldStartMs = this.o.clock.now() - since
+        s.coldStartMs = Math.round(this.o.clock.now() - since)
         s.failure = undefined
         s.backoff.reset()
         event(` (cold start ${s.coldStartMs} ms)`, s.coldStartMs)
