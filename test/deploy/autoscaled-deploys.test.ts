@@ -369,4 +369,28 @@ describe('rolling and blue-green of an autoscaled service', () => {
     expect(mesh.fights).toEqual([])
     await mesh.autoscaler.stop()
   })
+  test('blue-green: `mesh rollback` during the keep puts traffic back on blue, whole, and hands it back to the autoscaler; green is let go', async () => {
+    const mesh = new FakeMesh(3)
+    mesh.load = 30
+    mesh.autoscaler.start()
+    const deploys = new DeployController(mesh, {onStep: () => {}})
+    const record = deploys.start({service: 'api', to: 'v2', strategy: 'blue-green', blueGreen: {keepMs: 60_000}, progressDeadlineMs: 5000})
+    await run(mesh, 5)
+    expect(mesh.owners.owner('api', 'v1')).toBe('deploy')
+    const rolledBack = deploys.rollback('api')
+    await run(mesh, 2)
+    await rolledBack
+    expect(record.outcome).toBe('rolled-back')
+    expect(mesh.weights().get('v1')).toBe(100)
+    expect(mesh.count('v1')).toBe(3)
+    expect(mesh.count('v2')).toBe(0)
+    expect(mesh.owners.owner('api', 'v1')).toBeUndefined()
+    expect(mesh.autoscaler.status('api')?.map((s) => s.version)).toEqual(['v1'])
+    // Blue follows its load again: 60 in flight want 6.
+    mesh.load = 60
+    await run(mesh, 3)
+    expect(mesh.count('v1')).toBe(6)
+    expect(mesh.fights).toEqual([])
+    await mesh.autoscaler.stop()
+  })
 })
