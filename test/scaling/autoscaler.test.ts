@@ -366,6 +366,25 @@ describe('Autoscaler', () => {
     await autoscaler.stop()
   })
 
+  it('a failed start long after the last one starts the backoff over (1 s), as a long run resets the supervisor\'s', async () => {
+    const {autoscaler, manager, hub, failures, clock} = setup({minScale: 0}, [])
+    autoscaler.start()
+    manager.fail = new Error('instance catalog-v1-0 exited.')
+    hub.poke('catalog', 'v1')
+    await clock.advance(1000)
+    hub.poke('catalog', 'v1')
+    await clock.advance(0)
+    // Two in a row: the next try waits 2 s.
+    expect(autoscaler.status('catalog')![0].startFailed?.retryAt).toBe(new Date(clock.wallNow() + 2000).toISOString())
+    await clock.advance(40_000)
+    hub.poke('catalog', 'v1')
+    await clock.advance(0)
+    expect(manager.adds).toEqual([1, 1, 1])
+    expect(autoscaler.status('catalog')![0].startFailed?.retryAt).toBe(new Date(clock.wallNow() + 1000).toISOString())
+    expect(failures).toHaveLength(3)
+    await autoscaler.stop()
+  })
+
   it('a request for a version whose last instance is draining to zero starts one once the drain is done (one action at a time)', async () => {
     const {autoscaler, manager, hub, seconds, clock} = setup({minScale: 0, scaleToZeroGracePeriodMs: 6000})
     let drained!: () => void

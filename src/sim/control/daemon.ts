@@ -286,8 +286,7 @@ export class MeshDaemon extends EventEmitter {
       await this.autoscaler.stop()
       // A paused process (SIGSTOP) would finish none of its requests.
       for (const f of this.faults.list()) if (f.kind === 'pause') this.faults.remove(f.id)
-      const longest = this.longestStopGraceMs()
-      const drained = this.dataPlane.drain(longest)
+      const drained = this.dataPlane.drain(this.instances.longestStopGraceMs())
       // Every request in the mesh, not only the instance's own: one under way may still call it.
       const underWay = () => this.dataPlane.inflightRequests
       await this.instances.stopAll(underWay)
@@ -371,11 +370,6 @@ export class MeshDaemon extends EventEmitter {
     if (!this.config.services.some((s) => s.name === name)) throw serviceNotFound(name, this.serviceNames())
   }
 
-  /** The longest stopGracePeriod (at least 1 s): the drain's budget, and how long `mesh down` waits for the daemon. */
-  private longestStopGraceMs(): number {
-    return Math.max(...this.config.services.map((s) => s.stopGracePeriodMs), 1000)
-  }
-
   /** `mesh apply` (config-apply.ts), in turn with stop and start. */
   apply(env?: NodeJS.ProcessEnv): Promise<ApplyResult> {
     return this.inTurn(() => this.applier.apply(env))
@@ -396,7 +390,7 @@ export class MeshDaemon extends EventEmitter {
       configFile: this.config.file,
       daemon: {pid: process.pid, startTime: this.lock?.owner.startTime ?? ''},
       processTable: this.supervisor.table.kind,
-      stopGraceMs: this.longestStopGraceMs(),
+      stopGraceMs: this.instances.longestStopGraceMs(),
       controlUrl: this.controlUrl,
       tokenFile: this.paths.token,
       ingressUrl: this.ingress?.url,

@@ -109,10 +109,12 @@ interface Scaled {
   /** At zero, since when a request has waited for an instance (the cold start is measured from it). */
   waitingSince?: number
   coldStartMs?: number
-  /** The last start from zero failed: no new try before retryAt (clock time), however often it is poked. */
-  failure?: {reason: string; atWall: number; logTail: string[]; retryAt: number}
-  /** Failed starts in a row: 1 s, 2 s, 4 s … 30 s between tries, as the supervisor's restarts. */
+  /** The last start from zero failed (at, retryAt: clock time): no new try before retryAt, however often it is poked. */
+  failure?: {reason: string; at: number; atWall: number; logTail: string[]; retryAt: number}
+  /** Failed starts in a row: 1 s, 2 s, 4 s … 30 s between tries, as the supervisor's restarts; 30 s without one starts over. */
   backoff: RestartBackoff
+  /** An action of this version's is under way (the service's one at a time). */
+  acting?: boolean
 }
 
 /** The decider's share of `scaling:`; minScale 0 is scale to zero, acted on. */
@@ -193,7 +195,7 @@ export class Autoscaler {
     return rows.map((s) => {
       const actual = this.o.target.instancesOf(service, s.version.name).length
       const row: ScalingStatus = {version: s.version.name, desired: s.last?.desired ?? actual, actual, panic: s.last?.panic ?? false, reason: s.last?.reason}
-      if (actual === 0 && s.version.scaling?.minScale === 0 && !this.acting.has(service)) row.scaledToZero = true
+      if (actual === 0 && s.version.scaling?.minScale === 0 && !s.acting && s.waitingSince === undefined) row.scaledToZero = true
       if (s.coldStartMs !== undefined) row.coldStartMs = s.coldStartMs
       const f = s.failure
       if (f) row.startFailed = {reason: f.reason, at: new Date(f.atWall).toISOString(), logTail: f.logTail, retryAt: this.wallOf(f.retryAt)}
@@ -257,7 +259,7 @@ export class Autoscaler {
       return this.o.activation?.startFailed(service, version, `${f.reason} (next try in ${next} s)`)
     }
     s.waitingSince ??= this.o.clock.now()
-    // One action at a time per service: the one under way ends first (start() picks the wait up then).
+    // One action at a time per service: the one under way ends first (begin() picks the wait up then).
     if (this.acting.has(service) || this.o.deploying?.(service, version) === 'deploy') return
     s.last = {desired: 1, panic: false, reason: 'a request is waiting'}
     this.begin(s, [], 1, false, 'a request is waiting')
@@ -269,7 +271,9 @@ export class Autoscaler {
 
   private begin(s: Scaled, names: string[], desired: number, panic: boolean, reason: string, replace: string[] = []): void {
     const service = s.service.name
+    s.acting = true
     const action = this.act(s, names, desired, panic, reason, replace).finally(() => {
+      s.acting = false
       this.acting.delete(service)
       // A request that came for a version at zero while another action ran.
       for (const w of this.scaled.values()) if (w.service.name === service && w.waitingSince !== undefined) this.poked(service, w.version.name)
@@ -305,7 +309,7 @@ export class Autoscaler {
       try {
         await this.o.target.addInstances(s.service, s.version, desired - from, this.startTimeoutMs(s, from), this.stopped.signal)
       } catch (error) {
-        if (!this.stopped.signal.aborted) this.startFailed(s, from, error as StartFailure)
+        if (!this.stopped.signal.aborted) this.startFailed(s, from, desired, error as StartFailure)
         return
       } finally {
         if (from === 0) s.waitingSince = undefined
@@ -330,20 +334,22 @@ export class Autoscaler {
     return Math.min(this.o.startTimeoutMs ?? holds, holds)
   }
 
-  private startFailed(s: Scaled, from: number, error: StartFailure): void {
+  private startFailed(s: Scaled, from: number, desired: number, error: StartFailure): void {
     const service = s.service.name
     this.o.onError(service, error)
     if (from > 0) return
     const now = this.o.clock.now()
     const logTail = error.logTail ?? []
-    s.failure = {reason: error.message, atWall: this.o.clock.wallNow(), logTail, retryAt: now + s.backoff.onExit(now, now)}
+    // The last failure's time stands for a process's start: a long quiet since then starts the backoff over.
+    const delayMs = s.backoff.onExit(now, s.failure?.at ?? now)
+    s.failure = {reason: error.message, at: now, atWall: this.o.clock.wallNow(), logTail, retryAt: now + delayMs}
     // The held requests hear why at once, with the end of the log: what a developer needs to fix it.
     // The app's own last lines (the supervisor's are prefixed `[mesh] ` and say only that it crashed).
     const own = logTail.filter((l) => !l.startsWith('[mesh] '))
     const tail = (own.length ? own : logTail).slice(-3)
     this.o.activation?.startFailed(service, s.version.name, tail.length ? `${error.message} Last log lines: ${tail.join(' | ')}` : error.message)
     const many = s.service.versions.length > 1 ? `${s.version.name} ` : ''
-    this.o.onEvent({kind: 'scale-failed', service, version: s.version.name, reason: error.message, message: `${many}0 → 1 failed: ${error.message}`})
+    this.o.onEvent({kind: 'scale-failed', service, version: s.version.name, reason: error.message, message: `${many}0 → ${desired} failed: ${error.message}`})
   }
 }
 
