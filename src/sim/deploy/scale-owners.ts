@@ -15,8 +15,9 @@
 //   restart     holds the versions it restarts
 //   rollback    holds the new version while removing it, then retires it
 //
-// The autoscaler asks `owner` on every tick and decides nothing for a held version; a hold
-// begins only once a scaling action under way on the service has ended (deploy-target.ts).
+// The autoscaler asks `owner` on every tick and decides nothing for a held version; the
+// deploy acts on what it holds only once a scaling action already under way on the service
+// has ended (deploy-target.ts), so neither undoes the other.
 // When a version is handed back, it gets a fresh decider from the instances the deploy
 // left (scaling/autoscaler.ts sync), told by `onChange`.
 
