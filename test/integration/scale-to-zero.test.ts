@@ -78,6 +78,11 @@ describe('scale to zero (minScale 0)', () => {
     expect((await mesh(dir, ['status'])).stdout).toMatch(/^fn: scaled to zero/m)
     // No process of the mesh's is left for it in state.json either.
     expect(readState(meshPaths(dir))!.children.filter((c) => c.service === 'fn')).toEqual([])
+    // A mesh apply (nothing changed) does not wake it: its requests are the activator's to hold.
+    const applied = await mesh(dir, ['apply'])
+    expect(applied.exitCode, applied.stderr + applied.stdout).toBe(0)
+    expect(applied.stdout).not.toMatch(/started \d+ instances? of/)
+    expect((await service('fn')).instances).toEqual([])
   }, 35_000)
 
   test('the first request after zero is held while one cold-starts, answered 200 with x-mesh-cold-start; then back to zero', async () => {
