@@ -74,6 +74,10 @@ export function renderStatus(s: MeshStatus): string {
         for (const line of a.startFailed.logTail.slice(-5)) notes.push(chalk.dim(`  ${line}`))
       }
     }
+    if (svc.scaleFailed) {
+      const f = svc.scaleFailed
+      notes.push(chalk.red(`${svc.versions.length > 1 ? `${svc.name} ${f.version}` : svc.name}: scale-up failed at ${f.at.slice(11, 19)}: ${f.reason} (the autoscaler retries; \`mesh logs ${svc.name}\` says more)`))
+    }
     if (svc.panic) notes.push(chalk.yellow(`${svc.name}: panic mode — fewer than half its instances are available, so traffic goes to all of them`))
     for (const i of svc.instances) {
       const version = svc.versions.length > 1 ? `${i.version} (${svc.versions.find((v) => v.name === i.version)?.weight ?? 0}%)` : i.version

@@ -413,12 +413,16 @@ describe('Autoscaler', () => {
   })
 
   it('reports a scale-up that failed and tries again on a later tick', async () => {
-    const {autoscaler, manager, errors, seconds, setLoad} = setup()
+    const {autoscaler, manager, errors, events, seconds, setLoad} = setup()
     manager.fail = new Error('catalog-2 never became healthy')
     autoscaler.start()
     setLoad(20)
     await seconds(1)
     expect(errors).toEqual(['catalog-2 never became healthy'])
+    // An event too, for the log, `mesh history` and `mesh status`.
+    expect(events.filter((e) => e.kind === 'scale-failed')).toEqual([
+      {kind: 'scale-failed', service: 'catalog', version: 'v1', reason: 'catalog-2 never became healthy', message: 'scale-up from 1 failed: catalog-2 never became healthy'},
+    ])
     manager.fail = undefined
     await seconds(1)
     expect(manager.adds).toEqual([2, 2])

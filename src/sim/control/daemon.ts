@@ -14,7 +14,7 @@ import {MeshError, serviceNotFound} from '../errors.js'
 import {DataPlane} from '../proxy/data-plane.js'
 import {Telemetry} from '../telemetry/telemetry.js'
 import {PROMETHEUS_CONTENT_TYPE, renderPrometheus} from '../telemetry/prometheus.js'
-import {EventLog} from './event-log.js'
+import {MeshEventLog} from './scaling-history.js'
 import {activeCertFault, describeFault, type FaultInfo, type FaultSpec} from '../faults/fault.js'
 import {FaultSet} from '../faults/fault-set.js'
 import {DeployController} from '../deploy/deploy-controller.js'
@@ -84,7 +84,7 @@ export class MeshDaemon extends EventEmitter {
   readonly autoscaler: Autoscaler
   readonly activation = new ActivationHub()
   private readonly clock: Clock
-  readonly events = new EventLog<DaemonEvent>(500)
+  readonly events = new MeshEventLog<DaemonEvent>(500)
   private control?: ControlServer
   private controlUrl = ''
   private ingress?: IngressUrls
@@ -152,7 +152,7 @@ export class MeshDaemon extends EventEmitter {
       {
         onStep: (record, step) =>
           this.emitEvent({kind: 'deploy-step', service: record.plan.service, id: record.id, step: step.kind, message: step.message}),
-        startLoad: (plan) => canaryLoad(this.config, this.ingress?.url, plan.service, plan.canary!.loadRps!),
+        startLoad: (plan) => canaryLoad(this.config, this.ingress, this.paths.ca, plan.service, plan.canary!.loadRps!),
       },
       this.paths.history,
     )
@@ -228,6 +228,7 @@ export class MeshDaemon extends EventEmitter {
           return records
         },
         'GET /v1/deploy': ({query}) => this.deploys.get(query.id ?? ''),
+        'GET /v1/scaling': ({query}) => this.events.scaling.of(query.service),
         'POST /v1/rollback': ({body}) => this.deploys.rollback(body.service),
         'GET /v1/certs': () => this.certFiles!.list(),
         'POST /v1/certs/rotate': async ({body: {service}}) => {
@@ -242,7 +243,7 @@ export class MeshDaemon extends EventEmitter {
         },
       })
       .stream('/v1/tap', (query) => tap(query, {clock: this.clock, telemetry: this.telemetry, services: this.serviceNames()}))
-      .text('/metrics', PROMETHEUS_CONTENT_TYPE, () => renderPrometheus(this.telemetry.metrics.promSeries(), this.telemetry.tcp.series()))
+      .text('/metrics', PROMETHEUS_CONTENT_TYPE, () => renderPrometheus(this.telemetry.metrics.promSeries(), this.telemetry.tcp.series(), this.telemetry.metrics.coldStartSeries()))
     this.controlUrl = await this.control.listen()
     this.saveState()
 

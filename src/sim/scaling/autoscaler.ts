@@ -50,7 +50,7 @@ export interface ScalingEvent {
   message: string
 }
 
-/** A start from zero failed: the requests held for it are answered 503 with `reason`. */
+/** A start failed: from zero the requests held for it are answered 503 with `reason`; from some instances it is retried on a later tick. */
 export interface ScaleFailedEvent {
   kind: 'scale-failed'
   service: string
@@ -83,7 +83,7 @@ export interface AutoscalerOptions {
   /** Requests the version's instances have answered since the mesh started: the rps metric is its rate. */
   served(service: string, version: string): number
   onEvent(event: ScalingEvent | ScaleFailedEvent): void
-  /** A scale-up that fails (an instance never became healthy): reported, retried on a later tick. */
+  /** A scale-up that fails (an instance never became healthy): reported (the daemon's log), retried on a later tick; its `scale-failed` event goes to onEvent. */
   onError(service: string, error: Error): void
   /** A deploy in progress on the service (it adds and removes instances itself): decisions wait for it to end. */
   deploying?(service: string): string | undefined
@@ -315,7 +315,9 @@ export class Autoscaler {
   private startFailed(s: Scaled, from: number, desired: number, error: StartFailure): void {
     const service = s.service.name
     this.o.onError(service, error)
-    if (from > 0) return
+    const many = s.service.versions.length > 1 ? `${s.version.name} ` : ''
+    // From some instances: said, and tried again on a later tick (mesh status shows it while the service is short).
+    if (from > 0) return this.o.onEvent({kind: 'scale-failed', service, version: s.version.name, reason: error.message, message: `${many}scale-up from ${from} failed: ${error.message}`})
     const now = this.o.clock.now()
     const logTail = error.logTail ?? []
     // The last failure's time stands for a process's start: a long quiet since then starts the backoff over.
@@ -326,7 +328,6 @@ export class Autoscaler {
     const own = logTail.filter((l) => !l.startsWith('[mesh] '))
     const tail = (own.length ? own : logTail).slice(-3)
     this.o.activation?.startFailed(service, s.version.name, tail.length ? `${error.message} Last log lines: ${tail.join(' | ')}` : error.message)
-    const many = s.service.versions.length > 1 ? `${s.version.name} ` : ''
     this.o.onEvent({kind: 'scale-failed', service, version: s.version.name, reason: error.message, message: `${many}0 → ${desired} failed: ${error.message}`})
   }
 }
