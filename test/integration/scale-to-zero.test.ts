@@ -4,7 +4,8 @@
 // Its first request is held by the activator while one cold-starts, then served with
 // x-mesh-cold-start, and it goes back to zero; a service whose command fails at start
 // answers the held request 503 with why, at once. A killed instance of an autoscaled
-// version is replaced. Bounded: about 50 s, a few requests.
+// version is restarted by the supervisor, or (restart: no) replaced by the autoscaler.
+// Bounded: about 50 s, a few requests.
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
 import {ControlClient} from '../../src/sim/control/control-client.js'
 import {meshPaths, readState, readToken} from '../../src/sim/control/state-file.js'
@@ -18,7 +19,7 @@ const yaml = (port: number) => `
 name: scale-to-zero
 ingress:
   port: ${port}
-  routes: [{prefix: /fn, service: fn}, {prefix: /idle, service: idle}, {prefix: /worker, service: worker}, {prefix: /crashy, service: crashy}]
+  routes: [{prefix: /fn, service: fn}, {prefix: /idle, service: idle}, {prefix: /worker, service: worker}, {prefix: /crashy, service: crashy}, {prefix: /steady, service: steady}]
 services:
   fn:
     simulate: {latency: 5ms, coldStart: 300ms}
@@ -29,6 +30,9 @@ services:
   worker:
     simulate: {latency: 5ms}
     restart: "no"
+    scaling: {minScale: 1, maxScale: 2, window: 6s}
+  steady:
+    simulate: {latency: 5ms}
     scaling: {minScale: 1, maxScale: 2, window: 6s}
   crashy:
     command: node -e "console.log('connecting'); console.error('DB_URL is not set (fatal)'); process.exit(3)"
@@ -78,6 +82,11 @@ describe('scale to zero (minScale 0)', () => {
     expect((await mesh(dir, ['status'])).stdout).toMatch(/^fn: scaled to zero/m)
     // No process of the mesh's is left for it in state.json either.
     expect(readState(meshPaths(dir))!.children.filter((c) => c.service === 'fn')).toEqual([])
+    // A mesh apply (nothing changed) does not wake it: its requests are the activator's to hold.
+    const applied = await mesh(dir, ['apply'])
+    expect(applied.exitCode, applied.stderr + applied.stdout).toBe(0)
+    expect(applied.stdout).not.toMatch(/started \d+ instances? of/)
+    expect((await service('fn')).instances).toEqual([])
   }, 35_000)
 
   test('the first request after zero is held while one cold-starts, answered 200 with x-mesh-cold-start; then back to zero', async () => {
@@ -135,5 +144,20 @@ describe('scale to zero (minScale 0)', () => {
     expect(pidAlive(before.pid!)).toBe(false)
     const replaced = (await scaledEvents()).filter((e) => e.service === 'worker').at(-1)
     expect(replaced?.message).toMatch(new RegExp(`^0 → 1: replacing ${before.instance} \\(exited, not restarted\\)`))
+  }, 25_000)
+
+  test('--kill on an instance of an autoscaled version (restart: always) is restarted by the supervisor, counted as the same one', async () => {
+    const [before] = (await service('steady')).instances
+    const killed = await mesh(dir, ['inject-fault', 'steady', '--kill'])
+    expect(killed.exitCode, killed.stderr + killed.stdout).toBe(0)
+    const after = await eventually(async () => {
+      const [i] = (await service('steady')).instances
+      return i && i.health === 'healthy' && i.pid !== before.pid ? i : undefined
+    }, 15_000, 200)
+    expect(after).toMatchObject({instance: before.instance, restarts: 1})
+    expect((await service('steady')).instances).toHaveLength(1)
+    // Nothing for the autoscaler to do: no scaling of steady at all.
+    expect((await scaledEvents()).filter((e) => e.service === 'steady')).toEqual([])
+    expect((await get(`${ingress}/steady`)).status).toBe(200)
   }, 25_000)
 })

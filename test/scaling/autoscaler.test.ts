@@ -89,7 +89,7 @@ function setup(scaling: Partial<ScalingConfig> = {}, instances = ['catalog-1']) 
   let load = 0
   /** Requests answered so far (the rps metric's counter). */
   let served = 0
-  let deploy: string | undefined
+  let deploy: 'deploy' | undefined
   const autoscaler = new Autoscaler({
     config,
     clock,
@@ -120,7 +120,7 @@ function setup(scaling: Partial<ScalingConfig> = {}, instances = ['catalog-1']) 
     setHeld: (n: number) => (held = n),
     setLoad: (n: number) => (load = n),
     serve: (n: number) => (served += n),
-    setDeploy: (d: string | undefined) => (deploy = d),
+    setDeploy: (d: 'deploy' | undefined) => (deploy = d),
   }
 }
 
@@ -205,7 +205,7 @@ describe('Autoscaler', () => {
     expect(manager.adds).toEqual([])
     manager.started = true
     manager.names = ['catalog-1']
-    setDeploy('d1 restart → v1')
+    setDeploy('deploy')
     setLoad(20)
     await seconds(2)
     expect(manager.adds).toEqual([])
@@ -363,6 +363,25 @@ describe('Autoscaler', () => {
     expect(manager.adds).toEqual([1, 1, 1])
     expect(manager.names).toEqual(['catalog-2'])
     expect(autoscaler.status('catalog')![0].startFailed).toBeUndefined()
+    await autoscaler.stop()
+  })
+
+  it('a failed start long after the last one starts the backoff over (1 s), as a long run resets the supervisor\'s', async () => {
+    const {autoscaler, manager, hub, failures, clock} = setup({minScale: 0}, [])
+    autoscaler.start()
+    manager.fail = new Error('instance catalog-v1-0 exited.')
+    hub.poke('catalog', 'v1')
+    await clock.advance(1000)
+    hub.poke('catalog', 'v1')
+    await clock.advance(0)
+    // Two in a row: the next try waits 2 s.
+    expect(autoscaler.status('catalog')![0].startFailed?.retryAt).toBe(new Date(clock.wallNow() + 2000).toISOString())
+    await clock.advance(40_000)
+    hub.poke('catalog', 'v1')
+    await clock.advance(0)
+    expect(manager.adds).toEqual([1, 1, 1])
+    expect(autoscaler.status('catalog')![0].startFailed?.retryAt).toBe(new Date(clock.wallNow() + 1000).toISOString())
+    expect(failures).toHaveLength(3)
     await autoscaler.stop()
   })
 

@@ -74,10 +74,11 @@ export class ConfigApply {
       const moved = this.weightsChange(service, current)
       if (moved.change) changes.push(moved.change)
       if (moved.warning) warnings.push(moved.warning)
-      // A version that gains traffic is started (and healthy) before any traffic moves to it.
+      // A version that gains traffic is started (and healthy) before any traffic moves to it;
+      // one that scales to zero is not: the activator holds its requests while one starts.
       for (const name of this.host.instances.isStarted(service.name) ? activeVersions(service) : []) {
         const version = current.versions.find((v) => v.name === name)
-        if (version && this.host.instances.instancesOf(service.name, name).length === 0) {
+        if (version && version.scaling?.minScale !== 0 && this.host.instances.instancesOf(service.name, name).length === 0) {
           await this.host.instances.addInstances(current, version, version.replicas)
           changes.push(`${service.name}: started ${version.replicas} ${version.replicas === 1 ? 'instance' : 'instances'} of ${name}`)
         }

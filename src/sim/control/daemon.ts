@@ -18,6 +18,7 @@ import {MeshEventLog} from './scaling-history.js'
 import {activeCertFault, describeFault, type FaultInfo, type FaultSpec} from '../faults/fault.js'
 import {FaultSet} from '../faults/fault-set.js'
 import {DeployController} from '../deploy/deploy-controller.js'
+import {ScaleOwners} from '../deploy/scale-owners.js'
 import {WatchRestarts} from './watch-restarts.js'
 import {deployTarget} from './deploy-target.js'
 import {canaryLoad} from '../load/canary-load.js'
@@ -147,8 +148,11 @@ export class MeshDaemon extends EventEmitter {
       onChange: () => this.saveState(),
       tlsFiles: (service) => this.certFiles!.ensure(service),
     })
+    // Whether a deploy or the autoscaler sets each version's count (deploy/scale-owners.ts).
+    const owners = new ScaleOwners()
+    owners.onChange(() => this.autoscaler.sync())
     this.deploys = new DeployController(
-      deployTarget({clock: this.clock, config, dataPlane: this.dataPlane, instances: this.instances, telemetry: this.telemetry}),
+      deployTarget({clock: this.clock, config, dataPlane: this.dataPlane, instances: this.instances, telemetry: this.telemetry, owners, scalingIdle: (s) => this.autoscaler.whenIdle(s)}),
       {
         onStep: (record, step) =>
           this.emitEvent({kind: 'deploy-step', service: record.plan.service, id: record.id, step: step.kind, message: step.message}),
@@ -166,9 +170,9 @@ export class MeshDaemon extends EventEmitter {
       accessLogDir: this.paths.access,
       instances: this.instances,
       profileEnabled: (service) => profileEnabled(service, this.opts.profiles ?? []),
-      onApplied: (changes) => (this.autoscaler.sync(), this.emitEvent({kind: 'config-applied', changes})),
+      onApplied: (changes) => (owners.forgetRetired(), this.autoscaler.sync(), this.emitEvent({kind: 'config-applied', changes})),
     })
-    this.autoscaler = new Autoscaler({config, clock: this.clock, target: this.instances, activation: this.activation, inflight: (s) => this.dataPlane.load(s)?.instances ?? {}, served: (s, v) => servedBy(this.telemetry.metrics, s, v), onEvent: (e) => this.emitEvent(e), onError: (s, e) => console.error(`[daemon] scaling ${s}: ${e.message}`), deploying: (s) => this.deploys.inProgress(s)})
+    this.autoscaler = new Autoscaler({config, clock: this.clock, target: this.instances, activation: this.activation, inflight: (s) => this.dataPlane.load(s)?.instances ?? {}, served: (s, v) => servedBy(this.telemetry.metrics, s, v), onEvent: (e) => this.emitEvent(e), onError: (s, e) => console.error(`[daemon] scaling ${s}: ${e.message}`), deploying: (s, v) => owners.owner(s, v)})
     this.supervisor.on('spawn', () => this.saveState())
     this.supervisor.on('records', () => this.saveState())
   }
@@ -283,8 +287,7 @@ export class MeshDaemon extends EventEmitter {
       await this.autoscaler.stop()
       // A paused process (SIGSTOP) would finish none of its requests.
       for (const f of this.faults.list()) if (f.kind === 'pause') this.faults.remove(f.id)
-      const longest = this.longestStopGraceMs()
-      const drained = this.dataPlane.drain(longest)
+      const drained = this.dataPlane.drain(this.instances.longestStopGraceMs())
       // Every request in the mesh, not only the instance's own: one under way may still call it.
       const underWay = () => this.dataPlane.inflightRequests
       await this.instances.stopAll(underWay)
@@ -368,11 +371,6 @@ export class MeshDaemon extends EventEmitter {
     if (!this.config.services.some((s) => s.name === name)) throw serviceNotFound(name, this.serviceNames())
   }
 
-  /** The longest stopGracePeriod (at least 1 s): the drain's budget, and how long `mesh down` waits for the daemon. */
-  private longestStopGraceMs(): number {
-    return Math.max(...this.config.services.map((s) => s.stopGracePeriodMs), 1000)
-  }
-
   /** `mesh apply` (config-apply.ts), in turn with stop and start. */
   apply(env?: NodeJS.ProcessEnv): Promise<ApplyResult> {
     return this.inTurn(() => this.applier.apply(env))
@@ -393,7 +391,7 @@ export class MeshDaemon extends EventEmitter {
       configFile: this.config.file,
       daemon: {pid: process.pid, startTime: this.lock?.owner.startTime ?? ''},
       processTable: this.supervisor.table.kind,
-      stopGraceMs: this.longestStopGraceMs(),
+      stopGraceMs: this.instances.longestStopGraceMs(),
       controlUrl: this.controlUrl,
       tokenFile: this.paths.token,
       ingressUrl: this.ingress?.url,

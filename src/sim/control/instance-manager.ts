@@ -265,6 +265,11 @@ export class InstanceManager {
     await Promise.all([...this.instances.values()].map((inst) => this.stopWithin(inst.name, startedAt + inst.service.stopGracePeriodMs, underWay)))
   }
 
+  /** The longest stopGracePeriod (at least 1 s): the daemon's drain budget, and how long `mesh down` waits for the daemon. */
+  longestStopGraceMs(): number {
+    return Math.max(...this.o.config.services.map((s) => s.stopGracePeriodMs), 1000)
+  }
+
   /** Instances of one service (optionally one version) that are not leaving. */
   instancesOf(service: string, version?: string): string[] {
     return this.select(service, version).map((i) => i.name)

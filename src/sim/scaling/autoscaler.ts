@@ -85,8 +85,12 @@ export interface AutoscalerOptions {
   onEvent(event: ScalingEvent | ScaleFailedEvent): void
   /** A scale-up that fails (an instance never became healthy): reported (the daemon's log), retried on a later tick; its `scale-failed` event goes to onEvent. */
   onError(service: string, error: Error): void
-  /** A deploy in progress on the service (it adds and removes instances itself): decisions wait for it to end. */
-  deploying?(service: string): string | undefined
+  /**
+   * Who sets the version's count while a deploy runs (deploy/scale-owners.ts): 'deploy' while
+   * it holds the version (no decision acted on), 'retired' once it took the version away (its
+   * decider is let go); undefined: this autoscaler. Call sync() when it changes.
+   */
+  deploying?(service: string, version: string): 'deploy' | 'retired' | undefined
   /** How long a new instance may take to become ready. */
   startTimeoutMs?: number
   /** The daemon's one hub shared with the activator: its pokes start a version from zero, its held requests are demand. */
@@ -100,13 +104,17 @@ interface Scaled {
   last?: {desired: number; panic: boolean; reason: string}
   /** The rps metric's previous reading: served() and when. */
   counted?: {requests: number; at: number}
+  /** A deploy sets its count (as of the last sync). */
+  heldByDeploy?: boolean
   /** At zero, since when a request has waited for an instance (the cold start is measured from it). */
   waitingSince?: number
   coldStartMs?: number
-  /** The last start from zero failed: no new try before retryAt (clock time), however often it is poked. */
-  failure?: {reason: string; atWall: number; logTail: string[]; retryAt: number}
-  /** Failed starts in a row: 1 s, 2 s, 4 s … 30 s between tries, as the supervisor's restarts. */
+  /** The last start from zero failed (at, retryAt: clock time): no new try before retryAt, however often it is poked. */
+  failure?: {reason: string; at: number; atWall: number; logTail: string[]; retryAt: number}
+  /** Failed starts in a row: 1 s, 2 s, 4 s … 30 s between tries, as the supervisor's restarts; 30 s without one starts over. */
   backoff: RestartBackoff
+  /** An action of this version's is under way (the service's one at a time). */
+  acting?: boolean
 }
 
 /** The decider's share of `scaling:`; minScale 0 is scale to zero, acted on. */
@@ -143,20 +151,35 @@ export class Autoscaler {
     for (const service of this.o.config.services) {
       for (const version of service.versions) {
         if (!version.scaling) continue
+        const owner = this.o.deploying?.(service.name, version.name)
+        // A version a deploy took away (and left with no instance) is let go.
+        if (owner === 'retired' && this.o.target.instancesOf(service.name, version.name).length === 0) continue
         const key = `${service.name}/${version.name}`
         seen.add(key)
         const have = this.scaled.get(key)
-        if (have) {
+        const heldByDeploy = owner === 'deploy'
+        if (have && !(have.heldByDeploy && !heldByDeploy)) {
           have.service = service
           have.version = version
           have.decider.update(kpaSpec(version.scaling))
+          // While held, the deploy's count is the desired one.
+          if (heldByDeploy) have.last = undefined
+          have.heldByDeploy = heldByDeploy
         } else {
+          // New, or handed back by a deploy: a fresh decider from the instances the deploy left
+          // (more than one are held a stable window, as Knative's newAutoscaler), not the history
+          // from before the deploy changed the version's count and share.
           const ready = this.o.target.instancesOf(service.name, version.name).length
-          this.scaled.set(key, {service, version, decider: new KpaDecider(kpaSpec(version.scaling), this.o.clock, ready), backoff: new RestartBackoff()})
+          this.scaled.set(key, {service, version, heldByDeploy, decider: new KpaDecider(kpaSpec(version.scaling), this.o.clock, ready), backoff: new RestartBackoff()})
         }
       }
     }
     for (const key of this.scaled.keys()) if (!seen.has(key)) this.scaled.delete(key)
+  }
+
+  /** Once no scaling action is under way on the service: a deploy takes a version's count only then (deploy-target.ts). */
+  async whenIdle(service: string): Promise<void> {
+    for (let a = this.acting.get(service); a; a = this.acting.get(service)) await a
   }
 
   /** `mesh down`: no more ticks; an instance start under way is aborted (and removed), a drain finishes. */
@@ -172,7 +195,7 @@ export class Autoscaler {
     return rows.map((s) => {
       const actual = this.o.target.instancesOf(service, s.version.name).length
       const row: ScalingStatus = {version: s.version.name, desired: s.last?.desired ?? actual, actual, panic: s.last?.panic ?? false, reason: s.last?.reason}
-      if (actual === 0 && s.version.scaling?.minScale === 0 && !this.acting.has(service)) row.scaledToZero = true
+      if (actual === 0 && s.version.scaling?.minScale === 0 && !s.acting && s.waitingSince === undefined) row.scaledToZero = true
       if (s.coldStartMs !== undefined) row.coldStartMs = s.coldStartMs
       const f = s.failure
       if (f) row.startFailed = {reason: f.reason, at: new Date(f.atWall).toISOString(), logTail: f.logTail, retryAt: this.wallOf(f.retryAt)}
@@ -197,7 +220,8 @@ export class Autoscaler {
   tick(): void {
     for (const s of this.scaled.values()) {
       const service = s.service.name
-      if (!this.o.target.isStarted(service)) continue
+      // A version a deploy holds: the deploy sets its count; nothing is decided for it meanwhile.
+      if (!this.o.target.isStarted(service) || this.o.deploying?.(service, s.version.name) === 'deploy') continue
       const all = this.o.target.instancesOf(service, s.version.name)
       // A dead one its restart policy leaves dead (a kill under `restart: no`) is replaced, as a ReplicaSet replaces a failed pod.
       const failed = all.filter((n) => this.o.target.phase(n) === 'failed')
@@ -211,7 +235,7 @@ export class Autoscaler {
       const d = s.decider.decide(names.length)
       if (!d) continue
       s.last = {desired: d.desired, panic: d.panic, reason: d.reason}
-      if (this.acting.has(service) || this.o.deploying?.(service)) continue
+      if (this.acting.has(service)) continue
       if (failed.length > 0) {
         this.begin(s, names, Math.max(d.desired, names.length), d.panic, `replacing ${failed.join(', ')} (exited, not restarted)`, failed)
         continue
@@ -235,8 +259,8 @@ export class Autoscaler {
       return this.o.activation?.startFailed(service, version, `${f.reason} (next try in ${next} s)`)
     }
     s.waitingSince ??= this.o.clock.now()
-    // One action at a time per service: the one under way ends first (start() picks the wait up then).
-    if (this.acting.has(service) || this.o.deploying?.(service)) return
+    // One action at a time per service: the one under way ends first (begin() picks the wait up then).
+    if (this.acting.has(service) || this.o.deploying?.(service, version) === 'deploy') return
     s.last = {desired: 1, panic: false, reason: 'a request is waiting'}
     this.begin(s, [], 1, false, 'a request is waiting')
   }
@@ -247,7 +271,9 @@ export class Autoscaler {
 
   private begin(s: Scaled, names: string[], desired: number, panic: boolean, reason: string, replace: string[] = []): void {
     const service = s.service.name
+    s.acting = true
     const action = this.act(s, names, desired, panic, reason, replace).finally(() => {
+      s.acting = false
       this.acting.delete(service)
       // A request that came for a version at zero while another action ran.
       for (const w of this.scaled.values()) if (w.service.name === service && w.waitingSince !== undefined) this.poked(service, w.version.name)
@@ -283,7 +309,7 @@ export class Autoscaler {
       try {
         await this.o.target.addInstances(s.service, s.version, desired - from, this.startTimeoutMs(s, from), this.stopped.signal)
       } catch (error) {
-        if (!this.stopped.signal.aborted) this.startFailed(s, from, error as StartFailure)
+        if (!this.stopped.signal.aborted) this.startFailed(s, from, desired, error as StartFailure)
         return
       } finally {
         if (from === 0) s.waitingSince = undefined
@@ -308,7 +334,7 @@ export class Autoscaler {
     return Math.min(this.o.startTimeoutMs ?? holds, holds)
   }
 
-  private startFailed(s: Scaled, from: number, error: StartFailure): void {
+  private startFailed(s: Scaled, from: number, desired: number, error: StartFailure): void {
     const service = s.service.name
     this.o.onError(service, error)
     const many = s.service.versions.length > 1 ? `${s.version.name} ` : ''
@@ -316,13 +342,15 @@ export class Autoscaler {
     if (from > 0) return this.o.onEvent({kind: 'scale-failed', service, version: s.version.name, reason: error.message, message: `${many}scale-up from ${from} failed: ${error.message}`})
     const now = this.o.clock.now()
     const logTail = error.logTail ?? []
-    s.failure = {reason: error.message, atWall: this.o.clock.wallNow(), logTail, retryAt: now + s.backoff.onExit(now, now)}
+    // The last failure's time stands for a process's start: a long quiet since then starts the backoff over.
+    const delayMs = s.backoff.onExit(now, s.failure?.at ?? now)
+    s.failure = {reason: error.message, at: now, atWall: this.o.clock.wallNow(), logTail, retryAt: now + delayMs}
     // The held requests hear why at once, with the end of the log: what a developer needs to fix it.
     // The app's own last lines (the supervisor's are prefixed `[mesh] ` and say only that it crashed).
     const own = logTail.filter((l) => !l.startsWith('[mesh] '))
     const tail = (own.length ? own : logTail).slice(-3)
     this.o.activation?.startFailed(service, s.version.name, tail.length ? `${error.message} Last log lines: ${tail.join(' | ')}` : error.message)
-    this.o.onEvent({kind: 'scale-failed', service, version: s.version.name, reason: error.message, message: `${many}0 → 1 failed: ${error.message}`})
+    this.o.onEvent({kind: 'scale-failed', service, version: s.version.name, reason: error.message, message: `${many}0 → ${desired} failed: ${error.message}`})
   }
 }
 
