@@ -52,6 +52,7 @@ describe('serverless template end to end', () => {
     ingress = `http://127.0.0.1:${port}`
     const validate = await mesh(dir, ['validate'])
     expect(validate.stdout + validate.stderr).not.toMatch(/warning/)
+    expect(validate.stdout).toContain('2 services, 1 instance at start, 1 autoscaled.')
     const up = await mesh(dir, ['up', '-d'], {timeoutMs: 90_000})
     expect(up.exitCode, up.stderr + up.stdout).toBe(0)
   }, 120_000)
