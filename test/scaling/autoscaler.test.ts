@@ -310,6 +310,25 @@ describe('Autoscaler', () => {
     await autoscaler.stop()
   })
 
+  it('a cold start whose request is served between two ticks keeps its instance a whole window and the grace period', async () => {
+    const {autoscaler, manager, hub, seconds, clock} = setup({minScale: 0}, [])
+    autoscaler.start()
+    // Long at zero: the quiet window and the grace period both passed long ago.
+    await seconds(120)
+    await clock.advance(300)
+    hub.poke('catalog', 'v1')
+    await clock.advance(0)
+    expect(manager.names).toHaveLength(1)
+    const [started] = manager.names
+    // Its one request was answered before any tick saw it; no traffic after.
+    await seconds(30)
+    expect(manager.removed).toEqual([])
+    // A window (6 s) and the grace period (30 s) after the poke, it goes.
+    await seconds(10)
+    expect(manager.removed).toEqual([started])
+    await autoscaler.stop()
+  })
+
   it('counts the requests the activator holds in the concurrency metric, at zero and with instances', async () => {
     const atZero = setup({minScale: 0}, [])
     atZero.autoscaler.start()

@@ -259,6 +259,9 @@ export class Autoscaler {
       return this.o.activation?.startFailed(service, version, `${f.reason} (next try in ${next} s)`)
     }
     s.waitingSince ??= this.o.clock.now()
+    // The demand is recorded now, as Knative's activator reports it: a request served between two
+    // ticks would otherwise leave the window empty, and the new instance would go straight back to zero.
+    s.decider.record(Math.max(1, this.o.activation?.held(service, version) ?? 1))
     // One action at a time per service: the one under way ends first (begin() picks the wait up then).
     if (this.acting.has(service) || this.o.deploying?.(service, version) === 'deploy') return
     s.last = {desired: 1, panic: false, reason: 'a request is waiting'}
