@@ -2,6 +2,7 @@
 // Crash restarts and `mesh down` after a dead daemon are in lifecycle-cases.ts, run under
 // each process table.
 import {existsSync, readFileSync, statSync} from 'node:fs'
+import http from 'node:http'
 import net from 'node:net'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
@@ -96,25 +97,47 @@ services:
 })
 
 // One mesh for the tests that only look at a running one (each `mesh up` and `down` costs
-// seconds on a loaded machine); the health test puts its instance back as it found it.
+// seconds on a loaded machine); the health test puts its instance back as it found it, and the
+// address: test, last, takes its app away.
 describe('registry and control API', () => {
   let dir: string
   let port: number
+  // An app the mesh does not start, reached as an address: service.
+  const outside = http.createServer((req, res) => res.end(req.url === '/healthz' ? 'ok' : `outside saw ${req.url}`))
+  let outsidePort: number
 
   beforeAll(async () => {
+    await new Promise<void>((r) => outside.listen(0, '127.0.0.1', () => r()))
+    outsidePort = (outside.address() as net.AddressInfo).port
     ;({dir, port} = await upMesh(
-      (p) =>
-        echoMesh(p) +
-        `
+      (p) => `
+name: life
+ingress:
+  port: ${p}
+  routes: [{prefix: /db, service: db}, {prefix: /, service: echo}]
+services:
+  echo:
+    command: node fixtures/echo-server.js
+    replicas: 2
+    health: {path: /healthz, interval: 100ms}
+    stopGracePeriod: 5s
   other:
     command: node fixtures/echo-server.js
+    health: {path: /healthz, interval: 100ms}
+  db:
+    address: 127.0.0.1:${outsidePort}
     health: {path: /healthz, interval: 100ms}
 `,
     ))
   })
 
   afterAll(async () => {
-    if (dir) await downMesh(dir)
+    try {
+      if (dir) await downMesh(dir)
+    } finally {
+      outside.closeAllConnections()
+      outside.close()
+    }
   })
 
   test('a second mesh up on a running mesh says so and starts nothing', async () => {
@@ -165,40 +188,19 @@ describe('registry and control API', () => {
     expect(bad.exitCode).toBe(2)
     expect(bad.stderr).toContain('service "nope" is not in the mesh')
   })
-})
 
-describe('an address: service', () => {
   test('an address: service the mesh does not start is health-checked and routed to like the others', async () => {
-    const http = await import('node:http')
-    const outside = http.createServer((req, res) => res.end(req.url === '/healthz' ? 'ok' : `outside saw ${req.url}`))
-    await new Promise<void>((r) => outside.listen(0, '127.0.0.1', () => r()))
-    const outsidePort = (outside.address() as net.AddressInfo).port
-    const port = await freePort()
-    const dir = meshDir(`
-name: ext
-ingress: {port: ${port}, routes: [{prefix: /, service: db}]}
-services:
-  db:
-    address: 127.0.0.1:${outsidePort}
-    health: {path: /healthz, interval: 100ms}
-`)
-    try {
-      expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
-      const inst = (await status(dir)).services[0].instances[0]
-      expect(inst).toMatchObject({kind: 'address', state: 'external', health: 'healthy', registered: true, address: `127.0.0.1:${outsidePort}`})
-      expect((await get(`http://127.0.0.1:${port}/q`)).text).toBe('outside saw /q')
-      // When it goes away the mesh answers 503 UH, saying so, instead of hanging.
-      outside.closeAllConnections()
-      await new Promise((r) => outside.close(r))
-      const down = await eventually(async () => {
-        const r = await get(`http://127.0.0.1:${port}/q`)
-        return r.status === 503 ? r : undefined
-      })
-      expect(down!.headers['x-mesh-response-flags']).toBe('UH')
-      expect(down!.text).toContain('no healthy upstream')
-    } finally {
-      await mesh(dir, ['down'])
-      outside.close()
-    }
+    const inst = (await status(dir)).services.find((s) => s.name === 'db')!.instances[0]
+    expect(inst).toMatchObject({kind: 'address', state: 'external', health: 'healthy', registered: true, address: `127.0.0.1:${outsidePort}`})
+    expect((await get(`http://127.0.0.1:${port}/db/q`)).text).toBe('outside saw /db/q')
+    // When it goes away the mesh answers 503 UH, saying so, instead of hanging.
+    outside.closeAllConnections()
+    await new Promise((r) => outside.close(r))
+    const down = await eventually(async () => {
+      const r = await get(`http://127.0.0.1:${port}/db/q`)
+      return r.status === 503 ? r : undefined
+    })
+    expect(down!.headers['x-mesh-response-flags']).toBe('UH')
+    expect(down!.text).toContain('no healthy upstream')
   })
 })
