@@ -18,8 +18,17 @@ export default defineConfig({
         extends: true,
         // A fresh process per file cost ~0.5-1 s of a worker's time each (start-up and
         // re-importing src/); these files leave no global state behind (no module mocks,
-        // stubbed globals or env changes; spies are restored), so one process runs many.
-        test: {name: 'unit', include: ['test/**/*.test.ts'], exclude: INTEGRATION, isolate: false},
+        // stubbed globals or env changes), so one process runs many. What a test could still
+        // leave to the next file, spies and vi.stub*, is undone after each test.
+        test: {
+          name: 'unit',
+          include: ['test/**/*.test.ts'],
+          exclude: INTEGRATION,
+          isolate: false,
+          restoreMocks: true,
+          unstubEnvs: true,
+          unstubGlobals: true,
+        },
       },
       {
         extends: true,
