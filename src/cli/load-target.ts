@@ -7,6 +7,9 @@
 import {MeshError, serviceNotFound} from '../sim/errors.js'
 import type {MeshStatus} from '../sim/control/status.js'
 import {describeRoute, matchRoute} from '../sim/config/ingress-routes.js'
+import {meshPaths} from '../sim/control/state-file.js'
+import {caCertPath} from '../sim/security/ca-file.js'
+import path from 'node:path'
 
 export interface LoadTarget {
   /** Origin to connect to, e.g. 'http://127.0.0.1:8000'. */
@@ -15,6 +18,8 @@ export interface LoadTarget {
   path: string
   /** What the target was resolved from, for the report line. */
   via: 'url' | 'ingress' | 'service'
+  /** The mesh CA's certificate, when the origin is the HTTPS ingress. */
+  caFile?: string
 }
 
 /** TARGET names a URL (scheme, or host:port) rather than something in the mesh. */
@@ -43,7 +48,7 @@ export function urlTarget(target: string, path?: string): LoadTarget {
  * `ingress`, or a service the ingress routes to. A service the ingress cannot reach
  * is an error naming the routes, never a silent fallback to some other address.
  */
-export function meshTarget(target: string, status: MeshStatus, path?: string): LoadTarget {
+export function meshTarget(target: string, status: MeshStatus, requested?: string): LoadTarget {
   const ingress = status.ingress
   const known = status.services.map((s) => s.name)
   if (target !== 'ingress' && !known.includes(target)) {
@@ -54,7 +59,9 @@ export function meshTarget(target: string, status: MeshStatus, path?: string): L
       'Add an ingress: block to mesh.yaml, or give a URL (a sidecar address from `mesh status`).',
     ])
   }
-  if (target === 'ingress') return {origin: ingress.url, path: checkPath(path ?? '/'), via: 'ingress'}
+  // With ingress.tls.redirect the HTTP port answers every request 308: load goes where that points.
+  const origin = ingress.redirect && ingress.httpsUrl ? {origin: ingress.httpsUrl, caFile: caCertPath(meshPaths(path.dirname(status.configFile)).ca)} : {origin: ingress.url}
+  if (target === 'ingress') return {...origin, path: checkPath(requested ?? '/'), via: 'ingress'}
 
   const routes = ingress.routes.filter((r) => r.service === target)
   const listed = ingress.routes.map((r) => describeRoute(r)).join(', ') || 'none'
@@ -64,7 +71,7 @@ export function meshTarget(target: string, status: MeshStatus, path?: string): L
       `Add a route to ${target} under ingress.routes in mesh.yaml, or load a URL or \`ingress --path …\` instead.`,
     ])
   }
-  const chosen = checkPath(path ?? routes.reduce((a, b) => (b.prefix.length < a.prefix.length ? b : a)).prefix)
+  const chosen = checkPath(requested ?? routes.reduce((a, b) => (b.prefix.length < a.prefix.length ? b : a)).prefix)
   // The ingress picks by longest prefix: the path must land on this service, not a sibling route.
   const lands = matchRoute(ingress.routes, chosen)
   if (lands?.service !== target) {
@@ -73,7 +80,7 @@ export function meshTarget(target: string, status: MeshStatus, path?: string): L
       [`Ingress routes: ${listed}`],
     )
   }
-  return {origin: ingress.url, path: chosen, via: 'service'}
+  return {...origin, path: chosen, via: 'service'}
 }
 
 /** `--header k=v` (or curl's `k: v`) → a header map; names lowercased, repeated names joined by ', '. */

@@ -20,7 +20,10 @@ export default class Init extends MeshCommand {
     const {flags} = await this.parse(Init)
     if (flags.list) {
       const templates = await listTemplates()
-      if (!this.jsonEnabled()) for (const t of templates) this.log(`${chalk.bold(t.name.padEnd(10))} ${t.description}`)
+      if (!this.jsonEnabled()) {
+        const width = Math.max(...templates.map((t) => t.name.length)) + 2
+        for (const t of templates) this.log(`${chalk.bold(t.name.padEnd(width))}${t.description}`)
+      }
       return templates
     }
     const written = await writeTemplate(flags.template, flags.dir, {force: flags.force})

@@ -82,6 +82,7 @@ export default class Load extends MeshCommand {
     try {
       result = await runLoad({
         target: target.origin,
+        caFile: target.caFile,
         path: target.path,
         method,
         headers,

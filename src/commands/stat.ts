@@ -68,6 +68,8 @@ export function renderStat(rows: StatRow[], opts: StatRenderOptions): string {
   const srcWidth = Math.max(3, ...rows.map((r) => (r.source ?? '?').length))
   const name = (r: StatRow) =>
     opts.by === 'edge' ? `${(r.source ?? '?').padEnd(srcWidth)} → ${r.destination ?? '?'}` : rowName(r, opts.by)
+  // Only a mesh whose calls waited for cold starts gets their columns: scale to zero is the exception.
+  const cold = rows.some((r) => (r.coldStarts ?? 0) > 0)
   const body = rows.map((r) => [
     name(r),
     String(r.requests),
@@ -77,8 +79,18 @@ export function renderStat(rows: StatRow[], opts: StatRenderOptions): string {
     formatLatency(r.p50),
     formatLatency(r.p95),
     formatLatency(r.p99),
+    ...(cold ? coldCells(r, c) : []),
   ])
-  return renderTable([opts.by === 'edge' ? `${'SRC'.padEnd(srcWidth)} → DST` : 'NAME', 'REQUESTS', 'RPS', 'SUCCESS', 'ACTUAL', 'P50', 'P95', 'P99'], body)
+  const head = [opts.by === 'edge' ? `${'SRC'.padEnd(srcWidth)} → DST` : 'NAME', 'REQUESTS', 'RPS', 'SUCCESS', 'ACTUAL', 'P50', 'P95', 'P99']
+  return renderTable(cold ? [...head, 'COLD', 'COLD@P99'] : head, body)
+}
+
+/** Cold starts in the window, and their share of the calls at or above p99 (docs/observability.md). */
+function coldCells(r: StatRow, c: ChalkInstance): string[] {
+  const n = r.coldStarts ?? 0
+  if (n === 0) return ['0', '-']
+  const share = `${Math.round((r.coldStartShareOfP99 ?? 0) * 100)}%`
+  return [String(n), (r.coldStartShareOfP99 ?? 0) >= 0.5 ? c.yellow(share) : share]
 }
 
 function rowName(r: StatRow, by: StatBy): string {

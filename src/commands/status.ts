@@ -66,7 +66,17 @@ export function renderStatus(s: MeshStatus): string {
     }
     for (const a of svc.scaling ?? []) {
       const who = svc.versions.length > 1 ? `${svc.name} ${a.version}` : svc.name
-      notes.push(`${who}: autoscaled, desired ${a.desired}, actual ${a.actual}${a.panic ? chalk.yellow(' (panic)') : ''}${a.reason ? ` — ${a.reason}` : ''}`)
+      const cold = a.coldStartMs === undefined ? '' : `; last cold start ${a.coldStartMs} ms`
+      if (a.scaledToZero) notes.push(`${who}: scaled to zero — its next request starts an instance${cold}`)
+      else notes.push(`${who}: autoscaled, desired ${a.desired}, actual ${a.actual}${a.panic ? chalk.yellow(' (panic)') : ''}${a.reason ? ` — ${a.reason}` : ''}${cold}`)
+      if (a.startFailed) {
+        notes.push(chalk.red(`${who}: cold start failed at ${a.startFailed.at}: ${a.startFailed.reason} A request after ${a.startFailed.retryAt} tries again; its log ended:`))
+        for (const line of a.startFailed.logTail.slice(-5)) notes.push(chalk.dim(`  ${line}`))
+      }
+    }
+    if (svc.scaleFailed) {
+      const f = svc.scaleFailed
+      notes.push(chalk.red(`${svc.versions.length > 1 ? `${svc.name} ${f.version}` : svc.name}: scale-up failed at ${f.at.slice(11, 19)}: ${f.reason} (the autoscaler retries; \`mesh logs ${svc.name}\` says more)`))
     }
     if (svc.panic) notes.push(chalk.yellow(`${svc.name}: panic mode — fewer than half its instances are available, so traffic goes to all of them`))
     for (const i of svc.instances) {

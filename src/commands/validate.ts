@@ -19,7 +19,10 @@ export default class Validate extends MeshCommand {
     const leftLine = describeLeftForInstances(left)
     if (leftLine) this.log(chalk.dim(leftLine))
     const instances = config.services.reduce((n, s) => n + s.versions.reduce((m, v) => m + v.replicas, 0), 0)
-    this.log(`${chalk.green('✔')} ${flags.file} is valid: mesh "${config.name}", ${config.services.length} services, ${instances} instances.`)
+    const scaled = config.services.filter((s) => s.versions.some((v) => v.scaling)).length
+    const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`
+    const start = `${count(instances, 'instance')} at start${scaled ? `, ${scaled} autoscaled` : ''}`
+    this.log(`${chalk.green('✔')} ${flags.file} is valid: mesh "${config.name}", ${count(config.services.length, 'service')}, ${start}.`)
     return {file: config.file, valid: true, services: config.services.length, warnings, leftForInstances: left}
   }
 }

@@ -64,6 +64,13 @@ describe('urlTarget', () => {
 })
 
 describe('meshTarget', () => {
+  test('with ingress.tls.redirect it is the HTTPS ingress (the HTTP one answers 308), trusting the mesh CA; without, the HTTP one', () => {
+    const both = {...shop.ingress!, httpsUrl: 'https://localhost:8443'}
+    expect(meshTarget('api', status({...both, redirect: true}))).toEqual({origin: 'https://localhost:8443', caFile: '/tmp/.mesh/ca/ca.crt', path: '/api', via: 'service'})
+    expect(meshTarget('ingress', status({...both, redirect: true}))).toMatchObject({origin: 'https://localhost:8443', caFile: '/tmp/.mesh/ca/ca.crt'})
+    expect(meshTarget('api', status(both))).toEqual({origin: 'http://127.0.0.1:8000', path: '/api', via: 'service'})
+  })
+
   test('`ingress` is the ingress URL, at --path or /', () => {
     expect(meshTarget('ingress', shop)).toEqual({origin: 'http://127.0.0.1:8000', path: '/', via: 'ingress'})
     expect(meshTarget('ingress', shop, '/api/x')).toEqual({origin: 'http://127.0.0.1:8000', path: '/api/x', via: 'ingress'})

@@ -32,6 +32,19 @@ describe('renderStat', () => {
     ])
   })
 
+  test('cold starts: COLD and COLD@P99 columns only when a call in the window waited for one', () => {
+    const text = renderStat(
+      [row({service: 'fn', coldStarts: 3, coldStartShareOfP99: 0.75}), row({service: 'db', coldStarts: 0, coldStartShareOfP99: 0})],
+      {by: 'service', windowMs: 30_000, colour: false},
+    )
+    expect(text.split('\n')).toEqual([
+      'NAME  REQUESTS  RPS  SUCCESS  ACTUAL   P50     P95     P99     COLD  COLD@P99',
+      'fn    100       3.3  100.00%  100.00%  20.0ms  45.5ms  60.3ms  3     75%',
+      'db    100       3.3  100.00%  100.00%  20.0ms  45.5ms  60.3ms  0     -',
+    ])
+    expect(renderStat([row({service: 'db', coldStarts: 0, coldStartShareOfP99: 0})], {by: 'service', windowMs: 30_000, colour: false})).not.toContain('COLD')
+  })
+
   test('--edges: SRC → DST, sources aligned', () => {
     const text = renderStat([row({source: 'ingress', destination: 'frontend'}), row({source: 'cart', destination: 'payments'})], {
       by: 'edge',

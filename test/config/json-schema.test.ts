@@ -24,7 +24,7 @@ const templates = readdirSync(path.join(ROOT, 'templates')).map((name) => path.j
 function asMeshFile(doc: Record<string, unknown>): Record<string, unknown> | undefined {
   const keys = Object.keys(doc)
   if (keys.length === 1 && keys[0] === 'policy') return {name: 'docs', services: {example: {simulate: {}, policy: doc.policy}}}
-  if (keys.every((k) => ['name', 'ingress', 'faults', 'telemetry', 'security', 'services'].includes(k))) return {name: 'docs', services: {example: {simulate: {}}}, ...doc}
+  if (keys.every((k) => ['name', 'ingress', 'faults', 'telemetry', 'security', 'functions', 'services'].includes(k))) return {name: 'docs', services: {example: {simulate: {}}}, ...doc}
   return undefined
 }
 

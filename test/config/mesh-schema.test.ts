@@ -123,6 +123,13 @@ describe('simulate:', () => {
     ).toMatchObject({latency: {p50Ms: 20, p99Ms: 20}, errorRate: 0.01, responseBytes: 1024, callMode: 'parallel', concurrency: 8, seed: 42, errorStatus: 503})
   })
 
+  it('reads simulate.coldStart as a duration or a {p50, p99} distribution, like latency', () => {
+    expect(sim('simulate: {coldStart: 800ms}')).toMatchObject({coldStart: {p50Ms: 800, p99Ms: 800}})
+    expect(sim('simulate: {coldStart: {p50: 600ms, p99: 2s}}')).toMatchObject({coldStart: {p50Ms: 600, p99Ms: 2000}})
+    expect(sim('simulate: {}')).not.toHaveProperty('coldStart')
+    expect(problems(one('simulate: {coldStart: {p50: 2s, p99: 1s}}'))).toEqual(['mesh.yaml:4:42 services.s.simulate.coldStart.p99: expected a duration >= p50 (2s), got "1s"'])
+  })
+
   it('fills call defaults and upper-cases the method', () => {
     const config = parsed(yaml('name: shop', 'services:', '  s: {simulate: {calls: [{service: t, probability: 0.25, method: post, path: /x}, {service: t}]}}', '  t: {simulate: {}}'))
     const w = config.services[0].versions[0].workload

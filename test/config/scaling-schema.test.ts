@@ -8,7 +8,6 @@ import {parsed, problems, yaml} from './helpers.js'
 // One simulated service `s`; its first extra line is line 5, indented by 4.
 const file = (...lines: string[]) => yaml('name: shop', 'services:', '  s:', '    simulate: {}', ...lines.map((l) => `    ${l}`))
 const errors = (source: string) => problems(source).filter((p) => !p.includes('warning:'))
-const NO_SCALE_TO_ZERO = 'warning: minScale 0 (scale to zero) is not acted on yet: the autoscaler keeps at least 1 instance'
 
 describe('scaling:', () => {
   it("fills in Knative's defaults, and reads durations and percentages", () => {
@@ -40,19 +39,19 @@ describe('scaling:', () => {
     })
   })
 
-  it('warns, at the value, of what the autoscaler does not act on yet: scale to zero, containerConcurrency as a limit', () => {
+  it('warns of nothing either acts on now: scale to zero (the autoscaler), containerConcurrency as a limit (the activator)', () => {
     expect(problems(file('scaling: {minScale: 1, maxScale: 3}'))).toEqual([])
-    expect(problems(file('scaling: {maxScale: 3}'))).toEqual([`mesh.yaml:5:14 services.s.scaling: ${NO_SCALE_TO_ZERO}`])
-    expect(problems(file('scaling: {minScale: 1, containerConcurrency: 200}'))).toEqual([
-      "mesh.yaml:5:14 services.s.scaling: warning: containerConcurrency 200 is not enforced yet: it only caps the autoscaler's target; nothing stops an instance being sent more",
-    ])
+    expect(problems(file('scaling: {maxScale: 3}'))).toEqual([])
+    expect(problems(file('scaling: {minScale: 1, containerConcurrency: 200}'))).toEqual([])
   })
 
-  it('starts a scaled version at initialScale, raised to minScale (at least 1), within maxScale', () => {
+  it('starts a scaled version at initialScale, raised to minScale, within maxScale; none with both 0', () => {
     const replicas = (s: string) => parsed(file(`scaling: ${s}`)).services[0].versions[0].replicas
     expect(replicas('{minScale: 1, initialScale: 3}')).toBe(3)
     expect(replicas('{minScale: 4, initialScale: 1, maxScale: 6}')).toBe(4)
-    expect(replicas('{minScale: 0, initialScale: 0}')).toBe(1)
+    expect(replicas('{minScale: 0, initialScale: 0}')).toBe(0)
+    expect(replicas('{minScale: 2, initialScale: 0}')).toBe(2)
+    expect(replicas('{minScale: 0}')).toBe(1)
   })
 
   it("is a version's default, a version may have its own, and a version's own replicas keeps it fixed", () => {
@@ -114,8 +113,6 @@ describe('scaling:', () => {
 
   it('warns when target is above containerConcurrency: the autoscaler aims for the limit, as Knative', () => {
     expect(problems(file('scaling: {target: 10, containerConcurrency: 1}'))).toEqual([
-      `mesh.yaml:5:14 services.s.scaling: ${NO_SCALE_TO_ZERO}`,
-      "mesh.yaml:5:14 services.s.scaling: warning: containerConcurrency 1 is not enforced yet: it only caps the autoscaler's target; nothing stops an instance being sent more",
       'mesh.yaml:5:23 services.s.scaling.target: warning: target 10 is above containerConcurrency 1: the autoscaler aims for 1 per instance',
     ])
   })

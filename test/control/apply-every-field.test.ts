@@ -38,6 +38,7 @@ telemetry:
   accessLog: true
   sampling: {spansPerSecond: 100}
   otlp: {endpoint: http://127.0.0.1:4318}
+functions: {accountConcurrency: 10}
 services:
   api:
     dependsOn:
@@ -76,6 +77,7 @@ services:
     health: {grpc: shop.Rpc}
   db:
     simulate: {latency: {p50: 1ms, p99: 5ms}, errorRate: 0.1, errorStatus: 503, calls: [{service: rpc, probability: 0.5, path: /c, method: POST}], callMode: parallel, responseSize: 100, concurrency: 4, seed: 7}
+    scaling: {minScale: 1, maxScale: 4, containerConcurrency: 1, target: 1, reservedConcurrency: 4}
   cache:
     protocol: tcp
     address: 127.0.0.1:6379
@@ -185,6 +187,8 @@ describe('mesh apply reports every field', () => {
     expect(Object.keys(base.security!).sort()).toEqual(['certTtlMs', 'mtls', 'trustDomain'])
     for (const key of ['dependsOnConditions', 'optionalDependsOn', 'restart', 'maxRestarts', 'watch', 'profiles']) expect(api, key).toHaveProperty(key)
     expect(base.services.map((s) => s.protocol)).toEqual([undefined, 'grpc', undefined, 'tcp'])
+    expect(base.functions).toEqual({accountConcurrency: 10})
+    expect(base.services.find((s) => s.name === 'db')!.versions[0].scaling).toHaveProperty('reservedConcurrency', 4)
   })
 
   test('an unchanged mesh.yaml is no change', async () => {
@@ -215,6 +219,22 @@ describe('mesh apply reports every field', () => {
     expect(edit((c) => (c.services[0].profiles = ['debug']))).toEqual([`services.api.profiles changed: restart the mesh (\`${RESTART}\`) for that`])
     // The CA and every certificate are made at mesh up.
     expect(edit((c) => (c.security!.certTtlMs = 60_000))).toEqual([`security changed: restart the mesh (\`${RESTART}\`) for that`])
+  })
+
+  test("functions.accountConcurrency and a version's reservedConcurrency apply live, without a restart", async () => {
+    const host = fakeHost(structuredClone(base))
+    const apply = new ConfigApply(host)
+    const raised = load(EVERY_KEY.replace('functions: {accountConcurrency: 10}', 'functions: {accountConcurrency: 50}').replace('reservedConcurrency: 4}', 'reservedConcurrency: 3}'))
+    expect(apply.planFor(structuredClone(raised))).toEqual({changes: ['db: v1 scaling changed', 'functions: accountConcurrency 10 → 50'], notApplied: [], warnings: []})
+    const done = await apply.applyConfig(structuredClone(raised))
+    expect(done.notApplied).toEqual([])
+    expect(done.changes).toEqual(['db: v1 scaling changed (the autoscaler follows it from its next decision)', 'functions: accountConcurrency 10 → 50'])
+    expect(host.config.functions).toEqual({accountConcurrency: 50})
+    expect(host.config.services.find((s) => s.name === 'db')!.versions[0].scaling?.reservedConcurrency).toBe(3)
+    // functions: gone is no account limit any more.
+    const none = load(EVERY_KEY.replace('functions: {accountConcurrency: 10}\n', ''))
+    expect((await apply.applyConfig(structuredClone(none))).changes).toContain('functions: accountConcurrency 50 → none')
+    expect(host.config).not.toHaveProperty('functions')
   })
 
   test('telemetry.otlp added, moved and removed, and fault headers, apply live', async () => {

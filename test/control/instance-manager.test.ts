@@ -4,7 +4,7 @@
 import {EventEmitter} from 'node:events'
 import http from 'node:http'
 import net from 'node:net'
-import {mkdtempSync, rmSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {afterAll, afterEach, describe, expect, test} from 'vitest'
@@ -206,6 +206,23 @@ describe('InstanceManager', () => {
     // What startServices reads to skip a service already started.
     expect(p.manager.isStarted('db')).toBe(false)
     expect(p.manager.notStarted('db')).toBe(STOPPED_BY_MESH_STOP)
+  })
+
+  test('asked for no instance (a version scaled to zero, initialScale 0), the service is started all the same', async () => {
+    const p = parts()
+    p.manager.markNotStarted('db', STOPPED_BY_MESH_STOP)
+    expect(await p.manager.addInstances(service(p, 'db'), version(p, 'db'), 0, 600)).toEqual([])
+    expect(p.manager.instancesOf('db')).toEqual([])
+    expect(p.manager.isStarted('db')).toBe(true)
+  })
+
+  test("a failed start carries the end of the instance's log (logTail), for the autoscaler to show once the instance is gone", async () => {
+    const p = parts(['db'])
+    mkdirSync(path.join(DIR, 'logs'), {recursive: true})
+    writeFileSync(path.join(DIR, 'logs', 'db-v1-0.log'), 'connecting\nDB_URL is not set\n')
+    const error = await p.manager.addInstances(service(p, 'db'), version(p, 'db'), 1, 600).catch((e: Error) => e)
+    rmSync(path.join(DIR, 'logs', 'db-v1-0.log'))
+    expect(error).toMatchObject({code: 'MESH_STARTUP_FAILED', logTail: ['connecting', 'DB_URL is not set']})
   })
 
   test('a crash loop while starting fails the wait at once, naming the exit', async () => {

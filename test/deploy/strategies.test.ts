@@ -8,6 +8,7 @@ import type {ServiceConfig, VersionConfig} from '../../src/sim/config/types.js'
 import {DeployController} from '../../src/sim/deploy/deploy-controller.js'
 import type {DeployPlan, DeployRecord, DeployStep, DeployTarget} from '../../src/sim/deploy/deploy-types.js'
 import type {VersionSignals} from '../../src/sim/deploy/analysis.js'
+import {ScaleOwners} from '../../src/sim/deploy/scale-owners.js'
 import {DeployFailed, run} from '../../src/sim/deploy/strategies.js'
 import {type Timer, VirtualClock} from '../../src/sim/time/clock.js'
 
@@ -116,6 +117,10 @@ class FakeTarget implements DeployTarget {
   /** The version every request is mirrored to, while a canary mirrors. */
   mirror: string | undefined = undefined
   readonly setWeightsCalls: Array<Record<string, number>> = []
+  /** Whose each version's count is, as the daemon's autoscaler reads it. */
+  readonly owners = new ScaleOwners()
+  /** `at hold|release|retire versions`: who set the counts when (apart from `log`). */
+  readonly ownership: string[] = []
   private current: Map<string, number>
   private readonly next = new Map<string, number>()
   private readonly svc: ServiceConfig
@@ -168,6 +173,23 @@ class FakeTarget implements DeployTarget {
     await this.clock.sleep(this.opts.drainMs ?? 200)
     this.instances.splice(this.instances.indexOf(inst), 1)
     this.note(`stop ${name}`)
+  }
+
+  async holdCounts(service: string, versions: string[]): Promise<() => void> {
+    const release = this.owners.hold(service, versions)
+    this.ownership.push(`${this.clock.now()} hold ${versions.join(',')}`)
+    let done = false
+    return () => {
+      if (done) return
+      done = true
+      release()
+      this.ownership.push(`${this.clock.now()} release ${versions.join(',')}`)
+    }
+  }
+
+  retire(service: string, versions: string[]): void {
+    this.owners.retire(service, versions)
+    this.ownership.push(`${this.clock.now()} retire ${versions.join(',')}`)
   }
 
   weights(): Map<string, number> {
@@ -536,6 +558,16 @@ describe('canary', () => {
     expect(target.weightsNow()).toEqual({v2: 100})
     // The canary is never left with all the traffic on fewer instances than the primary had.
     expect(Math.min(...target.serving)).toBe(2)
+    // Its count is the deploy's while created and while sized for 100%; the primary's while it is stopped.
+    expect(target.ownership).toEqual([
+      '0 hold v2',
+      '500 release v2',
+      '30500 hold v2',
+      '31000 release v2',
+      '31000 hold v1',
+      '31400 retire v1',
+      '31400 release v1',
+    ])
   })
 
   test('failing analyses (failureThreshold 2): rolled back at the step it failed, weights restored, canary removed', async () => {
@@ -559,6 +591,8 @@ describe('canary', () => {
     // Traffic leaves the canary before it drains.
     const log = target.log.join('\n')
     expect(log.indexOf('weights v1=100')).toBeLessThan(log.indexOf('drain api-v2-0'))
+    expect(target.ownership.slice(-3)).toEqual(['20500 hold v2', '20700 retire v2', '20700 release v2'])
+    expect(target.owners.owner('api', 'v2')).toBe('retired')
   })
 
   test('a pass between two failures resets the count: promoted', async () => {
@@ -676,6 +710,8 @@ describe('restart', () => {
     expect(target.names()).toEqual(['api-v1-2', 'api-v1-3'])
     expect(Math.min(...target.serving)).toBe(2)
     expect(Math.max(...target.sizes)).toBe(3)
+    // The restarted version's count is the deploy's throughout; nothing is retired.
+    expect(target.ownership).toEqual(['0 hold v1', '1400 release v1'])
   })
 
   test('both versions of a split service are restarted, each with its own version; or only the ones named', async () => {

@@ -1,7 +1,7 @@
 // Each run of the mesh has its own logs: a new `mesh up` moves the last run's to
 // .mesh/logs/previous/, `mesh logs` shows only this run's, and starting one more
 // service on a running mesh (`mesh up -d SERVICE`) keeps the running mesh's lines.
-import {readFileSync, writeFileSync} from 'node:fs'
+import {appendFileSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {afterAll, describe, expect, test} from 'vitest'
 import {downMesh, eventually, get, mesh, meshOnFreePort} from '../helpers/mesh.js'
@@ -62,8 +62,12 @@ describe('logs per run', () => {
     await downMesh(dir)
     // Stopped: the last run's logs are still there to read.
     expect(await logs()).toContain('hit /first-run')
+    // The daemon's own log too: one file a run, the run before kept beside it.
+    appendFileSync(path.join(dir, '.mesh/daemon.log'), 'a line of the first run\n')
 
     await up()
+    expect(readFileSync(path.join(dir, '.mesh/daemon.log'), 'utf8')).not.toContain('a line of the first run')
+    expect(readFileSync(path.join(dir, '.mesh/daemon.previous.log'), 'utf8')).toContain('a line of the first run')
     expect((await get(`${ingress}/second-run`)).status).toBe(200)
     expect(await eventually(async () => (await logs()).includes('hit /second-run'), 10_000)).toBe(true)
     expect(await logs()).not.toContain('hit /first-run')

@@ -39,6 +39,23 @@ describe.skipIf(!existsSync(MAIN))('simulated-service-main (dist)', () => {
     expect(code).toBe(0)
   })
 
+  it('with simulate.coldStart, waits its init phase before it listens (a seeded draw, said in its log)', async () => {
+    const began = Date.now()
+    const proc = start({
+      PORT: '0',
+      MESH_SERVICE: 'fn',
+      MESH_VERSION: 'v1',
+      MESH_INSTANCE: 'fn-v1-0',
+      MESH_SIMULATE: JSON.stringify({latency: {p50Ms: 1, p99Ms: 1}, coldStart: {p50Ms: 400, p99Ms: 400}}),
+    })
+    while (!proc.out().includes('listening')) await once(proc.child.stdout, 'data')
+    expect(proc.out()).toMatch(/^simulated fn@v1 \(fn-v1-0\) init phase: 400 ms \(simulate\.coldStart\)\nsimulated fn@v1 \(fn-v1-0\) listening on /)
+    expect(Date.now() - began).toBeGreaterThanOrEqual(400)
+    proc.child.kill('SIGTERM')
+    const [code] = await once(proc.child, 'exit')
+    expect(code).toBe(0)
+  })
+
   it('exits 2 with a clear message when MESH_SIMULATE is missing', async () => {
     const proc = start({PORT: '0'})
     const [code] = await once(proc.child, 'exit')

@@ -14,6 +14,8 @@ import {FaultSet} from '../../src/sim/faults/fault-set.js'
 import {DataPlane} from '../../src/sim/proxy/data-plane.js'
 import {listenIngress} from '../../src/sim/proxy/ingress-listeners.js'
 import {Registry} from '../../src/sim/proxy/registry.js'
+import {runLoad} from '../../src/sim/load/load-generator.js'
+import {caCertPath} from '../../src/sim/security/ca-file.js'
 import {MeshCA} from '../../src/sim/security/mesh-ca.js'
 import {WorkloadIdentities} from '../../src/sim/security/workload-identity.js'
 import {realClock} from '../../src/sim/time/clock.js'
@@ -96,5 +98,13 @@ describe('the HTTPS ingress', () => {
     expect(r.status).toBe(308)
     expect(r.location).toBe(`${httpsUrl}/items?page=2`)
     expect((await get(r.location!, identities.ca.certPem)).status).toBe(200)
+  })
+
+  test('mesh load / canary --load reach the HTTPS port with the mesh CA\'s file: every request 200, no 308', async () => {
+    const {httpsUrl} = await edge({tls: {port: 0, redirect: true}})
+    const r = await runLoad({target: httpsUrl, caFile: caCertPath(path.join(DIR, 'ca')), path: '/items', rps: 50, durationMs: 200})
+    expect(r.statuses).toEqual({200: r.requests})
+    expect(r.errors).toEqual({})
+    expect(r.requests).toBeGreaterThanOrEqual(5)
   })
 })

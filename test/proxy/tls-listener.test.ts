@@ -221,4 +221,24 @@ describe('TLS on a listener: clients that misbehave', () => {
     expect(got).toBe('')
     expect(seen).toEqual([])
   })
+
+  test('a request node:http cannot read is answered over TLS as over plaintext: 431 for headers too large, 400 for garbage', async () => {
+    const {port, seen} = await start({value: 'STRICT'})
+    const mine = await workload(ca, 'frontend')
+    const send = (bytes: string) =>
+      new Promise<string>((resolve) => {
+        const s = tls.connect({host: '127.0.0.1', port, ca: ca.certPem, cert: mine.certPem, key: mine.keyPem, checkServerIdentity: () => undefined, ALPNProtocols: ['http/1.1']}, () => s.write(bytes))
+        let text = ''
+        s.on('data', (d) => (text += d.toString('latin1')))
+        s.on('error', () => undefined)
+        s.on('close', () => resolve(text))
+        setTimeout(() => s.destroy(), 5_000).unref()
+      })
+    expect(await send(`GET / HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`)).toMatch(/^HTTP\/1.1 431 /)
+    expect(await send('GET / HTTP/1.1\r\nbad header line\r\n\r\n')).toMatch(/^HTTP\/1.1 400 /)
+    expect(seen).toEqual([])
+    // After a request was answered, a bad one only closes the connection: the answer already sent arrives whole, nothing after it.
+    const after = await send(`GET / HTTP/1.1\r\nhost: x\r\n\r\nGET / HTTP/1.1\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`)
+    expect(after).toMatch(/^HTTP\/1.1 200 [^]*\r\nspiffe:\/\/cluster.local\/ns\/shop\/sa\/frontend\r\n0\r\n\r\n$/)
+  })
 })

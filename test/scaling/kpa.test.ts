@@ -165,6 +165,23 @@ describe('KPA scale to zero', () => {
   })
 })
 
+describe('KPA scale to zero from the start', () => {
+  it('a decider that begins without traffic waits a whole stable window, then the grace period', async () => {
+    const {tick} = setup({windowMs: 6000, scaleToZeroGracePeriodMs: 6000})
+    // t=0..11: the average is 0 from the first sample, but the window 0..6 has not passed yet, then the grace 6..12.
+    expect(await tick(0, 1)).toMatchObject({desired: 1, reason: 'stable, observed 0 concurrent over 6 s, target 10; no traffic, scale to zero in 12 s'})
+    for (let t = 1; t <= 11; t++) expect(await tick(0, 1)).toMatchObject({desired: 1})
+    expect(await tick(0, 1)).toMatchObject({desired: 0}) // t=12 = 0 + 6 + 6
+  })
+
+  it('at zero it stays at zero: the grace period is for a last instance, not a reason to start one', async () => {
+    const {tick} = setup({windowMs: 6000, scaleToZeroGracePeriodMs: 6000})
+    expect(await tick(0, 0)).toMatchObject({desired: 0, reason: 'stable, observed 0 concurrent over 6 s, target 10'})
+    // A held request at zero is demand: one instance (ceil of any share of the target).
+    expect(await tick(1, 0)).toMatchObject({desired: 1})
+  })
+})
+
 describe('KPA scaleDownDelay and bounds', () => {
   it('scaleDownDelay keeps the largest desire of the delay window', async () => {
     // Rate 100 so floor(3 / 100) = 0 does not hold anything up.

@@ -1,11 +1,11 @@
 // Request authentication without a mesh: real tokens (jose, RS256 / ES256 / EdDSA) against
 // compiled jwtRules, key sets given inline or fetched through a loader the test controls, on
 // a VirtualClock so the 20-minute refresh and the refetch limit are exact.
-import {exportJWK, generateKeyPair, type JWK, SignJWT, type CryptoKey} from 'jose'
+import {createLocalJWKSet, exportJWK, generateKeyPair, type JWK, SignJWT, type CryptoKey} from 'jose'
 import {beforeAll, describe, expect, test} from 'vitest'
 import type {JwtRule} from '../../src/sim/config/types.js'
 import {Authenticator, forwardVerified, MAX_TOKEN_BYTES} from '../../src/sim/security/jwt/authenticator.js'
-import {FetchedKeys, JWKS_REFETCH_MIN_MS, JWKS_REFRESH_MS, staticKeys} from '../../src/sim/security/jwt/key-source.js'
+import {FetchedKeys, JWKS_REFETCH_MIN_MS, JWKS_REFRESH_MS, type KeySource, staticKeys} from '../../src/sim/security/jwt/key-source.js'
 import {checkJwks} from '../../src/sim/security/jwt/jwks.js'
 import {VirtualClock} from '../../src/sim/time/clock.js'
 
@@ -96,6 +96,51 @@ describe('a token that is present must be valid', () => {
     expect(await verdict(a, bearer(big))).toMatchObject({outcome: 'invalid', reason: expect.stringMatching(/^Jwt is too large/)})
     expect(await verdict(a, bearer('not-a-jwt'))).toMatchObject({outcome: 'invalid', reason: expect.stringMatching(/two dots/)})
     expect(await verdict(a, bearer('%%%.%%%.%%%'))).toMatchObject({outcome: 'invalid', reason: expect.stringMatching(/base64url/)})
+  })
+})
+
+describe('a verified token is remembered, as Envoy caches them', () => {
+  test('the same token again is answered from the cache: the claims are the very object verified first', async () => {
+    const a = inline([rule()], [ec.jwk])
+    const t = await token(ec)
+    const first = await verdict(a, bearer(t))
+    const again = await verdict(a, bearer(t))
+    expect(first.outcome).toBe('valid')
+    expect(again.outcome === 'valid' && first.outcome === 'valid' && again.claims === first.claims).toBe(true)
+  })
+
+  test('a remembered token still expires, and says so', async () => {
+    const a = inline([rule()], [ec.jwk])
+    const t = await token(ec, {}, {exp: EPOCH_S + 10})
+    expect((await verdict(a, bearer(t))).outcome).toBe('valid')
+    // exp + the 60 s of skew has passed.
+    const late = await a.verify(a.find(bearer(t), '/')!, (EPOCH_S + 71) * 1000)
+    expect(late).toMatchObject({outcome: 'invalid', reason: expect.stringMatching(/^Jwt is expired/)})
+  })
+
+  test('a new key set checks remembered tokens again: a key taken out refuses them', async () => {
+    let set = createLocalJWKSet({keys: [ec.jwk]})
+    const keys: KeySource = {current: () => set, refetch: async () => undefined, status: () => undefined}
+    const a = new Authenticator([{rule: rule(), iss: ISS, keys}])
+    const t = await token(ec)
+    expect((await verdict(a, bearer(t))).outcome).toBe('valid')
+    set = createLocalJWKSet({keys: [rsa.jwk]})
+    expect(await verdict(a, bearer(t))).toMatchObject({outcome: 'invalid', reason: expect.stringMatching(/^Jwks doesn't have key/)})
+  })
+
+  test('a remembered token found where its rule does not look is not its token', async () => {
+    const headerOnly = rule({fromHeaders: [{name: 'x-jwt', prefix: ''}]})
+    const paramOnly: JwtRule = {issuer: 'https://other.example', forwardOriginalToken: false, fromParams: ['token']}
+    const a = inline([headerOnly, paramOnly], [ec.jwk])
+    const t = await token(ec)
+    expect((await verdict(a, {'x-jwt': t})).outcome).toBe('valid')
+    expect(await verdict(a, {}, `/items?token=${t}`)).toMatchObject({outcome: 'invalid', reason: expect.stringMatching(/^Jwt issuer is not configured/)})
+  })
+
+  test('a query parameter spelt with %-escapes is still found', async () => {
+    const a = inline([rule()], [ec.jwk])
+    const t = await token(ec)
+    expect(a.find({}, `/items?access%5Ftoken=${t}`)?.token).toBe(t)
   })
 })
 

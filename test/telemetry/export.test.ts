@@ -121,3 +121,32 @@ describe('Zipkin v2 export', () => {
     expect(spans.find((s: any) => s.id === 'a000000000000001').tags.error).toBeUndefined()
   })
 })
+
+describe('a cold start in the exports', () => {
+  const held = () => {
+    const spans = shopTrace()
+    // The retried call to catalog waited 40.5 ms for an instance to start.
+    spans[2] = {...spans[2], coldStartMs: 40.5}
+    return spans
+  }
+
+  it('OTLP: the attribute mesh.cold_start_ms and an event where the instance was ready; none on a warm span', () => {
+    const doc = JSON.parse(JSON.stringify(toOtlp(held())))
+    checkOtlp(doc)
+    const spans = doc.resourceSpans.flatMap((r: any) => r.scopeSpans.flatMap((s: any) => s.spans))
+    const cold = spans.find((s: any) => s.spanId === 'b000000000000002')
+    expect(cold.attributes).toContainEqual({key: 'mesh.cold_start_ms', value: {doubleValue: 40.5}})
+    expect(cold.events).toEqual([{timeUnixNano: msToUnixNano(T0 + 28 + 40.5), name: 'mesh.cold_start.ready', attributes: []}])
+    const warm = spans.find((s: any) => s.spanId === 'b000000000000001')
+    expect(warm.attributes.some((a: any) => a.key === 'mesh.cold_start_ms')).toBe(false)
+    expect(warm.events).toBeUndefined()
+  })
+
+  it('Zipkin: the tag mesh.cold_start_ms and an annotation in microseconds', () => {
+    const spans = toZipkin(held())
+    const cold = spans.find((s) => s.id === 'b000000000000002')!
+    expect(cold.tags['mesh.cold_start_ms']).toBe('40.5')
+    expect(cold.annotations).toEqual([{timestamp: (T0 + 28 + 40.5) * 1000, value: 'mesh.cold_start.ready'}])
+    expect(spans.find((s) => s.id === 'b000000000000001')!.annotations).toBeUndefined()
+  })
+})

@@ -138,4 +138,40 @@ describe('renderWaterfall', () => {
     expect(renderWaterfall([], {width: 80, colour: false})).toBe('No spans in this trace.\n')
     expect(() => renderWaterfall([base[0]], {width: 5, colour: false})).not.toThrow()
   })
+
+  describe('a call the activator held for a cold start', () => {
+    const trace = '0af7651916cd43dd8448eb211c80319c'
+    const coldTrace = (coldStartMs: number, durationMs = 850): Span[] => [
+      {traceId: trace, spanId: 'a000000000000001', kind: 'client', name: 'GET /hello', service: 'ingress', peerService: 'fn', method: 'GET',
+        path: '/hello', status: 200, startMs: T0, durationMs, attempt: 1, coldStartMs},
+      {traceId: trace, spanId: 'b000000000000001', parentId: 'a000000000000001', kind: 'server', name: 'GET /hello', service: 'fn', version: 'v1',
+        instance: 'fn-v1-0', method: 'GET', path: '/hello', status: 200, startMs: T0 + 805, durationMs: 40},
+    ]
+
+    it('draws the cold start as its own segment before the call\'s own time, and labels it (golden)', () => {
+      expect(renderWaterfall(coldTrace(800), {width: 100, colour: false})).toBe([
+        'trace 0af7651916cd43dd8448eb211c80319c  GET /hello  850.0ms  2 spans  2 services',
+        '                          0                425.0ms          850.0ms',
+        '* ingress → fn GET /hello│░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░██│ 850.0ms 200',
+        '  │ ↳ cold start: waited 800.0ms for an instance of fn to start (░)',
+        '* └─fn-v1-0 GET /hello   │                                      ███│  40.0ms 200',
+        '* critical path   ░ cold start (held for a new instance)   bars on a common axis from the first',
+        'start to the last end',
+        '',
+      ].join('\n'))
+    })
+
+    it('keeps a cell for each part, whatever the sizes; a trace without one has no mark and no legend for it', () => {
+      const bar = (out: string) => out.split('\n')[2].split('│')[1]
+      // 1 ms of 850: still one cell of its own
+      expect(bar(renderWaterfall(coldTrace(1), {width: 100, colour: false}))).toMatch(/^░█+$/)
+      // A report longer than the span (clocks, rounding) fills the bar with cold start, never more.
+      expect(bar(renderWaterfall(coldTrace(5000, 100), {width: 100, colour: false})).trimEnd()).toMatch(/^░+$/)
+      const coloured = renderWaterfall(coldTrace(800), {width: 100, colour: true})
+      expect(coloured).toContain('\u001b[36m░')
+      const warm = renderWaterfall(coldTrace(0), {width: 100, colour: false})
+      expect(warm).not.toContain('░')
+      expect(warm).not.toContain('cold start')
+    })
+  })
 })

@@ -32,7 +32,7 @@ describe('templates', () => {
 
   it('lists every template with its description', async () => {
     const templates = await listTemplates()
-    expect(templates.map((t) => t.name)).toEqual(expect.arrayContaining(['minimal', 'secure-shop', 'shop']))
+    expect(templates.map((t) => t.name)).toEqual(expect.arrayContaining(['minimal', 'secure-shop', 'serverless', 'shop']))
     for (const t of templates) expect(t.description.length).toBeGreaterThan(10)
   })
 
@@ -71,7 +71,7 @@ describe('templates', () => {
   it('names the known templates when asked for an unknown one', async () => {
     const error = await rejection(writeTemplate('nope', dir))
     expect(error.code).toBe('MESH_TEMPLATE_NOT_FOUND')
-    expect(error.message).toMatch(/"nope".*minimal, secure-shop, shop/)
+    expect(error.message).toMatch(/"nope".*minimal, secure-shop, serverless, shop/)
   })
 
   it('treats a path as an unknown template, not a directory to copy', async () => {
@@ -81,12 +81,13 @@ describe('templates', () => {
 })
 
 // A light check that does not depend on the validator: shapes the rest of meshsim relies on.
-describe.each(['minimal', 'shop', 'secure-shop'])('templates/%s/mesh.yaml', (name) => {
+describe.each(['minimal', 'shop', 'secure-shop', 'serverless'])('templates/%s/mesh.yaml', (name) => {
   it('uses only schema keys, and every simulated call targets a declared dependency', async () => {
     const config = parse(await readFile(path.join(templatesDir(), name, 'mesh.yaml'), 'utf8'))
-    expect(Object.keys(config).sort()).toEqual(name === 'secure-shop' ? ['ingress', 'name', 'security', 'services'] : ['ingress', 'name', 'services'])
+    const topKeys: Record<string, string[]> = {'secure-shop': ['ingress', 'name', 'security', 'services'], serverless: ['functions', 'ingress', 'name', 'services']}
+    expect(Object.keys(config).sort()).toEqual(topKeys[name] ?? ['ingress', 'name', 'services'])
     expect(config.ingress.port).toBe(8000)
-    const serviceKeys = ['command', 'cwd', 'env', 'simulate', 'address', 'port', 'replicas', 'versions', 'dependsOn', 'health', 'stopGracePeriod', 'restart', 'watch', 'protocol', 'envFile', 'policy']
+    const serviceKeys = ['command', 'cwd', 'env', 'simulate', 'address', 'port', 'replicas', 'versions', 'dependsOn', 'health', 'stopGracePeriod', 'restart', 'watch', 'protocol', 'envFile', 'policy', 'scaling']
     const simulateKeys = ['latency', 'errorRate', 'errorStatus', 'calls', 'callMode', 'responseSize', 'concurrency', 'seed']
     for (const route of config.ingress.routes) expect(config.services).toHaveProperty(route.service)
     for (const [svc, spec] of Object.entries<Record<string, any>>(config.services)) {

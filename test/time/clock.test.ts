@@ -1,5 +1,5 @@
-import {describe, expect, test} from 'vitest'
-import {VirtualClock} from '../../src/sim/time/clock.js'
+import {describe, expect, test, vi} from 'vitest'
+import {MAX_TIMEOUT_MS, RealClock, VirtualClock} from '../../src/sim/time/clock.js'
 import {SeededRandom} from '../../src/sim/time/random.js'
 
 describe('VirtualClock', () => {
@@ -49,5 +49,29 @@ describe('SeededRandom', () => {
     const variance = xs.reduce((s, x) => s + (x - mean) ** 2, 0) / xs.length
     expect(Math.abs(mean)).toBeLessThan(0.02)
     expect(Math.abs(variance - 1)).toBeLessThan(0.03)
+  })
+})
+
+describe('RealClock', () => {
+  test('a timer longer than setTimeout can hold (24.8 days) waits its whole time, and cancels in any leg', () => {
+    vi.useFakeTimers()
+    try {
+      const clock = new RealClock()
+      const DAY = 86_400_000
+      let fired = 0
+      clock.setTimer(30 * DAY, () => fired++)
+      const cancelled = clock.setTimer(60 * DAY, () => fired++)
+      vi.advanceTimersByTime(1000)
+      expect(fired).toBe(0)
+      vi.advanceTimersByTime(MAX_TIMEOUT_MS)
+      expect(fired).toBe(0)
+      vi.advanceTimersByTime(30 * DAY - MAX_TIMEOUT_MS - 1000)
+      expect(fired).toBe(1)
+      cancelled.cancel()
+      vi.advanceTimersByTime(60 * DAY)
+      expect(fired).toBe(1)
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })

@@ -161,6 +161,46 @@ describe('renderFrame', () => {
     expect(frame.split('\n').find((l) => l.startsWith('  db '))).toMatch(/^ {2}db\s+v1\s+1\/1\s+3 open\s+tcp\s+-\s+-\s+-\s+-\s*$/)
   })
 
+  test('an autoscaled service gets a SCALE column: desired/actual, panic or a failed scale-up marked; none without one', () => {
+    const scaledStatus: MeshStatus = {
+      ...status,
+      services: status.services.map((svc) =>
+        svc.name === 'catalog'
+          ? {...svc, scaling: [{version: 'v1', desired: 5, actual: 2, panic: true, reason: 'panic, observed 41 concurrent over 0.6 s, target 7'}]}
+          : svc.name === 'cart'
+            ? {...svc, scaling: [{version: 'v1', desired: 2, actual: 1, panic: false}], scaleFailed: {version: 'v1', reason: 'cart-v1-1 exited with code 1', at: '2025-01-01T12:00:20Z'}}
+            : svc.name === 'recommendations'
+              ? {...svc, scaling: [{version: 'v1', desired: 1, actual: 1, panic: false}, {version: 'v2', desired: 2, actual: 2, panic: false}]}
+              : svc.name === 'inventory'
+                ? {...svc, instances: [], scaling: [{version: 'v1', desired: 0, actual: 0, panic: false, scaledToZero: true}]}
+                : svc,
+      ),
+    }
+    const events: AnyEvent[] = [
+      {seq: 1, at: '2025-01-01T12:00:10Z', event: {kind: 'scaled', service: 'catalog', version: 'v1', from: 2, to: 5, panic: true, reason: 'panic', message: '2 → 5: panic, observed 41 concurrent over 0.6 s, target 7'}},
+      {seq: 2, at: '2025-01-01T12:00:20Z', event: {kind: 'scale-failed', service: 'cart', version: 'v1', reason: 'cart-v1-1 exited with code 1', message: 'scale-up from 1 failed: cart-v1-1 exited with code 1'}},
+    ]
+    const m = buildModel({status: scaledStatus, serviceStats, edgeStats, traces, events, windowMs: 10_000, now: AT})
+    expect(m.services.find((x) => x.name === 'recommendations')!.scaling).toEqual({desired: 3, actual: 3, panic: false})
+    expect(m.events.map((e) => [e.severity, e.text])).toEqual([
+      ['warn', 'scaled catalog 2 → 5: panic, observed 41 concurrent over 0.6 s, target 7'],
+      ['bad', 'cart scale-up from 1 failed: cart-v1-1 exited with code 1'],
+    ])
+    const lines = plain(renderFrame(m, {width: 120, height: 40, colour: false})).split('\n')
+    const line = (name: string) => lines.find((l) => l.startsWith(`  ${name} `))!
+    expect(lines.find((l) => l.includes('SERVICE'))).toMatch(/INST\s+SCALE\s+RPS/)
+    expect(line('catalog')).toMatch(/catalog\s+v1\s+2\/2\s+5\/2 panic\s+50\.0/)
+    expect(line('cart')).toMatch(/cart\s+v1\s+1\/1\s+2\/1 failed\s+50\.0/)
+    expect(line('recommendations')).toMatch(/v1:90 v2:10\s+2\/2\s+3\/3\s+15\.0/)
+    expect(line('frontend')).toMatch(/frontend\s+v1\s+1\/1\s+-\s+50\.0/)
+    expect(line('inventory')).toMatch(/inventory\s+v1\s+0\/0\s+0\/0 idle\s+25\.0/)
+    const coloured = renderFrame(m, {width: 120, height: 40, colour: true})
+    expect(coloured).toContain('\x1b[33m5/2 panic')
+    expect(coloured).toContain('\x1b[31m2/1 failed')
+    // Without an autoscaled service the table is as it was.
+    expect(renderFrame(model, {width: 120, height: 40, colour: false})).not.toContain('SCALE')
+  })
+
   test('the traces pane lists failed and slow traces with status and duration', () => {
     const frame = renderFrame(model, {width: 120, height: 40, colour: false})
     expect(frame).toMatch(/✗ bad10000\s+3s\s+503\s+15\.0ms\s+GET \/checkout {2}frontend ▸ cart, payments/)

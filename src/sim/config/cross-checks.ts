@@ -8,6 +8,7 @@ import type {CheckedMesh} from './mesh-schema.js'
 import type {AuthorizationConfig} from './types.js'
 import {normalizePath} from '../security/path-normalizer.js'
 import {mtlsCallers} from './tls-lint.js'
+import {checkFunctions} from './functions-schema.js'
 import {parseSpiffeId, principalOf} from '../security/spiffe.js'
 
 export function crossCheck(checked: CheckedMesh, report: Report): void {
@@ -25,6 +26,7 @@ export function crossCheck(checked: CheckedMesh, report: Report): void {
   unreachedServices(checked, report)
   unnormalizedPaths(checked, report)
   mtlsCallers(checked, report)
+  checkFunctions(checked, report)
 }
 
 /**

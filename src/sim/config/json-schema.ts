@@ -16,13 +16,14 @@ export const SCHEMA_FILE = 'schema/mesh.schema.json'
 export const SCHEMA_MODELINE = `# yaml-language-server: $schema=node_modules/meshsim/${SCHEMA_FILE}`
 
 export function meshJsonSchema(): Record<string, unknown> {
-  const {name, ingress, faults, telemetry, security, serviceName, service} = topLevel
+  const {name, ingress, faults, telemetry, security, functions, serviceName, service} = topLevel
   const properties: Record<string, unknown> = {
     name: name.json,
     ingress: ingress.json,
     faults: faults.json,
     telemetry: telemetry.json,
     security: security.json,
+    functions: {description: "AWS Lambda's account-wide concurrency limit over the services with scaling:", ...(functions.json as object)},
     // checkMesh walks the services itself (keeping the valid ones when another is broken); the schema is entries'.
     services: {description: 'the services, by name', ...(entries(service, {key: serviceName, min: 1}).json as object)},
   }

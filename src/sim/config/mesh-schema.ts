@@ -45,6 +45,7 @@ import {formatDuration, parseRatio, parseSize} from './duration.js'
 import {CONDITION_KEYS, needsRequest, parseConditionKey} from '../proxy/policy/authorization-conditions.js'
 import {rateLimit} from './rate-limit-schema.js'
 import {initialInstances, scaling, scalingFits} from './scaling-schema.js'
+import {functions} from './functions-schema.js'
 import {tlsFits, tlsPolicy} from './tls-schema.js'
 import type {
   AuthorizationCondition,
@@ -134,6 +135,8 @@ const simulate = obj({
   callMode: def(enumOf(['sequential', 'parallel']), 'sequential'),
   responseSize: def(size, 256),
   concurrency: def(int({min: 0}), 0),
+  // A function's init phase (Lambda's Init duration): waited before listening, so it is part of every cold start.
+  coldStart: opt(latency),
   seed: opt(int()),
 })
 type RawSimulate = NonNullable<ReturnType<typeof simulate>>
@@ -427,9 +430,9 @@ const telemetry = obj({
   otlp: opt(obj({endpoint: req(str({pattern: /^https?:\/\/[^/\s]+/, expected: 'an http(s):// URL of an OTLP/HTTP collector'}))})),
 })
 
-const TOP_KEYS = ['name', 'ingress', 'faults', 'telemetry', 'security', 'services']
+const TOP_KEYS = ['name', 'ingress', 'faults', 'telemetry', 'security', 'functions', 'services']
 /** The checkers of the top level's keys, for the JSON Schema (json-schema.ts). */
-export const topLevel = {keys: TOP_KEYS, name: meshName, ingress, faults, telemetry, security, serviceName, service}
+export const topLevel = {keys: TOP_KEYS, name: meshName, ingress, faults, telemetry, security, functions, serviceName, service}
 
 /** Check the whole document against the schema; every issue goes to `report`. */
 export function checkMesh(report: Report, file: string, dir: string): CheckedMesh {
@@ -480,6 +483,12 @@ export function checkMesh(report: Report, file: string, dir: string): CheckedMes
     if (value) checked.config.security = value
   }
 
+  const functionsAt = root.child('functions')
+  if (functionsAt) {
+    const value = functions(functionsAt)
+    if (value) checked.config.functions = value
+  }
+
   const servicesAt = root.child('services')
   if (!servicesAt) {
     root.error('missing required key "services"')
@@ -520,7 +529,7 @@ export function checkMesh(report: Report, file: string, dir: string): CheckedMes
   }
   checkJwksFiles(checked.config, dir, (path) => report.locate(path))
   // Same key order as MeshConfig declares, so dumps read like the file.
-  const {name, ingress: ingressConfig, services, faults: faultsConfig, telemetry: telemetryConfig, security: securityConfig} = checked.config
+  const {name, ingress: ingressConfig, services, faults: faultsConfig, telemetry: telemetryConfig, security: securityConfig, functions: functionsConfig} = checked.config
   checked.config = {
     name,
     file,
@@ -530,6 +539,7 @@ export function checkMesh(report: Report, file: string, dir: string): CheckedMes
     faults: faultsConfig,
     ...(telemetryConfig ? {telemetry: telemetryConfig} : {}),
     ...(securityConfig ? {security: securityConfig} : {}),
+    ...(functionsConfig ? {functions: functionsConfig} : {}),
   }
   return checked
 }
@@ -750,6 +760,7 @@ function withSeed(raw: RawSimulate, fallbackSeed: number): SimulateConfig {
     responseBytes: raw.responseSize,
     concurrency: raw.concurrency,
     seed: raw.seed ?? fallbackSeed,
+    ...(raw.coldStart ? {coldStart: raw.coldStart} : {}),
   }
 }
 

@@ -4,8 +4,9 @@
 //
 //   scaling: {minScale: 0, maxScale: 5, target: 10, targetUtilization: 70%, scaleDownDelay: 30s}
 //
-// The daemon's Autoscaler (scaling/autoscaler.ts) acts on it, except what scalingFits warns of.
-import {type At, type Checker, checker, def, describeNode, duration, enumOf, int, obj, refine} from './checker.js'
+// The daemon's Autoscaler (scaling/autoscaler.ts) acts on it, and the sidecar's activator (proxy/layers/activator.ts) on its limits.
+import {type At, type Checker, checker, def, describeNode, duration, enumOf, int, obj, opt, refine} from './checker.js'
+import {reservedConcurrency, reservedFits} from './functions-schema.js'
 import type {ScalingConfig} from './types.js'
 
 /** Knative's autoscaling.WindowMin and WindowMax (the stable window's bounds; the grace period's minimum). */
@@ -75,6 +76,8 @@ const fields = obj({
   maxScaleDownRate: def(number({above: 1, expected: 'a number above 1', why: () => 'a rate of 1 or less could never remove an instance'}), 2),
   activatorTimeout: def(boundedDuration(1, WINDOW_MAX_MS, 'the activator holds a request between 1ms and 1h'), 60_000),
   queue: def(int({min: 0, max: 1_000_000}), 100),
+  // Lambda's, beside Knative's knobs: checked against functions.accountConcurrency in functions-schema.ts.
+  reservedConcurrency: opt(reservedConcurrency),
 })
 
 export const scaling: Checker<ScalingConfig> = refine(fields, (s, at): ScalingConfig | undefined => {
@@ -90,7 +93,7 @@ export const scaling: Checker<ScalingConfig> = refine(fields, (s, at): ScalingCo
     // Knative's ResolveMetricTarget does the same: an instance is never asked for more than it admits.
     ;(at.child('target') ?? at).warn(`target ${s.target} is above containerConcurrency ${s.containerConcurrency}: the autoscaler aims for ${s.containerConcurrency} per instance`)
   }
-  return {
+  const out: ScalingConfig = {
     minScale: s.minScale,
     maxScale: s.maxScale,
     initialScale: s.initialScale,
@@ -108,32 +111,30 @@ export const scaling: Checker<ScalingConfig> = refine(fields, (s, at): ScalingCo
     activatorTimeoutMs: s.activatorTimeout,
     queue: s.queue,
   }
+  if (s.reservedConcurrency !== undefined) out.reservedConcurrency = s.reservedConcurrency
+  reservedFits(out, at)
+  return out
 })
 
 /**
  * A service's or a version's own keys: `replicas` and `scaling` each say how many
- * instances, so one map may hold only one. A `scaling:` also gets a warning for what is
- * not acted on yet (scale to zero, containerConcurrency as a hard limit). False when there is an error (reported at the key).
+ * instances, so one map may hold only one. False when there is an error (reported at the key).
  */
-export function scalingFits(raw: {replicas?: number; scaling?: ScalingConfig}, at: At | undefined): boolean {
+export function scalingFits(_raw: {replicas?: number; scaling?: ScalingConfig}, at: At | undefined): boolean {
   const key = at?.child('scaling')
   if (!at || !key) return true
   if (at.child('replicas')) {
     key.errorAtKey('replicas and scaling both say how many instances to run; keep one (scaling.minScale is the floor of an autoscaled one)')
     return false
   }
-  const s = raw.scaling
-  // What the autoscaler does not do yet; the rest of scaling: is acted on.
-  if (s && s.minScale === 0) key.warn('minScale 0 (scale to zero) is not acted on yet: the autoscaler keeps at least 1 instance')
-  if (s && s.containerConcurrency > 0) key.warn(`containerConcurrency ${s.containerConcurrency} is not enforced yet: it only caps the autoscaler's target; nothing stops an instance being sent more`)
   return true
 }
 
 /**
  * How many instances a scaled version starts with, in place of `replicas`: initialScale
- * raised to minScale (Knative starts at the larger), within maxScale, and at least one
- * while scale to zero is not acted on.
+ * raised to minScale (Knative starts at the larger), within maxScale. None only with both
+ * 0 (Knative's initialScale 0): the first request starts one, through the activator.
  */
 export function initialInstances(s: ScalingConfig): number {
-  return Math.min(s.maxScale, Math.max(1, s.minScale, s.initialScale))
+  return Math.min(s.maxScale, Math.max(s.minScale, s.initialScale))
 }

@@ -7,6 +7,7 @@ import {MeshError} from '../errors.js'
 import type {ExecTarget, MeshStatus} from './status.js'
 import type {DaemonEvent} from './daemon.js'
 import type {Stamped} from './event-log.js'
+import type {ScalingRecord} from './scaling-history.js'
 import type {Span} from '../telemetry/span.js'
 import {CERT_FAULTS, type CertFault, type FaultInfo, type FaultKind, type FaultSide, type FaultSpec, PER_REQUEST_KINDS} from '../faults/fault.js'
 import type {BlueGreenOptions, CanaryOptions, DeployPlan, DeployRecord, RollingOptions, Strategy, VersionOverrides} from '../deploy/deploy-types.js'
@@ -48,6 +49,8 @@ export interface ControlRoutes {
   'POST /v1/deploys': {body: DeployPlan; response: DeployRecord}
   'GET /v1/deploys': {query: {service?: string}; response: DeployRecord[]}
   'GET /v1/deploy': {query: {id?: string}; response: DeployRecord}
+  /** `mesh history`: the autoscaler's decisions and failed starts, oldest first (bounded per service). */
+  'GET /v1/scaling': {query: {service?: string}; response: Array<Stamped<ScalingRecord>>}
   'POST /v1/rollback': {body: {service: string}; response: DeployRecord}
   'POST /v1/down': {response: {stopping: boolean}}
   /** `mesh certs`: what each identity presents now. */
@@ -100,6 +103,7 @@ export const controlRoutes: {[K in RouteKey]: {body?: BodyCheck<BodyOf<K>>; quer
   'POST /v1/deploys': {body: (v) => shape<DeployPlan>(DEPLOY_PLAN)(v, '')},
   'GET /v1/deploys': {},
   'GET /v1/deploy': {},
+  'GET /v1/scaling': {},
   'POST /v1/rollback': {body: (v) => fields(v, {service: string})},
   'POST /v1/down': {},
   'GET /v1/certs': {},

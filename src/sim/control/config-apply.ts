@@ -13,7 +13,7 @@ import type {DeployController} from '../deploy/deploy-controller.js'
 import type {FaultSet} from '../faults/fault-set.js'
 import type {DataPlane} from '../proxy/data-plane.js'
 import type {Telemetry} from '../telemetry/telemetry.js'
-import {type Applied, type ApplyResult, deployBehindWeights, describeInstanceChange, diffPolicies, ingressChange, type InstanceChange, type LiveSettings, liveSettings, liveSettingsChanges, liveWeightsChange, RESTART, RESTART_OR_DEPLOY, versionChange} from './policy-diff.js'
+import {type Applied, type ApplyResult, deployBehindWeights, describeInstanceChange, diffPolicies, functionsChange, ingressChange, type InstanceChange, type LiveSettings, liveSettings, liveSettingsChanges, liveWeightsChange, RESTART, RESTART_OR_DEPLOY, versionChange} from './policy-diff.js'
 import type {Registry} from '../proxy/registry.js'
 import type {InstanceManager} from './instance-manager.js'
 
@@ -74,10 +74,11 @@ export class ConfigApply {
       const moved = this.weightsChange(service, current)
       if (moved.change) changes.push(moved.change)
       if (moved.warning) warnings.push(moved.warning)
-      // A version that gains traffic is started (and healthy) before any traffic moves to it.
+      // A version that gains traffic is started (and healthy) before any traffic moves to it;
+      // one that scales to zero is not: the activator holds its requests while one starts.
       for (const name of this.host.instances.isStarted(service.name) ? activeVersions(service) : []) {
         const version = current.versions.find((v) => v.name === name)
-        if (version && this.host.instances.instancesOf(service.name, name).length === 0) {
+        if (version && version.scaling?.minScale !== 0 && this.host.instances.instancesOf(service.name, name).length === 0) {
           await this.host.instances.addInstances(current, version, version.replicas)
           changes.push(`${service.name}: started ${version.replicas} ${version.replicas === 1 ? 'instance' : 'instances'} of ${name}`)
         }
@@ -107,6 +108,13 @@ export class ConfigApply {
       this.host.config.telemetry = next.telemetry
       this.host.config.faults.allowHeaders = settings.faultHeaders
       changes.push(...settingChanges)
+    }
+    const functions = functionsChange(this.host.config.functions, next.functions)
+    if (functions) {
+      // Replaced, not edited: whoever holds the old object keeps a consistent one.
+      if (next.functions) this.host.config.functions = {...next.functions}
+      else delete this.host.config.functions
+      changes.push(functions)
     }
     // Versions gone from mesh.yaml go once the new weights have moved their traffic elsewhere.
     for (const change of instances) if (change.removed) report(await this.removeVersion(change))
@@ -162,6 +170,8 @@ export class ConfigApply {
       else changes.push(`service ${name} removed: ${howMany(this.host.instances.instancesOf(name).length)} drained and stopped`)
     }
     changes.push(...liveSettingsChanges(this.liveSettings(), liveSettings(next)))
+    const functions = functionsChange(this.host.config.functions, next.functions)
+    if (functions) changes.push(functions)
     return {changes, notApplied, warnings}
   }
 

@@ -5,6 +5,7 @@ import {MeshError} from '../errors.js'
 import type {ExecTarget, MeshStatus} from './status.js'
 import type {DaemonEvent} from './daemon.js'
 import type {Stamped} from './event-log.js'
+import type {ScalingRecord} from './scaling-history.js'
 import type {Span} from '../telemetry/span.js'
 import type {FaultInfo, FaultSpec} from '../faults/fault.js'
 import type {CertificateListing} from '../security/workload-files.js'
@@ -118,6 +119,11 @@ export class ControlClient {
 
   history(service?: string): Promise<DeployRecord[]> {
     return this.call('GET /v1/deploys', {query: {service: service || undefined}})
+  }
+
+  /** The autoscaler's decisions and failed starts, oldest first. */
+  scalingHistory(service?: string): Promise<Array<Stamped<ScalingRecord>>> {
+    return this.call('GET /v1/scaling', {query: {service: service || undefined}})
   }
 
   rollback(service: string): Promise<DeployRecord> {

@@ -14,10 +14,11 @@ import {MeshError, serviceNotFound} from '../errors.js'
 import {DataPlane} from '../proxy/data-plane.js'
 import {Telemetry} from '../telemetry/telemetry.js'
 import {PROMETHEUS_CONTENT_TYPE, renderPrometheus} from '../telemetry/prometheus.js'
-import {EventLog} from './event-log.js'
+import {MeshEventLog} from './scaling-history.js'
 import {activeCertFault, describeFault, type FaultInfo, type FaultSpec} from '../faults/fault.js'
 import {FaultSet} from '../faults/fault-set.js'
 import {DeployController} from '../deploy/deploy-controller.js'
+import {ScaleOwners} from '../deploy/scale-owners.js'
 import {WatchRestarts} from './watch-restarts.js'
 import {deployTarget} from './deploy-target.js'
 import {canaryLoad} from '../load/canary-load.js'
@@ -45,11 +46,12 @@ import {securityOf} from '../config/security-schema.js'
 import {WorkloadIdentities} from '../security/workload-identity.js'
 import {WorkloadFiles} from '../security/workload-files.js'
 import {MeshJwt} from '../security/jwt/mesh-jwt.js'
-import {Autoscaler, type ScalingEvent, servedBy} from '../scaling/autoscaler.js'
+import {Autoscaler, type ScaleFailedEvent, type ScalingEvent, servedBy} from '../scaling/autoscaler.js'
+import {ActivationHub} from '../scaling/activation.js'
 
 export type DaemonEvent =
   | InstanceEvent
-  | ScalingEvent
+  | ScalingEvent | ScaleFailedEvent
   /** `mesh up --watch`: files under a service's `watch:` paths changed, so its instances are restarted. */
   | {kind: 'files-changed'; service: string; files: string[]}
   | {kind: 'config-applied'; changes: string[]}
@@ -81,8 +83,9 @@ export class MeshDaemon extends EventEmitter {
   readonly instances: InstanceManager
   readonly jwt: MeshJwt
   readonly autoscaler: Autoscaler
+  readonly activation = new ActivationHub()
   private readonly clock: Clock
-  readonly events = new EventLog<DaemonEvent>(500)
+  readonly events = new MeshEventLog<DaemonEvent>(500)
   private control?: ControlServer
   private controlUrl = ''
   private ingress?: IngressUrls
@@ -128,6 +131,8 @@ export class MeshDaemon extends EventEmitter {
       seed: seedFrom(config.name),
       // The detector decides; the instance manager keeps the record (and logs it).
       onOutlierEvent: (service, e) => this.instances.outlierChanged(service, e),
+      activation: this.activation,
+      accountConcurrency: () => this.config.functions?.accountConcurrency,
     })
     // What changes the mesh, on top of the data plane: instances (their workloads through the
     // Supervisor), deploys over them, and `mesh apply`.
@@ -143,12 +148,15 @@ export class MeshDaemon extends EventEmitter {
       onChange: () => this.saveState(),
       tlsFiles: (service) => this.certFiles!.ensure(service),
     })
+    // Whether a deploy or the autoscaler sets each version's count (deploy/scale-owners.ts).
+    const owners = new ScaleOwners()
+    owners.onChange(() => this.autoscaler.sync())
     this.deploys = new DeployController(
-      deployTarget({clock: this.clock, config, dataPlane: this.dataPlane, instances: this.instances, telemetry: this.telemetry}),
+      deployTarget({clock: this.clock, config, dataPlane: this.dataPlane, instances: this.instances, telemetry: this.telemetry, owners, scalingIdle: (s) => this.autoscaler.whenIdle(s)}),
       {
         onStep: (record, step) =>
           this.emitEvent({kind: 'deploy-step', service: record.plan.service, id: record.id, step: step.kind, message: step.message}),
-        startLoad: (plan) => canaryLoad(this.config, this.ingress?.url, plan.service, plan.canary!.loadRps!),
+        startLoad: (plan) => canaryLoad(this.config, this.ingress, this.paths.ca, plan.service, plan.canary!.loadRps!),
       },
       this.paths.history,
     )
@@ -162,9 +170,9 @@ export class MeshDaemon extends EventEmitter {
       accessLogDir: this.paths.access,
       instances: this.instances,
       profileEnabled: (service) => profileEnabled(service, this.opts.profiles ?? []),
-      onApplied: (changes) => (this.autoscaler.sync(), this.emitEvent({kind: 'config-applied', changes})),
+      onApplied: (changes) => (owners.forgetRetired(), this.autoscaler.sync(), this.emitEvent({kind: 'config-applied', changes})),
     })
-    this.autoscaler = new Autoscaler({config, clock: this.clock, target: this.instances, inflight: (s) => this.dataPlane.load(s)?.instances ?? {}, served: (s, v) => servedBy(this.telemetry.metrics, s, v), onEvent: (e) => this.emitEvent(e), onError: (s, e) => console.error(`[daemon] scaling ${s}: ${e.message}`), deploying: (s) => this.deploys.inProgress(s)})
+    this.autoscaler = new Autoscaler({config, clock: this.clock, target: this.instances, activation: this.activation, inflight: (s) => this.dataPlane.load(s)?.instances ?? {}, served: (s, v) => servedBy(this.telemetry.metrics, s, v), onEvent: (e) => this.emitEvent(e), onError: (s, e) => console.error(`[daemon] scaling ${s}: ${e.message}`), deploying: (s, v) => owners.owner(s, v)})
     this.supervisor.on('spawn', () => this.saveState())
     this.supervisor.on('records', () => this.saveState())
   }
@@ -224,6 +232,7 @@ export class MeshDaemon extends EventEmitter {
           return records
         },
         'GET /v1/deploy': ({query}) => this.deploys.get(query.id ?? ''),
+        'GET /v1/scaling': ({query}) => this.events.scaling.of(query.service),
         'POST /v1/rollback': ({body}) => this.deploys.rollback(body.service),
         'GET /v1/certs': () => this.certFiles!.list(),
         'POST /v1/certs/rotate': async ({body: {service}}) => {
@@ -238,7 +247,7 @@ export class MeshDaemon extends EventEmitter {
         },
       })
       .stream('/v1/tap', (query) => tap(query, {clock: this.clock, telemetry: this.telemetry, services: this.serviceNames()}))
-      .text('/metrics', PROMETHEUS_CONTENT_TYPE, () => renderPrometheus(this.telemetry.metrics.promSeries(), this.telemetry.tcp.series()))
+      .text('/metrics', PROMETHEUS_CONTENT_TYPE, () => renderPrometheus(this.telemetry.metrics.promSeries(), this.telemetry.tcp.series(), this.telemetry.metrics.coldStartSeries()))
     this.controlUrl = await this.control.listen()
     this.saveState()
 
@@ -278,8 +287,7 @@ export class MeshDaemon extends EventEmitter {
       await this.autoscaler.stop()
       // A paused process (SIGSTOP) would finish none of its requests.
       for (const f of this.faults.list()) if (f.kind === 'pause') this.faults.remove(f.id)
-      const longest = this.longestStopGraceMs()
-      const drained = this.dataPlane.drain(longest)
+      const drained = this.dataPlane.drain(this.instances.longestStopGraceMs())
       // Every request in the mesh, not only the instance's own: one under way may still call it.
       const underWay = () => this.dataPlane.inflightRequests
       await this.instances.stopAll(underWay)
@@ -363,11 +371,6 @@ export class MeshDaemon extends EventEmitter {
     if (!this.config.services.some((s) => s.name === name)) throw serviceNotFound(name, this.serviceNames())
   }
 
-  /** The longest stopGracePeriod (at least 1 s): the drain's budget, and how long `mesh down` waits for the daemon. */
-  private longestStopGraceMs(): number {
-    return Math.max(...this.config.services.map((s) => s.stopGracePeriodMs), 1000)
-  }
-
   /** `mesh apply` (config-apply.ts), in turn with stop and start. */
   apply(env?: NodeJS.ProcessEnv): Promise<ApplyResult> {
     return this.inTurn(() => this.applier.apply(env))
@@ -388,7 +391,7 @@ export class MeshDaemon extends EventEmitter {
       configFile: this.config.file,
       daemon: {pid: process.pid, startTime: this.lock?.owner.startTime ?? ''},
       processTable: this.supervisor.table.kind,
-      stopGraceMs: this.longestStopGraceMs(),
+      stopGraceMs: this.instances.longestStopGraceMs(),
       controlUrl: this.controlUrl,
       tokenFile: this.paths.token,
       ingressUrl: this.ingress?.url,

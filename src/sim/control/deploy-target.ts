@@ -4,6 +4,7 @@
 import {request} from 'undici'
 import type {MeshConfig} from '../config/types.js'
 import type {DeployTarget} from '../deploy/deploy-types.js'
+import type {ScaleOwners} from '../deploy/scale-owners.js'
 import {serviceNotFound} from '../errors.js'
 import type {DataPlane} from '../proxy/data-plane.js'
 import type {Endpoint} from '../proxy/registry.js'
@@ -19,10 +20,14 @@ export interface DeployTargetParts {
   dataPlane: DataPlane
   instances: InstanceManager
   telemetry: Telemetry
+  /** Whose each version's count is during a deploy; the autoscaler reads it too. */
+  owners: ScaleOwners
+  /** Resolves once the autoscaler has no action under way on the service. */
+  scalingIdle(service: string): Promise<void>
 }
 
 /** Instances, weights, routes, live signals. */
-export function deployTarget({clock, config, dataPlane, instances, telemetry}: DeployTargetParts): DeployTarget {
+export function deployTarget({clock, config, dataPlane, instances, telemetry, owners, scalingIdle}: DeployTargetParts): DeployTarget {
   const serviceNames = () => config.services.map((s) => s.name)
   const destination = (service: string) => {
     const d = dataPlane.destination(service)
@@ -39,6 +44,13 @@ export function deployTarget({clock, config, dataPlane, instances, telemetry}: D
     instancesOf: (service, version) => instances.instancesOf(service, version),
     addInstances: (service, version, count, timeoutMs, signal) => instances.addInstances(service, version, count, timeoutMs, signal),
     removeInstance: (name) => instances.removeInstance(name),
+    holdCounts: async (service, versions) => {
+      // Held first, so no new action starts; then the one under way (it may be adding to these versions) ends.
+      const release = owners.hold(service, versions)
+      await scalingIdle(service)
+      return release
+    },
+    retire: (service, versions) => owners.retire(service, versions),
     weights: (service) => new Map(destination(service).endpoints.currentWeights()),
     setWeights: (service, weights) => destination(service).endpoints.setWeights(new Map(weights)),
     addRoute: (service, header, version) => {

@@ -13,9 +13,11 @@ export class EventLog<T> {
 
   constructor(private readonly capacity: number) {}
 
-  push(event: T, wallMs: number): void {
-    this.items.push({seq: ++this.seq, at: new Date(wallMs).toISOString(), event})
+  push(event: T, wallMs: number): Stamped<T> {
+    const stamped = {seq: ++this.seq, at: new Date(wallMs).toISOString(), event}
+    this.items.push(stamped)
     if (this.items.length > this.capacity) this.items.shift()
+    return stamped
   }
 
   /** Events after sequence number `seq` (0 = all kept). */

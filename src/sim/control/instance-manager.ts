@@ -173,6 +173,11 @@ export class InstanceManager {
    */
   async addInstances(service: ServiceConfig, version: VersionConfig, count: number, timeoutMs = 60_000, signal?: AbortSignal): Promise<string[]> {
     signal?.throwIfAborted()
+    // None asked (a version scaled to zero, initialScale 0): started all the same, its first request starts one.
+    if (count === 0) {
+      this.markNotStarted(service.name, undefined)
+      return []
+    }
     // Creating the first instance declares the service started; a failure leaves it as it was.
     const notStarted = this.notStarted(service.name)
     const created: Instance[] = []
@@ -258,6 +263,11 @@ export class InstanceManager {
     const startedAt = this.o.clock.now()
     for (const inst of this.instances.values()) inst.checker?.stop()
     await Promise.all([...this.instances.values()].map((inst) => this.stopWithin(inst.name, startedAt + inst.service.stopGracePeriodMs, underWay)))
+  }
+
+  /** The longest stopGracePeriod (at least 1 s): the daemon's drain budget, and how long `mesh down` waits for the daemon. */
+  longestStopGraceMs(): number {
+    return Math.max(...this.o.config.services.map((s) => s.stopGracePeriodMs), 1000)
   }
 
   /** Instances of one service (optionally one version) that are not leaving. */
@@ -582,12 +592,14 @@ export class InstanceManager {
 
   private startupError(inst: Instance, why: string): MeshError {
     const tail = inst.logFile ? tailLines(inst.logFile, 15) : []
-    return new MeshError('MESH_STARTUP_FAILED', `instance ${inst.name} ${why}.`, {
+    const error = new MeshError('MESH_STARTUP_FAILED', `instance ${inst.name} ${why}.`, {
       hints: [
         ...(tail.length ? [`Last lines of ${path.relative(process.cwd(), inst.logFile ?? '')}:`, ...tail.map((l) => `  ${l}`)] : []),
         `See all of it with \`mesh logs ${inst.service.name}\`.`,
       ],
     })
+    // The autoscaler's StartFailure: a failed cold start shows them in `mesh status` once the instance is gone.
+    return Object.assign(error, {logTail: tail})
   }
 
   private instanceStatus(inst: Instance): InstanceStatus {

@@ -1,7 +1,7 @@
 // Starting and stopping a whole mesh from the CLI: the daemon in the background
 // (`mesh up -d`) and `mesh down`, which works even when the daemon is gone.
 import {fork} from 'node:child_process'
-import {closeSync, openSync} from 'node:fs'
+import {closeSync, existsSync, openSync, renameSync} from 'node:fs'
 import {tailLines} from './log-files.js'
 import {fileURLToPath} from 'node:url'
 import {MeshError} from '../errors.js'
@@ -69,6 +69,7 @@ export function startDetached(
   opts: {watch?: boolean; only?: string[]; profiles?: string[]} = {},
 ): Promise<MeshStatus> {
   ensureMeshDir(paths)
+  if (existsSync(paths.daemonLog)) renameSync(paths.daemonLog, paths.previousDaemonLog)
   const log = openSync(paths.daemonLog, 'a')
   const args = [configFile, ...(opts.watch ? ['--watch'] : []), ...(opts.only?.length ? [`--only=${opts.only.join(',')}`] : []), ...(opts.profiles?.length ? [`--profiles=${opts.profiles.join(',')}`] : [])]
   const child = fork(DAEMON_MAIN, args, {detached: true, stdio: ['ignore', log, log, 'ipc']})

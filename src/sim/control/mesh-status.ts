@@ -11,6 +11,7 @@ import type {Telemetry} from '../telemetry/telemetry.js'
 import type {Autoscaler} from '../scaling/autoscaler.js'
 import {faultLines} from './fault-inject.js'
 import type {InstanceManager} from './instance-manager.js'
+import type {ScalingHistory} from './scaling-history.js'
 import type {MeshStatus} from './status.js'
 import {tcpShown} from './telemetry-queries.js'
 
@@ -23,6 +24,7 @@ export interface StatusParts {
   readonly telemetry: Telemetry
   readonly jwt: Pick<MeshJwt, 'status'>
   readonly autoscaler: Pick<Autoscaler, 'status'>
+  readonly events: {readonly scaling: Pick<ScalingHistory, 'unresolvedFailure'>}
 }
 
 /** What only the daemon knows of itself. */
@@ -45,30 +47,36 @@ export function meshStatus(p: StatusParts, d: DaemonFacts): MeshStatus {
     phase: d.phase,
     daemonPid: process.pid,
     controlUrl: d.controlUrl,
-    ingress: d.ingressUrl && config.ingress ? {url: d.ingressUrl, ...(d.ingressHttpsUrl ? {httpsUrl: d.ingressHttpsUrl} : {}), routes: config.ingress.routes} : undefined,
+    ingress: d.ingressUrl && config.ingress ? {url: d.ingressUrl, ...(d.ingressHttpsUrl ? {httpsUrl: d.ingressHttpsUrl} : {}), ...(config.ingress.tls?.redirect ? {redirect: true} : {}), routes: config.ingress.routes} : undefined,
     startedAt: d.startedAt.toISOString(),
     requestsInFlight: dataPlane.inflightRequests,
     jwks: p.jwt.status(),
-    services: config.services.map((s) => ({
-      name: s.name,
-      protocol: s.protocol,
-      dependsOn: s.dependsOn,
-      versions: s.versions.map((v) => ({
-        name: v.name,
-        replicas: v.replicas,
-        weight: dataPlane.destination(s.name)?.endpoints.currentWeights().get(v.name) ?? 0,
-      })),
-      panic: dataPlane.destination(s.name)?.panic() ?? false,
-      deploy: p.deploys.inProgress(s.name),
-      faults: faultLines(p.faults, s.name),
-      instances: p.instances.statusOf(s.name),
-      tcp: tcpShown(p.telemetry, s),
-      watching: d.watching && s.watch ? s.watch.map((w) => path.relative(config.dir, w) || '.') : undefined,
-      notStarted: p.instances.notStarted(s.name),
-      profiles: s.profiles,
-      load: dataPlane.load(s.name),
-      security: dataPlane.securityOf(s.name),
-      scaling: p.autoscaler.status(s.name),
-    })),
+    services: config.services.map((s) => {
+      const scaling = p.autoscaler.status(s.name)
+      // A failed start from zero is the autoscaler's own startFailed, with the log's last lines.
+      const failed = scaling?.some((r) => r.startFailed) ? undefined : p.events.scaling.unresolvedFailure(s.name, scaling)
+      return {
+        name: s.name,
+        protocol: s.protocol,
+        dependsOn: s.dependsOn,
+        versions: s.versions.map((v) => ({
+          name: v.name,
+          replicas: v.replicas,
+          weight: dataPlane.destination(s.name)?.endpoints.currentWeights().get(v.name) ?? 0,
+        })),
+        panic: dataPlane.destination(s.name)?.panic() ?? false,
+        deploy: p.deploys.inProgress(s.name),
+        faults: faultLines(p.faults, s.name),
+        instances: p.instances.statusOf(s.name),
+        tcp: tcpShown(p.telemetry, s),
+        watching: d.watching && s.watch ? s.watch.map((w) => path.relative(config.dir, w) || '.') : undefined,
+        notStarted: p.instances.notStarted(s.name),
+        profiles: s.profiles,
+        load: dataPlane.load(s.name),
+        security: dataPlane.securityOf(s.name),
+        scaling,
+        scaleFailed: failed && {version: failed.event.version, reason: failed.event.reason, at: failed.at},
+      }
+    }),
   }
 }

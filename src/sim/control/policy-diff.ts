@@ -70,7 +70,7 @@ export function diffPolicies(
  * field added to the config later is never silently ignored by apply.
  */
 const COMPARED_ELSEWHERE = {
-  mesh: ['file', 'dir', 'ingress', 'telemetry', 'services'],
+  mesh: ['file', 'dir', 'ingress', 'telemetry', 'services', 'functions'],
   faults: ['allowHeaders'],
   telemetry: ['accessLog', 'spansPerSecond', 'otlpEndpoint'] satisfies Array<keyof LiveSettings>,
   service: ['name', 'policy', 'versions', 'dependsOn', 'dependsOnConditions', 'optionalDependsOn', 'restart', 'maxRestarts', 'watch', 'protocol', 'health'],
@@ -131,6 +131,17 @@ export function liveSettingsChanges(live: LiveSettings, next: LiveSettings): str
   }
   if (live.faultHeaders !== next.faultHeaders) out.push(`faults: x-mesh-fault-* request headers ${next.faultHeaders ? 'honoured' : 'ignored'} (allowHeaders: ${next.faultHeaders})`)
   return out
+}
+
+/**
+ * `functions:` in mesh.yaml against the running mesh's: applied live, as a Lambda account's
+ * limit is changed (apply puts the new one in the running config, where the activator's
+ * account gate reads it).
+ */
+export function functionsChange(was: MeshConfig['functions'], now: MeshConfig['functions']): string | undefined {
+  if (same(was, now)) return undefined
+  const limit = (f: MeshConfig['functions']) => (f ? String(f.accountConcurrency) : 'none')
+  return limit(was) !== limit(now) ? `functions: accountConcurrency ${limit(was)} → ${limit(now)}` : `functions: ${JSON.stringify(was)} → ${JSON.stringify(now)}`
 }
 
 /** One thing `mesh apply` did, or could not do live (then `message` says why). */

@@ -15,6 +15,8 @@ export interface MeshPaths {
   access: string
   history: string
   daemonLog: string
+  /** The run before's daemon.log: each `mesh up` starts a new one, so the file never grows run after run. */
+  previousDaemonLog: string
   lock: string
   /** The mesh CA (mesh-ca.ts): kept across runs, so a `curl --cacert` keeps verifying. */
   ca: string
@@ -32,6 +34,7 @@ export function meshPaths(meshDir: string): MeshPaths {
     access: path.join(root, 'access'),
     history: path.join(root, 'history.json'),
     daemonLog: path.join(root, 'daemon.log'),
+    previousDaemonLog: path.join(root, 'daemon.previous.log'),
     lock: path.join(root, 'mesh.lock'),
     ca: path.join(root, 'ca'),
     certs: path.join(root, 'certs'),

@@ -69,6 +69,8 @@ export interface ServiceStatus {
   security?: ServiceSecurity
   /** Per autoscaled version (`scaling:`): the autoscaler's last decision against the instances it has. */
   scaling?: ScalingStatus[]
+  /** The last scale-up whose instances never became ready, while the service is still short of what the autoscaler wants. */
+  scaleFailed?: {version: string; reason: string; at: string}
 }
 
 export interface ServiceSecurity {
@@ -118,7 +120,8 @@ export interface MeshStatus {
   phase: 'starting' | 'running' | 'stopping'
   daemonPid: number
   controlUrl: string
-  ingress?: {url: string; httpsUrl?: string; routes: Array<{prefix: string; service: string}>}
+  /** `redirect`: ingress.tls.redirect, so the HTTP port answers 308 and mesh load / canary --load go to httpsUrl. */
+  ingress?: {url: string; httpsUrl?: string; redirect?: boolean; routes: Array<{prefix: string; service: string}>}
   startedAt: string
   /** Requests the data plane is serving now, on every listener (`mesh down` waits for them). */
   requestsInFlight?: number

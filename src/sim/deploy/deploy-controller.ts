@@ -5,7 +5,7 @@
 import {writeFileSync} from 'node:fs'
 import {MeshError} from '../errors.js'
 import {type DeployOutcome, type DeployPlan, type DeployRecord, type DeployStep, type DeployTarget, shiftsTraffic} from './deploy-types.js'
-import {currentVersions, DeployFailed, restart, restartableVersions, run} from './strategies.js'
+import {currentVersions, DeployFailed, removeVersions, restart, restartableVersions, run} from './strategies.js'
 import {resolveVersion} from './version-overrides.js'
 
 export interface DeployEvents {
@@ -162,7 +162,7 @@ export class DeployController {
     const weights = this.weightsBefore.get(record.id) ?? new Map(record.from.map((v) => [v, 100 / record.from.length]))
     this.target.setWeights(service, weights)
     this.add(record, {kind: 'rollback', message: `rolled back by request: 100% on ${record.from.join(', ')}`, at: this.now(), weights: Object.fromEntries(weights)})
-    for (const name of this.target.instancesOf(service, to)) await this.target.removeInstance(name).catch(() => undefined)
+    await removeVersions(this.target, service, [to], true)
   }
 
   private add(record: DeployRecord, step: DeployStep): void {

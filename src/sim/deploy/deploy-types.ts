@@ -132,6 +132,13 @@ export interface DeployTarget {
    */
   addInstances(service: ServiceConfig, version: VersionConfig, count: number, timeoutMs: number, signal?: AbortSignal): Promise<string[]>
   removeInstance(name: string): Promise<void>
+  /**
+   * The deploy sets these versions' instance counts, not the autoscaler, until the returned
+   * release; resolves once a scaling action under way on the service has ended (scale-owners.ts).
+   */
+  holdCounts(service: string, versions: string[]): Promise<() => void>
+  /** These versions serve no more (their instances are gone): the autoscaler lets them go. */
+  retire(service: string, versions: string[]): void
   weights(service: string): Map<string, number>
   setWeights(service: string, weights: Map<string, number>): void
   /** Why the service runs no instance (`mesh stop`, or `mesh up` left it out); undefined when it is started. */

@@ -8,6 +8,10 @@
 //               ([check]: an acceptance test before any traffic, as Flagger's pre-rollout webhook)
 //   restart:    [+fresh ▶ healthy ▶ -old (drained)] × each instance, versions and weights unchanged
 //               (kubectl rollout restart: new processes for new code, no dropped request)
+//
+// On an autoscaled service each strategy holds a version's count from the autoscaler only
+// while it creates or removes that version as a whole (or its arithmetic needs the count);
+// in between each version is scaled by its own load (scale-owners.ts has the table).
 import type {ServiceConfig, VersionConfig} from '../config/types.js'
 import {analyse} from './analysis.js'
 import type {DeployPlan, DeployStep, DeployTarget} from './deploy-types.js'
@@ -68,7 +72,38 @@ export function restartableVersions(target: DeployTarget, service: ServiceConfig
   )
 }
 
-export async function* restart(plan: DeployPlan, target: DeployTarget, signal: AbortSignal): Steps {
+/**
+ * Every instance of the versions drained and stopped, their counts held from the autoscaler
+ * meanwhile; then they are retired (it lets them go). `tolerant`: a failed removal (an undo) goes on.
+ */
+export async function removeVersions(target: DeployTarget, service: string, versions: string[], tolerant = false): Promise<void> {
+  const release = await target.holdCounts(service, versions)
+  try {
+    for (const v of versions) {
+      for (const name of target.instancesOf(service, v)) await (tolerant ? target.removeInstance(name).catch(() => undefined) : target.removeInstance(name))
+    }
+    target.retire(service, versions)
+  } finally {
+    release()
+  }
+}
+
+/** Runs `steps` with the versions' counts held from the autoscaler, released however the steps end. */
+async function* holding(target: DeployTarget, service: string, versions: string[], steps: () => Steps): Steps {
+  const release = await target.holdCounts(service, versions)
+  try {
+    yield* steps()
+  } finally {
+    release()
+  }
+}
+
+export function restart(plan: DeployPlan, target: DeployTarget, signal: AbortSignal): Steps {
+  const versions = restartableVersions(target, target.service(plan.service), plan.to).map((v) => v.name)
+  return holding(target, plan.service, versions, () => restartHeld(plan, target, signal))
+}
+
+async function* restartHeld(plan: DeployPlan, target: DeployTarget, signal: AbortSignal): Steps {
   const service = target.service(plan.service)
   const versions = restartableVersions(target, service, plan.to)
   const olds = versions.flatMap((v) => target.instancesOf(plan.service, v.name).map((name) => ({name, version: v})))
@@ -91,7 +126,13 @@ export async function* restart(plan: DeployPlan, target: DeployTarget, signal: A
   yield step(target, 'done', `${plan.service}: ${instances(olds.length)} restarted`)
 }
 
-async function* rolling(plan: DeployPlan, target: DeployTarget, version: VersionConfig, signal: AbortSignal): Steps {
+/** Instance counts are a rollout's traffic split: both versions' are the deploy's throughout. */
+function rolling(plan: DeployPlan, target: DeployTarget, version: VersionConfig, signal: AbortSignal): Steps {
+  const versions = [...currentVersions(target, plan.service, plan.to), plan.to]
+  return holding(target, plan.service, versions, () => rollingHeld(plan, target, version, signal))
+}
+
+async function* rollingHeld(plan: DeployPlan, target: DeployTarget, version: VersionConfig, signal: AbortSignal): Steps {
   const service = target.service(plan.service)
   const {maxSurge, maxUnavailable} = plan.rolling ?? {maxSurge: 1, maxUnavailable: 0}
   const olds = currentVersions(target, plan.service, plan.to)
@@ -145,18 +186,36 @@ async function* rolling(plan: DeployPlan, target: DeployTarget, version: Version
       if (missing > 0 && config) await target.addInstances(service, config, missing, plan.progressDeadlineMs).catch(() => undefined)
     }
     target.setWeights(plan.service, oldWeights)
-    for (const name of target.instancesOf(plan.service, plan.to)) await target.removeInstance(name).catch(() => undefined)
+    await removeVersions(target, plan.service, [plan.to], true)
     yield step(target, 'rollback', `rolled back: ${(error as Error).message}`, {weights: asRecord(oldWeights)})
     throw new DeployFailed((error as Error).message, true)
   }
   target.setWeights(plan.service, new Map([[plan.to, 100]]))
+  target.retire(plan.service, olds)
   yield step(target, 'done', `${plan.service} runs ${plan.to} on ${instances(desired)}`, {weights: {[plan.to]: 100}})
 }
 
 async function* blueGreen(plan: DeployPlan, target: DeployTarget, version: VersionConfig, signal: AbortSignal): Steps {
+  const blue = currentVersions(target, plan.service, plan.to)
+  // Green has no traffic to be scaled on before the switch; blue has none after it, and is kept whole for an instant rollback.
+  const releaseGreen = await target.holdCounts(plan.service, [plan.to])
+  const hold = {blue: undefined as (() => void) | undefined}
+  const switchOver = async () => {
+    hold.blue = await target.holdCounts(plan.service, blue)
+    target.setWeights(plan.service, new Map([[plan.to, 100]]))
+    releaseGreen()
+  }
+  try {
+    yield* blueGreenSteps(plan, target, version, signal, blue, switchOver)
+  } finally {
+    releaseGreen()
+    hold.blue?.()
+  }
+}
+
+async function* blueGreenSteps(plan: DeployPlan, target: DeployTarget, version: VersionConfig, signal: AbortSignal, blue: string[], switchOver: () => Promise<void>): Steps {
   const service = target.service(plan.service)
   const opts = plan.blueGreen ?? {keepMs: 60_000}
-  const blue = currentVersions(target, plan.service, plan.to)
   const blueWeights = target.weights(plan.service)
   const count = Math.max(1, blue.flatMap((v) => target.instancesOf(plan.service, v)).length || version.replicas)
   yield step(target, 'start', `blue-green ${plan.service}: blue ${blue.join(', ')}, green ${plan.to} × ${count}`)
@@ -174,18 +233,18 @@ async function* blueGreen(plan: DeployPlan, target: DeployTarget, version: Versi
     if (plan.check) yield step(target, 'check', await acceptance(plan, target, green))
   } catch (error) {
     // Every green instance that got healthy (addInstances removes those that did not).
-    for (const name of target.instancesOf(plan.service, plan.to)) await target.removeInstance(name).catch(() => undefined)
+    await removeVersions(target, plan.service, [plan.to], true)
     target.setWeights(plan.service, blueWeights)
     yield step(target, 'rollback', `aborted before the switch: ${(error as Error).message}; blue keeps serving`)
     throw new DeployFailed((error as Error).message, true)
   }
   // A `mesh rollback` while green was starting must not switch traffic to it first.
   signal.throwIfAborted()
-  target.setWeights(plan.service, new Map([[plan.to, 100]]))
+  await switchOver()
   yield step(target, 'switch', `100% of traffic on green (${plan.to})`, {weights: {[plan.to]: 100}})
   yield step(target, 'keep', `blue kept for ${Math.round(opts.keepMs / 1000)}s: \`mesh rollback ${plan.service}\` is instant until then`)
   await target.clock.sleep(opts.keepMs, signal)
-  for (const v of blue) for (const name of target.instancesOf(plan.service, v)) await target.removeInstance(name)
+  await removeVersions(target, plan.service, blue)
   yield step(target, 'done', `blue (${blue.join(', ')}) stopped; ${plan.service} runs ${plan.to}`)
 }
 
@@ -213,11 +272,17 @@ async function* canary(plan: DeployPlan, target: DeployTarget, version: VersionC
     dropRoute()
     target.setWeights(plan.service, primaryWeights)
     // Every canary instance that got healthy (addInstances removes one that did not).
-    for (const name of target.instancesOf(plan.service, plan.to)) await target.removeInstance(name).catch(() => undefined)
+    await removeVersions(target, plan.service, [plan.to], true)
     yield step(target, 'rollback', `rolled back: ${why}; 100% on ${primary.join(', ')}`, {weights: asRecord(primaryWeights)})
   }
   try {
-    canaries = await target.addInstances(service, version, Math.max(1, version.replicas), plan.progressDeadlineMs, signal)
+    // The deploy creates the canary (initialScale when autoscaled); from then on its load sizes it.
+    const release = await target.holdCounts(plan.service, [plan.to])
+    try {
+      canaries = await target.addInstances(service, version, Math.max(1, version.replicas), plan.progressDeadlineMs, signal)
+    } finally {
+      release()
+    }
   } catch (error) {
     yield* rollBack((error as Error).message)
     throw new DeployFailed((error as Error).message, true)
@@ -272,23 +337,32 @@ async function* canary(plan: DeployPlan, target: DeployTarget, version: VersionC
       }
     }
     for (const weight of opts.steps) {
-      if (weight >= 100) {
-        // The canary takes all the traffic only once it has the primary's size, so capacity never dips.
-        const more = Math.max(0, primaryCount - target.instancesOf(plan.service, plan.to).length)
-        if (more > 0) {
-          try {
-            await target.addInstances(service, version, more, plan.progressDeadlineMs, signal)
-          } catch (error) {
-            yield* rollBack(`scaling ${plan.to} to ${primaryCount} instances: ${(error as Error).message}`)
-            throw new DeployFailed((error as Error).message, true)
+      // The canary takes all the traffic only once it is big enough for it, so capacity never
+      // dips: the deploy holds its count while sizing it to the primary's (fixed counts) or to
+      // what both versions run now (autoscaled: both their loads become its load).
+      const release = weight >= 100 ? await target.holdCounts(plan.service, [plan.to]) : undefined
+      try {
+        if (weight >= 100) {
+          const have = target.instancesOf(plan.service, plan.to).length
+          const primaryNow = primary.flatMap((v) => target.instancesOf(plan.service, v)).length
+          const size = version.scaling ? Math.min(version.scaling.maxScale, have + primaryNow) : primaryCount
+          if (size > have) {
+            try {
+              await target.addInstances(service, version, size - have, plan.progressDeadlineMs, signal)
+            } catch (error) {
+              yield* rollBack(`scaling ${plan.to} to ${size} instances: ${(error as Error).message}`)
+              throw new DeployFailed((error as Error).message, true)
+            }
+            yield step(target, 'scale-up', `${plan.to} scaled to ${size} instances`)
           }
-          yield step(target, 'scale-up', `${plan.to} scaled to ${primaryCount} instances`)
         }
+        const w = new Map<string, number>(primary.map((v) => [v, (100 - weight) / primary.length]))
+        w.set(plan.to, weight)
+        target.setWeights(plan.service, w)
+        yield step(target, 'weights', `${weight}% to ${plan.to}`, {weights: asRecord(w)})
+      } finally {
+        release?.()
       }
-      const w = new Map<string, number>(primary.map((v) => [v, (100 - weight) / primary.length]))
-      w.set(plan.to, weight)
-      target.setWeights(plan.service, w)
-      yield step(target, 'weights', `${weight}% to ${plan.to}`, {weights: asRecord(w)})
       if (weight >= 100) break
       if (!(yield* check(`at ${weight}%`))) {
         yield* rollBack(`analysis failed ${opts.failureThreshold} times`)
@@ -300,6 +374,6 @@ async function* canary(plan: DeployPlan, target: DeployTarget, version: VersionC
   }
   // Promote: the canary is the primary now; the old primary is drained away.
   target.setWeights(plan.service, new Map([[plan.to, 100]]))
-  for (const v of primary) for (const name of target.instancesOf(plan.service, v)) await target.removeInstance(name)
+  await removeVersions(target, plan.service, primary)
   yield step(target, 'promote', `${plan.to} promoted: 100% of traffic, ${primary.join(', ')} stopped`, {weights: {[plan.to]: 100}})
 }

@@ -22,7 +22,7 @@ export interface ChaosRunOptions {
   client: ChaosClient
   clock: Clock
   /** Where load goes (the scenario's load target, resolved by the caller). Needed when the scenario has load. */
-  target?: {origin: string; path: string}
+  target?: {origin: string; path: string; caFile?: string}
   /** runLoad, or a stand-in for tests. */
   load?: (options: LoadOptions) => Promise<LoadResult>
   signal?: AbortSignal
@@ -148,6 +148,7 @@ export async function runChaos(scenario: ChaosScenario, options: ChaosRunOptions
       const l = scenario.load
       loadResult = await (options.load ?? runLoad)({
         target: options.target!.origin,
+        caFile: options.target!.caFile,
         path: options.target!.path,
         method: l.method,
         headers: l.headers,

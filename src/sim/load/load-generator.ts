@@ -10,6 +10,7 @@
 // Stopping (the signal) sends nothing more and lets the requests in flight finish, each
 // bounded by its timeout: cutting them off would show in the mesh as clients that hung
 // up (499s in its traces and metrics) when nobody did.
+import {readFileSync} from 'node:fs'
 import {Pool} from 'undici'
 import {RESPONSE_FLAGS_HEADER} from '../proxy/headers.js'
 import {LatencyHistogram, type LatencySummary} from '../telemetry/histogram.js'
@@ -56,6 +57,8 @@ export interface RequestOutcome {
 export interface LoadOptions {
   /** Base URL of the target (the ingress, or a sidecar's address). Needed by the default `send`. */
   target?: string
+  /** An https target's certificate must chain to the PEM certificates in this file (the mesh CA's, for the HTTPS ingress). */
+  caFile?: string
   /** A constant rate for `durationMs`; ignored when `shape` is given. */
   rps?: number
   durationMs?: number
@@ -146,7 +149,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   let pool: Pool | undefined
   if (!send) {
     if (!options.target) throw new LoadError('a target URL is needed when no send function is given')
-    const created = undiciSend(options.target, concurrency)
+    const created = undiciSend(options.target, concurrency, options.caFile === undefined ? undefined : readFileSync(options.caFile, 'utf8'))
     send = created.send
     pool = created.pool
   }
@@ -158,9 +161,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 }
 
 /** The default sender: one keep-alive pool sized to the concurrency cap. */
-export function undiciSend(target: string, connections: number): {send: SendFn; pool: Pool} {
+export function undiciSend(target: string, connections: number, ca?: string): {send: SendFn; pool: Pool} {
   const url = new URL(target)
-  const pool = new Pool(url.origin, {connections, keepAliveTimeout: 4_000, pipelining: 1})
+  const pool = new Pool(url.origin, {connections, keepAliveTimeout: 4_000, pipelining: 1, ...(ca ? {connect: {ca}} : {})})
   const base = url.pathname.replace(/\/+$/, '')
   const send: SendFn = async (req, signal) => {
     const res = await pool.request({

@@ -7,6 +7,7 @@ import {realClock} from '../time/clock.js'
 import {SeededRandom, seedFrom} from '../time/random.js'
 import {MeshError} from '../errors.js'
 import {createSimulatedService, readSimulatedServiceEnv, type SimulatedServiceEnv} from './simulated-service.js'
+import {latencyModel} from './latency-model.js'
 import {dependencyEnvName} from '../config/env-names.js'
 
 function fail(message: string, hints: string[], exitCode: number): never {
@@ -36,11 +37,23 @@ sim.server.on('error', (error: NodeJS.ErrnoException) => {
   fail(`${label} cannot listen on 127.0.0.1:${port}: ${error.code ?? error.message}`, [], 1)
 })
 
-sim.server.listen(port, '127.0.0.1', () => {
-  const address = sim.server.address()
-  const actual = typeof address === 'object' && address ? address.port : port
-  process.stdout.write(`${label} listening on 127.0.0.1:${actual}\n`)
-})
+function listen(): void {
+  sim.server.listen(port, '127.0.0.1', () => {
+    const address = sim.server.address()
+    const actual = typeof address === 'object' && address ? address.port : port
+    process.stdout.write(`${label} listening on 127.0.0.1:${actual}\n`)
+  })
+}
+
+// simulate.coldStart: a function's init phase, before it listens (so before it is healthy). A
+// stream of its own, so the requests' dice are the same with or without it.
+const initMs = config.coldStart ? latencyModel(config.coldStart).sample(new SeededRandom(config.seed ^ seedFrom(instance, 'coldStart'))) : 0
+if (initMs > 0) {
+  process.stdout.write(`${label} init phase: ${Math.round(initMs)} ms (simulate.coldStart)\n`)
+  setTimeout(listen, initMs)
+} else {
+  listen()
+}
 
 let stopping = false
 function stop(signal: NodeJS.Signals): void {

@@ -277,6 +277,12 @@ export function parseSimulateConfig(json: unknown): SimulateConfig {
   })
   const callMode = root.callMode ?? 'sequential'
   if (callMode !== 'sequential' && callMode !== 'parallel') bad('callMode', '"sequential" or "parallel"', callMode)
+  let coldStart: SimulateConfig['coldStart']
+  if (root.coldStart !== undefined) {
+    const c = obj(root.coldStart, 'coldStart')
+    const p50 = num(c, 'p50Ms', 'coldStart.', 0, nonNegative, 'milliseconds >= 0')
+    coldStart = {p50Ms: p50, p99Ms: num(c, 'p99Ms', 'coldStart.', p50, (n) => n >= p50, `milliseconds >= p50Ms (${p50})`)}
+  }
   return {
     latency: {p50Ms, p99Ms},
     errorRate: num(root, 'errorRate', '', 0, ratio, 'a ratio 0..1'),
@@ -286,6 +292,7 @@ export function parseSimulateConfig(json: unknown): SimulateConfig {
     responseBytes: num(root, 'responseBytes', '', 256, (n) => Number.isInteger(n) && n >= 0, 'a byte count >= 0'),
     concurrency: num(root, 'concurrency', '', 0, (n) => Number.isInteger(n) && n >= 0, 'an integer >= 0 (0 = unbounded)'),
     seed: num(root, 'seed', '', 0, Number.isInteger, 'an integer'),
+    ...(coldStart ? {coldStart} : {}),
   }
 }
 

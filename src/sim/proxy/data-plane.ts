@@ -55,6 +55,8 @@ import {carriesBody, holdBody, MAX_REPLAY_BYTES, TeeBody} from './request-body.j
 import {isGrpcRequest} from './grpc.js'
 import {proxyTcp} from './tcp-proxy.js'
 import type {TcpMetrics} from '../telemetry/tcp-metrics.js'
+import type {ActivationHub} from '../scaling/activation.js'
+import {ConcurrencyAccount} from '../scaling/concurrency-gate.js'
 import {type Random, SeededRandom, seedFrom} from '../time/random.js'
 import {normalizePath} from '../security/path-normalizer.js'
 import {FORWARDED_CLIENT_CERT, forwardedClientCert} from '../security/peer-authentication.js'
@@ -115,6 +117,10 @@ export interface DataPlaneOptions {
   maxRequestHeaders?: number
   /** Every service's jwtRules and the ingress's (set before the data plane is made). */
   authn?: RequestAuthenticators
+  /** The daemon's one hub between the activator (here) and the autoscaler: pokes, held counts, failed starts. */
+  activation?: ActivationHub
+  /** `functions.accountConcurrency`, read on each decision: requests in flight across every scaled version. */
+  accountConcurrency?: () => number | undefined
 }
 
 /** What the listeners ask of the workload identities. */
@@ -184,7 +190,12 @@ export class DataPlane {
       seed: opts.seed ?? 1,
       onOutlierEvent: opts.onOutlierEvent,
       authn: opts.authn,
+      account: new ConcurrencyAccount(opts.accountConcurrency),
+      activation: opts.activation,
     }
+    // One activator per daemon: it answers for every destination's held requests.
+    opts.activation?.reportHeld((service, version) => this.destinations.get(service)?.held(version) ?? 0)
+    opts.activation?.onStartFailed((service, version, reason) => this.destinations.get(service)?.startFailed(version, reason))
     for (const service of services) this.addDestination(service, weights.get(service.name) ?? new Map())
     // Someone dialled an instance's published address: its service's authorization still applies (the caller is its certificate's, or "unknown").
     const policyOf = (req: MeshRequest) => this.destinations.get(req.destination)?.policy.authorization

@@ -13,6 +13,7 @@ import {createBalancer} from './balance/create-balancer.js'
 import {availableEndpoints} from './balance/panic.js'
 import {EndpointSet} from './endpoint-set.js'
 import type {Leaf} from './leaf.js'
+import {activator, VersionGates} from './layers/activator.js'
 import {authorization} from './layers/authorization.js'
 import {balance} from './layers/balance.js'
 import {circuitBreaker} from './layers/circuit-breaker.js'
@@ -21,6 +22,8 @@ import {outcome} from './layers/outcome.js'
 import {rateLimit} from './layers/rate-limit.js'
 import {requestAuthentication} from './layers/request-authentication.js'
 import type {RequestAuthenticators} from '../security/jwt/request-authenticators.js'
+import type {ActivationHub} from '../scaling/activation.js'
+import {ConcurrencyAccount} from '../scaling/concurrency-gate.js'
 import {retry} from './layers/retry.js'
 import {route} from './layers/route.js'
 import {serverSpan} from './layers/server-span.js'
@@ -46,6 +49,8 @@ export interface DestinationLoad {
   balancer?: Record<string, number>
   /** Not a request count: the consumers a keyed rate limit keeps a limiter for (at most its maxConsumers). */
   rateLimitConsumers?: number
+  /** Per scaled version: requests the activator let through and still running, and requests it holds. */
+  activator?: Record<string, {inFlight: number; held: number}>
 }
 
 /**
@@ -71,6 +76,10 @@ export interface DestinationDeps {
   onOutlierEvent?: (service: string, event: OutlierEvent) => void
   /** The jwtRules of every service and of the ingress (security/jwt/). */
   authn?: RequestAuthenticators
+  /** Lambda's account pool, shared by every scaled version of the data plane (one made per destination when absent: tests). */
+  account?: ConcurrencyAccount
+  /** Where the activator tells the autoscaler a request is held (scaling/activation.ts). */
+  activation?: ActivationHub
 }
 
 /**
@@ -87,6 +96,8 @@ export class Destination {
   readonly name: string
   /** `tcp`: reached through TCP listeners (tcp-proxy.ts); its HTTP stack is never called. `grpc`: its instances speak h2c. */
   readonly protocol: 'http' | 'grpc' | 'tcp'
+  /** mesh.yaml's service: `mesh apply` changes its versions' `scaling:` in place (read on each rebuild). */
+  private readonly config: ServiceConfig
   /** The call path, outermost layer first (see stack.ts); rebuilt by `apply` and `overlay`. */
   private callPath!: Service
   /** mesh.yaml's policy, as the last `mesh apply` set it. */
@@ -105,6 +116,8 @@ export class Destination {
   /** Instances in the endpoint set at the last change: those that leave are forgotten by the balancer. */
   private live = new Set<string>()
   private mirrorPath?: Service
+  /** The activator's gates of the scaled versions (`scaling:`). */
+  private readonly gates: VersionGates
 
   constructor(
     config: ServiceConfig,
@@ -117,6 +130,8 @@ export class Destination {
     this.leaf = deps.leaf(this.protocol === 'grpc' ? 'grpc' : 'http', () => this.effective.tls)
     this.endpoints = new EndpointSet(config.name, deps.registry, weights)
     this.breaker = new CircuitBreaker(config.policy.circuitBreaker ?? DEFAULT_CIRCUIT_BREAKER)
+    this.config = config
+    this.gates = new VersionGates(config.name, this.endpoints, deps.account ?? new ConcurrencyAccount(), deps.clock)
     this.apply(config.policy)
     this.endpoints.onChange((list) => this.membershipChanged(list))
   }
@@ -189,6 +204,8 @@ export class Destination {
     const balancer = () => this.balancer
     const outlier = () => this.outlierDetector
     const hashOn = () => this.effective.loadBalancer.hashOn
+    this.gates.sync(this.config.versions)
+    const gates = this.gates.size > 0 ? this.gates : undefined
 
     // Below the version choice: one attempt to one instance.
     const attempt = () =>
@@ -196,7 +213,8 @@ export class Destination {
         .push(fault('callee', this.deps.faults)) // the callee's inbound side: the caller's retries and timeouts see it
         .push(serverSpan(sink)) // the callee's inbound side: one span per attempt
         .push(outcome(balancer, outlier)) // results feed outlier detection and latency-aware balancing
-        .push(balance({service: this.name, endpoints: this.endpoints, balancer, outlier, hashOn})) // only endpoints not ejected
+        .push(balance({service: this.name, endpoints: this.endpoints, balancer, outlier, hashOn})) // only endpoints not ejected (and, scaled, with a free slot)
+        .push(gates ? activator(gates, this.deps.activation) : undefined) // scaled versions: a slot on an instance, or held, or 429 TH
         .push(circuitBreaker(this.name, this.breaker)) // per attempt: 503 UO at once past a limit
     this.mirrorPath = attempt().service()
 
@@ -238,6 +256,21 @@ export class Destination {
     for (const instance of this.live) if (!now.has(instance)) this.balancer.forget?.(instance)
     this.live = now
     this.outlierDetector?.setEndpoints(now)
+    // A deploy adds its version to the service in place (no rebuild): its gate comes with its first instances.
+    const scaled = this.gates.size > 0
+    this.gates.sync(this.config.versions)
+    if (scaled !== this.gates.size > 0) this.rebuild()
+    this.gates.instancesChanged()
+  }
+
+  /** Requests the activator holds for `version` now. */
+  held(version: string): number {
+    return this.gates.held(version)
+  }
+
+  /** Starting `version`'s instances failed: the requests held for it are answered 503 with `reason` now. */
+  startFailed(version: string, reason: string): void {
+    this.gates.startFailed(version, reason)
   }
 
   /**
@@ -271,10 +304,12 @@ export class Destination {
     const {requests, pending, connections, retries} = this.breaker.snapshot()
     const balancer = this.balancer
     const keyed = this.limiter && (this.limiter.config?.key || this.limiter.config?.perSource) ? {rateLimitConsumers: this.limiter.limiter.size()} : {}
-    if (!balancer.pending) return {breaker: {requests, pending, connections, retries}, ...keyed}
+    const gates = this.gates.load()
+    const scaled = gates ? {activator: gates} : {}
+    if (!balancer.pending) return {breaker: {requests, pending, connections, retries}, ...keyed, ...scaled}
     const counts: Record<string, number> = {}
     for (const e of this.endpoints.all()) counts[e.instance] = balancer.pending(e.instance)
-    return {breaker: {requests, pending, connections, retries}, balancer: counts, ...keyed}
+    return {breaker: {requests, pending, connections, retries}, balancer: counts, ...keyed, ...scaled}
   }
 
   /** How many instances the balancer and the outlier detector keep state for (the live ones only). */
@@ -290,6 +325,7 @@ export class Destination {
   }
 
   close(): void {
+    this.gates.close()
     this.outlierDetector?.close()
     this.endpoints.close()
     // Its key sets go with it (`mesh status` lists the live ones only).

@@ -45,6 +45,18 @@ export class EndpointSet {
     this.whyNotStarted = why
   }
 
+  /** Scaled versions with minScale 0 (the activator's VersionGates says which). */
+  private atZero: ReadonlySet<string> = new Set()
+
+  /**
+   * Versions that may run no instance on purpose (scaled to zero): they keep their share of
+   * traffic with none, and the activator holds their requests while one cold-starts.
+   */
+  setRoutableAtZero(versions: ReadonlySet<string>): void {
+    this.atZero = versions
+    for (const v of versions) if (!this.byVersion.has(v)) this.byVersion.set(v, {endpoints: [], names: [], current: 0})
+  }
+
   setWeights(weights: Map<string, number>): void {
     this.weights = weights
   }
@@ -79,7 +91,9 @@ export class EndpointSet {
   /**
    * The version for the next request. Smooth weighted round-robin (nginx): every
    * version gains its weight, the richest is chosen and pays the total back.
-   * Versions without endpoints sit out, so their share goes to the others.
+   * Versions without endpoints sit out, so their share goes to the others — except one
+   * scaled to zero (setRoutableAtZero) while its service is started: its request is held
+   * for a cold start.
    */
   pickVersion(): string | undefined {
     let total = 0
@@ -87,7 +101,8 @@ export class EndpointSet {
     let bestName: string | undefined
     for (const [version, weight] of this.weights) {
       const group = this.byVersion.get(version)
-      if (weight <= 0 || !group || group.endpoints.length === 0) continue
+      if (weight <= 0 || !group) continue
+      if (group.endpoints.length === 0 && (this.whyNotStarted !== undefined || !this.atZero.has(version))) continue
       group.current += weight
       total += weight
       if (!best || group.current > best.current) {

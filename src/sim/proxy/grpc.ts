@@ -46,7 +46,7 @@ export function httpStatusOfGrpc(code: number): number {
  */
 export function grpcStatusOfReply(status: number, flag?: string): number {
   if (flag === 'UT') return 4
-  if (flag === 'RL') return 8
+  if (flag === 'RL' || flag === 'TH') return 8
   if (flag === 'DC') return 1
   switch (status) {
     case 400:

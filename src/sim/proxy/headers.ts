@@ -165,3 +165,5 @@ export const MESH_HEADER_PREFIX = 'x-mesh-'
 export const RESPONSE_FLAGS_HEADER = 'x-mesh-response-flags'
 export const REASON_HEADER = 'x-mesh-reason'
 export const SERVED_BY_HEADER = 'x-mesh-upstream'
+/** On a response whose request waited for an instance to cold-start: how long, in ms (the activator's). */
+export const COLD_START_HEADER = 'x-mesh-cold-start'

@@ -73,6 +73,17 @@ export class HttpListener {
       if (refused) return refuseRequest(req, res, refused, true)
       opts.onRequest(req, res)
     })
+    // node:http answers a request it cannot parse (431, 400…) with a write and a destroy in the
+    // same tick: a TLS socket is destroyed before the answer is encrypted, so a client over TLS
+    // saw the connection close in silence. The same answers, ended instead.
+    this.http1.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+      if (!socket.writable) return void socket.destroy()
+      // A response under way keeps its bytes (they may still be in TLS) and gets nothing after them.
+      const message = (socket as {_httpMessage?: ServerResponse})._httpMessage
+      socket.end(message?.headersSent ? undefined : clientErrorResponse(error.code))
+      // A client that does not read its answer does not keep the socket.
+      setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS).unref()
+    })
     const onSocket = (handler: (req: IncomingMessage, socket: Socket, head: Buffer) => void) => (req: IncomingMessage, socket: Socket, head: Buffer) => {
       // node:http hands the socket over as soon as it has read the request, even while the
       // connection's previous response is still going out (a pipelining client): their bytes
@@ -175,6 +186,22 @@ export class HttpListener {
     this.http1.closeAllConnections()
     for (const s of this.sessions) s.destroy()
   }
+}
+
+/** How long an answer to an unreadable request may take to leave before its socket is destroyed. */
+const CLIENT_ERROR_LINGER_MS = 1000
+
+/** node:http's own answers to a request it cannot parse (lib/_http_server.js). */
+function clientErrorResponse(code: string | undefined): string {
+  const [status, reason] =
+    code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large']
+      : code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW'
+        ? [413, 'Payload Too Large']
+        : code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'Request Timeout']
+          : [400, 'Bad Request']
+  return `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\n\r\n`
 }
 
 /** Why an HTTP/1.x request is refused before it is served: another HTTP version on the request line, too many headers. */

@@ -18,9 +18,10 @@ export const STOPPED_BY_MESH_STOP = 'stopped by mesh stop'
  * `rbac_access_denied_matched_policy[...]` in the response code details instead.
  * `JWT` is meshsim's too, for a token request authentication refused (Envoy: `jwt_authn_access_denied`).
  * `DPE`: the request itself cannot be served (the client's fault); `UPE`: the instance's
- * response broke HTTP (its fault).
+ * response broke HTTP (its fault). `TH` is meshsim's: a scaled version's concurrency limit
+ * refused the request (Lambda's 429 TooManyRequestsException; Envoy has no such flag).
  */
-export type ResponseFlag = 'UH' | 'UF' | 'UO' | 'NR' | 'URX' | 'UT' | 'UC' | 'LR' | 'DI' | 'FI' | 'RL' | 'DC' | 'RBAC' | 'DPE' | 'UPE' | 'JWT'
+export type ResponseFlag = 'UH' | 'UF' | 'UO' | 'NR' | 'URX' | 'UT' | 'UC' | 'LR' | 'DI' | 'FI' | 'RL' | 'DC' | 'RBAC' | 'DPE' | 'UPE' | 'JWT' | 'TH'
 
 export class ProxyError extends Error {
   /** How the retry layer and outlier detection see this failure (undefined: not an upstream failure). */
@@ -98,6 +99,20 @@ export const noHealthyUpstream = (service: string, known: number, notStarted?: s
         ? `no healthy upstream: service "${service}" has no healthy instance right now`
         : `no healthy upstream: none of the ${known} instances of "${service}" is healthy`,
   )
+
+/**
+ * The activator refused a request for a scaled version: no slot, the queue full, and the
+ * version cannot grow (maxScale, the account or its reservation). `why` is the gate's reason.
+ * Never retried (no outcome), as a rate limit's 429.
+ */
+export const throttled = (why: string) => new ProxyError(429, 'TH', `throttled: concurrency limit: ${why}`)
+
+/**
+ * A request the activator held got no instance: the activator timeout passed, the cold start
+ * failed (`why` has the start's error), or the version stopped being served. 503 UH: there was
+ * no instance for it, as Knative's activator answers 503 when its timeout passes.
+ */
+export const notActivated = (why: string) => new ProxyError(503, 'UH', `no healthy upstream: ${why}`)
 
 /** A host name that is no service: 502, as a forward proxy that cannot resolve a name answers. */
 export const noRoute = (name: string, known: string[]) =>

@@ -7,7 +7,7 @@
 // made a dozen promises and as many microtask hops, and closures for each.
 //
 //   trace → rate-limit → fault(caller) → route → timeout(overall) → retry → timeout(per-try)
-//         → circuit-breaker → balance → outcome → server span → fault(callee) → upstream (undici; node:http2 for gRPC)
+//         → circuit-breaker → activator (scaled services only) → balance → outcome → server span → fault(callee) → upstream (undici; node:http2 for gRPC)
 import type {Duplex, Readable} from 'node:stream'
 import type {Endpoint} from './registry.js'
 import {callDone, type DoneListener, type ResponseBody} from './body.js'
@@ -120,6 +120,18 @@ export interface CallContext {
   upstreamTls?: UpstreamSecurity
   /** Set by the activator when the call waited for an instance to cold-start (ms): the span, metrics and `x-mesh-cold-start` take it. */
   coldStartMs?: number
+  /**
+   * Set by the activator for the balance layer just below it, per attempt to a scaled version:
+   * the instances with a free slot, and where the chosen one's slot is taken (layers/activator.ts).
+   */
+  slot?: InstanceSlot
+}
+
+/** A scaled version's admitted attempt, as the balancer sees it: pick among `free`, then `claim` the one picked. */
+export interface InstanceSlot {
+  /** The endpoints of `all` with a place free; never empty for an admitted attempt. */
+  free(all: readonly Endpoint[]): readonly Endpoint[]
+  claim(endpoint: Endpoint): void
 }
 
 /** The TLS the mesh speaks to a destination's instances, and the identities on each end when they are the mesh's. */

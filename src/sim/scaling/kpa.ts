@@ -57,6 +57,8 @@ export class KpaDecider {
   private delayed: Array<{at: number; desired: number}> = []
   /** Since when the decider has wanted zero; scale to zero waits the grace period after it. */
   private zeroSince: number | undefined
+  /** The last sample with traffic, or when the decider began: zero needs a whole stable window without traffic after it. */
+  private quietSince: number
 
   constructor(
     private spec: KpaSpec,
@@ -67,6 +69,7 @@ export class KpaDecider {
     // A restarted autoscaler has no history; panic holds the current scale until it has some.
     this.maxPanicPods = readyAtStart
     if (readyAtStart > 1) this.panicTime = clock.now()
+    this.quietSince = clock.now()
   }
 
   /** `mesh apply` changing `scaling:` keeps the history, as Knative's Update. */
@@ -81,6 +84,7 @@ export class KpaDecider {
   /** One observation: the total in-flight requests (or requests per second) across the instances now. */
   record(value: number): void {
     const b = Math.floor(this.clock.now() / BUCKET_MS) * BUCKET_MS
+    if (value > 0) this.quietSince = this.clock.now()
     const bucket = this.buckets.get(b) ?? {sum: 0, n: 0}
     bucket.sum += value
     bucket.n++
@@ -167,12 +171,15 @@ export class KpaDecider {
 
     // handleScaleToZero: the window average is zero only after a whole stable window without
     // traffic; the last instance then stays for the grace period (Knative's time for the
-    // activator to get in the path) before it goes.
+    // activator to get in the path) before it goes. A young decider averages over less than
+    // a window, so the window without traffic is also counted from when it began.
     let graceLeftMs = 0
     if (desired === 0) {
       this.zeroSince ??= now
-      graceLeftMs = this.zeroSince + s.scaleToZeroGracePeriodMs - now
-      if (graceLeftMs > 0) desired = 1
+      graceLeftMs = Math.max(this.zeroSince, this.quietSince + s.windowMs) + s.scaleToZeroGracePeriodMs - now
+      // Already at zero, it stays there: the grace period is for the last instance leaving.
+      if (graceLeftMs > 0 && ready > 0) desired = 1
+      else graceLeftMs = 0
     } else {
       this.zeroSince = undefined
     }

@@ -24,6 +24,8 @@ export interface OtlpSpan {
   startTimeUnixNano: string
   endTimeUnixNano: string
   attributes: OtlpKeyValue[]
+  /** Timed marks within the span (OTLP's Span.Event). */
+  events?: Array<{timeUnixNano: string; name: string; attributes: OtlpKeyValue[]}>
   status: {code: number; message?: string}
 }
 
@@ -75,6 +77,7 @@ export function toOtlpSpan(span: Span): OtlpSpan {
   if (span.requestAuthn) a.push(attr('mesh.request.authn', span.requestAuthn))
   if (span.requestPrincipal) a.push(attr('mesh.request.principal', span.requestPrincipal))
   if (span.authnRule) a.push(attr('mesh.request.authn_rule', span.authnRule))
+  if (span.coldStartMs !== undefined) a.push(attr('mesh.cold_start_ms', span.coldStartMs))
   const d = span.decision
   if (d) {
     a.push(attr('mesh.decision.candidates', (d.candidates ?? []).join(',')))
@@ -101,6 +104,8 @@ export function toOtlpSpan(span: Span): OtlpSpan {
     status: error ? {code: OTLP_STATUS.error, ...(span.cause ? {message: span.cause} : {})} : {code: OTLP_STATUS.unset},
   }
   if (span.parentId) out.parentSpanId = span.parentId.toLowerCase()
+  // Where the wait ended on the timeline: a trace UI shows the cold start as the part before it.
+  if (span.coldStartMs !== undefined) out.events = [{timeUnixNano: msToUnixNano(span.startMs + span.coldStartMs), name: 'mesh.cold_start.ready', attributes: []}]
   return out
 }
 

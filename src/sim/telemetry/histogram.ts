@@ -88,6 +88,14 @@ export class LatencyHistogram {
     })
   }
 
+  /** Values recorded in `ms`'s bucket or above: a percentile's tail, at the buckets' resolution. */
+  countAtOrAbove(ms: number): number {
+    const from = bucketIndex(ms)
+    let n = 0
+    for (const [i, c] of this.counts) if (i >= from) n += c
+    return n
+  }
+
   /** The largest value recorded, exact; 0 when empty. */
   max(): number {
     return this.count === 0 ? 0 : this.maxMs

@@ -6,6 +6,7 @@
 //                                   └─ 1-second slots: counts + sparse log-linear histogram
 //   `mesh stat` ──stat({windowMs, by}, now)──▶ merge the slots in the window, grouped by `by`
 //   /metrics    ──promSeries()──▶ cumulative counters and Istio-bucket histograms
+//               ──coldStartSeries()──▶ cold starts per destination service/version (only calls the activator held)
 //
 // Observing usually finds its two series among the few used last (compared field by
 // field: no key string, no map lookup); grouping and percentiles are computed only
@@ -74,6 +75,13 @@ export interface StatRow {
   p50: number
   p95: number
   p99: number
+  /** Calls (source-reported) in the window that waited for an instance to cold-start. */
+  coldStarts?: number
+  /**
+   * Of the calls at or above p99 (the slowest 1 %, at the histogram's 0.8 % resolution),
+   * the fraction that waited for a cold start: 0..1, 0 with none.
+   */
+  coldStartShareOfP99?: number
 }
 
 /** Istio's default `istio_request_duration_milliseconds` buckets. */
@@ -121,6 +129,16 @@ export interface PromSeries {
   responseBytes?: PromHistogram
 }
 
+/** `mesh_cold_starts_total` and `mesh_cold_start_duration_milliseconds` of one destination service/version. */
+export interface ColdStartSeries {
+  destination: string
+  /** `unknown` when the caller's report had none, as Istio labels it. */
+  destinationVersion: string
+  count: number
+  /** The cold starts' own time (from the hold to the instance being ready), in Istio's duration buckets. */
+  duration: PromHistogram
+}
+
 export interface MetricsOptions {
   /** The longest window `stat` can be asked for; older slots are dropped. */
   retentionMs?: number
@@ -131,6 +149,9 @@ interface Slot {
   requests: number
   successes: number
   latency: LatencyHistogram
+  /** Calls that waited for a cold start, and their whole latencies (set only when there was one). */
+  coldStarts: number
+  coldLatency: LatencyHistogram | undefined
 }
 
 interface Series {
@@ -151,6 +172,8 @@ interface Group {
   actRequests: number
   actSuccesses: number
   actLatency: LatencyHistogram
+  coldStarts: number
+  coldLatency: LatencyHistogram | undefined
 }
 
 const SLOT_MS = 1000
@@ -169,6 +192,7 @@ export class MetricsRecorder {
   private readonly cumulative = new Map<string, PromSeries>()
   private readonly recentSeries: Series[] = []
   private readonly recentCumulative: PromSeries[] = []
+  private readonly coldStarts = new Map<string, ColdStartSeries>()
   private readonly retentionMs: number
   private firstObservedMs: number | undefined
   private lastSweepSecond = -Infinity
@@ -182,6 +206,7 @@ export class MetricsRecorder {
     this.firstObservedMs ??= nowMs
     this.recordWindow(o, nowMs)
     this.recordCumulative(o)
+    if (o.coldStartMs !== undefined) this.recordColdStart(o)
   }
 
   /** Rows for every group seen in the window, busiest first. */
@@ -203,6 +228,10 @@ export class MetricsRecorder {
           g.effRequests += slot.requests
           g.effSuccesses += slot.successes
           g.effLatency.merge(slot.latency)
+          if (slot.coldLatency) {
+            g.coldStarts += slot.coldStarts
+            ;(g.coldLatency ??= new LatencyHistogram()).merge(slot.coldLatency)
+          }
         } else {
           g.actRequests += slot.requests
           g.actSuccesses += slot.successes
@@ -218,6 +247,8 @@ export class MetricsRecorder {
       const requests = effective ? g.effRequests : g.actRequests
       const latency = effective ? g.effLatency : g.actLatency
       const [p50, p95, p99] = latency.percentiles([0.5, 0.95, 0.99])
+      // Only callers report cold starts: a group seen by destinations alone has none to show.
+      const coldTail = effective && g.coldLatency ? g.coldLatency.countAtOrAbove(p99) : 0
       const actualSuccessRate = g.actRequests > 0 ? g.actSuccesses / g.actRequests : effective ? g.effSuccesses / g.effRequests : 0
       rows.push({
         ...g.row,
@@ -229,6 +260,8 @@ export class MetricsRecorder {
         p50,
         p95,
         p99,
+        coldStarts: effective ? g.coldStarts : 0,
+        coldStartShareOfP99: coldTail > 0 ? coldTail / latency.countAtOrAbove(p99) : 0,
       })
     }
     rows.sort((a, b) => b.requests - a.requests || keyOf(a).localeCompare(keyOf(b)))
@@ -240,12 +273,17 @@ export class MetricsRecorder {
     return [...this.cumulative.values()]
   }
 
+  /** Cold starts per destination service/version since the mesh started, in first-seen order. */
+  coldStartSeries(): ColdStartSeries[] {
+    return [...this.coldStarts.values()]
+  }
+
   private recordWindow(o: Observation, nowMs: number): void {
     const s = this.recentSeriesFor(o) ?? this.seriesFor(o)
     const second = Math.floor(nowMs / SLOT_MS)
     let slot = s.slots[s.slots.length - 1]
     if (!slot || slot.second < second) {
-      slot = {second, requests: 0, successes: 0, latency: new LatencyHistogram()}
+      slot = {second, requests: 0, successes: 0, latency: new LatencyHistogram(), coldStarts: 0, coldLatency: undefined}
       s.slots.push(slot)
       this.prune(s, second)
     } else if (slot.second > second) {
@@ -255,6 +293,23 @@ export class MetricsRecorder {
     slot.requests++
     if (isSuccessStatus(outcomeStatus(o))) slot.successes++
     slot.latency.record(o.durationMs)
+    if (o.coldStartMs !== undefined) {
+      slot.coldStarts++
+      ;(slot.coldLatency ??= new LatencyHistogram()).record(o.durationMs)
+    }
+  }
+
+  /** A cold start is rare (one per instance started from a hold): a keyed lookup is cheap enough. */
+  private recordColdStart(o: Observation): void {
+    const version = o.destinationVersion ?? 'unknown'
+    const key = o.destination + SEP + version
+    let c = this.coldStarts.get(key)
+    if (!c) {
+      c = {destination: o.destination, destinationVersion: version, count: 0, duration: emptyHistogram(ISTIO_DURATION_BUCKETS_MS.length)}
+      this.coldStarts.set(key, c)
+    }
+    c.count++
+    observeInto(c.duration, ISTIO_DURATION_BUCKETS_MS, o.coldStartMs! > 0 ? o.coldStartMs! : 0)
   }
 
   private recentSeriesFor(o: Observation): Series | undefined {
@@ -424,6 +479,8 @@ export class MetricsRecorder {
         actRequests: 0,
         actSuccesses: 0,
         actLatency: new LatencyHistogram(),
+        coldStarts: 0,
+        coldLatency: undefined,
       }
       groups.set(key, g)
     }

@@ -2,6 +2,7 @@
 // Istio's metric and label names so existing dashboards and `promtool check metrics`
 // accept it. Served at /metrics on the control address.
 import {
+  type ColdStartSeries,
   ISTIO_BYTES_BUCKETS,
   ISTIO_DURATION_BUCKETS_MS,
   type PromHistogram,
@@ -66,19 +67,29 @@ function header(out: string[], name: string, type: 'counter' | 'histogram', help
 function histogramLines(
   out: string[],
   name: string,
-  labels: PromLabels,
+  /** The series' `{…}`, with `extra` (a bucket's `le`) last. */
+  text: (extra?: string) => string,
   h: PromHistogram,
   bounds: readonly number[],
 ): void {
   let cumulative = 0
   for (let i = 0; i < bounds.length; i++) {
     cumulative += h.buckets[i]
-    out.push(`${name}_bucket${labelText(labels, `le="${formatValue(bounds[i])}"`)} ${cumulative}`)
+    out.push(`${name}_bucket${text(`le="${formatValue(bounds[i])}"`)} ${cumulative}`)
   }
   cumulative += h.buckets[bounds.length]
-  out.push(`${name}_bucket${labelText(labels, 'le="+Inf"')} ${cumulative}`)
-  out.push(`${name}_sum${labelText(labels)} ${formatValue(h.sum)}`)
-  out.push(`${name}_count${labelText(labels)} ${h.count}`)
+  out.push(`${name}_bucket${text('le="+Inf"')} ${cumulative}`)
+  out.push(`${name}_sum${text()} ${formatValue(h.sum)}`)
+  out.push(`${name}_count${text()} ${h.count}`)
+}
+
+/** A cold start's labels: the destination's, as istio_requests_total names them. */
+function coldStartLabels(s: ColdStartSeries): Array<readonly [string, string]> {
+  return [
+    ['destination_workload', s.destination],
+    ['destination_service', s.destination],
+    ['destination_version', s.destinationVersion],
+  ]
 }
 
 /** A TCP edge's labels: Istio's, without the response's. */
@@ -95,25 +106,25 @@ function tcpLabelText(s: TcpSeries): string {
 }
 
 /** The whole exposition, ending with a newline. */
-export function renderPrometheus(series: PromSeries[], tcp: TcpSeries[] = []): string {
+export function renderPrometheus(series: PromSeries[], tcp: TcpSeries[] = [], coldStarts: ColdStartSeries[] = []): string {
   const out: string[] = []
   header(out, 'istio_requests_total', 'counter', 'Requests seen by a sidecar, by reporter, source, destination and response.')
   for (const s of series) out.push(`istio_requests_total${labelText(s.labels)} ${s.requests}`)
 
   const duration = 'istio_request_duration_milliseconds'
   header(out, duration, 'histogram', 'Request duration in milliseconds, as the reporting sidecar measured it.')
-  for (const s of series) histogramLines(out, duration, s.labels, s.duration, ISTIO_DURATION_BUCKETS_MS)
+  for (const s of series) histogramLines(out, duration, (e) => labelText(s.labels, e), s.duration, ISTIO_DURATION_BUCKETS_MS)
 
   if (series.some((s) => s.requestBytes)) {
     header(out, 'istio_request_bytes', 'histogram', 'Request body size in bytes.')
     for (const s of series) {
-      if (s.requestBytes) histogramLines(out, 'istio_request_bytes', s.labels, s.requestBytes, ISTIO_BYTES_BUCKETS)
+      if (s.requestBytes) histogramLines(out, 'istio_request_bytes', (e) => labelText(s.labels, e), s.requestBytes, ISTIO_BYTES_BUCKETS)
     }
   }
   if (series.some((s) => s.responseBytes)) {
     header(out, 'istio_response_bytes', 'histogram', 'Response body size in bytes.')
     for (const s of series) {
-      if (s.responseBytes) histogramLines(out, 'istio_response_bytes', s.labels, s.responseBytes, ISTIO_BYTES_BUCKETS)
+      if (s.responseBytes) histogramLines(out, 'istio_response_bytes', (e) => labelText(s.labels, e), s.responseBytes, ISTIO_BYTES_BUCKETS)
     }
   }
   if (tcp.length) {
@@ -127,6 +138,14 @@ export function renderPrometheus(series: PromSeries[], tcp: TcpSeries[] = []): s
       header(out, name, 'counter', help)
       for (const s of tcp) out.push(`${name}${tcpLabelText(s)} ${value(s)}`)
     }
+  }
+  // Only once a call waited for one: a mesh without scale to zero shows no empty families.
+  if (coldStarts.length) {
+    header(out, 'mesh_cold_starts_total', 'counter', 'Calls the activator held while an instance of the destination cold-started.')
+    for (const s of coldStarts) out.push(`mesh_cold_starts_total${labelsText(coldStartLabels(s))} ${s.count}`)
+    const name = 'mesh_cold_start_duration_milliseconds'
+    header(out, name, 'histogram', 'How long a held call waited for its cold start (process start and health), in milliseconds.')
+    for (const s of coldStarts) histogramLines(out, name, (e) => labelsText(coldStartLabels(s), e), s.duration, ISTIO_DURATION_BUCKETS_MS)
   }
   return out.join('\n') + '\n'
 }

@@ -55,6 +55,7 @@ export class Telemetry implements TelemetrySink {
     mtls: undefined,
     sourcePrincipal: undefined,
     destinationPrincipal: undefined,
+    coldStartMs: undefined,
   }
   private readonly accessLogs = new Map<string, {stream: WriteStream; pending: string[]; bytes: number}>()
   private flushTimer?: Timer
@@ -124,6 +125,8 @@ export class Telemetry implements TelemetrySink {
     o.mtls = security?.mtls
     o.sourcePrincipal = security?.sourcePrincipal
     o.destinationPrincipal = security?.destinationPrincipal
+    // The caller's side saw the wait for an instance to start (the activator's).
+    o.coldStartMs = client ? span.coldStartMs : undefined
     this.metrics.observe(o, now)
     if (this.opts.accessLogDir) this.writeAccessLog(span)
     if (this.taps.size > 0) for (const tap of this.taps) tap(span)

@@ -94,7 +94,9 @@ export function renderWaterfall(spans: Span[], opts: WaterfallOptions): string {
     const colour = statusColour(s, c)
     const from = Math.min(barWidth - 1, Math.max(0, Math.floor((node.start - t0) * scale)))
     const to = Math.min(barWidth, Math.max(from + 1, Math.ceil((node.end - t0) * scale)))
-    const bar = ' '.repeat(from) + colour('█'.repeat(to - from)) + ' '.repeat(barWidth - to)
+    // A call the activator held: its first part is the wait for an instance to start, drawn apart.
+    const cold = coldCells(s, node, from, to, t0, scale)
+    const bar = ' '.repeat(from) + c.cyan(COLD_CELL.repeat(cold)) + colour('█'.repeat(to - from - cold)) + ' '.repeat(barWidth - to)
     const marks: string[] = []
     if (s.attempt !== undefined && (s.attempt > 1 || retried.has(parentKey(s)))) marks.push(`(attempt ${s.attempt})`)
     if (s.responseFlags) marks.push(`[${s.responseFlags}]`)
@@ -114,6 +116,7 @@ export function renderWaterfall(spans: Span[], opts: WaterfallOptions): string {
     if (node.orphan) details.push(ORPHAN_REASON[node.orphan](s.parentId ?? ''))
     if (s.fault) details.push(`fault: ${s.fault}`)
     if (s.cause) details.push(`cause: ${s.cause}`)
+    if (hasColdStart(s)) details.push(`cold start: waited ${formatLatency(s.coldStartMs!)} for an instance of ${s.kind === 'client' ? (s.peerService ?? '?') : s.service} to start (${COLD_CELL})`)
     if (opts.why && s.decision) {
       // Where the hop was decided: who the caller was, then why it went where it went.
       if (s.peerAuthn) details.push(`why: ${describeAuthn(s)}`)
@@ -129,8 +132,23 @@ export function renderWaterfall(spans: Span[], opts: WaterfallOptions): string {
 
   const legend = ['* critical path', 'bars on a common axis from the first start to the last end']
   if (all.some((n) => n.orphan)) legend.splice(1, 0, '? orphan (parent span missing)')
+  if (all.some((n) => hasColdStart(n.span))) legend.splice(1, 0, `${COLD_CELL} cold start (held for a new instance)`)
   for (const line of wrap(legend.join('   '), width)) out.push(c.dim(line))
   return out.join('\n') + '\n'
+}
+
+const COLD_CELL = '░'
+
+function hasColdStart(s: Span): boolean {
+  return typeof s.coldStartMs === 'number' && s.coldStartMs > 0
+}
+
+/** Cells of the bar [from, to) that are the cold start: at least one, and one left for the call itself when there is room. */
+function coldCells(s: Span, node: Node, from: number, to: number, t0: number, scale: number): number {
+  if (!hasColdStart(s)) return 0
+  const end = Math.min(node.end, node.start + s.coldStartMs!)
+  const cells = Math.max(1, Math.round((end - t0) * scale) - from)
+  return Math.min(cells, to - from > 1 && end < node.end ? to - from - 1 : to - from)
 }
 
 function headerLine(

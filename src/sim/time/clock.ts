@@ -19,6 +19,9 @@ export interface Clock {
   sleep(ms: number, signal?: Abortable): Promise<void>
 }
 
+/** setTimeout's longest delay, 2^31 − 1 ms (24.8 days). */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1
+
 export class RealClock implements Clock {
   // Read once: performance.timeOrigin is a getter into the native layer.
   private readonly origin = performance.timeOrigin
@@ -37,7 +40,12 @@ export class RealClock implements Clock {
   }
 
   setTimer(ms: number, fn: () => void): Timer {
-    const handle = setTimeout(fn, Math.max(0, ms))
+    let handle: ReturnType<typeof setTimeout>
+    // setTimeout fires a delay longer than MAX_TIMEOUT_MS at once: wait in legs instead.
+    const arm = (left: number) => {
+      handle = left > MAX_TIMEOUT_MS ? setTimeout(() => arm(left - MAX_TIMEOUT_MS), MAX_TIMEOUT_MS) : setTimeout(fn, Math.max(0, left))
+    }
+    arm(ms)
     return {cancel: () => clearTimeout(handle)}
   }
 

@@ -11,7 +11,7 @@ import type {FaultSpec} from '../faults/fault.js'
 import {parseDuration} from '../config/duration.js'
 import type {Span} from '../telemetry/span.js'
 import {renderWaterfall} from '../telemetry/waterfall.js'
-import {filterServices, filterTraces, fit, renderFrame, type ServiceView, type TopModel, type ViewState} from './snapshot.js'
+import {filterServices, filterTraces, fit, renderFrame, scalingLines, type ServiceView, type TopModel, type ViewState} from './snapshot.js'
 
 /** Where the screen gets its data and sends its two actions; the command wires the control API in. */
 export interface TopSource {
@@ -293,7 +293,7 @@ export async function runScreen(opts: ScreenOptions): Promise<void> {
       const rows = s.instances.map((i) => `  ${i.name.padEnd(28)} ${i.version.padEnd(6)} ${(i.ejected ? `ejected (${i.ejected})` : i.health).padEnd(24)} restarts ${i.restarts}`)
       const versions = s.versions.map((v) => `${v.name} ×${v.replicas} weight ${v.weight}%`).join(', ')
       showOverlay(
-        [`${s.name}  (Esc back)`, '', `versions: ${versions || '-'}`, `calls: ${s.dependsOn.join(', ') || '-'}`, `security: ${s.security ?? 'plaintext'}`, `faults: ${s.faults.join('; ') || '-'}`, '', 'instances:', ...rows].join('\n'),
+        [`${s.name}  (Esc back)`, '', `versions: ${versions || '-'}`, `calls: ${s.dependsOn.join(', ') || '-'}`, `security: ${s.security ?? 'plaintext'}`, `faults: ${s.faults.join('; ') || '-'}`, ...scalingLines(s), '', 'instances:', ...rows].join('\n'),
       )
       draw()
     }

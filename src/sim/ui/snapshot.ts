@@ -36,6 +36,8 @@ export interface ServiceView {
   tcpOpen?: number
   /** Its mTLS mode and the TLS to its instances (`mTLS STRICT, ISTIO_MUTUAL to its instances`), when the mesh has either. */
   security?: string
+  /** Autoscaled (`scaling:`): what the autoscaler wants and what runs, its versions summed; a failed scale-up not yet made good. */
+  scaling?: {desired: number; actual: number; panic: boolean; failed?: string; idle?: boolean}
 }
 
 export interface EdgeView {
@@ -138,6 +140,7 @@ export function buildModel(i: TopInputs): TopModel {
       deploy: (s as {deploy?: string}).deploy,
       tcpOpen: s.tcp?.open,
       security: describeSecurity(s.security),
+      ...(s.scaling?.length ? {scaling: scalingView(s)} : {}),
       instances: s.instances.map((x) => ({
         name: x.instance,
         version: x.version,
@@ -170,6 +173,27 @@ export function buildModel(i: TopInputs): TopModel {
     traces: pickTraces(i.traces, {slowMs: i.slowMs, since: i.traceHorizonMs === undefined ? undefined : i.now - i.traceHorizonMs}),
     events: i.events.slice(-MAX_EVENTS).map(describeEvent),
   }
+}
+
+function scalingView(s: MeshStatus['services'][number]): NonNullable<ServiceView['scaling']> {
+  const rows = s.scaling ?? []
+  return {
+    desired: rows.reduce((n, r) => n + r.desired, 0),
+    actual: rows.reduce((n, r) => n + r.actual, 0),
+    panic: rows.some((r) => r.panic),
+    // Scaled to zero: not down, waiting for a request (the activator starts one).
+    ...(rows.every((r) => r.scaledToZero) ? {idle: true} : {}),
+    ...(s.scaleFailed || rows.some((r) => r.startFailed) ? {failed: s.scaleFailed?.reason ?? rows.find((r) => r.startFailed)!.startFailed!.reason} : {}),
+  }
+}
+
+/** The service's details overlay: what the autoscaler wants and has, and a failed scale-up's reason. */
+export function scalingLines(s: ServiceView): string[] {
+  const a = s.scaling
+  if (!a) return []
+  const lines = [`scaling: desired ${a.desired}, actual ${a.actual}${a.panic ? ' (panic)' : ''}`]
+  if (a.failed) lines.push(`scale-up failed: ${a.failed}`)
+  return lines
 }
 
 /** Failed traces and slow ones (at least `slowMs`, or the slowest tenth), newest first, each once. */
@@ -222,6 +246,10 @@ export function describeEvent(e: AnyEvent): EventView {
       const changes = Array.isArray(ev.changes) ? (ev.changes as string[]) : []
       return {...base, severity: 'info', text: `config applied${changes.length ? `: ${changes.join(', ')}` : ''}`}
     }
+    case 'scaled':
+      return {...base, severity: ev.panic ? 'warn' : 'info', text: `scaled ${service} ${s('message') ?? ''}`.trimEnd()}
+    case 'scale-failed':
+      return {...base, severity: 'bad', text: `${service} ${s('message') ?? `scale-up failed: ${s('reason')}`}`}
     case 'fault-added':
       return {...base, severity: 'warn', text: `fault ${s('id')} on ${service}: ${s('fault')}`}
     case 'fault-removed':
@@ -388,6 +416,7 @@ const SERVICE_HEADER: Cell[] = [
   {text: 'SERVICE'},
   {text: 'VERSIONS'},
   {text: 'INST', right: true},
+  {text: 'SCALE'},
   {text: 'RPS', right: true},
   {text: 'SUCCESS', right: true},
   {text: 'P50', right: true},
@@ -396,7 +425,20 @@ const SERVICE_HEADER: Cell[] = [
   {text: 'FAULTS'},
 ]
 // Caps so one long name or version list cannot push the numbers off an 80-column screen.
-const MAX_CELL = [20, 18, 7, 7, 7, 8, 8, 14, 999]
+const MAX_CELL = [20, 18, 7, 12, 7, 7, 8, 8, 14, 999]
+/** The SCALE column: shown only when some service is autoscaled. */
+const SCALE_COLUMN = 3
+
+/** `desired/actual`, and why to look: `5/2 panic`, `2/1 failed`, `0/0 idle` (scaled to zero); `-` for a service with a fixed count. */
+function scaleCell(s: ServiceView): Cell {
+  const a = s.scaling
+  if (!a) return {text: '-', style: 'dim'}
+  const text = `${a.desired}/${a.actual}`
+  if (a.failed) return {text: `${text} failed`, style: 'red'}
+  if (a.panic) return {text: `${text} panic`, style: 'yellow'}
+  if (a.idle) return {text: `${text} idle`, style: 'dim'}
+  return {text, style: a.desired !== a.actual ? 'cyan' : undefined}
+}
 
 function serviceCells(s: ServiceView): Cell[] {
   const versions = s.versions.length > 1 ? s.versions.map((v) => `${v.name}:${v.weight}`).join(' ') : (s.versions[0]?.name ?? '-')
@@ -405,6 +447,7 @@ function serviceCells(s: ServiceView): Cell[] {
     {text: s.name, style: s.faults.length ? 'magenta' : undefined},
     {text: versions},
     {text: inst, right: true, style: s.healthy < s.total || s.panic ? 'red' : undefined},
+    scaleCell(s),
     // A TCP service has connections, not requests: how many are open, and no success rate.
     s.tcpOpen !== undefined ? {text: `${s.tcpOpen} open`, right: true} : {text: formatRps(s.rps), right: true},
     s.tcpOpen !== undefined ? {text: 'tcp', right: true, style: 'dim'} : {text: formatSuccess(s.successRate), right: true, style: successStyle(s.successRate)},
@@ -416,10 +459,14 @@ function serviceCells(s: ServiceView): Cell[] {
 }
 
 function serviceTable(services: ServiceView[], width: number, c: ChalkInstance, selected: number): {header: string; rows: string[]} {
-  const rows = services.map(serviceCells)
-  const widths = SERVICE_HEADER.map((h, i) => Math.min(MAX_CELL[i], Math.max(h.text.length, ...rows.map((r) => r[i].text.length))))
+  const scaled = services.some((s) => s.scaling)
+  const shown = <T>(cells: T[]) => (scaled ? cells : cells.filter((_, i) => i !== SCALE_COLUMN))
+  const header = shown(SERVICE_HEADER)
+  const caps = shown(MAX_CELL)
+  const rows = services.map((s) => shown(serviceCells(s)))
+  const widths = header.map((h, i) => Math.min(caps[i], Math.max(h.text.length, ...rows.map((r) => r[i].text.length))))
   return {
-    header: c.dim(cellsLine(SERVICE_HEADER, widths, width, c, '  ')),
+    header: c.dim(cellsLine(header, widths, width, c, '  ')),
     rows: rows.map((r, i) => {
       const line = cellsLine(r, widths, width, c, i === selected ? '▶ ' : '  ')
       return i === selected ? c.inverse(line) : line

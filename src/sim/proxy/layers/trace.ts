@@ -42,6 +42,7 @@ class ClientSpan extends SpanReply {
       responseFlags: flags,
       cause,
       fault: d.faults?.length ? summariseFaults(d.faults) : undefined,
+      coldStartMs: ctx.coldStartMs,
       decision: d,
     }
   }

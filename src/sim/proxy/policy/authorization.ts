@@ -72,16 +72,28 @@ function holds(condition: AuthorizationCondition, r: AuthorizationRequest): bool
   return true
 }
 
+/** Each condition's key parsed once (null: it does not parse), not per request. */
+const attributes = new WeakMap<AuthorizationCondition, ConditionAttribute | null>()
+
 /** A key `mesh validate` let through always parses; one that does not (a policy made in code) never holds. */
 function attributeOf(condition: AuthorizationCondition): ConditionAttribute | undefined {
-  const a = parseConditionKey(condition.key)
-  return 'error' in a ? undefined : a
+  let a = attributes.get(condition)
+  if (a === undefined) {
+    const parsed = parseConditionKey(condition.key)
+    attributes.set(condition, (a = 'error' in parsed ? null : parsed))
+  }
+  return a ?? undefined
 }
+
+/** Each principals list without `spiffe://`, made once per list rather than per request. */
+const bareLists = new WeakMap<readonly string[], readonly string[]>()
 
 /** Istio's principals are written with or without `spiffe://`: both sides are compared without it. */
 function anyPrincipal(patterns: readonly string[], principal: string): boolean {
+  let bare = bareLists.get(patterns)
+  if (!bare) bareLists.set(patterns, (bare = patterns.map(principalOf)))
   const p = principalOf(principal)
-  return patterns.some((pattern) => valueMatches(principalOf(pattern), p))
+  return bare.some((pattern) => valueMatches(pattern, p))
 }
 
 function anyPath(patterns: readonly string[], path: string): boolean {

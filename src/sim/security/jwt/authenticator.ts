@@ -10,6 +10,7 @@
 import {decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type LocalJWKSet} from 'jose'
 import type {JwtRule} from '../../config/types.js'
 import {firstHeader, type HeaderMap} from '../../proxy/headers.js'
+import {LruMap} from '../../lru-map.js'
 import {JWT_ALGORITHMS} from './jwks.js'
 import type {KeySource} from './key-source.js'
 
@@ -23,6 +24,12 @@ export const MAX_TOKEN_BYTES = 16 * 1024
 /** Where Istio looks when a rule names no location. */
 const DEFAULT_HEADER = {name: 'authorization', prefix: 'Bearer '}
 const DEFAULT_PARAM = 'access_token'
+/**
+ * Tokens verified, kept as Envoy's jwt_authn keeps them (its jwt_cache_config, 100 by
+ * default): a client sends the same token on every request, and a signature check costs
+ * far more than the request it rides on.
+ */
+export const VERIFIED_TOKENS = 100
 
 export interface CompiledRule {
   rule: JwtRule
@@ -44,16 +51,29 @@ export type Authentication =
   | {outcome: 'valid'; principal: string; claims: JWTPayload; rule: CompiledRule; found: Found}
   | {outcome: 'invalid'; reason: string}
 
+/** A token that passed: valid with the key set it was checked against, while its exp/nbf allow. */
+interface Verified {
+  payload: JWTPayload
+  compiled: CompiledRule
+  keys: LocalJWKSet
+}
+
 export class Authenticator {
   /** Every location any rule reads, in rule order, each once. */
   private readonly locations: Location[] = []
+  /** Each rule's locations and the rule of each issuer, worked out once rather than per token. */
+  private readonly locationsByRule = new Map<CompiledRule, Location[]>()
+  private readonly ruleByIssuer = new Map<string, CompiledRule>()
+  private readonly verified = new LruMap<string, Verified>(VERIFIED_TOKENS)
   /** Headers the rules write: one sent from outside never reaches the app. */
   readonly outputHeaders: string[]
 
   constructor(readonly rules: readonly CompiledRule[]) {
     const seen = new Set<string>()
     for (const r of rules) {
-      for (const l of locationsOf(r.rule)) {
+      this.locationsByRule.set(r, locationsOf(r.rule))
+      if (!this.ruleByIssuer.has(r.iss)) this.ruleByIssuer.set(r.iss, r)
+      for (const l of this.locationsByRule.get(r)!) {
         const key = 'param' in l ? `?${l.param}` : `${l.header}\u0000${l.prefix}`
         if (seen.has(key)) continue
         seen.add(key)
@@ -70,7 +90,8 @@ export class Authenticator {
     for (const location of this.locations) {
       if ('param' in location) {
         const q = path.indexOf('?')
-        if (q === -1) continue
+        // No URLSearchParams for a query that cannot hold the name (one spelt with %-escapes might).
+        if (q === -1 || (!path.includes(location.param, q) && !path.includes('%', q))) continue
         const token = new URLSearchParams(path.slice(q + 1)).get(location.param)
         if (token) return {token, location}
         continue
@@ -93,6 +114,10 @@ export class Authenticator {
   async verify(found: Found, nowMs: number): Promise<Authentication> {
     const {token} = found
     if (Buffer.byteLength(token) > MAX_TOKEN_BYTES) return invalid(`Jwt is too large: ${Buffer.byteLength(token)} bytes, more than the ${MAX_TOKEN_BYTES} the mesh takes`)
+    const hit = this.verified.get(token)
+    if (hit && this.readsAt(hit.compiled, found.location) && timely(hit.payload, nowMs) && (await hit.compiled.keys.current()) === hit.keys) {
+      return valid(hit.payload, hit.compiled, found)
+    }
     if (token.split('.').length !== 3) return invalid('Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections')
     let alg: unknown
     let iss: unknown
@@ -106,15 +131,15 @@ export class Authenticator {
       return invalid(`Jwt header [alg] ${JSON.stringify(alg ?? null)} is not supported (one of ${JWT_ALGORITHMS.join(', ')})`)
     }
     if (typeof iss !== 'string') return invalid('Jwt issuer is not configured: the token has no iss claim')
-    const compiled = this.rules.find((r) => r.iss === iss)
+    const compiled = this.ruleByIssuer.get(iss)
     // A rule reads its own locations only: a token found elsewhere is not its token.
-    if (!compiled || !locationsOf(compiled.rule).some((l) => sameLocation(l, found.location))) {
+    if (!compiled || !this.readsAt(compiled, found.location)) {
       return invalid(`Jwt issuer is not configured: ${JSON.stringify(iss)} is not the issuer of any jwtRule here (${this.rules.map((r) => r.iss).join(', ')})`)
     }
     const keys = await compiled.keys.current()
     if (!keys) return invalid(`Jwks remote fetch is failed: ${compiled.keys.error ?? 'no keys yet'}`)
     const verdict = await this.check(token, compiled, keys, nowMs)
-    if (verdict !== 'unknown-kid') return verdict.ok ? valid(verdict.payload, compiled, found) : invalid(verdict.reason)
+    if (verdict !== 'unknown-kid') return verdict.ok ? this.remember(token, verdict.payload, compiled, keys, found) : invalid(verdict.reason)
     // A key the set does not have: a rotation the mesh has not seen yet, maybe.
     const fresh = await compiled.keys.refetch()
     const retried = fresh ? await this.check(token, compiled, fresh, nowMs) : 'unknown-kid'
@@ -122,7 +147,17 @@ export class Authenticator {
       const why = compiled.keys.error ? `; ${compiled.keys.error}` : ''
       return invalid(`Jwks doesn't have key to match kid or alg from Jwt${why}`)
     }
-    return retried.ok ? valid(retried.payload, compiled, found) : invalid(retried.reason)
+    return retried.ok ? this.remember(token, retried.payload, compiled, fresh!, found) : invalid(retried.reason)
+  }
+
+  private readsAt(compiled: CompiledRule, location: Location): boolean {
+    return this.locationsByRule.get(compiled)!.some((l) => sameLocation(l, location))
+  }
+
+  /** A refetched key set is a new object: tokens checked against the old one are checked again. */
+  private remember(token: string, payload: JWTPayload, compiled: CompiledRule, keys: LocalJWKSet, found: Found): Authentication {
+    this.verified.set(token, {payload, compiled, keys})
+    return valid(payload, compiled, found)
   }
 
   private async check(token: string, compiled: CompiledRule, keys: LocalJWKSet, nowMs: number): Promise<{ok: true; payload: JWTPayload} | {ok: false; reason: string} | 'unknown-kid'> {
@@ -152,6 +187,17 @@ function reasonOf(error: unknown, compiled: CompiledRule): string {
   }
   if (error instanceof errors.JWSSignatureVerificationFailed) return 'Jwt verification fails: the signature does not match the issuer\'s key'
   return `Jwt verification fails: ${(error as Error).message}`
+}
+
+/**
+ * Whether exp and nbf still allow a token jose accepted earlier, with the same skew as jose's
+ * clockTolerance; when not, the token is checked afresh so the refusal says why.
+ */
+function timely(payload: JWTPayload, nowMs: number): boolean {
+  const now = Math.floor(nowMs / 1000)
+  if (typeof payload.exp === 'number' && payload.exp <= now - CLOCK_SKEW_SECONDS) return false
+  if (typeof payload.nbf === 'number' && payload.nbf > now + CLOCK_SKEW_SECONDS) return false
+  return true
 }
 
 function invalid(reason: string): Authentication {
