@@ -1,12 +1,39 @@
 import {defineConfig} from 'vitest/config'
 
+// Files that drive real meshes (or npm) through the CLI: seconds to minutes each. Their project
+// sorts first (projects run in name order in one queue), so the quick in-process files fill
+// the other worker at the end instead of a long file starting last; without a timing cache
+// (CI) files are ordered by size, which would put the short but slow ones listed here last.
+const INTEGRATION = ['test/integration/**/*.test.ts', 'test/cli/exit-codes.test.ts', 'test/docs/readme-tour.test.ts', 'test/install.test.ts']
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     // Integration tests start real meshes; two at a time fits a 2-core machine.
     pool: 'forks',
     maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    projects: [
+      {
+        extends: true,
+        // A fresh process per file cost ~0.5-1 s of a worker's time each (start-up and
+        // re-importing src/); these files leave no global state behind (no module mocks,
+        // stubbed globals or env changes), so one process runs many. What a test could still
+        // leave to the next file, spies and vi.stub*, is undone after each test.
+        test: {
+          name: 'unit',
+          include: ['test/**/*.test.ts'],
+          exclude: INTEGRATION,
+          isolate: false,
+          restoreMocks: true,
+          unstubEnvs: true,
+          unstubGlobals: true,
+        },
+      },
+      {
+        extends: true,
+        test: {name: 'integration', include: INTEGRATION},
+      },
+    ],
   },
 })

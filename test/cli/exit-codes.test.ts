@@ -34,6 +34,26 @@ services:
     simulate: {latency: 1ms}
 `
 
+type Run = Awaited<ReturnType<typeof mesh>>
+
+/**
+ * Starts every run of `runs` in `dir`, three at a time (each is a node start-up: tenths of a
+ * second, seconds on a loaded machine, and the runs do not depend on each other); each test
+ * then awaits its own, keyed by its arguments.
+ */
+function runAhead(dir: string, runs: string[][]): Map<string, Promise<Run>> {
+  const started = new Map<string, Promise<Run>>()
+  const lanes: Array<Promise<unknown>> = [Promise.resolve(), Promise.resolve(), Promise.resolve()]
+  runs.forEach((args, i) => {
+    const key = args.join(' ')
+    if (started.has(key)) throw new Error(`mesh ${key} is listed twice`)
+    const run = lanes[i % lanes.length].then(() => mesh(dir, args))
+    lanes[i % lanes.length] = run.catch(() => undefined)
+    started.set(key, run)
+  })
+  return started
+}
+
 /** What each command is run with when no mesh is running: every command must be listed. */
 const WITHOUT_A_MESH: Record<string, {args: string[]; exit: number}> = {
   apply: {args: ['apply'], exit: NOT_RUNNING},
@@ -71,10 +91,27 @@ const WITHOUT_A_MESH: Record<string, {args: string[]; exit: number}> = {
   validate: {args: ['validate', '-f', 'missing.yaml'], exit: BAD_INPUT},
 }
 
+const BAD_INPUT_WITHOUT_A_MESH: Array<[string, string[]]> = [
+  ['an unknown command', ['nosuch']],
+  ['an unknown flag', ['status', '--nosuch']],
+  ['a missing argument', ['trace']],
+  ['a flag value not among its options', ['stat', '--by', 'nosuch']],
+  ['mesh.yaml invalid', ['validate', '-f', 'bad.yaml']],
+  ['a template that does not exist', ['init', '--dir', 'elsewhere', '--template', 'nosuch']],
+  ['mesh top into a pipe', ['top']],
+  ['a duration that is no duration', ['stat', '--window', 'soon']],
+  ['a fault with two kinds', ['inject-fault', 'world', '--delay', '1s', '--abort', '503']],
+]
+const UNITLESS_DURATION = ['inject-fault', 'world', '--delay', '3']
+const JSON_ERROR = ['status', '--json']
+
 describe('without a mesh', () => {
-  let dir: string
+  let runs: Map<string, Promise<Run>>
+  const run = (args: string[]) => runs.get(args.join(' '))!
   beforeAll(() => {
-    dir = meshDir(minimal(1))
+    const dir = meshDir(minimal(1))
+    writeFileSync(path.join(dir, 'bad.yaml'), 'name: BAD\nservices: {}\n')
+    runs = runAhead(dir, [...Object.values(WITHOUT_A_MESH).map((c) => c.args), ...BAD_INPUT_WITHOUT_A_MESH.map(([, args]) => args), UNITLESS_DURATION, JSON_ERROR])
   })
 
   test('the table covers every command', () => {
@@ -83,74 +120,71 @@ describe('without a mesh', () => {
   })
 
   test.each(Object.entries(WITHOUT_A_MESH))('mesh %s', async (_, {args, exit}) => {
-    const r = await mesh(dir, args)
+    const r = await run(args)
     expect(r.exitCode, `mesh ${args.join(' ')}\n${r.stdout}${r.stderr}`).toBe(exit)
   })
 
-  test.each([
-    ['an unknown command', ['nosuch']],
-    ['an unknown flag', ['status', '--nosuch']],
-    ['a missing argument', ['trace']],
-    ['a flag value not among its options', ['stat', '--by', 'nosuch']],
-    ['mesh.yaml invalid', ['validate', '-f', 'bad.yaml']],
-    ['a template that does not exist', ['init', '--dir', 'elsewhere', '--template', 'nosuch']],
-    ['mesh top into a pipe', ['top']],
-    ['a duration that is no duration', ['stat', '--window', 'soon']],
-    ['a fault with two kinds', ['inject-fault', 'world', '--delay', '1s', '--abort', '503']],
-  ])('%s: exit 2', async (_, args) => {
-    writeFileSync(path.join(dir, 'bad.yaml'), 'name: BAD\nservices: {}\n')
-    const r = await mesh(dir, args)
+  test.each(BAD_INPUT_WITHOUT_A_MESH)('%s: exit 2', async (_, args) => {
+    const r = await run(args)
     expect(r.exitCode, `mesh ${args.join(' ')}\n${r.stdout}${r.stderr}`).toBe(BAD_INPUT)
   })
 
   test('a duration without its unit is bad input that names the units, not 3 ms in silence', async () => {
-    const r = await mesh(dir, ['inject-fault', 'world', '--delay', '3'])
+    const r = await run(UNITLESS_DURATION)
     expect(r.exitCode).toBe(BAD_INPUT)
     expect(r.stderr).toContain('did you mean 3ms or 3s?')
   })
 
   test('--json errors say so on stdout with the same exit code', async () => {
-    const r = await mesh(dir, ['status', '--json'])
+    const r = await run(JSON_ERROR)
     expect(r.exitCode).toBe(NOT_RUNNING)
     expect(JSON.parse(r.stdout).error.code).toBe('MESH_NOT_RUNNING')
   })
 })
 
+const BAD_INPUT_WITH_A_MESH: Array<[string, string[]]> = [
+  ['a trace that is not in the store', ['trace', 'deadbeef']],
+  ['access logs while they are off', ['logs', '--access']],
+  ['a fault on a service not in the mesh', ['inject-fault', 'nosuch', '--delay', '10ms']],
+  ['a fault from a caller not in the mesh', ['inject-fault', 'world', '--delay', '10ms', '--from', 'nosuch']],
+  ['clearing a fault that does not exist', ['clear-faults', 'f-nosuch']],
+  ['a version that does not exist', ['rollout', 'world', '--to', 'v9']],
+  ['a deploy to the version already serving', ['rollout', 'world', '--to', 'v1']],
+  ['a rollback with nothing to roll back', ['rollback', 'world']],
+  ['stopping a service not in the mesh', ['stop', 'nosuch']],
+  ['restarting a service not in the mesh', ['restart', 'nosuch']],
+  ['exec in a service not in the mesh', ['exec', 'nosuch', '--', 'true']],
+  ['exec in an instance that does not exist', ['exec', 'world', '--instance', 'world-v1-9', '--', 'true']],
+  ['history of a service not in the mesh', ['history', 'nosuch']],
+  ['tap of a service not in the mesh', ['tap', 'nosuch', '--count', '1']],
+  ['load on a service the ingress does not route to', ['load', 'nosuch', '--rps', '1', '--duration', '1s']],
+  ['a chaos scenario that does not exist', ['chaos', 'nosuch.yaml']],
+  ['rotating the certificate of a service not in the mesh', ['certs', 'rotate', 'nosuch']],
+  ['a certificate fault of no known kind', ['inject-fault', 'world', '--cert', 'nosuch']],
+]
+const EXEC_EXIT_7 = ['exec', 'world', '--', 'sh', '-c', 'exit 7']
+
 describe('with a mesh running', () => {
   let dir: string
+  let runs: Map<string, Promise<Run>>
+  const run = (args: string[]) => runs.get(args.join(' '))!
   beforeAll(async () => {
     ;({dir} = await upMesh(minimal))
+    runs = runAhead(dir, [...BAD_INPUT_WITH_A_MESH.map(([, args]) => args), EXEC_EXIT_7])
   }, 90_000)
   afterAll(async () => {
+    // Every run started ahead has ended before the mesh goes down (a test that failed early does not wait for its own).
+    if (runs) await Promise.allSettled(runs.values())
     if (dir) await downMesh(dir)
   })
 
-  test.each([
-    ['a trace that is not in the store', ['trace', 'deadbeef']],
-    ['access logs while they are off', ['logs', '--access']],
-    ['a fault on a service not in the mesh', ['inject-fault', 'nosuch', '--delay', '10ms']],
-    ['a fault from a caller not in the mesh', ['inject-fault', 'world', '--delay', '10ms', '--from', 'nosuch']],
-    ['clearing a fault that does not exist', ['clear-faults', 'f-nosuch']],
-    ['a version that does not exist', ['rollout', 'world', '--to', 'v9']],
-    ['a deploy to the version already serving', ['rollout', 'world', '--to', 'v1']],
-    ['a rollback with nothing to roll back', ['rollback', 'world']],
-    ['stopping a service not in the mesh', ['stop', 'nosuch']],
-    ['restarting a service not in the mesh', ['restart', 'nosuch']],
-    ['exec in a service not in the mesh', ['exec', 'nosuch', '--', 'true']],
-    ['exec in an instance that does not exist', ['exec', 'world', '--instance', 'world-v1-9', '--', 'true']],
-    ['history of a service not in the mesh', ['history', 'nosuch']],
-    ['tap of a service not in the mesh', ['tap', 'nosuch', '--count', '1']],
-    ['load on a service the ingress does not route to', ['load', 'nosuch', '--rps', '1', '--duration', '1s']],
-    ['a chaos scenario that does not exist', ['chaos', 'nosuch.yaml']],
-    ['rotating the certificate of a service not in the mesh', ['certs', 'rotate', 'nosuch']],
-    ['a certificate fault of no known kind', ['inject-fault', 'world', '--cert', 'nosuch']],
-  ])('%s: exit 2', async (_, args) => {
-    const r = await mesh(dir, args)
+  test.each(BAD_INPUT_WITH_A_MESH)('%s: exit 2', async (_, args) => {
+    const r = await run(args)
     expect(r.exitCode, `mesh ${args.join(' ')}\n${r.stdout}${r.stderr}`).toBe(BAD_INPUT)
   })
 
   test('exec exits with the command’s own code', async () => {
-    const r = await mesh(dir, ['exec', 'world', '--', 'sh', '-c', 'exit 7'])
+    const r = await run(EXEC_EXIT_7)
     expect(r.exitCode, r.stderr).toBe(7)
   })
 })

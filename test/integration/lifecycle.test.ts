@@ -2,11 +2,12 @@
 // Crash restarts and `mesh down` after a dead daemon are in lifecycle-cases.ts, run under
 // each process table.
 import {existsSync, readFileSync, statSync} from 'node:fs'
+import http from 'node:http'
 import net from 'node:net'
 import path from 'node:path'
-import {describe, expect, test} from 'vitest'
+import {afterAll, beforeAll, describe, expect, test} from 'vitest'
 import type {MeshStatus} from '../../src/sim/control/status.js'
-import {eventually, freePort, get, json, mesh, meshDir} from '../helpers/mesh.js'
+import {downMesh, eventually, freePort, get, json, mesh, meshDir, upMesh} from '../helpers/mesh.js'
 
 const echoMesh = (port: number, extra = '') => `
 name: life
@@ -24,18 +25,6 @@ ${extra}`
 const status = async (dir: string) => json<MeshStatus>(await mesh(dir, ['status', '--json']))
 
 describe('lifecycle', () => {
-  test('a second mesh up on a running mesh says so and starts nothing', async () => {
-    const dir = meshDir(echoMesh(await freePort()))
-    try {
-      expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
-      const again = await mesh(dir, ['up', '-d'])
-      expect(again.exitCode).not.toBe(0)
-      expect(again.stderr).toMatch(/mesh "life" is already running here \(daemon pid \d+\)/)
-    } finally {
-      await mesh(dir, ['down'])
-    }
-  })
-
   test('a broken mesh.yaml gives file:line:column errors and starts nothing', async () => {
     const dir = meshDir(`name: broken
 services:
@@ -107,100 +96,111 @@ services:
   })
 })
 
+// One mesh for the tests that only look at a running one (each `mesh up` and `down` costs
+// seconds on a loaded machine); the health test puts its instance back as it found it, and the
+// address: test, last, takes its app away.
 describe('registry and control API', () => {
-  test('an instance failing its health checks leaves the registry and gets no traffic; it rejoins when it recovers', async () => {
-    const port = await freePort()
-    const dir = meshDir(echoMesh(port))
-    try {
-      expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
-      const [sick, well] = (await status(dir)).services[0].instances
-      // Reach the instance itself (not through the mesh) to make it fail its checks.
-      await get(`http://${sick.address}/toggle-health`)
-      const out = await eventually(async () => {
-        const i = (await status(dir)).services[0].instances.find((x) => x.instance === sick.instance)!
-        return !i.registered && i.health === 'unhealthy' ? i : undefined
-      })
-      expect(out?.state).toBe('running')
-      for (let i = 0; i < 10; i++) expect(JSON.parse((await get(`http://127.0.0.1:${port}/`)).text).instance).toBe(well.instance)
-      await get(`http://${sick.address}/toggle-health`)
-      const back = await eventually(async () => (await status(dir)).services[0].instances.find((x) => x.instance === sick.instance)!.registered)
-      expect(back).toBe(true)
-    } finally {
-      await mesh(dir, ['down'])
-    }
-  })
+  let dir: string
+  let port: number
+  // An app the mesh does not start, reached as an address: service.
+  const outside = http.createServer((req, res) => res.end(req.url === '/healthz' ? 'ok' : `outside saw ${req.url}`))
+  let outsidePort: number
 
-  test('the control API listens on 127.0.0.1, refuses requests without the token, and the token file is private', async () => {
-    const dir = meshDir(echoMesh(await freePort()))
-    try {
-      expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
-      const state = JSON.parse(readFileSync(path.join(dir, '.mesh/state.json'), 'utf8'))
-      expect(state.controlUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
-      expect((await get(`${state.controlUrl}/v1/status`)).status).toBe(401)
-      expect((await get(`${state.controlUrl}/v1/status`, {authorization: 'Bearer nope'})).status).toBe(401)
-      expect(statSync(state.tokenFile).mode & 0o777).toBe(0o600)
-      const token = readFileSync(state.tokenFile, 'utf8')
-      expect((await get(`${state.controlUrl}/v1/status`, {authorization: `Bearer ${token}`})).status).toBe(200)
-      expect(state.children.map((c: {instance: string}) => c.instance).sort()).toEqual(['echo-v1-0', 'echo-v1-1'])
-    } finally {
-      await mesh(dir, ['down'])
-    }
-  })
-
-  test('mesh logs shows each instance prefixed; mesh logs SERVICE filters; an unknown service is an error', async () => {
-    const dir = meshDir(echoMesh(await freePort()) + `
+  beforeAll(async () => {
+    await new Promise<void>((r) => outside.listen(0, '127.0.0.1', () => r()))
+    outsidePort = (outside.address() as net.AddressInfo).port
+    ;({dir, port} = await upMesh(
+      (p) => `
+name: life
+ingress:
+  port: ${p}
+  routes: [{prefix: /db, service: db}, {prefix: /, service: echo}]
+services:
+  echo:
+    command: node fixtures/echo-server.js
+    replicas: 2
+    health: {path: /healthz, interval: 100ms}
+    stopGracePeriod: 5s
   other:
     command: node fixtures/echo-server.js
     health: {path: /healthz, interval: 100ms}
-`)
-    try {
-      expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
-      const all = await mesh(dir, ['logs'])
-      expect(all.exitCode).toBe(0)
-      expect(all.stdout).toMatch(/^echo-v1-0\s+\| echo echo-v1-0 on \d+$/m)
-      expect(all.stdout).toMatch(/^other-v1-0\s+\| echo other-v1-0 on \d+$/m)
-      const one = await mesh(dir, ['logs', 'other'])
-      expect(one.stdout).toContain('echo other-v1-0 on')
-      expect(one.stdout).not.toContain('echo-v1-0')
-      const bad = await mesh(dir, ['logs', 'nope'])
-      expect(bad.exitCode).toBe(2)
-      expect(bad.stderr).toContain('service "nope" is not in the mesh')
-    } finally {
-      await mesh(dir, ['down'])
-    }
-  })
-
-  test('an address: service the mesh does not start is health-checked and routed to like the others', async () => {
-    const http = await import('node:http')
-    const outside = http.createServer((req, res) => res.end(req.url === '/healthz' ? 'ok' : `outside saw ${req.url}`))
-    await new Promise<void>((r) => outside.listen(0, '127.0.0.1', () => r()))
-    const outsidePort = (outside.address() as net.AddressInfo).port
-    const port = await freePort()
-    const dir = meshDir(`
-name: ext
-ingress: {port: ${port}, routes: [{prefix: /, service: db}]}
-services:
   db:
     address: 127.0.0.1:${outsidePort}
     health: {path: /healthz, interval: 100ms}
-`)
+`,
+    ))
+  })
+
+  afterAll(async () => {
     try {
-      expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
-      const inst = (await status(dir)).services[0].instances[0]
-      expect(inst).toMatchObject({kind: 'address', state: 'external', health: 'healthy', registered: true, address: `127.0.0.1:${outsidePort}`})
-      expect((await get(`http://127.0.0.1:${port}/q`)).text).toBe('outside saw /q')
-      // When it goes away the mesh answers 503 UH, saying so, instead of hanging.
-      outside.closeAllConnections()
-      await new Promise((r) => outside.close(r))
-      const down = await eventually(async () => {
-        const r = await get(`http://127.0.0.1:${port}/q`)
-        return r.status === 503 ? r : undefined
-      })
-      expect(down!.headers['x-mesh-response-flags']).toBe('UH')
-      expect(down!.text).toContain('no healthy upstream')
+      if (dir) await downMesh(dir)
     } finally {
-      await mesh(dir, ['down'])
+      outside.closeAllConnections()
       outside.close()
     }
+  })
+
+  test('a second mesh up on a running mesh says so and starts nothing', async () => {
+    const before = await status(dir)
+    const again = await mesh(dir, ['up', '-d'])
+    expect(again.exitCode).not.toBe(0)
+    expect(again.stderr).toMatch(/mesh "life" is already running here \(daemon pid \d+\)/)
+    const after = await status(dir)
+    expect(after.daemonPid).toBe(before.daemonPid)
+    expect(after.services.flatMap((s) => s.instances.map((i) => i.pid))).toEqual(before.services.flatMap((s) => s.instances.map((i) => i.pid)))
+  })
+
+  test('an instance failing its health checks leaves the registry and gets no traffic; it rejoins when it recovers', async () => {
+    const [sick, well] = (await status(dir)).services[0].instances
+    // Reach the instance itself (not through the mesh) to make it fail its checks.
+    await get(`http://${sick.address}/toggle-health`)
+    const out = await eventually(async () => {
+      const i = (await status(dir)).services[0].instances.find((x) => x.instance === sick.instance)!
+      return !i.registered && i.health === 'unhealthy' ? i : undefined
+    })
+    expect(out?.state).toBe('running')
+    for (let i = 0; i < 10; i++) expect(JSON.parse((await get(`http://127.0.0.1:${port}/`)).text).instance).toBe(well.instance)
+    await get(`http://${sick.address}/toggle-health`)
+    const back = await eventually(async () => (await status(dir)).services[0].instances.find((x) => x.instance === sick.instance)!.registered)
+    expect(back).toBe(true)
+  })
+
+  test('the control API listens on 127.0.0.1, refuses requests without the token, and the token file is private', async () => {
+    const state = JSON.parse(readFileSync(path.join(dir, '.mesh/state.json'), 'utf8'))
+    expect(state.controlUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    expect((await get(`${state.controlUrl}/v1/status`)).status).toBe(401)
+    expect((await get(`${state.controlUrl}/v1/status`, {authorization: 'Bearer nope'})).status).toBe(401)
+    expect(statSync(state.tokenFile).mode & 0o777).toBe(0o600)
+    const token = readFileSync(state.tokenFile, 'utf8')
+    expect((await get(`${state.controlUrl}/v1/status`, {authorization: `Bearer ${token}`})).status).toBe(200)
+    expect(state.children.map((c: {instance: string}) => c.instance).sort()).toEqual(['echo-v1-0', 'echo-v1-1', 'other-v1-0'])
+  })
+
+  test('mesh logs shows each instance prefixed; mesh logs SERVICE filters; an unknown service is an error', async () => {
+    const all = await mesh(dir, ['logs'])
+    expect(all.exitCode).toBe(0)
+    expect(all.stdout).toMatch(/^echo-v1-0\s+\| echo echo-v1-0 on \d+$/m)
+    expect(all.stdout).toMatch(/^other-v1-0\s+\| echo other-v1-0 on \d+$/m)
+    const one = await mesh(dir, ['logs', 'other'])
+    expect(one.stdout).toContain('echo other-v1-0 on')
+    expect(one.stdout).not.toContain('echo-v1-0')
+    const bad = await mesh(dir, ['logs', 'nope'])
+    expect(bad.exitCode).toBe(2)
+    expect(bad.stderr).toContain('service "nope" is not in the mesh')
+  })
+
+  test('an address: service the mesh does not start is health-checked and routed to like the others', async () => {
+    const inst = (await status(dir)).services.find((s) => s.name === 'db')!.instances[0]
+    expect(inst).toMatchObject({kind: 'address', state: 'external', health: 'healthy', registered: true, address: `127.0.0.1:${outsidePort}`})
+    expect((await get(`http://127.0.0.1:${port}/db/q`)).text).toBe('outside saw /db/q')
+    // When it goes away the mesh answers 503 UH, saying so, instead of hanging.
+    outside.closeAllConnections()
+    await new Promise((r) => outside.close(r))
+    const down = await eventually(async () => {
+      const r = await get(`http://127.0.0.1:${port}/db/q`)
+      return r.status === 503 ? r : undefined
+    })
+    expect(down!.headers['x-mesh-response-flags']).toBe('UH')
+    expect(down!.text).toContain('no healthy upstream')
   })
 })

@@ -4,9 +4,9 @@
 import http from 'node:http'
 import {writeFileSync, readFileSync} from 'node:fs'
 import path from 'node:path'
-import {describe, expect, test} from 'vitest'
+import {afterAll, beforeAll, describe, expect, test} from 'vitest'
 import type {MeshStatus} from '../../src/sim/control/status.js'
-import {eventually, freePort, get, mesh, meshDir, sendMany, sendUntilStopped} from '../helpers/mesh.js'
+import {downMesh, eventually, freePort, get, mesh, meshDir, sendMany, sendUntilStopped, upMesh} from '../helpers/mesh.js'
 import {sumSeries} from '../helpers/prometheus-parser.js'
 
 async function status(dir: string): Promise<MeshStatus> {
@@ -23,12 +23,29 @@ const countBy = <T>(xs: T[], f: (x: T) => string | undefined) => {
   return m
 }
 
+// The policy tests share one mesh, each on services of its own (a mesh up and down cost
+// seconds each on a loaded machine); the `mesh apply` tests below rewrite mesh.yaml, so
+// each of those starts its own.
 describe('traffic policies', () => {
-  test('one of three instances answering 500: retries and outlier ejection keep ≥ 99.9% success; it is ejected, then readmitted', async () => {
-    const port = await freePort()
-    const dir = meshDir(`
-name: outlier
-ingress: {port: ${port}, routes: [{prefix: /, service: api}]}
+  let dir: string
+  let ingress: string
+
+  beforeAll(async () => {
+    ;({dir, ingress} = await upMesh(
+      (port) => `
+name: policies
+ingress:
+  port: ${port}
+  routes:
+    - {prefix: /api, service: api}
+    - {prefix: /broken, service: broken}
+    - {prefix: /slow, service: slow}
+    - {prefix: /trickle, service: trickle}
+    - {prefix: /limited, service: limited}
+    - {prefix: /rr, service: rr}
+    - {prefix: /split, service: split}
+    - {prefix: /hash, service: hash}
+    - {prefix: /breaker, service: breaker}
 services:
   api:
     command: node fixtures/echo-server.js
@@ -36,53 +53,8 @@ services:
     health: {path: /healthz, interval: 200ms}
     policy:
       retries: {attempts: 2, on: [5xx], backoff: {base: 5ms, max: 20ms}}
-      outlierDetection: {consecutive5xxErrors: 3, interval: 500ms, baseEjectionTime: 3s, maxEjectionPercent: 50}
-`)
-    try {
-      expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
-      const sick = (await status(dir)).services[0].instances[0]
-      await get(`http://${sick.address}/toggle-fail`)
-      const results = await sendMany(`http://127.0.0.1:${port}/`, 1000, 16)
-      const ok = results.filter((r) => r.status === 200).length
-      expect(ok / results.length, JSON.stringify(results.filter((r) => r.status !== 200))).toBeGreaterThanOrEqual(0.999)
-      expect(results.filter((r) => r.instance === sick.instance && r.status === 200)).toEqual([])
-      // Keep traffic flowing while we look, so a slow machine cannot let the ejection lapse unseen.
-      let stop = false
-      const trickle = (async () => {
-        while (!stop) await sendMany(`http://127.0.0.1:${port}/`, 20, 4)
-      })()
-      const seen = await eventually(async () => {
-        const [text, json] = await Promise.all([mesh(dir, ['status']), status(dir)])
-        const inst = json.services[0].instances.find((i) => i.instance === sick.instance)!
-        return inst.ejected?.reason === 'consecutive-5xx' && /api-v1-0 .*ejected \(consecutive-5xx\)/.test(text.stdout) ? text.stdout : undefined
-      }, 20_000)
-      stop = true
-      const trickled = (await trickle, results.length)
-      expect(seen, 'status never showed api-v1-0 ejected').toBeDefined()
-      expect(trickled).toBe(1000)
-      // It recovers; after its ejection time it is back in rotation and serves again.
-      await get(`http://${sick.address}/toggle-fail`)
-      const back = await eventually(async () => {
-        const i = (await status(dir)).services[0].instances.find((x) => x.instance === sick.instance)!
-        return i.ejected === undefined
-      }, 15_000)
-      expect(back).toBe(true)
-      const after = await sendMany(`http://127.0.0.1:${port}/`, 60, 4)
-      expect(after.every((r) => r.status === 200)).toBe(true)
-      expect(after.some((r) => r.instance === sick.instance)).toBe(true)
-    } finally {
-      await mesh(dir, ['down'])
-    }
-  })
-
-  test('against a service failing 100%, retries stay within the retry budget; a slow one times out with 504 UT; a body still streaming at the deadline is cut', async () => {
-    const port = await freePort()
-    const dir = meshDir(`
-name: budget
-ingress:
-  port: ${port}
-  routes: [{prefix: /broken, service: broken}, {prefix: /slow, service: slow}, {prefix: /trickle, service: trickle}]
-services:
+      # Short ejections: the test looks for one ejection and one return, not at their length.
+      outlierDetection: {consecutive5xxErrors: 3, interval: 200ms, baseEjectionTime: 1s, maxEjectionPercent: 50}
   broken:
     simulate: {latency: 1ms, errorRate: 1, errorStatus: 503, seed: 1}
     policy:
@@ -95,99 +67,10 @@ services:
     simulate: {latency: 1ms, responseSize: 16kb}
     policy:
       timeout: 300ms
-`)
-    try {
-      expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
-      const n = 200
-      const results = await sendMany(`http://127.0.0.1:${port}/broken`, n, 8)
-      expect(countBy(results, (r) => String(r.status))).toEqual({503: n})
-      // Every attempt reached the service, so its own request count is requests + retries.
-      const state = JSON.parse(readFileSync(path.join(dir, '.mesh/state.json'), 'utf8'))
-      const metrics = (await get(`${state.controlUrl}/metrics`)).text
-      const attempts = sumSeries(metrics, 'istio_requests_total', {reporter: 'destination', destination_service: 'broken'})
-      const retries = attempts - n
-      // Linkerd's rule over the 10 s window: retries ≤ ratio × requests + minPerSecond × 10.
-      expect(retries).toBeGreaterThan(0)
-      expect(retries).toBeLessThanOrEqual(0.2 * n + 1 * 10)
-      // Without the budget, 3 retries each would have made 800 attempts.
-      expect(attempts).toBeLessThan(n * 1.3)
-
-      const t0 = performance.now()
-      const slow = await get(`http://127.0.0.1:${port}/slow`)
-      const elapsed = performance.now() - t0
-      expect(slow.status).toBe(504)
-      expect(slow.headers['x-mesh-response-flags']).toBe('UT')
-      expect(slow.headers['x-mesh-reason']).toContain('300 ms timeout')
-      // 504 UT already says the timer fired before the 1500 ms service answered.
-      expect(elapsed).toBeGreaterThanOrEqual(290)
-
-      // The headers come at once, then the body at 2 KB/s (8 s): the overall timeout cuts it,
-      // as Envoy's route timeout does; the client sees a reset, the caller's span says UT.
-      expect((await mesh(dir, ['inject-fault', 'trickle', '--bandwidth', '2kb/s'])).exitCode).toBe(0)
-      const cut = await new Promise<{status: number; bytes: number; error?: string}>((resolve) => {
-        let status = 0
-        let bytes = 0
-        const failed = (e: Error) => resolve({status, bytes, error: (e as NodeJS.ErrnoException).code ?? e.message})
-        http
-          .get(`http://127.0.0.1:${port}/trickle`, (res) => {
-            status = res.statusCode!
-            res.on('data', (c: Buffer) => (bytes += c.length))
-            res.on('end', () => resolve({status, bytes}))
-            res.on('error', failed)
-          })
-          // The reset can reach the request as well as the response (whichever node:http reads it on).
-          .on('error', failed)
-      })
-      expect(cut.status).toBe(200)
-      expect(cut.error).toBeDefined()
-      expect(cut.bytes).toBeLessThan(16 * 1024)
-      const afterCut = (await get(`${state.controlUrl}/metrics`)).text
-      expect(sumSeries(afterCut, 'istio_requests_total', {reporter: 'source', destination_service: 'trickle', response_flags: 'UT'})).toBe(1)
-    } finally {
-      await mesh(dir, ['down'])
-    }
-  })
-
-  test('a 50/s rate limit driven at 200/s for 3 s admits about 150 and answers the rest 429 with Retry-After', async () => {
-    const port = await freePort()
-    const dir = meshDir(`
-name: limited
-ingress: {port: ${port}, routes: [{prefix: /, service: api}]}
-services:
-  api:
+  limited:
     simulate: {latency: 1ms}
     policy:
       rateLimit: {algorithm: token-bucket, rate: 50/s, burst: 5}
-`)
-    try {
-      expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
-      const {runLoad} = await import('../../src/sim/load/load-generator.js')
-      const result = await runLoad({target: `http://127.0.0.1:${port}/`, rps: 200, durationMs: 3000})
-      const admitted = result.statuses['200'] ?? 0
-      // A token bucket cannot admit more than burst + rate × the time the load took
-      // (a busy machine stretches that time, so the bound comes from the run itself).
-      expect(admitted).toBeLessThanOrEqual(5 + Math.ceil((50 * result.durationMs) / 1000) + 1)
-      expect(admitted).toBeGreaterThanOrEqual(135)
-      const limited = await sendMany(`http://127.0.0.1:${port}/`, 30, 30)
-      const rejected = limited.filter((r) => r.status === 429)
-      expect(rejected.length).toBeGreaterThan(0)
-      for (const r of rejected) {
-        expect(r.flags).toBe('RL')
-        expect(Number(r.retryAfter)).toBeGreaterThanOrEqual(1)
-      }
-    } finally {
-      await mesh(dir, ['down'])
-    }
-  })
-
-  test('round robin spreads evenly; weights 90/10 hold; ring-hash keeps keys and moves about 1/N when one leaves', async () => {
-    const port = await freePort()
-    const dir = meshDir(`
-name: balance
-ingress:
-  port: ${port}
-  routes: [{prefix: /rr, service: rr}, {prefix: /split, service: split}, {prefix: /hash, service: hash}]
-services:
   rr:
     command: node fixtures/echo-server.js
     replicas: 3
@@ -204,74 +87,167 @@ services:
     health: {path: /healthz, interval: 200ms, unhealthyThreshold: 1}
     policy:
       loadBalancer: {type: ring-hash, hashOn: {header: x-user}}
-`)
-    try {
-      expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
-      // A path no route takes: the mesh says so itself, and which routes there are.
-      const unrouted = await get(`http://127.0.0.1:${port}/nowhere?x=1`)
-      expect(unrouted.status).toBe(404)
-      expect(unrouted.headers['x-mesh-response-flags']).toBe('NR')
-      expect(unrouted.headers['x-mesh-reason']).toContain('(routes: /rr -> rr')
-      expect(unrouted.text).toContain('no ingress route matches path /nowhere (routes: /rr -> rr, /split -> split, /hash -> hash)')
-      const rr = countBy(await sendMany(`http://127.0.0.1:${port}/rr`, 3000, 24), (r) => r.instance)
-      expect(Object.keys(rr).sort()).toEqual(['rr-v1-0', 'rr-v1-1', 'rr-v1-2'])
-      for (const n of Object.values(rr)) expect(Math.abs(n - 1000)).toBeLessThanOrEqual(50)
-
-      const split = countBy(await sendMany(`http://127.0.0.1:${port}/split`, 2000, 24), (r) => r.instance?.split('-')[1])
-      expect(Math.abs(split.v1 / 2000 - 0.9)).toBeLessThanOrEqual(0.03)
-      expect(Math.abs(split.v2 / 2000 - 0.1)).toBeLessThanOrEqual(0.03)
-
-      const keys = Array.from({length: 400}, (_, i) => `user-${i}`)
-      const owner = async () => {
-        const results = await Promise.all(keys.map(async (k) => (await get(`http://127.0.0.1:${port}/hash`, {'x-user': k})).headers['x-mesh-upstream'] as string))
-        return new Map(keys.map((k, i) => [k, results[i]]))
-      }
-      const first = await owner()
-      const again = await owner()
-      expect([...again]).toEqual([...first])
-      // One of four instances leaves (fails its health check): only its keys move.
-      const leaving = (await status(dir)).services.find((s) => s.name === 'hash')!.instances[0]
-      await get(`http://${leaving.address}/toggle-health`)
-      expect(await eventually(async () => !(await status(dir)).services.find((s) => s.name === 'hash')!.instances[0].registered)).toBe(true)
-      const after = await owner()
-      const moved = keys.filter((k) => after.get(k) !== first.get(k))
-      expect(moved.every((k) => first.get(k) === leaving.instance)).toBe(true)
-      expect(moved.length / keys.length).toBeGreaterThan(0.1)
-      expect(moved.length / keys.length).toBeLessThan(0.45)
-    } finally {
-      await mesh(dir, ['down'])
-    }
-  })
-
-  test('a circuit-breaker limit answers 503 UO at once instead of queueing; under the limit all pass', async () => {
-    const port = await freePort()
-    const dir = meshDir(`
-name: breaker
-ingress: {port: ${port}, routes: [{prefix: /, service: api}]}
-services:
-  api:
+  breaker:
     simulate: {latency: 1s}
     policy:
       circuitBreaker: {maxConnections: 2, maxPendingRequests: 1, maxRequests: 10}
-`)
-    try {
-      expect((await mesh(dir, ['up', '-d'])).exitCode).toBe(0)
-      // 2 in service + 1 pending fit; the other 5 of 8 concurrent requests overflow.
-      const results = await sendMany(`http://127.0.0.1:${port}/`, 8, 8)
-      const overflow = results.filter((r) => r.status === 503)
-      expect(overflow.length).toBe(5)
-      for (const r of overflow) expect(r.flags).toBe('UO')
-      const served = results.filter((r) => r.status === 200)
-      expect(served.length).toBe(3)
-      // Answered at once, not queued behind the 1 s the service takes: every overflow
-      // reply came back before the first served one.
-      expect(Math.max(...overflow.map((r) => r.ms))).toBeLessThan(Math.min(...served.map((r) => r.ms)))
-      expect((await sendMany(`http://127.0.0.1:${port}/`, 2, 2)).map((r) => r.status)).toEqual([200, 200])
-    } finally {
-      await mesh(dir, ['down'])
+`,
+    ))
+  })
+
+  afterAll(async () => {
+    if (dir) await downMesh(dir)
+  })
+
+  const service = async (name: string) => (await status(dir)).services.find((s) => s.name === name)!
+
+  test('one of three instances answering 500: retries and outlier ejection keep ≥ 99.9% success; it is ejected, then readmitted', async () => {
+    const sick = (await service('api')).instances[0]
+    await get(`http://${sick.address}/toggle-fail`)
+    const results = await sendMany(`${ingress}/api`, 1000, 16)
+    const ok = results.filter((r) => r.status === 200).length
+    expect(ok / results.length, JSON.stringify(results.filter((r) => r.status !== 200))).toBeGreaterThanOrEqual(0.999)
+    expect(results.filter((r) => r.instance === sick.instance && r.status === 200)).toEqual([])
+    // Keep traffic flowing while we look, so a slow machine cannot let the ejection lapse unseen.
+    let stop = false
+    const trickle = (async () => {
+      while (!stop) await sendMany(`${ingress}/api`, 20, 4)
+    })()
+    const seen = await eventually(async () => {
+      const [text, api] = await Promise.all([mesh(dir, ['status']), service('api')])
+      const inst = api.instances.find((i) => i.instance === sick.instance)!
+      return inst.ejected?.reason === 'consecutive-5xx' && /api-v1-0 .*ejected \(consecutive-5xx\)/.test(text.stdout) ? text.stdout : undefined
+    }, 20_000)
+    stop = true
+    const trickled = (await trickle, results.length)
+    expect(seen, 'status never showed api-v1-0 ejected').toBeDefined()
+    expect(trickled).toBe(1000)
+    // It recovers; after its ejection time it is back in rotation and serves again.
+    await get(`http://${sick.address}/toggle-fail`)
+    const back = await eventually(async () => (await service('api')).instances.find((x) => x.instance === sick.instance)!.ejected === undefined, 15_000)
+    expect(back).toBe(true)
+    const after = await sendMany(`${ingress}/api`, 60, 4)
+    expect(after.every((r) => r.status === 200)).toBe(true)
+    expect(after.some((r) => r.instance === sick.instance)).toBe(true)
+  })
+
+  test('against a service failing 100%, retries stay within the retry budget; a slow one times out with 504 UT; a body still streaming at the deadline is cut', async () => {
+    const n = 200
+    const results = await sendMany(`${ingress}/broken`, n, 8)
+    expect(countBy(results, (r) => String(r.status))).toEqual({503: n})
+    // Every attempt reached the service, so its own request count is requests + retries.
+    const state = JSON.parse(readFileSync(path.join(dir, '.mesh/state.json'), 'utf8'))
+    const metrics = (await get(`${state.controlUrl}/metrics`)).text
+    const attempts = sumSeries(metrics, 'istio_requests_total', {reporter: 'destination', destination_service: 'broken'})
+    const retries = attempts - n
+    // Linkerd's rule over the 10 s window: retries ≤ ratio × requests + minPerSecond × 10.
+    expect(retries).toBeGreaterThan(0)
+    expect(retries).toBeLessThanOrEqual(0.2 * n + 1 * 10)
+    // Without the budget, 3 retries each would have made 800 attempts.
+    expect(attempts).toBeLessThan(n * 1.3)
+
+    const t0 = performance.now()
+    const slow = await get(`${ingress}/slow`)
+    const elapsed = performance.now() - t0
+    expect(slow.status).toBe(504)
+    expect(slow.headers['x-mesh-response-flags']).toBe('UT')
+    expect(slow.headers['x-mesh-reason']).toContain('300 ms timeout')
+    // 504 UT already says the timer fired before the 1500 ms service answered.
+    expect(elapsed).toBeGreaterThanOrEqual(290)
+
+    // The headers come at once, then the body at 2 KB/s (8 s): the overall timeout cuts it,
+    // as Envoy's route timeout does; the client sees a reset, the caller's span says UT.
+    expect((await mesh(dir, ['inject-fault', 'trickle', '--bandwidth', '2kb/s'])).exitCode).toBe(0)
+    const cut = await new Promise<{status: number; bytes: number; error?: string}>((resolve) => {
+      let status = 0
+      let bytes = 0
+      const failed = (e: Error) => resolve({status, bytes, error: (e as NodeJS.ErrnoException).code ?? e.message})
+      http
+        .get(`${ingress}/trickle`, (res) => {
+          status = res.statusCode!
+          res.on('data', (c: Buffer) => (bytes += c.length))
+          res.on('end', () => resolve({status, bytes}))
+          res.on('error', failed)
+        })
+        // The reset can reach the request as well as the response (whichever node:http reads it on).
+        .on('error', failed)
+    })
+    expect(cut.status).toBe(200)
+    expect(cut.error).toBeDefined()
+    expect(cut.bytes).toBeLessThan(16 * 1024)
+    const afterCut = (await get(`${state.controlUrl}/metrics`)).text
+    expect(sumSeries(afterCut, 'istio_requests_total', {reporter: 'source', destination_service: 'trickle', response_flags: 'UT'})).toBe(1)
+  })
+
+  test('a 50/s rate limit driven at 200/s for 3 s admits about 150 and answers the rest 429 with Retry-After', async () => {
+    const {runLoad} = await import('../../src/sim/load/load-generator.js')
+    const result = await runLoad({target: `${ingress}/limited`, rps: 200, durationMs: 3000})
+    const admitted = result.statuses['200'] ?? 0
+    // A token bucket cannot admit more than burst + rate × the time the load took
+    // (a busy machine stretches that time, so the bound comes from the run itself).
+    expect(admitted).toBeLessThanOrEqual(5 + Math.ceil((50 * result.durationMs) / 1000) + 1)
+    expect(admitted).toBeGreaterThanOrEqual(135)
+    const limited = await sendMany(`${ingress}/limited`, 30, 30)
+    const rejected = limited.filter((r) => r.status === 429)
+    expect(rejected.length).toBeGreaterThan(0)
+    for (const r of rejected) {
+      expect(r.flags).toBe('RL')
+      expect(Number(r.retryAfter)).toBeGreaterThanOrEqual(1)
     }
   })
 
+  test('round robin spreads evenly; weights 90/10 hold; ring-hash keeps keys and moves about 1/N when one leaves', async () => {
+    // A path no route takes: the mesh says so itself, and which routes there are.
+    const unrouted = await get(`${ingress}/nowhere?x=1`)
+    expect(unrouted.status).toBe(404)
+    expect(unrouted.headers['x-mesh-response-flags']).toBe('NR')
+    expect(unrouted.headers['x-mesh-reason']).toContain('(routes: /api -> api, /broken -> broken')
+    expect(unrouted.text).toContain(
+      'no ingress route matches path /nowhere (routes: /api -> api, /broken -> broken, /slow -> slow, /trickle -> trickle, /limited -> limited, /rr -> rr, /split -> split, /hash -> hash, /breaker -> breaker)',
+    )
+    const rr = countBy(await sendMany(`${ingress}/rr`, 3000, 24), (r) => r.instance)
+    expect(Object.keys(rr).sort()).toEqual(['rr-v1-0', 'rr-v1-1', 'rr-v1-2'])
+    for (const n of Object.values(rr)) expect(Math.abs(n - 1000)).toBeLessThanOrEqual(50)
+
+    const split = countBy(await sendMany(`${ingress}/split`, 2000, 24), (r) => r.instance?.split('-')[1])
+    expect(Math.abs(split.v1 / 2000 - 0.9)).toBeLessThanOrEqual(0.03)
+    expect(Math.abs(split.v2 / 2000 - 0.1)).toBeLessThanOrEqual(0.03)
+
+    const keys = Array.from({length: 400}, (_, i) => `user-${i}`)
+    const owner = async () => {
+      const results = await Promise.all(keys.map(async (k) => (await get(`${ingress}/hash`, {'x-user': k})).headers['x-mesh-upstream'] as string))
+      return new Map(keys.map((k, i) => [k, results[i]]))
+    }
+    const first = await owner()
+    const again = await owner()
+    expect([...again]).toEqual([...first])
+    // One of four instances leaves (fails its health check): only its keys move.
+    const leaving = (await service('hash')).instances[0]
+    await get(`http://${leaving.address}/toggle-health`)
+    expect(await eventually(async () => !(await service('hash')).instances[0].registered)).toBe(true)
+    const after = await owner()
+    const moved = keys.filter((k) => after.get(k) !== first.get(k))
+    expect(moved.every((k) => first.get(k) === leaving.instance)).toBe(true)
+    expect(moved.length / keys.length).toBeGreaterThan(0.1)
+    expect(moved.length / keys.length).toBeLessThan(0.45)
+  })
+
+  test('a circuit-breaker limit answers 503 UO at once instead of queueing; under the limit all pass', async () => {
+    // 2 in service + 1 pending fit; the other 5 of 8 concurrent requests overflow.
+    const results = await sendMany(`${ingress}/breaker`, 8, 8)
+    const overflow = results.filter((r) => r.status === 503)
+    expect(overflow.length).toBe(5)
+    for (const r of overflow) expect(r.flags).toBe('UO')
+    const served = results.filter((r) => r.status === 200)
+    expect(served.length).toBe(3)
+    // Answered at once, not queued behind the 1 s the service takes: every overflow
+    // reply came back before the first served one.
+    expect(Math.max(...overflow.map((r) => r.ms))).toBeLessThan(Math.min(...served.map((r) => r.ms)))
+    expect((await sendMany(`${ingress}/breaker`, 2, 2)).map((r) => r.status)).toEqual([200, 200])
+  })
+})
+
+describe('mesh apply', () => {
   test('mesh apply changes a weight under load with no failed request, and says what changed', async () => {
     const port = await freePort()
     const yaml = (w1: number, w2: number) => `
