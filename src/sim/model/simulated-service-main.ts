@@ -4,34 +4,24 @@
 // and one <DEP>_URL per dependency; see readSimulatedServiceEnv.
 
 import {realClock} from '../time/clock.js'
-import {SeededRandom, seedFrom} from '../time/random.js'
 import {MeshError} from '../errors.js'
-import {createSimulatedService, readSimulatedServiceEnv, type SimulatedServiceEnv} from './simulated-service.js'
-import {latencyModel} from './latency-model.js'
-import {dependencyEnvName} from '../config/env-names.js'
+import {simulatedInstance, type SimulatedInstance} from './simulated-instance.js'
 
 function fail(message: string, hints: string[], exitCode: number): never {
   process.stderr.write(`simulated service: ${message}\n${hints.map((h) => `  ${h}\n`).join('')}`)
   process.exit(exitCode)
 }
 
-let env: SimulatedServiceEnv
+let made: SimulatedInstance
 try {
-  env = readSimulatedServiceEnv(process.env)
+  made = simulatedInstance(process.env, realClock)
 } catch (error) {
   if (error instanceof MeshError) fail(error.message, error.hints, 2)
   throw error
 }
 
-const {port, service, version, instance, config, dependencyUrls, missingUrls} = env
-const label = `simulated ${service}@${version} (${instance})`
-for (const dep of missingUrls) {
-  process.stderr.write(`${label}: ${dependencyEnvName(dep)} is not set; calls to ${dep} will answer 500. Add ${dep} to dependsOn.\n`)
-}
-
-// Each instance draws its own stream: same seed, different replicas, different dice.
-const random = new SeededRandom(config.seed ^ seedFrom(instance))
-const sim = createSimulatedService({config, service, version, instance, dependencyUrls, clock: realClock, random})
+const {port, label, sim, initMs, warnings} = made
+for (const line of warnings) process.stderr.write(`${line}\n`)
 
 sim.server.on('error', (error: NodeJS.ErrnoException) => {
   fail(`${label} cannot listen on 127.0.0.1:${port}: ${error.code ?? error.message}`, [], 1)
@@ -45,9 +35,7 @@ function listen(): void {
   })
 }
 
-// simulate.coldStart: a function's init phase, before it listens (so before it is healthy). A
-// stream of its own, so the requests' dice are the same with or without it.
-const initMs = config.coldStart ? latencyModel(config.coldStart).sample(new SeededRandom(config.seed ^ seedFrom(instance, 'coldStart'))) : 0
+// simulate.coldStart: a function's init phase, before it listens (so before it is healthy).
 if (initMs > 0) {
   process.stdout.write(`${label} init phase: ${Math.round(initMs)} ms (simulate.coldStart)\n`)
   setTimeout(listen, initMs)

@@ -32,6 +32,8 @@ export interface SimulatedService {
   server: http.Server
   /** Stops accepting, lets in-flight requests finish, then closes the downstream pool. Idempotent. */
   close(): Promise<void>
+  /** Ends it at once, as a killed process ends: listening stops, every connection and downstream call is reset. */
+  destroy(): void
 }
 
 /** One downstream call as the response reports it. status 0 = no HTTP answer (connection error). */
@@ -179,7 +181,14 @@ export function createSimulatedService(opts: SimulatedServiceOptions): Simulated
     return closing
   }
 
-  return {server, close}
+  function destroy(): void {
+    draining = true
+    server.close()
+    server.closeAllConnections()
+    void agent.destroy().catch(() => undefined)
+  }
+
+  return {server, close, destroy}
 }
 
 /** What the child process needs from its environment, parsed and checked. */

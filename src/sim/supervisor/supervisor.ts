@@ -18,6 +18,7 @@ import {killTree, outsiders, signalGroup, stopTree, type ProcessTree} from './pr
 import {type ProcessRecord, type ProcessRef} from './process-identity.js'
 import {processTable, type ProcessSnapshot, type ProcessTable} from './process-table.js'
 import type {WorkloadDriver} from './workload-driver.js'
+import {notRestartedBecause} from './restart-policy.js'
 
 /**
  * How often descendants are looked for. One that leaves its group (`setsid cmd &`) and
@@ -43,6 +44,11 @@ export interface InstanceSpec {
   restart?: 'on-failure' | 'no'
   /** `on-failure:N`: at most N restarts. */
   maxRestarts?: number
+  /**
+   * A `simulate:` instance a hosted driver may run inside a simulation host instead of
+   * `command` (which runs it as a process of its own); it reads the same env.
+   */
+  simulated?: boolean
 }
 
 /** `exited`: it ended and its restart policy leaves it so (a job that finished, or failed for good). */
@@ -354,14 +360,11 @@ export class Supervisor extends EventEmitter implements WorkloadDriver {
 
   /** Whether its restart policy restarts it after this exit; if not, it is left `exited`. */
   private restartsAfter(entry: Entry, success: boolean): boolean {
-    const {restart: policy, maxRestarts} = entry.spec
-    const spent = policy === 'on-failure' && maxRestarts !== undefined && entry.status.restarts >= maxRestarts
-    if (policy === 'no' || (policy === 'on-failure' && success) || spent) {
-      entry.status.state = 'exited'
-      this.log(entry, success ? 'completed; not restarted' : spent ? `not restarted: ${maxRestarts} restarts spent (restart: on-failure:${maxRestarts})` : `not restarted (restart: ${policy})`)
-      return false
-    }
-    return true
+    const why = notRestartedBecause(entry.spec, entry.status.restarts, success)
+    if (why === undefined) return true
+    entry.status.state = 'exited'
+    this.log(entry, why)
+    return false
   }
 
   private scheduleRestart(entry: Entry): void {
