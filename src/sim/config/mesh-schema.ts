@@ -135,6 +135,8 @@ const simulate = obj({
   callMode: def(enumOf(['sequential', 'parallel']), 'sequential'),
   responseSize: def(size, 256),
   concurrency: def(int({min: 0}), 0),
+  // When the mesh runs simulated instances in shared simulation hosts: this one keeps a process of its own.
+  isolated: def(bool(), false),
   // A function's init phase (Lambda's Init duration): waited before listening, so it is part of every cold start.
   coldStart: opt(latency),
   seed: opt(int()),
@@ -760,6 +762,7 @@ function withSeed(raw: RawSimulate, fallbackSeed: number): SimulateConfig {
     responseBytes: raw.responseSize,
     concurrency: raw.concurrency,
     seed: raw.seed ?? fallbackSeed,
+    ...(raw.isolated ? {isolated: true} : {}),
     ...(raw.coldStart ? {coldStart: raw.coldStart} : {}),
   }
 }

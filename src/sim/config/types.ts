@@ -175,6 +175,8 @@ export interface SimulateConfig {
   seed: number
   /** A function's init phase: time the simulated process waits after it starts before it listens (so before it is healthy). */
   coldStart?: {p50Ms: number; p99Ms: number}
+  /** A process of its own even when the mesh runs simulated instances in shared simulation hosts. */
+  isolated?: boolean
 }
 
 export interface SimulatedCall {

@@ -27,6 +27,8 @@ import {ConfigApply} from './config-apply.js'
 import {injectFault, resumeWhenPauseEnds} from './fault-inject.js'
 import {seedFrom} from '../time/random.js'
 import {Supervisor} from '../supervisor/supervisor.js'
+import {HostedDriver, simulationHostsFromEnv} from '../supervisor/hosted-driver.js'
+import {MixedDriver} from '../supervisor/mixed-driver.js'
 import type {Clock} from '../time/clock.js'
 import {TickClock} from '../time/tick-clock.js'
 import {ControlServer} from './control-server.js'
@@ -70,6 +72,8 @@ export interface DaemonOptions {
   only?: string[]
   /** `mesh up --profile`: a service `mesh apply` adds starts only when one of its profiles is among these. */
   profiles?: string[]
+  /** Simulated instances in this many shared simulation hosts; absent: $MESH_SIMULATION_HOSTS, else a process each. */
+  simulationHosts?: number
 }
 
 export class MeshDaemon extends EventEmitter {
@@ -79,7 +83,8 @@ export class MeshDaemon extends EventEmitter {
   readonly telemetry: Telemetry
   readonly faults: FaultSet
   readonly deploys: DeployController
-  readonly supervisor: Supervisor
+  /** What runs the workloads: the process supervisor, or it and the simulation hosts. */
+  readonly workloads: Supervisor | MixedDriver
   readonly instances: InstanceManager
   readonly jwt: MeshJwt
   readonly autoscaler: Autoscaler
@@ -136,13 +141,15 @@ export class MeshDaemon extends EventEmitter {
     })
     // What changes the mesh, on top of the data plane: instances (their workloads through the
     // Supervisor), deploys over them, and `mesh apply`.
-    this.supervisor = new Supervisor({clock: this.clock, backoff: opts.backoff})
+    const supervisor = new Supervisor({clock: this.clock, backoff: opts.backoff})
+    const hosts = opts.simulationHosts ?? simulationHostsFromEnv(process.env)
+    this.workloads = hosts ? new MixedDriver(supervisor, new HostedDriver({hosts, logDir: this.paths.logs, clock: this.clock, backoff: opts.backoff})) : supervisor
     this.instances = new InstanceManager({
       config,
       clock: this.clock,
       dataPlane: this.dataPlane,
       registry: this.registry,
-      driver: this.supervisor,
+      driver: this.workloads,
       logDir: this.paths.logs,
       onEvent: (event) => this.emitEvent(event),
       onChange: () => this.saveState(),
@@ -173,8 +180,8 @@ export class MeshDaemon extends EventEmitter {
       onApplied: (changes) => (owners.forgetRetired(), this.autoscaler.sync(), this.emitEvent({kind: 'config-applied', changes})),
     })
     this.autoscaler = new Autoscaler({config, clock: this.clock, target: this.instances, activation: this.activation, inflight: (s) => this.dataPlane.load(s)?.instances ?? {}, served: (s, v) => servedBy(this.telemetry.metrics, s, v), onEvent: (e) => this.emitEvent(e), onError: (s, e) => console.error(`[daemon] scaling ${s}: ${e.message}`), deploying: (s, v) => owners.owner(s, v)})
-    this.supervisor.on('spawn', () => this.saveState())
-    this.supervisor.on('records', () => this.saveState())
+    this.workloads.on('spawn', () => this.saveState())
+    this.workloads.on('records', () => this.saveState())
   }
 
   /** Binds every listener, starts every process, resolves when every instance is healthy. */
@@ -293,7 +300,7 @@ export class MeshDaemon extends EventEmitter {
       await this.instances.stopAll(underWay)
       await drained
       this.faults.close()
-      await this.supervisor.stopAll(0)
+      await this.workloads.stopAll(0)
       this.identities?.stop()
       this.certFiles?.close()
       await this.telemetry.close()
@@ -305,7 +312,7 @@ export class MeshDaemon extends EventEmitter {
 
   /** A second Ctrl-C: no more grace. Every process SIGKILLed at once, no state left behind. */
   killNow(): void {
-    this.supervisor.killAll()
+    this.workloads.killAll()
     this.release()
   }
 
@@ -390,13 +397,13 @@ export class MeshDaemon extends EventEmitter {
       name: this.config.name,
       configFile: this.config.file,
       daemon: {pid: process.pid, startTime: this.lock?.owner.startTime ?? ''},
-      processTable: this.supervisor.table.kind,
+      processTable: this.workloads.table.kind,
       stopGraceMs: this.instances.longestStopGraceMs(),
       controlUrl: this.controlUrl,
       tokenFile: this.paths.token,
       ingressUrl: this.ingress?.url,
       startedAt: this.startedAt.toISOString(),
-      children: this.supervisor.records().map((r) => ({...r, service: this.instances.serviceOf(r.instance) ?? ''})),
+      children: this.workloads.records().map((r) => ({...r, service: this.instances.serviceOf(r.instance) ?? ''})),
     })
   }
 }

@@ -456,6 +456,7 @@ export class InstanceManager {
       graceMs: service.stopGracePeriodMs,
       restart: service.restart,
       maxRestarts: service.maxRestarts,
+      ...(w.kind === 'simulate' && !w.simulate.isolated ? {simulated: true} : {}),
     }
     return inst
   }

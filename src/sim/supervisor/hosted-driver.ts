@@ -356,3 +356,17 @@ function hostName(slot: number): string {
 function copy(status: ProcessStatus): ProcessStatus {
   return {...status, lastExit: status.lastExit && {...status.lastExit}}
 }
+
+/** The switch that turns simulation hosts on while they are opt-in: how many hosts (a positive integer). */
+export const SIMULATION_HOSTS_ENV = 'MESH_SIMULATION_HOSTS'
+
+/** How many simulation hosts the environment asks for; undefined: none (a process per simulated instance). */
+export function simulationHostsFromEnv(env: NodeJS.ProcessEnv): number | undefined {
+  const raw = env[SIMULATION_HOSTS_ENV]
+  if (raw === undefined || raw.trim() === '' || raw.trim() === '0') return undefined
+  const hosts = Number(raw)
+  if (!Number.isInteger(hosts) || hosts < 1) {
+    throw new MeshError('MESH_BAD_ENV', `${SIMULATION_HOSTS_ENV} must be a number of simulation hosts (1 or more; 0 or unset: a process per simulated instance), got ${JSON.stringify(raw)}.`)
+  }
+  return hosts
+}
