@@ -130,6 +130,13 @@ describe('simulate:', () => {
     expect(problems(one('simulate: {coldStart: {p50: 2s, p99: 1s}}'))).toEqual(['mesh.yaml:4:42 services.s.simulate.coldStart.p99: expected a duration >= p50 (2s), got "1s"'])
   })
 
+  it('reads simulate.isolated (a process of its own when simulation hosts are on), absent unless true', () => {
+    expect(sim('simulate: {isolated: true}')).toMatchObject({isolated: true})
+    expect(sim('simulate: {isolated: false}')).not.toHaveProperty('isolated')
+    expect(sim('simulate: {}')).not.toHaveProperty('isolated')
+    expect(problems(one('simulate: {isolated: 1}'))).toHaveLength(1)
+  })
+
   it('fills call defaults and upper-cases the method', () => {
     const config = parsed(yaml('name: shop', 'services:', '  s: {simulate: {calls: [{service: t, probability: 0.25, method: post, path: /x}, {service: t}]}}', '  t: {simulate: {}}'))
     const w = config.services[0].versions[0].workload

@@ -113,6 +113,8 @@ services:
     stopGracePeriod: 200ms
     policy:
       outlierDetection: {consecutive5xxErrors: 2, interval: 10s, baseEjectionTime: 30s, maxEjectionPercent: 100}
+  shared: {simulate: {latency: 1ms}, health: {path: /healthz, interval: 100ms}}
+  solo: {simulate: {latency: 1ms, isolated: true}, health: {path: /healthz, interval: 100ms}}
 `
 
 interface Parts {
@@ -186,6 +188,14 @@ describe('InstanceManager', () => {
     const inbound = p.manager.endpoint('db-v1-0')!.inboundPort
     const body = await (await fetch(`http://127.0.0.1:${inbound}/x`)).text()
     expect(body).toBe('db-v1-0 /x')
+  })
+
+  test('a simulate: instance is offered to simulation hosts (spec.simulated) unless isolated; a command: one never', async () => {
+    const p = parts()
+    for (const name of ['shared', 'solo', 'db']) await p.manager.addInstances(service(p, name), version(p, name), 1, 5_000)
+    expect(['shared-v1-0', 'solo-v1-0', 'db-v1-0'].map((i) => p.driver.specs.get(i)!.simulated)).toEqual([true, undefined, undefined])
+    // The same env either way: a host reads what a process of its own would.
+    expect(JSON.parse(p.driver.specs.get('shared-v1-0')!.env.MESH_SIMULATE!)).toMatchObject({latency: {p50Ms: 1, p99Ms: 1}})
   })
 
   test('an instance that never gets healthy is removed again, and the error names it', async () => {
