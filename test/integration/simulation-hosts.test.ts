@@ -4,6 +4,7 @@
 // SIGKILLed and `mesh down` runs.
 import {readFileSync} from 'node:fs'
 import path from 'node:path'
+import {request} from 'undici'
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
 import type {MeshState} from '../../src/sim/control/state-file.js'
 import type {MeshStatus} from '../../src/sim/control/status.js'
@@ -73,6 +74,22 @@ describe('simulation hosts', () => {
     expect(after.find((i) => i.instance === 's10-v1-0')!.lastExit).toMatchObject({signal: 'SIGKILL'})
     for (const i of after.filter((x) => x.instance !== 's10-v1-0')) expect([i.instance, i.restarts, i.pid]).toEqual([i.instance, 0, before[0]!.pid])
     expect((await get(`${ingress}/`)).status).toBe(200)
+  })
+
+  test('--pause freezes only that hosted instance, then it answers again', async () => {
+    const addressOf = async (name: string) => instances(await status()).find((i) => i.instance === name)!.address
+    const [paused, neighbour] = await Promise.all([addressOf('s19-v1-0'), addressOf('s5-v1-0')])
+    const r = await mesh(dir, ['inject-fault', 's19', '--pause', '2s'])
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0)
+    const held = request(`http://${paused}/healthz`, {headersTimeout: 10_000}).then((res) => (res.body.resume(), {status: res.statusCode, at: performance.now()}))
+    const pausedAt = performance.now()
+    // Its neighbour in the same host process answers at once (its health endpoint: every other path calls down the chain to s19).
+    const direct = await request(`http://${neighbour}/healthz`, {headersTimeout: 1_000})
+    await direct.body.text()
+    expect(direct.statusCode).toBe(200)
+    const answered = await held
+    expect(answered.status).toBe(200)
+    expect(answered.at - pausedAt).toBeGreaterThan(1000)
   })
 
   test('after the daemon is SIGKILLed, `mesh down` leaves no host process', async () => {

@@ -140,6 +140,25 @@ describe.skipIf(!existsSync(HOST_MAIN))('HostedDriver (dist)', () => {
     expect(d.status(paused.instance)!.restarts).toBe(0)
   })
 
+  it('callers that abort, while it works or while it is paused, leave it and its neighbours serving', async () => {
+    const d = driver()
+    const [slow, neighbour] = await Promise.all([spec('ab-v1-0', {latency: {p50Ms: 200, p99Ms: 200}, concurrency: 1}), spec('nb-v1-0')])
+    d.start(slow)
+    d.start(neighbour)
+    await Promise.all([answering(slow.port), answering(neighbour.port)])
+    // Aborted mid-work, and aborted while queued behind it (concurrency 1).
+    expect(await Promise.all([get(slow.port, 50), get(slow.port, 50)])).toEqual([{error: 'TIMEOUT'}, {error: 'TIMEOUT'}])
+    await d.signal(slow.instance, 'SIGSTOP')
+    expect(await get(slow.port, 100)).toEqual({error: 'TIMEOUT'})
+    await d.signal(slow.instance, 'SIGCONT')
+    // Its capacity slot was given back on every path: a new request is served in its own latency.
+    const started = performance.now()
+    expect(await get(slow.port)).toEqual({status: 200, servedBy: slow.instance})
+    expect(performance.now() - started).toBeLessThan(1000)
+    expect(await get(neighbour.port)).toEqual({status: 200, servedBy: neighbour.instance})
+    expect(d.status(slow.instance)).toMatchObject({state: 'running', restarts: 0})
+  })
+
   it('a host process dying is every hosted instance crashing; they come back in a new host', async () => {
     const d = driver()
     const specs = await Promise.all(Array.from({length: 5}, (_, i) => spec(`h${i}-v1-0`)))
