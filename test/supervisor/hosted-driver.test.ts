@@ -8,6 +8,8 @@ import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {HostedDriver} from '../../src/sim/supervisor/hosted-driver.js'
+import {MixedDriver} from '../../src/sim/supervisor/mixed-driver.js'
+import {Supervisor} from '../../src/sim/supervisor/supervisor.js'
 import {signalGroup} from '../../src/sim/supervisor/process-group.js'
 import type {InstanceSpec, ProcessStatus} from '../../src/sim/supervisor/supervisor.js'
 import {freePort} from '../../src/sim/control/ports.js'
@@ -193,5 +195,31 @@ describe.skipIf(!existsSync(HOST_MAIN))('HostedDriver (dist)', () => {
     expect(await get(a.port, 500)).toEqual({error: 'ECONNREFUSED'})
     await d.stopAll(0)
     await waitUntil('the hosts are gone', () => pids.every((pid) => !isRunning(pid)))
+  })
+
+  it('MixedDriver: a simulated spec runs in a host, a command in its own process; signals, records and stopAll reach the right one', async () => {
+    const hosted = driver()
+    const processes = new Supervisor({backoff: {initialMs: 200}})
+    const mixed = new MixedDriver(processes, hosted)
+    const exits: string[] = []
+    mixed.on('exit', (s: ProcessStatus) => exits.push(s.instance))
+    const sim = await spec('m-v1-0')
+    const cmd = {...(await spec('c-v1-0')), simulated: undefined, command: `${process.execPath} -e "setInterval(() => {}, 1000)"`}
+    mixed.start(sim)
+    mixed.start(cmd)
+    hostPids.add(mixed.status(cmd.instance)!.pgid!)
+    await answering(sim.port)
+    const hostPid = mixed.status(sim.instance)!.pid!
+    const cmdPid = mixed.status(cmd.instance)!.pid!
+    expect(hostPid).not.toBe(cmdPid)
+    await waitUntil('both recorded', () => mixed.records().length === 2)
+    expect(mixed.records().map((r) => r.instance).sort()).toEqual(['c-v1-0', 'simulation-host-0'])
+    await mixed.signal(sim.instance, 'SIGKILL')
+    await waitUntil('the hosted exit', () => exits.includes(sim.instance))
+    expect(exits).toEqual([sim.instance])
+    expect(isRunning(cmdPid)).toBe(true)
+    await mixed.stopAll(0)
+    expect([mixed.status(sim.instance)!.state, mixed.status(cmd.instance)!.state]).toEqual(['stopped', 'stopped'])
+    await waitUntil('nothing left', () => !isRunning(hostPid) && !isRunning(cmdPid))
   })
 })
