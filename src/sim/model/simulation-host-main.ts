@@ -109,7 +109,6 @@ class HostedInstance {
         const address = sim.server.address()
         const actual = typeof address === 'object' && address ? address.port : port
         this.log(`${label} listening on 127.0.0.1:${actual} (simulation host pid ${process.pid})`)
-        report({op: 'listening', instance: this.name, port: actual})
       })
     if (initMs > 0) {
       this.log(`${label} init phase: ${Math.round(initMs)} ms (simulate.coldStart)`)

@@ -16,6 +16,5 @@ export type HostCommand =
 
 /** Host → driver. */
 export type HostReport =
-  | {op: 'listening'; instance: string; port: number}
   /** The instance ended (stopped, killed, or could not start: code 1 cannot listen, 2 bad env). Sent once per start. */
   | {op: 'exit'; instance: string; code: number | null; signal: string | null}

@@ -106,10 +106,6 @@ export class HostedDriver extends EventEmitter implements WorkloadDriver {
     return entry && copy(entry.status)
   }
 
-  list(): ProcessStatus[] {
-    return [...this.entries.values()].map((e) => copy(e.status))
-  }
-
   /** The host processes, for .mesh/state.json: what `mesh down` kills if the daemon is gone. */
   records(): ProcessRecord[] {
     return this.hosts.flatMap((h) => (h?.alive && h.startTime ? [{instance: hostName(h.slot), pid: h.pid, pgid: h.pid, startTime: h.startTime}] : []))
@@ -246,7 +242,7 @@ export class HostedDriver extends EventEmitter implements WorkloadDriver {
   private onReport(host: Host, message: HostReport): void {
     const entry = this.entries.get(message.instance)
     if (!entry || entry.host !== host) return
-    if (message.op === 'exit') this.onExit(entry, message.code, message.signal)
+    this.onExit(entry, message.code, message.signal)
   }
 
   /** Every instance it ran crashed with it. */
