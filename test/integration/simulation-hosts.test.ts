@@ -49,7 +49,7 @@ describe('simulation hosts', () => {
     expect(pids.size).toBe(1)
     const hostPid = [...pids][0]!
     expect(hostPid).not.toBe((await status()).daemonPid)
-    expect(readState().children.map((c) => [c.instance, c.pid])).toEqual([['simulation-host-0', hostPid]])
+    expect(readState().children.map((c) => [c.instance, c.pid])).toEqual([['_simulation-host-0', hostPid]])
   })
 
   test('a request through the chain is traced hop by hop', async () => {

@@ -13,6 +13,8 @@ import {Supervisor} from '../../src/sim/supervisor/supervisor.js'
 import {signalGroup} from '../../src/sim/supervisor/process-group.js'
 import type {InstanceSpec, ProcessStatus} from '../../src/sim/supervisor/supervisor.js'
 import {freePort} from '../../src/sim/control/ports.js'
+import {instanceLogFiles} from '../../src/sim/control/log-files.js'
+import {meshPaths} from '../../src/sim/control/state-file.js'
 import {isRunning} from './processes.js'
 import {waitUntil} from './wait-until.js'
 
@@ -96,7 +98,11 @@ describe.skipIf(!existsSync(HOST_MAIN))('HostedDriver (dist)', () => {
       expect(readFileSync(s.logFile, 'utf8')).toMatch(new RegExp(`simulated ${s.instance}@v1 \\(${s.instance}\\) listening on 127\\.0\\.0\\.1:${s.port}`))
     }
     await waitUntil('the host recorded', () => d.records().length === 1)
-    expect(d.records()[0]).toMatchObject({instance: 'simulation-host-0', pid: [...pids][0]})
+    expect(d.records()[0]).toMatchObject({instance: '_simulation-host-0', pid: [...pids][0]})
+    // Its own log, which `mesh logs` never takes for an instance's (not even a service named "simulation"'s).
+    expect(existsSync(join(dir, '_simulation-host-0.log'))).toBe(true)
+    const logs = {...meshPaths(dir), logs: dir}
+    expect([...instanceLogFiles(logs, ['simulation'], 'simulation').keys()]).toEqual([])
   })
 
   it('kill resets only that instance: its in-flight request fails, neighbours answer, it exits SIGKILL and is restarted', async () => {
@@ -213,7 +219,7 @@ describe.skipIf(!existsSync(HOST_MAIN))('HostedDriver (dist)', () => {
     const cmdPid = mixed.status(cmd.instance)!.pid!
     expect(hostPid).not.toBe(cmdPid)
     await waitUntil('both recorded', () => mixed.records().length === 2)
-    expect(mixed.records().map((r) => r.instance).sort()).toEqual(['c-v1-0', 'simulation-host-0'])
+    expect(mixed.records().map((r) => r.instance).sort()).toEqual(['_simulation-host-0', 'c-v1-0'])
     await mixed.signal(sim.instance, 'SIGKILL')
     await waitUntil('the hosted exit', () => exits.includes(sim.instance))
     expect(exits).toEqual([sim.instance])

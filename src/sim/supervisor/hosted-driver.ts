@@ -33,7 +33,7 @@ const HOST_MAIN = fileURLToPath(new URL('../model/simulation-host-main.js', impo
 export interface HostedDriverOptions {
   /** How many host processes share the instances (default 1). */
   hosts?: number
-  /** Where each host's own log (`simulation-host-N.log`) goes. */
+  /** Where each host's own log (`_simulation-host-N.log`) goes. */
   logDir: string
   clock?: Clock
   backoff?: RestartBackoffOptions
@@ -345,8 +345,12 @@ export class HostedDriver extends EventEmitter implements WorkloadDriver {
   }
 }
 
+/**
+ * A host's name in state.json and its log file's: the `_` keeps it apart from every instance name
+ * (a service name starts with a letter), so `mesh logs simulation` never takes it for an instance of `simulation`.
+ */
 function hostName(slot: number): string {
-  return `simulation-host-${slot}`
+  return `_simulation-host-${slot}`
 }
 
 function copy(status: ProcessStatus): ProcessStatus {
