@@ -216,6 +216,8 @@ export class HostedDriver extends EventEmitter implements WorkloadDriver {
     this.hosts[slot] = host
     child.on('message', (message: HostReport) => this.onReport(host, message))
     child.on('exit', (code, signal) => this.onHostExit(host, code, signal))
+    // A failed send to a host that is going away: its 'exit' reports its instances; an unheard 'error' would end the daemon.
+    child.on('error', (error) => console.error(`[mesh] simulation host ${slot} (pid ${host.pid}): ${error.message}`))
     // The channel must not keep the daemon alive by itself.
     child.unref()
     child.channel?.unref()
