@@ -1,7 +1,7 @@
 // The `large` template runs as written: a small generated mesh (8 services, 5 deep) comes up
 // healthy, a request through the ingress goes the whole depth (the spine's calls always
 // happen), and `mesh trace` draws that path with every name whole.
-import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
@@ -29,6 +29,7 @@ describe('large template end to end', () => {
 
   afterAll(async () => {
     await mesh(dir, ['down'])
+    rmSync(dir, {recursive: true, force: true})
   })
 
   test('every generated service is up and healthy', () => {
