@@ -85,6 +85,12 @@ describe('generateLarge', () => {
     expect(config!.services.every((s) => s.versions.every((v) => v.workload.kind === 'simulate'))).toBe(true)
   })
 
+  it('the most services a refusal names do fit', () => {
+    const most = Number(/at most (\d+) services/.exec(refused({services: 100, depth: 4, fanout: 3}).message)![1])
+    expect(generateLarge({services: most, depth: 4, fanout: 3}).services).toHaveLength(most)
+    expect(() => generateLarge({services: most + 1, depth: 4, fanout: 3})).toThrow(/do not fit/)
+  })
+
   it('raises the fanout it was not given until the services fit the depth', () => {
     // 1 + 3 + 9 + 27 + 81 = 121 services above the databases at fanout 3: 200 need 4.
     expect(generateLarge({services: 200}).fanout).toBe(4)
@@ -102,7 +108,8 @@ describe('generateLarge', () => {
     [{services: 5, depth: 0}, '--depth 0: expected a whole number of at least 1'],
     [{services: 5, fanout: -1}, '--fanout -1: expected a whole number of at least 1'],
     [{services: 5, depth: 6}, '--depth 6 is more than --services 5'],
-    [{services: 100, depth: 3, fanout: 3}, '--services 100 do not fit --depth 3 --fanout 3: at most'],
+    // 1 + 3 above one database; a sixth service would make no second database, but a fifth tree service, which does not fit.
+    [{services: 100, depth: 3, fanout: 3}, '--services 100 do not fit --depth 3 --fanout 3: at most 5 services. Raise --depth or --fanout'],
     [{services: 5, depth: 1}, '--depth 1 holds the gateway alone'],
     [{services: 5000}, '--services 5000: at most 1000'],
   ])('refuses %o: %s', (options, message) => {

@@ -72,6 +72,13 @@ function databaseCount(services: number, depth: number): number {
   return Math.min(DATABASES.length, Math.max(1, Math.round(services / 25)))
 }
 
+/** How n services split into the tree under the gateway and the databases below it. */
+function shape(n: number, depth: number): {dbs: number; treeDepth: number; treeSize: number} {
+  // The spine above the databases takes depth - 1 services: what is left over may be databases.
+  const dbs = Math.min(databaseCount(n, depth), n - depth + 1)
+  return {dbs, treeDepth: dbs > 0 ? depth - 1 : depth, treeSize: n - dbs}
+}
+
 /** The architecture's shape, checked and seeded; `largeMeshYaml` writes it. */
 export function generateLarge(options: LargeOptions): LargeArchitecture {
   const {services: n, seed = DEFAULT_SEED} = options
@@ -82,19 +89,17 @@ export function generateLarge(options: LargeOptions): LargeArchitecture {
   if (n > MAX_SERVICES) throw bad(`--services ${n}: at most ${MAX_SERVICES} (a mesh this size does not run on one machine).`)
   const depth = options.depth ?? Math.min(DEFAULT_DEPTH, n)
   if (depth > n) throw bad(`--depth ${depth} is more than --services ${n}: a path of ${depth} services needs at least ${depth} of them.`)
-  // The spine above the databases takes depth - 1 services: what is left over may be databases.
-  const dbs = Math.min(databaseCount(n, depth), n - depth + 1)
-  const treeDepth = dbs > 0 ? depth - 1 : depth
-  const treeSize = n - dbs
+  const {dbs, treeDepth, treeSize} = shape(n, depth)
   if (treeDepth === 1 && treeSize > 1) throw bad(`--depth 1 holds the gateway alone, not --services ${n}: raise --depth.`)
+  const fits = (services: number, f: number) => treeCapacity(shape(services, depth).treeDepth, f) >= shape(services, depth).treeSize
   let fanout = options.fanout
   if (fanout === undefined) {
     fanout = DEFAULT_FANOUT
-    while (treeCapacity(treeDepth, fanout) < treeSize) fanout++
-  } else if (treeCapacity(treeDepth, fanout) < treeSize) {
-    throw bad(
-      `--services ${n} do not fit --depth ${depth} --fanout ${fanout}: at most ${treeCapacity(treeDepth, fanout) + dbs} services. Raise --depth or --fanout, or lower --services.`,
-    )
+    while (!fits(n, fanout)) fanout++
+  } else if (!fits(n, fanout)) {
+    let most = n - 1
+    while (most > depth && !fits(most, fanout)) most--
+    throw bad(`--services ${n} do not fit --depth ${depth} --fanout ${fanout}: at most ${most} services. Raise --depth or --fanout, or lower --services.`)
   }
 
   const random = new SeededRandom(seed)
