@@ -136,7 +136,8 @@ const GOLDEN_DEEP = [
   "* [77]    └─→ s39 GET /   │                   █│  5.00ms 200",
   "* [78]    └─s39-v1-0 GET /│                   █│  4.00ms 503",
   "              ↳ cause: simulated error (errorRate 1%)",
-  "* critical path   bars on a common axis from the first start to the last end",
+  "* critical path   [n] depth, past what indent fits   bars on a common axis from",
+  "the first start to the last end",
   "",
 ].join('\n')
 

@@ -82,6 +82,7 @@ export function renderWaterfall(spans: Span[], opts: WaterfallOptions): string {
   const tail = (guides: string, keep: number) => guides.slice(guides.length - Math.max(0, keep))
   const markFor = (depth: number) => `[${depth}]`.padEnd(2 * Math.ceil(`[${depth}]`.length / 2))
   const rows: Array<{node: Node; prefix: string; childPrefix: string; isRoot: boolean}> = []
+  let folded = false
   const visit = (nodes: Node[], anc: string, depth: number) => {
     nodes.forEach((node, i) => {
       const last = i === nodes.length - 1
@@ -89,6 +90,7 @@ export function renderWaterfall(spans: Span[], opts: WaterfallOptions): string {
       let prefix = depth === 0 ? '' : anc + (last ? '└─' : '├─')
       let childPrefix = childAnc
       if (depth > levels) {
+        folded = true
         const mark = markFor(depth)
         prefix = mark + tail(anc, 2 * levels - 2 - mark.length) + (last ? '└─' : '├─')
         childPrefix = ' '.repeat(mark.length) + tail(childAnc, 2 * levels - mark.length)
@@ -162,6 +164,7 @@ export function renderWaterfall(spans: Span[], opts: WaterfallOptions): string {
 
   const legend = ['* critical path', 'bars on a common axis from the first start to the last end']
   if (all.some((n) => n.orphan)) legend.splice(1, 0, '? orphan (parent span missing)')
+  if (folded) legend.splice(1, 0, '[n] depth, past what indent fits')
   if (all.some((n) => hasColdStart(n.span))) legend.splice(1, 0, `${COLD_CELL} cold start (held for a new instance)`)
   for (const line of wrap(legend.join('   '), width)) out.push(c.dim(line))
   return out.join('\n') + '\n'
