@@ -7,11 +7,20 @@
 import type {Socket} from 'node:net'
 import {buildConnector} from 'undici'
 
+/**
+ * How long a warmed connection waits for its first call. The mesh's listeners close one
+ * that sends nothing for 10 s (HEADERS_TIMEOUT_MS in proxy/data-plane.ts); closed here
+ * first, no call can be written into a socket the other end is closing.
+ */
+export const WARM_IDLE_MS = 8_000
+
 export class WarmConnections {
   private readonly idle = new Map<string, Socket[]>()
   /** undici's own connector, with the options an Agent gives it by default. */
   private readonly dial = buildConnector({})
   private closed = false
+
+  constructor(private readonly idleMs = WARM_IDLE_MS) {}
 
   /** The Agent's `connect` option. */
   readonly connect: buildConnector.connector = (opts, callback) => {
@@ -20,6 +29,8 @@ export class WarmConnections {
       if (socket.destroyed || !socket.writable) continue
       socket.removeListener('close', destroySelf)
       socket.removeListener('error', destroySelf)
+      socket.removeListener('timeout', destroySelf)
+      socket.setTimeout(0)
       // Never within the call: undici dials from inside its resume loop, which ignores a
       // resume made from there, and the request would wait for the next event forever.
       return void process.nextTick(callback, null, socket)
@@ -68,7 +79,8 @@ export class WarmConnections {
         if (!list) this.idle.set(key, (list = []))
         list.push(socket as Socket)
         // The listener closing it (a drain, mesh down) before any call took it.
-        socket.once('close', destroySelf).once('error', destroySelf)
+        socket.once('close', destroySelf).once('error', destroySelf).once('timeout', destroySelf)
+        socket.setTimeout(this.idleMs)
       })
     })
   }
