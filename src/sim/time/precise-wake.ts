@@ -105,8 +105,10 @@ export class PreciseWake implements Wake {
   private readonly onMessage = (g: number): void => {
     // A message from a time since re-armed: the worker is already waiting for the new one.
     if (g !== Atomics.load(this.gen, 0) || !this.fn || this.polling) return
-    const late = this.clock.now() - (this.at - this.lead)
-    this.lead = Math.min(MAX_LEAD_MS, Math.max(0, this.lead + (late - this.lead) / 8))
+    // The hand-off this time. The lead follows a low quantile of it, not its mean: down at
+    // once after a wake that had to poll (CPU spent), up slowly after a late one.
+    const handoff = this.clock.now() - (this.at - this.lead)
+    this.lead = handoff < this.lead ? (this.lead + handoff) / 2 : Math.min(MAX_LEAD_MS, this.lead + (handoff - this.lead) / 16)
     this.poll()
   }
 
