@@ -17,5 +17,19 @@ const sim = createSimulatedService({
   config, service: 'sim', version: 'v1', instance: 'sim-v1-0', dependencyUrls: {},
   clock: realClock, random: new SeededRandom(config.seed), sleeps,
 })
+// The service's own view of each request, arrival to last byte written: what the client
+// measures less the round trip and the client's own wake-up.
+const served = []
+sim.server.prependListener('request', (req, res) => {
+  const began = performance.now()
+  res.once('finish', () => served.push(performance.now() - began))
+})
 sim.server.listen(0, '127.0.0.1', () => process.stdout.write(`LISTENING ${sim.server.address().port}\n`))
-exitOnSignal(sim.server, {close: () => sim.close()})
+exitOnSignal(sim.server, {
+  close: () => {
+    served.sort((a, b) => a - b)
+    const q = (p) => served[Math.min(served.length - 1, Math.floor(p * served.length))]
+    process.stdout.write(`SERVED ${JSON.stringify({p50: q(0.5), p99: q(0.99)})}\n`)
+    return sim.close()
+  },
+})

@@ -11,14 +11,15 @@
 // quantiles of the latencies the service actually drew (the same seeded stream, so this
 // is the sleep's own error, without the sampling noise of 2000 draws); and the `zero`
 // row (latency 0) gives the HTTP round trip the client sees anyway, subtracted in
-// "above zero". The service's CPU per request is from /proc (utime+stime).
+// "above zero". "served" is the service's own view (arrival to last byte written). The
+// service's CPU per request is from /proc (utime+stime).
 // Then the sleep alone, in this process, no HTTP: SLEEPS (1000) sleeps one after another
 // of each length, how late each ends (it never ends early) and this process's CPU.
 //
 // Env knobs: BENCH_REQUESTS (2000), BENCH_ROUNDS (3: the median round is reported), BENCH_JSON.
 import {writeFileSync} from 'node:fs'
 import {Pool} from 'undici'
-import {cpuMicros, fmt, machine, startServer, stopChild, table} from './lib.js'
+import {cpuMicros, fmt, machine, startServer, table} from './lib.js'
 import {latencyModel} from '../dist/sim/model/latency-model.js'
 import {SeededRandom} from '../dist/sim/time/random.js'
 import {DeadlineHeap} from '../dist/sim/time/deadline-queue.js'
@@ -57,9 +58,14 @@ async function measure(d, wake) {
   const simulate = JSON.stringify({latency: {p50Ms: d.p50Ms, p99Ms: d.p99Ms}, seed: SEED, responseBytes: 64})
   const server = await startServer('sim-latency-service.js', {MESH_SIMULATE: simulate, BENCH_WAKE: wake})
   const pool = new Pool(`http://127.0.0.1:${server.port}`, {connections: 1})
+  let out = ''
+  server.child.stdout.on('data', (d) => { out += d })
+  // After 'exit', its stdout may still hold the SERVED line: 'close' comes once it is read.
+  const closed = new Promise((resolve) => server.child.once('close', resolve))
+  let client
   try {
-    // Warm the client's and the server's code paths with a different stream: the measured
-    // requests must be the first REQUESTS draws.
+    // No warm-up: the measured requests must be the service's first REQUESTS draws, for
+    // "drawn" to be their latencies.
     const samples = []
     const cpu0 = cpuMicros(server.pid)
     for (let i = 0; i < REQUESTS; i++) {
@@ -70,11 +76,17 @@ async function measure(d, wake) {
     }
     const cpuPerReq = (cpuMicros(server.pid) - cpu0) / REQUESTS
     samples.sort((a, b) => a - b)
-    return {p50: quantile(samples, 0.5), p99: quantile(samples, 0.99), cpuPerReq}
+    client = {p50: quantile(samples, 0.5), p99: quantile(samples, 0.99), cpuPerReq}
   } finally {
     await pool.close()
-    await stopChild(server.child)
+    // 'close' rather than lib.js's stopChild: it comes once the SERVED line has been read.
+    server.child.kill('SIGTERM')
+    const kill = setTimeout(() => server.child.kill('SIGKILL'), 5_000)
+    await closed
+    clearTimeout(kill)
   }
+  const served = JSON.parse(/SERVED (.*)/.exec(out)?.[1] ?? '{}')
+  return {...client, servedP50: served.p50, servedP99: served.p99}
 }
 
 const results = []
@@ -95,16 +107,18 @@ console.log(`\nsimulated service latency, ${REQUESTS} sequential requests, media
 const rows = results.map((r) => {
   const zero = results.find((z) => z.wake === r.wake && z.p50Ms === 0)
   const isZero = r.p50Ms === 0
+  const above = r.p50 - zero.p50
   return [
     `${r.wake} ${r.name}`,
     fmt.f(r.p50, 3), fmt.f(r.p99, 3),
-    isZero ? '–' : fmt.x(r.p50 / r.drawnP50), isZero ? '–' : fmt.x(r.p99 / r.drawnP99),
-    isZero ? '–' : fmt.f(r.p50 - zero.p50, 3), isZero ? '–' : fmt.f(r.p99 - zero.p50, 3),
+    isZero ? '–' : fmt.f(above, 3), isZero ? '–' : fmt.x(above / r.drawnP50), isZero ? '–' : fmt.x(r.p99 / r.drawnP99),
     isZero ? '–' : `${fmt.f(r.drawnP50, 3)} / ${fmt.f(r.drawnP99, 3)}`,
+    `${fmt.f(r.servedP50, 3)} / ${fmt.f(r.servedP99, 3)}`,
+    isZero ? '–' : fmt.x((r.servedP50 - zero.servedP50) / r.drawnP50),
     fmt.f(r.cpuPerReq, 1),
   ]
 })
-console.log(table(['wake, declared p50 / p99', 'p50 ms', 'p99 ms', 'p50 ÷ drawn', 'p99 ÷ drawn', 'p50 above zero', 'p99 above zero', 'drawn p50 / p99', 'service CPU µs/req'], rows))
+console.log(table(['wake, declared p50 / p99', 'p50 ms', 'p99 ms', 'p50 − zero row', '(p50 − zero) ÷ drawn p50', 'p99 ÷ drawn p99', 'drawn p50 / p99', 'served p50 / p99', '(served p50 − zero) ÷ drawn', 'service CPU µs/req'], rows))
 
 const alone = []
 for (const [wake, heap] of [['precise', new DeadlineHeap(realClock, preciseWake(realClock))], ['timer', new DeadlineHeap(realClock)]]) {
