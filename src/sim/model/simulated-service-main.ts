@@ -9,6 +9,11 @@ import {MeshError} from '../errors.js'
 import {createSimulatedService, readSimulatedServiceEnv, type SimulatedServiceEnv} from './simulated-service.js'
 import {latencyModel} from './latency-model.js'
 import {dependencyEnvName} from '../config/env-names.js'
+import {DeadlineHeap} from '../time/deadline-queue.js'
+import {preciseWake} from '../time/precise-wake.js'
+
+/** How long start waits for connections to its dependencies' sidecars before it listens anyway. */
+const WARM_WITHIN_MS = 1_000
 
 function fail(message: string, hints: string[], exitCode: number): never {
   process.stderr.write(`simulated service: ${message}\n${hints.map((h) => `  ${h}\n`).join('')}`)
@@ -31,13 +36,16 @@ for (const dep of missingUrls) {
 
 // Each instance draws its own stream: same seed, different replicas, different dice.
 const random = new SeededRandom(config.seed ^ seedFrom(instance))
-const sim = createSimulatedService({config, service, version, instance, dependencyUrls, clock: realClock, random})
+// Latencies of a fraction of a millisecond are kept: setTimeout would round them to whole ones.
+const sleeps = new DeadlineHeap(realClock, preciseWake(realClock))
+const sim = createSimulatedService({config, service, version, instance, dependencyUrls, clock: realClock, random, sleeps})
 
 sim.server.on('error', (error: NodeJS.ErrnoException) => {
   fail(`${label} cannot listen on 127.0.0.1:${port}: ${error.code ?? error.message}`, [], 1)
 })
 
 function listen(): void {
+  if (stopping) return
   sim.server.listen(port, '127.0.0.1', () => {
     const address = sim.server.address()
     const actual = typeof address === 'object' && address ? address.port : port
@@ -48,11 +56,15 @@ function listen(): void {
 // simulate.coldStart: a function's init phase, before it listens (so before it is healthy). A
 // stream of its own, so the requests' dice are the same with or without it.
 const initMs = config.coldStart ? latencyModel(config.coldStart).sample(new SeededRandom(config.seed ^ seedFrom(instance, 'coldStart'))) : 0
+// Its dependencies' connections open during the init phase (and before it listens, so
+// before its health check passes), as a function's init code opens its clients.
+const warm = sim.warm(WARM_WITHIN_MS)
+const ready = (): void => void warm.then(listen)
 if (initMs > 0) {
   process.stdout.write(`${label} init phase: ${Math.round(initMs)} ms (simulate.coldStart)\n`)
-  setTimeout(listen, initMs)
+  setTimeout(ready, initMs)
 } else {
-  listen()
+  ready()
 }
 
 let stopping = false
