@@ -6,7 +6,7 @@ import {listTemplates, writeTemplate} from '../sim/templates/templates.js'
 export default class Init extends MeshCommand {
   static override description = 'Write a starter mesh.yaml (and sample services) from a template.'
   static override enableJsonFlag = true
-  static override examples = ['<%= config.bin %> init', '<%= config.bin %> init --template shop', '<%= config.bin %> init --list']
+  static override examples = ['<%= config.bin %> init', '<%= config.bin %> init --template shop', '<%= config.bin %> init --list', '<%= config.bin %> init --template large --services 100 --depth 6 --fanout 3']
   // Reads no mesh.yaml: no --file.
   static override baseFlags = {}
   static override flags = {
@@ -14,6 +14,10 @@ export default class Init extends MeshCommand {
     list: Flags.boolean({description: 'list the templates'}),
     force: Flags.boolean({description: 'overwrite existing files'}),
     dir: Flags.string({description: 'directory to write into', default: '.'}),
+    services: Flags.integer({description: 'large: how many services to generate (default 100)'}),
+    depth: Flags.integer({description: 'large: most services on one path from the ingress (default 6)'}),
+    fanout: Flags.integer({description: 'large: most services one service calls (default 3, more if --services needs it)'}),
+    seed: Flags.integer({description: 'large: the seed; the same seed writes the same file (default 1)'}),
   }
 
   async run(): Promise<unknown> {
@@ -26,7 +30,8 @@ export default class Init extends MeshCommand {
       }
       return templates
     }
-    const written = await writeTemplate(flags.template, flags.dir, {force: flags.force})
+    const generator = {services: flags.services, depth: flags.depth, fanout: flags.fanout, seed: flags.seed}
+    const written = await writeTemplate(flags.template, flags.dir, {force: flags.force, generator})
     if (!this.jsonEnabled()) {
       for (const f of written) this.log(`${chalk.green('created')} ${f}`)
       this.log(`\nNext: ${chalk.bold('mesh up')} (or ${chalk.bold('mesh up -d')} to run it in the background).`)

@@ -320,4 +320,81 @@ describe('simulated service', () => {
     expect(res.statusCode).toBe(200)
     expect(JSON.parse(await res.body.text()).method).toBe('POST')
   })
+
+  it('sleeps a fraction of a millisecond exactly, all requests under one clock timer', async () => {
+    const clock = new VirtualClock()
+    const {url} = await startSim({latency: {p50Ms: 0.5, p99Ms: 0.5}}, {clock})
+    let answered = 0
+    const replies = [get(`${url}/a`), get(`${url}/b`), get(`${url}/c`)].map((p) => p.then((r) => { answered++; return r }))
+    // Three requests asleep; the heap of their deadlines holds one timer on the clock.
+    await untilPending(clock, 1)
+    for (let i = 0; i < 50; i++) await new Promise((resolve) => setImmediate(resolve))
+    expect(clock.pending()).toBe(1)
+    await clock.advance(0.4)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(answered).toBe(0)
+    await clock.advance(0.1)
+    expect((await Promise.all(replies)).map((r) => r.status)).toEqual([200, 200, 200])
+  })
+
+  it('a caller that leaves while its request sleeps: the request is served to its end and gives its slot back', async () => {
+    const clock = new VirtualClock()
+    const {url} = await startSim({latency: {p50Ms: 10, p99Ms: 10}, concurrency: 1}, {clock})
+    const gone = new AbortController()
+    const first = request(`${url}/first`, {signal: gone.signal, dispatcher: client}).catch((e: Error) => e.name)
+    await untilPending(clock, 1)
+    gone.abort()
+    expect(await first).toBe('AbortError')
+    await clock.advance(10)
+    const next = get(`${url}/next`)
+    await untilPending(clock, 1)
+    await clock.advance(10)
+    expect((await next).status).toBe(200)
+  })
+
+  it('warms connections to its dependencies before it listens: the first call finds one open', async () => {
+    const connections: number[] = []
+    const downstream = await startDownstream()
+    downstream.server.on('connection', () => connections.push(downstream.seen.length))
+    const sim = createSimulatedService({
+      config: {...base, latency: {p50Ms: 0, p99Ms: 0}, calls: [{service: 'inventory', probability: 1, path: '/', method: 'GET'}]},
+      service: 'catalog', version: 'v1', instance: 'catalog-v1-0',
+      dependencyUrls: {inventory: downstream.url, unused: 'http://127.0.0.1:1'},
+      clock: realClock, random: new SeededRandom(1),
+    })
+    cleanup.push(() => sim.close())
+    await sim.warm(2_000)
+    // The client side is connected; the server's accepts may still be queued.
+    for (let i = 0; i < 100 && connections.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 5))
+    // WARM_CONNECTIONS_PER_DEPENDENCY of them, opened before any request; none to a dependency it never calls.
+    expect(connections).toEqual([0, 0])
+    expect(downstream.seen).toHaveLength(0)
+    sim.server.listen(0, '127.0.0.1')
+    await once(sim.server, 'listening')
+    const res = await get(urlOf(sim.server))
+    expect(res.json().calls).toMatchObject([{service: 'inventory', status: 200}])
+    expect(connections).toHaveLength(2)
+  })
+
+  it('starts when a dependency is not listening yet: warming gives up at once, its calls dial as usual', async () => {
+    const gone = http.createServer()
+    gone.listen(0, '127.0.0.1')
+    await once(gone, 'listening')
+    const deadUrl = urlOf(gone)
+    await new Promise((resolve) => gone.close(resolve))
+    const sim = createSimulatedService({
+      config: {...base, calls: [{service: 'inventory', probability: 1, path: '/', method: 'GET'}]},
+      service: 'catalog', version: 'v1', instance: 'catalog-v1-0',
+      dependencyUrls: {inventory: deadUrl}, clock: realClock, random: new SeededRandom(1),
+    })
+    cleanup.push(() => sim.close())
+    const began = Date.now()
+    await sim.warm(5_000)
+    expect(Date.now() - began).toBeLessThan(4_000)
+    sim.server.listen(0, '127.0.0.1')
+    await once(sim.server, 'listening')
+    const res = await get(urlOf(sim.server))
+    expect(res.status).toBe(500)
+    expect(res.json().error).toMatch(/dependency "inventory" failed: ECONNREFUSED/)
+  })
 })

@@ -65,15 +65,16 @@ describe('critical path (as Jaeger computes it)', () => {
     expect(markedIds(spans)).toEqual([1, 2, 3, 4, 5, 6, 7].map(id))
     expect(renderWaterfall(spans, {width: 100, colour: false})).toBe([
       'trace abababababababababababababababab  GET /  3.02s  7 spans  4 services',
-      '                                   0            1.51s         3.02s',
-      '* productpage-v1-0 GET /          │████████████████████████████████│   3.02s 200',
-      '* ├─→ details GET /details        │████████████████████████████████│   3.00s 200',
-      '* │ └─details-v1-0 GET /details   │████████████████████████████████│   3.00s 200',
-      '* └─→ reviews GET /reviews        │                               █│  12.0ms 200',
-      '*   └─reviews-v1-0 GET /reviews   │                               █│  10.0ms 200',
-      '*     └─→ ratings GET /ratings    │                               █│  5.00ms 200',
-      '*       └─ratings-v1-0 GET /ratin…│                               █│  3.00ms 200',
-      '* critical path   bars on a common axis from the first start to the last end',
+      '                                  0             1.51s         3.02s',
+      '* productpage-v1-0 GET /         │█████████████████████████████████│   3.02s 200',
+      '* ├─→ details GET /details       │█████████████████████████████████│   3.00s 200',
+      '* │ └─details-v1-0 GET /details  │█████████████████████████████████│   3.00s 200',
+      '* └─→ reviews GET /reviews       │                                █│  12.0ms 200',
+      '*   └─reviews-v1-0 GET /reviews  │                                █│  10.0ms 200',
+      '*     └─→ ratings GET /ratings   │                                █│  5.00ms 200',
+      '* [4] └─ratings-v1-0 GET /ratings│                                █│  3.00ms 200',
+      '* critical path   [n] depth, past what indent fits   bars on a common axis from the first start to',
+      'the last end',
       '',
     ].join('\n'))
   })
@@ -87,9 +88,9 @@ describe('critical path (as Jaeger computes it)', () => {
     // 1 frontend, 2/3 catalog, 4/5 cart, 6/7 inventory
     expect(markedIds(spans)).toEqual([1, 2, 3].map(id))
     expect(starredLines(spans)).toEqual([
-      '* frontend-v1-0 GET /             │████████████████████████████████│ 100.0ms 200',
-      '* ├─→ catalog GET /catalog        │█████████████████████████████   │  88.0ms 200',
-      '* │ └─catalog-v1-0 GET /catalog   │█████████████████████████████   │  86.0ms 200',
+      '* frontend-v1-0 GET /              │███████████████████████████████│ 100.0ms 200',
+      '* ├─→ catalog GET /catalog         │████████████████████████████   │  88.0ms 200',
+      '* │ └─catalog-v1-0 GET /catalog    │████████████████████████████   │  86.0ms 200',
     ])
   })
 
@@ -106,9 +107,9 @@ describe('critical path (as Jaeger computes it)', () => {
       '├─→ cart GET /cart',
       '│ └─cart-v1-0 GET /cart',
       '│   ├─→ inventory GET /inventory',
-      '│   │ └─inventory-v1-0 GET /inv…',
+      '[4] └─inventory-v1-0 GET /invent',
       '│   └─→ pricing GET /pricing',
-      '│     └─pricing-v1-0 GET /prici…',
+      '[4] └─pricing-v1-0 GET /pricing',
       '└─→ checkout GET /checkout',
       '└─checkout-v1-0 GET /checkout',
     ])

@@ -40,3 +40,24 @@ export function shopTrace(): Span[] {
       startMs: T0 + 91, durationMs: 29},
   ]
 }
+
+/**
+ * A 40-service chain, s0 → s1 → … → s39, as the issue measured it: each hop a client span
+ * and the next service's server span, so the tree is 79 levels deep.
+ */
+export function chainTrace(services = 40): Span[] {
+  const chain = 'c0ffee0000000000000000000000c0de'
+  const id = (kind: 's' | 'c', i: number) => `${kind}${String(i).padStart(15, '0')}`
+  const spans: Span[] = []
+  for (let i = 0; i < services; i++) {
+    const service = `s${i}`
+    const start = T0 + 3 * i
+    const durationMs = 3 * (services - i) + 1
+    spans.push({traceId: chain, spanId: id('s', i), parentId: i === 0 ? undefined : id('c', i - 1), kind: 'server', name: 'GET /',
+      service, version: 'v1', instance: `${service}-v1-0`, method: 'GET', path: '/', status: 200, startMs: start, durationMs})
+    if (i === services - 1) break
+    spans.push({traceId: chain, spanId: id('c', i), parentId: id('s', i), kind: 'client', name: 'GET /', service, version: 'v1',
+      instance: `${service}-v1-0`, peerService: `s${i + 1}`, method: 'GET', path: '/', status: 200, startMs: start + 1, durationMs: durationMs - 2, attempt: 1})
+  }
+  return spans
+}

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 import {isErrorSpan, type Span} from '../../src/sim/telemetry/span.js'
 import {renderWaterfall} from '../../src/sim/telemetry/waterfall.js'
-import {shopTrace, T0} from './waterfall-fixture.js'
+import {chainTrace, shopTrace, T0} from './waterfall-fixture.js'
 
 // ESC followed by '[': the start of every ANSI colour sequence.
 const ANSI = /\u001b\[/
@@ -10,44 +10,134 @@ const ANSI = /\u001b\[/
 // fault), and frontend → cart timing out; the cart server span ends after its client (skew).
 const GOLDEN = [
   "trace 4bf92f3577b34da6a3ce929d0e0e4736  GET /checkout  120.0ms  8 spans  4 services",
-  "                                   0            60.0ms      120.0ms",
-  "* frontend-v1-0 GET /checkout     │████████████████████████████████│ 120.0ms 200",
-  "* ├─→ catalog GET /items          │█                               │  1.00ms 503 (attempt 1) [FI]",
+  "                                    0           60.0ms      120.0ms",
+  "* frontend-v1-0 GET /checkout      │███████████████████████████████│ 120.0ms 200",
+  "* ├─→ catalog GET /items           │█                              │  1.00ms 503 (attempt 1) [FI]",
   "  │   ↳ fault: abort 503 (10%)",
   "  │   ↳ cause: fault injected: abort with 503",
-  "* ├─→ catalog GET /items          │       █████████████████        │  60.0ms 200 (attempt 2)",
-  "* │ └─catalog-v1-1 GET /items     │       █████████████████        │  58.0ms 200",
-  "* │   └─→ inventory GET /stock    │          █████████             │  30.0ms 200",
-  "* │     └─inventory-v1-0 GET /sto…│          █████████             │  28.0ms 200 [DI]",
+  "* ├─→ catalog GET /items           │       ████████████████        │  60.0ms 200 (attempt 2)",
+  "* │ └─catalog-v1-1 GET /items      │       ████████████████        │  58.0ms 200",
+  "* │   └─→ inventory GET /stock     │          █████████            │  30.0ms 200",
+  "* │     └─inventory-v1-0 GET /stock│          ████████             │  28.0ms 200 [DI]",
   "  │         ↳ fault: delay 20ms",
-  "* └─→ cart POST /cart             │                        ███████ │  25.0ms 504 [UT]",
+  "* └─→ cart POST /cart              │                       ███████ │  25.0ms 504 [UT]",
   "    │ ↳ cause: upstream timeout: cart did not answer within 25ms",
-  "*   └─cart-v1-0 POST /cart        │                        ████████│  29.0ms ---",
+  "*   └─cart-v1-0 POST /cart         │                       ████████│  29.0ms ---",
   "* critical path   bars on a common axis from the first start to the last end",
   "",
 ].join('\n')
 
 const GOLDEN_WHY = [
   "trace 4bf92f3577b34da6a3ce929d0e0e4736  GET /checkout  120.0ms  8 spans  4 services",
-  "                                   0            60.0ms      120.0ms",
-  "* frontend-v1-0 GET /checkout     │████████████████████████████████│ 120.0ms 200",
-  "* ├─→ catalog GET /items          │█                               │  1.00ms 503 (attempt 1) [FI]",
+  "                                    0           60.0ms      120.0ms",
+  "* frontend-v1-0 GET /checkout      │███████████████████████████████│ 120.0ms 200",
+  "* ├─→ catalog GET /items           │█                              │  1.00ms 503 (attempt 1) [FI]",
   "  │   ↳ fault: abort 503 (10%)",
   "  │   ↳ cause: fault injected: abort with 503",
   "  │   ↳ why: chose catalog-v1-0 of [catalog-v1-0, catalog-v1-1]; retry budget left 9",
-  "* ├─→ catalog GET /items          │       █████████████████        │  60.0ms 200 (attempt 2)",
+  "* ├─→ catalog GET /items           │       ████████████████        │  60.0ms 200 (attempt 2)",
   "  │ │ ↳ why: chose catalog-v1-1 of [catalog-v1-0, catalog-v1-1, catalog-v2-0]; skipped ejected",
   "  │ │   catalog-v2-0; retry budget left 8",
-  "* │ └─catalog-v1-1 GET /items     │       █████████████████        │  58.0ms 200",
-  "* │   └─→ inventory GET /stock    │          █████████             │  30.0ms 200",
+  "* │ └─catalog-v1-1 GET /items      │       ████████████████        │  58.0ms 200",
+  "* │   └─→ inventory GET /stock     │          █████████            │  30.0ms 200",
   "  │     │ ↳ why: chose inventory-v1-0 of [inventory-v1-0]",
-  "* │     └─inventory-v1-0 GET /sto…│          █████████             │  28.0ms 200 [DI]",
+  "* │     └─inventory-v1-0 GET /stock│          ████████             │  28.0ms 200 [DI]",
   "  │         ↳ fault: delay 20ms",
-  "* └─→ cart POST /cart             │                        ███████ │  25.0ms 504 [UT]",
+  "* └─→ cart POST /cart              │                       ███████ │  25.0ms 504 [UT]",
   "    │ ↳ cause: upstream timeout: cart did not answer within 25ms",
   "    │ ↳ why: chose cart-v1-0 of [cart-v1-0]; retry budget left 8; overall timeout fired",
-  "*   └─cart-v1-0 POST /cart        │                        ████████│  29.0ms ---",
+  "*   └─cart-v1-0 POST /cart         │                       ████████│  29.0ms ---",
   "* critical path   bars on a common axis from the first start to the last end",
+  "",
+].join('\n')
+
+// A 40-service chain (79 levels): five levels are drawn as a tree, the rest fold their indent
+// into the depth, so every name is whole; a detail line under a folded row lines up with it.
+const GOLDEN_DEEP = [
+  "trace c0ffee0000000000000000000000c0de  GET /  121.0ms  79 spans  40 services",
+  "                           0            121.0ms",
+  "* s0-v1-0 GET /           │████████████████████│ 121.0ms 200",
+  "* └─→ s1 GET /            │████████████████████│ 119.0ms 200",
+  "*   └─s1-v1-0 GET /       │████████████████████│ 118.0ms 200",
+  "*     └─→ s2 GET /        │████████████████████│ 116.0ms 200",
+  "*       └─s2-v1-0 GET /   │████████████████████│ 115.0ms 200",
+  "*         └─→ s3 GET /    │ ███████████████████│ 113.0ms 200",
+  "* [6]     └─s3-v1-0 GET / │ ███████████████████│ 112.0ms 200",
+  "* [7]     └─→ s4 GET /    │ ███████████████████│ 110.0ms 200",
+  "* [8]     └─s4-v1-0 GET / │ ███████████████████│ 109.0ms 200",
+  "* [9]     └─→ s5 GET /    │  ██████████████████│ 107.0ms 200",
+  "* [10]    └─s5-v1-0 GET / │  ██████████████████│ 106.0ms 200",
+  "* [11]    └─→ s6 GET /    │  ██████████████████│ 104.0ms 200",
+  "* [12]    └─s6-v1-0 GET / │  ██████████████████│ 103.0ms 200",
+  "* [13]    └─→ s7 GET /    │   █████████████████│ 101.0ms 200",
+  "* [14]    └─s7-v1-0 GET / │   █████████████████│ 100.0ms 200",
+  "* [15]    └─→ s8 GET /    │   █████████████████│  98.0ms 200",
+  "* [16]    └─s8-v1-0 GET / │   █████████████████│  97.0ms 200",
+  "* [17]    └─→ s9 GET /    │    ████████████████│  95.0ms 200",
+  "* [18]    └─s9-v1-0 GET / │    ████████████████│  94.0ms 200",
+  "* [19]    └─→ s10 GET /   │    ████████████████│  92.0ms 200",
+  "* [20]    └─s10-v1-0 GET /│    ████████████████│  91.0ms 200",
+  "* [21]    └─→ s11 GET /   │     ███████████████│  89.0ms 200",
+  "* [22]    └─s11-v1-0 GET /│     ███████████████│  88.0ms 200",
+  "* [23]    └─→ s12 GET /   │     ███████████████│  86.0ms 200",
+  "* [24]    └─s12-v1-0 GET /│     ███████████████│  85.0ms 200",
+  "* [25]    └─→ s13 GET /   │      ██████████████│  83.0ms 200",
+  "* [26]    └─s13-v1-0 GET /│      ██████████████│  82.0ms 200",
+  "* [27]    └─→ s14 GET /   │      ██████████████│  80.0ms 200",
+  "* [28]    └─s14-v1-0 GET /│      ██████████████│  79.0ms 200",
+  "* [29]    └─→ s15 GET /   │       █████████████│  77.0ms 200",
+  "* [30]    └─s15-v1-0 GET /│       █████████████│  76.0ms 200",
+  "* [31]    └─→ s16 GET /   │       █████████████│  74.0ms 200",
+  "* [32]    └─s16-v1-0 GET /│       █████████████│  73.0ms 200",
+  "* [33]    └─→ s17 GET /   │        ████████████│  71.0ms 200",
+  "* [34]    └─s17-v1-0 GET /│        ████████████│  70.0ms 200",
+  "* [35]    └─→ s18 GET /   │        ████████████│  68.0ms 200",
+  "* [36]    └─s18-v1-0 GET /│        ████████████│  67.0ms 200",
+  "* [37]    └─→ s19 GET /   │         ███████████│  65.0ms 200",
+  "* [38]    └─s19-v1-0 GET /│         ███████████│  64.0ms 200",
+  "* [39]    └─→ s20 GET /   │         ███████████│  62.0ms 200",
+  "* [40]    └─s20-v1-0 GET /│         ███████████│  61.0ms 200",
+  "* [41]    └─→ s21 GET /   │          ██████████│  59.0ms 200",
+  "* [42]    └─s21-v1-0 GET /│          ██████████│  58.0ms 200",
+  "* [43]    └─→ s22 GET /   │          ██████████│  56.0ms 200",
+  "* [44]    └─s22-v1-0 GET /│          ██████████│  55.0ms 200",
+  "* [45]    └─→ s23 GET /   │           █████████│  53.0ms 200",
+  "* [46]    └─s23-v1-0 GET /│           █████████│  52.0ms 200",
+  "* [47]    └─→ s24 GET /   │           █████████│  50.0ms 200",
+  "* [48]    └─s24-v1-0 GET /│           █████████│  49.0ms 200",
+  "* [49]    └─→ s25 GET /   │            ████████│  47.0ms 200",
+  "* [50]    └─s25-v1-0 GET /│            ████████│  46.0ms 200",
+  "* [51]    └─→ s26 GET /   │            ████████│  44.0ms 200",
+  "* [52]    └─s26-v1-0 GET /│            ████████│  43.0ms 200",
+  "* [53]    └─→ s27 GET /   │             ███████│  41.0ms 200",
+  "* [54]    └─s27-v1-0 GET /│             ███████│  40.0ms 200",
+  "* [55]    └─→ s28 GET /   │             ███████│  38.0ms 200",
+  "* [56]    └─s28-v1-0 GET /│             ███████│  37.0ms 200",
+  "* [57]    └─→ s29 GET /   │              ██████│  35.0ms 200",
+  "* [58]    └─s29-v1-0 GET /│              ██████│  34.0ms 200",
+  "* [59]    └─→ s30 GET /   │              ██████│  32.0ms 200",
+  "* [60]    └─s30-v1-0 GET /│              ██████│  31.0ms 200",
+  "* [61]    └─→ s31 GET /   │               █████│  29.0ms 200",
+  "* [62]    └─s31-v1-0 GET /│               █████│  28.0ms 200",
+  "* [63]    └─→ s32 GET /   │               █████│  26.0ms 200",
+  "* [64]    └─s32-v1-0 GET /│               █████│  25.0ms 200",
+  "* [65]    └─→ s33 GET /   │                ████│  23.0ms 200",
+  "* [66]    └─s33-v1-0 GET /│                ████│  22.0ms 200",
+  "* [67]    └─→ s34 GET /   │                ████│  20.0ms 200",
+  "* [68]    └─s34-v1-0 GET /│                ████│  19.0ms 200",
+  "* [69]    └─→ s35 GET /   │                 ███│  17.0ms 200",
+  "* [70]    └─s35-v1-0 GET /│                 ███│  16.0ms 200",
+  "* [71]    └─→ s36 GET /   │                 ███│  14.0ms 200",
+  "* [72]    └─s36-v1-0 GET /│                 ███│  13.0ms 200",
+  "* [73]    └─→ s37 GET /   │                  ██│  11.0ms 200",
+  "* [74]    └─s37-v1-0 GET /│                  ██│  10.0ms 200",
+  "* [75]    └─→ s38 GET /   │                  ██│  8.00ms 200",
+  "* [76]    └─s38-v1-0 GET /│                  ██│  7.00ms 200",
+  "* [77]    └─→ s39 GET /   │                   █│  5.00ms 200",
+  "* [78]    └─s39-v1-0 GET /│                   █│  4.00ms 503",
+  "              ↳ cause: simulated error (errorRate 1%)",
+  "* critical path   [n] depth, past what indent fits   bars on a common axis from",
+  "the first start to the last end",
   "",
 ].join('\n')
 
@@ -172,6 +262,31 @@ describe('renderWaterfall', () => {
       const warm = renderWaterfall(coldTrace(0), {width: 100, colour: false})
       expect(warm).not.toContain('░')
       expect(warm).not.toContain('cold start')
+    })
+  })
+
+  describe('a deep trace', () => {
+    const deep = () => {
+      const spans = chainTrace()
+      Object.assign(spans.at(-1)!, {status: 503, cause: 'simulated error (errorRate 1%)'})
+      return spans
+    }
+
+    it('folds the indent past what fits and shows the depth as a number (golden, width 80)', () => {
+      expect(renderWaterfall(deep(), {width: 80, colour: false})).toBe(GOLDEN_DEEP)
+    })
+
+    it.each([80, 100, 120, 200])('never truncates a name for its indent at width %i, and keeps every line within it', (width) => {
+      const out = renderWaterfall(deep(), {width, colour: false})
+      const rows = out.split('\n').filter((l) => l.includes('│'))
+      expect(rows).toHaveLength(79)
+      for (const line of out.split('\n')) expect(line.length).toBeLessThanOrEqual(width)
+      for (let i = 0; i < 40; i++) {
+        expect(rows[2 * i], `row ${2 * i}`).toMatch(new RegExp(`^\\* (\\[${2 * i}\\])? *(└─)?s${i}-v1-0 GET / *│`))
+        if (i < 39) expect(rows[2 * i + 1], `row ${2 * i + 1}`).toMatch(new RegExp(`^\\* (\\[${2 * i + 1}\\])? *└─→ s${i + 1} GET / *│`))
+      }
+      // Wider terminals draw more of the tree before folding.
+      if (width >= 120) expect(rows[10]).toMatch(/^\*\s+└─s5-v1-0 GET \/ *│/)
     })
   })
 })

@@ -32,7 +32,7 @@ describe('templates', () => {
 
   it('lists every template with its description', async () => {
     const templates = await listTemplates()
-    expect(templates.map((t) => t.name)).toEqual(expect.arrayContaining(['minimal', 'secure-shop', 'serverless', 'shop']))
+    expect(templates.map((t) => t.name)).toEqual(expect.arrayContaining(['large', 'minimal', 'secure-shop', 'serverless', 'shop']))
     for (const t of templates) expect(t.description.length).toBeGreaterThan(10)
   })
 
@@ -71,7 +71,7 @@ describe('templates', () => {
   it('names the known templates when asked for an unknown one', async () => {
     const error = await rejection(writeTemplate('nope', dir))
     expect(error.code).toBe('MESH_TEMPLATE_NOT_FOUND')
-    expect(error.message).toMatch(/"nope".*minimal, secure-shop, serverless, shop/)
+    expect(error.message).toMatch(/"nope".*large, minimal, secure-shop, serverless, shop/)
   })
 
   it('treats a path as an unknown template, not a directory to copy', async () => {

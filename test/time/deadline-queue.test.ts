@@ -1,6 +1,7 @@
 import {describe, expect, test} from 'vitest'
 import {VirtualClock} from '../../src/sim/time/clock.js'
-import {Deadline, DeadlineQueue} from '../../src/sim/time/deadline-queue.js'
+import {Deadline, DeadlineHeap, DeadlineQueue} from '../../src/sim/time/deadline-queue.js'
+import {SeededRandom} from '../../src/sim/time/random.js'
 
 /** A deadline that runs a function (the timeout layer's TimedCall is the real one). */
 class Call extends Deadline {
@@ -102,5 +103,99 @@ describe('deadline queue', () => {
     await clock.advance(60)
     expect(fired).toEqual([160])
     expect(clock.pending()).toBe(0)
+  })
+})
+
+describe('deadline heap', () => {
+  const at = (h: DeadlineHeap, ms: number, fn: () => void) => h.schedule(new Call(fn), ms)
+
+  test('deadlines of any duration fire in time order, at fractions of a millisecond, on one clock timer', async () => {
+    const clock = new VirtualClock()
+    const h = new DeadlineHeap(clock)
+    const fired: string[] = []
+    for (const ms of [5, 0.5, 2.25, 1, 0.25]) at(h, ms, () => fired.push(`${ms}@${clock.now()}`))
+    // Each sooner deadline re-arms the wake; the clock holds one live timer, whatever the count.
+    expect(h.size).toBe(5)
+    await clock.advance(0.24)
+    expect(fired).toEqual([])
+    await clock.advance(0.01)
+    expect(fired).toEqual(['0.25@0.25'])
+    await clock.advance(10)
+    expect(fired).toEqual(['0.25@0.25', '0.5@0.5', '1@1', '2.25@2.25', '5@5'])
+    expect(h.size).toBe(0)
+    expect(clock.pending()).toBe(0)
+  })
+
+  test('a later deadline sets no timer of its own; a sooner one re-arms the wake', async () => {
+    const clock = new VirtualClock()
+    const h = new DeadlineHeap(clock)
+    at(h, 10, () => undefined)
+    expect(clock.pending()).toBe(1)
+    for (let i = 0; i < 100; i++) at(h, 20 + i, () => undefined)
+    expect(clock.pending()).toBe(1)
+    const fired: number[] = []
+    at(h, 3, () => fired.push(clock.now()))
+    await clock.advance(3)
+    expect(fired).toEqual([3])
+    await clock.advance(200)
+    expect(h.size).toBe(0)
+  })
+
+  test('a cancelled deadline leaves at once and never fires; the rest keep their order', async () => {
+    const clock = new VirtualClock()
+    const h = new DeadlineHeap(clock)
+    const fired: number[] = []
+    const first = at(h, 1, () => fired.push(1))
+    const middle = at(h, 2, () => fired.push(2))
+    at(h, 3, () => fired.push(3))
+    first.cancel()
+    middle.cancel()
+    middle.cancel()
+    expect(h.size).toBe(1)
+    // The wake armed for the cancelled first one finds nothing due and waits for the third.
+    await clock.advance(2.5)
+    expect(fired).toEqual([])
+    await clock.advance(0.5)
+    expect(fired).toEqual([3])
+  })
+
+  test('thousands of seeded deadlines, a third cancelled: the others fire in time order, each at its time', async () => {
+    const clock = new VirtualClock()
+    const h = new DeadlineHeap(clock)
+    const random = new SeededRandom(3)
+    const fired: Array<{due: number; at: number}> = []
+    const cancelled: Deadline[] = []
+    let expected = 0
+    for (let i = 0; i < 3000; i++) {
+      const ms = random.next() * 50
+      const due = clock.now() + ms
+      const d = at(h, ms, () => fired.push({due, at: clock.now()}))
+      if (random.next() < 1 / 3) cancelled.push(d)
+      else expected++
+      if (i % 100 === 0) {
+        for (const c of cancelled.splice(0)) c.cancel()
+        await clock.advance(random.next() * 5)
+      }
+    }
+    for (const c of cancelled.splice(0)) c.cancel()
+    await clock.advance(100)
+    expect(fired).toHaveLength(expected)
+    for (const f of fired) expect(f.at).toBe(f.due)
+    for (let i = 1; i < fired.length; i++) expect(fired[i].at).toBeGreaterThanOrEqual(fired[i - 1].at)
+    expect(h.size).toBe(0)
+  })
+
+  test('sleep resolves at its time; one added from a firing deadline is kept', async () => {
+    const clock = new VirtualClock()
+    const h = new DeadlineHeap(clock)
+    const woke: number[] = []
+    void h.sleep(0.75).then(() => {
+      woke.push(clock.now())
+      return h.sleep(0.5).then(() => woke.push(clock.now()))
+    })
+    await clock.advance(0.7)
+    expect(woke).toEqual([])
+    await clock.advance(1)
+    expect(woke).toEqual([0.75, 1.25])
   })
 })

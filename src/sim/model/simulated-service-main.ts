@@ -5,7 +5,9 @@
 
 import {realClock} from '../time/clock.js'
 import {MeshError} from '../errors.js'
-import {simulatedInstance, type SimulatedInstance} from './simulated-instance.js'
+import {DeadlineHeap} from '../time/deadline-queue.js'
+import {preciseWake} from '../time/precise-wake.js'
+import {simulatedInstance, WARM_WITHIN_MS, type SimulatedInstance} from './simulated-instance.js'
 
 function fail(message: string, hints: string[], exitCode: number): never {
   process.stderr.write(`simulated service: ${message}\n${hints.map((h) => `  ${h}\n`).join('')}`)
@@ -14,7 +16,8 @@ function fail(message: string, hints: string[], exitCode: number): never {
 
 let made: SimulatedInstance
 try {
-  made = simulatedInstance(process.env, realClock)
+  // Latencies of a fraction of a millisecond are kept: setTimeout would round them to whole ones.
+  made = simulatedInstance(process.env, realClock, new DeadlineHeap(realClock, preciseWake(realClock)))
 } catch (error) {
   if (error instanceof MeshError) fail(error.message, error.hints, 2)
   throw error
@@ -28,6 +31,7 @@ sim.server.on('error', (error: NodeJS.ErrnoException) => {
 })
 
 function listen(): void {
+  if (stopping) return
   sim.server.listen(port, '127.0.0.1', () => {
     const address = sim.server.address()
     const actual = typeof address === 'object' && address ? address.port : port
@@ -36,11 +40,15 @@ function listen(): void {
 }
 
 // simulate.coldStart: a function's init phase, before it listens (so before it is healthy).
+// Its dependencies' connections open during the init phase (and before it listens, so
+// before its health check passes), as a function's init code opens its clients.
+const warm = sim.warm(WARM_WITHIN_MS)
+const ready = (): void => void warm.then(listen)
 if (initMs > 0) {
   process.stdout.write(`${label} init phase: ${Math.round(initMs)} ms (simulate.coldStart)\n`)
-  setTimeout(listen, initMs)
+  setTimeout(ready, initMs)
 } else {
-  listen()
+  ready()
 }
 
 let stopping = false

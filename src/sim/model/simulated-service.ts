@@ -4,8 +4,13 @@
 //
 //   request ─▶ /healthz? ─yes─▶ 200 at once
 //                 └─no─▶ draw dice ─▶ capacity slot ─▶ downstream calls ─▶ sleep(latency) ─▶ error? ─▶ reply
-//                                      (FIFO queue)     (via <DEP>_URL,      (on the Clock)
-//                                                        trace headers forwarded)
+//                                      (FIFO queue)     (via <DEP>_URL,      (a deadline heap on
+//                                                        trace headers        the Clock: one wake
+//                                                        forwarded, over      for all requests)
+//                                                        keep-alive
+//                                                        connections
+//                                                        warmed at start)
+// Nothing is logged per request: the sidecars' spans and access log say what happened.
 
 import http from 'node:http'
 import {Agent, request} from 'undici'
@@ -16,6 +21,11 @@ import {dependencyEnvName, EnvNames} from '../config/env-names.js'
 import {MeshError} from '../errors.js'
 import {Capacity} from './capacity.js'
 import {latencyModel} from './latency-model.js'
+import {DeadlineHeap} from '../time/deadline-queue.js'
+import {WarmConnections} from './warm-connections.js'
+
+/** Connections opened to each dependency's sidecar listener before the service listens. */
+export const WARM_CONNECTIONS_PER_DEPENDENCY = 2
 
 export interface SimulatedServiceOptions {
   config: SimulateConfig
@@ -26,10 +36,20 @@ export interface SimulatedServiceOptions {
   dependencyUrls: Record<string, string>
   clock: Clock
   random: Random
+  /**
+   * Where requests sleep their latency: one heap of deadlines over one wake. The process
+   * passes one over a PreciseWake (sub-millisecond); by default the clock's own timer.
+   */
+  sleeps?: DeadlineHeap
 }
 
 export interface SimulatedService {
   server: http.Server
+  /**
+   * Opens connections to every dependency's outbound sidecar listener, bounded by
+   * `withinMs`; never fails (a sidecar not listening yet is dialled again on the first call).
+   */
+  warm(withinMs: number): Promise<void>
   /** Stops accepting, lets in-flight requests finish, then closes the downstream pool. Idempotent. */
   close(): Promise<void>
   /** Ends it at once, as a killed process ends: listening stops, every connection and downstream call is reset. */
@@ -63,9 +83,11 @@ interface Plan {
 export function createSimulatedService(opts: SimulatedServiceOptions): SimulatedService {
   const {config, service, version, instance, dependencyUrls, clock, random} = opts
   const latency = latencyModel(config.latency)
+  const sleeps = opts.sleeps ?? new DeadlineHeap(clock)
   const capacity = new Capacity(config.concurrency)
+  const warmed = new WarmConnections()
   // One keep-alive pool for all dependencies: each is one origin (an outbound sidecar listener).
-  const agent = new Agent({keepAliveTimeout: 4_000, connections: 64})
+  const agent = new Agent({keepAliveTimeout: 4_000, connections: 64, connect: warmed.connect})
   let draining = false
 
   // Draw order per request: one uniform per declared call (even at probability 0 or 1,
@@ -148,7 +170,7 @@ export function createSimulatedService(opts: SimulatedServiceOptions): Simulated
           ...identity, error: reason, dependency: broken.service, status: broken.status, calls,
         }))
       }
-      if (plan.latencyMs > 0) await clock.sleep(plan.latencyMs)
+      if (plan.latencyMs > 0) await sleeps.sleep(plan.latencyMs)
       if (plan.fail) {
         return send(res, config.errorStatus, JSON.stringify({
           ...identity, error: `simulated error (errorRate ${config.errorRate})`, calls,
@@ -176,6 +198,7 @@ export function createSimulatedService(opts: SimulatedServiceOptions): Simulated
         server.close(() => resolve())
         server.closeIdleConnections()
       })
+      warmed.close()
       await agent.close()
     })()
     return closing
@@ -185,10 +208,17 @@ export function createSimulatedService(opts: SimulatedServiceOptions): Simulated
     draining = true
     server.close()
     server.closeAllConnections()
+    warmed.close()
     void agent.destroy().catch(() => undefined)
   }
 
-  return {server, close, destroy}
+  function warm(withinMs: number): Promise<void> {
+    const called = new Set(config.calls.map((call) => call.service))
+    const urls = Object.entries(dependencyUrls).filter(([dep]) => called.has(dep)).map(([, url]) => url)
+    return warmed.open(urls, WARM_CONNECTIONS_PER_DEPENDENCY, withinMs)
+  }
+
+  return {server, warm, close, destroy}
 }
 
 /** What the child process needs from its environment, parsed and checked. */

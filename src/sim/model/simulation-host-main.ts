@@ -10,7 +10,7 @@ import type http from 'node:http'
 import {MeshError} from '../errors.js'
 import {realClock, sleepOn, type Clock, type Timer} from '../time/clock.js'
 import type {HostCommand, HostReport} from '../supervisor/host-protocol.js'
-import {simulatedInstance, type SimulatedInstance} from './simulated-instance.js'
+import {simulatedInstance, WARM_WITHIN_MS, type SimulatedInstance} from './simulated-instance.js'
 
 if (!process.send) {
   process.stderr.write('simulation host: start it through the mesh (it takes its instances over an IPC channel).\n')
@@ -75,6 +75,7 @@ class HostedInstance {
   private held: Array<() => void> = []
   private made?: SimulatedInstance
   private ended = false
+  private stopping = false
   private initTimer?: Timer
 
   constructor(
@@ -104,22 +105,29 @@ class HostedInstance {
       this.made?.sim.destroy()
       this.end(1, null)
     })
-    const listen = () =>
+    const listen = () => {
+      // Stopped or killed while it warmed up: it never listens.
+      if (this.ended || this.stopping) return
       sim.server.listen(port, '127.0.0.1', () => {
         const address = sim.server.address()
         const actual = typeof address === 'object' && address ? address.port : port
         this.log(`${label} listening on 127.0.0.1:${actual} (simulation host pid ${process.pid})`)
       })
+    }
+    // Its dependencies' connections open during the init phase and before it listens, as in a process of its own.
+    const warm = sim.warm(WARM_WITHIN_MS)
+    const ready = () => void warm.then(listen)
     if (initMs > 0) {
       this.log(`${label} init phase: ${Math.round(initMs)} ms (simulate.coldStart)`)
-      this.initTimer = this.clock.setTimer(initMs, listen)
+      this.initTimer = this.clock.setTimer(initMs, ready)
     } else {
-      listen()
+      ready()
     }
   }
 
   stop(graceMs: number): void {
     if (!this.made) return this.end(0, null)
+    this.stopping = true
     this.log(`${this.made.label} received SIGTERM; finishing in-flight requests`)
     this.initTimer?.cancel()
     // A paused instance finishes nothing: like a stopped process, only the kill ends it.

@@ -33,6 +33,8 @@ interface Node {
 }
 
 const MIN_BAR = 10
+/** Indent levels always drawn before a deep row folds its indent into a number: room for `[78]└─`. */
+const MIN_LEVELS = 3
 const ORPHAN_REASON = {
   missing: (p: string) => `orphan: parent ${p} is not in this trace`,
   self: (p: string) => `orphan: names itself (${p}) as its parent`,
@@ -55,22 +57,52 @@ export function renderWaterfall(spans: Span[], opts: WaterfallOptions): string {
   for (const n of criticalPath(roots)) n.critical = true
 
   const retried = retriedParents(all)
+  const parentOf = new Map<Node, Node>()
+  for (const n of all) for (const child of n.children) parentOf.set(child, n)
+  const nameOf = (n: Node) => (n.orphan ? '? ' : '') + label(n.span, parentOf.get(n)?.span)
+  const nameMax = Math.max(...all.map((n) => nameOf(n).length))
+  const labelCap = Math.floor(width * 0.32)
+  // The column widens past its share of the terminal for a few levels of indent, up to what
+  // leaves the narrowest bar and the duration, status and marks.
+  const labelMax = Math.max(labelCap, Math.min(nameMax + 2 * MIN_LEVELS, width - 4 - MIN_BAR - INFO_WIDTH))
+  // Indent levels drawn as a tree: as many as every row's name fits beside. A row deeper than
+  // that folds the rest of its indent into its depth as a number, so a deep trace (a 40-service
+  // chain is 79 levels) never truncates a name for its indent.
+  let levels = Infinity
+  const measure = (nodes: Node[], depth: number) => {
+    for (const node of nodes) {
+      const length = nameOf(node).length
+      if (2 * depth + length > labelMax) levels = Math.min(levels, depth - 1, Math.floor((labelMax - length) / 2))
+      measure(node.children, depth + 1)
+    }
+  }
+  measure(roots, 0)
+  levels = Math.max(MIN_LEVELS, levels)
+  // A folded row: its depth, then as much of its indent as fits in the drawn levels' width.
+  const tail = (guides: string, keep: number) => guides.slice(guides.length - Math.max(0, keep))
+  const markFor = (depth: number) => `[${depth}]`.padEnd(2 * Math.ceil(`[${depth}]`.length / 2))
   const rows: Array<{node: Node; prefix: string; childPrefix: string; isRoot: boolean}> = []
+  let folded = false
   const visit = (nodes: Node[], anc: string, depth: number) => {
     nodes.forEach((node, i) => {
       const last = i === nodes.length - 1
-      const prefix = depth === 0 ? '' : anc + (last ? '└─' : '├─')
-      const childPrefix = depth === 0 ? '' : anc + (last ? '  ' : '│ ')
+      const childAnc = depth === 0 ? '' : anc + (last ? '  ' : '│ ')
+      let prefix = depth === 0 ? '' : anc + (last ? '└─' : '├─')
+      let childPrefix = childAnc
+      if (depth > levels) {
+        folded = true
+        const mark = markFor(depth)
+        prefix = mark + tail(anc, 2 * levels - 2 - mark.length) + (last ? '└─' : '├─')
+        childPrefix = ' '.repeat(mark.length) + tail(childAnc, 2 * levels - mark.length)
+      }
       rows.push({node, prefix, childPrefix, isRoot: depth === 0})
-      visit(node.children, childPrefix, depth + 1)
+      visit(node.children, childAnc, depth + 1)
     })
   }
   visit(roots, '', 0)
 
-  const parentOf = new Map<Node, Node>()
-  for (const n of all) for (const child of n.children) parentOf.set(child, n)
-  const labels = rows.map((r) => r.prefix + (r.node.orphan ? '? ' : '') + label(r.node.span, parentOf.get(r.node)?.span))
-  const labelWidth = Math.max(12, Math.min(Math.max(...labels.map((l) => l.length)), Math.floor(width * 0.32)))
+  const labels = rows.map((r) => r.prefix + nameOf(r.node))
+  const labelWidth = Math.max(12, Math.min(Math.max(...labels.map((l) => l.length)), labelMax))
   const barWidth = Math.max(MIN_BAR, width - 2 - labelWidth - 2 - INFO_WIDTH)
   const scale = total > 0 ? barWidth / total : 0
 
@@ -132,6 +164,7 @@ export function renderWaterfall(spans: Span[], opts: WaterfallOptions): string {
 
   const legend = ['* critical path', 'bars on a common axis from the first start to the last end']
   if (all.some((n) => n.orphan)) legend.splice(1, 0, '? orphan (parent span missing)')
+  if (folded) legend.splice(1, 0, '[n] depth, past what indent fits')
   if (all.some((n) => hasColdStart(n.span))) legend.splice(1, 0, `${COLD_CELL} cold start (held for a new instance)`)
   for (const line of wrap(legend.join('   '), width)) out.push(c.dim(line))
   return out.join('\n') + '\n'

@@ -9,6 +9,7 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {MeshError} from '../errors.js'
 import {SCHEMA_FILE, SCHEMA_MODELINE} from '../config/json-schema.js'
+import {generateLarge, largeMeshYaml, type LargeOptions} from './large-architecture.js'
 
 /** Metadata file of a template; describes it and is never copied. */
 const META_FILE = 'template.json'
@@ -17,6 +18,18 @@ export interface TemplateInfo {
   name: string
   description: string
 }
+
+/** Templates written by a generator from `mesh init`'s options rather than copied from a folder. */
+const GENERATED: Record<string, {description: string; files: (options: LargeOptions) => Record<string, string>}> = {
+  large: {
+    description:
+      'A generated architecture of --services simulated services (default 100): a gateway, aggregators, leaf services and a few databases of fixed capacity, --depth and --fanout deep and wide, the same for the same --seed.',
+    files: (options) => ({'mesh.yaml': largeMeshYaml(generateLarge(options))}),
+  },
+}
+
+/** How many services `mesh init --template large` generates when not told. */
+export const DEFAULT_LARGE_SERVICES = 100
 
 /**
  * `<package root>/templates`, found by walking up from this module to the nearest
@@ -41,15 +54,23 @@ export async function listTemplates(): Promise<TemplateInfo[]> {
     if (!entry.isDirectory() || entry.name.startsWith('.')) continue
     templates.push({name: entry.name, description: await describe(path.join(root, entry.name))})
   }
+  for (const [name, {description}] of Object.entries(GENERATED)) templates.push({name, description})
   return templates.sort((a, b) => a.name.localeCompare(b.name))
 }
 
+/** Options of a generated template (`large`); a copied template takes none. */
+export type GeneratorOptions = Partial<LargeOptions>
+
 /**
- * Copies template `name` into targetDir (created if absent) and returns the written
- * files, relative to targetDir with `/` separators. Without force, writes nothing if
+ * Copies (or generates) template `name` into targetDir (created if absent) and returns the
+ * written files, relative to targetDir with `/` separators. Without force, writes nothing if
  * any of them already exists.
  */
-export async function writeTemplate(name: string, targetDir: string, {force = false}: {force?: boolean} = {}): Promise<string[]> {
+export async function writeTemplate(
+  name: string,
+  targetDir: string,
+  {force = false, generator = {}}: {force?: boolean; generator?: GeneratorOptions} = {},
+): Promise<string[]> {
   const known = await listTemplates()
   if (!known.some((t) => t.name === name)) {
     const names = known.map((t) => t.name).join(', ') || '(none)'
@@ -57,8 +78,17 @@ export async function writeTemplate(name: string, targetDir: string, {force = fa
       hints: ['Run `mesh init --template NAME` with one of them.'],
     })
   }
+  const generate = Object.hasOwn(GENERATED, name) ? GENERATED[name] : undefined
+  const given = Object.entries(generator).filter(([, v]) => v !== undefined).map(([k]) => `--${k}`)
+  if (!generate && given.length > 0) {
+    throw new MeshError('MESH_BAD_FLAG', `${given.join(', ')} ${given.length === 1 ? 'applies' : 'apply'} to a generated template (${Object.keys(GENERATED).join(', ')}), not to "${name}", which is copied as it is.`, {
+      hints: [`Use ${given.length === 1 ? 'it' : 'them'} with \`mesh init --template large\`, or leave ${given.length === 1 ? 'it' : 'them'} out.`],
+    })
+  }
+  // Generated before anything is checked or written, so a bad option writes nothing.
+  const generated = generate?.files({...generator, services: generator.services ?? DEFAULT_LARGE_SERVICES})
   const source = path.join(templatesDir(), name)
-  const files = (await filesUnder(source)).filter((file) => file !== META_FILE)
+  const files = generated ? Object.keys(generated).sort() : (await filesUnder(source)).filter((file) => file !== META_FILE)
 
   if (!force) {
     const existing = files.filter((file) => existsSync(path.join(targetDir, file)))
@@ -73,7 +103,8 @@ export async function writeTemplate(name: string, targetDir: string, {force = fa
   for (const file of files) {
     const to = path.join(targetDir, file)
     await mkdir(path.dirname(to), {recursive: true})
-    await copyFile(path.join(source, file), to)
+    if (generated) await writeFile(to, generated[file])
+    else await copyFile(path.join(source, file), to)
   }
   await pointAtSchema(path.join(targetDir, 'mesh.yaml'))
   return files

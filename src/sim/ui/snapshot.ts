@@ -11,7 +11,7 @@ import type {StatRow} from '../telemetry/metrics.js'
 import type {TraceSummary} from '../telemetry/trace-store.js'
 import {describeServices} from '../telemetry/trace-list.js'
 import {formatLatency} from '../telemetry/waterfall.js'
-import {layoutTopology, type Point} from './topology-layout.js'
+import {legibleTopology, type Point} from './topology-layout.js'
 
 export interface ServiceView {
   name: string
@@ -340,7 +340,7 @@ export function renderFrame(model: TopModel, opts: FrameOptions): string {
   lines.push(titleLine(model, width, c))
 
   lines.push(rule('topology', width, c, false))
-  lines.push(...renderTopology(model, {width, height: sizes.topology, colour: opts.colour, selected: selectedService(model, view)}))
+  lines.push(...renderTopology(model, {width, height: sizes.topology, colour: opts.colour, selected: selectedService(model, view), filter: view?.filter}))
 
   const services = filterServices(model, view?.filter)
   lines.push(rule(`services (${services.length}${view?.filter ? ` matching "${view.filter}"` : ''})`, width, c, view?.focus === 'services'))
@@ -556,6 +556,8 @@ export interface TopologyOptions {
   height?: number
   colour: boolean
   selected?: string
+  /** The `/` filter: on a mesh too big to draw whole, the topology shows the matching services and their neighbours. */
+  filter?: string
 }
 
 interface Cellx {
@@ -593,7 +595,7 @@ export function renderTopology(model: TopModel, opts: TopologyOptions): string[]
   if (model.services.length === 0) return pad([c.dim(fit('no services', width))], height, natural)
 
   const dependsEdges = new Set(model.services.flatMap((s) => s.dependsOn.map((d) => `${s.name}\u0000${d}`)))
-  const layout = layoutTopology(
+  const topology = legibleTopology(
     {
       services: model.services.map((s) => ({name: s.name, dependsOn: s.dependsOn})),
       roots: model.roots,
@@ -601,10 +603,13 @@ export function renderTopology(model: TopModel, opts: TopologyOptions): string[]
     },
     width,
     height,
+    {filter: opts.filter, selected: opts.selected},
   )
+  const {layout} = topology
   const traffic = new Map(model.edges.map((e) => [`${e.from}\u0000${e.to}`, e]))
-  const grid: Cellx[][] = Array.from({length: height}, () => Array.from({length: width}, () => ({ch: ' ', dirs: 0, lineRank: -1})))
-  const at = (x: number, y: number) => (y >= 0 && y < height && x >= 0 && x < width ? grid[y][x] : undefined)
+  const rows = topology.part ? layout.height : height
+  const grid: Cellx[][] = Array.from({length: rows}, () => Array.from({length: width}, () => ({ch: ' ', dirs: 0, lineRank: -1})))
+  const at = (x: number, y: number) => (y >= 0 && y < rows && x >= 0 && x < width ? grid[y][x] : undefined)
 
   for (const edge of layout.edges) {
     const t = traffic.get(`${edge.from}\u0000${edge.to}`)
@@ -683,6 +688,10 @@ export function renderTopology(model: TopModel, opts: TopologyOptions): string[]
     lines[lines.length - 1] = c.yellow(note)
   }
   if (natural) lines = trimBlank(lines)
+  if (topology.part && height > 1) {
+    const how = `/ filters${opts.filter ? '' : ' · select a service to focus it'}`
+    lines.push(c.dim(fit(`${topology.shown} of ${topology.total} services: ${topology.part} · ${how}`, width)))
+  }
   return lines
 }
 

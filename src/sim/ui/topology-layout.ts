@@ -55,6 +55,8 @@ export interface TopologyLayout {
   edges: LayoutEdge[]
   /** Services that did not fit at all (the caller says "+N more: widen the terminal"). */
   hidden: string[]
+  /** Gaps between columns with more callers than channels: there, calls share a line and who calls whom is lost. */
+  crowdedGaps: number
 }
 
 // Box heights and the row gap between boxes, tried in order: bordered boxes with
@@ -87,8 +89,8 @@ export function layoutTopology(input: TopologyInput, width: number, height: numb
   const columns = orderColumns(assignColumns(names, input.roots, out, known), out, inc, index)
   const placed = place(columns, W, H, edgeList)
   const byName = new Map(placed.boxes.map((b) => [b.service, b]))
-  const edges = routeEdges(edgeList, byName, placed.columnX, placed.columnEnd, W)
-  return {width: W, height: H, boxes: placed.boxes, edges, hidden: placed.hidden}
+  const {edges, crowdedGaps} = routeEdges(edgeList, byName, placed.columnX, placed.columnEnd, W)
+  return {width: W, height: H, boxes: placed.boxes, edges, hidden: placed.hidden, crowdedGaps}
 }
 
 function uniqueNames(services: TopologyService[]): string[] {
@@ -212,7 +214,10 @@ function place(columns: string[][], W: number, H: number, edges: Array<{from: st
     const bw = Math.min(bwMax, Math.max(mode.minW, Math.min(MAX_BOX_W, longest + (mode.h === 3 ? 4 : 2))))
     const spare = W - fixed - slots * bw
     const gap = nCols > 1 ? Math.min(MAX_GAP, Math.floor(spare / (nCols - 1))) : 0
-    if (!best || Math.min(bw - 2, longest) > Math.min(best.bw - 2, longest)) best = {mode, rowsFit, subCols, bw, gap}
+    // On a tie, fewer sub-columns: a call out of a box in a column's first sub-column runs through the box beside it.
+    const shows = Math.min(bw - 2, longest)
+    const shown = best && Math.min(best.bw - 2, longest)
+    if (!best || shows > shown! || (shows === shown && slots < best.subCols.reduce((a, b) => a + b, 0))) best = {mode, rowsFit, subCols, bw, gap}
   }
   if (best) return grid(columns, best.subCols, {h: best.mode.h, gap: best.mode.gap, bw: best.bw, colGap: best.gap, H})
   // Not even one-line boxes fit every column: show the columns that fit, name the rest.
@@ -284,8 +289,9 @@ function routeEdges(
   columnX: number[],
   columnEnd: number[],
   W: number,
-): LayoutEdge[] {
+): {edges: LayoutEdge[]; crowdedGaps: number} {
   const routed: LayoutEdge[] = []
+  const lanesIn = new Map<string, number>()
   // Each source gets its own channel (vertical run) in a gap, so two callers' runs do not merge.
   const channelRank = new Map<string, number>()
   const rankIn = (gapKey: string, source: LayoutBox) => {
@@ -316,6 +322,7 @@ function routeEdges(
       const gapEnd = columnX[b.column]
       // One cell of line leaves the box before the first bend, so the bend does not read as part of the box.
       const lanes = Math.max(1, gapEnd - gapStart - 3)
+      lanesIn.set(`g${b.column}`, lanes)
       const cx = Math.max(gapStart, Math.min(gapStart + 1 + (rankIn(`g${b.column}`, a) % lanes), b.x - 2))
       const end = {x: b.x - 1, y: yb}
       const points = simplify([{x: x0, y: ya}, {x: Math.max(cx, x0), y: ya}, {x: Math.max(cx, x0), y: yb}, end])
@@ -325,6 +332,7 @@ function routeEdges(
       const gapStart = columnEnd[a.column]
       const gapEnd = a.column + 1 < columnX.length ? columnX[a.column + 1] : W
       const lanes = Math.max(1, gapEnd - gapStart - 1)
+      lanesIn.set(`b${a.column}`, lanes)
       const cx = Math.min(gapStart + 1 + (rankIn(`b${a.column}`, a) % lanes), W - 1)
       const end = {x: b.x + b.w, y: yb}
       const points = simplify([{x: x0, y: ya}, {x: cx, y: ya}, {x: cx, y: yb}, end])
@@ -335,7 +343,10 @@ function routeEdges(
   // Back in input order, so callers see edges as they gave them.
   const key = (e: {from: string; to: string}) => `${e.from}\u0000${e.to}`
   const order = new Map(edges.map((e, i) => [key(e), i]))
-  return routed.sort((p, q) => order.get(key(p))! - order.get(key(q))!)
+  const callers = new Map<string, number>()
+  for (const k of channelRank.keys()) callers.set(k.split('\u0000')[0], (callers.get(k.split('\u0000')[0]) ?? 0) + 1)
+  const crowdedGaps = [...lanesIn].filter(([gap, lanes]) => (callers.get(gap) ?? 0) > lanes).length
+  return {edges: routed.sort((p, q) => order.get(key(p))! - order.get(key(q))!), crowdedGaps}
 }
 
 /** Drops repeated points and middle points on a straight run. */
@@ -349,4 +360,80 @@ function simplify(points: Point[]): Point[] {
     out.push(p)
   }
   return out
+}
+
+export interface TopologyView {
+  layout: TopologyLayout
+  /** Services drawn, of `total`; fewer when the whole mesh would not be legible. */
+  shown: number
+  total: number
+  /** What part is drawn, when not the whole mesh: `"cat" and its neighbours`, `2 calls deep`, `cart and its neighbours`. */
+  part?: string
+}
+
+/**
+ * The topology as it fits: the whole mesh when it is legible (every service shows, three in
+ * four names whole, no two callers sharing a line); otherwise a part of it, so 100 services stay legible: the services matching
+ * `filter` with their callers and callees, else the `selected` service with its callers and
+ * callees, else the mesh from the ingress as many calls deep as fits.
+ */
+export function legibleTopology(input: TopologyInput, width: number, height: number, focus: {filter?: string; selected?: string} = {}): TopologyView {
+  const total = new Set(input.services.map((s) => s.name)).size
+  const whole = layoutTopology(input, width, height)
+  if (legible(whole)) return {layout: whole, shown: total, total}
+  // A part leaves its last line for saying which part it is.
+  const view = (part: TopologyInput, what: string): TopologyView => ({layout: layoutTopology(part, width, Math.max(1, height - 1)), shown: part.services.length, total, part: what})
+  const f = focus.filter?.trim().toLowerCase()
+  const matching = f ? input.services.filter((s) => s.name.toLowerCase().includes(f)).map((s) => s.name) : []
+  // Around a focus: with its callers and callees; when they crowd, its callees; when they do too, the focus alone.
+  const focused = (names: string[], what: string): TopologyView => {
+    const candidates: Array<[TopologyInput, string]> = [
+      [around(input, names, 1, true), `${what} with callers and callees`],
+      [around(input, names, 1, false), `${what} with callees`],
+      [around(input, names, 0, false), what],
+    ]
+    const views = candidates.map(([part, text]) => view(part, text))
+    return views.find((v) => legible(v.layout)) ?? views[views.length - 1]
+  }
+  if (matching.length > 0) return focused(matching, `"${focus.filter!.trim()}"`)
+  if (focus.selected && input.services.some((s) => s.name === focus.selected)) return focused([focus.selected], focus.selected)
+  const roots = input.roots.length > 0 ? input.roots : input.services.filter((s) => !input.services.some((o) => o.dependsOn.includes(s.name))).map((s) => s.name)
+  let best = view(around(input, roots, 1, false), '1 call deep from the ingress')
+  for (let hops = 2; ; hops++) {
+    const part = around(input, roots, hops, false)
+    if (part.services.length === best.shown) return best
+    const next = view(part, `${hops} calls deep from the ingress`)
+    if (!legible(next.layout)) return best
+    best = next
+  }
+}
+
+/** Every service shows, three in four names whole, no column wraps, and every caller has a line of its own. */
+function legible(layout: TopologyLayout): boolean {
+  const cut = layout.boxes.filter((b) => b.label !== b.service).length
+  const columns = new Set(layout.boxes.map((b) => b.column)).size
+  const wrapped = new Set(layout.boxes.map((b) => `${b.column}:${b.x}`)).size > columns
+  return layout.hidden.length === 0 && cut * 4 <= layout.boxes.length && layout.crowdedGaps === 0 && !wrapped
+}
+
+/** `focus`, what it calls up to `hops` calls away, and (with `callers`) its direct callers; only the calls among them. */
+function around(input: TopologyInput, focus: string[], hops: number, callers: boolean): TopologyInput {
+  const calls = new Map<string, string[]>()
+  const add = (from: string, to: string) => calls.set(from, [...(calls.get(from) ?? []), to])
+  for (const s of input.services) for (const d of s.dependsOn) add(s.name, d)
+  for (const e of input.extraEdges ?? []) add(e.from, e.to)
+  const keep = new Set(focus)
+  let frontier = [...keep]
+  for (let h = 0; h < hops && frontier.length > 0; h++) {
+    const next: string[] = []
+    for (const n of frontier) for (const m of calls.get(n) ?? []) if (!keep.has(m)) keep.add(m), next.push(m)
+    frontier = next
+  }
+  if (callers) for (const [from, tos] of calls) if (tos.some((t) => focus.includes(t))) keep.add(from)
+  return {
+    services: input.services.filter((s) => keep.has(s.name)).map((s) => ({name: s.name, dependsOn: s.dependsOn.filter((d) => keep.has(d))})),
+    // Drawn from what nobody in the part calls: a focus's callers come first, however deep they sit in the mesh.
+    roots: [],
+    extraEdges: input.extraEdges?.filter((e) => keep.has(e.from) && keep.has(e.to)),
+  }
 }
