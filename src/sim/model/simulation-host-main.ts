@@ -11,6 +11,8 @@ import {MeshError} from '../errors.js'
 import {realClock, sleepOn, type Clock, type Timer} from '../time/clock.js'
 import type {HostCommand, HostReport} from '../supervisor/host-protocol.js'
 import {simulatedInstance, WARM_WITHIN_MS, type SimulatedInstance} from './simulated-instance.js'
+import {DeadlineHeap} from '../time/deadline-queue.js'
+import {preciseWake} from '../time/precise-wake.js'
 
 if (!process.send) {
   process.stderr.write('simulation host: start it through the mesh (it takes its instances over an IPC channel).\n')
@@ -68,6 +70,13 @@ class HoldableClock implements Clock {
   }
 }
 
+/**
+ * Every instance's latencies sleep on one heap over the host's one precise wake (sub-millisecond,
+ * as in a process of its own). A paused instance's sleeps still end, but what they lead to — its
+ * answer — waits at its gate (HostedInstance.hold) until it resumes, so callers see it frozen.
+ */
+const sleeps = new DeadlineHeap(realClock, preciseWake(realClock))
+
 class HostedInstance {
   private readonly clock = new HoldableClock()
   private readonly sockets = new Set<Socket>()
@@ -85,7 +94,7 @@ class HostedInstance {
 
   start(env: Record<string, string>): void {
     try {
-      this.made = simulatedInstance(env, this.clock)
+      this.made = simulatedInstance(env, this.clock, sleeps)
     } catch (error) {
       if (!(error instanceof MeshError)) throw error
       this.log(`simulated service: ${error.message}`, ...error.hints.map((h) => `  ${h}`))
