@@ -9,7 +9,7 @@ export type HostCommand =
   | {op: 'stop'; instance: string; graceMs: number}
   /** SIGKILL: its sockets reset at once. */
   | {op: 'kill'; instance: string}
-  /** SIGSTOP: it accepts, reads and answers nothing, its timers held, until 'resume'. */
+  /** SIGSTOP: it reads and answers nothing (connections are still accepted, as by a stopped process's kernel) until 'resume'. */
   | {op: 'pause'; instance: string}
   /** SIGCONT. */
   | {op: 'resume'; instance: string}
