@@ -26,9 +26,9 @@ import type {ApplyResult} from './policy-diff.js'
 import {ConfigApply} from './config-apply.js'
 import {injectFault, resumeWhenPauseEnds} from './fault-inject.js'
 import {seedFrom} from '../time/random.js'
-import {Supervisor} from '../supervisor/supervisor.js'
-import {HostedDriver, simulationHostsFromEnv} from '../supervisor/hosted-driver.js'
-import {MixedDriver} from '../supervisor/mixed-driver.js'
+import type {Supervisor} from '../supervisor/supervisor.js'
+import {simulationHostsFromEnv} from '../supervisor/hosted-driver.js'
+import {type MixedDriver, workloadDriver} from '../supervisor/mixed-driver.js'
 import type {Clock} from '../time/clock.js'
 import {TickClock} from '../time/tick-clock.js'
 import {ControlServer} from './control-server.js'
@@ -141,9 +141,7 @@ export class MeshDaemon extends EventEmitter {
     })
     // What changes the mesh, on top of the data plane: instances (their workloads through the
     // Supervisor), deploys over them, and `mesh apply`.
-    const supervisor = new Supervisor({clock: this.clock, backoff: opts.backoff})
-    const hosts = opts.simulationHosts ?? simulationHostsFromEnv(process.env)
-    this.workloads = hosts ? new MixedDriver(supervisor, new HostedDriver({hosts, logDir: this.paths.logs, clock: this.clock, backoff: opts.backoff})) : supervisor
+    this.workloads = workloadDriver({hosts: opts.simulationHosts ?? simulationHostsFromEnv(process.env), logDir: this.paths.logs, clock: this.clock, backoff: opts.backoff})
     this.instances = new InstanceManager({
       config,
       clock: this.clock,

@@ -2,9 +2,11 @@
 // `simulate:` instance goes to the hosted driver, every other (a `command:`) to the process
 // supervisor; after that, each instance is signalled and stopped by the driver that runs it.
 import {EventEmitter} from 'node:events'
-import type {HostedDriver} from './hosted-driver.js'
+import type {Clock} from '../time/clock.js'
+import type {RestartBackoffOptions} from './backoff.js'
+import {HostedDriver} from './hosted-driver.js'
 import type {ProcessRecord} from './process-identity.js'
-import type {InstanceSpec, ProcessStatus, Supervisor} from './supervisor.js'
+import {type InstanceSpec, type ProcessStatus, Supervisor} from './supervisor.js'
 import type {WorkloadDriver} from './workload-driver.js'
 
 const EVENTS = ['spawn', 'exit', 'records', 'restart-scheduled', 'stopped'] as const
@@ -66,4 +68,10 @@ export class MixedDriver extends EventEmitter implements WorkloadDriver {
   private of(instance: string): WorkloadDriver {
     return this.hostedNames.has(instance) ? this.hosted : this.processes
   }
+}
+
+/** What runs a mesh's workloads: the process supervisor, beside `hosts` simulation hosts when simulated instances share them. */
+export function workloadDriver(o: {hosts: number | undefined; logDir: string; clock: Clock; backoff?: RestartBackoffOptions}): Supervisor | MixedDriver {
+  const supervisor = new Supervisor({clock: o.clock, backoff: o.backoff})
+  return o.hosts ? new MixedDriver(supervisor, new HostedDriver({hosts: o.hosts, logDir: o.logDir, clock: o.clock, backoff: o.backoff})) : supervisor
 }
