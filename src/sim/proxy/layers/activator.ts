@@ -175,7 +175,10 @@ class Attempt implements Waiter, InstanceSlot, Reply {
 
   free(all: readonly Endpoint[]): readonly Endpoint[] {
     const gate = this.gate
-    return all.filter((e) => gate.isFree(e.instance))
+    // Usually every instance has a place (always, without containerConcurrency): the version's
+    // own list then, so no array is made and the balancer reuses the list's names.
+    for (let i = 0; i < all.length; i++) if (!gate.isFree(all[i].instance)) return all.filter((e) => gate.isFree(e.instance))
+    return all
   }
 
   claim(endpoint: Endpoint): void {
