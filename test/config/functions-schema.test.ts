@@ -36,6 +36,12 @@ describe('functions:', () => {
       'mesh.yaml:2:33 functions.accountConcurrency: warning: functions.accountConcurrency limits the versions that have scaling:, and none has: it limits nothing',
     ])
   })
+
+  it('does not say no service has scaling: when one has, refused for an error of its own', () => {
+    const broken = mesh(['functions: {accountConcurrency: 5}'], ['api', '{minScale: 1, containerConcurrency: -1}'])
+    expect(errors(broken)).toEqual([expect.stringMatching(/services\.api\.scaling\.containerConcurrency: expected a whole number/)])
+    expect(warnings(broken)).toEqual([])
+  })
 })
 
 describe('scaling.reservedConcurrency', () => {

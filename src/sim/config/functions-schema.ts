@@ -85,7 +85,8 @@ export function checkFunctions({config}: {config: MeshConfig}, report: Report): 
   if (limit === undefined) return
   const limitPath = report.root().child('functions')?.child('accountConcurrency') ? ['functions', 'accountConcurrency'] : ['functions']
   if (scaled.length === 0) {
-    report.at('warning', limitPath, 'functions.accountConcurrency limits the versions that have scaling:, and none has: it limits nothing', {atKey: limitPath.length === 1})
+    // A `scaling:` written but refused for an error of its own (its service left out of the config) is no "none".
+    if (!scalingWritten(report)) report.at('warning', limitPath, 'functions.accountConcurrency limits the versions that have scaling:, and none has: it limits nothing', {atKey: limitPath.length === 1})
     return
   }
   const reserving = scaled.filter((r): r is Reservation & {reserved: number} => r.reserved !== undefined)
@@ -120,4 +121,11 @@ export function checkFunctions({config}: {config: MeshConfig}, report: Report): 
 
 function versionsOf(config: MeshConfig, service: string): number {
   return config.services.find((s) => s.name === service)?.versions.length ?? 0
+}
+
+/** Whether mesh.yaml writes a `scaling:` on any service or version, whatever became of it. */
+function scalingWritten(report: Report): boolean {
+  return (report.root().child('services')?.entries() ?? []).some(
+    ({at}) => at.child('scaling') !== undefined || (at.child('versions')?.entries() ?? []).some((v) => v.at.child('scaling') !== undefined),
+  )
 }
