@@ -10,28 +10,12 @@ import type {CanaryOptions, DeployPlan, DeployRecord, DeployTarget} from '../../
 import {ScaleOwners} from '../../src/sim/deploy/scale-owners.js'
 import {Autoscaler, type ScaleTarget, type ScalingEvent, TICK_MS} from '../../src/sim/scaling/autoscaler.js'
 import {VirtualClock} from '../../src/sim/time/clock.js'
+import {scalingConfig} from '../helpers/scaling.js'
 
 type Scaled = Extract<ScalingEvent, {kind: 'scaled'}>
 
-const SCALING: ScalingConfig = {
-  minScale: 1,
-  maxScale: 10,
-  initialScale: 1,
-  // 10 concurrent per instance: the counts below are the load / 10, rounded up.
-  target: 10,
-  metric: 'concurrency',
-  targetUtilization: 100,
-  containerConcurrency: 0,
-  windowMs: 6000,
-  panicWindowPercentage: 10,
-  panicThresholdPercentage: 200,
-  scaleToZeroGracePeriodMs: 30_000,
-  scaleDownDelayMs: 0,
-  maxScaleUpRate: 1000,
-  maxScaleDownRate: 2,
-  activatorTimeoutMs: 60_000,
-  queue: 100,
-}
+// 10 concurrent per instance: the counts below are the load / 10, rounded up.
+const SCALING: ScalingConfig = scalingConfig({minScale: 1, target: 10, targetUtilization: 100})
 
 const version = (name: string, replicas: number): VersionConfig => ({
   name,

@@ -5,25 +5,9 @@ import type {MeshConfig, ScalingConfig, ServiceConfig, VersionConfig} from '../.
 import {ActivationHub} from '../../src/sim/scaling/activation.js'
 import {Autoscaler, type ScaleFailedEvent, type ScaleTarget, type ScalingEvent, TICK_MS} from '../../src/sim/scaling/autoscaler.js'
 import {VirtualClock} from '../../src/sim/time/clock.js'
+import {scalingConfig} from '../helpers/scaling.js'
 
-const SCALING: ScalingConfig = {
-  minScale: 1,
-  maxScale: 6,
-  initialScale: 1,
-  target: 10,
-  metric: 'concurrency',
-  targetUtilization: 70,
-  containerConcurrency: 0,
-  windowMs: 6000,
-  panicWindowPercentage: 10,
-  panicThresholdPercentage: 200,
-  scaleToZeroGracePeriodMs: 30_000,
-  scaleDownDelayMs: 0,
-  maxScaleUpRate: 1000,
-  maxScaleDownRate: 2,
-  activatorTimeoutMs: 60_000,
-  queue: 100,
-}
+const SCALING: ScalingConfig = scalingConfig({minScale: 1, maxScale: 6, target: 10})
 
 /** Instances as names; additions and drains finish when the test says (or at once). */
 class FakeManager implements ScaleTarget {

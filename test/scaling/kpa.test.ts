@@ -4,22 +4,9 @@
 import {describe, expect, it} from 'vitest'
 import {KpaDecider, type KpaDecision, type KpaSpec, targetValue} from '../../src/sim/scaling/kpa.js'
 import {VirtualClock} from '../../src/sim/time/clock.js'
+import {scalingConfig} from '../helpers/scaling.js'
 
-const SPEC: KpaSpec = {
-  metric: 'concurrency',
-  target: 10,
-  targetUtilization: 100,
-  containerConcurrency: 0,
-  minScale: 0,
-  maxScale: 1000,
-  windowMs: 60_000,
-  panicWindowPercentage: 10,
-  panicThresholdPercentage: 200,
-  scaleToZeroGracePeriodMs: 30_000,
-  scaleDownDelayMs: 0,
-  maxScaleUpRate: 1000,
-  maxScaleDownRate: 2,
-}
+const SPEC: KpaSpec = scalingConfig({target: 10, targetUtilization: 100, maxScale: 1000, windowMs: 60_000})
 
 function setup(spec: Partial<KpaSpec> = {}, readyAtStart = 0) {
   const clock = new VirtualClock()
