@@ -115,6 +115,11 @@ export interface ServiceConfig {
    * policed on its own. Absent: HTTP/1.1.
    */
   protocol?: 'tcp' | 'grpc'
+  /**
+   * A `simulate:` block written beside `command:`: how `mesh sim` models this service (only
+   * `mesh sim` reads it; `mesh up` runs the command). Written by hand or by `mesh sim --fit`.
+   */
+  model?: SimulateConfig
 }
 
 export type DependencyCondition = 'service_started' | 'service_healthy' | 'service_completed_successfully'
@@ -162,8 +167,15 @@ export type Workload =
   | {kind: 'simulate'; simulate: SimulateConfig}
   | {kind: 'address'; host: string; port: number}
 
+/** How a simulated service's service time is drawn: `lognormal` (absent) fits p50/p99; the others are `mesh sim`'s models too. */
+export type LatencyDistribution = 'lognormal' | 'exponential' | 'constant' | 'empirical'
+
 export interface SimulateConfig {
-  latency: {p50Ms: number; p99Ms: number}
+  /**
+   * p50Ms/p99Ms are always filled (for exponential: from the mean; for empirical: from the
+   * samples), so everything that only reads the two percentiles keeps working.
+   */
+  latency: {p50Ms: number; p99Ms: number; distribution?: LatencyDistribution; meanMs?: number; samplesMs?: number[]}
   /** 0..1 */
   errorRate: number
   errorStatus: number
