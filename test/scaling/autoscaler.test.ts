@@ -424,12 +424,38 @@ describe('Autoscaler', () => {
     expect(errors).toEqual(['catalog-2 never became healthy'])
     // An event too, for the log, `mesh history` and `mesh status`.
     expect(events.filter((e) => e.kind === 'scale-failed')).toEqual([
-      {kind: 'scale-failed', service: 'catalog', version: 'v1', reason: 'catalog-2 never became healthy', message: 'scale-up from 1 failed: catalog-2 never became healthy'},
+      {kind: 'scale-failed', service: 'catalog', version: 'v1', reason: 'catalog-2 never became healthy', message: 'scale-up from 1 failed: catalog-2 never became healthy (next try in 1 s)'},
     ])
     manager.fail = undefined
     await seconds(1)
     expect(manager.adds).toEqual([2, 2])
     expect(manager.names).toHaveLength(3)
+    await autoscaler.stop()
+  })
+
+  it('backs off a scale-up that keeps failing (1 s, 2 s, 4 s …), not a try every tick', async () => {
+    const {autoscaler, manager, events, seconds, setLoad} = setup()
+    manager.fail = new Error('catalog-2 never became healthy')
+    autoscaler.start()
+    setLoad(20)
+    await seconds(1)
+    expect(manager.adds).toHaveLength(1)
+    await seconds(1) // the 1 s backoff is over: a second try, then 2 s
+    expect(manager.adds).toHaveLength(2)
+    await seconds(1)
+    expect(manager.adds).toHaveLength(2)
+    await seconds(1)
+    expect(manager.adds).toHaveLength(3)
+    await seconds(3)
+    expect(manager.adds).toHaveLength(3)
+    await seconds(1)
+    expect(manager.adds).toHaveLength(4)
+    expect(events.filter((e) => e.kind === 'scale-failed').map((e) => e.message.match(/next try in (\d+) s/)?.[1])).toEqual(['1', '2', '4', '8'])
+    // A success starts the sequence over.
+    manager.fail = undefined
+    await seconds(8)
+    expect(manager.adds).toHaveLength(5)
+    expect(manager.names.length).toBeGreaterThan(1)
     await autoscaler.stop()
   })
 

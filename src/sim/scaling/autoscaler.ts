@@ -113,6 +113,9 @@ interface Scaled {
   failure?: {reason: string; at: number; atWall: number; logTail: string[]; retryAt: number}
   /** Failed starts in a row: 1 s, 2 s, 4 s … 30 s between tries, as the supervisor's restarts; 30 s without one starts over. */
   backoff: RestartBackoff
+  /** A scale-up from some instances failed: no new try before this clock time (the same backoff as from zero). */
+  upRetryAt?: number
+  upFailedAt?: number
   /** An action of this version's is under way (the service's one at a time). */
   acting?: boolean
 }
@@ -241,6 +244,8 @@ export class Autoscaler {
         continue
       }
       if (d.desired === names.length) continue
+      // A failed scale-up is tried again after its backoff, not on every tick (a broken start would loop at 1 Hz).
+      if (d.desired > names.length && names.length > 0 && s.upRetryAt !== undefined && this.o.clock.now() < s.upRetryAt) continue
       // From zero only for a request waiting (a version none runs, or a deploy has not started, stays so); not during a failed start's backoff.
       if (names.length === 0 && (held === 0 || this.backingOff(s))) continue
       this.begin(s, names, d.desired, d.panic, names.length === 0 ? `${held} request${held === 1 ? '' : 's'} waiting` : d.reason)
@@ -317,10 +322,11 @@ export class Autoscaler {
       } finally {
         if (from === 0) s.waitingSince = undefined
       }
+      s.backoff.reset()
+      s.upRetryAt = s.upFailedAt = undefined
       if (from === 0) {
         s.coldStartMs = Math.round(this.o.clock.now() - since)
         s.failure = undefined
-        s.backoff.reset()
         event(` (cold start ${s.coldStartMs} ms)`, s.coldStartMs)
       }
       return
@@ -341,12 +347,17 @@ export class Autoscaler {
     const service = s.service.name
     this.o.onError(service, error)
     const many = s.service.versions.length > 1 ? `${s.version.name} ` : ''
-    // From some instances: said, and tried again on a later tick (mesh status shows it while the service is short).
-    if (from > 0) return this.o.onEvent({kind: 'scale-failed', service, version: s.version.name, reason: error.message, message: `${many}scale-up from ${from} failed: ${error.message}`})
     const now = this.o.clock.now()
-    const logTail = error.logTail ?? []
     // The last failure's time stands for a process's start: a long quiet since then starts the backoff over.
-    const delayMs = s.backoff.onExit(now, s.failure?.at ?? now)
+    const delayMs = s.backoff.onExit(now, s.failure?.at ?? s.upFailedAt ?? now)
+    // From some instances: said, and tried again after the backoff (mesh status shows it while the service is short).
+    if (from > 0) {
+      s.upRetryAt = now + delayMs
+      s.upFailedAt = now
+      const next = `next try in ${Math.ceil(delayMs / 1000)} s`
+      return this.o.onEvent({kind: 'scale-failed', service, version: s.version.name, reason: error.message, message: `${many}scale-up from ${from} failed: ${error.message} (${next})`})
+    }
+    const logTail = error.logTail ?? []
     s.failure = {reason: error.message, at: now, atWall: this.o.clock.wallNow(), logTail, retryAt: now + delayMs}
     // The held requests hear why at once, with the end of the log: what a developer needs to fix it.
     // The app's own last lines (the supervisor's are prefixed `[mesh] ` and say only that it crashed).
