@@ -17,4 +17,13 @@ describe('mesh status: a destination\'s load in the text view', () => {
     // A count left on an instance alone (the breaker released, the instance not) still shows.
     expect(describeLoad('api', {...idle, instances: {'api-v1-0': 0, 'api-v1-1': 1}})).toBe('api: 0 in flight, 0 pending, 0 retrying (api-v1-1 1)')
   })
+
+  test('requests the activator holds for a scaled version (at zero, every instance full) are said', () => {
+    const held: DestinationLoad = {breaker: {requests: 2, pending: 0, connections: 0, retries: 0}, instances: {}, activator: {v1: {inFlight: 0, held: 2}}}
+    expect(describeLoad('fn', held)).toBe('fn: 2 in flight, 0 pending, 0 retrying; 2 held by the activator')
+    const two: DestinationLoad = {...held, instances: {'fn-v2-0': 1}, activator: {v1: {inFlight: 0, held: 2}, v2: {inFlight: 1, held: 0}}}
+    expect(describeLoad('fn', two)).toBe('fn: 2 in flight, 0 pending, 0 retrying (fn-v2-0 1); 2 held by the activator for v1')
+    // Nothing held and nothing under way: no line, as for any idle destination.
+    expect(describeLoad('fn', {...idle, activator: {v1: {inFlight: 0, held: 0}}})).toBeUndefined()
+  })
 })

@@ -109,9 +109,13 @@ export function describeLoad(name: string, load: DestinationLoad | undefined): s
   // Not connections: a protocol: tcp service's open connections are no request under way.
   const {requests, pending, retries} = load.breaker
   const perInstance = Object.entries(load.instances).filter(([, n]) => n > 0)
-  if (requests + pending + retries === 0 && perInstance.length === 0) return undefined
+  // Requests the activator holds for a scaled version (a cold start, every instance full) reach no instance yet.
+  const heldBy = Object.entries(load.activator ?? {}).filter(([, a]) => a.held > 0)
+  if (requests + pending + retries === 0 && perInstance.length === 0 && heldBy.length === 0) return undefined
   const at = perInstance.map(([instance, n]) => `${instance} ${n}`).join(', ')
-  return `${name}: ${requests} in flight, ${pending} pending, ${retries} retrying${at ? ` (${at})` : ''}`
+  const many = Object.keys(load.activator ?? {}).length > 1
+  const held = heldBy.map(([version, a]) => `${a.held} held by the activator${many ? ` for ${version}` : ''}`).join(', ')
+  return `${name}: ${requests} in flight, ${pending} pending, ${retries} retrying${at ? ` (${at})` : ''}${held ? `; ${held}` : ''}`
 }
 
 export interface MeshStatus {
