@@ -99,6 +99,8 @@ export default class Up extends MeshCommand {
     daemon.on('event', (e: DaemonEvent) => {
       if (e.kind === 'files-changed') this.log(chalk.cyan(`[mesh] ${e.service}: ${describeChange(e.files)} changed; restarting it`))
       if (e.kind === 'deploy-step' && e.step === 'failed') this.log(chalk.red(`[mesh] ${e.service}: ${e.message}`))
+      // An instance the autoscaler started that never became ready: said where the developer is looking.
+      if (e.kind === 'scale-failed') this.log(chalk.red(`[mesh] ${e.service}: ${e.message}`))
     })
     const stopFollowing = followLogs(paths, config.services.map((s) => s.name), undefined, {fromEnd: false}, (line) => this.log(line))
     const code = await stopped

@@ -10,13 +10,17 @@ describe('mesh up in the foreground', () => {
     const port = await freePort()
     const dir = meshDir(`
 name: fg
-ingress: {port: ${port}, routes: [{prefix: /, service: echo}]}
+ingress: {port: ${port}, routes: [{prefix: /crashy, service: crashy}, {prefix: /, service: echo}]}
 services:
   echo:
     command: node fixtures/echo-server.js
     health: {path: /healthz, interval: 200ms}
   sim:
     simulate: {latency: 1ms}
+  crashy:
+    command: node -e "console.error('DB_URL is not set (fatal)'); process.exit(3)"
+    health: {path: /healthz}
+    scaling: {minScale: 0, initialScale: 0}
 `)
     const child = execa('node', [BIN, 'up'], {cwd: dir, reject: false, env: {NO_COLOR: '1'}, timeout: 60_000})
     let out = ''
@@ -26,6 +30,9 @@ services:
       expect((await get(`http://127.0.0.1:${port}/hello`)).status).toBe(200)
       // Logs stream after startup, prefixed with the instance name.
       expect(await eventually(() => /^echo-v1-0\s+\| echo echo-v1-0 on \d+$/m.test(out) && /^sim-v1-0\s+\| simulated sim@v1/m.test(out), 10_000)).toBe(true)
+      // A cold start that fails is said in the foreground too, not only in mesh status / history.
+      expect((await get(`http://127.0.0.1:${port}/crashy`)).status).toBe(503)
+      expect(await eventually(() => /^\[mesh\] crashy: 0 → 1 failed: .*crashed 3 times while starting/m.test(out), 10_000)).toBe(true)
       const status: MeshStatus = JSON.parse((await mesh(dir, ['status', '--json'])).stdout)
       const pids = status.services.flatMap((s) => s.instances.map((i) => i.pid!))
       child.kill('SIGINT')
