@@ -2,6 +2,8 @@
 // 50 requests at once, is scaled up by the KPA's panic mode (50 / (10 × 70%) wants 8,
 // capped at 6), every request served; with only a trickle left it drains back to one, the
 // trickle still served while instances leave. Bounded: about 25 s, under 3000 requests.
+// The burst is a step, not a ramp: its connections are opened beforehand (on `ping`, which
+// nothing scales), so the autoscaler's first look at catalog finds all 50 there at once.
 import {readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
@@ -9,14 +11,16 @@ import {ControlClient} from '../../src/sim/control/control-client.js'
 import type {ScalingEvent, ScalingStatus} from '../../src/sim/scaling/autoscaler.js'
 import {meshPaths, readState, readToken} from '../../src/sim/control/state-file.js'
 import type {MeshStatus} from '../../src/sim/control/status.js'
-import {downMesh, eventually, json, mesh, sendMany, type Sent, sendUntilStopped, upMesh} from '../helpers/mesh.js'
+import {downMesh, eventually, mesh, sendMany, type Sent, sendUntilStopped, upMesh} from '../helpers/mesh.js'
 
 const yaml = (port: number) => `
 name: autoscaling
 ingress:
   port: ${port}
-  routes: [{prefix: /search, service: search}, {prefix: /, service: catalog}]
+  routes: [{prefix: /search, service: search}, {prefix: /ping, service: ping}, {prefix: /, service: catalog}]
 services:
+  ping:
+    simulate: {latency: 1ms}
   catalog:
     simulate: {latency: 200ms}
     scaling: {minScale: 1, maxScale: 6, target: 10, window: 6s}
@@ -35,22 +39,30 @@ describe('autoscaling a simulated service (minScale 1)', () => {
     if (dir) await downMesh(dir)
   })
 
-  const scaling = async (service = 'catalog'): Promise<ScalingStatus> => {
-    const status = json<MeshStatus>(await mesh(dir, ['status', '--json']))
-    return status.services.find((s) => s.name === service)!.scaling![0]
-  }
+  // The control API straight (what `mesh status --json` prints): a CLI run per poll is slower than what it watches.
+  let control: ControlClient | undefined
+  const status = async (): Promise<MeshStatus> => (control ??= new ControlClient(readState(meshPaths(dir))!, readToken(meshPaths(dir))!)).status()
+  const scaling = async (service = 'catalog'): Promise<ScalingStatus> => (await status()).services.find((s) => s.name === service)!.scaling![0]
+  const inFlight = async (service: string): Promise<number> => Object.values((await status()).services.find((s) => s.name === service)!.load?.instances ?? {}).reduce((a, b) => a + b, 0)
   const notOk = (sent: Sent[]) => sent.filter((s) => s.status !== 200)
 
   test('scales up under 50 concurrent requests, serving all of them, then drains back to 1 without dropping one', async () => {
     expect(await scaling()).toMatchObject({version: 'v1', actual: 1, desired: 1})
 
+    // 50 connections open and idle, so the burst's 50 requests leave at once on them.
+    expect(notOk(await sendMany(`${ingress}/ping`, 50, 50))).toEqual([])
     // ~250 requests/s for about 5 s; the status is polled meanwhile.
     const burst = sendMany(`${ingress}/items`, 1250, 50)
+    // What the decision below is asked to see: at least 22 in flight, the least that wants 4 at target 7.
+    const driven = eventually(async () => {
+      const n = await inFlight('catalog')
+      return n >= 22 ? n : undefined
+    }, 10_000, 50)
     const scaledUp = eventually(async () => {
       const s = await scaling()
       return s.actual >= 4 ? s : undefined
     }, 15_000, 250)
-    const [sent, up] = await Promise.all([burst, scaledUp])
+    const [sent, up] = await Promise.all([burst, scaledUp, driven])
     expect(notOk(sent)).toEqual([])
     expect(up.actual).toBeGreaterThanOrEqual(4)
     expect(new Set(sent.map((s) => s.instance)).size).toBeGreaterThanOrEqual(2)
