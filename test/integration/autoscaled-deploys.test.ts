@@ -130,7 +130,9 @@ describe('deploys of an autoscaled service', () => {
     )
     expect(shrunk.scaled.sort()).toEqual(['v2', 'v3'])
 
-    // It returns once traffic is back on v2 and v3's instances are gone.
+    // It returns once traffic is back on v2 and v3's instances are gone; v2 may scale up while
+    // v3's drain, so its events are counted from before the rollback, v3's from after it.
+    const beforeRollback = (await scalingEvents()).length
     const rolledBack = await mesh(dir, ['rollback', 'catalog'])
     expect(rolledBack.exitCode, rolledBack.stdout + rolledBack.stderr).toBe(0)
     const eventsBefore = (await scalingEvents()).length
@@ -141,9 +143,9 @@ describe('deploys of an autoscaled service', () => {
     expect(after.scaled).toEqual(['v2'])
     // All the load is v2's again: its autoscaler scales it back up; v3 is never scaled again.
     await eventually(async () => ((await seen()).counts.v2 ?? 0) >= 5, 15_000, 300)
-    const later = (await scalingEvents()).slice(eventsBefore)
-    expect(later.some((e) => e.version === 'v2' && e.to > e.from)).toBe(true)
-    expect(later.filter((e) => e.version === 'v3')).toEqual([])
+    const events = await scalingEvents()
+    expect(events.slice(beforeRollback).some((e) => e.version === 'v2' && e.to > e.from)).toBe(true)
+    expect(events.slice(eventsBefore).filter((e) => e.version === 'v3')).toEqual([])
 
     const sent = await load.stop()
     load = undefined

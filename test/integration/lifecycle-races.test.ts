@@ -5,6 +5,8 @@ import {chmodSync, mkdirSync, readFileSync, statSync} from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import {describe, expect, onTestFinished, test} from 'vitest'
+import {connect} from '../../src/sim/control/control-client.js'
+import {meshPaths} from '../../src/sim/control/state-file.js'
 import type {MeshStatus} from '../../src/sim/control/status.js'
 import {eventually, get, json, mesh, meshDir, meshOnFreePort, pidAlive} from '../helpers/mesh.js'
 
@@ -22,6 +24,12 @@ async function refusedSince(port: number): Promise<number> {
     if (refused) return performance.now()
     await new Promise((r) => setTimeout(r, 20))
   }
+}
+
+/** Requests in flight to `service`'s instances, as its sidecars count them. */
+async function inFlightTo(dir: string, service: string): Promise<number> {
+  const s = (await connect(meshPaths(dir)).status()).services.find((x) => x.name === service)!
+  return Object.values(s.load?.instances ?? {}).reduce((a, b) => a + b, 0)
 }
 
 /** A mesh of one echo instance behind the ingress. */
@@ -110,7 +118,7 @@ services:
         .then((r) => r.status, () => 'reset')
         .finally(() => settledAt.push(performance.now())),
     )
-    await new Promise((r) => setTimeout(r, 300))
+    await eventually(async () => (await inFlightTo(dir, 'slow')) === 5, 10_000, 20)
     const downAt = performance.now()
     const down = mesh(dir, ['down'])
     // The daemon's budget starts when it stops accepting, not when a (loaded) machine has started the CLI.
@@ -144,7 +152,7 @@ services:
     const up = await mesh(dir, ['up', '-d'])
     expect(up.exitCode, up.stderr).toBe(0)
     const answer = get(`${ingress}/`)
-    await new Promise((r) => setTimeout(r, 300))
+    await eventually(async () => (await inFlightTo(dir, 'slow')) === 1, 10_000, 20)
     const down = await mesh(dir, ['down'])
     expect(down.exitCode, down.stderr).toBe(0)
     const r = await answer

@@ -5,12 +5,15 @@ import http from 'node:http'
 import {writeFileSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
+import {connect} from '../../src/sim/control/control-client.js'
+import {meshPaths} from '../../src/sim/control/state-file.js'
 import type {MeshStatus} from '../../src/sim/control/status.js'
 import {downMesh, eventually, freePort, get, mesh, meshDir, sendMany, sendUntilStopped, upMesh} from '../helpers/mesh.js'
 import {sumSeries} from '../helpers/prometheus-parser.js'
 
+/** What `mesh status --json` prints, from the control API straight (polled: a CLI run each time would cost a node start). */
 async function status(dir: string): Promise<MeshStatus> {
-  return JSON.parse((await mesh(dir, ['status', '--json'])).stdout)
+  return connect(meshPaths(dir)).status()
 }
 
 
