@@ -12,7 +12,7 @@ import type {MeshStatus} from '../sim/control/status.js'
 import {renderStatus} from './status.js'
 import {serviceNotFound} from '../sim/errors.js'
 import {withProgress} from '../cli/task-progress.js'
-import {describeWarmUp, WARM_UP_LIMITS, type WarmUpResult, warmUpTargets} from '../sim/control/warm-up.js'
+import {describeWarmUp, WARM_UP_GRACE_MS, WARM_UP_LIMITS, type WarmUpResult, warmUpTargets} from '../sim/control/warm-up.js'
 import {connect} from '../sim/control/control-client.js'
 
 export default class Up extends MeshCommand {
@@ -29,7 +29,7 @@ export default class Up extends MeshCommand {
   static override flags = {
     detach: Flags.boolean({char: 'd', description: 'run in the background; return when every instance is healthy'}),
     watch: Flags.boolean({char: 'w', description: "restart a service (one instance at a time, no dropped request) when files under its watch: paths change, as docker compose up --watch"}),
-    'no-warm-up': Flags.boolean({description: 'return as soon as every instance is healthy, without the warm-up through every simulated edge (at most ~1 s; never counted in mesh stat, traces or metrics)'}),
+    'no-warm-up': Flags.boolean({description: 'return as soon as every instance is healthy, without the warm-up through every edge (at most ~2 s; never counted in mesh stat, traces or metrics)'}),
     profile: Flags.string({multiple: true, description: "also start the services in this profile (their profiles: list), as docker compose --profile; '*' for all. Default: $MESH_PROFILES (comma-separated)"}),
   }
 
@@ -114,7 +114,7 @@ export default class Up extends MeshCommand {
 
   /** The warm-up, shown as a step of the start (a spinner on a terminal) and its one-line result. */
   private async warmUp(run: () => Promise<WarmUpResult>, silent: boolean): Promise<void> {
-    const title = `Warming up every edge to a simulated service (at most ${WARM_UP_LIMITS.maxMs / 1000} s)`
+    const title = `Warming up every edge (at most ${(WARM_UP_LIMITS.maxMs + WARM_UP_GRACE_MS) / 1000} s)`
     const result = await withProgress(title, run, !silent && process.stdout.isTTY === true)
     if (!silent && result.requests > 0) this.logToStderr(describeWarmUp(result))
   }

@@ -2,7 +2,7 @@ import {describe, expect, test} from 'vitest'
 import {parseConfig} from '../../src/sim/config/load-config.js'
 import type {MeshConfig} from '../../src/sim/config/types.js'
 import type {InstanceStatus, MeshStatus} from '../../src/sim/control/status.js'
-import {runWarmUp, WARM_UP_GRACE_MS, WarmUp, type WarmUpTarget, warmable, warmUpTargets} from '../../src/sim/control/warm-up.js'
+import {runWarmUp, WARM_UP_GRACE_MS, WarmUp, type WarmUpTarget, reachOf, warmUpTargets} from '../../src/sim/control/warm-up.js'
 import type {Span} from '../../src/sim/telemetry/span.js'
 import {VirtualClock} from '../../src/sim/time/clock.js'
 
@@ -10,13 +10,17 @@ const YAML = `name: w
 ingress:
   port: 0
   routes:
-    - {prefix: /app, service: app}
+    - {prefix: /app, service: app, rewrite: /}
+    - {prefix: /w, service: worker}
     - {prefix: /cat, service: catalog}
     - {prefix: /lim, service: limited}
 services:
   app:
     command: node app.js
-    dependsOn: [catalog, cart, db]
+    dependsOn: [catalog, cart, db, worker]
+    health: {path: /healthz}
+  worker:
+    command: node worker.js
   catalog:
     replicas: 2
     dependsOn: [inventory]
@@ -81,15 +85,16 @@ const target = (edge: string): WarmUpTarget => ({edge, url: 'http://127.0.0.1:1'
 describe('warmUpTargets', () => {
   const c = config()
   const s = status([
-    instance('app', 0, 'command', ['catalog', 'cart', 'db']),
+    instance('app', 0, 'command', ['catalog', 'cart', 'db', 'worker']),
     instance('catalog', 0, 'simulate', ['inventory']),
     instance('catalog', 1, 'simulate', ['inventory']),
     instance('inventory', 0, 'simulate', []),
   ])
 
-  test('every caller instance → simulated callee, with a simulated caller’s declared paths once each; ingress routes to simulated services', () => {
+  test('every caller instance → callee and ingress route: a simulated callee at the paths its caller declares (once each), a command one at its health path only', () => {
     const targets = warmUpTargets(c, s)
     expect(targets.map((t) => t.edge)).toEqual([
+      'ingress /app/healthz → app',
       'ingress /cat → catalog',
       'app-v1-0 → catalog',
       'catalog-v1-0 → inventory GET /stock',
@@ -99,14 +104,17 @@ describe('warmUpTargets', () => {
     ])
     const reserve = targets.find((t) => t.edge === 'catalog-v1-1 → inventory POST /reserve')!
     expect(reserve).toEqual({edge: reserve.edge, url: 'http://127.0.0.1:40100', path: '/reserve', method: 'POST'})
-    expect(targets[0]).toMatchObject({url: 'http://127.0.0.1:8000', path: '/cat', method: 'GET'})
+    expect(targets[1]).toMatchObject({url: 'http://127.0.0.1:8000', path: '/cat', method: 'GET'})
+    expect(targets.find((t) => t.edge === 'app-v1-0 → catalog')).toMatchObject({url: 'http://127.0.0.1:40000', path: '/', method: 'GET'})
   })
 
-  test('never a command, address, autoscaled or rate-limited service; never from an instance that is not up', () => {
+  test('never an address, autoscaled or rate-limited service, nor a command one without a health path; never from an instance that is not up', () => {
     const byName = new Map(c.services.map((x) => [x.name, x]))
-    expect(['app', 'db', 'cart', 'limited', 'inventory', 'catalog', 'nothing'].map((n) => warmable(byName.get(n)))).toEqual([false, false, false, false, true, true, false])
+    expect(['app', 'worker', 'db', 'cart', 'limited', 'inventory', 'catalog', 'nothing'].map((n) => reachOf(byName.get(n)))).toEqual([
+      {healthPath: '/healthz'}, undefined, undefined, undefined, undefined, 'any', 'any', undefined,
+    ])
     const starting = status([instance('catalog', 0, 'simulate', ['inventory'], 'starting'), instance('inventory', 0, 'simulate', [])])
-    expect(warmUpTargets(c, starting).map((t) => t.edge)).toEqual(['ingress /cat → catalog'])
+    expect(warmUpTargets(c, starting).map((t) => t.edge)).toEqual(['ingress /app/healthz → app', 'ingress /cat → catalog'])
   })
 
   test('no ingress target when the ingress checks tokens', () => {

@@ -5,25 +5,29 @@
 // pools from sidecars to instances and from instances to their outbound sidecars filling,
 // lazily built structures. Measured with bench/warm-up.js.
 //
-//   targets (pure): each caller instance's outbound listener for each simulated callee,
-//                   with the paths it calls; each ingress route to a simulated service
+//   targets (pure): each caller instance's outbound listener for each callee, and each
+//                   ingress route, with the paths below
 //   run:            `concurrency` workers take the targets in turn until `maxMs` or
 //                   `maxRequests` (whichever first) or an abort (mesh down); each request
 //                   carries a fresh trace id the filter below knows
 //   filter:         the daemon's telemetry sink: spans of those traces are dropped, so
 //                   `mesh stat`, traces, metrics, access logs and OTLP never show them
 //
-// Only simulated callees are sent requests: they have no side effects and answer any
-// path. A `command:` or `address:` service is the user's code, which the mesh cannot know
-// is safe to call; a service with `scaling:` (its autoscaler would count the burst) or a
-// `rateLimit` (the burst would spend its tokens) is left alone too.
+// A simulated callee is sent the requests its callers make (it has no side effects and
+// answers any path). A `command:` service is the user's code, which the mesh cannot know is
+// safe to call: it is sent only its health path, which the mesh calls anyway (so the edge's
+// connections and the sidecars' code are warm, not the service's own handlers). An
+// `address:` service, one with `scaling:` (its autoscaler would count the burst) or a
+// `rateLimit` (the burst would spend its tokens) is left alone.
 import {Agent, request} from 'undici'
-import type {MeshConfig, ServiceConfig} from '../config/types.js'
+import {matchRoute, rewritePath} from '../config/ingress-routes.js'
+import type {IngressRoute, MeshConfig, ServiceConfig} from '../config/types.js'
 import type {TelemetrySink} from '../proxy/telemetry-sink.js'
 import type {Span} from '../telemetry/span.js'
 import {formatTraceparent, newSpanId, newTraceId} from '../telemetry/trace-context.js'
 import {type Clock, realClock, type Timer} from '../time/clock.js'
 import type {MeshStatus} from './status.js'
+import {WARM_UP_TRACESTATE} from '../model/simulated-service.js'
 
 export interface WarmUpTarget {
   /** `frontend-v1-0 → catalog`, `ingress /shop → shop`: what the progress and the tests name. */
@@ -60,11 +64,16 @@ export interface WarmUpResult {
   aborted: boolean
 }
 
-/** What may be warmed: a simulated, HTTP service that neither autoscales nor rate-limits. */
-export function warmable(service: ServiceConfig | undefined): boolean {
-  if (!service || service.protocol !== undefined) return false
-  if (service.policy.rateLimit) return false
-  return service.versions.length > 0 && service.versions.every((v) => v.workload.kind === 'simulate' && !v.scaling)
+/**
+ * How a warm-up may call a service: a simulated one at any path (it has no side effects); a
+ * `command:` one only at its health path, which the mesh calls anyway; else not at all (an
+ * address, a TCP or gRPC service, one with `scaling:` or a `rateLimit`).
+ */
+export function reachOf(service: ServiceConfig | undefined): 'any' | {healthPath: string} | undefined {
+  if (!service || service.protocol !== undefined || service.policy.rateLimit || service.versions.length === 0) return undefined
+  if (service.versions.some((v) => v.scaling || v.workload.kind === 'address')) return undefined
+  if (service.versions.every((v) => v.workload.kind === 'simulate')) return 'any'
+  return service.health.path !== undefined && service.health.grpcService === undefined ? {healthPath: service.health.path} : undefined
 }
 
 /** Every edge of the running mesh a warm-up goes through, each once (pure: config + status). */
@@ -72,9 +81,11 @@ export function warmUpTargets(config: MeshConfig, status: MeshStatus): WarmUpTar
   const services = new Map(config.services.map((s) => [s.name, s]))
   const targets: WarmUpTarget[] = []
   if (status.ingress && config.ingress && !config.ingress.requestAuthentication) {
-    for (const route of config.ingress.routes) {
-      if (!warmable(services.get(route.service))) continue
-      targets.push({edge: `ingress ${route.prefix} → ${route.service}`, url: status.ingress.url, path: route.prefix, method: 'GET'})
+    const routes = config.ingress.routes
+    for (const route of routes) {
+      const reach = reachOf(services.get(route.service))
+      const path = reach === 'any' ? route.prefix : reach && ingressPathTo(routes, route, reach.healthPath)
+      if (path !== undefined) targets.push({edge: `ingress ${path} → ${route.service}`, url: status.ingress.url, path, method: 'GET'})
     }
   }
   for (const s of status.services) {
@@ -82,14 +93,27 @@ export function warmUpTargets(config: MeshConfig, status: MeshStatus): WarmUpTar
     for (const inst of s.instances) {
       if (!inst.outbound || (inst.health !== 'healthy' && inst.health !== 'running')) continue
       for (const [dep, address] of Object.entries(inst.outbound.dependencies)) {
-        if (!warmable(services.get(dep))) continue
-        for (const {path, method} of callsTo(caller, inst.version, dep)) {
+        const reach = reachOf(services.get(dep))
+        if (!reach) continue
+        const calls = reach === 'any' ? callsTo(caller, inst.version, dep) : [{path: reach.healthPath, method: 'GET'}]
+        for (const {path, method} of calls) {
           targets.push({edge: `${inst.instance} → ${dep}${path === '/' ? '' : ` ${method} ${path}`}`, url: `http://${address}`, path, method})
         }
       }
     }
   }
   return targets
+}
+
+/** The ingress path that reaches `healthPath` of the route's service through that route (its prefix the longest that matches, its rewrite applied), if any. */
+function ingressPathTo(routes: readonly IngressRoute[], route: IngressRoute, healthPath: string): string | undefined {
+  let path = healthPath
+  if (route.rewrite !== undefined) {
+    if (!healthPath.startsWith(route.rewrite)) return undefined
+    const rest = healthPath.slice(route.rewrite.length)
+    path = route.prefix.endsWith('/') || rest === '' || rest.startsWith('/') ? route.prefix + rest : `${route.prefix}/${rest}`
+  }
+  return matchRoute(routes, path) === route && rewritePath(route, path) === healthPath ? path : undefined
 }
 
 /** The requests a caller makes to `dep`: a simulated caller's declared calls; anyone else's, GET /. */
@@ -232,7 +256,7 @@ export async function runWarmUp(
 
 function undiciSend(agent: Agent): WarmUpSend {
   return async (target, traceparent, signal) => {
-    const res = await request(target.url + target.path, {method: target.method as 'GET', headers: {traceparent}, dispatcher: agent, signal})
+    const res = await request(target.url + target.path, {method: target.method as 'GET', headers: {traceparent, tracestate: WARM_UP_TRACESTATE}, dispatcher: agent, signal})
     await res.body.dump()
     return res.statusCode
   }
