@@ -44,6 +44,13 @@ import {
 } from './lib.js'
 import {tlsReport, tlsRow} from './tls-row.js'
 
+// `npm run bench -- NAME` runs another benchmark of this directory instead of this one.
+const NAMED = {'warm-up': 'warm-up.js'}
+const SELECTED = process.argv[2]
+if (SELECTED !== undefined && !Object.hasOwn(NAMED, SELECTED)) {
+  throw new Error(`npm run bench -- NAME: NAME is one of ${Object.keys(NAMED).join(', ')} (none: the proxy benchmark), not ${SELECTED}`)
+}
+
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 5)
 const WARMUP_S = Number(process.env.BENCH_WARMUP ?? 2)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64)
@@ -388,9 +395,12 @@ function report(r) {
   }
 }
 
-try {
-  await main()
-} finally {
-  for (const c of children) await stopChild(c)
-  meshDownSync()
+if (SELECTED !== undefined) await import(`./${NAMED[SELECTED]}`)
+else {
+  try {
+    await main()
+  } finally {
+    for (const c of children) await stopChild(c)
+    meshDownSync()
+  }
 }

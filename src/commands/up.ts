@@ -12,6 +12,8 @@ import type {MeshStatus} from '../sim/control/status.js'
 import {renderStatus} from './status.js'
 import {serviceNotFound} from '../sim/errors.js'
 import {withProgress} from '../cli/task-progress.js'
+import {describeWarmUp, WARM_UP_GRACE_MS, WARM_UP_LIMITS, type WarmUpResult, warmUpTargets} from '../sim/control/warm-up.js'
+import {connect} from '../sim/control/control-client.js'
 
 export default class Up extends MeshCommand {
   static override description =
@@ -27,6 +29,7 @@ export default class Up extends MeshCommand {
   static override flags = {
     detach: Flags.boolean({char: 'd', description: 'run in the background; return when every instance is healthy'}),
     watch: Flags.boolean({char: 'w', description: "restart a service (one instance at a time, no dropped request) when files under its watch: paths change, as docker compose up --watch"}),
+    'no-warm-up': Flags.boolean({description: 'return as soon as every instance is healthy, without the warm-up through every edge (at most ~2 s; never counted in mesh stat, traces or metrics)'}),
     profile: Flags.string({multiple: true, description: "also start the services in this profile (their profiles: list), as docker compose --profile; '*' for all. Default: $MESH_PROFILES (comma-separated)"}),
   }
 
@@ -65,6 +68,7 @@ export default class Up extends MeshCommand {
       const started = startDetached(file, paths, (e) => listeners.forEach((l) => l(e)), {watch: flags.watch, only: selected, profiles})
       await showStartup(config, (fn) => listeners.push(fn), started, {silent, only: selected})
       const status = await started
+      if (!flags['no-warm-up']) await this.warmUp(() => connect(paths).warmUp(), silent)
       if (!silent) this.log(`\n${renderStatus(status)}\n\nStop it with ${chalk.bold('mesh down')}.`)
       return status
     }
@@ -94,6 +98,7 @@ export default class Up extends MeshCommand {
       await daemon.stop()
       throw error
     }
+    if (!flags['no-warm-up']) await this.warmUp(() => daemon.warmUp.run(warmUpTargets(config, daemon.status())), silent)
     const status = daemon.status()
     if (!silent) this.log(`\n${renderStatus(status)}\n`)
     daemon.on('event', (e: DaemonEvent) => {
@@ -107,6 +112,13 @@ export default class Up extends MeshCommand {
     stopFollowing()
     if (code !== 0) this.exit(code)
     return status
+  }
+
+  /** The warm-up, shown as a step of the start (a spinner on a terminal) and its one-line result. */
+  private async warmUp(run: () => Promise<WarmUpResult>, silent: boolean): Promise<void> {
+    const title = `Warming up every edge (at most ${(WARM_UP_LIMITS.maxMs + WARM_UP_GRACE_MS) / 1000} s)`
+    const result = await withProgress(title, run, !silent && process.stdout.isTTY === true)
+    if (!silent && result.requests > 0) this.logToStderr(describeWarmUp(result))
   }
 }
 

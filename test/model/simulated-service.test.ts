@@ -3,7 +3,7 @@ import {once} from 'node:events'
 import type {AddressInfo} from 'node:net'
 import {afterAll, afterEach, describe, expect, it} from 'vitest'
 import {Agent, request} from 'undici'
-import {createSimulatedService, type SimulatedService} from '../../src/sim/model/simulated-service.js'
+import {createSimulatedService, type SimulatedService, WARM_UP_TRACESTATE} from '../../src/sim/model/simulated-service.js'
 import type {SimulateConfig} from '../../src/sim/config/types.js'
 import {realClock, VirtualClock, type Clock} from '../../src/sim/time/clock.js'
 import {SeededRandom} from '../../src/sim/time/random.js'
@@ -186,6 +186,37 @@ describe('simulated service', () => {
     const first = await run(11)
     expect(await run(11)).toEqual(first)
     expect(await run(12)).not.toEqual(first)
+  })
+
+  it('a warm-up request (tracestate meshsim=warm-up) never fails, passes the mark on, and leaves the seeded stream as it was', async () => {
+    const config: Partial<SimulateConfig> = {
+      errorRate: 0.5,
+      latency: {p50Ms: 0, p99Ms: 0},
+      calls: [{service: 'inventory', probability: 0.5, path: '/', method: 'GET'}],
+    }
+    const run = async (warmUps: number) => {
+      const downstream = await startDownstream()
+      const {url} = await startSim(config, {seed: 11, dependencyUrls: {inventory: downstream.url}})
+      const warm: number[] = []
+      for (let i = 0; i < warmUps; i++) {
+        warm.push((await get(url, {traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', tracestate: `other=1,${WARM_UP_TRACESTATE}`})).status)
+      }
+      const outcomes: string[] = []
+      for (let i = 0; i < 40; i++) {
+        const res = await get(url)
+        outcomes.push(`${res.status}:${res.json().calls.length}`)
+      }
+      return {warm, outcomes, downstream: downstream.seen}
+    }
+    const cold = await run(0)
+    const warmed = await run(30)
+    expect(warmed.warm).toEqual(Array(30).fill(200))
+    expect(warmed.outcomes).toEqual(cold.outcomes)
+    expect(cold.outcomes.some((o) => o.startsWith('500'))).toBe(true)
+    // Its calls were drawn too (about half of 30), each carrying the mark.
+    const marked = warmed.downstream.filter((s) => String(s.headers.tracestate).includes(WARM_UP_TRACESTATE))
+    expect(marked.length).toBeGreaterThan(5)
+    expect(warmed.downstream.length - marked.length).toBe(cold.downstream.length)
   })
 
   it('answers 500 naming the dependency when it answers 5xx, without calling the next one', async () => {

@@ -12,6 +12,7 @@ import type {Span} from '../telemetry/span.js'
 import {CERT_FAULTS, type CertFault, type FaultInfo, type FaultKind, type FaultSide, type FaultSpec, PER_REQUEST_KINDS} from '../faults/fault.js'
 import type {BlueGreenOptions, CanaryOptions, DeployPlan, DeployRecord, RollingOptions, Strategy, VersionOverrides} from '../deploy/deploy-types.js'
 import type {ApplyResult} from './policy-diff.js'
+import type {WarmUpResult} from './warm-up.js'
 import type {StatBy, StatRow} from '../telemetry/metrics.js'
 import type {TcpSeries} from '../telemetry/tcp-metrics.js'
 import type {TraceStoreStats, TraceSummary} from '../telemetry/trace-store.js'
@@ -52,6 +53,8 @@ export interface ControlRoutes {
   /** `mesh history`: the autoscaler's decisions and failed starts, oldest first (bounded per service). */
   'GET /v1/scaling': {query: {service?: string}; response: Array<Stamped<ScalingRecord>>}
   'POST /v1/rollback': {body: {service: string}; response: DeployRecord}
+  /** `mesh up`: once every instance is healthy, a bounded burst through every simulated edge (warm-up.ts). */
+  'POST /v1/warm-up': {response: WarmUpResult}
   'POST /v1/down': {response: {stopping: boolean}}
   /** `mesh certs`: what each identity presents now. */
   'GET /v1/certs': {response: CertificateListing[]}
@@ -105,6 +108,7 @@ export const controlRoutes: {[K in RouteKey]: {body?: BodyCheck<BodyOf<K>>; quer
   'GET /v1/deploy': {},
   'GET /v1/scaling': {},
   'POST /v1/rollback': {body: (v) => fields(v, {service: string})},
+  'POST /v1/warm-up': {},
   'POST /v1/down': {},
   'GET /v1/certs': {},
   'POST /v1/certs/rotate': {body: (v) => fields(v, {service: optional(string)})},

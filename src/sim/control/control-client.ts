@@ -11,6 +11,7 @@ import type {FaultInfo, FaultSpec} from '../faults/fault.js'
 import type {CertificateListing} from '../security/workload-files.js'
 import type {DeployPlan, DeployRecord} from '../deploy/deploy-types.js'
 import type {ApplyResult} from './policy-diff.js'
+import type {WarmUpResult} from './warm-up.js'
 import type {StatBy, StatRow} from '../telemetry/metrics.js'
 import type {TcpSeries} from '../telemetry/tcp-metrics.js'
 import type {TraceQuery, TraceStoreStats, TraceSummary} from '../telemetry/trace-store.js'
@@ -38,6 +39,11 @@ export class ControlClient {
   /** `mesh stop [SERVICE...]`: their instances drained and stopped; the daemon keeps running. */
   stop(services: string[]): Promise<MeshStatus> {
     return this.call('POST /v1/stop', {body: {services}})
+  }
+
+  /** Runs the warm-up (warm-up.ts): resolves when it is over, bounded in time and requests. */
+  warmUp(): Promise<WarmUpResult> {
+    return this.call('POST /v1/warm-up', {})
   }
 
   down(): Promise<void> {

@@ -13,6 +13,7 @@ import {versionWeights} from '../config/versions.js'
 import {MeshError, serviceNotFound} from '../errors.js'
 import {DataPlane} from '../proxy/data-plane.js'
 import {Telemetry} from '../telemetry/telemetry.js'
+import {WarmUp, warmUpTargets} from './warm-up.js'
 import {PROMETHEUS_CONTENT_TYPE, renderPrometheus} from '../telemetry/prometheus.js'
 import {MeshEventLog} from './scaling-history.js'
 import {activeCertFault, describeFault, type FaultInfo, type FaultSpec} from '../faults/fault.js'
@@ -81,6 +82,8 @@ export class MeshDaemon extends EventEmitter {
   readonly registry: Registry
   readonly dataPlane: DataPlane
   readonly telemetry: Telemetry
+  /** The data path's telemetry sink: the telemetry, less the warm-up's requests (warm-up.ts). */
+  readonly warmUp: WarmUp
   readonly faults: FaultSet
   readonly deploys: DeployController
   /** What runs the workloads: the process supervisor, or it and the simulation hosts. */
@@ -123,6 +126,7 @@ export class MeshDaemon extends EventEmitter {
       otlpEndpoint: config.telemetry?.otlpEndpoint,
       spansPerSecond: config.telemetry?.spansPerSecond,
     })
+    this.warmUp = new WarmUp(this.telemetry, this.clock)
     this.faults = new FaultSet(this.clock, (kind, f) => this.onFaultChange(kind, f))
     this.jwt = new MeshJwt({config, clock: this.clock, registry: this.registry, faults: this.faults})
     this.dataPlane = new DataPlane(this.registry, config.services, new Map(config.services.map((s) => [s.name, versionWeights(s)])), {
@@ -131,7 +135,7 @@ export class MeshDaemon extends EventEmitter {
       allowFaultHeaders: config.faults.allowHeaders,
       maxRequestHeaders: config.ingress?.maxRequestHeaders,
       authn: this.jwt.authenticators,
-      sink: this.telemetry,
+      sink: this.warmUp,
       tcpMetrics: this.telemetry.tcp,
       seed: seedFrom(config.name),
       // The detector decides; the instance manager keeps the record (and logs it).
@@ -245,6 +249,7 @@ export class MeshDaemon extends EventEmitter {
           await this.identities!.rotate(service)
           return this.certFiles!.list()
         },
+        'POST /v1/warm-up': () => this.warmUp.run(warmUpTargets(this.config, this.status())),
         'POST /v1/down': () => {
           // Answer first, then stop: the caller waits for our pid to go away.
           setImmediate(() => void this.stop().then(() => this.emit('stopped')))
@@ -288,6 +293,7 @@ export class MeshDaemon extends EventEmitter {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.phase = 'stopping'
+      this.warmUp.close()
       this.watch?.close()
       await this.autoscaler.stop()
       // A paused process (SIGSTOP) would finish none of its requests.

@@ -15,7 +15,7 @@
 import http from 'node:http'
 import {Agent, request} from 'undici'
 import type {Clock} from '../time/clock.js'
-import type {Random} from '../time/random.js'
+import {type Random, SeededRandom, seedFrom} from '../time/random.js'
 import type {SimulateConfig, SimulatedCall} from '../config/types.js'
 import {dependencyEnvName, EnvNames} from '../config/env-names.js'
 import {MeshError} from '../errors.js'
@@ -73,6 +73,15 @@ const FORWARDED_PREFIX = 'x-b3-'
 
 export const HEALTH_PATH = '/healthz'
 
+/**
+ * The W3C tracestate entry on the requests of the mesh's warm-up (control/warm-up.ts). A
+ * warm-up request runs the same code as any other but draws from dice of its own and never
+ * fails: the service's seeded stream (what a `seed:` replays) and the mesh's view of its
+ * errors (outlier detection) are the same with or without a warm-up before them. It is passed
+ * on to the downstream calls with the trace headers.
+ */
+export const WARM_UP_TRACESTATE = 'meshsim=warm-up'
+
 /** Everything random about one request, drawn before its first await so the order is fixed per seed. */
 interface Plan {
   calls: SimulatedCall[]
@@ -84,6 +93,7 @@ export function createSimulatedService(opts: SimulatedServiceOptions): Simulated
   const {config, service, version, instance, dependencyUrls, clock, random} = opts
   const latency = latencyModel(config.latency)
   const sleeps = opts.sleeps ?? new DeadlineHeap(clock)
+  const warmUpRandom = new SeededRandom(seedFrom('warm-up', instance))
   const capacity = new Capacity(config.concurrency)
   const warmed = new WarmConnections()
   // One keep-alive pool for all dependencies: each is one origin (an outbound sidecar listener).
@@ -92,10 +102,11 @@ export function createSimulatedService(opts: SimulatedServiceOptions): Simulated
 
   // Draw order per request: one uniform per declared call (even at probability 0 or 1,
   // so the stream does not depend on the outcome), then the latency, then the error.
-  function draw(): Plan {
-    const calls = config.calls.filter((call) => random.next() < call.probability)
-    const latencyMs = latency.sample(random)
-    const fail = random.next() < config.errorRate
+  function draw(warmUp: boolean): Plan {
+    const dice = warmUp ? warmUpRandom : random
+    const calls = config.calls.filter((call) => dice.next() < call.probability)
+    const latencyMs = latency.sample(dice)
+    const fail = !warmUp && dice.next() < config.errorRate
     return {calls, latencyMs, fail}
   }
 
@@ -151,7 +162,7 @@ export function createSimulatedService(opts: SimulatedServiceOptions): Simulated
       req.resume()
       return send(res, 200, '{"status":"ok"}')
     }
-    const plan = draw()
+    const plan = draw(isWarmUp(req.headers.tracestate))
     await drain(req)
     // A caller that leaves while queued gives its place up (a caller gone mid-work is served to the end, as a real server would).
     const left = new AbortController()
@@ -342,6 +353,11 @@ function forwardedHeaders(incoming: http.IncomingHttpHeaders): Record<string, st
     if (FORWARDED_HEADERS.includes(name) || name.startsWith(FORWARDED_PREFIX)) out[name] = value
   }
   return out
+}
+
+function isWarmUp(tracestate: string | string[] | undefined): boolean {
+  if (tracestate === undefined) return false
+  return typeof tracestate === 'string' ? tracestate.includes(WARM_UP_TRACESTATE) : tracestate.some((t) => t.includes(WARM_UP_TRACESTATE))
 }
 
 function failed(result: CallResult): boolean {
