@@ -24,6 +24,8 @@
 //              are replayed from each instance's seeded stream (model/simulated-instance.ts: the
 //              same seed, the same order), aligned by its server spans' own time (never shorter
 //              than its draw); the alignment offset is printed when it is not 0.
+//   CPU/hop    CPU of the daemon and every process below it over those requests, less its idle
+//              rate (health checks, timers; measured over 2 s before), per hop served
 //   steady     median client latency of those requests
 //   down       wall time of `mesh down`
 //
@@ -298,21 +300,33 @@ async function one(shape, n, mode) {
     const url = state.ingressUrl.replace(/\/$/, '') + mesh.path
     const first = await traced(url)
     result.firstMs = first.ms
+    const client = connect(meshPaths(dir))
+    first.spans = await client.trace(first.traceId)
+    // Under the trace store's sampling rate (500 spans a second), so it keeps every trace: the
+    // replay needs each instance's every request.
+    const gapMs = Math.max(20, (1000 * first.spans.length) / 350)
     const steady = []
     const pids = processTree(state.daemon.pid)
     const cpu = () => pids.reduce((sum, pid) => sum + (alive(pid) ? cpuMicros(pid) : 0), 0)
+    // The mesh's CPU when no request passes (health checks, timers), over 2 s: taken off the steady window's.
+    const idle0 = [cpu(), cpuMicros(state.daemon.pid), performance.now()]
+    await new Promise((r) => setTimeout(r, 2_000))
+    const idleRate = [(cpu() - idle0[0]) / (performance.now() - idle0[2]), (cpuMicros(state.daemon.pid) - idle0[1]) / (performance.now() - idle0[2])]
+    const daemonCpu0 = cpuMicros(state.daemon.pid)
     const cpu0 = cpu()
+    const window0 = performance.now()
     for (let i = 0; i < STEADY; i++) {
-      await new Promise((r) => setTimeout(r, 20))
+      await new Promise((r) => setTimeout(r, gapMs))
       steady.push(await traced(url))
     }
     result.steadyMs = median(steady.map((s) => s.ms))
-    const steadyCpu = cpu() - cpu0
+    const windowMs = performance.now() - window0
+    const steadyCpu = cpu() - cpu0 - idleRate[0] * windowMs
+    const steadyDaemonCpu = cpuMicros(state.daemon.pid) - daemonCpu0 - idleRate[1] * windowMs
     Object.assign(result, memory(state.daemon.pid))
-    const client = connect(meshPaths(dir))
     const config = await loadConfig(file)
-    const traces = []
-    for (const t of [first, ...steady]) traces.push({...t, spans: await client.trace(t.traceId)})
+    const traces = [first]
+    for (const t of steady) traces.push({...t, spans: await client.trace(t.traceId)})
     const hops = perHop(traces, config)
     if (process.env.BENCH_DEBUG) dump(traces.at(-1).spans)
     const {offsets} = hops.pop()
@@ -320,6 +334,7 @@ async function one(shape, n, mode) {
     result.firstHops = hops[0].hops
     const served = traces.slice(1).reduce((sum, t) => sum + t.spans.filter((s) => s.kind === 'server' && s.instance).length, 0)
     result.cpuUsPerHop = steadyCpu / served
+    result.daemonCpuUsPerHop = steadyDaemonCpu / served
     result.hopMs = median(hops.slice(1).map((h) => h.perHopMs))
     result.hops = median(hops.slice(1).map((h) => h.hops))
     t0 = performance.now()
@@ -362,7 +377,7 @@ function report(results) {
   console.log(table(['mesh (N services)', 'mode', ...METRICS.map(([name]) => name)], rows))
   console.log('')
   console.log(`hosted = MESH_SIMULATION_HOSTS=${HOSTS}; isolated = simulate.isolated: true (a process per instance). RSS/PSS: daemon + all its descendants.`)
-  console.log(`chains are at most ${MAX_DEPTH} deep (N > ${MAX_DEPTH}: several chains, the first measured); hop = (trace − simulated latencies drawn on its critical path) / hops, median of ${STEADY} requests 20 ms apart.`)
+  console.log(`chains are at most ${MAX_DEPTH} deep (N > ${MAX_DEPTH}: several chains, the first measured); hop = (trace − simulated latencies drawn on its critical path) / hops, median of ${STEADY} requests one at a time, ≥ 20 ms apart (under the trace store's sampling rate).`)
   for (const r of results) if (r.offsets?.length) console.log(`note: ${r.shape} ${r.n} ${r.mode}: instances whose draws were shifted by requests before the first: ${r.offsets.slice(0, 5).join(', ')}${r.offsets.length > 5 ? ', …' : ''}`)
   targets(results)
 }
@@ -392,7 +407,7 @@ async function main() {
     }
     log(`${shape} ${n} ${mode}: mesh up -d …`)
     const r = await one(shape, n, mode)
-    log(`  up ${fmt.f(r.upS, 2)} s, first ${fmt.f(r.firstMs, 0)} ms, steady ${fmt.f(r.steadyMs, 1)} ms, ${fmt.f(r.hopMs, 3)} ms/hop over ${r.hops} hops (CPU ${fmt.f(r.cpuUsPerHop, 0)} µs/hop), RSS ${fmt.f(r.rssMb, 0)} MB (PSS ${fmt.f(r.pssMb, 0)}) in ${r.processes} processes, down ${fmt.f(r.downS, 2)} s`)
+    log(`  up ${fmt.f(r.upS, 2)} s, first ${fmt.f(r.firstMs, 0)} ms, steady ${fmt.f(r.steadyMs, 1)} ms, ${fmt.f(r.hopMs, 3)} ms/hop over ${r.hops} hops (CPU ${fmt.f(r.cpuUsPerHop, 0)} µs/hop, daemon ${fmt.f(r.daemonCpuUsPerHop, 0)}), RSS ${fmt.f(r.rssMb, 0)} MB (PSS ${fmt.f(r.pssMb, 0)}) in ${r.processes} processes, down ${fmt.f(r.downS, 2)} s`)
     results.push(r)
   }
   console.log('')
