@@ -44,8 +44,8 @@ import {
 } from './lib.js'
 import {tlsReport, tlsRow} from './tls-row.js'
 
-// `npm run bench -- NAME` runs another benchmark of this directory instead of this one.
-const NAMED = {'warm-up': 'warm-up.js'}
+// `npm run bench -- NAME [flags]` runs another benchmark of this directory instead of this one.
+const NAMED = {'warm-up': 'warm-up.js', scale: 'scale.js'}
 const SELECTED = process.argv[2]
 if (SELECTED !== undefined && !Object.hasOwn(NAMED, SELECTED)) {
   throw new Error(`npm run bench -- NAME: NAME is one of ${Object.keys(NAMED).join(', ')} (none: the proxy benchmark), not ${SELECTED}`)

@@ -124,6 +124,21 @@ describe('HealthChecker', () => {
     expect(clock.pending()).toBe(0)
   })
 
+  it('probes a starting instance at 10, 20, 40, 80 ms, then at startIntervalMs, and at intervalMs once it has passed', async () => {
+    const clock = new VirtualClock()
+    const probeTimes: number[] = []
+    const probe = async (): Promise<ProbeResult> => {
+      probeTimes.push(clock.now())
+      const ok = probeTimes.length >= 7
+      return {ok, detail: ok ? 'HTTP 200' : 'ECONNREFUSED'}
+    }
+    const checker = new HealthChecker({probe, intervalMs: 1000, startIntervalMs: 100, thresholds: {healthyThreshold: 1, unhealthyThreshold: 1}, clock})
+    checker.start()
+    await clock.advance(2_500)
+    checker.stop()
+    expect(probeTimes).toEqual([0, 10, 30, 70, 150, 250, 350, 1350, 2350])
+  })
+
   it('counts a probe that throws as a failure', async () => {
     const clock = new VirtualClock()
     let calls = 0

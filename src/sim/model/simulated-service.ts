@@ -165,9 +165,8 @@ export function createSimulatedService(opts: SimulatedServiceOptions): Simulated
     const plan = draw(isWarmUp(req.headers.tracestate))
     await drain(req)
     // A caller that leaves while queued gives its place up (a caller gone mid-work is served to the end, as a real server would).
-    const left = new AbortController()
-    res.once('close', () => res.writableEnded || left.abort(new Error('the caller went away while queued')))
-    const release = await capacity.acquire(left.signal)
+    // Only a bounded capacity queues: an unbounded one is not given the signal, nor the listener, on every request.
+    const release = await capacity.acquire(capacity.limit > 0 ? whenCallerLeaves(res) : undefined)
     try {
       const calls = await makeCalls(plan.calls, forwardedHeaders(req.headers))
       const identity = {service, version, instance, method, path}
@@ -367,7 +366,17 @@ function failed(result: CallResult): boolean {
 /** JSON of `body` with a `pad` string making it about `bytes` long (never shorter than the body itself). */
 export function padded(body: object, bytes: number): string {
   const bare = JSON.stringify({...body, pad: ''})
-  return JSON.stringify({...body, pad: 'x'.repeat(Math.max(0, bytes - Buffer.byteLength(bare)))})
+  const missing = bytes - Buffer.byteLength(bare)
+  if (missing <= 0) return bare
+  // One stringify per answer, not two: the empty pad is the last key, so the x's go before its closing quote.
+  if (bare.endsWith('"pad":""}')) return `${bare.slice(0, -2)}${'x'.repeat(missing)}"}`
+  return JSON.stringify({...body, pad: 'x'.repeat(missing)})
+}
+
+function whenCallerLeaves(res: http.ServerResponse): AbortSignal {
+  const left = new AbortController()
+  res.once('close', () => res.writableEnded || left.abort(new Error('the caller went away while queued')))
+  return left.signal
 }
 
 function joinUrl(base: string, path: string): string {
