@@ -115,6 +115,7 @@ describe.skipIf(!existsSync(HOST_MAIN))('HostedDriver (dist)', () => {
     d.on('restart-scheduled', (_s: ProcessStatus, delayMs: number) => restarts.push(delayMs))
     for (const s of [slow, ...neighbours]) d.start(s)
     await Promise.all([slow, ...neighbours].map((s) => answering(s.port)))
+    const before = d.status(slow.instance)!
     const inflight = get(slow.port, 10_000)
     await new Promise((resolve) => setTimeout(resolve, 100))
     await d.signal(slow.instance, 'SIGKILL')
@@ -127,6 +128,11 @@ describe.skipIf(!existsSync(HOST_MAIN))('HostedDriver (dist)', () => {
     await waitUntil('the restart', () => d.status(slow.instance)!.state === 'running' && d.status(slow.instance)!.restarts === 1)
     await answering(slow.port)
     expect(readFileSync(slow.logFile, 'utf8')).toContain('[mesh] restarting in 200ms (restart 1)')
+    // The same host process, but a new run: what tells the restart apart.
+    const after = d.status(slow.instance)!
+    expect(after.pid).toBe(before.pid)
+    expect(after.runId).toBeGreaterThan(before.runId!)
+    expect(after.startedAtMs).toBeGreaterThan(before.startedAtMs!)
   })
 
   it('pause freezes only that instance until SIGCONT', async () => {

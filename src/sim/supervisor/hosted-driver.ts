@@ -26,7 +26,7 @@ import type {ProcessRecord} from './process-identity.js'
 import {processTable, type ProcessTable} from './process-table.js'
 import {notRestartedBecause} from './restart-policy.js'
 import type {InstanceSpec, ProcessStatus} from './supervisor.js'
-import type {WorkloadDriver} from './workload-driver.js'
+import {nextRunId, type WorkloadDriver} from './workload-driver.js'
 
 const HOST_MAIN = fileURLToPath(new URL('../model/simulation-host-main.js', import.meta.url))
 
@@ -164,6 +164,8 @@ export class HostedDriver extends EventEmitter implements WorkloadDriver {
   private run(entry: Entry): void {
     const {spec, status} = entry
     entry.startedAtMs = this.clock.now()
+    status.runId = nextRunId()
+    status.startedAtMs = entry.startedAtMs
     status.nextRestartAtMs = undefined
     status.lastError = undefined
     let host: Host

@@ -17,7 +17,7 @@ import {formatDuration} from '../config/duration.js'
 import {killTree, outsiders, signalGroup, stopTree, type ProcessTree} from './process-group.js'
 import {type ProcessRecord, type ProcessRef} from './process-identity.js'
 import {processTable, type ProcessSnapshot, type ProcessTable} from './process-table.js'
-import type {WorkloadDriver} from './workload-driver.js'
+import {nextRunId, type WorkloadDriver} from './workload-driver.js'
 import {notRestartedBecause} from './restart-policy.js'
 
 /**
@@ -58,9 +58,14 @@ export interface ProcessStatus {
   instance: string
   service: string
   version: string
+  /** The process that runs it: for a hosted instance, its simulation host's, shared with its neighbours. */
   pid?: number
   pgid?: number
   startTime?: string
+  /** This run of the instance (the last one while it waits to restart): a new one at every start or restart (nextRunId). */
+  runId?: number
+  /** When this run began (clock ms). */
+  startedAtMs?: number
   state: ProcessState
   /** Restarts after unexpected exits (not counting the first start). */
   restarts: number
@@ -246,6 +251,8 @@ export class Supervisor extends EventEmitter implements WorkloadDriver {
   private spawn(entry: Entry): void {
     const {spec, status} = entry
     entry.startedAtMs = this.clock.now()
+    status.runId = nextRunId()
+    status.startedAtMs = entry.startedAtMs
     status.state = 'starting'
     status.nextRestartAtMs = undefined
     status.lastError = undefined
