@@ -3,11 +3,11 @@
 // kept per instance.
 import http from 'node:http'
 import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {availableParallelism, tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
-import {HostedDriver} from '../../src/sim/supervisor/hosted-driver.js'
+import {HostedDriver, simulationHosts} from '../../src/sim/supervisor/hosted-driver.js'
 import {MixedDriver} from '../../src/sim/supervisor/mixed-driver.js'
 import {Supervisor} from '../../src/sim/supervisor/supervisor.js'
 import {signalGroup} from '../../src/sim/supervisor/process-group.js'
@@ -82,6 +82,19 @@ async function answering(port: number, timeoutMs = 10_000): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 30))
   }
 }
+
+describe('simulationHosts', () => {
+  it('is $MESH_SIMULATION_HOSTS when set (0 included), else simulation.hosts, auto being one per core', () => {
+    expect(simulationHosts({hosts: 3}, {})).toBe(3)
+    expect(simulationHosts({hosts: 0}, {})).toBe(0)
+    expect(simulationHosts({hosts: 'auto'}, {})).toBe(availableParallelism())
+    expect(simulationHosts(undefined, {})).toBe(availableParallelism())
+    expect(simulationHosts({hosts: 3}, {MESH_SIMULATION_HOSTS: '0'})).toBe(0)
+    expect(simulationHosts(undefined, {MESH_SIMULATION_HOSTS: ' 2 '})).toBe(2)
+    expect(simulationHosts({hosts: 1}, {MESH_SIMULATION_HOSTS: ''})).toBe(1)
+    expect(() => simulationHosts(undefined, {MESH_SIMULATION_HOSTS: 'many'})).toThrow('MESH_SIMULATION_HOSTS must be a number of simulation hosts (0: a process per simulated instance), got "many".')
+  })
+})
 
 describe.skipIf(!existsSync(HOST_MAIN))('HostedDriver (dist)', () => {
   it('runs 20 instances in one host process, each answering on its own port with its own log', async () => {
@@ -189,6 +202,25 @@ describe.skipIf(!existsSync(HOST_MAIN))('HostedDriver (dist)', () => {
     const newPid = d.status(specs[0]!.instance)!.pid!
     expect(newPid).not.toBe(pid)
     expect(isRunning(pid)).toBe(false)
+  })
+
+  it('places replicas of one service in different hosts, even where another is less loaded', async () => {
+    const d = driver(2)
+    const others = await Promise.all(Array.from({length: 4}, (_, i) => spec(`o${i}-v1-0`)))
+    for (const s of others) d.start(s)
+    await Promise.all(others.map((s) => answering(s.port)))
+    const [h0, h1] = [d.status(others[0]!.instance)!.pid!, d.status(others[1]!.instance)!.pid!]
+    expect(h0).not.toBe(h1)
+    // Leave host 1 empty and host 0 with two: load alone would put both replicas in host 1.
+    for (const s of others) if (d.status(s.instance)!.pid === h1) await d.stop(s.instance)
+    const replicas = await Promise.all([spec('api-v1-0'), spec('api-v1-1')])
+    for (const s of replicas) d.start(s)
+    await Promise.all(replicas.map((s) => answering(s.port)))
+    expect(replicas.map((s) => d.status(s.instance)!.pid)).toEqual([h1, h0])
+    // A third replica: every host holds one, so the least loaded takes it (host 1: one, host 0: three).
+    const third = await spec('api-v1-2')
+    d.start(third)
+    expect(d.status(third.instance)!.pid).toBe(h1)
   })
 
   it('stop finishes in-flight requests; stopAll leaves no host process', async () => {
