@@ -20,13 +20,13 @@ import {fileURLToPath} from 'node:url'
 import type {MeshConfig} from '../config/types.js'
 import {MeshError} from '../errors.js'
 import {formatDuration} from '../config/duration.js'
-import {realClock, type Clock, type Timer} from '../time/clock.js'
+import {realClock, type Clock} from '../time/clock.js'
 import {RestartBackoff, type RestartBackoffOptions} from './backoff.js'
 import type {HostCommand, HostReport} from './host-protocol.js'
 import {signalGroup} from './process-group.js'
 import type {ProcessRecord} from './process-identity.js'
 import {processTable, type ProcessTable} from './process-table.js'
-import {notRestartedBecause} from './restart-policy.js'
+import {type RestartState, restartsAfter, scheduleRestart} from './restart-policy.js'
 import type {InstanceSpec, ProcessStatus} from './supervisor.js'
 import {nextRunId, type WorkloadDriver} from './workload-driver.js'
 
@@ -54,15 +54,8 @@ interface Host {
   alive: boolean
 }
 
-interface Entry {
-  spec: InstanceSpec
-  status: ProcessStatus
-  backoff: RestartBackoff
-  startedAtMs: number
-  /** False once stop() is called: from then on an exit is final. */
-  wanted: boolean
+interface Entry extends RestartState {
   host?: Host
-  restartTimer?: Timer
   /** Resolves when the current run has ended (its exit handled). */
   ended: Promise<void>
   endRun?: () => void
@@ -286,17 +279,8 @@ export class HostedDriver extends EventEmitter implements WorkloadDriver {
     status.startTime = undefined
     if (startError) status.lastError = startError
     this.log(entry, startError ? `failed to start: ${startError}` : `exited code ${code ?? '-'} signal ${signal ?? '-'}`)
-    let restart = entry.wanted
-    if (restart) {
-      const why = notRestartedBecause(entry.spec, status.restarts, code === 0 && signal === null)
-      if (why !== undefined) {
-        status.state = 'exited'
-        this.log(entry, why)
-        restart = false
-      }
-    } else {
-      status.state = 'stopping'
-    }
+    const restart = restartsAfter(entry, code === 0 && signal === null, (line) => this.log(entry, line))
+    if (!entry.wanted) status.state = 'stopping'
     entry.endRun?.()
     entry.endRun = undefined
     this.emit('exit', copy(status), {code, signal})
@@ -305,20 +289,8 @@ export class HostedDriver extends EventEmitter implements WorkloadDriver {
   }
 
   private scheduleRestart(entry: Entry): void {
-    const {status, backoff} = entry
-    const now = this.clock.now()
-    const delayMs = backoff.onExit(now, entry.startedAtMs)
-    status.nextRestartAtMs = now + delayMs
-    status.state = backoff.crashLoop ? 'crash-loop' : 'backoff'
-    if (backoff.crashLoop) this.log(entry, `crash loop: ${backoff.crashes} crashes in a row`)
-    this.log(entry, `restarting in ${formatDuration(delayMs)} (restart ${status.restarts + 1})`)
-    entry.restartTimer = this.clock.setTimer(delayMs, () => {
-      entry.restartTimer = undefined
-      if (!entry.wanted) return
-      status.restarts++
-      this.run(entry)
-    })
-    this.emit('restart-scheduled', copy(status), delayMs)
+    const delayMs = scheduleRestart(entry, this.clock, (line) => this.log(entry, line), () => this.run(entry))
+    this.emit('restart-scheduled', copy(entry.status), delayMs)
   }
 
   private async stopEntry(entry: Entry, graceMs: number): Promise<void> {
