@@ -10,6 +10,7 @@ import {describe, expect, test} from 'vitest'
 import {parse} from 'yaml'
 import {meshJsonSchema, SCHEMA_FILE, SCHEMA_MODELINE} from '../../src/sim/config/json-schema.js'
 import {parseConfig} from '../../src/sim/config/load-config.js'
+import {topLevel} from '../../src/sim/config/mesh-schema.js'
 import {writeTemplate} from '../../src/sim/templates/templates.js'
 import {BIN, ROOT} from '../helpers/mesh.js'
 import {docPages} from '../helpers/repo-files.js'
@@ -24,7 +25,7 @@ const templates = readdirSync(path.join(ROOT, 'templates')).map((name) => path.j
 function asMeshFile(doc: Record<string, unknown>): Record<string, unknown> | undefined {
   const keys = Object.keys(doc)
   if (keys.length === 1 && keys[0] === 'policy') return {name: 'docs', services: {example: {simulate: {}, policy: doc.policy}}}
-  if (keys.every((k) => ['name', 'ingress', 'faults', 'telemetry', 'security', 'functions', 'services'].includes(k))) return {name: 'docs', services: {example: {simulate: {}}}, ...doc}
+  if (keys.every((k) => topLevel.keys.includes(k))) return {name: 'docs', services: {example: {simulate: {}}}, ...doc}
   return undefined
 }
 

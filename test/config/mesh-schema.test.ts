@@ -137,6 +137,20 @@ describe('simulate:', () => {
     expect(problems(one('simulate: {isolated: 1}'))).toHaveLength(1)
   })
 
+  it('reads simulation.hosts (a number, 0 included, or auto; default auto) and says what it expected otherwise', () => {
+    const top = (...lines: string[]) => yaml('name: shop', ...lines, 'services:', '  s: {simulate: {}}')
+    expect(parsed(top('simulation: {hosts: 3}')).simulation).toEqual({hosts: 3})
+    expect(parsed(top('simulation: {hosts: 0}')).simulation).toEqual({hosts: 0})
+    expect(parsed(top('simulation: {hosts: auto}')).simulation).toEqual({hosts: 'auto'})
+    expect(parsed(top('simulation: {}')).simulation).toEqual({hosts: 'auto'})
+    expect(parsed(top()).simulation).toBeUndefined()
+    expect(problems(top('simulation: {hosts: -1}'))).toEqual([
+      'mesh.yaml:2:21 simulation.hosts: expected a whole number of simulation hosts from 0 (a process per simulated instance) to 256, or auto (one per core), got -1',
+    ])
+    expect(problems(top('simulation: {hosts: per-core}'))).toHaveLength(1)
+    expect(problems(top('simulation: {host: 2}'))[0]).toMatch(/^mesh\.yaml:2:14 simulation\.host: unknown key "host"; did you mean "hosts"\?/)
+  })
+
   it('fills call defaults and upper-cases the method', () => {
     const config = parsed(yaml('name: shop', 'services:', '  s: {simulate: {calls: [{service: t, probability: 0.25, method: post, path: /x}, {service: t}]}}', '  t: {simulate: {}}'))
     const w = config.services[0].versions[0].workload

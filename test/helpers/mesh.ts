@@ -1,6 +1,7 @@
 // Integration-test helpers: a mesh in a temp dir, driven through the real CLI.
 import {execa} from 'execa'
 import {mkdtempSync, writeFileSync, mkdirSync, cpSync} from 'node:fs'
+import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import {inspect} from 'node:util'
@@ -79,6 +80,22 @@ export function pidAlive(pid: number): boolean {
   } catch {
     return false
   }
+}
+
+/**
+ * Whether something accepts connections at `host:port` (an instance's `address` in `mesh
+ * status`): an instance is gone when its port refuses, whether it was a process of its own or
+ * an object in a simulation host whose pid lives on.
+ */
+export function accepts(address: string): Promise<boolean> {
+  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))]
+  return new Promise((resolve) => {
+    const socket = net.connect({host, port})
+    socket.setTimeout(2000)
+    socket.once('connect', () => (socket.destroy(), resolve(true)))
+    socket.once('timeout', () => (socket.destroy(), resolve(false)))
+    socket.once('error', () => resolve(false))
+  })
 }
 
 type Truthy<T> = Exclude<T, undefined | null | false | 0 | ''>

@@ -8,7 +8,7 @@ import {connect} from '../../src/sim/control/control-client.js'
 import {meshPaths} from '../../src/sim/control/state-file.js'
 import type {DeployRecord} from '../../src/sim/deploy/deploy-types.js'
 import {type RequestOutcome, runLoad} from '../../src/sim/load/load-generator.js'
-import {eventually, freePort, get, mesh, meshDir} from '../helpers/mesh.js'
+import {accepts, eventually, freePort, get, mesh, meshDir} from '../helpers/mesh.js'
 
 let dir: string
 let base: string
@@ -296,8 +296,10 @@ describe('deploys under load', () => {
     expect(load.outcomes.length).toBeGreaterThan(200)
     const after = await status('rst', false)
     expect(after.instances.map((i) => i.instance).sort()).toEqual(['rst-v1-2', 'rst-v1-3'])
-    const oldPids = new Set(before.instances.map((i) => i.pid))
-    expect(after.instances.every((i) => i.pid !== undefined && !oldPids.has(i.pid))).toBe(true)
+    // New runs: a simulated instance's pid is its host's, shared with the instances it replaced.
+    const oldRuns = new Set(before.instances.map((i) => i.runId))
+    expect(after.instances.every((i) => i.runId !== undefined && !oldRuns.has(i.runId))).toBe(true)
+    for (const old of before.instances) expect(await accepts(old.address)).toBe(false)
     expect(after.versions.map((v) => [v.name, Math.round(v.weight)])).toEqual([['v1', 100]])
     expect(await upstreams('rst')).toEqual(['rst-v1-2', 'rst-v1-3'])
   })

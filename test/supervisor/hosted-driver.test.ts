@@ -3,11 +3,11 @@
 // kept per instance.
 import http from 'node:http'
 import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {availableParallelism, tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
-import {HostedDriver} from '../../src/sim/supervisor/hosted-driver.js'
+import {HostedDriver, simulationHosts} from '../../src/sim/supervisor/hosted-driver.js'
 import {MixedDriver} from '../../src/sim/supervisor/mixed-driver.js'
 import {Supervisor} from '../../src/sim/supervisor/supervisor.js'
 import {signalGroup} from '../../src/sim/supervisor/process-group.js'
@@ -83,6 +83,19 @@ async function answering(port: number, timeoutMs = 10_000): Promise<void> {
   }
 }
 
+describe('simulationHosts', () => {
+  it('is $MESH_SIMULATION_HOSTS when set (0 included), else simulation.hosts, auto being one per core', () => {
+    expect(simulationHosts({hosts: 3}, {})).toBe(3)
+    expect(simulationHosts({hosts: 0}, {})).toBe(0)
+    expect(simulationHosts({hosts: 'auto'}, {})).toBe(availableParallelism())
+    expect(simulationHosts(undefined, {})).toBe(availableParallelism())
+    expect(simulationHosts({hosts: 3}, {MESH_SIMULATION_HOSTS: '0'})).toBe(0)
+    expect(simulationHosts(undefined, {MESH_SIMULATION_HOSTS: ' 2 '})).toBe(2)
+    expect(simulationHosts({hosts: 1}, {MESH_SIMULATION_HOSTS: ''})).toBe(1)
+    expect(() => simulationHosts(undefined, {MESH_SIMULATION_HOSTS: 'many'})).toThrow('MESH_SIMULATION_HOSTS must be a number of simulation hosts (0: a process per simulated instance), got "many".')
+  })
+})
+
 describe.skipIf(!existsSync(HOST_MAIN))('HostedDriver (dist)', () => {
   it('runs 20 instances in one host process, each answering on its own port with its own log', async () => {
     const d = driver()
@@ -115,6 +128,7 @@ describe.skipIf(!existsSync(HOST_MAIN))('HostedDriver (dist)', () => {
     d.on('restart-scheduled', (_s: ProcessStatus, delayMs: number) => restarts.push(delayMs))
     for (const s of [slow, ...neighbours]) d.start(s)
     await Promise.all([slow, ...neighbours].map((s) => answering(s.port)))
+    const before = d.status(slow.instance)!
     const inflight = get(slow.port, 10_000)
     await new Promise((resolve) => setTimeout(resolve, 100))
     await d.signal(slow.instance, 'SIGKILL')
@@ -127,6 +141,11 @@ describe.skipIf(!existsSync(HOST_MAIN))('HostedDriver (dist)', () => {
     await waitUntil('the restart', () => d.status(slow.instance)!.state === 'running' && d.status(slow.instance)!.restarts === 1)
     await answering(slow.port)
     expect(readFileSync(slow.logFile, 'utf8')).toContain('[mesh] restarting in 200ms (restart 1)')
+    // The same host process, but a new run: what tells the restart apart.
+    const after = d.status(slow.instance)!
+    expect(after.pid).toBe(before.pid)
+    expect(after.runId).toBeGreaterThan(before.runId!)
+    expect(after.startedAtMs).toBeGreaterThan(before.startedAtMs!)
   })
 
   it('pause freezes only that instance until SIGCONT', async () => {
@@ -183,6 +202,25 @@ describe.skipIf(!existsSync(HOST_MAIN))('HostedDriver (dist)', () => {
     const newPid = d.status(specs[0]!.instance)!.pid!
     expect(newPid).not.toBe(pid)
     expect(isRunning(pid)).toBe(false)
+  })
+
+  it('places replicas of one service in different hosts, even where another is less loaded', async () => {
+    const d = driver(2)
+    const others = await Promise.all(Array.from({length: 4}, (_, i) => spec(`o${i}-v1-0`)))
+    for (const s of others) d.start(s)
+    await Promise.all(others.map((s) => answering(s.port)))
+    const [h0, h1] = [d.status(others[0]!.instance)!.pid!, d.status(others[1]!.instance)!.pid!]
+    expect(h0).not.toBe(h1)
+    // Leave host 1 empty and host 0 with two: load alone would put both replicas in host 1.
+    for (const s of others) if (d.status(s.instance)!.pid === h1) await d.stop(s.instance)
+    const replicas = await Promise.all([spec('api-v1-0'), spec('api-v1-1')])
+    for (const s of replicas) d.start(s)
+    await Promise.all(replicas.map((s) => answering(s.port)))
+    expect(replicas.map((s) => d.status(s.instance)!.pid)).toEqual([h1, h0])
+    // A third replica: every host holds one, so the least loaded takes it (host 1: one, host 0: three).
+    const third = await spec('api-v1-2')
+    d.start(third)
+    expect(d.status(third.instance)!.pid).toBe(h1)
   })
 
   it('stop finishes in-flight requests; stopAll leaves no host process', async () => {

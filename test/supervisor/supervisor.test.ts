@@ -234,6 +234,9 @@ describe('Supervisor', {timeout: 20_000}, () => {
 
     expect(status.restarts).toBe(1)
     expect(status.pid).not.toBe(first.pid)
+    // A new run: its id is new too (where a shared host's pid would not change).
+    expect(first.runId).toBeGreaterThan(0)
+    expect(status.runId).toBeGreaterThan(first.runId!)
     expect(status.lastExit).toMatchObject({code: null, signal: 'SIGKILL'})
     expect(isRunning(first.pid!)).toBe(false)
   })

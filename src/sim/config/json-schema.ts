@@ -16,7 +16,7 @@ export const SCHEMA_FILE = 'schema/mesh.schema.json'
 export const SCHEMA_MODELINE = `# yaml-language-server: $schema=node_modules/meshsim/${SCHEMA_FILE}`
 
 export function meshJsonSchema(): Record<string, unknown> {
-  const {name, ingress, faults, telemetry, security, functions, serviceName, service} = topLevel
+  const {name, ingress, faults, telemetry, security, functions, simulation, serviceName, service} = topLevel
   const properties: Record<string, unknown> = {
     name: name.json,
     ingress: ingress.json,
@@ -24,6 +24,7 @@ export function meshJsonSchema(): Record<string, unknown> {
     telemetry: telemetry.json,
     security: security.json,
     functions: {description: "AWS Lambda's account-wide concurrency limit over the services with scaling:", ...(functions.json as object)},
+    simulation: {description: 'how the simulate: instances are run: hosts, the number of shared processes they run in', ...(simulation.json as object)},
     // checkMesh walks the services itself (keeping the valid ones when another is broken); the schema is entries'.
     services: {description: 'the services, by name', ...(entries(service, {key: serviceName, min: 1}).json as object)},
   }

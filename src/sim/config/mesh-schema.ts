@@ -432,9 +432,22 @@ const telemetry = obj({
   otlp: opt(obj({endpoint: req(str({pattern: /^https?:\/\/[^/\s]+/, expected: 'an http(s):// URL of an OTLP/HTTP collector'}))})),
 })
 
-const TOP_KEYS = ['name', 'ingress', 'faults', 'telemetry', 'security', 'functions', 'services']
+/** Far more processes than a laptop has cores: a typo beyond it. */
+const MAX_SIMULATION_HOSTS = 256
+const HOSTS_EXPECTED = `a whole number of simulation hosts from 0 (a process per simulated instance) to ${MAX_SIMULATION_HOSTS}, or auto (one per core)`
+/** `simulation.hosts`: how many processes share the `simulate:` instances (supervisor/hosted-driver.ts). */
+const simulation = obj({
+  hosts: def(
+    scalar<number | 'auto'>(HOSTS_EXPECTED, (v) => (v === 'auto' || (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_SIMULATION_HOSTS) ? v : undefined), {
+      anyOf: [{type: 'integer', minimum: 0, maximum: MAX_SIMULATION_HOSTS}, {const: 'auto'}],
+    }),
+    'auto' as number | 'auto',
+  ),
+})
+
+const TOP_KEYS = ['name', 'ingress', 'faults', 'telemetry', 'security', 'functions', 'simulation', 'services']
 /** The checkers of the top level's keys, for the JSON Schema (json-schema.ts). */
-export const topLevel = {keys: TOP_KEYS, name: meshName, ingress, faults, telemetry, security, functions, serviceName, service}
+export const topLevel = {keys: TOP_KEYS, name: meshName, ingress, faults, telemetry, security, functions, simulation, serviceName, service}
 
 /** Check the whole document against the schema; every issue goes to `report`. */
 export function checkMesh(report: Report, file: string, dir: string): CheckedMesh {
@@ -491,6 +504,12 @@ export function checkMesh(report: Report, file: string, dir: string): CheckedMes
     if (value) checked.config.functions = value
   }
 
+  const simulationAt = root.child('simulation')
+  if (simulationAt) {
+    const value = simulation(simulationAt)
+    if (value) checked.config.simulation = value
+  }
+
   const servicesAt = root.child('services')
   if (!servicesAt) {
     root.error('missing required key "services"')
@@ -531,7 +550,7 @@ export function checkMesh(report: Report, file: string, dir: string): CheckedMes
   }
   checkJwksFiles(checked.config, dir, (path) => report.locate(path))
   // Same key order as MeshConfig declares, so dumps read like the file.
-  const {name, ingress: ingressConfig, services, faults: faultsConfig, telemetry: telemetryConfig, security: securityConfig, functions: functionsConfig} = checked.config
+  const {name, ingress: ingressConfig, services, faults: faultsConfig, telemetry: telemetryConfig, security: securityConfig, functions: functionsConfig, simulation: simulationConfig} = checked.config
   checked.config = {
     name,
     file,
@@ -542,6 +561,7 @@ export function checkMesh(report: Report, file: string, dir: string): CheckedMes
     ...(telemetryConfig ? {telemetry: telemetryConfig} : {}),
     ...(securityConfig ? {security: securityConfig} : {}),
     ...(functionsConfig ? {functions: functionsConfig} : {}),
+    ...(simulationConfig ? {simulation: simulationConfig} : {}),
   }
   return checked
 }

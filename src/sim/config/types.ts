@@ -25,6 +25,12 @@ export interface MeshConfig {
   security?: SecurityConfig
   /** `functions:` Lambda's account-wide limit: requests in flight across every scaled version (reserved ones included). Absent: no account limit. */
   functions?: {accountConcurrency: number}
+  /**
+   * `simulation.hosts`: how many shared simulation host processes run the `simulate:` instances
+   * (those without `simulate.isolated`); `auto` (also when absent): one per core; 0: a process
+   * per simulated instance. Read at `mesh up` (supervisor/hosted-driver.ts simulationHosts).
+   */
+  simulation?: {hosts: number | 'auto'}
 }
 
 /** Istio's PeerAuthentication modes: STRICT takes only mesh mTLS, PERMISSIVE mTLS and plaintext, DISABLE plaintext. */

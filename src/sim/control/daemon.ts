@@ -28,7 +28,7 @@ import {ConfigApply} from './config-apply.js'
 import {injectFault, resumeWhenPauseEnds} from './fault-inject.js'
 import {seedFrom} from '../time/random.js'
 import type {Supervisor} from '../supervisor/supervisor.js'
-import {simulationHostsFromEnv} from '../supervisor/hosted-driver.js'
+import {simulationHosts} from '../supervisor/hosted-driver.js'
 import {type MixedDriver, workloadDriver} from '../supervisor/mixed-driver.js'
 import type {Clock} from '../time/clock.js'
 import {TickClock} from '../time/tick-clock.js'
@@ -73,8 +73,6 @@ export interface DaemonOptions {
   only?: string[]
   /** `mesh up --profile`: a service `mesh apply` adds starts only when one of its profiles is among these. */
   profiles?: string[]
-  /** Simulated instances in this many shared simulation hosts; absent: $MESH_SIMULATION_HOSTS, else a process each. */
-  simulationHosts?: number
 }
 
 export class MeshDaemon extends EventEmitter {
@@ -145,7 +143,7 @@ export class MeshDaemon extends EventEmitter {
     })
     // What changes the mesh, on top of the data plane: instances (their workloads through the
     // Supervisor), deploys over them, and `mesh apply`.
-    this.workloads = workloadDriver({hosts: opts.simulationHosts ?? simulationHostsFromEnv(process.env), logDir: this.paths.logs, clock: this.clock, backoff: opts.backoff})
+    this.workloads = workloadDriver({hosts: simulationHosts(config.simulation, process.env), logDir: this.paths.logs, clock: this.clock, backoff: opts.backoff})
     this.instances = new InstanceManager({
       config,
       clock: this.clock,

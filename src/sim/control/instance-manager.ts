@@ -616,6 +616,8 @@ export class InstanceManager {
       inboundAddress: `127.0.0.1:${inst.endpoint.inboundPort}`,
       outbound: inst.outbound,
       pid: p?.pid,
+      runId: p?.runId,
+      startedAt: toIso(p?.startedAtMs),
       state: p?.state ?? 'external',
       health: inst.state.health,
       healthDetail: inst.state.healthDetail,

@@ -22,7 +22,12 @@ export interface InstanceStatus {
   inboundAddress: string
   /** The instance's outbound sidecar: its HTTP_PROXY and one listener per dependency (<DEP>_URL). */
   outbound?: {proxy: string; dependencies: Record<string, string>}
+  /** Its process; a simulated instance in a simulation host shows the host's, shared by its neighbours and kept across their restarts. */
   pid?: number
+  /** This run of the instance (the last while it waits to restart): changes at every start, restart or replacement, unlike a host's pid. */
+  runId?: number
+  /** When this run began. */
+  startedAt?: string
   /** Process state from the supervisor; 'external' for `address:` instances. */
   state: string
   health: InstanceHealth

@@ -14,19 +14,21 @@
 import {type ChildProcess, fork} from 'node:child_process'
 import {EventEmitter} from 'node:events'
 import {appendFileSync, closeSync, mkdirSync, openSync} from 'node:fs'
+import {availableParallelism} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
+import type {MeshConfig} from '../config/types.js'
 import {MeshError} from '../errors.js'
 import {formatDuration} from '../config/duration.js'
-import {realClock, type Clock, type Timer} from '../time/clock.js'
+import {realClock, type Clock} from '../time/clock.js'
 import {RestartBackoff, type RestartBackoffOptions} from './backoff.js'
 import type {HostCommand, HostReport} from './host-protocol.js'
 import {signalGroup} from './process-group.js'
 import type {ProcessRecord} from './process-identity.js'
 import {processTable, type ProcessTable} from './process-table.js'
-import {notRestartedBecause} from './restart-policy.js'
+import {type RestartState, restartsAfter, scheduleRestart} from './restart-policy.js'
 import type {InstanceSpec, ProcessStatus} from './supervisor.js'
-import type {WorkloadDriver} from './workload-driver.js'
+import {nextRunId, type WorkloadDriver} from './workload-driver.js'
 
 const HOST_MAIN = fileURLToPath(new URL('../model/simulation-host-main.js', import.meta.url))
 
@@ -52,15 +54,8 @@ interface Host {
   alive: boolean
 }
 
-interface Entry {
-  spec: InstanceSpec
-  status: ProcessStatus
-  backoff: RestartBackoff
-  startedAtMs: number
-  /** False once stop() is called: from then on an exit is final. */
-  wanted: boolean
+interface Entry extends RestartState {
   host?: Host
-  restartTimer?: Timer
   /** Resolves when the current run has ended (its exit handled). */
   ended: Promise<void>
   endRun?: () => void
@@ -164,12 +159,14 @@ export class HostedDriver extends EventEmitter implements WorkloadDriver {
   private run(entry: Entry): void {
     const {spec, status} = entry
     entry.startedAtMs = this.clock.now()
+    status.runId = nextRunId()
+    status.startedAtMs = entry.startedAtMs
     status.nextRestartAtMs = undefined
     status.lastError = undefined
     let host: Host
     try {
       mkdirSync(path.dirname(spec.logFile), {recursive: true})
-      host = this.pickHost()
+      host = this.pickHost(spec.service)
     } catch (error) {
       return this.onExit(entry, null, null, (error as Error).message)
     }
@@ -185,13 +182,26 @@ export class HostedDriver extends EventEmitter implements WorkloadDriver {
     this.emit('spawn', copy(status))
   }
 
-  private pickHost(): Host {
-    let slot = 0
-    for (let i = 1; i < this.hosts.length; i++) {
-      if ((this.hosts[i]?.instances.size ?? 0) < (this.hosts[slot]?.instances.size ?? 0)) slot = i
+  /**
+   * The least loaded host that holds no other instance of the service, so that a host crash
+   * does not take every replica of one; the least loaded of all when each holds one. A running
+   * host wins a tie with an empty slot, which would start a process.
+   */
+  private pickHost(service: string): Host {
+    const rank = (slot: number): [number, number, number] => {
+      const host = this.hosts[slot]
+      const holdsService = [...(host?.instances ?? [])].some((name) => this.entries.get(name)?.spec.service === service)
+      return [holdsService ? 1 : 0, host?.instances.size ?? 0, host ? 0 : 1]
     }
-    const host = this.hosts[slot]
-    return host?.alive ? host : this.spawnHost(slot)
+    let best = 0
+    let bestRank = rank(0)
+    for (let slot = 1; slot < this.hosts.length; slot++) {
+      const r = rank(slot)
+      const i = r.findIndex((value, k) => value !== bestRank[k])
+      if (i >= 0 && r[i] < bestRank[i]) [best, bestRank] = [slot, r]
+    }
+    const host = this.hosts[best]
+    return host?.alive ? host : this.spawnHost(best)
   }
 
   private spawnHost(slot: number): Host {
@@ -269,17 +279,8 @@ export class HostedDriver extends EventEmitter implements WorkloadDriver {
     status.startTime = undefined
     if (startError) status.lastError = startError
     this.log(entry, startError ? `failed to start: ${startError}` : `exited code ${code ?? '-'} signal ${signal ?? '-'}`)
-    let restart = entry.wanted
-    if (restart) {
-      const why = notRestartedBecause(entry.spec, status.restarts, code === 0 && signal === null)
-      if (why !== undefined) {
-        status.state = 'exited'
-        this.log(entry, why)
-        restart = false
-      }
-    } else {
-      status.state = 'stopping'
-    }
+    const restart = restartsAfter(entry, code === 0 && signal === null, (line) => this.log(entry, line))
+    if (!entry.wanted) status.state = 'stopping'
     entry.endRun?.()
     entry.endRun = undefined
     this.emit('exit', copy(status), {code, signal})
@@ -288,20 +289,8 @@ export class HostedDriver extends EventEmitter implements WorkloadDriver {
   }
 
   private scheduleRestart(entry: Entry): void {
-    const {status, backoff} = entry
-    const now = this.clock.now()
-    const delayMs = backoff.onExit(now, entry.startedAtMs)
-    status.nextRestartAtMs = now + delayMs
-    status.state = backoff.crashLoop ? 'crash-loop' : 'backoff'
-    if (backoff.crashLoop) this.log(entry, `crash loop: ${backoff.crashes} crashes in a row`)
-    this.log(entry, `restarting in ${formatDuration(delayMs)} (restart ${status.restarts + 1})`)
-    entry.restartTimer = this.clock.setTimer(delayMs, () => {
-      entry.restartTimer = undefined
-      if (!entry.wanted) return
-      status.restarts++
-      this.run(entry)
-    })
-    this.emit('restart-scheduled', copy(status), delayMs)
+    const delayMs = scheduleRestart(entry, this.clock, (line) => this.log(entry, line), () => this.run(entry))
+    this.emit('restart-scheduled', copy(entry.status), delayMs)
   }
 
   private async stopEntry(entry: Entry, graceMs: number): Promise<void> {
@@ -359,16 +348,29 @@ function copy(status: ProcessStatus): ProcessStatus {
   return {...status, lastExit: status.lastExit && {...status.lastExit}}
 }
 
-/** The switch that turns simulation hosts on while they are opt-in: how many hosts (a positive integer). */
+/**
+ * Overrides mesh.yaml's `simulation.hosts` for one `mesh up` (tests and benchmarks compare the
+ * modes on one mesh.yaml): a number of hosts, 0 for a process per simulated instance.
+ */
 export const SIMULATION_HOSTS_ENV = 'MESH_SIMULATION_HOSTS'
 
-/** How many simulation hosts the environment asks for; undefined: none (a process per simulated instance). */
-export function simulationHostsFromEnv(env: NodeJS.ProcessEnv): number | undefined {
-  const raw = env[SIMULATION_HOSTS_ENV]
-  if (raw === undefined || raw.trim() === '' || raw.trim() === '0') return undefined
-  const hosts = Number(raw)
-  if (!Number.isInteger(hosts) || hosts < 1) {
-    throw new MeshError('MESH_BAD_ENV', `${SIMULATION_HOSTS_ENV} must be a number of simulation hosts (1 or more; 0 or unset: a process per simulated instance), got ${JSON.stringify(raw)}.`)
+/**
+ * How many simulation hosts run the mesh's simulated instances (0: none, a process each):
+ * $MESH_SIMULATION_HOSTS if set, else `simulation.hosts`, `auto` (the default) being one per
+ * core. A host starts with the first instance placed in it, so there are never more hosts than
+ * simulated instances.
+ */
+export function simulationHosts(simulation: MeshConfig['simulation'], env: NodeJS.ProcessEnv): number {
+  const raw = env[SIMULATION_HOSTS_ENV]?.trim()
+  if (raw) {
+    const hosts = Number(raw)
+    if (!Number.isInteger(hosts) || hosts < 0) {
+      throw new MeshError('MESH_BAD_ENV', `${SIMULATION_HOSTS_ENV} must be a number of simulation hosts (0: a process per simulated instance), got ${JSON.stringify(raw)}.`, {
+        hints: [`Unset it to use simulation.hosts from mesh.yaml (default auto: one per core).`],
+      })
+    }
+    return hosts
   }
-  return hosts
+  const hosts = simulation?.hosts ?? 'auto'
+  return hosts === 'auto' ? availableParallelism() : hosts
 }

@@ -70,8 +70,8 @@ export class MixedDriver extends EventEmitter implements WorkloadDriver {
   }
 }
 
-/** What runs a mesh's workloads: the process supervisor, beside `hosts` simulation hosts when simulated instances share them. */
-export function workloadDriver(o: {hosts: number | undefined; logDir: string; clock: Clock; backoff?: RestartBackoffOptions}): Supervisor | MixedDriver {
+/** What runs a mesh's workloads: the process supervisor, beside `hosts` simulation hosts when simulated instances share them (hosts > 0). */
+export function workloadDriver(o: {hosts: number; logDir: string; clock: Clock; backoff?: RestartBackoffOptions}): Supervisor | MixedDriver {
   const supervisor = new Supervisor({clock: o.clock, backoff: o.backoff})
-  return o.hosts ? new MixedDriver(supervisor, new HostedDriver({hosts: o.hosts, logDir: o.logDir, clock: o.clock, backoff: o.backoff})) : supervisor
+  return o.hosts > 0 ? new MixedDriver(supervisor, new HostedDriver({hosts: o.hosts, logDir: o.logDir, clock: o.clock, backoff: o.backoff})) : supervisor
 }

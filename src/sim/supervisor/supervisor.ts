@@ -17,8 +17,8 @@ import {formatDuration} from '../config/duration.js'
 import {killTree, outsiders, signalGroup, stopTree, type ProcessTree} from './process-group.js'
 import {type ProcessRecord, type ProcessRef} from './process-identity.js'
 import {processTable, type ProcessSnapshot, type ProcessTable} from './process-table.js'
-import type {WorkloadDriver} from './workload-driver.js'
-import {notRestartedBecause} from './restart-policy.js'
+import {nextRunId, type WorkloadDriver} from './workload-driver.js'
+import {type RestartState, restartsAfter, scheduleRestart} from './restart-policy.js'
 
 /**
  * How often descendants are looked for. One that leaves its group (`setsid cmd &`) and
@@ -58,9 +58,14 @@ export interface ProcessStatus {
   instance: string
   service: string
   version: string
+  /** The process that runs it: for a hosted instance, its simulation host's, shared with its neighbours. */
   pid?: number
   pgid?: number
   startTime?: string
+  /** This run of the instance (the last one while it waits to restart): a new one at every start or restart (nextRunId). */
+  runId?: number
+  /** When this run began (clock ms). */
+  startedAtMs?: number
   state: ProcessState
   /** Restarts after unexpected exits (not counting the first start). */
   restarts: number
@@ -77,14 +82,7 @@ export interface SupervisorOptions {
   table?: ProcessTable
 }
 
-interface Entry {
-  spec: InstanceSpec
-  status: ProcessStatus
-  backoff: RestartBackoff
-  startedAtMs: number
-  /** False once stop() is called: from then on an exit is final. */
-  wanted: boolean
-  restartTimer?: Timer
+interface Entry extends RestartState {
   /** Descendants outside the group, by pid, as last seen (process-table.ts). */
   descendants: Map<number, ProcessRef>
   /** Settles when the current process's exit (or failed start) has been handled. */
@@ -246,6 +244,8 @@ export class Supervisor extends EventEmitter implements WorkloadDriver {
   private spawn(entry: Entry): void {
     const {spec, status} = entry
     entry.startedAtMs = this.clock.now()
+    status.runId = nextRunId()
+    status.startedAtMs = entry.startedAtMs
     status.state = 'starting'
     status.nextRestartAtMs = undefined
     status.lastError = undefined
@@ -342,7 +342,7 @@ export class Supervisor extends EventEmitter implements WorkloadDriver {
       if (killTree(tree, snapshot)) this.log(entry, `killing what is left of group ${pgid}${tree.others.length ? ` and ${tree.others.length} process(es) that left it` : ''}`)
     }
     entry.descendants = new Map()
-    const restart = entry.wanted && this.restartsAfter(entry, code === 0 && signal === null)
+    const restart = restartsAfter(entry, code === 0 && signal === null, (line) => this.log(entry, line))
     this.emit('exit', copy(status), {code, signal})
     // Asked again: an 'exit' listener may have stopped it (wanted is false then).
     if (restart && entry.wanted) this.scheduleRestart(entry)
@@ -353,39 +353,14 @@ export class Supervisor extends EventEmitter implements WorkloadDriver {
     status.lastError = message
     status.lastExit = {code: null, signal: null, atMs: this.clock.now()}
     this.log(entry, `failed to start: ${message}`)
-    const restart = entry.wanted && this.restartsAfter(entry, false)
+    const restart = restartsAfter(entry, false, (line) => this.log(entry, line))
     this.emit('exit', copy(status), {code: null, signal: null})
     if (restart && entry.wanted) this.scheduleRestart(entry)
   }
 
-  /** Whether its restart policy restarts it after this exit; if not, it is left `exited`. */
-  private restartsAfter(entry: Entry, success: boolean): boolean {
-    const why = notRestartedBecause(entry.spec, entry.status.restarts, success)
-    if (why === undefined) return true
-    entry.status.state = 'exited'
-    this.log(entry, why)
-    return false
-  }
-
   private scheduleRestart(entry: Entry): void {
-    const {status, backoff} = entry
-    const now = this.clock.now()
-    const delayMs = backoff.onExit(now, entry.startedAtMs)
-    status.nextRestartAtMs = now + delayMs
-    if (backoff.crashLoop) {
-      status.state = 'crash-loop'
-      this.log(entry, `crash loop: ${backoff.crashes} crashes in a row`)
-    } else {
-      status.state = 'backoff'
-    }
-    this.log(entry, `restarting in ${formatDuration(delayMs)} (restart ${status.restarts + 1})`)
-    entry.restartTimer = this.clock.setTimer(delayMs, () => {
-      entry.restartTimer = undefined
-      if (!entry.wanted) return
-      status.restarts++
-      this.spawn(entry)
-    })
-    this.emit('restart-scheduled', copy(status), delayMs)
+    const delayMs = scheduleRestart(entry, this.clock, (line) => this.log(entry, line), () => this.spawn(entry))
+    this.emit('restart-scheduled', copy(entry.status), delayMs)
   }
 
   private async stopEntry(entry: Entry, graceMs: number): Promise<void> {

@@ -4,6 +4,17 @@
 // and learns of exits and scheduled restarts from its events.
 import type {InstanceSpec, ProcessStatus} from './supervisor.js'
 
+let lastRunId = 0
+
+/**
+ * The id of a new run of some workload, unique among the daemon's runs whatever driver runs
+ * it: what tells a restarted or replaced instance from the one before, where a pid cannot (a
+ * simulation host's pid is shared by its instances and outlives their restarts).
+ */
+export function nextRunId(): number {
+  return ++lastRunId
+}
+
 export interface WorkloadDriver {
   /** Runs the workload now; it restarts after exits as the spec's restart policy says. */
   start(spec: InstanceSpec): ProcessStatus
