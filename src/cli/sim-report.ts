@@ -9,6 +9,7 @@ import {formatDuration} from '../sim/config/duration.js'
 import {formatLatency} from '../sim/telemetry/waterfall.js'
 import {formatRps, successStyle} from '../sim/ui/snapshot.js'
 import type {SimPoint, SimResult, SimServiceStats} from '../sim/virtual/sim-result.js'
+import {describeGrid, metricKind, type SweepResult} from '../sim/virtual/sweep.js'
 import {renderTable, visibleLength} from './table.js'
 
 export interface SimReportOptions {
@@ -251,4 +252,34 @@ function renderExpectations(r: SimResult, c: ChalkInstance): string {
 
 function formatActual(v: number): string {
   return Number.isInteger(v) ? String(v) : String(Math.round(v * 1000) / 1000)
+}
+
+/** A sweep: one row per cell, its varied values then the metrics asked for, as the single-run tables format them. */
+export function renderSweepReport(sweep: SweepResult, opts: Pick<SimReportOptions, 'colour'>): string {
+  const c = new Chalk({level: opts.colour ? 1 : 0})
+  const keys = sweep.vary.map((a) => a.key)
+  const unstable = sweep.cells.some((cell) => cell.unstable.length > 0)
+  const cellText = (label: string, v: number | null) => {
+    if (v === null) return '-'
+    const kind = metricKind(label.slice(label.lastIndexOf('.') + 1))
+    if (kind === 'ms') return formatLatency(v)
+    if (kind === 'ratio') return label.endsWith('utilisation') ? percent(v) : c[successStyle(v)](percent(v))
+    return count(v)
+  }
+  const rows = sweep.cells.map((cell) => [
+    ...keys.map((k) => cell.values[k] ?? ''),
+    ...sweep.metrics.map((m) => cellText(m, cell.metrics[m] ?? null)),
+    ...(unstable ? [cell.unstable.length ? c.red(cell.unstable.map((u) => `${u.service} ${percent(u.utilisation)}`).join(', ')) : ''] : []),
+  ])
+  const head = [...keys, ...sweep.metrics, ...(unstable ? ['UNSTABLE (utilisation)'] : [])]
+  const first = sweep.cells[0]?.result
+  const lines = [
+    `Sweep of ${describeGrid(sweep.vary)}, seed ${sweep.seed}${first ? `, ${formatDuration(first.durationMs)} of virtual time each` : ''}:`,
+    '',
+    renderTable(head, rows),
+  ]
+  if (unstable) {
+    lines.push('', c.red('A cell marked unstable had a service whose arrivals exceeded its capacity: its latencies measure the run\'s length, not a steady state.'))
+  }
+  return `${lines.join('\n')}\n`
 }

@@ -3,7 +3,7 @@ import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
-import {downsample, renderSimReport, seriesByService, sparkline} from '../../src/cli/sim-report.js'
+import {downsample, renderSimReport, renderSweepReport, seriesByService, sparkline} from '../../src/cli/sim-report.js'
 import {renderSeries, seriesCsv, seriesFormatOf, writeSeries} from '../../src/sim/virtual/series-file.js'
 import type {SimResult} from '../../src/sim/virtual/sim-result.js'
 import {canonical, roundNumber, stableJson, stableResult} from '../../src/sim/virtual/stable-json.js'
@@ -158,5 +158,31 @@ describe('the report', () => {
     expect(out).toContain('✘ p99 < 500ms (phase 1): 2400')
     expect(out).toContain('✔ successRate >= 90% (whole run): 0.951')
     expect(out).toContain('1 of 2 expectations failed.')
+  })
+})
+
+describe('the sweep report', () => {
+  const sweep = {
+    seed: 7,
+    vary: [{key: 'services.payments.policy.retries.attempts', values: ['0', '3']}, {key: 'load.rps', values: ['500']}],
+    metrics: ['successRate', 'p99', 'retries', 'payments.utilisation'],
+    cells: [
+      {values: {'services.payments.policy.retries.attempts': '0', 'load.rps': '500'}, metrics: {successRate: 0.9, p99: 48.25, retries: 0, 'payments.utilisation': 0.5}, unstable: [], result: simResult()},
+      {values: {'services.payments.policy.retries.attempts': '3', 'load.rps': '500'}, metrics: {successRate: 0.995, p99: 2400, retries: 1234, 'payments.utilisation': 1.2}, unstable: [{service: 'payments', utilisation: 1.2}], result: simResult()},
+    ],
+  }
+
+  it('has one row per cell: the values varied, then each metric formatted as the tables format it', () => {
+    const out = renderSweepReport(sweep, {colour: false})
+    expect(out).toContain('Sweep of 2 cells (2 × 1), seed 7, 3s of virtual time each:')
+    expect(out).toMatch(/^services\.payments\.policy\.retries\.attempts +load\.rps +successRate +p99 +retries +payments\.utilisation +UNSTABLE \(utilisation\)$/m)
+    expect(out).toMatch(/^0 +500 +90\.00% +48\.3ms +0 +50\.00%$/m)
+    expect(out).toMatch(/^3 +500 +99\.50% +2\.40s +1,234 +120\.00% +payments 120\.00%$/m)
+    expect(out).toContain('A cell marked unstable')
+  })
+
+  it('leaves the unstable column out when every cell was stable', () => {
+    const out = renderSweepReport({...sweep, cells: [sweep.cells[0]]}, {colour: false})
+    expect(out).not.toContain('UNSTABLE')
   })
 })
