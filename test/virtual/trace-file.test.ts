@@ -1,11 +1,11 @@
 // Traces on disk (mesh sim --traces FILE) read back into a store as the daemon's are.
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 import type {Span} from '../../src/sim/telemetry/span.js'
 import {renderWaterfall} from '../../src/sim/telemetry/waterfall.js'
-import {findTraceInFile, parseTraceFile, readTraceFile, traceLines, traceStoreOf, writeTraceFile} from '../../src/sim/virtual/trace-file.js'
+import {findTraceInFile, parseTraceFile, readTraceFile, TraceFileWriter, traceStoreOf} from '../../src/sim/virtual/trace-file.js'
 
 const dir = mkdtempSync(path.join(tmpdir(), 'trace-file-'))
 afterAll(() => rmSync(dir, {recursive: true, force: true}))
@@ -29,12 +29,28 @@ function trace(n: number, start: number): Span[] {
 }
 
 describe('trace files', () => {
-  it('write one span per line and read back the same spans', async () => {
-    const spans = [...trace(1, 0), ...trace(2, 1000)]
+  it('write one span per line as they come and read back the same spans', async () => {
+    // A failed, slow third request: its entry span (the ingress's) says 503.
+    const failed = trace(3, 2000).map((s) => (s.service === 'ingress' ? {...s, status: 503, durationMs: 90} : s))
+    const spans = [...trace(1, 0), ...trace(2, 1000), ...failed]
     const file = path.join(dir, 'sim.jsonl')
-    await writeTraceFile(file, spans)
-    expect(traceLines(spans).split('\n')).toHaveLength(spans.length + 1)
+    const writer = new TraceFileWriter(file)
+    spans.forEach(writer.record)
+    writer.close()
+    expect(readFileSync(file, 'utf8').split('\n')).toHaveLength(spans.length + 1)
     expect(await readTraceFile(file)).toEqual(spans)
+    expect(writer).toMatchObject({spans: 12, traces: 3, slowest: {traceId: tid(3), durationMs: 90}, firstFailed: {traceId: tid(3)}})
+  })
+
+  it('hold one chunk in memory, not the run', () => {
+    const file = path.join(dir, 'big.jsonl')
+    const writer = new TraceFileWriter(file)
+    for (let i = 1; i <= 5000; i++) trace(i, i).forEach(writer.record)
+    // Flushed as it went: most of the file is on disk before close.
+    expect(statSync(file).size).toBeGreaterThan(1 << 20)
+    writer.close()
+    expect(parseTraceFile(readFileSync(file, 'utf8'), file)).toHaveLength(20_000)
+    expect(() => new TraceFileWriter(path.join(dir, 'no-such-dir', 'x.jsonl'))).toThrow(expect.objectContaining({code: 'MESH_BAD_FLAG', message: expect.stringContaining('cannot write it')}))
   })
 
   it('read a JSON array of spans too (what `mesh trace ID --json` prints)', () => {

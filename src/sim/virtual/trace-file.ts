@@ -4,29 +4,76 @@
 // daemon's. One Span (span.ts, the store's own unit) per line as JSON: a file can be
 // appended to, cut, grepped and concatenated. A JSON array of spans (what
 // `mesh trace ID --json` prints) reads too.
-import {readFile, writeFile} from 'node:fs/promises'
+import {closeSync, openSync, writeSync} from 'node:fs'
+import {readFile} from 'node:fs/promises'
 import {findTrace} from '../control/telemetry-queries.js'
 import {MeshError} from '../errors.js'
-import type {Span} from '../telemetry/span.js'
-import {TraceStore} from '../telemetry/trace-store.js'
+import {isErrorSpan, type Span} from '../telemetry/span.js'
+import {isEntrySpan, TraceStore} from '../telemetry/trace-store.js'
 
-/** Spans as the file holds them: one JSON object per line, in the order given. */
-export function traceLines(spans: Iterable<Span>): string {
-  let out = ''
-  for (const span of spans) out += `${JSON.stringify(span)}\n`
-  return out
+function cannotWrite(file: string, error: unknown): MeshError {
+  return new MeshError('MESH_BAD_FLAG', `--traces ${file}: cannot write it: ${(error as Error).message}`, {
+    cause: error,
+    hints: ['Give a path in a directory that exists and you can write to, e.g. --traces traces.jsonl'],
+  })
 }
 
-export async function writeTraceFile(file: string, spans: Iterable<Span>): Promise<void> {
-  try {
-    await writeFile(file, traceLines(spans))
-  } catch (error) {
-    throw new MeshError('MESH_BAD_FLAG', `--traces ${file}: cannot write it: ${(error as Error).message}`, {
-      cause: error,
-      hints: ['Give a path in a directory that exists and you can write to, e.g. --traces traces.jsonl'],
-    })
+/** A trace worth showing first: its id, and how long its request took. */
+export interface NotableTrace {
+  traceId: string
+  durationMs: number
+}
+
+/**
+ * Spans written as the simulation records them, a chunk at a time: memory holds one chunk,
+ * not the run's traces. Keeps count, and the ids of the slowest request and of the first
+ * that failed, for the report to point at.
+ */
+export class TraceFileWriter {
+  private readonly fd: number
+  private chunk = ''
+  spans = 0
+  traces = 0
+  slowest: NotableTrace | undefined
+  firstFailed: NotableTrace | undefined
+
+  constructor(readonly file: string) {
+    try {
+      this.fd = openSync(file, 'w')
+    } catch (error) {
+      throw cannotWrite(file, error)
+    }
+  }
+
+  readonly record = (span: Span): void => {
+    this.chunk += `${JSON.stringify(span)}\n`
+    this.spans++
+    if (isEntrySpan(span)) {
+      this.traces++
+      const t = {traceId: span.traceId, durationMs: span.durationMs}
+      if (!this.slowest || t.durationMs > this.slowest.durationMs) this.slowest = t
+      if (!this.firstFailed && isErrorSpan(span)) this.firstFailed = t
+    }
+    if (this.chunk.length >= CHUNK_CHARS) this.flush()
+  }
+
+  close(): void {
+    this.flush()
+    closeSync(this.fd)
+  }
+
+  private flush(): void {
+    if (this.chunk === '') return
+    try {
+      writeSync(this.fd, this.chunk)
+    } catch (error) {
+      throw cannotWrite(this.file, error)
+    }
+    this.chunk = ''
   }
 }
+
+const CHUNK_CHARS = 1 << 20
 
 function isSpan(v: unknown): v is Span {
   const s = v as Partial<Span> | null
