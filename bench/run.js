@@ -44,6 +44,13 @@ import {
 } from './lib.js'
 import {tlsReport, tlsRow} from './tls-row.js'
 
+// `npm run bench -- NAME [flags]`: another benchmark by name, instead of the data-path rows below.
+const NAMED = {scale: './scale.js', sim: './sim.js'}
+if (process.argv[2] in NAMED) {
+  await import(NAMED[process.argv[2]])
+  process.exit()
+}
+
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 5)
 const WARMUP_S = Number(process.env.BENCH_WARMUP ?? 2)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64)
