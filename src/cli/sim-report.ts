@@ -127,10 +127,10 @@ function renderServiceTable(r: SimResult, c: ChalkInstance): string {
 /** What the policies did, and where the time went: waiting for a slot or being served. */
 function renderResilienceTable(r: SimResult, c: ChalkInstance): string {
   const n = (v: number) => (v > 0 ? count(v) : c.dim('0'))
-  const utilisation = (s: SimServiceStats) => {
-    const text = percent(s.utilisation)
-    return s.utilisation >= 1 ? c.red(text) : s.utilisation >= 0.8 ? c.yellow(text) : text
-  }
+  // Red where the engine found arrivals above capacity; without a concurrency limit the
+  // figure is requests in flight per replica, which may pass 100% and mean nothing bad.
+  const unstable = new Set(r.unstable.map((u) => u.service))
+  const utilisation = (s: SimServiceStats) => (unstable.has(s.service) ? c.red(percent(s.utilisation)) : percent(s.utilisation))
   const rows = r.services.map((s) => [
     s.service,
     count(s.actualRequests),

@@ -12,6 +12,7 @@
 // gives.
 import {isMap, isPair, isScalar, isSeq, type Document, type Node, Pair, parseDocument, Scalar, YAMLMap} from 'yaml'
 import {parseDuration} from '../config/duration.js'
+import {matchRoute} from '../config/ingress-routes.js'
 import {ConfigError} from '../config/config-error.js'
 import {suggestion} from '../config/did-you-mean.js'
 import {meshJsonSchema} from '../config/json-schema.js'
@@ -280,13 +281,12 @@ export const DEFAULT_METRICS = ['successRate', 'p50', 'p99', 'retries']
 export type MetricColumn = {label: string; metric: RunMetric} | {label: string; metric: ServiceMetric; service: string}
 
 /**
- * `--metrics` → columns. `p99` is the entry service's (the one the ingress routes to; one
- * column per entry when there are several), `payments.p99` that service's.
+ * `--metrics` → columns. `p99` is the entry service's (the one a plain run's requests enter:
+ * the ingress's route for `/`, else the first service), `payments.p99` that service's.
  */
 export function metricColumns(names: readonly string[], config: MeshConfig): MetricColumn[] {
   const services = config.services.map((s) => s.name)
-  const entries = [...new Set((config.ingress?.routes ?? []).map((r) => r.service))].filter((s) => services.includes(s))
-  const entry = entries.length ? entries : services.slice(0, 1)
+  const entry = matchRoute(config.ingress?.routes ?? [], '/')?.service ?? services[0]
   const all = [...SERVICE_METRICS, ...RUN_METRICS]
   const columns: MetricColumn[] = []
   for (const raw of names) {
@@ -304,9 +304,7 @@ export function metricColumns(names: readonly string[], config: MeshConfig): Met
         hints: [`Metrics: ${all.join(', ')}; SERVICE.METRIC for a service other than the entry (e.g. payments.p99).`],
       })
     }
-    for (const s of service !== undefined ? [service] : entry) {
-      columns.push({label: service !== undefined || entry.length > 1 ? `${s}.${metric}` : metric, metric: metric as ServiceMetric, service: s})
-    }
+    columns.push({label: service !== undefined ? `${service}.${metric}` : metric, metric: metric as ServiceMetric, service: service ?? entry})
   }
   return columns
 }
