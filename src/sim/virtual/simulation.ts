@@ -50,7 +50,7 @@ export function missingModels(config: MeshConfig): MeshError | undefined {
     `mesh sim needs a model of every service; ${names.length === 1 ? `"${names[0]}" runs a command and has` : `${names.map((n) => `"${n}"`).join(', ')} run a command and have`} none.`,
     {
       hints: [
-        `Write a simulate: block beside its command: in mesh.yaml (only mesh sim reads it), e.g.\n    ${names[0]}:\n      command: …\n      simulate: {latency: {p50: 5ms, p99: 40ms}, calls: [{service: …}]}`,
+        `Write a simulate: block beside its command: in mesh.yaml (only mesh sim reads it), e.g.\n    ${names[0]}:\n      command: …\n      simulate: {latency: {p50: 5ms, p99: 40ms}${callsOf(missing[0])}}`,
         'Or record it from a running mesh: mesh up, drive some load, then mesh sim --fit (writes the simulate: blocks from its traces).',
       ],
     },
@@ -65,6 +65,11 @@ export interface SendOptions {
   cancellation?: Cancellation
   /** Keep this request's spans (--traces). */
   sample?: boolean
+}
+
+/** `, calls: [{service: a}, {service: b}]` for a service's dependencies: what its model most likely calls. */
+function callsOf(service: ServiceConfig): string {
+  return service.dependsOn.length ? `, calls: [${service.dependsOn.map((d) => `{service: ${d}}`).join(', ')}]` : ''
 }
 
 /** Everything one run is made of; `simulatedMesh` builds it, `runSimulation` drives it (tests look inside). */
@@ -132,10 +137,12 @@ export function simulatedMesh(config: MeshConfig, seed: number, onSampledSpan?: 
 
   const routes = config.ingress?.routes ?? []
   let traces = 0
+  const seedMix = fmix32(seed)
   function send(path: string, reply: Reply, opts: SendOptions = {}): void {
     const n = ++traces
-    // Unique per request, the same every run; the last 8 digits are well mixed (fault jitter reads them).
-    const traceId = n.toString(16).padStart(24, '0') + (seedFrom(seed, n) >>> 0).toString(16).padStart(8, '0')
+    // Unique per request (n is in it), the same every run; the first digits (what `mesh traces`
+    // shows) and the last 8 (what fault jitter reads) are well mixed.
+    const traceId = hex8(fmix32(n ^ seedMix)) + n.toString(16).padStart(16, '0') + hex8(fmix32((n + 0x9e3779b9) ^ seedMix))
     if (opts.sample) stats.sample(traceId)
     let service = opts.service
     let routed = path
@@ -311,6 +318,20 @@ function inject(mesh: SimulatedMesh, spec: FaultSpec): FaultInfo {
   const names = victims.map((v) => v.endpoint.instance)
   mesh.faults.update(info.id, {instances: names})
   return {...info, instances: names}
+}
+
+/** murmur3's finaliser: every input bit moves every output bit. */
+function fmix32(x: number): number {
+  x ^= x >>> 16
+  x = Math.imul(x, 0x85ebca6b)
+  x ^= x >>> 13
+  x = Math.imul(x, 0xc2b2ae35)
+  x ^= x >>> 16
+  return x >>> 0
+}
+
+function hex8(x: number): string {
+  return x.toString(16).padStart(8, '0')
 }
 
 function sortedKeys(record: Record<string, number>): Record<string, number> {
