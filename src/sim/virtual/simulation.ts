@@ -12,7 +12,9 @@ import {matchRoute, rewritePath} from '../config/ingress-routes.js'
 import type {MeshConfig, ServiceConfig, SimulateConfig, VersionConfig} from '../config/types.js'
 import {versionWeights} from '../config/versions.js'
 import {MeshError} from '../errors.js'
+import path from 'node:path'
 import {runChaos} from '../faults/chaos-runner.js'
+import type {ChaosScenario} from '../faults/chaos-scenario.js'
 import type {FaultInfo, FaultSpec} from '../faults/fault.js'
 import {PER_REQUEST_KINDS} from '../faults/fault.js'
 import {FaultSet} from '../faults/fault-set.js'
@@ -215,7 +217,19 @@ function entry(config: MeshConfig): {path: string; service?: string} {
   return config.ingress?.routes.length ? {path: '/'} : {path: '/', service: config.services[0]?.name}
 }
 
+/** Chaos steps the simulation cannot play (pause, cert, jwks-unavailable: they act on processes and keys it does not have). */
+function unplayable(scenario: ChaosScenario): MeshError | undefined {
+  const steps = scenario.timeline.filter((s) => s.action === 'inject' && !PER_REQUEST_KINDS.includes(s.fault.kind) && s.fault.kind !== 'kill')
+  if (steps.length === 0) return undefined
+  const kinds = [...new Set(steps.map((s) => (s.action === 'inject' ? s.fault.kind : '')))]
+  return new MeshError('MESH_BAD_FLAG', `${path.basename(scenario.file)}:${steps[0].line}: mesh sim cannot play a ${kinds.join(' or ')} fault: it has no processes to pause or certificates to break.`, {
+    hints: ['mesh sim plays per-request faults (delay, abort, reset, partition, bandwidth, slow-close) and kill; run this scenario against a running mesh with mesh chaos.'],
+  })
+}
+
 export async function runSimulation(config: MeshConfig, options: SimOptions): Promise<SimResult> {
+  const refused = options.scenario && unplayable(options.scenario)
+  if (refused) throw refused
   const stepMs = options.seriesStepMs ?? 1000
   const every = options.traceSampleEvery ?? 0
   const mesh = simulatedMesh(config, options.seed, options.onSpan)
@@ -285,6 +299,8 @@ export async function runSimulation(config: MeshConfig, options: SimOptions): Pr
     })
     await clock.run(() => finished, Infinity, alwaysSettle)
     const report = await chaos
+    const broken = report.steps.find((s) => !s.ok)
+    if (broken) throw new MeshError('MESH_BAD_FLAG', `${path.basename(scenario.file)}: the step at ${broken.atMs} ms (${broken.description}) could not be played: ${broken.error}`)
     expectations = report.expectations.map((e) => ({text: e.text, phase: e.phase, actual: e.actual ?? 0, passed: e.held}))
   }
   const elapsed = Math.max(clock.now(), durationMs)
