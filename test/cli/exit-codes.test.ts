@@ -77,6 +77,8 @@ const WITHOUT_A_MESH: Record<string, {args: string[]; exit: number}> = {
   rollback: {args: ['rollback', 'world'], exit: NOT_RUNNING},
   rollout: {args: ['rollout', 'world', '--to', 'v2'], exit: NOT_RUNNING},
   schema: {args: ['schema', '--nosuch'], exit: BAD_INPUT},
+  // Needs no mesh, only a mesh.yaml.
+  sim: {args: ['sim', '-f', 'missing.yaml'], exit: BAD_INPUT},
   start: {args: ['start'], exit: NOT_RUNNING},
   stat: {args: ['stat'], exit: NOT_RUNNING},
   status: {args: ['status'], exit: NOT_RUNNING},

@@ -4,6 +4,7 @@
 // and the seed — no wall-clock figure — so `--json` is byte-identical run to run.
 import type {LoadShape} from '../load/arrival-schedule.js'
 import type {ChaosScenario} from '../faults/chaos-scenario.js'
+import type {Span} from '../telemetry/span.js'
 
 export interface SimOptions {
   /** Arrivals at the ingress (the same shapes as `mesh load` and chaos phases). */
@@ -13,6 +14,8 @@ export interface SimOptions {
   scenario?: ChaosScenario
   /** Keep one trace in this many ingress requests (0: none) for `--traces FILE`. */
   traceSampleEvery?: number
+  /** Where the sampled requests' spans go (each hop's client and server span, as the trace store records them). */
+  onSpan?: (span: Span) => void
   /** Width of one point of `series`, virtual ms (default 1000). */
   seriesStepMs?: number
 }
