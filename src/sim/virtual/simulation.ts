@@ -30,6 +30,13 @@ import {ServiceModel, SimInstance, virtualLeaf} from './instance-model.js'
 import type {SimOptions, SimResult} from './sim-result.js'
 import {SimStats} from './sim-stats.js'
 
+/** 12 mixed hex digits, the request's number, then `tail` (8 hex digits). */
+export function traceIdOf(n: number, tail: number): string {
+  const a = Math.imul(tail ^ (tail >>> 15), 0x2c1b3c6d) >>> 0
+  const b = Math.imul(a ^ (a >>> 12), 0x297a2d39) >>> 0
+  return a.toString(16).padStart(8, '0') + (b >>> 16).toString(16).padStart(4, '0') + n.toString(16).padStart(12, '0') + tail.toString(16).padStart(8, '0')
+}
+
 /** How long after the load ends the run waits for requests still under way (virtual time). */
 export const DRAIN_MS = 60_000
 
@@ -132,8 +139,10 @@ export function simulatedMesh(config: MeshConfig, seed: number, onSampledSpan?: 
   let traces = 0
   function send(path: string, reply: Reply, opts: SendOptions = {}): void {
     const n = ++traces
-    // Unique per request, the same every run; the last 8 digits are well mixed (fault jitter reads them).
-    const traceId = n.toString(16).padStart(24, '0') + (seedFrom(seed, n) >>> 0).toString(16).padStart(8, '0')
+    // Unique per request, the same every run; the last 8 digits are well mixed (fault jitter
+    // reads them), and so are the first 12 (`mesh traces --traces FILE` shows those, and
+    // `mesh trace` takes them as a prefix: a counter there would make every prefix alike).
+    const traceId = traceIdOf(n, seedFrom(seed, n) >>> 0)
     if (opts.sample) stats.sample(traceId)
     let service = opts.service
     let routed = path
