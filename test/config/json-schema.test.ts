@@ -60,6 +60,8 @@ describe('the JSON Schema of mesh.yaml', () => {
     ['a service name with capitals', {name: 'x', services: {Api: {simulate: {}}}}],
     ['no services', {name: 'x'}],
     ['a port out of range', {name: 'x', ingress: {port: 70000}, services: {a: {simulate: {}}}}],
+    ['a latency key of another distribution', {name: 'x', services: {a: {simulate: {latency: {distribution: 'exponential', p50: '5ms'}}}}}],
+    ['a latency mean without its distribution', {name: 'x', services: {a: {simulate: {latency: {mean: '5ms'}}}}}],
     ['a fault key that does not exist', {name: 'x', services: {a: {simulate: {}}}, faults: {inject: [{service: 'a', delai: '1s'}]}}],
   ])('refuses %s, as the checker does', (_, doc) => {
     expect(errors(doc)).not.toEqual([])

@@ -42,10 +42,41 @@ describe('versions and workloads', () => {
   })
 
   it('wants exactly one of command, simulate or address', () => {
-    expect(problems(one('command: x', 'simulate: {}'))).toEqual(['mesh.yaml:5:5 services.s.simulate: expected only one of command, simulate or address, got command and simulate'])
+    expect(problems(one('command: x', 'address: "h:1"'))).toEqual(['mesh.yaml:5:5 services.s.address: expected only one of command, simulate or address, got command and address'])
+    expect(problems(one('simulate: {}', 'address: "h:1"'))).toEqual(['mesh.yaml:5:5 services.s.address: expected only one of command, simulate or address, got simulate and address'])
     expect(problems(one('replicas: 1', 'versions: {v1: {}, v2: {command: x, address: "h:1"}}'))).toEqual([
       'mesh.yaml:5:20 services.s.versions.v1: expected one of command, simulate or address',
       'mesh.yaml:5:41 services.s.versions.v2.address: expected only one of command, simulate or address, got command and address',
+    ])
+  })
+
+  it('reads simulate: beside command: as mesh sim\'s model: the command runs, the block models it', () => {
+    const s = only('command: node server.js', 'simulate: {latency: {distribution: exponential, mean: 8ms}, concurrency: 4, calls: [{service: s}]}')
+    expect(s.versions.map((v) => v.workload.kind)).toEqual(['command'])
+    expect(s.model).toMatchObject({latency: {distribution: 'exponential', meanMs: 8}, concurrency: 4, seed: seedFrom('shop', 's', 'model')})
+    // mesh up ignores the model: its calls are no dependencies of the command (no $S_URL, no start order).
+    expect(s.dependsOn).toEqual([])
+    expect(only('command: x').model).toBeUndefined()
+    expect(only('simulate: {}').model).toBeUndefined()
+    // A version of its own simulate: is simulated; the others run the command the model stands for.
+    const mixed = only('command: x', 'simulate: {latency: 3ms}', 'versions: {v1: {}, v2: {simulate: {latency: 9ms}}}')
+    expect(mixed.versions.map((v) => v.workload.kind)).toEqual(['command', 'simulate'])
+    expect(mixed.model?.latency).toEqual({p50Ms: 3, p99Ms: 3})
+  })
+
+  it('refuses a model where it is ambiguous or cannot be: beside a version\'s command, beside an address, on protocol: tcp, calling a service that does not exist', () => {
+    expect(problems(one('versions: {v1: {command: x, simulate: {}}}'))).toEqual([
+      "mesh.yaml:4:33 services.s.versions.v1.simulate: simulate: beside command: is mesh sim's model of the service, one for all its command versions: write it at the service's level, beside the service's command:",
+    ])
+    expect(problems(one('command: x', 'simulate: {}', 'address: "h:1"'))).toEqual([
+      'mesh.yaml:6:5 services.s.address: expected only one of command, simulate or address, got command and address',
+    ])
+    expect(problems(one('protocol: tcp', 'command: x', 'simulate: {}'))).toEqual([
+      'mesh.yaml:6:5 services.s.simulate: mesh sim models requests, not TCP connections: a protocol: tcp service has no simulate: model',
+    ])
+    expect(only('protocol: grpc', 'command: x', 'simulate: {}').model).toBeDefined()
+    expect(problems(one('command: x', 'simulate: {calls: [{service: paymnts}]}'))).toEqual([
+      'mesh.yaml:5:34 services.s.simulate.calls[0].service: unknown service "paymnts"; known services: s',
     ])
   })
 
@@ -152,6 +183,39 @@ describe('simulate:', () => {
     ])
   })
 
+  it('reads latency distributions, always filling p50 and p99 (derived for exponential and empirical)', () => {
+    expect(sim('simulate: {latency: {distribution: exponential, mean: 20ms}}').latency).toEqual({
+      p50Ms: 20 * Math.LN2,
+      p99Ms: 20 * Math.log(100),
+      distribution: 'exponential',
+      meanMs: 20,
+    })
+    expect(sim('simulate: {latency: {distribution: constant, mean: 7ms}}').latency).toEqual({p50Ms: 7, p99Ms: 7, distribution: 'constant', meanMs: 7})
+    // Quantiles interpolated between the sorted samples: 10 20 30 40 100 → p50 30, p99 40 + 0.96·60.
+    const empirical = sim('simulate: {latency: {distribution: empirical, samples: [30ms, 10ms, 20ms, 40ms, 100ms]}}').latency
+    expect(empirical).toMatchObject({p50Ms: 30, distribution: 'empirical', samplesMs: [30, 10, 20, 40, 100]})
+    expect(empirical.p99Ms).toBeCloseTo(97.6, 9)
+    // A log-normal named or not is today's {p50, p99}.
+    expect(sim('simulate: {latency: {distribution: lognormal, p50: 5ms, p99: 30ms}}').latency).toEqual({p50Ms: 5, p99Ms: 30})
+    expect(sim('simulate: {coldStart: {distribution: exponential, mean: 1s}}').coldStart).toMatchObject({distribution: 'exponential', meanMs: 1000})
+  })
+
+  it('names the distribution a latency key belongs to, and refuses a distribution that does not exist', () => {
+    expect(problems(one('simulate: {latency: {mean: 20ms}}'))).toEqual([
+      'mesh.yaml:4:26 services.s.simulate.latency.mean: mean is for distribution: exponential or constant; add the distribution, or write p50 and p99 for a log-normal',
+    ])
+    expect(problems(one('simulate: {latency: {distribution: exponential, p50: 20ms}}'))).toEqual([
+      'mesh.yaml:4:53 services.s.simulate.latency.p50: distribution: exponential is given by mean, not p50',
+    ])
+    expect(problems(one('simulate: {latency: {distribution: exponental, mean: 20ms}}'))).toEqual([
+      'mesh.yaml:4:40 services.s.simulate.latency.distribution: expected one of lognormal, exponential, constant, empirical, got "exponental"; did you mean "exponential"?',
+    ])
+    expect(problems(one('simulate: {latency: {distribution: empirical, samples: []}}'))).toEqual([
+      'mesh.yaml:4:60 services.s.simulate.latency.samples: expected a non-empty list, got a list',
+    ])
+    expect(problems(one('simulate: {latency: {distribution: constant}}'))).toEqual(['mesh.yaml:4:25 services.s.simulate.latency: missing required key "mean"'])
+  })
+
   it('reads a misnamed required key as one mistake, not an unknown key and a missing one', () => {
     expect(problems(one('simulate: {latency: {p50Ms: 5, p99Ms: 20}}'))).toEqual([
       'mesh.yaml:4:26 services.s.simulate.latency.p50Ms: unknown key "p50Ms"; did you mean "p50"?',
@@ -160,7 +224,7 @@ describe('simulate:', () => {
     // A key that stands for nothing missing is still reported with the keys expected, and the missing one too.
     expect(problems(one('simulate: {latency: {p50: 5ms, median: 20}}'))).toEqual([
       'mesh.yaml:4:25 services.s.simulate.latency: missing required key "p99"',
-      'mesh.yaml:4:36 services.s.simulate.latency.median: unknown key "median"; expected one of p50, p99',
+      'mesh.yaml:4:36 services.s.simulate.latency.median: unknown key "median"; expected one of distribution, p50, p99',
     ])
   })
 

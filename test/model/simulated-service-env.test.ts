@@ -68,6 +68,16 @@ describe('parseSimulateConfig', () => {
     })
   })
 
+  it('keeps a latency distribution and its parameters, so mesh up\'s simulated services draw from it too', () => {
+    const exponential = {p50Ms: 20 * Math.LN2, p99Ms: 20 * Math.log(100), distribution: 'exponential' as const, meanMs: 20}
+    const empirical = {p50Ms: 3, p99Ms: 8.92, distribution: 'empirical' as const, samplesMs: [1, 3, 9]}
+    const config = parseSimulateConfig(JSON.parse(JSON.stringify({latency: exponential, coldStart: empirical})))
+    expect(config.latency).toEqual(exponential)
+    expect(config.coldStart).toEqual(empirical)
+    expect(errorOf(() => parseSimulateConfig({latency: {distribution: 'gamma'}})).message).toMatch(/latency\.distribution: expected lognormal \| exponential/)
+    expect(errorOf(() => parseSimulateConfig({latency: {distribution: 'empirical'}})).message).toMatch(/latency\.samplesMs: expected a non-empty array/)
+  })
+
   it('names the field that has the wrong type', () => {
     expect(errorOf(() => parseSimulateConfig({errorRate: 2})).message).toMatch(/MESH_SIMULATE\.errorRate: expected a ratio 0\.\.1, got 2/)
     expect(errorOf(() => parseSimulateConfig({calls: [{probability: 1}]})).message).toMatch(/calls\[0\]\.service/)

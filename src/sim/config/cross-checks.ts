@@ -196,6 +196,9 @@ function unknownServices({config, origins, declared}: CheckedMesh, report: Repor
     for (const dep of s.dependsOn) {
       if (!known.has(dep)) report.at('error', origins.get(s.name)!.dependsOn.get(dep)!, unknownName('service', dep, declared))
     }
+    for (const [callee, at] of origins.get(s.name)!.modelCalls) {
+      if (!known.has(callee)) report.at('error', at, unknownName('service', callee, declared))
+    }
   }
 }
 

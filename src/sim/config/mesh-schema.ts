@@ -47,6 +47,7 @@ import {rateLimit} from './rate-limit-schema.js'
 import {initialInstances, scaling, scalingFits} from './scaling-schema.js'
 import {functions} from './functions-schema.js'
 import {tlsFits, tlsPolicy} from './tls-schema.js'
+import {exponentialPercentiles, LATENCY_DISTRIBUTIONS, latencyModel} from '../model/latency-model.js'
 import type {
   AuthorizationCondition,
   AuthorizationConfig,
@@ -112,11 +113,54 @@ const address = scalar('host:port like 127.0.0.1:5432', (v) => {
 // ---------------------------------------------------------------------------------
 // simulate:
 
-const latency = oneOf<SimulateConfig['latency']>('a duration like 20ms or {p50, p99}', {
+type Latency = SimulateConfig['latency']
+
+const lognormalLatency = refine(obj({distribution: opt(enumOf(['lognormal'])), p50: req(duration()), p99: req(duration())}), ({p50, p99}, at): Latency | undefined =>
+  p99 >= p50 ? {p50Ms: p50, p99Ms: p99} : at.child('p99')!.expected(`a duration >= p50 (${formatDuration(p50)})`),
+)
+const exponentialLatency = map(obj({distribution: req(enumOf(['exponential'])), mean: req(duration())}), ({mean}): Latency => ({
+  ...exponentialPercentiles(mean),
+  distribution: 'exponential',
+  meanMs: mean,
+}))
+const constantLatency = map(obj({distribution: req(enumOf(['constant'])), mean: req(duration())}), ({mean}): Latency => ({p50Ms: mean, p99Ms: mean, distribution: 'constant', meanMs: mean}))
+const empiricalLatency = map(obj({distribution: req(enumOf(['empirical'])), samples: req(array(duration(), {min: 1}))}), ({samples}): Latency => {
+  const model = latencyModel({p50Ms: 0, p99Ms: 0, distribution: 'empirical', samplesMs: samples})
+  return {p50Ms: model.p50Ms, p99Ms: model.p99Ms, distribution: 'empirical', samplesMs: samples}
+})
+const LATENCY_SHAPES = {lognormal: lognormalLatency, exponential: exponentialLatency, constant: constantLatency, empirical: empiricalLatency}
+/** What each distribution is given by, for the message when a key of another one is written. */
+const LATENCY_KEYS: Record<(typeof LATENCY_DISTRIBUTIONS)[number], string[]> = {lognormal: ['p50', 'p99'], exponential: ['mean'], constant: ['mean'], empirical: ['samples']}
+const owners = (key: string) => LATENCY_DISTRIBUTIONS.filter((d) => LATENCY_KEYS[d].includes(key))
+
+// `{p50, p99}` as before (a log-normal); `{distribution: exponential, mean}` and the others
+// name their distribution, so a `mean` alone is not silently read as one of two shapes.
+const latencyMap = checker<Latency>(
+  `{p50, p99}, or {distribution: ${LATENCY_DISTRIBUTIONS.join(' | ')}, ...}`,
+  (at) => {
+    const named = at.child('distribution')
+    const kind = named ? enumOf(LATENCY_DISTRIBUTIONS)(named) : 'lognormal'
+    if (kind === undefined) return undefined
+    const foreign = at.entries().filter(({key}) => key !== 'distribution' && !LATENCY_KEYS[kind].includes(key))
+    // Keys of another distribution get a message naming it; unknown keys are left to the shape's did-you-mean.
+    if (foreign.length > 0 && foreign.every(({key}) => owners(key).length > 0)) {
+      for (const {key, at: keyAt} of foreign) {
+        keyAt.errorAtKey(
+          named
+            ? `distribution: ${kind} is given by ${LATENCY_KEYS[kind].join(' and ')}, not ${key}`
+            : `${key} is for distribution: ${owners(key).join(' or ')}; add the distribution, or write p50 and p99 for a log-normal`,
+        )
+      }
+      return undefined
+    }
+    return LATENCY_SHAPES[kind](at)
+  },
+  {anyOf: LATENCY_DISTRIBUTIONS.map((d) => LATENCY_SHAPES[d].json)},
+)
+
+const latency = oneOf<Latency>('a duration like 20ms, {p50, p99}, or {distribution, ...}', {
   scalar: map(duration(), (ms) => ({p50Ms: ms, p99Ms: ms})),
-  map: refine(obj({p50: req(duration()), p99: req(duration())}), ({p50, p99}, at) =>
-    p99 >= p50 ? {p50Ms: p50, p99Ms: p99} : at.child('p99')!.expected(`a duration >= p50 (${formatDuration(p50)})`),
-  ),
+  map: latencyMap,
 })
 
 const simulatedCall = obj({
@@ -396,6 +440,8 @@ export interface ServiceOrigins {
   dependsOn: Map<string, Path>
   /** version → where its fixed port and address were written (service or version level). */
   versions: Map<string, {port?: Path; address?: Path}>
+  /** service → where the model (`simulate:` beside `command:`) first calls it: checked to exist, not a dependency of the command. */
+  modelCalls: Map<string, Path>
 }
 
 export interface CheckedMesh {
@@ -557,14 +603,19 @@ function normaliseService(
   mesh: {meshName: string; dir: string},
 ): {service: ServiceConfig; origins: ServiceOrigins} | undefined {
   const servicePath = at.path
-  let ok = [exclusiveWorkload(raw, at), scalingFits(raw, at)].every(Boolean)
+  let ok = [exclusiveWorkload(raw, at, 'service'), scalingFits(raw, at)].every(Boolean)
 
   // Without `versions:` the service is its own single version, v1.
   const declared: Array<{name: string; raw: RawVersion; at: At | undefined; path: Path}> = raw.versions
     ? raw.versions.map(([v, rawVersion]) => ({name: v, raw: rawVersion, at: at.child('versions')!.child(v), path: [...servicePath, 'versions', v]}))
     : [{name: 'v1', raw: {} as RawVersion, at: undefined, path: servicePath}]
 
-  const origins: ServiceOrigins = {dependsOn: new Map(), versions: new Map()}
+  const origins: ServiceOrigins = {dependsOn: new Map(), versions: new Map(), modelCalls: new Map()}
+  // `simulate:` beside `command:` is how `mesh sim` models the command; `mesh up` runs the command.
+  const model = raw.command !== undefined && raw.simulate ? withSeed(raw.simulate, seedFrom(mesh.meshName, name, 'model')) : undefined
+  model?.calls.forEach((call, i) => {
+    if (!origins.modelCalls.has(call.service)) origins.modelCalls.set(call.service, [...servicePath, 'simulate', 'calls', i, 'service'])
+  })
   const listed = at.child('dependsOn')?.kind === 'seq'
   const conditions: NonNullable<ServiceConfig['dependsOnConditions']> = {}
   const optional: string[] = []
@@ -578,7 +629,7 @@ function normaliseService(
   const serviceEnv = {...readEnvFiles(raw.envFile, at.child('envFile'), mesh.dir), ...raw.env}
   const versions: VersionConfig[] = []
   for (const v of declared) {
-    if (v.at && ![exclusiveWorkload(v.raw, v.at), scalingFits(v.raw, v.at)].every(Boolean)) {
+    if (v.at && ![exclusiveWorkload(v.raw, v.at, 'version'), scalingFits(v.raw, v.at)].every(Boolean)) {
       ok = false
       continue
     }
@@ -670,6 +721,7 @@ function normaliseService(
       versions,
       stopGracePeriodMs: raw.stopGracePeriod,
       protocol: raw.protocol === 'http' ? undefined : raw.protocol,
+      model,
     }),
     origins,
   }
@@ -704,9 +756,9 @@ function grpcFits(raw: RawService, at: At): boolean {
   return wrong.length === 0 && !path
 }
 
-/** Where a service, or one of its versions, says `simulate:`. */
+/** Where a service, or one of its versions, runs a simulated service (`simulate:` beside `command:` is only a model). */
 function simulateKeys(raw: RawService, at: At): At[] {
-  const keys = [at.child('simulate'), ...(raw.versions ?? []).map(([v]) => at.child('versions')?.child(v)?.child('simulate'))]
+  const keys = [raw.command === undefined ? at.child('simulate') : undefined, ...(raw.versions ?? []).map(([v]) => at.child('versions')?.child(v)?.child('simulate'))]
   return keys.filter((k): k is At => k !== undefined)
 }
 
@@ -720,6 +772,7 @@ function tcpFits(raw: RawService, at: At): boolean {
     wrong.push(where)
   }
   for (const where of simulateKeys(raw, at)) complain(where, 'a simulated service speaks HTTP; protocol: tcp needs command: or address:')
+  if (raw.command !== undefined) complain(at.child('simulate'), 'mesh sim models requests, not TCP connections: a protocol: tcp service has no simulate: model')
   complain(at.child('health')?.child('path'), 'protocol: tcp is checked by TCP connect; an HTTP health path does not apply')
   for (const {key, at: policyAt} of at.child('policy')?.entries() ?? []) {
     if (!TCP_POLICY_KEYS.includes(key)) complain(policyAt, `policy.${key} acts on HTTP requests; a protocol: tcp service takes only ${TCP_POLICY_KEYS.join(', ')}`)
@@ -744,11 +797,20 @@ function tcpFits(raw: RawService, at: At): boolean {
   return wrong.length === 0
 }
 
-/** One mapping may name at most one of command, simulate, address. */
-function exclusiveWorkload(raw: Partial<Record<(typeof WORKLOAD_KEYS)[number], unknown>>, at: At): boolean {
+/**
+ * One mapping may name at most one of command, simulate, address — except that a service
+ * may write `simulate:` beside `command:`: the command runs, and the block is mesh sim's model of it.
+ */
+function exclusiveWorkload(raw: Partial<Record<(typeof WORKLOAD_KEYS)[number], unknown>>, at: At, level: 'service' | 'version'): boolean {
   const given = WORKLOAD_KEYS.filter((k) => raw[k] !== undefined)
-  if (given.length <= 1) return true
-  at.child(given[1])!.errorAtKey(`expected only one of command, simulate or address, got ${given.join(' and ')}`)
+  const modelled = raw.command !== undefined && raw.simulate !== undefined
+  const workloads = level === 'service' && modelled ? given.filter((k) => k !== 'simulate') : given
+  if (workloads.length <= 1) return true
+  if (level === 'version' && modelled && given.length === 2) {
+    at.child('simulate')!.errorAtKey("simulate: beside command: is mesh sim's model of the service, one for all its command versions: write it at the service's level, beside the service's command:")
+    return false
+  }
+  at.child(workloads[1])!.errorAtKey(`expected only one of command, simulate or address, got ${workloads.join(' and ')}`)
   return false
 }
 

@@ -9,8 +9,9 @@ import type {VersionOverrides} from './deploy-types.js'
 const SIMULATE_KEYS: Record<string, (s: SimulateConfig, v: string) => void> = {
   errorRate: (s, v) => (s.errorRate = ratio(v)),
   errorStatus: (s, v) => (s.errorStatus = int(v)),
-  'latency.p50': (s, v) => (s.latency.p50Ms = ms(v)),
-  'latency.p99': (s, v) => (s.latency.p99Ms = ms(v)),
+  // A percentile set by hand makes the latency a log-normal: an exponential's or empirical's own parameters would override it.
+  'latency.p50': (s, v) => (s.latency = {p50Ms: ms(v), p99Ms: s.latency.p99Ms}),
+  'latency.p99': (s, v) => (s.latency = {p50Ms: s.latency.p50Ms, p99Ms: ms(v)}),
   latency: (s, v) => (s.latency = {p50Ms: ms(v), p99Ms: ms(v)}),
   concurrency: (s, v) => (s.concurrency = int(v)),
   seed: (s, v) => (s.seed = int(v)),

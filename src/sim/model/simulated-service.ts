@@ -16,11 +16,11 @@ import http from 'node:http'
 import {Agent, request} from 'undici'
 import type {Clock} from '../time/clock.js'
 import type {Random} from '../time/random.js'
-import type {SimulateConfig, SimulatedCall} from '../config/types.js'
+import type {LatencyDistribution, SimulateConfig, SimulatedCall} from '../config/types.js'
 import {dependencyEnvName, EnvNames} from '../config/env-names.js'
 import {MeshError} from '../errors.js'
 import {Capacity} from './capacity.js'
-import {latencyModel} from './latency-model.js'
+import {LATENCY_DISTRIBUTIONS, latencyModel} from './latency-model.js'
 import {DeadlineHeap} from '../time/deadline-queue.js'
 import {WarmConnections} from './warm-connections.js'
 
@@ -294,10 +294,27 @@ export function parseSimulateConfig(json: unknown): SimulateConfig {
   const nonNegative = (n: number) => n >= 0
   const ratio = (n: number) => n >= 0 && n <= 1
 
+  // The percentiles, and the distribution's own parameters when it is not the log-normal (see latency-model.ts).
+  const latencyOf = (value: unknown, path: string): SimulateConfig['latency'] => {
+    const l = obj(value, path)
+    const at = `${path}.`
+    const p50Ms = num(l, 'p50Ms', at, 0, nonNegative, 'milliseconds >= 0')
+    const p99Ms = num(l, 'p99Ms', at, p50Ms, (n) => n >= p50Ms, `milliseconds >= p50Ms (${p50Ms})`)
+    const distribution = l.distribution ?? 'lognormal'
+    if (!(LATENCY_DISTRIBUTIONS as readonly unknown[]).includes(distribution)) bad(at + 'distribution', LATENCY_DISTRIBUTIONS.join(' | '), distribution)
+    if (distribution === 'lognormal') return {p50Ms, p99Ms}
+    if (distribution === 'empirical') {
+      const samples = l.samplesMs
+      if (!Array.isArray(samples) || samples.length === 0 || !samples.every((n) => typeof n === 'number' && Number.isFinite(n) && n >= 0)) {
+        bad(at + 'samplesMs', 'a non-empty array of milliseconds >= 0', samples)
+      }
+      return {p50Ms, p99Ms, distribution, samplesMs: samples as number[]}
+    }
+    return {p50Ms, p99Ms, distribution: distribution as LatencyDistribution, meanMs: num(l, 'meanMs', at, distribution === 'constant' ? p50Ms : p50Ms / Math.LN2, nonNegative, 'milliseconds >= 0')}
+  }
+
   const root = obj(json, '(root)')
-  const latency = obj(root.latency ?? {}, 'latency')
-  const p50Ms = num(latency, 'p50Ms', 'latency.', 0, nonNegative, 'milliseconds >= 0')
-  const p99Ms = num(latency, 'p99Ms', 'latency.', p50Ms, (n) => n >= p50Ms, `milliseconds >= p50Ms (${p50Ms})`)
+  const latency = latencyOf(root.latency ?? {}, 'latency')
   const rawCalls = root.calls ?? []
   if (!Array.isArray(rawCalls)) bad('calls', 'an array', rawCalls)
   const calls = (rawCalls as unknown[]).map((raw, i): SimulatedCall => {
@@ -318,12 +335,10 @@ export function parseSimulateConfig(json: unknown): SimulateConfig {
   if (callMode !== 'sequential' && callMode !== 'parallel') bad('callMode', '"sequential" or "parallel"', callMode)
   let coldStart: SimulateConfig['coldStart']
   if (root.coldStart !== undefined) {
-    const c = obj(root.coldStart, 'coldStart')
-    const p50 = num(c, 'p50Ms', 'coldStart.', 0, nonNegative, 'milliseconds >= 0')
-    coldStart = {p50Ms: p50, p99Ms: num(c, 'p99Ms', 'coldStart.', p50, (n) => n >= p50, `milliseconds >= p50Ms (${p50})`)}
+    coldStart = latencyOf(root.coldStart, 'coldStart')
   }
   return {
-    latency: {p50Ms, p99Ms},
+    latency,
     errorRate: num(root, 'errorRate', '', 0, ratio, 'a ratio 0..1'),
     errorStatus: num(root, 'errorStatus', '', 500, (n) => Number.isInteger(n) && n >= 100 && n <= 599, 'an HTTP status 100..599'),
     calls,
