@@ -1,7 +1,7 @@
 // Running a sweep: every cell checked here first (a bad key or value is refused before any
 // run starts, with mesh validate's words), then the cells on the pool's threads, each one
 // `runSimulation` of the file with its keys set, the same seed and flags otherwise.
-import type {ShapeRequest} from '../load/arrival-schedule.js'
+import {expectedArrivals, type ShapeRequest} from '../load/arrival-schedule.js'
 import {runSimulation} from './simulation.js'
 import type {SimOptions} from './sim-result.js'
 import {runPool} from './sweep-pool.js'
@@ -40,6 +40,9 @@ export interface SweepRequest {
   onDone?: (done: number, total: number) => void
 }
 
+/** Below this many ingress requests in all, the cells run in this thread. */
+export const SMALL_SWEEP_REQUESTS = 20_000
+
 export async function runSweep(r: SweepRequest): Promise<SweepResult> {
   const base = configFor(r.source, r.file, [])
   for (const axis of r.axes) checkVaryKey(axis.key, base)
@@ -53,11 +56,14 @@ export async function runSweep(r: SweepRequest): Promise<SweepResult> {
   }
   // Every cell's config and load checked before the first run, so a typo in the last
   // value does not cost the runs before it.
+  let requests = 0
   for (const cell of cells) {
     configFor(r.source, r.file, cell)
-    if (!r.options.scenario) loadFor(r.load, cell)
+    requests += r.options.scenario ? SMALL_SWEEP_REQUESTS : expectedArrivals(loadFor(r.load, cell))
   }
   const jobs: SweepJob[] = cells.map((cell) => ({file: r.file, source: r.source, cell, load: r.load, options: r.options, columns}))
-  const results = await runPool(jobs, {inProcess: runSweepCell, worker: new URL('./sweep-worker.js', import.meta.url), parallel: r.parallel, onDone: r.onDone})
+  // A thread costs its start (loading the modules again, ~0.3 s): a small sweep is done sooner here.
+  const parallel = requests < SMALL_SWEEP_REQUESTS ? 1 : r.parallel
+  const results = await runPool(jobs, {inProcess: runSweepCell, worker: new URL('./sweep-worker.js', import.meta.url), parallel, onDone: r.onDone})
   return {seed: r.options.seed, vary: r.axes, metrics: columns.map((c) => c.label), cells: results}
 }

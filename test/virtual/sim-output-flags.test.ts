@@ -1,0 +1,78 @@
+// mesh sim's output steps around a run: the series and traces files, and what it says of them.
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {afterAll, describe, expect, it} from 'vitest'
+import {DEFAULT_TRACE_EVERY, finishRun, outputOptions} from '../../src/cli/sim-output.js'
+import {parseConfig} from '../../src/sim/config/load-config.js'
+import {constantShape} from '../../src/sim/load/arrival-schedule.js'
+import {runSimulation} from '../../src/sim/virtual/simulation.js'
+import {stableJson} from '../../src/sim/virtual/stable-json.js'
+import {findTraceInFile, readTraceFile, traceStoreOf} from '../../src/sim/virtual/trace-file.js'
+
+const dir = mkdtempSync(path.join(tmpdir(), 'sim-output-flags-'))
+afterAll(() => rmSync(dir, {recursive: true, force: true}))
+
+const SOURCE = `name: tiny
+ingress:
+  port: 8000
+  routes:
+    - {prefix: /, service: front}
+services:
+  front:
+    simulate:
+      latency: {p50: 4ms, p99: 20ms}
+      calls:
+        - {service: back, probability: 1, path: /items, method: GET}
+    policy:
+      retries: {attempts: 2}
+  back:
+    simulate:
+      latency: {p50: 2ms, p99: 10ms}
+      errorRate: 0.3
+`
+const config = parseConfig(SOURCE, path.join(dir, 'mesh.yaml'), {}).config!
+
+describe('mesh sim output', () => {
+  it('writes sampled requests\' spans as the run records them, and says which trace to look at', async () => {
+    const traces = path.join(dir, 'traces.jsonl')
+    const series = path.join(dir, 'series.csv')
+    const flags = {traces, series, 'trace-every': 10, step: 500}
+    const {options, traces: writer} = outputOptions(flags)
+    expect(options.traceSampleEvery).toBe(10)
+    const result = await runSimulation(config, {shape: constantShape(100, 2000), seed: 3, ...options})
+    const notes: string[] = []
+    const out = await finishRun(result, flags, writer, (l) => notes.push(l))
+    expect(stableJson(out)).toBe(stableJson(result))
+
+    const spans = await readTraceFile(traces)
+    const store = traceStoreOf(spans)
+    // One request in ten of 200: twenty traces, each from the ingress through front to back.
+    expect(store.stats().traces).toBe(20)
+    expect(writer!.traces).toBe(20)
+    // `mesh traces` shows 12 digits of an id and `mesh trace` takes them as a prefix: they must tell traces apart.
+    expect(new Set(store.list().map((t) => t.traceId.slice(0, 12))).size).toBe(20)
+    const [first] = store.list()
+    expect(first.services).toEqual(expect.arrayContaining(['ingress', 'front', 'back']))
+    expect(notes[1]).toBe(`Wrote 20 traces (${spans.length} spans; one request in 10) to ${traces}. List them: mesh traces --traces ${traces}`)
+    const failed = notes.find((n) => n.includes('a failed one'))
+    const slowest = notes.find((n) => n.includes('the slowest'))!
+    // 30% of back's calls fail and front retries twice: some request failed on the way.
+    expect(failed ?? slowest).toBeDefined()
+    const id = slowest.split(' ').at(-1)!
+    expect(findTraceInFile(spans, id, traces).length).toBeGreaterThanOrEqual(4)
+
+    const csv = readFileSync(series, 'utf8').split('\n')
+    expect(csv[0]).toBe('atMs,service,rps,successRate,p99,queueDepth')
+    // Two services, four half-second steps.
+    expect(csv.filter((l) => l !== '')).toHaveLength(1 + 2 * 4)
+    expect(notes[0]).toBe(`Wrote the series (8 points, one per service per 500ms) to ${series}.`)
+  })
+
+  it('keeps no trace without --traces, and one in a hundred by default with it', () => {
+    expect(outputOptions({step: 1000}).options).toEqual({seriesStepMs: 1000, traceSampleEvery: undefined, onSpan: undefined})
+    const {options, traces} = outputOptions({step: 1000, traces: path.join(dir, 'default.jsonl')})
+    expect(options.traceSampleEvery).toBe(DEFAULT_TRACE_EVERY)
+    traces!.close()
+  })
+})
