@@ -19,7 +19,7 @@ export const FRONTEND_MODEL: SimulateConfig = {
   seed: 0,
 }
 
-export function shopConfig(frontend: SimulateConfig | undefined = FRONTEND_MODEL): MeshConfig {
+export function shopConfig(frontend: SimulateConfig | null = FRONTEND_MODEL): MeshConfig {
   const file = path.resolve('templates/shop/mesh.yaml')
   const {config, issues} = parseConfig(readFileSync(file, 'utf8'), file, {})
   if (!config) throw new Error(issues.map((i) => i.message).join('\n'))

@@ -20,12 +20,14 @@ import {parseSubset} from './yaml-subset.js'
  * Check a mesh.yaml's text. `config` only when no issue is an error; `file` should be absolute.
  * `env` (with a .env beside the file) fills ${VAR} in values (interpolate.ts).
  * `subset: false` reads with the yaml library alone (the test that holds the two readers to one result).
+ * `edit` changes the document once read and substituted, before any check (`mesh sim --vary`
+ * sets a key that way, so its value meets the same checks, at the same line, as if written).
  */
 export function parseConfig(
   source: string,
   file: string,
   env: NodeJS.ProcessEnv = process.env,
-  {subset = true}: {subset?: boolean} = {},
+  {subset = true, edit}: {subset?: boolean; edit?: (doc: Document) => void} = {},
 ): {config?: MeshConfig; issues: ConfigIssue[]; resolved?: string; leftForInstances?: LeftForInstances} {
   const absolute = resolve(file)
   const lineCounter = new LineCounter()
@@ -43,6 +45,7 @@ export function parseConfig(
 
   const lookup = variablesFor(dirname(absolute), env)
   const leftForInstances = interpolateDocument(doc, report, lookup, fast?.substitutable)
+  edit?.(doc)
   const checked = checkMesh(report, absolute, dirname(absolute))
   crossCheck(checked, report)
   // Resilience lint: advice about the policies' numbers, only once the file is valid.

@@ -26,7 +26,7 @@ import {type CallContext, forward, type MeshRequest, type MeshResponse, type Pee
 import type {Span} from '../telemetry/span.js'
 import {SeededRandom, seedFrom} from '../time/random.js'
 import {SimClock} from './event-queue.js'
-import {ServiceModel, SimInstance, virtualLeaf} from './instance-model.js'
+import {type InstanceWorld, ServiceModel, SimInstance, virtualLeaf} from './instance-model.js'
 import type {SimOptions, SimResult} from './sim-result.js'
 import {SimStats} from './sim-stats.js'
 
@@ -75,6 +75,8 @@ export interface SimulatedMesh {
   registry: Registry
   faults: FaultSet
   stats: SimStats
+  /** What instances share (a test makes an instance of its own with it). */
+  world: InstanceWorld
   /** Sends one request in at the ingress (or straight to `service`'s stack); `reply` gets the answer, as a client would. */
   send(path: string, reply: Reply, opts?: SendOptions): void
   /** Per-request faults active now (their layer awaits, so the run settles after each event meanwhile). */
@@ -96,7 +98,7 @@ export function simulatedMesh(config: MeshConfig, seed: number, onSampledSpan?: 
   const instances = new Map<string, SimInstance>()
   const destinations = new Map<string, Destination>()
   let spans = 0
-  const world = {
+  const world: InstanceWorld = {
     clock,
     callee: (service: string) => destinations.get(service)?.service,
     spanId: () => (++spans).toString(16).padStart(16, '0'),
@@ -176,6 +178,7 @@ export function simulatedMesh(config: MeshConfig, seed: number, onSampledSpan?: 
     registry,
     faults,
     stats,
+    world,
     send,
     activeFaults: () => perRequestFaults,
     close() {
