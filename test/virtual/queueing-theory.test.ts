@@ -61,6 +61,23 @@ describe('mmc', () => {
     expect(q.waitExceeds(q.waitQuantileMs(0.99))).toBeCloseTo(0.01, 12)
   })
 
+  it('gives the time in the system: M/M/1\'s is exponential at rate μ−λ; M/M/c\'s mean is E[Wq] + 1/μ and its tail the Gross–Harris form', () => {
+    const one = mmc({arrivalRatePerMs: 0.08, meanServiceMs: 10, servers: 1})
+    expect(one.sojournExceeds(50)).toBeCloseTo(Math.exp(-0.02 * 50), 12)
+    expect(one.sojournQuantileMs(0.99)).toBeCloseTo(Math.log(100) / 0.02, 6)
+    const four = mmc({arrivalRatePerMs: 0.32, meanServiceMs: 10, servers: 4})
+    // ∫ P(W > t) dt is E[W]: integrate the tail numerically (trapezoid, 0.01 ms steps, to 2000 ms).
+    let area = 0
+    for (let t = 0; t < 2000; t += 0.01) area += ((four.sojournExceeds(t) + four.sojournExceeds(t + 0.01)) / 2) * 0.01
+    expect(area).toBeCloseTo(four.meanSojournMs, 3)
+    expect(four.sojournExceeds(four.sojournQuantileMs(0.99))).toBeCloseTo(0.01, 10)
+    // c − 1 − a = 0 (c = 4, a = 3) takes the limit form e^(−μt)(1 + Cμt), continuous with its neighbours.
+    const edge = mmc({arrivalRatePerMs: 0.3, meanServiceMs: 10, servers: 4})
+    const near = mmc({arrivalRatePerMs: 0.3 + 1e-9, meanServiceMs: 10, servers: 4})
+    expect(edge.sojournExceeds(40)).toBeCloseTo(near.sojournExceeds(40), 6)
+    expect(edge.sojournExceeds(40)).toBeCloseTo(Math.exp(-4) * (1 + edge.waitProbability * 4), 12)
+  })
+
   it('says an overloaded queue is unstable, with no finite wait', () => {
     const q = mmc({arrivalRatePerMs: 0.5, meanServiceMs: 10, servers: 4})
     expect(q.utilisation).toBeCloseTo(1.25, 12)

@@ -6,6 +6,8 @@
 //       B(0) = 1,  B(k) = a·B(k−1) / (k + a·B(k−1)),  C = c·B(c) / (c − a·(1 − B(c)))
 //   P(Wq > t) = C·e^(−(cμ − λ)·t)       so  E[Wq] = C / (cμ − λ)
 //                                       and the q-quantile of Wq is ln(C / (1 − q)) / (cμ − λ), or 0 when C ≤ 1 − q
+//   P(W > t), W = Wq + service (Gross & Harris):
+//       e^(−μt)·[1 + C·(1 − e^(−μt(c−1−a))) / (c−1−a)]    (c−1−a = 0: e^(−μt)·(1 + C·μt))
 //   Little's law: L = λ·W (in the system), Lq = λ·Wq (in the queue)
 //
 // Pure functions of numbers; times in milliseconds, rates per millisecond.
@@ -48,6 +50,10 @@ export interface MMcMetrics {
   waitExceeds(ms: number): number
   /** The q-quantile of the waiting time (0 when at least a fraction q does not wait). */
   waitQuantileMs(q: number): number
+  /** P(W > t): time in the system, waiting and served (a response time with no network). */
+  sojournExceeds(ms: number): number
+  /** The q-quantile of the time in the system. */
+  sojournQuantileMs(q: number): number
 }
 
 export function mmc({arrivalRatePerMs: lambda, meanServiceMs, servers}: MMc): MMcMetrics {
@@ -72,11 +78,38 @@ export function mmc({arrivalRatePerMs: lambda, meanServiceMs, servers}: MMc): MM
     meanInSystem: littleL(lambda, meanSojournMs),
     waitExceeds: (ms) => (!stable ? 1 : ms < 0 ? 1 : c * Math.exp(-decay * ms)),
     waitQuantileMs(q) {
-      if (!(q >= 0 && q < 1)) throw new RangeError(`a quantile is in [0, 1), got ${q}`)
+      checkQuantile(q)
       if (!stable) return Infinity
       return c <= 1 - q ? 0 : Math.log(c / (1 - q)) / decay
     },
+    sojournExceeds,
+    sojournQuantileMs(q) {
+      checkQuantile(q)
+      if (!stable) return Infinity
+      // P(W > t) falls from 1 to 0 monotonically: bracket, then bisect to a relative 1e-12.
+      let lo = 0
+      let hi = meanSojournMs
+      while (sojournExceeds(hi) > 1 - q) hi *= 2
+      while (hi - lo > 1e-12 * hi) {
+        const mid = (lo + hi) / 2
+        if (sojournExceeds(mid) > 1 - q) lo = mid
+        else hi = mid
+      }
+      return (lo + hi) / 2
+    },
   }
+
+  function sojournExceeds(ms: number): number {
+    if (!stable) return 1
+    if (ms <= 0) return 1
+    const k = servers - 1 - offered
+    const tail = Math.abs(k) < 1e-12 ? c * mu * ms : (c * (1 - Math.exp(-mu * ms * k))) / k
+    return Math.exp(-mu * ms) * (1 + tail)
+  }
+}
+
+function checkQuantile(q: number): void {
+  if (!(q >= 0 && q < 1)) throw new RangeError(`a quantile is in [0, 1), got ${q}`)
 }
 
 /** Little's law: the mean number in a system is its arrival rate times the mean time spent in it. */
