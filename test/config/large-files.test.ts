@@ -65,7 +65,7 @@ describe('large files', () => {
   it('an alias is the last anchor of its name before it, whatever the number of anchors', () => {
     const source = yaml('name: t', 'x-a: &cmd node one.js', 'services:', '  a: {command: *cmd}', '  b: {command: &cmd node two.js}', '  c: {command: *cmd}')
     const result = parseConfig(source, FILE, {})
-    expect(result.issues.filter((i) => i.severity === 'error').map((i) => i.message)).toEqual(['unknown key "x-a"; expected one of name, ingress, faults, telemetry, security, functions, services'])
+    expect(result.issues.filter((i) => i.severity === 'error').map((i) => i.message)).toEqual(['unknown key "x-a"; expected one of name, ingress, faults, telemetry, security, functions, simulation, services'])
     const commands = parseConfig(yaml('name: t', 'services:', '  a: {command: &cmd node one.js}', '  b: {command: *cmd}', '  c: {command: &cmd node two.js}', '  d: {command: *cmd}'), FILE, {}).config!.services
     expect(commands.map((s) => (s.versions[0].workload as {command: string}).command)).toEqual(['node one.js', 'node one.js', 'node two.js', 'node two.js'])
   })

@@ -103,12 +103,12 @@ describe('a cell\'s config', () => {
     const cfg = configFor(SOURCE, FILE, cell, {})
     const frontend = cfg.services.find((s) => s.name === 'frontend')!
     const payments = cfg.services.find((s) => s.name === 'payments')!
-    expect(frontend.policy.retries.attempts).toBe(0)
+    expect(frontend.policy.retries?.attempts).toBe(0)
     expect(payments.policy.timeoutMs).toBe(300)
     expect(payments.versions[0].replicas).toBe(4)
     expect(payments.versions[0].workload).toMatchObject({kind: 'simulate', simulate: {latency: {p50Ms: 50, p99Ms: 400}}})
     // The file's text is not changed: the next cell starts from it again.
-    expect(configFor(SOURCE, FILE, [], {}).services[0].policy.retries.attempts).toBe(2)
+    expect(configFor(SOURCE, FILE, [], {}).services[0].policy.retries?.attempts).toBe(2)
   })
 
   it('refuses a value with the words and the line mesh validate gives for it written in the file', () => {

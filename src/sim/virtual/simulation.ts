@@ -314,7 +314,8 @@ export async function runSimulation(config: MeshConfig, options: SimOptions): Pr
     services,
     errorsByCause: sortedKeys(stats.errorsByCause),
     series: stats.series,
-    unstable: stats.unstable(elapsed),
+    // Over the arrivals' window: the drain after it would spread a growing queue's work thin.
+    unstable: stats.unstable(durationMs),
     ...(expectations ? {expectations} : {}),
   }
 }
