@@ -76,6 +76,8 @@ export const EXIT_BY_CODE: Readonly<Record<string, number>> = {
   MESH_DEPLOY_NOT_FOUND: ExitCode.badInput,
   MESH_NO_LOGS: ExitCode.badInput,
   MESH_FILE_EXISTS: ExitCode.badInput,
+  // mesh export --strict: a setting of mesh.yaml the target cannot say exactly.
+  MESH_EXPORT_LOSSY: ExitCode.badInput,
   MESH_ALREADY_RUNNING: ExitCode.badInput,
   // Another command holds the mesh directory for a moment (cleanup, start, stop): refused as things stand.
   MESH_LOCKED: ExitCode.badInput,

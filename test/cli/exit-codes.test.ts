@@ -67,6 +67,8 @@ const WITHOUT_A_MESH: Record<string, {args: string[]; exit: number}> = {
   config: {args: ['config', '-f', 'missing.yaml'], exit: BAD_INPUT},
   down: {args: ['down'], exit: 0},
   exec: {args: ['exec', 'world', '--', 'true'], exit: NOT_RUNNING},
+  // Needs no mesh, only a mesh.yaml: a namespace that is no DNS label is bad input.
+  'export:kubernetes': {args: ['export', 'kubernetes', '--namespace', 'Not_A_Label'], exit: BAD_INPUT},
   faults: {args: ['faults'], exit: NOT_RUNNING},
   history: {args: ['history'], exit: NOT_RUNNING},
   init: {args: ['init'], exit: BAD_INPUT},

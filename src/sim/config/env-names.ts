@@ -27,6 +27,8 @@ export const EnvNames = {
   instance: 'MESH_INSTANCE',
   /** JSON of SimulateConfig, for the built-in simulated-service runner. */
   simulate: 'MESH_SIMULATE',
+  /** Where the simulated-service runner listens: 127.0.0.1 (absent) beside the mesh's sidecars; 0.0.0.0 in a pod (mesh export). */
+  listenHost: 'MESH_LISTEN_HOST',
   /** The service's workload certificate, its key and the mesh CA, as PEM files (workload-files.ts). */
   tlsCert: 'MESH_TLS_CERT',
   tlsKey: 'MESH_TLS_KEY',

@@ -92,6 +92,8 @@ const ref = str({nonEmpty: true})
 const httpPath = str({pattern: /^\//, expected: 'a path starting with /'})
 const httpStatus = int({min: 100, max: 599, expected: 'an HTTP status between 100 and 599'})
 const fixedPort = int({min: 1, max: 65535})
+/** A container image reference (docker's `name[:tag][@digest]`); only `mesh export` reads it. */
+const containerImage = str({pattern: /^[a-z0-9][A-Za-z0-9._\/:@-]*$/, expected: 'a container image like ghcr.io/acme/frontend:1.4'})
 
 const method = scalar('an HTTP method like GET', (v) => (typeof v === 'string' && /^[A-Za-z]+$/.test(v) ? v.toUpperCase() : undefined), {type: 'string', pattern: '^[A-Za-z]+$'})
 
@@ -362,6 +364,8 @@ const versionKeys = {
   simulate: opt(simulate),
   address: opt(address),
   port: opt(fixedPort),
+  // The image a cluster runs the command: (or address:) in; mesh up ignores it (mesh export reads it).
+  image: opt(containerImage),
   replicas: opt(refine(int({min: 1}), (v, at) => (v <= MAX_REPLICAS ? v : at.error(`${v} replicas is more than one machine runs; at most ${MAX_REPLICAS} instances of each version`)))),
   scaling: opt(scaling),
 }
@@ -663,16 +667,22 @@ function normaliseService(
       ok = false
       continue
     }
+    const image = v.raw.image ?? raw.image
+    if (kind === 'simulate' && image !== undefined) {
+      ;(v.raw.image !== undefined ? v.at! : at).child('image')!.errorAtKey('a simulated service runs in the simulated-service runner image (mesh export kubernetes --runner-image); image: is for command: and address: services')
+      ok = false
+      continue
+    }
     let workload: Workload
     if (kind === 'command') {
-      workload = {kind, command: source.command!, cwd: resolve(mesh.dir, v.raw.cwd ?? raw.cwd ?? '.')}
+      workload = compact({kind, command: source.command!, cwd: resolve(mesh.dir, v.raw.cwd ?? raw.cwd ?? '.'), image})
     } else if (kind === 'simulate') {
       workload = {kind, simulate: withSeed(source.simulate!, seedFrom(mesh.meshName, name, v.name))}
       source.simulate!.calls.forEach((call, i) => {
         if (!origins.dependsOn.has(call.service)) origins.dependsOn.set(call.service, [...sourcePath, 'simulate', 'calls', i, 'service'])
       })
     } else {
-      workload = {kind, host: source.address!.host, port: source.address!.port}
+      workload = compact({kind, host: source.address!.host, port: source.address!.port, image})
     }
     const port = v.raw.port ?? raw.port
     // A version's own replicas is a fixed count: the service's scaling: is not inherited over it.

@@ -168,10 +168,11 @@ export interface ScalingConfig {
   reservedConcurrency?: number
 }
 
+/** `image`: the container image a cluster runs it in (`mesh export`; `mesh up` ignores it). */
 export type Workload =
-  | {kind: 'command'; command: string; cwd: string}
+  | {kind: 'command'; command: string; cwd: string; image?: string}
   | {kind: 'simulate'; simulate: SimulateConfig}
-  | {kind: 'address'; host: string; port: number}
+  | {kind: 'address'; host: string; port: number; image?: string}
 
 /** How a simulated service's service time is drawn: `lognormal` (absent) fits p50/p99; the others are `mesh sim`'s models too. */
 export type LatencyDistribution = 'lognormal' | 'exponential' | 'constant' | 'empirical'

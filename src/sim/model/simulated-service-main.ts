@@ -3,6 +3,7 @@
 // The supervisor sets PORT, MESH_SERVICE, MESH_VERSION, MESH_INSTANCE, MESH_SIMULATE
 // and one <DEP>_URL per dependency; see readSimulatedServiceEnv.
 
+import {EnvNames} from '../config/env-names.js'
 import {realClock} from '../time/clock.js'
 import {MeshError} from '../errors.js'
 import {DeadlineHeap} from '../time/deadline-queue.js'
@@ -24,18 +25,20 @@ try {
 }
 
 const {port, label, sim, initMs, warnings} = made
+// In a pod (mesh export kubernetes) the Service and a sidecar reach it at the pod's IP, not loopback.
+const host = process.env[EnvNames.listenHost] || '127.0.0.1'
 for (const line of warnings) process.stderr.write(`${line}\n`)
 
 sim.server.on('error', (error: NodeJS.ErrnoException) => {
-  fail(`${label} cannot listen on 127.0.0.1:${port}: ${error.code ?? error.message}`, [], 1)
+  fail(`${label} cannot listen on ${host}:${port}: ${error.code ?? error.message}`, [], 1)
 })
 
 function listen(): void {
   if (stopping) return
-  sim.server.listen(port, '127.0.0.1', () => {
+  sim.server.listen(port, host, () => {
     const address = sim.server.address()
     const actual = typeof address === 'object' && address ? address.port : port
-    process.stdout.write(`${label} listening on 127.0.0.1:${actual}\n`)
+    process.stdout.write(`${label} listening on ${host}:${actual}\n`)
   })
 }
 

@@ -1,0 +1,282 @@
+// A mesh.yaml's policies as Istio's objects: per service a VirtualService (routes, weights,
+// timeout, retries, mirror, standing faults) and a DestinationRule (subsets per version,
+// load balancer, connection pool from the circuit breaker, outlier detection). Where Istio
+// means something else by the same words, the object says what meshsim did and the loss
+// report says what differs.
+import {DestinationRule, type IDestinationRule} from '@kubernetes-models/istio/networking.istio.io/v1/DestinationRule'
+import {type IVirtualService, VirtualService} from '@kubernetes-models/istio/networking.istio.io/v1/VirtualService'
+import {GRPC_RETRY_NAMES, isIdempotent} from '../config/retry-semantics.js'
+import type {PolicyConfig, RetryConfig, RetryOn, ServiceConfig} from '../config/types.js'
+import {describeFault, type FaultSpec} from '../faults/fault.js'
+import {GRPC_STATUS_NAMES} from '../proxy/grpc.js'
+import {type ExportContext, istioDuration, type Manifest, meshLabels, serviceHost} from './manifest.js'
+import {servicePort} from './workloads.js'
+
+type VsSpec = NonNullable<IVirtualService['spec']>
+export type HttpRoute = NonNullable<VsSpec['http']>[number]
+type HttpMatch = NonNullable<HttpRoute['match']>[number]
+type RouteDestination = NonNullable<HttpRoute['route']>[number]
+type Fault = NonNullable<HttpRoute['fault']>
+type DrSpec = NonNullable<IDestinationRule['spec']>
+type TrafficPolicy = NonNullable<DrSpec['trafficPolicy']>
+
+/** Envoy's defaults, which Istio does not let a route change: a backoff other than these is a loss. */
+const ENVOY_RETRY_BACKOFF = {baseMs: 25, maxMs: 250}
+/** Methods meshsim never replays (but after a connect failure, or a named gRPC status): RFC 9110's non-idempotent ones. */
+const NOT_IDEMPOTENT = ['POST', 'PATCH', 'CONNECT'].filter((m) => !isIdempotent(m))
+
+export function istioServiceObjects(ctx: ExportContext): Manifest[] {
+  const out: Manifest[] = []
+  for (const s of ctx.config.services) {
+    const w = s.versions[0].workload
+    // An address outside the cluster, with no image: no pods of ours for a subset to select.
+    if (w.kind === 'address' && w.image === undefined) {
+      policyLostWithoutPods(s, ctx)
+      continue
+    }
+    out.push({file: s.name, object: virtualService(s, ctx)})
+    out.push({file: s.name, object: destinationRule(s, ctx)})
+    securityLosses(s, ctx)
+  }
+  return out
+}
+
+function policyLostWithoutPods(s: ServiceConfig, ctx: ExportContext): void {
+  const p = s.policy
+  const set = (['timeoutMs', 'retries', 'outlierDetection', 'circuitBreaker', 'rateLimit', 'mirror', 'weights'] as const).filter((k) => p[k] !== undefined)
+  for (const key of set) {
+    ctx.losses.add(`services.${s.name}.policy.${key.replace(/Ms$/, '')}`, 'the service is an address outside the cluster, with no pods for Istio to route to', 'none; a ServiceEntry for the address could carry it')
+  }
+}
+
+function objectMeta(s: ServiceConfig, ctx: ExportContext) {
+  return {name: s.name, namespace: ctx.namespace, labels: {app: s.name, ...meshLabels(ctx)}}
+}
+
+// ---------------------------------------------------------------------------------
+// VirtualService
+
+function virtualService(s: ServiceConfig, ctx: ExportContext): VirtualService {
+  const host = serviceHost(s.name, ctx.namespace)
+  const port = servicePort(s)
+  const dest = (subset: string) => ({host, subset, port: {number: port}})
+  const where = `services.${s.name}.policy`
+  const weighted = weightedRoute(s, ctx, dest)
+  if (s.protocol === 'tcp') return new VirtualService({metadata: objectMeta(s, ctx), spec: {hosts: [host], tcp: [{route: weighted}]}})
+
+  const p = s.policy
+  const common: HttpRoute = {
+    ...(p.timeoutMs === undefined ? {} : {timeout: istioDuration(p.timeoutMs)}),
+    // Istio retries twice by default; meshsim without retries: never.
+    retries: p.retries ? retriesOf(p.retries, p.retries.on) : {attempts: 0},
+    ...(p.mirror ? {mirror: dest(p.mirror.version), mirrorPercentage: {value: p.mirror.percent}} : {}),
+  }
+  if (p.retries && (p.retries.backoff.baseMs !== ENVOY_RETRY_BACKOFF.baseMs || p.retries.backoff.maxMs !== ENVOY_RETRY_BACKOFF.maxMs)) {
+    ctx.losses.add(`${where}.retries.backoff`, "Istio does not set a route's retry backoff: Envoy's 25 ms base and 250 ms cap apply", 'the default backoff (base 25ms, max 250ms)')
+  }
+  let http: HttpRoute[] = [
+    ...p.routes.map((rule, i): HttpRoute => ({name: `route-${i}`, match: [matchOf(rule.match)], route: [{destination: dest(rule.version)}], ...common})),
+    {name: 'default', route: weighted, ...common},
+  ]
+  http = withFaults(s, http, ctx)
+  if (p.retries) http = splitNonIdempotent(http, p.retries)
+  return new VirtualService({metadata: objectMeta(s, ctx), spec: {hosts: [host], http}})
+}
+
+/** `route` under another name and match (written first, so each route reads: name, match, what it does), with `over` on top. */
+function withMatch(route: HttpRoute, name: string, match: HttpMatch[], over: Partial<HttpRoute>): HttpRoute {
+  const {name: _name, match: _match, ...body} = route
+  return {name, match, ...body, ...over}
+}
+
+function matchOf(m: PolicyConfig['routes'][number]['match']): HttpMatch {
+  const match: HttpMatch = {}
+  if (m.pathPrefix !== undefined) match.uri = {prefix: m.pathPrefix}
+  if (m.headers) match.headers = Object.fromEntries(Object.entries(m.headers).map(([k, v]) => [k.toLowerCase(), {exact: v}]))
+  return match
+}
+
+/** The version split as Istio's integer weights summing to 100 (largest remainder), or the first version alone. */
+function weightedRoute(s: ServiceConfig, ctx: ExportContext, dest: (subset: string) => RouteDestination['destination']): RouteDestination[] {
+  const weights = s.policy.weights
+  if (!weights) return [{destination: dest(s.versions[0].name)}]
+  const names = s.versions.map((v) => v.name).filter((v) => weights[v] !== undefined)
+  const total = names.reduce((sum, v) => sum + weights[v], 0)
+  if (total === 0) return [{destination: dest(s.versions[0].name)}]
+  const exact = names.map((v) => (weights[v] / total) * 100)
+  const whole = exact.map(Math.floor)
+  const order = exact.map((x, i) => ({i, rest: x - Math.floor(x)})).sort((a, b) => b.rest - a.rest || a.i - b.i)
+  for (let left = 100 - whole.reduce((a, b) => a + b, 0), k = 0; left > 0; left--, k++) whole[order[k].i]++
+  if (exact.some((x, i) => Math.abs(x - whole[i]) > 1e-9)) {
+    ctx.losses.add(`services.${s.name}.policy.weights`, `Istio's weights are whole percents; ${names.map((v, i) => `${v} ${Number(exact[i].toFixed(3))}%`).join(', ')} is not`, names.map((v, i) => `${v} ${whole[i]}`).join(', '))
+  }
+  return names.map((v, i) => ({destination: dest(v), weight: whole[i]}))
+}
+
+function retriesOf(r: RetryConfig, on: readonly RetryOn[]): NonNullable<HttpRoute['retries']> {
+  if (on.length === 0) return {attempts: 0}
+  return {
+    attempts: r.attempts,
+    ...(r.perTryTimeoutMs === undefined ? {} : {perTryTimeout: istioDuration(r.perTryTimeoutMs)}),
+    retryOn: on.map(String).join(','),
+  }
+}
+
+/**
+ * meshsim replays a POST (or PATCH) only after a connect failure (nothing reached the service)
+ * or a named gRPC status; Envoy replays any method. So each route is preceded by the same route
+ * for those methods, retrying only on what meshsim would.
+ */
+function splitNonIdempotent(http: HttpRoute[], r: RetryConfig): HttpRoute[] {
+  const safe = r.on.filter((o) => o === 'connect-failure' || (GRPC_RETRY_NAMES as readonly RetryOn[]).includes(o))
+  if (safe.length === r.on.length) return http
+  const method = {regex: NOT_IDEMPOTENT.join('|')}
+  return http.flatMap((route): HttpRoute[] => [
+    withMatch(route, `${route.name}-not-idempotent`, (route.match ?? [{}]).map((m) => ({...m, method})), {retries: retriesOf(r, safe)}),
+    route,
+  ])
+}
+
+// ---------------------------------------------------------------------------------
+// Standing faults (faults.inject)
+
+function withFaults(s: ServiceConfig, http: HttpRoute[], ctx: ExportContext): HttpRoute[] {
+  const mine = ctx.config.faults.inject.map((f, i) => ({f, i})).filter(({f}) => f.service === s.name)
+  if (mine.length === 0) return http
+  const everywhere: Fault = {}
+  const selected: HttpRoute[] = []
+  for (const {f, i} of mine) {
+    const where = `faults.inject.${i}`
+    const fault = faultOf(f, where, ctx)
+    if (!fault) continue
+    if (f.at !== 'caller') {
+      ctx.losses.add(
+        where,
+        "meshsim injects it at the callee, so the caller's retries and timeouts act on each faulted attempt; Istio injects a VirtualService fault in the caller's sidecar, before its retries: a faulted request is not retried",
+        `the fault in ${s.name}'s VirtualService (as meshsim's at: caller)`,
+      )
+    }
+    const match: HttpMatch = {}
+    if (f.pathPrefix !== undefined) match.uri = {prefix: f.pathPrefix}
+    if (f.header) match.headers = {[f.header.name.toLowerCase()]: {exact: f.header.value}}
+    if (f.from !== undefined) match.sourceLabels = {app: f.from}
+    if (Object.keys(match).length === 0) {
+      for (const kind of ['delay', 'abort'] as const) {
+        if (!fault[kind]) continue
+        if (everywhere[kind]) ctx.losses.add(where, `Istio takes one ${kind} per route; an earlier standing ${kind} on ${s.name} has it`, 'none')
+        else Object.assign(everywhere, {[kind]: fault[kind]})
+      }
+      continue
+    }
+    const fallback = http.at(-1)!
+    if (http.length > 1) {
+      ctx.losses.add(where, `requests its selectors match take one route of their own in Istio, so ${s.name}'s policy.routes do not apply to them`, "the service's weights for them")
+    }
+    selected.push(withMatch(fallback, `fault-${i}`, [match], {fault}))
+  }
+  const merged = Object.keys(everywhere).length === 0 ? http : http.map((route) => ({...route, fault: everywhere}))
+  return [...selected.map((route) => (Object.keys(everywhere).length === 0 ? route : {...route, fault: {...everywhere, ...route.fault}})), ...merged]
+}
+
+function faultOf(f: FaultSpec, where: string, ctx: ExportContext): Fault | undefined {
+  if (f.kind !== 'delay' && f.kind !== 'abort') {
+    ctx.losses.add(where, `Istio's fault injection has only delays and aborts, not ${describeFault(f)}`, 'none; a chaos tool (Chaos Mesh, Litmus) does it in a cluster')
+    return undefined
+  }
+  const unsupported: string[] = []
+  if (f.version !== undefined) unsupported.push(`version (${f.version}): the fault acts on every version`)
+  if (f.jitterMs) unsupported.push(`jitter (±${f.jitterMs}ms): the delay is fixed`)
+  if (f.first !== undefined) unsupported.push(`first (${f.first}): every matching request may be hit`)
+  if (f.durationMs !== undefined) unsupported.push('duration: the fault stands until the object is changed')
+  if (unsupported.length > 0) ctx.losses.add(where, `Istio's fault has no ${unsupported.join('; no ')}`, 'the fault without them')
+  const percentage = {value: f.percent ?? 100}
+  if (f.kind === 'delay') return {delay: {fixedDelay: istioDuration(f.delayMs ?? 0), percentage}}
+  if (f.grpcStatus !== undefined) return {abort: {grpcStatus: GRPC_STATUS_NAMES[f.grpcStatus], percentage}}
+  return {abort: {httpStatus: f.status ?? 503, percentage}}
+}
+
+// ---------------------------------------------------------------------------------
+// DestinationRule
+
+function destinationRule(s: ServiceConfig, ctx: ExportContext): DestinationRule {
+  const where = `services.${s.name}.policy`
+  const p = s.policy
+  const trafficPolicy: TrafficPolicy = {loadBalancer: loadBalancerOf(p, where, ctx)}
+  const cb = p.circuitBreaker
+  if (cb) {
+    trafficPolicy.connectionPool = {
+      tcp: {maxConnections: cb.maxConnections},
+      ...(s.protocol === 'tcp' ? {} : {http: {http1MaxPendingRequests: cb.maxPendingRequests, http2MaxRequests: cb.maxRequests, maxRetries: cb.maxRetries}}),
+    }
+  }
+  const od = p.outlierDetection
+  if (od) {
+    const percent = Math.round(od.maxEjectionPercent)
+    if (percent !== od.maxEjectionPercent) ctx.losses.add(`${where}.outlierDetection.maxEjectionPercent`, 'Istio takes a whole percent', `${percent}`)
+    trafficPolicy.outlierDetection = {
+      consecutive5xxErrors: od.consecutive5xxErrors,
+      consecutiveGatewayErrors: od.consecutiveGatewayErrors,
+      interval: istioDuration(od.intervalMs),
+      baseEjectionTime: istioDuration(od.baseEjectionTimeMs),
+      maxEjectionPercent: percent,
+    }
+  }
+  if (p.retries) {
+    ctx.losses.add(
+      `${where}.retries.budget`,
+      `Istio has no retry budget (Linkerd's: retries at most ${Math.round(p.retries.budget.ratio * 100)}% of requests + ${p.retries.budget.minPerSecond}/s); Envoy's retry_budget is not exposed by DestinationRule`,
+      cb ? `connectionPool.http.maxRetries (${cb.maxRetries}): a cap on retries in flight, not a ratio` : 'none; a circuitBreaker: maxRetries in mesh.yaml becomes connectionPool.http.maxRetries, a cap on retries in flight',
+    )
+  }
+  if (p.rateLimit) {
+    const rl = p.rateLimit
+    const tokenBucket = rl.algorithm === 'token-bucket' && !rl.perSource && !rl.key && !rl.tiers
+    ctx.losses.add(
+      `${where}.rateLimit`,
+      tokenBucket
+        ? "Istio has no rate-limit field; Envoy's local rate limit (a token bucket per sidecar) takes an EnvoyFilter, which mesh export does not write yet"
+        : `Istio has no rate-limit field, and Envoy's local rate limit is a token bucket per sidecar with no ${rl.algorithm === 'token-bucket' ? 'per-source or per-consumer buckets' : `${rl.algorithm} algorithm`}`,
+      tokenBucket
+        ? `an EnvoyFilter with envoy.filters.http.local_ratelimit (token_bucket: max_tokens ${rl.burst}, tokens_per_fill ${rl.requests}, fill_interval ${istioDuration(rl.periodMs)}), divided by the replica count`
+        : 'a global rate limit service (envoy ratelimit) with descriptors, or the token bucket of Envoy\'s local rate limit',
+    )
+  }
+  return new DestinationRule({
+    metadata: objectMeta(s, ctx),
+    spec: {
+      host: serviceHost(s.name, ctx.namespace),
+      trafficPolicy,
+      subsets: s.versions.map((v) => ({name: v.name, labels: {version: v.name}})),
+    },
+  })
+}
+
+function loadBalancerOf(p: PolicyConfig, where: string, ctx: ExportContext): NonNullable<TrafficPolicy['loadBalancer']> {
+  const lb = p.loadBalancer
+  switch (lb.kind) {
+    case 'round-robin':
+      return {simple: 'ROUND_ROBIN'}
+    case 'random':
+      return {simple: 'RANDOM'}
+    case 'least-request':
+      // Envoy's least request picks the better of two random hosts, as meshsim's P2C.
+      return {simple: 'LEAST_REQUEST'}
+    case 'ewma':
+      ctx.losses.add(`${where}.loadBalancer`, "Envoy has no peak-EWMA balancer (Linkerd's, which weighs each endpoint's latency)", 'LEAST_REQUEST: power of two choices on requests in flight')
+      return {simple: 'LEAST_REQUEST'}
+    case 'ring-hash': {
+      const on = lb.hashOn!
+      return {consistentHash: 'header' in on ? {httpHeaderName: on.header} : {httpCookie: {name: on.cookie}}}
+    }
+  }
+}
+
+/** The security fields this export does not write yet: reported, never dropped in silence. */
+function securityLosses(s: ServiceConfig, ctx: ExportContext): void {
+  const where = `services.${s.name}.policy`
+  const p = s.policy
+  if (p.authorization) ctx.losses.add(`${where}.authorization`, 'mesh export does not write AuthorizationPolicy yet', 'none: every caller is allowed; write an AuthorizationPolicy (security.istio.io/v1) with the same rules')
+  if (p.requestAuthentication) ctx.losses.add(`${where}.requestAuthentication`, 'mesh export does not write RequestAuthentication yet', 'none: tokens are not checked; write a RequestAuthentication (security.istio.io/v1) with the same jwtRules')
+  if (p.mtls) ctx.losses.add(`${where}.mtls`, 'mesh export does not write PeerAuthentication yet', "none: Istio's mesh-wide default (PERMISSIVE) applies")
+  if (p.tls) ctx.losses.add(`${where}.tls`, "mesh export does not write a DestinationRule's tls yet", 'none; ISTIO_MUTUAL is what Istio does by default inside the mesh')
+}
