@@ -147,6 +147,10 @@ function withFaults(s: ServiceConfig, http: HttpRoute[], ctx: ExportContext): Ht
   const selected: HttpRoute[] = []
   for (const {f, i} of mine) {
     const where = `faults.inject.${i}`
+    if (f.from === 'ingress') {
+      ctx.losses.add(where, "requests from the ingress take the Gateway's VirtualService, not the service's, and no sidecar labels the gateway as a caller", 'none; a fault in the ingress VirtualService would hit every route to it')
+      continue
+    }
     const fault = faultOf(f, where, ctx)
     if (!fault) continue
     if (f.at !== 'caller') {
