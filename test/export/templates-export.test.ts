@@ -52,7 +52,8 @@ describe.each([...templateDirs, {name: 'large', dir: ''}])('the $name template',
     }
     const kinds = new Set([...seen].map((k) => k.split('/').at(-2)))
     const workloads = config.services.reduce((n, s) => n + s.versions.length, 0)
-    expect([...seen].filter((k) => /\/(Deployment|Job)\//.test(k))).toHaveLength(workloads)
+    // A Deployment or Job per version, or a Knative Service for a one-version scaling: service.
+    expect([...seen].filter((k) => /\/(Deployment|Job)\//.test(k) || k.startsWith('serving.knative.dev/v1/Service/'))).toHaveLength(workloads)
     expect(kinds.has('VirtualService')).toBe(target === 'istio')
     expect(kinds.has('DestinationRule')).toBe(target === 'istio')
     expect(name === 'large' || kinds.has(target === 'istio' ? 'Gateway' : 'Ingress')).toBe(true)

@@ -117,10 +117,10 @@ test('with Istio the namespace asks for sidecar injection', () => {
   expect(find('Namespace', 'prod')!.metadata.labels['istio-injection']).toBe('enabled')
 })
 
-test('a scaling: service is a Deployment at its initial scale, its autoscaling reported', () => {
-  const {find, paths} = exported(services('fn:', '  command: node fn.js', '  image: fn:1', '  scaling: {minScale: 1, maxScale: 5, target: 10}'))
+test('a scaling: service of several versions stays Deployments at their initial scale, its autoscaling reported', () => {
+  const {find, paths} = exported(services('fn:', '  command: node fn.js', '  image: fn:1', '  scaling: {minScale: 1, maxScale: 5, target: 10}', '  versions: {v1: {}, v2: {}}'))
   expect(find('Deployment', 'fn-v1')!.spec.replicas).toBe(1)
-  expect(paths).toEqual(['services.fn.scaling'])
+  expect(paths).toEqual(['services.fn.versions.v1.scaling', 'services.fn.versions.v2.scaling'])
 })
 
 test('an object its schema refuses stops the export: a bug of the exporter, never written', () => {
@@ -141,4 +141,56 @@ describe('image: in mesh.yaml', () => {
   test('is a container image reference', () => {
     expect(problems(services('web:', '  command: node server.js', '  image: "has spaces"'))).toEqual([expect.stringContaining('services.web.image: expected a container image like ghcr.io/acme/frontend:1.4')])
   })
+})
+
+describe('a scaling: service is a Knative Service (Knative\'s KPA is the autoscaler meshsim models)', () => {
+  const fn = (...scaling: string[]) => services('fn:', '  command: node fn.js', '  image: fn:1', '  protocol: grpc', '  policy: {timeout: 2s}', `  scaling: {${scaling.join(', ')}}`, 'web:', '  simulate: {latency: 1ms, calls: [{service: fn}]}')
+
+  test('its knobs as revision annotations, containerConcurrency in the spec; no Service or Deployment of ours beside it', () => {
+    const {result, env, paths} = exported(fn('minScale: 1', 'maxScale: 5', 'target: 10', 'metric: rps', 'containerConcurrency: 4', 'window: 30s', 'scaleDownDelay: 2m'))
+    const ksvc = result.manifests.find((m) => m.object.apiVersion === 'serving.knative.dev/v1')!.object.toJSON() as Json
+    expect(ksvc.metadata.name).toBe('fn')
+    expect(ksvc.spec.template.metadata.annotations).toEqual({
+      'autoscaling.knative.dev/metric': 'rps',
+      'autoscaling.knative.dev/target': '10',
+      'autoscaling.knative.dev/target-utilization-percentage': '70',
+      'autoscaling.knative.dev/min-scale': '1',
+      'autoscaling.knative.dev/max-scale': '5',
+      'autoscaling.knative.dev/initial-scale': '1',
+      'autoscaling.knative.dev/window': '30s',
+      'autoscaling.knative.dev/panic-window-percentage': '10',
+      'autoscaling.knative.dev/panic-threshold-percentage': '200',
+      'autoscaling.knative.dev/scale-down-delay': '120s',
+    })
+    const c = ksvc.spec.template.spec.containers[0]
+    expect(ksvc.spec.template.spec.containerConcurrency).toBe(4)
+    // Knative names its one port by protocol and sets $PORT itself.
+    expect(c.ports).toEqual([{name: 'h2c', containerPort: 8080, protocol: 'TCP'}])
+    expect(c.env.map((e: Json) => e.name)).not.toContain('PORT')
+    expect(c.readinessProbe.tcpSocket).toEqual({port: 8080})
+    expect(result.manifests.filter((m) => m.file === 'fn').map((m) => m.object.kind)).toEqual(['Service'])
+    // Its callers reach it at the name Knative gives its own Service.
+    expect(env('web-v1').FN_URL).toBe('http://fn.prod.svc.cluster.local:80')
+    expect(paths).toEqual(['services.fn.policy.timeout'])
+  })
+
+  test('what only the cluster-wide config-autoscaler sets is reported, with the value to set there', () => {
+    const {result} = exported(fn('scaleToZeroGracePeriod: 10s', 'maxScaleUpRate: 10', 'initialScale: 0', 'minScale: 0'))
+    const lossAt = (p: string) => result.losses.find((l) => l.path === p)
+    expect(lossAt('services.fn.scaling.scaleToZeroGracePeriod')?.nearest).toContain('scale-to-zero-grace-period: 10s')
+    expect(lossAt('services.fn.scaling.maxScaleUpRate')?.nearest).toContain('max-scale-up-rate: "10"')
+    expect(lossAt('services.fn.scaling.initialScale')?.reason).toContain('allow-zero-initial-scale')
+  })
+
+  test('with Istio, Knative routes to it itself: no VirtualService of ours, its policies reported', () => {
+    const {result} = exported(fn('minScale: 1'), 'istio')
+    const lossAt = (p: string) => result.losses.find((l) => l.path === p)
+    expect(result.manifests.filter((m) => m.file === 'fn').map((m) => m.object.kind)).toEqual(['Service'])
+    expect(lossAt('services.fn.policy.timeout')?.reason).toContain('Knative routes to its Services itself')
+  })
+})
+
+test("with Istio a Job's sidecar runs as a native sidecar, so the pod ends when the job does", () => {
+  const {find} = exported(services('migrate:', '  command: ./migrate', '  image: m:1', '  restart: "no"'), 'istio')
+  expect(find('Job', 'migrate-v1')!.spec.template.metadata.annotations).toEqual({'sidecar.istio.io/nativeSidecar': 'true'})
 })

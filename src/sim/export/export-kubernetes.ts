@@ -2,12 +2,14 @@
 // without, and the list of what could not be carried over.
 //
 //   MeshConfig ─▶ Namespace, per service: Service + Deployment/Job per version (workloads.ts)
+//              ├▶ a one-version scaling: service: a Knative Service (knative.ts)
 //              ├▶ --mesh istio: VirtualService + DestinationRule per service (istio.ts)
 //              ├▶ ingress: Gateway + VirtualService, or an Ingress (ingress.ts)
 //              └▶ every setting no object carries ─▶ LossReport (loss-report.ts)
 import type {MeshConfig} from '../config/types.js'
 import {ingressObjects} from './ingress.js'
 import {istioServiceObjects} from './istio.js'
+import {isKnative, knativeObjects} from './knative.js'
 import {type Loss, LossReport} from './loss-report.js'
 import type {ExportContext, Manifest, MeshTarget} from './manifest.js'
 import {meshWideLosses, unmeshedPolicyLosses} from './mesh-wide.js'
@@ -38,7 +40,7 @@ export function defaultRunnerImage(version: string): string {
 
 export function exportKubernetes(config: MeshConfig, options: ExportOptions): KubernetesExport {
   const ctx: ExportContext = {config, namespace: options.namespace ?? config.name, target: options.target, runnerImage: options.runnerImage, losses: new LossReport()}
-  const manifests = [namespaceObject(ctx), ...workloadObjects(ctx)]
+  const manifests = [namespaceObject(ctx), ...workloadObjects(ctx, isKnative), ...knativeObjects(ctx)]
   if (ctx.target === 'istio') manifests.push(...istioServiceObjects(ctx))
   else unmeshedPolicyLosses(ctx)
   manifests.push(...ingressObjects(ctx))

@@ -10,6 +10,7 @@ import type {PolicyConfig, RetryConfig, RetryOn, ServiceConfig} from '../config/
 import {describeFault, type FaultSpec} from '../faults/fault.js'
 import {GRPC_STATUS_NAMES} from '../proxy/grpc.js'
 import {type ExportContext, istioDuration, type Manifest, meshLabels, serviceHost} from './manifest.js'
+import {isKnative} from './knative.js'
 import {servicePort} from './workloads.js'
 
 type VsSpec = NonNullable<IVirtualService['spec']>
@@ -31,7 +32,13 @@ export function istioServiceObjects(ctx: ExportContext): Manifest[] {
     const w = s.versions[0].workload
     // An address outside the cluster, with no image: no pods of ours for a subset to select.
     if (w.kind === 'address' && w.image === undefined) {
-      policyLostWithoutPods(s, ctx)
+      policyLost(s, ctx, 'the service is an address outside the cluster, with no pods for Istio to route to', 'none; a ServiceEntry for the address could carry it')
+      continue
+    }
+    // Knative (net-istio) writes the VirtualService of its own Services' hosts.
+    if (isKnative(s)) {
+      policyLost(s, ctx, "Knative routes to its Services itself (net-istio makes their VirtualServices): a VirtualService or DestinationRule of ours would fight it", "none; Knative's own timeoutSeconds and retries, or a DestinationRule for the revision's private Service")
+      securityLosses(s, ctx)
       continue
     }
     out.push({file: s.name, object: virtualService(s, ctx)})
@@ -41,12 +48,12 @@ export function istioServiceObjects(ctx: ExportContext): Manifest[] {
   return out
 }
 
-function policyLostWithoutPods(s: ServiceConfig, ctx: ExportContext): void {
+function policyLost(s: ServiceConfig, ctx: ExportContext, reason: string, nearest: string): void {
   const p = s.policy
   const set = (['timeoutMs', 'retries', 'outlierDetection', 'circuitBreaker', 'rateLimit', 'mirror', 'weights'] as const).filter((k) => p[k] !== undefined)
-  for (const key of set) {
-    ctx.losses.add(`services.${s.name}.policy.${key.replace(/Ms$/, '')}`, 'the service is an address outside the cluster, with no pods for Istio to route to', 'none; a ServiceEntry for the address could carry it')
-  }
+  if (p.loadBalancer.kind !== 'round-robin') ctx.losses.add(`services.${s.name}.policy.loadBalancer`, reason, nearest)
+  for (const key of set) ctx.losses.add(`services.${s.name}.policy.${key.replace(/Ms$/, '')}`, reason, nearest)
+  if (p.routes.length > 0) ctx.losses.add(`services.${s.name}.policy.routes`, reason, nearest)
 }
 
 function objectMeta(s: ServiceConfig, ctx: ExportContext) {

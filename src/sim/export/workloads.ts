@@ -56,9 +56,11 @@ export function namespaceObject(ctx: ExportContext): Manifest {
   return {file: '00-namespace', object: new Namespace({metadata: {name: ctx.namespace, labels}})}
 }
 
-export function workloadObjects(ctx: ExportContext): Manifest[] {
+/** `elsewhere`: services another exporter writes (knative.ts's Knative Services). */
+export function workloadObjects(ctx: ExportContext, elsewhere: (s: ServiceConfig) => boolean): Manifest[] {
   const out: Manifest[] = []
   for (const s of ctx.config.services) {
+    if (elsewhere(s)) continue
     const service = serviceObject(s, ctx)
     if (service) out.push({file: s.name, object: service})
     for (const v of s.versions) {
@@ -100,14 +102,16 @@ function versionObject(s: ServiceConfig, v: VersionConfig, ctx: ExportContext): 
   const labels = {app: s.name, version: v.name}
   const metadata = {name: `${s.name}-${v.name}`, namespace: ctx.namespace, labels: {...labels, ...meshLabels(ctx)}}
   const job = s.restart !== undefined
+  // A Job's pod ends when its container does only if Istio's sidecar runs as a native sidecar (Kubernetes 1.28+).
+  const annotations = job && ctx.target === 'istio' ? {'sidecar.istio.io/nativeSidecar': 'true'} : undefined
   const pod: IPodSpec = {
-    containers: [container(s, v, ctx, where, job)],
+    containers: [container(s, v, ctx, where, job ? 'job' : 'deployment')],
     terminationGracePeriodSeconds: wholeSeconds(s.stopGracePeriodMs, `services.${s.name}.stopGracePeriod`, ctx, 0),
   }
   if (s.versions.some((x) => x.scaling)) {
     ctx.losses.add(
       `${where}.scaling`,
-      'autoscaling on concurrency or requests per second (Knative\'s KPA) has no Deployment equivalent; mesh export does not write Knative Services yet',
+      'autoscaling on concurrency or requests per second (Knative\'s KPA) has no Deployment equivalent, and a Knative Service stands for one version (revisions are made one after the other), not several or a job',
       `a Deployment at the initial scale (${v.replicas} replicas); a HorizontalPodAutoscaler or a Knative Service with autoscaling.knative.dev annotations scales it`,
     )
   }
@@ -126,7 +130,7 @@ function versionObject(s: ServiceConfig, v: VersionConfig, ctx: ExportContext): 
       spec: {
         ...(backoffLimit === undefined ? {} : {backoffLimit}),
         ...(v.replicas > 1 ? {parallelism: v.replicas, completions: v.replicas} : {}),
-        template: {metadata: {labels}, spec: pod},
+        template: {metadata: {labels, ...(annotations ? {annotations} : {})}, spec: pod},
       },
     })
   }
@@ -136,18 +140,23 @@ function versionObject(s: ServiceConfig, v: VersionConfig, ctx: ExportContext): 
   })
 }
 
-function container(s: ServiceConfig, v: VersionConfig, ctx: ExportContext, where: string, job: boolean): IContainer {
+/** Where a container runs: a Deployment's pod, a Job's, or a Knative revision's (which sets $PORT itself and names its port by protocol). */
+export type ContainerHost = 'deployment' | 'job' | 'knative'
+
+export function container(s: ServiceConfig, v: VersionConfig, ctx: ExportContext, where: string, host: ContainerHost): IContainer {
   const w = v.workload
   const port = containerPort(v)
+  // Knative takes one port, named http1 or h2c (HTTP/2 cleartext, as gRPC speaks).
+  const name = host === 'knative' ? (s.protocol === 'grpc' ? 'h2c' : 'http1') : portName(s)
   const base: IContainer = {
     name: s.name,
     image: imageOf(s, v, ctx, where),
-    ports: [{name: portName(s), containerPort: port, protocol: 'TCP'}],
-    env: environment(s, v, ctx, port),
+    ports: [{name, containerPort: port, protocol: 'TCP'}],
+    env: environment(s, v, ctx, port, host),
   }
   if (w.kind === 'command') base.args = commandArgs(w.command)
   // A job others wait on to complete is not health-checked (configuration.md, "Dependencies, restarts and jobs").
-  if (!job) base.readinessProbe = probe(s, port, ctx)
+  if (host !== 'job') base.readinessProbe = probe(s, host === 'knative' ? port : portName(s), port, ctx)
   return base
 }
 
@@ -175,15 +184,16 @@ function imageOf(s: ServiceConfig, v: VersionConfig, ctx: ExportContext, where: 
 }
 
 /** The variables `mesh up` gives an instance (env-names.ts meshInstanceEnv), with the cluster's addresses. */
-function environment(s: ServiceConfig, v: VersionConfig, ctx: ExportContext, port: number): IEnvVar[] {
+function environment(s: ServiceConfig, v: VersionConfig, ctx: ExportContext, port: number, host: ContainerHost): IEnvVar[] {
   const env: IEnvVar[] = Object.keys(v.env)
     .sort()
     .map((name) => ({name, value: v.env[name]}))
+  // Knative sets $PORT itself (and refuses it in env), and allows no fieldRef by default: there $HOSTNAME is the pod's name.
   const mesh: IEnvVar[] = [
-    {name: EnvNames.port, value: String(port)},
+    ...(host === 'knative' ? [] : [{name: EnvNames.port, value: String(port)}]),
     {name: EnvNames.service, value: s.name},
     {name: EnvNames.version, value: v.name},
-    {name: EnvNames.instance, valueFrom: {fieldRef: {fieldPath: 'metadata.name'}}},
+    ...(host === 'knative' ? [] : [{name: EnvNames.instance, valueFrom: {fieldRef: {fieldPath: 'metadata.name'}}}]),
   ]
   const byName = new Map(ctx.config.services.map((x) => [x.name, x]))
   for (const dep of s.dependsOn) {
@@ -204,19 +214,20 @@ function environment(s: ServiceConfig, v: VersionConfig, ctx: ExportContext, por
   return [...env.filter((e) => !own.has(e.name)), ...mesh]
 }
 
-function probe(s: ServiceConfig, port: number, ctx: ExportContext): IProbe {
+/** `at`: the port as the probe names it (its name in a pod; its number in a Knative revision, which takes no other). */
+function probe(s: ServiceConfig, at: string | number, port: number, ctx: ExportContext): IProbe {
   const h = s.health
-  const at = `services.${s.name}.health`
+  const where = `services.${s.name}.health`
   const timing = {
-    periodSeconds: wholeSeconds(h.intervalMs, `${at}.interval`, ctx),
-    timeoutSeconds: wholeSeconds(h.timeoutMs, `${at}.timeout`, ctx),
+    periodSeconds: wholeSeconds(h.intervalMs, `${where}.interval`, ctx),
+    timeoutSeconds: wholeSeconds(h.timeoutMs, `${where}.timeout`, ctx),
     successThreshold: h.healthyThreshold,
     failureThreshold: h.unhealthyThreshold,
   }
   if (h.command !== undefined) return {exec: {command: ['/bin/sh', '-c', h.command]}, ...timing}
   if (h.grpcService !== undefined) return {grpc: {port, ...(h.grpcService === '' ? {} : {service: h.grpcService})}, ...timing}
-  if (h.path !== undefined) return {httpGet: {path: h.path, port: portName(s)}, ...timing}
-  return {tcpSocket: {port: portName(s)}, ...timing}
+  if (h.path !== undefined) return {httpGet: {path: h.path, port: at}, ...timing}
+  return {tcpSocket: {port: at}, ...timing}
 }
 
 /** Kubernetes counts these in whole seconds (probes at least 1): a finer value is rounded up and reported. */
