@@ -45,7 +45,8 @@ describe.each([...templateDirs, {name: 'large', dir: ''}])('the $name template',
       expect(o.apiVersion, JSON.stringify(o)).toBeTruthy()
       expect(o.kind).toBeTruthy()
       expect(o.metadata?.name).toMatch(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/)
-      if (o.kind !== 'Namespace') expect(o.metadata?.namespace).toBe(config.name)
+      // The ingress gateway's RequestAuthentication goes where the gateway's pods are.
+      if (o.kind !== 'Namespace') expect(o.metadata?.namespace).toBe(o.kind === 'RequestAuthentication' && o.metadata?.name?.endsWith('-ingress') ? 'istio-system' : config.name)
       const key = `${o.apiVersion}/${o.kind}/${o.metadata?.name}`
       expect(seen.has(key), `${key} twice`).toBe(false)
       seen.add(key)

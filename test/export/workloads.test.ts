@@ -168,7 +168,7 @@ describe('a scaling: service is a Knative Service (Knative\'s KPA is the autosca
     expect(c.ports).toEqual([{name: 'h2c', containerPort: 8080, protocol: 'TCP'}])
     expect(c.env.map((e: Json) => e.name)).not.toContain('PORT')
     expect(c.readinessProbe.tcpSocket).toEqual({port: 8080})
-    expect(result.manifests.filter((m) => m.file === 'fn').map((m) => m.object.kind)).toEqual(['Service'])
+    expect(result.manifests.filter((m) => m.file === 'fn').map((m) => m.object.kind)).toEqual(['ServiceAccount', 'Service'])
     // Its callers reach it at the name Knative gives its own Service.
     expect(env('web-v1').FN_URL).toBe('http://fn.prod.svc.cluster.local:80')
     expect(paths).toEqual(['services.fn.policy.timeout'])
@@ -185,7 +185,7 @@ describe('a scaling: service is a Knative Service (Knative\'s KPA is the autosca
   test('with Istio, Knative routes to it itself: no VirtualService of ours, its policies reported', () => {
     const {result} = exported(fn('minScale: 1'), 'istio')
     const lossAt = (p: string) => result.losses.find((l) => l.path === p)
-    expect(result.manifests.filter((m) => m.file === 'fn').map((m) => m.object.kind)).toEqual(['Service'])
+    expect(result.manifests.filter((m) => m.file === 'fn').map((m) => m.object.kind)).toEqual(['ServiceAccount', 'Service'])
     expect(lossAt('services.fn.policy.timeout')?.reason).toContain('Knative routes to its Services itself')
   })
 })

@@ -3,12 +3,14 @@
 //
 //   MeshConfig ─▶ Namespace, per service: Service + Deployment/Job per version (workloads.ts)
 //              ├▶ a one-version scaling: service: a Knative Service (knative.ts)
-//              ├▶ --mesh istio: VirtualService + DestinationRule per service (istio.ts)
+//              ├▶ --mesh istio: VirtualService + DestinationRule per service (istio.ts),
+//              │    AuthorizationPolicy, PeerAuthentication, RequestAuthentication (istio-security.ts)
 //              ├▶ ingress: Gateway + VirtualService, or an Ingress (ingress.ts)
 //              └▶ every setting no object carries ─▶ LossReport (loss-report.ts)
 import type {MeshConfig} from '../config/types.js'
 import {ingressObjects} from './ingress.js'
 import {istioServiceObjects} from './istio.js'
+import {istioSecurityObjects} from './istio-security.js'
 import {isKnative, knativeObjects} from './knative.js'
 import {type Loss, LossReport} from './loss-report.js'
 import type {ExportContext, Manifest, MeshTarget} from './manifest.js'
@@ -41,14 +43,14 @@ export function defaultRunnerImage(version: string): string {
 export function exportKubernetes(config: MeshConfig, options: ExportOptions): KubernetesExport {
   const ctx: ExportContext = {config, namespace: options.namespace ?? config.name, target: options.target, runnerImage: options.runnerImage, losses: new LossReport()}
   const manifests = [namespaceObject(ctx), ...workloadObjects(ctx, isKnative), ...knativeObjects(ctx)]
-  if (ctx.target === 'istio') manifests.push(...istioServiceObjects(ctx))
+  if (ctx.target === 'istio') manifests.push(...istioServiceObjects(ctx), ...istioSecurityObjects(ctx))
   else unmeshedPolicyLosses(ctx)
   manifests.push(...ingressObjects(ctx))
   meshWideLosses(ctx)
   return {namespace: ctx.namespace, target: ctx.target, manifests: ordered(manifests, config), losses: ctx.losses.list()}
 }
 
-const KIND_ORDER = ['Namespace', 'Service', 'Deployment', 'Job', 'Gateway', 'VirtualService', 'DestinationRule', 'Ingress']
+const KIND_ORDER = ['Namespace', 'ServiceAccount', 'Service', 'Deployment', 'Job', 'Gateway', 'VirtualService', 'DestinationRule', 'PeerAuthentication', 'RequestAuthentication', 'AuthorizationPolicy', 'Ingress']
 
 /** Grouped by file (00-namespace, the services in mesh.yaml's order, ingress), then by kind: the same input, the same bytes. */
 function ordered(manifests: Manifest[], config: MeshConfig): Manifest[] {

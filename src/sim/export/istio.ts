@@ -38,12 +38,10 @@ export function istioServiceObjects(ctx: ExportContext): Manifest[] {
     // Knative (net-istio) writes the VirtualService of its own Services' hosts.
     if (isKnative(s)) {
       policyLost(s, ctx, "Knative routes to its Services itself (net-istio makes their VirtualServices): a VirtualService or DestinationRule of ours would fight it", "none; Knative's own timeoutSeconds and retries, or a DestinationRule for the revision's private Service")
-      securityLosses(s, ctx)
-      continue
+        continue
     }
     out.push({file: s.name, object: virtualService(s, ctx)})
     out.push({file: s.name, object: destinationRule(s, ctx)})
-    securityLosses(s, ctx)
   }
   return out
 }
@@ -232,6 +230,15 @@ function destinationRule(s: ServiceConfig, ctx: ExportContext): DestinationRule 
       maxEjectionPercent: percent,
     }
   }
+  if (p.tls) {
+    const t = p.tls
+    trafficPolicy.tls = {mode: t.mode, ...(t.sni ? {sni: t.sni} : {}), ...(t.subjectAltNames ? {subjectAltNames: t.subjectAltNames} : {})}
+    if (t.caCertificates || t.clientCertificate || t.privateKey) {
+      const secret = `${s.name}-upstream-tls`
+      trafficPolicy.tls.credentialName = secret
+      ctx.losses.add(`${where}.tls`, 'the certificate files are on this machine; a sidecar reads them from a Secret', `credentialName ${secret}: create it (kubectl create secret generic ${secret} -n ${ctx.namespace} --from-file=tls.crt=... --from-file=tls.key=... --from-file=ca.crt=...)`)
+    }
+  }
   if (p.retries) {
     ctx.losses.add(
       `${where}.retries.budget`,
@@ -282,12 +289,3 @@ function loadBalancerOf(p: PolicyConfig, where: string, ctx: ExportContext): Non
   }
 }
 
-/** The security fields this export does not write yet: reported, never dropped in silence. */
-function securityLosses(s: ServiceConfig, ctx: ExportContext): void {
-  const where = `services.${s.name}.policy`
-  const p = s.policy
-  if (p.authorization) ctx.losses.add(`${where}.authorization`, 'mesh export does not write AuthorizationPolicy yet', 'none: every caller is allowed; write an AuthorizationPolicy (security.istio.io/v1) with the same rules')
-  if (p.requestAuthentication) ctx.losses.add(`${where}.requestAuthentication`, 'mesh export does not write RequestAuthentication yet', 'none: tokens are not checked; write a RequestAuthentication (security.istio.io/v1) with the same jwtRules')
-  if (p.mtls) ctx.losses.add(`${where}.mtls`, 'mesh export does not write PeerAuthentication yet', "none: Istio's mesh-wide default (PERMISSIVE) applies")
-  if (p.tls) ctx.losses.add(`${where}.tls`, "mesh export does not write a DestinationRule's tls yet", 'none; ISTIO_MUTUAL is what Istio does by default inside the mesh')
-}

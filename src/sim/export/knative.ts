@@ -43,6 +43,7 @@ function knativeService(s: ServiceConfig, ctx: ExportContext): KnativeService {
       template: {
         metadata: {labels: {app: s.name, version: v.name}, annotations: annotations(scaling)},
         spec: {
+          serviceAccountName: s.name,
           containerConcurrency: scaling.containerConcurrency,
           containers: [container(s, v, ctx, where, 'knative')],
         },

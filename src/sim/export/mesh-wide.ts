@@ -4,8 +4,9 @@ import type {ExportContext} from './manifest.js'
 
 export function meshWideLosses(ctx: ExportContext): void {
   const {config, losses} = ctx
-  if (config.security) {
-    losses.add('security', 'mesh export does not write PeerAuthentication yet; the trust domain and certificate lifetime belong to the mesh\'s installation (istiod), not to an app', `none: the installation's defaults apply (Istio: PERMISSIVE mTLS); write a PeerAuthentication with mtls.mode ${config.security.mtls} in the namespace`)
+  // With Istio, istio-security.ts writes the security objects.
+  if (config.security && ctx.target !== 'istio') {
+    losses.add('security', 'mesh export does not write PeerAuthentication yet; the trust domain and certificate lifetime belong to the mesh\'s installation (istiod), not to an app', 'none; export with --mesh istio (a PeerAuthentication)')
   }
   if (config.telemetry) losses.add('telemetry', "a cluster's tracing and access logs are set by the mesh's installation (Istio's Telemetry API, meshConfig), not per app", 'none')
   if (config.functions) losses.add('functions.accountConcurrency', 'a limit on requests in flight across all functions has no Kubernetes or Istio equivalent', 'none; each Deployment\'s replicas (or Knative\'s containerConcurrency per pod) bound it')

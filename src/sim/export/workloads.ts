@@ -8,6 +8,7 @@ import {Deployment} from 'kubernetes-models/apps/v1/Deployment'
 import {Job} from 'kubernetes-models/batch/v1/Job'
 import {Namespace} from 'kubernetes-models/v1/Namespace'
 import {Service} from 'kubernetes-models/v1/Service'
+import {ServiceAccount} from 'kubernetes-models/v1/ServiceAccount'
 import type {IContainer} from 'kubernetes-models/v1/Container'
 import type {IEnvVar} from 'kubernetes-models/v1/EnvVar'
 import type {IPodSpec} from 'kubernetes-models/v1/PodSpec'
@@ -28,6 +29,11 @@ const protocolOf = (s: ServiceConfig): Protocol => s.protocol ?? 'http'
 function containerPort(v: VersionConfig): number {
   if (v.workload.kind === 'address') return v.workload.port
   return v.port ?? DEFAULT_CONTAINER_PORT
+}
+
+/** Whether pods of ours run it: all but an address: without an image. */
+function runsPods(s: ServiceConfig): boolean {
+  return externalAddress(s) === undefined
 }
 
 /** An address: service the cluster can reach only by name (no image to run it): an ExternalName Service. */
@@ -60,6 +66,8 @@ export function namespaceObject(ctx: ExportContext): Manifest {
 export function workloadObjects(ctx: ExportContext, elsewhere: (s: ServiceConfig) => boolean): Manifest[] {
   const out: Manifest[] = []
   for (const s of ctx.config.services) {
+    // Each service its own identity, as in meshsim (spiffe.ts): Istio's principal names the pod's service account.
+    if (runsPods(s)) out.push({file: s.name, object: new ServiceAccount({metadata: {name: s.name, namespace: ctx.namespace, labels: {app: s.name, ...meshLabels(ctx)}}})})
     if (elsewhere(s)) continue
     const service = serviceObject(s, ctx)
     if (service) out.push({file: s.name, object: service})
@@ -105,6 +113,7 @@ function versionObject(s: ServiceConfig, v: VersionConfig, ctx: ExportContext): 
   // A Job's pod ends when its container does only if Istio's sidecar runs as a native sidecar (Kubernetes 1.28+).
   const annotations = job && ctx.target === 'istio' ? {'sidecar.istio.io/nativeSidecar': 'true'} : undefined
   const pod: IPodSpec = {
+    serviceAccountName: s.name,
     containers: [container(s, v, ctx, where, job ? 'job' : 'deployment')],
     terminationGracePeriodSeconds: wholeSeconds(s.stopGracePeriodMs, `services.${s.name}.stopGracePeriod`, ctx, 0),
   }
