@@ -85,13 +85,18 @@ test('circuit breaker and outlier detection become the DestinationRule\'s connec
 })
 
 describe('rate limits', () => {
-  test('a plain token bucket: Envoy\'s local rate limit is the nearest, with its numbers', () => {
-    const {lossAt} = exported(withPolicy('rateLimit: {rate: 100/s, burst: 20}'))
-    expect(lossAt('services.api.policy.rateLimit')?.nearest).toContain('max_tokens 20, tokens_per_fill 100, fill_interval 1s')
+  test("a plain token bucket: Envoy's local rate limit, each pod its share, the difference reported", () => {
+    const {find, lossAt} = exported(withPolicy('rateLimit: {rate: 100/s, burst: 20}').replace('  api:\n', '  api:\n    replicas: 2\n'))
+    const patch = find('EnvoyFilter', 'api-local-rate-limit').spec.configPatches[0]
+    expect(find('EnvoyFilter', 'api-local-rate-limit').spec.workloadSelector).toEqual({labels: {app: 'api'}})
+    expect(patch.match.context).toBe('SIDECAR_INBOUND')
+    expect(patch.patch.value.typed_config.token_bucket).toEqual({max_tokens: 10, tokens_per_fill: 50, fill_interval: '1s'})
+    expect(lossAt('services.api.policy.rateLimit')).toMatchObject({reason: expect.stringContaining('each of the 2 pods gets 1/2 of the rate'), nearest: expect.stringContaining('api-local-rate-limit')})
   })
-  test('a sliding log has no equivalent at all', () => {
-    const {lossAt} = exported(withPolicy('rateLimit: {algorithm: sliding-log, rate: 100/s}'))
+  test('a sliding log has no equivalent at all: reported, nothing written', () => {
+    const {result, lossAt} = exported(withPolicy('rateLimit: {algorithm: sliding-log, rate: 100/s}'))
     expect(lossAt('services.api.policy.rateLimit')?.reason).toContain('sliding-log')
+    expect(result.manifests.map((m) => m.object.kind)).not.toContain('EnvoyFilter')
   })
 })
 

@@ -50,7 +50,7 @@ export function exportKubernetes(config: MeshConfig, options: ExportOptions): Ku
   return {namespace: ctx.namespace, target: ctx.target, manifests: ordered(manifests, config), losses: ctx.losses.list()}
 }
 
-const KIND_ORDER = ['Namespace', 'ServiceAccount', 'Service', 'Deployment', 'Job', 'Gateway', 'VirtualService', 'DestinationRule', 'PeerAuthentication', 'RequestAuthentication', 'AuthorizationPolicy', 'Ingress']
+const KIND_ORDER = ['Namespace', 'ServiceAccount', 'Service', 'Deployment', 'Job', 'Gateway', 'VirtualService', 'DestinationRule', 'EnvoyFilter', 'PeerAuthentication', 'RequestAuthentication', 'AuthorizationPolicy', 'Ingress']
 
 /** Grouped by file (00-namespace, the services in mesh.yaml's order, ingress), then by kind: the same input, the same bytes. */
 function ordered(manifests: Manifest[], config: MeshConfig): Manifest[] {

@@ -10,6 +10,7 @@ import type {PolicyConfig, RetryConfig, RetryOn, ServiceConfig} from '../config/
 import {describeFault, type FaultSpec} from '../faults/fault.js'
 import {GRPC_STATUS_NAMES} from '../proxy/grpc.js'
 import {type ExportContext, istioDuration, type Manifest, meshLabels, serviceHost} from './manifest.js'
+import {localRateLimit} from './istio-rate-limit.js'
 import {isKnative} from './knative.js'
 import {servicePort} from './workloads.js'
 
@@ -42,6 +43,8 @@ export function istioServiceObjects(ctx: ExportContext): Manifest[] {
     }
     out.push({file: s.name, object: virtualService(s, ctx)})
     out.push({file: s.name, object: destinationRule(s, ctx)})
+    const limit = localRateLimit(s, ctx)
+    if (limit) out.push(limit)
   }
   return out
 }
@@ -244,19 +247,6 @@ function destinationRule(s: ServiceConfig, ctx: ExportContext): DestinationRule 
       `${where}.retries.budget`,
       `Istio has no retry budget (Linkerd's: retries at most ${Math.round(p.retries.budget.ratio * 100)}% of requests + ${p.retries.budget.minPerSecond}/s); Envoy's retry_budget is not exposed by DestinationRule`,
       cb ? `connectionPool.http.maxRetries (${cb.maxRetries}): a cap on retries in flight, not a ratio` : 'none; a circuitBreaker: maxRetries in mesh.yaml becomes connectionPool.http.maxRetries, a cap on retries in flight',
-    )
-  }
-  if (p.rateLimit) {
-    const rl = p.rateLimit
-    const tokenBucket = rl.algorithm === 'token-bucket' && !rl.perSource && !rl.key && !rl.tiers
-    ctx.losses.add(
-      `${where}.rateLimit`,
-      tokenBucket
-        ? "Istio has no rate-limit field; Envoy's local rate limit (a token bucket per sidecar) takes an EnvoyFilter, which mesh export does not write yet"
-        : `Istio has no rate-limit field, and Envoy's local rate limit is a token bucket per sidecar with no ${rl.algorithm === 'token-bucket' ? 'per-source or per-consumer buckets' : `${rl.algorithm} algorithm`}`,
-      tokenBucket
-        ? `an EnvoyFilter with envoy.filters.http.local_ratelimit (token_bucket: max_tokens ${rl.burst}, tokens_per_fill ${rl.requests}, fill_interval ${istioDuration(rl.periodMs)}), divided by the replica count`
-        : 'a global rate limit service (envoy ratelimit) with descriptors, or the token bucket of Envoy\'s local rate limit',
     )
   }
   return new DestinationRule({
