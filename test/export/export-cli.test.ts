@@ -52,3 +52,10 @@ test('--strict passes a mesh with nothing lost; --out DIR writes a file per serv
   // (execa drops the last newline of stdout.)
   expect(files).toEqual(docs(`${stdout.stdout}\n`))
 })
+
+test('--out naming a file is bad input, said as such', async () => {
+  const run = await mesh(minimal, ['export', 'kubernetes', '--out', 'mesh.yaml'])
+  expect(run.exitCode).toBe(2)
+  expect(run.stderr).toContain('cannot write the manifests into')
+  expect(run.stderr).toContain('--out takes a directory')
+})

@@ -37,14 +37,22 @@ export function manifestsYaml(manifests: readonly Manifest[], header: string): s
 
 /** With --out DIR: one file per manifest file key (`00-namespace.yaml`, `<service>.yaml`, `ingress.yaml`); returns their paths. */
 export async function writeManifestFiles(dir: string, manifests: readonly Manifest[], header: string): Promise<string[]> {
-  await mkdir(dir, {recursive: true})
   const byFile = new Map<string, Manifest[]>()
   for (const m of manifests) byFile.set(m.file, [...(byFile.get(m.file) ?? []), m])
   const written: string[] = []
-  for (const [file, group] of byFile) {
-    const full = path.join(dir, `${file}.yaml`)
-    await writeFile(full, manifestsYaml(group, header))
-    written.push(full)
+  try {
+    await mkdir(dir, {recursive: true})
+    for (const [file, group] of byFile) {
+      const full = path.join(dir, `${file}.yaml`)
+      await writeFile(full, manifestsYaml(group, header))
+      written.push(full)
+    }
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message
+    throw new MeshError('MESH_BAD_FLAG', `cannot write the manifests into ${dir}: ${code}${code === 'EEXIST' || code === 'ENOTDIR' ? ' (a file is in the way: --out takes a directory)' : ''}.`, {
+      cause: error,
+      hints: ['Give --out a directory (it is created if absent), or - for stdout.'],
+    })
   }
   return written
 }
