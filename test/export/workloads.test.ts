@@ -91,6 +91,11 @@ test('jobs: restart "no" never retries; on-failure:N retries N times; neither is
   expect(paths).toEqual([])
 })
 
+test('a service-level setting met by each version is reported once', () => {
+  const {paths} = exported(services('web:', '  command: node server.js', '  image: web:1', '  stopGracePeriod: 1500ms', '  health: {interval: 500ms}', '  versions: {v1: {}, v2: {}, v3: {}}'))
+  expect(paths).toEqual(['services.web.health.interval', 'services.web.stopGracePeriod'])
+})
+
 test('health checks: gRPC and command probes', () => {
   const {container} = exported(
     services('rpc:', '  protocol: grpc', '  command: ./rpc', '  image: rpc:1', '  health: {grpc: shop.Ratings}', 'pg:', '  command: postgres', '  image: postgres:16', '  health: {command: pg_isready -p $PORT}'),

@@ -14,7 +14,9 @@ export interface Loss {
 export class LossReport {
   private readonly losses: Loss[] = []
 
+  /** Once per path and reason: a service-level setting met once per version is one loss. */
   add(path: string, reason: string, nearest: string): void {
+    if (this.losses.some((l) => l.path === path && l.reason === reason)) return
     this.losses.push({path, reason, nearest})
   }
 

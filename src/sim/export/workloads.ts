@@ -117,7 +117,7 @@ function versionObject(s: ServiceConfig, v: VersionConfig, ctx: ExportContext): 
     containers: [container(s, v, ctx, where, job ? 'job' : 'deployment')],
     terminationGracePeriodSeconds: wholeSeconds(s.stopGracePeriodMs, `services.${s.name}.stopGracePeriod`, ctx, 0),
   }
-  if (s.versions.some((x) => x.scaling)) {
+  if (v.scaling) {
     ctx.losses.add(
       `${where}.scaling`,
       'autoscaling on concurrency or requests per second (Knative\'s KPA) has no Deployment equivalent, and a Knative Service stands for one version (revisions are made one after the other), not several or a job',
