@@ -19,10 +19,10 @@ interface ExportOutput {
   manifests?: string
 }
 
-const TARGET_NAMES = {none: 'Kubernetes', istio: 'Kubernetes with Istio'} as const
+const TARGET_NAMES = {none: 'Kubernetes', istio: 'Kubernetes with Istio', linkerd: 'Kubernetes with Linkerd'} as const
 
 export default class ExportKubernetes extends MeshCommand {
-  static override description = `Write Kubernetes manifests for the whole mesh.yaml: per service a Service and, per version, a Deployment (a Job for restart: "no" or on-failure); with --mesh istio, each service's policies as a VirtualService and a DestinationRule, and the ingress as a Gateway. Every object is checked against its published schema before it is written.
+  static override description = `Write Kubernetes manifests for the whole mesh.yaml: per service a Service and, per version, a Deployment (a Job for restart: "no" or on-failure; a Knative Service for a one-version scaling: service); with --mesh istio, each service's policies as a VirtualService and a DestinationRule, its security as Istio's, and the ingress as a Gateway; with --mesh linkerd, Gateway API HTTPRoutes with Linkerd's retry and timeout annotations. Every object is checked against its published schema before it is written.
 
 Nothing is dropped in silence: each setting with no exact equivalent in the target (a retry budget, peak-EWMA, a sliding-log rate limit, a fault at the callee...) is listed on stderr (and in --json) with why and what was written instead; --strict makes any of them an error (exit 2).`
   static override enableJsonFlag = true
@@ -32,7 +32,7 @@ Nothing is dropped in silence: each setting with no exact equivalent in the targ
     '<%= config.bin %> export kubernetes --mesh istio --strict --json',
   ]
   static override flags = {
-    mesh: Flags.string({options: [...MESH_TARGETS], default: 'none', description: 'the service mesh that carries the policies: istio, or none (workloads only)'}),
+    mesh: Flags.string({options: [...MESH_TARGETS], default: 'none', description: 'the service mesh that carries the policies: istio, linkerd, or none (workloads only)'}),
     namespace: Flags.string({description: "the namespace of every object (default: the mesh's name)"}),
     out: Flags.string({default: '-', description: 'a directory to write one file per service into (00-namespace.yaml, <service>.yaml, ingress.yaml), or - for stdout'}),
     strict: Flags.boolean({default: false, description: 'fail (exit 2, nothing written) when any setting has no exact equivalent in the target'}),

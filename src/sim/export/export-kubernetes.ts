@@ -5,6 +5,7 @@
 //              ├▶ a one-version scaling: service: a Knative Service (knative.ts)
 //              ├▶ --mesh istio: VirtualService + DestinationRule per service (istio.ts),
 //              │    AuthorizationPolicy, PeerAuthentication, RequestAuthentication (istio-security.ts)
+//              ├▶ --mesh linkerd: HTTPRoutes with retry/timeout annotations, failure accrual (linkerd.ts)
 //              ├▶ ingress: Gateway + VirtualService, or an Ingress (ingress.ts)
 //              └▶ every setting no object carries ─▶ LossReport (loss-report.ts)
 import type {MeshConfig} from '../config/types.js'
@@ -12,12 +13,13 @@ import {ingressObjects} from './ingress.js'
 import {istioServiceObjects} from './istio.js'
 import {istioSecurityObjects} from './istio-security.js'
 import {isKnative, knativeObjects} from './knative.js'
+import {linkerdObjects} from './linkerd.js'
 import {type Loss, LossReport} from './loss-report.js'
 import type {ExportContext, Manifest, MeshTarget} from './manifest.js'
 import {meshWideLosses, unmeshedPolicyLosses} from './mesh-wide.js'
 import {namespaceObject, workloadObjects} from './workloads.js'
 
-export const MESH_TARGETS = ['none', 'istio'] as const satisfies readonly MeshTarget[]
+export const MESH_TARGETS = ['none', 'istio', 'linkerd'] as const satisfies readonly MeshTarget[]
 
 export interface ExportOptions {
   target: MeshTarget
@@ -44,13 +46,14 @@ export function exportKubernetes(config: MeshConfig, options: ExportOptions): Ku
   const ctx: ExportContext = {config, namespace: options.namespace ?? config.name, target: options.target, runnerImage: options.runnerImage, losses: new LossReport()}
   const manifests = [namespaceObject(ctx), ...workloadObjects(ctx, isKnative), ...knativeObjects(ctx)]
   if (ctx.target === 'istio') manifests.push(...istioServiceObjects(ctx), ...istioSecurityObjects(ctx))
+  else if (ctx.target === 'linkerd') manifests.push(...linkerdObjects(ctx, manifests))
   else unmeshedPolicyLosses(ctx)
   manifests.push(...ingressObjects(ctx))
   meshWideLosses(ctx)
   return {namespace: ctx.namespace, target: ctx.target, manifests: ordered(manifests, config), losses: ctx.losses.list()}
 }
 
-const KIND_ORDER = ['Namespace', 'ServiceAccount', 'Service', 'Deployment', 'Job', 'Gateway', 'VirtualService', 'DestinationRule', 'EnvoyFilter', 'PeerAuthentication', 'RequestAuthentication', 'AuthorizationPolicy', 'Ingress']
+const KIND_ORDER = ['Namespace', 'ServiceAccount', 'Service', 'Deployment', 'Job', 'Gateway', 'VirtualService', 'DestinationRule', 'HTTPRoute', 'EnvoyFilter', 'PeerAuthentication', 'RequestAuthentication', 'AuthorizationPolicy', 'Ingress']
 
 /** Grouped by file (00-namespace, the services in mesh.yaml's order, ingress), then by kind: the same input, the same bytes. */
 function ordered(manifests: Manifest[], config: MeshConfig): Manifest[] {

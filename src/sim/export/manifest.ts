@@ -19,7 +19,7 @@ export interface Manifest {
   object: KubeObject
 }
 
-export type MeshTarget = 'none' | 'istio'
+export type MeshTarget = 'none' | 'istio' | 'linkerd'
 
 export interface ExportContext {
   config: MeshConfig

@@ -57,9 +57,10 @@ const IP = /^(\d+\.\d+\.\d+\.\d+|[0-9a-fA-F:]*:[0-9a-fA-F:]*)$/
 
 export function namespaceObject(ctx: ExportContext): Manifest {
   const labels: Record<string, string> = {...meshLabels(ctx)}
-  // Istio injects a sidecar into each pod of a namespace labelled so.
+  // Istio injects a sidecar into each pod of a namespace labelled so; Linkerd of one annotated so.
   if (ctx.target === 'istio') labels['istio-injection'] = 'enabled'
-  return {file: '00-namespace', object: new Namespace({metadata: {name: ctx.namespace, labels}})}
+  const annotations = ctx.target === 'linkerd' ? {annotations: {'linkerd.io/inject': 'enabled'}} : {}
+  return {file: '00-namespace', object: new Namespace({metadata: {name: ctx.namespace, labels, ...annotations}})}
 }
 
 /** `elsewhere`: services another exporter writes (knative.ts's Knative Services). */
@@ -110,8 +111,9 @@ function versionObject(s: ServiceConfig, v: VersionConfig, ctx: ExportContext): 
   const labels = {app: s.name, version: v.name}
   const metadata = {name: `${s.name}-${v.name}`, namespace: ctx.namespace, labels: {...labels, ...meshLabels(ctx)}}
   const job = s.restart !== undefined
-  // A Job's pod ends when its container does only if Istio's sidecar runs as a native sidecar (Kubernetes 1.28+).
-  const annotations = job && ctx.target === 'istio' ? {'sidecar.istio.io/nativeSidecar': 'true'} : undefined
+  // A Job's pod ends when its container does only if the mesh's proxy runs as a native sidecar (Kubernetes 1.28+).
+  const nativeSidecar: Record<string, Record<string, string>> = {istio: {'sidecar.istio.io/nativeSidecar': 'true'}, linkerd: {'config.beta.linkerd.io/proxy-enable-native-sidecar': 'true'}}
+  const annotations = job ? nativeSidecar[ctx.target] : undefined
   const pod: IPodSpec = {
     serviceAccountName: s.name,
     containers: [container(s, v, ctx, where, job ? 'job' : 'deployment')],
