@@ -175,3 +175,27 @@ test('the ingress: longest prefix first (meshsim picks the longest; Istio the fi
   expect(http[1].rewrite).toEqual({uri: '/next/'})
   expect(find('Gateway', 'demo-ingress').spec.servers).toEqual([{port: {number: 80, name: 'http', protocol: 'HTTP'}, hosts: ['*']}])
 })
+
+test("the ingress's routes carry the service's policy: a service's VirtualService binds only its callers' sidecars, not the gateway", () => {
+  const source = yaml(
+    'name: demo',
+    'ingress:',
+    '  port: 8000',
+    '  routes: [{prefix: /api, service: api}]',
+    'services:',
+    '  api:',
+    '    versions:',
+    '      v1: {simulate: {latency: 1ms}}',
+    '      v2: {simulate: {latency: 1ms}}',
+    '    policy:',
+    '      timeout: 3s',
+    '      retries: {attempts: 1, on: [5xx]}',
+    '      weights: {v1: 70, v2: 30}',
+    '      routes: [{match: {headers: {x-beta: "1"}}, version: v2}]',
+  )
+  const http = exported(source).find('VirtualService', 'demo-ingress').spec.http
+  expect(http.map((r: Json) => r.name)).toEqual(['route-0-route-0-not-idempotent', 'route-0-route-0', 'route-0-not-idempotent', 'route-0'])
+  expect(http[1]).toMatchObject({match: [{uri: {prefix: '/api'}, headers: {'x-beta': {exact: '1'}}}], route: [{destination: {subset: 'v2'}}], timeout: '3s', retries: {attempts: 1, retryOn: '5xx'}})
+  expect(http[3].route.map((r: Json) => [r.destination.subset, r.weight])).toEqual([['v1', 70], ['v2', 30]])
+  expect(http[2]).toMatchObject({match: [{uri: {prefix: '/api'}, method: {regex: 'POST|PATCH|CONNECT'}}], retries: {attempts: 0}})
+})

@@ -6,7 +6,7 @@ import {Gateway} from '@kubernetes-models/istio/networking.istio.io/v1/Gateway'
 import {VirtualService} from '@kubernetes-models/istio/networking.istio.io/v1/VirtualService'
 import {Ingress} from 'kubernetes-models/networking.k8s.io/v1/Ingress'
 import type {IngressConfig, IngressRoute} from '../config/types.js'
-import type {HttpRoute} from './istio.js'
+import {type HttpRoute, ingressRoutesTo} from './istio.js'
 import {type ExportContext, type Manifest, meshLabels, serviceHost} from './manifest.js'
 import {servicePort} from './workloads.js'
 
@@ -44,7 +44,7 @@ function istioIngress(ingress: IngressConfig, ctx: ExportContext): Manifest[] {
       ],
     },
   })
-  const http = byLongestPrefix(ingress.routes).map((r, i): HttpRoute => {
+  const http = byLongestPrefix(ingress.routes).flatMap((r, i): HttpRoute[] => {
     const target = ctx.config.services.find((s) => s.name === r.service)!
     const route: HttpRoute = {
       name: `route-${i}`,
@@ -56,7 +56,7 @@ function istioIngress(ingress: IngressConfig, ctx: ExportContext): Manifest[] {
       // rewrite would (//items), so a rewrite ending in / takes the prefix and the slash after it by regex.
       route.rewrite = r.rewrite.endsWith('/') && !r.prefix.endsWith('/') ? {uriRegexRewrite: {match: `^${escapeRe2(r.prefix)}/?`, rewrite: r.rewrite}} : {uri: r.rewrite}
     }
-    return route
+    return ingressRoutesTo(target, route, ctx)
   })
   const vs = new VirtualService({metadata, spec: {hosts: ['*'], gateways: [name], http}})
   return [

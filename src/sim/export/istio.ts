@@ -64,14 +64,11 @@ function objectMeta(s: ServiceConfig, ctx: ExportContext) {
 // ---------------------------------------------------------------------------------
 // VirtualService
 
-function virtualService(s: ServiceConfig, ctx: ExportContext): VirtualService {
+/** What every HTTP route to the service carries, wherever it is written: its destinations and its policy. */
+function routeParts(s: ServiceConfig, ctx: ExportContext) {
   const host = serviceHost(s.name, ctx.namespace)
   const port = servicePort(s)
   const dest = (subset: string) => ({host, subset, port: {number: port}})
-  const where = `services.${s.name}.policy`
-  const weighted = weightedRoute(s, ctx, dest)
-  if (s.protocol === 'tcp') return new VirtualService({metadata: objectMeta(s, ctx), spec: {hosts: [host], tcp: [{route: weighted}]}})
-
   const p = s.policy
   const common: HttpRoute = {
     ...(p.timeoutMs === undefined ? {} : {timeout: istioDuration(p.timeoutMs)}),
@@ -80,8 +77,15 @@ function virtualService(s: ServiceConfig, ctx: ExportContext): VirtualService {
     ...(p.mirror ? {mirror: dest(p.mirror.version), mirrorPercentage: {value: p.mirror.percent}} : {}),
   }
   if (p.retries && (p.retries.backoff.baseMs !== ENVOY_RETRY_BACKOFF.baseMs || p.retries.backoff.maxMs !== ENVOY_RETRY_BACKOFF.maxMs)) {
-    ctx.losses.add(`${where}.retries.backoff`, "Istio does not set a route's retry backoff: Envoy's 25 ms base and 250 ms cap apply", 'the default backoff (base 25ms, max 250ms)')
+    ctx.losses.add(`services.${s.name}.policy.retries.backoff`, "Istio does not set a route's retry backoff: Envoy's 25 ms base and 250 ms cap apply", 'the default backoff (base 25ms, max 250ms)')
   }
+  return {host, dest, common, weighted: weightedRoute(s, ctx, dest)}
+}
+
+function virtualService(s: ServiceConfig, ctx: ExportContext): VirtualService {
+  const {host, dest, common, weighted} = routeParts(s, ctx)
+  if (s.protocol === 'tcp') return new VirtualService({metadata: objectMeta(s, ctx), spec: {hosts: [host], tcp: [{route: weighted}]}})
+  const p = s.policy
   let http: HttpRoute[] = [
     ...p.routes.map((rule, i): HttpRoute => ({name: `route-${i}`, match: [matchOf(rule.match)], route: [{destination: dest(rule.version)}], ...common})),
     {name: 'default', route: weighted, ...common},
@@ -89,6 +93,32 @@ function virtualService(s: ServiceConfig, ctx: ExportContext): VirtualService {
   http = withFaults(s, http, ctx)
   if (p.retries) http = splitNonIdempotent(http, p.retries)
   return new VirtualService({metadata: objectMeta(s, ctx), spec: {hosts: [host], http}})
+}
+
+/**
+ * The ingress's routes to `s` (`base`: their name, prefix match and rewrite). A service's
+ * VirtualService binds only its callers' sidecars, so the Gateway's routes carry its policy
+ * themselves, as meshsim's ingress is one more caller of the service.
+ */
+export function ingressRoutesTo(s: ServiceConfig, base: HttpRoute, ctx: ExportContext): HttpRoute[] {
+  const w = s.versions[0].workload
+  // Knative routes its own Services; an outside address has no subsets.
+  if (isKnative(s) || (w.kind === 'address' && w.image === undefined)) return [base]
+  const {dest, common, weighted} = routeParts(s, ctx)
+  const p = s.policy
+  const where = `services.${s.name}.policy`
+  if (p.routes.some((r) => r.match.pathPrefix !== undefined)) {
+    ctx.losses.add(`${where}.routes`, "the ingress's routes match their own prefix on the path; a route rule's pathPrefix cannot be matched beside it in one Istio match", "the ingress's requests to it take the header rules and the weights, not the pathPrefix rules")
+  }
+  if (ctx.config.faults.inject.some((f) => f.service === s.name)) {
+    ctx.losses.add(`${where}`, `${s.name}'s standing faults act on the ingress's requests too in meshsim; the Gateway's VirtualService carries none`, `the faults in ${s.name}'s own VirtualService, for its callers in the mesh`)
+  }
+  const rules = p.routes
+    .map((rule, i) => ({rule, i}))
+    .filter(({rule}) => rule.match.pathPrefix === undefined)
+    .map(({rule, i}): HttpRoute => ({...base, name: `${base.name}-route-${i}`, match: (base.match ?? [{}]).map((m) => ({...m, ...matchOf(rule.match)})), route: [{destination: dest(rule.version)}], ...common}))
+  const http: HttpRoute[] = [...rules, {...base, route: weighted, ...common}]
+  return p.retries ? splitNonIdempotent(http, p.retries) : http
 }
 
 /** `route` under another name and match (written first, so each route reads: name, match, what it does), with `over` on top. */
