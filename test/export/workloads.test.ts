@@ -112,6 +112,13 @@ test('an address: with an image runs in the cluster on its port; a loopback one 
   expect(result.losses.map((l) => l.path)).toEqual(['services.pg.address'])
 })
 
+test("$(…) is the shell's command substitution, kept from Kubernetes' own $(VAR) expansion", () => {
+  const {container, env} = exported(services('web:', '  command: node server.js --id $(hostname)', '  image: web:1', '  env: {GREETING: "hi $(whoami)"}', '  health: {command: test -n "$(cat /tmp/ready)"}'))
+  expect(container('web-v1').args).toEqual(['/bin/sh', '-c', 'node server.js --id $$(hostname)'])
+  expect(env('web-v1').GREETING).toBe('hi $$(whoami)')
+  expect(container('web-v1').readinessProbe.exec.command[2]).toBe('test -n "$$(cat /tmp/ready)"')
+})
+
 test("the shell's syntax runs through sh, a plain command as its words", () => {
   expect(commandArgs('npm run start')).toEqual(['npm', 'run', 'start'])
   expect(commandArgs('PORT=1 node x.js && echo ok')).toEqual(['/bin/sh', '-c', 'PORT=1 node x.js && echo ok'])

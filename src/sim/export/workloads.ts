@@ -165,10 +165,18 @@ export function container(s: ServiceConfig, v: VersionConfig, ctx: ExportContext
     ports: [{name, containerPort: port, protocol: 'TCP'}],
     env: environment(s, v, ctx, port, host),
   }
-  if (w.kind === 'command') base.args = commandArgs(w.command)
+  if (w.kind === 'command') base.args = commandArgs(w.command).map(literal)
   // A job others wait on to complete is not health-checked (configuration.md, "Dependencies, restarts and jobs").
   if (host !== 'job') base.readinessProbe = probe(s, host === 'knative' ? port : portName(s), port, ctx)
   return base
+}
+
+/**
+ * Kubernetes expands `$(NAME)` in args, commands and env values itself; `$$(` is its escape.
+ * meshsim leaves `$(…)` to the shell (command substitution), so it is kept literal.
+ */
+export function literal(text: string): string {
+  return text.replaceAll('$(', '$$$$(')
 }
 
 /** A command with shell syntax runs through sh, as `mesh up` runs every command; a plain one as its words. */
@@ -198,7 +206,7 @@ function imageOf(s: ServiceConfig, v: VersionConfig, ctx: ExportContext, where: 
 function environment(s: ServiceConfig, v: VersionConfig, ctx: ExportContext, port: number, host: ContainerHost): IEnvVar[] {
   const env: IEnvVar[] = Object.keys(v.env)
     .sort()
-    .map((name) => ({name, value: v.env[name]}))
+    .map((name) => ({name, value: literal(v.env[name])}))
   // Knative sets $PORT itself (and refuses it in env), and allows no fieldRef by default: there $HOSTNAME is the pod's name.
   const mesh: IEnvVar[] = [
     ...(host === 'knative' ? [] : [{name: EnvNames.port, value: String(port)}]),
@@ -235,7 +243,7 @@ function probe(s: ServiceConfig, at: string | number, port: number, ctx: ExportC
     successThreshold: h.healthyThreshold,
     failureThreshold: h.unhealthyThreshold,
   }
-  if (h.command !== undefined) return {exec: {command: ['/bin/sh', '-c', h.command]}, ...timing}
+  if (h.command !== undefined) return {exec: {command: ['/bin/sh', '-c', literal(h.command)]}, ...timing}
   if (h.grpcService !== undefined) return {grpc: {port, ...(h.grpcService === '' ? {} : {service: h.grpcService})}, ...timing}
   if (h.path !== undefined) return {httpGet: {path: h.path, port: at}, ...timing}
   return {tcpSocket: {port: at}, ...timing}
