@@ -266,12 +266,19 @@ export function renderSweepReport(sweep: SweepResult, opts: Pick<SimReportOption
     if (kind === 'ratio') return label.endsWith('utilisation') ? percent(v) : c[successStyle(v)](percent(v))
     return count(v)
   }
+  // A scenario's verdict per cell: which values keep its expectations is often the question.
+  const judged = sweep.cells.some((cell) => cell.result.expectations?.length)
+  const verdict = (e: SimResult['expectations']) => {
+    const failed = (e ?? []).filter((x) => !x.passed).length
+    return failed === 0 ? c.green(`${e?.length ?? 0} held`) : c.red(`${failed} of ${e!.length} failed`)
+  }
   const rows = sweep.cells.map((cell) => [
     ...keys.map((k) => cell.values[k] ?? ''),
     ...sweep.metrics.map((m) => cellText(m, cell.metrics[m] ?? null)),
+    ...(judged ? [verdict(cell.result.expectations)] : []),
     ...(unstable ? [cell.unstable.length ? c.red(cell.unstable.map((u) => `${u.service} ${percent(u.utilisation)}`).join(', ')) : ''] : []),
   ])
-  const head = [...keys, ...sweep.metrics, ...(unstable ? ['UNSTABLE (utilisation)'] : [])]
+  const head = [...keys, ...sweep.metrics, ...(judged ? ['EXPECTATIONS'] : []), ...(unstable ? ['UNSTABLE (utilisation)'] : [])]
   const first = sweep.cells[0]?.result
   const lines = [
     `Sweep of ${describeGrid(sweep.vary)}, seed ${sweep.seed}${first ? `, ${formatDuration(first.durationMs)} of virtual time each` : ''}:`,
