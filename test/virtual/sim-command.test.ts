@@ -50,12 +50,33 @@ describe('mesh sim', () => {
     const r = await mesh(dir, ['sim', '--scenario', 'chaos.yaml'])
     expect(r.exitCode).toBe(4)
     expect(r.stdout).toMatch(/successRate >= 99%/)
-    // Swept, each cell judged: more replicas of db do not help a fault on all of them.
+    // Swept, each cell judged: more replicas of db do not help a fault on all of them (exit 4:
+    // no cell held); a db without the fault does.
     const swept = await mesh(dir, ['sim', '--scenario', 'chaos.yaml', '--vary', 'services.db.replicas=1,2', '--metrics', 'successRate'])
     expect(swept.exitCode).toBe(4)
     expect(swept.stdout).toMatch(/^services\.db\.replicas +successRate +EXPECTATIONS$/m)
     expect(swept.stdout).toMatch(/^1 +\d+\.\d\d% +1 of 1 failed$/m)
     expect(swept.stdout).toMatch(/^2 +\d+\.\d\d% +1 of 1 failed$/m)
+    expect(swept.stdout).toContain('No cell kept every expectation of the scenario.')
+    writeFileSync(path.join(dir, 'chaos.yaml'), readFileSync(path.join(dir, 'chaos.yaml'), 'utf8').replace('abort: 503', 'abort: 503, percent: 5%'))
+    const some = await mesh(dir, ['sim', '--scenario', 'chaos.yaml', '--vary', 'services.web.policy.retries.attempts=0,2', '--metrics', 'successRate'])
+    expect(some.exitCode).toBe(0)
+    expect(some.stdout).toMatch(/^0 +\d+\.\d\d% +1 of 1 failed$/m)
+    expect(some.stdout).toMatch(/^2 +\d+\.\d\d% +1 held$/m)
+    expect(some.stdout).toContain('Every expectation held in 1 of 2 cells; the first: services.web.policy.retries.attempts=2')
+  })
+
+  test('an unstable service is named with its utilisation and the instances it needs at this load', {timeout: 60_000}, async () => {
+    const dir = dirWith(MESH)
+    // db: 2 instances × 4 slots at 3 ms each serve about 2,700/s; 4,000/s is too many.
+    const [text, json] = await Promise.all([mesh(dir, ['sim', '--rps', '4000', '--duration', '1s']), mesh(dir, ['sim', '--rps', '4000', '--duration', '1s', '--json'])])
+    const [unstable] = (JSON.parse(json.stdout) as {unstable: Array<{service: string; utilisation: number; instances: number; needs: number}>}).unstable
+    expect(unstable).toMatchObject({service: 'db', instances: 2})
+    expect(unstable.utilisation).toBeGreaterThan(1)
+    // The fewest instances under 100% for the same work, and no fewer.
+    expect(unstable.needs).toBe(Math.floor(unstable.utilisation * 2) + 1)
+    expect((unstable.utilisation * 2) / unstable.needs).toBeLessThan(1)
+    expect(text.stdout).toMatch(new RegExp(`db \\(utilisation [\\d.]+%, 2 instances: needs at least ${unstable.needs} at this load\\)\\. Its queue grows`))
   })
 
   test('a command service without a model: exit 2, named, with the two ways to give it one', {timeout: 60_000}, async () => {
