@@ -47,7 +47,7 @@ describe('templates', () => {
   it('writes the shop template with its real frontend, into a directory it creates', async () => {
     const target = path.join(dir, 'new', 'shop')
     const written = await writeTemplate('shop', target)
-    expect(written).toEqual(['frontend/package.json', 'frontend/server.js', 'mesh.yaml'])
+    expect(written).toEqual(['frontend/package.json', 'frontend/server.js', 'mesh.yaml', 'scenarios/capacity-plan.md', 'scenarios/capacity-plan.yaml'])
     expect(await readFile(path.join(target, 'frontend/server.js'), 'utf8')).toContain('HTTP_PROXY')
   })
 
