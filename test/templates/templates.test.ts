@@ -71,7 +71,7 @@ describe('templates', () => {
   it('names the known templates when asked for an unknown one', async () => {
     const error = await rejection(writeTemplate('nope', dir))
     expect(error.code).toBe('MESH_TEMPLATE_NOT_FOUND')
-    expect(error.message).toMatch(/"nope".*large, minimal, secure-shop, serverless, shop/)
+    expect(error.message).toMatch(/"nope".*large, minimal, retry-storm, secure-shop, serverless, shop/)
   })
 
   it('treats a path as an unknown template, not a directory to copy', async () => {
