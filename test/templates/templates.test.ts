@@ -34,6 +34,9 @@ describe('templates', () => {
     const templates = await listTemplates()
     expect(templates.map((t) => t.name)).toEqual(expect.arrayContaining(['large', 'minimal', 'secure-shop', 'serverless', 'shop']))
     for (const t of templates) expect(t.description.length).toBeGreaterThan(10)
+    // A template made for mesh sim says so, and mesh init prints it instead of "mesh up".
+    expect(templates.find((t) => t.name === 'retry-storm')?.next).toMatch(/^mesh sim --scenario scenarios\/slowdown\.yaml/)
+    expect(templates.find((t) => t.name === 'shop')?.next).toBeUndefined()
   })
 
   it('writes the minimal template, without template.json', async () => {
