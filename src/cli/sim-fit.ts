@@ -58,7 +58,7 @@ export async function fitFromRunningMesh(client: ControlClient, options: FitComm
   const fitted = fits.filter((f) => f.model)
   if (fitted.length === 0) {
     throw new MeshError('MESH_TRACE_NOT_FOUND', `The running mesh's traces hold too few requests of ${quoteList(commandServices)} to fit a model.`, {
-      hints: [...fits.map((f) => `${f.service}: ${f.skipped}`), 'Drive load through the mesh first (mesh load --rps 50 --duration 10s), then mesh sim --fit again.'],
+      hints: [...fits.map((f) => `${f.service}: ${f.skipped}`), 'Drive load through the mesh first (mesh load ingress --rps 50 --duration 10s), then mesh sim --fit again.'],
     })
   }
   const source = await readFile(options.file, 'utf8')
