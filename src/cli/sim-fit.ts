@@ -39,6 +39,7 @@ export async function fitFromRunningMesh(client: ControlClient, options: FitComm
   for (const s of config.services) {
     const kinds = new Set(s.versions.map((v) => v.workload.kind))
     if (kinds.has('address')) notFitted.push({service: s.name, why: 'it is reached at an address: the mesh sees no request it serves, and mesh sim cannot model it'})
+    else if (s.protocol === 'tcp') notFitted.push({service: s.name, why: 'protocol: tcp: mesh sim models requests, not connections'})
     else if (kinds.has('command')) commandServices.push(s.name)
   }
   if (commandServices.length === 0) {
@@ -48,6 +49,14 @@ export async function fitFromRunningMesh(client: ControlClient, options: FitComm
   }
   const [spans, store] = await Promise.all([client.spans({}), client.traceStore()])
   const fits = fitModels(spans, commandServices, {minRequests: MIN_FIT_REQUESTS})
+  // Traces can outlive a service: a model's calls must name services of the file.
+  const known = new Set(config.services.map((s) => s.name))
+  for (const f of fits) {
+    const gone = f.model?.calls.filter((c) => !known.has(c.service)) ?? []
+    if (gone.length === 0) continue
+    f.model!.calls = f.model!.calls.filter((c) => known.has(c.service))
+    f.notes.push(`its calls to ${[...new Set(gone.map((c) => c.service))].join(', ')} are left out: no such service in ${path.basename(options.file)}`)
+  }
   const report: FitReport = {
     spans: spans.length,
     sampledOut: store.sampling.sampledOut,

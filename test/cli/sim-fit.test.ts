@@ -31,11 +31,15 @@ function storeOf(spans: Span[], sampledOut = 0): ControlClient {
   } as unknown as ControlClient
 }
 
-function checkoutRequests(n: number): Span[] {
+/** Requests checkout served, each calling `callee` (when given) for its first 5 ms. */
+function checkoutRequests(n: number, callee?: string): Span[] {
   return Array.from({length: n}, (_, i) => {
     const id = (i + 1).toString(16).padStart(16, '0')
-    return {traceId: id.padStart(32, '0'), spanId: id, kind: 'server', name: 'GET /', service: 'checkout', method: 'GET', path: '/', status: 200, startMs: i * 100, durationMs: 10 + (i % 5)} satisfies Span
-  })
+    const request: Span = {traceId: id.padStart(32, '0'), spanId: id, kind: 'server', name: 'GET /', service: 'checkout', method: 'GET', path: '/', status: 200, startMs: i * 100, durationMs: 10 + (i % 5)}
+    if (!callee) return [request]
+    const call: Span = {...request, spanId: `c${id.slice(1)}`, parentId: request.spanId, kind: 'client', peerService: callee, durationMs: 5}
+    return [request, call]
+  }).flat()
 }
 
 describe('fitFromRunningMesh', () => {
@@ -53,16 +57,19 @@ describe('fitFromRunningMesh', () => {
     const file = meshFile()
     const out = path.join(path.dirname(file), 'fitted.yaml')
     const lines: string[] = []
-    const report = await fitFromRunningMesh(storeOf(checkoutRequests(60), 1200), {file, out, json: false, colour: false, log: (t) => lines.push(t)})
+    const report = await fitFromRunningMesh(storeOf(checkoutRequests(60, 'legacy'), 1200), {file, out, json: false, colour: false, log: (t) => lines.push(t)})
     expect(report.written).toBe(out)
+    // Its calls went to a service the file no longer has: left out, and said.
+    expect(report.services[0].model!.calls).toEqual([])
+    expect(report.services[0].notes.join('\n')).toMatch(/calls to legacy are left out: no such service in mesh\.yaml/)
     expect(lines.join('\n')).toMatch(/1200 span\(s\) left out.*upper bounds/)
     expect(readFileSync(out, 'utf8')).toMatch(/ {4}command: node checkout\.js\n {4}# fitted by mesh sim --fit from 60 requests on [\d-]+\n {4}simulate:\n {6}latency: /)
     // The input is left as it was.
     expect(readFileSync(file, 'utf8')).toBe(MESH)
   })
 
-  test('a file with no command: service has nothing to fit', async () => {
-    const file = meshFile('name: sim\nservices:\n  a: {simulate: {latency: 5ms}}\n')
+  test('a file with no command: service (a TCP one cannot have a model) has nothing to fit', async () => {
+    const file = meshFile('name: sim\nservices:\n  a: {simulate: {latency: 5ms}}\n  db: {command: node db.js, protocol: tcp}\n')
     await expect(fitFromRunningMesh(storeOf([]), {file, json: true, colour: false, log: () => {}})).rejects.toThrow(/no command: service/)
   })
 })
