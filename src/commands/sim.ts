@@ -3,6 +3,7 @@ import path from 'node:path'
 import {Flags} from '@oclif/core'
 import chalk from 'chalk'
 import {durationFlag, MeshCommand} from '../cli/mesh-command.js'
+import {type FitReport, fitFromRunningMesh} from '../cli/sim-fit.js'
 import {renderSimReport} from '../cli/sim-report.js'
 import {ConfigError} from '../sim/config/config-error.js'
 import {loadConfigWithWarnings} from '../sim/config/load-config.js'
@@ -37,10 +38,15 @@ Load enters at the ingress (path /; without an ingress, at the first service), w
     traces: Flags.string({description: 'write sampled requests\' spans to this file (read it with mesh trace --traces FILE ID)'}),
     'trace-every': Flags.integer({min: 1, default: 100, description: 'with --traces: keep one request in this many'}),
     series: Flags.string({description: 'write the time series (per service, per second of virtual time) to this file: CSV, or JSON for a .json name'}),
+    fit: Flags.boolean({description: "fit each command: service's model (latency, errors, calls) from the running mesh's traces and print its simulate: block", exclusive: ['rps', 'ramp', 'scenario']}),
+    out: Flags.string({description: 'with --fit: write mesh.yaml with the fitted simulate: blocks beside the commands to this file (mesh.yaml itself: in place)', dependsOn: ['fit']}),
   }
 
-  async run(): Promise<SimResult> {
+  async run(): Promise<SimResult | FitReport> {
     const {flags} = await this.parse(Sim)
+    if (flags.fit) {
+      return fitFromRunningMesh(this.connect(flags.file), {file: path.resolve(flags.file), out: flags.out, json: this.jsonEnabled(), colour: chalk.level > 0, log: (text) => this.log(text)})
+    }
     const {config, warnings} = await loadConfigWithWarnings(path.resolve(flags.file))
     this.warnUnsetVariables(warnings)
     const scenario = flags.scenario === undefined ? undefined : await readScenario(flags.scenario, config)
