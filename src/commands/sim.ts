@@ -3,6 +3,7 @@ import path from 'node:path'
 import {Flags} from '@oclif/core'
 import chalk from 'chalk'
 import {durationFlag, MeshCommand} from '../cli/mesh-command.js'
+import {type FitReport, fitFromRunningMesh} from '../cli/sim-fit.js'
 import {finishRun, outputOptions, runSweepFlags, simOutputFlags} from '../cli/sim-output.js'
 import {renderSimReport, renderSweepReport} from '../cli/sim-report.js'
 import {ConfigError} from '../sim/config/config-error.js'
@@ -38,11 +39,16 @@ Load enters at the ingress (path /; without an ingress, at the first service), w
     scenario: Flags.string({description: 'a chaos scenario (mesh chaos) to play on the virtual timeline; its load replaces --rps/--ramp'}),
     seed: Flags.integer({default: 1, description: 'every dice roll of the run comes from it: the same seed, the same result'}),
     ...simOutputFlags,
+    fit: Flags.boolean({description: "fit each command: service's model (latency, errors, calls) from the running mesh's traces and print its simulate: block", exclusive: ['rps', 'ramp', 'scenario', 'vary']}),
+    out: Flags.string({description: 'with --fit: write mesh.yaml with the fitted simulate: blocks beside the commands to this file (mesh.yaml itself: in place)', dependsOn: ['fit']}),
   }
 
-  async run(): Promise<SimResult | SweepResult> {
+  async run(): Promise<SimResult | SweepResult | FitReport> {
     const {flags} = await this.parse(Sim)
     const file = path.resolve(flags.file)
+    if (flags.fit) {
+      return fitFromRunningMesh(this.connect(flags.file), {file, out: flags.out, json: this.jsonEnabled(), colour: chalk.level > 0, log: (text) => this.log(text)})
+    }
     const {config, warnings} = await loadConfigWithWarnings(file)
     this.warnUnsetVariables(warnings)
     const scenario = flags.scenario === undefined ? undefined : await readScenario(flags.scenario, config)

@@ -105,6 +105,14 @@ describe('a chaos scenario on the virtual timeline', () => {
     expect(frontend.filter((p) => p.atMs >= 5_000 && p.atMs < 15_000).every((p) => p.successRate < 0.7)).toBe(true)
   })
 
+  test('a step it cannot play (a pause: no process to stop) is refused before the run, naming its line', async () => {
+    const s = parseScenario(
+      ['duration: 5s', 'load: {target: ingress, path: /, rps: 10}', 'timeline:', '  - {at: 1s, inject: {service: cart, pause: 2s}}'].join('\n'),
+      '/tmp/sim-pause.yaml',
+    ).scenario!
+    await expect(runSimulation(shopConfig(), {shape: s.load!.shape, seed: 1, scenario: s})).rejects.toThrow(/sim-pause\.yaml:4: mesh sim cannot play a pause fault/)
+  })
+
   test('an expectation that does not hold is reported failed with what was measured', async () => {
     const s = scenario('successRate >= 99%')
     const r = await runSimulation(shopConfig(), {shape: s.load!.shape, seed: 1, scenario: s})

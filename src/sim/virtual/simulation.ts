@@ -53,7 +53,7 @@ export function missingModels(config: MeshConfig): MeshError | undefined {
     {
       hints: [
         `Write a simulate: block beside its command: in mesh.yaml (only mesh sim reads it), e.g.\n    ${names[0]}:\n      command: …\n      simulate: {latency: {p50: 5ms, p99: 40ms}${callsOf(missing[0])}}`,
-        'Or record it from a running mesh: mesh up, drive some load, then mesh sim --fit (writes the simulate: blocks from its traces).',
+        'Or record it from a running mesh: mesh up, drive some load, then mesh sim --fit --out mesh.yaml (writes a simulate: block beside each command: from its traces).',
       ],
     },
   )
