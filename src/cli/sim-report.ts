@@ -135,10 +135,11 @@ function renderServiceTable(r: SimResult, c: ChalkInstance): string {
 /** What the policies did, and where the time went: waiting for a slot or being served. */
 function renderResilienceTable(r: SimResult, c: ChalkInstance): string {
   const n = (v: number) => (v > 0 ? count(v) : c.dim('0'))
-  // Red where the engine found arrivals above capacity; without a concurrency limit the
-  // figure is requests in flight per replica, which may pass 100% and mean nothing bad.
+  // Red where the engine found arrivals above capacity. Without a concurrency limit there are
+  // no slots to fill: the figure would be requests in flight per replica, which may pass
+  // 100% and mean nothing bad, so the column says so instead.
   const unstable = new Set(r.unstable.map((u) => u.service))
-  const utilisation = (s: SimServiceStats) => (unstable.has(s.service) ? c.red(percent(s.utilisation)) : percent(s.utilisation))
+  const utilisation = (s: SimServiceStats) => (s.slots === 0 ? c.dim('no limit') : unstable.has(s.service) ? c.red(percent(s.utilisation)) : percent(s.utilisation))
   const rows = r.services.map((s) => [
     s.service,
     count(s.actualRequests),
