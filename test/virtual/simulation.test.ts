@@ -9,6 +9,7 @@ import {constantShape} from '../../src/sim/load/arrival-schedule.js'
 import {MeshError} from '../../src/sim/errors.js'
 import {runSimulation, simulatedMesh} from '../../src/sim/virtual/simulation.js'
 import {shopConfig} from './shop.js'
+import {parsed, yaml} from '../config/helpers.js'
 
 describe('runSimulation', () => {
   test('the same seed gives byte-identical JSON; another seed does not', async () => {
@@ -75,6 +76,26 @@ describe('runSimulation', () => {
     expect((error as MeshError).message).toContain('"frontend"')
     expect((error as MeshError).hints.join('\n')).toMatch(/simulate: block beside its command:/)
     expect((error as MeshError).hints.join('\n')).toMatch(/mesh sim --fit/)
+  })
+})
+
+describe('an overloaded run', () => {
+  // One slot, 100 ms a request, 50 requests a second: five times what it can serve.
+  const slow = () =>
+    parsed(yaml('name: over', 'ingress: {port: 0, routes: [{prefix: /, service: s}]}', 'services:', '  s: {simulate: {concurrency: 1, latency: 100ms, responseSize: 0}}'))
+
+  test('a scenario\'s load is open loop as a plain run\'s: every request is sent on time, none held back by the client', async () => {
+    const plain = await runSimulation(slow(), {shape: constantShape(50, 4_000), seed: 1})
+    const s = parseScenario(['duration: 4s', 'load: {target: ingress, path: /, rps: 50}', 'timeline: []'].join('\n'), '/tmp/sim-over.yaml').scenario!
+    const played = await runSimulation(slow(), {shape: s.load!.shape, seed: 1, scenario: s})
+    expect(plain.ingressRequests).toBe(200)
+    expect(played.ingressRequests).toBe(200)
+    // The queue grows by 40 a second in both; mesh load's default cap (the rate, at least 16, in
+    // flight) would have held it at 16 and sent the rest late.
+    const deepest = (r: typeof plain) => Math.max(...r.series.map((p) => p.queueDepth))
+    expect(deepest(plain)).toBeGreaterThan(100)
+    expect(deepest(played)).toBe(deepest(plain))
+    expect(played.unstable.map((u) => u.service)).toEqual(['s'])
   })
 })
 

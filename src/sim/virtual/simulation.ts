@@ -293,7 +293,10 @@ export async function runSimulation(config: MeshConfig, options: SimOptions): Pr
         clearFaults: async (selector) => mesh.faults.clear(selector),
       },
       target: scenario.load ? {origin: 'sim://ingress', path: scenario.load.path ?? '/'} : undefined,
-      load: (o: LoadOptions): Promise<LoadResult> => runLoad({...o, send: sendIn}),
+      // Open loop, as a plain run: mesh load's default cap on requests in flight (one second's
+      // worth) spares a real machine's sockets, but here it would quietly turn an overload into a
+      // client that stops sending. A scenario's own load.concurrency still caps it.
+      load: (o: LoadOptions): Promise<LoadResult> => runLoad({...o, concurrency: o.concurrency ?? Number.POSITIVE_INFINITY, send: sendIn}),
     }).finally(() => {
       finished = true
     })
