@@ -61,6 +61,12 @@ describe('environment and env_file', () => {
     expect(lossLines).toContainEqual(expect.stringContaining('services.web.environment[0] changed: names "db", a host name on compose\'s network: here each dependency is reached at $DB_URL (or $DB_ADDR)'))
   })
 
+  test('a dependency\'s <DEP>_URL is the mesh\'s to set', () => {
+    const {mesh, lossLines} = importText('services:\n  web:\n    image: node:20\n    command: node web.js\n    environment: {API_URL: "http://api:3000", MODE: dev}\n    depends_on: [api]\n  api:\n    image: node:20\n    command: node api.js\n')
+    expect(mesh.services.web.env).toEqual({MODE: 'dev'})
+    expect(lossLines).toContainEqual(expect.stringContaining('services.web.environment.API_URL changed: the mesh sets API_URL itself'))
+  })
+
   test('env_file becomes envFile, relative to mesh.yaml; an optional missing one is left out', () => {
     const {mesh, lossLines} = importText(node('    command: node a.js\n    env_file: [.env.app, {path: .env.local, required: false}]\n'), {files: {'.env.app': 'A=1\n'}})
     expect(mesh.services.app.envFile).toBe('.env.app')
@@ -179,6 +185,16 @@ describe('ports and the ingress', () => {
     expect(mesh.ingress?.port).toBe(8081)
     expect(mesh.services.app.port).toBe(8080)
     expect(lossLines).toContainEqual(expect.stringContaining('services.app.ports[0] changed: published on 80, a privileged port: the mesh\'s ingress listens on 8081 instead'))
+  })
+
+  test('host IPs: 127.0.0.1 is the mesh\'s own, any other is said; "IP::PORT" publishes on a port compose picks', () => {
+    const local = importText(node('    command: node a.js\n    ports: ["127.0.0.1:8080:3000"]\n'))
+    expect(local.mesh.ingress?.port).toBe(8080)
+    expect(local.lossLines.filter((l) => l.includes('host_ip'))).toEqual([])
+    const any = importText(node('    command: node a.js\n    ports: ["0.0.0.0:8080:3000", "127.0.0.1::4000"]\n'))
+    expect(any.lossLines).toContainEqual(expect.stringContaining('services.app.ports[0] changed: host_ip 0.0.0.0: the mesh listens on 127.0.0.1 only'))
+    expect(any.lossLines).toContainEqual(expect.stringContaining('services.app.ports[1] dropped: published on a port docker picks'))
+    expect(any.mesh.ingress?.port).toBe(8080)
   })
 
   test('udp and ranges are said', () => {

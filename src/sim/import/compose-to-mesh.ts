@@ -145,10 +145,12 @@ export function composeToMesh(project: ComposeProject, options: ComposeImportOpt
     for (const port of p.service.ports) {
       if (port.range) loss(port.at, 'dropped', 'a port range: only its first port is read')
       if (port.protocol !== 'tcp') loss(port.at, 'dropped', `${port.protocol} ports: the mesh carries TCP (HTTP, gRPC and plain TCP) only`)
-      else if (port === ingressPublished) continue
-      else if (port.host !== undefined && p.kind === 'command') loss(port.at, 'changed', p === entry ? `also published on ${port.host}: the mesh's ingress listens on ${ingressPort} only` : `published on ${port.host} in compose: reach it through the ingress (a route is suggested in mesh.yaml) or at its own port`)
-      else if (port.host !== undefined && p.kind === 'address' && port.container !== p.listens) loss(port.at, 'changed', `published on ${port.host} too: the docker run line publishes it, and the mesh routes to ${p.addressPort} (address:) only`)
-      else if (port.host !== undefined && p.kind === 'simulate') loss(port.at, 'dropped', `published on ${port.host} in compose: a simulated stand-in is reached through the mesh (its callers' $${envPrefix(p.name)}_URL, or an ingress route)`)
+      else if (port === ingressPublished) {
+        // The ingress's own: said above when it moved.
+      } else if (port.host === undefined) loss(port.at, 'dropped', 'published on a port docker picks: the mesh publishes only its ingress (and each address is where you run it)')
+      else if (p.kind === 'command') loss(port.at, 'changed', p === entry ? `also published on ${port.host}: the mesh's ingress listens on ${ingressPort} only` : `published on ${port.host} in compose: reach it through the ingress (a route is suggested in mesh.yaml) or at its own port`)
+      else if (p.kind === 'address' && port.container !== p.listens) loss(port.at, 'changed', `published on ${port.host} too: the docker run line publishes it, and the mesh routes to ${p.addressPort} (address:) only`)
+      else if (p.kind === 'simulate') loss(port.at, 'dropped', `published on ${port.host} in compose: a simulated stand-in is reached through the mesh (its callers' $${dependencyEnvName(p.name)}, or an ingress route)`)
       if (port.hostIp && port.hostIp !== '127.0.0.1' && port.hostIp !== 'localhost') loss(port.at, 'changed', `host_ip ${port.hostIp}: the mesh listens on 127.0.0.1 only`)
     }
   }
@@ -268,7 +270,9 @@ function emitService(doc: Document, p: Plan, plans: Plan[], names: Map<string, s
     const env = new Map<string, string>()
     for (const {value: [name, value], at} of s.environment) {
       if (name === 'PORT') loss(at, 'dropped', `the mesh sets PORT for each instance${p.fixedPort !== undefined ? ` (here ${p.fixedPort}, from port:)` : ''}`)
-      else {
+      else if (s.dependsOn.some((d) => name === dependencyEnvName(names.get(d.name)!))) {
+        loss(at, 'changed', `the mesh sets ${name} itself, to the sidecar in front of its dependency, over any value given here: left out`)
+      } else {
         env.set(name, value ?? `\${${name}}`)
         const mentions = plans.find((other) => other !== p && value !== undefined && new RegExp(`(^|[/@])${escapeRegExp(other.service.name)}($|[:/])`).test(value))
         if (mentions) loss(at, 'changed', `names "${mentions.service.name}", a host name on compose's network: here each dependency is reached at $${dependencyEnvName(mentions.name)} (or $${envPrefix(mentions.name)}_ADDR), which the mesh gives the command`)
