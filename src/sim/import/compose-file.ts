@@ -14,7 +14,7 @@ import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 import {LineCounter, parseDocument} from 'yaml'
 import {MeshError} from '../errors.js'
-import {ConfigError} from '../config/config-error.js'
+import {SourceError} from './source-error.js'
 import {At, array, bool, checker, describeNode, duplicateKeys, enumOf, int, oneOf, Report, scalar, str, text, type Checker} from '../config/checker.js'
 import {suggestion} from '../config/did-you-mean.js'
 import {parseDuration} from '../config/duration.js'
@@ -145,16 +145,8 @@ export async function readComposeFile(file: string, env: NodeJS.ProcessEnv = pro
     throw new MeshError('MESH_CONFIG_UNREADABLE', `cannot read ${absolute}: ${(error as Error).message}`, {cause: error})
   }
   const read = parseCompose(source, absolute, env)
-  if ('issues' in read) throw new ComposeFileError(read.issues, absolute)
+  if ('issues' in read) throw new SourceError(read.issues, `Fix these in ${path.basename(absolute)} (\`docker compose config\` reads it the same way), then import it again.`)
   return read
-}
-
-/** A compose file's errors: shown as mesh.yaml's are (MESH_CONFIG_INVALID, each at its line), with a hint of their own. */
-export class ComposeFileError extends ConfigError {
-  constructor(issues: ConfigIssue[], file: string) {
-    super(issues)
-    this.hints.splice(0, this.hints.length, `Fix these in ${path.basename(file)} (\`docker compose config\` reads it the same way), then import it again.`)
-  }
 }
 
 /** The compose file names `docker compose` looks for, in its order. */
