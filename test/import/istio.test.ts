@@ -87,7 +87,39 @@ spec:
 ---
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
-metadata: {name: deny-all}
+metadata: {name: reviews-viewers}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  rules:
+  - from:
+    - source: {principals: [cluster.local/ns/bookinfo/sa/productpage]}
+    - source: {namespaces: [bookinfo], ipBlocks: [10.0.0.0/8]}
+    to:
+    - operation: {methods: [GET]}
+    when: [{key: "request.auth.claims[groups]", values: [readers]}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: no-admin}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  action: DENY
+  rules: [{to: [{operation: {paths: [/admin/*]}}]}]
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  jwtRules:
+  - issuer: mesh
+    audiences: [bookinfo]
+    outputClaimToHeaders: [{header: x-groups, claim: groups}]
+    timeout: 5s
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: mesh-default}
 spec: {}
 `
 
@@ -114,6 +146,14 @@ test('VirtualService, DestinationRule and PeerAuthentication become the policy b
     loadBalancer: {type: 'ring-hash', hashOn: {header: 'x-user'}},
     circuitBreaker: {maxConnections: 100, maxPendingRequests: 10, maxRequests: 50, maxRetries: 2},
     outlierDetection: {consecutive5xxErrors: 7, interval: '5m', baseEjectionTime: '15m', maxEjectionPercent: 50},
+    authorization: {
+      allow: [
+        {principals: ['cluster.local/ns/bookinfo/sa/productpage'], methods: ['GET'], when: [{key: 'request.auth.claims[groups]', values: ['readers']}]},
+        {methods: ['GET'], when: [{key: 'source.namespace', values: ['bookinfo']}, {key: 'request.auth.claims[groups]', values: ['readers']}]},
+      ],
+      deny: [{paths: ['/admin/*']}],
+    },
+    requestAuthentication: {jwtRules: [{issuer: 'mesh', audiences: ['bookinfo'], outputClaimToHeaders: [{header: 'x-groups', claim: 'groups'}]}]},
   })
   expect(mesh.services.ratings.policy).toEqual({mtls: 'STRICT'})
   expect(mesh.security).toEqual({mtls: 'PERMISSIVE'})
@@ -125,7 +165,22 @@ test('VirtualService, DestinationRule and PeerAuthentication become the policy b
     'istio.yaml:22:5 VirtualService/reviews spec.http[1].fault: not carried over: a standing fault: inject it with mesh inject-fault (or faults.inject in mesh.yaml)',
     'istio.yaml:35:34 DestinationRule/reviews spec.trafficPolicy.connectionPool.tcp.connectTimeout: not carried over: connectionPool.tcp.connectTimeout: policy.circuitBreaker has maxConnections, maxPendingRequests, maxRequests and maxRetries',
     'istio.yaml:47:3 DestinationRule/details spec.host: not carried over: "details" is not a service of mesh.yaml: skipped (declared: reviews, ratings)',
-    'istio.yaml:63:1 AuthorizationPolicy/deny-all: not carried over: AuthorizationPolicy deny-all: import reads VirtualService, DestinationRule and PeerAuthentication',
+    'istio.yaml:71:40 AuthorizationPolicy/reviews-viewers spec.rules[0].from[1].source.ipBlocks: not carried over: source.ipBlocks: every caller of a local mesh is 127.0.0.1',
+    'istio.yaml:93:5 RequestAuthentication/jwt spec.jwtRules[0].timeout: not carried over: jwtRules.timeout: the mesh\'s jwtRules take issuer, audiences, jwksUri, jwks, fromHeaders, fromParams, forwardOriginalToken, outputPayloadToHeader, outputClaimToHeaders',
+    'istio.yaml:95:1 Telemetry/mesh-default: not carried over: Telemetry mesh-default: import reads VirtualService, DestinationRule, PeerAuthentication, AuthorizationPolicy, RequestAuthentication',
+  ])
+})
+
+test("Istio's allow-nothing for the whole namespace is a deny of everything on every service, said twice", async () => {
+  const {dir, meshFile} = bookinfo()
+  writeFileSync(path.join(dir, 'deny.yaml'), 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: allow-nothing}\nspec: {}\n')
+  const result = await importIstio({meshFile, files: [path.join(dir, 'deny.yaml')], env: {}})
+  const mesh = parse(readFileSync(meshFile, 'utf8'))
+  expect(mesh.services.reviews.policy).toEqual({authorization: {deny: [{}]}})
+  expect(mesh.services.ratings.policy).toEqual({authorization: {deny: [{}]}})
+  expect(result.losses.map((l) => formatLoss(l, dir))).toEqual([
+    'deny.yaml:4:1 AuthorizationPolicy/allow-nothing spec: changed: no selector: it applies to every workload, so to each service of mesh.yaml (reviews, ratings)',
+    "deny.yaml:4:1 AuthorizationPolicy/allow-nothing spec: changed: ALLOW with no rules (Istio's allow-nothing) is written as deny: [{}], which refuses every request as it does",
   ])
 })
 
@@ -140,6 +195,7 @@ test('--dry-run lists each change and writes nothing; importing twice changes no
   const once = readFileSync(meshFile, 'utf8')
   const again = await importIstio({meshFile, files: [istio], env: {}})
   expect(readFileSync(meshFile, 'utf8')).toBe(once)
+  expect(once).not.toMatch(/[&*]a\d/)
   expect(again.changes).toContainEqual({path: 'services.reviews.policy.timeout', before: '2s', after: '2s'})
 })
 

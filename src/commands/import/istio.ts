@@ -6,7 +6,7 @@ import {importIstio, type IstioImportResult} from '../../sim/import/import-istio
 import {formatLoss} from '../../sim/import/loss.js'
 
 export default class ImportIstio extends MeshCommand {
-  static override description = "Write Istio's VirtualService, DestinationRule and PeerAuthentication resources into mesh.yaml's policy blocks, for the services it declares (others are listed and skipped), every field with no counterpart listed at its line."
+  static override description = "Write Istio's VirtualService, DestinationRule, PeerAuthentication, AuthorizationPolicy and RequestAuthentication resources into mesh.yaml's policy blocks, for the services it declares (others are listed and skipped), every field with no counterpart listed at its line."
   static override enableJsonFlag = true
   static override strict = false
   static override examples = ['<%= config.bin %> import istio istio/*.yaml --dry-run', '<%= config.bin %> import istio reviews-vs.yaml reviews-dr.yaml']

@@ -257,7 +257,7 @@ function emitService(doc: Document, p: Plan, plans: Plan[], names: Map<string, s
   const s = p.service
   const out = doc.createNode({}) as YAMLMap
   const set = (key: string, value: unknown, flow = false) => {
-    const node = doc.createNode(value)
+    const node = doc.createNode(value, {aliasDuplicateObjects: false})
     if (flow && (isMap(node) || isSeq(node))) node.flow = true
     out.set(key, node)
     return node

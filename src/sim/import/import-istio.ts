@@ -37,11 +37,8 @@ export async function importIstio(request: {meshFile: string; files: readonly st
   const changes: IstioImportResult['changes'] = []
   for (const edit of edits) {
     const before = doc.getIn(edit.path)
-    const node = doc.createNode(edit.value)
-    // Small blocks read best on one line, as mesh.yaml's own examples write them.
-    if (isMap(node) && !edit.path.includes('routes')) node.flow = true
-    if (isSeq(node)) for (const item of node.items) if (isMap(item)) item.flow = true
-    doc.setIn(edit.path, node)
+    // A value shared between rules is written twice, never as a YAML anchor and alias.
+    doc.setIn(edit.path, flowSmall(doc.createNode(edit.value, {aliasDuplicateObjects: false})))
     changes.push({path: formatPath(edit.path), ...(before === undefined ? {} : {before: toJs(before)}), after: edit.value})
   }
   const yaml = doc.toString({lineWidth: 0, flowCollectionPadding: false})
@@ -55,6 +52,15 @@ export async function importIstio(request: {meshFile: string; files: readonly st
   const written = !request.dryRun && changes.length > 0
   if (written) await writeFile(meshFile, yaml)
   return {file: meshFile, changes, losses, written, yaml}
+}
+
+/** Collections short enough for one line are written on one, as mesh.yaml's own examples are. */
+function flowSmall(node: unknown): unknown {
+  if (isMap(node) || isSeq(node)) {
+    if (JSON.stringify(node.toJSON()).length <= 72) node.flow = true
+    else for (const item of node.items) flowSmall(isMap(node) ? (item as {value: unknown}).value : item)
+  }
+  return node
 }
 
 function toJs(node: unknown): unknown {

@@ -12,7 +12,7 @@ import type {ConfigIssue} from '../config/types.js'
 import {SourceError} from './source-error.js'
 
 /** The kinds import reads; any other is listed as not imported. */
-export const ISTIO_KINDS = ['VirtualService', 'DestinationRule', 'PeerAuthentication'] as const
+export const ISTIO_KINDS = ['VirtualService', 'DestinationRule', 'PeerAuthentication', 'AuthorizationPolicy', 'RequestAuthentication'] as const
 
 export interface IstioResource {
   kind: string

@@ -7,8 +7,9 @@
 
 import {formatPath, type At, type Path} from '../config/checker.js'
 import {formatDuration, parseDuration} from '../config/duration.js'
-import type {IstioResource} from './istio-manifests.js'
+import {ISTIO_KINDS, type IstioResource} from './istio-manifests.js'
 import type {Loss} from './loss.js'
+import {SecurityImport} from './istio-security.js'
 
 /** One value to set in mesh.yaml, and the resource field it came from. */
 export interface PolicyEdit {
@@ -59,6 +60,7 @@ export function istioToPolicy(resources: readonly IstioResource[], declared: Dec
     return undefined
   }
 
+  const security = new SecurityImport([...declared.keys()], known, loss)
   for (const r of resources) {
     if (!r.spec) {
       loss(r.at, 'dropped', `${r.kind} ${r.name} has no spec`)
@@ -67,8 +69,11 @@ export function istioToPolicy(resources: readonly IstioResource[], declared: Dec
     if (r.kind === 'VirtualService') virtualService(r.spec, known, versionOf, edits, loss)
     else if (r.kind === 'DestinationRule') destinationRule(r.spec, known, edits, loss)
     else if (r.kind === 'PeerAuthentication') peerAuthentication(r.spec, known, edits, loss)
-    else loss(r.at, 'dropped', `${r.kind} ${r.name}: import reads VirtualService, DestinationRule and PeerAuthentication`)
+    else if (r.kind === 'AuthorizationPolicy') security.authorizationPolicy(r.spec)
+    else if (r.kind === 'RequestAuthentication') security.requestAuthentication(r.spec)
+    else loss(r.at, 'dropped', `${r.kind} ${r.name}: import reads ${ISTIO_KINDS.join(', ')}`)
   }
+  edits.push(...security.edits())
   return {edits, losses: losses.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.column - b.column)}
 }
 
