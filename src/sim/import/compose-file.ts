@@ -10,10 +10,9 @@
 // here, from the shell and the .env beside the compose file, as `docker compose config` does.
 
 import {existsSync} from 'node:fs'
-import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 import {LineCounter, parseDocument} from 'yaml'
-import {MeshError} from '../errors.js'
+import {readSourceFile} from '../config/load-config.js'
 import {SourceError} from './source-error.js'
 import {At, array, bool, checker, describeNode, duplicateKeys, enumOf, int, oneOf, Report, scalar, str, text, type Checker} from '../config/checker.js'
 import {suggestion} from '../config/did-you-mean.js'
@@ -131,19 +130,10 @@ function keptForMesh(where: ReadonlyArray<string | number>): boolean {
 /** Read and check a compose file; throws MESH_CONFIG_NOT_FOUND, or ConfigError with every problem at its line. */
 export async function readComposeFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<ComposeProject> {
   const absolute = path.resolve(file)
-  let source: string
-  try {
-    source = await readFile(absolute, 'utf8')
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    if (code === 'ENOENT' || code === 'ENOTDIR') {
-      throw new MeshError('MESH_CONFIG_NOT_FOUND', `no compose file at ${absolute}`, {
-        cause: error,
-        hints: ['Name it: `mesh import compose path/to/compose.yaml` (default: compose.yaml, compose.yml, docker-compose.yaml or docker-compose.yml here).'],
-      })
-    }
-    throw new MeshError('MESH_CONFIG_UNREADABLE', `cannot read ${absolute}: ${(error as Error).message}`, {cause: error})
-  }
+  const source = await readSourceFile(absolute, {
+    message: `no compose file at ${absolute}`,
+    hints: ['Name it: `mesh import compose path/to/compose.yaml` (default: compose.yaml, compose.yml, docker-compose.yaml or docker-compose.yml here).'],
+  })
   const read = parseCompose(source, absolute, env)
   if ('issues' in read) throw new SourceError(read.issues, `Fix these in ${path.basename(absolute)} (\`docker compose config\` reads it the same way), then import it again.`)
   return read

@@ -3,10 +3,9 @@
 //
 //   FILE... ──parseAllDocuments──▶ {kind, name, spec At} per document ──▶ istio-to-policy.ts
 
-import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 import {LineCounter, parseAllDocuments} from 'yaml'
-import {MeshError} from '../errors.js'
+import {readSourceFile} from '../config/load-config.js'
 import {type At, duplicateKeys, Report} from '../config/checker.js'
 import type {ConfigIssue} from '../config/types.js'
 import {SourceError} from './source-error.js'
@@ -29,12 +28,7 @@ export async function readIstioFiles(files: readonly string[]): Promise<IstioRes
   const issues: ConfigIssue[] = []
   for (const file of files) {
     const absolute = path.resolve(file)
-    let source: string
-    try {
-      source = await readFile(absolute, 'utf8')
-    } catch (error) {
-      throw new MeshError('MESH_CONFIG_NOT_FOUND', `cannot read ${absolute}: ${(error as Error).message}`, {cause: error, hints: ['Name the files holding the Istio resources: `mesh import istio istio/*.yaml`.']})
-    }
+    const source = await readSourceFile(absolute, {message: `no file at ${absolute}`, hints: ['Name the files holding the Istio resources: `mesh import istio istio/*.yaml`.']})
     const read = parseIstio(source, absolute)
     issues.push(...read.issues)
     out.push(...read.resources)
