@@ -219,3 +219,26 @@ test('a manifest that is not YAML is refused at its line, and mesh.yaml is left 
   expect((error as ConfigError).issues.map((i) => formatIssue(i, dir))).toEqual([expect.stringMatching(/^bad\.yaml:4:1 /)])
   expect(readFileSync(meshFile, 'utf8')).toBe(MESH)
 })
+
+test("retries: {attempts: 0} (how export turns Istio's default retries off) sets nothing; a gateway's VirtualService is said, not read as a service's", async () => {
+  const {dir, meshFile} = bookinfo()
+  writeFileSync(path.join(dir, 'vs.yaml'), `kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http: [{route: [{destination: {host: reviews, subset: v1}}], retries: {attempts: 0}}]
+---
+kind: VirtualService
+metadata: {name: ingress}
+spec:
+  hosts: ["*"]
+  gateways: [bookinfo-gateway]
+  http: [{route: [{destination: {host: reviews}}]}]
+`)
+  const result = await importIstio({meshFile, files: [path.join(dir, 'vs.yaml')], env: {}})
+  expect(result.changes).toEqual([])
+  expect(readFileSync(meshFile, 'utf8')).toBe(MESH)
+  expect(result.losses.map((l) => formatLoss(l, dir))).toEqual([
+    "vs.yaml:11:3 VirtualService/ingress spec.gateways: not carried over: a gateway's routes: mesh.yaml's ingress: routes are not imported; write them under ingress.routes",
+  ])
+})

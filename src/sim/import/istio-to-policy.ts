@@ -99,6 +99,11 @@ function virtualService(
   loss: LossAt,
 ): void {
   const hosts = spec.child('hosts')
+  const gateways = spec.child('gateways')
+  if (gateways && gateways.items().some((g) => g.value !== 'mesh')) {
+    loss(gateways, 'dropped', "a gateway's routes: mesh.yaml's ingress: routes are not imported; write them under ingress.routes")
+    return
+  }
   const service = hosts ? known(hosts.item(0), hosts.item(0).value) : known(spec, undefined)
   if (!service) return
   for (const [key, at] of spec.entries().map((e) => [e.key, e.at] as const)) {
@@ -190,6 +195,8 @@ function retries(service: string, at: At, edits: PolicyEdit[], loss: LossAt): vo
     loss(at, 'dropped', 'retries without attempts')
     return
   }
+  // Istio retries twice unless told not to; mesh.yaml retries only when it says so.
+  if (out.attempts === 0) return
   edits.push({path: policy(service, 'retries'), value: out, from: at})
 }
 
