@@ -92,7 +92,8 @@ spec:
   selector: {matchLabels: {app: reviews}}
   rules:
   - from:
-    - source: {principals: [cluster.local/ns/bookinfo/sa/productpage]}
+    - source: {principals: [cluster.local/ns/default/sa/productpage]}
+    - source: {principals: [cluster.local/ns/bookinfo/sa/ratings]}
     - source: {namespaces: [bookinfo], ipBlocks: [10.0.0.0/8]}
     to:
     - operation: {methods: [GET]}
@@ -148,7 +149,8 @@ test('VirtualService, DestinationRule and PeerAuthentication become the policy b
     outlierDetection: {consecutive5xxErrors: 7, interval: '5m', baseEjectionTime: '15m', maxEjectionPercent: 50},
     authorization: {
       allow: [
-        {principals: ['cluster.local/ns/bookinfo/sa/productpage'], methods: ['GET'], when: [{key: 'request.auth.claims[groups]', values: ['readers']}]},
+        {principals: ['cluster.local/ns/default/sa/productpage'], methods: ['GET'], when: [{key: 'request.auth.claims[groups]', values: ['readers']}]},
+        {from: ['ratings'], methods: ['GET'], when: [{key: 'request.auth.claims[groups]', values: ['readers']}]},
         {methods: ['GET'], when: [{key: 'source.namespace', values: ['bookinfo']}, {key: 'request.auth.claims[groups]', values: ['readers']}]},
       ],
       deny: [{paths: ['/admin/*']}],
@@ -165,9 +167,9 @@ test('VirtualService, DestinationRule and PeerAuthentication become the policy b
     'istio.yaml:22:5 VirtualService/reviews spec.http[1].fault: not carried over: a standing fault: inject it with mesh inject-fault (or faults.inject in mesh.yaml)',
     'istio.yaml:35:34 DestinationRule/reviews spec.trafficPolicy.connectionPool.tcp.connectTimeout: not carried over: connectionPool.tcp.connectTimeout: policy.circuitBreaker has maxConnections, maxPendingRequests, maxRequests and maxRetries',
     'istio.yaml:47:3 DestinationRule/details spec.host: not carried over: "details" is not a service of mesh.yaml: skipped (declared: reviews, ratings)',
-    'istio.yaml:71:40 AuthorizationPolicy/reviews-viewers spec.rules[0].from[1].source.ipBlocks: not carried over: source.ipBlocks: every caller of a local mesh is 127.0.0.1',
-    'istio.yaml:93:5 RequestAuthentication/jwt spec.jwtRules[0].timeout: not carried over: jwtRules.timeout: the mesh\'s jwtRules take issuer, audiences, jwksUri, jwks, fromHeaders, fromParams, forwardOriginalToken, outputPayloadToHeader, outputClaimToHeaders',
-    'istio.yaml:95:1 Telemetry/mesh-default: not carried over: Telemetry mesh-default: import reads VirtualService, DestinationRule, PeerAuthentication, AuthorizationPolicy, RequestAuthentication',
+    'istio.yaml:72:40 AuthorizationPolicy/reviews-viewers spec.rules[0].from[2].source.ipBlocks: not carried over: source.ipBlocks: every caller of a local mesh is 127.0.0.1',
+    'istio.yaml:94:5 RequestAuthentication/jwt spec.jwtRules[0].timeout: not carried over: jwtRules.timeout: the mesh\'s jwtRules take issuer, audiences, jwksUri, jwks, fromHeaders, fromParams, forwardOriginalToken, outputPayloadToHeader, outputClaimToHeaders',
+    'istio.yaml:96:1 Telemetry/mesh-default: not carried over: Telemetry mesh-default: import reads VirtualService, DestinationRule, PeerAuthentication, AuthorizationPolicy, RequestAuthentication',
   ])
 })
 

@@ -13,6 +13,7 @@ import {formatIssue} from '../config/config-error.js'
 import {loadConfig, parseConfig} from '../config/load-config.js'
 import {readIstioFiles} from './istio-manifests.js'
 import {istioToPolicy} from './istio-to-policy.js'
+import {DEFAULT_TRUST_DOMAIN} from '../security/spiffe.js'
 import type {Loss} from './loss.js'
 
 export interface IstioImportResult {
@@ -30,7 +31,7 @@ export async function importIstio(request: {meshFile: string; files: readonly st
   const config = await loadConfig(meshFile, env)
   const declared = new Map(config.services.map((s) => [s.name, s.versions.map((v) => v.name)]))
   const resources = await readIstioFiles(request.files)
-  const {edits, losses} = istioToPolicy(resources, declared)
+  const {edits, losses} = istioToPolicy(resources, declared, {trustDomain: config.security?.trustDomain ?? DEFAULT_TRUST_DOMAIN, namespace: config.name})
 
   const source = await readFile(meshFile, 'utf8')
   const doc = parseDocument(source, {lineCounter: new LineCounter()})

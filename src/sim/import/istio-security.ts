@@ -5,6 +5,7 @@
 // Istio joins them: any deny refuses, then any allow admits.
 
 import type {At} from '../config/checker.js'
+import {parseSpiffeId, principalOf} from '../security/spiffe.js'
 import type {PolicyEdit} from './istio-to-policy.js'
 import type {Loss} from './loss.js'
 
@@ -43,6 +44,8 @@ export class SecurityImport {
     private readonly declared: readonly string[],
     private readonly known: (at: At, host: unknown) => string | undefined,
     private readonly loss: LossAt,
+    /** Whose principals are this mesh's own services: mesh.yaml's trust domain, and its name as the namespace. */
+    private readonly identity: {trustDomain: string; namespace: string},
   ) {}
 
   authorizationPolicy(spec: At): void {
@@ -114,12 +117,23 @@ export class SecurityImport {
     const out: Rule = {}
     for (const {key, at: field} of at?.entries() ?? []) {
       const values = (field.node as {toJSON?: () => unknown})?.toJSON?.()
-      if (keys.includes(key)) out[key] = values
+      if (key === 'principals' && Array.isArray(values) && this.services(values)) out.from = this.services(values)
+      else if (keys.includes(key)) out[key] = values
       else if (what === 'source' && (key === 'namespaces' || key === 'notNamespaces')) {
         out.when = [{key: 'source.namespace', [key === 'namespaces' ? 'values' : 'notValues']: values}]
       } else this.loss(field, 'dropped', `${what}.${key}: ${key.toLowerCase().includes('ip') ? 'every caller of a local mesh is 127.0.0.1' : `an authorization rule matches ${keys.join(', ')}`}`)
     }
     return out
+  }
+
+  /** Principals that are each a service of this mesh (or its ingress), as `from:` names them; undefined if any is not. */
+  private services(principals: unknown[]): string[] | undefined {
+    const names = principals.map((p) => {
+      const parts = typeof p === 'string' ? parseSpiffeId(`spiffe://${principalOf(p)}`) : undefined
+      const mine = parts && parts.trustDomain === this.identity.trustDomain && parts.namespace === this.identity.namespace
+      return mine && (this.declared.includes(parts.serviceAccount) || parts.serviceAccount === 'ingress') ? parts.serviceAccount : undefined
+    })
+    return names.every((n) => n !== undefined) ? (names as string[]) : undefined
   }
 
   edits(): PolicyEdit[] {

@@ -27,7 +27,11 @@ const RETRY_ON = new Set(['5xx', 'gateway-error', 'reset', 'connect-failure', 'r
 const SIMPLE_LB: Record<string, string> = {ROUND_ROBIN: 'round-robin', RANDOM: 'random', LEAST_REQUEST: 'least-request', LEAST_CONN: 'least-request'}
 const MTLS = ['STRICT', 'PERMISSIVE', 'DISABLE']
 
-export function istioToPolicy(resources: readonly IstioResource[], declared: DeclaredServices): {edits: PolicyEdit[]; losses: Loss[]} {
+export function istioToPolicy(
+  resources: readonly IstioResource[],
+  declared: DeclaredServices,
+  identity: {trustDomain: string; namespace: string},
+): {edits: PolicyEdit[]; losses: Loss[]} {
   const edits: PolicyEdit[] = []
   const losses: Loss[] = []
   const loss: LossAt = (at, kind, reason) => {
@@ -60,7 +64,7 @@ export function istioToPolicy(resources: readonly IstioResource[], declared: Dec
     return undefined
   }
 
-  const security = new SecurityImport([...declared.keys()], known, loss)
+  const security = new SecurityImport([...declared.keys()], known, loss, identity)
   for (const r of resources) {
     if (!r.spec) {
       loss(r.at, 'dropped', `${r.kind} ${r.name} has no spec`)
