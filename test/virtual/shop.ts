@@ -24,6 +24,7 @@ export function shopConfig(frontend: SimulateConfig | null = FRONTEND_MODEL): Me
   const {config, issues} = parseConfig(readFileSync(file, 'utf8'), file, {})
   if (!config) throw new Error(issues.map((i) => i.message).join('\n'))
   const fe = config.services.find((s) => s.name === 'frontend')!
-  if (frontend) fe.model = frontend
+  // null: the frontend as a command: service with no model (the template's own taken away).
+  fe.model = frontend ?? undefined
   return config
 }
