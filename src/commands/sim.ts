@@ -33,6 +33,7 @@ Load enters at the ingress (path /; without an ingress, at the first service), w
     ramp: Flags.string({multiple: true, description: 'FROM:TO/DURATION: the rate moving linearly, e.g. 0:200/30s (repeatable; played in order, before --rps)'}),
     arrivals: Flags.string({options: [...ARRIVALS], default: 'uniform', description: 'uniform: evenly spaced; poisson: exponential gaps of mean 1/rate'}),
     scenario: Flags.string({description: 'a chaos scenario (mesh chaos) to play on the virtual timeline; its load replaces --rps/--ramp'}),
+    'hop-latency': durationFlag({description: 'added to every attempt: what one hop through a running mesh (sidecars, loopback) takes; default 0', examples: '0.5ms, 1ms'}),
     seed: Flags.integer({default: 1, description: 'every dice roll of the run comes from it: the same seed, the same result'}),
     traces: Flags.string({description: 'write sampled requests\' spans to this file (read it with mesh trace --traces FILE ID)'}),
     'trace-every': Flags.integer({min: 1, default: 100, description: 'with --traces: keep one request in this many'}),
@@ -48,7 +49,7 @@ Load enters at the ingress (path /; without an ingress, at the first service), w
     const traces = flags.traces === undefined ? undefined : new TraceFileWriter(path.resolve(flags.traces))
     let raw: SimResult
     try {
-      raw = await runSimulation(config, {shape, seed: flags.seed, scenario, traceSampleEvery: traces ? flags['trace-every'] : 0, onSpan: traces?.record})
+      raw = await runSimulation(config, {shape, seed: flags.seed, scenario, hopLatencyMs: flags['hop-latency'], traceSampleEvery: traces ? flags['trace-every'] : 0, onSpan: traces?.record})
     } finally {
       traces?.close()
     }
