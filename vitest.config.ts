@@ -1,10 +1,11 @@
 import {defineConfig} from 'vitest/config'
 
-// Files that drive real meshes (or npm) through the CLI: seconds to minutes each. Their project
+// Files that drive real meshes (or npm) through the CLI, or run a million virtual-time requests
+// (the M/M/c fidelity checks): seconds to minutes each. Their project
 // sorts first (projects run in name order in one queue), so the quick in-process files fill
 // the other worker at the end instead of a long file starting last; without a timing cache
 // (CI) files are ordered by size, which would put the short but slow ones listed here last.
-const INTEGRATION = ['test/integration/**/*.test.ts', 'test/cli/exit-codes.test.ts', 'test/docs/readme-tour.test.ts', 'test/install.test.ts']
+const INTEGRATION = ['test/integration/**/*.test.ts', 'test/virtual/fidelity-*.test.ts', 'test/cli/exit-codes.test.ts', 'test/docs/readme-tour.test.ts', 'test/install.test.ts']
 
 export default defineConfig({
   test: {

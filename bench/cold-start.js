@@ -20,10 +20,10 @@
 //
 // Env knobs: BENCH_COLD (zero | restart), BENCH_COLD_STARTS (20), BENCH_JSON (raw samples).
 import {execFileSync} from 'node:child_process'
-import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import {alive, fmt, machine, REPO, table} from './lib.js'
+import {fmt, forceMeshDown, machine, REPO, table} from './lib.js'
 import {connect} from '../dist/sim/control/control-client.js'
 import {meshPaths} from '../dist/sim/control/state-file.js'
 
@@ -75,15 +75,7 @@ function cli(args, timeout = 120_000) {
 function cleanupSync() {
   if (meshUp) {
     meshUp = false
-    try {
-      cli(['down'], 30_000)
-    } catch {
-      try {
-        const state = JSON.parse(readFileSync(path.join(dir, '.mesh', 'state.json'), 'utf8'))
-        for (const c of state.children ?? []) if (c.pgid) try { process.kill(-c.pgid, 'SIGKILL') } catch {}
-        if (state.daemon?.pid && alive(state.daemon.pid)) process.kill(state.daemon.pid, 'SIGKILL')
-      } catch {}
-    }
+    forceMeshDown(dir, meshFile)
   }
   rmSync(dir, {recursive: true, force: true})
 }

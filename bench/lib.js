@@ -226,3 +226,20 @@ export function exitOnSignal(server, pool) {
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
 }
+
+/**
+ * `mesh down` of the mesh in `dir`, synchronously (exit handlers cannot wait); if the CLI fails
+ * or hangs, the daemon and the children state.json records are SIGKILLed by process group, so
+ * a benchmark never leaves a mesh behind.
+ */
+export function forceMeshDown(dir, file, timeoutMs = 30_000) {
+  try {
+    execFileSync(process.execPath, [path.join(REPO, 'bin', 'run.js'), 'down', '-f', file], {cwd: dir, stdio: 'ignore', timeout: timeoutMs})
+  } catch {
+    try {
+      const state = JSON.parse(readFileSync(path.join(dir, '.mesh', 'state.json'), 'utf8'))
+      for (const c of state.children ?? []) if (c.pgid) try { process.kill(-c.pgid, 'SIGKILL') } catch {}
+      if (state.daemon?.pid && alive(state.daemon.pid)) process.kill(state.daemon.pid, 'SIGKILL')
+    } catch {}
+  }
+}

@@ -30,6 +30,7 @@ import {
   cpuMicros,
   machineCpu,
   fmt,
+  forceMeshDown,
   machine,
   pinned,
   REPO,
@@ -48,7 +49,8 @@ import {tlsReport, tlsRow} from './tls-row.js'
 const NAMED = {'warm-up': 'warm-up.js', scale: 'scale.js', sim: 'sim.js', 'sim-fidelity': 'sim-fidelity.js'}
 const SELECTED = process.argv[2]
 if (SELECTED !== undefined && !Object.hasOwn(NAMED, SELECTED)) {
-  throw new Error(`npm run bench -- NAME: NAME is one of ${Object.keys(NAMED).join(', ')} (none: the proxy benchmark), not ${SELECTED}`)
+  console.error(`npm run bench -- NAME: NAME is one of ${Object.keys(NAMED).join(', ')} (none: the proxy benchmark), not ${SELECTED}`)
+  process.exit(2)
 }
 
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 5)
@@ -81,16 +83,7 @@ let meshUp = false
 function meshDownSync() {
   if (!meshUp) return
   meshUp = false
-  try {
-    execFileSync(process.execPath, [CLI, 'down', '-f', meshFile], {cwd: dir, stdio: 'ignore', timeout: 20_000})
-  } catch {
-    // Last resort: the daemon and the children recorded in state.json, by process group.
-    try {
-      const state = JSON.parse(readFileSync(path.join(dir, '.mesh', 'state.json'), 'utf8'))
-      for (const c of state.children ?? []) if (c.pgid) try { process.kill(-c.pgid, 'SIGKILL') } catch {}
-      if (state.daemon?.pid && alive(state.daemon.pid)) process.kill(state.daemon.pid, 'SIGKILL')
-    } catch {}
-  }
+  forceMeshDown(dir, meshFile, 20_000)
 }
 function cleanupSync() {
   meshDownSync()

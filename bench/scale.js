@@ -37,7 +37,7 @@ import {execFileSync} from 'node:child_process'
 import {mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import {alive, cpuMicros, fmt, machine, option, REPO, table} from './lib.js'
+import {alive, cpuMicros, fmt, forceMeshDown, machine, option, REPO, table} from './lib.js'
 import {connect} from '../dist/sim/control/control-client.js'
 import {meshPaths} from '../dist/sim/control/state-file.js'
 import {loadConfig} from '../dist/sim/config/load-config.js'
@@ -61,15 +61,7 @@ function cleanupSync() {
   if (!current) return
   const {dir, file} = current
   current = undefined
-  try {
-    execFileSync(process.execPath, [CLI, 'down', '-f', file], {cwd: dir, stdio: 'ignore', timeout: 60_000})
-  } catch {
-    try {
-      const state = JSON.parse(readFileSync(path.join(dir, '.mesh', 'state.json'), 'utf8'))
-      for (const c of state.children ?? []) if (c.pgid) try { process.kill(-c.pgid, 'SIGKILL') } catch {}
-      if (state.daemon?.pid && alive(state.daemon.pid)) process.kill(state.daemon.pid, 'SIGKILL')
-    } catch {}
-  }
+  forceMeshDown(dir, file, 60_000)
   rmSync(dir, {recursive: true, force: true})
 }
 process.on('exit', cleanupSync)

@@ -95,6 +95,8 @@ export const EXIT_BY_CODE: Readonly<Record<string, number>> = {
   MESH_PORT_IN_USE: ExitCode.failure,
   MESH_NO_FREE_PORT: ExitCode.failure,
   MESH_TEMPLATES_MISSING: ExitCode.failure,
+  // mesh import wrote a mesh.yaml that mesh validate refuses: import's own bug, not the input's.
+  MESH_IMPORT_FAILED: ExitCode.failure,
   MESH_PS_FAILED: ExitCode.failure,
   // The CA files in .mesh/ca are there but cannot be used: the user must fix or remove them.
   MESH_CA_INVALID: ExitCode.badInput,

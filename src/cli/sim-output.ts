@@ -7,7 +7,7 @@ import {formatDuration} from '../sim/config/duration.js'
 import {writeSeries} from '../sim/virtual/series-file.js'
 import type {SimOptions, SimResult} from '../sim/virtual/sim-result.js'
 import {stableResult} from '../sim/virtual/stable-json.js'
-import {DEFAULT_METRICS, parseVary, describeGrid, sweepCells} from '../sim/virtual/sweep.js'
+import {DEFAULT_METRICS, parseVary, describeGrid} from '../sim/virtual/sweep.js'
 import {type SweepRequest, runSweep} from '../sim/virtual/sweep-run.js'
 import type {SweepResult} from '../sim/virtual/sweep.js'
 import {TraceFileWriter} from '../sim/virtual/trace-file.js'
@@ -18,7 +18,7 @@ export const DEFAULT_TRACE_EVERY = 100
 export const simOutputFlags = {
   series: Flags.string({description: 'write the time series (per service and step: throughput, success, p99, queue depth) to this file: CSV, or JSON when it ends in .json'}),
   step: durationFlag({description: 'one point of the series (and one step of the sparklines) per this much virtual time', examples: '1s, 10s, 1m', atLeast: 'positive', default: '1s'}),
-  traces: Flags.string({description: 'write the spans of sampled requests to this file (one per line as JSON), for `mesh traces --traces FILE` and `mesh trace --traces FILE ID`', exclusive: ['vary']}),
+  traces: Flags.string({description: 'write the spans of sampled requests to this file (one per line as JSON), for `mesh traces --traces FILE` and `mesh trace --traces FILE ID`'}),
   'trace-every': Flags.integer({description: `keep one request in N for --traces (default ${DEFAULT_TRACE_EVERY})`, min: 1, dependsOn: ['traces']}),
   vary: Flags.string({
     multiple: true,
@@ -70,7 +70,10 @@ export async function finishRun(result: SimResult, flags: SimOutputFlags, traces
   return stableResult(result)
 }
 
-/** `--vary`: the sweep the flags ask for, run; progress on stderr when it is a terminal. */
+/**
+ * `--vary`: the sweep the flags ask for, run. `progress` is told where it is, one whole line
+ * at a time (the command rewrites one terminal line with it).
+ */
 export async function runSweepFlags(
   flags: SimOutputFlags,
   request: Omit<SweepRequest, 'axes' | 'metrics' | 'onDone'>,
@@ -78,7 +81,7 @@ export async function runSweepFlags(
 ): Promise<SweepResult> {
   const axes = parseVary(flags.vary ?? [])
   const metrics = flags.metrics === undefined ? DEFAULT_METRICS : flags.metrics.split(',').map((m) => m.trim()).filter((m) => m !== '')
-  const total = sweepCells(axes).length
-  progress?.(`Sweeping ${describeGrid(axes)}…`)
-  return runSweep({...request, axes, metrics, onDone: progress && ((done) => progress(`  ${done}/${total} cells done`))})
+  const title = `Sweeping ${describeGrid(axes)}…`
+  progress?.(title)
+  return runSweep({...request, axes, metrics, onDone: progress && ((done, total) => progress(`${title} ${done}/${total} done`))})
 }

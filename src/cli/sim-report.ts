@@ -8,6 +8,7 @@ import {Chalk, type ChalkInstance} from 'chalk'
 import {formatDuration} from '../sim/config/duration.js'
 import {formatLatency} from '../sim/telemetry/waterfall.js'
 import {formatRps, successStyle} from '../sim/ui/snapshot.js'
+import type {UnstableService} from '../sim/virtual/capacity-needs.js'
 import type {SimPoint, SimResult, SimServiceStats} from '../sim/virtual/sim-result.js'
 import {describeGrid, metricKind, type SweepResult} from '../sim/virtual/sweep.js'
 import {renderTable, visibleLength} from './table.js'
@@ -97,12 +98,19 @@ function renderHeadline(r: SimResult): string {
 
 /** Arrivals above capacity: the queue only grows, so every latency is the run's length talking. */
 function renderUnstable(r: SimResult, c: ChalkInstance): string {
-  const list = r.unstable.map((u) => `${u.service} (utilisation ${percent(u.utilisation)})`).join(', ')
+  const list = r.unstable.map((u: UnstableService) => `${u.service} (utilisation ${percent(u.utilisation)}${needs(u, 'long')})`).join(', ')
   return c.red(
     `Unstable: requests arrive faster than ${r.unstable.length === 1 ? 'this service' : 'these services'} can serve them: ${list}. ` +
-      'Their queues grow for as long as the run lasts, so their latencies measure the run\'s length, not a steady state. ' +
+      `${r.unstable.length === 1 ? 'Its queue grows' : 'Their queues grow'} for as long as the run lasts, so ${r.unstable.length === 1 ? 'its latencies measure' : 'their latencies measure'} the run's length, not a steady state. ` +
       'Add replicas or concurrency, make the service faster, or send less load.',
   )
+}
+
+/** What a service found unstable needs (capacity-needs.ts): ', 1 instance: needs at least 2' or ' (needs ≥ 2)'. */
+function needs(u: UnstableService, form: 'long' | 'short'): string {
+  if (u.needs === undefined) return ''
+  if (form === 'short') return ` (needs ≥ ${u.needs})`
+  return `, ${u.instances} instance${u.instances === 1 ? '' : 's'}: needs at least ${u.needs} at this load`
 }
 
 /** The golden metrics, as `mesh stat` shows them, plus the mean and p99.9 a simulation can afford. */
@@ -127,10 +135,11 @@ function renderServiceTable(r: SimResult, c: ChalkInstance): string {
 /** What the policies did, and where the time went: waiting for a slot or being served. */
 function renderResilienceTable(r: SimResult, c: ChalkInstance): string {
   const n = (v: number) => (v > 0 ? count(v) : c.dim('0'))
-  // Red where the engine found arrivals above capacity; without a concurrency limit the
-  // figure is requests in flight per replica, which may pass 100% and mean nothing bad.
+  // Red where the engine found arrivals above capacity. Without a concurrency limit there are
+  // no slots to fill: the figure would be requests in flight per replica, which may pass
+  // 100% and mean nothing bad, so the column says so instead.
   const unstable = new Set(r.unstable.map((u) => u.service))
-  const utilisation = (s: SimServiceStats) => (unstable.has(s.service) ? c.red(percent(s.utilisation)) : percent(s.utilisation))
+  const utilisation = (s: SimServiceStats) => (s.slots === 0 ? c.dim('no limit') : unstable.has(s.service) ? c.red(percent(s.utilisation)) : percent(s.utilisation))
   const rows = r.services.map((s) => [
     s.service,
     count(s.actualRequests),
@@ -266,18 +275,36 @@ export function renderSweepReport(sweep: SweepResult, opts: Pick<SimReportOption
     if (kind === 'ratio') return label.endsWith('utilisation') ? percent(v) : c[successStyle(v)](percent(v))
     return count(v)
   }
+  // A scenario's verdict per cell: which values keep its expectations is often the question.
+  const judged = sweep.cells.some((cell) => cell.result.expectations?.length)
+  const verdict = (e: SimResult['expectations']) => {
+    const failed = (e ?? []).filter((x) => !x.passed).length
+    return failed === 0 ? c.green(`${e?.length ?? 0} held`) : c.red(`${failed} of ${e!.length} failed`)
+  }
   const rows = sweep.cells.map((cell) => [
     ...keys.map((k) => cell.values[k] ?? ''),
     ...sweep.metrics.map((m) => cellText(m, cell.metrics[m] ?? null)),
-    ...(unstable ? [cell.unstable.length ? c.red(cell.unstable.map((u) => `${u.service} ${percent(u.utilisation)}`).join(', ')) : ''] : []),
+    ...(judged ? [verdict(cell.result.expectations)] : []),
+    ...(unstable ? [cell.unstable.length ? c.red(cell.unstable.map((u) => `${u.service} ${percent(u.utilisation)}${needs(u, 'short')}`).join(', ')) : ''] : []),
   ])
-  const head = [...keys, ...sweep.metrics, ...(unstable ? ['UNSTABLE (utilisation)'] : [])]
+  const head = [...keys, ...sweep.metrics, ...(judged ? ['EXPECTATIONS'] : []), ...(unstable ? ['UNSTABLE (utilisation)'] : [])]
   const first = sweep.cells[0]?.result
   const lines = [
     `Sweep of ${describeGrid(sweep.vary)}, seed ${sweep.seed}${first ? `, ${formatDuration(first.durationMs)} of virtual time each` : ''}:`,
     '',
     renderTable(head, rows),
   ]
+  if (judged) {
+    // The grid's answer: the first cell (the keys' values in the order given) that kept them all.
+    const held = sweep.cells.filter((cell) => !cell.result.expectations?.some((e) => !e.passed))
+    const values = (cell: SweepResult['cells'][number]) => keys.map((k) => `${k}=${cell.values[k]}`).join(' ')
+    lines.push(
+      '',
+      held.length === 0
+        ? c.red(`No cell kept every expectation of the scenario.`)
+        : c.green(`Every expectation held in ${held.length} of ${sweep.cells.length} cells; the first: ${values(held[0])}`),
+    )
+  }
   if (unstable) {
     lines.push('', c.red('A cell marked unstable had a service whose arrivals exceeded its capacity: its latencies measure the run\'s length, not a steady state.'))
   }

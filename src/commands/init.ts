@@ -32,10 +32,11 @@ export default class Init extends MeshCommand {
     }
     const generator = {services: flags.services, depth: flags.depth, fanout: flags.fanout, seed: flags.seed}
     const written = await writeTemplate(flags.template, flags.dir, {force: flags.force, generator})
+    const next = (await listTemplates()).find((t) => t.name === flags.template)?.next
     if (!this.jsonEnabled()) {
       for (const f of written) this.log(`${chalk.green('created')} ${f}`)
-      this.log(`\nNext: ${chalk.bold('mesh up')} (or ${chalk.bold('mesh up -d')} to run it in the background).`)
+      this.log(next ? `\nNext: ${chalk.bold(next)}` : `\nNext: ${chalk.bold('mesh up')} (or ${chalk.bold('mesh up -d')} to run it in the background).`)
     }
-    return {template: flags.template, written}
+    return {template: flags.template, written, ...(next ? {next} : {})}
   }
 }

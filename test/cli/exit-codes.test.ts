@@ -69,6 +69,10 @@ const WITHOUT_A_MESH: Record<string, {args: string[]; exit: number}> = {
   exec: {args: ['exec', 'world', '--', 'true'], exit: NOT_RUNNING},
   faults: {args: ['faults'], exit: NOT_RUNNING},
   history: {args: ['history'], exit: NOT_RUNNING},
+  // Needs no mesh: a compose file, and there is none here.
+  'import:compose': {args: ['import', 'compose', 'missing-compose.yaml'], exit: BAD_INPUT},
+  // Needs no mesh, only a mesh.yaml: a manifest that is not there is bad input.
+  'import:istio': {args: ['import', 'istio', 'missing-istio.yaml'], exit: BAD_INPUT},
   init: {args: ['init'], exit: BAD_INPUT},
   'inject-fault': {args: ['inject-fault', 'world', '--delay', '10ms'], exit: NOT_RUNNING},
   load: {args: ['load', 'ingress', '--rps', '1', '--duration', '1s'], exit: NOT_RUNNING},

@@ -31,8 +31,15 @@ export function meshDir(yaml: string): string {
   return dir
 }
 
-export async function mesh(dir: string, args: string[], opts: {timeoutMs?: number; env?: Record<string, string>} = {}) {
-  const r = await execa('node', [BIN, ...args], {
+/**
+ * A CLI run in `dir`. `mesh up` skips its warm-up unless `warmUp` is set: each warm-up is a second
+ * of full-speed requests, which a suite of a hundred meshes on two cores pays in every other test's
+ * timing; test/integration/warm-up.test.ts tests the warm-up itself, and the README tour runs
+ * `mesh up -d` as written.
+ */
+export async function mesh(dir: string, args: string[], opts: {timeoutMs?: number; env?: Record<string, string>; warmUp?: boolean} = {}) {
+  const argv = args[0] === 'up' && !opts.warmUp && !args.includes('--no-warm-up') ? [...args, '--no-warm-up'] : args
+  const r = await execa('node', [BIN, ...argv], {
     cwd: dir,
     reject: false,
     timeout: opts.timeoutMs ?? 60_000,

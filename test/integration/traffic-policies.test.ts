@@ -136,18 +136,22 @@ services:
 
   test('against a service failing 100%, retries stay within the retry budget; a slow one times out with 504 UT; a body still streaming at the deadline is cut', async () => {
     const n = 200
+    const sent = performance.now()
     const results = await sendMany(`${ingress}/broken`, n, 8)
+    const windows = Math.ceil((performance.now() - sent) / 10_000) + 1
     expect(countBy(results, (r) => String(r.status))).toEqual({503: n})
     // Every attempt reached the service, so its own request count is requests + retries.
     const state = JSON.parse(readFileSync(path.join(dir, '.mesh/state.json'), 'utf8'))
     const metrics = (await get(`${state.controlUrl}/metrics`)).text
     const attempts = sumSeries(metrics, 'istio_requests_total', {reporter: 'destination', destination_service: 'broken'})
     const retries = attempts - n
-    // Linkerd's rule over the 10 s window: retries ≤ ratio × requests + minPerSecond × 10.
+    // Linkerd's rule over each 10 s window: retries ≤ ratio × requests + minPerSecond × 10. A loaded
+    // machine stretches the run over several windows (one more for the bucket ring's edges), each
+    // with its reserve of 10.
     expect(retries).toBeGreaterThan(0)
-    expect(retries).toBeLessThanOrEqual(0.2 * n + 1 * 10)
+    expect(retries).toBeLessThanOrEqual(0.2 * n + 1 * 10 * windows)
     // Without the budget, 3 retries each would have made 800 attempts.
-    expect(attempts).toBeLessThan(n * 1.3)
+    expect(attempts).toBeLessThan(n * 1.2 + 10 * windows + 1)
 
     const t0 = performance.now()
     const slow = await get(`${ingress}/slow`)

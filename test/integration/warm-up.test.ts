@@ -47,7 +47,7 @@ describe('the warm-up of mesh up', () => {
 
   beforeAll(async () => {
     ;({dir, ingress} = await meshOnFreePort(yaml))
-    up = await mesh(dir, ['up', '-d'])
+    up = await mesh(dir, ['up', '-d'], {warmUp: true})
     expect(up.exitCode, up.stderr + up.stdout).toBe(0)
   })
 

@@ -34,6 +34,9 @@ describe('templates', () => {
     const templates = await listTemplates()
     expect(templates.map((t) => t.name)).toEqual(expect.arrayContaining(['large', 'minimal', 'secure-shop', 'serverless', 'shop']))
     for (const t of templates) expect(t.description.length).toBeGreaterThan(10)
+    // A template made for mesh sim says so, and mesh init prints it instead of "mesh up".
+    expect(templates.find((t) => t.name === 'retry-storm')?.next).toMatch(/^mesh sim --scenario scenarios\/slowdown\.yaml/)
+    expect(templates.find((t) => t.name === 'shop')?.next).toBeUndefined()
   })
 
   it('writes the minimal template, without template.json', async () => {
@@ -47,7 +50,7 @@ describe('templates', () => {
   it('writes the shop template with its real frontend, into a directory it creates', async () => {
     const target = path.join(dir, 'new', 'shop')
     const written = await writeTemplate('shop', target)
-    expect(written).toEqual(['frontend/package.json', 'frontend/server.js', 'mesh.yaml'])
+    expect(written).toEqual(['frontend/package.json', 'frontend/server.js', 'mesh.yaml', 'scenarios/capacity-plan.md', 'scenarios/capacity-plan.yaml'])
     expect(await readFile(path.join(target, 'frontend/server.js'), 'utf8')).toContain('HTTP_PROXY')
   })
 
@@ -71,7 +74,7 @@ describe('templates', () => {
   it('names the known templates when asked for an unknown one', async () => {
     const error = await rejection(writeTemplate('nope', dir))
     expect(error.code).toBe('MESH_TEMPLATE_NOT_FOUND')
-    expect(error.message).toMatch(/"nope".*large, minimal, secure-shop, serverless, shop/)
+    expect(error.message).toMatch(/"nope".*large, minimal, retry-storm, secure-shop, serverless, shop/)
   })
 
   it('treats a path as an unknown template, not a directory to copy', async () => {

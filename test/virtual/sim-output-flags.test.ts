@@ -3,7 +3,7 @@ import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
-import {DEFAULT_TRACE_EVERY, finishRun, outputOptions} from '../../src/cli/sim-output.js'
+import {DEFAULT_TRACE_EVERY, finishRun, outputOptions, runSweepFlags} from '../../src/cli/sim-output.js'
 import {parseConfig} from '../../src/sim/config/load-config.js'
 import {constantShape} from '../../src/sim/load/arrival-schedule.js'
 import {runSimulation} from '../../src/sim/virtual/simulation.js'
@@ -74,5 +74,24 @@ describe('mesh sim output', () => {
     const {options, traces} = outputOptions({step: 1000, traces: path.join(dir, 'default.jsonl')})
     expect(options.traceSampleEvery).toBe(DEFAULT_TRACE_EVERY)
     traces!.close()
+  })
+})
+
+describe('mesh sim --vary', () => {
+  it('runs the grid the flags give, telling the progress line where it is', async () => {
+    const lines: string[] = []
+    const flags = {step: 1000, vary: ['services.back.simulate.errorRate=0,0.5', 'load.rps=20,40'], metrics: 'successRate, back.actualRequests'}
+    const sweep = await runSweepFlags(flags, {file: path.join(dir, 'mesh.yaml'), source: SOURCE, load: {rps: 10, durationMs: 1000}, options: {seed: 2}}, (l) => lines.push(l))
+    expect(lines).toEqual([
+      'Sweeping 4 cells (2 × 2)…',
+      'Sweeping 4 cells (2 × 2)… 1/4 done',
+      'Sweeping 4 cells (2 × 2)… 2/4 done',
+      'Sweeping 4 cells (2 × 2)… 3/4 done',
+      'Sweeping 4 cells (2 × 2)… 4/4 done',
+    ])
+    expect(sweep.metrics).toEqual(['successRate', 'back.actualRequests'])
+    expect(sweep.cells.map((c) => c.result.ingressRequests)).toEqual([20, 40, 20, 40])
+    expect(sweep.cells[0].metrics.successRate).toBe(1)
+    expect(sweep.cells[2].metrics.successRate!).toBeLessThan(1)
   })
 })

@@ -115,6 +115,14 @@ describe('the report', () => {
     expect(plain).toMatch(/^payments +3,100 +100 +4 +2 +0 +0 +850\.0ms +12\.0ms +125\.00%$/m)
   })
 
+  it('gives no utilisation to a service without a concurrency limit: it has no slots to fill', () => {
+    const r = simResult()
+    r.services[0] = {...r.services[0], slots: 0, utilisation: 11.04}
+    const out = renderSimReport(r, {colour: false, width: 100})
+    expect(out).toMatch(/^frontend +[\d,]+ .* no limit$/m)
+    expect(out).not.toContain('1104')
+  })
+
   it('says an overloaded system is unstable, with each service\'s utilisation, before any figure', () => {
     const at = plain.indexOf('Unstable:')
     expect(at).toBeGreaterThan(0)

@@ -21,6 +21,7 @@ export function serviceStats(service: string, over: Partial<SimServiceStats> = {
     rateLimited: 0,
     queueMsMean: 0.5,
     serviceMsMean: 12,
+    slots: 4,
     utilisation: 0.42,
     meanInFlight: 12.5,
     littleLambdaW: 12.5,

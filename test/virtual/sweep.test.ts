@@ -3,7 +3,7 @@ import {describe, expect, it} from 'vitest'
 import {ConfigError} from '../../src/sim/config/config-error.js'
 import {parseConfig} from '../../src/sim/config/load-config.js'
 import type {MeshConfig} from '../../src/sim/config/types.js'
-import {checkVaryKey, configFor, loadFor, metricColumns, metricValue, parseVary, splitValues, sweepCells} from '../../src/sim/virtual/sweep.js'
+import {cellResult, checkVaryKey, configFor, loadFor, metricColumns, metricValue, parseVary, splitValues, sweepCells} from '../../src/sim/virtual/sweep.js'
 import {simResult} from './sim-result-fixture.js'
 
 const FILE = '/tmp/sweep-test/mesh.yaml'
@@ -163,5 +163,24 @@ describe('--metrics', () => {
     expect(() => metricColumns(['p98'], c)).toThrow(/--metrics: no metric "p98"; did you mean "p9[59]"\?/)
     expect(() => metricColumns(['sucessRate'], c)).toThrow(/did you mean "successRate"\?/)
     expect(() => metricColumns(['paymnts.p99'], c)).toThrow(expect.objectContaining({code: 'MESH_SERVICE_NOT_FOUND'}))
+  })
+})
+
+describe('a cell\'s row', () => {
+  it('says what an unstable service needs, and rounds its figures as --json does', () => {
+    const withLimit = parseConfig(SOURCE.replace('          latency: {p50: 5ms, p99: 20ms}', '          latency: {p50: 5ms, p99: 20ms}\n          concurrency: 4\n        replicas: 3'), FILE, {}).config!
+    const columns = metricColumns(['p99', 'payments.utilisation'], withLimit)
+    const result = simResult({unstable: [{service: 'payments', utilisation: 1.25}, {service: 'frontend', utilisation: 2 / 3 + 1}]})
+    result.services[0].p99 = 1 / 3
+    const row = cellResult([{key: 'services.payments.versions.v1.replicas', value: '3'}], result, columns, withLimit)
+    // 3 instances at 125%: 3.75 instances' work, so 4 are the fewest below 100%. frontend has no
+    // concurrency limit (no slots to count): said unstable without a count.
+    expect(row.unstable).toEqual([
+      {service: 'payments', utilisation: 1.25, instances: 3, needs: 4},
+      {service: 'frontend', utilisation: 1.666667},
+    ])
+    expect(row.metrics.p99).toBe(0.333333)
+    expect(row.values).toEqual({'services.payments.versions.v1.replicas': '3'})
+    expect('series' in row.result).toBe(false)
   })
 })

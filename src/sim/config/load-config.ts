@@ -91,19 +91,7 @@ export async function loadConfigWithWarnings(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<{config: MeshConfig; warnings: ConfigIssue[]; resolved: string; leftForInstances: LeftForInstances}> {
   const absolute = resolve(file)
-  let source: string
-  try {
-    source = await readFile(absolute, 'utf8')
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    if (code === 'ENOENT' || code === 'ENOTDIR') {
-      throw new MeshError('MESH_CONFIG_NOT_FOUND', `no mesh file at ${absolute}`, {
-        cause: error,
-        hints: ['Run `mesh init` to write a starter mesh.yaml, or point at yours with --file.'],
-      })
-    }
-    throw new MeshError('MESH_CONFIG_UNREADABLE', `cannot read ${absolute}: ${(error as Error).message}`, {cause: error})
-  }
+  const source = await readSourceFile(absolute, {message: `no mesh file at ${absolute}`, hints: ['Run `mesh init` to write a starter mesh.yaml, or point at yours with --file.']})
   const parsed = parseConfig(source, absolute, env)
   if (!parsed.config) throw new ConfigError(parsed.issues)
   return {
@@ -116,6 +104,16 @@ export async function loadConfigWithWarnings(
   }
 }
 
+/** A file's text (`absolute`): one that is not there is MESH_CONFIG_NOT_FOUND, saying `notFound`; any other failure MESH_CONFIG_UNREADABLE. */
+export async function readSourceFile(absolute: string, notFound: {message: string; hints: string[]}): Promise<string> {
+  try {
+    return await readFile(absolute, 'utf8')
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new MeshError('MESH_CONFIG_NOT_FOUND', notFound.message, {cause: error, hints: notFound.hints})
+    throw new MeshError('MESH_CONFIG_UNREADABLE', `cannot read ${absolute}: ${(error as Error).message}`, {cause: error})
+  }
+}
 
 interface YamlProblem {
   message: string

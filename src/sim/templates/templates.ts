@@ -1,5 +1,5 @@
 // Starter meshes for `mesh init`: each folder of <package>/templates holds a mesh.yaml,
-// its sample services, and a template.json ({description}) that is not copied.
+// its sample services, and a template.json ({description, next?}) that is not copied.
 //
 //   templates/<name>/{mesh.yaml, frontend/server.js, ...}  ──writeTemplate──▶  <targetDir>/...
 
@@ -17,6 +17,8 @@ const META_FILE = 'template.json'
 export interface TemplateInfo {
   name: string
   description: string
+  /** What to run first, when it is not `mesh up` (a template made for `mesh sim`, say). */
+  next?: string
 }
 
 /** Templates written by a generator from `mesh init`'s options rather than copied from a folder. */
@@ -52,7 +54,7 @@ export async function listTemplates(): Promise<TemplateInfo[]> {
   const templates: TemplateInfo[] = []
   for (const entry of entries) {
     if (!entry.isDirectory() || entry.name.startsWith('.')) continue
-    templates.push({name: entry.name, description: await describe(path.join(root, entry.name))})
+    templates.push({name: entry.name, ...(await describe(path.join(root, entry.name)))})
   }
   for (const [name, {description}] of Object.entries(GENERATED)) templates.push({name, description})
   return templates.sort((a, b) => a.name.localeCompare(b.name))
@@ -123,12 +125,12 @@ async function pointAtSchema(meshFile: string): Promise<void> {
   if (text.startsWith(`${SCHEMA_MODELINE}\n`)) await writeFile(meshFile, text.replace(relative, own))
 }
 
-async function describe(dir: string): Promise<string> {
+async function describe(dir: string): Promise<Omit<TemplateInfo, 'name'>> {
   try {
-    const meta = JSON.parse(await readFile(path.join(dir, META_FILE), 'utf8')) as {description?: unknown}
-    return typeof meta.description === 'string' ? meta.description : ''
+    const meta = JSON.parse(await readFile(path.join(dir, META_FILE), 'utf8')) as {description?: unknown; next?: unknown}
+    return {description: typeof meta.description === 'string' ? meta.description : '', ...(typeof meta.next === 'string' ? {next: meta.next} : {})}
   } catch {
-    return ''
+    return {description: ''}
   }
 }
 

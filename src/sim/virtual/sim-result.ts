@@ -47,6 +47,8 @@ export interface SimServiceStats {
   queueMsMean: number
   /** Mean time an instance worked on an attempt (service time, its downstream calls included). */
   serviceMsMean: number
+  /** Its instances' concurrency slots together; 0: no concurrency limit, so it never queues. */
+  slots: number
   /** Busy slots / slots over the run, 0..1 (unbounded concurrency: mean in-flight / replicas). */
   utilisation: number
   /** Little's law check: mean in flight (time-weighted) and λ·W, for the fidelity tests. */

@@ -181,6 +181,7 @@ export class SimStats implements TelemetrySink {
         rateLimited: t.rateLimited,
         queueMsMean: round(started ? waited / started : 0),
         serviceMsMean: round(finished ? served / finished : 0),
+        slots: unbounded ? 0 : slots,
         utilisation: round(utilisation),
         meanInFlight: round(meanInFlight),
         littleLambdaW: round(lambda * W),

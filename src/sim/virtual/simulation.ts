@@ -56,7 +56,7 @@ export function missingModels(config: MeshConfig): MeshError | undefined {
     {
       hints: [
         `Write a simulate: block beside its command: in mesh.yaml (only mesh sim reads it), e.g.\n    ${names[0]}:\n      command: …\n      simulate: {latency: {p50: 5ms, p99: 40ms}${callsOf(missing[0])}}`,
-        'Or record it from a running mesh: mesh up, drive some load, then mesh sim --fit (writes the simulate: blocks from its traces).',
+        'Or record it from a running mesh: mesh up, drive some load, then mesh sim --fit --out mesh.yaml (writes a simulate: block beside each command: from its traces).',
       ],
     },
   )
@@ -324,7 +324,10 @@ export async function runSimulation(config: MeshConfig, options: SimOptions): Pr
         clearFaults: async (selector) => mesh.faults.clear(selector),
       },
       target: scenario.load ? {origin: 'sim://ingress', path: scenario.load.path ?? '/'} : undefined,
-      load: (o: LoadOptions): Promise<LoadResult> => runLoad({...o, send: sendIn}),
+      // Open loop, as a plain run: mesh load's default cap on requests in flight (one second's
+      // worth) spares a real machine's sockets, but here it would quietly turn an overload into a
+      // client that stops sending. A scenario's own load.concurrency still caps it.
+      load: (o: LoadOptions): Promise<LoadResult> => runLoad({...o, concurrency: o.concurrency ?? Number.POSITIVE_INFINITY, send: sendIn}),
     }).finally(() => {
       finished = true
     })

@@ -23,7 +23,7 @@ const RESULT_KEYS: ReadonlyArray<keyof SimResult> = ['seed', 'durationMs', 'ingr
 const SERVICE_KEYS: ReadonlyArray<keyof SimServiceStats> = [
   'service', 'requests', 'successRate', 'actualRequests', 'actualSuccessRate', 'meanMs', 'p50', 'p95', 'p99', 'p999',
   'retries', 'retriesBudgetDenied', 'ejections', 'breakerRefusals', 'rateLimited', 'queueMsMean', 'serviceMsMean',
-  'utilisation', 'meanInFlight', 'littleLambdaW',
+  'slots', 'utilisation', 'meanInFlight', 'littleLambdaW',
 ]
 const POINT_KEYS: ReadonlyArray<keyof SimPoint> = ['atMs', 'service', 'rps', 'successRate', 'p99', 'queueDepth']
 const OTHER_KEYS = ['text', 'phase', 'actual', 'passed', 'utilisation']

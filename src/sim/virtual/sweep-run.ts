@@ -25,7 +25,7 @@ export interface SweepJob {
 export async function runSweepCell(job: SweepJob): Promise<SweepCellResult> {
   const config = configFor(job.source, job.file, job.cell)
   const result = await runSimulation(config, {...job.options, shape: loadFor(job.load, job.cell)})
-  return cellResult(job.cell, result, job.columns)
+  return cellResult(job.cell, result, job.columns, config)
 }
 
 export interface SweepRequest {

@@ -20,7 +20,9 @@ import {parseConfig} from '../config/load-config.js'
 import type {MeshConfig} from '../config/types.js'
 import {MeshError, serviceNotFound} from '../errors.js'
 import {ARRIVALS, type LoadShape, type ShapeRequest, shapeOf} from '../load/arrival-schedule.js'
+import {type UnstableService, withInstancesNeeded} from './capacity-needs.js'
 import type {SimResult, SimServiceStats} from './sim-result.js'
+import {canonical, roundNumber} from './stable-json.js'
 
 export interface VaryAxis {
   /** As written: `services.payments.policy.retries.attempts`, `load.rps`. */
@@ -327,7 +329,8 @@ export interface SweepCellResult {
   /** The cell's value of each varied key, as written. */
   values: Record<string, string>
   metrics: Record<string, number | null>
-  unstable: SimResult['unstable']
+  /** As the run's, with the instances each service had and the fewest it needs at this load. */
+  unstable: UnstableService[]
   /** The run, without its time series (the sweep's JSON would be mostly series). */
   result: Omit<SimResult, 'series'>
 }
@@ -339,13 +342,18 @@ export interface SweepResult {
   cells: SweepCellResult[]
 }
 
-export function cellResult(cell: SweepCell, result: SimResult, columns: readonly MetricColumn[]): SweepCellResult {
+/** A cell's row and result, its numbers rounded as `--json` rounds a run's (stable-json.ts): the same bytes on any machine. */
+export function cellResult(cell: SweepCell, result: SimResult, columns: readonly MetricColumn[], config: MeshConfig): SweepCellResult {
   const {series: _series, ...rest} = result
+  const metric = (col: MetricColumn) => {
+    const v = metricValue(result, col)
+    return v === undefined ? null : roundNumber(v)
+  }
   return {
     values: Object.fromEntries(cell.map((c) => [c.key, c.value])),
-    metrics: Object.fromEntries(columns.map((col) => [col.label, metricValue(result, col) ?? null])),
-    unstable: result.unstable,
-    result: rest,
+    metrics: Object.fromEntries(columns.map((col) => [col.label, metric(col)])),
+    unstable: canonical(withInstancesNeeded(config, result.unstable)) as UnstableService[],
+    result: canonical(rest) as Omit<SimResult, 'series'>,
   }
 }
 
