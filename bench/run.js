@@ -46,7 +46,7 @@ import {
 import {tlsReport, tlsRow} from './tls-row.js'
 
 // `npm run bench -- NAME [flags]` runs another benchmark of this directory instead of this one.
-const NAMED = {'warm-up': 'warm-up.js', scale: 'scale.js', sim: 'sim.js'}
+const NAMED = {'warm-up': 'warm-up.js', scale: 'scale.js', sim: 'sim.js', 'sim-fidelity': 'sim-fidelity.js'}
 const SELECTED = process.argv[2]
 if (SELECTED !== undefined && !Object.hasOwn(NAMED, SELECTED)) {
   console.error(`npm run bench -- NAME: NAME is one of ${Object.keys(NAMED).join(', ')} (none: the proxy benchmark), not ${SELECTED}`)

@@ -37,6 +37,7 @@ Load enters at the ingress (path /; without an ingress, at the first service), w
     ramp: Flags.string({multiple: true, description: 'FROM:TO/DURATION: the rate moving linearly, e.g. 0:200/30s (repeatable; played in order, before --rps)'}),
     arrivals: Flags.string({options: [...ARRIVALS], default: 'uniform', description: 'uniform: evenly spaced; poisson: exponential gaps of mean 1/rate'}),
     scenario: Flags.string({description: 'a chaos scenario (mesh chaos) to play on the virtual timeline; its load replaces --rps/--ramp'}),
+    'hop-latency': durationFlag({description: 'added to every attempt: what one hop through a running mesh (sidecars, loopback) takes; default 0', examples: '0.5ms, 1ms'}),
     seed: Flags.integer({default: 1, description: 'every dice roll of the run comes from it: the same seed, the same result'}),
     ...simOutputFlags,
     fit: Flags.boolean({description: "fit each command: service's model (latency, errors, calls) from the running mesh's traces and print its simulate: block", exclusive: ['rps', 'ramp', 'scenario', 'vary']}),
@@ -58,7 +59,7 @@ Load enters at the ingress (path /; without an ingress, at the first service), w
     const {options, traces} = outputOptions(flags)
     let raw: SimResult
     try {
-      raw = await runSimulation(config, {shape: scenario?.load?.shape ?? shapeFor(load), seed: flags.seed, scenario, ...options})
+      raw = await runSimulation(config, {shape: scenario?.load?.shape ?? shapeFor(load), seed: flags.seed, scenario, hopLatencyMs: flags['hop-latency'], ...options})
     } catch (error) {
       traces?.close()
       throw error
@@ -81,7 +82,7 @@ Load enters at the ingress (path /; without an ingress, at the first service), w
    * cell kept all its expectations: a sweep asks which values do, and failing cells are part
    * of the answer (the capacity plan's too few replicas).
    */
-  private async sweep(file: string, load: ShapeRequest, scenario: ChaosScenario | undefined, flags: Parameters<typeof runSweepFlags>[0] & {seed: number}): Promise<SweepResult> {
+  private async sweep(file: string, load: ShapeRequest, scenario: ChaosScenario | undefined, flags: Parameters<typeof runSweepFlags>[0] & {seed: number; 'hop-latency'?: number}): Promise<SweepResult> {
     const one = flags.traces !== undefined ? '--traces' : flags.series !== undefined ? '--series' : undefined
     if (one) {
       throw new MeshError('MESH_BAD_FLAG', `${one} writes the file of one run, and --vary runs many.`, {
@@ -93,7 +94,7 @@ Load enters at the ingress (path /; without an ingress, at the first service), w
     try {
       sweep = await runSweepFlags(
         flags,
-        {file, source: await readFile(file, 'utf8'), load, options: {seed: flags.seed, scenario, seriesStepMs: flags.step}},
+        {file, source: await readFile(file, 'utf8'), load, options: {seed: flags.seed, scenario, seriesStepMs: flags.step, hopLatencyMs: flags['hop-latency']}},
         live ? (line) => process.stderr.write(`\r\x1b[K${line}`) : undefined,
       )
     } finally {

@@ -16,6 +16,8 @@ export interface SimOptions {
   traceSampleEvery?: number
   /** Where the sampled requests' spans go (each hop's client and server span, as the trace store records them). */
   onSpan?: (span: Span) => void
+  /** Added to every attempt: what one hop through a running mesh's sidecars and loopback takes (ms, default 0). */
+  hopLatencyMs?: number
   /** Width of one point of `series`, virtual ms (default 1000). */
   seriesStepMs?: number
 }

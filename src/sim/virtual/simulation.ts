@@ -18,12 +18,15 @@ import type {ChaosScenario} from '../faults/chaos-scenario.js'
 import type {FaultInfo, FaultSpec} from '../faults/fault.js'
 import {PER_REQUEST_KINDS} from '../faults/fault.js'
 import {FaultSet} from '../faults/fault-set.js'
+import {whenAborted} from '../abort-signal.js'
 import {ArrivalSchedule, type LoadShape, shapeDurationMs} from '../load/arrival-schedule.js'
 import {type LoadOptions, type LoadResult, runLoad, type SendFn} from '../load/load-generator.js'
 import {Cancellation} from '../proxy/cancellation.js'
 import {Destination, type DestinationDeps} from '../proxy/destination.js'
+import type {Leaf} from '../proxy/leaf.js'
 import {type Endpoint, Registry} from '../proxy/registry.js'
 import {ProxyError} from '../proxy/respond.js'
+import {abortReason} from '../proxy/upstream.js'
 import {type CallContext, forward, type MeshRequest, type MeshResponse, type Peer, type Reply} from '../proxy/stack.js'
 import type {Span} from '../telemetry/span.js'
 import {SeededRandom, seedFrom} from '../time/random.js'
@@ -91,7 +94,11 @@ export interface SimulatedMesh {
   close(): void
 }
 
-export function simulatedMesh(config: MeshConfig, seed: number, onSampledSpan?: (span: Span) => void): SimulatedMesh {
+/**
+ * `hopMs`: the time one hop through a running mesh takes beyond its service (the caller's
+ * sidecar, loopback, the instance's HTTP server), added to every attempt (SimOptions.hopLatencyMs).
+ */
+export function simulatedMesh(config: MeshConfig, seed: number, onSampledSpan?: (span: Span) => void, hopMs = 0): SimulatedMesh {
   const missing = missingModels(config)
   if (missing) throw missing
   const clock = new SimClock()
@@ -114,7 +121,7 @@ export function simulatedMesh(config: MeshConfig, seed: number, onSampledSpan?: 
     registry,
     faults: {faults, allowHeaders: () => config.faults.allowHeaders},
     clock,
-    leaf: virtualLeaf(instances),
+    leaf: hopLeaf(virtualLeaf(instances), clock, hopMs),
     sink: stats,
     seed,
     onOutlierEvent: (service, event) => {
@@ -197,6 +204,30 @@ export function simulatedMesh(config: MeshConfig, seed: number, onSampledSpan?: 
   }
 }
 
+/**
+ * Each attempt reaches its instance `hopMs` later, as it would across a real mesh's sidecars
+ * and loopback (which virtual time otherwise makes free). A caller that gives up meanwhile
+ * (a timeout, a hedge won elsewhere) is told at once, as an abandoned connection attempt is.
+ */
+export function hopLeaf(leaf: Leaf, clock: SimClock, hopMs: number): Leaf {
+  if (!(hopMs > 0)) return leaf
+  return (protocol, tlsOf) => {
+    const inner = leaf(protocol, tlsOf)
+    return function hop(req, ctx, reply) {
+      const signal = ctx.signal
+      if (signal.aborted) return reply.fail(abortReason(signal))
+      const timer = clock.setTimer(hopMs, () => {
+        stopWaiting()
+        forward(inner, req, ctx, reply)
+      })
+      const stopWaiting = whenAborted(signal, () => {
+        timer.cancel()
+        reply.fail(abortReason(signal))
+      })
+    }
+  }
+}
+
 /** A client at the ingress: reads the body to its end (so every span and timeout above is done), then tells `done`. */
 class IngressReply implements Reply {
   constructor(private readonly done: (status: number, flags: string | undefined, error?: unknown) => void) {}
@@ -232,7 +263,7 @@ export async function runSimulation(config: MeshConfig, options: SimOptions): Pr
   if (refused) throw refused
   const stepMs = options.seriesStepMs ?? 1000
   const every = options.traceSampleEvery ?? 0
-  const mesh = simulatedMesh(config, options.seed, options.onSpan)
+  const mesh = simulatedMesh(config, options.seed, options.onSpan, options.hopLatencyMs)
   const {clock, stats} = mesh
   const scenario = options.scenario
   const shape: LoadShape | undefined = scenario ? scenario.load?.shape : options.shape
