@@ -21,6 +21,17 @@ describe('runSimulation', () => {
     expect(c).not.toBe(a)
   })
 
+  test('the sampled spans are the same bytes every run: ids numbered, none random', async () => {
+    const run = async () => {
+      const spans: string[] = []
+      await runSimulation(shopConfig(), {shape: constantShape(100, 2_000), seed: 1, traceSampleEvery: 10, onSpan: (span) => spans.push(JSON.stringify(span))})
+      return spans
+    }
+    const [a, b] = [await run(), await run()]
+    expect(a.length).toBeGreaterThan(50)
+    expect(b).toEqual(a)
+  })
+
   test('every service of the shop is reached and reported, with Little’s law holding per service', async () => {
     const r = await runSimulation(shopConfig(), {shape: constantShape(300, 20_000), seed: 3})
     expect(r.ingressRequests).toBe(6000)

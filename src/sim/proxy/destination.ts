@@ -80,6 +80,8 @@ export interface DestinationDeps {
   account?: ConcurrencyAccount
   /** Where the activator tells the autoscaler a request is held (scaling/activation.ts). */
   activation?: ActivationHub
+  /** The callee's server span ids: random unless given (mesh sim numbers them, so its trace files repeat). */
+  spanIds?: () => string
 }
 
 /**
@@ -211,7 +213,7 @@ export class Destination {
     const attempt = () =>
       stack(this.leaf)
         .push(fault('callee', this.deps.faults)) // the callee's inbound side: the caller's retries and timeouts see it
-        .push(serverSpan(sink)) // the callee's inbound side: one span per attempt
+        .push(serverSpan(sink, false, this.deps.spanIds)) // the callee's inbound side: one span per attempt
         .push(outcome(balancer, outlier)) // results feed outlier detection and latency-aware balancing
         .push(balance({service: this.name, endpoints: this.endpoints, balancer, outlier, hashOn})) // only endpoints not ejected (and, scaled, with a free slot)
         .push(gates ? activator(gates, this.deps.activation) : undefined) // scaled versions: a slot on an instance, or held, or 429 TH

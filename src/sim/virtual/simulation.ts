@@ -124,6 +124,7 @@ export function simulatedMesh(config: MeshConfig, seed: number, onSampledSpan?: 
     leaf: hopLeaf(virtualLeaf(instances), clock, hopMs),
     sink: stats,
     seed,
+    spanIds: world.spanId,
     onOutlierEvent: (service, event) => {
       if (event.kind === 'ejected') stats.ejected(service)
     },

@@ -9,14 +9,15 @@ import type {TelemetrySink} from '../telemetry-sink.js'
 import type {Span} from '../../telemetry/span.js'
 
 /**
+ * `spanIds`: random ids unless given (mesh sim numbers its spans, so a run's trace file repeats).
  * `carriesDecision`: no client span of this daemon covers the call (someone dialled a published
  * address), so the server span carries what was decided (the authorization rule) for `--why`.
  */
 export const serverSpan =
-  (sink: TelemetrySink, carriesDecision = false): Layer =>
+  (sink: TelemetrySink, carriesDecision = false, spanIds: () => string = newSpanId): Layer =>
   (inner) =>
     function serverSpan(req, ctx, reply) {
-      const spanId = newSpanId()
+      const spanId = spanIds()
       // The instance continues the trace from this span.
       req.headers['traceparent'] = `00-${ctx.traceId}-${spanId}-${ctx.traceFlags}`
       // B3 headers the app sent (rare) are rewritten to name this span too; forwardB3 looks for them.
