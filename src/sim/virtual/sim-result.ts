@@ -66,6 +66,23 @@ export interface SimPoint {
   p99: number
   /** Attempts waiting for a slot at the step's end. */
   queueDepth: number
+  /** Instances ready at the step's end; only for a service with a `scaling:` version (the autoscaler moves it). */
+  instances?: number
+}
+
+/** What the autoscaler did, as `mesh top`'s event log says it (times in virtual ms). */
+export interface SimScalingEvent {
+  atMs: number
+  service: string
+  version: string
+  /** `scaled`: from → to (from zero: when the cold start was over); `scale-failed`: a start failed. */
+  kind: 'scaled' | 'scale-failed'
+  from?: number
+  to?: number
+  /** From zero: the first held request's wait to the instance's readiness, ms. */
+  coldStartMs?: number
+  /** "0 → 1: a request is waiting (cold start 412 ms)". */
+  message: string
 }
 
 export interface SimResult {
@@ -80,6 +97,8 @@ export interface SimResult {
   series: SimPoint[]
   /** Services whose arrival rate exceeded capacity: the run's latencies reflect its length, not a steady state. */
   unstable: Array<{service: string; utilisation: number}>
+  /** Each decision of the autoscaler that changed a count (absent when no version has `scaling:`). */
+  scaling?: SimScalingEvent[]
   /** The scenario's expectations, judged as `mesh chaos` judges them (absent without --scenario). */
   expectations?: Array<{text: string; phase: number | 'overall'; actual: number; passed: boolean}>
 }

@@ -40,6 +40,8 @@ export class SimStats implements TelemetrySink {
   readonly series: SimPoint[] = []
   /** Sampled traces' ids (the ingress call ends last, and takes its id out). */
   private readonly sampled = new Set<string>()
+  /** Instances ready of a service that scales (undefined for one that does not): each point says it. */
+  readyOf: (service: string) => number | undefined = () => undefined
 
   constructor(
     services: readonly ServiceConfig[],
@@ -83,12 +85,17 @@ export class SimStats implements TelemetrySink {
     t.stepLatency.record(span.durationMs)
     const attempts = span.attempt ?? 1
     if (attempts > 1) t.retries += attempts - 1
+    const flags = span.responseFlags
     if (ok) {
       t.successes++
       t.stepSuccesses++
+      // A 429 counts as a success (as mesh stat's rate, 4xx is the client's), but the mesh refused it: say why.
+      if (flags === 'RL' || flags === 'TH') {
+        if (flags === 'RL') t.rateLimited++
+        this.errorsByCause[flags] = (this.errorsByCause[flags] ?? 0) + 1
+      }
       return
     }
-    const flags = span.responseFlags
     if (flags === 'UO') t.breakerRefusals++
     else if (flags === 'RL') t.rateLimited++
     if (t.retryAttempts > 0 && attempts <= t.retryAttempts && span.decision?.retryBudgetLeft === 0) t.budgetDenied++
@@ -101,6 +108,7 @@ export class SimStats implements TelemetrySink {
     for (const t of this.tallies.values()) {
       let queueDepth = 0
       for (const s of t.stations) queueDepth += s.queued
+      const instances = this.readyOf(t.name)
       this.series.push({
         atMs,
         service: t.name,
@@ -108,6 +116,7 @@ export class SimStats implements TelemetrySink {
         successRate: t.stepRequests ? round(t.stepSuccesses / t.stepRequests) : 1,
         p99: round(t.stepLatency.percentile(0.99)),
         queueDepth,
+        ...(instances === undefined ? {} : {instances}),
       })
       t.stepRequests = 0
       t.stepSuccesses = 0

@@ -26,6 +26,7 @@ import {Destination, type DestinationDeps} from '../proxy/destination.js'
 import type {Leaf} from '../proxy/leaf.js'
 import {type Endpoint, Registry} from '../proxy/registry.js'
 import {ProxyError} from '../proxy/respond.js'
+import {ConcurrencyAccount} from '../scaling/concurrency-gate.js'
 import {abortReason} from '../proxy/upstream.js'
 import {type CallContext, forward, type MeshRequest, type MeshResponse, type Peer, type Reply} from '../proxy/stack.js'
 import type {Span} from '../telemetry/span.js'
@@ -33,6 +34,7 @@ import {SeededRandom, seedFrom} from '../time/random.js'
 import {SimClock} from './event-queue.js'
 import {type InstanceWorld, ServiceModel, SimInstance, virtualLeaf} from './instance-model.js'
 import type {SimOptions, SimResult} from './sim-result.js'
+import {SimScaling} from './sim-scaling.js'
 import {SimStats} from './sim-stats.js'
 
 /** How long after the load ends the run waits for requests still under way (virtual time). */
@@ -91,6 +93,8 @@ export interface SimulatedMesh {
   send(path: string, reply: Reply, opts?: SendOptions): void
   /** Per-request faults active now (their layer awaits, so the run settles after each event meanwhile). */
   activeFaults(): number
+  /** The autoscaler and its hub, when a version has `scaling:`. */
+  scaling?: SimScaling
   close(): void
 }
 
@@ -125,24 +129,42 @@ export function simulatedMesh(config: MeshConfig, seed: number, onSampledSpan?: 
     sink: stats,
     seed,
     spanIds: world.spanId,
+    // One account across every scaled version, as the data plane's (functions.accountConcurrency).
+    account: new ConcurrencyAccount(() => config.functions?.accountConcurrency),
     onOutlierEvent: (service, event) => {
       if (event.kind === 'ejected') stats.ejected(service)
     },
   }
+  const models = new Map<VersionConfig, ServiceModel>()
+  const create = (service: ServiceConfig, version: VersionConfig, instance: string): SimInstance => {
+    let model = models.get(version)
+    if (!model) models.set(version, (model = new ServiceModel(modelOf(service, version)!)))
+    const endpoint: Endpoint = {instance, service: service.name, version: version.name, host: 'sim', port: 0, inboundPort: 0, origin: `sim://${instance}`}
+    const sim = new SimInstance(endpoint, model, new SeededRandom(seedFrom(seed, model.config.seed, instance)), world)
+    stats.addStation(service.name, sim.station)
+    return sim
+  }
+  // Versions with `scaling:` start at their initial count (replicas holds it) and move with the autoscaler.
+  const scaling = SimScaling.wanted(config) ? new SimScaling({config, clock, registry, instances, create, seed}) : undefined
+  if (scaling) {
+    deps.activation = scaling.hub
+    stats.readyOf = (service) => scaling.readyOf(service)
+  }
   for (const service of config.services) {
     for (const version of service.versions) {
-      const model = new ServiceModel(modelOf(service, version)!)
       for (let i = 0; i < version.replicas; i++) {
-        const instance = `${service.name}-${version.name}-${i}`
-        const endpoint: Endpoint = {instance, service: service.name, version: version.name, host: 'sim', port: 0, inboundPort: 0, origin: `sim://${instance}`}
-        const sim = new SimInstance(endpoint, model, new SeededRandom(seedFrom(seed, model.config.seed, instance)), world)
-        instances.set(instance, sim)
-        stats.addStation(service.name, sim.station)
-        registry.add(endpoint)
+        const sim = create(service, version, `${service.name}-${version.name}-${i}`)
+        instances.set(sim.endpoint.instance, sim)
+        scaling?.adopt(sim, version.replicas)
+        registry.add(sim.endpoint)
       }
     }
   }
   for (const service of config.services) destinations.set(service.name, new Destination(service, versionWeights(service), deps))
+  // The activator's side of the hub, as the data plane wires it.
+  scaling?.hub.reportHeld((service, version) => destinations.get(service)?.held(version) ?? 0)
+  scaling?.hub.onStartFailed((service, version, reason) => destinations.get(service)?.startFailed(version, reason))
+  scaling?.start()
   for (const spec of config.faults.inject) faults.add(spec)
 
   const routes = config.ingress?.routes ?? []
@@ -198,6 +220,7 @@ export function simulatedMesh(config: MeshConfig, seed: number, onSampledSpan?: 
     world,
     send,
     activeFaults: () => perRequestFaults,
+    scaling,
     close() {
       for (const d of destinations.values()) d.close()
       faults.close()
@@ -340,6 +363,7 @@ export async function runSimulation(config: MeshConfig, options: SimOptions): Pr
   }
   const elapsed = Math.max(clock.now(), durationMs)
   const services = stats.services(elapsed)
+  await mesh.scaling?.stop()
   mesh.close()
   return {
     seed: options.seed,
@@ -351,6 +375,7 @@ export async function runSimulation(config: MeshConfig, options: SimOptions): Pr
     series: stats.series,
     // Over the arrivals' window: the drain after it would spread a growing queue's work thin.
     unstable: stats.unstable(durationMs),
+    ...(mesh.scaling ? {scaling: mesh.scaling.events} : {}),
     ...(expectations ? {expectations} : {}),
   }
 }

@@ -3,7 +3,7 @@
 // not whatever order the engine happened to fill them in), and every fraction is rounded to
 // a fixed number of decimals, so a last-bit difference in a libm function on another CPU
 // cannot reach the output.
-import type {SimPoint, SimResult, SimServiceStats} from './sim-result.js'
+import type {SimPoint, SimResult, SimScalingEvent, SimServiceStats} from './sim-result.js'
 
 /** Decimals kept: a microsecond of a millisecond figure, a ten-thousandth of a percent of a ratio. */
 export const DECIMALS = 6
@@ -19,17 +19,18 @@ export function roundNumber(v: number): number | null {
 
 // The contract's field order, one list per interface; a key in none of them (added to the
 // contract later) comes after the known ones, alphabetically.
-const RESULT_KEYS: ReadonlyArray<keyof SimResult> = ['seed', 'durationMs', 'ingressRequests', 'hopRequests', 'services', 'errorsByCause', 'series', 'unstable', 'expectations']
+const RESULT_KEYS: ReadonlyArray<keyof SimResult> = ['seed', 'durationMs', 'ingressRequests', 'hopRequests', 'services', 'errorsByCause', 'series', 'unstable', 'scaling', 'expectations']
 const SERVICE_KEYS: ReadonlyArray<keyof SimServiceStats> = [
   'service', 'requests', 'successRate', 'actualRequests', 'actualSuccessRate', 'meanMs', 'p50', 'p95', 'p99', 'p999',
   'retries', 'retriesBudgetDenied', 'ejections', 'breakerRefusals', 'rateLimited', 'queueMsMean', 'serviceMsMean',
   'slots', 'utilisation', 'meanInFlight', 'littleLambdaW',
 ]
-const POINT_KEYS: ReadonlyArray<keyof SimPoint> = ['atMs', 'service', 'rps', 'successRate', 'p99', 'queueDepth']
+const POINT_KEYS: ReadonlyArray<keyof SimPoint> = ['atMs', 'service', 'rps', 'successRate', 'p99', 'queueDepth', 'instances']
+const SCALING_KEYS: ReadonlyArray<keyof SimScalingEvent> = ['atMs', 'service', 'version', 'kind', 'from', 'to', 'coldStartMs', 'message']
 const OTHER_KEYS = ['text', 'phase', 'actual', 'passed', 'utilisation']
 
 const RANK = new Map<string, number>()
-for (const key of [...RESULT_KEYS, ...SERVICE_KEYS, ...POINT_KEYS, ...OTHER_KEYS]) if (!RANK.has(key)) RANK.set(key, RANK.size)
+for (const key of [...RESULT_KEYS, ...SERVICE_KEYS, ...POINT_KEYS, ...SCALING_KEYS, ...OTHER_KEYS]) if (!RANK.has(key)) RANK.set(key, RANK.size)
 
 /** Maps whose keys are data, not fields (errorsByCause): sorted by key, whatever the rank list says. */
 const DATA_MAPS = new Set(['errorsByCause'])

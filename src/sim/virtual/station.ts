@@ -45,6 +45,8 @@ export class Station {
   private waiting = 0
   private lastChange = 0
   readonly totals: StationTotals = {arrived: 0, started: 0, finished: 0, waitedMs: 0, servedMs: 0, busySlotMs: 0, inSystemMs: 0, sojournMs: 0, departed: 0}
+  /** Called when the last job in it is done or has left (an instance draining goes then). */
+  onIdle: (() => void) | undefined = undefined
 
   /** `concurrency`: jobs served at once; 0 is unbounded. */
   constructor(
@@ -85,6 +87,7 @@ export class Station {
     this.totals.waitedMs += now - job.enteredAt
     this.totals.sojournMs += now - job.enteredAt
     this.totals.departed++
+    if (this.onIdle !== undefined && this.busy + this.waiting === 0) this.onIdle()
     return true
   }
 
@@ -114,6 +117,7 @@ export class Station {
       this.queue.length = 0
       this.head = 0
     }
+    if (this.onIdle !== undefined && this.busy === 0) this.onIdle()
   }
 
   /** Brings the time integrals up to now (call before reading them at the end of a run). */
