@@ -87,6 +87,7 @@ export function renderSimReport(result: SimResult, opts: SimReportOptions): stri
     renderResilienceTable(result, c),
     renderErrors(result, c),
     renderSeriesCharts(result, c, opts.width),
+    ...(result.scaling?.length ? [renderScaling(result.scaling)] : []),
     ...(result.expectations?.length ? [renderExpectations(result, c)] : []),
   ]
   return `${sections.filter((s) => s !== '').join('\n\n')}\n`
@@ -174,6 +175,8 @@ interface Chart {
   colourOf?: (v: number) => ReturnType<typeof successStyle>
   /** Said instead of flat lines when every value is 0. */
   whenNone?: string
+  /** Only the services with a value (the chart is left out when none has one). */
+  onlyDefined?: boolean
 }
 
 const CHARTS: Chart[] = [
@@ -195,6 +198,7 @@ const CHARTS: Chart[] = [
     format: (v) => count(v),
     whenNone: 'no attempt waited for a slot',
   },
+  {title: 'Instances (ready, at each step\'s end; services with scaling:)', fold: 'max', value: (p) => p.instances, scale: {min: 0}, format: (v) => count(v), onlyDefined: true},
 ]
 
 /** One block per metric, one sparkline per service, its range beside it. */
@@ -218,10 +222,13 @@ function renderSeriesCharts(r: SimResult, c: ChalkInstance, width: number): stri
   ]
   for (const chart of CHARTS) {
     const lines = [c.bold(chart.title)]
-    const rows = names.map((name) => {
-      const values = downsample((byService.get(name) ?? []).map(chart.value), perColumn, chart.fold)
-      return {name, values}
-    })
+    const rows = names
+      .map((name) => {
+        const values = downsample((byService.get(name) ?? []).map(chart.value), perColumn, chart.fold)
+        return {name, values}
+      })
+      .filter((row) => !chart.onlyDefined || row.values.some((v) => v !== undefined))
+    if (rows.length === 0) continue
     if (chart.whenNone && rows.every((row) => row.values.every((v) => v === undefined || v === 0))) {
       lines.push(c.dim(`  ${chart.whenNone}`))
       blocks.push(lines.join('\n'))
@@ -245,6 +252,17 @@ function stepOf(byService: Map<string, SimPoint[]>): number {
   for (const points of byService.values()) for (let i = 1; i < points.length; i++) step = Math.min(step, points[i].atMs - points[i - 1].atMs)
   return Number.isFinite(step) && step > 0 ? step : 1000
 }
+
+/** The autoscaler's decisions, as `mesh top`'s event log shows them, at their virtual time. */
+function renderScaling(events: NonNullable<SimResult['scaling']>): string {
+  const shown = events.slice(0, SCALING_EVENTS_SHOWN)
+  const lines = ['Scaling']
+  for (const e of shown) lines.push(`  ${formatDuration(Math.round(e.atMs))}  ${e.service} ${e.message}`)
+  if (events.length > shown.length) lines.push(`  … ${events.length - shown.length} more (--json lists them all)`)
+  return lines.join('\n')
+}
+
+const SCALING_EVENTS_SHOWN = 20
 
 /** As `mesh chaos` reports them: each expectation, held or not, with what was measured. */
 function renderExpectations(r: SimResult, c: ChalkInstance): string {

@@ -3,11 +3,15 @@
 // requests are warm; a while without traffic takes it back to zero; past maxScale with one
 // request per instance, requests are throttled (429 TH). The autoscaler and the activator
 // are the running mesh's own (scaling/autoscaler.ts, proxy/layers/activator.ts).
+import {rmSync} from 'node:fs'
 import {describe, expect, test} from 'vitest'
 import type {LoadShape} from '../../src/sim/load/arrival-schedule.js'
+import {renderSimReport} from '../../src/cli/sim-report.js'
+import {seriesCsv} from '../../src/sim/virtual/series-file.js'
 import {stableJson} from '../../src/sim/virtual/stable-json.js'
 import {runSimulation} from '../../src/sim/virtual/simulation.js'
 import {parsed, yaml} from '../config/helpers.js'
+import {mesh, meshDir} from '../helpers/mesh.js'
 
 /** A function behind the ingress: one request per instance, a 50 ms answer, a 400 ms cold start. */
 function fn(o: {minScale?: number; maxScale?: number; queue?: number; coldStart?: string; extra?: string[]; policy?: string} = {}) {
@@ -108,5 +112,47 @@ describe('mesh sim: autoscaling', () => {
     expect(a).toBe(b)
     expect(c).not.toBe(a)
     expect(a).toContain('"scaling"')
+  })
+
+  test('the report shows the instances over time and each scaling decision; the CSV has an instances column', async () => {
+    const r = await runSimulation(fn(), {shape: burstThenQuiet(2, 5_000, 30_000), seed: 1})
+    const out = renderSimReport(r, {colour: false, width: 100})
+    expect(out).toMatch(/Instances \(ready[^\n]*\n  api  [▁-█]+  0 … 1/)
+    expect(out).toContain('Scaling\n  400ms  api 0 → 1: a request is waiting (cold start 400 ms)\n  12s  api 1 → 0: stable')
+    const csv = seriesCsv(r.series).split('\n')
+    expect(csv[0]).toBe('atMs,service,rps,successRate,p99,queueDepth,instances')
+    expect(csv[1].endsWith(',1')).toBe(true)
+    // Without a scaled service, neither appears.
+    const config = fn()
+    delete config.services[0].versions[0].scaling
+    const plain = await runSimulation(config, {shape: burstThenQuiet(2, 2_000, 1_000), seed: 1})
+    expect(renderSimReport(plain, {colour: false, width: 100})).not.toMatch(/Instances|Scaling/)
+    expect(seriesCsv(plain.series).split('\n')[0]).toBe('atMs,service,rps,successRate,p99,queueDepth')
+  })
+
+  test('mesh sim --json on a function: the same bytes twice, with its scaling events', {timeout: 60_000}, async () => {
+    const dir = meshDir(
+      yaml(
+        'name: fn',
+        'ingress: {port: 0, routes: [{prefix: /, service: api}]}',
+        'services:',
+        '  api:',
+        '    command: node fixtures/echo.js',
+        '    scaling: {minScale: 0, initialScale: 0, maxScale: 3, containerConcurrency: 1, target: 1, queue: 2}',
+        '    simulate: {latency: {p50: 40ms, p99: 120ms}, coldStart: {p50: 300ms, p99: 800ms}}',
+      ),
+    )
+    try {
+      const args = ['sim', '--rps', '40', '--duration', '5s', '--arrivals', 'poisson', '--json']
+      const [a, b] = await Promise.all([mesh(dir, args), mesh(dir, args)])
+      expect(a.exitCode).toBe(0)
+      expect(a.stdout).toBe(b.stdout)
+      const r = JSON.parse(a.stdout) as {scaling: Array<{from: number; to: number; coldStartMs?: number}>; errorsByCause: Record<string, number>}
+      expect(r.scaling[0]).toMatchObject({from: 0, to: 1})
+      expect(r.scaling[0].coldStartMs).toBeGreaterThan(0)
+      expect(Math.max(...r.scaling.map((e) => e.to))).toBe(3)
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
   })
 })

@@ -23,8 +23,10 @@ function csvField(v: unknown): string {
 
 /** Long form: a header line, then one line per point in the series' order (by step, then service). */
 export function seriesCsv(series: readonly SimPoint[]): string {
-  const lines = [COLUMNS.join(',')]
-  for (const p of series) lines.push(COLUMNS.map((k) => csvField(p[k])).join(','))
+  // Instances only when a service scales (its points say them; the others' cells are empty).
+  const columns = series.some((p) => p.instances !== undefined) ? [...COLUMNS, 'instances' as const] : COLUMNS
+  const lines = [columns.join(',')]
+  for (const p of series) lines.push(columns.map((k) => csvField(p[k])).join(','))
   return `${lines.join('\n')}\n`
 }
 
