@@ -5,6 +5,7 @@
 // are the running mesh's own (scaling/autoscaler.ts, proxy/layers/activator.ts).
 import {rmSync} from 'node:fs'
 import {describe, expect, test} from 'vitest'
+import {parseScenario} from '../../src/sim/faults/chaos-scenario.js'
 import type {LoadShape} from '../../src/sim/load/arrival-schedule.js'
 import {renderSimReport} from '../../src/cli/sim-report.js'
 import {seriesCsv} from '../../src/sim/virtual/series-file.js'
@@ -154,5 +155,18 @@ describe('mesh sim: autoscaling', () => {
     } finally {
       rmSync(dir, {recursive: true, force: true})
     }
+  })
+
+  test('a chaos kill of a scaled instance: the autoscaler replaces it (after a cold start), as a ReplicaSet a failed pod', async () => {
+    const scenario = parseScenario(
+      ['duration: 10s', 'load: {target: ingress, path: /, rps: 5}', 'timeline:', '  - {at: 3s, inject: {service: api, kill: true}}'].join('\n'),
+      '/tmp/sim-scaling-kill.yaml',
+    ).scenario!
+    const r = await runSimulation(fn({minScale: 1}), {shape: scenario.load!.shape, seed: 1, scenario})
+    // Killed at 3 s; the tick that same second sees it failed and starts another, ready 400 ms later.
+    expect(r.scaling).toEqual([expect.objectContaining({atMs: 3_400, from: 0, to: 1, coldStartMs: 400, message: '0 → 1: replacing api-v1-0 (exited, not restarted) (cold start 400 ms)'})])
+    // Meanwhile (minScale 1: not a version at zero, so nothing holds them) the two requests due find no instance.
+    expect(r.errorsByCause).toEqual({UH: 2})
+    expect(r.series.every((p) => p.instances === 1)).toBe(true)
   })
 })

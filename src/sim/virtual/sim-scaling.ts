@@ -35,6 +35,8 @@ interface Member {
   service: string
   version: string
   leaving: boolean
+  /** It joined the registry (started with the run, or its cold start is over). */
+  ready: boolean
 }
 
 /** What `mesh up` started and what the autoscaler adds and drains: the instance manager's part, with models for processes. */
@@ -53,7 +55,7 @@ class SimScaleTarget implements ScaleTarget {
   /** An instance started with the run (mesh up's initial count). */
   adopt(instance: SimInstance, count: number): void {
     const {service, version, instance: name} = instance.endpoint
-    this.members.set(name, {instance, service, version, leaving: false})
+    this.members.set(name, {instance, service, version, leaving: false, ready: true})
     this.next.set(`${service}/${version}`, count)
   }
 
@@ -86,7 +88,7 @@ class SimScaleTarget implements ScaleTarget {
         this.next.set(key, n + 1)
         const name = `${service.name}-${version.name}-${n}`
         const instance = this.d.create(service, version, name)
-        const member: Member = {instance, service: service.name, version: version.name, leaving: false}
+        const member: Member = {instance, service: service.name, version: version.name, leaving: false, ready: false}
         this.members.set(name, member)
         made.push(member)
         const cold = instance.model.config.coldStart
@@ -99,6 +101,7 @@ class SimScaleTarget implements ScaleTarget {
         timers.push(
           clock.setTimer(initMs, () => {
             if (settled) return
+            member.ready = true
             this.d.instances.set(name, instance)
             registry.add(instance.endpoint)
             if (--waiting > 0) return
@@ -145,8 +148,10 @@ class SimScaleTarget implements ScaleTarget {
     return true
   }
 
-  phase(): string {
-    return 'running'
+  /** 'failed': a chaos kill took it out of the run (nothing restarts it here): the autoscaler replaces it, as a ReplicaSet a failed pod. */
+  phase(name: string): string {
+    const m = this.members.get(name)
+    return m?.ready && !m.leaving && !this.d.instances.has(name) ? 'failed' : 'running'
   }
 
   /** Instances of `service` in the registry now (ready: starting and leaving ones are not). */
