@@ -47,6 +47,8 @@ describe('mesh sim: autoscaling', () => {
     // One cold request (400 ms start + 50 ms), nine warm ones (50 ms).
     expect(api.meanMs).toBeCloseTo((450 + 9 * 50) / 10, 6)
     expect(api.p50).toBeLessThan(60)
+    // Busy 10 × 50 ms of the 11.6 s its one instance was there (ready at 0.4 s, gone at 12 s), not of the whole run.
+    expect(api.utilisation).toBeCloseTo(500 / 11_600, 6)
     expect(r.scaling!.map((e) => [e.atMs, e.from, e.to, e.coldStartMs])).toEqual([
       [400, 0, 1, 400],
       // The stable window (6 s) without traffic and the grace period (6 s) after the last request.

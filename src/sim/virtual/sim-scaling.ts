@@ -102,6 +102,7 @@ class SimScaleTarget implements ScaleTarget {
           clock.setTimer(initMs, () => {
             if (settled) return
             member.ready = true
+            instance.station.openedAt = clock.now()
             this.d.instances.set(name, instance)
             registry.add(instance.endpoint)
             if (--waiting > 0) return
@@ -187,6 +188,9 @@ class SimScaleTarget implements ScaleTarget {
       this.d.instances.delete(name)
     }
     this.members.delete(name)
+    // One that never became ready was never capacity.
+    const station = m.instance.station
+    station.closedAt = m.ready ? this.d.clock.now() : station.openedAt
     const key = `${m.service}/${m.version}`
     this.servedByGone.set(key, (this.servedByGone.get(key) ?? 0) + m.instance.station.totals.finished)
   }

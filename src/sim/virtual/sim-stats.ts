@@ -132,17 +132,18 @@ export class SimStats implements TelemetrySink {
   unstable(elapsedMs: number): Array<{service: string; utilisation: number}> {
     const out: Array<{service: string; utilisation: number}> = []
     for (const t of this.tallies.values()) {
-      let arrived = 0, served = 0, finished = 0, slots = 0, queued = 0
+      let arrived = 0, served = 0, finished = 0, slots = 0, slotMs = 0, queued = 0
       for (const s of t.stations) {
         if (s.concurrency === 0) continue
         arrived += s.totals.arrived
         served += s.totals.servedMs
         finished += s.totals.finished
         slots += s.concurrency
+        slotMs += s.concurrency * s.aliveMs(elapsedMs)
         queued += s.queued
       }
-      if (slots === 0 || arrived === 0 || elapsedMs <= 0) continue
-      const offered = finished ? (arrived * (served / finished)) / (slots * elapsedMs) : queued > 0 ? 1 : 0
+      if (slots === 0 || arrived === 0 || slotMs <= 0) continue
+      const offered = finished ? (arrived * (served / finished)) / slotMs : queued > 0 ? 1 : 0
       if (offered >= 1) out.push({service: t.name, utilisation: round(offered)})
     }
     return out
@@ -153,6 +154,8 @@ export class SimStats implements TelemetrySink {
     return [...this.tallies.values()].map((t) => {
       const [p50, p95, p99, p999] = t.latency.percentiles([0.5, 0.95, 0.99, 0.999])
       let waited = 0, served = 0, started = 0, finished = 0, busy = 0, inSystem = 0, sojourn = 0, departed = 0, slots = 0
+      // Instance-time and slot-time: an instance the autoscaler added or took away counts while it was there.
+      let aliveMs = 0, slotMs = 0
       let unbounded = false
       for (const s of t.stations) {
         s.account()
@@ -167,11 +170,14 @@ export class SimStats implements TelemetrySink {
         departed += x.departed
         if (s.concurrency === 0) unbounded = true
         slots += s.concurrency
+        const alive = s.aliveMs(durationMs)
+        aliveMs += alive
+        slotMs += s.concurrency * alive
       }
       const meanInFlight = durationMs > 0 ? inSystem / durationMs : 0
       const lambda = durationMs > 0 ? departed / durationMs : 0
       const W = departed ? sojourn / departed : 0
-      const utilisation = durationMs <= 0 || t.stations.length === 0 ? 0 : unbounded ? busy / durationMs / t.stations.length : busy / (slots * durationMs)
+      const utilisation = durationMs <= 0 || t.stations.length === 0 || aliveMs <= 0 ? 0 : unbounded ? busy / aliveMs : busy / slotMs
       return {
         service: t.name,
         requests: t.requests,

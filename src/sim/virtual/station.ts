@@ -45,6 +45,9 @@ export class Station {
   private waiting = 0
   private lastChange = 0
   readonly totals: StationTotals = {arrived: 0, started: 0, finished: 0, waitedMs: 0, servedMs: 0, busySlotMs: 0, inSystemMs: 0, sojournMs: 0, departed: 0}
+  /** When its instance joined the run, and left it (the autoscaler's; undefined: it stayed): its capacity counts only between. */
+  openedAt: number
+  closedAt: number | undefined = undefined
   /** Called when the last job in it is done or has left (an instance draining goes then). */
   onIdle: (() => void) | undefined = undefined
 
@@ -54,6 +57,12 @@ export class Station {
     readonly concurrency: number,
   ) {
     this.lastChange = clock.now()
+    this.openedAt = this.lastChange
+  }
+
+  /** How long within [0, untilMs] it was part of the run (virtual ms). */
+  aliveMs(untilMs: number): number {
+    return Math.max(0, Math.min(this.closedAt ?? untilMs, untilMs) - this.openedAt)
   }
 
   /** Jobs waiting for a slot now. */
