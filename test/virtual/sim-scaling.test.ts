@@ -15,16 +15,17 @@ import {parsed, yaml} from '../config/helpers.js'
 import {mesh, meshDir} from '../helpers/mesh.js'
 
 /** A function behind the ingress: one request per instance, a 50 ms answer, a 400 ms cold start. */
-function fn(o: {minScale?: number; maxScale?: number; queue?: number; coldStart?: string; extra?: string[]; policy?: string} = {}) {
+function fn(o: {minScale?: number; maxScale?: number; queue?: number; coldStart?: string; extra?: string[]; policy?: string; top?: string[]; target?: number} = {}) {
   return parsed(
     yaml(
       'name: fn',
+      ...(o.top ?? []),
       'ingress:',
       '  port: 8000',
       '  routes: [{prefix: /, service: api}]',
       'services:',
       '  api:',
-      `    scaling: {minScale: ${o.minScale ?? 0}, initialScale: ${o.minScale ?? 0}, maxScale: ${o.maxScale ?? 5}, containerConcurrency: 1, target: 1, window: 6s, scaleToZeroGracePeriod: 6s, queue: ${o.queue ?? 20}${(o.extra ?? []).map((e) => `, ${e}`).join('')}}`,
+      `    scaling: {minScale: ${o.minScale ?? 0}, initialScale: ${o.minScale ?? 0}, maxScale: ${o.maxScale ?? 5}, containerConcurrency: 1, target: ${o.target ?? 1}, window: 6s, scaleToZeroGracePeriod: 6s, queue: ${o.queue ?? 20}${(o.extra ?? []).map((e) => `, ${e}`).join('')}}`,
       ...(o.policy ? [`    policy: ${o.policy}`] : []),
       '    simulate:',
       '      latency: {distribution: constant, mean: 50ms}',
@@ -170,5 +171,19 @@ describe('mesh sim: autoscaling', () => {
     // Meanwhile (minScale 1: not a version at zero, so nothing holds them) the two requests due find no instance.
     expect(r.errorsByCause).toEqual({UH: 2})
     expect(r.series.every((p) => p.instances === 1)).toBe(true)
+  })
+
+  test('the account limit (functions.accountConcurrency) is one pool for the run, as the data plane\'s: past it, 429 TH', async () => {
+    // 100 req/s × 50 ms: 5 in flight; 20 instances may run, but the account admits 2 at once and nothing may wait.
+    const r = await runSimulation(fn({maxScale: 20, queue: 0, top: ['functions: {accountConcurrency: 2}']}), {shape: burstThenQuiet(100, 5_000, 1_000), seed: 1})
+    expect(r.errorsByCause.TH).toBeGreaterThan(100)
+    expect(r.services[0].actualRequests + r.errorsByCause.TH).toBe(r.services[0].requests)
+  })
+
+  test('metric rps: the autoscaler scales on the rate the instances answer', async () => {
+    // 40 req/s, a target of 10 req/s at 70%: ceil(40 / 7) = 6.
+    const r = await runSimulation(fn({maxScale: 20, target: 10, extra: ['metric: rps']}), {shape: burstThenQuiet(40, 20_000, 1_000), seed: 1})
+    const settled = r.series.filter((p) => p.atMs >= 10_000 && p.atMs < 20_000).map((p) => p.instances)
+    expect(settled).toEqual(Array(10).fill(6))
   })
 })
