@@ -186,4 +186,13 @@ describe('mesh sim: autoscaling', () => {
     const settled = r.series.filter((p) => p.atMs >= 10_000 && p.atMs < 20_000).map((p) => p.instances)
     expect(settled).toEqual(Array(10).fill(6))
   })
+
+  test('a drain waits for what is under way to the instance, the hop to it included: scaling down fails no request', async () => {
+    // Each attempt takes 100 ms to reach its instance (--hop-latency): one chosen just before its instance is drained is still answered by it.
+    const r = await runSimulation(fn({maxScale: 10}), {shape: burstThenQuiet(40, 20_000, 30_000, 'poisson'), seed: 2, hopLatencyMs: 100})
+    expect(r.scaling!.filter((e) => e.to! < e.from!).length).toBeGreaterThan(1)
+    // Only the activator's throttles of the first burst (before the instances were up): no attempt met an instance gone.
+    expect(Object.keys(r.errorsByCause)).toEqual(['TH'])
+    expect(r.series.filter((p) => p.atMs >= 3_000).every((p) => p.successRate === 1)).toBe(true)
+  })
 })

@@ -5,9 +5,11 @@
 // (to zero) as on a running mesh. Only the instance manager is stood in for (ScaleTarget):
 //
 //   activator ──poke──▶ Autoscaler ──addInstances──▶ SimScaleTarget: coldStart (event) ─▶ registry.add ─▶ gate admits the held
-//   tick (1 s) ◀── inflight: each instance's station (busy + queued) + held ──┘   removeInstance: out of the registry, gone when idle
+//   tick (1 s) ◀── inflight: attempts under way per instance (leaf) + held ──┘   removeInstance: out of the registry, gone when none is under way
 import type {MeshConfig, ServiceConfig, VersionConfig} from '../config/types.js'
 import {latencyModel} from '../model/latency-model.js'
+import type {Leaf} from '../proxy/leaf.js'
+import {forward, type MeshResponse, type Reply} from '../proxy/stack.js'
 import type {Registry} from '../proxy/registry.js'
 import {ActivationHub} from '../scaling/activation.js'
 import {Autoscaler, type ScaleFailedEvent, type ScaleTarget, type ScalingEvent, type StartFailure} from '../scaling/autoscaler.js'
@@ -47,8 +49,10 @@ class SimScaleTarget implements ScaleTarget {
   private readonly next = new Map<string, number>()
   /** Requests answered by instances already gone, per version (the rps metric counts them too). */
   private readonly servedByGone = new Map<string, number>()
-  /** Drains under way: each ends when its instance is idle, or at close. */
+  /** Drains under way: each ends when nothing is under way to its instance, or at close. */
   private readonly draining = new Map<string, () => void>()
+  /** Attempts under way to each instance of a scaled version, from the leaf to its answer (the data plane's inflightByInstance). */
+  private readonly underWay = new Map<string, number>()
 
   constructor(private readonly d: SimScalingDeps) {}
 
@@ -127,22 +131,39 @@ class SimScaleTarget implements ScaleTarget {
     if (!m || m.leaving) return Promise.resolve()
     m.leaving = true
     this.d.registry.remove(m.service, name)
-    const station = m.instance.station
-    if (station.inService + station.queued === 0) {
+    if (!this.underWay.get(name)) {
       this.gone(m)
       return Promise.resolve()
     }
     return new Promise((resolve) => {
-      const done = () => {
+      this.draining.set(name, () => {
         this.draining.delete(name)
-        station.onIdle = undefined
         this.gone(m)
         this.d.clock.needsSettle = true
         resolve()
-      }
-      this.draining.set(name, done)
-      station.onIdle = done
+      })
     })
+  }
+
+  /** Counts each attempt to an instance of a scaled version until it is answered; a draining one goes at its last. */
+  leaf(inner: Leaf): Leaf {
+    return (protocol, tlsOf) => {
+      const service = inner(protocol, tlsOf)
+      return (req, ctx, reply) => {
+        const name = ctx.endpoint!.instance
+        if (!this.members.has(name)) return service(req, ctx, reply)
+        this.underWay.set(name, (this.underWay.get(name) ?? 0) + 1)
+        forward(service, req, ctx, new Counted(this, name, reply))
+      }
+    }
+  }
+
+  /** @internal An attempt to `name` was answered (or failed). */
+  answered(name: string): void {
+    const n = (this.underWay.get(name) ?? 1) - 1
+    if (n > 0) return void this.underWay.set(name, n)
+    this.underWay.delete(name)
+    this.draining.get(name)?.()
   }
 
   isStarted(): boolean {
@@ -169,10 +190,10 @@ class SimScaleTarget implements ScaleTarget {
     return n
   }
 
-  /** Requests at each instance of `service` now (being served or queued for a slot): the concurrency metric. */
+  /** Requests under way to each instance of `service` now, as the data plane counts them: the concurrency metric. */
   inflight(service: string): Record<string, number> {
     const out: Record<string, number> = {}
-    for (const [name, m] of this.members) if (m.service === service) out[name] = m.instance.station.inService + m.instance.station.queued
+    for (const [name, m] of this.members) if (m.service === service) out[name] = this.underWay.get(name) ?? 0
     return out
   }
 
@@ -193,6 +214,25 @@ class SimScaleTarget implements ScaleTarget {
     station.closedAt = m.ready ? this.d.clock.now() : station.openedAt
     const key = `${m.service}/${m.version}`
     this.servedByGone.set(key, (this.servedByGone.get(key) ?? 0) + m.instance.station.totals.finished)
+  }
+}
+
+/** An attempt's reply that tells the target once it is over. */
+class Counted implements Reply {
+  constructor(
+    private readonly target: SimScaleTarget,
+    private readonly name: string,
+    private readonly next: Reply,
+  ) {}
+
+  ok(response: MeshResponse): void {
+    this.target.answered(this.name)
+    this.next.ok(response)
+  }
+
+  fail(error: unknown): void {
+    this.target.answered(this.name)
+    this.next.fail(error)
   }
 }
 
@@ -217,6 +257,11 @@ export class SimScaling {
     const {service, version} = instance.endpoint
     const v = this.d.config.services.find((s) => s.name === service)?.versions.find((x) => x.name === version)
     if (v?.scaling) this.target.adopt(instance, count)
+  }
+
+  /** The leaf under every Destination, counting what is under way to each scaled instance. */
+  leaf(inner: Leaf): Leaf {
+    return this.target.leaf(inner)
   }
 
   /** Once the initial instances are in the registry: the autoscaler's first tick is a second later. */

@@ -148,6 +148,7 @@ export function simulatedMesh(config: MeshConfig, seed: number, onSampledSpan?: 
   const scaling = SimScaling.wanted(config) ? new SimScaling({config, clock, registry, instances, create, seed}) : undefined
   if (scaling) {
     deps.activation = scaling.hub
+    deps.leaf = scaling.leaf(deps.leaf)
     stats.readyOf = (service) => scaling.readyOf(service)
   }
   for (const service of config.services) {

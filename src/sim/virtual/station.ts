@@ -48,8 +48,6 @@ export class Station {
   /** When its instance joined the run, and left it (the autoscaler's; undefined: it stayed): its capacity counts only between. */
   openedAt: number
   closedAt: number | undefined = undefined
-  /** Called when the last job in it is done or has left (an instance draining goes then). */
-  onIdle: (() => void) | undefined = undefined
 
   /** `concurrency`: jobs served at once; 0 is unbounded. */
   constructor(
@@ -96,7 +94,6 @@ export class Station {
     this.totals.waitedMs += now - job.enteredAt
     this.totals.sojournMs += now - job.enteredAt
     this.totals.departed++
-    if (this.onIdle !== undefined && this.busy + this.waiting === 0) this.onIdle()
     return true
   }
 
@@ -126,7 +123,6 @@ export class Station {
       this.queue.length = 0
       this.head = 0
     }
-    if (this.onIdle !== undefined && this.busy === 0) this.onIdle()
   }
 
   /** Brings the time integrals up to now (call before reading them at the end of a run). */
