@@ -34,10 +34,10 @@
 // row of a 0.5/2 ms service at the mesh, hosted vs isolated).
 // Env: BENCH_HOSTS (1), BENCH_STEADY (20), BENCH_JSON (raw results).
 import {execFileSync} from 'node:child_process'
-import {mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import {alive, cpuMicros, fmt, forceMeshDown, machine, option, REPO, table} from './lib.js'
+import {alive, cpuMicros, fmt, forceMeshDown, machine, option, processTree, REPO, table} from './lib.js'
 import {connect} from '../dist/sim/control/control-client.js'
 import {meshPaths} from '../dist/sim/control/state-file.js'
 import {loadConfig} from '../dist/sim/config/load-config.js'
@@ -96,20 +96,6 @@ function treeYaml(n, isolated, dir) {
 }
 
 // ---- /proc ----
-
-function processTree(root) {
-  const parent = new Map()
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
-      parent.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]))
-    } catch {}
-  }
-  const out = [root]
-  for (let i = 0; i < out.length; i++) for (const [pid, ppid] of parent) if (ppid === out[i]) out.push(pid)
-  return out
-}
 
 function memory(root) {
   let rss = 0
