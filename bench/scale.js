@@ -19,8 +19,9 @@
 //   up         wall time of `mesh up -d` (CLI start included: what a user waits for)
 //   first      the first request through the deepest path, right after `mesh up -d` returns
 //   hop        steady overhead per hop at low load: after WARM (200) requests to warm the JIT,
-//              STEADY (20) one at a time, 20 ms apart; for each, (root span duration − the simulated latencies the instances drew
-//              on its critical path) / hops on that path, median over the requests. The draws
+//              STEADY (20) one at a time, ≥ 20 ms apart; for each, (root span duration − the
+//              simulated latencies the instances drew on its critical path) / hops on that
+//              path, median over the requests. The draws
 //              are replayed from each instance's seeded stream (model/simulated-instance.ts: the
 //              same seed, the same order), aligned by its server spans' own time (never shorter
 //              than its draw); the alignment offset is printed when it is not 0.
