@@ -1,7 +1,7 @@
 // Shared helpers for the benchmark scripts: processes (optionally pinned to a CPU),
 // /proc accounting, the load clients (wrk when installed, else Node), formatting.
 import {execFileSync, spawn} from 'node:child_process'
-import {readFileSync} from 'node:fs'
+import {readdirSync, readFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -30,6 +30,24 @@ export function cpuMicros(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ') // fields[0] is field 3 (state)
   return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK
+}
+
+/**
+ * `root` and every process below it (/proc), parents first. A mesh's recorded pids are not
+ * enough: an instance's command runs under `/bin/sh -c`, whose own CPU is next to nothing.
+ */
+export function processTree(root) {
+  const parent = new Map()
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
+      parent.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]))
+    } catch {}
+  }
+  const out = [root]
+  for (let i = 0; i < out.length; i++) for (const [pid, ppid] of parent) if (ppid === out[i]) out.push(pid)
+  return out
 }
 
 /** Resident set size in MB (VmRSS). */

@@ -18,9 +18,10 @@
 //              really cost together); the number of processes
 //   up         wall time of `mesh up -d` (CLI start included: what a user waits for)
 //   first      the first request through the deepest path, right after `mesh up -d` returns
-//   hop        steady overhead per hop at low load: STEADY (20) requests one at a time, 20 ms
-//              apart; for each, (root span duration − the simulated latencies the instances drew
-//              on its critical path) / hops on that path, median over the requests. The draws
+//   hop        steady overhead per hop at low load: after WARM (200) requests to warm the JIT,
+//              STEADY (20) one at a time, ≥ 20 ms apart; for each, (root span duration − the
+//              simulated latencies the instances drew on its critical path) / hops on that
+//              path, median over the requests. The draws
 //              are replayed from each instance's seeded stream (model/simulated-instance.ts: the
 //              same seed, the same order), aligned by its server spans' own time (never shorter
 //              than its draw); the alignment offset is printed when it is not 0.
@@ -32,16 +33,18 @@
 // Flags: --quick, --sizes A,B, --shapes chain,tree, --max-isolated N (isolated rows above N are
 // "skipped": ~60 MB per instance, N = 200 needs ~12 GB), --precision (also the latency precision
 // row of a 0.5/2 ms service at the mesh, hosted vs isolated).
-// Env: BENCH_HOSTS (1), BENCH_STEADY (20), BENCH_JSON (raw results).
+// Env: BENCH_HOSTS (1), BENCH_STEADY (20), BENCH_WARM (200: requests before the steady ones,
+// one at a time, on the instances' warm-up draw stream), BENCH_JSON (raw results).
 import {execFileSync} from 'node:child_process'
-import {mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import {alive, cpuMicros, fmt, forceMeshDown, machine, option, REPO, table} from './lib.js'
+import {alive, cpuMicros, fmt, forceMeshDown, machine, option, processTree, REPO, table} from './lib.js'
 import {connect} from '../dist/sim/control/control-client.js'
 import {meshPaths} from '../dist/sim/control/state-file.js'
 import {loadConfig} from '../dist/sim/config/load-config.js'
 import {latencyModel} from '../dist/sim/model/latency-model.js'
+import {WARM_UP_TRACESTATE} from '../dist/sim/model/simulated-service.js'
 import {SeededRandom, seedFrom} from '../dist/sim/time/random.js'
 
 const args = process.argv.slice(2)
@@ -52,6 +55,7 @@ const SHAPES = option('--shapes', 'chain,tree').split(',')
 const MAX_ISOLATED = Number(option('--max-isolated', 'Infinity'))
 const HOSTS = process.env.BENCH_HOSTS ?? '1'
 const STEADY = Number(process.env.BENCH_STEADY ?? 20)
+const WARM = Number(process.env.BENCH_WARM ?? 200)
 const MAX_DEPTH = 40
 const CLI = path.join(REPO, 'bin', 'run.js')
 const log = (s) => process.stderr.write(s + '\n')
@@ -97,20 +101,6 @@ function treeYaml(n, isolated, dir) {
 
 // ---- /proc ----
 
-function processTree(root) {
-  const parent = new Map()
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
-      parent.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]))
-    } catch {}
-  }
-  const out = [root]
-  for (let i = 0; i < out.length; i++) for (const [pid, ppid] of parent) if (ppid === out[i]) out.push(pid)
-  return out
-}
-
 function memory(root) {
   let rss = 0
   let pss = 0
@@ -128,10 +118,11 @@ function memory(root) {
 
 const hex = (bytes) => [...crypto.getRandomValues(new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, '0')).join('')
 
-async function traced(url) {
+async function traced(url, tracestate) {
   const traceId = hex(16)
   const t0 = performance.now()
-  const res = await fetch(url, {headers: {traceparent: `00-${traceId}-${hex(8)}-01`}, signal: AbortSignal.timeout(60_000)})
+  const headers = {traceparent: `00-${traceId}-${hex(8)}-01`, ...(tracestate ? {tracestate} : {})}
+  const res = await fetch(url, {headers, signal: AbortSignal.timeout(60_000)})
   await res.arrayBuffer()
   const ms = performance.now() - t0
   if (res.status !== 200) throw new Error(`GET ${url} answered ${res.status}`)
@@ -298,6 +289,10 @@ async function one(shape, n, mode) {
     // replay needs each instance's every request.
     const gapMs = Math.max(20, (1000 * first.spans.length) / 350)
     const steady = []
+    // The JIT's warm-up, which `mesh up`'s own is too short for: the first ~100 requests cost
+    // ~1.7× the CPU per hop of later ones. Marked as the mesh's warm-up, so the instances
+    // draw them from their warm-up stream and the replay below stays aligned.
+    for (let i = 0; i < WARM; i++) await traced(url, WARM_UP_TRACESTATE)
     const pids = processTree(state.daemon.pid)
     const cpu = () => pids.reduce((sum, pid) => sum + (alive(pid) ? cpuMicros(pid) : 0), 0)
     // The mesh's CPU when no request passes (health checks, timers), over 2 s: taken off the steady window's.

@@ -26,7 +26,7 @@ import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
-import {alive, cpuMicros, fmt, machine, REPO, table} from './lib.js'
+import {alive, cpuMicros, fmt, machine, processTree, REPO, table} from './lib.js'
 import {runLoad} from '../dist/sim/load/load-generator.js'
 import {LatencyHistogram} from '../dist/sim/telemetry/histogram.js'
 
@@ -135,10 +135,14 @@ async function one(mode, run) {
   // CPU the mesh's processes (daemon, instances, hosts) use per second of the load: a cold
   // process spends more per request. Little disturbed by other load on the machine, unlike latency.
   const state = JSON.parse(readFileSync(path.join(dir, '.mesh', 'state.json'), 'utf8'))
-  const pids = [...new Set([state.daemon.pid, ...(state.children ?? []).map((c) => c.pid)].filter(Boolean))]
-  const meshCpu = () => pids.reduce((sum, pid) => { try { return sum + cpuMicros(pid) } catch { return sum } }, 0)
+  // Each recorded process with the ones below it (an instance's command runs under `sh -c`);
+  // the daemon's own CPU alone, its children being the other entries.
+  const recorded = [...new Set([state.daemon.pid, ...(state.children ?? []).map((c) => c.pid)].filter(Boolean))]
+  const groups = recorded.map((pid) => (pid === state.daemon.pid ? [pid] : processTree(pid)))
+  const groupCpu = (group) => group.reduce((sum, pid) => { try { return sum + cpuMicros(pid) } catch { return sum } }, 0)
+  const meshCpu = () => groups.reduce((sum, group) => sum + groupCpu(group), 0)
   const names = new Map([[state.daemon.pid, 'daemon'], ...(state.children ?? []).map((c) => [c.pid, c.instance])])
-  const perPid0 = new Map(pids.map((pid) => [pid, (() => { try { return cpuMicros(pid) } catch { return 0 } })()]))
+  const perGroup0 = groups.map(groupCpu)
   const cpuSamples = [meshCpu()]
   const sampler = setInterval(() => cpuSamples.push(meshCpu()), 1000)
   if (profileDir) {
@@ -148,7 +152,7 @@ async function one(mode, run) {
   }
   const result = await runLoad({target: ingress, rps: RPS, durationMs: SECONDS * 1000, path: PATH, timeoutMs: 10_000, onResponse: (o) => w.record(o)})
   clearInterval(sampler)
-  const perProcess = pids.map((pid) => { try { return [names.get(pid) ?? String(pid), (cpuMicros(pid) - perPid0.get(pid)) / 1000 / (RPS * SECONDS)] } catch { return [names.get(pid), NaN] } })
+  const perProcess = groups.map((group, i) => [names.get(group[0]) ?? String(group[0]), (groupCpu(group) - perGroup0[i]) / 1000 / (RPS * SECONDS)])
   const t1 = performance.now()
   downSync()
   const downMs = performance.now() - t1
