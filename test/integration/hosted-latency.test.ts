@@ -197,5 +197,5 @@ describe('a hosted simulated service measured at the mesh', () => {
     } finally {
       await pool.close()
     }
-  }, 150_000)
+  }, 200_000)
 })
