@@ -29,7 +29,7 @@ import {execFileSync} from 'node:child_process'
 import {mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import {alive, cpuMicros, fmt, machine, machineCpu, REPO, table} from './lib.js'
+import {cpuMicros, fmt, forceMeshDown, machine, machineCpu, REPO, table} from './lib.js'
 import {parseConfig} from '../dist/sim/config/load-config.js'
 import {parseDuration} from '../dist/sim/config/duration.js'
 import {modelOf} from '../dist/sim/virtual/simulation.js'
@@ -64,16 +64,7 @@ function downSync() {
   if (!upDir) return
   const dir = upDir
   upDir = undefined
-  try {
-    cli(dir, ['down'], 40_000)
-  } catch {
-    // Last resort: the daemon and the children recorded in state.json, by process group.
-    try {
-      const state = JSON.parse(readFileSync(path.join(dir, '.mesh', 'state.json'), 'utf8'))
-      for (const c of state.children ?? []) if (c.pgid) try { process.kill(-c.pgid, 'SIGKILL') } catch {}
-      if (state.daemon?.pid && alive(state.daemon.pid)) process.kill(state.daemon.pid, 'SIGKILL')
-    } catch {}
-  }
+  forceMeshDown(dir, path.join(dir, 'mesh.yaml'), 40_000)
 }
 const dir = mkdtempSync(path.join(os.tmpdir(), 'meshsim-fidelity-'))
 process.on('exit', () => {
