@@ -55,3 +55,13 @@ export function seedFrom(...parts: Array<string | number>): number {
   }
   return h >>> 0
 }
+
+/** murmur3's 32-bit finaliser: every input bit moves every output bit. */
+export function fmix32(x: number): number {
+  x ^= x >>> 16
+  x = Math.imul(x, 0x85ebca6b)
+  x ^= x >>> 13
+  x = Math.imul(x, 0xc2b2ae35)
+  x ^= x >>> 16
+  return x >>> 0
+}

@@ -30,7 +30,7 @@ import {ConcurrencyAccount} from '../scaling/concurrency-gate.js'
 import {abortReason} from '../proxy/upstream.js'
 import {type CallContext, forward, type MeshRequest, type MeshResponse, type Peer, type Reply} from '../proxy/stack.js'
 import type {Span} from '../telemetry/span.js'
-import {SeededRandom, seedFrom} from '../time/random.js'
+import {fmix32, SeededRandom, seedFrom} from '../time/random.js'
 import {SimClock} from './event-queue.js'
 import {type InstanceWorld, ServiceModel, SimInstance, virtualLeaf} from './instance-model.js'
 import type {SimOptions, SimResult} from './sim-result.js'
@@ -396,16 +396,6 @@ function inject(mesh: SimulatedMesh, spec: FaultSpec): FaultInfo {
   const names = victims.map((v) => v.endpoint.instance)
   mesh.faults.update(info.id, {instances: names})
   return {...info, instances: names}
-}
-
-/** murmur3's finaliser: every input bit moves every output bit. */
-function fmix32(x: number): number {
-  x ^= x >>> 16
-  x = Math.imul(x, 0x85ebca6b)
-  x ^= x >>> 13
-  x = Math.imul(x, 0xc2b2ae35)
-  x ^= x >>> 16
-  return x >>> 0
 }
 
 function hex8(x: number): string {

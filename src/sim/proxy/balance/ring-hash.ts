@@ -6,7 +6,7 @@
 // The ring is built only when the candidate set changes (cached by a membership
 // signature); a pick is one string hash and a binary search. Without a hash key
 // (header or cookie absent) the pick is random, as Envoy does.
-import type {Random} from '../../time/random.js'
+import {fmix32, type Random} from '../../time/random.js'
 import type {Balancer, PickContext} from './balancer.js'
 import {pickRandom} from './random.js'
 
@@ -20,12 +20,7 @@ export function hash32(s: string): number {
     h ^= s.charCodeAt(i)
     h = Math.imul(h, 0x01000193)
   }
-  h ^= h >>> 16
-  h = Math.imul(h, 0x85ebca6b)
-  h ^= h >>> 13
-  h = Math.imul(h, 0xc2b2ae35)
-  h ^= h >>> 16
-  return h >>> 0
+  return fmix32(h)
 }
 
 export class RingHashBalancer<T> implements Balancer<T> {
