@@ -40,12 +40,13 @@ export async function importCompose(request: ComposeImportRequest): Promise<Comp
   const toStdout = request.out === '-'
   // Paths in mesh.yaml are relative to its directory; printed, it is read from here.
   const outFile = path.resolve(toStdout ? 'mesh.yaml' : request.out)
+  // The input first: a missing or broken compose file is the error to see, not the output's.
+  const project = await readComposeFile(request.composeFile, env)
   if (!toStdout && !request.force && existsSync(outFile)) {
     throw new MeshError('MESH_FILE_EXISTS', `${request.out} already exists; nothing was written. Use --force to overwrite it.`, {
       hints: ['Write elsewhere with --out FILE, print it with --out -, or overwrite with --force.'],
     })
   }
-  const project = await readComposeFile(request.composeFile, env)
   const imported = composeToMesh(project, {outFile, simulateImages: request.simulateImages})
   const checked = parseConfig(imported.yaml, outFile, env)
   if (!checked.config) {
