@@ -10,14 +10,19 @@ import {raw, statusOf} from '../helpers/raw-http.js'
  * A WebSocket session (undici's client): `say` sends a text frame and resolves with the next one back.
  * undici's error event says only that the handshake failed; the handshake goes through an interceptor
  * that keeps its answer (status, the mesh's flags and reason, the body's start) or its network error,
- * so a failure says why.
+ * so a failure says why. Each session dials a connection of its own, as browsers do for a WebSocket,
+ * not one the pool kept from an earlier test.
  */
 async function openSocket(url: string) {
-  const {WebSocket, getGlobalDispatcher} = await import('undici')
-  const seen: {status?: number; headers?: Record<string, string | string[] | undefined>; body: string; error?: Error} = {body: ''}
-  const dispatcher = getGlobalDispatcher().compose((dispatch) => (opts, handler) =>
+  const {WebSocket, Agent} = await import('undici')
+  const seen: {started: boolean; status?: number; headers?: Record<string, string | string[] | undefined>; body: string; error?: Error} = {started: false, body: ''}
+  const agent = new Agent({pipelining: 0})
+  const dispatcher = agent.compose((dispatch) => (opts, handler) =>
     dispatch(opts, {
-      onRequestStart: (c, context) => handler.onRequestStart?.(c, context),
+      onRequestStart: (c, context) => {
+        seen.started = true
+        handler.onRequestStart?.(c, context)
+      },
       onRequestUpgrade: (c, status, headers, socket) => {
         seen.status = status
         seen.headers = headers
@@ -43,13 +48,15 @@ async function openSocket(url: string) {
   const inbox: string[] = []
   let waiting: ((text: string) => void) | undefined
   ws.onmessage = (e) => (waiting ? waiting(String(e.data)) : inbox.push(String(e.data)))
+  ws.addEventListener('close', () => void agent.close().catch(() => {}))
   await new Promise((resolve, reject) => {
     ws.onopen = resolve
-    ws.onerror = () => {
+    ws.onerror = (event) => {
       const h = seen.headers ?? {}
       const answer = seen.status === undefined ? 'no answer' : `${seen.status} flags=${h['x-mesh-response-flags'] ?? '-'} reason=${h['x-mesh-reason'] ?? '-'} upstream=${h['x-mesh-upstream'] ?? '-'} body=${JSON.stringify(seen.body)}`
       const cause = seen.error ? `${seen.error.name}: ${seen.error.message}${(seen.error as {code?: string}).code ? ` (${(seen.error as {code?: string}).code})` : ''}` : 'none'
-      reject(new Error(`WebSocket to ${url} failed: handshake answer ${answer}; network error ${cause}`))
+      const reported = (event as {error?: unknown}).error
+      reject(new Error(`WebSocket to ${url} failed: request ${seen.started ? 'sent' : 'never sent'}; handshake answer ${answer}; network error ${cause}; undici says ${reported instanceof Error ? `${reported.name}: ${reported.message} ${String((reported as {cause?: unknown}).cause ?? '')}` : String(reported)}`))
     }
   })
   const say = (text: string) =>
