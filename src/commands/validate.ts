@@ -1,7 +1,7 @@
 import {MeshCommand} from '../cli/mesh-command.js'
 import chalk from 'chalk'
 import path from 'node:path'
-import {ConfigError, formatIssue} from '../sim/config/config-error.js'
+import {ConfigError, formatIssue, VALIDATE_HINT} from '../sim/config/config-error.js'
 import {describeLeftForInstances} from '../sim/config/interpolate.js'
 import {loadConfigWithWarnings} from '../sim/config/load-config.js'
 import type {ConfigIssue} from '../sim/config/types.js'
@@ -13,7 +13,10 @@ export default class Validate extends MeshCommand {
 
   async run(): Promise<{file: string; valid: true; services: number; warnings: ConfigIssue[]; leftForInstances: Record<string, string[]>}> {
     const {flags} = await this.parse(Validate)
-    const {config, warnings, leftForInstances} = await loadConfigWithWarnings(path.resolve(flags.file))
+    const {config, warnings, leftForInstances} = await loadConfigWithWarnings(path.resolve(flags.file)).catch((error: unknown) => {
+      // Telling the user of `mesh validate` to run `mesh validate` would be noise.
+      throw error instanceof ConfigError ? Object.assign(error, {hints: error.hints.filter((h) => h !== VALIDATE_HINT)}) : error
+    })
     for (const w of warnings) this.logToStderr(chalk.yellow(formatIssue(w)))
     const left = Object.fromEntries([...leftForInstances].map(([name, services]) => [name, [...services]]))
     const leftLine = describeLeftForInstances(left)

@@ -112,6 +112,7 @@ const BAD_INPUT_WITHOUT_A_MESH: Array<[string, string[]]> = [
 ]
 const UNITLESS_DURATION = ['inject-fault', 'world', '--delay', '3']
 const JSON_ERROR = ['status', '--json']
+const CONFIG_OF_BAD = ['config', '-f', 'bad.yaml']
 
 describe('without a mesh', () => {
   let runs: Map<string, Promise<Run>>
@@ -119,7 +120,7 @@ describe('without a mesh', () => {
   beforeAll(() => {
     const dir = meshDir(minimal(1))
     writeFileSync(path.join(dir, 'bad.yaml'), 'name: BAD\nservices: {}\n')
-    runs = runAhead(dir, [...Object.values(WITHOUT_A_MESH).map((c) => c.args), ...BAD_INPUT_WITHOUT_A_MESH.map(([, args]) => args), UNITLESS_DURATION, JSON_ERROR])
+    runs = runAhead(dir, [...Object.values(WITHOUT_A_MESH).map((c) => c.args), ...BAD_INPUT_WITHOUT_A_MESH.map(([, args]) => args), UNITLESS_DURATION, JSON_ERROR, CONFIG_OF_BAD])
   })
 
   test('the table covers every command', () => {
@@ -135,6 +136,15 @@ describe('without a mesh', () => {
   test.each(BAD_INPUT_WITHOUT_A_MESH)('%s: exit 2', async (_, args) => {
     const r = await run(args)
     expect(r.exitCode, `mesh ${args.join(' ')}\n${r.stdout}${r.stderr}`).toBe(BAD_INPUT)
+  })
+
+  test('a broken mesh.yaml: every command points to `mesh validate`, except `mesh validate` itself', async () => {
+    const validate = await run(['validate', '-f', 'bad.yaml'])
+    expect(validate.stderr).toContain('Fix these in bad.yaml.')
+    expect(validate.stderr).not.toContain('mesh validate')
+    const config = await run(CONFIG_OF_BAD)
+    expect(config.exitCode).toBe(BAD_INPUT)
+    expect(config.stderr).toContain('`mesh validate` checks it without starting anything.')
   })
 
   test('a duration without its unit is bad input that names the units, not 3 ms in silence', async () => {

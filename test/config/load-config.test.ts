@@ -296,7 +296,7 @@ describe('loadConfig', () => {
       `${relative(process.cwd(), join(dir, 'ok.env'))}:2:1 services.web.envFile[0]: expected NAME=VALUE with NAME of letters, digits and _, got "not a variable" (no =)`,
       `${relative(process.cwd(), file)}:5:23 services.web.envFile[1]: cannot read gone.env: there is no such file (paths are relative to mesh.yaml)`,
     ])
-    expect(error.hints[0]).toMatch(/^Fix these in ok\.env and mesh\.yaml;/)
+    expect(error.hints[0]).toBe('Fix these in ok.env and mesh.yaml.')
   })
 
   it('throws MESH_CONFIG_NOT_FOUND with a hint to run mesh init', async () => {

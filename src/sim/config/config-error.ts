@@ -5,6 +5,9 @@ import {basename, relative} from 'node:path'
 import {MeshError} from '../errors.js'
 import type {ConfigIssue} from './types.js'
 
+/** The hint every command but `mesh validate` itself gives with a ConfigError. */
+export const VALIDATE_HINT = '`mesh validate` checks it without starting anything.'
+
 /** mesh.yaml has errors; `issues` holds every one (and any warnings), the message one line each. */
 export class ConfigError extends MeshError {
   readonly issues: ConfigIssue[]
@@ -13,7 +16,7 @@ export class ConfigError extends MeshError {
     const errors = issues.filter((i) => i.severity === 'error')
     super('MESH_CONFIG_INVALID', errors.map((i) => formatIssue(i, cwd)).join('\n'), {
       // The errors may be in an envFile too: name each file once.
-      hints: [`Fix these in ${[...new Set(errors.map((i) => basename(i.file)))].join(' and ') || 'mesh.yaml'}; \`mesh validate\` checks it without starting anything.`],
+      hints: [`Fix these in ${[...new Set(errors.map((i) => basename(i.file)))].join(' and ') || 'mesh.yaml'}.`, VALIDATE_HINT],
     })
     this.name = 'ConfigError'
     this.issues = issues
