@@ -1,7 +1,7 @@
 // `.mesh/` beside mesh.yaml: the daemon's state.json (so `mesh down` can always
 // clean up, even after the daemon was SIGKILLed), the control token, the lock, and logs.
 // The directory is the user's alone (0700): logs and state say what the services do.
-import {chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {randomBytes} from 'node:crypto'
 import path from 'node:path'
 import type {ProcessRecord} from '../supervisor/process-identity.js'
@@ -79,6 +79,12 @@ export function writeState(paths: MeshPaths, state: MeshState): void {
 
 export function removeState(paths: MeshPaths): void {
   rmSync(paths.state, {force: true})
+  // A daemon killed between writing and renaming leaves its temp file (writeState).
+  const dir = path.dirname(paths.state)
+  const prefix = `${path.basename(paths.state)}.`
+  for (const name of existsSync(dir) ? readdirSync(dir) : []) {
+    if (name.startsWith(prefix) && /^\d+\.tmp$/.test(name.slice(prefix.length))) rmSync(path.join(dir, name), {force: true})
+  }
   rmSync(paths.token, {force: true})
   // The run's private keys go with it, however it ended (the CA stays: users trust it).
   rmSync(paths.certs, {recursive: true, force: true})
