@@ -136,27 +136,37 @@ services:
   })
 
   test("a caller's grpc-timeout is the call's deadline: the mesh answers DEADLINE_EXCEEDED itself when it passes (echo has no timeout of its own)", async () => {
-    // A bare HTTP/2 client with no deadline of its own: only the mesh can end this call before echo answers in 3 s.
-    const session = http2.connect(`http://127.0.0.1:${port}`)
-    try {
-      const payload = Buffer.from(JSON.stringify({text: 'late', delayMs: 3_000}))
-      const prefix = Buffer.alloc(5)
-      prefix.writeUInt32BE(payload.length, 1)
-      const stream = session.request({':method': 'POST', ':path': '/meshsim.Echo/Echo', 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '300m'})
-      stream.end(Buffer.concat([prefix, payload]))
-      const answer = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
-        let head: http2.IncomingHttpHeaders = {}
-        stream.on('response', (h) => (head = h))
-        stream.on('trailers', (t) => resolve({...head, ...t}))
-        stream.on('end', () => resolve(head))
-        stream.on('error', reject)
-        stream.resume()
-      })
+    // A bare HTTP/2 client with no deadline of its own: only the deadline can end this call before echo answers in 3 s.
+    const call = async () => {
+      const session = http2.connect(`http://127.0.0.1:${port}`)
+      try {
+        const payload = Buffer.from(JSON.stringify({text: 'late', delayMs: 3_000}))
+        const prefix = Buffer.alloc(5)
+        prefix.writeUInt32BE(payload.length, 1)
+        const stream = session.request({':method': 'POST', ':path': '/meshsim.Echo/Echo', 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '300m'})
+        stream.end(Buffer.concat([prefix, payload]))
+        return await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+          let head: http2.IncomingHttpHeaders = {}
+          stream.on('response', (h) => (head = h))
+          stream.on('trailers', (t) => resolve({...head, ...t}))
+          stream.on('end', () => resolve(head))
+          stream.on('error', reject)
+          stream.resume()
+        })
+      } finally {
+        session.close()
+      }
+    }
+    // echo (grpc-js) keeps the same deadline, from when the call reached it: on a loaded machine
+    // its timer can fire before the mesh's and its own DEADLINE_EXCEEDED (no flag) comes back.
+    // Either way the call ends at its deadline; the mesh's own answer must show within three calls.
+    for (let i = 0; ; i++) {
+      const answer = await call()
       expect(answer['grpc-status']).toBe(String(grpc.status.DEADLINE_EXCEEDED))
+      if (answer['x-mesh-response-flags'] === undefined && i < 2) continue
       expect(answer['x-mesh-response-flags']).toBe('UT')
       expect(decodeURIComponent(String(answer['grpc-message']))).toBe('upstream request timeout: "echo" did not answer within the 300 ms the caller\'s deadline left (grpc-timeout)')
-    } finally {
-      session.close()
+      break
     }
   })
 
