@@ -94,6 +94,8 @@ describe('authorization as Server, AuthorizationPolicy and authentications', () 
     expect(lossAt('services.api.policy.authorization.deny.0')?.reason).toContain('only grants')
     expect(lossAt('services.api.policy.authorization.allow.4')?.reason).toContain('verifies no JWTs')
     expect(find('AuthorizationPolicy', 'api-allow-4')).toBeUndefined()
+    // Rules 1 and 2 are routes of their own: a request matching both takes the more specific.
+    expect(lossAt('services.api.policy.authorization.allow')?.reason).toContain('one route, the most specific')
   })
 
   test('methods and paths: an inbound HTTPRoute on the Server, the policy targeting it; a route for the rest and one for the probes', () => {

@@ -74,7 +74,7 @@ export function linkerdPolicyObjects(s: ServiceConfig, ctx: ExportContext): {obj
   const serverRef: ObjectRef = {group: POLICY_GROUP, kind: 'Server', name: s.name}
   const anyNetwork: ObjectRef = {group: POLICY_GROUP, kind: 'NetworkAuthentication', name: `${s.name}-all-networks`}
   let needsNetwork = false
-  let routed = false
+  let routes = 0
   const policy = (name: string, targetRef: ObjectRef, auth: ObjectRef): Manifest => ({file: s.name, object: new AuthorizationPolicy({metadata: meta(name), spec: {targetRef, requiredAuthenticationRefs: [auth]}})})
   const route = (name: string, matches: Match[]): Manifest => ({
     file: s.name,
@@ -95,7 +95,7 @@ export function linkerdPolicyObjects(s: ServiceConfig, ctx: ExportContext): {obj
     if (callers.identities.length === 0 && callers.refs.length === 0 && !callers.anyNetwork) return
     const target: ObjectRef = matches ? {group: ROUTE_GROUP, kind: 'HTTPRoute', name} : serverRef
     if (matches) {
-      routed = true
+      routes++
       objects.push(route(name, matches))
     }
     if (callers.identities.length > 0 || callers.refs.length > 0) {
@@ -109,7 +109,10 @@ export function linkerdPolicyObjects(s: ServiceConfig, ctx: ExportContext): {obj
     }
   })
 
-  if (routed) {
+  if (routes > 1) {
+    ctx.losses.add(`${where}.authorization.allow`, "Linkerd gives a request one route, the most specific (then the Server's policies): where the paths or methods of two rules overlap, a request both match admits only the callers of the more specific one's", 'each rule as an HTTPRoute of its own')
+  }
+  if (routes > 0) {
     // Once a Server has routes, Linkerd answers 404 to a request none matches: one for the
     // rest keeps them reaching the service, for the Server-wide policies to decide.
     objects.push(route(`${s.name}-inbound`, [{path: {type: 'PathPrefix', value: '/'}}]))
