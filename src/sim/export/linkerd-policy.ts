@@ -63,7 +63,7 @@ export function linkerdPolicyObjects(s: ServiceConfig, ctx: ExportContext): {obj
 
   // deny: [{}] refuses every request, whatever else is said: a Server that admits nothing.
   if (deny.some((r) => Object.keys(r).length === 0)) return {objects: [server('deny')], inbound: 'deny'}
-  deny.forEach((_r, i) => ctx.losses.add(`${where}.authorization.deny.${i}`, "Linkerd's authorization only grants: it has no rule that refuses", allow.length > 0 ? 'none: the requests it refuses are admitted when an allow rule admits them' : 'none: every request is admitted'))
+  deny.forEach((_r, i) => ctx.losses.add(`${where}.authorization.deny.${i}`, "Linkerd's authorization only grants: it has no rule that refuses", allow.length > 0 ? 'none: the requests it refuses are admitted when an allow rule admits them' : 'none: the requests it refuses are admitted'))
   if (allow.length === 0) {
     if (p.mtls === undefined) return {objects: [], inbound: undefined}
     const access = accessOf(p.mtls)
