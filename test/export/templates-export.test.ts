@@ -57,6 +57,8 @@ describe.each([...templateDirs, {name: 'large', dir: ''}])('the $name template',
     expect([...seen].filter((k) => /\/(Deployment|Job)\//.test(k) || k.startsWith('serving.knative.dev/v1/Service/'))).toHaveLength(workloads)
     expect(kinds.has('VirtualService')).toBe(target === 'istio')
     expect(kinds.has('DestinationRule')).toBe(target === 'istio')
+    // Linkerd's policy kinds, checked by linkerd-policy-schema.ts, wherever a service admits callers by rule.
+    expect(kinds.has('Server')).toBe(target === 'linkerd' && config.services.some((s) => (s.policy.authorization?.allow?.length ?? 0) > 0))
     expect(name === 'large' || kinds.has(target === 'istio' ? 'Gateway' : 'Ingress')).toBe(true)
   }, 60_000)
 })

@@ -19,19 +19,23 @@ function fixture(name: string): string {
   return dir
 }
 
-const expected: Record<string, {services: Record<string, string>; ingress: string; losses: string[]}> = {
+const expected: Record<string, {services: Record<string, string>; images: Record<string, string>; ingress: string; losses: string[]}> = {
   'react-express-mysql': {
     services: {backend: 'command', db: 'address', frontend: 'address'},
+    // backend and frontend are built (build:, no image:): export names and reports their images.
+    images: {db: 'mariadb:10.6.4-focal'},
     ingress: 'frontend',
     losses: ['services.backend.secrets', 'services.backend.volumes', 'services.db.volumes', 'services.frontend.networks', 'networks', 'volumes', 'secrets'],
   },
   'nginx-golang-postgres-rabbitmq': {
     services: {backend: 'simulate', db: 'address', mq: 'address', proxy: 'address'},
+    images: {db: 'postgres', mq: 'rabbitmq:3.8.3-management', proxy: 'nginx'},
     ingress: 'proxy',
     losses: ['services.db.user', 'services.db.healthcheck', 'services.proxy.ports[0]', 'volumes', 'secrets'],
   },
   'prometheus-grafana': {
     services: {prometheus: 'address', grafana: 'address'},
+    images: {prometheus: 'prom/prometheus', grafana: 'grafana/grafana'},
     ingress: 'prometheus',
     losses: ['services.prometheus.container_name', 'services.grafana.volumes', 'volumes'],
   },
@@ -48,6 +52,11 @@ describe.each(Object.entries(expected))('%s', (name, want) => {
     const {config} = await loadConfigWithWarnings(out, {})
     expect(config.name).toBe(name)
     expect(Object.fromEntries(first.services.map((s) => [s.name, s.as]))).toEqual(want.services)
+    // compose's image: as the service's image:, for mesh export to run in a cluster.
+    expect(Object.fromEntries(config.services.flatMap((s) => {
+      const w = s.versions[0].workload
+      return w.kind !== 'simulate' && w.image ? [[s.name, w.image]] : []
+    }))).toEqual(want.images)
     expect(config.ingress?.routes).toEqual([{prefix: '/', service: want.ingress}])
     expect(first.losses.map((l) => l.path)).toEqual(expect.arrayContaining(want.losses))
     // Each loss points at a line of the compose file that has its field's key on it.

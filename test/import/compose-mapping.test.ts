@@ -33,6 +33,20 @@ describe('command and entrypoint', () => {
     const {lossLines} = importText(node('    command: node server.js\n'))
     expect(lossLines).toContainEqual(expect.stringMatching(/^3:12 services\.app\.image changed: the command ran inside image node:20; here it runs on this machine/))
   })
+
+  test("the image is kept as image:, which mesh up ignores and mesh export runs; a stand-in gets none", () => {
+    const {mesh} = importText(node('    command: node server.js\n'))
+    expect(mesh.services.app.image).toBe('node:20')
+    const stand = importText('services:\n  api:\n    image: ghcr.io/acme/api:1.4\n', {simulateImages: true})
+    expect(stand.mesh.services.api.simulate).toBeDefined()
+    expect(stand.mesh.services.api.image).toBeUndefined()
+  })
+
+  test('an image reference mesh.yaml refuses (a variable left unset in it) is said, not written', () => {
+    const {mesh, lossLines} = importText('services:\n  app:\n    image: "${REGISTRY}/app"\n    command: node a.js\n', {env: {}})
+    expect(mesh.services.app.image).toBeUndefined()
+    expect(lossLines).toContainEqual(expect.stringMatching(/services\.app\.image dropped: image \/app is not an image reference mesh.yaml takes/))
+  })
 })
 
 describe('environment and env_file', () => {
@@ -206,10 +220,12 @@ describe('ports and the ingress', () => {
 
 describe('image-only services', () => {
   test('an address with a comment saying how to run it; a database is protocol: tcp', () => {
-    const {mesh, yaml, services} = importText('services:\n  cache:\n    image: redis:7\n    ports: ["6380:6379"]\n    environment: {REDIS_ARGS: "--save 60 1"}\n    restart: always\n')
-    expect(mesh.services.cache).toEqual({address: '127.0.0.1:6380', protocol: 'tcp'})
+    const {mesh, yaml, services, lossLines} = importText('services:\n  cache:\n    image: redis:7\n    ports: ["6380:6379"]\n    environment: {REDIS_ARGS: "--save 60 1"}\n    restart: always\n')
+    expect(mesh.services.cache).toEqual({address: '127.0.0.1:6380', image: 'redis:7', protocol: 'tcp'})
     expect(yaml).toContain('# cache: image redis:7, which the mesh does not run. Start it with:\n  #   docker run -d --rm --name cache -p 127.0.0.1:6380:6379 -e "REDIS_ARGS=--save 60 1" --restart always redis:7\n')
     expect(services).toEqual([{compose: 'cache', name: 'cache', as: 'address'}])
+    // export runs the image on the address's port: where the container listens instead is said.
+    expect(lossLines).toContainEqual(expect.stringMatching(/^3:12 services\.cache\.image changed: mesh export runs image: in a pod listening on the address's port, 6380; the container listens on 6379/))
   })
 
   test('a build says how to build it', () => {

@@ -244,3 +244,52 @@ spec:
     "vs.yaml:11:3 VirtualService/ingress spec.gateways: not carried over: a gateway's routes: mesh.yaml's ingress: routes are not imported; write them under ingress.routes",
   ])
 })
+
+test("a service's retries repeated on each route, and a POST/PATCH twin that retries less, are its one retries block; a route that differs is said", async () => {
+  const {dir, meshFile} = bookinfo()
+  const retries = '{attempts: 2, perTryTimeout: 300ms, retryOn: "5xx,connect-failure"}'
+  const safe = '{attempts: 2, perTryTimeout: 300ms, retryOn: "connect-failure"}'
+  writeFileSync(path.join(dir, 'vs.yaml'), `kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - {name: r-ni, match: [{headers: {x-b: {exact: "1"}}, method: {regex: POST|PATCH}}], route: [{destination: {host: reviews, subset: v2}}], timeout: 1s, retries: ${safe}}
+  - {name: r, match: [{headers: {x-b: {exact: "1"}}}], route: [{destination: {host: reviews, subset: v2}}], timeout: 1s, retries: ${retries}}
+  - {name: other, match: [{headers: {x-c: {exact: "1"}}}], route: [{destination: {host: reviews, subset: v3}}], timeout: 5s, retries: ${retries}}
+  - {name: d-ni, match: [{method: {regex: POST|PATCH}}], route: [{destination: {host: reviews, subset: v1}}], timeout: 1s, retries: ${safe}}
+  - {name: d, route: [{destination: {host: reviews, subset: v1}}], timeout: 1s, retries: ${retries}}
+  - {name: get-only, match: [{method: {regex: GET}}], route: [{destination: {host: reviews, subset: v1}}]}
+`)
+  const result = await importIstio({meshFile, files: [path.join(dir, 'vs.yaml')], env: {}})
+  const mesh = parse(readFileSync(meshFile, 'utf8'))
+  expect(mesh.services.reviews.policy).toEqual({
+    timeout: '1s',
+    retries: {attempts: 2, perTryTimeout: '300ms', on: ['5xx', 'connect-failure']},
+    routes: [{match: {headers: {'x-b': '1'}}, version: 'v2'}, {match: {headers: {'x-c': '1'}}, version: 'v3'}],
+  })
+  // The route's own timeout is not the service's; a GET route is no twin of anything.
+  expect(result.losses.map((l) => formatLoss(l, dir))).toEqual([
+    "vs.yaml:8:113 VirtualService/reviews spec.http[2].timeout: not carried over: timeout on a matched route, other than the route without a match's: mesh.yaml sets it once for the service (from the route without a match)",
+    'vs.yaml:11:31 VirtualService/reviews spec.http[5].match[0].method: not carried over: match on method: mesh.yaml matches headers and a path prefix',
+  ])
+})
+
+test("Istio's ingress gateway is from: [ingress], a source with no identity from: [unknown], and sources differing only so are one rule", async () => {
+  const {dir, meshFile} = bookinfo()
+  writeFileSync(path.join(dir, 'ap.yaml'), `kind: AuthorizationPolicy
+metadata: {name: reviews}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  rules:
+  - from:
+    - source: {principals: [cluster.local/ns/bookinfo/sa/ratings]}
+    - source: {notPrincipals: ["*"]}
+    - source: {principals: [cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account], requestPrincipals: ["*"]}
+    to: [{operation: {methods: [GET]}}]
+`)
+  await importIstio({meshFile, files: [path.join(dir, 'ap.yaml')], env: {}})
+  expect(parse(readFileSync(meshFile, 'utf8')).services.reviews.policy).toEqual({
+    authorization: {allow: [{from: ['ratings', 'unknown'], methods: ['GET']}, {from: ['ingress'], requestPrincipals: ['*'], methods: ['GET']}]},
+  })
+})

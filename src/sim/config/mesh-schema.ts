@@ -93,7 +93,8 @@ const httpPath = str({pattern: /^\//, expected: 'a path starting with /'})
 const httpStatus = int({min: 100, max: 599, expected: 'an HTTP status between 100 and 599'})
 const fixedPort = int({min: 1, max: 65535})
 /** A container image reference (docker's `name[:tag][@digest]`); only `mesh export` reads it. */
-const containerImage = str({pattern: /^[a-z0-9][A-Za-z0-9._\/:@-]*$/, expected: 'a container image like ghcr.io/acme/frontend:1.4'})
+export const CONTAINER_IMAGE = /^[a-z0-9][A-Za-z0-9._\/:@-]*$/
+const containerImage = str({pattern: CONTAINER_IMAGE, expected: 'a container image like ghcr.io/acme/frontend:1.4'})
 
 const method = scalar('an HTTP method like GET', (v) => (typeof v === 'string' && /^[A-Za-z]+$/.test(v) ? v.toUpperCase() : undefined), {type: 'string', pattern: '^[A-Za-z]+$'})
 

@@ -5,7 +5,8 @@
 //              ├▶ a one-version scaling: service: a Knative Service (knative.ts)
 //              ├▶ --mesh istio: VirtualService + DestinationRule per service (istio.ts),
 //              │    AuthorizationPolicy, PeerAuthentication, RequestAuthentication (istio-security.ts)
-//              ├▶ --mesh linkerd: HTTPRoutes with retry/timeout annotations, failure accrual (linkerd.ts)
+//              ├▶ --mesh linkerd: HTTPRoutes with retry/timeout annotations, failure accrual (linkerd.ts),
+//              │    Server, AuthorizationPolicy, Mesh/NetworkAuthentication (linkerd-policy.ts)
 //              ├▶ ingress: Gateway + VirtualService, or an Ingress (ingress.ts)
 //              └▶ every setting no object carries ─▶ LossReport (loss-report.ts)
 import type {MeshConfig} from '../config/types.js'
@@ -53,7 +54,7 @@ export function exportKubernetes(config: MeshConfig, options: ExportOptions): Ku
   return {namespace: ctx.namespace, target: ctx.target, manifests: ordered(manifests, config), losses: ctx.losses.list()}
 }
 
-const KIND_ORDER = ['Namespace', 'ServiceAccount', 'Service', 'Deployment', 'Job', 'Gateway', 'VirtualService', 'DestinationRule', 'HTTPRoute', 'EnvoyFilter', 'PeerAuthentication', 'RequestAuthentication', 'AuthorizationPolicy', 'Ingress']
+const KIND_ORDER = ['Namespace', 'ServiceAccount', 'Service', 'Deployment', 'Job', 'Gateway', 'VirtualService', 'DestinationRule', 'HTTPRoute', 'EnvoyFilter', 'PeerAuthentication', 'RequestAuthentication', 'Server', 'MeshTLSAuthentication', 'NetworkAuthentication', 'AuthorizationPolicy', 'Ingress']
 
 /** Grouped by file (00-namespace, the services in mesh.yaml's order, ingress), then by kind: the same input, the same bytes. */
 function ordered(manifests: Manifest[], config: MeshConfig): Manifest[] {

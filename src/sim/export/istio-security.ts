@@ -18,8 +18,8 @@ type Rule = NonNullable<NonNullable<IAuthorizationPolicy['spec']>['rules']>[numb
 type Source = NonNullable<NonNullable<Rule['from']>[number]['source']>
 type IstioJwtRule = NonNullable<NonNullable<IRequestAuthentication['spec']>['jwtRules']>[number]
 
-/** The identity of Istio's default ingress gateway, which `from: [ingress]` names. */
-const INGRESS_GATEWAY_PRINCIPAL = 'cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account'
+/** The identity of Istio's default ingress gateway, which `from: [ingress]` names (and import reads back as it). */
+export const INGRESS_GATEWAY_PRINCIPAL = 'cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account'
 
 export function istioSecurityObjects(ctx: ExportContext): Manifest[] {
   const out: Manifest[] = []

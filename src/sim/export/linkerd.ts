@@ -4,10 +4,12 @@
 // annotations. Linkerd balances by peak-EWMA always, as meshsim's `ewma`; routes go to a
 // Service per version (`NAME-VERSION`), Gateway API's backends being Services, not subsets.
 import {HTTPRoute, type IHTTPRoute} from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute'
+import type {Namespace} from 'kubernetes-models/v1/Namespace'
 import {Service} from 'kubernetes-models/v1/Service'
 import {GRPC_RETRY_NAMES, isIdempotent} from '../config/retry-semantics.js'
 import type {RetryOn, ServiceConfig} from '../config/types.js'
 import {isKnative} from './knative.js'
+import {type Inbound, linkerdNamespacePolicy, linkerdPolicyObjects} from './linkerd-policy.js'
 import {type ExportContext, istioDuration, type Manifest, meshLabels} from './manifest.js'
 import {servicePort} from './workloads.js'
 
@@ -21,17 +23,23 @@ const NOT_IDEMPOTENT = (['POST', 'PATCH', 'CONNECT'] as const).filter((m) => !is
 
 export function linkerdObjects(ctx: ExportContext, all: readonly Manifest[]): Manifest[] {
   const out: Manifest[] = []
+  // Each service's inbound default (Server), for the namespace's: pods without a Server of ours count as open.
+  const inbound: Inbound[] = []
   for (const s of ctx.config.services) {
     const w = s.versions[0].workload
     if ((w.kind === 'address' && w.image === undefined) || isKnative(s) || s.protocol === 'tcp') {
+      if (w.kind !== 'address' || w.image !== undefined) inbound.push(undefined)
       policyLost(s, ctx)
       continue
     }
     const service = all.find((m) => m.object.kind === 'Service' && m.object.apiVersion === 'v1' && m.object.metadata?.name === s.name)?.object as Service | undefined
     if (service) failureAccrual(s, service, ctx)
-    out.push(...versionServices(s, ctx), ...routes(s, ctx))
+    const policy = linkerdPolicyObjects(s, ctx)
+    inbound.push(policy.inbound)
+    out.push(...versionServices(s, ctx), ...routes(s, ctx), ...policy.objects)
     losses(s, ctx)
   }
+  linkerdNamespacePolicy(ctx, all.find((m) => m.object.kind === 'Namespace')?.object as Namespace | undefined, inbound)
   return out
 }
 
@@ -134,10 +142,8 @@ function losses(s: ServiceConfig, ctx: ExportContext): void {
   if (p.circuitBreaker) none('circuitBreaker', 'Linkerd has no connection or request limits per service')
   if (p.rateLimit) none('rateLimit', "Linkerd's rate limits (HTTPLocalRateLimitPolicy, 2.17+) are not written by mesh export")
   if (p.mirror) none('mirror', 'Linkerd does not mirror requests')
-  if (p.authorization) none('authorization', "Linkerd's Server and AuthorizationPolicy (policy.linkerd.io) are not written by mesh export: their schemas are not among the ones it validates against")
   if (p.requestAuthentication) none('requestAuthentication', 'Linkerd does not verify JWTs')
   if (p.tls) none('tls', 'Linkerd originates no TLS of a chosen mode: its mTLS is automatic between meshed pods')
-  if (p.mtls) none('mtls', "Linkerd's mTLS is automatic between meshed pods; requiring it takes a Server with an authorization policy")
   ctx.config.faults.inject.forEach((f, i) => {
     if (f.service === s.name) ctx.losses.add(`faults.inject.${i}`, 'Linkerd has no fault injection', 'none')
   })
@@ -146,7 +152,7 @@ function losses(s: ServiceConfig, ctx: ExportContext): void {
 function policyLost(s: ServiceConfig, ctx: ExportContext): void {
   const p = s.policy
   const why = isKnative(s) ? 'Knative routes to its Services itself' : s.protocol === 'tcp' ? 'Linkerd has no per-connection policy for a TCP service but its balancing' : 'the service is an address outside the cluster, with no pods of ours'
-  for (const key of ['timeoutMs', 'retries', 'outlierDetection', 'circuitBreaker', 'rateLimit', 'mirror', 'weights', 'authorization'] as const) {
+  for (const key of ['timeoutMs', 'retries', 'outlierDetection', 'circuitBreaker', 'rateLimit', 'mirror', 'weights', 'authorization', 'mtls'] as const) {
     if (p[key] !== undefined) ctx.losses.add(`services.${s.name}.policy.${key.replace(/Ms$/, '')}`, why, 'none')
   }
 }

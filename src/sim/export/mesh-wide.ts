@@ -4,14 +4,9 @@ import type {ExportContext} from './manifest.js'
 
 export function meshWideLosses(ctx: ExportContext): void {
   const {config, losses} = ctx
-  // With Istio, istio-security.ts writes the security objects.
-  if (config.security && ctx.target !== 'istio') {
-    const linkerd = ctx.target === 'linkerd'
-    losses.add(
-      'security',
-      linkerd ? "Linkerd's mTLS between meshed pods is automatic, its trust anchor the installation's; requiring mTLS takes a Server with an authorization policy, which mesh export does not write" : 'Kubernetes without a service mesh has no workload identity or mTLS',
-      linkerd ? 'automatic mTLS between meshed pods (PERMISSIVE in effect)' : 'none; export with --mesh istio (a PeerAuthentication)',
-    )
+  // With Istio, istio-security.ts writes the security objects; with Linkerd, linkerd-policy.ts.
+  if (config.security && ctx.target === 'none') {
+    losses.add('security', 'Kubernetes without a service mesh has no workload identity or mTLS', 'none; export with --mesh istio (a PeerAuthentication)')
   }
   if (config.telemetry) losses.add('telemetry', "a cluster's tracing and access logs are set by the mesh's installation (Istio's Telemetry API, meshConfig), not per app", 'none')
   if (config.functions) losses.add('functions.accountConcurrency', 'a limit on requests in flight across all functions has no Kubernetes or Istio equivalent', 'none; each Deployment\'s replicas (or Knative\'s containerConcurrency per pod) bound it')

@@ -9,7 +9,7 @@ import path from 'node:path'
 import {Document, isMap, isSeq, Scalar, type YAMLMap} from 'yaml'
 import {formatPath, type At} from '../config/checker.js'
 import {formatDuration} from '../config/duration.js'
-import {MAX_NAME_LENGTH} from '../config/mesh-schema.js'
+import {CONTAINER_IMAGE, MAX_NAME_LENGTH} from '../config/mesh-schema.js'
 import {dependencyEnvName, dependencyEnvPrefix as envPrefix} from '../config/env-names.js'
 import type {ComposeCommand, ComposePort, ComposeProject, ComposeService} from './compose-file.js'
 import type {Loss} from './loss.js'
@@ -267,6 +267,7 @@ function emitService(doc: Document, p: Plan, plans: Plan[], names: Map<string, s
     set('command', p.command)
     const cwd = workingDirectory(s, loss)
     if (cwd !== undefined) set('cwd', rel(cwd))
+    image(s, set, loss)
     const env = new Map<string, string>()
     for (const {value: [name, value], at} of s.environment) {
       if (name === 'PORT') loss(at, 'dropped', `the mesh sets PORT for each instance${p.fixedPort !== undefined ? ` (here ${p.fixedPort}, from port:)` : ''}`)
@@ -292,6 +293,8 @@ function emitService(doc: Document, p: Plan, plans: Plan[], names: Map<string, s
     }
   } else if (p.kind === 'address') {
     set('address', `127.0.0.1:${p.addressPort}`)
+    image(s, set, loss)
+    if (s.image && p.listens !== p.addressPort) loss(s.image.at, 'changed', `mesh export runs image: in a pod listening on the address's port, ${p.addressPort}; the container listens on ${p.listens}: in a cluster, have it listen on ${p.addressPort} (or edit the exported containerPort)`)
     if (p.usual) loss(s.image!.at, 'changed', `compose names no port: ${p.listens} is where ${s.image!.value} usually listens (change it in address: and the docker run line if not)`)
     if (s.environment[0]) loss(s.environment[0].at, 'changed', 'the environment is the container\'s: it is in the docker run line above the service')
   } else {
@@ -358,12 +361,22 @@ function emitService(doc: Document, p: Plan, plans: Plan[], names: Map<string, s
     loss(at, 'dropped', reason)
   }
   if (p.kind === 'command' && s.build) loss(s.build.at, 'changed', `the mesh builds no images: the command runs on this machine${isUrl(s.build.value) ? '' : ` in ${rel(s.build.value)}`}, with what is installed here`)
-  if (p.kind === 'command' && s.image && !s.build) loss(s.image.at, 'changed', `the command ran inside image ${s.image.value}; here it runs on this machine, with what is installed here`)
+  if (p.kind === 'command' && s.image && !s.build) loss(s.image.at, 'changed', `the command ran inside image ${s.image.value}; here it runs on this machine, with what is installed here (image: keeps it for mesh export)`)
   if (p.kind === 'simulate') {
     const why = options.simulateImages ? '--simulate-images' : 'compose names no port it listens on, so no address: can be given'
     loss((s.image ?? s.build)?.at ?? s.at.keyAt(), 'changed', `a simulated HTTP stand-in (${why}): it answers requests with latency and errors from simulate:, not as the container would`)
   }
   return out
+}
+
+/**
+ * compose's image as the service's `image:`, which `mesh up` ignores and `mesh export`
+ * runs in a cluster; a name the mesh would refuse (an unset variable left in it) is said instead.
+ */
+function image(s: ComposeService, set: (key: string, value: unknown) => unknown, loss: LossAt): void {
+  if (!s.image) return
+  if (CONTAINER_IMAGE.test(s.image.value)) set('image', s.image.value)
+  else loss(s.image.at, 'dropped', `image ${s.image.value} is not an image reference mesh.yaml takes (name[:tag][@digest]): write image: by hand for mesh export`)
 }
 
 /** The directory the command runs in (relative to the compose file), from working_dir, a bind mount or the build context. */

@@ -5,6 +5,7 @@
 // Istio joins them: any deny refuses, then any allow admits.
 
 import type {At} from '../config/checker.js'
+import {INGRESS_GATEWAY_PRINCIPAL} from '../export/istio-security.js'
 import {parseSpiffeId, principalOf} from '../security/spiffe.js'
 import type {PolicyEdit} from './istio-to-policy.js'
 import type {Loss} from './loss.js'
@@ -97,7 +98,7 @@ export class SecurityImport {
   /** One Istio rule → a mesh.yaml rule per (source, operation) pair, `when` on each. */
   private rule(rule: At): Rule[] {
     for (const {key, at} of rule.entries()) if (!['from', 'to', 'when'].includes(key)) this.loss(at, 'dropped', `${key}: no counterpart in an authorization rule`)
-    const sources = (rule.child('from')?.items() ?? []).map((f) => this.fields(f.child('source'), SOURCE_KEYS, 'source'))
+    const sources = callersJoined((rule.child('from')?.items() ?? []).map((f) => this.fields(f.child('source'), SOURCE_KEYS, 'source')))
     const operations = (rule.child('to')?.items() ?? []).map((t) => this.fields(t.child('operation'), OPERATION_KEYS, 'operation'))
     const when = rule.child('when')?.items().map((w) => (w.node as {toJSON(): unknown}).toJSON()) ?? []
     const out: Rule[] = []
@@ -118,6 +119,8 @@ export class SecurityImport {
     for (const {key, at: field} of at?.entries() ?? []) {
       const values = (field.node as {toJSON?: () => unknown})?.toJSON?.()
       if (key === 'principals' && Array.isArray(values) && this.services(values)) out.from = this.services(values)
+      // Any identity but none: a call without one, which mesh.yaml names `unknown`.
+      else if (what === 'source' && key === 'notPrincipals' && JSON.stringify(values) === '["*"]' && !at!.child('principals')) out.from = ['unknown']
       else if (keys.includes(key)) out[key] = values
       else if (what === 'source' && (key === 'namespaces' || key === 'notNamespaces')) {
         out.when = [{key: 'source.namespace', [key === 'namespaces' ? 'values' : 'notValues']: values}]
@@ -126,9 +129,10 @@ export class SecurityImport {
     return out
   }
 
-  /** Principals that are each a service of this mesh (or its ingress), as `from:` names them; undefined if any is not. */
+  /** Principals that are each a service of this mesh (or its ingress, or Istio's ingress gateway), as `from:` names them; undefined if any is not. */
   private services(principals: unknown[]): string[] | undefined {
     const names = principals.map((p) => {
+      if (typeof p === 'string' && principalOf(p) === INGRESS_GATEWAY_PRINCIPAL) return 'ingress'
       const parts = typeof p === 'string' ? parseSpiffeId(`spiffe://${principalOf(p)}`) : undefined
       const mine = parts && parts.trustDomain === this.identity.trustDomain && parts.namespace === this.identity.namespace
       return mine && (this.declared.includes(parts.serviceAccount) || parts.serviceAccount === 'ingress') ? parts.serviceAccount : undefined
@@ -147,4 +151,20 @@ export class SecurityImport {
     for (const [service, {rules, from}] of this.jwt) out.push({path: ['services', service, 'policy', 'requestAuthentication'], value: {jwtRules: rules}, from})
     return out
   }
+}
+
+/**
+ * Sources that differ only in their callers are one mesh.yaml rule with all of them in `from:`
+ * (a rule's sources are alternatives, as `from:`'s names are): how export writes
+ * `from: [web, unknown]`, as a source with principals and one with notPrincipals.
+ */
+function callersJoined(sources: Rule[]): Rule[] {
+  const rest = (r: Rule) => JSON.stringify(Object.entries(r).filter(([k]) => k !== 'from').sort(([a], [b]) => a.localeCompare(b)))
+  const out: Rule[] = []
+  for (const source of sources) {
+    const same = Array.isArray(source.from) ? out.find((o) => Array.isArray(o.from) && rest(o) === rest(source)) : undefined
+    if (same) same.from = [...new Set([...(same.from as string[]), ...(source.from as string[])])]
+    else out.push({...source})
+  }
+  return out
 }

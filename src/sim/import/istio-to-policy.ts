@@ -7,6 +7,7 @@
 
 import {formatPath, type At, type Path} from '../config/checker.js'
 import {formatDuration, parseDuration} from '../config/duration.js'
+import {isIdempotent} from '../config/retry-semantics.js'
 import {ISTIO_KINDS, type IstioResource} from './istio-manifests.js'
 import type {Loss} from './loss.js'
 import {SecurityImport} from './istio-security.js'
@@ -114,14 +115,19 @@ function virtualService(
     if (!['hosts', 'http'].includes(key)) loss(at, 'dropped', key === 'gateways' ? 'the mesh has one ingress: its routes are under ingress:' : `${key}: only http routes are read`)
   }
   const routes: unknown[] = []
-  for (const rule of spec.child('http')?.items() ?? []) {
+  const http = spec.child('http')?.items() ?? []
+  // What the route without a match sets applies to the whole service: a matched route saying the same is that policy, repeated.
+  const whole = http.find((r) => !r.child('match'))
+  const asWhole = (key: string, at: At) => JSON.stringify(toJson(whole?.child(key))) === JSON.stringify(toJson(at))
+  http.forEach((rule, i) => {
+    if (retriesOnlySafe(rule, http[i + 1])) return
     const dests = rule.child('route')?.items() ?? []
     const matches = rule.child('match')?.items() ?? []
     if (matches.length > 0) {
       const version = dests.length === 1 ? versionOf(service, dests[0].child('destination')?.child('subset')?.value, dests[0]) : undefined
       if (version === undefined) {
         loss(rule, 'dropped', 'a matched route to other than one version of the service: mesh.yaml routes a match to one version')
-        continue
+        return
       }
       for (const m of matches) {
         const match: Record<string, unknown> = {}
@@ -139,8 +145,11 @@ function virtualService(
         }
         if (Object.keys(match).length > 0) routes.push({match, version})
       }
-      for (const {key, at} of rule.entries()) if (!['match', 'route', 'name'].includes(key)) loss(at, 'dropped', `${key} on a matched route: mesh.yaml sets it once for the service (from the route without a match)`)
-      continue
+      for (const {key, at} of rule.entries()) {
+        if (['match', 'route', 'name'].includes(key) || asWhole(key, at)) continue
+        loss(at, 'dropped', `${key} on a matched route, other than the route without a match's: mesh.yaml sets it once for the service (from the route without a match)`)
+      }
+      return
     }
     // The route without a match: what applies to the service's traffic as a whole.
     const weights: Record<string, number> = {}
@@ -173,8 +182,33 @@ function virtualService(
       } else if (key === 'mirrorPercentage') continue
       else loss(at, 'dropped', key === 'fault' ? 'a standing fault: inject it with mesh inject-fault (or faults.inject in mesh.yaml)' : `${key}: no counterpart in a service's policy`)
     }
-  }
+  })
   if (routes.length > 0) edits.push({path: policy(service, 'routes'), value: routes, from: spec.child('http')!})
+}
+
+/**
+ * Whether `rule` is `next` for non-idempotent methods only, retrying on less of what `next`
+ * retries on: how export writes meshsim's rule that a POST or PATCH is never replayed (but
+ * after a connect failure), which mesh.yaml's one retries block already says.
+ */
+function retriesOnlySafe(rule: At, next: At | undefined): boolean {
+  if (!next) return false
+  const matches = rule.child('match')?.items() ?? []
+  const methods = matches.map((m) => m.child('method')?.child('regex')?.value)
+  if (matches.length === 0 || !methods.every((m) => typeof m === 'string' && m.split('|').every((x) => /^[A-Z]+$/.test(x) && !isIdempotent(x)))) return false
+  const {retries: mine, name: _n, match, ...body} = toJson(rule) as Record<string, unknown>
+  const {retries: theirs, name: _m, match: theirMatch, ...nextBody} = toJson(next) as Record<string, unknown>
+  const withoutMethod = (match as Array<Record<string, unknown>>).map(({method: _x, ...m}) => m)
+  if (JSON.stringify(body) !== JSON.stringify(nextBody) || JSON.stringify(withoutMethod) !== JSON.stringify(theirMatch ?? [{}])) return false
+  const r = (mine ?? {}) as {attempts?: number; perTryTimeout?: string; retryOn?: string}
+  const t = (theirs ?? {}) as typeof r
+  if (r.attempts === 0) return true
+  const on = (x: typeof r) => new Set((x.retryOn ?? '').split(','))
+  return r.attempts === t.attempts && r.perTryTimeout === t.perTryTimeout && [...on(r)].every((o) => on(t).has(o))
+}
+
+function toJson(at: At | undefined): unknown {
+  return (at?.node as {toJSON?: () => unknown} | undefined)?.toJSON?.() ?? at?.value
 }
 
 function retries(service: string, at: At, edits: PolicyEdit[], loss: LossAt): void {
