@@ -21,6 +21,7 @@ services:
     health: {path: /healthz}
   worker:
     command: node worker.js
+    warmUp: {paths: [/w/jobs]}
   catalog:
     replicas: 2
     dependsOn: [inventory]
@@ -91,12 +92,14 @@ describe('warmUpTargets', () => {
     instance('inventory', 0, 'simulate', []),
   ])
 
-  test('every caller instance → callee and ingress route: a simulated callee at the paths its caller declares (once each), a command one at its health path only', () => {
+  test('every caller instance → callee and ingress route: a simulated callee at the paths its caller declares (once each), a command one at its health path and its warmUp paths only', () => {
     const targets = warmUpTargets(c, s)
     expect(targets.map((t) => t.edge)).toEqual([
       'ingress /app/healthz → app',
+      'ingress /w/jobs → worker',
       'ingress /cat → catalog',
       'app-v1-0 → catalog',
+      'app-v1-0 → worker GET /w/jobs',
       'catalog-v1-0 → inventory GET /stock',
       'catalog-v1-0 → inventory POST /reserve',
       'catalog-v1-1 → inventory GET /stock',
@@ -104,17 +107,27 @@ describe('warmUpTargets', () => {
     ])
     const reserve = targets.find((t) => t.edge === 'catalog-v1-1 → inventory POST /reserve')!
     expect(reserve).toEqual({edge: reserve.edge, url: 'http://127.0.0.1:40100', path: '/reserve', method: 'POST'})
-    expect(targets[1]).toMatchObject({url: 'http://127.0.0.1:8000', path: '/cat', method: 'GET'})
+    expect(targets[2]).toMatchObject({url: 'http://127.0.0.1:8000', path: '/cat', method: 'GET'})
     expect(targets.find((t) => t.edge === 'app-v1-0 → catalog')).toMatchObject({url: 'http://127.0.0.1:40000', path: '/', method: 'GET'})
   })
 
-  test('never an address, autoscaled or rate-limited service, nor a command one without a health path; never from an instance that is not up', () => {
+  test('never an address, autoscaled or rate-limited service, nor a command one without a health path or warmUp paths; never from an instance that is not up', () => {
     const byName = new Map(c.services.map((x) => [x.name, x]))
     expect(['app', 'worker', 'db', 'cart', 'limited', 'inventory', 'catalog', 'nothing'].map((n) => reachOf(byName.get(n)))).toEqual([
-      {healthPath: '/healthz'}, undefined, undefined, undefined, undefined, 'any', 'any', undefined,
+      {paths: ['/healthz']}, {paths: ['/w/jobs']}, undefined, undefined, undefined, 'any', 'any', undefined,
     ])
+    const unsafe = {...byName.get('worker')!, warmUpPaths: undefined}
+    expect(reachOf(unsafe)).toBeUndefined()
     const starting = status([instance('catalog', 0, 'simulate', ['inventory'], 'starting'), instance('inventory', 0, 'simulate', [])])
-    expect(warmUpTargets(c, starting).map((t) => t.edge)).toEqual(['ingress /app/healthz → app', 'ingress /cat → catalog'])
+    expect(warmUpTargets(c, starting).map((t) => t.edge)).toEqual(['ingress /app/healthz → app', 'ingress /w/jobs → worker', 'ingress /cat → catalog'])
+  })
+
+  test('warmUp is for a command: service; on a simulated one it is an error at its key', () => {
+    const {issues} = parseConfig(YAML.replace('    simulate: {latency: 1ms}\n    scaling', '    simulate: {latency: 1ms}\n    warmUp: {paths: [/]}\n    scaling'), '/tmp/warm/mesh.yaml', {})
+    expect(issues.filter((i) => i.severity === 'error').map((i) => `${i.line}:${i.column} ${i.path}: ${i.message}`)).toEqual([
+      '30:5 services.cart.warmUp: warmUp names safe paths of a command: service; cart has none (a simulated one is warmed at the paths its callers call, an address: is never called)',
+    ])
+    expect(parseConfig(YAML.replace('[/w/jobs]', '[jobs]'), '/tmp/warm/mesh.yaml', {}).issues[0].message).toMatch(/a path starting with \//)
   })
 
   test('no ingress target when the ingress checks tokens', () => {

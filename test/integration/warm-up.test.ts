@@ -2,7 +2,7 @@
 // so, leaves nothing in `mesh stat`, traces or access logs, and ends at once when the mesh
 // goes down under it. No timing is asserted.
 //
-//   ingress ─/─────▶ front (command, health /healthz) ──▶ api (simulated) ──▶ leaf (simulated)
+//   ingress ─/─────▶ front (command, health /healthz, warmUp /front-page) ──▶ api (simulated) ──▶ leaf (simulated)
 //           ─/api──▶ api
 import {existsSync, readdirSync, readFileSync} from 'node:fs'
 import path from 'node:path'
@@ -26,6 +26,7 @@ services:
   front:
     command: node fixtures/echo-server.js
     health: {path: /healthz}
+    warmUp: {paths: [/front-page]}
     dependsOn: [api]
   api:
     dependsOn: [leaf]
@@ -37,7 +38,7 @@ services:
     simulate: {latency: 300ms}
 `
 
-const EDGES = ['ingress /api → api', 'ingress /healthz → front', 'front-v1-0 → api', 'api-v1-0 → leaf GET /items']
+const EDGES = ['ingress /api → api', 'ingress /healthz → front', 'ingress /front-page → front', 'front-v1-0 → api', 'api-v1-0 → leaf GET /items']
 
 describe('the warm-up of mesh up', () => {
   let dir: string

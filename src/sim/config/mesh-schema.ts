@@ -418,6 +418,7 @@ const service = obj({
   stopGracePeriod: def(duration(), 10_000),
   restart: def(restartPolicy, (): RestartSetting => ({policy: 'always'})),
   watch: opt(oneOf('a path or a list of them', {scalar: map(str({nonEmpty: true}), (p) => [p]), seq: array(str({nonEmpty: true}), {min: 1})})),
+  warmUp: opt(obj({paths: req(array(httpPath, {min: 1}))})),
   profiles: opt(array(str({pattern: PROFILE_NAME, expected: 'a profile name (letters, digits, then also _ . -)'}), {min: 1})),
   protocol: def(enumOf(['http', 'grpc', 'tcp'] as const), 'http'),
   policy: def(policy, defaultPolicy),
@@ -719,6 +720,12 @@ function normaliseService(
     grpcCheck.errorAtKey(`a gRPC health check needs protocol: grpc; this service speaks ${raw.protocol}${raw.protocol === 'http' ? ' (use health.path)' : ''}`)
     ok = false
   }
+  const warmUpAt = at.child('warmUp')
+  if (warmUpAt && raw.warmUp && !versions.some((v) => v.workload.kind === 'command')) {
+    // The warm-up sends a simulated service the calls its callers make, and never calls an address.
+    warmUpAt.errorAtKey(`warmUp names safe paths of a command: service; ${name} has none (a simulated one is warmed at the paths its callers call, an address: is never called)`)
+    ok = false
+  }
   const watch = watchPaths(raw, at, mesh.dir, versions)
   if (watch === false) ok = false
   if (!ok) return undefined
@@ -746,6 +753,7 @@ function normaliseService(
       restart: raw.restart.policy === 'on-failure' || raw.restart.policy === 'no' ? raw.restart.policy : undefined,
       maxRestarts: raw.restart.maxRestarts,
       watch: watch || undefined,
+      warmUpPaths: raw.warmUp?.paths,
       profiles: raw.profiles,
       health: healthConfig,
       policy: raw.policy,

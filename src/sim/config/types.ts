@@ -105,6 +105,12 @@ export interface ServiceConfig {
    */
   watch?: string[]
   /**
+   * `warmUp: {paths: [...]}`: GET paths of a `command:` service the user says are safe to call,
+   * which `mesh up`'s warm-up sends through its ingress route and its callers' sidecars beside
+   * the health path (the mesh cannot know which of a real service's paths have no side effects).
+   */
+  warmUpPaths?: string[]
+  /**
    * compose's `profiles`: a service with some starts only when `mesh up --profile NAME`
    * (or MESH_PROFILES) enables one of them, or when it is named (`mesh up NAME`).
    */

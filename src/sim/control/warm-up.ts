@@ -15,8 +15,9 @@
 //
 // A simulated callee is sent the requests its callers make (it has no side effects and
 // answers any path). A `command:` service is the user's code, which the mesh cannot know is
-// safe to call: it is sent only its health path, which the mesh calls anyway (so the edge's
-// connections and the sidecars' code are warm, not the service's own handlers). An
+// safe to call: it is sent its health path, which the mesh calls anyway (so the edge's
+// connections and the sidecars' code are warm), and the GET paths its `warmUp:` names as
+// safe (so are its own handlers, and the calls they make through the mesh). An
 // `address:` service, one with `scaling:` (its autoscaler would count the burst) or a
 // `rateLimit` (the burst would spend its tokens) is left alone.
 import {Agent, request} from 'undici'
@@ -66,14 +67,17 @@ export interface WarmUpResult {
 
 /**
  * How a warm-up may call a service: a simulated one at any path (it has no side effects); a
- * `command:` one only at its health path, which the mesh calls anyway; else not at all (an
- * address, a TCP or gRPC service, one with `scaling:` or a `rateLimit`).
+ * `command:` one with GET at its health path, which the mesh calls anyway, and at the paths its
+ * `warmUp:` says are safe; else not at all (an address, a TCP or gRPC service, one with
+ * `scaling:` or a `rateLimit`).
  */
-export function reachOf(service: ServiceConfig | undefined): 'any' | {healthPath: string} | undefined {
+export function reachOf(service: ServiceConfig | undefined): 'any' | {paths: string[]} | undefined {
   if (!service || service.protocol !== undefined || service.policy.rateLimit || service.versions.length === 0) return undefined
   if (service.versions.some((v) => v.scaling || v.workload.kind === 'address')) return undefined
   if (service.versions.every((v) => v.workload.kind === 'simulate')) return 'any'
-  return service.health.path !== undefined && service.health.grpcService === undefined ? {healthPath: service.health.path} : undefined
+  const health = service.health.path !== undefined && service.health.grpcService === undefined ? [service.health.path] : []
+  const paths = [...new Set([...health, ...(service.warmUpPaths ?? [])])]
+  return paths.length > 0 ? {paths} : undefined
 }
 
 /** Every edge of the running mesh a warm-up goes through, each once (pure: config + status). */
@@ -84,8 +88,8 @@ export function warmUpTargets(config: MeshConfig, status: MeshStatus): WarmUpTar
     const routes = config.ingress.routes
     for (const route of routes) {
       const reach = reachOf(services.get(route.service))
-      const path = reach === 'any' ? route.prefix : reach && ingressPathTo(routes, route, reach.healthPath)
-      if (path !== undefined) targets.push({edge: `ingress ${path} → ${route.service}`, url: status.ingress.url, path, method: 'GET'})
+      const paths = reach === 'any' ? [route.prefix] : (reach?.paths.map((p) => ingressPathTo(routes, route, p)) ?? [])
+      for (const path of paths) if (path !== undefined) targets.push({edge: `ingress ${path} → ${route.service}`, url: status.ingress.url, path, method: 'GET'})
     }
   }
   for (const s of status.services) {
@@ -95,7 +99,7 @@ export function warmUpTargets(config: MeshConfig, status: MeshStatus): WarmUpTar
       for (const [dep, address] of Object.entries(inst.outbound.dependencies)) {
         const reach = reachOf(services.get(dep))
         if (!reach) continue
-        const calls = reach === 'any' ? callsTo(caller, inst.version, dep) : [{path: reach.healthPath, method: 'GET'}]
+        const calls = reach === 'any' ? callsTo(caller, inst.version, dep) : reach.paths.map((path) => ({path, method: 'GET'}))
         for (const {path, method} of calls) {
           targets.push({edge: `${inst.instance} → ${dep}${path === '/' ? '' : ` ${method} ${path}`}`, url: `http://${address}`, path, method})
         }
@@ -105,15 +109,15 @@ export function warmUpTargets(config: MeshConfig, status: MeshStatus): WarmUpTar
   return targets
 }
 
-/** The ingress path that reaches `healthPath` of the route's service through that route (its prefix the longest that matches, its rewrite applied), if any. */
-function ingressPathTo(routes: readonly IngressRoute[], route: IngressRoute, healthPath: string): string | undefined {
-  let path = healthPath
+/** The ingress path that reaches `servicePath` of the route's service through that route (its prefix the longest that matches, its rewrite applied), if any. */
+function ingressPathTo(routes: readonly IngressRoute[], route: IngressRoute, servicePath: string): string | undefined {
+  let path = servicePath
   if (route.rewrite !== undefined) {
-    if (!healthPath.startsWith(route.rewrite)) return undefined
-    const rest = healthPath.slice(route.rewrite.length)
+    if (!servicePath.startsWith(route.rewrite)) return undefined
+    const rest = servicePath.slice(route.rewrite.length)
     path = route.prefix.endsWith('/') || rest === '' || rest.startsWith('/') ? route.prefix + rest : `${route.prefix}/${rest}`
   }
-  return matchRoute(routes, path) === route && rewritePath(route, path) === healthPath ? path : undefined
+  return matchRoute(routes, path) === route && rewritePath(route, path) === servicePath ? path : undefined
 }
 
 /** The requests a caller makes to `dep`: a simulated caller's declared calls; anyone else's, GET /. */
