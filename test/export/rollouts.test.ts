@@ -105,13 +105,13 @@ describe('what has no equivalent is reported, with the nearest', () => {
     const canary = (rollout.spec.strategy as {canary: {steps: unknown[]; trafficRouting: {managedRoutes: unknown}}}).canary
     expect(canary.steps).toEqual([
       {setHeaderRoute: {name: 'canary-header', match: [{headerName: 'x-canary', headerValue: {exact: 'yes'}}]}},
-      {pause: {duration: '1m'}},
+      {pause: {duration: '60s'}},
       {setHeaderRoute: {name: 'canary-header'}},
       {setMirrorRoute: {name: 'canary-mirror', percentage: 100, match: [{path: {prefix: '/'}}]}},
-      {pause: {duration: '1m'}},
+      {pause: {duration: '60s'}},
       {setMirrorRoute: {name: 'canary-mirror'}},
       {setWeight: 20},
-      {pause: {duration: '1m'}},
+      {pause: {duration: '60s'}},
     ])
     expect(canary.trafficRouting.managedRoutes).toEqual([{name: 'canary-header'}, {name: 'canary-mirror'}])
   })
@@ -128,14 +128,14 @@ describe('what has no equivalent is reported, with the nearest', () => {
     const {docs, result} = exported(fixture('{steps: [10, 40, 100], interval: 2m, maxErrorRate: 2%, maxP99: 400ms, failureThreshold: 4, check: npm test}'), 'istio', 'flagger')
     const canary = docs.find((d) => d.kind === 'Canary')!
     expect(canary.spec.analysis).toEqual({
-      interval: '2m',
+      interval: '120s',
       threshold: 4,
       stepWeights: [10, 40],
       metrics: [
-        {name: 'request-success-rate', interval: '2m', thresholdRange: {min: 98}},
-        {name: 'request-duration', interval: '2m', thresholdRange: {max: 400}},
+        {name: 'request-success-rate', interval: '120s', thresholdRange: {min: 98}},
+        {name: 'request-duration', interval: '120s', thresholdRange: {max: 400}},
       ],
-      webhooks: [{name: 'check', type: 'pre-rollout', url: 'http://flagger-loadtester.shop/', timeout: '1m', metadata: {type: 'bash', cmd: 'CANARY_URL=http://api-canary.shop:80 CANARY_URLS=http://api-canary.shop:80 npm test'}}],
+      webhooks: [{name: 'check', type: 'pre-rollout', url: 'http://flagger-loadtester.shop/', timeout: '60s', metadata: {type: 'bash', cmd: 'CANARY_URL=http://api-canary.shop:80 CANARY_URLS=http://api-canary.shop:80 npm test'}}],
     })
     expect(result.losses.map((l) => l.path)).toContain('services.api.deploy.check')
     // Flagger writes the service's routing: ours for it are not written.

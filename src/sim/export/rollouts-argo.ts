@@ -17,9 +17,10 @@ import type {IMetric} from '@kubernetes-models/argo-rollouts/argoproj.io/v1alpha
 import type {HTTPRoute} from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute'
 import {Service} from 'kubernetes-models/v1/Service'
 import type {CanaryOptions} from '../deploy/deploy-types.js'
-import {type ExportContext, type Manifest, meshLabels, serviceHost} from './manifest.js'
-import {deploymentOf, goDuration, type Progressive, seconds, versionRoutingLost} from './rollouts.js'
+import {type ExportContext, istioDuration, type Manifest, meshLabels, serviceHost} from './manifest.js'
+import {deploymentOf, type Progressive, versionRoutingLost} from './rollouts.js'
 import {destinationRuleOf, rerouteIstio, type ReroutedService} from './rollouts-istio.js'
+import {wholeSeconds} from './workloads.js'
 import {istioQueries, linkerdQueries, MIN_WINDOW_MS, PROMETHEUS} from './rollouts-metrics.js'
 
 const HEADER_ROUTE = 'canary-header'
@@ -43,7 +44,7 @@ export function argoObjects(ctx: ExportContext, manifests: Manifest[], progressi
       replicas: d.spec.replicas,
       selector: {matchLabels: {app: s.name}},
       template: d.spec.template,
-      progressDeadlineSeconds: seconds(p.plan.progressDeadlineMs, `${p.where}.progressDeadline`, ctx),
+      progressDeadlineSeconds: wholeSeconds(p.plan.progressDeadlineMs, `${p.where}.progressDeadline`, ctx),
     }
     if (p.plan.check !== undefined) {
       ctx.losses.add(
@@ -72,7 +73,7 @@ export function argoObjects(ctx: ExportContext, manifests: Manifest[], progressi
         metadata,
         spec: {
           ...base,
-          strategy: {blueGreen: {activeService: s.name, previewService: `${s.name}-preview`, autoPromotionEnabled: true, scaleDownDelaySeconds: seconds(p.plan.blueGreen.keepMs, `${p.where}.keep`, ctx)}},
+          strategy: {blueGreen: {activeService: s.name, previewService: `${s.name}-preview`, autoPromotionEnabled: true, scaleDownDelaySeconds: wholeSeconds(p.plan.blueGreen.keepMs, `${p.where}.keep`, ctx)}},
         },
       })
       out.push({file: s.name, object: rollout})
@@ -103,7 +104,7 @@ export function argoObjects(ctx: ExportContext, manifests: Manifest[], progressi
 }
 
 function canarySteps(c: CanaryOptions, routed: boolean): ICanaryStep[] {
-  const pause = {pause: {duration: goDuration(c.intervalMs)}}
+  const pause = {pause: {duration: istioDuration(c.intervalMs)}}
   const steps: ICanaryStep[] = []
   if (routed && c.match) {
     steps.push({setHeaderRoute: {name: HEADER_ROUTE, match: [{headerName: c.match.name, headerValue: {exact: c.match.value}}]}}, pause, {setHeaderRoute: {name: HEADER_ROUTE}})
@@ -177,9 +178,9 @@ function analysisTemplate(p: Progressive, c: CanaryOptions, ctx: ExportContext):
     return undefined
   }
   const windowMs = Math.max(c.intervalMs, MIN_WINDOW_MS)
-  const window = goDuration(windowMs)
+  const window = istioDuration(windowMs)
   if (windowMs !== c.intervalMs) {
-    ctx.losses.add(`${p.where}.interval`, `meshsim judges each ${goDuration(c.intervalMs)} on its own; a Prometheus rate needs two scrapes (15 s apart) in its window`, `measurements every ${goDuration(c.intervalMs)} over the last ${window}`)
+    ctx.losses.add(`${p.where}.interval`, `meshsim judges each ${istioDuration(c.intervalMs)} on its own; a Prometheus rate needs two scrapes (15 s apart) in its window`, `measurements every ${istioDuration(c.intervalMs)} over the last ${window}`)
   }
   const q = ctx.target === 'istio' ? istioQueries(s.name, ctx.namespace, window) : linkerdQueries(`${s.name}-[a-z0-9]+-[a-z0-9]+`, ctx.namespace, window)
   if (ctx.target === 'istio' || ctx.target === 'linkerd') {
@@ -192,7 +193,7 @@ function analysisTemplate(p: Progressive, c: CanaryOptions, ctx: ExportContext):
   const limit = c.failureThreshold - 1
   const metric = (name: string, query: string, ok: string, bad: string): IMetric => ({
     name,
-    interval: goDuration(c.intervalMs),
+    interval: istioDuration(c.intervalMs),
     // Both conditions: a query with no requests to measure (NaN) meets neither, and is inconclusive, as in meshsim.
     successCondition: ok,
     failureCondition: bad,

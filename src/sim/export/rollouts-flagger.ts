@@ -13,11 +13,11 @@
 import type {ServiceConfig} from '../config/types.js'
 import type {CanaryOptions} from '../deploy/deploy-types.js'
 import {type FlaggerCanarySpec, FlaggerCanary, FlaggerMetricTemplate} from './rollouts-flagger-schema.js'
-import {type ExportContext, type Manifest, meshLabels, serviceHost} from './manifest.js'
-import {goDuration, type Progressive, seconds, versionRoutingLost} from './rollouts.js'
+import {type ExportContext, istioDuration, type Manifest, meshLabels, serviceHost} from './manifest.js'
+import {type Progressive, versionRoutingLost} from './rollouts.js'
 import {destinationRuleOf, rerouteIstio, virtualServiceOf} from './rollouts-istio.js'
 import {linkerdQueries, MIN_WINDOW_MS, PROMETHEUS} from './rollouts-metrics.js'
-import {servicePort} from './workloads.js'
+import {servicePort, wholeSeconds} from './workloads.js'
 
 const FLAGGER = 'Flagger'
 /** Flagger's Blue/Green has no interval of meshsim's to take: one iteration, this long. */
@@ -45,7 +45,7 @@ export function flaggerObjects(ctx: ExportContext, manifests: Manifest[], progre
       {
         provider: PROVIDERS[ctx.target],
         targetRef: {apiVersion: 'apps/v1', kind: 'Deployment', name: `${s.name}-${p.stable.name}`},
-        progressDeadlineSeconds: seconds(p.plan.progressDeadlineMs, `${p.where}.progressDeadline`, ctx),
+        progressDeadlineSeconds: wholeSeconds(p.plan.progressDeadlineMs, `${p.where}.progressDeadline`, ctx),
         service,
         analysis,
       },
@@ -57,7 +57,7 @@ export function flaggerObjects(ctx: ExportContext, manifests: Manifest[], progre
 
 function canaryAnalysis(p: Progressive, c: CanaryOptions, ctx: ExportContext, out: Manifest[]): FlaggerCanarySpec['analysis'] {
   const weights = c.steps.filter((w) => w < 100)
-  const analysis: FlaggerCanarySpec['analysis'] = {interval: goDuration(c.intervalMs), threshold: c.failureThreshold}
+  const analysis: FlaggerCanarySpec['analysis'] = {interval: istioDuration(c.intervalMs), threshold: c.failureThreshold}
   if (ctx.target === 'none') {
     ctx.losses.add(`${p.where}.steps`, "without a mesh Flagger can only switch all traffic at once (its Blue/Green, on Kubernetes' own Services)", `analysis.iterations: ${Math.max(1, weights.length)} (an interval for each step), then one switch`)
     analysis.iterations = Math.max(1, weights.length)
@@ -67,7 +67,7 @@ function canaryAnalysis(p: Progressive, c: CanaryOptions, ctx: ExportContext, ou
     if (weights.length > 0) analysis.stepWeights = weights
     else analysis.iterations = 1
     if (c.intervalMs < MIN_WINDOW_MS) {
-      ctx.losses.add(`${p.where}.interval`, `meshsim judges each ${goDuration(c.intervalMs)} on its own; a Prometheus rate needs two scrapes (15 s apart) in its window`, `an analysis every ${goDuration(c.intervalMs)}, each metric over the last ${goDuration(MIN_WINDOW_MS)}`)
+      ctx.losses.add(`${p.where}.interval`, `meshsim judges each ${istioDuration(c.intervalMs)} on its own; a Prometheus rate needs two scrapes (15 s apart) in its window`, `an analysis every ${istioDuration(c.intervalMs)}, each metric over the last ${istioDuration(MIN_WINDOW_MS)}`)
     }
     analysis.metrics = ctx.target === 'istio' ? istioMetrics(c) : linkerdMetrics(p, c, ctx, out)
   }
@@ -83,7 +83,7 @@ function canaryAnalysis(p: Progressive, c: CanaryOptions, ctx: ExportContext, ou
 
 /** Istio's built-in checks: the canary's success rate (a percent) and p99 (ms). */
 function istioMetrics(c: CanaryOptions): NonNullable<FlaggerCanarySpec['analysis']['metrics']> {
-  const interval = goDuration(Math.max(c.intervalMs, MIN_WINDOW_MS))
+  const interval = istioDuration(Math.max(c.intervalMs, MIN_WINDOW_MS))
   return [
     {name: 'request-success-rate', interval, thresholdRange: {min: Number(((1 - c.maxErrorRate) * 100).toFixed(4))}},
     ...(c.maxP99Ms === undefined ? [] : [{name: 'request-duration', interval, thresholdRange: {max: c.maxP99Ms}}]),
@@ -93,7 +93,7 @@ function istioMetrics(c: CanaryOptions): NonNullable<FlaggerCanarySpec['analysis
 /** With Gateway API routing Flagger has no built-in Linkerd checks: MetricTemplates on Linkerd's proxy metrics, of the canary's pods. */
 function linkerdMetrics(p: Progressive, c: CanaryOptions, ctx: ExportContext, out: Manifest[]): NonNullable<FlaggerCanarySpec['analysis']['metrics']> {
   const s = p.service
-  const interval = goDuration(Math.max(c.intervalMs, MIN_WINDOW_MS))
+  const interval = istioDuration(Math.max(c.intervalMs, MIN_WINDOW_MS))
   // Flagger fills in {{ namespace }}, {{ target }} (the canary Deployment) and {{ interval }}; the canary's pods are TARGET-<hash>-<id>.
   const q = linkerdQueries('{{ target }}-[0-9a-zA-Z]+-[0-9a-zA-Z]+', '{{ namespace }}', '{{ interval }}')
   const template = (name: string, query: string) => {
@@ -118,7 +118,7 @@ function hooks(p: Progressive, ctx: ExportContext): NonNullable<FlaggerCanarySpe
     ctx.losses.add(`${p.where}.smoke`, 'meshsim sends the smoke request to each green instance alone; the webhook sends one, through the canary Service', `a pre-rollout webhook: flagger-loadtester runs curl against ${canaryUrl}${smoke.path}`)
   }
   if (p.plan.check !== undefined) {
-    out.push({name: 'check', type: 'pre-rollout', url, timeout: goDuration(p.plan.progressDeadlineMs), metadata: {type: 'bash', cmd: `CANARY_URL=${canaryUrl} CANARY_URLS=${canaryUrl} ${p.plan.check}`}})
+    out.push({name: 'check', type: 'pre-rollout', url, timeout: istioDuration(p.plan.progressDeadlineMs), metadata: {type: 'bash', cmd: `CANARY_URL=${canaryUrl} CANARY_URLS=${canaryUrl} ${p.plan.check}`}})
     ctx.losses.add(
       `${p.where}.check`,
       "the acceptance test runs on this machine; Flagger's pre-rollout webhook runs it in flagger-loadtester's container, with $CANARY_URL the canary Service rather than one instance",

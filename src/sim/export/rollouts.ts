@@ -96,19 +96,6 @@ export function deploymentOf(manifests: readonly Manifest[], s: ServiceConfig, v
   return manifests.find((m) => m.object.kind === 'Deployment' && m.object.metadata?.name === `${s.name}-${v.name}`)?.object as Deployment | undefined
 }
 
-/** Whole seconds, rounded up (the controllers' fields), reported when that changes the value. */
-export function seconds(ms: number, path: string, ctx: ExportContext): number {
-  const s = Math.max(1, Math.ceil(ms / 1000))
-  if (s * 1000 !== ms) ctx.losses.add(path, `${ms} ms: the controller counts this in whole seconds`, `${s}s`)
-  return s
-}
-
-/** `30000` → `30s`, `1500` → `1500ms`: a Go duration, as both controllers' intervals take. */
-export function goDuration(ms: number): string {
-  if (ms % 60_000 === 0) return `${ms / 60_000}m`
-  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`
-}
-
 /** The policy keys that route between versions, which a controller's own split replaces. */
 export function versionRoutingLost(p: Progressive, ctx: ExportContext, owner: string): void {
   const {policy} = p.service
