@@ -25,10 +25,10 @@ export const versionFlags = {
 }
 
 export abstract class DeployCommand extends MeshCommand {
-  /** The service's `deploy:` block in mesh.yaml: the defaults of the flags not given. */
-  protected async declaredDeploy(file: string, service: string): Promise<DeployConfig | undefined> {
+  /** The services' `deploy:` blocks in mesh.yaml, by service: the defaults of the flags not given. */
+  protected async declaredDeploys(file: string): Promise<Map<string, DeployConfig>> {
     const config = await loadConfig(path.resolve(file))
-    return config.services.find((s) => s.name === service)?.deploy
+    return new Map(config.services.flatMap((s) => (s.deploy ? [[s.name, s.deploy] as const] : [])))
   }
 
   protected async deploy(file: string, plan: DeployPlan, detach: boolean): Promise<DeployRecord> {

@@ -32,7 +32,7 @@ export default class Canary extends DeployCommand {
 
   async run(): Promise<DeployRecord> {
     const {args, flags} = await this.parse(Canary)
-    const declared = await this.declaredDeploy(flags.file, args.service)
+    const declared = (await this.declaredDeploys(flags.file)).get(args.service)
     const plan = parseDeployPlan(args.service, 'canary', withDeployDefaults({
       to: flags.to,
       steps: flags.steps,

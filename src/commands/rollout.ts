@@ -26,7 +26,7 @@ export default class Rollout extends DeployCommand {
 
   async run(): Promise<DeployRecord> {
     const {args, flags} = await this.parse(Rollout)
-    const declared = await this.declaredDeploy(flags.file, args.service)
+    const declared = (await this.declaredDeploys(flags.file)).get(args.service)
     const strategy = rolloutStrategy(flags.strategy, declared)
     const plan = parseDeployPlan(args.service, strategy, withDeployDefaults({
       to: flags.to,

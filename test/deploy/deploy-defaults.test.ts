@@ -58,6 +58,12 @@ describe('mesh canary with a deploy: block', () => {
   })
 })
 
+test("mesh restart: the block's progressDeadline, whatever its strategy, under --progress-deadline", () => {
+  const block: DeployConfig = {strategy: 'canary', progressDeadlineMs: 90_000, steps: [10]}
+  expect(withDeployDefaults({to: '', progressDeadline: undefined}, block, 'rolling').progressDeadline).toBe('90s')
+  expect(withDeployDefaults({to: '', progressDeadline: '5s'}, block, 'rolling').progressDeadline).toBe('5s')
+})
+
 describe('mesh rollout with a deploy: block', () => {
   test("its strategy when it is one rollout makes, the block's smoke and keep; --strategy wins", () => {
     const block: DeployConfig = {strategy: 'blue-green', smoke: 'GET /healthz', keepMs: 5000}
