@@ -142,6 +142,21 @@ describe('what has no equivalent is reported, with the nearest', () => {
     expect(docs.filter((d) => d.metadata.name === 'api' && (d.kind === 'VirtualService' || d.kind === 'DestinationRule'))).toEqual([])
   })
 
+  test('Linkerd: Argo routes the HTTPRoutes to the Service (stable and canary pods alike); Flagger writes its own, with MetricTemplates', () => {
+    const argo = exported(fixture('{steps: [50]}', '{weights: {v1: 90, v2: 10}, timeout: 2s}'), 'linkerd', 'argo')
+    const route = argo.docs.find((d) => d.kind === 'HTTPRoute' && d.metadata.name === 'api')!
+    expect((route.spec.rules as Array<{backendRefs: unknown}>).map((r) => r.backendRefs)).toEqual([[{name: 'api', port: 80}]])
+    expect(argo.docs.filter((d) => d.kind === 'Service').map((d) => d.metadata.name)).toEqual(['api'])
+    expect(argo.result.losses.find((l) => l.path === 'services.api.deploy.steps')?.nearest).toContain('by pod count')
+    const flagger = exported(fixture('{steps: [50], maxP99: 200ms}', '{weights: {v1: 90, v2: 10}, timeout: 2s}'), 'linkerd', 'flagger')
+    expect(flagger.docs.filter((d) => d.kind === 'HTTPRoute')).toEqual([])
+    expect(flagger.docs.filter((d) => d.kind === 'MetricTemplate').map((d) => d.metadata.name)).toEqual(['api-success-rate', 'api-latency'])
+    const canary = flagger.docs.find((d) => d.kind === 'Canary')!
+    expect(canary.spec.provider).toBe('gatewayapi:v1')
+    expect((canary.spec.service as {gatewayRefs: unknown}).gatewayRefs).toEqual([{name: 'api', namespace: 'shop', group: 'core', kind: 'Service', port: 80}])
+    expect(flagger.result.losses.map((l) => l.path)).toEqual(expect.arrayContaining(['services.api.policy.timeout', 'services.api.policy.weights']))
+  })
+
   test('Argo blue-green: activeService, a preview Service, keep as scaleDownDelaySeconds', () => {
     const {docs} = exported(fixture('{strategy: blue-green, keep: 2m}'), 'none', 'argo')
     expect((docs.find((d) => d.kind === 'Rollout')!.spec.strategy as {blueGreen: unknown}).blueGreen).toEqual({activeService: 'api', previewService: 'api-preview', autoPromotionEnabled: true, scaleDownDelaySeconds: 120})
