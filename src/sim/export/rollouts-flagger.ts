@@ -145,8 +145,15 @@ function takeIstioRouting(manifests: Manifest[], p: Progressive, service: Flagge
   if (s.policy.retries) {
     ctx.losses.add(`services.${s.name}.policy.retries`, "Flagger's VirtualService retries every method alike; meshsim replays a POST or PATCH only after a connect failure", 'service.retries in the Canary, for every method')
   }
-  // The ingress's routes to the service go to its host, which Flagger's VirtualService then splits for the mesh.
-  rerouteIstio(manifests, s, ctx, (port) => [{destination: {host: serviceHost(s.name, ctx.namespace), ...(port === undefined ? {} : {port: {number: port}})}}])
+  // The ingress's routes to the service go to its host: Flagger's VirtualService splits the mesh's requests, not the gateway's.
+  const rerouted = rerouteIstio(manifests, s, ctx, (port) => [{destination: {host: serviceHost(s.name, ctx.namespace), ...(port === undefined ? {} : {port: {number: port}})}}])
+  if (rerouted.some((r) => r.name !== s.name)) {
+    ctx.losses.add(
+      `${p.where}.steps`,
+      `Flagger's VirtualService for ${s.name} binds the mesh's sidecars; the ingress's own routes to ${s.name} reach the Service, which Flagger points at the primary`,
+      "the steps for callers in the mesh; the ingress's requests stay on the primary until the promotion",
+    )
+  }
   return manifests.filter((m) => m.object !== vs && m.object !== dr)
 }
 

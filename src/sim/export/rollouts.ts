@@ -47,6 +47,8 @@ export function progressiveServices(ctx: ExportContext, manifests: readonly Mani
         const d = deploymentOf(manifests, s, v)
         if (d?.spec) d.spec.strategy = {type: 'RollingUpdate', rollingUpdate: {maxSurge: plan.rolling.maxSurge, maxUnavailable: plan.rolling.maxUnavailable}}
       }
+      const unfit = unfitFor(s)
+      if (unfit) ctx.losses.add(where, `a rolling deploy's maxSurge and maxUnavailable are a Deployment's; ${unfit}`, 'none; the service as exported without deploy:')
       continue
     }
     if (target === 'none') {
