@@ -157,6 +157,17 @@ describe('what has no equivalent is reported, with the nearest', () => {
     expect(flagger.result.losses.map((l) => l.path)).toEqual(expect.arrayContaining(['services.api.policy.timeout', 'services.api.policy.weights']))
   })
 
+  test('a rolling deploy: where there is no Deployment, and Flagger leaving the ingress on the primary, are reported', () => {
+    const job = parsed(meshYaml('name: shop', 'services:', '  migrate:', '    simulate: {}', '    restart: "no"', '    deploy: {strategy: rolling, maxSurge: 2}'))
+    expect(exported(job, 'none', 'none').result.losses.find((l) => l.path === 'services.migrate.deploy')?.reason).toContain('this one is a Job')
+    const ingress = parsed(meshYaml('name: shop', 'ingress: {port: 8000, routes: [{prefix: /, service: api}]}', 'services:', '  api:', '    simulate: {}', '    deploy: {steps: [50]}'))
+    const {result, docs} = exported(ingress, 'istio', 'flagger')
+    expect(result.losses.find((l) => l.path === 'services.api.deploy.steps')?.reason).toContain("binds the mesh's sidecars")
+    // The gateway's route goes to the Service's host, no subset (Flagger's DestinationRules have their own).
+    const gatewayRoutes = docs.filter((d) => d.kind === 'VirtualService').flatMap((d) => d.spec.http as Array<{route: Array<{destination: {subset?: string}}>}>)
+    expect(gatewayRoutes.flatMap((r) => r.route.map((x) => x.destination.subset))).toEqual([undefined])
+  })
+
   test('Argo blue-green: activeService, a preview Service, keep as scaleDownDelaySeconds', () => {
     const {docs} = exported(fixture('{strategy: blue-green, keep: 2m}'), 'none', 'argo')
     expect((docs.find((d) => d.kind === 'Rollout')!.spec.strategy as {blueGreen: unknown}).blueGreen).toEqual({activeService: 'api', previewService: 'api-preview', autoPromotionEnabled: true, scaleDownDelaySeconds: 120})
