@@ -191,19 +191,25 @@ function analysisTemplate(p: Progressive, c: CanaryOptions, ctx: ExportContext):
     )
   }
   const limit = c.failureThreshold - 1
-  const metric = (name: string, query: string, ok: string, bad: string): IMetric => ({
+  if (c.failureThreshold > 1) {
+    ctx.losses.add(
+      `${p.where}.failureThreshold`,
+      `meshsim rolls back after ${c.failureThreshold} failed checks in a row (a pass starts the count again); Argo's failureLimit counts a metric's failed measurements over the whole analysis`,
+      `failureLimit: ${limit} on each metric (stricter: failures apart add up)`,
+    )
+  }
+  const metric = (name: string, query: string, ok: string): IMetric => ({
     name,
     interval: istioDuration(c.intervalMs),
-    // Both conditions: a query with no requests to measure (NaN) meets neither, and is inconclusive, as in meshsim.
+    // A success condition alone: a query with no requests to measure (NaN) fails it, as meshsim counts an inconclusive interval a failed check.
     successCondition: ok,
-    failureCondition: bad,
     failureLimit: limit,
     provider: {prometheus: {address: PROMETHEUS[ctx.target as 'istio' | 'linkerd'], query}},
   })
   const minSuccess = Number((1 - c.maxErrorRate).toFixed(6))
-  const metrics: IMetric[] = [metric('success-rate', q.successRatio, `result[0] >= ${minSuccess}`, `result[0] < ${minSuccess}`)]
-  if (c.maxP99Ms !== undefined) metrics.push(metric('p99', q.p99, `result[0] <= ${c.maxP99Ms}`, `result[0] > ${c.maxP99Ms}`))
+  const metrics: IMetric[] = [metric('success-rate', q.successRatio, `result[0] >= ${minSuccess}`)]
+  if (c.maxP99Ms !== undefined) metrics.push(metric('p99', q.p99, `result[0] <= ${c.maxP99Ms}`))
   if (c.compareToPrimary) ctx.losses.add(`${p.where}.compareToPrimary`, 'Argo judges each metric against a fixed threshold', 'the fixed thresholds (maxErrorRate, maxP99)')
-  ctx.losses.add(`${p.where}.minRequests`, `meshsim calls an interval with fewer than ${c.minRequests} canary requests inconclusive; Argo judges whatever the query returns, and only no requests at all is inconclusive`, 'none; a request-count metric of your own')
+  ctx.losses.add(`${p.where}.minRequests`, `meshsim calls an interval with fewer than ${c.minRequests} canary requests inconclusive; Argo judges whatever the query returns (no requests at all fails the check)`, 'none; a request-count metric of your own')
   return new AnalysisTemplate({metadata: {name: s.name, namespace: ctx.namespace, labels: {app: s.name, ...meshLabels(ctx)}}, spec: {metrics}})
 }

@@ -77,7 +77,7 @@ function canaryAnalysis(p: Progressive, c: CanaryOptions, ctx: ExportContext, ou
     ctx.losses.add(`${p.where}.${key}`, `meshsim ${key === 'match' ? 'routes the matching requests' : 'mirrors every request'} to the canary for one interval before the weighted steps; ${modes[key]} is a deploy of its own, without weights`, 'the weighted steps alone')
   }
   if (c.compareToPrimary) ctx.losses.add(`${p.where}.compareToPrimary`, "Flagger's metrics are judged against fixed thresholds", 'the fixed thresholds (maxErrorRate, maxP99)')
-  ctx.losses.add(`${p.where}.minRequests`, `meshsim calls an interval with fewer than ${c.minRequests} canary requests inconclusive; Flagger judges whatever its query returns`, 'none; a request-count MetricTemplate of your own')
+  ctx.losses.add(`${p.where}.minRequests`, `meshsim calls an interval with fewer than ${c.minRequests} canary requests inconclusive; Flagger judges whatever its query returns (no requests at all fails the check)`, 'none; a request-count MetricTemplate of your own')
   return analysis
 }
 
