@@ -174,3 +174,4 @@ describe('what has no equivalent is reported, with the nearest', () => {
     expect(docs.filter((d) => d.kind === 'Service').map((d) => d.metadata.name)).toEqual(['api', 'api-preview'])
   })
 })
+
