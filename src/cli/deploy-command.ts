@@ -7,13 +7,16 @@ import {followDeploy, outcomeLine} from './deploy-progress.js'
 import type {ControlClient} from '../sim/control/control-client.js'
 import {type DeployPlan, type DeployRecord, succeeded} from '../sim/deploy/deploy-types.js'
 import {ExitCode} from '../sim/errors.js'
+import {loadConfig} from '../sim/config/load-config.js'
+import type {DeployConfig} from '../sim/config/types.js'
+import path from 'node:path'
 
 export const versionFlags = {
   to: Flags.string({description: 'the version to deploy (a versions: entry, or a new one made with the flags below)', required: true}),
   command: Flags.string({description: 'run the new version with this command'}),
   env: Flags.string({description: 'KEY=VALUE for the new version (repeatable)', multiple: true}),
   set: Flags.string({description: 'change the new simulated version: simulate.errorRate=0.2, simulate.latency.p99=300ms (repeatable)', multiple: true}),
-  'progress-deadline': Flags.string({description: 'give up when a new instance is not healthy within this long', default: '60s'}),
+  'progress-deadline': Flags.string({description: 'give up when a new instance is not healthy within this long (default 60s, or deploy.progressDeadline)'}),
   detach: Flags.boolean({char: 'd', description: 'start the deploy and return; follow it with `mesh history SERVICE`'}),
   check: Flags.string({
     description:
@@ -22,6 +25,12 @@ export const versionFlags = {
 }
 
 export abstract class DeployCommand extends MeshCommand {
+  /** The services' `deploy:` blocks in mesh.yaml, by service: the defaults of the flags not given. */
+  protected async declaredDeploys(file: string): Promise<Map<string, DeployConfig>> {
+    const config = await loadConfig(path.resolve(file))
+    return new Map(config.services.flatMap((s) => (s.deploy ? [[s.name, s.deploy] as const] : [])))
+  }
+
   protected async deploy(file: string, plan: DeployPlan, detach: boolean): Promise<DeployRecord> {
     const client = this.connect(file)
     const started = await client.deploy(plan)

@@ -1,6 +1,7 @@
 import {Args} from '@oclif/core'
 import {DeployCommand, versionFlags} from '../cli/deploy-command.js'
 import {parseRestartPlan} from '../sim/deploy/deploy-flags.js'
+import {withDeployDefaults} from '../sim/deploy/deploy-defaults.js'
 import type {DeployRecord} from '../sim/deploy/deploy-types.js'
 import {serviceNotFound} from '../sim/errors.js'
 
@@ -26,9 +27,11 @@ export default class Restart extends DeployCommand {
     // As the daemon decides what a restart replaces: instances the mesh runs (not `address:`),
     // whatever their state right now (a crashed one waiting for its restart has no pid).
     const services = named.length ? named : status.services.filter((s) => s.instances.some((i) => i.kind !== 'address')).map((s) => s.name)
+    const declared = await this.declaredDeploys(flags.file)
     const records: DeployRecord[] = []
     for (const service of services) {
-      const record = await this.deploy(flags.file, parseRestartPlan(service, {progressDeadline: flags['progress-deadline']}), flags.detach)
+      const {progressDeadline} = withDeployDefaults({to: '', progressDeadline: flags['progress-deadline']}, declared.get(service), 'rolling')
+      const record = await this.deploy(flags.file, parseRestartPlan(service, {progressDeadline}), flags.detach)
       records.push(record)
       // One at a time: a restart that failed leaves the rest untouched.
       if (record.outcome === 'failed') break

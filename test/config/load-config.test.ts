@@ -170,7 +170,7 @@ describe('parseConfig: positioned errors', () => {
   it('lists the known keys when no key is close', () => {
     const source = yaml('name: shop', 'services:', '  catalog:', '    build: .', '    simulate: {}')
     expect(problems(source)).toEqual([
-      'mesh.yaml:4:5 services.catalog.build: unknown key "build"; expected one of command, cwd, env, envFile, simulate, address, port, image, replicas, scaling, versions, dependsOn, health, stopGracePeriod, restart, watch, warmUp, profiles, protocol, policy',
+      'mesh.yaml:4:5 services.catalog.build: unknown key "build"; expected one of command, cwd, env, envFile, simulate, address, port, image, replicas, scaling, versions, dependsOn, health, stopGracePeriod, restart, watch, warmUp, profiles, protocol, policy, deploy',
     ])
   })
 

@@ -28,11 +28,13 @@ function jsonStream(text: string): unknown[] {
 }
 
 describe.skipIf(!kubectl)('kubectl decodes every object as written', () => {
-  test.each(['shop', 'secure-shop', 'serverless'].flatMap((t) => MESH_TARGETS.map((m) => [t, m] as const)))('%s, --mesh %s', async (template, target) => {
+  // The shop's recommendations has a deploy: block: its Rollout and Canary objects too.
+  const cases = [...['shop', 'secure-shop', 'serverless'].flatMap((t) => MESH_TARGETS.map((m) => [t, m, 'none'] as const)), ...(['argo', 'flagger'] as const).flatMap((r) => MESH_TARGETS.map((m) => ['shop', m, r] as const))]
+  test.each(cases)('%s, --mesh %s --rollouts %s', async (template, target, rollouts) => {
     const config = await loadConfig(path.join(ROOT, 'templates', template, 'mesh.yaml'))
     // An env value kubectl would read as a boolean if written bare.
     config.services[0].versions[0].env = {...config.services[0].versions[0].env, FEATURE: 'on', RATIO: '1e3'}
-    const {manifests} = exportKubernetes(config, {target, runnerImage: 'runner:test'})
+    const {manifests} = exportKubernetes(config, {target, rollouts, runnerImage: 'runner:test'})
     const run = await execa('kubectl', ['annotate', '--local', '-f', '-', `${MARK}=1`, '-o', 'json'], {input: manifestsYaml(manifests, 'test'), reject: false, env: {KUBECONFIG: '/dev/null'}})
     expect(run.exitCode, run.stderr).toBe(0)
     expect(jsonStream(run.stdout)).toEqual(manifests.map((m) => JSON.parse(JSON.stringify(m.object.toJSON()))))

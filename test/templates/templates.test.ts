@@ -90,7 +90,7 @@ describe.each(['minimal', 'shop', 'secure-shop', 'serverless'])('templates/%s/me
     const topKeys: Record<string, string[]> = {'secure-shop': ['ingress', 'name', 'security', 'services'], serverless: ['functions', 'ingress', 'name', 'services']}
     expect(Object.keys(config).sort()).toEqual(topKeys[name] ?? ['ingress', 'name', 'services'])
     expect(config.ingress.port).toBe(8000)
-    const serviceKeys = ['command', 'cwd', 'env', 'simulate', 'address', 'port', 'replicas', 'versions', 'dependsOn', 'health', 'stopGracePeriod', 'restart', 'watch', 'warmUp', 'protocol', 'envFile', 'policy', 'scaling']
+    const serviceKeys = ['command', 'cwd', 'env', 'simulate', 'address', 'port', 'replicas', 'versions', 'dependsOn', 'health', 'stopGracePeriod', 'restart', 'watch', 'warmUp', 'protocol', 'envFile', 'policy', 'scaling', 'deploy']
     const simulateKeys = ['latency', 'errorRate', 'errorStatus', 'calls', 'callMode', 'responseSize', 'concurrency', 'coldStart', 'seed']
     for (const route of config.ingress.routes) expect(config.services).toHaveProperty(route.service)
     for (const [svc, spec] of Object.entries<Record<string, any>>(config.services)) {

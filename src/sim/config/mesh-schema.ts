@@ -45,6 +45,7 @@ import {formatDuration, parseRatio, parseSize} from './duration.js'
 import {CONDITION_KEYS, needsRequest, parseConditionKey} from '../proxy/policy/authorization-conditions.js'
 import {rateLimit} from './rate-limit-schema.js'
 import {initialInstances, scaling, scalingFits} from './scaling-schema.js'
+import {deploy} from './deploy-schema.js'
 import {functions} from './functions-schema.js'
 import {tlsFits, tlsPolicy} from './tls-schema.js'
 import {exponentialPercentiles, LATENCY_DISTRIBUTIONS, latencyModel} from '../model/latency-model.js'
@@ -422,6 +423,7 @@ const service = obj({
   profiles: opt(array(str({pattern: PROFILE_NAME, expected: 'a profile name (letters, digits, then also _ . -)'}), {min: 1})),
   protocol: def(enumOf(['http', 'grpc', 'tcp'] as const), 'http'),
   policy: def(policy, defaultPolicy),
+  deploy: opt(deploy),
 })
 
 /** A TCP connection has none of these: an authorization rule naming one is an error there. */
@@ -761,6 +763,7 @@ function normaliseService(
       stopGracePeriodMs: raw.stopGracePeriod,
       protocol: raw.protocol === 'http' ? undefined : raw.protocol,
       model,
+      deploy: raw.deploy,
     }),
     origins,
   }

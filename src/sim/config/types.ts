@@ -132,6 +132,37 @@ export interface ServiceConfig {
    * `mesh sim` reads it; `mesh up` runs the command). Written by hand or by `mesh sim --fit`.
    */
   model?: SimulateConfig
+  /** `deploy:`: how `mesh canary` / `mesh rollout` deploy it (their flags' defaults), and `mesh export --rollouts`. */
+  deploy?: DeployConfig
+}
+
+/**
+ * A service's `deploy:` block, in the words of `mesh canary` and `mesh rollout`'s flags; only
+ * the keys written are set (a flag given wins, then these, then the flags' own defaults).
+ */
+export interface DeployConfig {
+  strategy: 'canary' | 'blue-green' | 'rolling'
+  /** canary: traffic percentages, increasing, in 1..100. */
+  steps?: number[]
+  intervalMs?: number
+  /** 0..1 */
+  maxErrorRate?: number
+  maxP99Ms?: number
+  compareToPrimary?: boolean
+  failureThreshold?: number
+  minRequests?: number
+  /** canary: a header and its value, whose requests go to the canary first. */
+  match?: {name: string; value: string}
+  mirror?: boolean
+  /** blue-green: `GET /healthz`, as --smoke. */
+  smoke?: string
+  keepMs?: number
+  /** rolling */
+  maxSurge?: number
+  maxUnavailable?: number
+  /** canary and blue-green: the acceptance test, as --check. */
+  check?: string
+  progressDeadlineMs?: number
 }
 
 export type DependencyCondition = 'service_started' | 'service_healthy' | 'service_completed_successfully'

@@ -8,6 +8,7 @@
 //              ├▶ --mesh linkerd: HTTPRoutes with retry/timeout annotations, failure accrual (linkerd.ts),
 //              │    Server, AuthorizationPolicy, Mesh/NetworkAuthentication (linkerd-policy.ts)
 //              ├▶ ingress: Gateway + VirtualService, or an Ingress (ingress.ts)
+//              ├▶ deploy: blocks, --rollouts argo|flagger: Rollouts or Canaries over the above (rollouts*.ts)
 //              └▶ every setting no object carries ─▶ LossReport (loss-report.ts)
 import type {MeshConfig} from '../config/types.js'
 import {ingressObjects} from './ingress.js'
@@ -19,6 +20,9 @@ import {type Loss, LossReport} from './loss-report.js'
 import type {ExportContext, Manifest, MeshTarget} from './manifest.js'
 import {meshWideLosses, unmeshedPolicyLosses} from './mesh-wide.js'
 import {namespaceObject, workloadObjects} from './workloads.js'
+import {progressiveServices, type RolloutTarget} from './rollouts.js'
+import {argoObjects} from './rollouts-argo.js'
+import {flaggerObjects} from './rollouts-flagger.js'
 
 export const MESH_TARGETS = ['none', 'istio', 'linkerd'] as const satisfies readonly MeshTarget[]
 
@@ -28,6 +32,8 @@ export interface ExportOptions {
   namespace?: string
   /** The image simulated services run in (docker/simulated-service.Dockerfile builds it). */
   runnerImage: string
+  /** What carries the services' `deploy:` blocks; absent: none. */
+  rollouts?: RolloutTarget
 }
 
 export interface KubernetesExport {
@@ -50,11 +56,14 @@ export function exportKubernetes(config: MeshConfig, options: ExportOptions): Ku
   else if (ctx.target === 'linkerd') manifests.push(...linkerdObjects(ctx, manifests))
   else unmeshedPolicyLosses(ctx)
   manifests.push(...ingressObjects(ctx))
+  const rollouts = options.rollouts ?? 'none'
+  const progressive = progressiveServices(ctx, manifests, rollouts)
+  const carried = rollouts === 'argo' ? argoObjects(ctx, manifests, progressive) : rollouts === 'flagger' ? flaggerObjects(ctx, manifests, progressive) : manifests
   meshWideLosses(ctx)
-  return {namespace: ctx.namespace, target: ctx.target, manifests: ordered(manifests, config), losses: ctx.losses.list()}
+  return {namespace: ctx.namespace, target: ctx.target, manifests: ordered(carried, config), losses: ctx.losses.list()}
 }
 
-const KIND_ORDER = ['Namespace', 'ServiceAccount', 'Service', 'Deployment', 'Job', 'Gateway', 'VirtualService', 'DestinationRule', 'HTTPRoute', 'EnvoyFilter', 'PeerAuthentication', 'RequestAuthentication', 'Server', 'MeshTLSAuthentication', 'NetworkAuthentication', 'AuthorizationPolicy', 'Ingress']
+const KIND_ORDER = ['Namespace', 'ServiceAccount', 'Service', 'Deployment', 'Rollout', 'Job', 'Gateway', 'VirtualService', 'DestinationRule', 'HTTPRoute', 'EnvoyFilter', 'PeerAuthentication', 'RequestAuthentication', 'Server', 'MeshTLSAuthentication', 'NetworkAuthentication', 'AuthorizationPolicy', 'AnalysisTemplate', 'MetricTemplate', 'Canary', 'Ingress']
 
 /** Grouped by file (00-namespace, the services in mesh.yaml's order, ingress), then by kind: the same input, the same bytes. */
 function ordered(manifests: Manifest[], config: MeshConfig): Manifest[] {

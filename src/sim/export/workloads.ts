@@ -250,7 +250,7 @@ function probe(s: ServiceConfig, at: string | number, port: number, ctx: ExportC
 }
 
 /** Kubernetes counts these in whole seconds (probes at least 1): a finer value is rounded up and reported. */
-function wholeSeconds(ms: number, path: string, ctx: ExportContext, min = 1): number {
+export function wholeSeconds(ms: number, path: string, ctx: ExportContext, min = 1): number {
   const seconds = Math.max(min, Math.ceil(ms / 1000))
   if (seconds * 1000 !== ms) ctx.losses.add(path, `${ms} ms: Kubernetes counts this in whole seconds`, `${seconds}s`)
   return seconds
