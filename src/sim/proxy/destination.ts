@@ -265,6 +265,11 @@ export class Destination {
     this.gates.instancesChanged()
   }
 
+  /** The activator's gates of the scaled versions: a call to a published address takes its slot there too. */
+  get versionGates(): VersionGates {
+    return this.gates
+  }
+
   /** Requests the activator holds for `version` now. */
   held(version: string): number {
     return this.gates.held(version)
