@@ -276,3 +276,92 @@ describe('unscaled services', () => {
     expect(d.held('v1')).toBe(0)
   })
 })
+
+describe('mirrored copies (fire and forget)', () => {
+  /** v1 serves; v2 (scaled, one instance of containerConcurrency 1) is the mirror target. */
+  function mirrored(v2: string, v2Instances: number, circuitBreaker = '') {
+    const clock = new VirtualClock()
+    const config = parsed(
+      yaml(
+        'name: t',
+        'services:',
+        '  api:',
+        '    versions:',
+        '      v1: {simulate: {}}',
+        `      v2: {simulate: {}, scaling: ${v2}}`,
+        `    policy: {weights: {v1: 100, v2: 0}, routes: [{match: {headers: {x-v2: "yes"}}, version: v2}], mirror: {version: v2, percent: 100}${circuitBreaker}}`,
+      ),
+    )
+    const registry = new Registry(['api'])
+    registry.add({...endpoint(0), instance: 'api-v1-0'})
+    for (let i = 0; i < v2Instances; i++) registry.add({...endpoint(i + 1), instance: `api-v2-${i + 1}`, version: 'v2'})
+    const calls: Array<{instance: string; mirror: boolean; reply: Reply}> = []
+    const hub = new ActivationHub()
+    const pokes: string[] = []
+    hub.onPoke((s, v) => pokes.push(`${s}/${v}`))
+    const d = new Destination(config.services[0], new Map([['v1', 100], ['v2', 0]]), {
+      registry,
+      faults: {faults: new FaultSet(clock), allowHeaders: () => false},
+      clock,
+      leaf: () => (req, ctx, reply) => void calls.push({instance: ctx.endpoint!.instance, mirror: req.headers['x-mesh-mirror'] === 'true', reply}),
+      sink: {record: () => undefined},
+      seed: 1,
+      account: new ConcurrencyAccount(),
+      activation: hub,
+    })
+    const call = (headers: Record<string, string> = {}) => {
+      const ctx = callContext(clock)
+      return callService(d.service, meshRequest({destination: 'api', headers}), ctx).then(
+        (res): Outcome => ({res, ctx}),
+        (error: unknown): Outcome => ({error: error as ProxyError, ctx}),
+      )
+    }
+    return {clock, d, calls, call, pokes, v2: () => d.load().activator!.v2}
+  }
+
+  test('a copy for a version at zero wakes nothing and is held nowhere: the real request goes on alone', async () => {
+    const {clock, calls, call, pokes, v2} = mirrored('{minScale: 0, initialScale: 0, maxScale: 1, containerConcurrency: 1}', 0)
+    const real = call()
+    await clock.advance(0)
+    expect(calls.map((c) => `${c.instance} ${c.mirror}`)).toEqual(['api-v1-0 false'])
+    expect(pokes).toEqual([])
+    expect(v2()).toEqual({inFlight: 0, held: 0})
+    calls[0].reply.ok({status: 200, headers: [], body: null})
+    expect((await real).res!.status).toBe(200)
+  })
+
+  test('a copy takes a place only when one is free and no real request waits; it is never queued ahead of a real one', async () => {
+    const {clock, calls, call, pokes, v2} = mirrored('{minScale: 1, maxScale: 1, containerConcurrency: 1, queue: 5}', 1)
+    // The first copy finds v2's one place free: it goes (the instance is really busy with it).
+    const first = call()
+    await clock.advance(0)
+    expect(calls.map((c) => `${c.instance} ${c.mirror}`)).toEqual(['api-v2-1 true', 'api-v1-0 false'])
+    expect(v2()).toEqual({inFlight: 1, held: 0})
+    // A real request for v2 (the header route) waits for the place.
+    const real = call({'x-v2': 'yes'})
+    await clock.advance(0)
+    expect(v2()).toEqual({inFlight: 1, held: 1})
+    // The next copy finds the place taken and a real request waiting: dropped at once, not held, no poke.
+    const third = call()
+    await clock.advance(0)
+    expect(calls.filter((c) => c.mirror)).toHaveLength(1)
+    expect(v2()).toEqual({inFlight: 1, held: 1})
+    expect(pokes).toEqual(['api/v2'])
+    // The copy's place goes to the real request.
+    calls[0].reply.ok({status: 200, headers: [], body: null})
+    expect(calls.map((c) => `${c.instance} ${c.mirror}`)).toEqual(['api-v2-1 true', 'api-v1-0 false', 'api-v1-0 false', 'api-v2-1 false'])
+    for (const c of calls.slice(1)) c.reply.ok({status: 200, headers: [], body: null})
+    for (const r of [first, real, third]) expect((await r).res!.status).toBe(200)
+    expect(v2()).toEqual({inFlight: 0, held: 0})
+  })
+
+  test("copies never take the real requests' circuit-breaker slots", async () => {
+    const {clock, calls, call} = mirrored('{minScale: 1, maxScale: 1, containerConcurrency: 0}', 1, ', circuitBreaker: {maxRequests: 1}')
+    const real = call()
+    await clock.advance(0)
+    // The copy and the real request each hold one request; the real one was not refused 503 UO for the copy.
+    expect(calls.map((c) => `${c.instance} ${c.mirror}`)).toEqual(['api-v2-1 true', 'api-v1-0 false'])
+    for (const c of calls) c.reply.ok({status: 200, headers: [], body: null})
+    expect((await real).res!.status).toBe(200)
+  })
+})

@@ -267,6 +267,16 @@ export class ConcurrencyGate {
     return HELD
   }
 
+  /**
+   * A mirrored copy: admitted only when a place is free now and no request waits for one
+   * (a copy never goes before a real request, nor waits, nor wakes the version).
+   */
+  tryEnter(): boolean {
+    if (this.held > 0 || !this.canAdmit()) return false
+    this.take()
+    return true
+  }
+
   /** A held request gives up (its client left, a timeout above fired): out of the queue, its timer cancelled. */
   leave(waiter: Waiter): void {
     for (const list of [this.queue, this.pinned]) {

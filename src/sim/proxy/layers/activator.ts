@@ -167,6 +167,10 @@ class Attempt implements Waiter, InstanceSlot, Reply {
     // Read once: a per-try timeout puts its own signal on the context for the next try.
     const signal: Cancellation = this.ctx.signal
     if (signal.aborted) return this.next.fail(signal.reason)
+    if (this.ctx.mirror) {
+      if (this.gate.tryEnter()) return this.forward()
+      return this.next.fail(throttled(`a mirrored copy for "${this.gate.service}" ${this.gate.version} is dropped: no place is free now, and copies are never held`))
+    }
     const entry = this.gate.enter(this, this.pinned)
     if (entry === 'admitted') return this.forward()
     if (entry !== 'held') return this.next.fail(throttled(entry.throttled))
