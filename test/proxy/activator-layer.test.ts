@@ -8,6 +8,7 @@ import {FaultSet} from '../../src/sim/faults/fault-set.js'
 import {ResponseBody} from '../../src/sim/proxy/body.js'
 import {Cancellation} from '../../src/sim/proxy/cancellation.js'
 import {Destination} from '../../src/sim/proxy/destination.js'
+import {instanceActivator} from '../../src/sim/proxy/layers/activator.js'
 import {firstHeader, headerObject} from '../../src/sim/proxy/headers.js'
 import {type Endpoint, Registry} from '../../src/sim/proxy/registry.js'
 import {ProxyError, upstreamReset} from '../../src/sim/proxy/respond.js'
@@ -276,6 +277,73 @@ describe('unscaled services', () => {
     expect(d.held('v1')).toBe(0)
   })
 })
+
+describe("a call to one instance's published address (instanceActivator)", () => {
+  /** The inbound listener's path: the layer over the same leaf, the instance already chosen (ctx.endpoint). */
+  function direct(t: ReturnType<typeof setUp>) {
+    const layer = instanceActivator((service) => (service === 'api' ? t.d.versionGates : undefined), t.hub)
+    const service = layer((_req, ctx, reply) => void t.calls.push({instance: ctx.endpoint!.instance, reply}))
+    return (instance: number, controller = new Cancellation()) => {
+      const ctx = callContext(t.clock, {controller, endpoint: endpoint(instance)})
+      return callService(service, meshRequest({destination: 'api'}), ctx).then(
+        (res): Outcome => ({res, ctx}),
+        (error: unknown): Outcome => ({error: error as ProxyError, ctx}),
+      )
+    }
+  }
+
+  test('waits for a place on that instance: one that leaves while held gives its place back; a body done frees it for the next', async () => {
+    const t = setUp('{minScale: 2, maxScale: 2, containerConcurrency: 1, queue: 5}', 2)
+    const callOn = direct(t)
+    const first = callOn(0)
+    const client = new Cancellation()
+    const leaving = callOn(0, client)
+    const second = callOn(0)
+    await t.clock.advance(0)
+    // Instance 1 is free, yet the calls for instance 0 wait for it.
+    expect(t.calls.map((c) => c.instance)).toEqual(['api-v1-0'])
+    expect(t.activator()).toEqual({inFlight: 1, held: 2})
+    client.abort(new Error('client closed'))
+    expect((await leaving).error!.message).toBe('client closed')
+    expect(t.activator()).toEqual({inFlight: 1, held: 1})
+    // Through the mesh, the free instance serves at once.
+    const viaMesh = t.call()
+    await t.clock.advance(0)
+    expect(t.calls.map((c) => c.instance)).toEqual(['api-v1-0', 'api-v1-1'])
+    const body = t.answer(0)
+    await endAndRead(body, (await first).res!)
+    expect(t.calls.map((c) => c.instance)).toEqual(['api-v1-0', 'api-v1-1', 'api-v1-0'])
+    t.answer(1).end()
+    t.answer(2).end()
+    await readBody((await viaMesh).res!.body!)
+    await readBody((await second).res!.body!)
+    expect(t.activator()).toEqual({inFlight: 0, held: 0})
+  })
+
+  test('an instance not ready yet (cold-starting): held until it is, then served with x-mesh-cold-start; an instance gone answers 503 UH', async () => {
+    const t = setUp('{minScale: 0, maxScale: 2, containerConcurrency: 1}', 0)
+    const callOn = direct(t)
+    const cold = callOn(0)
+    const gone = callOn(1)
+    await t.clock.advance(400)
+    expect(t.activator()).toEqual({inFlight: 0, held: 2})
+    t.registry.add(endpoint(0))
+    t.answer(0).end()
+    const {res} = await cold
+    expect(firstHeader(headerObject(res!.headers), 'x-mesh-cold-start')).toBe('400')
+    await readBody(res!.body!)
+    t.d.versionGates.instanceGone('api-v1-1')
+    expect((await gone).error).toMatchObject({status: 503, flag: 'UH', message: expect.stringContaining('instance api-v1-1 of "api" v1 left the mesh')})
+    expect(t.activator()).toEqual({inFlight: 0, held: 0})
+  })
+})
+
+/** Ends `body` and reads the response it belongs to. */
+async function endAndRead(body: ResponseBody, res: MeshResponse): Promise<void> {
+  const read = readBody(res.body!)
+  body.end()
+  await read
+}
 
 describe('mirrored copies (fire and forget)', () => {
   /** v1 serves; v2 (scaled, one instance of containerConcurrency 1) is the mirror target. */
