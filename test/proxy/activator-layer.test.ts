@@ -384,7 +384,7 @@ describe('mirrored copies (fire and forget)', () => {
         (error: unknown): Outcome => ({error: error as ProxyError, ctx}),
       )
     }
-    return {clock, d, calls, call, pokes, v2: () => d.load().activator!.v2}
+    return {clock, d, calls, call, pokes, v2: () => d.load().activator!.v2, mirrors: () => d.load().mirrorBreaker!.requests}
   }
 
   test('a copy for a version at zero wakes nothing and is held nowhere: the real request goes on alone', async () => {
@@ -424,12 +424,14 @@ describe('mirrored copies (fire and forget)', () => {
   })
 
   test("copies never take the real requests' circuit-breaker slots", async () => {
-    const {clock, calls, call} = mirrored('{minScale: 1, maxScale: 1, containerConcurrency: 0}', 1, ', circuitBreaker: {maxRequests: 1}')
+    const {clock, d, calls, call, mirrors} = mirrored('{minScale: 1, maxScale: 1, containerConcurrency: 0}', 1, ', circuitBreaker: {maxRequests: 1}')
     const real = call()
     await clock.advance(0)
     // The copy and the real request each hold one request; the real one was not refused 503 UO for the copy.
     expect(calls.map((c) => `${c.instance} ${c.mirror}`)).toEqual(['api-v2-1 true', 'api-v1-0 false'])
+    expect([d.load().breaker.requests, mirrors()]).toEqual([1, 1])
     for (const c of calls) c.reply.ok({status: 200, headers: [], body: null})
     expect((await real).res!.status).toBe(200)
+    expect([d.load().breaker.requests, mirrors()]).toEqual([0, 0])
   })
 })

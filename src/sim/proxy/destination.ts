@@ -51,6 +51,8 @@ export interface DestinationLoad {
   rateLimitConsumers?: number
   /** Per scaled version: requests the activator let through and still running, and requests it holds. */
   activator?: Record<string, {inFlight: number; held: number}>
+  /** Mirrored copies' own circuit breaker (while a mirror is set, or copies are under way): they never take the callers' slots. */
+  mirrorBreaker?: {requests: number; pending: number; connections: number; retries: number}
 }
 
 /**
@@ -316,7 +318,8 @@ export class Destination {
     const balancer = this.balancer
     const keyed = this.limiter && (this.limiter.config?.key || this.limiter.config?.perSource) ? {rateLimitConsumers: this.limiter.limiter.size()} : {}
     const gates = this.gates.load()
-    const scaled = gates ? {activator: gates} : {}
+    const mirrors = this.mirrorBreaker.snapshot()
+    const scaled = {...(gates ? {activator: gates} : {}), ...(this.effective.mirror || mirrors.requests + mirrors.pending > 0 ? {mirrorBreaker: mirrors} : {})}
     if (!balancer.pending) return {breaker: {requests, pending, connections, retries}, ...keyed, ...scaled}
     const counts: Record<string, number> = {}
     for (const e of this.endpoints.all()) counts[e.instance] = balancer.pending(e.instance)
