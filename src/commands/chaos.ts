@@ -140,6 +140,7 @@ export function renderChaosReport(r: ChaosReport, colour: boolean): string {
       '',
       renderTable(['PHASE', 'TIME', 'BEGAN WITH', 'REQUESTS', 'ERRORS', 'SUCCESS', 'P50', 'P99', 'ERRORS BY CAUSE'], [...r.phases.map(row), row(r.overall)]),
       `${r.completed} requests completed of ${r.sent} sent.` +
+        (r.dropped ? c.red(` ${r.dropped} were due while the load's ${r.concurrency} in flight (load.concurrency) were under way, and were not sent: the phases count only those sent.`) : '') +
         (r.transition ? ` ${r.transition} were due while a step was taking effect: they count in the whole run only.` : ''),
     )
   }

@@ -36,7 +36,7 @@ export default class Load extends MeshCommand {
     path: Flags.string({description: 'request path (default: the URL\'s path, or the service\'s ingress route)'}),
     method: Flags.string({default: 'GET', description: 'HTTP method'}),
     header: Flags.string({char: 'H', multiple: true, description: 'request header name=value (repeatable)'}),
-    concurrency: Flags.integer({min: 1, description: 'requests in flight at most (default: the rate, 16 to 1000); late ones queue and the wait counts'}),
+    concurrency: Flags.integer({min: 1, description: 'requests in flight at most (default: the rate, 16 to 1000); one due at the cap is dropped and counted, never sent late'}),
   }
 
   async run(): Promise<LoadResult> {
@@ -107,7 +107,8 @@ export default class Load extends MeshCommand {
 /** The live line: where the run is, once a second. */
 export function progressLine(p: LoadProgress, planned: number): string {
   const errors = p.errors > 0 ? `, ${p.errors} errors` : ''
-  return `${formatLatency(p.elapsedMs)}  ${p.completed}/${planned} done (${p.sent} sent${errors}), ${p.currentRps.toFixed(0)} rps now`
+  const dropped = p.dropped > 0 ? `, ${p.dropped} dropped` : ''
+  return `${formatLatency(p.elapsedMs)}  ${p.completed}/${planned} done (${p.sent} sent${errors}${dropped}), ${p.currentRps.toFixed(0)} rps now`
 }
 
 export function renderLoadResult(r: LoadResult, colour: boolean): string {
@@ -120,7 +121,13 @@ export function renderLoadResult(r: LoadResult, colour: boolean): string {
       .join(', ') || 'none'
   const lines = [
     `${c.bold('requests')}    ${r.requests} completed of ${r.sent} sent in ${formatLatency(r.durationMs)}` +
-      (r.aborted ? c.yellow(` (stopped early; ${r.cancelled} due but not sent)`) : ''),
+      (r.aborted ? c.yellow(` (stopped early; ${r.cancelled} planned but not sent)`) : ''),
+    ...(r.dropped > 0
+      ? [
+          `${c.bold('dropped')}     ${c.red(`${r.dropped} due while ${r.concurrency} were in flight, not sent`)}: the target could not keep up at this rate; ` +
+            'the figures below are of those sent (raise --concurrency to send them all)',
+        ]
+      : []),
     `${c.bold('throughput')}  ${r.throughputRps.toFixed(1)} rps` + (r.arrivals === 'poisson' ? `  (poisson arrivals, --seed ${r.seed})` : ''),
     `${c.bold('success')}     ${r.requests > 0 ? successColour(r.successRate, c)(`${(r.successRate * 100).toFixed(2)}%`) : '-'}`,
     `${c.bold('latency')}     p50 ${formatLatency(l.p50)}  p90 ${formatLatency(l.p90)}  p95 ${formatLatency(l.p95)}  ` +

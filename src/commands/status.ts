@@ -39,6 +39,7 @@ export function renderStatus(s: MeshStatus): string {
   const securityOf = new Map(s.services.map((x) => [x.name, x.security]))
   for (const svc of s.services) {
     if (svc.deploy) notes.push(chalk.cyan(`${svc.name}: deploying — ${svc.deploy}`))
+    for (const v of svc.versions) if (v.heldBack) notes.push(chalk.cyan(`${svc.name} ${v.name}: held back — ${v.heldBack}`))
     if (svc.faults.length) notes.push(chalk.magenta(`${svc.name}: faults ${svc.faults.join('; ')}`))
     if (svc.tcp) {
       const t = svc.tcp

@@ -92,6 +92,8 @@ const result: LoadResult = {
   successRate: 0.898,
   aborted: false,
   arrivals: 'uniform',
+  dropped: 0,
+  concurrency: 200,
 }
 
 describe('renderLoadResult', () => {
@@ -108,9 +110,17 @@ describe('renderLoadResult', () => {
 
   test('a run stopped by Ctrl-C says how much was never sent; a clean run has no errors line noise', () => {
     const text = renderLoadResult({...result, aborted: true, cancelled: 40, sent: 960, requests: 960, errors: {}, statuses: {'200': 960}, successRate: 1}, false)
-    expect(text).toContain('960 completed of 960 sent in 5.01s (stopped early; 40 due but not sent)')
+    expect(text).toContain('960 completed of 960 sent in 5.01s (stopped early; 40 planned but not sent)')
     expect(text).toMatch(/^errors {6}none$/m)
     expect(renderLoadResult({...result, requests: 0, statuses: {}, errors: {}}, false)).toMatch(/^success {5}-$/m)
+  })
+
+  test('requests due with the in-flight cap reached are said to be dropped, not hidden', () => {
+    expect(renderLoadResult({...result, sent: 700, requests: 700, dropped: 300}, false).split('\n').slice(0, 2)).toEqual([
+      'requests    700 completed of 700 sent in 5.01s',
+      'dropped     300 due while 200 were in flight, not sent: the target could not keep up at this rate; the figures below are of those sent (raise --concurrency to send them all)',
+    ])
+    expect(renderLoadResult(result, false)).not.toContain('dropped')
   })
 
   test('poisson arrivals name their seed, so the run can be replayed', () => {
@@ -119,8 +129,9 @@ describe('renderLoadResult', () => {
   })
 
   test('progress line', () => {
-    expect(progressLine({sent: 410, completed: 400, errors: 3, elapsedMs: 2000, currentRps: 199.6}, 1000)).toBe(
+    expect(progressLine({sent: 410, completed: 400, errors: 3, dropped: 0, elapsedMs: 2000, currentRps: 199.6}, 1000)).toBe(
       '2.00s  400/1000 done (410 sent, 3 errors), 200 rps now',
     )
+    expect(progressLine({sent: 410, completed: 400, errors: 0, dropped: 7, elapsedMs: 2000, currentRps: 199.6}, 1000)).toBe('2.00s  400/1000 done (410 sent, 7 dropped), 200 rps now')
   })
 })

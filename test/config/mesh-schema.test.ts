@@ -384,6 +384,10 @@ describe('protocol: tcp', () => {
       'mesh.yaml:6:28 services.s.policy.loadBalancer: ewma weighs response latency; a protocol: tcp service balances by round-robin, random or least-request (least connections)',
     ])
     expect(problems(one('protocol: udp', 'command: x'))).toEqual(['mesh.yaml:4:15 services.s.protocol: expected one of http, grpc, tcp, got "udp"'])
+    // Connections are sessions: neither the autoscaler (it counts requests) nor the activator (it holds requests) sees them.
+    const noScaling = 'protocol: tcp connections are sessions, not requests: the autoscaler and the activator count and hold requests only, so a connection would bypass them; give a protocol: tcp service replicas:'
+    expect(problems(one('protocol: tcp', 'command: x', 'scaling: {minScale: 0}'))).toEqual([`mesh.yaml:6:5 services.s.scaling: ${noScaling}`])
+    expect(problems(one('protocol: tcp', 'versions:', '  v1: {command: x, scaling: {maxScale: 2}}'))).toEqual([`mesh.yaml:6:24 services.s.versions.v1.scaling: ${noScaling}`])
   })
 
   it('cannot be reached by the ingress or called by a simulated service: both speak HTTP', () => {

@@ -13,6 +13,7 @@ import {parseConfig} from '../../src/sim/config/load-config.js'
 import type {MeshConfig, ServiceConfig} from '../../src/sim/config/types.js'
 import {versionWeights} from '../../src/sim/config/versions.js'
 import {type ApplyHost, ConfigApply} from '../../src/sim/control/config-apply.js'
+import {ConcurrencyAccount, ConcurrencyGate} from '../../src/sim/scaling/concurrency-gate.js'
 import type {ApplyResult} from '../../src/sim/control/policy-diff.js'
 import {Telemetry} from '../../src/sim/telemetry/telemetry.js'
 import {VirtualClock} from '../../src/sim/time/clock.js'
@@ -90,8 +91,8 @@ function load(source: string): MeshConfig {
   return config!
 }
 
-/** The daemon's side of apply, recording nothing but what apply asks. */
-function fakeHost(config: MeshConfig): ApplyHost {
+/** The daemon's side of apply, recording nothing but what apply asks; `account`: the data plane's, read from `config` as the daemon's is. */
+function fakeHost(config: MeshConfig, account?: ConcurrencyAccount): ApplyHost {
   const destination = (s: ServiceConfig) => ({apply() {}, endpoints: {setWeights() {}, currentWeights: () => versionWeights(s)}})
   const destinations = new Map(config.services.map((s) => [s.name, destination(s)]))
   const host = {
@@ -101,6 +102,7 @@ function fakeHost(config: MeshConfig): ApplyHost {
       destination: (name: string) => destinations.get(name),
       addDestination: (s: ServiceConfig) => destinations.set(s.name, destination(s)),
       removeDestination: (name: string) => destinations.delete(name),
+      accountLimitChanged: () => account?.limitsChanged(),
     },
     registry: {addService() {}, removeService() {}},
     deploys: {history: () => [], inProgress: () => undefined, start: () => ({id: 'd1'})},
@@ -235,6 +237,23 @@ describe('mesh apply reports every field', () => {
     const none = load(EVERY_KEY.replace('functions: {accountConcurrency: 10}\n', ''))
     expect((await apply.applyConfig(structuredClone(none))).changes).toContain('functions: accountConcurrency 50 → none')
     expect(host.config).not.toHaveProperty('functions')
+  })
+
+  test('functions.accountConcurrency raised: requests the account held go at once, not at the next request or release', async () => {
+    const clock = new VirtualClock()
+    const config = structuredClone(base)
+    const account = new ConcurrencyAccount(() => config.functions?.accountConcurrency)
+    const gate = new ConcurrencyGate('db', 'v1', {containerConcurrency: 0, maxScale: 4, queue: 5, activatorTimeoutMs: 60_000}, account, clock)
+    gate.setInstances(['db-v1-0'])
+    const admitted: number[] = []
+    const waiter = (i: number) => ({admitted: () => void admitted.push(i), refused: () => undefined})
+    const entries = Array.from({length: 12}, (_, i) => gate.enter(waiter(i)))
+    expect(entries.filter((e) => e === 'admitted')).toHaveLength(10)
+    expect(gate.held).toBe(2)
+    const raised = load(EVERY_KEY.replace('functions: {accountConcurrency: 10}', 'functions: {accountConcurrency: 11}'))
+    await new ConfigApply(fakeHost(config, account)).applyConfig(raised)
+    expect(admitted).toEqual([10])
+    expect(gate.held).toBe(1)
   })
 
   test('telemetry.otlp added, moved and removed, and fault headers, apply live', async () => {

@@ -803,6 +803,27 @@ describe('DeployController', () => {
     expect(c.get('d1')).toBe(record)
   })
 
+  test('a version with no traffic says why: waiting for a deploy, held by a running one (not promoted yet), replaced, rolled back', async () => {
+    const target = new FakeTarget({v1: 100}, [version('v1', 2), version('v2', 2)])
+    const {c} = controller(target)
+    expect(c.heldBack('api', 'v1', 100)).toBeUndefined()
+    expect(c.heldBack('api', 'v2', 0)).toBe('weight 0 in the traffic split: waiting for `mesh canary api --to v2` or `mesh rollout api --to v2` (or weights in mesh.yaml)')
+    const record = c.start(blueGreenPlan({keepMs: 5000}))
+    await settle()
+    expect(c.heldBack('api', 'v2', 0)).toBe('held by deploy d1 (blue-green → v2, step 1: start): not promoted yet')
+    expect(c.heldBack('api', 'v1', 100)).toBeUndefined()
+    await pump(target.clock, finished(record))
+    expect(c.heldBack('api', 'v2', 100)).toBeUndefined()
+    expect(c.heldBack('api', 'v1', 0)).toBe('replaced by deploy d1 (blue-green → v2, promoted)')
+    const back = c.start({...blueGreenPlan({keepMs: 5000}), to: 'v1'})
+    await settle()
+    const rolling = c.rollback('api')
+    await pump(target.clock, finished(back))
+    await rolling
+    expect(back.outcome).toBe('rolled-back')
+    expect(c.heldBack('api', 'v1', 0)).toBe('deploy d2 (blue-green → v1) was rolled back: `mesh history api` says why')
+  })
+
   test('mesh rollback during blue-green keep: blue takes 100% back at once, green drained', async () => {
     const target = new FakeTarget({v1: 100}, [version('v1', 2), version('v2', 2)])
     const {c} = controller(target)

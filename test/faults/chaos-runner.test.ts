@@ -4,6 +4,7 @@
 import {describe, expect, test} from 'vitest'
 import {parseScenario, phaseStarts} from '../../src/sim/faults/chaos-scenario.js'
 import {type ChaosClient, phaseOf, runChaos, summarize} from '../../src/sim/faults/chaos-runner.js'
+import {renderChaosReport} from '../../src/commands/chaos.js'
 import type {FaultInfo, FaultSpec} from '../../src/sim/faults/fault.js'
 import {runLoad, type SendFn} from '../../src/sim/load/load-generator.js'
 import {VirtualClock} from '../../src/sim/time/clock.js'
@@ -101,6 +102,17 @@ describe('chaos runner', () => {
       [20_000, 'clear', true, ['f1']],
       [20_000, 'inject', true, 'f2'],
     ])
+  })
+
+  test("requests the load could not send (due at its in-flight cap) are reported as dropped, not hidden", async () => {
+    const {report} = await play(SCENARIO.replace('rps: 20}', 'rps: 20, concurrency: 4}'))
+    // The slow phase needs ~10 in flight at 20/s: at 4, about half of its 200 were never sent.
+    expect(report.dropped).toBeGreaterThan(50)
+    expect(report.sent + report.dropped).toBe(600)
+    expect(renderChaosReport(report, false)).toContain(`${report.dropped} were due while the load's ${4} in flight (load.concurrency) were under way, and were not sent`)
+    const {report: clean} = await play()
+    expect(clean.dropped).toBe(0)
+    expect(renderChaosReport(clean, false)).not.toContain('not sent')
   })
 
   test('splits requests into phases by when they were due; the counts add up to the requests sent', async () => {

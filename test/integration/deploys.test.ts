@@ -334,6 +334,10 @@ describe('deploys under load', () => {
     expect(during.weights).toEqual({v1: 0, v2: 100})
     expect(during.instances).toEqual(['bgrb-v1-0', 'bgrb-v1-1', 'bgrb-v2-0', 'bgrb-v2-1'])
     expect(await upstreams('bgrb')).toEqual(['bgrb-v2-0', 'bgrb-v2-1'])
+    // The version not promoted yet says who holds it, in --json and in the text.
+    const held = `held by deploy ${started.record.id} (blue-green → v2 at 100%, step 4: keep): not promoted yet`
+    expect((await status('bgrb', true)).versions.find((v) => v.name === 'v2')!.heldBack).toBe(held)
+    expect((await mesh(dir, ['status'])).stdout).toContain(`bgrb v2: held back — ${held}`)
     await sleep(300)
 
     const rb = await mesh(dir, ['rollback', 'bgrb', '--json'])
@@ -350,6 +354,7 @@ describe('deploys under load', () => {
     expect(load.outcomes.length).toBeGreaterThan(200)
     expect(await shape('bgrb')).toEqual({weights: {v1: 100, v2: 0}, instances: ['bgrb-v1-0', 'bgrb-v1-1'], deploy: undefined})
     expect(await upstreams('bgrb')).toEqual(['bgrb-v1-0', 'bgrb-v1-1'])
+    expect((await status('bgrb', false)).versions.find((v) => v.name === 'v2')!.heldBack).toBe(`deploy ${record.id} (blue-green → v2) was rolled back: \`mesh history bgrb\` says why`)
   })
 
   // Reads the deploys the tests above made (run the file whole).

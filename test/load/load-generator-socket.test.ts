@@ -23,13 +23,14 @@ describe('runLoad over a real socket', () => {
     server.listen(0, '127.0.0.1')
     await once(server, 'listening')
     const {port} = server.address() as AddressInfo
-    const result = await runLoad({target: `http://127.0.0.1:${port}`, path: '/items?x=1', rps: 50, durationMs: 1000, concurrency: 4})
-    expect(result.requests).toBe(50)
+    // A cap with room: at 4, a first request slowed by a busy machine (connect, cold JIT) had later ones dropped.
+    const result = await runLoad({target: `http://127.0.0.1:${port}`, path: '/items?x=1', rps: 50, durationMs: 1000, concurrency: 16})
+    expect(result).toMatchObject({requests: 50, dropped: 0})
     expect(result.statuses).toEqual({'200': 45, '503': 5})
     expect(result.errors).toEqual({UH: 5})
     expect(result.successRate).toBeCloseTo(0.9, 10)
     expect([...paths]).toEqual(['/items?x=1'])
-    expect(sockets.size).toBeLessThanOrEqual(4) // keep-alive pool sized to the concurrency
+    expect(sockets.size).toBeLessThanOrEqual(16) // keep-alive pool sized to the concurrency
     expect(result.latency.p50).toBeGreaterThan(0)
   })
 

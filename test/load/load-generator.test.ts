@@ -45,20 +45,20 @@ describe('runLoad (open loop, virtual clock)', () => {
     expect(result.throughputRps).toBeCloseTo(200, 5)
   })
 
-  it('measures from the intended send time, so a 1 s stall shows in every queued request', async () => {
+  it('measures from the intended send time, so a 1 s stall shows in every request due during it', async () => {
     const clock = new VirtualClock()
     // the server freezes from t=1000 to t=2000: anything sent then is answered at 2000 at the earliest
     const server = fakeServer(clock, (t) => (t >= 1000 && t < 2000 ? 2000 - t + 5 : 5))
     const outcomes: RequestOutcome[] = []
-    const run = runLoad({rps: 100, durationMs: 3000, concurrency: 10, clock, send: server.send, onResponse: (o) => outcomes.push(o)})
+    const run = runLoad({rps: 100, durationMs: 3000, concurrency: 200, clock, send: server.send, onResponse: (o) => outcomes.push(o)})
     await clock.advance(5000)
     const result = await run
-    expect(result.requests).toBe(300)
+    expect(result).toMatchObject({requests: 300, dropped: 0})
     const stalled = outcomes.filter((o) => o.intendedMs >= 1000 && o.intendedMs < 2000)
     expect(stalled).toHaveLength(100)
     for (const o of stalled) expect(o.latencyMs).toBeGreaterThanOrEqual(2000 - o.intendedMs)
-    // measured from when they were finally sent, most queued requests would look fast (coordinated omission)
-    expect(stalled.filter((o) => o.endMs - o.sentMs <= 10).length).toBeGreaterThanOrEqual(80)
+    // Each went out on time: the sender never waited for the stalled server.
+    for (const o of outcomes) expect(o.sentMs).toBe(o.intendedMs)
     expect(result.latency.max).toBeGreaterThanOrEqual(1000)
     expect(result.latency.p90).toBeGreaterThan(500)
     expect(result.latency.p50).toBeLessThan(50)
@@ -82,18 +82,23 @@ describe('runLoad (open loop, virtual clock)', () => {
     expect(latency.mean).toBeCloseTo(sorted.reduce((a, b) => a + b, 0) / sorted.length, 9)
   })
 
-  it('never has more than `concurrency` requests in flight; waiting counts in latency', async () => {
+  it('never has more than `concurrency` in flight: a request due at the cap is dropped and counted (k6 dropped iterations), never sent late', async () => {
     const clock = new VirtualClock()
     const server = fakeServer(clock, () => 100) // needs 10 in flight at 100 rps
     const outcomes: RequestOutcome[] = []
-    const run = runLoad({rps: 100, durationMs: 1000, concurrency: 4, clock, send: server.send, onResponse: (o) => outcomes.push(o)})
+    const progress: LoadProgress[] = []
+    const run = runLoad({rps: 100, durationMs: 1000, concurrency: 4, clock, send: server.send, onResponse: (o) => outcomes.push(o), onProgress: (p) => progress.push(p), progressIntervalMs: 500})
     await clock.advance(10_000)
     const result = await run
     expect(server.maxInFlight()).toBe(4)
-    expect(result.requests).toBe(100)
-    // four chains of 25 × 100 ms, started at 0/10/20/30: the last request completes at 2530 ms though it was due at 990
-    expect(Math.max(...outcomes.map((o) => o.endMs))).toBe(2530)
-    expect(Math.abs(result.latency.max - (2530 - 990))).toBeLessThan(2)
+    // Four sent every 100 ms (at 0, 10, 20, 30, then 100, 110…), the six due in between dropped.
+    expect(result).toMatchObject({sent: 40, requests: 40, dropped: 60})
+    for (const o of outcomes) expect(o.sentMs).toBe(o.intendedMs)
+    // Nothing went out after the last request was due (990 ms): the run is as long as its schedule.
+    expect(Math.max(...server.sentAt)).toBeLessThanOrEqual(990)
+    expect(result.durationMs).toBe(1030)
+    expect(result.latency.max).toBe(100)
+    expect(progress[0]).toMatchObject({sent: 20, dropped: 30})
   })
 
   it('counts errors by response flag, HTTP 5xx and network error code', async () => {
@@ -134,7 +139,7 @@ describe('runLoad (open loop, virtual clock)', () => {
     await clock.advance(4000)
     await run
     expect(progress.map((p) => p.elapsedMs)).toEqual([1000, 2000])
-    expect(progress[0]).toEqual({sent: 50, completed: 50, errors: 0, elapsedMs: 1000, currentRps: 50})
+    expect(progress[0]).toEqual({sent: 50, completed: 50, errors: 0, dropped: 0, elapsedMs: 1000, currentRps: 50})
     expect(clock.pending()).toBe(0) // no timer left behind
   })
 
@@ -158,20 +163,21 @@ describe('runLoad (open loop, virtual clock)', () => {
     const result = await run
     expect(aborted).toEqual([])
     expect(server.sentAt.length).toBe(101)
-    expect(result).toMatchObject({aborted: true, sent: 101, requests: 101, cancelled: 0, errors: {}, statuses: {'200': 101}})
+    expect(result).toMatchObject({aborted: true, sent: 101, requests: 101, dropped: 0, cancelled: 899, errors: {}, statuses: {'200': 101}})
     expect(result.durationMs).toBe(1005)
   })
 
-  it('a request in flight when the run stops is still bounded by its timeout; the queue is dropped', async () => {
+  it('a request in flight when the run stops is still bounded by its timeout; the rest of the schedule is not sent', async () => {
     const clock = new VirtualClock()
     const hang: SendFn = (_req, signal) => new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason)))
     const controller = new AbortController()
     const run = runLoad({rps: 10, durationMs: 10_000, concurrency: 2, timeoutMs: 500, clock, send: hang, signal: controller.signal})
-    await clock.advance(250) // 3 due: 2 in flight, 1 queued
+    await clock.advance(250) // 3 due: 2 in flight, 1 dropped at the cap
     controller.abort()
     await clock.advance(1000)
     const result = await run
-    expect(result).toMatchObject({aborted: true, sent: 2, requests: 2, cancelled: 1, errors: {timeout: 2}})
+    // 100 planned: 3 were due, the other 97 are not sent.
+    expect(result).toMatchObject({aborted: true, sent: 2, requests: 2, dropped: 1, cancelled: 97, errors: {timeout: 2}})
   })
 
   it('is deterministic on a virtual clock', async () => {

@@ -8,6 +8,7 @@ import {FaultSet} from '../../src/sim/faults/fault-set.js'
 import {ResponseBody} from '../../src/sim/proxy/body.js'
 import {Cancellation} from '../../src/sim/proxy/cancellation.js'
 import {Destination} from '../../src/sim/proxy/destination.js'
+import {instanceActivator} from '../../src/sim/proxy/layers/activator.js'
 import {firstHeader, headerObject} from '../../src/sim/proxy/headers.js'
 import {type Endpoint, Registry} from '../../src/sim/proxy/registry.js'
 import {ProxyError, upstreamReset} from '../../src/sim/proxy/respond.js'
@@ -274,5 +275,163 @@ describe('unscaled services', () => {
     })
     expect(d.load().activator).toBeUndefined()
     expect(d.held('v1')).toBe(0)
+  })
+})
+
+describe("a call to one instance's published address (instanceActivator)", () => {
+  /** The inbound listener's path: the layer over the same leaf, the instance already chosen (ctx.endpoint). */
+  function direct(t: ReturnType<typeof setUp>) {
+    const layer = instanceActivator((service) => (service === 'api' ? t.d.versionGates : undefined), t.hub)
+    const service = layer((_req, ctx, reply) => void t.calls.push({instance: ctx.endpoint!.instance, reply}))
+    return (instance: number, controller = new Cancellation()) => {
+      const ctx = callContext(t.clock, {controller, endpoint: endpoint(instance)})
+      return callService(service, meshRequest({destination: 'api'}), ctx).then(
+        (res): Outcome => ({res, ctx}),
+        (error: unknown): Outcome => ({error: error as ProxyError, ctx}),
+      )
+    }
+  }
+
+  test('waits for a place on that instance: one that leaves while held gives its place back; a body done frees it for the next', async () => {
+    const t = setUp('{minScale: 2, maxScale: 2, containerConcurrency: 1, queue: 5}', 2)
+    const callOn = direct(t)
+    const first = callOn(0)
+    const client = new Cancellation()
+    const leaving = callOn(0, client)
+    const second = callOn(0)
+    await t.clock.advance(0)
+    // Instance 1 is free, yet the calls for instance 0 wait for it.
+    expect(t.calls.map((c) => c.instance)).toEqual(['api-v1-0'])
+    expect(t.activator()).toEqual({inFlight: 1, held: 2})
+    client.abort(new Error('client closed'))
+    expect((await leaving).error!.message).toBe('client closed')
+    expect(t.activator()).toEqual({inFlight: 1, held: 1})
+    // Through the mesh, the free instance serves at once.
+    const viaMesh = t.call()
+    await t.clock.advance(0)
+    expect(t.calls.map((c) => c.instance)).toEqual(['api-v1-0', 'api-v1-1'])
+    const body = t.answer(0)
+    await endAndRead(body, (await first).res!)
+    expect(t.calls.map((c) => c.instance)).toEqual(['api-v1-0', 'api-v1-1', 'api-v1-0'])
+    t.answer(1).end()
+    t.answer(2).end()
+    await readBody((await viaMesh).res!.body!)
+    await readBody((await second).res!.body!)
+    expect(t.activator()).toEqual({inFlight: 0, held: 0})
+  })
+
+  test('an instance not ready yet (cold-starting): held until it is, then served with x-mesh-cold-start; an instance gone answers 503 UH', async () => {
+    const t = setUp('{minScale: 0, maxScale: 2, containerConcurrency: 1}', 0)
+    const callOn = direct(t)
+    const cold = callOn(0)
+    const gone = callOn(1)
+    await t.clock.advance(400)
+    expect(t.activator()).toEqual({inFlight: 0, held: 2})
+    t.registry.add(endpoint(0))
+    t.answer(0).end()
+    const {res} = await cold
+    expect(firstHeader(headerObject(res!.headers), 'x-mesh-cold-start')).toBe('400')
+    await readBody(res!.body!)
+    t.d.versionGates.instanceGone('api-v1-1')
+    expect((await gone).error).toMatchObject({status: 503, flag: 'UH', message: expect.stringContaining('instance api-v1-1 of "api" v1 left the mesh')})
+    expect(t.activator()).toEqual({inFlight: 0, held: 0})
+  })
+})
+
+/** Ends `body` and reads the response it belongs to. */
+async function endAndRead(body: ResponseBody, res: MeshResponse): Promise<void> {
+  const read = readBody(res.body!)
+  body.end()
+  await read
+}
+
+describe('mirrored copies (fire and forget)', () => {
+  /** v1 serves; v2 (scaled, one instance of containerConcurrency 1) is the mirror target. */
+  function mirrored(v2: string, v2Instances: number, circuitBreaker = '') {
+    const clock = new VirtualClock()
+    const config = parsed(
+      yaml(
+        'name: t',
+        'services:',
+        '  api:',
+        '    versions:',
+        '      v1: {simulate: {}}',
+        `      v2: {simulate: {}, scaling: ${v2}}`,
+        `    policy: {weights: {v1: 100, v2: 0}, routes: [{match: {headers: {x-v2: "yes"}}, version: v2}], mirror: {version: v2, percent: 100}${circuitBreaker}}`,
+      ),
+    )
+    const registry = new Registry(['api'])
+    registry.add({...endpoint(0), instance: 'api-v1-0'})
+    for (let i = 0; i < v2Instances; i++) registry.add({...endpoint(i + 1), instance: `api-v2-${i + 1}`, version: 'v2'})
+    const calls: Array<{instance: string; mirror: boolean; reply: Reply}> = []
+    const hub = new ActivationHub()
+    const pokes: string[] = []
+    hub.onPoke((s, v) => pokes.push(`${s}/${v}`))
+    const d = new Destination(config.services[0], new Map([['v1', 100], ['v2', 0]]), {
+      registry,
+      faults: {faults: new FaultSet(clock), allowHeaders: () => false},
+      clock,
+      leaf: () => (req, ctx, reply) => void calls.push({instance: ctx.endpoint!.instance, mirror: req.headers['x-mesh-mirror'] === 'true', reply}),
+      sink: {record: () => undefined},
+      seed: 1,
+      account: new ConcurrencyAccount(),
+      activation: hub,
+    })
+    const call = (headers: Record<string, string> = {}) => {
+      const ctx = callContext(clock)
+      return callService(d.service, meshRequest({destination: 'api', headers}), ctx).then(
+        (res): Outcome => ({res, ctx}),
+        (error: unknown): Outcome => ({error: error as ProxyError, ctx}),
+      )
+    }
+    return {clock, d, calls, call, pokes, v2: () => d.load().activator!.v2, mirrors: () => d.load().mirrorBreaker!.requests}
+  }
+
+  test('a copy for a version at zero wakes nothing and is held nowhere: the real request goes on alone', async () => {
+    const {clock, calls, call, pokes, v2} = mirrored('{minScale: 0, initialScale: 0, maxScale: 1, containerConcurrency: 1}', 0)
+    const real = call()
+    await clock.advance(0)
+    expect(calls.map((c) => `${c.instance} ${c.mirror}`)).toEqual(['api-v1-0 false'])
+    expect(pokes).toEqual([])
+    expect(v2()).toEqual({inFlight: 0, held: 0})
+    calls[0].reply.ok({status: 200, headers: [], body: null})
+    expect((await real).res!.status).toBe(200)
+  })
+
+  test('a copy takes a place only when one is free and no real request waits; it is never queued ahead of a real one', async () => {
+    const {clock, calls, call, pokes, v2} = mirrored('{minScale: 1, maxScale: 1, containerConcurrency: 1, queue: 5}', 1)
+    // The first copy finds v2's one place free: it goes (the instance is really busy with it).
+    const first = call()
+    await clock.advance(0)
+    expect(calls.map((c) => `${c.instance} ${c.mirror}`)).toEqual(['api-v2-1 true', 'api-v1-0 false'])
+    expect(v2()).toEqual({inFlight: 1, held: 0})
+    // A real request for v2 (the header route) waits for the place.
+    const real = call({'x-v2': 'yes'})
+    await clock.advance(0)
+    expect(v2()).toEqual({inFlight: 1, held: 1})
+    // The next copy finds the place taken and a real request waiting: dropped at once, not held, no poke.
+    const third = call()
+    await clock.advance(0)
+    expect(calls.filter((c) => c.mirror)).toHaveLength(1)
+    expect(v2()).toEqual({inFlight: 1, held: 1})
+    expect(pokes).toEqual(['api/v2'])
+    // The copy's place goes to the real request.
+    calls[0].reply.ok({status: 200, headers: [], body: null})
+    expect(calls.map((c) => `${c.instance} ${c.mirror}`)).toEqual(['api-v2-1 true', 'api-v1-0 false', 'api-v1-0 false', 'api-v2-1 false'])
+    for (const c of calls.slice(1)) c.reply.ok({status: 200, headers: [], body: null})
+    for (const r of [first, real, third]) expect((await r).res!.status).toBe(200)
+    expect(v2()).toEqual({inFlight: 0, held: 0})
+  })
+
+  test("copies never take the real requests' circuit-breaker slots", async () => {
+    const {clock, d, calls, call, mirrors} = mirrored('{minScale: 1, maxScale: 1, containerConcurrency: 0}', 1, ', circuitBreaker: {maxRequests: 1}')
+    const real = call()
+    await clock.advance(0)
+    // The copy and the real request each hold one request; the real one was not refused 503 UO for the copy.
+    expect(calls.map((c) => `${c.instance} ${c.mirror}`)).toEqual(['api-v2-1 true', 'api-v1-0 false'])
+    expect([d.load().breaker.requests, mirrors()]).toEqual([1, 1])
+    for (const c of calls) c.reply.ok({status: 200, headers: [], body: null})
+    expect((await real).res!.status).toBe(200)
+    expect([d.load().breaker.requests, mirrors()]).toEqual([0, 0])
   })
 })

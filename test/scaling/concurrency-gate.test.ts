@@ -17,10 +17,14 @@ class Request implements Waiter {
   waitedMs?: number
   coldStart?: boolean
 
-  constructor(private readonly gate: ConcurrencyGate) {}
+  /** `pinned`: a call to that instance's published address (the gate claims it on admission). */
+  constructor(
+    private readonly gate: ConcurrencyGate,
+    private readonly pinned?: string,
+  ) {}
 
   enter(): this {
-    const entry = this.gate.enter(this)
+    const entry = this.gate.enter(this, this.pinned)
     if (entry === 'admitted') this.go()
     else if (entry === 'held') this.state = 'held'
     else {
@@ -49,6 +53,7 @@ class Request implements Waiter {
   /** As the balancer would: the first instance with a free place. */
   private go(): void {
     this.state = 'admitted'
+    if (this.pinned !== undefined) return void (this.instance = this.pinned)
     const free = instances(this.gate).find((i) => this.gate.isFree(i))
     expect(free, 'an admitted request always finds an instance with a free place').toBeDefined()
     this.instance = free
@@ -205,6 +210,66 @@ describe('a version that can still grow, and scale from zero', () => {
     expect(gate.inFlight).toBe(1)
     onB.release()
     expect(held).toMatchObject({state: 'admitted', instance: 'b'})
+  })
+})
+
+describe('a request for one instance (its published address called)', () => {
+  it('waits for a place on that instance only: another instance free does not serve it, nor does it block the queue', () => {
+    const {gate, send} = setup({queue: 5, maxScale: 2}, ['a', 'b'])
+    const [onA] = send(1)
+    expect(onA.instance).toBe('a')
+    const forA = new Request(gate, 'a').enter()
+    expect(forA.state).toBe('held')
+    expect(gate.held).toBe(1)
+    // b is free: a request for any instance goes there at once, past the one held for a.
+    expect(new Request(gate).enter()).toMatchObject({state: 'admitted', instance: 'b'})
+    onA.release()
+    expect(forA).toMatchObject({state: 'admitted', instance: 'a', coldStart: false})
+    expect(gate.isFree('a')).toBe(false)
+    forA.release()
+    expect(gate.isFree('a')).toBe(true)
+  })
+
+  it('a place that frees goes to the oldest waiter that can take it, held for that instance or for any', () => {
+    const {gate, send} = setup({queue: 5, maxScale: 2}, ['a', 'b'])
+    const [onA, onB] = send(2)
+    const forA = new Request(gate, 'a').enter()
+    const any = new Request(gate).enter()
+    expect([forA.state, any.state]).toEqual(['held', 'held'])
+    onB.release() // b's place: the one held for any instance takes it (the older waits for a)
+    expect(any).toMatchObject({state: 'admitted', instance: 'b'})
+    expect(forA.state).toBe('held')
+    onA.release()
+    expect(forA).toMatchObject({state: 'admitted', instance: 'a'})
+  })
+
+  it('an instance not ready yet (cold-starting) holds it until it is, then it goes as a cold start', async () => {
+    const {clock, gate} = setup({queue: 5}, [])
+    const direct = new Request(gate, 'a').enter()
+    expect(direct.state).toBe('held')
+    await clock.advance(700)
+    setInstances(gate, ['b'])
+    expect(direct.state).toBe('held')
+    setInstances(gate, ['b', 'a'])
+    expect(direct).toMatchObject({state: 'admitted', instance: 'a', waitedMs: 700, coldStart: true})
+  })
+
+  it('counts against the queue bound; times out with why; a held one that leaves or whose instance is gone holds nothing', async () => {
+    const {clock, gate} = setup({queue: 2, maxScale: 1, activatorTimeoutMs: 1000}, ['a'])
+    const busy = new Request(gate, 'a').enter()
+    const [leaving, late] = [new Request(gate, 'a').enter(), new Request(gate, 'a').enter()]
+    expect(new Request(gate).enter().state).toBe('throttled')
+    gate.leave(leaving)
+    expect(gate.held).toBe(1)
+    await clock.advance(1000)
+    expect(late.refusal).toEqual({kind: 'timeout', reason: 'instance a of "api" v1 had no free slot within 1000 ms (scaling.activatorTimeout) (containerConcurrency 1)'})
+    const forGone = new Request(gate, 'z').enter()
+    gate.instanceGone('z', 'z left')
+    expect(forGone.refusal).toEqual({kind: 'closed', reason: 'z left'})
+    expect(gate.held).toBe(0)
+    busy.release()
+    expect(gate.inFlight).toBe(0)
+    expect(clock.pending()).toBe(0)
   })
 })
 

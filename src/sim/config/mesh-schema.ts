@@ -816,6 +816,8 @@ function tcpFits(raw: RawService, at: At): boolean {
   for (const where of simulateKeys(raw, at)) complain(where, 'a simulated service speaks HTTP; protocol: tcp needs command: or address:')
   if (raw.command !== undefined) complain(at.child('simulate'), 'mesh sim models requests, not TCP connections: a protocol: tcp service has no simulate: model')
   complain(at.child('health')?.child('path'), 'protocol: tcp is checked by TCP connect; an HTTP health path does not apply')
+  const sessions = 'protocol: tcp connections are sessions, not requests: the autoscaler and the activator count and hold requests only, so a connection would bypass them; give a protocol: tcp service replicas:'
+  for (const where of [at.child('scaling'), ...(raw.versions ?? []).map(([v]) => at.child('versions')?.child(v)?.child('scaling'))]) complain(where, sessions)
   for (const {key, at: policyAt} of at.child('policy')?.entries() ?? []) {
     if (!TCP_POLICY_KEYS.includes(key)) complain(policyAt, `policy.${key} acts on HTTP requests; a protocol: tcp service takes only ${TCP_POLICY_KEYS.join(', ')}`)
   }

@@ -114,6 +114,7 @@ export class ConfigApply {
       // Replaced, not edited: whoever holds the old object keeps a consistent one.
       if (next.functions) this.host.config.functions = {...next.functions}
       else delete this.host.config.functions
+      this.host.dataPlane.accountLimitChanged()
       changes.push(functions)
     }
     // Versions gone from mesh.yaml go once the new weights have moved their traffic elsewhere.

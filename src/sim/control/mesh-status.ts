@@ -59,11 +59,11 @@ export function meshStatus(p: StatusParts, d: DaemonFacts): MeshStatus {
         name: s.name,
         protocol: s.protocol,
         dependsOn: s.dependsOn,
-        versions: s.versions.map((v) => ({
-          name: v.name,
-          replicas: v.replicas,
-          weight: dataPlane.destination(s.name)?.endpoints.currentWeights().get(v.name) ?? 0,
-        })),
+        versions: s.versions.map((v) => {
+          const weight = dataPlane.destination(s.name)?.endpoints.currentWeights().get(v.name) ?? 0
+          const heldBack = p.deploys.heldBack(s.name, v.name, weight)
+          return {name: v.name, replicas: v.replicas, weight, ...(heldBack ? {heldBack} : {})}
+        }),
         panic: dataPlane.destination(s.name)?.panic() ?? false,
         deploy: p.deploys.inProgress(s.name),
         faults: faultLines(p.faults, s.name),

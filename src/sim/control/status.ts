@@ -46,7 +46,8 @@ export interface ServiceStatus {
   /** What its instances speak: absent for HTTP/1.1. */
   protocol?: 'grpc' | 'tcp'
   dependsOn: string[]
-  versions: Array<{name: string; replicas: number; weight: number}>
+  /** `heldBack`: why the version gets no traffic or is not promoted yet (a deploy holds it, replaced it, or none has run it). */
+  versions: Array<{name: string; replicas: number; weight: number; heldBack?: string}>
   /** Fewer than half the instances are available: the balancer uses all of them (Envoy's panic mode). */
   panic: boolean
   /** Active faults on this service, e.g. `f2 abort 503 30%`. */

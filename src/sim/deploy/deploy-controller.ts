@@ -4,7 +4,7 @@
 // rolling back to the version it replaced.
 import {writeFileSync} from 'node:fs'
 import {MeshError} from '../errors.js'
-import {type DeployOutcome, type DeployPlan, type DeployRecord, type DeployStep, type DeployTarget, shiftsTraffic} from './deploy-types.js'
+import {type DeployOutcome, type DeployPlan, type DeployRecord, type DeployStep, type DeployTarget, shiftsTraffic, succeeded} from './deploy-types.js'
 import {currentVersions, DeployFailed, removeVersions, restart, restartableVersions, run} from './strategies.js'
 import {resolveVersion} from './version-overrides.js'
 
@@ -106,10 +106,22 @@ export class DeployController {
   /** A one-line summary for `mesh status`, while one runs. */
   inProgress(service: string): string | undefined {
     const r = this.running.get(service)?.record
-    if (!r) return undefined
-    const last = r.steps.at(-1)
-    const weight = [...r.steps].reverse().find((s) => s.weights)?.weights?.[r.plan.to]
-    return `${r.plan.strategy} → ${r.plan.to}${weight !== undefined ? ` at ${Math.round(weight)}%` : ''}${last ? `: ${last.kind}` : ''}`
+    return r && describeRunning(r, false)
+  }
+
+  /**
+   * Why `version` of `service` is held back from traffic (`mesh status`): the target of a
+   * running deploy not promoted yet, or (with no traffic, `weight` 0) one a deploy replaced
+   * or rolled back, or one waiting for a deploy. Undefined for a version that serves as usual.
+   */
+  heldBack(service: string, version: string, weight: number): string | undefined {
+    const running = this.running.get(service)?.record
+    if (running && shiftsTraffic(running.plan) && running.plan.to === version) return `held by deploy ${running.id} (${describeRunning(running, true)}): not promoted yet`
+    if (weight > 0) return undefined
+    const last = [...this.records].reverse().find((r) => r.plan.service === service && shiftsTraffic(r.plan) && r.outcome !== 'running' && (r.plan.to === version || r.from.includes(version)))
+    if (last?.plan.to === version && !succeeded(last.outcome)) return `deploy ${last.id} (${last.plan.strategy} → ${version}) was ${last.outcome.replace('-', ' ')}: \`mesh history ${service}\` says why`
+    if (last && last.plan.to !== version && last.outcome === 'promoted') return `replaced by deploy ${last.id} (${last.plan.strategy} → ${last.plan.to}, promoted)`
+    return `weight 0 in the traffic split: waiting for \`mesh canary ${service} --to ${version}\` or \`mesh rollout ${service} --to ${version}\` (or weights in mesh.yaml)`
   }
 
   /**
@@ -182,4 +194,13 @@ export class DeployController {
   private now(): string {
     return new Date(this.target.clock.wallNow()).toISOString()
   }
+}
+
+/** `canary → v2 at 25%: analysis`, or with `step`, `canary → v2 at 25%, step 3: analysis`. */
+function describeRunning(r: DeployRecord, step: boolean): string {
+  const last = r.steps.at(-1)
+  const weight = [...r.steps].reverse().find((s) => s.weights)?.weights?.[r.plan.to]
+  const at = `${r.plan.strategy} → ${r.plan.to}${weight !== undefined ? ` at ${Math.round(weight)}%` : ''}`
+  if (!last) return at
+  return step ? `${at}, step ${r.steps.length}: ${last.kind}` : `${at}: ${last.kind}`
 }

@@ -79,6 +79,10 @@ export interface ChaosReport {
   /** Requests sent and completed (all phases together). */
   sent: number
   completed: number
+  /** Requests due while the load's in-flight cap (load.concurrency) was reached: never sent, in no phase. */
+  dropped: number
+  /** That cap, when the load had one. */
+  concurrency?: number
   /** Requests due while a step was taking effect: in the whole run, in no phase. */
   transition: number
   steps: StepResult[]
@@ -198,6 +202,8 @@ export async function runChaos(scenario: ChaosScenario, options: ChaosRunOptions
     file: scenario.file,
     durationMs: scenario.durationMs,
     sent: loadResult?.sent ?? 0,
+    dropped: loadResult?.dropped ?? 0,
+    ...(loadResult && Number.isFinite(loadResult.concurrency) ? {concurrency: loadResult.concurrency} : {}),
     completed: outcomes.length,
     transition,
     steps,

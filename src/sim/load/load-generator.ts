@@ -2,10 +2,12 @@
 // Request i is due at t0 + i/rps whatever happened to earlier requests, and its
 // latency runs from that INTENDED time, so a server that stalls cannot hide the stall
 // by slowing the sender (coordinated omission). `concurrency` caps requests in flight;
-// a due request that cannot start waits in a queue, and the wait counts.
+// a request due while the cap is reached is dropped and counted (k6's dropped iterations),
+// never sent late: a queue would make an overloaded open-loop run a closed one, sending
+// after the run's end at the pace the target allows, and its rate and latency would lie.
 //
-//   clock timer ──due(i)──▶ in flight < concurrency ? send(i) : queue.push(i)
-//   send(i) done ──▶ latency = now − intended(i) ──▶ LatencyHistogram; queue.shift() → send
+//   clock timer ──due(i)──▶ in flight < concurrency ? send(i) : dropped++
+//   send(i) done ──▶ latency = now − intended(i) ──▶ LatencyHistogram
 //
 // Stopping (the signal) sends nothing more and lets the requests in flight finish, each
 // bounded by its timeout: cutting them off would show in the mesh as clients that hung
@@ -16,7 +18,7 @@ import {RESPONSE_FLAGS_HEADER} from '../proxy/headers.js'
 import {LatencyHistogram, type LatencySummary} from '../telemetry/histogram.js'
 import {type Clock, realClock, type Timer} from '../time/clock.js'
 import {type Random, SeededRandom, seedFrom} from '../time/random.js'
-import {type Arrivals, ArrivalSchedule, constantShape, type LoadShape, peakRps, shapeProblem} from './arrival-schedule.js'
+import {type Arrivals, ArrivalSchedule, constantShape, expectedArrivals, type LoadShape, peakRps, shapeProblem} from './arrival-schedule.js'
 
 export interface SendRequest {
   /** Path (and query) on the target, e.g. '/items'. */
@@ -38,6 +40,8 @@ export interface LoadProgress {
   sent: number
   completed: number
   errors: number
+  /** Due while `concurrency` were in flight: not sent. */
+  dropped: number
   elapsedMs: number
   /** Completions over the last progress interval, per second. */
   currentRps: number
@@ -70,7 +74,7 @@ export interface LoadOptions {
   path?: string
   method?: string
   headers?: Record<string, string>
-  /** Requests in flight at most; default max(16, rps) capped at 1000. */
+  /** Requests in flight at most; default max(16, rps) capped at 1000. One due at the cap is dropped (counted, never sent late). */
   concurrency?: number
   /** A request taking longer is abandoned and counted as error 'timeout'. */
   timeoutMs?: number
@@ -89,7 +93,11 @@ export interface LoadResult {
   requests: number
   /** Requests sent (started). */
   sent: number
-  /** Requests that were due but never sent because the run was stopped. */
+  /** Requests due while `concurrency` were in flight: never sent (k6's dropped iterations); the rate and latency are of those sent. */
+  dropped: number
+  /** The cap on requests in flight the run had. */
+  concurrency: number
+  /** Requests the shape still planned when the run was stopped (about, for Poisson arrivals): never sent. */
   cancelled: number
   durationMs: number
   throughputRps: number
@@ -188,8 +196,8 @@ class Run {
   private readonly histogram = new LatencyHistogram()
   private readonly statuses: Record<string, number> = {}
   private readonly errors: Record<string, number> = {}
-  private readonly queue: Array<{index: number; intended: number}> = []
   private next = 0
+  private dropped = 0
   private sent = 0
   private completed = 0
   private errorCount = 0
@@ -250,10 +258,11 @@ class Run {
     const now = this.clock.now()
     // A hair of tolerance: i × (1000/rps) is not always exact in floating point.
     while (this.nextDue !== undefined && this.nextDue <= now + 1e-6) {
-      const due = {index: this.next++, intended: this.nextDue}
+      const index = this.next++
+      const intended = this.nextDue
       this.nextDue = this.due()
-      if (this.inFlight < this.concurrency) this.start(due.index, due.intended)
-      else this.queue.push(due)
+      if (this.inFlight < this.concurrency) this.start(index, intended)
+      else this.dropped++
     }
     if (this.nextDue !== undefined) {
       this.dueTimer = this.clock.setTimer(this.nextDue - now, () => this.dispatch())
@@ -315,25 +324,22 @@ class Run {
       this.errors[cause] = (this.errors[cause] ?? 0) + 1
     }
     this.options.onResponse?.({index, intendedMs, sentMs, endMs, latencyMs, status, error: cause})
-    const queued = this.queue.shift()
-    if (queued !== undefined) this.start(queued.index, queued.intended)
     this.maybeFinish()
   }
 
   private maybeFinish(): void {
     if (this.finished || this.inFlight > 0) return
-    if (!this.aborted && (this.nextDue !== undefined || this.queue.length > 0)) return
+    if (!this.aborted && this.nextDue !== undefined) return
     this.finish()
   }
 
-  /** Nothing more is sent (what waited in the queue is dropped); the run ends when the last request in flight does. */
+  /** Nothing more is sent; the run ends when the last request in flight does. */
   private stop(): void {
     if (this.finished || this.aborted) return
     this.aborted = true
     this.stoppedAt = this.clock.now()
     this.dueTimer?.cancel()
     this.dueTimer = undefined
-    this.queue.length = 0
     this.maybeFinish()
   }
 
@@ -346,7 +352,9 @@ class Run {
     this.resolve({
       requests: this.completed,
       sent: this.sent,
-      cancelled: this.aborted ? this.next - this.completed : 0,
+      dropped: this.dropped,
+      concurrency: this.concurrency,
+      cancelled: this.aborted ? Math.max(0, Math.round(expectedArrivals(this.shape)) - this.next) : 0,
       durationMs,
       throughputRps: durationMs > 0 ? (this.completed * 1000) / durationMs : 0,
       latency: this.histogram.summary(),
@@ -372,6 +380,7 @@ class Run {
         sent: this.sent,
         completed: this.completed,
         errors: this.errorCount,
+        dropped: this.dropped,
         elapsedMs: now - this.t0,
         currentRps,
       })

@@ -38,6 +38,7 @@ import type {OutlierEvent} from './outlier/outlier-detector.js'
 import {badRequest, grpcStatusHeaders, meshReplyHeaders, noHealthyUpstream, noRoute, ProxyError, replyOnSocket, sendProxyError} from './respond.js'
 import {type CallContext, dropResponse, forward, type MeshRequest, type MeshResponse, type Peer, type Reply, type Service, stack} from './stack.js'
 import {serverSpan} from './layers/server-span.js'
+import {instanceActivator} from './layers/activator.js'
 import {authorization} from './layers/authorization.js'
 import {requestAuthentication} from './layers/request-authentication.js'
 import type {RequestAuthenticators} from '../security/jwt/request-authenticators.js'
@@ -152,6 +153,8 @@ export class DataPlane {
   private readonly sink: TelemetrySink
   allowFaultHeaders: boolean
   private inflight = 0
+  /** Lambda's account, shared by every scaled version's gate. */
+  private readonly account: ConcurrencyAccount
   /** Open sessions (upgraded to WebSocket or the like, and TCP connections), closed when the mesh stops. */
   private readonly sessions = new Set<Duplex>()
   private readonly faults: FaultSet
@@ -190,7 +193,7 @@ export class DataPlane {
       seed: opts.seed ?? 1,
       onOutlierEvent: opts.onOutlierEvent,
       authn: opts.authn,
-      account: new ConcurrencyAccount(opts.accountConcurrency),
+      account: (this.account = new ConcurrencyAccount(opts.accountConcurrency)),
       activation: opts.activation,
     }
     // One activator per daemon: it answers for every destination's held requests.
@@ -201,7 +204,9 @@ export class DataPlane {
     const policyOf = (req: MeshRequest) => this.destinations.get(req.destination)?.policy.authorization
     const authn = opts.authn
     const authnLayer = authn ? requestAuthentication((req) => authn.ofService(req.destination), () => undefined) : undefined
-    const inbound = (bottom: Service) => stack(bottom).push(fault('callee', faults)).push(authorization(policyOf)).push(authnLayer).push(serverSpan(sink, true)).service()
+    // A scaled version's instance takes the call only with a place free (held meanwhile), as through the mesh.
+    const slot = instanceActivator((service) => this.destinations.get(service)?.versionGates, opts.activation)
+    const inbound = (bottom: Service) => stack(bottom).push(fault('callee', faults)).push(slot).push(authorization(policyOf)).push(authnLayer).push(serverSpan(sink, true)).service()
     const tlsOf = (req: MeshRequest) => this.destinations.get(req.destination)?.policy.tls
     this.inbound = inbound(this.destinationDeps.leaf('http', tlsOf))
     this.inboundH2c = inbound(this.destinationDeps.leaf('grpc', tlsOf))
@@ -218,6 +223,11 @@ export class DataPlane {
     this.security = {identities, mtls}
     this.stopRotations = identities.onRotate((service) => void this.rotated(service))
     this.upstreamTls.useIdentities(identities)
+  }
+
+  /** `mesh apply` changed `functions.accountConcurrency`: requests held for the account go now if it has room. */
+  accountLimitChanged(): void {
+    this.account.limitsChanged()
   }
 
   destination(service: string): Destination | undefined {
@@ -296,6 +306,8 @@ export class DataPlane {
 
   /** An instance that left: requests still under way to it (past the drain's grace) are no longer counted. */
   forgetInstance(instance: string): void {
+    const service = this.endpointsByInstance.get(instance)?.service
+    if (service) this.destinations.get(service)?.versionGates.instanceGone(instance)
     this.endpointsByInstance.delete(instance)
     this.inflightByInstance.delete(instance)
   }

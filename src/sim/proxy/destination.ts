@@ -51,6 +51,8 @@ export interface DestinationLoad {
   rateLimitConsumers?: number
   /** Per scaled version: requests the activator let through and still running, and requests it holds. */
   activator?: Record<string, {inFlight: number; held: number}>
+  /** Mirrored copies' own circuit breaker (while a mirror is set, or copies are under way): they never take the callers' slots. */
+  mirrorBreaker?: {requests: number; pending: number; connections: number; retries: number}
 }
 
 /**
@@ -110,6 +112,8 @@ export class Destination {
   private balancer!: Balancer<Endpoint>
   private outlierDetector?: OutlierDetector
   private readonly breaker: CircuitBreaker
+  /** Mirrored copies' own (same limits), as Envoy's shadow cluster: a copy never takes a real request's slot. */
+  private readonly mirrorBreaker: CircuitBreaker
   // Kept across rebuilds while their config is unchanged: a `mesh apply` must not refill buckets or budgets.
   private limiter?: {config: PolicyConfig['rateLimit']; limiter: KeyedRateLimiter}
   private budget?: {config: NonNullable<PolicyConfig['retries']>['budget']; budget: RetryBudget}
@@ -132,6 +136,7 @@ export class Destination {
     this.leaf = deps.leaf(this.protocol === 'grpc' ? 'grpc' : 'http', () => this.effective.tls)
     this.endpoints = new EndpointSet(config.name, deps.registry, weights)
     this.breaker = new CircuitBreaker(config.policy.circuitBreaker ?? DEFAULT_CIRCUIT_BREAKER)
+    this.mirrorBreaker = new CircuitBreaker(config.policy.circuitBreaker ?? DEFAULT_CIRCUIT_BREAKER)
     this.config = config
     this.gates = new VersionGates(config.name, this.endpoints, deps.account ?? new ConcurrencyAccount(), deps.clock)
     this.apply(config.policy)
@@ -195,6 +200,7 @@ export class Destination {
       this.outlierDetector = undefined
     }
     this.breaker.setConfig(policy.circuitBreaker ?? DEFAULT_CIRCUIT_BREAKER)
+    this.mirrorBreaker.setConfig(policy.circuitBreaker ?? DEFAULT_CIRCUIT_BREAKER)
     if (!policy.rateLimit) this.limiter = undefined
     else if (!this.limiter || !sameConfig(this.limiter.config, policy.rateLimit)) {
       this.limiter = {config: policy.rateLimit, limiter: createRateLimiter(policy.rateLimit, clock)}
@@ -210,21 +216,21 @@ export class Destination {
     const gates = this.gates.size > 0 ? this.gates : undefined
 
     // Below the version choice: one attempt to one instance.
-    const attempt = () =>
+    const attempt = (breaker: CircuitBreaker) =>
       stack(this.leaf)
         .push(fault('callee', this.deps.faults)) // the callee's inbound side: the caller's retries and timeouts see it
         .push(serverSpan(sink, false, this.deps.spanIds)) // the callee's inbound side: one span per attempt
         .push(outcome(balancer, outlier)) // results feed outlier detection and latency-aware balancing
         .push(balance({service: this.name, endpoints: this.endpoints, balancer, outlier, hashOn})) // only endpoints not ejected (and, scaled, with a free slot)
         .push(gates ? activator(gates, this.deps.activation) : undefined) // scaled versions: a slot on an instance, or held, or 429 TH
-        .push(circuitBreaker(this.name, this.breaker)) // per attempt: 503 UO at once past a limit
-    this.mirrorPath = attempt().service()
+        .push(circuitBreaker(this.name, breaker)) // per attempt: 503 UO at once past a limit
+    this.mirrorPath = attempt(this.mirrorBreaker).service()
 
     const budget = this.budget?.budget
     const limiter = this.limiter?.limiter
     const authn = this.deps.authn
     const authenticator = authn?.forService(this.name, policy.requestAuthentication)
-    this.callPath = attempt()
+    this.callPath = attempt(this.breaker)
       .push(policy.retries?.perTryTimeoutMs ? timeout({service: this.name, timeoutMs: policy.retries.perTryTimeoutMs, which: 'per-try'}) : undefined) // each attempt its own deadline
       .push(policy.retries && budget ? retry(policy.retries, {budget, breaker: this.breaker, random: this.random}) : undefined) // above balance: a retry can pick another instance
       // overall deadline, retries included; a gRPC service's caller may set a sooner one (grpc-timeout)
@@ -263,6 +269,11 @@ export class Destination {
     this.gates.sync(this.config.versions)
     if (scaled !== this.gates.size > 0) this.rebuild()
     this.gates.instancesChanged()
+  }
+
+  /** The activator's gates of the scaled versions: a call to a published address takes its slot there too. */
+  get versionGates(): VersionGates {
+    return this.gates
   }
 
   /** Requests the activator holds for `version` now. */
@@ -307,7 +318,8 @@ export class Destination {
     const balancer = this.balancer
     const keyed = this.limiter && (this.limiter.config?.key || this.limiter.config?.perSource) ? {rateLimitConsumers: this.limiter.limiter.size()} : {}
     const gates = this.gates.load()
-    const scaled = gates ? {activator: gates} : {}
+    const mirrors = this.mirrorBreaker.snapshot()
+    const scaled = {...(gates ? {activator: gates} : {}), ...(this.effective.mirror || mirrors.requests + mirrors.pending > 0 ? {mirrorBreaker: mirrors} : {})}
     if (!balancer.pending) return {breaker: {requests, pending, connections, retries}, ...keyed, ...scaled}
     const counts: Record<string, number> = {}
     for (const e of this.endpoints.all()) counts[e.instance] = balancer.pending(e.instance)

@@ -125,6 +125,11 @@ export interface CallContext {
    * the instances with a free slot, and where the chosen one's slot is taken (layers/activator.ts).
    */
   slot?: InstanceSlot
+  /**
+   * A mirrored copy (set on the shadow's own context only): fire and forget, as Envoy's shadow.
+   * It takes a free place or none: never held, never waking a version at zero.
+   */
+  mirror?: true
 }
 
 /** A scaled version's admitted attempt, as the balancer sees it: pick among `free`, then `claim` the one picked. */

@@ -6,6 +6,11 @@
 //                          ├─ held: FIFO, until a slot frees or an instance arrives (admitted), the timeout, a failed start
 //                          └─ throttled: the queue is full and the version cannot grow (429 TH)
 //
+// A request for one instance (a call to its published address) is held for a place on that
+// instance only, as Knative's queue-proxy holds what reaches its pod: admitted, it has
+// already claimed it. It waits in the same queue bound and timeout, and a place that frees
+// goes to the oldest waiter that can take it.
+//
 // A version's slots are its ready instances × containerConcurrency (0: one instance takes
 // any number), so a request only ever goes to an instance with a place free. Across every
 // scaled version an account (functions.accountConcurrency) counts requests in flight;
@@ -47,6 +52,8 @@ export type Entry = 'admitted' | 'held' | {throttled: string}
 
 interface Held {
   waiter: Waiter
+  /** The one instance it may go to (its published address was called); undefined: any of the version's. */
+  instance: string | undefined
   /** Arrival order across every gate of the account: the oldest waiter anywhere goes first. */
   seq: number
   since: number
@@ -145,14 +152,14 @@ export class ConcurrencyAccount {
         let best: ConcurrencyGate | undefined
         let bestSeq = Infinity
         for (const g of this.gates) {
-          const seq = g.headSeq()
-          if (seq < bestSeq && g.canAdmit()) {
+          const seq = g.readySeq()
+          if (seq < bestSeq) {
             best = g
             bestSeq = seq
           }
         }
         if (!best) return
-        best.admitHead()
+        best.admitReady()
       }
     } finally {
       this.waking = false
@@ -175,6 +182,8 @@ export class ConcurrencyGate {
   private reservedInFlight = 0
   private unreservedInFlight = 0
   private readonly queue: Held[] = []
+  /** Held for one instance each (in arrival order): they never block the queue, nor it them. */
+  private readonly pinned: Held[] = []
   private closed = false
 
   constructor(
@@ -204,7 +213,7 @@ export class ConcurrencyGate {
 
   /** Requests waiting for a slot. */
   get held(): number {
-    return this.queue.length
+    return this.queue.length + this.pinned.length
   }
 
   get readyInstances(): number {
@@ -225,6 +234,7 @@ export class ConcurrencyGate {
     this.ready = next
     this.usedOnReady = used
     if (next.size === 0) for (const h of this.queue) h.coldStart = true
+    for (const h of this.pinned) if (!next.has(h.instance!)) h.coldStart = true
     this.account.wake()
   }
 
@@ -235,29 +245,60 @@ export class ConcurrencyGate {
     return n !== undefined && (cc === 0 || n < cc)
   }
 
-  /** A request arrives: admitted now (it holds a slot: claim, then release once), held (`waiter` hears), or throttled. */
-  enter(waiter: Waiter): Entry {
+  /**
+   * A request arrives: admitted now (it holds a slot: claim, then release once), held (`waiter`
+   * hears), or throttled. With `instance` (a call to its published address) it may go there
+   * only, and admitted it has claimed it already.
+   */
+  enter(waiter: Waiter, instance?: string): Entry {
     // Waiters first (FIFO): and should a change have freed a slot without a wake (the account limit raised), they go now.
-    if (this.queue.length > 0) this.account.wake()
-    if (this.queue.length === 0 && this.canAdmit()) {
+    if (this.held > 0) this.account.wake()
+    if (instance === undefined ? this.queue.length === 0 && this.canAdmit() : this.canAdmitOn(instance)) {
       this.take()
+      if (instance !== undefined) this.claim(instance)
       return ADMITTED
     }
-    if (this.closed || this.queue.length >= this.holdRoom()) return {throttled: this.throttleReason()}
+    if (this.closed || this.held >= this.holdRoom()) return {throttled: this.throttleReason()}
     const timer = this.clock.setTimer(this.current.activatorTimeoutMs, () => this.expire(held))
-    const held: Held = {waiter, seq: this.account.nextSeq(), since: this.clock.now(), coldStart: this.ready.size === 0, timer}
-    this.queue.push(held)
+    const coldStart = instance === undefined ? this.ready.size === 0 : !this.ready.has(instance)
+    const held: Held = {waiter, instance, seq: this.account.nextSeq(), since: this.clock.now(), coldStart, timer}
+    ;(instance === undefined ? this.queue : this.pinned).push(held)
     this.account.heldChanged(1)
     return HELD
   }
 
+  /**
+   * A mirrored copy: admitted only when a place is free now and no request waits for one
+   * (a copy never goes before a real request, nor waits, nor wakes the version).
+   */
+  tryEnter(): boolean {
+    if (this.held > 0 || !this.canAdmit()) return false
+    this.take()
+    return true
+  }
+
   /** A held request gives up (its client left, a timeout above fired): out of the queue, its timer cancelled. */
   leave(waiter: Waiter): void {
-    const i = this.queue.findIndex((h) => h.waiter === waiter)
-    if (i < 0) return
-    this.queue[i].timer.cancel()
-    this.queue.splice(i, 1)
-    this.account.heldChanged(-1)
+    for (const list of [this.queue, this.pinned]) {
+      const i = list.findIndex((h) => h.waiter === waiter)
+      if (i < 0) continue
+      list[i].timer.cancel()
+      list.splice(i, 1)
+      this.account.heldChanged(-1)
+      return
+    }
+  }
+
+  /** `instance` left the mesh for good: requests held for it alone are refused now, not at the timeout. */
+  instanceGone(instance: string, reason: string): void {
+    const gone = this.pinned.filter((h) => h.instance === instance)
+    if (gone.length === 0) return
+    this.pinned.splice(0, this.pinned.length, ...this.pinned.filter((h) => h.instance !== instance))
+    this.account.heldChanged(-gone.length)
+    for (const h of gone) {
+      h.timer.cancel()
+      h.waiter.refused({kind: 'closed', reason})
+    }
   }
 
   /** The admitted request goes to `instance` (one the balancer chose among the free ones). */
@@ -306,9 +347,9 @@ export class ConcurrencyGate {
     this.refuseAll({kind: 'closed', reason})
   }
 
-  /** @internal The oldest held request's arrival number (Infinity when none is held). */
-  headSeq(): number {
-    return this.queue.length > 0 ? this.queue[0].seq : Infinity
+  /** @internal The arrival number of the oldest held request that could go now (Infinity: none). */
+  readySeq(): number {
+    return this.readyWaiter()?.seq ?? Infinity
   }
 
   /** @internal A request could be admitted now: the account has room for it and an instance has a place. */
@@ -319,13 +360,32 @@ export class ConcurrencyGate {
     return this.pending + this.usedOnReady < this.ready.size * cc
   }
 
-  /** @internal */
-  admitHead(): void {
-    const held = this.queue.shift()!
+  /** @internal Admits the oldest held request that can go now (readySeq's). */
+  admitReady(): void {
+    const held = this.readyWaiter()!
+    const list = held.instance === undefined ? this.queue : this.pinned
+    list.splice(list.indexOf(held), 1)
     this.account.heldChanged(-1)
     held.timer.cancel()
     this.take()
+    if (held.instance !== undefined) this.claim(held.instance)
     held.waiter.admitted(this.clock.now() - held.since, held.coldStart)
+  }
+
+  /** A request for `instance` alone could be admitted now: it is ready with a place free, and the account has room. */
+  private canAdmitOn(instance: string): boolean {
+    return this.isFree(instance) && this.canAdmit()
+  }
+
+  /** The oldest held request that could go now: the queue's head, or one held for an instance with a place. */
+  private readyWaiter(): Held | undefined {
+    if (this.closed || this.account.room(this) === 0) return undefined
+    let best = this.queue.length > 0 && this.canAdmit() ? this.queue[0] : undefined
+    for (const h of this.pinned) {
+      if (best && h.seq > best.seq) break
+      if (this.isFree(h.instance!)) return h
+    }
+    return best
   }
 
   private take(): void {
@@ -361,14 +421,20 @@ export class ConcurrencyGate {
   }
 
   private expire(held: Held): void {
-    const i = this.queue.indexOf(held)
+    const list = held.instance === undefined ? this.queue : this.pinned
+    const i = list.indexOf(held)
     if (i < 0) return
-    this.queue.splice(i, 1)
+    list.splice(i, 1)
     this.account.heldChanged(-1)
     const {activatorTimeoutMs, containerConcurrency: cc} = this.current
     const waited = `within ${activatorTimeoutMs} ms (scaling.activatorTimeout)`
+    const one = held.instance
     const why =
-      this.ready.size === 0
+      one !== undefined
+        ? this.ready.has(one)
+          ? `instance ${one} of "${this.service}" ${this.version} had no free slot ${waited} (containerConcurrency ${cc})`
+          : `instance ${one} of "${this.service}" ${this.version} was not ready ${waited}`
+        : this.ready.size === 0
         ? `no instance of "${this.service}" ${this.version} became ready ${waited}`
         : this.account.room(this) === 0
           ? `"${this.service}" ${this.version} got no slot ${waited}: ${this.account.describeLimit(this)}`
@@ -377,7 +443,7 @@ export class ConcurrencyGate {
   }
 
   private refuseAll(refusal: Refusal): void {
-    const all = this.queue.splice(0)
+    const all = [...this.queue.splice(0), ...this.pinned.splice(0)]
     this.account.heldChanged(-all.length)
     for (const h of all) {
       h.timer.cancel()

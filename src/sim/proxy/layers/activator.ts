@@ -12,6 +12,11 @@
 // and the slot of the one picked is claimed in the same tick (ctx.slot.claim), so no other
 // request can take it in between. So the balancer stays the one place that chooses an
 // instance, and the gate the one place that counts.
+//
+// A call to one instance's published address (its inbound listener) has no balancer: it
+// passes `instanceActivator`, which holds it for a place on that instance — still busy, or
+// still cold-starting — within the same activator timeout, as Knative's queue-proxy holds
+// what reaches its pod. So no way into a scaled version skips its limits.
 import {whenAborted} from '../../abort-signal.js'
 import type {VersionConfig} from '../../config/types.js'
 import type {ActivationHub} from '../../scaling/activation.js'
@@ -89,6 +94,11 @@ export class VersionGates {
     return this.gates.get(version)?.held ?? 0
   }
 
+  /** `instance` left the mesh: requests held for it alone (at its published address) are answered now. */
+  instanceGone(instance: string): void {
+    for (const [version, gate] of this.gates) gate.instanceGone(instance, `instance ${instance} of "${this.service}" ${version} left the mesh while the request waited for it; send it again (through the mesh, any instance may serve it)`)
+  }
+
   /** Starting instances of `version` failed: its held requests are answered now, with why. */
   startFailed(version: string, reason: string): void {
     this.gates.get(version)?.failHeld(reason)
@@ -119,6 +129,20 @@ export const activator =
     }
 
 /**
+ * The same for a call to one instance's published address (`ctx.endpoint`, set by the inbound
+ * listener): a slot on that instance, held while it is busy or not ready yet.
+ */
+export const instanceActivator =
+  (gatesOf: (service: string) => VersionGates | undefined, hub: ActivationHub | undefined): Layer =>
+  (inner) =>
+    function instanceActivator(req, ctx, reply) {
+      const endpoint = ctx.endpoint!
+      const gate = gatesOf(endpoint.service)?.gate(endpoint.version)
+      if (!gate) return inner(req, ctx, reply)
+      new Attempt(gate, hub, inner, req, ctx, reply, endpoint.instance).enter()
+    }
+
+/**
  * One attempt through the gate: a waiter while held, the balancer's slot once admitted,
  * and the reply that gives the slot back exactly once — when the response body is done,
  * or at once when the attempt fails (a client that left fails it too).
@@ -135,13 +159,19 @@ class Attempt implements Waiter, InstanceSlot, Reply {
     private readonly req: MeshRequest,
     private readonly ctx: CallContext,
     private readonly next: Reply,
+    /** The instance it must go to (its published address was called), claimed by the gate on admission. */
+    private readonly pinned?: string,
   ) {}
 
   enter(): void {
     // Read once: a per-try timeout puts its own signal on the context for the next try.
     const signal: Cancellation = this.ctx.signal
     if (signal.aborted) return this.next.fail(signal.reason)
-    const entry = this.gate.enter(this)
+    if (this.ctx.mirror) {
+      if (this.gate.tryEnter()) return this.forward()
+      return this.next.fail(throttled(`a mirrored copy for "${this.gate.service}" ${this.gate.version} is dropped: no place is free now, and copies are never held`))
+    }
+    const entry = this.gate.enter(this, this.pinned)
     if (entry === 'admitted') return this.forward()
     if (entry !== 'held') return this.next.fail(throttled(entry.throttled))
     this.state = 'held'
@@ -169,7 +199,8 @@ class Attempt implements Waiter, InstanceSlot, Reply {
 
   private forward(): void {
     this.state = 'admitted'
-    this.ctx.slot = this
+    if (this.pinned !== undefined) this.instance = this.pinned
+    else this.ctx.slot = this
     forward(this.inner, this.req, this.ctx, this)
   }
 

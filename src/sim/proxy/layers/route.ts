@@ -74,7 +74,7 @@ function shadow(deps: RouteDeps, version: string, req: MeshRequest, ctx: CallCon
   const service = deps.mirrorService()
   if (!service) return
   const copy: MeshRequest = {...req, headers: {...req.headers, 'x-mesh-mirror': 'true'}}
-  const shadowCtx: CallContext = {...ctx, version, attempt: 1, tried: undefined, endpoint: undefined, decision: {}}
+  const shadowCtx: CallContext = {...ctx, version, attempt: 1, tried: undefined, endpoint: undefined, decision: {}, mirror: true}
   try {
     service(copy, shadowCtx, DISCARD)
   } catch {
