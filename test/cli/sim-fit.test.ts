@@ -79,7 +79,7 @@ describe('fitFromRunningMesh', () => {
     // What ControlClient throws when the daemon's answer is cut off or never comes.
     const gone = () => Promise.reject(new MeshError('MESH_DAEMON_UNREACHABLE', 'the mesh daemon at http://127.0.0.1:1 did not answer.', {cause: new Error('aborted')}))
     for (const client of [{...storeOf(checkoutRequests(60)), spans: gone}, {...storeOf(checkoutRequests(60)), traceStore: gone}]) {
-      const error = await fitFromRunningMesh(client as ControlClient, {file, out, json: false, colour: false, log: () => {}}).catch((e: unknown) => e)
+      const error = await fitFromRunningMesh(client as unknown as ControlClient, {file, out, json: false, colour: false, log: () => {}}).catch((e: unknown) => e)
       expect(error).toBeInstanceOf(MeshError)
       expect(error).toMatchObject({code: 'MESH_DAEMON_UNREACHABLE', message: expect.stringMatching(/stopped answering while mesh sim --fit read its traces.*: nothing was written/)})
       expect((error as MeshError).hints.join('\n')).toMatch(/mesh up -d/)
