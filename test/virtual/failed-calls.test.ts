@@ -1,7 +1,7 @@
 // A call that fails in mesh sim fails as it does in a running mesh: the hop where the proxy gave
 // up carries the real proxy's status and flag (respond.ts: 504 UT, 503 UO, 503 UH, 502 UC…), and
 // the model that made the call answers as a simulated service does when a dependency fails
-// (model/simulated-service.ts: 500, at once, without its own latency).
+// (model/simulated-service.ts: 500, or its callErrorStatus, at once, without its own latency).
 import {describe, expect, test} from 'vitest'
 import {parseScenario} from '../../src/sim/faults/chaos-scenario.js'
 import {constantShape} from '../../src/sim/load/arrival-schedule.js'
@@ -40,6 +40,15 @@ describe('a failed call in mesh sim', () => {
     expect(tally).toEqual({'frontend->payments 504 UT': 40, 'ingress->frontend 500': 40})
     // frontend's own 4 ms median is not added: it failed fast, as simulated-service.ts does.
     for (const s of client.filter((c) => c.service === 'ingress')) expect(s.durationMs).toBeLessThan(51)
+  })
+
+  test('a model with callErrorStatus answers it instead of 500 (as the shop\'s server.js answers 502), in mesh.yaml as in the run', async () => {
+    const config = tinyConfig((s) => s.replace('      latency: {p50: 4ms, p99: 20ms}\n', '      latency: {p50: 4ms, p99: 20ms}\n      callErrorStatus: 502\n'))
+    expect(config.services[0].versions[0].workload).toMatchObject({simulate: {callErrorStatus: 502}})
+    const {tally} = await calls(config)
+    expect(tally['ingress->frontend 502']).toBe(tally['frontend->payments 500'])
+    expect(tally['ingress->frontend 500']).toBeUndefined()
+    expect(() => tinyConfig((s) => s.replace('      latency: {p50: 4ms, p99: 20ms}\n', '      latency: {p50: 4ms, p99: 20ms}\n      callErrorStatus: 5\n'))).toThrow(/callErrorStatus: expected an HTTP status between 100 and 599/)
   })
 
   test('circuit breaker full: 503 UO at once', async () => {

@@ -32,6 +32,6 @@ services:
 /** TINY_SOURCE parsed, or TINY_SOURCE with `edit` applied to its text. */
 export function tinyConfig(edit: (source: string) => string = (s) => s): MeshConfig {
   const {config, issues} = parseConfig(edit(TINY_SOURCE), TINY_FILE, {})
-  if (!config) throw new Error(issues.map((i) => i.message).join('\n'))
+  if (!config) throw new Error(issues.map((i) => `${i.path}: ${i.message}`).join('\n'))
   return config
 }

@@ -216,7 +216,7 @@ class Work implements StationJob {
       return this.instance.call(this, calls[this.next], this.next)
     }
     // Fail fast: a dependency's failure is the answer, without this instance's own latency.
-    if (this.failedCall !== undefined) return this.finish(500)
+    if (this.failedCall !== undefined) return this.finish(this.instance.model.config.callErrorStatus ?? 500)
     this.work()
   }
 
