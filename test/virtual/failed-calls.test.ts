@@ -3,10 +3,12 @@
 // the model that made the call answers as a simulated service does when a dependency fails
 // (model/simulated-service.ts: 500, or its callErrorStatus, at once, without its own latency).
 import {describe, expect, test} from 'vitest'
+import type {MeshConfig} from '../../src/sim/config/types.js'
 import {parseScenario} from '../../src/sim/faults/chaos-scenario.js'
 import {constantShape} from '../../src/sim/load/arrival-schedule.js'
 import type {Span} from '../../src/sim/telemetry/span.js'
 import {runSimulation} from '../../src/sim/virtual/simulation.js'
+import {shopConfig} from './shop.js'
 import {tinyConfig} from './tiny-mesh.js'
 
 const PAYMENTS_MODEL = '          latency: {p50: 2ms, p99: 10ms}\n          errorRate: 0.2\n'
@@ -17,7 +19,7 @@ function meshWith(model: string, policy = '') {
 }
 
 /** Client spans (calls as their callers saw them) by `caller->callee status flags`, and each call's span. */
-async function calls(config: ReturnType<typeof tinyConfig>, opts: {rps?: number; ms?: number; timeline?: string[]} = {}) {
+async function calls(config: MeshConfig, opts: {rps?: number; ms?: number; timeline?: string[]} = {}) {
   const spans: Span[] = []
   const rps = opts.rps ?? 20
   const ms = opts.ms ?? 2000
@@ -49,6 +51,15 @@ describe('a failed call in mesh sim', () => {
     expect(tally['ingress->frontend 502']).toBe(tally['frontend->payments 500'])
     expect(tally['ingress->frontend 500']).toBeUndefined()
     expect(() => tinyConfig((s) => s.replace('      latency: {p50: 4ms, p99: 20ms}\n', '      latency: {p50: 4ms, p99: 20ms}\n      callErrorStatus: 5\n'))).toThrow(/callErrorStatus: expected an HTTP status between 100 and 599/)
+  })
+
+  test('the shop\'s frontend answers 502 when cart fails, as its server.js does (its model\'s callErrorStatus)', async () => {
+    const config = shopConfig()
+    const cart = config.services.find((x) => x.name === 'cart')!.versions[0].workload
+    if (cart.kind !== 'simulate') throw new Error('cart is simulated in the shop')
+    cart.simulate.errorRate = 1
+    const {tally} = await calls(config, {rps: 10, ms: 1000})
+    expect(tally['ingress->frontend 502']).toBe(10)
   })
 
   test('circuit breaker full: 503 UO at once', async () => {
