@@ -1,13 +1,15 @@
 // `mesh sim --fit`: the running mesh's traces → a model of each command: service → its
 // simulate: block, printed, or written beside its command: in a copy of mesh.yaml (--out).
-import {readFile, writeFile} from 'node:fs/promises'
+import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 import {Chalk} from 'chalk'
+import {writeFileAtomically} from '../sim/atomic-file.js'
 import {ConfigError} from '../sim/config/config-error.js'
 import {loadConfigWithWarnings, parseConfig} from '../sim/config/load-config.js'
 import type {ControlClient} from '../sim/control/control-client.js'
 import {MeshError} from '../sim/errors.js'
 import {type ModelEdit, simulateBlock, writeModels} from '../sim/virtual/fitted-yaml.js'
+import type {Span} from '../sim/telemetry/span.js'
 import {fitModels, MIN_FIT_REQUESTS, type ServiceFit} from '../sim/virtual/model-fit.js'
 
 export interface FitReport {
@@ -47,7 +49,7 @@ export async function fitFromRunningMesh(client: ControlClient, options: FitComm
       hints: ['mesh sim runs this file as it is: mesh sim --rps 100'],
     })
   }
-  const [spans, store] = await Promise.all([client.spans({}), client.traceStore()])
+  const [spans, store] = await readTraces(client)
   const fits = fitModels(spans, commandServices, {minRequests: MIN_FIT_REQUESTS})
   // Traces can outlive a service: a model's calls must name services of the file.
   const known = new Set(config.services.map((s) => s.name))
@@ -85,11 +87,40 @@ export async function fitFromRunningMesh(client: ControlClient, options: FitComm
     throw Object.assign(new ConfigError(checked.issues), {hints: ['mesh sim --fit wrote a file mesh validate refuses: a bug of mesh sim --fit; nothing was written.']})
   }
   if (options.out !== undefined) {
-    await writeFile(target, written.text)
+    writeOut(target, written.text)
     report.written = target
   }
   if (!options.json) options.log(renderFit(report, {file: options.file, colour: options.colour}))
   return report
+}
+
+/** The store's spans and its figures; the mesh stopping meanwhile (mesh down) is said as such. */
+async function readTraces(client: ControlClient): Promise<[Span[], Awaited<ReturnType<ControlClient['traceStore']>>]> {
+  try {
+    return await Promise.all([client.spans({}), client.traceStore()])
+  } catch (error) {
+    if (!(error instanceof MeshError) || error.code !== 'MESH_DAEMON_UNREACHABLE') throw error
+    throw new MeshError('MESH_DAEMON_UNREACHABLE', `The running mesh stopped answering while mesh sim --fit read its traces (${error.message.replace(/\.$/, '')}): nothing was written.`, {
+      cause: error,
+      hints: ['Was it stopped (mesh down)? Start it again (mesh up -d), drive load through it, then run mesh sim --fit again.'],
+    })
+  }
+}
+
+/**
+ * Replaced in one step: `--out mesh.yaml` edits the user's own file, and a write cut short
+ * (a full disk, Ctrl-C) must leave it as it was, not half of it.
+ */
+function writeOut(target: string, text: string): void {
+  try {
+    writeFileAtomically(target, text)
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message
+    throw new MeshError('MESH_BAD_FLAG', `cannot write --out ${target}: ${code}${code === 'EISDIR' ? ' (a directory: --out takes a file)' : ''}; nothing was written.`, {
+      cause: error,
+      hints: ['Give --out a file path in a directory you can write to (mesh.yaml itself: edited in place).'],
+    })
+  }
 }
 
 function renderFit(report: FitReport, {file, colour}: {file: string; colour: boolean}): string {

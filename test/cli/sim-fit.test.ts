@@ -1,6 +1,6 @@
 // mesh sim --fit's command side against a stand-in for the running mesh's control API: what it
 // says when the traces hold too little, when the store sampled, and when there is nothing to fit.
-import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {describe, expect, test} from 'vitest'
@@ -71,5 +71,35 @@ describe('fitFromRunningMesh', () => {
   test('a file with no command: service (a TCP one cannot have a model) has nothing to fit', async () => {
     const file = meshFile('name: sim\nservices:\n  a: {simulate: {latency: 5ms}}\n  db: {command: node db.js, protocol: tcp}\n')
     await expect(fitFromRunningMesh(storeOf([]), {file, json: true, colour: false, log: () => {}})).rejects.toThrow(/no command: service/)
+  })
+
+  test('the mesh going away mid-read (mesh down): a clear error, and no file written, not even in part', async () => {
+    const file = meshFile()
+    const out = path.join(path.dirname(file), 'fitted.yaml')
+    // What ControlClient throws when the daemon's answer is cut off or never comes.
+    const gone = () => Promise.reject(new MeshError('MESH_DAEMON_UNREACHABLE', 'the mesh daemon at http://127.0.0.1:1 did not answer.', {cause: new Error('aborted')}))
+    for (const client of [{...storeOf(checkoutRequests(60)), spans: gone}, {...storeOf(checkoutRequests(60)), traceStore: gone}]) {
+      const error = await fitFromRunningMesh(client as unknown as ControlClient, {file, out, json: false, colour: false, log: () => {}}).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(MeshError)
+      expect(error).toMatchObject({code: 'MESH_DAEMON_UNREACHABLE', message: expect.stringMatching(/stopped answering while mesh sim --fit read its traces.*: nothing was written/)})
+      expect((error as MeshError).hints.join('\n')).toMatch(/mesh up -d/)
+      expect(existsSync(out)).toBe(false)
+    }
+  })
+
+  test('--out is replaced in one step: in place, a link to mesh.yaml stays a link; a write that fails is an error naming the file', async () => {
+    const file = meshFile()
+    const dir = path.dirname(file)
+    const link = path.join(dir, 'linked.yaml')
+    symlinkSync(file, link)
+    const report = await fitFromRunningMesh(storeOf(checkoutRequests(60)), {file: link, out: link, json: true, colour: false, log: () => {}})
+    expect(report.written).toBe(link)
+    expect(lstatSync(link).isSymbolicLink()).toBe(true)
+    expect(readFileSync(file, 'utf8')).toMatch(/# fitted by mesh sim --fit/)
+    // Nothing but mesh.yaml and the link: no temporary file left.
+    expect(readdirSync(dir).sort()).toEqual(['linked.yaml', 'mesh.yaml'])
+
+    const error = await fitFromRunningMesh(storeOf(checkoutRequests(60)), {file, out: dir, json: true, colour: false, log: () => {}}).catch((e: unknown) => e)
+    expect(error).toMatchObject({code: 'MESH_BAD_FLAG', message: expect.stringContaining(`cannot write --out ${dir}`)})
   })
 })

@@ -2,7 +2,7 @@
 // services one after the other, works 20 ms, and fails every tenth request of its own) is
 // driven through the ingress; the fitted model has its calls, in order, its own latency net of
 // them, and its error rate; the file it writes validates and runs in `mesh sim`.
-import {readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, test} from 'vitest'
 import type {FitReport} from '../../src/cli/sim-fit.js'
@@ -113,6 +113,21 @@ describe('mesh sim --fit', () => {
     expect(simulated.p50).toBeGreaterThan(real / 2)
     expect(simulated.p50).toBeLessThan(real * 2)
   }, 40_000)
+
+  // Last: it stops the mesh. Which side wins is the machine's choice; either way the outcome is whole.
+  test('racing mesh down: it fits, or says the mesh went away and exits non-zero; never a stack trace, never part of a file', async () => {
+    const raced = path.join(dir, 'raced.yaml')
+    const [fit, down] = await Promise.all([mesh(dir, ['sim', '--fit', '--out', 'raced.yaml']), mesh(dir, ['down'])])
+    expect(down.exitCode, down.stderr).toBe(0)
+    expect(fit.stderr).not.toMatch(/^\s+at /m)
+    if (fit.exitCode === 0) {
+      const validate = await mesh(dir, ['validate', '-f', 'raced.yaml'])
+      expect(validate.exitCode, validate.stderr + validate.stdout).toBe(0)
+    } else {
+      expect(fit.stderr, fit.stderr).toMatch(/^Error: .*(no mesh is running|stopped answering|is stopping|did not answer)/im)
+      expect(existsSync(raced)).toBe(false)
+    }
+  }, 60_000)
 
   test('with no mesh running it says so and exits 3', async () => {
     const idle = meshDir('name: idle\nservices:\n  a: {command: node fixtures/echo-server.js}\n')

@@ -68,6 +68,11 @@ describe('parseSimulateConfig', () => {
     })
   })
 
+  it('carries callErrorStatus when given (what mesh sim\'s model answers too), and refuses one that is no status', () => {
+    expect(parseSimulateConfig({callErrorStatus: 502}).callErrorStatus).toBe(502)
+    expect(errorOf(() => parseSimulateConfig({callErrorStatus: 99})).message).toMatch(/callErrorStatus: expected an HTTP status 100\.\.599/)
+  })
+
   it('keeps a latency distribution and its parameters, so mesh up\'s simulated services draw from it too', () => {
     const exponential = {p50Ms: 20 * Math.LN2, p99Ms: 20 * Math.log(100), distribution: 'exponential' as const, meanMs: 20}
     const empirical = {p50Ms: 3, p99Ms: 8.92, distribution: 'empirical' as const, samplesMs: [1, 3, 9]}

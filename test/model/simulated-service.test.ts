@@ -235,6 +235,14 @@ describe('simulated service', () => {
     expect(next.seen).toHaveLength(0)
   })
 
+  it('answers its callErrorStatus instead when it has one (a model of code that answers 502)', async () => {
+    const failing = await startDownstream(503)
+    const {url} = await startSim({callErrorStatus: 502, calls: [{service: 'payments', probability: 1, path: '/', method: 'GET'}]}, {dependencyUrls: {payments: failing.url}})
+    const res = await get(url)
+    expect(res.status).toBe(502)
+    expect(res.json()).toMatchObject({dependency: 'payments', status: 503})
+  })
+
   it('answers 500 when a dependency refuses the connection', async () => {
     const gone = await startDownstream()
     const goneUrl = gone.url

@@ -91,7 +91,7 @@ describe.each(['minimal', 'shop', 'secure-shop', 'serverless'])('templates/%s/me
     expect(Object.keys(config).sort()).toEqual(topKeys[name] ?? ['ingress', 'name', 'services'])
     expect(config.ingress.port).toBe(8000)
     const serviceKeys = ['command', 'cwd', 'env', 'simulate', 'address', 'port', 'replicas', 'versions', 'dependsOn', 'health', 'stopGracePeriod', 'restart', 'watch', 'warmUp', 'protocol', 'envFile', 'policy', 'scaling', 'deploy']
-    const simulateKeys = ['latency', 'errorRate', 'errorStatus', 'calls', 'callMode', 'responseSize', 'concurrency', 'coldStart', 'seed']
+    const simulateKeys = ['latency', 'errorRate', 'errorStatus', 'callErrorStatus', 'calls', 'callMode', 'responseSize', 'concurrency', 'coldStart', 'seed']
     for (const route of config.ingress.routes) expect(config.services).toHaveProperty(route.service)
     for (const [svc, spec] of Object.entries<Record<string, any>>(config.services)) {
       for (const key of Object.keys(spec)) expect(serviceKeys, `services.${svc}.${key}`).toContain(key)

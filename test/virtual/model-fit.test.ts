@@ -6,7 +6,7 @@ import {parseConfig} from '../../src/sim/config/load-config.js'
 import {latencyModel} from '../../src/sim/model/latency-model.js'
 import type {Span} from '../../src/sim/telemetry/span.js'
 import {SeededRandom} from '../../src/sim/time/random.js'
-import {FITTED_MARK, writeModels} from '../../src/sim/virtual/fitted-yaml.js'
+import {FITTED_MARK, simulateBlock, writeModels} from '../../src/sim/virtual/fitted-yaml.js'
 import {busyMs, fitLatency, fitModels, type FittedModel} from '../../src/sim/virtual/model-fit.js'
 
 let ids = 0
@@ -93,6 +93,11 @@ describe('fitModels', () => {
     expect(fit.measured).toBe(80)
     expect(fit.model!.errorRate).toBe(0.125)
     expect(fit.model!.errorStatus).toBe(503)
+    // What it answered when payments failed: its callErrorStatus (500, the default, is left out).
+    expect(fit.model!.callErrorStatus).toBe(503)
+    expect(simulateBlock(fit.model!)).toMatchObject({errorStatus: 503, callErrorStatus: 503})
+    const answered500 = spans.map((s) => (s.kind === 'server' && s.status === 503 && s.durationMs === 15 ? {...s, status: 500} : s))
+    expect(fitModels(answered500, ['checkout'])[0].model!).not.toHaveProperty('callErrorStatus')
     // The requests that failed fast for payments are not samples of its own time (5 ms).
     expect(fit.model!.latency.p50Ms).toBe(50)
   })

@@ -4,34 +4,16 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 import {DEFAULT_TRACE_EVERY, finishRun, outputOptions, runSweepFlags} from '../../src/cli/sim-output.js'
-import {parseConfig} from '../../src/sim/config/load-config.js'
 import {constantShape} from '../../src/sim/load/arrival-schedule.js'
 import {runSimulation} from '../../src/sim/virtual/simulation.js'
 import {stableJson} from '../../src/sim/virtual/stable-json.js'
 import {findTraceInFile, readTraceFile, traceStoreOf} from '../../src/sim/virtual/trace-file.js'
+import {TINY_FILE, TINY_SOURCE, tinyConfig} from './tiny-mesh.js'
 
 const dir = mkdtempSync(path.join(tmpdir(), 'sim-output-flags-'))
 afterAll(() => rmSync(dir, {recursive: true, force: true}))
 
-const SOURCE = `name: tiny
-ingress:
-  port: 8000
-  routes:
-    - {prefix: /, service: front}
-services:
-  front:
-    simulate:
-      latency: {p50: 4ms, p99: 20ms}
-      calls:
-        - {service: back, probability: 1, path: /items, method: GET}
-    policy:
-      retries: {attempts: 2}
-  back:
-    simulate:
-      latency: {p50: 2ms, p99: 10ms}
-      errorRate: 0.3
-`
-const config = parseConfig(SOURCE, path.join(dir, 'mesh.yaml'), {}).config!
+const config = tinyConfig()
 
 describe('mesh sim output', () => {
   it('writes sampled requests\' spans as the run records them, and says which trace to look at', async () => {
@@ -47,17 +29,17 @@ describe('mesh sim output', () => {
 
     const spans = await readTraceFile(traces)
     const store = traceStoreOf(spans)
-    // One request in ten of 200: twenty traces, each from the ingress through front to back.
+    // One request in ten of 200: twenty traces, each from the ingress through frontend to payments.
     expect(store.stats().traces).toBe(20)
     expect(writer!.traces).toBe(20)
     // `mesh traces` shows 12 digits of an id and `mesh trace` takes them as a prefix: they must tell traces apart.
     expect(new Set(store.list().map((t) => t.traceId.slice(0, 12))).size).toBe(20)
     const [first] = store.list()
-    expect(first.services).toEqual(expect.arrayContaining(['ingress', 'front', 'back']))
+    expect(first.services).toEqual(expect.arrayContaining(['ingress', 'frontend', 'payments']))
     expect(notes[1]).toBe(`Wrote 20 traces (${spans.length} spans; one request in 10) to ${traces}. List them: mesh traces --traces ${traces}`)
     const failed = notes.find((n) => n.includes('a failed one'))
     const slowest = notes.find((n) => n.includes('the slowest'))!
-    // 30% of back's calls fail and front retries twice: some request failed on the way.
+    // One in five of payments' calls fails and frontend does not retry: some request failed on the way.
     expect(failed ?? slowest).toBeDefined()
     const id = slowest.split(' ').at(-1)!
     expect(findTraceInFile(spans, id, traces).length).toBeGreaterThanOrEqual(4)
@@ -80,8 +62,8 @@ describe('mesh sim output', () => {
 describe('mesh sim --vary', () => {
   it('runs the grid the flags give, telling the progress line where it is', async () => {
     const lines: string[] = []
-    const flags = {step: 1000, vary: ['services.back.simulate.errorRate=0,0.5', 'load.rps=20,40'], metrics: 'successRate, back.actualRequests'}
-    const sweep = await runSweepFlags(flags, {file: path.join(dir, 'mesh.yaml'), source: SOURCE, load: {rps: 10, durationMs: 1000}, options: {seed: 2}}, (l) => lines.push(l))
+    const flags = {step: 1000, vary: ['services.payments.versions.v1.simulate.errorRate=0,0.5', 'load.rps=20,40'], metrics: 'successRate, payments.actualRequests'}
+    const sweep = await runSweepFlags(flags, {file: TINY_FILE, source: TINY_SOURCE, load: {rps: 10, durationMs: 1000}, options: {seed: 2}}, (l) => lines.push(l))
     expect(lines).toEqual([
       'Sweeping 4 cells (2 × 2)…',
       'Sweeping 4 cells (2 × 2)… 1/4 done',
@@ -89,7 +71,7 @@ describe('mesh sim --vary', () => {
       'Sweeping 4 cells (2 × 2)… 3/4 done',
       'Sweeping 4 cells (2 × 2)… 4/4 done',
     ])
-    expect(sweep.metrics).toEqual(['successRate', 'back.actualRequests'])
+    expect(sweep.metrics).toEqual(['successRate', 'payments.actualRequests'])
     expect(sweep.cells.map((c) => c.result.ingressRequests)).toEqual([20, 40, 20, 40])
     expect(sweep.cells[0].metrics.successRate).toBe(1)
     expect(sweep.cells[2].metrics.successRate!).toBeLessThan(1)

@@ -2,37 +2,9 @@
 import {describe, expect, it} from 'vitest'
 import {ConfigError} from '../../src/sim/config/config-error.js'
 import {parseConfig} from '../../src/sim/config/load-config.js'
-import type {MeshConfig} from '../../src/sim/config/types.js'
 import {cellResult, checkVaryKey, configFor, loadFor, metricColumns, metricValue, parseVary, splitValues, sweepCells} from '../../src/sim/virtual/sweep.js'
 import {simResult} from './sim-result-fixture.js'
-
-const FILE = '/tmp/sweep-test/mesh.yaml'
-const SOURCE = `name: shop
-ingress:
-  port: 8000
-  routes:
-    - {prefix: /, service: frontend}
-services:
-  frontend:
-    simulate:
-      latency: {p50: 10ms, p99: 50ms}
-      calls:
-        - {service: payments, probability: 1, path: /pay, method: POST}
-    policy:
-      retries:
-        attempts: 2
-  payments:
-    versions:
-      v1:
-        simulate:
-          latency: {p50: 5ms, p99: 20ms}
-`
-
-function config(): MeshConfig {
-  const parsed = parseConfig(SOURCE, FILE, {})
-  if (!parsed.config) throw new Error(JSON.stringify(parsed.issues))
-  return parsed.config
-}
+import {TINY_FILE, TINY_SOURCE, tinyConfig} from './tiny-mesh.js'
 
 function configError(fn: () => unknown): ConfigError {
   try {
@@ -68,7 +40,7 @@ describe('--vary', () => {
 })
 
 describe('sweep keys', () => {
-  const c = config()
+  const c = tinyConfig()
 
   it('takes keys the schema has, written in the file or not', () => {
     for (const key of ['services.frontend.policy.retries.attempts', 'services.payments.policy.timeout', 'services.payments.versions.v1.replicas', 'load.rps', 'services.frontend.simulate.latency.p99', 'ingress.routes.0.service']) {
@@ -95,25 +67,25 @@ describe('sweep keys', () => {
 describe('a cell\'s config', () => {
   it('sets keys the file has and keys it leaves out', () => {
     const cell = [
-      {key: 'services.frontend.policy.retries.attempts', value: '0'},
+      {key: 'services.frontend.policy.retries.attempts', value: '3'},
       {key: 'services.payments.policy.timeout', value: '300ms'},
       {key: 'services.payments.versions.v1.replicas', value: '4'},
       {key: 'services.payments.versions.v1.simulate.latency', value: '{p50: 50ms, p99: 400ms}'},
     ]
-    const cfg = configFor(SOURCE, FILE, cell, {})
+    const cfg = configFor(TINY_SOURCE, TINY_FILE, cell, {})
     const frontend = cfg.services.find((s) => s.name === 'frontend')!
     const payments = cfg.services.find((s) => s.name === 'payments')!
-    expect(frontend.policy.retries?.attempts).toBe(0)
+    expect(frontend.policy.retries?.attempts).toBe(3)
     expect(payments.policy.timeoutMs).toBe(300)
     expect(payments.versions[0].replicas).toBe(4)
     expect(payments.versions[0].workload).toMatchObject({kind: 'simulate', simulate: {latency: {p50Ms: 50, p99Ms: 400}}})
     // The file's text is not changed: the next cell starts from it again.
-    expect(configFor(SOURCE, FILE, [], {}).services[0].policy.retries?.attempts).toBe(2)
+    expect(configFor(TINY_SOURCE, TINY_FILE, [], {}).services[0].policy.retries?.attempts).toBe(0)
   })
 
   it('refuses a value with the words and the line mesh validate gives for it written in the file', () => {
-    const viaVary = configError(() => configFor(SOURCE, FILE, [{key: 'services.frontend.policy.retries.attempts', value: '-1'}], {}))
-    const written = parseConfig(SOURCE.replace('attempts: 2', 'attempts: -1'), FILE, {})
+    const viaVary = configError(() => configFor(TINY_SOURCE, TINY_FILE, [{key: 'services.frontend.policy.retries.attempts', value: '-1'}], {}))
+    const written = parseConfig(TINY_SOURCE.replace('attempts: 0', 'attempts: -1'), TINY_FILE, {})
     expect(written.config).toBeUndefined()
     expect(viaVary.issues).toEqual(written.issues)
     expect(viaVary.message).toMatch(/mesh\.yaml:14:19 services\.frontend\.policy\.retries\.attempts: expected a non-negative integer/)
@@ -121,10 +93,10 @@ describe('a cell\'s config', () => {
   })
 
   it('places a key the file leaves out at its closest map, with the same message', () => {
-    const viaVary = configError(() => configFor(SOURCE, FILE, [{key: 'services.payments.policy.timeout', value: 'soon'}], {}))
+    const viaVary = configError(() => configFor(TINY_SOURCE, TINY_FILE, [{key: 'services.payments.policy.timeout', value: 'soon'}], {}))
     expect(viaVary.issues).toHaveLength(1)
     expect(viaVary.issues[0]).toMatchObject({path: 'services.payments.policy.timeout', severity: 'error', line: 16})
-    const written = parseConfig(`${SOURCE}    policy:\n      timeout: soon\n`, FILE, {})
+    const written = parseConfig(`${TINY_SOURCE}    policy:\n      timeout: soon\n`, TINY_FILE, {})
     expect(viaVary.issues[0].message).toBe(written.issues[0].message)
   })
 })
@@ -150,7 +122,7 @@ describe('a cell\'s load', () => {
 })
 
 describe('--metrics', () => {
-  const c = config()
+  const c = tinyConfig()
 
   it('reads a bare metric as the entry service\'s, SERVICE.METRIC as that service\'s, and the run\'s figures', () => {
     const cols = metricColumns(['p99', 'payments.successRate', 'hopRequests'], c)
@@ -168,7 +140,7 @@ describe('--metrics', () => {
 
 describe('a cell\'s row', () => {
   it('says what an unstable service needs, and rounds its figures as --json does', () => {
-    const withLimit = parseConfig(SOURCE.replace('          latency: {p50: 5ms, p99: 20ms}', '          latency: {p50: 5ms, p99: 20ms}\n          concurrency: 4\n        replicas: 3'), FILE, {}).config!
+    const withLimit = tinyConfig((source) => source.replace('          errorRate: 0.2', '          errorRate: 0.2\n          concurrency: 4\n        replicas: 3'))
     const columns = metricColumns(['p99', 'payments.utilisation'], withLimit)
     const result = simResult({unstable: [{service: 'payments', utilisation: 1.25}, {service: 'frontend', utilisation: 2 / 3 + 1}]})
     result.services[0].p99 = 1 / 3

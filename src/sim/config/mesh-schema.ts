@@ -179,6 +179,8 @@ const simulate = obj({
   latency: def(latency, () => ({p50Ms: 10, p99Ms: 50})),
   errorRate: def(ratioOrPercent, 0),
   errorStatus: def(httpStatus, 500),
+  // Absent (500) is left out of the config, so what a simulated instance is given stays as it was.
+  callErrorStatus: opt(httpStatus),
   calls: def(array(simulatedCall), () => []),
   callMode: def(enumOf(['sequential', 'parallel']), 'sequential'),
   responseSize: def(size, 256),
@@ -868,6 +870,7 @@ function withSeed(raw: RawSimulate, fallbackSeed: number): SimulateConfig {
     responseBytes: raw.responseSize,
     concurrency: raw.concurrency,
     seed: raw.seed ?? fallbackSeed,
+    ...(raw.callErrorStatus !== undefined ? {callErrorStatus: raw.callErrorStatus} : {}),
     ...(raw.isolated ? {isolated: true} : {}),
     ...(raw.coldStart ? {coldStart: raw.coldStart} : {}),
   }

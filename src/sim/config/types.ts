@@ -223,6 +223,11 @@ export interface SimulateConfig {
   /** 0..1 */
   errorRate: number
   errorStatus: number
+  /**
+   * What it answers when one of its calls fails (a 5xx, or no answer): 500 when absent, as a
+   * simulated service does; a model of real code that says otherwise (502 Bad Gateway, 503) sets it.
+   */
+  callErrorStatus?: number
   calls: SimulatedCall[]
   callMode: 'sequential' | 'parallel'
   responseBytes: number

@@ -49,7 +49,7 @@ function readOwner(file: string): LockOwner | undefined {
 export class MeshLock {
   private released = false
   constructor(
-    private readonly paths: MeshPaths,
+    private readonly file: string,
     readonly owner: LockOwner,
   ) {}
 
@@ -57,8 +57,8 @@ export class MeshLock {
   release(): void {
     if (this.released) return
     this.released = true
-    const now = readOwner(this.paths.lock)
-    if (now && sameOwner(now, this.owner)) rmSync(this.paths.lock, {force: true})
+    const now = readOwner(this.file)
+    if (now && sameOwner(now, this.owner)) rmSync(this.file, {force: true})
   }
 }
 
@@ -76,29 +76,38 @@ export function lockedError(owner: LockOwner): MeshError {
  * waits for a command's short hold to end (a daemon's never does: it fails at once).
  */
 export async function acquireMeshLock(paths: MeshPaths, who: {role: LockOwner['role']; name: string}, waitMs = 0): Promise<MeshLock> {
+  ensureMeshDir(paths)
+  return acquireLockFile(paths.lock, who, waitMs)
+}
+
+/**
+ * The same lock as a file of the caller's choosing (its directory must exist), for other work
+ * one process at a time may do (`mesh export --out DIR`); `held` is the error when it is not
+ * free within `waitMs`.
+ */
+export async function acquireLockFile(lock: string, who: {role: LockOwner['role']; name: string}, waitMs: number, held: (owner: LockOwner) => MeshError = lockedError): Promise<MeshLock> {
   const table = processTable()
   const self = table.readSync().get(process.pid)
   if (!self) throw new MeshError('MESH_PS_FAILED', `cannot find this process (pid ${process.pid}) in the process table (${table.kind}).`)
   const owner: LockOwner = {pid: process.pid, startTime: self.startTime, processTable: table.kind, role: who.role, name: who.name}
-  ensureMeshDir(paths)
-  const tmp = `${paths.lock}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
+  const tmp = `${lock}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
   const deadline = Date.now() + waitMs
   try {
     writeFileSync(tmp, JSON.stringify(owner), {mode: 0o600})
     for (;;) {
       try {
-        linkSync(tmp, paths.lock)
-        return new MeshLock(paths, owner)
+        linkSync(tmp, lock)
+        return new MeshLock(lock, owner)
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
       }
-      const holder = readOwner(paths.lock)
+      const holder = readOwner(lock)
       if (holder === undefined || !ownerRuns(holder)) {
         // Not readable: a lock is linked whole, so this is one from before (or garbage); stale either way.
-        takeOverStale(paths.lock, holder)
+        takeOverStale(lock, holder)
         continue
       }
-      if (holder.role === 'daemon' || Date.now() >= deadline) throw lockedError(holder)
+      if (holder.role === 'daemon' || Date.now() >= deadline) throw held(holder)
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
   } finally {

@@ -176,7 +176,7 @@ export function createSimulatedService(opts: SimulatedServiceOptions): Simulated
         const reason = broken.status === 0
           ? `dependency "${broken.service}" failed: ${broken.error ?? 'no response'}`
           : `dependency "${broken.service}" answered ${broken.status}`
-        return send(res, 500, JSON.stringify({
+        return send(res, config.callErrorStatus ?? 500, JSON.stringify({
           ...identity, error: reason, dependency: broken.service, status: broken.status, calls,
         }))
       }
@@ -351,6 +351,7 @@ export function parseSimulateConfig(json: unknown): SimulateConfig {
     latency,
     errorRate: num(root, 'errorRate', '', 0, ratio, 'a ratio 0..1'),
     errorStatus: num(root, 'errorStatus', '', 500, (n) => Number.isInteger(n) && n >= 100 && n <= 599, 'an HTTP status 100..599'),
+    ...(root.callErrorStatus !== undefined ? {callErrorStatus: num(root, 'callErrorStatus', '', 500, (n) => Number.isInteger(n) && n >= 100 && n <= 599, 'an HTTP status 100..599')} : {}),
     calls,
     callMode: callMode as SimulateConfig['callMode'],
     responseBytes: num(root, 'responseBytes', '', 256, (n) => Number.isInteger(n) && n >= 0, 'a byte count >= 0'),

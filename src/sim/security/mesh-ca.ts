@@ -7,8 +7,9 @@
 import 'reflect-metadata'
 import * as x509 from '@peculiar/x509'
 import {createPrivateKey, randomBytes, webcrypto, X509Certificate} from 'node:crypto'
-import {chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync} from 'node:fs'
+import {chmodSync, existsSync, mkdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
+import {writeFileAtomically} from '../atomic-file.js'
 import {MeshError} from '../errors.js'
 import {caCertPath} from './ca-file.js'
 
@@ -68,8 +69,8 @@ export class MeshCA {
     const ca = await MeshCA.create(trustDomain, now)
     mkdirSync(dir, {recursive: true, mode: 0o700})
     chmodSync(dir, 0o700)
-    writeAtomically(keyFile, await ca.keyPem(), 0o600)
-    writeAtomically(certFile, ca.certPem, 0o644)
+    writeFileAtomically(keyFile, await ca.keyPem(), 0o600)
+    writeFileAtomically(certFile, ca.certPem, 0o644)
     return ca
   }
 
@@ -178,10 +179,3 @@ function pemBody(pem: string): ArrayBuffer {
   return x509.PemConverter.decodeFirst(pem)
 }
 
-/** Written under a temporary name and renamed, so a reader never sees half a key. */
-export function writeAtomically(file: string, data: string, mode: number): void {
-  const tmp = `${file}.${process.pid}.tmp`
-  writeFileSync(tmp, data, {mode})
-  chmodSync(tmp, mode)
-  renameSync(tmp, file)
-}

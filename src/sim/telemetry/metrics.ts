@@ -12,8 +12,7 @@
 // field: no key string, no map lookup); grouping and percentiles are computed only
 // when someone asks.
 import {LatencyHistogram} from './histogram.js'
-import {outcomeStatus} from '../proxy/grpc.js'
-import {isSuccessStatus} from './span.js'
+import {isSuccessOutcome} from './span.js'
 
 export type Reporter = 'source' | 'destination'
 
@@ -291,7 +290,7 @@ export class MetricsRecorder {
       slot = s.slots.find((x) => x.second === second) ?? slot
     }
     slot.requests++
-    if (isSuccessStatus(outcomeStatus(o))) slot.successes++
+    if (isSuccessOutcome(o)) slot.successes++
     slot.latency.record(o.durationMs)
     if (o.coldStartMs !== undefined) {
       slot.coldStarts++

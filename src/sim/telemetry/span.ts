@@ -100,13 +100,23 @@ export function isSuccessStatus(status: number): boolean {
 }
 
 /**
+ * Whether `mesh stat` counts a call (or an attempt) a success: its outcome's status — a gRPC
+ * call's grpc-status mapped to HTTP (grpc.ts) — below 500. A 429 (RL, TH) is one, as every
+ * 4xx: the caller's to handle, as Linkerd's and Istio's success rates count it. `mesh sim`
+ * counts with this too, so the two rates are the same figure.
+ */
+export function isSuccessOutcome(o: {status: number; grpcStatus?: number}): boolean {
+  return isSuccessStatus(outcomeStatus(o))
+}
+
+/**
  * A span failed when the callee answered 5xx (or a gRPC status counted as one: grpc.ts),
  * nothing answered, or the mesh says why it
  * failed: a mesh-made 4xx (NR no route, RL rate limited) or a body the mesh cut after a
  * 200 (UT: the overall timeout fired mid-body; a reset fault).
  */
 export function isErrorSpan(span: Span): boolean {
-  return !isSuccessStatus(outcomeStatus(span)) || span.cause !== undefined
+  return !isSuccessOutcome(span) || span.cause !== undefined
 }
 
 export function spanEndMs(span: Span): number {

@@ -2,6 +2,7 @@
 // setTimeout, Date.now or performance.now directly: it is handed a Clock, so tests
 // run on VirtualClock and a 30-minute canary takes a millisecond.
 import {type Abortable, abortError, whenAborted} from '../abort-signal.js'
+import {type Alarm, AlarmClock, settle} from './alarm-clock.js'
 
 export interface Timer {
   /** Idempotent. */
@@ -69,42 +70,13 @@ export function sleepOn(clock: Clock, ms: number, signal?: Abortable): Promise<v
   })
 }
 
-interface Alarm {
-  due: number
-  seq: number
-  fn: () => void
-  cancelled: boolean
-}
-
 /**
  * A clock that moves only when told. Alarms fire in (due, seq) order; the sequence
  * number breaks ties so runs are deterministic.
  */
-export class VirtualClock implements Clock {
-  private current: number
-  private seq = 0
-  private heap: Alarm[] = []
-
-  constructor(start = 0, private readonly epochMs = 1_700_000_000_000) {
-    this.current = start
-  }
-
-  now(): number {
-    return this.current
-  }
-
-  wallNow(): number {
-    return this.epochMs + this.current
-  }
-
-  wallAt(monotonicMs: number): number {
-    return this.epochMs + monotonicMs
-  }
-
-  setTimer(ms: number, fn: () => void): Timer {
-    const alarm: Alarm = {due: this.current + Math.max(0, ms), seq: this.seq++, fn, cancelled: false}
-    this.push(alarm)
-    return {cancel: () => { alarm.cancelled = true }}
+export class VirtualClock extends AlarmClock {
+  constructor(start = 0, epochMs = 1_700_000_000_000) {
+    super(start, epochMs)
   }
 
   sleep(ms: number, signal?: Abortable): Promise<void> {
@@ -113,7 +85,7 @@ export class VirtualClock implements Clock {
 
   /** Number of alarms still waiting. */
   pending(): number {
-    return this.heap.filter((a) => !a.cancelled).length
+    return this.armed()
   }
 
   /**
@@ -128,7 +100,7 @@ export class VirtualClock implements Clock {
     const target = this.current + ms
     await settle()
     for (;;) {
-      const next = this.peek()
+      const next = this.peekArmed()
       if (!next || next.due > target) break
       if (this.fire(this.pop()!)) await settle()
     }
@@ -149,62 +121,13 @@ export class VirtualClock implements Clock {
 
   /** False for a cancelled alarm: nothing ran, so there is nothing to wait for. */
   private fire(alarm: Alarm): boolean {
-    if (alarm.cancelled) return false
+    const fn = alarm.fn
+    if (fn === undefined) return false
+    alarm.fn = undefined
     this.current = Math.max(this.current, alarm.due)
-    alarm.fn()
+    fn()
     return true
   }
-
-  private less(a: Alarm, b: Alarm): boolean {
-    return a.due < b.due || (a.due === b.due && a.seq < b.seq)
-  }
-
-  private push(alarm: Alarm): void {
-    const h = this.heap
-    h.push(alarm)
-    let i = h.length - 1
-    while (i > 0) {
-      const parent = (i - 1) >> 1
-      if (!this.less(h[i], h[parent])) break
-      ;[h[i], h[parent]] = [h[parent], h[i]]
-      i = parent
-    }
-  }
-
-  private peek(): Alarm | undefined {
-    return this.heap[0]
-  }
-
-  private pop(): Alarm | undefined {
-    const h = this.heap
-    if (h.length === 0) return undefined
-    const top = h[0]
-    const last = h.pop()!
-    if (h.length > 0) {
-      h[0] = last
-      let i = 0
-      for (;;) {
-        const l = 2 * i + 1
-        const r = l + 1
-        let m = i
-        if (l < h.length && this.less(h[l], h[m])) m = l
-        if (r < h.length && this.less(h[r], h[m])) m = r
-        if (m === i) break
-        ;[h[i], h[m]] = [h[m], h[i]]
-        i = m
-      }
-    }
-    return top
-  }
-}
-
-/**
- * Resolves once every microtask and nextTick queued so far has run, and every one
- * those queue in turn: Node drains both queues completely before the next macrotask,
- * and an immediate is one.
- */
-function settle(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve))
 }
 
 export const realClock: Clock = new RealClock()

@@ -4,52 +4,20 @@
 // of async code need and a million-request run cannot pay. Here the data path answers
 // through Replies, not promises, so an event's consequences are done when its callback
 // returns; the few places that still await (a retry's backoff, an injected fault, a
-// chaos step) say so through `needsSettle`, and only then does the run wait for them.
+// chaos step) say so through `needsSettle`, and only then does the run wait for them. What the
+// two clocks share (reading time, the alarms and their order) is time/alarm-clock.ts.
 import {type Abortable, abortError, whenAborted} from '../abort-signal.js'
-import type {Clock, Timer} from '../time/clock.js'
+import {AlarmClock, settle} from '../time/alarm-clock.js'
+import type {Clock} from '../time/clock.js'
 
-interface SimEvent extends Timer {
-  due: number
-  seq: number
-  fn: (() => void) | undefined
-}
-
-/** Resolves once every microtask and nextTick queued so far (and those they queue) has run. */
-function settle(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve))
-}
-
-function cancelEvent(this: SimEvent): void {
-  this.fn = undefined
-}
-
-export class SimClock implements Clock {
-  private current = 0
-  private seq = 0
-  private readonly heap: SimEvent[] = []
+export class SimClock extends AlarmClock {
   /** Something resolved or rejected a promise: run its continuations before time moves on. */
   needsSettle = false
   /** Events run so far (the benchmark's denominator). */
   fired = 0
 
-  constructor(private readonly epochMs = 1_700_000_000_000) {}
-
-  now(): number {
-    return this.current
-  }
-
-  wallNow(): number {
-    return this.epochMs + this.current
-  }
-
-  wallAt(monotonicMs: number): number {
-    return this.epochMs + monotonicMs
-  }
-
-  setTimer(ms: number, fn: () => void): Timer {
-    const event: SimEvent = {due: this.current + (ms > 0 ? ms : 0), seq: this.seq++, fn, cancel: cancelEvent}
-    this.push(event)
-    return event
+  constructor(epochMs = 1_700_000_000_000) {
+    super(0, epochMs)
   }
 
   /** As sleepOn, flagging the settle its continuation needs. */
@@ -89,8 +57,7 @@ export class SimClock implements Clock {
 
   /** Time of the next event still due, or undefined. */
   nextDue(): number | undefined {
-    while (this.heap.length > 0 && this.heap[0].fn === undefined) this.pop()
-    return this.heap[0]?.due
+    return this.peekArmed()?.due
   }
 
   /**
@@ -119,43 +86,5 @@ export class SimClock implements Clock {
         await settle()
       }
     }
-  }
-
-  private push(event: SimEvent): void {
-    const h = this.heap
-    let i = h.length
-    h.push(event)
-    while (i > 0) {
-      const parent = (i - 1) >> 1
-      const p = h[parent]
-      if (p.due < event.due || (p.due === event.due && p.seq < event.seq)) break
-      h[i] = p
-      i = parent
-    }
-    h[i] = event
-  }
-
-  private pop(): SimEvent | undefined {
-    const h = this.heap
-    const n = h.length
-    if (n === 0) return undefined
-    const top = h[0]
-    const last = h.pop()!
-    if (n === 1) return top
-    let i = 0
-    const size = n - 1
-    for (;;) {
-      const l = 2 * i + 1
-      if (l >= size) break
-      const r = l + 1
-      let m = l
-      if (r < size && (h[r].due < h[l].due || (h[r].due === h[l].due && h[r].seq < h[l].seq))) m = r
-      const c = h[m]
-      if (last.due < c.due || (last.due === c.due && last.seq < c.seq)) break
-      h[i] = c
-      i = m
-    }
-    h[i] = last
-    return top
   }
 }

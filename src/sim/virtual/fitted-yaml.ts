@@ -40,6 +40,7 @@ export function simulateBlock(model: FittedModel): Record<string, unknown> {
     block.errorRate = model.errorRate
     if (model.errorStatus !== 500) block.errorStatus = model.errorStatus
   }
+  if (model.callErrorStatus !== undefined && model.callErrorStatus !== 500) block.callErrorStatus = model.callErrorStatus
   if (model.calls.length > 0) {
     block.calls = model.calls.map((c) => ({
       service: c.service,

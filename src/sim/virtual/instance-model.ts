@@ -14,7 +14,7 @@ import {ResponseBody} from '../proxy/body.js'
 import {Cancellation} from '../proxy/cancellation.js'
 import type {Leaf} from '../proxy/leaf.js'
 import type {Endpoint} from '../proxy/registry.js'
-import {connectFailure} from '../proxy/respond.js'
+import {connectFailure, ProxyError, upstreamReset} from '../proxy/respond.js'
 import type {CallContext, MeshRequest, MeshResponse, Peer, Reply, Service} from '../proxy/stack.js'
 import {abortReason} from '../proxy/upstream.js'
 import type {Random} from '../time/random.js'
@@ -50,6 +50,8 @@ export class SimInstance {
   readonly station: Station
   private readonly peer: Peer
   readonly clock: SimClock
+  /** Attempts in its station (queued or at work), linked through Work.prevLive/nextLive: no allocation per attempt. */
+  private live: Work | undefined = undefined
 
   constructor(
     readonly endpoint: Endpoint,
@@ -72,13 +74,48 @@ export class SimInstance {
     for (const call of config.calls) if (this.random.next() < call.probability) (calls ??= []).push(call)
     const latencyMs = latency.sample(this.random)
     const fail = this.random.next() < config.errorRate
-    new Work(this, req, ctx, reply, signal, calls, latencyMs, fail).enter()
+    const work = new Work(this, req, ctx, reply, signal, calls, latencyMs, fail)
+    const head = this.live
+    if (head) head.prevLive = work
+    work.nextLive = head
+    this.live = work
+    work.enter()
+  }
+
+  /** @internal `work` left the station. */
+  unlink(work: Work): void {
+    const {prevLive, nextLive} = work
+    if (prevLive) prevLive.nextLive = nextLive
+    else if (this.live === work) this.live = nextLive
+    if (nextLive) nextLive.prevLive = prevLive
+    work.prevLive = work.nextLive = undefined
+  }
+
+  /**
+   * A chaos kill: the process goes with all it was doing, as under SIGKILL. Each attempt it had
+   * not answered fails as the real proxy fails it when the connection closes with no response
+   * (502 UC, upstreamReset: retried and counted against the instance as a reset); the calls it
+   * was making are cut, as a caller that went away (the callee's side: 499 DC).
+   */
+  kill(): void {
+    const reset = upstreamReset(this.endpoint.instance, Object.assign(new Error('socket hang up'), {code: 'ECONNRESET'}))
+    const victims: Work[] = []
+    // Out of the queue first, so a slot the others free starts none of them.
+    for (let w = this.live; w; w = w.nextLive) {
+      victims.push(w)
+      w.dead = true
+      if (w.queued) this.station.leave(w)
+    }
+    for (const w of victims) w.kill(reset)
+    this.live = undefined
   }
 
   /** A call this instance makes on behalf of `work`, through the callee's stack. */
   call(work: Work, call: SimulatedCall, index: number): void {
     const service = this.world.callee(call.service)
     const reply = new CallReply(work, index)
+    const cancellation = new Cancellation()
+    work.callStarted(index, cancellation)
     if (!service) return reply.fail(new Error(`"${call.service}" is not a service of this mesh`))
     const e = this.endpoint
     const req: MeshRequest = {
@@ -93,7 +130,6 @@ export class SimInstance {
       sourceVersion: e.version,
       sourceInstance: e.instance,
     }
-    const cancellation = new Cancellation()
     const ctx: CallContext = {
       clock: this.world.clock,
       signal: cancellation,
@@ -125,6 +161,13 @@ class Work implements StationJob {
   private answered = false
   private finished = false
   private readonly onAbort: (() => void) | undefined
+  /** Its instance was killed: nothing more of it runs. */
+  dead = false
+  private started = false
+  prevLive: Work | undefined = undefined
+  nextLive: Work | undefined = undefined
+  /** The calls under way, by index (a kill cuts them). */
+  private callsUnderWay: Array<Cancellation | undefined> | undefined = undefined
 
   constructor(
     private readonly instance: SimInstance,
@@ -145,6 +188,7 @@ class Work implements StationJob {
   }
 
   start(): void {
+    this.started = true
     const calls = this.calls
     if (!calls) return this.work()
     if (this.instance.model.config.callMode === 'parallel') {
@@ -156,8 +200,14 @@ class Work implements StationJob {
     }
   }
 
+  callStarted(index: number, cancellation: Cancellation): void {
+    ;(this.callsUnderWay ??= [])[index] = cancellation
+  }
+
   /** A call came back; `failed`: no answer, or 5xx. */
   callDone(index: number, failed: boolean): void {
+    if (this.dead) return
+    this.callsUnderWay![index] = undefined
     if (failed && this.failedCall === undefined) this.failedCall = index
     if (--this.pending > 0) return
     const calls = this.calls!
@@ -166,7 +216,7 @@ class Work implements StationJob {
       return this.instance.call(this, calls[this.next], this.next)
     }
     // Fail fast: a dependency's failure is the answer, without this instance's own latency.
-    if (this.failedCall !== undefined) return this.finish(500)
+    if (this.failedCall !== undefined) return this.finish(this.instance.model.config.callErrorStatus ?? 500)
     this.work()
   }
 
@@ -177,8 +227,10 @@ class Work implements StationJob {
   }
 
   private finish(status: number): void {
+    if (this.dead) return
     this.finished = true
     this.instance.station.done(this)
+    this.instance.unlink(this)
     if (this.answered) return
     this.answered = true
     this.signal.removeEventListener('abort', this.onAbort!)
@@ -196,8 +248,21 @@ class Work implements StationJob {
   private aborted(): void {
     if (this.answered) return
     this.answered = true
-    if (!this.finished) this.instance.station.leave(this)
+    if (!this.finished && this.instance.station.leave(this)) this.instance.unlink(this)
     this.reply.fail(abortReason(this.signal))
+  }
+
+  /** @internal Its instance was killed (SimInstance.kill, which took it out of the queue and the list). */
+  kill(reset: ProxyError): void {
+    if (this.started && !this.finished) {
+      this.finished = true
+      this.instance.station.done(this)
+    }
+    for (const c of this.callsUnderWay ?? []) c?.abort(new ProxyError(499, 'DC', 'the caller closed the connection'))
+    if (this.answered) return
+    this.answered = true
+    this.signal.removeEventListener('abort', this.onAbort!)
+    this.reply.fail(reset)
   }
 }
 

@@ -31,7 +31,7 @@ import type {SimulateConfig, SimulatedCall} from '../config/types.js'
 export const MIN_FIT_REQUESTS = 30
 
 /** The fitted parts of a SimulateConfig: what a `simulate:` block written by --fit says. */
-export type FittedModel = Pick<SimulateConfig, 'latency' | 'errorRate' | 'errorStatus' | 'calls' | 'callMode'>
+export type FittedModel = Pick<SimulateConfig, 'latency' | 'errorRate' | 'errorStatus' | 'callErrorStatus' | 'calls' | 'callMode'>
 
 export interface ServiceFit {
   service: string
@@ -79,6 +79,8 @@ function fitService(service: string, requests: Span[], callsOf: (s: Span) => Spa
   let clean = 0
   let ownErrors = 0
   const errorStatuses = new Map<number, number>()
+  /** What it answered when a call of its failed (a 5xx of its own, the mesh not in between). */
+  const callErrorStatuses = new Map<number, number>()
   const perCallee = new Map<string, {calls: number; firstStart: number; firsts: number; routes: Map<string, number>}>()
   let multi = 0
   let overlapped = 0
@@ -112,9 +114,12 @@ function fitService(service: string, requests: Span[], callsOf: (s: Span) => Spa
     }
     // The mesh answered (a timeout, a refusal, a cut body) or nothing did: not the service's doing.
     if (request.cause !== undefined || request.responseFlags || request.status === 0) continue
-    if (all.some(isErrorSpan)) continue
-    clean++
     const status = outcomeStatus(request)
+    if (all.some(isErrorSpan)) {
+      if (status >= 500) callErrorStatuses.set(status, (callErrorStatuses.get(status) ?? 0) + 1)
+      continue
+    }
+    clean++
     if (status >= 500) {
       ownErrors++
       errorStatuses.set(status, (errorStatuses.get(status) ?? 0) + 1)
@@ -144,10 +149,17 @@ function fitService(service: string, requests: Span[], callsOf: (s: Span) => Spa
   if (unrouted > 0) fit.notes.push(`${unrouted} of its calls reached no service (no route): left out of the model`)
   const callMode = multi > 0 && overlapped * 2 > multi ? 'parallel' : 'sequential'
   if (multi > 0 && overlapped > 0 && overlapped < multi) fit.notes.push(`its calls overlapped in ${overlapped} of ${multi} requests with two or more: ${callMode}`)
-  const errorStatus = [...errorStatuses.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]?.[0] ?? 500
+  const errorStatus = mostCommon(errorStatuses) ?? 500
   if (errorStatuses.size > 1) fit.notes.push(`it answered ${errorStatuses.size} error statuses; the model answers the most common, ${errorStatus}`)
-  fit.model = {latency, errorRate: round(ownErrors / clean, 4), errorStatus, calls, callMode}
+  const callErrorStatus = mostCommon(callErrorStatuses) ?? 500
+  if (callErrorStatuses.size > 1) fit.notes.push(`it answered ${callErrorStatuses.size} statuses when a call of its failed; the model answers the most common, ${callErrorStatus}`)
+  fit.model = {latency, errorRate: round(ownErrors / clean, 4), errorStatus, ...(callErrorStatus === 500 ? {} : {callErrorStatus}), calls, callMode}
   return fit
+}
+
+/** The status seen most often (the lower of two as often), or undefined for none. */
+function mostCommon(counts: ReadonlyMap<number, number>): number | undefined {
+  return [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]?.[0]
 }
 
 /** Time within the request's window during which at least one of its calls was under way. */

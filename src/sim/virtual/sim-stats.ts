@@ -6,7 +6,7 @@
 import type {ServiceConfig} from '../config/types.js'
 import type {TelemetrySink} from '../proxy/telemetry-sink.js'
 import {LatencyHistogram} from '../telemetry/histogram.js'
-import {isSuccessStatus, type Span} from '../telemetry/span.js'
+import {isSuccessOutcome, type Span} from '../telemetry/span.js'
 import type {SimPoint, SimServiceStats} from './sim-result.js'
 import type {Station} from './station.js'
 
@@ -73,12 +73,13 @@ export class SimStats implements TelemetrySink {
       const t = this.tallies.get(span.service)
       if (!t) return
       t.actual++
-      if (isSuccessStatus(span.status)) t.actualSuccesses++
+      if (isSuccessOutcome(span)) t.actualSuccesses++
       return
     }
     const t = span.peerService === undefined ? undefined : this.tallies.get(span.peerService)
     if (!t) return
-    const ok = isSuccessStatus(span.status)
+    // The rule `mesh stat` counts by (span.ts, isSuccessOutcome): a gRPC call by its grpc-status, and a 429 a success.
+    const ok = isSuccessOutcome(span)
     t.requests++
     t.stepRequests++
     t.latency.record(span.durationMs)
@@ -89,7 +90,7 @@ export class SimStats implements TelemetrySink {
     if (ok) {
       t.successes++
       t.stepSuccesses++
-      // A 429 counts as a success (as mesh stat's rate, 4xx is the client's), but the mesh refused it: say why.
+      // A 429 counts as a success (as in mesh stat's rate), but the mesh refused it: say why.
       if (flags === 'RL' || flags === 'TH') {
         if (flags === 'RL') t.rateLimited++
         this.errorsByCause[flags] = (this.errorsByCause[flags] ?? 0) + 1

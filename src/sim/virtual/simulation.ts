@@ -392,6 +392,7 @@ function inject(mesh: SimulatedMesh, spec: FaultSpec): FaultInfo {
   for (const v of victims) {
     mesh.registry.remove(v.endpoint.service, v.endpoint.instance)
     mesh.instances.delete(v.endpoint.instance)
+    v.kill()
   }
   const names = victims.map((v) => v.endpoint.instance)
   mesh.faults.update(info.id, {instances: names})
