@@ -3,7 +3,7 @@ import {once} from 'node:events'
 import type {AddressInfo} from 'node:net'
 import {afterAll, afterEach, describe, expect, it} from 'vitest'
 import {Agent, request} from 'undici'
-import {createSimulatedService, type SimulatedService, WARM_UP_TRACESTATE} from '../../src/sim/model/simulated-service.js'
+import {createSimulatedService, type SimulatedService, WARM_UP_MAX_SLEEP_MS, WARM_UP_TRACESTATE} from '../../src/sim/model/simulated-service.js'
 import type {SimulateConfig} from '../../src/sim/config/types.js'
 import {realClock, VirtualClock, type Clock} from '../../src/sim/time/clock.js'
 import {SeededRandom} from '../../src/sim/time/random.js'
@@ -374,6 +374,23 @@ describe('simulated service', () => {
     expect(answered).toBe(0)
     await clock.advance(0.1)
     expect((await Promise.all(replies)).map((r) => r.status)).toEqual([200, 200, 200])
+  })
+
+  it('a warm-up request sleeps at most a millisecond of its latency; any other request all of it', async () => {
+    const clock = new VirtualClock()
+    const {url} = await startSim({latency: {p50Ms: 200, p99Ms: 200}}, {clock})
+    const warmUp = get(`${url}/w`, {tracestate: WARM_UP_TRACESTATE})
+    await untilPending(clock, 1)
+    await clock.advance(WARM_UP_MAX_SLEEP_MS)
+    expect((await warmUp).status).toBe(200)
+    let answered = false
+    const user = get(`${url}/u`).then((r) => ((answered = true), r))
+    await untilPending(clock, 1)
+    await clock.advance(199)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(answered).toBe(false)
+    await clock.advance(1)
+    expect((await user).status).toBe(200)
   })
 
   it('a caller that leaves while its request sleeps: the request is served to its end and gives its slot back', async () => {
