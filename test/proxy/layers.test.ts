@@ -326,6 +326,7 @@ describe('route layer', () => {
           mirrored.push(`${ctx.version} ${req.headers['x-mesh-mirror']}`)
           return ok()
         }),
+      mirrorTimeoutMs: () => 1_000,
     }))(inner)
     const ctx = context(clock)
     await svc(request({headers: {'x-canary': 'true'}}), ctx)
@@ -337,5 +338,42 @@ describe('route layer', () => {
     expect(mirrored.length).toBeGreaterThan(70)
     expect(mirrored.length).toBeLessThan(130)
     expect(new Set(mirrored)).toEqual(new Set(['v2 true']))
+    // Each copy's deadline went with its answer.
+    expect(clock.pending()).toBe(0)
+  })
+
+  test('a mirrored copy has a deadline of its own (the route timeout): a hung copy is cancelled at it, and not when the client leaves', async () => {
+    const clock = new VirtualClock()
+    const registry = new Registry(['api'])
+    registry.add({instance: 'api-v1-0', service: 'api', version: 'v1', host: '', port: 1, inboundPort: 1, origin: ''})
+    const endpoints = new EndpointSet('api', registry, new Map([['v1', 100]]))
+    const copies: Array<{signal: CallContext['signal']; ended?: string}> = []
+    const svc = viaPromises(route({
+      service: 'api',
+      endpoints,
+      rules: () => [],
+      mirror: () => ({version: 'v2', percent: 100}),
+      random: new SeededRandom(1),
+      // v2 never answers: the copy waits until its signal aborts.
+      mirrorService: () =>
+        fromAsync((_req, ctx) => {
+          const copy: {signal: CallContext['signal']; ended?: string} = {signal: ctx.signal}
+          copies.push(copy)
+          return new Promise<MeshResponse>((_resolve, reject) => ctx.signal.addEventListener('abort', () => {
+            copy.ended = String((ctx.signal.reason as Error).message)
+            reject(ctx.signal.reason)
+          }))
+        }),
+      mirrorTimeoutMs: () => 2_000,
+    }))(async () => ok())
+    const client = new Cancellation()
+    expect((await svc(request(), context(clock, client))).status).toBe(200)
+    expect(copies).toHaveLength(1)
+    client.abort(new Error('the client went away'))
+    await clock.advance(1_999)
+    expect(copies[0].ended).toBeUndefined()
+    await clock.advance(1)
+    expect(copies[0].ended).toBe('the mirrored copy took longer than the route timeout')
+    expect(clock.pending()).toBe(0)
   })
 })

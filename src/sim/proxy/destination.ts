@@ -25,7 +25,7 @@ import type {RequestAuthenticators} from '../security/jwt/request-authenticators
 import type {ActivationHub} from '../scaling/activation.js'
 import {ConcurrencyAccount} from '../scaling/concurrency-gate.js'
 import {retry} from './layers/retry.js'
-import {route} from './layers/route.js'
+import {MIRROR_TIMEOUT_DEFAULT_MS, route} from './layers/route.js'
 import {serverSpan} from './layers/server-span.js'
 import {timeout} from './layers/timeout.js'
 import {trace} from './layers/trace.js'
@@ -243,6 +243,7 @@ export class Destination {
           mirror: () => this.effective.mirror,
           random: this.random,
           mirrorService: () => this.mirrorPath,
+          mirrorTimeoutMs: () => this.effective.timeoutMs ?? MIRROR_TIMEOUT_DEFAULT_MS,
         }),
       )
       .push(fault('caller', this.deps.faults)) // the caller's outbound side, before routing and retries (Envoy's fault filter)

@@ -4,6 +4,7 @@
 // caller never waits for it.
 import type {RouteRule} from '../../config/types.js'
 import type {Random} from '../../time/random.js'
+import {Cancellation} from '../cancellation.js'
 import type {EndpointSet} from '../endpoint-set.js'
 import {firstHeader} from '../headers.js'
 import {noHealthyUpstream} from '../respond.js'
@@ -18,7 +19,12 @@ export interface RouteDeps {
   random: Random
   /** The stack below route, used for mirrored copies (no retries: a shadow is best-effort). */
   mirrorService: () => Service | undefined
+  /** How long a copy may take (the route's timeout, as Envoy's shadow has); past it the copy is cancelled. */
+  mirrorTimeoutMs: () => number
 }
+
+/** A copy's deadline when the service sets no timeout: Envoy's default route timeout. */
+export const MIRROR_TIMEOUT_DEFAULT_MS = 15_000
 
 export const route =
   (deps: RouteDeps): Layer =>
@@ -74,16 +80,23 @@ function shadow(deps: RouteDeps, version: string, req: MeshRequest, ctx: CallCon
   const service = deps.mirrorService()
   if (!service) return
   const copy: MeshRequest = {...req, headers: {...req.headers, 'x-mesh-mirror': 'true'}}
-  const shadowCtx: CallContext = {...ctx, version, attempt: 1, tried: undefined, endpoint: undefined, decision: {}, mirror: true}
+  // A cancellation of its own: the copy outlives neither its deadline (it would keep its
+  // place in the mirror's breaker and activator as long as the instance hangs) nor needs the
+  // request it copies (fire and forget: the client leaving does not cancel it, as in Envoy).
+  const cancel = new Cancellation()
+  const deadline = ctx.clock.setTimer(deps.mirrorTimeoutMs(), () => cancel.abort(new Error('the mirrored copy took longer than the route timeout')))
+  const shadowCtx: CallContext = {...ctx, signal: cancel, canceller: cancel, version, attempt: 1, tried: undefined, endpoint: undefined, decision: {}, mirror: true}
   try {
-    service(copy, shadowCtx, DISCARD)
+    service(copy, shadowCtx, {
+      ok: (response) => {
+        deadline.cancel()
+        response.body?.discard()
+      },
+      fail: () => deadline.cancel(),
+    })
   } catch {
     // A shadow never fails the request it copies.
+    deadline.cancel()
   }
 }
 
-/** A shadow's answer: read and dropped; the caller never waits for it. */
-const DISCARD: Reply = {
-  ok: (response) => response.body?.discard(),
-  fail: () => undefined,
-}
