@@ -3,6 +3,7 @@
 // throttled (429 TH), time out or hear of a failed start (503 UH); a request held while
 // the version had no instance is a cold start (x-mesh-cold-start, the client span). Every
 // slot comes back on every way out: the body done, a failure, a client that left.
+import {PassThrough} from 'node:stream'
 import {describe, expect, test} from 'vitest'
 import {FaultSet} from '../../src/sim/faults/fault-set.js'
 import {ResponseBody} from '../../src/sim/proxy/body.js'
@@ -129,6 +130,27 @@ describe('activator layer: slots on instances', () => {
     const {res} = await pending
     expect(activator().inFlight).toBe(1)
     res!.body!.destroy(new Error('client went away'))
+    expect(activator()).toEqual({inFlight: 0, held: 0})
+  })
+
+  test('a WebSocket session (a 101 and its tunnel) holds its place until the session closes, not only its handshake', async () => {
+    const {clock, call, calls, activator} = setUp('{minScale: 1, maxScale: 1, containerConcurrency: 1, queue: 1}', 1)
+    const session = call()
+    await clock.advance(0)
+    const socket = new PassThrough()
+    calls[0].reply.ok({status: 101, headers: [], body: null, tunnel: {socket, protocol: 'websocket'}})
+    expect((await session).res!.status).toBe(101)
+    const next = call()
+    await clock.advance(0)
+    // The session is open: the one place is taken, the next request waits.
+    expect(activator()).toEqual({inFlight: 1, held: 1})
+    expect(calls).toHaveLength(1)
+    socket.destroy()
+    await new Promise((resolve) => setImmediate(resolve))
+    await clock.advance(0)
+    expect(calls).toHaveLength(2)
+    calls[1].reply.ok({status: 200, headers: [], body: null})
+    expect((await next).res!.status).toBe(200)
     expect(activator()).toEqual({inFlight: 0, held: 0})
   })
 

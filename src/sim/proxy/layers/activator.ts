@@ -220,7 +220,14 @@ class Attempt implements Waiter, InstanceSlot, Reply {
   ok(response: MeshResponse): void {
     const ms = this.ctx.coldStartMs
     if (ms !== undefined) response.headers.push(COLD_START_HEADER, String(Math.round(ms)))
-    onBodyDone(response, this)
+    const tunnel = response.tunnel?.socket
+    // A WebSocket session keeps its place while it is open, as Knative's queue-proxy counts
+    // it: with containerConcurrency 1 an instance holds one session, not one per handshake.
+    // Every way a tunnel ends destroys the instance's socket (tunnel.ts, dropResponse).
+    if (tunnel) {
+      if (tunnel.destroyed) this.release()
+      else tunnel.once('close', () => this.release())
+    } else onBodyDone(response, this)
     this.next.ok(response)
   }
 
