@@ -9,7 +9,7 @@ import type {EndpointSet} from '../endpoint-set.js'
 import {firstHeader} from '../headers.js'
 import {noHealthyUpstream} from '../respond.js'
 import {TeeBody} from '../request-body.js'
-import type {CallContext, Layer, MeshRequest, Reply, Service} from '../stack.js'
+import type {CallContext, Layer, MeshRequest, Service} from '../stack.js'
 
 export interface RouteDeps {
   service: string
