@@ -48,6 +48,11 @@ services:
       authorization:
         allow: [{from: [frontend]}, {from: [ingress]}]
   legacy: {command: node fixtures/echo-server.js}
+  checked:
+    policy: {mtls: STRICT}
+    versions:
+      v1: {simulate: {latency: 1ms}}
+      v2: {simulate: {latency: 1ms}}
 `,
   ))
   const status = json<MeshStatus>(await mesh(dir, ['status', '--json']))
@@ -184,5 +189,26 @@ describe('clients that misbehave in the handshake', () => {
       const load = status.services.find((s) => s.name === 'catalog')!.load
       return status.requestsInFlight === 0 && Object.values(load?.instances ?? {}).every((n) => n === 0)
     }, 10_000)
+  })
+
+  test('mesh canary --check on a STRICT service: $CANARY_URL is a plaintext door to the canary for the check only (the published address takes mTLS only)', async () => {
+    const check = 'node -e "require(\'fs\').writeFileSync(\'canary-url.txt\', process.env.CANARY_URL)" && CALL=CANARY_URL node fixtures/call-dependency.js'
+    const r = await mesh(dir, ['canary', 'checked', '--to', 'v2', '--steps', '100', '--check', check, '--json'])
+    expect(r.exitCode, r.stderr + r.stdout).toBe(0)
+    const record = JSON.parse(r.stdout) as {outcome: string; steps: Array<{kind: string; message: string}>}
+    expect(record.steps.find((x) => x.kind === 'check')?.message).toMatch(/^acceptance check passed: .*: exit 0$/)
+    // The door was not the published address, and it closed with the check.
+    const url = new URL(readFileSync(path.join(dir, 'canary-url.txt'), 'utf8'))
+    const status = json<MeshStatus>(await mesh(dir, ['status', '--json']))
+    const published = status.services.find((x) => x.name === 'checked')!.instances.map((i) => i.inboundAddress)
+    expect(published).not.toContain(url.host)
+    const refused = await new Promise<boolean>((resolve) => {
+      const s = net.connect(Number(url.port), '127.0.0.1', () => {
+        s.destroy()
+        resolve(false)
+      })
+      s.on('error', () => resolve(true))
+    })
+    expect(refused).toBe(true)
   })
 })

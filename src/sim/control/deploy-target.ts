@@ -81,11 +81,21 @@ export function deployTarget({clock, config, dataPlane, instances, telemetry, ow
         return {ok: false, status: 0, detail: (error as Error).message}
       }
     },
-    check: (command, names, timeoutMs) => {
-      // Through each new instance's sidecar (its published address): faults and spans apply, as to any caller.
-      const urls = names.map((n) => instances.endpoint(n)).filter((e): e is Endpoint => e !== undefined).map((e) => `http://127.0.0.1:${e.inboundPort}`)
+    check: async (command, names, timeoutMs) => {
+      // Through each new instance's sidecar (its published address): faults and spans apply, as
+      // to any caller. Under STRICT that address takes mTLS only, which a test script does not
+      // speak: the check gets a plaintext door of its own to each instance, closed after it.
+      const endpoints = names.map((n) => instances.endpoint(n)).filter((e): e is Endpoint => e !== undefined)
+      const doors = await Promise.all(
+        endpoints.map((e) => (dataPlane.mtlsMode(e.service) === 'STRICT' ? dataPlane.listen({kind: 'inbound', instance: e.instance, service: e.service, plaintext: true}) : undefined)),
+      )
+      const urls = endpoints.map((e, i) => `http://127.0.0.1:${doors[i]?.port ?? e.inboundPort}`)
       const env = {CANARY_URL: urls[0] ?? '', CANARY_URLS: urls.join(' ')}
-      return probeCommand(command, {cwd: config.dir, env}, timeoutMs)
+      try {
+        return await probeCommand(command, {cwd: config.dir, env}, timeoutMs)
+      } finally {
+        for (const door of doors) if (door) await dataPlane.closeListener(door)
+      }
     },
   }
 }

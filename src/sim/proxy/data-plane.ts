@@ -86,7 +86,17 @@ export type ListenerRole =
     }
   | {kind: 'outbound'; source: string; sourceVersion: string; sourceInstance: string; destination: string}
   | {kind: 'forward-proxy'; source: string; sourceVersion: string; sourceInstance: string}
-  | {kind: 'inbound'; instance: string; service: string}
+  | {
+      kind: 'inbound'
+      instance: string
+      service: string
+      /**
+       * A deploy check's own door to the instance (`--check`'s $CANARY_URL): plaintext on
+       * loopback whatever the service's mtls mode, open for the check only. Its caller is
+       * `unknown`, as at a published address taking plaintext.
+       */
+      plaintext?: true
+    }
 
 /** A TCP listener: a caller's, for one `protocol: tcp` dependency; or an instance's published address. */
 export type TcpRole =
@@ -353,7 +363,7 @@ export class DataPlane {
 
   /** What a listener's TLS needs: a published address's (mTLS as its service's mode says), the HTTPS ingress's (TLS only). */
   private async tlsOf(role: ListenerRole) {
-    if (role.kind === 'inbound' && this.security) {
+    if (role.kind === 'inbound' && this.security && !role.plaintext) {
       const service = role.service
       return {
         service,
