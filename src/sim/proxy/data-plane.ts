@@ -163,8 +163,6 @@ export class DataPlane {
   private readonly sink: TelemetrySink
   allowFaultHeaders: boolean
   private inflight = 0
-  /** Lambda's account, shared by every scaled version's gate. */
-  private readonly account: ConcurrencyAccount
   /** Open sessions (upgraded to WebSocket or the like, and TCP connections), closed when the mesh stops. */
   private readonly sessions = new Set<Duplex>()
   private readonly faults: FaultSet
@@ -203,7 +201,7 @@ export class DataPlane {
       seed: opts.seed ?? 1,
       onOutlierEvent: opts.onOutlierEvent,
       authn: opts.authn,
-      account: (this.account = new ConcurrencyAccount(opts.accountConcurrency)),
+      account: new ConcurrencyAccount(opts.accountConcurrency),
       activation: opts.activation,
     }
     // One activator per daemon: it answers for every destination's held requests.
@@ -237,7 +235,7 @@ export class DataPlane {
 
   /** `mesh apply` changed `functions.accountConcurrency`: requests held for the account go now if it has room. */
   accountLimitChanged(): void {
-    this.account.limitsChanged()
+    this.destinationDeps.account?.limitsChanged()
   }
 
   destination(service: string): Destination | undefined {
